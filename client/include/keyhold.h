@@ -1,0 +1,73 @@
+/* keyhold.h: libkeyhold, the client library of the keyhold key service.
+ *
+ * One opaque handle per connection. Every call returns KH_OK or a negative
+ * enum kh_err (the gRPC canonical code, negated) and, on error, fills the
+ * kh_errbuf given as its last argument (may be NULL) with the server's or
+ * the library's message. Results are written only on success; the caller
+ * releases them with the matching kh_*_clear() of kh_types.h.
+ *
+ * Requests may be pipelined (kh_sign_send / kh_sign_recv); answers come
+ * back in any order and are matched by id. A handle is not thread-safe: use
+ * one per thread. */
+#ifndef KEYHOLD_H
+#define KEYHOLD_H
+
+#include <stdint.h>
+
+#include "kh_err.h"
+#include "kh_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kh_client kh_client;
+
+/* Where and how to connect. Either socket (a Unix socket path) or connect
+ * ("HOST:PORT", TLS 1.3 with a client certificate) must be set. */
+struct kh_client_opts {
+	const char *socket;
+	const char *connect;
+	const char *tls_cert;    /* PEM client certificate (TLS) */
+	const char *tls_key;     /* PEM client private key (TLS) */
+	const char *tls_ca;      /* PEM CA bundle that signed the server (TLS) */
+	const char *tls_server_name; /* expected server name; default HOST */
+	uint32_t deadline_ms;    /* sent with every request; 0: none */
+	uint32_t timeout_ms;     /* client-side wait limit per answer; 0: none */
+};
+
+/* Connects. *out is set only on success; free it with kh_client_free. */
+enum kh_err kh_client_open(const struct kh_client_opts *opts, kh_client **out, struct kh_errbuf *e) KH_WUR;
+/* Shortcut for a Unix socket path. */
+enum kh_err kh_client_connect(const char *socket_path, kh_client **out, struct kh_errbuf *e) KH_WUR;
+/* Closes the connection; NULL is fine. Unanswered requests are dropped. */
+void kh_client_free(kh_client *c);
+
+/* One function per RPC (see proto/keyhold.proto). */
+enum kh_err kh_get_status(kh_client *c, struct kh_status *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_get_capabilities(kh_client *c, struct kh_capabilities *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_generate_key(kh_client *c, const char *name, enum kh_key_type type, struct kh_key_info *out,
+			    struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_list_keys(kh_client *c, struct kh_key_list *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_get_public_key(kh_client *c, const char *name, struct kh_key_info *out,
+			      struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_delete_key(kh_client *c, const char *name, struct kh_errbuf *e) KH_WUR;
+/* req->data is borrowed. */
+enum kh_err kh_sign(kh_client *c, const struct kh_sign_req *req, struct kh_sign_resp *out,
+		    struct kh_errbuf *e) KH_WUR;
+
+/* Pipelining: send without waiting; *id identifies the answer. */
+enum kh_err kh_sign_send(kh_client *c, const struct kh_sign_req *req, uint64_t *id, struct kh_errbuf *e) KH_WUR;
+/* Waits for the next Sign answer, whichever arrives first. Returns KH_OK
+ * when an answer arrived: *id names it and *status holds its result (OK
+ * with out filled, or the server's error). A non-OK return is a transport
+ * failure (the connection is unusable). */
+enum kh_err kh_sign_recv(kh_client *c, uint64_t *id, struct kh_errbuf *status, struct kh_sign_resp *out,
+			 struct kh_errbuf *e) KH_WUR;
+/* Requests sent and not yet answered. */
+unsigned kh_client_pending(const kh_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,144 @@
+/* hsm_int: state shared by the hsm/ files: the module, the token, the
+ * session pool and the key cache. Not a public header. */
+#ifndef HSM_INT_H
+#define HSM_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <p11-kit/pkcs11.h>
+#include <openssl/evp.h>
+
+#include "hsm.h"
+
+/* p11-kit's header carries the pre-3.0 value; PKCS#11 3.0 §5.1 says 0x1B6. */
+#undef CKR_FIPS_SELF_TEST_FAILED
+#define CKR_FIPS_SELF_TEST_FAILED 0x1B6UL
+/* PKCS#11 3.0 §5.5 token flag; p11-kit 0.24 does not define it. */
+#ifndef CKF_ERROR_STATE
+#define CKF_ERROR_STATE 0x01000000UL
+#endif
+
+#define HSM_MAX_SESSIONS 256
+#define HSM_PENDING_MAX 32
+#define HSM_PIN_MAX 256
+
+/* One key pair the token holds, as keyhold sees it. Entries are created and
+ * dropped under keys_lock; readers copy what they need under the read lock.
+ * pkey is immutable once set and shared by up-ref. */
+struct hsm_key {
+	char name[KH_NAME_MAX + 1];
+	enum kh_key_type type;
+	CK_KEY_TYPE ck_type;
+	uint32_t bits;
+	size_t sig_len;          /* raw signature size the token returns */
+	CK_OBJECT_HANDLE priv, pub;
+	uint8_t id[32];
+	size_t id_len;
+	uint8_t *spki;
+	size_t spki_len;
+	EVP_PKEY *pkey;          /* public key, for verification; may be NULL */
+	unsigned generation;     /* token generation the handles belong to */
+};
+
+struct hsm_session_key {
+	enum kh_key_type type;
+	CK_KEY_TYPE ck_type;
+	CK_OBJECT_HANDLE priv, pub;
+	size_t sig_len;
+	uint8_t *spki;
+	size_t spki_len;
+};
+
+struct hsm {
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	char *module_path;
+	struct hsm_uri uri;
+	char *pin;               /* OPENSSL_secure memory */
+	size_t pin_len;
+	bool pin_rejected;       /* never retry a PIN the token refused */
+	unsigned reinit_interval_s;
+
+	/* Readers: every PKCS#11 call. Writer: re-initialisation. */
+	pthread_rwlock_t token_lock;
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO tinfo;
+	bool available;
+	unsigned generation;     /* bumped by every re-initialisation */
+	pthread_mutex_t reinit_lock;
+	uint64_t last_reinit_us;
+
+	/* Session pool: a stack of idle sessions. */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	pthread_mutex_t open_lock; /* C_OpenSession one at a time (tpm2-pkcs11 1.9) */
+	CK_SESSION_HANDLE idle[HSM_MAX_SESSIONS];
+	unsigned n_idle;
+	unsigned n_sessions;     /* open, idle or lent */
+	unsigned want_sessions;
+
+	/* Mechanisms, read once at open. */
+	CK_MECHANISM_TYPE *mechs;
+	CK_MECHANISM_INFO *mech_info;
+	size_t n_mechs;
+
+	pthread_rwlock_t keys_lock;
+	struct hsm_key **keys;
+	size_t n_keys, cap_keys;
+
+	pthread_mutex_t gen_lock;
+	char pending[HSM_PENDING_MAX][KH_NAME_MAX + 1];
+	unsigned n_pending;
+
+	hsm_keygen_check_fn keygen_check;
+	void *keygen_check_arg;
+};
+
+/* A lent session; gen is the generation it was opened in. */
+struct hsm_sess {
+	CK_SESSION_HANDLE h;
+	unsigned gen;
+};
+
+/* token.c */
+/* Takes the token read lock and lends a session (re-attaching first when
+ * the token went away); hsm_end returns both. rv is the last CK_RV seen. */
+enum kh_err hsm_begin(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;
+void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv);
+/* Re-attaches after the token went away (rate-limited); no lock held. */
+void hsm_revive(struct hsm *h);
+enum kh_err hsm_sess_get(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;
+/* Returns the session to the pool; rv is the last result seen on it: a
+ * session error closes it instead and opens a replacement. */
+void hsm_sess_put(struct hsm *h, struct hsm_sess *s, CK_RV rv);
+/* What to do after rv: 0 = done (ok or final error), 1 = retry once. Handles
+ * re-login and token loss. */
+int hsm_rv_retry(struct hsm *h, CK_RV rv);
+/* CK_RV -> kh_err with the CKR_ name in the message. */
+enum kh_err hsm_rv_err(struct kh_errbuf *e, CK_RV rv, const char *what, const char *name);
+bool hsm_has_mech(const struct hsm *h, CK_MECHANISM_TYPE m, CK_FLAGS need, const CK_MECHANISM_INFO **info);
+void hsm_token_unlock(struct hsm *h);
+void hsm_token_rdlock(struct hsm *h);
+
+/* keys.c */
+void hsm_keys_reset(struct hsm *h);
+/* Looks the key up (cache, then the token) and copies the fields a signer
+ * needs into out; out->spki/pkey are borrowed up-refs released by
+ * hsm_key_copy_release. Caller holds the token read lock. */
+enum kh_err hsm_key_lookup(struct hsm *h, CK_SESSION_HANDLE s, const char *name, struct hsm_key *out,
+			   struct kh_errbuf *e) KH_WUR;
+void hsm_key_copy_release(struct hsm_key *k);
+void hsm_key_forget(struct hsm *h, const char *name);
+enum kh_key_type hsm_key_type_of(CK_KEY_TYPE kt, uint32_t bits, int curve_nid);
+size_t hsm_sig_len_of(CK_KEY_TYPE kt, uint32_t bits);
+
+/* spki.c: SubjectPublicKeyInfo from a public key object's attributes. */
+enum kh_err hsm_spki_read(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_KEY_TYPE kt,
+			  uint8_t **spki, size_t *spki_len, EVP_PKEY **pkey, uint32_t *bits,
+			  int *curve_nid, struct kh_errbuf *e) KH_WUR;
+/* Curve OID DER (CKA_EC_PARAMS) for a key type; NULL when not EC. */
+const uint8_t *hsm_ec_params(enum kh_key_type t, size_t *len);
+
+#endif

@@ -1,0 +1,134 @@
+/* hsm: the only module that talks PKCS#11. It loads the module, finds the
+ * token by RFC 7512 URI, logs in once, keeps a session pool and offers key
+ * generation, lookup, deletion, public-key export, signing and random.
+ * It knows nothing of sockets or protobuf. Thread-safe unless noted. */
+#ifndef HSM_H
+#define HSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "kh_err.h"
+#include "kh_types.h"
+
+struct hsm;
+
+/* ---- PKCS#11 URI (RFC 7512) ---- */
+
+#define HSM_URI_FIELD_MAX 64
+
+struct hsm_uri {
+	char token[HSM_URI_FIELD_MAX + 1];        /* token label */
+	char serial[HSM_URI_FIELD_MAX + 1];
+	char manufacturer[HSM_URI_FIELD_MAX + 1];
+	char model[HSM_URI_FIELD_MAX + 1];
+	char object[HSM_URI_FIELD_MAX + 1];
+	char type[16];                            /* private, public, cert, ... */
+	uint8_t id[64];
+	size_t id_len;
+	bool has_token, has_serial, has_manufacturer, has_model, has_object, has_id;
+	bool has_slot_id;
+	uint64_t slot_id;
+};
+
+/* Parses "pkcs11:token=keyhold;serial=..." (path attributes; query
+ * attributes after '?' are accepted and ignored except pin-source, which is
+ * refused: the PIN comes from pin_file). Percent-encoding is decoded. */
+enum kh_err hsm_uri_parse(const char *s, struct hsm_uri *out, struct kh_errbuf *e) KH_WUR;
+
+/* ---- lifecycle ---- */
+
+struct hsm_config {
+	const char *module;     /* path to the PKCS#11 module (borrowed) */
+	const char *uri;        /* token URI (borrowed) */
+	const char *pin_file;   /* path of a 0600 file holding the user PIN */
+	unsigned sessions;      /* wanted pool size; capped by ulMaxSessionCount */
+	/* Seconds between re-initialisation attempts after the token vanished. */
+	unsigned reinit_interval_s;
+};
+
+/* Reads the PIN file into secure memory. The file must be a regular file,
+ * not group- or world-accessible; a trailing newline is dropped. */
+enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out,
+			 struct kh_errbuf *e) KH_WUR;
+void hsm_pin_free(char *pin, size_t len);
+
+/* Loads the module, C_Initialize (CKF_OS_LOCKING_OK), finds the token, reads
+ * the PIN, logs in and opens the session pool (serially). */
+enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_errbuf *e) KH_WUR;
+/* Closes sessions, logs out, C_Finalize, dlclose, cleanses the PIN. NULL ok. */
+void hsm_close(struct hsm *h);
+
+void hsm_token_info(struct hsm *h, struct kh_token_info *out);
+/* Fills caps from the token's mechanism list. */
+enum kh_err hsm_capabilities(struct hsm *h, struct kh_capabilities *out, struct kh_errbuf *e) KH_WUR;
+/* KH_OK when the token can generate and sign with keys of type t, else
+ * FAILED_PRECONDITION with the token's limit named. */
+enum kh_err hsm_key_type_supported(struct hsm *h, enum kh_key_type t, struct kh_errbuf *e) KH_WUR;
+/* Sets CKF_* token flags out of C_GetTokenInfo now (not cached). */
+enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e) KH_WUR;
+
+/* ---- keys ---- */
+
+/* Generates a token key pair named name (the DESIGN §3 template). Refuses a
+ * name already on the token with ALREADY_EXISTS. On success info describes
+ * the key (SPKI included); the caller clears it. */
+enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type type,
+			     struct kh_key_info *info, struct kh_errbuf *e) KH_WUR;
+/* Describes the key named name (NOT_FOUND when absent). */
+enum kh_err hsm_key_get(struct hsm *h, const char *name, struct kh_key_info *info,
+			struct kh_errbuf *e) KH_WUR;
+/* The type of key name and its public key (up-referenced; the caller
+ * frees it; NULL when the token holds no public half). Served from the
+ * cache: this is the signing fast path. */
+enum kh_err hsm_key_meta(struct hsm *h, const char *name, enum kh_key_type *type, EVP_PKEY **pkey,
+			 struct kh_errbuf *e) KH_WUR;
+/* Every private key on the token that has a label, sorted by name. */
+enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbuf *e) KH_WUR;
+/* Destroys the private and public key objects (and any certificate object
+ * with the same CKA_ID). */
+enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e) KH_WUR;
+
+/* Raw signature primitive. For RSA PKCS#1 v1.5, in is a DigestInfo-less
+ * digest and digest names its algorithm (the DigestInfo is added here); for
+ * PSS, in is the digest; for ECDSA, in is the digest and the result is DER;
+ * for Ed25519, in is the whole message and digest must be DEFAULT. */
+struct hsm_sign_op {
+	const char *key;
+	enum kh_digest digest;
+	enum kh_padding padding;
+	const uint8_t *in;
+	size_t in_len;
+};
+enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig, size_t *sig_len,
+		     struct kh_errbuf *e) KH_WUR;
+
+/* Session (CKA_TOKEN=FALSE) keys for self-tests; destroyed by
+ * hsm_key_destroy_session. Never visible in lists. */
+struct hsm_session_key;
+enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type,
+				     struct hsm_session_key **out, struct kh_errbuf *e) KH_WUR;
+enum kh_err hsm_session_key_sign(struct hsm *h, struct hsm_session_key *k, enum kh_digest digest,
+				 const uint8_t *in, size_t in_len, uint8_t **sig, size_t *sig_len,
+				 struct kh_errbuf *e) KH_WUR;
+const uint8_t *hsm_session_key_spki(const struct hsm_session_key *k, size_t *len);
+void hsm_session_key_destroy(struct hsm *h, struct hsm_session_key *k);
+
+/* Random bytes from the token (C_GenerateRandom). */
+enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf *e) KH_WUR;
+
+/* Conditional self-test hook, set once before use: called after every key
+ * generation with the new key; a non-OK return destroys both halves and the
+ * error is returned from hsm_key_generate. */
+typedef enum kh_err (*hsm_keygen_check_fn)(void *arg, struct hsm *h, const struct kh_key_info *k,
+					   struct kh_errbuf *e);
+void hsm_set_keygen_check(struct hsm *h, hsm_keygen_check_fn fn, void *arg);
+
+/* Human name of a CKR_/CKM_ value, for messages ("CKR_PIN_INCORRECT"). */
+const char *hsm_rv_name(unsigned long rv);
+const char *hsm_mech_name(unsigned long mech, char *buf, size_t bufsz);
+
+#endif

@@ -1,0 +1,249 @@
+/* sign.c: signatures made in the token: RSA PKCS#1 v1.5 (DigestInfo added
+ * here, CKM_RSA_PKCS), RSA-PSS (CKM_RSA_PKCS_PSS on the digest), ECDSA
+ * (CKM_ECDSA, r||s turned into DER) and Ed25519 (CKM_EDDSA, pure). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+
+#include "hsm_int.h"
+#include "kh_log.h"
+
+/* DigestInfo DER prefixes, RFC 8017 §9.2 note 1. */
+static const uint8_t di_md5[] = { 0x30, 0x20, 0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+				  0x0d, 0x02, 0x05, 0x05, 0x00, 0x04, 0x10 };
+static const uint8_t di_sha1[] = { 0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
+				   0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14 };
+static const uint8_t di_sha224[] = { 0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+				     0x65, 0x03, 0x04, 0x02, 0x04, 0x05, 0x00, 0x04, 0x1c };
+static const uint8_t di_sha256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+				     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+static const uint8_t di_sha384[] = { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+				     0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 };
+static const uint8_t di_sha512[] = { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+				     0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 };
+
+struct hsm_digest_spec {
+	const uint8_t *di;
+	size_t di_len;
+	CK_MECHANISM_TYPE hash;
+	CK_RSA_PKCS_MGF_TYPE mgf;
+};
+
+static bool hsm_digest_spec(enum kh_digest d, struct hsm_digest_spec *out)
+{
+	switch (d) {
+	case KH_DIGEST_MD5:
+		*out = (struct hsm_digest_spec){ di_md5, sizeof(di_md5), CKM_MD5, 0 };
+		return true;
+	case KH_DIGEST_SHA1:
+		*out = (struct hsm_digest_spec){ di_sha1, sizeof(di_sha1), CKM_SHA_1, CKG_MGF1_SHA1 };
+		return true;
+	case KH_DIGEST_SHA224:
+		*out = (struct hsm_digest_spec){ di_sha224, sizeof(di_sha224), CKM_SHA224, CKG_MGF1_SHA224 };
+		return true;
+	case KH_DIGEST_SHA256:
+		*out = (struct hsm_digest_spec){ di_sha256, sizeof(di_sha256), CKM_SHA256, CKG_MGF1_SHA256 };
+		return true;
+	case KH_DIGEST_SHA384:
+		*out = (struct hsm_digest_spec){ di_sha384, sizeof(di_sha384), CKM_SHA384, CKG_MGF1_SHA384 };
+		return true;
+	case KH_DIGEST_SHA512:
+		*out = (struct hsm_digest_spec){ di_sha512, sizeof(di_sha512), CKM_SHA512, CKG_MGF1_SHA512 };
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* r||s (PKCS#11 2.40 §2.3.1) to an X9.62 ECDSA-Sig-Value DER. */
+static enum kh_err hsm_ecdsa_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len)
+{
+	int r = KH_OK;
+	ECDSA_SIG *sig = NULL;
+	BIGNUM *br = NULL, *bs = NULL;
+	unsigned char *buf = NULL, *p;
+	int n;
+
+	KH_ENSURE(len > 0 && len % 2 == 0, KH_E_INTERNAL);
+	sig = ECDSA_SIG_new();
+	br = BN_bin2bn(raw, (int)(len / 2), NULL);
+	bs = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
+	KH_ENSURE(sig != NULL && br != NULL && bs != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_ENSURE(ECDSA_SIG_set0(sig, br, bs) == 1, KH_E_INTERNAL);
+	br = bs = NULL;
+	n = i2d_ECDSA_SIG(sig, NULL);
+	KH_ENSURE(n > 0, KH_E_INTERNAL);
+	buf = malloc((size_t)n);
+	KH_ENSURE(buf != NULL, KH_E_RESOURCE_EXHAUSTED);
+	p = buf;
+	KH_ENSURE(i2d_ECDSA_SIG(sig, &p) == n, KH_E_INTERNAL);
+	*der = buf;
+	*der_len = (size_t)n;
+	buf = NULL;
+out:
+	free(buf);
+	BN_free(br);
+	BN_free(bs);
+	ECDSA_SIG_free(sig);
+	return r;
+}
+
+/* Checks the request against the key and builds mechanism and input. */
+static enum kh_err hsm_sign_prepare(CK_KEY_TYPE kt, enum kh_digest digest, enum kh_padding pad,
+				    const uint8_t *in, size_t in_len, CK_MECHANISM *mech,
+				    CK_RSA_PKCS_PSS_PARAMS *pss, uint8_t *buf, size_t bufsz,
+				    const uint8_t **data, size_t *data_len, struct kh_errbuf *e)
+{
+	struct hsm_digest_spec ds;
+
+	memset(mech, 0, sizeof(*mech));
+	if (kt == CKK_EC_EDWARDS) {
+		if (digest != KH_DIGEST_DEFAULT)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					  "Ed25519 signs the message itself (PureEdDSA); do not pass a digest");
+		if (pad != KH_PAD_DEFAULT)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding applies to RSA keys only");
+		mech->mechanism = CKM_EDDSA;
+		*data = in;
+		*data_len = in_len;
+		return KH_OK;
+	}
+	if (!hsm_digest_spec(digest, &ds))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "a digest algorithm is required");
+	if (in_len != kh_digest_len(digest))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "a %s digest is %zu bytes, not %zu",
+				  kh_digest_name(digest), kh_digest_len(digest), in_len);
+	if (kt == CKK_EC) {
+		if (pad != KH_PAD_DEFAULT)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding applies to RSA keys only");
+		mech->mechanism = CKM_ECDSA;
+		*data = in;
+		*data_len = in_len;
+		return KH_OK;
+	}
+	if (kt != CKK_RSA)
+		return kh_err_set(e, KH_E_UNIMPLEMENTED, "this key type cannot sign");
+	if (pad == KH_PAD_PSS) {
+		if (ds.mgf == 0)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "PSS is not defined with MD5");
+		/* MGF1 with the same hash, salt = hash length (DESIGN §8). */
+		pss->hashAlg = ds.hash;
+		pss->mgf = ds.mgf;
+		pss->sLen = in_len;
+		mech->mechanism = CKM_RSA_PKCS_PSS;
+		mech->pParameter = pss;
+		mech->ulParameterLen = sizeof(*pss);
+		*data = in;
+		*data_len = in_len;
+		return KH_OK;
+	}
+	if (ds.di_len + in_len > bufsz)
+		return kh_err_set(e, KH_E_INTERNAL, "digest too long");
+	memcpy(buf, ds.di, ds.di_len);
+	memcpy(buf + ds.di_len, in, in_len);
+	mech->mechanism = CKM_RSA_PKCS;
+	*data = buf;
+	*data_len = ds.di_len + in_len;
+	return KH_OK;
+}
+
+/* One signature on session s. *rv_out is the last CK_RV for the caller's
+ * retry decision. */
+static enum kh_err hsm_sign_on(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_KEY_TYPE kt,
+			       size_t sig_len, enum kh_digest digest, enum kh_padding pad, const uint8_t *in,
+			       size_t in_len, uint8_t **sig, size_t *sig_out, CK_RV *rv_out,
+			       struct kh_errbuf *e)
+{
+	int r = KH_OK;
+	CK_MECHANISM mech;
+	CK_RSA_PKCS_PSS_PARAMS pss;
+	uint8_t dibuf[96];
+	const uint8_t *data = NULL;
+	size_t data_len = 0;
+	uint8_t *out = NULL;
+	CK_ULONG olen;
+	CK_RV rv = CKR_OK;
+
+	KH_TRY(hsm_sign_prepare(kt, digest, pad, in, in_len, &mech, &pss, dibuf, sizeof(dibuf), &data,
+				&data_len, e));
+	rv = h->f->C_SignInit(s, &mech, key);
+	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_SignInit", NULL));
+	olen = sig_len ? sig_len : 1024;
+	out = malloc(olen);
+	KH_ENSURE(out != NULL, KH_E_RESOURCE_EXHAUSTED);
+	rv = h->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, data_len, out, &olen);
+	if (rv == CKR_BUFFER_TOO_SMALL) {
+		/* The operation stays active (PKCS#11 2.40 §5.2): finish it. */
+		uint8_t *bigger = realloc(out, olen);
+
+		if (bigger == NULL) {
+			h->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, data_len, NULL, &olen);
+			rv = CKR_HOST_MEMORY;
+		} else {
+			out = bigger;
+			rv = h->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, data_len, out, &olen);
+		}
+	}
+	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_Sign", NULL));
+	if (kt == CKK_EC) {
+		KH_TRY(hsm_ecdsa_der(out, olen, sig, sig_out));
+	} else {
+		*sig = out;
+		*sig_out = olen;
+		out = NULL;
+	}
+out:
+	*rv_out = rv;
+	free(out);
+	return r;
+}
+
+enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig, size_t *sig_len,
+		     struct kh_errbuf *e)
+{
+	int r = KH_OK;
+	struct hsm_sess s;
+	struct hsm_key k;
+	CK_RV rv;
+	int attempt;
+
+	for (attempt = 0;; attempt++) {
+		rv = CKR_OK;
+		KH_TRY(hsm_begin(h, &s, e));
+		r = hsm_key_lookup(h, s.h, op->key, &k, e);
+		if (r == KH_OK) {
+			r = hsm_sign_on(h, s.h, k.priv, k.ck_type, k.sig_len, op->digest, op->padding, op->in,
+					op->in_len, sig, sig_len, &rv, e);
+			hsm_key_copy_release(&k);
+		}
+		hsm_end(h, &s, rv);
+		if (r == KH_OK || rv == CKR_OK || attempt > 0)
+			break;
+		if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
+			hsm_key_forget(h, op->key);
+		if (!hsm_rv_retry(h, rv))
+			break;
+		kh_err_clear(e);
+	}
+out:
+	return r;
+}
+
+enum kh_err hsm_session_key_sign(struct hsm *h, struct hsm_session_key *k, enum kh_digest digest,
+				 const uint8_t *in, size_t in_len, uint8_t **sig, size_t *sig_len,
+				 struct kh_errbuf *e)
+{
+	int r;
+	struct hsm_sess s;
+	CK_RV rv = CKR_OK;
+
+	r = hsm_begin(h, &s, e);
+	if (r != KH_OK)
+		return r;
+	r = hsm_sign_on(h, s.h, k->priv, k->ck_type, k->sig_len, digest, KH_PAD_DEFAULT, in, in_len, sig,
+			sig_len, &rv, e);
+	hsm_end(h, &s, rv);
+	return r;
+}

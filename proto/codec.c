@@ -1,0 +1,869 @@
+/* codec.c: protobuf <-> validated structs for every RPC, and the envelope.
+ * Server decoders validate everything a handler relies on; encoders build
+ * the generated structs on the stack and pack once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyhold.pb-c.h"
+#include "proto.h"
+#include "kh_util.h"
+
+#define PB(x) Keyhold__V1__##x
+
+/* ---- budgeted allocator (STYLE "Untrusted input") ---- */
+
+struct proto_budget {
+	ProtobufCAllocator a;
+	size_t left;
+};
+
+static void *proto_budget_alloc(void *data, size_t size)
+{
+	struct proto_budget *b = data;
+
+	if (size > b->left)
+		return NULL;
+	b->left -= size;
+	return malloc(size);
+}
+
+static void proto_budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+/* A message of len bytes never needs more than a few times len in structs:
+ * the slack covers the fixed-size message structs. */
+static void proto_budget_init(struct proto_budget *b, size_t len)
+{
+	b->a.alloc = proto_budget_alloc;
+	b->a.free = proto_budget_free;
+	b->a.allocator_data = b;
+	b->left = 4 * len + 16384;
+}
+
+static enum kh_err proto_pack(const ProtobufCMessage *m, size_t hdr, uint8_t **out, size_t *out_len)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(hdr + n + 1);
+
+	if (buf == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (protobuf_c_message_pack(m, buf + hdr) != n) {
+		free(buf);
+		return KH_E_INTERNAL;
+	}
+	if (hdr == PROTO_HDR_LEN)
+		proto_frame_hdr(n, buf);
+	*out = buf;
+	*out_len = hdr + n;
+	return KH_OK;
+}
+
+/* ---- field validation ---- */
+
+static enum kh_err proto_name(const char *in, char out[KH_NAME_MAX + 1], const char *what,
+			      struct kh_errbuf *e)
+{
+	if (!kh_name_valid(in))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
+	kh_strlcpy(out, in, KH_NAME_MAX + 1);
+	return KH_OK;
+}
+
+static enum kh_err proto_key_type(int v, enum kh_key_type *out, struct kh_errbuf *e)
+{
+	if (v <= 0 || v > KH_KEY_TYPE_MAX)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", v);
+	*out = (enum kh_key_type)v;
+	return KH_OK;
+}
+
+/* ---- request bodies: decode (server) ---- */
+
+typedef enum kh_err (*proto_req_dec_fn)(const ProtobufCMessage *m, union proto_req_body *b,
+					struct kh_errbuf *e);
+typedef enum kh_err (*proto_req_enc_fn)(const union proto_req_body *b, uint8_t **out, size_t *len);
+typedef enum kh_err (*proto_resp_enc_fn)(const union proto_resp_body *b, uint8_t **out, size_t *len);
+typedef enum kh_err (*proto_resp_dec_fn)(const ProtobufCMessage *m, union proto_resp_body *b,
+					 struct kh_errbuf *e);
+
+static enum kh_err dec_empty(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
+{
+	(void)m;
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return KH_OK;
+}
+
+static enum kh_err dec_generate(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(GenerateKeyRequest) *p = (const void *)m;
+	int r = KH_OK;
+
+	KH_TRY(proto_name(p->name, b->generate.name, "key", e));
+	KH_TRY(proto_key_type((int)p->type, &b->generate.type, e));
+out:
+	return r;
+}
+
+static enum kh_err dec_get_public(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
+{
+	return proto_name(((const PB(GetPublicKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
+}
+
+static enum kh_err dec_delete(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
+{
+	return proto_name(((const PB(DeleteKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
+}
+
+static enum kh_err dec_sign(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	/* Not const: the input bytes are handed over, not copied. */
+	PB(SignRequest) *p = (PB(SignRequest) *)(uintptr_t)cm;
+	struct kh_sign_req *s = &b->sign;
+	ProtobufCBinaryData *in;
+	int r = KH_OK;
+
+	KH_TRY(proto_name(p->key, s->key, "key", e));
+	KH_ENSURE((unsigned)p->digest <= KH_DIGEST_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "digest %d is unknown; use sha256, sha384 or sha512",
+			     (int)p->digest));
+	KH_ENSURE((unsigned)p->padding <= KH_PAD_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding %d is unknown; use pkcs1 or pss", (int)p->padding));
+	s->digest = (enum kh_digest)p->digest;
+	s->padding = (enum kh_padding)p->padding;
+	switch (p->input_case) {
+	case KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE:
+		in = &p->message;
+		s->prehashed = false;
+		break;
+	case KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED:
+		in = &p->prehashed;
+		s->prehashed = true;
+		KH_ENSURE(in->len > 0 && in->len <= 64,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a prehashed digest is 16 to 64 bytes, not %zu",
+				     in->len));
+		break;
+	default:
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "sign needs a message or a prehashed digest");
+		goto out;
+	}
+	s->len = in->len;
+	s->data = in->data;
+	in->data = NULL; /* taken: freed by kh_sign_req_clear */
+	in->len = 0;
+	if (s->data == NULL) {
+		s->data = malloc(1);
+		KH_ENSURE(s->data != NULL, KH_E_RESOURCE_EXHAUSTED);
+	}
+out:
+	return r;
+}
+
+/* ---- request bodies: encode (client) ---- */
+
+static enum kh_err enc_req_status(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(GetStatusRequest) m = KEYHOLD__V1__GET_STATUS_REQUEST__INIT;
+
+	(void)b;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_req_caps(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(GetCapabilitiesRequest) m = KEYHOLD__V1__GET_CAPABILITIES_REQUEST__INIT;
+
+	(void)b;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_req_list(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ListKeysRequest) m = KEYHOLD__V1__LIST_KEYS_REQUEST__INIT;
+
+	(void)b;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_req_generate(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(GenerateKeyRequest) m = KEYHOLD__V1__GENERATE_KEY_REQUEST__INIT;
+
+	m.name = (char *)(uintptr_t)b->generate.name;
+	m.type = (PB(KeyType))b->generate.type;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_req_get_public(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(GetPublicKeyRequest) m = KEYHOLD__V1__GET_PUBLIC_KEY_REQUEST__INIT;
+
+	m.name = (char *)(uintptr_t)b->name.name;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_req_delete(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(DeleteKeyRequest) m = KEYHOLD__V1__DELETE_KEY_REQUEST__INIT;
+
+	m.name = (char *)(uintptr_t)b->name.name;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_req_sign(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(SignRequest) m = KEYHOLD__V1__SIGN_REQUEST__INIT;
+	const struct kh_sign_req *s = &b->sign;
+
+	m.key = (char *)(uintptr_t)s->key;
+	m.digest = (PB(Digest))s->digest;
+	m.padding = (PB(Padding))s->padding;
+	if (s->prehashed) {
+		m.input_case = KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED;
+		m.prehashed.data = s->data;
+		m.prehashed.len = s->len;
+	} else {
+		m.input_case = KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE;
+		m.message.data = s->data;
+		m.message.len = s->len;
+	}
+	return proto_pack(&m.base, 0, out, len);
+}
+
+/* ---- response bodies: encode (server) ---- */
+
+static void pb_key_info(const struct kh_key_info *k, PB(KeyInfo) *m)
+{
+	keyhold__v1__key_info__init(m);
+	m->name = (char *)(uintptr_t)k->name;
+	m->type = (PB(KeyType))k->type;
+	m->bits = k->bits;
+	m->id.data = (uint8_t *)(uintptr_t)k->id;
+	m->id.len = k->id_len;
+	m->spki.data = k->spki;
+	m->spki.len = k->spki_len;
+	m->fips_created = k->fips_created;
+}
+
+static enum kh_err enc_resp_generate(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(GenerateKeyResponse) m = KEYHOLD__V1__GENERATE_KEY_RESPONSE__INIT;
+	PB(KeyInfo) ki;
+
+	pb_key_info(&b->key, &ki);
+	m.key = &ki;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_resp_get_public(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(GetPublicKeyResponse) m = KEYHOLD__V1__GET_PUBLIC_KEY_RESPONSE__INIT;
+	PB(KeyInfo) ki;
+
+	pb_key_info(&b->key, &ki);
+	m.key = &ki;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_resp_delete(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(DeleteKeyResponse) m = KEYHOLD__V1__DELETE_KEY_RESPONSE__INIT;
+
+	(void)b;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_resp_list(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(ListKeysResponse) m = KEYHOLD__V1__LIST_KEYS_RESPONSE__INIT;
+	PB(KeyInfo) *infos = NULL, **ptrs = NULL;
+	size_t i, n = b->keys.n;
+	int r;
+
+	infos = calloc(n ? n : 1, sizeof(*infos));
+	ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (infos == NULL || ptrs == NULL) {
+		r = KH_E_RESOURCE_EXHAUSTED;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		pb_key_info(&b->keys.keys[i], &infos[i]);
+		ptrs[i] = &infos[i];
+	}
+	m.n_keys = n;
+	m.keys = ptrs;
+	r = proto_pack(&m.base, 0, out, len);
+out:
+	free(infos);
+	free(ptrs);
+	return r;
+}
+
+static enum kh_err enc_resp_sign(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(SignResponse) m = KEYHOLD__V1__SIGN_RESPONSE__INIT;
+
+	m.signature.data = b->sign.sig;
+	m.signature.len = b->sign.sig_len;
+	m.algorithm = (char *)(uintptr_t)b->sign.algorithm;
+	return proto_pack(&m.base, 0, out, len);
+}
+
+static enum kh_err enc_resp_caps(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	const struct kh_capabilities *c = &b->caps;
+	PB(GetCapabilitiesResponse) m = KEYHOLD__V1__GET_CAPABILITIES_RESPONSE__INIT;
+	PB(KeyTypeAvailability) kt[KH_KEY_TYPE_MAX], *ktp[KH_KEY_TYPE_MAX];
+	PB(Mechanism) *mech = NULL, **mechp = NULL;
+	size_t i;
+	int r;
+
+	for (i = 0; i < c->n_types && i < KH_KEY_TYPE_MAX; i++) {
+		keyhold__v1__key_type_availability__init(&kt[i]);
+		kt[i].type = (PB(KeyType))c->types[i].type;
+		kt[i].available = c->types[i].available;
+		kt[i].reason = (char *)(uintptr_t)c->types[i].reason;
+		ktp[i] = &kt[i];
+	}
+	m.n_key_types = i;
+	m.key_types = ktp;
+	mech = calloc(c->n_mechs ? c->n_mechs : 1, sizeof(*mech));
+	mechp = calloc(c->n_mechs ? c->n_mechs : 1, sizeof(*mechp));
+	if (mech == NULL || mechp == NULL) {
+		r = KH_E_RESOURCE_EXHAUSTED;
+		goto out;
+	}
+	for (i = 0; i < c->n_mechs; i++) {
+		keyhold__v1__mechanism__init(&mech[i]);
+		mech[i].name = (char *)(uintptr_t)c->mechs[i].name;
+		mech[i].id = c->mechs[i].id;
+		mech[i].min_key = c->mechs[i].min_key;
+		mech[i].max_key = c->mechs[i].max_key;
+		mech[i].flags = c->mechs[i].flags;
+		mechp[i] = &mech[i];
+	}
+	m.n_mechanisms = c->n_mechs;
+	m.mechanisms = mechp;
+	m.pss = c->pss;
+	r = proto_pack(&m.base, 0, out, len);
+out:
+	free(mech);
+	free(mechp);
+	return r;
+}
+
+#define S(x) ((char *)(uintptr_t)(x))
+
+static enum kh_err enc_resp_status(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	const struct kh_status *s = &b->status;
+	PB(GetStatusResponse) m = KEYHOLD__V1__GET_STATUS_RESPONSE__INIT;
+	PB(TokenInfo) t = KEYHOLD__V1__TOKEN_INFO__INIT;
+	PB(ConditionalCounts) cc = KEYHOLD__V1__CONDITIONAL_COUNTS__INIT;
+	PB(SelfTestResult) *st = NULL, **stp = NULL;
+	size_t i;
+	int r;
+
+	m.version = S(s->version);
+	m.state = S(s->state);
+	m.fips_mode = S(s->fips_mode);
+	m.module_validated = s->module_validated;
+	m.openssl_version = S(s->openssl_version);
+	m.providers = S(s->providers);
+	t.label = S(s->token.label);
+	t.manufacturer = S(s->token.manufacturer);
+	t.model = S(s->token.model);
+	t.serial = S(s->token.serial);
+	t.hw_version = S(s->token.hw_version);
+	t.fw_version = S(s->token.fw_version);
+	t.flags = s->token.flags;
+	t.flag_names = S(s->token.flag_names);
+	t.max_sessions = s->token.max_sessions;
+	t.sessions = s->token.sessions;
+	t.available = s->token.available;
+	m.token = &t;
+	m.workers = s->workers;
+	m.uptime_s = s->uptime_s;
+	m.keys = s->keys;
+	m.connections = s->connections;
+	m.requests = s->requests;
+	st = calloc(s->n_selftests ? s->n_selftests : 1, sizeof(*st));
+	stp = calloc(s->n_selftests ? s->n_selftests : 1, sizeof(*stp));
+	if (st == NULL || stp == NULL) {
+		r = KH_E_RESOURCE_EXHAUSTED;
+		goto out;
+	}
+	for (i = 0; i < s->n_selftests; i++) {
+		const struct kh_selftest_result *x = &s->selftests[i];
+
+		keyhold__v1__self_test_result__init(&st[i]);
+		st[i].id = S(x->id);
+		st[i].type = S(x->type);
+		st[i].description = S(x->description);
+		st[i].source = S(x->source);
+		st[i].passed = x->passed;
+		st[i].duration_us = x->duration_us;
+		st[i].detail = S(x->detail);
+		stp[i] = &st[i];
+	}
+	m.n_self_tests = s->n_selftests;
+	m.self_tests = stp;
+	cc.pairwise_run = s->cond_pairwise_run;
+	cc.pairwise_failed = s->cond_pairwise_failed;
+	cc.rng_run = s->cond_rng_run;
+	cc.rng_failed = s->cond_rng_failed;
+	cc.verify_run = s->cond_verify_run;
+	cc.verify_failed = s->cond_verify_failed;
+	m.conditional = &cc;
+	m.n_orphaned_keys = s->n_orphaned;
+	m.orphaned_keys = s->orphaned_keys;
+	m.n_nonfips_keys = s->n_nonfips;
+	m.nonfips_keys = s->nonfips_keys;
+	r = proto_pack(&m.base, 0, out, len);
+out:
+	free(st);
+	free(stp);
+	return r;
+}
+
+/* ---- response bodies: decode (client) ---- */
+
+static void cstr(char *dst, size_t dstsz, const char *src)
+{
+	kh_strlcpy(dst, src != NULL ? src : "", dstsz);
+}
+
+static enum kh_err key_info_from(const PB(KeyInfo) *m, struct kh_key_info *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (m == NULL)
+		return KH_E_INTERNAL;
+	cstr(k->name, sizeof(k->name), m->name);
+	k->type = (enum kh_key_type)m->type;
+	k->bits = m->bits;
+	k->id_len = m->id.len < sizeof(k->id) ? m->id.len : sizeof(k->id);
+	if (k->id_len > 0)
+		memcpy(k->id, m->id.data, k->id_len);
+	k->fips_created = m->fips_created;
+	if (m->spki.len > 0) {
+		k->spki = malloc(m->spki.len);
+		if (k->spki == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+		memcpy(k->spki, m->spki.data, m->spki.len);
+		k->spki_len = m->spki.len;
+	}
+	return KH_OK;
+}
+
+static enum kh_err dec_resp_none(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)m;
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return KH_OK;
+}
+
+static enum kh_err dec_resp_generate(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	return key_info_from(((const PB(GenerateKeyResponse) *)(const void *)m)->key, &b->key);
+}
+
+static enum kh_err dec_resp_get_public(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	return key_info_from(((const PB(GetPublicKeyResponse) *)(const void *)m)->key, &b->key);
+}
+
+static enum kh_err dec_resp_list(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ListKeysResponse) *p = (const void *)m;
+	size_t i;
+	int r = KH_OK;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	b->keys.keys = calloc(p->n_keys ? p->n_keys : 1, sizeof(*b->keys.keys));
+	if (b->keys.keys == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < p->n_keys && r == KH_OK; i++, b->keys.n++)
+		r = key_info_from(p->keys[i], &b->keys.keys[i]);
+	return r;
+}
+
+static enum kh_err dec_resp_sign(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(SignResponse) *p = (const void *)m;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	b->sign.sig = malloc(p->signature.len ? p->signature.len : 1);
+	if (b->sign.sig == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (p->signature.len > 0)
+		memcpy(b->sign.sig, p->signature.data, p->signature.len);
+	b->sign.sig_len = p->signature.len;
+	cstr(b->sign.algorithm, sizeof(b->sign.algorithm), p->algorithm);
+	return KH_OK;
+}
+
+static enum kh_err dec_resp_caps(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(GetCapabilitiesResponse) *p = (const void *)m;
+	struct kh_capabilities *c = &b->caps;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < p->n_key_types && i < KH_KEY_TYPE_MAX; i++) {
+		c->types[i].type = (enum kh_key_type)p->key_types[i]->type;
+		c->types[i].available = p->key_types[i]->available;
+		cstr(c->types[i].reason, sizeof(c->types[i].reason), p->key_types[i]->reason);
+	}
+	c->n_types = i;
+	c->mechs = calloc(p->n_mechanisms ? p->n_mechanisms : 1, sizeof(*c->mechs));
+	if (c->mechs == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < p->n_mechanisms; i++) {
+		cstr(c->mechs[i].name, sizeof(c->mechs[i].name), p->mechanisms[i]->name);
+		c->mechs[i].id = p->mechanisms[i]->id;
+		c->mechs[i].min_key = p->mechanisms[i]->min_key;
+		c->mechs[i].max_key = p->mechanisms[i]->max_key;
+		c->mechs[i].flags = p->mechanisms[i]->flags;
+	}
+	c->n_mechs = p->n_mechanisms;
+	c->pss = p->pss;
+	return KH_OK;
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **out = calloc(n ? n : 1, sizeof(*out));
+	size_t i;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		out[i] = strdup(v[i] != NULL ? v[i] : "");
+		if (out[i] == NULL) {
+			while (i > 0)
+				free(out[--i]);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static enum kh_err dec_resp_status(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(GetStatusResponse) *p = (const void *)m;
+	struct kh_status *s = &b->status;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	cstr(s->version, sizeof(s->version), p->version);
+	cstr(s->state, sizeof(s->state), p->state);
+	cstr(s->fips_mode, sizeof(s->fips_mode), p->fips_mode);
+	s->module_validated = p->module_validated;
+	cstr(s->openssl_version, sizeof(s->openssl_version), p->openssl_version);
+	cstr(s->providers, sizeof(s->providers), p->providers);
+	if (p->token != NULL) {
+		const PB(TokenInfo) *t = p->token;
+
+		cstr(s->token.label, sizeof(s->token.label), t->label);
+		cstr(s->token.manufacturer, sizeof(s->token.manufacturer), t->manufacturer);
+		cstr(s->token.model, sizeof(s->token.model), t->model);
+		cstr(s->token.serial, sizeof(s->token.serial), t->serial);
+		cstr(s->token.hw_version, sizeof(s->token.hw_version), t->hw_version);
+		cstr(s->token.fw_version, sizeof(s->token.fw_version), t->fw_version);
+		s->token.flags = t->flags;
+		cstr(s->token.flag_names, sizeof(s->token.flag_names), t->flag_names);
+		s->token.max_sessions = t->max_sessions;
+		s->token.sessions = t->sessions;
+		s->token.available = t->available;
+	}
+	s->workers = p->workers;
+	s->uptime_s = p->uptime_s;
+	s->keys = p->keys;
+	s->connections = p->connections;
+	s->requests = p->requests;
+	if (p->conditional != NULL) {
+		s->cond_pairwise_run = p->conditional->pairwise_run;
+		s->cond_pairwise_failed = p->conditional->pairwise_failed;
+		s->cond_rng_run = p->conditional->rng_run;
+		s->cond_rng_failed = p->conditional->rng_failed;
+		s->cond_verify_run = p->conditional->verify_run;
+		s->cond_verify_failed = p->conditional->verify_failed;
+	}
+	s->selftests = calloc(p->n_self_tests ? p->n_self_tests : 1, sizeof(*s->selftests));
+	s->orphaned_keys = strv_dup(p->orphaned_keys, p->n_orphaned_keys);
+	s->nonfips_keys = strv_dup(p->nonfips_keys, p->n_nonfips_keys);
+	if (s->selftests == NULL || s->orphaned_keys == NULL || s->nonfips_keys == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	s->n_orphaned = p->n_orphaned_keys;
+	s->n_nonfips = p->n_nonfips_keys;
+	for (i = 0; i < p->n_self_tests; i++) {
+		const PB(SelfTestResult) *x = p->self_tests[i];
+		struct kh_selftest_result *y = &s->selftests[i];
+
+		cstr(y->id, sizeof(y->id), x->id);
+		cstr(y->type, sizeof(y->type), x->type);
+		cstr(y->description, sizeof(y->description), x->description);
+		cstr(y->source, sizeof(y->source), x->source);
+		y->passed = x->passed;
+		y->duration_us = x->duration_us;
+		cstr(y->detail, sizeof(y->detail), x->detail);
+	}
+	s->n_selftests = p->n_self_tests;
+	return KH_OK;
+}
+
+/* ---- the method table ---- */
+
+struct proto_method_spec {
+	const char *name;
+	const ProtobufCMessageDescriptor *req, *resp;
+	proto_req_dec_fn req_dec;
+	proto_req_enc_fn req_enc;
+	proto_resp_enc_fn resp_enc;
+	proto_resp_dec_fn resp_dec;
+};
+
+static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
+	[PROTO_M_GET_STATUS] = { "GetStatus", &keyhold__v1__get_status_request__descriptor,
+				 &keyhold__v1__get_status_response__descriptor, dec_empty, enc_req_status,
+				 enc_resp_status, dec_resp_status },
+	[PROTO_M_GET_CAPABILITIES] = { "GetCapabilities", &keyhold__v1__get_capabilities_request__descriptor,
+				       &keyhold__v1__get_capabilities_response__descriptor, dec_empty,
+				       enc_req_caps, enc_resp_caps, dec_resp_caps },
+	[PROTO_M_GENERATE_KEY] = { "GenerateKey", &keyhold__v1__generate_key_request__descriptor,
+				   &keyhold__v1__generate_key_response__descriptor, dec_generate,
+				   enc_req_generate, enc_resp_generate, dec_resp_generate },
+	[PROTO_M_LIST_KEYS] = { "ListKeys", &keyhold__v1__list_keys_request__descriptor,
+				&keyhold__v1__list_keys_response__descriptor, dec_empty, enc_req_list,
+				enc_resp_list, dec_resp_list },
+	[PROTO_M_GET_PUBLIC_KEY] = { "GetPublicKey", &keyhold__v1__get_public_key_request__descriptor,
+				     &keyhold__v1__get_public_key_response__descriptor, dec_get_public,
+				     enc_req_get_public, enc_resp_get_public, dec_resp_get_public },
+	[PROTO_M_DELETE_KEY] = { "DeleteKey", &keyhold__v1__delete_key_request__descriptor,
+				 &keyhold__v1__delete_key_response__descriptor, dec_delete, enc_req_delete,
+				 enc_resp_delete, dec_resp_none },
+	[PROTO_M_SIGN] = { "Sign", &keyhold__v1__sign_request__descriptor,
+			   &keyhold__v1__sign_response__descriptor, dec_sign, enc_req_sign, enc_resp_sign,
+			   dec_resp_sign },
+};
+
+enum kh_err proto_check_methods(struct kh_errbuf *e)
+{
+	const ProtobufCServiceDescriptor *sd = &keyhold__v1__key_hold__descriptor;
+	unsigned i;
+
+	if (sd->n_methods != PROTO_M_COUNT)
+		return kh_err_set(e, KH_E_INTERNAL, "keyhold.proto has %u methods, the table %d", sd->n_methods,
+				  PROTO_M_COUNT);
+	for (i = 0; i < PROTO_M_COUNT; i++) {
+		const ProtobufCMethodDescriptor *md = &sd->methods[i];
+
+		if (strcmp(md->name, proto_methods[i].name) != 0 || md->input != proto_methods[i].req ||
+		    md->output != proto_methods[i].resp)
+			return kh_err_set(e, KH_E_INTERNAL, "method %u is %s in keyhold.proto, %s in the table", i,
+					  md->name, proto_methods[i].name);
+	}
+	return KH_OK;
+}
+
+const char *proto_method_name(enum proto_method m)
+{
+	if ((unsigned)m >= PROTO_M_COUNT)
+		return NULL;
+	return proto_methods[m].name;
+}
+
+int proto_method_lookup(const char *name)
+{
+	const ProtobufCServiceDescriptor *sd = &keyhold__v1__key_hold__descriptor;
+	const ProtobufCMethodDescriptor *md;
+
+	if (name == NULL)
+		return -1;
+	md = protobuf_c_service_descriptor_get_method_by_name(sd, name);
+	if (md == NULL)
+		return -1;
+	return (int)(md - sd->methods);
+}
+
+/* ---- envelopes ---- */
+
+enum kh_err proto_request_decode(const uint8_t *buf, size_t len, struct proto_req *out, struct kh_errbuf *e)
+{
+	int r = KH_OK;
+	struct proto_budget b1, b2;
+	PB(Request) *env = NULL;
+	ProtobufCMessage *body = NULL;
+	const struct proto_method_spec *sp;
+	int m;
+
+	memset(out, 0, sizeof(*out));
+	proto_budget_init(&b1, len);
+	env = keyhold__v1__request__unpack(&b1.a, len, buf);
+	KH_ENSURE(env != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "malformed request envelope"));
+	out->id = env->id;
+	out->have_id = true;
+	out->deadline_ms = env->deadline_ms;
+	m = proto_method_lookup(env->method);
+	KH_ENSURE(m >= 0 && m < PROTO_M_COUNT,
+		  kh_err_set(e, KH_E_UNIMPLEMENTED, "unknown method '%.64s'", env->method));
+	out->method = (enum proto_method)m;
+	sp = &proto_methods[m];
+	proto_budget_init(&b2, env->body.len);
+	body = protobuf_c_message_unpack(sp->req, &b2.a, env->body.len, env->body.data);
+	KH_ENSURE(body != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "malformed %s request body", sp->name));
+	r = sp->req_dec(body, &out->body, e);
+	if (r != KH_OK)
+		proto_req_clear(out);
+out:
+	protobuf_c_message_free_unpacked(body, &b2.a);
+	if (env != NULL)
+		keyhold__v1__request__free_unpacked(env, &b1.a);
+	return r;
+}
+
+void proto_req_clear(struct proto_req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->method == PROTO_M_SIGN)
+		kh_sign_req_clear(&r->body.sign);
+	memset(&r->body, 0, sizeof(r->body));
+}
+
+void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
+{
+	if (b == NULL)
+		return;
+	switch (m) {
+	case PROTO_M_GET_STATUS: kh_status_clear(&b->status); break;
+	case PROTO_M_GET_CAPABILITIES: kh_capabilities_clear(&b->caps); break;
+	case PROTO_M_GENERATE_KEY:
+	case PROTO_M_GET_PUBLIC_KEY: kh_key_info_clear(&b->key); break;
+	case PROTO_M_LIST_KEYS: kh_key_list_clear(&b->keys); break;
+	case PROTO_M_SIGN: kh_sign_resp_clear(&b->sign); break;
+	default: break;
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+enum kh_err proto_response_encode(uint64_t id, enum kh_err code, const char *msg, enum proto_method m,
+				  const union proto_resp_body *body, uint8_t **frame, size_t *frame_len)
+{
+	PB(Response) env = KEYHOLD__V1__RESPONSE__INIT;
+	PB(Status) st = KEYHOLD__V1__STATUS__INIT;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	int r = KH_OK;
+
+	if (code == KH_OK && (unsigned)m < PROTO_M_COUNT) {
+		r = proto_methods[m].resp_enc(body, &payload, &plen);
+		if (r != KH_OK) {
+			code = r;
+			msg = "cannot encode the response";
+		}
+	}
+	env.id = id;
+	st.code = -(int)code;
+	st.message = (char *)(uintptr_t)(code == KH_OK || msg == NULL ? "" : msg);
+	env.status = &st;
+	if (code == KH_OK) {
+		env.body.data = payload;
+		env.body.len = plen;
+	}
+	r = proto_pack(&env.base, PROTO_HDR_LEN, frame, frame_len);
+	free(payload);
+	return r;
+}
+
+enum kh_err proto_request_encode(uint64_t id, uint32_t deadline_ms, enum proto_method m,
+				 const union proto_req_body *body, uint8_t **frame, size_t *frame_len)
+{
+	PB(Request) env = KEYHOLD__V1__REQUEST__INIT;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	int r;
+
+	if ((unsigned)m >= PROTO_M_COUNT)
+		return KH_E_INVALID_ARGUMENT;
+	r = proto_methods[m].req_enc(body, &payload, &plen);
+	if (r != KH_OK)
+		return r;
+	env.id = id;
+	env.method = (char *)(uintptr_t)proto_methods[m].name;
+	env.deadline_ms = deadline_ms;
+	env.body.data = payload;
+	env.body.len = plen;
+	r = proto_pack(&env.base, PROTO_HDR_LEN, frame, frame_len);
+	free(payload);
+	return r;
+}
+
+enum kh_err proto_response_decode(const uint8_t *buf, size_t len, struct proto_resp *out)
+{
+	struct proto_budget b;
+	PB(Response) *env;
+	int code;
+
+	memset(out, 0, sizeof(*out));
+	proto_budget_init(&b, len);
+	env = keyhold__v1__response__unpack(&b.a, len, buf);
+	if (env == NULL)
+		return KH_E_DATA_LOSS;
+	out->id = env->id;
+	code = env->status != NULL ? env->status->code : 0;
+	if (code < 0 || code > 16)
+		code = 2; /* UNKNOWN */
+	out->status.code = (enum kh_err)-code;
+	if (env->status != NULL && env->status->message != NULL)
+		kh_strlcpy(out->status.msg, env->status->message, sizeof(out->status.msg));
+	/* Take the body bytes rather than copying them. */
+	out->body = env->body.data;
+	out->body_len = env->body.len;
+	env->body.data = NULL;
+	env->body.len = 0;
+	keyhold__v1__response__free_unpacked(env, &b.a);
+	return KH_OK;
+}
+
+void proto_resp_env_clear(struct proto_resp *r)
+{
+	if (r == NULL)
+		return;
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+enum kh_err proto_response_body_decode(enum proto_method m, const uint8_t *buf, size_t len,
+				       union proto_resp_body *out, struct kh_errbuf *e)
+{
+	struct proto_budget b;
+	ProtobufCMessage *msg;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((unsigned)m >= PROTO_M_COUNT)
+		return KH_E_INVALID_ARGUMENT;
+	proto_budget_init(&b, len);
+	msg = protobuf_c_message_unpack(proto_methods[m].resp, &b.a, len, buf);
+	if (msg == NULL)
+		return kh_err_set(e, KH_E_DATA_LOSS, "malformed %s response from the server", proto_methods[m].name);
+	r = proto_methods[m].resp_dec(msg, out, e);
+	if (r != KH_OK)
+		proto_resp_clear(m, out);
+	protobuf_c_message_free_unpacked(msg, &b.a);
+	return r;
+}

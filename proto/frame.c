@@ -1,0 +1,20 @@
+/* frame.c: the 4-byte big-endian length header of every frame. */
+#include "proto.h"
+
+enum kh_err proto_frame_len(const uint8_t hdr[PROTO_HDR_LEN], size_t cap, size_t *len)
+{
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+
+	if (n == 0 || n > cap)
+		return KH_E_INVALID_ARGUMENT;
+	*len = n;
+	return KH_OK;
+}
+
+void proto_frame_hdr(size_t len, uint8_t hdr[PROTO_HDR_LEN])
+{
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+}

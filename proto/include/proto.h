@@ -1,0 +1,110 @@
+/* proto: the contract between client and server: framing, the method
+ * table, and decode/encode between wire bytes and the validated structs of
+ * kh_types.h. The only module that includes *.pb-c.h. */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kh_err.h"
+#include "kh_types.h"
+
+/* ---- framing (DESIGN §4) ---- */
+
+#define PROTO_HDR_LEN 4
+#define PROTO_FRAME_MAX_DEFAULT (1u << 20)  /* 1 MiB */
+#define PROTO_FRAME_MAX_PREAUTH 4096u       /* TCP before authentication */
+#define PROTO_FRAME_MAX_LIMIT (64u << 20)   /* what the config may raise it to */
+
+/* Reads a frame header. KH_OK with *len in [1, cap]; INVALID_ARGUMENT for
+ * 0 or above cap (the caller closes the connection before allocating). */
+enum kh_err proto_frame_len(const uint8_t hdr[PROTO_HDR_LEN], size_t cap, size_t *len) KH_WUR;
+void proto_frame_hdr(size_t len, uint8_t hdr[PROTO_HDR_LEN]);
+
+/* ---- methods: the order of `service KeyHold` in keyhold.proto ---- */
+
+enum proto_method {
+	PROTO_M_GET_STATUS,
+	PROTO_M_GET_CAPABILITIES,
+	PROTO_M_GENERATE_KEY,
+	PROTO_M_LIST_KEYS,
+	PROTO_M_GET_PUBLIC_KEY,
+	PROTO_M_DELETE_KEY,
+	PROTO_M_SIGN,
+	PROTO_M_COUNT
+};
+
+/* Checks that the table above matches the generated service descriptor;
+ * KH_OK or INTERNAL naming the first mismatch. Called once at start. */
+enum kh_err proto_check_methods(struct kh_errbuf *e) KH_WUR;
+/* "GetStatus", ...; NULL outside the enum. */
+const char *proto_method_name(enum proto_method m);
+/* Looks a name up in the generated service descriptor; -1 when unknown. */
+int proto_method_lookup(const char *name);
+
+/* ---- validated request and response bodies ---- */
+
+union proto_req_body {
+	struct kh_generate_req generate;  /* GenerateKey */
+	struct kh_name_req name;          /* GetPublicKey, DeleteKey */
+	struct kh_sign_req sign;          /* Sign */
+};
+
+union proto_resp_body {
+	struct kh_status status;          /* GetStatus */
+	struct kh_capabilities caps;      /* GetCapabilities */
+	struct kh_key_info key;           /* GenerateKey, GetPublicKey */
+	struct kh_key_list keys;          /* ListKeys */
+	struct kh_sign_resp sign;         /* Sign */
+};
+
+struct proto_req {
+	uint64_t id;
+	bool have_id;        /* the envelope parsed: answer with this id */
+	uint32_t deadline_ms;
+	enum proto_method method;
+	union proto_req_body body;
+};
+
+/* ---- server side ---- */
+
+/* Decodes one frame payload: the envelope, then the method's body into
+ * out->body, validating names, enums and lengths. Allocation is capped at
+ * a budget derived from len. On error out->have_id says whether the error
+ * can be answered with out->id; out holds nothing to free. Codes:
+ * INVALID_ARGUMENT (malformed), UNIMPLEMENTED (unknown method). */
+enum kh_err proto_request_decode(const uint8_t *buf, size_t len, struct proto_req *out,
+				 struct kh_errbuf *e) KH_WUR;
+void proto_req_clear(struct proto_req *r);
+
+/* Encodes a whole frame (header included) answering id. With code != OK
+ * the body is ignored and msg is sent; with OK, body is encoded per m. */
+enum kh_err proto_response_encode(uint64_t id, enum kh_err code, const char *msg, enum proto_method m,
+				  const union proto_resp_body *body, uint8_t **frame,
+				  size_t *frame_len) KH_WUR;
+void proto_resp_clear(enum proto_method m, union proto_resp_body *b);
+
+/* ---- client side ---- */
+
+/* Encodes a whole request frame (header included). */
+enum kh_err proto_request_encode(uint64_t id, uint32_t deadline_ms, enum proto_method m,
+				 const union proto_req_body *body, uint8_t **frame,
+				 size_t *frame_len) KH_WUR;
+
+struct proto_resp {
+	uint64_t id;
+	struct kh_errbuf status;  /* code and message from the server */
+	uint8_t *body;            /* owned */
+	size_t body_len;
+};
+
+/* Decodes a response envelope (payload without header). */
+enum kh_err proto_response_decode(const uint8_t *buf, size_t len, struct proto_resp *out) KH_WUR;
+void proto_resp_env_clear(struct proto_resp *r);
+/* Decodes the body of an OK response to method m. */
+enum kh_err proto_response_body_decode(enum proto_method m, const uint8_t *buf, size_t len,
+				       union proto_resp_body *out, struct kh_errbuf *e) KH_WUR;
+
+#endif

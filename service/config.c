@@ -1,0 +1,465 @@
+/* config.c: the INI configuration: defaults, parsing with inih (a line-
+ * counting reader gives every error its line), validation. */
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "kh_log.h"
+#include "kh_util.h"
+#include "proto.h"
+#include "svc_config.h"
+
+struct cfg_parse {
+	struct svc_config *c;
+	const char *name;
+	/* the reader's position */
+	const char *text;
+	size_t off;
+	int line;
+	/* the first error */
+	int err_line;
+	char err[384];
+	/* keys seen, to refuse repeats outside [access] */
+	char seen[64][48];
+	unsigned n_seen;
+};
+
+const char *svc_fips_mode_name(enum svc_fips_mode m)
+{
+	switch (m) {
+	case SVC_FIPS_OFF: return "off";
+	case SVC_FIPS_ALIGNED: return "aligned";
+	case SVC_FIPS_VALIDATED: return "validated";
+	}
+	return "?";
+}
+
+static void cfg_fail(struct cfg_parse *p, const char *fmt, ...) KH_PRINTF(2, 3);
+static void cfg_fail(struct cfg_parse *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err_line != 0)
+		return;
+	p->err_line = p->line;
+	va_start(ap, fmt);
+	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	va_end(ap);
+}
+
+static int cfg_str(struct cfg_parse *p, char **dst, const char *v)
+{
+	char *s;
+
+	if (*v == '\0') {
+		cfg_fail(p, "empty value");
+		return 0;
+	}
+	s = strdup(v);
+	if (s == NULL) {
+		cfg_fail(p, "out of memory");
+		return 0;
+	}
+	free(*dst);
+	*dst = s;
+	return 1;
+}
+
+static int cfg_uint(struct cfg_parse *p, unsigned *dst, const char *name, const char *v, unsigned min,
+		    unsigned max)
+{
+	uint64_t n;
+
+	if (kh_parse_u64(v, min, max, &n) != 0) {
+		cfg_fail(p, "%s must be a whole number from %u to %u, not '%s'", name, min, max, v);
+		return 0;
+	}
+	*dst = (unsigned)n;
+	return 1;
+}
+
+static int cfg_bool(struct cfg_parse *p, bool *dst, const char *name, const char *v)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "1") == 0) {
+		*dst = true;
+		return 1;
+	}
+	if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+		*dst = false;
+		return 1;
+	}
+	cfg_fail(p, "%s must be yes or no, not '%s'", name, v);
+	return 0;
+}
+
+/* One principal of an [access] list: uid:N, gid:N, user:NAME, group:NAME,
+ * cert:SAN-URI-or-CN. */
+static int cfg_principal(struct cfg_parse *p, unsigned role, const char *s)
+{
+	struct svc_grant g;
+	struct svc_grant *ng;
+	uint64_t n;
+
+	memset(&g, 0, sizeof(g));
+	g.role = role;
+	if (strncmp(s, "uid:", 4) == 0 && kh_parse_u64(s + 4, 0, 0xfffffffe, &n) == 0) {
+		g.kind = SVC_PK_UID;
+		g.uid = (uid_t)n;
+	} else if (strncmp(s, "gid:", 4) == 0 && kh_parse_u64(s + 4, 0, 0xfffffffe, &n) == 0) {
+		g.kind = SVC_PK_GID;
+		g.gid = (gid_t)n;
+	} else if (strncmp(s, "user:", 5) == 0) {
+		struct passwd *pw = getpwnam(s + 5);
+
+		if (pw == NULL) {
+			cfg_fail(p, "unknown user '%s'", s + 5);
+			return 0;
+		}
+		g.kind = SVC_PK_UID;
+		g.uid = pw->pw_uid;
+	} else if (strncmp(s, "group:", 6) == 0) {
+		struct group *gr = getgrnam(s + 6);
+
+		if (gr == NULL) {
+			cfg_fail(p, "unknown group '%s'", s + 6);
+			return 0;
+		}
+		g.kind = SVC_PK_GID;
+		g.gid = gr->gr_gid;
+	} else if (strncmp(s, "cert:", 5) == 0 && s[5] != '\0' && strlen(s + 5) < sizeof(g.cert)) {
+		g.kind = SVC_PK_CERT;
+		kh_strlcpy(g.cert, s + 5, sizeof(g.cert));
+	} else {
+		cfg_fail(p, "principal '%s' is not uid:N, gid:N, user:NAME, group:NAME or cert:NAME", s);
+		return 0;
+	}
+	ng = realloc(p->c->grants, (p->c->n_grants + 1) * sizeof(*ng));
+	if (ng == NULL) {
+		cfg_fail(p, "out of memory");
+		return 0;
+	}
+	p->c->grants = ng;
+	p->c->grants[p->c->n_grants++] = g;
+	return 1;
+}
+
+static int cfg_access(struct cfg_parse *p, const char *name, const char *value)
+{
+	unsigned role;
+	char buf[1024];
+	char *tok, *save = NULL;
+
+	if (strcmp(name, "admin") == 0)
+		role = SVC_ROLE_ADMIN;
+	else if (strcmp(name, "signer") == 0)
+		role = SVC_ROLE_SIGNER;
+	else if (strcmp(name, "auditor") == 0)
+		role = SVC_ROLE_AUDITOR;
+	else {
+		cfg_fail(p, "unknown role '%s' in [access] (roles: admin, signer, auditor)", name);
+		return 0;
+	}
+	if (!kh_strlcpy(buf, value, sizeof(buf))) {
+		cfg_fail(p, "principal list too long");
+		return 0;
+	}
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save))
+		if (!cfg_principal(p, role, tok))
+			return 0;
+	return 1;
+}
+
+static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "socket") == 0)
+		return cfg_str(p, &c->socket, v);
+	if (strcmp(n, "socket_group") == 0)
+		return cfg_str(p, &c->socket_group, v);
+	if (strcmp(n, "socket_mode") == 0) {
+		char *end = NULL;
+		unsigned long m = strtoul(v, &end, 8);
+
+		if (*v == '\0' || *end != '\0' || m > 0777 || (m & 0007) != 0) {
+			cfg_fail(p, "socket_mode must be octal like 0660 and give others no access, not '%s'", v);
+			return 0;
+		}
+		c->socket_mode = (mode_t)m;
+		return 1;
+	}
+	if (strcmp(n, "state_dir") == 0)
+		return cfg_str(p, &c->state_dir, v);
+	if (strcmp(n, "workers") == 0)
+		return cfg_uint(p, &c->workers, n, v, 1, 256);
+	if (strcmp(n, "fips_mode") == 0) {
+		if (strcmp(v, "off") == 0)
+			c->fips_mode = SVC_FIPS_OFF;
+		else if (strcmp(v, "aligned") == 0)
+			c->fips_mode = SVC_FIPS_ALIGNED;
+		else if (strcmp(v, "validated") == 0)
+			c->fips_mode = SVC_FIPS_VALIDATED;
+		else {
+			cfg_fail(p, "fips_mode must be off, aligned or validated, not '%s'", v);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(n, "fips_allow_eddsa") == 0)
+		return cfg_bool(p, &c->fips_allow_eddsa, n, v);
+	if (strcmp(n, "frame_max") == 0)
+		return cfg_uint(p, &c->frame_max, n, v, 4096, PROTO_FRAME_MAX_LIMIT);
+	if (strcmp(n, "max_connections") == 0)
+		return cfg_uint(p, &c->max_connections, n, v, 1, 100000);
+	if (strcmp(n, "max_inflight") == 0)
+		return cfg_uint(p, &c->max_inflight, n, v, 1, 65536);
+	if (strcmp(n, "idle_timeout") == 0)
+		return cfg_uint(p, &c->idle_timeout_s, n, v, 1, 86400);
+	if (strcmp(n, "log_level") == 0) {
+		if (strcmp(v, "error") == 0)
+			c->log_level = KH_LOG_ERR;
+		else if (strcmp(v, "warn") == 0)
+			c->log_level = KH_LOG_WARN;
+		else if (strcmp(v, "info") == 0)
+			c->log_level = KH_LOG_INFO;
+		else if (strcmp(v, "debug") == 0)
+			c->log_level = KH_LOG_DEBUG;
+		else {
+			cfg_fail(p, "log_level must be error, warn, info or debug, not '%s'", v);
+			return 0;
+		}
+		return 1;
+	}
+	cfg_fail(p, "unknown key '%s' in [service]", n);
+	return 0;
+}
+
+static int cfg_token(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "module") == 0)
+		return cfg_str(p, &c->module, v);
+	if (strcmp(n, "uri") == 0) {
+		if (strncmp(v, "pkcs11:", 7) != 0) {
+			cfg_fail(p, "uri must be a PKCS#11 URI like pkcs11:token=keyhold, not '%s'", v);
+			return 0;
+		}
+		return cfg_str(p, &c->uri, v);
+	}
+	if (strcmp(n, "pin_file") == 0)
+		return cfg_str(p, &c->pin_file, v);
+	if (strcmp(n, "sessions") == 0)
+		return cfg_uint(p, &c->sessions, n, v, 1, 256);
+	cfg_fail(p, "unknown key '%s' in [token]", n);
+	return 0;
+}
+
+static int cfg_tls(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "listen") == 0) {
+		if (strchr(v, ':') == NULL) {
+			cfg_fail(p, "listen must be HOST:PORT, not '%s'", v);
+			return 0;
+		}
+		return cfg_str(p, &c->tls_listen, v);
+	}
+	if (strcmp(n, "key") == 0) {
+		if (!kh_name_valid(v)) {
+			cfg_fail(p, "key must name a token key ([A-Za-z0-9._-]{1,64}), not '%s'", v);
+			return 0;
+		}
+		return cfg_str(p, &c->tls_key, v);
+	}
+	if (strcmp(n, "cert") == 0)
+		return cfg_str(p, &c->tls_cert, v);
+	if (strcmp(n, "client_truststore") == 0)
+		return cfg_str(p, &c->tls_client_truststore, v);
+	cfg_fail(p, "unknown key '%s' in [tls]", n);
+	return 0;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg_parse *p = user;
+	char key[48];
+	unsigned i;
+
+	if (p->err_line != 0)
+		return 1; /* report only the first problem */
+	if (strcmp(section, "access") != 0) {
+		snprintf(key, sizeof(key), "%.20s.%.24s", section, name);
+		for (i = 0; i < p->n_seen; i++) {
+			if (strcmp(p->seen[i], key) == 0) {
+				cfg_fail(p, "'%s' is set twice in [%s] (an indented line continues the previous one)",
+					 name, section);
+				return 0;
+			}
+		}
+		if (p->n_seen < sizeof(p->seen) / sizeof(p->seen[0]))
+			kh_strlcpy(p->seen[p->n_seen++], key, sizeof(p->seen[0]));
+	}
+	if (strcmp(section, "service") == 0)
+		return cfg_service(p, name, value);
+	if (strcmp(section, "token") == 0)
+		return cfg_token(p, name, value);
+	if (strcmp(section, "tls") == 0)
+		return cfg_tls(p, name, value);
+	if (strcmp(section, "access") == 0)
+		return cfg_access(p, name, value);
+	if (*section == '\0')
+		cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]", name);
+	else
+		cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access)", section);
+	return 0;
+}
+
+/* fgets over a string, counting lines for error messages. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_parse *p = stream;
+	size_t n = 0;
+
+	if (p->text[p->off] == '\0' || num < 2)
+		return NULL;
+	while (n < (size_t)num - 1 && p->text[p->off] != '\0') {
+		char ch = p->text[p->off++];
+
+		str[n++] = ch;
+		if (ch == '\n')
+			break;
+	}
+	str[n] = '\0';
+	p->line++;
+	return str;
+}
+
+static struct svc_config *cfg_defaults(void)
+{
+	struct svc_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->socket_mode = 0660;
+	c->workers = 4;
+	c->fips_mode = SVC_FIPS_OFF;
+	c->frame_max = PROTO_FRAME_MAX_DEFAULT;
+	c->max_connections = 4096;
+	c->max_inflight = 128;
+	c->idle_timeout_s = 600;
+	c->log_level = KH_LOG_INFO;
+	c->sessions = 8;
+	c->socket = strdup(KH_DEFAULT_SOCKET);
+	c->state_dir = strdup("/var/lib/keyhold");
+	if (c->socket == NULL || c->state_dir == NULL) {
+		svc_config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+enum kh_err svc_config_parse(const char *text, const char *name, struct svc_config **out, struct kh_errbuf *e)
+{
+	struct cfg_parse p;
+	int rc, r = KH_OK;
+
+	memset(&p, 0, sizeof(p));
+	p.name = name;
+	p.text = text;
+	p.c = cfg_defaults();
+	if (p.c == NULL)
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	rc = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+	if (p.err_line != 0) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: %s", name, p.err_line, p.err);
+		goto out;
+	}
+	if (rc > 0) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: syntax error: expected [section] or name = value",
+			       name, rc);
+		goto out;
+	}
+	if (rc < 0) {
+		r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "%s: out of memory", name);
+		goto out;
+	}
+	/* Whole-file checks: the line is where the file ends. */
+	if (p.c->module == NULL || p.c->uri == NULL || p.c->pin_file == NULL) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: [token] needs module, uri and pin_file", name,
+			       p.line);
+		goto out;
+	}
+	if (p.c->tls_listen != NULL && (p.c->tls_key == NULL || p.c->tls_cert == NULL)) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: [tls] listen needs key and cert", name, p.line);
+		goto out;
+	}
+	p.c->path = strdup(name);
+	if (p.c->path == NULL) {
+		r = KH_E_RESOURCE_EXHAUSTED;
+		goto out;
+	}
+	*out = p.c;
+	p.c = NULL;
+out:
+	svc_config_free(p.c);
+	return r;
+}
+
+enum kh_err svc_config_load(const char *path, struct svc_config **out, struct kh_errbuf *e)
+{
+	enum { CFG_MAX = 1 << 20 };
+	FILE *fp;
+	char *text = NULL;
+	size_t n;
+	int r;
+
+	fp = fopen(path, "re");
+	if (fp == NULL)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s: cannot open: %s", path, strerror(errno));
+	text = malloc(CFG_MAX + 1);
+	if (text == NULL) {
+		fclose(fp);
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	n = fread(text, 1, CFG_MAX + 1, fp);
+	fclose(fp);
+	if (n > CFG_MAX) {
+		free(text);
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s: larger than 1 MiB", path);
+	}
+	text[n] = '\0';
+	if (memchr(text, '\0', n) != NULL) {
+		free(text);
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s: contains a NUL byte", path);
+	}
+	r = svc_config_parse(text, path, out, e);
+	free(text);
+	return r;
+}
+
+void svc_config_free(struct svc_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->socket);
+	free(c->socket_group);
+	free(c->state_dir);
+	free(c->module);
+	free(c->uri);
+	free(c->pin_file);
+	free(c->tls_listen);
+	free(c->tls_key);
+	free(c->tls_cert);
+	free(c->tls_client_truststore);
+	free(c->grants);
+	free(c);
+}

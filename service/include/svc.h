@@ -1,0 +1,114 @@
+/* svc: keyholdd's shared context and the seams between its parts: the
+ * server (sockets, frames), the worker pool, dispatch and the handlers. */
+#ifndef SVC_H
+#define SVC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+
+#include "hsm.h"
+#include "kh_err.h"
+#include "proto.h"
+#include "svc_config.h"
+
+enum svc_state { SVC_STATE_INIT, SVC_STATE_SELF_TEST, SVC_STATE_OPERATIONAL, SVC_STATE_ERROR };
+
+/* Who is asking. Immutable once the connection is authenticated. */
+struct svc_principal {
+	bool is_unix;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char name[160];     /* "uid:1000" or "cert:spiffe://..." */
+	unsigned roles;     /* enum svc_role bits */
+};
+
+struct event_base;
+struct svc_pool;
+struct svc_server;
+
+struct svc {
+	struct svc_config *cfg;
+	struct hsm *hsm;
+	struct svc_pool *pool;
+	struct svc_server *server;
+	_Atomic int state;            /* enum svc_state */
+	uint64_t start_us;
+	_Atomic uint64_t requests;
+	_Atomic unsigned connections;
+	/* Digests fetched once (index: enum kh_digest); NULL where not allowed. */
+	EVP_MD *md[KH_DIGEST_MAX + 1];
+	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
+	int exit_code;
+};
+
+/* A handler runs on a worker thread with a validated request. It fills
+ * resp on success; on error it sets e and returns the code. */
+typedef enum kh_err (*svc_handler_fn)(struct svc *s, const struct svc_principal *who,
+				      union proto_req_body *req, union proto_resp_body *resp,
+				      struct kh_errbuf *e);
+
+/* ---- dispatch.c ---- */
+
+/* Runs one decoded request to completion (deadline, role check, handler,
+ * encoding) and returns the response frame. Never fails: errors become
+ * error responses. Worker threads call this. */
+void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_req *req,
+		  uint64_t deadline_us, uint8_t **frame, size_t *frame_len);
+/* Encodes an error response frame; NULL on allocation failure. */
+uint8_t *svc_error_frame(uint64_t id, enum kh_err code, const char *msg, size_t *len);
+/* Roles a Unix peer holds under cfg's [access]. */
+unsigned svc_roles_for_unix(const struct svc_config *cfg, uid_t uid, gid_t gid);
+/* Roles a certificate principal holds. */
+unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name);
+
+/* ---- pool.c: worker threads ---- */
+
+/* A job: the worker calls run(arg) off the loop, then done(arg) is queued
+ * back to the loop thread. */
+struct svc_pool_item {
+	struct svc_pool_item *next;
+	void (*run)(struct svc_pool_item *it);
+	void (*done)(struct svc_pool_item *it);
+};
+
+enum kh_err svc_pool_new(struct event_base *base, unsigned workers, struct svc_pool **out) KH_WUR;
+/* Queues it for a worker (never blocks). */
+void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it);
+/* Stops the workers after they finish the queue; completions not yet
+ * delivered are delivered by the loop before it exits. */
+void svc_pool_free(struct svc_pool *p);
+unsigned svc_pool_queued(struct svc_pool *p);
+
+/* ---- server.c ---- */
+
+enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_server **out,
+			   struct kh_errbuf *e) KH_WUR;
+/* Stop accepting, finish in-flight requests, close connections; the loop
+ * exits when done (or after a grace period). */
+void svc_server_shutdown(struct svc_server *srv);
+void svc_server_free(struct svc_server *srv);
+
+/* ---- handlers ---- */
+enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			     union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_get_capabilities(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				   union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			       union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			    union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				 union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			     union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+		       union proto_resp_body *resp, struct kh_errbuf *e);
+
+const char *svc_state_name(enum svc_state st);
+
+#endif

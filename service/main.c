@@ -1,0 +1,198 @@
+/* main.c: keyholdd start-up and shutdown: hardening, configuration, the
+ * token, the worker pool, the listener, readiness, and the event loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "kh_log.h"
+#include "kh_util.h"
+#include "svc.h"
+
+#define EXIT_CONFIG 78 /* EX_CONFIG */
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: keyholdd --config FILE [--foreground] [--check]\n"
+		    "  --config FILE   the INI configuration (see README)\n"
+		    "  --foreground    stay in the foreground and log to stderr (or journald)\n"
+		    "  --check         validate the configuration and the PIN file, then exit\n");
+}
+
+/* PR_SET_DUMPABLE=0 and no core files: the PIN must never reach a dump. */
+static void svc_harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("PR_SET_DUMPABLE failed");
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		log_warn("RLIMIT_CORE failed");
+	signal(SIGPIPE, SIG_IGN);
+	/* The PIN lives in the secure heap (mlocked, guarded). */
+	if (CRYPTO_secure_malloc_init(32768, 32) != 1)
+		log_warn("OpenSSL secure heap unavailable; the PIN is kept in ordinary memory");
+}
+
+static enum kh_err svc_fetch_digests(struct svc *s, struct kh_errbuf *e)
+{
+	static const char *const names[KH_DIGEST_MAX + 1] = {
+		[KH_DIGEST_SHA256] = "SHA256", [KH_DIGEST_SHA384] = "SHA384", [KH_DIGEST_SHA512] = "SHA512",
+		[KH_DIGEST_SHA1] = "SHA1",     [KH_DIGEST_MD5] = "MD5",       [KH_DIGEST_SHA224] = "SHA224",
+	};
+	unsigned i;
+
+	for (i = 1; i <= KH_DIGEST_MAX; i++) {
+		s->md[i] = EVP_MD_fetch(s->libctx, names[i], NULL);
+		if (s->md[i] == NULL && (i == KH_DIGEST_SHA256 || i == KH_DIGEST_SHA384 || i == KH_DIGEST_SHA512))
+			return kh_err_set(e, KH_E_INTERNAL, "OpenSSL offers no %s", names[i]);
+	}
+	return KH_OK;
+}
+
+static void svc_free_digests(struct svc *s)
+{
+	unsigned i;
+
+	for (i = 0; i <= KH_DIGEST_MAX; i++) {
+		EVP_MD_free(s->md[i]);
+		s->md[i] = NULL;
+	}
+}
+
+static int svc_check(const struct svc_config *cfg)
+{
+	struct kh_errbuf e = { 0 };
+	char *pin = NULL;
+	size_t len = 0;
+
+	if (hsm_pin_read(cfg->pin_file, &pin, &len, &e) != KH_OK) {
+		fprintf(stderr, "keyholdd: %s: %s\n", cfg->path, e.msg);
+		return EXIT_CONFIG;
+	}
+	hsm_pin_free(pin, len);
+	if (access(cfg->module, R_OK) != 0) {
+		fprintf(stderr, "keyholdd: %s: PKCS#11 module %s is not readable\n", cfg->path, cfg->module);
+		return EXIT_CONFIG;
+	}
+	printf("%s: OK\n", cfg->path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL;
+	bool foreground = false, check = false;
+	struct svc s;
+	struct kh_errbuf e = { 0 };
+	struct hsm_config hc;
+	struct event_base *base = NULL;
+	int opt, rc = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:fkhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'f': foreground = true; break;
+		case 'k': check = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("keyholdd %s\n", KEYHOLD_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (config == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	memset(&s, 0, sizeof(s));
+	s.start_us = kh_now_mono_us();
+	atomic_store(&s.state, SVC_STATE_INIT);
+	svc_harden();
+	if (svc_config_load(config, &s.cfg, &e) != KH_OK) {
+		fprintf(stderr, "keyholdd: %s\n", e.msg);
+		return EXIT_CONFIG;
+	}
+	kh_log_set_level((enum kh_log_level)s.cfg->log_level);
+	if (check) {
+		rc = svc_check(s.cfg);
+		svc_config_free(s.cfg);
+		return rc;
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		/* Daemonise before C_Initialize: never fork after it. */
+		fprintf(stderr, "keyholdd: daemon: %s\n", strerror(errno));
+		goto out;
+	}
+	if (!foreground)
+		kh_log_use_syslog();
+
+	if (proto_check_methods(&e) != KH_OK || svc_fetch_digests(&s, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	evthread_use_pthreads();
+	base = event_base_new();
+	if (base == NULL) {
+		log_err("cannot create the event loop");
+		goto out;
+	}
+
+	memset(&hc, 0, sizeof(hc));
+	hc.module = s.cfg->module;
+	hc.uri = s.cfg->uri;
+	hc.pin_file = s.cfg->pin_file;
+	hc.sessions = s.cfg->sessions;
+	if (hsm_open(&hc, &s.hsm, &e) != KH_OK) {
+		log_err("token: %s: %s", kh_err_name(e.code), e.msg);
+		goto out;
+	}
+	if (svc_pool_new(base, s.cfg->workers, &s.pool) != KH_OK) {
+		log_err("cannot start %u workers", s.cfg->workers);
+		goto out;
+	}
+	atomic_store(&s.state, SVC_STATE_OPERATIONAL);
+	if (svc_server_new(&s, base, &s.server, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
+		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.cfg->workers);
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	event_base_dispatch(base);
+	rc = s.exit_code;
+	log_info("stopped");
+out:
+	/* Workers first: their completions still reach the connections. */
+	svc_pool_free(s.pool);
+	svc_server_free(s.server);
+	hsm_close(s.hsm);
+	svc_free_digests(&s);
+	if (base != NULL)
+		event_base_free(base);
+	svc_config_free(s.cfg);
+	return rc;
+}

@@ -1,0 +1,162 @@
+/* pool.c: the worker threads that make every token call, so a slow token
+ * never blocks the event loop. Completions go back to the loop through one
+ * libevent event, raised only when the completion list turns non-empty. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "kh_log.h"
+#include "svc.h"
+
+struct svc_pool {
+	pthread_t *threads;
+	unsigned n_threads;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct svc_pool_item *head, *tail;
+	unsigned queued;
+	bool stopping;
+
+	pthread_mutex_t done_lock;
+	struct svc_pool_item *dhead, *dtail;
+	struct event *done_ev;
+};
+
+static void svc_pool_deliver(struct svc_pool *p)
+{
+	struct svc_pool_item *it, *next;
+
+	pthread_mutex_lock(&p->done_lock);
+	it = p->dhead;
+	p->dhead = p->dtail = NULL;
+	pthread_mutex_unlock(&p->done_lock);
+	for (; it != NULL; it = next) {
+		next = it->next;
+		it->next = NULL;
+		it->done(it);
+	}
+}
+
+static void svc_pool_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	svc_pool_deliver(arg);
+}
+
+static void *svc_pool_main(void *arg)
+{
+	struct svc_pool *p = arg;
+
+	for (;;) {
+		struct svc_pool_item *it;
+		bool was_empty;
+
+		pthread_mutex_lock(&p->lock);
+		while (p->head == NULL && !p->stopping)
+			pthread_cond_wait(&p->cond, &p->lock);
+		it = p->head;
+		if (it == NULL) {
+			pthread_mutex_unlock(&p->lock);
+			break; /* stopping and the queue is empty */
+		}
+		p->head = it->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->queued--;
+		pthread_mutex_unlock(&p->lock);
+
+		it->next = NULL;
+		it->run(it);
+
+		pthread_mutex_lock(&p->done_lock);
+		was_empty = p->dhead == NULL;
+		if (p->dtail != NULL)
+			p->dtail->next = it;
+		else
+			p->dhead = it;
+		p->dtail = it;
+		pthread_mutex_unlock(&p->done_lock);
+		if (was_empty)
+			event_active(p->done_ev, EV_READ, 0);
+	}
+	return NULL;
+}
+
+enum kh_err svc_pool_new(struct event_base *base, unsigned workers, struct svc_pool **out)
+{
+	struct svc_pool *p;
+	unsigned i;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	pthread_mutex_init(&p->done_lock, NULL);
+	p->done_ev = event_new(base, -1, EV_PERSIST, svc_pool_done_cb, p);
+	p->threads = calloc(workers, sizeof(*p->threads));
+	if (p->done_ev == NULL || p->threads == NULL) {
+		svc_pool_free(p);
+		return KH_E_RESOURCE_EXHAUSTED;
+	}
+	for (i = 0; i < workers; i++) {
+		if (pthread_create(&p->threads[i], NULL, svc_pool_main, p) != 0) {
+			log_err("cannot start worker %u", i);
+			svc_pool_free(p);
+			return KH_E_RESOURCE_EXHAUSTED;
+		}
+		p->n_threads++;
+	}
+	*out = p;
+	return KH_OK;
+}
+
+void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it)
+{
+	it->next = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail != NULL)
+		p->tail->next = it;
+	else
+		p->head = it;
+	p->tail = it;
+	p->queued++;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned svc_pool_queued(struct svc_pool *p)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->queued;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+void svc_pool_free(struct svc_pool *p)
+{
+	unsigned i;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	if (p->done_ev != NULL) {
+		svc_pool_deliver(p);
+		event_free(p->done_ev);
+	}
+	free(p->threads);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->done_lock);
+	free(p);
+}
