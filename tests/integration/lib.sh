@@ -1,0 +1,195 @@
+# lib.sh: the integration-test harness. Source it from a test script run by
+# ctest. Every test gets a throwaway token (SoftHSM2 with a private
+# SOFTHSM2_CONF, or the TPM 2.0 token on swtpm), a keyholdd on a temp
+# socket, and helpers that assert on exit codes and the CLI's error lines.
+#
+# Environment (set by ctest): KH_BUILD (build dir), KH_SRC (source dir),
+# KH_TOKEN (softhsm | tpm). KH_KEEP=1 keeps the temp dir for debugging.
+set -euo pipefail
+
+: "${KH_BUILD:?KH_BUILD must point at the build directory}"
+: "${KH_SRC:?KH_SRC must point at the source directory}"
+KH_TOKEN=${KH_TOKEN:-softhsm}
+KEYHOLDD="$KH_BUILD/service/keyholdd"
+KH_CLI="$KH_BUILD/client/keyhold"
+T=$(mktemp -d "${TMPDIR:-/tmp}/kh-it.XXXXXX")
+SOCK="$T/keyhold.sock"
+KH_PID=""
+KH_SKIPS=0
+export KEYHOLD_SOCKET="$SOCK"
+# Sanitizer builds: SoftHSM2 and tpm2-pkcs11 leak on their own.
+export LSAN_OPTIONS="suppressions=$KH_SRC/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+fail() {
+  log "FAIL: $*"
+  if [ -f "$T/keyholdd.log" ]; then
+    log "---- keyholdd.log (tail) ----"
+    tail -n 40 "$T/keyholdd.log" >&2 || true
+  fi
+  exit 1
+}
+
+kh_cleanup() {
+  local rc=$?
+  kh_stop || true
+  kh_token_teardown || true
+  if [ "${KH_KEEP:-0}" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
+  if [ "$rc" -eq 0 ] && [ "$KH_SKIPS" -gt 0 ]; then
+    log "passed with $KH_SKIPS check(s) not applicable to the $KH_TOKEN token (see CAPABILITY lines)"
+  fi
+  return $rc
+}
+trap kh_cleanup EXIT
+
+# ---- tokens ----
+
+# Sets TOKEN_MODULE, TOKEN_URI, TOKEN_PIN_FILE, TOKEN_LABEL and exports the
+# module's environment.
+kh_token_setup() {
+  case "$KH_TOKEN" in
+  softhsm)
+    "$KH_SRC/scripts/softhsm-token.sh" "$T/token" keyhold > "$T/token.ini"
+    export SOFTHSM2_CONF="$T/token/softhsm2.conf"
+    TOKEN_MODULE=/usr/lib/softhsm/libsofthsm2.so
+    TOKEN_LABEL=keyhold
+    TOKEN_URI="pkcs11:token=keyhold"
+    TOKEN_PIN_FILE="$T/token/pin"
+    ;;
+  tpm)
+    # Starts swtpm + tpm2-abrmd for this test and writes $T/tpm/env.
+    "$KH_SRC/scripts/tpm-token.sh" start "$T/tpm" > "$T/token.ini" || fail "cannot start the TPM token"
+    # shellcheck disable=SC1091
+    . "$T/tpm/env"
+    TOKEN_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
+    TOKEN_LABEL=keyhold
+    TOKEN_URI="pkcs11:token=keyhold"
+    TOKEN_PIN_FILE="$T/tpm/pin"
+    ;;
+  *) fail "unknown KH_TOKEN '$KH_TOKEN'" ;;
+  esac
+}
+
+kh_token_teardown() {
+  if [ "$KH_TOKEN" = tpm ] && [ -d "$T/tpm" ]; then
+    "$KH_SRC/scripts/tpm-token.sh" stop "$T/tpm" || true
+  fi
+}
+
+# ---- keyholdd ----
+
+# kh_config [EXTRA_INI]: writes $T/keyhold.conf; EXTRA_INI is appended and
+# may add sections or (before any section header) [service] keys.
+kh_config() {
+  local extra=${1:-}
+  {
+    printf '[service]\nsocket = %s\nstate_dir = %s/state\nworkers = %s\nlog_level = debug\n' \
+      "$SOCK" "$T" "${KH_WORKERS:-4}"
+    printf '%s\n' "${KH_SERVICE_EXTRA:-}"
+    printf '[token]\nmodule = %s\nuri = %s\npin_file = %s\nsessions = %s\n' \
+      "$TOKEN_MODULE" "$TOKEN_URI" "$TOKEN_PIN_FILE" "${KH_SESSIONS:-8}"
+    printf '[access]\nadmin = uid:%s\n' "$(id -u)"
+    printf '%s\n' "$extra"
+  } > "$T/keyhold.conf"
+  mkdir -p "$T/state"
+}
+
+# Starts keyholdd in the background and waits until it answers.
+kh_start() {
+  [ -f "$T/keyhold.conf" ] || kh_config
+  "$KEYHOLDD" --config "$T/keyhold.conf" --foreground >> "$T/keyholdd.log" 2>&1 &
+  KH_PID=$!
+  local i
+  for i in $(seq 1 200); do
+    if "$KH_CLI" --socket "$SOCK" status > /dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$KH_PID" 2>/dev/null; then
+      wait "$KH_PID" || true
+      KH_PID=""
+      fail "keyholdd exited during start-up"
+    fi
+    sleep 0.05
+  done
+  fail "keyholdd did not answer within 10 s"
+}
+
+# Graceful stop; fails the test if keyholdd does not exit cleanly.
+kh_stop() {
+  [ -n "$KH_PID" ] || return 0
+  local pid=$KH_PID rc=0
+  KH_PID=""
+  kill -TERM "$pid" 2>/dev/null || return 0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || fail "keyholdd exited with status $rc"
+}
+
+kh_restart() { kh_stop; kh_start; }
+
+# kh ARGS...: the CLI on this test's socket.
+kh() { "$KH_CLI" --socket "$SOCK" "$@"; }
+
+# ---- assertions ----
+
+# ok DESC CMD...: CMD must succeed.
+ok() {
+  local desc=$1; shift
+  if ! "$@" > "$T/ok.out" 2> "$T/ok.err"; then
+    cat "$T/ok.out" "$T/ok.err" >&2
+    fail "$desc"
+  fi
+}
+
+# expect_err CODE DESC CMD...: CMD must exit 1 with "error: CODE:" on stderr.
+expect_err() {
+  local code=$1 desc=$2 rc=0; shift 2
+  "$@" > "$T/err.out" 2> "$T/err.err" || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    cat "$T/err.out" >&2
+    fail "$desc: succeeded, expected $code"
+  fi
+  if ! grep -q "^error: $code: " "$T/err.err"; then
+    cat "$T/err.err" >&2
+    fail "$desc: expected error $code (exit $rc)"
+  fi
+}
+
+# The token's capabilities as JSON, cached per keyholdd run.
+kh_caps() { kh --json capabilities; }
+
+# kh_has_type TYPE: true when the token offers key type TYPE; otherwise
+# prints a CAPABILITY line (counted, never silent) and returns 1.
+kh_has_type() {
+  local t=$1
+  if kh_caps | python3 -c 'import json,sys; t=sys.argv[1]; d=json.load(sys.stdin); sys.exit(0 if any(x["type"]==t and x["available"] for x in d["key_types"]) else 1)' "$t"; then
+    return 0
+  fi
+  log "CAPABILITY: the $KH_TOKEN token does not offer $t; its checks do not apply"
+  KH_SKIPS=$((KH_SKIPS + 1))
+  return 1
+}
+
+# json_get EXPR: evaluates a Python expression over the JSON document on
+# stdin (bound to d) and prints the result.
+json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); v=eval(sys.argv[1]); print(v if not isinstance(v,bool) else str(v).lower())' "$1"; }
+
+# An OPENSSL_CONF for the libp11 engine on this test's token.
+kh_engine_conf() {
+  cat > "$T/engine.cnf" <<EOF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+MODULE_PATH = $TOKEN_MODULE
+init = 0
+[req]
+distinguished_name = dn
+[dn]
+EOF
+  echo "$T/engine.cnf"
+}
+
+kh_token_setup
