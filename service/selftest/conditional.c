@@ -79,26 +79,36 @@ out:
 enum kh_err selftest_rng_check(void *arg, const uint8_t *block, size_t len, struct kh_errbuf *e)
 {
 	struct svc_fips *f = arg;
-	size_t off;
+	size_t off, n;
 	bool repeat = false;
 
 	atomic_fetch_add(&f->rng_run, 1);
-	/* Each 128-bit block is compared with the one before it, across calls
-	 * (FIPS 140-2 §4.9.2). A tail shorter than a block is not compared:
-	 * keyhold draws whole blocks (16-byte CKA_IDs, 32-byte tests). */
+	/* FIPS 140-2 §4.9.2: every block is compared with the one generated
+	 * before it. Here a block is one C_GenerateRandom output (its first
+	 * SELFTEST_RNG_PREV bytes, compared with the previous output's), and
+	 * inside an output each 128-bit block with the one before it. Outputs
+	 * shorter than 128 bits are not compared (keyhold draws 16-byte
+	 * CKA_IDs and 32-byte test blocks). */
 	pthread_mutex_lock(&f->lock);
-	for (off = 0; len - off >= SELFTEST_RNG_BLOCK; off += SELFTEST_RNG_BLOCK) {
-		if (f->rng_have_prev && CRYPTO_memcmp(f->rng_prev, block + off, SELFTEST_RNG_BLOCK) == 0)
-			repeat = true;
-		memcpy(f->rng_prev, block + off, SELFTEST_RNG_BLOCK);
-		f->rng_have_prev = true;
+	n = len < SELFTEST_RNG_PREV ? len : SELFTEST_RNG_PREV;
+	if (n >= SELFTEST_RNG_BLOCK && f->rng_prev_len >= SELFTEST_RNG_BLOCK) {
+		size_t m = n < f->rng_prev_len ? n : f->rng_prev_len;
+
+		repeat = CRYPTO_memcmp(f->rng_prev, block, m) == 0;
+	}
+	for (off = SELFTEST_RNG_BLOCK; len >= 2 * SELFTEST_RNG_BLOCK && len - off >= SELFTEST_RNG_BLOCK;
+	     off += SELFTEST_RNG_BLOCK)
+		repeat = repeat || CRYPTO_memcmp(block + off - SELFTEST_RNG_BLOCK, block + off, SELFTEST_RNG_BLOCK) == 0;
+	if (n >= SELFTEST_RNG_BLOCK) {
+		memcpy(f->rng_prev, block, n);
+		f->rng_prev_len = n;
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (!repeat)
 		return KH_OK;
 	atomic_fetch_add(&f->rng_failed, 1);
 	selftest_enter_error(f->s, "conditional-rng",
-			     "continuous RNG test: the token's C_GenerateRandom returned the same 128-bit block twice");
+			     "continuous RNG test: the token's C_GenerateRandom repeated a 128-bit block");
 	return kh_err_set(e, KH_E_INTERNAL,
 			  "continuous RNG test failed: the token returned a repeated random block; keyholdd entered the ERROR state");
 }

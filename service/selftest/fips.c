@@ -95,10 +95,18 @@ static enum kh_err selftest_load_validated(struct svc_fips *f, OSSL_LIB_CTX *ctx
 			 selftest_ossl_err(err, sizeof(err)));
 	OPENSSL_free(dflt);
 	f->prov_main = OSSL_PROVIDER_load(ctx, "fips");
-	if (f->prov_main == NULL)
+	if (f->prov_main == NULL) {
+		/* OpenSSL_version() gives 'MODULESDIR: "/path"'. */
+		const char *md = strchr(OpenSSL_version(OPENSSL_MODULES_DIR), '"');
+		char dir[256];
+
+		kh_strlcpy(dir, md != NULL ? md + 1 : "the OpenSSL modules directory", sizeof(dir));
+		if (strchr(dir, '"') != NULL)
+			*strchr(dir, '"') = '\0';
 		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				  "FIPS_PROVIDER_UNAVAILABLE: fips_mode = validated needs OpenSSL's FIPS provider (fips.so in %s), which cannot be loaded (%s); install and configure it (openssl fipsinstall) or set fips_mode = aligned",
-				  OpenSSL_version(OPENSSL_MODULES_DIR), selftest_ossl_err(err, sizeof(err)));
+				  dir, selftest_ossl_err(err, sizeof(err)));
+	}
 	p[0] = OSSL_PARAM_construct_int(OSSL_PROV_PARAM_STATUS, &status);
 	p[1] = OSSL_PARAM_construct_end();
 	if (OSSL_PROVIDER_get_params(f->prov_main, p) != 1 || status != 1 || atomic_load(&f->provider_failed))

@@ -17,6 +17,8 @@
 /* The continuous RNG test compares 128-bit blocks (FIPS 140-2 §4.9.2 asks
  * for n >= 16 bits; 128 makes a false alarm impossible in practice). */
 #define SELFTEST_RNG_BLOCK 16
+/* How much of the previous C_GenerateRandom output is kept to compare. */
+#define SELFTEST_RNG_PREV 64
 
 /* One power-up test: a registry row. */
 struct selftest_run;
@@ -60,8 +62,8 @@ struct svc_fips {
 	_Atomic uint64_t pw_run, pw_failed;
 	_Atomic uint64_t rng_run, rng_failed;
 	_Atomic uint64_t ver_run, ver_failed;
-	uint8_t rng_prev[SELFTEST_RNG_BLOCK];
-	bool rng_have_prev;
+	uint8_t rng_prev[SELFTEST_RNG_PREV];
+	size_t rng_prev_len;
 
 	/* ERROR state after start-up: raised from any thread, handled on the
 	 * loop. */
