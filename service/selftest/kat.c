@@ -132,8 +132,9 @@ enum kh_err selftest_sha2_kat(struct selftest_run *r, struct kh_errbuf *e)
 
 /* ---- signature verification ---- */
 
-/* CAVP FIPS 186-3 RSA "SigGen15_186-3.txt" (186-3rsatestvectors.zip),
- * [mod = 2048], SHAAlg = SHA256, the first message of the section. */
+/* CAVP FIPS 186-3 RSA PKCS#1 v1.5 "SigGen15_186-3.txt"
+ * (186-3rsatestvectors.zip): the [mod = 2048] key (n, e = 0x260445) and one
+ * of its SHAAlg = SHA256 Msg/S pairs. */
 static const char kat_rsa_n[] =
 	"cea80475324c1dc8347827818da58bac069d3419c614a6ea1ac6a3b510dcd72cc516954905e9fef908d45e13006adf27"
 	"d467a7d83c111d1a5df15ef293771aefb920032a5bb989f8e4f5e1b05093d3f130f984c07a772a3683f4dc6fb28a9681"
@@ -337,7 +338,7 @@ enum kh_err selftest_sigver_kat(struct selftest_run *r, struct kh_errbuf *e)
 
 /* ---- CTR_DRBG ---- */
 
-/* CAVP DRBG test vectors (drbgtestvectors.zip, CAVS 14.3), drbgvectors_pr_true
+/* CAVP DRBG test vectors (drbgtestvectors.zip), folder drbgvectors_pr_true,
  * CTR_DRBG.rsp: [AES-128 use df] [PredictionResistance = True]
  * [EntropyInputLen = 128] [NonceLen = 64] [PersonalizationStringLen = 128]
  * [AdditionalInputLen = 128] [ReturnedBitsLen = 512], COUNT = 0 -- the
