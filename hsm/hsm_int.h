@@ -94,6 +94,8 @@ struct hsm {
 
 	hsm_keygen_check_fn keygen_check;
 	void *keygen_check_arg;
+	hsm_random_check_fn random_check;
+	void *random_check_arg;
 };
 
 /* A lent session; gen is the generation it was opened in. */
@@ -121,6 +123,10 @@ enum kh_err hsm_rv_err(struct kh_errbuf *e, CK_RV rv, const char *what, const ch
 bool hsm_has_mech(const struct hsm *h, CK_MECHANISM_TYPE m, CK_FLAGS need, const CK_MECHANISM_INFO **info);
 void hsm_token_unlock(struct hsm *h);
 void hsm_token_rdlock(struct hsm *h);
+/* C_GenerateRandom on session s, then the random-check hook. *rv_out is
+ * the CK_RV (CKR_OK when the hook refused the block). */
+enum kh_err hsm_random_on(struct hsm *h, CK_SESSION_HANDLE s, uint8_t *out, size_t len, CK_RV *rv_out,
+			  struct kh_errbuf *e) KH_WUR;
 
 /* keys.c */
 void hsm_keys_reset(struct hsm *h);

@@ -11,6 +11,8 @@
 #include "kh_util.h"
 
 #define HSM_FIND_MAX 64
+/* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
+#define HSM_ID_LEN 16
 
 /* ---- key types ---- */
 
@@ -539,31 +541,25 @@ static void hsm_unreserve(struct hsm *h, const char *name)
 }
 
 /* Generates a pair on session s. token: persistent (with label) or a
- * session pair. */
+ * session pair. id is the pair's CKA_ID. */
 static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_type_spec *sp,
-			       const char *label, bool token, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+			       const char *label, bool token, const uint8_t id[HSM_ID_LEN], CK_OBJECT_HANDLE *pub,
+			       CK_OBJECT_HANDLE *priv)
 {
 	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	static CK_BYTE e65537[] = { 0x01, 0x00, 0x01 };
 	CK_MECHANISM mech = { sp->gen, NULL, 0 };
 	CK_ULONG bits = sp->bits;
-	CK_BYTE id[16];
 	CK_ATTRIBUTE pubt[10], privt[11];
 	CK_ULONG np = 0, nk = 0;
 	const uint8_t *params;
 	size_t params_len;
-	CK_RV rv;
-
-	/* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
-	rv = h->f->C_GenerateRandom(s, id, sizeof(id));
-	if (rv != CKR_OK)
-		return rv;
 
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_TOKEN, token ? &yes : &no, sizeof(CK_BBOOL) };
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
+	pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN };
 	if (label != NULL)
 		pubt[np++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) };
 	if (sp->ck == CKK_RSA) {
@@ -582,7 +578,7 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_DERIVE, &no, sizeof(no) };
-	privt[nk++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
+	privt[nk++] = (CK_ATTRIBUTE){ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN };
 	if (label != NULL)
 		privt[nk++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) };
 
@@ -625,6 +621,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE, found[1];
 	CK_ULONG n = 0;
 	CK_RV rv = CKR_OK;
+	uint8_t id[HSM_ID_LEN];
 	bool reserved = false, in_session = false;
 
 	KH_ENSURE(kh_name_valid(name), kh_err_set(e, KH_E_INVALID_ARGUMENT,
@@ -640,7 +637,8 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 		rv = hsm_find_by_label(h, s.h, CKO_PUBLIC_KEY, name, found, 1, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching keys", name));
 	KH_ENSURE(n == 0, kh_err_set(e, KH_E_ALREADY_EXISTS, "a key named '%s' already exists", name));
-	rv = hsm_generate_pair(h, s.h, sp, name, true, &pub, &priv);
+	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
+	rv = hsm_generate_pair(h, s.h, sp, name, true, id, &pub, &priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "key generation", name));
 	r = hsm_key_load(h, s.h, priv, &k, e);
 	if (r == KH_OK && k->spki == NULL)
@@ -724,6 +722,7 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	struct hsm_sess s;
 	CK_RV rv = CKR_OK;
 	uint32_t bits = 0;
+	uint8_t id[HSM_ID_LEN];
 	int nid;
 	bool in_session = false;
 
@@ -735,7 +734,8 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	k->ck_type = sp->ck;
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;
-	rv = hsm_generate_pair(h, s.h, sp, NULL, false, &k->pub, &k->priv);
+	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
+	rv = hsm_generate_pair(h, s.h, sp, NULL, false, id, &k->pub, &k->priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "session key generation", NULL));
 	KH_TRY(hsm_spki_read(h, s.h, k->pub, sp->ck, &k->spki, &k->spki_len, NULL, &bits, &nid, e));
 	k->sig_len = hsm_sig_len_of(sp->ck, bits);

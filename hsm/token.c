@@ -674,6 +674,32 @@ enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg)
+{
+	h->random_check = fn;
+	h->random_check_arg = arg;
+}
+
+enum kh_err hsm_random_on(struct hsm *h, CK_SESSION_HANDLE s, uint8_t *out, size_t len, CK_RV *rv_out,
+			  struct kh_errbuf *e)
+{
+	CK_RV rv = h->f->C_GenerateRandom(s, out, len);
+	int r;
+
+	*rv_out = rv;
+	if (rv != CKR_OK)
+		return hsm_rv_err(e, rv, "C_GenerateRandom", NULL);
+	/* Continuous RNG test (FIPS 140-2 §4.9.2) on every block taken. */
+	if (h->random_check != NULL) {
+		r = h->random_check(h->random_check_arg, out, len, e);
+		if (r != KH_OK) {
+			OPENSSL_cleanse(out, len);
+			return r;
+		}
+	}
+	return KH_OK;
+}
+
 enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf *e)
 {
 	struct hsm_sess s;
@@ -682,12 +708,12 @@ enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf
 
 	for (attempt = 0;; attempt++) {
 		KH_TRY(hsm_begin(h, &s, e));
-		rv = h->f->C_GenerateRandom(s.h, out, len);
+		r = hsm_random_on(h, s.h, out, len, &rv, e);
 		hsm_end(h, &s, rv);
 		if (rv == CKR_OK || attempt > 0 || !hsm_rv_retry(h, rv))
 			break;
+		kh_err_clear(e);
 	}
-	r = hsm_rv_err(e, rv, "C_GenerateRandom", NULL);
 out:
 	return r;
 }

@@ -7,6 +7,7 @@
 #include "keyhold.pb-c.h"
 #include "proto.h"
 #include "kh_util.h"
+#include "codec_fips.h"
 
 #define PB(x) Keyhold__V1__##x
 
@@ -657,6 +658,9 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	[PROTO_M_SIGN] = { "Sign", &keyhold__v1__sign_request__descriptor,
 			   &keyhold__v1__sign_response__descriptor, dec_sign, enc_req_sign, enc_resp_sign,
 			   dec_resp_sign },
+	[PROTO_M_RUN_SELF_TEST] = { "RunSelfTest", &keyhold__v1__run_self_test_request__descriptor,
+				    &keyhold__v1__run_self_test_response__descriptor, dec_empty,
+				    proto_fips_enc_run_req, proto_fips_enc_run_resp, proto_fips_dec_run_resp },
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -754,6 +758,7 @@ void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
 	case PROTO_M_GET_PUBLIC_KEY: kh_key_info_clear(&b->key); break;
 	case PROTO_M_LIST_KEYS: kh_key_list_clear(&b->keys); break;
 	case PROTO_M_SIGN: kh_sign_resp_clear(&b->sign); break;
+	case PROTO_M_RUN_SELF_TEST: kh_selftest_report_clear(&b->selftest); break;
 	default: break;
 	}
 	memset(b, 0, sizeof(*b));

@@ -8,6 +8,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
@@ -26,6 +27,7 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_GET_PUBLIC_KEY] = { svc_h_get_public_key, ROLES_ANY, false },
 	[PROTO_M_DELETE_KEY] = { svc_h_delete_key, SVC_ROLE_ADMIN, true },
 	[PROTO_M_SIGN] = { svc_h_sign, SVC_ROLE_ADMIN | SVC_ROLE_SIGNER, true },
+	[PROTO_M_RUN_SELF_TEST] = { svc_h_run_selftest, SVC_ROLE_ADMIN, true },
 };
 
 const char *svc_state_name(enum svc_state st)
@@ -82,6 +84,11 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 		r = m->fn(s, who, &req->body, &resp, &e);
 		if (r != KH_OK && e.code == KH_OK)
 			kh_err_set(&e, r, "%s failed", mname);
+		/* FIPS ERROR state (DESIGN §8): no cryptographic output leaves
+		 * keyholdd, even from a request that was already running. */
+		if (r == KH_OK && m->needs_operational && atomic_load(&s->state) == SVC_STATE_ERROR)
+			r = kh_err_set(&e, KH_E_UNAVAILABLE,
+				       "keyholdd entered the FIPS ERROR state; %s output is withheld", mname);
 	}
 	if (r != KH_OK) {
 		log_info("%s %s: %s: %s", who->name, mname, kh_err_name(r), e.msg);

@@ -7,36 +7,63 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
+#include "svc_policy.h"
 
 enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			       union proto_resp_body *resp, struct kh_errbuf *e)
 {
+	int r;
+
 	(void)who;
-	return hsm_key_generate(s->hsm, req->generate.name, req->generate.type, &resp->key, e);
+	r = svc_policy_key_type(s->cfg, req->generate.type, e);
+	if (r == KH_OK)
+		r = hsm_key_generate(s->hsm, req->generate.name, req->generate.type, &resp->key, e);
+	if (r == KH_OK) {
+		selftest_key_generated(s, resp->key.name);
+		resp->key.fips_created = selftest_key_is_fips(s, resp->key.name);
+	}
+	return r;
 }
 
 enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			    union proto_resp_body *resp, struct kh_errbuf *e)
 {
+	size_t i;
+	int r;
+
 	(void)who;
 	(void)req;
-	return hsm_key_list(s->hsm, &resp->keys, e);
+	r = hsm_key_list(s->hsm, &resp->keys, e);
+	for (i = 0; r == KH_OK && i < resp->keys.n; i++)
+		resp->keys.keys[i].fips_created = selftest_key_is_fips(s, resp->keys.keys[i].name);
+	return r;
 }
 
 enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 				 union proto_resp_body *resp, struct kh_errbuf *e)
 {
+	int r;
+
 	(void)who;
-	return hsm_key_get(s->hsm, req->name.name, &resp->key, e);
+	r = hsm_key_get(s->hsm, req->name.name, &resp->key, e);
+	if (r == KH_OK)
+		resp->key.fips_created = selftest_key_is_fips(s, resp->key.name);
+	return r;
 }
 
 enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			     union proto_resp_body *resp, struct kh_errbuf *e)
 {
+	int r;
+
 	(void)who;
 	(void)resp;
-	return hsm_key_delete(s->hsm, req->name.name, e);
+	r = hsm_key_delete(s->hsm, req->name.name, e);
+	if (r == KH_OK)
+		selftest_key_deleted(s, req->name.name);
+	return r;
 }
 
 static void svc_sig_alg_name(enum kh_key_type t, enum kh_digest d, enum kh_padding p, char *out, size_t n)
@@ -77,6 +104,10 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 
 	(void)who;
 	KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pkey, e));
+	/* FIPS mode: the approved policy before anything else; every token
+	 * signature is verified before it is released (DESIGN §8). */
+	KH_TRY(svc_policy_sign(s->cfg, type, q->digest, q->padding, e));
+	KH_TRY(svc_policy_public_key(s->cfg, pkey, e));
 	memset(&op, 0, sizeof(op));
 	op.key = q->key;
 	op.padding = q->padding;
@@ -114,6 +145,7 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 		}
 	}
 	KH_TRY(hsm_sign(s->hsm, &op, &resp->sign.sig, &resp->sign.sig_len, e));
+	KH_TRY(selftest_release_signature(s, pkey, &op, resp->sign.sig, resp->sign.sig_len, e));
 	svc_sig_alg_name(type, op.digest, op.padding, resp->sign.algorithm, sizeof(resp->sign.algorithm));
 out:
 	EVP_PKEY_free(pkey);

@@ -21,6 +21,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
@@ -28,9 +29,12 @@
 static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: keyholdd --config FILE [--foreground] [--check]\n"
+		    "       keyholdd --fips-install\n"
 		    "  --config FILE   the INI configuration (see README)\n"
 		    "  --foreground    stay in the foreground and log to stderr (or journald)\n"
-		    "  --check         validate the configuration and the PIN file, then exit\n");
+		    "  --check         validate the configuration and the PIN file, then exit\n"
+		    "  --fips-install  write the software-integrity sidecar (.keyholdd.hmac) next to\n"
+		    "                  this executable, for FIPS mode (docs/FIPS.md)\n");
 }
 
 /* PR_SET_DUMPABLE=0 and no core files: the PIN must never reach a dump. */
@@ -99,12 +103,13 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "fips-install", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	bool foreground = false, check = false;
+	bool foreground = false, check = false, fips_install = false;
 	struct svc s;
 	struct kh_errbuf e = { 0 };
 	struct hsm_config hc;
@@ -116,12 +121,20 @@ int main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'f': foreground = true; break;
 		case 'k': check = true; break;
+		case 'I': fips_install = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("keyholdd %s\n", KEYHOLD_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (config == NULL || optind != argc) {
+	if (fips_install && config == NULL && optind == argc) {
+		if (selftest_integrity_install(stdout, &e) != KH_OK) {
+			fprintf(stderr, "keyholdd: %s\n", e.msg);
+			return 1;
+		}
+		return 0;
+	}
+	if (config == NULL || optind != argc || fips_install) {
 		usage(stderr);
 		return 2;
 	}
@@ -148,6 +161,14 @@ int main(int argc, char **argv)
 	if (!foreground)
 		kh_log_use_syslog();
 
+	/* FIPS mode first: keyholdd's own library context (and in validated
+	 * mode the FIPS provider) before anything is fetched from it. */
+	if (selftest_init(&s, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		log_err("keyholdd halts (exit status %d)", SELFTEST_EXIT_ERROR);
+		rc = SELFTEST_EXIT_ERROR;
+		goto out;
+	}
 	if (proto_check_methods(&e) != KH_OK || svc_fetch_digests(&s, &e) != KH_OK) {
 		log_err("%s", e.msg);
 		goto out;
@@ -168,13 +189,25 @@ int main(int argc, char **argv)
 		log_err("token: %s: %s", kh_err_name(e.code), e.msg);
 		goto out;
 	}
+	/* Power-up self-tests before any listener opens (DESIGN §8):
+	 * INIT -> SELF_TEST -> OPERATIONAL | ERROR. */
+	selftest_install_hooks(&s);
+	if (selftest_run_powerup(&s, &e) != KH_OK) {
+		log_err("FIPS ERROR state: %s; closing the token, keyholdd halts (exit status %d)", e.msg,
+			SELFTEST_EXIT_ERROR);
+		rc = SELFTEST_EXIT_ERROR;
+		goto out;
+	}
 	if (svc_pool_new(base, s.cfg->workers, &s.pool) != KH_OK) {
 		log_err("cannot start %u workers", s.cfg->workers);
 		goto out;
 	}
-	atomic_store(&s.state, SVC_STATE_OPERATIONAL);
 	if (svc_server_new(&s, base, &s.server, &e) != KH_OK) {
 		log_err("%s", e.msg);
+		goto out;
+	}
+	if (selftest_attach_loop(&s, base) != KH_OK) {
+		log_err("cannot watch for the FIPS ERROR state");
 		goto out;
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
@@ -184,13 +217,16 @@ int main(int argc, char **argv)
 #endif
 	event_base_dispatch(base);
 	rc = s.exit_code;
-	log_info("stopped");
+	log_info("%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
 out:
 	/* Workers first: their completions still reach the connections. */
 	svc_pool_free(s.pool);
 	svc_server_free(s.server);
+	/* Closing the token also cleanses the PIN. */
 	hsm_close(s.hsm);
+	s.hsm = NULL;
 	svc_free_digests(&s);
+	selftest_free(&s);
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);

@@ -71,5 +71,6 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a);
 int cli_cmd_key(struct cli *cli, struct cli_args *a);
 int cli_cmd_sign(struct cli *cli, struct cli_args *a);
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a);
+int cli_cmd_selftest(struct cli *cli, struct cli_args *a);
 
 #endif

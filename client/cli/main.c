@@ -15,6 +15,7 @@ static void cli_help(FILE *f)
 		"       keyhold --connect HOST:PORT --tls-cert F --tls-key F --tls-ca F ...\n"
 		"\n"
 		"  status                               service, token, FIPS, self-tests\n"
+		"  selftest                             rerun the FIPS power-up self-tests now (admin)\n"
 		"  capabilities                         key types and mechanisms of the token\n"
 		"  key generate NAME --type TYPE        rsa2048|rsa3072|rsa4096|p256|p384|p521|ed25519\n"
 		"  key list\n"
@@ -241,6 +242,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "capabilities", cli_cmd_capabilities },
 	{ "key", cli_cmd_key },
 	{ "sign", cli_cmd_sign },
+	{ "selftest", cli_cmd_selftest },
 };
 
 int main(int argc, char **argv)

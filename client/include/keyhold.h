@@ -56,6 +56,11 @@ enum kh_err kh_delete_key(kh_client *c, const char *name, struct kh_errbuf *e) K
 enum kh_err kh_sign(kh_client *c, const struct kh_sign_req *req, struct kh_sign_resp *out,
 		    struct kh_errbuf *e) KH_WUR;
 
+/* FIPS (libkeyhold_fips.c): reruns the power-up self-tests (admin). A
+ * failed test is an INTERNAL error naming it; keyholdd then enters ERROR
+ * and exits. On success out lists every test; kh_selftest_report_clear. */
+enum kh_err kh_run_selftest(kh_client *c, struct kh_selftest_report *out, struct kh_errbuf *e) KH_WUR;
+
 /* Pipelining: send without waiting; *id identifies the answer. */
 enum kh_err kh_sign_send(kh_client *c, const struct kh_sign_req *req, uint64_t *id, struct kh_errbuf *e) KH_WUR;
 /* Waits for the next Sign answer, whichever arrives first. Returns KH_OK

@@ -189,4 +189,7 @@ void kh_bytes_clear(struct kh_bytes *b);
 #ifdef __cplusplus
 }
 #endif
+
+/* Per-area structs (appended by each area). */
+#include "kh_fips.h"
 #endif

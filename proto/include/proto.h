@@ -33,6 +33,7 @@ enum proto_method {
 	PROTO_M_GET_PUBLIC_KEY,
 	PROTO_M_DELETE_KEY,
 	PROTO_M_SIGN,
+	PROTO_M_RUN_SELF_TEST,
 	PROTO_M_COUNT
 };
 
@@ -58,6 +59,7 @@ union proto_resp_body {
 	struct kh_key_info key;           /* GenerateKey, GetPublicKey */
 	struct kh_key_list keys;          /* ListKeys */
 	struct kh_sign_resp sign;         /* Sign */
+	struct kh_selftest_report selftest; /* RunSelfTest */
 };
 
 struct proto_req {

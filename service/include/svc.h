@@ -30,6 +30,7 @@ struct svc_principal {
 struct event_base;
 struct svc_pool;
 struct svc_server;
+struct svc_fips;
 
 struct svc {
 	struct svc_config *cfg;
@@ -44,6 +45,7 @@ struct svc {
 	EVP_MD *md[KH_DIGEST_MAX + 1];
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
 	int exit_code;
+	struct svc_fips *fips;        /* selftest.h: FIPS mode state */
 };
 
 /* A handler runs on a worker thread with a validated request. It fills
