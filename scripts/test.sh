@@ -13,6 +13,16 @@ T0=$(date +%s)
 
 step() { printf '\n==== %s (%ss)\n' "$*" "$(($(date +%s) - T0))"; }
 
+# configure DIR COMPILER ARGS...: a build directory made with another
+# compiler is started afresh (CMake ignores CC once it has a cache).
+configure() {
+  local dir=$1 cc; cc=$(command -v "$2"); shift 2
+  if [ -f "$dir/CMakeCache.txt" ] && ! grep -qx "CMAKE_C_COMPILER:[A-Z]*=$cc" "$dir/CMakeCache.txt"; then
+    rm -rf "$dir"
+  fi
+  CC=$cc cmake -S . -B "$dir" "$@" > /dev/null
+}
+
 step "dependencies"
 scripts/install-deps.sh
 
@@ -43,12 +53,12 @@ shellcheck -S warning "${shs[@]}"
 echo "clean: ${#shs[@]} scripts"
 
 step "gcc: ASan+UBSan, -Werror, tests (build/test)"
-CC=gcc cmake -S . -B build/test -DKEYHOLD_SANITIZE=ON -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON > /dev/null
+configure build/test gcc -DKEYHOLD_SANITIZE=ON -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON
 cmake --build build/test -j "$JOBS" > build/test.log 2>&1 || { tail -n 60 build/test.log >&2; exit 1; }
 echo "ok"
 
 step "clang-14: -Werror, tests compiled (build/clang)"
-CC=clang-14 cmake -S . -B build/clang -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON > /dev/null
+configure build/clang clang-14 -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON
 cmake --build build/clang -j "$JOBS" > build/clang.log 2>&1 || { tail -n 60 build/clang.log >&2; exit 1; }
 echo "ok"
 
@@ -61,7 +71,7 @@ step "ctest (build/test, serial: the 2 cores are shared; every test has its own 
 # when they exist, build them and replay their corpora under ctest.
 step "fuzz corpus replay (build/fuzz)"
 if [ -f tests/fuzz/CMakeLists.txt ]; then
-  CC=clang-14 cmake -S . -B build/fuzz -DKEYHOLD_FUZZ=ON -DKEYHOLD_WERROR=ON > /dev/null
+  configure build/fuzz clang-14 -DKEYHOLD_FUZZ=ON -DKEYHOLD_WERROR=ON
   cmake --build build/fuzz -j "$JOBS" > build/fuzz.log 2>&1 || { tail -n 60 build/fuzz.log >&2; exit 1; }
   (cd build/fuzz && ctest --output-on-failure -L fuzz)
 else
