@@ -122,7 +122,10 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 	size_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in place of the file must be refused below, not
+	 * block start-up until someone writes to it. It changes nothing for
+	 * the regular file that passes the checks. O_NOFOLLOW: no symlinks. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
 				  strerror(errno));

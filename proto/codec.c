@@ -144,7 +144,8 @@ static enum kh_err dec_sign(const ProtobufCMessage *cm, union proto_req_body *b,
 	case KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED:
 		in = &p->prehashed;
 		s->prehashed = true;
-		KH_ENSURE(in->len > 0 && in->len <= 64,
+		/* MD5 (16 bytes) is the shortest digest, SHA-512 (64) the longest. */
+		KH_ENSURE(in->len >= 16 && in->len <= 64,
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a prehashed digest is 16 to 64 bytes, not %zu",
 				     in->len));
 		break;
@@ -602,13 +603,17 @@ static enum kh_err dec_resp_status(const ProtobufCMessage *m, union proto_resp_b
 		s->cond_verify_run = p->conditional->verify_run;
 		s->cond_verify_failed = p->conditional->verify_failed;
 	}
+	/* Each count is set with its array, so that kh_status_clear frees
+	 * what was duplicated when a later allocation fails. */
 	s->selftests = calloc(p->n_self_tests ? p->n_self_tests : 1, sizeof(*s->selftests));
 	s->orphaned_keys = strv_dup(p->orphaned_keys, p->n_orphaned_keys);
+	if (s->orphaned_keys != NULL)
+		s->n_orphaned = p->n_orphaned_keys;
 	s->nonfips_keys = strv_dup(p->nonfips_keys, p->n_nonfips_keys);
+	if (s->nonfips_keys != NULL)
+		s->n_nonfips = p->n_nonfips_keys;
 	if (s->selftests == NULL || s->orphaned_keys == NULL || s->nonfips_keys == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
-	s->n_orphaned = p->n_orphaned_keys;
-	s->n_nonfips = p->n_nonfips_keys;
 	for (i = 0; i < p->n_self_tests; i++) {
 		const PB(SelfTestResult) *x = p->self_tests[i];
 		struct kh_selftest_result *y = &s->selftests[i];

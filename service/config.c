@@ -322,7 +322,10 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	return 0;
 }
 
-/* fgets over a string, counting lines for error messages. */
+/* fgets over a string, counting lines for error messages. inih reads
+ * into a fixed buffer of num bytes (INI_MAX_LINE) and would take the rest
+ * of a longer line as a line of its own, so that the error (and every
+ * line number after it) would be wrong: refuse such a line instead. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
@@ -339,6 +342,17 @@ static char *cfg_reader(char *str, int num, void *stream)
 	}
 	str[n] = '\0';
 	p->line++;
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		/* The buffer is full: fine if the line ends right here. */
+		if (p->text[p->off] == '\r' && p->text[p->off + 1] == '\n')
+			p->off++;
+		if (p->text[p->off] == '\n')
+			p->off++;
+		else if (p->text[p->off] != '\0') {
+			cfg_fail(p, "line is longer than %d characters", num - 1);
+			return NULL;
+		}
+	}
 	return str;
 }
 
@@ -378,13 +392,15 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 	if (p.c == NULL)
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	rc = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
-	if (p.err_line != 0) {
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: %s", name, p.err_line, p.err);
-		goto out;
-	}
-	if (rc > 0) {
+	/* rc is the first line inih found wrong (syntax, or a handler that
+	 * refused): report whichever problem comes first in the file. */
+	if (rc > 0 && (p.err_line == 0 || rc < p.err_line)) {
 		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: syntax error: expected [section] or name = value",
 			       name, rc);
+		goto out;
+	}
+	if (p.err_line != 0) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: %s", name, p.err_line, p.err);
 		goto out;
 	}
 	if (rc < 0) {
