@@ -104,6 +104,11 @@ enum kh_err hsm_key_type_supported(struct hsm *h, enum kh_key_type t, struct kh_
 				  "the token cannot generate %s keys: %s allows %lu to %lu bits", tn,
 				  hsm_mech_name(sp->gen, b1, sizeof(b1)), (unsigned long)gi->ulMinKeySize,
 				  (unsigned long)gi->ulMaxKeySize);
+	/* A curve inside the advertised size range can still fail (probe.c). */
+	if (h->probe_bad & (1u << t))
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "the token cannot use %s keys (%s); EC curves this token can use: %s", tn,
+				  h->probe_why[t], h->probe_usable[0] ? h->probe_usable : "none");
 	return KH_OK;
 }
 
@@ -553,15 +558,22 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	const uint8_t *params;
 	size_t params_len;
 	CK_RV rv;
+	bool rsa_decrypt = sp->ck == CKK_RSA && (h->quirks & HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT);
 
 	/* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
 	rv = h->f->C_GenerateRandom(s, id, sizeof(id));
 	if (rv != CKR_OK)
 		return rv;
 
+	/* A token that keeps no session objects gets an unlabelled token pair
+	 * that the caller destroys like a session pair. */
+	if (!token && (h->quirks & HSM_QUIRK_TOKEN_OBJECTS_ONLY))
+		token = true;
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_TOKEN, token ? &yes : &no, sizeof(CK_BBOOL) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+	if (!(h->quirks & HSM_QUIRK_PUB_USAGE_DERIVED)) {
+		pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
+		pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+	}
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
 	if (label != NULL)
@@ -579,7 +591,7 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &yes, sizeof(yes) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_SIGN, &yes, sizeof(yes) };
-	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
+	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, rsa_decrypt ? &yes : &no, sizeof(CK_BBOOL) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_DERIVE, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };

@@ -386,7 +386,9 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 	KH_ENSURE(rv == CKR_OK && h->f != NULL, hsm_rv_err(e, rv, "C_GetFunctionList", NULL));
 	KH_TRY(hsm_initialize(h, e));
 	initialized = true;
+	hsm_quirks_detect(h);
 	KH_TRY(hsm_attach(h, cfg->sessions ? cfg->sessions : 4, e));
+	hsm_probe_curves(h);
 	{
 		struct kh_token_info ti;
 
