@@ -56,6 +56,7 @@ kh_token_setup() {
     TOKEN_LABEL=keyhold
     TOKEN_URI="pkcs11:token=keyhold"
     TOKEN_PIN_FILE="$T/token/pin"
+    KH_ENGINE_MODULE=$TOKEN_MODULE
     ;;
   tpm)
     # Starts swtpm + tpm2-abrmd for this test and writes $T/tpm/env.
@@ -66,6 +67,9 @@ kh_token_setup() {
     TOKEN_LABEL=keyhold
     TOKEN_URI="pkcs11:token=keyhold"
     TOKEN_PIN_FILE="$T/tpm/pin"
+    # tpm2-pkcs11 cannot log in inside a process that loaded the libp11
+    # engine (tpm2-tss#3151): the engine reaches it through p11-kit.
+    KH_ENGINE_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
     ;;
   *) fail "unknown KH_TOKEN '$KH_TOKEN'" ;;
   esac
@@ -174,6 +178,9 @@ json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); v=eval(sys.arg
 
 # An OPENSSL_CONF for the libp11 engine on this test's token.
 kh_engine_conf() {
+  if [ "$KH_ENGINE_MODULE" != "$TOKEN_MODULE" ]; then
+    log "libp11 engine: reaching the $KH_TOKEN token through $(basename "$KH_ENGINE_MODULE") (see docs/TPM.md)"
+  fi
   cat > "$T/engine.cnf" <<EOF
 openssl_conf = openssl_init
 [openssl_init]
@@ -183,7 +190,7 @@ pkcs11 = pkcs11_section
 [pkcs11_section]
 engine_id = pkcs11
 dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $TOKEN_MODULE
+MODULE_PATH = $KH_ENGINE_MODULE
 init = 0
 [req]
 distinguished_name = dn
