@@ -135,9 +135,15 @@ struct hsm_sess {
 
 /* token.c */
 /* Takes the token read lock and lends a session (re-attaching first when
- * the token went away); hsm_end returns both. rv is the last CK_RV seen. */
+ * the token went away); hsm_end returns both. rv is the last CK_RV seen;
+ * an ambiguous one (CKR_GENERAL_ERROR) makes hsm_end check that the token
+ * still answers and mark it gone when not. */
 enum kh_err hsm_begin(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;
 void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv);
+/* r, or UNAVAILABLE when the operation failed (rv) because the token has
+ * gone away meanwhile: the token's own code (often CKR_GENERAL_ERROR) would
+ * tell the client nothing useful. */
+enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbuf *e) KH_WUR;
 /* Re-attaches after the token went away (rate-limited); no lock held. */
 void hsm_revive(struct hsm *h);
 enum kh_err hsm_sess_get(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;

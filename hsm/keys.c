@@ -505,6 +505,7 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
+	r = hsm_gone_err(h, r, rv, e);
 	kh_key_list_clear(&list);
 	free(all);
 	return r;
@@ -677,6 +678,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
+	r = hsm_gone_err(h, r, rv, e);
 	if (reserved)
 		hsm_unreserve(h, name);
 	hsm_key_free(k);
@@ -722,7 +724,7 @@ enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e)
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
-	return r;
+	return hsm_gone_err(h, r, rv, e);
 }
 
 /* ---- session keys (self-tests) ---- */
