@@ -12,6 +12,7 @@ set -euo pipefail
 KH_TOKEN=${KH_TOKEN:-softhsm}
 KEYHOLDD="$KH_BUILD/service/keyholdd"
 KH_CLI="$KH_BUILD/client/keyhold"
+KH_SIGNER="$KH_BUILD/tests/integration/kh_signer"
 T=$(mktemp -d "${TMPDIR:-/tmp}/kh-it.XXXXXX")
 SOCK="$T/keyhold.sock"
 KH_PID=""
@@ -80,6 +81,25 @@ kh_token_teardown() {
     "$KH_SRC/scripts/tpm-token.sh" stop "$T/tpm" || true
   fi
 }
+
+# kh_token_can FEATURE: true when this test's token supports FEATURE;
+# otherwise prints a CAPABILITY line (counted, never silent) and returns 1.
+#   restart  the token can be taken away and brought back while keyholdd runs
+kh_token_can() {
+  case "$1:$KH_TOKEN" in
+  restart:tpm) return 0 ;;
+  esac
+  log "CAPABILITY: the $KH_TOKEN token cannot do '$1'; its checks do not apply"
+  KH_SKIPS=$((KH_SKIPS + 1))
+  return 1
+}
+
+# The TPM goes away (swtpm stops) and comes back on the same state and
+# port; kh_token_broker_restart restarts tpm2-abrmd. Only after
+# kh_token_can restart.
+kh_token_down() { "$KH_SRC/scripts/tpm-token.sh" tpm-down "$T/tpm"; }
+kh_token_up() { "$KH_SRC/scripts/tpm-token.sh" tpm-up "$T/tpm"; }
+kh_token_broker_restart() { "$KH_SRC/scripts/tpm-token.sh" abrmd-restart "$T/tpm"; }
 
 # ---- keyholdd ----
 
