@@ -107,8 +107,8 @@ enum kh_err hsm_key_type_supported(struct hsm *h, enum kh_key_type t, struct kh_
 	/* A curve inside the advertised size range can still fail (probe.c). */
 	if (h->probe_bad & (1u << t))
 		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				  "the token cannot use %s keys (%s); EC curves this token can use: %s", tn,
-				  h->probe_why[t], h->probe_usable[0] ? h->probe_usable : "none");
+				  "the token cannot use %s keys; usable EC curves: %s (%s)", tn,
+				  h->probe_usable[0] ? h->probe_usable : "none", h->probe_why[t]);
 	return KH_OK;
 }
 

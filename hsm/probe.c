@@ -101,7 +101,7 @@ void hsm_probe_curves(struct hsm *h)
 		}
 		if (r != KH_OK) {
 			h->probe_bad |= 1u << t;
-			snprintf(h->probe_why[t], sizeof(h->probe_why[t]), "a %s test key failed: %.120s", tn,
+			snprintf(h->probe_why[t], sizeof(h->probe_why[t]), "%s test key: %.120s", tn,
 				 e.msg);
 			log_info("the token's mechanism info allows %s keys, but they do not work: %s", tn,
 				 e.msg);
