@@ -19,7 +19,13 @@ KH_PID=""
 KH_SKIPS=0
 export KEYHOLD_SOCKET="$SOCK"
 # Sanitizer builds: SoftHSM2 and tpm2-pkcs11 leak on their own.
-export LSAN_OPTIONS="suppressions=$KH_SRC/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# tests/lsan-<token>.supp adds what only that token needs (see there).
+KH_LSAN_SUPP="$KH_SRC/tests/lsan.supp"
+if [ -f "$KH_SRC/tests/lsan-$KH_TOKEN.supp" ]; then
+  cat "$KH_SRC/tests/lsan.supp" "$KH_SRC/tests/lsan-$KH_TOKEN.supp" > "$T/lsan.supp"
+  KH_LSAN_SUPP="$T/lsan.supp"
+fi
+export LSAN_OPTIONS="suppressions=$KH_LSAN_SUPP:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
