@@ -99,6 +99,15 @@ void hsm_probe_curves(struct hsm *h)
 			log_warn("could not check %s keys on the token (%s); assuming they work", tn, e.msg);
 			continue;
 		}
+		/* P-256 is the curve every EC token has: when even its test key
+		 * fails, the cause is not the curve (a token refusing session
+		 * objects, say), and no curve can be judged this way. */
+		if (r != KH_OK && t == KH_KEY_P256) {
+			log_warn("could not check the EC curves: a p256 test key failed (%s); "
+				 "trusting the mechanism list",
+				 e.msg);
+			break;
+		}
 		if (r != KH_OK) {
 			h->probe_bad |= 1u << t;
 			snprintf(h->probe_why[t], sizeof(h->probe_why[t]), "%s test key: %.120s", tn,
