@@ -25,10 +25,10 @@ MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
 cmd=${1:-}
 dir=${2:-}
 label=${3:-keyhold}
-[ -n "$cmd" ] && [ -n "$dir" ] || {
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
   echo "usage: tpm-token.sh start|stop|tpm-down|tpm-up|abrmd-restart DIR [LABEL]" >&2
   exit 2
-}
+fi
 
 die() { echo "tpm-token.sh: $*" >&2; exit 1; }
 
@@ -55,17 +55,17 @@ ours() {
 
 # stop_pid PIDFILE MARKER NAME: SIGTERM, wait up to 5 s, then SIGKILL.
 stop_pid() {
-  local pid i
+  local pid _i
   pid=$(ours "$1" "$2") || { rm -f "$1"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
+  for _i in $(seq 1 100); do
     pid_alive "$pid" || break
     sleep 0.05
   done
   if pid_alive "$pid"; then
     echo "tpm-token.sh: $3 ($pid) ignored SIGTERM; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
-    for i in $(seq 1 40); do pid_alive "$pid" || break; sleep 0.05; done
+    for _i in $(seq 1 40); do pid_alive "$pid" || break; sleep 0.05; done
   fi
   rm -f "$1"
 }
@@ -88,10 +88,10 @@ swtpm_run() {
 # connection can hold it) and lets the bind decide: a taken port makes
 # swtpm fail and we try another. Parallel runs therefore never share one.
 swtpm_start_new() {
-  local lo hi p try
-  read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range || lo=32768
+  local lo _hi p _try
+  read -r lo _hi < /proc/sys/net/ipv4/ip_local_port_range || lo=32768
   [ "$lo" -gt 12000 ] || lo=32768
-  for try in $(seq 1 64); do
+  for _try in $(seq 1 64); do
     p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10002)))
     p=$((p & ~1))
     if swtpm_run "$p"; then
@@ -107,9 +107,9 @@ swtpm_start_new() {
 # Restarts swtpm on the port abrmd already uses. The port was ours a moment
 # ago; retry briefly in case the kernel has not released it yet.
 swtpm_start_again() {
-  local p i
+  local p _i
   p=$(cat "$dir/port")
-  for i in $(seq 1 50); do
+  for _i in $(seq 1 50); do
     if swtpm_run "$p"; then return 0; fi
     sleep 0.1
   done
@@ -119,7 +119,7 @@ swtpm_start_again() {
 # ---- D-Bus and tpm2-abrmd ----
 
 abrmd_start() {
-  local p root_opt=() i
+  local p root_opt=() _i
   p=$(cat "$dir/port")
   # abrmd refuses to run as root without this (CI containers run as root).
   [ "$(id -u)" -ne 0 ] || root_opt=(--allow-root)
@@ -132,7 +132,7 @@ abrmd_start() {
     --tcti="swtpm:host=127.0.0.1,port=$p" < /dev/null >> "$dir/abrmd.log" 2>&1 &
   echo $! > "$dir/abrmd.pid"
   # Ready when a client can reach the TPM through it.
-  for i in $(seq 1 200); do
+  for _i in $(seq 1 200); do
     if tpm2_getrandom -T tabrmd:bus_type=session 4 > /dev/null 2>&1; then return 0; fi
     ours "$dir/abrmd.pid" "swtpm:host=127.0.0.1,port=$p" > /dev/null || die "tpm2-abrmd exited: $(tail -n 5 "$dir/abrmd.log")"
     sleep 0.05

@@ -53,7 +53,8 @@ done
 # message or another message of the same client (so a swapped answer would
 # have been caught above).
 for pair in "0.7 2.7" "1.5 3.5" "0.10 0.11" "1.199 1.198"; do
-  set -- $pair
+  # shellcheck disable=SC2086
+  set -- $pair  # two words: signature and message
   key=$(cat "$T/sigs/$1.key")
   if openssl dgst -sha256 -verify "$T/$key.pem" -signature "$T/sigs/$1.sig" "$T/sigs/$2.msg" > /dev/null 2>&1; then
     fail "signature $1 verified over message $2"

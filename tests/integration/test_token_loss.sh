@@ -72,5 +72,5 @@ until_ok "sign after tpm2-abrmd restarted" kh sign l-p256 --in "$T/m1" --out "$T
 openssl dgst -sha256 -verify "$T/l-p256.pem" -signature "$T/l-p256.abrmd.sig" "$T/m1" > /dev/null \
   || fail "signature after the abrmd restart does not verify"
 
-[ "$KH_PID" = "$pid" ] && kill -0 "$pid" || fail "keyholdd was restarted"
+if [ "$KH_PID" != "$pid" ] || ! kill -0 "$pid"; then fail "keyholdd was restarted"; fi
 kh_stop
