@@ -332,6 +332,13 @@ static enum kh_err hsm_attach(struct hsm *h, unsigned want, struct kh_errbuf *e)
 	    h->tinfo.ulMaxSessionCount != CK_UNAVAILABLE_INFORMATION &&
 	    h->tinfo.ulMaxSessionCount < max)
 		max = (unsigned)h->tinfo.ulMaxSessionCount;
+	/* Every pool session is read/write (key generation and deletion need
+	 * it), so the token's read/write limit applies too (PKCS#11 2.40 §3.2,
+	 * CK_TOKEN_INFO.ulMaxRwSessionCount). */
+	if (h->tinfo.ulMaxRwSessionCount != CK_EFFECTIVELY_INFINITE &&
+	    h->tinfo.ulMaxRwSessionCount != CK_UNAVAILABLE_INFORMATION &&
+	    h->tinfo.ulMaxRwSessionCount < max)
+		max = (unsigned)h->tinfo.ulMaxRwSessionCount;
 	if (max < 1)
 		max = 1;
 	if (max > HSM_MAX_SESSIONS)
