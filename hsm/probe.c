@@ -30,7 +30,8 @@ void hsm_quirks_detect(struct hsm *h)
 			     HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT;
 }
 
-/* The digest the probe signs: SHA-256("keyhold curve probe"). */
+/* OpenSSL verifies the test key's signature over dgst with the SPKI the
+ * token gave for it: a key whose public half is unusable fails here too. */
 static enum kh_err hsm_probe_verify(const struct hsm_session_key *k, const uint8_t *dgst, size_t dlen,
 				    const uint8_t *sig, size_t sig_len, struct kh_errbuf *e)
 {
@@ -56,7 +57,8 @@ out:
 	return r;
 }
 
-/* One curve: generate, sign, verify, destroy. Returns KH_OK when usable;
+/* One curve: generate, sign SHA-256("keyhold curve probe"), verify,
+ * destroy. Returns KH_OK when usable;
  * KH_E_UNAVAILABLE when the token could not be asked (not a verdict). */
 static enum kh_err hsm_probe_one(struct hsm *h, enum kh_key_type t, struct kh_errbuf *e)
 {
