@@ -106,6 +106,11 @@ enum kh_err hsm_key_type_supported(struct hsm *h, enum kh_key_type t, struct kh_
 				  "the token cannot generate %s keys: %s allows %lu to %lu bits", tn,
 				  hsm_mech_name(sp->gen, b1, sizeof(b1)), (unsigned long)gi->ulMinKeySize,
 				  (unsigned long)gi->ulMaxKeySize);
+	/* A curve inside the advertised size range can still fail (probe.c). */
+	if (h->probe_bad & (1u << t))
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "the token cannot use %s keys; usable EC curves: %s (%s)", tn,
+				  h->probe_usable[0] ? h->probe_usable : "none", h->probe_why[t]);
 	return KH_OK;
 }
 
@@ -502,6 +507,7 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
+	r = hsm_gone_err(h, r, rv, e);
 	kh_key_list_clear(&list);
 	free(all);
 	return r;
@@ -554,10 +560,17 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	CK_ULONG np = 0, nk = 0;
 	const uint8_t *params;
 	size_t params_len;
+	bool rsa_decrypt = sp->ck == CKK_RSA && (h->quirks & HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT);
 
+	/* A token that keeps no session objects gets an unlabelled token pair
+	 * that the caller destroys like a session pair. */
+	if (!token && (h->quirks & HSM_QUIRK_TOKEN_OBJECTS_ONLY))
+		token = true;
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_TOKEN, token ? &yes : &no, sizeof(CK_BBOOL) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+	if (!(h->quirks & HSM_QUIRK_PUB_USAGE_DERIVED)) {
+		pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
+		pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+	}
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN };
 	if (label != NULL)
@@ -575,7 +588,7 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &yes, sizeof(yes) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_SIGN, &yes, sizeof(yes) };
-	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
+	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, rsa_decrypt ? &yes : &no, sizeof(CK_BBOOL) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_DERIVE, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN };
@@ -663,6 +676,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
+	r = hsm_gone_err(h, r, rv, e);
 	if (reserved)
 		hsm_unreserve(h, name);
 	hsm_key_free(k);
@@ -708,7 +722,7 @@ enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e)
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
-	return r;
+	return hsm_gone_err(h, r, rv, e);
 }
 
 /* ---- session keys (self-tests) ---- */

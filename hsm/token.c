@@ -104,10 +104,47 @@ enum kh_err hsm_begin(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e)
 	return r;
 }
 
+/* CKR_GENERAL_ERROR is tpm2-pkcs11's answer to nearly everything, a TPM
+ * (or tpm2-abrmd) that went away included; its ESYS context then stays
+ * unusable until C_Finalize. For such an answer a harmless call on the
+ * same session tells a refusal from a lost token. */
+static bool hsm_rv_ambiguous(CK_RV rv)
+{
+	return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
+}
+
+static void hsm_mark_gone(struct hsm *h)
+{
+	pthread_mutex_lock(&h->pool_lock);
+	h->available = false;
+	pthread_mutex_unlock(&h->pool_lock);
+}
+
 void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv)
 {
+	if (hsm_rv_ambiguous(rv) && h->available && s->gen == h->generation) {
+		CK_BYTE probe[1];
+		CK_RV rv2 = h->f->C_GenerateRandom(s->h, probe, sizeof(probe));
+
+		if (rv2 != CKR_OK) {
+			log_warn("the token stopped answering (%s, then %s from C_GenerateRandom); "
+				 "re-attaching",
+				 hsm_rv_name(rv), hsm_rv_name(rv2));
+			hsm_mark_gone(h);
+		}
+	}
 	hsm_sess_put(h, s, rv);
 	hsm_token_unlock(h);
+}
+
+enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbuf *e)
+{
+	if (r == KH_OK || rv == CKR_OK || h->available)
+		return r;
+	kh_err_clear(e);
+	return kh_err_set(e, KH_E_UNAVAILABLE,
+			  "the token went away (%s); keyhold re-attaches to it at most every %u s",
+			  hsm_rv_name(rv), h->reinit_interval_s);
 }
 
 /* ---- PIN ---- */
@@ -298,6 +335,13 @@ static enum kh_err hsm_attach(struct hsm *h, unsigned want, struct kh_errbuf *e)
 	    h->tinfo.ulMaxSessionCount != CK_UNAVAILABLE_INFORMATION &&
 	    h->tinfo.ulMaxSessionCount < max)
 		max = (unsigned)h->tinfo.ulMaxSessionCount;
+	/* Every pool session is read/write (key generation and deletion need
+	 * it), so the token's read/write limit applies too (PKCS#11 2.40 §3.2,
+	 * CK_TOKEN_INFO.ulMaxRwSessionCount). */
+	if (h->tinfo.ulMaxRwSessionCount != CK_EFFECTIVELY_INFINITE &&
+	    h->tinfo.ulMaxRwSessionCount != CK_UNAVAILABLE_INFORMATION &&
+	    h->tinfo.ulMaxRwSessionCount < max)
+		max = (unsigned)h->tinfo.ulMaxRwSessionCount;
 	if (max < 1)
 		max = 1;
 	if (max > HSM_MAX_SESSIONS)
@@ -389,7 +433,9 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 	KH_ENSURE(rv == CKR_OK && h->f != NULL, hsm_rv_err(e, rv, "C_GetFunctionList", NULL));
 	KH_TRY(hsm_initialize(h, e));
 	initialized = true;
+	hsm_quirks_detect(h);
 	KH_TRY(hsm_attach(h, cfg->sessions ? cfg->sessions : 4, e));
+	hsm_probe_curves(h);
 	{
 		struct kh_token_info ti;
 
@@ -512,10 +558,9 @@ int hsm_rv_retry(struct hsm *h, CK_RV rv)
 	default:
 		break;
 	}
-	if (hsm_rv_token_gone(rv)) {
-		pthread_mutex_lock(&h->pool_lock);
-		h->available = false;
-		pthread_mutex_unlock(&h->pool_lock);
+	/* hsm_end may have found the token gone behind an ambiguous rv. */
+	if (hsm_rv_token_gone(rv) || !h->available) {
+		hsm_mark_gone(h);
 		hsm_revive(h);
 		return h->available;
 	}
@@ -717,6 +762,7 @@ enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf
 			break;
 		kh_err_clear(e);
 	}
+	r = hsm_gone_err(h, r, rv, e);
 out:
 	return r;
 }
