@@ -189,4 +189,7 @@ void kh_bytes_clear(struct kh_bytes *b);
 #ifdef __cplusplus
 }
 #endif
+
+/* Area headers: the validated structs of each RPC family. */
+#include "kh_pki.h"
 #endif
