@@ -8,6 +8,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			       union proto_resp_body *resp, struct kh_errbuf *e)
@@ -36,7 +37,8 @@ enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, uni
 {
 	(void)who;
 	(void)resp;
-	return hsm_key_delete(s->hsm, req->name.name, e);
+	/* Refused while a trustpoint uses the key (svc_pki.c). */
+	return svc_pki_delete_key(s, req->name.name, e);
 }
 
 static void svc_sig_alg_name(enum kh_key_type t, enum kh_digest d, enum kh_padding p, char *out, size_t n)

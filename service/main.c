@@ -22,6 +22,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -168,6 +169,10 @@ int main(int argc, char **argv)
 		log_err("token: %s: %s", kh_err_name(e.code), e.msg);
 		goto out;
 	}
+	if (svc_pki_open(&s, &e) != KH_OK) {
+		log_err("state: %s: %s", kh_err_name(e.code), e.msg);
+		goto out;
+	}
 	if (svc_pool_new(base, s.cfg->workers, &s.pool) != KH_OK) {
 		log_err("cannot start %u workers", s.cfg->workers);
 		goto out;
@@ -189,6 +194,7 @@ out:
 	/* Workers first: their completions still reach the connections. */
 	svc_pool_free(s.pool);
 	svc_server_free(s.server);
+	svc_pki_close(&s);
 	hsm_close(s.hsm);
 	svc_free_digests(&s);
 	if (base != NULL)

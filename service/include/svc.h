@@ -30,6 +30,7 @@ struct svc_principal {
 struct event_base;
 struct svc_pool;
 struct svc_server;
+struct svc_pki;
 
 struct svc {
 	struct svc_config *cfg;
@@ -43,6 +44,7 @@ struct svc {
 	/* Digests fetched once (index: enum kh_digest); NULL where not allowed. */
 	EVP_MD *md[KH_DIGEST_MAX + 1];
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
+	struct svc_pki *pki;          /* trustpoints, trust stores, state (svc_pki.h) */
 	int exit_code;
 };
 
