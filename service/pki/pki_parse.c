@@ -129,6 +129,27 @@ static const struct pki_attr_alias pki_attrs[] = {
 
 #define PKI_ATTR_HINT "use CN, O, OU, C, ST, L, emailAddress, serialNumber, DC, UID, street, title, GN, SN, postalCode or a dotted OID"
 
+/* A dotted OID as X.660 writes it: first arc 0-2, then at least one more
+ * arc, no empty arcs. */
+static bool pki_oid_ok(const char *s)
+{
+	size_t arcs = 0;
+
+	if (s[0] < '0' || s[0] > '2' || s[1] != '.')
+		return false;
+	for (;;) {
+		if (*s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+		arcs++;
+		if (*s == '\0')
+			return arcs >= 2;
+		if (*s++ != '.')
+			return false;
+	}
+}
+
 static ASN1_OBJECT *pki_attr_obj(const char *type)
 {
 	size_t i;
@@ -143,7 +164,7 @@ static ASN1_OBJECT *pki_attr_obj(const char *type)
 	for (p = type; *p != '\0' && (isdigit((unsigned char)*p) || *p == '.'); p++)
 		;
 	if (*p == '\0' && type[0] != '\0')
-		return OBJ_txt2obj(type, 1);
+		return pki_oid_ok(type) ? OBJ_txt2obj(type, 1) : NULL;
 	i = (size_t)OBJ_ln2nid(type);
 	return i != NID_undef ? OBJ_nid2obj((int)i) : NULL;
 }
@@ -393,6 +414,12 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list is longer than %d characters", KH_SAN_MAX));
 	g = GENERAL_NAMES_new();
 	KH_ENSURE(g != NULL, KH_E_RESOURCE_EXHAUSTED);
+	/* The FQDN first: it names the host (as ASA's "fqdn" does). */
+	if (fqdn != NULL && fqdn[0] != '\0') {
+		KH_ENSURE(pki_dns_ok(fqdn, false),
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "FQDN '%.80s' is not a valid host name", fqdn));
+		KH_TRY(pki_san_add(g, "DNS", fqdn, e));
+	}
 	while (s[pos] != '\0') {
 		char *colon;
 
@@ -409,11 +436,6 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN entry '%.80s' must be TYPE:value (DNS:, IP:, email:, URI:)", item));
 		*colon = '\0';
 		KH_TRY(pki_san_add(g, item, colon + 1, e));
-	}
-	if (fqdn != NULL && fqdn[0] != '\0') {
-		KH_ENSURE(pki_dns_ok(fqdn, false),
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "FQDN '%.80s' is not a valid host name", fqdn));
-		KH_TRY(pki_san_add(g, "DNS", fqdn, e));
 	}
 	if (sk_GENERAL_NAME_num(g) == 0) {
 		GENERAL_NAMES_free(g);
@@ -453,7 +475,6 @@ enum kh_err pki_eku_parse(const char *s, EXTENDED_KEY_USAGE **out, struct kh_err
 	eku = sk_ASN1_OBJECT_new_null();
 	KH_ENSURE(eku != NULL, KH_E_RESOURCE_EXHAUSTED);
 	while (s[pos] != '\0') {
-		const char *p;
 		bool dup = false;
 		int k;
 
@@ -465,9 +486,7 @@ enum kh_err pki_eku_parse(const char *s, EXTENDED_KEY_USAGE **out, struct kh_err
 		if (i < sizeof(pki_ekus) / sizeof(pki_ekus[0])) {
 			obj = OBJ_nid2obj(pki_ekus[i].nid);
 		} else {
-			for (p = item; isdigit((unsigned char)*p) || *p == '.'; p++)
-				;
-			KH_ENSURE(*p == '\0' && strchr(item, '.') != NULL,
+			KH_ENSURE(pki_oid_ok(item),
 				  kh_err_set(e, KH_E_INVALID_ARGUMENT,
 					     "unknown EKU '%.64s'; use serverAuth, clientAuth, codeSigning, emailProtection, "
 					     "timeStamping, OCSPSigning, ipsecIKE or a dotted OID", item));
