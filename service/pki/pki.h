@@ -128,7 +128,7 @@ struct pki_verify_opts {
 	const char *host;             /* may be NULL */
 	const char *ip;
 	enum kh_purpose purpose;
-	bool partial_chain;           /* any trusted certificate may end the chain */
+	bool partial_chain;           /* a trusted intermediate may end the chain when no root does */
 	bool no_check_time;           /* validity periods are the caller's business */
 };
 

@@ -1,6 +1,7 @@
 /* pki_verify.c: chain building and checking with OpenSSL's X509_STORE under
  * X509_V_FLAG_X509_STRICT (RFC 5280 §6), with host/IP matching (RFC 6125),
  * purpose (EKU), a chosen time, and CRLs over the whole chain. */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -9,8 +10,9 @@
 #include "kh_util.h"
 #include "pki.h"
 
-enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_verify_result *res,
-		       struct kh_errbuf *e)
+/* One attempt with the given flags; fills res. */
+static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, bool partial,
+				   struct pki_verify_result *res, struct kh_errbuf *e)
 {
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
@@ -33,7 +35,7 @@ enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_v
 		/* Every certificate of the chain must be covered by a CRL. */
 		flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
 	}
-	if (o->partial_chain)
+	if (partial)
 		flags |= X509_V_FLAG_PARTIAL_CHAIN;
 	if (o->no_check_time)
 		flags |= X509_V_FLAG_NO_CHECK_TIME;
@@ -59,7 +61,7 @@ enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_v
 	res->depth = X509_STORE_CTX_get_error_depth(ctx);
 	if (!res->valid) {
 		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
-		char subj[256] = "";
+		char subj[200] = "";
 
 		if (bad != NULL)
 			pki_name_text(X509_get_subject_name(bad), subj, sizeof(subj));
@@ -72,11 +74,30 @@ enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_v
 	}
 	chain = X509_STORE_CTX_get1_chain(ctx);
 	res->chain = chain != NULL ? chain : sk_X509_new_null();
+	KH_ENSURE(res->chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 out:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
 	return r;
+}
+
+enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_verify_result *res,
+		       struct kh_errbuf *e)
+{
+	int r;
+
+	/* Up to a self-signed root first: revocation of every certificate
+	 * can only be checked on a whole chain (RFC 5280 §6.3). Only when no
+	 * root is at hand may a trusted intermediate end the chain. */
+	r = pki_verify_once(leaf, o, false, res, e);
+	if (r != KH_OK || res->valid || !o->partial_chain ||
+	    (res->error != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY &&
+	     res->error != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT && res->error != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN &&
+	     res->error != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT))
+		return r;
+	pki_verify_result_clear(res);
+	return pki_verify_once(leaf, o, true, res, e);
 }
 
 void pki_verify_result_clear(struct pki_verify_result *r)
