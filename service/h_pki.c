@@ -228,14 +228,20 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 	t.digest = q->digest;
 	t.validity_days = q->validity_days ? q->validity_days : TP_DEFAULT_DAYS;
 	t.created = t.updated = now_s();
-	if (q->generate == KH_KEY_UNSPECIFIED)
-		KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pub, e));
-	else
+	if (q->generate != KH_KEY_UNSPECIFIED) {
 		KH_TRY(hsm_key_type_supported(s->hsm, q->generate, e));
-	KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+		KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+	}
 
 	tp_lock(s);
 	locked = true;
+	if (q->generate == KH_KEY_UNSPECIFIED) {
+		/* Under the lock: DeleteKey checks references under it too. */
+		KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pub, e));
+		KH_ENSURE(type != KH_KEY_UNSPECIFIED,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "key '%s' is of a type keyhold cannot certify", q->key));
+		KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+	}
 	r = store_tp_get(s->pki->store, q->name, &got, e);
 	KH_ENSURE(r == KH_E_NOT_FOUND, r == KH_OK ? kh_err_set(e, KH_E_ALREADY_EXISTS, "a trustpoint named '%s' already exists",
 							       q->name)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pki_lib.sh: helpers for the PKI integration tests, sourced after lib.sh:
 # OpenSSL certificate authorities (openssl req -x509 / openssl ca) that
 # play the CA an administrator sends CSRs to, and small assertions.
