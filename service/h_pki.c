@@ -636,6 +636,7 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 		KH_TRY(pki_selfsigned_build(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, &cert, e));
 		KH_TRY(tp_set_identity(&t, cert, NULL, key, old_key));
 		cand[0] = old_key;
+		svc_pki_crash_point(s, "enroll.before_commit");
 		KH_TRY(tp_commit(s, &t, cand, 1, retired, &n_retired, e));
 		svc_pki_crash_point(s, "enroll.after_commit");
 		svc_pki_destroy_retired(s, retired, n_retired);
@@ -656,6 +657,7 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 		kh_strlcpy(t.csr_key, key, sizeof(t.csr_key));
 		t.csr_created = t.updated = now_s();
 		/* One pending CSR per trustpoint: this one replaces any other. */
+		svc_pki_crash_point(s, "enroll.before_commit");
 		KH_TRY(tp_commit(s, &t, NULL, 0, retired, &n_retired, e));
 		KH_TRY(pki_csr_pem(csr, &o->csr_pem, e));
 		log_info("trustpoint '%s': CSR for key '%s' pending", t.name, key);
@@ -715,7 +717,7 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	const struct kh_tp_import_req *q = &req->tp_import;
 	struct kh_import_resp *o = &resp->import;
 	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], key[KH_NAME_MAX + 1];
-	STACK_OF(X509) *certs = NULL, *cas = NULL, *untrusted = NULL, *chain = NULL;
+	STACK_OF(X509) *certs = NULL, *cas = NULL, *untrusted = NULL, *chain = NULL, *known = NULL;
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
 	struct store_tp t;
@@ -771,6 +773,11 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	for (i = 0; i < sk_X509_num(certs); i++)
 		if (sk_X509_value(certs, i) != leaf)
 			KH_ENSURE(sk_X509_push(untrusted, sk_X509_value(certs, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
+	/* The chain of the certificate in use helps a renewal that arrives
+	 * alone (a DER file holds one certificate). */
+	KH_TRY(tp_load_ders(t.chain, t.n_chain, &known, e));
+	for (i = 0; i < sk_X509_num(known); i++)
+		KH_ENSURE(sk_X509_push(untrusted, sk_X509_value(known, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
 	memset(&vo, 0, sizeof(vo));
 	vo.trusted = cas;
 	vo.untrusted = untrusted;
@@ -807,6 +814,7 @@ out:
 	pki_verify_result_clear(&vr);
 	sk_X509_free(chain);
 	sk_X509_free(untrusted);
+	sk_X509_pop_free(known, X509_free);
 	sk_X509_pop_free(cas, X509_free);
 	sk_X509_pop_free(certs, X509_free);
 	store_tp_clear(&t);

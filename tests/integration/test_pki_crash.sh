@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Crash safety and persistence of the PKI state. keyholdd (a KEYHOLD_TESTING
 # build) is made to kill itself with SIGKILL at named points inside create,
-# regenerate, import and delete; after a restart the trustpoint is in its
+# enroll, regenerate, import and delete; after a restart the trustpoint is in its
 # old or its new state, never between, and a key the token holds that no
 # trustpoint references is listed as orphaned by `keyhold status`.
 # Trustpoints, pending CSRs and trust stores survive a restart; the
@@ -67,6 +67,10 @@ ok "create.after_commit: new state" kh trustpoint show c2
 ok "create r" kh trustpoint create r --generate "$TYPE" --subject "CN=r.example.com" --enrollment terminal
 ok "authenticate r" kh trustpoint authenticate r --ca "$T/root/ca.pem" --yes
 ok "enroll r" kh trustpoint enroll r --out "$T/r.csr"
+kh_crash enroll.before_commit kh trustpoint enroll r
+ok "enroll.before_commit: a CSR is pending" kh trustpoint show r --csr
+cmp -s <(openssl req -in "$T/r.csr" -outform DER) <(openssl req -in "$T/ok.out" -outform DER) \
+  || fail "enroll.before_commit: the pending CSR is not the one from before the crash"
 pki_ca_sign "$T/root" "$T/r.csr" "$T/r.crt"
 kh_crash import.before_commit kh trustpoint import r --cert "$T/r.crt"
 [ "$(cert_fp r)" = "" ] || fail "import.before_commit: a certificate was installed"
