@@ -164,6 +164,22 @@ static void tp_unlock(struct svc *s)
 	pthread_mutex_unlock(&s->pki->lock);
 }
 
+/* The token must hand back the key it was asked for. A module that
+ * answers C_GenerateKeyPair with the handles of another object (seen with
+ * tpm2-pkcs11 1.9 after the lowest-numbered objects were destroyed) must
+ * not get a trustpoint bound to someone else's key; the new key stays
+ * recorded and shows up as orphaned. */
+static enum kh_err tp_check_new_key(const char *want, const struct kh_key_info *got, struct kh_errbuf *e)
+{
+	if (strcmp(got->name, want) == 0)
+		return KH_OK;
+	log_err("asked the token for key '%s', it answered with key '%s'", want, got->name);
+	return kh_err_set(e, KH_E_INTERNAL,
+			  "the token answered the generation of key '%s' with another object ('%s'); restart keyholdd and "
+			  "check `keyhold status` for orphaned keys",
+			  want, got->name);
+}
+
 /* ---- CreateCsr ---- */
 
 enum kh_err svc_h_create_csr(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -263,6 +279,7 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 				log_warn("key record '%s' left behind: %s", key, ign.msg);
 			goto out;
 		}
+		KH_TRY(tp_check_new_key(key, &ki, e));
 		generated = true;
 		svc_pki_crash_point(s, "create.after_keygen");
 	}
@@ -957,6 +974,7 @@ enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principa
 		kh_ignore(store_mkey_remove(s->pki->store, newkey, &ign));
 		goto out;
 	}
+	KH_TRY(tp_check_new_key(newkey, &ki, e));
 	generated = true;
 	svc_pki_crash_point(s, "regenerate.after_keygen");
 	KH_TRY(tp_signer(s, newkey, t.digest, &sg, e));
