@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_pki.h"
 #include "keyhold.pb-c.h"
 #include "proto.h"
 #include "kh_util.h"
@@ -666,6 +667,51 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	[PROTO_M_RUN_SELF_TEST] = { "RunSelfTest", &keyhold__v1__run_self_test_request__descriptor,
 				    &keyhold__v1__run_self_test_response__descriptor, dec_empty,
 				    proto_fips_enc_run_req, proto_fips_enc_run_resp, proto_fips_dec_run_resp },
+	[PROTO_M_CREATE_CSR] = { "CreateCsr", &keyhold__v1__create_csr_request__descriptor,
+		&keyhold__v1__create_csr_response__descriptor, proto_pki_dec_create_csr, proto_pki_enc_req_create_csr,
+		proto_pki_enc_resp_create_csr, proto_pki_dec_resp_create_csr },
+	[PROTO_M_CREATE_TRUSTPOINT] = { "CreateTrustpoint", &keyhold__v1__create_trustpoint_request__descriptor,
+		&keyhold__v1__create_trustpoint_response__descriptor, proto_pki_dec_create_tp, proto_pki_enc_req_create_tp,
+		proto_pki_enc_resp_create_tp, proto_pki_dec_resp_create_tp },
+	[PROTO_M_LIST_TRUSTPOINTS] = { "ListTrustpoints", &keyhold__v1__list_trustpoints_request__descriptor,
+		&keyhold__v1__list_trustpoints_response__descriptor, proto_pki_dec_list_tp, proto_pki_enc_req_list_tp,
+		proto_pki_enc_resp_list_tp, proto_pki_dec_resp_list_tp },
+	[PROTO_M_GET_TRUSTPOINT] = { "GetTrustpoint", &keyhold__v1__get_trustpoint_request__descriptor,
+		&keyhold__v1__get_trustpoint_response__descriptor, proto_pki_dec_get_tp, proto_pki_enc_req_get_tp,
+		proto_pki_enc_resp_get_tp, proto_pki_dec_resp_get_tp },
+	[PROTO_M_DELETE_TRUSTPOINT] = { "DeleteTrustpoint", &keyhold__v1__delete_trustpoint_request__descriptor,
+		&keyhold__v1__delete_trustpoint_response__descriptor, proto_pki_dec_delete_tp, proto_pki_enc_req_delete_tp,
+		proto_pki_enc_resp_delete_tp, proto_pki_dec_resp_delete_tp },
+	[PROTO_M_AUTHENTICATE_TRUSTPOINT] = { "AuthenticateTrustpoint", &keyhold__v1__authenticate_trustpoint_request__descriptor,
+		&keyhold__v1__authenticate_trustpoint_response__descriptor, proto_pki_dec_auth_tp, proto_pki_enc_req_auth_tp,
+		proto_pki_enc_resp_auth_tp, proto_pki_dec_resp_auth_tp },
+	[PROTO_M_ENROLL_TRUSTPOINT] = { "EnrollTrustpoint", &keyhold__v1__enroll_trustpoint_request__descriptor,
+		&keyhold__v1__enroll_trustpoint_response__descriptor, proto_pki_dec_enroll_tp, proto_pki_enc_req_enroll_tp,
+		proto_pki_enc_resp_enroll_tp, proto_pki_dec_resp_enroll_tp },
+	[PROTO_M_IMPORT_CERTIFICATE] = { "ImportCertificate", &keyhold__v1__import_certificate_request__descriptor,
+		&keyhold__v1__import_certificate_response__descriptor, proto_pki_dec_import_cert, proto_pki_enc_req_import_cert,
+		proto_pki_enc_resp_import_cert, proto_pki_dec_resp_import_cert },
+	[PROTO_M_EXPORT_TRUSTPOINT] = { "ExportTrustpoint", &keyhold__v1__export_trustpoint_request__descriptor,
+		&keyhold__v1__export_trustpoint_response__descriptor, proto_pki_dec_export_tp, proto_pki_enc_req_export_tp,
+		proto_pki_enc_resp_export_tp, proto_pki_dec_resp_export_tp },
+	[PROTO_M_REGENERATE_TRUSTPOINT] = { "RegenerateTrustpoint", &keyhold__v1__regenerate_trustpoint_request__descriptor,
+		&keyhold__v1__enroll_trustpoint_response__descriptor, proto_pki_dec_regen_tp, proto_pki_enc_req_regen_tp,
+		proto_pki_enc_resp_regen_tp, proto_pki_dec_resp_regen_tp },
+	[PROTO_M_TRUSTSTORE_ADD] = { "TruststoreAdd", &keyhold__v1__truststore_add_request__descriptor,
+		&keyhold__v1__truststore_add_response__descriptor, proto_pki_dec_ts_add, proto_pki_enc_req_ts_add,
+		proto_pki_enc_resp_ts_add, proto_pki_dec_resp_ts_add },
+	[PROTO_M_TRUSTSTORE_LIST] = { "TruststoreList", &keyhold__v1__truststore_list_request__descriptor,
+		&keyhold__v1__truststore_list_response__descriptor, proto_pki_dec_ts_list, proto_pki_enc_req_ts_list,
+		proto_pki_enc_resp_ts_list, proto_pki_dec_resp_ts_list },
+	[PROTO_M_TRUSTSTORE_REMOVE] = { "TruststoreRemove", &keyhold__v1__truststore_remove_request__descriptor,
+		&keyhold__v1__truststore_remove_response__descriptor, proto_pki_dec_ts_remove, proto_pki_enc_req_ts_remove,
+		proto_pki_enc_resp_ts_remove, proto_pki_dec_resp_ts_remove },
+	[PROTO_M_TRUSTSTORE_VERIFY] = { "TruststoreVerify", &keyhold__v1__truststore_verify_request__descriptor,
+		&keyhold__v1__truststore_verify_response__descriptor, proto_pki_dec_ts_verify, proto_pki_enc_req_ts_verify,
+		proto_pki_enc_resp_ts_verify, proto_pki_dec_resp_ts_verify },
+	[PROTO_M_IMPORT_CRL] = { "ImportCrl", &keyhold__v1__import_crl_request__descriptor,
+		&keyhold__v1__import_crl_response__descriptor, proto_pki_dec_import_crl, proto_pki_enc_req_import_crl,
+		proto_pki_enc_resp_import_crl, proto_pki_dec_resp_import_crl },
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -749,6 +795,7 @@ void proto_req_clear(struct proto_req *r)
 		return;
 	if (r->method == PROTO_M_SIGN)
 		kh_sign_req_clear(&r->body.sign);
+	proto_pki_req_clear(r->method, &r->body);
 	memset(&r->body, 0, sizeof(r->body));
 }
 
@@ -764,7 +811,7 @@ void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
 	case PROTO_M_LIST_KEYS: kh_key_list_clear(&b->keys); break;
 	case PROTO_M_SIGN: kh_sign_resp_clear(&b->sign); break;
 	case PROTO_M_RUN_SELF_TEST: kh_selftest_report_clear(&b->selftest); break;
-	default: break;
+	default: proto_pki_resp_clear(m, b); break;
 	}
 	memset(b, 0, sizeof(*b));
 }

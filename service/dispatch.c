@@ -10,6 +10,7 @@
 #include "kh_util.h"
 #include "selftest.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
 
@@ -28,6 +29,21 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_DELETE_KEY] = { svc_h_delete_key, SVC_ROLE_ADMIN, true },
 	[PROTO_M_SIGN] = { svc_h_sign, SVC_ROLE_ADMIN | SVC_ROLE_SIGNER, true },
 	[PROTO_M_RUN_SELF_TEST] = { svc_h_run_selftest, SVC_ROLE_ADMIN, true },
+	[PROTO_M_CREATE_CSR] = { svc_h_create_csr, SVC_ROLE_ADMIN, true },
+	[PROTO_M_CREATE_TRUSTPOINT] = { svc_h_create_trustpoint, SVC_ROLE_ADMIN, true },
+	[PROTO_M_LIST_TRUSTPOINTS] = { svc_h_list_trustpoints, ROLES_ANY, false },
+	[PROTO_M_GET_TRUSTPOINT] = { svc_h_get_trustpoint, ROLES_ANY, false },
+	[PROTO_M_DELETE_TRUSTPOINT] = { svc_h_delete_trustpoint, SVC_ROLE_ADMIN, false },
+	[PROTO_M_AUTHENTICATE_TRUSTPOINT] = { svc_h_authenticate_trustpoint, SVC_ROLE_ADMIN, false },
+	[PROTO_M_ENROLL_TRUSTPOINT] = { svc_h_enroll_trustpoint, SVC_ROLE_ADMIN, true },
+	[PROTO_M_IMPORT_CERTIFICATE] = { svc_h_import_certificate, SVC_ROLE_ADMIN, false },
+	[PROTO_M_EXPORT_TRUSTPOINT] = { svc_h_export_trustpoint, ROLES_ANY, false },
+	[PROTO_M_REGENERATE_TRUSTPOINT] = { svc_h_regenerate_trustpoint, SVC_ROLE_ADMIN, true },
+	[PROTO_M_TRUSTSTORE_ADD] = { svc_h_truststore_add, SVC_ROLE_ADMIN, false },
+	[PROTO_M_TRUSTSTORE_LIST] = { svc_h_truststore_list, ROLES_ANY, false },
+	[PROTO_M_TRUSTSTORE_REMOVE] = { svc_h_truststore_remove, SVC_ROLE_ADMIN, false },
+	[PROTO_M_TRUSTSTORE_VERIFY] = { svc_h_truststore_verify, ROLES_ANY, false },
+	[PROTO_M_IMPORT_CRL] = { svc_h_import_crl, SVC_ROLE_ADMIN, false },
 };
 
 const char *svc_state_name(enum svc_state st)

@@ -10,21 +10,36 @@
 #include "selftest.h"
 #include "svc.h"
 #include "svc_policy.h"
+#include "svc_pki.h"
+
+enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
+			     struct kh_errbuf *e)
+{
+	int r = svc_policy_key_type(s->cfg, type, e);
+
+	if (r == KH_OK)
+		r = hsm_key_generate(s->hsm, name, type, info, e);
+	if (r == KH_OK) {
+		selftest_key_generated(s, info->name);
+		info->fips_created = selftest_key_is_fips(s, info->name);
+	}
+	return r;
+}
+
+enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e)
+{
+	int r = hsm_key_delete(s->hsm, name, e);
+
+	if (r == KH_OK)
+		selftest_key_deleted(s, name);
+	return r;
+}
 
 enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			       union proto_resp_body *resp, struct kh_errbuf *e)
 {
-	int r;
-
 	(void)who;
-	r = svc_policy_key_type(s->cfg, req->generate.type, e);
-	if (r == KH_OK)
-		r = hsm_key_generate(s->hsm, req->generate.name, req->generate.type, &resp->key, e);
-	if (r == KH_OK) {
-		selftest_key_generated(s, resp->key.name);
-		resp->key.fips_created = selftest_key_is_fips(s, resp->key.name);
-	}
-	return r;
+	return svc_key_generate(s, req->generate.name, req->generate.type, &resp->key, e);
 }
 
 enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -56,14 +71,10 @@ enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who,
 enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			     union proto_resp_body *resp, struct kh_errbuf *e)
 {
-	int r;
-
 	(void)who;
 	(void)resp;
-	r = hsm_key_delete(s->hsm, req->name.name, e);
-	if (r == KH_OK)
-		selftest_key_deleted(s, req->name.name);
-	return r;
+	/* Refused while a trustpoint uses the key (svc_pki.c). */
+	return svc_pki_delete_key(s, req->name.name, e);
 }
 
 static void svc_sig_alg_name(enum kh_key_type t, enum kh_digest d, enum kh_padding p, char *out, size_t n)

@@ -5,9 +5,11 @@
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
 
+#include "kh_log.h"
 #include "kh_util.h"
 #include "selftest.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 static int svc_provider_name_cb(OSSL_PROVIDER *prov, void *arg)
 {
@@ -47,6 +49,10 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	st->requests = atomic_load(&s->requests);
 	if (r != KH_OK)
 		return kh_err_set(e, r, "cannot assemble the status");
+	/* Keys keyhold generated for trustpoints that nothing uses now. */
+	kh_err_clear(&ignore);
+	if (svc_pki_orphans(s, &st->orphaned_keys, &st->n_orphaned, &ignore) != KH_OK)
+		log_warn("cannot list orphaned keys: %s", ignore.msg);
 	return KH_OK;
 }
 

@@ -23,6 +23,7 @@
 #include "kh_util.h"
 #include "selftest.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -198,6 +199,12 @@ int main(int argc, char **argv)
 		rc = SELFTEST_EXIT_ERROR;
 		goto out;
 	}
+	/* PKI state (and finishing what a crash interrupted) once the token
+	 * has passed its tests. */
+	if (svc_pki_open(&s, &e) != KH_OK) {
+		log_err("state: %s: %s", kh_err_name(e.code), e.msg);
+		goto out;
+	}
 	if (svc_pool_new(base, s.cfg->workers, &s.pool) != KH_OK) {
 		log_err("cannot start %u workers", s.cfg->workers);
 		goto out;
@@ -222,6 +229,7 @@ out:
 	/* Workers first: their completions still reach the connections. */
 	svc_pool_free(s.pool);
 	svc_server_free(s.server);
+	svc_pki_close(&s);
 	/* Closing the token also cleanses the PIN. */
 	hsm_close(s.hsm);
 	s.hsm = NULL;

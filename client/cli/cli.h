@@ -72,5 +72,10 @@ int cli_cmd_key(struct cli *cli, struct cli_args *a);
 int cli_cmd_sign(struct cli *cli, struct cli_args *a);
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a);
 int cli_cmd_selftest(struct cli *cli, struct cli_args *a);
+/* pki.c */
+int cli_cmd_csr(struct cli *cli, struct cli_args *a);
+int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a);
+int cli_cmd_truststore(struct cli *cli, struct cli_args *a);
+int cli_cmd_crl(struct cli *cli, struct cli_args *a);
 
 #endif

@@ -12,6 +12,8 @@
 #ifndef KEYHOLD_H
 #define KEYHOLD_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kh_err.h"
@@ -71,6 +73,47 @@ enum kh_err kh_sign_recv(kh_client *c, uint64_t *id, struct kh_errbuf *status, s
 			 struct kh_errbuf *e) KH_WUR;
 /* Requests sent and not yet answered. */
 unsigned kh_client_pending(const kh_client *c);
+
+/* ---- PKI: CSRs, trustpoints, trust stores, CRLs (libkeyhold_pki.c) ----
+ * Byte inputs are borrowed; each request must fit the service's frame cap
+ * (1 MiB by default), larger input is refused with INVALID_ARGUMENT.
+ * Results are released with the kh_*_clear() of kh_pki.h; strings returned
+ * as char * are released with free(). */
+
+/* PKCS#10 PEM in *pem. */
+enum kh_err kh_create_csr(kh_client *c, const struct kh_csr_req *req, char **pem, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_create(kh_client *c, const struct kh_tp_create_req *req, struct kh_trustpoint *out,
+				 struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_list(kh_client *c, struct kh_trustpoint_list *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_get(kh_client *c, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e) KH_WUR;
+/* keep_key: keep the keys keyhold generated for it (they become ordinary keys). */
+enum kh_err kh_trustpoint_delete(kh_client *c, const char *name, bool keep_key, struct kh_tp_delete_resp *out,
+				 struct kh_errbuf *e) KH_WUR;
+/* Accepts ca only with confirm or a matching fingerprint; otherwise
+ * FAILED_PRECONDITION with the fingerprint in the message. */
+enum kh_err kh_trustpoint_authenticate(kh_client *c, const char *name, const uint8_t *ca, size_t len, bool confirm,
+				       const char *fingerprint, struct kh_cert_list *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_enroll(kh_client *c, const char *name, struct kh_enroll_resp *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_import(kh_client *c, const char *name, const uint8_t *data, size_t len,
+				 struct kh_import_resp *out, struct kh_errbuf *e) KH_WUR;
+/* out->data holds the PEM, DER or PKCS#7 (PEM) bytes (NUL-terminated). */
+enum kh_err kh_trustpoint_export(kh_client *c, const char *name, bool chain, enum kh_cert_format format,
+				 struct kh_bytes *out, struct kh_errbuf *e) KH_WUR;
+/* type KH_KEY_UNSPECIFIED: the type of the current key. */
+enum kh_err kh_trustpoint_regenerate(kh_client *c, const char *name, enum kh_key_type type,
+				     struct kh_enroll_resp *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_truststore_add(kh_client *c, const char *store, const struct kh_bytes *files, size_t n_files,
+			      struct kh_ts_add_resp *out, struct kh_errbuf *e) KH_WUR;
+/* store NULL or "": every store (without their certificates). */
+enum kh_err kh_truststore_list(kh_client *c, const char *store, struct kh_truststore_list *out,
+			       struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_truststore_remove(kh_client *c, const char *store, const char *fingerprint,
+				 struct kh_ts_remove_resp *out, struct kh_errbuf *e) KH_WUR;
+/* KH_OK when the check ran: out->valid says whether the chain is valid. */
+enum kh_err kh_truststore_verify(kh_client *c, const struct kh_ts_verify_req *req, struct kh_ts_verify_resp *out,
+				 struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_crl_import(kh_client *c, const char *store, const uint8_t *crl, size_t len, struct kh_crl_info *out,
+			  struct kh_errbuf *e) KH_WUR;
 
 #ifdef __cplusplus
 }

@@ -192,4 +192,6 @@ void kh_bytes_clear(struct kh_bytes *b);
 
 /* Per-area structs (appended by each area). */
 #include "kh_fips.h"
+/* Area headers: the validated structs of each RPC family. */
+#include "kh_pki.h"
 #endif

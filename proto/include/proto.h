@@ -34,6 +34,22 @@ enum proto_method {
 	PROTO_M_DELETE_KEY,
 	PROTO_M_SIGN,
 	PROTO_M_RUN_SELF_TEST,
+	/* PKI (codec_pki.c) */
+	PROTO_M_CREATE_CSR,
+	PROTO_M_CREATE_TRUSTPOINT,
+	PROTO_M_LIST_TRUSTPOINTS,
+	PROTO_M_GET_TRUSTPOINT,
+	PROTO_M_DELETE_TRUSTPOINT,
+	PROTO_M_AUTHENTICATE_TRUSTPOINT,
+	PROTO_M_ENROLL_TRUSTPOINT,
+	PROTO_M_IMPORT_CERTIFICATE,
+	PROTO_M_EXPORT_TRUSTPOINT,
+	PROTO_M_REGENERATE_TRUSTPOINT,
+	PROTO_M_TRUSTSTORE_ADD,
+	PROTO_M_TRUSTSTORE_LIST,
+	PROTO_M_TRUSTSTORE_REMOVE,
+	PROTO_M_TRUSTSTORE_VERIFY,
+	PROTO_M_IMPORT_CRL,
 	PROTO_M_COUNT
 };
 
@@ -51,6 +67,19 @@ union proto_req_body {
 	struct kh_generate_req generate;  /* GenerateKey */
 	struct kh_name_req name;          /* GetPublicKey, DeleteKey */
 	struct kh_sign_req sign;          /* Sign */
+	/* PKI; name also serves GetTrustpoint and EnrollTrustpoint */
+	struct kh_csr_req csr;            /* CreateCsr */
+	struct kh_tp_create_req tp_create; /* CreateTrustpoint */
+	struct kh_tp_delete_req tp_delete; /* DeleteTrustpoint */
+	struct kh_tp_auth_req tp_auth;    /* AuthenticateTrustpoint */
+	struct kh_tp_import_req tp_import; /* ImportCertificate */
+	struct kh_tp_export_req tp_export; /* ExportTrustpoint */
+	struct kh_tp_regen_req tp_regen;  /* RegenerateTrustpoint */
+	struct kh_ts_add_req ts_add;      /* TruststoreAdd */
+	struct kh_ts_name_req ts_name;    /* TruststoreList */
+	struct kh_ts_remove_req ts_remove; /* TruststoreRemove */
+	struct kh_ts_verify_req ts_verify; /* TruststoreVerify */
+	struct kh_crl_import_req crl_import; /* ImportCrl */
 };
 
 union proto_resp_body {
@@ -60,6 +89,19 @@ union proto_resp_body {
 	struct kh_key_list keys;          /* ListKeys */
 	struct kh_sign_resp sign;         /* Sign */
 	struct kh_selftest_report selftest; /* RunSelfTest */
+	/* PKI */
+	struct kh_bytes pem;              /* CreateCsr (NUL-terminated), ExportTrustpoint */
+	struct kh_trustpoint tp;          /* CreateTrustpoint, GetTrustpoint */
+	struct kh_trustpoint_list tps;    /* ListTrustpoints */
+	struct kh_tp_delete_resp tp_delete; /* DeleteTrustpoint */
+	struct kh_cert_list certs;        /* AuthenticateTrustpoint */
+	struct kh_enroll_resp enroll;     /* EnrollTrustpoint, RegenerateTrustpoint */
+	struct kh_import_resp import;     /* ImportCertificate */
+	struct kh_ts_add_resp ts_add;     /* TruststoreAdd */
+	struct kh_truststore_list stores; /* TruststoreList */
+	struct kh_ts_remove_resp ts_remove; /* TruststoreRemove */
+	struct kh_ts_verify_resp verify;  /* TruststoreVerify */
+	struct kh_crl_info crl;           /* ImportCrl */
 };
 
 struct proto_req {

@@ -31,6 +31,7 @@ struct event_base;
 struct svc_pool;
 struct svc_server;
 struct svc_fips;
+struct svc_pki;
 
 struct svc {
 	struct svc_config *cfg;
@@ -44,6 +45,7 @@ struct svc {
 	/* Digests fetched once (index: enum kh_digest); NULL where not allowed. */
 	EVP_MD *md[KH_DIGEST_MAX + 1];
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
+	struct svc_pki *pki;          /* trustpoints, trust stores, state (svc_pki.h) */
 	int exit_code;
 	struct svc_fips *fips;        /* selftest.h: FIPS mode state */
 };
@@ -94,6 +96,12 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
  * exits when done (or after a grace period). */
 void svc_server_shutdown(struct svc_server *srv);
 void svc_server_free(struct svc_server *srv);
+
+/* ---- h_keys.c: key generation and deletion as every handler does them:
+ * the FIPS policy, the token, and the record of FIPS-made keys ---- */
+enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
+			     struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e) KH_WUR;
 
 /* ---- handlers ---- */
 enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
