@@ -45,6 +45,7 @@ enum hsm_quirk {
 #define HSM_MAX_SESSIONS 256
 #define HSM_PENDING_MAX 32
 #define HSM_PIN_MAX 256
+#define HSM_ID_LEN 16     /* CKA_ID of generated keys (DESIGN §3) */
 
 /* One key pair the token holds, as keyhold sees it. Entries are created and
  * dropped under keys_lock; readers copy what they need under the read lock.
@@ -66,6 +67,7 @@ struct hsm_key {
 
 struct hsm_session_key {
 	enum kh_key_type type;
+	uint8_t id[HSM_ID_LEN];  /* CKA_ID: destroy only what carries it */
 	CK_KEY_TYPE ck_type;
 	CK_OBJECT_HANDLE priv, pub;
 	size_t sig_len;
@@ -148,6 +150,9 @@ void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv);
 enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbuf *e) KH_WUR;
 /* Re-attaches after the token went away (rate-limited); no lock held. */
 void hsm_revive(struct hsm *h);
+/* Re-initialises the module now (not rate-limited): the module's own view
+ * of its objects went wrong. No lock held. */
+void hsm_reload(struct hsm *h, const char *why);
 enum kh_err hsm_sess_get(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;
 /* Returns the session to the pool; rv is the last result seen on it: a
  * session error closes it instead and opens a replacement. */

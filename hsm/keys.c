@@ -12,7 +12,7 @@
 
 #define HSM_FIND_MAX 64
 /* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
-#define HSM_ID_LEN 16
+
 
 /* ---- key types ---- */
 
@@ -598,22 +598,91 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	return h->f->C_GenerateKeyPair(s, &mech, pubt, np, privt, nk, pub, priv);
 }
 
-static void hsm_destroy_pair(struct hsm *h, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
+/* Is o the object with CKA_ID id? */
+static bool hsm_obj_has_id(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, const uint8_t id[HSM_ID_LEN])
+{
+	uint8_t got[HSM_ID_LEN + 1];
+	CK_ULONG len = 0;
+
+	return hsm_attr_fixed(h, s, o, CKA_ID, got, sizeof(got), &len) == CKR_OK && len == HSM_ID_LEN &&
+	       memcmp(got, id, HSM_ID_LEN) == 0;
+}
+
+static CK_RV hsm_find_by_id(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const uint8_t id[HSM_ID_LEN],
+			    CK_OBJECT_HANDLE *o)
+{
+	CK_ATTRIBUTE tmpl[2] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN },
+	};
+	CK_OBJECT_HANDLE found[2];
+	CK_ULONG n = 0;
+	CK_RV rv = hsm_find(h, s, tmpl, 2, found, 2, &n);
+
+	if (rv == CKR_OK && n != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	if (rv == CKR_OK)
+		*o = found[0];
+	return rv;
+}
+
+/* tpm2-pkcs11 1.9 hands out the handles of an existing object after a
+ * deletion (its handle counter runs back), so C_GenerateKeyPair's handles
+ * can name another key, and signing with or destroying them would hit that
+ * key. The pair is trusted only when both handles carry the CKA_ID just
+ * generated. On a mismatch the module is reloaded (renumbering its objects
+ * from its store) and the pair is found again by CKA_ID. Called without a
+ * session or lock. */
+static enum kh_err hsm_pair_refind(struct hsm *h, const char *what, const uint8_t id[HSM_ID_LEN],
+				   CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv, struct kh_errbuf *e)
+{
+	struct hsm_sess s;
+	CK_RV rv;
+	int r;
+
+	log_warn("the token answered the generation of %s with another object's handles; reloading the module",
+		 what);
+	hsm_reload(h, "the token reused object handles");
+	r = hsm_begin(h, &s, e);
+	if (r != KH_OK)
+		return r;
+	rv = hsm_find_by_id(h, s.h, CKO_PRIVATE_KEY, id, priv);
+	if (rv == CKR_OK)
+		rv = hsm_find_by_id(h, s.h, CKO_PUBLIC_KEY, id, pub);
+	hsm_end(h, &s, CKR_OK);
+	if (rv != CKR_OK)
+		return kh_err_set(e, KH_E_INTERNAL, "the token lost the new key pair %s (%s)", what, hsm_rv_name(rv));
+	return KH_OK;
+}
+
+/* Destroys a pair this module generated, checking first that each handle
+ * still names an object with the pair's CKA_ID (see hsm_pair_refind). */
+static void hsm_destroy_pair(struct hsm *h, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv, const uint8_t id[HSM_ID_LEN])
 {
 	struct hsm_sess s;
 	struct kh_errbuf e = { 0 };
-	CK_RV rv = CKR_OK;
+	CK_OBJECT_HANDLE objs[2] = { priv, pub };
+	unsigned i;
 
 	if (hsm_begin(h, &s, &e) != KH_OK) {
 		log_err("cannot destroy a failed key pair: %s", e.msg);
 		return;
 	}
-	if (priv != CK_INVALID_HANDLE)
-		rv = h->f->C_DestroyObject(s.h, priv);
-	if (pub != CK_INVALID_HANDLE && h->f->C_DestroyObject(s.h, pub) != CKR_OK)
-		log_err("cannot destroy a public key object");
-	if (rv != CKR_OK)
-		log_err("cannot destroy a private key object: %s", hsm_rv_name(rv));
+	for (i = 0; i < 2; i++) {
+		CK_RV rv;
+
+		if (objs[i] == CK_INVALID_HANDLE)
+			continue;
+		if (!hsm_obj_has_id(h, s.h, objs[i], id)) {
+			log_err("not destroying object %lu: it is not the generated %s key", (unsigned long)objs[i],
+				i == 0 ? "private" : "public");
+			continue;
+		}
+		rv = h->f->C_DestroyObject(s.h, objs[i]);
+		if (rv != CKR_OK)
+			log_err("cannot destroy a generated %s key object: %s", i == 0 ? "private" : "public",
+				hsm_rv_name(rv));
+	}
 	hsm_end(h, &s, CKR_OK);
 }
 
@@ -653,6 +722,13 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
 	rv = hsm_generate_pair(h, s.h, sp, name, true, id, &pub, &priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "key generation", name));
+	if (!hsm_obj_has_id(h, s.h, priv, id) || !hsm_obj_has_id(h, s.h, pub, id)) {
+		hsm_end(h, &s, rv);
+		in_session = false;
+		KH_TRY(hsm_pair_refind(h, name, id, &pub, &priv, e));
+		KH_TRY(hsm_begin(h, &s, e));
+		in_session = true;
+	}
 	r = hsm_key_load(h, s.h, priv, &k, e);
 	if (r == KH_OK && k->spki == NULL)
 		r = kh_err_set(e, KH_E_INTERNAL, "the token did not return the new public key");
@@ -664,7 +740,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 	if (r == KH_OK && h->keygen_check != NULL)
 		r = h->keygen_check(h->keygen_check_arg, h, &ki, e);
 	if (r != KH_OK) {
-		hsm_destroy_pair(h, pub, priv);
+		hsm_destroy_pair(h, pub, priv, id);
 		hsm_key_forget(h, name);
 		goto out;
 	}
@@ -751,6 +827,14 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
 	rv = hsm_generate_pair(h, s.h, sp, NULL, false, id, &k->pub, &k->priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "session key generation", NULL));
+	memcpy(k->id, id, HSM_ID_LEN);
+	if (!hsm_obj_has_id(h, s.h, k->priv, id) || !hsm_obj_has_id(h, s.h, k->pub, id)) {
+		hsm_end(h, &s, rv);
+		in_session = false;
+		KH_TRY(hsm_pair_refind(h, "a self-test key", id, &k->pub, &k->priv, e));
+		KH_TRY(hsm_begin(h, &s, e));
+		in_session = true;
+	}
 	KH_TRY(hsm_spki_read(h, s.h, k->pub, sp->ck, &k->spki, &k->spki_len, NULL, &bits, &nid, e));
 	k->sig_len = hsm_sig_len_of(sp->ck, bits);
 	*out = k;
@@ -774,7 +858,7 @@ void hsm_session_key_destroy(struct hsm *h, struct hsm_session_key *k)
 	if (k == NULL)
 		return;
 	if (k->priv != CK_INVALID_HANDLE || k->pub != CK_INVALID_HANDLE)
-		hsm_destroy_pair(h, k->pub, k->priv);
+		hsm_destroy_pair(h, k->pub, k->priv, k->id);
 	free(k->spki);
 	free(k);
 }

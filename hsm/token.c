@@ -487,21 +487,16 @@ void hsm_close(struct hsm *h)
 
 /* Re-attaches to the token after it went away, at most once per
  * reinit_interval_s. Must be called without the token lock. */
-void hsm_revive(struct hsm *h)
+/* Detaches, re-initialises the module and attaches again. Caller holds
+ * reinit_lock and no token lock. */
+static void hsm_reinit_now(struct hsm *h, const char *why)
 {
 	struct kh_errbuf e = { 0 };
-	uint64_t now = kh_now_mono_us();
 	int r;
 
-	pthread_mutex_lock(&h->reinit_lock);
-	if (h->available || h->pin_rejected ||
-	    (h->last_reinit_us != 0 && now - h->last_reinit_us < (uint64_t)h->reinit_interval_s * 1000000u)) {
-		pthread_mutex_unlock(&h->reinit_lock);
-		return;
-	}
-	h->last_reinit_us = now;
+	h->last_reinit_us = kh_now_mono_us();
 	pthread_rwlock_wrlock(&h->token_lock);
-	log_warn("re-initialising the PKCS#11 module after the token went away");
+	log_warn("re-initialising the PKCS#11 module: %s", why);
 	hsm_detach(h);
 	h->f->C_Finalize(NULL);
 	h->generation++;
@@ -513,9 +508,27 @@ void hsm_revive(struct hsm *h)
 		hsm_detach(h);
 		log_warn("token still unavailable: %s", e.msg);
 	} else {
-		log_info("token is back: %u sessions", h->n_sessions);
+		log_info("token attached again: %u sessions", h->n_sessions);
 	}
 	pthread_rwlock_unlock(&h->token_lock);
+}
+
+void hsm_revive(struct hsm *h)
+{
+	uint64_t now = kh_now_mono_us();
+
+	pthread_mutex_lock(&h->reinit_lock);
+	if (!h->available && !h->pin_rejected &&
+	    (h->last_reinit_us == 0 || now - h->last_reinit_us >= (uint64_t)h->reinit_interval_s * 1000000u))
+		hsm_reinit_now(h, "the token went away");
+	pthread_mutex_unlock(&h->reinit_lock);
+}
+
+void hsm_reload(struct hsm *h, const char *why)
+{
+	pthread_mutex_lock(&h->reinit_lock);
+	if (!h->pin_rejected)
+		hsm_reinit_now(h, why);
 	pthread_mutex_unlock(&h->reinit_lock);
 }
 
