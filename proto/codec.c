@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "keyhold.pb-c.h"
+#include "codec_security.h"
 #include "proto.h"
 #include "kh_util.h"
 
@@ -657,6 +658,15 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	[PROTO_M_SIGN] = { "Sign", &keyhold__v1__sign_request__descriptor,
 			   &keyhold__v1__sign_response__descriptor, dec_sign, enc_req_sign, enc_resp_sign,
 			   dec_resp_sign },
+#define SEC_ROW(M, name, lc, msg)                                                                  \
+	[M] = { name, &keyhold__v1__##msg##_request__descriptor, &keyhold__v1__##msg##_response__descriptor, \
+		proto_sec_dec_##lc, proto_sec_enc_req_##lc, proto_sec_enc_resp_##lc, proto_sec_dec_resp_##lc }
+	SEC_ROW(PROTO_M_AUDIT_SHOW, "AuditShow", audit_show, audit_show),
+	SEC_ROW(PROTO_M_AUDIT_VERIFY, "AuditVerify", audit_verify, audit_verify),
+	SEC_ROW(PROTO_M_GRANT_KEY, "GrantKey", grant_key, grant_key),
+	SEC_ROW(PROTO_M_REVOKE_KEY_GRANT, "RevokeKeyGrant", revoke_key_grant, revoke_key_grant),
+	SEC_ROW(PROTO_M_LIST_KEY_GRANTS, "ListKeyGrants", list_key_grants, list_key_grants),
+#undef SEC_ROW
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -754,6 +764,8 @@ void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
 	case PROTO_M_GET_PUBLIC_KEY: kh_key_info_clear(&b->key); break;
 	case PROTO_M_LIST_KEYS: kh_key_list_clear(&b->keys); break;
 	case PROTO_M_SIGN: kh_sign_resp_clear(&b->sign); break;
+	case PROTO_M_AUDIT_SHOW: kh_audit_records_clear(&b->audit); break;
+	case PROTO_M_LIST_KEY_GRANTS: kh_grant_list_clear(&b->grants); break;
 	default: break;
 	}
 	memset(b, 0, sizeof(*b));

@@ -19,9 +19,25 @@ enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, u
 enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			    union proto_resp_body *resp, struct kh_errbuf *e)
 {
-	(void)who;
+	struct kh_key_list *l = &resp->keys;
+	size_t i, kept = 0;
+	int r;
+
 	(void)req;
-	return hsm_key_list(s->hsm, &resp->keys, e);
+	r = hsm_key_list(s->hsm, l, e);
+	if (r != KH_OK || (who->roles & SVC_ROLE_ADMIN))
+		return r;
+	/* A signer sees the keys granted to it, nothing of the others. */
+	for (i = 0; i < l->n; i++) {
+		struct kh_errbuf ignore = { 0 };
+
+		if (s->policy != NULL && svc_policy_check_key(s->policy, who, l->keys[i].name, &ignore) == KH_OK)
+			l->keys[kept++] = l->keys[i];
+		else
+			kh_key_info_clear(&l->keys[i]);
+	}
+	l->n = kept;
+	return KH_OK;
 }
 
 enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -34,9 +50,14 @@ enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who,
 enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			     union proto_resp_body *resp, struct kh_errbuf *e)
 {
+	int r;
+
 	(void)who;
 	(void)resp;
-	return hsm_key_delete(s->hsm, req->name.name, e);
+	r = hsm_key_delete(s->hsm, req->name.name, e);
+	if (r == KH_OK && s->policy != NULL)
+		svc_policy_forget_key(s->policy, req->name.name);
+	return r;
 }
 
 static void svc_sig_alg_name(enum kh_key_type t, enum kh_digest d, enum kh_padding p, char *out, size_t n)
@@ -75,8 +96,11 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 	uint8_t digest[EVP_MAX_MD_SIZE];
 	unsigned dlen = 0;
 
-	(void)who;
 	KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pkey, e));
+	/* The grant's digests and paddings, now that the key's type is known
+	 * (Ed25519 has neither: its grant alone decides). */
+	if (type != KH_KEY_ED25519 && s->policy != NULL)
+		KH_TRY(svc_policy_check_sign(s->policy, who, q->key, svc_key_is_rsa(type), q->digest, q->padding, e));
 	memset(&op, 0, sizeof(op));
 	op.key = q->key;
 	op.padding = q->padding;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -19,6 +21,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
 #include "svc.h"
@@ -46,6 +49,35 @@ static void svc_harden(void)
 	/* The PIN lives in the secure heap (mlocked, guarded). */
 	if (CRYPTO_secure_malloc_init(32768, 32) != 1)
 		log_warn("OpenSSL secure heap unavailable; the PIN is kept in ordinary memory");
+}
+
+/* Drops to cfg's user after the listeners are bound (DESIGN §9): its
+ * groups, then gid, then uid, for real, effective and saved ids. The
+ * token stays usable only if that user can reach it (SoftHSM2: its token
+ * directory; see docs/SECURITY.md). */
+static enum kh_err svc_drop_privileges(const char *user, struct kh_errbuf *e)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "[service] user '%s' does not exist", user);
+	if (geteuid() != 0) {
+		if (geteuid() == pw.pw_uid)
+			return KH_OK;
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot become user '%s': keyholdd does not run as root",
+				  user);
+	}
+	if (initgroups(pw.pw_name, pw.pw_gid) != 0 || setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) != 0 ||
+	    setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) != 0)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot become user '%s': %s", user, strerror(errno));
+	if (pw.pw_uid != 0 && setuid(0) == 0)
+		return kh_err_set(e, KH_E_INTERNAL, "dropped to '%s' but root could be regained", user);
+	/* Credential changes reset the dumpable flag: set it again. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("PR_SET_DUMPABLE failed");
+	log_info("running as %s (uid %u, gid %u)", user, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid);
+	return KH_OK;
 }
 
 static enum kh_err svc_fetch_digests(struct svc *s, struct kh_errbuf *e)
@@ -172,10 +204,42 @@ int main(int argc, char **argv)
 		log_err("cannot start %u workers", s.cfg->workers);
 		goto out;
 	}
+	if (svc_policy_new(s.cfg, &s.policy, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	if (s.cfg->tls_listen != NULL && svc_tls_ctx_new(s.cfg, s.hsm, &s.tls_ctx, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
 	atomic_store(&s.state, SVC_STATE_OPERATIONAL);
 	if (svc_server_new(&s, base, &s.server, &e) != KH_OK) {
 		log_err("%s", e.msg);
 		goto out;
+	}
+	if (s.cfg->user != NULL && svc_drop_privileges(s.cfg->user, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	{
+		struct audit_config ac;
+		char *path = NULL;
+
+		memset(&ac, 0, sizeof(ac));
+		if (s.cfg->audit_file == NULL && asprintf(&path, "%s/audit.log", s.cfg->state_dir) < 0)
+			goto out;
+		ac.path = s.cfg->audit_file != NULL ? s.cfg->audit_file : path;
+		ac.key = s.cfg->audit_key;
+		ac.checkpoint_records = s.cfg->audit_checkpoint_records;
+		ac.checkpoint_interval_s = s.cfg->audit_checkpoint_interval_s;
+		ac.sync_always = s.cfg->audit_sync_always;
+		/* Before the loop runs: no request is served without a record. */
+		if (audit_open(&ac, s.hsm, &s.audit, &e) != KH_OK) {
+			log_err("audit log: %s", e.msg);
+			free(path);
+			goto out;
+		}
+		free(path);
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
 		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.cfg->workers);
@@ -189,6 +253,9 @@ out:
 	/* Workers first: their completions still reach the connections. */
 	svc_pool_free(s.pool);
 	svc_server_free(s.server);
+	audit_close(s.audit);
+	svc_policy_free(s.policy);
+	SSL_CTX_free(s.tls_ctx);
 	hsm_close(s.hsm);
 	svc_free_digests(&s);
 	if (base != NULL)

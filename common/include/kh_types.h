@@ -189,4 +189,14 @@ void kh_bytes_clear(struct kh_bytes *b);
 #ifdef __cplusplus
 }
 #endif
+
+#include "kh_security.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 #endif
