@@ -71,5 +71,7 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a);
 int cli_cmd_key(struct cli *cli, struct cli_args *a);
 int cli_cmd_sign(struct cli *cli, struct cli_args *a);
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a);
+int cli_cmd_audit(struct cli *cli, struct cli_args *a);
+int cli_cmd_policy(struct cli *cli, struct cli_args *a);
 
 #endif

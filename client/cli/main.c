@@ -21,6 +21,10 @@ static void cli_help(FILE *f)
 		"  key show NAME [--pem]                --pem: SubjectPublicKeyInfo PEM\n"
 		"  key delete NAME --force\n"
 		"  sign NAME --in FILE [--digest sha256|sha384|sha512] [--pss] [--prehashed] [--out FILE]\n"
+		"  audit show [--since RFC3339] [--limit N]   the audit log (auditor, admin)\n"
+		"  audit verify                         check the hash chain and checkpoint signatures\n"
+		"  policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]\n"
+		"  policy revoke KEY PRINCIPAL | policy list [KEY]   per-key grants (admin)\n"
 		"\n"
 		"The socket defaults to $KEYHOLD_SOCKET, then %s.\n"
 		"Errors: exit status 1 and 'error: CODE: message' on stderr (JSON with --json).\n",
@@ -241,6 +245,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "capabilities", cli_cmd_capabilities },
 	{ "key", cli_cmd_key },
 	{ "sign", cli_cmd_sign },
+	{ "audit", cli_cmd_audit },
+	{ "policy", cli_cmd_policy },
 };
 
 int main(int argc, char **argv)
