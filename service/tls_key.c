@@ -5,10 +5,12 @@
  * is what libssl's EVP_DigestSign ends in (the approach of libp11). EC:
  * the EC_KEY_METHOD's sign hooks call hsm_sign (CKM_ECDSA). RSA: TLS 1.3
  * signs with RSASSA-PSS (RFC 8446 §4.2.3), which the legacy RSA method
- * would pad itself and then need raw RSA for; an application RSA pkey
- * method takes the digest and its PSS parameters instead and calls
- * hsm_sign with CKM_RSA_PKCS_PSS (PKCS#1 v1.5 with CKM_RSA_PKCS); keys
- * that are not ours go to OpenSSL's own method.
+ * would pad itself and then need raw RSA for; an RSA pkey method takes the
+ * digest and its PSS parameters instead and calls hsm_sign with
+ * CKM_RSA_PKCS_PSS (PKCS#1 v1.5 with CKM_RSA_PKCS). It is bound to our keys
+ * alone through a private in-memory ENGINE (EVP_PKEY_set1_engine): an
+ * application-wide method (EVP_PKEY_meth_add0) would take every RSA
+ * operation of the process away from the providers.
  * These legacy interfaces are deprecated in OpenSSL 3 but supported
  * throughout 3.x; an OpenSSL provider is the successor. */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include <openssl/ec.h>
+#include <openssl/engine.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -33,8 +36,8 @@ static pthread_once_t tk_once = PTHREAD_ONCE_INIT;
 static int tk_ec_idx = -1, tk_rsa_idx = -1;
 static EC_KEY_METHOD *tk_ec_meth;
 static RSA_METHOD *tk_rsa_meth;
-static int (*tk_rsa_orig_sign)(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const unsigned char *tbs,
-			       size_t tbslen);
+static EVP_PKEY_METHOD *tk_rsa_pmeth;
+static ENGINE *tk_engine;
 static bool tk_ready;
 
 static void tk_ref_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -137,7 +140,7 @@ static int tk_rsa_pkey_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *sigle
 	int pad = 0, salt = 0;
 
 	if (ref == NULL)
-		return tk_rsa_orig_sign(ctx, sig, siglen, tbs, tbslen);
+		return 0; /* only our keys are bound to this method */
 	if (sig == NULL) {
 		*siglen = (size_t)RSA_size(rsa);
 		return 1;
@@ -177,6 +180,19 @@ static int tk_rsa_pkey_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *sigle
 	return 1;
 }
 
+static int tk_engine_pmeths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
+{
+	static const int ours[] = { EVP_PKEY_RSA };
+
+	(void)e;
+	if (pmeth == NULL) {
+		*nids = ours;
+		return 1;
+	}
+	*pmeth = nid == EVP_PKEY_RSA ? tk_rsa_pmeth : NULL;
+	return *pmeth != NULL;
+}
+
 static void tk_init(void)
 {
 	int (*ec_sign)(int, const unsigned char *, int, unsigned char *, unsigned int *, const BIGNUM *,
@@ -186,6 +202,7 @@ static void tk_init(void)
 	const EVP_PKEY_METHOD *orig;
 	EVP_PKEY_METHOD *pm;
 	int (*sign_init)(EVP_PKEY_CTX *) = NULL;
+	int (*orig_sign)(EVP_PKEY_CTX *, unsigned char *, size_t *, const unsigned char *, size_t) = NULL;
 
 	tk_ec_idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, tk_ref_free);
 	tk_rsa_idx = RSA_get_ex_new_index(0, NULL, NULL, NULL, tk_ref_free);
@@ -203,12 +220,14 @@ static void tk_init(void)
 	if (orig == NULL || pm == NULL)
 		return;
 	EVP_PKEY_meth_copy(pm, orig);
-	EVP_PKEY_meth_get_sign(orig, &sign_init, &tk_rsa_orig_sign);
+	EVP_PKEY_meth_get_sign(orig, &sign_init, &orig_sign);
 	EVP_PKEY_meth_set_sign(pm, sign_init, tk_rsa_pkey_sign);
-	if (EVP_PKEY_meth_add0(pm) != 1) {
-		EVP_PKEY_meth_free(pm);
+	tk_rsa_pmeth = pm;
+	tk_engine = ENGINE_new();
+	if (tk_engine == NULL || ENGINE_set_id(tk_engine, "keyhold-token") != 1 ||
+	    ENGINE_set_name(tk_engine, "keyhold: RSA keys held in the PKCS#11 token") != 1 ||
+	    ENGINE_set_pkey_meths(tk_engine, tk_engine_pmeths) != 1)
 		return;
-	}
 	tk_ready = true;
 }
 
@@ -252,6 +271,8 @@ enum kh_err svc_tls_token_pkey(struct hsm *h, const char *name, EVP_PKEY **out, 
 		ref = NULL;
 		KH_ENSURE(EVP_PKEY_assign_RSA(pk, rsa) == 1, KH_E_INTERNAL);
 		rsa = NULL;
+		KH_ENSURE(EVP_PKEY_set1_engine(pk, tk_engine) == 1,
+			  kh_err_set(e, KH_E_INTERNAL, "cannot bind RSA key '%s' to the token method", name));
 		break;
 	default:
 		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,

@@ -159,4 +159,23 @@ json_get '[r["result"] for r in d["records"] if r["method"]=="TLSHandshake"]' < 
 json_get '[r["principal"] for r in d["records"] if r["method"]=="Sign" and r["result"]=="OK"]' < "$T/ok.out" \
   | grep -q "cert:spiffe://keyhold.test/app" || fail "the TLS signer is not on record by its certificate name"
 ok "audit verify" kh audit verify
+
+# 3. An RSA server key: TLS 1.3 signs with RSASSA-PSS, made in the token
+#    with CKM_RSA_PKCS_PSS.
+if kh_has_type rsa2048 && kh_caps | json_get 'd["pss"]' | grep -q true; then
+  ok "rsa server key" kh key generate tls-rsa --type rsa2048
+  ok "rsa pubkey" kh key show tls-rsa --pem
+  cp "$T/ok.out" "$P/rsa.pub"
+  openssl x509 -req -in "$P/server.csr" -force_pubkey "$P/rsa.pub" -CA "$P/ca-good.pem" -CAkey "$P/ca-good.key" \
+    -CAcreateserial -days 2 -extfile "$P/server.ext" -out "$P/server-rsa.pem" 2>/dev/null || fail "rsa server cert"
+  kh_stop
+  sed -i "s|^key = tls-server|key = tls-rsa|; s|^cert = .*server.pem|cert = $P/server-rsa.pem|" "$T/keyhold.conf"
+  : > "$T/keyholdd.log"
+  kh_start
+  PORT=$(sed -n 's/.*TLS 1.3 listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/keyholdd.log" | tail -n 1)
+  ok "sign over TLS with an RSA server key" tlskh client sign tls-sign --in "$T/msg" --out "$T/tls3.sig"
+  openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls3.sig" "$T/msg" > /dev/null || fail "tls3 signature"
+  sclient -tls1_3 -cert "$P/client.pem" -key "$P/client.key" > "$T/s-rsa"
+  grep -q "Peer signature type: RSA-PSS" "$T/s-rsa" || { cat "$T/s-rsa" >&2; fail "the RSA handshake did not sign with PSS"; }
+fi
 kh_stop
