@@ -92,6 +92,79 @@ static void resp_seed(enum proto_method m, const union proto_resp_body *b, const
 	free(frame);
 }
 
+/* Appends a whole request frame to a growing connection seed. */
+static void conn_add(uint8_t **buf, size_t *len, uint64_t id, enum proto_method m, const union proto_req_body *q)
+{
+	uint8_t *frame = NULL, *nb;
+	size_t flen = 0;
+
+	if (proto_request_encode(id, 0, m, q, &frame, &flen) != KH_OK)
+		exit(1);
+	nb = realloc(*buf, *len + flen);
+	if (nb == NULL)
+		exit(1);
+	memcpy(nb + *len, frame, flen);
+	*buf = nb;
+	*len += flen;
+	free(frame);
+}
+
+static void conn_seeds(void)
+{
+	union proto_req_body q;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint8_t msg[] = "fuzz me";
+	uint8_t dig[48] = { 9 };
+	static const uint8_t junk[] = { 0, 0, 0, 3, 0xff, 0xff, 0xff };
+
+	memset(&q, 0, sizeof(q));
+	conn_add(&buf, &len, 1, PROTO_M_GET_STATUS, &q);
+	kh_strlcpy(q.sign.key, "fz-ec", sizeof(q.sign.key));
+	q.sign.data = msg;
+	q.sign.len = sizeof(msg) - 1;
+	conn_add(&buf, &len, 2, PROTO_M_SIGN, &q);
+	q.sign.digest = KH_DIGEST_SHA384;
+	q.sign.prehashed = true;
+	q.sign.data = dig;
+	q.sign.len = 48;
+	conn_add(&buf, &len, 3, PROTO_M_SIGN, &q);
+	memset(&q, 0, sizeof(q));
+	conn_add(&buf, &len, 4, PROTO_M_LIST_KEYS, &q);
+	put("fuzz_conn", "status-sign-list", buf, len, NULL, 0);
+	free(buf);
+	buf = NULL;
+	len = 0;
+	memset(&q, 0, sizeof(q));
+	kh_strlcpy(q.sign.key, "fz-rsa", sizeof(q.sign.key));
+	q.sign.padding = KH_PAD_PSS;
+	q.sign.data = msg;
+	q.sign.len = sizeof(msg) - 1;
+	conn_add(&buf, &len, 1, PROTO_M_SIGN, &q);
+	q.sign.padding = KH_PAD_PKCS1;
+	conn_add(&buf, &len, 2, PROTO_M_SIGN, &q);
+	kh_strlcpy(q.sign.key, "other", sizeof(q.sign.key));
+	conn_add(&buf, &len, 3, PROTO_M_SIGN, &q);
+	memset(&q, 0, sizeof(q));
+	kh_strlcpy(q.name.name, "fz-ec", sizeof(q.name.name));
+	conn_add(&buf, &len, 4, PROTO_M_GET_PUBLIC_KEY, &q);
+	conn_add(&buf, &len, 5, PROTO_M_DELETE_KEY, &q);
+	put("fuzz_conn", "rsa-policy-denied", buf, len, NULL, 0);
+	free(buf);
+	buf = NULL;
+	len = 0;
+	memset(&q, 0, sizeof(q));
+	q.audit_show.limit = 5;
+	conn_add(&buf, &len, 1, PROTO_M_AUDIT_SHOW, &q);
+	memset(&q, 0, sizeof(q));
+	conn_add(&buf, &len, 2, PROTO_M_AUDIT_VERIFY, &q);
+	conn_add(&buf, &len, 3, PROTO_M_LIST_KEY_GRANTS, &q);
+	conn_add(&buf, &len, 4, PROTO_M_GET_CAPABILITIES, &q);
+	put("fuzz_conn", "audit-grants", buf, len, junk, sizeof(junk));
+	free(buf);
+	put("fuzz_conn", "junk", junk, sizeof(junk), NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	union proto_req_body q;
@@ -216,5 +289,6 @@ int main(int argc, char **argv)
 	a.grants.grants = gr;
 	a.grants.n = 2;
 	resp_seed(PROTO_M_LIST_KEY_GRANTS, &a, "two");
+	conn_seeds();
 	return 0;
 }
