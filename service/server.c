@@ -608,6 +608,11 @@ static void svc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
 		kh_ignore(svc_accept_unix(srv, fd));
 }
 
+unsigned svc_server_inflight(const struct svc_server *srv)
+{
+	return srv->inflight + (srv->tick_pending ? 1u : 0u);
+}
+
 enum kh_err svc_server_adopt(struct svc_server *srv, int fd)
 {
 	if (!svc_accept_ok(srv, fd))

@@ -106,6 +106,8 @@ void svc_server_shutdown(struct svc_server *srv);
 /* Serves a connected Unix stream socket as if accepted (SO_PEERCRED names
  * its peer); takes fd. For the whole-connection fuzzer. */
 enum kh_err svc_server_adopt(struct svc_server *srv, int fd) KH_WUR;
+/* Jobs on the workers not yet delivered back (housekeeping included). */
+unsigned svc_server_inflight(const struct svc_server *srv);
 void svc_server_free(struct svc_server *srv);
 
 /* ---- handlers ---- */

@@ -222,5 +222,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 	}
 	close(sv[0]);
+	/* A connection closed early (a bad frame) may leave jobs running:
+	 * finish them, so every input is judged on its own. */
+	while (svc_server_inflight(fz.s.server) > 0)
+		event_base_loop(fz.base, EVLOOP_ONCE);
 	return 0;
 }
