@@ -8,11 +8,25 @@
 #include "kh_util.h"
 
 #define PB(x) Keyhold__V1__##x
-#define S(x) ((char *)(uintptr_t)(x))
+#define S(x) sec_mut(x)
 /* A grant lists at most this many digests or paddings. */
 #define SEC_ENUM_LIST_MAX 16
 /* Records in one AuditShow answer, at most. */
 #define SEC_AUDIT_PAGE_MAX 4096
+
+/* protobuf-c's structs take char * for fields it only reads when packing;
+ * a union hands it our const strings without a qualifier-dropping cast
+ * (clang's -Wcast-qual sees through a uintptr_t round trip). */
+static char *sec_mut(const char *s)
+{
+	union {
+		const char *c;
+		char *m;
+	} u;
+
+	u.c = s;
+	return u.m;
+}
 
 static enum kh_err sec_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
 {
@@ -169,8 +183,10 @@ enum kh_err proto_sec_enc_req_audit_verify(const union proto_req_body *b, uint8_
 enum kh_err proto_sec_enc_resp_audit_verify(const union proto_resp_body *b, uint8_t **out, size_t *len)
 {
 	const struct kh_audit_verify *v = &b->audit_verify;
-	PB(AuditVerifyResponse) m = KEYHOLD__V1__AUDIT_VERIFY_RESPONSE__INIT;
+	PB(AuditVerifyResponse) m;
 
+	/* _init(), not the INIT macro: its string defaults drop const. */
+	keyhold__v1__audit_verify_response__init(&m);
 	m.ok = v->ok;
 	m.records = v->records;
 	m.checkpoints = v->checkpoints;
@@ -316,8 +332,9 @@ out:
 
 enum kh_err proto_sec_enc_req_revoke_key_grant(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
-	PB(RevokeKeyGrantRequest) m = KEYHOLD__V1__REVOKE_KEY_GRANT_REQUEST__INIT;
+	PB(RevokeKeyGrantRequest) m;
 
+	keyhold__v1__revoke_key_grant_request__init(&m);
 	m.key = S(b->grant_ref.key);
 	m.principal = S(b->grant_ref.principal);
 	return sec_pack(&m.base, out, len);
@@ -353,8 +370,9 @@ enum kh_err proto_sec_dec_list_key_grants(const ProtobufCMessage *m, union proto
 
 enum kh_err proto_sec_enc_req_list_key_grants(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
-	PB(ListKeyGrantsRequest) m = KEYHOLD__V1__LIST_KEY_GRANTS_REQUEST__INIT;
+	PB(ListKeyGrantsRequest) m;
 
+	keyhold__v1__list_key_grants_request__init(&m);
 	m.key = S(b->grant_filter.key);
 	return sec_pack(&m.base, out, len);
 }
