@@ -223,11 +223,13 @@ int main(int argc, char **argv)
 	}
 	{
 		struct audit_config ac;
-		char *path = NULL;
+		size_t plen = strlen(s.cfg->state_dir) + sizeof("/audit.log");
+		char *path = malloc(plen);
 
 		memset(&ac, 0, sizeof(ac));
-		if (s.cfg->audit_file == NULL && asprintf(&path, "%s/audit.log", s.cfg->state_dir) < 0)
+		if (path == NULL)
 			goto out;
+		snprintf(path, plen, "%s/audit.log", s.cfg->state_dir);
 		ac.path = s.cfg->audit_file != NULL ? s.cfg->audit_file : path;
 		ac.key = s.cfg->audit_key;
 		ac.checkpoint_records = s.cfg->audit_checkpoint_records;

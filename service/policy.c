@@ -180,8 +180,9 @@ enum kh_err svc_policy_new(const struct svc_config *cfg, struct svc_policy **out
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	pthread_rwlock_init(&p->lock, NULL);
 	p->config_path = cfg->path;
-	KH_ENSURE(asprintf(&p->path, "%s/%s", cfg->state_dir, POLICY_FILE) > 0,
-		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	p->path = malloc(strlen(cfg->state_dir) + sizeof("/" POLICY_FILE));
+	KH_ENSURE(p->path != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	snprintf(p->path, strlen(cfg->state_dir) + sizeof("/" POLICY_FILE), "%s/%s", cfg->state_dir, POLICY_FILE);
 	for (i = 0; i < cfg->n_key_policies; i++) {
 		const struct svc_key_policy_cfg *kp = &cfg->key_policies[i];
 

@@ -110,11 +110,13 @@ static int cli_audit_show(struct cli *cli, struct cli_args *a)
 				cli_json_bool(j, "checkpoint", r->checkpoint);
 				cli_json_end_obj(j);
 			} else {
+				char many[40] = "";
+
+				if (r->count > 1)
+					snprintf(many, sizeof(many), " (%llu requests)", (unsigned long long)r->count);
 				printf("%6llu %s %-24s %-16s %-20s %-18s %8llu us%s%s\n", (unsigned long long)r->seq, when,
 				       r->principal, r->method, r->object[0] ? r->object : "-", kh_err_name(r->code),
-				       (unsigned long long)r->duration_us, r->count > 1 ? " x" : "", "");
-				if (r->count > 1)
-					printf("       (%llu requests)\n", (unsigned long long)r->count);
+				       (unsigned long long)r->duration_us, many, r->checkpoint ? " [signed checkpoint]" : "");
 			}
 		}
 		q.from_seq = page.next_seq;
@@ -152,9 +154,11 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 		cli_json_str(j, "key_fingerprint", v.key_fp);
 		cli_json_end_obj(j);
 	} else {
-		printf("audit log intact: %llu records, %llu signed checkpoints (last: record %llu)\n",
-		       (unsigned long long)v.records, (unsigned long long)v.checkpoints,
-		       (unsigned long long)v.last_checkpoint_seq);
+		printf("audit log intact: %llu records, %llu signed checkpoints", (unsigned long long)v.records,
+		       (unsigned long long)v.checkpoints);
+		if (v.checkpoints > 0)
+			printf(" (the last is record %llu)", (unsigned long long)v.last_checkpoint_seq);
+		printf("\n");
 		if (v.unsigned_tail > 0)
 			printf("%llu records after the last checkpoint are chained but not yet signed\n",
 			       (unsigned long long)v.unsigned_tail);
