@@ -651,6 +651,8 @@ enum kh_err audit_show(struct audit *a, const struct kh_audit_show_req *q, struc
 	FILE *f = NULL;
 	char *line = NULL;
 	size_t limit = q->limit ? q->limit : AUDIT_PAGE_DEFAULT;
+	/* A since past what microseconds can hold matches nothing. */
+	uint64_t since_us = q->since_s > UINT64_MAX / 1000000u ? UINT64_MAX : q->since_s * 1000000u;
 	off_t pos = 0, size;
 	int r = KH_OK;
 
@@ -674,7 +676,7 @@ enum kh_err audit_show(struct audit *a, const struct kh_audit_show_req *q, struc
 			break;
 		if (n < 0 || !audit_parse(line, (size_t)n, &rec))
 			continue; /* audit verify reports it */
-		if (rec.seq < q->from_seq || rec.time_us < q->since_s * 1000000u)
+		if (rec.seq < q->from_seq || rec.time_us < since_us)
 			continue;
 		if (out->n == limit) {
 			out->more = true;
