@@ -121,7 +121,7 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 		r = kh_err_set(&e, KH_E_PERMISSION_DENIED, "%s may not call %s: it needs the %s role (grant it in [access])",
 			       who->name, mname, svc_roles_text(m->roles, need, sizeof(need)));
 	} else if (m->key_policy && object != NULL &&
-		   (r = s->policy != NULL ? svc_policy_check_key(s->policy, who, object, &e)
+		   (r = s->keypolicy != NULL ? svc_keypolicy_check_key(s->keypolicy, who, object, &e)
 					  : ((who->roles & SVC_ROLE_ADMIN) ? KH_OK
 									  : kh_err_set(&e, KH_E_PERMISSION_DENIED,
 										       "%s has no grant for key '%s'", who->name,

@@ -31,7 +31,7 @@ enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, unio
 	for (i = 0; i < l->n; i++) {
 		struct kh_errbuf ignore = { 0 };
 
-		if (s->policy != NULL && svc_policy_check_key(s->policy, who, l->keys[i].name, &ignore) == KH_OK)
+		if (s->keypolicy != NULL && svc_keypolicy_check_key(s->keypolicy, who, l->keys[i].name, &ignore) == KH_OK)
 			l->keys[kept++] = l->keys[i];
 		else
 			kh_key_info_clear(&l->keys[i]);
@@ -55,8 +55,8 @@ enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, uni
 	(void)who;
 	(void)resp;
 	r = hsm_key_delete(s->hsm, req->name.name, e);
-	if (r == KH_OK && s->policy != NULL)
-		svc_policy_forget_key(s->policy, req->name.name);
+	if (r == KH_OK && s->keypolicy != NULL)
+		svc_keypolicy_forget_key(s->keypolicy, req->name.name);
 	return r;
 }
 
@@ -99,8 +99,8 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 	KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pkey, e));
 	/* The grant's digests and paddings, now that the key's type is known
 	 * (Ed25519 has neither: its grant alone decides). */
-	if (type != KH_KEY_ED25519 && s->policy != NULL)
-		KH_TRY(svc_policy_check_sign(s->policy, who, q->key, svc_key_is_rsa(type), q->digest, q->padding, e));
+	if (type != KH_KEY_ED25519 && s->keypolicy != NULL)
+		KH_TRY(svc_keypolicy_check_sign(s->keypolicy, who, q->key, svc_key_is_rsa(type), q->digest, q->padding, e));
 	memset(&op, 0, sizeof(op));
 	op.key = q->key;
 	op.padding = q->padding;

@@ -32,7 +32,7 @@ enum kh_err svc_h_grant_key(struct svc *s, const struct svc_principal *who, unio
 	if (s->audit != NULL && strcmp(req->grant.key, audit_key_name(s->audit)) == 0)
 		return kh_err_set(e, KH_E_PERMISSION_DENIED, "key '%s' signs the audit log; it cannot be granted",
 				  req->grant.key);
-	return svc_policy_grant(s->policy, &req->grant, e);
+	return svc_keypolicy_grant(s->keypolicy, &req->grant, e);
 }
 
 enum kh_err svc_h_revoke_key_grant(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -40,12 +40,12 @@ enum kh_err svc_h_revoke_key_grant(struct svc *s, const struct svc_principal *wh
 {
 	(void)who;
 	(void)resp;
-	return svc_policy_revoke(s->policy, &req->grant_ref, e);
+	return svc_keypolicy_revoke(s->keypolicy, &req->grant_ref, e);
 }
 
 enum kh_err svc_h_list_key_grants(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 				  union proto_resp_body *resp, struct kh_errbuf *e)
 {
 	(void)who;
-	return svc_policy_list(s->policy, req->grant_filter.key, &resp->grants, e);
+	return svc_keypolicy_list(s->keypolicy, req->grant_filter.key, &resp->grants, e);
 }

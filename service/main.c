@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 		log_err("cannot start %u workers", s.cfg->workers);
 		goto out;
 	}
-	if (svc_policy_new(s.cfg, &s.policy, &e) != KH_OK) {
+	if (svc_keypolicy_new(s.cfg, &s.keypolicy, &e) != KH_OK) {
 		log_err("%s", e.msg);
 		goto out;
 	}
@@ -256,7 +256,7 @@ out:
 	svc_pool_free(s.pool);
 	svc_server_free(s.server);
 	audit_close(s.audit);
-	svc_policy_free(s.policy);
+	svc_keypolicy_free(s.keypolicy);
 	SSL_CTX_free(s.tls_ctx);
 	hsm_close(s.hsm);
 	svc_free_digests(&s);

@@ -49,7 +49,7 @@ struct svc {
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
 	int exit_code;
 	/* ---- security (issue 5) ---- */
-	struct svc_policy *policy;    /* per-key grants */
+	struct svc_keypolicy *keypolicy; /* per-key grants */
 	struct audit *audit;          /* NULL: no audit log (unit tests only) */
 	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
 };

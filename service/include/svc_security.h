@@ -26,33 +26,33 @@ void svc_principal_cert(const struct svc_config *cfg, const char *name, struct s
 /* Whether grant g names who. */
 bool svc_grant_matches(const struct svc_grant *g, const struct svc_principal *who);
 
-/* ---- per-key policy (policy.c) ---- */
+/* ---- per-key policy (keypolicy.c) ---- */
 
-struct svc_policy;
+struct svc_keypolicy;
 
 /* Grants from cfg's [key:NAME] sections plus the runtime grants kept in
  * STATE_DIR/key-grants (refused with the file and line when malformed). */
-enum kh_err svc_policy_new(const struct svc_config *cfg, struct svc_policy **out, struct kh_errbuf *e) KH_WUR;
-void svc_policy_free(struct svc_policy *p);
+enum kh_err svc_keypolicy_new(const struct svc_config *cfg, struct svc_keypolicy **out, struct kh_errbuf *e) KH_WUR;
+void svc_keypolicy_free(struct svc_keypolicy *p);
 /* May who use key at all (sign, see)? Admins may; others need a grant
  * naming them. The refusal is PERMISSION_DENIED naming the missing grant,
  * the same whether or not the key exists: it is decided before the token
  * is asked. */
-enum kh_err svc_policy_check_key(struct svc_policy *p, const struct svc_principal *who, const char *key,
+enum kh_err svc_keypolicy_check_key(struct svc_keypolicy *p, const struct svc_principal *who, const char *key,
 				 struct kh_errbuf *e) KH_WUR;
 /* With the key's type known: does a grant allow this digest and padding?
  * is_rsa: padding applies. Admins pass. */
-enum kh_err svc_policy_check_sign(struct svc_policy *p, const struct svc_principal *who, const char *key,
+enum kh_err svc_keypolicy_check_sign(struct svc_keypolicy *p, const struct svc_principal *who, const char *key,
 				  bool is_rsa, enum kh_digest digest, enum kh_padding padding,
 				  struct kh_errbuf *e) KH_WUR;
 /* Runtime grants (admin RPCs), persisted before the answer. */
-enum kh_err svc_policy_grant(struct svc_policy *p, const struct kh_key_grant *g, struct kh_errbuf *e) KH_WUR;
-enum kh_err svc_policy_revoke(struct svc_policy *p, const struct kh_grant_ref *r, struct kh_errbuf *e) KH_WUR;
-enum kh_err svc_policy_list(struct svc_policy *p, const char *key, struct kh_grant_list *out,
+enum kh_err svc_keypolicy_grant(struct svc_keypolicy *p, const struct kh_key_grant *g, struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_keypolicy_revoke(struct svc_keypolicy *p, const struct kh_grant_ref *r, struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_keypolicy_list(struct svc_keypolicy *p, const char *key, struct kh_grant_list *out,
 			    struct kh_errbuf *e) KH_WUR;
 /* A deleted key's runtime grants go with it (a new key of the same name
  * starts with none); config grants stay. */
-void svc_policy_forget_key(struct svc_policy *p, const char *key);
+void svc_keypolicy_forget_key(struct svc_keypolicy *p, const char *key);
 
 /* ---- TLS listener (tls.c, tls_key.c) ---- */
 

@@ -153,7 +153,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_keygen("fz-rsa", KH_KEY_RSA2048);
 	if (svc_pool_new(fz.base, fz.s.cfg->workers, &fz.s.pool) != KH_OK)
 		fz_die("pool", "failed");
-	if (svc_policy_new(fz.s.cfg, &fz.s.policy, &e) != KH_OK)
+	if (svc_keypolicy_new(fz.s.cfg, &fz.s.keypolicy, &e) != KH_OK)
 		fz_die("policy", e.msg);
 	atomic_store(&fz.s.state, SVC_STATE_OPERATIONAL);
 	fz.s.start_us = kh_now_mono_us();

@@ -1,4 +1,4 @@
-/* policy.c: per-key policy, like a KMS key policy: which principals may
+/* keypolicy.c: per-key policy, like a KMS key policy: which principals may
  * sign with which key and with which digests and paddings. Grants come
  * from [key:NAME] in the config and from admin RPCs (kept in
  * STATE_DIR/key-grants, rewritten atomically). Admins need no grant. */
@@ -25,7 +25,7 @@ struct svc_key_grant {
 	bool from_config;
 };
 
-struct svc_policy {
+struct svc_keypolicy {
 	pthread_rwlock_t lock;
 	struct svc_key_grant *g;
 	size_t n, cap;
@@ -33,7 +33,7 @@ struct svc_policy {
 	const char *config_path;
 };
 
-static enum kh_err policy_add(struct svc_policy *p, const struct svc_key_grant *g)
+static enum kh_err policy_add(struct svc_keypolicy *p, const struct svc_key_grant *g)
 {
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 16;
@@ -75,7 +75,7 @@ static const char *const policy_paddings[] = { "", "pkcs1", "pss" };
 
 /* ---- the runtime grants file: "KEY PRINCIPAL DIGESTS PADDINGS" ---- */
 
-static enum kh_err policy_load(struct svc_policy *p, struct kh_errbuf *e)
+static enum kh_err policy_load(struct svc_keypolicy *p, struct kh_errbuf *e)
 {
 	FILE *f;
 	char line[1024];
@@ -121,7 +121,7 @@ out:
 
 /* Rewrites the runtime grants: a temporary file, fsync, rename, fsync of
  * the directory, so a crash leaves the old list or the new one. */
-static enum kh_err policy_save(struct svc_policy *p, struct kh_errbuf *e)
+static enum kh_err policy_save(struct svc_keypolicy *p, struct kh_errbuf *e)
 {
 	char tmp[4096];
 	FILE *f = NULL;
@@ -169,9 +169,9 @@ out:
 	return r;
 }
 
-enum kh_err svc_policy_new(const struct svc_config *cfg, struct svc_policy **out, struct kh_errbuf *e)
+enum kh_err svc_keypolicy_new(const struct svc_config *cfg, struct svc_keypolicy **out, struct kh_errbuf *e)
 {
-	struct svc_policy *p;
+	struct svc_keypolicy *p;
 	size_t i, j;
 	int r = KH_OK;
 
@@ -203,11 +203,11 @@ enum kh_err svc_policy_new(const struct svc_config *cfg, struct svc_policy **out
 	*out = p;
 	p = NULL;
 out:
-	svc_policy_free(p);
+	svc_keypolicy_free(p);
 	return r;
 }
 
-void svc_policy_free(struct svc_policy *p)
+void svc_keypolicy_free(struct svc_keypolicy *p)
 {
 	if (p == NULL)
 		return;
@@ -231,7 +231,7 @@ static enum kh_err policy_denied(const struct svc_principal *who, const char *ke
 			  who->name, key, key, who->name, who->name, key);
 }
 
-enum kh_err svc_policy_check_key(struct svc_policy *p, const struct svc_principal *who, const char *key,
+enum kh_err svc_keypolicy_check_key(struct svc_keypolicy *p, const struct svc_principal *who, const char *key,
 				 struct kh_errbuf *e)
 {
 	size_t i;
@@ -246,7 +246,7 @@ enum kh_err svc_policy_check_key(struct svc_policy *p, const struct svc_principa
 	return ok ? KH_OK : policy_denied(who, key, e);
 }
 
-enum kh_err svc_policy_check_sign(struct svc_policy *p, const struct svc_principal *who, const char *key,
+enum kh_err svc_keypolicy_check_sign(struct svc_keypolicy *p, const struct svc_principal *who, const char *key,
 				  bool is_rsa, enum kh_digest digest, enum kh_padding padding,
 				  struct kh_errbuf *e)
 {
@@ -288,7 +288,7 @@ enum kh_err svc_policy_check_sign(struct svc_policy *p, const struct svc_princip
 			  policy_digests[d], ptext, policy_paddings[pad]);
 }
 
-enum kh_err svc_policy_grant(struct svc_policy *p, const struct kh_key_grant *kg, struct kh_errbuf *e)
+enum kh_err svc_keypolicy_grant(struct svc_keypolicy *p, const struct kh_key_grant *kg, struct kh_errbuf *e)
 {
 	struct svc_key_grant g;
 	char err[160] = "";
@@ -322,7 +322,7 @@ out:
 	return r;
 }
 
-enum kh_err svc_policy_revoke(struct svc_policy *p, const struct kh_grant_ref *ref, struct kh_errbuf *e)
+enum kh_err svc_keypolicy_revoke(struct svc_keypolicy *p, const struct kh_grant_ref *ref, struct kh_errbuf *e)
 {
 	size_t i, kept = 0;
 	bool in_config = false, found = false;
@@ -369,7 +369,7 @@ out:
 	return r;
 }
 
-enum kh_err svc_policy_list(struct svc_policy *p, const char *key, struct kh_grant_list *out, struct kh_errbuf *e)
+enum kh_err svc_keypolicy_list(struct svc_keypolicy *p, const char *key, struct kh_grant_list *out, struct kh_errbuf *e)
 {
 	size_t i;
 	int r = KH_OK;
@@ -395,7 +395,7 @@ out:
 	return r;
 }
 
-void svc_policy_forget_key(struct svc_policy *p, const char *key)
+void svc_keypolicy_forget_key(struct svc_keypolicy *p, const char *key)
 {
 	size_t i, kept = 0;
 	struct kh_errbuf e = { 0 };
