@@ -6,6 +6,7 @@
 
 #include "codec_pki.h"
 #include "keyhold.pb-c.h"
+#include "codec_security.h"
 #include "proto.h"
 #include "kh_util.h"
 #include "codec_fips.h"
@@ -712,6 +713,15 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	[PROTO_M_IMPORT_CRL] = { "ImportCrl", &keyhold__v1__import_crl_request__descriptor,
 		&keyhold__v1__import_crl_response__descriptor, proto_pki_dec_import_crl, proto_pki_enc_req_import_crl,
 		proto_pki_enc_resp_import_crl, proto_pki_dec_resp_import_crl },
+#define SEC_ROW(M, name, lc, msg)                                                                  \
+	[M] = { name, &keyhold__v1__##msg##_request__descriptor, &keyhold__v1__##msg##_response__descriptor, \
+		proto_sec_dec_##lc, proto_sec_enc_req_##lc, proto_sec_enc_resp_##lc, proto_sec_dec_resp_##lc }
+	SEC_ROW(PROTO_M_AUDIT_SHOW, "AuditShow", audit_show, audit_show),
+	SEC_ROW(PROTO_M_AUDIT_VERIFY, "AuditVerify", audit_verify, audit_verify),
+	SEC_ROW(PROTO_M_GRANT_KEY, "GrantKey", grant_key, grant_key),
+	SEC_ROW(PROTO_M_REVOKE_KEY_GRANT, "RevokeKeyGrant", revoke_key_grant, revoke_key_grant),
+	SEC_ROW(PROTO_M_LIST_KEY_GRANTS, "ListKeyGrants", list_key_grants, list_key_grants),
+#undef SEC_ROW
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -811,6 +821,8 @@ void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
 	case PROTO_M_LIST_KEYS: kh_key_list_clear(&b->keys); break;
 	case PROTO_M_SIGN: kh_sign_resp_clear(&b->sign); break;
 	case PROTO_M_RUN_SELF_TEST: kh_selftest_report_clear(&b->selftest); break;
+	case PROTO_M_AUDIT_SHOW: kh_audit_records_clear(&b->audit); break;
+	case PROTO_M_LIST_KEY_GRANTS: kh_grant_list_clear(&b->grants); break;
 	default: proto_pki_resp_clear(m, b); break;
 	}
 	memset(b, 0, sizeof(*b));

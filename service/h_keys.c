@@ -30,8 +30,12 @@ enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e
 {
 	int r = hsm_key_delete(s->hsm, name, e);
 
-	if (r == KH_OK)
+	if (r == KH_OK) {
 		selftest_key_deleted(s, name);
+		/* A later key of the same name must not inherit the grants. */
+		if (s->keypolicy != NULL)
+			svc_keypolicy_forget_key(s->keypolicy, name);
+	}
 	return r;
 }
 
@@ -45,15 +49,29 @@ enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, u
 enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			    union proto_resp_body *resp, struct kh_errbuf *e)
 {
-	size_t i;
+	struct kh_key_list *l = &resp->keys;
+	size_t i, kept = 0;
 	int r;
 
-	(void)who;
 	(void)req;
-	r = hsm_key_list(s->hsm, &resp->keys, e);
-	for (i = 0; r == KH_OK && i < resp->keys.n; i++)
-		resp->keys.keys[i].fips_created = selftest_key_is_fips(s, resp->keys.keys[i].name);
-	return r;
+	r = hsm_key_list(s->hsm, l, e);
+	if (r != KH_OK)
+		return r;
+	for (i = 0; i < l->n; i++)
+		l->keys[i].fips_created = selftest_key_is_fips(s, l->keys[i].name);
+	if (who->roles & SVC_ROLE_ADMIN)
+		return KH_OK;
+	/* A signer sees the keys granted to it, nothing of the others. */
+	for (i = 0; i < l->n; i++) {
+		struct kh_errbuf ignore = { 0 };
+
+		if (s->keypolicy != NULL && svc_keypolicy_check_key(s->keypolicy, who, l->keys[i].name, &ignore) == KH_OK)
+			l->keys[kept++] = l->keys[i];
+		else
+			kh_key_info_clear(&l->keys[i]);
+	}
+	l->n = kept;
+	return KH_OK;
 }
 
 enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -113,8 +131,11 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 	uint8_t digest[EVP_MAX_MD_SIZE];
 	unsigned dlen = 0;
 
-	(void)who;
 	KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pkey, e));
+	/* The grant's digests and paddings, now that the key's type is known
+	 * (Ed25519 has neither: its grant alone decides). */
+	if (type != KH_KEY_ED25519 && s->keypolicy != NULL)
+		KH_TRY(svc_keypolicy_check_sign(s->keypolicy, who, q->key, svc_key_is_rsa(type), q->digest, q->padding, e));
 	/* FIPS mode: the approved policy before anything else; every token
 	 * signature is verified before it is released (DESIGN §8). */
 	KH_TRY(svc_policy_sign(s->cfg, type, q->digest, q->padding, e));

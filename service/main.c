@@ -23,7 +23,6 @@
 #include "kh_util.h"
 #include "selftest.h"
 #include "svc.h"
-#include "svc_pki.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -51,32 +50,6 @@ static void svc_harden(void)
 	/* The PIN lives in the secure heap (mlocked, guarded). */
 	if (CRYPTO_secure_malloc_init(32768, 32) != 1)
 		log_warn("OpenSSL secure heap unavailable; the PIN is kept in ordinary memory");
-}
-
-static enum kh_err svc_fetch_digests(struct svc *s, struct kh_errbuf *e)
-{
-	static const char *const names[KH_DIGEST_MAX + 1] = {
-		[KH_DIGEST_SHA256] = "SHA256", [KH_DIGEST_SHA384] = "SHA384", [KH_DIGEST_SHA512] = "SHA512",
-		[KH_DIGEST_SHA1] = "SHA1",     [KH_DIGEST_MD5] = "MD5",       [KH_DIGEST_SHA224] = "SHA224",
-	};
-	unsigned i;
-
-	for (i = 1; i <= KH_DIGEST_MAX; i++) {
-		s->md[i] = EVP_MD_fetch(s->libctx, names[i], NULL);
-		if (s->md[i] == NULL && (i == KH_DIGEST_SHA256 || i == KH_DIGEST_SHA384 || i == KH_DIGEST_SHA512))
-			return kh_err_set(e, KH_E_INTERNAL, "OpenSSL offers no %s", names[i]);
-	}
-	return KH_OK;
-}
-
-static void svc_free_digests(struct svc *s)
-{
-	unsigned i;
-
-	for (i = 0; i <= KH_DIGEST_MAX; i++) {
-		EVP_MD_free(s->md[i]);
-		s->md[i] = NULL;
-	}
 }
 
 static int svc_check(const struct svc_config *cfg)
@@ -113,7 +86,6 @@ int main(int argc, char **argv)
 	bool foreground = false, check = false, fips_install = false;
 	struct svc s;
 	struct kh_errbuf e = { 0 };
-	struct hsm_config hc;
 	struct event_base *base = NULL;
 	int opt, rc = 1;
 
@@ -162,59 +134,17 @@ int main(int argc, char **argv)
 	if (!foreground)
 		kh_log_use_syslog();
 
-	/* FIPS mode first: keyholdd's own library context (and in validated
-	 * mode the FIPS provider) before anything is fetched from it. */
-	if (selftest_init(&s, &e) != KH_OK) {
-		log_err("%s", e.msg);
-		log_err("keyholdd halts (exit status %d)", SELFTEST_EXIT_ERROR);
-		rc = SELFTEST_EXIT_ERROR;
-		goto out;
-	}
-	if (proto_check_methods(&e) != KH_OK || svc_fetch_digests(&s, &e) != KH_OK) {
-		log_err("%s", e.msg);
-		goto out;
-	}
 	evthread_use_pthreads();
 	base = event_base_new();
 	if (base == NULL) {
 		log_err("cannot create the event loop");
 		goto out;
 	}
-
-	memset(&hc, 0, sizeof(hc));
-	hc.module = s.cfg->module;
-	hc.uri = s.cfg->uri;
-	hc.pin_file = s.cfg->pin_file;
-	hc.sessions = s.cfg->sessions;
-	if (hsm_open(&hc, &s.hsm, &e) != KH_OK) {
-		log_err("token: %s: %s", kh_err_name(e.code), e.msg);
-		goto out;
-	}
-	/* Power-up self-tests before any listener opens (DESIGN §8):
-	 * INIT -> SELF_TEST -> OPERATIONAL | ERROR. */
-	selftest_install_hooks(&s);
-	if (selftest_run_powerup(&s, &e) != KH_OK) {
-		log_err("FIPS ERROR state: %s; closing the token, keyholdd halts (exit status %d)", e.msg,
-			SELFTEST_EXIT_ERROR);
-		rc = SELFTEST_EXIT_ERROR;
-		goto out;
-	}
-	/* PKI state (and finishing what a crash interrupted) once the token
-	 * has passed its tests. */
-	if (svc_pki_open(&s, &e) != KH_OK) {
-		log_err("state: %s: %s", kh_err_name(e.code), e.msg);
-		goto out;
-	}
-	if (svc_pool_new(base, s.cfg->workers, &s.pool) != KH_OK) {
-		log_err("cannot start %u workers", s.cfg->workers);
-		goto out;
-	}
-	if (svc_server_new(&s, base, &s.server, &e) != KH_OK) {
+	if (svc_start(&s, base, &e) != KH_OK) {
 		log_err("%s", e.msg);
-		goto out;
-	}
-	if (selftest_attach_loop(&s, base) != KH_OK) {
-		log_err("cannot watch for the FIPS ERROR state");
+		if (s.exit_code == SELFTEST_EXIT_ERROR)
+			log_err("keyholdd halts (exit status %d)", SELFTEST_EXIT_ERROR);
+		rc = s.exit_code != 0 ? s.exit_code : 1;
 		goto out;
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
@@ -226,15 +156,7 @@ int main(int argc, char **argv)
 	rc = s.exit_code;
 	log_info("%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
 out:
-	/* Workers first: their completions still reach the connections. */
-	svc_pool_free(s.pool);
-	svc_server_free(s.server);
-	svc_pki_close(&s);
-	/* Closing the token also cleanses the PIN. */
-	hsm_close(s.hsm);
-	s.hsm = NULL;
-	svc_free_digests(&s);
-	selftest_free(&s);
+	svc_stop(&s);
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);

@@ -77,5 +77,7 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a);
 int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a);
 int cli_cmd_truststore(struct cli *cli, struct cli_args *a);
 int cli_cmd_crl(struct cli *cli, struct cli_args *a);
+int cli_cmd_audit(struct cli *cli, struct cli_args *a);
+int cli_cmd_policy(struct cli *cli, struct cli_args *a);
 
 #endif

@@ -37,6 +37,10 @@ static void cli_help(FILE *f)
 		"  truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
 		"      [--purpose serverAuth|clientAuth] [--crl FILE]...\n"
 		"  crl import STORE FILE                 PEM or DER CRL for a trust store\n"
+		"  audit show [--since RFC3339] [--limit N]   the audit log (auditor, admin)\n"
+		"  audit verify                         check the hash chain and checkpoint signatures\n"
+		"  policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]\n"
+		"  policy revoke KEY PRINCIPAL | policy list [KEY]   per-key grants (admin)\n"
 		"\n"
 		"The socket defaults to $KEYHOLD_SOCKET, then %s.\n"
 		"Errors: exit status 1 and 'error: CODE: message' on stderr (JSON with --json).\n",
@@ -262,6 +266,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "trustpoint", cli_cmd_trustpoint },
 	{ "truststore", cli_cmd_truststore },
 	{ "crl", cli_cmd_crl },
+	{ "audit", cli_cmd_audit },
+	{ "policy", cli_cmd_policy },
 };
 
 int main(int argc, char **argv)

@@ -115,6 +115,21 @@ enum kh_err kh_truststore_verify(kh_client *c, const struct kh_ts_verify_req *re
 enum kh_err kh_crl_import(kh_client *c, const char *store, const uint8_t *crl, size_t len, struct kh_crl_info *out,
 			  struct kh_errbuf *e) KH_WUR;
 
+/* ---- security (libkeyhold_security.c) ---- */
+
+/* Audit records with time >= since_s and seq >= from_seq, one page (limit
+ * 0: the server's page size); out->more and out->next_seq page on. */
+enum kh_err kh_audit_show(kh_client *c, const struct kh_audit_show_req *q, struct kh_audit_records *out,
+			  struct kh_errbuf *e) KH_WUR;
+/* The server checks the whole chain and its checkpoint signatures. KH_OK
+ * means the check ran: out->ok says whether the log is intact. */
+enum kh_err kh_audit_verify(kh_client *c, struct kh_audit_verify *out, struct kh_errbuf *e) KH_WUR;
+/* Per-key policy (admin): grant (or replace) / revoke a runtime grant. */
+enum kh_err kh_grant_key(kh_client *c, const struct kh_key_grant *g, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_revoke_key_grant(kh_client *c, const char *key, const char *principal, struct kh_errbuf *e) KH_WUR;
+/* Grants of key (NULL or "": every key). */
+enum kh_err kh_list_key_grants(kh_client *c, const char *key, struct kh_grant_list *out, struct kh_errbuf *e) KH_WUR;
+
 #ifdef __cplusplus
 }
 #endif

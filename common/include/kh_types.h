@@ -190,8 +190,8 @@ void kh_bytes_clear(struct kh_bytes *b);
 }
 #endif
 
-/* Per-area structs (appended by each area). */
-#include "kh_fips.h"
 /* Area headers: the validated structs of each RPC family. */
+#include "kh_fips.h"
 #include "kh_pki.h"
+#include "kh_security.h"
 #endif

@@ -23,6 +23,14 @@
 enum kh_err proto_frame_len(const uint8_t hdr[PROTO_HDR_LEN], size_t cap, size_t *len) KH_WUR;
 void proto_frame_hdr(size_t len, uint8_t hdr[PROTO_HDR_LEN]);
 
+/* The read loop's step over a stream buffer (server and fuzzers share it):
+ * given the have bytes buffered so far, says whether a whole frame is there.
+ *   KH_OK: a frame; its payload is buf[PROTO_HDR_LEN .. PROTO_HDR_LEN+*len).
+ *   KH_E_UNAVAILABLE: not yet; *need is the total bytes the frame needs
+ *     (PROTO_HDR_LEN while the header is incomplete).
+ *   KH_E_INVALID_ARGUMENT: a zero or oversized length: close the stream. */
+enum kh_err proto_frame_next(const uint8_t *buf, size_t have, size_t cap, size_t *len, size_t *need) KH_WUR;
+
 /* ---- methods: the order of `service KeyHold` in keyhold.proto ---- */
 
 enum proto_method {
@@ -50,6 +58,11 @@ enum proto_method {
 	PROTO_M_TRUSTSTORE_REMOVE,
 	PROTO_M_TRUSTSTORE_VERIFY,
 	PROTO_M_IMPORT_CRL,
+	PROTO_M_AUDIT_SHOW,
+	PROTO_M_AUDIT_VERIFY,
+	PROTO_M_GRANT_KEY,
+	PROTO_M_REVOKE_KEY_GRANT,
+	PROTO_M_LIST_KEY_GRANTS,
 	PROTO_M_COUNT
 };
 
@@ -80,6 +93,10 @@ union proto_req_body {
 	struct kh_ts_remove_req ts_remove; /* TruststoreRemove */
 	struct kh_ts_verify_req ts_verify; /* TruststoreVerify */
 	struct kh_crl_import_req crl_import; /* ImportCrl */
+	struct kh_audit_show_req audit_show; /* AuditShow */
+	struct kh_key_grant grant;        /* GrantKey */
+	struct kh_grant_ref grant_ref;    /* RevokeKeyGrant */
+	struct kh_grant_filter grant_filter; /* ListKeyGrants */
 };
 
 union proto_resp_body {
@@ -102,6 +119,9 @@ union proto_resp_body {
 	struct kh_ts_remove_resp ts_remove; /* TruststoreRemove */
 	struct kh_ts_verify_resp verify;  /* TruststoreVerify */
 	struct kh_crl_info crl;           /* ImportCrl */
+	struct kh_audit_records audit;    /* AuditShow */
+	struct kh_audit_verify audit_verify; /* AuditVerify */
+	struct kh_grant_list grants;      /* ListKeyGrants */
 };
 
 struct proto_req {

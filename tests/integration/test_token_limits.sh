@@ -11,15 +11,18 @@
 kh_start
 pin=$(cat "$TOKEN_PIN_FILE")
 # count_objects: N_OBJ = objects on the token, counted with OpenSC's
-# pkcs11-tool (logged in, so private objects count too).
+# pkcs11-tool (logged in, so private objects count too), leaving out the
+# audit log's checkpoint key pair that keyholdd creates on first start.
 count_objects() {
   pkcs11-tool --module "$TOKEN_MODULE" --token-label "$TOKEN_LABEL" --login --pin "$pin" \
     --list-objects > "$T/objs" 2> "$T/objs.err" || { cat "$T/objs.err" >&2; fail "pkcs11-tool cannot list objects"; }
-  N_OBJ=$(grep -c "Object;" "$T/objs" || true)
+  N_OBJ=$(awk '/Object;/ { n++ } /^[[:space:]]*label:[[:space:]]*keyhold-audit[[:space:]]*$/ { a++ } END { print n - a }' "$T/objs")
 }
 
-# keyholdd's start-up checks (the EC curve probe) leave nothing behind.
+# keyholdd's start-up checks (the EC curve probe) leave nothing behind
+# but the audit key.
 count_objects
+grep -q "label:[[:space:]]*keyhold-audit" "$T/objs" || fail "no audit key on the token after start-up"
 [ "$N_OBJ" -eq 0 ] || fail "keyholdd left $N_OBJ objects on the token at start-up"
 
 ok "capabilities" kh --json capabilities
