@@ -31,6 +31,10 @@ struct kh_client {
 	size_t n_pend, cap_pend;
 };
 
+/* libkeyhold.c: one request, waiting for its answer (decoded into out). */
+enum kh_err kh_call(kh_client *c, enum proto_method m, const union proto_req_body *req,
+		    union proto_resp_body *out, struct kh_errbuf *e) KH_WUR;
+
 /* tls.c */
 enum kh_err kh_tls_connect(kh_client *c, const struct kh_client_opts *o, struct kh_errbuf *e) KH_WUR;
 ssize_t kh_tls_read(kh_client *c, void *buf, size_t len, struct kh_errbuf *e);

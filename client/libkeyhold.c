@@ -289,8 +289,8 @@ static enum kh_err kh_wait_id(kh_client *c, uint64_t id, union proto_resp_body *
 	}
 }
 
-static enum kh_err kh_call(kh_client *c, enum proto_method m, const union proto_req_body *req,
-			   union proto_resp_body *out, struct kh_errbuf *e)
+enum kh_err kh_call(kh_client *c, enum proto_method m, const union proto_req_body *req,
+		    union proto_resp_body *out, struct kh_errbuf *e)
 {
 	uint64_t id;
 	int r = kh_send(c, m, req, &id, e);

@@ -20,9 +20,32 @@
 #define CKF_ERROR_STATE 0x01000000UL
 #endif
 
+/* Library behaviour that departs from PKCS#11, detected from C_GetInfo at
+ * load (hsm_quirks_detect). */
+enum hsm_quirk {
+	/* tpm2-pkcs11 derives a public key's CKA_VERIFY from TPMA_OBJECT_DECRYPT
+	 * and CKA_ENCRYPT from TPMA_OBJECT_SIGN_ENCRYPT (src/lib/tpm.c,
+	 * tpm_handlers and tpm2_generate_key) and fails C_GenerateKeyPair with
+	 * CKR_GENERAL_ERROR, after the TPM made the key, when the public
+	 * template says otherwise: leave both out of the public template. */
+	HSM_QUIRK_PUB_USAGE_DERIVED = 1u << 0,
+	/* tpm2-pkcs11 keeps every object in its store: CKA_TOKEN=FALSE gives
+	 * CKR_ATTRIBUTE_VALUE_INVALID. Session keys become unlabelled token
+	 * objects, destroyed after use like session keys. */
+	HSM_QUIRK_TOKEN_OBJECTS_ONLY = 1u << 1,
+	/* tpm2-pkcs11 makes a CKM_RSA_PKCS signature with TPM2_RSA_Decrypt, raw
+	 * RSA on the padded DigestInfo (src/lib/sign.c, sign_final_ex), which
+	 * the TPM allows only on a key with TPMA_OBJECT_DECRYPT, that is
+	 * CKA_DECRYPT=TRUE. Without it no PKCS#1 v1.5 signature (keyhold's or
+	 * the libp11 engine's) can be made with an RSA key; keyhold itself
+	 * offers no decryption. EC keys stay sign-only. */
+	HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT = 1u << 2,
+};
+
 #define HSM_MAX_SESSIONS 256
 #define HSM_PENDING_MAX 32
 #define HSM_PIN_MAX 256
+#define HSM_ID_LEN 16     /* CKA_ID of generated keys (DESIGN §3) */
 
 /* One key pair the token holds, as keyhold sees it. Entries are created and
  * dropped under keys_lock; readers copy what they need under the read lock.
@@ -44,6 +67,7 @@ struct hsm_key {
 
 struct hsm_session_key {
 	enum kh_key_type type;
+	uint8_t id[HSM_ID_LEN];  /* CKA_ID: destroy only what carries it */
 	CK_KEY_TYPE ck_type;
 	CK_OBJECT_HANDLE priv, pub;
 	size_t sig_len;
@@ -79,6 +103,15 @@ struct hsm {
 	unsigned n_sessions;     /* open, idle or lent */
 	unsigned want_sessions;
 
+	unsigned quirks;         /* enum hsm_quirk bits */
+
+	/* EC curves checked by a test key at open (probe.c): PKCS#11 gives EC
+	 * key sizes only as a range. Bit t set in probe_bad: type t is not
+	 * usable and probe_why[t] says why. Written before the pool is shared. */
+	uint32_t probe_bad;
+	char probe_why[KH_KEY_TYPE_MAX + 1][160];
+	char probe_usable[96];   /* "p256, p384": the curves that passed */
+
 	/* Mechanisms, read once at open. */
 	CK_MECHANISM_TYPE *mechs;
 	CK_MECHANISM_INFO *mech_info;
@@ -94,6 +127,8 @@ struct hsm {
 
 	hsm_keygen_check_fn keygen_check;
 	void *keygen_check_arg;
+	hsm_random_check_fn random_check;
+	void *random_check_arg;
 };
 
 /* A lent session; gen is the generation it was opened in. */
@@ -104,11 +139,20 @@ struct hsm_sess {
 
 /* token.c */
 /* Takes the token read lock and lends a session (re-attaching first when
- * the token went away); hsm_end returns both. rv is the last CK_RV seen. */
+ * the token went away); hsm_end returns both. rv is the last CK_RV seen;
+ * an ambiguous one (CKR_GENERAL_ERROR) makes hsm_end check that the token
+ * still answers and mark it gone when not. */
 enum kh_err hsm_begin(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;
 void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv);
+/* r, or UNAVAILABLE when the operation failed (rv) because the token has
+ * gone away meanwhile: the token's own code (often CKR_GENERAL_ERROR) would
+ * tell the client nothing useful. */
+enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbuf *e) KH_WUR;
 /* Re-attaches after the token went away (rate-limited); no lock held. */
 void hsm_revive(struct hsm *h);
+/* Re-initialises the module now (not rate-limited): the module's own view
+ * of its objects went wrong. No lock held. */
+void hsm_reload(struct hsm *h, const char *why);
 enum kh_err hsm_sess_get(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e) KH_WUR;
 /* Returns the session to the pool; rv is the last result seen on it: a
  * session error closes it instead and opens a replacement. */
@@ -121,6 +165,10 @@ enum kh_err hsm_rv_err(struct kh_errbuf *e, CK_RV rv, const char *what, const ch
 bool hsm_has_mech(const struct hsm *h, CK_MECHANISM_TYPE m, CK_FLAGS need, const CK_MECHANISM_INFO **info);
 void hsm_token_unlock(struct hsm *h);
 void hsm_token_rdlock(struct hsm *h);
+/* C_GenerateRandom on session s, then the random-check hook. *rv_out is
+ * the CK_RV (CKR_OK when the hook refused the block). */
+enum kh_err hsm_random_on(struct hsm *h, CK_SESSION_HANDLE s, uint8_t *out, size_t len, CK_RV *rv_out,
+			  struct kh_errbuf *e) KH_WUR;
 
 /* keys.c */
 void hsm_keys_reset(struct hsm *h);
@@ -133,6 +181,13 @@ void hsm_key_copy_release(struct hsm_key *k);
 void hsm_key_forget(struct hsm *h, const char *name);
 enum kh_key_type hsm_key_type_of(CK_KEY_TYPE kt, uint32_t bits, int curve_nid);
 size_t hsm_sig_len_of(CK_KEY_TYPE kt, uint32_t bits);
+
+/* probe.c */
+/* Sets h->quirks from the library's C_GetInfo. */
+void hsm_quirks_detect(struct hsm *h);
+/* Generates, uses and destroys a test key per EC curve the mechanism info
+ * cannot vouch for; fills probe_bad/probe_why. Needs an attached token. */
+void hsm_probe_curves(struct hsm *h);
 
 /* spki.c: SubjectPublicKeyInfo from a public key object's attributes. */
 enum kh_err hsm_spki_read(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_KEY_TYPE kt,

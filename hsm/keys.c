@@ -11,6 +11,8 @@
 #include "kh_util.h"
 
 #define HSM_FIND_MAX 64
+/* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
+
 
 /* ---- key types ---- */
 
@@ -104,6 +106,11 @@ enum kh_err hsm_key_type_supported(struct hsm *h, enum kh_key_type t, struct kh_
 				  "the token cannot generate %s keys: %s allows %lu to %lu bits", tn,
 				  hsm_mech_name(sp->gen, b1, sizeof(b1)), (unsigned long)gi->ulMinKeySize,
 				  (unsigned long)gi->ulMaxKeySize);
+	/* A curve inside the advertised size range can still fail (probe.c). */
+	if (h->probe_bad & (1u << t))
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "the token cannot use %s keys; usable EC curves: %s (%s)", tn,
+				  h->probe_usable[0] ? h->probe_usable : "none", h->probe_why[t]);
 	return KH_OK;
 }
 
@@ -500,6 +507,7 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
+	r = hsm_gone_err(h, r, rv, e);
 	kh_key_list_clear(&list);
 	free(all);
 	return r;
@@ -539,31 +547,32 @@ static void hsm_unreserve(struct hsm *h, const char *name)
 }
 
 /* Generates a pair on session s. token: persistent (with label) or a
- * session pair. */
+ * session pair. id is the pair's CKA_ID. */
 static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_type_spec *sp,
-			       const char *label, bool token, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+			       const char *label, bool token, const uint8_t id[HSM_ID_LEN], CK_OBJECT_HANDLE *pub,
+			       CK_OBJECT_HANDLE *priv)
 {
 	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	static CK_BYTE e65537[] = { 0x01, 0x00, 0x01 };
 	CK_MECHANISM mech = { sp->gen, NULL, 0 };
 	CK_ULONG bits = sp->bits;
-	CK_BYTE id[16];
 	CK_ATTRIBUTE pubt[10], privt[11];
 	CK_ULONG np = 0, nk = 0;
 	const uint8_t *params;
 	size_t params_len;
-	CK_RV rv;
+	bool rsa_decrypt = sp->ck == CKK_RSA && (h->quirks & HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT);
 
-	/* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
-	rv = h->f->C_GenerateRandom(s, id, sizeof(id));
-	if (rv != CKR_OK)
-		return rv;
-
+	/* A token that keeps no session objects gets an unlabelled token pair
+	 * that the caller destroys like a session pair. */
+	if (!token && (h->quirks & HSM_QUIRK_TOKEN_OBJECTS_ONLY))
+		token = true;
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_TOKEN, token ? &yes : &no, sizeof(CK_BBOOL) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+	if (!(h->quirks & HSM_QUIRK_PUB_USAGE_DERIVED)) {
+		pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
+		pubt[np++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+	}
 	pubt[np++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
-	pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
+	pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN };
 	if (label != NULL)
 		pubt[np++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) };
 	if (sp->ck == CKK_RSA) {
@@ -579,32 +588,101 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &yes, sizeof(yes) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_SIGN, &yes, sizeof(yes) };
-	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
+	privt[nk++] = (CK_ATTRIBUTE){ CKA_DECRYPT, rsa_decrypt ? &yes : &no, sizeof(CK_BBOOL) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
 	privt[nk++] = (CK_ATTRIBUTE){ CKA_DERIVE, &no, sizeof(no) };
-	privt[nk++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
+	privt[nk++] = (CK_ATTRIBUTE){ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN };
 	if (label != NULL)
 		privt[nk++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) };
 
 	return h->f->C_GenerateKeyPair(s, &mech, pubt, np, privt, nk, pub, priv);
 }
 
-static void hsm_destroy_pair(struct hsm *h, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
+/* Is o the object with CKA_ID id? */
+static bool hsm_obj_has_id(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, const uint8_t id[HSM_ID_LEN])
+{
+	uint8_t got[HSM_ID_LEN + 1];
+	CK_ULONG len = 0;
+
+	return hsm_attr_fixed(h, s, o, CKA_ID, got, sizeof(got), &len) == CKR_OK && len == HSM_ID_LEN &&
+	       memcmp(got, id, HSM_ID_LEN) == 0;
+}
+
+static CK_RV hsm_find_by_id(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const uint8_t id[HSM_ID_LEN],
+			    CK_OBJECT_HANDLE *o)
+{
+	CK_ATTRIBUTE tmpl[2] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)(uintptr_t)id, HSM_ID_LEN },
+	};
+	CK_OBJECT_HANDLE found[2];
+	CK_ULONG n = 0;
+	CK_RV rv = hsm_find(h, s, tmpl, 2, found, 2, &n);
+
+	if (rv == CKR_OK && n != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	if (rv == CKR_OK)
+		*o = found[0];
+	return rv;
+}
+
+/* tpm2-pkcs11 1.9 hands out the handles of an existing object after a
+ * deletion (its handle counter runs back), so C_GenerateKeyPair's handles
+ * can name another key, and signing with or destroying them would hit that
+ * key. The pair is trusted only when both handles carry the CKA_ID just
+ * generated. On a mismatch the module is reloaded (renumbering its objects
+ * from its store) and the pair is found again by CKA_ID. Called without a
+ * session or lock. */
+static enum kh_err hsm_pair_refind(struct hsm *h, const char *what, const uint8_t id[HSM_ID_LEN],
+				   CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv, struct kh_errbuf *e)
+{
+	struct hsm_sess s;
+	CK_RV rv;
+	int r;
+
+	log_warn("the token answered the generation of %s with another object's handles; reloading the module",
+		 what);
+	hsm_reload(h, "the token reused object handles");
+	r = hsm_begin(h, &s, e);
+	if (r != KH_OK)
+		return r;
+	rv = hsm_find_by_id(h, s.h, CKO_PRIVATE_KEY, id, priv);
+	if (rv == CKR_OK)
+		rv = hsm_find_by_id(h, s.h, CKO_PUBLIC_KEY, id, pub);
+	hsm_end(h, &s, CKR_OK);
+	if (rv != CKR_OK)
+		return kh_err_set(e, KH_E_INTERNAL, "the token lost the new key pair %s (%s)", what, hsm_rv_name(rv));
+	return KH_OK;
+}
+
+/* Destroys a pair this module generated, checking first that each handle
+ * still names an object with the pair's CKA_ID (see hsm_pair_refind). */
+static void hsm_destroy_pair(struct hsm *h, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv, const uint8_t id[HSM_ID_LEN])
 {
 	struct hsm_sess s;
 	struct kh_errbuf e = { 0 };
-	CK_RV rv = CKR_OK;
+	CK_OBJECT_HANDLE objs[2] = { priv, pub };
+	unsigned i;
 
 	if (hsm_begin(h, &s, &e) != KH_OK) {
 		log_err("cannot destroy a failed key pair: %s", e.msg);
 		return;
 	}
-	if (priv != CK_INVALID_HANDLE)
-		rv = h->f->C_DestroyObject(s.h, priv);
-	if (pub != CK_INVALID_HANDLE && h->f->C_DestroyObject(s.h, pub) != CKR_OK)
-		log_err("cannot destroy a public key object");
-	if (rv != CKR_OK)
-		log_err("cannot destroy a private key object: %s", hsm_rv_name(rv));
+	for (i = 0; i < 2; i++) {
+		CK_RV rv;
+
+		if (objs[i] == CK_INVALID_HANDLE)
+			continue;
+		if (!hsm_obj_has_id(h, s.h, objs[i], id)) {
+			log_err("not destroying object %lu: it is not the generated %s key", (unsigned long)objs[i],
+				i == 0 ? "private" : "public");
+			continue;
+		}
+		rv = h->f->C_DestroyObject(s.h, objs[i]);
+		if (rv != CKR_OK)
+			log_err("cannot destroy a generated %s key object: %s", i == 0 ? "private" : "public",
+				hsm_rv_name(rv));
+	}
 	hsm_end(h, &s, CKR_OK);
 }
 
@@ -625,6 +703,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE, found[1];
 	CK_ULONG n = 0;
 	CK_RV rv = CKR_OK;
+	uint8_t id[HSM_ID_LEN];
 	bool reserved = false, in_session = false;
 
 	KH_ENSURE(kh_name_valid(name), kh_err_set(e, KH_E_INVALID_ARGUMENT,
@@ -640,8 +719,16 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 		rv = hsm_find_by_label(h, s.h, CKO_PUBLIC_KEY, name, found, 1, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching keys", name));
 	KH_ENSURE(n == 0, kh_err_set(e, KH_E_ALREADY_EXISTS, "a key named '%s' already exists", name));
-	rv = hsm_generate_pair(h, s.h, sp, name, true, &pub, &priv);
+	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
+	rv = hsm_generate_pair(h, s.h, sp, name, true, id, &pub, &priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "key generation", name));
+	if (!hsm_obj_has_id(h, s.h, priv, id) || !hsm_obj_has_id(h, s.h, pub, id)) {
+		hsm_end(h, &s, rv);
+		in_session = false;
+		KH_TRY(hsm_pair_refind(h, name, id, &pub, &priv, e));
+		KH_TRY(hsm_begin(h, &s, e));
+		in_session = true;
+	}
 	r = hsm_key_load(h, s.h, priv, &k, e);
 	if (r == KH_OK && k->spki == NULL)
 		r = kh_err_set(e, KH_E_INTERNAL, "the token did not return the new public key");
@@ -653,7 +740,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 	if (r == KH_OK && h->keygen_check != NULL)
 		r = h->keygen_check(h->keygen_check_arg, h, &ki, e);
 	if (r != KH_OK) {
-		hsm_destroy_pair(h, pub, priv);
+		hsm_destroy_pair(h, pub, priv, id);
 		hsm_key_forget(h, name);
 		goto out;
 	}
@@ -665,6 +752,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
+	r = hsm_gone_err(h, r, rv, e);
 	if (reserved)
 		hsm_unreserve(h, name);
 	hsm_key_free(k);
@@ -710,7 +798,7 @@ enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e)
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);
-	return r;
+	return hsm_gone_err(h, r, rv, e);
 }
 
 /* ---- session keys (self-tests) ---- */
@@ -724,6 +812,7 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	struct hsm_sess s;
 	CK_RV rv = CKR_OK;
 	uint32_t bits = 0;
+	uint8_t id[HSM_ID_LEN];
 	int nid;
 	bool in_session = false;
 
@@ -735,8 +824,17 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	k->ck_type = sp->ck;
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;
-	rv = hsm_generate_pair(h, s.h, sp, NULL, false, &k->pub, &k->priv);
+	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
+	rv = hsm_generate_pair(h, s.h, sp, NULL, false, id, &k->pub, &k->priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "session key generation", NULL));
+	memcpy(k->id, id, HSM_ID_LEN);
+	if (!hsm_obj_has_id(h, s.h, k->priv, id) || !hsm_obj_has_id(h, s.h, k->pub, id)) {
+		hsm_end(h, &s, rv);
+		in_session = false;
+		KH_TRY(hsm_pair_refind(h, "a self-test key", id, &k->pub, &k->priv, e));
+		KH_TRY(hsm_begin(h, &s, e));
+		in_session = true;
+	}
 	KH_TRY(hsm_spki_read(h, s.h, k->pub, sp->ck, &k->spki, &k->spki_len, NULL, &bits, &nid, e));
 	k->sig_len = hsm_sig_len_of(sp->ck, bits);
 	*out = k;
@@ -760,7 +858,7 @@ void hsm_session_key_destroy(struct hsm *h, struct hsm_session_key *k)
 	if (k == NULL)
 		return;
 	if (k->priv != CK_INVALID_HANDLE || k->pub != CK_INVALID_HANDLE)
-		hsm_destroy_pair(h, k->pub, k->priv);
+		hsm_destroy_pair(h, k->pub, k->priv, k->id);
 	free(k->spki);
 	free(k);
 }

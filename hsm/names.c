@@ -9,6 +9,15 @@
 struct hsm_name { unsigned long v; const char *name; };
 
 static const struct hsm_name hsm_rv_names[] = {
+	{ 0x0UL, "CKR_OK" },
+	{ 0x1UL, "CKR_CANCEL" },
+	{ 0x2UL, "CKR_HOST_MEMORY" },
+	{ 0x3UL, "CKR_SLOT_ID_INVALID" },
+	{ 0x5UL, "CKR_GENERAL_ERROR" },
+	{ 0x6UL, "CKR_FUNCTION_FAILED" },
+	{ 0x7UL, "CKR_ARGUMENTS_BAD" },
+	{ 0x8UL, "CKR_NO_EVENT" },
+	{ 0x9UL, "CKR_NEED_TO_CREATE_THREADS" },
 	{ 0xaUL, "CKR_CANT_LOCK" },
 	{ 0x10UL, "CKR_ATTRIBUTE_READ_ONLY" },
 	{ 0x11UL, "CKR_ATTRIBUTE_SENSITIVE" },
@@ -97,6 +106,16 @@ static const struct hsm_name hsm_rv_names[] = {
 };
 
 static const struct hsm_name hsm_mech_names[] = {
+	{ 0x0UL, "CKM_RSA_PKCS_KEY_PAIR_GEN" },
+	{ 0x1UL, "CKM_RSA_PKCS" },
+	{ 0x2UL, "CKM_RSA_9796" },
+	{ 0x3UL, "CKM_RSA_X_509" },
+	{ 0x4UL, "CKM_MD2_RSA_PKCS" },
+	{ 0x5UL, "CKM_MD5_RSA_PKCS" },
+	{ 0x6UL, "CKM_SHA1_RSA_PKCS" },
+	{ 0x7UL, "CKM_RIPEMD128_RSA_PKCS" },
+	{ 0x8UL, "CKM_RIPEMD160_RSA_PKCS" },
+	{ 0x9UL, "CKM_RSA_PKCS_OAEP" },
 	{ 0xaUL, "CKM_RSA_X9_31_KEY_PAIR_GEN" },
 	{ 0xbUL, "CKM_RSA_X9_31" },
 	{ 0xcUL, "CKM_SHA1_RSA_X9_31" },
@@ -337,7 +356,7 @@ static const struct hsm_name hsm_mech_names[] = {
 	{ 0x1034UL, "CKM_BATON_COUNTER" },
 	{ 0x1035UL, "CKM_BATON_SHUFFLE" },
 	{ 0x1036UL, "CKM_BATON_WRAP" },
-	{ 0x1040UL, "CKM_ECDSA_KEY_PAIR_GEN" },
+	{ 0x1040UL, "CKM_EC_KEY_PAIR_GEN" },
 	{ 0x1041UL, "CKM_ECDSA" },
 	{ 0x1042UL, "CKM_ECDSA_SHA1" },
 	{ 0x1043UL, "CKM_ECDSA_SHA224" },

@@ -227,6 +227,7 @@ enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig,
 			break;
 		kh_err_clear(e);
 	}
+	r = hsm_gone_err(h, r, rv, e);
 out:
 	return r;
 }

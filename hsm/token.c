@@ -104,10 +104,47 @@ enum kh_err hsm_begin(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e)
 	return r;
 }
 
+/* CKR_GENERAL_ERROR is tpm2-pkcs11's answer to nearly everything, a TPM
+ * (or tpm2-abrmd) that went away included; its ESYS context then stays
+ * unusable until C_Finalize. For such an answer a harmless call on the
+ * same session tells a refusal from a lost token. */
+static bool hsm_rv_ambiguous(CK_RV rv)
+{
+	return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
+}
+
+static void hsm_mark_gone(struct hsm *h)
+{
+	pthread_mutex_lock(&h->pool_lock);
+	h->available = false;
+	pthread_mutex_unlock(&h->pool_lock);
+}
+
 void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv)
 {
+	if (hsm_rv_ambiguous(rv) && h->available && s->gen == h->generation) {
+		CK_BYTE probe[1];
+		CK_RV rv2 = h->f->C_GenerateRandom(s->h, probe, sizeof(probe));
+
+		if (rv2 != CKR_OK) {
+			log_warn("the token stopped answering (%s, then %s from C_GenerateRandom); "
+				 "re-attaching",
+				 hsm_rv_name(rv), hsm_rv_name(rv2));
+			hsm_mark_gone(h);
+		}
+	}
 	hsm_sess_put(h, s, rv);
 	hsm_token_unlock(h);
+}
+
+enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbuf *e)
+{
+	if (r == KH_OK || rv == CKR_OK || h->available)
+		return r;
+	kh_err_clear(e);
+	return kh_err_set(e, KH_E_UNAVAILABLE,
+			  "the token went away (%s); keyhold re-attaches to it at most every %u s",
+			  hsm_rv_name(rv), h->reinit_interval_s);
 }
 
 /* ---- PIN ---- */
@@ -122,7 +159,10 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 	size_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in place of the file must be refused below, not
+	 * block start-up until someone writes to it. It changes nothing for
+	 * the regular file that passes the checks. O_NOFOLLOW: no symlinks. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
 				  strerror(errno));
@@ -295,6 +335,13 @@ static enum kh_err hsm_attach(struct hsm *h, unsigned want, struct kh_errbuf *e)
 	    h->tinfo.ulMaxSessionCount != CK_UNAVAILABLE_INFORMATION &&
 	    h->tinfo.ulMaxSessionCount < max)
 		max = (unsigned)h->tinfo.ulMaxSessionCount;
+	/* Every pool session is read/write (key generation and deletion need
+	 * it), so the token's read/write limit applies too (PKCS#11 2.40 §3.2,
+	 * CK_TOKEN_INFO.ulMaxRwSessionCount). */
+	if (h->tinfo.ulMaxRwSessionCount != CK_EFFECTIVELY_INFINITE &&
+	    h->tinfo.ulMaxRwSessionCount != CK_UNAVAILABLE_INFORMATION &&
+	    h->tinfo.ulMaxRwSessionCount < max)
+		max = (unsigned)h->tinfo.ulMaxRwSessionCount;
 	if (max < 1)
 		max = 1;
 	if (max > HSM_MAX_SESSIONS)
@@ -386,7 +433,9 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 	KH_ENSURE(rv == CKR_OK && h->f != NULL, hsm_rv_err(e, rv, "C_GetFunctionList", NULL));
 	KH_TRY(hsm_initialize(h, e));
 	initialized = true;
+	hsm_quirks_detect(h);
 	KH_TRY(hsm_attach(h, cfg->sessions ? cfg->sessions : 4, e));
+	hsm_probe_curves(h);
 	{
 		struct kh_token_info ti;
 
@@ -438,21 +487,16 @@ void hsm_close(struct hsm *h)
 
 /* Re-attaches to the token after it went away, at most once per
  * reinit_interval_s. Must be called without the token lock. */
-void hsm_revive(struct hsm *h)
+/* Detaches, re-initialises the module and attaches again. Caller holds
+ * reinit_lock and no token lock. */
+static void hsm_reinit_now(struct hsm *h, const char *why)
 {
 	struct kh_errbuf e = { 0 };
-	uint64_t now = kh_now_mono_us();
 	int r;
 
-	pthread_mutex_lock(&h->reinit_lock);
-	if (h->available || h->pin_rejected ||
-	    (h->last_reinit_us != 0 && now - h->last_reinit_us < (uint64_t)h->reinit_interval_s * 1000000u)) {
-		pthread_mutex_unlock(&h->reinit_lock);
-		return;
-	}
-	h->last_reinit_us = now;
+	h->last_reinit_us = kh_now_mono_us();
 	pthread_rwlock_wrlock(&h->token_lock);
-	log_warn("re-initialising the PKCS#11 module after the token went away");
+	log_warn("re-initialising the PKCS#11 module: %s", why);
 	hsm_detach(h);
 	h->f->C_Finalize(NULL);
 	h->generation++;
@@ -464,9 +508,27 @@ void hsm_revive(struct hsm *h)
 		hsm_detach(h);
 		log_warn("token still unavailable: %s", e.msg);
 	} else {
-		log_info("token is back: %u sessions", h->n_sessions);
+		log_info("token attached again: %u sessions", h->n_sessions);
 	}
 	pthread_rwlock_unlock(&h->token_lock);
+}
+
+void hsm_revive(struct hsm *h)
+{
+	uint64_t now = kh_now_mono_us();
+
+	pthread_mutex_lock(&h->reinit_lock);
+	if (!h->available && !h->pin_rejected &&
+	    (h->last_reinit_us == 0 || now - h->last_reinit_us >= (uint64_t)h->reinit_interval_s * 1000000u))
+		hsm_reinit_now(h, "the token went away");
+	pthread_mutex_unlock(&h->reinit_lock);
+}
+
+void hsm_reload(struct hsm *h, const char *why)
+{
+	pthread_mutex_lock(&h->reinit_lock);
+	if (!h->pin_rejected)
+		hsm_reinit_now(h, why);
 	pthread_mutex_unlock(&h->reinit_lock);
 }
 
@@ -509,10 +571,9 @@ int hsm_rv_retry(struct hsm *h, CK_RV rv)
 	default:
 		break;
 	}
-	if (hsm_rv_token_gone(rv)) {
-		pthread_mutex_lock(&h->pool_lock);
-		h->available = false;
-		pthread_mutex_unlock(&h->pool_lock);
+	/* hsm_end may have found the token gone behind an ambiguous rv. */
+	if (hsm_rv_token_gone(rv) || !h->available) {
+		hsm_mark_gone(h);
 		hsm_revive(h);
 		return h->available;
 	}
@@ -674,6 +735,32 @@ enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg)
+{
+	h->random_check = fn;
+	h->random_check_arg = arg;
+}
+
+enum kh_err hsm_random_on(struct hsm *h, CK_SESSION_HANDLE s, uint8_t *out, size_t len, CK_RV *rv_out,
+			  struct kh_errbuf *e)
+{
+	CK_RV rv = h->f->C_GenerateRandom(s, out, len);
+	int r;
+
+	*rv_out = rv;
+	if (rv != CKR_OK)
+		return hsm_rv_err(e, rv, "C_GenerateRandom", NULL);
+	/* Continuous RNG test (FIPS 140-2 §4.9.2) on every block taken. */
+	if (h->random_check != NULL) {
+		r = h->random_check(h->random_check_arg, out, len, e);
+		if (r != KH_OK) {
+			OPENSSL_cleanse(out, len);
+			return r;
+		}
+	}
+	return KH_OK;
+}
+
 enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf *e)
 {
 	struct hsm_sess s;
@@ -682,12 +769,13 @@ enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf
 
 	for (attempt = 0;; attempt++) {
 		KH_TRY(hsm_begin(h, &s, e));
-		rv = h->f->C_GenerateRandom(s.h, out, len);
+		r = hsm_random_on(h, s.h, out, len, &rv, e);
 		hsm_end(h, &s, rv);
 		if (rv == CKR_OK || attempt > 0 || !hsm_rv_retry(h, rv))
 			break;
+		kh_err_clear(e);
 	}
-	r = hsm_rv_err(e, rv, "C_GenerateRandom", NULL);
+	r = hsm_gone_err(h, r, rv, e);
 out:
 	return r;
 }

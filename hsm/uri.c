@@ -17,7 +17,8 @@ static int uri_hexval(char c)
 }
 
 /* Percent-decodes [s, s+n) into out (outsz bytes). Returns the decoded
- * length, or -1 on a bad escape or overflow. RFC 7512 §2.3: pchar and
+ * length, or -1 on a bad escape or overflow. RFC 7512 §2.3: pk11-pchar
+ * (unreserved, pk11-path-res-avail, which includes "[" and "]") and
  * pct-encoded only. */
 static long uri_pct_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
 {
@@ -38,8 +39,7 @@ static long uri_pct_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
 			c = hi << 4 | lo;
 			i += 2;
 		} else if (c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' ||
-			   c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || c == '[' ||
-			   c == ']' || c == '#') {
+			   c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || c == '#') {
 			return -1;
 		}
 		if (o >= outsz)
@@ -112,7 +112,7 @@ enum kh_err hsm_uri_parse(const char *s, struct hsm_uri *out, struct kh_errbuf *
 		} else if (ATTR_IS("object")) {
 			KH_TRY(uri_text("object", v, vlen, u.object, sizeof(u.object), &u.has_object, e));
 		} else if (ATTR_IS("type")) {
-			bool has = false;
+			bool has = u.type[0] != '\0';
 
 			KH_TRY(uri_text("type", v, vlen, u.type, sizeof(u.type), &has, e));
 			KH_ENSURE(strcmp(u.type, "private") == 0 || strcmp(u.type, "public") == 0 ||
@@ -130,7 +130,7 @@ enum kh_err hsm_uri_parse(const char *s, struct hsm_uri *out, struct kh_errbuf *
 			u.has_id = true;
 		} else if (ATTR_IS("slot-id")) {
 			char num[24];
-			bool has = false;
+			bool has = u.has_slot_id;
 			uint64_t id;
 
 			KH_TRY(uri_text("slot-id", v, vlen, num, sizeof(num), &has, e));
@@ -138,6 +138,10 @@ enum kh_err hsm_uri_parse(const char *s, struct hsm_uri *out, struct kh_errbuf *
 				  kh_err_set(e, KH_E_INVALID_ARGUMENT, "PKCS#11 URI slot-id '%s' is not a number", num));
 			u.slot_id = id;
 			u.has_slot_id = true;
+		} else if (ATTR_IS("pin-value") || ATTR_IS("pin-source")) {
+			r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				       "PKCS#11 URI must not carry a PIN; keyhold reads it from pin_file");
+			goto out;
 		} else if (ATTR_IS("library-manufacturer") || ATTR_IS("library-description") ||
 			   ATTR_IS("library-version") || ATTR_IS("slot-description") ||
 			   ATTR_IS("slot-manufacturer")) {

@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_pki.h"
 #include "keyhold.pb-c.h"
+#include "codec_security.h"
 #include "proto.h"
 #include "kh_util.h"
+#include "codec_fips.h"
 
 #define PB(x) Keyhold__V1__##x
 
@@ -143,7 +146,8 @@ static enum kh_err dec_sign(const ProtobufCMessage *cm, union proto_req_body *b,
 	case KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED:
 		in = &p->prehashed;
 		s->prehashed = true;
-		KH_ENSURE(in->len > 0 && in->len <= 64,
+		/* MD5 (16 bytes) is the shortest digest, SHA-512 (64) the longest. */
+		KH_ENSURE(in->len >= 16 && in->len <= 64,
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a prehashed digest is 16 to 64 bytes, not %zu",
 				     in->len));
 		break;
@@ -601,13 +605,17 @@ static enum kh_err dec_resp_status(const ProtobufCMessage *m, union proto_resp_b
 		s->cond_verify_run = p->conditional->verify_run;
 		s->cond_verify_failed = p->conditional->verify_failed;
 	}
+	/* Each count is set with its array, so that kh_status_clear frees
+	 * what was duplicated when a later allocation fails. */
 	s->selftests = calloc(p->n_self_tests ? p->n_self_tests : 1, sizeof(*s->selftests));
 	s->orphaned_keys = strv_dup(p->orphaned_keys, p->n_orphaned_keys);
+	if (s->orphaned_keys != NULL)
+		s->n_orphaned = p->n_orphaned_keys;
 	s->nonfips_keys = strv_dup(p->nonfips_keys, p->n_nonfips_keys);
+	if (s->nonfips_keys != NULL)
+		s->n_nonfips = p->n_nonfips_keys;
 	if (s->selftests == NULL || s->orphaned_keys == NULL || s->nonfips_keys == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
-	s->n_orphaned = p->n_orphaned_keys;
-	s->n_nonfips = p->n_nonfips_keys;
 	for (i = 0; i < p->n_self_tests; i++) {
 		const PB(SelfTestResult) *x = p->self_tests[i];
 		struct kh_selftest_result *y = &s->selftests[i];
@@ -657,6 +665,63 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	[PROTO_M_SIGN] = { "Sign", &keyhold__v1__sign_request__descriptor,
 			   &keyhold__v1__sign_response__descriptor, dec_sign, enc_req_sign, enc_resp_sign,
 			   dec_resp_sign },
+	[PROTO_M_RUN_SELF_TEST] = { "RunSelfTest", &keyhold__v1__run_self_test_request__descriptor,
+				    &keyhold__v1__run_self_test_response__descriptor, dec_empty,
+				    proto_fips_enc_run_req, proto_fips_enc_run_resp, proto_fips_dec_run_resp },
+	[PROTO_M_CREATE_CSR] = { "CreateCsr", &keyhold__v1__create_csr_request__descriptor,
+		&keyhold__v1__create_csr_response__descriptor, proto_pki_dec_create_csr, proto_pki_enc_req_create_csr,
+		proto_pki_enc_resp_create_csr, proto_pki_dec_resp_create_csr },
+	[PROTO_M_CREATE_TRUSTPOINT] = { "CreateTrustpoint", &keyhold__v1__create_trustpoint_request__descriptor,
+		&keyhold__v1__create_trustpoint_response__descriptor, proto_pki_dec_create_tp, proto_pki_enc_req_create_tp,
+		proto_pki_enc_resp_create_tp, proto_pki_dec_resp_create_tp },
+	[PROTO_M_LIST_TRUSTPOINTS] = { "ListTrustpoints", &keyhold__v1__list_trustpoints_request__descriptor,
+		&keyhold__v1__list_trustpoints_response__descriptor, proto_pki_dec_list_tp, proto_pki_enc_req_list_tp,
+		proto_pki_enc_resp_list_tp, proto_pki_dec_resp_list_tp },
+	[PROTO_M_GET_TRUSTPOINT] = { "GetTrustpoint", &keyhold__v1__get_trustpoint_request__descriptor,
+		&keyhold__v1__get_trustpoint_response__descriptor, proto_pki_dec_get_tp, proto_pki_enc_req_get_tp,
+		proto_pki_enc_resp_get_tp, proto_pki_dec_resp_get_tp },
+	[PROTO_M_DELETE_TRUSTPOINT] = { "DeleteTrustpoint", &keyhold__v1__delete_trustpoint_request__descriptor,
+		&keyhold__v1__delete_trustpoint_response__descriptor, proto_pki_dec_delete_tp, proto_pki_enc_req_delete_tp,
+		proto_pki_enc_resp_delete_tp, proto_pki_dec_resp_delete_tp },
+	[PROTO_M_AUTHENTICATE_TRUSTPOINT] = { "AuthenticateTrustpoint", &keyhold__v1__authenticate_trustpoint_request__descriptor,
+		&keyhold__v1__authenticate_trustpoint_response__descriptor, proto_pki_dec_auth_tp, proto_pki_enc_req_auth_tp,
+		proto_pki_enc_resp_auth_tp, proto_pki_dec_resp_auth_tp },
+	[PROTO_M_ENROLL_TRUSTPOINT] = { "EnrollTrustpoint", &keyhold__v1__enroll_trustpoint_request__descriptor,
+		&keyhold__v1__enroll_trustpoint_response__descriptor, proto_pki_dec_enroll_tp, proto_pki_enc_req_enroll_tp,
+		proto_pki_enc_resp_enroll_tp, proto_pki_dec_resp_enroll_tp },
+	[PROTO_M_IMPORT_CERTIFICATE] = { "ImportCertificate", &keyhold__v1__import_certificate_request__descriptor,
+		&keyhold__v1__import_certificate_response__descriptor, proto_pki_dec_import_cert, proto_pki_enc_req_import_cert,
+		proto_pki_enc_resp_import_cert, proto_pki_dec_resp_import_cert },
+	[PROTO_M_EXPORT_TRUSTPOINT] = { "ExportTrustpoint", &keyhold__v1__export_trustpoint_request__descriptor,
+		&keyhold__v1__export_trustpoint_response__descriptor, proto_pki_dec_export_tp, proto_pki_enc_req_export_tp,
+		proto_pki_enc_resp_export_tp, proto_pki_dec_resp_export_tp },
+	[PROTO_M_REGENERATE_TRUSTPOINT] = { "RegenerateTrustpoint", &keyhold__v1__regenerate_trustpoint_request__descriptor,
+		&keyhold__v1__enroll_trustpoint_response__descriptor, proto_pki_dec_regen_tp, proto_pki_enc_req_regen_tp,
+		proto_pki_enc_resp_regen_tp, proto_pki_dec_resp_regen_tp },
+	[PROTO_M_TRUSTSTORE_ADD] = { "TruststoreAdd", &keyhold__v1__truststore_add_request__descriptor,
+		&keyhold__v1__truststore_add_response__descriptor, proto_pki_dec_ts_add, proto_pki_enc_req_ts_add,
+		proto_pki_enc_resp_ts_add, proto_pki_dec_resp_ts_add },
+	[PROTO_M_TRUSTSTORE_LIST] = { "TruststoreList", &keyhold__v1__truststore_list_request__descriptor,
+		&keyhold__v1__truststore_list_response__descriptor, proto_pki_dec_ts_list, proto_pki_enc_req_ts_list,
+		proto_pki_enc_resp_ts_list, proto_pki_dec_resp_ts_list },
+	[PROTO_M_TRUSTSTORE_REMOVE] = { "TruststoreRemove", &keyhold__v1__truststore_remove_request__descriptor,
+		&keyhold__v1__truststore_remove_response__descriptor, proto_pki_dec_ts_remove, proto_pki_enc_req_ts_remove,
+		proto_pki_enc_resp_ts_remove, proto_pki_dec_resp_ts_remove },
+	[PROTO_M_TRUSTSTORE_VERIFY] = { "TruststoreVerify", &keyhold__v1__truststore_verify_request__descriptor,
+		&keyhold__v1__truststore_verify_response__descriptor, proto_pki_dec_ts_verify, proto_pki_enc_req_ts_verify,
+		proto_pki_enc_resp_ts_verify, proto_pki_dec_resp_ts_verify },
+	[PROTO_M_IMPORT_CRL] = { "ImportCrl", &keyhold__v1__import_crl_request__descriptor,
+		&keyhold__v1__import_crl_response__descriptor, proto_pki_dec_import_crl, proto_pki_enc_req_import_crl,
+		proto_pki_enc_resp_import_crl, proto_pki_dec_resp_import_crl },
+#define SEC_ROW(M, name, lc, msg)                                                                  \
+	[M] = { name, &keyhold__v1__##msg##_request__descriptor, &keyhold__v1__##msg##_response__descriptor, \
+		proto_sec_dec_##lc, proto_sec_enc_req_##lc, proto_sec_enc_resp_##lc, proto_sec_dec_resp_##lc }
+	SEC_ROW(PROTO_M_AUDIT_SHOW, "AuditShow", audit_show, audit_show),
+	SEC_ROW(PROTO_M_AUDIT_VERIFY, "AuditVerify", audit_verify, audit_verify),
+	SEC_ROW(PROTO_M_GRANT_KEY, "GrantKey", grant_key, grant_key),
+	SEC_ROW(PROTO_M_REVOKE_KEY_GRANT, "RevokeKeyGrant", revoke_key_grant, revoke_key_grant),
+	SEC_ROW(PROTO_M_LIST_KEY_GRANTS, "ListKeyGrants", list_key_grants, list_key_grants),
+#undef SEC_ROW
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -740,6 +805,7 @@ void proto_req_clear(struct proto_req *r)
 		return;
 	if (r->method == PROTO_M_SIGN)
 		kh_sign_req_clear(&r->body.sign);
+	proto_pki_req_clear(r->method, &r->body);
 	memset(&r->body, 0, sizeof(r->body));
 }
 
@@ -754,7 +820,10 @@ void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
 	case PROTO_M_GET_PUBLIC_KEY: kh_key_info_clear(&b->key); break;
 	case PROTO_M_LIST_KEYS: kh_key_list_clear(&b->keys); break;
 	case PROTO_M_SIGN: kh_sign_resp_clear(&b->sign); break;
-	default: break;
+	case PROTO_M_RUN_SELF_TEST: kh_selftest_report_clear(&b->selftest); break;
+	case PROTO_M_AUDIT_SHOW: kh_audit_records_clear(&b->audit); break;
+	case PROTO_M_LIST_KEY_GRANTS: kh_grant_list_clear(&b->grants); break;
+	default: proto_pki_resp_clear(m, b); break;
 	}
 	memset(b, 0, sizeof(*b));
 }

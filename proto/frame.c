@@ -18,3 +18,21 @@ void proto_frame_hdr(size_t len, uint8_t hdr[PROTO_HDR_LEN])
 	hdr[2] = (uint8_t)(len >> 8);
 	hdr[3] = (uint8_t)len;
 }
+
+enum kh_err proto_frame_next(const uint8_t *buf, size_t have, size_t cap, size_t *len, size_t *need)
+{
+	size_t n;
+
+	if (have < PROTO_HDR_LEN) {
+		*need = PROTO_HDR_LEN;
+		return KH_E_UNAVAILABLE;
+	}
+	if (proto_frame_len(buf, cap, &n) != KH_OK)
+		return KH_E_INVALID_ARGUMENT;
+	if (n > have - PROTO_HDR_LEN) {
+		*need = PROTO_HDR_LEN + n;
+		return KH_E_UNAVAILABLE;
+	}
+	*len = n;
+	return KH_OK;
+}

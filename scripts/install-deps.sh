@@ -12,9 +12,9 @@ PKGS=(
   # tokens and interop peers
   softhsm2 opensc p11-kit p11-kit-modules libengine-pkcs11-openssl openssl
   swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools python3-tpm2-pkcs11-tools
-  tpm2-abrmd tpm2-tools dbus
+  tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus
   # test helpers
-  python3 util-linux procps psmisc sqlite3 curl
+  python3 util-linux procps psmisc sqlite3 curl shellcheck
 )
 
 missing=()

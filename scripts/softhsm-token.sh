@@ -20,7 +20,10 @@ if [ ! -f "$dir/pin" ]; then
   # A random user PIN; the SO PIN is random too and not kept.
   od -An -N12 -tx1 /dev/urandom | tr -d ' \n' > "$dir/pin"
 fi
-if ! softhsm2-util --show-slots 2>/dev/null | grep -q "Label:[[:space:]]*$label[[:space:]]*$"; then
+# Captured first: with pipefail, grep -q closing the pipe early could make
+# the check fail and a second token with the same label be created.
+slots=$(softhsm2-util --show-slots 2>/dev/null || true)
+if ! grep -q "Label:[[:space:]]*${label}[[:space:]]*$" <<< "$slots"; then
   so=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
   softhsm2-util --init-token --free --label "$label" --so-pin "$so" --pin "$(cat "$dir/pin")" >/dev/null
 fi

@@ -26,7 +26,7 @@ struct cfg_parse {
 	int err_line;
 	char err[384];
 	/* keys seen, to refuse repeats outside [access] */
-	char seen[64][48];
+	char seen[128][112];
 	unsigned n_seen;
 };
 
@@ -98,45 +98,65 @@ static int cfg_bool(struct cfg_parse *p, bool *dst, const char *name, const char
 	return 0;
 }
 
-/* One principal of an [access] list: uid:N, gid:N, user:NAME, group:NAME,
- * cert:SAN-URI-or-CN. */
+enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, size_t errsz)
+{
+	uint64_t n;
+	unsigned role = g->role;
+
+	memset(g, 0, sizeof(*g));
+	g->role = role;
+	if (!kh_principal_valid(s)) {
+		snprintf(err, errsz, "principal '%.80s' is not uid:N, gid:N, user:NAME, group:NAME or cert:NAME", s);
+		return KH_E_INVALID_ARGUMENT;
+	}
+	kh_strlcpy(g->text, s, sizeof(g->text));
+	if (strncmp(s, "uid:", 4) == 0 && kh_parse_u64(s + 4, 0, 0xfffffffe, &n) == 0) {
+		g->kind = SVC_PK_UID;
+		g->uid = (uid_t)n;
+	} else if (strncmp(s, "gid:", 4) == 0 && kh_parse_u64(s + 4, 0, 0xfffffffe, &n) == 0) {
+		g->kind = SVC_PK_GID;
+		g->gid = (gid_t)n;
+	} else if (strncmp(s, "user:", 5) == 0) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+
+		if (getpwnam_r(s + 5, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+			snprintf(err, errsz, "unknown user '%.64s'", s + 5);
+			return KH_E_INVALID_ARGUMENT;
+		}
+		g->kind = SVC_PK_UID;
+		g->uid = pw.pw_uid;
+	} else if (strncmp(s, "group:", 6) == 0) {
+		struct group gr, *res = NULL;
+		char buf[16384];
+
+		if (getgrnam_r(s + 6, &gr, buf, sizeof(buf), &res) != 0 || res == NULL) {
+			snprintf(err, errsz, "unknown group '%.64s'", s + 6);
+			return KH_E_INVALID_ARGUMENT;
+		}
+		g->kind = SVC_PK_GID;
+		g->gid = gr.gr_gid;
+	} else if (strncmp(s, "cert:", 5) == 0 && strlen(s + 5) < sizeof(g->cert)) {
+		g->kind = SVC_PK_CERT;
+		kh_strlcpy(g->cert, s + 5, sizeof(g->cert));
+	} else {
+		snprintf(err, errsz, "principal '%.80s' is not uid:N, gid:N, user:NAME, group:NAME or cert:NAME", s);
+		return KH_E_INVALID_ARGUMENT;
+	}
+	return KH_OK;
+}
+
+/* One principal of an [access] list. */
 static int cfg_principal(struct cfg_parse *p, unsigned role, const char *s)
 {
 	struct svc_grant g;
 	struct svc_grant *ng;
-	uint64_t n;
+	char err[160];
 
 	memset(&g, 0, sizeof(g));
 	g.role = role;
-	if (strncmp(s, "uid:", 4) == 0 && kh_parse_u64(s + 4, 0, 0xfffffffe, &n) == 0) {
-		g.kind = SVC_PK_UID;
-		g.uid = (uid_t)n;
-	} else if (strncmp(s, "gid:", 4) == 0 && kh_parse_u64(s + 4, 0, 0xfffffffe, &n) == 0) {
-		g.kind = SVC_PK_GID;
-		g.gid = (gid_t)n;
-	} else if (strncmp(s, "user:", 5) == 0) {
-		struct passwd *pw = getpwnam(s + 5);
-
-		if (pw == NULL) {
-			cfg_fail(p, "unknown user '%s'", s + 5);
-			return 0;
-		}
-		g.kind = SVC_PK_UID;
-		g.uid = pw->pw_uid;
-	} else if (strncmp(s, "group:", 6) == 0) {
-		struct group *gr = getgrnam(s + 6);
-
-		if (gr == NULL) {
-			cfg_fail(p, "unknown group '%s'", s + 6);
-			return 0;
-		}
-		g.kind = SVC_PK_GID;
-		g.gid = gr->gr_gid;
-	} else if (strncmp(s, "cert:", 5) == 0 && s[5] != '\0' && strlen(s + 5) < sizeof(g.cert)) {
-		g.kind = SVC_PK_CERT;
-		kh_strlcpy(g.cert, s + 5, sizeof(g.cert));
-	} else {
-		cfg_fail(p, "principal '%s' is not uid:N, gid:N, user:NAME, group:NAME or cert:NAME", s);
+	if (svc_principal_parse(s, &g, err, sizeof(err)) != KH_OK) {
+		cfg_fail(p, "%s", err);
 		return 0;
 	}
 	ng = realloc(p->c->grants, (p->c->n_grants + 1) * sizeof(*ng));
@@ -221,6 +241,12 @@ static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
 		return cfg_uint(p, &c->max_inflight, n, v, 1, 65536);
 	if (strcmp(n, "idle_timeout") == 0)
 		return cfg_uint(p, &c->idle_timeout_s, n, v, 1, 86400);
+	if (strcmp(n, "user") == 0)
+		return cfg_str(p, &c->user, v);
+	if (strcmp(n, "rate") == 0)
+		return cfg_uint(p, &c->rate, n, v, 0, 10000000);
+	if (strcmp(n, "rate_burst") == 0)
+		return cfg_uint(p, &c->rate_burst, n, v, 1, 100000000);
 	if (strcmp(n, "log_level") == 0) {
 		if (strcmp(v, "error") == 0)
 			c->log_level = KH_LOG_ERR;
@@ -283,20 +309,172 @@ static int cfg_tls(struct cfg_parse *p, const char *n, const char *v)
 		return cfg_str(p, &c->tls_cert, v);
 	if (strcmp(n, "client_truststore") == 0)
 		return cfg_str(p, &c->tls_client_truststore, v);
+	if (strcmp(n, "client_ca") == 0)
+		return cfg_str(p, &c->tls_client_ca, v);
+	if (strcmp(n, "handshake_timeout") == 0)
+		return cfg_uint(p, &c->tls_handshake_timeout_s, n, v, 1, 600);
 	cfg_fail(p, "unknown key '%s' in [tls]", n);
+	return 0;
+}
+
+/* ---- security sections (issue 5) ---- */
+
+static unsigned svc_name_set_parse(const char *s, const char *what, const char *const *names, unsigned max,
+				   char *err, size_t errsz)
+{
+	char buf[256];
+	char *tok, *save = NULL;
+	unsigned set = 0, i;
+
+	if (!kh_strlcpy(buf, s, sizeof(buf))) {
+		snprintf(err, errsz, "%s list too long", what);
+		return 0;
+	}
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		for (i = 1; i <= max; i++)
+			if (strcmp(tok, names[i]) == 0)
+				break;
+		if (i > max) {
+			snprintf(err, errsz, "unknown %s '%.32s'", what, tok);
+			return 0;
+		}
+		set |= 1u << i;
+	}
+	if (set == 0)
+		snprintf(err, errsz, "empty %s list", what);
+	return set;
+}
+
+unsigned svc_digest_set_parse(const char *s, char *err, size_t errsz)
+{
+	static const char *const names[] = { "", "sha256", "sha384", "sha512", "sha1", "md5", "sha224" };
+
+	return svc_name_set_parse(s, "digest", names, KH_DIGEST_MAX, err, errsz);
+}
+
+unsigned svc_padding_set_parse(const char *s, char *err, size_t errsz)
+{
+	static const char *const names[] = { "", "pkcs1", "pss" };
+
+	return svc_name_set_parse(s, "padding", names, KH_PAD_MAX, err, errsz);
+}
+
+static int cfg_key_policy(struct cfg_parse *p, const char *section, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+	struct svc_key_policy_cfg *kp = NULL;
+	const char *key = section + 4;
+	char err[160] = "";
+	size_t i;
+
+	if (!kh_name_valid(key)) {
+		cfg_fail(p, "[key:%.64s]: a key name matches [A-Za-z0-9._-]{1,64}", key);
+		return 0;
+	}
+	for (i = 0; i < c->n_key_policies; i++)
+		if (strcmp(c->key_policies[i].key, key) == 0)
+			kp = &c->key_policies[i];
+	if (kp == NULL) {
+		struct svc_key_policy_cfg *nk = realloc(c->key_policies, (c->n_key_policies + 1) * sizeof(*nk));
+
+		if (nk == NULL) {
+			cfg_fail(p, "out of memory");
+			return 0;
+		}
+		c->key_policies = nk;
+		kp = &c->key_policies[c->n_key_policies++];
+		memset(kp, 0, sizeof(*kp));
+		kh_strlcpy(kp->key, key, sizeof(kp->key));
+		kp->line = p->line;
+	}
+	if (strcmp(n, "signers") == 0) {
+		char buf[1024];
+		char *tok, *save = NULL;
+
+		if (!kh_strlcpy(buf, v, sizeof(buf))) {
+			cfg_fail(p, "signers list too long");
+			return 0;
+		}
+		for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+			struct svc_grant g, *ng;
+
+			memset(&g, 0, sizeof(g));
+			if (svc_principal_parse(tok, &g, err, sizeof(err)) != KH_OK) {
+				cfg_fail(p, "%s", err);
+				return 0;
+			}
+			ng = realloc(kp->signers, (kp->n_signers + 1) * sizeof(*ng));
+			if (ng == NULL) {
+				cfg_fail(p, "out of memory");
+				return 0;
+			}
+			kp->signers = ng;
+			kp->signers[kp->n_signers++] = g;
+		}
+		return 1;
+	}
+	if (strcmp(n, "digests") == 0) {
+		kp->digests = svc_digest_set_parse(v, err, sizeof(err));
+		if (kp->digests == 0) {
+			cfg_fail(p, "%s (digests: sha256, sha384, sha512, ...)", err);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(n, "padding") == 0 || strcmp(n, "paddings") == 0) {
+		kp->paddings = svc_padding_set_parse(v, err, sizeof(err));
+		if (kp->paddings == 0) {
+			cfg_fail(p, "%s (padding: pkcs1, pss)", err);
+			return 0;
+		}
+		return 1;
+	}
+	cfg_fail(p, "unknown key '%s' in [key:%s] (keys: signers, digests, padding)", n, key);
+	return 0;
+}
+
+static int cfg_audit(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "file") == 0)
+		return cfg_str(p, &c->audit_file, v);
+	if (strcmp(n, "key") == 0) {
+		if (!kh_name_valid(v)) {
+			cfg_fail(p, "key must name a token key ([A-Za-z0-9._-]{1,64}), not '%s'", v);
+			return 0;
+		}
+		return cfg_str(p, &c->audit_key, v);
+	}
+	if (strcmp(n, "checkpoint_records") == 0)
+		return cfg_uint(p, &c->audit_checkpoint_records, n, v, 1, 1000000);
+	if (strcmp(n, "checkpoint_interval") == 0)
+		return cfg_uint(p, &c->audit_checkpoint_interval_s, n, v, 1, 86400);
+	if (strcmp(n, "sync") == 0) {
+		if (strcmp(v, "always") == 0)
+			c->audit_sync_always = true;
+		else if (strcmp(v, "interval") == 0)
+			c->audit_sync_always = false;
+		else {
+			cfg_fail(p, "sync must be always or interval, not '%s'", v);
+			return 0;
+		}
+		return 1;
+	}
+	cfg_fail(p, "unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync)", n);
 	return 0;
 }
 
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg_parse *p = user;
-	char key[48];
+	char key[112];
 	unsigned i;
 
 	if (p->err_line != 0)
 		return 1; /* report only the first problem */
-	if (strcmp(section, "access") != 0) {
-		snprintf(key, sizeof(key), "%.20s.%.24s", section, name);
+	if (strcmp(section, "access") != 0 && !(strncmp(section, "key:", 4) == 0 && strcmp(name, "signers") == 0)) {
+		snprintf(key, sizeof(key), "%.80s.%.24s", section, name);
 		for (i = 0; i < p->n_seen; i++) {
 			if (strcmp(p->seen[i], key) == 0) {
 				cfg_fail(p, "'%s' is set twice in [%s] (an indented line continues the previous one)",
@@ -315,14 +493,21 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		return cfg_tls(p, name, value);
 	if (strcmp(section, "access") == 0)
 		return cfg_access(p, name, value);
+	if (strcmp(section, "audit") == 0)
+		return cfg_audit(p, name, value);
+	if (strncmp(section, "key:", 4) == 0)
+		return cfg_key_policy(p, section, name, value);
 	if (*section == '\0')
 		cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]", name);
 	else
-		cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access)", section);
+		cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME)", section);
 	return 0;
 }
 
-/* fgets over a string, counting lines for error messages. */
+/* fgets over a string, counting lines for error messages. inih reads
+ * into a fixed buffer of num bytes (INI_MAX_LINE) and would take the rest
+ * of a longer line as a line of its own, so that the error (and every
+ * line number after it) would be wrong: refuse such a line instead. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
@@ -339,6 +524,17 @@ static char *cfg_reader(char *str, int num, void *stream)
 	}
 	str[n] = '\0';
 	p->line++;
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		/* The buffer is full: fine if the line ends right here. */
+		if (p->text[p->off] == '\r' && p->text[p->off + 1] == '\n')
+			p->off++;
+		if (p->text[p->off] == '\n')
+			p->off++;
+		else if (p->text[p->off] != '\0') {
+			cfg_fail(p, "line is longer than %d characters", num - 1);
+			return NULL;
+		}
+	}
 	return str;
 }
 
@@ -357,6 +553,9 @@ static struct svc_config *cfg_defaults(void)
 	c->idle_timeout_s = 600;
 	c->log_level = KH_LOG_INFO;
 	c->sessions = 8;
+	c->tls_handshake_timeout_s = 10;
+	c->audit_checkpoint_records = 256;
+	c->audit_checkpoint_interval_s = 60;
 	c->socket = strdup(KH_DEFAULT_SOCKET);
 	c->state_dir = strdup("/var/lib/keyhold");
 	if (c->socket == NULL || c->state_dir == NULL) {
@@ -378,13 +577,15 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 	if (p.c == NULL)
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	rc = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
-	if (p.err_line != 0) {
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: %s", name, p.err_line, p.err);
-		goto out;
-	}
-	if (rc > 0) {
+	/* rc is the first line inih found wrong (syntax, or a handler that
+	 * refused): report whichever problem comes first in the file. */
+	if (rc > 0 && (p.err_line == 0 || rc < p.err_line)) {
 		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: syntax error: expected [section] or name = value",
 			       name, rc);
+		goto out;
+	}
+	if (p.err_line != 0) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: %s", name, p.err_line, p.err);
 		goto out;
 	}
 	if (rc < 0) {
@@ -400,6 +601,26 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 	if (p.c->tls_listen != NULL && (p.c->tls_key == NULL || p.c->tls_cert == NULL)) {
 		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: [tls] listen needs key and cert", name, p.line);
 		goto out;
+	}
+	if (p.c->tls_listen != NULL && p.c->tls_client_ca == NULL && p.c->tls_client_truststore == NULL) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			       "%s:%d: [tls] listen needs client_truststore = STORE (a keyhold trust store) or "
+			       "client_ca = FILE: the CAs whose client certificates are accepted",
+			       name, p.line);
+		goto out;
+	}
+	if (p.c->rate_burst == 0)
+		p.c->rate_burst = p.c->rate > 0 ? 2 * p.c->rate : 1;
+	{
+		size_t i;
+
+		for (i = 0; i < p.c->n_key_policies; i++) {
+			if (p.c->key_policies[i].n_signers == 0) {
+				r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: [key:%s] names no signers", name,
+					       p.c->key_policies[i].line, p.c->key_policies[i].key);
+				goto out;
+			}
+		}
 	}
 	p.c->path = strdup(name);
 	if (p.c->path == NULL) {
@@ -461,5 +682,16 @@ void svc_config_free(struct svc_config *c)
 	free(c->tls_cert);
 	free(c->tls_client_truststore);
 	free(c->grants);
+	free(c->user);
+	free(c->tls_client_ca);
+	free(c->audit_file);
+	free(c->audit_key);
+	if (c->key_policies != NULL) {
+		size_t i;
+
+		for (i = 0; i < c->n_key_policies; i++)
+			free(c->key_policies[i].signers);
+		free(c->key_policies);
+	}
 	free(c);
 }

@@ -6,26 +6,81 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
+
+#define ROLES_KEYS (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER)
+#define ROLES_AUDIT (SVC_ROLE_ADMIN | SVC_ROLE_AUDITOR)
+
+/* The key or trustpoint a request is about, for the audit log and the
+ * per-key policy; NULL when none. */
+typedef const char *(*svc_object_fn)(const union proto_req_body *b);
 
 struct svc_method {
 	svc_handler_fn fn;
 	unsigned roles;          /* any of these may call */
 	bool needs_operational;  /* refused outside OPERATIONAL (crypto output) */
+	svc_object_fn object;    /* NULL: the request names no object */
+	bool key_policy;         /* non-admins need a grant for object */
 };
 
+static const char *svc_obj_generate(const union proto_req_body *b) { return b->generate.name; }
+static const char *svc_obj_name(const union proto_req_body *b) { return b->name.name; }
+static const char *svc_obj_sign(const union proto_req_body *b) { return b->sign.key; }
+static const char *svc_obj_grant(const union proto_req_body *b) { return b->grant.key; }
+static const char *svc_obj_grant_ref(const union proto_req_body *b) { return b->grant_ref.key; }
+static const char *svc_obj_grant_filter(const union proto_req_body *b) { return b->grant_filter.key; }
+/* PKI: the trustpoint, trust store or (CSR) key named. */
+static const char *svc_obj_csr(const union proto_req_body *b) { return b->csr.key; }
+static const char *svc_obj_tp_create(const union proto_req_body *b) { return b->tp_create.name; }
+static const char *svc_obj_tp_delete(const union proto_req_body *b) { return b->tp_delete.name; }
+static const char *svc_obj_tp_auth(const union proto_req_body *b) { return b->tp_auth.name; }
+static const char *svc_obj_tp_import(const union proto_req_body *b) { return b->tp_import.name; }
+static const char *svc_obj_tp_export(const union proto_req_body *b) { return b->tp_export.name; }
+static const char *svc_obj_tp_regen(const union proto_req_body *b) { return b->tp_regen.name; }
+static const char *svc_obj_ts_add(const union proto_req_body *b) { return b->ts_add.store; }
+static const char *svc_obj_ts_name(const union proto_req_body *b) { return b->ts_name.store; }
+static const char *svc_obj_ts_remove(const union proto_req_body *b) { return b->ts_remove.store; }
+static const char *svc_obj_ts_verify(const union proto_req_body *b) { return b->ts_verify.store; }
+static const char *svc_obj_crl_import(const union proto_req_body *b) { return b->crl_import.store; }
+
+/* Signers see and use only keys granted to them; auditors read status and
+ * the audit log (DESIGN §9). */
 static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_GET_STATUS] = { svc_h_get_status, ROLES_ANY, false },
-	[PROTO_M_GET_CAPABILITIES] = { svc_h_get_capabilities, ROLES_ANY, false },
-	[PROTO_M_GENERATE_KEY] = { svc_h_generate_key, SVC_ROLE_ADMIN, true },
-	[PROTO_M_LIST_KEYS] = { svc_h_list_keys, ROLES_ANY, false },
-	[PROTO_M_GET_PUBLIC_KEY] = { svc_h_get_public_key, ROLES_ANY, false },
-	[PROTO_M_DELETE_KEY] = { svc_h_delete_key, SVC_ROLE_ADMIN, true },
-	[PROTO_M_SIGN] = { svc_h_sign, SVC_ROLE_ADMIN | SVC_ROLE_SIGNER, true },
+	[PROTO_M_GET_CAPABILITIES] = { svc_h_get_capabilities, ROLES_KEYS, false },
+	[PROTO_M_GENERATE_KEY] = { svc_h_generate_key, SVC_ROLE_ADMIN, true, svc_obj_generate },
+	[PROTO_M_LIST_KEYS] = { svc_h_list_keys, ROLES_KEYS, false },
+	[PROTO_M_GET_PUBLIC_KEY] = { svc_h_get_public_key, ROLES_KEYS, false, svc_obj_name, true },
+	[PROTO_M_DELETE_KEY] = { svc_h_delete_key, SVC_ROLE_ADMIN, true, svc_obj_name },
+	[PROTO_M_SIGN] = { svc_h_sign, ROLES_KEYS, true, svc_obj_sign, true },
+	[PROTO_M_AUDIT_SHOW] = { svc_h_audit_show, ROLES_AUDIT, false },
+	[PROTO_M_AUDIT_VERIFY] = { svc_h_audit_verify, ROLES_AUDIT, false },
+	[PROTO_M_GRANT_KEY] = { svc_h_grant_key, SVC_ROLE_ADMIN, false, svc_obj_grant },
+	[PROTO_M_REVOKE_KEY_GRANT] = { svc_h_revoke_key_grant, SVC_ROLE_ADMIN, false, svc_obj_grant_ref },
+	[PROTO_M_LIST_KEY_GRANTS] = { svc_h_list_key_grants, ROLES_AUDIT, false, svc_obj_grant_filter },
+	[PROTO_M_RUN_SELF_TEST] = { svc_h_run_selftest, SVC_ROLE_ADMIN, true },
+	[PROTO_M_CREATE_CSR] = { svc_h_create_csr, SVC_ROLE_ADMIN, true, svc_obj_csr },
+	[PROTO_M_CREATE_TRUSTPOINT] = { svc_h_create_trustpoint, SVC_ROLE_ADMIN, true, svc_obj_tp_create },
+	[PROTO_M_LIST_TRUSTPOINTS] = { svc_h_list_trustpoints, ROLES_ANY, false },
+	[PROTO_M_GET_TRUSTPOINT] = { svc_h_get_trustpoint, ROLES_ANY, false, svc_obj_name },
+	[PROTO_M_DELETE_TRUSTPOINT] = { svc_h_delete_trustpoint, SVC_ROLE_ADMIN, false, svc_obj_tp_delete },
+	[PROTO_M_AUTHENTICATE_TRUSTPOINT] = { svc_h_authenticate_trustpoint, SVC_ROLE_ADMIN, false, svc_obj_tp_auth },
+	[PROTO_M_ENROLL_TRUSTPOINT] = { svc_h_enroll_trustpoint, SVC_ROLE_ADMIN, true, svc_obj_name },
+	[PROTO_M_IMPORT_CERTIFICATE] = { svc_h_import_certificate, SVC_ROLE_ADMIN, false, svc_obj_tp_import },
+	[PROTO_M_EXPORT_TRUSTPOINT] = { svc_h_export_trustpoint, ROLES_ANY, false, svc_obj_tp_export },
+	[PROTO_M_REGENERATE_TRUSTPOINT] = { svc_h_regenerate_trustpoint, SVC_ROLE_ADMIN, true, svc_obj_tp_regen },
+	[PROTO_M_TRUSTSTORE_ADD] = { svc_h_truststore_add, SVC_ROLE_ADMIN, false, svc_obj_ts_add },
+	[PROTO_M_TRUSTSTORE_LIST] = { svc_h_truststore_list, ROLES_ANY, false, svc_obj_ts_name },
+	[PROTO_M_TRUSTSTORE_REMOVE] = { svc_h_truststore_remove, SVC_ROLE_ADMIN, false, svc_obj_ts_remove },
+	[PROTO_M_TRUSTSTORE_VERIFY] = { svc_h_truststore_verify, ROLES_ANY, false, svc_obj_ts_verify },
+	[PROTO_M_IMPORT_CRL] = { svc_h_import_crl, SVC_ROLE_ADMIN, false, svc_obj_crl_import },
 };
 
 const char *svc_state_name(enum svc_state st)
@@ -57,17 +112,50 @@ uint8_t *svc_error_frame(uint64_t id, enum kh_err code, const char *msg, size_t 
 	return f;
 }
 
+void svc_audit_record(struct svc *s, const struct svc_principal *who, const char *method, const char *object,
+		      enum kh_err code, uint64_t duration_us, uint64_t count)
+{
+	struct audit_event ev;
+	struct kh_errbuf e = { 0 };
+
+	if (s->audit == NULL)
+		return;
+	ev.principal = who != NULL ? who->name : "-";
+	ev.method = method != NULL ? method : "-";
+	ev.object = object;
+	ev.code = code;
+	ev.duration_us = duration_us;
+	ev.count = count;
+	if (audit_append(s->audit, &ev, &e) != KH_OK)
+		log_err("audit: %s", e.msg);
+}
+
+/* The existing token key a request would sign with or destroy, if any. */
+static const char *svc_key_touched(const struct proto_req *req)
+{
+	switch (req->method) {
+	case PROTO_M_SIGN: return req->body.sign.key;
+	case PROTO_M_DELETE_KEY: return req->body.name.name;
+	case PROTO_M_CREATE_CSR: return req->body.csr.key;
+	case PROTO_M_CREATE_TRUSTPOINT: return req->body.tp_create.key;
+	default: return NULL;
+	}
+}
+
 void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_req *req, uint64_t deadline_us,
 		  uint8_t **frame, size_t *frame_len)
 {
 	const struct svc_method *m = &svc_methods[req->method];
 	const char *mname = proto_method_name(req->method);
+	const char *object = m->object != NULL ? m->object(&req->body) : NULL;
 	union proto_resp_body resp;
 	struct kh_errbuf e = { 0 };
 	uint64_t t0 = kh_now_mono_us();
 	int r;
 
 	memset(&resp, 0, sizeof(resp));
+	if (object != NULL && object[0] == '\0')
+		object = NULL;
 	if (deadline_us != 0 && t0 > deadline_us) {
 		r = kh_err_set(&e, KH_E_DEADLINE_EXCEEDED, "the deadline passed before %s could start", mname);
 	} else if ((who->roles & m->roles) == 0) {
@@ -75,16 +163,51 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 
 		r = kh_err_set(&e, KH_E_PERMISSION_DENIED, "%s may not call %s: it needs the %s role (grant it in [access])",
 			       who->name, mname, svc_roles_text(m->roles, need, sizeof(need)));
+	} else if (m->key_policy && object != NULL &&
+		   (r = s->keypolicy != NULL ? svc_keypolicy_check_key(s->keypolicy, who, object, &e)
+					  : ((who->roles & SVC_ROLE_ADMIN) ? KH_OK
+									  : kh_err_set(&e, KH_E_PERMISSION_DENIED,
+										       "%s has no grant for key '%s'", who->name,
+										       object))) != KH_OK) {
+		/* Decided before the token is asked: the refusal is the same
+		 * whether or not the key exists. */
+	} else if (s->audit != NULL && svc_key_touched(req) != NULL &&
+		   strcmp(svc_key_touched(req), audit_key_name(s->audit)) == 0) {
+		r = kh_err_set(&e, KH_E_PERMISSION_DENIED,
+			       "key '%s' signs the audit log's checkpoints; no request may use it", svc_key_touched(req));
 	} else if (m->needs_operational && atomic_load(&s->state) != SVC_STATE_OPERATIONAL) {
 		r = kh_err_set(&e, KH_E_UNAVAILABLE, "keyholdd is in state %s; %s is refused until it is OPERATIONAL",
 			       svc_state_name((enum svc_state)atomic_load(&s->state)), mname);
+	} else if (m->needs_operational && s->audit != NULL && !audit_healthy(s->audit)) {
+		r = kh_err_set(&e, KH_E_UNAVAILABLE,
+			       "the audit log cannot be written, and no key is used without a record; see keyholdd's log");
+	} else if (m->fn == NULL) {
+		r = kh_err_set(&e, KH_E_UNIMPLEMENTED, "%s is not implemented by this keyholdd", mname);
 	} else {
 		r = m->fn(s, who, &req->body, &resp, &e);
 		if (r != KH_OK && e.code == KH_OK)
 			kh_err_set(&e, r, "%s failed", mname);
+		/* FIPS ERROR state (DESIGN §8): no cryptographic output leaves
+		 * keyholdd, even from a request that was already running. */
+		if (r == KH_OK && m->needs_operational && atomic_load(&s->state) == SVC_STATE_ERROR)
+			r = kh_err_set(&e, KH_E_UNAVAILABLE,
+				       "keyholdd entered the FIPS ERROR state; %s output is withheld", mname);
+	}
+	/* On record before the answer leaves; an answer that cannot be
+	 * recorded is not given (no unrecorded signature). */
+	if (s->audit != NULL) {
+		struct audit_event ev = { who->name, mname, object, r, kh_now_mono_us() - t0, 1 };
+		struct kh_errbuf ae = { 0 };
+
+		if (audit_append(s->audit, &ev, &ae) != KH_OK && r == KH_OK) {
+			proto_resp_clear(req->method, &resp);
+			memset(&resp, 0, sizeof(resp));
+			r = kh_err_set(&e, KH_E_UNAVAILABLE, "%s", ae.msg);
+		}
 	}
 	if (r != KH_OK) {
-		log_info("%s %s: %s: %s", who->name, mname, kh_err_name(r), e.msg);
+		log_info("%s %s%s%s: %s: %s", who->name, mname, object ? " " : "", object ? object : "", kh_err_name(r),
+			 e.msg);
 		*frame = svc_error_frame(req->id, r, e.msg, frame_len);
 	} else {
 		log_dbg("%s %s: OK in %llu us", who->name, mname, (unsigned long long)(kh_now_mono_us() - t0));
@@ -140,4 +263,57 @@ unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name)
 		if (cfg->grants[i].kind == SVC_PK_CERT && strcmp(cfg->grants[i].cert, name) == 0)
 			roles |= cfg->grants[i].role;
 	return roles;
+}
+
+/* ---- principals (svc_security.h) ---- */
+
+void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, struct svc_principal *who)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int n = (int)(sizeof(who->groups) / sizeof(who->groups[0]));
+	size_t i;
+
+	memset(who, 0, sizeof(*who));
+	who->is_unix = true;
+	who->uid = uid;
+	who->gid = gid;
+	who->pid = pid;
+	snprintf(who->name, sizeof(who->name), "uid:%u", (unsigned)uid);
+	who->groups[0] = gid;
+	who->n_groups = 1;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
+	    getgrouplist(pw.pw_name, gid, who->groups, &n) >= 0)
+		who->n_groups = n;
+	for (i = 0; i < cfg->n_grants; i++)
+		if (svc_grant_matches(&cfg->grants[i], who))
+			who->roles |= cfg->grants[i].role;
+}
+
+void svc_principal_cert(const struct svc_config *cfg, const char *name, struct svc_principal *who)
+{
+	memset(who, 0, sizeof(*who));
+	who->is_unix = false;
+	snprintf(who->name, sizeof(who->name), "cert:%s", name);
+	who->roles = svc_roles_for_cert(cfg, name);
+}
+
+bool svc_grant_matches(const struct svc_grant *g, const struct svc_principal *who)
+{
+	int i;
+
+	switch (g->kind) {
+	case SVC_PK_UID:
+		return who->is_unix && who->uid == g->uid;
+	case SVC_PK_GID:
+		if (!who->is_unix)
+			return false;
+		for (i = 0; i < who->n_groups; i++)
+			if (who->groups[i] == g->gid)
+				return true;
+		return who->gid == g->gid;
+	case SVC_PK_CERT:
+		return !who->is_unix && strncmp(who->name, "cert:", 5) == 0 && strcmp(who->name + 5, g->cert) == 0;
+	}
+	return false;
 }

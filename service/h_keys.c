@@ -7,28 +7,83 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
+#include "svc_policy.h"
+#include "svc_pki.h"
+
+enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
+			     struct kh_errbuf *e)
+{
+	int r = svc_policy_key_type(s->cfg, type, e);
+
+	if (r == KH_OK)
+		r = hsm_key_generate(s->hsm, name, type, info, e);
+	if (r == KH_OK) {
+		selftest_key_generated(s, info->name);
+		info->fips_created = selftest_key_is_fips(s, info->name);
+	}
+	return r;
+}
+
+enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e)
+{
+	int r = hsm_key_delete(s->hsm, name, e);
+
+	if (r == KH_OK) {
+		selftest_key_deleted(s, name);
+		/* A later key of the same name must not inherit the grants. */
+		if (s->keypolicy != NULL)
+			svc_keypolicy_forget_key(s->keypolicy, name);
+	}
+	return r;
+}
 
 enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			       union proto_resp_body *resp, struct kh_errbuf *e)
 {
 	(void)who;
-	return hsm_key_generate(s->hsm, req->generate.name, req->generate.type, &resp->key, e);
+	return svc_key_generate(s, req->generate.name, req->generate.type, &resp->key, e);
 }
 
 enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			    union proto_resp_body *resp, struct kh_errbuf *e)
 {
-	(void)who;
+	struct kh_key_list *l = &resp->keys;
+	size_t i, kept = 0;
+	int r;
+
 	(void)req;
-	return hsm_key_list(s->hsm, &resp->keys, e);
+	r = hsm_key_list(s->hsm, l, e);
+	if (r != KH_OK)
+		return r;
+	for (i = 0; i < l->n; i++)
+		l->keys[i].fips_created = selftest_key_is_fips(s, l->keys[i].name);
+	if (who->roles & SVC_ROLE_ADMIN)
+		return KH_OK;
+	/* A signer sees the keys granted to it, nothing of the others. */
+	for (i = 0; i < l->n; i++) {
+		struct kh_errbuf ignore = { 0 };
+
+		if (s->keypolicy != NULL && svc_keypolicy_check_key(s->keypolicy, who, l->keys[i].name, &ignore) == KH_OK)
+			l->keys[kept++] = l->keys[i];
+		else
+			kh_key_info_clear(&l->keys[i]);
+	}
+	l->n = kept;
+	return KH_OK;
 }
 
 enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 				 union proto_resp_body *resp, struct kh_errbuf *e)
 {
+	int r;
+
 	(void)who;
-	return hsm_key_get(s->hsm, req->name.name, &resp->key, e);
+	r = hsm_key_get(s->hsm, req->name.name, &resp->key, e);
+	if (r == KH_OK)
+		resp->key.fips_created = selftest_key_is_fips(s, resp->key.name);
+	return r;
 }
 
 enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -36,7 +91,8 @@ enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, uni
 {
 	(void)who;
 	(void)resp;
-	return hsm_key_delete(s->hsm, req->name.name, e);
+	/* Refused while a trustpoint uses the key (svc_pki.c). */
+	return svc_pki_delete_key(s, req->name.name, e);
 }
 
 static void svc_sig_alg_name(enum kh_key_type t, enum kh_digest d, enum kh_padding p, char *out, size_t n)
@@ -75,8 +131,15 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 	uint8_t digest[EVP_MAX_MD_SIZE];
 	unsigned dlen = 0;
 
-	(void)who;
 	KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pkey, e));
+	/* The grant's digests and paddings, now that the key's type is known
+	 * (Ed25519 has neither: its grant alone decides). */
+	if (type != KH_KEY_ED25519 && s->keypolicy != NULL)
+		KH_TRY(svc_keypolicy_check_sign(s->keypolicy, who, q->key, svc_key_is_rsa(type), q->digest, q->padding, e));
+	/* FIPS mode: the approved policy before anything else; every token
+	 * signature is verified before it is released (DESIGN §8). */
+	KH_TRY(svc_policy_sign(s->cfg, type, q->digest, q->padding, e));
+	KH_TRY(svc_policy_public_key(s->cfg, pkey, e));
 	memset(&op, 0, sizeof(op));
 	op.key = q->key;
 	op.padding = q->padding;
@@ -114,6 +177,7 @@ enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union pro
 		}
 	}
 	KH_TRY(hsm_sign(s->hsm, &op, &resp->sign.sig, &resp->sign.sig_len, e));
+	KH_TRY(selftest_release_signature(s, pkey, &op, resp->sign.sig, resp->sign.sig_len, e));
 	svc_sig_alg_name(type, op.digest, op.padding, resp->sign.algorithm, sizeof(resp->sign.algorithm));
 out:
 	EVP_PKEY_free(pkey);

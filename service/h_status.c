@@ -5,8 +5,11 @@
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
 
+#include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
+#include "svc_pki.h"
 
 static int svc_provider_name_cb(OSSL_PROVIDER *prov, void *arg)
 {
@@ -23,14 +26,13 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	struct kh_status *st = &resp->status;
 	struct kh_key_list keys = { 0 };
 	struct kh_errbuf ignore = { 0 };
+	int r;
 
 	(void)who;
 	(void)req;
-	(void)e;
 	kh_strlcpy(st->version, KEYHOLD_VERSION, sizeof(st->version));
 	kh_strlcpy(st->state, svc_state_name((enum svc_state)atomic_load(&s->state)), sizeof(st->state));
 	kh_strlcpy(st->fips_mode, svc_fips_mode_name(s->cfg->fips_mode), sizeof(st->fips_mode));
-	st->module_validated = false;
 	kh_strlcpy(st->openssl_version, OpenSSL_version(OPENSSL_VERSION), sizeof(st->openssl_version));
 	st->providers[0] = '\0';
 	OSSL_PROVIDER_do_all(s->libctx, svc_provider_name_cb, st->providers);
@@ -39,9 +41,18 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	st->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
 	if (hsm_key_list(s->hsm, &keys, &ignore) == KH_OK)
 		st->keys = (uint32_t)keys.n;
+	/* FIPS: module_validated, self-tests, conditional counts, keys made
+	 * outside FIPS mode. */
+	r = selftest_status(s, &keys, st);
 	kh_key_list_clear(&keys);
 	st->connections = atomic_load(&s->connections);
 	st->requests = atomic_load(&s->requests);
+	if (r != KH_OK)
+		return kh_err_set(e, r, "cannot assemble the status");
+	/* Keys keyhold generated for trustpoints that nothing uses now. */
+	kh_err_clear(&ignore);
+	if (svc_pki_orphans(s, &st->orphaned_keys, &st->n_orphaned, &ignore) != KH_OK)
+		log_warn("cannot list orphaned keys: %s", ignore.msg);
 	return KH_OK;
 }
 

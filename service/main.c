@@ -21,6 +21,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
+#include "selftest.h"
 #include "svc.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
@@ -28,9 +29,12 @@
 static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: keyholdd --config FILE [--foreground] [--check]\n"
+		    "       keyholdd --fips-install\n"
 		    "  --config FILE   the INI configuration (see README)\n"
 		    "  --foreground    stay in the foreground and log to stderr (or journald)\n"
-		    "  --check         validate the configuration and the PIN file, then exit\n");
+		    "  --check         validate the configuration and the PIN file, then exit\n"
+		    "  --fips-install  write the software-integrity sidecar (.keyholdd.hmac) next to\n"
+		    "                  this executable, for FIPS mode (docs/FIPS.md)\n");
 }
 
 /* PR_SET_DUMPABLE=0 and no core files: the PIN must never reach a dump. */
@@ -52,32 +56,6 @@ static void svc_harden(void)
 	/* The PIN lives in the secure heap (mlocked, guarded). */
 	if (CRYPTO_secure_malloc_init(32768, 32) != 1)
 		log_warn("OpenSSL secure heap unavailable; the PIN is kept in ordinary memory");
-}
-
-static enum kh_err svc_fetch_digests(struct svc *s, struct kh_errbuf *e)
-{
-	static const char *const names[KH_DIGEST_MAX + 1] = {
-		[KH_DIGEST_SHA256] = "SHA256", [KH_DIGEST_SHA384] = "SHA384", [KH_DIGEST_SHA512] = "SHA512",
-		[KH_DIGEST_SHA1] = "SHA1",     [KH_DIGEST_MD5] = "MD5",       [KH_DIGEST_SHA224] = "SHA224",
-	};
-	unsigned i;
-
-	for (i = 1; i <= KH_DIGEST_MAX; i++) {
-		s->md[i] = EVP_MD_fetch(s->libctx, names[i], NULL);
-		if (s->md[i] == NULL && (i == KH_DIGEST_SHA256 || i == KH_DIGEST_SHA384 || i == KH_DIGEST_SHA512))
-			return kh_err_set(e, KH_E_INTERNAL, "OpenSSL offers no %s", names[i]);
-	}
-	return KH_OK;
-}
-
-static void svc_free_digests(struct svc *s)
-{
-	unsigned i;
-
-	for (i = 0; i <= KH_DIGEST_MAX; i++) {
-		EVP_MD_free(s->md[i]);
-		s->md[i] = NULL;
-	}
 }
 
 static int svc_check(const struct svc_config *cfg)
@@ -105,15 +83,15 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "fips-install", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	bool foreground = false, check = false;
+	bool foreground = false, check = false, fips_install = false;
 	struct svc s;
 	struct kh_errbuf e = { 0 };
-	struct hsm_config hc;
 	struct event_base *base = NULL;
 	int opt, rc = 1;
 
@@ -122,12 +100,20 @@ int main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'f': foreground = true; break;
 		case 'k': check = true; break;
+		case 'I': fips_install = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("keyholdd %s\n", KEYHOLD_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (config == NULL || optind != argc) {
+	if (fips_install && config == NULL && optind == argc) {
+		if (selftest_integrity_install(stdout, &e) != KH_OK) {
+			fprintf(stderr, "keyholdd: %s\n", e.msg);
+			return 1;
+		}
+		return 0;
+	}
+	if (config == NULL || optind != argc || fips_install) {
 		usage(stderr);
 		return 2;
 	}
@@ -154,33 +140,17 @@ int main(int argc, char **argv)
 	if (!foreground)
 		kh_log_use_syslog();
 
-	if (proto_check_methods(&e) != KH_OK || svc_fetch_digests(&s, &e) != KH_OK) {
-		log_err("%s", e.msg);
-		goto out;
-	}
 	evthread_use_pthreads();
 	base = event_base_new();
 	if (base == NULL) {
 		log_err("cannot create the event loop");
 		goto out;
 	}
-
-	memset(&hc, 0, sizeof(hc));
-	hc.module = s.cfg->module;
-	hc.uri = s.cfg->uri;
-	hc.pin_file = s.cfg->pin_file;
-	hc.sessions = s.cfg->sessions;
-	if (hsm_open(&hc, &s.hsm, &e) != KH_OK) {
-		log_err("token: %s: %s", kh_err_name(e.code), e.msg);
-		goto out;
-	}
-	if (svc_pool_new(base, s.cfg->workers, &s.pool) != KH_OK) {
-		log_err("cannot start %u workers", s.cfg->workers);
-		goto out;
-	}
-	atomic_store(&s.state, SVC_STATE_OPERATIONAL);
-	if (svc_server_new(&s, base, &s.server, &e) != KH_OK) {
+	if (svc_start(&s, base, &e) != KH_OK) {
 		log_err("%s", e.msg);
+		if (s.exit_code == SELFTEST_EXIT_ERROR)
+			log_err("keyholdd halts (exit status %d)", SELFTEST_EXIT_ERROR);
+		rc = s.exit_code != 0 ? s.exit_code : 1;
 		goto out;
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
@@ -190,13 +160,9 @@ int main(int argc, char **argv)
 #endif
 	event_base_dispatch(base);
 	rc = s.exit_code;
-	log_info("stopped");
+	log_info("%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
 out:
-	/* Workers first: their completions still reach the connections. */
-	svc_pool_free(s.pool);
-	svc_server_free(s.server);
-	hsm_close(s.hsm);
-	svc_free_digests(&s);
+	svc_stop(&s);
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);

@@ -71,5 +71,13 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a);
 int cli_cmd_key(struct cli *cli, struct cli_args *a);
 int cli_cmd_sign(struct cli *cli, struct cli_args *a);
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a);
+int cli_cmd_selftest(struct cli *cli, struct cli_args *a);
+/* pki.c */
+int cli_cmd_csr(struct cli *cli, struct cli_args *a);
+int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a);
+int cli_cmd_truststore(struct cli *cli, struct cli_args *a);
+int cli_cmd_crl(struct cli *cli, struct cli_args *a);
+int cli_cmd_audit(struct cli *cli, struct cli_args *a);
+int cli_cmd_policy(struct cli *cli, struct cli_args *a);
 
 #endif

@@ -15,12 +15,32 @@ static void cli_help(FILE *f)
 		"       keyhold --connect HOST:PORT --tls-cert F --tls-key F --tls-ca F ...\n"
 		"\n"
 		"  status                               service, token, FIPS, self-tests\n"
+		"  selftest                             rerun the FIPS power-up self-tests now (admin)\n"
 		"  capabilities                         key types and mechanisms of the token\n"
 		"  key generate NAME --type TYPE        rsa2048|rsa3072|rsa4096|p256|p384|p521|ed25519\n"
 		"  key list\n"
 		"  key show NAME [--pem]                --pem: SubjectPublicKeyInfo PEM\n"
 		"  key delete NAME --force\n"
 		"  sign NAME --in FILE [--digest sha256|sha384|sha512] [--pss] [--prehashed] [--out FILE]\n"
+		"  csr NAME --subject DN [--san LIST] [--eku LIST] [--digest D] [--out FILE]\n"
+		"      [--challenge-password-file FILE]\n"
+		"  trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] [--san LIST]\n"
+		"      [--eku LIST] [--enrollment self|terminal] [--revocation LIST] [--digest D] [--days N]\n"
+		"  trustpoint list | show TP [--csr] | delete TP [--keep-key]\n"
+		"  trustpoint authenticate TP --ca FILE (--yes | --fingerprint SHA256HEX)\n"
+		"  trustpoint enroll TP [--out FILE]     self: self-signed certificate; terminal: PEM CSR\n"
+		"  trustpoint import TP --cert FILE      PEM, DER or PKCS#7 (with chain)\n"
+		"  trustpoint export TP [--chain] [--format pem|der|pkcs7] [--out FILE]\n"
+		"  trustpoint regenerate TP [--type TYPE] [--out FILE]   new key; old one kept until import\n"
+		"  truststore add STORE FILE...          PEM bundle, DER or PKCS#7\n"
+		"  truststore list [STORE] | remove STORE FINGERPRINT\n"
+		"  truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
+		"      [--purpose serverAuth|clientAuth] [--crl FILE]...\n"
+		"  crl import STORE FILE                 PEM or DER CRL for a trust store\n"
+		"  audit show [--since RFC3339] [--limit N]   the audit log (auditor, admin)\n"
+		"  audit verify                         check the hash chain and checkpoint signatures\n"
+		"  policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]\n"
+		"  policy revoke KEY PRINCIPAL | policy list [KEY]   per-key grants (admin)\n"
 		"\n"
 		"The socket defaults to $KEYHOLD_SOCKET, then %s.\n"
 		"Errors: exit status 1 and 'error: CODE: message' on stderr (JSON with --json).\n",
@@ -241,6 +261,13 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "capabilities", cli_cmd_capabilities },
 	{ "key", cli_cmd_key },
 	{ "sign", cli_cmd_sign },
+	{ "selftest", cli_cmd_selftest },
+	{ "csr", cli_cmd_csr },
+	{ "trustpoint", cli_cmd_trustpoint },
+	{ "truststore", cli_cmd_truststore },
+	{ "crl", cli_cmd_crl },
+	{ "audit", cli_cmd_audit },
+	{ "policy", cli_cmd_policy },
 };
 
 int main(int argc, char **argv)

@@ -12,6 +12,8 @@
 #ifndef KEYHOLD_H
 #define KEYHOLD_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kh_err.h"
@@ -56,6 +58,11 @@ enum kh_err kh_delete_key(kh_client *c, const char *name, struct kh_errbuf *e) K
 enum kh_err kh_sign(kh_client *c, const struct kh_sign_req *req, struct kh_sign_resp *out,
 		    struct kh_errbuf *e) KH_WUR;
 
+/* FIPS (libkeyhold_fips.c): reruns the power-up self-tests (admin). A
+ * failed test is an INTERNAL error naming it; keyholdd then enters ERROR
+ * and exits. On success out lists every test; kh_selftest_report_clear. */
+enum kh_err kh_run_selftest(kh_client *c, struct kh_selftest_report *out, struct kh_errbuf *e) KH_WUR;
+
 /* Pipelining: send without waiting; *id identifies the answer. */
 enum kh_err kh_sign_send(kh_client *c, const struct kh_sign_req *req, uint64_t *id, struct kh_errbuf *e) KH_WUR;
 /* Waits for the next Sign answer, whichever arrives first. Returns KH_OK
@@ -66,6 +73,62 @@ enum kh_err kh_sign_recv(kh_client *c, uint64_t *id, struct kh_errbuf *status, s
 			 struct kh_errbuf *e) KH_WUR;
 /* Requests sent and not yet answered. */
 unsigned kh_client_pending(const kh_client *c);
+
+/* ---- PKI: CSRs, trustpoints, trust stores, CRLs (libkeyhold_pki.c) ----
+ * Byte inputs are borrowed; each request must fit the service's frame cap
+ * (1 MiB by default), larger input is refused with INVALID_ARGUMENT.
+ * Results are released with the kh_*_clear() of kh_pki.h; strings returned
+ * as char * are released with free(). */
+
+/* PKCS#10 PEM in *pem. */
+enum kh_err kh_create_csr(kh_client *c, const struct kh_csr_req *req, char **pem, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_create(kh_client *c, const struct kh_tp_create_req *req, struct kh_trustpoint *out,
+				 struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_list(kh_client *c, struct kh_trustpoint_list *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_get(kh_client *c, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e) KH_WUR;
+/* keep_key: keep the keys keyhold generated for it (they become ordinary keys). */
+enum kh_err kh_trustpoint_delete(kh_client *c, const char *name, bool keep_key, struct kh_tp_delete_resp *out,
+				 struct kh_errbuf *e) KH_WUR;
+/* Accepts ca only with confirm or a matching fingerprint; otherwise
+ * FAILED_PRECONDITION with the fingerprint in the message. */
+enum kh_err kh_trustpoint_authenticate(kh_client *c, const char *name, const uint8_t *ca, size_t len, bool confirm,
+				       const char *fingerprint, struct kh_cert_list *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_enroll(kh_client *c, const char *name, struct kh_enroll_resp *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_trustpoint_import(kh_client *c, const char *name, const uint8_t *data, size_t len,
+				 struct kh_import_resp *out, struct kh_errbuf *e) KH_WUR;
+/* out->data holds the PEM, DER or PKCS#7 (PEM) bytes (NUL-terminated). */
+enum kh_err kh_trustpoint_export(kh_client *c, const char *name, bool chain, enum kh_cert_format format,
+				 struct kh_bytes *out, struct kh_errbuf *e) KH_WUR;
+/* type KH_KEY_UNSPECIFIED: the type of the current key. */
+enum kh_err kh_trustpoint_regenerate(kh_client *c, const char *name, enum kh_key_type type,
+				     struct kh_enroll_resp *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_truststore_add(kh_client *c, const char *store, const struct kh_bytes *files, size_t n_files,
+			      struct kh_ts_add_resp *out, struct kh_errbuf *e) KH_WUR;
+/* store NULL or "": every store (without their certificates). */
+enum kh_err kh_truststore_list(kh_client *c, const char *store, struct kh_truststore_list *out,
+			       struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_truststore_remove(kh_client *c, const char *store, const char *fingerprint,
+				 struct kh_ts_remove_resp *out, struct kh_errbuf *e) KH_WUR;
+/* KH_OK when the check ran: out->valid says whether the chain is valid. */
+enum kh_err kh_truststore_verify(kh_client *c, const struct kh_ts_verify_req *req, struct kh_ts_verify_resp *out,
+				 struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_crl_import(kh_client *c, const char *store, const uint8_t *crl, size_t len, struct kh_crl_info *out,
+			  struct kh_errbuf *e) KH_WUR;
+
+/* ---- security (libkeyhold_security.c) ---- */
+
+/* Audit records with time >= since_s and seq >= from_seq, one page (limit
+ * 0: the server's page size); out->more and out->next_seq page on. */
+enum kh_err kh_audit_show(kh_client *c, const struct kh_audit_show_req *q, struct kh_audit_records *out,
+			  struct kh_errbuf *e) KH_WUR;
+/* The server checks the whole chain and its checkpoint signatures. KH_OK
+ * means the check ran: out->ok says whether the log is intact. */
+enum kh_err kh_audit_verify(kh_client *c, struct kh_audit_verify *out, struct kh_errbuf *e) KH_WUR;
+/* Per-key policy (admin): grant (or replace) / revoke a runtime grant. */
+enum kh_err kh_grant_key(kh_client *c, const struct kh_key_grant *g, struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_revoke_key_grant(kh_client *c, const char *key, const char *principal, struct kh_errbuf *e) KH_WUR;
+/* Grants of key (NULL or "": every key). */
+enum kh_err kh_list_key_grants(kh_client *c, const char *key, struct kh_grant_list *out, struct kh_errbuf *e) KH_WUR;
 
 #ifdef __cplusplus
 }

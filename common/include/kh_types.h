@@ -189,4 +189,9 @@ void kh_bytes_clear(struct kh_bytes *b);
 #ifdef __cplusplus
 }
 #endif
+
+/* Area headers: the validated structs of each RPC family. */
+#include "kh_fips.h"
+#include "kh_pki.h"
+#include "kh_security.h"
 #endif

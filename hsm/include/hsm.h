@@ -127,6 +127,14 @@ typedef enum kh_err (*hsm_keygen_check_fn)(void *arg, struct hsm *h, const struc
 					   struct kh_errbuf *e);
 void hsm_set_keygen_check(struct hsm *h, hsm_keygen_check_fn fn, void *arg);
 
+/* Conditional self-test hook, set once before use: called with every block
+ * C_GenerateRandom returns (hsm_random and the CKA_ID of every generated
+ * key pair) before the block is used; a non-OK return discards the block
+ * and fails the operation with that error. */
+typedef enum kh_err (*hsm_random_check_fn)(void *arg, const uint8_t *block, size_t len,
+					   struct kh_errbuf *e);
+void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg);
+
 /* Human name of a CKR_/CKM_ value, for messages ("CKR_PIN_INCORRECT"). */
 const char *hsm_rv_name(unsigned long rv);
 const char *hsm_mech_name(unsigned long mech, char *buf, size_t bufsz);

@@ -23,6 +23,14 @@
 enum kh_err proto_frame_len(const uint8_t hdr[PROTO_HDR_LEN], size_t cap, size_t *len) KH_WUR;
 void proto_frame_hdr(size_t len, uint8_t hdr[PROTO_HDR_LEN]);
 
+/* The read loop's step over a stream buffer (server and fuzzers share it):
+ * given the have bytes buffered so far, says whether a whole frame is there.
+ *   KH_OK: a frame; its payload is buf[PROTO_HDR_LEN .. PROTO_HDR_LEN+*len).
+ *   KH_E_UNAVAILABLE: not yet; *need is the total bytes the frame needs
+ *     (PROTO_HDR_LEN while the header is incomplete).
+ *   KH_E_INVALID_ARGUMENT: a zero or oversized length: close the stream. */
+enum kh_err proto_frame_next(const uint8_t *buf, size_t have, size_t cap, size_t *len, size_t *need) KH_WUR;
+
 /* ---- methods: the order of `service KeyHold` in keyhold.proto ---- */
 
 enum proto_method {
@@ -33,6 +41,28 @@ enum proto_method {
 	PROTO_M_GET_PUBLIC_KEY,
 	PROTO_M_DELETE_KEY,
 	PROTO_M_SIGN,
+	PROTO_M_RUN_SELF_TEST,
+	/* PKI (codec_pki.c) */
+	PROTO_M_CREATE_CSR,
+	PROTO_M_CREATE_TRUSTPOINT,
+	PROTO_M_LIST_TRUSTPOINTS,
+	PROTO_M_GET_TRUSTPOINT,
+	PROTO_M_DELETE_TRUSTPOINT,
+	PROTO_M_AUTHENTICATE_TRUSTPOINT,
+	PROTO_M_ENROLL_TRUSTPOINT,
+	PROTO_M_IMPORT_CERTIFICATE,
+	PROTO_M_EXPORT_TRUSTPOINT,
+	PROTO_M_REGENERATE_TRUSTPOINT,
+	PROTO_M_TRUSTSTORE_ADD,
+	PROTO_M_TRUSTSTORE_LIST,
+	PROTO_M_TRUSTSTORE_REMOVE,
+	PROTO_M_TRUSTSTORE_VERIFY,
+	PROTO_M_IMPORT_CRL,
+	PROTO_M_AUDIT_SHOW,
+	PROTO_M_AUDIT_VERIFY,
+	PROTO_M_GRANT_KEY,
+	PROTO_M_REVOKE_KEY_GRANT,
+	PROTO_M_LIST_KEY_GRANTS,
 	PROTO_M_COUNT
 };
 
@@ -50,6 +80,23 @@ union proto_req_body {
 	struct kh_generate_req generate;  /* GenerateKey */
 	struct kh_name_req name;          /* GetPublicKey, DeleteKey */
 	struct kh_sign_req sign;          /* Sign */
+	/* PKI; name also serves GetTrustpoint and EnrollTrustpoint */
+	struct kh_csr_req csr;            /* CreateCsr */
+	struct kh_tp_create_req tp_create; /* CreateTrustpoint */
+	struct kh_tp_delete_req tp_delete; /* DeleteTrustpoint */
+	struct kh_tp_auth_req tp_auth;    /* AuthenticateTrustpoint */
+	struct kh_tp_import_req tp_import; /* ImportCertificate */
+	struct kh_tp_export_req tp_export; /* ExportTrustpoint */
+	struct kh_tp_regen_req tp_regen;  /* RegenerateTrustpoint */
+	struct kh_ts_add_req ts_add;      /* TruststoreAdd */
+	struct kh_ts_name_req ts_name;    /* TruststoreList */
+	struct kh_ts_remove_req ts_remove; /* TruststoreRemove */
+	struct kh_ts_verify_req ts_verify; /* TruststoreVerify */
+	struct kh_crl_import_req crl_import; /* ImportCrl */
+	struct kh_audit_show_req audit_show; /* AuditShow */
+	struct kh_key_grant grant;        /* GrantKey */
+	struct kh_grant_ref grant_ref;    /* RevokeKeyGrant */
+	struct kh_grant_filter grant_filter; /* ListKeyGrants */
 };
 
 union proto_resp_body {
@@ -58,6 +105,23 @@ union proto_resp_body {
 	struct kh_key_info key;           /* GenerateKey, GetPublicKey */
 	struct kh_key_list keys;          /* ListKeys */
 	struct kh_sign_resp sign;         /* Sign */
+	struct kh_selftest_report selftest; /* RunSelfTest */
+	/* PKI */
+	struct kh_bytes pem;              /* CreateCsr (NUL-terminated), ExportTrustpoint */
+	struct kh_trustpoint tp;          /* CreateTrustpoint, GetTrustpoint */
+	struct kh_trustpoint_list tps;    /* ListTrustpoints */
+	struct kh_tp_delete_resp tp_delete; /* DeleteTrustpoint */
+	struct kh_cert_list certs;        /* AuthenticateTrustpoint */
+	struct kh_enroll_resp enroll;     /* EnrollTrustpoint, RegenerateTrustpoint */
+	struct kh_import_resp import;     /* ImportCertificate */
+	struct kh_ts_add_resp ts_add;     /* TruststoreAdd */
+	struct kh_truststore_list stores; /* TruststoreList */
+	struct kh_ts_remove_resp ts_remove; /* TruststoreRemove */
+	struct kh_ts_verify_resp verify;  /* TruststoreVerify */
+	struct kh_crl_info crl;           /* ImportCrl */
+	struct kh_audit_records audit;    /* AuditShow */
+	struct kh_audit_verify audit_verify; /* AuditVerify */
+	struct kh_grant_list grants;      /* ListKeyGrants */
 };
 
 struct proto_req {

@@ -14,6 +14,7 @@
 #include "kh_err.h"
 #include "proto.h"
 #include "svc_config.h"
+#include "svc_security.h"
 
 enum svc_state { SVC_STATE_INIT, SVC_STATE_SELF_TEST, SVC_STATE_OPERATIONAL, SVC_STATE_ERROR };
 
@@ -25,11 +26,16 @@ struct svc_principal {
 	pid_t pid;
 	char name[160];     /* "uid:1000" or "cert:spiffe://..." */
 	unsigned roles;     /* enum svc_role bits */
+	gid_t groups[64];   /* Unix: supplementary groups, looked up at accept */
+	int n_groups;
 };
 
 struct event_base;
+struct audit;
 struct svc_pool;
 struct svc_server;
+struct svc_fips;
+struct svc_pki;
 
 struct svc {
 	struct svc_config *cfg;
@@ -43,7 +49,13 @@ struct svc {
 	/* Digests fetched once (index: enum kh_digest); NULL where not allowed. */
 	EVP_MD *md[KH_DIGEST_MAX + 1];
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
+	struct svc_pki *pki;          /* trustpoints, trust stores, state (svc_pki.h) */
 	int exit_code;
+	struct svc_fips *fips;        /* selftest.h: FIPS mode state */
+	/* ---- security (issue 5) ---- */
+	struct svc_keypolicy *keypolicy; /* per-key grants */
+	struct audit *audit;          /* NULL: no audit log (unit tests only) */
+	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
 };
 
 /* A handler runs on a worker thread with a validated request. It fills
@@ -59,6 +71,10 @@ typedef enum kh_err (*svc_handler_fn)(struct svc *s, const struct svc_principal 
  * error responses. Worker threads call this. */
 void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_req *req,
 		  uint64_t deadline_us, uint8_t **frame, size_t *frame_len);
+/* Appends a record to the audit log for a request answered outside
+ * svc_dispatch (refused by a limit on the loop, undecodable). */
+void svc_audit_record(struct svc *s, const struct svc_principal *who, const char *method, const char *object,
+		      enum kh_err code, uint64_t duration_us, uint64_t count);
 /* Encodes an error response frame; NULL on allocation failure. */
 uint8_t *svc_error_frame(uint64_t id, enum kh_err code, const char *msg, size_t *len);
 /* Roles a Unix peer holds under cfg's [access]. */
@@ -91,7 +107,27 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 /* Stop accepting, finish in-flight requests, close connections; the loop
  * exits when done (or after a grace period). */
 void svc_server_shutdown(struct svc_server *srv);
+/* Serves a connected Unix stream socket as if accepted (SO_PEERCRED names
+ * its peer); takes fd. For the whole-connection fuzzer. */
+enum kh_err svc_server_adopt(struct svc_server *srv, int fd) KH_WUR;
+/* Jobs on the workers not yet delivered back (housekeeping included). */
+unsigned svc_server_inflight(const struct svc_server *srv);
 void svc_server_free(struct svc_server *srv);
+
+/* ---- lifecycle.c ---- */
+
+/* Everything between the configuration (s->cfg, s->start_us set) and the
+ * event loop: token, self-tests, state, workers, listeners, audit log.
+ * On failure e says why; s->exit_code is 70 when a FIPS self-test failed.
+ * svc_stop undoes whatever was started (also after a failed start). */
+enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+void svc_stop(struct svc *s);
+
+/* ---- h_keys.c: key generation and deletion as every handler does them:
+ * the FIPS policy, the token, and the record of FIPS-made keys ---- */
+enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
+			     struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e) KH_WUR;
 
 /* ---- handlers ---- */
 enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
@@ -108,6 +144,17 @@ enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, uni
 			     union proto_resp_body *resp, struct kh_errbuf *e);
 enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 		       union proto_resp_body *resp, struct kh_errbuf *e);
+/* h_security.c */
+enum kh_err svc_h_audit_show(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			     union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_audit_verify(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			       union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_grant_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			    union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_revoke_key_grant(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				   union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_list_key_grants(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				  union proto_resp_body *resp, struct kh_errbuf *e);
 
 const char *svc_state_name(enum svc_state st);
 

@@ -26,6 +26,17 @@ struct svc_grant {
 	uid_t uid;                      /* SVC_PK_UID */
 	gid_t gid;                      /* SVC_PK_GID */
 	char cert[256];                 /* SVC_PK_CERT: SAN URI or CN */
+	char text[256];                 /* as written: "user:app", "cert:..." */
+};
+
+/* [key:NAME]: who may sign with key NAME, and how (DESIGN §9). */
+struct svc_key_policy_cfg {
+	char key[65];
+	struct svc_grant *signers;      /* role unused */
+	size_t n_signers;
+	unsigned digests;               /* 1u << enum kh_digest; 0: any */
+	unsigned paddings;              /* 1u << enum kh_padding; 0: any */
+	int line;                       /* where the section starts */
 };
 
 struct svc_config {
@@ -56,7 +67,30 @@ struct svc_config {
 	/* [access] */
 	struct svc_grant *grants;
 	size_t n_grants;
+	/* ---- security (issue 5) ---- */
+	char *user;                     /* [service] user: drop to it after binding */
+	unsigned rate;                  /* requests/s per principal; 0: no limit */
+	unsigned rate_burst;            /* bucket size; default 2 * rate */
+	char *tls_client_ca;            /* [tls] client_ca: PEM CA bundle */
+	unsigned tls_handshake_timeout_s;
+	/* [audit] */
+	char *audit_file;               /* default STATE_DIR/audit.log */
+	char *audit_key;                /* token key that signs checkpoints */
+	unsigned audit_checkpoint_records;
+	unsigned audit_checkpoint_interval_s;
+	bool audit_sync_always;         /* fdatasync every record */
+	/* [key:NAME] */
+	struct svc_key_policy_cfg *key_policies;
+	size_t n_key_policies;
 };
+
+/* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)
+ * into g (g->role untouched). On error writes the reason into err. */
+enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, size_t errsz) KH_WUR;
+/* Parses "sha256,sha384" / "pkcs1,pss" into a bit set; 0 and a reason on
+ * an unknown name. */
+unsigned svc_digest_set_parse(const char *s, char *err, size_t errsz);
+unsigned svc_padding_set_parse(const char *s, char *err, size_t errsz);
 
 /* Reads and validates path. On error e says "PATH:LINE: reason". */
 enum kh_err svc_config_load(const char *path, struct svc_config **out, struct kh_errbuf *e) KH_WUR;

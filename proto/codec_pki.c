@@ -1,0 +1,1233 @@
+/* codec_pki.c: protobuf <-> validated structs for the PKI RPCs (CSRs,
+ * trustpoints, trust stores, CRLs). Server decoders check every name,
+ * length and enum; byte payloads are handed over, not copied. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_pki.h"
+#include "keyhold.pb-c.h"
+#include "kh_util.h"
+
+#define PB(x) Keyhold__V1__##x
+#define S(x) ((char *)(uintptr_t)(x))
+
+static enum kh_err cp_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(n + 1);
+
+	if (buf == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (protobuf_c_message_pack(m, buf) != n) {
+		free(buf);
+		return KH_E_INTERNAL;
+	}
+	*out = buf;
+	*out_len = n;
+	return KH_OK;
+}
+
+/* ---- field validation (server side) ---- */
+
+static enum kh_err cp_name(const char *in, char out[KH_NAME_MAX + 1], const char *what, struct kh_errbuf *e)
+{
+	if (!kh_name_valid(in))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
+	kh_strlcpy(out, in, KH_NAME_MAX + 1);
+	return KH_OK;
+}
+
+/* A name that may be empty (TruststoreList: every store). */
+static enum kh_err cp_name_opt(const char *in, char out[KH_NAME_MAX + 1], const char *what, struct kh_errbuf *e)
+{
+	if (in == NULL || in[0] == '\0') {
+		out[0] = '\0';
+		return KH_OK;
+	}
+	return cp_name(in, out, what, e);
+}
+
+/* Text that fits out and carries no control characters (it reaches logs
+ * and terminals). UTF-8 above 0x7f passes. */
+static enum kh_err cp_text(const char *in, char *out, size_t outsz, const char *what, struct kh_errbuf *e)
+{
+	size_t i, n;
+
+	if (in == NULL)
+		in = "";
+	n = strlen(in);
+	if (n > outsz - 1)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, outsz - 1);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s contains a control character", what);
+	}
+	memcpy(out, in, n + 1);
+	return KH_OK;
+}
+
+static enum kh_err cp_digest(int v, enum kh_digest *out, struct kh_errbuf *e)
+{
+	if (v < 0 || v > KH_DIGEST_MAX)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "digest %d is unknown; use sha256, sha384 or sha512", v);
+	*out = (enum kh_digest)v;
+	return KH_OK;
+}
+
+static enum kh_err cp_key_type(int v, bool allow_zero, enum kh_key_type *out, struct kh_errbuf *e)
+{
+	if (v < (allow_zero ? 0 : 1) || v > KH_KEY_TYPE_MAX)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", v);
+	*out = (enum kh_key_type)v;
+	return KH_OK;
+}
+
+/* Takes the bytes of in (allocated with malloc by the budget allocator). */
+static enum kh_err cp_take(ProtobufCBinaryData *in, struct kh_bytes *out, bool required, const char *what,
+			   struct kh_errbuf *e)
+{
+	if (in->len == 0 && required)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is empty", what);
+	if (in->len > KH_PKI_BLOB_MAX)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is larger than %u bytes", what, KH_PKI_BLOB_MAX);
+	out->data = in->data;
+	out->len = in->len;
+	in->data = NULL;
+	in->len = 0;
+	return KH_OK;
+}
+
+/* ---- CertInfo / CrlInfo / Trustpoint ---- */
+
+static void pb_cert(const struct kh_cert_info *c, PB(CertInfo) *m)
+{
+	keyhold__v1__cert_info__init(m);
+	m->subject = S(c->subject);
+	m->issuer = S(c->issuer);
+	m->serial = S(c->serial);
+	m->not_before = c->not_before;
+	m->not_after = c->not_after;
+	m->fingerprint = S(c->fingerprint);
+	m->ca = c->ca;
+	m->self_signed = c->self_signed;
+}
+
+static void cstr(char *dst, size_t dstsz, const char *src)
+{
+	kh_strlcpy(dst, src != NULL ? src : "", dstsz);
+}
+
+static void cert_from(const PB(CertInfo) *m, struct kh_cert_info *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (m == NULL)
+		return;
+	cstr(c->subject, sizeof(c->subject), m->subject);
+	cstr(c->issuer, sizeof(c->issuer), m->issuer);
+	cstr(c->serial, sizeof(c->serial), m->serial);
+	c->not_before = m->not_before;
+	c->not_after = m->not_after;
+	cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
+	c->ca = m->ca;
+	c->self_signed = m->self_signed;
+}
+
+/* An array of CertInfo messages and their pointers, freed by pb_certs_free. */
+struct pb_certs {
+	PB(CertInfo) *v;
+	PB(CertInfo) **p;
+	size_t n;
+};
+
+static enum kh_err pb_certs_make(const struct kh_cert_list *l, struct pb_certs *out)
+{
+	size_t i;
+
+	out->n = l->n;
+	out->v = calloc(l->n ? l->n : 1, sizeof(*out->v));
+	out->p = calloc(l->n ? l->n : 1, sizeof(*out->p));
+	if (out->v == NULL || out->p == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < l->n; i++) {
+		pb_cert(&l->certs[i], &out->v[i]);
+		out->p[i] = &out->v[i];
+	}
+	return KH_OK;
+}
+
+static void pb_certs_free(struct pb_certs *c)
+{
+	free(c->v);
+	free(c->p);
+	memset(c, 0, sizeof(*c));
+}
+
+static enum kh_err certs_from(PB(CertInfo) *const *v, size_t n, struct kh_cert_list *out)
+{
+	size_t i;
+
+	out->certs = calloc(n ? n : 1, sizeof(*out->certs));
+	if (out->certs == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < n; i++)
+		cert_from(v[i], &out->certs[i]);
+	out->n = n;
+	return KH_OK;
+}
+
+static void pb_crl(const struct kh_crl_info *c, PB(CrlInfo) *m)
+{
+	keyhold__v1__crl_info__init(m);
+	m->issuer = S(c->issuer);
+	m->this_update = c->this_update;
+	m->next_update = c->next_update;
+	m->revoked = c->revoked;
+	m->number = S(c->number);
+	m->fingerprint = S(c->fingerprint);
+}
+
+static void crl_from(const PB(CrlInfo) *m, struct kh_crl_info *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (m == NULL)
+		return;
+	cstr(c->issuer, sizeof(c->issuer), m->issuer);
+	c->this_update = m->this_update;
+	c->next_update = m->next_update;
+	c->revoked = m->revoked;
+	cstr(c->number, sizeof(c->number), m->number);
+	cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
+}
+
+/* A Trustpoint message and what it points to. */
+struct pb_tp {
+	PB(Trustpoint) m;
+	PB(CertInfo) cert;
+	struct pb_certs ca, chain;
+};
+
+static enum kh_err pb_tp_make(const struct kh_trustpoint *t, struct pb_tp *o)
+{
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	keyhold__v1__trustpoint__init(&o->m);
+	o->m.name = S(t->name);
+	o->m.key = S(t->key);
+	o->m.key_type = (PB(KeyType))t->key_type;
+	o->m.key_generated = t->key_generated;
+	o->m.subject = S(t->subject);
+	o->m.fqdn = S(t->fqdn);
+	o->m.san = S(t->san);
+	o->m.eku = S(t->eku);
+	o->m.enrollment = (PB(Enrollment))t->enrollment;
+	o->m.revocation = S(t->revocation);
+	o->m.digest = (PB(Digest))t->digest;
+	o->m.validity_days = t->validity_days;
+	if ((r = pb_certs_make(&t->ca, &o->ca)) != KH_OK || (r = pb_certs_make(&t->chain, &o->chain)) != KH_OK)
+		return r;
+	o->m.n_ca = o->ca.n;
+	o->m.ca = o->ca.p;
+	o->m.n_chain = o->chain.n;
+	o->m.chain = o->chain.p;
+	if (t->has_cert) {
+		pb_cert(&t->cert, &o->cert);
+		o->m.cert = &o->cert;
+	}
+	o->m.pending_csr = S(t->pending_csr != NULL ? t->pending_csr : "");
+	o->m.pending_csr_key = S(t->pending_csr_key);
+	o->m.pending_csr_created = t->pending_csr_created;
+	o->m.next_key = S(t->next_key);
+	o->m.created = t->created;
+	o->m.updated = t->updated;
+	return KH_OK;
+}
+
+static void pb_tp_free(struct pb_tp *o)
+{
+	pb_certs_free(&o->ca);
+	pb_certs_free(&o->chain);
+}
+
+static enum kh_err tp_from(const PB(Trustpoint) *m, struct kh_trustpoint *t)
+{
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (m == NULL)
+		return KH_E_DATA_LOSS;
+	cstr(t->name, sizeof(t->name), m->name);
+	cstr(t->key, sizeof(t->key), m->key);
+	t->key_type = (enum kh_key_type)m->key_type;
+	t->key_generated = m->key_generated;
+	cstr(t->subject, sizeof(t->subject), m->subject);
+	cstr(t->fqdn, sizeof(t->fqdn), m->fqdn);
+	cstr(t->san, sizeof(t->san), m->san);
+	cstr(t->eku, sizeof(t->eku), m->eku);
+	t->enrollment = (enum kh_enrollment)m->enrollment;
+	cstr(t->revocation, sizeof(t->revocation), m->revocation);
+	t->digest = (enum kh_digest)m->digest;
+	t->validity_days = m->validity_days;
+	if ((r = certs_from(m->ca, m->n_ca, &t->ca)) != KH_OK ||
+	    (r = certs_from(m->chain, m->n_chain, &t->chain)) != KH_OK)
+		return r;
+	if (m->cert != NULL) {
+		t->has_cert = true;
+		cert_from(m->cert, &t->cert);
+	}
+	if (m->pending_csr != NULL && m->pending_csr[0] != '\0') {
+		t->pending_csr = strdup(m->pending_csr);
+		if (t->pending_csr == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+	}
+	cstr(t->pending_csr_key, sizeof(t->pending_csr_key), m->pending_csr_key);
+	t->pending_csr_created = m->pending_csr_created;
+	cstr(t->next_key, sizeof(t->next_key), m->next_key);
+	t->created = m->created;
+	t->updated = m->updated;
+	return KH_OK;
+}
+
+/* ---- CreateCsr ---- */
+
+enum kh_err proto_pki_dec_create_csr(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(CreateCsrRequest) *p = (const void *)cm;
+	struct kh_csr_req *q = &b->csr;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->key, q->key, "key", e));
+	KH_TRY(cp_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
+	KH_TRY(cp_text(p->san, q->san, sizeof(q->san), "SAN list", e));
+	KH_TRY(cp_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
+	KH_TRY(cp_digest((int)p->digest, &q->digest, e));
+	KH_TRY(cp_text(p->challenge_password, q->challenge, sizeof(q->challenge), "challenge password", e));
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_create_csr(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(CreateCsrRequest) m = KEYHOLD__V1__CREATE_CSR_REQUEST__INIT;
+	const struct kh_csr_req *q = &b->csr;
+
+	m.key = S(q->key);
+	m.subject = S(q->subject);
+	m.san = S(q->san);
+	m.eku = S(q->eku);
+	m.digest = (PB(Digest))q->digest;
+	m.challenge_password = S(q->challenge);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_create_csr(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(CreateCsrResponse) m = KEYHOLD__V1__CREATE_CSR_RESPONSE__INIT;
+
+	m.pem = S(b->pem.data != NULL ? (const char *)b->pem.data : "");
+	return cp_pack(&m.base, out, len);
+}
+
+static enum kh_err bytes_from_str(const char *s, struct kh_bytes *out)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	out->data = malloc(n + 1);
+	if (out->data == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (n > 0)
+		memcpy(out->data, s, n);
+	out->data[n] = '\0';
+	out->len = n;
+	return KH_OK;
+}
+
+enum kh_err proto_pki_dec_resp_create_csr(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return bytes_from_str(((const PB(CreateCsrResponse) *)(const void *)cm)->pem, &b->pem);
+}
+
+/* ---- CreateTrustpoint ---- */
+
+enum kh_err proto_pki_dec_create_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(CreateTrustpointRequest) *p = (const void *)cm;
+	struct kh_tp_create_req *q = &b->tp_create;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->name, q->name, "trustpoint", e));
+	switch (p->key_source_case) {
+	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY:
+		KH_TRY(cp_name(p->key, q->key, "key", e));
+		break;
+	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE:
+		KH_TRY(cp_key_type((int)p->generate, false, &q->generate, e));
+		break;
+	default:
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "a trustpoint needs a key: name one (--key) or generate one (--generate)");
+		goto out;
+	}
+	KH_TRY(cp_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
+	KH_TRY(cp_text(p->fqdn, q->fqdn, sizeof(q->fqdn), "FQDN", e));
+	KH_TRY(cp_text(p->san, q->san, sizeof(q->san), "SAN list", e));
+	KH_TRY(cp_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
+	KH_ENSURE((unsigned)p->enrollment <= KH_ENROLL_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "enrollment %d is unknown; use self or terminal", (int)p->enrollment));
+	q->enrollment = (enum kh_enrollment)p->enrollment;
+	KH_TRY(cp_text(p->revocation, q->revocation, sizeof(q->revocation), "revocation list", e));
+	KH_TRY(cp_digest((int)p->digest, &q->digest, e));
+	KH_ENSURE(p->validity_days <= 36500,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "validity of %u days is too long (at most 36500)", p->validity_days));
+	q->validity_days = p->validity_days;
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_create_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(CreateTrustpointRequest) m = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__INIT;
+	const struct kh_tp_create_req *q = &b->tp_create;
+
+	m.name = S(q->name);
+	if (q->generate != KH_KEY_UNSPECIFIED) {
+		m.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE;
+		m.generate = (PB(KeyType))q->generate;
+	} else if (q->key[0] != '\0') {
+		m.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY;
+		m.key = S(q->key);
+	}
+	m.subject = S(q->subject);
+	m.fqdn = S(q->fqdn);
+	m.san = S(q->san);
+	m.eku = S(q->eku);
+	m.enrollment = (PB(Enrollment))q->enrollment;
+	m.revocation = S(q->revocation);
+	m.digest = (PB(Digest))q->digest;
+	m.validity_days = q->validity_days;
+	return cp_pack(&m.base, out, len);
+}
+
+static enum kh_err enc_tp_resp(const struct kh_trustpoint *t, bool get, uint8_t **out, size_t *len)
+{
+	struct pb_tp o;
+	int r = pb_tp_make(t, &o);
+
+	if (r == KH_OK) {
+		if (get) {
+			PB(GetTrustpointResponse) m = KEYHOLD__V1__GET_TRUSTPOINT_RESPONSE__INIT;
+
+			m.trustpoint = &o.m;
+			r = cp_pack(&m.base, out, len);
+		} else {
+			PB(CreateTrustpointResponse) m = KEYHOLD__V1__CREATE_TRUSTPOINT_RESPONSE__INIT;
+
+			m.trustpoint = &o.m;
+			r = cp_pack(&m.base, out, len);
+		}
+	}
+	pb_tp_free(&o);
+	return r;
+}
+
+enum kh_err proto_pki_enc_resp_create_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	return enc_tp_resp(&b->tp, false, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_create_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	return tp_from(((const PB(CreateTrustpointResponse) *)(const void *)cm)->trustpoint, &b->tp);
+}
+
+/* ---- ListTrustpoints ---- */
+
+enum kh_err proto_pki_dec_list_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	(void)cm;
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return KH_OK;
+}
+
+enum kh_err proto_pki_enc_req_list_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ListTrustpointsRequest) m = KEYHOLD__V1__LIST_TRUSTPOINTS_REQUEST__INIT;
+
+	(void)b;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_list_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(ListTrustpointsResponse) m = KEYHOLD__V1__LIST_TRUSTPOINTS_RESPONSE__INIT;
+	const struct kh_trustpoint_list *l = &b->tps;
+	struct pb_tp *o = calloc(l->n ? l->n : 1, sizeof(*o));
+	PB(Trustpoint) **p = calloc(l->n ? l->n : 1, sizeof(*p));
+	size_t i, made = 0;
+	int r = KH_OK;
+
+	KH_ENSURE(o != NULL && p != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < l->n; i++) {
+		r = pb_tp_make(&l->tps[i], &o[i]);
+		made++;
+		if (r != KH_OK)
+			goto out;
+		p[i] = &o[i].m;
+	}
+	m.n_trustpoints = l->n;
+	m.trustpoints = p;
+	r = cp_pack(&m.base, out, len);
+out:
+	for (i = 0; i < made; i++)
+		pb_tp_free(&o[i]);
+	free(o);
+	free(p);
+	return r;
+}
+
+enum kh_err proto_pki_dec_resp_list_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ListTrustpointsResponse) *p = (const void *)cm;
+	size_t i;
+	int r = KH_OK;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	b->tps.tps = calloc(p->n_trustpoints ? p->n_trustpoints : 1, sizeof(*b->tps.tps));
+	if (b->tps.tps == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < p->n_trustpoints && r == KH_OK; i++, b->tps.n++)
+		r = tp_from(p->trustpoints[i], &b->tps.tps[i]);
+	return r;
+}
+
+/* ---- GetTrustpoint / EnrollTrustpoint (a name) ---- */
+
+enum kh_err proto_pki_dec_get_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	return cp_name(((const PB(GetTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
+}
+
+enum kh_err proto_pki_enc_req_get_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(GetTrustpointRequest) m = KEYHOLD__V1__GET_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->name.name);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	return enc_tp_resp(&b->tp, true, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_get_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	return tp_from(((const PB(GetTrustpointResponse) *)(const void *)cm)->trustpoint, &b->tp);
+}
+
+/* ---- DeleteTrustpoint ---- */
+
+enum kh_err proto_pki_dec_delete_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(DeleteTrustpointRequest) *p = (const void *)cm;
+
+	b->tp_delete.keep_key = p->keep_key;
+	return cp_name(p->name, b->tp_delete.name, "trustpoint", e);
+}
+
+enum kh_err proto_pki_enc_req_delete_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(DeleteTrustpointRequest) m = KEYHOLD__V1__DELETE_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->tp_delete.name);
+	m.keep_key = b->tp_delete.keep_key;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_delete_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(DeleteTrustpointResponse) m = KEYHOLD__V1__DELETE_TRUSTPOINT_RESPONSE__INIT;
+	char *keys[2];
+	size_t i;
+
+	for (i = 0; i < b->tp_delete.n_deleted && i < 2; i++)
+		keys[i] = S(b->tp_delete.deleted_keys[i]);
+	m.n_deleted_keys = i;
+	m.deleted_keys = keys;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_delete_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(DeleteTrustpointResponse) *p = (const void *)cm;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < p->n_deleted_keys && i < 2; i++)
+		cstr(b->tp_delete.deleted_keys[i], sizeof(b->tp_delete.deleted_keys[i]), p->deleted_keys[i]);
+	b->tp_delete.n_deleted = i;
+	return KH_OK;
+}
+
+/* ---- AuthenticateTrustpoint ---- */
+
+enum kh_err proto_pki_dec_auth_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	PB(AuthenticateTrustpointRequest) *p = (PB(AuthenticateTrustpointRequest) *)(uintptr_t)cm;
+	struct kh_tp_auth_req *q = &b->tp_auth;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->name, q->name, "trustpoint", e));
+	KH_TRY(cp_text(p->fingerprint, q->fingerprint, sizeof(q->fingerprint), "fingerprint", e));
+	q->confirm = p->confirm;
+	KH_TRY(cp_take(&p->ca, &q->ca, true, "the CA certificate", e));
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_auth_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(AuthenticateTrustpointRequest) m = KEYHOLD__V1__AUTHENTICATE_TRUSTPOINT_REQUEST__INIT;
+	const struct kh_tp_auth_req *q = &b->tp_auth;
+
+	m.name = S(q->name);
+	m.ca.data = q->ca.data;
+	m.ca.len = q->ca.len;
+	m.confirm = q->confirm;
+	m.fingerprint = S(q->fingerprint);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_auth_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(AuthenticateTrustpointResponse) m = KEYHOLD__V1__AUTHENTICATE_TRUSTPOINT_RESPONSE__INIT;
+	struct pb_certs c;
+	int r = pb_certs_make(&b->certs, &c);
+
+	if (r == KH_OK) {
+		m.n_ca = c.n;
+		m.ca = c.p;
+		r = cp_pack(&m.base, out, len);
+	}
+	pb_certs_free(&c);
+	return r;
+}
+
+enum kh_err proto_pki_dec_resp_auth_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(AuthenticateTrustpointResponse) *p = (const void *)cm;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return certs_from(p->ca, p->n_ca, &b->certs);
+}
+
+/* ---- EnrollTrustpoint / RegenerateTrustpoint ---- */
+
+enum kh_err proto_pki_dec_enroll_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	return cp_name(((const PB(EnrollTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
+}
+
+enum kh_err proto_pki_enc_req_enroll_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(EnrollTrustpointRequest) m = KEYHOLD__V1__ENROLL_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->name.name);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_enroll_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(EnrollTrustpointResponse) m = KEYHOLD__V1__ENROLL_TRUSTPOINT_RESPONSE__INIT;
+	PB(CertInfo) c;
+	const struct kh_enroll_resp *q = &b->enroll;
+
+	m.enrollment = (PB(Enrollment))q->enrollment;
+	m.key = S(q->key);
+	m.csr_pem = S(q->csr_pem != NULL ? q->csr_pem : "");
+	if (q->has_cert) {
+		pb_cert(&q->cert, &c);
+		m.cert = &c;
+	}
+	m.retired_key = S(q->retired_key);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_enroll_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(EnrollTrustpointResponse) *p = (const void *)cm;
+	struct kh_enroll_resp *q = &b->enroll;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	q->enrollment = (enum kh_enrollment)p->enrollment;
+	cstr(q->key, sizeof(q->key), p->key);
+	if (p->csr_pem != NULL && p->csr_pem[0] != '\0') {
+		q->csr_pem = strdup(p->csr_pem);
+		if (q->csr_pem == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+	}
+	if (p->cert != NULL) {
+		q->has_cert = true;
+		cert_from(p->cert, &q->cert);
+	}
+	cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
+	return KH_OK;
+}
+
+enum kh_err proto_pki_dec_regen_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(RegenerateTrustpointRequest) *p = (const void *)cm;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->name, b->tp_regen.name, "trustpoint", e));
+	KH_TRY(cp_key_type((int)p->type, true, &b->tp_regen.type, e));
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_regen_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(RegenerateTrustpointRequest) m = KEYHOLD__V1__REGENERATE_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->tp_regen.name);
+	m.type = (PB(KeyType))b->tp_regen.type;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_regen_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	return proto_pki_enc_resp_enroll_tp(b, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_regen_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	return proto_pki_dec_resp_enroll_tp(cm, b, e);
+}
+
+/* ---- ImportCertificate ---- */
+
+enum kh_err proto_pki_dec_import_cert(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	PB(ImportCertificateRequest) *p = (PB(ImportCertificateRequest) *)(uintptr_t)cm;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->name, b->tp_import.name, "trustpoint", e));
+	KH_TRY(cp_take(&p->data, &b->tp_import.data, true, "the certificate", e));
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_import_cert(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ImportCertificateRequest) m = KEYHOLD__V1__IMPORT_CERTIFICATE_REQUEST__INIT;
+
+	m.name = S(b->tp_import.name);
+	m.data.data = b->tp_import.data.data;
+	m.data.len = b->tp_import.data.len;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_import_cert(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(ImportCertificateResponse) m = KEYHOLD__V1__IMPORT_CERTIFICATE_RESPONSE__INIT;
+	const struct kh_import_resp *q = &b->import;
+	PB(CertInfo) c;
+	char *w[KH_PKI_WARN_MAX];
+	size_t i;
+
+	pb_cert(&q->cert, &c);
+	m.cert = &c;
+	m.chain_len = q->chain_len;
+	for (i = 0; i < q->n_warnings && i < KH_PKI_WARN_MAX; i++)
+		w[i] = S(q->warnings[i]);
+	m.n_warnings = i;
+	m.warnings = w;
+	m.key = S(q->key);
+	m.retired_key = S(q->retired_key);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_import_cert(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ImportCertificateResponse) *p = (const void *)cm;
+	struct kh_import_resp *q = &b->import;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	cert_from(p->cert, &q->cert);
+	q->chain_len = p->chain_len;
+	for (i = 0; i < p->n_warnings && i < KH_PKI_WARN_MAX; i++)
+		cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
+	q->n_warnings = i;
+	cstr(q->key, sizeof(q->key), p->key);
+	cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
+	return KH_OK;
+}
+
+/* ---- ExportTrustpoint ---- */
+
+enum kh_err proto_pki_dec_export_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(ExportTrustpointRequest) *p = (const void *)cm;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->name, b->tp_export.name, "trustpoint", e));
+	KH_ENSURE((unsigned)p->format <= KH_FMT_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "format %d is unknown; use pem, der or pkcs7", (int)p->format));
+	b->tp_export.format = (enum kh_cert_format)p->format;
+	b->tp_export.chain = p->chain;
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_export_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ExportTrustpointRequest) m = KEYHOLD__V1__EXPORT_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->tp_export.name);
+	m.chain = b->tp_export.chain;
+	m.format = (PB(CertFormat))b->tp_export.format;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_export_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(ExportTrustpointResponse) m = KEYHOLD__V1__EXPORT_TRUSTPOINT_RESPONSE__INIT;
+
+	m.data.data = b->pem.data;
+	m.data.len = b->pem.len;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_export_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ExportTrustpointResponse) *p = (const void *)cm;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	b->pem.data = malloc(p->data.len + 1);
+	if (b->pem.data == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (p->data.len > 0)
+		memcpy(b->pem.data, p->data.data, p->data.len);
+	b->pem.data[p->data.len] = '\0';
+	b->pem.len = p->data.len;
+	return KH_OK;
+}
+
+/* ---- TruststoreAdd ---- */
+
+enum kh_err proto_pki_dec_ts_add(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	PB(TruststoreAddRequest) *p = (PB(TruststoreAddRequest) *)(uintptr_t)cm;
+	struct kh_ts_add_req *q = &b->ts_add;
+	size_t i;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->store, q->store, "trust store", e));
+	KH_ENSURE(p->n_files > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "no certificate files given"));
+	KH_ENSURE(p->n_files <= KH_PKI_FILES_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "at most %d files at once", KH_PKI_FILES_MAX));
+	q->files = calloc(p->n_files, sizeof(*q->files));
+	KH_ENSURE(q->files != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < p->n_files; i++) {
+		KH_TRY(cp_take(&p->files[i], &q->files[i], true, "a certificate file", e));
+		q->n_files++;
+	}
+out:
+	if (r != KH_OK)
+		kh_ts_add_req_clear(q);
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_ts_add(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreAddRequest) m = KEYHOLD__V1__TRUSTSTORE_ADD_REQUEST__INIT;
+	const struct kh_ts_add_req *q = &b->ts_add;
+	ProtobufCBinaryData *f = calloc(q->n_files ? q->n_files : 1, sizeof(*f));
+	size_t i;
+	int r;
+
+	if (f == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < q->n_files; i++) {
+		f[i].data = q->files[i].data;
+		f[i].len = q->files[i].len;
+	}
+	m.store = S(q->store);
+	m.n_files = q->n_files;
+	m.files = f;
+	r = cp_pack(&m.base, out, len);
+	free(f);
+	return r;
+}
+
+enum kh_err proto_pki_enc_resp_ts_add(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreAddResponse) m = KEYHOLD__V1__TRUSTSTORE_ADD_RESPONSE__INIT;
+	const struct kh_ts_add_resp *q = &b->ts_add;
+	struct pb_certs c;
+	char *w[KH_PKI_WARN_MAX];
+	size_t i;
+	int r = pb_certs_make(&q->added, &c);
+
+	if (r == KH_OK) {
+		m.n_added = c.n;
+		m.added = c.p;
+		m.already_present = q->already_present;
+		for (i = 0; i < q->n_warnings && i < KH_PKI_WARN_MAX; i++)
+			w[i] = S(q->warnings[i]);
+		m.n_warnings = i;
+		m.warnings = w;
+		r = cp_pack(&m.base, out, len);
+	}
+	pb_certs_free(&c);
+	return r;
+}
+
+enum kh_err proto_pki_dec_resp_ts_add(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(TruststoreAddResponse) *p = (const void *)cm;
+	struct kh_ts_add_resp *q = &b->ts_add;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	q->already_present = p->already_present;
+	for (i = 0; i < p->n_warnings && i < KH_PKI_WARN_MAX; i++)
+		cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
+	q->n_warnings = i;
+	return certs_from(p->added, p->n_added, &q->added);
+}
+
+/* ---- TruststoreList ---- */
+
+enum kh_err proto_pki_dec_ts_list(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	return cp_name_opt(((const PB(TruststoreListRequest) *)(const void *)cm)->store, b->ts_name.store,
+			   "trust store", e);
+}
+
+enum kh_err proto_pki_enc_req_ts_list(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreListRequest) m = KEYHOLD__V1__TRUSTSTORE_LIST_REQUEST__INIT;
+
+	m.store = S(b->ts_name.store);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_ts_list(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreListResponse) m = KEYHOLD__V1__TRUSTSTORE_LIST_RESPONSE__INIT;
+	const struct kh_truststore_list *l = &b->stores;
+	PB(Truststore) *ts = calloc(l->n ? l->n : 1, sizeof(*ts));
+	PB(Truststore) **tsp = calloc(l->n ? l->n : 1, sizeof(*tsp));
+	struct pb_certs *c = calloc(l->n ? l->n : 1, sizeof(*c));
+	PB(CrlInfo) **crl = calloc(l->n ? l->n : 1, sizeof(*crl));
+	PB(CrlInfo) ***crlp = calloc(l->n ? l->n : 1, sizeof(*crlp));
+	size_t i, j;
+	int r = KH_OK;
+
+	KH_ENSURE(ts != NULL && tsp != NULL && c != NULL && crl != NULL && crlp != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < l->n; i++) {
+		const struct kh_truststore *s = &l->stores[i];
+
+		keyhold__v1__truststore__init(&ts[i]);
+		ts[i].name = S(s->name);
+		ts[i].cert_count = s->n_certs;
+		KH_TRY(pb_certs_make(&s->certs, &c[i]));
+		ts[i].certs = c[i].p;
+		ts[i].n_certs = c[i].n;
+		crl[i] = calloc(s->n_crls ? s->n_crls : 1, sizeof(**crl));
+		crlp[i] = calloc(s->n_crls ? s->n_crls : 1, sizeof(**crlp));
+		KH_ENSURE(crl[i] != NULL && crlp[i] != NULL, KH_E_RESOURCE_EXHAUSTED);
+		for (j = 0; j < s->n_crls; j++) {
+			pb_crl(&s->crls[j], &crl[i][j]);
+			crlp[i][j] = &crl[i][j];
+		}
+		ts[i].n_crls = s->n_crls;
+		ts[i].crls = crlp[i];
+		tsp[i] = &ts[i];
+	}
+	m.n_stores = l->n;
+	m.stores = tsp;
+	r = cp_pack(&m.base, out, len);
+out:
+	for (i = 0; i < l->n; i++) {
+		if (c != NULL)
+			pb_certs_free(&c[i]);
+		if (crl != NULL)
+			free(crl[i]);
+		if (crlp != NULL)
+			free(crlp[i]);
+	}
+	free(ts);
+	free(tsp);
+	free(c);
+	free(crl);
+	free(crlp);
+	return r;
+}
+
+enum kh_err proto_pki_dec_resp_ts_list(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(TruststoreListResponse) *p = (const void *)cm;
+	struct kh_truststore_list *l = &b->stores;
+	size_t i, j;
+	int r = KH_OK;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	l->stores = calloc(p->n_stores ? p->n_stores : 1, sizeof(*l->stores));
+	if (l->stores == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < p->n_stores && r == KH_OK; i++, l->n++) {
+		const PB(Truststore) *s = p->stores[i];
+		struct kh_truststore *t = &l->stores[i];
+
+		cstr(t->name, sizeof(t->name), s->name);
+		t->n_certs = s->cert_count;
+		r = certs_from(s->certs, s->n_certs, &t->certs);
+		if (r != KH_OK)
+			break;
+		t->crls = calloc(s->n_crls ? s->n_crls : 1, sizeof(*t->crls));
+		if (t->crls == NULL) {
+			r = KH_E_RESOURCE_EXHAUSTED;
+			break;
+		}
+		for (j = 0; j < s->n_crls; j++)
+			crl_from(s->crls[j], &t->crls[j]);
+		t->n_crls = s->n_crls;
+	}
+	return r;
+}
+
+/* ---- TruststoreRemove ---- */
+
+enum kh_err proto_pki_dec_ts_remove(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	const PB(TruststoreRemoveRequest) *p = (const void *)cm;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->store, b->ts_remove.store, "trust store", e));
+	KH_TRY(cp_text(p->fingerprint, b->ts_remove.fingerprint, sizeof(b->ts_remove.fingerprint), "fingerprint", e));
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_ts_remove(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreRemoveRequest) m = KEYHOLD__V1__TRUSTSTORE_REMOVE_REQUEST__INIT;
+
+	m.store = S(b->ts_remove.store);
+	m.fingerprint = S(b->ts_remove.fingerprint);
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_ts_remove(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreRemoveResponse) m = KEYHOLD__V1__TRUSTSTORE_REMOVE_RESPONSE__INIT;
+	PB(CertInfo) c;
+
+	pb_cert(&b->ts_remove.removed, &c);
+	m.removed = &c;
+	m.store_deleted = b->ts_remove.store_deleted;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_ts_remove(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(TruststoreRemoveResponse) *p = (const void *)cm;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	cert_from(p->removed, &b->ts_remove.removed);
+	b->ts_remove.store_deleted = p->store_deleted;
+	return KH_OK;
+}
+
+/* ---- TruststoreVerify ---- */
+
+enum kh_err proto_pki_dec_ts_verify(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	PB(TruststoreVerifyRequest) *p = (PB(TruststoreVerifyRequest) *)(uintptr_t)cm;
+	struct kh_ts_verify_req *q = &b->ts_verify;
+	size_t i;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->store, q->store, "trust store", e));
+	KH_TRY(cp_text(p->host, q->host, sizeof(q->host), "host name", e));
+	KH_TRY(cp_text(p->ip, q->ip, sizeof(q->ip), "IP address", e));
+	KH_ENSURE(q->host[0] == '\0' || q->ip[0] == '\0',
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "give a host name or an IP address, not both"));
+	KH_ENSURE((unsigned)p->purpose <= KH_PURPOSE_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "purpose %d is unknown; use serverAuth or clientAuth", (int)p->purpose));
+	q->purpose = (enum kh_purpose)p->purpose;
+	KH_ENSURE(p->at >= 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "verification time before 1970"));
+	q->at = p->at;
+	KH_ENSURE(p->n_crls <= KH_PKI_FILES_MAX,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "at most %d CRL files", KH_PKI_FILES_MAX));
+	KH_TRY(cp_take(&p->cert, &q->cert, true, "the certificate", e));
+	KH_TRY(cp_take(&p->untrusted, &q->untrusted, false, "the untrusted certificates", e));
+	if (p->n_crls > 0) {
+		q->crls = calloc(p->n_crls, sizeof(*q->crls));
+		KH_ENSURE(q->crls != NULL, KH_E_RESOURCE_EXHAUSTED);
+		for (i = 0; i < p->n_crls; i++) {
+			KH_TRY(cp_take(&p->crls[i], &q->crls[i], true, "a CRL file", e));
+			q->n_crls++;
+		}
+	}
+out:
+	if (r != KH_OK)
+		kh_ts_verify_req_clear(q);
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_ts_verify(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreVerifyRequest) m = KEYHOLD__V1__TRUSTSTORE_VERIFY_REQUEST__INIT;
+	const struct kh_ts_verify_req *q = &b->ts_verify;
+	ProtobufCBinaryData *c = calloc(q->n_crls ? q->n_crls : 1, sizeof(*c));
+	size_t i;
+	int r;
+
+	if (c == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	m.store = S(q->store);
+	m.cert.data = q->cert.data;
+	m.cert.len = q->cert.len;
+	m.untrusted.data = q->untrusted.data;
+	m.untrusted.len = q->untrusted.len;
+	m.at = q->at;
+	m.host = S(q->host);
+	m.ip = S(q->ip);
+	m.purpose = (PB(Purpose))q->purpose;
+	for (i = 0; i < q->n_crls; i++) {
+		c[i].data = q->crls[i].data;
+		c[i].len = q->crls[i].len;
+	}
+	m.n_crls = q->n_crls;
+	m.crls = c;
+	r = cp_pack(&m.base, out, len);
+	free(c);
+	return r;
+}
+
+enum kh_err proto_pki_enc_resp_ts_verify(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(TruststoreVerifyResponse) m = KEYHOLD__V1__TRUSTSTORE_VERIFY_RESPONSE__INIT;
+	const struct kh_ts_verify_resp *q = &b->verify;
+	struct pb_certs c;
+	int r = pb_certs_make(&q->chain, &c);
+
+	if (r == KH_OK) {
+		m.valid = q->valid;
+		m.error = q->error;
+		m.error_depth = q->error_depth;
+		m.reason = S(q->reason);
+		m.n_chain = c.n;
+		m.chain = c.p;
+		r = cp_pack(&m.base, out, len);
+	}
+	pb_certs_free(&c);
+	return r;
+}
+
+enum kh_err proto_pki_dec_resp_ts_verify(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(TruststoreVerifyResponse) *p = (const void *)cm;
+	struct kh_ts_verify_resp *q = &b->verify;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	q->valid = p->valid;
+	q->error = p->error;
+	q->error_depth = p->error_depth;
+	cstr(q->reason, sizeof(q->reason), p->reason);
+	return certs_from(p->chain, p->n_chain, &q->chain);
+}
+
+/* ---- ImportCrl ---- */
+
+enum kh_err proto_pki_dec_import_crl(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
+{
+	PB(ImportCrlRequest) *p = (PB(ImportCrlRequest) *)(uintptr_t)cm;
+	int r = KH_OK;
+
+	KH_TRY(cp_name(p->store, b->crl_import.store, "trust store", e));
+	KH_TRY(cp_take(&p->crl, &b->crl_import.crl, true, "the CRL", e));
+out:
+	return r;
+}
+
+enum kh_err proto_pki_enc_req_import_crl(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ImportCrlRequest) m = KEYHOLD__V1__IMPORT_CRL_REQUEST__INIT;
+
+	m.store = S(b->crl_import.store);
+	m.crl.data = b->crl_import.crl.data;
+	m.crl.len = b->crl_import.crl.len;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_enc_resp_import_crl(const union proto_resp_body *b, uint8_t **out, size_t *len)
+{
+	PB(ImportCrlResponse) m = KEYHOLD__V1__IMPORT_CRL_RESPONSE__INIT;
+	PB(CrlInfo) c;
+
+	pb_crl(&b->crl, &c);
+	m.crl = &c;
+	return cp_pack(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_import_crl(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	crl_from(((const PB(ImportCrlResponse) *)(const void *)cm)->crl, &b->crl);
+	return KH_OK;
+}
+
+/* ---- clear ---- */
+
+void proto_pki_req_clear(enum proto_method m, union proto_req_body *b)
+{
+	switch (m) {
+	case PROTO_M_AUTHENTICATE_TRUSTPOINT: kh_tp_auth_req_clear(&b->tp_auth); break;
+	case PROTO_M_IMPORT_CERTIFICATE: kh_tp_import_req_clear(&b->tp_import); break;
+	case PROTO_M_TRUSTSTORE_ADD: kh_ts_add_req_clear(&b->ts_add); break;
+	case PROTO_M_TRUSTSTORE_VERIFY: kh_ts_verify_req_clear(&b->ts_verify); break;
+	case PROTO_M_IMPORT_CRL: kh_crl_import_req_clear(&b->crl_import); break;
+	default: break;
+	}
+}
+
+void proto_pki_resp_clear(enum proto_method m, union proto_resp_body *b)
+{
+	switch (m) {
+	case PROTO_M_CREATE_CSR:
+	case PROTO_M_EXPORT_TRUSTPOINT: kh_bytes_clear(&b->pem); break;
+	case PROTO_M_CREATE_TRUSTPOINT:
+	case PROTO_M_GET_TRUSTPOINT: kh_trustpoint_clear(&b->tp); break;
+	case PROTO_M_LIST_TRUSTPOINTS: kh_trustpoint_list_clear(&b->tps); break;
+	case PROTO_M_AUTHENTICATE_TRUSTPOINT: kh_cert_list_clear(&b->certs); break;
+	case PROTO_M_ENROLL_TRUSTPOINT:
+	case PROTO_M_REGENERATE_TRUSTPOINT: kh_enroll_resp_clear(&b->enroll); break;
+	case PROTO_M_TRUSTSTORE_ADD: kh_ts_add_resp_clear(&b->ts_add); break;
+	case PROTO_M_TRUSTSTORE_LIST: kh_truststore_list_clear(&b->stores); break;
+	case PROTO_M_TRUSTSTORE_VERIFY: kh_ts_verify_resp_clear(&b->verify); break;
+	default: break;
+	}
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test.sh: what CI runs (.ci/run). Installs the packages; checks the
+# sources for banned functions and the shell scripts with shellcheck;
+# builds with gcc under ASan+UBSan with -Werror and the tests (build/test)
+# and runs every test there; checks that clang-14 builds the tree with
+# -Werror too (build/clang); replays fuzz corpora when tests/fuzz exists.
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+T0=$(date +%s)
+
+step() { printf '\n==== %s (%ss)\n' "$*" "$(($(date +%s) - T0))"; }
+
+# configure DIR COMPILER ARGS...: a build directory made with another
+# compiler is started afresh (CMake ignores CC once it has a cache).
+configure() {
+  local dir=$1 cc; cc=$(command -v "$2"); shift 2
+  if [ -f "$dir/CMakeCache.txt" ] && ! grep -qx "CMAKE_C_COMPILER:[A-Z]*=$cc" "$dir/CMakeCache.txt"; then
+    rm -rf "$dir"
+  fi
+  CC=$cc cmake -S . -B "$dir" "$@" > /dev/null
+}
+
+step "dependencies"
+scripts/install-deps.sh
+
+# Non-test C sources (git's list when there is one, so build dirs and
+# generated code are never scanned).
+c_sources() {
+  if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+    git ls-files '*.c' '*.h' | grep -v '^tests/'
+  else
+    find . -path ./build -prune -o -path ./tests -prune -o \( -name '*.c' -o -name '*.h' \) -print | sed 's|^\./||' \
+      | grep -v '\.pb-c\.[ch]$'
+  fi
+}
+
+step "banned functions (STYLE.md: sprintf strcpy strcat strncpy strtok atoi sscanf gets alloca)"
+# VLAs are caught by -Wvla with -Werror in both builds below.
+mapfile -t srcs < <(c_sources)
+[ ${#srcs[@]} -gt 0 ] || { echo "no C sources found" >&2; exit 1; }
+if grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|sscanf|gets|alloca)[[:space:]]*\(' "${srcs[@]}"; then
+  echo "banned function(s) above; see STYLE.md \"Untrusted input\"" >&2
+  exit 1
+fi
+echo "none in ${#srcs[@]} files"
+
+step "shellcheck"
+mapfile -t shs < <(ls scripts/*.sh tests/integration/*.sh .ci/run 2> /dev/null)
+shellcheck -S warning "${shs[@]}"
+echo "clean: ${#shs[@]} scripts"
+
+step "gcc: ASan+UBSan, -Werror, tests (build/test)"
+configure build/test gcc -DKEYHOLD_SANITIZE=ON -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON
+cmake --build build/test -j "$JOBS" > build/test.log 2>&1 || { tail -n 60 build/test.log >&2; exit 1; }
+echo "ok"
+
+step "clang-14: -Werror, tests compiled (build/clang)"
+configure build/clang clang-14 -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON
+cmake --build build/clang -j "$JOBS" > build/clang.log 2>&1 || { tail -n 60 build/clang.log >&2; exit 1; }
+echo "ok"
+
+step "ctest (build/test, serial: the 2 cores are shared; every test has its own token and socket)"
+# CTEST_ARGS: extra ctest arguments, split on spaces (e.g. "-L unit").
+# shellcheck disable=SC2086
+(cd build/test && ctest --output-on-failure ${CTEST_ARGS:-})
+
+# Hook for the fuzz targets (tests/fuzz, KEYHOLD_FUZZ, clang/libFuzzer):
+# when they exist, build them and replay their corpora under ctest.
+step "fuzz corpus replay (build/fuzz)"
+if [ -f tests/fuzz/CMakeLists.txt ]; then
+  configure build/fuzz clang-14 -DKEYHOLD_FUZZ=ON -DKEYHOLD_WERROR=ON
+  cmake --build build/fuzz -j "$JOBS" > build/fuzz.log 2>&1 || { tail -n 60 build/fuzz.log >&2; exit 1; }
+  (cd build/fuzz && ctest --output-on-failure -L fuzz)
+else
+  echo "no fuzz targets yet (tests/fuzz/CMakeLists.txt)"
+fi
+
+step "all passed in $(($(date +%s) - T0)) s"

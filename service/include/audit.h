@@ -1,0 +1,60 @@
+/* audit: the tamper-evident audit log (DESIGN §9). Every request is one
+ * line in an append-only file; each line carries the SHA-256 of the line
+ * before it (a hash chain), and checkpoint lines are signed in the token by
+ * a dedicated key, so any change, removal or reordering is found by
+ * audit_verify. Thread-safe. */
+#ifndef AUDIT_H
+#define AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hsm.h"
+#include "kh_err.h"
+#include "kh_types.h"
+
+struct audit;
+
+struct audit_config {
+	const char *path;             /* the log file (borrowed) */
+	const char *key;              /* checkpoint key name, created if missing */
+	unsigned checkpoint_records;  /* a checkpoint after this many records */
+	unsigned checkpoint_interval_s; /* and at least this often while records come */
+	bool sync_always;             /* fdatasync every record before the answer */
+};
+
+/* Opens (creating) the log, finds the chain head, creates the checkpoint
+ * key (P-256, via hsm_key_generate) when the token lacks it, and appends a
+ * Start record. */
+enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct audit **out,
+		       struct kh_errbuf *e) KH_WUR;
+/* Appends a Stop record and a checkpoint, syncs and closes. NULL is fine. */
+void audit_close(struct audit *a);
+
+struct audit_event {
+	const char *principal;        /* "uid:0", "cert:...", "keyholdd" */
+	const char *method;           /* RPC name; "-" when unknown */
+	const char *object;           /* key or trustpoint; NULL or "" for none */
+	enum kh_err code;
+	uint64_t duration_us;
+	uint64_t count;               /* 0 or 1: one request; more: aggregated */
+};
+
+/* Appends one record (and a checkpoint when one is due). A write failure
+ * makes the log unhealthy: UNAVAILABLE, and audit_healthy turns false. */
+enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e) KH_WUR;
+bool audit_healthy(struct audit *a);
+/* Housekeeping, from a worker about once a second: a checkpoint when the
+ * interval passed with unsigned records, and fdatasync of pending writes. */
+void audit_tick(struct audit *a);
+/* The name of the checkpoint key (reserved: no RPC may sign with it). */
+const char *audit_key_name(const struct audit *a);
+
+/* Records with time >= since and seq >= from_seq, at most limit (0: a page). */
+enum kh_err audit_show(struct audit *a, const struct kh_audit_show_req *q, struct kh_audit_records *out,
+		       struct kh_errbuf *e) KH_WUR;
+/* Checks the whole log: sequence, chain, checkpoint signatures, and the
+ * head this process wrote. out->ok false names the first bad record. */
+enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *out, struct kh_errbuf *e) KH_WUR;
+
+#endif

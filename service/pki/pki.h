@@ -1,0 +1,154 @@
+/* pki: X.509 for keyhold on top of OpenSSL: parsing of subjects, SANs and
+ * EKUs as administrators type them; loading certificates and CRLs in PEM,
+ * DER and PKCS#7; building CSRs and self-signed certificates whose TBS is
+ * signed in the token; chain validation (X509_STRICT). No sockets, no
+ * SQLite: callers hand in what they hold. */
+#ifndef PKI_H
+#define PKI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "hsm.h"
+#include "kh_err.h"
+#include "kh_types.h"
+
+/* ---- parsing what administrators type (pki_parse.c) ---- */
+
+#define PKI_RDN_MAX 32
+#define PKI_SAN_ENTRIES_MAX 100
+#define PKI_EKU_MAX 16
+
+/* "CN=web.example.com,O=Example,C=US" (RFC 4514: the first RDN is the
+ * most specific, so the ASN.1 sequence is built in reverse). Escapes
+ * "\," "\+" "\\" "\"" "\<" "\>" "\;" "\=" "\#" "\ " and "\XX" (hex)
+ * work; "+" joins a multi-valued RDN; unescaped blanks around types and
+ * values are dropped. Types: CN O OU C ST L emailAddress serialNumber DC
+ * UID street title GN SN postalCode (any case; E and S as aliases), long
+ * names, or dotted OIDs. INVALID_ARGUMENT names the offending part. */
+enum kh_err pki_dn_parse(const char *s, X509_NAME **out, struct kh_errbuf *e) KH_WUR;
+
+/* "DNS:a.example.com,IP:192.0.2.1,email:x@example.com,URI:spiffe://x";
+ * fqdn (may be NULL or "") is added as a DNS name. Duplicates are dropped.
+ * *out is NULL when the list is empty. */
+enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, struct kh_errbuf *e) KH_WUR;
+
+/* "serverAuth,clientAuth" (names in any case, or dotted OIDs); empty
+ * means the default serverAuth,clientAuth. */
+enum kh_err pki_eku_parse(const char *s, EXTENDED_KEY_USAGE **out, struct kh_errbuf *e) KH_WUR;
+
+/* "crl,ocsp" / "none" / "" (= none): normalised into out. */
+enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct kh_errbuf *e) KH_WUR;
+
+/* The digest a signature by a key of type t uses when req was asked for:
+ * SHA-256 by default, SHA-384/512 allowed; SHA-1, MD5 and SHA-224 refused
+ * with INVALID_ARGUMENT naming the rule; Ed25519 takes no digest. */
+enum kh_err pki_sig_digest(enum kh_key_type t, enum kh_digest req, enum kh_digest *out,
+			   struct kh_errbuf *e) KH_WUR;
+
+/* Parses subject, SAN list (+ fqdn) and EKU list into one template. */
+struct pki_subject {
+	X509_NAME *name;
+	GENERAL_NAMES *san;        /* NULL: none */
+	EXTENDED_KEY_USAGE *eku;
+};
+enum kh_err pki_subject_parse(const char *dn, const char *san, const char *fqdn, const char *eku,
+			      struct pki_subject *out, struct kh_errbuf *e) KH_WUR;
+void pki_subject_clear(struct pki_subject *s);
+
+/* ---- certificates and CRLs (pki_cert.c) ---- */
+
+#define PKI_CERTS_MAX 64
+
+/* Certificates from PEM (one or many, other PEM blocks ignored), DER, or
+ * PKCS#7 SignedData (PEM or DER, .p7b). INVALID_ARGUMENT with a message a
+ * person can act on for anything else. */
+enum kh_err pki_certs_load(const uint8_t *buf, size_t len, STACK_OF(X509) **out, struct kh_errbuf *e) KH_WUR;
+/* One CRL, PEM or DER. */
+enum kh_err pki_crl_load(const uint8_t *buf, size_t len, X509_CRL **out, struct kh_errbuf *e) KH_WUR;
+X509 *pki_x509_from_der(const uint8_t *der, size_t len);
+enum kh_err pki_x509_der(X509 *x, uint8_t **der, size_t *len) KH_WUR;
+
+/* SHA-256 of the DER, lower-case hex. */
+void pki_fingerprint(X509 *x, char out[KH_FP_HEX + 1]);
+void pki_name_text(const X509_NAME *n, char *out, size_t outsz); /* RFC 2253 */
+void pki_cert_info(X509 *x, struct kh_cert_info *out);
+void pki_crl_info(X509_CRL *c, struct kh_crl_info *out);
+bool pki_cert_is_ca(X509 *x);           /* basicConstraints CA:TRUE */
+bool pki_cert_self_signed(X509 *x);     /* issuer == subject and the signature verifies */
+/* The subject's (last) CN, "" when none. */
+void pki_cert_cn(X509 *x, char *out, size_t outsz);
+/* ASN1_TIME to seconds since the epoch. */
+int64_t pki_time(const ASN1_TIME *t);
+
+/* Writes certs (leaf first) as PEM, DER (one certificate) or PKCS#7. */
+enum kh_err pki_export(STACK_OF(X509) *certs, enum kh_cert_format f, struct kh_bytes *out,
+		       struct kh_errbuf *e) KH_WUR;
+
+/* ---- building and signing in the token (pki_build.c) ---- */
+
+/* Who signs: a token key, its public key and the digest to use (from
+ * pki_sig_digest). md is the digest's EVP_MD (NULL for Ed25519). */
+struct pki_signer {
+	struct hsm *hsm;
+	const char *key;
+	enum kh_key_type type;
+	EVP_PKEY *pub;
+	enum kh_digest digest;
+	const EVP_MD *md;
+};
+
+/* A PKCS#10 request with subject, SAN, key usage and EKU requested as
+ * extensions (RFC 2986 §4.1, PKCS#9 extensionRequest) and an optional
+ * challengePassword; signed in the token and verified before return. */
+enum kh_err pki_csr_build(const struct pki_signer *sg, const struct pki_subject *sub, const char *challenge,
+			  X509_REQ **out, struct kh_errbuf *e) KH_WUR;
+
+/* A self-signed identity certificate (RFC 5280): v3, random positive
+ * 16-byte serial from the token, validity now .. now + days,
+ * basicConstraints critical CA:FALSE, key usage critical matching the key
+ * type, EKU, SAN, SKI and AKI; signed in the token and verified. */
+enum kh_err pki_selfsigned_build(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
+				 X509 **out, struct kh_errbuf *e) KH_WUR;
+
+/* PEM text of a request (NUL-terminated, owned by the caller). */
+enum kh_err pki_csr_pem(X509_REQ *req, char **pem, struct kh_errbuf *e) KH_WUR;
+
+/* ---- validation (pki_verify.c) ---- */
+
+struct pki_verify_opts {
+	STACK_OF(X509) *trusted;      /* anchors (borrowed) */
+	STACK_OF(X509) *untrusted;    /* intermediates (borrowed; may be NULL) */
+	STACK_OF(X509_CRL) *crls;     /* when non-empty: CRL check on the whole chain */
+	int64_t at;                   /* 0: now */
+	const char *host;             /* may be NULL */
+	const char *ip;
+	enum kh_purpose purpose;
+	bool partial_chain;           /* a trusted intermediate may end the chain when no root does */
+	bool no_check_time;           /* validity periods are the caller's business */
+};
+
+struct pki_verify_result {
+	bool valid;
+	int error;                    /* X509_V_ERR_* */
+	int depth;
+	char reason[256];
+	STACK_OF(X509) *chain;        /* owned; leaf first (partial on failure) */
+};
+
+/* Builds and checks the chain of leaf with X509_V_FLAG_X509_STRICT. KH_OK
+ * whenever the check ran (res says whether the chain is valid); an error
+ * only when it could not run. */
+enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_verify_result *res,
+		       struct kh_errbuf *e) KH_WUR;
+void pki_verify_result_clear(struct pki_verify_result *r);
+
+/* Drains OpenSSL's error queue into the log and returns the last reason
+ * ("" when empty), for messages. */
+const char *pki_ossl_reason(char *buf, size_t bufsz);
+
+#endif

@@ -1,0 +1,293 @@
+/* store.c: the SQLite database under state_dir: open, pragmas (WAL,
+ * synchronous=FULL, foreign keys), versioned migrations, transactions and
+ * the small statement helpers store_tp.c and store_ts.c share. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kh_log.h"
+#include "kh_util.h"
+#include "store_int.h"
+
+/* Migration N takes the schema from version N-1 to N. Append only: a
+ * released migration is never edited. Columns that later issues need
+ * (revocation policy, CRL source and next update, certificate expiry) are
+ * already here so that expiry monitoring and fetched CRLs add rows, not
+ * shapes. */
+static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
+	/* 1 */
+	"CREATE TABLE trustpoints ("
+	"  name TEXT PRIMARY KEY,"
+	"  key_name TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  fqdn TEXT NOT NULL DEFAULT '',"
+	"  san TEXT NOT NULL DEFAULT '',"
+	"  eku TEXT NOT NULL DEFAULT '',"
+	"  enrollment TEXT NOT NULL CHECK (enrollment IN ('self', 'terminal')),"
+	"  revocation TEXT NOT NULL DEFAULT 'none',"
+	"  digest INTEGER NOT NULL DEFAULT 0,"
+	"  validity_days INTEGER NOT NULL DEFAULT 365,"
+	"  cert BLOB,"
+	"  cert_not_after INTEGER,"
+	"  csr BLOB,"
+	"  csr_key TEXT,"
+	"  csr_created INTEGER,"
+	"  next_key TEXT,"
+	"  key_serial INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE trustpoint_certs ("
+	"  trustpoint TEXT NOT NULL REFERENCES trustpoints(name) ON DELETE CASCADE,"
+	"  role TEXT NOT NULL CHECK (role IN ('ca', 'chain')),"
+	"  idx INTEGER NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  PRIMARY KEY (trustpoint, role, idx));"
+	"CREATE TABLE managed_keys ("
+	"  key_name TEXT PRIMARY KEY,"
+	"  trustpoint TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('live', 'retired')),"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE truststores ("
+	"  name TEXT PRIMARY KEY,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE truststore_certs ("
+	"  store TEXT NOT NULL REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  fingerprint TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  cn TEXT NOT NULL,"
+	"  self_signed INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  added INTEGER NOT NULL,"
+	"  PRIMARY KEY (store, fingerprint));"
+	"CREATE TABLE crls ("
+	"  store TEXT NOT NULL REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  issuer_key TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL,"
+	"  fingerprint TEXT NOT NULL,"
+	"  this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL DEFAULT 0,"
+	"  der BLOB NOT NULL,"
+	"  source TEXT NOT NULL DEFAULT 'import',"
+	"  imported INTEGER NOT NULL,"
+	"  PRIMARY KEY (store, issuer_key));",
+};
+
+enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)
+{
+	enum kh_err code = KH_E_INTERNAL;
+
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		code = KH_E_UNAVAILABLE;
+	else if (rc == SQLITE_FULL || rc == SQLITE_NOMEM)
+		code = KH_E_RESOURCE_EXHAUSTED;
+	else if (rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN || rc == SQLITE_IOERR || rc == SQLITE_CORRUPT ||
+		 rc == SQLITE_NOTADB)
+		code = KH_E_DATA_LOSS;
+	log_err("state database: %s: %s (%d)", what, st != NULL && st->db != NULL ? sqlite3_errmsg(st->db) : "",
+		rc);
+	return kh_err_set(e, code, "state database: %s failed: %s", what,
+			  st != NULL && st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+}
+
+enum kh_err store_prepare(struct store *st, const char *sql, sqlite3_stmt **out, struct kh_errbuf *e)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_sql_err(st, e, rc, "preparing a statement");
+	return KH_OK;
+}
+
+enum kh_err store_exec(struct store *st, const char *sql, struct kh_errbuf *e)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_sql_err(st, e, rc, sql);
+	return KH_OK;
+}
+
+/* Runs a statement that returns no rows. */
+enum kh_err store_step_done(struct store *st, sqlite3_stmt *s, const char *what, struct kh_errbuf *e)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE)
+		return store_sql_err(st, e, rc, what);
+	return KH_OK;
+}
+
+int store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+int store_bind_blob(sqlite3_stmt *s, int i, const struct kh_bytes *b)
+{
+	if (b == NULL || b->len == 0)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_blob(s, i, b->data, (int)b->len, SQLITE_TRANSIENT);
+}
+
+void store_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	kh_strlcpy(out, t != NULL ? (const char *)t : "", outsz);
+}
+
+enum kh_err store_col_blob(sqlite3_stmt *s, int i, struct kh_bytes *out)
+{
+	const void *p = sqlite3_column_blob(s, i);
+	int n = sqlite3_column_bytes(s, i);
+
+	out->data = NULL;
+	out->len = 0;
+	if (p == NULL || n <= 0)
+		return KH_OK;
+	out->data = malloc((size_t)n);
+	if (out->data == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	memcpy(out->data, p, (size_t)n);
+	out->len = (size_t)n;
+	return KH_OK;
+}
+
+/* ---- open and migrate ---- */
+
+static enum kh_err store_user_version(struct store *st, int *v, struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK, rc;
+
+	KH_TRY(store_prepare(st, "PRAGMA user_version", &s, e));
+	rc = sqlite3_step(s);
+	KH_ENSURE(rc == SQLITE_ROW, store_sql_err(st, e, rc, "reading the schema version"));
+	*v = sqlite3_column_int(s, 0);
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+static enum kh_err store_migrate(struct store *st, struct kh_errbuf *e)
+{
+	int r = KH_OK, v = 0;
+	char sql[64];
+
+	KH_TRY(store_user_version(st, &v, e));
+	KH_ENSURE(v >= 0 && v <= STORE_SCHEMA_VERSION,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "state database %s has schema version %d, newer than this keyholdd understands (%d); "
+			     "run the keyholdd that wrote it or restore a backup",
+			     st->path, v, STORE_SCHEMA_VERSION));
+	/* Each step is one transaction: a crash leaves version N or N+1. */
+	for (; v < STORE_SCHEMA_VERSION; v++) {
+		KH_TRY(store_begin(st, e));
+		r = store_exec(st, store_migrations[v], e);
+		if (r == KH_OK) {
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+			r = store_exec(st, sql, e);
+		}
+		if (r != KH_OK) {
+			store_rollback(st);
+			goto out;
+		}
+		KH_TRY(store_commit(st, e));
+		log_info("state database %s migrated to schema version %d", st->path, v + 1);
+	}
+	st->version = v;
+out:
+	return r;
+}
+
+enum kh_err store_open(const char *dir, struct store **out, struct kh_errbuf *e)
+{
+	struct store *st = NULL;
+	sqlite3_stmt *s = NULL;
+	const unsigned char *mode;
+	int r = KH_OK, rc;
+	size_t n;
+
+	KH_ENSURE(dir != NULL && dir[0] != '\0', kh_err_set(e, KH_E_INVALID_ARGUMENT, "state_dir is empty"));
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot create state_dir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	KH_ENSURE(st != NULL, KH_E_RESOURCE_EXHAUSTED);
+	n = strlen(dir) + sizeof("/" STORE_FILE);
+	st->path = malloc(n);
+	KH_ENSURE(st->path != NULL, KH_E_RESOURCE_EXHAUSTED);
+	snprintf(st->path, n, "%s/%s", dir, STORE_FILE);
+	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	KH_ENSURE(rc == SQLITE_OK, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the state database %s: %s",
+					      st->path, st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc)));
+	if (chmod(st->path, 0600) != 0)
+		log_warn("cannot restrict %s to mode 0600: %s", st->path, strerror(errno));
+	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_extended_result_codes(st->db, 0);
+	/* WAL: readers never block the writer, and a commit is one append. */
+	KH_TRY(store_prepare(st, "PRAGMA journal_mode = WAL", &s, e));
+	rc = sqlite3_step(s);
+	mode = rc == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+	KH_ENSURE(mode != NULL && strcmp((const char *)mode, "wal") == 0,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the state database %s cannot use WAL (is %s on a network file system?)",
+			     st->path, dir));
+	sqlite3_finalize(s);
+	s = NULL;
+	/* FULL: a commit survives power loss, not just a crash of keyholdd. */
+	KH_TRY(store_exec(st, "PRAGMA synchronous = FULL", e));
+	KH_TRY(store_exec(st, "PRAGMA foreign_keys = ON", e));
+	KH_TRY(store_migrate(st, e));
+	*out = st;
+	st = NULL;
+out:
+	sqlite3_finalize(s);
+	store_close(st);
+	return r;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
+		log_warn("state database: close: %s", sqlite3_errmsg(st->db));
+	free(st->path);
+	free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+	return st->version;
+}
+
+/* ---- transactions ---- */
+
+enum kh_err store_begin(struct store *st, struct kh_errbuf *e)
+{
+	/* IMMEDIATE takes the write lock now, so the commit cannot fail on a
+	 * lock another connection (sqlite3 CLI, backup) holds. */
+	return store_exec(st, "BEGIN IMMEDIATE", e);
+}
+
+enum kh_err store_commit(struct store *st, struct kh_errbuf *e)
+{
+	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		store_rollback(st);
+		return store_sql_err(st, e, rc, "commit");
+	}
+	return KH_OK;
+}
+
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db) && sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		log_err("state database: rollback: %s", sqlite3_errmsg(st->db));
+}

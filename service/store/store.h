@@ -1,0 +1,141 @@
+/* store: keyholdd's persistent state in SQLite under state_dir: trustpoints
+ * and their certificates, the keys keyhold generated for them, trust stores
+ * and CRLs. WAL journal, synchronous=FULL, versioned migrations; every
+ * multi-step change runs between store_begin and store_commit. Not
+ * thread-safe: the caller serialises access (svc_pki's lock). */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kh_err.h"
+#include "kh_types.h"
+
+struct store;
+
+/* The schema version this build writes. */
+#define STORE_SCHEMA_VERSION 1
+#define STORE_FILE "keyhold.db"
+
+/* Opens (creating dir 0700 and the database 0600 if needed) and migrates.
+ * A database written by a newer keyholdd is refused (FAILED_PRECONDITION). */
+enum kh_err store_open(const char *dir, struct store **out, struct kh_errbuf *e) KH_WUR;
+void store_close(struct store *st);
+int store_schema_version(struct store *st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. A commit that fails rolls back. */
+enum kh_err store_begin(struct store *st, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_commit(struct store *st, struct kh_errbuf *e) KH_WUR;
+void store_rollback(struct store *st);
+
+/* ---- trustpoints ---- */
+
+struct store_tp {
+	char name[KH_NAME_MAX + 1];
+	char key[KH_NAME_MAX + 1];
+	char subject[KH_DN_MAX + 1];
+	char fqdn[KH_FQDN_MAX + 1];
+	char san[KH_SAN_MAX + 1];
+	char eku[KH_EKU_MAX + 1];
+	enum kh_enrollment enrollment;
+	char revocation[KH_REVOCATION_MAX + 1];
+	enum kh_digest digest;             /* as asked (DEFAULT allowed) */
+	uint32_t validity_days;
+	struct kh_bytes cert;              /* identity certificate DER; len 0: none */
+	int64_t cert_not_after;
+	struct kh_bytes csr;               /* pending CSR DER; len 0: none */
+	char csr_key[KH_NAME_MAX + 1];     /* the key that CSR is for */
+	int64_t csr_created;
+	char next_key[KH_NAME_MAX + 1];    /* rollover in progress; "" none */
+	uint32_t key_serial;               /* names regenerated keys */
+	int64_t created, updated;
+	struct kh_bytes *ca;               /* authenticated CA certificate(s) DER */
+	size_t n_ca;
+	struct kh_bytes *chain;            /* identity chain, issuer first */
+	size_t n_chain;
+};
+
+void store_tp_clear(struct store_tp *t);
+/* NOT_FOUND when absent. */
+enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *out, struct kh_errbuf *e) KH_WUR;
+/* Names, sorted. */
+enum kh_err store_tp_names(struct store *st, char (**names)[KH_NAME_MAX + 1], size_t *n, struct kh_errbuf *e) KH_WUR;
+/* ALREADY_EXISTS when the name is taken. */
+enum kh_err store_tp_insert(struct store *st, const struct store_tp *t, struct kh_errbuf *e) KH_WUR;
+/* Rewrites the row and its certificates (call inside a transaction). */
+enum kh_err store_tp_update(struct store *st, const struct store_tp *t, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_tp_delete(struct store *st, const char *name, struct kh_errbuf *e) KH_WUR;
+/* The first trustpoint (by name) that references key as its key, its
+ * rollover key or its pending CSR's key; "" when none. */
+enum kh_err store_tp_key_user(struct store *st, const char *key, char user[KH_NAME_MAX + 1],
+			      struct kh_errbuf *e) KH_WUR;
+
+/* ---- keys keyhold generated for trustpoints ---- */
+
+/* live: generated (or about to be: the intent is recorded before the
+ * token is asked) for trustpoint; retired: to be destroyed. */
+enum store_mkey_state { STORE_MKEY_LIVE = 0, STORE_MKEY_RETIRED = 1 };
+
+struct store_mkey {
+	char key[KH_NAME_MAX + 1];
+	char trustpoint[KH_NAME_MAX + 1];
+	enum store_mkey_state state;
+	int64_t created;
+};
+
+enum kh_err store_mkey_add(struct store *st, const char *key, const char *tp, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_mkey_set_state(struct store *st, const char *key, enum store_mkey_state s,
+				 struct kh_errbuf *e) KH_WUR;
+enum kh_err store_mkey_remove(struct store *st, const char *key, struct kh_errbuf *e) KH_WUR;
+/* *found false when key is not a managed key. */
+enum kh_err store_mkey_get(struct store *st, const char *key, struct store_mkey *out, bool *found,
+			   struct kh_errbuf *e) KH_WUR;
+enum kh_err store_mkey_list(struct store *st, struct store_mkey **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+
+/* ---- trust stores ---- */
+
+struct store_ts_cert {
+	char fingerprint[KH_FP_HEX + 1];
+	char subject[KH_DN_MAX + 1];
+	char cn[KH_DN_MAX + 1];
+	bool self_signed;
+	int64_t not_after;
+	struct kh_bytes der;
+	int64_t added;
+};
+
+struct store_crl {
+	char issuer_key[KH_FP_HEX + 1];    /* SHA-256 of the issuer name DER */
+	char issuer[KH_DN_MAX + 1];
+	char fingerprint[KH_FP_HEX + 1];
+	int64_t this_update, next_update;
+	struct kh_bytes der;
+	char source[16];                   /* "import"; issue 8 adds fetched CRLs */
+	int64_t imported;
+};
+
+enum kh_err store_ts_names(struct store *st, char (**names)[KH_NAME_MAX + 1], size_t *n, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ts_exists(struct store *st, const char *name, bool *exists, struct kh_errbuf *e) KH_WUR;
+/* Creates the store if it does not exist. */
+enum kh_err store_ts_create(struct store *st, const char *name, struct kh_errbuf *e) KH_WUR;
+/* Removes the store with its certificates and CRLs. */
+enum kh_err store_ts_delete(struct store *st, const char *name, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ts_certs(struct store *st, const char *name, struct store_ts_cert **out, size_t *n,
+			   struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ts_cert_add(struct store *st, const char *name, const struct store_ts_cert *c,
+			      struct kh_errbuf *e) KH_WUR;
+/* NOT_FOUND when the store does not hold fingerprint. */
+enum kh_err store_ts_cert_remove(struct store *st, const char *name, const char *fingerprint,
+				 struct kh_errbuf *e) KH_WUR;
+void store_ts_certs_free(struct store_ts_cert *c, size_t n);
+
+/* Inserts or replaces the CRL of (store, issuer_key). */
+enum kh_err store_crl_put(struct store *st, const char *store_name, const struct store_crl *c,
+			  struct kh_errbuf *e) KH_WUR;
+enum kh_err store_crl_list(struct store *st, const char *store_name, struct store_crl **out, size_t *n,
+			   struct kh_errbuf *e) KH_WUR;
+void store_crls_free(struct store_crl *c, size_t n);
+
+#endif

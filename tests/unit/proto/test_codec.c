@@ -1,0 +1,1072 @@
+/* test_codec.c: request and response envelopes and bodies for every RPC.
+ * Valid frames round-trip; every truncation and every single-bit flip of a
+ * valid request is refused cleanly or decodes to a valid struct (ASan and
+ * LSan in the sanitizer build catch over-reads and leaks: each input is an
+ * exact-size heap copy). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "kh_test_pb.h"
+
+/* ---- helpers ---- */
+
+/* A valid request frame for method m, variant v (several per method). */
+struct req_case {
+	const char *what;
+	enum proto_method m;
+	union proto_req_body body;
+};
+
+static uint8_t msg_bytes[40];
+static uint8_t sha256_bytes[32];
+static uint8_t sha512_bytes[64];
+
+static size_t req_cases(struct req_case *out, size_t max)
+{
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < sizeof(msg_bytes); i++)
+		msg_bytes[i] = (uint8_t)(i * 7 + 1);
+	for (i = 0; i < sizeof(sha256_bytes); i++)
+		sha256_bytes[i] = (uint8_t)(0xa0 + i);
+	for (i = 0; i < sizeof(sha512_bytes); i++)
+		sha512_bytes[i] = (uint8_t)(0x31 * i);
+	memset(out, 0, max * sizeof(*out));
+#define ADD(w, mm) (assert_true(n < max), out[n].what = (w), out[n].m = (mm), &out[n++].body)
+	ADD("GetStatus", PROTO_M_GET_STATUS);
+	ADD("GetCapabilities", PROTO_M_GET_CAPABILITIES);
+	{
+		union proto_req_body *b = ADD("GenerateKey p256", PROTO_M_GENERATE_KEY);
+		memcpy(b->generate.name, "web", 4);
+		b->generate.type = KH_KEY_P256;
+	}
+	{
+		union proto_req_body *b = ADD("GenerateKey rsa4096 long name", PROTO_M_GENERATE_KEY);
+
+		memset(b->generate.name, 'k', KH_NAME_MAX);
+		b->generate.name[KH_NAME_MAX] = '\0';
+		b->generate.type = KH_KEY_RSA4096;
+	}
+	ADD("ListKeys", PROTO_M_LIST_KEYS);
+	memcpy(ADD("GetPublicKey", PROTO_M_GET_PUBLIC_KEY)->name.name, "a.b_c-9", 8);
+	memcpy(ADD("DeleteKey", PROTO_M_DELETE_KEY)->name.name, "old-key", 8);
+	{
+		union proto_req_body *b = ADD("Sign message", PROTO_M_SIGN);
+
+		memcpy(b->sign.key, "web", 4);
+		b->sign.digest = KH_DIGEST_SHA384;
+		b->sign.data = msg_bytes;
+		b->sign.len = sizeof(msg_bytes);
+	}
+	{
+		union proto_req_body *b = ADD("Sign prehashed sha256 PSS", PROTO_M_SIGN);
+
+		memcpy(b->sign.key, "rsa", 4);
+		b->sign.digest = KH_DIGEST_SHA256;
+		b->sign.padding = KH_PAD_PSS;
+		b->sign.prehashed = true;
+		b->sign.data = sha256_bytes;
+		b->sign.len = sizeof(sha256_bytes);
+	}
+	{
+		union proto_req_body *b = ADD("Sign prehashed sha512", PROTO_M_SIGN);
+
+		memcpy(b->sign.key, "ec", 3);
+		b->sign.digest = KH_DIGEST_SHA512;
+		b->sign.padding = KH_PAD_PKCS1;
+		b->sign.prehashed = true;
+		b->sign.data = sha512_bytes;
+		b->sign.len = sizeof(sha512_bytes);
+	}
+	{
+		union proto_req_body *b = ADD("Sign empty message", PROTO_M_SIGN);
+
+		memcpy(b->sign.key, "ed", 3);
+		b->sign.data = msg_bytes;
+		b->sign.len = 0;
+	}
+#undef ADD
+	return n;
+}
+
+static void encode_case(const struct req_case *c, uint64_t id, uint32_t deadline, uint8_t **frame, size_t *len)
+{
+	size_t n = 0;
+
+	assert_int_equal(proto_request_encode(id, deadline, c->m, &c->body, frame, len), KH_OK);
+	assert_true(*len > PROTO_HDR_LEN);
+	assert_int_equal(proto_frame_len(*frame, PROTO_FRAME_MAX_DEFAULT, &n), KH_OK);
+	assert_true(n == *len - PROTO_HDR_LEN);
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+/* What any successfully decoded request must satisfy: handlers rely on it. */
+static void assert_req_valid(const struct proto_req *r)
+{
+	assert_true(r->have_id);
+	assert_true((unsigned)r->method < PROTO_M_COUNT);
+	switch (r->method) {
+	case PROTO_M_GENERATE_KEY:
+		assert_true(kh_name_valid(r->body.generate.name));
+		assert_true(r->body.generate.type > KH_KEY_UNSPECIFIED && r->body.generate.type <= KH_KEY_TYPE_MAX);
+		break;
+	case PROTO_M_GET_PUBLIC_KEY:
+	case PROTO_M_DELETE_KEY:
+		assert_true(kh_name_valid(r->body.name.name));
+		break;
+	case PROTO_M_SIGN:
+		assert_true(kh_name_valid(r->body.sign.key));
+		assert_true((unsigned)r->body.sign.digest <= KH_DIGEST_MAX);
+		assert_true((unsigned)r->body.sign.padding <= KH_PAD_MAX);
+		assert_non_null(r->body.sign.data);
+		if (r->body.sign.prehashed)
+			assert_true(r->body.sign.len >= 16 && r->body.sign.len <= 64);
+		break;
+	default:
+		assert_true(all_zero(&r->body, sizeof(r->body)));
+		break;
+	}
+}
+
+/* What any refused request must satisfy: a code the server can answer
+ * with, a message, and nothing left to free. */
+static void assert_req_refused(enum kh_err r, const struct proto_req *q, const struct kh_errbuf *e)
+{
+	assert_true(r == KH_E_INVALID_ARGUMENT || r == KH_E_UNIMPLEMENTED);
+	assert_int_equal(e->code, r);
+	assert_true(e->msg[0] != '\0');
+	if (r == KH_E_UNIMPLEMENTED)
+		assert_true(q->have_id);
+	if (!q->have_id)
+		assert_true(q->id == 0);
+	assert_true(all_zero(&q->body, sizeof(q->body)));
+}
+
+/* Decodes an exact-size heap copy of buf[0..len). Returns the result and
+ * checks the invariants above either way; clears the request. */
+static enum kh_err decode_copy_e(const uint8_t *buf, size_t len, struct proto_req *out, struct kh_errbuf *ep)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	struct kh_errbuf e = { 0 };
+	enum kh_err r;
+
+	assert_non_null(copy);
+	if (len > 0)
+		memcpy(copy, buf, len);
+	r = proto_request_decode(copy, len, out, &e);
+	/* The decoded struct must not point into the input. */
+	memset(copy, 0xa5, len);
+	free(copy);
+	if (r == KH_OK)
+		assert_req_valid(out);
+	else
+		assert_req_refused(r, out, &e);
+	if (ep != NULL)
+		*ep = e;
+	return r;
+}
+
+static enum kh_err decode_copy(const uint8_t *buf, size_t len, struct proto_req *out)
+{
+	return decode_copy_e(buf, len, out, NULL);
+}
+
+/* ---- the method table ---- */
+
+static void test_check_methods(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	int m;
+
+	(void)state;
+	assert_int_equal(proto_check_methods(&e), KH_OK);
+	assert_int_equal(e.code, KH_OK);
+	for (m = 0; m < PROTO_M_COUNT; m++) {
+		const char *name = proto_method_name((enum proto_method)m);
+
+		assert_non_null(name);
+		assert_int_equal(proto_method_lookup(name), m);
+	}
+	assert_null(proto_method_name(PROTO_M_COUNT));
+	assert_null(proto_method_name((enum proto_method)-1));
+	assert_int_equal(proto_method_lookup("Frobnicate"), -1);
+	assert_int_equal(proto_method_lookup("sign"), -1); /* names are case-sensitive */
+	assert_int_equal(proto_method_lookup(""), -1);
+	assert_int_equal(proto_method_lookup(NULL), -1);
+	assert_string_equal(proto_method_name(PROTO_M_SIGN), "Sign");
+	assert_string_equal(proto_method_name(PROTO_M_GET_STATUS), "GetStatus");
+}
+
+/* ---- requests ---- */
+
+static void test_request_round_trip(void **state)
+{
+	struct req_case cases[16];
+	size_t n = req_cases(cases, 16), i;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct req_case *c = &cases[i];
+		uint8_t *frame = NULL;
+		size_t len = 0;
+		struct proto_req q;
+		uint64_t id = 0x0123456789abcdefull + i;
+
+		encode_case(c, id, 1500, &frame, &len);
+		assert_int_equal(decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
+		assert_true(q.id == id);
+		assert_int_equal(q.deadline_ms, 1500);
+		assert_int_equal(q.method, c->m);
+		switch (c->m) {
+		case PROTO_M_GENERATE_KEY:
+			assert_string_equal(q.body.generate.name, c->body.generate.name);
+			assert_int_equal(q.body.generate.type, c->body.generate.type);
+			break;
+		case PROTO_M_GET_PUBLIC_KEY:
+		case PROTO_M_DELETE_KEY:
+			assert_string_equal(q.body.name.name, c->body.name.name);
+			break;
+		case PROTO_M_SIGN:
+			assert_string_equal(q.body.sign.key, c->body.sign.key);
+			assert_int_equal(q.body.sign.digest, c->body.sign.digest);
+			assert_int_equal(q.body.sign.padding, c->body.sign.padding);
+			assert_int_equal(q.body.sign.prehashed, c->body.sign.prehashed);
+			assert_true(q.body.sign.len == c->body.sign.len);
+			if (c->body.sign.len > 0)
+				assert_memory_equal(q.body.sign.data, c->body.sign.data, c->body.sign.len);
+			break;
+		default:
+			break;
+		}
+		proto_req_clear(&q);
+		free(frame);
+	}
+}
+
+static void test_request_encode_bad_method(void **state)
+{
+	union proto_req_body b;
+	uint8_t *frame = NULL;
+	size_t len = 0;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(proto_request_encode(1, 0, PROTO_M_COUNT, &b, &frame, &len), KH_E_INVALID_ARGUMENT);
+	assert_null(frame);
+}
+
+/* Every prefix of every valid payload (0 .. len-1 bytes). */
+static void test_request_truncations(void **state)
+{
+	struct req_case cases[16];
+	size_t n = req_cases(cases, 16), i, k;
+	unsigned ok = 0, refused = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		uint8_t *frame = NULL;
+		size_t len = 0;
+
+		encode_case(&cases[i], 1000 + i, 0, &frame, &len);
+		for (k = 0; k < len - PROTO_HDR_LEN; k++) {
+			struct proto_req q;
+
+			if (decode_copy(frame + PROTO_HDR_LEN, k, &q) == KH_OK) {
+				ok++;
+				proto_req_clear(&q);
+			} else {
+				refused++;
+			}
+		}
+		free(frame);
+	}
+	/* Not vacuous: most prefixes cut a field in half. */
+	assert_true(refused > ok);
+	print_message("truncations: %u refused, %u decoded to a valid request\n", refused, ok);
+}
+
+/* Every single-bit flip of every valid payload. */
+static void test_request_bit_flips(void **state)
+{
+	struct req_case cases[16];
+	size_t n = req_cases(cases, 16), i, bit;
+	unsigned ok = 0, refused = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		uint8_t *frame = NULL, *p;
+		size_t len = 0, plen;
+
+		encode_case(&cases[i], 77 + i, 250, &frame, &len);
+		p = frame + PROTO_HDR_LEN;
+		plen = len - PROTO_HDR_LEN;
+		for (bit = 0; bit < 8 * plen; bit++) {
+			struct proto_req q;
+
+			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			if (decode_copy(p, plen, &q) == KH_OK) {
+				ok++;
+				proto_req_clear(&q);
+			} else {
+				refused++;
+			}
+			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		}
+		free(frame);
+	}
+	assert_true(refused > 0 && ok > 0);
+	print_message("bit flips: %u refused, %u decoded to a valid request\n", refused, ok);
+}
+
+/* The same inside the envelope: every truncation and bit flip of each
+ * method's body, wrapped in a valid envelope, so that the body decoders
+ * meet them (a cut envelope mostly stops at the envelope). */
+static void test_body_mutations(void **state)
+{
+	struct req_case cases[16];
+	size_t n = req_cases(cases, 16), i, k;
+	unsigned ok = 0, refused = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		uint8_t *frame = NULL, body[512];
+		const uint8_t *b = NULL;
+		size_t len = 0, blen = 0;
+		const char *method = proto_method_name(cases[i].m);
+
+		encode_case(&cases[i], 1, 0, &frame, &len);
+		if (pbr_bytes(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, 4, &b, &blen) != 0) {
+			/* Empty bodies (GetStatus, ...) are not sent at all. */
+			assert_true(cases[i].m == PROTO_M_GET_STATUS || cases[i].m == PROTO_M_GET_CAPABILITIES ||
+				    cases[i].m == PROTO_M_LIST_KEYS);
+			free(frame);
+			continue;
+		}
+		assert_true(blen <= sizeof(body));
+		memcpy(body, b, blen);
+		free(frame);
+		for (k = 0; k < blen + 8 * blen; k++) {
+			struct pbw w;
+			struct proto_req q;
+			size_t bl = k < blen ? k : blen, bit = k - blen;
+
+			if (k >= blen)
+				body[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			pbw_request(&w, 900 + k, method, body, bl);
+			if (decode_copy(w.buf, w.len, &q) == KH_OK) {
+				ok++;
+				proto_req_clear(&q);
+			} else {
+				refused++;
+				assert_true(q.have_id);
+				assert_true(q.id == 900 + k);
+			}
+			if (k >= blen)
+				body[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		}
+	}
+	assert_true(refused > 0 && ok > 0);
+	print_message("body mutations: %u refused, %u decoded to a valid request\n", refused, ok);
+}
+
+static void test_unknown_method(void **state)
+{
+	struct pbw w;
+	struct proto_req q;
+	struct kh_errbuf e = { 0 };
+	static const char *const names[] = { "Frobnicate", "sign", "GetStatus ", "keyhold.v1.KeyHold/Sign", "" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		kh_err_clear(&e);
+		pbw_request(&w, 4242 + i, names[i], "", 0);
+		assert_int_equal(proto_request_decode(w.buf, w.len, &q, &e), KH_E_UNIMPLEMENTED);
+		assert_true(q.have_id);
+		assert_true(q.id == 4242 + i);
+		assert_int_equal(e.code, KH_E_UNIMPLEMENTED);
+		assert_non_null(strstr(e.msg, "unknown method"));
+	}
+	/* A very long method name is quoted, not copied whole. */
+	{
+		char big[1000];
+
+		memset(big, 'M', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		kh_err_clear(&e);
+		pbw_request(&w, 9, big, "", 0);
+		assert_int_equal(proto_request_decode(w.buf, w.len, &q, &e), KH_E_UNIMPLEMENTED);
+		assert_true(strlen(e.msg) < 200);
+	}
+}
+
+static void test_malformed_envelope(void **state)
+{
+	static const uint8_t garbage[][8] = {
+		{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, /* endless varint / bad wire type */
+		{ 0x12, 0x7f, 'S', 'i', 'g', 'n', 0, 0 },           /* method length past the end */
+		{ 0x0f, 0, 0, 0, 0, 0, 0, 0 },                      /* wire type 7 */
+		{ 0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80 }, /* id varint never ends */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+		struct proto_req q;
+		struct kh_errbuf e = { 0 };
+
+		assert_int_equal(proto_request_decode(garbage[i], sizeof(garbage[i]), &q, &e), KH_E_INVALID_ARGUMENT);
+		assert_false(q.have_id);
+		assert_true(q.id == 0);
+		assert_non_null(strstr(e.msg, "malformed"));
+	}
+	/* The method field is a string: invalid UTF-8 is malformed in proto3. */
+	{
+		struct pbw w;
+		struct proto_req q;
+		struct kh_errbuf e = { 0 };
+		enum kh_err r;
+
+		pbw_request(&w, 5, "Sign\xff\xfe", "", 0);
+		r = proto_request_decode(w.buf, w.len, &q, &e);
+		assert_true(r == KH_E_INVALID_ARGUMENT || r == KH_E_UNIMPLEMENTED);
+	}
+}
+
+/* A valid envelope naming a real method whose body does not parse. */
+static void test_malformed_body(void **state)
+{
+	static const uint8_t bad[] = { 0xff, 0xff, 0x01 };
+	int m;
+
+	(void)state;
+	for (m = 0; m < PROTO_M_COUNT; m++) {
+		struct pbw w;
+		struct proto_req q;
+		struct kh_errbuf e = { 0 };
+
+		pbw_request(&w, 500 + (unsigned)m, proto_method_name((enum proto_method)m), bad, sizeof(bad));
+		assert_int_equal(proto_request_decode(w.buf, w.len, &q, &e), KH_E_INVALID_ARGUMENT);
+		assert_true(q.have_id);
+		assert_true(q.id == 500 + (unsigned)m);
+		assert_non_null(strstr(e.msg, proto_method_name((enum proto_method)m)));
+		assert_true(all_zero(&q.body, sizeof(q.body)));
+	}
+}
+
+/* Decodes a hand-built body for method and expects code; returns the
+ * request (cleared by the caller when OK). */
+static enum kh_err decode_body(const char *method, const struct pbw *body, struct proto_req *q,
+			       struct kh_errbuf *e)
+{
+	struct pbw w;
+
+	kh_err_clear(e);
+	pbw_request(&w, 31, method, body->buf, body->len);
+	return decode_copy_e(w.buf, w.len, q, e);
+}
+
+static void test_generate_validation(void **state)
+{
+	struct pbw b;
+	struct proto_req q;
+	struct kh_errbuf e;
+	char long_name[KH_NAME_MAX + 2];
+
+	(void)state;
+	memset(long_name, 'x', KH_NAME_MAX + 1);
+	long_name[KH_NAME_MAX + 1] = '\0';
+
+	b.len = 0;
+	pbw_str(&b, 1, "web");
+	pbw_u64(&b, 2, KH_KEY_ED25519);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_OK);
+	assert_string_equal(q.body.generate.name, "web");
+	assert_int_equal(q.body.generate.type, KH_KEY_ED25519);
+	proto_req_clear(&q);
+
+	b.len = 0; /* type missing (0 = unspecified) */
+	pbw_str(&b, 1, "web");
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "key type"));
+
+	b.len = 0;
+	pbw_str(&b, 1, "web");
+	pbw_u64(&b, 2, KH_KEY_TYPE_MAX + 1);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+
+	b.len = 0; /* a negative enum is sent as a 10-byte varint */
+	pbw_str(&b, 1, "web");
+	pbw_u64(&b, 2, (uint64_t)(int64_t)-1);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+
+	b.len = 0;
+	pbw_u64(&b, 2, KH_KEY_P256); /* name missing */
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "name"));
+
+	b.len = 0;
+	pbw_str(&b, 1, long_name);
+	pbw_u64(&b, 2, KH_KEY_P256);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+
+	b.len = 0;
+	pbw_str(&b, 1, "../etc");
+	pbw_u64(&b, 2, KH_KEY_P256);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+
+	/* An embedded NUL: protobuf-c hands strings over NUL-terminated and
+	 * drops their length, so the name is cut at the NUL. What the
+	 * handler acts on (and logs) is that valid prefix, never the bytes
+	 * after it. */
+	b.len = 0;
+	pbw_bytes(&b, 1, "ok\0../evil", 10);
+	pbw_u64(&b, 2, KH_KEY_P256);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_OK);
+	assert_string_equal(q.body.generate.name, "ok");
+	proto_req_clear(&q);
+	b.len = 0;
+	pbw_bytes(&b, 1, "\0ok", 3);
+	pbw_u64(&b, 2, KH_KEY_P256);
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+
+	b.len = 0; /* unknown fields are skipped (proto3) */
+	pbw_str(&b, 1, "web");
+	pbw_u64(&b, 2, KH_KEY_P384);
+	pbw_u64(&b, 99, 12345);
+	pbw_str(&b, 100, "future");
+	assert_int_equal(decode_body("GenerateKey", &b, &q, &e), KH_OK);
+	assert_int_equal(q.body.generate.type, KH_KEY_P384);
+	proto_req_clear(&q);
+}
+
+static void test_name_validation(void **state)
+{
+	static const char *const methods[] = { "GetPublicKey", "DeleteKey" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct pbw b;
+		struct proto_req q;
+		struct kh_errbuf e;
+
+		b.len = 0;
+		pbw_str(&b, 1, "Key_1.a-b");
+		assert_int_equal(decode_body(methods[i], &b, &q, &e), KH_OK);
+		assert_string_equal(q.body.name.name, "Key_1.a-b");
+		proto_req_clear(&q);
+
+		b.len = 0;
+		assert_int_equal(decode_body(methods[i], &b, &q, &e), KH_E_INVALID_ARGUMENT);
+		b.len = 0;
+		pbw_str(&b, 1, "bad/name");
+		assert_int_equal(decode_body(methods[i], &b, &q, &e), KH_E_INVALID_ARGUMENT);
+		b.len = 0;
+		pbw_str(&b, 1, "sp ace");
+		assert_int_equal(decode_body(methods[i], &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	}
+}
+
+static void test_sign_validation(void **state)
+{
+	uint8_t d[65];
+	struct pbw b;
+	struct proto_req q;
+	struct kh_errbuf e;
+
+	(void)state;
+	memset(d, 0x5c, sizeof(d));
+
+	b.len = 0; /* neither message nor prehashed */
+	pbw_str(&b, 1, "k");
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "message or a prehashed"));
+
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_u64(&b, 2, KH_DIGEST_MAX + 1);
+	pbw_bytes(&b, 4, "m", 1);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "digest"));
+
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_u64(&b, 3, KH_PAD_MAX + 1);
+	pbw_bytes(&b, 4, "m", 1);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "padding"));
+
+	b.len = 0;
+	pbw_str(&b, 1, "no/slash");
+	pbw_bytes(&b, 4, "m", 1);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+
+	/* Prehashed digests are 16 (MD5) to 64 (SHA-512) bytes. */
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 5, d, 65);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 5, d, 0);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 5, d, 15);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_E_INVALID_ARGUMENT);
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 5, d, 16);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_OK);
+	proto_req_clear(&q);
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 5, d, 64);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_OK);
+	assert_true(q.body.sign.prehashed);
+	assert_true(q.body.sign.len == 64);
+	proto_req_clear(&q);
+
+	/* Both arms of the oneof: the last one on the wire wins, and the
+	 * first one's bytes are not leaked. */
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 4, "message", 7);
+	pbw_bytes(&b, 5, d, 32);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_OK);
+	assert_true(q.body.sign.prehashed);
+	assert_true(q.body.sign.len == 32);
+	proto_req_clear(&q);
+	b.len = 0;
+	pbw_str(&b, 1, "k");
+	pbw_bytes(&b, 5, d, 32);
+	pbw_bytes(&b, 4, "message", 7);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_OK);
+	assert_false(q.body.sign.prehashed);
+	assert_true(q.body.sign.len == 7);
+	assert_memory_equal(q.body.sign.data, "message", 7);
+	proto_req_clear(&q);
+
+	/* A repeated key field: the last value counts. */
+	b.len = 0;
+	pbw_str(&b, 1, "first");
+	pbw_str(&b, 1, "second");
+	pbw_bytes(&b, 4, "m", 1);
+	assert_int_equal(decode_body("Sign", &b, &q, &e), KH_OK);
+	assert_string_equal(q.body.sign.key, "second");
+	proto_req_clear(&q);
+}
+
+/* A message near the default frame cap decodes, and the budget does not
+ * refuse what a legitimate client sends. */
+static void test_large_sign(void **state)
+{
+	union proto_req_body body;
+	struct proto_req q;
+	uint8_t *frame = NULL, *msg;
+	size_t len = 0, n = PROTO_FRAME_MAX_DEFAULT - 256;
+
+	(void)state;
+	msg = malloc(n);
+	assert_non_null(msg);
+	memset(msg, 0x42, n);
+	memset(&body, 0, sizeof(body));
+	memcpy(body.sign.key, "big", 4);
+	body.sign.data = msg;
+	body.sign.len = n;
+	assert_int_equal(proto_request_encode(3, 0, PROTO_M_SIGN, &body, &frame, &len), KH_OK);
+	assert_true(len - PROTO_HDR_LEN <= PROTO_FRAME_MAX_DEFAULT);
+	assert_int_equal(decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
+	assert_true(q.body.sign.len == n);
+	assert_memory_equal(q.body.sign.data, msg, n);
+	proto_req_clear(&q);
+	free(frame);
+	free(msg);
+}
+
+/* ---- responses ---- */
+
+static uint8_t spki_a[91], spki_b[294];
+
+static void fill_key(struct kh_key_info *k, const char *name, enum kh_key_type t, uint8_t *spki, size_t spki_len)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, name, strlen(name) + 1);
+	k->type = t;
+	k->bits = t == KH_KEY_P256 ? 256 : 2048;
+	k->id_len = 16;
+	for (i = 0; i < 16; i++)
+		k->id[i] = (uint8_t)(0xf0 ^ i);
+	for (i = 0; i < spki_len; i++)
+		spki[i] = (uint8_t)(i * 13 + t);
+	k->spki = spki;
+	k->spki_len = spki_len;
+	k->fips_created = t == KH_KEY_P256;
+}
+
+static void assert_key_eq(const struct kh_key_info *a, const struct kh_key_info *b)
+{
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->bits, b->bits);
+	assert_true(a->id_len == b->id_len);
+	assert_memory_equal(a->id, b->id, a->id_len);
+	assert_true(a->spki_len == b->spki_len);
+	assert_memory_equal(a->spki, b->spki, a->spki_len);
+	assert_int_equal(a->fips_created, b->fips_created);
+}
+
+/* Encodes body as the OK answer to m, decodes it back into out. */
+static void resp_round_trip(enum proto_method m, const union proto_resp_body *body, uint64_t id,
+			    union proto_resp_body *out)
+{
+	uint8_t *frame = NULL;
+	size_t len = 0, n = 0;
+	struct proto_resp env;
+	struct kh_errbuf e = { 0 };
+
+	assert_int_equal(proto_response_encode(id, KH_OK, NULL, m, body, &frame, &len), KH_OK);
+	assert_int_equal(proto_frame_len(frame, PROTO_FRAME_MAX_LIMIT, &n), KH_OK);
+	assert_true(n == len - PROTO_HDR_LEN);
+	assert_int_equal(proto_response_decode(frame + PROTO_HDR_LEN, n, &env), KH_OK);
+	assert_true(env.id == id);
+	assert_int_equal(env.status.code, KH_OK);
+	assert_string_equal(env.status.msg, "");
+	assert_int_equal(proto_response_body_decode(m, env.body, env.body_len, out, &e), KH_OK);
+	proto_resp_env_clear(&env);
+	free(frame);
+}
+
+static void test_response_keys(void **state)
+{
+	union proto_resp_body in, out;
+	struct kh_key_info list[3];
+	size_t i;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	fill_key(&in.key, "web", KH_KEY_P256, spki_a, sizeof(spki_a));
+	resp_round_trip(PROTO_M_GENERATE_KEY, &in, 1, &out);
+	assert_key_eq(&out.key, &in.key);
+	proto_resp_clear(PROTO_M_GENERATE_KEY, &out);
+	resp_round_trip(PROTO_M_GET_PUBLIC_KEY, &in, 2, &out);
+	assert_key_eq(&out.key, &in.key);
+	proto_resp_clear(PROTO_M_GET_PUBLIC_KEY, &out);
+
+	fill_key(&list[0], "a", KH_KEY_P256, spki_a, sizeof(spki_a));
+	fill_key(&list[1], "b", KH_KEY_RSA2048, spki_b, sizeof(spki_b));
+	fill_key(&list[2], "c-without-spki", KH_KEY_ED25519, spki_a, 0);
+	memset(&in, 0, sizeof(in));
+	in.keys.keys = list;
+	in.keys.n = 3;
+	resp_round_trip(PROTO_M_LIST_KEYS, &in, 3, &out);
+	assert_true(out.keys.n == 3);
+	for (i = 0; i < 3; i++)
+		assert_key_eq(&out.keys.keys[i], &list[i]);
+	proto_resp_clear(PROTO_M_LIST_KEYS, &out);
+
+	memset(&in, 0, sizeof(in)); /* an empty list */
+	resp_round_trip(PROTO_M_LIST_KEYS, &in, 4, &out);
+	assert_true(out.keys.n == 0);
+	proto_resp_clear(PROTO_M_LIST_KEYS, &out);
+
+	memset(&in, 0, sizeof(in));
+	resp_round_trip(PROTO_M_DELETE_KEY, &in, 5, &out);
+	proto_resp_clear(PROTO_M_DELETE_KEY, &out);
+}
+
+static void test_response_sign(void **state)
+{
+	union proto_resp_body in, out;
+	uint8_t sig[72];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sig); i++)
+		sig[i] = (uint8_t)(255 - i);
+	memset(&in, 0, sizeof(in));
+	in.sign.sig = sig;
+	in.sign.sig_len = sizeof(sig);
+	memcpy(in.sign.algorithm, "ecdsa-sha256", 13);
+	resp_round_trip(PROTO_M_SIGN, &in, UINT64_MAX, &out);
+	assert_true(out.sign.sig_len == sizeof(sig));
+	assert_memory_equal(out.sign.sig, sig, sizeof(sig));
+	assert_string_equal(out.sign.algorithm, "ecdsa-sha256");
+	proto_resp_clear(PROTO_M_SIGN, &out);
+}
+
+static void test_response_status_caps(void **state)
+{
+	union proto_resp_body in, out;
+	struct kh_selftest_result st[2];
+	char o1[] = "o1", o2[] = "o2", n1[] = "n1";
+	char *orphans[] = { o1, o2 };
+	char *nonfips[] = { n1 };
+	struct kh_mechanism mechs[2];
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	memset(st, 0, sizeof(st));
+	memcpy(in.status.version, "0.1.0", 6);
+	memcpy(in.status.state, "OPERATIONAL", 12);
+	memcpy(in.status.fips_mode, "aligned", 8);
+	in.status.module_validated = true;
+	memcpy(in.status.openssl_version, "OpenSSL 3.0.x", 14);
+	memcpy(in.status.providers, "default", 8);
+	memcpy(in.status.token.label, "keyhold", 8);
+	memcpy(in.status.token.serial, "0123456789abcdef", 17);
+	in.status.token.flags = 0x40d;
+	in.status.token.max_sessions = 0;
+	in.status.token.sessions = 8;
+	in.status.token.available = true;
+	in.status.workers = 4;
+	in.status.uptime_s = 99;
+	in.status.keys = 7;
+	in.status.connections = 2;
+	in.status.requests = 1ull << 40;
+	memcpy(st[0].id, "kat-hmac", 9);
+	st[0].passed = true;
+	st[0].duration_us = 12;
+	memcpy(st[1].id, "kat-sha", 8);
+	memcpy(st[1].detail, "mismatch", 9);
+	in.status.selftests = st;
+	in.status.n_selftests = 2;
+	in.status.cond_verify_run = 5;
+	in.status.cond_rng_failed = 1;
+	in.status.orphaned_keys = orphans;
+	in.status.n_orphaned = 2;
+	in.status.nonfips_keys = nonfips;
+	in.status.n_nonfips = 1;
+	resp_round_trip(PROTO_M_GET_STATUS, &in, 8, &out);
+	assert_string_equal(out.status.version, "0.1.0");
+	assert_string_equal(out.status.state, "OPERATIONAL");
+	assert_string_equal(out.status.fips_mode, "aligned");
+	assert_true(out.status.module_validated);
+	assert_string_equal(out.status.token.label, "keyhold");
+	assert_string_equal(out.status.token.serial, "0123456789abcdef");
+	assert_true(out.status.token.flags == 0x40d);
+	assert_int_equal(out.status.token.sessions, 8);
+	assert_true(out.status.token.available);
+	assert_true(out.status.requests == 1ull << 40);
+	assert_true(out.status.n_selftests == 2);
+	assert_string_equal(out.status.selftests[0].id, "kat-hmac");
+	assert_true(out.status.selftests[0].passed);
+	assert_false(out.status.selftests[1].passed);
+	assert_string_equal(out.status.selftests[1].detail, "mismatch");
+	assert_true(out.status.cond_verify_run == 5);
+	assert_true(out.status.cond_rng_failed == 1);
+	assert_true(out.status.n_orphaned == 2);
+	assert_string_equal(out.status.orphaned_keys[1], "o2");
+	assert_true(out.status.n_nonfips == 1);
+	assert_string_equal(out.status.nonfips_keys[0], "n1");
+	proto_resp_clear(PROTO_M_GET_STATUS, &out);
+
+	memset(&in, 0, sizeof(in));
+	memset(mechs, 0, sizeof(mechs));
+	in.caps.types[0].type = KH_KEY_P256;
+	in.caps.types[0].available = true;
+	in.caps.types[1].type = KH_KEY_ED25519;
+	memcpy(in.caps.types[1].reason, "no CKM_EDDSA", 13);
+	in.caps.n_types = 2;
+	memcpy(mechs[0].name, "CKM_ECDSA", 10);
+	mechs[0].id = 0x1041;
+	mechs[0].min_key = 256;
+	mechs[0].max_key = 521;
+	memcpy(mechs[1].name, "0x80001234", 11);
+	mechs[1].id = 0x80001234;
+	in.caps.mechs = mechs;
+	in.caps.n_mechs = 2;
+	in.caps.pss = true;
+	resp_round_trip(PROTO_M_GET_CAPABILITIES, &in, 9, &out);
+	assert_true(out.caps.n_types == 2);
+	assert_int_equal(out.caps.types[0].type, KH_KEY_P256);
+	assert_true(out.caps.types[0].available);
+	assert_false(out.caps.types[1].available);
+	assert_string_equal(out.caps.types[1].reason, "no CKM_EDDSA");
+	assert_true(out.caps.n_mechs == 2);
+	assert_string_equal(out.caps.mechs[0].name, "CKM_ECDSA");
+	assert_true(out.caps.mechs[0].id == 0x1041);
+	assert_int_equal(out.caps.mechs[0].max_key, 521);
+	assert_true(out.caps.mechs[1].id == 0x80001234);
+	assert_true(out.caps.pss);
+	proto_resp_clear(PROTO_M_GET_CAPABILITIES, &out);
+}
+
+static void test_response_errors(void **state)
+{
+	static const enum kh_err codes[] = { KH_E_INVALID_ARGUMENT, KH_E_NOT_FOUND, KH_E_UNIMPLEMENTED,
+					     KH_E_UNAVAILABLE, KH_E_UNAUTHENTICATED, KH_E_PERMISSION_DENIED };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		union proto_resp_body body;
+		uint8_t *frame = NULL;
+		size_t len = 0;
+		struct proto_resp env;
+
+		/* With an error code the body is ignored, even for a method. */
+		memset(&body, 0xff, sizeof(body));
+		assert_int_equal(proto_response_encode(10 + i, codes[i], "no key named 'x'", PROTO_M_SIGN, &body, &frame,
+						       &len), KH_OK);
+		assert_int_equal(proto_response_decode(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &env), KH_OK);
+		assert_true(env.id == 10 + i);
+		assert_int_equal(env.status.code, codes[i]);
+		assert_string_equal(env.status.msg, "no key named 'x'");
+		assert_true(env.body_len == 0);
+		proto_resp_env_clear(&env);
+		free(frame);
+	}
+	/* A status code outside gRPC's range reads as UNKNOWN. */
+	{
+		struct pbw w, st;
+		struct proto_resp env;
+
+		st.len = 0;
+		pbw_u64(&st, 1, 99);
+		pbw_str(&st, 2, "odd");
+		w.len = 0;
+		pbw_u64(&w, 1, 6);
+		pbw_bytes(&w, 2, st.buf, st.len);
+		assert_int_equal(proto_response_decode(w.buf, w.len, &env), KH_OK);
+		assert_int_equal(env.status.code, KH_E_UNKNOWN);
+		proto_resp_env_clear(&env);
+	}
+	/* Garbage is DATA_LOSS, not a crash. */
+	{
+		static const uint8_t junk[] = { 0xff, 0xff, 0xff };
+		struct proto_resp env;
+		union proto_resp_body out;
+		struct kh_errbuf e = { 0 };
+
+		assert_int_equal(proto_response_decode(junk, sizeof(junk), &env), KH_E_DATA_LOSS);
+		assert_int_equal(proto_response_body_decode(PROTO_M_SIGN, junk, sizeof(junk), &out, &e), KH_E_DATA_LOSS);
+		assert_int_equal(proto_response_body_decode(PROTO_M_COUNT, junk, sizeof(junk), &out, &e),
+				 KH_E_INVALID_ARGUMENT);
+	}
+}
+
+/* The client's decoders meet a hostile or broken server too: every
+ * truncation and bit flip of every response is decoded or refused. */
+static void test_response_mutations(void **state)
+{
+	union proto_resp_body in[PROTO_M_COUNT];
+	struct kh_key_info list[2];
+	uint8_t sig[64];
+	char o1[] = "o1";
+	char *orphans[] = { o1 };
+	struct kh_selftest_result st[1];
+	struct kh_mechanism mechs[1];
+	int m;
+	unsigned refused = 0, ok = 0;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	memset(st, 0, sizeof(st));
+	memset(mechs, 0, sizeof(mechs));
+	memset(sig, 0x33, sizeof(sig));
+	memcpy(in[PROTO_M_GET_STATUS].status.state, "OPERATIONAL", 12);
+	in[PROTO_M_GET_STATUS].status.selftests = st;
+	in[PROTO_M_GET_STATUS].status.n_selftests = 1;
+	in[PROTO_M_GET_STATUS].status.orphaned_keys = orphans;
+	in[PROTO_M_GET_STATUS].status.n_orphaned = 1;
+	in[PROTO_M_GET_CAPABILITIES].caps.n_types = 1;
+	in[PROTO_M_GET_CAPABILITIES].caps.types[0].type = KH_KEY_P256;
+	in[PROTO_M_GET_CAPABILITIES].caps.mechs = mechs;
+	in[PROTO_M_GET_CAPABILITIES].caps.n_mechs = 1;
+	fill_key(&in[PROTO_M_GENERATE_KEY].key, "g", KH_KEY_P256, spki_a, 40);
+	fill_key(&in[PROTO_M_GET_PUBLIC_KEY].key, "p", KH_KEY_P256, spki_a, 40);
+	fill_key(&list[0], "a", KH_KEY_P256, spki_a, 20);
+	fill_key(&list[1], "b", KH_KEY_RSA2048, spki_b, 20);
+	in[PROTO_M_LIST_KEYS].keys.keys = list;
+	in[PROTO_M_LIST_KEYS].keys.n = 2;
+	in[PROTO_M_SIGN].sign.sig = sig;
+	in[PROTO_M_SIGN].sign.sig_len = sizeof(sig);
+	for (m = 0; m < PROTO_M_COUNT; m++) {
+		uint8_t *frame = NULL, *p;
+		size_t len = 0, plen, k, bit;
+
+		assert_int_equal(proto_response_encode(7, KH_OK, NULL, (enum proto_method)m, &in[m], &frame, &len),
+				 KH_OK);
+		p = frame + PROTO_HDR_LEN;
+		plen = len - PROTO_HDR_LEN;
+		for (k = 0; k <= plen + 8 * plen; k++) {
+			size_t n = k <= plen ? k : plen;
+			uint8_t *copy = malloc(n ? n : 1);
+			struct proto_resp env;
+
+			assert_non_null(copy);
+			memcpy(copy, p, n);
+			if (k > plen) {
+				bit = k - plen - 1;
+				copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			}
+			if (proto_response_decode(copy, n, &env) == KH_OK) {
+				union proto_resp_body out;
+				struct kh_errbuf e = { 0 };
+
+				if (env.status.code == KH_OK &&
+				    proto_response_body_decode((enum proto_method)m, env.body, env.body_len, &out, &e) ==
+					    KH_OK) {
+					ok++;
+					proto_resp_clear((enum proto_method)m, &out);
+				} else {
+					refused++;
+				}
+				proto_resp_env_clear(&env);
+			} else {
+				refused++;
+			}
+			free(copy);
+		}
+		free(frame);
+	}
+	assert_true(refused > 0 && ok > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_check_methods),
+		cmocka_unit_test(test_request_round_trip),
+		cmocka_unit_test(test_request_encode_bad_method),
+		cmocka_unit_test(test_request_truncations),
+		cmocka_unit_test(test_request_bit_flips),
+		cmocka_unit_test(test_body_mutations),
+		cmocka_unit_test(test_unknown_method),
+		cmocka_unit_test(test_malformed_envelope),
+		cmocka_unit_test(test_malformed_body),
+		cmocka_unit_test(test_generate_validation),
+		cmocka_unit_test(test_name_validation),
+		cmocka_unit_test(test_sign_validation),
+		cmocka_unit_test(test_large_sign),
+		cmocka_unit_test(test_response_keys),
+		cmocka_unit_test(test_response_sign),
+		cmocka_unit_test(test_response_status_caps),
+		cmocka_unit_test(test_response_errors),
+		cmocka_unit_test(test_response_mutations),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

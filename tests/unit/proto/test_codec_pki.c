@@ -1,0 +1,582 @@
+/* test_codec_pki.c: the PKI request and response bodies. Valid frames
+ * round-trip; every truncation and every single-bit flip of a valid
+ * request is refused cleanly or decodes to a struct whose names, enums and
+ * lengths are valid; the client's response decoders survive the same
+ * mutations (each input is an exact-size heap copy, so ASan sees any
+ * over-read). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto.h"
+
+static uint8_t blob_a[300], blob_b[120], blob_c[64];
+static struct kh_bytes files[3];
+
+struct req_case {
+	const char *what;
+	enum proto_method m;
+	union proto_req_body body;
+};
+
+#define CASES_MAX 24
+
+static size_t req_cases(struct req_case *out)
+{
+	size_t n = 0, i;
+
+	for (i = 0; i < sizeof(blob_a); i++)
+		blob_a[i] = (uint8_t)(i * 13 + 5);
+	memset(blob_b, 0x30, sizeof(blob_b));
+	memset(blob_c, 0xa5, sizeof(blob_c));
+	files[0] = (struct kh_bytes){ blob_a, sizeof(blob_a) };
+	files[1] = (struct kh_bytes){ blob_b, sizeof(blob_b) };
+	files[2] = (struct kh_bytes){ blob_c, sizeof(blob_c) };
+	memset(out, 0, CASES_MAX * sizeof(*out));
+#define ADD(w, mm) (assert_true(n < CASES_MAX), out[n].what = (w), out[n].m = (mm), &out[n++].body)
+	{
+		union proto_req_body *b = ADD("CreateCsr", PROTO_M_CREATE_CSR);
+
+		memcpy(b->csr.key, "web", 4);
+		memcpy(b->csr.subject, "CN=web.example.com,O=Example\\, Inc.,C=US", 41);
+		memcpy(b->csr.san, "DNS:web.example.com,IP:192.0.2.1", 33);
+		memcpy(b->csr.eku, "serverAuth", 11);
+		b->csr.digest = KH_DIGEST_SHA384;
+		memcpy(b->csr.challenge, "secret", 7);
+	}
+	{
+		union proto_req_body *b = ADD("CreateTrustpoint generate", PROTO_M_CREATE_TRUSTPOINT);
+
+		memcpy(b->tp_create.name, "asa-tp", 7);
+		b->tp_create.generate = KH_KEY_RSA2048;
+		memcpy(b->tp_create.subject, "CN=a", 5);
+		memcpy(b->tp_create.fqdn, "a.example.com", 14);
+		b->tp_create.enrollment = KH_ENROLL_TERMINAL;
+		memcpy(b->tp_create.revocation, "crl,ocsp", 9);
+		b->tp_create.validity_days = 90;
+	}
+	{
+		union proto_req_body *b = ADD("CreateTrustpoint key", PROTO_M_CREATE_TRUSTPOINT);
+
+		memcpy(b->tp_create.name, "t2", 3);
+		memcpy(b->tp_create.key, "admin-key", 10);
+		memcpy(b->tp_create.subject, "CN=b", 5);
+	}
+	ADD("ListTrustpoints", PROTO_M_LIST_TRUSTPOINTS);
+	memcpy(ADD("GetTrustpoint", PROTO_M_GET_TRUSTPOINT)->name.name, "tp.1", 5);
+	{
+		union proto_req_body *b = ADD("DeleteTrustpoint", PROTO_M_DELETE_TRUSTPOINT);
+
+		memcpy(b->tp_delete.name, "old", 4);
+		b->tp_delete.keep_key = true;
+	}
+	{
+		union proto_req_body *b = ADD("AuthenticateTrustpoint", PROTO_M_AUTHENTICATE_TRUSTPOINT);
+
+		memcpy(b->tp_auth.name, "tp", 3);
+		b->tp_auth.ca = files[0];
+		memcpy(b->tp_auth.fingerprint, "AB:CD", 6);
+	}
+	memcpy(ADD("EnrollTrustpoint", PROTO_M_ENROLL_TRUSTPOINT)->name.name, "tp", 3);
+	{
+		union proto_req_body *b = ADD("ImportCertificate", PROTO_M_IMPORT_CERTIFICATE);
+
+		memcpy(b->tp_import.name, "tp", 3);
+		b->tp_import.data = files[1];
+	}
+	{
+		union proto_req_body *b = ADD("ExportTrustpoint", PROTO_M_EXPORT_TRUSTPOINT);
+
+		memcpy(b->tp_export.name, "tp", 3);
+		b->tp_export.chain = true;
+		b->tp_export.format = KH_FMT_PKCS7;
+	}
+	{
+		union proto_req_body *b = ADD("RegenerateTrustpoint", PROTO_M_REGENERATE_TRUSTPOINT);
+
+		memcpy(b->tp_regen.name, "tp", 3);
+		b->tp_regen.type = KH_KEY_P384;
+	}
+	{
+		union proto_req_body *b = ADD("TruststoreAdd", PROTO_M_TRUSTSTORE_ADD);
+
+		memcpy(b->ts_add.store, "tomcat-trust", 13);
+		b->ts_add.files = files;
+		b->ts_add.n_files = 3;
+	}
+	memcpy(ADD("TruststoreList one", PROTO_M_TRUSTSTORE_LIST)->ts_name.store, "cup-trust", 10);
+	ADD("TruststoreList all", PROTO_M_TRUSTSTORE_LIST);
+	{
+		union proto_req_body *b = ADD("TruststoreRemove", PROTO_M_TRUSTSTORE_REMOVE);
+
+		memcpy(b->ts_remove.store, "s", 2);
+		memset(b->ts_remove.fingerprint, 'a', 64);
+	}
+	{
+		union proto_req_body *b = ADD("TruststoreVerify", PROTO_M_TRUSTSTORE_VERIFY);
+
+		memcpy(b->ts_verify.store, "s", 2);
+		b->ts_verify.cert = files[0];
+		b->ts_verify.untrusted = files[1];
+		b->ts_verify.crls = &files[2];
+		b->ts_verify.n_crls = 1;
+		b->ts_verify.at = 1893553445;
+		memcpy(b->ts_verify.host, "www.example.com", 16);
+		b->ts_verify.purpose = KH_PURPOSE_SERVER_AUTH;
+	}
+	{
+		union proto_req_body *b = ADD("ImportCrl", PROTO_M_IMPORT_CRL);
+
+		memcpy(b->crl_import.store, "s", 2);
+		b->crl_import.crl = files[2];
+	}
+#undef ADD
+	return n;
+}
+
+static void encode_case(const struct req_case *c, uint64_t id, uint8_t **frame, size_t *len)
+{
+	assert_int_equal(proto_request_encode(id, 0, c->m, &c->body, frame, len), KH_OK);
+	assert_true(*len > PROTO_HDR_LEN);
+}
+
+/* Decodes an exact-size heap copy of buf. */
+static enum kh_err decode_copy(const uint8_t *buf, size_t len, struct proto_req *q)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	struct kh_errbuf e = { 0 };
+	enum kh_err r;
+
+	assert_non_null(copy);
+	if (len > 0)
+		memcpy(copy, buf, len);
+	r = proto_request_decode(copy, len, q, &e);
+	free(copy);
+	if (r != KH_OK) {
+		assert_int_equal(e.code, r);
+		assert_true(e.msg[0] != '\0');
+	}
+	return r;
+}
+
+static void bytes_ok(const struct kh_bytes *b)
+{
+	assert_true(b->len <= KH_PKI_BLOB_MAX);
+	assert_true(b->len == 0 || b->data != NULL);
+}
+
+/* What a handler may rely on after a successful decode. */
+static void req_valid(const struct proto_req *q)
+{
+	const union proto_req_body *b = &q->body;
+	size_t i;
+
+	switch (q->method) {
+	case PROTO_M_CREATE_CSR:
+		assert_true(kh_name_valid(b->csr.key));
+		assert_true((unsigned)b->csr.digest <= KH_DIGEST_MAX);
+		assert_true(strlen(b->csr.subject) <= KH_DN_MAX);
+		break;
+	case PROTO_M_CREATE_TRUSTPOINT:
+		assert_true(kh_name_valid(b->tp_create.name));
+		assert_true(b->tp_create.generate != KH_KEY_UNSPECIFIED || kh_name_valid(b->tp_create.key));
+		assert_true((unsigned)b->tp_create.generate <= KH_KEY_TYPE_MAX);
+		assert_true((unsigned)b->tp_create.enrollment <= KH_ENROLL_MAX);
+		assert_true(b->tp_create.validity_days <= 36500);
+		break;
+	case PROTO_M_GET_TRUSTPOINT:
+	case PROTO_M_ENROLL_TRUSTPOINT:
+		assert_true(kh_name_valid(b->name.name));
+		break;
+	case PROTO_M_DELETE_TRUSTPOINT:
+		assert_true(kh_name_valid(b->tp_delete.name));
+		break;
+	case PROTO_M_AUTHENTICATE_TRUSTPOINT:
+		assert_true(kh_name_valid(b->tp_auth.name));
+		assert_true(b->tp_auth.ca.len > 0);
+		bytes_ok(&b->tp_auth.ca);
+		break;
+	case PROTO_M_IMPORT_CERTIFICATE:
+		assert_true(kh_name_valid(b->tp_import.name));
+		assert_true(b->tp_import.data.len > 0);
+		break;
+	case PROTO_M_EXPORT_TRUSTPOINT:
+		assert_true(kh_name_valid(b->tp_export.name));
+		assert_true((unsigned)b->tp_export.format <= KH_FMT_MAX);
+		break;
+	case PROTO_M_REGENERATE_TRUSTPOINT:
+		assert_true(kh_name_valid(b->tp_regen.name));
+		assert_true((unsigned)b->tp_regen.type <= KH_KEY_TYPE_MAX);
+		break;
+	case PROTO_M_TRUSTSTORE_ADD:
+		assert_true(kh_name_valid(b->ts_add.store));
+		assert_true(b->ts_add.n_files >= 1 && b->ts_add.n_files <= KH_PKI_FILES_MAX);
+		for (i = 0; i < b->ts_add.n_files; i++) {
+			assert_true(b->ts_add.files[i].len > 0);
+			bytes_ok(&b->ts_add.files[i]);
+		}
+		break;
+	case PROTO_M_TRUSTSTORE_LIST:
+		assert_true(b->ts_name.store[0] == '\0' || kh_name_valid(b->ts_name.store));
+		break;
+	case PROTO_M_TRUSTSTORE_REMOVE:
+		assert_true(kh_name_valid(b->ts_remove.store));
+		break;
+	case PROTO_M_TRUSTSTORE_VERIFY:
+		assert_true(kh_name_valid(b->ts_verify.store));
+		assert_true(b->ts_verify.cert.len > 0);
+		assert_true(b->ts_verify.at >= 0);
+		assert_true((unsigned)b->ts_verify.purpose <= KH_PURPOSE_MAX);
+		assert_true(b->ts_verify.host[0] == '\0' || b->ts_verify.ip[0] == '\0');
+		assert_true(b->ts_verify.n_crls <= KH_PKI_FILES_MAX);
+		break;
+	case PROTO_M_IMPORT_CRL:
+		assert_true(kh_name_valid(b->crl_import.store));
+		assert_true(b->crl_import.crl.len > 0);
+		break;
+	default:
+		break;
+	}
+}
+
+static void test_round_trip(void **state)
+{
+	struct req_case cases[CASES_MAX];
+	size_t n = req_cases(cases), i;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const union proto_req_body *in = &cases[i].body;
+		uint8_t *frame = NULL;
+		size_t len = 0;
+		struct proto_req q;
+
+		encode_case(&cases[i], 100 + i, &frame, &len);
+		assert_int_equal(decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
+		assert_int_equal(q.method, cases[i].m);
+		req_valid(&q);
+		switch (q.method) {
+		case PROTO_M_CREATE_CSR:
+			assert_string_equal(q.body.csr.subject, in->csr.subject);
+			assert_string_equal(q.body.csr.san, in->csr.san);
+			assert_string_equal(q.body.csr.challenge, "secret");
+			assert_int_equal(q.body.csr.digest, KH_DIGEST_SHA384);
+			break;
+		case PROTO_M_CREATE_TRUSTPOINT:
+			assert_string_equal(q.body.tp_create.name, in->tp_create.name);
+			assert_string_equal(q.body.tp_create.key, in->tp_create.key);
+			assert_int_equal(q.body.tp_create.generate, in->tp_create.generate);
+			assert_string_equal(q.body.tp_create.fqdn, in->tp_create.fqdn);
+			assert_int_equal(q.body.tp_create.enrollment, in->tp_create.enrollment);
+			assert_int_equal(q.body.tp_create.validity_days, in->tp_create.validity_days);
+			break;
+		case PROTO_M_DELETE_TRUSTPOINT:
+			assert_true(q.body.tp_delete.keep_key);
+			break;
+		case PROTO_M_AUTHENTICATE_TRUSTPOINT:
+			assert_true(q.body.tp_auth.ca.len == sizeof(blob_a));
+			assert_memory_equal(q.body.tp_auth.ca.data, blob_a, sizeof(blob_a));
+			assert_string_equal(q.body.tp_auth.fingerprint, "AB:CD");
+			break;
+		case PROTO_M_EXPORT_TRUSTPOINT:
+			assert_true(q.body.tp_export.chain);
+			assert_int_equal(q.body.tp_export.format, KH_FMT_PKCS7);
+			break;
+		case PROTO_M_TRUSTSTORE_ADD:
+			assert_true(q.body.ts_add.n_files == 3);
+			assert_memory_equal(q.body.ts_add.files[1].data, blob_b, sizeof(blob_b));
+			break;
+		case PROTO_M_TRUSTSTORE_VERIFY:
+			assert_true(q.body.ts_verify.at == 1893553445);
+			assert_string_equal(q.body.ts_verify.host, "www.example.com");
+			assert_true(q.body.ts_verify.untrusted.len == sizeof(blob_b));
+			assert_true(q.body.ts_verify.n_crls == 1 && q.body.ts_verify.crls[0].len == sizeof(blob_c));
+			break;
+		default:
+			break;
+		}
+		proto_req_clear(&q);
+		free(frame);
+	}
+}
+
+static void test_mutations(void **state)
+{
+	struct req_case cases[CASES_MAX];
+	size_t n = req_cases(cases), i, k, bit;
+	unsigned ok = 0, refused = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		uint8_t *frame = NULL, *p;
+		size_t len = 0, plen;
+
+		encode_case(&cases[i], 7 + i, &frame, &len);
+		p = frame + PROTO_HDR_LEN;
+		plen = len - PROTO_HDR_LEN;
+		for (k = 0; k < plen; k++) {
+			struct proto_req q;
+
+			if (decode_copy(p, k, &q) == KH_OK) {
+				ok++;
+				req_valid(&q);
+				proto_req_clear(&q);
+			} else {
+				refused++;
+			}
+		}
+		for (bit = 0; bit < 8 * plen; bit++) {
+			struct proto_req q;
+
+			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			if (decode_copy(p, plen, &q) == KH_OK) {
+				ok++;
+				req_valid(&q);
+				proto_req_clear(&q);
+			} else {
+				refused++;
+			}
+			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		}
+		free(frame);
+	}
+	assert_true(refused > 0 && ok > 0);
+	print_message("PKI requests: %u mutations refused, %u decoded to valid requests\n", refused, ok);
+}
+
+/* Decodes a hand-made body for method m inside a valid envelope. */
+static enum kh_err decode_body(enum proto_method m, const union proto_req_body *b, struct kh_errbuf *e)
+{
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	struct proto_req q;
+	enum kh_err r;
+
+	assert_int_equal(proto_request_encode(1, 0, m, b, &frame, &len), KH_OK);
+	r = proto_request_decode(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q, e);
+	if (r == KH_OK)
+		proto_req_clear(&q);
+	free(frame);
+	return r;
+}
+
+static void test_validation(void **state)
+{
+	union proto_req_body b;
+	struct kh_errbuf e = { 0 };
+
+	(void)state;
+	/* A trustpoint without a key source. */
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_create.name, "tp", 3);
+	memcpy(b.tp_create.subject, "CN=x", 5);
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "needs a key"));
+	/* Bad names. */
+	kh_err_clear(&e);
+	memcpy(b.tp_create.name, "a/b", 4);
+	b.tp_create.generate = KH_KEY_P256;
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_E_INVALID_ARGUMENT);
+	/* Validity too long. */
+	kh_err_clear(&e);
+	memcpy(b.tp_create.name, "tp", 3);
+	b.tp_create.validity_days = 40000;
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_E_INVALID_ARGUMENT);
+	/* A control character in a subject. */
+	kh_err_clear(&e);
+	memset(&b, 0, sizeof(b));
+	memcpy(b.csr.key, "k", 2);
+	memcpy(b.csr.subject, "CN=a\nb", 7);
+	assert_int_equal(decode_body(PROTO_M_CREATE_CSR, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "control character"));
+	/* Empty payloads. */
+	kh_err_clear(&e);
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_import.name, "tp", 3);
+	assert_int_equal(decode_body(PROTO_M_IMPORT_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	kh_err_clear(&e);
+	memset(&b, 0, sizeof(b));
+	memcpy(b.ts_add.store, "s", 2);
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_ADD, &b, &e), KH_E_INVALID_ARGUMENT);
+	/* Host and IP together. */
+	kh_err_clear(&e);
+	memset(&b, 0, sizeof(b));
+	memcpy(b.ts_verify.store, "s", 2);
+	b.ts_verify.cert = (struct kh_bytes){ blob_c, sizeof(blob_c) };
+	memcpy(b.ts_verify.host, "h", 2);
+	memcpy(b.ts_verify.ip, "192.0.2.1", 10);
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	/* A negative time. */
+	kh_err_clear(&e);
+	b.ts_verify.ip[0] = '\0';
+	b.ts_verify.at = -5;
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	/* The empty store name means "all" only for TruststoreList. */
+	kh_err_clear(&e);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_LIST, &b, &e), KH_OK);
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_REMOVE, &b, &e), KH_E_INVALID_ARGUMENT);
+}
+
+/* ---- responses ---- */
+
+static void fill_cert(struct kh_cert_info *c, const char *subj)
+{
+	memset(c, 0, sizeof(*c));
+	memcpy(c->subject, subj, strlen(subj) + 1);
+	memcpy(c->issuer, "CN=ca", 6);
+	memcpy(c->serial, "0102", 5);
+	c->not_before = 1700000000;
+	c->not_after = 1900000000;
+	memset(c->fingerprint, 'f', KH_FP_HEX);
+	c->ca = true;
+}
+
+static void test_responses(void **state)
+{
+	union proto_resp_body in[PROTO_M_COUNT];
+	struct kh_cert_info certs[2];
+	struct kh_trustpoint tps[1];
+	struct kh_crl_info crls[1];
+	struct kh_truststore stores[1];
+	char pem[] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+	unsigned refused = 0, ok = 0;
+	int m;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	fill_cert(&certs[0], "CN=leaf");
+	fill_cert(&certs[1], "CN=root");
+	memset(tps, 0, sizeof(tps));
+	memcpy(tps[0].name, "tp", 3);
+	memcpy(tps[0].key, "tp.1", 5);
+	tps[0].key_type = KH_KEY_P256;
+	tps[0].enrollment = KH_ENROLL_TERMINAL;
+	tps[0].ca = (struct kh_cert_list){ &certs[1], 1 };
+	tps[0].has_cert = true;
+	tps[0].cert = certs[0];
+	tps[0].chain = (struct kh_cert_list){ &certs[1], 1 };
+	tps[0].pending_csr = pem;
+	memcpy(tps[0].next_key, "tp.2", 5);
+	memset(crls, 0, sizeof(crls));
+	memcpy(crls[0].issuer, "CN=root", 8);
+	crls[0].revoked = 3;
+	memset(stores, 0, sizeof(stores));
+	memcpy(stores[0].name, "web", 4);
+	stores[0].n_certs = 2;
+	stores[0].certs = (struct kh_cert_list){ certs, 2 };
+	stores[0].crls = crls;
+	stores[0].n_crls = 1;
+	in[PROTO_M_CREATE_CSR].pem = (struct kh_bytes){ (uint8_t *)pem, strlen(pem) };
+	in[PROTO_M_CREATE_TRUSTPOINT].tp = tps[0];
+	in[PROTO_M_GET_TRUSTPOINT].tp = tps[0];
+	in[PROTO_M_LIST_TRUSTPOINTS].tps = (struct kh_trustpoint_list){ tps, 1 };
+	in[PROTO_M_DELETE_TRUSTPOINT].tp_delete.n_deleted = 1;
+	memcpy(in[PROTO_M_DELETE_TRUSTPOINT].tp_delete.deleted_keys[0], "tp", 3);
+	in[PROTO_M_AUTHENTICATE_TRUSTPOINT].certs = (struct kh_cert_list){ &certs[1], 1 };
+	in[PROTO_M_ENROLL_TRUSTPOINT].enroll.csr_pem = pem;
+	in[PROTO_M_REGENERATE_TRUSTPOINT].enroll.has_cert = true;
+	in[PROTO_M_REGENERATE_TRUSTPOINT].enroll.cert = certs[0];
+	memcpy(in[PROTO_M_REGENERATE_TRUSTPOINT].enroll.retired_key, "old", 4);
+	in[PROTO_M_IMPORT_CERTIFICATE].import.cert = certs[0];
+	in[PROTO_M_IMPORT_CERTIFICATE].import.n_warnings = 1;
+	memcpy(in[PROTO_M_IMPORT_CERTIFICATE].import.warnings[0], "expired", 8);
+	in[PROTO_M_EXPORT_TRUSTPOINT].pem = (struct kh_bytes){ blob_a, sizeof(blob_a) };
+	in[PROTO_M_TRUSTSTORE_ADD].ts_add.added = (struct kh_cert_list){ certs, 2 };
+	in[PROTO_M_TRUSTSTORE_LIST].stores = (struct kh_truststore_list){ stores, 1 };
+	in[PROTO_M_TRUSTSTORE_REMOVE].ts_remove.removed = certs[0];
+	in[PROTO_M_TRUSTSTORE_VERIFY].verify.chain = (struct kh_cert_list){ certs, 2 };
+	memcpy(in[PROTO_M_TRUSTSTORE_VERIFY].verify.reason, "certificate revoked", 20);
+	in[PROTO_M_IMPORT_CRL].crl = crls[0];
+
+	for (m = PROTO_M_CREATE_CSR; m <= PROTO_M_IMPORT_CRL; m++) {
+		uint8_t *frame = NULL, *p;
+		size_t len = 0, plen, k;
+		struct proto_resp env;
+		union proto_resp_body out;
+		struct kh_errbuf e = { 0 };
+
+		assert_int_equal(proto_response_encode(9, KH_OK, NULL, (enum proto_method)m, &in[m], &frame, &len), KH_OK);
+		p = frame + PROTO_HDR_LEN;
+		plen = len - PROTO_HDR_LEN;
+		/* Round trip. */
+		assert_int_equal(proto_response_decode(p, plen, &env), KH_OK);
+		assert_int_equal(proto_response_body_decode((enum proto_method)m, env.body, env.body_len, &out, &e), KH_OK);
+		switch (m) {
+		case PROTO_M_GET_TRUSTPOINT:
+			assert_string_equal(out.tp.next_key, "tp.2");
+			assert_string_equal(out.tp.pending_csr, pem);
+			assert_true(out.tp.has_cert && out.tp.ca.n == 1 && out.tp.chain.n == 1);
+			assert_string_equal(out.tp.cert.subject, "CN=leaf");
+			break;
+		case PROTO_M_LIST_TRUSTPOINTS:
+			assert_true(out.tps.n == 1);
+			break;
+		case PROTO_M_EXPORT_TRUSTPOINT:
+			assert_true(out.pem.len == sizeof(blob_a));
+			assert_memory_equal(out.pem.data, blob_a, sizeof(blob_a));
+			break;
+		case PROTO_M_TRUSTSTORE_LIST:
+			assert_true(out.stores.n == 1 && out.stores.stores[0].n_certs == 2 && out.stores.stores[0].certs.n == 2);
+			assert_true(out.stores.stores[0].n_crls == 1 && out.stores.stores[0].crls[0].revoked == 3);
+			break;
+		case PROTO_M_TRUSTSTORE_VERIFY:
+			assert_string_equal(out.verify.reason, "certificate revoked");
+			assert_true(out.verify.chain.n == 2);
+			break;
+		case PROTO_M_IMPORT_CERTIFICATE:
+			assert_string_equal(out.import.warnings[0], "expired");
+			break;
+		case PROTO_M_REGENERATE_TRUSTPOINT:
+			assert_string_equal(out.enroll.retired_key, "old");
+			break;
+		default:
+			break;
+		}
+		proto_resp_clear((enum proto_method)m, &out);
+		proto_resp_env_clear(&env);
+		/* Every truncation and bit flip: decoded or refused. */
+		for (k = 0; k < plen + 8 * plen; k++) {
+			size_t n = k < plen ? k : plen;
+			uint8_t *copy = malloc(n ? n : 1);
+
+			assert_non_null(copy);
+			memcpy(copy, p, n);
+			if (k >= plen)
+				copy[(k - plen) / 8] ^= (uint8_t)(1u << ((k - plen) % 8));
+			if (proto_response_decode(copy, n, &env) == KH_OK) {
+				kh_err_clear(&e);
+				if (env.status.code == KH_OK &&
+				    proto_response_body_decode((enum proto_method)m, env.body, env.body_len, &out, &e) == KH_OK) {
+					ok++;
+					proto_resp_clear((enum proto_method)m, &out);
+				} else {
+					refused++;
+				}
+				proto_resp_env_clear(&env);
+			} else {
+				refused++;
+			}
+			free(copy);
+		}
+		free(frame);
+	}
+	assert_true(refused > 0 && ok > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_responses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

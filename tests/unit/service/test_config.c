@@ -1,0 +1,499 @@
+/* test_config.c: keyholdd's INI configuration (service/config.c, DESIGN
+ * §6): defaults, every key, and a "NAME:LINE: reason" error with the right
+ * line for every kind of bad line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kh_log.h"
+#include "proto.h"
+#include "svc_config.h"
+
+#define TOKEN "[token]\nmodule = /usr/lib/softhsm/libsofthsm2.so\nuri = pkcs11:token=keyhold\npin_file = /etc/keyhold/pin\n"
+
+static struct svc_config *parse_ok(const char *text)
+{
+	struct svc_config *c = NULL;
+	struct kh_errbuf e = { 0 };
+
+	if (svc_config_parse(text, "test.conf", &c, &e) != KH_OK)
+		fail_msg("refused: %s\n---\n%s---", e.msg, text);
+	assert_non_null(c);
+	return c;
+}
+
+/* Expects a refusal at line with a reason containing want. */
+static void parse_bad_at(const char *text, int line, const char *want)
+{
+	struct svc_config *c = (struct svc_config *)(uintptr_t)0x1;
+	struct kh_errbuf e = { 0 };
+	char prefix[64];
+
+	if (svc_config_parse(text, "test.conf", &c, &e) == KH_OK)
+		fail_msg("accepted:\n%s---", text);
+	assert_int_equal(e.code, KH_E_INVALID_ARGUMENT);
+	assert_true(c == (struct svc_config *)(uintptr_t)0x1);
+	snprintf(prefix, sizeof(prefix), "test.conf:%d: ", line);
+	if (strncmp(e.msg, prefix, strlen(prefix)) != 0)
+		fail_msg("expected '%s...', got '%s'\n---\n%s---", prefix, e.msg, text);
+	if (want != NULL && strstr(e.msg, want) == NULL)
+		fail_msg("'%s' does not mention '%s'", e.msg, want);
+}
+
+/* A [service] key with a bad value, on line 2, with a valid [token]. */
+static void service_bad(const char *kv, const char *want)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "[service]\n%s\n" TOKEN, kv);
+	parse_bad_at(text, 2, want);
+}
+
+static void service_ok(const char *kv, struct svc_config **out)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "[service]\n%s\n" TOKEN, kv);
+	*out = parse_ok(text);
+}
+
+static void test_defaults(void **state)
+{
+	struct svc_config *c = parse_ok(TOKEN);
+
+	(void)state;
+	assert_string_equal(c->path, "test.conf");
+	assert_string_equal(c->socket, KH_DEFAULT_SOCKET);
+	assert_int_equal(c->socket_mode, 0660);
+	assert_null(c->socket_group);
+	assert_string_equal(c->state_dir, "/var/lib/keyhold");
+	assert_int_equal(c->workers, 4);
+	assert_int_equal(c->fips_mode, SVC_FIPS_OFF);
+	assert_false(c->fips_allow_eddsa);
+	assert_int_equal(c->frame_max, PROTO_FRAME_MAX_DEFAULT);
+	assert_int_equal(c->max_connections, 4096);
+	assert_int_equal(c->max_inflight, 128);
+	assert_int_equal(c->idle_timeout_s, 600);
+	assert_int_equal(c->log_level, KH_LOG_INFO);
+	assert_string_equal(c->module, "/usr/lib/softhsm/libsofthsm2.so");
+	assert_string_equal(c->uri, "pkcs11:token=keyhold");
+	assert_string_equal(c->pin_file, "/etc/keyhold/pin");
+	assert_int_equal(c->sessions, 8);
+	assert_null(c->tls_listen);
+	assert_null(c->tls_key);
+	assert_null(c->tls_cert);
+	assert_null(c->tls_client_truststore);
+	assert_null(c->grants);
+	assert_int_equal(c->n_grants, 0);
+	svc_config_free(c);
+	svc_config_free(NULL);
+}
+
+static void test_every_key(void **state)
+{
+	const char *text =
+		"; keyhold.conf with every key\n"
+		"# both comment styles\n"
+		"[service]\n"
+		"socket = /run/kh/kh.sock\n"
+		"socket_group = keyhold\n"
+		"socket_mode = 0600\n"
+		"state_dir = /srv/keyhold\n"
+		"workers = 16\n"
+		"fips_mode = aligned   ; inline comment\n"
+		"fips_allow_eddsa = yes\n"
+		"frame_max = 65536\n"
+		"max_connections = 10\n"
+		"max_inflight = 5\n"
+		"idle_timeout = 30\n"
+		"log_level = debug\n"
+		"\n"
+		"[token]\n"
+		"module=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so\n"
+		"uri = pkcs11:token=tpm%20token;serial=1\n"
+		"pin_file = /etc/keyhold/tpm.pin\n"
+		"sessions = 2\n"
+		"[tls]\n"
+		"listen = 127.0.0.1:7443\n"
+		"key = my-tls-key\n"
+		"cert = /etc/keyhold/tls.pem\n"
+		"client_truststore = clients\n"
+		"[access]\n"
+		"admin = uid:0, gid:5\n"
+		"signer = user:root group:root\n"
+		"auditor = cert:spiffe://example.org/auditor\n"
+		"admin = uid:1000\n";
+	struct svc_config *c = parse_ok(text);
+
+	(void)state;
+	assert_string_equal(c->socket, "/run/kh/kh.sock");
+	assert_string_equal(c->socket_group, "keyhold");
+	assert_int_equal(c->socket_mode, 0600);
+	assert_string_equal(c->state_dir, "/srv/keyhold");
+	assert_int_equal(c->workers, 16);
+	assert_int_equal(c->fips_mode, SVC_FIPS_ALIGNED);
+	assert_true(c->fips_allow_eddsa);
+	assert_int_equal(c->frame_max, 65536);
+	assert_int_equal(c->max_connections, 10);
+	assert_int_equal(c->max_inflight, 5);
+	assert_int_equal(c->idle_timeout_s, 30);
+	assert_int_equal(c->log_level, KH_LOG_DEBUG);
+	assert_string_equal(c->module, "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so");
+	assert_string_equal(c->uri, "pkcs11:token=tpm%20token;serial=1");
+	assert_string_equal(c->pin_file, "/etc/keyhold/tpm.pin");
+	assert_int_equal(c->sessions, 2);
+	assert_string_equal(c->tls_listen, "127.0.0.1:7443");
+	assert_string_equal(c->tls_key, "my-tls-key");
+	assert_string_equal(c->tls_cert, "/etc/keyhold/tls.pem");
+	assert_string_equal(c->tls_client_truststore, "clients");
+	/* [access]: a role may be listed again; the grants add up. */
+	assert_int_equal(c->n_grants, 6);
+	assert_int_equal(c->grants[0].role, SVC_ROLE_ADMIN);
+	assert_int_equal(c->grants[0].kind, SVC_PK_UID);
+	assert_int_equal(c->grants[0].uid, 0);
+	assert_int_equal(c->grants[1].kind, SVC_PK_GID);
+	assert_int_equal(c->grants[1].gid, 5);
+	assert_int_equal(c->grants[2].role, SVC_ROLE_SIGNER);
+	assert_int_equal(c->grants[2].kind, SVC_PK_UID); /* user:root */
+	assert_int_equal(c->grants[2].uid, 0);
+	assert_int_equal(c->grants[3].kind, SVC_PK_GID); /* group:root */
+	assert_int_equal(c->grants[3].gid, 0);
+	assert_int_equal(c->grants[4].role, SVC_ROLE_AUDITOR);
+	assert_int_equal(c->grants[4].kind, SVC_PK_CERT);
+	assert_string_equal(c->grants[4].cert, "spiffe://example.org/auditor");
+	assert_int_equal(c->grants[5].role, SVC_ROLE_ADMIN);
+	assert_int_equal(c->grants[5].uid, 1000);
+	svc_config_free(c);
+}
+
+static void test_enum_values(void **state)
+{
+	static const struct {
+		const char *kv;
+		int fips, level;
+	} cases[] = {
+		{ "fips_mode = off", SVC_FIPS_OFF, -1 },
+		{ "fips_mode = aligned", SVC_FIPS_ALIGNED, -1 },
+		{ "fips_mode = validated", SVC_FIPS_VALIDATED, -1 },
+		{ "log_level = error", -1, KH_LOG_ERR },
+		{ "log_level = warn", -1, KH_LOG_WARN },
+		{ "log_level = info", -1, KH_LOG_INFO },
+		{ "log_level = debug", -1, KH_LOG_DEBUG },
+	};
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+	struct svc_config *c;
+	char kv[64];
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		service_ok(cases[i].kv, &c);
+		if (cases[i].fips >= 0)
+			assert_int_equal(c->fips_mode, cases[i].fips);
+		if (cases[i].level >= 0)
+			assert_int_equal(c->log_level, cases[i].level);
+		svc_config_free(c);
+	}
+	for (i = 0; i < 4; i++) {
+		snprintf(kv, sizeof(kv), "fips_allow_eddsa = %s", yes[i]);
+		service_ok(kv, &c);
+		assert_true(c->fips_allow_eddsa);
+		svc_config_free(c);
+		snprintf(kv, sizeof(kv), "fips_allow_eddsa = %s", no[i]);
+		service_ok(kv, &c);
+		assert_false(c->fips_allow_eddsa);
+		svc_config_free(c);
+	}
+	/* Boundaries of the numeric keys are accepted. */
+	service_ok("workers = 1", &c);
+	assert_int_equal(c->workers, 1);
+	svc_config_free(c);
+	service_ok("workers = 256", &c);
+	assert_int_equal(c->workers, 256);
+	svc_config_free(c);
+	service_ok("frame_max = 4096", &c);
+	assert_int_equal(c->frame_max, 4096);
+	svc_config_free(c);
+	snprintf(kv, sizeof(kv), "frame_max = %u", PROTO_FRAME_MAX_LIMIT);
+	service_ok(kv, &c);
+	assert_int_equal(c->frame_max, PROTO_FRAME_MAX_LIMIT);
+	svc_config_free(c);
+	service_ok("idle_timeout = 86400", &c);
+	assert_int_equal(c->idle_timeout_s, 86400);
+	svc_config_free(c);
+	service_ok("socket_mode = 660", &c); /* octal with or without the 0 */
+	assert_int_equal(c->socket_mode, 0660);
+	svc_config_free(c);
+	service_ok("socket_mode = 0", &c);
+	assert_int_equal(c->socket_mode, 0);
+	svc_config_free(c);
+}
+
+static void test_bad_values(void **state)
+{
+	char kv[96];
+
+	(void)state;
+	service_bad("workers = 0", "workers must be a whole number from 1 to 256, not '0'");
+	service_bad("workers = 257", "workers must be");
+	service_bad("workers = many", "not 'many'");
+	service_bad("workers = -1", "workers");
+	service_bad("workers = 4x", "workers");
+	service_bad("workers = 0x4", "workers");
+	service_bad("workers = 4.0", "workers");
+	service_bad("workers = 99999999999999999999999", "workers");
+	service_bad("workers =", "workers");
+	service_bad("frame_max = 4095", "frame_max");
+	snprintf(kv, sizeof(kv), "frame_max = %u", PROTO_FRAME_MAX_LIMIT + 1);
+	service_bad(kv, "frame_max");
+	service_bad("max_connections = 0", "max_connections");
+	service_bad("max_connections = 100001", "max_connections");
+	service_bad("max_inflight = 0", "max_inflight");
+	service_bad("max_inflight = 65537", "max_inflight");
+	service_bad("idle_timeout = 0", "idle_timeout");
+	service_bad("idle_timeout = 86401", "idle_timeout");
+	service_bad("fips_mode = on", "fips_mode must be off, aligned or validated, not 'on'");
+	service_bad("fips_mode = FIPS", "fips_mode");
+	service_bad("fips_allow_eddsa = maybe", "fips_allow_eddsa must be yes or no");
+	service_bad("fips_allow_eddsa = YES", "fips_allow_eddsa");
+	service_bad("log_level = verbose", "log_level must be");
+	service_bad("socket_mode = 0666", "others no access");
+	service_bad("socket_mode = 0661", "socket_mode");
+	service_bad("socket_mode = 0777", "socket_mode");
+	service_bad("socket_mode = 01660", "socket_mode");
+	service_bad("socket_mode = 0680", "socket_mode"); /* 8 is not octal */
+	service_bad("socket_mode = rw", "socket_mode");
+	service_bad("socket_mode = -0660", "socket_mode");
+	service_bad("socket_mode =", "socket_mode");
+	service_bad("socket =", "empty value");
+	service_bad("state_dir =", "empty value");
+	service_bad("socket_group =", "empty value");
+
+	parse_bad_at("[token]\nmodule = /m.so\nuri = token=keyhold\npin_file = /p\n", 3,
+		     "uri must be a PKCS#11 URI");
+	parse_bad_at("[token]\nmodule = /m.so\nuri = pkcs11:token=k\npin_file = /p\nsessions = 0\n", 5, "sessions");
+	parse_bad_at("[token]\nmodule = /m.so\nuri = pkcs11:token=k\npin_file = /p\nsessions = 257\n", 5, "sessions");
+	parse_bad_at("[token]\nmodule =\nuri = pkcs11:token=k\npin_file = /p\n", 2, "empty value");
+	parse_bad_at(TOKEN "[tls]\nlisten = 7443\nkey = k\ncert = /c\n", 6, "listen must be HOST:PORT");
+	parse_bad_at(TOKEN "[tls]\nlisten = :7443\nkey = bad/key\ncert = /c\n", 7, "key must name a token key");
+	parse_bad_at(TOKEN "[tls]\ncert =\n", 6, "empty value");
+}
+
+static void test_unknown(void **state)
+{
+	(void)state;
+	service_bad("sockets = /x", "unknown key 'sockets' in [service]");
+	parse_bad_at(TOKEN "colour = blue\n", 5, "unknown key 'colour' in [token]");
+	parse_bad_at(TOKEN "[tls]\nport = 1\n", 6, "unknown key 'port' in [tls]");
+	parse_bad_at(TOKEN "[services]\nworkers = 2\n", 6, "unknown section [services]");
+	parse_bad_at(TOKEN "[Service]\nworkers = 2\n", 6, "unknown section [Service]");
+	parse_bad_at("workers = 2\n" TOKEN, 1, "outside any section");
+	parse_bad_at("\n\n; comment\nworkers = 2\n" TOKEN, 4, "outside any section");
+	/* Keys are case-sensitive. */
+	service_bad("Workers = 2", "unknown key 'Workers'");
+}
+
+static void test_access(void **state)
+{
+	struct svc_config *c;
+
+	(void)state;
+	parse_bad_at(TOKEN "[access]\noperator = uid:0\n", 6, "unknown role 'operator'");
+	parse_bad_at(TOKEN "[access]\nadmin = uid:abc\n", 6, "principal 'uid:abc'");
+	parse_bad_at(TOKEN "[access]\nadmin = uid:\n", 6, "principal 'uid:'");
+	parse_bad_at(TOKEN "[access]\nadmin = uid:-1\n", 6, "principal");
+	parse_bad_at(TOKEN "[access]\nadmin = uid:4294967295\n", 6, "principal"); /* (uid_t)-1 */
+	parse_bad_at(TOKEN "[access]\nadmin = gid:1x\n", 6, "principal");
+	parse_bad_at(TOKEN "[access]\nadmin = 0\n", 6, "principal '0'");
+	parse_bad_at(TOKEN "[access]\nadmin = root\n", 6, "principal 'root'");
+	parse_bad_at(TOKEN "[access]\nadmin = cert:\n", 6, "principal");
+	parse_bad_at(TOKEN "[access]\nadmin = user:no-such-user-kh\n", 6, "unknown user 'no-such-user-kh'");
+	parse_bad_at(TOKEN "[access]\nadmin = group:no-such-group-kh\n", 6, "unknown group 'no-such-group-kh'");
+	/* The second principal of a list is checked too. */
+	parse_bad_at(TOKEN "[access]\nadmin = uid:0, bogus:1\n", 6, "bogus:1");
+	/* An empty list grants nothing; with indented lines under it, it is
+	 * the one-principal-per-line style. */
+	c = parse_ok(TOKEN "[access]\nadmin =\n");
+	assert_int_equal(c->n_grants, 0);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[access]\nadmin =\n  uid:0\n  uid:1\n");
+	assert_int_equal(c->n_grants, 2);
+	assert_int_equal(c->grants[1].uid, 1);
+	svc_config_free(c);
+
+	c = parse_ok(TOKEN "[access]\nsigner = uid:4294967294\n");
+	assert_int_equal(c->n_grants, 1);
+	assert_int_equal(c->grants[0].uid, 4294967294u);
+	svc_config_free(c);
+	/* An indented line continues the list (inih multi-line values). */
+	c = parse_ok(TOKEN "[access]\nadmin = uid:0\n  uid:1000\n  gid:10\nsigner = gid:20\n");
+	assert_int_equal(c->n_grants, 4);
+	assert_int_equal(c->grants[1].kind, SVC_PK_UID);
+	assert_int_equal(c->grants[1].uid, 1000);
+	assert_int_equal(c->grants[1].role, SVC_ROLE_ADMIN);
+	assert_int_equal(c->grants[2].gid, 10);
+	assert_int_equal(c->grants[3].role, SVC_ROLE_SIGNER);
+	svc_config_free(c);
+	/* A bad principal on a continuation line is reported on that line. */
+	parse_bad_at(TOKEN "[access]\nadmin = uid:0\n\n  uid:x\n", 8, "uid:x");
+}
+
+static void test_repeats_and_continuations(void **state)
+{
+	(void)state;
+	parse_bad_at("[service]\nworkers = 2\nworkers = 3\n" TOKEN, 3, "'workers' is set twice in [service]");
+	parse_bad_at(TOKEN "pin_file = /other\n", 5, "'pin_file' is set twice in [token]");
+	/* A section may be reopened, but a key still only set once. */
+	parse_bad_at("[service]\nworkers = 2\n" TOKEN "[service]\nworkers = 3\n", 8, "set twice");
+	/* An indented line continues the previous key: for a single-valued
+	 * key that is a second value, reported on the indented line. */
+	parse_bad_at("[service]\nsocket = /run/a\n    /run/b\n" TOKEN, 3, "indented line continues");
+	parse_bad_at("[token]\nmodule = /usr/lib/softhsm/\n  libsofthsm2.so\nuri = pkcs11:token=k\npin_file = /p\n", 3,
+		     "'module' is set twice");
+}
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	parse_bad_at("[service]\nworkers = 2\n[token\n", 3, "syntax error");
+	parse_bad_at(TOKEN "just some words\n", 5, "syntax error");
+	parse_bad_at("[service]\n\n\n# c\n; c\nworkers 4\n" TOKEN, 6, "syntax error");
+	parse_bad_at("[service]\n= 4\n" TOKEN, 2, NULL);
+	/* The first problem in the file is the one reported, whether it is a
+	 * syntax error or a bad value. */
+	parse_bad_at("[service]\nnot a pair\nworkers = 0\n" TOKEN, 2, "syntax error");
+	parse_bad_at("[service]\nworkers = 0\nnot a pair\n" TOKEN, 2, "workers");
+	parse_bad_at("[service]\nworkers = 0\nworkers = 1\n" TOKEN, 2, "workers must be");
+}
+
+static void test_missing_token_keys(void **state)
+{
+	(void)state;
+	/* Whole-file checks are reported at the last line. */
+	parse_bad_at("[service]\nworkers = 2\n", 2, "[token] needs module, uri and pin_file");
+	parse_bad_at("[token]\nmodule = /m.so\nuri = pkcs11:token=k\n", 3, "[token] needs module, uri and pin_file");
+	parse_bad_at("[token]\nuri = pkcs11:token=k\npin_file = /p\n\n", 4, "needs");
+	parse_bad_at("", 0, "needs");
+	parse_bad_at(TOKEN "[tls]\nlisten = 127.0.0.1:7443\n", 6, "[tls] listen needs key and cert");
+	parse_bad_at(TOKEN "[tls]\nlisten = 127.0.0.1:7443\nkey = k\n", 7, "[tls] listen needs key and cert");
+}
+
+static void test_line_counting(void **state)
+{
+	struct svc_config *c;
+	char text[2048];
+
+	(void)state;
+	/* CRLF line endings, a UTF-8 BOM and no final newline. */
+	c = parse_ok("\xef\xbb\xbf[service]\r\nworkers = 8\r\n[token]\r\nmodule = /m.so\r\nuri = pkcs11:token=k\r\n"
+		     "pin_file = /p");
+	assert_int_equal(c->workers, 8);
+	assert_string_equal(c->pin_file, "/p");
+	svc_config_free(c);
+	parse_bad_at("[service]\r\n\r\nworkers = x\r\n" TOKEN, 3, "workers");
+	parse_bad_at(TOKEN "[service]\nworkers = x", 6, "workers");
+
+	/* A line longer than inih's buffer is refused on its own line, and
+	 * does not shift the line numbers of what follows. */
+	memset(text, 0, sizeof(text));
+	memcpy(text, "[service]\nstate_dir = /", 23);
+	memset(text + 23, 'd', 300);
+	memcpy(text + 323, "\nworkers = 2\n" TOKEN, strlen("\nworkers = 2\n" TOKEN) + 1);
+	parse_bad_at(text, 2, "longer than");
+	/* Just below the limit is fine: 199 characters plus the newline. */
+	memset(text, 0, sizeof(text));
+	memcpy(text, "[service]\nstate_dir = /", 23);
+	memset(text + 23, 'd', 199 - 22);
+	memcpy(text + 200, "\nworkers = x\n" TOKEN, strlen("\nworkers = x\n" TOKEN) + 1);
+	parse_bad_at(text, 3, "workers");
+	text[200] = '\r'; /* and with CRLF */
+	memmove(text + 201, text + 200, strlen(text + 200) + 1);
+	text[200] = '\r';
+	text[201] = '\n';
+	parse_bad_at(text, 3, "workers");
+}
+
+/* svc_config_load: the same through a file, plus what only files have. */
+static void test_load(void **state)
+{
+	char dir[] = "/tmp/kh-cfg.XXXXXX", p[128], cmd[160];
+	struct svc_config *c = NULL;
+	struct kh_errbuf e = { 0 };
+	FILE *f;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/keyhold.conf", dir);
+
+	assert_int_equal(svc_config_load(p, &c, &e), KH_E_FAILED_PRECONDITION);
+	assert_non_null(strstr(e.msg, "cannot open"));
+
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("[service]\nworkers = 3\n" TOKEN, f);
+	fclose(f);
+	kh_err_clear(&e);
+	assert_int_equal(svc_config_load(p, &c, &e), KH_OK);
+	assert_int_equal(c->workers, 3);
+	assert_string_equal(c->path, p);
+	svc_config_free(c);
+
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("[service]\n\nworkers = three\n" TOKEN, f);
+	fclose(f);
+	kh_err_clear(&e);
+	assert_int_equal(svc_config_load(p, &c, &e), KH_E_INVALID_ARGUMENT);
+	snprintf(cmd, sizeof(cmd), "%s:3: workers", p);
+	assert_non_null(strstr(e.msg, cmd));
+
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("[service]\nworkers = 3", f);
+	fputc('\0', f);
+	fputs("\n" TOKEN, f);
+	fclose(f);
+	kh_err_clear(&e);
+	assert_int_equal(svc_config_load(p, &c, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "NUL"));
+
+	f = fopen(p, "w");
+	assert_non_null(f);
+	for (i = 0; i < (1u << 20) / 16 + 1; i++)
+		fputs(";;;;;;;;;;;;;;;\n", f);
+	fclose(f);
+	kh_err_clear(&e);
+	assert_int_equal(svc_config_load(p, &c, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "larger than"));
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_enum_values),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_access),
+		cmocka_unit_test(test_repeats_and_continuations),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_missing_token_keys),
+		cmocka_unit_test(test_line_counting),
+		cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
