@@ -1,6 +1,7 @@
 /* pool.c: the worker threads that make every token call, so a slow token
- * never blocks the event loop. Completions go back to the loop through one
- * libevent event, raised only when the completion list turns non-empty. */
+ * never blocks the event loop. Completions that need the loop go back to
+ * it through one libevent event, raised only when the completion list
+ * turns non-empty; most jobs finish on their worker. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -69,7 +70,8 @@ static void *svc_pool_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 
 		it->next = NULL;
-		it->run(it);
+		if (!it->run(it))
+			continue; /* finished on this thread: nothing for the loop */
 
 		pthread_mutex_lock(&p->done_lock);
 		was_empty = p->dhead == NULL;

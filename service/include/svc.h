@@ -84,11 +84,12 @@ unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name);
 
 /* ---- pool.c: worker threads ---- */
 
-/* A job: the worker calls run(arg) off the loop, then done(arg) is queued
- * back to the loop thread. */
+/* A job: a worker calls run(it) off the loop; when run returns true,
+ * done(it) is then called on the loop thread (run returning false has
+ * finished the job itself, and it may be gone). */
 struct svc_pool_item {
 	struct svc_pool_item *next;
-	void (*run)(struct svc_pool_item *it);
+	bool (*run)(struct svc_pool_item *it);
 	void (*done)(struct svc_pool_item *it);
 };
 
