@@ -1,6 +1,8 @@
 # fips_lib.sh: helpers for the FIPS integration tests; source it after
 # lib.sh. Every test runs its own copy of keyholdd with its own integrity
 # sidecar (keyholdd --fips-install), so the build tree is never touched.
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are for the scripts that source this
 
 # The power-up registry, in order (DESIGN §8); FIPS_VECTORS[i] is how many
 # vectors/checks entry i lets KEYHOLD_TEST_CORRUPT=<id>:<n> corrupt.
