@@ -1,6 +1,8 @@
 # fips_lib.sh: helpers for the FIPS integration tests; source it after
 # lib.sh. Every test runs its own copy of keyholdd with its own integrity
 # sidecar (keyholdd --fips-install), so the build tree is never touched.
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are for the scripts that source this
 
 # The power-up registry, in order (DESIGN §8); FIPS_VECTORS[i] is how many
 # vectors/checks entry i lets KEYHOLD_TEST_CORRUPT=<id>:<n> corrupt.
@@ -42,9 +44,8 @@ fips_expect_halt() {
   HALT_RC=0
   HALT_CONNECTED=0
   rm -f "$SOCK"
-  # fast_unwind_on_malloc=0 (sanitizer builds): as lib.sh's kh_start, so
-  # LSan can match the PKCS#11 module's own leaks to lsan.supp.
-  env ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0" "$@" \
+  # ASAN_OPTIONS as lib.sh sets them for this token.
+  env "$@" \
     "$KEYHOLDD" --config "$T/keyhold.conf" --foreground > "$HALT_LOG" 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do

@@ -1,6 +1,8 @@
 # lib_security.sh: helpers of the security tests (source after lib.sh):
 # a local test user other than root, running the CLI as that user, and
 # raw protocol frames through kh_wire.py.
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are for the scripts that source this
 
 # kh_sec_user NAME: creates the system user and group NAME when missing
 # (the tests run as root, as CI does) and sets SEC_UID, SEC_GID.
