@@ -50,6 +50,12 @@ enum proto_method {
 	PROTO_M_TRUSTSTORE_REMOVE,
 	PROTO_M_TRUSTSTORE_VERIFY,
 	PROTO_M_IMPORT_CRL,
+	/* revocation, expiry, renewal (codec_rev.c) */
+	PROTO_M_CHECK_CERTIFICATE,
+	PROTO_M_SET_TRUSTPOINT_POLICY,
+	PROTO_M_SET_TRUSTSTORE_POLICY,
+	PROTO_M_LIST_EXPIRING,
+	PROTO_M_RUN_MONITOR,
 	PROTO_M_COUNT
 };
 
@@ -80,6 +86,11 @@ union proto_req_body {
 	struct kh_ts_remove_req ts_remove; /* TruststoreRemove */
 	struct kh_ts_verify_req ts_verify; /* TruststoreVerify */
 	struct kh_crl_import_req crl_import; /* ImportCrl */
+	/* revocation, expiry, renewal */
+	struct kh_cert_check_req cert_check; /* CheckCertificate */
+	struct kh_tp_policy_req tp_policy; /* SetTrustpointPolicy */
+	struct kh_ts_policy_req ts_policy; /* SetTruststorePolicy */
+	struct kh_expiring_req expiring;  /* ListExpiring */
 };
 
 union proto_resp_body {
@@ -102,6 +113,11 @@ union proto_resp_body {
 	struct kh_ts_remove_resp ts_remove; /* TruststoreRemove */
 	struct kh_ts_verify_resp verify;  /* TruststoreVerify */
 	struct kh_crl_info crl;           /* ImportCrl */
+	/* revocation, expiry, renewal; tp serves SetTrustpointPolicy */
+	struct kh_cert_check_resp cert_check; /* CheckCertificate */
+	struct kh_ts_policy ts_policy;    /* SetTruststorePolicy */
+	struct kh_expiring_list expiring; /* ListExpiring */
+	struct kh_monitor_resp monitor;   /* RunMonitor */
 };
 
 struct proto_req {
