@@ -11,6 +11,7 @@
 #include "selftest.h"
 #include "svc.h"
 #include "svc_pki.h"
+#include "svc_rev.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
 
@@ -44,6 +45,12 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_TRUSTSTORE_REMOVE] = { svc_h_truststore_remove, SVC_ROLE_ADMIN, false },
 	[PROTO_M_TRUSTSTORE_VERIFY] = { svc_h_truststore_verify, ROLES_ANY, false },
 	[PROTO_M_IMPORT_CRL] = { svc_h_import_crl, SVC_ROLE_ADMIN, false },
+	[PROTO_M_CHECK_CERTIFICATE] = { svc_h_check_certificate, ROLES_ANY, false },
+	[PROTO_M_SET_TRUSTPOINT_POLICY] = { svc_h_set_trustpoint_policy, SVC_ROLE_ADMIN, false },
+	[PROTO_M_SET_TRUSTSTORE_POLICY] = { svc_h_set_truststore_policy, SVC_ROLE_ADMIN, false },
+	[PROTO_M_LIST_EXPIRING] = { svc_h_list_expiring, ROLES_ANY, false },
+	/* Renewal signs certificates and CSRs in the token. */
+	[PROTO_M_RUN_MONITOR] = { svc_h_run_monitor, SVC_ROLE_ADMIN, true },
 };
 
 const char *svc_state_name(enum svc_state st)

@@ -24,6 +24,7 @@
 #include "selftest.h"
 #include "svc.h"
 #include "svc_pki.h"
+#include "svc_rev.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -110,7 +111,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	bool foreground = false, check = false, fips_install = false;
+	bool foreground = false, check = false, fips_install = false, http_init = false;
 	struct svc s;
 	struct kh_errbuf e = { 0 };
 	struct hsm_config hc;
@@ -174,6 +175,13 @@ int main(int argc, char **argv)
 		log_err("%s", e.msg);
 		goto out;
 	}
+	/* Before any thread: libcurl's global set-up is not thread-safe. */
+	svc_clock_init();
+	if (svc_http_global_init(&e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	http_init = true;
 	evthread_use_pthreads();
 	base = event_base_new();
 	if (base == NULL) {
@@ -217,6 +225,10 @@ int main(int argc, char **argv)
 		log_err("cannot watch for the FIPS ERROR state");
 		goto out;
 	}
+	if (svc_expiry_start(&s, base, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
 		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.cfg->workers);
 #ifdef HAVE_LIBSYSTEMD
@@ -228,6 +240,7 @@ int main(int argc, char **argv)
 out:
 	/* Workers first: their completions still reach the connections. */
 	svc_pool_free(s.pool);
+	svc_expiry_stop(&s);
 	svc_server_free(s.server);
 	svc_pki_close(&s);
 	/* Closing the token also cleanses the PIN. */
@@ -238,5 +251,7 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);
+	if (http_init)
+		svc_http_global_cleanup();
 	return rc;
 }

@@ -32,6 +32,7 @@ struct svc_pool;
 struct svc_server;
 struct svc_fips;
 struct svc_pki;
+struct svc_expiry;
 
 struct svc {
 	struct svc_config *cfg;
@@ -48,6 +49,7 @@ struct svc {
 	struct svc_pki *pki;          /* trustpoints, trust stores, state (svc_pki.h) */
 	int exit_code;
 	struct svc_fips *fips;        /* selftest.h: FIPS mode state */
+	struct svc_expiry *expiry;    /* svc_rev.h: the expiry monitor */
 };
 
 /* A handler runs on a worker thread with a validated request. It fills
