@@ -37,6 +37,12 @@ static void cli_help(FILE *f)
 		"  truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
 		"      [--purpose serverAuth|clientAuth] [--crl FILE]...\n"
 		"  crl import STORE FILE                 PEM or DER CRL for a trust store\n"
+		"  truststore set STORE [--revocation crl,ocsp,none] [--ocsp-url URL]\n"
+		"  trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
+		"      [--renew-regenerate|--renew-same-key]   (also on trustpoint create)\n"
+		"  cert check FILE --store STORE [--untrusted FILE]   good | revoked (reason) | unknown\n"
+		"  cert expiring [--within DAYS | --all]  certificates keyhold holds, soonest first\n"
+		"  cert monitor                          run the expiry monitor and renewal now (admin)\n"
 		"\n"
 		"The socket defaults to $KEYHOLD_SOCKET, then %s.\n"
 		"Errors: exit status 1 and 'error: CODE: message' on stderr (JSON with --json).\n",
@@ -262,6 +268,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "trustpoint", cli_cmd_trustpoint },
 	{ "truststore", cli_cmd_truststore },
 	{ "crl", cli_cmd_crl },
+	{ "cert", cli_cmd_cert },
 };
 
 int main(int argc, char **argv)
