@@ -473,7 +473,8 @@ static enum kh_err exp_pass(struct svc *s, struct kh_monitor_resp *resp, struct 
 	window = (int64_t)s->cfg->exp_notify_days * EXP_DAY;
 	resp->notified = calloc(v.n ? v.n : 1, sizeof(*resp->notified));
 	KH_ENSURE(resp->notified != NULL, KH_E_RESOURCE_EXHAUSTED);
-	qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
+	if (v.n > 1)
+		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
 	for (i = 0; i < v.n; i++) {
 		struct kh_expiring_cert *c = &v.c[i];
 		char held[KH_HELD_BY_MAX * KH_HELD_BY_LEN], na[40];
@@ -602,7 +603,8 @@ enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, 
 
 	(void)who;
 	KH_TRY(exp_survey(s, now, &v, e));
-	qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
+	if (v.n > 1)
+		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
 	o->certs = calloc(v.n ? v.n : 1, sizeof(*o->certs));
 	KH_ENSURE(o->certs != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < v.n; i++)
