@@ -143,6 +143,9 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			fprintf(stderr, "error: FAILED_PRECONDITION: %s%s%s%s\n", r.detail,
 				r.status == KH_REV_UNKNOWN ? " (policy '" : "", r.status == KH_REV_UNKNOWN ? r.policy : "",
 				r.status == KH_REV_UNKNOWN ? "' fails hard when nothing answers)" : "");
+		else if (r.status == KH_REV_UNKNOWN && strcmp(r.policy, "none") == 0)
+			fprintf(stderr, "warning: revocation checking is off for trust store %s (policy none): %s\n", store,
+				r.detail);
 		else if (r.status == KH_REV_UNKNOWN)
 			fprintf(stderr, "warning: %s; accepted: policy '%s' ends in none (soft-fail)\n", r.detail, r.policy);
 	}
