@@ -186,8 +186,13 @@ static bool rev_crl_url(struct svc *s, X509 *cert, X509 *issuer, const char *url
 	pki_crl_status(crl, cert, &a);
 	rev_answer(o, &a, "crl", url, false);
 	answered = true;
-	log_info("CRL from %s: %d revoked, next update %lld", url, sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)),
-		 (long long)a.next_update);
+	{
+		char when[40];
+
+		kh_time_format_rfc3339(a.next_update, when, sizeof(when));
+		log_info("CRL from %s: %d revoked, next update %s", url, sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)),
+			 a.next_update != 0 ? when : "none (not cached)");
+	}
 	/* Kept until its nextUpdate; a CRL without one is used once. */
 	if (a.next_update > now) {
 		unsigned char *der = NULL;
