@@ -10,6 +10,7 @@
 #include "proto.h"
 #include "kh_util.h"
 #include "codec_fips.h"
+#include "codec_rev.h"
 
 #define PB(x) Keyhold__V1__##x
 
@@ -722,6 +723,21 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	SEC_ROW(PROTO_M_REVOKE_KEY_GRANT, "RevokeKeyGrant", revoke_key_grant, revoke_key_grant),
 	SEC_ROW(PROTO_M_LIST_KEY_GRANTS, "ListKeyGrants", list_key_grants, list_key_grants),
 #undef SEC_ROW
+	[PROTO_M_CHECK_CERTIFICATE] = { "CheckCertificate", &keyhold__v1__check_certificate_request__descriptor,
+		&keyhold__v1__check_certificate_response__descriptor, proto_rev_dec_check_cert, proto_rev_enc_req_check_cert,
+		proto_rev_enc_resp_check_cert, proto_rev_dec_resp_check_cert },
+	[PROTO_M_SET_TRUSTPOINT_POLICY] = { "SetTrustpointPolicy", &keyhold__v1__set_trustpoint_policy_request__descriptor,
+		&keyhold__v1__get_trustpoint_response__descriptor, proto_rev_dec_tp_policy, proto_rev_enc_req_tp_policy,
+		proto_rev_enc_resp_tp_policy, proto_rev_dec_resp_tp_policy },
+	[PROTO_M_SET_TRUSTSTORE_POLICY] = { "SetTruststorePolicy", &keyhold__v1__set_truststore_policy_request__descriptor,
+		&keyhold__v1__set_truststore_policy_response__descriptor, proto_rev_dec_ts_policy, proto_rev_enc_req_ts_policy,
+		proto_rev_enc_resp_ts_policy, proto_rev_dec_resp_ts_policy },
+	[PROTO_M_LIST_EXPIRING] = { "ListExpiring", &keyhold__v1__list_expiring_request__descriptor,
+		&keyhold__v1__list_expiring_response__descriptor, proto_rev_dec_expiring, proto_rev_enc_req_expiring,
+		proto_rev_enc_resp_expiring, proto_rev_dec_resp_expiring },
+	[PROTO_M_RUN_MONITOR] = { "RunMonitor", &keyhold__v1__run_monitor_request__descriptor,
+		&keyhold__v1__run_monitor_response__descriptor, proto_rev_dec_monitor, proto_rev_enc_req_monitor,
+		proto_rev_enc_resp_monitor, proto_rev_dec_resp_monitor },
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -806,6 +822,7 @@ void proto_req_clear(struct proto_req *r)
 	if (r->method == PROTO_M_SIGN)
 		kh_sign_req_clear(&r->body.sign);
 	proto_pki_req_clear(r->method, &r->body);
+	proto_rev_req_clear(r->method, &r->body);
 	memset(&r->body, 0, sizeof(r->body));
 }
 
@@ -823,7 +840,10 @@ void proto_resp_clear(enum proto_method m, union proto_resp_body *b)
 	case PROTO_M_RUN_SELF_TEST: kh_selftest_report_clear(&b->selftest); break;
 	case PROTO_M_AUDIT_SHOW: kh_audit_records_clear(&b->audit); break;
 	case PROTO_M_LIST_KEY_GRANTS: kh_grant_list_clear(&b->grants); break;
-	default: proto_pki_resp_clear(m, b); break;
+	default:
+		proto_pki_resp_clear(m, b);
+		proto_rev_resp_clear(m, b);
+		break;
 	}
 	memset(b, 0, sizeof(*b));
 }

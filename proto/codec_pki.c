@@ -243,6 +243,11 @@ static enum kh_err pb_tp_make(const struct kh_trustpoint *t, struct pb_tp *o)
 	o->m.next_key = S(t->next_key);
 	o->m.created = t->created;
 	o->m.updated = t->updated;
+	o->m.ocsp_url = S(t->ocsp_url);
+	o->m.renew_at = t->renew_at;
+	o->m.renew_regenerate = t->renew_regenerate;
+	o->m.renewal = S(t->renewal);
+	o->m.renew_after = t->renew_after;
 	return KH_OK;
 }
 
@@ -288,6 +293,11 @@ static enum kh_err tp_from(const PB(Trustpoint) *m, struct kh_trustpoint *t)
 	cstr(t->next_key, sizeof(t->next_key), m->next_key);
 	t->created = m->created;
 	t->updated = m->updated;
+	cstr(t->ocsp_url, sizeof(t->ocsp_url), m->ocsp_url);
+	t->renew_at = m->renew_at;
+	t->renew_regenerate = m->renew_regenerate;
+	cstr(t->renewal, sizeof(t->renewal), m->renewal);
+	t->renew_after = m->renew_after;
 	return KH_OK;
 }
 
@@ -384,6 +394,14 @@ enum kh_err proto_pki_dec_create_tp(const ProtobufCMessage *cm, union proto_req_
 	KH_ENSURE(p->validity_days <= 36500,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "validity of %u days is too long (at most 36500)", p->validity_days));
 	q->validity_days = p->validity_days;
+	KH_ENSURE(p->renew_at <= 99,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "renew-at is a percent of the lifetime from 1 to 99 (0: off), not %u",
+			     p->renew_at));
+	q->renew_at = p->renew_at;
+	q->renew_regenerate = p->renew_regenerate;
+	KH_TRY(cp_text(p->ocsp_url, q->ocsp_url, sizeof(q->ocsp_url), "OCSP URL", e));
+	KH_ENSURE(kh_url_valid(q->ocsp_url),
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "the OCSP URL must be an http:// URL (https, ldap and file are not fetched)"));
 out:
 	return r;
 }
@@ -409,6 +427,9 @@ enum kh_err proto_pki_enc_req_create_tp(const union proto_req_body *b, uint8_t *
 	m.revocation = S(q->revocation);
 	m.digest = (PB(Digest))q->digest;
 	m.validity_days = q->validity_days;
+	m.renew_at = q->renew_at;
+	m.renew_regenerate = q->renew_regenerate;
+	m.ocsp_url = S(q->ocsp_url);
 	return cp_pack(&m.base, out, len);
 }
 
@@ -959,6 +980,8 @@ enum kh_err proto_pki_enc_resp_ts_list(const union proto_resp_body *b, uint8_t *
 		}
 		ts[i].n_crls = s->n_crls;
 		ts[i].crls = crlp[i];
+		ts[i].revocation = S(s->revocation);
+		ts[i].ocsp_url = S(s->ocsp_url);
 		tsp[i] = &ts[i];
 	}
 	m.n_stores = l->n;
@@ -1010,6 +1033,8 @@ enum kh_err proto_pki_dec_resp_ts_list(const ProtobufCMessage *cm, union proto_r
 		for (j = 0; j < s->n_crls; j++)
 			crl_from(s->crls[j], &t->crls[j]);
 		t->n_crls = s->n_crls;
+		cstr(t->revocation, sizeof(t->revocation), s->revocation);
+		cstr(t->ocsp_url, sizeof(t->ocsp_url), s->ocsp_url);
 	}
 	return r;
 }
@@ -1139,6 +1164,9 @@ enum kh_err proto_pki_enc_resp_ts_verify(const union proto_resp_body *b, uint8_t
 		m.reason = S(q->reason);
 		m.n_chain = c.n;
 		m.chain = c.p;
+		m.revocation_status = (PB(RevocationStatus))q->revocation_status;
+		m.revocation_soft_fail = q->revocation_soft_fail;
+		m.revocation_detail = S(q->revocation_detail);
 		r = cp_pack(&m.base, out, len);
 	}
 	pb_certs_free(&c);
@@ -1156,6 +1184,10 @@ enum kh_err proto_pki_dec_resp_ts_verify(const ProtobufCMessage *cm, union proto
 	q->error = p->error;
 	q->error_depth = p->error_depth;
 	cstr(q->reason, sizeof(q->reason), p->reason);
+	q->revocation_status = (unsigned)p->revocation_status <= KH_REV_STATUS_MAX ? (uint32_t)p->revocation_status
+										     : KH_REV_UNKNOWN;
+	q->revocation_soft_fail = p->revocation_soft_fail;
+	cstr(q->revocation_detail, sizeof(q->revocation_detail), p->revocation_detail);
 	return certs_from(p->chain, p->n_chain, &q->chain);
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -465,6 +466,179 @@ static int cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 	return 0;
 }
 
+/* ---- [revocation] and [expiry] (docs/REVOCATION.md) ---- */
+
+int svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out)
+{
+	static const struct {
+		char unit;
+		uint64_t mult;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	char num[24];
+	size_t n, i;
+	uint64_t v;
+
+	if (s == NULL || (n = strlen(s)) < 2 || n >= sizeof(num))
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (s[n - 1] == units[i].unit)
+			break;
+	if (i == sizeof(units) / sizeof(units[0]))
+		return -1;
+	memcpy(num, s, n - 1);
+	num[n - 1] = '\0';
+	if (kh_parse_u64(num, 0, UINT32_MAX, &v) != 0 || v > UINT32_MAX / units[i].mult)
+		return -1;
+	v *= units[i].mult;
+	if (v < min_s || v > max_s)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+void svc_config_argv_free(char **argv)
+{
+	size_t i;
+
+	if (argv == NULL)
+		return;
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+#define CFG_ARGV_MAX 32
+
+enum kh_err svc_config_argv(const char *s, char ***argv, struct kh_errbuf *e)
+{
+	char **v = NULL;
+	char *word = NULL;
+	size_t n = 0, len, wl;
+	int r = KH_OK;
+
+	len = strlen(s);
+	v = calloc(CFG_ARGV_MAX + 1, sizeof(*v));
+	word = malloc(len + 1);
+	KH_ENSURE(v != NULL && word != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	for (;;) {
+		bool quoted = false, any = false;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		wl = 0;
+		for (; *s != '\0' && (quoted || (*s != ' ' && *s != '\t')); s++) {
+			any = true;
+			if (*s == '"') {
+				quoted = !quoted;
+				continue;
+			}
+			if (quoted && *s == '\\' && (s[1] == '"' || s[1] == '\\'))
+				s++;
+			word[wl++] = *s;
+		}
+		KH_ENSURE(!quoted, kh_err_set(e, KH_E_INVALID_ARGUMENT, "unterminated \" in the command"));
+		if (!any)
+			continue;
+		KH_ENSURE(n < CFG_ARGV_MAX,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "the command has more than %d words", CFG_ARGV_MAX));
+		word[wl] = '\0';
+		v[n] = strdup(word);
+		KH_ENSURE(v[n] != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+		n++;
+	}
+	KH_ENSURE(n > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "the command is empty"));
+	*argv = v;
+	v = NULL;
+out:
+	free(word);
+	svc_config_argv_free(v);
+	return r;
+}
+
+static int cfg_duration(struct cfg_parse *p, unsigned *dst, const char *name, const char *v, unsigned min_s,
+			unsigned max_s)
+{
+	if (svc_config_duration(v, min_s, max_s, dst) != 0) {
+		cfg_fail(p, "%s must be a duration from %us to %us written with a unit (45s, 30m, 12h, 7d), not '%s'", name,
+			 min_s, max_s, v);
+		return 0;
+	}
+	return 1;
+}
+
+static int cfg_revocation(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "connect_timeout") == 0)
+		return cfg_duration(p, &c->rev_connect_timeout_s, n, v, 1, 300);
+	if (strcmp(n, "timeout") == 0)
+		return cfg_duration(p, &c->rev_timeout_s, n, v, 1, 600);
+	if (strcmp(n, "crl_max_size") == 0)
+		return cfg_uint(p, &c->rev_crl_max, n, v, 1024, 256u << 20);
+	if (strcmp(n, "ocsp_max_size") == 0)
+		return cfg_uint(p, &c->rev_ocsp_max, n, v, 512, 16u << 20);
+	if (strcmp(n, "ocsp_nonce") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->rev_nonce = SVC_NONCE_ON;
+		else if (strcmp(v, "no") == 0)
+			c->rev_nonce = SVC_NONCE_OFF;
+		else if (strcmp(v, "required") == 0)
+			c->rev_nonce = SVC_NONCE_REQUIRED;
+		else {
+			cfg_fail(p, "ocsp_nonce must be yes, no or required, not '%s'", v);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(n, "proxy") == 0) {
+		if (strncmp(v, "http://", 7) != 0) {
+			cfg_fail(p, "proxy must be an http:// URL, not '%s'", v);
+			return 0;
+		}
+		return cfg_str(p, &c->rev_proxy, v);
+	}
+	cfg_fail(p, "unknown key '%s' in [revocation]", n);
+	return 0;
+}
+
+static int cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "notify_days") == 0)
+		return cfg_uint(p, &c->exp_notify_days, n, v, 1, 3650);
+	if (strcmp(n, "notify_every") == 0)
+		return cfg_duration(p, &c->exp_notify_every_s, n, v, 60, 365u * 86400u);
+	if (strcmp(n, "check_interval") == 0)
+		return cfg_duration(p, &c->exp_check_interval_s, n, v, 10, 7u * 86400u);
+	if (strcmp(n, "hook_timeout") == 0)
+		return cfg_duration(p, &c->exp_hook_timeout_s, n, v, 1, 3600);
+	if (strcmp(n, "hook") == 0) {
+		struct kh_errbuf e = { 0 };
+		char **argv = NULL;
+
+		if (svc_config_argv(v, &argv, &e) != KH_OK) {
+			cfg_fail(p, "hook: %s", e.msg);
+			return 0;
+		}
+		/* Run without a shell or PATH search: the first word names the
+		 * program itself. */
+		if (argv[0][0] != '/' || access(argv[0], X_OK) != 0) {
+			cfg_fail(p, "hook: '%s' must be the absolute path of an executable program", argv[0]);
+			svc_config_argv_free(argv);
+			return 0;
+		}
+		svc_config_argv_free(c->exp_hook);
+		c->exp_hook = argv;
+		return 1;
+	}
+	cfg_fail(p, "unknown key '%s' in [expiry]", n);
+	return 0;
+}
+
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg_parse *p = user;
@@ -497,10 +671,15 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		return cfg_audit(p, name, value);
 	if (strncmp(section, "key:", 4) == 0)
 		return cfg_key_policy(p, section, name, value);
+	if (strcmp(section, "revocation") == 0)
+		return cfg_revocation(p, name, value);
+	if (strcmp(section, "expiry") == 0)
+		return cfg_expiry(p, name, value);
 	if (*section == '\0')
 		cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]", name);
 	else
-		cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME)", section);
+		cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry)",
+			 section);
 	return 0;
 }
 
@@ -556,6 +735,15 @@ static struct svc_config *cfg_defaults(void)
 	c->tls_handshake_timeout_s = 10;
 	c->audit_checkpoint_records = 256;
 	c->audit_checkpoint_interval_s = 60;
+	c->rev_connect_timeout_s = 5;
+	c->rev_timeout_s = 15;
+	c->rev_crl_max = 16u << 20;
+	c->rev_ocsp_max = 64u << 10;
+	c->rev_nonce = SVC_NONCE_ON;
+	c->exp_notify_days = 30;
+	c->exp_notify_every_s = 86400;
+	c->exp_check_interval_s = 3600;
+	c->exp_hook_timeout_s = 30;
 	c->socket = strdup(KH_DEFAULT_SOCKET);
 	c->state_dir = strdup("/var/lib/keyhold");
 	if (c->socket == NULL || c->state_dir == NULL) {
@@ -693,5 +881,7 @@ void svc_config_free(struct svc_config *c)
 			free(c->key_policies[i].signers);
 		free(c->key_policies);
 	}
+	free(c->rev_proxy);
+	svc_config_argv_free(c->exp_hook);
 	free(c);
 }

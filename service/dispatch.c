@@ -12,6 +12,7 @@
 #include "selftest.h"
 #include "svc.h"
 #include "svc_pki.h"
+#include "svc_rev.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
 
@@ -49,6 +50,9 @@ static const char *svc_obj_ts_name(const union proto_req_body *b) { return b->ts
 static const char *svc_obj_ts_remove(const union proto_req_body *b) { return b->ts_remove.store; }
 static const char *svc_obj_ts_verify(const union proto_req_body *b) { return b->ts_verify.store; }
 static const char *svc_obj_crl_import(const union proto_req_body *b) { return b->crl_import.store; }
+static const char *svc_obj_cert_check(const union proto_req_body *b) { return b->cert_check.store; }
+static const char *svc_obj_tp_policy(const union proto_req_body *b) { return b->tp_policy.name; }
+static const char *svc_obj_ts_policy(const union proto_req_body *b) { return b->ts_policy.store; }
 
 /* Signers see and use only keys granted to them; auditors read status and
  * the audit log (DESIGN §9). */
@@ -81,6 +85,12 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_TRUSTSTORE_REMOVE] = { .fn = svc_h_truststore_remove, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_ts_remove },
 	[PROTO_M_TRUSTSTORE_VERIFY] = { .fn = svc_h_truststore_verify, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_ts_verify },
 	[PROTO_M_IMPORT_CRL] = { .fn = svc_h_import_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_crl_import },
+	[PROTO_M_CHECK_CERTIFICATE] = { .fn = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_cert_check },
+	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .fn = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_tp_policy },
+	[PROTO_M_SET_TRUSTSTORE_POLICY] = { .fn = svc_h_set_truststore_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_ts_policy },
+	[PROTO_M_LIST_EXPIRING] = { .fn = svc_h_list_expiring, .roles = ROLES_ANY, .needs_operational = false },
+	/* Renewal signs certificates and CSRs in the token. */
+	[PROTO_M_RUN_MONITOR] = { .fn = svc_h_run_monitor, .roles = SVC_ROLE_ADMIN, .needs_operational = true },
 };
 
 const char *svc_state_name(enum svc_state st)

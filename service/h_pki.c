@@ -15,6 +15,7 @@
 #include "pki.h"
 #include "svc_pki.h"
 #include "svc_policy.h"
+#include "svc_rev.h"
 
 #define TP_DEFAULT_DAYS 365
 #define TP_RETIRED_MAX 4
@@ -104,6 +105,34 @@ static enum kh_err tp_csr_pem_from_der(const struct kh_bytes *der, char **pem, s
 	return r;
 }
 
+int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at)
+{
+	if (renew_at == 0 || renew_at > 99 || not_after <= not_before)
+		return 0;
+	/* Cisco's auto-enroll PERCENT: that share of the lifetime elapsed. */
+	return not_before + (not_after - not_before) * (int64_t)renew_at / 100;
+}
+
+/* OCSP URL and renewal settings, and where renewal stands: "due" once the
+ * certificate crossed renew_at, "pending" while the CSR that renews it
+ * awaits its certificate (terminal enrollment). */
+static enum kh_err tp_renewal_info(struct svc *s, const struct store_tp *t, struct kh_trustpoint *o,
+				   struct kh_errbuf *e)
+{
+	struct store_tp_policy p;
+	int r = KH_OK;
+
+	KH_TRY(store_tp_policy_get(s->pki->store, t->name, &p, e));
+	kh_strlcpy(o->ocsp_url, p.ocsp_url, sizeof(o->ocsp_url));
+	o->renew_at = p.renew_at;
+	o->renew_regenerate = p.renew_regenerate;
+	o->renew_after = o->has_cert ? svc_pki_renew_after(o->cert.not_before, o->cert.not_after, p.renew_at) : 0;
+	if (o->renew_after != 0 && svc_now() >= o->renew_after)
+		kh_strlcpy(o->renewal, t->csr.len > 0 || t->next_key[0] != '\0' ? "pending" : "due", sizeof(o->renewal));
+out:
+	return r;
+}
+
 /* The wire view of a stored trustpoint. */
 static enum kh_err tp_info(struct svc *s, const struct store_tp *t, bool with_csr, struct kh_trustpoint *out,
 			   struct kh_errbuf *e)
@@ -146,10 +175,24 @@ static enum kh_err tp_info(struct svc *s, const struct store_tp *t, bool with_cs
 	kh_strlcpy(o.next_key, t->next_key, sizeof(o.next_key));
 	o.created = t->created;
 	o.updated = t->updated;
+	KH_TRY(tp_renewal_info(s, t, &o, e));
 	*out = o;
 	memset(&o, 0, sizeof(o));
 out:
 	kh_trustpoint_clear(&o);
+	return r;
+}
+
+enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
+	KH_TRY(tp_info(s, &t, true, out, e));
+out:
+	store_tp_clear(&t);
 	return r;
 }
 
@@ -245,6 +288,8 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 	kh_strlcpy(t.eku, q->eku[0] != '\0' ? q->eku : "serverAuth,clientAuth", sizeof(t.eku));
 	t.enrollment = q->enrollment == KH_ENROLL_UNSPECIFIED ? KH_ENROLL_SELF : q->enrollment;
 	KH_TRY(pki_revocation_parse(q->revocation, t.revocation, sizeof(t.revocation), e));
+	KH_ENSURE(q->renew_at <= 99, kh_err_set(e, KH_E_INVALID_ARGUMENT, "renew-at is a percent from 1 to 99 (0: off)"));
+	KH_ENSURE(kh_url_valid(q->ocsp_url), kh_err_set(e, KH_E_INVALID_ARGUMENT, "the OCSP URL must be an http:// URL"));
 	t.digest = q->digest;
 	t.validity_days = q->validity_days ? q->validity_days : TP_DEFAULT_DAYS;
 	t.created = t.updated = now_s();
@@ -289,6 +334,15 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 	}
 	KH_TRY(store_begin(s->pki->store, e));
 	r = store_tp_insert(s->pki->store, &t, e);
+	if (r == KH_OK) {
+		struct store_tp_policy pol;
+
+		memset(&pol, 0, sizeof(pol));
+		kh_strlcpy(pol.ocsp_url, q->ocsp_url, sizeof(pol.ocsp_url));
+		pol.renew_at = q->renew_at;
+		pol.renew_regenerate = q->renew_at > 0 && q->renew_regenerate;
+		r = store_tp_policy_put(s->pki->store, t.name, &pol, e);
+	}
 	if (r != KH_OK) {
 		store_rollback(s->pki->store);
 		goto out;
@@ -654,7 +708,8 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 	o->enrollment = t.enrollment;
 	kh_strlcpy(o->key, key, sizeof(o->key));
 	if (t.enrollment == KH_ENROLL_SELF) {
-		KH_TRY(pki_selfsigned_build(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, &cert, e));
+		KH_TRY(pki_selfsigned_build_at(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, svc_now(),
+					       &cert, e));
 		KH_TRY(tp_set_identity(&t, cert, NULL, key, old_key));
 		cand[0] = old_key;
 		svc_pki_crash_point(s, "enroll.before_commit");
@@ -732,6 +787,71 @@ static enum kh_err tp_load_ders(const struct kh_bytes *ders, size_t n, STACK_OF(
 	return KH_OK;
 }
 
+/* Whether two readings of a trustpoint hold the same keys, certificates
+ * and CAs (nothing an import depends on changed in between). */
+static bool tp_same(const struct store_tp *a, const struct store_tp *b)
+{
+	size_t i;
+
+	if (strcmp(a->key, b->key) != 0 || strcmp(a->next_key, b->next_key) != 0 || a->updated != b->updated ||
+	    strcmp(a->revocation, b->revocation) != 0 || a->cert.len != b->cert.len || a->n_ca != b->n_ca ||
+	    (a->cert.len > 0 && memcmp(a->cert.data, b->cert.data, a->cert.len) != 0))
+		return false;
+	for (i = 0; i < a->n_ca; i++)
+		if (a->ca[i].len != b->ca[i].len || memcmp(a->ca[i].data, b->ca[i].data, a->ca[i].len) != 0)
+			return false;
+	return true;
+}
+
+/* The trustpoint's revocation policy applied to a certificate about to be
+ * imported (chain: leaf first, the authenticated CA last). The PKI lock is
+ * released while the check may wait on the network and taken again; an
+ * import that raced with another change of the trustpoint is ABORTED.
+ * Revoked is refused; unknown is refused unless the policy ends in none
+ * (then a warning). */
+static enum kh_err tp_import_revocation(struct svc *s, const char *name, const struct store_tp *t,
+					STACK_OF(X509) *chain, bool *locked, struct kh_cert_check_resp *rc,
+					struct kh_import_resp *o, struct kh_errbuf *e)
+{
+	struct store_tp_policy tpp;
+	struct svc_rev_policy pol;
+	struct store_tp again;
+	char owner[KH_NAME_MAX + 32];
+	int r = KH_OK;
+
+	memset(&again, 0, sizeof(again));
+	KH_TRY(store_tp_policy_get(s->pki->store, name, &tpp, e));
+	snprintf(owner, sizeof(owner), "trustpoint '%s'", name);
+	KH_TRY(svc_rev_policy_make(t->revocation, tpp.ocsp_url, owner, &pol, e));
+	if (pol.n == 0)
+		goto out;
+	tp_unlock(s);
+	*locked = false;
+	r = svc_rev_check(s, chain, &pol, NULL, rc, e);
+	tp_lock(s);
+	*locked = true;
+	if (r != KH_OK)
+		goto out;
+	KH_ENSURE(rc->status != KH_REV_REVOKED,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "trustpoint '%s': %s; the certificate is not imported", name,
+			     rc->detail));
+	KH_ENSURE(rc->status != KH_REV_UNKNOWN || rc->soft_fail,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "trustpoint '%s': %s; revocation policy '%s' fails hard when nothing answers (accept that with "
+			     "keyhold trustpoint set %s --revocation %s,none)",
+			     name, rc->detail, pol.text, name, pol.text));
+	if (rc->status == KH_REV_UNKNOWN && o->n_warnings < KH_PKI_WARN_MAX)
+		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "revocation not confirmed (soft-fail): %.200s",
+			 rc->detail);
+	KH_TRY(store_tp_get(s->pki->store, name, &again, e));
+	KH_ENSURE(tp_same(t, &again),
+		  kh_err_set(e, KH_E_ABORTED,
+			     "trustpoint '%s' changed while the certificate's revocation was checked; import it again", name));
+out:
+	store_tp_clear(&again);
+	return r;
+}
+
 enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 				     union proto_resp_body *resp, struct kh_errbuf *e)
 {
@@ -741,19 +861,23 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	STACK_OF(X509) *certs = NULL, *cas = NULL, *untrusted = NULL, *chain = NULL, *known = NULL;
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
+	struct kh_cert_check_resp rc;
 	struct store_tp t;
 	const char *cand[1];
 	const char *keys[2];
 	X509 *leaf = NULL;
 	size_t n_retired = 0, k;
+	bool locked = false;
 	int r = KH_OK, i;
 
 	(void)who;
 	memset(&t, 0, sizeof(t));
 	memset(&vr, 0, sizeof(vr));
+	memset(&rc, 0, sizeof(rc));
 	key[0] = '\0';
 	KH_TRY(pki_certs_load(q->data.data, q->data.len, &certs, e));
 	tp_lock(s);
+	locked = true;
 	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
 	KH_ENSURE(t.n_ca > 0, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					 "trustpoint '%s' has no authenticated CA; run `keyhold trustpoint authenticate %s "
@@ -812,6 +936,7 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	KH_ENSURE(chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 1; i < sk_X509_num(vr.chain); i++)
 		KH_ENSURE(sk_X509_push(chain, sk_X509_value(vr.chain, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(tp_import_revocation(s, q->name, &t, vr.chain, &locked, &rc, o, e));
 	tp_validity_warnings(leaf, "the certificate", o);
 	for (i = 0; i < sk_X509_num(chain); i++)
 		tp_validity_warnings(sk_X509_value(chain, i), "a chain certificate", o);
@@ -831,7 +956,9 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", q->name, o->cert.serial, key,
 		 old_key[0] ? "; rollover from " : "", old_key);
 out:
-	tp_unlock(s);
+	if (locked)
+		tp_unlock(s);
+	kh_cert_check_resp_clear(&rc);
 	pki_verify_result_clear(&vr);
 	sk_X509_free(chain);
 	sk_X509_free(untrusted);
@@ -988,7 +1115,8 @@ enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principa
 	kh_strlcpy(o->key, newkey, sizeof(o->key));
 	if (t.enrollment == KH_ENROLL_SELF) {
 		/* The new certificate is at hand: the rollover completes now. */
-		KH_TRY(pki_selfsigned_build(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, &cert, e));
+		KH_TRY(pki_selfsigned_build_at(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, svc_now(),
+					       &cert, e));
 		KH_TRY(tp_set_identity(&t, cert, NULL, newkey, old_key));
 		t.next_key[0] = '\0';
 		if (t.csr.len > 0) {

@@ -12,6 +12,7 @@
 #include "kh_util.h"
 #include "pki.h"
 #include "svc_pki.h"
+#include "svc_rev.h"
 
 #define TS_CERTS_MAX 1024 /* certificates in one store */
 
@@ -177,10 +178,14 @@ static enum kh_err ts_describe(struct svc *s, const char *name, bool details, st
 {
 	struct store_ts_cert *c = NULL;
 	struct store_crl *cr = NULL;
+	struct store_ts_policy pol;
 	size_t nc = 0, ncr = 0, i;
 	int r = KH_OK;
 
 	kh_strlcpy(t->name, name, sizeof(t->name));
+	KH_TRY(store_ts_policy_get(s->pki->store, name, &pol, e));
+	kh_strlcpy(t->revocation, pol.revocation, sizeof(t->revocation));
+	kh_strlcpy(t->ocsp_url, pol.ocsp_url, sizeof(t->ocsp_url));
 	KH_TRY(store_ts_certs(s->pki->store, name, &c, &nc, e));
 	KH_TRY(store_crl_list(s->pki->store, name, &cr, &ncr, e));
 	t->n_certs = (uint32_t)nc;
@@ -310,12 +315,17 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 	STACK_OF(X509_CRL) *crls = NULL;
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
+	struct store_ts_policy tsp;
+	struct svc_rev_policy pol;
+	struct kh_cert_check_resp rc;
+	char owner[KH_NAME_MAX + 32], why[KH_REV_DETAIL_MAX + 128];
 	X509 *leaf = NULL;
 	size_t i;
 	int r = KH_OK;
 
 	(void)who;
 	memset(&vr, 0, sizeof(vr));
+	memset(&rc, 0, sizeof(rc));
 	KH_TRY(pki_certs_load(q->cert.data, q->cert.len, &given, e));
 	leaf = sk_X509_shift(given); /* the first certificate; the rest are intermediates */
 	untrusted = given;
@@ -375,8 +385,43 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 	KH_ENSURE(o->chain.certs != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < (size_t)sk_X509_num(vr.chain); i++)
 		pki_cert_info(sk_X509_value(vr.chain, (int)i), &o->chain.certs[o->chain.n++]);
+	/* The store's revocation policy on a valid chain (docs/REVOCATION.md).
+	 * CRLs imported into the store or given with --crl were enforced by
+	 * the chain check already and are the crl method's first source. */
+	ts_lock(s);
+	r = store_ts_policy_get(s->pki->store, q->store, &tsp, e);
+	ts_unlock(s);
+	if (r != KH_OK)
+		goto out;
+	snprintf(owner, sizeof(owner), "trust store '%s'", q->store);
+	KH_TRY(svc_rev_policy_make(tsp.revocation, tsp.ocsp_url, owner, &pol, e));
+	if (o->valid && pol.n > 0) {
+		KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &rc, e));
+		o->revocation_status = rc.status;
+		o->revocation_soft_fail = rc.soft_fail;
+		kh_strlcpy(o->revocation_detail, rc.detail, sizeof(o->revocation_detail));
+		if (rc.status == KH_REV_REVOKED) {
+			o->valid = false;
+			o->error = X509_V_ERR_CERT_REVOKED;
+			o->error_depth = 0;
+			for (i = 0; i < rc.n_certs; i++)
+				if (rc.certs[i].status == KH_REV_REVOKED) {
+					o->error_depth = (int32_t)i;
+					break;
+				}
+			snprintf(why, sizeof(why), "certificate revoked (%s): %s", rc.reason, rc.detail);
+			kh_strlcpy(o->reason, why, sizeof(o->reason));
+		} else if (rc.status == KH_REV_UNKNOWN && !rc.soft_fail) {
+			o->valid = false;
+			o->error = X509_V_ERR_UNABLE_TO_GET_CRL;
+			snprintf(why, sizeof(why), "revocation status unknown, policy '%s' fails hard: %s", pol.text,
+				 rc.detail);
+			kh_strlcpy(o->reason, why, sizeof(o->reason));
+		}
+	}
 	log_info("trust store '%s': verify: %s", q->store, o->reason);
 out:
+	kh_cert_check_resp_clear(&rc);
 	pki_verify_result_clear(&vr);
 	X509_free(leaf);
 	sk_X509_pop_free(given, X509_free);

@@ -20,6 +20,7 @@
 #include "selftest.h"
 #include "svc.h"
 #include "svc_pki.h"
+#include "svc_rev.h"
 #include "svc_security.h"
 
 /* Drops to cfg's user after the listeners are bound (DESIGN §9): its
@@ -144,6 +145,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	/* Before the loop runs: no request is served without a record. */
 	if (svc_open_audit(s, &why) != KH_OK)
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
+	KH_TRY(svc_expiry_start(s, base, e));
 out:
 	return r;
 }
@@ -153,6 +155,7 @@ void svc_stop(struct svc *s)
 	/* Workers first: their completions still reach the connections. */
 	svc_pool_free(s->pool);
 	s->pool = NULL;
+	svc_expiry_stop(s);
 	svc_server_free(s->server);
 	s->server = NULL;
 	svc_pki_close(s);

@@ -23,6 +23,7 @@
 #include "kh_util.h"
 #include "selftest.h"
 #include "svc.h"
+#include "svc_rev.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	bool foreground = false, check = false, fips_install = false;
+	bool foreground = false, check = false, fips_install = false, http_init = false;
 	struct svc s;
 	struct kh_errbuf e = { 0 };
 	struct event_base *base = NULL;
@@ -140,6 +141,13 @@ int main(int argc, char **argv)
 	if (!foreground)
 		kh_log_use_syslog();
 
+	/* Before any thread: libcurl's global set-up is not thread-safe. */
+	svc_clock_init();
+	if (svc_http_global_init(&e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	http_init = true;
 	evthread_use_pthreads();
 	base = event_base_new();
 	if (base == NULL) {
@@ -166,5 +174,7 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);
+	if (http_init)
+		svc_http_global_cleanup();
 	return rc;
 }

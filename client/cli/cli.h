@@ -46,6 +46,7 @@ void cli_json_end_arr(struct cli_json *j);
 void cli_json_str(struct cli_json *j, const char *key, const char *v);
 void cli_json_strn(struct cli_json *j, const char *key, const char *v, size_t n);
 void cli_json_u64(struct cli_json *j, const char *key, uint64_t v);
+void cli_json_i64(struct cli_json *j, const char *key, int64_t v);
 void cli_json_bool(struct cli_json *j, const char *key, bool v);
 void cli_json_hex(struct cli_json *j, const char *key, const uint8_t *v, size_t n);
 
@@ -79,5 +80,14 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a);
 int cli_cmd_crl(struct cli *cli, struct cli_args *a);
 int cli_cmd_audit(struct cli *cli, struct cli_args *a);
 int cli_cmd_policy(struct cli *cli, struct cli_args *a);
+/* pki.c: a trustpoint as `trustpoint show` prints it (or its JSON). */
+void cli_tp_out(struct cli *cli, const struct kh_trustpoint *t);
+/* cert.c: revocation, expiry, renewal (docs/REVOCATION.md) */
+int cli_cmd_cert(struct cli *cli, struct cli_args *a);
+int cli_tp_set(struct cli *cli, struct cli_args *a);
+int cli_ts_set(struct cli *cli, struct cli_args *a);
+/* --renew-at PERCENT|off, --renew-regenerate, --renew-same-key. */
+int cli_renew_opts(struct cli *cli, struct cli_args *a, bool *set, uint32_t *renew_at, bool *regenerate,
+		   bool *mode_given);
 
 #endif

@@ -139,6 +139,14 @@ void cli_json_u64(struct cli_json *j, const char *key, uint64_t v)
 	fprintf(j->mem, "%" PRIu64, v);
 }
 
+void cli_json_i64(struct cli_json *j, const char *key, int64_t v)
+{
+	if (j == NULL)
+		return;
+	cli_json_key(j, key);
+	fprintf(j->mem, "%" PRId64, v);
+}
+
 void cli_json_bool(struct cli_json *j, const char *key, bool v)
 {
 	if (j == NULL)

@@ -41,6 +41,12 @@ static void cli_help(FILE *f)
 		"  audit verify                         check the hash chain and checkpoint signatures\n"
 		"  policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]\n"
 		"  policy revoke KEY PRINCIPAL | policy list [KEY]   per-key grants (admin)\n"
+		"  truststore set STORE [--revocation crl,ocsp,none] [--ocsp-url URL]\n"
+		"  trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
+		"      [--renew-regenerate|--renew-same-key]   (also on trustpoint create)\n"
+		"  cert check FILE --store STORE [--untrusted FILE]   good | revoked (reason) | unknown\n"
+		"  cert expiring [--within DAYS | --all]  certificates keyhold holds, soonest first\n"
+		"  cert monitor                          run the expiry monitor and renewal now (admin)\n"
 		"\n"
 		"The socket defaults to $KEYHOLD_SOCKET, then %s.\n"
 		"Errors: exit status 1 and 'error: CODE: message' on stderr (JSON with --json).\n",
@@ -268,6 +274,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "crl", cli_cmd_crl },
 	{ "audit", cli_cmd_audit },
 	{ "policy", cli_cmd_policy },
+	{ "cert", cli_cmd_cert },
 };
 
 int main(int argc, char **argv)

@@ -212,6 +212,12 @@ static void tp_json(struct cli_json *j, const char *key, const struct kh_trustpo
 		cli_json_str(j, "next_key", t->next_key);
 	cli_json_str(j, "created", cli_time(t->created, tb, sizeof(tb)));
 	cli_json_str(j, "updated", cli_time(t->updated, tb, sizeof(tb)));
+	cli_json_str(j, "ocsp_url", t->ocsp_url);
+	cli_json_u64(j, "renew_at", t->renew_at);
+	cli_json_bool(j, "renew_regenerate", t->renew_regenerate);
+	cli_json_str(j, "renewal", t->renewal);
+	cli_json_bool(j, "renewal_pending", strcmp(t->renewal, "pending") == 0);
+	cli_json_str(j, "renew_after", cli_time(t->renew_after, tb, sizeof(tb)));
 	cli_json_end_obj(j);
 }
 
@@ -230,7 +236,14 @@ static void tp_print(const struct kh_trustpoint *t)
 		printf("san:         %s\n", t->san);
 	printf("eku:         %s\n", t->eku);
 	printf("enrollment:  %s\n", kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "unknown");
-	printf("revocation:  %s\n", t->revocation);
+	printf("revocation:  %s%s%s\n", t->revocation, t->ocsp_url[0] ? ", OCSP responder " : "", t->ocsp_url);
+	if (t->renew_at > 0)
+		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", t->renew_at,
+		       t->renew_regenerate ? "new key" : "same key", t->renew_after ? ", from " : "",
+		       t->renew_after ? cli_time(t->renew_after, tb, sizeof(tb)) : "",
+		       strcmp(t->renewal, "pending") == 0 ? ": RENEWAL PENDING (import the new certificate)"
+		       : strcmp(t->renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
+							  : "");
 	if (t->ca.n == 0)
 		printf("ca:          not authenticated\n");
 	for (i = 0; i < t->ca.n; i++) {
@@ -253,6 +266,14 @@ static void tp_print(const struct kh_trustpoint *t)
 		       t->key);
 }
 
+void cli_tp_out(struct cli *cli, const struct kh_trustpoint *t)
+{
+	if (cli->json)
+		tp_json(cli->j, NULL, t);
+	else
+		tp_print(t);
+}
+
 static int tp_create(struct cli *cli, struct cli_args *a)
 {
 	const char *key = cli_opt(a, "--key");
@@ -265,20 +286,27 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	const char *rev = cli_opt(a, "--revocation");
 	const char *dname = cli_opt(a, "--digest");
 	const char *days = cli_opt(a, "--days");
-	const char *name = cli_pos(a);
+	const char *ocsp = cli_opt(a, "--ocsp-url");
+	const char *name;
 	struct kh_tp_create_req req;
 	struct kh_trustpoint t;
 	struct kh_errbuf e = { 0 };
+	bool renew_set = false, mode_given = false;
 	uint64_t d = 0;
 	int rc;
 
+	memset(&req, 0, sizeof(req));
+	if ((rc = cli_renew_opts(cli, a, &renew_set, &req.renew_at, &req.renew_regenerate, &mode_given)) != 0)
+		return rc;
+	if (mode_given && req.renew_at == 0)
+		return cli_usage(cli, "--renew-regenerate and --renew-same-key go with --renew-at PERCENT");
+	name = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL || subject == NULL || (key == NULL) == (gen == NULL))
 		return cli_usage(cli, "usage: keyhold trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] "
 				      "[--san LIST] [--eku LIST] [--enrollment self|terminal] [--revocation LIST] "
-				      "[--digest D] [--days N]");
-	memset(&req, 0, sizeof(req));
+				      "[--digest D] [--days N] [--ocsp-url URL] [--renew-at PERCENT [--renew-regenerate]]");
 	if (!kh_name_valid(name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
 	memcpy(req.name, name, strlen(name) + 1);
@@ -305,7 +333,8 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = copy_opt(cli, req.fqdn, sizeof(req.fqdn), fqdn, "the FQDN")) != 0 ||
 	    (rc = copy_opt(cli, req.san, sizeof(req.san), san, "the SAN list")) != 0 ||
 	    (rc = copy_opt(cli, req.eku, sizeof(req.eku), eku, "the EKU list")) != 0 ||
-	    (rc = copy_opt(cli, req.revocation, sizeof(req.revocation), rev, "the revocation list")) != 0)
+	    (rc = copy_opt(cli, req.revocation, sizeof(req.revocation), rev, "the revocation list")) != 0 ||
+	    (rc = copy_opt(cli, req.ocsp_url, sizeof(req.ocsp_url), ocsp, "the OCSP URL")) != 0)
 		return rc;
 	if ((rc = cli_connect(cli)) != 0)
 		return rc;
@@ -346,7 +375,11 @@ static int tp_list(struct cli *cli, struct cli_args *a)
 			printf("%-24s %-24s %-9s %-4s %-20s %s\n", t->name, t->key,
 			       kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "?",
 			       t->ca.n > 0 ? "yes" : "no", t->has_cert ? cli_time(t->cert.not_after, tb, sizeof(tb)) : "-",
-			       t->next_key[0] ? "rollover" : t->pending_csr_key[0] ? "csr" : "-");
+			       strcmp(t->renewal, "pending") == 0 ? "renewal pending"
+			       : strcmp(t->renewal, "due") == 0 ? "renewal due"
+			       : t->next_key[0]			? "rollover"
+			       : t->pending_csr_key[0]		? "csr"
+								: "-");
 		}
 	}
 	kh_trustpoint_list_clear(&l);
@@ -680,8 +713,10 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 		return tp_export(cli, a);
 	if (strcmp(verb, "regenerate") == 0)
 		return tp_regenerate(cli, a);
+	if (strcmp(verb, "set") == 0)
+		return cli_tp_set(cli, a);
 	return cli_usage(cli, "unknown verb 'trustpoint %s'; use create, list, show, delete, authenticate, enroll, import, "
-			      "export or regenerate",
+			      "export, regenerate or set",
 			 verb);
 }
 
@@ -759,6 +794,8 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, NULL);
 			cli_json_str(cli->j, "name", t->name);
 			cli_json_u64(cli->j, "certificates", t->n_certs);
+			cli_json_str(cli->j, "revocation", t->revocation);
+			cli_json_str(cli->j, "ocsp_url", t->ocsp_url);
 			if (store != NULL) {
 				cli_json_arr(cli->j, "certs");
 				for (k = 0; k < t->certs.n; k++)
@@ -774,13 +811,15 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else if (store == NULL) {
-		printf("%-32s %6s %5s\n", "STORE", "CERTS", "CRLS");
+		printf("%-32s %6s %5s  %s\n", "STORE", "CERTS", "CRLS", "REVOCATION");
 		for (i = 0; i < l.n; i++)
-			printf("%-32s %6u %5zu\n", l.stores[i].name, l.stores[i].n_certs, l.stores[i].n_crls);
+			printf("%-32s %6u %5zu  %s\n", l.stores[i].name, l.stores[i].n_certs, l.stores[i].n_crls,
+			       l.stores[i].revocation);
 	} else {
 		for (i = 0; i < l.n; i++) {
 			const struct kh_truststore *t = &l.stores[i];
 
+			printf("revocation: %s%s%s\n", t->revocation, t->ocsp_url[0] ? ", OCSP responder " : "", t->ocsp_url);
 			printf("%-64s  %-20s  %s\n", "SHA256", "NOT AFTER", "SUBJECT");
 			for (k = 0; k < t->certs.n; k++) {
 				char tb[40];
@@ -906,6 +945,9 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < r.chain.n; i++)
 			cert_json(cli->j, NULL, &r.chain.certs[i]);
 		cli_json_end_arr(cli->j);
+		cli_json_str(cli->j, "revocation", kh_rev_status_name((enum kh_rev_status)r.revocation_status));
+		cli_json_bool(cli->j, "revocation_soft_fail", r.revocation_soft_fail);
+		cli_json_str(cli->j, "revocation_detail", r.revocation_detail);
 		if (!r.valid) {
 			/* The contract's error object, inside the one document. */
 			cli_json_obj(cli->j, "error");
@@ -918,6 +960,12 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		printf("%s: %s\n", certp, r.valid ? "OK" : "INVALID");
 		for (i = 0; i < r.chain.n; i++)
 			printf("  depth %zu: %s\n", i, r.chain.certs[i].subject);
+		if (r.revocation_status != KH_REV_NOT_CHECKED)
+			printf("  revocation: %s: %s\n", kh_rev_status_name((enum kh_rev_status)r.revocation_status),
+			       r.revocation_detail);
+		if (r.valid && r.revocation_soft_fail)
+			fprintf(stderr, "warning: revocation not confirmed, accepted by the store's policy (soft-fail): %s\n",
+				r.revocation_detail);
 		if (!r.valid)
 			fprintf(stderr, "error: FAILED_PRECONDITION: certificate chain is not valid: %s (depth %d)\n", r.reason,
 				r.error_depth);
@@ -941,7 +989,9 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 		return ts_remove(cli, a);
 	if (strcmp(verb, "verify") == 0)
 		return ts_verify(cli, a);
-	return cli_usage(cli, "unknown verb 'truststore %s'; use add, list, remove or verify", verb);
+	if (strcmp(verb, "set") == 0)
+		return cli_ts_set(cli, a);
+	return cli_usage(cli, "unknown verb 'truststore %s'; use add, list, remove, verify or set", verb);
 }
 
 /* ---- crl ---- */

@@ -130,6 +130,26 @@ enum kh_err kh_revoke_key_grant(kh_client *c, const char *key, const char *princ
 /* Grants of key (NULL or "": every key). */
 enum kh_err kh_list_key_grants(kh_client *c, const char *key, struct kh_grant_list *out, struct kh_errbuf *e) KH_WUR;
 
+/* ---- revocation, expiry, renewal (libkeyhold_rev.c; docs/REVOCATION.md) ----
+ * Results are released with the kh_*_clear() of kh_rev.h. */
+
+/* The revocation status of a certificate per the trust store's policy.
+ * KH_OK when the check ran: out->status says good, revoked or unknown and
+ * out->soft_fail whether the policy accepts unknown. */
+enum kh_err kh_cert_check(kh_client *c, const struct kh_cert_check_req *req, struct kh_cert_check_resp *out,
+			  struct kh_errbuf *e) KH_WUR;
+/* Sets what req says (set_* flags) and answers the trustpoint. */
+enum kh_err kh_trustpoint_set_policy(kh_client *c, const struct kh_tp_policy_req *req, struct kh_trustpoint *out,
+				     struct kh_errbuf *e) KH_WUR;
+enum kh_err kh_truststore_set_policy(kh_client *c, const struct kh_ts_policy_req *req, struct kh_ts_policy *out,
+				     struct kh_errbuf *e) KH_WUR;
+/* Certificates keyhold holds expiring within within_days (0: the
+ * configured notify_days; all: every one), soonest first. */
+enum kh_err kh_cert_expiring(kh_client *c, uint32_t within_days, bool all, struct kh_expiring_list *out,
+			     struct kh_errbuf *e) KH_WUR;
+/* Runs the expiry monitor (renewal, notifications) now (admin). */
+enum kh_err kh_monitor_run(kh_client *c, struct kh_monitor_resp *out, struct kh_errbuf *e) KH_WUR;
+
 #ifdef __cplusplus
 }
 #endif

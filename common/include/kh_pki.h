@@ -30,6 +30,7 @@ extern "C" {
 #define KH_PKI_FILES_MAX 64     /* files in one TruststoreAdd / CRLs in one verify */
 #define KH_PKI_WARN_MAX 4
 #define KH_PKI_WARN_LEN 256
+#define KH_PKI_URL_MAX 512      /* = KH_URL_MAX of kh_rev.h */
 /* Largest certificate/CRL payload a request carries: the frame cap is
  * 1 MiB and the envelope needs a little room. */
 #define KH_PKI_BLOB_MAX ((1u << 20) - 8192)
@@ -101,6 +102,10 @@ struct kh_tp_create_req {
 	char revocation[KH_REVOCATION_MAX + 1];
 	enum kh_digest digest;
 	uint32_t validity_days;           /* 0: 365 */
+	/* Renewal and OCSP (kh_rev.h, docs/REVOCATION.md). */
+	uint32_t renew_at;                /* 0: never; 1..99 percent of the lifetime */
+	bool renew_regenerate;
+	char ocsp_url[KH_PKI_URL_MAX + 1]; /* "" or http:// */
 };
 
 struct kh_tp_delete_req {
@@ -187,6 +192,12 @@ struct kh_trustpoint {
 	int64_t pending_csr_created;
 	char next_key[KH_NAME_MAX + 1];
 	int64_t created, updated;
+	/* Renewal and OCSP (docs/REVOCATION.md). */
+	char ocsp_url[KH_PKI_URL_MAX + 1];
+	uint32_t renew_at;
+	bool renew_regenerate;
+	char renewal[16];                 /* "", "due", "pending" */
+	int64_t renew_after;
 };
 
 struct kh_trustpoint_list {
@@ -231,6 +242,8 @@ struct kh_truststore {
 	struct kh_cert_list certs;
 	struct kh_crl_info *crls;
 	size_t n_crls;
+	char revocation[KH_REVOCATION_MAX + 1]; /* the store's policy */
+	char ocsp_url[KH_PKI_URL_MAX + 1];
 };
 
 struct kh_truststore_list {
@@ -249,6 +262,10 @@ struct kh_ts_verify_resp {
 	int32_t error_depth;
 	char reason[256];
 	struct kh_cert_list chain;
+	/* The store's revocation policy applied (enum kh_rev_status). */
+	uint32_t revocation_status;
+	bool revocation_soft_fail;
+	char revocation_detail[512];
 };
 
 /* ---- names and helpers ---- */
@@ -286,4 +303,8 @@ void kh_crl_import_req_clear(struct kh_crl_import_req *r);
 #ifdef __cplusplus
 }
 #endif
+
+/* Revocation, expiry and renewal structs build on these (kh_types.h ->
+ * kh_pki.h -> kh_rev.h). */
+#include "kh_rev.h"
 #endif

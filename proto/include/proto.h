@@ -63,6 +63,12 @@ enum proto_method {
 	PROTO_M_GRANT_KEY,
 	PROTO_M_REVOKE_KEY_GRANT,
 	PROTO_M_LIST_KEY_GRANTS,
+	/* revocation, expiry, renewal (codec_rev.c) */
+	PROTO_M_CHECK_CERTIFICATE,
+	PROTO_M_SET_TRUSTPOINT_POLICY,
+	PROTO_M_SET_TRUSTSTORE_POLICY,
+	PROTO_M_LIST_EXPIRING,
+	PROTO_M_RUN_MONITOR,
 	PROTO_M_COUNT
 };
 
@@ -97,6 +103,11 @@ union proto_req_body {
 	struct kh_key_grant grant;        /* GrantKey */
 	struct kh_grant_ref grant_ref;    /* RevokeKeyGrant */
 	struct kh_grant_filter grant_filter; /* ListKeyGrants */
+	/* revocation, expiry, renewal */
+	struct kh_cert_check_req cert_check; /* CheckCertificate */
+	struct kh_tp_policy_req tp_policy; /* SetTrustpointPolicy */
+	struct kh_ts_policy_req ts_policy; /* SetTruststorePolicy */
+	struct kh_expiring_req expiring;  /* ListExpiring */
 };
 
 union proto_resp_body {
@@ -122,6 +133,11 @@ union proto_resp_body {
 	struct kh_audit_records audit;    /* AuditShow */
 	struct kh_audit_verify audit_verify; /* AuditVerify */
 	struct kh_grant_list grants;      /* ListKeyGrants */
+	/* revocation, expiry, renewal; tp serves SetTrustpointPolicy */
+	struct kh_cert_check_resp cert_check; /* CheckCertificate */
+	struct kh_ts_policy ts_policy;    /* SetTruststorePolicy */
+	struct kh_expiring_list expiring; /* ListExpiring */
+	struct kh_monitor_resp monitor;   /* RunMonitor */
 };
 
 struct proto_req {

@@ -36,6 +36,7 @@ struct svc_pool;
 struct svc_server;
 struct svc_fips;
 struct svc_pki;
+struct svc_expiry;
 
 struct svc {
 	struct svc_config *cfg;
@@ -56,6 +57,7 @@ struct svc {
 	struct svc_keypolicy *keypolicy; /* per-key grants */
 	struct audit *audit;          /* NULL: no audit log (unit tests only) */
 	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
+	struct svc_expiry *expiry;    /* svc_rev.h: the expiry monitor */
 };
 
 /* A handler runs on a worker thread with a validated request. It fills

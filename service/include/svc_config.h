@@ -19,6 +19,10 @@ enum svc_role {
 
 enum svc_principal_kind { SVC_PK_UID, SVC_PK_GID, SVC_PK_CERT };
 
+/* [revocation] ocsp_nonce: send a nonce (RFC 8954) and refuse a response
+ * that echoes another; required also refuses one that echoes none. */
+enum svc_ocsp_nonce { SVC_NONCE_OFF, SVC_NONCE_ON, SVC_NONCE_REQUIRED };
+
 /* One "role = principal" grant from [access]. */
 struct svc_grant {
 	unsigned role;                  /* one enum svc_role bit */
@@ -82,6 +86,19 @@ struct svc_config {
 	/* [key:NAME] */
 	struct svc_key_policy_cfg *key_policies;
 	size_t n_key_policies;
+	/* [revocation] (docs/REVOCATION.md) */
+	unsigned rev_connect_timeout_s;
+	unsigned rev_timeout_s;         /* whole transfer */
+	unsigned rev_crl_max;           /* bytes of one CRL */
+	unsigned rev_ocsp_max;          /* bytes of one OCSP response */
+	enum svc_ocsp_nonce rev_nonce;
+	char *rev_proxy;                /* NULL: no proxy (the environment is ignored) */
+	/* [expiry] */
+	unsigned exp_notify_days;       /* notify this many days before notAfter */
+	unsigned exp_notify_every_s;    /* at most one notification per certificate per period */
+	unsigned exp_check_interval_s;  /* how often the monitor runs */
+	char **exp_hook;                /* argv (NULL-terminated) of the notification command; NULL: none */
+	unsigned exp_hook_timeout_s;
 };
 
 /* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)
@@ -100,5 +117,13 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 void svc_config_free(struct svc_config *c);
 
 const char *svc_fips_mode_name(enum svc_fips_mode m);
+
+/* "30s", "15m", "12h", "7d" -> seconds in [min_s, max_s]; 0 on success. */
+int svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out) KH_WUR;
+/* Splits a command line into argv: words separated by blanks, "double
+ * quotes" group (\" and \\ inside), no shell. *argv is NULL-terminated and
+ * freed with svc_config_argv_free. INVALID_ARGUMENT with a reason. */
+enum kh_err svc_config_argv(const char *s, char ***argv, struct kh_errbuf *e) KH_WUR;
+void svc_config_argv_free(char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -41,7 +42,11 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
  * means the default serverAuth,clientAuth. */
 enum kh_err pki_eku_parse(const char *s, EXTENDED_KEY_USAGE **out, struct kh_errbuf *e) KH_WUR;
 
-/* "crl,ocsp" / "none" / "" (= none): normalised into out. */
+/* An ordered revocation policy: methods from {crl, ocsp} tried in the
+ * order given, optionally ending in "none" (soft-fail: accept what no
+ * method answers for); "none" or "" alone turns checking off. Normalised
+ * (lower case, repeats dropped) into out; "none" before a method is
+ * refused. */
 enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct kh_errbuf *e) KH_WUR;
 
 /* The digest a signature by a key of type t uses when req was asked for:
@@ -114,6 +119,9 @@ enum kh_err pki_csr_build(const struct pki_signer *sg, const struct pki_subject 
  * type, EKU, SAN, SKI and AKI; signed in the token and verified. */
 enum kh_err pki_selfsigned_build(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
 				 X509 **out, struct kh_errbuf *e) KH_WUR;
+/* The same, valid from not_before (keyhold's clock, svc_now()). */
+enum kh_err pki_selfsigned_build_at(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
+				    int64_t not_before, X509 **out, struct kh_errbuf *e) KH_WUR;
 
 /* PEM text of a request (NUL-terminated, owned by the caller). */
 enum kh_err pki_csr_pem(X509_REQ *req, char **pem, struct kh_errbuf *e) KH_WUR;
@@ -150,5 +158,69 @@ void pki_verify_result_clear(struct pki_verify_result *r);
 /* Drains OpenSSL's error queue into the log and returns the last reason
  * ("" when empty), for messages. */
 const char *pki_ossl_reason(char *buf, size_t bufsz);
+
+/* ---- revocation: CRLs and OCSP (pki_rev.c) ----
+ * RFC 5280 §6.3 (CRLs) and RFC 6960 (OCSP). Nothing here touches the
+ * network or the database: callers fetch and cache, these judge. */
+
+#define PKI_URLS_MAX 4
+#define PKI_REV_SKEW 300            /* seconds of clock skew tolerated */
+#define PKI_CERT_ID_MAX 160
+
+enum pki_rev_status { PKI_REV_GOOD, PKI_REV_REVOKED, PKI_REV_UNKNOWN };
+
+struct pki_rev_answer {
+	enum pki_rev_status status;
+	int reason;                     /* CRLReason (RFC 5280 §5.3.1); -1: none given */
+	int64_t revoked_at;
+	int64_t this_update, next_update; /* next_update 0: absent */
+};
+
+/* The http:// URIs of x's CRL distribution points (RFC 5280 §4.2.1.13,
+ * full names of DPs without a cRLIssuer) and of its AIA OCSP responders
+ * (§4.2.2.1), up to max; *skipped counts URIs of other schemes (ldap,
+ * https), which keyhold does not fetch. */
+size_t pki_crl_urls(X509 *x, char urls[][KH_URL_MAX + 1], size_t max, size_t *skipped);
+size_t pki_ocsp_urls(X509 *x, char urls[][KH_URL_MAX + 1], size_t max, size_t *skipped);
+/* "keyCompromise", ... (RFC 5280 §5.3.1); "unspecified" for -1. */
+const char *pki_crl_reason_name(int reason);
+/* A cache key for cert's status: SHA-256 of the issuer's public key, ':'
+ * and the serial in hex. */
+void pki_cert_id(X509 *cert, X509 *issuer, char out[PKI_CERT_ID_MAX]);
+
+/* Whether crl can answer for certificates of issuer at now: issued by it
+ * (name and signature; cRLSign when the issuer has a key usage), a full
+ * CRL covering cert (no delta, no indirect, issuingDistributionPoint
+ * scope), thisUpdate not in the future and nextUpdate not past.
+ * FAILED_PRECONDITION saying why not. */
+enum kh_err pki_crl_usable(X509_CRL *crl, X509 *cert, X509 *issuer, int64_t now, struct kh_errbuf *e) KH_WUR;
+/* cert's status per a usable crl (good or revoked with reason and time). */
+void pki_crl_status(X509_CRL *crl, X509 *cert, struct pki_rev_answer *a);
+
+/* An OCSP request for cert (RFC 6960 §4.1: SHA-1 CertID, as RFC 5019
+ * requires of responders), with a nonce (RFC 8954) when asked. */
+struct pki_ocsp_req {
+	OCSP_REQUEST *req;
+	OCSP_CERTID *id;                /* owned; also inside req */
+	uint8_t *der;                   /* owned (OPENSSL_free) */
+	size_t len;
+};
+enum kh_err pki_ocsp_request(X509 *cert, X509 *issuer, bool nonce, struct pki_ocsp_req *out,
+			     struct kh_errbuf *e) KH_WUR;
+void pki_ocsp_req_clear(struct pki_ocsp_req *r);
+
+enum pki_nonce { PKI_NONCE_OFF, PKI_NONCE_ON, PKI_NONCE_REQUIRED };
+
+/* Judges a DER OCSPResponse to rq: successful, a BasicOCSPResponse whose
+ * signature verifies and whose signer is the issuer or a responder the
+ * issuer certified with id-kp-OCSPSigning (§4.2.2.2), covering rq's
+ * CertID, fresh at now (thisUpdate/nextUpdate, §4.2.2.1), with the nonce
+ * echoed (a different one is always refused; none is refused under
+ * PKI_NONCE_REQUIRED). KH_OK with a->status GOOD, REVOKED or UNKNOWN (the
+ * responder does not know the certificate); FAILED_PRECONDITION saying why
+ * the response cannot be used. */
+enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der, size_t len, X509 *issuer,
+			      enum pki_nonce nonce, int64_t now, struct pki_rev_answer *a,
+			      struct kh_errbuf *e) KH_WUR;
 
 #endif

@@ -282,6 +282,12 @@ static enum kh_err pki_key_ids(X509 *x, ASN1_OCTET_STRING **ski, AUTHORITY_KEYID
 enum kh_err pki_selfsigned_build(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
 				 X509 **out, struct kh_errbuf *e)
 {
+	return pki_selfsigned_build_at(sg, sub, days, (int64_t)time(NULL), out, e);
+}
+
+enum kh_err pki_selfsigned_build_at(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
+				    int64_t not_before, X509 **out, struct kh_errbuf *e)
+{
 	X509 *x = NULL, *done = NULL;
 	X509_ALGOR *alg = NULL, *tbs_alg;
 	ASN1_INTEGER *serial = NULL;
@@ -293,7 +299,7 @@ enum kh_err pki_selfsigned_build(const struct pki_signer *sg, const struct pki_s
 	uint8_t *sig = NULL, *der = NULL;
 	size_t sig_len = 0, der_len = 0;
 	const unsigned char *p;
-	time_t now = time(NULL);
+	time_t now = (time_t)not_before;
 	int tbs_len, r = KH_OK;
 
 	KH_ENSURE(sg->pub != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION, "key '%s' has no public key on the token", sg->key));

@@ -516,8 +516,13 @@ out:
 
 enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct kh_errbuf *e)
 {
+	/* Cisco's `revocation-check crl ocsp none`: the methods are tried in
+	 * the order given; "none" alone turns checking off, and "none" after
+	 * methods accepts a certificate none of them could answer for
+	 * (soft-fail). Repeats are dropped. */
 	static const char *const known[] = { "crl", "ocsp", "none" };
 	bool seen[3] = { false, false, false };
+	size_t order[3], n = 0;
 	char item[KH_REVOCATION_MAX + 1];
 	size_t pos = 0, len, i;
 	int stop;
@@ -536,17 +541,19 @@ enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct 
 		if (i == 3)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation method '%.32s' is unknown; use crl, ocsp or none",
 					  item);
+		if (seen[2])
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					  "revocation 'none' must come last: after crl and ocsp it accepts a certificate "
+					  "nothing answers for (crl,ocsp,none)");
+		if (!seen[i])
+			order[n++] = i;
 		seen[i] = true;
 	}
-	if (seen[2] && (seen[0] || seen[1]))
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation 'none' cannot be combined with crl or ocsp");
 	out[0] = '\0';
-	for (i = 0; i < 3; i++) {
-		if (!seen[i])
-			continue;
+	for (i = 0; i < n; i++) {
 		if (out[0] != '\0' && !kh_strlcpy(out + strlen(out), ",", outsz - strlen(out)))
 			return kh_err_set(e, KH_E_INTERNAL, "revocation list buffer");
-		if (!kh_strlcpy(out + strlen(out), known[i], outsz - strlen(out)))
+		if (!kh_strlcpy(out + strlen(out), known[order[i]], outsz - strlen(out)))
 			return kh_err_set(e, KH_E_INTERNAL, "revocation list buffer");
 	}
 	return KH_OK;

@@ -74,6 +74,42 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  source TEXT NOT NULL DEFAULT 'import',"
 	"  imported INTEGER NOT NULL,"
 	"  PRIMARY KEY (store, issuer_key));",
+	/* 2: revocation policies, the CRL and OCSP caches, expiry notices and
+	 * renewal settings (docs/REVOCATION.md). Policies live in their own
+	 * tables, deleted with their trustpoint or store. */
+	"CREATE TABLE truststore_policy ("
+	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  revocation TEXT NOT NULL DEFAULT 'none',"
+	"  ocsp_url TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE trustpoint_policy ("
+	"  trustpoint TEXT PRIMARY KEY REFERENCES trustpoints(name) ON DELETE CASCADE,"
+	"  ocsp_url TEXT NOT NULL DEFAULT '',"
+	"  renew_at INTEGER NOT NULL DEFAULT 0 CHECK (renew_at BETWEEN 0 AND 99),"
+	"  renew_regenerate INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE crl_cache ("
+	"  url TEXT PRIMARY KEY,"
+	"  issuer TEXT NOT NULL,"
+	"  this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  fetched INTEGER NOT NULL);"
+	"CREATE TABLE ocsp_cache ("
+	"  cert_id TEXT PRIMARY KEY,"
+	"  responder TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('good', 'revoked')),"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  fetched INTEGER NOT NULL);"
+	"CREATE TABLE expiry_notices ("
+	"  fingerprint TEXT PRIMARY KEY,"
+	"  subject TEXT NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  first_notified INTEGER NOT NULL,"
+	"  last_notified INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL);",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

@@ -16,7 +16,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_FILE "keyhold.db"
 
 /* Opens (creating dir 0700 and the database 0600 if needed) and migrates.
@@ -137,5 +137,67 @@ enum kh_err store_crl_put(struct store *st, const char *store_name, const struct
 enum kh_err store_crl_list(struct store *st, const char *store_name, struct store_crl **out, size_t *n,
 			   struct kh_errbuf *e) KH_WUR;
 void store_crls_free(struct store_crl *c, size_t n);
+
+/* ---- revocation, expiry and renewal (store_rev.c) ---- */
+
+/* A trust store's revocation policy; defaults ("none", "") when none was
+ * set. */
+struct store_ts_policy {
+	char revocation[KH_REVOCATION_MAX + 1];
+	char ocsp_url[KH_URL_MAX + 1];
+};
+enum kh_err store_ts_policy_get(struct store *st, const char *store_name, struct store_ts_policy *out,
+				struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ts_policy_put(struct store *st, const char *store_name, const struct store_ts_policy *p,
+				struct kh_errbuf *e) KH_WUR;
+
+/* A trustpoint's OCSP URL and renewal settings (its revocation list is a
+ * column of trustpoints); defaults when none were set. */
+struct store_tp_policy {
+	char ocsp_url[KH_URL_MAX + 1];
+	uint32_t renew_at;
+	bool renew_regenerate;
+};
+enum kh_err store_tp_policy_get(struct store *st, const char *tp, struct store_tp_policy *out,
+				struct kh_errbuf *e) KH_WUR;
+enum kh_err store_tp_policy_put(struct store *st, const char *tp, const struct store_tp_policy *p,
+				struct kh_errbuf *e) KH_WUR;
+
+/* A CRL fetched from a distribution point, by URL. */
+struct store_crl_cached {
+	char issuer[KH_DN_MAX + 1];
+	int64_t this_update, next_update, fetched;
+	struct kh_bytes der;
+};
+/* *found false when url is not cached. */
+enum kh_err store_crl_cache_get(struct store *st, const char *url, struct store_crl_cached *out, bool *found,
+				struct kh_errbuf *e) KH_WUR;
+enum kh_err store_crl_cache_put(struct store *st, const char *url, const struct store_crl_cached *c,
+				struct kh_errbuf *e) KH_WUR;
+
+/* An OCSP answer (good or revoked) by certificate id. */
+struct store_ocsp_cached {
+	char responder[KH_URL_MAX + 1];
+	bool revoked;
+	int reason;                        /* CRLReason; -1: none given */
+	int64_t revoked_at, this_update, next_update, fetched;
+	struct kh_bytes der;               /* the response, as received */
+};
+enum kh_err store_ocsp_cache_get(struct store *st, const char *cert_id, struct store_ocsp_cached *out, bool *found,
+				 struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ocsp_cache_put(struct store *st, const char *cert_id, const struct store_ocsp_cached *c,
+				 struct kh_errbuf *e) KH_WUR;
+
+/* The last expiry notification of a certificate (by fingerprint). */
+struct store_notice {
+	char fingerprint[KH_FP_HEX + 1];
+	int64_t first_notified, last_notified;
+	uint32_t count;
+};
+enum kh_err store_notices_list(struct store *st, struct store_notice **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_notice_put(struct store *st, const char *fingerprint, const char *subject, int64_t not_after,
+			     int64_t now, struct kh_errbuf *e) KH_WUR;
+/* Forgets the notices of certificates keyhold no longer holds. */
+enum kh_err store_notice_remove(struct store *st, const char *fingerprint, struct kh_errbuf *e) KH_WUR;
 
 #endif

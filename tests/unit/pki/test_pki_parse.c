@@ -254,9 +254,24 @@ static void test_revocation(void **state)
 	(void)state;
 	assert_int_equal(pki_revocation_parse("", out, sizeof(out), &e), KH_OK);
 	assert_string_equal(out, "none");
+	/* The order is the administrator's; repeats are dropped. */
 	assert_int_equal(pki_revocation_parse("OCSP, crl,ocsp", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "ocsp,crl");
+	assert_int_equal(pki_revocation_parse("crl,ocsp", out, sizeof(out), &e), KH_OK);
 	assert_string_equal(out, "crl,ocsp");
+	/* A trailing none is soft-fail (Cisco's revocation-check crl ocsp none). */
+	assert_int_equal(pki_revocation_parse("crl,ocsp,NONE", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "crl,ocsp,none");
+	assert_int_equal(pki_revocation_parse("ocsp,none", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "ocsp,none");
+	assert_int_equal(pki_revocation_parse("none", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "none");
 	assert_int_equal(pki_revocation_parse("none,crl", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "must come last"));
+	kh_err_clear(&e);
+	assert_int_equal(pki_revocation_parse("crl,none,ocsp", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
+	kh_err_clear(&e);
+	assert_int_equal(pki_revocation_parse("crl,,ocsp", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
 	kh_err_clear(&e);
 	assert_int_equal(pki_revocation_parse("crl,x", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
 	assert_non_null(strstr(e.msg, "'x'"));

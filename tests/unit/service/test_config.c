@@ -301,6 +301,90 @@ static void test_unknown(void **state)
 	service_bad("Workers = 2", "unknown key 'Workers'");
 }
 
+/* [revocation] and [expiry] (docs/REVOCATION.md). */
+static void test_revocation_expiry(void **state)
+{
+	struct svc_config *c;
+	unsigned d = 0;
+	char **argv = NULL;
+	struct kh_errbuf e = { 0 };
+
+	(void)state;
+	c = parse_ok(TOKEN);
+	assert_int_equal(c->rev_connect_timeout_s, 5);
+	assert_int_equal(c->rev_timeout_s, 15);
+	assert_int_equal(c->rev_nonce, SVC_NONCE_ON);
+	assert_null(c->rev_proxy);
+	assert_int_equal(c->exp_notify_days, 30);
+	assert_int_equal(c->exp_notify_every_s, 86400);
+	assert_int_equal(c->exp_check_interval_s, 3600);
+	assert_null(c->exp_hook);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[revocation]\nconnect_timeout = 2s\ntimeout = 1m\ncrl_max_size = 1048576\n"
+			   "ocsp_max_size = 4096\nocsp_nonce = required\nproxy = http://proxy:3128\n"
+			   "[expiry]\nnotify_days = 60\nnotify_every = 12h\ncheck_interval = 15m\nhook_timeout = 10s\n"
+			   "hook = /bin/echo \"two words\" -x\n");
+	assert_int_equal(c->rev_connect_timeout_s, 2);
+	assert_int_equal(c->rev_timeout_s, 60);
+	assert_int_equal(c->rev_crl_max, 1048576);
+	assert_int_equal(c->rev_ocsp_max, 4096);
+	assert_int_equal(c->rev_nonce, SVC_NONCE_REQUIRED);
+	assert_string_equal(c->rev_proxy, "http://proxy:3128");
+	assert_int_equal(c->exp_notify_days, 60);
+	assert_int_equal(c->exp_notify_every_s, 12 * 3600);
+	assert_int_equal(c->exp_check_interval_s, 900);
+	assert_int_equal(c->exp_hook_timeout_s, 10);
+	assert_string_equal(c->exp_hook[0], "/bin/echo");
+	assert_string_equal(c->exp_hook[1], "two words");
+	assert_string_equal(c->exp_hook[2], "-x");
+	assert_null(c->exp_hook[3]);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[revocation]\nocsp_nonce = no\n");
+	assert_int_equal(c->rev_nonce, SVC_NONCE_OFF);
+	svc_config_free(c);
+
+	parse_bad_at(TOKEN "[revocation]\ntimeout = 15\n", 6, "written with a unit");
+	parse_bad_at(TOKEN "[revocation]\ntimeout = 0s\n", 6, "from 1s");
+	parse_bad_at(TOKEN "[revocation]\ntimeout = 2w\n", 6, "timeout must be a duration");
+	parse_bad_at(TOKEN "[revocation]\nocsp_nonce = maybe\n", 6, "yes, no or required");
+	parse_bad_at(TOKEN "[revocation]\nproxy = socks5://x\n", 6, "http://");
+	parse_bad_at(TOKEN "[revocation]\ncrl_max_size = 10\n", 6, "crl_max_size");
+	parse_bad_at(TOKEN "[revocation]\nretries = 3\n", 6, "unknown key 'retries' in [revocation]");
+	parse_bad_at(TOKEN "[expiry]\nnotify_days = 0\n", 6, "notify_days");
+	parse_bad_at(TOKEN "[expiry]\nnotify_every = 1s\n", 6, "from 60s");
+	parse_bad_at(TOKEN "[expiry]\nhook = notify.sh\n", 6, "absolute path");
+	parse_bad_at(TOKEN "[expiry]\nhook = /nonexistent/notify.sh\n", 6, "absolute path");
+	parse_bad_at(TOKEN "[expiry]\nhook = /bin/echo \"open\n", 6, "unterminated");
+	parse_bad_at(TOKEN "[expiry]\nhook = /bin/echo\nhook = /bin/true\n", 7, "set twice");
+
+	/* Durations: a unit is required; overflow is refused. */
+	assert_int_equal(svc_config_duration("7d", 0, UINT32_MAX, &d), 0);
+	assert_int_equal(d, 7 * 86400);
+	assert_int_equal(svc_config_duration("90m", 0, UINT32_MAX, &d), 0);
+	assert_int_equal(d, 5400);
+	assert_int_equal(svc_config_duration("60", 0, UINT32_MAX, &d), -1);
+	assert_int_equal(svc_config_duration("d", 0, UINT32_MAX, &d), -1);
+	assert_int_equal(svc_config_duration("-1s", 0, UINT32_MAX, &d), -1);
+	assert_int_equal(svc_config_duration("99999999999d", 0, UINT32_MAX, &d), -1);
+	assert_int_equal(svc_config_duration("50000d", 0, UINT32_MAX, &d), -1);
+	assert_int_equal(svc_config_duration(NULL, 0, 1, &d), -1);
+	/* Command lines: no shell, quotes group, escapes inside quotes. */
+	assert_int_equal(svc_config_argv("  /a   b\t\"c \\\"d\\\"\" \"\" ", &argv, &e), KH_OK);
+	assert_string_equal(argv[0], "/a");
+	assert_string_equal(argv[1], "b");
+	assert_string_equal(argv[2], "c \"d\"");
+	assert_string_equal(argv[3], "");
+	assert_null(argv[4]);
+	svc_config_argv_free(argv);
+	argv = NULL;
+	assert_int_equal(svc_config_argv("   ", &argv, &e), KH_E_INVALID_ARGUMENT);
+	assert_null(argv);
+	kh_err_clear(&e);
+	assert_int_equal(svc_config_argv("/a $(rm -rf x) `y`;z", &argv, &e), KH_OK);
+	assert_string_equal(argv[1], "$(rm"); /* words, never a shell */
+	svc_config_argv_free(argv);
+}
+
 static void test_access(void **state)
 {
 	struct svc_config *c;
@@ -488,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_access),
+		cmocka_unit_test(test_revocation_expiry),
 		cmocka_unit_test(test_repeats_and_continuations),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_missing_token_keys),
