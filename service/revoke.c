@@ -93,7 +93,10 @@ static void rev_answer(struct kh_cert_rev *o, const struct pki_rev_answer *a, co
 		o->revoked_at = a->revoked_at;
 	}
 	kh_strlcpy(o->method, method, sizeof(o->method));
-	snprintf(o->source, sizeof(o->source), "%s%s", source, cached ? " (cached)" : "");
+	/* A long URL is cut: the source is for people to read. */
+	kh_strlcpy(o->source, source, sizeof(o->source));
+	if (cached)
+		rev_cat(o->source, sizeof(o->source), " (cached)");
 }
 
 /* A CRL from the network: DER, or PEM as some servers send it. */
