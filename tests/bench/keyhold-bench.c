@@ -5,7 +5,7 @@
  *
  *   keyhold-bench run --socket S --module M --token LABEL --pin-file F
  *                 [--p11kit-module M2] [--types rsa2048,p256,ed25519]
- *                 [--conc 1,2,8,64] [--seconds N] [--json]
+ *                 [--conc 1,2,8,64] [--seconds N] [--json] [--keyhold-only]
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
  *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
@@ -574,6 +574,8 @@ static int cmd_run(int argc, char **argv)
 	const char *types = arg_val(argc, argv, "--types", "rsa2048,p256,ed25519");
 	double secs = atof(arg_val(argc, argv, "--seconds", "3")); /* NOLINT: bench-only */
 	bool json = arg_flag(argc, argv, "--json");
+	/* --keyhold-only: no peers (for profiling keyholdd under load). */
+	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
 	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
 	struct p11 direct, pk11;
 	struct kh_errbuf e = { 0 };
@@ -599,7 +601,10 @@ static int cmd_run(int argc, char **argv)
 			die("generate %s: %s", key, e.msg);
 		kh_key_info_clear(&ki);
 	}
-	p11_open(&direct, module, label, read_pin(pinf));
+	if (keyhold_only)
+		p11kit = NULL;
+	else
+		p11_open(&direct, module, label, read_pin(pinf));
 	if (p11kit != NULL)
 		p11_open(&pk11, p11kit, label, read_pin(pinf));
 	if (json)
@@ -625,9 +630,12 @@ static int cmd_run(int argc, char **argv)
 		if (pk == NULL)
 			die("bad SPKI");
 		for (i = 0; i < nconc; i++) {
-			struct result d = run_p11(&direct, key, t, conc[i], secs, pk);
-			struct result pp, kc, kp;
+			struct result d, pp, kc, kp;
 			bool have_p = p11kit != NULL;
+
+			memset(&d, 0, sizeof(d));
+			if (!keyhold_only)
+				d = run_p11(&direct, key, t, conc[i], secs, pk);
 
 			if (have_p)
 				pp = run_p11(&pk11, key, t, conc[i], secs, pk);
@@ -650,7 +658,8 @@ static int cmd_run(int argc, char **argv)
 		printf("\n  ],\n  \"failed_verifications\": %" PRIu64 "\n}\n", bad_total);
 	else
 		printf("signatures that failed verification or errors: %" PRIu64 "\n", bad_total);
-	p11_close(&direct);
+	if (!keyhold_only)
+		p11_close(&direct);
 	if (p11kit != NULL)
 		p11_close(&pk11);
 	kh_client_free(c);
