@@ -12,10 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
 
-quick=0 json=0 seconds=3 conc=1,2,8,64 types=rsa2048,p256,ed25519 conns=1000 build=""
+json=0 seconds=3 conc=1,2,8,64 types=rsa2048,p256,ed25519 conns=1000 build=""
 while [ $# -gt 0 ]; do
   case "$1" in
-  --quick) quick=1 seconds=0.5 conc=1,2 types=p256 conns=100 ;;
+  --quick) seconds=0.5 conc=1,2 types=p256 conns=100 ;;
   --json) json=1 ;;
   --seconds) seconds=$2; shift ;;
   --conc) conc=$2; shift ;;

@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
-		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.cfg->workers);
+		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.workers);
 #ifdef HAVE_LIBSYSTEMD
 	sd_notify(0, "READY=1");
 #endif

@@ -52,6 +52,7 @@ struct svc {
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
 	struct svc_pki *pki;          /* trustpoints, trust stores, state (svc_pki.h) */
 	int exit_code;
+	unsigned workers;             /* worker threads: min(workers, token sessions) */
 	struct svc_fips *fips;        /* selftest.h: FIPS mode state */
 	/* ---- security (issue 5) ---- */
 	struct svc_keypolicy *keypolicy; /* per-key grants */

@@ -553,15 +553,20 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 		       *first ? "" : ",", type, shape, conc, k->ops, k->p50_us, k->p99_us, k->errors, k->bad, d->ops,
 		       d->p50_us, d->p99_us, d->bad);
 		if (p != NULL)
-			printf("\"p11kit\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64 "},", p->ops,
-			       p->p50_us, p->p99_us, p->bad);
+			printf("\"p11kit\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
+			       ",\"errors\":%" PRIu64 "},",
+			       p->ops, p->p50_us, p->p99_us, p->bad, p->errors);
 		printf("\"keyhold_over_direct\":%.3f,\"keyhold_over_p11kit\":%.3f}", rd, rp);
 		*first = false;
 		return;
 	}
-	printf("%-8s %-9s %5u | %8.0f %7.0f %7.0f | %8.0f %7.0f | %8.0f %7.0f | %6.2f %6.2f%s\n", type, shape, conc,
-	       k->ops, k->p50_us, k->p99_us, d->ops, d->p50_us, p ? p->ops : 0, p ? p->p50_us : 0, rd, rp,
-	       (k->bad || d->bad || (p && p->bad) || k->errors) ? "  VERIFY/ERROR!" : "");
+	printf("%-8s %-9s %5u | %8.0f %7.0f %7.0f | %8.0f %7.0f | ", type, shape, conc, k->ops, k->p50_us, k->p99_us,
+	       d->ops, d->p50_us);
+	if (p != NULL && p->count == 0 && p->errors > 0)
+		printf("%8s %7s | %6.2f %6s", "n/a", "", rd, "n/a"); /* the peer refused every request */
+	else
+		printf("%8.0f %7.0f | %6.2f %6.2f", p ? p->ops : 0, p ? p->p50_us : 0, rd, rp);
+	printf("%s\n", (k->bad || d->bad || (p && p->bad) || k->errors) ? "  VERIFY/ERROR!" : "");
 }
 
 static int cmd_run(int argc, char **argv)
