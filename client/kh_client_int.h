@@ -29,6 +29,9 @@ struct kh_client {
 	bool broken;
 	struct kh_pending *pend;
 	size_t n_pend, cap_pend;
+	/* Read-ahead: one recv() takes every answer already waiting. */
+	uint8_t rbuf[16384];
+	size_t roff, rlen;
 };
 
 /* libkeyhold.c: one request, waiting for its answer (decoded into out). */

@@ -68,6 +68,9 @@ static enum kh_err kh_write_all(kh_client *c, const uint8_t *buf, size_t len, st
 	return KH_OK;
 }
 
+/* Fills len bytes of buf: first from what was read ahead, then with
+ * recv()s of up to sizeof(rbuf) (pipelined answers come in together, and
+ * a frame header and its body in one call). */
 static enum kh_err kh_read_all(kh_client *c, uint8_t *buf, size_t len, struct kh_errbuf *e)
 {
 	size_t off = 0;
@@ -75,12 +78,22 @@ static enum kh_err kh_read_all(kh_client *c, uint8_t *buf, size_t len, struct kh
 	while (off < len) {
 		ssize_t n;
 
+		if (c->rlen > c->roff) {
+			size_t k = c->rlen - c->roff;
+
+			if (k > len - off)
+				k = len - off;
+			memcpy(buf + off, c->rbuf + c->roff, k);
+			c->roff += k;
+			off += k;
+			continue;
+		}
 		if (c->tls != NULL) {
-			n = kh_tls_read(c, buf + off, len - off, e);
+			n = kh_tls_read(c, c->rbuf, sizeof(c->rbuf), e);
 		} else {
 			if (kh_wait(c, POLLIN, e) != KH_OK)
 				return e != NULL ? e->code : KH_E_DEADLINE_EXCEEDED;
-			n = recv(c->fd, buf + off, len - off, 0);
+			n = recv(c->fd, c->rbuf, sizeof(c->rbuf), 0);
 			if (n < 0 && errno == EINTR)
 				continue;
 		}
@@ -88,7 +101,8 @@ static enum kh_err kh_read_all(kh_client *c, uint8_t *buf, size_t len, struct kh
 			return kh_client_broken(c, e, KH_E_UNAVAILABLE, "keyholdd closed the connection");
 		if (n < 0)
 			return kh_client_broken(c, e, KH_E_UNAVAILABLE, "reading from keyholdd failed");
-		off += (size_t)n;
+		c->roff = 0;
+		c->rlen = (size_t)n;
 	}
 	return KH_OK;
 }

@@ -4,7 +4,8 @@
 # builds with gcc under ASan+UBSan with -Werror and the tests (build/test)
 # and runs every test there; checks that clang-14 builds the tree with
 # -Werror too, the fuzz targets as libFuzzer binaries (build/clang), and
-# replays the fuzz corpora through them.
+# replays the fuzz corpora through them; runs the benchmark for a few
+# seconds.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -69,6 +70,12 @@ step "ctest (build/test, serial: the 2 cores are shared; every test has its own 
 # CTEST_ARGS: extra ctest arguments, split on spaces (e.g. "-L unit").
 # shellcheck disable=SC2086
 (cd build/test && ctest --output-on-failure ${CTEST_ARGS:-})
+
+# A few seconds of the benchmark (docs/PERFORMANCE.md): it runs, and every
+# signature it made verifies. The sanitizer build's binaries; leaks are the
+# test suite's business (the direct peer loads SoftHSM2 in-process).
+step "benchmark smoke run (scripts/bench.sh --quick, build/test)"
+ASAN_OPTIONS=detect_leaks=0 scripts/bench.sh --quick --build build/test
 
 # The corpora replayed by the libFuzzer binaries themselves (the gcc build
 # above replayed them through its replay mains).

@@ -518,7 +518,7 @@ out:
 
 /* ---- the timer ---- */
 
-static void exp_job_run(struct svc_pool_item *it)
+static bool exp_job_run(struct svc_pool_item *it)
 {
 	struct svc_expiry *x = (struct svc_expiry *)(void *)it;
 	struct kh_monitor_resp resp;
@@ -530,6 +530,7 @@ static void exp_job_run(struct svc_pool_item *it)
 		log_dbg("expiry monitor: %zu notified, %zu renewal action(s), %zu error(s)", resp.n_notified,
 			resp.n_renewals, resp.n_errors);
 	kh_monitor_resp_clear(&resp);
+	return true; /* exp_job_done re-arms the timer on the loop */
 }
 
 static void exp_job_done(struct svc_pool_item *it)

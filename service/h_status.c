@@ -37,7 +37,7 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	st->providers[0] = '\0';
 	OSSL_PROVIDER_do_all(s->libctx, svc_provider_name_cb, st->providers);
 	hsm_token_info(s->hsm, &st->token);
-	st->workers = s->cfg->workers;
+	st->workers = s->workers;
 	st->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
 	if (hsm_key_list(s->hsm, &keys, &ignore) == KH_OK)
 		st->keys = (uint32_t)keys.n;

@@ -99,6 +99,22 @@ static enum kh_err svc_open_audit(struct svc *s, struct kh_errbuf *e)
 	return r;
 }
 
+/* One worker per token session (DESIGN §10): a worker without a session
+ * would only wait for one, so the pool is the smaller of [service]
+ * workers and the sessions the token gave (sessions, ulMaxSessionCount). */
+static enum kh_err svc_size_pool(struct svc *s, struct kh_errbuf *e)
+{
+	struct kh_token_info ti;
+
+	hsm_token_info(s->hsm, &ti);
+	if (ti.sessions == 0)
+		return kh_err_set(e, KH_E_UNAVAILABLE, "the token gave no session");
+	s->workers = s->cfg->workers < ti.sessions ? s->cfg->workers : ti.sessions;
+	if (s->workers < s->cfg->workers)
+		log_info("%u workers: one per token session ([service] workers = %u)", s->workers, s->cfg->workers);
+	return KH_OK;
+}
+
 enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
 	struct hsm_config hc;
@@ -132,8 +148,9 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	 * has passed its tests. */
 	if (svc_pki_open(s, &why) != KH_OK)
 		return kh_err_set(e, why.code, "state: %s: %s", kh_err_name(why.code), why.msg);
-	KH_ENSURE(svc_pool_new(base, s->cfg->workers, &s->pool) == KH_OK,
-		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->cfg->workers));
+	KH_TRY(svc_size_pool(s, e));
+	KH_ENSURE(svc_pool_new(base, s->workers, &s->pool) == KH_OK,
+		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
 	KH_TRY(svc_keypolicy_new(s->cfg, &s->keypolicy, e));
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));

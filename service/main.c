@@ -47,6 +47,12 @@ static void svc_harden(void)
 		log_warn("PR_SET_DUMPABLE failed");
 	if (setrlimit(RLIMIT_CORE, &rl) != 0)
 		log_warn("RLIMIT_CORE failed");
+	/* One descriptor per connection: take what the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise RLIMIT_NOFILE");
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* The PIN lives in the secure heap (mlocked, guarded). */
 	if (CRYPTO_secure_malloc_init(32768, 32) != 1)
@@ -156,7 +162,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
-		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.cfg->workers);
+		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.workers);
 #ifdef HAVE_LIBSYSTEMD
 	sd_notify(0, "READY=1");
 #endif

@@ -56,15 +56,20 @@ struct svc_bucket {
 	char refused_method[48];
 };
 
+/* A connection belongs to the loop thread, except what workers touch when
+ * they answer directly (svc_job_run): the atomics below, and the
+ * bufferevent's output under its lock (Unix connections are made
+ * BEV_OPT_THREADSAFE; a job holds a reference on its bufferevent). */
 struct svc_conn {
 	struct svc_server *srv;
 	struct bufferevent *bev;        /* NULL once closed */
 	struct svc_principal who;
-	unsigned refs;                  /* the socket + one per job */
-	unsigned inflight;
-	_Atomic bool closed;            /* read by workers to skip dead work */
-	bool out_paused;
-	bool half_closed;               /* peer sent EOF; answer, then close */
+	_Atomic unsigned refs;          /* the socket + one per job */
+	_Atomic unsigned inflight;
+	_Atomic bool closed;            /* set under the bufferevent lock */
+	_Atomic bool out_paused;
+	_Atomic bool half_closed;       /* peer sent EOF; answer, then close */
+	bool direct;                    /* workers write answers themselves */
 	size_t frame_cap;
 	uint64_t serial;
 	struct svc_conn *prev, *next;
@@ -77,6 +82,7 @@ struct svc_conn {
 struct svc_job {
 	struct svc_pool_item item;      /* first: the pool hands this back */
 	struct svc_conn *conn;
+	struct bufferevent *bev;        /* referenced while the job lives */
 	struct proto_req req;
 	uint64_t deadline_us;
 	uint8_t *frame;
@@ -90,9 +96,9 @@ struct svc_server {
 	struct event *ev_term, *ev_int, *ev_grace;
 	struct svc_conn *conns;
 	unsigned n_conns;
-	unsigned inflight;
+	_Atomic unsigned inflight;      /* workers finish jobs too */
 	uint64_t next_serial;
-	bool draining;
+	_Atomic bool draining;
 	char *socket_path;
 	struct evconnlistener *tls_listener;
 	struct event *ev_tick;          /* housekeeping, once a second */
@@ -212,9 +218,10 @@ static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const 
 
 /* ---- connection lifetime ---- */
 
+/* Any thread: the last reference frees c. */
 static void svc_conn_unref(struct svc_conn *c)
 {
-	if (--c->refs > 0)
+	if (atomic_fetch_sub(&c->refs, 1) > 1)
 		return;
 	free(c);
 }
@@ -226,7 +233,18 @@ static void svc_frame_free_cb(const void *data, size_t len, void *arg)
 	free((void *)(uintptr_t)data);
 }
 
-/* Takes frame. */
+/* The peer is not reading its answers: stop taking requests from it until
+ * it does (the write callback resumes). Any thread, bev locked or owned. */
+static void svc_conn_backpressure(struct svc_conn *c, struct bufferevent *bev)
+{
+	if (atomic_load(&c->out_paused) || evbuffer_get_length(bufferevent_get_output(bev)) <= SVC_OUT_HIGH)
+		return;
+	atomic_store(&c->out_paused, true);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setwatermark(bev, EV_WRITE, SVC_OUT_HIGH / 2, 0);
+}
+
+/* Takes frame. Loop thread. */
 static void svc_conn_send(struct svc_conn *c, uint8_t *frame, size_t len)
 {
 	struct evbuffer *out;
@@ -241,13 +259,7 @@ static void svc_conn_send(struct svc_conn *c, uint8_t *frame, size_t len)
 		svc_conn_close(c);
 		return;
 	}
-	if (!c->out_paused && evbuffer_get_length(out) > SVC_OUT_HIGH) {
-		/* The peer is not reading its answers: stop taking requests
-		 * from it until it does (the write callback resumes). */
-		c->out_paused = true;
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_setwatermark(c->bev, EV_WRITE, SVC_OUT_HIGH / 2, 0);
-	}
+	svc_conn_backpressure(c, c->bev);
 }
 
 static void svc_conn_send_error(struct svc_conn *c, uint64_t id, enum kh_err code, const char *msg)
@@ -268,9 +280,13 @@ static void svc_conn_close(struct svc_conn *c)
 
 	if (c->bev == NULL)
 		return;
+	/* Under the lock: a worker answering directly sees either an open
+	 * connection for its whole write, or a closed one. */
+	bufferevent_lock(c->bev);
+	atomic_store(&c->closed, true);
+	bufferevent_unlock(c->bev);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
-	atomic_store(&c->closed, true);
 	if (c->hs_timer != NULL) {
 		event_free(c->hs_timer);
 		c->hs_timer = NULL;
@@ -295,7 +311,8 @@ static void svc_conn_close(struct svc_conn *c)
  * owed to the peer. */
 static void svc_conn_close_if_done(struct svc_conn *c)
 {
-	if (c->bev == NULL || !(c->half_closed || c->srv->draining) || c->inflight > 0)
+	if (c->bev == NULL || !(atomic_load(&c->half_closed) || atomic_load(&c->srv->draining)) ||
+	    atomic_load(&c->inflight) > 0)
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		svc_conn_close(c);
@@ -303,28 +320,89 @@ static void svc_conn_close_if_done(struct svc_conn *c)
 
 /* ---- jobs ---- */
 
-static void svc_job_run(struct svc_pool_item *it)
+/* Worker thread: hands the answer to the peer. With nothing queued before
+ * it, one non-blocking send() straight from the worker saves the hop back
+ * to the loop (DESIGN §10 latency); what the socket does not take, and
+ * answers behind queued output, go to the output buffer for the loop to
+ * write. Takes frame. */
+static void svc_job_answer(struct svc_conn *c, struct bufferevent *bev, uint8_t *frame, size_t len)
+{
+	struct evbuffer *out;
+	ssize_t n = 0;
+
+	if (frame == NULL)
+		return;
+	bufferevent_lock(bev);
+	if (atomic_load(&c->closed)) {
+		bufferevent_unlock(bev);
+		free(frame);
+		return;
+	}
+	out = bufferevent_get_output(bev);
+	if (evbuffer_get_length(out) == 0) {
+		do
+			n = send(bufferevent_getfd(bev), frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			n = 0; /* EAGAIN or an error the loop will see: queue it */
+	}
+	if ((size_t)n < len) {
+		if (n == 0) {
+			if (evbuffer_add_reference(out, frame, len, svc_frame_free_cb, NULL) != 0)
+				free(frame);
+			frame = NULL;
+		} else if (evbuffer_add(out, frame + n, len - (size_t)n) != 0) {
+			log_warn("%s: out of memory queueing an answer", c->who.name);
+		}
+		svc_conn_backpressure(c, bev);
+	}
+	bufferevent_unlock(bev);
+	free(frame);
+}
+
+/* Worker thread. Runs the request, answers it, and finishes the job here
+ * unless the loop must look (shutdown, a half-closed peer, a connection
+ * that answers through the loop): then returns true for svc_job_done. */
+static bool svc_job_run(struct svc_pool_item *it)
 {
 	struct svc_job *j = (struct svc_job *)it;
 	struct svc_conn *c = j->conn;
+	struct svc_server *srv = c->srv;
 
-	if (atomic_load(&c->closed)) {
-		/* Nobody is waiting: do not spend the token on it. */
-		return;
-	}
-	svc_dispatch(c->srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
+	/* Nobody waiting: do not spend the token on it. */
+	if (!atomic_load(&c->closed))
+		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
+	if (!c->direct)
+		return true;
+	svc_job_answer(c, j->bev, j->frame, j->frame_len);
+	j->frame = NULL;
+	proto_req_clear(&j->req);
+	/* Decrement, then look: the loop sets the flags, then looks at the
+	 * counts, so one of the two sees the other (sequentially consistent). */
+	atomic_fetch_sub(&c->inflight, 1);
+	atomic_fetch_sub(&srv->inflight, 1);
+	if (atomic_load(&c->half_closed) || atomic_load(&srv->draining))
+		return true;
+	bufferevent_decref(j->bev);
+	free(j);
+	svc_conn_unref(c);
+	return false;
 }
 
+/* Loop thread: the rest of a job that needs the loop. */
 static void svc_job_done(struct svc_pool_item *it)
 {
 	struct svc_job *j = (struct svc_job *)it;
 	struct svc_conn *c = j->conn;
 	struct svc_server *srv = c->srv;
 
-	c->inflight--;
-	srv->inflight--;
-	svc_conn_send(c, j->frame, j->frame_len);
-	proto_req_clear(&j->req);
+	if (!c->direct) {
+		atomic_fetch_sub(&c->inflight, 1);
+		atomic_fetch_sub(&srv->inflight, 1);
+		svc_conn_send(c, j->frame, j->frame_len);
+		proto_req_clear(&j->req);
+	}
+	bufferevent_decref(j->bev);
 	free(j);
 	svc_conn_close_if_done(c);
 	svc_conn_unref(c);
@@ -374,11 +452,11 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 		svc_conn_send_error(c, j->req.id, KH_E_RESOURCE_EXHAUSTED, msg);
 		goto drop;
 	}
-	if (srv->draining) {
+	if (atomic_load(&srv->draining)) {
 		svc_conn_refuse(c, &j->req, mname, KH_E_UNAVAILABLE, "keyholdd is shutting down; retry after it restarts");
 		goto drop;
 	}
-	if (c->inflight >= srv->s->cfg->max_inflight) {
+	if (atomic_load(&c->inflight) >= srv->s->cfg->max_inflight) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "more than %u requests in flight on this connection; wait for answers",
@@ -389,11 +467,13 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	if (j->req.deadline_ms > 0)
 		j->deadline_us = kh_now_mono_us() + (uint64_t)j->req.deadline_ms * 1000u;
 	j->conn = c;
+	j->bev = c->bev;
+	bufferevent_incref(j->bev);
 	j->item.run = svc_job_run;
 	j->item.done = svc_job_done;
-	c->refs++;
-	c->inflight++;
-	srv->inflight++;
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->inflight, 1);
+	atomic_fetch_add(&srv->inflight, 1);
 	svc_pool_submit(srv->s->pool, &j->item);
 	return;
 drop:
@@ -410,8 +490,8 @@ static void svc_conn_read_cb(struct bufferevent *bev, void *arg)
 
 	if (c->tls && !c->authed)
 		return; /* nothing is read before the client is verified */
-	c->refs++; /* a close below must not free c under us */
-	while (c->bev != NULL && !c->out_paused) {
+	atomic_fetch_add(&c->refs, 1); /* a close below must not free c under us */
+	while (c->bev != NULL && !atomic_load(&c->out_paused)) {
 		uint8_t hdr[PROTO_HDR_LEN];
 		size_t have = evbuffer_get_length(in), n = 0, need = 0;
 		uint8_t *payload;
@@ -455,10 +535,10 @@ static void svc_conn_write_cb(struct bufferevent *bev, void *arg)
 	struct svc_conn *c = arg;
 	struct svc_server *srv = c->srv; /* c may be gone after a close */
 
-	if (c->out_paused) {
-		c->out_paused = false;
+	if (atomic_load(&c->out_paused)) {
+		atomic_store(&c->out_paused, false);
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (!c->srv->draining) {
+		if (!atomic_load(&c->srv->draining)) {
 			bufferevent_enable(bev, EV_READ);
 			svc_conn_read_cb(bev, c);
 		}
@@ -488,14 +568,14 @@ static void svc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		svc_server_maybe_finish(srv);
 		return;
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && c->inflight > 0) {
+	if ((what & BEV_EVENT_TIMEOUT) && atomic_load(&c->inflight) > 0) {
 		/* Idle only counts when the peer is not waiting on us. */
 		bufferevent_enable(bev, EV_READ);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && !(what & BEV_EVENT_ERROR)) {
 		/* Half-close: answer what was asked, then close. */
-		c->half_closed = true;
+		atomic_store(&c->half_closed, true);
 		bufferevent_disable(bev, EV_READ);
 		svc_conn_close_if_done(c);
 		svc_server_maybe_finish(srv);
@@ -542,7 +622,7 @@ static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
 
 static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
 {
-	if (srv->draining) {
+	if (atomic_load(&srv->draining)) {
 		evutil_closesocket(fd);
 		return false;
 	}
@@ -572,7 +652,8 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 		return KH_E_RESOURCE_EXHAUSTED;
 	}
 	c->srv = srv;
-	c->refs = 1;
+	atomic_init(&c->refs, 1);
+	c->direct = true;
 	c->frame_cap = srv->s->cfg->frame_max;
 	c->serial = ++srv->next_serial;
 	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, &c->who);
@@ -582,7 +663,8 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 		return KH_E_RESOURCE_EXHAUSTED;
 	}
 	evutil_make_socket_nonblocking(fd);
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/* Thread-safe: workers write answers into it (svc_job_answer). */
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
 	if (c->bev == NULL) {
 		evutil_closesocket(fd);
 		if (c->bucket != NULL)
@@ -610,7 +692,7 @@ static void svc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
 
 unsigned svc_server_inflight(const struct svc_server *srv)
 {
-	return srv->inflight + (srv->tick_pending ? 1u : 0u);
+	return atomic_load(&srv->inflight) + (srv->tick_pending ? 1u : 0u);
 }
 
 enum kh_err svc_server_adopt(struct svc_server *srv, int fd)
@@ -700,7 +782,7 @@ static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 		return;
 	}
 	c->srv = srv;
-	c->refs = 1;
+	atomic_init(&c->refs, 1);
 	c->tls = true;
 	c->frame_cap = PROTO_FRAME_MAX_PREAUTH;
 	c->serial = ++srv->next_serial;
@@ -779,12 +861,13 @@ static struct svc_server *svc_tick_srv(struct svc_pool_item *it)
 	return (struct svc_server *)(void *)((char *)it - offsetof(struct svc_server, tick_item));
 }
 
-static void svc_tick_run(struct svc_pool_item *it)
+static bool svc_tick_run(struct svc_pool_item *it)
 {
 	struct svc_server *srv = svc_tick_srv(it);
 
 	if (srv->s->audit != NULL)
 		audit_tick(srv->s->audit);
+	return true;
 }
 
 static void svc_tick_done(struct svc_pool_item *it)
@@ -812,7 +895,7 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 				svc_bucket_flush(srv, b, now);
 	}
 	/* The audit housekeeping may sign (a token call): on a worker. */
-	if (srv->s->audit != NULL && !srv->tick_pending && srv->s->pool != NULL && !srv->draining) {
+	if (srv->s->audit != NULL && !srv->tick_pending && srv->s->pool != NULL && !atomic_load(&srv->draining)) {
 		srv->tick_pending = true;
 		srv->tick_item.run = svc_tick_run;
 		srv->tick_item.done = svc_tick_done;
@@ -890,7 +973,7 @@ static void svc_server_maybe_finish(struct svc_server *srv)
 {
 	struct svc_conn *c, *next;
 
-	if (!srv->draining || srv->inflight > 0 || srv->tick_pending)
+	if (!atomic_load(&srv->draining) || atomic_load(&srv->inflight) > 0 || srv->tick_pending)
 		return;
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next; /* closing c leaves the others in place */
@@ -906,7 +989,7 @@ static void svc_grace_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warn("shutdown grace period over with %u requests in flight; stopping", srv->inflight);
+	log_warn("shutdown grace period over with %u requests in flight; stopping", atomic_load(&srv->inflight));
 	event_base_loopbreak(srv->base);
 }
 
@@ -915,13 +998,13 @@ void svc_server_shutdown(struct svc_server *srv)
 	struct svc_conn *c;
 	struct timeval grace = { SVC_GRACE_S, 0 };
 
-	if (srv->draining)
+	if (atomic_load(&srv->draining))
 		return;
-	srv->draining = true;
+	atomic_store(&srv->draining, true);
 #ifdef HAVE_LIBSYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
-	log_info("shutting down: %u connections, %u requests in flight", srv->n_conns, srv->inflight);
+	log_info("shutting down: %u connections, %u requests in flight", srv->n_conns, atomic_load(&srv->inflight));
 	if (srv->listener != NULL) {
 		evconnlistener_free(srv->listener);
 		srv->listener = NULL;

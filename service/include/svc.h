@@ -52,6 +52,7 @@ struct svc {
 	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
 	struct svc_pki *pki;          /* trustpoints, trust stores, state (svc_pki.h) */
 	int exit_code;
+	unsigned workers;             /* worker threads: min(workers, token sessions) */
 	struct svc_fips *fips;        /* selftest.h: FIPS mode state */
 	/* ---- security (issue 5) ---- */
 	struct svc_keypolicy *keypolicy; /* per-key grants */
@@ -86,11 +87,12 @@ unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name);
 
 /* ---- pool.c: worker threads ---- */
 
-/* A job: the worker calls run(arg) off the loop, then done(arg) is queued
- * back to the loop thread. */
+/* A job: a worker calls run(it) off the loop; when run returns true,
+ * done(it) is then called on the loop thread (run returning false has
+ * finished the job itself, and it may be gone). */
 struct svc_pool_item {
 	struct svc_pool_item *next;
-	void (*run)(struct svc_pool_item *it);
+	bool (*run)(struct svc_pool_item *it);
 	void (*done)(struct svc_pool_item *it);
 };
 

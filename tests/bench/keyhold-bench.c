@@ -1,0 +1,814 @@
+/* keyhold-bench: sign throughput and latency through keyhold, against two
+ * peers measured in the same run on the same token: direct in-process
+ * PKCS#11 C_Sign, and p11-kit server (p11-kit-client.so). Every signature
+ * made during a run is verified with OpenSSL at the end (not timed).
+ *
+ *   keyhold-bench run --socket S --module M --token LABEL --pin-file F
+ *                 [--p11kit-module M2] [--types rsa2048,p256,ed25519]
+ *                 [--conc 1,2,8,64] [--seconds N] [--json] [--keyhold-only]
+ *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
+ *                 [--pid PID]
+ *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
+ *
+ * Raw PKCS#11 here is the peer being measured, so this file includes
+ * pkcs11.h; the service's own token code stays in hsm/. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <p11-kit/pkcs11.h>
+
+#include "keyhold.h"
+
+extern char **environ;
+
+#define BENCH_MSG_LEN 64
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) KH_PRINTF(1, 2);
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "keyhold-bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+/* ---- samples: every signature and its latency, per thread ---- */
+
+struct sample {
+	uint32_t thread, seq;     /* the message is derived from these */
+	uint32_t lat_us;
+	uint16_t sig_len;
+	uint8_t sig[520];
+};
+
+struct samples {
+	struct sample *v;
+	size_t n, cap;
+	uint64_t errors;
+};
+
+static struct sample *samples_add(struct samples *s)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		struct sample *nv = realloc(s->v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			die("out of memory");
+		s->v = nv;
+		s->cap = cap;
+	}
+	return &s->v[s->n++];
+}
+
+static void bench_msg(uint32_t thread, uint32_t seq, uint8_t out[BENCH_MSG_LEN])
+{
+	memset(out, 0, BENCH_MSG_LEN);
+	snprintf((char *)out, BENCH_MSG_LEN, "keyhold-bench message %u/%u", thread, seq);
+}
+
+/* ---- verification ---- */
+
+static bool verify_one(EVP_PKEY *pk, enum kh_key_type t, const struct sample *s, bool raw_ecdsa)
+{
+	uint8_t msg[BENCH_MSG_LEN];
+	const uint8_t *sig = s->sig;
+	size_t sig_len = s->sig_len;
+	uint8_t der[160];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = false;
+
+	bench_msg(s->thread, s->seq, msg);
+	if (raw_ecdsa && t != KH_KEY_ED25519 && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC) {
+		/* PKCS#11 returns r||s; OpenSSL wants DER. */
+		ECDSA_SIG *es = ECDSA_SIG_new();
+		BIGNUM *r = BN_bin2bn(sig, (int)(sig_len / 2), NULL);
+		BIGNUM *ss = BN_bin2bn(sig + sig_len / 2, (int)(sig_len / 2), NULL);
+		unsigned char *p = der;
+		int n;
+
+		ECDSA_SIG_set0(es, r, ss);
+		n = i2d_ECDSA_SIG(es, NULL);
+		if (n > 0 && (size_t)n <= sizeof(der))
+			n = i2d_ECDSA_SIG(es, &p);
+		ECDSA_SIG_free(es);
+		if (n <= 0 || (size_t)n > sizeof(der))
+			goto out;
+		sig = der;
+		sig_len = (size_t)n;
+	}
+	if (EVP_DigestVerifyInit(ctx, NULL, t == KH_KEY_ED25519 ? NULL : EVP_sha256(), NULL, pk) != 1)
+		goto out;
+	ok = EVP_DigestVerify(ctx, sig, sig_len, msg, sizeof(msg)) == 1;
+out:
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+static uint64_t verify_all(EVP_PKEY *pk, enum kh_key_type t, struct samples *s, unsigned n, bool raw_ecdsa)
+{
+	uint64_t bad = 0;
+	unsigned i;
+	size_t k;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < s[i].n; k++)
+			bad += !verify_one(pk, t, &s[i].v[k], raw_ecdsa);
+	return bad;
+}
+
+/* ---- results ---- */
+
+struct result {
+	double ops;            /* signatures per second */
+	double p50_us, p99_us;
+	uint64_t count, errors, bad;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct result summarise(struct samples *s, unsigned n, uint64_t elapsed_ns)
+{
+	struct result r;
+	uint32_t *lat;
+	size_t total = 0, k, i = 0;
+	unsigned t;
+
+	memset(&r, 0, sizeof(r));
+	for (t = 0; t < n; t++) {
+		total += s[t].n;
+		r.errors += s[t].errors;
+	}
+	r.count = total;
+	r.ops = elapsed_ns ? (double)total * 1e9 / (double)elapsed_ns : 0;
+	if (total == 0)
+		return r;
+	lat = malloc(total * sizeof(*lat));
+	if (lat == NULL)
+		die("out of memory");
+	for (t = 0; t < n; t++)
+		for (k = 0; k < s[t].n; k++)
+			lat[i++] = s[t].v[k].lat_us;
+	qsort(lat, total, sizeof(*lat), cmp_u32);
+	r.p50_us = lat[total / 2];
+	r.p99_us = lat[(total * 99) / 100 < total ? (total * 99) / 100 : total - 1];
+	free(lat);
+	return r;
+}
+
+/* ---- direct PKCS#11 peer (and p11-kit-client.so, the same code) ---- */
+
+struct p11 {
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE login_session;
+};
+
+static void p11_open(struct p11 *p, const char *module, const char *label, const char *pin)
+{
+	CK_C_GetFunctionList gfl;
+	CK_C_INITIALIZE_ARGS args;
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64, i;
+	CK_RV rv;
+
+	memset(p, 0, sizeof(*p));
+	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL)
+		die("dlopen %s: %s", module, dlerror());
+	*(void **)&gfl = dlsym(p->dl, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&p->f) != CKR_OK)
+		die("%s: no C_GetFunctionList", module);
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = p->f->C_Initialize(&args);
+	if (rv != CKR_OK)
+		die("%s: C_Initialize 0x%lx", module, rv);
+	rv = p->f->C_GetSlotList(CK_TRUE, slots, &n);
+	if (rv != CKR_OK)
+		die("%s: C_GetSlotList 0x%lx", module, rv);
+	for (i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		char l[33];
+		size_t k = 32;
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		memcpy(l, ti.label, 32);
+		while (k > 0 && l[k - 1] == ' ')
+			k--;
+		l[k] = '\0';
+		if (strcmp(l, label) == 0)
+			break;
+	}
+	if (i == n)
+		die("%s: no token labelled %s", module, label);
+	p->slot = slots[i];
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->login_session);
+	if (rv != CKR_OK)
+		die("%s: C_OpenSession 0x%lx", module, rv);
+	rv = p->f->C_Login(p->login_session, CKU_USER, (CK_UTF8CHAR_PTR)(uintptr_t)pin, strlen(pin));
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+		die("%s: C_Login 0x%lx", module, rv);
+}
+
+static void p11_close(struct p11 *p)
+{
+	p->f->C_CloseAllSessions(p->slot);
+	p->f->C_Finalize(NULL);
+}
+
+static CK_OBJECT_HANDLE p11_find_key(struct p11 *p, CK_SESSION_HANDLE s, const char *name)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, (void *)(uintptr_t)name, strlen(name) } };
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+
+	if (p->f->C_FindObjectsInit(s, t, 2) != CKR_OK)
+		die("C_FindObjectsInit");
+	p->f->C_FindObjects(s, &h, 1, &n);
+	p->f->C_FindObjectsFinal(s);
+	if (n != 1)
+		die("no key %s on the token", name);
+	return h;
+}
+
+/* RFC 8017 §9.2 note 1: DigestInfo for SHA-256. */
+static const uint8_t di_sha256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+				     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+
+struct p11_thread {
+	struct p11 *p;
+	const char *key;
+	enum kh_key_type type;
+	unsigned id;
+	uint64_t stop_ns;
+	struct samples s;
+};
+
+/* Does what keyholdd does per request: hash in software, one C_SignInit
+ * and C_Sign on the digest (Ed25519: on the message). */
+static void *p11_thread_main(void *arg)
+{
+	struct p11_thread *t = arg;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key;
+	CK_MECHANISM mech = { 0, NULL, 0 };
+	uint32_t seq = 0;
+
+	if (t->p->f->C_OpenSession(t->p->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
+		die("C_OpenSession");
+	key = p11_find_key(t->p, s, t->key);
+	mech.mechanism = t->type == KH_KEY_ED25519 ? CKM_EDDSA
+			 : (t->type == KH_KEY_RSA2048 || t->type == KH_KEY_RSA3072 || t->type == KH_KEY_RSA4096)
+				 ? CKM_RSA_PKCS
+				 : CKM_ECDSA;
+	while (now_ns() < t->stop_ns) {
+		uint8_t msg[BENCH_MSG_LEN], in[sizeof(di_sha256) + 32];
+		const uint8_t *data = in;
+		CK_ULONG dlen, slen;
+		unsigned int md_len = 0;
+		uint64_t t0 = now_ns();
+		struct sample *sm;
+		CK_RV rv;
+
+		bench_msg(t->id, seq, msg);
+		if (mech.mechanism == CKM_EDDSA) {
+			data = msg;
+			dlen = sizeof(msg);
+		} else if (mech.mechanism == CKM_RSA_PKCS) {
+			memcpy(in, di_sha256, sizeof(di_sha256));
+			EVP_Digest(msg, sizeof(msg), in + sizeof(di_sha256), &md_len, EVP_sha256(), NULL);
+			dlen = sizeof(di_sha256) + 32;
+		} else {
+			EVP_Digest(msg, sizeof(msg), in, &md_len, EVP_sha256(), NULL);
+			dlen = 32;
+		}
+		sm = samples_add(&t->s);
+		slen = sizeof(sm->sig);
+		rv = t->p->f->C_SignInit(s, &mech, key);
+		if (rv == CKR_OK)
+			rv = t->p->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, dlen, sm->sig, &slen);
+		if (rv != CKR_OK) {
+			t->s.n--;
+			t->s.errors++;
+			continue;
+		}
+		sm->thread = t->id;
+		sm->seq = seq++;
+		sm->sig_len = (uint16_t)slen;
+		sm->lat_us = (uint32_t)((now_ns() - t0) / 1000u);
+	}
+	t->p->f->C_CloseSession(s);
+	return NULL;
+}
+
+static struct result run_p11(struct p11 *p, const char *key, enum kh_key_type type, unsigned conc, double secs,
+			     EVP_PKEY *pk)
+{
+	struct p11_thread *th = calloc(conc, sizeof(*th));
+	pthread_t *tid = calloc(conc, sizeof(*tid));
+	struct samples *ss = calloc(conc, sizeof(*ss));
+	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9);
+	struct result r;
+	unsigned i;
+
+	if (th == NULL || tid == NULL || ss == NULL)
+		die("out of memory");
+	for (i = 0; i < conc; i++) {
+		th[i] = (struct p11_thread){ p, key, type, i, stop, { NULL, 0, 0, 0 } };
+		pthread_create(&tid[i], NULL, p11_thread_main, &th[i]);
+	}
+	for (i = 0; i < conc; i++) {
+		pthread_join(tid[i], NULL);
+		ss[i] = th[i].s;
+	}
+	r = summarise(ss, conc, now_ns() - t0);
+	r.bad = verify_all(pk, type, ss, conc, true);
+	for (i = 0; i < conc; i++)
+		free(ss[i].v);
+	free(ss);
+	free(th);
+	free(tid);
+	return r;
+}
+
+/* ---- keyhold ---- */
+
+struct kh_thread {
+	const char *socket;
+	const char *key;
+	unsigned id;
+	unsigned depth;        /* requests in flight on this connection */
+	uint64_t stop_ns;
+	struct samples s;
+};
+
+/* One connection with `depth` requests in flight; depth 1 is a plain
+ * synchronous client. */
+static void *kh_thread_main(void *arg)
+{
+	struct kh_thread *t = arg;
+	struct kh_errbuf e = { 0 };
+	kh_client *c = NULL;
+	/* In-flight requests by id, in a ring: ids are 1, 2, 3, ... per
+	 * connection and at most `depth` are outstanding. */
+	enum { RING = 1u << 16 };
+	uint64_t *sent_at, *ring_id;
+	uint32_t *seq_of;
+	uint32_t seq = 0;
+	uint64_t id;
+	unsigned inflight = 0;
+
+	if (kh_client_connect(t->socket, &c, &e) != KH_OK)
+		die("connect: %s", e.msg);
+	sent_at = calloc(RING, sizeof(*sent_at));
+	ring_id = calloc(RING, sizeof(*ring_id));
+	seq_of = calloc(RING, sizeof(*seq_of));
+	if (sent_at == NULL || seq_of == NULL || ring_id == NULL)
+		die("out of memory");
+	for (;;) {
+		while (inflight < t->depth && now_ns() < t->stop_ns) {
+			uint8_t msg[BENCH_MSG_LEN];
+			struct kh_sign_req q;
+
+			memset(&q, 0, sizeof(q));
+			bench_msg(t->id, seq, msg);
+			memcpy(q.key, t->key, strlen(t->key) + 1);
+			q.data = msg;
+			q.len = sizeof(msg);
+			if (kh_sign_send(c, &q, &id, &e) != KH_OK)
+				die("send: %s", e.msg);
+			if (ring_id[id % RING] != 0)
+				die("more than %u requests outstanding", RING);
+			ring_id[id % RING] = id;
+			sent_at[id % RING] = now_ns();
+			seq_of[id % RING] = seq++;
+			inflight++;
+		}
+		if (inflight == 0)
+			break;
+		{
+			struct kh_errbuf st = { 0 };
+			struct kh_sign_resp resp;
+			struct sample *sm;
+
+			if (kh_sign_recv(c, &id, &st, &resp, &e) != KH_OK)
+				die("recv: %s", e.msg);
+			if (ring_id[id % RING] != id)
+				die("answer to an unknown request %" PRIu64, id);
+			ring_id[id % RING] = 0;
+			inflight--;
+			if (st.code != KH_OK) {
+				t->s.errors++;
+				continue;
+			}
+			sm = samples_add(&t->s);
+			sm->thread = t->id;
+			sm->seq = seq_of[id % RING];
+			sm->lat_us = (uint32_t)((now_ns() - sent_at[id % RING]) / 1000u);
+			if (resp.sig_len > sizeof(sm->sig))
+				die("signature too long");
+			memcpy(sm->sig, resp.sig, resp.sig_len);
+			sm->sig_len = (uint16_t)resp.sig_len;
+			kh_sign_resp_clear(&resp);
+		}
+	}
+	free(sent_at);
+	free(seq_of);
+	free(ring_id);
+	kh_client_free(c);
+	return NULL;
+}
+
+static struct result run_kh(const char *socket, const char *key, enum kh_key_type type, unsigned conns,
+			    unsigned depth, double secs, EVP_PKEY *pk)
+{
+	struct kh_thread *th = calloc(conns, sizeof(*th));
+	pthread_t *tid = calloc(conns, sizeof(*tid));
+	struct samples *ss = calloc(conns, sizeof(*ss));
+	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9);
+	struct result r;
+	unsigned i;
+
+	if (th == NULL || tid == NULL || ss == NULL)
+		die("out of memory");
+	for (i = 0; i < conns; i++) {
+		th[i] = (struct kh_thread){ socket, key, i, depth, stop, { NULL, 0, 0, 0 } };
+		pthread_create(&tid[i], NULL, kh_thread_main, &th[i]);
+	}
+	for (i = 0; i < conns; i++) {
+		pthread_join(tid[i], NULL);
+		ss[i] = th[i].s;
+	}
+	r = summarise(ss, conns, now_ns() - t0);
+	r.bad = verify_all(pk, type, ss, conns, false);
+	for (i = 0; i < conns; i++)
+		free(ss[i].v);
+	free(ss);
+	free(th);
+	free(tid);
+	return r;
+}
+
+/* ---- run ---- */
+
+static unsigned parse_list(const char *s, unsigned *out, unsigned max)
+{
+	unsigned n = 0;
+	char *end;
+
+	while (*s != '\0' && n < max) {
+		unsigned long v = strtoul(s, &end, 10);
+
+		if (end == s || v == 0 || v > 4096)
+			die("bad number list '%s'", s);
+		out[n++] = (unsigned)v;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+static const char *arg_val(int argc, char **argv, const char *name, const char *def)
+{
+	int i;
+
+	for (i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return def;
+}
+
+static bool arg_flag(int argc, char **argv, const char *name)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return true;
+	return false;
+}
+
+static char *read_pin(const char *path)
+{
+	static char pin[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		die("cannot read %s", path);
+	n = fread(pin, 1, sizeof(pin) - 1, f);
+	fclose(f);
+	while (n > 0 && (pin[n - 1] == '\n' || pin[n - 1] == '\r'))
+		n--;
+	pin[n] = '\0';
+	return pin;
+}
+
+static void print_row(bool json, bool *first, const char *type, const char *shape, unsigned conc,
+		      const struct result *k, const struct result *d, const struct result *p)
+{
+	double rd = d->ops > 0 ? k->ops / d->ops : 0, rp = p && p->ops > 0 ? k->ops / p->ops : 0;
+
+	if (json) {
+		printf("%s\n    {\"type\":\"%s\",\"shape\":\"%s\",\"concurrency\":%u,"
+		       "\"keyhold\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"errors\":%" PRIu64 ",\"bad\":%" PRIu64 "},"
+		       "\"direct\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64 "},",
+		       *first ? "" : ",", type, shape, conc, k->ops, k->p50_us, k->p99_us, k->errors, k->bad, d->ops,
+		       d->p50_us, d->p99_us, d->bad);
+		if (p != NULL)
+			printf("\"p11kit\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
+			       ",\"errors\":%" PRIu64 "},",
+			       p->ops, p->p50_us, p->p99_us, p->bad, p->errors);
+		printf("\"keyhold_over_direct\":%.3f,\"keyhold_over_p11kit\":%.3f}", rd, rp);
+		*first = false;
+		return;
+	}
+	printf("%-8s %-9s %5u | %8.0f %7.0f %7.0f | %8.0f %7.0f | ", type, shape, conc, k->ops, k->p50_us, k->p99_us,
+	       d->ops, d->p50_us);
+	if (p != NULL && p->count == 0 && p->errors > 0)
+		printf("%8s %7s | %6.2f %6s", "n/a", "", rd, "n/a"); /* the peer refused every request */
+	else
+		printf("%8.0f %7.0f | %6.2f %6.2f", p ? p->ops : 0, p ? p->p50_us : 0, rd, rp);
+	printf("%s\n", (k->bad || d->bad || (p && p->bad) || k->errors) ? "  VERIFY/ERROR!" : "");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *socket = arg_val(argc, argv, "--socket", getenv("KEYHOLD_SOCKET"));
+	const char *module = arg_val(argc, argv, "--module", "/usr/lib/softhsm/libsofthsm2.so");
+	const char *p11kit = arg_val(argc, argv, "--p11kit-module", NULL);
+	const char *label = arg_val(argc, argv, "--token", "keyhold");
+	const char *pinf = arg_val(argc, argv, "--pin-file", NULL);
+	const char *types = arg_val(argc, argv, "--types", "rsa2048,p256,ed25519");
+	double secs = atof(arg_val(argc, argv, "--seconds", "3")); /* NOLINT: bench-only */
+	bool json = arg_flag(argc, argv, "--json");
+	/* --keyhold-only: no peers (for profiling keyholdd under load). */
+	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
+	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
+	struct p11 direct, pk11;
+	struct kh_errbuf e = { 0 };
+	kh_client *c = NULL;
+	char tbuf[128];
+	char *save = NULL, *tn;
+	bool first = true;
+	uint64_t bad_total = 0;
+
+	if (socket == NULL || pinf == NULL)
+		die("run needs --socket and --pin-file");
+	if (kh_client_connect(socket, &c, &e) != KH_OK)
+		die("connect: %s", e.msg);
+	snprintf(tbuf, sizeof(tbuf), "%s", types);
+	/* Keys first: the peers' C_Initialize must see them. */
+	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
+		char key[64];
+		struct kh_key_info ki;
+
+		snprintf(key, sizeof(key), "bench-%s", tn);
+		kh_ignore(kh_delete_key(c, key, NULL));
+		if (kh_generate_key(c, key, kh_key_type_from_name(tn), &ki, &e) != KH_OK)
+			die("generate %s: %s", key, e.msg);
+		kh_key_info_clear(&ki);
+	}
+	if (keyhold_only)
+		p11kit = NULL;
+	else
+		p11_open(&direct, module, label, read_pin(pinf));
+	if (p11kit != NULL)
+		p11_open(&pk11, p11kit, label, read_pin(pinf));
+	if (json)
+		printf("{\n  \"seconds\": %.1f,\n  \"rows\": [", secs);
+	else
+		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s\n", "type", "shape", "conc",
+		       "keyhold/s", "p50us", "p99us", "direct/s", "p50us", "p11kit/s", "p50us", "k/dir", "k/p11");
+	snprintf(tbuf, sizeof(tbuf), "%s", types);
+	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
+		enum kh_key_type t = kh_key_type_from_name(tn);
+		char key[64];
+		struct kh_key_info ki;
+		const unsigned char *p;
+		EVP_PKEY *pk;
+		unsigned i;
+
+		snprintf(key, sizeof(key), "bench-%s", tn);
+		if (kh_get_public_key(c, key, &ki, &e) != KH_OK)
+			die("%s: %s", key, e.msg);
+		p = ki.spki;
+		pk = d2i_PUBKEY(NULL, &p, (long)ki.spki_len);
+		kh_key_info_clear(&ki);
+		if (pk == NULL)
+			die("bad SPKI");
+		for (i = 0; i < nconc; i++) {
+			struct result d, pp, kc, kp;
+			bool have_p = p11kit != NULL;
+
+			memset(&d, 0, sizeof(d));
+			if (!keyhold_only)
+				d = run_p11(&direct, key, t, conc[i], secs, pk);
+
+			if (have_p)
+				pp = run_p11(&pk11, key, t, conc[i], secs, pk);
+			/* Shape "conns": N connections, one request each in flight. */
+			kc = run_kh(socket, key, t, conc[i], 1, secs, pk);
+			print_row(json, &first, tn, "conns", conc[i], &kc, &d, have_p ? &pp : NULL);
+			bad_total += kc.bad + d.bad + (have_p ? pp.bad : 0) + kc.errors;
+			/* Shape "pipeline": one connection, N requests in flight. */
+			if (conc[i] > 1) {
+				kp = run_kh(socket, key, t, 1, conc[i], secs, pk);
+				print_row(json, &first, tn, "pipeline", conc[i], &kp, &d, have_p ? &pp : NULL);
+				bad_total += kp.bad + kp.errors;
+			}
+			fflush(stdout);
+		}
+		EVP_PKEY_free(pk);
+		kh_ignore(kh_delete_key(c, key, NULL));
+	}
+	if (json)
+		printf("\n  ],\n  \"failed_verifications\": %" PRIu64 "\n}\n", bad_total);
+	else
+		printf("signatures that failed verification or errors: %" PRIu64 "\n", bad_total);
+	if (!keyhold_only)
+		p11_close(&direct);
+	if (p11kit != NULL)
+		p11_close(&pk11);
+	kh_client_free(c);
+	return bad_total == 0 ? 0 : 1;
+}
+
+/* ---- scale: many connections held at once ---- */
+
+static long rss_kib(long pid)
+{
+	char path[64], line[256];
+	FILE *f;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			v = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static int cmd_scale(int argc, char **argv)
+{
+	const char *socket = arg_val(argc, argv, "--socket", getenv("KEYHOLD_SOCKET"));
+	const char *key = arg_val(argc, argv, "--key", NULL);
+	unsigned conns = (unsigned)strtoul(arg_val(argc, argv, "--conns", "1000"), NULL, 10);
+	unsigned rounds = (unsigned)strtoul(arg_val(argc, argv, "--rounds", "3"), NULL, 10);
+	long pid = strtol(arg_val(argc, argv, "--pid", "0"), NULL, 10);
+	struct rlimit rl;
+	kh_client **cs;
+	struct kh_errbuf e = { 0 };
+	uint64_t ok = 0, failed = 0;
+	long rss_max = 0;
+	unsigned i, r;
+
+	if (socket == NULL || key == NULL)
+		die("scale needs --socket and --key");
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < conns + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	cs = calloc(conns, sizeof(*cs));
+	if (cs == NULL)
+		die("out of memory");
+	for (i = 0; i < conns; i++)
+		if (kh_client_connect(socket, &cs[i], &e) != KH_OK)
+			die("connection %u: %s", i, e.msg);
+	for (r = 0; r < rounds; r++) {
+		/* Every connection asks once per round; all stay open. */
+		for (i = 0; i < conns; i++) {
+			uint8_t msg[BENCH_MSG_LEN];
+			struct kh_sign_req q;
+			uint64_t id;
+
+			memset(&q, 0, sizeof(q));
+			bench_msg(i, r, msg);
+			memcpy(q.key, key, strlen(key) + 1);
+			q.data = msg;
+			q.len = sizeof(msg);
+			if (kh_sign_send(cs[i], &q, &id, &e) != KH_OK)
+				die("send on %u: %s", i, e.msg);
+		}
+		if (pid > 0 && rss_kib(pid) > rss_max)
+			rss_max = rss_kib(pid);
+		for (i = 0; i < conns; i++) {
+			struct kh_errbuf st = { 0 };
+			struct kh_sign_resp resp;
+			uint64_t id;
+
+			if (kh_sign_recv(cs[i], &id, &st, &resp, &e) != KH_OK)
+				die("recv on %u: %s", i, e.msg);
+			if (st.code == KH_OK) {
+				ok++;
+				kh_sign_resp_clear(&resp);
+			} else {
+				failed++;
+			}
+		}
+		if (pid > 0 && rss_kib(pid) > rss_max)
+			rss_max = rss_kib(pid);
+	}
+	printf("{\"connections\":%u,\"requests\":%" PRIu64 ",\"answered_ok\":%" PRIu64 ",\"failed\":%" PRIu64
+	       ",\"keyholdd_rss_kib\":%ld}\n",
+	       conns, (uint64_t)conns * rounds, ok, failed, rss_max);
+	for (i = 0; i < conns; i++)
+		kh_client_free(cs[i]);
+	free(cs);
+	return failed == 0 && ok == (uint64_t)conns * rounds ? 0 : 1;
+}
+
+/* ---- startup: spawn keyholdd, time until it answers ---- */
+
+static int cmd_startup(int argc, char **argv)
+{
+	const char *socket = getenv("KEYHOLD_SOCKET");
+	int i, status;
+	pid_t pid;
+	uint64_t t0;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		;
+	if (i + 1 >= argc || socket == NULL)
+		die("usage: KEYHOLD_SOCKET=S keyhold-bench startup -- keyholdd ARGS...");
+	t0 = now_ns();
+	if (posix_spawn(&pid, argv[i + 1], NULL, NULL, argv + i + 1, environ) != 0)
+		die("cannot start %s", argv[i + 1]);
+	for (;;) {
+		struct kh_errbuf e = { 0 };
+		kh_client *c = NULL;
+		struct kh_status st;
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			die("keyholdd exited during start-up (status %d)", WEXITSTATUS(status));
+		if (kh_client_connect(socket, &c, &e) == KH_OK && kh_get_status(c, &st, &e) == KH_OK) {
+			double ms = (double)(now_ns() - t0) / 1e6;
+
+			printf("{\"startup_ms\":%.1f,\"state\":\"%s\",\"fips_mode\":\"%s\",\"self_tests\":%zu}\n", ms,
+			       st.state, st.fips_mode, st.n_selftests);
+			kh_status_clear(&st);
+			kh_client_free(c);
+			break;
+		}
+		kh_client_free(c);
+		usleep(500);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		die("usage: keyhold-bench run|scale|startup ...");
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(argv[1], "scale") == 0)
+		return cmd_scale(argc - 2, argv + 2);
+	if (strcmp(argv[1], "startup") == 0)
+		return cmd_startup(argc - 2, argv + 2);
+	die("unknown command %s", argv[1]);
+	return 2;
+}
