@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_util.h"
 #include "codec_pki.h"
 #include "keyhold.pb-c.h"
 #include "codec_security.h"
@@ -67,15 +68,6 @@ static enum kh_err proto_pack(const ProtobufCMessage *m, size_t hdr, uint8_t **o
 
 /* ---- field validation ---- */
 
-static enum kh_err proto_name(const char *in, char out[KH_NAME_MAX + 1], const char *what,
-			      struct kh_errbuf *e)
-{
-	if (!kh_name_valid(in))
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
-	kh_strlcpy(out, in, KH_NAME_MAX + 1);
-	return KH_OK;
-}
-
 static enum kh_err proto_key_type(int v, enum kh_key_type *out, struct kh_errbuf *e)
 {
 	if (v <= 0 || v > KH_KEY_TYPE_MAX)
@@ -107,7 +99,7 @@ static enum kh_err dec_generate(const ProtobufCMessage *m, union proto_req_body 
 	const PB(GenerateKeyRequest) *p = (const void *)m;
 	int r = KH_OK;
 
-	KH_TRY(proto_name(p->name, b->generate.name, "key", e));
+	KH_TRY(proto_check_name(p->name, b->generate.name, "key", e));
 	KH_TRY(proto_key_type((int)p->type, &b->generate.type, e));
 out:
 	return r;
@@ -115,12 +107,12 @@ out:
 
 static enum kh_err dec_get_public(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
 {
-	return proto_name(((const PB(GetPublicKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
+	return proto_check_name(((const PB(GetPublicKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
 }
 
 static enum kh_err dec_delete(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
 {
-	return proto_name(((const PB(DeleteKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
+	return proto_check_name(((const PB(DeleteKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
 }
 
 static enum kh_err dec_sign(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
@@ -131,7 +123,7 @@ static enum kh_err dec_sign(const ProtobufCMessage *cm, union proto_req_body *b,
 	ProtobufCBinaryData *in;
 	int r = KH_OK;
 
-	KH_TRY(proto_name(p->key, s->key, "key", e));
+	KH_TRY(proto_check_name(p->key, s->key, "key", e));
 	KH_ENSURE((unsigned)p->digest <= KH_DIGEST_MAX,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "digest %d is unknown; use sha256, sha384 or sha512",
 			     (int)p->digest));
@@ -437,17 +429,12 @@ out:
 
 /* ---- response bodies: decode (client) ---- */
 
-static void cstr(char *dst, size_t dstsz, const char *src)
-{
-	kh_strlcpy(dst, src != NULL ? src : "", dstsz);
-}
-
 static enum kh_err key_info_from(const PB(KeyInfo) *m, struct kh_key_info *k)
 {
 	memset(k, 0, sizeof(*k));
 	if (m == NULL)
 		return KH_E_INTERNAL;
-	cstr(k->name, sizeof(k->name), m->name);
+	proto_cstr(k->name, sizeof(k->name), m->name);
 	k->type = (enum kh_key_type)m->type;
 	k->bits = m->bits;
 	k->id_len = m->id.len < sizeof(k->id) ? m->id.len : sizeof(k->id);
@@ -512,7 +499,7 @@ static enum kh_err dec_resp_sign(const ProtobufCMessage *m, union proto_resp_bod
 	if (p->signature.len > 0)
 		memcpy(b->sign.sig, p->signature.data, p->signature.len);
 	b->sign.sig_len = p->signature.len;
-	cstr(b->sign.algorithm, sizeof(b->sign.algorithm), p->algorithm);
+	proto_cstr(b->sign.algorithm, sizeof(b->sign.algorithm), p->algorithm);
 	return KH_OK;
 }
 
@@ -527,14 +514,14 @@ static enum kh_err dec_resp_caps(const ProtobufCMessage *m, union proto_resp_bod
 	for (i = 0; i < p->n_key_types && i < KH_KEY_TYPE_MAX; i++) {
 		c->types[i].type = (enum kh_key_type)p->key_types[i]->type;
 		c->types[i].available = p->key_types[i]->available;
-		cstr(c->types[i].reason, sizeof(c->types[i].reason), p->key_types[i]->reason);
+		proto_cstr(c->types[i].reason, sizeof(c->types[i].reason), p->key_types[i]->reason);
 	}
 	c->n_types = i;
 	c->mechs = calloc(p->n_mechanisms ? p->n_mechanisms : 1, sizeof(*c->mechs));
 	if (c->mechs == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	for (i = 0; i < p->n_mechanisms; i++) {
-		cstr(c->mechs[i].name, sizeof(c->mechs[i].name), p->mechanisms[i]->name);
+		proto_cstr(c->mechs[i].name, sizeof(c->mechs[i].name), p->mechanisms[i]->name);
 		c->mechs[i].id = p->mechanisms[i]->id;
 		c->mechs[i].min_key = p->mechanisms[i]->min_key;
 		c->mechs[i].max_key = p->mechanisms[i]->max_key;
@@ -572,23 +559,23 @@ static enum kh_err dec_resp_status(const ProtobufCMessage *m, union proto_resp_b
 
 	(void)e;
 	memset(b, 0, sizeof(*b));
-	cstr(s->version, sizeof(s->version), p->version);
-	cstr(s->state, sizeof(s->state), p->state);
-	cstr(s->fips_mode, sizeof(s->fips_mode), p->fips_mode);
+	proto_cstr(s->version, sizeof(s->version), p->version);
+	proto_cstr(s->state, sizeof(s->state), p->state);
+	proto_cstr(s->fips_mode, sizeof(s->fips_mode), p->fips_mode);
 	s->module_validated = p->module_validated;
-	cstr(s->openssl_version, sizeof(s->openssl_version), p->openssl_version);
-	cstr(s->providers, sizeof(s->providers), p->providers);
+	proto_cstr(s->openssl_version, sizeof(s->openssl_version), p->openssl_version);
+	proto_cstr(s->providers, sizeof(s->providers), p->providers);
 	if (p->token != NULL) {
 		const PB(TokenInfo) *t = p->token;
 
-		cstr(s->token.label, sizeof(s->token.label), t->label);
-		cstr(s->token.manufacturer, sizeof(s->token.manufacturer), t->manufacturer);
-		cstr(s->token.model, sizeof(s->token.model), t->model);
-		cstr(s->token.serial, sizeof(s->token.serial), t->serial);
-		cstr(s->token.hw_version, sizeof(s->token.hw_version), t->hw_version);
-		cstr(s->token.fw_version, sizeof(s->token.fw_version), t->fw_version);
+		proto_cstr(s->token.label, sizeof(s->token.label), t->label);
+		proto_cstr(s->token.manufacturer, sizeof(s->token.manufacturer), t->manufacturer);
+		proto_cstr(s->token.model, sizeof(s->token.model), t->model);
+		proto_cstr(s->token.serial, sizeof(s->token.serial), t->serial);
+		proto_cstr(s->token.hw_version, sizeof(s->token.hw_version), t->hw_version);
+		proto_cstr(s->token.fw_version, sizeof(s->token.fw_version), t->fw_version);
 		s->token.flags = t->flags;
-		cstr(s->token.flag_names, sizeof(s->token.flag_names), t->flag_names);
+		proto_cstr(s->token.flag_names, sizeof(s->token.flag_names), t->flag_names);
 		s->token.max_sessions = t->max_sessions;
 		s->token.sessions = t->sessions;
 		s->token.available = t->available;
@@ -621,13 +608,13 @@ static enum kh_err dec_resp_status(const ProtobufCMessage *m, union proto_resp_b
 		const PB(SelfTestResult) *x = p->self_tests[i];
 		struct kh_selftest_result *y = &s->selftests[i];
 
-		cstr(y->id, sizeof(y->id), x->id);
-		cstr(y->type, sizeof(y->type), x->type);
-		cstr(y->description, sizeof(y->description), x->description);
-		cstr(y->source, sizeof(y->source), x->source);
+		proto_cstr(y->id, sizeof(y->id), x->id);
+		proto_cstr(y->type, sizeof(y->type), x->type);
+		proto_cstr(y->description, sizeof(y->description), x->description);
+		proto_cstr(y->source, sizeof(y->source), x->source);
 		y->passed = x->passed;
 		y->duration_us = x->duration_us;
-		cstr(y->detail, sizeof(y->detail), x->detail);
+		proto_cstr(y->detail, sizeof(y->detail), x->detail);
 	}
 	s->n_selftests = p->n_self_tests;
 	return KH_OK;

@@ -4,34 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_util.h"
 #include "codec_fips.h"
 #include "kh_util.h"
 
 #define PB(x) Keyhold__V1__##x
 #define S(x) ((char *)(uintptr_t)(x))
 
-static enum kh_err proto_fips_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (protobuf_c_message_pack(m, buf) != n) {
-		free(buf);
-		return KH_E_INTERNAL;
-	}
-	*out = buf;
-	*out_len = n;
-	return KH_OK;
-}
-
 enum kh_err proto_fips_enc_run_req(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
 	PB(RunSelfTestRequest) m = KEYHOLD__V1__RUN_SELF_TEST_REQUEST__INIT;
 
 	(void)b;
-	return proto_fips_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_fips_enc_run_resp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -64,7 +49,7 @@ enum kh_err proto_fips_enc_run_resp(const union proto_resp_body *b, uint8_t **ou
 	m.state = S(rep->state);
 	m.n_self_tests = rep->n;
 	m.self_tests = stp;
-	r = proto_fips_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 out:
 	free(st);
 	free(stp);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_util.h"
 #include "codec_pki.h"
 #include "keyhold.pb-c.h"
 #include "kh_util.h"
@@ -11,31 +12,7 @@
 #define PB(x) Keyhold__V1__##x
 #define S(x) ((char *)(uintptr_t)(x))
 
-static enum kh_err cp_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (protobuf_c_message_pack(m, buf) != n) {
-		free(buf);
-		return KH_E_INTERNAL;
-	}
-	*out = buf;
-	*out_len = n;
-	return KH_OK;
-}
-
 /* ---- field validation (server side) ---- */
-
-static enum kh_err cp_name(const char *in, char out[KH_NAME_MAX + 1], const char *what, struct kh_errbuf *e)
-{
-	if (!kh_name_valid(in))
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
-	kh_strlcpy(out, in, KH_NAME_MAX + 1);
-	return KH_OK;
-}
 
 /* A name that may be empty (TruststoreList: every store). */
 static enum kh_err cp_name_opt(const char *in, char out[KH_NAME_MAX + 1], const char *what, struct kh_errbuf *e)
@@ -44,28 +21,7 @@ static enum kh_err cp_name_opt(const char *in, char out[KH_NAME_MAX + 1], const 
 		out[0] = '\0';
 		return KH_OK;
 	}
-	return cp_name(in, out, what, e);
-}
-
-/* Text that fits out and carries no control characters (it reaches logs
- * and terminals). UTF-8 above 0x7f passes. */
-static enum kh_err cp_text(const char *in, char *out, size_t outsz, const char *what, struct kh_errbuf *e)
-{
-	size_t i, n;
-
-	if (in == NULL)
-		in = "";
-	n = strlen(in);
-	if (n > outsz - 1)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, outsz - 1);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c < 0x20 || c == 0x7f)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s contains a control character", what);
-	}
-	memcpy(out, in, n + 1);
-	return KH_OK;
+	return proto_check_name(in, out, what, e);
 }
 
 static enum kh_err cp_digest(int v, enum kh_digest *out, struct kh_errbuf *e)
@@ -85,55 +41,7 @@ static enum kh_err cp_key_type(int v, bool allow_zero, enum kh_key_type *out, st
 	return KH_OK;
 }
 
-/* Takes the bytes of in (allocated with malloc by the budget allocator). */
-static enum kh_err cp_take(ProtobufCBinaryData *in, struct kh_bytes *out, bool required, const char *what,
-			   struct kh_errbuf *e)
-{
-	if (in->len == 0 && required)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is empty", what);
-	if (in->len > KH_PKI_BLOB_MAX)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is larger than %u bytes", what, KH_PKI_BLOB_MAX);
-	out->data = in->data;
-	out->len = in->len;
-	in->data = NULL;
-	in->len = 0;
-	return KH_OK;
-}
-
 /* ---- CertInfo / CrlInfo / Trustpoint ---- */
-
-static void pb_cert(const struct kh_cert_info *c, PB(CertInfo) *m)
-{
-	keyhold__v1__cert_info__init(m);
-	m->subject = S(c->subject);
-	m->issuer = S(c->issuer);
-	m->serial = S(c->serial);
-	m->not_before = c->not_before;
-	m->not_after = c->not_after;
-	m->fingerprint = S(c->fingerprint);
-	m->ca = c->ca;
-	m->self_signed = c->self_signed;
-}
-
-static void cstr(char *dst, size_t dstsz, const char *src)
-{
-	kh_strlcpy(dst, src != NULL ? src : "", dstsz);
-}
-
-static void cert_from(const PB(CertInfo) *m, struct kh_cert_info *c)
-{
-	memset(c, 0, sizeof(*c));
-	if (m == NULL)
-		return;
-	cstr(c->subject, sizeof(c->subject), m->subject);
-	cstr(c->issuer, sizeof(c->issuer), m->issuer);
-	cstr(c->serial, sizeof(c->serial), m->serial);
-	c->not_before = m->not_before;
-	c->not_after = m->not_after;
-	cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
-	c->ca = m->ca;
-	c->self_signed = m->self_signed;
-}
 
 /* An array of CertInfo messages and their pointers, freed by pb_certs_free. */
 struct pb_certs {
@@ -152,7 +60,7 @@ static enum kh_err pb_certs_make(const struct kh_cert_list *l, struct pb_certs *
 	if (out->v == NULL || out->p == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	for (i = 0; i < l->n; i++) {
-		pb_cert(&l->certs[i], &out->v[i]);
+		proto_pb_cert(&l->certs[i], &out->v[i]);
 		out->p[i] = &out->v[i];
 	}
 	return KH_OK;
@@ -173,7 +81,7 @@ static enum kh_err certs_from(PB(CertInfo) *const *v, size_t n, struct kh_cert_l
 	if (out->certs == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	for (i = 0; i < n; i++)
-		cert_from(v[i], &out->certs[i]);
+		proto_cert_from(v[i], &out->certs[i]);
 	out->n = n;
 	return KH_OK;
 }
@@ -194,12 +102,12 @@ static void crl_from(const PB(CrlInfo) *m, struct kh_crl_info *c)
 	memset(c, 0, sizeof(*c));
 	if (m == NULL)
 		return;
-	cstr(c->issuer, sizeof(c->issuer), m->issuer);
+	proto_cstr(c->issuer, sizeof(c->issuer), m->issuer);
 	c->this_update = m->this_update;
 	c->next_update = m->next_update;
 	c->revoked = m->revoked;
-	cstr(c->number, sizeof(c->number), m->number);
-	cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
+	proto_cstr(c->number, sizeof(c->number), m->number);
+	proto_cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
 }
 
 /* A Trustpoint message and what it points to. */
@@ -234,7 +142,7 @@ static enum kh_err pb_tp_make(const struct kh_trustpoint *t, struct pb_tp *o)
 	o->m.n_chain = o->chain.n;
 	o->m.chain = o->chain.p;
 	if (t->has_cert) {
-		pb_cert(&t->cert, &o->cert);
+		proto_pb_cert(&t->cert, &o->cert);
 		o->m.cert = &o->cert;
 	}
 	o->m.pending_csr = S(t->pending_csr != NULL ? t->pending_csr : "");
@@ -264,16 +172,16 @@ static enum kh_err tp_from(const PB(Trustpoint) *m, struct kh_trustpoint *t)
 	memset(t, 0, sizeof(*t));
 	if (m == NULL)
 		return KH_E_DATA_LOSS;
-	cstr(t->name, sizeof(t->name), m->name);
-	cstr(t->key, sizeof(t->key), m->key);
+	proto_cstr(t->name, sizeof(t->name), m->name);
+	proto_cstr(t->key, sizeof(t->key), m->key);
 	t->key_type = (enum kh_key_type)m->key_type;
 	t->key_generated = m->key_generated;
-	cstr(t->subject, sizeof(t->subject), m->subject);
-	cstr(t->fqdn, sizeof(t->fqdn), m->fqdn);
-	cstr(t->san, sizeof(t->san), m->san);
-	cstr(t->eku, sizeof(t->eku), m->eku);
+	proto_cstr(t->subject, sizeof(t->subject), m->subject);
+	proto_cstr(t->fqdn, sizeof(t->fqdn), m->fqdn);
+	proto_cstr(t->san, sizeof(t->san), m->san);
+	proto_cstr(t->eku, sizeof(t->eku), m->eku);
 	t->enrollment = (enum kh_enrollment)m->enrollment;
-	cstr(t->revocation, sizeof(t->revocation), m->revocation);
+	proto_cstr(t->revocation, sizeof(t->revocation), m->revocation);
 	t->digest = (enum kh_digest)m->digest;
 	t->validity_days = m->validity_days;
 	if ((r = certs_from(m->ca, m->n_ca, &t->ca)) != KH_OK ||
@@ -281,22 +189,22 @@ static enum kh_err tp_from(const PB(Trustpoint) *m, struct kh_trustpoint *t)
 		return r;
 	if (m->cert != NULL) {
 		t->has_cert = true;
-		cert_from(m->cert, &t->cert);
+		proto_cert_from(m->cert, &t->cert);
 	}
 	if (m->pending_csr != NULL && m->pending_csr[0] != '\0') {
 		t->pending_csr = strdup(m->pending_csr);
 		if (t->pending_csr == NULL)
 			return KH_E_RESOURCE_EXHAUSTED;
 	}
-	cstr(t->pending_csr_key, sizeof(t->pending_csr_key), m->pending_csr_key);
+	proto_cstr(t->pending_csr_key, sizeof(t->pending_csr_key), m->pending_csr_key);
 	t->pending_csr_created = m->pending_csr_created;
-	cstr(t->next_key, sizeof(t->next_key), m->next_key);
+	proto_cstr(t->next_key, sizeof(t->next_key), m->next_key);
 	t->created = m->created;
 	t->updated = m->updated;
-	cstr(t->ocsp_url, sizeof(t->ocsp_url), m->ocsp_url);
+	proto_cstr(t->ocsp_url, sizeof(t->ocsp_url), m->ocsp_url);
 	t->renew_at = m->renew_at;
 	t->renew_regenerate = m->renew_regenerate;
-	cstr(t->renewal, sizeof(t->renewal), m->renewal);
+	proto_cstr(t->renewal, sizeof(t->renewal), m->renewal);
 	t->renew_after = m->renew_after;
 	return KH_OK;
 }
@@ -309,12 +217,12 @@ enum kh_err proto_pki_dec_create_csr(const ProtobufCMessage *cm, union proto_req
 	struct kh_csr_req *q = &b->csr;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->key, q->key, "key", e));
-	KH_TRY(cp_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
-	KH_TRY(cp_text(p->san, q->san, sizeof(q->san), "SAN list", e));
-	KH_TRY(cp_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
+	KH_TRY(proto_check_name(p->key, q->key, "key", e));
+	KH_TRY(proto_check_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
+	KH_TRY(proto_check_text(p->san, q->san, sizeof(q->san), "SAN list", e));
+	KH_TRY(proto_check_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
 	KH_TRY(cp_digest((int)p->digest, &q->digest, e));
-	KH_TRY(cp_text(p->challenge_password, q->challenge, sizeof(q->challenge), "challenge password", e));
+	KH_TRY(proto_check_text(p->challenge_password, q->challenge, sizeof(q->challenge), "challenge password", e));
 out:
 	return r;
 }
@@ -330,7 +238,7 @@ enum kh_err proto_pki_enc_req_create_csr(const union proto_req_body *b, uint8_t 
 	m.eku = S(q->eku);
 	m.digest = (PB(Digest))q->digest;
 	m.challenge_password = S(q->challenge);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_create_csr(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -338,7 +246,7 @@ enum kh_err proto_pki_enc_resp_create_csr(const union proto_resp_body *b, uint8_
 	PB(CreateCsrResponse) m = KEYHOLD__V1__CREATE_CSR_RESPONSE__INIT;
 
 	m.pem = S(b->pem.data != NULL ? (const char *)b->pem.data : "");
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 static enum kh_err bytes_from_str(const char *s, struct kh_bytes *out)
@@ -370,10 +278,10 @@ enum kh_err proto_pki_dec_create_tp(const ProtobufCMessage *cm, union proto_req_
 	struct kh_tp_create_req *q = &b->tp_create;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->name, q->name, "trustpoint", e));
+	KH_TRY(proto_check_name(p->name, q->name, "trustpoint", e));
 	switch (p->key_source_case) {
 	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY:
-		KH_TRY(cp_name(p->key, q->key, "key", e));
+		KH_TRY(proto_check_name(p->key, q->key, "key", e));
 		break;
 	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE:
 		KH_TRY(cp_key_type((int)p->generate, false, &q->generate, e));
@@ -382,14 +290,14 @@ enum kh_err proto_pki_dec_create_tp(const ProtobufCMessage *cm, union proto_req_
 		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "a trustpoint needs a key: name one (--key) or generate one (--generate)");
 		goto out;
 	}
-	KH_TRY(cp_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
-	KH_TRY(cp_text(p->fqdn, q->fqdn, sizeof(q->fqdn), "FQDN", e));
-	KH_TRY(cp_text(p->san, q->san, sizeof(q->san), "SAN list", e));
-	KH_TRY(cp_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
+	KH_TRY(proto_check_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
+	KH_TRY(proto_check_text(p->fqdn, q->fqdn, sizeof(q->fqdn), "FQDN", e));
+	KH_TRY(proto_check_text(p->san, q->san, sizeof(q->san), "SAN list", e));
+	KH_TRY(proto_check_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
 	KH_ENSURE((unsigned)p->enrollment <= KH_ENROLL_MAX,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "enrollment %d is unknown; use self or terminal", (int)p->enrollment));
 	q->enrollment = (enum kh_enrollment)p->enrollment;
-	KH_TRY(cp_text(p->revocation, q->revocation, sizeof(q->revocation), "revocation list", e));
+	KH_TRY(proto_check_text(p->revocation, q->revocation, sizeof(q->revocation), "revocation list", e));
 	KH_TRY(cp_digest((int)p->digest, &q->digest, e));
 	KH_ENSURE(p->validity_days <= 36500,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "validity of %u days is too long (at most 36500)", p->validity_days));
@@ -399,7 +307,7 @@ enum kh_err proto_pki_dec_create_tp(const ProtobufCMessage *cm, union proto_req_
 			     p->renew_at));
 	q->renew_at = p->renew_at;
 	q->renew_regenerate = p->renew_regenerate;
-	KH_TRY(cp_text(p->ocsp_url, q->ocsp_url, sizeof(q->ocsp_url), "OCSP URL", e));
+	KH_TRY(proto_check_text(p->ocsp_url, q->ocsp_url, sizeof(q->ocsp_url), "OCSP URL", e));
 	KH_ENSURE(kh_url_valid(q->ocsp_url),
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "the OCSP URL must be an http:// URL (https, ldap and file are not fetched)"));
 out:
@@ -430,7 +338,7 @@ enum kh_err proto_pki_enc_req_create_tp(const union proto_req_body *b, uint8_t *
 	m.renew_at = q->renew_at;
 	m.renew_regenerate = q->renew_regenerate;
 	m.ocsp_url = S(q->ocsp_url);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 static enum kh_err enc_tp_resp(const struct kh_trustpoint *t, bool get, uint8_t **out, size_t *len)
@@ -443,12 +351,12 @@ static enum kh_err enc_tp_resp(const struct kh_trustpoint *t, bool get, uint8_t 
 			PB(GetTrustpointResponse) m = KEYHOLD__V1__GET_TRUSTPOINT_RESPONSE__INIT;
 
 			m.trustpoint = &o.m;
-			r = cp_pack(&m.base, out, len);
+			r = proto_pack_msg(&m.base, out, len);
 		} else {
 			PB(CreateTrustpointResponse) m = KEYHOLD__V1__CREATE_TRUSTPOINT_RESPONSE__INIT;
 
 			m.trustpoint = &o.m;
-			r = cp_pack(&m.base, out, len);
+			r = proto_pack_msg(&m.base, out, len);
 		}
 	}
 	pb_tp_free(&o);
@@ -481,7 +389,7 @@ enum kh_err proto_pki_enc_req_list_tp(const union proto_req_body *b, uint8_t **o
 	PB(ListTrustpointsRequest) m = KEYHOLD__V1__LIST_TRUSTPOINTS_REQUEST__INIT;
 
 	(void)b;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_list_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -503,7 +411,7 @@ enum kh_err proto_pki_enc_resp_list_tp(const union proto_resp_body *b, uint8_t *
 	}
 	m.n_trustpoints = l->n;
 	m.trustpoints = p;
-	r = cp_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 out:
 	for (i = 0; i < made; i++)
 		pb_tp_free(&o[i]);
@@ -532,7 +440,7 @@ enum kh_err proto_pki_dec_resp_list_tp(const ProtobufCMessage *cm, union proto_r
 
 enum kh_err proto_pki_dec_get_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
 {
-	return cp_name(((const PB(GetTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
+	return proto_check_name(((const PB(GetTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
 }
 
 enum kh_err proto_pki_enc_req_get_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
@@ -540,7 +448,7 @@ enum kh_err proto_pki_enc_req_get_tp(const union proto_req_body *b, uint8_t **ou
 	PB(GetTrustpointRequest) m = KEYHOLD__V1__GET_TRUSTPOINT_REQUEST__INIT;
 
 	m.name = S(b->name.name);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -561,7 +469,7 @@ enum kh_err proto_pki_dec_delete_tp(const ProtobufCMessage *cm, union proto_req_
 	const PB(DeleteTrustpointRequest) *p = (const void *)cm;
 
 	b->tp_delete.keep_key = p->keep_key;
-	return cp_name(p->name, b->tp_delete.name, "trustpoint", e);
+	return proto_check_name(p->name, b->tp_delete.name, "trustpoint", e);
 }
 
 enum kh_err proto_pki_enc_req_delete_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
@@ -570,7 +478,7 @@ enum kh_err proto_pki_enc_req_delete_tp(const union proto_req_body *b, uint8_t *
 
 	m.name = S(b->tp_delete.name);
 	m.keep_key = b->tp_delete.keep_key;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_delete_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -583,7 +491,7 @@ enum kh_err proto_pki_enc_resp_delete_tp(const union proto_resp_body *b, uint8_t
 		keys[i] = S(b->tp_delete.deleted_keys[i]);
 	m.n_deleted_keys = i;
 	m.deleted_keys = keys;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_dec_resp_delete_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
@@ -594,7 +502,7 @@ enum kh_err proto_pki_dec_resp_delete_tp(const ProtobufCMessage *cm, union proto
 	(void)e;
 	memset(b, 0, sizeof(*b));
 	for (i = 0; i < p->n_deleted_keys && i < 2; i++)
-		cstr(b->tp_delete.deleted_keys[i], sizeof(b->tp_delete.deleted_keys[i]), p->deleted_keys[i]);
+		proto_cstr(b->tp_delete.deleted_keys[i], sizeof(b->tp_delete.deleted_keys[i]), p->deleted_keys[i]);
 	b->tp_delete.n_deleted = i;
 	return KH_OK;
 }
@@ -607,10 +515,10 @@ enum kh_err proto_pki_dec_auth_tp(const ProtobufCMessage *cm, union proto_req_bo
 	struct kh_tp_auth_req *q = &b->tp_auth;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->name, q->name, "trustpoint", e));
-	KH_TRY(cp_text(p->fingerprint, q->fingerprint, sizeof(q->fingerprint), "fingerprint", e));
+	KH_TRY(proto_check_name(p->name, q->name, "trustpoint", e));
+	KH_TRY(proto_check_text(p->fingerprint, q->fingerprint, sizeof(q->fingerprint), "fingerprint", e));
 	q->confirm = p->confirm;
-	KH_TRY(cp_take(&p->ca, &q->ca, true, "the CA certificate", e));
+	KH_TRY(proto_take_blob(&p->ca, &q->ca, true, "the CA certificate", e));
 out:
 	return r;
 }
@@ -625,7 +533,7 @@ enum kh_err proto_pki_enc_req_auth_tp(const union proto_req_body *b, uint8_t **o
 	m.ca.len = q->ca.len;
 	m.confirm = q->confirm;
 	m.fingerprint = S(q->fingerprint);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_auth_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -637,7 +545,7 @@ enum kh_err proto_pki_enc_resp_auth_tp(const union proto_resp_body *b, uint8_t *
 	if (r == KH_OK) {
 		m.n_ca = c.n;
 		m.ca = c.p;
-		r = cp_pack(&m.base, out, len);
+		r = proto_pack_msg(&m.base, out, len);
 	}
 	pb_certs_free(&c);
 	return r;
@@ -656,7 +564,7 @@ enum kh_err proto_pki_dec_resp_auth_tp(const ProtobufCMessage *cm, union proto_r
 
 enum kh_err proto_pki_dec_enroll_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
 {
-	return cp_name(((const PB(EnrollTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
+	return proto_check_name(((const PB(EnrollTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
 }
 
 enum kh_err proto_pki_enc_req_enroll_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
@@ -664,7 +572,7 @@ enum kh_err proto_pki_enc_req_enroll_tp(const union proto_req_body *b, uint8_t *
 	PB(EnrollTrustpointRequest) m = KEYHOLD__V1__ENROLL_TRUSTPOINT_REQUEST__INIT;
 
 	m.name = S(b->name.name);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_enroll_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -677,11 +585,11 @@ enum kh_err proto_pki_enc_resp_enroll_tp(const union proto_resp_body *b, uint8_t
 	m.key = S(q->key);
 	m.csr_pem = S(q->csr_pem != NULL ? q->csr_pem : "");
 	if (q->has_cert) {
-		pb_cert(&q->cert, &c);
+		proto_pb_cert(&q->cert, &c);
 		m.cert = &c;
 	}
 	m.retired_key = S(q->retired_key);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_dec_resp_enroll_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
@@ -692,7 +600,7 @@ enum kh_err proto_pki_dec_resp_enroll_tp(const ProtobufCMessage *cm, union proto
 	(void)e;
 	memset(b, 0, sizeof(*b));
 	q->enrollment = (enum kh_enrollment)p->enrollment;
-	cstr(q->key, sizeof(q->key), p->key);
+	proto_cstr(q->key, sizeof(q->key), p->key);
 	if (p->csr_pem != NULL && p->csr_pem[0] != '\0') {
 		q->csr_pem = strdup(p->csr_pem);
 		if (q->csr_pem == NULL)
@@ -700,9 +608,9 @@ enum kh_err proto_pki_dec_resp_enroll_tp(const ProtobufCMessage *cm, union proto
 	}
 	if (p->cert != NULL) {
 		q->has_cert = true;
-		cert_from(p->cert, &q->cert);
+		proto_cert_from(p->cert, &q->cert);
 	}
-	cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
+	proto_cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
 	return KH_OK;
 }
 
@@ -711,7 +619,7 @@ enum kh_err proto_pki_dec_regen_tp(const ProtobufCMessage *cm, union proto_req_b
 	const PB(RegenerateTrustpointRequest) *p = (const void *)cm;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->name, b->tp_regen.name, "trustpoint", e));
+	KH_TRY(proto_check_name(p->name, b->tp_regen.name, "trustpoint", e));
 	KH_TRY(cp_key_type((int)p->type, true, &b->tp_regen.type, e));
 out:
 	return r;
@@ -723,7 +631,7 @@ enum kh_err proto_pki_enc_req_regen_tp(const union proto_req_body *b, uint8_t **
 
 	m.name = S(b->tp_regen.name);
 	m.type = (PB(KeyType))b->tp_regen.type;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_regen_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -743,8 +651,8 @@ enum kh_err proto_pki_dec_import_cert(const ProtobufCMessage *cm, union proto_re
 	PB(ImportCertificateRequest) *p = (PB(ImportCertificateRequest) *)(uintptr_t)cm;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->name, b->tp_import.name, "trustpoint", e));
-	KH_TRY(cp_take(&p->data, &b->tp_import.data, true, "the certificate", e));
+	KH_TRY(proto_check_name(p->name, b->tp_import.name, "trustpoint", e));
+	KH_TRY(proto_take_blob(&p->data, &b->tp_import.data, true, "the certificate", e));
 out:
 	return r;
 }
@@ -756,7 +664,7 @@ enum kh_err proto_pki_enc_req_import_cert(const union proto_req_body *b, uint8_t
 	m.name = S(b->tp_import.name);
 	m.data.data = b->tp_import.data.data;
 	m.data.len = b->tp_import.data.len;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_import_cert(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -767,7 +675,7 @@ enum kh_err proto_pki_enc_resp_import_cert(const union proto_resp_body *b, uint8
 	char *w[KH_PKI_WARN_MAX];
 	size_t i;
 
-	pb_cert(&q->cert, &c);
+	proto_pb_cert(&q->cert, &c);
 	m.cert = &c;
 	m.chain_len = q->chain_len;
 	for (i = 0; i < q->n_warnings && i < KH_PKI_WARN_MAX; i++)
@@ -776,7 +684,7 @@ enum kh_err proto_pki_enc_resp_import_cert(const union proto_resp_body *b, uint8
 	m.warnings = w;
 	m.key = S(q->key);
 	m.retired_key = S(q->retired_key);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_dec_resp_import_cert(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
@@ -787,13 +695,13 @@ enum kh_err proto_pki_dec_resp_import_cert(const ProtobufCMessage *cm, union pro
 
 	(void)e;
 	memset(b, 0, sizeof(*b));
-	cert_from(p->cert, &q->cert);
+	proto_cert_from(p->cert, &q->cert);
 	q->chain_len = p->chain_len;
 	for (i = 0; i < p->n_warnings && i < KH_PKI_WARN_MAX; i++)
-		cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
+		proto_cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
 	q->n_warnings = i;
-	cstr(q->key, sizeof(q->key), p->key);
-	cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
+	proto_cstr(q->key, sizeof(q->key), p->key);
+	proto_cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
 	return KH_OK;
 }
 
@@ -804,7 +712,7 @@ enum kh_err proto_pki_dec_export_tp(const ProtobufCMessage *cm, union proto_req_
 	const PB(ExportTrustpointRequest) *p = (const void *)cm;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->name, b->tp_export.name, "trustpoint", e));
+	KH_TRY(proto_check_name(p->name, b->tp_export.name, "trustpoint", e));
 	KH_ENSURE((unsigned)p->format <= KH_FMT_MAX,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "format %d is unknown; use pem, der or pkcs7", (int)p->format));
 	b->tp_export.format = (enum kh_cert_format)p->format;
@@ -820,7 +728,7 @@ enum kh_err proto_pki_enc_req_export_tp(const union proto_req_body *b, uint8_t *
 	m.name = S(b->tp_export.name);
 	m.chain = b->tp_export.chain;
 	m.format = (PB(CertFormat))b->tp_export.format;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_export_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -829,7 +737,7 @@ enum kh_err proto_pki_enc_resp_export_tp(const union proto_resp_body *b, uint8_t
 
 	m.data.data = b->pem.data;
 	m.data.len = b->pem.len;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_dec_resp_export_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
@@ -857,14 +765,14 @@ enum kh_err proto_pki_dec_ts_add(const ProtobufCMessage *cm, union proto_req_bod
 	size_t i;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->store, q->store, "trust store", e));
+	KH_TRY(proto_check_name(p->store, q->store, "trust store", e));
 	KH_ENSURE(p->n_files > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "no certificate files given"));
 	KH_ENSURE(p->n_files <= KH_PKI_FILES_MAX,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "at most %d files at once", KH_PKI_FILES_MAX));
 	q->files = calloc(p->n_files, sizeof(*q->files));
 	KH_ENSURE(q->files != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < p->n_files; i++) {
-		KH_TRY(cp_take(&p->files[i], &q->files[i], true, "a certificate file", e));
+		KH_TRY(proto_take_blob(&p->files[i], &q->files[i], true, "a certificate file", e));
 		q->n_files++;
 	}
 out:
@@ -890,7 +798,7 @@ enum kh_err proto_pki_enc_req_ts_add(const union proto_req_body *b, uint8_t **ou
 	m.store = S(q->store);
 	m.n_files = q->n_files;
 	m.files = f;
-	r = cp_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 	free(f);
 	return r;
 }
@@ -912,7 +820,7 @@ enum kh_err proto_pki_enc_resp_ts_add(const union proto_resp_body *b, uint8_t **
 			w[i] = S(q->warnings[i]);
 		m.n_warnings = i;
 		m.warnings = w;
-		r = cp_pack(&m.base, out, len);
+		r = proto_pack_msg(&m.base, out, len);
 	}
 	pb_certs_free(&c);
 	return r;
@@ -928,7 +836,7 @@ enum kh_err proto_pki_dec_resp_ts_add(const ProtobufCMessage *cm, union proto_re
 	memset(b, 0, sizeof(*b));
 	q->already_present = p->already_present;
 	for (i = 0; i < p->n_warnings && i < KH_PKI_WARN_MAX; i++)
-		cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
+		proto_cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
 	q->n_warnings = i;
 	return certs_from(p->added, p->n_added, &q->added);
 }
@@ -946,7 +854,7 @@ enum kh_err proto_pki_enc_req_ts_list(const union proto_req_body *b, uint8_t **o
 	PB(TruststoreListRequest) m = KEYHOLD__V1__TRUSTSTORE_LIST_REQUEST__INIT;
 
 	m.store = S(b->ts_name.store);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_ts_list(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -986,7 +894,7 @@ enum kh_err proto_pki_enc_resp_ts_list(const union proto_resp_body *b, uint8_t *
 	}
 	m.n_stores = l->n;
 	m.stores = tsp;
-	r = cp_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 out:
 	for (i = 0; i < l->n; i++) {
 		if (c != NULL)
@@ -1020,7 +928,7 @@ enum kh_err proto_pki_dec_resp_ts_list(const ProtobufCMessage *cm, union proto_r
 		const PB(Truststore) *s = p->stores[i];
 		struct kh_truststore *t = &l->stores[i];
 
-		cstr(t->name, sizeof(t->name), s->name);
+		proto_cstr(t->name, sizeof(t->name), s->name);
 		t->n_certs = s->cert_count;
 		r = certs_from(s->certs, s->n_certs, &t->certs);
 		if (r != KH_OK)
@@ -1033,8 +941,8 @@ enum kh_err proto_pki_dec_resp_ts_list(const ProtobufCMessage *cm, union proto_r
 		for (j = 0; j < s->n_crls; j++)
 			crl_from(s->crls[j], &t->crls[j]);
 		t->n_crls = s->n_crls;
-		cstr(t->revocation, sizeof(t->revocation), s->revocation);
-		cstr(t->ocsp_url, sizeof(t->ocsp_url), s->ocsp_url);
+		proto_cstr(t->revocation, sizeof(t->revocation), s->revocation);
+		proto_cstr(t->ocsp_url, sizeof(t->ocsp_url), s->ocsp_url);
 	}
 	return r;
 }
@@ -1046,8 +954,8 @@ enum kh_err proto_pki_dec_ts_remove(const ProtobufCMessage *cm, union proto_req_
 	const PB(TruststoreRemoveRequest) *p = (const void *)cm;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->store, b->ts_remove.store, "trust store", e));
-	KH_TRY(cp_text(p->fingerprint, b->ts_remove.fingerprint, sizeof(b->ts_remove.fingerprint), "fingerprint", e));
+	KH_TRY(proto_check_name(p->store, b->ts_remove.store, "trust store", e));
+	KH_TRY(proto_check_text(p->fingerprint, b->ts_remove.fingerprint, sizeof(b->ts_remove.fingerprint), "fingerprint", e));
 out:
 	return r;
 }
@@ -1058,7 +966,7 @@ enum kh_err proto_pki_enc_req_ts_remove(const union proto_req_body *b, uint8_t *
 
 	m.store = S(b->ts_remove.store);
 	m.fingerprint = S(b->ts_remove.fingerprint);
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_ts_remove(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -1066,10 +974,10 @@ enum kh_err proto_pki_enc_resp_ts_remove(const union proto_resp_body *b, uint8_t
 	PB(TruststoreRemoveResponse) m = KEYHOLD__V1__TRUSTSTORE_REMOVE_RESPONSE__INIT;
 	PB(CertInfo) c;
 
-	pb_cert(&b->ts_remove.removed, &c);
+	proto_pb_cert(&b->ts_remove.removed, &c);
 	m.removed = &c;
 	m.store_deleted = b->ts_remove.store_deleted;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_dec_resp_ts_remove(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
@@ -1078,7 +986,7 @@ enum kh_err proto_pki_dec_resp_ts_remove(const ProtobufCMessage *cm, union proto
 
 	(void)e;
 	memset(b, 0, sizeof(*b));
-	cert_from(p->removed, &b->ts_remove.removed);
+	proto_cert_from(p->removed, &b->ts_remove.removed);
 	b->ts_remove.store_deleted = p->store_deleted;
 	return KH_OK;
 }
@@ -1092,9 +1000,9 @@ enum kh_err proto_pki_dec_ts_verify(const ProtobufCMessage *cm, union proto_req_
 	size_t i;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->store, q->store, "trust store", e));
-	KH_TRY(cp_text(p->host, q->host, sizeof(q->host), "host name", e));
-	KH_TRY(cp_text(p->ip, q->ip, sizeof(q->ip), "IP address", e));
+	KH_TRY(proto_check_name(p->store, q->store, "trust store", e));
+	KH_TRY(proto_check_text(p->host, q->host, sizeof(q->host), "host name", e));
+	KH_TRY(proto_check_text(p->ip, q->ip, sizeof(q->ip), "IP address", e));
 	KH_ENSURE(q->host[0] == '\0' || q->ip[0] == '\0',
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "give a host name or an IP address, not both"));
 	KH_ENSURE((unsigned)p->purpose <= KH_PURPOSE_MAX,
@@ -1104,13 +1012,13 @@ enum kh_err proto_pki_dec_ts_verify(const ProtobufCMessage *cm, union proto_req_
 	q->at = p->at;
 	KH_ENSURE(p->n_crls <= KH_PKI_FILES_MAX,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "at most %d CRL files", KH_PKI_FILES_MAX));
-	KH_TRY(cp_take(&p->cert, &q->cert, true, "the certificate", e));
-	KH_TRY(cp_take(&p->untrusted, &q->untrusted, false, "the untrusted certificates", e));
+	KH_TRY(proto_take_blob(&p->cert, &q->cert, true, "the certificate", e));
+	KH_TRY(proto_take_blob(&p->untrusted, &q->untrusted, false, "the untrusted certificates", e));
 	if (p->n_crls > 0) {
 		q->crls = calloc(p->n_crls, sizeof(*q->crls));
 		KH_ENSURE(q->crls != NULL, KH_E_RESOURCE_EXHAUSTED);
 		for (i = 0; i < p->n_crls; i++) {
-			KH_TRY(cp_take(&p->crls[i], &q->crls[i], true, "a CRL file", e));
+			KH_TRY(proto_take_blob(&p->crls[i], &q->crls[i], true, "a CRL file", e));
 			q->n_crls++;
 		}
 	}
@@ -1145,7 +1053,7 @@ enum kh_err proto_pki_enc_req_ts_verify(const union proto_req_body *b, uint8_t *
 	}
 	m.n_crls = q->n_crls;
 	m.crls = c;
-	r = cp_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 	free(c);
 	return r;
 }
@@ -1167,7 +1075,7 @@ enum kh_err proto_pki_enc_resp_ts_verify(const union proto_resp_body *b, uint8_t
 		m.revocation_status = (PB(RevocationStatus))q->revocation_status;
 		m.revocation_soft_fail = q->revocation_soft_fail;
 		m.revocation_detail = S(q->revocation_detail);
-		r = cp_pack(&m.base, out, len);
+		r = proto_pack_msg(&m.base, out, len);
 	}
 	pb_certs_free(&c);
 	return r;
@@ -1183,11 +1091,11 @@ enum kh_err proto_pki_dec_resp_ts_verify(const ProtobufCMessage *cm, union proto
 	q->valid = p->valid;
 	q->error = p->error;
 	q->error_depth = p->error_depth;
-	cstr(q->reason, sizeof(q->reason), p->reason);
+	proto_cstr(q->reason, sizeof(q->reason), p->reason);
 	q->revocation_status = (unsigned)p->revocation_status <= KH_REV_STATUS_MAX ? (uint32_t)p->revocation_status
 										     : KH_REV_UNKNOWN;
 	q->revocation_soft_fail = p->revocation_soft_fail;
-	cstr(q->revocation_detail, sizeof(q->revocation_detail), p->revocation_detail);
+	proto_cstr(q->revocation_detail, sizeof(q->revocation_detail), p->revocation_detail);
 	return certs_from(p->chain, p->n_chain, &q->chain);
 }
 
@@ -1198,8 +1106,8 @@ enum kh_err proto_pki_dec_import_crl(const ProtobufCMessage *cm, union proto_req
 	PB(ImportCrlRequest) *p = (PB(ImportCrlRequest) *)(uintptr_t)cm;
 	int r = KH_OK;
 
-	KH_TRY(cp_name(p->store, b->crl_import.store, "trust store", e));
-	KH_TRY(cp_take(&p->crl, &b->crl_import.crl, true, "the CRL", e));
+	KH_TRY(proto_check_name(p->store, b->crl_import.store, "trust store", e));
+	KH_TRY(proto_take_blob(&p->crl, &b->crl_import.crl, true, "the CRL", e));
 out:
 	return r;
 }
@@ -1211,7 +1119,7 @@ enum kh_err proto_pki_enc_req_import_crl(const union proto_req_body *b, uint8_t 
 	m.store = S(b->crl_import.store);
 	m.crl.data = b->crl_import.crl.data;
 	m.crl.len = b->crl_import.crl.len;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_enc_resp_import_crl(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -1221,7 +1129,7 @@ enum kh_err proto_pki_enc_resp_import_crl(const union proto_resp_body *b, uint8_
 
 	pb_crl(&b->crl, &c);
 	m.crl = &c;
-	return cp_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_pki_dec_resp_import_crl(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)

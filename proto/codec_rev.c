@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_util.h"
 #include "codec_pki.h"
 #include "codec_rev.h"
 #include "keyhold.pb-c.h"
@@ -13,76 +14,16 @@
 #define PB(x) Keyhold__V1__##x
 #define S(x) ((char *)(uintptr_t)(x))
 
-static enum kh_err cr_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (protobuf_c_message_pack(m, buf) != n) {
-		free(buf);
-		return KH_E_INTERNAL;
-	}
-	*out = buf;
-	*out_len = n;
-	return KH_OK;
-}
-
-static void cr_cstr(char *dst, size_t dstsz, const char *src)
-{
-	kh_strlcpy(dst, src != NULL ? src : "", dstsz);
-}
-
 /* ---- field validation (server side) ---- */
-
-static enum kh_err cr_name(const char *in, char out[KH_NAME_MAX + 1], const char *what, struct kh_errbuf *e)
-{
-	if (!kh_name_valid(in))
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
-	kh_strlcpy(out, in, KH_NAME_MAX + 1);
-	return KH_OK;
-}
-
-/* Printable text that fits (it reaches logs and terminals). */
-static enum kh_err cr_text(const char *in, char *out, size_t outsz, const char *what, struct kh_errbuf *e)
-{
-	size_t i, n;
-
-	if (in == NULL)
-		in = "";
-	n = strlen(in);
-	if (n > outsz - 1)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, outsz - 1);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s contains a control character", what);
-	memcpy(out, in, n + 1);
-	return KH_OK;
-}
 
 static enum kh_err cr_url(const char *in, char out[KH_URL_MAX + 1], struct kh_errbuf *e)
 {
-	int r = cr_text(in, out, KH_URL_MAX + 1, "the OCSP URL", e);
+	int r = proto_check_text(in, out, KH_URL_MAX + 1, "the OCSP URL", e);
 
 	if (r == KH_OK && !kh_url_valid(out))
 		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
 			       "the OCSP URL must be an http:// URL (keyhold fetches no https, ldap or file URLs)");
 	return r;
-}
-
-static enum kh_err cr_take(ProtobufCBinaryData *in, struct kh_bytes *out, bool required, const char *what,
-			   struct kh_errbuf *e)
-{
-	if (in->len == 0 && required)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is empty", what);
-	if (in->len > KH_PKI_BLOB_MAX)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is larger than %u bytes", what, KH_PKI_BLOB_MAX);
-	out->data = in->data;
-	out->len = in->len;
-	in->data = NULL;
-	in->len = 0;
-	return KH_OK;
 }
 
 static enum kh_rev_status cr_status(int v)
@@ -92,34 +33,6 @@ static enum kh_rev_status cr_status(int v)
 
 /* ---- CertInfo ---- */
 
-static void cr_pb_cert(const struct kh_cert_info *c, PB(CertInfo) *m)
-{
-	keyhold__v1__cert_info__init(m);
-	m->subject = S(c->subject);
-	m->issuer = S(c->issuer);
-	m->serial = S(c->serial);
-	m->not_before = c->not_before;
-	m->not_after = c->not_after;
-	m->fingerprint = S(c->fingerprint);
-	m->ca = c->ca;
-	m->self_signed = c->self_signed;
-}
-
-static void cr_cert_from(const PB(CertInfo) *m, struct kh_cert_info *c)
-{
-	memset(c, 0, sizeof(*c));
-	if (m == NULL)
-		return;
-	cr_cstr(c->subject, sizeof(c->subject), m->subject);
-	cr_cstr(c->issuer, sizeof(c->issuer), m->issuer);
-	cr_cstr(c->serial, sizeof(c->serial), m->serial);
-	c->not_before = m->not_before;
-	c->not_after = m->not_after;
-	cr_cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
-	c->ca = m->ca;
-	c->self_signed = m->self_signed;
-}
-
 /* ---- CheckCertificate ---- */
 
 enum kh_err proto_rev_dec_check_cert(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
@@ -128,9 +41,9 @@ enum kh_err proto_rev_dec_check_cert(const ProtobufCMessage *cm, union proto_req
 	struct kh_cert_check_req *q = &b->cert_check;
 	int r = KH_OK;
 
-	KH_TRY(cr_name(p->store, q->store, "trust store", e));
-	KH_TRY(cr_take(&p->cert, &q->cert, true, "the certificate", e));
-	KH_TRY(cr_take(&p->untrusted, &q->untrusted, false, "the untrusted certificates", e));
+	KH_TRY(proto_check_name(p->store, q->store, "trust store", e));
+	KH_TRY(proto_take_blob(&p->cert, &q->cert, true, "the certificate", e));
+	KH_TRY(proto_take_blob(&p->untrusted, &q->untrusted, false, "the untrusted certificates", e));
 out:
 	if (r != KH_OK)
 		kh_cert_check_req_clear(q);
@@ -147,7 +60,7 @@ enum kh_err proto_rev_enc_req_check_cert(const union proto_req_body *b, uint8_t 
 	m.cert.len = q->cert.len;
 	m.untrusted.data = q->untrusted.data;
 	m.untrusted.len = q->untrusted.len;
-	return cr_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_rev_enc_resp_check_cert(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -166,7 +79,7 @@ enum kh_err proto_rev_enc_resp_check_cert(const union proto_resp_body *b, uint8_
 		const struct kh_cert_rev *c = &q->certs[i];
 
 		keyhold__v1__cert_revocation__init(&v[i]);
-		cr_pb_cert(&c->cert, &ci[i]);
+		proto_pb_cert(&c->cert, &ci[i]);
 		v[i].cert = &ci[i];
 		v[i].status = (PB(RevocationStatus))c->status;
 		v[i].reason = S(c->reason);
@@ -183,7 +96,7 @@ enum kh_err proto_rev_enc_resp_check_cert(const union proto_resp_body *b, uint8_
 	m.n_certs = n;
 	m.certs = p;
 	m.detail = S(q->detail);
-	r = cr_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 out:
 	free(v);
 	free(p);
@@ -200,10 +113,10 @@ enum kh_err proto_rev_dec_resp_check_cert(const ProtobufCMessage *cm, union prot
 	(void)e;
 	memset(b, 0, sizeof(*b));
 	q->status = cr_status((int)p->status);
-	cr_cstr(q->reason, sizeof(q->reason), p->reason);
-	cr_cstr(q->policy, sizeof(q->policy), p->policy);
+	proto_cstr(q->reason, sizeof(q->reason), p->reason);
+	proto_cstr(q->policy, sizeof(q->policy), p->policy);
 	q->soft_fail = p->soft_fail;
-	cr_cstr(q->detail, sizeof(q->detail), p->detail);
+	proto_cstr(q->detail, sizeof(q->detail), p->detail);
 	q->certs = calloc(p->n_certs ? p->n_certs : 1, sizeof(*q->certs));
 	if (q->certs == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
@@ -211,13 +124,13 @@ enum kh_err proto_rev_dec_resp_check_cert(const ProtobufCMessage *cm, union prot
 		const PB(CertRevocation) *x = p->certs[i];
 		struct kh_cert_rev *y = &q->certs[i];
 
-		cr_cert_from(x->cert, &y->cert);
+		proto_cert_from(x->cert, &y->cert);
 		y->status = cr_status((int)x->status);
-		cr_cstr(y->reason, sizeof(y->reason), x->reason);
+		proto_cstr(y->reason, sizeof(y->reason), x->reason);
 		y->revoked_at = x->revoked_at;
-		cr_cstr(y->method, sizeof(y->method), x->method);
-		cr_cstr(y->source, sizeof(y->source), x->source);
-		cr_cstr(y->detail, sizeof(y->detail), x->detail);
+		proto_cstr(y->method, sizeof(y->method), x->method);
+		proto_cstr(y->source, sizeof(y->source), x->source);
+		proto_cstr(y->detail, sizeof(y->detail), x->detail);
 	}
 	q->n_certs = p->n_certs;
 	return KH_OK;
@@ -231,9 +144,9 @@ enum kh_err proto_rev_dec_tp_policy(const ProtobufCMessage *cm, union proto_req_
 	struct kh_tp_policy_req *q = &b->tp_policy;
 	int r = KH_OK;
 
-	KH_TRY(cr_name(p->name, q->name, "trustpoint", e));
+	KH_TRY(proto_check_name(p->name, q->name, "trustpoint", e));
 	q->set_revocation = p->set_revocation;
-	KH_TRY(cr_text(p->revocation, q->revocation, sizeof(q->revocation), "the revocation list", e));
+	KH_TRY(proto_check_text(p->revocation, q->revocation, sizeof(q->revocation), "the revocation list", e));
 	q->set_ocsp_url = p->set_ocsp_url;
 	KH_TRY(cr_url(p->ocsp_url, q->ocsp_url, e));
 	q->set_renew = p->set_renew;
@@ -261,7 +174,7 @@ enum kh_err proto_rev_enc_req_tp_policy(const union proto_req_body *b, uint8_t *
 	m.set_renew = q->set_renew;
 	m.renew_at = q->renew_at;
 	m.renew_regenerate = q->renew_regenerate;
-	return cr_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_rev_enc_resp_tp_policy(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -282,9 +195,9 @@ enum kh_err proto_rev_dec_ts_policy(const ProtobufCMessage *cm, union proto_req_
 	struct kh_ts_policy_req *q = &b->ts_policy;
 	int r = KH_OK;
 
-	KH_TRY(cr_name(p->store, q->store, "trust store", e));
+	KH_TRY(proto_check_name(p->store, q->store, "trust store", e));
 	q->set_revocation = p->set_revocation;
-	KH_TRY(cr_text(p->revocation, q->revocation, sizeof(q->revocation), "the revocation list", e));
+	KH_TRY(proto_check_text(p->revocation, q->revocation, sizeof(q->revocation), "the revocation list", e));
 	q->set_ocsp_url = p->set_ocsp_url;
 	KH_TRY(cr_url(p->ocsp_url, q->ocsp_url, e));
 	KH_ENSURE(q->set_revocation || q->set_ocsp_url,
@@ -303,7 +216,7 @@ enum kh_err proto_rev_enc_req_ts_policy(const union proto_req_body *b, uint8_t *
 	m.revocation = S(q->revocation);
 	m.set_ocsp_url = q->set_ocsp_url;
 	m.ocsp_url = S(q->ocsp_url);
-	return cr_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_rev_enc_resp_ts_policy(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -313,7 +226,7 @@ enum kh_err proto_rev_enc_resp_ts_policy(const union proto_resp_body *b, uint8_t
 	m.store = S(b->ts_policy.store);
 	m.revocation = S(b->ts_policy.revocation);
 	m.ocsp_url = S(b->ts_policy.ocsp_url);
-	return cr_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_rev_dec_resp_ts_policy(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
@@ -322,9 +235,9 @@ enum kh_err proto_rev_dec_resp_ts_policy(const ProtobufCMessage *cm, union proto
 
 	(void)e;
 	memset(b, 0, sizeof(*b));
-	cr_cstr(b->ts_policy.store, sizeof(b->ts_policy.store), p->store);
-	cr_cstr(b->ts_policy.revocation, sizeof(b->ts_policy.revocation), p->revocation);
-	cr_cstr(b->ts_policy.ocsp_url, sizeof(b->ts_policy.ocsp_url), p->ocsp_url);
+	proto_cstr(b->ts_policy.store, sizeof(b->ts_policy.store), p->store);
+	proto_cstr(b->ts_policy.revocation, sizeof(b->ts_policy.revocation), p->revocation);
+	proto_cstr(b->ts_policy.ocsp_url, sizeof(b->ts_policy.ocsp_url), p->ocsp_url);
 	return KH_OK;
 }
 
@@ -351,7 +264,7 @@ static enum kh_err cr_expiring_make(const struct kh_expiring_cert *c, size_t n, 
 		return KH_E_RESOURCE_EXHAUSTED;
 	for (i = 0; i < n; i++) {
 		keyhold__v1__expiring_cert__init(&o->v[i]);
-		cr_pb_cert(&c[i].cert, &o->ci[i]);
+		proto_pb_cert(&c[i].cert, &o->ci[i]);
 		o->v[i].cert = &o->ci[i];
 		for (k = 0; k < c[i].n_held_by && k < KH_HELD_BY_MAX; k++)
 			o->held[i * KH_HELD_BY_MAX + k] = S(c[i].held_by[k]);
@@ -383,9 +296,9 @@ static enum kh_err cr_expiring_from(PB(ExpiringCert) *const *v, size_t n, struct
 	if (c == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	for (i = 0; i < n; i++) {
-		cr_cert_from(v[i]->cert, &c[i].cert);
+		proto_cert_from(v[i]->cert, &c[i].cert);
 		for (k = 0; k < v[i]->n_held_by && k < KH_HELD_BY_MAX; k++)
-			cr_cstr(c[i].held_by[k], sizeof(c[i].held_by[k]), v[i]->held_by[k]);
+			proto_cstr(c[i].held_by[k], sizeof(c[i].held_by[k]), v[i]->held_by[k]);
 		c[i].n_held_by = k;
 		c[i].days_left = v[i]->days_left;
 		c[i].last_notified = v[i]->last_notified;
@@ -414,7 +327,7 @@ enum kh_err proto_rev_enc_req_expiring(const union proto_req_body *b, uint8_t **
 
 	m.within_days = b->expiring.within_days;
 	m.all = b->expiring.all;
-	return cr_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_rev_enc_resp_expiring(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -428,7 +341,7 @@ enum kh_err proto_rev_enc_resp_expiring(const union proto_resp_body *b, uint8_t 
 		m.certs = o.p;
 		m.now = b->expiring.now;
 		m.within_days = b->expiring.within_days;
-		r = cr_pack(&m.base, out, len);
+		r = proto_pack_msg(&m.base, out, len);
 	}
 	cr_expiring_free(&o);
 	return r;
@@ -465,7 +378,7 @@ enum kh_err proto_rev_enc_req_monitor(const union proto_req_body *b, uint8_t **o
 	PB(RunMonitorRequest) m = KEYHOLD__V1__RUN_MONITOR_REQUEST__INIT;
 
 	(void)b;
-	return cr_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_rev_enc_resp_monitor(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -491,7 +404,7 @@ enum kh_err proto_rev_enc_resp_monitor(const union proto_resp_body *b, uint8_t *
 		m.renewals = ren;
 		m.n_errors = q->n_errors;
 		m.errors = err;
-		r = cr_pack(&m.base, out, len);
+		r = proto_pack_msg(&m.base, out, len);
 	}
 	cr_expiring_free(&o);
 	free(ren);
@@ -510,7 +423,7 @@ static enum kh_err cr_lines(char *const *v, size_t n, char (**out)[KH_MONITOR_LI
 	if (l == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	for (i = 0; i < n; i++)
-		cr_cstr(l[i], sizeof(l[i]), v[i]);
+		proto_cstr(l[i], sizeof(l[i]), v[i]);
 	*out = l;
 	*nout = n;
 	return KH_OK;

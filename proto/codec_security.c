@@ -3,51 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_util.h"
 #include "keyhold.pb-c.h"
 #include "codec_security.h"
 #include "kh_util.h"
 
 #define PB(x) Keyhold__V1__##x
-#define S(x) sec_mut(x)
+#define S(x) proto_mut(x)
 /* A grant lists at most this many digests or paddings. */
 #define SEC_ENUM_LIST_MAX 16
 /* Records in one AuditShow answer, at most. */
 #define SEC_AUDIT_PAGE_MAX 4096
-
-/* protobuf-c's structs take char * for fields it only reads when packing;
- * a union hands it our const strings without a qualifier-dropping cast
- * (clang's -Wcast-qual sees through a uintptr_t round trip). */
-static char *sec_mut(const char *s)
-{
-	union {
-		const char *c;
-		char *m;
-	} u;
-
-	u.c = s;
-	return u.m;
-}
-
-static enum kh_err sec_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (protobuf_c_message_pack(m, buf) != n) {
-		free(buf);
-		return KH_E_INTERNAL;
-	}
-	*out = buf;
-	*out_len = n;
-	return KH_OK;
-}
-
-static void sec_cstr(char *dst, size_t dstsz, const char *src)
-{
-	kh_strlcpy(dst, src != NULL ? src : "", dstsz);
-}
 
 static enum kh_err sec_key_name(const char *in, char *out, size_t outsz, struct kh_errbuf *e)
 {
@@ -88,7 +54,7 @@ enum kh_err proto_sec_enc_req_audit_show(const union proto_req_body *b, uint8_t 
 	m.since = b->audit_show.since_s;
 	m.from_seq = b->audit_show.from_seq;
 	m.limit = b->audit_show.limit;
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_enc_resp_audit_show(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -124,7 +90,7 @@ enum kh_err proto_sec_enc_resp_audit_show(const union proto_resp_body *b, uint8_
 	m.records = ptrs;
 	m.next_seq = a->next_seq;
 	m.more = a->more;
-	r = sec_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 out:
 	free(recs);
 	free(ptrs);
@@ -148,9 +114,9 @@ enum kh_err proto_sec_dec_resp_audit_show(const ProtobufCMessage *m, union proto
 
 		y->seq = x->seq;
 		y->time_us = x->time_us;
-		sec_cstr(y->principal, sizeof(y->principal), x->principal);
-		sec_cstr(y->method, sizeof(y->method), x->method);
-		sec_cstr(y->object, sizeof(y->object), x->object);
+		proto_cstr(y->principal, sizeof(y->principal), x->principal);
+		proto_cstr(y->method, sizeof(y->method), x->method);
+		proto_cstr(y->object, sizeof(y->object), x->object);
 		y->code = x->code >= 0 && x->code <= 16 ? -x->code : KH_E_UNKNOWN;
 		y->duration_us = x->duration_us;
 		y->count = x->count;
@@ -177,7 +143,7 @@ enum kh_err proto_sec_enc_req_audit_verify(const union proto_req_body *b, uint8_
 	PB(AuditVerifyRequest) m = KEYHOLD__V1__AUDIT_VERIFY_REQUEST__INIT;
 
 	(void)b;
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_enc_resp_audit_verify(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -196,7 +162,7 @@ enum kh_err proto_sec_enc_resp_audit_verify(const union proto_resp_body *b, uint
 	m.unsigned_tail = v->unsigned_tail;
 	m.last_checkpoint_seq = v->last_checkpoint_seq;
 	m.key_fingerprint = S(v->key_fp);
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_dec_resp_audit_verify(const ProtobufCMessage *m, union proto_resp_body *b,
@@ -212,10 +178,10 @@ enum kh_err proto_sec_dec_resp_audit_verify(const ProtobufCMessage *m, union pro
 	v->checkpoints = p->checkpoints;
 	v->bad_seq = p->bad_seq;
 	v->bad_line = p->bad_line;
-	sec_cstr(v->reason, sizeof(v->reason), p->reason);
+	proto_cstr(v->reason, sizeof(v->reason), p->reason);
 	v->unsigned_tail = p->unsigned_tail;
 	v->last_checkpoint_seq = p->last_checkpoint_seq;
-	sec_cstr(v->key_fp, sizeof(v->key_fp), p->key_fingerprint);
+	proto_cstr(v->key_fp, sizeof(v->key_fp), p->key_fingerprint);
 	return KH_OK;
 }
 
@@ -236,8 +202,8 @@ static enum kh_err sec_grant_from(const PB(KeyGrant) *g, struct kh_key_grant *ou
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a grant lists at most %d digests and paddings",
 				     SEC_ENUM_LIST_MAX));
 	} else {
-		sec_cstr(out->key, sizeof(out->key), g->key);
-		sec_cstr(out->principal, sizeof(out->principal), g->principal);
+		proto_cstr(out->key, sizeof(out->key), g->key);
+		proto_cstr(out->principal, sizeof(out->principal), g->principal);
 	}
 	for (i = 0; i < g->n_digests && i < SEC_ENUM_LIST_MAX; i++) {
 		unsigned d = (unsigned)g->digests[i];
@@ -257,7 +223,7 @@ static enum kh_err sec_grant_from(const PB(KeyGrant) *g, struct kh_key_grant *ou
 		if (p <= KH_PAD_MAX)
 			out->paddings |= 1u << p;
 	}
-	sec_cstr(out->source, sizeof(out->source), g->source);
+	proto_cstr(out->source, sizeof(out->source), g->source);
 out:
 	return r;
 }
@@ -298,7 +264,7 @@ enum kh_err proto_sec_enc_req_grant_key(const union proto_req_body *b, uint8_t *
 
 	sec_grant_to(&b->grant, &g, digs, pads);
 	m.grant = &g;
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_enc_resp_grant_key(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -306,7 +272,7 @@ enum kh_err proto_sec_enc_resp_grant_key(const union proto_resp_body *b, uint8_t
 	PB(GrantKeyResponse) m = KEYHOLD__V1__GRANT_KEY_RESPONSE__INIT;
 
 	(void)b;
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_dec_resp_grant_key(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)
@@ -337,7 +303,7 @@ enum kh_err proto_sec_enc_req_revoke_key_grant(const union proto_req_body *b, ui
 	keyhold__v1__revoke_key_grant_request__init(&m);
 	m.key = S(b->grant_ref.key);
 	m.principal = S(b->grant_ref.principal);
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_enc_resp_revoke_key_grant(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -345,7 +311,7 @@ enum kh_err proto_sec_enc_resp_revoke_key_grant(const union proto_resp_body *b, 
 	PB(RevokeKeyGrantResponse) m = KEYHOLD__V1__REVOKE_KEY_GRANT_RESPONSE__INIT;
 
 	(void)b;
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_dec_resp_revoke_key_grant(const ProtobufCMessage *m, union proto_resp_body *b,
@@ -374,7 +340,7 @@ enum kh_err proto_sec_enc_req_list_key_grants(const union proto_req_body *b, uin
 
 	keyhold__v1__list_key_grants_request__init(&m);
 	m.key = S(b->grant_filter.key);
-	return sec_pack(&m.base, out, len);
+	return proto_pack_msg(&m.base, out, len);
 }
 
 enum kh_err proto_sec_enc_resp_list_key_grants(const union proto_resp_body *b, uint8_t **out, size_t *len)
@@ -401,7 +367,7 @@ enum kh_err proto_sec_enc_resp_list_key_grants(const union proto_resp_body *b, u
 	}
 	m.n_grants = l->n;
 	m.grants = ptrs;
-	r = sec_pack(&m.base, out, len);
+	r = proto_pack_msg(&m.base, out, len);
 out:
 	free(gs);
 	free(ptrs);
