@@ -67,6 +67,10 @@ int cli_args_done(struct cli *cli, struct cli_args *a);
 /* Whether "--name" was given without a value. */
 bool cli_opt_missing_value(struct cli_args *a, const char *name);
 
+/* keys.c: the self-test results of status and selftest. */
+void cli_selftests_json(struct cli_json *j, const struct kh_selftest_result *v, size_t n);
+void cli_selftests_print(const struct kh_selftest_result *v, size_t n);
+
 /* Commands. */
 int cli_cmd_status(struct cli *cli, struct cli_args *a);
 int cli_cmd_key(struct cli *cli, struct cli_args *a);

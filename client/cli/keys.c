@@ -36,6 +36,36 @@ static void spki_fingerprint(const struct kh_key_info *k, char out[65])
 
 /* ---- status ---- */
 
+void cli_selftests_json(struct cli_json *j, const struct kh_selftest_result *v, size_t n)
+{
+	size_t i;
+
+	cli_json_arr(j, "self_tests");
+	for (i = 0; i < n; i++) {
+		cli_json_obj(j, NULL);
+		cli_json_str(j, "id", v[i].id);
+		cli_json_str(j, "type", v[i].type);
+		cli_json_str(j, "description", v[i].description);
+		cli_json_str(j, "source", v[i].source);
+		cli_json_str(j, "result", v[i].passed ? "pass" : "fail");
+		cli_json_u64(j, "duration_us", v[i].duration_us);
+		if (v[i].detail[0] != '\0')
+			cli_json_str(j, "detail", v[i].detail);
+		cli_json_end_obj(j);
+	}
+	cli_json_end_arr(j);
+}
+
+void cli_selftests_print(const struct kh_selftest_result *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("  %-24s %-4s %8llu us  %s%s%s\n", v[i].id, v[i].passed ? "pass" : "FAIL",
+		       (unsigned long long)v[i].duration_us, v[i].description, v[i].detail[0] ? ": " : "",
+		       v[i].detail);
+}
+
 int cli_cmd_status(struct cli *cli, struct cli_args *a)
 {
 	struct kh_status st;
@@ -74,22 +104,7 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a)
 		cli_json_u64(j, "keys", st.keys);
 		cli_json_u64(j, "connections", st.connections);
 		cli_json_u64(j, "requests", st.requests);
-		cli_json_arr(j, "self_tests");
-		for (i = 0; i < st.n_selftests; i++) {
-			const struct kh_selftest_result *t = &st.selftests[i];
-
-			cli_json_obj(j, NULL);
-			cli_json_str(j, "id", t->id);
-			cli_json_str(j, "type", t->type);
-			cli_json_str(j, "description", t->description);
-			cli_json_str(j, "source", t->source);
-			cli_json_str(j, "result", t->passed ? "pass" : "fail");
-			cli_json_u64(j, "duration_us", t->duration_us);
-			if (t->detail[0] != '\0')
-				cli_json_str(j, "detail", t->detail);
-			cli_json_end_obj(j);
-		}
-		cli_json_end_arr(j);
+		cli_selftests_json(j, st.selftests, st.n_selftests);
 		cli_json_obj(j, "conditional_tests");
 		cli_json_u64(j, "pairwise_run", st.cond_pairwise_run);
 		cli_json_u64(j, "pairwise_failed", st.cond_pairwise_failed);
@@ -121,11 +136,7 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a)
 		       (unsigned long long)st.requests, (unsigned long long)st.uptime_s);
 		if (st.n_selftests > 0) {
 			printf("self-tests:\n");
-			for (i = 0; i < st.n_selftests; i++)
-				printf("  %-24s %-4s %8llu us  %s%s%s\n", st.selftests[i].id,
-				       st.selftests[i].passed ? "pass" : "FAIL",
-				       (unsigned long long)st.selftests[i].duration_us, st.selftests[i].description,
-				       st.selftests[i].detail[0] ? ": " : "", st.selftests[i].detail);
+			cli_selftests_print(st.selftests, st.n_selftests);
 			printf("conditional tests: pairwise %llu (%llu failed), rng %llu (%llu failed), "
 			       "verify %llu (%llu failed)\n",
 			       (unsigned long long)st.cond_pairwise_run, (unsigned long long)st.cond_pairwise_failed,
