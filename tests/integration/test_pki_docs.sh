@@ -4,6 +4,7 @@
 # marked ```sh expect-fail must fail with an `error: CODE:` line. Output of
 # the commands that produce certificates is then checked with openssl.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/doc_lib.sh"
 
 kh_start
 kh_has_type p256 || fail "the walk-through needs p256 keys"
@@ -12,51 +13,12 @@ mkdir -p "$T/bin" "$T/doc"
 ln -s "$KH_CLI" "$T/bin/keyhold"
 export PATH="$T/bin:$PATH"
 
-python3 - "$KH_SRC/docs/PKI.md" "$T/blocks" <<'EOF'
-import os, sys
-src, out = sys.argv[1], sys.argv[2]
-os.makedirs(out)
-n, cur, info = 0, None, None
-for line in open(src):
-    s = line.rstrip("\n")
-    if cur is None and s.startswith("```"):
-        info = s[3:].strip().split()
-        cur = []
-    elif cur is not None and s.startswith("```"):
-        if info and info[0] == "sh":
-            n += 1
-            kind = "fail" if "expect-fail" in info[1:] else "ok"
-            open(os.path.join(out, "%03d.%s.sh" % (n, kind)), "w").write("\n".join(cur) + "\n")
-        cur = None
-    elif cur is not None:
-        cur.append(s)
-if cur is not None:
-    sys.exit("unterminated code block in " + src)
-
-EOF
-nblocks=$(ls "$T/blocks" | wc -l)
+nblocks=$(doc_extract "$KH_SRC/docs/PKI.md" "$T/blocks")
 [ "$nblocks" -ge 10 ] || fail "docs/PKI.md has only $nblocks runnable blocks"
 
 cd "$T/doc" || fail "no $T/doc"
-for b in "$T"/blocks/*.sh; do
-  name=$(basename "$b")
-  rc=0
-  bash -euo pipefail "$b" > "$T/block.out" 2> "$T/block.err" || rc=$?
-  case "$name" in
-  *.fail.sh)
-    if [ "$rc" -eq 0 ]; then
-      cat "$b" >&2
-      fail "docs/PKI.md block $name succeeded; the text says it fails"
-    fi
-    grep -q "^error: [A-Z_]*: " "$T/block.err" || { cat "$T/block.err" >&2; fail "block $name failed without an error line"; }
-    ;;
-  *)
-    if [ "$rc" -ne 0 ]; then
-      cat "$b" "$T/block.out" "$T/block.err" >&2
-      fail "docs/PKI.md block $name failed (exit $rc)"
-    fi
-    ;;
-  esac
+for b in "$T"/blocks/*; do
+  case "$b" in *.ok | *.fail) doc_run_block "$b" "$T/doc" docs/PKI.md ;; esac
 done
 
 # What the walk-through claims, checked.

@@ -9,71 +9,22 @@
 # What the text claims is then checked with openssl and the hook's log.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/revocation_lib.sh"
+. "$(dirname "$0")/doc_lib.sh"
 
 D="$REV_CAS/doc"
 mkdir -p "$T/bin" "$D"
 ln -s "$KH_CLI" "$T/bin/keyhold"
 export PATH="$T/bin:$PATH"
 
-python3 - "$KH_SRC/docs/REVOCATION.md" "$T/blocks" <<'EOF'
-import os, sys
-src, out = sys.argv[1], sys.argv[2]
-os.makedirs(out)
-n, cur, info = 0, None, None
-for line in open(src):
-    s = line.rstrip("\n")
-    if cur is None and s.startswith("```"):
-        info = s[3:].strip().split()
-        cur = []
-    elif cur is not None and s.startswith("```"):
-        if info and info[0] in ("sh", "ini"):
-            n += 1
-            if info[0] == "ini":
-                kind = "ini"
-            elif "expect-fail" in info[1:]:
-                kind = "fail"
-            elif "before-start" in info[1:]:
-                kind = "pre"
-            else:
-                kind = "ok"
-            open(os.path.join(out, "%03d.%s" % (n, kind)), "w").write("\n".join(cur) + "\n")
-        cur = None
-    elif cur is not None:
-        cur.append(s)
-if cur is not None:
-    sys.exit("unterminated code block in " + src)
-EOF
-nblocks=$(ls "$T/blocks" | wc -l)
+nblocks=$(doc_extract "$KH_SRC/docs/REVOCATION.md" "$T/blocks")
 [ "$nblocks" -ge 12 ] || fail "docs/REVOCATION.md has only $nblocks runnable blocks"
-
-# run_block FILE: runs one sh block in $D; checks the expectation.
-run_block() {
-  local b=$1 name rc=0
-  name=$(basename "$b")
-  (cd "$D" && bash -euo pipefail "$b") > "$T/block.out" 2> "$T/block.err" || rc=$?
-  case "$name" in
-  *.fail)
-    if [ "$rc" -eq 0 ]; then
-      cat "$b" >&2
-      fail "docs/REVOCATION.md block $name succeeded; the text says it fails"
-    fi
-    grep -q "^error: [A-Z_]*: " "$T/block.err" || { cat "$T/block.err" >&2; fail "block $name failed without an error line"; }
-    ;;
-  *)
-    if [ "$rc" -ne 0 ]; then
-      cat "$b" "$T/block.out" "$T/block.err" >&2
-      fail "docs/REVOCATION.md block $name failed (exit $rc)"
-    fi
-    ;;
-  esac
-}
+run_block() { doc_run_block "$1" "$D" docs/REVOCATION.md; }
 
 rev_up crl
 rev_up ocsp
 export CRL_DIR="$REV_WWW" CRL_BASE="http://127.0.0.1:$CRL_PORT" OCSP_URL="http://127.0.0.1:$OCSP_PORT/ocsp/doc"
 for b in "$T"/blocks/*.pre; do run_block "$b"; done
-extra=""
-for b in "$T"/blocks/*.ini; do extra="$extra$(sed "s|/etc/keyhold/|$D/|g" "$b")"$'\n'; done
+extra=$(doc_ini "$T/blocks" "$D")
 [ -n "$extra" ] || fail "docs/REVOCATION.md has no ini block"
 kh_config "$extra"
 kh_start
