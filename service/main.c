@@ -59,7 +59,29 @@ static void svc_harden(void)
 		log_warn("OpenSSL secure heap unavailable; the PIN is kept in ordinary memory");
 }
 
-static int svc_check(const struct svc_config *cfg)
+/* keyholdd --check in FIPS mode: the provider fips_mode asks for loads and
+ * the executable matches its integrity sidecar, so that a unit's
+ * ExecStartPre catches what would otherwise halt start-up with exit 70. */
+static int svc_check_fips(struct svc_config *cfg)
+{
+	struct kh_errbuf e = { 0 };
+	struct svc s = { 0 };
+	int r;
+
+	s.cfg = cfg;
+	r = selftest_init(&s, &e);
+	if (r == KH_OK)
+		r = selftest_integrity_check(s.libctx, &e);
+	selftest_free(&s);
+	if (r != KH_OK) {
+		fprintf(stderr, "keyholdd: %s: fips_mode = %s: %s\n", cfg->path, svc_fips_mode_name(cfg->fips_mode),
+			e.msg);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static int svc_check(struct svc_config *cfg)
 {
 	struct kh_errbuf e = { 0 };
 	char *pin = NULL;
@@ -74,6 +96,8 @@ static int svc_check(const struct svc_config *cfg)
 		fprintf(stderr, "keyholdd: %s: PKCS#11 module %s is not readable\n", cfg->path, cfg->module);
 		return EXIT_CONFIG;
 	}
+	if (cfg->fips_mode != SVC_FIPS_OFF && svc_check_fips(cfg) != 0)
+		return EXIT_CONFIG;
 	printf("%s: OK\n", cfg->path);
 	return 0;
 }

@@ -57,6 +57,9 @@ void selftest_enter_error(struct svc *s, const char *test_id, const char *detail
 /* Writes the software-integrity sidecar of the running executable
  * (keyholdd --fips-install); prints where to out. */
 enum kh_err selftest_integrity_install(FILE *out, struct kh_errbuf *e) KH_WUR;
+/* The software-integrity comparison alone (keyholdd --check in FIPS mode),
+ * in libctx (NULL: the default one): KH_OK when the sidecar matches. */
+enum kh_err selftest_integrity_check(OSSL_LIB_CTX *libctx, struct kh_errbuf *e) KH_WUR;
 
 /* Verify-before-release (conditional test): in FIPS mode checks sig over
  * op's input with pkey (borrowed) before the signature may leave keyholdd;
