@@ -267,6 +267,37 @@ static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
 	return 0;
 }
 
+/* pin_credential = NAME: the PIN is the systemd credential NAME
+ * (LoadCredential=NAME:/path or SetCredentialEncrypted= in the unit), read
+ * from $CREDENTIALS_DIRECTORY/NAME with the same checks as pin_file. */
+static int cfg_pin_credential(struct cfg_parse *p, const char *v)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char *path;
+	size_t n;
+
+	if (*v == '\0' || strchr(v, '/') != NULL || strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
+	    strlen(v) > 255) {
+		cfg_fail(p, "pin_credential must be a credential name (no '/'), not '%s'", v);
+		return 0;
+	}
+	if (dir == NULL || dir[0] != '/') {
+		cfg_fail(p, "pin_credential = %s needs systemd's CREDENTIALS_DIRECTORY, which is not set: "
+			    "start keyholdd from a unit with LoadCredential=%s:/path/to/pin, or use pin_file",
+			 v, v);
+		return 0;
+	}
+	n = strlen(dir) + strlen(v) + 2;
+	path = malloc(n);
+	if (path == NULL) {
+		cfg_fail(p, "out of memory");
+		return 0;
+	}
+	snprintf(path, n, "%s/%s", dir, v);
+	p->c->pin_file = path;
+	return 1;
+}
+
 static int cfg_token(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
@@ -280,8 +311,16 @@ static int cfg_token(struct cfg_parse *p, const char *n, const char *v)
 		}
 		return cfg_str(p, &c->uri, v);
 	}
-	if (strcmp(n, "pin_file") == 0)
-		return cfg_str(p, &c->pin_file, v);
+	if (strcmp(n, "pin_file") == 0 || strcmp(n, "pin_credential") == 0) {
+		/* Repeats of one key were refused above; here the other one. */
+		if (c->pin_file != NULL) {
+			cfg_fail(p, "set pin_file or pin_credential, not both");
+			return 0;
+		}
+		if (strcmp(n, "pin_file") == 0)
+			return cfg_str(p, &c->pin_file, v);
+		return cfg_pin_credential(p, v);
+	}
 	if (strcmp(n, "sessions") == 0)
 		return cfg_uint(p, &c->sessions, n, v, 1, 256);
 	cfg_fail(p, "unknown key '%s' in [token]", n);
@@ -782,8 +821,8 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 	}
 	/* Whole-file checks: the line is where the file ends. */
 	if (p.c->module == NULL || p.c->uri == NULL || p.c->pin_file == NULL) {
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: [token] needs module, uri and pin_file", name,
-			       p.line);
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			       "%s:%d: [token] needs module, uri and pin_file (or pin_credential)", name, p.line);
 		goto out;
 	}
 	if (p.c->tls_listen != NULL && (p.c->tls_key == NULL || p.c->tls_cert == NULL)) {

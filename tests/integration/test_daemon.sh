@@ -2,7 +2,8 @@
 # keyholdd start-up checks: --check accepts a good configuration and
 # refuses bad ones with FILE:LINE: reason and a non-zero exit; a PIN file
 # readable by group or others is refused (at --check and at start) with a
-# message naming chmod 600, and nothing listens.
+# message naming chmod 600, and nothing listens; the PIN may instead be a
+# systemd credential (pin_credential).
 . "$(dirname "$0")/lib.sh"
 
 kh_config
@@ -85,3 +86,25 @@ kh_start
 ok "status" kh status
 kh_stop
 [ ! -e "$SOCK" ] || fail "socket left behind after a clean stop"
+
+# The PIN as a systemd credential: pin_credential = NAME reads
+# $CREDENTIALS_DIRECTORY/NAME (systemd makes it 0400, owned by the service)
+# with the same checks as pin_file.
+mkdir -p "$T/credentials"
+cp "$TOKEN_PIN_FILE" "$T/credentials/token-pin"
+chmod 0400 "$T/credentials/token-pin"
+sed "s|^pin_file = .*|pin_credential = token-pin|" "$conf" > "$T/cred.conf"
+rc=0; env -u CREDENTIALS_DIRECTORY "$KEYHOLDD" --config "$T/cred.conf" --check > /dev/null 2> "$T/cred.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "--check accepted pin_credential without CREDENTIALS_DIRECTORY"
+grep -q "LoadCredential=token-pin:" "$T/cred.err" || { cat "$T/cred.err" >&2; fail "no LoadCredential hint"; }
+export CREDENTIALS_DIRECTORY="$T/credentials"
+ok "--check with pin_credential" "$KEYHOLDD" --config "$T/cred.conf" --check
+cp "$T/cred.conf" "$conf"
+kh_start
+ok "status with the PIN from a credential" kh status
+kh_stop
+chmod 0444 "$T/credentials/token-pin"
+rc=0; "$KEYHOLDD" --config "$T/cred.conf" --check > /dev/null 2> "$T/cred.err" || rc=$?
+[ "$rc" -ne 0 ] && grep -q "credentials/token-pin has mode 0444" "$T/cred.err" \
+  || { cat "$T/cred.err" >&2; fail "--check accepted a world-readable credential"; }
+unset CREDENTIALS_DIRECTORY

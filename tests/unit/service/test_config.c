@@ -470,6 +470,36 @@ static void test_missing_token_keys(void **state)
 	parse_bad_at(TOKEN "[tls]\nlisten = 127.0.0.1:7443\nkey = k\n", 7, "[tls] listen needs key and cert");
 }
 
+/* pin_credential = NAME: $CREDENTIALS_DIRECTORY/NAME, the systemd
+ * credential, in place of pin_file. */
+static void test_pin_credential(void **state)
+{
+	const char *tok = "[token]\nmodule = /m.so\nuri = pkcs11:token=k\n";
+	char text[512];
+	struct svc_config *c;
+
+	(void)state;
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	snprintf(text, sizeof(text), "%spin_credential = pin\n", tok);
+	parse_bad_at(text, 4, "CREDENTIALS_DIRECTORY, which is not set");
+	parse_bad_at(text, 4, "LoadCredential=pin:");
+
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", "/run/credentials/keyholdd.service", 1), 0);
+	c = parse_ok(text);
+	assert_string_equal(c->pin_file, "/run/credentials/keyholdd.service/pin");
+	svc_config_free(c);
+
+	snprintf(text, sizeof(text), "%spin_credential = ../pin\n", tok);
+	parse_bad_at(text, 4, "credential name");
+	snprintf(text, sizeof(text), "%spin_credential = ..\n", tok);
+	parse_bad_at(text, 4, "credential name");
+	snprintf(text, sizeof(text), "%spin_file = /p\npin_credential = pin\n", tok);
+	parse_bad_at(text, 5, "not both");
+	snprintf(text, sizeof(text), "%spin_credential = pin\npin_file = /p\n", tok);
+	parse_bad_at(text, 5, "not both");
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+}
+
 static void test_line_counting(void **state)
 {
 	struct svc_config *c;
@@ -576,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_repeats_and_continuations),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_missing_token_keys),
+		cmocka_unit_test(test_pin_credential),
 		cmocka_unit_test(test_line_counting),
 		cmocka_unit_test(test_load),
 	};
