@@ -129,6 +129,8 @@ struct hsm {
 	void *keygen_check_arg;
 	hsm_random_check_fn random_check;
 	void *random_check_arg;
+	hsm_token_failure_fn token_failure;
+	void *token_failure_arg;
 };
 
 /* A lent session; gen is the generation it was opened in. */

@@ -122,6 +122,9 @@ static void hsm_mark_gone(struct hsm *h)
 
 void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv)
 {
+	if (rv == CKR_FIPS_SELF_TEST_FAILED && h->token_failure != NULL)
+		h->token_failure(h->token_failure_arg,
+				 "the token answered CKR_FIPS_SELF_TEST_FAILED: its module failed a self-test");
 	if (hsm_rv_ambiguous(rv) && h->available && s->gen == h->generation) {
 		CK_BYTE probe[1];
 		CK_RV rv2 = h->f->C_GenerateRandom(s->h, probe, sizeof(probe));
@@ -733,6 +736,12 @@ enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e)
 		return hsm_rv_err(e, rv, "C_GetTokenInfo", NULL);
 	*flags = ti.flags;
 	return KH_OK;
+}
+
+void hsm_set_token_failure_hook(struct hsm *h, hsm_token_failure_fn fn, void *arg)
+{
+	h->token_failure = fn;
+	h->token_failure_arg = arg;
 }
 
 void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg)

@@ -135,6 +135,13 @@ typedef enum kh_err (*hsm_random_check_fn)(void *arg, const uint8_t *block, size
 					   struct kh_errbuf *e);
 void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg);
 
+/* Called (once per failing call, from the worker thread that made it) when
+ * the token answers CKR_FIPS_SELF_TEST_FAILED: the token's own module failed
+ * a self-test. The call itself fails as usual; in FIPS mode keyholdd enters
+ * ERROR from here. Set once before use. */
+typedef void (*hsm_token_failure_fn)(void *arg, const char *detail);
+void hsm_set_token_failure_hook(struct hsm *h, hsm_token_failure_fn fn, void *arg);
+
 /* Human name of a CKR_/CKM_ value, for messages ("CKR_PIN_INCORRECT"). */
 const char *hsm_rv_name(unsigned long rv);
 const char *hsm_mech_name(unsigned long mech, char *buf, size_t bufsz);

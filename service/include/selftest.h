@@ -40,7 +40,8 @@ void selftest_free(struct svc *s);
 bool selftest_fips_on(const struct svc *s);
 
 /* Registers the conditional tests with the token (keygen pairwise check,
- * continuous RNG test). No-op with fips_mode = off. */
+ * continuous RNG test) and enters ERROR when a token call answers
+ * CKR_FIPS_SELF_TEST_FAILED. No-op with fips_mode = off. */
 void selftest_install_hooks(struct svc *s);
 /* Runs the power-up registry in order (state SELF_TEST). KH_OK: every
  * entry passed and the state is OPERATIONAL. Otherwise the state is ERROR,

@@ -180,12 +180,20 @@ void selftest_free(struct svc *s)
 	s->libctx = NULL;
 }
 
+/* A token call answered CKR_FIPS_SELF_TEST_FAILED after start-up: the
+ * token's own module is in its error state, so nothing it signs may leave. */
+static void selftest_token_failure(void *arg, const char *detail)
+{
+	selftest_enter_error(arg, "token-health", detail);
+}
+
 void selftest_install_hooks(struct svc *s)
 {
 	if (!selftest_fips_on(s))
 		return;
 	hsm_set_keygen_check(s->hsm, selftest_keygen_check, s->fips);
 	hsm_set_random_check(s->hsm, selftest_rng_check, s->fips);
+	hsm_set_token_failure_hook(s->hsm, selftest_token_failure, s);
 }
 
 /* ---- the ERROR state ---- */

@@ -7,7 +7,9 @@
 # shim reads on every call): a flipped key-generation signature makes
 # GenerateKey fail with both halves destroyed, a flipped Sign is never
 # released, a repeated random block fails the continuous RNG test, and a
-# flipped signature fails `keyhold selftest`; each enters ERROR and exits 70.
+# flipped signature fails `keyhold selftest`, and a token answering
+# CKR_FIPS_SELF_TEST_FAILED fails the request; each enters ERROR and exits
+# 70. With fips_mode = off the token's failure fails the request only.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fips_lib.sh"
 
@@ -93,6 +95,20 @@ fips_wait_exit 70
 token_objects > "$T/objects"
 if grep -qx "rng-victim" "$T/objects"; then fail "a key was made from a repeated random block"; fi
 
+# ---- the token fails its own self-test after start-up ----
+# The shim answers CKR_FIPS_SELF_TEST_FAILED from C_SignInit: the request
+# fails, nothing is signed, and keyholdd enters ERROR.
+kh_start
+echo error_state > "$KH_SHIM_FLAG_FILE"
+rm -f "$T/st.sig"
+expect_err INTERNAL "sign on a token that failed its self-test" kh sign keep-me --in "$T/msg" --out "$T/st.sig"
+grep -q "CKR_FIPS_SELF_TEST_FAILED" "$T/err.err" || fail "the error does not name CKR_FIPS_SELF_TEST_FAILED"
+[ ! -s "$T/st.sig" ] || fail "a signature was written by a token in its error state"
+fips_wait_exit 70
+: > "$KH_SHIM_FLAG_FILE"
+grep -q "FIPS self-test token-health FAILED: the token answered CKR_FIPS_SELF_TEST_FAILED" "$T/keyholdd.log" \
+  || fail "the log does not name the token's self-test failure"
+
 # ---- `keyhold selftest` failing on demand ----
 kh_start
 echo flip_sign > "$KH_SHIM_FLAG_FILE"
@@ -111,4 +127,13 @@ if openssl dgst -sha256 -verify "$T/keep.pem" -signature "$T/off.sig" "$T/msg" >
   fail "the shim did not flip the signature (the checks above would be vacuous)"
 fi
 : > "$KH_SHIM_FLAG_FILE"
+kh_stop
+# A token answering CKR_FIPS_SELF_TEST_FAILED with fips_mode = off fails the
+# request, named, and keyholdd keeps serving.
+kh_start
+echo error_state > "$KH_SHIM_FLAG_FILE"
+expect_err INTERNAL "sign in off mode on a failed token" kh sign keep-me --in "$T/msg" --out "$T/off2.sig"
+grep -q "CKR_FIPS_SELF_TEST_FAILED" "$T/err.err" || fail "off mode: the error does not name CKR_FIPS_SELF_TEST_FAILED"
+: > "$KH_SHIM_FLAG_FILE"
+ok "sign in off mode once the token recovered" kh sign keep-me --in "$T/msg" --out "$T/off3.sig"
 kh_stop
