@@ -268,7 +268,7 @@ static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
 }
 
 /* pin_credential = NAME: the PIN is the systemd credential NAME
- * (LoadCredential=NAME:/path or SetCredentialEncrypted= in the unit), read
+ * (LoadCredential=NAME:/path or LoadCredentialEncrypted= in the unit), read
  * from $CREDENTIALS_DIRECTORY/NAME with the same checks as pin_file. */
 static int cfg_pin_credential(struct cfg_parse *p, const char *v)
 {
