@@ -36,20 +36,11 @@ static enum kh_err kh_tcp_connect(const char *hostport, char *host, size_t hosts
 				  struct kh_errbuf *e)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	const char *colon = strrchr(hostport, ':');
 	char port[16];
 	int fd = -1, rc;
 
-	if (colon == NULL || colon == hostport || strlen(colon + 1) >= sizeof(port) ||
-	    (size_t)(colon - hostport) >= hostsz)
+	if (hostport[0] == ':' || kh_split_hostport(hostport, host, hostsz, port, sizeof(port)) != 0)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "address '%s' is not HOST:PORT", hostport);
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	kh_strlcpy(port, colon + 1, sizeof(port));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -98,6 +98,23 @@ uint64_t kh_now_real_s(void)
 	return (uint64_t)time(NULL);
 }
 
+int kh_split_hostport(const char *s, char *host, size_t hostsz, char *port, size_t portsz)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+
+	if (colon == NULL || (size_t)(colon - s) >= hostsz || !kh_strlcpy(port, colon + 1, portsz))
+		return -1;
+	hl = (size_t)(colon - s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	return 0;
+}
+
 int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end = NULL;

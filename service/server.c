@@ -813,22 +813,14 @@ static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 static enum kh_err svc_tls_listen(struct svc_server *srv, struct kh_errbuf *e)
 {
 	const char *spec = srv->s->cfg->tls_listen;
-	const char *colon = strrchr(spec, ':');
 	struct evutil_addrinfo hints, *res = NULL;
 	char host[256], port[16];
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int rc;
 
-	if (colon == NULL || (size_t)(colon - spec) >= sizeof(host) || strlen(colon + 1) >= sizeof(port))
+	if (kh_split_hostport(spec, host, sizeof(host), port, sizeof(port)) != 0)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "[tls] listen '%s' is not HOST:PORT", spec);
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	kh_strlcpy(port, colon + 1, sizeof(port));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

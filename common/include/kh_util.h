@@ -22,6 +22,11 @@ void kh_copy_padded(char *dst, size_t dstsz, const unsigned char *src, size_t sr
 uint64_t kh_now_mono_us(void);
 uint64_t kh_now_real_s(void);
 
+/* Splits "HOST:PORT" at the last ':' into host (brackets of "[v6]:PORT"
+ * removed) and port; the host may be empty. 0 on success, -1 without a ':'
+ * or when a part does not fit. */
+int kh_split_hostport(const char *s, char *host, size_t hostsz, char *port, size_t portsz) KH_WUR;
+
 /* Parses an unsigned decimal in [min,max] with nothing after it; 0 on success. */
 int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) KH_WUR;
 

@@ -161,6 +161,28 @@ static void test_err_names(void **state)
 	}
 }
 
+static void test_split_hostport(void **state)
+{
+	char host[16], port[6];
+
+	(void)state;
+	assert_int_equal(kh_split_hostport("127.0.0.1:7443", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_string_equal(port, "7443");
+	assert_int_equal(kh_split_hostport("[::1]:0", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "::1");
+	assert_string_equal(port, "0");
+	assert_int_equal(kh_split_hostport("[]:1", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "");
+	assert_int_equal(kh_split_hostport(":1", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "");
+	assert_int_equal(kh_split_hostport("[:1", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "[");
+	assert_int_equal(kh_split_hostport("localhost", host, sizeof(host), port, sizeof(port)), -1);
+	assert_int_equal(kh_split_hostport("h:123456", host, sizeof(host), port, sizeof(port)), -1);
+	assert_int_equal(kh_split_hostport("0123456789abcdef:1", host, sizeof(host), port, sizeof(port)), -1);
+}
+
 static void test_util(void **state)
 {
 	uint64_t v = 99;
@@ -215,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_err_names),
 		cmocka_unit_test(test_util),
+		cmocka_unit_test(test_split_hostport),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
