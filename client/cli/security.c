@@ -9,45 +9,15 @@
 
 /* ---- audit ---- */
 
-/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 0 on success. */
-static int cli_parse_rfc3339(const char *s, uint64_t *out)
+/* --since: an RFC 3339 time at or after the epoch (kh_time_parse_rfc3339,
+ * as `truststore verify --at` takes it); 0 on success. */
+static int cli_parse_since(const char *s, uint64_t *out)
 {
-	struct tm tm;
-	const char *p;
-	long off = 0;
-	time_t t;
+	int64_t t;
 
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (p == NULL)
-		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (p == NULL)
+	if (kh_time_parse_rfc3339(s, &t) != 0 || t < 0)
 		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
-
-		if (hh > 23 || mm > 59)
-			return -1;
-		off = (hh * 60L + mm) * 60L * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	t = timegm(&tm);
-	if (t == (time_t)-1 || (long)t - off < 0)
-		return -1;
-	*out = (uint64_t)((long)t - off);
+	*out = (uint64_t)t;
 	return 0;
 }
 
@@ -72,7 +42,7 @@ static int cli_audit_show(struct cli *cli, struct cli_args *a)
 	int rc;
 
 	memset(&q, 0, sizeof(q));
-	if (since != NULL && cli_parse_rfc3339(since, &q.since_s) != 0)
+	if (since != NULL && cli_parse_since(since, &q.since_s) != 0)
 		return cli_usage(cli, "--since takes an RFC 3339 time like 2024-05-01T12:00:00Z, not '%s'", since);
 	if (lim != NULL) {
 		char *end = NULL;
