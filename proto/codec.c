@@ -362,7 +362,6 @@ static enum kh_err enc_resp_status(const union proto_resp_body *b, uint8_t **out
 	PB(TokenInfo) t = KEYHOLD__V1__TOKEN_INFO__INIT;
 	PB(ConditionalCounts) cc = KEYHOLD__V1__CONDITIONAL_COUNTS__INIT;
 	PB(SelfTestResult) *st = NULL, **stp = NULL;
-	size_t i;
 	int r;
 
 	m.version = S(s->version);
@@ -388,25 +387,9 @@ static enum kh_err enc_resp_status(const union proto_resp_body *b, uint8_t **out
 	m.keys = s->keys;
 	m.connections = s->connections;
 	m.requests = s->requests;
-	st = calloc(s->n_selftests ? s->n_selftests : 1, sizeof(*st));
-	stp = calloc(s->n_selftests ? s->n_selftests : 1, sizeof(*stp));
-	if (st == NULL || stp == NULL) {
-		r = KH_E_RESOURCE_EXHAUSTED;
+	r = proto_pb_selftests(s->selftests, s->n_selftests, &st, &stp);
+	if (r != KH_OK)
 		goto out;
-	}
-	for (i = 0; i < s->n_selftests; i++) {
-		const struct kh_selftest_result *x = &s->selftests[i];
-
-		keyhold__v1__self_test_result__init(&st[i]);
-		st[i].id = S(x->id);
-		st[i].type = S(x->type);
-		st[i].description = S(x->description);
-		st[i].source = S(x->source);
-		st[i].passed = x->passed;
-		st[i].duration_us = x->duration_us;
-		st[i].detail = S(x->detail);
-		stp[i] = &st[i];
-	}
 	m.n_self_tests = s->n_selftests;
 	m.self_tests = stp;
 	cc.pairwise_run = s->cond_pairwise_run;
@@ -604,18 +587,8 @@ static enum kh_err dec_resp_status(const ProtobufCMessage *m, union proto_resp_b
 		s->n_nonfips = p->n_nonfips_keys;
 	if (s->selftests == NULL || s->orphaned_keys == NULL || s->nonfips_keys == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
-	for (i = 0; i < p->n_self_tests; i++) {
-		const PB(SelfTestResult) *x = p->self_tests[i];
-		struct kh_selftest_result *y = &s->selftests[i];
-
-		proto_cstr(y->id, sizeof(y->id), x->id);
-		proto_cstr(y->type, sizeof(y->type), x->type);
-		proto_cstr(y->description, sizeof(y->description), x->description);
-		proto_cstr(y->source, sizeof(y->source), x->source);
-		y->passed = x->passed;
-		y->duration_us = x->duration_us;
-		proto_cstr(y->detail, sizeof(y->detail), x->detail);
-	}
+	for (i = 0; i < p->n_self_tests; i++)
+		proto_selftest_from(p->self_tests[i], &s->selftests[i]);
 	s->n_selftests = p->n_self_tests;
 	return KH_OK;
 }
