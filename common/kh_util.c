@@ -20,7 +20,7 @@ void kh_hex(const uint8_t *in, size_t len, char *out, size_t outsz)
 	out[2 * i] = '\0';
 }
 
-static int kh_hexval(char c)
+int kh_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

@@ -5,17 +5,6 @@
 #include "hsm.h"
 #include "kh_util.h"
 
-static int uri_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes [s, s+n) into out (outsz bytes). Returns the decoded
  * length, or -1 on a bad escape or overflow. RFC 7512 §2.3: pk11-pchar
  * (unreserved, pk11-path-res-avail, which includes "[" and "]") and
@@ -32,8 +21,8 @@ static long uri_pct_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
 
 			if (n - i < 3)
 				return -1;
-			hi = uri_hexval(s[i + 1]);
-			lo = uri_hexval(s[i + 2]);
+			hi = kh_hexval(s[i + 1]);
+			lo = kh_hexval(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi << 4 | lo;

@@ -10,6 +10,8 @@
 
 /* Lower-case hex of in into out (outsz >= 2*len+1). Truncates safely. */
 void kh_hex(const uint8_t *in, size_t len, char *out, size_t outsz);
+/* The value of one hex digit (either case), or -1. */
+int kh_hexval(char c);
 /* Parses hex (no separators, or ':' separated); 0 on success. */
 int kh_unhex(const char *in, uint8_t *out, size_t outsz, size_t *outlen) KH_WUR;
 

@@ -37,17 +37,6 @@ const char *pki_ossl_reason(char *buf, size_t bufsz)
 
 /* ---- a tokenizer with RFC 4514 escapes ---- */
 
-static int pki_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Copies one unescaped token of s starting at *pos into out, stopping at
  * any character of stops that is not escaped. Drops unescaped blanks at
  * both ends. *escaped_any says whether an escape occurred. Returns the
@@ -68,7 +57,7 @@ static int pki_token(const char *s, size_t *pos, const char *stops, bool allow_e
 			break;
 		}
 		if (c == '\\' && allow_escapes) {
-			int h1 = pki_hexval(s[i + 1]), h2 = h1 >= 0 ? pki_hexval(s[i + 2]) : -1;
+			int h1 = kh_hexval(s[i + 1]), h2 = h1 >= 0 ? kh_hexval(s[i + 2]) : -1;
 
 			if (h1 >= 0 && h2 >= 0) {
 				c = (char)(h1 << 4 | h2);
