@@ -692,9 +692,8 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 	char key[KH_NAME_MAX + 1];
 	X509 *cert = NULL;
 	X509_REQ *csr = NULL;
-	unsigned char *der = NULL;
 	size_t n_retired = 0;
-	int r = KH_OK, len;
+	int r = KH_OK;
 
 	(void)who;
 	memset(&t, 0, sizeof(t));
@@ -723,13 +722,7 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 		log_info("trustpoint '%s': self-signed certificate issued (serial %s)", t.name, o->cert.serial);
 	} else {
 		KH_TRY(pki_csr_build(&sg, &sub, NULL, &csr, e));
-		len = i2d_X509_REQ(csr, &der);
-		KH_ENSURE(len > 0, kh_err_set(e, KH_E_INTERNAL, "cannot encode the CSR"));
-		kh_bytes_clear(&t.csr);
-		t.csr.data = malloc((size_t)len);
-		KH_ENSURE(t.csr.data != NULL, KH_E_RESOURCE_EXHAUSTED);
-		memcpy(t.csr.data, der, (size_t)len);
-		t.csr.len = (size_t)len;
+		KH_TRY(pki_csr_der(csr, &t.csr, e));
 		kh_strlcpy(t.csr_key, key, sizeof(t.csr_key));
 		t.csr_created = t.updated = now_s();
 		/* One pending CSR per trustpoint: this one replaces any other. */
@@ -740,7 +733,6 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 	}
 out:
 	tp_unlock(s);
-	OPENSSL_free(der);
 	X509_free(cert);
 	X509_REQ_free(csr);
 	tp_signer_clear(&sg);
@@ -1070,11 +1062,10 @@ enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principa
 	EVP_PKEY *pub = NULL;
 	X509 *cert = NULL;
 	X509_REQ *csr = NULL;
-	unsigned char *der = NULL;
 	size_t n_retired = 0;
 	uint32_t serial = 0;
 	bool generated = false;
-	int r = KH_OK, len;
+	int r = KH_OK;
 
 	(void)who;
 	memset(&t, 0, sizeof(t));
@@ -1140,13 +1131,7 @@ enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principa
 		/* Terminal: the old key and certificate stay in use until the
 		 * new certificate is imported. */
 		KH_TRY(pki_csr_build(&sg, &sub, NULL, &csr, e));
-		len = i2d_X509_REQ(csr, &der);
-		KH_ENSURE(len > 0, kh_err_set(e, KH_E_INTERNAL, "cannot encode the CSR"));
-		kh_bytes_clear(&t.csr);
-		t.csr.data = malloc((size_t)len);
-		KH_ENSURE(t.csr.data != NULL, KH_E_RESOURCE_EXHAUSTED);
-		memcpy(t.csr.data, der, (size_t)len);
-		t.csr.len = (size_t)len;
+		KH_TRY(pki_csr_der(csr, &t.csr, e));
 		kh_strlcpy(t.csr_key, newkey, sizeof(t.csr_key));
 		kh_strlcpy(t.next_key, newkey, sizeof(t.next_key));
 		t.csr_created = t.updated = now_s();
@@ -1170,7 +1155,6 @@ out:
 	}
 	tp_unlock(s);
 	EVP_PKEY_free(pub);
-	OPENSSL_free(der);
 	X509_free(cert);
 	X509_REQ_free(csr);
 	kh_key_info_clear(&ki);

@@ -125,6 +125,8 @@ enum kh_err pki_selfsigned_build_at(const struct pki_signer *sg, const struct pk
 
 /* PEM text of a request (NUL-terminated, owned by the caller). */
 enum kh_err pki_csr_pem(X509_REQ *req, char **pem, struct kh_errbuf *e) KH_WUR;
+/* DER of a request into out (malloc'd; out's old bytes are freed first). */
+enum kh_err pki_csr_der(X509_REQ *req, struct kh_bytes *out, struct kh_errbuf *e) KH_WUR;
 
 /* ---- validation (pki_verify.c) ---- */
 

@@ -237,6 +237,25 @@ enum kh_err pki_csr_pem(X509_REQ *req, char **pem, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+enum kh_err pki_csr_der(X509_REQ *req, struct kh_bytes *out, struct kh_errbuf *e)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509_REQ(req, &der);
+
+	if (len <= 0)
+		return kh_err_set(e, KH_E_INTERNAL, "cannot encode the CSR");
+	kh_bytes_clear(out);
+	out->data = malloc((size_t)len);
+	if (out->data == NULL) {
+		OPENSSL_free(der);
+		return KH_E_RESOURCE_EXHAUSTED;
+	}
+	memcpy(out->data, der, (size_t)len);
+	out->len = (size_t)len;
+	OPENSSL_free(der);
+	return KH_OK;
+}
+
 /* ---- self-signed certificate ---- */
 
 /* A positive serial of exactly 16 octets from the token's RNG (RFC 5280
