@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "proto.h"
+#include "kh_test_codec.h"
 
 static uint8_t blob_a[300], blob_b[120], blob_c[64];
 static struct kh_bytes files[3];
@@ -145,25 +146,6 @@ static void encode_case(const struct req_case *c, uint64_t id, uint8_t **frame, 
 	assert_true(*len > PROTO_HDR_LEN);
 }
 
-/* Decodes an exact-size heap copy of buf. */
-static enum kh_err decode_copy(const uint8_t *buf, size_t len, struct proto_req *q)
-{
-	uint8_t *copy = malloc(len ? len : 1);
-	struct kh_errbuf e = { 0 };
-	enum kh_err r;
-
-	assert_non_null(copy);
-	if (len > 0)
-		memcpy(copy, buf, len);
-	r = proto_request_decode(copy, len, q, &e);
-	free(copy);
-	if (r != KH_OK) {
-		assert_int_equal(e.code, r);
-		assert_true(e.msg[0] != '\0');
-	}
-	return r;
-}
-
 static void bytes_ok(const struct kh_bytes *b)
 {
 	assert_true(b->len <= KH_PKI_BLOB_MAX);
@@ -257,7 +239,7 @@ static void test_round_trip(void **state)
 		struct proto_req q;
 
 		encode_case(&cases[i], 100 + i, &frame, &len);
-		assert_int_equal(decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
+		assert_int_equal(kh_test_decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
 		assert_int_equal(q.method, cases[i].m);
 		req_valid(&q);
 		switch (q.method) {
@@ -308,7 +290,7 @@ static void test_round_trip(void **state)
 static void test_mutations(void **state)
 {
 	struct req_case cases[CASES_MAX];
-	size_t n = req_cases(cases), i, k, bit;
+	size_t n = req_cases(cases), i;
 	unsigned ok = 0, refused = 0;
 
 	(void)state;
@@ -319,30 +301,7 @@ static void test_mutations(void **state)
 		encode_case(&cases[i], 7 + i, &frame, &len);
 		p = frame + PROTO_HDR_LEN;
 		plen = len - PROTO_HDR_LEN;
-		for (k = 0; k < plen; k++) {
-			struct proto_req q;
-
-			if (decode_copy(p, k, &q) == KH_OK) {
-				ok++;
-				req_valid(&q);
-				proto_req_clear(&q);
-			} else {
-				refused++;
-			}
-		}
-		for (bit = 0; bit < 8 * plen; bit++) {
-			struct proto_req q;
-
-			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			if (decode_copy(p, plen, &q) == KH_OK) {
-				ok++;
-				req_valid(&q);
-				proto_req_clear(&q);
-			} else {
-				refused++;
-			}
-			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		}
+		kh_test_mutate_request(p, plen, req_valid, &ok, &refused);
 		free(frame);
 	}
 	assert_true(refused > 0 && ok > 0);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "proto.h"
+#include "kh_test_codec.h"
 
 static uint8_t blob_a[200], blob_b[90];
 
@@ -76,24 +77,6 @@ static size_t req_cases(struct req_case *out)
 	return n;
 }
 
-static enum kh_err decode_copy(const uint8_t *buf, size_t len, struct proto_req *q)
-{
-	uint8_t *copy = malloc(len ? len : 1);
-	struct kh_errbuf e = { 0 };
-	enum kh_err r;
-
-	assert_non_null(copy);
-	if (len > 0)
-		memcpy(copy, buf, len);
-	r = proto_request_decode(copy, len, q, &e);
-	free(copy);
-	if (r != KH_OK) {
-		assert_int_equal(e.code, r);
-		assert_true(e.msg[0] != '\0');
-	}
-	return r;
-}
-
 /* What a handler may rely on after a successful decode. */
 static void req_valid(const struct proto_req *q)
 {
@@ -142,7 +125,7 @@ static void test_round_trip(void **state)
 		struct proto_req q;
 
 		assert_int_equal(proto_request_encode(100 + i, 0, cases[i].m, &cases[i].body, &frame, &len), KH_OK);
-		assert_int_equal(decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
+		assert_int_equal(kh_test_decode_copy(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &q), KH_OK);
 		assert_int_equal(q.method, cases[i].m);
 		req_valid(&q);
 		switch (q.method) {
@@ -180,7 +163,7 @@ static void test_round_trip(void **state)
 static void test_mutations(void **state)
 {
 	struct req_case cases[CASES_MAX];
-	size_t n = req_cases(cases), i, k, bit;
+	size_t n = req_cases(cases), i;
 	unsigned ok = 0, refused = 0;
 
 	(void)state;
@@ -191,30 +174,7 @@ static void test_mutations(void **state)
 		assert_int_equal(proto_request_encode(7 + i, 0, cases[i].m, &cases[i].body, &frame, &len), KH_OK);
 		p = frame + PROTO_HDR_LEN;
 		plen = len - PROTO_HDR_LEN;
-		for (k = 0; k < plen; k++) {
-			struct proto_req q;
-
-			if (decode_copy(p, k, &q) == KH_OK) {
-				ok++;
-				req_valid(&q);
-				proto_req_clear(&q);
-			} else {
-				refused++;
-			}
-		}
-		for (bit = 0; bit < 8 * plen; bit++) {
-			struct proto_req q;
-
-			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			if (decode_copy(p, plen, &q) == KH_OK) {
-				ok++;
-				req_valid(&q);
-				proto_req_clear(&q);
-			} else {
-				refused++;
-			}
-			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		}
+		kh_test_mutate_request(p, plen, req_valid, &ok, &refused);
 		free(frame);
 	}
 	assert_true(refused > 0 && ok > 0);
