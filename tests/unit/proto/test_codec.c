@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "kh_test_codec.h"
 #include "kh_test_pb.h"
 
 /* ---- helpers ---- */
@@ -1005,41 +1006,13 @@ static void test_response_mutations(void **state)
 	in[PROTO_M_SIGN].sign.sig_len = sizeof(sig);
 	for (m = 0; m < PROTO_M_COUNT; m++) {
 		uint8_t *frame = NULL, *p;
-		size_t len = 0, plen, k, bit;
+		size_t len = 0, plen;
 
 		assert_int_equal(proto_response_encode(7, KH_OK, NULL, (enum proto_method)m, &in[m], &frame, &len),
 				 KH_OK);
 		p = frame + PROTO_HDR_LEN;
 		plen = len - PROTO_HDR_LEN;
-		for (k = 0; k <= plen + 8 * plen; k++) {
-			size_t n = k <= plen ? k : plen;
-			uint8_t *copy = malloc(n ? n : 1);
-			struct proto_resp env;
-
-			assert_non_null(copy);
-			memcpy(copy, p, n);
-			if (k > plen) {
-				bit = k - plen - 1;
-				copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			}
-			if (proto_response_decode(copy, n, &env) == KH_OK) {
-				union proto_resp_body out;
-				struct kh_errbuf e = { 0 };
-
-				if (env.status.code == KH_OK &&
-				    proto_response_body_decode((enum proto_method)m, env.body, env.body_len, &out, &e) ==
-					    KH_OK) {
-					ok++;
-					proto_resp_clear((enum proto_method)m, &out);
-				} else {
-					refused++;
-				}
-				proto_resp_env_clear(&env);
-			} else {
-				refused++;
-			}
-			free(copy);
-		}
+		kh_test_mutate_response(p, plen, (enum proto_method)m, NULL, &ok, &refused);
 		free(frame);
 	}
 	assert_true(refused > 0 && ok > 0);
