@@ -14,8 +14,9 @@
 /* Decodes an exact-size heap copy of buf[0..len): a read past the end is
  * an ASan error, and the copy is scribbled over before it is freed so that
  * a decoded request pointing into the input shows. A refusal carries its
- * code and a message. */
-static inline enum kh_err kh_test_decode_copy(const uint8_t *buf, size_t len, struct proto_req *q)
+ * code and a message, also copied to ep unless it is NULL. */
+static inline enum kh_err kh_test_decode_copy_e(const uint8_t *buf, size_t len, struct proto_req *q,
+						struct kh_errbuf *ep)
 {
 	uint8_t *copy = malloc(len ? len : 1);
 	struct kh_errbuf e = { 0 };
@@ -31,7 +32,14 @@ static inline enum kh_err kh_test_decode_copy(const uint8_t *buf, size_t len, st
 		assert_int_equal(e.code, r);
 		assert_true(e.msg[0] != '\0');
 	}
+	if (ep != NULL)
+		*ep = e;
 	return r;
+}
+
+static inline enum kh_err kh_test_decode_copy(const uint8_t *buf, size_t len, struct proto_req *q)
+{
+	return kh_test_decode_copy_e(buf, len, q, NULL);
 }
 
 /* One mutated request: valid() checks it if it decodes; counted. */
