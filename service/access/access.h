@@ -16,13 +16,13 @@ struct svc;
 
 /* ---- principals (principal.c) ---- */
 
-/* Fills who for a Unix peer: name "uid:N", its groups (looked up once,
- * here) and its roles under cfg's [access]. */
-void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, struct svc_principal *who);
+/* Fills who for a Unix peer: name "uid:N", its primary group gid and the
+ * supplementary groups the peer process holds (SO_PEERGROUPS; borrows
+ * groups, n_groups may be 0), and its roles under cfg's [access]. */
+void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
+			size_t n_groups, struct svc_principal *who);
 /* Fills who for a verified certificate principal (SAN URI, else CN). */
 void svc_principal_cert(const struct svc_config *cfg, const char *name, struct svc_principal *who);
-/* Roles a Unix peer holds under cfg's [access]. */
-unsigned svc_roles_for_unix(const struct svc_config *cfg, uid_t uid, gid_t gid);
 /* Roles a certificate principal holds. */
 unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name);
 /* Whether grant g names who. */

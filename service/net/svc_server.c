@@ -42,6 +42,8 @@
 /* Rate buckets kept (principals seen); idle full ones are dropped past it. */
 #define SVC_BUCKETS_MAX 4096
 #define SVC_BUCKET_HASH 256
+/* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
+#define SVC_PEER_GROUPS_MAX 64
 
 /* A per-principal token bucket (config: rate, rate_burst). Refused
  * requests are put on record once a second per principal with a count,
@@ -635,15 +637,43 @@ static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
 	return true;
 }
 
+/* The supplementary groups the peer held when it connected (SO_PEERGROUPS,
+ * Linux >= 4.13): group roles follow the process, not the group database.
+ * A peer with more groups than fit is judged by its primary group alone
+ * (fewer roles, never more). */
+static enum kh_err svc_peer_groups(evutil_socket_t fd, gid_t *groups, size_t *n)
+{
+	socklen_t len = (socklen_t)(SVC_PEER_GROUPS_MAX * sizeof(gid_t));
+
+	*n = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		*n = len / sizeof(gid_t);
+		return KH_OK;
+	}
+	if (errno == ERANGE) {
+		log_warn("a peer holds more than %d supplementary groups; only its primary group is looked at",
+			 SVC_PEER_GROUPS_MAX);
+		return KH_OK;
+	}
+	log_warn("SO_PEERGROUPS: %s (Linux 4.13 or later is needed)", strerror(errno));
+	return KH_E_INTERNAL;
+}
+
 /* Unix peers: identified by SO_PEERCRED before anything is read. */
 static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 {
 	struct svc_conn *c;
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	gid_t groups[SVC_PEER_GROUPS_MAX];
+	size_t n_groups = 0;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
 		log_warn("SO_PEERCRED: %s", strerror(errno));
+		evutil_closesocket(fd);
+		return KH_E_INTERNAL;
+	}
+	if (svc_peer_groups(fd, groups, &n_groups) != KH_OK) {
 		evutil_closesocket(fd);
 		return KH_E_INTERNAL;
 	}
@@ -657,7 +687,7 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 	c->direct = true;
 	c->frame_cap = srv->s->cfg->frame_max;
 	c->serial = ++srv->next_serial;
-	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, &c->who);
+	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, groups, n_groups, &c->who);
 	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
 		free(c);
 		svc_refuse(fd, "keyholdd tracks too many principals; retry later");
