@@ -421,6 +421,33 @@ static void svc_conn_refuse(struct svc_conn *c, const struct proto_req *req, con
 	svc_conn_send_error(c, req->have_id ? req->id : 0, code, msg);
 }
 
+/* A peer that holds no role may call nothing, so it is answered before
+ * its request is decoded: no decoder runs for it, and no unknown-method or
+ * malformed-body message tells it anything. Only the envelope's id and
+ * method name are read from the wire, to answer and record it. */
+static void svc_conn_deny(struct svc_conn *c, const uint8_t *buf, size_t len)
+{
+	struct proto_req_head h;
+	const char *mname = "-";
+	char name[65], msg[320];
+	int m;
+
+	if (proto_request_head(buf, len, &h) && h.method != NULL && !h.method_nul && h.method_len < sizeof(name)) {
+		memcpy(name, h.method, h.method_len);
+		name[h.method_len] = '\0';
+		if ((m = proto_method_lookup(name)) >= 0)
+			mname = proto_method_name((enum proto_method)m);
+	}
+	if (c->bucket != NULL && !svc_bucket_take(c->srv, c->bucket, mname)) {
+		svc_conn_send_error(c, h.id, KH_E_RESOURCE_EXHAUSTED, "request rate limit reached; slow down");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%.160s may not call %s: it holds no role (grant one in [access])", c->who.name,
+		 strcmp(mname, "-") != 0 ? mname : "anything");
+	svc_audit_record(c->srv->s, &c->who, mname, NULL, KH_E_PERMISSION_DENIED, 0, 1);
+	svc_conn_send_error(c, h.id, KH_E_PERMISSION_DENIED, msg);
+}
+
 /* One complete frame payload from the peer. */
 static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 {
@@ -430,6 +457,10 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	const char *mname;
 
 	atomic_fetch_add(&srv->s->requests, 1);
+	if (c->who.roles == 0) {
+		svc_conn_deny(c, buf, len);
+		return;
+	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
 		svc_conn_send_error(c, 0, KH_E_RESOURCE_EXHAUSTED, "keyholdd is out of memory");
