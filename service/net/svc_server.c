@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,12 @@
 /* Rate buckets kept (principals seen); idle full ones are dropped past it. */
 #define SVC_BUCKETS_MAX 4096
 #define SVC_BUCKET_HASH 256
+/* Bytes of unfinished frames buffered across all connections (at least
+ * one frame_max): a frame that would pass it closes its connection. */
+#define SVC_BUFFERED_MAX (64u << 20)
+/* Memory given back to the kernel (malloc_trim) once this much buffered
+ * frame data has been freed since the last time. */
+#define SVC_TRIM_AFTER (1u << 20)
 /* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
 #define SVC_PEER_GROUPS_MAX 64
 
@@ -74,6 +81,7 @@ struct svc_conn {
 	_Atomic bool half_closed;       /* peer sent EOF; answer, then close */
 	bool direct;                    /* workers write answers themselves */
 	size_t frame_cap;
+	size_t reserved;                /* srv->buffered held for the frame being read */
 	uint64_t serial;
 	struct svc_conn *prev, *next;
 	bool tls;
@@ -109,6 +117,9 @@ struct svc_server {
 	struct svc_pool_item tick_item;
 	struct svc_bucket *buckets[SVC_BUCKET_HASH];
 	unsigned n_buckets;
+	size_t buffered;                /* sum of the connections' reserved */
+	size_t buffered_max;
+	size_t freed;                   /* frame bytes freed since the last trim */
 };
 
 static void svc_conn_close(struct svc_conn *c);
@@ -221,6 +232,31 @@ static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const 
 
 /* ---- connection lifetime ---- */
 
+/* Loop thread: the frame c was reading is done or abandoned. */
+static void svc_conn_release(struct svc_conn *c)
+{
+	c->srv->buffered -= c->reserved;
+	c->srv->freed += c->reserved;
+	c->reserved = 0;
+}
+
+/* Loop thread: holds room for a frame of len bytes whose header has come
+ * and whose body has not; false when all connections together would
+ * buffer more than buffered_max. */
+static bool svc_conn_reserve(struct svc_conn *c, size_t len)
+{
+	struct svc_server *srv = c->srv;
+
+	if (c->reserved == len)
+		return true;
+	svc_conn_release(c);
+	if (len > srv->buffered_max - srv->buffered)
+		return false;
+	srv->buffered += len;
+	c->reserved = len;
+	return true;
+}
+
 /* Any thread: the last reference frees c. */
 static void svc_conn_unref(struct svc_conn *c)
 {
@@ -298,6 +334,7 @@ static void svc_conn_close(struct svc_conn *c)
 		c->bucket->refs--;
 		c->bucket = NULL;
 	}
+	svc_conn_release(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -545,10 +582,17 @@ static void svc_conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		if (fr != KH_OK) {
+			if (need > PROTO_HDR_LEN && !svc_conn_reserve(c, need - PROTO_HDR_LEN)) {
+				log_warn("%s: %zu bytes of unfinished frames are buffered; refusing a %zu-byte frame",
+					 c->who.name, c->srv->buffered, need - PROTO_HDR_LEN);
+				svc_conn_close(c);
+				break;
+			}
 			/* Wait for the rest; read no further than this frame. */
 			bufferevent_setwatermark(bev, EV_READ, need, 0);
 			break;
 		}
+		svc_conn_release(c);
 		bufferevent_setwatermark(bev, EV_READ, 0, 0);
 		evbuffer_drain(in, PROTO_HDR_LEN);
 		payload = evbuffer_pullup(in, (ev_ssize_t)n);
@@ -716,9 +760,11 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 	c->srv = srv;
 	atomic_init(&c->refs, 1);
 	c->direct = true;
-	c->frame_cap = srv->s->cfg->frame_max;
 	c->serial = ++srv->next_serial;
 	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, groups, n_groups, &c->who);
+	/* A peer with no role may call nothing (svc_conn_deny): small frames
+	 * are all it needs, and all it may make keyholdd hold. */
+	c->frame_cap = c->who.roles != 0 ? srv->s->cfg->frame_max : PROTO_FRAME_MAX_PREAUTH;
 	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
 		free(c);
 		svc_refuse(fd, "keyholdd tracks too many principals; retry later");
@@ -948,6 +994,13 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 			if (b->refused > 0 && now - b->last_record_us >= 1000000u)
 				svc_bucket_flush(srv, b, now);
 	}
+	/* Frame buffers freed (closed peers, large requests): give the pages
+	 * back rather than keep the high-water mark (glibc keeps freed heap
+	 * memory, and raises its mmap threshold after a large free). */
+	if (srv->freed >= SVC_TRIM_AFTER) {
+		srv->freed = 0;
+		malloc_trim(0);
+	}
 	/* The audit housekeeping may sign (a token call): on a worker. */
 	if (srv->s->audit != NULL && !srv->tick_pending && srv->s->pool != NULL && !atomic_load(&srv->draining)) {
 		srv->tick_pending = true;
@@ -1096,6 +1149,7 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 		return KH_E_RESOURCE_EXHAUSTED;
 	srv->s = s;
 	srv->base = base;
+	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
 	srv->ev_term = evsignal_new(base, SIGTERM, svc_signal_cb, srv);
 	srv->ev_int = evsignal_new(base, SIGINT, svc_signal_cb, srv);
 	if (srv->ev_term == NULL || srv->ev_int == NULL || evsignal_add(srv->ev_term, NULL) != 0 ||
