@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,6 +51,13 @@
 /* Memory given back to the kernel (malloc_trim) once this much buffered
  * frame data has been freed since the last time. */
 #define SVC_TRIM_AFTER (1u << 20)
+/* Out of descriptors: accepting pauses this long (milliseconds), the
+ * line saying so is logged at most every SVC_EMFILE_LOG_S seconds. */
+#define SVC_EMFILE_PAUSE_MS 200
+#define SVC_EMFILE_LOG_S 10
+/* Descriptors keyholdd needs besides its connections (token, audit log,
+ * state files, listeners, the loop's and workers' own). */
+#define SVC_FD_OVERHEAD 64
 /* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
 #define SVC_PEER_GROUPS_MAX 64
 
@@ -120,6 +129,11 @@ struct svc_server {
 	size_t buffered;                /* sum of the connections' reserved */
 	size_t buffered_max;
 	size_t freed;                   /* frame bytes freed since the last trim */
+	int reserve_fd;                 /* given up to accept-and-close at EMFILE */
+	struct event *ev_resume;        /* re-enables the listeners after EMFILE */
+	uint64_t accept_err_logged_us;
+	uint64_t accept_errs;           /* accept errors not yet logged */
+	uint64_t accept_shed;           /* connections accepted and closed */
 };
 
 static void svc_conn_close(struct svc_conn *c);
@@ -1010,14 +1024,103 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Out of descriptors, every pending connection would make the listener
+ * fail again at once (a busy loop). Instead the reserve descriptor is
+ * given up to accept the waiting peers and close them with an answer,
+ * and accepting pauses a moment: existing connections keep being
+ * served, and a descriptor freed meanwhile is used again. */
+static void svc_accept_shed(struct svc_server *srv, struct evconnlistener *l)
+{
+	evutil_socket_t lfd = evconnlistener_get_fd(l);
+	int i, fd;
+
+	if (srv->reserve_fd < 0)
+		return;
+	close(srv->reserve_fd);
+	srv->reserve_fd = -1;
+	for (i = 0; i < 64; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			break;
+		srv->accept_shed++;
+		if (l == srv->tls_listener)
+			evutil_closesocket(fd); /* no frame before a TLS handshake */
+		else
+			svc_refuse(fd, "keyholdd is out of file descriptors; retry later");
+	}
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void svc_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load(&srv->draining))
+		return;
+	if (srv->listener != NULL)
+		evconnlistener_enable(srv->listener);
+	if (srv->tls_listener != NULL)
+		evconnlistener_enable(srv->tls_listener);
+}
+
 static void svc_accept_error_cb(struct evconnlistener *l, void *arg)
 {
+	struct svc_server *srv = arg;
 	int err = EVUTIL_SOCKET_ERROR();
+	uint64_t now = kh_now_mono_us();
+	bool no_fds = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: log and keep going; libevent retries. */
-	log_warn("accept: %s", evutil_socket_error_to_string(err));
+	srv->accept_errs++;
+	if (srv->accept_err_logged_us == 0 || now - srv->accept_err_logged_us >= SVC_EMFILE_LOG_S * 1000000u) {
+		log_warn("accept: %s (%llu errors, %llu connections refused since the last report)%s",
+			 evutil_socket_error_to_string(err), (unsigned long long)srv->accept_errs,
+			 (unsigned long long)srv->accept_shed,
+			 no_fds ? "; pausing, and refusing waiting peers (RLIMIT_NOFILE, max_connections)" : "");
+		srv->accept_err_logged_us = now;
+		srv->accept_errs = 0;
+		srv->accept_shed = 0;
+	}
+	if (!no_fds || srv->ev_resume == NULL)
+		return; /* a peer that went away (ECONNABORTED): libevent goes on */
+	svc_accept_shed(srv, l);
+	if (srv->listener != NULL)
+		evconnlistener_disable(srv->listener);
+	if (srv->tls_listener != NULL)
+		evconnlistener_disable(srv->tls_listener);
+	{
+		struct timeval pause = { 0, SVC_EMFILE_PAUSE_MS * 1000 };
+
+		evtimer_add(srv->ev_resume, &pause);
+	}
+}
+
+/* Every connection takes a descriptor: raise the soft RLIMIT_NOFILE to fit
+ * max_connections where the hard limit allows, and say so where it does
+ * not (connections past the limit are then accepted and closed). */
+static void svc_check_nofile(const struct svc_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections + SVC_FD_OVERHEAD;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur < want)
+		log_warn("max_connections = %u needs about %llu file descriptors but RLIMIT_NOFILE is %llu: "
+			 "about %llu connections fit, more are refused (raise LimitNOFILE= or lower max_connections)",
+			 cfg->max_connections, (unsigned long long)want, (unsigned long long)rl.rlim_cur,
+			 rl.rlim_cur > SVC_FD_OVERHEAD ? (unsigned long long)(rl.rlim_cur - SVC_FD_OVERHEAD) : 0ull);
+	else
+		log_info("RLIMIT_NOFILE raised to %llu for max_connections = %u", (unsigned long long)rl.rlim_cur,
+			 cfg->max_connections);
 }
 
 /* ---- the Unix socket ---- */
@@ -1150,6 +1253,9 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 	srv->s = s;
 	srv->base = base;
 	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
+	svc_check_nofile(s->cfg);
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->ev_resume = evtimer_new(base, svc_accept_resume_cb, srv);
 	srv->ev_term = evsignal_new(base, SIGTERM, svc_signal_cb, srv);
 	srv->ev_int = evsignal_new(base, SIGINT, svc_signal_cb, srv);
 	if (srv->ev_term == NULL || srv->ev_int == NULL || evsignal_add(srv->ev_term, NULL) != 0 ||
@@ -1198,6 +1304,10 @@ void svc_server_free(struct svc_server *srv)
 		evconnlistener_free(srv->tls_listener);
 	if (srv->ev_tick != NULL)
 		event_free(srv->ev_tick);
+	if (srv->ev_resume != NULL)
+		event_free(srv->ev_resume);
+	if (srv->reserve_fd >= 0)
+		close(srv->reserve_fd);
 	{
 		unsigned i;
 
