@@ -1059,6 +1059,9 @@ static void svc_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (atomic_load(&srv->draining))
 		return;
+	/* Another thread may have taken the descriptor given back last time. */
+	if (srv->reserve_fd < 0)
+		srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (srv->listener != NULL)
 		evconnlistener_enable(srv->listener);
 	if (srv->tls_listener != NULL)
