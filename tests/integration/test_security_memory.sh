@@ -50,7 +50,11 @@ base=$(rss)
 half_frames root "$T/admin.json"
 log "RSS with 300 half frames from the admin: $RSS_DURING kB ($(cat "$T/admin.json"))"
 [ "$(json_get 'd["closed"] >= 200' < "$T/admin.json")" = true ] || fail "300 MiB of unfinished frames were buffered: $(cat "$T/admin.json")"
-[ $((RSS_DURING - base)) -lt $((110 * 1024)) ] || fail "RSS grew from $base to $RSS_DURING kB"
+# 64 MiB of frames and their buffers' overhead (more under ASan, whose
+# redzones and allocator add about half again); 300 MiB without the cap.
+limit=110
+[ "$asan" = 1 ] && limit=170
+[ $((RSS_DURING - base)) -lt $((limit * 1024)) ] || fail "RSS grew from $base to $RSS_DURING kB"
 grep -q "unfinished frames are buffered" "$T/keyholdd.log" || fail "the refusals are not logged"
 ok "status after" kh status
 # ... and it is given back once they are closed (housekeeping trims once a
