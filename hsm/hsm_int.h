@@ -66,7 +66,6 @@ struct hsm_key {
 };
 
 struct hsm_session_key {
-	enum kh_key_type type;
 	uint8_t id[HSM_ID_LEN];  /* CKA_ID: destroy only what carries it */
 	CK_KEY_TYPE ck_type;
 	CK_OBJECT_HANDLE priv, pub;

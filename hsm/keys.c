@@ -822,7 +822,6 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	KH_TRY(hsm_key_type_supported(h, type, e));
 	k = calloc(1, sizeof(*k));
 	KH_ENSURE(k != NULL, KH_E_RESOURCE_EXHAUSTED);
-	k->type = type;
 	k->ck_type = sp->ck;
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;
