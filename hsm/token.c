@@ -227,6 +227,7 @@ static enum kh_err hsm_find_slot(struct hsm *h, CK_SLOT_ID *slot_out, CK_TOKEN_I
 	char seen[256] = "";
 	size_t seen_len = 0;
 
+	memset(&tinfo, 0, sizeof(tinfo));
 	rv = h->f->C_GetSlotList(CK_TRUE, NULL, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_GetSlotList", NULL));
 	KH_ENSURE(n > 0, kh_err_set(e, KH_E_NOT_FOUND, "module %s shows no token", h->module_path));
@@ -394,7 +395,6 @@ static enum kh_err hsm_initialize(struct hsm *h, struct kh_errbuf *e)
 {
 	CK_C_INITIALIZE_ARGS args;
 	CK_RV rv;
-
 	int r = KH_OK;
 
 	memset(&args, 0, sizeof(args));
