@@ -23,11 +23,12 @@ fi
 # A sanitizer build's library needs the sanitizer runtime in the program.
 san=()
 if readelf -d "$so" | grep -q 'libasan'; then
-  san=(-fsanitize=address,undefined)
+  san=("-fsanitize=address,undefined")
 fi
 
-PKG_CONFIG_PATH="$(dirname "$pc")" cc "${san[@]}" -Wall -Werror -o "$T/sign-pc" "$KH_SRC/examples/sign.c" \
-  $(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs keyhold) -Wl,-rpath,"$libdir" \
+# The pkg-config words are meant to split (flags).
+read -r -a pcflags <<< "$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs keyhold)"
+cc "${san[@]}" -Wall -Werror -o "$T/sign-pc" "$KH_SRC/examples/sign.c" "${pcflags[@]}" -Wl,-rpath,"$libdir" \
   || fail "the example does not build with pkg-config"
 cmake -S "$KH_SRC/examples" -B "$T/ex" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="${san[*]}" \
   -DCMAKE_EXE_LINKER_FLAGS="${san[*]}" -DCMAKE_BUILD_RPATH="$libdir" > "$T/ex.log" 2>&1 \
