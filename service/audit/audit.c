@@ -27,7 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
 

@@ -14,7 +14,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "pki.h"
+#include "pki/pki.h"
 
 #define PKI_SERIAL_LEN 16
 

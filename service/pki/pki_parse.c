@@ -13,7 +13,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "pki.h"
+#include "pki/pki.h"
 
 const char *pki_ossl_reason(char *buf, size_t bufsz)
 {

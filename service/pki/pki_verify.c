@@ -8,7 +8,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "pki.h"
+#include "pki/pki.h"
 
 /* One attempt with the given flags; fills res. */
 static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, bool partial,

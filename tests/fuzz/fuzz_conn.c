@@ -26,10 +26,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
-#include "svc.h"
+#include "daemon/svc.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -134,7 +134,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz.base = event_base_new();
 	if (fz.base == NULL)
 		fz_die("event_base_new", "failed");
-	/* The same start-up as keyholdd (service/lifecycle.c). */
+	/* The same start-up as keyholdd (service/daemon/lifecycle.c). */
 	fz.s.start_us = kh_now_mono_us();
 	if (svc_start(&fz.s, fz.base, &e) != KH_OK)
 		fz_die("start", e.msg);

@@ -1,6 +1,6 @@
 /* fuzz_frame.c: the server's frame reader: bytes arrive in chunks (sizes
  * taken from the input), are buffered under the frame cap and split with
- * proto_frame_next exactly as server.c does, and every whole frame goes
+ * proto_frame_next exactly as service/net/svc_server.c does, and every whole frame goes
  * through proto_request_decode. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "kh_pki.h"
-#include "pki.h"
+#include "pki/pki.h"
 
 /* RFC 2253 text of what pki_dn_parse built. */
 static void dn_text(const char *in, char *out, size_t n)

@@ -16,7 +16,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "svc.h"
+#include "daemon/svc.h"
 
 static char dir[64];
 
@@ -111,14 +111,14 @@ static void test_checks(void **state)
 {
 	struct kh_errbuf e = { 0 }, e2 = { 0 };
 	struct svc_config *c;
-	struct svc_keypolicy *p = NULL;
+	struct access_grants *p = NULL;
 	struct svc_principal u, g, cert, other, admin;
 
 	(void)state;
 	c = parse("[key:k]\nsigners = uid:4242, cert:spiffe://x/app\ndigests = sha256,sha384\npadding = pss\n"
 		  "[key:gk]\nsigners = gid:4343\n",
 		  &e, KH_OK);
-	assert_int_equal(svc_keypolicy_new(c, &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
 	svc_principal_unix(c, 4242, 4242, 1, &u);
 	svc_principal_unix(c, 5000, 4343, 1, &g);
 	svc_principal_unix(c, 5001, 5001, 1, &other);
@@ -131,20 +131,20 @@ static void test_checks(void **state)
 	assert_int_equal(other.roles, 0);
 	assert_string_equal(cert.name, "cert:spiffe://x/app");
 
-	assert_int_equal(svc_keypolicy_check_key(p, &u, "k", &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_key(p, &cert, "k", &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "gk", &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_key(p, &admin, "anything", &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &u, "k", &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &cert, "k", &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &g, "gk", &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &admin, "anything", &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &g, "k", &e), KH_E_PERMISSION_DENIED);
 	assert_non_null(strstr(e.msg, "uid:5000 has no grant for key 'k'"));
 	/* A certificate named like a uid is not that uid. */
 	svc_principal_cert(c, "uid:4242", &other);
-	assert_int_equal(svc_keypolicy_check_key(p, &other, "k", &e2), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &other, "k", &e2), KH_E_PERMISSION_DENIED);
 	/* Same refusal for a key that does not exist (modulo its name). */
 	kh_err_clear(&e);
 	kh_err_clear(&e2);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "zz", &e), KH_E_PERMISSION_DENIED);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k", &e2), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &g, "zz", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &g, "k", &e2), KH_E_PERMISSION_DENIED);
 	{
 		char a[KH_ERR_MSG_MAX], b[KH_ERR_MSG_MAX];
 
@@ -153,18 +153,18 @@ static void test_checks(void **state)
 		assert_string_equal(a, b);
 	}
 
-	assert_int_equal(svc_keypolicy_check_sign(p, &u, "k", true, KH_DIGEST_SHA384, KH_PAD_PSS, &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_sign(p, &u, "k", false, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e), KH_OK);
+	assert_int_equal(access_grants_check_sign(p, &u, "k", true, KH_DIGEST_SHA384, KH_PAD_PSS, &e), KH_OK);
+	assert_int_equal(access_grants_check_sign(p, &u, "k", false, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e), KH_OK);
 	kh_err_clear(&e);
-	assert_int_equal(svc_keypolicy_check_sign(p, &u, "k", true, KH_DIGEST_SHA512, KH_PAD_PSS, &e),
+	assert_int_equal(access_grants_check_sign(p, &u, "k", true, KH_DIGEST_SHA512, KH_PAD_PSS, &e),
 			 KH_E_PERMISSION_DENIED);
 	assert_non_null(strstr(e.msg, "allows digests sha256,sha384, not sha512"));
 	kh_err_clear(&e);
-	assert_int_equal(svc_keypolicy_check_sign(p, &u, "k", true, KH_DIGEST_SHA256, KH_PAD_DEFAULT, &e),
+	assert_int_equal(access_grants_check_sign(p, &u, "k", true, KH_DIGEST_SHA256, KH_PAD_DEFAULT, &e),
 			 KH_E_PERMISSION_DENIED);
 	assert_non_null(strstr(e.msg, "padding pss, not pkcs1"));
-	assert_int_equal(svc_keypolicy_check_sign(p, &admin, "k", true, KH_DIGEST_SHA512, KH_PAD_PKCS1, &e), KH_OK);
-	svc_keypolicy_free(p);
+	assert_int_equal(access_grants_check_sign(p, &admin, "k", true, KH_DIGEST_SHA512, KH_PAD_PKCS1, &e), KH_OK);
+	access_grants_free(p);
 	svc_config_free(c);
 }
 
@@ -172,7 +172,7 @@ static void test_runtime_grants(void **state)
 {
 	struct kh_errbuf e = { 0 };
 	struct svc_config *c;
-	struct svc_keypolicy *p = NULL;
+	struct access_grants *p = NULL;
 	struct svc_principal g;
 	struct kh_key_grant kg;
 	struct kh_grant_ref ref;
@@ -180,21 +180,21 @@ static void test_runtime_grants(void **state)
 
 	(void)state;
 	c = parse("[key:k]\nsigners = uid:4242\n", &e, KH_OK);
-	assert_int_equal(svc_keypolicy_new(c, &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
 	svc_principal_unix(c, 5000, 4343, 1, &g);
 	memset(&kg, 0, sizeof(kg));
 	kh_strlcpy(kg.key, "k2", sizeof(kg.key));
 	kh_strlcpy(kg.principal, "gid:4343", sizeof(kg.principal));
 	kg.digests = 1u << KH_DIGEST_SHA256;
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
-	assert_int_equal(svc_keypolicy_grant(p, &kg, &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k2", &e), KH_OK);
-	svc_keypolicy_free(p);
+	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_grant(p, &kg, &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_OK);
+	access_grants_free(p);
 	/* Kept across a restart. */
 	p = NULL;
-	assert_int_equal(svc_keypolicy_new(c, &p, &e), KH_OK);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k2", &e), KH_OK);
-	assert_int_equal(svc_keypolicy_list(p, "k2", &l, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_OK);
+	assert_int_equal(access_grants_list(p, "k2", &l, &e), KH_OK);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.grants[0].source, "runtime");
 	assert_int_equal(l.grants[0].digests, 1u << KH_DIGEST_SHA256);
@@ -203,18 +203,18 @@ static void test_runtime_grants(void **state)
 	memset(&ref, 0, sizeof(ref));
 	kh_strlcpy(ref.key, "k", sizeof(ref.key));
 	kh_strlcpy(ref.principal, "uid:4242", sizeof(ref.principal));
-	assert_int_equal(svc_keypolicy_revoke(p, &ref, &e), KH_E_FAILED_PRECONDITION);
+	assert_int_equal(access_grants_revoke(p, &ref, &e), KH_E_FAILED_PRECONDITION);
 	kh_strlcpy(ref.key, "k2", sizeof(ref.key));
 	kh_strlcpy(ref.principal, "gid:4343", sizeof(ref.principal));
-	assert_int_equal(svc_keypolicy_revoke(p, &ref, &e), KH_OK);
+	assert_int_equal(access_grants_revoke(p, &ref, &e), KH_OK);
 	kh_err_clear(&e);
-	assert_int_equal(svc_keypolicy_revoke(p, &ref, &e), KH_E_NOT_FOUND);
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_revoke(p, &ref, &e), KH_E_NOT_FOUND);
+	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
 	/* Deleting a key drops its run-time grants. */
-	assert_int_equal(svc_keypolicy_grant(p, &kg, &e), KH_OK);
-	svc_keypolicy_forget_key(p, "k2");
-	assert_int_equal(svc_keypolicy_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
-	svc_keypolicy_free(p);
+	assert_int_equal(access_grants_grant(p, &kg, &e), KH_OK);
+	access_grants_forget_key(p, "k2");
+	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
+	access_grants_free(p);
 	svc_config_free(c);
 }
 

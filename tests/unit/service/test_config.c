@@ -1,4 +1,4 @@
-/* test_config.c: keyholdd's INI configuration (service/config.c, DESIGN
+/* test_config.c: keyholdd's INI configuration (service/config/config.c, DESIGN
  * §6): defaults, every key, and a "NAME:LINE: reason" error with the right
  * line for every kind of bad line. */
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 
 #include "kh_log.h"
 #include "proto.h"
-#include "svc_config.h"
+#include "config/config.h"
 
 #define TOKEN "[token]\nmodule = /usr/lib/softhsm/libsofthsm2.so\nuri = pkcs11:token=keyhold\npin_file = /etc/keyhold/pin\n"
 

@@ -1,4 +1,4 @@
-/* test_policy.c: the FIPS approved-algorithm policy (service/policy.c):
+/* test_policy.c: the FIPS approved-algorithm policy (service/fips/fips_policy.c):
  * everything allowed with fips_mode = off; in aligned and validated mode
  * each non-approved choice refused with INVALID_ARGUMENT naming its rule,
  * the approved ones allowed; Ed25519 per fips_allow_eddsa; public keys by
@@ -16,7 +16,7 @@
 #include <openssl/obj_mac.h>
 #include <openssl/rsa.h>
 
-#include "svc_policy.h"
+#include "fips/fips_policy.h"
 
 static struct svc_config cfg_of(enum svc_fips_mode m, bool eddsa)
 {
@@ -44,17 +44,17 @@ static void test_off_allows_everything(void **state)
 	int t, d;
 
 	(void)state;
-	assert_false(svc_policy_fips(&c));
+	assert_false(fips_policy_fips(&c));
 	for (t = 0; t <= KH_KEY_TYPE_MAX; t++) {
-		assert_int_equal(svc_policy_key_type(&c, (enum kh_key_type)t, &e), KH_OK);
+		assert_int_equal(fips_policy_key_type(&c, (enum kh_key_type)t, &e), KH_OK);
 		for (d = 0; d <= KH_DIGEST_MAX; d++) {
-			assert_int_equal(svc_policy_sign(&c, (enum kh_key_type)t, (enum kh_digest)d, KH_PAD_PKCS1, &e), KH_OK);
-			assert_int_equal(svc_policy_cert_digest(&c, (enum kh_key_type)t, (enum kh_digest)d, "CSR", &e), KH_OK);
+			assert_int_equal(fips_policy_sign(&c, (enum kh_key_type)t, (enum kh_digest)d, KH_PAD_PKCS1, &e), KH_OK);
+			assert_int_equal(fips_policy_cert_digest(&c, (enum kh_key_type)t, (enum kh_digest)d, "CSR", &e), KH_OK);
 		}
 	}
-	assert_int_equal(svc_policy_rsa_bits(&c, 1024, &e), KH_OK);
-	assert_int_equal(svc_policy_curve(&c, NID_X9_62_prime192v1, &e), KH_OK);
-	assert_int_equal(svc_policy_curve(&c, NID_secp256k1, &e), KH_OK);
+	assert_int_equal(fips_policy_rsa_bits(&c, 1024, &e), KH_OK);
+	assert_int_equal(fips_policy_curve(&c, NID_X9_62_prime192v1, &e), KH_OK);
+	assert_int_equal(fips_policy_curve(&c, NID_secp256k1, &e), KH_OK);
 	assert_int_equal(e.code, KH_OK);
 }
 
@@ -63,52 +63,52 @@ static void check_fips_mode(enum svc_fips_mode m)
 	struct svc_config c = cfg_of(m, false);
 	struct kh_errbuf e;
 
-	assert_true(svc_policy_fips(&c));
+	assert_true(fips_policy_fips(&c));
 #define REFUSED(expr, rule) do { memset(&e, 0, sizeof(e)); refused((expr), &e, (rule)); } while (0)
 #define ALLOWED(expr) do { memset(&e, 0, sizeof(e)); assert_int_equal((expr), KH_OK); } while (0)
-	REFUSED(svc_policy_key_type(&c, KH_KEY_RSA1024, &e),
+	REFUSED(fips_policy_key_type(&c, KH_KEY_RSA1024, &e),
 		"RSA modulus 1024 is not allowed in FIPS mode; use 2048, 3072 or 4096");
-	REFUSED(svc_policy_key_type(&c, KH_KEY_SECP256K1, &e), "curve secp256k1 is not allowed in FIPS mode");
-	REFUSED(svc_policy_key_type(&c, KH_KEY_ED25519, &e), "unless fips_allow_eddsa = yes");
-	REFUSED(svc_policy_key_type(&c, KH_KEY_UNSPECIFIED, &e), "not allowed in FIPS mode");
-	REFUSED(svc_policy_rsa_bits(&c, 1536, &e), "RSA modulus 1536 is not allowed");
-	REFUSED(svc_policy_rsa_bits(&c, 8192, &e), "RSA modulus 8192 is not allowed");
-	REFUSED(svc_policy_curve(&c, NID_X9_62_prime192v1, &e), "curve prime192v1 is not allowed in FIPS mode");
-	REFUSED(svc_policy_curve(&c, NID_secp224r1, &e), "not allowed in FIPS mode");
-	REFUSED(svc_policy_curve(&c, NID_brainpoolP256r1, &e), "not allowed in FIPS mode");
-	REFUSED(svc_policy_sign(&c, KH_KEY_P256, KH_DIGEST_SHA1, KH_PAD_DEFAULT, &e),
+	REFUSED(fips_policy_key_type(&c, KH_KEY_SECP256K1, &e), "curve secp256k1 is not allowed in FIPS mode");
+	REFUSED(fips_policy_key_type(&c, KH_KEY_ED25519, &e), "unless fips_allow_eddsa = yes");
+	REFUSED(fips_policy_key_type(&c, KH_KEY_UNSPECIFIED, &e), "not allowed in FIPS mode");
+	REFUSED(fips_policy_rsa_bits(&c, 1536, &e), "RSA modulus 1536 is not allowed");
+	REFUSED(fips_policy_rsa_bits(&c, 8192, &e), "RSA modulus 8192 is not allowed");
+	REFUSED(fips_policy_curve(&c, NID_X9_62_prime192v1, &e), "curve prime192v1 is not allowed in FIPS mode");
+	REFUSED(fips_policy_curve(&c, NID_secp224r1, &e), "not allowed in FIPS mode");
+	REFUSED(fips_policy_curve(&c, NID_brainpoolP256r1, &e), "not allowed in FIPS mode");
+	REFUSED(fips_policy_sign(&c, KH_KEY_P256, KH_DIGEST_SHA1, KH_PAD_DEFAULT, &e),
 		"SHA-1 signatures are not allowed in FIPS mode");
-	REFUSED(svc_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA1, KH_PAD_PSS, &e), "SHA-1 signatures");
-	REFUSED(svc_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_MD5, KH_PAD_PKCS1, &e), "MD5 is not allowed in FIPS mode");
-	REFUSED(svc_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA224, KH_PAD_PKCS1, &e), "SHA-224");
-	REFUSED(svc_policy_sign(&c, KH_KEY_RSA1024, KH_DIGEST_SHA256, KH_PAD_PKCS1, &e), "RSA modulus 1024");
-	REFUSED(svc_policy_sign(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e), "fips_allow_eddsa");
-	REFUSED(svc_policy_sign(&c, KH_KEY_P256, (enum kh_digest)99, KH_PAD_DEFAULT, &e), "unknown digest");
-	REFUSED(svc_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA256, (enum kh_padding)7, &e), "unknown RSA padding");
-	REFUSED(svc_policy_cert_digest(&c, KH_KEY_RSA2048, KH_DIGEST_SHA1, "CSR", &e),
+	REFUSED(fips_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA1, KH_PAD_PSS, &e), "SHA-1 signatures");
+	REFUSED(fips_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_MD5, KH_PAD_PKCS1, &e), "MD5 is not allowed in FIPS mode");
+	REFUSED(fips_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA224, KH_PAD_PKCS1, &e), "SHA-224");
+	REFUSED(fips_policy_sign(&c, KH_KEY_RSA1024, KH_DIGEST_SHA256, KH_PAD_PKCS1, &e), "RSA modulus 1024");
+	REFUSED(fips_policy_sign(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e), "fips_allow_eddsa");
+	REFUSED(fips_policy_sign(&c, KH_KEY_P256, (enum kh_digest)99, KH_PAD_DEFAULT, &e), "unknown digest");
+	REFUSED(fips_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA256, (enum kh_padding)7, &e), "unknown RSA padding");
+	REFUSED(fips_policy_cert_digest(&c, KH_KEY_RSA2048, KH_DIGEST_SHA1, "CSR", &e),
 		"SHA-1 signatures on CSRs are not allowed in FIPS mode");
-	REFUSED(svc_policy_cert_digest(&c, KH_KEY_UNSPECIFIED, KH_DIGEST_MD5, "certificate", &e), "MD5");
-	REFUSED(svc_policy_cert_digest(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, "certificate", &e), "fips_allow_eddsa");
+	REFUSED(fips_policy_cert_digest(&c, KH_KEY_UNSPECIFIED, KH_DIGEST_MD5, "certificate", &e), "MD5");
+	REFUSED(fips_policy_cert_digest(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, "certificate", &e), "fips_allow_eddsa");
 
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_RSA2048, &e));
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_RSA3072, &e));
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_RSA4096, &e));
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_P256, &e));
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_P384, &e));
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_P521, &e));
-	ALLOWED(svc_policy_sign(&c, KH_KEY_P384, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e));
-	ALLOWED(svc_policy_sign(&c, KH_KEY_P521, KH_DIGEST_SHA512, KH_PAD_DEFAULT, &e));
-	ALLOWED(svc_policy_sign(&c, KH_KEY_RSA4096, KH_DIGEST_SHA384, KH_PAD_PSS, &e));
-	ALLOWED(svc_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA256, KH_PAD_PKCS1, &e));
-	ALLOWED(svc_policy_cert_digest(&c, KH_KEY_P256, KH_DIGEST_SHA256, "CSR", &e));
-	ALLOWED(svc_policy_cert_digest(&c, KH_KEY_UNSPECIFIED, KH_DIGEST_DEFAULT, "certificate", &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_RSA2048, &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_RSA3072, &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_RSA4096, &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_P256, &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_P384, &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_P521, &e));
+	ALLOWED(fips_policy_sign(&c, KH_KEY_P384, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e));
+	ALLOWED(fips_policy_sign(&c, KH_KEY_P521, KH_DIGEST_SHA512, KH_PAD_DEFAULT, &e));
+	ALLOWED(fips_policy_sign(&c, KH_KEY_RSA4096, KH_DIGEST_SHA384, KH_PAD_PSS, &e));
+	ALLOWED(fips_policy_sign(&c, KH_KEY_RSA2048, KH_DIGEST_SHA256, KH_PAD_PKCS1, &e));
+	ALLOWED(fips_policy_cert_digest(&c, KH_KEY_P256, KH_DIGEST_SHA256, "CSR", &e));
+	ALLOWED(fips_policy_cert_digest(&c, KH_KEY_UNSPECIFIED, KH_DIGEST_DEFAULT, "certificate", &e));
 
 	c.fips_allow_eddsa = true;
-	ALLOWED(svc_policy_key_type(&c, KH_KEY_ED25519, &e));
-	ALLOWED(svc_policy_sign(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e));
-	ALLOWED(svc_policy_cert_digest(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, "certificate", &e));
+	ALLOWED(fips_policy_key_type(&c, KH_KEY_ED25519, &e));
+	ALLOWED(fips_policy_sign(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, &e));
+	ALLOWED(fips_policy_cert_digest(&c, KH_KEY_ED25519, KH_DIGEST_DEFAULT, "certificate", &e));
 	/* fips_allow_eddsa opens Ed25519 only. */
-	REFUSED(svc_policy_key_type(&c, KH_KEY_SECP256K1, &e), "secp256k1");
+	REFUSED(fips_policy_key_type(&c, KH_KEY_SECP256K1, &e), "secp256k1");
 #undef REFUSED
 #undef ALLOWED
 }
@@ -152,47 +152,47 @@ static void test_public_keys(void **state)
 	(void)state;
 	k = rsa_key(1024, 65537);
 	memset(&e, 0, sizeof(e));
-	refused(svc_policy_public_key(&aligned, k, &e), &e, "RSA modulus 1024");
-	assert_int_equal(svc_policy_public_key(&off, k, &e), KH_OK);
+	refused(fips_policy_public_key(&aligned, k, &e), &e, "RSA modulus 1024");
+	assert_int_equal(fips_policy_public_key(&off, k, &e), KH_OK);
 	EVP_PKEY_free(k);
 
 	k = rsa_key(2048, 3);
 	memset(&e, 0, sizeof(e));
-	refused(svc_policy_public_key(&aligned, k, &e), &e, "exponent other than 65537");
+	refused(fips_policy_public_key(&aligned, k, &e), &e, "exponent other than 65537");
 	EVP_PKEY_free(k);
 
 	k = rsa_key(2048, 65537);
-	assert_int_equal(svc_policy_public_key(&aligned, k, &e), KH_OK);
+	assert_int_equal(fips_policy_public_key(&aligned, k, &e), KH_OK);
 	EVP_PKEY_free(k);
 
 	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime192v1");
 	assert_non_null(k);
 	memset(&e, 0, sizeof(e));
-	refused(svc_policy_public_key(&aligned, k, &e), &e, "curve prime192v1");
-	assert_int_equal(svc_policy_public_key(&off, k, &e), KH_OK);
+	refused(fips_policy_public_key(&aligned, k, &e), &e, "curve prime192v1");
+	assert_int_equal(fips_policy_public_key(&off, k, &e), KH_OK);
 	EVP_PKEY_free(k);
 
 	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
 	assert_non_null(k);
 	memset(&e, 0, sizeof(e));
-	refused(svc_policy_public_key(&aligned, k, &e), &e, "curve secp256k1");
+	refused(fips_policy_public_key(&aligned, k, &e), &e, "curve secp256k1");
 	EVP_PKEY_free(k);
 
 	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 	assert_non_null(k);
-	assert_int_equal(svc_policy_public_key(&aligned, k, &e), KH_OK);
+	assert_int_equal(fips_policy_public_key(&aligned, k, &e), KH_OK);
 	EVP_PKEY_free(k);
 
 	k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	assert_non_null(k);
 	memset(&e, 0, sizeof(e));
-	refused(svc_policy_public_key(&aligned, k, &e), &e, "fips_allow_eddsa");
+	refused(fips_policy_public_key(&aligned, k, &e), &e, "fips_allow_eddsa");
 	aligned.fips_allow_eddsa = true;
-	assert_int_equal(svc_policy_public_key(&aligned, k, &e), KH_OK);
+	assert_int_equal(fips_policy_public_key(&aligned, k, &e), KH_OK);
 	EVP_PKEY_free(k);
 
 	/* No public key (the token holds none): nothing to judge here. */
-	assert_int_equal(svc_policy_public_key(&aligned, NULL, &e), KH_OK);
+	assert_int_equal(fips_policy_public_key(&aligned, NULL, &e), KH_OK);
 }
 
 int main(void)

@@ -1,0 +1,59 @@
+/* access: who may do what (DESIGN §9): principals and their roles
+ * (principal.c) and per-key grants (grants.c). */
+#ifndef ACCESS_H
+#define ACCESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "hsm.h"
+#include "kh_err.h"
+#include "kh_types.h"
+#include "config/config.h"
+
+struct svc_principal;
+struct svc;
+
+/* ---- principals (principal.c) ---- */
+
+/* Fills who for a Unix peer: name "uid:N", its groups (looked up once,
+ * here) and its roles under cfg's [access]. */
+void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, struct svc_principal *who);
+/* Fills who for a verified certificate principal (SAN URI, else CN). */
+void svc_principal_cert(const struct svc_config *cfg, const char *name, struct svc_principal *who);
+/* Roles a Unix peer holds under cfg's [access]. */
+unsigned svc_roles_for_unix(const struct svc_config *cfg, uid_t uid, gid_t gid);
+/* Roles a certificate principal holds. */
+unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name);
+/* Whether grant g names who. */
+bool svc_grant_matches(const struct svc_grant *g, const struct svc_principal *who);
+
+/* ---- per-key grants (grants.c) ---- */
+
+struct access_grants;
+
+/* Grants from cfg's [key:NAME] sections plus the runtime grants kept in
+ * STATE_DIR/key-grants (refused with the file and line when malformed). */
+enum kh_err access_grants_new(const struct svc_config *cfg, struct access_grants **out, struct kh_errbuf *e) KH_WUR;
+void access_grants_free(struct access_grants *p);
+/* May who use key at all (sign, see)? Admins may; others need a grant
+ * naming them. The refusal is PERMISSION_DENIED naming the missing grant,
+ * the same whether or not the key exists: it is decided before the token
+ * is asked. */
+enum kh_err access_grants_check_key(struct access_grants *p, const struct svc_principal *who, const char *key,
+				 struct kh_errbuf *e) KH_WUR;
+/* With the key's type known: does a grant allow this digest and padding?
+ * is_rsa: padding applies. Admins pass. */
+enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_principal *who, const char *key,
+				  bool is_rsa, enum kh_digest digest, enum kh_padding padding,
+				  struct kh_errbuf *e) KH_WUR;
+/* Runtime grants (admin RPCs), persisted before the answer. */
+enum kh_err access_grants_grant(struct access_grants *p, const struct kh_key_grant *g, struct kh_errbuf *e) KH_WUR;
+enum kh_err access_grants_revoke(struct access_grants *p, const struct kh_grant_ref *r, struct kh_errbuf *e) KH_WUR;
+enum kh_err access_grants_list(struct access_grants *p, const char *key, struct kh_grant_list *out,
+			    struct kh_errbuf *e) KH_WUR;
+/* A deleted key's runtime grants go with it (a new key of the same name
+ * starts with none); config grants stay. */
+void access_grants_forget_key(struct access_grants *p, const char *key);
+
+#endif

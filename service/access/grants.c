@@ -1,0 +1,413 @@
+/* grants.c: per-key policy, like a KMS key policy: which principals may
+ * sign with which key and with which digests and paddings. Grants come
+ * from [key:NAME] in the config and from admin RPCs (kept in
+ * STATE_DIR/key-grants, rewritten atomically). Admins need no grant. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kh_log.h"
+#include "kh_util.h"
+#include "daemon/svc.h"
+
+#define POLICY_FILE "key-grants"
+#define POLICY_MAX_GRANTS 65536
+
+struct svc_key_grant {
+	char key[KH_NAME_MAX + 1];
+	struct svc_grant who;       /* role unused; who.text is the principal */
+	unsigned digests, paddings; /* 0: any */
+	bool from_config;
+};
+
+struct access_grants {
+	pthread_rwlock_t lock;
+	struct svc_key_grant *g;
+	size_t n, cap;
+	char *path;                 /* the runtime grants file */
+	const char *config_path;
+};
+
+static enum kh_err policy_add(struct access_grants *p, const struct svc_key_grant *g)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		struct svc_key_grant *ng;
+
+		if (cap > POLICY_MAX_GRANTS)
+			return KH_E_RESOURCE_EXHAUSTED;
+		ng = realloc(p->g, cap * sizeof(*ng));
+		if (ng == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+		p->g = ng;
+		p->cap = cap;
+	}
+	p->g[p->n++] = *g;
+	return KH_OK;
+}
+
+static void policy_set_text(char *out, size_t outsz, unsigned set, const char *const *names, unsigned max)
+{
+	unsigned i;
+	size_t off = 0;
+
+	out[0] = '\0';
+	if (set == 0) {
+		kh_strlcpy(out, "*", outsz);
+		return;
+	}
+	for (i = 1; i <= max; i++) {
+		if (!(set & (1u << i)))
+			continue;
+		off += (size_t)snprintf(out + off, outsz - off, "%s%s", off ? "," : "", names[i]);
+		if (off >= outsz)
+			break;
+	}
+}
+
+static const char *const policy_digests[] = { "", "sha256", "sha384", "sha512", "sha1", "md5", "sha224" };
+static const char *const policy_paddings[] = { "", "pkcs1", "pss" };
+
+/* ---- the runtime grants file: "KEY PRINCIPAL DIGESTS PADDINGS" ---- */
+
+static enum kh_err policy_load(struct access_grants *p, struct kh_errbuf *e)
+{
+	FILE *f;
+	char line[1024];
+	int lineno = 0, r = KH_OK;
+
+	f = fopen(p->path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return KH_OK;
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot read %s: %s", p->path, strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *key, *who, *dig, *pad, *save = NULL;
+		struct svc_key_grant g;
+		char err[160] = "";
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		key = strtok_r(line, " \t\n", &save);
+		who = strtok_r(NULL, " \t\n", &save);
+		dig = strtok_r(NULL, " \t\n", &save);
+		pad = strtok_r(NULL, " \t\n", &save);
+		memset(&g, 0, sizeof(g));
+		KH_ENSURE(key != NULL && who != NULL && dig != NULL && pad != NULL && kh_name_valid(key),
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: expected KEY PRINCIPAL DIGESTS PADDINGS",
+				     p->path, lineno));
+		kh_strlcpy(g.key, key, sizeof(g.key));
+		KH_ENSURE(svc_principal_parse(who, &g.who, err, sizeof(err)) == KH_OK,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
+		if (strcmp(dig, "*") != 0)
+			KH_ENSURE((g.digests = svc_digest_set_parse(dig, err, sizeof(err))) != 0,
+				  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
+		if (strcmp(pad, "*") != 0)
+			KH_ENSURE((g.paddings = svc_padding_set_parse(pad, err, sizeof(err))) != 0,
+				  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
+		KH_ENSURE(policy_add(p, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
+	}
+out:
+	fclose(f);
+	return r;
+}
+
+/* Rewrites the runtime grants: a temporary file, fsync, rename, fsync of
+ * the directory, so a crash leaves the old list or the new one. */
+static enum kh_err policy_save(struct access_grants *p, struct kh_errbuf *e)
+{
+	char tmp[4096];
+	FILE *f = NULL;
+	size_t i;
+	int r = KH_OK, fd, dfd;
+	char *slash;
+
+	KH_ENSURE((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", p->path) < sizeof(tmp), KH_E_INTERNAL);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(errno)));
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		r = kh_err_set(e, KH_E_INTERNAL, "fdopen: %s", strerror(errno));
+		goto out;
+	}
+	fprintf(f, "# keyholdd runtime key grants (keyhold policy grant/revoke); KEY PRINCIPAL DIGESTS PADDINGS\n");
+	for (i = 0; i < p->n; i++) {
+		char d[96], pd[32];
+
+		if (p->g[i].from_config)
+			continue;
+		policy_set_text(d, sizeof(d), p->g[i].digests, policy_digests, KH_DIGEST_MAX);
+		policy_set_text(pd, sizeof(pd), p->g[i].paddings, policy_paddings, KH_PAD_MAX);
+		fprintf(f, "%s %s %s %s\n", p->g[i].key, p->g[i].who.text, d, pd);
+	}
+	KH_ENSURE(fflush(f) == 0 && fsync(fileno(f)) == 0,
+		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(errno)));
+	KH_ENSURE(fclose(f) == 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(errno)));
+	f = NULL;
+	KH_ENSURE(rename(tmp, p->path) == 0,
+		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot replace %s: %s", p->path, strerror(errno)));
+	slash = strrchr(tmp, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		dfd = open(tmp[0] ? tmp : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			kh_ignore(fsync(dfd));
+			close(dfd);
+		}
+	}
+out:
+	if (f != NULL)
+		fclose(f);
+	return r;
+}
+
+enum kh_err access_grants_new(const struct svc_config *cfg, struct access_grants **out, struct kh_errbuf *e)
+{
+	struct access_grants *p;
+	size_t i, j;
+	int r = KH_OK;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	pthread_rwlock_init(&p->lock, NULL);
+	p->config_path = cfg->path;
+	p->path = malloc(strlen(cfg->state_dir) + sizeof("/" POLICY_FILE));
+	KH_ENSURE(p->path != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	snprintf(p->path, strlen(cfg->state_dir) + sizeof("/" POLICY_FILE), "%s/%s", cfg->state_dir, POLICY_FILE);
+	for (i = 0; i < cfg->n_key_policies; i++) {
+		const struct svc_key_policy_cfg *kp = &cfg->key_policies[i];
+
+		for (j = 0; j < kp->n_signers; j++) {
+			struct svc_key_grant g;
+
+			memset(&g, 0, sizeof(g));
+			kh_strlcpy(g.key, kp->key, sizeof(g.key));
+			g.who = kp->signers[j];
+			g.digests = kp->digests;
+			g.paddings = kp->paddings;
+			g.from_config = true;
+			KH_ENSURE(policy_add(p, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
+		}
+	}
+	KH_TRY(policy_load(p, e));
+	log_info("key policy: %zu grants (%s and %s)", p->n, cfg->path ? cfg->path : "config", p->path);
+	*out = p;
+	p = NULL;
+out:
+	access_grants_free(p);
+	return r;
+}
+
+void access_grants_free(struct access_grants *p)
+{
+	if (p == NULL)
+		return;
+	pthread_rwlock_destroy(&p->lock);
+	free(p->g);
+	free(p->path);
+	free(p);
+}
+
+static bool policy_is_admin(const struct svc_principal *who)
+{
+	return (who->roles & SVC_ROLE_ADMIN) != 0;
+}
+
+static enum kh_err policy_denied(const struct svc_principal *who, const char *key, struct kh_errbuf *e)
+{
+	/* One message whether or not key exists: the refusal must not tell. */
+	return kh_err_set(e, KH_E_PERMISSION_DENIED,
+			  "%s has no grant for key '%s': an admin adds one with 'keyhold policy grant %s %s' or "
+			  "'signers = %s' in [key:%s]",
+			  who->name, key, key, who->name, who->name, key);
+}
+
+enum kh_err access_grants_check_key(struct access_grants *p, const struct svc_principal *who, const char *key,
+				 struct kh_errbuf *e)
+{
+	size_t i;
+	bool ok = false;
+
+	if (policy_is_admin(who))
+		return KH_OK;
+	pthread_rwlock_rdlock(&p->lock);
+	for (i = 0; i < p->n && !ok; i++)
+		ok = strcmp(p->g[i].key, key) == 0 && svc_grant_matches(&p->g[i].who, who);
+	pthread_rwlock_unlock(&p->lock);
+	return ok ? KH_OK : policy_denied(who, key, e);
+}
+
+enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_principal *who, const char *key,
+				  bool is_rsa, enum kh_digest digest, enum kh_padding padding,
+				  struct kh_errbuf *e)
+{
+	size_t i;
+	bool any = false, ok = false;
+	unsigned dset = 0, pset = 0;
+	/* Policy speaks of the algorithm used: the defaults are SHA-256 and,
+	 * for RSA, PKCS#1 v1.5. Ed25519 (no digest) is governed by grants alone. */
+	unsigned d = digest == KH_DIGEST_DEFAULT ? KH_DIGEST_SHA256 : digest;
+	unsigned pad = padding == KH_PAD_DEFAULT ? KH_PAD_PKCS1 : padding;
+	char dtext[96], ptext[32];
+
+	if (policy_is_admin(who))
+		return KH_OK;
+	pthread_rwlock_rdlock(&p->lock);
+	for (i = 0; i < p->n && !ok; i++) {
+		const struct svc_key_grant *g = &p->g[i];
+
+		if (strcmp(g->key, key) != 0 || !svc_grant_matches(&g->who, who))
+			continue;
+		any = true;
+		dset |= g->digests ? g->digests : ~0u;
+		pset |= g->paddings ? g->paddings : ~0u;
+		ok = (g->digests == 0 || (g->digests & (1u << d))) && (!is_rsa || g->paddings == 0 || (g->paddings & (1u << pad)));
+	}
+	pthread_rwlock_unlock(&p->lock);
+	if (ok)
+		return KH_OK;
+	if (!any)
+		return policy_denied(who, key, e);
+	policy_set_text(dtext, sizeof(dtext), dset == ~0u ? 0 : dset, policy_digests, KH_DIGEST_MAX);
+	policy_set_text(ptext, sizeof(ptext), pset == ~0u ? 0 : pset, policy_paddings, KH_PAD_MAX);
+	if (!(dset & (1u << d)))
+		return kh_err_set(e, KH_E_PERMISSION_DENIED,
+				  "the grant of key '%s' to %s allows digests %s, not %s", key, who->name, dtext,
+				  policy_digests[d]);
+	return kh_err_set(e, KH_E_PERMISSION_DENIED,
+			  "the grant of key '%s' to %s allows %s with padding %s, not %s", key, who->name,
+			  policy_digests[d], ptext, policy_paddings[pad]);
+}
+
+enum kh_err access_grants_grant(struct access_grants *p, const struct kh_key_grant *kg, struct kh_errbuf *e)
+{
+	struct svc_key_grant g;
+	char err[160] = "";
+	size_t i;
+	int r = KH_OK;
+	bool replaced = false;
+
+	memset(&g, 0, sizeof(g));
+	kh_strlcpy(g.key, kg->key, sizeof(g.key));
+	if (svc_principal_parse(kg->principal, &g.who, err, sizeof(err)) != KH_OK)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s", err);
+	g.digests = kg->digests;
+	g.paddings = kg->paddings;
+	pthread_rwlock_wrlock(&p->lock);
+	for (i = 0; i < p->n; i++) {
+		if (!p->g[i].from_config && strcmp(p->g[i].key, g.key) == 0 && strcmp(p->g[i].who.text, g.who.text) == 0) {
+			p->g[i] = g;
+			replaced = true;
+		}
+	}
+	if (!replaced)
+		KH_ENSURE(policy_add(p, &g) == KH_OK,
+			  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "no room for more than %d grants", POLICY_MAX_GRANTS));
+	r = policy_save(p, e);
+	if (r != KH_OK && !replaced)
+		p->n--; /* not durable: not granted */
+out:
+	pthread_rwlock_unlock(&p->lock);
+	if (r == KH_OK)
+		log_info("granted key '%s' to %s", g.key, g.who.text);
+	return r;
+}
+
+enum kh_err access_grants_revoke(struct access_grants *p, const struct kh_grant_ref *ref, struct kh_errbuf *e)
+{
+	size_t i, kept = 0;
+	bool in_config = false, found = false;
+	struct svc_key_grant *old = NULL;
+	int r = KH_OK;
+
+	pthread_rwlock_wrlock(&p->lock);
+	old = malloc((p->n ? p->n : 1) * sizeof(*old));
+	KH_ENSURE(old != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	memcpy(old, p->g, p->n * sizeof(*old));
+	for (i = 0; i < p->n; i++) {
+		bool match = strcmp(p->g[i].key, ref->key) == 0 && strcmp(p->g[i].who.text, ref->principal) == 0;
+
+		if (match && p->g[i].from_config)
+			in_config = true;
+		if (match && !p->g[i].from_config) {
+			found = true;
+			continue;
+		}
+		p->g[kept++] = p->g[i];
+	}
+	if (!found) {
+		r = in_config ? kh_err_set(e, KH_E_FAILED_PRECONDITION,
+					   "the grant of key '%s' to %s comes from [key:%s] in %s; remove it there",
+					   ref->key, ref->principal, ref->key, p->config_path)
+			      : kh_err_set(e, KH_E_NOT_FOUND, "no grant of key '%s' to %s", ref->key, ref->principal);
+		goto out;
+	}
+	{
+		size_t n_old = p->n;
+
+		p->n = kept;
+		r = policy_save(p, e);
+		if (r != KH_OK) {
+			memcpy(p->g, old, n_old * sizeof(*old));
+			p->n = n_old;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&p->lock);
+	free(old);
+	if (r == KH_OK)
+		log_info("revoked key '%s' from %s", ref->key, ref->principal);
+	return r;
+}
+
+enum kh_err access_grants_list(struct access_grants *p, const char *key, struct kh_grant_list *out, struct kh_errbuf *e)
+{
+	size_t i;
+	int r = KH_OK;
+
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&p->lock);
+	out->grants = calloc(p->n ? p->n : 1, sizeof(*out->grants));
+	KH_ENSURE(out->grants != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	for (i = 0; i < p->n; i++) {
+		struct kh_key_grant *g = &out->grants[out->n];
+
+		if (key != NULL && key[0] != '\0' && strcmp(p->g[i].key, key) != 0)
+			continue;
+		kh_strlcpy(g->key, p->g[i].key, sizeof(g->key));
+		kh_strlcpy(g->principal, p->g[i].who.text, sizeof(g->principal));
+		g->digests = p->g[i].digests;
+		g->paddings = p->g[i].paddings;
+		kh_strlcpy(g->source, p->g[i].from_config ? "config" : "runtime", sizeof(g->source));
+		out->n++;
+	}
+out:
+	pthread_rwlock_unlock(&p->lock);
+	return r;
+}
+
+void access_grants_forget_key(struct access_grants *p, const char *key)
+{
+	size_t i, kept = 0;
+	struct kh_errbuf e = { 0 };
+
+	pthread_rwlock_wrlock(&p->lock);
+	for (i = 0; i < p->n; i++)
+		if (p->g[i].from_config || strcmp(p->g[i].key, key) != 0)
+			p->g[kept++] = p->g[i];
+	if (kept != p->n) {
+		p->n = kept;
+		if (policy_save(p, &e) != KH_OK)
+			log_err("key '%s' deleted but its grants could not be removed from the file: %s", key, e.msg);
+	}
+	pthread_rwlock_unlock(&p->lock);
+}

@@ -1,0 +1,129 @@
+/* svc_config: keyholdd's INI configuration (DESIGN §6), parsed with inih and
+ * validated; errors name the file, the line and the reason. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "kh_err.h"
+
+enum svc_fips_mode { SVC_FIPS_OFF, SVC_FIPS_ALIGNED, SVC_FIPS_VALIDATED };
+
+enum svc_role {
+	SVC_ROLE_ADMIN = 1u << 0,
+	SVC_ROLE_SIGNER = 1u << 1,
+	SVC_ROLE_AUDITOR = 1u << 2,
+};
+
+enum svc_principal_kind { SVC_PK_UID, SVC_PK_GID, SVC_PK_CERT };
+
+/* [revocation] ocsp_nonce: send a nonce (RFC 8954) and refuse a response
+ * that echoes another; required also refuses one that echoes none. */
+enum svc_ocsp_nonce { SVC_NONCE_OFF, SVC_NONCE_ON, SVC_NONCE_REQUIRED };
+
+/* One "role = principal" grant from [access]. */
+struct svc_grant {
+	unsigned role;                  /* one enum svc_role bit */
+	enum svc_principal_kind kind;
+	uid_t uid;                      /* SVC_PK_UID */
+	gid_t gid;                      /* SVC_PK_GID */
+	char cert[256];                 /* SVC_PK_CERT: SAN URI or CN */
+	char text[256];                 /* as written: "user:app", "cert:..." */
+};
+
+/* [key:NAME]: who may sign with key NAME, and how (DESIGN §9). */
+struct svc_key_policy_cfg {
+	char key[65];
+	struct svc_grant *signers;      /* role unused */
+	size_t n_signers;
+	unsigned digests;               /* 1u << enum kh_digest; 0: any */
+	unsigned paddings;              /* 1u << enum kh_padding; 0: any */
+	int line;                       /* where the section starts */
+};
+
+struct svc_config {
+	char *path;
+	/* [service] */
+	char *socket;
+	mode_t socket_mode;
+	char *socket_group;             /* NULL: keep the process group */
+	char *state_dir;
+	unsigned workers;
+	enum svc_fips_mode fips_mode;
+	bool fips_allow_eddsa;
+	unsigned frame_max;
+	unsigned max_connections;
+	unsigned max_inflight;          /* per connection */
+	unsigned idle_timeout_s;
+	int log_level;                  /* KH_LOG_* */
+	/* [token] */
+	char *module;
+	char *uri;
+	char *pin_file;
+	unsigned sessions;
+	/* [tls] */
+	char *tls_listen;
+	char *tls_key;
+	char *tls_cert;
+	char *tls_client_truststore;
+	/* [access] */
+	struct svc_grant *grants;
+	size_t n_grants;
+	/* ---- security (issue 5) ---- */
+	char *user;                     /* [service] user: drop to it after binding */
+	unsigned rate;                  /* requests/s per principal; 0: no limit */
+	unsigned rate_burst;            /* bucket size; default 2 * rate */
+	char *tls_client_ca;            /* [tls] client_ca: PEM CA bundle */
+	unsigned tls_handshake_timeout_s;
+	/* [audit] */
+	char *audit_file;               /* default STATE_DIR/audit.log */
+	char *audit_key;                /* token key that signs checkpoints */
+	unsigned audit_checkpoint_records;
+	unsigned audit_checkpoint_interval_s;
+	bool audit_sync_always;         /* fdatasync every record */
+	/* [key:NAME] */
+	struct svc_key_policy_cfg *key_policies;
+	size_t n_key_policies;
+	/* [revocation] (docs/REVOCATION.md) */
+	unsigned rev_connect_timeout_s;
+	unsigned rev_timeout_s;         /* whole transfer */
+	unsigned rev_crl_max;           /* bytes of one CRL */
+	unsigned rev_ocsp_max;          /* bytes of one OCSP response */
+	enum svc_ocsp_nonce rev_nonce;
+	char *rev_proxy;                /* NULL: no proxy (the environment is ignored) */
+	/* [expiry] */
+	unsigned exp_notify_days;       /* notify this many days before notAfter */
+	unsigned exp_notify_every_s;    /* at most one notification per certificate per period */
+	unsigned exp_check_interval_s;  /* how often the monitor runs */
+	char **exp_hook;                /* argv (NULL-terminated) of the notification command; NULL: none */
+	unsigned exp_hook_timeout_s;
+};
+
+/* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)
+ * into g (g->role untouched). On error writes the reason into err. */
+enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, size_t errsz) KH_WUR;
+/* Parses "sha256,sha384" / "pkcs1,pss" into a bit set; 0 and a reason on
+ * an unknown name. */
+unsigned svc_digest_set_parse(const char *s, char *err, size_t errsz);
+unsigned svc_padding_set_parse(const char *s, char *err, size_t errsz);
+
+/* Reads and validates path. On error e says "PATH:LINE: reason". */
+enum kh_err svc_config_load(const char *path, struct svc_config **out, struct kh_errbuf *e) KH_WUR;
+/* The same from a string; name stands for the file in messages. */
+enum kh_err svc_config_parse(const char *text, const char *name, struct svc_config **out,
+			     struct kh_errbuf *e) KH_WUR;
+void svc_config_free(struct svc_config *c);
+
+const char *svc_fips_mode_name(enum svc_fips_mode m);
+
+/* "30s", "15m", "12h", "7d" -> seconds in [min_s, max_s]; 0 on success. */
+int svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out) KH_WUR;
+/* Splits a command line into argv: words separated by blanks, "double
+ * quotes" group (\" and \\ inside), no shell. *argv is NULL-terminated and
+ * freed with svc_config_argv_free. INVALID_ARGUMENT with a reason. */
+enum kh_err svc_config_argv(const char *s, char ***argv, struct kh_errbuf *e) KH_WUR;
+void svc_config_argv_free(char **argv);
+
+#endif

@@ -1,0 +1,191 @@
+/* lifecycle.c: keyholdd's start-up after the configuration is read, in the
+ * order DESIGN requires (FIPS library context, token, power-up self-tests,
+ * state, workers, policy, TLS, listeners, privilege drop, audit log), and
+ * the shutdown that undoes it. main() and the whole-connection fuzzer both
+ * use these, so the fuzzer drives the service keyholdd really runs. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "audit/audit.h"
+#include "kh_log.h"
+#include "fips/fips.h"
+#include "daemon/svc.h"
+#include "pki/pki_state.h"
+#include "revocation/revocation.h"
+#include "access/access.h"
+#include "net/tls.h"
+
+/* Drops to cfg's user after the listeners are bound (DESIGN §9): its
+ * groups, then gid, then uid, for real, effective and saved ids. The
+ * token stays usable only if that user can reach it (SoftHSM2: its token
+ * directory; see docs/SECURITY.md). */
+static enum kh_err svc_drop_privileges(const char *user, struct kh_errbuf *e)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "[service] user '%s' does not exist", user);
+	if (geteuid() != 0) {
+		if (geteuid() == pw.pw_uid)
+			return KH_OK;
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot become user '%s': keyholdd does not run as root",
+				  user);
+	}
+	if (initgroups(pw.pw_name, pw.pw_gid) != 0 || setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) != 0 ||
+	    setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) != 0)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot become user '%s': %s", user, strerror(errno));
+	if (pw.pw_uid != 0 && setuid(0) == 0)
+		return kh_err_set(e, KH_E_INTERNAL, "dropped to '%s' but root could be regained", user);
+	/* Credential changes reset the dumpable flag: set it again. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("PR_SET_DUMPABLE failed");
+	log_info("running as %s (uid %u, gid %u)", user, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid);
+	return KH_OK;
+}
+
+static enum kh_err svc_fetch_digests(struct svc *s, struct kh_errbuf *e)
+{
+	static const char *const names[KH_DIGEST_MAX + 1] = {
+		[KH_DIGEST_SHA256] = "SHA256", [KH_DIGEST_SHA384] = "SHA384", [KH_DIGEST_SHA512] = "SHA512",
+		[KH_DIGEST_SHA1] = "SHA1",     [KH_DIGEST_MD5] = "MD5",       [KH_DIGEST_SHA224] = "SHA224",
+	};
+	unsigned i;
+
+	for (i = 1; i <= KH_DIGEST_MAX; i++) {
+		s->md[i] = EVP_MD_fetch(s->libctx, names[i], NULL);
+		if (s->md[i] == NULL && (i == KH_DIGEST_SHA256 || i == KH_DIGEST_SHA384 || i == KH_DIGEST_SHA512))
+			return kh_err_set(e, KH_E_INTERNAL, "OpenSSL offers no %s", names[i]);
+	}
+	return KH_OK;
+}
+
+static void svc_free_digests(struct svc *s)
+{
+	unsigned i;
+
+	for (i = 0; i <= KH_DIGEST_MAX; i++) {
+		EVP_MD_free(s->md[i]);
+		s->md[i] = NULL;
+	}
+}
+
+static enum kh_err svc_open_audit(struct svc *s, struct kh_errbuf *e)
+{
+	struct audit_config ac;
+	size_t plen = strlen(s->cfg->state_dir) + sizeof("/audit.log");
+	char *path = malloc(plen);
+	int r;
+
+	if (path == NULL)
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	snprintf(path, plen, "%s/audit.log", s->cfg->state_dir);
+	memset(&ac, 0, sizeof(ac));
+	ac.path = s->cfg->audit_file != NULL ? s->cfg->audit_file : path;
+	ac.key = s->cfg->audit_key;
+	ac.checkpoint_records = s->cfg->audit_checkpoint_records;
+	ac.checkpoint_interval_s = s->cfg->audit_checkpoint_interval_s;
+	ac.sync_always = s->cfg->audit_sync_always;
+	r = audit_open(&ac, s->hsm, &s->audit, e);
+	free(path);
+	return r;
+}
+
+/* One worker per token session (DESIGN §10): a worker without a session
+ * would only wait for one, so the pool is the smaller of [service]
+ * workers and the sessions the token gave (sessions, ulMaxSessionCount). */
+static enum kh_err svc_size_pool(struct svc *s, struct kh_errbuf *e)
+{
+	struct kh_token_info ti;
+
+	hsm_token_info(s->hsm, &ti);
+	if (ti.sessions == 0)
+		return kh_err_set(e, KH_E_UNAVAILABLE, "the token gave no session");
+	s->workers = s->cfg->workers < ti.sessions ? s->cfg->workers : ti.sessions;
+	if (s->workers < s->cfg->workers)
+		log_info("%u workers: one per token session ([service] workers = %u)", s->workers, s->cfg->workers);
+	return KH_OK;
+}
+
+enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
+{
+	struct hsm_config hc;
+	struct kh_errbuf why = { 0 };
+	int r = KH_OK;
+
+	/* FIPS mode first: keyholdd's own library context (and in validated
+	 * mode the FIPS provider) before anything is fetched from it. */
+	if (selftest_init(s, &why) != KH_OK) {
+		s->exit_code = SELFTEST_EXIT_ERROR;
+		return kh_err_set(e, why.code, "%s", why.msg);
+	}
+	KH_TRY(proto_check_methods(e));
+	KH_TRY(svc_fetch_digests(s, e));
+	memset(&hc, 0, sizeof(hc));
+	hc.module = s->cfg->module;
+	hc.uri = s->cfg->uri;
+	hc.pin_file = s->cfg->pin_file;
+	hc.sessions = s->cfg->sessions;
+	if (hsm_open(&hc, &s->hsm, &why) != KH_OK)
+		return kh_err_set(e, why.code, "token: %s: %s", kh_err_name(why.code), why.msg);
+	/* Power-up self-tests before any listener opens (DESIGN §8):
+	 * INIT -> SELF_TEST -> OPERATIONAL | ERROR. */
+	selftest_install_hooks(s);
+	if (selftest_run_powerup(s, &why) != KH_OK) {
+		s->exit_code = SELFTEST_EXIT_ERROR;
+		return kh_err_set(e, why.code, "FIPS ERROR state: %s; closing the token, keyholdd halts (exit status %d)",
+				  why.msg, SELFTEST_EXIT_ERROR);
+	}
+	/* PKI state (and finishing what a crash interrupted) once the token
+	 * has passed its tests. */
+	if (svc_pki_open(s, &why) != KH_OK)
+		return kh_err_set(e, why.code, "state: %s: %s", kh_err_name(why.code), why.msg);
+	KH_TRY(svc_size_pool(s, e));
+	KH_ENSURE(svc_pool_new(base, s->workers, &s->pool) == KH_OK,
+		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
+	KH_TRY(access_grants_new(s->cfg, &s->grants, e));
+	if (s->cfg->tls_listen != NULL)
+		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
+	KH_TRY(svc_server_new(s, base, &s->server, e));
+	KH_ENSURE(selftest_attach_loop(s, base) == KH_OK,
+		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
+	if (s->cfg->user != NULL)
+		KH_TRY(svc_drop_privileges(s->cfg->user, e));
+	/* Before the loop runs: no request is served without a record. */
+	if (svc_open_audit(s, &why) != KH_OK)
+		return kh_err_set(e, why.code, "audit log: %s", why.msg);
+	KH_TRY(svc_expiry_start(s, base, e));
+out:
+	return r;
+}
+
+void svc_stop(struct svc *s)
+{
+	/* Workers first: their completions still reach the connections. */
+	svc_pool_free(s->pool);
+	s->pool = NULL;
+	svc_expiry_stop(s);
+	svc_server_free(s->server);
+	s->server = NULL;
+	svc_pki_close(s);
+	audit_close(s->audit);
+	s->audit = NULL;
+	access_grants_free(s->grants);
+	s->grants = NULL;
+	SSL_CTX_free(s->tls_ctx);
+	s->tls_ctx = NULL;
+	/* Closing the token also cleanses the PIN. */
+	hsm_close(s->hsm);
+	s->hsm = NULL;
+	svc_free_digests(s);
+	selftest_free(s);
+}

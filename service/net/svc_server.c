@@ -1,0 +1,1101 @@
+/* svc_server.c: the Unix socket and TLS listeners and their connections: peer
+ * credentials (SO_PEERCRED, or a verified client certificate), frame
+ * reading with the cap checked before anything is buffered for the body,
+ * jobs to the worker pool, responses written in completion order
+ * (pipelined, out of order), limits (connections, in flight, idle and
+ * handshake timeouts, per-principal rate), and graceful shutdown. */
+#include <errno.h>
+#include <stddef.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "audit/audit.h"
+#include "kh_log.h"
+#include "kh_util.h"
+#include "daemon/svc.h"
+#include "net/tls.h"
+
+/* Stop reading from a peer whose unread responses pass this. */
+#define SVC_OUT_HIGH (8u << 20)
+#define SVC_GRACE_S 10
+/* Rate buckets kept (principals seen); idle full ones are dropped past it. */
+#define SVC_BUCKETS_MAX 4096
+#define SVC_BUCKET_HASH 256
+
+/* A per-principal token bucket (config: rate, rate_burst). Refused
+ * requests are put on record once a second per principal with a count,
+ * so a flood cannot fill the audit log faster than the limit allows. */
+struct svc_bucket {
+	struct svc_bucket *next;
+	char name[160];
+	double tokens;
+	uint64_t last_us;
+	unsigned refs;                  /* connections of this principal */
+	uint64_t refused;               /* refused and not yet on record */
+	uint64_t last_record_us;
+	char refused_method[48];
+};
+
+/* A connection belongs to the loop thread, except what workers touch when
+ * they answer directly (svc_job_run): the atomics below, and the
+ * bufferevent's output under its lock (Unix connections are made
+ * BEV_OPT_THREADSAFE; a job holds a reference on its bufferevent). */
+struct svc_conn {
+	struct svc_server *srv;
+	struct bufferevent *bev;        /* NULL once closed */
+	struct svc_principal who;
+	_Atomic unsigned refs;          /* the socket + one per job */
+	_Atomic unsigned inflight;
+	_Atomic bool closed;            /* set under the bufferevent lock */
+	_Atomic bool out_paused;
+	_Atomic bool half_closed;       /* peer sent EOF; answer, then close */
+	bool direct;                    /* workers write answers themselves */
+	size_t frame_cap;
+	uint64_t serial;
+	struct svc_conn *prev, *next;
+	bool tls;
+	bool authed;                    /* TLS: the handshake and verification are done */
+	struct event *hs_timer;         /* TLS handshake timeout */
+	struct svc_bucket *bucket;      /* NULL: no rate limit */
+};
+
+struct svc_job {
+	struct svc_pool_item item;      /* first: the pool hands this back */
+	struct svc_conn *conn;
+	struct bufferevent *bev;        /* referenced while the job lives */
+	struct proto_req req;
+	uint64_t deadline_us;
+	uint8_t *frame;
+	size_t frame_len;
+};
+
+struct svc_server {
+	struct svc *s;
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *ev_term, *ev_int, *ev_grace;
+	struct svc_conn *conns;
+	unsigned n_conns;
+	_Atomic unsigned inflight;      /* workers finish jobs too */
+	uint64_t next_serial;
+	_Atomic bool draining;
+	char *socket_path;
+	struct evconnlistener *tls_listener;
+	struct event *ev_tick;          /* housekeeping, once a second */
+	bool tick_pending;              /* an audit_tick job is queued */
+	struct svc_pool_item tick_item;
+	struct svc_bucket *buckets[SVC_BUCKET_HASH];
+	unsigned n_buckets;
+};
+
+static void svc_conn_close(struct svc_conn *c);
+static void svc_server_maybe_finish(struct svc_server *srv);
+static void svc_conn_read_cb(struct bufferevent *bev, void *arg);
+static void svc_tls_connected(struct svc_conn *c);
+static void svc_refuse(evutil_socket_t fd, const char *msg);
+static void svc_accept_error_cb(struct evconnlistener *l, void *arg);
+
+/* ---- per-principal rate ---- */
+
+static unsigned svc_bucket_hash(const char *s)
+{
+	unsigned h = 5381;
+
+	while (*s != '\0')
+		h = h * 33 + (unsigned char)*s++;
+	return h % SVC_BUCKET_HASH;
+}
+
+static void svc_bucket_flush(struct svc_server *srv, struct svc_bucket *b, uint64_t now)
+{
+	struct svc_principal who;
+
+	if (b->refused == 0)
+		return;
+	memset(&who, 0, sizeof(who));
+	kh_strlcpy(who.name, b->name, sizeof(who.name));
+	svc_audit_record(srv->s, &who, b->refused_method, NULL, KH_E_RESOURCE_EXHAUSTED, 0, b->refused);
+	b->refused = 0;
+	b->last_record_us = now;
+}
+
+static void svc_bucket_refill(const struct svc_config *cfg, struct svc_bucket *b, uint64_t now)
+{
+	b->tokens += (double)(now - b->last_us) * cfg->rate / 1e6;
+	if (b->tokens > cfg->rate_burst)
+		b->tokens = cfg->rate_burst;
+	b->last_us = now;
+}
+
+/* Drops buckets no connection uses and that are full again (they hold no
+ * state worth keeping), once the table is large. */
+static void svc_buckets_trim(struct svc_server *srv, uint64_t now)
+{
+	unsigned i;
+
+	for (i = 0; i < SVC_BUCKET_HASH && srv->n_buckets > SVC_BUCKETS_MAX / 2; i++) {
+		struct svc_bucket **pp = &srv->buckets[i];
+
+		while (*pp != NULL) {
+			struct svc_bucket *b = *pp;
+
+			svc_bucket_refill(srv->s->cfg, b, now);
+			if (b->refs == 0 && b->refused == 0 && b->tokens >= srv->s->cfg->rate_burst) {
+				*pp = b->next;
+				free(b);
+				srv->n_buckets--;
+			} else {
+				pp = &b->next;
+			}
+		}
+	}
+}
+
+static struct svc_bucket *svc_bucket_get(struct svc_server *srv, const char *name)
+{
+	unsigned h = svc_bucket_hash(name);
+	struct svc_bucket *b;
+	uint64_t now = kh_now_mono_us();
+
+	for (b = srv->buckets[h]; b != NULL; b = b->next)
+		if (strcmp(b->name, name) == 0)
+			break;
+	if (b == NULL) {
+		if (srv->n_buckets >= SVC_BUCKETS_MAX)
+			svc_buckets_trim(srv, now);
+		if (srv->n_buckets >= SVC_BUCKETS_MAX)
+			return NULL; /* refuse the connection rather than forget limits */
+		b = calloc(1, sizeof(*b));
+		if (b == NULL)
+			return NULL;
+		kh_strlcpy(b->name, name, sizeof(b->name));
+		b->tokens = srv->s->cfg->rate_burst;
+		b->last_us = now;
+		b->next = srv->buckets[h];
+		srv->buckets[h] = b;
+		srv->n_buckets++;
+	}
+	b->refs++;
+	return b;
+}
+
+/* Takes one token; false when the principal is over its rate. */
+static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const char *method)
+{
+	uint64_t now = kh_now_mono_us();
+
+	svc_bucket_refill(srv->s->cfg, b, now);
+	if (b->tokens >= 1.0) {
+		b->tokens -= 1.0;
+		return true;
+	}
+	b->refused++;
+	kh_strlcpy(b->refused_method, method != NULL ? method : "-", sizeof(b->refused_method));
+	if (now - b->last_record_us >= 1000000u)
+		svc_bucket_flush(srv, b, now);
+	return false;
+}
+
+/* ---- connection lifetime ---- */
+
+/* Any thread: the last reference frees c. */
+static void svc_conn_unref(struct svc_conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) > 1)
+		return;
+	free(c);
+}
+
+static void svc_frame_free_cb(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)(uintptr_t)data);
+}
+
+/* The peer is not reading its answers: stop taking requests from it until
+ * it does (the write callback resumes). Any thread, bev locked or owned. */
+static void svc_conn_backpressure(struct svc_conn *c, struct bufferevent *bev)
+{
+	if (atomic_load(&c->out_paused) || evbuffer_get_length(bufferevent_get_output(bev)) <= SVC_OUT_HIGH)
+		return;
+	atomic_store(&c->out_paused, true);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setwatermark(bev, EV_WRITE, SVC_OUT_HIGH / 2, 0);
+}
+
+/* Takes frame. Loop thread. */
+static void svc_conn_send(struct svc_conn *c, uint8_t *frame, size_t len)
+{
+	struct evbuffer *out;
+
+	if (c->bev == NULL || frame == NULL) {
+		free(frame);
+		return;
+	}
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_add_reference(out, frame, len, svc_frame_free_cb, NULL) != 0) {
+		free(frame);
+		svc_conn_close(c);
+		return;
+	}
+	svc_conn_backpressure(c, c->bev);
+}
+
+static void svc_conn_send_error(struct svc_conn *c, uint64_t id, enum kh_err code, const char *msg)
+{
+	size_t len = 0;
+	uint8_t *f = svc_error_frame(id, code, msg, &len);
+
+	if (f == NULL) {
+		svc_conn_close(c);
+		return;
+	}
+	svc_conn_send(c, f, len);
+}
+
+static void svc_conn_close(struct svc_conn *c)
+{
+	struct svc_server *srv = c->srv;
+
+	if (c->bev == NULL)
+		return;
+	/* Under the lock: a worker answering directly sees either an open
+	 * connection for its whole write, or a closed one. */
+	bufferevent_lock(c->bev);
+	atomic_store(&c->closed, true);
+	bufferevent_unlock(c->bev);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (c->hs_timer != NULL) {
+		event_free(c->hs_timer);
+		c->hs_timer = NULL;
+	}
+	if (c->bucket != NULL) {
+		c->bucket->refs--;
+		c->bucket = NULL;
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->n_conns--;
+	atomic_fetch_sub(&srv->s->connections, 1);
+	log_dbg("connection %llu (%s) closed", (unsigned long long)c->serial, c->who.name);
+	svc_conn_unref(c);
+}
+
+/* After the peer half-closed or during shutdown: close once nothing is
+ * owed to the peer. */
+static void svc_conn_close_if_done(struct svc_conn *c)
+{
+	if (c->bev == NULL || !(atomic_load(&c->half_closed) || atomic_load(&c->srv->draining)) ||
+	    atomic_load(&c->inflight) > 0)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		svc_conn_close(c);
+}
+
+/* ---- jobs ---- */
+
+/* Worker thread: hands the answer to the peer. With nothing queued before
+ * it, one non-blocking send() straight from the worker saves the hop back
+ * to the loop (DESIGN §10 latency); what the socket does not take, and
+ * answers behind queued output, go to the output buffer for the loop to
+ * write. Takes frame. */
+static void svc_job_answer(struct svc_conn *c, struct bufferevent *bev, uint8_t *frame, size_t len)
+{
+	struct evbuffer *out;
+	ssize_t n = 0;
+
+	if (frame == NULL)
+		return;
+	bufferevent_lock(bev);
+	if (atomic_load(&c->closed)) {
+		bufferevent_unlock(bev);
+		free(frame);
+		return;
+	}
+	out = bufferevent_get_output(bev);
+	if (evbuffer_get_length(out) == 0) {
+		do
+			n = send(bufferevent_getfd(bev), frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			n = 0; /* EAGAIN or an error the loop will see: queue it */
+	}
+	if ((size_t)n < len) {
+		if (n == 0) {
+			if (evbuffer_add_reference(out, frame, len, svc_frame_free_cb, NULL) != 0)
+				free(frame);
+			frame = NULL;
+		} else if (evbuffer_add(out, frame + n, len - (size_t)n) != 0) {
+			log_warn("%s: out of memory queueing an answer", c->who.name);
+		}
+		svc_conn_backpressure(c, bev);
+	}
+	bufferevent_unlock(bev);
+	free(frame);
+}
+
+/* Worker thread. Runs the request, answers it, and finishes the job here
+ * unless the loop must look (shutdown, a half-closed peer, a connection
+ * that answers through the loop): then returns true for svc_job_done. */
+static bool svc_job_run(struct svc_pool_item *it)
+{
+	struct svc_job *j = (struct svc_job *)it;
+	struct svc_conn *c = j->conn;
+	struct svc_server *srv = c->srv;
+
+	/* Nobody waiting: do not spend the token on it. */
+	if (!atomic_load(&c->closed))
+		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
+	if (!c->direct)
+		return true;
+	svc_job_answer(c, j->bev, j->frame, j->frame_len);
+	j->frame = NULL;
+	proto_req_clear(&j->req);
+	/* Decrement, then look: the loop sets the flags, then looks at the
+	 * counts, so one of the two sees the other (sequentially consistent). */
+	atomic_fetch_sub(&c->inflight, 1);
+	atomic_fetch_sub(&srv->inflight, 1);
+	if (atomic_load(&c->half_closed) || atomic_load(&srv->draining))
+		return true;
+	bufferevent_decref(j->bev);
+	free(j);
+	svc_conn_unref(c);
+	return false;
+}
+
+/* Loop thread: the rest of a job that needs the loop. */
+static void svc_job_done(struct svc_pool_item *it)
+{
+	struct svc_job *j = (struct svc_job *)it;
+	struct svc_conn *c = j->conn;
+	struct svc_server *srv = c->srv;
+
+	if (!c->direct) {
+		atomic_fetch_sub(&c->inflight, 1);
+		atomic_fetch_sub(&srv->inflight, 1);
+		svc_conn_send(c, j->frame, j->frame_len);
+		proto_req_clear(&j->req);
+	}
+	bufferevent_decref(j->bev);
+	free(j);
+	svc_conn_close_if_done(c);
+	svc_conn_unref(c);
+	svc_server_maybe_finish(srv);
+}
+
+/* Refuses a request the loop answers itself (a limit, shutdown, a bad
+ * frame); it goes on record like every other. */
+static void svc_conn_refuse(struct svc_conn *c, const struct proto_req *req, const char *method, enum kh_err code,
+			    const char *msg)
+{
+	svc_audit_record(c->srv->s, &c->who, method, NULL, code, 0, 1);
+	svc_conn_send_error(c, req->have_id ? req->id : 0, code, msg);
+}
+
+/* One complete frame payload from the peer. */
+static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
+{
+	struct svc_server *srv = c->srv;
+	struct kh_errbuf e = { 0 };
+	struct svc_job *j;
+	const char *mname;
+
+	atomic_fetch_add(&srv->s->requests, 1);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		svc_conn_send_error(c, 0, KH_E_RESOURCE_EXHAUSTED, "keyholdd is out of memory");
+		return;
+	}
+	if (proto_request_decode(buf, len, &j->req, &e) != KH_OK) {
+		log_dbg("%s: bad request: %s", c->who.name, e.msg);
+		if (c->bucket != NULL && !svc_bucket_take(srv, c->bucket, "-"))
+			svc_conn_send_error(c, j->req.have_id ? j->req.id : 0, KH_E_RESOURCE_EXHAUSTED,
+					    "request rate limit reached; slow down");
+		else
+			svc_conn_refuse(c, &j->req, "-", e.code, e.msg);
+		free(j);
+		return;
+	}
+	mname = proto_method_name(j->req.method);
+	if (c->bucket != NULL && !svc_bucket_take(srv, c->bucket, mname)) {
+		char msg[256];
+
+		/* On record once a second with a count (svc_bucket_take). */
+		snprintf(msg, sizeof(msg), "%.160s is over its rate of %u requests per second (burst %u); slow down",
+			 c->who.name, srv->s->cfg->rate, srv->s->cfg->rate_burst);
+		svc_conn_send_error(c, j->req.id, KH_E_RESOURCE_EXHAUSTED, msg);
+		goto drop;
+	}
+	if (atomic_load(&srv->draining)) {
+		svc_conn_refuse(c, &j->req, mname, KH_E_UNAVAILABLE, "keyholdd is shutting down; retry after it restarts");
+		goto drop;
+	}
+	if (atomic_load(&c->inflight) >= srv->s->cfg->max_inflight) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "more than %u requests in flight on this connection; wait for answers",
+			 srv->s->cfg->max_inflight);
+		svc_conn_refuse(c, &j->req, mname, KH_E_RESOURCE_EXHAUSTED, msg);
+		goto drop;
+	}
+	if (j->req.deadline_ms > 0)
+		j->deadline_us = kh_now_mono_us() + (uint64_t)j->req.deadline_ms * 1000u;
+	j->conn = c;
+	j->bev = c->bev;
+	bufferevent_incref(j->bev);
+	j->item.run = svc_job_run;
+	j->item.done = svc_job_done;
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->inflight, 1);
+	atomic_fetch_add(&srv->inflight, 1);
+	svc_pool_submit(srv->s->pool, &j->item);
+	return;
+drop:
+	proto_req_clear(&j->req);
+	free(j);
+}
+
+/* ---- bufferevent callbacks ---- */
+
+static void svc_conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct svc_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (c->tls && !c->authed)
+		return; /* nothing is read before the client is verified */
+	atomic_fetch_add(&c->refs, 1); /* a close below must not free c under us */
+	while (c->bev != NULL && !atomic_load(&c->out_paused)) {
+		uint8_t hdr[PROTO_HDR_LEN];
+		size_t have = evbuffer_get_length(in), n = 0, need = 0;
+		uint8_t *payload;
+		enum kh_err fr;
+
+		evbuffer_copyout(in, hdr, have < PROTO_HDR_LEN ? have : PROTO_HDR_LEN);
+		/* Only the header is looked at here; the body stays in the
+		 * evbuffer until it is whole (proto_frame_next counts have). */
+		fr = proto_frame_next(hdr, have, c->frame_cap, &n, &need);
+		if (fr == KH_E_INVALID_ARGUMENT) {
+			/* A zero or oversized length: the stream cannot be
+			 * trusted any more. Close before buffering the body. */
+			log_info("%s: frame length %u outside 1..%zu; closing", c->who.name,
+				 (unsigned)hdr[0] << 24 | (unsigned)hdr[1] << 16 | (unsigned)hdr[2] << 8 | hdr[3],
+				 c->frame_cap);
+			svc_conn_close(c);
+			break;
+		}
+		if (fr != KH_OK) {
+			/* Wait for the rest; read no further than this frame. */
+			bufferevent_setwatermark(bev, EV_READ, need, 0);
+			break;
+		}
+		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		evbuffer_drain(in, PROTO_HDR_LEN);
+		payload = evbuffer_pullup(in, (ev_ssize_t)n);
+		if (payload == NULL) {
+			svc_conn_close(c);
+			break;
+		}
+		svc_conn_frame(c, payload, n);
+		if (c->bev == NULL)
+			break;
+		evbuffer_drain(in, n);
+	}
+	svc_conn_unref(c);
+}
+
+static void svc_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct svc_conn *c = arg;
+	struct svc_server *srv = c->srv; /* c may be gone after a close */
+
+	if (atomic_load(&c->out_paused)) {
+		atomic_store(&c->out_paused, false);
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!atomic_load(&c->srv->draining)) {
+			bufferevent_enable(bev, EV_READ);
+			svc_conn_read_cb(bev, c);
+		}
+	}
+	svc_conn_close_if_done(c);
+	svc_server_maybe_finish(srv);
+}
+
+static void svc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct svc_conn *c = arg;
+	struct svc_server *srv = c->srv; /* c may be gone after a close */
+
+	if (what & BEV_EVENT_CONNECTED) {
+		svc_tls_connected(c);
+		return;
+	}
+	if (c->tls && !c->authed && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+		unsigned long err = bufferevent_get_openssl_error(bev);
+		char buf[160] = "connection closed";
+
+		if (err != 0)
+			ERR_error_string_n(err, buf, sizeof(buf));
+		log_info("%s: TLS handshake failed: %s", c->who.name, buf);
+		svc_audit_record(srv->s, &c->who, "TLSHandshake", NULL, KH_E_UNAUTHENTICATED, 0, 1);
+		svc_conn_close(c);
+		svc_server_maybe_finish(srv);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && atomic_load(&c->inflight) > 0) {
+		/* Idle only counts when the peer is not waiting on us. */
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && !(what & BEV_EVENT_ERROR)) {
+		/* Half-close: answer what was asked, then close. */
+		atomic_store(&c->half_closed, true);
+		bufferevent_disable(bev, EV_READ);
+		svc_conn_close_if_done(c);
+		svc_server_maybe_finish(srv);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("%s: idle for %u s; closing", c->who.name, srv->s->cfg->idle_timeout_s);
+	svc_conn_close(c);
+	svc_server_maybe_finish(srv);
+}
+
+/* ---- accepting ---- */
+
+static void svc_refuse(evutil_socket_t fd, const char *msg)
+{
+	size_t len = 0;
+	uint8_t *f = svc_error_frame(0, KH_E_RESOURCE_EXHAUSTED, msg, &len);
+
+	if (f != NULL) {
+		/* Best effort, non-blocking: the socket buffer takes it. */
+		kh_ignore((int)send(fd, f, len, MSG_DONTWAIT | MSG_NOSIGNAL));
+		free(f);
+	}
+	evutil_closesocket(fd);
+}
+
+/* Registers a new connection whose who is set (takes c->bev). */
+static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
+{
+	struct timeval idle;
+
+	idle.tv_sec = srv->s->cfg->idle_timeout_s;
+	idle.tv_usec = 0;
+	bufferevent_setcb(c->bev, svc_conn_read_cb, svc_conn_write_cb, svc_conn_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &idle, NULL);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	atomic_fetch_add(&srv->s->connections, 1);
+}
+
+static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
+{
+	if (atomic_load(&srv->draining)) {
+		evutil_closesocket(fd);
+		return false;
+	}
+	if (srv->n_conns >= srv->s->cfg->max_connections) {
+		log_warn("refusing a connection: %u connections open (max_connections)", srv->n_conns);
+		svc_refuse(fd, "keyholdd has too many connections; retry later");
+		return false;
+	}
+	return true;
+}
+
+/* Unix peers: identified by SO_PEERCRED before anything is read. */
+static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
+{
+	struct svc_conn *c;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
+		log_warn("SO_PEERCRED: %s", strerror(errno));
+		evutil_closesocket(fd);
+		return KH_E_INTERNAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return KH_E_RESOURCE_EXHAUSTED;
+	}
+	c->srv = srv;
+	atomic_init(&c->refs, 1);
+	c->direct = true;
+	c->frame_cap = srv->s->cfg->frame_max;
+	c->serial = ++srv->next_serial;
+	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, &c->who);
+	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
+		free(c);
+		svc_refuse(fd, "keyholdd tracks too many principals; retry later");
+		return KH_E_RESOURCE_EXHAUSTED;
+	}
+	evutil_make_socket_nonblocking(fd);
+	/* Thread-safe: workers write answers into it (svc_job_answer). */
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
+	if (c->bev == NULL) {
+		evutil_closesocket(fd);
+		if (c->bucket != NULL)
+			c->bucket->refs--;
+		free(c);
+		return KH_E_RESOURCE_EXHAUSTED;
+	}
+	svc_conn_add(srv, c);
+	log_dbg("connection %llu from uid %u gid %u pid %d, roles 0x%x", (unsigned long long)c->serial,
+		(unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, c->who.roles);
+	return KH_OK;
+}
+
+static void svc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+			  void *arg)
+{
+	struct svc_server *srv = arg;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (svc_accept_ok(srv, fd))
+		kh_ignore(svc_accept_unix(srv, fd));
+}
+
+unsigned svc_server_inflight(const struct svc_server *srv)
+{
+	return atomic_load(&srv->inflight) + (srv->tick_pending ? 1u : 0u);
+}
+
+enum kh_err svc_server_adopt(struct svc_server *srv, int fd)
+{
+	if (!svc_accept_ok(srv, fd))
+		return KH_E_RESOURCE_EXHAUSTED;
+	return svc_accept_unix(srv, fd);
+}
+
+/* ---- TLS ---- */
+
+static void svc_tls_hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_conn *c = arg;
+	struct svc_server *srv = c->srv;
+
+	(void)fd;
+	(void)what;
+	log_info("%s: no TLS handshake within %u s; closing", c->who.name, srv->s->cfg->tls_handshake_timeout_s);
+	svc_audit_record(srv->s, &c->who, "TLSHandshake", NULL, KH_E_DEADLINE_EXCEEDED, 0, 1);
+	svc_conn_close(c);
+	svc_server_maybe_finish(srv);
+}
+
+/* The handshake is done and OpenSSL verified the client certificate
+ * against client_ca: the connection now has its principal. */
+static void svc_tls_connected(struct svc_conn *c)
+{
+	struct svc_server *srv = c->srv;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	char name[KH_PRINCIPAL_MAX + 1];
+	struct kh_errbuf e = { 0 };
+	char peer[64];
+
+	kh_strlcpy(peer, c->who.name, sizeof(peer));
+	if (c->hs_timer != NULL) {
+		event_free(c->hs_timer);
+		c->hs_timer = NULL;
+	}
+	if (ssl == NULL || SSL_version(ssl) != TLS1_3_VERSION || svc_tls_peer_name(ssl, name, sizeof(name), &e) != KH_OK) {
+		log_info("%s: refused after the handshake: %s", peer, e.msg[0] ? e.msg : "not TLS 1.3");
+		svc_audit_record(srv->s, &c->who, "TLSHandshake", NULL, KH_E_UNAUTHENTICATED, 0, 1);
+		svc_conn_close(c);
+		svc_server_maybe_finish(srv);
+		return;
+	}
+	svc_principal_cert(srv->s->cfg, name, &c->who);
+	c->authed = true;
+	/* Until a principal holds a role it is held to the pre-auth cap. */
+	c->frame_cap = c->who.roles != 0 ? srv->s->cfg->frame_max : PROTO_FRAME_MAX_PREAUTH;
+	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
+		svc_conn_close(c);
+		svc_server_maybe_finish(srv);
+		return;
+	}
+	log_dbg("connection %llu from %s (%s), roles 0x%x", (unsigned long long)c->serial, c->who.name, peer,
+		c->who.roles);
+	svc_conn_read_cb(c->bev, c);
+}
+
+static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+			      void *arg)
+{
+	struct svc_server *srv = arg;
+	struct svc_conn *c;
+	SSL *ssl;
+	struct timeval hs;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	(void)l;
+	if (!svc_accept_ok(srv, fd))
+		return;
+	if (sa->sa_family == AF_INET && (size_t)salen >= sizeof(struct sockaddr_in)) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, addr, sizeof(addr));
+		port = ntohs(((struct sockaddr_in *)(void *)sa)->sin_port);
+	} else if (sa->sa_family == AF_INET6 && (size_t)salen >= sizeof(struct sockaddr_in6)) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, addr, sizeof(addr));
+		port = ntohs(((struct sockaddr_in6 *)(void *)sa)->sin6_port);
+	}
+	c = calloc(1, sizeof(*c));
+	ssl = SSL_new(srv->s->tls_ctx);
+	if (c == NULL || ssl == NULL) {
+		free(c);
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->srv = srv;
+	atomic_init(&c->refs, 1);
+	c->tls = true;
+	c->frame_cap = PROTO_FRAME_MAX_PREAUTH;
+	c->serial = ++srv->next_serial;
+	snprintf(c->who.name, sizeof(c->who.name), "tcp:%s:%u", addr, port);
+	evutil_make_socket_nonblocking(fd);
+	/* The handshake's CertificateVerify is signed in the token, on this
+	 * (the loop) thread: one token operation per handshake. */
+	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	c->hs_timer = evtimer_new(srv->base, svc_tls_hs_timeout_cb, c);
+	hs.tv_sec = srv->s->cfg->tls_handshake_timeout_s;
+	hs.tv_usec = 0;
+	if (c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0) {
+		bufferevent_free(c->bev);
+		if (c->hs_timer != NULL)
+			event_free(c->hs_timer);
+		free(c);
+		return;
+	}
+	svc_conn_add(srv, c);
+}
+
+static enum kh_err svc_tls_listen(struct svc_server *srv, struct kh_errbuf *e)
+{
+	const char *spec = srv->s->cfg->tls_listen;
+	struct evutil_addrinfo hints, *res = NULL;
+	char host[256], port[16];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int rc;
+
+	if (kh_split_hostport(spec, host, sizeof(host), port, sizeof(port)) != 0)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "[tls] listen '%s' is not HOST:PORT", spec);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST;
+	rc = evutil_getaddrinfo(host, port, &hints, &res);
+	if (rc != 0 || res == NULL)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "[tls] listen '%s': %s (give a numeric address)", spec,
+				  evutil_gai_strerror(rc));
+	srv->tls_listener = evconnlistener_new_bind(srv->base, svc_tls_accept_cb, srv,
+						    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+						    1024, res->ai_addr, (int)res->ai_addrlen);
+	evutil_freeaddrinfo(res);
+	if (srv->tls_listener == NULL)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot listen on %s: %s", spec, strerror(errno));
+	evconnlistener_set_error_cb(srv->tls_listener, svc_accept_error_cb);
+	/* Port 0 picks a free port: say which (tests read it from the log). */
+	if (getsockname(evconnlistener_get_fd(srv->tls_listener), (struct sockaddr *)&ss, &sl) == 0) {
+		unsigned p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+						      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+		log_info("TLS 1.3 listening on %s port %u (key '%s' in the token)", host, p, srv->s->cfg->tls_key);
+	}
+	return KH_OK;
+}
+
+/* ---- housekeeping ---- */
+
+static struct svc_server *svc_tick_srv(struct svc_pool_item *it)
+{
+	return (struct svc_server *)(void *)((char *)it - offsetof(struct svc_server, tick_item));
+}
+
+static bool svc_tick_run(struct svc_pool_item *it)
+{
+	struct svc_server *srv = svc_tick_srv(it);
+
+	if (srv->s->audit != NULL)
+		audit_tick(srv->s->audit);
+	return true;
+}
+
+static void svc_tick_done(struct svc_pool_item *it)
+{
+	struct svc_server *srv = svc_tick_srv(it);
+
+	srv->tick_pending = false;
+	svc_server_maybe_finish(srv);
+}
+
+static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_server *srv = arg;
+	uint64_t now = kh_now_mono_us();
+	unsigned i;
+
+	(void)fd;
+	(void)what;
+	/* Refused requests not yet on record go on it now. */
+	for (i = 0; i < SVC_BUCKET_HASH; i++) {
+		struct svc_bucket *b;
+
+		for (b = srv->buckets[i]; b != NULL; b = b->next)
+			if (b->refused > 0 && now - b->last_record_us >= 1000000u)
+				svc_bucket_flush(srv, b, now);
+	}
+	/* The audit housekeeping may sign (a token call): on a worker. */
+	if (srv->s->audit != NULL && !srv->tick_pending && srv->s->pool != NULL && !atomic_load(&srv->draining)) {
+		srv->tick_pending = true;
+		srv->tick_item.run = svc_tick_run;
+		srv->tick_item.done = svc_tick_done;
+		svc_pool_submit(srv->s->pool, &srv->tick_item);
+	}
+}
+
+static void svc_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: log and keep going; libevent retries. */
+	log_warn("accept: %s", evutil_socket_error_to_string(err));
+}
+
+/* ---- the Unix socket ---- */
+
+static enum kh_err svc_unix_listen(struct svc_server *srv, struct kh_errbuf *e)
+{
+	const struct svc_config *cfg = srv->s->cfg;
+	struct sockaddr_un sun;
+	struct stat st;
+	evutil_socket_t probe;
+	mode_t old;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (!kh_strlcpy(sun.sun_path, cfg->socket, sizeof(sun.sun_path)))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "socket path %s is longer than %zu bytes", cfg->socket,
+				  sizeof(sun.sun_path) - 1);
+	if (lstat(cfg->socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s exists and is not a socket", cfg->socket);
+		/* A stale socket from a crash, or a live keyholdd? */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			return kh_err_set(e, KH_E_FAILED_PRECONDITION, "another keyholdd is listening on %s",
+					  cfg->socket);
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(cfg->socket);
+	}
+	old = umask(0777 & ~cfg->socket_mode);
+	srv->listener = evconnlistener_new_bind(srv->base, svc_accept_cb, srv,
+						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+						(struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (srv->listener == NULL)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot listen on %s: %s", cfg->socket,
+				  strerror(errno));
+	evconnlistener_set_error_cb(srv->listener, svc_accept_error_cb);
+	if (chmod(cfg->socket, cfg->socket_mode) != 0)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "chmod %s: %s", cfg->socket, strerror(errno));
+	if (cfg->socket_group != NULL) {
+		struct group *gr = getgrnam(cfg->socket_group);
+
+		if (gr == NULL || chown(cfg->socket, (uid_t)-1, gr->gr_gid) != 0)
+			return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot give %s to group %s", cfg->socket,
+					  cfg->socket_group);
+	}
+	srv->socket_path = strdup(cfg->socket);
+	if (srv->socket_path == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	log_info("listening on %s (mode %04o)", cfg->socket, (unsigned)cfg->socket_mode);
+	return KH_OK;
+}
+
+/* ---- shutdown ---- */
+
+static void svc_server_maybe_finish(struct svc_server *srv)
+{
+	struct svc_conn *c, *next;
+
+	if (!atomic_load(&srv->draining) || atomic_load(&srv->inflight) > 0 || srv->tick_pending)
+		return;
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next; /* closing c leaves the others in place */
+		svc_conn_close_if_done(c);
+	}
+	if (srv->n_conns == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void svc_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("shutdown grace period over with %u requests in flight; stopping", atomic_load(&srv->inflight));
+	event_base_loopbreak(srv->base);
+}
+
+void svc_server_shutdown(struct svc_server *srv)
+{
+	struct svc_conn *c;
+	struct timeval grace = { SVC_GRACE_S, 0 };
+
+	if (atomic_load(&srv->draining))
+		return;
+	atomic_store(&srv->draining, true);
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	log_info("shutting down: %u connections, %u requests in flight", srv->n_conns, atomic_load(&srv->inflight));
+	if (srv->listener != NULL) {
+		evconnlistener_free(srv->listener);
+		srv->listener = NULL;
+		if (srv->socket_path != NULL)
+			unlink(srv->socket_path);
+	}
+	if (srv->tls_listener != NULL) {
+		evconnlistener_free(srv->tls_listener);
+		srv->tls_listener = NULL;
+	}
+	if (srv->ev_tick != NULL)
+		event_del(srv->ev_tick);
+	for (c = srv->conns; c != NULL; c = c->next)
+		bufferevent_disable(c->bev, EV_READ);
+	srv->ev_grace = evtimer_new(srv->base, svc_grace_cb, srv);
+	if (srv->ev_grace != NULL)
+		evtimer_add(srv->ev_grace, &grace);
+	svc_server_maybe_finish(srv);
+}
+
+static void svc_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("signal %d", (int)sig);
+	svc_server_shutdown(arg);
+}
+
+enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_server **out, struct kh_errbuf *e)
+{
+	struct svc_server *srv;
+	int r;
+
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	srv->s = s;
+	srv->base = base;
+	srv->ev_term = evsignal_new(base, SIGTERM, svc_signal_cb, srv);
+	srv->ev_int = evsignal_new(base, SIGINT, svc_signal_cb, srv);
+	if (srv->ev_term == NULL || srv->ev_int == NULL || evsignal_add(srv->ev_term, NULL) != 0 ||
+	    evsignal_add(srv->ev_int, NULL) != 0) {
+		svc_server_free(srv);
+		return kh_err_set(e, KH_E_INTERNAL, "cannot install signal handlers");
+	}
+	r = svc_unix_listen(srv, e);
+	if (r == KH_OK && s->tls_ctx != NULL)
+		r = svc_tls_listen(srv, e);
+	if (r != KH_OK) {
+		svc_server_free(srv);
+		return r;
+	}
+	{
+		struct timeval one = { 1, 0 };
+
+		srv->ev_tick = event_new(base, -1, EV_PERSIST, svc_tick_cb, srv);
+		if (srv->ev_tick == NULL || event_add(srv->ev_tick, &one) != 0) {
+			svc_server_free(srv);
+			return kh_err_set(e, KH_E_INTERNAL, "cannot start the housekeeping timer");
+		}
+	}
+	*out = srv;
+	return KH_OK;
+}
+
+void svc_server_free(struct svc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	while (srv->conns != NULL)
+		svc_conn_close(srv->conns);
+	if (srv->listener != NULL) {
+		evconnlistener_free(srv->listener);
+		if (srv->socket_path != NULL)
+			unlink(srv->socket_path);
+	}
+	if (srv->ev_term != NULL)
+		event_free(srv->ev_term);
+	if (srv->ev_int != NULL)
+		event_free(srv->ev_int);
+	if (srv->ev_grace != NULL)
+		event_free(srv->ev_grace);
+	if (srv->tls_listener != NULL)
+		evconnlistener_free(srv->tls_listener);
+	if (srv->ev_tick != NULL)
+		event_free(srv->ev_tick);
+	{
+		unsigned i;
+
+		for (i = 0; i < SVC_BUCKET_HASH; i++) {
+			while (srv->buckets[i] != NULL) {
+				struct svc_bucket *b = srv->buckets[i];
+
+				svc_bucket_flush(srv, b, kh_now_mono_us());
+				srv->buckets[i] = b->next;
+				free(b);
+			}
+		}
+	}
+	free(srv->socket_path);
+	free(srv);
+}

@@ -1,0 +1,99 @@
+/* svc_rev: revocation checking (CRLs fetched over HTTP and cached, OCSP),
+ * the service clock, the HTTP client, certificate expiry monitoring with
+ * its notification hook, and automatic renewal (docs/REVOCATION.md). */
+#ifndef REVOCATION_H
+#define REVOCATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "kh_err.h"
+#include "kh_types.h"
+#include "daemon/svc.h"
+
+struct event_base;
+
+/* ---- svc_clock.c ---- */
+
+/* KEYHOLD_TESTING builds: $KEYHOLD_TEST_CLOCK names a file holding an
+ * offset in seconds ("86400", "+3600", "-60") added to the real time on
+ * every svc_now(), so that tests move keyhold's "now" without sleeping.
+ * Other builds ignore the variable. Call once at start. */
+void svc_clock_init(void);
+/* Seconds since the epoch: the time keyhold judges expiry, renewal and
+ * revocation freshness by. */
+int64_t svc_now(void);
+
+/* ---- svc_http.c: libcurl, http:// only ---- */
+
+enum kh_err svc_http_global_init(struct kh_errbuf *e) KH_WUR;
+void svc_http_global_cleanup(void);
+/* GET url (content_type NULL) or POST body as content_type, on the calling
+ * (worker) thread, with [revocation]'s connect and total timeouts, at most
+ * max bytes of answer, no proxy unless configured, redirects only to
+ * http://. The answer must be HTTP 200. UNAVAILABLE (or
+ * RESOURCE_EXHAUSTED past max) naming the URL and the reason. */
+enum kh_err svc_http_fetch(const struct svc_config *cfg, const char *url, const char *content_type,
+			   const uint8_t *body, size_t body_len, size_t max, struct kh_bytes *out,
+			   struct kh_errbuf *e) KH_WUR;
+
+/* ---- rev_check.c: the revocation policy engine ---- */
+
+enum svc_rev_method { SVC_REV_CRL, SVC_REV_OCSP };
+
+/* An ordered policy: the methods tried in turn; a trailing "none" makes
+ * it soft (a certificate nothing answers for is accepted as unknown),
+ * Cisco's `revocation-check crl ocsp none`. */
+struct svc_rev_policy {
+	enum svc_rev_method methods[2];
+	size_t n;                       /* 0: policy "none" */
+	bool soft;
+	char text[KH_REVOCATION_MAX + 1];
+	char ocsp_url[KH_URL_MAX + 1];  /* "": the certificate's AIA */
+	char owner[KH_NAME_MAX + 32];   /* "trust store 'web'", for messages */
+};
+
+enum kh_err svc_rev_policy_make(const char *text, const char *ocsp_url, const char *owner, struct svc_rev_policy *out,
+				struct kh_errbuf *e) KH_WUR;
+
+/* Checks every certificate of chain (leaf first, trust anchor last; the
+ * anchor itself is not checked) per p, each with its issuer: local CRLs
+ * (imported into a store or given with --crl; borrowed, may be NULL) are
+ * the crl method's first source and, under policy "none", the only one;
+ * then the CRL cache and the distribution points; OCSP from the cache or
+ * the responder. KH_OK whenever the check ran: out->status says what it
+ * found. Takes the PKI lock for the caches and may wait on the network:
+ * never call it with the lock held. */
+enum kh_err svc_rev_check(struct svc *s, STACK_OF(X509) *chain, const struct svc_rev_policy *p,
+			  STACK_OF(X509_CRL) *local, struct kh_cert_check_resp *out, struct kh_errbuf *e) KH_WUR;
+/* One sentence about r for messages and logs. */
+void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz);
+
+/* ---- expiry.c: the expiry monitor, its hook, renewal ---- */
+
+/* Arms the monitor's libevent timer on base: a pass at start and every
+ * [expiry] check_interval, each run on a worker of s->pool. */
+enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+/* After the pool has stopped: frees the timer and the monitor. */
+void svc_expiry_stop(struct svc *s);
+
+/* h_trustpoint.c: the wire view of trustpoint name (the PKI lock held). */
+enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e) KH_WUR;
+/* h_trustpoint.c: when a trustpoint's certificate crosses renew_at (0: never). */
+int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
+
+/* ---- handlers (rpc/h_revocation.c, expiry.c) ---- */
+enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				    union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_set_trustpoint_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+					union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_set_truststore_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+					union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				union proto_resp_body *resp, struct kh_errbuf *e);
+enum kh_err svc_h_run_monitor(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			      union proto_resp_body *resp, struct kh_errbuf *e);
+
+#endif

@@ -1,0 +1,154 @@
+/* h_revocation.c: the revocation RPCs: CheckCertificate (`keyhold cert check`:
+ * good, revoked (reason) or unknown per the trust store's policy), and the
+ * policies of trust stores and trustpoints (SetTruststorePolicy,
+ * SetTrustpointPolicy: revocation list, OCSP URL, renewal). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+
+#include "kh_log.h"
+#include "kh_util.h"
+#include "pki/pki.h"
+#include "pki/pki_state.h"
+#include "revocation/revocation.h"
+
+/* ---- CheckCertificate ---- */
+
+enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				    union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_cert_check_req *q = &req->cert_check;
+	STACK_OF(X509) *given = NULL, *more = NULL, *trusted = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
+	struct store_ts_policy tsp;
+	struct svc_rev_policy pol;
+	struct pki_verify_result vr;
+	struct pki_verify_opts vo;
+	char owner[KH_NAME_MAX + 32];
+	X509 *leaf = NULL;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&vr, 0, sizeof(vr));
+	KH_TRY(pki_certs_load(q->cert.data, q->cert.len, &given, e));
+	leaf = sk_X509_shift(given);
+	if (q->untrusted.len > 0) {
+		KH_TRY(pki_certs_load(q->untrusted.data, q->untrusted.len, &more, e));
+		while (sk_X509_num(more) > 0) {
+			X509 *x = sk_X509_shift(more);
+
+			if (sk_X509_push(given, x) <= 0) {
+				X509_free(x);
+				r = KH_E_RESOURCE_EXHAUSTED;
+				goto out;
+			}
+		}
+	}
+	KH_TRY(svc_pki_truststore_load(s, q->store, &trusted, &crls, e));
+	pthread_mutex_lock(&s->pki->lock);
+	r = store_ts_policy_get(s->pki->store, q->store, &tsp, e);
+	pthread_mutex_unlock(&s->pki->lock);
+	if (r != KH_OK)
+		goto out;
+	snprintf(owner, sizeof(owner), "trust store '%s'", q->store);
+	KH_TRY(svc_rev_policy_make(tsp.revocation, tsp.ocsp_url, owner, &pol, e));
+	/* The chain gives every certificate its issuer. Validity periods do
+	 * not matter here: an expired certificate may well be revoked. */
+	memset(&vo, 0, sizeof(vo));
+	vo.trusted = trusted;
+	vo.untrusted = given;
+	vo.partial_chain = true;
+	vo.no_check_time = true;
+	KH_TRY(pki_verify(leaf, &vo, &vr, e));
+	KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				       "the certificate does not chain to trust store '%s' (%s); its revocation cannot be checked",
+				       q->store, vr.reason));
+	KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &resp->cert_check, e));
+	log_info("trust store '%s': cert check: %s: %s", q->store, kh_rev_status_name(resp->cert_check.status),
+		 resp->cert_check.detail);
+out:
+	ERR_clear_error();
+	pki_verify_result_clear(&vr);
+	X509_free(leaf);
+	sk_X509_pop_free(given, X509_free);
+	sk_X509_pop_free(more, X509_free);
+	sk_X509_pop_free(trusted, X509_free);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return r;
+}
+
+/* ---- SetTruststorePolicy ---- */
+
+enum kh_err svc_h_set_truststore_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+					union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_ts_policy_req *q = &req->ts_policy;
+	struct store_ts_policy p;
+	bool exists = false;
+	int r = KH_OK;
+
+	(void)who;
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_ts_exists(s->pki->store, q->store, &exists, e));
+	KH_ENSURE(exists, kh_err_set(e, KH_E_NOT_FOUND, "no trust store named '%s'; add a CA to it first (keyhold truststore "
+							"add %s FILE)",
+				     q->store, q->store));
+	KH_TRY(store_ts_policy_get(s->pki->store, q->store, &p, e));
+	if (q->set_revocation)
+		KH_TRY(pki_revocation_parse(q->revocation, p.revocation, sizeof(p.revocation), e));
+	if (q->set_ocsp_url)
+		kh_strlcpy(p.ocsp_url, q->ocsp_url, sizeof(p.ocsp_url));
+	KH_TRY(store_ts_policy_put(s->pki->store, q->store, &p, e));
+	kh_strlcpy(resp->ts_policy.store, q->store, sizeof(resp->ts_policy.store));
+	kh_strlcpy(resp->ts_policy.revocation, p.revocation, sizeof(resp->ts_policy.revocation));
+	kh_strlcpy(resp->ts_policy.ocsp_url, p.ocsp_url, sizeof(resp->ts_policy.ocsp_url));
+	log_info("trust store '%s': revocation %s%s%s", q->store, p.revocation, p.ocsp_url[0] ? ", OCSP at " : "",
+		 p.ocsp_url);
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	return r;
+}
+
+/* ---- SetTrustpointPolicy ---- */
+
+enum kh_err svc_h_set_trustpoint_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+					union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_policy_req *q = &req->tp_policy;
+	struct store_tp_policy p;
+	struct store_tp t;
+	bool in_txn = false;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	KH_TRY(store_tp_policy_get(s->pki->store, q->name, &p, e));
+	if (q->set_revocation)
+		KH_TRY(pki_revocation_parse(q->revocation, t.revocation, sizeof(t.revocation), e));
+	if (q->set_ocsp_url)
+		kh_strlcpy(p.ocsp_url, q->ocsp_url, sizeof(p.ocsp_url));
+	if (q->set_renew) {
+		p.renew_at = q->renew_at;
+		p.renew_regenerate = q->renew_at > 0 && q->renew_regenerate;
+	}
+	t.updated = (int64_t)time(NULL);
+	KH_TRY(store_begin(s->pki->store, e));
+	in_txn = true;
+	KH_TRY(store_tp_update(s->pki->store, &t, e));
+	KH_TRY(store_tp_policy_put(s->pki->store, q->name, &p, e));
+	KH_TRY(store_commit(s->pki->store, e));
+	in_txn = false;
+	KH_TRY(svc_pki_tp_info(s, q->name, &resp->tp, e));
+	log_info("trustpoint '%s': revocation %s%s%s, renew at %u%%%s", q->name, t.revocation,
+		 p.ocsp_url[0] ? ", OCSP at " : "", p.ocsp_url, p.renew_at, p.renew_regenerate ? " with a new key" : "");
+out:
+	if (in_txn)
+		store_rollback(s->pki->store);
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_clear(&t);
+	return r;
+}

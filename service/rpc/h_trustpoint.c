@@ -1,0 +1,1165 @@
+/* h_trustpoint.c: the CSR and trustpoint RPCs (DESIGN §5, §7): CreateCsr,
+ * Create/List/Get/DeleteTrustpoint, Authenticate, Enroll (self|terminal),
+ * ImportCertificate, ExportTrustpoint and RegenerateTrustpoint (key
+ * rollover). Each parses everything first, then takes the PKI lock and
+ * changes token and database in the order svc_pki.c explains. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "kh_log.h"
+#include "kh_util.h"
+#include "pki/pki.h"
+#include "pki/pki_state.h"
+#include "fips/fips_policy.h"
+#include "revocation/revocation.h"
+
+#define TP_DEFAULT_DAYS 365
+#define TP_RETIRED_MAX 4
+
+/* ---- helpers ---- */
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* A signer for key with the digest the trustpoint or request asked for. */
+static enum kh_err tp_signer(struct svc *s, const char *key, enum kh_digest want, struct pki_signer *sg,
+			     struct kh_errbuf *e)
+{
+	enum kh_key_type type = KH_KEY_UNSPECIFIED;
+	EVP_PKEY *pub = NULL;
+	enum kh_digest d;
+	int r = KH_OK;
+
+	memset(sg, 0, sizeof(*sg));
+	KH_TRY(hsm_key_meta(s->hsm, key, &type, &pub, e));
+	KH_ENSURE(pub != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION, "key '%s' has no public key on the token", key));
+	KH_ENSURE(type != KH_KEY_UNSPECIFIED,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "key '%s' is of a type keyhold cannot certify", key));
+	KH_TRY(pki_sig_digest(type, want, &d, e));
+	/* FIPS mode: the key and the digest must be approved (DESIGN §8). */
+	KH_TRY(fips_policy_public_key(s->cfg, pub, e));
+	KH_TRY(fips_policy_cert_digest(s->cfg, type, d, "CSR or certificate", e));
+	KH_ENSURE(d == KH_DIGEST_DEFAULT || s->md[d] != NULL,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "digest %s is not available", kh_digest_name(d)));
+	sg->hsm = s->hsm;
+	sg->key = key;
+	sg->type = type;
+	sg->pub = pub;
+	sg->digest = d;
+	sg->md = d == KH_DIGEST_DEFAULT ? NULL : s->md[d];
+	pub = NULL;
+out:
+	EVP_PKEY_free(pub);
+	return r;
+}
+
+static void tp_signer_clear(struct pki_signer *sg)
+{
+	EVP_PKEY_free(sg->pub);
+	memset(sg, 0, sizeof(*sg));
+}
+
+static enum kh_err tp_der_info(const struct kh_bytes *der, struct kh_cert_info *out, struct kh_errbuf *e)
+{
+	X509 *x = pki_x509_from_der(der->data, der->len);
+
+	if (x == NULL)
+		return kh_err_set(e, KH_E_DATA_LOSS, "a stored certificate does not parse");
+	pki_cert_info(x, out);
+	X509_free(x);
+	return KH_OK;
+}
+
+static enum kh_err tp_der_list(const struct kh_bytes *ders, size_t n, struct kh_cert_list *out, struct kh_errbuf *e)
+{
+	size_t i;
+	int r = KH_OK;
+
+	out->certs = calloc(n ? n : 1, sizeof(*out->certs));
+	if (out->certs == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < n; i++) {
+		KH_TRY(tp_der_info(&ders[i], &out->certs[i], e));
+		out->n++;
+	}
+out:
+	return r;
+}
+
+static enum kh_err tp_csr_pem_from_der(const struct kh_bytes *der, char **pem, struct kh_errbuf *e)
+{
+	const unsigned char *p = der->data;
+	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der->len);
+	int r;
+
+	if (req == NULL)
+		return kh_err_set(e, KH_E_DATA_LOSS, "the stored CSR does not parse");
+	r = pki_csr_pem(req, pem, e);
+	X509_REQ_free(req);
+	return r;
+}
+
+int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at)
+{
+	if (renew_at == 0 || renew_at > 99 || not_after <= not_before)
+		return 0;
+	/* Cisco's auto-enroll PERCENT: that share of the lifetime elapsed. */
+	return not_before + (not_after - not_before) * (int64_t)renew_at / 100;
+}
+
+/* OCSP URL and renewal settings, and where renewal stands: "due" once the
+ * certificate crossed renew_at, "pending" while the CSR that renews it
+ * awaits its certificate (terminal enrollment). */
+static enum kh_err tp_renewal_info(struct svc *s, const struct store_tp *t, struct kh_trustpoint *o,
+				   struct kh_errbuf *e)
+{
+	struct store_tp_policy p;
+	int r = KH_OK;
+
+	KH_TRY(store_tp_policy_get(s->pki->store, t->name, &p, e));
+	kh_strlcpy(o->ocsp_url, p.ocsp_url, sizeof(o->ocsp_url));
+	o->renew_at = p.renew_at;
+	o->renew_regenerate = p.renew_regenerate;
+	o->renew_after = o->has_cert ? svc_pki_renew_after(o->cert.not_before, o->cert.not_after, p.renew_at) : 0;
+	if (o->renew_after != 0 && svc_now() >= o->renew_after)
+		kh_strlcpy(o->renewal, t->csr.len > 0 || t->next_key[0] != '\0' ? "pending" : "due", sizeof(o->renewal));
+out:
+	return r;
+}
+
+/* The wire view of a stored trustpoint. */
+static enum kh_err tp_info(struct svc *s, const struct store_tp *t, bool with_csr, struct kh_trustpoint *out,
+			   struct kh_errbuf *e)
+{
+	struct kh_trustpoint o;
+	struct store_mkey mk;
+	EVP_PKEY *pub = NULL;
+	struct kh_errbuf ign = { 0 };
+	bool found = false;
+	int r = KH_OK;
+
+	memset(&o, 0, sizeof(o));
+	kh_strlcpy(o.name, t->name, sizeof(o.name));
+	kh_strlcpy(o.key, t->key, sizeof(o.key));
+	if (hsm_key_meta(s->hsm, t->key, &o.key_type, &pub, &ign) != KH_OK)
+		o.key_type = KH_KEY_UNSPECIFIED;
+	EVP_PKEY_free(pub);
+	KH_TRY(store_mkey_get(s->pki->store, t->key, &mk, &found, e));
+	o.key_generated = found && strcmp(mk.trustpoint, t->name) == 0;
+	kh_strlcpy(o.subject, t->subject, sizeof(o.subject));
+	kh_strlcpy(o.fqdn, t->fqdn, sizeof(o.fqdn));
+	kh_strlcpy(o.san, t->san, sizeof(o.san));
+	kh_strlcpy(o.eku, t->eku, sizeof(o.eku));
+	o.enrollment = t->enrollment;
+	kh_strlcpy(o.revocation, t->revocation, sizeof(o.revocation));
+	o.digest = t->digest;
+	o.validity_days = t->validity_days;
+	KH_TRY(tp_der_list(t->ca, t->n_ca, &o.ca, e));
+	KH_TRY(tp_der_list(t->chain, t->n_chain, &o.chain, e));
+	if (t->cert.len > 0) {
+		KH_TRY(tp_der_info(&t->cert, &o.cert, e));
+		o.has_cert = true;
+	}
+	if (t->csr.len > 0) {
+		if (with_csr)
+			KH_TRY(tp_csr_pem_from_der(&t->csr, &o.pending_csr, e));
+		kh_strlcpy(o.pending_csr_key, t->csr_key, sizeof(o.pending_csr_key));
+		o.pending_csr_created = t->csr_created;
+	}
+	kh_strlcpy(o.next_key, t->next_key, sizeof(o.next_key));
+	o.created = t->created;
+	o.updated = t->updated;
+	KH_TRY(tp_renewal_info(s, t, &o, e));
+	*out = o;
+	memset(&o, 0, sizeof(o));
+out:
+	kh_trustpoint_clear(&o);
+	return r;
+}
+
+enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
+	KH_TRY(tp_info(s, &t, true, out, e));
+out:
+	store_tp_clear(&t);
+	return r;
+}
+
+static enum kh_err tp_subject(const struct store_tp *t, struct pki_subject *sub, struct kh_errbuf *e)
+{
+	return pki_subject_parse(t->subject, t->san, t->fqdn, t->eku, sub, e);
+}
+
+static void tp_lock(struct svc *s)
+{
+	pthread_mutex_lock(&s->pki->lock);
+}
+
+static void tp_unlock(struct svc *s)
+{
+	pthread_mutex_unlock(&s->pki->lock);
+}
+
+/* The token must hand back the key it was asked for. A module that
+ * answers C_GenerateKeyPair with the handles of another object (seen with
+ * tpm2-pkcs11 1.9 after the lowest-numbered objects were destroyed) must
+ * not get a trustpoint bound to someone else's key; the new key stays
+ * recorded and shows up as orphaned. */
+static enum kh_err tp_check_new_key(const char *want, const struct kh_key_info *got, struct kh_errbuf *e)
+{
+	if (strcmp(got->name, want) == 0)
+		return KH_OK;
+	log_err("asked the token for key '%s', it answered with key '%s'", want, got->name);
+	return kh_err_set(e, KH_E_INTERNAL,
+			  "the token answered the generation of key '%s' with another object ('%s'); restart keyholdd and "
+			  "check `keyhold status` for orphaned keys",
+			  want, got->name);
+}
+
+/* ---- CreateCsr ---- */
+
+enum kh_err svc_h_create_csr(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+			     union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_csr_req *q = &req->csr;
+	struct pki_subject sub = { NULL, NULL, NULL };
+	struct pki_signer sg;
+	X509_REQ *csr = NULL;
+	char *pem = NULL;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&sg, 0, sizeof(sg));
+	KH_TRY(pki_subject_parse(q->subject, q->san, NULL, q->eku, &sub, e));
+	KH_TRY(tp_signer(s, q->key, q->digest, &sg, e));
+	KH_TRY(pki_csr_build(&sg, &sub, q->challenge, &csr, e));
+	KH_TRY(pki_csr_pem(csr, &pem, e));
+	resp->pem.data = (uint8_t *)pem;
+	resp->pem.len = strlen(pem);
+	pem = NULL;
+	log_info("CSR for key '%s' (%s)", q->key, q->subject);
+out:
+	free(pem);
+	X509_REQ_free(csr);
+	tp_signer_clear(&sg);
+	pki_subject_clear(&sub);
+	return r;
+}
+
+/* ---- CreateTrustpoint ---- */
+
+enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				    union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_create_req *q = &req->tp_create;
+	struct pki_subject sub = { NULL, NULL, NULL };
+	struct store_tp t, got;
+	struct kh_key_info ki;
+	enum kh_key_type type = q->generate;
+	enum kh_digest d;
+	EVP_PKEY *pub = NULL;
+	bool locked = false, generated = false, exists;
+	const char *key = q->generate != KH_KEY_UNSPECIFIED ? q->name : q->key;
+	struct kh_errbuf ign = { 0 };
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	memset(&got, 0, sizeof(got));
+	memset(&ki, 0, sizeof(ki));
+	/* Parse and check everything before touching token or database. */
+	KH_TRY(pki_subject_parse(q->subject, q->san, q->fqdn, q->eku, &sub, e));
+	kh_strlcpy(t.name, q->name, sizeof(t.name));
+	kh_strlcpy(t.key, key, sizeof(t.key));
+	kh_strlcpy(t.subject, q->subject, sizeof(t.subject));
+	kh_strlcpy(t.fqdn, q->fqdn, sizeof(t.fqdn));
+	kh_strlcpy(t.san, q->san, sizeof(t.san));
+	kh_strlcpy(t.eku, q->eku[0] != '\0' ? q->eku : "serverAuth,clientAuth", sizeof(t.eku));
+	t.enrollment = q->enrollment == KH_ENROLL_UNSPECIFIED ? KH_ENROLL_SELF : q->enrollment;
+	KH_TRY(pki_revocation_parse(q->revocation, t.revocation, sizeof(t.revocation), e));
+	KH_ENSURE(q->renew_at <= 99, kh_err_set(e, KH_E_INVALID_ARGUMENT, "renew-at is a percent from 1 to 99 (0: off)"));
+	KH_ENSURE(kh_url_valid(q->ocsp_url), kh_err_set(e, KH_E_INVALID_ARGUMENT, "the OCSP URL must be an http:// URL"));
+	t.digest = q->digest;
+	t.validity_days = q->validity_days ? q->validity_days : TP_DEFAULT_DAYS;
+	t.created = t.updated = now_s();
+	if (q->generate != KH_KEY_UNSPECIFIED) {
+		KH_TRY(hsm_key_type_supported(s->hsm, q->generate, e));
+		KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+	}
+
+	tp_lock(s);
+	locked = true;
+	if (q->generate == KH_KEY_UNSPECIFIED) {
+		/* Under the lock: DeleteKey checks references under it too. */
+		KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pub, e));
+		KH_ENSURE(type != KH_KEY_UNSPECIFIED,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "key '%s' is of a type keyhold cannot certify", q->key));
+		KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+	}
+	r = store_tp_get(s->pki->store, q->name, &got, e);
+	KH_ENSURE(r == KH_E_NOT_FOUND, r == KH_OK ? kh_err_set(e, KH_E_ALREADY_EXISTS, "a trustpoint named '%s' already exists",
+							       q->name)
+						  : r);
+	kh_err_clear(e);
+	r = KH_OK;
+	if (q->generate != KH_KEY_UNSPECIFIED) {
+		exists = hsm_key_get(s->hsm, key, &ki, &ign) == KH_OK;
+		KH_ENSURE(!exists, kh_err_set(e, KH_E_ALREADY_EXISTS,
+					      "a key named '%s' already exists on the token; attach it with --key %s or "
+					      "delete it (keyhold key delete %s --force)",
+					      key, key, key));
+		/* Intent first: a key that exists is always known to keyhold. */
+		KH_TRY(store_mkey_add(s->pki->store, key, q->name, e));
+		svc_pki_crash_point(s, "create.after_intent");
+		r = svc_key_generate(s, key, q->generate, &ki, e);
+		if (r != KH_OK) {
+			if (store_mkey_remove(s->pki->store, key, &ign) != KH_OK)
+				log_warn("key record '%s' left behind: %s", key, ign.msg);
+			goto out;
+		}
+		KH_TRY(tp_check_new_key(key, &ki, e));
+		generated = true;
+		svc_pki_crash_point(s, "create.after_keygen");
+	}
+	KH_TRY(store_begin(s->pki->store, e));
+	r = store_tp_insert(s->pki->store, &t, e);
+	if (r == KH_OK) {
+		struct store_tp_policy pol;
+
+		memset(&pol, 0, sizeof(pol));
+		kh_strlcpy(pol.ocsp_url, q->ocsp_url, sizeof(pol.ocsp_url));
+		pol.renew_at = q->renew_at;
+		pol.renew_regenerate = q->renew_at > 0 && q->renew_regenerate;
+		r = store_tp_policy_put(s->pki->store, t.name, &pol, e);
+	}
+	if (r != KH_OK) {
+		store_rollback(s->pki->store);
+		goto out;
+	}
+	KH_TRY(store_commit(s->pki->store, e));
+	generated = false; /* referenced now */
+	svc_pki_crash_point(s, "create.after_commit");
+	KH_TRY(tp_info(s, &t, true, &resp->tp, e));
+	log_info("trustpoint '%s' created (key '%s', enrollment %s)", t.name, t.key, kh_enrollment_name(t.enrollment));
+out:
+	if (generated) {
+		/* Nothing references the new key: undo it. */
+		if (svc_key_destroy(s, key, &ign) == KH_OK)
+			kh_ignore(store_mkey_remove(s->pki->store, key, &ign));
+		else
+			log_err("key '%s' of the failed trustpoint '%s' could not be deleted: %s", key, q->name, ign.msg);
+	}
+	if (locked)
+		tp_unlock(s);
+	EVP_PKEY_free(pub);
+	kh_key_info_clear(&ki);
+	store_tp_clear(&t);
+	store_tp_clear(&got);
+	pki_subject_clear(&sub);
+	return r;
+}
+
+/* ---- List / Get ---- */
+
+enum kh_err svc_h_list_trustpoints(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				   union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	char (*names)[KH_NAME_MAX + 1] = NULL;
+	struct kh_trustpoint_list l = { NULL, 0 };
+	size_t n = 0, i;
+	int r = KH_OK;
+
+	(void)who;
+	(void)req;
+	tp_lock(s);
+	KH_TRY(store_tp_names(s->pki->store, &names, &n, e));
+	l.tps = calloc(n ? n : 1, sizeof(*l.tps));
+	KH_ENSURE(l.tps != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < n; i++) {
+		struct store_tp t;
+
+		KH_TRY(store_tp_get(s->pki->store, names[i], &t, e));
+		r = tp_info(s, &t, false, &l.tps[i], e);
+		store_tp_clear(&t);
+		if (r != KH_OK)
+			goto out;
+		l.n++;
+	}
+	resp->tps = l;
+	memset(&l, 0, sizeof(l));
+out:
+	tp_unlock(s);
+	kh_trustpoint_list_clear(&l);
+	free(names);
+	return r;
+}
+
+enum kh_err svc_h_get_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				 union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	tp_lock(s);
+	KH_TRY(store_tp_get(s->pki->store, req->name.name, &t, e));
+	KH_TRY(tp_info(s, &t, true, &resp->tp, e));
+out:
+	tp_unlock(s);
+	store_tp_clear(&t);
+	return r;
+}
+
+/* ---- Delete ---- */
+
+enum kh_err svc_h_delete_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				    union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_delete_req *q = &req->tp_delete;
+	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1];
+	const char *keys[2];
+	struct store_tp t;
+	size_t n_retired = 0, i;
+	bool in_txn = false;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	tp_lock(s);
+	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	keys[0] = t.key;
+	keys[1] = t.next_key;
+	KH_TRY(store_begin(s->pki->store, e));
+	in_txn = true;
+	KH_TRY(store_tp_delete(s->pki->store, q->name, e));
+	for (i = 0; i < 2; i++) {
+		struct store_mkey mk;
+		bool found = false;
+
+		if (keys[i][0] == '\0')
+			continue;
+		if (q->keep_key) {
+			/* The administrator keeps it: it becomes an ordinary key. */
+			KH_TRY(store_mkey_get(s->pki->store, keys[i], &mk, &found, e));
+			if (found && strcmp(mk.trustpoint, q->name) == 0)
+				KH_TRY(store_mkey_remove(s->pki->store, keys[i], e));
+		} else {
+			KH_TRY(svc_pki_retire_if_unused(s, q->name, keys[i], retired, &n_retired, e));
+		}
+	}
+	KH_TRY(store_commit(s->pki->store, e));
+	in_txn = false;
+	svc_pki_crash_point(s, "delete.after_commit");
+	svc_pki_destroy_retired(s, retired, n_retired);
+	for (i = 0; i < n_retired && i < 2; i++)
+		kh_strlcpy(resp->tp_delete.deleted_keys[i], retired[i], sizeof(resp->tp_delete.deleted_keys[i]));
+	resp->tp_delete.n_deleted = i;
+	log_info("trustpoint '%s' deleted (%zu key(s) deleted)", q->name, n_retired);
+out:
+	if (in_txn)
+		store_rollback(s->pki->store);
+	tp_unlock(s);
+	store_tp_clear(&t);
+	return r;
+}
+
+/* ---- Authenticate ---- */
+
+static enum kh_err tp_check_ca(X509 *x, struct kh_errbuf *e)
+{
+	char subj[256];
+	uint32_t ku;
+
+	pki_name_text(X509_get_subject_name(x), subj, sizeof(subj));
+	if (!pki_cert_is_ca(x))
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "'%s' is not a CA certificate (basicConstraints CA:TRUE is missing); authenticate takes the "
+				  "certificate of the CA that issues this trustpoint's certificate",
+				  subj);
+	ku = X509_get_key_usage(x);
+	if (ku != UINT32_MAX && (ku & KU_KEY_CERT_SIGN) == 0)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "'%s' may not sign certificates (its key usage lacks keyCertSign)", subj);
+	return KH_OK;
+}
+
+/* Replaces the trustpoint's CA certificate(s) with ca. */
+static enum kh_err tp_set_ca(struct store_tp *t, X509 *ca)
+{
+	struct kh_bytes *v = calloc(1, sizeof(*v));
+	size_t i;
+	int r;
+
+	if (v == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	r = pki_x509_der(ca, &v[0].data, &v[0].len);
+	if (r != KH_OK) {
+		free(v);
+		return r;
+	}
+	for (i = 0; i < t->n_ca; i++)
+		kh_bytes_clear(&t->ca[i]);
+	free(t->ca);
+	t->ca = v;
+	t->n_ca = 1;
+	return KH_OK;
+}
+
+enum kh_err svc_h_authenticate_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+					  union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_auth_req *q = &req->tp_auth;
+	STACK_OF(X509) *certs = NULL, *trusted = NULL;
+	struct pki_verify_result vr;
+	struct pki_verify_opts vo;
+	struct store_tp t;
+	X509 *ca, *leaf = NULL;
+	char fp[KH_FP_HEX + 1], want[KH_FP_HEX + 1], subj[256];
+	bool in_txn = false, locked = false;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	memset(&vr, 0, sizeof(vr));
+	KH_TRY(pki_certs_load(q->ca.data, q->ca.len, &certs, e));
+	KH_ENSURE(sk_X509_num(certs) == 1,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			     "the file holds %d certificates; authenticate takes the one CA certificate that issues this "
+			     "trustpoint's certificate (intermediates arrive with the certificate at import)",
+			     sk_X509_num(certs)));
+	ca = sk_X509_value(certs, 0);
+	KH_TRY(tp_check_ca(ca, e));
+	pki_fingerprint(ca, fp);
+	pki_name_text(X509_get_subject_name(ca), subj, sizeof(subj));
+	if (q->fingerprint[0] != '\0') {
+		KH_ENSURE(kh_fingerprint_normalize(q->fingerprint, want),
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "the fingerprint must be 64 hex digits (SHA-256), colons allowed"));
+		KH_ENSURE(strcmp(want, fp) == 0,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				     "fingerprint mismatch: the CA certificate '%s' has SHA-256 fingerprint %s, not %s; do not "
+				     "trust this file",
+				     subj, fp, want));
+	} else {
+		KH_ENSURE(q->confirm, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+						 "CA certificate '%s' has SHA-256 fingerprint %s; confirm it with the CA out of "
+						 "band, then run again with --yes or --fingerprint %s",
+						 subj, fp, fp));
+	}
+
+	tp_lock(s);
+	locked = true;
+	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	if (t.cert.len > 0) {
+		leaf = pki_x509_from_der(t.cert.data, t.cert.len);
+		KH_ENSURE(leaf != NULL, kh_err_set(e, KH_E_DATA_LOSS, "the stored certificate does not parse"));
+		if (!pki_cert_self_signed(leaf)) {
+			/* Re-authenticating must not strand the installed certificate. */
+			trusted = sk_X509_new_null();
+			KH_ENSURE(trusted != NULL && sk_X509_push(trusted, ca) > 0, KH_E_RESOURCE_EXHAUSTED);
+			memset(&vo, 0, sizeof(vo));
+			vo.trusted = trusted;
+			vo.partial_chain = true;
+			vo.no_check_time = true;
+			KH_TRY(pki_verify(leaf, &vo, &vr, e));
+			KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+						       "trustpoint '%s' holds a certificate that does not chain to '%s' (%s); "
+						       "delete the trustpoint or authenticate its own CA",
+						       q->name, subj, vr.reason));
+		}
+	}
+	KH_TRY(tp_set_ca(&t, ca));
+	t.updated = now_s();
+	KH_TRY(store_begin(s->pki->store, e));
+	in_txn = true;
+	KH_TRY(store_tp_update(s->pki->store, &t, e));
+	KH_TRY(store_commit(s->pki->store, e));
+	in_txn = false;
+	resp->certs.certs = calloc(1, sizeof(*resp->certs.certs));
+	KH_ENSURE(resp->certs.certs != NULL, KH_E_RESOURCE_EXHAUSTED);
+	pki_cert_info(ca, &resp->certs.certs[0]);
+	resp->certs.n = 1;
+	log_info("trustpoint '%s': CA '%s' authenticated (SHA-256 %s)", q->name, subj, fp);
+out:
+	if (in_txn)
+		store_rollback(s->pki->store);
+	if (locked)
+		tp_unlock(s);
+	pki_verify_result_clear(&vr);
+	sk_X509_free(trusted);
+	sk_X509_pop_free(certs, X509_free);
+	X509_free(leaf);
+	store_tp_clear(&t);
+	return r;
+}
+
+/* ---- installing an identity certificate ---- */
+
+/* Makes leaf (issued for key) t's identity certificate with chain (issuer
+ * first; may be NULL). When key is the rollover key, the trustpoint moves
+ * to it and *old_key names the key it leaves. A pending CSR for key is
+ * fulfilled and dropped. */
+static enum kh_err tp_set_identity(struct store_tp *t, X509 *leaf, STACK_OF(X509) *chain, const char *key,
+				   char old_key[KH_NAME_MAX + 1])
+{
+	struct kh_bytes cert = { NULL, 0 }, *ch = NULL;
+	size_t n = (size_t)(chain != NULL ? sk_X509_num(chain) : 0), i, made = 0;
+	int r = KH_OK;
+
+	old_key[0] = '\0';
+	KH_TRY(pki_x509_der(leaf, &cert.data, &cert.len));
+	ch = calloc(n ? n : 1, sizeof(*ch));
+	KH_ENSURE(ch != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < n; i++, made++)
+		KH_TRY(pki_x509_der(sk_X509_value(chain, (int)i), &ch[i].data, &ch[i].len));
+	kh_bytes_clear(&t->cert);
+	for (i = 0; i < t->n_chain; i++)
+		kh_bytes_clear(&t->chain[i]);
+	free(t->chain);
+	t->cert = cert;
+	t->cert_not_after = pki_time(X509_get0_notAfter(leaf));
+	t->chain = ch;
+	t->n_chain = n;
+	cert.data = NULL;
+	ch = NULL;
+	made = 0;
+	if (strcmp(key, t->key) != 0) {
+		kh_strlcpy(old_key, t->key, KH_NAME_MAX + 1);
+		kh_strlcpy(t->key, key, sizeof(t->key));
+		if (strcmp(t->next_key, key) == 0)
+			t->next_key[0] = '\0';
+	}
+	if (t->csr.len > 0 && strcmp(t->csr_key, key) == 0) {
+		kh_bytes_clear(&t->csr);
+		t->csr_key[0] = '\0';
+		t->csr_created = 0;
+	}
+	t->updated = now_s();
+out:
+	kh_bytes_clear(&cert);
+	for (i = 0; i < made; i++)
+		kh_bytes_clear(&ch[i]);
+	free(ch);
+	return r;
+}
+
+/* Writes t in one transaction and, in the same transaction, retires the
+ * candidate keys that nothing references any more. */
+static enum kh_err tp_commit(struct svc *s, const struct store_tp *t, const char *const *cand, size_t n_cand,
+			     char retired[][KH_NAME_MAX + 1], size_t *n_retired, struct kh_errbuf *e)
+{
+	size_t i;
+	int r = KH_OK;
+
+	KH_TRY(store_begin(s->pki->store, e));
+	r = store_tp_update(s->pki->store, t, e);
+	for (i = 0; r == KH_OK && i < n_cand; i++)
+		r = svc_pki_retire_if_unused(s, t->name, cand[i], retired, n_retired, e);
+	if (r != KH_OK) {
+		store_rollback(s->pki->store);
+		*n_retired = 0;
+		goto out;
+	}
+	r = store_commit(s->pki->store, e);
+	if (r != KH_OK)
+		*n_retired = 0;
+out:
+	return r;
+}
+
+/* ---- Enroll ---- */
+
+enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				    union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	struct kh_enroll_resp *o = &resp->enroll;
+	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1];
+	struct pki_subject sub = { NULL, NULL, NULL };
+	struct pki_signer sg;
+	struct store_tp t;
+	const char *cand[1];
+	char key[KH_NAME_MAX + 1];
+	X509 *cert = NULL;
+	X509_REQ *csr = NULL;
+	size_t n_retired = 0;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	memset(&sg, 0, sizeof(sg));
+	tp_lock(s);
+	KH_TRY(store_tp_get(s->pki->store, req->name.name, &t, e));
+	/* During a rollover the new key is the one to enroll. */
+	kh_strlcpy(key, t.next_key[0] != '\0' ? t.next_key : t.key, sizeof(key));
+	KH_TRY(tp_subject(&t, &sub, e));
+	KH_TRY(tp_signer(s, key, t.digest, &sg, e));
+	o->enrollment = t.enrollment;
+	kh_strlcpy(o->key, key, sizeof(o->key));
+	if (t.enrollment == KH_ENROLL_SELF) {
+		KH_TRY(pki_selfsigned_build_at(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, svc_now(),
+					       &cert, e));
+		KH_TRY(tp_set_identity(&t, cert, NULL, key, old_key));
+		cand[0] = old_key;
+		svc_pki_crash_point(s, "enroll.before_commit");
+		KH_TRY(tp_commit(s, &t, cand, 1, retired, &n_retired, e));
+		svc_pki_crash_point(s, "enroll.after_commit");
+		svc_pki_destroy_retired(s, retired, n_retired);
+		pki_cert_info(cert, &o->cert);
+		o->has_cert = true;
+		if (n_retired > 0)
+			kh_strlcpy(o->retired_key, retired[0], sizeof(o->retired_key));
+		log_info("trustpoint '%s': self-signed certificate issued (serial %s)", t.name, o->cert.serial);
+	} else {
+		KH_TRY(pki_csr_build(&sg, &sub, NULL, &csr, e));
+		KH_TRY(pki_csr_der(csr, &t.csr, e));
+		kh_strlcpy(t.csr_key, key, sizeof(t.csr_key));
+		t.csr_created = t.updated = now_s();
+		/* One pending CSR per trustpoint: this one replaces any other. */
+		svc_pki_crash_point(s, "enroll.before_commit");
+		KH_TRY(tp_commit(s, &t, NULL, 0, retired, &n_retired, e));
+		KH_TRY(pki_csr_pem(csr, &o->csr_pem, e));
+		log_info("trustpoint '%s': CSR for key '%s' pending", t.name, key);
+	}
+out:
+	tp_unlock(s);
+	X509_free(cert);
+	X509_REQ_free(csr);
+	tp_signer_clear(&sg);
+	pki_subject_clear(&sub);
+	store_tp_clear(&t);
+	return r;
+}
+
+/* ---- Import ---- */
+
+static void tp_validity_warnings(X509 *x, const char *what, struct kh_import_resp *o)
+{
+	char when[40];
+	int64_t nb = pki_time(X509_get0_notBefore(x)), na = pki_time(X509_get0_notAfter(x)), now = now_s();
+
+	if (o->n_warnings >= KH_PKI_WARN_MAX)
+		return;
+	if (nb > now) {
+		kh_time_format_rfc3339(nb, when, sizeof(when));
+		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "%s is not valid yet (not before %s)", what, when);
+	} else if (na < now) {
+		kh_time_format_rfc3339(na, when, sizeof(when));
+		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "%s has expired (not after %s)", what, when);
+	}
+}
+
+static enum kh_err tp_load_ders(const struct kh_bytes *ders, size_t n, STACK_OF(X509) **out, struct kh_errbuf *e)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	size_t i;
+
+	if (sk == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < n; i++) {
+		X509 *x = pki_x509_from_der(ders[i].data, ders[i].len);
+
+		if (x == NULL || sk_X509_push(sk, x) <= 0) {
+			X509_free(x);
+			sk_X509_pop_free(sk, X509_free);
+			return kh_err_set(e, KH_E_DATA_LOSS, "a stored certificate does not parse");
+		}
+	}
+	*out = sk;
+	return KH_OK;
+}
+
+/* Whether two readings of a trustpoint hold the same keys, certificates
+ * and CAs (nothing an import depends on changed in between). */
+static bool tp_same(const struct store_tp *a, const struct store_tp *b)
+{
+	size_t i;
+
+	if (strcmp(a->key, b->key) != 0 || strcmp(a->next_key, b->next_key) != 0 || a->updated != b->updated ||
+	    strcmp(a->revocation, b->revocation) != 0 || a->cert.len != b->cert.len || a->n_ca != b->n_ca ||
+	    (a->cert.len > 0 && memcmp(a->cert.data, b->cert.data, a->cert.len) != 0))
+		return false;
+	for (i = 0; i < a->n_ca; i++)
+		if (a->ca[i].len != b->ca[i].len || memcmp(a->ca[i].data, b->ca[i].data, a->ca[i].len) != 0)
+			return false;
+	return true;
+}
+
+/* The trustpoint's revocation policy applied to a certificate about to be
+ * imported (chain: leaf first, the authenticated CA last). The PKI lock is
+ * released while the check may wait on the network and taken again; an
+ * import that raced with another change of the trustpoint is ABORTED.
+ * Revoked is refused; unknown is refused unless the policy ends in none
+ * (then a warning). */
+static enum kh_err tp_import_revocation(struct svc *s, const char *name, const struct store_tp *t,
+					STACK_OF(X509) *chain, bool *locked, struct kh_cert_check_resp *rc,
+					struct kh_import_resp *o, struct kh_errbuf *e)
+{
+	struct store_tp_policy tpp;
+	struct svc_rev_policy pol;
+	struct store_tp again;
+	char owner[KH_NAME_MAX + 32];
+	int r = KH_OK;
+
+	memset(&again, 0, sizeof(again));
+	KH_TRY(store_tp_policy_get(s->pki->store, name, &tpp, e));
+	snprintf(owner, sizeof(owner), "trustpoint '%s'", name);
+	KH_TRY(svc_rev_policy_make(t->revocation, tpp.ocsp_url, owner, &pol, e));
+	if (pol.n == 0)
+		goto out;
+	tp_unlock(s);
+	*locked = false;
+	r = svc_rev_check(s, chain, &pol, NULL, rc, e);
+	tp_lock(s);
+	*locked = true;
+	if (r != KH_OK)
+		goto out;
+	KH_ENSURE(rc->status != KH_REV_REVOKED,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "trustpoint '%s': %s; the certificate is not imported", name,
+			     rc->detail));
+	KH_ENSURE(rc->status != KH_REV_UNKNOWN || rc->soft_fail,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "trustpoint '%s': %s; revocation policy '%s' fails hard when nothing answers (accept that with "
+			     "keyhold trustpoint set %s --revocation %s,none)",
+			     name, rc->detail, pol.text, name, pol.text));
+	if (rc->status == KH_REV_UNKNOWN && o->n_warnings < KH_PKI_WARN_MAX)
+		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "revocation not confirmed (soft-fail): %.200s",
+			 rc->detail);
+	KH_TRY(store_tp_get(s->pki->store, name, &again, e));
+	KH_ENSURE(tp_same(t, &again),
+		  kh_err_set(e, KH_E_ABORTED,
+			     "trustpoint '%s' changed while the certificate's revocation was checked; import it again", name));
+out:
+	store_tp_clear(&again);
+	return r;
+}
+
+enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				     union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_import_req *q = &req->tp_import;
+	struct kh_import_resp *o = &resp->import;
+	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], key[KH_NAME_MAX + 1];
+	STACK_OF(X509) *certs = NULL, *cas = NULL, *untrusted = NULL, *chain = NULL, *known = NULL;
+	struct pki_verify_result vr;
+	struct pki_verify_opts vo;
+	struct kh_cert_check_resp rc;
+	struct store_tp t;
+	const char *cand[1];
+	const char *keys[2];
+	X509 *leaf = NULL;
+	size_t n_retired = 0, k;
+	bool locked = false;
+	int r = KH_OK, i;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	memset(&vr, 0, sizeof(vr));
+	memset(&rc, 0, sizeof(rc));
+	key[0] = '\0';
+	KH_TRY(pki_certs_load(q->data.data, q->data.len, &certs, e));
+	tp_lock(s);
+	locked = true;
+	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	KH_ENSURE(t.n_ca > 0, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+					 "trustpoint '%s' has no authenticated CA; run `keyhold trustpoint authenticate %s "
+					 "--ca FILE` first",
+					 q->name, q->name));
+	/* The certificate must carry the rollover key or the current key. */
+	keys[0] = t.next_key;
+	keys[1] = t.key;
+	for (k = 0; k < 2 && leaf == NULL; k++) {
+		enum kh_key_type type;
+		EVP_PKEY *pub = NULL;
+		struct kh_errbuf ign = { 0 };
+
+		if (keys[k][0] == '\0' || hsm_key_meta(s->hsm, keys[k], &type, &pub, &ign) != KH_OK || pub == NULL) {
+			EVP_PKEY_free(pub);
+			continue;
+		}
+		for (i = 0; i < sk_X509_num(certs); i++) {
+			if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)), pub) == 1) {
+				leaf = sk_X509_value(certs, i);
+				kh_strlcpy(key, keys[k], sizeof(key));
+				break;
+			}
+		}
+		EVP_PKEY_free(pub);
+	}
+	ERR_clear_error();
+	KH_ENSURE(leaf != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+					   "no certificate in the file matches the key of trustpoint '%s' ('%s'%s%s%s): it was "
+					   "issued for another key",
+					   q->name, t.key, t.next_key[0] ? " or the new key '" : "", t.next_key,
+					   t.next_key[0] ? "'" : ""));
+	/* It must chain to the authenticated CA; intermediates may come
+	 * with it. Validity is reported as a warning, not refused. */
+	KH_TRY(tp_load_ders(t.ca, t.n_ca, &cas, e));
+	untrusted = sk_X509_new_null();
+	KH_ENSURE(untrusted != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < sk_X509_num(certs); i++)
+		if (sk_X509_value(certs, i) != leaf)
+			KH_ENSURE(sk_X509_push(untrusted, sk_X509_value(certs, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
+	/* The chain of the certificate in use helps a renewal that arrives
+	 * alone (a DER file holds one certificate). */
+	KH_TRY(tp_load_ders(t.chain, t.n_chain, &known, e));
+	for (i = 0; i < sk_X509_num(known); i++)
+		KH_ENSURE(sk_X509_push(untrusted, sk_X509_value(known, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
+	memset(&vo, 0, sizeof(vo));
+	vo.trusted = cas;
+	vo.untrusted = untrusted;
+	vo.partial_chain = true;
+	vo.no_check_time = true;
+	KH_TRY(pki_verify(leaf, &vo, &vr, e));
+	KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				       "the certificate does not chain to the authenticated CA of trustpoint '%s': %s", q->name,
+				       vr.reason));
+	chain = sk_X509_new_null();
+	KH_ENSURE(chain != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 1; i < sk_X509_num(vr.chain); i++)
+		KH_ENSURE(sk_X509_push(chain, sk_X509_value(vr.chain, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(tp_import_revocation(s, q->name, &t, vr.chain, &locked, &rc, o, e));
+	tp_validity_warnings(leaf, "the certificate", o);
+	for (i = 0; i < sk_X509_num(chain); i++)
+		tp_validity_warnings(sk_X509_value(chain, i), "a chain certificate", o);
+	svc_pki_crash_point(s, "import.before_commit");
+	KH_TRY(tp_set_identity(&t, leaf, chain, key, old_key));
+	cand[0] = old_key;
+	KH_TRY(tp_commit(s, &t, cand, 1, retired, &n_retired, e));
+	svc_pki_crash_point(s, "import.after_commit");
+	svc_pki_destroy_retired(s, retired, n_retired);
+	pki_cert_info(leaf, &o->cert);
+	o->chain_len = (uint32_t)sk_X509_num(chain);
+	kh_strlcpy(o->key, key, sizeof(o->key));
+	if (n_retired > 0)
+		kh_strlcpy(o->retired_key, retired[0], sizeof(o->retired_key));
+	for (k = 0; k < o->n_warnings; k++)
+		log_warn("trustpoint '%s': %s", q->name, o->warnings[k]);
+	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", q->name, o->cert.serial, key,
+		 old_key[0] ? "; rollover from " : "", old_key);
+out:
+	if (locked)
+		tp_unlock(s);
+	kh_cert_check_resp_clear(&rc);
+	pki_verify_result_clear(&vr);
+	sk_X509_free(chain);
+	sk_X509_free(untrusted);
+	sk_X509_pop_free(known, X509_free);
+	sk_X509_pop_free(cas, X509_free);
+	sk_X509_pop_free(certs, X509_free);
+	store_tp_clear(&t);
+	return r;
+}
+
+/* ---- Export ---- */
+
+enum kh_err svc_h_export_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+				    union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_export_req *q = &req->tp_export;
+	STACK_OF(X509) *certs = NULL;
+	struct store_tp t;
+	X509 *x;
+	size_t i;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	tp_lock(s);
+	r = store_tp_get(s->pki->store, q->name, &t, e);
+	tp_unlock(s);
+	if (r != KH_OK)
+		goto out;
+	KH_ENSURE(t.cert.len > 0, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+					     "trustpoint '%s' has no certificate yet; enroll it (self) or import one (terminal)",
+					     q->name));
+	certs = sk_X509_new_null();
+	KH_ENSURE(certs != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < (q->chain ? 1 + t.n_chain : 1); i++) {
+		const struct kh_bytes *d = i == 0 ? &t.cert : &t.chain[i - 1];
+
+		x = pki_x509_from_der(d->data, d->len);
+		KH_ENSURE(x != NULL, kh_err_set(e, KH_E_DATA_LOSS, "a stored certificate does not parse"));
+		if (sk_X509_push(certs, x) <= 0) {
+			X509_free(x);
+			r = KH_E_RESOURCE_EXHAUSTED;
+			goto out;
+		}
+	}
+	KH_TRY(pki_export(certs, q->format, &resp->pem, e));
+out:
+	sk_X509_pop_free(certs, X509_free);
+	store_tp_clear(&t);
+	return r;
+}
+
+/* ---- Regenerate (key rollover) ---- */
+
+/* "TP.N": the next free name for a regenerated key. */
+static enum kh_err tp_new_key_name(struct svc *s, const struct store_tp *t, char out[KH_NAME_MAX + 1],
+				   uint32_t *serial, struct kh_errbuf *e)
+{
+	uint32_t n;
+	int r = KH_OK;
+
+	for (n = t->key_serial + 1; n < t->key_serial + 1000; n++) {
+		struct kh_key_info ki;
+		struct store_mkey mk;
+		struct kh_errbuf ke = { 0 };
+		char suffix[16], user[KH_NAME_MAX + 1];
+		size_t base;
+		bool found = false;
+		int kr;
+
+		snprintf(suffix, sizeof(suffix), ".%u", n);
+		base = strlen(t->name);
+		if (base > KH_NAME_MAX - strlen(suffix))
+			base = KH_NAME_MAX - strlen(suffix);
+		memcpy(out, t->name, base);
+		kh_strlcpy(out + base, suffix, KH_NAME_MAX + 1 - base);
+		memset(&ki, 0, sizeof(ki));
+		kr = hsm_key_get(s->hsm, out, &ki, &ke);
+		kh_key_info_clear(&ki);
+		if (kr == KH_OK)
+			continue;
+		KH_ENSURE(kr == KH_E_NOT_FOUND, kh_err_set(e, kr, "%s", ke.msg));
+		KH_TRY(store_mkey_get(s->pki->store, out, &mk, &found, e));
+		KH_TRY(store_tp_key_user(s->pki->store, out, user, e));
+		if (!found && user[0] == '\0') {
+			*serial = n;
+			goto out;
+		}
+	}
+	r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "no free key name for trustpoint '%s'", t->name);
+out:
+	return r;
+}
+
+enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
+					union proto_resp_body *resp, struct kh_errbuf *e)
+{
+	const struct kh_tp_regen_req *q = &req->tp_regen;
+	struct kh_enroll_resp *o = &resp->enroll;
+	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], newkey[KH_NAME_MAX + 1];
+	char prev_next[KH_NAME_MAX + 1];
+	struct pki_subject sub = { NULL, NULL, NULL };
+	struct pki_signer sg;
+	struct store_tp t;
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	enum kh_key_type type = q->type;
+	const char *cand[2];
+	EVP_PKEY *pub = NULL;
+	X509 *cert = NULL;
+	X509_REQ *csr = NULL;
+	size_t n_retired = 0;
+	uint32_t serial = 0;
+	bool generated = false;
+	int r = KH_OK;
+
+	(void)who;
+	memset(&t, 0, sizeof(t));
+	memset(&sg, 0, sizeof(sg));
+	memset(&ki, 0, sizeof(ki));
+	tp_lock(s);
+	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	if (type == KH_KEY_UNSPECIFIED) {
+		r = hsm_key_meta(s->hsm, t.key, &type, &pub, &ign);
+		kh_err_clear(&ign);
+		KH_ENSURE(r == KH_OK && type != KH_KEY_UNSPECIFIED,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				     "the type of trustpoint '%s''s key '%s' is unknown; name one with --type", q->name, t.key));
+	}
+	KH_TRY(hsm_key_type_supported(s->hsm, type, e));
+	KH_TRY(tp_subject(&t, &sub, e));
+	{
+		enum kh_digest d;
+
+		KH_TRY(pki_sig_digest(type, t.digest, &d, e));
+	}
+	KH_TRY(tp_new_key_name(s, &t, newkey, &serial, e));
+	/* Intent, then the key (see svc_pki.c). */
+	KH_TRY(store_mkey_add(s->pki->store, newkey, t.name, e));
+	svc_pki_crash_point(s, "regenerate.after_intent");
+	r = svc_key_generate(s, newkey, type, &ki, e);
+	if (r != KH_OK) {
+		kh_ignore(store_mkey_remove(s->pki->store, newkey, &ign));
+		goto out;
+	}
+	KH_TRY(tp_check_new_key(newkey, &ki, e));
+	generated = true;
+	svc_pki_crash_point(s, "regenerate.after_keygen");
+	KH_TRY(tp_signer(s, newkey, t.digest, &sg, e));
+	kh_strlcpy(prev_next, t.next_key, sizeof(prev_next));
+	t.key_serial = serial;
+	o->enrollment = t.enrollment;
+	kh_strlcpy(o->key, newkey, sizeof(o->key));
+	if (t.enrollment == KH_ENROLL_SELF) {
+		/* The new certificate is at hand: the rollover completes now. */
+		KH_TRY(pki_selfsigned_build_at(&sg, &sub, t.validity_days ? t.validity_days : TP_DEFAULT_DAYS, svc_now(),
+					       &cert, e));
+		KH_TRY(tp_set_identity(&t, cert, NULL, newkey, old_key));
+		t.next_key[0] = '\0';
+		if (t.csr.len > 0) {
+			kh_bytes_clear(&t.csr);
+			t.csr_key[0] = '\0';
+			t.csr_created = 0;
+		}
+		cand[0] = old_key;
+		cand[1] = prev_next;
+		svc_pki_crash_point(s, "regenerate.before_commit");
+		KH_TRY(tp_commit(s, &t, cand, 2, retired, &n_retired, e));
+		generated = false;
+		svc_pki_crash_point(s, "regenerate.after_commit");
+		svc_pki_destroy_retired(s, retired, n_retired);
+		pki_cert_info(cert, &o->cert);
+		o->has_cert = true;
+		if (n_retired > 0)
+			kh_strlcpy(o->retired_key, retired[0], sizeof(o->retired_key));
+		log_info("trustpoint '%s': key rolled over from '%s' to '%s' (self-signed)", t.name, old_key, newkey);
+	} else {
+		/* Terminal: the old key and certificate stay in use until the
+		 * new certificate is imported. */
+		KH_TRY(pki_csr_build(&sg, &sub, NULL, &csr, e));
+		KH_TRY(pki_csr_der(csr, &t.csr, e));
+		kh_strlcpy(t.csr_key, newkey, sizeof(t.csr_key));
+		kh_strlcpy(t.next_key, newkey, sizeof(t.next_key));
+		t.csr_created = t.updated = now_s();
+		cand[0] = prev_next; /* an earlier, abandoned rollover key */
+		svc_pki_crash_point(s, "regenerate.before_commit");
+		KH_TRY(tp_commit(s, &t, cand, 1, retired, &n_retired, e));
+		generated = false;
+		svc_pki_crash_point(s, "regenerate.after_commit");
+		svc_pki_destroy_retired(s, retired, n_retired);
+		KH_TRY(pki_csr_pem(csr, &o->csr_pem, e));
+		if (n_retired > 0)
+			kh_strlcpy(o->retired_key, retired[0], sizeof(o->retired_key));
+		log_info("trustpoint '%s': new key '%s' awaits its certificate; '%s' stays in use", t.name, newkey, t.key);
+	}
+out:
+	if (generated) {
+		if (svc_key_destroy(s, newkey, &ign) == KH_OK)
+			kh_ignore(store_mkey_remove(s->pki->store, newkey, &ign));
+		else
+			log_err("new key '%s' of trustpoint '%s' could not be deleted: %s", newkey, q->name, ign.msg);
+	}
+	tp_unlock(s);
+	EVP_PKEY_free(pub);
+	X509_free(cert);
+	X509_REQ_free(csr);
+	kh_key_info_clear(&ki);
+	tp_signer_clear(&sg);
+	pki_subject_clear(&sub);
+	store_tp_clear(&t);
+	return r;
+}
