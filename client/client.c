@@ -162,7 +162,7 @@ static enum kh_err kh_write_all(kh_client *c, const uint8_t *buf, size_t len)
 		ssize_t n;
 
 		if (c->tls != NULL) {
-			n = kh_tls_write(c, buf + off, len - off, &c->err);
+			n = kh_tls_write(c->tls, buf + off, len - off, &c->err);
 			if (n < 0)
 				return kh_client_broken(c, KH_E_UNAVAILABLE, "TLS write failed");
 		} else {
@@ -202,7 +202,7 @@ static enum kh_err kh_read_all(kh_client *c, uint8_t *buf, size_t len)
 			continue;
 		}
 		if (c->tls != NULL) {
-			n = kh_tls_read(c, c->rbuf, sizeof(c->rbuf), &c->err);
+			n = kh_tls_read(c->tls, c->rbuf, sizeof(c->rbuf), &c->err);
 		} else {
 			if ((r = kh_wait(c, POLLIN)) != KH_OK)
 				return r;
@@ -248,7 +248,7 @@ static void kh_disconnect(kh_client *c)
 {
 	size_t i;
 
-	kh_tls_free(c);
+	kh_tls_free(&c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -290,8 +290,12 @@ enum kh_err kh_client_connect(kh_client *c)
 		return KH_E_INVALID_ARGUMENT;
 	kh_err_clear(&c->err);
 	kh_disconnect(c);
-	if (c->opts.connect != NULL)
-		return kh_tls_connect(c, &c->opts, &c->err);
+	if (c->opts.connect != NULL) {
+		struct kh_tls_opts t = { c->opts.connect, c->opts.tls_cert, c->opts.tls_key, c->opts.tls_ca,
+					 c->opts.tls_server_name };
+
+		return kh_tls_connect(&t, &c->fd, &c->tls, &c->err);
+	}
 	if (c->opts.socket != NULL)
 		return kh_connect_unix(c, c->opts.socket);
 	return kh_err_set(&c->err, KH_E_INVALID_ARGUMENT, "no socket path or address to connect to");

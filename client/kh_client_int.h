@@ -33,7 +33,7 @@ struct kh_pending {
 	Keyhold__V1__Response *resp;
 };
 
-struct kh_tls;
+#include "kh_tls.h"
 
 struct kh_client {
 	struct kh_client_opts opts;
@@ -84,10 +84,5 @@ enum kh_err kh_send_pb(kh_client *c, const ProtobufCMethodDescriptor *method, co
 enum kh_err kh_wait_pb(kh_client *c, uint64_t id, enum kh_err *status, ProtobufCMessage **resp) KH_WUR;
 enum kh_err kh_recv_pb(kh_client *c, uint64_t *id, enum kh_err *status, ProtobufCMessage **resp) KH_WUR;
 
-/* tls.c */
-enum kh_err kh_tls_connect(kh_client *c, const struct kh_client_opts *o, struct kh_errbuf *e) KH_WUR;
-ssize_t kh_tls_read(kh_client *c, void *buf, size_t len, struct kh_errbuf *e);
-ssize_t kh_tls_write(kh_client *c, const void *buf, size_t len, struct kh_errbuf *e);
-void kh_tls_free(kh_client *c);
 
 #endif

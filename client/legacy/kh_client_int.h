@@ -1,5 +1,5 @@
-/* kh_client_int: the client handle and its TLS transport, shared by
- * libkeyhold.c and tls.c. Not installed. */
+/* kh_client_int (legacy): the previous client handle, shared by
+ * the legacy libkeyhold*.c. Not installed. */
 #ifndef KH_CLIENT_INT_H
 #define KH_CLIENT_INT_H
 
@@ -17,7 +17,7 @@ struct kh_pending {
 	struct proto_resp resp;
 };
 
-struct kh_tls;
+#include "kh_tls.h"
 
 struct kh_client {
 	int fd;
@@ -38,10 +38,5 @@ struct kh_client {
 enum kh_err kh_call(kh_client *c, enum proto_method m, const union proto_req_body *req,
 		    union proto_resp_body *out, struct kh_errbuf *e) KH_WUR;
 
-/* tls.c */
-enum kh_err kh_tls_connect(kh_client *c, const struct kh_client_opts *o, struct kh_errbuf *e) KH_WUR;
-ssize_t kh_tls_read(kh_client *c, void *buf, size_t len, struct kh_errbuf *e);
-ssize_t kh_tls_write(kh_client *c, const void *buf, size_t len, struct kh_errbuf *e);
-void kh_tls_free(kh_client *c);
 
 #endif
