@@ -551,6 +551,8 @@ out:
 
 /* ---- getters ---- */
 
+static bool kh_get_intval(const kh_msg *m, const char *field, bool *neg, uint64_t *mag);
+
 /* Whether singular field f holds its own value (a oneof member that is
  * not selected reads as the default). */
 static bool kh_selected(const kh_msg *m, const ProtobufCFieldDescriptor *f)
@@ -582,7 +584,12 @@ bool kh_msg_has(const kh_msg *m, const char *field)
 	case KH_K_BOOL: return *(const protobuf_c_boolean *)p != 0;
 	case KH_K_ENUM: return *(const int *)p != 0;
 	case KH_K_INT:
-	case KH_K_UINT: return kh_msg_get_uint(m, field) != 0 || kh_msg_get_int(m, field) != 0;
+	case KH_K_UINT: {
+		bool neg;
+		uint64_t mag;
+
+		return kh_get_intval(m, field, &neg, &mag) && mag != 0;
+	}
 	default: return false;
 	}
 }
