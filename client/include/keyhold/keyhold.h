@@ -111,9 +111,9 @@ KH_API enum kh_err kh_client_connect(kh_client *c) KH_WUR;
  * default). *out is set only on success; the reason of a failure is lost,
  * use the two calls above when it must be shown. */
 KH_API enum kh_err kh_client_connect_unix(const char *path, kh_client **out) KH_WUR;
-/* Closes the connection and frees c; NULL is fine. Requests still
- * unanswered and the messages kh_recv gave are not affected (the caller
- * frees those). */
+/* Closes the connection and frees c; NULL is fine. Unanswered requests
+ * are dropped; messages already returned by kh_call/kh_recv stay valid
+ * (the caller frees them). */
 KH_API void kh_client_free(kh_client *c);
 
 /* The code and message of the last failed call on c (KH_OK and "" after a
@@ -151,10 +151,11 @@ KH_API const char *kh_msg_method(const kh_msg *m);
  * none. Borrowed from the root. */
 KH_API const char *kh_msg_error_message(const kh_msg *m);
 
-/* Setters of singular fields (a oneof member also selects it). set_str
- * and set_bytes copy the value. set_int takes any signed integer field,
- * set_uint any unsigned one (range-checked); set_enum takes the value
- * name, e.g. "P256". */
+/* Setters of singular fields (a oneof member also selects it, freeing
+ * the member it replaces: handles into that one become invalid). set_str
+ * and set_bytes copy the value. set_int and set_uint take any integer
+ * field, range-checked against its width (KH_E_OUT_OF_RANGE); set_enum
+ * takes the value name, e.g. "P256". */
 KH_API enum kh_err kh_msg_set_str(kh_msg *m, const char *field, const char *v) KH_WUR;
 KH_API enum kh_err kh_msg_set_bytes(kh_msg *m, const char *field, const uint8_t *v, size_t len) KH_WUR;
 KH_API enum kh_err kh_msg_set_uint(kh_msg *m, const char *field, uint64_t v) KH_WUR;
@@ -170,10 +171,12 @@ KH_API enum kh_err kh_msg_add_enum(kh_msg *m, const char *field, const char *val
  * is borrowed (see above). */
 KH_API enum kh_err kh_msg_sub(kh_msg *m, const char *field, kh_msg **child) KH_WUR;
 
-/* Getters. They return the default (NULL-free: "" for strings, 0, false)
- * when the field is wrong and record why in kh_msg_error_message; use
- * kh_msg_has to tell. get_str and get_enum return borrowed strings, never
- * NULL. get_uint/get_int widen any integer field of their signedness. */
+/* Getters. On a wrong name or type they return the default ("", 0,
+ * false) and record why in kh_msg_error_message. kh_msg_has tells a set
+ * field from a default one (proto3 cannot tell more). get_str and
+ * get_enum return borrowed strings, never NULL. get_uint/get_int read
+ * any integer field (a negative value through get_uint reads as 0 and is
+ * recorded as KH_E_OUT_OF_RANGE). */
 KH_API bool kh_msg_has(const kh_msg *m, const char *field);
 KH_API const char *kh_msg_get_str(const kh_msg *m, const char *field);
 /* *v borrowed; *len 0 and *v NULL when empty. */
@@ -234,11 +237,13 @@ KH_API enum kh_err kh_key_delete(kh_client *c, const char *name) KH_WUR;
  * kh_free. ECDSA signatures are DER. */
 KH_API enum kh_err kh_sign(kh_client *c, const char *key, const char *digest, const char *padding, bool prehashed,
 			   const uint8_t *data, size_t len, uint8_t **sig, size_t *sig_len) KH_WUR;
-/* Pipelined Sign: kh_sign_send as kh_sign without waiting; kh_sign_recv as
- * kh_recv for Sign answers: on KH_OK with *status KH_OK, the signature is
- * copied into sig (capacity cap, at most 1 KiB is ever needed) and
- * *sig_len set; a larger signature is KH_E_OUT_OF_RANGE in *status. No
- * allocation per call beyond the frame. */
+/* Pipelined Sign: kh_sign_send is kh_sign without waiting (the request
+ * is encoded from the borrowed arguments into the client's reused buffer);
+ * kh_sign_recv is kh_recv for a client with only Sign requests in flight:
+ * on KH_OK with *status KH_OK, the signature is copied into sig (capacity
+ * cap; 1 KiB is always enough) and *sig_len set; a larger signature is
+ * KH_E_OUT_OF_RANGE in *status, another method's answer
+ * KH_E_FAILED_PRECONDITION. No kh_msg is built on this path. */
 KH_API enum kh_err kh_sign_send(kh_client *c, const char *key, const char *digest, const char *padding,
 				bool prehashed, const uint8_t *data, size_t len, uint64_t *id) KH_WUR;
 KH_API enum kh_err kh_sign_recv(kh_client *c, uint64_t *id, enum kh_err *status, uint8_t *sig, size_t cap,
