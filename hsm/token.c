@@ -113,7 +113,7 @@ static bool hsm_rv_ambiguous(CK_RV rv)
 	return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
 }
 
-static void hsm_mark_gone(struct hsm *h)
+void hsm_mark_gone(struct hsm *h)
 {
 	pthread_mutex_lock(&h->pool_lock);
 	h->available = false;
@@ -134,6 +134,9 @@ void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv)
 				 "re-attaching",
 				 hsm_rv_name(rv), hsm_rv_name(rv2));
 			hsm_mark_gone(h);
+		} else if (hsm_keys_vanished(h, s->h)) {
+			/* SoftHSM2 without its token directory: it answers, but
+			 * with CKR_GENERAL_ERROR and no objects. */
 		}
 	}
 	hsm_sess_put(h, s, rv);
@@ -503,6 +506,7 @@ static void hsm_reinit_now(struct hsm *h, const char *why)
 	hsm_detach(h);
 	h->f->C_Finalize(NULL);
 	h->generation++;
+	h->had_keys = false;
 	hsm_keys_reset(h);
 	r = hsm_initialize(h, &e);
 	if (r == KH_OK)
@@ -519,20 +523,32 @@ static void hsm_reinit_now(struct hsm *h, const char *why)
 void hsm_revive(struct hsm *h)
 {
 	uint64_t now = kh_now_mono_us();
+	bool done = false;
 
 	pthread_mutex_lock(&h->reinit_lock);
 	if (!h->available && !h->pin_rejected &&
-	    (h->last_reinit_us == 0 || now - h->last_reinit_us >= (uint64_t)h->reinit_interval_s * 1000000u))
+	    (h->last_reinit_us == 0 || now - h->last_reinit_us >= (uint64_t)h->reinit_interval_s * 1000000u)) {
 		hsm_reinit_now(h, "the token went away");
+		done = true;
+	}
 	pthread_mutex_unlock(&h->reinit_lock);
+	/* Outside reinit_lock: the listing re-enters hsm_begin. */
+	if (done && h->available)
+		hsm_keys_rebuild(h);
 }
 
 void hsm_reload(struct hsm *h, const char *why)
 {
+	bool done = false;
+
 	pthread_mutex_lock(&h->reinit_lock);
-	if (!h->pin_rejected)
+	if (!h->pin_rejected) {
 		hsm_reinit_now(h, why);
+		done = true;
+	}
 	pthread_mutex_unlock(&h->reinit_lock);
+	if (done && h->available)
+		hsm_keys_rebuild(h);
 }
 
 static bool hsm_rv_token_gone(CK_RV rv)
