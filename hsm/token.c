@@ -155,7 +155,75 @@ enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbu
 
 /* ---- PIN ---- */
 
-enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, struct kh_errbuf *e)
+/* Opens path (flags | O_NOFOLLOW) walking it one component at a time with
+ * O_NOFOLLOW, so that no component is a symbolic link: a link in a parent
+ * directory would let whoever can change the link choose the PIN file.
+ * *fd_out is written only on success. */
+static enum kh_err hsm_open_nofollow(const char *path, int flags, int *fd_out, struct kh_errbuf *e)
+{
+	char *copy = NULL, *comp, *next;
+	int dfd = -1, fd = -1, nfd, r = KH_OK;
+	struct stat st;
+
+	copy = strdup(path);
+	if (copy == NULL) {
+		r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	dfd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	comp = copy;
+	for (;;) {
+		while (*comp == '/')
+			comp++;
+		next = strchr(comp, '/');
+		if (next != NULL) {
+			*next++ = '\0';
+			while (*next == '/')
+				next++;
+			if (*next == '\0')
+				next = NULL; /* "dir/": the file is dir */
+		}
+		if (next == NULL)
+			break;
+		if (comp[0] == '\0' || strcmp(comp, ".") == 0) {
+			comp = next;
+			continue;
+		}
+		if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+			r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				   "PIN file %s: its directory '%s' is a symbolic link; name the PIN file by its real path",
+				   path, comp);
+			goto out;
+		}
+		nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s: %s", path, comp,
+				   strerror(errno));
+			goto out;
+		}
+		close(dfd);
+		dfd = nfd;
+		comp = next;
+	}
+	fd = openat(dfd, comp[0] != '\0' ? comp : ".", flags | O_NOFOLLOW);
+	if (fd < 0) {
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
+			       errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		goto out;
+	}
+	*fd_out = fd;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(copy);
+	return r;
+}
+
+enum kh_err hsm_pin_read(const char *path, uid_t owner, char **pin_out, size_t *len_out, struct kh_errbuf *e)
 {
 	enum { PIN_MAX = HSM_PIN_MAX };
 	int r = KH_OK;
@@ -163,15 +231,15 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 	char *pin = NULL;
 	struct stat st;
 	size_t n;
-	int fd;
+	int fd = -1;
 
 	/* O_NONBLOCK: a FIFO in place of the file must be refused below, not
 	 * block start-up until someone writes to it. It changes nothing for
-	 * the regular file that passes the checks. O_NOFOLLOW: no symlinks. */
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
-				  strerror(errno));
+	 * the regular file that passes the checks. O_NOFOLLOW, for the file
+	 * and every directory on its path: no symlinks. */
+	r = hsm_open_nofollow(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, &fd, e);
+	if (r != KH_OK)
+		return r;
 	fp = fdopen(fd, "r");
 	if (fp == NULL) {
 		close(fd);
@@ -184,6 +252,13 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 		  kh_err_set(e, KH_E_PERMISSION_DENIED,
 			     "PIN file %s has mode %04o: it must not be readable by group or others; run chmod 600 %s",
 			     path, (unsigned)(st.st_mode & 07777), path));
+	/* Whoever owns the file can change the PIN keyholdd presents, or
+	 * make it read another: only root and keyholdd's own user may. */
+	KH_ENSURE(st.st_uid == 0 || st.st_uid == geteuid() || st.st_uid == owner,
+		  kh_err_set(e, KH_E_PERMISSION_DENIED,
+			     "PIN file %s belongs to uid %u: it must belong to root or keyholdd's user (uid %u); "
+			     "run chown root %s",
+			     path, (unsigned)st.st_uid, (unsigned)owner, path));
 	pin = OPENSSL_secure_zalloc(PIN_MAX + 1);
 	KH_ENSURE(pin != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "no secure memory for the PIN"));
 	n = fread(pin, 1, PIN_MAX + 1, fp);
@@ -426,7 +501,7 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 			     "token URI '%s' names no token: add token=LABEL or serial=SERIAL", cfg->uri));
 	h->module_path = strdup(cfg->module);
 	KH_ENSURE(h->module_path != NULL, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(hsm_pin_read(cfg->pin_file, &h->pin, &h->pin_len, e));
+	KH_TRY(hsm_pin_read(cfg->pin_file, cfg->pin_owner, &h->pin, &h->pin_len, e));
 
 	/* RTLD_NODELETE: modules often leave threads or atexit handlers behind. */
 	h->dl = dlopen(cfg->module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
