@@ -74,8 +74,9 @@ enum kh_err svc_state_open(const struct svc_config *cfg, bool lock, struct store
 {
 	/* Every file keyholdd keeps in state_dir; checked before any is used
 	 * so that a planted link or another user's file stops the start. */
-	static const char *const files[] = { STORE_FILE, STORE_FILE "-wal", STORE_FILE "-shm", "key-grants",
-					     "key-grants.tmp", "audit.log", STORE_DIR_LOCK_FILE };
+	static const char *const files[] = { STORE_FILE,   STORE_FILE "-wal", STORE_FILE "-shm", "key-grants",
+					     "key-grants.tmp", "audit.log", "fips-keys", "fips-keys.tmp",
+					     STORE_DIR_LOCK_FILE };
 	struct store_dir *sd = NULL;
 	uid_t uid;
 	size_t i;
@@ -164,6 +165,11 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	struct kh_errbuf why = { 0 };
 	int r = KH_OK;
 
+	/* state_dir before anything reads or writes in it (the FIPS key list
+	 * is read next): a second keyholdd on it, or a directory or file
+	 * others can write, stops the start here. */
+	if (svc_state_open(s->cfg, true, &s->state_dir, &why) != KH_OK)
+		return kh_err_set(e, why.code, "state: %s", why.msg);
 	/* FIPS mode first: keyholdd's own library context (and in validated
 	 * mode the FIPS provider) before anything is fetched from it. */
 	if (selftest_init(s, &why) != KH_OK) {
@@ -171,10 +177,6 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 		return kh_err_set(e, why.code, "%s", why.msg);
 	}
 	KH_TRY(proto_check_methods(e));
-	/* state_dir before the token: a second keyholdd on it, or a
-	 * directory others can write, stops the start here. */
-	if (svc_state_open(s->cfg, true, &s->state_dir, &why) != KH_OK)
-		return kh_err_set(e, why.code, "state: %s", why.msg);
 	KH_TRY(svc_fetch_digests(s, e));
 	memset(&hc, 0, sizeof(hc));
 	hc.module = s->cfg->module;
