@@ -86,6 +86,8 @@ ok "generate after" kh key generate d-new --type p256
 ok "status after" kh --json status
 [ "$(json_get 'd["token"]["available"]' < "$T/ok.out")" = true ] || fail "status says the token is unavailable"
 [ "$(json_get 'd["keys"]' < "$T/ok.out")" -ge 3 ] || fail "status counts too few keys after the token returned"
+# The audit log's checkpoints are signed in the token again.
+ok "audit verify after the token returned" kh audit verify
 
 # The background signer saw only OK and UNAVAILABLE, and both.
 grep -q '^OK$' "$T/bg.log" || fail "the background signer never succeeded"
