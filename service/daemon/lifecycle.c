@@ -159,6 +159,16 @@ static enum kh_err svc_size_pool(struct svc *s, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+/* The FIPS ERROR state's reaction (fips/ calls it through a callback, so
+ * it never reaches into the server): stop listening and drain. */
+static void svc_fips_error_shutdown(void *arg)
+{
+	struct svc *s = arg;
+
+	if (s->server != NULL)
+		svc_server_shutdown(s->server);
+}
+
 enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
 	struct hsm_config hc;
@@ -205,7 +215,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));
-	KH_ENSURE(selftest_attach_loop(s, base) == KH_OK,
+	KH_ENSURE(selftest_attach_loop(s, base, svc_fips_error_shutdown, s) == KH_OK,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
 	if (s->cfg->user != NULL)
 		KH_TRY(svc_drop_privileges(s->cfg->user, e));
