@@ -90,6 +90,12 @@ struct hsm {
 	CK_TOKEN_INFO tinfo;
 	bool available;
 	unsigned generation;     /* bumped by every re-initialisation */
+	/* The token showed at least one private key in this generation. A
+	 * token that then shows none has gone away behind the module's back
+	 * (SoftHSM2 whose token directory vanished answers every call, with
+	 * no objects): hsm_keys_vanished. Cleared when keyhold deletes the
+	 * last key and at re-initialisation. */
+	_Atomic bool had_keys;
 	pthread_mutex_t reinit_lock;
 	uint64_t last_reinit_us;
 
@@ -151,6 +157,9 @@ void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv);
 enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbuf *e) KH_WUR;
 /* Re-attaches after the token went away (rate-limited); no lock held. */
 void hsm_revive(struct hsm *h);
+/* Marks the token gone: every request answers UNAVAILABLE until
+ * hsm_revive attaches it again. */
+void hsm_mark_gone(struct hsm *h);
 /* Re-initialises the module now (not rate-limited): the module's own view
  * of its objects went wrong. No lock held. */
 void hsm_reload(struct hsm *h, const char *why);
@@ -180,6 +189,13 @@ enum kh_err hsm_key_lookup(struct hsm *h, CK_SESSION_HANDLE s, const char *name,
 			   struct kh_errbuf *e) KH_WUR;
 void hsm_key_copy_release(struct hsm_key *k);
 void hsm_key_forget(struct hsm *h, const char *name);
+/* Token loss seen as a key set that suddenly empties: when the token held
+ * keys in this generation and session s now finds no private token
+ * object, marks the token gone (re-attached by hsm_revive) and returns
+ * true. Caller holds the token read lock. */
+bool hsm_keys_vanished(struct hsm *h, CK_SESSION_HANDLE s);
+/* Fills the key cache from the token (after a re-attachment). No lock held. */
+void hsm_keys_rebuild(struct hsm *h);
 enum kh_key_type hsm_key_type_of(CK_KEY_TYPE kt, uint32_t bits, int curve_nid);
 size_t hsm_sig_len_of(CK_KEY_TYPE kt, uint32_t bits);
 

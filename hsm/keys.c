@@ -296,11 +296,46 @@ static enum kh_err hsm_key_load(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HA
 	k->type = hsm_key_type_of(k->ck_type, k->bits, nid);
 	k->sig_len = hsm_sig_len_of(k->ck_type, k->bits);
 	k->generation = h->generation;
+	h->had_keys = true;
 	*out = k;
 	k = NULL;
 out:
 	hsm_key_free(k);
 	return r;
+}
+
+/* True when session s finds no private key object on the token. */
+static bool hsm_token_has_no_keys(struct hsm *h, CK_SESSION_HANDLE s)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) } };
+	CK_OBJECT_HANDLE o;
+	CK_ULONG n = 0;
+
+	return hsm_find(h, s, tmpl, 2, &o, 1, &n) == CKR_OK && n == 0;
+}
+
+bool hsm_keys_vanished(struct hsm *h, CK_SESSION_HANDLE s)
+{
+	if (!h->had_keys || !h->available || !hsm_token_has_no_keys(h, s))
+		return false;
+	log_warn("the token shows none of the keys it held a moment ago: taking it for gone "
+		 "(a removed token, or a token store that went away); re-attaching");
+	hsm_mark_gone(h);
+	return true;
+}
+
+void hsm_keys_rebuild(struct hsm *h)
+{
+	struct kh_key_list l = { 0 };
+	struct kh_errbuf e = { 0 };
+
+	if (hsm_key_list(h, &l, &e) == KH_OK)
+		log_info("token keys after re-attaching: %zu", l.n);
+	else
+		log_warn("cannot list the token's keys after re-attaching: %s", e.msg);
+	kh_key_list_clear(&l);
 }
 
 static CK_RV hsm_find_by_label(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *name,
@@ -338,6 +373,11 @@ enum kh_err hsm_key_lookup(struct hsm *h, CK_SESSION_HANDLE s, const char *name,
 
 	rv = hsm_find_by_label(h, s, CKO_PRIVATE_KEY, name, found, 2, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching keys", name));
+	/* Not found, or the token lost every key: the second is UNAVAILABLE. */
+	KH_ENSURE(n > 0 || !hsm_keys_vanished(h, s),
+		  kh_err_set(e, KH_E_UNAVAILABLE,
+			     "the token went away (it shows none of its keys); keyhold re-attaches to it at most every %u s",
+			     h->reinit_interval_s));
 	KH_ENSURE(n > 0, kh_err_set(e, KH_E_NOT_FOUND, "no key named '%s'", name));
 	if (n > 1)
 		log_warn("more than one private key is labelled '%s'; using the first", name);
@@ -475,6 +515,10 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 	}
 	kh_ignore((int)h->f->C_FindObjectsFinal(s.h));
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_FindObjects", NULL));
+	KH_ENSURE(n_all > 0 || !hsm_keys_vanished(h, s.h),
+		  kh_err_set(e, KH_E_UNAVAILABLE,
+			     "the token went away (it shows none of its keys); keyhold re-attaches to it at most every %u s",
+			     h->reinit_interval_s));
 
 	list.keys = calloc(n_all ? n_all : 1, sizeof(*list.keys));
 	KH_ENSURE(list.keys != NULL, KH_E_RESOURCE_EXHAUSTED);
@@ -796,6 +840,10 @@ enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e)
 		if (h->f->C_DestroyObject(s.h, found[i]) != CKR_OK)
 			log_warn("key '%s': could not delete a companion object", name);
 	rv = CKR_OK;
+	/* The last key is gone by keyhold's hand: an empty token is now no
+	 * sign of loss. */
+	if (hsm_token_has_no_keys(h, s.h))
+		h->had_keys = false;
 	log_info("deleted key '%s'", name);
 out:
 	if (in_session)

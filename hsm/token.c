@@ -113,7 +113,7 @@ static bool hsm_rv_ambiguous(CK_RV rv)
 	return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
 }
 
-static void hsm_mark_gone(struct hsm *h)
+void hsm_mark_gone(struct hsm *h)
 {
 	pthread_mutex_lock(&h->pool_lock);
 	h->available = false;
@@ -134,6 +134,9 @@ void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv)
 				 "re-attaching",
 				 hsm_rv_name(rv), hsm_rv_name(rv2));
 			hsm_mark_gone(h);
+		} else if (hsm_keys_vanished(h, s->h)) {
+			/* SoftHSM2 without its token directory: it answers, but
+			 * with CKR_GENERAL_ERROR and no objects. */
 		}
 	}
 	hsm_sess_put(h, s, rv);
@@ -152,7 +155,75 @@ enum kh_err hsm_gone_err(struct hsm *h, enum kh_err r, CK_RV rv, struct kh_errbu
 
 /* ---- PIN ---- */
 
-enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, struct kh_errbuf *e)
+/* Opens path (flags | O_NOFOLLOW) walking it one component at a time with
+ * O_NOFOLLOW, so that no component is a symbolic link: a link in a parent
+ * directory would let whoever can change the link choose the PIN file.
+ * *fd_out is written only on success. */
+static enum kh_err hsm_open_nofollow(const char *path, int flags, int *fd_out, struct kh_errbuf *e)
+{
+	char *copy = NULL, *comp, *next;
+	int dfd = -1, fd = -1, nfd, r = KH_OK;
+	struct stat st;
+
+	copy = strdup(path);
+	if (copy == NULL) {
+		r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	dfd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	comp = copy;
+	for (;;) {
+		while (*comp == '/')
+			comp++;
+		next = strchr(comp, '/');
+		if (next != NULL) {
+			*next++ = '\0';
+			while (*next == '/')
+				next++;
+			if (*next == '\0')
+				next = NULL; /* "dir/": the file is dir */
+		}
+		if (next == NULL)
+			break;
+		if (comp[0] == '\0' || strcmp(comp, ".") == 0) {
+			comp = next;
+			continue;
+		}
+		if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+			r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				   "PIN file %s: its directory '%s' is a symbolic link; name the PIN file by its real path",
+				   path, comp);
+			goto out;
+		}
+		nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s: %s", path, comp,
+				   strerror(errno));
+			goto out;
+		}
+		close(dfd);
+		dfd = nfd;
+		comp = next;
+	}
+	fd = openat(dfd, comp[0] != '\0' ? comp : ".", flags | O_NOFOLLOW);
+	if (fd < 0) {
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
+			       errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		goto out;
+	}
+	*fd_out = fd;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(copy);
+	return r;
+}
+
+enum kh_err hsm_pin_read(const char *path, uid_t owner, char **pin_out, size_t *len_out, struct kh_errbuf *e)
 {
 	enum { PIN_MAX = HSM_PIN_MAX };
 	int r = KH_OK;
@@ -164,10 +235,9 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 
 	/* O_NONBLOCK: a FIFO in place of the file must be refused below, not
 	 * block start-up until someone writes to it. It changes nothing for
-	 * the regular file that passes the checks. O_NOFOLLOW: no symlinks. */
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
-				      strerror(errno)));
+	 * the regular file that passes the checks. O_NOFOLLOW, for the file
+	 * and every directory on its path: no symlinks. */
+	KH_TRY(hsm_open_nofollow(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, &fd, e));
 	fp = fdopen(fd, "r");
 	KH_ENSURE(fp != NULL, kh_err_set(e, KH_E_INTERNAL, "fdopen %s: %s", path, strerror(errno)));
 	KH_ENSURE(fstat(fd, &st) == 0, kh_err_set(e, KH_E_INTERNAL, "stat %s: %s", path, strerror(errno)));
@@ -177,6 +247,13 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 		  kh_err_set(e, KH_E_PERMISSION_DENIED,
 			     "PIN file %s has mode %04o: it must not be readable by group or others; run chmod 600 %s",
 			     path, (unsigned)(st.st_mode & 07777), path));
+	/* Whoever owns the file can change the PIN keyholdd presents, or
+	 * make it read another: only root and keyholdd's own user may. */
+	KH_ENSURE(st.st_uid == 0 || st.st_uid == geteuid() || st.st_uid == owner,
+		  kh_err_set(e, KH_E_PERMISSION_DENIED,
+			     "PIN file %s belongs to uid %u: it must belong to root or keyholdd's user (uid %u); "
+			     "run chown root %s",
+			     path, (unsigned)st.st_uid, (unsigned)owner, path));
 	pin = OPENSSL_secure_zalloc(PIN_MAX + 1);
 	KH_ENSURE(pin != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "no secure memory for the PIN"));
 	n = fread(pin, 1, PIN_MAX + 1, fp);
@@ -430,7 +507,7 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 			     "token URI '%s' names no token: add token=LABEL or serial=SERIAL", cfg->uri));
 	h->module_path = strdup(cfg->module);
 	KH_ENSURE(h->module_path != NULL, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(hsm_pin_read(cfg->pin_file, &h->pin, &h->pin_len, e));
+	KH_TRY(hsm_pin_read(cfg->pin_file, cfg->pin_owner, &h->pin, &h->pin_len, e));
 
 	/* RTLD_NODELETE: modules often leave threads or atexit handlers behind. */
 	h->dl = dlopen(cfg->module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
@@ -508,6 +585,7 @@ static void hsm_reinit_now(struct hsm *h, const char *why)
 	hsm_detach(h);
 	h->f->C_Finalize(NULL);
 	h->generation++;
+	h->had_keys = false;
 	hsm_keys_reset(h);
 	r = hsm_initialize(h, &e);
 	if (r == KH_OK)
@@ -526,20 +604,32 @@ static void hsm_reinit_now(struct hsm *h, const char *why)
 void hsm_revive(struct hsm *h)
 {
 	uint64_t now = kh_now_mono_us();
+	bool done = false;
 
 	pthread_mutex_lock(&h->reinit_lock);
 	if (!h->available && !h->pin_rejected &&
-	    (h->last_reinit_us == 0 || now - h->last_reinit_us >= (uint64_t)h->reinit_interval_s * 1000000u))
+	    (h->last_reinit_us == 0 || now - h->last_reinit_us >= (uint64_t)h->reinit_interval_s * 1000000u)) {
 		hsm_reinit_now(h, "the token went away");
+		done = true;
+	}
 	pthread_mutex_unlock(&h->reinit_lock);
+	/* Outside reinit_lock: the listing re-enters hsm_begin. */
+	if (done && h->available)
+		hsm_keys_rebuild(h);
 }
 
 void hsm_reload(struct hsm *h, const char *why)
 {
+	bool done = false;
+
 	pthread_mutex_lock(&h->reinit_lock);
-	if (!h->pin_rejected)
+	if (!h->pin_rejected) {
 		hsm_reinit_now(h, why);
+		done = true;
+	}
 	pthread_mutex_unlock(&h->reinit_lock);
+	if (done && h->available)
+		hsm_keys_rebuild(h);
 }
 
 static bool hsm_rv_token_gone(CK_RV rv)

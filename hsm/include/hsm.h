@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <openssl/evp.h>
 
@@ -45,14 +46,19 @@ struct hsm_config {
 	const char *module;     /* path to the PKCS#11 module (borrowed) */
 	const char *uri;        /* token URI (borrowed) */
 	const char *pin_file;   /* path of a 0600 file holding the user PIN */
+	uid_t pin_owner;        /* the service's user: may own the PIN file (as may root and euid) */
 	unsigned sessions;      /* wanted pool size; capped by ulMaxSessionCount */
 	/* Seconds between re-initialisation attempts after the token vanished. */
 	unsigned reinit_interval_s;
 };
 
 /* Reads the PIN file into secure memory. The file must be a regular file,
- * not group- or world-accessible; a trailing newline is dropped. */
-enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out,
+ * not group- or world-accessible, owned by root, this process's euid or
+ * owner (the user keyholdd serves as), and reached without following a
+ * symbolic link in any component of path; a trailing newline is dropped.
+ * Refusals: PERMISSION_DENIED (mode, owner), FAILED_PRECONDITION (links,
+ * type, cannot open). */
+enum kh_err hsm_pin_read(const char *path, uid_t owner, char **pin_out, size_t *len_out,
 			 struct kh_errbuf *e) KH_WUR;
 void hsm_pin_free(char *pin, size_t len);
 

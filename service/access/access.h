@@ -33,8 +33,14 @@ bool svc_grant_matches(const struct svc_grant *g, const struct svc_principal *wh
 struct access_grants;
 
 /* Grants from cfg's [key:NAME] sections plus the runtime grants kept in
- * STATE_DIR/key-grants (refused with the file and line when malformed). */
-enum kh_err access_grants_new(const struct svc_config *cfg, struct access_grants **out, struct kh_errbuf *e) KH_WUR;
+ * sd's key-grants (read with O_NOFOLLOW and the owner and mode checks of
+ * store_dir_openat; refused with the file and line when malformed). A
+ * runtime grant to user:NAME/group:NAME whose account is gone or now
+ * carries another name is dropped and logged, never a reason to refuse.
+ * Borrows sd for the life of the grants. */
+struct store_dir;
+enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct access_grants **out,
+			      struct kh_errbuf *e) KH_WUR;
 void access_grants_free(struct access_grants *p);
 /* May who use key at all (sign, see)? Admins may; others need a grant
  * naming them. The refusal is PERMISSION_DENIED naming the missing grant,

@@ -4,7 +4,9 @@
  * STATE_DIR/key-grants, rewritten atomically). Admins need no grant. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "daemon/svc.h"
+#include "store/store_dir.h"
 
 #define POLICY_FILE "key-grants"
 #define POLICY_MAX_GRANTS 65536
@@ -29,7 +32,8 @@ struct access_grants {
 	pthread_rwlock_t lock;
 	struct svc_key_grant *g;
 	size_t n, cap;
-	char *path;                 /* the runtime grants file */
+	const struct store_dir *sd; /* state_dir (borrowed) */
+	char *path;                 /* the runtime grants file, for messages */
 	const char *config_path;
 };
 
@@ -73,24 +77,93 @@ static void policy_set_text(char *out, size_t outsz, unsigned set, const char *c
 static const char *const policy_digests[] = { "", "sha256", "sha384", "sha512", "sha1", "md5", "sha224" };
 static const char *const policy_paddings[] = { "", "pkcs1", "pss" };
 
-/* ---- the runtime grants file: "KEY PRINCIPAL DIGESTS PADDINGS" ---- */
+/* ---- the runtime grants file ----
+ *
+ * One grant a line: "KEY PRINCIPAL DIGESTS PADDINGS [NAME]". A grant made
+ * to user:NAME or group:NAME is kept by number (PRINCIPAL uid:N or gid:N)
+ * with the name as NAME: an account deleted and re-created under the same
+ * name (often with the same number) must not inherit it, and a deleted
+ * account must not stop keyholdd. At load the number must still belong to
+ * that name; a grant whose account is gone or renamed is dropped, logged,
+ * and the file rewritten without it. Files of older keyholdd versions,
+ * with user:NAME as PRINCIPAL, are read and rewritten by number. */
+
+/* g was given by name: writes "uid:N" / "gid:N" into out. */
+static bool policy_by_name(const struct svc_grant *who, char *out, size_t outsz)
+{
+	if (who->kind == SVC_PK_UID && strncmp(who->text, "user:", 5) == 0) {
+		snprintf(out, outsz, "uid:%u", (unsigned)who->uid);
+		return true;
+	}
+	if (who->kind == SVC_PK_GID && strncmp(who->text, "group:", 6) == 0) {
+		snprintf(out, outsz, "gid:%u", (unsigned)who->gid);
+		return true;
+	}
+	return false;
+}
+
+/* Whether the account numbered by who (a uid:/gid: grant) still carries
+ * the name display ("user:NAME"/"group:NAME"); why says what changed. */
+static bool policy_account_same(const struct svc_grant *who, const char *display, char *why, size_t whysz)
+{
+	char buf[16384];
+
+	if (who->kind == SVC_PK_UID && strncmp(display, "user:", 5) == 0) {
+		struct passwd pw, *res = NULL;
+
+		if (getpwuid_r(who->uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+			snprintf(why, whysz, "uid %u no longer exists", (unsigned)who->uid);
+			return false;
+		}
+		if (strcmp(pw.pw_name, display + 5) != 0) {
+			snprintf(why, whysz, "uid %u is now user '%.64s'", (unsigned)who->uid, pw.pw_name);
+			return false;
+		}
+		return true;
+	}
+	if (who->kind == SVC_PK_GID && strncmp(display, "group:", 6) == 0) {
+		struct group gr, *res = NULL;
+
+		if (getgrgid_r(who->gid, &gr, buf, sizeof(buf), &res) != 0 || res == NULL) {
+			snprintf(why, whysz, "gid %u no longer exists", (unsigned)who->gid);
+			return false;
+		}
+		if (strcmp(gr.gr_name, display + 6) != 0) {
+			snprintf(why, whysz, "gid %u is now group '%.64s'", (unsigned)who->gid, gr.gr_name);
+			return false;
+		}
+		return true;
+	}
+	kh_strlcpy(why, "the name does not go with that kind of principal", whysz);
+	return false;
+}
+
+static enum kh_err policy_save(struct access_grants *p, struct kh_errbuf *e);
 
 static enum kh_err policy_load(struct access_grants *p, struct kh_errbuf *e)
 {
-	FILE *f;
+	FILE *f = NULL;
 	char line[1024];
-	int lineno = 0, r = KH_OK;
+	int lineno = 0, r = KH_OK, fd = -1;
+	bool rewrite = false;
 
-	f = fopen(p->path, "re");
+	r = store_dir_openat(p->sd, POLICY_FILE, O_RDONLY, &fd, e);
+	if (r == KH_E_NOT_FOUND) {
+		kh_err_clear(e);
+		return KH_OK;
+	}
+	if (r != KH_OK)
+		return r;
+	f = fdopen(fd, "r");
 	if (f == NULL) {
-		if (errno == ENOENT)
-			return KH_OK;
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot read %s: %s", p->path, strerror(errno));
+		close(fd);
+		return kh_err_set(e, KH_E_INTERNAL, "fdopen %s: %s", p->path, strerror(errno));
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *key, *who, *dig, *pad, *save = NULL;
+		char *key, *who, *dig, *pad, *name, *save = NULL;
 		struct svc_key_grant g;
 		char err[160] = "";
+		int pr;
 
 		lineno++;
 		if (line[0] == '#' || line[0] == '\n')
@@ -99,13 +172,32 @@ static enum kh_err policy_load(struct access_grants *p, struct kh_errbuf *e)
 		who = strtok_r(NULL, " \t\n", &save);
 		dig = strtok_r(NULL, " \t\n", &save);
 		pad = strtok_r(NULL, " \t\n", &save);
+		name = strtok_r(NULL, " \t\n", &save);
 		memset(&g, 0, sizeof(g));
 		KH_ENSURE(key != NULL && who != NULL && dig != NULL && pad != NULL && kh_name_valid(key),
 			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: expected KEY PRINCIPAL DIGESTS PADDINGS",
 				     p->path, lineno));
 		kh_strlcpy(g.key, key, sizeof(g.key));
-		KH_ENSURE(svc_principal_parse(who, &g.who, err, sizeof(err)) == KH_OK,
-			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
+		pr = svc_principal_parse(who, &g.who, err, sizeof(err));
+		if (pr == KH_E_NOT_FOUND) {
+			/* An older file's user:NAME whose account is gone. */
+			log_warn("%s:%d: the grant of key '%s' to %s is dropped: %s", p->path, lineno, key, who, err);
+			rewrite = true;
+			continue;
+		}
+		KH_ENSURE(pr == KH_OK, kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
+		if (name != NULL) {
+			if (!policy_account_same(&g.who, name, err, sizeof(err))) {
+				log_warn("%s:%d: the grant of key '%s' to %s (%s) is dropped: %s; grant it again if "
+					 "it is still meant",
+					 p->path, lineno, key, name, who, err);
+				rewrite = true;
+				continue;
+			}
+			kh_strlcpy(g.who.text, name, sizeof(g.who.text));
+		} else if (g.who.kind != SVC_PK_CERT && strncmp(who, "uid:", 4) != 0 && strncmp(who, "gid:", 4) != 0) {
+			rewrite = true; /* by name: keep it by number from now on */
+		}
 		if (strcmp(dig, "*") != 0)
 			KH_ENSURE((g.digests = svc_digest_set_parse(dig, err, sizeof(err))) != 0,
 				  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
@@ -114,62 +206,67 @@ static enum kh_err policy_load(struct access_grants *p, struct kh_errbuf *e)
 				  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
 		KH_ENSURE(policy_add(p, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
 	}
+	if (rewrite) {
+		struct kh_errbuf we = { 0 };
+
+		if (policy_save(p, &we) != KH_OK)
+			log_err("cannot rewrite %s without the dropped grants: %s", p->path, we.msg);
+	}
 out:
 	fclose(f);
 	return r;
 }
 
 /* Rewrites the runtime grants: a temporary file, fsync, rename, fsync of
- * the directory, so a crash leaves the old list or the new one. */
+ * the directory, so a crash leaves the old list or the new one. Every
+ * name is relative to state_dir's descriptor, never followed if a link. */
 static enum kh_err policy_save(struct access_grants *p, struct kh_errbuf *e)
 {
-	char tmp[4096];
+	static const char tmp[] = POLICY_FILE ".tmp";
 	FILE *f = NULL;
 	size_t i;
-	int r = KH_OK, fd, dfd;
-	char *slash;
+	int r = KH_OK, fd;
 
-	KH_ENSURE((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", p->path) < sizeof(tmp), KH_E_INTERNAL);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(errno)));
+	if (unlinkat(p->sd->fd, tmp, 0) != 0 && errno != ENOENT)
+		return kh_err_set(e, KH_E_UNAVAILABLE, "cannot remove %s/%s: %s", p->sd->path, tmp, strerror(errno));
+	fd = openat(p->sd->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s/%s: %s", p->sd->path, tmp, strerror(errno)));
 	f = fdopen(fd, "w");
 	if (f == NULL) {
 		close(fd);
 		r = kh_err_set(e, KH_E_INTERNAL, "fdopen: %s", strerror(errno));
 		goto out;
 	}
-	fprintf(f, "# keyholdd runtime key grants (keyhold policy grant/revoke); KEY PRINCIPAL DIGESTS PADDINGS\n");
+	fprintf(f, "# keyholdd runtime key grants (keyhold policy grant/revoke); "
+		   "KEY PRINCIPAL DIGESTS PADDINGS [NAME]\n");
 	for (i = 0; i < p->n; i++) {
-		char d[96], pd[32];
+		char d[96], pd[32], num[32];
 
 		if (p->g[i].from_config)
 			continue;
 		policy_set_text(d, sizeof(d), p->g[i].digests, policy_digests, KH_DIGEST_MAX);
 		policy_set_text(pd, sizeof(pd), p->g[i].paddings, policy_paddings, KH_PAD_MAX);
-		fprintf(f, "%s %s %s %s\n", p->g[i].key, p->g[i].who.text, d, pd);
+		if (policy_by_name(&p->g[i].who, num, sizeof(num)))
+			fprintf(f, "%s %s %s %s %s\n", p->g[i].key, num, d, pd, p->g[i].who.text);
+		else
+			fprintf(f, "%s %s %s %s\n", p->g[i].key, p->g[i].who.text, d, pd);
 	}
 	KH_ENSURE(fflush(f) == 0 && fsync(fileno(f)) == 0,
-		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(errno)));
-	KH_ENSURE(fclose(f) == 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(errno)));
+		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s/%s: %s", p->sd->path, tmp, strerror(errno)));
+	KH_ENSURE(fclose(f) == 0,
+		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s/%s: %s", p->sd->path, tmp, strerror(errno)));
 	f = NULL;
-	KH_ENSURE(rename(tmp, p->path) == 0,
+	KH_ENSURE(renameat(p->sd->fd, tmp, p->sd->fd, POLICY_FILE) == 0,
 		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot replace %s: %s", p->path, strerror(errno)));
-	slash = strrchr(tmp, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		dfd = open(tmp[0] ? tmp : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			kh_ignore(fsync(dfd));
-			close(dfd);
-		}
-	}
+	kh_ignore(fsync(p->sd->fd));
 out:
 	if (f != NULL)
 		fclose(f);
 	return r;
 }
 
-enum kh_err access_grants_new(const struct svc_config *cfg, struct access_grants **out, struct kh_errbuf *e)
+enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct access_grants **out,
+			      struct kh_errbuf *e)
 {
 	struct access_grants *p;
 	size_t i, j;
@@ -180,9 +277,10 @@ enum kh_err access_grants_new(const struct svc_config *cfg, struct access_grants
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	pthread_rwlock_init(&p->lock, NULL);
 	p->config_path = cfg->path;
-	p->path = malloc(strlen(cfg->state_dir) + sizeof("/" POLICY_FILE));
+	p->sd = sd;
+	p->path = malloc(strlen(sd->path) + sizeof("/" POLICY_FILE));
 	KH_ENSURE(p->path != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
-	snprintf(p->path, strlen(cfg->state_dir) + sizeof("/" POLICY_FILE), "%s/%s", cfg->state_dir, POLICY_FILE);
+	snprintf(p->path, strlen(sd->path) + sizeof("/" POLICY_FILE), "%s/%s", sd->path, POLICY_FILE);
 	for (i = 0; i < cfg->n_key_policies; i++) {
 		const struct svc_key_policy_cfg *kp = &cfg->key_policies[i];
 

@@ -123,7 +123,7 @@ enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, s
 
 		if (getpwnam_r(s + 5, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
 			snprintf(err, errsz, "unknown user '%.64s'", s + 5);
-			return KH_E_INVALID_ARGUMENT;
+			return KH_E_NOT_FOUND;
 		}
 		g->kind = SVC_PK_UID;
 		g->uid = pw.pw_uid;
@@ -133,7 +133,7 @@ enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, s
 
 		if (getgrnam_r(s + 6, &gr, buf, sizeof(buf), &res) != 0 || res == NULL) {
 			snprintf(err, errsz, "unknown group '%.64s'", s + 6);
-			return KH_E_INVALID_ARGUMENT;
+			return KH_E_NOT_FOUND;
 		}
 		g->kind = SVC_PK_GID;
 		g->gid = gr.gr_gid;
@@ -147,16 +147,31 @@ enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, s
 	return KH_OK;
 }
 
+/* An account named by user:NAME or group:NAME that does not exist (any
+ * more): the entry names no one and is logged, but does not stop the
+ * start: a userdel must not take keyholdd down for everyone else. */
+static void cfg_gone_account(struct cfg_parse *p, const char *err)
+{
+	log_warn("%s:%d: %s: the entry is ignored (it names no one until the account exists)", p->name, p->line,
+		 err);
+}
+
 /* One principal of an [access] list. */
 static int cfg_principal(struct cfg_parse *p, unsigned role, const char *s)
 {
 	struct svc_grant g;
 	struct svc_grant *ng;
 	char err[160];
+	int pr;
 
 	memset(&g, 0, sizeof(g));
 	g.role = role;
-	if (svc_principal_parse(s, &g, err, sizeof(err)) != KH_OK) {
+	pr = svc_principal_parse(s, &g, err, sizeof(err));
+	if (pr == KH_E_NOT_FOUND) {
+		cfg_gone_account(p, err);
+		return 1;
+	}
+	if (pr != KH_OK) {
 		cfg_fail(p, "%s", err);
 		return 0;
 	}
@@ -437,9 +452,16 @@ static int cfg_key_policy(struct cfg_parse *p, const char *section, const char *
 		}
 		for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
 			struct svc_grant g, *ng;
+			int pr;
 
 			memset(&g, 0, sizeof(g));
-			if (svc_principal_parse(tok, &g, err, sizeof(err)) != KH_OK) {
+			pr = svc_principal_parse(tok, &g, err, sizeof(err));
+			if (pr == KH_E_NOT_FOUND) {
+				cfg_gone_account(p, err);
+				kp->n_gone++;
+				continue;
+			}
+			if (pr != KH_OK) {
 				cfg_fail(p, "%s", err);
 				return 0;
 			}
@@ -842,7 +864,7 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 		size_t i;
 
 		for (i = 0; i < p.c->n_key_policies; i++) {
-			if (p.c->key_policies[i].n_signers == 0) {
+			if (p.c->key_policies[i].n_signers == 0 && p.c->key_policies[i].n_gone == 0) {
 				r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s:%d: [key:%s] names no signers", name,
 					       p.c->key_policies[i].line, p.c->key_policies[i].key);
 				goto out;

@@ -38,6 +38,7 @@ struct svc_key_policy_cfg {
 	char key[65];
 	struct svc_grant *signers;      /* role unused */
 	size_t n_signers;
+	size_t n_gone;                  /* signers whose account does not exist: ignored */
 	unsigned digests;               /* 1u << enum kh_digest; 0: any */
 	unsigned paddings;              /* 1u << enum kh_padding; 0: any */
 	int line;                       /* where the section starts */
@@ -102,7 +103,10 @@ struct svc_config {
 };
 
 /* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)
- * into g (g->role untouched). On error writes the reason into err. */
+ * into g (g->role untouched): user: and group: are resolved to the
+ * account's numeric id now, g->text keeps the name for display. On error
+ * writes the reason into err: NOT_FOUND when the syntax is right but the
+ * account does not exist, INVALID_ARGUMENT otherwise. */
 enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, size_t errsz) KH_WUR;
 /* Parses "sha256,sha384" / "pkcs1,pss" into a bit set; 0 and a reason on
  * an unknown name. */

@@ -24,6 +24,7 @@
 #include "fips/fips.h"
 #include "daemon/svc.h"
 #include "revocation/revocation.h"
+#include "store/store_dir.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -84,14 +85,24 @@ static int svc_check_fips(struct svc_config *cfg)
 static int svc_check(struct svc_config *cfg)
 {
 	struct kh_errbuf e = { 0 };
+	struct store_dir *sd = NULL;
 	char *pin = NULL;
 	size_t len = 0;
+	uid_t uid = 0;
 
-	if (hsm_pin_read(cfg->pin_file, &pin, &len, &e) != KH_OK) {
+	if (svc_service_uid(cfg, &uid, &e) != KH_OK ||
+	    hsm_pin_read(cfg->pin_file, uid, &pin, &len, &e) != KH_OK) {
 		fprintf(stderr, "keyholdd: %s: %s\n", cfg->path, e.msg);
 		return EXIT_CONFIG;
 	}
 	hsm_pin_free(pin, len);
+	/* state_dir's owner and mode and its files, without the instance
+	 * lock (a running keyholdd holds it). */
+	if (svc_state_open(cfg, false, &sd, &e) != KH_OK) {
+		fprintf(stderr, "keyholdd: %s: state: %s\n", cfg->path, e.msg);
+		return EXIT_CONFIG;
+	}
+	store_dir_free(sd);
 	if (access(cfg->module, R_OK) != 0) {
 		fprintf(stderr, "keyholdd: %s: PKCS#11 module %s is not readable\n", cfg->path, cfg->module);
 		return EXIT_CONFIG;

@@ -23,6 +23,8 @@
 #include "revocation/revocation.h"
 #include "access/access.h"
 #include "net/tls.h"
+#include "store/store.h"
+#include "store/store_dir.h"
 
 /* Drops to cfg's user after the listeners are bound (DESIGN §9): its
  * groups, then gid, then uid, for real, effective and saved ids. The
@@ -51,6 +53,47 @@ static enum kh_err svc_drop_privileges(const char *user, struct kh_errbuf *e)
 		log_warn("PR_SET_DUMPABLE failed");
 	log_info("running as %s (uid %u, gid %u)", user, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid);
 	return KH_OK;
+}
+
+enum kh_err svc_service_uid(const struct svc_config *cfg, uid_t *out, struct kh_errbuf *e)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (cfg->user == NULL) {
+		*out = geteuid();
+		return KH_OK;
+	}
+	if (getpwnam_r(cfg->user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "[service] user '%s' does not exist", cfg->user);
+	*out = pw.pw_uid;
+	return KH_OK;
+}
+
+enum kh_err svc_state_open(const struct svc_config *cfg, bool lock, struct store_dir **out, struct kh_errbuf *e)
+{
+	/* Every file keyholdd keeps in state_dir; checked before any is used
+	 * so that a planted link or another user's file stops the start. */
+	static const char *const files[] = { STORE_FILE,   STORE_FILE "-wal", STORE_FILE "-shm", "key-grants",
+					     "key-grants.tmp", "audit.log", "fips-keys", "fips-keys.tmp",
+					     STORE_DIR_LOCK_FILE };
+	struct store_dir *sd = NULL;
+	uid_t uid;
+	size_t i;
+	int r = KH_OK;
+
+	KH_TRY(svc_service_uid(cfg, &uid, e));
+	KH_TRY(store_dir_open(cfg->state_dir, uid, &sd, e));
+	/* The lock first: a second keyholdd is told so, whatever else. */
+	if (lock)
+		KH_TRY(store_dir_lock(sd, e));
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		KH_TRY(store_dir_check(sd, files[i], e));
+	*out = sd;
+	sd = NULL;
+out:
+	store_dir_free(sd);
+	return r;
 }
 
 static enum kh_err svc_fetch_digests(struct svc *s, struct kh_errbuf *e)
@@ -132,6 +175,11 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	struct kh_errbuf why = { 0 };
 	int r = KH_OK;
 
+	/* state_dir before anything reads or writes in it (the FIPS key list
+	 * is read next): a second keyholdd on it, or a directory or file
+	 * others can write, stops the start here. */
+	if (svc_state_open(s->cfg, true, &s->state_dir, &why) != KH_OK)
+		return kh_err_set(e, why.code, "state: %s", why.msg);
 	/* FIPS mode first: keyholdd's own library context (and in validated
 	 * mode the FIPS provider) before anything is fetched from it. */
 	if (selftest_init(s, &why) != KH_OK) {
@@ -144,6 +192,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	hc.module = s->cfg->module;
 	hc.uri = s->cfg->uri;
 	hc.pin_file = s->cfg->pin_file;
+	KH_TRY(svc_service_uid(s->cfg, &hc.pin_owner, e));
 	hc.sessions = s->cfg->sessions;
 	if (hsm_open(&hc, &s->hsm, &why) != KH_OK)
 		return kh_err_set(e, why.code, "token: %s: %s", kh_err_name(why.code), why.msg);
@@ -162,7 +211,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	KH_TRY(svc_size_pool(s, e));
 	KH_ENSURE(svc_pool_new(base, s->workers, &s->pool) == KH_OK,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
-	KH_TRY(access_grants_new(s->cfg, &s->grants, e));
+	KH_TRY(access_grants_new(s->cfg, s->state_dir, &s->grants, e));
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));
@@ -198,4 +247,7 @@ void svc_stop(struct svc *s)
 	s->hsm = NULL;
 	svc_free_digests(s);
 	selftest_free(s);
+	/* Last: closing it releases the instance lock. */
+	store_dir_free(s->state_dir);
+	s->state_dir = NULL;
 }

@@ -16,6 +16,8 @@
 #include "config/config.h"
 #include "access/access.h"
 
+struct store_dir;
+
 enum svc_state { SVC_STATE_INIT, SVC_STATE_SELF_TEST, SVC_STATE_OPERATIONAL, SVC_STATE_ERROR };
 
 /* Who is asking. Immutable once the connection is authenticated. */
@@ -59,6 +61,7 @@ struct svc {
 	struct audit *audit;          /* NULL: no audit log (unit tests only) */
 	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
+	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 };
 
 /* A handler runs on a worker thread with a validated request. It fills
@@ -121,6 +124,13 @@ void svc_server_free(struct svc_server *srv);
  * On failure e says why; s->exit_code is 70 when a FIPS self-test failed.
  * svc_stop undoes whatever was started (also after a failed start). */
 enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+/* The uid keyholdd serves as: [service] user's, else its own. State files
+ * and the PIN file must belong to it or to root. */
+enum kh_err svc_service_uid(const struct svc_config *cfg, uid_t *out, struct kh_errbuf *e) KH_WUR;
+/* Opens and checks state_dir and every state file in it (store_dir.h),
+ * and with lock takes the instance lock. */
+enum kh_err svc_state_open(const struct svc_config *cfg, bool lock, struct store_dir **out,
+			   struct kh_errbuf *e) KH_WUR;
 void svc_stop(struct svc *s);
 
 /* ---- h_keys.c: key generation and deletion as every handler does them:

@@ -172,7 +172,7 @@ enum kh_err svc_pki_open(struct svc *s, struct kh_errbuf *e)
 		}
 	}
 #endif
-	r = store_open(s->cfg->state_dir, &p->store, e);
+	r = store_open(s->state_dir, &p->store, e);
 	if (r != KH_OK) {
 		pthread_mutex_destroy(&p->lock);
 		goto out;

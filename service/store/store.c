@@ -2,6 +2,7 @@
  * synchronous=FULL, foreign keys), versioned migrations, transactions and
  * the small statement helpers store_tp.c and store_ts.c share. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "store_int.h"
+#include "store/store_dir.h"
 
 /* Migration N takes the schema from version N-1 to N. Append only: a
  * released migration is never edited. Columns that later issues need
@@ -240,30 +242,33 @@ out:
 	return r;
 }
 
-enum kh_err store_open(const char *dir, struct store **out, struct kh_errbuf *e)
+enum kh_err store_open(const struct store_dir *sd, struct store **out, struct kh_errbuf *e)
 {
+	static const char *const companions[] = { STORE_FILE "-wal", STORE_FILE "-shm", STORE_FILE "-journal" };
 	struct store *st = NULL;
 	sqlite3_stmt *s = NULL;
 	const unsigned char *mode;
-	int r = KH_OK, rc;
-	size_t n;
+	const char *dir = sd->path;
+	int r = KH_OK, rc, fd = -1;
+	size_t n, i;
 
-	KH_ENSURE(dir != NULL && dir[0] != '\0', kh_err_set(e, KH_E_INVALID_ARGUMENT, "state_dir is empty"));
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot create state_dir %s: %s", dir, strerror(errno));
-		goto out;
-	}
+	/* Created (0600) or checked here, relative to state_dir and never
+	 * through a link; SQLite then opens the same name, which only
+	 * keyholdd's user or root can replace (state_dir's checks). */
+	KH_TRY(store_dir_openat(sd, STORE_FILE, O_RDWR | O_CREAT, &fd, e));
+	close(fd);
+	for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++)
+		KH_TRY(store_dir_check(sd, companions[i], e));
 	st = calloc(1, sizeof(*st));
 	KH_ENSURE(st != NULL, KH_E_RESOURCE_EXHAUSTED);
 	n = strlen(dir) + sizeof("/" STORE_FILE);
 	st->path = malloc(n);
 	KH_ENSURE(st->path != NULL, KH_E_RESOURCE_EXHAUSTED);
 	snprintf(st->path, n, "%s/%s", dir, STORE_FILE);
-	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	rc = sqlite3_open_v2(st->path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
 	KH_ENSURE(rc == SQLITE_OK, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the state database %s: %s",
 					      st->path, st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc)));
-	if (chmod(st->path, 0600) != 0)
-		log_warn("cannot restrict %s to mode 0600: %s", st->path, strerror(errno));
 	sqlite3_busy_timeout(st->db, 5000);
 	sqlite3_extended_result_codes(st->db, 0);
 	/* WAL: readers never block the writer, and a commit is one append. */

@@ -19,9 +19,12 @@ struct store;
 #define STORE_SCHEMA_VERSION 2
 #define STORE_FILE "keyhold.db"
 
-/* Opens (creating dir 0700 and the database 0600 if needed) and migrates.
- * A database written by a newer keyholdd is refused (FAILED_PRECONDITION). */
-enum kh_err store_open(const char *dir, struct store **out, struct kh_errbuf *e) KH_WUR;
+/* Opens the database in state_dir sd (creating it 0600 if needed;
+ * refusing a link, another owner or a group/other-writable mode for it
+ * and its -wal/-shm files, store_dir.h) and migrates. A database written
+ * by a newer keyholdd is refused (FAILED_PRECONDITION). Borrows sd. */
+struct store_dir;
+enum kh_err store_open(const struct store_dir *sd, struct store **out, struct kh_errbuf *e) KH_WUR;
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 

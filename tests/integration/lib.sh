@@ -106,9 +106,11 @@ kh_token_teardown() {
 # kh_token_can FEATURE: true when this test's token supports FEATURE;
 # otherwise prints a CAPABILITY line (counted, never silent) and returns 1.
 #   restart  the token can be taken away and brought back while keyholdd runs
+#   tokendir the token's store is a directory that can be moved away and
+#            back while keyholdd runs (SoftHSM2's tokendir)
 kh_token_can() {
   case "$1:$KH_TOKEN" in
-  restart:tpm) return 0 ;;
+  restart:tpm | tokendir:softhsm) return 0 ;;
   esac
   log "CAPABILITY: the $KH_TOKEN token cannot do '$1'; its checks do not apply"
   KH_SKIPS=$((KH_SKIPS + 1))

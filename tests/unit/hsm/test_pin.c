@@ -58,7 +58,7 @@ static void read_ok(const char *p, const char *want, size_t want_len)
 	char *pin = NULL;
 	size_t len = 0;
 
-	if (hsm_pin_read(p, &pin, &len, &e) != KH_OK)
+	if (hsm_pin_read(p, geteuid(), &pin, &len, &e) != KH_OK)
 		fail_msg("%s refused: %s", p, e.msg);
 	assert_non_null(pin);
 	assert_true(len == want_len);
@@ -73,7 +73,7 @@ static void read_bad(const char *p, enum kh_err code, const char *want)
 	char *pin = (char *)(uintptr_t)0x1;
 	size_t len = 77;
 
-	assert_int_equal(hsm_pin_read(p, &pin, &len, &e), code);
+	assert_int_equal(hsm_pin_read(p, geteuid(), &pin, &len, &e), code);
 	assert_int_equal(e.code, code);
 	if (want != NULL && strstr(e.msg, want) == NULL)
 		fail_msg("message '%s' does not mention '%s'", e.msg, want);
@@ -146,6 +146,53 @@ static void test_symlink_refused(void **state)
 	read_bad(link, KH_E_FAILED_PRECONDITION, link);
 }
 
+/* No component of the path may be a link (issue 13, item 13): whoever
+ * can change a linked directory would choose the PIN file. */
+static void test_symlinked_parent_refused(void **state)
+{
+	char real[128], link[128], via[160], dotted[192];
+
+	(void)state;
+	snprintf(real, sizeof(real), "%s/real", dir);
+	snprintf(link, sizeof(link), "%s/linked", dir);
+	mkdir(real, 0700);
+	unlink(link);
+	assert_int_equal(symlink(real, link), 0);
+	pin_file("real/pin", "123456", 6, 0600);
+	read_ok(path, "123456", 6);
+	snprintf(via, sizeof(via), "%s/pin", link);
+	read_bad(via, KH_E_FAILED_PRECONDITION, "symbolic link");
+	read_bad(via, KH_E_FAILED_PRECONDITION, "'linked'");
+	/* Extra slashes and dots do not hide it; a real path with them passes. */
+	snprintf(dotted, sizeof(dotted), "%s//./linked/./pin", dir);
+	read_bad(dotted, KH_E_FAILED_PRECONDITION, "symbolic link");
+	snprintf(dotted, sizeof(dotted), "%s//./real/./pin", dir);
+	read_ok(dotted, "123456", 6);
+}
+
+/* The owner must be root, this process's user or the service's user:
+ * another user could rewrite the PIN (issue 13, item 13). */
+static void test_owner(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	char *pin = NULL;
+	size_t len = 0;
+	const char *p;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* chown to another uid needs root (CI runs as root) */
+	p = pin_file("owned", "123456", 6, 0600);
+	assert_int_equal(chown(p, 4321, 4321), 0);
+	read_bad(p, KH_E_PERMISSION_DENIED, "belongs to uid 4321");
+	read_bad(p, KH_E_PERMISSION_DENIED, "chown root");
+	/* The service's user may own it. */
+	assert_int_equal(hsm_pin_read(p, 4321, &pin, &len, &e), KH_OK);
+	hsm_pin_free(pin, len);
+	/* Another uid than that still may not. */
+	assert_int_equal(hsm_pin_read(p, 4322, &pin, &len, &e), KH_E_PERMISSION_DENIED);
+}
+
 static void test_not_regular(void **state)
 {
 	char fifo[128];
@@ -180,6 +227,8 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_symlink_refused),
+		cmocka_unit_test(test_symlinked_parent_refused),
+		cmocka_unit_test(test_owner),
 		cmocka_unit_test(test_not_regular),
 		cmocka_unit_test(test_missing),
 	};

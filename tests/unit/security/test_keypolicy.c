@@ -17,8 +17,10 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "daemon/svc.h"
+#include "store/store_dir.h"
 
 static char dir[64];
+static struct store_dir *sd;
 
 static int setup(void **state)
 {
@@ -32,10 +34,22 @@ static int teardown(void **state)
 	char p[128];
 
 	(void)state;
+	store_dir_free(sd);
+	sd = NULL;
 	snprintf(p, sizeof(p), "%s/key-grants", dir);
 	unlink(p);
 	rmdir(dir);
 	return 0;
+}
+
+/* state_dir for the grants: the test's temp dir, opened once. */
+static const struct store_dir *test_sd(void)
+{
+	struct kh_errbuf e = { 0 };
+
+	if (sd == NULL && store_dir_open(dir, geteuid(), &sd, &e) != KH_OK)
+		fail_msg("store_dir_open %s: %s", dir, e.msg);
+	return sd;
 }
 
 static struct svc_config *parse(const char *extra, struct kh_errbuf *e, enum kh_err want)
@@ -118,7 +132,7 @@ static void test_checks(void **state)
 	c = parse("[key:k]\nsigners = uid:4242, cert:spiffe://x/app\ndigests = sha256,sha384\npadding = pss\n"
 		  "[key:gk]\nsigners = gid:4343\n",
 		  &e, KH_OK);
-	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
 	svc_principal_unix(c, 4242, 4242, 1, NULL, 0, &u);
 	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	svc_principal_unix(c, 5001, 5001, 1, NULL, 0, &other);
@@ -180,7 +194,7 @@ static void test_runtime_grants(void **state)
 
 	(void)state;
 	c = parse("[key:k]\nsigners = uid:4242\n", &e, KH_OK);
-	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
 	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	memset(&kg, 0, sizeof(kg));
 	kh_strlcpy(kg.key, "k2", sizeof(kg.key));
@@ -192,7 +206,7 @@ static void test_runtime_grants(void **state)
 	access_grants_free(p);
 	/* Kept across a restart. */
 	p = NULL;
-	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
 	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_OK);
 	assert_int_equal(access_grants_list(p, "k2", &l, &e), KH_OK);
 	assert_int_equal(l.n, 1);
@@ -218,9 +232,92 @@ static void test_runtime_grants(void **state)
 	svc_config_free(c);
 }
 
+static void write_grants(const char *text)
+{
+	char p[128];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/key-grants", dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *read_grants(void)
+{
+	static char buf[4096];
+	char p[128];
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/key-grants", dir);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Grants to user:NAME / group:NAME are kept by number with the name
+ * (issue 13, item 9): one whose account is gone or renamed is dropped and
+ * the start goes on; an older file's by-name grant is rewritten by
+ * number; uid 0 is root on every system, 3999999 nobody. */
+static void test_grants_by_number(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct access_grants *p = NULL;
+	struct svc_config *c;
+	struct svc_principal root, other;
+	struct kh_grant_list l = { 0 };
+	const char *text;
+	char buf[128];
+
+	(void)state;
+	c = parse("", &e, KH_OK);
+	write_grants("# keyholdd runtime key grants\n"
+		     "k1 uid:3999999 * * user:ghost\n"
+		     "k2 uid:0 * * user:not-root-any-more\n"
+		     "k3 user:no-such-user-kh * *\n"
+		     "k4 user:root sha256 *\n"
+		     "k5 uid:0 * * user:root\n"
+		     "k6 gid:3999999 * * group:ghosts\n"
+		     "k7 uid:4242 * *\n");
+	if (access_grants_new(c, test_sd(), &p, &e) != KH_OK)
+		fail_msg("a grant whose account is gone stopped the start: %s", e.msg);
+	svc_principal_unix(c, 0, 0, 1, &root);
+	svc_principal_unix(c, 3999999, 3999999, 1, &other);
+	root.roles = other.roles = SVC_ROLE_SIGNER;
+	assert_int_equal(access_grants_check_key(p, &other, "k1", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &root, "k2", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &other, "k6", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_check_key(p, &root, "k4", &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &root, "k5", &e), KH_OK);
+	/* Shown by name; dropped grants are gone from the list too. */
+	assert_int_equal(access_grants_list(p, NULL, &l, &e), KH_OK);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.grants[0].principal, "user:root");
+	assert_string_equal(l.grants[2].principal, "uid:4242");
+	kh_grant_list_clear(&l);
+	/* The file was rewritten: by number, with the name, without the dropped. */
+	text = read_grants();
+	assert_null(strstr(text, "ghost"));
+	assert_null(strstr(text, "not-root-any-more"));
+	assert_null(strstr(text, "no-such-user-kh"));
+	assert_non_null(strstr(text, "k4 uid:0 sha256 * user:root\n"));
+	assert_non_null(strstr(text, "k5 uid:0 * * user:root\n"));
+	assert_non_null(strstr(text, "k7 uid:4242 * *\n"));
+	access_grants_free(p);
+	svc_config_free(c);
+	snprintf(buf, sizeof(buf), "%s/key-grants", dir);
+	assert_int_equal(unlink(buf), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grants_by_number),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_checks),
 		cmocka_unit_test(test_runtime_grants),

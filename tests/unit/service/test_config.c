@@ -399,8 +399,21 @@ static void test_access(void **state)
 	parse_bad_at(TOKEN "[access]\nadmin = 0\n", 6, "principal '0'");
 	parse_bad_at(TOKEN "[access]\nadmin = root\n", 6, "principal 'root'");
 	parse_bad_at(TOKEN "[access]\nadmin = cert:\n", 6, "principal");
-	parse_bad_at(TOKEN "[access]\nadmin = user:no-such-user-kh\n", 6, "unknown user 'no-such-user-kh'");
-	parse_bad_at(TOKEN "[access]\nadmin = group:no-such-group-kh\n", 6, "unknown group 'no-such-group-kh'");
+	/* An account that does not exist (any more) names no one: logged,
+	 * ignored, and no reason to refuse the start (issue 13, item 9). */
+	c = parse_ok(TOKEN "[access]\nadmin = uid:0, user:no-such-user-kh\nsigner = group:no-such-group-kh\n"
+			   "[key:k]\nsigners = user:no-such-user-kh, uid:7\n");
+	assert_int_equal(c->n_grants, 1);
+	assert_int_equal(c->grants[0].uid, 0);
+	assert_int_equal(c->n_key_policies, 1);
+	assert_int_equal(c->key_policies[0].n_signers, 1);
+	assert_int_equal(c->key_policies[0].signers[0].uid, 7);
+	svc_config_free(c);
+	/* A [key:] whose only signer's account is gone grants nothing. */
+	c = parse_ok(TOKEN "[key:k]\nsigners = group:no-such-group-kh\n");
+	assert_int_equal(c->n_key_policies, 1);
+	assert_int_equal(c->key_policies[0].n_signers, 0);
+	svc_config_free(c);
 	/* The second principal of a list is checked too. */
 	parse_bad_at(TOKEN "[access]\nadmin = uid:0, bogus:1\n", 6, "bogus:1");
 	/* An empty list grants nothing; with indented lines under it, it is

@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store_dir.h"
 
 static char dir[64];
 
@@ -36,12 +38,27 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* store_open on state_dir d, checked as keyholdd checks it (store_dir.h);
+ * the store keeps no reference to the directory. */
+static enum kh_err store_open_dir(const char *d, struct store **st, struct kh_errbuf *e)
+{
+	struct store_dir *sd = NULL;
+	enum kh_err r;
+
+	r = store_dir_open(d, geteuid(), &sd, e);
+	if (r != KH_OK)
+		return r;
+	r = store_open(sd, st, e);
+	store_dir_free(sd);
+	return r;
+}
+
 static struct store *open_store(void)
 {
 	struct kh_errbuf e = { 0 };
 	struct store *st = NULL;
 
-	assert_int_equal(store_open(dir, &st, &e), KH_OK);
+	assert_int_equal(store_open_dir(dir, &st, &e), KH_OK);
 	assert_non_null(st);
 	return st;
 }
@@ -169,7 +186,7 @@ static void test_newer_schema_refused(void **state)
 	store_close(st);
 	raw_exec("PRAGMA user_version = 3");
 	st = NULL;
-	assert_int_equal(store_open(dir, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
 	assert_non_null(strstr(e.msg, "schema version 3, newer than"));
 	/* Left as it was. */
@@ -503,7 +520,7 @@ static void test_open_refusals(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(store_open("", &st, &e), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(store_open_dir("", &st, &e), KH_E_INVALID_ARGUMENT);
 	assert_null(st);
 	/* state_dir under a regular file cannot be created. */
 	snprintf(path, sizeof(path), "%s/file", dir);
@@ -512,7 +529,7 @@ static void test_open_refusals(void **state)
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/file/sub", dir);
 	kh_err_clear(&e);
-	assert_int_equal(store_open(path, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_int_equal(store_open_dir(path, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
 	/* Not a database. */
 	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
@@ -521,8 +538,17 @@ static void test_open_refusals(void **state)
 	fputs("this is not an SQLite database, not even close; it is plain text of some length\n", f);
 	fclose(f);
 	kh_err_clear(&e);
-	assert_int_not_equal(store_open(dir, &st, &e), KH_OK);
+	assert_int_not_equal(store_open_dir(dir, &st, &e), KH_OK);
 	assert_null(st);
+	/* A link in place of the database is not followed (issue 13, item 8). */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink("elsewhere.db", path), 0);
+	kh_err_clear(&e);
+	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_null(st);
+	snprintf(path, sizeof(path), "%s/elsewhere.db", dir);
+	assert_int_equal(access(path, F_OK), -1);
 	store_close(NULL);
 }
 
