@@ -286,8 +286,8 @@ static void test_grants_by_number(void **state)
 		     "k7 uid:4242 * *\n");
 	if (access_grants_new(c, test_sd(), &p, &e) != KH_OK)
 		fail_msg("a grant whose account is gone stopped the start: %s", e.msg);
-	svc_principal_unix(c, 0, 0, 1, &root);
-	svc_principal_unix(c, 3999999, 3999999, 1, &other);
+	svc_principal_unix(c, 0, 0, 1, NULL, 0, &root);
+	svc_principal_unix(c, 3999999, 3999999, 1, NULL, 0, &other);
 	root.roles = other.roles = SVC_ROLE_SIGNER;
 	assert_int_equal(access_grants_check_key(p, &other, "k1", &e), KH_E_PERMISSION_DENIED);
 	assert_int_equal(access_grants_check_key(p, &root, "k2", &e), KH_E_PERMISSION_DENIED);
