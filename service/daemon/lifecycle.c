@@ -95,6 +95,8 @@ static enum kh_err svc_open_audit(struct svc *s, struct kh_errbuf *e)
 	ac.checkpoint_records = s->cfg->audit_checkpoint_records;
 	ac.checkpoint_interval_s = s->cfg->audit_checkpoint_interval_s;
 	ac.sync_always = s->cfg->audit_sync_always;
+	ac.state_dir = s->cfg->state_dir;
+	ac.tamper_refuse = s->cfg->audit_tamper_refuse;
 	r = audit_open(&ac, s->hsm, &s->audit, e);
 	free(path);
 	return r;
