@@ -1005,8 +1005,11 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	int r = KH_OK;
 
 	a = calloc(1, sizeof(*a));
-	if (a == NULL)
+	if (a == NULL) {
+		store_close(cfg->store);
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	a->st = cfg->store;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->verify_lock, NULL);
 	a->fd = -1;
@@ -1018,8 +1021,6 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	kh_strlcpy(a->key, cfg->key != NULL ? cfg->key : "keyhold-audit", sizeof(a->key));
 	a->path = strdup(cfg->path);
 	KH_ENSURE(a->path != NULL, KH_E_RESOURCE_EXHAUSTED);
-	if (cfg->state_dir != NULL)
-		KH_TRY(store_open(cfg->state_dir, &a->st, e));
 	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	KH_ENSURE(a->fd >= 0, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the audit log %s: %s", a->path,
 					 strerror(errno)));

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hsm.h"
+#include "store/store.h"
 #include "kh_err.h"
 #include "kh_types.h"
 
@@ -21,7 +22,8 @@ struct audit_config {
 	unsigned checkpoint_records;  /* a checkpoint after this many records */
 	unsigned checkpoint_interval_s; /* and at least this often while records come */
 	bool sync_always;             /* fdatasync every record before the answer */
-	const char *state_dir;        /* the state database keeping the anchor's copy (borrowed); NULL: token only */
+	struct store *store;          /* the state database keeping the anchor's copy; audit_open
+				       * takes it (also on failure); NULL: the token's copy only */
 	bool tamper_refuse;           /* on_tamper = refuse: a log that fails the anchor check stops the start */
 };
 
