@@ -66,12 +66,10 @@ enum kh_err hsm_data_write(struct hsm *h, const char *label, const uint8_t *data
 	CK_RV rv = CKR_OK;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
-	CK_ATTRIBUTE value = { CKA_VALUE, (void *)(uintptr_t)data, (CK_ULONG)len };
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_MODIFIABLE, &yes, sizeof(yes) },
 		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
 		{ CKA_APPLICATION, (void *)(uintptr_t)HSM_DATA_APP, sizeof(HSM_DATA_APP) - 1 },
 		{ CKA_VALUE, (void *)(uintptr_t)data, (CK_ULONG)len },
@@ -82,18 +80,17 @@ enum kh_err hsm_data_write(struct hsm *h, const char *label, const uint8_t *data
 	in_session = true;
 	rv = hsm_data_find(h, s.h, label, found, 4, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching data objects", label));
-	if (n == 1) {
-		rv = h->f->C_SetAttributeValue(s.h, found[0], &value, 1);
-		if (rv == CKR_OK)
-			goto out;
-		/* A token that cannot change CKA_VALUE: replace the object. */
+	/* Replaced, never changed in place: tpm2-pkcs11 accepts a
+	 * C_SetAttributeValue of CKA_VALUE (and reads it back in the same
+	 * process) without keeping it. Removed first, so that one object
+	 * holds the label; a crash in between leaves none (a reader then
+	 * falls back on its other copies). */
+	for (i = 0; i < n; i++) {
+		rv = h->f->C_DestroyObject(s.h, found[i]);
+		KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "replacing the data object", label));
 	}
 	rv = h->f->C_CreateObject(s.h, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &created);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "creating the data object", label));
-	for (i = 0; i < n; i++)
-		if (h->f->C_DestroyObject(s.h, found[i]) != CKR_OK)
-			log_warn("data object '%s': could not remove an older copy", label);
-	rv = CKR_OK;
 out:
 	if (in_session)
 		hsm_end(h, &s, rv);

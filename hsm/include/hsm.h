@@ -89,8 +89,9 @@ enum kh_err hsm_key_meta(struct hsm *h, const char *name, enum kh_key_type *type
 /* Small private data objects in the token (CKO_DATA, CKA_TOKEN, CKA_PRIVATE,
  * CKA_APPLICATION "keyhold"), found by label. read: NOT_FOUND when absent,
  * FAILED_PRECONDITION when several; *len may exceed bufsz only as an error
- * (the value is not copied then). write replaces the value (or creates the
- * object). delete removes every copy; absent is fine. */
+ * (the value is not copied then). write replaces the object (destroy, then
+ * create: a crash in between leaves none). delete removes every copy;
+ * absent is fine. */
 enum kh_err hsm_data_read(struct hsm *h, const char *label, uint8_t *buf, size_t bufsz, size_t *len,
 			  struct kh_errbuf *e) KH_WUR;
 enum kh_err hsm_data_write(struct hsm *h, const char *label, const uint8_t *data, size_t len,
