@@ -441,8 +441,9 @@ static enum kh_err audit_append_locked(struct audit *a, const struct audit_event
 
 static void audit_anchor_save(struct audit *a, bool clean);
 
-/* A signed checkpoint over the chain so far. */
-static enum kh_err audit_checkpoint_locked(struct audit *a, struct kh_errbuf *e)
+/* A signed checkpoint over the chain so far, then the anchor moved to it
+ * (final: the last one before a clean stop). */
+static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct kh_errbuf *e)
 {
 	char line[AUDIT_LINE_MAX];
 	struct audit_event ev = { "keyholdd", "Checkpoint", a->key, KH_OK, 0, 1 };
@@ -483,7 +484,7 @@ static enum kh_err audit_checkpoint_locked(struct audit *a, struct kh_errbuf *e)
 	}
 	a->since_ckpt = 0;
 	a->last_ckpt_mono_us = kh_now_mono_us();
-	audit_anchor_save(a, false);
+	audit_anchor_save(a, final);
 out:
 	free(sig);
 	return r;
@@ -533,7 +534,7 @@ static enum kh_err audit_recover_locked(struct audit *a)
 		return KH_E_UNAVAILABLE;
 	log_warn("audit log %s is writable again%s; records resume at %llu", a->path,
 		 dropped > 0 ? " (a torn record was dropped and noted)" : "", (unsigned long long)a->next_seq);
-	if (audit_checkpoint_locked(a, &e) != KH_OK)
+	if (audit_checkpoint_locked(a, false, &e) != KH_OK)
 		log_warn("audit checkpoint after the repair failed: %s", e.msg);
 	return KH_OK;
 }
@@ -617,7 +618,7 @@ enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct k
 
 		/* A checkpoint that cannot be signed now (token busy or gone)
 		 * is retried by audit_tick; the record itself is written. */
-		if (audit_checkpoint_locked(a, &ce) != KH_OK)
+		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -688,7 +689,7 @@ void audit_tick(struct audit *a)
 	    now - a->last_ckpt_mono_us >= (uint64_t)a->ckpt_interval_s * 1000000u) {
 		struct kh_errbuf ce = { 0 };
 
-		if (audit_checkpoint_locked(a, &ce) != KH_OK)
+		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
 	if (!a->failed && a->dirty) {
@@ -816,6 +817,9 @@ static void audit_anchor_load(struct audit *a)
 			log_err("the state database's audit anchor: %s", e.msg);
 		}
 	}
+	log_dbg("audit anchor: token %s (checkpoint %llu, clean %d), state database %s (checkpoint %llu, clean %d)",
+		have_t ? "yes" : "no", have_t ? (unsigned long long)t.seq : 0ULL, have_t ? t.clean : 0,
+		have_d ? "yes" : "no", have_d ? (unsigned long long)d.seq : 0ULL, have_d ? d.clean : 0);
 	if (have_t && have_d && (t.seq != d.seq || memcmp(t.hash, d.hash, 32) != 0))
 		log_warn("the audit anchors differ (token: checkpoint %llu, state database: %llu); the later one is used",
 			 (unsigned long long)t.seq, (unsigned long long)d.seq);
@@ -1063,7 +1067,7 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	/* A checkpoint now moves the anchor past this start (clean = 0): a
 	 * crash from here on leaves a tail that is this run's, not foreign. */
 	pthread_mutex_lock(&a->lock);
-	if (audit_checkpoint_locked(a, &ce) != KH_OK) {
+	if (audit_checkpoint_locked(a, false, &ce) != KH_OK) {
 		/* Not signed now (audit_tick retries): the anchor stays where
 		 * it was but is marked in use, so this run's records are not
 		 * taken for foreign ones after a crash. */
@@ -1093,10 +1097,8 @@ void audit_close(struct audit *a)
 	for (i = 0; i < AUDIT_REFUSAL_SLOTS; i++)
 		if (a->refusals[i].window_start_us != 0)
 			audit_refusal_flush(a, &a->refusals[i]);
-	if (audit_append_locked(a, &ev, &e) != KH_OK || audit_checkpoint_locked(a, &e) != KH_OK)
+	if (audit_append_locked(a, &ev, &e) != KH_OK || audit_checkpoint_locked(a, true, &e) != KH_OK)
 		log_err("audit log %s: the final checkpoint failed: %s", a->path, e.msg);
-	else
-		audit_anchor_save(a, true);
 	if (fdatasync(a->fd) != 0)
 		log_err("audit log %s: fdatasync: %s", a->path, strerror(errno));
 	pthread_mutex_unlock(&a->lock);
