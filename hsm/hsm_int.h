@@ -66,7 +66,6 @@ struct hsm_key {
 };
 
 struct hsm_session_key {
-	enum kh_key_type type;
 	uint8_t id[HSM_ID_LEN];  /* CKA_ID: destroy only what carries it */
 	CK_KEY_TYPE ck_type;
 	CK_OBJECT_HANDLE priv, pub;
@@ -191,10 +190,40 @@ void hsm_quirks_detect(struct hsm *h);
  * cannot vouch for; fills probe_bad/probe_why. Needs an attached token. */
 void hsm_probe_curves(struct hsm *h);
 
+/* sign.c */
+/* How a digest is signed: its DigestInfo DER prefix (RFC 8017 §9.2 note 1),
+ * its CKM_ hash and its CKG_MGF1_ (0: none, MD5). */
+struct hsm_digest_spec {
+	const uint8_t *di;
+	size_t di_len;
+	CK_MECHANISM_TYPE hash;
+	CK_RSA_PKCS_MGF_TYPE mgf;
+};
+/* INVALID_ARGUMENT for DEFAULT and unknown digests. */
+enum kh_err hsm_digest_spec(enum kh_digest d, struct hsm_digest_spec *out) KH_WUR;
+/* r||s (PKCS#11 2.40 §2.3.1) to an X9.62 ECDSA-Sig-Value DER; *der is
+ * malloc'ed. INTERNAL for an empty or odd-length input. */
+enum kh_err hsm_ecdsa_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len) KH_WUR;
+/* Checks a sign request against the key type and builds the mechanism and
+ * the token's input: the digest (ECDSA, PSS with *pss as parameters), the
+ * message (Ed25519) or DigestInfo||digest in buf (RSA PKCS#1 v1.5). *data
+ * borrows in or buf. Outputs written only on success. */
+enum kh_err hsm_sign_prepare(CK_KEY_TYPE kt, enum kh_digest digest, enum kh_padding pad, const uint8_t *in,
+			     size_t in_len, CK_MECHANISM *mech, CK_RSA_PKCS_PSS_PARAMS *pss, uint8_t *buf,
+			     size_t bufsz, const uint8_t **data, size_t *data_len, struct kh_errbuf *e) KH_WUR;
+
 /* spki.c: SubjectPublicKeyInfo from a public key object's attributes. */
 enum kh_err hsm_spki_read(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_KEY_TYPE kt,
 			  uint8_t **spki, size_t *spki_len, EVP_PKEY **pkey, uint32_t *bits,
 			  int *curve_nid, struct kh_errbuf *e) KH_WUR;
+/* The same from the attribute values: a/b are CKA_MODULUS and
+ * CKA_PUBLIC_EXPONENT (CKK_RSA) or CKA_EC_PARAMS and CKA_EC_POINT (CKK_EC,
+ * CKK_EC_EDWARDS; the point DER-wrapped or raw). Borrows a and b; *spki is
+ * malloc'ed, *pkey (when pkey is not NULL) the caller's. Outputs written
+ * only on success. */
+enum kh_err hsm_spki_build(CK_KEY_TYPE kt, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+			   uint8_t **spki, size_t *spki_len, EVP_PKEY **pkey, uint32_t *bits, int *curve_nid,
+			   struct kh_errbuf *e) KH_WUR;
 /* Curve OID DER (CKA_EC_PARAMS) for a key type; NULL when not EC. */
 const uint8_t *hsm_ec_params(enum kh_key_type t, size_t *len);
 

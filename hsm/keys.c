@@ -11,8 +11,6 @@
 #include "kh_util.h"
 
 #define HSM_FIND_MAX 64
-/* A random 16-byte CKA_ID from the token's RNG (DESIGN §3). */
-
 
 /* ---- key types ---- */
 
@@ -87,38 +85,36 @@ enum kh_err hsm_key_type_supported(struct hsm *h, enum kh_key_type t, struct kh_
 	const CK_MECHANISM_INFO *gi = NULL, *si = NULL;
 	const char *tn = kh_key_type_name(t);
 	char b1[24], b2[24];
+	int r = KH_OK;
 
-	if (sp == NULL)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "unknown key type");
-	if (!hsm_has_mech(h, sp->gen, CKF_GENERATE_KEY_PAIR, &gi))
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				  "the token cannot generate %s keys: it does not offer %s", tn,
-				  hsm_mech_name(sp->gen, b1, sizeof(b1)));
-	if (!hsm_has_mech(h, sp->sign, CKF_SIGN, &si))
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				  "the token cannot sign with %s keys: it does not offer %s with CKF_SIGN", tn,
-				  hsm_mech_name(sp->sign, b2, sizeof(b2)));
+	KH_ENSURE(sp != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "unknown key type"));
+	KH_ENSURE(hsm_has_mech(h, sp->gen, CKF_GENERATE_KEY_PAIR, &gi),
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the token cannot generate %s keys: it does not offer %s", tn,
+			     hsm_mech_name(sp->gen, b1, sizeof(b1))));
+	KH_ENSURE(hsm_has_mech(h, sp->sign, CKF_SIGN, &si),
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "the token cannot sign with %s keys: it does not offer %s with CKF_SIGN", tn,
+			     hsm_mech_name(sp->sign, b2, sizeof(b2))));
 	/* ulMin/MaxKeySize are bits for RSA and EC (PKCS#11 2.40 §2.1, §2.3).
 	 * Some tokens leave them 0: treat 0 as "no information". */
-	if (gi->ulMaxKeySize != 0 && (sp->bits > gi->ulMaxKeySize || sp->bits < gi->ulMinKeySize) &&
-	    sp->ck != CKK_EC_EDWARDS)
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				  "the token cannot generate %s keys: %s allows %lu to %lu bits", tn,
-				  hsm_mech_name(sp->gen, b1, sizeof(b1)), (unsigned long)gi->ulMinKeySize,
-				  (unsigned long)gi->ulMaxKeySize);
+	KH_ENSURE(gi->ulMaxKeySize == 0 || (sp->bits <= gi->ulMaxKeySize && sp->bits >= gi->ulMinKeySize) ||
+			  sp->ck == CKK_EC_EDWARDS,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the token cannot generate %s keys: %s allows %lu to %lu bits",
+			     tn, hsm_mech_name(sp->gen, b1, sizeof(b1)), (unsigned long)gi->ulMinKeySize,
+			     (unsigned long)gi->ulMaxKeySize));
 	/* A curve inside the advertised size range can still fail (probe.c). */
-	if (h->probe_bad & (1u << t))
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				  "the token cannot use %s keys; usable EC curves: %s (%s)", tn,
-				  h->probe_usable[0] ? h->probe_usable : "none", h->probe_why[t]);
-	return KH_OK;
+	KH_ENSURE(!(h->probe_bad & (1u << t)),
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the token cannot use %s keys; usable EC curves: %s (%s)", tn,
+			     h->probe_usable[0] ? h->probe_usable : "none", h->probe_why[t]));
+out:
+	return r;
 }
 
 enum kh_err hsm_capabilities(struct hsm *h, struct kh_capabilities *out, struct kh_errbuf *e)
 {
 	struct kh_capabilities c;
 	size_t i;
-	int t;
+	int t, r = KH_OK;
 
 	memset(&c, 0, sizeof(c));
 	for (t = 1; t <= KH_KEY_TYPE_MAX; t++) {
@@ -131,8 +127,7 @@ enum kh_err hsm_capabilities(struct hsm *h, struct kh_capabilities *out, struct 
 			kh_strlcpy(a->reason, why.msg, sizeof(a->reason));
 	}
 	c.mechs = calloc(h->n_mechs ? h->n_mechs : 1, sizeof(*c.mechs));
-	if (c.mechs == NULL)
-		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	KH_ENSURE(c.mechs != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
 	for (i = 0; i < h->n_mechs; i++) {
 		struct kh_mechanism *m = &c.mechs[i];
 		char buf[24];
@@ -146,7 +141,8 @@ enum kh_err hsm_capabilities(struct hsm *h, struct kh_capabilities *out, struct 
 	c.n_mechs = h->n_mechs;
 	c.pss = hsm_has_mech(h, CKM_RSA_PKCS_PSS, CKF_SIGN, NULL);
 	*out = c;
-	return KH_OK;
+out:
+	return r;
 }
 
 /* ---- object search ---- */
@@ -338,7 +334,7 @@ enum kh_err hsm_key_lookup(struct hsm *h, CK_SESSION_HANDLE s, const char *name,
 	}
 	pthread_rwlock_unlock(&h->keys_lock);
 	if (k != NULL)
-		return KH_OK;
+		goto out; /* a cache hit */
 
 	rv = hsm_find_by_label(h, s, CKO_PRIVATE_KEY, name, found, 2, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching keys", name));
@@ -362,22 +358,26 @@ void hsm_key_copy_release(struct hsm_key *k)
 	k->pkey = NULL;
 }
 
-static enum kh_err hsm_info_from(const struct hsm_key *k, struct kh_key_info *info)
+static enum kh_err hsm_info_from(const struct hsm_key *k, struct kh_key_info *out)
 {
-	memset(info, 0, sizeof(*info));
-	memcpy(info->name, k->name, sizeof(info->name));
-	info->type = k->type;
-	info->bits = k->bits;
-	memcpy(info->id, k->id, k->id_len);
-	info->id_len = k->id_len;
+	struct kh_key_info info;
+	int r = KH_OK;
+
+	memset(&info, 0, sizeof(info));
+	memcpy(info.name, k->name, sizeof(info.name));
+	info.type = k->type;
+	info.bits = k->bits;
+	memcpy(info.id, k->id, k->id_len);
+	info.id_len = k->id_len;
 	if (k->spki_len > 0) {
-		info->spki = malloc(k->spki_len);
-		if (info->spki == NULL)
-			return KH_E_RESOURCE_EXHAUSTED;
-		memcpy(info->spki, k->spki, k->spki_len);
-		info->spki_len = k->spki_len;
+		info.spki = malloc(k->spki_len);
+		KH_ENSURE(info.spki != NULL, KH_E_RESOURCE_EXHAUSTED);
+		memcpy(info.spki, k->spki, k->spki_len);
+		info.spki_len = k->spki_len;
 	}
-	return KH_OK;
+	*out = info;
+out:
+	return r;
 }
 
 enum kh_err hsm_key_get(struct hsm *h, const char *name, struct kh_key_info *info, struct kh_errbuf *e)
@@ -419,7 +419,7 @@ enum kh_err hsm_key_meta(struct hsm *h, const char *name, enum kh_key_type *type
 	}
 	pthread_rwlock_unlock(&h->keys_lock);
 	if (k != NULL)
-		return KH_OK;
+		goto out; /* a cache hit */
 	KH_TRY(hsm_begin(h, &s, e));
 	r = hsm_key_lookup(h, s.h, name, &tmp, e);
 	hsm_end(h, &s, CKR_OK);
@@ -637,22 +637,24 @@ static enum kh_err hsm_pair_refind(struct hsm *h, const char *what, const uint8_
 				   CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv, struct kh_errbuf *e)
 {
 	struct hsm_sess s;
+	CK_OBJECT_HANDLE found_pub = CK_INVALID_HANDLE, found_priv = CK_INVALID_HANDLE;
 	CK_RV rv;
-	int r;
+	int r = KH_OK;
 
 	log_warn("the token answered the generation of %s with another object's handles; reloading the module",
 		 what);
 	hsm_reload(h, "the token reused object handles");
-	r = hsm_begin(h, &s, e);
-	if (r != KH_OK)
-		return r;
-	rv = hsm_find_by_id(h, s.h, CKO_PRIVATE_KEY, id, priv);
+	KH_TRY(hsm_begin(h, &s, e));
+	rv = hsm_find_by_id(h, s.h, CKO_PRIVATE_KEY, id, &found_priv);
 	if (rv == CKR_OK)
-		rv = hsm_find_by_id(h, s.h, CKO_PUBLIC_KEY, id, pub);
+		rv = hsm_find_by_id(h, s.h, CKO_PUBLIC_KEY, id, &found_pub);
 	hsm_end(h, &s, CKR_OK);
-	if (rv != CKR_OK)
-		return kh_err_set(e, KH_E_INTERNAL, "the token lost the new key pair %s (%s)", what, hsm_rv_name(rv));
-	return KH_OK;
+	KH_ENSURE(rv == CKR_OK,
+		  kh_err_set(e, KH_E_INTERNAL, "the token lost the new key pair %s (%s)", what, hsm_rv_name(rv)));
+	*pub = found_pub;
+	*priv = found_priv;
+out:
+	return r;
 }
 
 /* Destroys a pair this module generated, checking first that each handle
@@ -820,7 +822,6 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	KH_TRY(hsm_key_type_supported(h, type, e));
 	k = calloc(1, sizeof(*k));
 	KH_ENSURE(k != NULL, KH_E_RESOURCE_EXHAUSTED);
-	k->type = type;
 	k->ck_type = sp->ck;
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;

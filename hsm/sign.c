@@ -24,41 +24,39 @@ static const uint8_t di_sha384[] = { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0
 static const uint8_t di_sha512[] = { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
 				     0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 };
 
-struct hsm_digest_spec {
-	const uint8_t *di;
-	size_t di_len;
-	CK_MECHANISM_TYPE hash;
-	CK_RSA_PKCS_MGF_TYPE mgf;
-};
-
-static bool hsm_digest_spec(enum kh_digest d, struct hsm_digest_spec *out)
+enum kh_err hsm_digest_spec(enum kh_digest d, struct hsm_digest_spec *out)
 {
+	struct hsm_digest_spec ds = { NULL, 0, 0, 0 };
+	int r = KH_OK;
+
 	switch (d) {
 	case KH_DIGEST_MD5:
-		*out = (struct hsm_digest_spec){ di_md5, sizeof(di_md5), CKM_MD5, 0 };
-		return true;
+		ds = (struct hsm_digest_spec){ di_md5, sizeof(di_md5), CKM_MD5, 0 };
+		break;
 	case KH_DIGEST_SHA1:
-		*out = (struct hsm_digest_spec){ di_sha1, sizeof(di_sha1), CKM_SHA_1, CKG_MGF1_SHA1 };
-		return true;
+		ds = (struct hsm_digest_spec){ di_sha1, sizeof(di_sha1), CKM_SHA_1, CKG_MGF1_SHA1 };
+		break;
 	case KH_DIGEST_SHA224:
-		*out = (struct hsm_digest_spec){ di_sha224, sizeof(di_sha224), CKM_SHA224, CKG_MGF1_SHA224 };
-		return true;
+		ds = (struct hsm_digest_spec){ di_sha224, sizeof(di_sha224), CKM_SHA224, CKG_MGF1_SHA224 };
+		break;
 	case KH_DIGEST_SHA256:
-		*out = (struct hsm_digest_spec){ di_sha256, sizeof(di_sha256), CKM_SHA256, CKG_MGF1_SHA256 };
-		return true;
+		ds = (struct hsm_digest_spec){ di_sha256, sizeof(di_sha256), CKM_SHA256, CKG_MGF1_SHA256 };
+		break;
 	case KH_DIGEST_SHA384:
-		*out = (struct hsm_digest_spec){ di_sha384, sizeof(di_sha384), CKM_SHA384, CKG_MGF1_SHA384 };
-		return true;
+		ds = (struct hsm_digest_spec){ di_sha384, sizeof(di_sha384), CKM_SHA384, CKG_MGF1_SHA384 };
+		break;
 	case KH_DIGEST_SHA512:
-		*out = (struct hsm_digest_spec){ di_sha512, sizeof(di_sha512), CKM_SHA512, CKG_MGF1_SHA512 };
-		return true;
+		ds = (struct hsm_digest_spec){ di_sha512, sizeof(di_sha512), CKM_SHA512, CKG_MGF1_SHA512 };
+		break;
 	default:
-		return false;
+		KH_ENSURE(0, KH_E_INVALID_ARGUMENT);
 	}
+	*out = ds;
+out:
+	return r;
 }
 
-/* r||s (PKCS#11 2.40 §2.3.1) to an X9.62 ECDSA-Sig-Value DER. */
-static enum kh_err hsm_ecdsa_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len)
+enum kh_err hsm_ecdsa_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len)
 {
 	int r = KH_OK;
 	ECDSA_SIG *sig = NULL;
@@ -90,63 +88,66 @@ out:
 	return r;
 }
 
-/* Checks the request against the key and builds mechanism and input. */
-static enum kh_err hsm_sign_prepare(CK_KEY_TYPE kt, enum kh_digest digest, enum kh_padding pad,
-				    const uint8_t *in, size_t in_len, CK_MECHANISM *mech,
-				    CK_RSA_PKCS_PSS_PARAMS *pss, uint8_t *buf, size_t bufsz,
-				    const uint8_t **data, size_t *data_len, struct kh_errbuf *e)
+enum kh_err hsm_sign_prepare(CK_KEY_TYPE kt, enum kh_digest digest, enum kh_padding pad, const uint8_t *in,
+			     size_t in_len, CK_MECHANISM *mech_out, CK_RSA_PKCS_PSS_PARAMS *pss_out, uint8_t *buf,
+			     size_t bufsz, const uint8_t **data, size_t *data_len, struct kh_errbuf *e)
 {
-	struct hsm_digest_spec ds;
+	struct hsm_digest_spec ds = { NULL, 0, 0, 0 };
+	CK_MECHANISM mech;
+	CK_RSA_PKCS_PSS_PARAMS pss;
+	const uint8_t *d = in;
+	size_t dlen = in_len;
+	int r = KH_OK;
 
-	memset(mech, 0, sizeof(*mech));
+	memset(&mech, 0, sizeof(mech));
+	memset(&pss, 0, sizeof(pss));
 	if (kt == CKK_EC_EDWARDS) {
-		if (digest != KH_DIGEST_DEFAULT)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-					  "Ed25519 signs the message itself (PureEdDSA); do not pass a digest");
-		if (pad != KH_PAD_DEFAULT)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding applies to RSA keys only");
-		mech->mechanism = CKM_EDDSA;
-		*data = in;
-		*data_len = in_len;
-		return KH_OK;
+		KH_ENSURE(digest == KH_DIGEST_DEFAULT,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				     "Ed25519 signs the message itself (PureEdDSA); do not pass a digest"));
+		KH_ENSURE(pad == KH_PAD_DEFAULT,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding applies to RSA keys only"));
+		mech.mechanism = CKM_EDDSA;
+	} else {
+		KH_ENSURE(hsm_digest_spec(digest, &ds) == KH_OK,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a digest algorithm is required"));
+		KH_ENSURE(in_len == kh_digest_len(digest),
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a %s digest is %zu bytes, not %zu",
+				     kh_digest_name(digest), kh_digest_len(digest), in_len));
+		if (kt == CKK_EC) {
+			KH_ENSURE(pad == KH_PAD_DEFAULT,
+				  kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding applies to RSA keys only"));
+			mech.mechanism = CKM_ECDSA;
+		} else {
+			KH_ENSURE(kt == CKK_RSA, kh_err_set(e, KH_E_UNIMPLEMENTED, "this key type cannot sign"));
+			if (pad == KH_PAD_PSS) {
+				KH_ENSURE(ds.mgf != 0,
+					  kh_err_set(e, KH_E_INVALID_ARGUMENT, "PSS is not defined with MD5"));
+				/* MGF1 with the same hash, salt = hash length (DESIGN §8). */
+				pss.hashAlg = ds.hash;
+				pss.mgf = ds.mgf;
+				pss.sLen = in_len;
+				mech.mechanism = CKM_RSA_PKCS_PSS;
+				mech.pParameter = pss_out;
+				mech.ulParameterLen = sizeof(*pss_out);
+			} else {
+				KH_ENSURE(ds.di_len <= bufsz && in_len <= bufsz - ds.di_len,
+					  kh_err_set(e, KH_E_INTERNAL, "digest too long"));
+				memcpy(buf, ds.di, ds.di_len);
+				memcpy(buf + ds.di_len, in, in_len);
+				mech.mechanism = CKM_RSA_PKCS;
+				d = buf;
+				dlen = ds.di_len + in_len;
+			}
+		}
 	}
-	if (!hsm_digest_spec(digest, &ds))
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "a digest algorithm is required");
-	if (in_len != kh_digest_len(digest))
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "a %s digest is %zu bytes, not %zu",
-				  kh_digest_name(digest), kh_digest_len(digest), in_len);
-	if (kt == CKK_EC) {
-		if (pad != KH_PAD_DEFAULT)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding applies to RSA keys only");
-		mech->mechanism = CKM_ECDSA;
-		*data = in;
-		*data_len = in_len;
-		return KH_OK;
-	}
-	if (kt != CKK_RSA)
-		return kh_err_set(e, KH_E_UNIMPLEMENTED, "this key type cannot sign");
-	if (pad == KH_PAD_PSS) {
-		if (ds.mgf == 0)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "PSS is not defined with MD5");
-		/* MGF1 with the same hash, salt = hash length (DESIGN §8). */
-		pss->hashAlg = ds.hash;
-		pss->mgf = ds.mgf;
-		pss->sLen = in_len;
-		mech->mechanism = CKM_RSA_PKCS_PSS;
-		mech->pParameter = pss;
-		mech->ulParameterLen = sizeof(*pss);
-		*data = in;
-		*data_len = in_len;
-		return KH_OK;
-	}
-	if (ds.di_len + in_len > bufsz)
-		return kh_err_set(e, KH_E_INTERNAL, "digest too long");
-	memcpy(buf, ds.di, ds.di_len);
-	memcpy(buf + ds.di_len, in, in_len);
-	mech->mechanism = CKM_RSA_PKCS;
-	*data = buf;
-	*data_len = ds.di_len + in_len;
-	return KH_OK;
+	if (mech.mechanism == CKM_RSA_PKCS_PSS)
+		*pss_out = pss;
+	*mech_out = mech;
+	*data = d;
+	*data_len = dlen;
+out:
+	return r;
 }
 
 /* One signature on session s. *rv_out is the last CK_RV for the caller's
@@ -236,15 +237,14 @@ enum kh_err hsm_session_key_sign(struct hsm *h, struct hsm_session_key *k, enum 
 				 const uint8_t *in, size_t in_len, uint8_t **sig, size_t *sig_len,
 				 struct kh_errbuf *e)
 {
-	int r;
+	int r = KH_OK;
 	struct hsm_sess s;
 	CK_RV rv = CKR_OK;
 
-	r = hsm_begin(h, &s, e);
-	if (r != KH_OK)
-		return r;
+	KH_TRY(hsm_begin(h, &s, e));
 	r = hsm_sign_on(h, s.h, k->priv, k->ck_type, k->sig_len, digest, KH_PAD_DEFAULT, in, in_len, sig,
 			sig_len, &rv, e);
 	hsm_end(h, &s, rv);
+out:
 	return r;
 }

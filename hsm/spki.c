@@ -144,31 +144,21 @@ out:
 	return r;
 }
 
-enum kh_err hsm_spki_read(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_KEY_TYPE kt,
-			  uint8_t **spki, size_t *spki_len, EVP_PKEY **pkey_out, uint32_t *bits,
-			  int *curve_nid, struct kh_errbuf *e)
+enum kh_err hsm_spki_build(CK_KEY_TYPE kt, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+			   uint8_t **spki, size_t *spki_len, EVP_PKEY **pkey_out, uint32_t *bits, int *curve_nid,
+			   struct kh_errbuf *e)
 {
 	int r = KH_OK;
-	uint8_t *a = NULL, *b = NULL, *der = NULL, *copy = NULL;
-	size_t alen = 0, blen = 0;
+	uint8_t *der = NULL, *copy = NULL;
 	EVP_PKEY *pkey = NULL;
-	CK_RV rv;
 	int len, nid = NID_undef;
 
 	if (kt == CKK_RSA) {
-		rv = hsm_attr_get(h, s, pub, CKA_MODULUS, &a, &alen);
-		if (rv == CKR_OK)
-			rv = hsm_attr_get(h, s, pub, CKA_PUBLIC_EXPONENT, &b, &blen);
-		KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "reading the RSA public key", NULL));
 		KH_TRY(hsm_pkey_rsa(a, alen, b, blen, &pkey, e));
 	} else if (kt == CKK_EC || kt == CKK_EC_EDWARDS) {
 		const uint8_t *pt;
 		size_t ptlen;
 
-		rv = hsm_attr_get(h, s, pub, CKA_EC_PARAMS, &a, &alen);
-		if (rv == CKR_OK)
-			rv = hsm_attr_get(h, s, pub, CKA_EC_POINT, &b, &blen);
-		KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "reading the EC public key", NULL));
 		nid = hsm_curve_nid(a, alen);
 		hsm_ec_point_unwrap(b, blen, &pt, &ptlen);
 		if (kt == CKK_EC_EDWARDS) {
@@ -201,6 +191,31 @@ out:
 	free(copy);
 	OPENSSL_free(der);
 	EVP_PKEY_free(pkey);
+	return r;
+}
+
+enum kh_err hsm_spki_read(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_KEY_TYPE kt,
+			  uint8_t **spki, size_t *spki_len, EVP_PKEY **pkey_out, uint32_t *bits,
+			  int *curve_nid, struct kh_errbuf *e)
+{
+	int r = KH_OK;
+	uint8_t *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	CK_RV rv;
+
+	if (kt == CKK_RSA) {
+		rv = hsm_attr_get(h, s, pub, CKA_MODULUS, &a, &alen);
+		if (rv == CKR_OK)
+			rv = hsm_attr_get(h, s, pub, CKA_PUBLIC_EXPONENT, &b, &blen);
+		KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "reading the RSA public key", NULL));
+	} else if (kt == CKK_EC || kt == CKK_EC_EDWARDS) {
+		rv = hsm_attr_get(h, s, pub, CKA_EC_PARAMS, &a, &alen);
+		if (rv == CKR_OK)
+			rv = hsm_attr_get(h, s, pub, CKA_EC_POINT, &b, &blen);
+		KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "reading the EC public key", NULL));
+	}
+	KH_TRY(hsm_spki_build(kt, a, alen, b, blen, spki, spki_len, pkey_out, bits, curve_nid, e));
+out:
 	free(a);
 	free(b);
 	return r;

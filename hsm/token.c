@@ -160,20 +160,16 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 	char *pin = NULL;
 	struct stat st;
 	size_t n;
-	int fd;
+	int fd = -1;
 
 	/* O_NONBLOCK: a FIFO in place of the file must be refused below, not
 	 * block start-up until someone writes to it. It changes nothing for
 	 * the regular file that passes the checks. O_NOFOLLOW: no symlinks. */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
-				  strerror(errno));
+	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open PIN file %s: %s", path,
+				      strerror(errno)));
 	fp = fdopen(fd, "r");
-	if (fp == NULL) {
-		close(fd);
-		return kh_err_set(e, KH_E_INTERNAL, "fdopen %s: %s", path, strerror(errno));
-	}
+	KH_ENSURE(fp != NULL, kh_err_set(e, KH_E_INTERNAL, "fdopen %s: %s", path, strerror(errno)));
 	KH_ENSURE(fstat(fd, &st) == 0, kh_err_set(e, KH_E_INTERNAL, "stat %s: %s", path, strerror(errno)));
 	KH_ENSURE(S_ISREG(st.st_mode),
 		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "PIN file %s is not a regular file", path));
@@ -194,7 +190,10 @@ enum kh_err hsm_pin_read(const char *path, char **pin_out, size_t *len_out, stru
 	pin = NULL;
 out:
 	OPENSSL_secure_clear_free(pin, PIN_MAX + 1);
-	fclose(fp);
+	if (fp != NULL)
+		fclose(fp); /* closes fd */
+	else if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -222,10 +221,13 @@ static enum kh_err hsm_find_slot(struct hsm *h, CK_SLOT_ID *slot_out, CK_TOKEN_I
 	CK_SLOT_ID *slots = NULL;
 	CK_ULONG n = 0, i;
 	CK_RV rv;
+	CK_SLOT_ID slot = 0;
+	CK_TOKEN_INFO tinfo;
 	int found = 0;
 	char seen[256] = "";
 	size_t seen_len = 0;
 
+	memset(&tinfo, 0, sizeof(tinfo));
 	rv = h->f->C_GetSlotList(CK_TRUE, NULL, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_GetSlotList", NULL));
 	KH_ENSURE(n > 0, kh_err_set(e, KH_E_NOT_FOUND, "module %s shows no token", h->module_path));
@@ -259,8 +261,8 @@ static enum kh_err hsm_find_slot(struct hsm *h, CK_SLOT_ID *slot_out, CK_TOKEN_I
 		if (u->has_slot_id && u->slot_id != slots[i])
 			continue;
 		found++;
-		*slot_out = slots[i];
-		*ti_out = ti;
+		slot = slots[i];
+		tinfo = ti;
 	}
 	KH_ENSURE(found > 0, kh_err_set(e, KH_E_NOT_FOUND,
 					"no initialised token matches the configured URI (tokens present: %s)",
@@ -268,6 +270,8 @@ static enum kh_err hsm_find_slot(struct hsm *h, CK_SLOT_ID *slot_out, CK_TOKEN_I
 	KH_ENSURE(found == 1, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					 "%d tokens match the configured URI; add serial= to choose one",
 					 found));
+	*slot_out = slot;
+	*ti_out = tinfo;
 out:
 	free(slots);
 	return r;
@@ -276,21 +280,23 @@ out:
 static enum kh_err hsm_login(struct hsm *h, CK_SESSION_HANDLE s, struct kh_errbuf *e)
 {
 	CK_RV rv;
+	int r = KH_OK;
 
-	if (h->pin_rejected)
-		return kh_err_set(e, KH_E_UNAUTHENTICATED,
-				  "the token refused the PIN before; keyhold will not retry it (the token could lock); fix the PIN file and restart");
+	KH_ENSURE(!h->pin_rejected,
+		  kh_err_set(e, KH_E_UNAUTHENTICATED,
+			     "the token refused the PIN before; keyhold will not retry it (the token could lock); fix the PIN file and restart"));
 	rv = h->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)h->pin, h->pin_len);
-	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
-		return KH_OK;
 	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED ||
 	    rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
+		/* Remembered: a retry with the same PIN could lock the token. */
 		h->pin_rejected = true;
-		return kh_err_set(e, KH_E_UNAUTHENTICATED,
-				  "the token refused the PIN (%s); fix the PIN file and restart",
-				  hsm_rv_name(rv));
+		r = kh_err_set(e, KH_E_UNAUTHENTICATED, "the token refused the PIN (%s); fix the PIN file and restart",
+			       hsm_rv_name(rv));
+		goto out;
 	}
-	return hsm_rv_err(e, rv, "C_Login", NULL);
+	KH_ENSURE(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN, hsm_rv_err(e, rv, "C_Login", NULL));
+out:
+	return r;
 }
 
 static enum kh_err hsm_read_mechs(struct hsm *h, struct kh_errbuf *e)
@@ -389,13 +395,14 @@ static enum kh_err hsm_initialize(struct hsm *h, struct kh_errbuf *e)
 {
 	CK_C_INITIALIZE_ARGS args;
 	CK_RV rv;
+	int r = KH_OK;
 
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = h->f->C_Initialize(&args);
-	if (rv != CKR_OK)
-		return hsm_rv_err(e, rv, "C_Initialize", NULL);
-	return KH_OK;
+	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_Initialize", NULL));
+out:
+	return r;
 }
 
 enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_errbuf *e)
@@ -488,8 +495,6 @@ void hsm_close(struct hsm *h)
 
 /* ---- re-initialisation ---- */
 
-/* Re-attaches to the token after it went away, at most once per
- * reinit_interval_s. Must be called without the token lock. */
 /* Detaches, re-initialises the module and attaches again. Caller holds
  * reinit_lock and no token lock. */
 static void hsm_reinit_now(struct hsm *h, const char *why)
@@ -516,6 +521,8 @@ static void hsm_reinit_now(struct hsm *h, const char *why)
 	pthread_rwlock_unlock(&h->token_lock);
 }
 
+/* Re-attaches to the token after it went away, at most once per
+ * reinit_interval_s. Must be called without the token lock. */
 void hsm_revive(struct hsm *h)
 {
 	uint64_t now = kh_now_mono_us();
@@ -598,45 +605,53 @@ static enum kh_err hsm_open_session_locked(struct hsm *h, CK_SESSION_HANDLE *out
 
 enum kh_err hsm_sess_get(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e)
 {
-	CK_SESSION_HANDLE sh;
-	CK_RV rv;
+	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
+	CK_RV rv = CKR_OK;
+	unsigned gen = 0;
+	bool available, refill = false;
+	int r = KH_OK;
 
 	pthread_mutex_lock(&h->pool_lock);
 	for (;;) {
-		if (!h->available) {
-			pthread_mutex_unlock(&h->pool_lock);
-			return kh_err_set(e, KH_E_UNAVAILABLE,
-					  "the token is not available; keyhold retries every %u s",
-					  h->reinit_interval_s);
-		}
-		if (h->n_idle > 0) {
-			s->h = h->idle[--h->n_idle];
-			s->gen = h->generation;
-			pthread_mutex_unlock(&h->pool_lock);
-			return KH_OK;
-		}
-		if (h->n_sessions < h->want_sessions)
+		available = h->available;
+		if (!available)
 			break;
+		if (h->n_idle > 0) {
+			sh = h->idle[--h->n_idle];
+			gen = h->generation;
+			break;
+		}
+		if (h->n_sessions < h->want_sessions) {
+			/* Refill a slot a dead session left, outside the pool lock. */
+			h->n_sessions++;
+			refill = true;
+			break;
+		}
 		pthread_cond_wait(&h->pool_cond, &h->pool_lock);
 	}
-	/* Refill a slot a dead session left, outside the pool lock. */
-	h->n_sessions++;
 	pthread_mutex_unlock(&h->pool_lock);
-	if (hsm_open_session_locked(h, &sh, &rv) != KH_OK) {
-		pthread_mutex_lock(&h->pool_lock);
-		h->n_sessions--;
-		pthread_cond_signal(&h->pool_cond);
-		pthread_mutex_unlock(&h->pool_lock);
-		if (hsm_rv_token_gone(rv)) {
+	KH_ENSURE(available, kh_err_set(e, KH_E_UNAVAILABLE, "the token is not available; keyhold retries every %u s",
+					 h->reinit_interval_s));
+	if (refill) {
+		if (hsm_open_session_locked(h, &sh, &rv) != KH_OK) {
 			pthread_mutex_lock(&h->pool_lock);
-			h->available = false;
+			h->n_sessions--;
+			pthread_cond_signal(&h->pool_cond);
 			pthread_mutex_unlock(&h->pool_lock);
+			if (hsm_rv_token_gone(rv)) {
+				pthread_mutex_lock(&h->pool_lock);
+				h->available = false;
+				pthread_mutex_unlock(&h->pool_lock);
+			}
+			r = hsm_rv_err(e, rv, "C_OpenSession", NULL);
+			goto out;
 		}
-		return hsm_rv_err(e, rv, "C_OpenSession", NULL);
+		gen = h->generation;
 	}
 	s->h = sh;
-	s->gen = h->generation;
-	return KH_OK;
+	s->gen = gen;
+out:
+	return r;
 }
 
 void hsm_sess_put(struct hsm *h, struct hsm_sess *s, CK_RV rv)
@@ -729,13 +744,15 @@ enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e)
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
 
+	int r = KH_OK;
+
 	hsm_token_rdlock(h);
 	rv = h->available ? h->f->C_GetTokenInfo(h->slot, &ti) : CKR_TOKEN_NOT_PRESENT;
 	hsm_token_unlock(h);
-	if (rv != CKR_OK)
-		return hsm_rv_err(e, rv, "C_GetTokenInfo", NULL);
+	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_GetTokenInfo", NULL));
 	*flags = ti.flags;
-	return KH_OK;
+out:
+	return r;
 }
 
 void hsm_set_token_failure_hook(struct hsm *h, hsm_token_failure_fn fn, void *arg)
@@ -754,20 +771,18 @@ enum kh_err hsm_random_on(struct hsm *h, CK_SESSION_HANDLE s, uint8_t *out, size
 			  struct kh_errbuf *e)
 {
 	CK_RV rv = h->f->C_GenerateRandom(s, out, len);
-	int r;
+	int r = KH_OK;
 
 	*rv_out = rv;
-	if (rv != CKR_OK)
-		return hsm_rv_err(e, rv, "C_GenerateRandom", NULL);
+	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_GenerateRandom", NULL));
 	/* Continuous RNG test (FIPS 140-2 §4.9.2) on every block taken. */
-	if (h->random_check != NULL) {
-		r = h->random_check(h->random_check_arg, out, len, e);
-		if (r != KH_OK) {
-			OPENSSL_cleanse(out, len);
-			return r;
-		}
-	}
-	return KH_OK;
+	if (h->random_check != NULL)
+		KH_TRY(h->random_check(h->random_check_arg, out, len, e));
+out:
+	/* A block the check refused is not left for anyone to use. */
+	if (r != KH_OK && rv == CKR_OK)
+		OPENSSL_cleanse(out, len);
+	return r;
 }
 
 enum kh_err hsm_random(struct hsm *h, uint8_t *out, size_t len, struct kh_errbuf *e)

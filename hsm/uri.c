@@ -42,19 +42,19 @@ static enum kh_err uri_text(const char *attr, const char *v, size_t n, char *dst
 			    bool *has, struct kh_errbuf *e)
 {
 	long len;
+	int r = KH_OK;
 
-	if (*has)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "PKCS#11 URI repeats attribute '%s'", attr);
+	KH_ENSURE(!*has, kh_err_set(e, KH_E_INVALID_ARGUMENT, "PKCS#11 URI repeats attribute '%s'", attr));
 	len = uri_pct_decode(v, n, (uint8_t *)dst, dstsz - 1);
-	if (len < 0)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-				  "PKCS#11 URI attribute '%s' is malformed or longer than %zu bytes", attr,
-				  dstsz - 1);
-	if (memchr(dst, '\0', (size_t)len) != NULL)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "PKCS#11 URI attribute '%s' contains NUL", attr);
+	KH_ENSURE(len >= 0, kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				       "PKCS#11 URI attribute '%s' is malformed or longer than %zu bytes", attr,
+				       dstsz - 1));
+	KH_ENSURE(memchr(dst, '\0', (size_t)len) == NULL,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "PKCS#11 URI attribute '%s' contains NUL", attr));
 	dst[len] = '\0';
 	*has = true;
-	return KH_OK;
+out:
+	return r;
 }
 
 enum kh_err hsm_uri_parse(const char *s, struct hsm_uri *out, struct kh_errbuf *e)

@@ -17,10 +17,12 @@ say "installing dependencies (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
 say "building keyhold in $BUILD"
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release > "$ROOT/build/run.cmake.log" 2>&1 \
-  || { cat "$ROOT/build/run.cmake.log" >&2; exit 1; }
-cmake --build "$BUILD" -j "$JOBS" > "$ROOT/build/run.build.log" 2>&1 \
-  || { tail -n 50 "$ROOT/build/run.build.log" >&2; exit 1; }
+# A fresh clone has no build/ yet: the logs below live there.
+mkdir -p "$BUILD"
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release > "$BUILD/cmake.log" 2>&1 \
+  || { cat "$BUILD/cmake.log" >&2; exit 1; }
+cmake --build "$BUILD" -j "$JOBS" > "$BUILD/build.log" 2>&1 \
+  || { tail -n 50 "$BUILD/build.log" >&2; exit 1; }
 
 STATE=${KEYHOLD_STATE:-$ROOT/state}
 mkdir -p "$STATE"

@@ -122,6 +122,16 @@ static enum kh_err svc_size_pool(struct svc *s, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+/* The FIPS ERROR state's reaction (fips/ calls it through a callback, so
+ * it never reaches into the server): stop listening and drain. */
+static void svc_fips_error_shutdown(void *arg)
+{
+	struct svc *s = arg;
+
+	if (s->server != NULL)
+		svc_server_shutdown(s->server);
+}
+
 enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
 	struct hsm_config hc;
@@ -163,7 +173,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));
-	KH_ENSURE(selftest_attach_loop(s, base) == KH_OK,
+	KH_ENSURE(selftest_attach_loop(s, base, svc_fips_error_shutdown, s) == KH_OK,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
 	/* The audit anchor's database handle, like the PKI state's, is opened
 	 * before the privilege drop. */

@@ -48,8 +48,11 @@ void selftest_install_hooks(struct svc *s);
  * the failing entry is logged and e names it. With fips_mode = off nothing
  * runs (the state becomes OPERATIONAL). */
 enum kh_err selftest_run_powerup(struct svc *s, struct kh_errbuf *e) KH_WUR;
-/* Lets a failure after start-up stop the event loop (exit status 70). */
-enum kh_err selftest_attach_loop(struct svc *s, struct event_base *base) KH_WUR;
+/* Lets a failure after start-up stop the service: on_error(arg) runs on
+ * base's loop thread once ERROR is entered (the daemon passes the server's
+ * shutdown; FIPS code never calls into the server itself). Exit status 70. */
+enum kh_err selftest_attach_loop(struct svc *s, struct event_base *base, void (*on_error)(void *arg),
+				 void *arg) KH_WUR;
 /* Enters ERROR from any thread: logs the failing test, refuses every
  * cryptographic output from now on and asks the loop to shut down; main()
  * then closes the token (cleansing the PIN) and exits with status 70. */

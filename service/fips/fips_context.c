@@ -200,21 +200,23 @@ void selftest_install_hooks(struct svc *s)
 
 static void selftest_error_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct svc *s = arg;
+	struct svc_fips *f = arg;
 
 	(void)fd;
 	(void)what;
 	log_err("FIPS ERROR state: refusing all cryptographic output; closing the token and exiting with status %d",
 		SELFTEST_EXIT_ERROR);
-	if (s->server != NULL)
-		svc_server_shutdown(s->server);
+	if (f->on_error != NULL)
+		f->on_error(f->on_error_arg);
 }
 
-enum kh_err selftest_attach_loop(struct svc *s, struct event_base *base)
+enum kh_err selftest_attach_loop(struct svc *s, struct event_base *base, void (*on_error)(void *arg), void *arg)
 {
 	struct svc_fips *f = s->fips;
 
-	f->ev_error = event_new(base, -1, 0, selftest_error_cb, s);
+	f->on_error = on_error;
+	f->on_error_arg = arg;
+	f->ev_error = event_new(base, -1, 0, selftest_error_cb, f);
 	if (f->ev_error == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	/* An error raised before the loop was attached. */

@@ -68,6 +68,8 @@ struct svc_fips {
 	/* ERROR state after start-up: raised from any thread, handled on the
 	 * loop. */
 	struct event *ev_error;
+	void (*on_error)(void *arg); /* the daemon's reaction to ERROR, on the loop */
+	void *on_error_arg;
 	_Atomic bool in_error;
 
 	/* The FIPS provider's own self-tests (validated mode). */

@@ -1,0 +1,455 @@
+/* test_audit.c: the audit hash chain (service/audit/audit.c, DESIGN §9)
+ * driven for real: a throwaway SoftHSM2 token (private SOFTHSM2_CONF in a
+ * temp dir, as scripts/softhsm-token.sh makes it) holds the checkpoint key;
+ * records are appended, verify passes; then a changed byte, a deleted line,
+ * two swapped lines, a replayed line, a cut tail and a torn last line must
+ * each be reported at the right record. Needs softhsm2-util and
+ * /usr/lib/softhsm/libsofthsm2.so: fails (does not skip) without them. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "hsm.h"
+
+#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define LABEL "kh-audit-test"
+/* A fresh log: Start (1), events (2-4), checkpoint (5), events (6-9),
+ * checkpoint (10), events (11-13): a checkpoint after every 4 records. */
+#define EVENTS 10
+#define CKPT_EVERY 4
+#define LINES 13
+
+static char dir[64];
+static struct hsm *hsm;
+static int log_no;
+
+static int group_setup(void **state)
+{
+	char path[128], cmd[512];
+	FILE *f;
+	struct hsm_config cfg;
+	struct kh_errbuf e = { 0 };
+
+	(void)state;
+	memcpy(dir, "/tmp/kh-audit.XXXXXX", 21);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tokens", dir);
+	if (mkdir(path, 0700) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
+		   "slots.removable = false\n", dir);
+	fclose(f);
+	if (setenv("SOFTHSM2_CONF", path, 1) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/pin", dir);
+	f = fopen(path, "w");
+	if (f == NULL || chmod(path, 0600) != 0)
+		return -1;
+	fputs("1234\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "softhsm2-util --init-token --free --label " LABEL " --so-pin 5678 --pin 1234 >/dev/null");
+	if (system(cmd) != 0) {
+		fprintf(stderr, "softhsm2-util --init-token failed: this test needs SoftHSM2\n");
+		return -1;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.module = MODULE;
+	cfg.uri = "pkcs11:token=" LABEL;
+	cfg.pin_file = path;
+	cfg.sessions = 2;
+	if (hsm_open(&cfg, &hsm, &e) != KH_OK) {
+		fprintf(stderr, "hsm_open: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	hsm_close(hsm);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A fresh log with LINES records; *path gets its name. */
+static struct audit *fresh_log(char *path, size_t pathsz)
+{
+	struct audit_config cfg;
+	struct audit *a = NULL;
+	struct kh_errbuf e = { 0 };
+	char obj[32];
+	int i;
+
+	snprintf(path, pathsz, "%s/audit-%d.log", dir, ++log_no);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.path = path;
+	cfg.key = "audit-test-key";
+	cfg.checkpoint_records = CKPT_EVERY;
+	cfg.checkpoint_interval_s = 3600;
+	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+	for (i = 0; i < EVENTS; i++) {
+		struct audit_event ev = { "uid:1000", "Sign", obj, i == 3 ? KH_E_NOT_FOUND : KH_OK, 10u + (unsigned)i, 1 };
+
+		snprintf(obj, sizeof(obj), "key-%d", i);
+		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
+	}
+	return a;
+}
+
+/* The file as lines (each without its newline). */
+struct lines {
+	char *buf;
+	char *line[64];
+	size_t len[64];
+	size_t n;
+};
+
+static void lines_read(const char *path, struct lines *l)
+{
+	FILE *f = fopen(path, "r");
+	long sz;
+	size_t off = 0;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	sz = ftell(f);
+	assert_true(sz > 0);
+	rewind(f);
+	l->buf = malloc((size_t)sz + 1);
+	assert_non_null(l->buf);
+	assert_int_equal(fread(l->buf, 1, (size_t)sz, f), (size_t)sz);
+	fclose(f);
+	l->n = 0;
+	while (off < (size_t)sz) {
+		char *nl = memchr(l->buf + off, '\n', (size_t)sz - off);
+
+		assert_non_null(nl);
+		assert_true(l->n < 64);
+		l->line[l->n] = l->buf + off;
+		l->len[l->n] = (size_t)(nl - (l->buf + off));
+		l->n++;
+		off = (size_t)(nl - l->buf) + 1;
+	}
+}
+
+/* Writes the lines back in the order idx[0..n) (1-based line numbers);
+ * cut > 0 drops that many bytes from the end. */
+static void lines_write(const char *path, const struct lines *l, const size_t *idx, size_t n, size_t cut)
+{
+	FILE *f = fopen(path, "w");
+	char *out = malloc(64 * 4096);
+	size_t i, o = 0;
+
+	assert_non_null(f);
+	assert_non_null(out);
+	for (i = 0; i < n; i++) {
+		memcpy(out + o, l->line[idx[i] - 1], l->len[idx[i] - 1]);
+		o += l->len[idx[i] - 1];
+		out[o++] = '\n';
+	}
+	assert_true(cut < o);
+	assert_int_equal(fwrite(out, 1, o - cut, f), o - cut);
+	fclose(f);
+	free(out);
+}
+
+static bool is_checkpoint(const struct lines *l, size_t lineno)
+{
+	const char *p = l->line[lineno - 1];
+	size_t n = l->len[lineno - 1];
+
+	return n > 5 && memmem(p, n, " sig=", 5) != NULL;
+}
+
+static void verify(struct audit *a, struct kh_audit_verify *v)
+{
+	struct kh_errbuf e = { 0 };
+
+	memset(v, 0xaa, sizeof(*v));
+	assert_int_equal(audit_verify(a, v, &e), KH_OK);
+}
+
+static void expect_bad(struct audit *a, uint64_t seq, uint64_t line, const char *reason)
+{
+	struct kh_audit_verify v;
+
+	verify(a, &v);
+	if (v.ok || v.bad_seq != seq || v.bad_line != line || strstr(v.reason, reason) == NULL)
+		print_error("verify: ok=%d bad_seq=%llu bad_line=%llu reason '%s'; want record %llu line %llu '%s'\n",
+			    v.ok, (unsigned long long)v.bad_seq, (unsigned long long)v.bad_line, v.reason,
+			    (unsigned long long)seq, (unsigned long long)line, reason);
+	assert_false(v.ok);
+	assert_int_equal(v.bad_seq, seq);
+	assert_int_equal(v.bad_line, line);
+	assert_non_null(strstr(v.reason, reason));
+}
+
+static void test_chain_ok(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct kh_audit_verify v;
+	struct lines l;
+	struct kh_audit_show_req q = { 0, 0, 0 };
+	struct kh_audit_records recs;
+	struct kh_errbuf e = { 0 };
+	struct audit_config cfg;
+	size_t i, ck = 0;
+
+	(void)state;
+	a = fresh_log(path, sizeof(path));
+	assert_true(audit_healthy(a));
+	assert_string_equal(audit_key_name(a), "audit-test-key");
+	verify(a, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, LINES);
+	assert_int_equal(v.checkpoints, 2);
+	assert_int_equal(v.last_checkpoint_seq, 10);
+	assert_int_equal(v.unsigned_tail, 3);
+	assert_int_equal(strlen(v.key_fp), 64);
+
+	/* The file: one record per line, numbered from 1, checkpoints at 5, 10. */
+	lines_read(path, &l);
+	assert_int_equal(l.n, LINES);
+	for (i = 1; i <= l.n; i++) {
+		char want[32];
+		int n = snprintf(want, sizeof(want), "v1 seq=%zu ", i);
+
+		assert_memory_equal(l.line[i - 1], want, (size_t)n);
+		ck += is_checkpoint(&l, i);
+	}
+	assert_int_equal(ck, 2);
+	assert_true(is_checkpoint(&l, 5));
+	assert_true(is_checkpoint(&l, 10));
+	/* Record 1 starts the chain with 64 zeros. */
+	assert_non_null(memmem(l.line[0], l.len[0], " prev=0000000000000000000000000000000000000000000000000000000000000000", 70));
+	free(l.buf);
+
+	/* audit_show reads the same records back. */
+	memset(&recs, 0, sizeof(recs));
+	assert_int_equal(audit_show(a, &q, &recs, &e), KH_OK);
+	assert_int_equal(recs.n, LINES);
+	assert_string_equal(recs.recs[0].method, "Start");
+	assert_string_equal(recs.recs[1].principal, "uid:1000");
+	assert_string_equal(recs.recs[1].method, "Sign");
+	assert_string_equal(recs.recs[1].object, "key-0");
+	assert_int_equal(recs.recs[1].duration_us, 10);
+	assert_int_equal(recs.recs[4].checkpoint, true);
+	assert_int_equal(recs.recs[5].code, KH_E_NOT_FOUND); /* event 3 */
+	kh_audit_records_clear(&recs);
+
+	/* Close (Stop + checkpoint) and reopen (Start): the chain continues. */
+	audit_close(a);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.path = path;
+	cfg.key = "audit-test-key";
+	cfg.checkpoint_records = CKPT_EVERY;
+	cfg.checkpoint_interval_s = 3600;
+	a = NULL;
+	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+	verify(a, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, LINES + 3);
+	assert_int_equal(v.checkpoints, 3);
+	audit_close(a);
+}
+
+static void test_changed_byte(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES], i;
+	char *obj;
+
+	(void)state;
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	/* Record 3 is "obj=key-1": make it key-9. */
+	obj = memmem(l.line[2], l.len[2], " obj=key-1 ", 11);
+	assert_non_null(obj);
+	obj[9] = '9';
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, 3, 3, "record 3 was altered");
+	free(l.buf);
+	audit_close(a);
+}
+
+static void test_changed_first_and_last(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES], i;
+	char *p;
+
+	(void)state;
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	/* The first record. */
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	p = memmem(l.line[0], l.len[0], " method=Start ", 14);
+	assert_non_null(p);
+	p[8] = 's';
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, 1, 1, "record 1 was altered");
+	free(l.buf);
+	audit_close(a);
+	/* The last record: nothing after it holds its hash, but the head this
+	 * process wrote does. */
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	p = memmem(l.line[LINES - 1], l.len[LINES - 1], " dur_us=19 ", 11);
+	assert_non_null(p);
+	p[9] = '8';
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, LINES, LINES, "is not the one keyholdd wrote");
+	free(l.buf);
+	audit_close(a);
+}
+
+static void test_changed_checkpoint(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES], i;
+	char *p;
+
+	(void)state;
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	assert_true(is_checkpoint(&l, 10));
+	/* A signed field of checkpoint 10: the signature no longer verifies. */
+	p = memmem(l.line[9], l.len[9], " dur_us=0 ", 10);
+	assert_non_null(p);
+	p[8] = '1';
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, 10, 10, "checkpoint record 10: the signature does not verify");
+	free(l.buf);
+	audit_close(a);
+}
+
+static void test_deleted_line(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES - 1], i, o = 0;
+
+	(void)state;
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	for (i = 1; i <= LINES; i++)
+		if (i != 7)
+			idx[o++] = i;
+	lines_write(path, &l, idx, o, 0);
+	expect_bad(a, 7, 7, "record 7 is missing");
+	free(l.buf);
+	audit_close(a);
+}
+
+static void test_swapped_lines(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES], i;
+
+	(void)state;
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	idx[7] = 9; /* lines 8 and 9 swapped */
+	idx[8] = 8;
+	lines_write(path, &l, idx, LINES, 0);
+	/* Line 8 holds record 9: record 8 is not where it belongs. */
+	expect_bad(a, 8, 8, "record 8 is missing: line 8 holds record 9");
+	free(l.buf);
+	audit_close(a);
+}
+
+static void test_replayed_line(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES], i;
+
+	(void)state;
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	idx[4] = 4; /* record 4 again where record 5 was */
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, 5, 5, "records out of order: line 5 holds record 4");
+	free(l.buf);
+	audit_close(a);
+}
+
+static void test_truncated_tail(void **state)
+{
+	char path[128];
+	struct audit *a;
+	struct lines l;
+	size_t idx[LINES], i;
+
+	(void)state;
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	/* The last three records cut off. */
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	lines_write(path, &l, idx, LINES - 3, 0);
+	expect_bad(a, LINES - 2, LINES - 2, "records 11 to 13 are missing from the end of the log");
+	free(l.buf);
+	audit_close(a);
+	/* A torn last line (half a record). */
+	a = fresh_log(path, sizeof(path));
+	lines_read(path, &l);
+	lines_write(path, &l, idx, LINES, l.len[LINES - 1] / 2);
+	expect_bad(a, LINES, LINES, "line 13 is not an audit record");
+	free(l.buf);
+	audit_close(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chain_ok),
+		cmocka_unit_test(test_changed_byte),
+		cmocka_unit_test(test_changed_first_and_last),
+		cmocka_unit_test(test_changed_checkpoint),
+		cmocka_unit_test(test_deleted_line),
+		cmocka_unit_test(test_swapped_lines),
+		cmocka_unit_test(test_replayed_line),
+		cmocka_unit_test(test_truncated_tail),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,544 @@
+/* test_store.c: the SQLite state layer (service/store/) in a temp dir:
+ * migrations and the schema version, trustpoints with their certificates,
+ * managed keys, trust stores with certificates and CRLs, transactions
+ * (a rollback leaves nothing), a newer schema refused, and data kept over a
+ * close and reopen. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	memcpy(dir, "/tmp/kh-store.XXXXXX", 21);
+	return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store *open_store(void)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(dir, &st, &e), KH_OK);
+	assert_non_null(st);
+	return st;
+}
+
+/* Runs sql on the database file directly (another connection). */
+static void raw_exec(const char *sql)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int raw_int(const char *sql)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int v;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static struct kh_bytes bytes(const char *s)
+{
+	struct kh_bytes b;
+
+	b.len = strlen(s);
+	b.data = malloc(b.len);
+	assert_non_null(b.data);
+	memcpy(b.data, s, b.len);
+	return b;
+}
+
+static void assert_bytes(const struct kh_bytes *b, const char *want)
+{
+	assert_int_equal(b->len, strlen(want));
+	assert_memory_equal(b->data, want, b->len);
+}
+
+static void make_tp(struct store_tp *t, const char *name)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	snprintf(t->key, sizeof(t->key), "%s-key", name);
+	snprintf(t->subject, sizeof(t->subject), "CN=%s.example.com,O=Example", name);
+	snprintf(t->fqdn, sizeof(t->fqdn), "%s.example.com", name);
+	snprintf(t->san, sizeof(t->san), "DNS:%s.example.com", name);
+	snprintf(t->eku, sizeof(t->eku), "serverAuth,clientAuth");
+	t->enrollment = KH_ENROLL_TERMINAL;
+	snprintf(t->revocation, sizeof(t->revocation), "crl");
+	t->digest = KH_DIGEST_SHA384;
+	t->validity_days = 90;
+	t->csr = bytes("csr-der");
+	snprintf(t->csr_key, sizeof(t->csr_key), "%s-key", name);
+	t->csr_created = 1700000000;
+	t->key_serial = 3;
+	t->created = 1600000000;
+	t->updated = 1600000001;
+	t->n_ca = 2;
+	t->ca = calloc(2, sizeof(*t->ca));
+	assert_non_null(t->ca);
+	t->ca[0] = bytes("ca-0");
+	t->ca[1] = bytes("ca-1");
+}
+
+static void test_open_migrates(void **state)
+{
+	struct store *st;
+	struct stat sb;
+	char path[128];
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+	assert_int_equal(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+				 "('trustpoints', 'trustpoint_certs', 'managed_keys', 'truststores', "
+				 "'truststore_certs', 'crls', 'truststore_policy', 'trustpoint_policy', "
+				 "'crl_cache', 'ocsp_cache', 'expiry_notices')"),
+			 11);
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* A second open finds the schema current and keeps it. */
+	st = open_store();
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+}
+
+static void test_migrates_from_v1(void **state)
+{
+	struct store *st;
+
+	(void)state;
+	st = open_store();
+	store_close(st);
+	/* Back to a version-1 database: migration 2 runs again. */
+	raw_exec("DROP TABLE truststore_policy; DROP TABLE trustpoint_policy; DROP TABLE crl_cache; "
+		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; PRAGMA user_version = 1;");
+	st = open_store();
+	assert_int_equal(store_schema_version(st), 2);
+	store_close(st);
+	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'expiry_notices'"), 1);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+
+	(void)state;
+	st = open_store();
+	store_close(st);
+	raw_exec("PRAGMA user_version = 3");
+	st = NULL;
+	assert_int_equal(store_open(dir, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_null(st);
+	assert_non_null(strstr(e.msg, "schema version 3, newer than"));
+	/* Left as it was. */
+	assert_int_equal(raw_int("PRAGMA user_version"), 3);
+}
+
+static void test_trustpoints(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_tp t, got;
+	char (*names)[KH_NAME_MAX + 1] = NULL;
+	char user[KH_NAME_MAX + 1];
+	size_t n = 0;
+
+	(void)state;
+	st = open_store();
+	make_tp(&t, "web");
+	assert_int_equal(store_tp_insert(st, &t, &e), KH_OK);
+	assert_int_equal(store_tp_insert(st, &t, &e), KH_E_ALREADY_EXISTS);
+	store_tp_clear(&t);
+	make_tp(&t, "api");
+	assert_int_equal(store_tp_insert(st, &t, &e), KH_OK);
+	store_tp_clear(&t);
+
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_tp_get(st, "web", &got, &e), KH_OK);
+	assert_string_equal(got.name, "web");
+	assert_string_equal(got.key, "web-key");
+	assert_string_equal(got.subject, "CN=web.example.com,O=Example");
+	assert_string_equal(got.fqdn, "web.example.com");
+	assert_string_equal(got.san, "DNS:web.example.com");
+	assert_string_equal(got.eku, "serverAuth,clientAuth");
+	assert_int_equal(got.enrollment, KH_ENROLL_TERMINAL);
+	assert_string_equal(got.revocation, "crl");
+	assert_int_equal(got.digest, KH_DIGEST_SHA384);
+	assert_int_equal(got.validity_days, 90);
+	assert_int_equal(got.cert.len, 0);
+	assert_bytes(&got.csr, "csr-der");
+	assert_string_equal(got.csr_key, "web-key");
+	assert_int_equal(got.csr_created, 1700000000);
+	assert_int_equal(got.key_serial, 3);
+	assert_int_equal(got.created, 1600000000);
+	assert_int_equal(got.updated, 1600000001);
+	assert_int_equal(got.n_ca, 2);
+	assert_bytes(&got.ca[0], "ca-0");
+	assert_bytes(&got.ca[1], "ca-1");
+	assert_int_equal(got.n_chain, 0);
+
+	/* Update: identity certificate and chain in, CSR out, one CA. */
+	kh_bytes_clear(&got.csr);
+	got.csr_key[0] = '\0';
+	got.cert = bytes("cert-der");
+	got.cert_not_after = 1800000000;
+	kh_bytes_clear(&got.ca[1]);
+	got.n_ca = 1;
+	got.chain = calloc(1, sizeof(*got.chain));
+	assert_non_null(got.chain);
+	got.chain[0] = bytes("chain-0");
+	got.n_chain = 1;
+	snprintf(got.next_key, sizeof(got.next_key), "web-key-4");
+	assert_int_equal(store_tp_update(st, &got, &e), KH_OK);
+	store_tp_clear(&got);
+	assert_int_equal(store_tp_get(st, "web", &got, &e), KH_OK);
+	assert_bytes(&got.cert, "cert-der");
+	assert_int_equal(got.cert_not_after, 1800000000);
+	assert_int_equal(got.csr.len, 0);
+	assert_int_equal(got.n_ca, 1);
+	assert_bytes(&got.ca[0], "ca-0");
+	assert_int_equal(got.n_chain, 1);
+	assert_bytes(&got.chain[0], "chain-0");
+	assert_string_equal(got.next_key, "web-key-4");
+
+	/* Key users: key, rollover key; none for a stranger. */
+	assert_int_equal(store_tp_key_user(st, "web-key-4", user, &e), KH_OK);
+	assert_string_equal(user, "web");
+	assert_int_equal(store_tp_key_user(st, "api-key", user, &e), KH_OK);
+	assert_string_equal(user, "api");
+	assert_int_equal(store_tp_key_user(st, "nobody", user, &e), KH_OK);
+	assert_string_equal(user, "");
+
+	/* Update of an absent trustpoint. */
+	snprintf(got.name, sizeof(got.name), "ghost");
+	assert_int_equal(store_tp_update(st, &got, &e), KH_E_NOT_FOUND);
+	store_tp_clear(&got);
+
+	assert_int_equal(store_tp_names(st, &names, &n, &e), KH_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "api");
+	assert_string_equal(names[1], "web");
+	free(names);
+
+	assert_int_equal(store_tp_delete(st, "web", &e), KH_OK);
+	assert_int_equal(store_tp_delete(st, "web", &e), KH_E_NOT_FOUND);
+	assert_int_equal(store_tp_get(st, "web", &got, &e), KH_E_NOT_FOUND);
+	store_close(st);
+	/* Its certificates went with it (ON DELETE CASCADE). */
+	assert_int_equal(raw_int("SELECT count(*) FROM trustpoint_certs WHERE trustpoint = 'web'"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM trustpoint_certs WHERE trustpoint = 'api'"), 2);
+}
+
+static void test_managed_keys(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_mkey m, *list = NULL;
+	size_t n = 0;
+	bool found = true;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_mkey_get(st, "k1", &m, &found, &e), KH_OK);
+	assert_false(found);
+	assert_int_equal(store_mkey_add(st, "k2", "tp-b", &e), KH_OK);
+	assert_int_equal(store_mkey_add(st, "k1", "tp-a", &e), KH_OK);
+	assert_int_equal(store_mkey_get(st, "k1", &m, &found, &e), KH_OK);
+	assert_true(found);
+	assert_string_equal(m.key, "k1");
+	assert_string_equal(m.trustpoint, "tp-a");
+	assert_int_equal(m.state, STORE_MKEY_LIVE);
+	assert_true(m.created > 1600000000);
+	assert_int_equal(store_mkey_set_state(st, "k1", STORE_MKEY_RETIRED, &e), KH_OK);
+	assert_int_equal(store_mkey_list(st, &list, &n, &e), KH_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].key, "k1");
+	assert_int_equal(list[0].state, STORE_MKEY_RETIRED);
+	assert_string_equal(list[1].key, "k2");
+	assert_string_equal(list[1].trustpoint, "tp-b");
+	assert_int_equal(list[1].state, STORE_MKEY_LIVE);
+	free(list);
+	assert_int_equal(store_mkey_remove(st, "k1", &e), KH_OK);
+	assert_int_equal(store_mkey_get(st, "k1", &m, &found, &e), KH_OK);
+	assert_false(found);
+	list = NULL;
+	assert_int_equal(store_mkey_list(st, &list, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	free(list);
+	store_close(st);
+}
+
+static void make_cert(struct store_ts_cert *c, char fpc, const char *cn, int64_t added)
+{
+	memset(c, 0, sizeof(*c));
+	memset(c->fingerprint, fpc, KH_FP_HEX);
+	snprintf(c->subject, sizeof(c->subject), "CN=%s", cn);
+	snprintf(c->cn, sizeof(c->cn), "%s", cn);
+	c->self_signed = true;
+	c->not_after = 1900000000;
+	c->der = bytes(cn);
+	c->added = added;
+}
+
+static void test_truststores_and_crls(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_ts_cert c, *certs = NULL;
+	struct store_crl crl, *crls = NULL;
+	char (*names)[KH_NAME_MAX + 1] = NULL;
+	char fp[KH_FP_HEX + 1];
+	size_t n = 0;
+	bool exists = true;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_ts_exists(st, "tomcat-trust", &exists, &e), KH_OK);
+	assert_false(exists);
+	assert_int_equal(store_ts_create(st, "tomcat-trust", &e), KH_OK);
+	assert_int_equal(store_ts_create(st, "tomcat-trust", &e), KH_OK); /* idempotent */
+	assert_int_equal(store_ts_create(st, "cup-trust", &e), KH_OK);
+	assert_int_equal(store_ts_exists(st, "tomcat-trust", &exists, &e), KH_OK);
+	assert_true(exists);
+	assert_int_equal(store_ts_names(st, &names, &n, &e), KH_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "cup-trust");
+	assert_string_equal(names[1], "tomcat-trust");
+	free(names);
+
+	make_cert(&c, 'b', "Root B", 200);
+	assert_int_equal(store_ts_cert_add(st, "tomcat-trust", &c, &e), KH_OK);
+	/* The same fingerprint twice in one store is a constraint error. */
+	assert_int_not_equal(store_ts_cert_add(st, "tomcat-trust", &c, &e), KH_OK);
+	kh_bytes_clear(&c.der);
+	make_cert(&c, 'a', "Root A", 100);
+	assert_int_equal(store_ts_cert_add(st, "tomcat-trust", &c, &e), KH_OK);
+	kh_bytes_clear(&c.der);
+	assert_int_equal(store_ts_certs(st, "tomcat-trust", &certs, &n, &e), KH_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(certs[0].cn, "Root A"); /* by time added */
+	assert_string_equal(certs[0].subject, "CN=Root A");
+	assert_int_equal(certs[0].fingerprint[0], 'a');
+	assert_int_equal(strlen(certs[0].fingerprint), KH_FP_HEX);
+	assert_true(certs[0].self_signed);
+	assert_int_equal(certs[0].not_after, 1900000000);
+	assert_int_equal(certs[0].added, 100);
+	assert_bytes(&certs[0].der, "Root A");
+	assert_string_equal(certs[1].cn, "Root B");
+	store_ts_certs_free(certs, n);
+	certs = NULL;
+	assert_int_equal(store_ts_certs(st, "cup-trust", &certs, &n, &e), KH_OK);
+	assert_int_equal(n, 0);
+	store_ts_certs_free(certs, n);
+
+	memset(fp, 'a', KH_FP_HEX);
+	fp[KH_FP_HEX] = '\0';
+	assert_int_equal(store_ts_cert_remove(st, "tomcat-trust", fp, &e), KH_OK);
+	kh_err_clear(&e);
+	assert_int_equal(store_ts_cert_remove(st, "tomcat-trust", fp, &e), KH_E_NOT_FOUND);
+	assert_non_null(strstr(e.msg, "holds no certificate"));
+	certs = NULL;
+	assert_int_equal(store_ts_certs(st, "tomcat-trust", &certs, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(certs[0].cn, "Root B");
+	store_ts_certs_free(certs, n);
+
+	/* CRLs: one per (store, issuer); a put for the same issuer replaces. */
+	memset(&crl, 0, sizeof(crl));
+	memset(crl.issuer_key, '1', KH_FP_HEX);
+	snprintf(crl.issuer, sizeof(crl.issuer), "CN=Root B");
+	memset(crl.fingerprint, 'c', KH_FP_HEX);
+	crl.this_update = 1000;
+	crl.next_update = 2000;
+	crl.der = bytes("crl-1");
+	crl.imported = 1500;
+	assert_int_equal(store_crl_put(st, "tomcat-trust", &crl, &e), KH_OK);
+	kh_bytes_clear(&crl.der);
+	crl.der = bytes("crl-2");
+	crl.this_update = 3000;
+	assert_int_equal(store_crl_put(st, "tomcat-trust", &crl, &e), KH_OK);
+	kh_bytes_clear(&crl.der);
+	assert_int_equal(store_crl_list(st, "tomcat-trust", &crls, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(crls[0].issuer, "CN=Root B");
+	assert_int_equal(crls[0].issuer_key[0], '1');
+	assert_int_equal(crls[0].this_update, 3000);
+	assert_int_equal(crls[0].next_update, 2000);
+	assert_int_equal(crls[0].imported, 1500);
+	assert_string_equal(crls[0].source, "import");
+	assert_bytes(&crls[0].der, "crl-2");
+	store_crls_free(crls, n);
+
+	/* Deleting a store takes its certificates and CRLs. */
+	assert_int_equal(store_ts_delete(st, "tomcat-trust", &e), KH_OK);
+	assert_int_equal(store_ts_exists(st, "tomcat-trust", &exists, &e), KH_OK);
+	assert_false(exists);
+	store_close(st);
+	assert_int_equal(raw_int("SELECT count(*) FROM truststore_certs"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM crls"), 0);
+}
+
+static void test_transactions(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_tp t, got;
+	bool found = true, exists = true;
+	struct store_mkey m;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	make_tp(&t, "txn");
+	assert_int_equal(store_tp_insert(st, &t, &e), KH_OK);
+	store_tp_clear(&t);
+	assert_int_equal(store_mkey_add(st, "txn-key", "txn", &e), KH_OK);
+	assert_int_equal(store_ts_create(st, "txn-store", &e), KH_OK);
+	/* Visible inside the transaction... */
+	assert_int_equal(store_tp_get(st, "txn", &got, &e), KH_OK);
+	store_tp_clear(&got);
+	store_rollback(st);
+	/* ...and gone after the rollback, certificates included. */
+	assert_int_equal(store_tp_get(st, "txn", &got, &e), KH_E_NOT_FOUND);
+	assert_int_equal(store_mkey_get(st, "txn-key", &m, &found, &e), KH_OK);
+	assert_false(found);
+	assert_int_equal(store_ts_exists(st, "txn-store", &exists, &e), KH_OK);
+	assert_false(exists);
+	/* A rollback outside a transaction is harmless. */
+	store_rollback(st);
+
+	/* A committed transaction stays. */
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	assert_int_equal(store_mkey_add(st, "kept", "txn", &e), KH_OK);
+	assert_int_equal(store_commit(st, &e), KH_OK);
+	assert_int_equal(store_mkey_get(st, "kept", &m, &found, &e), KH_OK);
+	assert_true(found);
+	/* Nested BEGIN is an error, not a silent no-op. */
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	assert_int_not_equal(store_begin(st, &e), KH_OK);
+	store_rollback(st);
+	store_close(st);
+	assert_int_equal(raw_int("SELECT count(*) FROM trustpoint_certs"), 0);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_tp t, got;
+	struct store_mkey m;
+	bool found = false, exists = false;
+
+	(void)state;
+	st = open_store();
+	make_tp(&t, "persist");
+	assert_int_equal(store_tp_insert(st, &t, &e), KH_OK);
+	store_tp_clear(&t);
+	assert_int_equal(store_mkey_add(st, "persist-key", "persist", &e), KH_OK);
+	assert_int_equal(store_ts_create(st, "persist-store", &e), KH_OK);
+	store_close(st);
+
+	st = open_store();
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_tp_get(st, "persist", &got, &e), KH_OK);
+	assert_string_equal(got.subject, "CN=persist.example.com,O=Example");
+	assert_int_equal(got.n_ca, 2);
+	assert_bytes(&got.ca[1], "ca-1");
+	store_tp_clear(&got);
+	assert_int_equal(store_mkey_get(st, "persist-key", &m, &found, &e), KH_OK);
+	assert_true(found);
+	assert_string_equal(m.trustpoint, "persist");
+	assert_int_equal(store_ts_exists(st, "persist-store", &exists, &e), KH_OK);
+	assert_true(exists);
+	store_close(st);
+}
+
+static void test_open_refusals(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+	char path[128];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(store_open("", &st, &e), KH_E_INVALID_ARGUMENT);
+	assert_null(st);
+	/* state_dir under a regular file cannot be created. */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/file/sub", dir);
+	kh_err_clear(&e);
+	assert_int_equal(store_open(path, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_null(st);
+	/* Not a database. */
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("this is not an SQLite database, not even close; it is plain text of some length\n", f);
+	fclose(f);
+	kh_err_clear(&e);
+	assert_int_not_equal(store_open(dir, &st, &e), KH_OK);
+	assert_null(st);
+	store_close(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_migrates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trustpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_managed_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truststores_and_crls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
