@@ -1064,16 +1064,15 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 
 		KH_TRY(audit_append(a, &re, e));
 	}
-	/* A checkpoint now moves the anchor past this start (clean = 0): a
-	 * crash from here on leaves a tail that is this run's, not foreign. */
 	pthread_mutex_lock(&a->lock);
-	if (audit_checkpoint_locked(a, false, &ce) != KH_OK) {
-		/* Not signed now (audit_tick retries): the anchor stays where
-		 * it was but is marked in use, so this run's records are not
-		 * taken for foreign ones after a crash. */
-		log_warn("the first audit checkpoint failed: %s", ce.msg);
-		if (a->have_anchor && a->anchor.clean)
-			audit_anchor_mark_running(a);
+	if (tag[0] != '\0') {
+		/* The finding is on record: anchor the log as it now is. */
+		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
+			log_warn("the audit checkpoint after the finding failed: %s", ce.msg);
+	} else if (a->have_anchor && a->anchor.clean) {
+		/* From here on records follow the anchored checkpoint: after a
+		 * crash they are this run's, not foreign ones. */
+		audit_anchor_mark_running(a);
 	}
 	pthread_mutex_unlock(&a->lock);
 	log_info("audit log %s: next record %llu, checkpoint key '%s' (SPKI SHA-256 %s)", a->path,

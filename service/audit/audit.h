@@ -35,7 +35,7 @@ struct audit_config {
  * that every later verify reports. Finds the chain head (a torn last
  * record is cut off and noted), creates the checkpoint key (P-256, via
  * hsm_key_generate) when the token lacks it, and appends a Start record
- * and a checkpoint. */
+ * (and, after a finding, a checkpoint that anchors the log as it is). */
 enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct audit **out,
 		       struct kh_errbuf *e) KH_WUR;
 /* Appends a Stop record and a checkpoint, syncs and closes. NULL is fine. */
