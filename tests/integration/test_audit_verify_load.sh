@@ -9,7 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 
 RECORDS=${KH_VERIFY_RECORDS:-600000}
-KH_WORKERS=2 kh_config
+KH_WORKERS=2 kh_config "[audit]
+checkpoint_records = 5"
 LOG="$T/state/audit.log"
 # A valid chain of unsigned records, written before keyholdd first starts
 # (nothing is anchored yet, so it is adopted as it stands).
