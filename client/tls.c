@@ -13,7 +13,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "kh_client_int.h"
+#include "kh_tls.h"
 #include "kh_util.h"
 
 struct kh_tls {
@@ -63,7 +63,7 @@ static enum kh_err kh_tcp_connect(const char *hostport, char *host, size_t hosts
 	return KH_OK;
 }
 
-enum kh_err kh_tls_connect(kh_client *c, const struct kh_client_opts *o, struct kh_errbuf *e)
+enum kh_err kh_tls_connect(const struct kh_tls_opts *o, int *fd, struct kh_tls **tls, struct kh_errbuf *e)
 {
 	struct kh_tls *t = NULL;
 	char host[256];
@@ -71,10 +71,10 @@ enum kh_err kh_tls_connect(kh_client *c, const struct kh_client_opts *o, struct 
 
 	KH_ENSURE(o->tls_cert != NULL && o->tls_key != NULL && o->tls_ca != NULL,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "TLS needs --tls-cert, --tls-key and --tls-ca"));
-	KH_TRY(kh_tcp_connect(o->connect, host, sizeof(host), &c->fd, e));
+	KH_TRY(kh_tcp_connect(o->connect, host, sizeof(host), fd, e));
 	t = calloc(1, sizeof(*t));
 	KH_ENSURE(t != NULL, KH_E_RESOURCE_EXHAUSTED);
-	c->tls = t;
+	*tls = t;
 	t->ctx = SSL_CTX_new(TLS_client_method());
 	KH_ENSURE(t->ctx != NULL, kh_tls_fail(e, KH_E_INTERNAL, "SSL_CTX_new"));
 	/* DESIGN §9: TLS 1.3 only. */
@@ -90,7 +90,7 @@ enum kh_err kh_tls_connect(kh_client *c, const struct kh_client_opts *o, struct 
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
 	t->ssl = SSL_new(t->ctx);
 	KH_ENSURE(t->ssl != NULL, kh_tls_fail(e, KH_E_INTERNAL, "SSL_new"));
-	KH_ENSURE(SSL_set_fd(t->ssl, c->fd) == 1, KH_E_INTERNAL);
+	KH_ENSURE(SSL_set_fd(t->ssl, *fd) == 1, KH_E_INTERNAL);
 	{
 		const char *name = o->tls_server_name != NULL ? o->tls_server_name : host;
 		X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
@@ -122,40 +122,42 @@ out:
 	return r;
 }
 
-ssize_t kh_tls_read(kh_client *c, void *buf, size_t len, struct kh_errbuf *e)
+ssize_t kh_tls_read(struct kh_tls *t, void *buf, size_t len, struct kh_errbuf *e)
 {
 	size_t got = 0;
 	int rc;
 
-	rc = SSL_read_ex(c->tls->ssl, buf, len, &got);
+	rc = SSL_read_ex(t->ssl, buf, len, &got);
 	if (rc == 1)
 		return (ssize_t)got;
-	rc = SSL_get_error(c->tls->ssl, rc);
+	rc = SSL_get_error(t->ssl, rc);
 	if (rc == SSL_ERROR_ZERO_RETURN)
 		return 0;
 	kh_tls_fail(e, KH_E_UNAVAILABLE, "TLS read failed");
 	return -1;
 }
 
-ssize_t kh_tls_write(kh_client *c, const void *buf, size_t len, struct kh_errbuf *e)
+ssize_t kh_tls_write(struct kh_tls *t, const void *buf, size_t len, struct kh_errbuf *e)
 {
 	size_t done = 0;
 
-	if (SSL_write_ex(c->tls->ssl, buf, len, &done) == 1)
+	if (SSL_write_ex(t->ssl, buf, len, &done) == 1)
 		return (ssize_t)done;
 	kh_tls_fail(e, KH_E_UNAVAILABLE, "TLS write failed");
 	return -1;
 }
 
-void kh_tls_free(kh_client *c)
+void kh_tls_free(struct kh_tls **tls)
 {
-	if (c->tls == NULL)
+	struct kh_tls *t = *tls;
+
+	if (t == NULL)
 		return;
-	if (c->tls->ssl != NULL) {
-		SSL_shutdown(c->tls->ssl);
-		SSL_free(c->tls->ssl);
+	if (t->ssl != NULL) {
+		SSL_shutdown(t->ssl);
+		SSL_free(t->ssl);
 	}
-	SSL_CTX_free(c->tls->ctx);
-	free(c->tls);
-	c->tls = NULL;
+	SSL_CTX_free(t->ctx);
+	free(t);
+	*tls = NULL;
 }

@@ -741,6 +741,19 @@ int proto_method_lookup(const char *name)
 
 /* ---- envelopes ---- */
 
+/* The method name must be the whole field: one with a NUL byte would be
+ * cut short when unpacked (request_head.c). */
+static enum kh_err proto_request_method_check(const uint8_t *buf, size_t len, struct kh_errbuf *e)
+{
+	struct proto_req_head h;
+
+	if (!proto_request_head(buf, len, &h))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "malformed request envelope");
+	if (h.method_nul)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the method name contains a NUL byte");
+	return KH_OK;
+}
+
 enum kh_err proto_request_decode(const uint8_t *buf, size_t len, struct proto_req *out, struct kh_errbuf *e)
 {
 	int r = KH_OK;
@@ -757,6 +770,7 @@ enum kh_err proto_request_decode(const uint8_t *buf, size_t len, struct proto_re
 	out->id = env->id;
 	out->have_id = true;
 	out->deadline_ms = env->deadline_ms;
+	KH_TRY(proto_request_method_check(buf, len, e));
 	m = proto_method_lookup(env->method);
 	KH_ENSURE(m >= 0 && m < PROTO_M_COUNT,
 		  kh_err_set(e, KH_E_UNIMPLEMENTED, "unknown method '%.64s'", env->method));

@@ -6,37 +6,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* enum kh_err, KH_WUR and kh_err_name() are the public API's
+ * (client/include/keyhold/keyhold.h): one definition for the tree. */
+#include "keyhold/keyhold.h"
+
 #if defined(__GNUC__) || defined(__clang__)
-#define KH_WUR __attribute__((warn_unused_result))
 #define KH_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
-#define KH_WUR
 #define KH_PRINTF(f, a)
 #endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum kh_err {
-	KH_OK = 0,
-	KH_E_CANCELLED = -1,
-	KH_E_UNKNOWN = -2,
-	KH_E_INVALID_ARGUMENT = -3,
-	KH_E_DEADLINE_EXCEEDED = -4,
-	KH_E_NOT_FOUND = -5,
-	KH_E_ALREADY_EXISTS = -6,
-	KH_E_PERMISSION_DENIED = -7,
-	KH_E_RESOURCE_EXHAUSTED = -8,
-	KH_E_FAILED_PRECONDITION = -9,
-	KH_E_ABORTED = -10,
-	KH_E_OUT_OF_RANGE = -11,
-	KH_E_UNIMPLEMENTED = -12,
-	KH_E_INTERNAL = -13,
-	KH_E_UNAVAILABLE = -14,
-	KH_E_DATA_LOSS = -15,
-	KH_E_UNAUTHENTICATED = -16,
-};
 
 #define KH_ERR_MSG_MAX 512
 
@@ -47,8 +29,6 @@ struct kh_errbuf {
 	char msg[KH_ERR_MSG_MAX];
 };
 
-/* "OK", "INVALID_ARGUMENT", ...; never NULL ("UNKNOWN" for junk). */
-const char *kh_err_name(int err);
 /* Parses "INVALID_ARGUMENT" etc.; returns KH_E_UNKNOWN for anything else. */
 enum kh_err kh_err_from_name(const char *name);
 

@@ -154,10 +154,25 @@ struct proto_req {
  * out->body, validating names, enums and lengths. Allocation is capped at
  * a budget derived from len. On error out->have_id says whether the error
  * can be answered with out->id; out holds nothing to free. Codes:
- * INVALID_ARGUMENT (malformed), UNIMPLEMENTED (unknown method). */
+ * INVALID_ARGUMENT (malformed, or a NUL byte in the method name),
+ * UNIMPLEMENTED (unknown method). */
 enum kh_err proto_request_decode(const uint8_t *buf, size_t len, struct proto_req *out,
 				 struct kh_errbuf *e) KH_WUR;
 void proto_req_clear(struct proto_req *r);
+
+/* What a request envelope's wire bytes say before it is unpacked
+ * (request_head.c). */
+struct proto_req_head {
+	uint64_t id;
+	bool have_id;
+	bool method_nul;     /* a method field holds a NUL byte */
+	const uint8_t *method; /* the last method field, in the scanned buffer */
+	size_t method_len;
+};
+
+/* Scans the envelope's top-level fields without allocating. False when the
+ * bytes are not a well-formed protobuf message (out is then zeroed). */
+bool proto_request_head(const uint8_t *buf, size_t len, struct proto_req_head *out);
 
 /* Encodes a whole frame (header included) answering id. With code != OK
  * the body is ignored and msg is sent; with OK, body is encoded per m. */

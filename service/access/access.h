@@ -16,13 +16,13 @@ struct svc;
 
 /* ---- principals (principal.c) ---- */
 
-/* Fills who for a Unix peer: name "uid:N", its groups (looked up once,
- * here) and its roles under cfg's [access]. */
-void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, struct svc_principal *who);
+/* Fills who for a Unix peer: name "uid:N", its primary group gid and the
+ * supplementary groups the peer process holds (SO_PEERGROUPS; borrows
+ * groups, n_groups may be 0), and its roles under cfg's [access]. */
+void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
+			size_t n_groups, struct svc_principal *who);
 /* Fills who for a verified certificate principal (SAN URI, else CN). */
 void svc_principal_cert(const struct svc_config *cfg, const char *name, struct svc_principal *who);
-/* Roles a Unix peer holds under cfg's [access]. */
-unsigned svc_roles_for_unix(const struct svc_config *cfg, uid_t uid, gid_t gid);
 /* Roles a certificate principal holds. */
 unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name);
 /* Whether grant g names who. */
@@ -55,5 +55,26 @@ enum kh_err access_grants_list(struct access_grants *p, const char *key, struct 
 /* A deleted key's runtime grants go with it (a new key of the same name
  * starts with none); config grants stay. */
 void access_grants_forget_key(struct access_grants *p, const char *key);
+
+/* ---- what a principal may see (visibility.c) ---- */
+
+enum access_view {
+	ACCESS_VIEW_NONE,  /* not even whether the key exists */
+	ACCESS_VIEW_NAME,  /* its name and metadata, no key material */
+	ACCESS_VIEW_ALL,   /* everything (admins; a grant for the key) */
+};
+
+/* How much of key (and of the trustpoints using it) who may see: admins
+ * and holders of a grant for it everything, auditors its name, others
+ * nothing. p may be NULL (no grants). */
+enum access_view access_key_view(struct access_grants *p, const struct svc_principal *who, const char *key);
+/* Does who see every key's name (admin, auditor)? */
+bool access_sees_names(const struct svc_principal *who);
+/* Keeps in names[0..n) those who may see (order kept), frees the others,
+ * and returns how many are kept. */
+size_t access_filter_key_names(struct access_grants *p, const struct svc_principal *who, char **names, size_t n);
+/* The refusal for a trustpoint who may not see, in the same words whether
+ * or not it exists. Returns PERMISSION_DENIED. */
+enum kh_err access_tp_denied(const struct svc_principal *who, const char *tp, struct kh_errbuf *e);
 
 #endif

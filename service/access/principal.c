@@ -1,8 +1,7 @@
 /* principal.c: who a peer is and which roles it holds (DESIGN §9): a Unix
- * peer by SO_PEERCRED uid/gid and its groups, a TLS peer by the name in its
- * verified certificate; roles from the config's [access] section. */
-#include <grp.h>
-#include <pwd.h>
+ * peer by SO_PEERCRED uid/gid and the groups it holds (SO_PEERGROUPS), a
+ * TLS peer by the name in its verified certificate; roles from the
+ * config's [access] section. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,41 +9,6 @@
 #include "daemon/svc.h"
 
 /* ---- principals -> roles ---- */
-
-static bool svc_in_group(uid_t uid, gid_t primary, gid_t want)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	gid_t groups[256];
-	int n = 256, i;
-
-	if (primary == want)
-		return true;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-		return false;
-	if (getgrouplist(pw.pw_name, primary, groups, &n) < 0)
-		return false;
-	for (i = 0; i < n; i++)
-		if (groups[i] == want)
-			return true;
-	return false;
-}
-
-unsigned svc_roles_for_unix(const struct svc_config *cfg, uid_t uid, gid_t gid)
-{
-	unsigned roles = 0;
-	size_t i;
-
-	for (i = 0; i < cfg->n_grants; i++) {
-		const struct svc_grant *g = &cfg->grants[i];
-
-		if (g->kind == SVC_PK_UID && g->uid == uid)
-			roles |= g->role;
-		else if (g->kind == SVC_PK_GID && svc_in_group(uid, gid, g->gid))
-			roles |= g->role;
-	}
-	return roles;
-}
 
 unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name)
 {
@@ -59,12 +23,10 @@ unsigned svc_roles_for_cert(const struct svc_config *cfg, const char *name)
 
 /* ---- principals (access.h) ---- */
 
-void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, struct svc_principal *who)
+void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
+			size_t n_groups, struct svc_principal *who)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	int n = (int)(sizeof(who->groups) / sizeof(who->groups[0]));
-	size_t i;
+	size_t i, max = sizeof(who->groups) / sizeof(who->groups[0]);
 
 	memset(who, 0, sizeof(*who));
 	who->is_unix = true;
@@ -72,11 +34,16 @@ void svc_principal_unix(const struct svc_config *cfg, uid_t uid, gid_t gid, pid_
 	who->gid = gid;
 	who->pid = pid;
 	snprintf(who->name, sizeof(who->name), "uid:%u", (unsigned)uid);
+	/* The groups the peer process holds (SO_PEERGROUPS), not the ones the
+	 * group database lists for its user: a process that dropped a group
+	 * does not keep its role, and one given a group by setgroups(2) has
+	 * it. Past the array's size the rest are not looked at (fewer roles,
+	 * never more). */
 	who->groups[0] = gid;
 	who->n_groups = 1;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
-	    getgrouplist(pw.pw_name, gid, who->groups, &n) >= 0)
-		who->n_groups = n;
+	for (i = 0; i < n_groups && (size_t)who->n_groups < max; i++)
+		if (groups[i] != gid)
+			who->groups[who->n_groups++] = groups[i];
 	for (i = 0; i < cfg->n_grants; i++)
 		if (svc_grant_matches(&cfg->grants[i], who))
 			who->roles |= cfg->grants[i].role;

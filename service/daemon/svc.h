@@ -26,7 +26,7 @@ struct svc_principal {
 	pid_t pid;
 	char name[160];     /* "uid:1000" or "cert:spiffe://..." */
 	unsigned roles;     /* enum svc_role bits */
-	gid_t groups[64];   /* Unix: supplementary groups, looked up at accept */
+	gid_t groups[64];   /* Unix: gid, then the peer's SO_PEERGROUPS */
 	int n_groups;
 };
 

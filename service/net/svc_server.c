@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <stddef.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +45,21 @@
 /* Rate buckets kept (principals seen); idle full ones are dropped past it. */
 #define SVC_BUCKETS_MAX 4096
 #define SVC_BUCKET_HASH 256
+/* Bytes of unfinished frames buffered across all connections (at least
+ * one frame_max): a frame that would pass it closes its connection. */
+#define SVC_BUFFERED_MAX (64u << 20)
+/* Memory given back to the kernel (malloc_trim) once this much buffered
+ * frame data has been freed since the last time. */
+#define SVC_TRIM_AFTER (1u << 20)
+/* Out of descriptors: accepting pauses this long (milliseconds), the
+ * line saying so is logged at most every SVC_EMFILE_LOG_S seconds. */
+#define SVC_EMFILE_PAUSE_MS 200
+#define SVC_EMFILE_LOG_S 10
+/* Descriptors keyholdd needs besides its connections (token, audit log,
+ * state files, listeners, the loop's and workers' own). */
+#define SVC_FD_OVERHEAD 64
+/* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
+#define SVC_PEER_GROUPS_MAX 64
 
 /* A per-principal token bucket (config: rate, rate_burst). Refused
  * requests are put on record once a second per principal with a count,
@@ -72,6 +90,7 @@ struct svc_conn {
 	_Atomic bool half_closed;       /* peer sent EOF; answer, then close */
 	bool direct;                    /* workers write answers themselves */
 	size_t frame_cap;
+	size_t reserved;                /* srv->buffered held for the frame being read */
 	uint64_t serial;
 	struct svc_conn *prev, *next;
 	bool tls;
@@ -107,6 +126,14 @@ struct svc_server {
 	struct svc_pool_item tick_item;
 	struct svc_bucket *buckets[SVC_BUCKET_HASH];
 	unsigned n_buckets;
+	size_t buffered;                /* sum of the connections' reserved */
+	size_t buffered_max;
+	size_t freed;                   /* frame bytes freed since the last trim */
+	int reserve_fd;                 /* given up to accept-and-close at EMFILE */
+	struct event *ev_resume;        /* re-enables the listeners after EMFILE */
+	uint64_t accept_err_logged_us;
+	uint64_t accept_errs;           /* accept errors not yet logged */
+	uint64_t accept_shed;           /* connections accepted and closed */
 };
 
 static void svc_conn_close(struct svc_conn *c);
@@ -219,6 +246,31 @@ static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const 
 
 /* ---- connection lifetime ---- */
 
+/* Loop thread: the frame c was reading is done or abandoned. */
+static void svc_conn_release(struct svc_conn *c)
+{
+	c->srv->buffered -= c->reserved;
+	c->srv->freed += c->reserved;
+	c->reserved = 0;
+}
+
+/* Loop thread: holds room for a frame of len bytes whose header has come
+ * and whose body has not; false when all connections together would
+ * buffer more than buffered_max. */
+static bool svc_conn_reserve(struct svc_conn *c, size_t len)
+{
+	struct svc_server *srv = c->srv;
+
+	if (c->reserved == len)
+		return true;
+	svc_conn_release(c);
+	if (len > srv->buffered_max - srv->buffered)
+		return false;
+	srv->buffered += len;
+	c->reserved = len;
+	return true;
+}
+
 /* Any thread: the last reference frees c. */
 static void svc_conn_unref(struct svc_conn *c)
 {
@@ -296,6 +348,7 @@ static void svc_conn_close(struct svc_conn *c)
 		c->bucket->refs--;
 		c->bucket = NULL;
 	}
+	svc_conn_release(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -419,6 +472,33 @@ static void svc_conn_refuse(struct svc_conn *c, const struct proto_req *req, con
 	svc_conn_send_error(c, req->have_id ? req->id : 0, code, msg);
 }
 
+/* A peer that holds no role may call nothing, so it is answered before
+ * its request is decoded: no decoder runs for it, and no unknown-method or
+ * malformed-body message tells it anything. Only the envelope's id and
+ * method name are read from the wire, to answer and record it. */
+static void svc_conn_deny(struct svc_conn *c, const uint8_t *buf, size_t len)
+{
+	struct proto_req_head h;
+	const char *mname = "-";
+	char name[65], msg[320];
+	int m;
+
+	if (proto_request_head(buf, len, &h) && h.method != NULL && !h.method_nul && h.method_len < sizeof(name)) {
+		memcpy(name, h.method, h.method_len);
+		name[h.method_len] = '\0';
+		if ((m = proto_method_lookup(name)) >= 0)
+			mname = proto_method_name((enum proto_method)m);
+	}
+	if (c->bucket != NULL && !svc_bucket_take(c->srv, c->bucket, mname)) {
+		svc_conn_send_error(c, h.id, KH_E_RESOURCE_EXHAUSTED, "request rate limit reached; slow down");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%.160s may not call %s: it holds no role (grant one in [access])", c->who.name,
+		 strcmp(mname, "-") != 0 ? mname : "anything");
+	svc_audit_record(c->srv->s, &c->who, mname, NULL, KH_E_PERMISSION_DENIED, 0, 1);
+	svc_conn_send_error(c, h.id, KH_E_PERMISSION_DENIED, msg);
+}
+
 /* One complete frame payload from the peer. */
 static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 {
@@ -428,6 +508,10 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	const char *mname;
 
 	atomic_fetch_add(&srv->s->requests, 1);
+	if (c->who.roles == 0) {
+		svc_conn_deny(c, buf, len);
+		return;
+	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
 		svc_conn_send_error(c, 0, KH_E_RESOURCE_EXHAUSTED, "keyholdd is out of memory");
@@ -512,10 +596,17 @@ static void svc_conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		if (fr != KH_OK) {
+			if (need > PROTO_HDR_LEN && !svc_conn_reserve(c, need - PROTO_HDR_LEN)) {
+				log_warn("%s: %zu bytes of unfinished frames are buffered; refusing a %zu-byte frame",
+					 c->who.name, c->srv->buffered, need - PROTO_HDR_LEN);
+				svc_conn_close(c);
+				break;
+			}
 			/* Wait for the rest; read no further than this frame. */
 			bufferevent_setwatermark(bev, EV_READ, need, 0);
 			break;
 		}
+		svc_conn_release(c);
 		bufferevent_setwatermark(bev, EV_READ, 0, 0);
 		evbuffer_drain(in, PROTO_HDR_LEN);
 		payload = evbuffer_pullup(in, (ev_ssize_t)n);
@@ -635,15 +726,43 @@ static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
 	return true;
 }
 
+/* The supplementary groups the peer held when it connected (SO_PEERGROUPS,
+ * Linux >= 4.13): group roles follow the process, not the group database.
+ * A peer with more groups than fit is judged by its primary group alone
+ * (fewer roles, never more). */
+static enum kh_err svc_peer_groups(evutil_socket_t fd, gid_t *groups, size_t *n)
+{
+	socklen_t len = (socklen_t)(SVC_PEER_GROUPS_MAX * sizeof(gid_t));
+
+	*n = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		*n = len / sizeof(gid_t);
+		return KH_OK;
+	}
+	if (errno == ERANGE) {
+		log_warn("a peer holds more than %d supplementary groups; only its primary group is looked at",
+			 SVC_PEER_GROUPS_MAX);
+		return KH_OK;
+	}
+	log_warn("SO_PEERGROUPS: %s (Linux 4.13 or later is needed)", strerror(errno));
+	return KH_E_INTERNAL;
+}
+
 /* Unix peers: identified by SO_PEERCRED before anything is read. */
 static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 {
 	struct svc_conn *c;
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	gid_t groups[SVC_PEER_GROUPS_MAX];
+	size_t n_groups = 0;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
 		log_warn("SO_PEERCRED: %s", strerror(errno));
+		evutil_closesocket(fd);
+		return KH_E_INTERNAL;
+	}
+	if (svc_peer_groups(fd, groups, &n_groups) != KH_OK) {
 		evutil_closesocket(fd);
 		return KH_E_INTERNAL;
 	}
@@ -655,9 +774,11 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 	c->srv = srv;
 	atomic_init(&c->refs, 1);
 	c->direct = true;
-	c->frame_cap = srv->s->cfg->frame_max;
 	c->serial = ++srv->next_serial;
-	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, &c->who);
+	svc_principal_unix(srv->s->cfg, cred.uid, cred.gid, cred.pid, groups, n_groups, &c->who);
+	/* A peer with no role may call nothing (svc_conn_deny): small frames
+	 * are all it needs, and all it may make keyholdd hold. */
+	c->frame_cap = c->who.roles != 0 ? srv->s->cfg->frame_max : PROTO_FRAME_MAX_PREAUTH;
 	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
 		free(c);
 		svc_refuse(fd, "keyholdd tracks too many principals; retry later");
@@ -887,6 +1008,13 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 			if (b->refused > 0 && now - b->last_record_us >= 1000000u)
 				svc_bucket_flush(srv, b, now);
 	}
+	/* Frame buffers freed (closed peers, large requests): give the pages
+	 * back rather than keep the high-water mark (glibc keeps freed heap
+	 * memory, and raises its mmap threshold after a large free). */
+	if (srv->freed >= SVC_TRIM_AFTER) {
+		srv->freed = 0;
+		malloc_trim(0);
+	}
 	/* The audit housekeeping may sign (a token call): on a worker. */
 	if (srv->s->audit != NULL && !srv->tick_pending && srv->s->pool != NULL && !atomic_load(&srv->draining)) {
 		srv->tick_pending = true;
@@ -896,14 +1024,106 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Out of descriptors, every pending connection would make the listener
+ * fail again at once (a busy loop). Instead the reserve descriptor is
+ * given up to accept the waiting peers and close them with an answer,
+ * and accepting pauses a moment: existing connections keep being
+ * served, and a descriptor freed meanwhile is used again. */
+static void svc_accept_shed(struct svc_server *srv, struct evconnlistener *l)
+{
+	evutil_socket_t lfd = evconnlistener_get_fd(l);
+	int i, fd;
+
+	if (srv->reserve_fd < 0)
+		return;
+	close(srv->reserve_fd);
+	srv->reserve_fd = -1;
+	for (i = 0; i < 64; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			break;
+		srv->accept_shed++;
+		if (l == srv->tls_listener)
+			evutil_closesocket(fd); /* no frame before a TLS handshake */
+		else
+			svc_refuse(fd, "keyholdd is out of file descriptors; retry later");
+	}
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void svc_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load(&srv->draining))
+		return;
+	/* Another thread may have taken the descriptor given back last time. */
+	if (srv->reserve_fd < 0)
+		srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (srv->listener != NULL)
+		evconnlistener_enable(srv->listener);
+	if (srv->tls_listener != NULL)
+		evconnlistener_enable(srv->tls_listener);
+}
+
 static void svc_accept_error_cb(struct evconnlistener *l, void *arg)
 {
+	struct svc_server *srv = arg;
 	int err = EVUTIL_SOCKET_ERROR();
+	uint64_t now = kh_now_mono_us();
+	bool no_fds = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: log and keep going; libevent retries. */
-	log_warn("accept: %s", evutil_socket_error_to_string(err));
+	srv->accept_errs++;
+	if (srv->accept_err_logged_us == 0 || now - srv->accept_err_logged_us >= SVC_EMFILE_LOG_S * 1000000u) {
+		log_warn("accept: %s (%llu errors, %llu connections refused since the last report)%s",
+			 evutil_socket_error_to_string(err), (unsigned long long)srv->accept_errs,
+			 (unsigned long long)srv->accept_shed,
+			 no_fds ? "; pausing, and refusing waiting peers (RLIMIT_NOFILE, max_connections)" : "");
+		srv->accept_err_logged_us = now;
+		srv->accept_errs = 0;
+		srv->accept_shed = 0;
+	}
+	if (!no_fds || srv->ev_resume == NULL)
+		return; /* a peer that went away (ECONNABORTED): libevent goes on */
+	svc_accept_shed(srv, l);
+	if (srv->listener != NULL)
+		evconnlistener_disable(srv->listener);
+	if (srv->tls_listener != NULL)
+		evconnlistener_disable(srv->tls_listener);
+	{
+		struct timeval pause = { 0, SVC_EMFILE_PAUSE_MS * 1000 };
+
+		evtimer_add(srv->ev_resume, &pause);
+	}
+}
+
+/* Every connection takes a descriptor: raise the soft RLIMIT_NOFILE to fit
+ * max_connections where the hard limit allows, and say so where it does
+ * not (connections past the limit are then accepted and closed). */
+static void svc_check_nofile(const struct svc_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections + SVC_FD_OVERHEAD;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur < want)
+		log_warn("max_connections = %u needs about %llu file descriptors but RLIMIT_NOFILE is %llu: "
+			 "about %llu connections fit, more are refused (raise LimitNOFILE= or lower max_connections)",
+			 cfg->max_connections, (unsigned long long)want, (unsigned long long)rl.rlim_cur,
+			 rl.rlim_cur > SVC_FD_OVERHEAD ? (unsigned long long)(rl.rlim_cur - SVC_FD_OVERHEAD) : 0ull);
+	else
+		log_info("RLIMIT_NOFILE raised to %llu for max_connections = %u", (unsigned long long)rl.rlim_cur,
+			 cfg->max_connections);
 }
 
 /* ---- the Unix socket ---- */
@@ -1035,6 +1255,10 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 		return KH_E_RESOURCE_EXHAUSTED;
 	srv->s = s;
 	srv->base = base;
+	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
+	svc_check_nofile(s->cfg);
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->ev_resume = evtimer_new(base, svc_accept_resume_cb, srv);
 	srv->ev_term = evsignal_new(base, SIGTERM, svc_signal_cb, srv);
 	srv->ev_int = evsignal_new(base, SIGINT, svc_signal_cb, srv);
 	if (srv->ev_term == NULL || srv->ev_int == NULL || evsignal_add(srv->ev_term, NULL) != 0 ||
@@ -1083,6 +1307,10 @@ void svc_server_free(struct svc_server *srv)
 		evconnlistener_free(srv->tls_listener);
 	if (srv->ev_tick != NULL)
 		event_free(srv->ev_tick);
+	if (srv->ev_resume != NULL)
+		event_free(srv->ev_resume);
+	if (srv->reserve_fd >= 0)
+		close(srv->reserve_fd);
 	{
 		unsigned i;
 

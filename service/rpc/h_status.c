@@ -20,6 +20,19 @@ static int svc_provider_name_cb(OSSL_PROVIDER *prov, void *arg)
 	return 1;
 }
 
+/* The keys who may see (docs/SECURITY.md): all for admins and auditors,
+ * the granted ones for a signer. */
+static uint32_t svc_status_visible_keys(struct svc *s, const struct svc_principal *who, const struct kh_key_list *keys)
+{
+	uint32_t n = 0;
+	size_t i;
+
+	for (i = 0; i < keys->n; i++)
+		if (access_key_view(s->grants, who, keys->keys[i].name) != ACCESS_VIEW_NONE)
+			n++;
+	return n;
+}
+
 enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			     union proto_resp_body *resp, struct kh_errbuf *e)
 {
@@ -28,7 +41,6 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	struct kh_errbuf ignore = { 0 };
 	int r;
 
-	(void)who;
 	(void)req;
 	kh_strlcpy(st->version, KEYHOLD_VERSION, sizeof(st->version));
 	kh_strlcpy(st->state, svc_state_name((enum svc_state)atomic_load(&s->state)), sizeof(st->state));
@@ -40,7 +52,7 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	st->workers = s->workers;
 	st->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
 	if (hsm_key_list(s->hsm, &keys, &ignore) == KH_OK)
-		st->keys = (uint32_t)keys.n;
+		st->keys = svc_status_visible_keys(s, who, &keys);
 	/* FIPS: module_validated, self-tests, conditional counts, keys made
 	 * outside FIPS mode. */
 	r = selftest_status(s, &keys, st);
@@ -53,6 +65,9 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 	kh_err_clear(&ignore);
 	if (svc_pki_orphans(s, &st->orphaned_keys, &st->n_orphaned, &ignore) != KH_OK)
 		log_warn("cannot list orphaned keys: %s", ignore.msg);
+	/* A signer learns nothing of keys it has no grant for. */
+	st->n_nonfips = access_filter_key_names(s->grants, who, st->nonfips_keys, st->n_nonfips);
+	st->n_orphaned = access_filter_key_names(s->grants, who, st->orphaned_keys, st->n_orphaned);
 	return KH_OK;
 }
 

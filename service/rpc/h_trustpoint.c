@@ -380,7 +380,6 @@ enum kh_err svc_h_list_trustpoints(struct svc *s, const struct svc_principal *wh
 	size_t n = 0, i;
 	int r = KH_OK;
 
-	(void)who;
 	(void)req;
 	tp_lock(s);
 	KH_TRY(store_tp_names(s->pki->store, &names, &n, e));
@@ -390,7 +389,12 @@ enum kh_err svc_h_list_trustpoints(struct svc *s, const struct svc_principal *wh
 		struct store_tp t;
 
 		KH_TRY(store_tp_get(s->pki->store, names[i], &t, e));
-		r = tp_info(s, &t, false, &l.tps[i], e);
+		/* A signer sees the trustpoints of the keys granted to it. */
+		if (access_key_view(s->grants, who, t.key) == ACCESS_VIEW_NONE) {
+			store_tp_clear(&t);
+			continue;
+		}
+		r = tp_info(s, &t, false, &l.tps[l.n], e);
 		store_tp_clear(&t);
 		if (r != KH_OK)
 			goto out;
@@ -409,13 +413,19 @@ enum kh_err svc_h_get_trustpoint(struct svc *s, const struct svc_principal *who,
 				 union proto_resp_body *resp, struct kh_errbuf *e)
 {
 	struct store_tp t;
+	enum access_view v;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
 	tp_lock(s);
-	KH_TRY(store_tp_get(s->pki->store, req->name.name, &t, e));
-	KH_TRY(tp_info(s, &t, true, &resp->tp, e));
+	r = store_tp_get(s->pki->store, req->name.name, &t, e);
+	/* Without a grant for its key, a signer cannot tell it exists; an
+	 * auditor sees it but not its pending CSR (a public key). */
+	v = r == KH_OK ? access_key_view(s->grants, who, t.key) : ACCESS_VIEW_NONE;
+	if ((r == KH_E_NOT_FOUND && !access_sees_names(who)) || (r == KH_OK && v == ACCESS_VIEW_NONE))
+		r = access_tp_denied(who, req->name.name, e);
+	KH_TRY(r);
+	KH_TRY(tp_info(s, &t, v == ACCESS_VIEW_ALL, &resp->tp, e));
 out:
 	tp_unlock(s);
 	store_tp_clear(&t);
@@ -973,11 +983,15 @@ enum kh_err svc_h_export_trustpoint(struct svc *s, const struct svc_principal *w
 	size_t i;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
 	tp_lock(s);
 	r = store_tp_get(s->pki->store, q->name, &t, e);
 	tp_unlock(s);
+	/* The certificate holds the public key GetPublicKey refuses without a
+	 * grant: the same rule, and the same words for a missing trustpoint. */
+	if ((r == KH_E_NOT_FOUND && !access_sees_names(who)) ||
+	    (r == KH_OK && access_key_view(s->grants, who, t.key) != ACCESS_VIEW_ALL))
+		r = access_tp_denied(who, q->name, e);
 	if (r != KH_OK)
 		goto out;
 	KH_ENSURE(t.cert.len > 0, kh_err_set(e, KH_E_FAILED_PRECONDITION,

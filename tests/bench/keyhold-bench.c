@@ -34,7 +34,8 @@
 #include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 
-#include "keyhold.h"
+#include "keyhold/keyhold.h"
+#include "kh_types.h"
 
 extern char **environ;
 
@@ -385,7 +386,6 @@ struct kh_thread {
 static void *kh_thread_main(void *arg)
 {
 	struct kh_thread *t = arg;
-	struct kh_errbuf e = { 0 };
 	kh_client *c = NULL;
 	/* In-flight requests by id, in a ring: ids are 1, 2, 3, ... per
 	 * connection and at most `depth` are outstanding. */
@@ -396,8 +396,8 @@ static void *kh_thread_main(void *arg)
 	uint64_t id;
 	unsigned inflight = 0;
 
-	if (kh_client_connect(t->socket, &c, &e) != KH_OK)
-		die("connect: %s", e.msg);
+	if (kh_client_connect_unix(t->socket, &c) != KH_OK)
+		die("cannot connect to %s", t->socket);
 	sent_at = calloc(RING, sizeof(*sent_at));
 	ring_id = calloc(RING, sizeof(*ring_id));
 	seq_of = calloc(RING, sizeof(*seq_of));
@@ -406,15 +406,10 @@ static void *kh_thread_main(void *arg)
 	for (;;) {
 		while (inflight < t->depth && now_ns() < t->stop_ns) {
 			uint8_t msg[BENCH_MSG_LEN];
-			struct kh_sign_req q;
 
-			memset(&q, 0, sizeof(q));
 			bench_msg(t->id, seq, msg);
-			memcpy(q.key, t->key, strlen(t->key) + 1);
-			q.data = msg;
-			q.len = sizeof(msg);
-			if (kh_sign_send(c, &q, &id, &e) != KH_OK)
-				die("send: %s", e.msg);
+			if (kh_sign_send(c, t->key, NULL, NULL, false, msg, sizeof(msg), &id) != KH_OK)
+				die("send: %s", kh_client_error_message(c));
 			if (ring_id[id % RING] != 0)
 				die("more than %u requests outstanding", RING);
 			ring_id[id % RING] = id;
@@ -425,17 +420,18 @@ static void *kh_thread_main(void *arg)
 		if (inflight == 0)
 			break;
 		{
-			struct kh_errbuf st = { 0 };
-			struct kh_sign_resp resp;
+			enum kh_err st = KH_OK;
+			uint8_t sig[1024];
+			size_t sig_len = 0;
 			struct sample *sm;
 
-			if (kh_sign_recv(c, &id, &st, &resp, &e) != KH_OK)
-				die("recv: %s", e.msg);
+			if (kh_sign_recv(c, &id, &st, sig, sizeof(sig), &sig_len) != KH_OK)
+				die("recv: %s", kh_client_error_message(c));
 			if (ring_id[id % RING] != id)
 				die("answer to an unknown request %" PRIu64, id);
 			ring_id[id % RING] = 0;
 			inflight--;
-			if (st.code != KH_OK) {
+			if (st != KH_OK) {
 				t->s.errors++;
 				continue;
 			}
@@ -443,11 +439,10 @@ static void *kh_thread_main(void *arg)
 			sm->thread = t->id;
 			sm->seq = seq_of[id % RING];
 			sm->lat_us = (uint32_t)((now_ns() - sent_at[id % RING]) / 1000u);
-			if (resp.sig_len > sizeof(sm->sig))
+			if (sig_len > sizeof(sm->sig))
 				die("signature too long");
-			memcpy(sm->sig, resp.sig, resp.sig_len);
-			sm->sig_len = (uint16_t)resp.sig_len;
-			kh_sign_resp_clear(&resp);
+			memcpy(sm->sig, sig, sig_len);
+			sm->sig_len = (uint16_t)sig_len;
 		}
 	}
 	free(sent_at);
@@ -583,7 +578,6 @@ static int cmd_run(int argc, char **argv)
 	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
 	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
 	struct p11 direct, pk11;
-	struct kh_errbuf e = { 0 };
 	kh_client *c = NULL;
 	char tbuf[128];
 	char *save = NULL, *tn;
@@ -592,19 +586,17 @@ static int cmd_run(int argc, char **argv)
 
 	if (socket == NULL || pinf == NULL)
 		die("run needs --socket and --pin-file");
-	if (kh_client_connect(socket, &c, &e) != KH_OK)
-		die("connect: %s", e.msg);
+	if (kh_client_connect_unix(socket, &c) != KH_OK)
+		die("cannot connect to %s", socket);
 	snprintf(tbuf, sizeof(tbuf), "%s", types);
 	/* Keys first: the peers' C_Initialize must see them. */
 	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
 		char key[64];
-		struct kh_key_info ki;
 
 		snprintf(key, sizeof(key), "bench-%s", tn);
-		kh_ignore(kh_delete_key(c, key, NULL));
-		if (kh_generate_key(c, key, kh_key_type_from_name(tn), &ki, &e) != KH_OK)
-			die("generate %s: %s", key, e.msg);
-		kh_key_info_clear(&ki);
+		kh_ignore(kh_key_delete(c, key));
+		if (kh_key_generate(c, key, tn, NULL, NULL) != KH_OK)
+			die("generate %s: %s", key, kh_client_error_message(c));
 	}
 	if (keyhold_only)
 		p11kit = NULL;
@@ -621,17 +613,18 @@ static int cmd_run(int argc, char **argv)
 	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
 		enum kh_key_type t = kh_key_type_from_name(tn);
 		char key[64];
-		struct kh_key_info ki;
+		uint8_t *spki = NULL;
+		size_t spki_len = 0;
 		const unsigned char *p;
 		EVP_PKEY *pk;
 		unsigned i;
 
 		snprintf(key, sizeof(key), "bench-%s", tn);
-		if (kh_get_public_key(c, key, &ki, &e) != KH_OK)
-			die("%s: %s", key, e.msg);
-		p = ki.spki;
-		pk = d2i_PUBKEY(NULL, &p, (long)ki.spki_len);
-		kh_key_info_clear(&ki);
+		if (kh_key_public(c, key, &spki, &spki_len) != KH_OK)
+			die("%s: %s", key, kh_client_error_message(c));
+		p = spki;
+		pk = d2i_PUBKEY(NULL, &p, (long)spki_len);
+		kh_free(spki);
 		if (pk == NULL)
 			die("bad SPKI");
 		for (i = 0; i < nconc; i++) {
@@ -657,7 +650,7 @@ static int cmd_run(int argc, char **argv)
 			fflush(stdout);
 		}
 		EVP_PKEY_free(pk);
-		kh_ignore(kh_delete_key(c, key, NULL));
+		kh_ignore(kh_key_delete(c, key));
 	}
 	if (json)
 		printf("\n  ],\n  \"failed_verifications\": %" PRIu64 "\n}\n", bad_total);
@@ -699,7 +692,6 @@ static int cmd_scale(int argc, char **argv)
 	long pid = strtol(arg_val(argc, argv, "--pid", "0"), NULL, 10);
 	struct rlimit rl;
 	kh_client **cs;
-	struct kh_errbuf e = { 0 };
 	uint64_t ok = 0, failed = 0;
 	long rss_max = 0;
 	unsigned i, r;
@@ -714,35 +706,30 @@ static int cmd_scale(int argc, char **argv)
 	if (cs == NULL)
 		die("out of memory");
 	for (i = 0; i < conns; i++)
-		if (kh_client_connect(socket, &cs[i], &e) != KH_OK)
-			die("connection %u: %s", i, e.msg);
+		if (kh_client_connect_unix(socket, &cs[i]) != KH_OK)
+			die("connection %u to %s failed", i, socket);
 	for (r = 0; r < rounds; r++) {
 		/* Every connection asks once per round; all stay open. */
 		for (i = 0; i < conns; i++) {
 			uint8_t msg[BENCH_MSG_LEN];
-			struct kh_sign_req q;
 			uint64_t id;
 
-			memset(&q, 0, sizeof(q));
 			bench_msg(i, r, msg);
-			memcpy(q.key, key, strlen(key) + 1);
-			q.data = msg;
-			q.len = sizeof(msg);
-			if (kh_sign_send(cs[i], &q, &id, &e) != KH_OK)
-				die("send on %u: %s", i, e.msg);
+			if (kh_sign_send(cs[i], key, NULL, NULL, false, msg, sizeof(msg), &id) != KH_OK)
+				die("send on %u: %s", i, kh_client_error_message(cs[i]));
 		}
 		if (pid > 0 && rss_kib(pid) > rss_max)
 			rss_max = rss_kib(pid);
 		for (i = 0; i < conns; i++) {
-			struct kh_errbuf st = { 0 };
-			struct kh_sign_resp resp;
+			enum kh_err st = KH_OK;
+			uint8_t sig[1024];
+			size_t sig_len = 0;
 			uint64_t id;
 
-			if (kh_sign_recv(cs[i], &id, &st, &resp, &e) != KH_OK)
-				die("recv on %u: %s", i, e.msg);
-			if (st.code == KH_OK) {
+			if (kh_sign_recv(cs[i], &id, &st, sig, sizeof(sig), &sig_len) != KH_OK)
+				die("recv on %u: %s", i, kh_client_error_message(cs[i]));
+			if (st == KH_OK) {
 				ok++;
-				kh_sign_resp_clear(&resp);
 			} else {
 				failed++;
 			}
@@ -776,21 +763,24 @@ static int cmd_startup(int argc, char **argv)
 	if (posix_spawn(&pid, argv[i + 1], NULL, NULL, argv + i + 1, environ) != 0)
 		die("cannot start %s", argv[i + 1]);
 	for (;;) {
-		struct kh_errbuf e = { 0 };
 		kh_client *c = NULL;
-		struct kh_status st;
+		kh_msg *q = NULL, *st = NULL;
 
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			die("keyholdd exited during start-up (status %d)", WEXITSTATUS(status));
-		if (kh_client_connect(socket, &c, &e) == KH_OK && kh_get_status(c, &st, &e) == KH_OK) {
+		if (kh_request_new("GetStatus", &q) != KH_OK)
+			die("out of memory");
+		if (kh_client_connect_unix(socket, &c) == KH_OK && kh_call(c, q, &st) == KH_OK) {
 			double ms = (double)(now_ns() - t0) / 1e6;
 
 			printf("{\"startup_ms\":%.1f,\"state\":\"%s\",\"fips_mode\":\"%s\",\"self_tests\":%zu}\n", ms,
-			       st.state, st.fips_mode, st.n_selftests);
-			kh_status_clear(&st);
+			       kh_msg_get_str(st, "state"), kh_msg_get_str(st, "fips_mode"), kh_msg_count(st, "self_tests"));
+			kh_msg_free(st);
+			kh_msg_free(q);
 			kh_client_free(c);
 			break;
 		}
+		kh_msg_free(q);
 		kh_client_free(c);
 		usleep(500);
 	}

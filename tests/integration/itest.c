@@ -2,6 +2,8 @@
  * shared by the integration drivers (see itest.h). */
 #include "itest.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -181,24 +183,46 @@ void it_raw_call(int fd, uint64_t id, enum proto_method m, const union proto_req
 EVP_PKEY *it_public_key(const char *sock, const char *key, enum kh_key_type *type)
 {
 	kh_client *c = NULL;
-	struct kh_errbuf e = { 0 };
-	struct kh_key_info ki;
-	const unsigned char *p;
+	kh_msg *q = NULL, *a = NULL, *ki = NULL;
+	const uint8_t *spki, *p;
+	size_t spki_len, i;
+	char tn[16];
+	const char *t;
 	EVP_PKEY *pk;
 
-	if (kh_client_connect(sock, &c, &e) != KH_OK)
-		it_fail("connect: %s", e.msg);
-	if (kh_get_public_key(c, key, &ki, &e) != KH_OK)
-		it_fail("GetPublicKey %s: %s: %s", key, kh_err_name(e.code), e.msg);
-	p = ki.spki;
-	pk = d2i_PUBKEY(NULL, &p, (long)ki.spki_len);
-	if (pk == NULL || p != ki.spki + ki.spki_len)
+	if (kh_client_connect_unix(sock, &c) != KH_OK)
+		it_fail("connect to %s failed", sock);
+	if (kh_request_new("GetPublicKey", &q) != KH_OK || kh_msg_set_str(q, "name", key) != KH_OK)
+		it_fail("GetPublicKey request: %s", kh_msg_error_message(q));
+	if (kh_call(c, q, &a) != KH_OK)
+		it_fail("GetPublicKey %s: %s: %s", key, kh_err_name(kh_client_error_code(c)), kh_client_error_message(c));
+	if (kh_msg_item(a, "key", 0, &ki) != KH_OK || kh_msg_get_bytes(ki, "spki", &spki, &spki_len) != KH_OK)
+		it_fail("GetPublicKey %s: no key in the answer", key);
+	p = spki;
+	pk = d2i_PUBKEY(NULL, &p, (long)spki_len);
+	if (pk == NULL || p != spki + spki_len)
 		it_fail("the SPKI of %s does not parse", key);
-	if (type != NULL)
-		*type = ki.type;
-	kh_key_info_clear(&ki);
+	if (type != NULL) {
+		t = kh_msg_get_enum(ki, "type");
+		for (i = 0; t[i] != '\0' && i + 1 < sizeof(tn); i++)
+			tn[i] = (char)tolower((unsigned char)t[i]);
+		tn[i] = '\0';
+		*type = kh_key_type_from_name(tn);
+	}
+	kh_msg_free(a);
+	kh_msg_free(q);
 	kh_client_free(c);
 	return pk;
+}
+
+const char *it_digest_arg(enum kh_digest d)
+{
+	return d == KH_DIGEST_DEFAULT ? NULL : kh_digest_name(d);
+}
+
+const char *it_padding_arg(enum kh_padding p)
+{
+	return p == KH_PAD_PSS ? "PSS" : p == KH_PAD_PKCS1 ? "PKCS1" : NULL;
 }
 
 static const EVP_MD *it_md(enum kh_digest d)
@@ -246,26 +270,22 @@ bool it_verify(EVP_PKEY *pk, enum kh_digest d, enum kh_padding pad, const uint8_
 void it_check_service(const char *sock, const char *key, EVP_PKEY *pk, const char *after)
 {
 	kh_client *c = NULL;
-	struct kh_errbuf e = { 0 };
-	struct kh_sign_req req;
-	struct kh_sign_resp resp;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
 	uint8_t msg[48];
 
-	if (kh_client_connect(sock, &c, &e) != KH_OK)
-		it_fail("after %s: a new client cannot connect: %s", after, e.msg);
+	if (kh_client_connect_unix(sock, &c) != KH_OK)
+		it_fail("after %s: a new client cannot connect", after);
 	if (RAND_bytes(msg, sizeof(msg)) != 1)
 		it_fail("RAND_bytes");
-	memset(&req, 0, sizeof(req));
-	memcpy(req.key, key, strlen(key) + 1);
-	req.data = msg;
-	req.len = sizeof(msg);
-	if (kh_sign(c, &req, &resp, &e) != KH_OK)
-		it_fail("after %s: a well-behaved client cannot sign: %s: %s", after, kh_err_name(e.code), e.msg);
-	if (!it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, msg, sizeof(msg), resp.sig, resp.sig_len))
+	if (kh_sign(c, key, NULL, NULL, false, msg, sizeof(msg), &sig, &sig_len) != KH_OK)
+		it_fail("after %s: a well-behaved client cannot sign: %s: %s", after,
+			kh_err_name(kh_client_error_code(c)), kh_client_error_message(c));
+	if (!it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, msg, sizeof(msg), sig, sig_len))
 		it_fail("after %s: the signature does not verify", after);
 	msg[0] ^= 1; /* and the check is not vacuous */
-	if (it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, msg, sizeof(msg), resp.sig, resp.sig_len))
+	if (it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, msg, sizeof(msg), sig, sig_len))
 		it_fail("after %s: the signature verifies over another message", after);
-	kh_sign_resp_clear(&resp);
+	kh_free(sig);
 	kh_client_free(c);
 }

@@ -11,7 +11,7 @@
 
 #include <openssl/evp.h>
 
-#include "keyhold.h"
+#include "keyhold/keyhold.h"
 #include "proto.h"
 
 /* A safety net so that a broken server fails the test instead of hanging
@@ -44,6 +44,9 @@ void it_raw_call(int fd, uint64_t id, enum proto_method m, const union proto_req
 /* The SubjectPublicKeyInfo of key through libkeyhold's GetPublicKey. */
 EVP_PKEY *it_public_key(const char *sock, const char *key, enum kh_key_type *type);
 /* Digest of msg with d (DEFAULT: SHA-256) into out; returns its length. */
+/* The digest and padding names the typed calls take (NULL: default). */
+const char *it_digest_arg(enum kh_digest d);
+const char *it_padding_arg(enum kh_padding p);
 size_t it_digest(enum kh_digest d, const uint8_t *msg, size_t len, uint8_t out[64]);
 /* True when sig is a valid signature over msg by pk, as keyhold's Sign
  * defines it (DER ECDSA, PKCS#1 v1.5 or PSS with salt = digest length,

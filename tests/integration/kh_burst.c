@@ -23,10 +23,20 @@ struct key {
 	EVP_PKEY *pk;
 };
 
+/* One Sign request's arguments. */
+struct sign_args {
+	const char *key;
+	enum kh_digest digest;
+	enum kh_padding padding;
+	bool prehashed;
+	uint8_t *data;
+	size_t len;
+};
+
 struct req {
 	uint64_t id;
 	const struct key *k;       /* NULL: a key that does not exist */
-	struct kh_sign_req q;
+	struct sign_args q;
 	uint8_t msg[80];
 	size_t msg_len;
 	enum kh_err want;
@@ -51,7 +61,7 @@ static void make_req(struct req *r, const struct key *k, unsigned i, enum kh_dig
 	if (RAND_bytes(r->msg, (int)r->msg_len) != 1)
 		it_fail("RAND_bytes");
 	snprintf((char *)r->msg, 16, "req%04u", i % 10000); /* distinct even if RAND repeats */
-	memcpy(r->q.key, name, strlen(name) + 1);
+	r->q.key = name;
 	r->q.digest = d;
 	r->q.padding = pad;
 	r->q.prehashed = prehashed;
@@ -79,13 +89,15 @@ static void free_req(struct req *r)
  * each against the request its id names. */
 static void run_burst(kh_client *c, struct req *reqs, size_t n, const char *what)
 {
-	struct kh_errbuf e = { 0 };
 	size_t i, got = 0, out_of_order = 0, ok = 0;
 	uint64_t last = 0;
 
 	for (i = 0; i < n; i++) {
-		if (kh_sign_send(c, &reqs[i].q, &reqs[i].id, &e) != KH_OK)
-			it_fail("%s: send %zu: %s", what, i, e.msg);
+		const struct sign_args *q = &reqs[i].q;
+
+		if (kh_sign_send(c, q->key, it_digest_arg(q->digest), it_padding_arg(q->padding), q->prehashed, q->data,
+				 q->len, &reqs[i].id) != KH_OK)
+			it_fail("%s: send %zu: %s", what, i, kh_client_error_message(c));
 		for (size_t j = 0; j < i; j++)
 			if (reqs[j].id == reqs[i].id)
 				it_fail("%s: libkeyhold gave two requests id %llu", what, (unsigned long long)reqs[i].id);
@@ -93,14 +105,15 @@ static void run_burst(kh_client *c, struct req *reqs, size_t n, const char *what
 	if (kh_client_pending(c) != n)
 		it_fail("%s: %u pending after %zu sends", what, kh_client_pending(c), n);
 	while (got < n) {
-		struct kh_errbuf st = { 0 };
-		struct kh_sign_resp resp;
+		enum kh_err st = KH_OK;
+		uint8_t sig[1024];
+		size_t sig_len = 0;
 		uint64_t id = 0;
 		struct req *r = NULL;
 
-		memset(&resp, 0, sizeof(resp));
-		if (kh_sign_recv(c, &id, &st, &resp, &e) != KH_OK)
-			it_fail("%s: after %zu answers: %s: %s", what, got, kh_err_name(e.code), e.msg);
+		if (kh_sign_recv(c, &id, &st, sig, sizeof(sig), &sig_len) != KH_OK)
+			it_fail("%s: after %zu answers: %s: %s", what, got, kh_err_name(kh_client_error_code(c)),
+				kh_client_error_message(c));
 		for (i = 0; i < n; i++)
 			if (reqs[i].id == id)
 				r = &reqs[i];
@@ -113,26 +126,25 @@ static void run_burst(kh_client *c, struct req *reqs, size_t n, const char *what
 		if (id < last)
 			out_of_order++;
 		last = id;
-		if (st.code != r->want)
+		if (st != r->want)
 			it_fail("%s: id %llu (%s): %s (%s), expected %s", what, (unsigned long long)id, r->q.key,
-				kh_err_name(st.code), st.msg, kh_err_name(r->want));
-		if (st.code == KH_OK) {
+				kh_err_name(st), kh_client_error_message(c), kh_err_name(r->want));
+		if (st == KH_OK) {
 			const struct key *k = r->k;
 
-			if (!it_verify(k->pk, r->q.digest, r->q.padding, r->msg, r->msg_len, resp.sig, resp.sig_len))
+			if (!it_verify(k->pk, r->q.digest, r->q.padding, r->msg, r->msg_len, sig, sig_len))
 				it_fail("%s: id %llu: the signature by %s does not verify over its request's message", what,
 					(unsigned long long)id, k->name);
 			/* Matched to the right request: not over a neighbour's message. */
 			{
 				const struct req *other = &reqs[(size_t)(r - reqs + 1) % n];
 
-				if (it_verify(k->pk, r->q.digest, r->q.padding, other->msg, other->msg_len, resp.sig,
-					      resp.sig_len))
+				if (it_verify(k->pk, r->q.digest, r->q.padding, other->msg, other->msg_len, sig,
+					      sig_len))
 					it_fail("%s: id %llu: signature also verifies over another request's message",
 						what, (unsigned long long)id);
 			}
 			ok++;
-			kh_sign_resp_clear(&resp);
 		}
 	}
 	if (kh_client_pending(c) != 0)
@@ -146,7 +158,6 @@ int main(int argc, char **argv)
 	struct key keys[8];
 	struct req *reqs;
 	kh_client *c = NULL;
-	struct kh_errbuf e = { 0 };
 	size_t nk, i, k;
 	char what[96];
 	bool have_rsa = false, have_ec = false;
@@ -167,8 +178,8 @@ int main(int argc, char **argv)
 	reqs = calloc(BURST, sizeof(*reqs));
 	if (reqs == NULL)
 		it_fail("out of memory");
-	if (kh_client_connect(argv[1], &c, &e) != KH_OK)
-		it_fail("connect: %s", e.msg);
+	if (kh_client_connect_unix(argv[1], &c) != KH_OK)
+		it_fail("connect to %s failed", argv[1]);
 
 	/* One burst per key, all on the same connection. */
 	for (k = 0; k < nk; k++) {
@@ -211,11 +222,14 @@ int main(int argc, char **argv)
 
 	/* The connection is still good for a plain call afterwards. */
 	{
-		struct kh_status st;
+		kh_msg *q = NULL, *st = NULL;
 
-		if (kh_get_status(c, &st, &e) != KH_OK)
-			it_fail("GetStatus after the bursts: %s", e.msg);
-		kh_status_clear(&st);
+		if (kh_request_new("GetStatus", &q) != KH_OK)
+			it_fail("out of memory");
+		if (kh_call(c, q, &st) != KH_OK)
+			it_fail("GetStatus after the bursts: %s", kh_client_error_message(c));
+		kh_msg_free(st);
+		kh_msg_free(q);
 	}
 	kh_client_free(c);
 	for (k = 0; k < nk; k++)

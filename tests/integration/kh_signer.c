@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "keyhold.h"
+#include <keyhold/keyhold.h>
 
 #define SIGNER_MAX_THREADS 64
 #define SIGNER_MAX_KEYS 8
@@ -30,7 +30,7 @@ struct signer_job {
 	bool pss;
 	uint64_t *lat_us;       /* n entries */
 	unsigned failed;
-	char err[KH_ERR_MSG_MAX + 32];
+	char err[600];
 };
 
 static uint64_t signer_now_us(void)
@@ -59,45 +59,49 @@ static int signer_write(const char *dir, unsigned t, unsigned i, const char *ext
 static void *signer_run(void *arg)
 {
 	struct signer_job *j = arg;
-	struct kh_errbuf e = { 0 };
+	kh_client_opts *o = NULL;
 	kh_client *c = NULL;
 	char msg[96];
 	unsigned i;
 
-	if (kh_client_connect(j->socket, &c, &e) != KH_OK) {
-		snprintf(j->err, sizeof(j->err), "connect: %s", e.msg);
+	if (kh_client_opts_new(&o) != KH_OK || kh_client_opts_set_socket(o, j->socket) != KH_OK ||
+	    kh_client_new(o, &c) != KH_OK) {
+		snprintf(j->err, sizeof(j->err), "out of memory");
 		j->failed = j->n;
+		kh_client_opts_free(o);
+		return NULL;
+	}
+	kh_client_opts_free(o);
+	if (kh_client_connect(c) != KH_OK) {
+		snprintf(j->err, sizeof(j->err), "connect: %s", kh_client_error_message(c));
+		j->failed = j->n;
+		kh_client_free(c);
 		return NULL;
 	}
 	for (i = 0; i < j->n; i++) {
-		struct kh_sign_req req;
-		struct kh_sign_resp resp = { 0 };
+		uint8_t *sig = NULL;
+		size_t sig_len = 0;
 		uint64_t t0;
 		int n, r;
 
 		n = snprintf(msg, sizeof(msg), "kh_signer thread %u message %u", j->thread, i);
-		memset(&req, 0, sizeof(req));
-		snprintf(req.key, sizeof(req.key), "%s", j->key);
-		req.digest = KH_DIGEST_SHA256;
-		req.padding = j->pss ? KH_PAD_PSS : KH_PAD_DEFAULT;
-		req.data = (uint8_t *)msg;
-		req.len = (size_t)n;
-		kh_err_clear(&e);
 		t0 = signer_now_us();
-		r = kh_sign(c, &req, &resp, &e);
+		r = kh_sign(c, j->key, "SHA256", j->pss ? "PSS" : NULL, false, (const uint8_t *)msg, (size_t)n, &sig,
+			    &sig_len);
 		j->lat_us[i] = signer_now_us() - t0;
 		if (r != KH_OK) {
 			if (j->failed++ == 0)
-				snprintf(j->err, sizeof(j->err), "sign %u: %s: %s", i, kh_err_name(r), e.msg);
+				snprintf(j->err, sizeof(j->err), "sign %u: %s: %s", i, kh_err_name(r),
+					 kh_client_error_message(c));
 			continue;
 		}
 		if (signer_write(j->outdir, j->thread, i, "msg", msg, (size_t)n) != 0 ||
-		    signer_write(j->outdir, j->thread, i, "sig", resp.sig, resp.sig_len) != 0 ||
+		    signer_write(j->outdir, j->thread, i, "sig", sig, sig_len) != 0 ||
 		    signer_write(j->outdir, j->thread, i, "key", j->key, strlen(j->key)) != 0) {
 			if (j->failed++ == 0)
 				snprintf(j->err, sizeof(j->err), "writing to %s: %s", j->outdir, strerror(errno));
 		}
-		kh_sign_resp_clear(&resp);
+		kh_free(sig);
 	}
 	kh_client_free(c);
 	return NULL;

@@ -9,6 +9,12 @@ frames. Encodes the few messages it needs by hand (no protobuf module).
   kh_wire.py --socket S slow                 a GetStatus one byte per second
   kh_wire.py --socket S idle                 connect, send nothing, wait for the close
   kh_wire.py --socket S rawlen HEXLEN        a frame header only: is the connection closed?
+  kh_wire.py --socket S req METHODHEX BODYHEX one request with these raw bytes: print the answer
+  kh_wire.py --socket S halfframes N LEN SECONDS
+                                             N connections each sending a LEN-byte frame but its
+                                             last byte; print, hold SECONDS, close
+  kh_wire.py --socket S flood N SECONDS      one served connection, then N more that send
+                                             nothing; after SECONDS, is the first still served?
 Prints one JSON document.
 """
 import json
@@ -36,7 +42,9 @@ def field_bytes(num, data):
 
 
 def request(rid, method, body=b""):
-    msg = varint(1 << 3) + varint(rid) + field_bytes(2, method.encode()) + field_bytes(4, body)
+    if isinstance(method, str):
+        method = method.encode()
+    msg = varint(1 << 3) + varint(rid) + field_bytes(2, method) + field_bytes(4, body)
     return struct.pack(">I", len(msg)) + msg
 
 
@@ -175,6 +183,65 @@ def main():
         except OSError:
             closed = True
         res = {"closed": closed}
+    elif cmd == "req":
+        s = connect(path)
+        s.settimeout(30)
+        s.sendall(request(9, bytes.fromhex(rest[0]), bytes.fromhex(rest[1])))
+        res = {"response": read_response(s)}
+    elif cmd == "halfframes":
+        n, length, secs = int(rest[0]), int(rest[1]), float(rest[2])
+        conns, closed = [], set()
+        for i in range(n):
+            s = connect(path)
+            try:
+                s.sendall(struct.pack(">I", length) + b"\0" * (length - 1))
+            except OSError:
+                closed.add(i)
+            conns.append(s)
+        # How many the server closed (it may close one on the header).
+        time.sleep(1)
+        for i, s in enumerate(conns):
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    closed.add(i)
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed.add(i)
+        print(json.dumps({"sent": n, "closed": len(closed)}), flush=True)
+        time.sleep(secs)
+        for s in conns:
+            s.close()
+        return
+    elif cmd == "flood":
+        n, secs = int(rest[0]), float(rest[1])
+        first = connect(path)
+        first.settimeout(30)
+        first.sendall(request(1, "GetStatus"))
+        r = read_response(first)
+        conns = []
+        for _ in range(n):
+            try:
+                conns.append(connect(path))
+            except OSError:
+                break
+        print(json.dumps({"first": r["code"] if r else None, "opened": len(conns)}), flush=True)
+        time.sleep(secs)
+        first.sendall(request(2, "GetStatus"))
+        r = read_response(first)
+        closed = 0
+        for s in conns:
+            s.settimeout(0.05)
+            try:
+                s.recv(4096)  # the refusal, or the close
+                closed += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                closed += 1
+            s.close()
+        res = {"after": r["code"] if r else None, "refused": closed, "opened": len(conns)}
     else:
         sys.exit(__doc__)
     print(json.dumps(res))

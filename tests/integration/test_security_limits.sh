@@ -12,7 +12,7 @@ kh_sec_user khtest
 KH_SERVICE_EXTRA="socket_group = khtest
 max_connections = 6
 max_inflight = 2
-idle_timeout = 3" kh_config "signer = user:khtest"
+idle_timeout = 6" kh_config "signer = user:khtest"
 kh_start
 ok "key" kh key generate lk --type p256
 ok "pubkey" kh key show lk --pem
@@ -30,7 +30,7 @@ well_behaved() {
 }
 
 # ---- more than max_connections ----
-wire hold 6 8 > "$T/hold.json" &
+wire hold 6 12 > "$T/hold.json" &
 holder=$!
 for i in $(seq 1 100); do [ -s "$T/hold.json" ] && break; sleep 0.1; done
 [ -s "$T/hold.json" ] || fail "the holder did not get its 6 connections served"

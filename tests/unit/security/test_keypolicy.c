@@ -119,10 +119,10 @@ static void test_checks(void **state)
 		  "[key:gk]\nsigners = gid:4343\n",
 		  &e, KH_OK);
 	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
-	svc_principal_unix(c, 4242, 4242, 1, &u);
-	svc_principal_unix(c, 5000, 4343, 1, &g);
-	svc_principal_unix(c, 5001, 5001, 1, &other);
-	svc_principal_unix(c, 0, 0, 1, &admin);
+	svc_principal_unix(c, 4242, 4242, 1, NULL, 0, &u);
+	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
+	svc_principal_unix(c, 5001, 5001, 1, NULL, 0, &other);
+	svc_principal_unix(c, 0, 0, 1, NULL, 0, &admin);
 	svc_principal_cert(c, "spiffe://x/app", &cert);
 	assert_true(u.roles & SVC_ROLE_SIGNER);
 	assert_true(g.roles & SVC_ROLE_SIGNER);
@@ -181,7 +181,7 @@ static void test_runtime_grants(void **state)
 	(void)state;
 	c = parse("[key:k]\nsigners = uid:4242\n", &e, KH_OK);
 	assert_int_equal(access_grants_new(c, &p, &e), KH_OK);
-	svc_principal_unix(c, 5000, 4343, 1, &g);
+	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	memset(&kg, 0, sizeof(kg));
 	kh_strlcpy(kg.key, "k2", sizeof(kg.key));
 	kh_strlcpy(kg.principal, "gid:4343", sizeof(kg.principal));

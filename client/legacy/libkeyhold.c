@@ -50,7 +50,7 @@ static enum kh_err kh_write_all(kh_client *c, const uint8_t *buf, size_t len, st
 		ssize_t n;
 
 		if (c->tls != NULL) {
-			n = kh_tls_write(c, buf + off, len - off, e);
+			n = kh_tls_write(c->tls, buf + off, len - off, e);
 			if (n < 0)
 				return kh_client_broken(c, e, KH_E_UNAVAILABLE, "TLS write failed");
 		} else {
@@ -89,7 +89,7 @@ static enum kh_err kh_read_all(kh_client *c, uint8_t *buf, size_t len, struct kh
 			continue;
 		}
 		if (c->tls != NULL) {
-			n = kh_tls_read(c, c->rbuf, sizeof(c->rbuf), e);
+			n = kh_tls_read(c->tls, c->rbuf, sizeof(c->rbuf), e);
 		} else {
 			if (kh_wait(c, POLLIN, e) != KH_OK)
 				return e != NULL ? e->code : KH_E_DEADLINE_EXCEEDED;
@@ -143,9 +143,11 @@ enum kh_err kh_client_open(const struct kh_client_opts *opts, kh_client **out, s
 	c->next_id = 1;
 	c->deadline_ms = opts->deadline_ms;
 	c->timeout_ms = opts->timeout_ms;
-	if (opts->connect != NULL)
-		r = kh_tls_connect(c, opts, e);
-	else if (opts->socket != NULL)
+	if (opts->connect != NULL) {
+		struct kh_tls_opts t = { opts->connect, opts->tls_cert, opts->tls_key, opts->tls_ca, opts->tls_server_name };
+
+		r = kh_tls_connect(&t, &c->fd, &c->tls, e);
+	} else if (opts->socket != NULL)
 		r = kh_connect_unix(c, opts->socket, e);
 	else
 		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "no socket path or address to connect to");
@@ -172,7 +174,7 @@ void kh_client_free(kh_client *c)
 
 	if (c == NULL)
 		return;
-	kh_tls_free(c);
+	kh_tls_free(&c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	for (i = 0; i < c->n_pend; i++)

@@ -1,4 +1,5 @@
-/* keyhold.h: libkeyhold, the client library of the keyhold key service.
+/* keyhold.h (legacy): the previous client API, built only into the CLI
+ * until it moves to <keyhold/keyhold.h>. Not installed, not exported.
  *
  * One opaque handle per connection. Every call returns KH_OK or a negative
  * enum kh_err (the gRPC canonical code, negated) and, on error, fills the
