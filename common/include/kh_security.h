@@ -69,7 +69,7 @@ struct kh_audit_verify {
 	uint64_t checkpoints;
 	uint64_t bad_seq;
 	uint64_t bad_line;
-	char reason[256];
+	char reason[1024];            /* the first break, then a summary of the others */
 	uint64_t unsigned_tail;
 	uint64_t last_checkpoint_seq;
 	char key_fp[65];

@@ -92,6 +92,17 @@ enum kh_err hsm_key_get(struct hsm *h, const char *name, struct kh_key_info *inf
  * cache: this is the signing fast path. */
 enum kh_err hsm_key_meta(struct hsm *h, const char *name, enum kh_key_type *type, EVP_PKEY **pkey,
 			 struct kh_errbuf *e) KH_WUR;
+/* Small private data objects in the token (CKO_DATA, CKA_TOKEN, CKA_PRIVATE,
+ * CKA_APPLICATION "keyhold"), found by label. read: NOT_FOUND when absent,
+ * FAILED_PRECONDITION when several; *len may exceed bufsz only as an error
+ * (the value is not copied then). write replaces the object (destroy, then
+ * create: a crash in between leaves none). delete removes every copy;
+ * absent is fine. */
+enum kh_err hsm_data_read(struct hsm *h, const char *label, uint8_t *buf, size_t bufsz, size_t *len,
+			  struct kh_errbuf *e) KH_WUR;
+enum kh_err hsm_data_write(struct hsm *h, const char *label, const uint8_t *data, size_t len,
+			   struct kh_errbuf *e) KH_WUR;
+enum kh_err hsm_data_delete(struct hsm *h, const char *label, struct kh_errbuf *e) KH_WUR;
 /* Every private key on the token that has a label, sorted by name. */
 enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbuf *e) KH_WUR;
 /* Destroys the private and public key objects (and any certificate object

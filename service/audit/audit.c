@@ -16,6 +16,7 @@
  * always every record is fdatasync'ed before the answer. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +31,51 @@
 #include "audit/audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
+#include "store/store.h"
 
 #define AUDIT_LINE_MAX 4096
 #define AUDIT_PAGE_DEFAULT 1000
 #define AUDIT_PAGE_MAX 4096
 #define AUDIT_SYNC_INTERVAL_US 1000000u
+/* Room kept allocated past the end of the log (fallocate KEEP_SIZE) before
+ * a state change is made, so that its result record fits. */
+#define AUDIT_RESERVE (2 * AUDIT_LINE_MAX)
+/* A failed log is retried at most this often. */
+#define AUDIT_RETRY_US 200000u
+/* Refusals: one record per principal per window, with a count. */
+#define AUDIT_REFUSAL_WINDOW_US 1000000u
+#define AUDIT_REFUSAL_SLOTS 64
+#define AUDIT_ANCHOR_LABEL "keyhold-audit-anchor"
+#define AUDIT_ANCHOR_MAX 256
+
+/* The last checkpoint, kept outside the log (a token data object and the
+ * state database): where it ends, its sequence number and the hash of its
+ * line; clean when keyholdd stopped right after it. */
+struct audit_anchor {
+	uint64_t seq;
+	uint64_t off;
+	uint8_t hash[32];
+	bool clean;
+};
+
+/* Refusals of one principal being counted (not yet written). */
+struct audit_refusal {
+	char who[KH_PRINCIPAL_MAX + 1];
+	char method[48];
+	char obj[KH_NAME_MAX + 1];
+	enum kh_err code;
+	uint64_t window_start_us;     /* 0: slot unused */
+	uint64_t pending;             /* refused since the last record */
+};
+
+/* Where the last verify left a fully verified prefix of the log. */
+struct audit_vcache {
+	bool valid;
+	off_t off;                    /* end of the last checkpoint line verified */
+	uint8_t prefix[32];           /* SHA-256 of bytes [0, off) */
+	uint64_t expect, lineno, records, checkpoints, last_checkpoint_seq;
+	uint8_t prev[32];
+};
 
 struct audit {
 	pthread_mutex_t lock;
@@ -56,6 +97,17 @@ struct audit {
 	bool dirty;                   /* written, not yet synced */
 	off_t size;                   /* bytes of whole lines this process knows */
 	bool failed;
+	uint64_t last_retry_mono_us;
+
+	struct store *st;             /* the anchor's copy in the state database */
+	bool tamper_refuse;
+	struct audit_anchor anchor;
+	bool have_anchor;
+
+	struct audit_refusal refusals[AUDIT_REFUSAL_SLOTS];
+
+	pthread_mutex_t verify_lock;  /* one verify at a time */
+	struct audit_vcache vcache;   /* under lock */
 };
 
 /* A parsed line. */
@@ -278,9 +330,34 @@ static void audit_fail(struct audit *a, const char *what)
 		log_err("audit log %s: %s failed: %s; refusing requests that need a record", a->path, what,
 			strerror(errno));
 	a->failed = true;
+	a->last_retry_mono_us = kh_now_mono_us();
 }
 
-static enum kh_err audit_write_line(struct audit *a, const char *line, size_t len, bool sync, struct kh_errbuf *e)
+/* The RPCs that change keyholdd's state or the token's (keys, grants,
+ * trustpoints, trust stores, CRLs, policies, renewal). Their record is
+ * written before they run (a "begin:" record) and synced before the
+ * answer. */
+static bool audit_method_changes_state(const char *m)
+{
+	static const char *const names[] = {
+		"GenerateKey", "DeleteKey", "GrantKey", "RevokeKeyGrant", "CreateTrustpoint", "DeleteTrustpoint",
+		"AuthenticateTrustpoint", "EnrollTrustpoint", "ImportCertificate", "RegenerateTrustpoint",
+		"TruststoreAdd", "TruststoreRemove", "ImportCrl", "SetTrustpointPolicy", "SetTruststorePolicy",
+		"RunMonitor",
+	};
+	size_t i;
+
+	for (i = 0; m != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(m, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Writes one whole line (with its newline) whose hash is head; on success
+ * the chain moves on (head, next_seq, size) even if the sync then fails. A
+ * short write leaves a torn fragment past a->size for audit_recover. */
+static enum kh_err audit_write_line(struct audit *a, const char *line, size_t len, const uint8_t head[32], bool sync,
+				    struct kh_errbuf *e)
 {
 	ssize_t n;
 
@@ -294,6 +371,8 @@ static enum kh_err audit_write_line(struct audit *a, const char *line, size_t le
 		return kh_err_set(e, KH_E_UNAVAILABLE, "the audit log %s cannot be written: %s", a->path, strerror(errno));
 	}
 	a->size += (off_t)len;
+	memcpy(a->head, head, 32);
+	a->next_seq++;
 	a->dirty = true;
 	if (sync || kh_now_mono_us() - a->last_sync_mono_us >= AUDIT_SYNC_INTERVAL_US) {
 		if (fdatasync(a->fd) != 0) {
@@ -331,34 +410,45 @@ static size_t audit_format(struct audit *a, const struct audit_event *ev, char *
 	return n > 0 && (size_t)n < bufsz ? (size_t)n : 0;
 }
 
-static enum kh_err audit_append_locked(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e)
+static enum kh_err audit_recover_locked(struct audit *a);
+
+static enum kh_err audit_write_event(struct audit *a, const struct audit_event *ev, bool sync, struct kh_errbuf *e)
 {
 	char line[AUDIT_LINE_MAX];
+	uint8_t head[32];
 	size_t len;
 	int r;
 
-	if (a->failed)
-		return kh_err_set(e, KH_E_UNAVAILABLE, "the audit log %s cannot be written; see keyholdd's log", a->path);
 	len = audit_format(a, ev, line, sizeof(line) - 1);
 	if (len == 0)
 		return kh_err_set(e, KH_E_INTERNAL, "audit record too long");
-	audit_sha256(line, len, a->head);
+	audit_sha256(line, len, head);
 	line[len++] = '\n';
-	r = audit_write_line(a, line, len, a->sync_always, e);
+	r = audit_write_line(a, line, len, head, sync, e);
 	if (r != KH_OK)
 		return r;
-	a->next_seq++;
 	a->since_ckpt++;
 	return KH_OK;
 }
 
-/* A signed checkpoint over the chain so far. */
-static enum kh_err audit_checkpoint_locked(struct audit *a, struct kh_errbuf *e)
+static enum kh_err audit_append_locked(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e)
+{
+	if (a->failed && audit_recover_locked(a) != KH_OK)
+		return kh_err_set(e, KH_E_UNAVAILABLE, "the audit log %s cannot be written; see keyholdd's log", a->path);
+	/* The result of a state change is durable before its answer. */
+	return audit_write_event(a, ev, a->sync_always || audit_method_changes_state(ev->method), e);
+}
+
+static void audit_anchor_save(struct audit *a, bool clean);
+
+/* A signed checkpoint over the chain so far, then the anchor moved to it
+ * (final: the last one before a clean stop). */
+static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct kh_errbuf *e)
 {
 	char line[AUDIT_LINE_MAX];
 	struct audit_event ev = { "keyholdd", "Checkpoint", a->key, KH_OK, 0, 1 };
 	struct hsm_sign_op op;
-	uint8_t dig[32];
+	uint8_t dig[32], head[32];
 	uint8_t *sig = NULL;
 	size_t len, sig_len = 0;
 	uint64_t t0 = kh_now_mono_us();
@@ -380,24 +470,138 @@ static enum kh_err audit_checkpoint_locked(struct audit *a, struct kh_errbuf *e)
 	len += 5;
 	kh_hex(sig, sig_len, line + len, sizeof(line) - len);
 	len += 2 * sig_len;
-	audit_sha256(line, len, a->head);
+	audit_sha256(line, len, head);
 	line[len++] = '\n';
-	KH_TRY(audit_write_line(a, line, len, true, e));
+	KH_TRY(audit_write_line(a, line, len, head, true, e));
 	{
 		char hx[65];
 
 		/* The journal keeps a copy of every checkpoint's hash: a witness
 		 * outside the log file (docs/SECURITY.md). */
 		kh_hex(a->head, 32, hx, sizeof(hx));
-		log_info("audit checkpoint %llu signed in %llu us; chain hash %s", (unsigned long long)a->next_seq,
+		log_info("audit checkpoint %llu signed in %llu us; chain hash %s", (unsigned long long)(a->next_seq - 1),
 			 (unsigned long long)(kh_now_mono_us() - t0), hx);
 	}
-	a->next_seq++;
 	a->since_ckpt = 0;
 	a->last_ckpt_mono_us = kh_now_mono_us();
+	audit_anchor_save(a, final);
 out:
 	free(sig);
 	return r;
+}
+
+/* Brings a failed log back: drops a torn fragment past the last whole
+ * record (its size and hash go on record), syncs, writes an AuditRepair
+ * record and a checkpoint. Rate-limited; a->lock held. */
+static enum kh_err audit_recover_locked(struct audit *a)
+{
+	struct audit_event ev = { "keyholdd", "AuditRepair", NULL, KH_OK, 0, 1 };
+	struct kh_errbuf e = { 0 };
+	struct stat st;
+	uint64_t now = kh_now_mono_us(), dropped = 0;
+	char obj[24] = "";
+
+	if (!a->failed)
+		return KH_OK;
+	if (now - a->last_retry_mono_us < AUDIT_RETRY_US)
+		return KH_E_UNAVAILABLE;
+	a->last_retry_mono_us = now;
+	if (fstat(a->fd, &st) != 0 || st.st_size < a->size)
+		return KH_E_UNAVAILABLE; /* shorter than written: verify reports it */
+	if (st.st_size > a->size) {
+		uint8_t buf[AUDIT_LINE_MAX], dig[32];
+		size_t want = (size_t)(st.st_size - a->size) < sizeof(buf) ? (size_t)(st.st_size - a->size) : sizeof(buf);
+		ssize_t n = pread(a->fd, buf, want, a->size);
+
+		dropped = (uint64_t)(st.st_size - a->size);
+		audit_sha256(buf, n > 0 ? (size_t)n : 0, dig);
+		kh_hex(dig, 8, obj, sizeof(obj));
+		if (ftruncate(a->fd, a->size) != 0)
+			return KH_E_UNAVAILABLE;
+	}
+	if (fdatasync(a->fd) != 0)
+		return KH_E_UNAVAILABLE;
+	a->failed = false;
+	a->dirty = false;
+	if (dropped > 0) {
+		/* The torn record was never answered; its bytes' hash prefix
+		 * and length stay on record. */
+		ev.object = obj;
+		ev.code = KH_E_DATA_LOSS;
+		ev.count = dropped;
+	}
+	if (audit_write_event(a, &ev, true, &e) != KH_OK)
+		return KH_E_UNAVAILABLE;
+	log_warn("audit log %s is writable again%s; records resume at %llu", a->path,
+		 dropped > 0 ? " (a torn record was dropped and noted)" : "", (unsigned long long)a->next_seq);
+	if (audit_checkpoint_locked(a, false, &e) != KH_OK)
+		log_warn("audit checkpoint after the repair failed: %s", e.msg);
+	return KH_OK;
+}
+
+/* ---- refusals: counted, one record per principal and window ---- */
+
+static bool audit_is_refusal(const struct audit_event *ev)
+{
+	return (ev->code == KH_E_PERMISSION_DENIED || ev->code == KH_E_UNAUTHENTICATED) && ev->count <= 1;
+}
+
+static void audit_refusal_flush(struct audit *a, struct audit_refusal *f)
+{
+	struct kh_errbuf e = { 0 };
+	struct audit_event ev;
+
+	if (f->pending > 0) {
+		ev.principal = f->who;
+		ev.method = f->method;
+		ev.object = f->obj;
+		ev.code = f->code;
+		ev.duration_us = 0;
+		ev.count = f->pending;
+		if (audit_append_locked(a, &ev, &e) != KH_OK)
+			log_err("audit: %llu refusals of %s not recorded: %s", (unsigned long long)f->pending, f->who,
+				e.msg);
+	}
+	memset(f, 0, sizeof(*f));
+}
+
+/* The first refusal of a window is written at once; the others in it are
+ * counted and written as one record when the window closes. */
+static enum kh_err audit_refusal_locked(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e)
+{
+	uint64_t now = kh_now_mono_us();
+	struct audit_refusal *f = NULL, *oldest = NULL;
+	const char *who = ev->principal != NULL ? ev->principal : "-";
+	size_t i;
+
+	for (i = 0; i < AUDIT_REFUSAL_SLOTS; i++) {
+		struct audit_refusal *x = &a->refusals[i];
+
+		if (x->window_start_us != 0 && now - x->window_start_us >= AUDIT_REFUSAL_WINDOW_US)
+			audit_refusal_flush(a, x);
+		if (x->window_start_us != 0 && strcmp(x->who, who) == 0)
+			f = x;
+		else if (f == NULL && (oldest == NULL || x->window_start_us < oldest->window_start_us))
+			oldest = x;
+	}
+	if (f != NULL) {
+		if (strcmp(f->method, ev->method != NULL ? ev->method : "-") != 0)
+			kh_strlcpy(f->method, "*", sizeof(f->method));
+		if (strcmp(f->obj, ev->object != NULL ? ev->object : "") != 0)
+			kh_strlcpy(f->obj, "*", sizeof(f->obj));
+		f->pending++;
+		return a->failed ? kh_err_set(e, KH_E_UNAVAILABLE, "the audit log %s cannot be written", a->path) : KH_OK;
+	}
+	if (oldest->window_start_us != 0)
+		audit_refusal_flush(a, oldest);
+	f = oldest;
+	kh_strlcpy(f->who, who, sizeof(f->who));
+	kh_strlcpy(f->method, ev->method != NULL ? ev->method : "-", sizeof(f->method));
+	kh_strlcpy(f->obj, ev->object != NULL ? ev->object : "", sizeof(f->obj));
+	f->code = ev->code;
+	f->window_start_us = now;
+	f->pending = 0;
+	return audit_append_locked(a, ev, e);
 }
 
 enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e)
@@ -405,15 +609,55 @@ enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct k
 	int r;
 
 	pthread_mutex_lock(&a->lock);
-	r = audit_append_locked(a, ev, e);
-	if (r == KH_OK && a->since_ckpt >= a->ckpt_records) {
+	if (audit_is_refusal(ev))
+		r = audit_refusal_locked(a, ev, e);
+	else
+		r = audit_append_locked(a, ev, e);
+	if (r == KH_OK && !a->failed && a->since_ckpt >= a->ckpt_records) {
 		struct kh_errbuf ce = { 0 };
 
 		/* A checkpoint that cannot be signed now (token busy or gone)
 		 * is retried by audit_tick; the record itself is written. */
-		if (audit_checkpoint_locked(a, &ce) != KH_OK)
+		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+enum kh_err audit_begin(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e)
+{
+	char method[48];
+	struct audit_event b = *ev;
+	int r = KH_OK;
+
+	if (!audit_method_changes_state(ev->method))
+		return KH_OK;
+	snprintf(method, sizeof(method), "begin:%s", ev->method);
+	b.method = method;
+	b.code = KH_OK;
+	b.count = 1;
+	pthread_mutex_lock(&a->lock);
+	if (a->failed && audit_recover_locked(a) != KH_OK) {
+		r = kh_err_set(e, KH_E_UNAVAILABLE,
+			       "the audit log %s cannot be written; %s is refused before it changes anything", a->path,
+			       ev->method);
+		goto out;
+	}
+	/* Room for this record and its result, allocated now: the result
+	 * cannot then fail for want of space. Filesystems without
+	 * fallocate rely on the begin record alone. */
+	if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, a->size, AUDIT_RESERVE) != 0 && errno != EOPNOTSUPP &&
+	    errno != ENOSYS) {
+		r = kh_err_set(e, KH_E_UNAVAILABLE,
+			       "the audit log %s has no room for the record of %s (%s); refused before it changes anything",
+			       a->path, ev->method, strerror(errno));
+		goto out;
+	}
+	if (audit_write_event(a, &b, true, e) != KH_OK)
+		r = kh_err_set(e, KH_E_UNAVAILABLE, "the audit log %s cannot be written; %s is refused before it changes anything",
+			       a->path, ev->method);
+out:
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -423,6 +667,8 @@ bool audit_healthy(struct audit *a)
 	bool ok;
 
 	pthread_mutex_lock(&a->lock);
+	if (a->failed)
+		kh_ignore(audit_recover_locked(a));
 	ok = !a->failed;
 	pthread_mutex_unlock(&a->lock);
 	return ok;
@@ -431,13 +677,19 @@ bool audit_healthy(struct audit *a)
 void audit_tick(struct audit *a)
 {
 	uint64_t now = kh_now_mono_us();
+	size_t i;
 
 	pthread_mutex_lock(&a->lock);
+	if (a->failed)
+		kh_ignore(audit_recover_locked(a));
+	for (i = 0; !a->failed && i < AUDIT_REFUSAL_SLOTS; i++)
+		if (a->refusals[i].window_start_us != 0 && now - a->refusals[i].window_start_us >= AUDIT_REFUSAL_WINDOW_US)
+			audit_refusal_flush(a, &a->refusals[i]);
 	if (!a->failed && a->since_ckpt > 0 &&
 	    now - a->last_ckpt_mono_us >= (uint64_t)a->ckpt_interval_s * 1000000u) {
 		struct kh_errbuf ce = { 0 };
 
-		if (audit_checkpoint_locked(a, &ce) != KH_OK)
+		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
 	if (!a->failed && a->dirty) {
@@ -492,8 +744,175 @@ out:
 	return r;
 }
 
-/* Finds the chain head: the last whole line of the file. */
-static enum kh_err audit_find_head(struct audit *a, struct kh_errbuf *e)
+/* ---- the anchor: the last checkpoint, kept where the log cannot rewrite it ---- */
+
+static void audit_anchor_format(const struct audit_anchor *an, char *out, size_t outsz)
+{
+	char hx[65];
+
+	kh_hex(an->hash, 32, hx, sizeof(hx));
+	snprintf(out, outsz, "v1 seq=%llu off=%llu hash=%s clean=%d", (unsigned long long)an->seq,
+		 (unsigned long long)an->off, hx, an->clean ? 1 : 0);
+}
+
+static bool audit_anchor_parse(const char *s, struct audit_anchor *an)
+{
+	unsigned long long seq, off;
+	char hx[65], *end = NULL;
+	size_t bl = 0;
+	const char *p;
+
+	memset(an, 0, sizeof(*an));
+	/* Fixed layout, written by audit_anchor_format only. */
+	if (strncmp(s, "v1 seq=", 7) != 0)
+		return false;
+	seq = strtoull(s + 7, &end, 10);
+	if (strncmp(end, " off=", 5) != 0)
+		return false;
+	off = strtoull(end + 5, &end, 10);
+	p = end;
+	if (strncmp(p, " hash=", 6) != 0 || strlen(p + 6) < 64 + 8)
+		return false;
+	memcpy(hx, p + 6, 64);
+	hx[64] = '\0';
+	p += 6 + 64;
+	if (strncmp(p, " clean=", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != '\0')
+		return false;
+	if (kh_unhex(hx, an->hash, 32, &bl) != 0 || bl != 32 || seq == 0 || off == 0)
+		return false;
+	an->seq = seq;
+	an->off = off;
+	an->clean = p[7] == '1';
+	return true;
+}
+
+/* Both copies; the later one wins (a failed write leaves one behind). A
+ * copy that cannot be read is logged: the other one still holds. */
+static void audit_anchor_load(struct audit *a)
+{
+	char buf[AUDIT_ANCHOR_MAX + 1];
+	struct audit_anchor t, d;
+	struct kh_errbuf e = { 0 };
+	size_t len = 0;
+	bool have_t = false, have_d = false;
+	int r;
+
+	r = hsm_data_read(a->h, AUDIT_ANCHOR_LABEL, (uint8_t *)buf, sizeof(buf) - 1, &len, &e);
+	if (r == KH_OK) {
+		buf[len] = '\0';
+		have_t = audit_anchor_parse(buf, &t);
+		if (!have_t)
+			log_err("the token's audit anchor '%s' does not parse", AUDIT_ANCHOR_LABEL);
+	} else if (r != KH_E_NOT_FOUND) {
+		log_err("the token's audit anchor: %s", e.msg);
+	}
+	if (a->st != NULL) {
+		memset(&e, 0, sizeof(e));
+		r = store_audit_anchor_get(a->st, buf, sizeof(buf), &e);
+		if (r == KH_OK) {
+			have_d = audit_anchor_parse(buf, &d);
+			if (!have_d)
+				log_err("the state database's audit anchor does not parse");
+		} else if (r != KH_E_NOT_FOUND) {
+			log_err("the state database's audit anchor: %s", e.msg);
+		}
+	}
+	log_dbg("audit anchor: token %s (checkpoint %llu, clean %d), state database %s (checkpoint %llu, clean %d)",
+		have_t ? "yes" : "no", have_t ? (unsigned long long)t.seq : 0ULL, have_t ? t.clean : 0,
+		have_d ? "yes" : "no", have_d ? (unsigned long long)d.seq : 0ULL, have_d ? d.clean : 0);
+	if (have_t && have_d && (t.seq != d.seq || memcmp(t.hash, d.hash, 32) != 0))
+		log_warn("the audit anchors differ (token: checkpoint %llu, state database: %llu); the later one is used",
+			 (unsigned long long)t.seq, (unsigned long long)d.seq);
+	if (have_t && (!have_d || t.seq >= d.seq))
+		a->anchor = t;
+	else if (have_d)
+		a->anchor = d;
+	a->have_anchor = have_t || have_d;
+}
+
+/* Writes a->anchor to both places. Failures are logged; the previous
+ * anchor then stays, which only weakens the check. */
+static void audit_anchor_store(struct audit *a)
+{
+	char buf[AUDIT_ANCHOR_MAX];
+	struct kh_errbuf e = { 0 };
+
+	audit_anchor_format(&a->anchor, buf, sizeof(buf));
+	if (hsm_data_write(a->h, AUDIT_ANCHOR_LABEL, (const uint8_t *)buf, strlen(buf), &e) != KH_OK)
+		log_err("cannot keep the audit anchor in the token: %s", e.msg);
+	memset(&e, 0, sizeof(e));
+	if (a->st != NULL && store_audit_anchor_put(a->st, buf, &e) != KH_OK)
+		log_err("cannot keep the audit anchor in the state database: %s", e.msg);
+}
+
+/* After a checkpoint (clean: the last one before a stop). */
+static void audit_anchor_save(struct audit *a, bool clean)
+{
+	a->anchor.seq = a->next_seq - 1;
+	a->anchor.off = (uint64_t)a->size;
+	memcpy(a->anchor.hash, a->head, 32);
+	a->anchor.clean = clean;
+	a->have_anchor = true;
+	audit_anchor_store(a);
+}
+
+/* The anchor as it is, with clean = 0. */
+static void audit_anchor_mark_running(struct audit *a)
+{
+	a->anchor.clean = false;
+	audit_anchor_store(a);
+}
+
+/* Checks the log against the anchor before anything is appended; "" when
+ * it holds, else a short tag (for the record) and a reason (for people). */
+static void audit_anchor_check(struct audit *a, char *tag, size_t tagsz, char *why, size_t whysz)
+{
+	const struct audit_anchor *an = &a->anchor;
+	char buf[AUDIT_LINE_MAX + 1];
+	struct stat st;
+	struct audit_rec rec;
+	size_t want, start;
+	uint8_t dig[32];
+	ssize_t n;
+
+	tag[0] = why[0] = '\0';
+	if (!a->have_anchor)
+		return;
+	if (fstat(a->fd, &st) != 0 || (uint64_t)st.st_size < an->off) {
+		snprintf(tag, tagsz, "%s", st.st_size == 0 ? "log-missing" : "log-cut");
+		snprintf(why, whysz,
+			 "the audit log ends (%lld bytes) before checkpoint %llu, which keyholdd wrote and anchored in the token: "
+			 "records were removed or the file replaced",
+			 (long long)st.st_size, (unsigned long long)an->seq);
+		return;
+	}
+	want = an->off < sizeof(buf) - 1 ? (size_t)an->off : sizeof(buf) - 1;
+	n = pread(a->fd, buf, want, (off_t)(an->off - want));
+	start = want > 0 ? want - 1 : 0;
+	while (n == (ssize_t)want && start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (n != (ssize_t)want || want == 0 || buf[want - 1] != '\n' ||
+	    (start == 0 && an->off != want) ||
+	    (audit_sha256(buf + start, want - 1 - start, dig), memcmp(dig, an->hash, 32) != 0) ||
+	    !audit_parse(buf + start, want - 1 - start, &rec) || rec.seq != an->seq || !rec.checkpoint) {
+		snprintf(tag, tagsz, "anchor-mismatch");
+		snprintf(why, whysz,
+			 "checkpoint %llu, anchored in the token, is no longer where keyholdd wrote it: the log was rewritten",
+			 (unsigned long long)an->seq);
+		return;
+	}
+	if (an->clean && (uint64_t)st.st_size > an->off) {
+		snprintf(tag, tagsz, "foreign-tail");
+		snprintf(why, whysz,
+			 "%lld bytes follow checkpoint %llu, the last record keyholdd wrote before it stopped: "
+			 "they were added while it was stopped",
+			 (long long)((uint64_t)st.st_size - an->off), (unsigned long long)an->seq);
+	}
+}
+
+/* Finds the chain head: the last whole line of the file. A torn last
+ * write is cut off; *torn gets its length (recorded by audit_open). */
+static enum kh_err audit_find_head(struct audit *a, uint64_t *torn, struct kh_errbuf *e)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -502,6 +921,7 @@ static enum kh_err audit_find_head(struct audit *a, struct kh_errbuf *e)
 	struct audit_rec rec;
 	int r = KH_OK;
 
+	*torn = 0;
 	KH_ENSURE(fstat(a->fd, &st) == 0, kh_err_set(e, KH_E_INTERNAL, "stat %s: %s", a->path, strerror(errno)));
 	KH_ENSURE(S_ISREG(st.st_mode), kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s is not a regular file", a->path));
 	a->next_seq = 1;
@@ -522,13 +942,29 @@ static enum kh_err audit_find_head(struct audit *a, struct kh_errbuf *e)
 	}
 	end = want;
 	if (buf[end - 1] != '\n') {
-		/* A torn last write: start the next record on a new line and
-		 * leave the fragment for audit verify to report. */
-		log_err("audit log %s ends in a partial record; audit verify will report it", a->path);
-		KH_ENSURE(write(a->fd, "\n", 1) == 1, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s", a->path));
-		a->size++;
-		buf[end] = '\n';
-		end++;
+		size_t cut = end;
+
+		while (cut > 0 && buf[cut - 1] != '\n')
+			cut--;
+		if (cut > 0 || from == 0) {
+			/* A torn last write (never answered): cut it off; the
+			 * repair goes on record after the Start record. */
+			log_err("audit log %s ends in a partial record (%zu bytes); it is cut off and noted", a->path,
+				end - cut);
+			KH_ENSURE(ftruncate(a->fd, from + (off_t)cut) == 0,
+				  kh_err_set(e, KH_E_UNAVAILABLE, "cannot repair %s: %s", a->path, strerror(errno)));
+			*torn = end - cut;
+			a->size = from + (off_t)cut;
+			end = cut;
+			if (end == 0)
+				goto out;
+		} else {
+			log_err("audit log %s ends in an over-long fragment; audit verify will report it", a->path);
+			KH_ENSURE(write(a->fd, "\n", 1) == 1, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s", a->path));
+			a->size++;
+			buf[end] = '\n';
+			end++;
+		}
 	}
 	end--; /* the final newline */
 	start = end;
@@ -549,28 +985,59 @@ out:
 	return r;
 }
 
+static void audit_free(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	if (a->fd >= 0)
+		close(a->fd);
+	store_close(a->st);
+	EVP_PKEY_free(a->pub);
+	free(a->path);
+	pthread_mutex_destroy(&a->verify_lock);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
 enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct audit **out, struct kh_errbuf *e)
 {
 	struct audit *a;
 	struct audit_event ev = { "keyholdd", "Start", NULL, KH_OK, 0, 1 };
+	struct kh_errbuf ce = { 0 };
+	char tag[32], why[256];
+	uint64_t torn = 0;
 	int r = KH_OK;
 
 	a = calloc(1, sizeof(*a));
-	if (a == NULL)
+	if (a == NULL) {
+		store_close(cfg->store);
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	a->st = cfg->store;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->verify_lock, NULL);
 	a->fd = -1;
 	a->h = h;
 	a->ckpt_records = cfg->checkpoint_records ? cfg->checkpoint_records : 256;
 	a->ckpt_interval_s = cfg->checkpoint_interval_s ? cfg->checkpoint_interval_s : 60;
 	a->sync_always = cfg->sync_always;
+	a->tamper_refuse = cfg->tamper_refuse;
 	kh_strlcpy(a->key, cfg->key != NULL ? cfg->key : "keyhold-audit", sizeof(a->key));
 	a->path = strdup(cfg->path);
 	KH_ENSURE(a->path != NULL, KH_E_RESOURCE_EXHAUSTED);
 	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	KH_ENSURE(a->fd >= 0, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the audit log %s: %s", a->path,
 					 strerror(errno)));
-	KH_TRY(audit_find_head(a, e));
+	/* The anchor first: nothing in the file is adopted before it is
+	 * checked against the checkpoint keyholdd last wrote. */
+	audit_anchor_load(a);
+	audit_anchor_check(a, tag, sizeof(tag), why, sizeof(why));
+	if (why[0] != '\0') {
+		log_err("audit log %s: %s", a->path, why);
+		KH_ENSURE(!a->tamper_refuse,
+			  kh_err_set(e, KH_E_DATA_LOSS, "%s: %s (see [audit] on_tamper in docs/SECURITY.md)", a->path, why));
+	}
+	KH_TRY(audit_find_head(a, &torn, e));
 	if (a->next_seq == 0) {
 		/* Count the lines to continue the numbering. */
 		FILE *f = fopen(a->path, "re");
@@ -584,20 +1051,36 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	}
 	KH_TRY(audit_key_setup(a, e));
 	a->last_ckpt_mono_us = a->last_sync_mono_us = kh_now_mono_us();
+	if (tag[0] != '\0') {
+		/* on_tamper = report: the finding is the first record of this
+		 * run, so every later verify reports it (DATA_LOSS). */
+		struct audit_event te = { "keyholdd", "AuditTamper", tag, KH_E_DATA_LOSS, 0, 1 };
+
+		KH_TRY(audit_append(a, &te, e));
+	}
 	KH_TRY(audit_append(a, &ev, e));
+	if (torn > 0) {
+		struct audit_event re = { "keyholdd", "AuditRepair", "torn-at-start", KH_E_DATA_LOSS, 0, torn };
+
+		KH_TRY(audit_append(a, &re, e));
+	}
+	pthread_mutex_lock(&a->lock);
+	if (tag[0] != '\0') {
+		/* The finding is on record: anchor the log as it now is. */
+		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
+			log_warn("the audit checkpoint after the finding failed: %s", ce.msg);
+	} else if (a->have_anchor && a->anchor.clean) {
+		/* From here on records follow the anchored checkpoint: after a
+		 * crash they are this run's, not foreign ones. */
+		audit_anchor_mark_running(a);
+	}
+	pthread_mutex_unlock(&a->lock);
 	log_info("audit log %s: next record %llu, checkpoint key '%s' (SPKI SHA-256 %s)", a->path,
 		 (unsigned long long)a->next_seq, a->key, a->keyfp);
 	*out = a;
 	a = NULL;
 out:
-	if (a != NULL) {
-		if (a->fd >= 0)
-			close(a->fd);
-		EVP_PKEY_free(a->pub);
-		free(a->path);
-		pthread_mutex_destroy(&a->lock);
-		free(a);
-	}
+	audit_free(a);
 	return r;
 }
 
@@ -605,20 +1088,20 @@ void audit_close(struct audit *a)
 {
 	struct audit_event ev = { "keyholdd", "Stop", NULL, KH_OK, 0, 1 };
 	struct kh_errbuf e = { 0 };
+	size_t i;
 
 	if (a == NULL)
 		return;
 	pthread_mutex_lock(&a->lock);
-	if (audit_append_locked(a, &ev, &e) != KH_OK || audit_checkpoint_locked(a, &e) != KH_OK)
+	for (i = 0; i < AUDIT_REFUSAL_SLOTS; i++)
+		if (a->refusals[i].window_start_us != 0)
+			audit_refusal_flush(a, &a->refusals[i]);
+	if (audit_append_locked(a, &ev, &e) != KH_OK || audit_checkpoint_locked(a, true, &e) != KH_OK)
 		log_err("audit log %s: the final checkpoint failed: %s", a->path, e.msg);
 	if (fdatasync(a->fd) != 0)
 		log_err("audit log %s: fdatasync: %s", a->path, strerror(errno));
 	pthread_mutex_unlock(&a->lock);
-	close(a->fd);
-	EVP_PKEY_free(a->pub);
-	free(a->path);
-	pthread_mutex_destroy(&a->lock);
-	free(a);
+	audit_free(a);
 }
 
 /* ---- reading ---- */
@@ -631,7 +1114,7 @@ static long audit_getline(FILE *f, char *buf, size_t bufsz, off_t *pos)
 	int c;
 	bool too_long = false;
 
-	while ((c = getc(f)) != EOF) {
+	while ((c = getc_unlocked(f)) != EOF) {
 		(*pos)++;
 		if (c == '\n')
 			return too_long ? -2 : (long)n;
@@ -717,107 +1200,263 @@ static bool audit_sig_ok(struct audit *a, const char *line, const struct audit_r
 	return ok;
 }
 
-static void audit_bad(struct kh_audit_verify *v, uint64_t seq, uint64_t line, const char *fmt, ...) KH_PRINTF(4, 5);
-static void audit_bad(struct kh_audit_verify *v, uint64_t seq, uint64_t line, const char *fmt, ...)
+/* One pass of verify over the file. */
+struct audit_vpass {
+	struct kh_audit_verify *v;
+	uint64_t breaks;
+	uint64_t expect, lineno;
+	uint8_t prev[32];
+	bool resync;                  /* after an unreadable line: adopt the next record */
+	EVP_MD_CTX *run;              /* SHA-256 of every byte read so far */
+	bool run_ok;                  /* false after a line the buffer could not hold */
+	off_t pos;
+	struct audit_vcache cand;     /* the cache this pass can leave */
+};
+
+#define AUDIT_REASON_SUMMARY 48
+
+static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...) KH_PRINTF(4, 5);
+static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...)
 {
+	struct kh_audit_verify *v = p->v;
+	char msg[320];
+	size_t used, ml;
 	va_list ap;
 
-	if (!v->ok)
-		return;
-	v->ok = false;
-	v->bad_seq = seq;
-	v->bad_line = line;
 	va_start(ap, fmt);
-	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	p->breaks++;
+	if (v->ok) {
+		v->ok = false;
+		v->bad_seq = seq;
+		v->bad_line = line;
+		kh_strlcpy(v->reason, msg, sizeof(v->reason) - AUDIT_REASON_SUMMARY);
+		return;
+	}
+	/* Every later break is named too, as long as the reason has room. */
+	used = strlen(v->reason);
+	ml = strlen(msg);
+	if (used + ml + 40 + AUDIT_REASON_SUMMARY < sizeof(v->reason))
+		snprintf(v->reason + used, sizeof(v->reason) - used, "; record %llu (line %llu): %s",
+			 (unsigned long long)seq, (unsigned long long)line, msg);
+}
+
+/* Verifies lines from the current position to the end of f. stop_at_torn:
+ * a last line without its newline may still be being written; leave it
+ * for the locked pass. */
+static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, char *line, bool stop_at_torn)
+{
+	struct kh_audit_verify *v = p->v;
+
+	for (;;) {
+		struct audit_rec rec;
+		off_t start = p->pos;
+		long n = audit_getline(f, line, AUDIT_LINE_MAX, &p->pos);
+		bool has_nl;
+		bool seq_ok = true;
+
+		if (n == -1)
+			break;
+		has_nl = n >= 0 && p->pos - start == (off_t)n + 1;
+		if (n >= 0 && !has_nl && stop_at_torn) {
+			p->pos = start;
+			if (fseeko(f, start, SEEK_SET) != 0)
+				p->run_ok = false;
+			break;
+		}
+		if (n >= 0 && p->run_ok) {
+			EVP_DigestUpdate(p->run, line, (size_t)n);
+			if (has_nl)
+				EVP_DigestUpdate(p->run, "\n", 1);
+		} else {
+			p->run_ok = false;
+		}
+		p->lineno++;
+		if (n < 0 || !audit_parse(line, (size_t)n, &rec)) {
+			audit_bad(p, p->expect, p->lineno, "line %llu is not an audit record (record %llu expected there)",
+				  (unsigned long long)p->lineno, (unsigned long long)p->expect);
+			p->resync = true;
+			continue;
+		}
+		if (p->resync) {
+			p->resync = false; /* already reported: take up the chain again here */
+		} else if (rec.seq > p->expect) {
+			audit_bad(p, p->expect, p->lineno, "record %llu is missing: line %llu holds record %llu",
+				  (unsigned long long)p->expect, (unsigned long long)p->lineno, (unsigned long long)rec.seq);
+			seq_ok = false;
+		} else if (rec.seq < p->expect) {
+			audit_bad(p, p->expect, p->lineno,
+				  "records out of order: line %llu holds record %llu where record %llu belongs",
+				  (unsigned long long)p->lineno, (unsigned long long)rec.seq, (unsigned long long)p->expect);
+			seq_ok = false;
+		}
+		if (seq_ok && memcmp(rec.prev, p->prev, 32) != 0) {
+			if (rec.seq == 1)
+				audit_bad(p, 1, p->lineno, "record 1 does not start the chain (its prev is not zero)");
+			else
+				audit_bad(p, rec.seq - 1, p->lineno - 1,
+					  "record %llu was altered: its hash does not match the one record %llu holds",
+					  (unsigned long long)(rec.seq - 1), (unsigned long long)rec.seq);
+		}
+		if (strcmp(rec.method, "AuditTamper") == 0)
+			audit_bad(p, rec.seq, p->lineno,
+				  "keyholdd found the log tampered with when it started (%s): records before record %llu were "
+				  "removed, rewritten or added while it was stopped",
+				  rec.obj, (unsigned long long)rec.seq);
+		if (rec.checkpoint) {
+			if (strcmp(rec.keyfp, a->keyfp) != 0) {
+				audit_bad(p, rec.seq, p->lineno,
+					  "checkpoint record %llu was signed by another key (SPKI SHA-256 %.16s...), not '%s'",
+					  (unsigned long long)rec.seq, rec.keyfp, a->key);
+			} else if (!audit_sig_ok(a, line, &rec)) {
+				audit_bad(p, rec.seq, p->lineno, "checkpoint record %llu: the signature does not verify",
+					  (unsigned long long)rec.seq);
+			} else {
+				v->checkpoints++;
+				v->last_checkpoint_seq = rec.seq;
+				v->unsigned_tail = 0;
+			}
+		} else {
+			v->unsigned_tail++;
+		}
+		audit_sha256(line, (size_t)n, p->prev);
+		v->records++;
+		p->expect = rec.seq + 1;
+		if (rec.checkpoint && p->breaks == 0 && p->run_ok && has_nl) {
+			/* Everything up to here holds: a later verify may start
+			 * here once the bytes before still hash the same. */
+			EVP_MD_CTX *c = EVP_MD_CTX_new();
+			unsigned dl = 32;
+
+			if (c != NULL && EVP_MD_CTX_copy_ex(c, p->run) == 1 && EVP_DigestFinal_ex(c, p->cand.prefix, &dl) == 1) {
+				p->cand.valid = true;
+				p->cand.off = p->pos;
+				p->cand.expect = p->expect;
+				p->cand.lineno = p->lineno;
+				p->cand.records = v->records;
+				p->cand.checkpoints = v->checkpoints;
+				p->cand.last_checkpoint_seq = v->last_checkpoint_seq;
+				memcpy(p->cand.prev, p->prev, 32);
+			}
+			EVP_MD_CTX_free(c);
+		}
+	}
+	clearerr(f);
+}
+
+/* Starts p at the cached prefix when the file's first bytes still hash to
+ * it (a plain SHA-256 pass: far cheaper than parsing and checking every
+ * signature again); else at the start. */
+static void audit_verify_resume(struct audit *a, struct audit_vpass *p, FILE *f)
+{
+	struct audit_vcache c;
+	uint8_t *buf = NULL, dig[32];
+	EVP_MD_CTX *tmp = NULL;
+	off_t done = 0;
+	unsigned dl = 32;
+
+	pthread_mutex_lock(&a->lock);
+	c = a->vcache;
+	pthread_mutex_unlock(&a->lock);
+	if (!c.valid)
+		return;
+	buf = malloc(1u << 20);
+	tmp = EVP_MD_CTX_new();
+	if (buf == NULL || tmp == NULL)
+		goto restart;
+	while (done < c.off) {
+		size_t want = (size_t)(c.off - done) < (1u << 20) ? (size_t)(c.off - done) : (1u << 20);
+		size_t got = fread(buf, 1, want, f);
+
+		if (got == 0)
+			goto restart;
+		EVP_DigestUpdate(p->run, buf, got);
+		done += (off_t)got;
+	}
+	if (EVP_MD_CTX_copy_ex(tmp, p->run) != 1 || EVP_DigestFinal_ex(tmp, dig, &dl) != 1 ||
+	    CRYPTO_memcmp(dig, c.prefix, 32) != 0)
+		goto restart;
+	p->pos = c.off;
+	p->expect = c.expect;
+	p->lineno = c.lineno;
+	memcpy(p->prev, c.prev, 32);
+	p->v->records = c.records;
+	p->v->checkpoints = c.checkpoints;
+	p->v->last_checkpoint_seq = c.last_checkpoint_seq;
+	p->cand = c;
+	log_dbg("audit verify: resumed after checkpoint %llu (%lld bytes before it hashed, not parsed)",
+		(unsigned long long)c.last_checkpoint_seq, (long long)c.off);
+	goto out;
+restart:
+	log_info("audit verify: the log changed before the last verified checkpoint; verifying it all");
+	rewind(f);
+	EVP_DigestInit_ex(p->run, EVP_sha256(), NULL);
+out:
+	EVP_MD_CTX_free(tmp);
+	free(buf);
 }
 
 enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *v, struct kh_errbuf *e)
 {
 	FILE *f = NULL;
 	char *line = NULL;
-	off_t pos = 0, size;
-	uint64_t expect = 1, lineno = 0, head_seq;
-	uint8_t prev[32], head[32], zero[32];
+	struct audit_vpass p;
+	struct stat st;
+	bool locked = false;
 	int r = KH_OK;
 
 	memset(v, 0, sizeof(*v));
-	memset(prev, 0, sizeof(prev));
-	memset(zero, 0, sizeof(zero));
+	memset(&p, 0, sizeof(p));
 	v->ok = true;
+	p.v = v;
+	p.expect = 1;
+	p.run_ok = true;
 	kh_strlcpy(v->key_fp, a->keyfp, sizeof(v->key_fp));
-	pthread_mutex_lock(&a->lock);
-	size = a->size;
-	head_seq = a->next_seq - 1;
-	memcpy(head, a->head, sizeof(head));
-	pthread_mutex_unlock(&a->lock);
+	/* One verify at a time: a second one would hold another worker for
+	 * as long; the first one's result is moments away. */
+	if (pthread_mutex_trylock(&a->verify_lock) != 0)
+		return kh_err_set(e, KH_E_UNAVAILABLE, "another audit verify is running; try again when it has finished");
 	line = malloc(AUDIT_LINE_MAX);
-	KH_ENSURE(line != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	p.run = EVP_MD_CTX_new();
+	KH_ENSURE(line != NULL && p.run != NULL && EVP_DigestInit_ex(p.run, EVP_sha256(), NULL) == 1,
+		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
 	f = fopen(a->path, "re");
 	KH_ENSURE(f != NULL, kh_err_set(e, KH_E_UNAVAILABLE, "cannot read %s: %s", a->path, strerror(errno)));
-	while (pos < size && v->ok) {
-		struct audit_rec rec;
-		long n = audit_getline(f, line, AUDIT_LINE_MAX, &pos);
+	setvbuf(f, NULL, _IOFBF, 1u << 16);
+	audit_verify_resume(a, &p, f);
+	/* The whole file, to its end (not only what keyholdd remembers);
+	 * then, with appends held, the few records written meanwhile. */
+	audit_verify_lines(a, &p, f, line, true);
+	pthread_mutex_lock(&a->lock);
+	locked = true;
+	audit_verify_lines(a, &p, f, line, false);
+	if (fstat(fileno(f), &st) == 0 && st.st_size < a->size)
+		audit_bad(&p, p.expect, p.lineno + 1,
+			  "records %llu to %llu are missing from the end of the log (it is %lld bytes shorter than keyholdd wrote)",
+			  (unsigned long long)p.expect, (unsigned long long)(a->next_seq - 1),
+			  (long long)(a->size - st.st_size));
+	else if (p.pos > a->size)
+		audit_bad(&p, p.expect, p.lineno,
+			  "%lld bytes after record %llu, the last one keyholdd wrote, were added by someone else",
+			  (long long)(p.pos - a->size), (unsigned long long)(a->next_seq - 1));
+	else if (p.pos == a->size && v->records > 0 && memcmp(p.prev, a->head, 32) != 0)
+		audit_bad(&p, a->next_seq - 1, p.lineno, "the last record %llu is not the one keyholdd wrote",
+			  (unsigned long long)(a->next_seq - 1));
+	if (p.cand.valid && p.cand.off <= a->size)
+		a->vcache = p.cand;
+	if (p.breaks > 1) {
+		size_t used = strlen(v->reason);
 
-		if (n == -1)
-			break;
-		lineno++;
-		if (n < 0 || !audit_parse(line, (size_t)n, &rec)) {
-			audit_bad(v, expect, lineno, "line %llu is not an audit record (record %llu expected there)",
-				  (unsigned long long)lineno, (unsigned long long)expect);
-			break;
-		}
-		if (rec.seq > expect) {
-			audit_bad(v, expect, lineno, "record %llu is missing: line %llu holds record %llu",
-				  (unsigned long long)expect, (unsigned long long)lineno, (unsigned long long)rec.seq);
-			break;
-		}
-		if (rec.seq < expect) {
-			audit_bad(v, expect, lineno,
-				  "records out of order: line %llu holds record %llu where record %llu belongs",
-				  (unsigned long long)lineno, (unsigned long long)rec.seq, (unsigned long long)expect);
-			break;
-		}
-		if (memcmp(rec.prev, prev, 32) != 0) {
-			if (rec.seq == 1)
-				audit_bad(v, 1, lineno, "record 1 does not start the chain (its prev is not zero)");
-			else
-				audit_bad(v, rec.seq - 1, lineno - 1,
-					  "record %llu was altered: its hash does not match the one record %llu holds",
-					  (unsigned long long)(rec.seq - 1), (unsigned long long)rec.seq);
-			break;
-		}
-		if (rec.checkpoint) {
-			if (strcmp(rec.keyfp, a->keyfp) != 0) {
-				audit_bad(v, rec.seq, lineno,
-					  "checkpoint record %llu was signed by another key (SPKI SHA-256 %.16s...), not '%s'",
-					  (unsigned long long)rec.seq, rec.keyfp, a->key);
-				break;
-			}
-			if (!audit_sig_ok(a, line, &rec)) {
-				audit_bad(v, rec.seq, lineno, "checkpoint record %llu: the signature does not verify",
-					  (unsigned long long)rec.seq);
-				break;
-			}
-			v->checkpoints++;
-			v->last_checkpoint_seq = rec.seq;
-			v->unsigned_tail = 0;
-		} else {
-			v->unsigned_tail++;
-		}
-		audit_sha256(line, (size_t)n, prev);
-		v->records++;
-		expect = rec.seq + 1;
+		snprintf(v->reason + used, sizeof(v->reason) - used, " [%llu breaks in all]", (unsigned long long)p.breaks);
 	}
-	if (v->ok && v->records < head_seq)
-		audit_bad(v, expect, lineno + 1, "records %llu to %llu are missing from the end of the log",
-			  (unsigned long long)expect, (unsigned long long)head_seq);
-	else if (v->ok && v->records > 0 && memcmp(prev, head, 32) != 0 && v->records == head_seq)
-		audit_bad(v, head_seq, lineno, "the last record %llu is not the one keyholdd wrote",
-			  (unsigned long long)head_seq);
 out:
+	if (locked)
+		pthread_mutex_unlock(&a->lock);
 	if (f != NULL)
 		fclose(f);
+	EVP_MD_CTX_free(p.run);
 	free(line);
+	pthread_mutex_unlock(&a->verify_lock);
 	return r;
 }

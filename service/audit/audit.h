@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hsm.h"
+#include "store/store.h"
 #include "kh_err.h"
 #include "kh_types.h"
 
@@ -21,11 +22,20 @@ struct audit_config {
 	unsigned checkpoint_records;  /* a checkpoint after this many records */
 	unsigned checkpoint_interval_s; /* and at least this often while records come */
 	bool sync_always;             /* fdatasync every record before the answer */
+	struct store *store;          /* the state database keeping the anchor's copy; audit_open
+				       * takes it (also on failure); NULL: the token's copy only */
+	bool tamper_refuse;           /* on_tamper = refuse: a log that fails the anchor check stops the start */
 };
 
-/* Opens (creating) the log, finds the chain head, creates the checkpoint
- * key (P-256, via hsm_key_generate) when the token lacks it, and appends a
- * Start record. */
+/* Opens (creating) the log, checks it against the anchor (the last
+ * checkpoint's sequence number, offset and hash, kept in the token as the
+ * data object "keyhold-audit-anchor" and in the state database): a log cut
+ * back, rewritten, deleted or extended while keyholdd was stopped is
+ * refused (DATA_LOSS, tamper_refuse) or recorded as an AuditTamper record
+ * that every later verify reports. Finds the chain head (a torn last
+ * record is cut off and noted), creates the checkpoint key (P-256, via
+ * hsm_key_generate) when the token lacks it, and appends a Start record
+ * (and, after a finding, a checkpoint that anchors the log as it is). */
 enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct audit **out,
 		       struct kh_errbuf *e) KH_WUR;
 /* Appends a Stop record and a checkpoint, syncs and closes. NULL is fine. */
@@ -41,8 +51,19 @@ struct audit_event {
 };
 
 /* Appends one record (and a checkpoint when one is due). A write failure
- * makes the log unhealthy: UNAVAILABLE, and audit_healthy turns false. */
+ * makes the log unhealthy: UNAVAILABLE, and audit_healthy turns false
+ * until the log can be written again (retried at most every 200 ms: a torn
+ * record is cut off, and an AuditRepair record and a checkpoint written).
+ * Refusals (PERMISSION_DENIED, UNAUTHENTICATED) are counted per principal:
+ * the first of a second is written at once, the rest as one record with
+ * their count when the second is over. The result of a state-changing
+ * method is synced before this returns. */
 enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e) KH_WUR;
+/* Before a request runs: for a method that changes state (keys, grants,
+ * trustpoints, trust stores, CRLs, policies, renewal) it reserves room for
+ * the records, writes a "begin:METHOD" record and syncs it; UNAVAILABLE
+ * when it cannot, and the request must then not run. Other methods: OK. */
+enum kh_err audit_begin(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e) KH_WUR;
 bool audit_healthy(struct audit *a);
 /* Housekeeping, from a worker about once a second: a checkpoint when the
  * interval passed with unsigned records, and fdatasync of pending writes. */
@@ -53,8 +74,12 @@ const char *audit_key_name(const struct audit *a);
 /* Records with time >= since and seq >= from_seq, at most limit (0: a page). */
 enum kh_err audit_show(struct audit *a, const struct kh_audit_show_req *q, struct kh_audit_records *out,
 		       struct kh_errbuf *e) KH_WUR;
-/* Checks the whole log: sequence, chain, checkpoint signatures, and the
- * head this process wrote. out->ok false names the first bad record. */
+/* Checks the whole file to its end: sequence, chain, checkpoint
+ * signatures, AuditTamper records, and the head this process wrote.
+ * out->ok false names the first bad record, and the reason goes on to
+ * name the later breaks. Incremental: when the bytes up to the last
+ * checkpoint a verify passed still hash the same, only what follows is
+ * parsed. One at a time: UNAVAILABLE while another runs. */
 enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *out, struct kh_errbuf *e) KH_WUR;
 
 #endif

@@ -523,7 +523,19 @@ static int cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 		}
 		return 1;
 	}
-	cfg_fail(p, "unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync)", n);
+	if (strcmp(n, "on_tamper") == 0) {
+		if (strcmp(v, "refuse") == 0)
+			c->audit_tamper_refuse = true;
+		else if (strcmp(v, "report") == 0)
+			c->audit_tamper_refuse = false;
+		else {
+			cfg_fail(p, "on_tamper must be refuse or report, not '%s'", v);
+			return 0;
+		}
+		return 1;
+	}
+	cfg_fail(p, "unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper)",
+		 n);
 	return 0;
 }
 

@@ -84,6 +84,7 @@ struct svc_config {
 	unsigned audit_checkpoint_records;
 	unsigned audit_checkpoint_interval_s;
 	bool audit_sync_always;         /* fdatasync every record */
+	bool audit_tamper_refuse;       /* on_tamper = refuse (default report) */
 	/* [key:NAME] */
 	struct svc_key_policy_cfg *key_policies;
 	size_t n_key_policies;

@@ -122,15 +122,19 @@ static void svc_free_digests(struct svc *s)
 	}
 }
 
-static enum kh_err svc_open_audit(struct svc *s, struct kh_errbuf *e)
+/* st: the state database for the anchor's copy, opened before the
+ * privilege drop (taken). */
+static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_errbuf *e)
 {
 	struct audit_config ac;
 	size_t plen = strlen(s->cfg->state_dir) + sizeof("/audit.log");
 	char *path = malloc(plen);
 	int r;
 
-	if (path == NULL)
+	if (path == NULL) {
+		store_close(st);
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
 	snprintf(path, plen, "%s/audit.log", s->cfg->state_dir);
 	memset(&ac, 0, sizeof(ac));
 	ac.path = s->cfg->audit_file != NULL ? s->cfg->audit_file : path;
@@ -138,6 +142,8 @@ static enum kh_err svc_open_audit(struct svc *s, struct kh_errbuf *e)
 	ac.checkpoint_records = s->cfg->audit_checkpoint_records;
 	ac.checkpoint_interval_s = s->cfg->audit_checkpoint_interval_s;
 	ac.sync_always = s->cfg->audit_sync_always;
+	ac.store = st;
+	ac.tamper_refuse = s->cfg->audit_tamper_refuse;
 	r = audit_open(&ac, s->hsm, &s->audit, e);
 	free(path);
 	return r;
@@ -173,6 +179,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 {
 	struct hsm_config hc;
 	struct kh_errbuf why = { 0 };
+	struct store *ast = NULL;
 	int r = KH_OK;
 
 	/* state_dir before anything reads or writes in it (the FIPS key list
@@ -217,10 +224,16 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	KH_TRY(svc_server_new(s, base, &s->server, e));
 	KH_ENSURE(selftest_attach_loop(s, base, svc_fips_error_shutdown, s) == KH_OK,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
-	if (s->cfg->user != NULL)
-		KH_TRY(svc_drop_privileges(s->cfg->user, e));
+	/* The audit anchor's database handle, like the PKI state's, is opened
+	 * before the privilege drop. */
+	if (store_open(s->cfg->state_dir, &ast, &why) != KH_OK)
+		return kh_err_set(e, why.code, "audit log: %s", why.msg);
+	if (s->cfg->user != NULL && (r = svc_drop_privileges(s->cfg->user, e)) != KH_OK) {
+		store_close(ast);
+		goto out;
+	}
 	/* Before the loop runs: no request is served without a record. */
-	if (svc_open_audit(s, &why) != KH_OK)
+	if (svc_open_audit(s, ast, &why) != KH_OK)
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
 	KH_TRY(svc_expiry_start(s, base, e));
 out:

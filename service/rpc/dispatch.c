@@ -191,6 +191,10 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 			       "the audit log cannot be written, and no key is used without a record; see keyholdd's log");
 	} else if (m->fn == NULL) {
 		r = kh_err_set(&e, KH_E_UNIMPLEMENTED, "%s is not implemented by this keyholdd", mname);
+	} else if (s->audit != NULL &&
+		   (r = audit_begin(s->audit, &(struct audit_event){ who->name, mname, object, KH_OK, 0, 1 }, &e)) != KH_OK) {
+		/* A state change whose record cannot be written is refused
+		 * before it happens (audit_begin). */
 	} else {
 		r = m->fn(s, who, &req->body, &resp, &e);
 		if (r != KH_OK && e.code == KH_OK)

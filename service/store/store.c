@@ -112,6 +112,10 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  first_notified INTEGER NOT NULL,"
 	"  last_notified INTEGER NOT NULL,"
 	"  count INTEGER NOT NULL);",
+	/* 3: the audit log's anchor (service/audit/audit_anchor.c): one row. */
+	"CREATE TABLE audit_anchor ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  value TEXT NOT NULL);",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

@@ -16,7 +16,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -202,5 +202,12 @@ enum kh_err store_notice_put(struct store *st, const char *fingerprint, const ch
 			     int64_t now, struct kh_errbuf *e) KH_WUR;
 /* Forgets the notices of certificates keyhold no longer holds. */
 enum kh_err store_notice_remove(struct store *st, const char *fingerprint, struct kh_errbuf *e) KH_WUR;
+
+/* ---- the audit log's anchor ---- */
+
+/* The last checkpoint's anchor as audit/ formats it (text, at most
+ * outsz - 1 bytes). NOT_FOUND when none is kept. */
+enum kh_err store_audit_anchor_get(struct store *st, char *out, size_t outsz, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_audit_anchor_put(struct store *st, const char *value, struct kh_errbuf *e) KH_WUR;
 
 #endif

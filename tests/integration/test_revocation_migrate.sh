@@ -39,7 +39,7 @@ chmod 0600 "$T/state/keyhold.db"
 
 kh_start
 grep -q "migrated to schema version 2" "$T/keyholdd.log" || fail "no migration to schema 2"
-[ "$(sqlite3 "$T/state/keyhold.db" 'PRAGMA user_version')" = 2 ] || fail "the database is not at schema 2"
+[ "$(sqlite3 "$T/state/keyhold.db" 'PRAGMA user_version')" = 3 ] || fail "the database is not at schema 3"
 ok "the trustpoint survived" kh --json trustpoint show old-tp
 [ "$(json_get 'd["revocation"]' < "$T/ok.out")" = crl ] || fail "its revocation list changed"
 [ "$(json_get 'd["renew_at"]' < "$T/ok.out")" = 0 ] && [ "$(json_get 'd["ocsp_url"]' < "$T/ok.out")" = "" ] \
@@ -53,8 +53,9 @@ ok "set on a migrated store" kh truststore set old-store --revocation crl,none
 ok "expiring sees the old certificates" kh --json cert expiring --all
 [ "$(json_get 'd["certificates"][0]["held_by"]' < "$T/ok.out")" = "['trustpoint-ca:old-tp', 'truststore:old-store']" ] \
   || fail "the listing does not hold the migrated certificates"
+migrations=$(grep -c "migrated to schema version" "$T/keyholdd.log")
 kh_restart
-[ "$(grep -c "migrated to schema version" "$T/keyholdd.log")" = 1 ] || fail "a restart migrated again"
+[ "$(grep -c "migrated to schema version" "$T/keyholdd.log")" = "$migrations" ] || fail "a restart migrated again"
 ok "the settings persist" kh --json trustpoint show old-tp
 [ "$(json_get 'd["renew_at"]' < "$T/ok.out")" = 70 ] || fail "renew-at did not persist"
 kh_stop
