@@ -61,6 +61,12 @@
 /* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
 #define SVC_PEER_GROUPS_MAX 64
 
+/* A peer that holds no role may call nothing; it is held to this rate even
+ * when [service] rate is 0 (no limit), so that its refusals cost keyholdd
+ * and the audit log little (issue 13 item 4). */
+#define SVC_NOROLE_RATE 5u
+#define SVC_NOROLE_BURST 10u
+
 /* A per-principal token bucket (config: rate, rate_burst). Refused
  * requests are put on record once a second per principal with a count,
  * so a flood cannot fill the audit log faster than the limit allows. */
@@ -68,6 +74,8 @@ struct svc_bucket {
 	struct svc_bucket *next;
 	char name[160];
 	double tokens;
+	unsigned rate, burst;           /* requests/s and bucket size */
+	bool norole;                    /* the principal's role-less connections */
 	uint64_t last_us;
 	unsigned refs;                  /* connections of this principal */
 	uint64_t refused;               /* refused and not yet on record */
@@ -167,11 +175,11 @@ static void svc_bucket_flush(struct svc_server *srv, struct svc_bucket *b, uint6
 	b->last_record_us = now;
 }
 
-static void svc_bucket_refill(const struct svc_config *cfg, struct svc_bucket *b, uint64_t now)
+static void svc_bucket_refill(struct svc_bucket *b, uint64_t now)
 {
-	b->tokens += (double)(now - b->last_us) * cfg->rate / 1e6;
-	if (b->tokens > cfg->rate_burst)
-		b->tokens = cfg->rate_burst;
+	b->tokens += (double)(now - b->last_us) * b->rate / 1e6;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
 	b->last_us = now;
 }
 
@@ -187,8 +195,8 @@ static void svc_buckets_trim(struct svc_server *srv, uint64_t now)
 		while (*pp != NULL) {
 			struct svc_bucket *b = *pp;
 
-			svc_bucket_refill(srv->s->cfg, b, now);
-			if (b->refs == 0 && b->refused == 0 && b->tokens >= srv->s->cfg->rate_burst) {
+			svc_bucket_refill(b, now);
+			if (b->refs == 0 && b->refused == 0 && b->tokens >= b->burst) {
 				*pp = b->next;
 				free(b);
 				srv->n_buckets--;
@@ -199,14 +207,15 @@ static void svc_buckets_trim(struct svc_server *srv, uint64_t now)
 	}
 }
 
-static struct svc_bucket *svc_bucket_get(struct svc_server *srv, const char *name)
+static struct svc_bucket *svc_bucket_get(struct svc_server *srv, const char *name, bool norole, unsigned rate,
+					  unsigned burst)
 {
 	unsigned h = svc_bucket_hash(name);
 	struct svc_bucket *b;
 	uint64_t now = kh_now_mono_us();
 
 	for (b = srv->buckets[h]; b != NULL; b = b->next)
-		if (strcmp(b->name, name) == 0)
+		if (b->norole == norole && strcmp(b->name, name) == 0)
 			break;
 	if (b == NULL) {
 		if (srv->n_buckets >= SVC_BUCKETS_MAX)
@@ -217,7 +226,10 @@ static struct svc_bucket *svc_bucket_get(struct svc_server *srv, const char *nam
 		if (b == NULL)
 			return NULL;
 		kh_strlcpy(b->name, name, sizeof(b->name));
-		b->tokens = srv->s->cfg->rate_burst;
+		b->norole = norole;
+		b->rate = rate;
+		b->burst = burst;
+		b->tokens = burst;
 		b->last_us = now;
 		b->next = srv->buckets[h];
 		srv->buckets[h] = b;
@@ -232,7 +244,7 @@ static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const 
 {
 	uint64_t now = kh_now_mono_us();
 
-	svc_bucket_refill(srv->s->cfg, b, now);
+	svc_bucket_refill(b, now);
 	if (b->tokens >= 1.0) {
 		b->tokens -= 1.0;
 		return true;
@@ -242,6 +254,30 @@ static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const 
 	if (now - b->last_record_us >= 1000000u)
 		svc_bucket_flush(srv, b, now);
 	return false;
+}
+
+/* The bucket c's principal draws from: [service] rate for a peer with a
+ * role (none when rate is 0); for a peer with none, SVC_NOROLE_RATE or the
+ * configured rate if lower, in a bucket of its own (the same uid may hold
+ * a role on another connection, with other groups).
+ * RESOURCE_EXHAUSTED when the bucket table is full. */
+static enum kh_err svc_conn_bucket(struct svc_server *srv, struct svc_conn *c)
+{
+	const struct svc_config *cfg = srv->s->cfg;
+	unsigned rate = cfg->rate, burst = cfg->rate_burst;
+
+	if (c->who.roles != 0) {
+		if (rate == 0)
+			return KH_OK;
+		c->bucket = svc_bucket_get(srv, c->who.name, false, rate, burst);
+	} else {
+		if (rate == 0 || rate > SVC_NOROLE_RATE) {
+			rate = SVC_NOROLE_RATE;
+			burst = SVC_NOROLE_BURST;
+		}
+		c->bucket = svc_bucket_get(srv, c->who.name, true, rate, burst);
+	}
+	return c->bucket != NULL ? KH_OK : KH_E_RESOURCE_EXHAUSTED;
 }
 
 /* ---- connection lifetime ---- */
@@ -779,7 +815,7 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 	/* A peer with no role may call nothing (svc_conn_deny): small frames
 	 * are all it needs, and all it may make keyholdd hold. */
 	c->frame_cap = c->who.roles != 0 ? srv->s->cfg->frame_max : PROTO_FRAME_MAX_PREAUTH;
-	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
+	if (svc_conn_bucket(srv, c) != KH_OK) {
 		free(c);
 		svc_refuse(fd, "keyholdd tracks too many principals; retry later");
 		return KH_E_RESOURCE_EXHAUSTED;
@@ -865,7 +901,7 @@ static void svc_tls_connected(struct svc_conn *c)
 	c->authed = true;
 	/* Until a principal holds a role it is held to the pre-auth cap. */
 	c->frame_cap = c->who.roles != 0 ? srv->s->cfg->frame_max : PROTO_FRAME_MAX_PREAUTH;
-	if (srv->s->cfg->rate > 0 && (c->bucket = svc_bucket_get(srv, c->who.name)) == NULL) {
+	if (svc_conn_bucket(srv, c) != KH_OK) {
 		svc_conn_close(c);
 		svc_server_maybe_finish(srv);
 		return;
