@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "access/access.h"
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
@@ -109,8 +110,13 @@ static enum kh_err exp_add(struct exp_survey *v, const struct kh_bytes *der, con
 	return KH_OK;
 }
 
-/* Reads everything under the PKI lock; the caller holds it. */
-static enum kh_err exp_survey_locked(struct svc *s, int64_t now, struct exp_survey *v, struct kh_errbuf *e)
+/* Reads everything under the PKI lock; the caller holds it. who: the
+ * principal asking (NULL: keyholdd itself); a trustpoint whose key who may
+ * not see is left out, as in ListTrustpoints (docs/SECURITY.md, "What each
+ * role can see"). Trust store certificates are CA certificates every role
+ * may list. */
+static enum kh_err exp_survey_locked(struct svc *s, const struct svc_principal *who, int64_t now,
+				     struct exp_survey *v, struct kh_errbuf *e)
 {
 	char (*tps)[KH_NAME_MAX + 1] = NULL, (*stores)[KH_NAME_MAX + 1] = NULL;
 	struct store_notice *no = NULL;
@@ -124,6 +130,10 @@ static enum kh_err exp_survey_locked(struct svc *s, int64_t now, struct exp_surv
 
 		memset(&t, 0, sizeof(t));
 		KH_TRY(store_tp_get(s->pki->store, tps[i], &t, e));
+		if (who != NULL && access_key_view(s->grants, who, t.key) == ACCESS_VIEW_NONE) {
+			store_tp_clear(&t);
+			continue;
+		}
 		if (t.cert.len > 0)
 			r = exp_add(v, &t.cert, "trustpoint", t.name, now);
 		for (k = 0; r == KH_OK && k < t.n_chain; k++)
@@ -169,12 +179,13 @@ out:
 	return r;
 }
 
-static enum kh_err exp_survey(struct svc *s, int64_t now, struct exp_survey *v, struct kh_errbuf *e)
+static enum kh_err exp_survey(struct svc *s, const struct svc_principal *who, int64_t now, struct exp_survey *v,
+			      struct kh_errbuf *e)
 {
 	int r;
 
 	pthread_mutex_lock(&s->pki->lock);
-	r = exp_survey_locked(s, now, v, e);
+	r = exp_survey_locked(s, who, now, v, e);
 	pthread_mutex_unlock(&s->pki->lock);
 	return r;
 }
@@ -469,7 +480,7 @@ static enum kh_err exp_pass(struct svc *s, struct kh_monitor_resp *resp, struct 
 	pthread_mutex_lock(&exp_pass_lock);
 	now = svc_now();
 	exp_renew(s, now, resp);
-	KH_TRY(exp_survey(s, now, &v, e));
+	KH_TRY(exp_survey(s, NULL, now, &v, e));
 	window = (int64_t)s->cfg->exp_notify_days * EXP_DAY;
 	resp->notified = calloc(v.n ? v.n : 1, sizeof(*resp->notified));
 	KH_ENSURE(resp->notified != NULL, KH_E_RESOURCE_EXHAUSTED);
@@ -602,8 +613,7 @@ enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, 
 	size_t i, n = 0;
 	int r = KH_OK;
 
-	(void)who;
-	KH_TRY(exp_survey(s, now, &v, e));
+	KH_TRY(exp_survey(s, who, now, &v, e));
 	if (v.n > 1)
 		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
 	o->certs = calloc(v.n ? v.n : 1, sizeof(*o->certs));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What a principal can learn about keys it has no grant for (issue 13,
 # item 6; docs/SECURITY.md "What each role can see"): a signer with one
-# grant sees only that key in status (count, keys made outside FIPS mode)
-# and in the trustpoint list, cannot read or export another key's
+# grant sees only that key in status (count, keys made outside FIPS mode),
+# in the trustpoint list and in the certificate expiry list, cannot read or export another key's
 # trustpoint, and gets the same refusal for an existing trustpoint it has
 # no grant for and for one that does not exist. An auditor sees names but
 # no key material.
@@ -52,6 +52,12 @@ for what in show export; do
 done
 # The same as for the key itself.
 expect_err PERMISSION_DENIED "signer: public key of theirs" kh_as khvis key show theirs
+# The expiry list: its own trustpoint's certificate, not another key's.
+kh --json cert expiring --all > "$T/admin-exp.json" || fail "cert expiring as the admin"
+grep -q theirs "$T/admin-exp.json" || fail "the admin's expiry list does not name trustpoint theirs"
+kh_as khvis --json cert expiring --all > "$T/signer-exp.json" || fail "cert expiring as the signer"
+grep -q mine "$T/signer-exp.json" || fail "the signer's expiry list does not name its own trustpoint"
+grep -q -e theirs -e theirs.example.com "$T/signer-exp.json" && fail "the signer's expiry list names another key's trustpoint: $(cat "$T/signer-exp.json")"
 
 # ---- the auditor: names, no key material ----
 kh_as khvaud --json status > "$T/aud.json"
