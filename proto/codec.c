@@ -66,16 +66,6 @@ static enum kh_err proto_pack(const ProtobufCMessage *m, size_t hdr, uint8_t **o
 	return KH_OK;
 }
 
-/* ---- field validation ---- */
-
-static enum kh_err proto_key_type(int v, enum kh_key_type *out, struct kh_errbuf *e)
-{
-	if (v <= 0 || v > KH_KEY_TYPE_MAX)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-				  "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", v);
-	*out = (enum kh_key_type)v;
-	return KH_OK;
-}
 
 /* ---- request bodies: decode (server) ---- */
 
@@ -94,71 +84,9 @@ static enum kh_err dec_empty(const ProtobufCMessage *m, union proto_req_body *b,
 	return KH_OK;
 }
 
-static enum kh_err dec_generate(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(GenerateKeyRequest) *p = (const void *)m;
-	int r = KH_OK;
 
-	KH_TRY(proto_check_name(p->name, b->generate.name, "key", e));
-	KH_TRY(proto_key_type((int)p->type, &b->generate.type, e));
-out:
-	return r;
-}
 
-static enum kh_err dec_get_public(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
-{
-	return proto_check_name(((const PB(GetPublicKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
-}
 
-static enum kh_err dec_delete(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
-{
-	return proto_check_name(((const PB(DeleteKeyRequest) *)(const void *)m)->name, b->name.name, "key", e);
-}
-
-static enum kh_err dec_sign(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	/* Not const: the input bytes are handed over, not copied. */
-	PB(SignRequest) *p = (PB(SignRequest) *)(uintptr_t)cm;
-	struct kh_sign_req *s = &b->sign;
-	ProtobufCBinaryData *in;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->key, s->key, "key", e));
-	KH_ENSURE((unsigned)p->digest <= KH_DIGEST_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "digest %d is unknown; use sha256, sha384 or sha512",
-			     (int)p->digest));
-	KH_ENSURE((unsigned)p->padding <= KH_PAD_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "padding %d is unknown; use pkcs1 or pss", (int)p->padding));
-	s->digest = (enum kh_digest)p->digest;
-	s->padding = (enum kh_padding)p->padding;
-	switch (p->input_case) {
-	case KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE:
-		in = &p->message;
-		s->prehashed = false;
-		break;
-	case KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED:
-		in = &p->prehashed;
-		s->prehashed = true;
-		/* MD5 (16 bytes) is the shortest digest, SHA-512 (64) the longest. */
-		KH_ENSURE(in->len >= 16 && in->len <= 64,
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "a prehashed digest is 16 to 64 bytes, not %zu",
-				     in->len));
-		break;
-	default:
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "sign needs a message or a prehashed digest");
-		goto out;
-	}
-	s->len = in->len;
-	s->data = in->data;
-	in->data = NULL; /* taken: freed by kh_sign_req_clear */
-	in->len = 0;
-	if (s->data == NULL) {
-		s->data = malloc(1);
-		KH_ENSURE(s->data != NULL, KH_E_RESOURCE_EXHAUSTED);
-	}
-out:
-	return r;
-}
 
 /* ---- request bodies: encode (client) ---- */
 
@@ -233,82 +161,11 @@ static enum kh_err enc_req_sign(const union proto_req_body *b, uint8_t **out, si
 
 /* ---- response bodies: encode (server) ---- */
 
-static void pb_key_info(const struct kh_key_info *k, PB(KeyInfo) *m)
-{
-	keyhold__v1__key_info__init(m);
-	m->name = (char *)(uintptr_t)k->name;
-	m->type = (PB(KeyType))k->type;
-	m->bits = k->bits;
-	m->id.data = (uint8_t *)(uintptr_t)k->id;
-	m->id.len = k->id_len;
-	m->spki.data = k->spki;
-	m->spki.len = k->spki_len;
-	m->fips_created = k->fips_created;
-}
 
-static enum kh_err enc_resp_generate(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(GenerateKeyResponse) m = KEYHOLD__V1__GENERATE_KEY_RESPONSE__INIT;
-	PB(KeyInfo) ki;
 
-	pb_key_info(&b->key, &ki);
-	m.key = &ki;
-	return proto_pack(&m.base, 0, out, len);
-}
 
-static enum kh_err enc_resp_get_public(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(GetPublicKeyResponse) m = KEYHOLD__V1__GET_PUBLIC_KEY_RESPONSE__INIT;
-	PB(KeyInfo) ki;
 
-	pb_key_info(&b->key, &ki);
-	m.key = &ki;
-	return proto_pack(&m.base, 0, out, len);
-}
 
-static enum kh_err enc_resp_delete(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(DeleteKeyResponse) m = KEYHOLD__V1__DELETE_KEY_RESPONSE__INIT;
-
-	(void)b;
-	return proto_pack(&m.base, 0, out, len);
-}
-
-static enum kh_err enc_resp_list(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(ListKeysResponse) m = KEYHOLD__V1__LIST_KEYS_RESPONSE__INIT;
-	PB(KeyInfo) *infos = NULL, **ptrs = NULL;
-	size_t i, n = b->keys.n;
-	int r;
-
-	infos = calloc(n ? n : 1, sizeof(*infos));
-	ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	if (infos == NULL || ptrs == NULL) {
-		r = KH_E_RESOURCE_EXHAUSTED;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		pb_key_info(&b->keys.keys[i], &infos[i]);
-		ptrs[i] = &infos[i];
-	}
-	m.n_keys = n;
-	m.keys = ptrs;
-	r = proto_pack(&m.base, 0, out, len);
-out:
-	free(infos);
-	free(ptrs);
-	return r;
-}
-
-static enum kh_err enc_resp_sign(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(SignResponse) m = KEYHOLD__V1__SIGN_RESPONSE__INIT;
-
-	m.signature.data = b->sign.sig;
-	m.signature.len = b->sign.sig_len;
-	m.algorithm = (char *)(uintptr_t)b->sign.algorithm;
-	return proto_pack(&m.base, 0, out, len);
-}
 
 static enum kh_err enc_resp_caps(const union proto_resp_body *b, uint8_t **out, size_t *len)
 {
@@ -612,19 +469,19 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 				       &keyhold__v1__get_capabilities_response__descriptor, dec_empty,
 				       enc_req_caps, enc_resp_caps, dec_resp_caps },
 	[PROTO_M_GENERATE_KEY] = { "GenerateKey", &keyhold__v1__generate_key_request__descriptor,
-				   &keyhold__v1__generate_key_response__descriptor, dec_generate,
-				   enc_req_generate, enc_resp_generate, dec_resp_generate },
+				   &keyhold__v1__generate_key_response__descriptor, NULL,
+				   enc_req_generate, NULL, dec_resp_generate },
 	[PROTO_M_LIST_KEYS] = { "ListKeys", &keyhold__v1__list_keys_request__descriptor,
-				&keyhold__v1__list_keys_response__descriptor, dec_empty, enc_req_list,
-				enc_resp_list, dec_resp_list },
+				&keyhold__v1__list_keys_response__descriptor, NULL, enc_req_list,
+				NULL, dec_resp_list },
 	[PROTO_M_GET_PUBLIC_KEY] = { "GetPublicKey", &keyhold__v1__get_public_key_request__descriptor,
-				     &keyhold__v1__get_public_key_response__descriptor, dec_get_public,
-				     enc_req_get_public, enc_resp_get_public, dec_resp_get_public },
+				     &keyhold__v1__get_public_key_response__descriptor, NULL,
+				     enc_req_get_public, NULL, dec_resp_get_public },
 	[PROTO_M_DELETE_KEY] = { "DeleteKey", &keyhold__v1__delete_key_request__descriptor,
-				 &keyhold__v1__delete_key_response__descriptor, dec_delete, enc_req_delete,
-				 enc_resp_delete, dec_resp_none },
+				 &keyhold__v1__delete_key_response__descriptor, NULL, enc_req_delete,
+				 NULL, dec_resp_none },
 	[PROTO_M_SIGN] = { "Sign", &keyhold__v1__sign_request__descriptor,
-			   &keyhold__v1__sign_response__descriptor, dec_sign, enc_req_sign, enc_resp_sign,
+			   &keyhold__v1__sign_response__descriptor, NULL, enc_req_sign, NULL,
 			   dec_resp_sign },
 	[PROTO_M_RUN_SELF_TEST] = { "RunSelfTest", &keyhold__v1__run_self_test_request__descriptor,
 				    &keyhold__v1__run_self_test_response__descriptor, dec_empty,
@@ -726,6 +583,16 @@ const char *proto_method_name(enum proto_method m)
 	return proto_methods[m].name;
 }
 
+const ProtobufCMessageDescriptor *proto_method_request(enum proto_method m)
+{
+	return (unsigned)m < PROTO_M_COUNT ? proto_methods[m].req : NULL;
+}
+
+const ProtobufCMessageDescriptor *proto_method_response(enum proto_method m)
+{
+	return (unsigned)m < PROTO_M_COUNT ? proto_methods[m].resp : NULL;
+}
+
 int proto_method_lookup(const char *name)
 {
 	const ProtobufCServiceDescriptor *sd = &keyhold__v1__key_hold__descriptor;
@@ -779,9 +646,17 @@ enum kh_err proto_request_decode(const uint8_t *buf, size_t len, struct proto_re
 	proto_budget_init(&b2, env->body.len);
 	body = protobuf_c_message_unpack(sp->req, &b2.a, env->body.len, env->body.data);
 	KH_ENSURE(body != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "malformed %s request body", sp->name));
-	r = sp->req_dec(body, &out->body, e);
-	if (r != KH_OK)
+	r = proto_validate(body, e);
+	if (r == KH_OK && sp->req_dec != NULL)
+		r = sp->req_dec(body, &out->body, e);
+	if (r == KH_OK) {
+		/* The budget allocator's blocks are malloc's: freed by
+		 * protobuf-c's default allocator later. */
+		out->msg = body;
+		body = NULL;
+	} else {
 		proto_req_clear(out);
+	}
 out:
 	protobuf_c_message_free_unpacked(body, &b2.a);
 	if (env != NULL)
@@ -793,6 +668,8 @@ void proto_req_clear(struct proto_req *r)
 {
 	if (r == NULL)
 		return;
+	protobuf_c_message_free_unpacked(r->msg, NULL);
+	r->msg = NULL;
 	if (r->method == PROTO_M_SIGN)
 		kh_sign_req_clear(&r->body.sign);
 	proto_pki_req_clear(r->method, &r->body);
@@ -831,8 +708,37 @@ enum kh_err proto_response_encode(uint64_t id, enum kh_err code, const char *msg
 	size_t plen = 0;
 	int r = KH_OK;
 
-	if (code == KH_OK && (unsigned)m < PROTO_M_COUNT) {
+	if (code == KH_OK && (unsigned)m < PROTO_M_COUNT && proto_methods[m].resp_enc != NULL) {
 		r = proto_methods[m].resp_enc(body, &payload, &plen);
+		if (r != KH_OK) {
+			code = r;
+			msg = "cannot encode the response";
+		}
+	}
+	env.id = id;
+	st.code = -(int)code;
+	st.message = (char *)(uintptr_t)(code == KH_OK || msg == NULL ? "" : msg);
+	env.status = &st;
+	if (code == KH_OK) {
+		env.body.data = payload;
+		env.body.len = plen;
+	}
+	r = proto_pack(&env.base, PROTO_HDR_LEN, frame, frame_len);
+	free(payload);
+	return r;
+}
+
+enum kh_err proto_response_encode_msg(uint64_t id, enum kh_err code, const char *msg,
+				      const ProtobufCMessage *body, uint8_t **frame, size_t *frame_len)
+{
+	PB(Response) env = KEYHOLD__V1__RESPONSE__INIT;
+	PB(Status) st = KEYHOLD__V1__STATUS__INIT;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	int r;
+
+	if (code == KH_OK && body != NULL) {
+		r = proto_pack(body, 0, &payload, &plen);
 		if (r != KH_OK) {
 			code = r;
 			msg = "cannot encode the response";

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "kh_err.h"
 #include "kh_types.h"
 
@@ -79,6 +81,20 @@ enum kh_err proto_check_methods(struct kh_errbuf *e) KH_WUR;
 const char *proto_method_name(enum proto_method m);
 /* Looks a name up in the generated service descriptor; -1 when unknown. */
 int proto_method_lookup(const char *name);
+/* The generated descriptors of method m's request and response messages;
+ * NULL outside the enum. */
+const ProtobufCMessageDescriptor *proto_method_request(enum proto_method m);
+const ProtobufCMessageDescriptor *proto_method_response(enum proto_method m);
+
+/* ---- validation at the edge (validate.c) ----
+ * One entry per request message, and per nested message with rules:
+ * names, text, sizes, enums, counts, and the cross-field checks. A
+ * message without an entry has nothing to check. KH_OK, or
+ * INVALID_ARGUMENT naming the field. */
+enum kh_err proto_validate(const ProtobufCMessage *m, struct kh_errbuf *e) KH_WUR;
+/* The string at path ("key", "grant.key") in m; NULL when a message on the
+ * way is unset, the field is another oneof member's, or not a string. */
+const char *proto_field_str(const ProtobufCMessage *m, const char *path);
 
 /* ---- validated request and response bodies ---- */
 
@@ -145,13 +161,16 @@ struct proto_req {
 	bool have_id;        /* the envelope parsed: answer with this id */
 	uint32_t deadline_ms;
 	enum proto_method method;
+	/* The request body as protobuf-c unpacked it (within the budget) and
+	 * proto_validate passed; freed by proto_req_clear. */
+	ProtobufCMessage *msg;
 	union proto_req_body body;
 };
 
 /* ---- server side ---- */
 
 /* Decodes one frame payload: the envelope, then the method's body into
- * out->body, validating names, enums and lengths. Allocation is capped at
+ * out->msg, validating names, enums and lengths (proto_validate). Allocation is capped at
  * a budget derived from len. On error out->have_id says whether the error
  * can be answered with out->id; out holds nothing to free. Codes:
  * INVALID_ARGUMENT (malformed, or a NUL byte in the method name),
@@ -180,6 +199,9 @@ enum kh_err proto_response_encode(uint64_t id, enum kh_err code, const char *msg
 				  const union proto_resp_body *body, uint8_t **frame,
 				  size_t *frame_len) KH_WUR;
 void proto_resp_clear(enum proto_method m, union proto_resp_body *b);
+/* The same with the body as a generated message (NULL: an empty body). */
+enum kh_err proto_response_encode_msg(uint64_t id, enum kh_err code, const char *msg,
+				      const ProtobufCMessage *body, uint8_t **frame, size_t *frame_len) KH_WUR;
 
 /* ---- client side ---- */
 

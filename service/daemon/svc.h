@@ -144,16 +144,6 @@ enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, uni
 			     union proto_resp_body *resp, struct kh_errbuf *e);
 enum kh_err svc_h_get_capabilities(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 				   union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_generate_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			       union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_list_keys(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			    union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_get_public_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				 union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_delete_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_sign(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-		       union proto_resp_body *resp, struct kh_errbuf *e);
 /* h_security.c */
 enum kh_err svc_h_audit_show(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
 			     union proto_resp_body *resp, struct kh_errbuf *e);

@@ -11,81 +11,60 @@
 #include "daemon/svc.h"
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
+#include "rpc/rpc.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
 
 #define ROLES_KEYS (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER)
 #define ROLES_AUDIT (SVC_ROLE_ADMIN | SVC_ROLE_AUDITOR)
 
-/* The key or trustpoint a request is about, for the audit log and the
- * per-key policy; NULL when none. */
-typedef const char *(*svc_object_fn)(const union proto_req_body *b);
-
 struct svc_method {
-	svc_handler_fn fn;
+	rpc_handler_fn rpc;      /* the handler */
+	svc_handler_fn fn;       /* a handler not yet on generated messages */
 	unsigned roles;          /* any of these may call */
 	bool needs_operational;  /* refused outside OPERATIONAL (crypto output) */
-	svc_object_fn object;    /* NULL: the request names no object */
+	const char *object;      /* the request field naming the key, trustpoint or
+				  * store the request is about (audit, grants);
+				  * NULL: none */
 	bool key_policy;         /* non-admins need a grant for object */
+	const char *touched;     /* the request field naming an existing token key
+				  * it signs with or destroys; NULL: none */
 };
-
-static const char *svc_obj_generate(const union proto_req_body *b) { return b->generate.name; }
-static const char *svc_obj_name(const union proto_req_body *b) { return b->name.name; }
-static const char *svc_obj_sign(const union proto_req_body *b) { return b->sign.key; }
-static const char *svc_obj_grant(const union proto_req_body *b) { return b->grant.key; }
-static const char *svc_obj_grant_ref(const union proto_req_body *b) { return b->grant_ref.key; }
-static const char *svc_obj_grant_filter(const union proto_req_body *b) { return b->grant_filter.key; }
-/* PKI: the trustpoint, trust store or (CSR) key named. */
-static const char *svc_obj_csr(const union proto_req_body *b) { return b->csr.key; }
-static const char *svc_obj_tp_create(const union proto_req_body *b) { return b->tp_create.name; }
-static const char *svc_obj_tp_delete(const union proto_req_body *b) { return b->tp_delete.name; }
-static const char *svc_obj_tp_auth(const union proto_req_body *b) { return b->tp_auth.name; }
-static const char *svc_obj_tp_import(const union proto_req_body *b) { return b->tp_import.name; }
-static const char *svc_obj_tp_export(const union proto_req_body *b) { return b->tp_export.name; }
-static const char *svc_obj_tp_regen(const union proto_req_body *b) { return b->tp_regen.name; }
-static const char *svc_obj_ts_add(const union proto_req_body *b) { return b->ts_add.store; }
-static const char *svc_obj_ts_name(const union proto_req_body *b) { return b->ts_name.store; }
-static const char *svc_obj_ts_remove(const union proto_req_body *b) { return b->ts_remove.store; }
-static const char *svc_obj_ts_verify(const union proto_req_body *b) { return b->ts_verify.store; }
-static const char *svc_obj_crl_import(const union proto_req_body *b) { return b->crl_import.store; }
-static const char *svc_obj_cert_check(const union proto_req_body *b) { return b->cert_check.store; }
-static const char *svc_obj_tp_policy(const union proto_req_body *b) { return b->tp_policy.name; }
-static const char *svc_obj_ts_policy(const union proto_req_body *b) { return b->ts_policy.store; }
 
 /* Signers see and use only keys granted to them; auditors read status and
  * the audit log (DESIGN §9). */
 static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_GET_STATUS] = { .fn = svc_h_get_status, .roles = ROLES_ANY, .needs_operational = false },
 	[PROTO_M_GET_CAPABILITIES] = { .fn = svc_h_get_capabilities, .roles = ROLES_KEYS, .needs_operational = false },
-	[PROTO_M_GENERATE_KEY] = { .fn = svc_h_generate_key, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = svc_obj_generate },
-	[PROTO_M_LIST_KEYS] = { .fn = svc_h_list_keys, .roles = ROLES_KEYS, .needs_operational = false },
-	[PROTO_M_GET_PUBLIC_KEY] = { .fn = svc_h_get_public_key, .roles = ROLES_KEYS, .needs_operational = false, .object = svc_obj_name, .key_policy = true },
-	[PROTO_M_DELETE_KEY] = { .fn = svc_h_delete_key, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = svc_obj_name },
-	[PROTO_M_SIGN] = { .fn = svc_h_sign, .roles = ROLES_KEYS, .needs_operational = true, .object = svc_obj_sign, .key_policy = true },
+	[PROTO_M_GENERATE_KEY] = { .rpc = svc_h_generate_key, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name" },
+	[PROTO_M_LIST_KEYS] = { .rpc = svc_h_list_keys, .roles = ROLES_KEYS, .needs_operational = false },
+	[PROTO_M_GET_PUBLIC_KEY] = { .rpc = svc_h_get_public_key, .roles = ROLES_KEYS, .needs_operational = false, .object = "name", .key_policy = true },
+	[PROTO_M_DELETE_KEY] = { .rpc = svc_h_delete_key, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name", .touched = "name" },
+	[PROTO_M_SIGN] = { .rpc = svc_h_sign, .roles = ROLES_KEYS, .needs_operational = true, .object = "key", .key_policy = true, .touched = "key" },
 	[PROTO_M_AUDIT_SHOW] = { .fn = svc_h_audit_show, .roles = ROLES_AUDIT, .needs_operational = false },
 	[PROTO_M_AUDIT_VERIFY] = { .fn = svc_h_audit_verify, .roles = ROLES_AUDIT, .needs_operational = false },
-	[PROTO_M_GRANT_KEY] = { .fn = svc_h_grant_key, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_grant },
-	[PROTO_M_REVOKE_KEY_GRANT] = { .fn = svc_h_revoke_key_grant, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_grant_ref },
-	[PROTO_M_LIST_KEY_GRANTS] = { .fn = svc_h_list_key_grants, .roles = ROLES_AUDIT, .needs_operational = false, .object = svc_obj_grant_filter },
+	[PROTO_M_GRANT_KEY] = { .fn = svc_h_grant_key, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "grant.key" },
+	[PROTO_M_REVOKE_KEY_GRANT] = { .fn = svc_h_revoke_key_grant, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "key" },
+	[PROTO_M_LIST_KEY_GRANTS] = { .fn = svc_h_list_key_grants, .roles = ROLES_AUDIT, .needs_operational = false, .object = "key" },
 	[PROTO_M_RUN_SELF_TEST] = { .fn = svc_h_run_selftest, .roles = SVC_ROLE_ADMIN, .needs_operational = true },
-	[PROTO_M_CREATE_CSR] = { .fn = svc_h_create_csr, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = svc_obj_csr },
-	[PROTO_M_CREATE_TRUSTPOINT] = { .fn = svc_h_create_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = svc_obj_tp_create },
+	[PROTO_M_CREATE_CSR] = { .fn = svc_h_create_csr, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "key", .touched = "key" },
+	[PROTO_M_CREATE_TRUSTPOINT] = { .fn = svc_h_create_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name", .touched = "key" },
 	[PROTO_M_LIST_TRUSTPOINTS] = { .fn = svc_h_list_trustpoints, .roles = ROLES_ANY, .needs_operational = false },
-	[PROTO_M_GET_TRUSTPOINT] = { .fn = svc_h_get_trustpoint, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_name },
-	[PROTO_M_DELETE_TRUSTPOINT] = { .fn = svc_h_delete_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_tp_delete },
-	[PROTO_M_AUTHENTICATE_TRUSTPOINT] = { .fn = svc_h_authenticate_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_tp_auth },
-	[PROTO_M_ENROLL_TRUSTPOINT] = { .fn = svc_h_enroll_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = svc_obj_name },
-	[PROTO_M_IMPORT_CERTIFICATE] = { .fn = svc_h_import_certificate, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_tp_import },
-	[PROTO_M_EXPORT_TRUSTPOINT] = { .fn = svc_h_export_trustpoint, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_tp_export },
-	[PROTO_M_REGENERATE_TRUSTPOINT] = { .fn = svc_h_regenerate_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = svc_obj_tp_regen },
-	[PROTO_M_TRUSTSTORE_ADD] = { .fn = svc_h_truststore_add, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_ts_add },
-	[PROTO_M_TRUSTSTORE_LIST] = { .fn = svc_h_truststore_list, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_ts_name },
-	[PROTO_M_TRUSTSTORE_REMOVE] = { .fn = svc_h_truststore_remove, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_ts_remove },
-	[PROTO_M_TRUSTSTORE_VERIFY] = { .fn = svc_h_truststore_verify, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_ts_verify },
-	[PROTO_M_IMPORT_CRL] = { .fn = svc_h_import_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_crl_import },
-	[PROTO_M_CHECK_CERTIFICATE] = { .fn = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = svc_obj_cert_check },
-	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .fn = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_tp_policy },
-	[PROTO_M_SET_TRUSTSTORE_POLICY] = { .fn = svc_h_set_truststore_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = svc_obj_ts_policy },
+	[PROTO_M_GET_TRUSTPOINT] = { .fn = svc_h_get_trustpoint, .roles = ROLES_ANY, .needs_operational = false, .object = "name" },
+	[PROTO_M_DELETE_TRUSTPOINT] = { .fn = svc_h_delete_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
+	[PROTO_M_AUTHENTICATE_TRUSTPOINT] = { .fn = svc_h_authenticate_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
+	[PROTO_M_ENROLL_TRUSTPOINT] = { .fn = svc_h_enroll_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name" },
+	[PROTO_M_IMPORT_CERTIFICATE] = { .fn = svc_h_import_certificate, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
+	[PROTO_M_EXPORT_TRUSTPOINT] = { .fn = svc_h_export_trustpoint, .roles = ROLES_ANY, .needs_operational = false, .object = "name" },
+	[PROTO_M_REGENERATE_TRUSTPOINT] = { .fn = svc_h_regenerate_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name" },
+	[PROTO_M_TRUSTSTORE_ADD] = { .fn = svc_h_truststore_add, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_TRUSTSTORE_LIST] = { .fn = svc_h_truststore_list, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_TRUSTSTORE_REMOVE] = { .fn = svc_h_truststore_remove, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_TRUSTSTORE_VERIFY] = { .fn = svc_h_truststore_verify, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_IMPORT_CRL] = { .fn = svc_h_import_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_CHECK_CERTIFICATE] = { .fn = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .fn = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
+	[PROTO_M_SET_TRUSTSTORE_POLICY] = { .fn = svc_h_set_truststore_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
 	[PROTO_M_LIST_EXPIRING] = { .fn = svc_h_list_expiring, .roles = ROLES_ANY, .needs_operational = false },
 	/* Renewal signs certificates and CSRs in the token. */
 	[PROTO_M_RUN_MONITOR] = { .fn = svc_h_run_monitor, .roles = SVC_ROLE_ADMIN, .needs_operational = true },
@@ -138,24 +117,14 @@ void svc_audit_record(struct svc *s, const struct svc_principal *who, const char
 		log_err("audit: %s", e.msg);
 }
 
-/* The existing token key a request would sign with or destroy, if any. */
-static const char *svc_key_touched(const struct proto_req *req)
-{
-	switch (req->method) {
-	case PROTO_M_SIGN: return req->body.sign.key;
-	case PROTO_M_DELETE_KEY: return req->body.name.name;
-	case PROTO_M_CREATE_CSR: return req->body.csr.key;
-	case PROTO_M_CREATE_TRUSTPOINT: return req->body.tp_create.key;
-	default: return NULL;
-	}
-}
-
 void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_req *req, uint64_t deadline_us,
 		  uint8_t **frame, size_t *frame_len)
 {
 	const struct svc_method *m = &svc_methods[req->method];
 	const char *mname = proto_method_name(req->method);
-	const char *object = m->object != NULL ? m->object(&req->body) : NULL;
+	const char *object = m->object != NULL ? proto_field_str(req->msg, m->object) : NULL;
+	const char *touched = m->touched != NULL ? proto_field_str(req->msg, m->touched) : NULL;
+	struct rpc_call call = { .s = s, .who = who, .req = req->msg };
 	union proto_resp_body resp;
 	struct kh_errbuf e = { 0 };
 	uint64_t t0 = kh_now_mono_us();
@@ -179,24 +148,29 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 										       object))) != KH_OK) {
 		/* Decided before the token is asked: the refusal is the same
 		 * whether or not the key exists. */
-	} else if (s->audit != NULL && svc_key_touched(req) != NULL &&
-		   strcmp(svc_key_touched(req), audit_key_name(s->audit)) == 0) {
+	} else if (s->audit != NULL && touched != NULL && strcmp(touched, audit_key_name(s->audit)) == 0) {
 		r = kh_err_set(&e, KH_E_PERMISSION_DENIED,
-			       "key '%s' signs the audit log's checkpoints; no request may use it", svc_key_touched(req));
+			       "key '%s' signs the audit log's checkpoints; no request may use it", touched);
 	} else if (m->needs_operational && atomic_load(&s->state) != SVC_STATE_OPERATIONAL) {
 		r = kh_err_set(&e, KH_E_UNAVAILABLE, "keyholdd is in state %s; %s is refused until it is OPERATIONAL",
 			       svc_state_name((enum svc_state)atomic_load(&s->state)), mname);
 	} else if (m->needs_operational && s->audit != NULL && !audit_healthy(s->audit)) {
 		r = kh_err_set(&e, KH_E_UNAVAILABLE,
 			       "the audit log cannot be written, and no key is used without a record; see keyholdd's log");
-	} else if (m->fn == NULL) {
+	} else if (m->rpc == NULL && m->fn == NULL) {
 		r = kh_err_set(&e, KH_E_UNIMPLEMENTED, "%s is not implemented by this keyholdd", mname);
 	} else if (s->audit != NULL &&
 		   (r = audit_begin(s->audit, &(struct audit_event){ who->name, mname, object, KH_OK, 0, 1 }, &e)) != KH_OK) {
 		/* A state change whose record cannot be written is refused
 		 * before it happens (audit_begin). */
 	} else {
-		r = m->fn(s, who, &req->body, &resp, &e);
+		if (m->rpc != NULL) {
+			r = m->rpc(&call, &e);
+			if (r == KH_OK && call.oom)
+				r = kh_err_set(&e, KH_E_RESOURCE_EXHAUSTED, "out of memory building the %s answer", mname);
+		} else {
+			r = m->fn(s, who, &req->body, &resp, &e);
+		}
 		if (r != KH_OK && e.code == KH_OK)
 			kh_err_set(&e, r, "%s failed", mname);
 		/* FIPS ERROR state (DESIGN §8): no cryptographic output leaves
@@ -211,11 +185,8 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 		struct audit_event ev = { who->name, mname, object, r, kh_now_mono_us() - t0, 1 };
 		struct kh_errbuf ae = { 0 };
 
-		if (audit_append(s->audit, &ev, &ae) != KH_OK && r == KH_OK) {
-			proto_resp_clear(req->method, &resp);
-			memset(&resp, 0, sizeof(resp));
+		if (audit_append(s->audit, &ev, &ae) != KH_OK && r == KH_OK)
 			r = kh_err_set(&e, KH_E_UNAVAILABLE, "%s", ae.msg);
-		}
 	}
 	if (r != KH_OK) {
 		log_info("%s %s%s%s: %s: %s", who->name, mname, object ? " " : "", object ? object : "", kh_err_name(r),
@@ -223,8 +194,12 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 		*frame = svc_error_frame(req->id, r, e.msg, frame_len);
 	} else {
 		log_dbg("%s %s: OK in %llu us", who->name, mname, (unsigned long long)(kh_now_mono_us() - t0));
-		if (proto_response_encode(req->id, KH_OK, NULL, req->method, &resp, frame, frame_len) != KH_OK)
+		r = m->rpc != NULL
+			    ? proto_response_encode_msg(req->id, KH_OK, NULL, call.resp, frame, frame_len)
+			    : proto_response_encode(req->id, KH_OK, NULL, req->method, &resp, frame, frame_len);
+		if (r != KH_OK)
 			*frame = svc_error_frame(req->id, KH_E_INTERNAL, "cannot encode the response", frame_len);
 	}
+	rpc_call_release(&call);
 	proto_resp_clear(req->method, &resp);
 }

@@ -1,0 +1,307 @@
+/* validate.c: the checks every request passes at the edge, before a
+ * handler sees it (STYLE "Untrusted input"). One entry per request message
+ * (and per nested message that has rules); the rules name fields of
+ * keyhold.proto and are walked through the generated descriptors, so no
+ * field is copied. A handler may rely on what its entry checks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyhold.pb-c.h"
+#include "kh_pki.h"
+#include "proto.h"
+
+enum proto_rule_kind {
+	PR_NAME,     /* kh_name_valid; with .opt, "" too */
+	PR_TEXT,     /* at most .max bytes, no control character */
+	PR_BYTES,    /* .min to .max bytes ("is empty" below 1) */
+	PR_ENUM,     /* .min to .max; .msg formats the value (%d) */
+	PR_COUNT,    /* at most .max elements; .msg formats the count (%zu) */
+	PR_CHECK,    /* .check: what the others cannot say (oneofs, cross-field) */
+};
+
+struct proto_rule {
+	const char *field;   /* the field's name in keyhold.proto (PR_CHECK: none) */
+	enum proto_rule_kind kind;
+	bool opt;            /* PR_NAME: may be empty */
+	size_t min, max;
+	const char *what;    /* the noun in the message: "key", "subject" */
+	const char *msg;     /* PR_ENUM, PR_COUNT: the whole message, one value */
+	enum kh_err (*check)(const ProtobufCMessage *m, struct kh_errbuf *e);
+};
+
+struct proto_entry {
+	const ProtobufCMessageDescriptor *desc;
+	const struct proto_rule *rules;
+	size_t n;
+};
+
+#define NAME(f, w) { .field = (f), .kind = PR_NAME, .what = (w) }
+#define NAME_OPT(f, w) { .field = (f), .kind = PR_NAME, .opt = true, .what = (w) }
+#define TEXT(f, n, w) { .field = (f), .kind = PR_TEXT, .max = (n), .what = (w) }
+#define BYTES(f, lo, hi, w) { .field = (f), .kind = PR_BYTES, .min = (lo), .max = (hi), .what = (w) }
+#define ENUM(f, lo, hi, m) { .field = (f), .kind = PR_ENUM, .min = (lo), .max = (hi), .msg = (m) }
+#define COUNT(f, hi, m) { .field = (f), .kind = PR_COUNT, .max = (hi), .msg = (m) }
+#define CHECK(fn) { .kind = PR_CHECK, .check = (fn) }
+#define ENTRY(type, ...)                                                                             \
+	{ &keyhold__v1__##type##__descriptor, (const struct proto_rule[]){ __VA_ARGS__ },                  \
+	  sizeof((const struct proto_rule[]){ __VA_ARGS__ }) / sizeof(struct proto_rule) }
+
+/* ---- cross-field checks ---- */
+
+static enum kh_err check_sign_input(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__SignRequest *p = (const void *)m;
+
+	switch (p->input_case) {
+	case KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE:
+		return KH_OK;
+	case KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED:
+		/* MD5 (16 bytes) is the shortest digest, SHA-512 (64) the longest. */
+		if (p->prehashed.len < 16 || p->prehashed.len > 64)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "a prehashed digest is 16 to 64 bytes, not %zu",
+					  p->prehashed.len);
+		return KH_OK;
+	default:
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "sign needs a message or a prehashed digest");
+	}
+}
+
+/* ---- the table: one entry per message with rules ---- */
+
+static const struct proto_entry proto_entries[] = {
+	/* keys */
+	ENTRY(generate_key_request, NAME("name", "key"),
+	      ENUM("type", 1, KH_KEY_TYPE_MAX,
+		   "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519")),
+	ENTRY(get_public_key_request, NAME("name", "key")),
+	ENTRY(delete_key_request, NAME("name", "key")),
+	ENTRY(sign_request, NAME("key", "key"),
+	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
+	      ENUM("padding", 0, KH_PAD_MAX, "padding %d is unknown; use pkcs1 or pss"), CHECK(check_sign_input)),
+};
+
+static const struct proto_entry *proto_entry_of(const ProtobufCMessageDescriptor *d)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(proto_entries) / sizeof(proto_entries[0]); i++)
+		if (proto_entries[i].desc == d)
+			return &proto_entries[i];
+	return NULL;
+}
+
+/* ---- the walk ---- */
+
+static const void *proto_field_ptr(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	return (const char *)m + f->offset;
+}
+
+static size_t proto_field_count(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)(const void *)((const char *)m + f->quantifier_offset);
+	/* A oneof member that is not the chosen one reads as absent. */
+	if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 &&
+	    *(const uint32_t *)(const void *)((const char *)m + f->quantifier_offset) != f->id)
+		return 0;
+	return 1;
+}
+
+static enum kh_err proto_check_text_value(const char *s, const struct proto_rule *r, struct kh_errbuf *e)
+{
+	size_t i, n = strlen(s);
+
+	if (n > r->max)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", r->what, r->max);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s contains a control character", r->what);
+	}
+	return KH_OK;
+}
+
+static int64_t proto_int_value(const void *p, ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32: return *(const int32_t *)p;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32: return (int64_t)*(const uint32_t *)p;
+	case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)p ? 1 : 0;
+	default: return *(const int64_t *)p;
+	}
+}
+
+static size_t proto_elem_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE: return 8;
+	default: return 4;
+	}
+}
+
+/* Element i of field f (a repeated field's array, or the field itself). */
+static const void *proto_elem(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t i)
+{
+	const void *p = proto_field_ptr(m, f);
+
+	if (f->label != PROTOBUF_C_LABEL_REPEATED)
+		return p;
+	return *(const char *const *)p + i * proto_elem_size(f->type);
+}
+
+/* .msg comes from the table above, never from input: each formats exactly
+ * one value of the type its kind says. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static enum kh_err proto_rule_msg_count(const struct proto_rule *r, size_t n, struct kh_errbuf *e)
+{
+	return kh_err_set(e, KH_E_INVALID_ARGUMENT, r->msg, n);
+}
+
+static enum kh_err proto_rule_msg_value(const struct proto_rule *r, int v, struct kh_errbuf *e)
+{
+	return kh_err_set(e, KH_E_INVALID_ARGUMENT, r->msg, v);
+}
+#pragma GCC diagnostic pop
+
+static enum kh_err proto_rule_apply(const ProtobufCMessage *m, const struct proto_rule *r, struct kh_errbuf *e)
+{
+	const ProtobufCFieldDescriptor *f;
+	size_t i, n;
+	int ret = KH_OK;
+
+	if (r->kind == PR_CHECK)
+		return r->check(m, e);
+	f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, r->field);
+	if (f == NULL)
+		return kh_err_set(e, KH_E_INTERNAL, "validation names no field '%s' in %s", r->field,
+				  m->descriptor->name);
+	n = proto_field_count(m, f);
+	if (r->kind == PR_COUNT) {
+		if (n > r->max)
+			return proto_rule_msg_count(r, n, e);
+		return KH_OK;
+	}
+	/* A string or name that is not there is "" (proto3). */
+	if (n == 0 && f->label != PROTOBUF_C_LABEL_REPEATED) {
+		if (r->kind == PR_NAME && !r->opt)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", r->what);
+		if (r->kind == PR_BYTES && r->min > 0)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is empty", r->what);
+		return KH_OK;
+	}
+	for (i = 0; i < n && ret == KH_OK; i++) {
+		const void *v = proto_elem(m, f, i);
+
+		switch (r->kind) {
+		case PR_NAME: {
+			const char *s = *(const char *const *)v;
+
+			if (s == NULL)
+				s = "";
+			if (!(r->opt && s[0] == '\0') && !kh_name_valid(s))
+				ret = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}",
+						 r->what);
+			break;
+		}
+		case PR_TEXT: {
+			const char *s = *(const char *const *)v;
+
+			ret = proto_check_text_value(s != NULL ? s : "", r, e);
+			break;
+		}
+		case PR_BYTES: {
+			const ProtobufCBinaryData *b = v;
+
+			if (b->len < r->min)
+				ret = r->min <= 1 ? kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is empty", r->what)
+						  : kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is shorter than %zu bytes",
+							       r->what, r->min);
+			else if (b->len > r->max)
+				ret = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is larger than %zu bytes", r->what, r->max);
+			break;
+		}
+		case PR_ENUM: {
+			int64_t x = proto_int_value(v, f->type);
+
+			if (x < (int64_t)r->min || x > (int64_t)r->max)
+				ret = proto_rule_msg_value(r, (int)x, e);
+			break;
+		}
+		default:
+			ret = kh_err_set(e, KH_E_INTERNAL, "validation rule %d is unknown", (int)r->kind);
+			break;
+		}
+	}
+	return ret;
+}
+
+/* Nested messages are checked when their type has an entry; depth is
+ * bounded by protobuf-c's unpacker (and by the schema: no recursion). */
+enum kh_err proto_validate(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const struct proto_entry *en;
+	unsigned i;
+	size_t j, n;
+	int r = KH_OK;
+
+	if (m == NULL)
+		return KH_OK;
+	en = proto_entry_of(m->descriptor);
+	for (j = 0; en != NULL && j < en->n && r == KH_OK; j++)
+		r = proto_rule_apply(m, &en->rules[j], e);
+	for (i = 0; i < m->descriptor->n_fields && r == KH_OK; i++) {
+		const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		n = proto_field_count(m, f);
+		for (j = 0; j < n && r == KH_OK; j++)
+			r = proto_validate(*(ProtobufCMessage *const *)proto_elem(m, f, j), e);
+	}
+	return r;
+}
+
+const char *proto_field_str(const ProtobufCMessage *m, const char *path)
+{
+	const ProtobufCFieldDescriptor *f;
+	const char *dot;
+	char head[64];
+
+	while (m != NULL && path != NULL) {
+		dot = strchr(path, '.');
+		if (dot == NULL) {
+			f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, path);
+			if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED ||
+			    proto_field_count(m, f) == 0)
+				return NULL;
+			return *(const char *const *)proto_field_ptr(m, f);
+		}
+		if ((size_t)(dot - path) >= sizeof(head))
+			return NULL;
+		memcpy(head, path, (size_t)(dot - path));
+		head[dot - path] = '\0';
+		f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, head);
+		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+		    proto_field_count(m, f) == 0)
+			return NULL;
+		m = *(const ProtobufCMessage *const *)proto_field_ptr(m, f);
+		path = dot + 1;
+	}
+	return NULL;
+}

@@ -1,0 +1,69 @@
+/* rpc/rpc.h: what a handler sees. A handler reads its request as the
+ * generated message proto/ decoded and validated (proto_validate), and
+ * builds its response as a generated message from memory that lives until
+ * the answer is encoded (rpc_alloc and friends), so a response may borrow
+ * anything it registers with rpc_defer. Handlers live in rpc/h_<domain>.c;
+ * the method table (roles, objects) in rpc/dispatch.c. */
+#ifndef RPC_RPC_H
+#define RPC_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "keyhold.pb-c.h"
+#include "kh_err.h"
+
+struct svc;
+struct svc_principal;
+struct rpc_block;
+
+struct rpc_call {
+	struct svc *s;
+	const struct svc_principal *who;
+	const ProtobufCMessage *req;   /* validated; cast to the method's request type */
+	ProtobufCMessage *resp;        /* set by the handler (rpc_msg); NULL: an empty body */
+	struct rpc_block *mem;         /* freed after the answer is encoded */
+	bool oom;                      /* an allocation failed: the answer is RESOURCE_EXHAUSTED */
+};
+
+/* A handler: KH_OK with c->resp set (or left NULL for an empty response),
+ * else the code with e set. */
+typedef enum kh_err (*rpc_handler_fn)(struct rpc_call *c, struct kh_errbuf *e);
+
+/* Zeroed memory that lives until the answer is sent; NULL (and c->oom)
+ * when out of memory. rpc_alloc(c, 0) returns a valid pointer. */
+void *rpc_alloc(struct rpc_call *c, size_t n);
+/* An array of n pointers (protobuf-c repeated fields). */
+void *rpc_array(struct rpc_call *c, size_t n, size_t elem);
+/* A copy of s ("" for NULL); protobuf_c_empty_string-safe. */
+char *rpc_strdup(struct rpc_call *c, const char *s);
+/* A new message of type d, initialised. */
+void *rpc_msg(struct rpc_call *c, const ProtobufCMessageDescriptor *d);
+/* fn(p) runs after the answer is encoded (data the response borrows). On
+ * allocation failure fn(p) runs at once and c->oom is set. */
+void rpc_defer(struct rpc_call *c, void (*fn)(void *), void *p);
+/* Frees everything rpc_alloc and rpc_defer hold. */
+void rpc_call_release(struct rpc_call *c);
+
+/* ---- the handlers, by domain (rpc/h_<domain>.c) ---- */
+
+/* h_keys.c */
+enum kh_err svc_h_generate_key(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_list_keys(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_get_public_key(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_delete_key(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_sign(struct rpc_call *c, struct kh_errbuf *e);
+
+/* protobuf-c's structs take char * for strings they only read. */
+static inline char *rpc_str(const char *s)
+{
+	union {
+		const char *c;
+		char *m;
+	} u;
+
+	u.c = s != NULL ? s : "";
+	return u.m;
+}
+
+#endif
