@@ -66,33 +66,6 @@ static void tp_signer_clear(struct pki_signer *sg)
 	memset(sg, 0, sizeof(*sg));
 }
 
-static enum kh_err tp_der_info(const struct kh_bytes *der, struct kh_cert_info *out, struct kh_errbuf *e)
-{
-	X509 *x = pki_x509_from_der(der->data, der->len);
-
-	if (x == NULL)
-		return kh_err_set(e, KH_E_DATA_LOSS, "a stored certificate does not parse");
-	pki_cert_info(x, out);
-	X509_free(x);
-	return KH_OK;
-}
-
-static enum kh_err tp_der_list(const struct kh_bytes *ders, size_t n, struct kh_cert_list *out, struct kh_errbuf *e)
-{
-	size_t i;
-	int r = KH_OK;
-
-	out->certs = calloc(n ? n : 1, sizeof(*out->certs));
-	if (out->certs == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	for (i = 0; i < n; i++) {
-		KH_TRY(tp_der_info(&ders[i], &out->certs[i], e));
-		out->n++;
-	}
-out:
-	return r;
-}
-
 static enum kh_err tp_csr_pem_from_der(const struct kh_bytes *der, char **pem, struct kh_errbuf *e)
 {
 	const unsigned char *p = der->data;
@@ -112,91 +85,6 @@ int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t rene
 		return 0;
 	/* Cisco's auto-enroll PERCENT: that share of the lifetime elapsed. */
 	return not_before + (not_after - not_before) * (int64_t)renew_at / 100;
-}
-
-/* OCSP URL and renewal settings, and where renewal stands: "due" once the
- * certificate crossed renew_at, "pending" while the CSR that renews it
- * awaits its certificate (terminal enrollment). */
-static enum kh_err tp_renewal_info(struct svc *s, const struct store_tp *t, struct kh_trustpoint *o,
-				   struct kh_errbuf *e)
-{
-	struct store_tp_policy p;
-	int r = KH_OK;
-
-	KH_TRY(store_tp_policy_get(s->pki->store, t->name, &p, e));
-	kh_strlcpy(o->ocsp_url, p.ocsp_url, sizeof(o->ocsp_url));
-	o->renew_at = p.renew_at;
-	o->renew_regenerate = p.renew_regenerate;
-	o->renew_after = o->has_cert ? svc_pki_renew_after(o->cert.not_before, o->cert.not_after, p.renew_at) : 0;
-	if (o->renew_after != 0 && svc_now() >= o->renew_after)
-		kh_strlcpy(o->renewal, t->csr.len > 0 || t->next_key[0] != '\0' ? "pending" : "due", sizeof(o->renewal));
-out:
-	return r;
-}
-
-/* The wire view of a stored trustpoint. */
-static enum kh_err tp_info(struct svc *s, const struct store_tp *t, bool with_csr, struct kh_trustpoint *out,
-			   struct kh_errbuf *e)
-{
-	struct kh_trustpoint o;
-	struct store_mkey mk;
-	EVP_PKEY *pub = NULL;
-	struct kh_errbuf ign = { 0 };
-	bool found = false;
-	int r = KH_OK;
-
-	memset(&o, 0, sizeof(o));
-	kh_strlcpy(o.name, t->name, sizeof(o.name));
-	kh_strlcpy(o.key, t->key, sizeof(o.key));
-	if (hsm_key_meta(s->hsm, t->key, &o.key_type, &pub, &ign) != KH_OK)
-		o.key_type = KH_KEY_UNSPECIFIED;
-	EVP_PKEY_free(pub);
-	KH_TRY(store_mkey_get(s->pki->store, t->key, &mk, &found, e));
-	o.key_generated = found && strcmp(mk.trustpoint, t->name) == 0;
-	kh_strlcpy(o.subject, t->subject, sizeof(o.subject));
-	kh_strlcpy(o.fqdn, t->fqdn, sizeof(o.fqdn));
-	kh_strlcpy(o.san, t->san, sizeof(o.san));
-	kh_strlcpy(o.eku, t->eku, sizeof(o.eku));
-	o.enrollment = t->enrollment;
-	kh_strlcpy(o.revocation, t->revocation, sizeof(o.revocation));
-	o.digest = t->digest;
-	o.validity_days = t->validity_days;
-	KH_TRY(tp_der_list(t->ca, t->n_ca, &o.ca, e));
-	KH_TRY(tp_der_list(t->chain, t->n_chain, &o.chain, e));
-	if (t->cert.len > 0) {
-		KH_TRY(tp_der_info(&t->cert, &o.cert, e));
-		o.has_cert = true;
-	}
-	if (t->csr.len > 0) {
-		if (with_csr)
-			KH_TRY(tp_csr_pem_from_der(&t->csr, &o.pending_csr, e));
-		kh_strlcpy(o.pending_csr_key, t->csr_key, sizeof(o.pending_csr_key));
-		o.pending_csr_created = t->csr_created;
-	}
-	kh_strlcpy(o.next_key, t->next_key, sizeof(o.next_key));
-	o.created = t->created;
-	o.updated = t->updated;
-	KH_TRY(tp_renewal_info(s, t, &o, e));
-	*out = o;
-	memset(&o, 0, sizeof(o));
-out:
-	kh_trustpoint_clear(&o);
-	return r;
-}
-
-/* Legacy: SetTrustpointPolicy's handler (rpc/h_revocation.c) until it
- * builds its answer with rpc_trustpoint; delete with it. */
-enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e)
-{
-	struct store_tp t;
-	int r = KH_OK;
-
-	memset(&t, 0, sizeof(t));
-	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
-	KH_TRY(tp_info(s, &t, true, out, e));
-out:
-	store_tp_clear(&t);
-	return r;
 }
 
 /* ---- response messages ---- */
@@ -376,6 +264,121 @@ static enum kh_err tp_check_new_key(const char *want, const struct kh_key_info *
 			  "the token answered the generation of key '%s' with another object ('%s'); restart keyholdd and "
 			  "check `keyhold status` for orphaned keys",
 			  want, got->name);
+}
+
+/* ---- legacy: the kh_trustpoint mirror ----
+ * Only SetTrustpointPolicy's handler (rpc/h_revocation.c) still answers
+ * with a struct kh_trustpoint; once it builds its answer with
+ * rpc_trustpoint, delete this section (and svc_pki_tp_info). */
+
+static enum kh_err tp_der_info(const struct kh_bytes *der, struct kh_cert_info *out, struct kh_errbuf *e)
+{
+	X509 *x = pki_x509_from_der(der->data, der->len);
+
+	if (x == NULL)
+		return kh_err_set(e, KH_E_DATA_LOSS, "a stored certificate does not parse");
+	pki_cert_info(x, out);
+	X509_free(x);
+	return KH_OK;
+}
+
+static enum kh_err tp_der_list(const struct kh_bytes *ders, size_t n, struct kh_cert_list *out, struct kh_errbuf *e)
+{
+	size_t i;
+	int r = KH_OK;
+
+	out->certs = calloc(n ? n : 1, sizeof(*out->certs));
+	if (out->certs == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < n; i++) {
+		KH_TRY(tp_der_info(&ders[i], &out->certs[i], e));
+		out->n++;
+	}
+out:
+	return r;
+}
+
+/* OCSP URL and renewal settings, and where renewal stands: "due" once the
+ * certificate crossed renew_at, "pending" while the CSR that renews it
+ * awaits its certificate (terminal enrollment). */
+static enum kh_err tp_renewal_info(struct svc *s, const struct store_tp *t, struct kh_trustpoint *o,
+				   struct kh_errbuf *e)
+{
+	struct store_tp_policy p;
+	int r = KH_OK;
+
+	KH_TRY(store_tp_policy_get(s->pki->store, t->name, &p, e));
+	kh_strlcpy(o->ocsp_url, p.ocsp_url, sizeof(o->ocsp_url));
+	o->renew_at = p.renew_at;
+	o->renew_regenerate = p.renew_regenerate;
+	o->renew_after = o->has_cert ? svc_pki_renew_after(o->cert.not_before, o->cert.not_after, p.renew_at) : 0;
+	if (o->renew_after != 0 && svc_now() >= o->renew_after)
+		kh_strlcpy(o->renewal, t->csr.len > 0 || t->next_key[0] != '\0' ? "pending" : "due", sizeof(o->renewal));
+out:
+	return r;
+}
+
+/* The wire view of a stored trustpoint. */
+static enum kh_err tp_info(struct svc *s, const struct store_tp *t, bool with_csr, struct kh_trustpoint *out,
+			   struct kh_errbuf *e)
+{
+	struct kh_trustpoint o;
+	struct store_mkey mk;
+	EVP_PKEY *pub = NULL;
+	struct kh_errbuf ign = { 0 };
+	bool found = false;
+	int r = KH_OK;
+
+	memset(&o, 0, sizeof(o));
+	kh_strlcpy(o.name, t->name, sizeof(o.name));
+	kh_strlcpy(o.key, t->key, sizeof(o.key));
+	if (hsm_key_meta(s->hsm, t->key, &o.key_type, &pub, &ign) != KH_OK)
+		o.key_type = KH_KEY_UNSPECIFIED;
+	EVP_PKEY_free(pub);
+	KH_TRY(store_mkey_get(s->pki->store, t->key, &mk, &found, e));
+	o.key_generated = found && strcmp(mk.trustpoint, t->name) == 0;
+	kh_strlcpy(o.subject, t->subject, sizeof(o.subject));
+	kh_strlcpy(o.fqdn, t->fqdn, sizeof(o.fqdn));
+	kh_strlcpy(o.san, t->san, sizeof(o.san));
+	kh_strlcpy(o.eku, t->eku, sizeof(o.eku));
+	o.enrollment = t->enrollment;
+	kh_strlcpy(o.revocation, t->revocation, sizeof(o.revocation));
+	o.digest = t->digest;
+	o.validity_days = t->validity_days;
+	KH_TRY(tp_der_list(t->ca, t->n_ca, &o.ca, e));
+	KH_TRY(tp_der_list(t->chain, t->n_chain, &o.chain, e));
+	if (t->cert.len > 0) {
+		KH_TRY(tp_der_info(&t->cert, &o.cert, e));
+		o.has_cert = true;
+	}
+	if (t->csr.len > 0) {
+		if (with_csr)
+			KH_TRY(tp_csr_pem_from_der(&t->csr, &o.pending_csr, e));
+		kh_strlcpy(o.pending_csr_key, t->csr_key, sizeof(o.pending_csr_key));
+		o.pending_csr_created = t->csr_created;
+	}
+	kh_strlcpy(o.next_key, t->next_key, sizeof(o.next_key));
+	o.created = t->created;
+	o.updated = t->updated;
+	KH_TRY(tp_renewal_info(s, t, &o, e));
+	*out = o;
+	memset(&o, 0, sizeof(o));
+out:
+	kh_trustpoint_clear(&o);
+	return r;
+}
+
+enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
+	KH_TRY(tp_info(s, &t, true, out, e));
+out:
+	store_tp_clear(&t);
+	return r;
 }
 
 /* ---- CreateCsr ---- */

@@ -429,6 +429,7 @@ static void test_validation(void **state)
 	memset(&b, 0, sizeof(b));
 	memcpy(b.tp_import.name, "tp", 3);
 	assert_int_equal(decode_body(PROTO_M_IMPORT_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the certificate is empty"));
 	kh_err_clear(&e);
 	memset(&b, 0, sizeof(b));
 	memcpy(b.ts_add.store, "s", 2);
@@ -451,6 +452,87 @@ static void test_validation(void **state)
 	memset(&b, 0, sizeof(b));
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_LIST, &b, &e), KH_OK);
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_REMOVE, &b, &e), KH_E_INVALID_ARGUMENT);
+}
+
+/* The trustpoint requests' rules (proto/validate.c): the legacy decoders'
+ * refusals and messages, now at the edge. */
+static void expect_refused(enum proto_method m, const union proto_req_body *b, const char *msg)
+{
+	struct kh_errbuf e = { 0 };
+
+	assert_int_equal(decode_body(m, b, &e), KH_E_INVALID_ARGUMENT);
+	if (strstr(e.msg, msg) == NULL)
+		fail_msg("'%s' is not in '%s'", msg, e.msg);
+}
+
+static void test_tp_validation(void **state)
+{
+	union proto_req_body b;
+	struct kh_errbuf e = { 0 };
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_create.name, "tp", 3);
+	memcpy(b.tp_create.key, "a/b", 4);
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "key name must match [A-Za-z0-9._-]{1,64}");
+	memset(b.tp_create.key, 0, sizeof(b.tp_create.key));
+	b.tp_create.generate = (enum kh_key_type)99;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "key type 99 is unknown");
+	b.tp_create.generate = KH_KEY_P256;
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_OK);
+	b.tp_create.enrollment = (enum kh_enrollment)7;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "enrollment 7 is unknown; use self or terminal");
+	b.tp_create.enrollment = KH_ENROLL_SELF;
+	b.tp_create.digest = (enum kh_digest)9;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "digest 9 is unknown");
+	b.tp_create.digest = KH_DIGEST_SHA256;
+	b.tp_create.validity_days = 40000;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "validity of 40000 days is too long (at most 36500)");
+	b.tp_create.validity_days = 36500;
+	memcpy(b.tp_create.ocsp_url, "https://ocsp.example/", 22);
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "the OCSP URL must be an http:// URL");
+	memcpy(b.tp_create.ocsp_url, "http://ocsp.example/", 21);
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_OK);
+	memcpy(b.tp_create.fqdn, "a\tb", 4);
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "FQDN contains a control character");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.csr.key, "k", 2);
+	b.csr.digest = (enum kh_digest)9;
+	expect_refused(PROTO_M_CREATE_CSR, &b, "digest 9 is unknown; use sha256, sha384 or sha512");
+	b.csr.digest = KH_DIGEST_SHA256;
+	memcpy(b.csr.challenge, "x\x7fy", 4);
+	expect_refused(PROTO_M_CREATE_CSR, &b, "challenge password contains a control character");
+	memset(b.csr.key, 0, sizeof(b.csr.key));
+	expect_refused(PROTO_M_CREATE_CSR, &b, "key name must match");
+
+	memset(&b, 0, sizeof(b));
+	expect_refused(PROTO_M_GET_TRUSTPOINT, &b, "trustpoint name must match");
+	expect_refused(PROTO_M_ENROLL_TRUSTPOINT, &b, "trustpoint name must match");
+	expect_refused(PROTO_M_DELETE_TRUSTPOINT, &b, "trustpoint name must match");
+	assert_int_equal(decode_body(PROTO_M_LIST_TRUSTPOINTS, &b, &e), KH_OK);
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_auth.name, "tp", 3);
+	expect_refused(PROTO_M_AUTHENTICATE_TRUSTPOINT, &b, "the CA certificate is empty");
+	b.tp_auth.ca = files[2];
+	memcpy(b.tp_auth.fingerprint, "ab\ncd", 6);
+	expect_refused(PROTO_M_AUTHENTICATE_TRUSTPOINT, &b, "fingerprint contains a control character");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_import.name, "tp", 3);
+	expect_refused(PROTO_M_IMPORT_CERTIFICATE, &b, "the certificate is empty");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_export.name, "tp", 3);
+	b.tp_export.format = (enum kh_cert_format)9;
+	expect_refused(PROTO_M_EXPORT_TRUSTPOINT, &b, "format 9 is unknown; use pem, der or pkcs7");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_regen.name, "tp", 3);
+	assert_int_equal(decode_body(PROTO_M_REGENERATE_TRUSTPOINT, &b, &e), KH_OK);
+	b.tp_regen.type = (enum kh_key_type)42;
+	expect_refused(PROTO_M_REGENERATE_TRUSTPOINT, &b, "key type 42 is unknown");
 }
 
 /* ---- responses ---- */
@@ -538,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_tp_validation),
 		cmocka_unit_test(test_responses),
 	};
 
