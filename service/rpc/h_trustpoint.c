@@ -1,8 +1,10 @@
 /* h_trustpoint.c: the CSR and trustpoint RPCs (DESIGN §5, §7): CreateCsr,
  * Create/List/Get/DeleteTrustpoint, Authenticate, Enroll (self|terminal),
  * ImportCertificate, ExportTrustpoint and RegenerateTrustpoint (key
- * rollover). Each parses everything first, then takes the PKI lock and
- * changes token and database in the order svc_pki.c explains. */
+ * rollover). Each reads its request as the validated generated message,
+ * parses everything first, then takes the PKI lock and changes token and
+ * database in the order svc_pki.c explains; answers are built as generated
+ * messages (rpc_trustpoint builds a Trustpoint for other handlers too). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
