@@ -24,23 +24,6 @@ static enum kh_err cp_name_opt(const char *in, char out[KH_NAME_MAX + 1], const 
 	return proto_check_name(in, out, what, e);
 }
 
-static enum kh_err cp_digest(int v, enum kh_digest *out, struct kh_errbuf *e)
-{
-	if (v < 0 || v > KH_DIGEST_MAX)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "digest %d is unknown; use sha256, sha384 or sha512", v);
-	*out = (enum kh_digest)v;
-	return KH_OK;
-}
-
-static enum kh_err cp_key_type(int v, bool allow_zero, enum kh_key_type *out, struct kh_errbuf *e)
-{
-	if (v < (allow_zero ? 0 : 1) || v > KH_KEY_TYPE_MAX)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-				  "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", v);
-	*out = (enum kh_key_type)v;
-	return KH_OK;
-}
-
 /* ---- CertInfo / CrlInfo / Trustpoint ---- */
 
 /* An array of CertInfo messages and their pointers, freed by pb_certs_free. */
@@ -110,6 +93,320 @@ static void crl_from(const PB(CrlInfo) *m, struct kh_crl_info *c)
 	proto_cstr(c->fingerprint, sizeof(c->fingerprint), m->fingerprint);
 }
 
+static enum kh_err tp_from(const PB(Trustpoint) *m, struct kh_trustpoint *t)
+{
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (m == NULL)
+		return KH_E_DATA_LOSS;
+	proto_cstr(t->name, sizeof(t->name), m->name);
+	proto_cstr(t->key, sizeof(t->key), m->key);
+	t->key_type = (enum kh_key_type)m->key_type;
+	t->key_generated = m->key_generated;
+	proto_cstr(t->subject, sizeof(t->subject), m->subject);
+	proto_cstr(t->fqdn, sizeof(t->fqdn), m->fqdn);
+	proto_cstr(t->san, sizeof(t->san), m->san);
+	proto_cstr(t->eku, sizeof(t->eku), m->eku);
+	t->enrollment = (enum kh_enrollment)m->enrollment;
+	proto_cstr(t->revocation, sizeof(t->revocation), m->revocation);
+	t->digest = (enum kh_digest)m->digest;
+	t->validity_days = m->validity_days;
+	if ((r = certs_from(m->ca, m->n_ca, &t->ca)) != KH_OK ||
+	    (r = certs_from(m->chain, m->n_chain, &t->chain)) != KH_OK)
+		return r;
+	if (m->cert != NULL) {
+		t->has_cert = true;
+		proto_cert_from(m->cert, &t->cert);
+	}
+	if (m->pending_csr != NULL && m->pending_csr[0] != '\0') {
+		t->pending_csr = strdup(m->pending_csr);
+		if (t->pending_csr == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+	}
+	proto_cstr(t->pending_csr_key, sizeof(t->pending_csr_key), m->pending_csr_key);
+	t->pending_csr_created = m->pending_csr_created;
+	proto_cstr(t->next_key, sizeof(t->next_key), m->next_key);
+	t->created = m->created;
+	t->updated = m->updated;
+	proto_cstr(t->ocsp_url, sizeof(t->ocsp_url), m->ocsp_url);
+	t->renew_at = m->renew_at;
+	t->renew_regenerate = m->renew_regenerate;
+	proto_cstr(t->renewal, sizeof(t->renewal), m->renewal);
+	t->renew_after = m->renew_after;
+	return KH_OK;
+}
+
+/* ---- CreateCsr ---- */
+
+enum kh_err proto_pki_enc_req_create_csr(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(CreateCsrRequest) m = KEYHOLD__V1__CREATE_CSR_REQUEST__INIT;
+	const struct kh_csr_req *q = &b->csr;
+
+	m.key = S(q->key);
+	m.subject = S(q->subject);
+	m.san = S(q->san);
+	m.eku = S(q->eku);
+	m.digest = (PB(Digest))q->digest;
+	m.challenge_password = S(q->challenge);
+	return proto_pack_msg(&m.base, out, len);
+}
+
+static enum kh_err bytes_from_str(const char *s, struct kh_bytes *out)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	out->data = malloc(n + 1);
+	if (out->data == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (n > 0)
+		memcpy(out->data, s, n);
+	out->data[n] = '\0';
+	out->len = n;
+	return KH_OK;
+}
+
+enum kh_err proto_pki_dec_resp_create_csr(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return bytes_from_str(((const PB(CreateCsrResponse) *)(const void *)cm)->pem, &b->pem);
+}
+
+/* ---- CreateTrustpoint ---- */
+
+enum kh_err proto_pki_enc_req_create_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(CreateTrustpointRequest) m = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__INIT;
+	const struct kh_tp_create_req *q = &b->tp_create;
+
+	m.name = S(q->name);
+	if (q->generate != KH_KEY_UNSPECIFIED) {
+		m.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE;
+		m.generate = (PB(KeyType))q->generate;
+	} else if (q->key[0] != '\0') {
+		m.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY;
+		m.key = S(q->key);
+	}
+	m.subject = S(q->subject);
+	m.fqdn = S(q->fqdn);
+	m.san = S(q->san);
+	m.eku = S(q->eku);
+	m.enrollment = (PB(Enrollment))q->enrollment;
+	m.revocation = S(q->revocation);
+	m.digest = (PB(Digest))q->digest;
+	m.validity_days = q->validity_days;
+	m.renew_at = q->renew_at;
+	m.renew_regenerate = q->renew_regenerate;
+	m.ocsp_url = S(q->ocsp_url);
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_create_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	return tp_from(((const PB(CreateTrustpointResponse) *)(const void *)cm)->trustpoint, &b->tp);
+}
+
+/* ---- ListTrustpoints ---- */
+
+enum kh_err proto_pki_enc_req_list_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ListTrustpointsRequest) m = KEYHOLD__V1__LIST_TRUSTPOINTS_REQUEST__INIT;
+
+	(void)b;
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_list_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ListTrustpointsResponse) *p = (const void *)cm;
+	size_t i;
+	int r = KH_OK;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	b->tps.tps = calloc(p->n_trustpoints ? p->n_trustpoints : 1, sizeof(*b->tps.tps));
+	if (b->tps.tps == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < p->n_trustpoints && r == KH_OK; i++, b->tps.n++)
+		r = tp_from(p->trustpoints[i], &b->tps.tps[i]);
+	return r;
+}
+
+/* ---- GetTrustpoint / EnrollTrustpoint (a name) ---- */
+
+enum kh_err proto_pki_enc_req_get_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(GetTrustpointRequest) m = KEYHOLD__V1__GET_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->name.name);
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_get_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	(void)e;
+	return tp_from(((const PB(GetTrustpointResponse) *)(const void *)cm)->trustpoint, &b->tp);
+}
+
+/* ---- DeleteTrustpoint ---- */
+
+enum kh_err proto_pki_enc_req_delete_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(DeleteTrustpointRequest) m = KEYHOLD__V1__DELETE_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->tp_delete.name);
+	m.keep_key = b->tp_delete.keep_key;
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_delete_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(DeleteTrustpointResponse) *p = (const void *)cm;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < p->n_deleted_keys && i < 2; i++)
+		proto_cstr(b->tp_delete.deleted_keys[i], sizeof(b->tp_delete.deleted_keys[i]), p->deleted_keys[i]);
+	b->tp_delete.n_deleted = i;
+	return KH_OK;
+}
+
+/* ---- AuthenticateTrustpoint ---- */
+
+enum kh_err proto_pki_enc_req_auth_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(AuthenticateTrustpointRequest) m = KEYHOLD__V1__AUTHENTICATE_TRUSTPOINT_REQUEST__INIT;
+	const struct kh_tp_auth_req *q = &b->tp_auth;
+
+	m.name = S(q->name);
+	m.ca.data = q->ca.data;
+	m.ca.len = q->ca.len;
+	m.confirm = q->confirm;
+	m.fingerprint = S(q->fingerprint);
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_auth_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(AuthenticateTrustpointResponse) *p = (const void *)cm;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	return certs_from(p->ca, p->n_ca, &b->certs);
+}
+
+/* ---- EnrollTrustpoint / RegenerateTrustpoint ---- */
+
+enum kh_err proto_pki_enc_req_enroll_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(EnrollTrustpointRequest) m = KEYHOLD__V1__ENROLL_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->name.name);
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_enroll_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(EnrollTrustpointResponse) *p = (const void *)cm;
+	struct kh_enroll_resp *q = &b->enroll;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	q->enrollment = (enum kh_enrollment)p->enrollment;
+	proto_cstr(q->key, sizeof(q->key), p->key);
+	if (p->csr_pem != NULL && p->csr_pem[0] != '\0') {
+		q->csr_pem = strdup(p->csr_pem);
+		if (q->csr_pem == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+	}
+	if (p->cert != NULL) {
+		q->has_cert = true;
+		proto_cert_from(p->cert, &q->cert);
+	}
+	proto_cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
+	return KH_OK;
+}
+
+enum kh_err proto_pki_enc_req_regen_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(RegenerateTrustpointRequest) m = KEYHOLD__V1__REGENERATE_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->tp_regen.name);
+	m.type = (PB(KeyType))b->tp_regen.type;
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_regen_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	return proto_pki_dec_resp_enroll_tp(cm, b, e);
+}
+
+/* ---- ImportCertificate ---- */
+
+enum kh_err proto_pki_enc_req_import_cert(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ImportCertificateRequest) m = KEYHOLD__V1__IMPORT_CERTIFICATE_REQUEST__INIT;
+
+	m.name = S(b->tp_import.name);
+	m.data.data = b->tp_import.data.data;
+	m.data.len = b->tp_import.data.len;
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_import_cert(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ImportCertificateResponse) *p = (const void *)cm;
+	struct kh_import_resp *q = &b->import;
+	size_t i;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	proto_cert_from(p->cert, &q->cert);
+	q->chain_len = p->chain_len;
+	for (i = 0; i < p->n_warnings && i < KH_PKI_WARN_MAX; i++)
+		proto_cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
+	q->n_warnings = i;
+	proto_cstr(q->key, sizeof(q->key), p->key);
+	proto_cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
+	return KH_OK;
+}
+
+/* ---- ExportTrustpoint ---- */
+
+enum kh_err proto_pki_enc_req_export_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
+{
+	PB(ExportTrustpointRequest) m = KEYHOLD__V1__EXPORT_TRUSTPOINT_REQUEST__INIT;
+
+	m.name = S(b->tp_export.name);
+	m.chain = b->tp_export.chain;
+	m.format = (PB(CertFormat))b->tp_export.format;
+	return proto_pack_msg(&m.base, out, len);
+}
+
+enum kh_err proto_pki_dec_resp_export_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
+{
+	const PB(ExportTrustpointResponse) *p = (const void *)cm;
+
+	(void)e;
+	memset(b, 0, sizeof(*b));
+	b->pem.data = malloc(p->data.len + 1);
+	if (b->pem.data == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (p->data.len > 0)
+		memcpy(b->pem.data, p->data.data, p->data.len);
+	b->pem.data[p->data.len] = '\0';
+	b->pem.len = p->data.len;
+	return KH_OK;
+}
+
+/* ---- legacy: SetTrustpointPolicy's answer (codec_rev.c) ---- */
+
+/* Until SetTrustpointPolicy's handler builds its Trustpoint message
+ * (rpc_trustpoint); delete with proto_rev_enc_resp_tp_policy. */
 /* A Trustpoint message and what it points to. */
 struct pb_tp {
 	PB(Trustpoint) m;
@@ -165,595 +462,18 @@ static void pb_tp_free(struct pb_tp *o)
 	pb_certs_free(&o->chain);
 }
 
-static enum kh_err tp_from(const PB(Trustpoint) *m, struct kh_trustpoint *t)
+enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
 {
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	if (m == NULL)
-		return KH_E_DATA_LOSS;
-	proto_cstr(t->name, sizeof(t->name), m->name);
-	proto_cstr(t->key, sizeof(t->key), m->key);
-	t->key_type = (enum kh_key_type)m->key_type;
-	t->key_generated = m->key_generated;
-	proto_cstr(t->subject, sizeof(t->subject), m->subject);
-	proto_cstr(t->fqdn, sizeof(t->fqdn), m->fqdn);
-	proto_cstr(t->san, sizeof(t->san), m->san);
-	proto_cstr(t->eku, sizeof(t->eku), m->eku);
-	t->enrollment = (enum kh_enrollment)m->enrollment;
-	proto_cstr(t->revocation, sizeof(t->revocation), m->revocation);
-	t->digest = (enum kh_digest)m->digest;
-	t->validity_days = m->validity_days;
-	if ((r = certs_from(m->ca, m->n_ca, &t->ca)) != KH_OK ||
-	    (r = certs_from(m->chain, m->n_chain, &t->chain)) != KH_OK)
-		return r;
-	if (m->cert != NULL) {
-		t->has_cert = true;
-		proto_cert_from(m->cert, &t->cert);
-	}
-	if (m->pending_csr != NULL && m->pending_csr[0] != '\0') {
-		t->pending_csr = strdup(m->pending_csr);
-		if (t->pending_csr == NULL)
-			return KH_E_RESOURCE_EXHAUSTED;
-	}
-	proto_cstr(t->pending_csr_key, sizeof(t->pending_csr_key), m->pending_csr_key);
-	t->pending_csr_created = m->pending_csr_created;
-	proto_cstr(t->next_key, sizeof(t->next_key), m->next_key);
-	t->created = m->created;
-	t->updated = m->updated;
-	proto_cstr(t->ocsp_url, sizeof(t->ocsp_url), m->ocsp_url);
-	t->renew_at = m->renew_at;
-	t->renew_regenerate = m->renew_regenerate;
-	proto_cstr(t->renewal, sizeof(t->renewal), m->renewal);
-	t->renew_after = m->renew_after;
-	return KH_OK;
-}
-
-/* ---- CreateCsr ---- */
-
-enum kh_err proto_pki_dec_create_csr(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(CreateCsrRequest) *p = (const void *)cm;
-	struct kh_csr_req *q = &b->csr;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->key, q->key, "key", e));
-	KH_TRY(proto_check_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
-	KH_TRY(proto_check_text(p->san, q->san, sizeof(q->san), "SAN list", e));
-	KH_TRY(proto_check_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
-	KH_TRY(cp_digest((int)p->digest, &q->digest, e));
-	KH_TRY(proto_check_text(p->challenge_password, q->challenge, sizeof(q->challenge), "challenge password", e));
-out:
-	return r;
-}
-
-enum kh_err proto_pki_enc_req_create_csr(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(CreateCsrRequest) m = KEYHOLD__V1__CREATE_CSR_REQUEST__INIT;
-	const struct kh_csr_req *q = &b->csr;
-
-	m.key = S(q->key);
-	m.subject = S(q->subject);
-	m.san = S(q->san);
-	m.eku = S(q->eku);
-	m.digest = (PB(Digest))q->digest;
-	m.challenge_password = S(q->challenge);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_create_csr(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(CreateCsrResponse) m = KEYHOLD__V1__CREATE_CSR_RESPONSE__INIT;
-
-	m.pem = S(b->pem.data != NULL ? (const char *)b->pem.data : "");
-	return proto_pack_msg(&m.base, out, len);
-}
-
-static enum kh_err bytes_from_str(const char *s, struct kh_bytes *out)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-
-	out->data = malloc(n + 1);
-	if (out->data == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (n > 0)
-		memcpy(out->data, s, n);
-	out->data[n] = '\0';
-	out->len = n;
-	return KH_OK;
-}
-
-enum kh_err proto_pki_dec_resp_create_csr(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	return bytes_from_str(((const PB(CreateCsrResponse) *)(const void *)cm)->pem, &b->pem);
-}
-
-/* ---- CreateTrustpoint ---- */
-
-enum kh_err proto_pki_dec_create_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(CreateTrustpointRequest) *p = (const void *)cm;
-	struct kh_tp_create_req *q = &b->tp_create;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->name, q->name, "trustpoint", e));
-	switch (p->key_source_case) {
-	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY:
-		KH_TRY(proto_check_name(p->key, q->key, "key", e));
-		break;
-	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE:
-		KH_TRY(cp_key_type((int)p->generate, false, &q->generate, e));
-		break;
-	default:
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "a trustpoint needs a key: name one (--key) or generate one (--generate)");
-		goto out;
-	}
-	KH_TRY(proto_check_text(p->subject, q->subject, sizeof(q->subject), "subject", e));
-	KH_TRY(proto_check_text(p->fqdn, q->fqdn, sizeof(q->fqdn), "FQDN", e));
-	KH_TRY(proto_check_text(p->san, q->san, sizeof(q->san), "SAN list", e));
-	KH_TRY(proto_check_text(p->eku, q->eku, sizeof(q->eku), "EKU list", e));
-	KH_ENSURE((unsigned)p->enrollment <= KH_ENROLL_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "enrollment %d is unknown; use self or terminal", (int)p->enrollment));
-	q->enrollment = (enum kh_enrollment)p->enrollment;
-	KH_TRY(proto_check_text(p->revocation, q->revocation, sizeof(q->revocation), "revocation list", e));
-	KH_TRY(cp_digest((int)p->digest, &q->digest, e));
-	KH_ENSURE(p->validity_days <= 36500,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "validity of %u days is too long (at most 36500)", p->validity_days));
-	q->validity_days = p->validity_days;
-	KH_ENSURE(p->renew_at <= 99,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "renew-at is a percent of the lifetime from 1 to 99 (0: off), not %u",
-			     p->renew_at));
-	q->renew_at = p->renew_at;
-	q->renew_regenerate = p->renew_regenerate;
-	KH_TRY(proto_check_text(p->ocsp_url, q->ocsp_url, sizeof(q->ocsp_url), "OCSP URL", e));
-	KH_ENSURE(kh_url_valid(q->ocsp_url),
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "the OCSP URL must be an http:// URL (https, ldap and file are not fetched)"));
-out:
-	return r;
-}
-
-enum kh_err proto_pki_enc_req_create_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(CreateTrustpointRequest) m = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__INIT;
-	const struct kh_tp_create_req *q = &b->tp_create;
-
-	m.name = S(q->name);
-	if (q->generate != KH_KEY_UNSPECIFIED) {
-		m.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE;
-		m.generate = (PB(KeyType))q->generate;
-	} else if (q->key[0] != '\0') {
-		m.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY;
-		m.key = S(q->key);
-	}
-	m.subject = S(q->subject);
-	m.fqdn = S(q->fqdn);
-	m.san = S(q->san);
-	m.eku = S(q->eku);
-	m.enrollment = (PB(Enrollment))q->enrollment;
-	m.revocation = S(q->revocation);
-	m.digest = (PB(Digest))q->digest;
-	m.validity_days = q->validity_days;
-	m.renew_at = q->renew_at;
-	m.renew_regenerate = q->renew_regenerate;
-	m.ocsp_url = S(q->ocsp_url);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-static enum kh_err enc_tp_resp(const struct kh_trustpoint *t, bool get, uint8_t **out, size_t *len)
-{
+	PB(GetTrustpointResponse) m = KEYHOLD__V1__GET_TRUSTPOINT_RESPONSE__INIT;
 	struct pb_tp o;
-	int r = pb_tp_make(t, &o);
+	int r = pb_tp_make(&b->tp, &o);
 
 	if (r == KH_OK) {
-		if (get) {
-			PB(GetTrustpointResponse) m = KEYHOLD__V1__GET_TRUSTPOINT_RESPONSE__INIT;
-
-			m.trustpoint = &o.m;
-			r = proto_pack_msg(&m.base, out, len);
-		} else {
-			PB(CreateTrustpointResponse) m = KEYHOLD__V1__CREATE_TRUSTPOINT_RESPONSE__INIT;
-
-			m.trustpoint = &o.m;
-			r = proto_pack_msg(&m.base, out, len);
-		}
+		m.trustpoint = &o.m;
+		r = proto_pack_msg(&m.base, out, len);
 	}
 	pb_tp_free(&o);
 	return r;
-}
-
-enum kh_err proto_pki_enc_resp_create_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	return enc_tp_resp(&b->tp, false, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_create_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	(void)e;
-	return tp_from(((const PB(CreateTrustpointResponse) *)(const void *)cm)->trustpoint, &b->tp);
-}
-
-/* ---- ListTrustpoints ---- */
-
-enum kh_err proto_pki_dec_list_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	(void)cm;
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	return KH_OK;
-}
-
-enum kh_err proto_pki_enc_req_list_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(ListTrustpointsRequest) m = KEYHOLD__V1__LIST_TRUSTPOINTS_REQUEST__INIT;
-
-	(void)b;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_list_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(ListTrustpointsResponse) m = KEYHOLD__V1__LIST_TRUSTPOINTS_RESPONSE__INIT;
-	const struct kh_trustpoint_list *l = &b->tps;
-	struct pb_tp *o = calloc(l->n ? l->n : 1, sizeof(*o));
-	PB(Trustpoint) **p = calloc(l->n ? l->n : 1, sizeof(*p));
-	size_t i, made = 0;
-	int r = KH_OK;
-
-	KH_ENSURE(o != NULL && p != NULL, KH_E_RESOURCE_EXHAUSTED);
-	for (i = 0; i < l->n; i++) {
-		r = pb_tp_make(&l->tps[i], &o[i]);
-		made++;
-		if (r != KH_OK)
-			goto out;
-		p[i] = &o[i].m;
-	}
-	m.n_trustpoints = l->n;
-	m.trustpoints = p;
-	r = proto_pack_msg(&m.base, out, len);
-out:
-	for (i = 0; i < made; i++)
-		pb_tp_free(&o[i]);
-	free(o);
-	free(p);
-	return r;
-}
-
-enum kh_err proto_pki_dec_resp_list_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	const PB(ListTrustpointsResponse) *p = (const void *)cm;
-	size_t i;
-	int r = KH_OK;
-
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	b->tps.tps = calloc(p->n_trustpoints ? p->n_trustpoints : 1, sizeof(*b->tps.tps));
-	if (b->tps.tps == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	for (i = 0; i < p->n_trustpoints && r == KH_OK; i++, b->tps.n++)
-		r = tp_from(p->trustpoints[i], &b->tps.tps[i]);
-	return r;
-}
-
-/* ---- GetTrustpoint / EnrollTrustpoint (a name) ---- */
-
-enum kh_err proto_pki_dec_get_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	return proto_check_name(((const PB(GetTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
-}
-
-enum kh_err proto_pki_enc_req_get_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(GetTrustpointRequest) m = KEYHOLD__V1__GET_TRUSTPOINT_REQUEST__INIT;
-
-	m.name = S(b->name.name);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	return enc_tp_resp(&b->tp, true, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_get_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	(void)e;
-	return tp_from(((const PB(GetTrustpointResponse) *)(const void *)cm)->trustpoint, &b->tp);
-}
-
-/* ---- DeleteTrustpoint ---- */
-
-enum kh_err proto_pki_dec_delete_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(DeleteTrustpointRequest) *p = (const void *)cm;
-
-	b->tp_delete.keep_key = p->keep_key;
-	return proto_check_name(p->name, b->tp_delete.name, "trustpoint", e);
-}
-
-enum kh_err proto_pki_enc_req_delete_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(DeleteTrustpointRequest) m = KEYHOLD__V1__DELETE_TRUSTPOINT_REQUEST__INIT;
-
-	m.name = S(b->tp_delete.name);
-	m.keep_key = b->tp_delete.keep_key;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_delete_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(DeleteTrustpointResponse) m = KEYHOLD__V1__DELETE_TRUSTPOINT_RESPONSE__INIT;
-	char *keys[2];
-	size_t i;
-
-	for (i = 0; i < b->tp_delete.n_deleted && i < 2; i++)
-		keys[i] = S(b->tp_delete.deleted_keys[i]);
-	m.n_deleted_keys = i;
-	m.deleted_keys = keys;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_delete_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	const PB(DeleteTrustpointResponse) *p = (const void *)cm;
-	size_t i;
-
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	for (i = 0; i < p->n_deleted_keys && i < 2; i++)
-		proto_cstr(b->tp_delete.deleted_keys[i], sizeof(b->tp_delete.deleted_keys[i]), p->deleted_keys[i]);
-	b->tp_delete.n_deleted = i;
-	return KH_OK;
-}
-
-/* ---- AuthenticateTrustpoint ---- */
-
-enum kh_err proto_pki_dec_auth_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	PB(AuthenticateTrustpointRequest) *p = (PB(AuthenticateTrustpointRequest) *)(uintptr_t)cm;
-	struct kh_tp_auth_req *q = &b->tp_auth;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->name, q->name, "trustpoint", e));
-	KH_TRY(proto_check_text(p->fingerprint, q->fingerprint, sizeof(q->fingerprint), "fingerprint", e));
-	q->confirm = p->confirm;
-	KH_TRY(proto_take_blob(&p->ca, &q->ca, true, "the CA certificate", e));
-out:
-	return r;
-}
-
-enum kh_err proto_pki_enc_req_auth_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(AuthenticateTrustpointRequest) m = KEYHOLD__V1__AUTHENTICATE_TRUSTPOINT_REQUEST__INIT;
-	const struct kh_tp_auth_req *q = &b->tp_auth;
-
-	m.name = S(q->name);
-	m.ca.data = q->ca.data;
-	m.ca.len = q->ca.len;
-	m.confirm = q->confirm;
-	m.fingerprint = S(q->fingerprint);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_auth_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(AuthenticateTrustpointResponse) m = KEYHOLD__V1__AUTHENTICATE_TRUSTPOINT_RESPONSE__INIT;
-	struct pb_certs c;
-	int r = pb_certs_make(&b->certs, &c);
-
-	if (r == KH_OK) {
-		m.n_ca = c.n;
-		m.ca = c.p;
-		r = proto_pack_msg(&m.base, out, len);
-	}
-	pb_certs_free(&c);
-	return r;
-}
-
-enum kh_err proto_pki_dec_resp_auth_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	const PB(AuthenticateTrustpointResponse) *p = (const void *)cm;
-
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	return certs_from(p->ca, p->n_ca, &b->certs);
-}
-
-/* ---- EnrollTrustpoint / RegenerateTrustpoint ---- */
-
-enum kh_err proto_pki_dec_enroll_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	return proto_check_name(((const PB(EnrollTrustpointRequest) *)(const void *)cm)->name, b->name.name, "trustpoint", e);
-}
-
-enum kh_err proto_pki_enc_req_enroll_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(EnrollTrustpointRequest) m = KEYHOLD__V1__ENROLL_TRUSTPOINT_REQUEST__INIT;
-
-	m.name = S(b->name.name);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_enroll_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(EnrollTrustpointResponse) m = KEYHOLD__V1__ENROLL_TRUSTPOINT_RESPONSE__INIT;
-	PB(CertInfo) c;
-	const struct kh_enroll_resp *q = &b->enroll;
-
-	m.enrollment = (PB(Enrollment))q->enrollment;
-	m.key = S(q->key);
-	m.csr_pem = S(q->csr_pem != NULL ? q->csr_pem : "");
-	if (q->has_cert) {
-		proto_pb_cert(&q->cert, &c);
-		m.cert = &c;
-	}
-	m.retired_key = S(q->retired_key);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_enroll_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	const PB(EnrollTrustpointResponse) *p = (const void *)cm;
-	struct kh_enroll_resp *q = &b->enroll;
-
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	q->enrollment = (enum kh_enrollment)p->enrollment;
-	proto_cstr(q->key, sizeof(q->key), p->key);
-	if (p->csr_pem != NULL && p->csr_pem[0] != '\0') {
-		q->csr_pem = strdup(p->csr_pem);
-		if (q->csr_pem == NULL)
-			return KH_E_RESOURCE_EXHAUSTED;
-	}
-	if (p->cert != NULL) {
-		q->has_cert = true;
-		proto_cert_from(p->cert, &q->cert);
-	}
-	proto_cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
-	return KH_OK;
-}
-
-enum kh_err proto_pki_dec_regen_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(RegenerateTrustpointRequest) *p = (const void *)cm;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->name, b->tp_regen.name, "trustpoint", e));
-	KH_TRY(cp_key_type((int)p->type, true, &b->tp_regen.type, e));
-out:
-	return r;
-}
-
-enum kh_err proto_pki_enc_req_regen_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(RegenerateTrustpointRequest) m = KEYHOLD__V1__REGENERATE_TRUSTPOINT_REQUEST__INIT;
-
-	m.name = S(b->tp_regen.name);
-	m.type = (PB(KeyType))b->tp_regen.type;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_regen_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	return proto_pki_enc_resp_enroll_tp(b, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_regen_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	return proto_pki_dec_resp_enroll_tp(cm, b, e);
-}
-
-/* ---- ImportCertificate ---- */
-
-enum kh_err proto_pki_dec_import_cert(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	PB(ImportCertificateRequest) *p = (PB(ImportCertificateRequest) *)(uintptr_t)cm;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->name, b->tp_import.name, "trustpoint", e));
-	KH_TRY(proto_take_blob(&p->data, &b->tp_import.data, true, "the certificate", e));
-out:
-	return r;
-}
-
-enum kh_err proto_pki_enc_req_import_cert(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(ImportCertificateRequest) m = KEYHOLD__V1__IMPORT_CERTIFICATE_REQUEST__INIT;
-
-	m.name = S(b->tp_import.name);
-	m.data.data = b->tp_import.data.data;
-	m.data.len = b->tp_import.data.len;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_import_cert(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(ImportCertificateResponse) m = KEYHOLD__V1__IMPORT_CERTIFICATE_RESPONSE__INIT;
-	const struct kh_import_resp *q = &b->import;
-	PB(CertInfo) c;
-	char *w[KH_PKI_WARN_MAX];
-	size_t i;
-
-	proto_pb_cert(&q->cert, &c);
-	m.cert = &c;
-	m.chain_len = q->chain_len;
-	for (i = 0; i < q->n_warnings && i < KH_PKI_WARN_MAX; i++)
-		w[i] = S(q->warnings[i]);
-	m.n_warnings = i;
-	m.warnings = w;
-	m.key = S(q->key);
-	m.retired_key = S(q->retired_key);
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_import_cert(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	const PB(ImportCertificateResponse) *p = (const void *)cm;
-	struct kh_import_resp *q = &b->import;
-	size_t i;
-
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	proto_cert_from(p->cert, &q->cert);
-	q->chain_len = p->chain_len;
-	for (i = 0; i < p->n_warnings && i < KH_PKI_WARN_MAX; i++)
-		proto_cstr(q->warnings[i], sizeof(q->warnings[i]), p->warnings[i]);
-	q->n_warnings = i;
-	proto_cstr(q->key, sizeof(q->key), p->key);
-	proto_cstr(q->retired_key, sizeof(q->retired_key), p->retired_key);
-	return KH_OK;
-}
-
-/* ---- ExportTrustpoint ---- */
-
-enum kh_err proto_pki_dec_export_tp(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(ExportTrustpointRequest) *p = (const void *)cm;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->name, b->tp_export.name, "trustpoint", e));
-	KH_ENSURE((unsigned)p->format <= KH_FMT_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "format %d is unknown; use pem, der or pkcs7", (int)p->format));
-	b->tp_export.format = (enum kh_cert_format)p->format;
-	b->tp_export.chain = p->chain;
-out:
-	return r;
-}
-
-enum kh_err proto_pki_enc_req_export_tp(const union proto_req_body *b, uint8_t **out, size_t *len)
-{
-	PB(ExportTrustpointRequest) m = KEYHOLD__V1__EXPORT_TRUSTPOINT_REQUEST__INIT;
-
-	m.name = S(b->tp_export.name);
-	m.chain = b->tp_export.chain;
-	m.format = (PB(CertFormat))b->tp_export.format;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_enc_resp_export_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(ExportTrustpointResponse) m = KEYHOLD__V1__EXPORT_TRUSTPOINT_RESPONSE__INIT;
-
-	m.data.data = b->pem.data;
-	m.data.len = b->pem.len;
-	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_pki_dec_resp_export_tp(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
-{
-	const PB(ExportTrustpointResponse) *p = (const void *)cm;
-
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	b->pem.data = malloc(p->data.len + 1);
-	if (b->pem.data == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (p->data.len > 0)
-		memcpy(b->pem.data, p->data.data, p->data.len);
-	b->pem.data[p->data.len] = '\0';
-	b->pem.len = p->data.len;
-	return KH_OK;
 }
 
 /* ---- TruststoreAdd ---- */

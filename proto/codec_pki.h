@@ -15,16 +15,26 @@
 	enum kh_err proto_pki_dec_resp_##x(const ProtobufCMessage *m, union proto_resp_body *b,           \
 					   struct kh_errbuf *e);
 
-PROTO_PKI_DECL(create_csr)
-PROTO_PKI_DECL(create_tp)
-PROTO_PKI_DECL(list_tp)
-PROTO_PKI_DECL(get_tp)
-PROTO_PKI_DECL(delete_tp)
-PROTO_PKI_DECL(auth_tp)
-PROTO_PKI_DECL(enroll_tp)
-PROTO_PKI_DECL(import_cert)
-PROTO_PKI_DECL(export_tp)
-PROTO_PKI_DECL(regen_tp)
+/* Client side only: the server reads these requests as generated messages
+ * (validate.c) and its handlers build the responses. */
+#define PROTO_PKI_CLIENT_DECL(x)                                                                          \
+	enum kh_err proto_pki_enc_req_##x(const union proto_req_body *b, uint8_t **out, size_t *len);     \
+	enum kh_err proto_pki_dec_resp_##x(const ProtobufCMessage *m, union proto_resp_body *b,           \
+					   struct kh_errbuf *e);
+
+PROTO_PKI_CLIENT_DECL(create_csr)
+PROTO_PKI_CLIENT_DECL(create_tp)
+PROTO_PKI_CLIENT_DECL(list_tp)
+PROTO_PKI_CLIENT_DECL(get_tp)
+PROTO_PKI_CLIENT_DECL(delete_tp)
+PROTO_PKI_CLIENT_DECL(auth_tp)
+PROTO_PKI_CLIENT_DECL(enroll_tp)
+PROTO_PKI_CLIENT_DECL(import_cert)
+PROTO_PKI_CLIENT_DECL(export_tp)
+PROTO_PKI_CLIENT_DECL(regen_tp)
+/* Legacy: SetTrustpointPolicy's server encoder (codec_rev.c) until its
+ * handler builds the message. */
+enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len);
 PROTO_PKI_DECL(ts_add)
 PROTO_PKI_DECL(ts_list)
 PROTO_PKI_DECL(ts_remove)

@@ -8,6 +8,8 @@
 
 #include "keyhold.pb-c.h"
 #include "kh_pki.h"
+#include "kh_rev.h"
+#include "kh_util.h"
 #include "proto.h"
 
 enum proto_rule_kind {
@@ -48,6 +50,50 @@ struct proto_entry {
 
 /* ---- cross-field checks ---- */
 
+static enum kh_err check_tp_key_source(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__CreateTrustpointRequest *p = (const void *)m;
+
+	switch (p->key_source_case) {
+	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY:
+		if (!kh_name_valid(p->key))
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
+		return KH_OK;
+	case KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE:
+		if ((int)p->generate < 1 || (int)p->generate > KH_KEY_TYPE_MAX)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					  "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519",
+					  (int)p->generate);
+		return KH_OK;
+	default:
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "a trustpoint needs a key: name one (--key) or generate one (--generate)");
+	}
+}
+
+static enum kh_err check_tp_lifetime(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__CreateTrustpointRequest *p = (const void *)m;
+
+	if (p->validity_days > 36500)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "validity of %u days is too long (at most 36500)",
+				  p->validity_days);
+	if (p->renew_at > 99)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "renew-at is a percent of the lifetime from 1 to 99 (0: off), not %u", p->renew_at);
+	return KH_OK;
+}
+
+static enum kh_err check_tp_ocsp_url(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__CreateTrustpointRequest *p = (const void *)m;
+
+	if (!kh_url_valid(p->ocsp_url != NULL ? p->ocsp_url : ""))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "the OCSP URL must be an http:// URL (https, ldap and file are not fetched)");
+	return KH_OK;
+}
+
 static enum kh_err check_sign_input(const ProtobufCMessage *m, struct kh_errbuf *e)
 {
 	const Keyhold__V1__SignRequest *p = (const void *)m;
@@ -78,6 +124,29 @@ static const struct proto_entry proto_entries[] = {
 	ENTRY(sign_request, NAME("key", "key"),
 	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
 	      ENUM("padding", 0, KH_PAD_MAX, "padding %d is unknown; use pkcs1 or pss"), CHECK(check_sign_input)),
+	/* CSRs and trustpoints */
+	ENTRY(create_csr_request, NAME("key", "key"), TEXT("subject", KH_DN_MAX, "subject"),
+	      TEXT("san", KH_SAN_MAX, "SAN list"), TEXT("eku", KH_EKU_MAX, "EKU list"),
+	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
+	      TEXT("challenge_password", KH_CHALLENGE_MAX, "challenge password")),
+	ENTRY(create_trustpoint_request, NAME("name", "trustpoint"), CHECK(check_tp_key_source),
+	      TEXT("subject", KH_DN_MAX, "subject"), TEXT("fqdn", KH_FQDN_MAX, "FQDN"), TEXT("san", KH_SAN_MAX, "SAN list"),
+	      TEXT("eku", KH_EKU_MAX, "EKU list"),
+	      ENUM("enrollment", 0, KH_ENROLL_MAX, "enrollment %d is unknown; use self or terminal"),
+	      TEXT("revocation", KH_REVOCATION_MAX, "revocation list"),
+	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
+	      CHECK(check_tp_lifetime), TEXT("ocsp_url", KH_PKI_URL_MAX, "OCSP URL"), CHECK(check_tp_ocsp_url)),
+	ENTRY(get_trustpoint_request, NAME("name", "trustpoint")),
+	ENTRY(delete_trustpoint_request, NAME("name", "trustpoint")),
+	ENTRY(authenticate_trustpoint_request, NAME("name", "trustpoint"), TEXT("fingerprint", KH_FP_IN_MAX, "fingerprint"),
+	      BYTES("ca", 1, KH_PKI_BLOB_MAX, "the CA certificate")),
+	ENTRY(enroll_trustpoint_request, NAME("name", "trustpoint")),
+	ENTRY(import_certificate_request, NAME("name", "trustpoint"), BYTES("data", 1, KH_PKI_BLOB_MAX, "the certificate")),
+	ENTRY(export_trustpoint_request, NAME("name", "trustpoint"),
+	      ENUM("format", 0, KH_FMT_MAX, "format %d is unknown; use pem, der or pkcs7")),
+	ENTRY(regenerate_trustpoint_request, NAME("name", "trustpoint"),
+	      ENUM("type", 0, KH_KEY_TYPE_MAX,
+		   "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519")),
 };
 
 static const struct proto_entry *proto_entry_of(const ProtobufCMessageDescriptor *d)

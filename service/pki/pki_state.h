@@ -53,20 +53,34 @@ enum kh_err svc_pki_retire_if_unused(struct svc *s, const char *tp, const char *
  * them (failures are logged; startup retries). */
 void svc_pki_destroy_retired(struct svc *s, char retired[][KH_NAME_MAX + 1], size_t n_retired);
 
-/* ---- handlers (rpc/h_trustpoint.c, rpc/h_truststore.c) ---- */
+/* ---- enrollment and key rollover (rpc/h_trustpoint.c) ---- */
+
+/* What an enrollment or a key rollover did. */
+struct svc_pki_enrolled {
+	enum kh_enrollment enrollment;
+	char key[KH_NAME_MAX + 1];          /* the key enrolled, or the new key */
+	bool has_cert;                      /* self: the certificate issued */
+	struct kh_cert_info cert;
+	char *csr_pem;                      /* terminal: the CSR staged (owned); NULL otherwise */
+	char retired_key[KH_NAME_MAX + 1];  /* "" when none */
+};
+
+void svc_pki_enrolled_clear(struct svc_pki_enrolled *o);
+/* Enrolls trustpoint name (takes the PKI lock): self issues a certificate
+ * now, terminal stages a CSR; during a rollover the new key is enrolled.
+ * out is cleared by svc_pki_enrolled_clear, also on failure. */
+enum kh_err svc_pki_enroll(struct svc *s, const char *name, struct svc_pki_enrolled *out,
+			   struct kh_errbuf *e) KH_WUR;
+/* Key rollover of trustpoint name (takes the PKI lock): a new key of type
+ * (UNSPECIFIED: as the current key); self completes at once, terminal
+ * stages its CSR and keeps the old key until the import. */
+enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type type, struct svc_pki_enrolled *out,
+			       struct kh_errbuf *e) KH_WUR;
+
+/* ---- handlers (rpc/h_truststore.c) ---- */
 #define SVC_PKI_HANDLER(fn)                                                                               \
 	enum kh_err fn(struct svc *s, const struct svc_principal *who, union proto_req_body *req,          \
 		       union proto_resp_body *resp, struct kh_errbuf *e)
-SVC_PKI_HANDLER(svc_h_create_csr);
-SVC_PKI_HANDLER(svc_h_create_trustpoint);
-SVC_PKI_HANDLER(svc_h_list_trustpoints);
-SVC_PKI_HANDLER(svc_h_get_trustpoint);
-SVC_PKI_HANDLER(svc_h_delete_trustpoint);
-SVC_PKI_HANDLER(svc_h_authenticate_trustpoint);
-SVC_PKI_HANDLER(svc_h_enroll_trustpoint);
-SVC_PKI_HANDLER(svc_h_import_certificate);
-SVC_PKI_HANDLER(svc_h_export_trustpoint);
-SVC_PKI_HANDLER(svc_h_regenerate_trustpoint);
 SVC_PKI_HANDLER(svc_h_truststore_add);
 SVC_PKI_HANDLER(svc_h_truststore_list);
 SVC_PKI_HANDLER(svc_h_truststore_remove);

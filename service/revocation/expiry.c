@@ -405,12 +405,11 @@ out:
 	return r;
 }
 
-/* Re-issues (self) or stages a CSR (terminal) through the very handlers
- * of `trustpoint enroll` and `trustpoint regenerate`, so renewal follows
- * their rollover and crash-safety rules. */
+/* Re-issues (self) or stages a CSR (terminal) through the very functions
+ * behind `trustpoint enroll` and `trustpoint regenerate`, so renewal
+ * follows their rollover and crash-safety rules. */
 static void exp_renew(struct svc *s, int64_t now, struct kh_monitor_resp *resp)
 {
-	struct svc_principal who;
 	struct exp_renewal *v = NULL;
 	struct kh_errbuf e = { 0 };
 	size_t n = 0, i;
@@ -422,12 +421,8 @@ static void exp_renew(struct svc *s, int64_t now, struct kh_monitor_resp *resp)
 		exp_line(&resp->errors, &resp->n_errors, "renewal: %s", e.msg);
 		return;
 	}
-	memset(&who, 0, sizeof(who));
-	kh_strlcpy(who.name, "keyhold:expiry-monitor", sizeof(who.name));
-	who.roles = SVC_ROLE_ADMIN;
 	for (i = 0; i < n; i++) {
-		union proto_req_body q;
-		union proto_resp_body a;
+		struct svc_pki_enrolled a;
 		struct kh_errbuf he = { 0 };
 		int r;
 
@@ -435,34 +430,30 @@ static void exp_renew(struct svc *s, int64_t now, struct kh_monitor_resp *resp)
 			log_dbg("trustpoint '%s': renewal pending (a CSR awaits its certificate)", v[i].name);
 			continue;
 		}
-		memset(&q, 0, sizeof(q));
 		memset(&a, 0, sizeof(a));
-		if (v[i].regenerate) {
-			kh_strlcpy(q.tp_regen.name, v[i].name, sizeof(q.tp_regen.name));
-			r = svc_h_regenerate_trustpoint(s, &who, &q, &a, &he);
-		} else {
-			kh_strlcpy(q.name.name, v[i].name, sizeof(q.name.name));
-			r = svc_h_enroll_trustpoint(s, &who, &q, &a, &he);
-		}
+		if (v[i].regenerate)
+			r = svc_pki_regenerate(s, v[i].name, KH_KEY_UNSPECIFIED, &a, &he);
+		else
+			r = svc_pki_enroll(s, v[i].name, &a, &he);
 		if (r != KH_OK) {
 			log_err("trustpoint '%s': renewal at %u%% failed: %s", v[i].name, v[i].percent, he.msg);
 			exp_line(&resp->errors, &resp->n_errors, "%s: renewal failed: %s", v[i].name, he.msg);
-		} else if (a.enroll.enrollment == KH_ENROLL_SELF) {
+		} else if (a.enrollment == KH_ENROLL_SELF) {
 			log_info("trustpoint '%s': renewed at %u%% of its lifetime: new certificate %s with %s key '%s'",
-				 v[i].name, v[i].percent, a.enroll.cert.serial, v[i].regenerate ? "new" : "the same",
-				 a.enroll.key);
+				 v[i].name, v[i].percent, a.cert.serial, v[i].regenerate ? "new" : "the same",
+				 a.key);
 			exp_line(&resp->renewals, &resp->n_renewals, "%s: renewed: new certificate (serial %s) with %s key %s",
-				 v[i].name, a.enroll.cert.serial, v[i].regenerate ? "new" : "the same", a.enroll.key);
+				 v[i].name, a.cert.serial, v[i].regenerate ? "new" : "the same", a.key);
 		} else {
 			log_warn("trustpoint '%s': renewal pending: crossed %u%% of its lifetime; a CSR for key '%s' is staged "
 				 "(keyhold trustpoint show %s --csr); the current certificate stays in use until the new one "
 				 "is imported",
-				 v[i].name, v[i].percent, a.enroll.key, v[i].name);
+				 v[i].name, v[i].percent, a.key, v[i].name);
 			exp_line(&resp->renewals, &resp->n_renewals,
 				 "%s: renewal pending: CSR staged for %s key %s (keyhold trustpoint show %s --csr)", v[i].name,
-				 v[i].regenerate ? "new" : "the same", a.enroll.key, v[i].name);
+				 v[i].regenerate ? "new" : "the same", a.key, v[i].name);
 		}
-		kh_enroll_resp_clear(&a.enroll);
+		svc_pki_enrolled_clear(&a);
 	}
 	free(v);
 }

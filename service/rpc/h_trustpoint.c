@@ -1,8 +1,10 @@
 /* h_trustpoint.c: the CSR and trustpoint RPCs (DESIGN §5, §7): CreateCsr,
  * Create/List/Get/DeleteTrustpoint, Authenticate, Enroll (self|terminal),
  * ImportCertificate, ExportTrustpoint and RegenerateTrustpoint (key
- * rollover). Each parses everything first, then takes the PKI lock and
- * changes token and database in the order svc_pki.c explains. */
+ * rollover). Each reads its request as the validated generated message,
+ * parses everything first, then takes the PKI lock and changes token and
+ * database in the order svc_pki.c explains; answers are built as generated
+ * messages (rpc_trustpoint builds a Trustpoint for other handlers too). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +18,7 @@
 #include "pki/pki_state.h"
 #include "fips/fips_policy.h"
 #include "revocation/revocation.h"
+#include "rpc/rpc.h"
 
 #define TP_DEFAULT_DAYS 365
 #define TP_RETIRED_MAX 4
@@ -65,6 +68,211 @@ static void tp_signer_clear(struct pki_signer *sg)
 	memset(sg, 0, sizeof(*sg));
 }
 
+static enum kh_err tp_csr_pem_from_der(const struct kh_bytes *der, char **pem, struct kh_errbuf *e)
+{
+	const unsigned char *p = der->data;
+	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der->len);
+	int r;
+
+	if (req == NULL)
+		return kh_err_set(e, KH_E_DATA_LOSS, "the stored CSR does not parse");
+	r = pki_csr_pem(req, pem, e);
+	X509_REQ_free(req);
+	return r;
+}
+
+int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at)
+{
+	if (renew_at == 0 || renew_at > 99 || not_after <= not_before)
+		return 0;
+	/* Cisco's auto-enroll PERCENT: that share of the lifetime elapsed. */
+	return not_before + (not_after - not_before) * (int64_t)renew_at / 100;
+}
+
+/* ---- response messages ---- */
+
+/* CertInfo borrowing ci, which lives as long as the call. */
+static Keyhold__V1__CertInfo *tp_cert_info_msg(struct rpc_call *c, struct kh_cert_info *ci)
+{
+	Keyhold__V1__CertInfo *m = rpc_msg(c, &keyhold__v1__cert_info__descriptor);
+
+	if (m == NULL)
+		return NULL;
+	m->subject = ci->subject;
+	m->issuer = ci->issuer;
+	m->serial = ci->serial;
+	m->not_before = ci->not_before;
+	m->not_after = ci->not_after;
+	m->fingerprint = ci->fingerprint;
+	m->ca = ci->ca;
+	m->self_signed = ci->self_signed;
+	return m;
+}
+
+/* CertInfo of x (pki_cert_info); NULL when out of memory. */
+static Keyhold__V1__CertInfo *tp_cert_msg(struct rpc_call *c, X509 *x)
+{
+	struct kh_cert_info *ci = rpc_alloc(c, sizeof(*ci));
+
+	if (ci == NULL)
+		return NULL;
+	pki_cert_info(x, ci);
+	return tp_cert_info_msg(c, ci);
+}
+
+/* CertInfo of a copy of ci. */
+static Keyhold__V1__CertInfo *tp_cert_copy_msg(struct rpc_call *c, const struct kh_cert_info *ci)
+{
+	struct kh_cert_info *d = rpc_alloc(c, sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	*d = *ci;
+	return tp_cert_info_msg(c, d);
+}
+
+static enum kh_err tp_der_msg(struct rpc_call *c, const struct kh_bytes *der, Keyhold__V1__CertInfo **out,
+			      struct kh_errbuf *e)
+{
+	X509 *x = pki_x509_from_der(der->data, der->len);
+
+	if (x == NULL)
+		return kh_err_set(e, KH_E_DATA_LOSS, "a stored certificate does not parse");
+	*out = tp_cert_msg(c, x);
+	X509_free(x);
+	return *out != NULL ? KH_OK : KH_E_RESOURCE_EXHAUSTED;
+}
+
+static enum kh_err tp_der_msgs(struct rpc_call *c, const struct kh_bytes *ders, size_t n,
+			       Keyhold__V1__CertInfo ***out, size_t *n_out, struct kh_errbuf *e)
+{
+	Keyhold__V1__CertInfo **v = rpc_array(c, n, sizeof(*v));
+	size_t i;
+	int r = KH_OK;
+
+	KH_ENSURE(v != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < n; i++)
+		KH_TRY(tp_der_msg(c, &ders[i], &v[i], e));
+	*out = v;
+	*n_out = n;
+out:
+	return r;
+}
+
+/* The Trustpoint message of a stored trustpoint (the PKI lock held): its
+ * key's type and origin from token and database, its certificates parsed,
+ * OCSP URL and renewal settings, and where renewal stands: "due" once the
+ * certificate crossed renew_at, "pending" while the CSR that renews it
+ * awaits its certificate (terminal enrollment). with_csr: the pending CSR
+ * as PEM too. */
+static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool with_csr, Keyhold__V1__Trustpoint **out,
+			  struct kh_errbuf *e)
+{
+	Keyhold__V1__Trustpoint *m = rpc_msg(c, &keyhold__v1__trustpoint__descriptor);
+	enum kh_key_type type = KH_KEY_UNSPECIFIED;
+	struct store_tp_policy p;
+	struct store_mkey mk;
+	EVP_PKEY *pub = NULL;
+	struct kh_errbuf ign = { 0 };
+	char *pem = NULL;
+	bool found = false;
+	int r = KH_OK;
+
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (hsm_key_meta(c->s->hsm, t->key, &type, &pub, &ign) != KH_OK)
+		type = KH_KEY_UNSPECIFIED;
+	EVP_PKEY_free(pub);
+	KH_TRY(store_mkey_get(c->s->pki->store, t->key, &mk, &found, e));
+	m->name = rpc_strdup(c, t->name);
+	m->key = rpc_strdup(c, t->key);
+	m->key_type = (Keyhold__V1__KeyType)type;
+	m->key_generated = found && strcmp(mk.trustpoint, t->name) == 0;
+	m->subject = rpc_strdup(c, t->subject);
+	m->fqdn = rpc_strdup(c, t->fqdn);
+	m->san = rpc_strdup(c, t->san);
+	m->eku = rpc_strdup(c, t->eku);
+	m->enrollment = (Keyhold__V1__Enrollment)t->enrollment;
+	m->revocation = rpc_strdup(c, t->revocation);
+	m->digest = (Keyhold__V1__Digest)t->digest;
+	m->validity_days = t->validity_days;
+	KH_TRY(tp_der_msgs(c, t->ca, t->n_ca, &m->ca, &m->n_ca, e));
+	KH_TRY(tp_der_msgs(c, t->chain, t->n_chain, &m->chain, &m->n_chain, e));
+	if (t->cert.len > 0)
+		KH_TRY(tp_der_msg(c, &t->cert, &m->cert, e));
+	if (t->csr.len > 0) {
+		if (with_csr) {
+			KH_TRY(tp_csr_pem_from_der(&t->csr, &pem, e));
+			m->pending_csr = rpc_strdup(c, pem);
+		}
+		m->pending_csr_key = rpc_strdup(c, t->csr_key);
+		m->pending_csr_created = t->csr_created;
+	}
+	m->next_key = rpc_strdup(c, t->next_key);
+	m->created = t->created;
+	m->updated = t->updated;
+	KH_TRY(store_tp_policy_get(c->s->pki->store, t->name, &p, e));
+	m->ocsp_url = rpc_strdup(c, p.ocsp_url);
+	m->renew_at = p.renew_at;
+	m->renew_regenerate = p.renew_regenerate;
+	m->renew_after = m->cert != NULL ? svc_pki_renew_after(m->cert->not_before, m->cert->not_after, p.renew_at) : 0;
+	if (m->renew_after != 0 && svc_now() >= m->renew_after)
+		m->renewal = rpc_str(t->csr.len > 0 || t->next_key[0] != '\0' ? "pending" : "due");
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	*out = m;
+out:
+	free(pem);
+	return r;
+}
+
+enum kh_err rpc_trustpoint(struct rpc_call *c, const char *name, Keyhold__V1__Trustpoint **out, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	KH_TRY(store_tp_get(c->s->pki->store, name, &t, e));
+	KH_TRY(tp_msg(c, &t, true, out, e));
+out:
+	store_tp_clear(&t);
+	return r;
+}
+
+static enum kh_err tp_subject(const struct store_tp *t, struct pki_subject *sub, struct kh_errbuf *e)
+{
+	return pki_subject_parse(t->subject, t->san, t->fqdn, t->eku, sub, e);
+}
+
+static void tp_lock(struct svc *s)
+{
+	pthread_mutex_lock(&s->pki->lock);
+}
+
+static void tp_unlock(struct svc *s)
+{
+	pthread_mutex_unlock(&s->pki->lock);
+}
+
+/* The token must hand back the key it was asked for. A module that
+ * answers C_GenerateKeyPair with the handles of another object (seen with
+ * tpm2-pkcs11 1.9 after the lowest-numbered objects were destroyed) must
+ * not get a trustpoint bound to someone else's key; the new key stays
+ * recorded and shows up as orphaned. */
+static enum kh_err tp_check_new_key(const char *want, const struct kh_key_info *got, struct kh_errbuf *e)
+{
+	if (strcmp(got->name, want) == 0)
+		return KH_OK;
+	log_err("asked the token for key '%s', it answered with key '%s'", want, got->name);
+	return kh_err_set(e, KH_E_INTERNAL,
+			  "the token answered the generation of key '%s' with another object ('%s'); restart keyholdd and "
+			  "check `keyhold status` for orphaned keys",
+			  want, got->name);
+}
+
+/* ---- legacy: the kh_trustpoint mirror ----
+ * Only SetTrustpointPolicy's handler (rpc/h_revocation.c) still answers
+ * with a struct kh_trustpoint; once it builds its answer with
+ * rpc_trustpoint, delete this section (and svc_pki_tp_info). */
+
 static enum kh_err tp_der_info(const struct kh_bytes *der, struct kh_cert_info *out, struct kh_errbuf *e)
 {
 	X509 *x = pki_x509_from_der(der->data, der->len);
@@ -90,27 +298,6 @@ static enum kh_err tp_der_list(const struct kh_bytes *ders, size_t n, struct kh_
 	}
 out:
 	return r;
-}
-
-static enum kh_err tp_csr_pem_from_der(const struct kh_bytes *der, char **pem, struct kh_errbuf *e)
-{
-	const unsigned char *p = der->data;
-	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der->len);
-	int r;
-
-	if (req == NULL)
-		return kh_err_set(e, KH_E_DATA_LOSS, "the stored CSR does not parse");
-	r = pki_csr_pem(req, pem, e);
-	X509_REQ_free(req);
-	return r;
-}
-
-int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at)
-{
-	if (renew_at == 0 || renew_at > 99 || not_after <= not_before)
-		return 0;
-	/* Cisco's auto-enroll PERCENT: that share of the lifetime elapsed. */
-	return not_before + (not_after - not_before) * (int64_t)renew_at / 100;
 }
 
 /* OCSP URL and renewal settings, and where renewal stands: "due" once the
@@ -196,58 +383,29 @@ out:
 	return r;
 }
 
-static enum kh_err tp_subject(const struct store_tp *t, struct pki_subject *sub, struct kh_errbuf *e)
-{
-	return pki_subject_parse(t->subject, t->san, t->fqdn, t->eku, sub, e);
-}
-
-static void tp_lock(struct svc *s)
-{
-	pthread_mutex_lock(&s->pki->lock);
-}
-
-static void tp_unlock(struct svc *s)
-{
-	pthread_mutex_unlock(&s->pki->lock);
-}
-
-/* The token must hand back the key it was asked for. A module that
- * answers C_GenerateKeyPair with the handles of another object (seen with
- * tpm2-pkcs11 1.9 after the lowest-numbered objects were destroyed) must
- * not get a trustpoint bound to someone else's key; the new key stays
- * recorded and shows up as orphaned. */
-static enum kh_err tp_check_new_key(const char *want, const struct kh_key_info *got, struct kh_errbuf *e)
-{
-	if (strcmp(got->name, want) == 0)
-		return KH_OK;
-	log_err("asked the token for key '%s', it answered with key '%s'", want, got->name);
-	return kh_err_set(e, KH_E_INTERNAL,
-			  "the token answered the generation of key '%s' with another object ('%s'); restart keyholdd and "
-			  "check `keyhold status` for orphaned keys",
-			  want, got->name);
-}
-
 /* ---- CreateCsr ---- */
 
-enum kh_err svc_h_create_csr(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_create_csr(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_csr_req *q = &req->csr;
+	const Keyhold__V1__CreateCsrRequest *q = (const void *)c->req;
+	Keyhold__V1__CreateCsrResponse *m = rpc_msg(c, &keyhold__v1__create_csr_response__descriptor);
 	struct pki_subject sub = { NULL, NULL, NULL };
 	struct pki_signer sg;
 	X509_REQ *csr = NULL;
 	char *pem = NULL;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&sg, 0, sizeof(sg));
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_subject_parse(q->subject, q->san, NULL, q->eku, &sub, e));
-	KH_TRY(tp_signer(s, q->key, q->digest, &sg, e));
-	KH_TRY(pki_csr_build(&sg, &sub, q->challenge, &csr, e));
+	KH_TRY(tp_signer(c->s, q->key, (enum kh_digest)q->digest, &sg, e));
+	KH_TRY(pki_csr_build(&sg, &sub, q->challenge_password, &csr, e));
 	KH_TRY(pki_csr_pem(csr, &pem, e));
-	resp->pem.data = (uint8_t *)pem;
-	resp->pem.len = strlen(pem);
+	m->pem = pem;
+	rpc_defer(c, free, pem);
 	pem = NULL;
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	c->resp = &m->base;
 	log_info("CSR for key '%s' (%s)", q->key, q->subject);
 out:
 	free(pem);
@@ -259,22 +417,26 @@ out:
 
 /* ---- CreateTrustpoint ---- */
 
-enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_tp_create_req *q = &req->tp_create;
+	const Keyhold__V1__CreateTrustpointRequest *q = (const void *)c->req;
+	Keyhold__V1__CreateTrustpointResponse *m = rpc_msg(c, &keyhold__v1__create_trustpoint_response__descriptor);
+	struct svc *s = c->s;
+	/* key_source is a oneof (validated): a key to attach or a type to generate. */
+	enum kh_key_type generate = q->key_source_case == KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE
+					    ? (enum kh_key_type)q->generate
+					    : KH_KEY_UNSPECIFIED;
+	const char *key = generate != KH_KEY_UNSPECIFIED ? q->name : q->key;
 	struct pki_subject sub = { NULL, NULL, NULL };
 	struct store_tp t, got;
 	struct kh_key_info ki;
-	enum kh_key_type type = q->generate;
+	enum kh_key_type type = generate;
 	enum kh_digest d;
 	EVP_PKEY *pub = NULL;
 	bool locked = false, generated = false, exists;
-	const char *key = q->generate != KH_KEY_UNSPECIFIED ? q->name : q->key;
 	struct kh_errbuf ign = { 0 };
 	int r = KH_OK;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
 	memset(&got, 0, sizeof(got));
 	memset(&ki, 0, sizeof(ki));
@@ -286,26 +448,29 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 	kh_strlcpy(t.fqdn, q->fqdn, sizeof(t.fqdn));
 	kh_strlcpy(t.san, q->san, sizeof(t.san));
 	kh_strlcpy(t.eku, q->eku[0] != '\0' ? q->eku : "serverAuth,clientAuth", sizeof(t.eku));
-	t.enrollment = q->enrollment == KH_ENROLL_UNSPECIFIED ? KH_ENROLL_SELF : q->enrollment;
+	t.enrollment = q->enrollment == KEYHOLD__V1__ENROLLMENT__ENROLLMENT_UNSPECIFIED
+			       ? KH_ENROLL_SELF
+			       : (enum kh_enrollment)q->enrollment;
 	KH_TRY(pki_revocation_parse(q->revocation, t.revocation, sizeof(t.revocation), e));
 	KH_ENSURE(q->renew_at <= 99, kh_err_set(e, KH_E_INVALID_ARGUMENT, "renew-at is a percent from 1 to 99 (0: off)"));
 	KH_ENSURE(kh_url_valid(q->ocsp_url), kh_err_set(e, KH_E_INVALID_ARGUMENT, "the OCSP URL must be an http:// URL"));
-	t.digest = q->digest;
+	t.digest = (enum kh_digest)q->digest;
 	t.validity_days = q->validity_days ? q->validity_days : TP_DEFAULT_DAYS;
 	t.created = t.updated = now_s();
-	if (q->generate != KH_KEY_UNSPECIFIED) {
-		KH_TRY(hsm_key_type_supported(s->hsm, q->generate, e));
-		KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (generate != KH_KEY_UNSPECIFIED) {
+		KH_TRY(hsm_key_type_supported(s->hsm, generate, e));
+		KH_TRY(pki_sig_digest(type, t.digest, &d, e));
 	}
 
 	tp_lock(s);
 	locked = true;
-	if (q->generate == KH_KEY_UNSPECIFIED) {
+	if (generate == KH_KEY_UNSPECIFIED) {
 		/* Under the lock: DeleteKey checks references under it too. */
 		KH_TRY(hsm_key_meta(s->hsm, q->key, &type, &pub, e));
 		KH_ENSURE(type != KH_KEY_UNSPECIFIED,
 			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "key '%s' is of a type keyhold cannot certify", q->key));
-		KH_TRY(pki_sig_digest(type, q->digest, &d, e));
+		KH_TRY(pki_sig_digest(type, t.digest, &d, e));
 	}
 	r = store_tp_get(s->pki->store, q->name, &got, e);
 	KH_ENSURE(r == KH_E_NOT_FOUND, r == KH_OK ? kh_err_set(e, KH_E_ALREADY_EXISTS, "a trustpoint named '%s' already exists",
@@ -313,7 +478,7 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 						  : r);
 	kh_err_clear(e);
 	r = KH_OK;
-	if (q->generate != KH_KEY_UNSPECIFIED) {
+	if (generate != KH_KEY_UNSPECIFIED) {
 		exists = hsm_key_get(s->hsm, key, &ki, &ign) == KH_OK;
 		KH_ENSURE(!exists, kh_err_set(e, KH_E_ALREADY_EXISTS,
 					      "a key named '%s' already exists on the token; attach it with --key %s or "
@@ -322,7 +487,7 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 		/* Intent first: a key that exists is always known to keyhold. */
 		KH_TRY(store_mkey_add(s->pki->store, key, q->name, e));
 		svc_pki_crash_point(s, "create.after_intent");
-		r = svc_key_generate(s, key, q->generate, &ki, e);
+		r = svc_key_generate(s, key, generate, &ki, e);
 		if (r != KH_OK) {
 			if (store_mkey_remove(s->pki->store, key, &ign) != KH_OK)
 				log_warn("key record '%s' left behind: %s", key, ign.msg);
@@ -350,7 +515,8 @@ enum kh_err svc_h_create_trustpoint(struct svc *s, const struct svc_principal *w
 	KH_TRY(store_commit(s->pki->store, e));
 	generated = false; /* referenced now */
 	svc_pki_crash_point(s, "create.after_commit");
-	KH_TRY(tp_info(s, &t, true, &resp->tp, e));
+	KH_TRY(tp_msg(c, &t, true, &m->trustpoint, e));
+	c->resp = &m->base;
 	log_info("trustpoint '%s' created (key '%s', enrollment %s)", t.name, t.key, kh_enrollment_name(t.enrollment));
 out:
 	if (generated) {
@@ -372,60 +538,64 @@ out:
 
 /* ---- List / Get ---- */
 
-enum kh_err svc_h_list_trustpoints(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				   union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_list_trustpoints(struct rpc_call *c, struct kh_errbuf *e)
 {
+	Keyhold__V1__ListTrustpointsResponse *m = rpc_msg(c, &keyhold__v1__list_trustpoints_response__descriptor);
+	struct svc *s = c->s;
 	char (*names)[KH_NAME_MAX + 1] = NULL;
-	struct kh_trustpoint_list l = { NULL, 0 };
 	size_t n = 0, i;
 	int r = KH_OK;
 
-	(void)req;
 	tp_lock(s);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_tp_names(s->pki->store, &names, &n, e));
-	l.tps = calloc(n ? n : 1, sizeof(*l.tps));
-	KH_ENSURE(l.tps != NULL, KH_E_RESOURCE_EXHAUSTED);
+	m->trustpoints = rpc_array(c, n, sizeof(*m->trustpoints));
+	KH_ENSURE(m->trustpoints != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < n; i++) {
 		struct store_tp t;
 
 		KH_TRY(store_tp_get(s->pki->store, names[i], &t, e));
 		/* A signer sees the trustpoints of the keys granted to it. */
-		if (access_key_view(s->grants, who, t.key) == ACCESS_VIEW_NONE) {
+		if (access_key_view(s->grants, c->who, t.key) == ACCESS_VIEW_NONE) {
 			store_tp_clear(&t);
 			continue;
 		}
-		r = tp_info(s, &t, false, &l.tps[l.n], e);
+		r = tp_msg(c, &t, false, &m->trustpoints[m->n_trustpoints], e);
 		store_tp_clear(&t);
 		if (r != KH_OK)
 			goto out;
-		l.n++;
+		m->n_trustpoints++;
 	}
-	resp->tps = l;
-	memset(&l, 0, sizeof(l));
+	c->resp = &m->base;
 out:
 	tp_unlock(s);
-	kh_trustpoint_list_clear(&l);
 	free(names);
 	return r;
 }
 
-enum kh_err svc_h_get_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				 union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_get_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
+	const Keyhold__V1__GetTrustpointRequest *q = (const void *)c->req;
+	Keyhold__V1__GetTrustpointResponse *m = rpc_msg(c, &keyhold__v1__get_trustpoint_response__descriptor);
+	const struct svc_principal *who = c->who;
+	struct svc *s = c->s;
 	struct store_tp t;
 	enum access_view v;
 	int r = KH_OK;
 
 	memset(&t, 0, sizeof(t));
+	if (m == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
 	tp_lock(s);
-	r = store_tp_get(s->pki->store, req->name.name, &t, e);
+	r = store_tp_get(s->pki->store, q->name, &t, e);
 	/* Without a grant for its key, a signer cannot tell it exists; an
 	 * auditor sees it but not its pending CSR (a public key). */
 	v = r == KH_OK ? access_key_view(s->grants, who, t.key) : ACCESS_VIEW_NONE;
 	if ((r == KH_E_NOT_FOUND && !access_sees_names(who)) || (r == KH_OK && v == ACCESS_VIEW_NONE))
-		r = access_tp_denied(who, req->name.name, e);
+		r = access_tp_denied(who, q->name, e);
 	KH_TRY(r);
-	KH_TRY(tp_info(s, &t, v == ACCESS_VIEW_ALL, &resp->tp, e));
+	KH_TRY(tp_msg(c, &t, v == ACCESS_VIEW_ALL, &m->trustpoint, e));
+	c->resp = &m->base;
 out:
 	tp_unlock(s);
 	store_tp_clear(&t);
@@ -434,10 +604,11 @@ out:
 
 /* ---- Delete ---- */
 
-enum kh_err svc_h_delete_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_tp_delete_req *q = &req->tp_delete;
+	const Keyhold__V1__DeleteTrustpointRequest *q = (const void *)c->req;
+	Keyhold__V1__DeleteTrustpointResponse *m = rpc_msg(c, &keyhold__v1__delete_trustpoint_response__descriptor);
+	struct svc *s = c->s;
 	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1];
 	const char *keys[2];
 	struct store_tp t;
@@ -445,8 +616,9 @@ enum kh_err svc_h_delete_trustpoint(struct svc *s, const struct svc_principal *w
 	bool in_txn = false;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
+	if (m == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
 	tp_lock(s);
 	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
 	keys[0] = t.key;
@@ -473,9 +645,13 @@ enum kh_err svc_h_delete_trustpoint(struct svc *s, const struct svc_principal *w
 	in_txn = false;
 	svc_pki_crash_point(s, "delete.after_commit");
 	svc_pki_destroy_retired(s, retired, n_retired);
-	for (i = 0; i < n_retired && i < 2; i++)
-		kh_strlcpy(resp->tp_delete.deleted_keys[i], retired[i], sizeof(resp->tp_delete.deleted_keys[i]));
-	resp->tp_delete.n_deleted = i;
+	/* The answer names at most the two keys a trustpoint holds. */
+	m->deleted_keys = rpc_array(c, n_retired < 2 ? n_retired : 2, sizeof(*m->deleted_keys));
+	for (i = 0; m->deleted_keys != NULL && i < n_retired && i < 2; i++)
+		m->deleted_keys[i] = rpc_strdup(c, retired[i]);
+	m->n_deleted_keys = m->deleted_keys != NULL ? i : 0;
+	/* Committed: the answer goes out even if it could not name the keys. */
+	c->resp = &m->base;
 	log_info("trustpoint '%s' deleted (%zu key(s) deleted)", q->name, n_retired);
 out:
 	if (in_txn)
@@ -527,10 +703,11 @@ static enum kh_err tp_set_ca(struct store_tp *t, X509 *ca)
 	return KH_OK;
 }
 
-enum kh_err svc_h_authenticate_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					  union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_tp_auth_req *q = &req->tp_auth;
+	const Keyhold__V1__AuthenticateTrustpointRequest *q = (const void *)c->req;
+	Keyhold__V1__AuthenticateTrustpointResponse *m = rpc_msg(c, &keyhold__v1__authenticate_trustpoint_response__descriptor);
+	struct svc *s = c->s;
 	STACK_OF(X509) *certs = NULL, *trusted = NULL;
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
@@ -540,9 +717,9 @@ enum kh_err svc_h_authenticate_trustpoint(struct svc *s, const struct svc_princi
 	bool in_txn = false, locked = false;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
 	memset(&vr, 0, sizeof(vr));
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_certs_load(q->ca.data, q->ca.len, &certs, e));
 	KH_ENSURE(sk_X509_num(certs) == 1,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT,
@@ -596,10 +773,10 @@ enum kh_err svc_h_authenticate_trustpoint(struct svc *s, const struct svc_princi
 	KH_TRY(store_tp_update(s->pki->store, &t, e));
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
-	resp->certs.certs = calloc(1, sizeof(*resp->certs.certs));
-	KH_ENSURE(resp->certs.certs != NULL, KH_E_RESOURCE_EXHAUSTED);
-	pki_cert_info(ca, &resp->certs.certs[0]);
-	resp->certs.n = 1;
+	m->ca = rpc_array(c, 1, sizeof(*m->ca));
+	KH_ENSURE(m->ca != NULL && (m->ca[0] = tp_cert_msg(c, ca)) != NULL, KH_E_RESOURCE_EXHAUSTED);
+	m->n_ca = 1;
+	c->resp = &m->base;
 	log_info("trustpoint '%s': CA '%s' authenticated (SHA-256 %s)", q->name, subj, fp);
 out:
 	if (in_txn)
@@ -690,10 +867,35 @@ out:
 
 /* ---- Enroll ---- */
 
-enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+void svc_pki_enrolled_clear(struct svc_pki_enrolled *o)
 {
-	struct kh_enroll_resp *o = &resp->enroll;
+	if (o == NULL)
+		return;
+	free(o->csr_pem);
+	memset(o, 0, sizeof(*o));
+}
+
+/* The EnrollTrustpointResponse (also RegenerateTrustpoint's answer). */
+static enum kh_err tp_enrolled_msg(struct rpc_call *c, struct svc_pki_enrolled *o)
+{
+	Keyhold__V1__EnrollTrustpointResponse *m = rpc_msg(c, &keyhold__v1__enroll_trustpoint_response__descriptor);
+
+	if (m == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	m->enrollment = (Keyhold__V1__Enrollment)o->enrollment;
+	m->key = rpc_strdup(c, o->key);
+	m->csr_pem = rpc_strdup(c, o->csr_pem);
+	if (o->has_cert)
+		m->cert = tp_cert_copy_msg(c, &o->cert);
+	m->retired_key = rpc_strdup(c, o->retired_key);
+	if (c->oom)
+		return KH_E_RESOURCE_EXHAUSTED;
+	c->resp = &m->base;
+	return KH_OK;
+}
+
+enum kh_err svc_pki_enroll(struct svc *s, const char *name, struct svc_pki_enrolled *o, struct kh_errbuf *e)
+{
 	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1];
 	struct pki_subject sub = { NULL, NULL, NULL };
 	struct pki_signer sg;
@@ -705,11 +907,11 @@ enum kh_err svc_h_enroll_trustpoint(struct svc *s, const struct svc_principal *w
 	size_t n_retired = 0;
 	int r = KH_OK;
 
-	(void)who;
+	memset(o, 0, sizeof(*o));
 	memset(&t, 0, sizeof(t));
 	memset(&sg, 0, sizeof(sg));
 	tp_lock(s);
-	KH_TRY(store_tp_get(s->pki->store, req->name.name, &t, e));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
 	/* During a rollover the new key is the one to enroll. */
 	kh_strlcpy(key, t.next_key[0] != '\0' ? t.next_key : t.key, sizeof(key));
 	KH_TRY(tp_subject(&t, &sub, e));
@@ -751,21 +953,58 @@ out:
 	return r;
 }
 
+static void tp_enrolled_free(void *p)
+{
+	svc_pki_enrolled_clear(p);
+	free(p);
+}
+
+/* A svc_pki_enrolled that lives until the answer is sent. */
+static struct svc_pki_enrolled *tp_enrolled_new(struct rpc_call *c)
+{
+	struct svc_pki_enrolled *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		c->oom = true;
+	else
+		rpc_defer(c, tp_enrolled_free, o);
+	return c->oom ? NULL : o;
+}
+
+enum kh_err svc_h_enroll_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__EnrollTrustpointRequest *q = (const void *)c->req;
+	struct svc_pki_enrolled *o = tp_enrolled_new(c);
+	int r = KH_OK;
+
+	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(svc_pki_enroll(c->s, q->name, o, e));
+	r = tp_enrolled_msg(c, o);
+out:
+	return r;
+}
+
 /* ---- Import ---- */
 
-static void tp_validity_warnings(X509 *x, const char *what, struct kh_import_resp *o)
+/* The warnings an import answers with. */
+struct tp_warnings {
+	char w[KH_PKI_WARN_MAX][KH_PKI_WARN_LEN];
+	size_t n;
+};
+
+static void tp_validity_warnings(X509 *x, const char *what, struct tp_warnings *o)
 {
 	char when[40];
 	int64_t nb = pki_time(X509_get0_notBefore(x)), na = pki_time(X509_get0_notAfter(x)), now = now_s();
 
-	if (o->n_warnings >= KH_PKI_WARN_MAX)
+	if (o->n >= KH_PKI_WARN_MAX)
 		return;
 	if (nb > now) {
 		kh_time_format_rfc3339(nb, when, sizeof(when));
-		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "%s is not valid yet (not before %s)", what, when);
+		snprintf(o->w[o->n++], KH_PKI_WARN_LEN, "%s is not valid yet (not before %s)", what, when);
 	} else if (na < now) {
 		kh_time_format_rfc3339(na, when, sizeof(when));
-		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "%s has expired (not after %s)", what, when);
+		snprintf(o->w[o->n++], KH_PKI_WARN_LEN, "%s has expired (not after %s)", what, when);
 	}
 }
 
@@ -813,7 +1052,7 @@ static bool tp_same(const struct store_tp *a, const struct store_tp *b)
  * (then a warning). */
 static enum kh_err tp_import_revocation(struct svc *s, const char *name, const struct store_tp *t,
 					STACK_OF(X509) *chain, bool *locked, struct kh_cert_check_resp *rc,
-					struct kh_import_resp *o, struct kh_errbuf *e)
+					struct tp_warnings *o, struct kh_errbuf *e)
 {
 	struct store_tp_policy tpp;
 	struct svc_rev_policy pol;
@@ -842,8 +1081,8 @@ static enum kh_err tp_import_revocation(struct svc *s, const char *name, const s
 			     "trustpoint '%s': %s; revocation policy '%s' fails hard when nothing answers (accept that with "
 			     "keyhold trustpoint set %s --revocation %s,none)",
 			     name, rc->detail, pol.text, name, pol.text));
-	if (rc->status == KH_REV_UNKNOWN && o->n_warnings < KH_PKI_WARN_MAX)
-		snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "revocation not confirmed (soft-fail): %.200s",
+	if (rc->status == KH_REV_UNKNOWN && o->n < KH_PKI_WARN_MAX)
+		snprintf(o->w[o->n++], KH_PKI_WARN_LEN, "revocation not confirmed (soft-fail): %.200s",
 			 rc->detail);
 	KH_TRY(store_tp_get(s->pki->store, name, &again, e));
 	KH_ENSURE(tp_same(t, &again),
@@ -854,11 +1093,12 @@ out:
 	return r;
 }
 
-enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				     union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_tp_import_req *q = &req->tp_import;
-	struct kh_import_resp *o = &resp->import;
+	const Keyhold__V1__ImportCertificateRequest *q = (const void *)c->req;
+	Keyhold__V1__ImportCertificateResponse *m = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
+	struct tp_warnings *o = rpc_alloc(c, sizeof(*o));
+	struct svc *s = c->s;
 	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], key[KH_NAME_MAX + 1];
 	STACK_OF(X509) *certs = NULL, *cas = NULL, *untrusted = NULL, *chain = NULL, *known = NULL;
 	struct pki_verify_result vr;
@@ -872,11 +1112,11 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	bool locked = false;
 	int r = KH_OK, i;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
 	memset(&vr, 0, sizeof(vr));
 	memset(&rc, 0, sizeof(rc));
 	key[0] = '\0';
+	KH_ENSURE(m != NULL && o != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_certs_load(q->data.data, q->data.len, &certs, e));
 	tp_lock(s);
 	locked = true;
@@ -948,15 +1188,20 @@ enum kh_err svc_h_import_certificate(struct svc *s, const struct svc_principal *
 	KH_TRY(tp_commit(s, &t, cand, 1, retired, &n_retired, e));
 	svc_pki_crash_point(s, "import.after_commit");
 	svc_pki_destroy_retired(s, retired, n_retired);
-	pki_cert_info(leaf, &o->cert);
-	o->chain_len = (uint32_t)sk_X509_num(chain);
-	kh_strlcpy(o->key, key, sizeof(o->key));
-	if (n_retired > 0)
-		kh_strlcpy(o->retired_key, retired[0], sizeof(o->retired_key));
-	for (k = 0; k < o->n_warnings; k++)
-		log_warn("trustpoint '%s': %s", q->name, o->warnings[k]);
-	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", q->name, o->cert.serial, key,
-		 old_key[0] ? "; rollover from " : "", old_key);
+	m->cert = tp_cert_msg(c, leaf);
+	m->chain_len = (uint32_t)sk_X509_num(chain);
+	m->key = rpc_strdup(c, key);
+	m->retired_key = rpc_strdup(c, n_retired > 0 ? retired[0] : "");
+	m->warnings = rpc_array(c, o->n, sizeof(*m->warnings));
+	for (k = 0; m->warnings != NULL && k < o->n; k++) {
+		m->warnings[k] = o->w[k];
+		log_warn("trustpoint '%s': %s", q->name, o->w[k]);
+	}
+	m->n_warnings = m->warnings != NULL ? o->n : 0;
+	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
+	c->resp = &m->base;
+	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", q->name,
+		 m->cert != NULL ? m->cert->serial : "?", key, old_key[0] ? "; rollover from " : "", old_key);
 out:
 	if (locked)
 		tp_unlock(s);
@@ -973,10 +1218,13 @@ out:
 
 /* ---- Export ---- */
 
-enum kh_err svc_h_export_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_export_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_tp_export_req *q = &req->tp_export;
+	const Keyhold__V1__ExportTrustpointRequest *q = (const void *)c->req;
+	Keyhold__V1__ExportTrustpointResponse *m = rpc_msg(c, &keyhold__v1__export_trustpoint_response__descriptor);
+	const struct svc_principal *who = c->who;
+	struct svc *s = c->s;
+	struct kh_bytes data = { NULL, 0 };
 	STACK_OF(X509) *certs = NULL;
 	struct store_tp t;
 	X509 *x;
@@ -984,6 +1232,8 @@ enum kh_err svc_h_export_trustpoint(struct svc *s, const struct svc_principal *w
 	int r = KH_OK;
 
 	memset(&t, 0, sizeof(t));
+	if (m == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
 	tp_lock(s);
 	r = store_tp_get(s->pki->store, q->name, &t, e);
 	tp_unlock(s);
@@ -1010,8 +1260,15 @@ enum kh_err svc_h_export_trustpoint(struct svc *s, const struct svc_principal *w
 			goto out;
 		}
 	}
-	KH_TRY(pki_export(certs, q->format, &resp->pem, e));
+	KH_TRY(pki_export(certs, (enum kh_cert_format)q->format, &data, e));
+	m->data.data = data.data;
+	m->data.len = data.len;
+	rpc_defer(c, free, data.data);
+	data.data = NULL;
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	c->resp = &m->base;
 out:
+	kh_bytes_clear(&data);
 	sk_X509_pop_free(certs, X509_free);
 	store_tp_clear(&t);
 	return r;
@@ -1059,11 +1316,9 @@ out:
 	return r;
 }
 
-enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type want, struct svc_pki_enrolled *o,
+			       struct kh_errbuf *e)
 {
-	const struct kh_tp_regen_req *q = &req->tp_regen;
-	struct kh_enroll_resp *o = &resp->enroll;
 	char retired[TP_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], newkey[KH_NAME_MAX + 1];
 	char prev_next[KH_NAME_MAX + 1];
 	struct pki_subject sub = { NULL, NULL, NULL };
@@ -1071,7 +1326,7 @@ enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principa
 	struct store_tp t;
 	struct kh_key_info ki;
 	struct kh_errbuf ign = { 0 };
-	enum kh_key_type type = q->type;
+	enum kh_key_type type = want;
 	const char *cand[2];
 	EVP_PKEY *pub = NULL;
 	X509 *cert = NULL;
@@ -1081,18 +1336,18 @@ enum kh_err svc_h_regenerate_trustpoint(struct svc *s, const struct svc_principa
 	bool generated = false;
 	int r = KH_OK;
 
-	(void)who;
+	memset(o, 0, sizeof(*o));
 	memset(&t, 0, sizeof(t));
 	memset(&sg, 0, sizeof(sg));
 	memset(&ki, 0, sizeof(ki));
 	tp_lock(s);
-	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
 	if (type == KH_KEY_UNSPECIFIED) {
 		r = hsm_key_meta(s->hsm, t.key, &type, &pub, &ign);
 		kh_err_clear(&ign);
 		KH_ENSURE(r == KH_OK && type != KH_KEY_UNSPECIFIED,
 			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				     "the type of trustpoint '%s''s key '%s' is unknown; name one with --type", q->name, t.key));
+				     "the type of trustpoint '%s''s key '%s' is unknown; name one with --type", name, t.key));
 	}
 	KH_TRY(hsm_key_type_supported(s->hsm, type, e));
 	KH_TRY(tp_subject(&t, &sub, e));
@@ -1165,7 +1420,7 @@ out:
 		if (svc_key_destroy(s, newkey, &ign) == KH_OK)
 			kh_ignore(store_mkey_remove(s->pki->store, newkey, &ign));
 		else
-			log_err("new key '%s' of trustpoint '%s' could not be deleted: %s", newkey, q->name, ign.msg);
+			log_err("new key '%s' of trustpoint '%s' could not be deleted: %s", newkey, name, ign.msg);
 	}
 	tp_unlock(s);
 	EVP_PKEY_free(pub);
@@ -1175,5 +1430,18 @@ out:
 	tp_signer_clear(&sg);
 	pki_subject_clear(&sub);
 	store_tp_clear(&t);
+	return r;
+}
+
+enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__RegenerateTrustpointRequest *q = (const void *)c->req;
+	struct svc_pki_enrolled *o = tp_enrolled_new(c);
+	int r = KH_OK;
+
+	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(svc_pki_regenerate(c->s, q->name, (enum kh_key_type)q->type, o, e));
+	r = tp_enrolled_msg(c, o);
+out:
 	return r;
 }

@@ -54,6 +54,23 @@ enum kh_err svc_h_get_public_key(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_delete_key(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_sign(struct rpc_call *c, struct kh_errbuf *e);
 
+/* h_trustpoint.c */
+enum kh_err svc_h_create_csr(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_list_trustpoints(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_get_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_enroll_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_export_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
+/* The Trustpoint message of trustpoint name, with its pending CSR (the PKI
+ * lock held, e.g. by SetTrustpointPolicy after its change); *out lives as
+ * long as the call. NOT_FOUND when there is none. */
+enum kh_err rpc_trustpoint(struct rpc_call *c, const char *name, Keyhold__V1__Trustpoint **out,
+			   struct kh_errbuf *e);
+
 /* protobuf-c's structs take char * for strings they only read. */
 static inline char *rpc_str(const char *s)
 {

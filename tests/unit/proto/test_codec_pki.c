@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "keyhold.pb-c.h"
 #include "proto.h"
 #include "kh_test_codec.h"
 
@@ -152,6 +153,83 @@ static void bytes_ok(const struct kh_bytes *b)
 	assert_true(b->len == 0 || b->data != NULL);
 }
 
+/* The trustpoint methods: what a handler may rely on in the generated
+ * message (proto_validate). */
+static void tp_msg_valid(const struct proto_req *q)
+{
+	const void *m = q->msg;
+
+	assert_non_null(m);
+	switch (q->method) {
+	case PROTO_M_CREATE_CSR: {
+		const Keyhold__V1__CreateCsrRequest *p = m;
+
+		assert_true(kh_name_valid(p->key));
+		assert_true((unsigned)p->digest <= KH_DIGEST_MAX);
+		assert_true(strlen(p->subject) <= KH_DN_MAX);
+		assert_true(strlen(p->san) <= KH_SAN_MAX && strlen(p->eku) <= KH_EKU_MAX);
+		assert_true(strlen(p->challenge_password) <= KH_CHALLENGE_MAX);
+		break;
+	}
+	case PROTO_M_CREATE_TRUSTPOINT: {
+		const Keyhold__V1__CreateTrustpointRequest *p = m;
+
+		assert_true(kh_name_valid(p->name));
+		if (p->key_source_case == KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY)
+			assert_true(kh_name_valid(p->key));
+		else
+			assert_true(p->key_source_case == KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE &&
+				    p->generate >= 1 && (unsigned)p->generate <= KH_KEY_TYPE_MAX);
+		assert_true((unsigned)p->enrollment <= KH_ENROLL_MAX);
+		assert_true((unsigned)p->digest <= KH_DIGEST_MAX);
+		assert_true(p->validity_days <= 36500 && p->renew_at <= 99);
+		assert_true(strlen(p->revocation) <= KH_REVOCATION_MAX && strlen(p->fqdn) <= KH_FQDN_MAX);
+		assert_true(kh_url_valid(p->ocsp_url));
+		break;
+	}
+	case PROTO_M_GET_TRUSTPOINT:
+		assert_true(kh_name_valid(((const Keyhold__V1__GetTrustpointRequest *)m)->name));
+		break;
+	case PROTO_M_ENROLL_TRUSTPOINT:
+		assert_true(kh_name_valid(((const Keyhold__V1__EnrollTrustpointRequest *)m)->name));
+		break;
+	case PROTO_M_DELETE_TRUSTPOINT:
+		assert_true(kh_name_valid(((const Keyhold__V1__DeleteTrustpointRequest *)m)->name));
+		break;
+	case PROTO_M_AUTHENTICATE_TRUSTPOINT: {
+		const Keyhold__V1__AuthenticateTrustpointRequest *p = m;
+
+		assert_true(kh_name_valid(p->name));
+		assert_true(p->ca.len > 0 && p->ca.len <= KH_PKI_BLOB_MAX && p->ca.data != NULL);
+		assert_true(strlen(p->fingerprint) <= KH_FP_IN_MAX);
+		break;
+	}
+	case PROTO_M_IMPORT_CERTIFICATE: {
+		const Keyhold__V1__ImportCertificateRequest *p = m;
+
+		assert_true(kh_name_valid(p->name));
+		assert_true(p->data.len > 0 && p->data.len <= KH_PKI_BLOB_MAX);
+		break;
+	}
+	case PROTO_M_EXPORT_TRUSTPOINT: {
+		const Keyhold__V1__ExportTrustpointRequest *p = m;
+
+		assert_true(kh_name_valid(p->name));
+		assert_true((unsigned)p->format <= KH_FMT_MAX);
+		break;
+	}
+	case PROTO_M_REGENERATE_TRUSTPOINT: {
+		const Keyhold__V1__RegenerateTrustpointRequest *p = m;
+
+		assert_true(kh_name_valid(p->name));
+		assert_true((unsigned)p->type <= KH_KEY_TYPE_MAX);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 /* What a handler may rely on after a successful decode. */
 static void req_valid(const struct proto_req *q)
 {
@@ -160,40 +238,16 @@ static void req_valid(const struct proto_req *q)
 
 	switch (q->method) {
 	case PROTO_M_CREATE_CSR:
-		assert_true(kh_name_valid(b->csr.key));
-		assert_true((unsigned)b->csr.digest <= KH_DIGEST_MAX);
-		assert_true(strlen(b->csr.subject) <= KH_DN_MAX);
-		break;
 	case PROTO_M_CREATE_TRUSTPOINT:
-		assert_true(kh_name_valid(b->tp_create.name));
-		assert_true(b->tp_create.generate != KH_KEY_UNSPECIFIED || kh_name_valid(b->tp_create.key));
-		assert_true((unsigned)b->tp_create.generate <= KH_KEY_TYPE_MAX);
-		assert_true((unsigned)b->tp_create.enrollment <= KH_ENROLL_MAX);
-		assert_true(b->tp_create.validity_days <= 36500);
-		break;
+	case PROTO_M_LIST_TRUSTPOINTS:
 	case PROTO_M_GET_TRUSTPOINT:
 	case PROTO_M_ENROLL_TRUSTPOINT:
-		assert_true(kh_name_valid(b->name.name));
-		break;
 	case PROTO_M_DELETE_TRUSTPOINT:
-		assert_true(kh_name_valid(b->tp_delete.name));
-		break;
 	case PROTO_M_AUTHENTICATE_TRUSTPOINT:
-		assert_true(kh_name_valid(b->tp_auth.name));
-		assert_true(b->tp_auth.ca.len > 0);
-		bytes_ok(&b->tp_auth.ca);
-		break;
 	case PROTO_M_IMPORT_CERTIFICATE:
-		assert_true(kh_name_valid(b->tp_import.name));
-		assert_true(b->tp_import.data.len > 0);
-		break;
 	case PROTO_M_EXPORT_TRUSTPOINT:
-		assert_true(kh_name_valid(b->tp_export.name));
-		assert_true((unsigned)b->tp_export.format <= KH_FMT_MAX);
-		break;
 	case PROTO_M_REGENERATE_TRUSTPOINT:
-		assert_true(kh_name_valid(b->tp_regen.name));
-		assert_true((unsigned)b->tp_regen.type <= KH_KEY_TYPE_MAX);
+		tp_msg_valid(q);
 		break;
 	case PROTO_M_TRUSTSTORE_ADD:
 		assert_true(kh_name_valid(b->ts_add.store));
@@ -243,32 +297,49 @@ static void test_round_trip(void **state)
 		assert_int_equal(q.method, cases[i].m);
 		req_valid(&q);
 		switch (q.method) {
-		case PROTO_M_CREATE_CSR:
-			assert_string_equal(q.body.csr.subject, in->csr.subject);
-			assert_string_equal(q.body.csr.san, in->csr.san);
-			assert_string_equal(q.body.csr.challenge, "secret");
-			assert_int_equal(q.body.csr.digest, KH_DIGEST_SHA384);
+		case PROTO_M_CREATE_CSR: {
+			const Keyhold__V1__CreateCsrRequest *p = (const void *)q.msg;
+
+			assert_string_equal(p->subject, in->csr.subject);
+			assert_string_equal(p->san, in->csr.san);
+			assert_string_equal(p->challenge_password, "secret");
+			assert_int_equal(p->digest, KH_DIGEST_SHA384);
 			break;
-		case PROTO_M_CREATE_TRUSTPOINT:
-			assert_string_equal(q.body.tp_create.name, in->tp_create.name);
-			assert_string_equal(q.body.tp_create.key, in->tp_create.key);
-			assert_int_equal(q.body.tp_create.generate, in->tp_create.generate);
-			assert_string_equal(q.body.tp_create.fqdn, in->tp_create.fqdn);
-			assert_int_equal(q.body.tp_create.enrollment, in->tp_create.enrollment);
-			assert_int_equal(q.body.tp_create.validity_days, in->tp_create.validity_days);
+		}
+		case PROTO_M_CREATE_TRUSTPOINT: {
+			const Keyhold__V1__CreateTrustpointRequest *p = (const void *)q.msg;
+
+			assert_string_equal(p->name, in->tp_create.name);
+			if (in->tp_create.generate != KH_KEY_UNSPECIFIED) {
+				assert_int_equal(p->key_source_case, KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE);
+				assert_int_equal(p->generate, in->tp_create.generate);
+			} else {
+				assert_int_equal(p->key_source_case, KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_KEY);
+				assert_string_equal(p->key, in->tp_create.key);
+			}
+			assert_string_equal(p->fqdn, in->tp_create.fqdn);
+			assert_int_equal(p->enrollment, in->tp_create.enrollment);
+			assert_int_equal(p->validity_days, in->tp_create.validity_days);
 			break;
+		}
 		case PROTO_M_DELETE_TRUSTPOINT:
-			assert_true(q.body.tp_delete.keep_key);
+			assert_true(((const Keyhold__V1__DeleteTrustpointRequest *)(const void *)q.msg)->keep_key);
 			break;
-		case PROTO_M_AUTHENTICATE_TRUSTPOINT:
-			assert_true(q.body.tp_auth.ca.len == sizeof(blob_a));
-			assert_memory_equal(q.body.tp_auth.ca.data, blob_a, sizeof(blob_a));
-			assert_string_equal(q.body.tp_auth.fingerprint, "AB:CD");
+		case PROTO_M_AUTHENTICATE_TRUSTPOINT: {
+			const Keyhold__V1__AuthenticateTrustpointRequest *p = (const void *)q.msg;
+
+			assert_true(p->ca.len == sizeof(blob_a));
+			assert_memory_equal(p->ca.data, blob_a, sizeof(blob_a));
+			assert_string_equal(p->fingerprint, "AB:CD");
 			break;
-		case PROTO_M_EXPORT_TRUSTPOINT:
-			assert_true(q.body.tp_export.chain);
-			assert_int_equal(q.body.tp_export.format, KH_FMT_PKCS7);
+		}
+		case PROTO_M_EXPORT_TRUSTPOINT: {
+			const Keyhold__V1__ExportTrustpointRequest *p = (const void *)q.msg;
+
+			assert_true(p->chain);
+			assert_int_equal(p->format, KH_FMT_PKCS7);
 			break;
+		}
 		case PROTO_M_TRUSTSTORE_ADD:
 			assert_true(q.body.ts_add.n_files == 3);
 			assert_memory_equal(q.body.ts_add.files[1].data, blob_b, sizeof(blob_b));
@@ -358,6 +429,7 @@ static void test_validation(void **state)
 	memset(&b, 0, sizeof(b));
 	memcpy(b.tp_import.name, "tp", 3);
 	assert_int_equal(decode_body(PROTO_M_IMPORT_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the certificate is empty"));
 	kh_err_clear(&e);
 	memset(&b, 0, sizeof(b));
 	memcpy(b.ts_add.store, "s", 2);
@@ -382,6 +454,87 @@ static void test_validation(void **state)
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_REMOVE, &b, &e), KH_E_INVALID_ARGUMENT);
 }
 
+/* The trustpoint requests' rules (proto/validate.c): the legacy decoders'
+ * refusals and messages, now at the edge. */
+static void expect_refused(enum proto_method m, const union proto_req_body *b, const char *msg)
+{
+	struct kh_errbuf e = { 0 };
+
+	assert_int_equal(decode_body(m, b, &e), KH_E_INVALID_ARGUMENT);
+	if (strstr(e.msg, msg) == NULL)
+		fail_msg("'%s' is not in '%s'", msg, e.msg);
+}
+
+static void test_tp_validation(void **state)
+{
+	union proto_req_body b;
+	struct kh_errbuf e = { 0 };
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_create.name, "tp", 3);
+	memcpy(b.tp_create.key, "a/b", 4);
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "key name must match [A-Za-z0-9._-]{1,64}");
+	memset(b.tp_create.key, 0, sizeof(b.tp_create.key));
+	b.tp_create.generate = (enum kh_key_type)99;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "key type 99 is unknown");
+	b.tp_create.generate = KH_KEY_P256;
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_OK);
+	b.tp_create.enrollment = (enum kh_enrollment)7;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "enrollment 7 is unknown; use self or terminal");
+	b.tp_create.enrollment = KH_ENROLL_SELF;
+	b.tp_create.digest = (enum kh_digest)9;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "digest 9 is unknown");
+	b.tp_create.digest = KH_DIGEST_SHA256;
+	b.tp_create.validity_days = 40000;
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "validity of 40000 days is too long (at most 36500)");
+	b.tp_create.validity_days = 36500;
+	memcpy(b.tp_create.ocsp_url, "https://ocsp.example/", 22);
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "the OCSP URL must be an http:// URL");
+	memcpy(b.tp_create.ocsp_url, "http://ocsp.example/", 21);
+	assert_int_equal(decode_body(PROTO_M_CREATE_TRUSTPOINT, &b, &e), KH_OK);
+	memcpy(b.tp_create.fqdn, "a\tb", 4);
+	expect_refused(PROTO_M_CREATE_TRUSTPOINT, &b, "FQDN contains a control character");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.csr.key, "k", 2);
+	b.csr.digest = (enum kh_digest)9;
+	expect_refused(PROTO_M_CREATE_CSR, &b, "digest 9 is unknown; use sha256, sha384 or sha512");
+	b.csr.digest = KH_DIGEST_SHA256;
+	memcpy(b.csr.challenge, "x\x7fy", 4);
+	expect_refused(PROTO_M_CREATE_CSR, &b, "challenge password contains a control character");
+	memset(b.csr.key, 0, sizeof(b.csr.key));
+	expect_refused(PROTO_M_CREATE_CSR, &b, "key name must match");
+
+	memset(&b, 0, sizeof(b));
+	expect_refused(PROTO_M_GET_TRUSTPOINT, &b, "trustpoint name must match");
+	expect_refused(PROTO_M_ENROLL_TRUSTPOINT, &b, "trustpoint name must match");
+	expect_refused(PROTO_M_DELETE_TRUSTPOINT, &b, "trustpoint name must match");
+	assert_int_equal(decode_body(PROTO_M_LIST_TRUSTPOINTS, &b, &e), KH_OK);
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_auth.name, "tp", 3);
+	expect_refused(PROTO_M_AUTHENTICATE_TRUSTPOINT, &b, "the CA certificate is empty");
+	b.tp_auth.ca = files[2];
+	memcpy(b.tp_auth.fingerprint, "ab\ncd", 6);
+	expect_refused(PROTO_M_AUTHENTICATE_TRUSTPOINT, &b, "fingerprint contains a control character");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_import.name, "tp", 3);
+	expect_refused(PROTO_M_IMPORT_CERTIFICATE, &b, "the certificate is empty");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_export.name, "tp", 3);
+	b.tp_export.format = (enum kh_cert_format)9;
+	expect_refused(PROTO_M_EXPORT_TRUSTPOINT, &b, "format 9 is unknown; use pem, der or pkcs7");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_regen.name, "tp", 3);
+	assert_int_equal(decode_body(PROTO_M_REGENERATE_TRUSTPOINT, &b, &e), KH_OK);
+	b.tp_regen.type = (enum kh_key_type)42;
+	expect_refused(PROTO_M_REGENERATE_TRUSTPOINT, &b, "key type 42 is unknown");
+}
+
 /* ---- responses ---- */
 
 static void fill_cert(struct kh_cert_info *c, const char *subj)
@@ -400,10 +553,8 @@ static void test_responses(void **state)
 {
 	union proto_resp_body in[PROTO_M_COUNT];
 	struct kh_cert_info certs[2];
-	struct kh_trustpoint tps[1];
 	struct kh_crl_info crls[1];
 	struct kh_truststore stores[1];
-	char pem[] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
 	unsigned refused = 0, ok = 0;
 	int m;
 
@@ -411,17 +562,6 @@ static void test_responses(void **state)
 	memset(in, 0, sizeof(in));
 	fill_cert(&certs[0], "CN=leaf");
 	fill_cert(&certs[1], "CN=root");
-	memset(tps, 0, sizeof(tps));
-	memcpy(tps[0].name, "tp", 3);
-	memcpy(tps[0].key, "tp.1", 5);
-	tps[0].key_type = KH_KEY_P256;
-	tps[0].enrollment = KH_ENROLL_TERMINAL;
-	tps[0].ca = (struct kh_cert_list){ &certs[1], 1 };
-	tps[0].has_cert = true;
-	tps[0].cert = certs[0];
-	tps[0].chain = (struct kh_cert_list){ &certs[1], 1 };
-	tps[0].pending_csr = pem;
-	memcpy(tps[0].next_key, "tp.2", 5);
 	memset(crls, 0, sizeof(crls));
 	memcpy(crls[0].issuer, "CN=root", 8);
 	crls[0].revoked = 3;
@@ -431,21 +571,6 @@ static void test_responses(void **state)
 	stores[0].certs = (struct kh_cert_list){ certs, 2 };
 	stores[0].crls = crls;
 	stores[0].n_crls = 1;
-	in[PROTO_M_CREATE_CSR].pem = (struct kh_bytes){ (uint8_t *)pem, strlen(pem) };
-	in[PROTO_M_CREATE_TRUSTPOINT].tp = tps[0];
-	in[PROTO_M_GET_TRUSTPOINT].tp = tps[0];
-	in[PROTO_M_LIST_TRUSTPOINTS].tps = (struct kh_trustpoint_list){ tps, 1 };
-	in[PROTO_M_DELETE_TRUSTPOINT].tp_delete.n_deleted = 1;
-	memcpy(in[PROTO_M_DELETE_TRUSTPOINT].tp_delete.deleted_keys[0], "tp", 3);
-	in[PROTO_M_AUTHENTICATE_TRUSTPOINT].certs = (struct kh_cert_list){ &certs[1], 1 };
-	in[PROTO_M_ENROLL_TRUSTPOINT].enroll.csr_pem = pem;
-	in[PROTO_M_REGENERATE_TRUSTPOINT].enroll.has_cert = true;
-	in[PROTO_M_REGENERATE_TRUSTPOINT].enroll.cert = certs[0];
-	memcpy(in[PROTO_M_REGENERATE_TRUSTPOINT].enroll.retired_key, "old", 4);
-	in[PROTO_M_IMPORT_CERTIFICATE].import.cert = certs[0];
-	in[PROTO_M_IMPORT_CERTIFICATE].import.n_warnings = 1;
-	memcpy(in[PROTO_M_IMPORT_CERTIFICATE].import.warnings[0], "expired", 8);
-	in[PROTO_M_EXPORT_TRUSTPOINT].pem = (struct kh_bytes){ blob_a, sizeof(blob_a) };
 	in[PROTO_M_TRUSTSTORE_ADD].ts_add.added = (struct kh_cert_list){ certs, 2 };
 	in[PROTO_M_TRUSTSTORE_LIST].stores = (struct kh_truststore_list){ stores, 1 };
 	in[PROTO_M_TRUSTSTORE_REMOVE].ts_remove.removed = certs[0];
@@ -453,7 +578,9 @@ static void test_responses(void **state)
 	memcpy(in[PROTO_M_TRUSTSTORE_VERIFY].verify.reason, "certificate revoked", 20);
 	in[PROTO_M_IMPORT_CRL].crl = crls[0];
 
-	for (m = PROTO_M_CREATE_CSR; m <= PROTO_M_IMPORT_CRL; m++) {
+	/* The CSR and trustpoint answers are built by their handlers
+	 * (rpc/h_trustpoint.c) as generated messages: no server encoder. */
+	for (m = PROTO_M_TRUSTSTORE_ADD; m <= PROTO_M_IMPORT_CRL; m++) {
 		uint8_t *frame = NULL, *p;
 		size_t len = 0, plen;
 		struct proto_resp env;
@@ -467,19 +594,6 @@ static void test_responses(void **state)
 		assert_int_equal(proto_response_decode(p, plen, &env), KH_OK);
 		assert_int_equal(proto_response_body_decode((enum proto_method)m, env.body, env.body_len, &out, &e), KH_OK);
 		switch (m) {
-		case PROTO_M_GET_TRUSTPOINT:
-			assert_string_equal(out.tp.next_key, "tp.2");
-			assert_string_equal(out.tp.pending_csr, pem);
-			assert_true(out.tp.has_cert && out.tp.ca.n == 1 && out.tp.chain.n == 1);
-			assert_string_equal(out.tp.cert.subject, "CN=leaf");
-			break;
-		case PROTO_M_LIST_TRUSTPOINTS:
-			assert_true(out.tps.n == 1);
-			break;
-		case PROTO_M_EXPORT_TRUSTPOINT:
-			assert_true(out.pem.len == sizeof(blob_a));
-			assert_memory_equal(out.pem.data, blob_a, sizeof(blob_a));
-			break;
 		case PROTO_M_TRUSTSTORE_LIST:
 			assert_true(out.stores.n == 1 && out.stores.stores[0].n_certs == 2 && out.stores.stores[0].certs.n == 2);
 			assert_true(out.stores.stores[0].n_crls == 1 && out.stores.stores[0].crls[0].revoked == 3);
@@ -487,12 +601,6 @@ static void test_responses(void **state)
 		case PROTO_M_TRUSTSTORE_VERIFY:
 			assert_string_equal(out.verify.reason, "certificate revoked");
 			assert_true(out.verify.chain.n == 2);
-			break;
-		case PROTO_M_IMPORT_CERTIFICATE:
-			assert_string_equal(out.import.warnings[0], "expired");
-			break;
-		case PROTO_M_REGENERATE_TRUSTPOINT:
-			assert_string_equal(out.enroll.retired_key, "old");
 			break;
 		default:
 			break;
@@ -512,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_tp_validation),
 		cmocka_unit_test(test_responses),
 	};
 

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "keyhold.pb-c.h"
 #include "proto.h"
 #include "kh_test_codec.h"
 
@@ -103,11 +104,15 @@ static void req_valid(const struct proto_req *q)
 	case PROTO_M_LIST_EXPIRING:
 		assert_true(b->expiring.within_days <= 36500);
 		break;
-	case PROTO_M_CREATE_TRUSTPOINT:
-		assert_true(kh_name_valid(b->tp_create.name));
-		assert_true(b->tp_create.renew_at <= 99);
-		assert_true(kh_url_valid(b->tp_create.ocsp_url));
+	case PROTO_M_CREATE_TRUSTPOINT: {
+		/* Read as the generated message (the handler does). */
+		const Keyhold__V1__CreateTrustpointRequest *p = (const void *)q->msg;
+
+		assert_true(kh_name_valid(p->name));
+		assert_true(p->renew_at <= 99);
+		assert_true(kh_url_valid(p->ocsp_url));
 		break;
+	}
 	default:
 		break;
 	}
@@ -147,11 +152,14 @@ static void test_round_trip(void **state)
 		case PROTO_M_LIST_EXPIRING:
 			assert_int_equal(q.body.expiring.within_days, 45);
 			break;
-		case PROTO_M_CREATE_TRUSTPOINT:
-			assert_int_equal(q.body.tp_create.renew_at, 75);
-			assert_true(q.body.tp_create.renew_regenerate);
-			assert_string_equal(q.body.tp_create.ocsp_url, "http://127.0.0.1:8080/ocsp");
+		case PROTO_M_CREATE_TRUSTPOINT: {
+			const Keyhold__V1__CreateTrustpointRequest *p = (const void *)q.msg;
+
+			assert_int_equal(p->renew_at, 75);
+			assert_true(p->renew_regenerate);
+			assert_string_equal(p->ocsp_url, "http://127.0.0.1:8080/ocsp");
 			break;
+		}
 		default:
 			break;
 		}
