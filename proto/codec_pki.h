@@ -25,11 +25,18 @@ PROTO_PKI_DECL(enroll_tp)
 PROTO_PKI_DECL(import_cert)
 PROTO_PKI_DECL(export_tp)
 PROTO_PKI_DECL(regen_tp)
-PROTO_PKI_DECL(ts_add)
-PROTO_PKI_DECL(ts_list)
-PROTO_PKI_DECL(ts_remove)
-PROTO_PKI_DECL(ts_verify)
-PROTO_PKI_DECL(import_crl)
+/* Trust stores: the server reads and answers generated messages
+ * (rpc/h_truststore.c); the client's converters remain. */
+#define PROTO_PKI_CLIENT_DECL(x)                                                                          \
+	enum kh_err proto_pki_enc_req_##x(const union proto_req_body *b, uint8_t **out, size_t *len);     \
+	enum kh_err proto_pki_dec_resp_##x(const ProtobufCMessage *m, union proto_resp_body *b,           \
+					   struct kh_errbuf *e);
+
+PROTO_PKI_CLIENT_DECL(ts_add)
+PROTO_PKI_CLIENT_DECL(ts_list)
+PROTO_PKI_CLIENT_DECL(ts_remove)
+PROTO_PKI_CLIENT_DECL(ts_verify)
+PROTO_PKI_CLIENT_DECL(import_crl)
 
 /* Frees what a decoded PKI request or response owns; other methods are
  * left alone. */

@@ -67,10 +67,5 @@ SVC_PKI_HANDLER(svc_h_enroll_trustpoint);
 SVC_PKI_HANDLER(svc_h_import_certificate);
 SVC_PKI_HANDLER(svc_h_export_trustpoint);
 SVC_PKI_HANDLER(svc_h_regenerate_trustpoint);
-SVC_PKI_HANDLER(svc_h_truststore_add);
-SVC_PKI_HANDLER(svc_h_truststore_list);
-SVC_PKI_HANDLER(svc_h_truststore_remove);
-SVC_PKI_HANDLER(svc_h_truststore_verify);
-SVC_PKI_HANDLER(svc_h_import_crl);
 
 #endif

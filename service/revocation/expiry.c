@@ -9,7 +9,8 @@
  *     within notify_days of their notAfter, each at most once per
  *     notify_every (remembered in the state database): a log line and the
  *     configured hook, run without a shell.
- * ListExpiring answers `keyhold cert expiring` from the same survey. */
+ * ListExpiring (rpc/h_expiry.c) answers `keyhold cert expiring` from the
+ * same survey; RunMonitor runs a pass. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -600,39 +601,26 @@ void svc_expiry_stop(struct svc *s)
 	s->expiry = NULL;
 }
 
-/* ---- RPCs ---- */
+/* ---- for the RPCs (rpc/h_expiry.c) ---- */
 
-enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_expiry_survey(struct svc *s, const struct svc_principal *who, int64_t now,
+			      struct kh_expiring_cert **out, size_t *nout, struct kh_errbuf *e)
 {
-	const struct kh_expiring_req *q = &req->expiring;
-	struct kh_expiring_list *o = &resp->expiring;
 	struct exp_survey v = { NULL, 0, 0 };
-	uint32_t within = q->within_days ? q->within_days : s->cfg->exp_notify_days;
-	int64_t now = svc_now();
-	size_t i, n = 0;
-	int r = KH_OK;
+	int r = exp_survey(s, who, now, &v, e);
 
-	KH_TRY(exp_survey(s, who, now, &v, e));
+	if (r != KH_OK) {
+		exp_survey_clear(&v);
+		return r;
+	}
 	if (v.n > 1)
 		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
-	o->certs = calloc(v.n ? v.n : 1, sizeof(*o->certs));
-	KH_ENSURE(o->certs != NULL, KH_E_RESOURCE_EXHAUSTED);
-	for (i = 0; i < v.n; i++)
-		if (q->all || v.c[i].cert.not_after - now <= (int64_t)within * EXP_DAY)
-			o->certs[n++] = v.c[i];
-	o->n = n;
-	o->now = now;
-	o->within_days = q->all ? 0 : within;
-out:
-	exp_survey_clear(&v);
-	return r;
+	*out = v.c;
+	*nout = v.n;
+	return KH_OK;
 }
 
-enum kh_err svc_h_run_monitor(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			      union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_expiry_pass(struct svc *s, struct kh_monitor_resp *out, struct kh_errbuf *e)
 {
-	(void)req;
-	log_info("%s runs the expiry monitor", who->name);
-	return exp_pass(s, &resp->monitor, e);
+	return exp_pass(s, out, e);
 }

@@ -84,16 +84,15 @@ enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoin
 /* h_trustpoint.c: when a trustpoint's certificate crosses renew_at (0: never). */
 int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
 
-/* ---- handlers (rpc/h_revocation.c, expiry.c) ---- */
-enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_set_trustpoint_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_set_truststore_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_run_monitor(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			      union proto_resp_body *resp, struct kh_errbuf *e);
+/* The certificates keyhold holds (identity certificates, their chains,
+ * trustpoint CAs, trust store CAs), soonest notAfter first, with their
+ * holders and notices, judged at now. who: the principal asking (NULL:
+ * keyholdd itself); trustpoints whose key who may not see are left out.
+ * *out is freed with free(). */
+enum kh_err svc_expiry_survey(struct svc *s, const struct svc_principal *who, int64_t now,
+			      struct kh_expiring_cert **out, size_t *nout, struct kh_errbuf *e) KH_WUR;
+/* One monitor pass now (renewals, then notices), as the timer runs it;
+ * out is cleared with kh_monitor_resp_clear. */
+enum kh_err svc_expiry_pass(struct svc *s, struct kh_monitor_resp *out, struct kh_errbuf *e) KH_WUR;
 
 #endif
