@@ -84,15 +84,40 @@ enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoin
 /* h_trustpoint.c: when a trustpoint's certificate crosses renew_at (0: never). */
 int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
 
+/* A certificate keyhold holds, as the expiry monitor sees it: its
+ * description, who holds it ("trustpoint:web", "trustpoint-chain:web",
+ * "trustpoint-ca:web", "truststore:s"), whole days to its notAfter
+ * (negative once expired) and the notices sent about it. */
+struct svc_exp_cert {
+	struct kh_cert_info cert;
+	char held_by[KH_HELD_BY_MAX][KH_HELD_BY_LEN];
+	size_t n_held_by;
+	int64_t days_left;
+	int64_t last_notified;          /* 0: never */
+	uint32_t notifications;
+};
+
+/* What one monitor pass did: the certificates it notified, one line per
+ * renewal action and per error (at most KH_MONITOR_LINES_MAX each). */
+struct svc_exp_report {
+	struct svc_exp_cert *notified;  /* owned */
+	size_t n_notified;
+	char (*renewals)[KH_MONITOR_LINE_LEN]; /* owned */
+	size_t n_renewals;
+	char (*errors)[KH_MONITOR_LINE_LEN];   /* owned */
+	size_t n_errors;
+};
+
+void svc_exp_report_clear(struct svc_exp_report *r);
+
 /* The certificates keyhold holds (identity certificates, their chains,
- * trustpoint CAs, trust store CAs), soonest notAfter first, with their
- * holders and notices, judged at now. who: the principal asking (NULL:
- * keyholdd itself); trustpoints whose key who may not see are left out.
- * *out is freed with free(). */
+ * trustpoint CAs, trust store CAs), soonest notAfter first, judged at now.
+ * who: the principal asking (NULL: keyholdd itself); trustpoints whose
+ * key who may not see are left out. *out is freed with free(). */
 enum kh_err svc_expiry_survey(struct svc *s, const struct svc_principal *who, int64_t now,
-			      struct kh_expiring_cert **out, size_t *nout, struct kh_errbuf *e) KH_WUR;
+			      struct svc_exp_cert **out, size_t *nout, struct kh_errbuf *e) KH_WUR;
 /* One monitor pass now (renewals, then notices), as the timer runs it;
- * out is cleared with kh_monitor_resp_clear. */
-enum kh_err svc_expiry_pass(struct svc *s, struct kh_monitor_resp *out, struct kh_errbuf *e) KH_WUR;
+ * out is cleared with svc_exp_report_clear. */
+enum kh_err svc_expiry_pass(struct svc *s, struct svc_exp_report *out, struct kh_errbuf *e) KH_WUR;
 
 #endif

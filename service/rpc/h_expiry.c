@@ -11,7 +11,7 @@
 
 #define EXP_DAY 86400
 
-static Keyhold__V1__ExpiringCert *rpc_expiring_cert(struct rpc_call *c, const struct kh_expiring_cert *x)
+static Keyhold__V1__ExpiringCert *rpc_expiring_cert(struct rpc_call *c, const struct svc_exp_cert *x)
 {
 	Keyhold__V1__ExpiringCert *m = rpc_msg(c, &keyhold__v1__expiring_cert__descriptor);
 	size_t k;
@@ -35,7 +35,7 @@ enum kh_err svc_h_list_expiring(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__ListExpiringRequest *q = (const void *)c->req;
 	Keyhold__V1__ListExpiringResponse *m = rpc_msg(c, &keyhold__v1__list_expiring_response__descriptor);
-	struct kh_expiring_cert *v = NULL;
+	struct svc_exp_cert *v = NULL;
 	uint32_t within = q->within_days ? q->within_days : c->s->cfg->exp_notify_days;
 	int64_t now = svc_now();
 	size_t n = 0, i;
@@ -74,7 +74,7 @@ static char **rpc_lines(struct rpc_call *c, char (*v)[KH_MONITOR_LINE_LEN], size
 enum kh_err svc_h_run_monitor(struct rpc_call *c, struct kh_errbuf *e)
 {
 	Keyhold__V1__RunMonitorResponse *m = rpc_msg(c, &keyhold__v1__run_monitor_response__descriptor);
-	struct kh_monitor_resp p;
+	struct svc_exp_report p;
 	size_t i;
 	int r = KH_OK;
 
@@ -96,6 +96,6 @@ enum kh_err svc_h_run_monitor(struct rpc_call *c, struct kh_errbuf *e)
 	m->n_errors = p.n_errors;
 	c->resp = &m->base;
 out:
-	kh_monitor_resp_clear(&p);
+	svc_exp_report_clear(&p);
 	return r;
 }

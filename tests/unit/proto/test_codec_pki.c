@@ -599,19 +599,26 @@ static void fill_cert_msg(Keyhold__V1__CertInfo *c, const char *subj)
 static void test_ts_responses(void **state)
 {
 	Keyhold__V1__CertInfo ci[2], *cp[2] = { &ci[0], &ci[1] };
-	Keyhold__V1__CrlInfo crl = KEYHOLD__V1__CRL_INFO__INIT, *crlp[1] = { &crl };
-	Keyhold__V1__Truststore ts = KEYHOLD__V1__TRUSTSTORE__INIT, *tsp[1] = { &ts };
-	Keyhold__V1__TruststoreAddResponse add = KEYHOLD__V1__TRUSTSTORE_ADD_RESPONSE__INIT;
-	Keyhold__V1__TruststoreListResponse lst = KEYHOLD__V1__TRUSTSTORE_LIST_RESPONSE__INIT;
-	Keyhold__V1__TruststoreRemoveResponse rm = KEYHOLD__V1__TRUSTSTORE_REMOVE_RESPONSE__INIT;
-	Keyhold__V1__TruststoreVerifyResponse ver = KEYHOLD__V1__TRUSTSTORE_VERIFY_RESPONSE__INIT;
-	Keyhold__V1__ImportCrlResponse imp = KEYHOLD__V1__IMPORT_CRL_RESPONSE__INIT;
+	Keyhold__V1__CrlInfo crl, *crlp[1] = { &crl };
+	Keyhold__V1__Truststore ts, *tsp[1] = { &ts };
+	Keyhold__V1__TruststoreAddResponse add;
+	Keyhold__V1__TruststoreListResponse lst;
+	Keyhold__V1__TruststoreRemoveResponse rm;
+	Keyhold__V1__TruststoreVerifyResponse ver;
+	Keyhold__V1__ImportCrlResponse imp;
 	char *warn[1] = { str("'CN=leaf' is not a CA certificate") };
 	const ProtobufCMessage *msgs[PROTO_M_COUNT];
 	unsigned refused = 0, ok = 0;
 	int m;
 
 	(void)state;
+	keyhold__v1__crl_info__init(&crl);
+	keyhold__v1__truststore__init(&ts);
+	keyhold__v1__truststore_add_response__init(&add);
+	keyhold__v1__truststore_list_response__init(&lst);
+	keyhold__v1__truststore_remove_response__init(&rm);
+	keyhold__v1__truststore_verify_response__init(&ver);
+	keyhold__v1__import_crl_response__init(&imp);
 	memset(msgs, 0, sizeof(msgs));
 	fill_cert_msg(&ci[0], "CN=leaf");
 	fill_cert_msg(&ci[1], "CN=root");

@@ -319,14 +319,14 @@ static void test_responses(void **state)
 						PROTO_M_RUN_MONITOR,	     PROTO_M_TRUSTSTORE_VERIFY };
 	Keyhold__V1__CertInfo ci[4];
 	Keyhold__V1__CertRevocation revs[2], *revp[2] = { &revs[0], &revs[1] };
-	Keyhold__V1__CheckCertificateResponse check = KEYHOLD__V1__CHECK_CERTIFICATE_RESPONSE__INIT;
-	Keyhold__V1__Trustpoint tp = KEYHOLD__V1__TRUSTPOINT__INIT;
-	Keyhold__V1__GetTrustpointResponse tpr = KEYHOLD__V1__GET_TRUSTPOINT_RESPONSE__INIT;
-	Keyhold__V1__SetTruststorePolicyResponse tsp = KEYHOLD__V1__SET_TRUSTSTORE_POLICY_RESPONSE__INIT;
+	Keyhold__V1__CheckCertificateResponse check;
+	Keyhold__V1__Trustpoint tp;
+	Keyhold__V1__GetTrustpointResponse tpr;
+	Keyhold__V1__SetTruststorePolicyResponse tsp;
 	Keyhold__V1__ExpiringCert exp[2], *expp[2] = { &exp[0], &exp[1] };
-	Keyhold__V1__ListExpiringResponse lst = KEYHOLD__V1__LIST_EXPIRING_RESPONSE__INIT;
-	Keyhold__V1__RunMonitorResponse mon = KEYHOLD__V1__RUN_MONITOR_RESPONSE__INIT;
-	Keyhold__V1__TruststoreVerifyResponse ver = KEYHOLD__V1__TRUSTSTORE_VERIFY_RESPONSE__INIT;
+	Keyhold__V1__ListExpiringResponse lst;
+	Keyhold__V1__RunMonitorResponse mon;
+	Keyhold__V1__TruststoreVerifyResponse ver;
 	char *held[2] = { str("truststore:web"), str("trustpoint-ca:tp") };
 	char *lines[2] = { str("web: renewed"), str("api: renewal pending") };
 	char *errs[1] = { str("x: renewal failed") };
@@ -335,6 +335,13 @@ static void test_responses(void **state)
 	size_t i;
 
 	(void)state;
+	keyhold__v1__check_certificate_response__init(&check);
+	keyhold__v1__trustpoint__init(&tp);
+	keyhold__v1__get_trustpoint_response__init(&tpr);
+	keyhold__v1__set_truststore_policy_response__init(&tsp);
+	keyhold__v1__list_expiring_response__init(&lst);
+	keyhold__v1__run_monitor_response__init(&mon);
+	keyhold__v1__truststore_verify_response__init(&ver);
 	memset(msgs, 0, sizeof(msgs));
 	fill_cert(&ci[0], "CN=leaf");
 	fill_cert(&ci[1], "CN=sub");
