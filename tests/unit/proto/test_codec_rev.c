@@ -260,8 +260,22 @@ static void test_validation(void **state)
 	b.tp_policy.set_renew = true;
 	b.tp_policy.renew_at = 100;
 	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "from 1 to 99 (0: off), not 100"));
 	b.tp_policy.renew_at = 0;
 	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_OK);
+	/* The revocation list is checked as text even when not set. */
+	memcpy(b.tp_policy.revocation, "crl\n", 5);
+	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the revocation list contains a control character"));
+	memset(b.tp_policy.revocation, 0, sizeof(b.tp_policy.revocation));
+	b.tp_policy.set_ocsp_url = true;
+	memcpy(b.tp_policy.ocsp_url, "file:///etc/passwd", 19);
+	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the OCSP URL must be an http:// URL"));
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_policy.name, "tp", 3);
+	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "nothing to set: give a revocation list, an OCSP URL or renew-at"));
 	memset(&b, 0, sizeof(b));
 	memcpy(b.tp_create.name, "tp", 3);
 	b.tp_create.generate = KH_KEY_P256;
@@ -271,13 +285,18 @@ static void test_validation(void **state)
 	memset(&b, 0, sizeof(b));
 	memcpy(b.cert_check.store, "s", 2);
 	assert_int_equal(decode_body(PROTO_M_CHECK_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the certificate is empty"));
 	memcpy(b.cert_check.store, "../s", 5);
 	b.cert_check.cert = (struct kh_bytes){ blob_a, 10 };
 	assert_int_equal(decode_body(PROTO_M_CHECK_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "trust store name must match"));
 	/* --within beyond a century. */
 	memset(&b, 0, sizeof(b));
 	b.expiring.within_days = 40000;
 	assert_int_equal(decode_body(PROTO_M_LIST_EXPIRING, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "--within takes 0 to 36500 days, not 40000"));
+	b.expiring.within_days = 36500;
+	assert_int_equal(decode_body(PROTO_M_LIST_EXPIRING, &b, &e), KH_OK);
 	assert_true(kh_url_valid(""));
 	assert_false(kh_url_valid(NULL));
 	assert_true(kh_url_valid("HTTP://127.0.0.1:1/ocsp"));
