@@ -517,20 +517,20 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 		&keyhold__v1__enroll_trustpoint_response__descriptor, NULL, proto_pki_enc_req_regen_tp,
 		NULL, proto_pki_dec_resp_regen_tp },
 	[PROTO_M_TRUSTSTORE_ADD] = { "TruststoreAdd", &keyhold__v1__truststore_add_request__descriptor,
-		&keyhold__v1__truststore_add_response__descriptor, proto_pki_dec_ts_add, proto_pki_enc_req_ts_add,
-		proto_pki_enc_resp_ts_add, proto_pki_dec_resp_ts_add },
+		&keyhold__v1__truststore_add_response__descriptor, NULL, proto_pki_enc_req_ts_add,
+		NULL, proto_pki_dec_resp_ts_add },
 	[PROTO_M_TRUSTSTORE_LIST] = { "TruststoreList", &keyhold__v1__truststore_list_request__descriptor,
-		&keyhold__v1__truststore_list_response__descriptor, proto_pki_dec_ts_list, proto_pki_enc_req_ts_list,
-		proto_pki_enc_resp_ts_list, proto_pki_dec_resp_ts_list },
+		&keyhold__v1__truststore_list_response__descriptor, NULL, proto_pki_enc_req_ts_list,
+		NULL, proto_pki_dec_resp_ts_list },
 	[PROTO_M_TRUSTSTORE_REMOVE] = { "TruststoreRemove", &keyhold__v1__truststore_remove_request__descriptor,
-		&keyhold__v1__truststore_remove_response__descriptor, proto_pki_dec_ts_remove, proto_pki_enc_req_ts_remove,
-		proto_pki_enc_resp_ts_remove, proto_pki_dec_resp_ts_remove },
+		&keyhold__v1__truststore_remove_response__descriptor, NULL, proto_pki_enc_req_ts_remove,
+		NULL, proto_pki_dec_resp_ts_remove },
 	[PROTO_M_TRUSTSTORE_VERIFY] = { "TruststoreVerify", &keyhold__v1__truststore_verify_request__descriptor,
-		&keyhold__v1__truststore_verify_response__descriptor, proto_pki_dec_ts_verify, proto_pki_enc_req_ts_verify,
-		proto_pki_enc_resp_ts_verify, proto_pki_dec_resp_ts_verify },
+		&keyhold__v1__truststore_verify_response__descriptor, NULL, proto_pki_enc_req_ts_verify,
+		NULL, proto_pki_dec_resp_ts_verify },
 	[PROTO_M_IMPORT_CRL] = { "ImportCrl", &keyhold__v1__import_crl_request__descriptor,
-		&keyhold__v1__import_crl_response__descriptor, proto_pki_dec_import_crl, proto_pki_enc_req_import_crl,
-		proto_pki_enc_resp_import_crl, proto_pki_dec_resp_import_crl },
+		&keyhold__v1__import_crl_response__descriptor, NULL, proto_pki_enc_req_import_crl,
+		NULL, proto_pki_dec_resp_import_crl },
 #define SEC_ROW(M, name, lc, msg)                                                                  \
 	[M] = { name, &keyhold__v1__##msg##_request__descriptor, &keyhold__v1__##msg##_response__descriptor, \
 		proto_sec_dec_##lc, proto_sec_enc_req_##lc, proto_sec_enc_resp_##lc, proto_sec_dec_resp_##lc }
@@ -541,20 +541,20 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	SEC_ROW(PROTO_M_LIST_KEY_GRANTS, "ListKeyGrants", list_key_grants, list_key_grants),
 #undef SEC_ROW
 	[PROTO_M_CHECK_CERTIFICATE] = { "CheckCertificate", &keyhold__v1__check_certificate_request__descriptor,
-		&keyhold__v1__check_certificate_response__descriptor, proto_rev_dec_check_cert, proto_rev_enc_req_check_cert,
-		proto_rev_enc_resp_check_cert, proto_rev_dec_resp_check_cert },
+		&keyhold__v1__check_certificate_response__descriptor, NULL, proto_rev_enc_req_check_cert,
+		NULL, proto_rev_dec_resp_check_cert },
 	[PROTO_M_SET_TRUSTPOINT_POLICY] = { "SetTrustpointPolicy", &keyhold__v1__set_trustpoint_policy_request__descriptor,
-		&keyhold__v1__get_trustpoint_response__descriptor, proto_rev_dec_tp_policy, proto_rev_enc_req_tp_policy,
-		proto_rev_enc_resp_tp_policy, proto_rev_dec_resp_tp_policy },
+		&keyhold__v1__get_trustpoint_response__descriptor, NULL, proto_rev_enc_req_tp_policy,
+		NULL, proto_rev_dec_resp_tp_policy },
 	[PROTO_M_SET_TRUSTSTORE_POLICY] = { "SetTruststorePolicy", &keyhold__v1__set_truststore_policy_request__descriptor,
-		&keyhold__v1__set_truststore_policy_response__descriptor, proto_rev_dec_ts_policy, proto_rev_enc_req_ts_policy,
-		proto_rev_enc_resp_ts_policy, proto_rev_dec_resp_ts_policy },
+		&keyhold__v1__set_truststore_policy_response__descriptor, NULL, proto_rev_enc_req_ts_policy,
+		NULL, proto_rev_dec_resp_ts_policy },
 	[PROTO_M_LIST_EXPIRING] = { "ListExpiring", &keyhold__v1__list_expiring_request__descriptor,
-		&keyhold__v1__list_expiring_response__descriptor, proto_rev_dec_expiring, proto_rev_enc_req_expiring,
-		proto_rev_enc_resp_expiring, proto_rev_dec_resp_expiring },
+		&keyhold__v1__list_expiring_response__descriptor, NULL, proto_rev_enc_req_expiring,
+		NULL, proto_rev_dec_resp_expiring },
 	[PROTO_M_RUN_MONITOR] = { "RunMonitor", &keyhold__v1__run_monitor_request__descriptor,
-		&keyhold__v1__run_monitor_response__descriptor, proto_rev_dec_monitor, proto_rev_enc_req_monitor,
-		proto_rev_enc_resp_monitor, proto_rev_dec_resp_monitor },
+		&keyhold__v1__run_monitor_response__descriptor, NULL, proto_rev_enc_req_monitor,
+		NULL, proto_rev_dec_resp_monitor },
 };
 
 enum kh_err proto_check_methods(struct kh_errbuf *e)
@@ -673,7 +673,6 @@ void proto_req_clear(struct proto_req *r)
 	if (r->method == PROTO_M_SIGN)
 		kh_sign_req_clear(&r->body.sign);
 	proto_pki_req_clear(r->method, &r->body);
-	proto_rev_req_clear(r->method, &r->body);
 	memset(&r->body, 0, sizeof(r->body));
 }
 

@@ -12,49 +12,7 @@
 #define PB(x) Keyhold__V1__##x
 #define S(x) ((char *)(uintptr_t)(x))
 
-/* ---- field validation (server side) ---- */
-
-/* A name that may be empty (TruststoreList: every store). */
-static enum kh_err cp_name_opt(const char *in, char out[KH_NAME_MAX + 1], const char *what, struct kh_errbuf *e)
-{
-	if (in == NULL || in[0] == '\0') {
-		out[0] = '\0';
-		return KH_OK;
-	}
-	return proto_check_name(in, out, what, e);
-}
-
-/* ---- CertInfo / CrlInfo / Trustpoint ---- */
-
-/* An array of CertInfo messages and their pointers, freed by pb_certs_free. */
-struct pb_certs {
-	PB(CertInfo) *v;
-	PB(CertInfo) **p;
-	size_t n;
-};
-
-static enum kh_err pb_certs_make(const struct kh_cert_list *l, struct pb_certs *out)
-{
-	size_t i;
-
-	out->n = l->n;
-	out->v = calloc(l->n ? l->n : 1, sizeof(*out->v));
-	out->p = calloc(l->n ? l->n : 1, sizeof(*out->p));
-	if (out->v == NULL || out->p == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	for (i = 0; i < l->n; i++) {
-		proto_pb_cert(&l->certs[i], &out->v[i]);
-		out->p[i] = &out->v[i];
-	}
-	return KH_OK;
-}
-
-static void pb_certs_free(struct pb_certs *c)
-{
-	free(c->v);
-	free(c->p);
-	memset(c, 0, sizeof(*c));
-}
+/* ---- CertInfo lists (client side) ---- */
 
 static enum kh_err certs_from(PB(CertInfo) *const *v, size_t n, struct kh_cert_list *out)
 {
@@ -69,16 +27,6 @@ static enum kh_err certs_from(PB(CertInfo) *const *v, size_t n, struct kh_cert_l
 	return KH_OK;
 }
 
-static void pb_crl(const struct kh_crl_info *c, PB(CrlInfo) *m)
-{
-	keyhold__v1__crl_info__init(m);
-	m->issuer = S(c->issuer);
-	m->this_update = c->this_update;
-	m->next_update = c->next_update;
-	m->revoked = c->revoked;
-	m->number = S(c->number);
-	m->fingerprint = S(c->fingerprint);
-}
 
 static void crl_from(const PB(CrlInfo) *m, struct kh_crl_info *c)
 {
@@ -403,103 +351,8 @@ enum kh_err proto_pki_dec_resp_export_tp(const ProtobufCMessage *cm, union proto
 	return KH_OK;
 }
 
-/* ---- legacy: SetTrustpointPolicy's answer (codec_rev.c) ---- */
-
-/* Until SetTrustpointPolicy's handler builds its Trustpoint message
- * (rpc_trustpoint); delete with proto_rev_enc_resp_tp_policy. */
-/* A Trustpoint message and what it points to. */
-struct pb_tp {
-	PB(Trustpoint) m;
-	PB(CertInfo) cert;
-	struct pb_certs ca, chain;
-};
-
-static enum kh_err pb_tp_make(const struct kh_trustpoint *t, struct pb_tp *o)
-{
-	int r;
-
-	memset(o, 0, sizeof(*o));
-	keyhold__v1__trustpoint__init(&o->m);
-	o->m.name = S(t->name);
-	o->m.key = S(t->key);
-	o->m.key_type = (PB(KeyType))t->key_type;
-	o->m.key_generated = t->key_generated;
-	o->m.subject = S(t->subject);
-	o->m.fqdn = S(t->fqdn);
-	o->m.san = S(t->san);
-	o->m.eku = S(t->eku);
-	o->m.enrollment = (PB(Enrollment))t->enrollment;
-	o->m.revocation = S(t->revocation);
-	o->m.digest = (PB(Digest))t->digest;
-	o->m.validity_days = t->validity_days;
-	if ((r = pb_certs_make(&t->ca, &o->ca)) != KH_OK || (r = pb_certs_make(&t->chain, &o->chain)) != KH_OK)
-		return r;
-	o->m.n_ca = o->ca.n;
-	o->m.ca = o->ca.p;
-	o->m.n_chain = o->chain.n;
-	o->m.chain = o->chain.p;
-	if (t->has_cert) {
-		proto_pb_cert(&t->cert, &o->cert);
-		o->m.cert = &o->cert;
-	}
-	o->m.pending_csr = S(t->pending_csr != NULL ? t->pending_csr : "");
-	o->m.pending_csr_key = S(t->pending_csr_key);
-	o->m.pending_csr_created = t->pending_csr_created;
-	o->m.next_key = S(t->next_key);
-	o->m.created = t->created;
-	o->m.updated = t->updated;
-	o->m.ocsp_url = S(t->ocsp_url);
-	o->m.renew_at = t->renew_at;
-	o->m.renew_regenerate = t->renew_regenerate;
-	o->m.renewal = S(t->renewal);
-	o->m.renew_after = t->renew_after;
-	return KH_OK;
-}
-
-static void pb_tp_free(struct pb_tp *o)
-{
-	pb_certs_free(&o->ca);
-	pb_certs_free(&o->chain);
-}
-
-enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(GetTrustpointResponse) m = KEYHOLD__V1__GET_TRUSTPOINT_RESPONSE__INIT;
-	struct pb_tp o;
-	int r = pb_tp_make(&b->tp, &o);
-
-	if (r == KH_OK) {
-		m.trustpoint = &o.m;
-		r = proto_pack_msg(&m.base, out, len);
-	}
-	pb_tp_free(&o);
-	return r;
-}
-
 /* ---- TruststoreAdd ---- */
 
-enum kh_err proto_pki_dec_ts_add(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	PB(TruststoreAddRequest) *p = (PB(TruststoreAddRequest) *)(uintptr_t)cm;
-	struct kh_ts_add_req *q = &b->ts_add;
-	size_t i;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->store, q->store, "trust store", e));
-	KH_ENSURE(p->n_files > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "no certificate files given"));
-	KH_ENSURE(p->n_files <= KH_PKI_FILES_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "at most %d files at once", KH_PKI_FILES_MAX));
-	q->files = calloc(p->n_files, sizeof(*q->files));
-	KH_ENSURE(q->files != NULL, KH_E_RESOURCE_EXHAUSTED);
-	for (i = 0; i < p->n_files; i++) {
-		KH_TRY(proto_take_blob(&p->files[i], &q->files[i], true, "a certificate file", e));
-		q->n_files++;
-	}
-out:
-	if (r != KH_OK)
-		kh_ts_add_req_clear(q);
-	return r;
-}
 
 enum kh_err proto_pki_enc_req_ts_add(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
@@ -523,28 +376,6 @@ enum kh_err proto_pki_enc_req_ts_add(const union proto_req_body *b, uint8_t **ou
 	return r;
 }
 
-enum kh_err proto_pki_enc_resp_ts_add(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(TruststoreAddResponse) m = KEYHOLD__V1__TRUSTSTORE_ADD_RESPONSE__INIT;
-	const struct kh_ts_add_resp *q = &b->ts_add;
-	struct pb_certs c;
-	char *w[KH_PKI_WARN_MAX];
-	size_t i;
-	int r = pb_certs_make(&q->added, &c);
-
-	if (r == KH_OK) {
-		m.n_added = c.n;
-		m.added = c.p;
-		m.already_present = q->already_present;
-		for (i = 0; i < q->n_warnings && i < KH_PKI_WARN_MAX; i++)
-			w[i] = S(q->warnings[i]);
-		m.n_warnings = i;
-		m.warnings = w;
-		r = proto_pack_msg(&m.base, out, len);
-	}
-	pb_certs_free(&c);
-	return r;
-}
 
 enum kh_err proto_pki_dec_resp_ts_add(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
 {
@@ -563,11 +394,6 @@ enum kh_err proto_pki_dec_resp_ts_add(const ProtobufCMessage *cm, union proto_re
 
 /* ---- TruststoreList ---- */
 
-enum kh_err proto_pki_dec_ts_list(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	return cp_name_opt(((const PB(TruststoreListRequest) *)(const void *)cm)->store, b->ts_name.store,
-			   "trust store", e);
-}
 
 enum kh_err proto_pki_enc_req_ts_list(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
@@ -577,60 +403,6 @@ enum kh_err proto_pki_enc_req_ts_list(const union proto_req_body *b, uint8_t **o
 	return proto_pack_msg(&m.base, out, len);
 }
 
-enum kh_err proto_pki_enc_resp_ts_list(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(TruststoreListResponse) m = KEYHOLD__V1__TRUSTSTORE_LIST_RESPONSE__INIT;
-	const struct kh_truststore_list *l = &b->stores;
-	PB(Truststore) *ts = calloc(l->n ? l->n : 1, sizeof(*ts));
-	PB(Truststore) **tsp = calloc(l->n ? l->n : 1, sizeof(*tsp));
-	struct pb_certs *c = calloc(l->n ? l->n : 1, sizeof(*c));
-	PB(CrlInfo) **crl = calloc(l->n ? l->n : 1, sizeof(*crl));
-	PB(CrlInfo) ***crlp = calloc(l->n ? l->n : 1, sizeof(*crlp));
-	size_t i, j;
-	int r = KH_OK;
-
-	KH_ENSURE(ts != NULL && tsp != NULL && c != NULL && crl != NULL && crlp != NULL, KH_E_RESOURCE_EXHAUSTED);
-	for (i = 0; i < l->n; i++) {
-		const struct kh_truststore *s = &l->stores[i];
-
-		keyhold__v1__truststore__init(&ts[i]);
-		ts[i].name = S(s->name);
-		ts[i].cert_count = s->n_certs;
-		KH_TRY(pb_certs_make(&s->certs, &c[i]));
-		ts[i].certs = c[i].p;
-		ts[i].n_certs = c[i].n;
-		crl[i] = calloc(s->n_crls ? s->n_crls : 1, sizeof(**crl));
-		crlp[i] = calloc(s->n_crls ? s->n_crls : 1, sizeof(**crlp));
-		KH_ENSURE(crl[i] != NULL && crlp[i] != NULL, KH_E_RESOURCE_EXHAUSTED);
-		for (j = 0; j < s->n_crls; j++) {
-			pb_crl(&s->crls[j], &crl[i][j]);
-			crlp[i][j] = &crl[i][j];
-		}
-		ts[i].n_crls = s->n_crls;
-		ts[i].crls = crlp[i];
-		ts[i].revocation = S(s->revocation);
-		ts[i].ocsp_url = S(s->ocsp_url);
-		tsp[i] = &ts[i];
-	}
-	m.n_stores = l->n;
-	m.stores = tsp;
-	r = proto_pack_msg(&m.base, out, len);
-out:
-	for (i = 0; i < l->n; i++) {
-		if (c != NULL)
-			pb_certs_free(&c[i]);
-		if (crl != NULL)
-			free(crl[i]);
-		if (crlp != NULL)
-			free(crlp[i]);
-	}
-	free(ts);
-	free(tsp);
-	free(c);
-	free(crl);
-	free(crlp);
-	return r;
-}
 
 enum kh_err proto_pki_dec_resp_ts_list(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
 {
@@ -669,16 +441,6 @@ enum kh_err proto_pki_dec_resp_ts_list(const ProtobufCMessage *cm, union proto_r
 
 /* ---- TruststoreRemove ---- */
 
-enum kh_err proto_pki_dec_ts_remove(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	const PB(TruststoreRemoveRequest) *p = (const void *)cm;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->store, b->ts_remove.store, "trust store", e));
-	KH_TRY(proto_check_text(p->fingerprint, b->ts_remove.fingerprint, sizeof(b->ts_remove.fingerprint), "fingerprint", e));
-out:
-	return r;
-}
 
 enum kh_err proto_pki_enc_req_ts_remove(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
@@ -689,16 +451,6 @@ enum kh_err proto_pki_enc_req_ts_remove(const union proto_req_body *b, uint8_t *
 	return proto_pack_msg(&m.base, out, len);
 }
 
-enum kh_err proto_pki_enc_resp_ts_remove(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(TruststoreRemoveResponse) m = KEYHOLD__V1__TRUSTSTORE_REMOVE_RESPONSE__INIT;
-	PB(CertInfo) c;
-
-	proto_pb_cert(&b->ts_remove.removed, &c);
-	m.removed = &c;
-	m.store_deleted = b->ts_remove.store_deleted;
-	return proto_pack_msg(&m.base, out, len);
-}
 
 enum kh_err proto_pki_dec_resp_ts_remove(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
 {
@@ -713,40 +465,6 @@ enum kh_err proto_pki_dec_resp_ts_remove(const ProtobufCMessage *cm, union proto
 
 /* ---- TruststoreVerify ---- */
 
-enum kh_err proto_pki_dec_ts_verify(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	PB(TruststoreVerifyRequest) *p = (PB(TruststoreVerifyRequest) *)(uintptr_t)cm;
-	struct kh_ts_verify_req *q = &b->ts_verify;
-	size_t i;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->store, q->store, "trust store", e));
-	KH_TRY(proto_check_text(p->host, q->host, sizeof(q->host), "host name", e));
-	KH_TRY(proto_check_text(p->ip, q->ip, sizeof(q->ip), "IP address", e));
-	KH_ENSURE(q->host[0] == '\0' || q->ip[0] == '\0',
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "give a host name or an IP address, not both"));
-	KH_ENSURE((unsigned)p->purpose <= KH_PURPOSE_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "purpose %d is unknown; use serverAuth or clientAuth", (int)p->purpose));
-	q->purpose = (enum kh_purpose)p->purpose;
-	KH_ENSURE(p->at >= 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "verification time before 1970"));
-	q->at = p->at;
-	KH_ENSURE(p->n_crls <= KH_PKI_FILES_MAX,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "at most %d CRL files", KH_PKI_FILES_MAX));
-	KH_TRY(proto_take_blob(&p->cert, &q->cert, true, "the certificate", e));
-	KH_TRY(proto_take_blob(&p->untrusted, &q->untrusted, false, "the untrusted certificates", e));
-	if (p->n_crls > 0) {
-		q->crls = calloc(p->n_crls, sizeof(*q->crls));
-		KH_ENSURE(q->crls != NULL, KH_E_RESOURCE_EXHAUSTED);
-		for (i = 0; i < p->n_crls; i++) {
-			KH_TRY(proto_take_blob(&p->crls[i], &q->crls[i], true, "a CRL file", e));
-			q->n_crls++;
-		}
-	}
-out:
-	if (r != KH_OK)
-		kh_ts_verify_req_clear(q);
-	return r;
-}
 
 enum kh_err proto_pki_enc_req_ts_verify(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
@@ -778,28 +496,6 @@ enum kh_err proto_pki_enc_req_ts_verify(const union proto_req_body *b, uint8_t *
 	return r;
 }
 
-enum kh_err proto_pki_enc_resp_ts_verify(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(TruststoreVerifyResponse) m = KEYHOLD__V1__TRUSTSTORE_VERIFY_RESPONSE__INIT;
-	const struct kh_ts_verify_resp *q = &b->verify;
-	struct pb_certs c;
-	int r = pb_certs_make(&q->chain, &c);
-
-	if (r == KH_OK) {
-		m.valid = q->valid;
-		m.error = q->error;
-		m.error_depth = q->error_depth;
-		m.reason = S(q->reason);
-		m.n_chain = c.n;
-		m.chain = c.p;
-		m.revocation_status = (PB(RevocationStatus))q->revocation_status;
-		m.revocation_soft_fail = q->revocation_soft_fail;
-		m.revocation_detail = S(q->revocation_detail);
-		r = proto_pack_msg(&m.base, out, len);
-	}
-	pb_certs_free(&c);
-	return r;
-}
 
 enum kh_err proto_pki_dec_resp_ts_verify(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
 {
@@ -821,16 +517,6 @@ enum kh_err proto_pki_dec_resp_ts_verify(const ProtobufCMessage *cm, union proto
 
 /* ---- ImportCrl ---- */
 
-enum kh_err proto_pki_dec_import_crl(const ProtobufCMessage *cm, union proto_req_body *b, struct kh_errbuf *e)
-{
-	PB(ImportCrlRequest) *p = (PB(ImportCrlRequest) *)(uintptr_t)cm;
-	int r = KH_OK;
-
-	KH_TRY(proto_check_name(p->store, b->crl_import.store, "trust store", e));
-	KH_TRY(proto_take_blob(&p->crl, &b->crl_import.crl, true, "the CRL", e));
-out:
-	return r;
-}
 
 enum kh_err proto_pki_enc_req_import_crl(const union proto_req_body *b, uint8_t **out, size_t *len)
 {
@@ -842,15 +528,6 @@ enum kh_err proto_pki_enc_req_import_crl(const union proto_req_body *b, uint8_t 
 	return proto_pack_msg(&m.base, out, len);
 }
 
-enum kh_err proto_pki_enc_resp_import_crl(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	PB(ImportCrlResponse) m = KEYHOLD__V1__IMPORT_CRL_RESPONSE__INIT;
-	PB(CrlInfo) c;
-
-	pb_crl(&b->crl, &c);
-	m.crl = &c;
-	return proto_pack_msg(&m.base, out, len);
-}
 
 enum kh_err proto_pki_dec_resp_import_crl(const ProtobufCMessage *cm, union proto_resp_body *b, struct kh_errbuf *e)
 {
@@ -867,9 +544,6 @@ void proto_pki_req_clear(enum proto_method m, union proto_req_body *b)
 	switch (m) {
 	case PROTO_M_AUTHENTICATE_TRUSTPOINT: kh_tp_auth_req_clear(&b->tp_auth); break;
 	case PROTO_M_IMPORT_CERTIFICATE: kh_tp_import_req_clear(&b->tp_import); break;
-	case PROTO_M_TRUSTSTORE_ADD: kh_ts_add_req_clear(&b->ts_add); break;
-	case PROTO_M_TRUSTSTORE_VERIFY: kh_ts_verify_req_clear(&b->ts_verify); break;
-	case PROTO_M_IMPORT_CRL: kh_crl_import_req_clear(&b->crl_import); break;
 	default: break;
 	}
 }

@@ -7,14 +7,6 @@
 
 #include "proto.h"
 
-#define PROTO_PKI_DECL(x)                                                                                 \
-	enum kh_err proto_pki_dec_##x(const ProtobufCMessage *m, union proto_req_body *b,                 \
-				      struct kh_errbuf *e);                                               \
-	enum kh_err proto_pki_enc_req_##x(const union proto_req_body *b, uint8_t **out, size_t *len);     \
-	enum kh_err proto_pki_enc_resp_##x(const union proto_resp_body *b, uint8_t **out, size_t *len);   \
-	enum kh_err proto_pki_dec_resp_##x(const ProtobufCMessage *m, union proto_resp_body *b,           \
-					   struct kh_errbuf *e);
-
 /* Client side only: the server reads these requests as generated messages
  * (validate.c) and its handlers build the responses. */
 #define PROTO_PKI_CLIENT_DECL(x)                                                                          \
@@ -32,14 +24,11 @@ PROTO_PKI_CLIENT_DECL(enroll_tp)
 PROTO_PKI_CLIENT_DECL(import_cert)
 PROTO_PKI_CLIENT_DECL(export_tp)
 PROTO_PKI_CLIENT_DECL(regen_tp)
-/* Legacy: SetTrustpointPolicy's server encoder (codec_rev.c) until its
- * handler builds the message. */
-enum kh_err proto_pki_enc_resp_get_tp(const union proto_resp_body *b, uint8_t **out, size_t *len);
-PROTO_PKI_DECL(ts_add)
-PROTO_PKI_DECL(ts_list)
-PROTO_PKI_DECL(ts_remove)
-PROTO_PKI_DECL(ts_verify)
-PROTO_PKI_DECL(import_crl)
+PROTO_PKI_CLIENT_DECL(ts_add)
+PROTO_PKI_CLIENT_DECL(ts_list)
+PROTO_PKI_CLIENT_DECL(ts_remove)
+PROTO_PKI_CLIENT_DECL(ts_verify)
+PROTO_PKI_CLIENT_DECL(import_crl)
 
 /* Frees what a decoded PKI request or response owns; other methods are
  * left alone. */

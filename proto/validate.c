@@ -43,6 +43,9 @@ struct proto_entry {
 #define BYTES(f, lo, hi, w) { .field = (f), .kind = PR_BYTES, .min = (lo), .max = (hi), .what = (w) }
 #define ENUM(f, lo, hi, m) { .field = (f), .kind = PR_ENUM, .min = (lo), .max = (hi), .msg = (m) }
 #define COUNT(f, hi, m) { .field = (f), .kind = PR_COUNT, .max = (hi), .msg = (m) }
+/* A constant in a message of the table. */
+#define PV_STR_(x) #x
+#define PV_STR(x) PV_STR_(x)
 #define CHECK(fn) { .kind = PR_CHECK, .check = (fn) }
 #define ENTRY(type, ...)                                                                             \
 	{ &keyhold__v1__##type##__descriptor, (const struct proto_rule[]){ __VA_ARGS__ },                  \
@@ -112,6 +115,64 @@ static enum kh_err check_sign_input(const ProtobufCMessage *m, struct kh_errbuf 
 	}
 }
 
+/* TruststoreAdd: at least one file (COUNT bounds only from above). */
+static enum kh_err check_ts_add_files(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__TruststoreAddRequest *p = (const void *)m;
+
+	if (p->n_files == 0)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "no certificate files given");
+	return KH_OK;
+}
+
+static enum kh_err check_ts_verify(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__TruststoreVerifyRequest *p = (const void *)m;
+
+	if (p->host != NULL && p->host[0] != '\0' && p->ip != NULL && p->ip[0] != '\0')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "give a host name or an IP address, not both");
+	return KH_OK;
+}
+
+static enum kh_err check_ts_verify_at(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__TruststoreVerifyRequest *p = (const void *)m;
+
+	if (p->at < 0)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "verification time before 1970");
+	return KH_OK;
+}
+
+/* Any message with an "ocsp_url" field (its TEXT rule ran first). */
+static enum kh_err check_ocsp_url(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const char *u = proto_field_str(m, "ocsp_url");
+
+	if (!kh_url_valid(u != NULL ? u : ""))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "the OCSP URL must be an http:// URL (keyhold fetches no https, ldap or file URLs)");
+	return KH_OK;
+}
+
+static enum kh_err check_tp_policy_some(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__SetTrustpointPolicyRequest *p = (const void *)m;
+
+	if (!p->set_revocation && !p->set_ocsp_url && !p->set_renew)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "nothing to set: give a revocation list, an OCSP URL or renew-at");
+	return KH_OK;
+}
+
+static enum kh_err check_ts_policy_some(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__SetTruststorePolicyRequest *p = (const void *)m;
+
+	if (!p->set_revocation && !p->set_ocsp_url)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "nothing to set: give a revocation list or an OCSP URL");
+	return KH_OK;
+}
+
 /* ---- the table: one entry per message with rules ---- */
 
 static const struct proto_entry proto_entries[] = {
@@ -147,6 +208,32 @@ static const struct proto_entry proto_entries[] = {
 	ENTRY(regenerate_trustpoint_request, NAME("name", "trustpoint"),
 	      ENUM("type", 0, KH_KEY_TYPE_MAX,
 		   "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519")),
+	/* trust stores */
+	ENTRY(truststore_add_request, NAME("store", "trust store"), CHECK(check_ts_add_files),
+	      COUNT("files", KH_PKI_FILES_MAX, "at most " PV_STR(KH_PKI_FILES_MAX) " files at once"),
+	      BYTES("files", 1, KH_PKI_BLOB_MAX, "a certificate file")),
+	ENTRY(truststore_list_request, NAME_OPT("store", "trust store")),
+	ENTRY(truststore_remove_request, NAME("store", "trust store"), TEXT("fingerprint", KH_FP_IN_MAX, "fingerprint")),
+	ENTRY(truststore_verify_request, NAME("store", "trust store"), TEXT("host", KH_HOST_MAX, "host name"),
+	      TEXT("ip", KH_IP_MAX, "IP address"), CHECK(check_ts_verify),
+	      ENUM("purpose", 0, KH_PURPOSE_MAX, "purpose %d is unknown; use serverAuth or clientAuth"),
+	      CHECK(check_ts_verify_at), COUNT("crls", KH_PKI_FILES_MAX, "at most " PV_STR(KH_PKI_FILES_MAX) " CRL files"),
+	      BYTES("cert", 1, KH_PKI_BLOB_MAX, "the certificate"),
+	      BYTES("untrusted", 0, KH_PKI_BLOB_MAX, "the untrusted certificates"),
+	      BYTES("crls", 1, KH_PKI_BLOB_MAX, "a CRL file")),
+	ENTRY(import_crl_request, NAME("store", "trust store"), BYTES("crl", 1, KH_PKI_BLOB_MAX, "the CRL")),
+	/* revocation, expiry */
+	ENTRY(check_certificate_request, NAME("store", "trust store"), BYTES("cert", 1, KH_PKI_BLOB_MAX, "the certificate"),
+	      BYTES("untrusted", 0, KH_PKI_BLOB_MAX, "the untrusted certificates")),
+	ENTRY(set_trustpoint_policy_request, NAME("name", "trustpoint"),
+	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),
+	      CHECK(check_ocsp_url),
+	      ENUM("renew_at", 0, 99, "renew-at is a percent of the lifetime from 1 to 99 (0: off), not %u"),
+	      CHECK(check_tp_policy_some)),
+	ENTRY(set_truststore_policy_request, NAME("store", "trust store"),
+	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),
+	      CHECK(check_ocsp_url), CHECK(check_ts_policy_some)),
+	ENTRY(list_expiring_request, ENUM("within_days", 0, 36500, "--within takes 0 to 36500 days, not %u")),
 };
 
 static const struct proto_entry *proto_entry_of(const ProtobufCMessageDescriptor *d)

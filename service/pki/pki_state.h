@@ -78,13 +78,5 @@ enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type
 			       struct kh_errbuf *e) KH_WUR;
 
 /* ---- handlers (rpc/h_truststore.c) ---- */
-#define SVC_PKI_HANDLER(fn)                                                                               \
-	enum kh_err fn(struct svc *s, const struct svc_principal *who, union proto_req_body *req,          \
-		       union proto_resp_body *resp, struct kh_errbuf *e)
-SVC_PKI_HANDLER(svc_h_truststore_add);
-SVC_PKI_HANDLER(svc_h_truststore_list);
-SVC_PKI_HANDLER(svc_h_truststore_remove);
-SVC_PKI_HANDLER(svc_h_truststore_verify);
-SVC_PKI_HANDLER(svc_h_import_crl);
 
 #endif

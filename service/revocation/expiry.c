@@ -9,7 +9,8 @@
  *     within notify_days of their notAfter, each at most once per
  *     notify_every (remembered in the state database): a log line and the
  *     configured hook, run without a shell.
- * ListExpiring answers `keyhold cert expiring` from the same survey. */
+ * ListExpiring (rpc/h_expiry.c) answers `keyhold cert expiring` from the
+ * same survey; RunMonitor runs a pass. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -48,7 +49,7 @@ static pthread_mutex_t exp_pass_lock = PTHREAD_MUTEX_INITIALIZER;
 /* ---- the survey: every certificate keyhold holds ---- */
 
 struct exp_survey {
-	struct kh_expiring_cert *c;
+	struct svc_exp_cert *c;
 	size_t n, cap;
 };
 
@@ -70,7 +71,7 @@ static enum kh_err exp_add(struct exp_survey *v, const struct kh_bytes *der, con
 			   int64_t now)
 {
 	struct kh_cert_info ci;
-	struct kh_expiring_cert *c = NULL;
+	struct svc_exp_cert *c = NULL;
 	char where[KH_HELD_BY_LEN];
 	X509 *x = pki_x509_from_der(der->data, der->len);
 	size_t i;
@@ -90,7 +91,7 @@ static enum kh_err exp_add(struct exp_survey *v, const struct kh_bytes *der, con
 			return KH_OK;
 		if (v->n == v->cap) {
 			size_t cap = v->cap ? v->cap * 2 : 32;
-			struct kh_expiring_cert *nc = realloc(v->c, cap * sizeof(*nc));
+			struct svc_exp_cert *nc = realloc(v->c, cap * sizeof(*nc));
 
 			if (nc == NULL)
 				return KH_E_RESOURCE_EXHAUSTED;
@@ -192,7 +193,7 @@ static enum kh_err exp_survey(struct svc *s, const struct svc_principal *who, in
 
 static int exp_cmp(const void *a, const void *b)
 {
-	const struct kh_expiring_cert *x = a, *y = b;
+	const struct svc_exp_cert *x = a, *y = b;
 
 	if (x->cert.not_after != y->cert.not_after)
 		return x->cert.not_after < y->cert.not_after ? -1 : 1;
@@ -201,7 +202,7 @@ static int exp_cmp(const void *a, const void *b)
 
 /* ---- the hook ---- */
 
-static void exp_held_by(const struct kh_expiring_cert *c, char *out, size_t outsz)
+static void exp_held_by(const struct svc_exp_cert *c, char *out, size_t outsz)
 {
 	size_t i;
 
@@ -226,7 +227,7 @@ static void exp_held_by(const struct kh_expiring_cert *c, char *out, size_t outs
  * child gets /dev/null as stdin, our stderr as stdout and stderr, no other
  * descriptor (closefrom 3), default signal dispositions and mask, and an
  * environment of its own that describes the certificate. */
-static void exp_run_hook(struct svc *s, const struct kh_expiring_cert *c, bool expired)
+static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expired)
 {
 	char *const *hook = s->cfg->exp_hook;
 	char na[40], days[24], epoch[24], count[16], held[KH_HELD_BY_MAX * KH_HELD_BY_LEN];
@@ -408,7 +409,7 @@ out:
 /* Re-issues (self) or stages a CSR (terminal) through the very functions
  * behind `trustpoint enroll` and `trustpoint regenerate`, so renewal
  * follows their rollover and crash-safety rules. */
-static void exp_renew(struct svc *s, int64_t now, struct kh_monitor_resp *resp)
+static void exp_renew(struct svc *s, int64_t now, struct svc_exp_report *resp)
 {
 	struct exp_renewal *v = NULL;
 	struct kh_errbuf e = { 0 };
@@ -460,7 +461,7 @@ static void exp_renew(struct svc *s, int64_t now, struct kh_monitor_resp *resp)
 
 /* ---- a pass ---- */
 
-static enum kh_err exp_pass(struct svc *s, struct kh_monitor_resp *resp, struct kh_errbuf *e)
+static enum kh_err exp_pass(struct svc *s, struct svc_exp_report *resp, struct kh_errbuf *e)
 {
 	struct exp_survey v = { NULL, 0, 0 };
 	int64_t now, window, every = (int64_t)s->cfg->exp_notify_every_s;
@@ -478,7 +479,7 @@ static enum kh_err exp_pass(struct svc *s, struct kh_monitor_resp *resp, struct 
 	if (v.n > 1)
 		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
 	for (i = 0; i < v.n; i++) {
-		struct kh_expiring_cert *c = &v.c[i];
+		struct svc_exp_cert *c = &v.c[i];
 		char held[KH_HELD_BY_MAX * KH_HELD_BY_LEN], na[40];
 		bool expired = c->cert.not_after <= now;
 		struct kh_errbuf ne = { 0 };
@@ -514,7 +515,7 @@ out:
 	pthread_mutex_unlock(&exp_pass_lock);
 	exp_survey_clear(&v);
 	if (r != KH_OK)
-		kh_monitor_resp_clear(resp);
+		svc_exp_report_clear(resp);
 	return r;
 }
 
@@ -523,7 +524,7 @@ out:
 static bool exp_job_run(struct svc_pool_item *it)
 {
 	struct svc_expiry *x = (struct svc_expiry *)(void *)it;
-	struct kh_monitor_resp resp;
+	struct svc_exp_report resp;
 	struct kh_errbuf e = { 0 };
 
 	if (exp_pass(x->s, &resp, &e) != KH_OK)
@@ -531,7 +532,7 @@ static bool exp_job_run(struct svc_pool_item *it)
 	else
 		log_dbg("expiry monitor: %zu notified, %zu renewal action(s), %zu error(s)", resp.n_notified,
 			resp.n_renewals, resp.n_errors);
-	kh_monitor_resp_clear(&resp);
+	svc_exp_report_clear(&resp);
 	return true; /* exp_job_done re-arms the timer on the loop */
 }
 
@@ -591,39 +592,36 @@ void svc_expiry_stop(struct svc *s)
 	s->expiry = NULL;
 }
 
-/* ---- RPCs ---- */
+/* ---- for the RPCs (rpc/h_expiry.c) ---- */
 
-enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				union proto_resp_body *resp, struct kh_errbuf *e)
+void svc_exp_report_clear(struct svc_exp_report *r)
 {
-	const struct kh_expiring_req *q = &req->expiring;
-	struct kh_expiring_list *o = &resp->expiring;
-	struct exp_survey v = { NULL, 0, 0 };
-	uint32_t within = q->within_days ? q->within_days : s->cfg->exp_notify_days;
-	int64_t now = svc_now();
-	size_t i, n = 0;
-	int r = KH_OK;
-
-	KH_TRY(exp_survey(s, who, now, &v, e));
-	if (v.n > 1)
-		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
-	o->certs = calloc(v.n ? v.n : 1, sizeof(*o->certs));
-	KH_ENSURE(o->certs != NULL, KH_E_RESOURCE_EXHAUSTED);
-	for (i = 0; i < v.n; i++)
-		if (q->all || v.c[i].cert.not_after - now <= (int64_t)within * EXP_DAY)
-			o->certs[n++] = v.c[i];
-	o->n = n;
-	o->now = now;
-	o->within_days = q->all ? 0 : within;
-out:
-	exp_survey_clear(&v);
-	return r;
+	if (r == NULL)
+		return;
+	free(r->notified);
+	free(r->renewals);
+	free(r->errors);
+	memset(r, 0, sizeof(*r));
 }
 
-enum kh_err svc_h_run_monitor(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			      union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_expiry_survey(struct svc *s, const struct svc_principal *who, int64_t now,
+			      struct svc_exp_cert **out, size_t *nout, struct kh_errbuf *e)
 {
-	(void)req;
-	log_info("%s runs the expiry monitor", who->name);
-	return exp_pass(s, &resp->monitor, e);
+	struct exp_survey v = { NULL, 0, 0 };
+	int r = exp_survey(s, who, now, &v, e);
+
+	if (r != KH_OK) {
+		exp_survey_clear(&v);
+		return r;
+	}
+	if (v.n > 1)
+		qsort(v.c, v.n, sizeof(*v.c), exp_cmp);
+	*out = v.c;
+	*nout = v.n;
+	return KH_OK;
+}
+
+enum kh_err svc_expiry_pass(struct svc *s, struct svc_exp_report *out, struct kh_errbuf *e)
+{
+	return exp_pass(s, out, e);
 }

@@ -78,22 +78,43 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
 /* After the pool has stopped: frees the timer and the monitor. */
 void svc_expiry_stop(struct svc *s);
-
-/* h_trustpoint.c: the wire view of trustpoint name (the PKI lock held). */
-enum kh_err svc_pki_tp_info(struct svc *s, const char *name, struct kh_trustpoint *out, struct kh_errbuf *e) KH_WUR;
 /* h_trustpoint.c: when a trustpoint's certificate crosses renew_at (0: never). */
 int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
 
-/* ---- handlers (rpc/h_revocation.c, expiry.c) ---- */
-enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_set_trustpoint_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_set_truststore_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_list_expiring(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_run_monitor(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			      union proto_resp_body *resp, struct kh_errbuf *e);
+/* A certificate keyhold holds, as the expiry monitor sees it: its
+ * description, who holds it ("trustpoint:web", "trustpoint-chain:web",
+ * "trustpoint-ca:web", "truststore:s"), whole days to its notAfter
+ * (negative once expired) and the notices sent about it. */
+struct svc_exp_cert {
+	struct kh_cert_info cert;
+	char held_by[KH_HELD_BY_MAX][KH_HELD_BY_LEN];
+	size_t n_held_by;
+	int64_t days_left;
+	int64_t last_notified;          /* 0: never */
+	uint32_t notifications;
+};
+
+/* What one monitor pass did: the certificates it notified, one line per
+ * renewal action and per error (at most KH_MONITOR_LINES_MAX each). */
+struct svc_exp_report {
+	struct svc_exp_cert *notified;  /* owned */
+	size_t n_notified;
+	char (*renewals)[KH_MONITOR_LINE_LEN]; /* owned */
+	size_t n_renewals;
+	char (*errors)[KH_MONITOR_LINE_LEN];   /* owned */
+	size_t n_errors;
+};
+
+void svc_exp_report_clear(struct svc_exp_report *r);
+
+/* The certificates keyhold holds (identity certificates, their chains,
+ * trustpoint CAs, trust store CAs), soonest notAfter first, judged at now.
+ * who: the principal asking (NULL: keyholdd itself); trustpoints whose
+ * key who may not see are left out. *out is freed with free(). */
+enum kh_err svc_expiry_survey(struct svc *s, const struct svc_principal *who, int64_t now,
+			      struct svc_exp_cert **out, size_t *nout, struct kh_errbuf *e) KH_WUR;
+/* One monitor pass now (renewals, then notices), as the timer runs it;
+ * out is cleared with svc_exp_report_clear. */
+enum kh_err svc_expiry_pass(struct svc *s, struct svc_exp_report *out, struct kh_errbuf *e) KH_WUR;
 
 #endif

@@ -57,17 +57,17 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_IMPORT_CERTIFICATE] = { .rpc = svc_h_import_certificate, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
 	[PROTO_M_EXPORT_TRUSTPOINT] = { .rpc = svc_h_export_trustpoint, .roles = ROLES_ANY, .needs_operational = false, .object = "name" },
 	[PROTO_M_REGENERATE_TRUSTPOINT] = { .rpc = svc_h_regenerate_trustpoint, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name" },
-	[PROTO_M_TRUSTSTORE_ADD] = { .fn = svc_h_truststore_add, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
-	[PROTO_M_TRUSTSTORE_LIST] = { .fn = svc_h_truststore_list, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
-	[PROTO_M_TRUSTSTORE_REMOVE] = { .fn = svc_h_truststore_remove, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
-	[PROTO_M_TRUSTSTORE_VERIFY] = { .fn = svc_h_truststore_verify, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
-	[PROTO_M_IMPORT_CRL] = { .fn = svc_h_import_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
-	[PROTO_M_CHECK_CERTIFICATE] = { .fn = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
-	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .fn = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
-	[PROTO_M_SET_TRUSTSTORE_POLICY] = { .fn = svc_h_set_truststore_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
-	[PROTO_M_LIST_EXPIRING] = { .fn = svc_h_list_expiring, .roles = ROLES_ANY, .needs_operational = false },
+	[PROTO_M_TRUSTSTORE_ADD] = { .rpc = svc_h_truststore_add, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_TRUSTSTORE_LIST] = { .rpc = svc_h_truststore_list, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_TRUSTSTORE_REMOVE] = { .rpc = svc_h_truststore_remove, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_TRUSTSTORE_VERIFY] = { .rpc = svc_h_truststore_verify, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_IMPORT_CRL] = { .rpc = svc_h_import_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_CHECK_CERTIFICATE] = { .rpc = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .rpc = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
+	[PROTO_M_SET_TRUSTSTORE_POLICY] = { .rpc = svc_h_set_truststore_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_LIST_EXPIRING] = { .rpc = svc_h_list_expiring, .roles = ROLES_ANY, .needs_operational = false },
 	/* Renewal signs certificates and CSRs in the token. */
-	[PROTO_M_RUN_MONITOR] = { .fn = svc_h_run_monitor, .roles = SVC_ROLE_ADMIN, .needs_operational = true },
+	[PROTO_M_RUN_MONITOR] = { .rpc = svc_h_run_monitor, .roles = SVC_ROLE_ADMIN, .needs_operational = true },
 };
 
 const char *svc_state_name(enum svc_state st)

@@ -13,13 +13,50 @@
 #include "pki/pki.h"
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
+#include "rpc/rpc.h"
 
 /* ---- CheckCertificate ---- */
 
-enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+/* The answer from the policy engine's result. */
+static Keyhold__V1__CheckCertificateResponse *rev_check_msg(struct rpc_call *c, const struct kh_cert_check_resp *x)
 {
-	const struct kh_cert_check_req *q = &req->cert_check;
+	Keyhold__V1__CheckCertificateResponse *m = rpc_msg(c, &keyhold__v1__check_certificate_response__descriptor);
+	size_t i;
+
+	if (m == NULL)
+		return NULL;
+	m->status = (Keyhold__V1__RevocationStatus)x->status;
+	m->reason = rpc_strdup(c, x->reason);
+	m->policy = rpc_strdup(c, x->policy);
+	m->soft_fail = x->soft_fail;
+	m->detail = rpc_strdup(c, x->detail);
+	m->certs = rpc_array(c, x->n_certs, sizeof(*m->certs));
+	if (m->certs == NULL)
+		return NULL;
+	for (i = 0; i < x->n_certs; i++) {
+		const struct kh_cert_rev *y = &x->certs[i];
+		Keyhold__V1__CertRevocation *v = rpc_msg(c, &keyhold__v1__cert_revocation__descriptor);
+
+		if (v == NULL)
+			return NULL;
+		v->cert = rpc_cert_info(c, &y->cert);
+		v->status = (Keyhold__V1__RevocationStatus)y->status;
+		v->reason = rpc_strdup(c, y->reason);
+		v->revoked_at = y->revoked_at;
+		v->method = rpc_strdup(c, y->method);
+		v->source = rpc_strdup(c, y->source);
+		v->detail = rpc_strdup(c, y->detail);
+		m->certs[m->n_certs++] = v;
+	}
+	return c->oom ? NULL : m;
+}
+
+enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__CheckCertificateRequest *q = (const void *)c->req;
+	Keyhold__V1__CheckCertificateResponse *m = NULL;
+	struct svc *s = c->s;
+	struct kh_cert_check_resp res;
 	STACK_OF(X509) *given = NULL, *more = NULL, *trusted = NULL;
 	STACK_OF(X509_CRL) *crls = NULL;
 	struct store_ts_policy tsp;
@@ -30,8 +67,8 @@ enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *w
 	X509 *leaf = NULL;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&vr, 0, sizeof(vr));
+	memset(&res, 0, sizeof(res));
 	KH_TRY(pki_certs_load(q->cert.data, q->cert.len, &given, e));
 	leaf = sk_X509_shift(given);
 	if (q->untrusted.len > 0) {
@@ -65,11 +102,14 @@ enum kh_err svc_h_check_certificate(struct svc *s, const struct svc_principal *w
 	KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				       "the certificate does not chain to trust store '%s' (%s); its revocation cannot be checked",
 				       q->store, vr.reason));
-	KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &resp->cert_check, e));
-	log_info("trust store '%s': cert check: %s: %s", q->store, kh_rev_status_name(resp->cert_check.status),
-		 resp->cert_check.detail);
+	KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &res, e));
+	m = rev_check_msg(c, &res);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	c->resp = &m->base;
+	log_info("trust store '%s': cert check: %s: %s", q->store, kh_rev_status_name(res.status), res.detail);
 out:
 	ERR_clear_error();
+	kh_cert_check_resp_clear(&res);
 	pki_verify_result_clear(&vr);
 	X509_free(leaf);
 	sk_X509_pop_free(given, X509_free);
@@ -81,16 +121,17 @@ out:
 
 /* ---- SetTruststorePolicy ---- */
 
-enum kh_err svc_h_set_truststore_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_ts_policy_req *q = &req->ts_policy;
+	const Keyhold__V1__SetTruststorePolicyRequest *q = (const void *)c->req;
+	Keyhold__V1__SetTruststorePolicyResponse *m = rpc_msg(c, &keyhold__v1__set_truststore_policy_response__descriptor);
+	struct svc *s = c->s;
 	struct store_ts_policy p;
 	bool exists = false;
 	int r = KH_OK;
 
-	(void)who;
 	pthread_mutex_lock(&s->pki->lock);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_ts_exists(s->pki->store, q->store, &exists, e));
 	KH_ENSURE(exists, kh_err_set(e, KH_E_NOT_FOUND, "no trust store named '%s'; add a CA to it first (keyhold truststore "
 							"add %s FILE)",
@@ -101,9 +142,11 @@ enum kh_err svc_h_set_truststore_policy(struct svc *s, const struct svc_principa
 	if (q->set_ocsp_url)
 		kh_strlcpy(p.ocsp_url, q->ocsp_url, sizeof(p.ocsp_url));
 	KH_TRY(store_ts_policy_put(s->pki->store, q->store, &p, e));
-	kh_strlcpy(resp->ts_policy.store, q->store, sizeof(resp->ts_policy.store));
-	kh_strlcpy(resp->ts_policy.revocation, p.revocation, sizeof(resp->ts_policy.revocation));
-	kh_strlcpy(resp->ts_policy.ocsp_url, p.ocsp_url, sizeof(resp->ts_policy.ocsp_url));
+	m->store = rpc_strdup(c, q->store);
+	m->revocation = rpc_strdup(c, p.revocation);
+	m->ocsp_url = rpc_strdup(c, p.ocsp_url);
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	c->resp = &m->base;
 	log_info("trust store '%s': revocation %s%s%s", q->store, p.revocation, p.ocsp_url[0] ? ", OCSP at " : "",
 		 p.ocsp_url);
 out:
@@ -113,18 +156,20 @@ out:
 
 /* ---- SetTrustpointPolicy ---- */
 
-enum kh_err svc_h_set_trustpoint_policy(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-					union proto_resp_body *resp, struct kh_errbuf *e)
+
+enum kh_err svc_h_set_trustpoint_policy(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_tp_policy_req *q = &req->tp_policy;
+	const Keyhold__V1__SetTrustpointPolicyRequest *q = (const void *)c->req;
+	Keyhold__V1__GetTrustpointResponse *m = rpc_msg(c, &keyhold__v1__get_trustpoint_response__descriptor);
+	struct svc *s = c->s;
 	struct store_tp_policy p;
 	struct store_tp t;
 	bool in_txn = false;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&t, 0, sizeof(t));
 	pthread_mutex_lock(&s->pki->lock);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
 	KH_TRY(store_tp_policy_get(s->pki->store, q->name, &p, e));
 	if (q->set_revocation)
@@ -142,7 +187,8 @@ enum kh_err svc_h_set_trustpoint_policy(struct svc *s, const struct svc_principa
 	KH_TRY(store_tp_policy_put(s->pki->store, q->name, &p, e));
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
-	KH_TRY(svc_pki_tp_info(s, q->name, &resp->tp, e));
+	KH_TRY(rpc_trustpoint(c, q->name, &m->trustpoint, e));
+	c->resp = &m->base;
 	log_info("trustpoint '%s': revocation %s%s%s, renew at %u%%%s", q->name, t.revocation,
 		 p.ocsp_url[0] ? ", OCSP at " : "", p.ocsp_url, p.renew_at, p.renew_regenerate ? " with a new key" : "");
 out:

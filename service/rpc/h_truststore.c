@@ -13,6 +13,7 @@
 #include "pki/pki.h"
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
+#include "rpc/rpc.h"
 
 #define TS_CERTS_MAX 1024 /* certificates in one store */
 
@@ -61,11 +62,22 @@ static enum kh_err ts_crl_info(const struct store_crl *c, struct kh_crl_info *ou
 
 /* ---- Add ---- */
 
-enum kh_err svc_h_truststore_add(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				 union proto_resp_body *resp, struct kh_errbuf *e)
+/* A warning line of TruststoreAdd, cut at KH_PKI_WARN_LEN as before. */
+static void ts_warn(struct rpc_call *c, Keyhold__V1__TruststoreAddResponse *m, const char *what, const char *subject)
 {
-	const struct kh_ts_add_req *q = &req->ts_add;
-	struct kh_ts_add_resp *o = &resp->ts_add;
+	char w[KH_PKI_WARN_LEN];
+
+	if (m->n_warnings >= KH_PKI_WARN_MAX)
+		return;
+	snprintf(w, sizeof(w), "'%.200s' %s", subject, what);
+	m->warnings[m->n_warnings++] = rpc_strdup(c, w);
+}
+
+enum kh_err svc_h_truststore_add(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__TruststoreAddRequest *q = (const void *)c->req;
+	Keyhold__V1__TruststoreAddResponse *o = rpc_msg(c, &keyhold__v1__truststore_add_response__descriptor);
+	struct svc *s = c->s;
 	STACK_OF(X509) *all = NULL;
 	struct store_ts_cert *have = NULL, *add = NULL;
 	size_t nhave = 0, nadd = 0, f, i, j;
@@ -73,7 +85,7 @@ enum kh_err svc_h_truststore_add(struct svc *s, const struct svc_principal *who,
 	int64_t now = (int64_t)time(NULL);
 	int r = KH_OK, k;
 
-	(void)who;
+	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
 	/* Parse every file before anything is stored: all or nothing. */
 	all = sk_X509_new_null();
 	KH_ENSURE(all != NULL, KH_E_RESOURCE_EXHAUSTED);
@@ -98,8 +110,9 @@ enum kh_err svc_h_truststore_add(struct svc *s, const struct svc_principal *who,
 		sk_X509_free(one);
 	}
 	add = calloc((size_t)sk_X509_num(all), sizeof(*add));
-	o->added.certs = calloc((size_t)sk_X509_num(all), sizeof(*o->added.certs));
-	KH_ENSURE(add != NULL && o->added.certs != NULL, KH_E_RESOURCE_EXHAUSTED);
+	o->added = rpc_array(c, (size_t)sk_X509_num(all), sizeof(*o->added));
+	o->warnings = rpc_array(c, KH_PKI_WARN_MAX, sizeof(*o->warnings));
+	KH_ENSURE(add != NULL && o->added != NULL && o->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
 
 	ts_lock(s);
 	locked = true;
@@ -108,45 +121,49 @@ enum kh_err svc_h_truststore_add(struct svc *s, const struct svc_principal *who,
 		KH_TRY(store_ts_certs(s->pki->store, q->store, &have, &nhave, e));
 	for (k = 0; k < sk_X509_num(all); k++) {
 		X509 *x = sk_X509_value(all, k);
-		struct store_ts_cert *c = &add[nadd];
+		struct store_ts_cert *t = &add[nadd];
+		struct kh_cert_info ci;
 		bool dup = false;
 
-		memset(c, 0, sizeof(*c));
-		pki_fingerprint(x, c->fingerprint);
+		memset(t, 0, sizeof(*t));
+		pki_fingerprint(x, t->fingerprint);
 		for (i = 0; i < nhave && !dup; i++)
-			dup = strcmp(have[i].fingerprint, c->fingerprint) == 0;
+			dup = strcmp(have[i].fingerprint, t->fingerprint) == 0;
 		for (i = 0; i < nadd && !dup; i++)
-			dup = strcmp(add[i].fingerprint, c->fingerprint) == 0;
+			dup = strcmp(add[i].fingerprint, t->fingerprint) == 0;
 		if (dup) {
 			o->already_present++;
 			continue;
 		}
-		pki_name_text(X509_get_subject_name(x), c->subject, sizeof(c->subject));
-		pki_cert_cn(x, c->cn, sizeof(c->cn));
-		c->self_signed = pki_cert_self_signed(x);
-		c->not_after = pki_time(X509_get0_notAfter(x));
-		c->added = now;
+		pki_name_text(X509_get_subject_name(x), t->subject, sizeof(t->subject));
+		pki_cert_cn(x, t->cn, sizeof(t->cn));
+		t->self_signed = pki_cert_self_signed(x);
+		t->not_after = pki_time(X509_get0_notAfter(x));
+		t->added = now;
 		/* DESIGN §7: two self-signed certificates with one CN in one
 		 * store leave clients able to trust only one of them. */
-		if (c->self_signed) {
+		if (t->self_signed) {
 			for (j = 0; j < nhave + nadd; j++) {
 				const struct store_ts_cert *o2 = j < nhave ? &have[j] : &add[j - nhave];
 
-				KH_ENSURE(!o2->self_signed || strcasecmp(o2->cn, c->cn) != 0,
+				KH_ENSURE(!o2->self_signed || strcasecmp(o2->cn, t->cn) != 0,
 					  kh_err_set(e, KH_E_ALREADY_EXISTS,
 						     "trust store '%s' already %s a self-signed certificate with CN '%s' "
 						     "(SHA-256 %s); two with one name cannot both be trusted: remove it first "
 						     "(keyhold truststore remove %s %s)",
-						     q->store, j < nhave ? "holds" : "gets", c->cn, o2->fingerprint, q->store,
+						     q->store, j < nhave ? "holds" : "gets", t->cn, o2->fingerprint, q->store,
 						     o2->fingerprint));
 			}
 		}
-		KH_TRY(pki_x509_der(x, &c->der.data, &c->der.len));
-		pki_cert_info(x, &o->added.certs[o->added.n++]);
-		if (c->not_after < now && o->n_warnings < KH_PKI_WARN_MAX)
-			snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "'%.200s' has expired", c->subject);
-		if (!pki_cert_is_ca(x) && o->n_warnings < KH_PKI_WARN_MAX)
-			snprintf(o->warnings[o->n_warnings++], KH_PKI_WARN_LEN, "'%.200s' is not a CA certificate", c->subject);
+		KH_TRY(pki_x509_der(x, &t->der.data, &t->der.len));
+		pki_cert_info(x, &ci);
+		o->added[o->n_added] = rpc_cert_info(c, &ci);
+		KH_ENSURE(o->added[o->n_added] != NULL, KH_E_RESOURCE_EXHAUSTED);
+		o->n_added++;
+		if (t->not_after < now)
+			ts_warn(c, o, "has expired", t->subject);
+		if (!pki_cert_is_ca(x))
+			ts_warn(c, o, "is not a CA certificate", t->subject);
 		nadd++;
 	}
 	KH_ENSURE(nhave + nadd <= TS_CERTS_MAX,
@@ -159,6 +176,8 @@ enum kh_err svc_h_truststore_add(struct svc *s, const struct svc_principal *who,
 		KH_TRY(store_ts_cert_add(s->pki->store, q->store, &add[i], e));
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	c->resp = &o->base;
 	log_info("trust store '%s': %zu certificate(s) added, %u already present", q->store, nadd, o->already_present);
 out:
 	if (in_txn)
@@ -173,90 +192,105 @@ out:
 
 /* ---- List ---- */
 
-static enum kh_err ts_describe(struct svc *s, const char *name, bool details, struct kh_truststore *t,
+/* A Truststore message: its policy, CRLs and, with details, its
+ * certificates. The caller holds the lock. */
+static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool details, Keyhold__V1__Truststore **out,
 			       struct kh_errbuf *e)
 {
+	struct svc *s = rc->s;
+	Keyhold__V1__Truststore *t = rpc_msg(rc, &keyhold__v1__truststore__descriptor);
 	struct store_ts_cert *c = NULL;
 	struct store_crl *cr = NULL;
 	struct store_ts_policy pol;
 	size_t nc = 0, ncr = 0, i;
 	int r = KH_OK;
 
-	kh_strlcpy(t->name, name, sizeof(t->name));
+	KH_ENSURE(t != NULL, KH_E_RESOURCE_EXHAUSTED);
+	t->name = rpc_strdup(rc, name);
 	KH_TRY(store_ts_policy_get(s->pki->store, name, &pol, e));
-	kh_strlcpy(t->revocation, pol.revocation, sizeof(t->revocation));
-	kh_strlcpy(t->ocsp_url, pol.ocsp_url, sizeof(t->ocsp_url));
+	t->revocation = rpc_strdup(rc, pol.revocation);
+	t->ocsp_url = rpc_strdup(rc, pol.ocsp_url);
 	KH_TRY(store_ts_certs(s->pki->store, name, &c, &nc, e));
 	KH_TRY(store_crl_list(s->pki->store, name, &cr, &ncr, e));
-	t->n_certs = (uint32_t)nc;
+	t->cert_count = (uint32_t)nc;
 	if (details) {
-		t->certs.certs = calloc(nc ? nc : 1, sizeof(*t->certs.certs));
-		KH_ENSURE(t->certs.certs != NULL, KH_E_RESOURCE_EXHAUSTED);
+		t->certs = rpc_array(rc, nc, sizeof(*t->certs));
+		KH_ENSURE(t->certs != NULL, KH_E_RESOURCE_EXHAUSTED);
 		for (i = 0; i < nc; i++) {
-			KH_TRY(ts_cert_info(&c[i], &t->certs.certs[i], e));
-			t->certs.n++;
+			struct kh_cert_info ci;
+
+			KH_TRY(ts_cert_info(&c[i], &ci, e));
+			t->certs[i] = rpc_cert_info(rc, &ci);
+			KH_ENSURE(t->certs[i] != NULL, KH_E_RESOURCE_EXHAUSTED);
+			t->n_certs++;
 		}
 	}
-	t->crls = calloc(ncr ? ncr : 1, sizeof(*t->crls));
+	t->crls = rpc_array(rc, ncr, sizeof(*t->crls));
 	KH_ENSURE(t->crls != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < ncr; i++) {
-		KH_TRY(ts_crl_info(&cr[i], &t->crls[i], e));
+		struct kh_crl_info ci;
+
+		KH_TRY(ts_crl_info(&cr[i], &ci, e));
+		t->crls[i] = rpc_crl_info(rc, &ci);
+		KH_ENSURE(t->crls[i] != NULL, KH_E_RESOURCE_EXHAUSTED);
 		t->n_crls++;
 	}
+	KH_ENSURE(!rc->oom, KH_E_RESOURCE_EXHAUSTED);
+	*out = t;
 out:
 	store_ts_certs_free(c, nc);
 	store_crls_free(cr, ncr);
 	return r;
 }
 
-enum kh_err svc_h_truststore_list(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				  union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_truststore_list(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const char *want = req->ts_name.store;
+	const Keyhold__V1__TruststoreListRequest *q = (const void *)c->req;
+	Keyhold__V1__TruststoreListResponse *m = rpc_msg(c, &keyhold__v1__truststore_list_response__descriptor);
+	const char *want = q->store != NULL ? q->store : "";
 	char (*names)[KH_NAME_MAX + 1] = NULL;
-	struct kh_truststore_list l = { NULL, 0 };
 	size_t n = 0, i;
 	int r = KH_OK;
 
-	(void)who;
-	ts_lock(s);
+	ts_lock(c->s);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	if (want[0] != '\0') {
-		KH_TRY(ts_require(s, want, e));
-		l.stores = calloc(1, sizeof(*l.stores));
-		KH_ENSURE(l.stores != NULL, KH_E_RESOURCE_EXHAUSTED);
-		l.n = 1;
-		KH_TRY(ts_describe(s, want, true, &l.stores[0], e));
+		KH_TRY(ts_require(c->s, want, e));
+		m->stores = rpc_array(c, 1, sizeof(*m->stores));
+		KH_ENSURE(m->stores != NULL, KH_E_RESOURCE_EXHAUSTED);
+		KH_TRY(ts_describe(c, want, true, &m->stores[0], e));
+		m->n_stores = 1;
 	} else {
-		KH_TRY(store_ts_names(s->pki->store, &names, &n, e));
-		l.stores = calloc(n ? n : 1, sizeof(*l.stores));
-		KH_ENSURE(l.stores != NULL, KH_E_RESOURCE_EXHAUSTED);
+		KH_TRY(store_ts_names(c->s->pki->store, &names, &n, e));
+		m->stores = rpc_array(c, n, sizeof(*m->stores));
+		KH_ENSURE(m->stores != NULL, KH_E_RESOURCE_EXHAUSTED);
 		for (i = 0; i < n; i++) {
-			l.n++;
-			KH_TRY(ts_describe(s, names[i], false, &l.stores[i], e));
+			KH_TRY(ts_describe(c, names[i], false, &m->stores[i], e));
+			m->n_stores++;
 		}
 	}
-	resp->stores = l;
-	memset(&l, 0, sizeof(l));
+	c->resp = &m->base;
 out:
-	ts_unlock(s);
-	kh_truststore_list_clear(&l);
+	ts_unlock(c->s);
 	free(names);
 	return r;
 }
 
 /* ---- Remove ---- */
 
-enum kh_err svc_h_truststore_remove(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_truststore_remove(struct rpc_call *rc, struct kh_errbuf *e)
 {
-	const struct kh_ts_remove_req *q = &req->ts_remove;
+	const Keyhold__V1__TruststoreRemoveRequest *q = (const void *)rc->req;
+	Keyhold__V1__TruststoreRemoveResponse *m = rpc_msg(rc, &keyhold__v1__truststore_remove_response__descriptor);
+	struct svc *s = rc->s;
+	struct kh_cert_info removed;
 	struct store_ts_cert *c = NULL;
 	size_t nc = 0, i;
 	char fp[KH_FP_HEX + 1];
 	bool in_txn = false, locked = false, found = false;
 	int r = KH_OK;
 
-	(void)who;
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_ENSURE(kh_fingerprint_normalize(q->fingerprint, fp),
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "the fingerprint must be 64 hex digits (SHA-256), colons allowed"));
 	ts_lock(s);
@@ -265,23 +299,26 @@ enum kh_err svc_h_truststore_remove(struct svc *s, const struct svc_principal *w
 	KH_TRY(store_ts_certs(s->pki->store, q->store, &c, &nc, e));
 	for (i = 0; i < nc && !found; i++) {
 		if (strcmp(c[i].fingerprint, fp) == 0) {
-			KH_TRY(ts_cert_info(&c[i], &resp->ts_remove.removed, e));
+			KH_TRY(ts_cert_info(&c[i], &removed, e));
 			found = true;
 		}
 	}
 	KH_ENSURE(found, kh_err_set(e, KH_E_NOT_FOUND, "trust store '%s' holds no certificate with SHA-256 fingerprint %s",
 				    q->store, fp));
+	m->removed = rpc_cert_info(rc, &removed);
+	KH_ENSURE(m->removed != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_begin(s->pki->store, e));
 	in_txn = true;
 	KH_TRY(store_ts_cert_remove(s->pki->store, q->store, fp, e));
 	if (nc == 1) {
 		/* An empty set needs no name: the store and its CRLs go. */
 		KH_TRY(store_ts_delete(s->pki->store, q->store, e));
-		resp->ts_remove.store_deleted = true;
+		m->store_deleted = true;
 	}
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
-	log_info("trust store '%s': removed %s%s", q->store, fp, resp->ts_remove.store_deleted ? " (store now empty, deleted)" : "");
+	rc->resp = &m->base;
+	log_info("trust store '%s': removed %s%s", q->store, fp, m->store_deleted ? " (store now empty, deleted)" : "");
 out:
 	if (in_txn)
 		store_rollback(s->pki->store);
@@ -306,11 +343,11 @@ static enum kh_err ts_append(STACK_OF(X509) *dst, STACK_OF(X509) *src)
 	return KH_OK;
 }
 
-enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				    union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 {
-	const struct kh_ts_verify_req *q = &req->ts_verify;
-	struct kh_ts_verify_resp *o = &resp->verify;
+	const Keyhold__V1__TruststoreVerifyRequest *q = (const void *)c->req;
+	Keyhold__V1__TruststoreVerifyResponse *o = rpc_msg(c, &keyhold__v1__truststore_verify_response__descriptor);
+	struct svc *s = c->s;
 	STACK_OF(X509) *given = NULL, *untrusted = NULL, *more = NULL, *trusted = NULL;
 	STACK_OF(X509_CRL) *crls = NULL;
 	struct pki_verify_result vr;
@@ -319,13 +356,15 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 	struct svc_rev_policy pol;
 	struct kh_cert_check_resp rc;
 	char owner[KH_NAME_MAX + 32], why[KH_REV_DETAIL_MAX + 128];
+	char reason[256], detail[512]; /* the answer's lengths, as before */
 	X509 *leaf = NULL;
 	size_t i;
 	int r = KH_OK;
 
-	(void)who;
 	memset(&vr, 0, sizeof(vr));
 	memset(&rc, 0, sizeof(rc));
+	detail[0] = '\0';
+	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_certs_load(q->cert.data, q->cert.len, &given, e));
 	leaf = sk_X509_shift(given); /* the first certificate; the rest are intermediates */
 	untrusted = given;
@@ -337,15 +376,15 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 	crls = sk_X509_CRL_new_null();
 	KH_ENSURE(crls != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < q->n_crls; i++) {
-		X509_CRL *c = NULL;
+		X509_CRL *crl = NULL;
 		struct kh_errbuf ce = { 0 };
 
-		if (pki_crl_load(q->crls[i].data, q->crls[i].len, &c, &ce) != KH_OK) {
+		if (pki_crl_load(q->crls[i].data, q->crls[i].len, &crl, &ce) != KH_OK) {
 			r = kh_err_set(e, ce.code, "CRL file %zu: %s", i + 1, ce.msg);
 			goto out;
 		}
-		if (sk_X509_CRL_push(crls, c) <= 0) {
-			X509_CRL_free(c);
+		if (sk_X509_CRL_push(crls, crl) <= 0) {
+			X509_CRL_free(crl);
 			r = KH_E_RESOURCE_EXHAUSTED;
 			goto out;
 		}
@@ -355,10 +394,10 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 
 		KH_TRY(svc_pki_truststore_load(s, q->store, &trusted, &stored, e));
 		while (sk_X509_CRL_num(stored) > 0) {
-			X509_CRL *c = sk_X509_CRL_shift(stored);
+			X509_CRL *crl = sk_X509_CRL_shift(stored);
 
-			if (sk_X509_CRL_push(crls, c) <= 0) {
-				X509_CRL_free(c);
+			if (sk_X509_CRL_push(crls, crl) <= 0) {
+				X509_CRL_free(crl);
 				sk_X509_CRL_pop_free(stored, X509_CRL_free);
 				r = KH_E_RESOURCE_EXHAUSTED;
 				goto out;
@@ -373,18 +412,24 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 	vo.at = q->at;
 	vo.host = q->host;
 	vo.ip = q->ip;
-	vo.purpose = q->purpose;
+	vo.purpose = (enum kh_purpose)q->purpose;
 	/* Whatever the store holds is trusted, root or intermediate. */
 	vo.partial_chain = true;
 	KH_TRY(pki_verify(leaf, &vo, &vr, e));
 	o->valid = vr.valid;
 	o->error = vr.error;
 	o->error_depth = vr.depth;
-	kh_strlcpy(o->reason, vr.reason, sizeof(o->reason));
-	o->chain.certs = calloc((size_t)sk_X509_num(vr.chain) + 1, sizeof(*o->chain.certs));
-	KH_ENSURE(o->chain.certs != NULL, KH_E_RESOURCE_EXHAUSTED);
-	for (i = 0; i < (size_t)sk_X509_num(vr.chain); i++)
-		pki_cert_info(sk_X509_value(vr.chain, (int)i), &o->chain.certs[o->chain.n++]);
+	kh_strlcpy(reason, vr.reason, sizeof(reason));
+	o->chain = rpc_array(c, (size_t)sk_X509_num(vr.chain), sizeof(*o->chain));
+	KH_ENSURE(o->chain != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < (size_t)sk_X509_num(vr.chain); i++) {
+		struct kh_cert_info ci;
+
+		pki_cert_info(sk_X509_value(vr.chain, (int)i), &ci);
+		o->chain[i] = rpc_cert_info(c, &ci);
+		KH_ENSURE(o->chain[i] != NULL, KH_E_RESOURCE_EXHAUSTED);
+		o->n_chain++;
+	}
 	/* The store's revocation policy on a valid chain (docs/REVOCATION.md).
 	 * CRLs imported into the store or given with --crl were enforced by
 	 * the chain check already and are the crl method's first source. */
@@ -397,9 +442,9 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 	KH_TRY(svc_rev_policy_make(tsp.revocation, tsp.ocsp_url, owner, &pol, e));
 	if (o->valid && pol.n > 0) {
 		KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &rc, e));
-		o->revocation_status = rc.status;
+		o->revocation_status = (Keyhold__V1__RevocationStatus)rc.status;
 		o->revocation_soft_fail = rc.soft_fail;
-		kh_strlcpy(o->revocation_detail, rc.detail, sizeof(o->revocation_detail));
+		kh_strlcpy(detail, rc.detail, sizeof(detail));
 		if (rc.status == KH_REV_REVOKED) {
 			o->valid = false;
 			o->error = X509_V_ERR_CERT_REVOKED;
@@ -410,16 +455,20 @@ enum kh_err svc_h_truststore_verify(struct svc *s, const struct svc_principal *w
 					break;
 				}
 			snprintf(why, sizeof(why), "certificate revoked (%s): %s", rc.reason, rc.detail);
-			kh_strlcpy(o->reason, why, sizeof(o->reason));
+			kh_strlcpy(reason, why, sizeof(reason));
 		} else if (rc.status == KH_REV_UNKNOWN && !rc.soft_fail) {
 			o->valid = false;
 			o->error = X509_V_ERR_UNABLE_TO_GET_CRL;
 			snprintf(why, sizeof(why), "revocation status unknown, policy '%s' fails hard: %s", pol.text,
 				 rc.detail);
-			kh_strlcpy(o->reason, why, sizeof(o->reason));
+			kh_strlcpy(reason, why, sizeof(reason));
 		}
 	}
-	log_info("trust store '%s': verify: %s", q->store, o->reason);
+	o->reason = rpc_strdup(c, reason);
+	o->revocation_detail = rpc_strdup(c, detail);
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	c->resp = &o->base;
+	log_info("trust store '%s': verify: %s", q->store, reason);
 out:
 	kh_cert_check_resp_clear(&rc);
 	pki_verify_result_clear(&vr);
@@ -444,10 +493,12 @@ static void ts_name_key(const X509_NAME *n, char out[KH_FP_HEX + 1])
 		kh_hex(md, len, out, KH_FP_HEX + 1);
 }
 
-enum kh_err svc_h_import_crl(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 {
-	const struct kh_crl_import_req *q = &req->crl_import;
+	const Keyhold__V1__ImportCrlRequest *q = (const void *)rc->req;
+	Keyhold__V1__ImportCrlResponse *m = rpc_msg(rc, &keyhold__v1__import_crl_response__descriptor);
+	struct svc *s = rc->s;
+	struct kh_crl_info info;
 	struct store_ts_cert *c = NULL;
 	struct store_crl *have = NULL, sc;
 	size_t nc = 0, nhave = 0, i;
@@ -456,10 +507,12 @@ enum kh_err svc_h_import_crl(struct svc *s, const struct svc_principal *who, uni
 	char issuer[256];
 	int r = KH_OK;
 
-	(void)who;
 	memset(&sc, 0, sizeof(sc));
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_crl_load(q->crl.data, q->crl.len, &crl, e));
-	pki_crl_info(crl, &resp->crl);
+	pki_crl_info(crl, &info);
+	m->crl = rpc_crl_info(rc, &info);
+	KH_ENSURE(m->crl != NULL, KH_E_RESOURCE_EXHAUSTED);
 	pki_name_text(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
 	ts_lock(s);
 	locked = true;
@@ -486,7 +539,7 @@ enum kh_err svc_h_import_crl(struct svc *s, const struct svc_principal *who, uni
 	for (i = 0; i < nhave; i++) {
 		char when[40];
 
-		if (strcmp(have[i].issuer_key, sc.issuer_key) != 0 || have[i].this_update <= resp->crl.this_update)
+		if (strcmp(have[i].issuer_key, sc.issuer_key) != 0 || have[i].this_update <= info.this_update)
 			continue;
 		kh_time_format_rfc3339(have[i].this_update, when, sizeof(when));
 		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
@@ -494,10 +547,10 @@ enum kh_err svc_h_import_crl(struct svc *s, const struct svc_principal *who, uni
 			       q->store, issuer, when);
 		goto out;
 	}
-	kh_strlcpy(sc.issuer, resp->crl.issuer, sizeof(sc.issuer));
-	kh_strlcpy(sc.fingerprint, resp->crl.fingerprint, sizeof(sc.fingerprint));
-	sc.this_update = resp->crl.this_update;
-	sc.next_update = resp->crl.next_update;
+	kh_strlcpy(sc.issuer, info.issuer, sizeof(sc.issuer));
+	kh_strlcpy(sc.fingerprint, info.fingerprint, sizeof(sc.fingerprint));
+	sc.this_update = info.this_update;
+	sc.next_update = info.next_update;
 	kh_strlcpy(sc.source, "import", sizeof(sc.source));
 	sc.imported = (int64_t)time(NULL);
 	{
@@ -513,7 +566,8 @@ enum kh_err svc_h_import_crl(struct svc *s, const struct svc_principal *who, uni
 	}
 	/* One statement: its own transaction. */
 	KH_TRY(store_crl_put(s->pki->store, q->store, &sc, e));
-	log_info("trust store '%s': CRL from '%s' stored (%u revoked)", q->store, issuer, resp->crl.revoked);
+	rc->resp = &m->base;
+	log_info("trust store '%s': CRL from '%s' stored (%u revoked)", q->store, issuer, info.revoked);
 out:
 	if (locked)
 		ts_unlock(s);

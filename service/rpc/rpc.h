@@ -71,6 +71,29 @@ enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 enum kh_err rpc_trustpoint(struct rpc_call *c, const char *name, Keyhold__V1__Trustpoint **out,
 			   struct kh_errbuf *e);
 
+/* h_truststore.c */
+enum kh_err svc_h_truststore_add(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_list(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_remove(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_import_crl(struct rpc_call *c, struct kh_errbuf *e);
+
+/* h_revocation.c */
+enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_set_trustpoint_policy(struct rpc_call *c, struct kh_errbuf *e);
+
+/* h_expiry.c */
+enum kh_err svc_h_list_expiring(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_run_monitor(struct rpc_call *c, struct kh_errbuf *e);
+
+/* rpc_cert.c: CertInfo, CrlInfo from a certificate's or CRL's description
+ * (strings copied); NULL (c->oom) when out of memory. */
+struct kh_cert_info;
+struct kh_crl_info;
+Keyhold__V1__CertInfo *rpc_cert_info(struct rpc_call *c, const struct kh_cert_info *k);
+Keyhold__V1__CrlInfo *rpc_crl_info(struct rpc_call *c, const struct kh_crl_info *k);
+
 /* protobuf-c's structs take char * for strings they only read. */
 static inline char *rpc_str(const char *s)
 {

@@ -147,11 +147,6 @@ static void encode_case(const struct req_case *c, uint64_t id, uint8_t **frame, 
 	assert_true(*len > PROTO_HDR_LEN);
 }
 
-static void bytes_ok(const struct kh_bytes *b)
-{
-	assert_true(b->len <= KH_PKI_BLOB_MAX);
-	assert_true(b->len == 0 || b->data != NULL);
-}
 
 /* The trustpoint methods: what a handler may rely on in the generated
  * message (proto_validate). */
@@ -233,7 +228,6 @@ static void tp_msg_valid(const struct proto_req *q)
 /* What a handler may rely on after a successful decode. */
 static void req_valid(const struct proto_req *q)
 {
-	const union proto_req_body *b = &q->body;
 	size_t i;
 
 	switch (q->method) {
@@ -249,32 +243,58 @@ static void req_valid(const struct proto_req *q)
 	case PROTO_M_REGENERATE_TRUSTPOINT:
 		tp_msg_valid(q);
 		break;
-	case PROTO_M_TRUSTSTORE_ADD:
-		assert_true(kh_name_valid(b->ts_add.store));
-		assert_true(b->ts_add.n_files >= 1 && b->ts_add.n_files <= KH_PKI_FILES_MAX);
-		for (i = 0; i < b->ts_add.n_files; i++) {
-			assert_true(b->ts_add.files[i].len > 0);
-			bytes_ok(&b->ts_add.files[i]);
+	/* Trust stores: the validated message (q->msg). */
+	case PROTO_M_TRUSTSTORE_ADD: {
+		const Keyhold__V1__TruststoreAddRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->store));
+		assert_true(m->n_files >= 1 && m->n_files <= KH_PKI_FILES_MAX);
+		for (i = 0; i < m->n_files; i++) {
+			assert_true(m->files[i].len > 0);
+			assert_true(m->files[i].len <= KH_PKI_BLOB_MAX && m->files[i].data != NULL);
 		}
 		break;
-	case PROTO_M_TRUSTSTORE_LIST:
-		assert_true(b->ts_name.store[0] == '\0' || kh_name_valid(b->ts_name.store));
+	}
+	case PROTO_M_TRUSTSTORE_LIST: {
+		const Keyhold__V1__TruststoreListRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(m->store[0] == '\0' || kh_name_valid(m->store));
 		break;
-	case PROTO_M_TRUSTSTORE_REMOVE:
-		assert_true(kh_name_valid(b->ts_remove.store));
+	}
+	case PROTO_M_TRUSTSTORE_REMOVE: {
+		const Keyhold__V1__TruststoreRemoveRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->store));
+		assert_true(strlen(m->fingerprint) <= KH_FP_IN_MAX);
 		break;
-	case PROTO_M_TRUSTSTORE_VERIFY:
-		assert_true(kh_name_valid(b->ts_verify.store));
-		assert_true(b->ts_verify.cert.len > 0);
-		assert_true(b->ts_verify.at >= 0);
-		assert_true((unsigned)b->ts_verify.purpose <= KH_PURPOSE_MAX);
-		assert_true(b->ts_verify.host[0] == '\0' || b->ts_verify.ip[0] == '\0');
-		assert_true(b->ts_verify.n_crls <= KH_PKI_FILES_MAX);
+	}
+	case PROTO_M_TRUSTSTORE_VERIFY: {
+		const Keyhold__V1__TruststoreVerifyRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->store));
+		assert_true(m->cert.len > 0 && m->cert.len <= KH_PKI_BLOB_MAX);
+		assert_true(m->untrusted.len <= KH_PKI_BLOB_MAX);
+		assert_true(m->at >= 0);
+		assert_true((unsigned)m->purpose <= KH_PURPOSE_MAX);
+		assert_true(strlen(m->host) <= KH_HOST_MAX && strlen(m->ip) <= KH_IP_MAX);
+		assert_true(m->host[0] == '\0' || m->ip[0] == '\0');
+		assert_true(m->n_crls <= KH_PKI_FILES_MAX);
+		for (i = 0; i < m->n_crls; i++)
+			assert_true(m->crls[i].len > 0 && m->crls[i].len <= KH_PKI_BLOB_MAX);
 		break;
-	case PROTO_M_IMPORT_CRL:
-		assert_true(kh_name_valid(b->crl_import.store));
-		assert_true(b->crl_import.crl.len > 0);
+	}
+	case PROTO_M_IMPORT_CRL: {
+		const Keyhold__V1__ImportCrlRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->store));
+		assert_true(m->crl.len > 0 && m->crl.len <= KH_PKI_BLOB_MAX);
 		break;
+	}
 	default:
 		break;
 	}
@@ -340,16 +360,34 @@ static void test_round_trip(void **state)
 			assert_int_equal(p->format, KH_FMT_PKCS7);
 			break;
 		}
-		case PROTO_M_TRUSTSTORE_ADD:
-			assert_true(q.body.ts_add.n_files == 3);
-			assert_memory_equal(q.body.ts_add.files[1].data, blob_b, sizeof(blob_b));
+		case PROTO_M_TRUSTSTORE_ADD: {
+			const Keyhold__V1__TruststoreAddRequest *m = (const void *)q.msg;
+
+			assert_string_equal(m->store, "tomcat-trust");
+			assert_true(m->n_files == 3);
+			assert_memory_equal(m->files[1].data, blob_b, sizeof(blob_b));
 			break;
-		case PROTO_M_TRUSTSTORE_VERIFY:
-			assert_true(q.body.ts_verify.at == 1893553445);
-			assert_string_equal(q.body.ts_verify.host, "www.example.com");
-			assert_true(q.body.ts_verify.untrusted.len == sizeof(blob_b));
-			assert_true(q.body.ts_verify.n_crls == 1 && q.body.ts_verify.crls[0].len == sizeof(blob_c));
+		}
+		case PROTO_M_TRUSTSTORE_REMOVE:
+			assert_true(strlen(((const Keyhold__V1__TruststoreRemoveRequest *)(const void *)q.msg)->fingerprint) == 64);
 			break;
+		case PROTO_M_TRUSTSTORE_VERIFY: {
+			const Keyhold__V1__TruststoreVerifyRequest *m = (const void *)q.msg;
+
+			assert_true(m->at == 1893553445);
+			assert_string_equal(m->host, "www.example.com");
+			assert_int_equal(m->purpose, KH_PURPOSE_SERVER_AUTH);
+			assert_true(m->untrusted.len == sizeof(blob_b));
+			assert_true(m->n_crls == 1 && m->crls[0].len == sizeof(blob_c));
+			break;
+		}
+		case PROTO_M_IMPORT_CRL: {
+			const Keyhold__V1__ImportCrlRequest *m = (const void *)q.msg;
+
+			assert_true(m->crl.len == sizeof(blob_c));
+			assert_memory_equal(m->crl.data, blob_c, sizeof(blob_c));
+			break;
+		}
 		default:
 			break;
 		}
@@ -434,6 +472,27 @@ static void test_validation(void **state)
 	memset(&b, 0, sizeof(b));
 	memcpy(b.ts_add.store, "s", 2);
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_ADD, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "no certificate files given"));
+	/* An empty file among them; too many files. */
+	{
+		struct kh_bytes many[KH_PKI_FILES_MAX + 1];
+		size_t i;
+
+		for (i = 0; i < KH_PKI_FILES_MAX + 1; i++)
+			many[i] = (struct kh_bytes){ blob_c, sizeof(blob_c) };
+		many[1].len = 0;
+		b.ts_add.files = many;
+		b.ts_add.n_files = 2;
+		kh_err_clear(&e);
+		assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_ADD, &b, &e), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(e.msg, "a certificate file is empty"));
+		many[1].len = sizeof(blob_c);
+		assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_ADD, &b, &e), KH_OK);
+		b.ts_add.n_files = KH_PKI_FILES_MAX + 1;
+		kh_err_clear(&e);
+		assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_ADD, &b, &e), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(e.msg, "at most 64 files at once"));
+	}
 	/* Host and IP together. */
 	kh_err_clear(&e);
 	memset(&b, 0, sizeof(b));
@@ -442,16 +501,44 @@ static void test_validation(void **state)
 	memcpy(b.ts_verify.host, "h", 2);
 	memcpy(b.ts_verify.ip, "192.0.2.1", 10);
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "not both"));
 	/* A negative time. */
 	kh_err_clear(&e);
 	b.ts_verify.ip[0] = '\0';
 	b.ts_verify.at = -5;
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "before 1970"));
+	/* An unknown purpose; a control character in the host name. */
+	kh_err_clear(&e);
+	b.ts_verify.at = 0;
+	b.ts_verify.purpose = (enum kh_purpose)9;
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "purpose 9 is unknown"));
+	kh_err_clear(&e);
+	b.ts_verify.purpose = KH_PURPOSE_CLIENT_AUTH;
+	memcpy(b.ts_verify.host, "a\tb", 4);
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "host name contains a control character"));
+	/* No certificate to verify. */
+	kh_err_clear(&e);
+	b.ts_verify.host[0] = '\0';
+	b.ts_verify.cert.len = 0;
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the certificate is empty"));
+	b.ts_verify.cert.len = sizeof(blob_c);
+	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_VERIFY, &b, &e), KH_OK);
+	/* An empty CRL. */
+	kh_err_clear(&e);
+	memset(&b, 0, sizeof(b));
+	memcpy(b.crl_import.store, "s", 2);
+	assert_int_equal(decode_body(PROTO_M_IMPORT_CRL, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the CRL is empty"));
 	/* The empty store name means "all" only for TruststoreList. */
 	kh_err_clear(&e);
 	memset(&b, 0, sizeof(b));
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_LIST, &b, &e), KH_OK);
 	assert_int_equal(decode_body(PROTO_M_TRUSTSTORE_REMOVE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "trust store name must match"));
 }
 
 /* The trustpoint requests' rules (proto/validate.c): the legacy decoders'
@@ -537,49 +624,85 @@ static void test_tp_validation(void **state)
 
 /* ---- responses ---- */
 
-static void fill_cert(struct kh_cert_info *c, const char *subj)
+
+
+/* The trust store answers as the server builds them (rpc/h_truststore.c,
+ * generated messages): the client's decoders read them back and survive
+ * every truncation and bit flip. */
+static char *str(const char *s)
 {
-	memset(c, 0, sizeof(*c));
-	memcpy(c->subject, subj, strlen(subj) + 1);
-	memcpy(c->issuer, "CN=ca", 6);
-	memcpy(c->serial, "0102", 5);
+	return (char *)(uintptr_t)s;
+}
+
+static void fill_cert_msg(Keyhold__V1__CertInfo *c, const char *subj)
+{
+	keyhold__v1__cert_info__init(c);
+	c->subject = str(subj);
+	c->issuer = str("CN=ca");
+	c->serial = str("0102");
 	c->not_before = 1700000000;
 	c->not_after = 1900000000;
-	memset(c->fingerprint, 'f', KH_FP_HEX);
+	c->fingerprint = str("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
 	c->ca = true;
 }
 
-static void test_responses(void **state)
+static void test_ts_responses(void **state)
 {
-	union proto_resp_body in[PROTO_M_COUNT];
-	struct kh_cert_info certs[2];
-	struct kh_crl_info crls[1];
-	struct kh_truststore stores[1];
+	Keyhold__V1__CertInfo ci[2], *cp[2] = { &ci[0], &ci[1] };
+	Keyhold__V1__CrlInfo crl, *crlp[1] = { &crl };
+	Keyhold__V1__Truststore ts, *tsp[1] = { &ts };
+	Keyhold__V1__TruststoreAddResponse add;
+	Keyhold__V1__TruststoreListResponse lst;
+	Keyhold__V1__TruststoreRemoveResponse rm;
+	Keyhold__V1__TruststoreVerifyResponse ver;
+	Keyhold__V1__ImportCrlResponse imp;
+	char *warn[1] = { str("'CN=leaf' is not a CA certificate") };
+	const ProtobufCMessage *msgs[PROTO_M_COUNT];
 	unsigned refused = 0, ok = 0;
 	int m;
 
 	(void)state;
-	memset(in, 0, sizeof(in));
-	fill_cert(&certs[0], "CN=leaf");
-	fill_cert(&certs[1], "CN=root");
-	memset(crls, 0, sizeof(crls));
-	memcpy(crls[0].issuer, "CN=root", 8);
-	crls[0].revoked = 3;
-	memset(stores, 0, sizeof(stores));
-	memcpy(stores[0].name, "web", 4);
-	stores[0].n_certs = 2;
-	stores[0].certs = (struct kh_cert_list){ certs, 2 };
-	stores[0].crls = crls;
-	stores[0].n_crls = 1;
-	in[PROTO_M_TRUSTSTORE_ADD].ts_add.added = (struct kh_cert_list){ certs, 2 };
-	in[PROTO_M_TRUSTSTORE_LIST].stores = (struct kh_truststore_list){ stores, 1 };
-	in[PROTO_M_TRUSTSTORE_REMOVE].ts_remove.removed = certs[0];
-	in[PROTO_M_TRUSTSTORE_VERIFY].verify.chain = (struct kh_cert_list){ certs, 2 };
-	memcpy(in[PROTO_M_TRUSTSTORE_VERIFY].verify.reason, "certificate revoked", 20);
-	in[PROTO_M_IMPORT_CRL].crl = crls[0];
+	keyhold__v1__crl_info__init(&crl);
+	keyhold__v1__truststore__init(&ts);
+	keyhold__v1__truststore_add_response__init(&add);
+	keyhold__v1__truststore_list_response__init(&lst);
+	keyhold__v1__truststore_remove_response__init(&rm);
+	keyhold__v1__truststore_verify_response__init(&ver);
+	keyhold__v1__import_crl_response__init(&imp);
+	memset(msgs, 0, sizeof(msgs));
+	fill_cert_msg(&ci[0], "CN=leaf");
+	fill_cert_msg(&ci[1], "CN=root");
+	crl.issuer = str("CN=root");
+	crl.revoked = 3;
+	crl.this_update = 1700000000;
+	add.added = cp;
+	add.n_added = 2;
+	add.already_present = 1;
+	add.warnings = warn;
+	add.n_warnings = 1;
+	msgs[PROTO_M_TRUSTSTORE_ADD] = &add.base;
+	ts.name = str("web");
+	ts.cert_count = 2;
+	ts.certs = cp;
+	ts.n_certs = 2;
+	ts.crls = crlp;
+	ts.n_crls = 1;
+	ts.revocation = str("crl,none");
+	lst.stores = tsp;
+	lst.n_stores = 1;
+	msgs[PROTO_M_TRUSTSTORE_LIST] = &lst.base;
+	rm.removed = &ci[0];
+	rm.store_deleted = true;
+	msgs[PROTO_M_TRUSTSTORE_REMOVE] = &rm.base;
+	ver.valid = false;
+	ver.error = 23;
+	ver.reason = str("certificate revoked");
+	ver.chain = cp;
+	ver.n_chain = 2;
+	msgs[PROTO_M_TRUSTSTORE_VERIFY] = &ver.base;
+	imp.crl = &crl;
+	msgs[PROTO_M_IMPORT_CRL] = &imp.base;
 
-	/* The CSR and trustpoint answers are built by their handlers
-	 * (rpc/h_trustpoint.c) as generated messages: no server encoder. */
 	for (m = PROTO_M_TRUSTSTORE_ADD; m <= PROTO_M_IMPORT_CRL; m++) {
 		uint8_t *frame = NULL, *p;
 		size_t len = 0, plen;
@@ -587,27 +710,42 @@ static void test_responses(void **state)
 		union proto_resp_body out;
 		struct kh_errbuf e = { 0 };
 
-		assert_int_equal(proto_response_encode(9, KH_OK, NULL, (enum proto_method)m, &in[m], &frame, &len), KH_OK);
+		assert_non_null(msgs[m]);
+		assert_int_equal(proto_response_encode_msg(9, KH_OK, NULL, msgs[m], &frame, &len), KH_OK);
 		p = frame + PROTO_HDR_LEN;
 		plen = len - PROTO_HDR_LEN;
-		/* Round trip. */
 		assert_int_equal(proto_response_decode(p, plen, &env), KH_OK);
 		assert_int_equal(proto_response_body_decode((enum proto_method)m, env.body, env.body_len, &out, &e), KH_OK);
 		switch (m) {
+		case PROTO_M_TRUSTSTORE_ADD:
+			assert_true(out.ts_add.added.n == 2 && out.ts_add.already_present == 1);
+			assert_string_equal(out.ts_add.added.certs[1].subject, "CN=root");
+			assert_true(out.ts_add.n_warnings == 1);
+			assert_string_equal(out.ts_add.warnings[0], "'CN=leaf' is not a CA certificate");
+			break;
 		case PROTO_M_TRUSTSTORE_LIST:
 			assert_true(out.stores.n == 1 && out.stores.stores[0].n_certs == 2 && out.stores.stores[0].certs.n == 2);
 			assert_true(out.stores.stores[0].n_crls == 1 && out.stores.stores[0].crls[0].revoked == 3);
+			assert_string_equal(out.stores.stores[0].revocation, "crl,none");
+			break;
+		case PROTO_M_TRUSTSTORE_REMOVE:
+			assert_true(out.ts_remove.store_deleted);
+			assert_string_equal(out.ts_remove.removed.subject, "CN=leaf");
 			break;
 		case PROTO_M_TRUSTSTORE_VERIFY:
 			assert_string_equal(out.verify.reason, "certificate revoked");
+			assert_true(!out.verify.valid && out.verify.error == 23);
 			assert_true(out.verify.chain.n == 2);
+			break;
+		case PROTO_M_IMPORT_CRL:
+			assert_string_equal(out.crl.issuer, "CN=root");
+			assert_true(out.crl.revoked == 3 && out.crl.this_update == 1700000000);
 			break;
 		default:
 			break;
 		}
 		proto_resp_clear((enum proto_method)m, &out);
 		proto_resp_env_clear(&env);
-		/* Every truncation and bit flip: decoded or refused. */
 		kh_test_mutate_response(p, plen, (enum proto_method)m, NULL, &ok, &refused);
 		free(frame);
 	}
@@ -621,7 +759,7 @@ int main(void)
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_validation),
 		cmocka_unit_test(test_tp_validation),
-		cmocka_unit_test(test_responses),
+		cmocka_unit_test(test_ts_responses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

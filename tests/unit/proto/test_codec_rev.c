@@ -78,31 +78,47 @@ static size_t req_cases(struct req_case *out)
 	return n;
 }
 
-/* What a handler may rely on after a successful decode. */
+/* What a handler may rely on after a successful decode: the validated
+ * message (q->msg) for the methods on generated messages. */
 static void req_valid(const struct proto_req *q)
 {
-	const union proto_req_body *b = &q->body;
-
 	switch (q->method) {
-	case PROTO_M_CHECK_CERTIFICATE:
-		assert_true(kh_name_valid(b->cert_check.store));
-		assert_true(b->cert_check.cert.len > 0 && b->cert_check.cert.data != NULL);
-		assert_true(b->cert_check.cert.len <= KH_PKI_BLOB_MAX && b->cert_check.untrusted.len <= KH_PKI_BLOB_MAX);
+	case PROTO_M_CHECK_CERTIFICATE: {
+		const Keyhold__V1__CheckCertificateRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->store));
+		assert_true(m->cert.len > 0 && m->cert.data != NULL);
+		assert_true(m->cert.len <= KH_PKI_BLOB_MAX && m->untrusted.len <= KH_PKI_BLOB_MAX);
 		break;
-	case PROTO_M_SET_TRUSTPOINT_POLICY:
-		assert_true(kh_name_valid(b->tp_policy.name));
-		assert_true(kh_url_valid(b->tp_policy.ocsp_url));
-		assert_true(b->tp_policy.renew_at <= 99);
-		assert_true(b->tp_policy.set_revocation || b->tp_policy.set_ocsp_url || b->tp_policy.set_renew);
-		assert_true(strlen(b->tp_policy.revocation) <= KH_REVOCATION_MAX);
+	}
+	case PROTO_M_SET_TRUSTPOINT_POLICY: {
+		const Keyhold__V1__SetTrustpointPolicyRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->name));
+		assert_true(kh_url_valid(m->ocsp_url));
+		assert_true(m->renew_at <= 99);
+		assert_true(m->set_revocation || m->set_ocsp_url || m->set_renew);
+		assert_true(strlen(m->revocation) <= KH_REVOCATION_MAX);
 		break;
-	case PROTO_M_SET_TRUSTSTORE_POLICY:
-		assert_true(kh_name_valid(b->ts_policy.store));
-		assert_true(kh_url_valid(b->ts_policy.ocsp_url));
-		assert_true(b->ts_policy.set_revocation || b->ts_policy.set_ocsp_url);
+	}
+	case PROTO_M_SET_TRUSTSTORE_POLICY: {
+		const Keyhold__V1__SetTruststorePolicyRequest *m = (const void *)q->msg;
+
+		assert_non_null(m);
+		assert_true(kh_name_valid(m->store));
+		assert_true(kh_url_valid(m->ocsp_url));
+		assert_true(strlen(m->revocation) <= KH_REVOCATION_MAX);
+		assert_true(m->set_revocation || m->set_ocsp_url);
 		break;
+	}
 	case PROTO_M_LIST_EXPIRING:
-		assert_true(b->expiring.within_days <= 36500);
+		assert_non_null(q->msg);
+		assert_true(((const Keyhold__V1__ListExpiringRequest *)(const void *)q->msg)->within_days <= 36500);
+		break;
+	case PROTO_M_RUN_MONITOR:
+		assert_non_null(q->msg);
 		break;
 	case PROTO_M_CREATE_TRUSTPOINT: {
 		/* Read as the generated message (the handler does). */
@@ -134,23 +150,36 @@ static void test_round_trip(void **state)
 		assert_int_equal(q.method, cases[i].m);
 		req_valid(&q);
 		switch (q.method) {
-		case PROTO_M_CHECK_CERTIFICATE:
-			assert_true(q.body.cert_check.cert.len == sizeof(blob_a));
-			assert_memory_equal(q.body.cert_check.cert.data, blob_a, sizeof(blob_a));
-			assert_true(q.body.cert_check.untrusted.len == sizeof(blob_b));
+		case PROTO_M_CHECK_CERTIFICATE: {
+			const Keyhold__V1__CheckCertificateRequest *m = (const void *)q.msg;
+
+			assert_string_equal(m->store, "edge");
+			assert_true(m->cert.len == sizeof(blob_a));
+			assert_memory_equal(m->cert.data, blob_a, sizeof(blob_a));
+			assert_true(m->untrusted.len == sizeof(blob_b));
 			break;
-		case PROTO_M_SET_TRUSTPOINT_POLICY:
-			assert_string_equal(q.body.tp_policy.revocation, "ocsp,crl,none");
-			assert_string_equal(q.body.tp_policy.ocsp_url, "http://ocsp.example.com/");
-			assert_int_equal(q.body.tp_policy.renew_at, 80);
-			assert_true(q.body.tp_policy.renew_regenerate && q.body.tp_policy.set_renew);
+		}
+		case PROTO_M_SET_TRUSTPOINT_POLICY: {
+			const Keyhold__V1__SetTrustpointPolicyRequest *m = (const void *)q.msg;
+
+			assert_string_equal(m->name, "web");
+			assert_true(m->set_revocation && m->set_ocsp_url);
+			assert_string_equal(m->revocation, "ocsp,crl,none");
+			assert_string_equal(m->ocsp_url, "http://ocsp.example.com/");
+			assert_int_equal(m->renew_at, 80);
+			assert_true(m->renew_regenerate && m->set_renew);
 			break;
-		case PROTO_M_SET_TRUSTSTORE_POLICY:
-			assert_true(q.body.ts_policy.set_revocation && !q.body.ts_policy.set_ocsp_url);
-			assert_string_equal(q.body.ts_policy.revocation, "crl");
+		}
+		case PROTO_M_SET_TRUSTSTORE_POLICY: {
+			const Keyhold__V1__SetTruststorePolicyRequest *m = (const void *)q.msg;
+
+			assert_string_equal(m->store, "tomcat-trust");
+			assert_true(m->set_revocation && !m->set_ocsp_url);
+			assert_string_equal(m->revocation, "crl");
 			break;
+		}
 		case PROTO_M_LIST_EXPIRING:
-			assert_int_equal(q.body.expiring.within_days, 45);
+			assert_int_equal(((const Keyhold__V1__ListExpiringRequest *)(const void *)q.msg)->within_days, 45);
 			break;
 		case PROTO_M_CREATE_TRUSTPOINT: {
 			const Keyhold__V1__CreateTrustpointRequest *p = (const void *)q.msg;
@@ -236,8 +265,22 @@ static void test_validation(void **state)
 	b.tp_policy.set_renew = true;
 	b.tp_policy.renew_at = 100;
 	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "from 1 to 99 (0: off), not 100"));
 	b.tp_policy.renew_at = 0;
 	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_OK);
+	/* The revocation list is checked as text even when not set. */
+	memcpy(b.tp_policy.revocation, "crl\n", 5);
+	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the revocation list contains a control character"));
+	memset(b.tp_policy.revocation, 0, sizeof(b.tp_policy.revocation));
+	b.tp_policy.set_ocsp_url = true;
+	memcpy(b.tp_policy.ocsp_url, "file:///etc/passwd", 19);
+	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the OCSP URL must be an http:// URL"));
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tp_policy.name, "tp", 3);
+	assert_int_equal(decode_body(PROTO_M_SET_TRUSTPOINT_POLICY, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "nothing to set: give a revocation list, an OCSP URL or renew-at"));
 	memset(&b, 0, sizeof(b));
 	memcpy(b.tp_create.name, "tp", 3);
 	b.tp_create.generate = KH_KEY_P256;
@@ -247,29 +290,42 @@ static void test_validation(void **state)
 	memset(&b, 0, sizeof(b));
 	memcpy(b.cert_check.store, "s", 2);
 	assert_int_equal(decode_body(PROTO_M_CHECK_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "the certificate is empty"));
 	memcpy(b.cert_check.store, "../s", 5);
 	b.cert_check.cert = (struct kh_bytes){ blob_a, 10 };
 	assert_int_equal(decode_body(PROTO_M_CHECK_CERTIFICATE, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "trust store name must match"));
 	/* --within beyond a century. */
 	memset(&b, 0, sizeof(b));
 	b.expiring.within_days = 40000;
 	assert_int_equal(decode_body(PROTO_M_LIST_EXPIRING, &b, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "--within takes 0 to 36500 days, not 40000"));
+	b.expiring.within_days = 36500;
+	assert_int_equal(decode_body(PROTO_M_LIST_EXPIRING, &b, &e), KH_OK);
 	assert_true(kh_url_valid(""));
 	assert_false(kh_url_valid(NULL));
 	assert_true(kh_url_valid("HTTP://127.0.0.1:1/ocsp"));
 }
 
-/* ---- responses ---- */
+/* ---- responses ----
+ * The server builds these as generated messages (rpc/h_revocation.c,
+ * h_expiry.c, h_truststore.c); here the same messages are encoded and the
+ * client's decoders read them back, then survive every mutation. */
 
-static void fill_cert(struct kh_cert_info *c, const char *subj)
+static char *str(const char *s)
 {
-	memset(c, 0, sizeof(*c));
-	memcpy(c->subject, subj, strlen(subj) + 1);
-	memcpy(c->issuer, "CN=ca", 6);
-	memcpy(c->serial, "0a0b", 5);
+	return (char *)(uintptr_t)s;
+}
+
+static void fill_cert(Keyhold__V1__CertInfo *c, const char *subj)
+{
+	keyhold__v1__cert_info__init(c);
+	c->subject = str(subj);
+	c->issuer = str("CN=ca");
+	c->serial = str("0a0b");
 	c->not_before = 1700000000;
 	c->not_after = 1900000000;
-	memset(c->fingerprint, 'e', KH_FP_HEX);
+	c->fingerprint = str("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
 }
 
 /* A revocation status from the wire is one keyhold knows. */
@@ -285,59 +341,87 @@ static void test_responses(void **state)
 	static const enum proto_method ms[] = { PROTO_M_CHECK_CERTIFICATE, PROTO_M_SET_TRUSTPOINT_POLICY,
 						PROTO_M_SET_TRUSTSTORE_POLICY, PROTO_M_LIST_EXPIRING,
 						PROTO_M_RUN_MONITOR,	     PROTO_M_TRUSTSTORE_VERIFY };
-	union proto_resp_body in[PROTO_M_COUNT];
-	struct kh_cert_rev revs[2];
-	struct kh_expiring_cert exp[2];
-	char lines[2][KH_MONITOR_LINE_LEN] = { "web: renewed", "api: renewal pending" };
-	char errs[1][KH_MONITOR_LINE_LEN] = { "x: renewal failed" };
+	Keyhold__V1__CertInfo ci[4];
+	Keyhold__V1__CertRevocation revs[2], *revp[2] = { &revs[0], &revs[1] };
+	Keyhold__V1__CheckCertificateResponse check;
+	Keyhold__V1__Trustpoint tp;
+	Keyhold__V1__GetTrustpointResponse tpr;
+	Keyhold__V1__SetTruststorePolicyResponse tsp;
+	Keyhold__V1__ExpiringCert exp[2], *expp[2] = { &exp[0], &exp[1] };
+	Keyhold__V1__ListExpiringResponse lst;
+	Keyhold__V1__RunMonitorResponse mon;
+	Keyhold__V1__TruststoreVerifyResponse ver;
+	char *held[2] = { str("truststore:web"), str("trustpoint-ca:tp") };
+	char *lines[2] = { str("web: renewed"), str("api: renewal pending") };
+	char *errs[1] = { str("x: renewal failed") };
+	const ProtobufCMessage *msgs[PROTO_M_COUNT];
 	unsigned refused = 0, ok = 0;
 	size_t i;
 
 	(void)state;
-	memset(in, 0, sizeof(in));
-	memset(revs, 0, sizeof(revs));
-	memset(exp, 0, sizeof(exp));
-	fill_cert(&revs[0].cert, "CN=leaf");
-	revs[0].status = KH_REV_REVOKED;
-	memcpy(revs[0].reason, "keyCompromise", 14);
+	keyhold__v1__check_certificate_response__init(&check);
+	keyhold__v1__trustpoint__init(&tp);
+	keyhold__v1__get_trustpoint_response__init(&tpr);
+	keyhold__v1__set_truststore_policy_response__init(&tsp);
+	keyhold__v1__list_expiring_response__init(&lst);
+	keyhold__v1__run_monitor_response__init(&mon);
+	keyhold__v1__truststore_verify_response__init(&ver);
+	memset(msgs, 0, sizeof(msgs));
+	fill_cert(&ci[0], "CN=leaf");
+	fill_cert(&ci[1], "CN=sub");
+	fill_cert(&ci[2], "CN=soon");
+	fill_cert(&ci[3], "CN=later");
+	for (i = 0; i < 2; i++) {
+		keyhold__v1__cert_revocation__init(&revs[i]);
+		keyhold__v1__expiring_cert__init(&exp[i]);
+	}
+	revs[0].cert = &ci[0];
+	revs[0].status = KEYHOLD__V1__REVOCATION_STATUS__REVOCATION_REVOKED;
+	revs[0].reason = str("keyCompromise");
 	revs[0].revoked_at = 1800000000;
-	memcpy(revs[0].method, "ocsp", 5);
-	memcpy(revs[0].source, "http://127.0.0.1:1/ocsp/sub", 28);
-	fill_cert(&revs[1].cert, "CN=sub");
-	revs[1].status = KH_REV_UNKNOWN;
-	memcpy(revs[1].detail, "crl: no CRL distribution point", 31);
-	in[PROTO_M_CHECK_CERTIFICATE].cert_check.status = KH_REV_REVOKED;
-	memcpy(in[PROTO_M_CHECK_CERTIFICATE].cert_check.reason, "keyCompromise", 14);
-	memcpy(in[PROTO_M_CHECK_CERTIFICATE].cert_check.policy, "ocsp,crl", 9);
-	in[PROTO_M_CHECK_CERTIFICATE].cert_check.certs = revs;
-	in[PROTO_M_CHECK_CERTIFICATE].cert_check.n_certs = 2;
-	memcpy(in[PROTO_M_SET_TRUSTPOINT_POLICY].tp.name, "tp", 3);
-	in[PROTO_M_SET_TRUSTPOINT_POLICY].tp.renew_at = 80;
-	memcpy(in[PROTO_M_SET_TRUSTPOINT_POLICY].tp.renewal, "pending", 8);
-	memcpy(in[PROTO_M_SET_TRUSTPOINT_POLICY].tp.ocsp_url, "http://o/", 10);
-	in[PROTO_M_SET_TRUSTPOINT_POLICY].tp.renew_after = 1850000000;
-	memcpy(in[PROTO_M_SET_TRUSTSTORE_POLICY].ts_policy.store, "web", 4);
-	memcpy(in[PROTO_M_SET_TRUSTSTORE_POLICY].ts_policy.revocation, "crl,none", 9);
-	fill_cert(&exp[0].cert, "CN=soon");
+	revs[0].method = str("ocsp");
+	revs[0].source = str("http://127.0.0.1:1/ocsp/sub");
+	revs[1].cert = &ci[1];
+	revs[1].status = KEYHOLD__V1__REVOCATION_STATUS__REVOCATION_UNKNOWN;
+	revs[1].detail = str("crl: no CRL distribution point");
+	check.status = KEYHOLD__V1__REVOCATION_STATUS__REVOCATION_REVOKED;
+	check.reason = str("keyCompromise");
+	check.policy = str("ocsp,crl");
+	check.certs = revp;
+	check.n_certs = 2;
+	msgs[PROTO_M_CHECK_CERTIFICATE] = &check.base;
+	tp.name = str("tp");
+	tp.renew_at = 80;
+	tp.renewal = str("pending");
+	tp.ocsp_url = str("http://o/");
+	tp.renew_after = 1850000000;
+	tpr.trustpoint = &tp;
+	msgs[PROTO_M_SET_TRUSTPOINT_POLICY] = &tpr.base;
+	tsp.store = str("web");
+	tsp.revocation = str("crl,none");
+	msgs[PROTO_M_SET_TRUSTSTORE_POLICY] = &tsp.base;
+	exp[0].cert = &ci[2];
+	exp[0].held_by = held;
 	exp[0].n_held_by = 2;
-	memcpy(exp[0].held_by[0], "truststore:web", 15);
-	memcpy(exp[0].held_by[1], "trustpoint-ca:tp", 17);
 	exp[0].days_left = -3;
 	exp[0].notifications = 4;
-	fill_cert(&exp[1].cert, "CN=later");
+	exp[1].cert = &ci[3];
 	exp[1].days_left = 20;
-	in[PROTO_M_LIST_EXPIRING].expiring.certs = exp;
-	in[PROTO_M_LIST_EXPIRING].expiring.n = 2;
-	in[PROTO_M_LIST_EXPIRING].expiring.within_days = 30;
-	in[PROTO_M_RUN_MONITOR].monitor.notified = exp;
-	in[PROTO_M_RUN_MONITOR].monitor.n_notified = 1;
-	in[PROTO_M_RUN_MONITOR].monitor.renewals = lines;
-	in[PROTO_M_RUN_MONITOR].monitor.n_renewals = 2;
-	in[PROTO_M_RUN_MONITOR].monitor.errors = errs;
-	in[PROTO_M_RUN_MONITOR].monitor.n_errors = 1;
-	in[PROTO_M_TRUSTSTORE_VERIFY].verify.revocation_status = KH_REV_UNKNOWN;
-	in[PROTO_M_TRUSTSTORE_VERIFY].verify.revocation_soft_fail = true;
-	memcpy(in[PROTO_M_TRUSTSTORE_VERIFY].verify.revocation_detail, "soft", 5);
+	lst.certs = expp;
+	lst.n_certs = 2;
+	lst.within_days = 30;
+	msgs[PROTO_M_LIST_EXPIRING] = &lst.base;
+	mon.notified = expp;
+	mon.n_notified = 1;
+	mon.renewals = lines;
+	mon.n_renewals = 2;
+	mon.errors = errs;
+	mon.n_errors = 1;
+	msgs[PROTO_M_RUN_MONITOR] = &mon.base;
+	ver.revocation_status = KEYHOLD__V1__REVOCATION_STATUS__REVOCATION_UNKNOWN;
+	ver.revocation_soft_fail = true;
+	ver.revocation_detail = str("soft");
+	msgs[PROTO_M_TRUSTSTORE_VERIFY] = &ver.base;
 
 	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
 		enum proto_method m = ms[i];
@@ -347,7 +431,7 @@ static void test_responses(void **state)
 		union proto_resp_body out;
 		struct kh_errbuf e = { 0 };
 
-		assert_int_equal(proto_response_encode(9, KH_OK, NULL, m, &in[m], &frame, &len), KH_OK);
+		assert_int_equal(proto_response_encode_msg(9, KH_OK, NULL, msgs[m], &frame, &len), KH_OK);
 		p = frame + PROTO_HDR_LEN;
 		plen = len - PROTO_HDR_LEN;
 		assert_int_equal(proto_response_decode(p, plen, &env), KH_OK);
