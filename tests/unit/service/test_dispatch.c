@@ -21,11 +21,12 @@
 /* A decoded request for method with body (a packed message). */
 static void make_req(const char *method, const ProtobufCMessage *body, uint64_t id, struct proto_req *q)
 {
-	Keyhold__V1__Request env = KEYHOLD__V1__REQUEST__INIT;
+	Keyhold__V1__Request env;
 	struct kh_errbuf e = { 0 };
 	uint8_t *bb = NULL, *eb = NULL;
 	size_t bn = 0, en;
 
+	keyhold__v1__request__init(&env);
 	if (body != NULL) {
 		bn = protobuf_c_message_get_packed_size(body);
 		bb = malloc(bn + 1);
@@ -87,11 +88,13 @@ static void test_roles(void **state)
 	struct svc s;
 	struct proto_req q;
 	char msg[256];
-	Keyhold__V1__GenerateKeyRequest g = KEYHOLD__V1__GENERATE_KEY_REQUEST__INIT;
-	Keyhold__V1__SignRequest sg = KEYHOLD__V1__SIGN_REQUEST__INIT;
+	Keyhold__V1__GenerateKeyRequest g;
+	Keyhold__V1__SignRequest sg;
 	uint8_t data[4] = { 1, 2, 3, 4 };
 
 	(void)state;
+	keyhold__v1__generate_key_request__init(&g);
+	keyhold__v1__sign_request__init(&sg);
 	svc_init(&s, SVC_STATE_OPERATIONAL);
 	g.name = (char *)(uintptr_t)"web";
 	g.type = KEYHOLD__V1__KEY_TYPE__P256;
@@ -122,11 +125,13 @@ static void test_key_grants(void **state)
 	struct svc s;
 	struct proto_req q;
 	char msg[256];
-	Keyhold__V1__SignRequest sg = KEYHOLD__V1__SIGN_REQUEST__INIT;
-	Keyhold__V1__GetPublicKeyRequest gp = KEYHOLD__V1__GET_PUBLIC_KEY_REQUEST__INIT;
+	Keyhold__V1__SignRequest sg;
+	Keyhold__V1__GetPublicKeyRequest gp;
 	uint8_t data[4] = { 1, 2, 3, 4 };
 
 	(void)state;
+	keyhold__v1__sign_request__init(&sg);
+	keyhold__v1__get_public_key_request__init(&gp);
 	svc_init(&s, SVC_STATE_OPERATIONAL);
 	/* A signer without a grant for the key is refused before the token
 	 * is asked, whether or not the key exists. */
@@ -148,11 +153,13 @@ static void test_state_and_deadline(void **state)
 	struct svc s;
 	struct proto_req q;
 	char msg[256];
-	Keyhold__V1__SignRequest sg = KEYHOLD__V1__SIGN_REQUEST__INIT;
-	Keyhold__V1__DeleteKeyRequest dk = KEYHOLD__V1__DELETE_KEY_REQUEST__INIT;
+	Keyhold__V1__SignRequest sg;
+	Keyhold__V1__DeleteKeyRequest dk;
 	uint8_t data[4] = { 1, 2, 3, 4 };
 
 	(void)state;
+	keyhold__v1__sign_request__init(&sg);
+	keyhold__v1__delete_key_request__init(&dk);
 	sg.key = (char *)(uintptr_t)"web";
 	sg.input_case = KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE;
 	sg.message.data = data;
