@@ -41,62 +41,65 @@ const char *svc_fips_mode_name(enum svc_fips_mode m)
 	return "?";
 }
 
-static void cfg_fail(struct cfg_parse *p, const char *fmt, ...) KH_PRINTF(2, 3);
-static void cfg_fail(struct cfg_parse *p, const char *fmt, ...)
+/* Records the first problem (its line and message) and returns
+ * KH_E_INVALID_ARGUMENT, so that a helper reads `return cfg_fail(p, ...)`. */
+static enum kh_err cfg_fail(struct cfg_parse *p, const char *fmt, ...) KH_PRINTF(2, 3);
+static enum kh_err cfg_fail(struct cfg_parse *p, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (p->err_line != 0)
-		return;
+		return KH_E_INVALID_ARGUMENT;
 	p->err_line = p->line;
 	va_start(ap, fmt);
 	vsnprintf(p->err, sizeof(p->err), fmt, ap);
 	va_end(ap);
+	return KH_E_INVALID_ARGUMENT;
 }
 
-static int cfg_str(struct cfg_parse *p, char **dst, const char *v)
+/* The same for an allocation that failed. */
+static enum kh_err cfg_oom(struct cfg_parse *p)
+{
+	kh_ignore(cfg_fail(p, "out of memory"));
+	return KH_E_RESOURCE_EXHAUSTED;
+}
+
+static enum kh_err cfg_str(struct cfg_parse *p, char **dst, const char *v)
 {
 	char *s;
 
-	if (*v == '\0') {
-		cfg_fail(p, "empty value");
-		return 0;
-	}
+	if (*v == '\0')
+		return cfg_fail(p, "empty value");
 	s = strdup(v);
-	if (s == NULL) {
-		cfg_fail(p, "out of memory");
-		return 0;
-	}
+	if (s == NULL)
+		return cfg_oom(p);
 	free(*dst);
 	*dst = s;
-	return 1;
+	return KH_OK;
 }
 
-static int cfg_uint(struct cfg_parse *p, unsigned *dst, const char *name, const char *v, unsigned min,
-		    unsigned max)
+static enum kh_err cfg_uint(struct cfg_parse *p, unsigned *dst, const char *name, const char *v, unsigned min,
+			    unsigned max)
 {
 	uint64_t n;
 
-	if (kh_parse_u64(v, min, max, &n) != 0) {
-		cfg_fail(p, "%s must be a whole number from %u to %u, not '%s'", name, min, max, v);
-		return 0;
-	}
+	if (kh_parse_u64(v, min, max, &n) != 0)
+		return cfg_fail(p, "%s must be a whole number from %u to %u, not '%s'", name, min, max, v);
 	*dst = (unsigned)n;
-	return 1;
+	return KH_OK;
 }
 
-static int cfg_bool(struct cfg_parse *p, bool *dst, const char *name, const char *v)
+static enum kh_err cfg_bool(struct cfg_parse *p, bool *dst, const char *name, const char *v)
 {
 	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "1") == 0) {
 		*dst = true;
-		return 1;
+		return KH_OK;
 	}
 	if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
 		*dst = false;
-		return 1;
+		return KH_OK;
 	}
-	cfg_fail(p, "%s must be yes or no, not '%s'", name, v);
-	return 0;
+	return cfg_fail(p, "%s must be yes or no, not '%s'", name, v);
 }
 
 enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, size_t errsz)
@@ -157,39 +160,36 @@ static void cfg_gone_account(struct cfg_parse *p, const char *err)
 }
 
 /* One principal of an [access] list. */
-static int cfg_principal(struct cfg_parse *p, unsigned role, const char *s)
+static enum kh_err cfg_principal(struct cfg_parse *p, unsigned role, const char *s)
 {
 	struct svc_grant g;
 	struct svc_grant *ng;
 	char err[160];
-	int pr;
+	enum kh_err pr;
 
 	memset(&g, 0, sizeof(g));
 	g.role = role;
 	pr = svc_principal_parse(s, &g, err, sizeof(err));
 	if (pr == KH_E_NOT_FOUND) {
 		cfg_gone_account(p, err);
-		return 1;
+		return KH_OK;
 	}
-	if (pr != KH_OK) {
-		cfg_fail(p, "%s", err);
-		return 0;
-	}
+	if (pr != KH_OK)
+		return cfg_fail(p, "%s", err);
 	ng = realloc(p->c->grants, (p->c->n_grants + 1) * sizeof(*ng));
-	if (ng == NULL) {
-		cfg_fail(p, "out of memory");
-		return 0;
-	}
+	if (ng == NULL)
+		return cfg_oom(p);
 	p->c->grants = ng;
 	p->c->grants[p->c->n_grants++] = g;
-	return 1;
+	return KH_OK;
 }
 
-static int cfg_access(struct cfg_parse *p, const char *name, const char *value)
+static enum kh_err cfg_access(struct cfg_parse *p, const char *name, const char *value)
 {
 	unsigned role;
 	char buf[1024];
 	char *tok, *save = NULL;
+	enum kh_err r = KH_OK;
 
 	if (strcmp(name, "admin") == 0)
 		role = SVC_ROLE_ADMIN;
@@ -197,21 +197,17 @@ static int cfg_access(struct cfg_parse *p, const char *name, const char *value)
 		role = SVC_ROLE_SIGNER;
 	else if (strcmp(name, "auditor") == 0)
 		role = SVC_ROLE_AUDITOR;
-	else {
-		cfg_fail(p, "unknown role '%s' in [access] (roles: admin, signer, auditor)", name);
-		return 0;
-	}
-	if (!kh_strlcpy(buf, value, sizeof(buf))) {
-		cfg_fail(p, "principal list too long");
-		return 0;
-	}
+	else
+		return cfg_fail(p, "unknown role '%s' in [access] (roles: admin, signer, auditor)", name);
+	if (!kh_strlcpy(buf, value, sizeof(buf)))
+		return cfg_fail(p, "principal list too long");
 	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save))
-		if (!cfg_principal(p, role, tok))
-			return 0;
-	return 1;
+		KH_TRY(cfg_principal(p, role, tok));
+out:
+	return r;
 }
 
-static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
+static enum kh_err cfg_service(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
@@ -223,12 +219,10 @@ static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
 		char *end = NULL;
 		unsigned long m = strtoul(v, &end, 8);
 
-		if (*v == '\0' || *end != '\0' || m > 0777 || (m & 0007) != 0) {
-			cfg_fail(p, "socket_mode must be octal like 0660 and give others no access, not '%s'", v);
-			return 0;
-		}
+		if (*v == '\0' || *end != '\0' || m > 0777 || (m & 0007) != 0)
+			return cfg_fail(p, "socket_mode must be octal like 0660 and give others no access, not '%s'", v);
 		c->socket_mode = (mode_t)m;
-		return 1;
+		return KH_OK;
 	}
 	if (strcmp(n, "state_dir") == 0)
 		return cfg_str(p, &c->state_dir, v);
@@ -241,11 +235,9 @@ static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
 			c->fips_mode = SVC_FIPS_ALIGNED;
 		else if (strcmp(v, "validated") == 0)
 			c->fips_mode = SVC_FIPS_VALIDATED;
-		else {
-			cfg_fail(p, "fips_mode must be off, aligned or validated, not '%s'", v);
-			return 0;
-		}
-		return 1;
+		else
+			return cfg_fail(p, "fips_mode must be off, aligned or validated, not '%s'", v);
+		return KH_OK;
 	}
 	if (strcmp(n, "fips_allow_eddsa") == 0)
 		return cfg_bool(p, &c->fips_allow_eddsa, n, v);
@@ -272,92 +264,74 @@ static int cfg_service(struct cfg_parse *p, const char *n, const char *v)
 			c->log_level = KH_LOG_INFO;
 		else if (strcmp(v, "debug") == 0)
 			c->log_level = KH_LOG_DEBUG;
-		else {
-			cfg_fail(p, "log_level must be error, warn, info or debug, not '%s'", v);
-			return 0;
-		}
-		return 1;
+		else
+			return cfg_fail(p, "log_level must be error, warn, info or debug, not '%s'", v);
+		return KH_OK;
 	}
-	cfg_fail(p, "unknown key '%s' in [service]", n);
-	return 0;
+	return cfg_fail(p, "unknown key '%s' in [service]", n);
 }
 
 /* pin_credential = NAME: the PIN is the systemd credential NAME
  * (LoadCredential=NAME:/path or LoadCredentialEncrypted= in the unit), read
  * from $CREDENTIALS_DIRECTORY/NAME with the same checks as pin_file. */
-static int cfg_pin_credential(struct cfg_parse *p, const char *v)
+static enum kh_err cfg_pin_credential(struct cfg_parse *p, const char *v)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	char *path;
 	size_t n;
 
 	if (*v == '\0' || strchr(v, '/') != NULL || strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
-	    strlen(v) > 255) {
-		cfg_fail(p, "pin_credential must be a credential name (no '/'), not '%s'", v);
-		return 0;
-	}
-	if (dir == NULL || dir[0] != '/') {
-		cfg_fail(p, "pin_credential = %s needs systemd's CREDENTIALS_DIRECTORY, which is not set: "
-			    "start keyholdd from a unit with LoadCredential=%s:/path/to/pin, or use pin_file",
-			 v, v);
-		return 0;
-	}
+	    strlen(v) > 255)
+		return cfg_fail(p, "pin_credential must be a credential name (no '/'), not '%s'", v);
+	if (dir == NULL || dir[0] != '/')
+		return cfg_fail(p, "pin_credential = %s needs systemd's CREDENTIALS_DIRECTORY, which is not set: "
+				   "start keyholdd from a unit with LoadCredential=%s:/path/to/pin, or use pin_file",
+				v, v);
 	n = strlen(dir) + strlen(v) + 2;
 	path = malloc(n);
-	if (path == NULL) {
-		cfg_fail(p, "out of memory");
-		return 0;
-	}
+	if (path == NULL)
+		return cfg_oom(p);
 	snprintf(path, n, "%s/%s", dir, v);
 	p->c->pin_file = path;
-	return 1;
+	return KH_OK;
 }
 
-static int cfg_token(struct cfg_parse *p, const char *n, const char *v)
+static enum kh_err cfg_token(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
 	if (strcmp(n, "module") == 0)
 		return cfg_str(p, &c->module, v);
 	if (strcmp(n, "uri") == 0) {
-		if (strncmp(v, "pkcs11:", 7) != 0) {
-			cfg_fail(p, "uri must be a PKCS#11 URI like pkcs11:token=keyhold, not '%s'", v);
-			return 0;
-		}
+		if (strncmp(v, "pkcs11:", 7) != 0)
+			return cfg_fail(p, "uri must be a PKCS#11 URI like pkcs11:token=keyhold, not '%s'", v);
 		return cfg_str(p, &c->uri, v);
 	}
 	if (strcmp(n, "pin_file") == 0 || strcmp(n, "pin_credential") == 0) {
 		/* Repeats of one key were refused above; here the other one. */
-		if (c->pin_file != NULL) {
-			cfg_fail(p, "set pin_file or pin_credential, not both");
-			return 0;
-		}
+		if (c->pin_file != NULL)
+			return cfg_fail(p, "set pin_file or pin_credential, not both");
 		if (strcmp(n, "pin_file") == 0)
 			return cfg_str(p, &c->pin_file, v);
 		return cfg_pin_credential(p, v);
 	}
 	if (strcmp(n, "sessions") == 0)
 		return cfg_uint(p, &c->sessions, n, v, 1, 256);
-	cfg_fail(p, "unknown key '%s' in [token]", n);
-	return 0;
+	return cfg_fail(p, "unknown key '%s' in [token]", n);
 }
 
-static int cfg_tls(struct cfg_parse *p, const char *n, const char *v)
+static enum kh_err cfg_tls(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
 	if (strcmp(n, "listen") == 0) {
-		if (strchr(v, ':') == NULL) {
-			cfg_fail(p, "listen must be HOST:PORT, not '%s'", v);
-			return 0;
-		}
+		if (strchr(v, ':') == NULL)
+			return cfg_fail(p, "listen must be HOST:PORT, not '%s'", v);
 		return cfg_str(p, &c->tls_listen, v);
 	}
 	if (strcmp(n, "key") == 0) {
-		if (!kh_name_valid(v)) {
-			cfg_fail(p, "key must name a token key ([A-Za-z0-9._-]{1,64}), not '%s'", v);
-			return 0;
-		}
+		if (!kh_name_valid(v))
+			return cfg_fail(p, "key must name a token key ([A-Za-z0-9._-]{1,64}), not '%s'", v);
 		return cfg_str(p, &c->tls_key, v);
 	}
 	if (strcmp(n, "cert") == 0)
@@ -368,8 +342,7 @@ static int cfg_tls(struct cfg_parse *p, const char *n, const char *v)
 		return cfg_str(p, &c->tls_client_ca, v);
 	if (strcmp(n, "handshake_timeout") == 0)
 		return cfg_uint(p, &c->tls_handshake_timeout_s, n, v, 1, 600);
-	cfg_fail(p, "unknown key '%s' in [tls]", n);
-	return 0;
+	return cfg_fail(p, "unknown key '%s' in [tls]", n);
 }
 
 /* ---- security sections (issue 5) ---- */
@@ -414,7 +387,7 @@ unsigned svc_padding_set_parse(const char *s, char *err, size_t errsz)
 	return svc_name_set_parse(s, "padding", names, KH_PAD_MAX, err, errsz);
 }
 
-static int cfg_key_policy(struct cfg_parse *p, const char *section, const char *n, const char *v)
+static enum kh_err cfg_key_policy(struct cfg_parse *p, const char *section, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 	struct svc_key_policy_cfg *kp = NULL;
@@ -422,20 +395,16 @@ static int cfg_key_policy(struct cfg_parse *p, const char *section, const char *
 	char err[160] = "";
 	size_t i;
 
-	if (!kh_name_valid(key)) {
-		cfg_fail(p, "[key:%.64s]: a key name matches [A-Za-z0-9._-]{1,64}", key);
-		return 0;
-	}
+	if (!kh_name_valid(key))
+		return cfg_fail(p, "[key:%.64s]: a key name matches [A-Za-z0-9._-]{1,64}", key);
 	for (i = 0; i < c->n_key_policies; i++)
 		if (strcmp(c->key_policies[i].key, key) == 0)
 			kp = &c->key_policies[i];
 	if (kp == NULL) {
 		struct svc_key_policy_cfg *nk = realloc(c->key_policies, (c->n_key_policies + 1) * sizeof(*nk));
 
-		if (nk == NULL) {
-			cfg_fail(p, "out of memory");
-			return 0;
-		}
+		if (nk == NULL)
+			return cfg_oom(p);
 		c->key_policies = nk;
 		kp = &c->key_policies[c->n_key_policies++];
 		memset(kp, 0, sizeof(*kp));
@@ -446,13 +415,11 @@ static int cfg_key_policy(struct cfg_parse *p, const char *section, const char *
 		char buf[1024];
 		char *tok, *save = NULL;
 
-		if (!kh_strlcpy(buf, v, sizeof(buf))) {
-			cfg_fail(p, "signers list too long");
-			return 0;
-		}
+		if (!kh_strlcpy(buf, v, sizeof(buf)))
+			return cfg_fail(p, "signers list too long");
 		for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
 			struct svc_grant g, *ng;
-			int pr;
+			enum kh_err pr;
 
 			memset(&g, 0, sizeof(g));
 			pr = svc_principal_parse(tok, &g, err, sizeof(err));
@@ -461,51 +428,40 @@ static int cfg_key_policy(struct cfg_parse *p, const char *section, const char *
 				kp->n_gone++;
 				continue;
 			}
-			if (pr != KH_OK) {
-				cfg_fail(p, "%s", err);
-				return 0;
-			}
+			if (pr != KH_OK)
+				return cfg_fail(p, "%s", err);
 			ng = realloc(kp->signers, (kp->n_signers + 1) * sizeof(*ng));
-			if (ng == NULL) {
-				cfg_fail(p, "out of memory");
-				return 0;
-			}
+			if (ng == NULL)
+				return cfg_oom(p);
 			kp->signers = ng;
 			kp->signers[kp->n_signers++] = g;
 		}
-		return 1;
+		return KH_OK;
 	}
 	if (strcmp(n, "digests") == 0) {
 		kp->digests = svc_digest_set_parse(v, err, sizeof(err));
-		if (kp->digests == 0) {
-			cfg_fail(p, "%s (digests: sha256, sha384, sha512, ...)", err);
-			return 0;
-		}
-		return 1;
+		if (kp->digests == 0)
+			return cfg_fail(p, "%s (digests: sha256, sha384, sha512, ...)", err);
+		return KH_OK;
 	}
 	if (strcmp(n, "padding") == 0 || strcmp(n, "paddings") == 0) {
 		kp->paddings = svc_padding_set_parse(v, err, sizeof(err));
-		if (kp->paddings == 0) {
-			cfg_fail(p, "%s (padding: pkcs1, pss)", err);
-			return 0;
-		}
-		return 1;
+		if (kp->paddings == 0)
+			return cfg_fail(p, "%s (padding: pkcs1, pss)", err);
+		return KH_OK;
 	}
-	cfg_fail(p, "unknown key '%s' in [key:%s] (keys: signers, digests, padding)", n, key);
-	return 0;
+	return cfg_fail(p, "unknown key '%s' in [key:%s] (keys: signers, digests, padding)", n, key);
 }
 
-static int cfg_audit(struct cfg_parse *p, const char *n, const char *v)
+static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
 	if (strcmp(n, "file") == 0)
 		return cfg_str(p, &c->audit_file, v);
 	if (strcmp(n, "key") == 0) {
-		if (!kh_name_valid(v)) {
-			cfg_fail(p, "key must name a token key ([A-Za-z0-9._-]{1,64}), not '%s'", v);
-			return 0;
-		}
+		if (!kh_name_valid(v))
+			return cfg_fail(p, "key must name a token key ([A-Za-z0-9._-]{1,64}), not '%s'", v);
 		return cfg_str(p, &c->audit_key, v);
 	}
 	if (strcmp(n, "checkpoint_records") == 0)
@@ -517,31 +473,26 @@ static int cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 			c->audit_sync_always = true;
 		else if (strcmp(v, "interval") == 0)
 			c->audit_sync_always = false;
-		else {
-			cfg_fail(p, "sync must be always or interval, not '%s'", v);
-			return 0;
-		}
-		return 1;
+		else
+			return cfg_fail(p, "sync must be always or interval, not '%s'", v);
+		return KH_OK;
 	}
 	if (strcmp(n, "on_tamper") == 0) {
 		if (strcmp(v, "refuse") == 0)
 			c->audit_tamper_refuse = true;
 		else if (strcmp(v, "report") == 0)
 			c->audit_tamper_refuse = false;
-		else {
-			cfg_fail(p, "on_tamper must be refuse or report, not '%s'", v);
-			return 0;
-		}
-		return 1;
+		else
+			return cfg_fail(p, "on_tamper must be refuse or report, not '%s'", v);
+		return KH_OK;
 	}
-	cfg_fail(p, "unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper)",
-		 n);
-	return 0;
+	return cfg_fail(p, "unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper)",
+			n);
 }
 
 /* ---- [revocation] and [expiry] (docs/REVOCATION.md) ---- */
 
-int svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out)
+enum kh_err svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out)
 {
 	static const struct {
 		char unit;
@@ -552,21 +503,21 @@ int svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned 
 	uint64_t v;
 
 	if (s == NULL || (n = strlen(s)) < 2 || n >= sizeof(num))
-		return -1;
+		return KH_E_INVALID_ARGUMENT;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (s[n - 1] == units[i].unit)
 			break;
 	if (i == sizeof(units) / sizeof(units[0]))
-		return -1;
+		return KH_E_INVALID_ARGUMENT;
 	memcpy(num, s, n - 1);
 	num[n - 1] = '\0';
 	if (kh_parse_u64(num, 0, UINT32_MAX, &v) != 0 || v > UINT32_MAX / units[i].mult)
-		return -1;
+		return KH_E_INVALID_ARGUMENT;
 	v *= units[i].mult;
 	if (v < min_s || v > max_s)
-		return -1;
+		return KH_E_INVALID_ARGUMENT;
 	*out = (unsigned)v;
-	return 0;
+	return KH_OK;
 }
 
 void svc_config_argv_free(char **argv)
@@ -630,18 +581,16 @@ out:
 	return r;
 }
 
-static int cfg_duration(struct cfg_parse *p, unsigned *dst, const char *name, const char *v, unsigned min_s,
-			unsigned max_s)
+static enum kh_err cfg_duration(struct cfg_parse *p, unsigned *dst, const char *name, const char *v,
+				unsigned min_s, unsigned max_s)
 {
-	if (svc_config_duration(v, min_s, max_s, dst) != 0) {
-		cfg_fail(p, "%s must be a duration from %us to %us written with a unit (45s, 30m, 12h, 7d), not '%s'", name,
-			 min_s, max_s, v);
-		return 0;
-	}
-	return 1;
+	if (svc_config_duration(v, min_s, max_s, dst) != KH_OK)
+		return cfg_fail(p, "%s must be a duration from %us to %us written with a unit (45s, 30m, 12h, 7d), not '%s'",
+				name, min_s, max_s, v);
+	return KH_OK;
 }
 
-static int cfg_revocation(struct cfg_parse *p, const char *n, const char *v)
+static enum kh_err cfg_revocation(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
@@ -660,24 +609,42 @@ static int cfg_revocation(struct cfg_parse *p, const char *n, const char *v)
 			c->rev_nonce = SVC_NONCE_OFF;
 		else if (strcmp(v, "required") == 0)
 			c->rev_nonce = SVC_NONCE_REQUIRED;
-		else {
-			cfg_fail(p, "ocsp_nonce must be yes, no or required, not '%s'", v);
-			return 0;
-		}
-		return 1;
+		else
+			return cfg_fail(p, "ocsp_nonce must be yes, no or required, not '%s'", v);
+		return KH_OK;
 	}
 	if (strcmp(n, "proxy") == 0) {
-		if (strncmp(v, "http://", 7) != 0) {
-			cfg_fail(p, "proxy must be an http:// URL, not '%s'", v);
-			return 0;
-		}
+		if (strncmp(v, "http://", 7) != 0)
+			return cfg_fail(p, "proxy must be an http:// URL, not '%s'", v);
 		return cfg_str(p, &c->rev_proxy, v);
 	}
-	cfg_fail(p, "unknown key '%s' in [revocation]", n);
-	return 0;
+	return cfg_fail(p, "unknown key '%s' in [revocation]", n);
 }
 
-static int cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
+/* hook = /path/to/program args...: run without a shell or PATH search, so
+ * the first word names the program itself. */
+static enum kh_err cfg_hook(struct cfg_parse *p, const char *v)
+{
+	struct kh_errbuf e = { 0 };
+	char **argv = NULL;
+	enum kh_err r;
+
+	r = svc_config_argv(v, &argv, &e);
+	if (r != KH_OK) {
+		kh_ignore(cfg_fail(p, "hook: %s", e.msg));
+		goto out;
+	}
+	KH_ENSURE(argv[0][0] == '/' && access(argv[0], X_OK) == 0,
+		  cfg_fail(p, "hook: '%s' must be the absolute path of an executable program", argv[0]));
+	svc_config_argv_free(p->c->exp_hook);
+	p->c->exp_hook = argv;
+	argv = NULL;
+out:
+	svc_config_argv_free(argv);
+	return r;
+}
+
+static enum kh_err cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
@@ -689,46 +656,23 @@ static int cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
 		return cfg_duration(p, &c->exp_check_interval_s, n, v, 10, 7u * 86400u);
 	if (strcmp(n, "hook_timeout") == 0)
 		return cfg_duration(p, &c->exp_hook_timeout_s, n, v, 1, 3600);
-	if (strcmp(n, "hook") == 0) {
-		struct kh_errbuf e = { 0 };
-		char **argv = NULL;
-
-		if (svc_config_argv(v, &argv, &e) != KH_OK) {
-			cfg_fail(p, "hook: %s", e.msg);
-			return 0;
-		}
-		/* Run without a shell or PATH search: the first word names the
-		 * program itself. */
-		if (argv[0][0] != '/' || access(argv[0], X_OK) != 0) {
-			cfg_fail(p, "hook: '%s' must be the absolute path of an executable program", argv[0]);
-			svc_config_argv_free(argv);
-			return 0;
-		}
-		svc_config_argv_free(c->exp_hook);
-		c->exp_hook = argv;
-		return 1;
-	}
-	cfg_fail(p, "unknown key '%s' in [expiry]", n);
-	return 0;
+	if (strcmp(n, "hook") == 0)
+		return cfg_hook(p, v);
+	return cfg_fail(p, "unknown key '%s' in [expiry]", n);
 }
 
-static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+/* One name = value of section. */
+static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const char *name, const char *value)
 {
-	struct cfg_parse *p = user;
 	char key[112];
 	unsigned i;
 
-	if (p->err_line != 0)
-		return 1; /* report only the first problem */
 	if (strcmp(section, "access") != 0 && !(strncmp(section, "key:", 4) == 0 && strcmp(name, "signers") == 0)) {
 		snprintf(key, sizeof(key), "%.80s.%.24s", section, name);
-		for (i = 0; i < p->n_seen; i++) {
-			if (strcmp(p->seen[i], key) == 0) {
-				cfg_fail(p, "'%s' is set twice in [%s] (an indented line continues the previous one)",
-					 name, section);
-				return 0;
-			}
-		}
+		for (i = 0; i < p->n_seen; i++)
+			if (strcmp(p->seen[i], key) == 0)
+				return cfg_fail(p, "'%s' is set twice in [%s] (an indented line continues the previous one)",
+						name, section);
 		if (p->n_seen < sizeof(p->seen) / sizeof(p->seen[0]))
 			kh_strlcpy(p->seen[p->n_seen++], key, sizeof(p->seen[0]));
 	}
@@ -749,11 +693,21 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	if (strcmp(section, "expiry") == 0)
 		return cfg_expiry(p, name, value);
 	if (*section == '\0')
-		cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]", name);
-	else
-		cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry)",
-			 section);
-	return 0;
+		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
+				name);
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry)",
+			section);
+}
+
+/* The inih callback: the one place an enum kh_err becomes inih's 1 (go
+ * on) or 0 (this line is wrong). */
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg_parse *p = user;
+
+	if (p->err_line != 0)
+		return 1; /* report only the first problem */
+	return cfg_entry(p, section, name, value) == KH_OK;
 }
 
 /* fgets over a string, counting lines for error messages. inih reads
@@ -783,7 +737,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 		if (p->text[p->off] == '\n')
 			p->off++;
 		else if (p->text[p->off] != '\0') {
-			cfg_fail(p, "line is longer than %d characters", num - 1);
+			kh_ignore(cfg_fail(p, "line is longer than %d characters", num - 1));
 			return NULL;
 		}
 	}

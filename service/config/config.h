@@ -123,8 +123,9 @@ void svc_config_free(struct svc_config *c);
 
 const char *svc_fips_mode_name(enum svc_fips_mode m);
 
-/* "30s", "15m", "12h", "7d" -> seconds in [min_s, max_s]; 0 on success. */
-int svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out) KH_WUR;
+/* "30s", "15m", "12h", "7d" -> seconds in [min_s, max_s]; KH_OK, or
+ * KH_E_INVALID_ARGUMENT (*out untouched). */
+enum kh_err svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out) KH_WUR;
 /* Splits a command line into argv: words separated by blanks, "double
  * quotes" group (\" and \\ inside), no shell. *argv is NULL-terminated and
  * freed with svc_config_argv_free. INVALID_ARGUMENT with a reason. */

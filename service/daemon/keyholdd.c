@@ -63,54 +63,56 @@ static void svc_harden(void)
 /* keyholdd --check in FIPS mode: the provider fips_mode asks for loads and
  * the executable matches its integrity sidecar, so that a unit's
  * ExecStartPre catches what would otherwise halt start-up with exit 70. */
-static int svc_check_fips(struct svc_config *cfg)
+static enum kh_err svc_check_fips(struct svc_config *cfg, struct kh_errbuf *e)
 {
-	struct kh_errbuf e = { 0 };
+	struct kh_errbuf why = { 0 };
 	struct svc s = { 0 };
-	int r;
+	enum kh_err r;
 
 	s.cfg = cfg;
-	r = selftest_init(&s, &e);
-	if (r == KH_OK)
-		r = selftest_integrity_check(s.libctx, &e);
+	KH_TRY(selftest_init(&s, &why));
+	KH_TRY(selftest_integrity_check(s.libctx, &why));
+out:
 	selftest_free(&s);
-	if (r != KH_OK) {
-		fprintf(stderr, "keyholdd: %s: fips_mode = %s: %s\n", cfg->path, svc_fips_mode_name(cfg->fips_mode),
-			e.msg);
-		return EXIT_CONFIG;
-	}
-	return 0;
+	if (r != KH_OK)
+		r = kh_err_set(e, r, "fips_mode = %s: %s", svc_fips_mode_name(cfg->fips_mode), why.msg);
+	return r;
 }
 
-static int svc_check(struct svc_config *cfg)
+/* keyholdd --check: prints what is wrong (or OK) for the person at the
+ * terminal; main maps an error to EX_CONFIG. */
+static enum kh_err svc_check(struct svc_config *cfg)
 {
 	struct kh_errbuf e = { 0 };
 	struct store_dir *sd = NULL;
 	char *pin = NULL;
 	size_t len = 0;
 	uid_t uid = 0;
+	const char *step = ""; /* printed before the message */
+	enum kh_err r;
 
-	if (svc_service_uid(cfg, &uid, &e) != KH_OK ||
-	    hsm_pin_read(cfg->pin_file, uid, &pin, &len, &e) != KH_OK) {
-		fprintf(stderr, "keyholdd: %s: %s\n", cfg->path, e.msg);
-		return EXIT_CONFIG;
-	}
+	KH_TRY(svc_service_uid(cfg, &uid, &e));
+	KH_TRY(hsm_pin_read(cfg->pin_file, uid, &pin, &len, &e));
 	hsm_pin_free(pin, len);
+	pin = NULL;
 	/* state_dir's owner and mode and its files, without the instance
 	 * lock (a running keyholdd holds it). */
-	if (svc_state_open(cfg, false, &sd, &e) != KH_OK) {
-		fprintf(stderr, "keyholdd: %s: state: %s\n", cfg->path, e.msg);
-		return EXIT_CONFIG;
-	}
+	step = "state: ";
+	KH_TRY(svc_state_open(cfg, false, &sd, &e));
 	store_dir_free(sd);
-	if (access(cfg->module, R_OK) != 0) {
-		fprintf(stderr, "keyholdd: %s: PKCS#11 module %s is not readable\n", cfg->path, cfg->module);
-		return EXIT_CONFIG;
-	}
-	if (cfg->fips_mode != SVC_FIPS_OFF && svc_check_fips(cfg) != 0)
-		return EXIT_CONFIG;
+	sd = NULL;
+	step = "";
+	KH_ENSURE(access(cfg->module, R_OK) == 0,
+		  kh_err_set(&e, KH_E_FAILED_PRECONDITION, "PKCS#11 module %s is not readable", cfg->module));
+	if (cfg->fips_mode != SVC_FIPS_OFF)
+		KH_TRY(svc_check_fips(cfg, &e));
 	printf("%s: OK\n", cfg->path);
-	return 0;
+out:
+	if (r != KH_OK)
+		fprintf(stderr, "keyholdd: %s: %s%s\n", cfg->path, step, e.msg);
+	store_dir_free(sd);
+	hsm_pin_free(pin, len);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -164,7 +166,7 @@ int main(int argc, char **argv)
 	}
 	kh_log_set_level((enum kh_log_level)s.cfg->log_level);
 	if (check) {
-		rc = svc_check(s.cfg);
+		rc = svc_check(s.cfg) == KH_OK ? 0 : EXIT_CONFIG;
 		svc_config_free(s.cfg);
 		return rc;
 	}

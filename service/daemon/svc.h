@@ -101,7 +101,6 @@ void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it);
 /* Stops the workers after they finish the queue; completions not yet
  * delivered are delivered by the loop before it exits. */
 void svc_pool_free(struct svc_pool *p);
-unsigned svc_pool_queued(struct svc_pool *p);
 
 /* ---- net/svc_server.c ---- */
 

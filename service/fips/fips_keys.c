@@ -116,17 +116,16 @@ static void keys_save(struct svc_fips *f)
 	size_t n, i;
 	FILE *fp = NULL;
 	int fd = -1, ok = 1;
+	enum kh_err r = KH_OK;
 
 	if (f->keys_path == NULL)
 		return;
 	n = strlen(f->keys_path) + 5;
 	tmp = malloc(n);
-	if (tmp == NULL)
-		goto fail;
+	KH_ENSURE(tmp != NULL, KH_E_RESOURCE_EXHAUSTED);
 	snprintf(tmp, n, "%s.tmp", f->keys_path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || (fp = fdopen(fd, "w")) == NULL)
-		goto fail;
+	KH_ENSURE(fd >= 0 && (fp = fdopen(fd, "w")) != NULL, KH_E_INTERNAL);
 	fd = -1;
 	for (i = 0; i < f->n_keys && ok; i++)
 		ok = fprintf(fp, "%s\n", f->keys[i]) > 0;
@@ -134,19 +133,18 @@ static void keys_save(struct svc_fips *f)
 	ok = fsync(fileno(fp)) == 0 && ok;
 	ok = fclose(fp) == 0 && ok;
 	fp = NULL;
-	if (!ok || rename(tmp, f->keys_path) != 0)
-		goto fail;
-	free(tmp);
-	return;
-fail:
-	log_err("cannot update %s: %s; `keyhold status` may list FIPS-mode keys as non-FIPS", f->keys_path,
-		strerror(errno));
-	if (fp != NULL)
-		fclose(fp);
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL)
-		unlink(tmp);
+	KH_ENSURE(ok && rename(tmp, f->keys_path) == 0, KH_E_INTERNAL);
+out:
+	if (r != KH_OK) {
+		log_err("cannot update %s: %s; `keyhold status` may list FIPS-mode keys as non-FIPS", f->keys_path,
+			strerror(errno));
+		if (fp != NULL)
+			fclose(fp);
+		if (fd >= 0)
+			close(fd);
+		if (tmp != NULL)
+			unlink(tmp);
+	}
 	free(tmp);
 }
 

@@ -140,35 +140,28 @@ enum kh_err selftest_keygen_check(void *arg, struct hsm *h, const struct kh_key_
 		op.in_len = sizeof(cond_pairwise_msg) - 1;
 	} else {
 		md = EVP_MD_fetch(s->libctx, "SHA256", NULL);
-		if (md == NULL || EVP_Digest(cond_pairwise_msg, sizeof(cond_pairwise_msg) - 1, digest, &dlen, md, NULL) != 1) {
-			r = kh_err_set(&why, KH_E_INTERNAL, "SHA-256 failed");
-			goto fail;
-		}
+		KH_ENSURE(md != NULL &&
+				  EVP_Digest(cond_pairwise_msg, sizeof(cond_pairwise_msg) - 1, digest, &dlen, md, NULL) == 1,
+			  kh_err_set(&why, KH_E_INTERNAL, "SHA-256 failed"));
 		op.digest = KH_DIGEST_SHA256;
 		op.in = digest;
 		op.in_len = dlen;
 	}
 	pkey = d2i_PUBKEY_ex(NULL, &p, (long)k->spki_len, s->libctx, NULL);
-	if (pkey == NULL) {
-		r = kh_err_set(&why, KH_E_INTERNAL, "the token's public key does not parse");
-		goto fail;
-	}
-	if ((r = hsm_sign(h, &op, &sig, &sig_len, &why)) != KH_OK ||
-	    (r = selftest_verify(s->libctx, pkey, op.digest, KH_PAD_PKCS1, op.in, op.in_len, sig, sig_len, &why)) != KH_OK)
-		goto fail;
-	goto out;
-fail:
-	atomic_fetch_add(&f->pw_failed, 1);
-	{
+	KH_ENSURE(pkey != NULL, kh_err_set(&why, KH_E_INTERNAL, "the token's public key does not parse"));
+	KH_TRY(hsm_sign(h, &op, &sig, &sig_len, &why));
+	KH_TRY(selftest_verify(s->libctx, pkey, op.digest, KH_PAD_PKCS1, op.in, op.in_len, sig, sig_len, &why));
+out:
+	if (r != KH_OK) {
 		char detail[KH_ERR_MSG_MAX + 2 * KH_NAME_MAX + 128];
 
+		atomic_fetch_add(&f->pw_failed, 1);
 		snprintf(detail, sizeof(detail), "pairwise consistency test of new key '%s': %s", k->name, why.msg);
 		selftest_enter_error(s, "conditional-pairwise", detail);
+		r = kh_err_set(e, KH_E_INTERNAL,
+			       "the pairwise consistency test of new key '%s' failed (%s); both halves were destroyed and keyholdd entered the ERROR state",
+			       k->name, why.msg);
 	}
-	r = kh_err_set(e, KH_E_INTERNAL,
-		       "the pairwise consistency test of new key '%s' failed (%s); both halves were destroyed and keyholdd entered the ERROR state",
-		       k->name, why.msg);
-out:
 	free(sig);
 	EVP_PKEY_free(pkey);
 	EVP_MD_free(md);

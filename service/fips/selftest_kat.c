@@ -267,18 +267,22 @@ out:
 	return r;
 }
 
-/* 1: verifies, 0: does not, -1: could not run. */
-static int kat_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, const char *md, const uint8_t *msg, size_t msg_len,
-		      const uint8_t *sig, size_t sig_len)
+/* KH_OK with *verified (whether sig verifies), or KH_E_INTERNAL when the
+ * check could not run. */
+static enum kh_err kat_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, const char *md, const uint8_t *msg,
+			      size_t msg_len, const uint8_t *sig, size_t sig_len, bool *verified)
 {
-	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-	int ok = -1;
+	EVP_MD_CTX *mctx = NULL;
+	enum kh_err r = KH_OK;
 
-	if (mctx != NULL && EVP_DigestVerifyInit_ex(mctx, NULL, md, libctx, NULL, pkey, NULL) == 1)
-		ok = EVP_DigestVerify(mctx, sig, sig_len, msg, msg_len) == 1 ? 1 : 0;
+	mctx = EVP_MD_CTX_new();
+	KH_ENSURE(mctx != NULL && EVP_DigestVerifyInit_ex(mctx, NULL, md, libctx, NULL, pkey, NULL) == 1,
+		  KH_E_INTERNAL);
+	*verified = EVP_DigestVerify(mctx, sig, sig_len, msg, msg_len) == 1;
+out:
 	EVP_MD_CTX_free(mctx);
 	ERR_clear_error();
-	return ok;
+	return r;
 }
 
 /* Vector i (0..2) is corrupted by flipping a bit of its signature; i + 3
@@ -294,7 +298,8 @@ enum kh_err selftest_sigver_kat(struct selftest_run *r, struct kh_errbuf *e)
 		uint8_t *der = NULL;
 		const uint8_t *sig;
 		size_t ml, l1, l2 = 0, sl;
-		int rr = KH_OK, v;
+		int rr = KH_OK;
+		bool v = false;
 
 		if ((rr = selftest_unhex(k->msg, msg, sizeof(msg), &ml, e)) != KH_OK ||
 		    (rr = selftest_unhex(k->sig1, s1, sizeof(s1), &l1, e)) != KH_OK ||
@@ -313,18 +318,18 @@ enum kh_err selftest_sigver_kat(struct selftest_run *r, struct kh_errbuf *e)
 			sig = s1;
 			sl = l1;
 		}
-		v = kat_verify(r->s->libctx, pkey, k->md, msg, ml, sig, sl);
-		if (v != 1) {
+		rr = kat_verify(r->s->libctx, pkey, k->md, msg, ml, sig, sl, &v);
+		if (rr != KH_OK || !v) {
 			rr = kh_err_set(e, KH_E_INTERNAL, "%s: the published signature does not verify", k->name);
 		} else {
 			/* The must-fail twin: one bit of the message flipped. */
 			if (!selftest_corrupting(r, (int)(i + KAT_SIG_N)))
 				msg[ml - 1] ^= 0x01;
-			v = kat_verify(r->s->libctx, pkey, k->md, msg, ml, sig, sl);
-			if (v != 0)
+			rr = kat_verify(r->s->libctx, pkey, k->md, msg, ml, sig, sl, &v);
+			if (rr != KH_OK || v)
 				rr = kh_err_set(e, KH_E_INTERNAL,
 						"%s: the must-fail twin (message with one bit flipped) %s", k->name,
-						v == 1 ? "verified" : "could not be checked");
+						rr == KH_OK ? "verified" : "could not be checked");
 		}
 		OPENSSL_free(der);
 		EVP_PKEY_free(pkey);
@@ -355,8 +360,18 @@ static const char kat_drbg_returned[] =
 	"5a3539870f4d22a40924ee71c96fac720ad6f08882d0832873ec3f93d8ab4523"
 	"f07eac45145e939fb1d676433db6e80888f6da89087742fe1af43fc423c51f68";
 
+/* The message of a failed OpenSSL call of the DRBG test, with OpenSSL's
+ * reason. */
+static enum kh_err kat_drbg_fail(struct kh_errbuf *e)
+{
+	char err[128];
+
+	return kh_err_set(e, KH_E_INTERNAL, "CTR_DRBG test failed: %s", selftest_ossl_err(err, sizeof(err)));
+}
+
 /* Hands the next entropy input to the test source (OpenSSL's TEST-RAND). */
-static int kat_drbg_feed(EVP_RAND_CTX *test, const uint8_t *entropy, size_t elen, const uint8_t *nonce, size_t nlen)
+static enum kh_err kat_drbg_feed(EVP_RAND_CTX *test, const uint8_t *entropy, size_t elen, const uint8_t *nonce,
+				 size_t nlen, struct kh_errbuf *e)
 {
 	OSSL_PARAM p[3];
 	size_t i = 0;
@@ -365,12 +380,14 @@ static int kat_drbg_feed(EVP_RAND_CTX *test, const uint8_t *entropy, size_t elen
 	if (nonce != NULL)
 		p[i++] = OSSL_PARAM_construct_octet_string(OSSL_RAND_PARAM_TEST_NONCE, (void *)(uintptr_t)nonce, nlen);
 	p[i] = OSSL_PARAM_construct_end();
-	return EVP_RAND_CTX_set_params(test, p);
+	if (EVP_RAND_CTX_set_params(test, p) != 1)
+		return kat_drbg_fail(e);
+	return KH_OK;
 }
 
-enum kh_err selftest_drbg_kat(struct selftest_run *r, struct kh_errbuf *e)
+enum kh_err selftest_drbg_kat(struct selftest_run *run, struct kh_errbuf *e)
 {
-	int r_ = KH_OK, rr;
+	enum kh_err r = KH_OK;
 	OSSL_LIB_CTX *scratch = NULL, *ctx;
 	OSSL_PROVIDER *prov = NULL;
 	EVP_RAND *trand = NULL, *drand = NULL;
@@ -382,76 +399,59 @@ enum kh_err selftest_drbg_kat(struct selftest_run *r, struct kh_errbuf *e)
 	OSSL_PARAM p[3];
 	char err[128];
 
-	if ((rr = selftest_unhex(kat_drbg_entropy, ent, sizeof(ent), &el, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_nonce, nonce, sizeof(nonce), &nl, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_pers, pers, sizeof(pers), &pl, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_addin0, a0, sizeof(a0), &a0l, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_entropy_pr0, pr0, sizeof(pr0), &p0l, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_addin1, a1, sizeof(a1), &a1l, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_entropy_pr1, pr1, sizeof(pr1), &p1l, e)) != KH_OK ||
-	    (rr = selftest_unhex(kat_drbg_returned, want, sizeof(want), &wl, e)) != KH_OK)
-		return rr;
-	selftest_corrupt(r, 0, want, wl);
+	KH_TRY(selftest_unhex(kat_drbg_entropy, ent, sizeof(ent), &el, e));
+	KH_TRY(selftest_unhex(kat_drbg_nonce, nonce, sizeof(nonce), &nl, e));
+	KH_TRY(selftest_unhex(kat_drbg_pers, pers, sizeof(pers), &pl, e));
+	KH_TRY(selftest_unhex(kat_drbg_addin0, a0, sizeof(a0), &a0l, e));
+	KH_TRY(selftest_unhex(kat_drbg_entropy_pr0, pr0, sizeof(pr0), &p0l, e));
+	KH_TRY(selftest_unhex(kat_drbg_addin1, a1, sizeof(a1), &a1l, e));
+	KH_TRY(selftest_unhex(kat_drbg_entropy_pr1, pr1, sizeof(pr1), &p1l, e));
+	KH_TRY(selftest_unhex(kat_drbg_returned, want, sizeof(want), &wl, e));
+	selftest_corrupt(run, 0, want, wl);
 
 	/* A scratch DRBG, never the one OpenSSL serves keyholdd from: in a
 	 * scratch library context on the default provider; in validated mode
 	 * the FIPS provider's own CTR-DRBG in keyholdd's context (its
 	 * TEST-RAND is a non-approved algorithm, hence "-fips"). */
-	if (r->f->mode == SVC_FIPS_VALIDATED) {
-		ctx = r->s->libctx;
+	if (run->f->mode == SVC_FIPS_VALIDATED) {
+		ctx = run->s->libctx;
 	} else {
 		scratch = OSSL_LIB_CTX_new();
 		prov = scratch != NULL ? OSSL_PROVIDER_load(scratch, "default") : NULL;
-		if (prov == NULL) {
-			r_ = kh_err_set(e, KH_E_INTERNAL, "cannot make a scratch library context: %s",
-					selftest_ossl_err(err, sizeof(err)));
-			goto out;
-		}
+		KH_ENSURE(prov != NULL, kh_err_set(e, KH_E_INTERNAL, "cannot make a scratch library context: %s",
+						   selftest_ossl_err(err, sizeof(err))));
 		ctx = scratch;
 	}
-	trand = EVP_RAND_fetch(ctx, "TEST-RAND", r->f->mode == SVC_FIPS_VALIDATED ? "-fips" : NULL);
+	trand = EVP_RAND_fetch(ctx, "TEST-RAND", run->f->mode == SVC_FIPS_VALIDATED ? "-fips" : NULL);
 	drand = EVP_RAND_fetch(ctx, "CTR-DRBG", NULL);
-	if (trand == NULL || drand == NULL) {
-		r_ = kh_err_set(e, KH_E_INTERNAL, "TEST-RAND or CTR-DRBG is not available: %s",
-				selftest_ossl_err(err, sizeof(err)));
-		goto out;
-	}
+	KH_ENSURE(trand != NULL && drand != NULL, kh_err_set(e, KH_E_INTERNAL, "TEST-RAND or CTR-DRBG is not available: %s",
+							     selftest_ossl_err(err, sizeof(err))));
 	test = EVP_RAND_CTX_new(trand, NULL);
 	p[0] = OSSL_PARAM_construct_uint(OSSL_RAND_PARAM_STRENGTH, &strength);
 	p[1] = OSSL_PARAM_construct_end();
-	if (test == NULL || EVP_RAND_CTX_set_params(test, p) != 1 ||
-	    EVP_RAND_instantiate(test, strength, 0, NULL, 0, NULL) != 1)
-		goto fail;
+	KH_ENSURE(test != NULL && EVP_RAND_CTX_set_params(test, p) == 1 &&
+			  EVP_RAND_instantiate(test, strength, 0, NULL, 0, NULL) == 1,
+		  kat_drbg_fail(e));
 	drbg = EVP_RAND_CTX_new(drand, test);
 	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_DRBG_PARAM_CIPHER, (char *)(uintptr_t)"AES-128-CTR", 0);
 	p[1] = OSSL_PARAM_construct_int(OSSL_DRBG_PARAM_USE_DF, &use_df);
 	p[2] = OSSL_PARAM_construct_end();
-	if (drbg == NULL || EVP_RAND_CTX_set_params(drbg, p) != 1)
-		goto fail;
+	KH_ENSURE(drbg != NULL && EVP_RAND_CTX_set_params(drbg, p) == 1, kat_drbg_fail(e));
 	/* SP 800-90A §10.2.1.3.2 instantiate with EntropyInput, Nonce and the
 	 * personalization string; then two generate calls with prediction
 	 * resistance, each reseeding from EntropyInputPR with its
 	 * AdditionalInput; ReturnedBits is the second output. */
-	if (kat_drbg_feed(test, ent, el, nonce, nl) != 1 || EVP_RAND_instantiate(drbg, 128, 0, pers, pl, NULL) != 1)
-		goto fail;
-	if (kat_drbg_feed(test, pr0, p0l, NULL, 0) != 1 ||
-	    EVP_RAND_generate(drbg, got, sizeof(got), 128, 1, a0, a0l) != 1)
-		goto fail;
-	if (kat_drbg_feed(test, pr1, p1l, NULL, 0) != 1 ||
-	    EVP_RAND_generate(drbg, got, sizeof(got), 128, 1, a1, a1l) != 1)
-		goto fail;
-	if (wl != sizeof(got) || CRYPTO_memcmp(got, want, wl) != 0) {
-		r_ = kh_err_set(e, KH_E_INTERNAL, "CTR_DRBG AES-128 output does not match the CAVP ReturnedBits");
-		goto out;
-	}
-	if (EVP_RAND_uninstantiate(drbg) != 1 || EVP_RAND_get_state(drbg) != EVP_RAND_STATE_UNINITIALISED) {
-		r_ = kh_err_set(e, KH_E_INTERNAL, "the scratch CTR_DRBG did not uninstantiate");
-		goto out;
-	}
-	snprintf(r->summary, sizeof(r->summary), "CTR_DRBG AES-128 use df, PR: CAVP COUNT 0 ReturnedBits match");
-	goto out;
-fail:
-	r_ = kh_err_set(e, KH_E_INTERNAL, "CTR_DRBG test failed: %s", selftest_ossl_err(err, sizeof(err)));
+	KH_TRY(kat_drbg_feed(test, ent, el, nonce, nl, e));
+	KH_ENSURE(EVP_RAND_instantiate(drbg, 128, 0, pers, pl, NULL) == 1, kat_drbg_fail(e));
+	KH_TRY(kat_drbg_feed(test, pr0, p0l, NULL, 0, e));
+	KH_ENSURE(EVP_RAND_generate(drbg, got, sizeof(got), 128, 1, a0, a0l) == 1, kat_drbg_fail(e));
+	KH_TRY(kat_drbg_feed(test, pr1, p1l, NULL, 0, e));
+	KH_ENSURE(EVP_RAND_generate(drbg, got, sizeof(got), 128, 1, a1, a1l) == 1, kat_drbg_fail(e));
+	KH_ENSURE(wl == sizeof(got) && CRYPTO_memcmp(got, want, wl) == 0,
+		  kh_err_set(e, KH_E_INTERNAL, "CTR_DRBG AES-128 output does not match the CAVP ReturnedBits"));
+	KH_ENSURE(EVP_RAND_uninstantiate(drbg) == 1 && EVP_RAND_get_state(drbg) == EVP_RAND_STATE_UNINITIALISED,
+		  kh_err_set(e, KH_E_INTERNAL, "the scratch CTR_DRBG did not uninstantiate"));
+	snprintf(run->summary, sizeof(run->summary), "CTR_DRBG AES-128 use df, PR: CAVP COUNT 0 ReturnedBits match");
 out:
 	OPENSSL_cleanse(got, sizeof(got));
 	EVP_RAND_CTX_free(drbg);
@@ -460,5 +460,5 @@ out:
 	EVP_RAND_free(trand);
 	OSSL_PROVIDER_unload(prov);
 	OSSL_LIB_CTX_free(scratch);
-	return r_;
+	return r;
 }

@@ -173,16 +173,6 @@ void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it)
 	pthread_mutex_unlock(&p->lock);
 }
 
-unsigned svc_pool_queued(struct svc_pool *p)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&p->lock);
-	n = p->queued;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
 void svc_pool_free(struct svc_pool *p)
 {
 	unsigned i;

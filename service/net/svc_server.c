@@ -540,7 +540,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 {
 	struct svc_server *srv = c->srv;
 	struct kh_errbuf e = { 0 };
-	struct svc_job *j;
+	struct svc_job *j = NULL;
 	const char *mname;
 
 	atomic_fetch_add(&srv->s->requests, 1);
@@ -560,8 +560,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 					    "request rate limit reached; slow down");
 		else
 			svc_conn_refuse(c, &j->req, "-", e.code, e.msg);
-		free(j);
-		return;
+		goto out;
 	}
 	mname = proto_method_name(j->req.method);
 	if (c->bucket != NULL && !svc_bucket_take(srv, c->bucket, mname)) {
@@ -571,11 +570,11 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 		snprintf(msg, sizeof(msg), "%.160s is over its rate of %u requests per second (burst %u); slow down",
 			 c->who.name, srv->s->cfg->rate, srv->s->cfg->rate_burst);
 		svc_conn_send_error(c, j->req.id, KH_E_RESOURCE_EXHAUSTED, msg);
-		goto drop;
+		goto out;
 	}
 	if (atomic_load(&srv->draining)) {
 		svc_conn_refuse(c, &j->req, mname, KH_E_UNAVAILABLE, "keyholdd is shutting down; retry after it restarts");
-		goto drop;
+		goto out;
 	}
 	if (atomic_load(&c->inflight) >= srv->s->cfg->max_inflight) {
 		char msg[128];
@@ -583,7 +582,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 		snprintf(msg, sizeof(msg), "more than %u requests in flight on this connection; wait for answers",
 			 srv->s->cfg->max_inflight);
 		svc_conn_refuse(c, &j->req, mname, KH_E_RESOURCE_EXHAUSTED, msg);
-		goto drop;
+		goto out;
 	}
 	if (j->req.deadline_ms > 0)
 		j->deadline_us = kh_now_mono_us() + (uint64_t)j->req.deadline_ms * 1000u;
@@ -596,10 +595,12 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	atomic_fetch_add(&c->inflight, 1);
 	atomic_fetch_add(&srv->inflight, 1);
 	svc_pool_submit(srv->s->pool, &j->item);
-	return;
-drop:
-	proto_req_clear(&j->req);
-	free(j);
+	j = NULL; /* the pool's now */
+out:
+	if (j != NULL) {
+		proto_req_clear(&j->req);
+		free(j);
+	}
 }
 
 /* ---- bufferevent callbacks ---- */

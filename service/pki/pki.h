@@ -114,12 +114,10 @@ enum kh_err pki_csr_build(const struct pki_signer *sg, const struct pki_subject 
 			  X509_REQ **out, struct kh_errbuf *e) KH_WUR;
 
 /* A self-signed identity certificate (RFC 5280): v3, random positive
- * 16-byte serial from the token, validity now .. now + days,
- * basicConstraints critical CA:FALSE, key usage critical matching the key
- * type, EKU, SAN, SKI and AKI; signed in the token and verified. */
-enum kh_err pki_selfsigned_build(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
-				 X509 **out, struct kh_errbuf *e) KH_WUR;
-/* The same, valid from not_before (keyhold's clock, svc_now()). */
+ * 16-byte serial from the token, validity not_before (keyhold's clock,
+ * svc_now()) .. not_before + days, basicConstraints critical CA:FALSE, key
+ * usage critical matching the key type, EKU, SAN, SKI and AKI; signed in
+ * the token and verified. */
 enum kh_err pki_selfsigned_build_at(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
 				    int64_t not_before, X509 **out, struct kh_errbuf *e) KH_WUR;
 

@@ -298,12 +298,6 @@ static enum kh_err pki_key_ids(X509 *x, ASN1_OCTET_STRING **ski, AUTHORITY_KEYID
 	return (*aki)->keyid != NULL ? KH_OK : KH_E_RESOURCE_EXHAUSTED;
 }
 
-enum kh_err pki_selfsigned_build(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
-				 X509 **out, struct kh_errbuf *e)
-{
-	return pki_selfsigned_build_at(sg, sub, days, (int64_t)time(NULL), out, e);
-}
-
 enum kh_err pki_selfsigned_build_at(const struct pki_signer *sg, const struct pki_subject *sub, uint32_t days,
 				    int64_t not_before, X509 **out, struct kh_errbuf *e)
 {

@@ -39,10 +39,11 @@ const char *pki_ossl_reason(char *buf, size_t bufsz)
 
 /* Copies one unescaped token of s starting at *pos into out, stopping at
  * any character of stops that is not escaped. Drops unescaped blanks at
- * both ends. *escaped_any says whether an escape occurred. Returns the
- * stop character ('\0' at the end) or -1 on a bad escape / overflow. */
-static int pki_token(const char *s, size_t *pos, const char *stops, bool allow_escapes, char *out, size_t outsz,
-		     size_t *out_len)
+ * both ends. On KH_OK *stop_out is the stop character ('\0' at the end) and
+ * *pos and *out_len advance; KH_E_INVALID_ARGUMENT on a bad escape or
+ * overflow (the callers say which). */
+static enum kh_err pki_token(const char *s, size_t *pos, const char *stops, bool allow_escapes, char *out,
+			     size_t outsz, size_t *out_len, int *stop_out)
 {
 	size_t i = *pos, n = 0, keep = 0; /* keep: length up to the last non-blank or escaped char */
 	int stop = 0;
@@ -65,16 +66,16 @@ static int pki_token(const char *s, size_t *pos, const char *stops, bool allow_e
 			} else if (s[i + 1] != '\0' && strchr(",+\"\\<>;=# ", s[i + 1]) != NULL) {
 				c = s[++i];
 			} else {
-				return -1;
+				return KH_E_INVALID_ARGUMENT;
 			}
 			if (n >= outsz - 1)
-				return -1;
+				return KH_E_INVALID_ARGUMENT;
 			out[n++] = c;
 			keep = n;
 			continue;
 		}
 		if (n >= outsz - 1)
-			return -1;
+			return KH_E_INVALID_ARGUMENT;
 		out[n++] = c;
 		if (c != ' ')
 			keep = n;
@@ -82,7 +83,8 @@ static int pki_token(const char *s, size_t *pos, const char *stops, bool allow_e
 	out[keep] = '\0';
 	*out_len = keep;
 	*pos = s[i] == '\0' ? i : i + 1;
-	return stop;
+	*stop_out = stop;
+	return KH_OK;
 }
 
 /* ---- DN ---- */
@@ -209,7 +211,8 @@ enum kh_err pki_dn_parse(const char *s, X509_NAME **out, struct kh_errbuf *e)
 	size_t n = 0, pos = 0, i, tl, rdns = 0;
 	X509_NAME *name = NULL;
 	bool new_rdn = true;
-	int r = KH_OK, stop;
+	int r = KH_OK, stop = 0;
+	enum kh_err tr;
 
 	KH_ENSURE(s != NULL && strlen(s) <= KH_DN_MAX,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject is longer than %d characters", KH_DN_MAX));
@@ -224,12 +227,12 @@ enum kh_err pki_dn_parse(const char *s, X509_NAME **out, struct kh_errbuf *e)
 		KH_ENSURE(n < PKI_RDN_MAX * 2,
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject has more than %d attributes", PKI_RDN_MAX * 2));
 		a = &avas[n];
-		stop = pki_token(s, &pos, "=,+", false, a->type, sizeof(a->type), &tl);
-		KH_ENSURE(stop == '=', kh_err_set(e, KH_E_INVALID_ARGUMENT,
+		tr = pki_token(s, &pos, "=,+", false, a->type, sizeof(a->type), &tl, &stop);
+		KH_ENSURE(tr == KH_OK && stop == '=', kh_err_set(e, KH_E_INVALID_ARGUMENT,
 						  "subject: '%.64s' is not TYPE=value (write it as CN=name,O=org,C=US)",
-						  stop < 0 ? "(too long)" : a->type));
-		stop = pki_token(s, &pos, ",+", true, a->value, sizeof(a->value), &a->vlen);
-		KH_ENSURE(stop >= 0, kh_err_set(e, KH_E_INVALID_ARGUMENT,
+						  tr != KH_OK ? "(too long)" : a->type));
+		tr = pki_token(s, &pos, ",+", true, a->value, sizeof(a->value), &a->vlen, &stop);
+		KH_ENSURE(tr == KH_OK, kh_err_set(e, KH_E_INVALID_ARGUMENT,
 						"subject: bad escape in the value of %.64s (escape , + \" \\ < > ; = # with \\)", a->type));
 		a->new_rdn = new_rdn;
 		rdns += new_rdn;
@@ -412,8 +415,8 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 	while (s[pos] != '\0') {
 		char *colon;
 
-		stop = pki_token(s, &pos, ",", true, item, sizeof(item), &len);
-		KH_ENSURE(stop >= 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list: bad escape (write \\, for a comma)"));
+		KH_ENSURE(pki_token(s, &pos, ",", true, item, sizeof(item), &len, &stop) == KH_OK,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list: bad escape (write \\, for a comma)"));
 		if (len == 0) {
 			KH_ENSURE(stop == 0 && s[pos] == '\0',
 				  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list has an empty entry"));
@@ -467,8 +470,8 @@ enum kh_err pki_eku_parse(const char *s, EXTENDED_KEY_USAGE **out, struct kh_err
 		bool dup = false;
 		int k;
 
-		stop = pki_token(s, &pos, ",", false, item, sizeof(item), &len);
-		KH_ENSURE(stop >= 0 && len > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "EKU list has an empty entry"));
+		KH_ENSURE(pki_token(s, &pos, ",", false, item, sizeof(item), &len, &stop) == KH_OK && len > 0,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "EKU list has an empty entry"));
 		for (i = 0; i < sizeof(pki_ekus) / sizeof(pki_ekus[0]); i++)
 			if (strcasecmp(item, pki_ekus[i].name) == 0)
 				break;
@@ -521,8 +524,7 @@ enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct 
 	if (strlen(s) > KH_REVOCATION_MAX)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list is too long");
 	while (s[pos] != '\0') {
-		stop = pki_token(s, &pos, ",", false, item, sizeof(item), &len);
-		if (stop < 0 || len == 0)
+		if (pki_token(s, &pos, ",", false, item, sizeof(item), &len, &stop) != KH_OK || len == 0)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list has an empty entry");
 		for (i = 0; i < 3; i++)
 			if (strcasecmp(item, known[i]) == 0)

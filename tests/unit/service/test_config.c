@@ -358,16 +358,16 @@ static void test_revocation_expiry(void **state)
 	parse_bad_at(TOKEN "[expiry]\nhook = /bin/echo\nhook = /bin/true\n", 7, "set twice");
 
 	/* Durations: a unit is required; overflow is refused. */
-	assert_int_equal(svc_config_duration("7d", 0, UINT32_MAX, &d), 0);
+	assert_int_equal(svc_config_duration("7d", 0, UINT32_MAX, &d), KH_OK);
 	assert_int_equal(d, 7 * 86400);
-	assert_int_equal(svc_config_duration("90m", 0, UINT32_MAX, &d), 0);
+	assert_int_equal(svc_config_duration("90m", 0, UINT32_MAX, &d), KH_OK);
 	assert_int_equal(d, 5400);
-	assert_int_equal(svc_config_duration("60", 0, UINT32_MAX, &d), -1);
-	assert_int_equal(svc_config_duration("d", 0, UINT32_MAX, &d), -1);
-	assert_int_equal(svc_config_duration("-1s", 0, UINT32_MAX, &d), -1);
-	assert_int_equal(svc_config_duration("99999999999d", 0, UINT32_MAX, &d), -1);
-	assert_int_equal(svc_config_duration("50000d", 0, UINT32_MAX, &d), -1);
-	assert_int_equal(svc_config_duration(NULL, 0, 1, &d), -1);
+	assert_int_equal(svc_config_duration("60", 0, UINT32_MAX, &d), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(svc_config_duration("d", 0, UINT32_MAX, &d), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(svc_config_duration("-1s", 0, UINT32_MAX, &d), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(svc_config_duration("99999999999d", 0, UINT32_MAX, &d), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(svc_config_duration("50000d", 0, UINT32_MAX, &d), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(svc_config_duration(NULL, 0, 1, &d), KH_E_INVALID_ARGUMENT);
 	/* Command lines: no shell, quotes group, escapes inside quotes. */
 	assert_int_equal(svc_config_argv("  /a   b\t\"c \\\"d\\\"\" \"\" ", &argv, &e), KH_OK);
 	assert_string_equal(argv[0], "/a");
