@@ -1203,7 +1203,7 @@ static bool audit_sig_ok(struct audit *a, const char *line, const struct audit_r
 
 /* One pass of verify over the file. */
 struct audit_vpass {
-	struct kh_audit_verify *v;
+	struct audit_verdict *v;
 	uint64_t breaks;
 	uint64_t expect, lineno;
 	uint8_t prev[32];
@@ -1219,7 +1219,7 @@ struct audit_vpass {
 static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...) KH_PRINTF(4, 5);
 static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...)
 {
-	struct kh_audit_verify *v = p->v;
+	struct audit_verdict *v = p->v;
 	char msg[320];
 	size_t used, ml;
 	va_list ap;
@@ -1248,7 +1248,7 @@ static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const 
  * for the locked pass. */
 static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, char *line, bool stop_at_torn)
 {
-	struct kh_audit_verify *v = p->v;
+	struct audit_verdict *v = p->v;
 
 	for (;;) {
 		struct audit_rec rec;
@@ -1398,7 +1398,7 @@ out:
 	free(buf);
 }
 
-enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *v, struct kh_errbuf *e)
+enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_errbuf *e)
 {
 	FILE *f = NULL;
 	char *line = NULL;

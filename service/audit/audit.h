@@ -89,12 +89,25 @@ typedef enum kh_err (*audit_show_fn)(void *arg, const struct audit_shown *rec, s
  * on success. */
 enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uint32_t limit, audit_show_fn fn,
 		       void *arg, uint64_t *next_seq, bool *more, struct kh_errbuf *e) KH_WUR;
+/* What audit_verify found. */
+struct audit_verdict {
+	bool ok;
+	uint64_t records;
+	uint64_t checkpoints;
+	uint64_t bad_seq;             /* the first bad record (when !ok) */
+	uint64_t bad_line;
+	char reason[1024];            /* the first break, then a summary of the others */
+	uint64_t unsigned_tail;       /* records after the last checkpoint */
+	uint64_t last_checkpoint_seq;
+	char key_fp[65];              /* the checkpoint key's SPKI SHA-256, hex */
+};
+
 /* Checks the whole file to its end: sequence, chain, checkpoint
  * signatures, AuditTamper records, and the head this process wrote.
  * out->ok false names the first bad record, and the reason goes on to
  * name the later breaks. Incremental: when the bytes up to the last
  * checkpoint a verify passed still hash the same, only what follows is
  * parsed. One at a time: UNAVAILABLE while another runs. */
-enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err audit_verify(struct audit *a, struct audit_verdict *out, struct kh_errbuf *e) KH_WUR;
 
 #endif

@@ -80,14 +80,14 @@ const char *selftest_ossl_err(char *buf, size_t bufsz)
 static enum kh_err selftest_run_registry(struct svc *s, size_t *failed, struct kh_errbuf *e)
 {
 	struct svc_fips *f = s->fips;
-	struct kh_selftest_result res[SELFTEST_COUNT];
+	struct selftest_result res[SELFTEST_COUNT];
 	size_t i;
 	int r = KH_OK;
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < SELFTEST_COUNT; i++) {
 		const struct selftest_def *d = &selftest_registry[i];
-		struct kh_selftest_result *x = &res[i];
+		struct selftest_result *x = &res[i];
 		struct selftest_run run;
 		struct kh_errbuf why = { 0 };
 		uint64_t t0;
@@ -191,7 +191,7 @@ enum kh_err selftest_rerun(struct svc *s, const char *who, struct kh_errbuf *e)
 	return KH_OK;
 }
 
-size_t selftest_results(struct svc *s, struct kh_selftest_result out[SELFTEST_COUNT])
+size_t selftest_results(struct svc *s, struct selftest_result out[SELFTEST_COUNT])
 {
 	struct svc_fips *f = s->fips;
 	size_t n;

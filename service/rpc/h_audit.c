@@ -71,7 +71,7 @@ out:
 enum kh_err svc_h_audit_verify(struct rpc_call *c, struct kh_errbuf *e)
 {
 	Keyhold__V1__AuditVerifyResponse *m = rpc_msg(c, &keyhold__v1__audit_verify_response__descriptor);
-	struct kh_audit_verify *v = rpc_alloc(c, sizeof(*v));
+	struct audit_verdict *v = rpc_alloc(c, sizeof(*v));
 	int r = KH_OK;
 
 	KH_ENSURE(c->s->audit != NULL,

@@ -8,7 +8,7 @@
 
 Keyhold__V1__SelfTestResult **rpc_selftests(struct rpc_call *c, size_t *n)
 {
-	struct kh_selftest_result *res = rpc_array(c, SELFTEST_COUNT, sizeof(*res));
+	struct selftest_result *res = rpc_array(c, SELFTEST_COUNT, sizeof(*res));
 	Keyhold__V1__SelfTestResult **v = rpc_array(c, SELFTEST_COUNT, sizeof(*v));
 	size_t i, k;
 

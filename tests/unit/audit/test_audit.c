@@ -209,7 +209,7 @@ static enum kh_err shown_rec(void *arg, const struct audit_shown *x, struct kh_e
 	return KH_OK;
 }
 
-static void verify(struct audit *a, struct kh_audit_verify *v)
+static void verify(struct audit *a, struct audit_verdict *v)
 {
 	struct kh_errbuf e = { 0 };
 
@@ -219,7 +219,7 @@ static void verify(struct audit *a, struct kh_audit_verify *v)
 
 static void expect_bad(struct audit *a, uint64_t seq, uint64_t line, const char *reason)
 {
-	struct kh_audit_verify v;
+	struct audit_verdict v;
 
 	verify(a, &v);
 	if (v.ok || v.bad_seq != seq || v.bad_line != line || strstr(v.reason, reason) == NULL)
@@ -236,7 +236,7 @@ static void test_chain_ok(void **state)
 {
 	char path[128];
 	struct audit *a;
-	struct kh_audit_verify v;
+	struct audit_verdict v;
 	struct lines l;
 	struct shown recs;
 	uint64_t next_seq = 1;
