@@ -966,6 +966,103 @@ static const ProtobufCMessage *gen_answer(struct gen_answers *g, enum proto_meth
 	}
 }
 
+/* The client's decoders read what a handler builds: each generated
+ * answer above, decoded into the client's structs. */
+static void client_decode(struct gen_answers *g, enum proto_method m, union proto_resp_body *out)
+{
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	struct proto_resp env;
+	struct kh_errbuf e = { 0 };
+
+	assert_int_equal(proto_response_encode_msg(21, KH_OK, NULL, gen_answer(g, m), &frame, &len), KH_OK);
+	assert_int_equal(proto_response_decode(frame + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &env), KH_OK);
+	assert_true(env.id == 21);
+	assert_int_equal(env.status.code, KH_OK);
+	assert_int_equal(proto_response_body_decode(m, env.body, env.body_len, out, &e), KH_OK);
+	proto_resp_env_clear(&env);
+	free(frame);
+}
+
+static void test_response_client_decode(void **state)
+{
+	struct gen_answers *g = calloc(1, sizeof(*g));
+	union proto_resp_body out;
+
+	(void)state;
+	assert_non_null(g);
+	client_decode(g, PROTO_M_GENERATE_KEY, &out);
+	assert_string_equal(out.key.name, "g");
+	assert_int_equal(out.key.type, KH_KEY_P256);
+	assert_true(out.key.spki_len == sizeof(g->spki));
+	assert_memory_equal(out.key.spki, g->spki, sizeof(g->spki));
+	assert_true(out.key.id_len == sizeof(g->id));
+	assert_true(out.key.fips_created);
+	proto_resp_clear(PROTO_M_GENERATE_KEY, &out);
+	client_decode(g, PROTO_M_LIST_KEYS, &out);
+	assert_true(out.keys.n == 2);
+	assert_string_equal(out.keys.keys[1].name, "b");
+	assert_int_equal(out.keys.keys[1].type, KH_KEY_RSA2048);
+	proto_resp_clear(PROTO_M_LIST_KEYS, &out);
+	client_decode(g, PROTO_M_SIGN, &out);
+	assert_true(out.sign.sig_len == sizeof(g->sig));
+	assert_memory_equal(out.sign.sig, g->sig, sizeof(g->sig));
+	assert_string_equal(out.sign.algorithm, "ecdsa-sha256");
+	proto_resp_clear(PROTO_M_SIGN, &out);
+	client_decode(g, PROTO_M_GET_STATUS, &out);
+	assert_string_equal(out.status.state, "OPERATIONAL");
+	assert_string_equal(out.status.token.label, "keyhold");
+	assert_true(out.status.token.flags == 0x40d);
+	assert_true(out.status.token.available);
+	assert_true(out.status.requests == 1ull << 40);
+	assert_true(out.status.n_selftests == 1);
+	assert_string_equal(out.status.selftests[0].id, "hmac-sha256-kat");
+	assert_true(out.status.selftests[0].passed);
+	assert_true(out.status.cond_verify_run == 5);
+	assert_true(out.status.n_orphaned == 1);
+	assert_string_equal(out.status.orphaned_keys[0], "o1");
+	proto_resp_clear(PROTO_M_GET_STATUS, &out);
+	client_decode(g, PROTO_M_GET_CAPABILITIES, &out);
+	assert_true(out.caps.n_types == 1);
+	assert_int_equal(out.caps.types[0].type, KH_KEY_P256);
+	assert_true(out.caps.types[0].available);
+	assert_true(out.caps.n_mechs == 1);
+	assert_string_equal(out.caps.mechs[0].name, "CKM_ECDSA");
+	assert_true(out.caps.mechs[0].id == 0x1041);
+	assert_int_equal(out.caps.mechs[0].max_key, 521);
+	assert_true(out.caps.pss);
+	proto_resp_clear(PROTO_M_GET_CAPABILITIES, &out);
+	client_decode(g, PROTO_M_RUN_SELF_TEST, &out);
+	assert_string_equal(out.selftest.state, "OPERATIONAL");
+	assert_true(out.selftest.n == 1);
+	assert_false(out.selftest.results[0].passed);
+	assert_string_equal(out.selftest.results[0].detail, "mismatch");
+	proto_resp_clear(PROTO_M_RUN_SELF_TEST, &out);
+	client_decode(g, PROTO_M_AUDIT_SHOW, &out);
+	assert_true(out.audit.n == 1);
+	assert_true(out.audit.recs[0].seq == 17);
+	assert_string_equal(out.audit.recs[0].principal, "uid:1000");
+	assert_string_equal(out.audit.recs[0].object, "web");
+	assert_int_equal(out.audit.recs[0].code, -5);
+	assert_true(out.audit.more);
+	assert_true(out.audit.next_seq == 18);
+	proto_resp_clear(PROTO_M_AUDIT_SHOW, &out);
+	client_decode(g, PROTO_M_AUDIT_VERIFY, &out);
+	assert_true(out.audit_verify.ok);
+	assert_true(out.audit_verify.records == 40);
+	assert_string_equal(out.audit_verify.key_fp, "ab12");
+	proto_resp_clear(PROTO_M_AUDIT_VERIFY, &out);
+	client_decode(g, PROTO_M_LIST_KEY_GRANTS, &out);
+	assert_true(out.grants.n == 1);
+	assert_string_equal(out.grants.grants[0].key, "web");
+	assert_string_equal(out.grants.grants[0].principal, "group:app");
+	assert_int_equal(out.grants.grants[0].digests, 1u << KH_DIGEST_SHA256 | 1u << KH_DIGEST_SHA512);
+	assert_int_equal(out.grants.grants[0].paddings, 1u << KH_PAD_PSS);
+	assert_string_equal(out.grants.grants[0].source, "runtime");
+	proto_resp_clear(PROTO_M_LIST_KEY_GRANTS, &out);
+	free(g);
+}
+
 /* The client's decoders meet a hostile or broken server too: every
  * truncation and bit flip of every response is decoded or refused. */
 static void test_response_mutations(void **state)
@@ -1013,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(test_name_validation),
 		cmocka_unit_test(test_sign_validation),
 		cmocka_unit_test(test_large_sign),
+		cmocka_unit_test(test_response_client_decode),
 		cmocka_unit_test(test_response_errors),
 		cmocka_unit_test(test_response_mutations),
 	};
