@@ -26,10 +26,12 @@ static bool all_zero(const void *p, size_t n)
 /* A frame around r's validated message, packed again. */
 static enum kh_err reencode_msg(const struct proto_req *r, uint8_t **out, size_t *len)
 {
-	Keyhold__V1__Request env = KEYHOLD__V1__REQUEST__INIT;
+	Keyhold__V1__Request env;
 	size_t n = protobuf_c_message_get_packed_size(r->msg);
 	uint8_t *body = malloc(n + 1), *buf;
 
+	/* _init(), not the INIT macro: its string defaults drop const. */
+	keyhold__v1__request__init(&env);
 	if (body == NULL || protobuf_c_message_pack(r->msg, body) != n)
 		abort();
 	env.id = r->id;
