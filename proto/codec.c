@@ -76,18 +76,6 @@ typedef enum kh_err (*proto_resp_enc_fn)(const union proto_resp_body *b, uint8_t
 typedef enum kh_err (*proto_resp_dec_fn)(const ProtobufCMessage *m, union proto_resp_body *b,
 					 struct kh_errbuf *e);
 
-static enum kh_err dec_empty(const ProtobufCMessage *m, union proto_req_body *b, struct kh_errbuf *e)
-{
-	(void)m;
-	(void)e;
-	memset(b, 0, sizeof(*b));
-	return KH_OK;
-}
-
-
-
-
-
 /* ---- request bodies: encode (client) ---- */
 
 static enum kh_err enc_req_status(const union proto_req_body *b, uint8_t **out, size_t *len)
@@ -166,106 +154,6 @@ static enum kh_err enc_req_sign(const union proto_req_body *b, uint8_t **out, si
 
 
 
-
-static enum kh_err enc_resp_caps(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	const struct kh_capabilities *c = &b->caps;
-	PB(GetCapabilitiesResponse) m = KEYHOLD__V1__GET_CAPABILITIES_RESPONSE__INIT;
-	PB(KeyTypeAvailability) kt[KH_KEY_TYPE_MAX], *ktp[KH_KEY_TYPE_MAX];
-	PB(Mechanism) *mech = NULL, **mechp = NULL;
-	size_t i;
-	int r;
-
-	for (i = 0; i < c->n_types && i < KH_KEY_TYPE_MAX; i++) {
-		keyhold__v1__key_type_availability__init(&kt[i]);
-		kt[i].type = (PB(KeyType))c->types[i].type;
-		kt[i].available = c->types[i].available;
-		kt[i].reason = (char *)(uintptr_t)c->types[i].reason;
-		ktp[i] = &kt[i];
-	}
-	m.n_key_types = i;
-	m.key_types = ktp;
-	mech = calloc(c->n_mechs ? c->n_mechs : 1, sizeof(*mech));
-	mechp = calloc(c->n_mechs ? c->n_mechs : 1, sizeof(*mechp));
-	if (mech == NULL || mechp == NULL) {
-		r = KH_E_RESOURCE_EXHAUSTED;
-		goto out;
-	}
-	for (i = 0; i < c->n_mechs; i++) {
-		keyhold__v1__mechanism__init(&mech[i]);
-		mech[i].name = (char *)(uintptr_t)c->mechs[i].name;
-		mech[i].id = c->mechs[i].id;
-		mech[i].min_key = c->mechs[i].min_key;
-		mech[i].max_key = c->mechs[i].max_key;
-		mech[i].flags = c->mechs[i].flags;
-		mechp[i] = &mech[i];
-	}
-	m.n_mechanisms = c->n_mechs;
-	m.mechanisms = mechp;
-	m.pss = c->pss;
-	r = proto_pack(&m.base, 0, out, len);
-out:
-	free(mech);
-	free(mechp);
-	return r;
-}
-
-#define S(x) ((char *)(uintptr_t)(x))
-
-static enum kh_err enc_resp_status(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	const struct kh_status *s = &b->status;
-	PB(GetStatusResponse) m = KEYHOLD__V1__GET_STATUS_RESPONSE__INIT;
-	PB(TokenInfo) t = KEYHOLD__V1__TOKEN_INFO__INIT;
-	PB(ConditionalCounts) cc = KEYHOLD__V1__CONDITIONAL_COUNTS__INIT;
-	PB(SelfTestResult) *st = NULL, **stp = NULL;
-	int r;
-
-	m.version = S(s->version);
-	m.state = S(s->state);
-	m.fips_mode = S(s->fips_mode);
-	m.module_validated = s->module_validated;
-	m.openssl_version = S(s->openssl_version);
-	m.providers = S(s->providers);
-	t.label = S(s->token.label);
-	t.manufacturer = S(s->token.manufacturer);
-	t.model = S(s->token.model);
-	t.serial = S(s->token.serial);
-	t.hw_version = S(s->token.hw_version);
-	t.fw_version = S(s->token.fw_version);
-	t.flags = s->token.flags;
-	t.flag_names = S(s->token.flag_names);
-	t.max_sessions = s->token.max_sessions;
-	t.sessions = s->token.sessions;
-	t.available = s->token.available;
-	m.token = &t;
-	m.workers = s->workers;
-	m.uptime_s = s->uptime_s;
-	m.keys = s->keys;
-	m.connections = s->connections;
-	m.requests = s->requests;
-	r = proto_pb_selftests(s->selftests, s->n_selftests, &st, &stp);
-	if (r != KH_OK)
-		goto out;
-	m.n_self_tests = s->n_selftests;
-	m.self_tests = stp;
-	cc.pairwise_run = s->cond_pairwise_run;
-	cc.pairwise_failed = s->cond_pairwise_failed;
-	cc.rng_run = s->cond_rng_run;
-	cc.rng_failed = s->cond_rng_failed;
-	cc.verify_run = s->cond_verify_run;
-	cc.verify_failed = s->cond_verify_failed;
-	m.conditional = &cc;
-	m.n_orphaned_keys = s->n_orphaned;
-	m.orphaned_keys = s->orphaned_keys;
-	m.n_nonfips_keys = s->n_nonfips;
-	m.nonfips_keys = s->nonfips_keys;
-	r = proto_pack(&m.base, 0, out, len);
-out:
-	free(st);
-	free(stp);
-	return r;
-}
 
 /* ---- response bodies: decode (client) ---- */
 
@@ -463,11 +351,11 @@ struct proto_method_spec {
 
 static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 	[PROTO_M_GET_STATUS] = { "GetStatus", &keyhold__v1__get_status_request__descriptor,
-				 &keyhold__v1__get_status_response__descriptor, dec_empty, enc_req_status,
-				 enc_resp_status, dec_resp_status },
+				 &keyhold__v1__get_status_response__descriptor, NULL, enc_req_status,
+				 NULL, dec_resp_status },
 	[PROTO_M_GET_CAPABILITIES] = { "GetCapabilities", &keyhold__v1__get_capabilities_request__descriptor,
-				       &keyhold__v1__get_capabilities_response__descriptor, dec_empty,
-				       enc_req_caps, enc_resp_caps, dec_resp_caps },
+				       &keyhold__v1__get_capabilities_response__descriptor, NULL,
+				       enc_req_caps, NULL, dec_resp_caps },
 	[PROTO_M_GENERATE_KEY] = { "GenerateKey", &keyhold__v1__generate_key_request__descriptor,
 				   &keyhold__v1__generate_key_response__descriptor, NULL,
 				   enc_req_generate, NULL, dec_resp_generate },
@@ -484,8 +372,8 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 			   &keyhold__v1__sign_response__descriptor, NULL, enc_req_sign, NULL,
 			   dec_resp_sign },
 	[PROTO_M_RUN_SELF_TEST] = { "RunSelfTest", &keyhold__v1__run_self_test_request__descriptor,
-				    &keyhold__v1__run_self_test_response__descriptor, dec_empty,
-				    proto_fips_enc_run_req, proto_fips_enc_run_resp, proto_fips_dec_run_resp },
+				    &keyhold__v1__run_self_test_response__descriptor, NULL,
+				    proto_fips_enc_run_req, NULL, proto_fips_dec_run_resp },
 	[PROTO_M_CREATE_CSR] = { "CreateCsr", &keyhold__v1__create_csr_request__descriptor,
 		&keyhold__v1__create_csr_response__descriptor, NULL, proto_pki_enc_req_create_csr,
 		NULL, proto_pki_dec_resp_create_csr },
@@ -533,7 +421,7 @@ static const struct proto_method_spec proto_methods[PROTO_M_COUNT] = {
 		NULL, proto_pki_dec_resp_import_crl },
 #define SEC_ROW(M, name, lc, msg)                                                                  \
 	[M] = { name, &keyhold__v1__##msg##_request__descriptor, &keyhold__v1__##msg##_response__descriptor, \
-		proto_sec_dec_##lc, proto_sec_enc_req_##lc, proto_sec_enc_resp_##lc, proto_sec_dec_resp_##lc }
+		NULL, proto_sec_enc_req_##lc, NULL, proto_sec_dec_resp_##lc }
 	SEC_ROW(PROTO_M_AUDIT_SHOW, "AuditShow", audit_show, audit_show),
 	SEC_ROW(PROTO_M_AUDIT_VERIFY, "AuditVerify", audit_verify, audit_verify),
 	SEC_ROW(PROTO_M_GRANT_KEY, "GrantKey", grant_key, grant_key),

@@ -1,6 +1,6 @@
-/* codec_fips.c: protobuf <-> validated structs for RunSelfTest. The
- * request is empty; the response carries the service state and every
- * power-up self-test result. */
+/* codec_fips.c: RunSelfTest for the client: the (empty) request and the
+ * response, the service state and every power-up self-test result. The
+ * server builds its answer as a generated message (rpc/h_fips.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,26 +16,6 @@ enum kh_err proto_fips_enc_run_req(const union proto_req_body *b, uint8_t **out,
 
 	(void)b;
 	return proto_pack_msg(&m.base, out, len);
-}
-
-enum kh_err proto_fips_enc_run_resp(const union proto_resp_body *b, uint8_t **out, size_t *len)
-{
-	const struct kh_selftest_report *rep = &b->selftest;
-	PB(RunSelfTestResponse) m = KEYHOLD__V1__RUN_SELF_TEST_RESPONSE__INIT;
-	PB(SelfTestResult) *st = NULL, **stp = NULL;
-	int r;
-
-	r = proto_pb_selftests(rep->results, rep->n, &st, &stp);
-	if (r != KH_OK)
-		goto out;
-	m.state = S(rep->state);
-	m.n_self_tests = rep->n;
-	m.self_tests = stp;
-	r = proto_pack_msg(&m.base, out, len);
-out:
-	free(st);
-	free(stp);
-	return r;
 }
 
 enum kh_err proto_fips_dec_run_resp(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e)

@@ -1,5 +1,5 @@
-/* codec_fips: encode/decode of the FIPS RPCs (RunSelfTest) for the method
- * table in codec.c. Private to proto/. */
+/* codec_fips: the client side of the FIPS RPCs (RunSelfTest) for the
+ * method table in codec.c. Private to proto/. */
 #ifndef PROTO_CODEC_FIPS_H
 #define PROTO_CODEC_FIPS_H
 
@@ -10,7 +10,6 @@
 #include "proto.h"
 
 enum kh_err proto_fips_enc_run_req(const union proto_req_body *b, uint8_t **out, size_t *len);
-enum kh_err proto_fips_enc_run_resp(const union proto_resp_body *b, uint8_t **out, size_t *len);
 enum kh_err proto_fips_dec_run_resp(const ProtobufCMessage *m, union proto_resp_body *b, struct kh_errbuf *e);
 
 #endif

@@ -106,31 +106,6 @@ void proto_cert_from(const Keyhold__V1__CertInfo *m, struct kh_cert_info *c)
 	c->self_signed = m->self_signed;
 }
 
-enum kh_err proto_pb_selftests(const struct kh_selftest_result *r, size_t n, Keyhold__V1__SelfTestResult **st,
-			       Keyhold__V1__SelfTestResult ***stp)
-{
-	size_t i;
-
-	*st = calloc(n ? n : 1, sizeof(**st));
-	*stp = calloc(n ? n : 1, sizeof(**stp));
-	if (*st == NULL || *stp == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	for (i = 0; i < n; i++) {
-		Keyhold__V1__SelfTestResult *m = &(*st)[i];
-
-		keyhold__v1__self_test_result__init(m);
-		m->id = proto_mut(r[i].id);
-		m->type = proto_mut(r[i].type);
-		m->description = proto_mut(r[i].description);
-		m->source = proto_mut(r[i].source);
-		m->passed = r[i].passed;
-		m->duration_us = r[i].duration_us;
-		m->detail = proto_mut(r[i].detail);
-		(*stp)[i] = m;
-	}
-	return KH_OK;
-}
-
 void proto_selftest_from(const Keyhold__V1__SelfTestResult *m, struct kh_selftest_result *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -33,11 +33,8 @@ enum kh_err proto_take_blob(ProtobufCBinaryData *in, struct kh_bytes *out, bool 
 void proto_pb_cert(const struct kh_cert_info *c, Keyhold__V1__CertInfo *m);
 void proto_cert_from(const Keyhold__V1__CertInfo *m, struct kh_cert_info *c);
 
-/* SelfTestResult for GetStatus and RunSelfTest. Encode: *st (the messages,
- * borrowing r's strings) and *stp (pointers to them), both malloc'd for the
- * caller to free, also on error. Decode: one message into out. */
-enum kh_err proto_pb_selftests(const struct kh_selftest_result *r, size_t n, Keyhold__V1__SelfTestResult **st,
-			       Keyhold__V1__SelfTestResult ***stp) KH_WUR;
+/* SelfTestResult for GetStatus and RunSelfTest (client): one message into
+ * out. */
 void proto_selftest_from(const Keyhold__V1__SelfTestResult *m, struct kh_selftest_result *out);
 
 #endif

@@ -18,6 +18,7 @@ enum proto_rule_kind {
 	PR_BYTES,    /* .min to .max bytes ("is empty" below 1) */
 	PR_ENUM,     /* .min to .max; .msg formats the value (%d) */
 	PR_COUNT,    /* at most .max elements; .msg formats the count (%zu) */
+	PR_MATCH,    /* .match(value) holds; else .msg, as it is */
 	PR_CHECK,    /* .check: what the others cannot say (oneofs, cross-field) */
 };
 
@@ -29,6 +30,7 @@ struct proto_rule {
 	const char *what;    /* the noun in the message: "key", "subject" */
 	const char *msg;     /* PR_ENUM, PR_COUNT: the whole message, one value */
 	enum kh_err (*check)(const ProtobufCMessage *m, struct kh_errbuf *e);
+	bool (*match)(const char *s);  /* PR_MATCH: a string's syntax */
 };
 
 struct proto_entry {
@@ -46,6 +48,7 @@ struct proto_entry {
 /* A constant in a message of the table. */
 #define PV_STR_(x) #x
 #define PV_STR(x) PV_STR_(x)
+#define MATCH(f, fn, m) { .field = (f), .kind = PR_MATCH, .match = (fn), .msg = (m) }
 #define CHECK(fn) { .kind = PR_CHECK, .check = (fn) }
 #define ENTRY(type, ...)                                                                             \
 	{ &keyhold__v1__##type##__descriptor, (const struct proto_rule[]){ __VA_ARGS__ },                  \
@@ -172,6 +175,22 @@ static enum kh_err check_ts_policy_some(const ProtobufCMessage *m, struct kh_err
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "nothing to set: give a revocation list or an OCSP URL");
 	return KH_OK;
 }
+static enum kh_err check_grant_present(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__GrantKeyRequest *p = (const void *)m;
+
+	if (p->grant == NULL)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the grant is missing");
+	return KH_OK;
+}
+
+/* kh_principal_valid's syntax, as the grants' principals are written. */
+#define PRINCIPAL_MSG                                                                                    \
+	"principal must be uid:N, gid:N, user:NAME, group:NAME or cert:NAME (printable, no blanks or commas, " \
+	"at most 255 characters)"
+_Static_assert(KH_PRINCIPAL_MAX == 255, "PRINCIPAL_MSG names the limit");
+/* A grant lists at most this many digests or paddings. */
+#define GRANT_ENUM_LIST_MAX 16
 
 /* ---- the table: one entry per message with rules ---- */
 
@@ -234,6 +253,16 @@ static const struct proto_entry proto_entries[] = {
 	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),
 	      CHECK(check_ocsp_url), CHECK(check_ts_policy_some)),
 	ENTRY(list_expiring_request, ENUM("within_days", 0, 36500, "--within takes 0 to 36500 days, not %u")),
+	/* grants (AuditShow, AuditVerify and the status RPCs have no rules:
+	 * audit_show bounds the page itself) */
+	ENTRY(grant_key_request, CHECK(check_grant_present)),
+	ENTRY(key_grant, NAME("key", "key"), MATCH("principal", kh_principal_valid, PRINCIPAL_MSG),
+	      COUNT("digests", GRANT_ENUM_LIST_MAX, "a grant lists at most 16 digests and paddings"),
+	      COUNT("paddings", GRANT_ENUM_LIST_MAX, "a grant lists at most 16 digests and paddings"),
+	      ENUM("digests", 1, KH_DIGEST_MAX, "digest %d in a grant is unknown; name sha256, sha384 or sha512"),
+	      ENUM("paddings", 1, KH_PAD_MAX, "padding %d in a grant is unknown; name pkcs1 or pss")),
+	ENTRY(revoke_key_grant_request, NAME("key", "key"), MATCH("principal", kh_principal_valid, PRINCIPAL_MSG)),
+	ENTRY(list_key_grants_request, NAME_OPT("key", "key")),
 };
 
 static const struct proto_entry *proto_entry_of(const ProtobufCMessageDescriptor *d)
@@ -333,6 +362,11 @@ static enum kh_err proto_rule_msg_value(const struct proto_rule *r, int v, struc
 {
 	return kh_err_set(e, KH_E_INVALID_ARGUMENT, r->msg, v);
 }
+
+static enum kh_err proto_rule_msg(const struct proto_rule *r, struct kh_errbuf *e)
+{
+	return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s", r->msg);
+}
 #pragma GCC diagnostic pop
 
 static enum kh_err proto_rule_apply(const ProtobufCMessage *m, const struct proto_rule *r, struct kh_errbuf *e)
@@ -359,6 +393,8 @@ static enum kh_err proto_rule_apply(const ProtobufCMessage *m, const struct prot
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", r->what);
 		if (r->kind == PR_BYTES && r->min > 0)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is empty", r->what);
+		if (r->kind == PR_MATCH && !r->match(""))
+			return proto_rule_msg(r, e);
 		return KH_OK;
 	}
 	for (i = 0; i < n && ret == KH_OK; i++) {
@@ -390,6 +426,13 @@ static enum kh_err proto_rule_apply(const ProtobufCMessage *m, const struct prot
 							       r->what, r->min);
 			else if (b->len > r->max)
 				ret = kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s is larger than %zu bytes", r->what, r->max);
+			break;
+		}
+		case PR_MATCH: {
+			const char *s = *(const char *const *)v;
+
+			if (!r->match(s != NULL ? s : ""))
+				ret = proto_rule_msg(r, e);
 			break;
 		}
 		case PR_ENUM: {

@@ -53,11 +53,21 @@ enum kh_err access_grants_check_key(struct access_grants *p, const struct svc_pr
 enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_principal *who, const char *key,
 				  bool is_rsa, enum kh_digest digest, enum kh_padding padding,
 				  struct kh_errbuf *e) KH_WUR;
-/* Runtime grants (admin RPCs), persisted before the answer. */
-enum kh_err access_grants_grant(struct access_grants *p, const struct kh_key_grant *g, struct kh_errbuf *e) KH_WUR;
-enum kh_err access_grants_revoke(struct access_grants *p, const struct kh_grant_ref *r, struct kh_errbuf *e) KH_WUR;
-enum kh_err access_grants_list(struct access_grants *p, const char *key, struct kh_grant_list *out,
-			    struct kh_errbuf *e) KH_WUR;
+/* Runtime grants (admin RPCs), persisted before the answer. digests and
+ * paddings are bit sets (1u << enum kh_digest, 1u << enum kh_padding); 0
+ * means any. Borrows the strings. */
+enum kh_err access_grants_grant(struct access_grants *p, const char *key, const char *principal, unsigned digests,
+				unsigned paddings, struct kh_errbuf *e) KH_WUR;
+enum kh_err access_grants_revoke(struct access_grants *p, const char *key, const char *principal,
+				 struct kh_errbuf *e) KH_WUR;
+/* One grant, borrowed for the call (the grants are locked meanwhile: fn
+ * must not call back into them). A non-OK result stops the walk. */
+typedef enum kh_err (*access_grant_fn)(void *arg, const char *key, const char *principal, unsigned digests,
+				       unsigned paddings, bool from_config, struct kh_errbuf *e);
+/* Calls fn for each grant of key ("" or NULL: of every key), config
+ * grants and runtime ones in the order they are kept. */
+enum kh_err access_grants_list(struct access_grants *p, const char *key, access_grant_fn fn, void *arg,
+			       struct kh_errbuf *e) KH_WUR;
 /* A deleted key's runtime grants go with it (a new key of the same name
  * starts with none); config grants stay. */
 void access_grants_forget_key(struct access_grants *p, const char *key);

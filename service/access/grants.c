@@ -386,7 +386,8 @@ enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_p
 			  policy_digests[d], ptext, policy_paddings[pad]);
 }
 
-enum kh_err access_grants_grant(struct access_grants *p, const struct kh_key_grant *kg, struct kh_errbuf *e)
+enum kh_err access_grants_grant(struct access_grants *p, const char *key, const char *principal, unsigned digests,
+				unsigned paddings, struct kh_errbuf *e)
 {
 	struct svc_key_grant g;
 	char err[160] = "";
@@ -395,11 +396,11 @@ enum kh_err access_grants_grant(struct access_grants *p, const struct kh_key_gra
 	bool replaced = false;
 
 	memset(&g, 0, sizeof(g));
-	kh_strlcpy(g.key, kg->key, sizeof(g.key));
-	if (svc_principal_parse(kg->principal, &g.who, err, sizeof(err)) != KH_OK)
+	kh_strlcpy(g.key, key, sizeof(g.key));
+	if (svc_principal_parse(principal, &g.who, err, sizeof(err)) != KH_OK)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s", err);
-	g.digests = kg->digests;
-	g.paddings = kg->paddings;
+	g.digests = digests;
+	g.paddings = paddings;
 	pthread_rwlock_wrlock(&p->lock);
 	for (i = 0; i < p->n; i++) {
 		if (!p->g[i].from_config && strcmp(p->g[i].key, g.key) == 0 && strcmp(p->g[i].who.text, g.who.text) == 0) {
@@ -420,7 +421,8 @@ out:
 	return r;
 }
 
-enum kh_err access_grants_revoke(struct access_grants *p, const struct kh_grant_ref *ref, struct kh_errbuf *e)
+enum kh_err access_grants_revoke(struct access_grants *p, const char *key, const char *principal,
+				 struct kh_errbuf *e)
 {
 	size_t i, kept = 0;
 	bool in_config = false, found = false;
@@ -432,7 +434,7 @@ enum kh_err access_grants_revoke(struct access_grants *p, const struct kh_grant_
 	KH_ENSURE(old != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
 	memcpy(old, p->g, p->n * sizeof(*old));
 	for (i = 0; i < p->n; i++) {
-		bool match = strcmp(p->g[i].key, ref->key) == 0 && strcmp(p->g[i].who.text, ref->principal) == 0;
+		bool match = strcmp(p->g[i].key, key) == 0 && strcmp(p->g[i].who.text, principal) == 0;
 
 		if (match && p->g[i].from_config)
 			in_config = true;
@@ -445,8 +447,8 @@ enum kh_err access_grants_revoke(struct access_grants *p, const struct kh_grant_
 	if (!found) {
 		r = in_config ? kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					   "the grant of key '%s' to %s comes from [key:%s] in %s; remove it there",
-					   ref->key, ref->principal, ref->key, p->config_path)
-			      : kh_err_set(e, KH_E_NOT_FOUND, "no grant of key '%s' to %s", ref->key, ref->principal);
+					   key, principal, key, p->config_path)
+			      : kh_err_set(e, KH_E_NOT_FOUND, "no grant of key '%s' to %s", key, principal);
 		goto out;
 	}
 	{
@@ -463,32 +465,24 @@ out:
 	pthread_rwlock_unlock(&p->lock);
 	free(old);
 	if (r == KH_OK)
-		log_info("revoked key '%s' from %s", ref->key, ref->principal);
+		log_info("revoked key '%s' from %s", key, principal);
 	return r;
 }
 
-enum kh_err access_grants_list(struct access_grants *p, const char *key, struct kh_grant_list *out, struct kh_errbuf *e)
+enum kh_err access_grants_list(struct access_grants *p, const char *key, access_grant_fn fn, void *arg,
+			       struct kh_errbuf *e)
 {
 	size_t i;
 	int r = KH_OK;
 
-	memset(out, 0, sizeof(*out));
 	pthread_rwlock_rdlock(&p->lock);
-	out->grants = calloc(p->n ? p->n : 1, sizeof(*out->grants));
-	KH_ENSURE(out->grants != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
-	for (i = 0; i < p->n; i++) {
-		struct kh_key_grant *g = &out->grants[out->n];
+	for (i = 0; i < p->n && r == KH_OK; i++) {
+		const struct svc_key_grant *g = &p->g[i];
 
-		if (key != NULL && key[0] != '\0' && strcmp(p->g[i].key, key) != 0)
+		if (key != NULL && key[0] != '\0' && strcmp(g->key, key) != 0)
 			continue;
-		kh_strlcpy(g->key, p->g[i].key, sizeof(g->key));
-		kh_strlcpy(g->principal, p->g[i].who.text, sizeof(g->principal));
-		g->digests = p->g[i].digests;
-		g->paddings = p->g[i].paddings;
-		kh_strlcpy(g->source, p->g[i].from_config ? "config" : "runtime", sizeof(g->source));
-		out->n++;
+		r = fn(arg, g->key, g->who.text, g->digests, g->paddings, g->from_config, e);
 	}
-out:
 	pthread_rwlock_unlock(&p->lock);
 	return r;
 }

@@ -1128,61 +1128,62 @@ static long audit_getline(FILE *f, char *buf, size_t bufsz, off_t *pos)
 	return too_long ? -2 : (long)n; /* a last line without newline */
 }
 
-enum kh_err audit_show(struct audit *a, const struct kh_audit_show_req *q, struct kh_audit_records *out,
-		       struct kh_errbuf *e)
+enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uint32_t limit_in, audit_show_fn fn,
+		       void *arg, uint64_t *next_seq, bool *more, struct kh_errbuf *e)
 {
 	FILE *f = NULL;
 	char *line = NULL;
-	size_t limit = q->limit ? q->limit : AUDIT_PAGE_DEFAULT;
+	size_t limit = limit_in ? limit_in : AUDIT_PAGE_DEFAULT, n_shown = 0;
 	/* A since past what microseconds can hold matches nothing. */
-	uint64_t since_us = q->since_s > UINT64_MAX / 1000000u ? UINT64_MAX : q->since_s * 1000000u;
+	uint64_t since_us = since_s > UINT64_MAX / 1000000u ? UINT64_MAX : since_s * 1000000u;
+	uint64_t next = 0;
+	bool cut = false;
 	off_t pos = 0, size;
 	int r = KH_OK;
 
-	memset(out, 0, sizeof(*out));
 	if (limit > AUDIT_PAGE_MAX)
 		limit = AUDIT_PAGE_MAX;
 	pthread_mutex_lock(&a->lock);
 	size = a->size;
 	pthread_mutex_unlock(&a->lock);
 	line = malloc(AUDIT_LINE_MAX);
-	out->recs = calloc(limit, sizeof(*out->recs));
-	KH_ENSURE(line != NULL && out->recs != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	KH_ENSURE(line != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
 	f = fopen(a->path, "re");
 	KH_ENSURE(f != NULL, kh_err_set(e, KH_E_UNAVAILABLE, "cannot read %s: %s", a->path, strerror(errno)));
 	while (pos < size) {
 		struct audit_rec rec;
+		struct audit_shown x;
 		long n = audit_getline(f, line, AUDIT_LINE_MAX, &pos);
-		struct kh_audit_record *x;
 
 		if (n == -1)
 			break;
 		if (n < 0 || !audit_parse(line, (size_t)n, &rec))
 			continue; /* audit verify reports it */
-		if (rec.seq < q->from_seq || rec.time_us < since_us)
+		if (rec.seq < from_seq || rec.time_us < since_us)
 			continue;
-		if (out->n == limit) {
-			out->more = true;
-			out->next_seq = rec.seq;
+		if (n_shown == limit) {
+			cut = true;
+			next = rec.seq;
 			break;
 		}
-		x = &out->recs[out->n++];
-		x->seq = rec.seq;
-		x->time_us = rec.time_us;
-		kh_strlcpy(x->principal, rec.who, sizeof(x->principal));
-		kh_strlcpy(x->method, rec.method, sizeof(x->method));
-		kh_strlcpy(x->object, rec.obj, sizeof(x->object));
-		x->code = rec.code;
-		x->duration_us = rec.dur_us;
-		x->count = rec.count;
-		x->checkpoint = rec.checkpoint;
+		x.seq = rec.seq;
+		x.time_us = rec.time_us;
+		x.ev.principal = rec.who;
+		x.ev.method = rec.method;
+		x.ev.object = rec.obj;
+		x.ev.code = (enum kh_err)rec.code;
+		x.ev.duration_us = rec.dur_us;
+		x.ev.count = rec.count;
+		x.checkpoint = rec.checkpoint;
+		KH_TRY(fn(arg, &x, e));
+		n_shown++;
 	}
+	*next_seq = next;
+	*more = cut;
 out:
 	if (f != NULL)
 		fclose(f);
 	free(line);
-	if (r != KH_OK)
-		kh_audit_records_clear(out);
 	return r;
 }
 
@@ -1202,7 +1203,7 @@ static bool audit_sig_ok(struct audit *a, const char *line, const struct audit_r
 
 /* One pass of verify over the file. */
 struct audit_vpass {
-	struct kh_audit_verify *v;
+	struct audit_verdict *v;
 	uint64_t breaks;
 	uint64_t expect, lineno;
 	uint8_t prev[32];
@@ -1218,7 +1219,7 @@ struct audit_vpass {
 static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...) KH_PRINTF(4, 5);
 static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...)
 {
-	struct kh_audit_verify *v = p->v;
+	struct audit_verdict *v = p->v;
 	char msg[320];
 	size_t used, ml;
 	va_list ap;
@@ -1247,7 +1248,7 @@ static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const 
  * for the locked pass. */
 static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, char *line, bool stop_at_torn)
 {
-	struct kh_audit_verify *v = p->v;
+	struct audit_verdict *v = p->v;
 
 	for (;;) {
 		struct audit_rec rec;
@@ -1397,7 +1398,7 @@ out:
 	free(buf);
 }
 
-enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *v, struct kh_errbuf *e)
+enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_errbuf *e)
 {
 	FILE *f = NULL;
 	char *line = NULL;

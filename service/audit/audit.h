@@ -71,15 +71,43 @@ void audit_tick(struct audit *a);
 /* The name of the checkpoint key (reserved: no RPC may sign with it). */
 const char *audit_key_name(const struct audit *a);
 
-/* Records with time >= since and seq >= from_seq, at most limit (0: a page). */
-enum kh_err audit_show(struct audit *a, const struct kh_audit_show_req *q, struct kh_audit_records *out,
-		       struct kh_errbuf *e) KH_WUR;
+/* One record as audit_show reads it back; its strings are borrowed for
+ * the call. */
+struct audit_shown {
+	uint64_t seq;
+	uint64_t time_us;             /* Unix time, microseconds */
+	struct audit_event ev;
+	bool checkpoint;              /* a signed checkpoint record */
+};
+
+typedef enum kh_err (*audit_show_fn)(void *arg, const struct audit_shown *rec, struct kh_errbuf *e);
+
+/* Calls fn for the records with time >= since_s (Unix seconds) and
+ * seq >= from_seq, at most limit (0: a page; capped at 4096), in order; a
+ * non-OK result from fn stops and is returned. *more: the page was cut,
+ * and *next_seq is where the next one starts (0 otherwise). Written only
+ * on success. */
+enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uint32_t limit, audit_show_fn fn,
+		       void *arg, uint64_t *next_seq, bool *more, struct kh_errbuf *e) KH_WUR;
+/* What audit_verify found. */
+struct audit_verdict {
+	bool ok;
+	uint64_t records;
+	uint64_t checkpoints;
+	uint64_t bad_seq;             /* the first bad record (when !ok) */
+	uint64_t bad_line;
+	char reason[1024];            /* the first break, then a summary of the others */
+	uint64_t unsigned_tail;       /* records after the last checkpoint */
+	uint64_t last_checkpoint_seq;
+	char key_fp[65];              /* the checkpoint key's SPKI SHA-256, hex */
+};
+
 /* Checks the whole file to its end: sequence, chain, checkpoint
  * signatures, AuditTamper records, and the head this process wrote.
  * out->ok false names the first bad record, and the reason goes on to
  * name the later breaks. Incremental: when the bytes up to the last
  * checkpoint a verify passed still hash the same, only what follows is
  * parsed. One at a time: UNAVAILABLE while another runs. */
-enum kh_err audit_verify(struct audit *a, struct kh_audit_verify *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err audit_verify(struct audit *a, struct audit_verdict *out, struct kh_errbuf *e) KH_WUR;
 
 #endif

@@ -138,23 +138,6 @@ enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type t
 			     struct kh_errbuf *e) KH_WUR;
 enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e) KH_WUR;
 
-/* ---- handlers ---- */
-enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_get_capabilities(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				   union proto_resp_body *resp, struct kh_errbuf *e);
-/* h_security.c */
-enum kh_err svc_h_audit_show(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_audit_verify(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			       union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_grant_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			    union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_revoke_key_grant(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				   union proto_resp_body *resp, struct kh_errbuf *e);
-enum kh_err svc_h_list_key_grants(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				  union proto_resp_body *resp, struct kh_errbuf *e);
-
 const char *svc_state_name(enum svc_state st);
 
 #endif

@@ -82,12 +82,34 @@ void selftest_key_generated(struct svc *s, const char *name);
 void selftest_key_deleted(struct svc *s, const char *name);
 bool selftest_key_is_fips(struct svc *s, const char *name);
 
-/* Fills the FIPS part of a status: module_validated, the self-test results,
- * the conditional counts and, from keys (the token's keys), nonfips_keys. */
-enum kh_err selftest_status(struct svc *s, const struct kh_key_list *keys, struct kh_status *st) KH_WUR;
+/* One power-up self-test's last result: the registry entry and how it went. */
+struct selftest_result {
+	char id[40];
+	char type[24];                /* kat, integrity, policy, token */
+	char description[128];
+	char source[96];              /* where the vectors come from */
+	bool passed;
+	uint64_t duration_us;
+	char detail[160];             /* what passed, or why not */
+};
 
-/* RunSelfTest (admin): reruns the power-up tests; a failure enters ERROR. */
-enum kh_err svc_h_run_selftest(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			       union proto_resp_body *resp, struct kh_errbuf *e);
+/* RunSelfTest: reruns the power-up registry for who (a name for the log).
+ * FAILED_PRECONDITION with fips_mode = off; a failure enters ERROR and is
+ * INTERNAL naming the test. */
+enum kh_err selftest_rerun(struct svc *s, const char *who, struct kh_errbuf *e) KH_WUR;
+/* The last run's results, in registry order, into out; returns how many
+ * (0 before the first run). */
+size_t selftest_results(struct svc *s, struct selftest_result out[SELFTEST_COUNT]);
+/* validated mode with the FIPS provider at status 1. */
+bool selftest_module_validated(const struct svc *s);
+
+/* How often each conditional test ran and failed. */
+struct selftest_counts {
+	uint64_t pairwise_run, pairwise_failed;
+	uint64_t rng_run, rng_failed;
+	uint64_t verify_run, verify_failed;
+};
+
+void selftest_counts(struct svc *s, struct selftest_counts *out);
 
 #endif

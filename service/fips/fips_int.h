@@ -55,7 +55,7 @@ struct svc_fips {
 	pthread_mutex_t lock;         /* results, the RNG block */
 	pthread_mutex_t keys_lock;    /* the key set and its file */
 	pthread_mutex_t run_lock;     /* one registry run at a time */
-	struct kh_selftest_result results[SELFTEST_COUNT];
+	struct selftest_result results[SELFTEST_COUNT];
 	size_t n_results;
 
 	/* Conditional tests: how often each ran and failed. */

@@ -1,7 +1,7 @@
 /* selftest_registry.c: the ordered power-up self-test registry of DESIGN §8 (id,
  * type, description, vector source; result and duration kept for
- * `keyhold status`), the runner, RunSelfTest, the FIPS part of GetStatus,
- * and fault injection for KEYHOLD_TESTING builds. */
+ * `keyhold status`), the runner, the rerun RunSelfTest asks for, what
+ * GetStatus reports of them, and fault injection for KEYHOLD_TESTING builds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,14 +80,14 @@ const char *selftest_ossl_err(char *buf, size_t bufsz)
 static enum kh_err selftest_run_registry(struct svc *s, size_t *failed, struct kh_errbuf *e)
 {
 	struct svc_fips *f = s->fips;
-	struct kh_selftest_result res[SELFTEST_COUNT];
+	struct selftest_result res[SELFTEST_COUNT];
 	size_t i;
 	int r = KH_OK;
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < SELFTEST_COUNT; i++) {
 		const struct selftest_def *d = &selftest_registry[i];
-		struct kh_selftest_result *x = &res[i];
+		struct selftest_result *x = &res[i];
 		struct selftest_run run;
 		struct kh_errbuf why = { 0 };
 		uint64_t t0;
@@ -158,21 +158,18 @@ enum kh_err selftest_run_powerup(struct svc *s, struct kh_errbuf *e)
 	return KH_OK;
 }
 
-/* ---- RunSelfTest ---- */
+/* ---- RunSelfTest and status ---- */
 
-enum kh_err svc_h_run_selftest(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			       union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err selftest_rerun(struct svc *s, const char *who, struct kh_errbuf *e)
 {
 	struct svc_fips *f = s->fips;
-	struct kh_selftest_report *rep = &resp->selftest;
 	size_t failed = 0;
 	int r;
 
-	(void)req;
 	if (!selftest_fips_on(s))
 		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				  "fips_mode is off: keyholdd runs no self-tests; set fips_mode = aligned (or validated) and restart");
-	log_info("%s asked for the self-tests", who->name);
+	log_info("%s asked for the self-tests", who);
 	pthread_mutex_lock(&f->run_lock);
 	/* No cryptographic output while the tests run (FIPS 140-2 §4.9). */
 	atomic_store(&s->state, SVC_STATE_SELF_TEST);
@@ -191,56 +188,34 @@ enum kh_err svc_h_run_selftest(struct svc *s, const struct svc_principal *who, u
 	}
 	if (!atomic_load(&f->in_error))
 		atomic_store(&s->state, SVC_STATE_OPERATIONAL);
-	memset(rep, 0, sizeof(*rep));
-	rep->results = calloc(SELFTEST_COUNT, sizeof(*rep->results));
-	if (rep->results == NULL)
-		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
-	pthread_mutex_lock(&f->lock);
-	memcpy(rep->results, f->results, f->n_results * sizeof(*rep->results));
-	rep->n = f->n_results;
-	pthread_mutex_unlock(&f->lock);
-	kh_strlcpy(rep->state, svc_state_name((enum svc_state)atomic_load(&s->state)), sizeof(rep->state));
 	return KH_OK;
 }
 
-/* ---- status ---- */
-
-enum kh_err selftest_status(struct svc *s, const struct kh_key_list *keys, struct kh_status *st)
+size_t selftest_results(struct svc *s, struct selftest_result out[SELFTEST_COUNT])
 {
 	struct svc_fips *f = s->fips;
-	size_t i, n = 0;
+	size_t n;
 
-	st->module_validated = f->module_validated;
-	st->cond_pairwise_run = atomic_load(&f->pw_run);
-	st->cond_pairwise_failed = atomic_load(&f->pw_failed);
-	st->cond_rng_run = atomic_load(&f->rng_run);
-	st->cond_rng_failed = atomic_load(&f->rng_failed);
-	st->cond_verify_run = atomic_load(&f->ver_run);
-	st->cond_verify_failed = atomic_load(&f->ver_failed);
 	pthread_mutex_lock(&f->lock);
-	if (f->n_results > 0) {
-		st->selftests = calloc(f->n_results, sizeof(*st->selftests));
-		if (st->selftests != NULL) {
-			memcpy(st->selftests, f->results, f->n_results * sizeof(*st->selftests));
-			st->n_selftests = f->n_results;
-		}
-	}
+	n = f->n_results;
+	memcpy(out, f->results, n * sizeof(*out));
 	pthread_mutex_unlock(&f->lock);
-	if (f->n_results > 0 && st->selftests == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	if (keys == NULL || keys->n == 0)
-		return KH_OK;
-	st->nonfips_keys = calloc(keys->n, sizeof(*st->nonfips_keys));
-	if (st->nonfips_keys == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	for (i = 0; i < keys->n; i++) {
-		if (selftest_key_is_fips(s, keys->keys[i].name))
-			continue;
-		st->nonfips_keys[n] = strdup(keys->keys[i].name);
-		if (st->nonfips_keys[n] == NULL)
-			break;
-		n++;
-	}
-	st->n_nonfips = n;
-	return n == 0 || i == keys->n ? KH_OK : KH_E_RESOURCE_EXHAUSTED;
+	return n;
+}
+
+bool selftest_module_validated(const struct svc *s)
+{
+	return s->fips->module_validated;
+}
+
+void selftest_counts(struct svc *s, struct selftest_counts *out)
+{
+	struct svc_fips *f = s->fips;
+
+	out->pairwise_run = atomic_load(&f->pw_run);
+	out->pairwise_failed = atomic_load(&f->pw_failed);
+	out->rng_run = atomic_load(&f->rng_run);
+	out->rng_failed = atomic_load(&f->rng_failed);
+	out->verify_run = atomic_load(&f->ver_run);
+	out->verify_failed = atomic_load(&f->ver_failed);
 }

@@ -1,51 +1,93 @@
-/* h_audit.c: the security RPCs: AuditShow, AuditVerify (the audit log)
- * and GrantKey, RevokeKeyGrant, ListKeyGrants (per-key policy). */
+/* h_audit.c: the audit log's RPCs: AuditShow and AuditVerify. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
 #include "daemon/svc.h"
+#include "rpc/rpc.h"
 
-enum kh_err svc_h_audit_show(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e)
+/* The records of one AuditShow answer as they are read. */
+struct rpc_audit_page {
+	struct rpc_call *c;
+	Keyhold__V1__AuditRecord **v;  /* malloc'd; freed after the answer */
+	size_t n, cap;
+};
+
+static enum kh_err rpc_audit_record(void *arg, const struct audit_shown *x, struct kh_errbuf *e)
 {
-	(void)who;
-	if (s->audit == NULL)
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "this keyholdd keeps no audit log");
-	return audit_show(s->audit, &req->audit_show, &resp->audit, e);
+	struct rpc_audit_page *p = arg;
+	Keyhold__V1__AuditRecord *m;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		Keyhold__V1__AuditRecord **v = realloc(p->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+		p->v = v;
+		p->cap = cap;
+	}
+	m = rpc_msg(p->c, &keyhold__v1__audit_record__descriptor);
+	if (m == NULL)
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	m->seq = x->seq;
+	m->time_us = x->time_us;
+	m->principal = rpc_strdup(p->c, x->ev.principal);
+	m->method = rpc_strdup(p->c, x->ev.method);
+	m->object = rpc_strdup(p->c, x->ev.object);
+	m->code = -(int32_t)x->ev.code;
+	m->duration_us = x->ev.duration_us;
+	m->count = x->ev.count;
+	m->checkpoint = x->checkpoint;
+	p->v[p->n++] = m;
+	return p->c->oom ? kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory") : KH_OK;
 }
 
-enum kh_err svc_h_audit_verify(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			       union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_audit_show(struct rpc_call *c, struct kh_errbuf *e)
 {
-	(void)who;
-	(void)req;
-	if (s->audit == NULL)
-		return kh_err_set(e, KH_E_FAILED_PRECONDITION, "this keyholdd keeps no audit log");
-	return audit_verify(s->audit, &resp->audit_verify, e);
+	const Keyhold__V1__AuditShowRequest *q = (const void *)c->req;
+	Keyhold__V1__AuditShowResponse *m = rpc_msg(c, &keyhold__v1__audit_show_response__descriptor);
+	struct rpc_audit_page page = { .c = c };
+	uint64_t next_seq = 0;
+	bool more = false;
+	int r = KH_OK;
+
+	KH_ENSURE(c->s->audit != NULL,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "this keyholdd keeps no audit log"));
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	/* audit_show caps the page (0: its default). */
+	r = audit_show(c->s->audit, q->since, q->from_seq, q->limit, rpc_audit_record, &page, &next_seq, &more, e);
+	rpc_defer(c, free, page.v);
+	KH_TRY(r);
+	m->records = page.v;
+	m->n_records = page.n;
+	m->next_seq = next_seq;
+	m->more = more;
+	c->resp = &m->base;
+out:
+	return r;
 }
 
-enum kh_err svc_h_grant_key(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			    union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_audit_verify(struct rpc_call *c, struct kh_errbuf *e)
 {
-	(void)who;
-	(void)resp;
-	if (s->audit != NULL && strcmp(req->grant.key, audit_key_name(s->audit)) == 0)
-		return kh_err_set(e, KH_E_PERMISSION_DENIED, "key '%s' signs the audit log; it cannot be granted",
-				  req->grant.key);
-	return access_grants_grant(s->grants, &req->grant, e);
-}
+	Keyhold__V1__AuditVerifyResponse *m = rpc_msg(c, &keyhold__v1__audit_verify_response__descriptor);
+	struct audit_verdict *v = rpc_alloc(c, sizeof(*v));
+	int r = KH_OK;
 
-enum kh_err svc_h_revoke_key_grant(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				   union proto_resp_body *resp, struct kh_errbuf *e)
-{
-	(void)who;
-	(void)resp;
-	return access_grants_revoke(s->grants, &req->grant_ref, e);
-}
-
-enum kh_err svc_h_list_key_grants(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				  union proto_resp_body *resp, struct kh_errbuf *e)
-{
-	(void)who;
-	return access_grants_list(s->grants, req->grant_filter.key, &resp->grants, e);
+	KH_ENSURE(c->s->audit != NULL,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "this keyholdd keeps no audit log"));
+	KH_ENSURE(m != NULL && v != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(audit_verify(c->s->audit, v, e));
+	m->ok = v->ok;
+	m->records = v->records;
+	m->checkpoints = v->checkpoints;
+	m->bad_seq = v->bad_seq;
+	m->bad_line = v->bad_line;
+	m->reason = v->reason;
+	m->unsigned_tail = v->unsigned_tail;
+	m->last_checkpoint_seq = v->last_checkpoint_seq;
+	m->key_fingerprint = v->key_fp;
+	c->resp = &m->base;
+out:
+	return r;
 }

@@ -1,5 +1,6 @@
 /* h_status.c: GetStatus and GetCapabilities. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -10,71 +11,205 @@
 #include "fips/fips.h"
 #include "daemon/svc.h"
 #include "pki/pki_state.h"
+#include "rpc/rpc.h"
+
+/* The providers' names, comma-separated, in at most this many bytes. */
+#define RPC_PROVIDERS_MAX 128
 
 static int svc_provider_name_cb(OSSL_PROVIDER *prov, void *arg)
 {
 	char *out = arg;
 	size_t off = strlen(out);
 
-	snprintf(out + off, 128 - off, "%s%s", off ? "," : "", OSSL_PROVIDER_get0_name(prov));
+	snprintf(out + off, RPC_PROVIDERS_MAX - off, "%s%s", off ? "," : "", OSSL_PROVIDER_get0_name(prov));
 	return 1;
 }
 
-/* The keys who may see (docs/SECURITY.md): all for admins and auditors,
- * the granted ones for a signer. */
-static uint32_t svc_status_visible_keys(struct svc *s, const struct svc_principal *who, const struct kh_key_list *keys)
+static void rpc_key_list_free(void *p)
 {
-	uint32_t n = 0;
+	kh_key_list_clear(p);
+	free(p);
+}
+
+static void rpc_caps_free(void *p)
+{
+	kh_capabilities_clear(p);
+	free(p);
+}
+
+/* A malloc'd array of n malloc'd names (NULL entries allowed). */
+struct rpc_names {
+	char **v;
+	size_t n;
+};
+
+static void rpc_names_free(void *p)
+{
+	struct rpc_names *x = p;
 	size_t i;
 
-	for (i = 0; i < keys->n; i++)
-		if (access_key_view(s->grants, who, keys->keys[i].name) != ACCESS_VIEW_NONE)
-			n++;
-	return n;
+	for (i = 0; i < x->n; i++)
+		free(x->v[i]);
+	free(x->v);
+	free(x);
 }
 
-enum kh_err svc_h_get_status(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-			     union proto_resp_body *resp, struct kh_errbuf *e)
+/* v lives until the answer is sent; on failure it is freed at once. */
+static void rpc_names_defer(struct rpc_call *c, char **v, size_t n)
 {
-	struct kh_status *st = &resp->status;
-	struct kh_key_list keys = { 0 };
+	struct rpc_names *x = calloc(1, sizeof(*x));
+
+	if (x == NULL) {
+		c->oom = true;
+		rpc_names_free(&(struct rpc_names){ v, n });
+		return;
+	}
+	x->v = v;
+	x->n = n;
+	rpc_defer(c, rpc_names_free, x);
+}
+
+/* TokenInfo from the token's description; the message borrows t. */
+static Keyhold__V1__TokenInfo *rpc_token_info(struct rpc_call *c, const struct kh_token_info *t)
+{
+	Keyhold__V1__TokenInfo *m = rpc_msg(c, &keyhold__v1__token_info__descriptor);
+
+	if (m == NULL)
+		return NULL;
+	m->label = rpc_str(t->label);
+	m->manufacturer = rpc_str(t->manufacturer);
+	m->model = rpc_str(t->model);
+	m->serial = rpc_str(t->serial);
+	m->hw_version = rpc_str(t->hw_version);
+	m->fw_version = rpc_str(t->fw_version);
+	m->flags = t->flags;
+	m->flag_names = rpc_str(t->flag_names);
+	m->max_sessions = t->max_sessions;
+	m->sessions = t->sessions;
+	m->available = t->available;
+	return m;
+}
+
+static Keyhold__V1__ConditionalCounts *rpc_conditional(struct rpc_call *c)
+{
+	Keyhold__V1__ConditionalCounts *m = rpc_msg(c, &keyhold__v1__conditional_counts__descriptor);
+	struct selftest_counts n;
+
+	if (m == NULL)
+		return NULL;
+	selftest_counts(c->s, &n);
+	m->pairwise_run = n.pairwise_run;
+	m->pairwise_failed = n.pairwise_failed;
+	m->rng_run = n.rng_run;
+	m->rng_failed = n.rng_failed;
+	m->verify_run = n.verify_run;
+	m->verify_failed = n.verify_failed;
+	return m;
+}
+
+enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
+{
+	Keyhold__V1__GetStatusResponse *m = rpc_msg(c, &keyhold__v1__get_status_response__descriptor);
+	struct svc *s = c->s;
+	struct kh_key_list *keys = calloc(1, sizeof(*keys));
+	struct kh_token_info *tok = rpc_alloc(c, sizeof(*tok));
+	char *providers = rpc_alloc(c, RPC_PROVIDERS_MAX);
 	struct kh_errbuf ignore = { 0 };
-	int r;
+	char **orphans = NULL;
+	size_t i, n_orphans = 0;
+	int r = KH_OK;
 
-	(void)req;
-	kh_strlcpy(st->version, KEYHOLD_VERSION, sizeof(st->version));
-	kh_strlcpy(st->state, svc_state_name((enum svc_state)atomic_load(&s->state)), sizeof(st->state));
-	kh_strlcpy(st->fips_mode, svc_fips_mode_name(s->cfg->fips_mode), sizeof(st->fips_mode));
-	kh_strlcpy(st->openssl_version, OpenSSL_version(OPENSSL_VERSION), sizeof(st->openssl_version));
-	st->providers[0] = '\0';
-	OSSL_PROVIDER_do_all(s->libctx, svc_provider_name_cb, st->providers);
-	hsm_token_info(s->hsm, &st->token);
-	st->workers = s->workers;
-	st->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
-	if (hsm_key_list(s->hsm, &keys, &ignore) == KH_OK)
-		st->keys = svc_status_visible_keys(s, who, &keys);
-	/* FIPS: module_validated, self-tests, conditional counts, keys made
+	if (keys != NULL)
+		rpc_defer(c, rpc_key_list_free, keys);
+	KH_ENSURE(m != NULL && keys != NULL && tok != NULL && providers != NULL && !c->oom,
+		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
+	m->version = rpc_str(KEYHOLD_VERSION);
+	m->state = rpc_str(svc_state_name((enum svc_state)atomic_load(&s->state)));
+	m->fips_mode = rpc_str(svc_fips_mode_name(s->cfg->fips_mode));
+	m->openssl_version = rpc_str(OpenSSL_version(OPENSSL_VERSION));
+	OSSL_PROVIDER_do_all(s->libctx, svc_provider_name_cb, providers);
+	m->providers = providers;
+	hsm_token_info(s->hsm, tok);
+	m->token = rpc_token_info(c, tok);
+	m->workers = s->workers;
+	m->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
+	if (hsm_key_list(s->hsm, keys, &ignore) != KH_OK)
+		kh_key_list_clear(keys);
+	/* The keys who may see (docs/SECURITY.md): all for admins and
+	 * auditors, the granted ones for a signer; of those, the ones made
 	 * outside FIPS mode. */
-	r = selftest_status(s, &keys, st);
-	kh_key_list_clear(&keys);
-	st->connections = atomic_load(&s->connections);
-	st->requests = atomic_load(&s->requests);
-	if (r != KH_OK)
-		return kh_err_set(e, r, "cannot assemble the status");
-	/* Keys keyhold generated for trustpoints that nothing uses now. */
+	m->nonfips_keys = rpc_array(c, keys->n, sizeof(*m->nonfips_keys));
+	KH_ENSURE(m->nonfips_keys != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
+	for (i = 0; i < keys->n; i++) {
+		if (access_key_view(s->grants, c->who, keys->keys[i].name) == ACCESS_VIEW_NONE)
+			continue;
+		m->keys++;
+		if (!selftest_key_is_fips(s, keys->keys[i].name))
+			m->nonfips_keys[m->n_nonfips_keys++] = keys->keys[i].name;
+	}
+	/* FIPS: module_validated, self-tests, conditional counts. */
+	m->module_validated = selftest_module_validated(s);
+	m->self_tests = rpc_selftests(c, &m->n_self_tests);
+	m->conditional = rpc_conditional(c);
+	m->connections = atomic_load(&s->connections);
+	m->requests = atomic_load(&s->requests);
+	KH_ENSURE(!c->oom, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
+	/* Keys keyhold generated for trustpoints that nothing uses now; a
+	 * signer learns nothing of keys it has no grant for. */
 	kh_err_clear(&ignore);
-	if (svc_pki_orphans(s, &st->orphaned_keys, &st->n_orphaned, &ignore) != KH_OK)
+	if (svc_pki_orphans(s, &orphans, &n_orphans, &ignore) != KH_OK) {
 		log_warn("cannot list orphaned keys: %s", ignore.msg);
-	/* A signer learns nothing of keys it has no grant for. */
-	st->n_nonfips = access_filter_key_names(s->grants, who, st->nonfips_keys, st->n_nonfips);
-	st->n_orphaned = access_filter_key_names(s->grants, who, st->orphaned_keys, st->n_orphaned);
-	return KH_OK;
+	} else if (orphans != NULL) {
+		size_t n_all = n_orphans;
+
+		/* Dropped names are freed and NULL from n_orphans on. */
+		n_orphans = access_filter_key_names(s->grants, c->who, orphans, n_orphans);
+		rpc_names_defer(c, orphans, n_all);
+		KH_ENSURE(!c->oom, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
+		m->orphaned_keys = orphans;
+		m->n_orphaned_keys = n_orphans;
+	}
+	c->resp = &m->base;
+out:
+	return r;
 }
 
-enum kh_err svc_h_get_capabilities(struct svc *s, const struct svc_principal *who, union proto_req_body *req,
-				   union proto_resp_body *resp, struct kh_errbuf *e)
+enum kh_err svc_h_get_capabilities(struct rpc_call *c, struct kh_errbuf *e)
 {
-	(void)who;
-	(void)req;
-	return hsm_capabilities(s->hsm, &resp->caps, e);
+	Keyhold__V1__GetCapabilitiesResponse *m = rpc_msg(c, &keyhold__v1__get_capabilities_response__descriptor);
+	struct kh_capabilities *caps = calloc(1, sizeof(*caps));
+	size_t i;
+	int r = KH_OK;
+
+	if (caps != NULL)
+		rpc_defer(c, rpc_caps_free, caps);
+	KH_ENSURE(m != NULL && caps != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(hsm_capabilities(c->s->hsm, caps, e));
+	m->key_types = rpc_array(c, caps->n_types, sizeof(*m->key_types));
+	m->mechanisms = rpc_array(c, caps->n_mechs, sizeof(*m->mechanisms));
+	KH_ENSURE(m->key_types != NULL && m->mechanisms != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < caps->n_types && i < KH_KEY_TYPE_MAX; i++) {
+		Keyhold__V1__KeyTypeAvailability *k = rpc_msg(c, &keyhold__v1__key_type_availability__descriptor);
+
+		KH_ENSURE(k != NULL, KH_E_RESOURCE_EXHAUSTED);
+		k->type = (Keyhold__V1__KeyType)caps->types[i].type;
+		k->available = caps->types[i].available;
+		k->reason = rpc_str(caps->types[i].reason);
+		m->key_types[m->n_key_types++] = k;
+	}
+	for (i = 0; i < caps->n_mechs; i++) {
+		Keyhold__V1__Mechanism *x = rpc_msg(c, &keyhold__v1__mechanism__descriptor);
+
+		KH_ENSURE(x != NULL, KH_E_RESOURCE_EXHAUSTED);
+		x->name = rpc_str(caps->mechs[i].name);
+		x->id = caps->mechs[i].id;
+		x->min_key = caps->mechs[i].min_key;
+		x->max_key = caps->mechs[i].max_key;
+		x->flags = caps->mechs[i].flags;
+		m->mechanisms[m->n_mechanisms++] = x;
+	}
+	m->pss = caps->pss;
+	c->resp = &m->base;
+out:
+	return r;
 }

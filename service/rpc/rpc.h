@@ -94,6 +94,25 @@ struct kh_crl_info;
 Keyhold__V1__CertInfo *rpc_cert_info(struct rpc_call *c, const struct kh_cert_info *k);
 Keyhold__V1__CrlInfo *rpc_crl_info(struct rpc_call *c, const struct kh_crl_info *k);
 
+/* h_status.c */
+enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_get_capabilities(struct rpc_call *c, struct kh_errbuf *e);
+
+/* h_fips.c */
+enum kh_err svc_h_run_selftest(struct rpc_call *c, struct kh_errbuf *e);
+/* The last self-test run's results (GetStatus, RunSelfTest); NULL with
+ * *n = 0 before the first run or when out of memory (c->oom). */
+Keyhold__V1__SelfTestResult **rpc_selftests(struct rpc_call *c, size_t *n);
+
+/* h_audit.c */
+enum kh_err svc_h_audit_show(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_audit_verify(struct rpc_call *c, struct kh_errbuf *e);
+
+/* h_grants.c */
+enum kh_err svc_h_grant_key(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_revoke_key_grant(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_list_key_grants(struct rpc_call *c, struct kh_errbuf *e);
+
 /* protobuf-c's structs take char * for strings they only read. */
 static inline char *rpc_str(const char *s)
 {
