@@ -1,5 +1,6 @@
-/* test_codec_security.c: the security RPCs' decoders: valid requests round
- * trip; every truncation and every single-bit flip of the envelope is
+/* test_validate_security.c: the security RPCs' requests (audit, grants)
+ * through proto_request_decode and their edge validation: valid requests
+ * round trip; every truncation and every single-bit flip of the envelope is
  * decoded or refused with a reason, never crashes (ASan in CI); names,
  * principals and enums outside their domains are refused. */
 #include <setjmp.h>
@@ -17,10 +18,44 @@
 #include "proto.h"
 #include "kh_test_codec.h"
 #include "kh_test_pb.h"
+#include "kh_test_wire.h"
 
-static void encode(enum proto_method m, const union proto_req_body *q, uint8_t **frame, size_t *len)
+/* One request of each security method, as generated messages. */
+struct sample {
+	enum proto_method m;
+	Keyhold__V1__AuditShowRequest show;
+	Keyhold__V1__AuditVerifyRequest verify;
+	Keyhold__V1__KeyGrant grant;
+	Keyhold__V1__GrantKeyRequest grant_req;
+	Keyhold__V1__RevokeKeyGrantRequest revoke;
+	Keyhold__V1__ListKeyGrantsRequest list;
+	Keyhold__V1__Digest digests[2];
+	Keyhold__V1__Padding paddings[1];
+};
+
+static char *str(const char *s)
 {
-	assert_int_equal(proto_request_encode(9, 0, m, q, frame, len), KH_OK);
+	return (char *)(uintptr_t)s;
+}
+
+/* The request message of s (NULL for none built). */
+static const ProtobufCMessage *sample_msg(const struct sample *s)
+{
+	switch (s->m) {
+	case PROTO_M_AUDIT_SHOW: return &s->show.base;
+	case PROTO_M_AUDIT_VERIFY: return &s->verify.base;
+	case PROTO_M_GRANT_KEY: return &s->grant_req.base;
+	case PROTO_M_REVOKE_KEY_GRANT: return &s->revoke.base;
+	case PROTO_M_LIST_KEY_GRANTS: return &s->list.base;
+	default: return NULL;
+	}
+}
+
+/* A request frame for s's message, id 9. */
+static void encode(const struct sample *s, uint8_t **frame, size_t *len)
+{
+	*frame = kh_test_req_frame(9, 0, s->m, sample_msg(s), len);
+	assert_non_null(*frame);
 	assert_true(*len > PROTO_HDR_LEN);
 }
 
@@ -33,64 +68,81 @@ static enum kh_err decode(const uint8_t *buf, size_t len, struct proto_req *out,
 	return r;
 }
 
-static void samples(union proto_req_body q[5], enum proto_method m[5])
+/* Every message of s initialised (empty), method m. */
+static void sample_init(struct sample *s, enum proto_method m)
 {
-	memset(q, 0, 5 * sizeof(q[0]));
-	m[0] = PROTO_M_AUDIT_SHOW;
-	q[0].audit_show.since_s = 1700000000;
-	q[0].audit_show.from_seq = 17;
-	q[0].audit_show.limit = 50;
-	m[1] = PROTO_M_AUDIT_VERIFY;
-	m[2] = PROTO_M_GRANT_KEY;
-	kh_strlcpy(q[2].grant.key, "web-tls", sizeof(q[2].grant.key));
-	kh_strlcpy(q[2].grant.principal, "cert:spiffe://example.org/web", sizeof(q[2].grant.principal));
-	q[2].grant.digests = 1u << KH_DIGEST_SHA256 | 1u << KH_DIGEST_SHA512;
-	q[2].grant.paddings = 1u << KH_PAD_PSS;
-	m[3] = PROTO_M_REVOKE_KEY_GRANT;
-	kh_strlcpy(q[3].grant_ref.key, "web-tls", sizeof(q[3].grant_ref.key));
-	kh_strlcpy(q[3].grant_ref.principal, "group:app", sizeof(q[3].grant_ref.principal));
-	m[4] = PROTO_M_LIST_KEY_GRANTS;
-	kh_strlcpy(q[4].grant_filter.key, "web-tls", sizeof(q[4].grant_filter.key));
+	memset(s, 0, sizeof(*s));
+	s->m = m;
+	keyhold__v1__audit_show_request__init(&s->show);
+	keyhold__v1__audit_verify_request__init(&s->verify);
+	keyhold__v1__key_grant__init(&s->grant);
+	keyhold__v1__grant_key_request__init(&s->grant_req);
+	s->grant_req.grant = &s->grant;
+	keyhold__v1__revoke_key_grant_request__init(&s->revoke);
+	keyhold__v1__list_key_grants_request__init(&s->list);
 }
 
-/* The decoded generated message says what the client's struct said. */
-static void same_request(const struct proto_req *r, const union proto_req_body *q)
+static void samples(struct sample q[5])
+{
+	sample_init(&q[0], PROTO_M_AUDIT_SHOW);
+	q[0].show.since = 1700000000;
+	q[0].show.from_seq = 17;
+	q[0].show.limit = 50;
+	sample_init(&q[1], PROTO_M_AUDIT_VERIFY);
+	sample_init(&q[2], PROTO_M_GRANT_KEY);
+	q[2].grant.key = str("web-tls");
+	q[2].grant.principal = str("cert:spiffe://example.org/web");
+	q[2].digests[0] = KEYHOLD__V1__DIGEST__SHA256;
+	q[2].digests[1] = KEYHOLD__V1__DIGEST__SHA512;
+	q[2].grant.digests = q[2].digests;
+	q[2].grant.n_digests = 2;
+	q[2].paddings[0] = KEYHOLD__V1__PADDING__PSS;
+	q[2].grant.paddings = q[2].paddings;
+	q[2].grant.n_paddings = 1;
+	sample_init(&q[3], PROTO_M_REVOKE_KEY_GRANT);
+	q[3].revoke.key = str("web-tls");
+	q[3].revoke.principal = str("group:app");
+	sample_init(&q[4], PROTO_M_LIST_KEY_GRANTS);
+	q[4].list.key = str("web-tls");
+}
+
+/* The decoded generated message says what the client's message said. */
+static void same_request(const struct proto_req *r, const struct sample *q)
 {
 	switch (r->method) {
 	case PROTO_M_AUDIT_SHOW: {
 		const Keyhold__V1__AuditShowRequest *p = (const void *)r->msg;
 
-		assert_true(p->since == q->audit_show.since_s);
-		assert_true(p->from_seq == q->audit_show.from_seq);
-		assert_int_equal(p->limit, q->audit_show.limit);
+		assert_true(p->since == q->show.since);
+		assert_true(p->from_seq == q->show.from_seq);
+		assert_int_equal(p->limit, q->show.limit);
 		break;
 	}
 	case PROTO_M_GRANT_KEY: {
 		const Keyhold__V1__KeyGrant *g = ((const Keyhold__V1__GrantKeyRequest *)(const void *)r->msg)->grant;
-		unsigned digests = 0, paddings = 0;
 		size_t i;
 
 		assert_non_null(g);
 		assert_string_equal(g->key, q->grant.key);
 		assert_string_equal(g->principal, q->grant.principal);
+		assert_true(g->n_digests == q->grant.n_digests);
 		for (i = 0; i < g->n_digests; i++)
-			digests |= 1u << g->digests[i];
+			assert_int_equal(g->digests[i], q->grant.digests[i]);
+		assert_true(g->n_paddings == q->grant.n_paddings);
 		for (i = 0; i < g->n_paddings; i++)
-			paddings |= 1u << g->paddings[i];
-		assert_int_equal(digests, q->grant.digests);
-		assert_int_equal(paddings, q->grant.paddings);
+			assert_int_equal(g->paddings[i], q->grant.paddings[i]);
 		break;
 	}
 	case PROTO_M_REVOKE_KEY_GRANT: {
 		const Keyhold__V1__RevokeKeyGrantRequest *p = (const void *)r->msg;
 
-		assert_string_equal(p->key, q->grant_ref.key);
-		assert_string_equal(p->principal, q->grant_ref.principal);
+		assert_string_equal(p->key, q->revoke.key);
+		assert_string_equal(p->principal, q->revoke.principal);
 		break;
 	}
 	case PROTO_M_LIST_KEY_GRANTS:
 		assert_string_equal(((const Keyhold__V1__ListKeyGrantsRequest *)(const void *)r->msg)->key,
-				    q->grant_filter.key);
+				    q->list.key);
 		break;
 	default:
 		break;
@@ -99,23 +151,23 @@ static void same_request(const struct proto_req *r, const union proto_req_body *
 
 static void test_round_trip(void **state)
 {
-	union proto_req_body q[5];
-	enum proto_method m[5];
+	struct sample q[5];
 	unsigned i;
 
 	(void)state;
-	samples(q, m);
+	samples(q);
 	for (i = 0; i < 5; i++) {
 		uint8_t *f = NULL;
 		size_t len = 0;
 		struct proto_req r;
 		struct kh_errbuf e = { 0 };
 
-		encode(m[i], &q[i], &f, &len);
+		encode(&q[i], &f, &len);
 		assert_int_equal(decode(f + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &r, &e), KH_OK);
-		assert_int_equal(r.method, m[i]);
+		assert_int_equal(r.method, q[i].m);
+		assert_true(r.id == 9);
 		assert_non_null(r.msg);
-		assert_true(r.msg->descriptor == proto_method_request(m[i]));
+		assert_true(r.msg->descriptor == proto_method_request(q[i].m));
 		same_request(&r, &q[i]);
 		proto_req_clear(&r);
 		free(f);
@@ -151,38 +203,34 @@ static void security_req_valid(const struct proto_req *r)
 
 		assert_true(key[0] == '\0' || kh_name_valid(key));
 	}
-	/* Nothing of these methods goes through the legacy body. */
-	for (i = 0; i < sizeof(r->body); i++)
-		assert_int_equal(((const uint8_t *)&r->body)[i], 0);
 }
 
 static void test_truncations_and_flips(void **state)
 {
-	union proto_req_body q[5];
-	enum proto_method m[5];
+	struct sample q[5];
 	unsigned i, ok = 0, refused = 0;
 
 	(void)state;
-	samples(q, m);
+	samples(q);
 	for (i = 0; i < 5; i++) {
 		uint8_t *f = NULL;
 		size_t len = 0;
 
-		encode(m[i], &q[i], &f, &len);
+		encode(&q[i], &f, &len);
 		kh_test_mutate_request(f + PROTO_HDR_LEN, len - PROTO_HDR_LEN, security_req_valid, &ok, &refused);
 		free(f);
 	}
 	assert_true(refused > 0);
 }
 
-static void expect_refused(enum proto_method m, const union proto_req_body *q, const char *why)
+static void expect_refused(const struct sample *q, const char *why)
 {
 	uint8_t *f = NULL;
 	size_t len = 0;
 	struct proto_req r;
 	struct kh_errbuf e = { 0 };
 
-	encode(m, q, &f, &len);
+	encode(q, &f, &len);
 	assert_int_equal(decode(f + PROTO_HDR_LEN, len - PROTO_HDR_LEN, &r, &e), KH_E_INVALID_ARGUMENT);
 	assert_non_null(strstr(e.msg, why));
 	assert_true(r.have_id);
@@ -191,7 +239,7 @@ static void expect_refused(enum proto_method m, const union proto_req_body *q, c
 
 static void test_refusals(void **state)
 {
-	union proto_req_body q;
+	struct sample q;
 	static const char *const bad_principals[] = {
 		"", "uid:", "cert:", "root", "uid:0,uid:1", "cert:has space", "cert:tab\there", "nobody:x", "cert:\x7f",
 	};
@@ -199,25 +247,25 @@ static void test_refusals(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad_principals) / sizeof(bad_principals[0]); i++) {
-		memset(&q, 0, sizeof(q));
-		kh_strlcpy(q.grant.key, "k", sizeof(q.grant.key));
-		kh_strlcpy(q.grant.principal, bad_principals[i], sizeof(q.grant.principal));
-		expect_refused(PROTO_M_GRANT_KEY, &q, "principal must be");
-		memset(&q, 0, sizeof(q));
-		kh_strlcpy(q.grant_ref.key, "k", sizeof(q.grant_ref.key));
-		kh_strlcpy(q.grant_ref.principal, bad_principals[i], sizeof(q.grant_ref.principal));
-		expect_refused(PROTO_M_REVOKE_KEY_GRANT, &q, "principal must be");
+		sample_init(&q, PROTO_M_GRANT_KEY);
+		q.grant.key = str("k");
+		q.grant.principal = str(bad_principals[i]);
+		expect_refused(&q, "principal must be");
+		sample_init(&q, PROTO_M_REVOKE_KEY_GRANT);
+		q.revoke.key = str("k");
+		q.revoke.principal = str(bad_principals[i]);
+		expect_refused(&q, "principal must be");
 	}
-	memset(&q, 0, sizeof(q));
-	kh_strlcpy(q.grant.key, "bad/name", sizeof(q.grant.key));
-	kh_strlcpy(q.grant.principal, "uid:1", sizeof(q.grant.principal));
-	expect_refused(PROTO_M_GRANT_KEY, &q, "key name");
-	memset(&q, 0, sizeof(q));
-	kh_strlcpy(q.grant_filter.key, "../etc", sizeof(q.grant_filter.key));
-	expect_refused(PROTO_M_LIST_KEY_GRANTS, &q, "key name");
+	sample_init(&q, PROTO_M_GRANT_KEY);
+	q.grant.key = str("bad/name");
+	q.grant.principal = str("uid:1");
+	expect_refused(&q, "key name");
+	sample_init(&q, PROTO_M_LIST_KEY_GRANTS);
+	q.list.key = str("../etc");
+	expect_refused(&q, "key name");
 }
 
-/* Grants a client's struct cannot express, built on the wire: no grant,
+/* Grants the generated message cannot express, built on the wire: no grant,
  * unknown or unspecified digests and paddings, too many of them. */
 static void expect_grant_refused(const struct pbw *grant, bool with_grant, const char *why)
 {
