@@ -118,7 +118,7 @@ static int it_read_exact(int fd, uint8_t *buf, size_t len, bool *closed_mid)
 	return 1;
 }
 
-bool it_raw_recv(int fd, struct proto_resp *out)
+bool it_raw_recv(int fd, struct kh_test_resp *out)
 {
 	uint8_t hdr[PROTO_HDR_LEN], *buf;
 	size_t len = 0;
@@ -136,7 +136,7 @@ bool it_raw_recv(int fd, struct proto_resp *out)
 		it_fail("out of memory");
 	if (it_read_exact(fd, buf, len, &mid) == 0)
 		it_fail("keyholdd closed in the middle of a frame");
-	if (proto_response_decode(buf, len, out) != KH_OK)
+	if (!kh_test_resp_decode(buf, len, out))
 		it_fail("keyholdd sent an undecodable response");
 	free(buf);
 	return true;
@@ -144,24 +144,43 @@ bool it_raw_recv(int fd, struct proto_resp *out)
 
 void it_expect_closed(int fd, const char *what)
 {
-	struct proto_resp r;
+	struct kh_test_resp r;
 
 	if (it_raw_recv(fd, &r)) {
 		it_log("%s: unexpected answer id %llu %s: %s", what, (unsigned long long)r.id, kh_err_name(r.status.code),
 		       r.status.msg);
-		proto_resp_env_clear(&r);
+		kh_test_resp_clear(&r);
 		it_fail("%s: keyholdd answered instead of closing the connection", what);
 	}
 	it_log("ok: %s: connection closed", what);
 }
 
-void it_raw_call(int fd, uint64_t id, enum proto_method m, const union proto_req_body *b, enum kh_err want,
-		 struct proto_resp *out, const char *what)
+uint8_t *it_frame(uint64_t id, enum proto_method m, const ProtobufCMessage *body, size_t *len)
+{
+	uint8_t *f = kh_test_req_frame(id, 0, m, body, len);
+
+	if (f == NULL)
+		it_fail("cannot encode a %s request", proto_method_name(m) != NULL ? proto_method_name(m) : "?");
+	return f;
+}
+
+Keyhold__V1__SignResponse *it_sign_response(const struct kh_test_resp *r, const char *what)
+{
+	Keyhold__V1__SignResponse *s = keyhold__v1__sign_response__unpack(NULL, r->body_len, r->body);
+
+	if (s == NULL)
+		it_fail("%s: undecodable Sign answer", what);
+	return s;
+}
+
+void it_raw_call(int fd, uint64_t id, enum proto_method m, const ProtobufCMessage *body, enum kh_err want,
+		 struct kh_test_resp *out, const char *what)
 {
 	uint8_t *frame = NULL;
 	size_t len = 0;
 
-	if (proto_request_encode(id, 0, m, b, &frame, &len) != KH_OK)
+	frame = kh_test_req_frame(id, 0, m, body, &len);
+	if (frame == NULL)
 		it_fail("%s: cannot encode", what);
 	if (!it_raw_send(fd, frame, len))
 		it_fail("%s: keyholdd closed the connection", what);

@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 
 #include "keyhold/keyhold.h"
+#include "keyhold.pb-c.h"
+#include "kh_test_wire.h"
 #include "proto.h"
 
 /* A safety net so that a broken server fails the test instead of hanging
@@ -29,15 +31,23 @@ bool it_raw_send(int fd, const void *buf, size_t len);
 /* A whole frame for payload (header added). */
 bool it_raw_send_frame(int fd, const void *payload, size_t len);
 /* Reads one response frame. Returns true with *out filled (free with
- * proto_resp_env_clear), false when the peer closed the connection; fails
+ * kh_test_resp_clear), false when the peer closed the connection; fails
  * the test on a timeout or a frame the client cannot decode. */
-bool it_raw_recv(int fd, struct proto_resp *out);
+bool it_raw_recv(int fd, struct kh_test_resp *out);
 /* Expects the peer to close without sending anything more. */
 void it_expect_closed(int fd, const char *what);
-/* Sends one request (proto_request_encode) and expects the answer with
- * the same id and code want; returns the answer (caller clears). */
-void it_raw_call(int fd, uint64_t id, enum proto_method m, const union proto_req_body *b, enum kh_err want,
-		 struct proto_resp *out, const char *what);
+/* A whole request frame for method m with body (a generated message of
+ * m's request type; NULL: empty); malloc'd; fails the test when it cannot
+ * be built. */
+uint8_t *it_frame(uint64_t id, enum proto_method m, const ProtobufCMessage *body, size_t *len);
+/* Sends one request (it_frame) and expects the answer with the same id
+ * and code want; returns the answer (caller clears). */
+void it_raw_call(int fd, uint64_t id, enum proto_method m, const ProtobufCMessage *body, enum kh_err want,
+		 struct kh_test_resp *out, const char *what);
+/* The SignResponse in an OK answer's body (free with
+ * keyhold__v1__sign_response__free_unpacked); fails the test, naming
+ * what, when it does not decode. */
+Keyhold__V1__SignResponse *it_sign_response(const struct kh_test_resp *r, const char *what);
 
 /* ---- keys and signatures ---- */
 

@@ -23,28 +23,38 @@ static void check(const char *after)
 	it_check_service(sock, key, pk, after);
 }
 
-static void sign_body(union proto_req_body *b, const char *k, enum kh_digest d, bool prehashed, uint8_t *data,
+static char *cstr(const char *s)
+{
+	return (char *)(uintptr_t)s;
+}
+
+/* A Sign request: key k, digest d, data as the message or the prehashed
+ * digest. */
+static void sign_body(Keyhold__V1__SignRequest *b, const char *k, enum kh_digest d, bool prehashed, uint8_t *data,
 		      size_t len)
 {
-	memset(b, 0, sizeof(*b));
-	memcpy(b->sign.key, k, strlen(k) + 1);
-	b->sign.digest = d;
-	b->sign.prehashed = prehashed;
-	b->sign.data = data;
-	b->sign.len = len;
+	keyhold__v1__sign_request__init(b);
+	b->key = cstr(k);
+	b->digest = (Keyhold__V1__Digest)d;
+	if (prehashed) {
+		b->input_case = KEYHOLD__V1__SIGN_REQUEST__INPUT_PREHASHED;
+		b->prehashed.data = data;
+		b->prehashed.len = len;
+	} else {
+		b->input_case = KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE;
+		b->message.data = data;
+		b->message.len = len;
+	}
 }
 
 /* The answer to a Sign request must verify over msg. */
-static void expect_good_sig(const struct proto_resp *r, const uint8_t *msg, size_t len, const char *what)
+static void expect_good_sig(const struct kh_test_resp *r, const uint8_t *msg, size_t len, const char *what)
 {
-	union proto_resp_body b;
-	struct kh_errbuf e = { 0 };
+	Keyhold__V1__SignResponse *b = it_sign_response(r, what);
 
-	if (proto_response_body_decode(PROTO_M_SIGN, r->body, r->body_len, &b, &e) != KH_OK)
-		it_fail("%s: undecodable Sign answer: %s", what, e.msg);
-	if (!it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, msg, len, b.sign.sig, b.sign.sig_len))
+	if (!it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, msg, len, b->signature.data, b->signature.len))
 		it_fail("%s: signature does not verify", what);
-	proto_resp_clear(PROTO_M_SIGN, &b);
+	keyhold__v1__sign_response__free_unpacked(b, NULL);
 }
 
 static void garbage(void)
@@ -52,8 +62,7 @@ static void garbage(void)
 	static const char http[] = "GET / HTTP/1.1\r\nHost: keyhold\r\n\r\n";
 	static const uint8_t ff[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 					0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	union proto_req_body b;
-	struct proto_resp r;
+	struct kh_test_resp r;
 	uint8_t junk[4096];
 	int fd, answers = 0;
 
@@ -75,10 +84,9 @@ static void garbage(void)
 		it_fail("garbage frame: id %llu %s, expected id 0 INVALID_ARGUMENT", (unsigned long long)r.id,
 			kh_err_name(r.status.code));
 	it_log("ok: garbage frame: INVALID_ARGUMENT: %s", r.status.msg);
-	proto_resp_env_clear(&r);
-	memset(&b, 0, sizeof(b));
-	it_raw_call(fd, 5, PROTO_M_GET_STATUS, &b, KH_OK, &r, "GetStatus after a garbage frame, same connection");
-	proto_resp_env_clear(&r);
+	kh_test_resp_clear(&r);
+	it_raw_call(fd, 5, PROTO_M_GET_STATUS, NULL, KH_OK, &r, "GetStatus after a garbage frame, same connection");
+	kh_test_resp_clear(&r);
 	close(fd);
 	check("a garbage frame");
 
@@ -104,7 +112,7 @@ static void garbage(void)
 		if (r.status.code == KH_OK)
 			it_fail("random frames: answered OK");
 		answers++;
-		proto_resp_env_clear(&r);
+		kh_test_resp_clear(&r);
 	}
 	if (answers == 0)
 		it_fail("random frames: not one answer (expected INVALID_ARGUMENT or UNIMPLEMENTED per frame)");
@@ -122,8 +130,7 @@ static void lengths(void)
 	};
 	static const uint8_t zero[PROTO_HDR_LEN] = { 0, 0, 0, 0 };
 	uint8_t half[50];
-	union proto_req_body b;
-	struct proto_resp r;
+	struct kh_test_resp r;
 	size_t i;
 	int fd;
 
@@ -155,16 +162,14 @@ static void lengths(void)
 		uint8_t *f = NULL;
 		size_t len = 0;
 
-		memset(&b, 0, sizeof(b));
-		if (proto_request_encode(1, 0, PROTO_M_GET_STATUS, &b, &f, &len) != KH_OK)
-			it_fail("encode");
+		f = it_frame(1, PROTO_M_GET_STATUS, NULL, &len);
 		it_raw_send(fd, f, len);
 		it_raw_send(fd, zero, sizeof(zero));
 		free(f);
 		while (it_raw_recv(fd, &r)) {
 			if (r.id != 1)
 				it_fail("zero length after a request: answer id %llu", (unsigned long long)r.id);
-			proto_resp_env_clear(&r);
+			kh_test_resp_clear(&r);
 		}
 		it_log("ok: zero length after a good request: connection closed");
 	}
@@ -204,8 +209,8 @@ static void lengths(void)
 /* Frames at and just above the cap, sent whole. */
 static void cap(void)
 {
-	union proto_req_body b;
-	struct proto_resp r;
+	Keyhold__V1__SignRequest b;
+	struct kh_test_resp r;
 	uint8_t *msg, *f = NULL;
 	size_t len = 0, n;
 	int fd;
@@ -217,8 +222,7 @@ static void cap(void)
 		it_fail("out of memory");
 	for (;;) {
 		sign_body(&b, key, KH_DIGEST_DEFAULT, false, msg, n);
-		if (proto_request_encode(42, 0, PROTO_M_SIGN, &b, &f, &len) != KH_OK)
-			it_fail("encode");
+		f = it_frame(42, PROTO_M_SIGN, &b.base, &len);
 		if (len - PROTO_HDR_LEN == PROTO_FRAME_MAX_DEFAULT)
 			break;
 		n += PROTO_FRAME_MAX_DEFAULT - (len - PROTO_HDR_LEN);
@@ -230,14 +234,13 @@ static void cap(void)
 	if (!it_raw_recv(fd, &r) || r.id != 42 || r.status.code != KH_OK)
 		it_fail("a frame of exactly the cap was not signed");
 	expect_good_sig(&r, msg, n, "a frame of exactly the cap");
-	proto_resp_env_clear(&r);
+	kh_test_resp_clear(&r);
 	it_log("ok: a frame of exactly %u bytes: signed", PROTO_FRAME_MAX_DEFAULT);
 	close(fd);
 
 	/* One byte more, body and all: closed at the header. */
 	sign_body(&b, key, KH_DIGEST_DEFAULT, false, msg, n + 1);
-	if (proto_request_encode(43, 0, PROTO_M_SIGN, &b, &f, &len) != KH_OK)
-		it_fail("encode");
+	f = it_frame(43, PROTO_M_SIGN, &b.base, &len);
 	fd = it_raw_connect(sock);
 	it_raw_send(fd, f, len); /* may fail midway once keyholdd has closed */
 	free(f);
@@ -252,8 +255,10 @@ static void requests(void)
 	static const uint8_t bad_body[] = { 0xff, 0xff, 0x01 };
 	uint8_t msg[] = "pipelined message";
 	uint8_t d20[20], d48[48];
-	union proto_req_body b;
-	struct proto_resp r;
+	Keyhold__V1__SignRequest b;
+	Keyhold__V1__GenerateKeyRequest g;
+	Keyhold__V1__GetPublicKeyRequest pub;
+	struct kh_test_resp r;
 	struct pbw w;
 	int fd = it_raw_connect(sock);
 
@@ -264,7 +269,7 @@ static void requests(void)
 	    strstr(r.status.msg, "Frobnicate") == NULL)
 		it_fail("unknown method: expected id 77 UNIMPLEMENTED naming the method");
 	it_log("ok: unknown method: UNIMPLEMENTED: %s", r.status.msg);
-	proto_resp_env_clear(&r);
+	kh_test_resp_clear(&r);
 	check("an unknown method");
 
 	/* A valid envelope around a body that does not parse. */
@@ -273,47 +278,47 @@ static void requests(void)
 	if (!it_raw_recv(fd, &r) || r.id != 78 || r.status.code != KH_E_INVALID_ARGUMENT)
 		it_fail("malformed body: expected id 78 INVALID_ARGUMENT");
 	it_log("ok: malformed Sign body: INVALID_ARGUMENT: %s", r.status.msg);
-	proto_resp_env_clear(&r);
+	kh_test_resp_clear(&r);
 	check("a malformed body");
 
 	sign_body(&b, "bad/name", KH_DIGEST_DEFAULT, false, msg, sizeof(msg));
-	it_raw_call(fd, 79, PROTO_M_SIGN, &b, KH_E_INVALID_ARGUMENT, &r, "Sign with an invalid key name");
-	proto_resp_env_clear(&r);
+	it_raw_call(fd, 79, PROTO_M_SIGN, &b.base, KH_E_INVALID_ARGUMENT, &r, "Sign with an invalid key name");
+	kh_test_resp_clear(&r);
 	check("an invalid key name");
 
-	memset(&b, 0, sizeof(b));
-	memcpy(b.generate.name, "x y", 4);
-	b.generate.type = KH_KEY_P256;
-	it_raw_call(fd, 80, PROTO_M_GENERATE_KEY, &b, KH_E_INVALID_ARGUMENT, &r, "GenerateKey with an invalid name");
-	proto_resp_env_clear(&r);
-	memset(&b, 0, sizeof(b));
-	memcpy(b.generate.name, "typeless", 9);
-	it_raw_call(fd, 81, PROTO_M_GENERATE_KEY, &b, KH_E_INVALID_ARGUMENT, &r, "GenerateKey without a type");
-	proto_resp_env_clear(&r);
+	keyhold__v1__generate_key_request__init(&g);
+	g.name = cstr("x y");
+	g.type = KEYHOLD__V1__KEY_TYPE__P256;
+	it_raw_call(fd, 80, PROTO_M_GENERATE_KEY, &g.base, KH_E_INVALID_ARGUMENT, &r, "GenerateKey with an invalid name");
+	kh_test_resp_clear(&r);
+	keyhold__v1__generate_key_request__init(&g);
+	g.name = cstr("typeless");
+	it_raw_call(fd, 81, PROTO_M_GENERATE_KEY, &g.base, KH_E_INVALID_ARGUMENT, &r, "GenerateKey without a type");
+	kh_test_resp_clear(&r);
 	check("bad GenerateKey requests");
 
 	sign_body(&b, "no-such-key", KH_DIGEST_DEFAULT, false, msg, sizeof(msg));
-	it_raw_call(fd, 82, PROTO_M_SIGN, &b, KH_E_NOT_FOUND, &r, "Sign with an unknown key");
-	proto_resp_env_clear(&r);
-	memset(&b, 0, sizeof(b));
-	memcpy(b.name.name, "no-such-key", 12);
-	it_raw_call(fd, 83, PROTO_M_GET_PUBLIC_KEY, &b, KH_E_NOT_FOUND, &r, "GetPublicKey of an unknown key");
-	proto_resp_env_clear(&r);
+	it_raw_call(fd, 82, PROTO_M_SIGN, &b.base, KH_E_NOT_FOUND, &r, "Sign with an unknown key");
+	kh_test_resp_clear(&r);
+	keyhold__v1__get_public_key_request__init(&pub);
+	pub.name = cstr("no-such-key");
+	it_raw_call(fd, 83, PROTO_M_GET_PUBLIC_KEY, &pub.base, KH_E_NOT_FOUND, &r, "GetPublicKey of an unknown key");
+	kh_test_resp_clear(&r);
 	check("an unknown key");
 
 	memset(d20, 0x20, sizeof(d20));
 	memset(d48, 0x48, sizeof(d48));
 	sign_body(&b, key, KH_DIGEST_SHA256, true, d20, sizeof(d20));
-	it_raw_call(fd, 84, PROTO_M_SIGN, &b, KH_E_INVALID_ARGUMENT, &r, "20-byte prehashed digest for sha256");
-	proto_resp_env_clear(&r);
+	it_raw_call(fd, 84, PROTO_M_SIGN, &b.base, KH_E_INVALID_ARGUMENT, &r, "20-byte prehashed digest for sha256");
+	kh_test_resp_clear(&r);
 	sign_body(&b, key, KH_DIGEST_SHA256, true, d48, sizeof(d48));
-	it_raw_call(fd, 85, PROTO_M_SIGN, &b, KH_E_INVALID_ARGUMENT, &r, "48-byte prehashed digest for sha256");
+	it_raw_call(fd, 85, PROTO_M_SIGN, &b.base, KH_E_INVALID_ARGUMENT, &r, "48-byte prehashed digest for sha256");
 	if (strstr(r.status.msg, "32") == NULL)
 		it_fail("the wrong-length message does not say how long a sha256 digest is: %s", r.status.msg);
-	proto_resp_env_clear(&r);
+	kh_test_resp_clear(&r);
 	sign_body(&b, key, KH_DIGEST_SHA512, true, d48, sizeof(d48));
-	it_raw_call(fd, 86, PROTO_M_SIGN, &b, KH_E_INVALID_ARGUMENT, &r, "48-byte prehashed digest for sha512");
-	proto_resp_env_clear(&r);
+	it_raw_call(fd, 86, PROTO_M_SIGN, &b.base, KH_E_INVALID_ARGUMENT, &r, "48-byte prehashed digest for sha512");
+	kh_test_resp_clear(&r);
 	check("wrong digest lengths");
 
 	/* All of it pipelined in one write, good requests among the bad:
@@ -329,8 +334,7 @@ static void requests(void)
 		memcpy(buf + PROTO_HDR_LEN, w.buf, w.len);
 		off = PROTO_HDR_LEN + w.len;
 		sign_body(&b, key, KH_DIGEST_DEFAULT, false, msg, sizeof(msg));
-		if (proto_request_encode(91, 0, PROTO_M_SIGN, &b, &f, &len) != KH_OK)
-			it_fail("encode");
+		f = it_frame(91, PROTO_M_SIGN, &b.base, &len);
 		memcpy(buf + off, f, len);
 		off += len;
 		free(f);
@@ -339,14 +343,11 @@ static void requests(void)
 		memcpy(buf + off + PROTO_HDR_LEN, w.buf, w.len);
 		off += PROTO_HDR_LEN + w.len;
 		sign_body(&b, "no-such-key", KH_DIGEST_DEFAULT, false, msg, sizeof(msg));
-		if (proto_request_encode(93, 0, PROTO_M_SIGN, &b, &f, &len) != KH_OK)
-			it_fail("encode");
+		f = it_frame(93, PROTO_M_SIGN, &b.base, &len);
 		memcpy(buf + off, f, len);
 		off += len;
 		free(f);
-		memset(&b, 0, sizeof(b));
-		if (proto_request_encode(94, 0, PROTO_M_GET_STATUS, &b, &f, &len) != KH_OK)
-			it_fail("encode");
+		f = it_frame(94, PROTO_M_GET_STATUS, NULL, &len);
 		memcpy(buf + off, f, len);
 		off += len;
 		free(f);
@@ -367,7 +368,7 @@ static void requests(void)
 					kh_err_name(r.status.code), kh_err_name(want[k]));
 			if (r.id == 91)
 				expect_good_sig(&r, msg, sizeof(msg), "pipelined mix");
-			proto_resp_env_clear(&r);
+			kh_test_resp_clear(&r);
 		}
 		it_log("ok: pipelined mix of good and bad requests: 5 answers, each with its id");
 	}

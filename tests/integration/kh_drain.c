@@ -30,17 +30,19 @@ static struct sent first[FIRST], second[SECOND];
 /* Appends a Sign request for id over s->msg to buf. */
 static size_t add_sign(uint8_t *buf, size_t cap, uint64_t id, const char *key, struct sent *s)
 {
-	union proto_req_body b;
+	Keyhold__V1__SignRequest b;
 	uint8_t *f = NULL;
 	size_t len = 0;
 
 	if (RAND_bytes(s->msg, sizeof(s->msg)) != 1)
 		it_fail("RAND_bytes");
-	memset(&b, 0, sizeof(b));
-	memcpy(b.sign.key, key, strlen(key) + 1);
-	b.sign.data = s->msg;
-	b.sign.len = sizeof(s->msg);
-	if (proto_request_encode(id, 0, PROTO_M_SIGN, &b, &f, &len) != KH_OK || len > cap)
+	keyhold__v1__sign_request__init(&b);
+	b.key = (char *)(uintptr_t)key;
+	b.input_case = KEYHOLD__V1__SIGN_REQUEST__INPUT_MESSAGE;
+	b.message.data = s->msg;
+	b.message.len = sizeof(s->msg);
+	f = kh_test_req_frame(id, 0, PROTO_M_SIGN, &b.base, &len);
+	if (f == NULL || len > cap)
 		it_fail("encode");
 	memcpy(buf, f, len);
 	free(f);
@@ -48,11 +50,10 @@ static size_t add_sign(uint8_t *buf, size_t cap, uint64_t id, const char *key, s
 }
 
 /* Checks one answer; returns true when it was OK. */
-static bool take(const struct proto_resp *r, EVP_PKEY *pk, unsigned *unavailable)
+static bool take(const struct kh_test_resp *r, EVP_PKEY *pk, unsigned *unavailable)
 {
 	struct sent *s;
-	union proto_resp_body b;
-	struct kh_errbuf e = { 0 };
+	Keyhold__V1__SignResponse *b;
 
 	if (r->id >= 1 && r->id <= FIRST)
 		s = &first[r->id - 1];
@@ -70,18 +71,20 @@ static bool take(const struct proto_resp *r, EVP_PKEY *pk, unsigned *unavailable
 	if (r->status.code != KH_OK)
 		it_fail("id %llu: %s (%s), expected OK or UNAVAILABLE", (unsigned long long)r->id,
 			kh_err_name(r->status.code), r->status.msg);
-	if (proto_response_body_decode(PROTO_M_SIGN, r->body, r->body_len, &b, &e) != KH_OK)
-		it_fail("id %llu: undecodable answer: %s", (unsigned long long)r->id, e.msg);
-	if (!it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, s->msg, sizeof(s->msg), b.sign.sig, b.sign.sig_len))
+	b = keyhold__v1__sign_response__unpack(NULL, r->body_len, r->body);
+	if (b == NULL)
+		it_fail("id %llu: undecodable answer: malformed SignResponse", (unsigned long long)r->id);
+	if (!it_verify(pk, KH_DIGEST_DEFAULT, KH_PAD_DEFAULT, s->msg, sizeof(s->msg), b->signature.data,
+		       b->signature.len))
 		it_fail("id %llu: the signature does not verify", (unsigned long long)r->id);
-	proto_resp_clear(PROTO_M_SIGN, &b);
+	keyhold__v1__sign_response__free_unpacked(b, NULL);
 	return true;
 }
 
 int main(int argc, char **argv)
 {
 	static uint8_t buf[FIRST * 256];
-	struct proto_resp r;
+	struct kh_test_resp r;
 	EVP_PKEY *pk;
 	size_t off = 0, i;
 	unsigned ok = 0, unavailable = 0, after = 0, second_answered = 0;
@@ -106,7 +109,7 @@ int main(int argc, char **argv)
 	if (!it_raw_recv(fd, &r))
 		it_fail("closed before the first answer");
 	ok += take(&r, pk, &unavailable);
-	proto_resp_env_clear(&r);
+	kh_test_resp_clear(&r);
 
 	/* Mid-burst: the first answer is in, the rest are being worked on. */
 	if (kill(pid, SIGTERM) != 0)
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
 	while (it_raw_recv(fd, &r)) {
 		ok += take(&r, pk, &unavailable);
 		after++;
-		proto_resp_env_clear(&r);
+		kh_test_resp_clear(&r);
 	}
 	close(fd);
 
