@@ -26,7 +26,7 @@ static uint8_t *fuzz_pack(const ProtobufCMessage *m, size_t *len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	Keyhold__V1__Request env = KEYHOLD__V1__REQUEST__INIT;
+	Keyhold__V1__Request env;
 	struct proto_req req, again;
 	struct kh_errbuf e = { 0 }, e2 = { 0 };
 	uint8_t *body = NULL, *body2 = NULL, *frame = NULL;
@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = fuzz_pack(req.msg, &blen);
 	if (body == NULL)
 		goto out;
+	keyhold__v1__request__init(&env);
 	env.id = req.id;
 	env.method = (char *)(uintptr_t)proto_method_name(req.method);
 	env.deadline_ms = req.deadline_ms;
