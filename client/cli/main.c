@@ -118,10 +118,11 @@ static enum kh_err cli_conn_opts(const struct cli_conn *g, kh_client_opts **out)
 	enum kh_err r;
 
 	CLI_TRY(kh_client_opts_new(&o));
-	if (g->socket != NULL)
-		CLI_TRY(kh_client_opts_set_socket(o, g->socket));
+	/* --connect wins over the socket, as the library does. */
 	if (g->connect != NULL)
 		CLI_TRY(kh_client_opts_set_tls(o, g->connect, g->tls_ca, g->tls_cert, g->tls_key));
+	else if (g->socket != NULL)
+		CLI_TRY(kh_client_opts_set_socket(o, g->socket));
 	if (g->tls_server_name != NULL)
 		CLI_TRY(kh_client_opts_set_tls_server_name(o, g->tls_server_name));
 	kh_client_opts_set_timeout(o, g->timeout_ms);
@@ -142,9 +143,11 @@ int cli_connect(struct cli *cli)
 	if (cli->c != NULL)
 		return 0;
 	r = cli_conn_opts(&cli->opts, &o);
+	if (r == KH_E_INVALID_ARGUMENT && cli->opts.connect == NULL)
+		return cli_failf(cli, r, "socket path %s is too long", cli->opts.socket);
 	if (r != KH_OK)
 		return cli_failf(cli, r, r == KH_E_RESOURCE_EXHAUSTED ? "out of memory"
-					 : "a socket path, address or file name is longer than 4096 bytes");
+					 : "an address or file name is longer than 4096 bytes");
 	r = kh_client_new(o, &c);
 	kh_client_opts_free(o);
 	if (r != KH_OK)
