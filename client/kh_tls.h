@@ -1,6 +1,6 @@
-/* kh_tls: the TLS 1.3 transport of the client libraries (client.c and,
- * until the CLI moves, legacy/): TCP connect with a client certificate,
- * server verification against a CA bundle and name. Not installed. */
+/* kh_tls: the TLS 1.3 transport of libkeyhold (client.c): TCP connect
+ * with a client certificate, server verification against a CA bundle and
+ * name. Not installed. */
 #ifndef KH_TLS_H
 #define KH_TLS_H
 

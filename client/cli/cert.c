@@ -6,22 +6,13 @@
 #include <string.h>
 
 #include "cli.h"
-#include "kh_util.h"
 
-static const char *cc_time(int64_t t, char *buf, size_t n)
-{
-	if (t == 0)
-		return "-";
-	kh_time_format_rfc3339(t, buf, n);
-	return buf;
-}
-
-static int cc_read(struct cli *cli, const char *path, struct kh_bytes *out)
+static int cc_read(struct cli *cli, const char *path, struct cli_bytes *out)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	if (cli_read_file(cli, path, KH_PKI_BLOB_MAX, &buf, &len) != 0)
+	if (cli_read_file(cli, path, CLI_PKI_BLOB_MAX, &buf, &len) != 0)
 		return CLI_EXIT_ERR;
 	if (len == 0) {
 		free(buf);
@@ -32,86 +23,114 @@ static int cc_read(struct cli *cli, const char *path, struct kh_bytes *out)
 	return 0;
 }
 
-static int cc_copy(struct cli *cli, char *dst, size_t dstsz, const char *v, const char *what)
+static int cc_len(struct cli *cli, const char *v, size_t max, const char *what)
 {
-	if (strlen(v) >= dstsz)
-		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, dstsz - 1);
-	memcpy(dst, v, strlen(v) + 1);
+	if (strlen(v) > max)
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, max);
 	return 0;
 }
 
 /* "revoked (keyCompromise)", "good", "unknown". */
-static const char *cc_status(enum kh_rev_status st, const char *reason, char *buf, size_t n)
+static const char *cc_status(const char *st, const char *reason, char *buf, size_t n)
 {
-	if (st == KH_REV_REVOKED) {
+	if (strcmp(st, "REVOCATION_REVOKED") == 0) {
 		snprintf(buf, n, "revoked (%s)", reason[0] != '\0' ? reason : "unspecified");
 		return buf;
 	}
-	return kh_rev_status_name(st);
+	return cli_rev_status_name(st);
+}
+
+/* Sets the string field of q when v is given and not empty. */
+static enum kh_err set_str(kh_msg *q, const char *field, const char *v)
+{
+	return v != NULL && v[0] != '\0' ? kh_msg_set_str(q, field, v) : KH_OK;
 }
 
 /* ---- cert check ---- */
+
+static enum kh_err cert_check_fill(kh_msg *q, const char *store, const struct cli_bytes *cert,
+				   const struct cli_bytes *untrusted)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "store", store));
+	CLI_TRY(kh_msg_set_bytes(q, "cert", cert->data, cert->len));
+	if (untrusted->len > 0)
+		CLI_TRY(kh_msg_set_bytes(q, "untrusted", untrusted->data, untrusted->len));
+out:
+	return r;
+}
 
 static int cert_check(struct cli *cli, struct cli_args *a)
 {
 	const char *store = cli_opt(a, "--store");
 	const char *untrusted = cli_opt(a, "--untrusted");
 	const char *path = cli_pos(a);
-	struct kh_cert_check_req req;
-	struct kh_cert_check_resp r;
-	struct kh_errbuf e = { 0 };
+	struct cli_bytes cert = { NULL, 0 }, unt = { NULL, 0 };
+	kh_msg *q = NULL, *r = NULL;
+	const char *status, *reason, *policy, *detail;
 	char sb[64], tb[40];
-	bool failed;
-	size_t i;
+	bool failed, soft_fail, revoked, unknown;
+	size_t i, n;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (path == NULL || store == NULL)
 		return cli_usage(cli, "usage: keyhold cert check FILE --store STORE [--untrusted FILE]");
-	memset(&req, 0, sizeof(req));
-	if (!kh_name_valid(store))
+	if (!cli_name_valid(store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
-	memcpy(req.store, store, strlen(store) + 1);
-	rc = cc_read(cli, path, &req.cert);
+	rc = cc_read(cli, path, &cert);
 	if (rc == 0 && untrusted != NULL)
-		rc = cc_read(cli, untrusted, &req.untrusted);
+		rc = cc_read(cli, untrusted, &unt);
 	if (rc == 0)
 		rc = cli_connect(cli);
-	if (rc == 0 && kh_cert_check(cli->c, &req, &r, &e) != KH_OK)
-		rc = cli_fail(cli, &e);
-	kh_bytes_clear(&req.cert);
-	kh_bytes_clear(&req.untrusted);
+	if (rc == 0 && cert.len + unt.len > CLI_PKI_BLOB_MAX)
+		rc = cli_failf(cli, KH_E_INVALID_ARGUMENT, "the certificates are larger than %u bytes", CLI_PKI_BLOB_MAX);
+	if (rc == 0 && (rc = cli_request(cli, "CheckCertificate", &q)) == 0)
+		rc = cli_call(cli, q, cert_check_fill(q, store, &cert, &unt), &r);
+	free(cert.data);
+	free(unt.data);
 	if (rc != 0)
 		return rc;
+	status = kh_msg_get_enum(r, "status");
+	reason = kh_msg_get_str(r, "reason");
+	policy = kh_msg_get_str(r, "policy");
+	detail = kh_msg_get_str(r, "detail");
+	soft_fail = kh_msg_get_bool(r, "soft_fail");
+	revoked = strcmp(status, "REVOCATION_REVOKED") == 0;
+	unknown = strcmp(cli_rev_status_name(status), "unknown") == 0;
+	n = kh_msg_count(r, "certs");
 	/* Revoked always fails; unknown fails unless the policy ends in none. */
-	failed = r.status == KH_REV_REVOKED || (r.status == KH_REV_UNKNOWN && !r.soft_fail);
+	failed = revoked || (unknown && !soft_fail);
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
-		cli_json_str(cli->j, "status", kh_rev_status_name(r.status));
-		if (r.status == KH_REV_REVOKED)
-			cli_json_str(cli->j, "reason", r.reason);
-		cli_json_str(cli->j, "policy", r.policy);
-		cli_json_bool(cli->j, "soft_fail", r.soft_fail);
-		cli_json_str(cli->j, "detail", r.detail);
+		cli_json_str(cli->j, "status", cli_rev_status_name(status));
+		if (revoked)
+			cli_json_str(cli->j, "reason", reason);
+		cli_json_str(cli->j, "policy", policy);
+		cli_json_bool(cli->j, "soft_fail", soft_fail);
+		cli_json_str(cli->j, "detail", detail);
 		cli_json_arr(cli->j, "certs");
-		for (i = 0; i < r.n_certs; i++) {
-			const struct kh_cert_rev *c = &r.certs[i];
+		for (i = 0; i < n; i++) {
+			const kh_msg *c = cli_item(r, "certs", i);
+			const kh_msg *ci = cli_sub(c, "cert");
+			const char *cst = kh_msg_get_enum(c, "status");
 
 			cli_json_obj(cli->j, NULL);
-			cli_json_str(cli->j, "subject", c->cert.subject);
-			cli_json_str(cli->j, "issuer", c->cert.issuer);
-			cli_json_str(cli->j, "serial", c->cert.serial);
-			cli_json_str(cli->j, "fingerprint_sha256", c->cert.fingerprint);
-			cli_json_str(cli->j, "status", kh_rev_status_name(c->status));
-			if (c->status == KH_REV_REVOKED) {
-				cli_json_str(cli->j, "reason", c->reason);
-				cli_json_str(cli->j, "revoked_at", cc_time(c->revoked_at, tb, sizeof(tb)));
+			cli_json_str(cli->j, "subject", kh_msg_get_str(ci, "subject"));
+			cli_json_str(cli->j, "issuer", kh_msg_get_str(ci, "issuer"));
+			cli_json_str(cli->j, "serial", kh_msg_get_str(ci, "serial"));
+			cli_json_str(cli->j, "fingerprint_sha256", kh_msg_get_str(ci, "fingerprint"));
+			cli_json_str(cli->j, "status", cli_rev_status_name(cst));
+			if (strcmp(cst, "REVOCATION_REVOKED") == 0) {
+				cli_json_str(cli->j, "reason", kh_msg_get_str(c, "reason"));
+				cli_json_str(cli->j, "revoked_at", cli_time_str(kh_msg_get_int(c, "revoked_at"), tb, sizeof(tb)));
 			}
-			cli_json_str(cli->j, "method", c->method);
-			cli_json_str(cli->j, "source", c->source);
-			cli_json_str(cli->j, "detail", c->detail);
+			cli_json_str(cli->j, "method", kh_msg_get_str(c, "method"));
+			cli_json_str(cli->j, "source", kh_msg_get_str(c, "source"));
+			cli_json_str(cli->j, "detail", kh_msg_get_str(c, "detail"));
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_arr(cli->j);
@@ -119,164 +138,181 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			/* The contract's error object, inside the one document. */
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
-			cli_json_str(cli->j, "message", r.detail);
+			cli_json_str(cli->j, "message", detail);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("%s\n", cc_status(r.status, r.reason, sb, sizeof(sb)));
-		for (i = 0; i < r.n_certs; i++) {
-			const struct kh_cert_rev *c = &r.certs[i];
+		printf("%s\n", cc_status(status, reason, sb, sizeof(sb)));
+		for (i = 0; i < n; i++) {
+			const kh_msg *c = cli_item(r, "certs", i);
+			const char *cst = kh_msg_get_enum(c, "status");
+			const char *method = kh_msg_get_str(c, "method"), *cdetail = kh_msg_get_str(c, "detail");
 
-			printf("  %s: %s", c->cert.subject, cc_status(c->status, c->reason, sb, sizeof(sb)));
-			if (c->status == KH_REV_REVOKED)
-				printf(" since %s", cc_time(c->revoked_at, tb, sizeof(tb)));
-			if (c->method[0] != '\0')
-				printf(" (%s %s)", c->method, c->source);
-			if (c->status == KH_REV_UNKNOWN && c->detail[0] != '\0')
-				printf(" (%s)", c->detail);
+			printf("  %s: %s", kh_msg_get_str(cli_sub(c, "cert"), "subject"),
+			       cc_status(cst, kh_msg_get_str(c, "reason"), sb, sizeof(sb)));
+			if (strcmp(cst, "REVOCATION_REVOKED") == 0)
+				printf(" since %s", cli_time_str(kh_msg_get_int(c, "revoked_at"), tb, sizeof(tb)));
+			if (method[0] != '\0')
+				printf(" (%s %s)", method, kh_msg_get_str(c, "source"));
+			if (strcmp(cli_rev_status_name(cst), "unknown") == 0 && cdetail[0] != '\0')
+				printf(" (%s)", cdetail);
 			printf("\n");
 		}
-		if (r.n_certs == 0)
-			printf("  %s\n", r.detail);
+		if (n == 0)
+			printf("  %s\n", detail);
 		if (failed)
-			fprintf(stderr, "error: FAILED_PRECONDITION: %s%s%s%s\n", r.detail,
-				r.status == KH_REV_UNKNOWN ? " (policy '" : "", r.status == KH_REV_UNKNOWN ? r.policy : "",
-				r.status == KH_REV_UNKNOWN ? "' fails hard when nothing answers)" : "");
-		else if (r.status == KH_REV_UNKNOWN && strcmp(r.policy, "none") == 0)
+			fprintf(stderr, "error: FAILED_PRECONDITION: %s%s%s%s\n", detail, unknown ? " (policy '" : "",
+				unknown ? policy : "", unknown ? "' fails hard when nothing answers)" : "");
+		else if (unknown && strcmp(policy, "none") == 0)
 			fprintf(stderr, "warning: revocation checking is off for trust store %s (policy none): %s\n", store,
-				r.detail);
-		else if (r.status == KH_REV_UNKNOWN)
-			fprintf(stderr, "warning: %s; accepted: policy '%s' ends in none (soft-fail)\n", r.detail, r.policy);
+				detail);
+		else if (unknown)
+			fprintf(stderr, "warning: %s; accepted: policy '%s' ends in none (soft-fail)\n", detail, policy);
 	}
-	kh_cert_check_resp_clear(&r);
+	kh_msg_free(r);
 	return failed ? CLI_EXIT_ERR : 0;
 }
 
 /* ---- cert expiring / monitor ---- */
 
-static void exp_json(struct cli_json *j, const struct kh_expiring_cert *c)
+/* Places one certificate is reported in (the service lists at most 8). */
+#define CLI_HELD_BY_MAX 8
+#define CLI_HELD_BY_LEN 80
+
+/* c: an ExpiringCert. */
+static void exp_json(struct cli_json *j, const kh_msg *c)
 {
+	const kh_msg *ci = cli_sub(c, "cert");
+	int64_t days_left = kh_msg_get_int(c, "days_left");
+	size_t k, n = kh_msg_count(c, "held_by");
 	char t1[40], t2[40];
-	size_t k;
 
 	cli_json_obj(j, NULL);
-	cli_json_str(j, "subject", c->cert.subject);
-	cli_json_str(j, "issuer", c->cert.issuer);
-	cli_json_str(j, "serial", c->cert.serial);
-	cli_json_str(j, "fingerprint_sha256", c->cert.fingerprint);
-	cli_json_str(j, "not_after", cc_time(c->cert.not_after, t1, sizeof(t1)));
-	cli_json_i64(j, "days_left", c->days_left); /* negative once expired */
-	cli_json_bool(j, "expired", c->days_left < 0);
+	cli_json_str(j, "subject", kh_msg_get_str(ci, "subject"));
+	cli_json_str(j, "issuer", kh_msg_get_str(ci, "issuer"));
+	cli_json_str(j, "serial", kh_msg_get_str(ci, "serial"));
+	cli_json_str(j, "fingerprint_sha256", kh_msg_get_str(ci, "fingerprint"));
+	cli_json_str(j, "not_after", cli_time_str(kh_msg_get_int(ci, "not_after"), t1, sizeof(t1)));
+	cli_json_i64(j, "days_left", days_left); /* negative once expired */
+	cli_json_bool(j, "expired", days_left < 0);
 	cli_json_arr(j, "held_by");
-	for (k = 0; k < c->n_held_by; k++)
-		cli_json_str(j, NULL, c->held_by[k]);
+	for (k = 0; k < n && k < CLI_HELD_BY_MAX; k++)
+		cli_json_str(j, NULL, kh_msg_get_str_at(c, "held_by", k));
 	cli_json_end_arr(j);
-	cli_json_str(j, "last_notified", cc_time(c->last_notified, t2, sizeof(t2)));
-	cli_json_u64(j, "notifications", c->notifications);
+	cli_json_str(j, "last_notified", cli_time_str(kh_msg_get_int(c, "last_notified"), t2, sizeof(t2)));
+	cli_json_u64(j, "notifications", kh_msg_get_uint(c, "notifications"));
 	cli_json_end_obj(j);
 }
 
-static void exp_row(const struct kh_expiring_cert *c)
+static void exp_row(const kh_msg *c)
 {
-	char t1[40], t2[40], held[KH_HELD_BY_MAX * KH_HELD_BY_LEN] = "";
-	size_t k;
+	const kh_msg *ci = cli_sub(c, "cert");
+	char t1[40], t2[40], held[CLI_HELD_BY_MAX * CLI_HELD_BY_LEN] = "";
+	size_t k, n = kh_msg_count(c, "held_by");
 
-	for (k = 0; k < c->n_held_by; k++) {
-		size_t n = strlen(held);
+	for (k = 0; k < n && k < CLI_HELD_BY_MAX; k++) {
+		size_t len = strlen(held);
 
-		snprintf(held + n, sizeof(held) - n, "%s%s", k > 0 ? "," : "", c->held_by[k]);
+		snprintf(held + len, sizeof(held) - len, "%s%s", k > 0 ? "," : "", kh_msg_get_str_at(c, "held_by", k));
 	}
-	printf("%-20s  %5lld  %-20s %3u  %s  [%s]\n", cc_time(c->cert.not_after, t1, sizeof(t1)), (long long)c->days_left,
-	       cc_time(c->last_notified, t2, sizeof(t2)), c->notifications, c->cert.subject, held);
+	printf("%-20s  %5lld  %-20s %3u  %s  [%s]\n", cli_time_str(kh_msg_get_int(ci, "not_after"), t1, sizeof(t1)),
+	       (long long)kh_msg_get_int(c, "days_left"), cli_time_str(kh_msg_get_int(c, "last_notified"), t2, sizeof(t2)),
+	       (uint32_t)kh_msg_get_uint(c, "notifications"), kh_msg_get_str(ci, "subject"), held);
 }
 
 static int cert_expiring(struct cli *cli, struct cli_args *a)
 {
 	const char *within = cli_opt(a, "--within");
 	bool all = cli_flag(a, "--all");
-	struct kh_expiring_list l;
-	struct kh_errbuf e = { 0 };
+	kh_msg *q = NULL, *l = NULL;
 	uint64_t days = 0;
-	size_t i;
+	size_t i, n;
+	enum kh_err r;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (within != NULL && (kh_parse_u64(within, 1, 36500, &days) != 0 || all))
+	if (within != NULL && (cli_parse_u64(within, 1, 36500, &days) != 0 || all))
 		return cli_usage(cli, "usage: keyhold cert expiring [--within DAYS (1 to 36500) | --all]");
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "ListExpiring", &q)) != 0)
 		return rc;
-	if (kh_cert_expiring(cli->c, (uint32_t)days, all, &l, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	r = kh_msg_set_uint(q, "within_days", days);
+	if (r == KH_OK)
+		r = kh_msg_set_bool(q, "all", all);
+	if ((rc = cli_call(cli, q, r, &l)) != 0)
+		return rc;
+	n = kh_msg_count(l, "certs");
 	if (cli->json) {
 		char tb[40];
 
 		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "now", cc_time(l.now, tb, sizeof(tb)));
+		cli_json_str(cli->j, "now", cli_time_str(kh_msg_get_int(l, "now"), tb, sizeof(tb)));
 		if (!all)
-			cli_json_u64(cli->j, "within_days", l.within_days);
+			cli_json_u64(cli->j, "within_days", kh_msg_get_uint(l, "within_days"));
 		cli_json_arr(cli->j, "certificates");
-		for (i = 0; i < l.n; i++)
-			exp_json(cli->j, &l.certs[i]);
+		for (i = 0; i < n; i++)
+			exp_json(cli->j, cli_item(l, "certs", i));
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
 		if (all)
 			printf("every certificate keyhold holds, soonest expiry first\n");
 		else
-			printf("certificates expiring within %u days, soonest first\n", l.within_days);
+			printf("certificates expiring within %u days, soonest first\n",
+			       (uint32_t)kh_msg_get_uint(l, "within_days"));
 		printf("%-20s  %5s  %-20s %3s  %s\n", "NOT AFTER", "DAYS", "LAST NOTIFIED", "#", "SUBJECT  [HELD BY]");
-		for (i = 0; i < l.n; i++)
-			exp_row(&l.certs[i]);
+		for (i = 0; i < n; i++)
+			exp_row(cli_item(l, "certs", i));
 	}
-	kh_expiring_list_clear(&l);
+	kh_msg_free(l);
 	return 0;
 }
 
 static int cert_monitor(struct cli *cli, struct cli_args *a)
 {
-	struct kh_monitor_resp m;
-	struct kh_errbuf e = { 0 };
-	size_t i;
+	kh_msg *q = NULL, *m = NULL;
+	size_t i, nn, nr, ne;
 	int rc;
 
-	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0)
+	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0 ||
+	    (rc = cli_request(cli, "RunMonitor", &q)) != 0 || (rc = cli_call(cli, q, KH_OK, &m)) != 0)
 		return rc;
-	if (kh_monitor_run(cli->c, &m, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	nn = kh_msg_count(m, "notified");
+	nr = kh_msg_count(m, "renewals");
+	ne = kh_msg_count(m, "errors");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_arr(cli->j, "notified");
-		for (i = 0; i < m.n_notified; i++)
-			exp_json(cli->j, &m.notified[i]);
+		for (i = 0; i < nn; i++)
+			exp_json(cli->j, cli_item(m, "notified", i));
 		cli_json_end_arr(cli->j);
 		cli_json_arr(cli->j, "renewals");
-		for (i = 0; i < m.n_renewals; i++)
-			cli_json_str(cli->j, NULL, m.renewals[i]);
+		for (i = 0; i < nr; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(m, "renewals", i));
 		cli_json_end_arr(cli->j);
 		cli_json_arr(cli->j, "errors");
-		for (i = 0; i < m.n_errors; i++)
-			cli_json_str(cli->j, NULL, m.errors[i]);
+		for (i = 0; i < ne; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(m, "errors", i));
 		cli_json_end_arr(cli->j);
-		if (m.n_errors > 0) {
+		if (ne > 0) {
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
-			cli_json_str(cli->j, "message", m.errors[0]);
+			cli_json_str(cli->j, "message", kh_msg_get_str_at(m, "errors", 0));
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("%zu notification(s), %zu renewal action(s)\n", m.n_notified, m.n_renewals);
-		for (i = 0; i < m.n_notified; i++)
-			exp_row(&m.notified[i]);
-		for (i = 0; i < m.n_renewals; i++)
-			printf("renewal: %s\n", m.renewals[i]);
-		for (i = 0; i < m.n_errors; i++)
-			fprintf(stderr, "error: FAILED_PRECONDITION: %s\n", m.errors[i]);
+		printf("%zu notification(s), %zu renewal action(s)\n", nn, nr);
+		for (i = 0; i < nn; i++)
+			exp_row(cli_item(m, "notified", i));
+		for (i = 0; i < nr; i++)
+			printf("renewal: %s\n", kh_msg_get_str_at(m, "renewals", i));
+		for (i = 0; i < ne; i++)
+			fprintf(stderr, "error: FAILED_PRECONDITION: %s\n", kh_msg_get_str_at(m, "errors", i));
 	}
-	rc = m.n_errors > 0 ? CLI_EXIT_ERR : 0;
-	kh_monitor_resp_clear(&m);
+	rc = ne > 0 ? CLI_EXIT_ERR : 0;
+	kh_msg_free(m);
 	return rc;
 }
 
@@ -306,7 +342,7 @@ static int cc_renew_at(struct cli *cli, const char *v, uint32_t *out)
 		*out = 0;
 		return 0;
 	}
-	if (kh_parse_u64(v, 0, 99, &n) != 0)
+	if (cli_parse_u64(v, 0, 99, &n) != 0)
 		return cli_usage(cli, "--renew-at takes a percent of the certificate's lifetime from 1 to 99, or off");
 	*out = (uint32_t)n;
 	return 0;
@@ -333,62 +369,116 @@ int cli_renew_opts(struct cli *cli, struct cli_args *a, bool *set, uint32_t *ren
 	return 0;
 }
 
+/* The trustpoint name (GetTrustpoint); 0 and *resp, or the error printed. */
+static int cc_tp_get(struct cli *cli, const char *name, kh_msg **resp)
+{
+	kh_msg *q = NULL;
+	int rc;
+
+	if ((rc = cli_request(cli, "GetTrustpoint", &q)) != 0)
+		return rc;
+	return cli_call(cli, q, kh_msg_set_str(q, "name", name), resp);
+}
+
+/* The OCSP URL rule of the service; 0 or the error printed. */
+static int cc_url(struct cli *cli, const char *url)
+{
+	if (!cli_url_valid(url != NULL ? url : ""))
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT,
+				 "the OCSP URL must be an http:// URL of at most %d characters (keyhold fetches no https, "
+				 "ldap or file URLs)",
+				 CLI_URL_MAX);
+	return 0;
+}
+
+struct cc_tp_policy {
+	const char *name, *revocation, *ocsp_url;
+	bool set_renew;
+	uint32_t renew_at;
+	bool renew_regenerate;
+};
+
+static enum kh_err cc_tp_fill(kh_msg *q, const struct cc_tp_policy *p)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "name", p->name));
+	CLI_TRY(kh_msg_set_bool(q, "set_revocation", p->revocation != NULL));
+	CLI_TRY(set_str(q, "revocation", p->revocation));
+	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_url", p->ocsp_url != NULL));
+	CLI_TRY(set_str(q, "ocsp_url", p->ocsp_url));
+	CLI_TRY(kh_msg_set_bool(q, "set_renew", p->set_renew));
+	CLI_TRY(kh_msg_set_uint(q, "renew_at", p->renew_at));
+	CLI_TRY(kh_msg_set_bool(q, "renew_regenerate", p->renew_regenerate));
+out:
+	return r;
+}
+
 int cli_tp_set(struct cli *cli, struct cli_args *a)
 {
-	const char *rev = cli_opt(a, "--revocation");
-	const char *url = cli_opt(a, "--ocsp-url");
-	const char *name;
-	struct kh_tp_policy_req req;
-	struct kh_trustpoint t;
-	struct kh_errbuf e = { 0 };
+	struct cc_tp_policy p;
+	kh_msg *q = NULL, *t = NULL;
 	bool mode_given = false;
 	int rc;
 
-	memset(&req, 0, sizeof(req));
-	if ((rc = cli_renew_opts(cli, a, &req.set_renew, &req.renew_at, &req.renew_regenerate, &mode_given)) != 0)
+	memset(&p, 0, sizeof(p));
+	p.revocation = cli_opt(a, "--revocation");
+	p.ocsp_url = cli_opt(a, "--ocsp-url");
+	if ((rc = cli_renew_opts(cli, a, &p.set_renew, &p.renew_at, &p.renew_regenerate, &mode_given)) != 0)
 		return rc;
-	name = cli_pos(a);
+	p.name = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (name == NULL || (rev == NULL && url == NULL && !req.set_renew && !mode_given))
+	if (p.name == NULL || (p.revocation == NULL && p.ocsp_url == NULL && !p.set_renew && !mode_given))
 		return cli_usage(cli, "usage: keyhold trustpoint set TP [--revocation LIST] [--ocsp-url URL] "
 				      "[--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]");
-	if (!kh_name_valid(name))
+	if (!cli_name_valid(p.name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
-	memcpy(req.name, name, strlen(name) + 1);
-	if (rev != NULL) {
-		req.set_revocation = true;
-		if ((rc = cc_copy(cli, req.revocation, sizeof(req.revocation), rev, "the revocation list")) != 0)
-			return rc;
-	}
-	if (url != NULL) {
-		req.set_ocsp_url = true;
-		if ((rc = cc_copy(cli, req.ocsp_url, sizeof(req.ocsp_url), url, "the OCSP URL")) != 0)
-			return rc;
-	}
+	if ((p.revocation != NULL && (rc = cc_len(cli, p.revocation, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
+	    (p.ocsp_url != NULL && (rc = cc_len(cli, p.ocsp_url, CLI_URL_MAX, "the OCSP URL")) != 0))
+		return rc;
 	if ((rc = cli_connect(cli)) != 0)
 		return rc;
-	if (mode_given && !req.set_renew) {
+	if (mode_given && !p.set_renew) {
 		/* Only the key mode changes: keep the percent. */
-		if (kh_trustpoint_get(cli->c, name, &t, &e) != KH_OK)
-			return cli_fail(cli, &e);
-		req.renew_at = t.renew_at;
-		kh_trustpoint_clear(&t);
-		if (req.renew_at == 0)
-			return cli_usage(cli, "trustpoint %s does not renew; give --renew-at PERCENT too", name);
-		req.set_renew = true;
-	} else if (req.set_renew && !mode_given && req.renew_at > 0) {
+		if ((rc = cc_tp_get(cli, p.name, &t)) != 0)
+			return rc;
+		p.renew_at = (uint32_t)kh_msg_get_uint(cli_sub(t, "trustpoint"), "renew_at");
+		kh_msg_free(t);
+		t = NULL;
+		if (p.renew_at == 0)
+			return cli_usage(cli, "trustpoint %s does not renew; give --renew-at PERCENT too", p.name);
+		p.set_renew = true;
+	} else if (p.set_renew && !mode_given && p.renew_at > 0) {
 		/* A new percent keeps the key mode. */
-		if (kh_trustpoint_get(cli->c, name, &t, &e) != KH_OK)
-			return cli_fail(cli, &e);
-		req.renew_regenerate = t.renew_regenerate;
-		kh_trustpoint_clear(&t);
+		if ((rc = cc_tp_get(cli, p.name, &t)) != 0)
+			return rc;
+		p.renew_regenerate = kh_msg_get_bool(cli_sub(t, "trustpoint"), "renew_regenerate");
+		kh_msg_free(t);
+		t = NULL;
 	}
-	if (kh_trustpoint_set_policy(cli->c, &req, &t, &e) != KH_OK)
-		return cli_fail(cli, &e);
-	cli_tp_out(cli, &t);
-	kh_trustpoint_clear(&t);
+	if ((rc = cc_url(cli, p.ocsp_url)) != 0)
+		return rc;
+	if (p.renew_at > 99)
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "renew-at is a percent from 1 to 99 (0: off)");
+	if ((rc = cli_request(cli, "SetTrustpointPolicy", &q)) != 0 || (rc = cli_call(cli, q, cc_tp_fill(q, &p), &t)) != 0)
+		return rc;
+	cli_tp_out(cli, cli_sub(t, "trustpoint"));
+	kh_msg_free(t);
 	return 0;
+}
+
+static enum kh_err cc_ts_fill(kh_msg *q, const char *store, const char *rev, const char *url)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "store", store));
+	CLI_TRY(kh_msg_set_bool(q, "set_revocation", rev != NULL));
+	CLI_TRY(set_str(q, "revocation", rev));
+	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_url", url != NULL));
+	CLI_TRY(set_str(q, "ocsp_url", url));
+out:
+	return r;
 }
 
 int cli_ts_set(struct cli *cli, struct cli_args *a)
@@ -396,42 +486,34 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 	const char *rev = cli_opt(a, "--revocation");
 	const char *url = cli_opt(a, "--ocsp-url");
 	const char *store = cli_pos(a);
-	struct kh_ts_policy_req req;
-	struct kh_ts_policy p;
-	struct kh_errbuf e = { 0 };
+	const char *ocsp;
+	kh_msg *q = NULL, *p = NULL;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (store == NULL || (rev == NULL && url == NULL))
 		return cli_usage(cli, "usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL]");
-	memset(&req, 0, sizeof(req));
-	if (!kh_name_valid(store))
+	if (!cli_name_valid(store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
-	memcpy(req.store, store, strlen(store) + 1);
-	if (rev != NULL) {
-		req.set_revocation = true;
-		if ((rc = cc_copy(cli, req.revocation, sizeof(req.revocation), rev, "the revocation list")) != 0)
-			return rc;
-	}
-	if (url != NULL) {
-		req.set_ocsp_url = true;
-		if ((rc = cc_copy(cli, req.ocsp_url, sizeof(req.ocsp_url), url, "the OCSP URL")) != 0)
-			return rc;
-	}
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rev != NULL && (rc = cc_len(cli, rev, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
+	    (url != NULL && (rc = cc_len(cli, url, CLI_URL_MAX, "the OCSP URL")) != 0))
 		return rc;
-	if (kh_truststore_set_policy(cli->c, &req, &p, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	if ((rc = cli_connect(cli)) != 0 || (rc = cc_url(cli, url)) != 0 ||
+	    (rc = cli_request(cli, "SetTruststorePolicy", &q)) != 0 ||
+	    (rc = cli_call(cli, q, cc_ts_fill(q, store, rev, url), &p)) != 0)
+		return rc;
+	ocsp = kh_msg_get_str(p, "ocsp_url");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "store", p.store);
-		cli_json_str(cli->j, "revocation", p.revocation);
-		cli_json_str(cli->j, "ocsp_url", p.ocsp_url);
+		cli_json_str(cli->j, "store", kh_msg_get_str(p, "store"));
+		cli_json_str(cli->j, "revocation", kh_msg_get_str(p, "revocation"));
+		cli_json_str(cli->j, "ocsp_url", ocsp);
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("trust store %s: revocation %s%s%s\n", p.store, p.revocation, p.ocsp_url[0] ? ", OCSP responder " : "",
-		       p.ocsp_url);
+		printf("trust store %s: revocation %s%s%s\n", kh_msg_get_str(p, "store"), kh_msg_get_str(p, "revocation"),
+		       ocsp[0] ? ", OCSP responder " : "", ocsp);
 	}
+	kh_msg_free(p);
 	return 0;
 }

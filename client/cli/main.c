@@ -53,11 +53,12 @@ static void cli_help(FILE *f)
 		KH_DEFAULT_SOCKET);
 }
 
-int cli_fail(struct cli *cli, const struct kh_errbuf *e)
+int cli_fail(struct cli *cli, enum kh_err code, const char *msg)
 {
-	const char *code = kh_err_name(e->code != KH_OK ? e->code : KH_E_UNKNOWN);
-	const char *msg = e->msg[0] != '\0' ? e->msg : code;
+	const char *name = kh_err_name(code != KH_OK ? code : KH_E_UNKNOWN);
 
+	if (msg == NULL || msg[0] == '\0')
+		msg = name;
 	if (cli->json) {
 		struct cli_json *j;
 		FILE *outs[2] = { stdout, stderr };
@@ -70,51 +71,94 @@ int cli_fail(struct cli *cli, const struct kh_errbuf *e)
 			j = cli_json_new(outs[i]);
 			cli_json_obj(j, NULL);
 			cli_json_obj(j, "error");
-			cli_json_str(j, "code", code);
+			cli_json_str(j, "code", name);
 			cli_json_str(j, "message", msg);
 			cli_json_end_obj(j);
 			cli_json_end_obj(j);
 			cli_json_free(j);
 		}
 	} else {
-		fprintf(stderr, "error: %s: %s\n", code, msg);
+		fprintf(stderr, "error: %s: %s\n", name, msg);
 	}
 	return CLI_EXIT_ERR;
 }
 
+/* Messages are cut where the library cuts its own. */
+#define CLI_MSG_MAX 512
+
 int cli_failf(struct cli *cli, enum kh_err code, const char *fmt, ...)
 {
-	struct kh_errbuf e = { 0 };
+	char msg[CLI_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	kh_err_vset(&e, code, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return cli_fail(cli, &e);
+	return cli_fail(cli, code, msg);
 }
 
 int cli_usage(struct cli *cli, const char *fmt, ...)
 {
-	struct kh_errbuf e = { 0 };
+	char msg[CLI_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	kh_err_vset(&e, KH_E_INVALID_ARGUMENT, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	cli_fail(cli, &e);
+	cli_fail(cli, KH_E_INVALID_ARGUMENT, msg);
 	if (!cli->json)
 		fprintf(stderr, "run 'keyhold --help' for usage\n");
 	return CLI_EXIT_USAGE;
 }
 
+/* The options of the global flags; KH_OK or the setter's error. */
+static enum kh_err cli_conn_opts(const struct cli_conn *g, kh_client_opts **out)
+{
+	kh_client_opts *o = NULL;
+	enum kh_err r;
+
+	CLI_TRY(kh_client_opts_new(&o));
+	/* --connect wins over the socket, as the library does. */
+	if (g->connect != NULL)
+		CLI_TRY(kh_client_opts_set_tls(o, g->connect, g->tls_ca, g->tls_cert, g->tls_key));
+	else if (g->socket != NULL)
+		CLI_TRY(kh_client_opts_set_socket(o, g->socket));
+	if (g->tls_server_name != NULL)
+		CLI_TRY(kh_client_opts_set_tls_server_name(o, g->tls_server_name));
+	kh_client_opts_set_timeout(o, g->timeout_ms);
+	*out = o;
+	o = NULL;
+out:
+	kh_client_opts_free(o);
+	return r;
+}
+
 int cli_connect(struct cli *cli)
 {
-	struct kh_errbuf e = { 0 };
+	kh_client_opts *o = NULL;
+	kh_client *c = NULL;
+	enum kh_err r;
+	int rc = 0;
 
 	if (cli->c != NULL)
 		return 0;
-	if (kh_client_open(&cli->opts, &cli->c, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	r = cli_conn_opts(&cli->opts, &o);
+	if (r == KH_E_INVALID_ARGUMENT && cli->opts.connect == NULL)
+		return cli_failf(cli, r, "socket path %s is too long", cli->opts.socket);
+	if (r != KH_OK)
+		return cli_failf(cli, r, r == KH_E_RESOURCE_EXHAUSTED ? "out of memory"
+					 : "an address or file name is longer than 4096 bytes");
+	r = kh_client_new(o, &c);
+	kh_client_opts_free(o);
+	if (r != KH_OK)
+		return cli_failf(cli, r, "out of memory");
+	r = kh_client_connect(c);
+	if (r != KH_OK) {
+		rc = cli_fail(cli, r, kh_client_error_message(c));
+		kh_client_free(c);
+		return rc;
+	}
+	cli->c = c;
 	return 0;
 }
 
@@ -325,8 +369,8 @@ int main(int argc, char **argv)
 
 			if (*v == '\0' || *end != '\0' || s == 0 || s > 86400)
 				return cli_usage(&cli, "--timeout takes seconds from 1 to 86400");
+			/* Both the deadline sent and the client's wait. */
 			cli.opts.timeout_ms = (uint32_t)(s * 1000);
-			cli.opts.deadline_ms = (uint32_t)(s * 1000);
 			i++;
 		} else if (strncmp(o, "--", 2) == 0) {
 			return cli_usage(&cli, "unknown global option %s", o);

@@ -4,64 +4,59 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "kh_util.h"
 
-#define CLI_PKI_FILE_MAX KH_PKI_BLOB_MAX
+#define CLI_PKI_FILE_MAX CLI_PKI_BLOB_MAX
 
-static const char *cli_time(int64_t t, char *buf, size_t n)
-{
-	if (t == 0)
-		return "-";
-	kh_time_format_rfc3339(t, buf, n);
-	return buf;
-}
-
-static void cert_json(struct cli_json *j, const char *key, const struct kh_cert_info *c)
+/* c: a CertInfo (NULL reads as an empty one). */
+static void cert_json(struct cli_json *j, const char *key, const kh_msg *c)
 {
 	char t1[40], t2[40];
 
 	cli_json_obj(j, key);
-	cli_json_str(j, "subject", c->subject);
-	cli_json_str(j, "issuer", c->issuer);
-	cli_json_str(j, "serial", c->serial);
-	cli_json_str(j, "not_before", cli_time(c->not_before, t1, sizeof(t1)));
-	cli_json_str(j, "not_after", cli_time(c->not_after, t2, sizeof(t2)));
-	cli_json_str(j, "fingerprint_sha256", c->fingerprint);
-	cli_json_bool(j, "ca", c->ca);
-	cli_json_bool(j, "self_signed", c->self_signed);
+	cli_json_str(j, "subject", kh_msg_get_str(c, "subject"));
+	cli_json_str(j, "issuer", kh_msg_get_str(c, "issuer"));
+	cli_json_str(j, "serial", kh_msg_get_str(c, "serial"));
+	cli_json_str(j, "not_before", cli_time_str(kh_msg_get_int(c, "not_before"), t1, sizeof(t1)));
+	cli_json_str(j, "not_after", cli_time_str(kh_msg_get_int(c, "not_after"), t2, sizeof(t2)));
+	cli_json_str(j, "fingerprint_sha256", kh_msg_get_str(c, "fingerprint"));
+	cli_json_bool(j, "ca", kh_msg_get_bool(c, "ca"));
+	cli_json_bool(j, "self_signed", kh_msg_get_bool(c, "self_signed"));
 	cli_json_end_obj(j);
 }
 
-static void cert_print(const char *indent, const struct kh_cert_info *c)
+static void cert_print(const char *indent, const kh_msg *c)
 {
 	char t1[40], t2[40];
 
 	printf("%ssubject:     %s\n%sissuer:      %s\n%sserial:      %s\n%svalid:       %s .. %s\n"
 	       "%ssha256:      %s\n",
-	       indent, c->subject, indent, c->issuer, indent, c->serial, indent, cli_time(c->not_before, t1, sizeof(t1)),
-	       cli_time(c->not_after, t2, sizeof(t2)), indent, c->fingerprint);
+	       indent, kh_msg_get_str(c, "subject"), indent, kh_msg_get_str(c, "issuer"), indent,
+	       kh_msg_get_str(c, "serial"), indent, cli_time_str(kh_msg_get_int(c, "not_before"), t1, sizeof(t1)),
+	       cli_time_str(kh_msg_get_int(c, "not_after"), t2, sizeof(t2)), indent, kh_msg_get_str(c, "fingerprint"));
 }
 
-static void crl_json(struct cli_json *j, const char *key, const struct kh_crl_info *c)
+/* c: a CrlInfo. */
+static void crl_json(struct cli_json *j, const char *key, const kh_msg *c)
 {
 	char t1[40], t2[40];
 
 	cli_json_obj(j, key);
-	cli_json_str(j, "issuer", c->issuer);
-	cli_json_str(j, "this_update", cli_time(c->this_update, t1, sizeof(t1)));
-	cli_json_str(j, "next_update", cli_time(c->next_update, t2, sizeof(t2)));
-	cli_json_u64(j, "revoked", c->revoked);
-	cli_json_str(j, "number", c->number);
-	cli_json_str(j, "fingerprint_sha256", c->fingerprint);
+	cli_json_str(j, "issuer", kh_msg_get_str(c, "issuer"));
+	cli_json_str(j, "this_update", cli_time_str(kh_msg_get_int(c, "this_update"), t1, sizeof(t1)));
+	cli_json_str(j, "next_update", cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)));
+	cli_json_u64(j, "revoked", kh_msg_get_uint(c, "revoked"));
+	cli_json_str(j, "number", kh_msg_get_str(c, "number"));
+	cli_json_str(j, "fingerprint_sha256", kh_msg_get_str(c, "fingerprint"));
 	cli_json_end_obj(j);
 }
 
-static int read_in(struct cli *cli, const char *path, struct kh_bytes *out)
+static int read_in(struct cli *cli, const char *path, struct cli_bytes *out)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -77,28 +72,85 @@ static int read_in(struct cli *cli, const char *path, struct kh_bytes *out)
 	return 0;
 }
 
-static int parse_digest(struct cli *cli, const char *name, enum kh_digest *out)
+static void bytes_clear(struct cli_bytes *b)
 {
-	*out = KH_DIGEST_DEFAULT;
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+/* *out: the Digest value name of name, NULL (the default) when none. */
+static int parse_digest(struct cli *cli, const char *name, const char **out)
+{
+	*out = NULL;
 	if (name == NULL)
 		return 0;
-	*out = kh_digest_from_name(name);
-	if (*out == KH_DIGEST_DEFAULT)
+	*out = cli_digest_value(name);
+	if (*out == NULL)
 		return cli_usage(cli, "unknown digest '%s'; use sha256, sha384 or sha512", name);
 	return 0;
 }
 
-static int copy_opt(struct cli *cli, char *dst, size_t dstsz, const char *v, const char *what)
+/* v (NULL: not given) must be at most max characters. */
+static int check_len(struct cli *cli, const char *v, size_t max, const char *what)
 {
-	if (v == NULL)
-		return 0;
-	if (strlen(v) >= dstsz)
-		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, dstsz - 1);
-	memcpy(dst, v, strlen(v) + 1);
+	if (v != NULL && strlen(v) > max)
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s is longer than %zu characters", what, max);
 	return 0;
 }
 
+/* A name the service takes: 0 or the error printed. */
+static int check_name(struct cli *cli, const char *name, const char *what)
+{
+	if (!cli_name_valid(name))
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
+	return 0;
+}
+
+/* One request must fit one frame (DESIGN §4: 1 MiB by default). */
+static int check_size(struct cli *cli, size_t total, const char *what)
+{
+	if (total > CLI_PKI_BLOB_MAX)
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT,
+				 "%s is %zu bytes; one request carries at most %u (the service's frame cap is 1 MiB)", what,
+				 total, CLI_PKI_BLOB_MAX);
+	return 0;
+}
+
+/* Sets the string field of q when v is given and not empty. */
+static enum kh_err set_opt_str(kh_msg *q, const char *field, const char *v)
+{
+	return v != NULL && v[0] != '\0' ? kh_msg_set_str(q, field, v) : KH_OK;
+}
+
+/* A request of method whose only field is "name". */
+static int tp_call_name(struct cli *cli, const char *method, const char *name, kh_msg **resp)
+{
+	kh_msg *q = NULL;
+	int rc;
+
+	if ((rc = check_name(cli, name, "trustpoint")) != 0 || (rc = cli_request(cli, method, &q)) != 0)
+		return rc;
+	return cli_call(cli, q, kh_msg_set_str(q, "name", name), resp);
+}
+
 /* ---- csr ---- */
+
+static enum kh_err csr_fill(kh_msg *q, const char *key, const char *subject, const char *san, const char *eku,
+			    const char *digest, const char *challenge)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "key", key));
+	CLI_TRY(set_opt_str(q, "subject", subject));
+	CLI_TRY(set_opt_str(q, "san", san));
+	CLI_TRY(set_opt_str(q, "eku", eku));
+	if (digest != NULL)
+		CLI_TRY(kh_msg_set_enum(q, "digest", digest));
+	CLI_TRY(set_opt_str(q, "challenge_password", challenge));
+out:
+	return r;
+}
 
 int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 {
@@ -109,9 +161,10 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 	const char *outp = cli_opt(a, "--out");
 	const char *cpw = cli_opt(a, "--challenge-password-file");
 	const char *key = cli_pos(a);
-	struct kh_csr_req req;
-	struct kh_errbuf e = { 0 };
-	char *pem = NULL;
+	const char *digest = NULL, *pem;
+	char challenge[CLI_CHALLENGE_MAX + 1] = "";
+	kh_msg *q = NULL, *resp = NULL;
+	enum kh_err r;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
@@ -119,41 +172,41 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 	if (key == NULL || subject == NULL)
 		return cli_usage(cli, "usage: keyhold csr NAME --subject DN [--san LIST] [--eku LIST] [--digest D] [--out FILE] "
 				      "[--challenge-password-file FILE]");
-	memset(&req, 0, sizeof(req));
-	if (!kh_name_valid(key))
+	if (!cli_name_valid(key))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
-	memcpy(req.key, key, strlen(key) + 1);
-	if ((rc = parse_digest(cli, dname, &req.digest)) != 0 ||
-	    (rc = copy_opt(cli, req.subject, sizeof(req.subject), subject, "the subject")) != 0 ||
-	    (rc = copy_opt(cli, req.san, sizeof(req.san), san, "the SAN list")) != 0 ||
-	    (rc = copy_opt(cli, req.eku, sizeof(req.eku), eku, "the EKU list")) != 0)
+	if ((rc = parse_digest(cli, dname, &digest)) != 0 ||
+	    (rc = check_len(cli, subject, CLI_DN_MAX, "the subject")) != 0 ||
+	    (rc = check_len(cli, san, CLI_SAN_MAX, "the SAN list")) != 0 ||
+	    (rc = check_len(cli, eku, CLI_EKU_MAX, "the EKU list")) != 0)
 		return rc;
 	if (cpw != NULL) {
 		/* From a file, never argv: the challenge is a secret (SCEP). */
 		uint8_t *buf = NULL;
 		size_t len = 0;
 
-		if (cli_read_file(cli, cpw, KH_CHALLENGE_MAX + 2, &buf, &len) != 0)
+		if (cli_read_file(cli, cpw, CLI_CHALLENGE_MAX + 2, &buf, &len) != 0)
 			return CLI_EXIT_ERR;
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			len--;
-		if (len == 0 || len > KH_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
+		if (len == 0 || len > CLI_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
 			free(buf);
 			return cli_failf(cli, KH_E_INVALID_ARGUMENT, "the challenge password must be 1 to %d characters",
-					 KH_CHALLENGE_MAX);
+					 CLI_CHALLENGE_MAX);
 		}
-		memcpy(req.challenge, buf, len);
-		req.challenge[len] = '\0';
+		memcpy(challenge, buf, len);
+		challenge[len] = '\0';
 		OPENSSL_cleanse(buf, len);
 		free(buf);
 	}
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "CreateCsr", &q)) != 0) {
+		OPENSSL_cleanse(challenge, sizeof(challenge));
 		return rc;
-	rc = kh_create_csr(cli->c, &req, &pem, &e);
-	OPENSSL_cleanse(req.challenge, sizeof(req.challenge));
-	if (rc != KH_OK)
-		return cli_fail(cli, &e);
-	rc = 0;
+	}
+	r = csr_fill(q, key, subject, san, eku, digest, challenge);
+	OPENSSL_cleanse(challenge, sizeof(challenge));
+	if ((rc = cli_call(cli, q, r, &resp)) != 0)
+		return rc;
+	pem = kh_msg_get_str(resp, "pem");
 	if (outp != NULL)
 		rc = cli_write_file(cli, outp, (const uint8_t *)pem, strlen(pem));
 	if (rc == 0 && cli->json) {
@@ -166,107 +219,127 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 	} else if (rc == 0 && outp == NULL) {
 		rc = cli_write_file(cli, NULL, (const uint8_t *)pem, strlen(pem));
 	}
-	free(pem);
+	kh_msg_free(resp);
 	return rc;
 }
 
 /* ---- trustpoint ---- */
 
-static void tp_json(struct cli_json *j, const char *key, const struct kh_trustpoint *t)
+static const char *or_else(const char *s, const char *dflt)
 {
+	return s != NULL ? s : dflt;
+}
+
+/* t: a Trustpoint. */
+static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
+{
+	const char *pending_key = kh_msg_get_str(t, "pending_csr_key");
+	const char *pending_csr = kh_msg_get_str(t, "pending_csr");
+	const char *next_key = kh_msg_get_str(t, "next_key");
+	const char *renewal = kh_msg_get_str(t, "renewal");
+	size_t i, n;
 	char tb[40];
-	size_t i;
 
 	cli_json_obj(j, key);
-	cli_json_str(j, "name", t->name);
-	cli_json_str(j, "key", t->key);
-	cli_json_str(j, "key_type", kh_key_type_name(t->key_type) ? kh_key_type_name(t->key_type) : "unknown");
-	cli_json_bool(j, "key_generated", t->key_generated);
-	cli_json_str(j, "subject", t->subject);
-	cli_json_str(j, "fqdn", t->fqdn);
-	cli_json_str(j, "san", t->san);
-	cli_json_str(j, "eku", t->eku);
-	cli_json_str(j, "enrollment", kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "unknown");
-	cli_json_str(j, "revocation", t->revocation);
-	cli_json_str(j, "digest", t->digest == KH_DIGEST_DEFAULT ? "default" : kh_digest_name(t->digest));
-	cli_json_u64(j, "validity_days", t->validity_days);
-	cli_json_bool(j, "authenticated", t->ca.n > 0);
+	cli_json_str(j, "name", kh_msg_get_str(t, "name"));
+	cli_json_str(j, "key", kh_msg_get_str(t, "key"));
+	cli_json_str(j, "key_type", or_else(cli_key_type_name(kh_msg_get_enum(t, "key_type")), "unknown"));
+	cli_json_bool(j, "key_generated", kh_msg_get_bool(t, "key_generated"));
+	cli_json_str(j, "subject", kh_msg_get_str(t, "subject"));
+	cli_json_str(j, "fqdn", kh_msg_get_str(t, "fqdn"));
+	cli_json_str(j, "san", kh_msg_get_str(t, "san"));
+	cli_json_str(j, "eku", kh_msg_get_str(t, "eku"));
+	cli_json_str(j, "enrollment", or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "unknown"));
+	cli_json_str(j, "revocation", kh_msg_get_str(t, "revocation"));
+	cli_json_str(j, "digest", cli_digest_name(kh_msg_get_enum(t, "digest")));
+	cli_json_u64(j, "validity_days", kh_msg_get_uint(t, "validity_days"));
+	n = kh_msg_count(t, "ca");
+	cli_json_bool(j, "authenticated", n > 0);
 	cli_json_arr(j, "ca");
-	for (i = 0; i < t->ca.n; i++)
-		cert_json(j, NULL, &t->ca.certs[i]);
+	for (i = 0; i < n; i++)
+		cert_json(j, NULL, cli_item(t, "ca", i));
 	cli_json_end_arr(j);
-	if (t->has_cert)
-		cert_json(j, "certificate", &t->cert);
+	if (kh_msg_has(t, "cert"))
+		cert_json(j, "certificate", cli_sub(t, "cert"));
 	cli_json_arr(j, "chain");
-	for (i = 0; i < t->chain.n; i++)
-		cert_json(j, NULL, &t->chain.certs[i]);
+	n = kh_msg_count(t, "chain");
+	for (i = 0; i < n; i++)
+		cert_json(j, NULL, cli_item(t, "chain", i));
 	cli_json_end_arr(j);
-	cli_json_bool(j, "csr_pending", t->pending_csr_key[0] != '\0');
-	if (t->pending_csr_key[0] != '\0') {
-		cli_json_str(j, "csr_key", t->pending_csr_key);
-		cli_json_str(j, "csr_created", cli_time(t->pending_csr_created, tb, sizeof(tb)));
-		if (t->pending_csr != NULL)
-			cli_json_str(j, "csr_pem", t->pending_csr);
+	cli_json_bool(j, "csr_pending", pending_key[0] != '\0');
+	if (pending_key[0] != '\0') {
+		cli_json_str(j, "csr_key", pending_key);
+		cli_json_str(j, "csr_created", cli_time_str(kh_msg_get_int(t, "pending_csr_created"), tb, sizeof(tb)));
+		if (pending_csr[0] != '\0')
+			cli_json_str(j, "csr_pem", pending_csr);
 	}
-	if (t->next_key[0] != '\0')
-		cli_json_str(j, "next_key", t->next_key);
-	cli_json_str(j, "created", cli_time(t->created, tb, sizeof(tb)));
-	cli_json_str(j, "updated", cli_time(t->updated, tb, sizeof(tb)));
-	cli_json_str(j, "ocsp_url", t->ocsp_url);
-	cli_json_u64(j, "renew_at", t->renew_at);
-	cli_json_bool(j, "renew_regenerate", t->renew_regenerate);
-	cli_json_str(j, "renewal", t->renewal);
-	cli_json_bool(j, "renewal_pending", strcmp(t->renewal, "pending") == 0);
-	cli_json_str(j, "renew_after", cli_time(t->renew_after, tb, sizeof(tb)));
+	if (next_key[0] != '\0')
+		cli_json_str(j, "next_key", next_key);
+	cli_json_str(j, "created", cli_time_str(kh_msg_get_int(t, "created"), tb, sizeof(tb)));
+	cli_json_str(j, "updated", cli_time_str(kh_msg_get_int(t, "updated"), tb, sizeof(tb)));
+	cli_json_str(j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
+	cli_json_u64(j, "renew_at", kh_msg_get_uint(t, "renew_at"));
+	cli_json_bool(j, "renew_regenerate", kh_msg_get_bool(t, "renew_regenerate"));
+	cli_json_str(j, "renewal", renewal);
+	cli_json_bool(j, "renewal_pending", strcmp(renewal, "pending") == 0);
+	cli_json_str(j, "renew_after", cli_time_str(kh_msg_get_int(t, "renew_after"), tb, sizeof(tb)));
 	cli_json_end_obj(j);
 }
 
-static void tp_print(const struct kh_trustpoint *t)
+static void tp_print(const kh_msg *t)
 {
+	const char *name = kh_msg_get_str(t, "name"), *key = kh_msg_get_str(t, "key");
+	const char *fqdn = kh_msg_get_str(t, "fqdn"), *san = kh_msg_get_str(t, "san");
+	const char *ocsp = kh_msg_get_str(t, "ocsp_url"), *renewal = kh_msg_get_str(t, "renewal");
+	const char *pending_key = kh_msg_get_str(t, "pending_csr_key"), *next_key = kh_msg_get_str(t, "next_key");
+	uint32_t renew_at = (uint32_t)kh_msg_get_uint(t, "renew_at");
+	int64_t renew_after = kh_msg_get_int(t, "renew_after");
+	size_t i, n;
 	char tb[40];
-	size_t i;
 
-	printf("trustpoint:  %s\n", t->name);
-	printf("key:         %s (%s%s)\n", t->key, kh_key_type_name(t->key_type) ? kh_key_type_name(t->key_type) : "missing",
-	       t->key_generated ? ", generated for this trustpoint" : "");
-	printf("subject:     %s\n", t->subject);
-	if (t->fqdn[0] != '\0')
-		printf("fqdn:        %s\n", t->fqdn);
-	if (t->san[0] != '\0')
-		printf("san:         %s\n", t->san);
-	printf("eku:         %s\n", t->eku);
-	printf("enrollment:  %s\n", kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "unknown");
-	printf("revocation:  %s%s%s\n", t->revocation, t->ocsp_url[0] ? ", OCSP responder " : "", t->ocsp_url);
-	if (t->renew_at > 0)
-		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", t->renew_at,
-		       t->renew_regenerate ? "new key" : "same key", t->renew_after ? ", from " : "",
-		       t->renew_after ? cli_time(t->renew_after, tb, sizeof(tb)) : "",
-		       strcmp(t->renewal, "pending") == 0 ? ": RENEWAL PENDING (import the new certificate)"
-		       : strcmp(t->renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
-							  : "");
-	if (t->ca.n == 0)
+	printf("trustpoint:  %s\n", name);
+	printf("key:         %s (%s%s)\n", key, or_else(cli_key_type_name(kh_msg_get_enum(t, "key_type")), "missing"),
+	       kh_msg_get_bool(t, "key_generated") ? ", generated for this trustpoint" : "");
+	printf("subject:     %s\n", kh_msg_get_str(t, "subject"));
+	if (fqdn[0] != '\0')
+		printf("fqdn:        %s\n", fqdn);
+	if (san[0] != '\0')
+		printf("san:         %s\n", san);
+	printf("eku:         %s\n", kh_msg_get_str(t, "eku"));
+	printf("enrollment:  %s\n", or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "unknown"));
+	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
+	if (renew_at > 0)
+		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
+		       kh_msg_get_bool(t, "renew_regenerate") ? "new key" : "same key", renew_after ? ", from " : "",
+		       renew_after ? cli_time_str(renew_after, tb, sizeof(tb)) : "",
+		       strcmp(renewal, "pending") == 0 ? ": RENEWAL PENDING (import the new certificate)"
+		       : strcmp(renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
+						       : "");
+	n = kh_msg_count(t, "ca");
+	if (n == 0)
 		printf("ca:          not authenticated\n");
-	for (i = 0; i < t->ca.n; i++) {
+	for (i = 0; i < n; i++) {
 		printf("ca:\n");
-		cert_print("  ", &t->ca.certs[i]);
+		cert_print("  ", cli_item(t, "ca", i));
 	}
-	if (t->has_cert) {
+	if (kh_msg_has(t, "cert")) {
 		printf("certificate:\n");
-		cert_print("  ", &t->cert);
+		cert_print("  ", cli_sub(t, "cert"));
 	} else {
 		printf("certificate: none\n");
 	}
-	for (i = 0; i < t->chain.n; i++)
-		printf("chain[%zu]:    %s\n", i, t->chain.certs[i].subject);
-	if (t->pending_csr_key[0] != '\0')
-		printf("pending csr: for key %s, created %s (keyhold trustpoint show %s --csr prints it)\n",
-		       t->pending_csr_key, cli_time(t->pending_csr_created, tb, sizeof(tb)), t->name);
-	if (t->next_key[0] != '\0')
-		printf("rollover:    new key %s awaits its certificate; %s stays in use until it is imported\n", t->next_key,
-		       t->key);
+	n = kh_msg_count(t, "chain");
+	for (i = 0; i < n; i++)
+		printf("chain[%zu]:    %s\n", i, kh_msg_get_str(cli_item(t, "chain", i), "subject"));
+	if (pending_key[0] != '\0')
+		printf("pending csr: for key %s, created %s (keyhold trustpoint show %s --csr prints it)\n", pending_key,
+		       cli_time_str(kh_msg_get_int(t, "pending_csr_created"), tb, sizeof(tb)), name);
+	if (next_key[0] != '\0')
+		printf("rollover:    new key %s awaits its certificate; %s stays in use until it is imported\n", next_key,
+		       key);
 }
 
-void cli_tp_out(struct cli *cli, const struct kh_trustpoint *t)
+void cli_tp_out(struct cli *cli, const kh_msg *t)
 {
 	if (cli->json)
 		tp_json(cli->j, NULL, t);
@@ -274,115 +347,143 @@ void cli_tp_out(struct cli *cli, const struct kh_trustpoint *t)
 		tp_print(t);
 }
 
+struct tp_create_req {
+	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
+	uint32_t days, renew_at;
+	bool renew_regenerate;
+};
+
+static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "name", c->name));
+	if (c->generate != NULL)
+		CLI_TRY(kh_msg_set_enum(q, "generate", c->generate));
+	else
+		CLI_TRY(kh_msg_set_str(q, "key", c->key));
+	CLI_TRY(set_opt_str(q, "subject", c->subject));
+	CLI_TRY(set_opt_str(q, "fqdn", c->fqdn));
+	CLI_TRY(set_opt_str(q, "san", c->san));
+	CLI_TRY(set_opt_str(q, "eku", c->eku));
+	if (c->enrollment != NULL)
+		CLI_TRY(kh_msg_set_enum(q, "enrollment", c->enrollment));
+	CLI_TRY(set_opt_str(q, "revocation", c->revocation));
+	if (c->digest != NULL)
+		CLI_TRY(kh_msg_set_enum(q, "digest", c->digest));
+	CLI_TRY(kh_msg_set_uint(q, "validity_days", c->days));
+	CLI_TRY(kh_msg_set_uint(q, "renew_at", c->renew_at));
+	CLI_TRY(kh_msg_set_bool(q, "renew_regenerate", c->renew_regenerate));
+	CLI_TRY(set_opt_str(q, "ocsp_url", c->ocsp));
+out:
+	return r;
+}
+
 static int tp_create(struct cli *cli, struct cli_args *a)
 {
-	const char *key = cli_opt(a, "--key");
-	const char *gen = cli_opt(a, "--generate");
-	const char *subject = cli_opt(a, "--subject");
-	const char *fqdn = cli_opt(a, "--fqdn");
-	const char *san = cli_opt(a, "--san");
-	const char *eku = cli_opt(a, "--eku");
 	const char *enr = cli_opt(a, "--enrollment");
-	const char *rev = cli_opt(a, "--revocation");
 	const char *dname = cli_opt(a, "--digest");
 	const char *days = cli_opt(a, "--days");
-	const char *ocsp = cli_opt(a, "--ocsp-url");
-	const char *name;
-	struct kh_tp_create_req req;
-	struct kh_trustpoint t;
-	struct kh_errbuf e = { 0 };
+	struct tp_create_req c;
+	kh_msg *q = NULL, *resp = NULL;
 	bool renew_set = false, mode_given = false;
 	uint64_t d = 0;
 	int rc;
 
-	memset(&req, 0, sizeof(req));
-	if ((rc = cli_renew_opts(cli, a, &renew_set, &req.renew_at, &req.renew_regenerate, &mode_given)) != 0)
+	memset(&c, 0, sizeof(c));
+	c.key = cli_opt(a, "--key");
+	c.generate = cli_opt(a, "--generate");
+	c.subject = cli_opt(a, "--subject");
+	c.fqdn = cli_opt(a, "--fqdn");
+	c.san = cli_opt(a, "--san");
+	c.eku = cli_opt(a, "--eku");
+	c.revocation = cli_opt(a, "--revocation");
+	c.ocsp = cli_opt(a, "--ocsp-url");
+	if ((rc = cli_renew_opts(cli, a, &renew_set, &c.renew_at, &c.renew_regenerate, &mode_given)) != 0)
 		return rc;
-	if (mode_given && req.renew_at == 0)
+	if (mode_given && c.renew_at == 0)
 		return cli_usage(cli, "--renew-regenerate and --renew-same-key go with --renew-at PERCENT");
-	name = cli_pos(a);
+	c.name = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (name == NULL || subject == NULL || (key == NULL) == (gen == NULL))
+	if (c.name == NULL || c.subject == NULL || (c.key == NULL) == (c.generate == NULL))
 		return cli_usage(cli, "usage: keyhold trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] "
 				      "[--san LIST] [--eku LIST] [--enrollment self|terminal] [--revocation LIST] "
 				      "[--digest D] [--days N] [--ocsp-url URL] [--renew-at PERCENT [--renew-regenerate]]");
-	if (!kh_name_valid(name))
+	if (!cli_name_valid(c.name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
-	memcpy(req.name, name, strlen(name) + 1);
-	if (gen != NULL) {
-		req.generate = kh_key_type_from_name(gen);
-		if (req.generate == KH_KEY_UNSPECIFIED)
+	if (c.generate != NULL) {
+		const char *gen = c.generate;
+
+		c.generate = cli_key_type_value(gen);
+		if (c.generate == NULL)
 			return cli_usage(cli, "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519",
 					 gen);
-	} else if (!kh_name_valid(key)) {
+	} else if (!cli_name_valid(c.key)) {
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
-	} else {
-		memcpy(req.key, key, strlen(key) + 1);
 	}
 	if (enr != NULL) {
-		req.enrollment = kh_enrollment_from_name(enr);
-		if (req.enrollment == KH_ENROLL_UNSPECIFIED)
+		c.enrollment = strcmp(enr, "self") == 0 ? "ENROLLMENT_SELF"
+			       : strcmp(enr, "terminal") == 0 ? "ENROLLMENT_TERMINAL" : NULL;
+		if (c.enrollment == NULL)
 			return cli_usage(cli, "unknown enrollment '%s'; use self or terminal", enr);
 	}
-	if (days != NULL && kh_parse_u64(days, 1, 36500, &d) != 0)
+	if (days != NULL && cli_parse_u64(days, 1, 36500, &d) != 0)
 		return cli_usage(cli, "--days takes 1 to 36500");
-	req.validity_days = (uint32_t)d;
-	if ((rc = parse_digest(cli, dname, &req.digest)) != 0 ||
-	    (rc = copy_opt(cli, req.subject, sizeof(req.subject), subject, "the subject")) != 0 ||
-	    (rc = copy_opt(cli, req.fqdn, sizeof(req.fqdn), fqdn, "the FQDN")) != 0 ||
-	    (rc = copy_opt(cli, req.san, sizeof(req.san), san, "the SAN list")) != 0 ||
-	    (rc = copy_opt(cli, req.eku, sizeof(req.eku), eku, "the EKU list")) != 0 ||
-	    (rc = copy_opt(cli, req.revocation, sizeof(req.revocation), rev, "the revocation list")) != 0 ||
-	    (rc = copy_opt(cli, req.ocsp_url, sizeof(req.ocsp_url), ocsp, "the OCSP URL")) != 0)
+	c.days = (uint32_t)d;
+	if ((rc = parse_digest(cli, dname, &c.digest)) != 0 ||
+	    (rc = check_len(cli, c.subject, CLI_DN_MAX, "the subject")) != 0 ||
+	    (rc = check_len(cli, c.fqdn, CLI_FQDN_MAX, "the FQDN")) != 0 ||
+	    (rc = check_len(cli, c.san, CLI_SAN_MAX, "the SAN list")) != 0 ||
+	    (rc = check_len(cli, c.eku, CLI_EKU_MAX, "the EKU list")) != 0 ||
+	    (rc = check_len(cli, c.revocation, CLI_REVOCATION_MAX, "the revocation list")) != 0 ||
+	    (rc = check_len(cli, c.ocsp, CLI_URL_MAX, "the OCSP URL")) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "CreateTrustpoint", &q)) != 0 ||
+	    (rc = cli_call(cli, q, tp_create_fill(q, &c), &resp)) != 0)
 		return rc;
-	if (kh_trustpoint_create(cli->c, &req, &t, &e) != KH_OK)
-		return cli_fail(cli, &e);
-	if (cli->json)
-		tp_json(cli->j, NULL, &t);
-	else
-		tp_print(&t);
-	kh_trustpoint_clear(&t);
+	cli_tp_out(cli, cli_sub(resp, "trustpoint"));
+	kh_msg_free(resp);
 	return 0;
 }
 
 static int tp_list(struct cli *cli, struct cli_args *a)
 {
-	struct kh_trustpoint_list l;
-	struct kh_errbuf e = { 0 };
-	size_t i;
+	kh_msg *q = NULL, *l = NULL;
+	size_t i, n;
 	int rc;
 
-	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0)
+	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0 ||
+	    (rc = cli_request(cli, "ListTrustpoints", &q)) != 0 || (rc = cli_call(cli, q, KH_OK, &l)) != 0)
 		return rc;
-	if (kh_trustpoint_list(cli->c, &l, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	n = kh_msg_count(l, "trustpoints");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_arr(cli->j, "trustpoints");
-		for (i = 0; i < l.n; i++)
-			tp_json(cli->j, NULL, &l.tps[i]);
+		for (i = 0; i < n; i++)
+			tp_json(cli->j, NULL, cli_item(l, "trustpoints", i));
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("%-24s %-24s %-9s %-4s %-20s %s\n", "NAME", "KEY", "ENROLL", "CA", "CERT EXPIRES", "PENDING");
-		for (i = 0; i < l.n; i++) {
-			const struct kh_trustpoint *t = &l.tps[i];
+		for (i = 0; i < n; i++) {
+			const kh_msg *t = cli_item(l, "trustpoints", i);
+			const char *renewal = kh_msg_get_str(t, "renewal");
 			char tb[40];
 
-			printf("%-24s %-24s %-9s %-4s %-20s %s\n", t->name, t->key,
-			       kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "?",
-			       t->ca.n > 0 ? "yes" : "no", t->has_cert ? cli_time(t->cert.not_after, tb, sizeof(tb)) : "-",
-			       strcmp(t->renewal, "pending") == 0 ? "renewal pending"
-			       : strcmp(t->renewal, "due") == 0 ? "renewal due"
-			       : t->next_key[0]			? "rollover"
-			       : t->pending_csr_key[0]		? "csr"
-								: "-");
+			printf("%-24s %-24s %-9s %-4s %-20s %s\n", kh_msg_get_str(t, "name"), kh_msg_get_str(t, "key"),
+			       or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "?"),
+			       kh_msg_count(t, "ca") > 0 ? "yes" : "no",
+			       kh_msg_has(t, "cert") ? cli_time_str(kh_msg_get_int(cli_sub(t, "cert"), "not_after"), tb, sizeof(tb))
+						     : "-",
+			       strcmp(renewal, "pending") == 0			? "renewal pending"
+			       : strcmp(renewal, "due") == 0			? "renewal due"
+			       : kh_msg_get_str(t, "next_key")[0]		? "rollover"
+			       : kh_msg_get_str(t, "pending_csr_key")[0]	? "csr"
+										: "-");
 		}
 	}
-	kh_trustpoint_list_clear(&l);
+	kh_msg_free(l);
 	return 0;
 }
 
@@ -390,30 +491,31 @@ static int tp_show(struct cli *cli, struct cli_args *a)
 {
 	bool csr = cli_flag(a, "--csr");
 	const char *name = cli_pos(a);
-	struct kh_trustpoint t;
-	struct kh_errbuf e = { 0 };
+	kh_msg *resp = NULL;
+	const kh_msg *t;
 	int rc = 0;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
 		return cli_usage(cli, "usage: keyhold trustpoint show TP [--csr]");
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = tp_call_name(cli, "GetTrustpoint", name, &resp)) != 0)
 		return rc;
-	if (kh_trustpoint_get(cli->c, name, &t, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	t = cli_sub(resp, "trustpoint");
 	if (csr && !cli->json) {
-		if (t.pending_csr == NULL)
+		const char *pem = kh_msg_get_str(t, "pending_csr");
+
+		if (pem[0] == '\0')
 			rc = cli_failf(cli, KH_E_NOT_FOUND, "trustpoint '%s' has no pending CSR; run keyhold trustpoint enroll %s",
 				       name, name);
 		else
-			rc = cli_write_file(cli, NULL, (const uint8_t *)t.pending_csr, strlen(t.pending_csr));
+			rc = cli_write_file(cli, NULL, (const uint8_t *)pem, strlen(pem));
 	} else if (cli->json) {
-		tp_json(cli->j, NULL, &t);
+		tp_json(cli->j, NULL, t);
 	} else {
-		tp_print(&t);
+		tp_print(t);
 	}
-	kh_trustpoint_clear(&t);
+	kh_msg_free(resp);
 	return rc;
 }
 
@@ -421,33 +523,54 @@ static int tp_delete(struct cli *cli, struct cli_args *a)
 {
 	bool keep = cli_flag(a, "--keep-key");
 	const char *name = cli_pos(a);
-	struct kh_tp_delete_resp d;
-	struct kh_errbuf e = { 0 };
-	size_t i;
+	kh_msg *q = NULL, *d = NULL;
+	enum kh_err r;
+	size_t i, n;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
 		return cli_usage(cli, "usage: keyhold trustpoint delete TP [--keep-key]");
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, name, "trustpoint")) != 0 ||
+	    (rc = cli_request(cli, "DeleteTrustpoint", &q)) != 0)
 		return rc;
-	if (kh_trustpoint_delete(cli->c, name, keep, &d, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	r = kh_msg_set_str(q, "name", name);
+	if (r == KH_OK)
+		r = kh_msg_set_bool(q, "keep_key", keep);
+	if ((rc = cli_call(cli, q, r, &d)) != 0)
+		return rc;
+	/* A trustpoint has at most two keys of its own (current, next). */
+	n = kh_msg_count(d, "deleted_keys");
+	if (n > 2)
+		n = 2;
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "deleted", name);
 		cli_json_arr(cli->j, "deleted_keys");
-		for (i = 0; i < d.n_deleted; i++)
-			cli_json_str(cli->j, NULL, d.deleted_keys[i]);
+		for (i = 0; i < n; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(d, "deleted_keys", i));
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("deleted trustpoint %s\n", name);
-		for (i = 0; i < d.n_deleted; i++)
-			printf("deleted its key %s\n", d.deleted_keys[i]);
+		for (i = 0; i < n; i++)
+			printf("deleted its key %s\n", kh_msg_get_str_at(d, "deleted_keys", i));
 	}
+	kh_msg_free(d);
 	return 0;
+}
+
+static enum kh_err tp_auth_fill(kh_msg *q, const char *name, const struct cli_bytes *ca, bool confirm, const char *fp)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "name", name));
+	CLI_TRY(kh_msg_set_bytes(q, "ca", ca->data, ca->len));
+	CLI_TRY(kh_msg_set_bool(q, "confirm", confirm));
+	CLI_TRY(set_opt_str(q, "fingerprint", fp));
+out:
+	return r;
 }
 
 static int tp_authenticate(struct cli *cli, struct cli_args *a)
@@ -456,10 +579,9 @@ static int tp_authenticate(struct cli *cli, struct cli_args *a)
 	const char *fp = cli_opt(a, "--fingerprint");
 	bool yes = cli_flag(a, "--yes");
 	const char *name = cli_pos(a);
-	struct kh_cert_list l;
-	struct kh_bytes in = { NULL, 0 };
-	struct kh_errbuf e = { 0 };
-	size_t i;
+	struct cli_bytes in = { NULL, 0 };
+	kh_msg *q = NULL, *l = NULL;
+	size_t i, n;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
@@ -468,87 +590,123 @@ static int tp_authenticate(struct cli *cli, struct cli_args *a)
 		return cli_usage(cli, "usage: keyhold trustpoint authenticate TP --ca FILE (--yes | --fingerprint SHA256HEX)");
 	if ((rc = read_in(cli, ca, &in)) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) != 0) {
-		kh_bytes_clear(&in);
-		return rc;
-	}
 	/* Without --yes or --fingerprint the service answers with the
 	 * fingerprint to check and accepts nothing. */
-	rc = kh_trustpoint_authenticate(cli->c, name, in.data, in.len, yes, fp, &l, &e);
-	kh_bytes_clear(&in);
-	if (rc != KH_OK)
-		return cli_fail(cli, &e);
+	if ((rc = cli_connect(cli)) == 0 && (rc = check_name(cli, name, "trustpoint")) == 0 &&
+	    (rc = check_len(cli, fp, CLI_FP_IN_MAX, "fingerprint")) == 0 &&
+	    (rc = check_size(cli, in.len, "the CA certificate")) == 0 &&
+	    (rc = cli_request(cli, "AuthenticateTrustpoint", &q)) == 0)
+		rc = cli_call(cli, q, tp_auth_fill(q, name, &in, yes, fp), &l);
+	bytes_clear(&in);
+	if (rc != 0)
+		return rc;
+	n = kh_msg_count(l, "ca");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "trustpoint", name);
 		cli_json_arr(cli->j, "ca");
-		for (i = 0; i < l.n; i++)
-			cert_json(cli->j, NULL, &l.certs[i]);
+		for (i = 0; i < n; i++)
+			cert_json(cli->j, NULL, cli_item(l, "ca", i));
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
-		for (i = 0; i < l.n; i++) {
+		for (i = 0; i < n; i++) {
 			printf("trustpoint %s: CA authenticated\n", name);
-			cert_print("  ", &l.certs[i]);
+			cert_print("  ", cli_item(l, "ca", i));
 		}
 	}
-	kh_cert_list_clear(&l);
+	kh_msg_free(l);
 	return 0;
+}
+
+/* The ExportTrustpoint answer for name (*resp; its "data"). */
+static int tp_export_call(struct cli *cli, const char *name, bool chain, const char *format, kh_msg **resp)
+{
+	kh_msg *q = NULL;
+	enum kh_err r;
+	int rc;
+
+	if ((rc = check_name(cli, name, "trustpoint")) != 0 || (rc = cli_request(cli, "ExportTrustpoint", &q)) != 0)
+		return rc;
+	r = kh_msg_set_str(q, "name", name);
+	if (r == KH_OK)
+		r = kh_msg_set_bool(q, "chain", chain);
+	if (r == KH_OK)
+		r = kh_msg_set_enum(q, "format", format);
+	return cli_call(cli, q, r, resp);
+}
+
+static const uint8_t *resp_data(const kh_msg *m, size_t *len)
+{
+	const uint8_t *v = NULL;
+
+	if (kh_msg_get_bytes(m, "data", &v, len) != KH_OK) {
+		*len = 0;
+		return NULL;
+	}
+	return v;
 }
 
 /* The identity certificate of TP as PEM into path (after self enrollment). */
 static int tp_write_cert(struct cli *cli, const char *name, const char *path)
 {
-	struct kh_bytes b = { NULL, 0 };
-	struct kh_errbuf e = { 0 };
+	kh_msg *b = NULL;
+	const uint8_t *data;
+	size_t len;
 	int rc;
 
-	if (kh_trustpoint_export(cli->c, name, false, KH_FMT_PEM, &b, &e) != KH_OK)
-		return cli_fail(cli, &e);
-	rc = cli_write_file(cli, path, b.data, b.len);
-	kh_bytes_clear(&b);
+	if ((rc = tp_export_call(cli, name, false, "CERT_FORMAT_PEM", &b)) != 0)
+		return rc;
+	data = resp_data(b, &len);
+	rc = cli_write_file(cli, path, data, len);
+	kh_msg_free(b);
 	return rc;
 }
 
-static int tp_enroll_out(struct cli *cli, const char *name, const struct kh_enroll_resp *r, const char *outp)
+/* r: an EnrollTrustpointResponse. */
+static int tp_enroll_out(struct cli *cli, const char *name, const kh_msg *r, const char *outp)
 {
+	const char *csr = kh_msg_get_str(r, "csr_pem");
+	const char *key = kh_msg_get_str(r, "key");
+	const char *retired = kh_msg_get_str(r, "retired_key");
+	bool has_csr = csr[0] != '\0', has_cert = kh_msg_has(r, "cert");
 	int rc = 0;
 
-	if (r->csr_pem != NULL && outp != NULL)
-		rc = cli_write_file(cli, outp, (const uint8_t *)r->csr_pem, strlen(r->csr_pem));
-	else if (r->has_cert && outp != NULL)
+	if (has_csr && outp != NULL)
+		rc = cli_write_file(cli, outp, (const uint8_t *)csr, strlen(csr));
+	else if (has_cert && outp != NULL)
 		rc = tp_write_cert(cli, name, outp);
 	if (rc != 0)
 		return rc;
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "trustpoint", name);
-		cli_json_str(cli->j, "enrollment", kh_enrollment_name(r->enrollment) ? kh_enrollment_name(r->enrollment) : "?");
-		cli_json_str(cli->j, "key", r->key);
-		if (r->csr_pem != NULL)
-			cli_json_str(cli->j, "csr_pem", r->csr_pem);
-		if (r->has_cert)
-			cert_json(cli->j, "certificate", &r->cert);
-		if (r->retired_key[0] != '\0')
-			cli_json_str(cli->j, "deleted_key", r->retired_key);
+		cli_json_str(cli->j, "enrollment", or_else(cli_enrollment_name(kh_msg_get_enum(r, "enrollment")), "?"));
+		cli_json_str(cli->j, "key", key);
+		if (has_csr)
+			cli_json_str(cli->j, "csr_pem", csr);
+		if (has_cert)
+			cert_json(cli->j, "certificate", cli_sub(r, "cert"));
+		if (retired[0] != '\0')
+			cli_json_str(cli->j, "deleted_key", retired);
 		if (outp != NULL)
 			cli_json_str(cli->j, "out", outp);
 		cli_json_end_obj(cli->j);
 		return 0;
 	}
-	if (r->csr_pem != NULL) {
+	if (has_csr) {
 		if (outp == NULL)
-			rc = cli_write_file(cli, NULL, (const uint8_t *)r->csr_pem, strlen(r->csr_pem));
+			rc = cli_write_file(cli, NULL, (const uint8_t *)csr, strlen(csr));
 		else
 			printf("trustpoint %s: CSR for key %s written to %s; have the CA sign it, then run keyhold trustpoint "
 			       "import %s --cert FILE\n",
-			       name, r->key, outp, name);
-	} else if (r->has_cert) {
-		printf("trustpoint %s: self-signed certificate issued for key %s\n", name, r->key);
-		cert_print("  ", &r->cert);
+			       name, key, outp, name);
+	} else if (has_cert) {
+		printf("trustpoint %s: self-signed certificate issued for key %s\n", name, key);
+		cert_print("  ", cli_sub(r, "cert"));
 	}
-	if (r->retired_key[0] != '\0')
-		fprintf(outp == NULL && r->csr_pem != NULL ? stderr : stdout, "deleted the old key %s\n", r->retired_key);
+	if (retired[0] != '\0')
+		fprintf(outp == NULL && has_csr ? stderr : stdout, "deleted the old key %s\n", retired);
 	return rc;
 }
 
@@ -556,20 +714,17 @@ static int tp_enroll(struct cli *cli, struct cli_args *a)
 {
 	const char *outp = cli_opt(a, "--out");
 	const char *name = cli_pos(a);
-	struct kh_enroll_resp r;
-	struct kh_errbuf e = { 0 };
+	kh_msg *r = NULL;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
 		return cli_usage(cli, "usage: keyhold trustpoint enroll TP [--out FILE]");
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = tp_call_name(cli, "EnrollTrustpoint", name, &r)) != 0)
 		return rc;
-	if (kh_trustpoint_enroll(cli->c, name, &r, &e) != KH_OK)
-		return cli_fail(cli, &e);
-	rc = tp_enroll_out(cli, name, &r, outp);
-	kh_enroll_resp_clear(&r);
+	rc = tp_enroll_out(cli, name, r, outp);
+	kh_msg_free(r);
 	return rc;
 }
 
@@ -578,34 +733,49 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	const char *tname = cli_opt(a, "--type");
 	const char *outp = cli_opt(a, "--out");
 	const char *name = cli_pos(a);
-	enum kh_key_type type = KH_KEY_UNSPECIFIED;
-	struct kh_enroll_resp r;
-	struct kh_errbuf e = { 0 };
+	const char *type = NULL;
+	kh_msg *q = NULL, *r = NULL;
+	enum kh_err e;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
 		return cli_usage(cli, "usage: keyhold trustpoint regenerate TP [--type TYPE] [--out FILE]");
-	if (tname != NULL && (type = kh_key_type_from_name(tname)) == KH_KEY_UNSPECIFIED)
+	if (tname != NULL && (type = cli_key_type_value(tname)) == NULL)
 		return cli_usage(cli, "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", tname);
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, name, "trustpoint")) != 0 ||
+	    (rc = cli_request(cli, "RegenerateTrustpoint", &q)) != 0)
 		return rc;
-	if (kh_trustpoint_regenerate(cli->c, name, type, &r, &e) != KH_OK)
-		return cli_fail(cli, &e);
-	rc = tp_enroll_out(cli, name, &r, outp);
-	kh_enroll_resp_clear(&r);
+	e = kh_msg_set_str(q, "name", name);
+	if (e == KH_OK && type != NULL)
+		e = kh_msg_set_enum(q, "type", type);
+	if ((rc = cli_call(cli, q, e, &r)) != 0)
+		return rc;
+	rc = tp_enroll_out(cli, name, r, outp);
+	kh_msg_free(r);
 	return rc;
+}
+
+/* The warnings of an answer (the service sends at most four). */
+#define CLI_WARN_MAX 4
+
+static size_t warnings_count(const kh_msg *m)
+{
+	size_t n = kh_msg_count(m, "warnings");
+
+	return n < CLI_WARN_MAX ? n : CLI_WARN_MAX;
 }
 
 static int tp_import(struct cli *cli, struct cli_args *a)
 {
 	const char *certp = cli_opt(a, "--cert");
 	const char *name = cli_pos(a);
-	struct kh_import_resp r;
-	struct kh_bytes in = { NULL, 0 };
-	struct kh_errbuf e = { 0 };
-	size_t i;
+	struct cli_bytes in = { NULL, 0 };
+	kh_msg *q = NULL, *r = NULL;
+	const char *key, *retired;
+	size_t i, nw;
+	enum kh_err e;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
@@ -614,36 +784,62 @@ static int tp_import(struct cli *cli, struct cli_args *a)
 		return cli_usage(cli, "usage: keyhold trustpoint import TP --cert FILE");
 	if ((rc = read_in(cli, certp, &in)) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) != 0) {
-		kh_bytes_clear(&in);
-		return rc;
+	if ((rc = cli_connect(cli)) == 0 && (rc = check_name(cli, name, "trustpoint")) == 0 &&
+	    (rc = check_size(cli, in.len, "the certificate file")) == 0 &&
+	    (rc = cli_request(cli, "ImportCertificate", &q)) == 0) {
+		e = kh_msg_set_str(q, "name", name);
+		if (e == KH_OK)
+			e = kh_msg_set_bytes(q, "data", in.data, in.len);
+		rc = cli_call(cli, q, e, &r);
 	}
-	rc = kh_trustpoint_import(cli->c, name, in.data, in.len, &r, &e);
-	kh_bytes_clear(&in);
-	if (rc != KH_OK)
-		return cli_fail(cli, &e);
-	for (i = 0; i < r.n_warnings; i++)
-		fprintf(stderr, "warning: %s\n", r.warnings[i]);
+	bytes_clear(&in);
+	if (rc != 0)
+		return rc;
+	nw = warnings_count(r);
+	key = kh_msg_get_str(r, "key");
+	retired = kh_msg_get_str(r, "retired_key");
+	for (i = 0; i < nw; i++)
+		fprintf(stderr, "warning: %s\n", kh_msg_get_str_at(r, "warnings", i));
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "trustpoint", name);
-		cli_json_str(cli->j, "key", r.key);
-		cert_json(cli->j, "certificate", &r.cert);
-		cli_json_u64(cli->j, "chain_length", r.chain_len);
+		cli_json_str(cli->j, "key", key);
+		cert_json(cli->j, "certificate", cli_sub(r, "cert"));
+		cli_json_u64(cli->j, "chain_length", kh_msg_get_uint(r, "chain_len"));
 		cli_json_arr(cli->j, "warnings");
-		for (i = 0; i < r.n_warnings; i++)
-			cli_json_str(cli->j, NULL, r.warnings[i]);
+		for (i = 0; i < nw; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(r, "warnings", i));
 		cli_json_end_arr(cli->j);
-		if (r.retired_key[0] != '\0')
-			cli_json_str(cli->j, "deleted_key", r.retired_key);
+		if (retired[0] != '\0')
+			cli_json_str(cli->j, "deleted_key", retired);
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("trustpoint %s: certificate imported for key %s (chain of %u)\n", name, r.key, r.chain_len);
-		cert_print("  ", &r.cert);
-		if (r.retired_key[0] != '\0')
-			printf("key rollover complete: deleted the old key %s\n", r.retired_key);
+		printf("trustpoint %s: certificate imported for key %s (chain of %u)\n", name, key,
+		       (uint32_t)kh_msg_get_uint(r, "chain_len"));
+		cert_print("  ", cli_sub(r, "cert"));
+		if (retired[0] != '\0')
+			printf("key rollover complete: deleted the old key %s\n", retired);
 	}
+	kh_msg_free(r);
 	return 0;
+}
+
+/* --format: "pem", "der", "pkcs7" (or "p7b"), any case. */
+static bool export_format(const char *s, const char **name, const char **value)
+{
+	if (strcasecmp(s, "pem") == 0) {
+		*name = "pem";
+		*value = "CERT_FORMAT_PEM";
+	} else if (strcasecmp(s, "der") == 0) {
+		*name = "der";
+		*value = "CERT_FORMAT_DER";
+	} else if (strcasecmp(s, "pkcs7") == 0 || strcasecmp(s, "p7b") == 0) {
+		*name = "pkcs7";
+		*value = "CERT_FORMAT_PKCS7";
+	} else {
+		return false;
+	}
+	return true;
 }
 
 static int tp_export(struct cli *cli, struct cli_args *a)
@@ -652,39 +848,41 @@ static int tp_export(struct cli *cli, struct cli_args *a)
 	const char *fmt = cli_opt(a, "--format");
 	const char *outp = cli_opt(a, "--out");
 	const char *name = cli_pos(a);
-	enum kh_cert_format f = KH_FMT_PEM;
-	struct kh_bytes b = { NULL, 0 };
-	struct kh_errbuf e = { 0 };
+	const char *fname = "pem", *fvalue = "CERT_FORMAT_PEM";
+	bool der;
+	kh_msg *b = NULL;
+	const uint8_t *data;
+	size_t len;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
 		return cli_usage(cli, "usage: keyhold trustpoint export TP [--chain] [--format pem|der|pkcs7] [--out FILE]");
-	if (fmt != NULL && !kh_cert_format_from_name(fmt, &f))
+	if (fmt != NULL && !export_format(fmt, &fname, &fvalue))
 		return cli_usage(cli, "unknown format '%s'; use pem, der or pkcs7", fmt);
-	if (f == KH_FMT_DER && outp == NULL && !cli->json && isatty(STDOUT_FILENO))
+	der = strcmp(fname, "der") == 0;
+	if (der && outp == NULL && !cli->json && isatty(STDOUT_FILENO))
 		return cli_usage(cli, "DER is binary: use --out FILE or redirect stdout");
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = tp_export_call(cli, name, chain, fvalue, &b)) != 0)
 		return rc;
-	if (kh_trustpoint_export(cli->c, name, chain, f, &b, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	data = resp_data(b, &len);
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "trustpoint", name);
-		cli_json_str(cli->j, "format", kh_cert_format_name(f));
-		if (f == KH_FMT_DER)
-			cli_json_hex(cli->j, "der_hex", b.data, b.len);
+		cli_json_str(cli->j, "format", fname);
+		if (der)
+			cli_json_hex(cli->j, "der_hex", data, len);
 		else
-			cli_json_strn(cli->j, "pem", (const char *)b.data, b.len);
+			cli_json_strn(cli->j, "pem", (const char *)data, len);
 		if (outp != NULL)
 			cli_json_str(cli->j, "out", outp);
 		cli_json_end_obj(cli->j);
 	}
 	rc = 0;
 	if (outp != NULL || !cli->json)
-		rc = cli_write_file(cli, outp, b.data, b.len);
-	kh_bytes_clear(&b);
+		rc = cli_write_file(cli, outp, data, len);
+	kh_msg_free(b);
 	return rc;
 }
 
@@ -725,17 +923,17 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 static int ts_add(struct cli *cli, struct cli_args *a)
 {
 	const char *store = cli_pos(a);
-	const char *paths[KH_PKI_FILES_MAX];
-	struct kh_bytes files[KH_PKI_FILES_MAX];
-	struct kh_ts_add_resp r;
-	struct kh_errbuf e = { 0 };
-	size_t n = 0, i;
+	const char *paths[CLI_PKI_FILES_MAX];
+	struct cli_bytes files[CLI_PKI_FILES_MAX];
+	kh_msg *q = NULL, *r = NULL;
+	size_t n = 0, i, total = 0, nw, nadd;
+	enum kh_err e = KH_OK;
 	const char *p;
 	int rc = 0;
 
 	while ((p = cli_pos(a)) != NULL) {
-		if (n == KH_PKI_FILES_MAX)
-			return cli_usage(cli, "at most %d files at once", KH_PKI_FILES_MAX);
+		if (n == CLI_PKI_FILES_MAX)
+			return cli_usage(cli, "at most %d files at once", CLI_PKI_FILES_MAX);
 		paths[n++] = p;
 	}
 	if ((rc = cli_args_done(cli, a)) != 0)
@@ -745,66 +943,84 @@ static int ts_add(struct cli *cli, struct cli_args *a)
 	memset(files, 0, sizeof(files));
 	for (i = 0; i < n && rc == 0; i++)
 		rc = read_in(cli, paths[i], &files[i]);
-	if (rc == 0)
-		rc = cli_connect(cli);
-	if (rc == 0 && kh_truststore_add(cli->c, store, files, n, &r, &e) != KH_OK)
-		rc = cli_fail(cli, &e);
 	for (i = 0; i < n; i++)
-		kh_bytes_clear(&files[i]);
+		total += files[i].len;
+	if (rc == 0 && (rc = cli_connect(cli)) == 0 && (rc = check_name(cli, store, "trust store")) == 0 &&
+	    (rc = check_size(cli, total, "the certificate files")) == 0 &&
+	    (rc = cli_request(cli, "TruststoreAdd", &q)) == 0) {
+		e = kh_msg_set_str(q, "store", store);
+		for (i = 0; i < n && e == KH_OK; i++)
+			e = kh_msg_add_bytes(q, "files", files[i].data, files[i].len);
+		rc = cli_call(cli, q, e, &r);
+	}
+	for (i = 0; i < n; i++)
+		bytes_clear(&files[i]);
 	if (rc != 0)
 		return rc;
-	for (i = 0; i < r.n_warnings; i++)
-		fprintf(stderr, "warning: %s\n", r.warnings[i]);
+	nw = warnings_count(r);
+	nadd = kh_msg_count(r, "added");
+	for (i = 0; i < nw; i++)
+		fprintf(stderr, "warning: %s\n", kh_msg_get_str_at(r, "warnings", i));
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
 		cli_json_arr(cli->j, "added");
-		for (i = 0; i < r.added.n; i++)
-			cert_json(cli->j, NULL, &r.added.certs[i]);
+		for (i = 0; i < nadd; i++)
+			cert_json(cli->j, NULL, cli_item(r, "added", i));
 		cli_json_end_arr(cli->j);
-		cli_json_u64(cli->j, "already_present", r.already_present);
+		cli_json_u64(cli->j, "already_present", kh_msg_get_uint(r, "already_present"));
 		cli_json_end_obj(cli->j);
 	} else {
-		for (i = 0; i < r.added.n; i++)
-			printf("added %s  %s\n", r.added.certs[i].fingerprint, r.added.certs[i].subject);
-		printf("trust store %s: %zu added, %u already present\n", store, r.added.n, r.already_present);
+		for (i = 0; i < nadd; i++) {
+			const kh_msg *c = cli_item(r, "added", i);
+
+			printf("added %s  %s\n", kh_msg_get_str(c, "fingerprint"), kh_msg_get_str(c, "subject"));
+		}
+		printf("trust store %s: %zu added, %u already present\n", store, nadd,
+		       (uint32_t)kh_msg_get_uint(r, "already_present"));
 	}
-	kh_ts_add_resp_clear(&r);
+	kh_msg_free(r);
 	return 0;
 }
 
 static int ts_list(struct cli *cli, struct cli_args *a)
 {
 	const char *store = cli_pos(a);
-	struct kh_truststore_list l;
-	struct kh_errbuf e = { 0 };
-	size_t i, k;
+	kh_msg *q = NULL, *l = NULL;
+	size_t i, k, n;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0)
 		return rc;
-	if (kh_truststore_list(cli->c, store, &l, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	if (store != NULL && store[0] != '\0' && (rc = check_name(cli, store, "trust store")) != 0)
+		return rc;
+	if ((rc = cli_request(cli, "TruststoreList", &q)) != 0 ||
+	    (rc = cli_call(cli, q, set_opt_str(q, "store", store), &l)) != 0)
+		return rc;
+	n = kh_msg_count(l, "stores");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_arr(cli->j, "stores");
-		for (i = 0; i < l.n; i++) {
-			const struct kh_truststore *t = &l.stores[i];
+		for (i = 0; i < n; i++) {
+			const kh_msg *t = cli_item(l, "stores", i);
+			size_t ncrl = kh_msg_count(t, "crls");
 
 			cli_json_obj(cli->j, NULL);
-			cli_json_str(cli->j, "name", t->name);
-			cli_json_u64(cli->j, "certificates", t->n_certs);
-			cli_json_str(cli->j, "revocation", t->revocation);
-			cli_json_str(cli->j, "ocsp_url", t->ocsp_url);
+			cli_json_str(cli->j, "name", kh_msg_get_str(t, "name"));
+			cli_json_u64(cli->j, "certificates", kh_msg_get_uint(t, "cert_count"));
+			cli_json_str(cli->j, "revocation", kh_msg_get_str(t, "revocation"));
+			cli_json_str(cli->j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
 			if (store != NULL) {
+				size_t nc = kh_msg_count(t, "certs");
+
 				cli_json_arr(cli->j, "certs");
-				for (k = 0; k < t->certs.n; k++)
-					cert_json(cli->j, NULL, &t->certs.certs[k]);
+				for (k = 0; k < nc; k++)
+					cert_json(cli->j, NULL, cli_item(t, "certs", k));
 				cli_json_end_arr(cli->j);
 			}
 			cli_json_arr(cli->j, "crls");
-			for (k = 0; k < t->n_crls; k++)
-				crl_json(cli->j, NULL, &t->crls[k]);
+			for (k = 0; k < ncrl; k++)
+				crl_json(cli->j, NULL, cli_item(t, "crls", k));
 			cli_json_end_arr(cli->j);
 			cli_json_end_obj(cli->j);
 		}
@@ -812,32 +1028,41 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 		cli_json_end_obj(cli->j);
 	} else if (store == NULL) {
 		printf("%-32s %6s %5s  %s\n", "STORE", "CERTS", "CRLS", "REVOCATION");
-		for (i = 0; i < l.n; i++)
-			printf("%-32s %6u %5zu  %s\n", l.stores[i].name, l.stores[i].n_certs, l.stores[i].n_crls,
-			       l.stores[i].revocation);
-	} else {
-		for (i = 0; i < l.n; i++) {
-			const struct kh_truststore *t = &l.stores[i];
+		for (i = 0; i < n; i++) {
+			const kh_msg *t = cli_item(l, "stores", i);
 
-			printf("revocation: %s%s%s\n", t->revocation, t->ocsp_url[0] ? ", OCSP responder " : "", t->ocsp_url);
+			printf("%-32s %6u %5zu  %s\n", kh_msg_get_str(t, "name"), (uint32_t)kh_msg_get_uint(t, "cert_count"),
+			       kh_msg_count(t, "crls"), kh_msg_get_str(t, "revocation"));
+		}
+	} else {
+		for (i = 0; i < n; i++) {
+			const kh_msg *t = cli_item(l, "stores", i);
+			const char *ocsp = kh_msg_get_str(t, "ocsp_url");
+			size_t nc = kh_msg_count(t, "certs"), ncrl = kh_msg_count(t, "crls");
+
+			printf("revocation: %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "",
+			       ocsp);
 			printf("%-64s  %-20s  %s\n", "SHA256", "NOT AFTER", "SUBJECT");
-			for (k = 0; k < t->certs.n; k++) {
+			for (k = 0; k < nc; k++) {
+				const kh_msg *c = cli_item(t, "certs", k);
 				char tb[40];
 
-				printf("%-64s  %-20s  %s%s\n", t->certs.certs[k].fingerprint,
-				       cli_time(t->certs.certs[k].not_after, tb, sizeof(tb)), t->certs.certs[k].subject,
-				       t->certs.certs[k].self_signed ? " (self-signed)" : "");
+				printf("%-64s  %-20s  %s%s\n", kh_msg_get_str(c, "fingerprint"),
+				       cli_time_str(kh_msg_get_int(c, "not_after"), tb, sizeof(tb)), kh_msg_get_str(c, "subject"),
+				       kh_msg_get_bool(c, "self_signed") ? " (self-signed)" : "");
 			}
-			for (k = 0; k < t->n_crls; k++) {
+			for (k = 0; k < ncrl; k++) {
+				const kh_msg *c = cli_item(t, "crls", k);
 				char t1[40], t2[40];
 
-				printf("crl: %s, issued %s, next %s, %u revoked\n", t->crls[k].issuer,
-				       cli_time(t->crls[k].this_update, t1, sizeof(t1)),
-				       cli_time(t->crls[k].next_update, t2, sizeof(t2)), t->crls[k].revoked);
+				printf("crl: %s, issued %s, next %s, %u revoked\n", kh_msg_get_str(c, "issuer"),
+				       cli_time_str(kh_msg_get_int(c, "this_update"), t1, sizeof(t1)),
+				       cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)),
+				       (uint32_t)kh_msg_get_uint(c, "revoked"));
 			}
 		}
 	}
-	kh_truststore_list_clear(&l);
+	kh_msg_free(l);
 	return 0;
 }
 
@@ -845,74 +1070,123 @@ static int ts_remove(struct cli *cli, struct cli_args *a)
 {
 	const char *store = cli_pos(a);
 	const char *fp = cli_pos(a);
-	struct kh_ts_remove_resp r;
-	struct kh_errbuf e = { 0 };
+	kh_msg *q = NULL, *r = NULL;
+	const kh_msg *removed;
+	enum kh_err e;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (store == NULL || fp == NULL)
 		return cli_usage(cli, "usage: keyhold truststore remove STORE FINGERPRINT");
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, store, "trust store")) != 0 ||
+	    (rc = check_len(cli, fp, CLI_FP_IN_MAX, "fingerprint")) != 0 ||
+	    (rc = cli_request(cli, "TruststoreRemove", &q)) != 0)
 		return rc;
-	if (kh_truststore_remove(cli->c, store, fp, &r, &e) != KH_OK)
-		return cli_fail(cli, &e);
+	e = kh_msg_set_str(q, "store", store);
+	if (e == KH_OK)
+		e = set_opt_str(q, "fingerprint", fp);
+	if ((rc = cli_call(cli, q, e, &r)) != 0)
+		return rc;
+	removed = cli_sub(r, "removed");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
-		cert_json(cli->j, "removed", &r.removed);
-		cli_json_bool(cli->j, "store_deleted", r.store_deleted);
+		cert_json(cli->j, "removed", removed);
+		cli_json_bool(cli->j, "store_deleted", kh_msg_get_bool(r, "store_deleted"));
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("removed %s  %s from %s\n", r.removed.fingerprint, r.removed.subject, store);
-		if (r.store_deleted)
+		printf("removed %s  %s from %s\n", kh_msg_get_str(removed, "fingerprint"), kh_msg_get_str(removed, "subject"),
+		       store);
+		if (kh_msg_get_bool(r, "store_deleted"))
 			printf("trust store %s is empty and was deleted\n", store);
 	}
+	kh_msg_free(r);
 	return 0;
+}
+
+struct ts_verify_req {
+	const char *store, *host, *ip, *purpose;
+	int64_t at;
+	struct cli_bytes cert, untrusted;
+	struct cli_bytes *crls;
+	size_t n_crls;
+};
+
+static enum kh_err ts_verify_fill(kh_msg *q, const struct ts_verify_req *v)
+{
+	enum kh_err r;
+	size_t i;
+
+	CLI_TRY(kh_msg_set_str(q, "store", v->store));
+	CLI_TRY(kh_msg_set_bytes(q, "cert", v->cert.data, v->cert.len));
+	if (v->untrusted.len > 0)
+		CLI_TRY(kh_msg_set_bytes(q, "untrusted", v->untrusted.data, v->untrusted.len));
+	CLI_TRY(kh_msg_set_int(q, "at", v->at));
+	CLI_TRY(set_opt_str(q, "host", v->host));
+	CLI_TRY(set_opt_str(q, "ip", v->ip));
+	if (v->purpose != NULL)
+		CLI_TRY(kh_msg_set_enum(q, "purpose", v->purpose));
+	for (i = 0; i < v->n_crls; i++)
+		CLI_TRY(kh_msg_add_bytes(q, "crls", v->crls[i].data, v->crls[i].len));
+out:
+	return r;
+}
+
+/* --purpose: serverAuth, clientAuth or any, any case. */
+static const char *ts_purpose(const char *s)
+{
+	if (strcasecmp(s, "serverAuth") == 0)
+		return "PURPOSE_SERVER_AUTH";
+	if (strcasecmp(s, "clientAuth") == 0)
+		return "PURPOSE_CLIENT_AUTH";
+	if (strcasecmp(s, "any") == 0)
+		return "PURPOSE_ANY";
+	return NULL;
 }
 
 static int ts_verify(struct cli *cli, struct cli_args *a)
 {
 	const char *untrusted = cli_opt(a, "--untrusted");
 	const char *at = cli_opt(a, "--at");
-	const char *host = cli_opt(a, "--host");
-	const char *ip = cli_opt(a, "--ip");
 	const char *purpose = cli_opt(a, "--purpose");
-	const char *crlp[KH_PKI_FILES_MAX];
-	struct kh_bytes crls[KH_PKI_FILES_MAX];
-	const char *store, *certp, *p;
-	struct kh_ts_verify_req req;
-	struct kh_ts_verify_resp r;
-	struct kh_errbuf e = { 0 };
-	size_t ncrl = 0, i;
+	const char *crlp[CLI_PKI_FILES_MAX];
+	struct cli_bytes crls[CLI_PKI_FILES_MAX];
+	const char *certp, *p, *reason, *detail, *rev;
+	struct ts_verify_req req;
+	kh_msg *q = NULL, *r = NULL;
+	size_t ncrl = 0, i, n, total;
+	bool valid, soft_fail;
+	int32_t error_depth;
 	int rc = 0;
 
+	memset(&req, 0, sizeof(req));
+	req.host = cli_opt(a, "--host");
+	req.ip = cli_opt(a, "--ip");
 	while ((p = cli_opt(a, "--crl")) != NULL) {
-		if (ncrl == KH_PKI_FILES_MAX)
-			return cli_usage(cli, "at most %d --crl files", KH_PKI_FILES_MAX);
+		if (ncrl == CLI_PKI_FILES_MAX)
+			return cli_usage(cli, "at most %d --crl files", CLI_PKI_FILES_MAX);
 		crlp[ncrl++] = p;
 	}
-	store = cli_pos(a);
+	req.store = cli_pos(a);
 	certp = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (store == NULL || certp == NULL)
+	if (req.store == NULL || certp == NULL)
 		return cli_usage(cli, "usage: keyhold truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] "
 				      "[--host NAME|--ip ADDR] [--purpose serverAuth|clientAuth] [--crl FILE]...");
-	if (host != NULL && ip != NULL)
+	if (req.host != NULL && req.ip != NULL)
 		return cli_usage(cli, "give --host or --ip, not both");
-	memset(&req, 0, sizeof(req));
-	if (!kh_name_valid(store))
+	if (!cli_name_valid(req.store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
-	memcpy(req.store, store, strlen(store) + 1);
-	if (at != NULL && kh_time_parse_rfc3339(at, &req.at) != 0)
+	if (at != NULL && cli_time_parse(at, &req.at) != 0)
 		return cli_usage(cli, "--at takes an RFC 3339 time such as 2030-01-02T03:04:05Z");
 	if (at != NULL && req.at <= 0)
 		return cli_usage(cli, "--at must be after 1970");
-	if (purpose != NULL && !kh_purpose_from_name(purpose, &req.purpose))
+	if (purpose != NULL && (req.purpose = ts_purpose(purpose)) == NULL)
 		return cli_usage(cli, "unknown purpose '%s'; use serverAuth or clientAuth", purpose);
-	if ((rc = copy_opt(cli, req.host, sizeof(req.host), host, "the host name")) != 0 ||
-	    (rc = copy_opt(cli, req.ip, sizeof(req.ip), ip, "the IP address")) != 0)
+	if ((rc = check_len(cli, req.host, CLI_HOST_MAX, "the host name")) != 0 ||
+	    (rc = check_len(cli, req.ip, CLI_IP_MAX, "the IP address")) != 0)
 		return rc;
 	memset(crls, 0, sizeof(crls));
 	rc = read_in(cli, certp, &req.cert);
@@ -922,56 +1196,65 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		rc = read_in(cli, crlp[i], &crls[i]);
 	req.crls = crls;
 	req.n_crls = ncrl;
-	if (rc == 0)
-		rc = cli_connect(cli);
-	if (rc == 0 && kh_truststore_verify(cli->c, &req, &r, &e) != KH_OK)
-		rc = cli_fail(cli, &e);
-	kh_bytes_clear(&req.cert);
-	kh_bytes_clear(&req.untrusted);
+	total = req.cert.len + req.untrusted.len;
 	for (i = 0; i < ncrl; i++)
-		kh_bytes_clear(&crls[i]);
+		total += crls[i].len;
+	if (rc == 0 && (rc = cli_connect(cli)) == 0 &&
+	    (rc = check_size(cli, total, "the certificate, intermediates and CRLs")) == 0 &&
+	    (rc = cli_request(cli, "TruststoreVerify", &q)) == 0)
+		rc = cli_call(cli, q, ts_verify_fill(q, &req), &r);
+	bytes_clear(&req.cert);
+	bytes_clear(&req.untrusted);
+	for (i = 0; i < ncrl; i++)
+		bytes_clear(&crls[i]);
 	if (rc != 0)
 		return rc;
+	valid = kh_msg_get_bool(r, "valid");
+	reason = kh_msg_get_str(r, "reason");
+	detail = kh_msg_get_str(r, "revocation_detail");
+	rev = kh_msg_get_enum(r, "revocation_status");
+	soft_fail = kh_msg_get_bool(r, "revocation_soft_fail");
+	error_depth = (int32_t)kh_msg_get_int(r, "error_depth");
+	n = kh_msg_count(r, "chain");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "store", store);
-		cli_json_bool(cli->j, "valid", r.valid);
-		cli_json_str(cli->j, "result", r.reason);
-		if (!r.valid) {
-			cli_json_u64(cli->j, "x509_error", (uint64_t)r.error);
-			cli_json_u64(cli->j, "depth", (uint64_t)r.error_depth);
+		cli_json_str(cli->j, "store", req.store);
+		cli_json_bool(cli->j, "valid", valid);
+		cli_json_str(cli->j, "result", reason);
+		if (!valid) {
+			cli_json_u64(cli->j, "x509_error", (uint64_t)(int32_t)kh_msg_get_int(r, "error"));
+			cli_json_u64(cli->j, "depth", (uint64_t)error_depth);
 		}
 		cli_json_arr(cli->j, "chain");
-		for (i = 0; i < r.chain.n; i++)
-			cert_json(cli->j, NULL, &r.chain.certs[i]);
+		for (i = 0; i < n; i++)
+			cert_json(cli->j, NULL, cli_item(r, "chain", i));
 		cli_json_end_arr(cli->j);
-		cli_json_str(cli->j, "revocation", kh_rev_status_name((enum kh_rev_status)r.revocation_status));
-		cli_json_bool(cli->j, "revocation_soft_fail", r.revocation_soft_fail);
-		cli_json_str(cli->j, "revocation_detail", r.revocation_detail);
-		if (!r.valid) {
+		cli_json_str(cli->j, "revocation", cli_rev_status_name(rev));
+		cli_json_bool(cli->j, "revocation_soft_fail", soft_fail);
+		cli_json_str(cli->j, "revocation_detail", detail);
+		if (!valid) {
 			/* The contract's error object, inside the one document. */
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
-			cli_json_str(cli->j, "message", r.reason);
+			cli_json_str(cli->j, "message", reason);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("%s: %s\n", certp, r.valid ? "OK" : "INVALID");
-		for (i = 0; i < r.chain.n; i++)
-			printf("  depth %zu: %s\n", i, r.chain.certs[i].subject);
-		if (r.revocation_status != KH_REV_NOT_CHECKED)
-			printf("  revocation: %s: %s\n", kh_rev_status_name((enum kh_rev_status)r.revocation_status),
-			       r.revocation_detail);
-		if (r.valid && r.revocation_soft_fail)
+		printf("%s: %s\n", certp, valid ? "OK" : "INVALID");
+		for (i = 0; i < n; i++)
+			printf("  depth %zu: %s\n", i, kh_msg_get_str(cli_item(r, "chain", i), "subject"));
+		if (strcmp(rev, "REVOCATION_NOT_CHECKED") != 0)
+			printf("  revocation: %s: %s\n", cli_rev_status_name(rev), detail);
+		if (valid && soft_fail)
 			fprintf(stderr, "warning: revocation not confirmed, accepted by the store's policy (soft-fail): %s\n",
-				r.revocation_detail);
-		if (!r.valid)
-			fprintf(stderr, "error: FAILED_PRECONDITION: certificate chain is not valid: %s (depth %d)\n", r.reason,
-				r.error_depth);
+				detail);
+		if (!valid)
+			fprintf(stderr, "error: FAILED_PRECONDITION: certificate chain is not valid: %s (depth %d)\n", reason,
+				error_depth);
 	}
-	rc = r.valid ? 0 : CLI_EXIT_ERR;
-	kh_ts_verify_resp_clear(&r);
+	rc = valid ? 0 : CLI_EXIT_ERR;
+	kh_msg_free(r);
 	return rc;
 }
 
@@ -1001,10 +1284,11 @@ int cli_cmd_crl(struct cli *cli, struct cli_args *a)
 	const char *verb = cli_pos(a);
 	const char *store = cli_pos(a);
 	const char *path = cli_pos(a);
-	struct kh_crl_info ci;
-	struct kh_bytes in = { NULL, 0 };
-	struct kh_errbuf e = { 0 };
+	struct cli_bytes in = { NULL, 0 };
+	kh_msg *q = NULL, *r = NULL;
+	const kh_msg *ci;
 	char t1[40], t2[40];
+	enum kh_err e;
 	int rc;
 
 	if (verb == NULL || strcmp(verb, "import") != 0)
@@ -1015,22 +1299,28 @@ int cli_cmd_crl(struct cli *cli, struct cli_args *a)
 		return cli_usage(cli, "usage: keyhold crl import STORE FILE");
 	if ((rc = read_in(cli, path, &in)) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) != 0) {
-		kh_bytes_clear(&in);
-		return rc;
+	if ((rc = cli_connect(cli)) == 0 && (rc = check_name(cli, store, "trust store")) == 0 &&
+	    (rc = check_size(cli, in.len, "the CRL")) == 0 && (rc = cli_request(cli, "ImportCrl", &q)) == 0) {
+		e = kh_msg_set_str(q, "store", store);
+		if (e == KH_OK)
+			e = kh_msg_set_bytes(q, "crl", in.data, in.len);
+		rc = cli_call(cli, q, e, &r);
 	}
-	rc = kh_crl_import(cli->c, store, in.data, in.len, &ci, &e);
-	kh_bytes_clear(&in);
-	if (rc != KH_OK)
-		return cli_fail(cli, &e);
+	bytes_clear(&in);
+	if (rc != 0)
+		return rc;
+	ci = cli_sub(r, "crl");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
-		crl_json(cli->j, "crl", &ci);
+		crl_json(cli->j, "crl", ci);
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("trust store %s: CRL from %s imported (issued %s, next update %s, %u revoked)\n", store, ci.issuer,
-		       cli_time(ci.this_update, t1, sizeof(t1)), cli_time(ci.next_update, t2, sizeof(t2)), ci.revoked);
+		printf("trust store %s: CRL from %s imported (issued %s, next update %s, %u revoked)\n", store,
+		       kh_msg_get_str(ci, "issuer"), cli_time_str(kh_msg_get_int(ci, "this_update"), t1, sizeof(t1)),
+		       cli_time_str(kh_msg_get_int(ci, "next_update"), t2, sizeof(t2)),
+		       (uint32_t)kh_msg_get_uint(ci, "revoked"));
 	}
+	kh_msg_free(r);
 	return 0;
 }

@@ -65,11 +65,6 @@ enum kh_err {
  * for values outside the enum). Thread-safe. */
 KH_API const char *kh_err_name(int err);
 
-/* KH_LEGACY_CLIENT: defined only while building the CLI's copy of the
- * previous client API (client/legacy/), whose names overlap; such code
- * sees the status codes above and nothing else. Never defined for users. */
-#ifndef KH_LEGACY_CLIENT
-
 /* Releases memory the library handed to the caller (signatures, public
  * keys). NULL is fine. */
 KH_API void kh_free(void *p);
@@ -248,8 +243,6 @@ KH_API enum kh_err kh_sign_send(kh_client *c, const char *key, const char *diges
 				bool prehashed, const uint8_t *data, size_t len, uint64_t *id) KH_WUR;
 KH_API enum kh_err kh_sign_recv(kh_client *c, uint64_t *id, enum kh_err *status, uint8_t *sig, size_t cap,
 				size_t *sig_len) KH_WUR;
-
-#endif /* KH_LEGACY_CLIENT */
 
 #ifdef __cplusplus
 }
