@@ -36,14 +36,6 @@ bool kh_url_valid(const char *s)
 	return true;
 }
 
-void kh_cert_check_req_clear(struct kh_cert_check_req *r)
-{
-	if (r == NULL)
-		return;
-	kh_bytes_clear(&r->cert);
-	kh_bytes_clear(&r->untrusted);
-}
-
 void kh_cert_check_resp_clear(struct kh_cert_check_resp *r)
 {
 	if (r == NULL)
@@ -52,20 +44,3 @@ void kh_cert_check_resp_clear(struct kh_cert_check_resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
-void kh_expiring_list_clear(struct kh_expiring_list *l)
-{
-	if (l == NULL)
-		return;
-	free(l->certs);
-	memset(l, 0, sizeof(*l));
-}
-
-void kh_monitor_resp_clear(struct kh_monitor_resp *r)
-{
-	if (r == NULL)
-		return;
-	free(r->notified);
-	free(r->renewals);
-	free(r->errors);
-	memset(r, 0, sizeof(*r));
-}

@@ -26,20 +26,3 @@ bool kh_principal_valid(const char *s)
 	return true;
 }
 
-void kh_grant_list_clear(struct kh_grant_list *l)
-{
-	if (l == NULL)
-		return;
-	free(l->grants);
-	l->grants = NULL;
-	l->n = 0;
-}
-
-void kh_audit_records_clear(struct kh_audit_records *r)
-{
-	if (r == NULL)
-		return;
-	free(r->recs);
-	r->recs = NULL;
-	r->n = 0;
-}

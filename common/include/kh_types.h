@@ -1,5 +1,5 @@
-/* kh_types: the validated C structs that cross the wire. proto/ decodes
- * into them and encodes from them; handlers and libkeyhold use only these. */
+/* kh_types: what every server layer names: object names, key types,
+ * digests and paddings (their numbers are the wire enums'), and bytes. */
 #ifndef KH_TYPES_H
 #define KH_TYPES_H
 
@@ -65,133 +65,13 @@ size_t kh_digest_len(enum kh_digest d);
 /* True when s is a valid object name ([A-Za-z0-9._-]{1,64}). */
 bool kh_name_valid(const char *s);
 
-/* ---- keys ---- */
-
-struct kh_key_info {
-	char name[KH_NAME_MAX + 1];
-	enum kh_key_type type;
-	uint32_t bits;
-	uint8_t id[32];       /* CKA_ID */
-	size_t id_len;
-	uint8_t *spki;        /* SubjectPublicKeyInfo DER, owned */
-	size_t spki_len;
-	bool fips_created;    /* created while FIPS mode was on */
-};
-
-struct kh_key_list {
-	struct kh_key_info *keys;
-	size_t n;
-};
-
-struct kh_generate_req {
-	char name[KH_NAME_MAX + 1];
-	enum kh_key_type type;
-};
-
-struct kh_name_req {
-	char name[KH_NAME_MAX + 1];
-};
-
-struct kh_sign_req {
-	char key[KH_NAME_MAX + 1];
-	enum kh_digest digest;
-	enum kh_padding padding;
-	bool prehashed;       /* data is the digest, not the message */
-	uint8_t *data;        /* owned */
-	size_t len;
-};
-
-struct kh_sign_resp {
-	uint8_t *sig;         /* owned; ECDSA as DER */
-	size_t sig_len;
-	char algorithm[48];   /* "ecdsa-with-SHA256", "rsassa-pss-sha256", ... */
-};
-
-/* ---- status and capabilities ---- */
-
-struct kh_token_info {
-	char label[33];
-	char manufacturer[33];
-	char model[17];
-	char serial[17];
-	char hw_version[8];
-	char fw_version[8];
-	uint64_t flags;       /* CKF_* token flags */
-	char flag_names[256]; /* "RNG,LOGIN_REQUIRED,..." */
-	uint32_t max_sessions;
-	uint32_t sessions;    /* in keyhold's pool */
-	bool available;       /* false while the token is gone */
-};
-
-struct kh_selftest_result {
-	char id[40];
-	char type[24];
-	char description[128];
-	char source[96];
-	bool passed;
-	uint64_t duration_us;
-	char detail[160];
-};
-
-struct kh_status {
-	char version[32];
-	char state[24];           /* INIT, SELF_TEST, OPERATIONAL, ERROR */
-	char fips_mode[16];       /* off, aligned, validated */
-	bool module_validated;
-	char openssl_version[64];
-	char providers[128];      /* "default,base" */
-	struct kh_token_info token;
-	uint32_t workers;
-	uint64_t uptime_s;
-	uint32_t keys;
-	uint32_t connections;
-	uint64_t requests;
-	struct kh_selftest_result *selftests;
-	size_t n_selftests;
-	uint64_t cond_pairwise_run, cond_pairwise_failed;
-	uint64_t cond_rng_run, cond_rng_failed;
-	uint64_t cond_verify_run, cond_verify_failed;
-	char **orphaned_keys;     /* token keys no trustpoint references */
-	size_t n_orphaned;
-	char **nonfips_keys;      /* keys created while FIPS mode was off */
-	size_t n_nonfips;
-};
-
-struct kh_mechanism {
-	char name[48];            /* "CKM_ECDSA" or "0x80001234" */
-	uint64_t id;
-	uint32_t min_key, max_key;
-	uint64_t flags;
-};
-
-struct kh_key_type_avail {
-	enum kh_key_type type;
-	bool available;
-	char reason[128];         /* why not, when unavailable */
-};
-
-struct kh_capabilities {
-	struct kh_key_type_avail types[KH_KEY_TYPE_MAX];
-	size_t n_types;
-	struct kh_mechanism *mechs;
-	size_t n_mechs;
-	bool pss;                 /* CKM_RSA_PKCS_PSS present */
-};
-
-void kh_key_info_clear(struct kh_key_info *k);
-void kh_key_list_clear(struct kh_key_list *l);
-void kh_sign_req_clear(struct kh_sign_req *r);
-void kh_sign_resp_clear(struct kh_sign_resp *r);
-void kh_status_clear(struct kh_status *s);
-void kh_capabilities_clear(struct kh_capabilities *c);
 void kh_bytes_clear(struct kh_bytes *b);
 
 #ifdef __cplusplus
 }
 #endif
 
-/* Area headers: the validated structs of each RPC family. */
-#include "kh_fips.h"
+/* The limits and domain types of the PKI and access areas. */
 #include "kh_pki.h"
 #include "kh_security.h"
 #endif

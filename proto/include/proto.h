@@ -1,6 +1,7 @@
-/* proto: the contract between client and server: framing, the method
- * table, and decode/encode between wire bytes and the validated structs of
- * kh_types.h. The only module that includes *.pb-c.h. */
+/* proto: the contract between client and server: framing, the methods of
+ * keyhold.proto's `service KeyHold`, the envelopes, and the validation of
+ * every request at the edge (validate.c). Handlers and clients read and
+ * build the generated messages (keyhold.pb-c.h) themselves. */
 #ifndef PROTO_H
 #define PROTO_H
 
@@ -11,7 +12,6 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "kh_err.h"
-#include "kh_types.h"
 
 /* ---- framing (DESIGN §4) ---- */
 
@@ -33,48 +33,21 @@ void proto_frame_hdr(size_t len, uint8_t hdr[PROTO_HDR_LEN]);
  *   KH_E_INVALID_ARGUMENT: a zero or oversized length: close the stream. */
 enum kh_err proto_frame_next(const uint8_t *buf, size_t have, size_t cap, size_t *len, size_t *need) KH_WUR;
 
-/* ---- methods: the order of `service KeyHold` in keyhold.proto ---- */
+/* ---- methods: the order of `service KeyHold` in keyhold.proto ----
+ * proto_methods.h is generated from keyhold.proto at build time
+ * (proto/CMakeLists.txt): PROTO_METHODS(X) calls X(UPPER_NAME, "Name") for
+ * each rpc, so PROTO_M_SIGN etc. follow the .proto without an edit here. */
+
+#include "proto_methods.h"
 
 enum proto_method {
-	PROTO_M_GET_STATUS,
-	PROTO_M_GET_CAPABILITIES,
-	PROTO_M_GENERATE_KEY,
-	PROTO_M_LIST_KEYS,
-	PROTO_M_GET_PUBLIC_KEY,
-	PROTO_M_DELETE_KEY,
-	PROTO_M_SIGN,
-	PROTO_M_RUN_SELF_TEST,
-	/* PKI (codec_pki.c) */
-	PROTO_M_CREATE_CSR,
-	PROTO_M_CREATE_TRUSTPOINT,
-	PROTO_M_LIST_TRUSTPOINTS,
-	PROTO_M_GET_TRUSTPOINT,
-	PROTO_M_DELETE_TRUSTPOINT,
-	PROTO_M_AUTHENTICATE_TRUSTPOINT,
-	PROTO_M_ENROLL_TRUSTPOINT,
-	PROTO_M_IMPORT_CERTIFICATE,
-	PROTO_M_EXPORT_TRUSTPOINT,
-	PROTO_M_REGENERATE_TRUSTPOINT,
-	PROTO_M_TRUSTSTORE_ADD,
-	PROTO_M_TRUSTSTORE_LIST,
-	PROTO_M_TRUSTSTORE_REMOVE,
-	PROTO_M_TRUSTSTORE_VERIFY,
-	PROTO_M_IMPORT_CRL,
-	PROTO_M_AUDIT_SHOW,
-	PROTO_M_AUDIT_VERIFY,
-	PROTO_M_GRANT_KEY,
-	PROTO_M_REVOKE_KEY_GRANT,
-	PROTO_M_LIST_KEY_GRANTS,
-	/* revocation, expiry, renewal (codec_rev.c) */
-	PROTO_M_CHECK_CERTIFICATE,
-	PROTO_M_SET_TRUSTPOINT_POLICY,
-	PROTO_M_SET_TRUSTSTORE_POLICY,
-	PROTO_M_LIST_EXPIRING,
-	PROTO_M_RUN_MONITOR,
+#define PROTO_M_ENUM(e, n) PROTO_M_##e,
+	PROTO_METHODS(PROTO_M_ENUM)
+#undef PROTO_M_ENUM
 	PROTO_M_COUNT
 };
 
-/* Checks that the table above matches the generated service descriptor;
+/* Checks that the enum matches the generated service descriptor;
  * KH_OK or INTERNAL naming the first mismatch. Called once at start. */
 enum kh_err proto_check_methods(struct kh_errbuf *e) KH_WUR;
 /* "GetStatus", ...; NULL outside the enum. */
@@ -96,65 +69,7 @@ enum kh_err proto_validate(const ProtobufCMessage *m, struct kh_errbuf *e) KH_WU
  * way is unset, the field is another oneof member's, or not a string. */
 const char *proto_field_str(const ProtobufCMessage *m, const char *path);
 
-/* ---- validated request and response bodies ---- */
-
-union proto_req_body {
-	struct kh_generate_req generate;  /* GenerateKey */
-	struct kh_name_req name;          /* GetPublicKey, DeleteKey */
-	struct kh_sign_req sign;          /* Sign */
-	/* PKI; name also serves GetTrustpoint and EnrollTrustpoint */
-	struct kh_csr_req csr;            /* CreateCsr */
-	struct kh_tp_create_req tp_create; /* CreateTrustpoint */
-	struct kh_tp_delete_req tp_delete; /* DeleteTrustpoint */
-	struct kh_tp_auth_req tp_auth;    /* AuthenticateTrustpoint */
-	struct kh_tp_import_req tp_import; /* ImportCertificate */
-	struct kh_tp_export_req tp_export; /* ExportTrustpoint */
-	struct kh_tp_regen_req tp_regen;  /* RegenerateTrustpoint */
-	struct kh_ts_add_req ts_add;      /* TruststoreAdd */
-	struct kh_ts_name_req ts_name;    /* TruststoreList */
-	struct kh_ts_remove_req ts_remove; /* TruststoreRemove */
-	struct kh_ts_verify_req ts_verify; /* TruststoreVerify */
-	struct kh_crl_import_req crl_import; /* ImportCrl */
-	struct kh_audit_show_req audit_show; /* AuditShow */
-	struct kh_key_grant grant;        /* GrantKey */
-	struct kh_grant_ref grant_ref;    /* RevokeKeyGrant */
-	struct kh_grant_filter grant_filter; /* ListKeyGrants */
-	/* revocation, expiry, renewal */
-	struct kh_cert_check_req cert_check; /* CheckCertificate */
-	struct kh_tp_policy_req tp_policy; /* SetTrustpointPolicy */
-	struct kh_ts_policy_req ts_policy; /* SetTruststorePolicy */
-	struct kh_expiring_req expiring;  /* ListExpiring */
-};
-
-union proto_resp_body {
-	struct kh_status status;          /* GetStatus */
-	struct kh_capabilities caps;      /* GetCapabilities */
-	struct kh_key_info key;           /* GenerateKey, GetPublicKey */
-	struct kh_key_list keys;          /* ListKeys */
-	struct kh_sign_resp sign;         /* Sign */
-	struct kh_selftest_report selftest; /* RunSelfTest */
-	/* PKI */
-	struct kh_bytes pem;              /* CreateCsr (NUL-terminated), ExportTrustpoint */
-	struct kh_trustpoint tp;          /* CreateTrustpoint, GetTrustpoint */
-	struct kh_trustpoint_list tps;    /* ListTrustpoints */
-	struct kh_tp_delete_resp tp_delete; /* DeleteTrustpoint */
-	struct kh_cert_list certs;        /* AuthenticateTrustpoint */
-	struct kh_enroll_resp enroll;     /* EnrollTrustpoint, RegenerateTrustpoint */
-	struct kh_import_resp import;     /* ImportCertificate */
-	struct kh_ts_add_resp ts_add;     /* TruststoreAdd */
-	struct kh_truststore_list stores; /* TruststoreList */
-	struct kh_ts_remove_resp ts_remove; /* TruststoreRemove */
-	struct kh_ts_verify_resp verify;  /* TruststoreVerify */
-	struct kh_crl_info crl;           /* ImportCrl */
-	struct kh_audit_records audit;    /* AuditShow */
-	struct kh_audit_verify audit_verify; /* AuditVerify */
-	struct kh_grant_list grants;      /* ListKeyGrants */
-	/* revocation, expiry, renewal; tp serves SetTrustpointPolicy */
-	struct kh_cert_check_resp cert_check; /* CheckCertificate */
-	struct kh_ts_policy ts_policy;    /* SetTruststorePolicy */
-	struct kh_expiring_list expiring; /* ListExpiring */
-	struct kh_monitor_resp monitor;   /* RunMonitor */
-};
+/* ---- requests ---- */
 
 struct proto_req {
 	uint64_t id;
@@ -164,14 +79,11 @@ struct proto_req {
 	/* The request body as protobuf-c unpacked it (within the budget) and
 	 * proto_validate passed; freed by proto_req_clear. */
 	ProtobufCMessage *msg;
-	union proto_req_body body;
 };
 
-/* ---- server side ---- */
-
 /* Decodes one frame payload: the envelope, then the method's body into
- * out->msg, validating names, enums and lengths (proto_validate). Allocation is capped at
- * a budget derived from len. On error out->have_id says whether the error
+ * out->msg, validated (proto_validate). Allocation is capped at a budget
+ * derived from len. On error out->have_id says whether the error
  * can be answered with out->id; out holds nothing to free. Codes:
  * INVALID_ARGUMENT (malformed, or a NUL byte in the method name),
  * UNIMPLEMENTED (unknown method). */
@@ -193,35 +105,9 @@ struct proto_req_head {
  * bytes are not a well-formed protobuf message (out is then zeroed). */
 bool proto_request_head(const uint8_t *buf, size_t len, struct proto_req_head *out);
 
-/* Encodes a whole frame (header included) answering id. With code != OK
- * the body is ignored and msg is sent; with OK, body is encoded per m. */
-enum kh_err proto_response_encode(uint64_t id, enum kh_err code, const char *msg, enum proto_method m,
-				  const union proto_resp_body *body, uint8_t **frame,
-				  size_t *frame_len) KH_WUR;
-void proto_resp_clear(enum proto_method m, union proto_resp_body *b);
-/* The same with the body as a generated message (NULL: an empty body). */
+/* Encodes a whole frame (header included) answering id: with code != OK,
+ * msg and no body; with OK, body (NULL: an empty body). */
 enum kh_err proto_response_encode_msg(uint64_t id, enum kh_err code, const char *msg,
 				      const ProtobufCMessage *body, uint8_t **frame, size_t *frame_len) KH_WUR;
-
-/* ---- client side ---- */
-
-/* Encodes a whole request frame (header included). */
-enum kh_err proto_request_encode(uint64_t id, uint32_t deadline_ms, enum proto_method m,
-				 const union proto_req_body *body, uint8_t **frame,
-				 size_t *frame_len) KH_WUR;
-
-struct proto_resp {
-	uint64_t id;
-	struct kh_errbuf status;  /* code and message from the server */
-	uint8_t *body;            /* owned */
-	size_t body_len;
-};
-
-/* Decodes a response envelope (payload without header). */
-enum kh_err proto_response_decode(const uint8_t *buf, size_t len, struct proto_resp *out) KH_WUR;
-void proto_resp_env_clear(struct proto_resp *r);
-/* Decodes the body of an OK response to method m. */
-enum kh_err proto_response_body_decode(enum proto_method m, const uint8_t *buf, size_t len,
-				       union proto_resp_body *out, struct kh_errbuf *e) KH_WUR;
 
 #endif

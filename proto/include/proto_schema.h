@@ -1,6 +1,5 @@
 /* proto_schema: the generated protobuf-c descriptors of keyhold.proto for
- * code that walks the schema by name (libkeyhold's generic messages)
- * rather than through the hand-written codec. */
+ * code that walks the schema by name (libkeyhold's generic messages). */
 #ifndef PROTO_SCHEMA_H
 #define PROTO_SCHEMA_H
 

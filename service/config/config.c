@@ -14,6 +14,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "proto.h"
+#include "kh_types.h"
 #include "config/config.h"
 
 struct cfg_parse {

@@ -64,12 +64,6 @@ struct svc {
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 };
 
-/* A handler runs on a worker thread with a validated request. It fills
- * resp on success; on error it sets e and returns the code. */
-typedef enum kh_err (*svc_handler_fn)(struct svc *s, const struct svc_principal *who,
-				      union proto_req_body *req, union proto_resp_body *resp,
-				      struct kh_errbuf *e);
-
 /* ---- rpc/dispatch.c ---- */
 
 /* Runs one decoded request to completion (deadline, role check, handler,

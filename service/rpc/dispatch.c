@@ -19,8 +19,7 @@
 #define ROLES_AUDIT (SVC_ROLE_ADMIN | SVC_ROLE_AUDITOR)
 
 struct svc_method {
-	rpc_handler_fn rpc;      /* the handler */
-	svc_handler_fn fn;       /* a handler not yet on generated messages */
+	rpc_handler_fn rpc;      /* the handler (rpc/rpc.h) */
 	unsigned roles;          /* any of these may call */
 	bool needs_operational;  /* refused outside OPERATIONAL (crypto output) */
 	const char *object;      /* the request field naming the key, trustpoint or
@@ -94,7 +93,7 @@ uint8_t *svc_error_frame(uint64_t id, enum kh_err code, const char *msg, size_t 
 {
 	uint8_t *f = NULL;
 
-	if (proto_response_encode(id, code, msg, PROTO_M_COUNT, NULL, &f, len) != KH_OK)
+	if (proto_response_encode_msg(id, code, msg, NULL, &f, len) != KH_OK)
 		return NULL;
 	return f;
 }
@@ -125,12 +124,10 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 	const char *object = m->object != NULL ? proto_field_str(req->msg, m->object) : NULL;
 	const char *touched = m->touched != NULL ? proto_field_str(req->msg, m->touched) : NULL;
 	struct rpc_call call = { .s = s, .who = who, .req = req->msg };
-	union proto_resp_body resp;
 	struct kh_errbuf e = { 0 };
 	uint64_t t0 = kh_now_mono_us();
 	int r;
 
-	memset(&resp, 0, sizeof(resp));
 	if (object != NULL && object[0] == '\0')
 		object = NULL;
 	if (deadline_us != 0 && t0 > deadline_us) {
@@ -157,20 +154,16 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 	} else if (m->needs_operational && s->audit != NULL && !audit_healthy(s->audit)) {
 		r = kh_err_set(&e, KH_E_UNAVAILABLE,
 			       "the audit log cannot be written, and no key is used without a record; see keyholdd's log");
-	} else if (m->rpc == NULL && m->fn == NULL) {
+	} else if (m->rpc == NULL) {
 		r = kh_err_set(&e, KH_E_UNIMPLEMENTED, "%s is not implemented by this keyholdd", mname);
 	} else if (s->audit != NULL &&
 		   (r = audit_begin(s->audit, &(struct audit_event){ who->name, mname, object, KH_OK, 0, 1 }, &e)) != KH_OK) {
 		/* A state change whose record cannot be written is refused
 		 * before it happens (audit_begin). */
 	} else {
-		if (m->rpc != NULL) {
-			r = m->rpc(&call, &e);
-			if (r == KH_OK && call.oom)
-				r = kh_err_set(&e, KH_E_RESOURCE_EXHAUSTED, "out of memory building the %s answer", mname);
-		} else {
-			r = m->fn(s, who, &req->body, &resp, &e);
-		}
+		r = m->rpc(&call, &e);
+		if (r == KH_OK && call.oom)
+			r = kh_err_set(&e, KH_E_RESOURCE_EXHAUSTED, "out of memory building the %s answer", mname);
 		if (r != KH_OK && e.code == KH_OK)
 			kh_err_set(&e, r, "%s failed", mname);
 		/* FIPS ERROR state (DESIGN §8): no cryptographic output leaves
@@ -194,12 +187,8 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 		*frame = svc_error_frame(req->id, r, e.msg, frame_len);
 	} else {
 		log_dbg("%s %s: OK in %llu us", who->name, mname, (unsigned long long)(kh_now_mono_us() - t0));
-		r = m->rpc != NULL
-			    ? proto_response_encode_msg(req->id, KH_OK, NULL, call.resp, frame, frame_len)
-			    : proto_response_encode(req->id, KH_OK, NULL, req->method, &resp, frame, frame_len);
-		if (r != KH_OK)
+		if (proto_response_encode_msg(req->id, KH_OK, NULL, call.resp, frame, frame_len) != KH_OK)
 			*frame = svc_error_frame(req->id, KH_E_INTERNAL, "cannot encode the response", frame_len);
 	}
 	rpc_call_release(&call);
-	proto_resp_clear(req->method, &resp);
 }

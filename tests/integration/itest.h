@@ -14,6 +14,7 @@
 #include "keyhold/keyhold.h"
 #include "keyhold.pb-c.h"
 #include "kh_test_wire.h"
+#include "kh_types.h"
 #include "proto.h"
 
 /* A safety net so that a broken server fails the test instead of hanging

@@ -17,6 +17,7 @@
 
 #include "keyhold.pb-c.h"
 #include "proto.h"
+#include "kh_types.h"
 #include "kh_test_codec.h"
 #include "kh_test_pb.h"
 #include "kh_test_wire.h"

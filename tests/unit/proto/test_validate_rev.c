@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "keyhold.pb-c.h"
+#include "kh_types.h"
 #include "proto.h"
 #include "kh_test_codec.h"
 #include "kh_test_wire.h"

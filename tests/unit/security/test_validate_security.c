@@ -15,6 +15,7 @@
 
 #include "keyhold.pb-c.h"
 #include "kh_util.h"
+#include "kh_types.h"
 #include "proto.h"
 #include "kh_test_codec.h"
 #include "kh_test_pb.h"

@@ -1,0 +1,20 @@
+# methods.cmake: writes proto_methods.h from keyhold.proto's `service
+# KeyHold` (cmake -DIN=keyhold.proto -DOUT=proto_methods.h -P methods.cmake):
+# PROTO_METHODS(X) calls X(UPPER_SNAKE, "Name") for each rpc, in order.
+file(STRINGS ${IN} lines REGEX "^[ \t]*rpc[ \t]+[A-Za-z0-9_]+[ \t]*\\(")
+set(body "")
+foreach(l ${lines})
+  string(REGEX REPLACE "^[ \t]*rpc[ \t]+([A-Za-z0-9_]+).*" "\\1" name "${l}")
+  string(REGEX REPLACE "([a-z0-9])([A-Z])" "\\1_\\2" snake "${name}")
+  string(TOUPPER "${snake}" upper)
+  string(APPEND body " \\\n\tX(${upper}, \"${name}\")")
+endforeach()
+set(text "/* Generated from keyhold.proto by proto/methods.cmake; do not edit. */\n#ifndef PROTO_METHODS_H\n#define PROTO_METHODS_H\n#define PROTO_METHODS(X)${body}\n#endif\n")
+# Rewritten only when it changes, so an unrelated .proto edit rebuilds little.
+if(EXISTS ${OUT})
+  file(READ ${OUT} old)
+  if(old STREQUAL text)
+    return()
+  endif()
+endif()
+file(WRITE ${OUT} "${text}")
