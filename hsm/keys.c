@@ -911,3 +911,35 @@ void hsm_session_key_destroy(struct hsm *h, struct hsm_session_key *k)
 	free(k->spki);
 	free(k);
 }
+
+/* ---- the types of hsm.h ---- */
+
+void kh_key_info_clear(struct kh_key_info *k)
+{
+	if (k == NULL)
+		return;
+	free(k->spki);
+	k->spki = NULL;
+	k->spki_len = 0;
+}
+
+void kh_key_list_clear(struct kh_key_list *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		kh_key_info_clear(&l->keys[i]);
+	free(l->keys);
+	l->keys = NULL;
+	l->n = 0;
+}
+
+void kh_capabilities_clear(struct kh_capabilities *c)
+{
+	if (c == NULL)
+		return;
+	free(c->mechs);
+	memset(c, 0, sizeof(*c));
+}

@@ -17,6 +17,64 @@
 
 struct hsm;
 
+/* ---- what the token says about itself and its keys ---- */
+
+struct kh_key_info {
+	char name[KH_NAME_MAX + 1];
+	enum kh_key_type type;
+	uint32_t bits;
+	uint8_t id[32];       /* CKA_ID */
+	size_t id_len;
+	uint8_t *spki;        /* SubjectPublicKeyInfo DER, owned */
+	size_t spki_len;
+	bool fips_created;    /* created while FIPS mode was on */
+};
+
+struct kh_key_list {
+	struct kh_key_info *keys;
+	size_t n;
+};
+
+struct kh_token_info {
+	char label[33];
+	char manufacturer[33];
+	char model[17];
+	char serial[17];
+	char hw_version[8];
+	char fw_version[8];
+	uint64_t flags;       /* CKF_* token flags */
+	char flag_names[256]; /* "RNG,LOGIN_REQUIRED,..." */
+	uint32_t max_sessions;
+	uint32_t sessions;    /* in keyhold's pool */
+	bool available;       /* false while the token is gone */
+};
+
+struct kh_mechanism {
+	char name[48];            /* "CKM_ECDSA" or "0x80001234" */
+	uint64_t id;
+	uint32_t min_key, max_key;
+	uint64_t flags;
+};
+
+struct kh_key_type_avail {
+	enum kh_key_type type;
+	bool available;
+	char reason[128];         /* why not, when unavailable */
+};
+
+struct kh_capabilities {
+	struct kh_key_type_avail types[KH_KEY_TYPE_MAX];
+	size_t n_types;
+	struct kh_mechanism *mechs;
+	size_t n_mechs;
+	bool pss;                 /* CKM_RSA_PKCS_PSS present */
+};
+
+
+void kh_key_info_clear(struct kh_key_info *k);
+void kh_key_list_clear(struct kh_key_list *l);
+void kh_capabilities_clear(struct kh_capabilities *c);
+
 /* ---- PKCS#11 URI (RFC 7512) ---- */
 
 #define HSM_URI_FIELD_MAX 64
