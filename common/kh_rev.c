@@ -17,24 +17,6 @@ const char *kh_rev_status_name(enum kh_rev_status s)
 	return "unknown";
 }
 
-bool kh_url_valid(const char *s)
-{
-	size_t n, i;
-
-	if (s == NULL)
-		return false;
-	n = strlen(s);
-	if (n == 0)
-		return true;
-	/* RFC 5280 §4.2.1.13 and RFC 6960 appendix A.1: CRLs and OCSP over
-	 * plain HTTP (the objects are signed); a host is required. */
-	if (n > KH_URL_MAX || strncasecmp(s, "http://", 7) != 0 || n == 7 || s[7] == '/')
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
-			return false;
-	return true;
-}
 
 void kh_cert_check_resp_clear(struct kh_cert_check_resp *r)
 {

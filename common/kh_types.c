@@ -83,23 +83,6 @@ size_t kh_digest_len(enum kh_digest d)
 	return kh_digest_lens[d];
 }
 
-bool kh_name_valid(const char *s)
-{
-	size_t i;
-
-	if (s == NULL)
-		return false;
-	for (i = 0; s[i] != '\0'; i++) {
-		char c = s[i];
-
-		if (i >= KH_NAME_MAX)
-			return false;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return i > 0;
-}
 
 void kh_bytes_clear(struct kh_bytes *b)
 {

@@ -115,17 +115,3 @@ int kh_split_hostport(const char *s, char *host, size_t hostsz, char *port, size
 	return 0;
 }
 
-int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}

@@ -78,7 +78,7 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (path == NULL || store == NULL)
 		return cli_usage(cli, "usage: keyhold cert check FILE --store STORE [--untrusted FILE]");
-	if (!cli_name_valid(store))
+	if (!kh_name_valid(store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
 	rc = cc_read(cli, path, &cert);
 	if (rc == 0 && untrusted != NULL)
@@ -233,7 +233,7 @@ static int cert_expiring(struct cli *cli, struct cli_args *a)
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (within != NULL && (cli_parse_u64(within, 1, 36500, &days) != 0 || all))
+	if (within != NULL && (kh_parse_u64(within, 1, 36500, &days) != 0 || all))
 		return cli_usage(cli, "usage: keyhold cert expiring [--within DAYS (1 to 36500) | --all]");
 	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "ListExpiring", &q)) != 0)
 		return rc;
@@ -342,7 +342,7 @@ static int cc_renew_at(struct cli *cli, const char *v, uint32_t *out)
 		*out = 0;
 		return 0;
 	}
-	if (cli_parse_u64(v, 0, 99, &n) != 0)
+	if (kh_parse_u64(v, 0, 99, &n) != 0)
 		return cli_usage(cli, "--renew-at takes a percent of the certificate's lifetime from 1 to 99, or off");
 	*out = (uint32_t)n;
 	return 0;
@@ -383,7 +383,7 @@ static int cc_tp_get(struct cli *cli, const char *name, kh_msg **resp)
 /* The OCSP URL rule of the service; 0 or the error printed. */
 static int cc_url(struct cli *cli, const char *url)
 {
-	if (!cli_url_valid(url != NULL ? url : ""))
+	if (!kh_url_valid(url != NULL ? url : ""))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT,
 				 "the OCSP URL must be an http:// URL of at most %d characters (keyhold fetches no https, "
 				 "ldap or file URLs)",
@@ -432,7 +432,7 @@ int cli_tp_set(struct cli *cli, struct cli_args *a)
 	if (p.name == NULL || (p.revocation == NULL && p.ocsp_url == NULL && !p.set_renew && !mode_given))
 		return cli_usage(cli, "usage: keyhold trustpoint set TP [--revocation LIST] [--ocsp-url URL] "
 				      "[--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]");
-	if (!cli_name_valid(p.name))
+	if (!kh_name_valid(p.name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
 	if ((p.revocation != NULL && (rc = cc_len(cli, p.revocation, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
 	    (p.ocsp_url != NULL && (rc = cc_len(cli, p.ocsp_url, CLI_URL_MAX, "the OCSP URL")) != 0))
@@ -494,7 +494,7 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (store == NULL || (rev == NULL && url == NULL))
 		return cli_usage(cli, "usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL]");
-	if (!cli_name_valid(store))
+	if (!kh_name_valid(store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
 	if ((rev != NULL && (rc = cc_len(cli, rev, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
 	    (url != NULL && (rc = cc_len(cli, url, CLI_URL_MAX, "the OCSP URL")) != 0))

@@ -10,6 +10,8 @@
 
 #include <keyhold/keyhold.h>
 
+#include "kh_text.h"
+
 #if defined(__GNUC__) || defined(__clang__)
 #define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -23,7 +25,7 @@
 
 /* Limits the service holds requests to, checked here first so that the
  * CLI explains them before anything is sent. */
-#define CLI_NAME_MAX 64          /* key, trustpoint and trust store names */
+#define CLI_NAME_MAX KH_NAME_MAX /* key, trustpoint and trust store names */
 #define CLI_DN_MAX 1024          /* a distinguished name as text */
 #define CLI_SAN_MAX 2048
 #define CLI_EKU_MAX 512
@@ -33,8 +35,8 @@
 #define CLI_FP_IN_MAX 128        /* a fingerprint as typed: hex with colons */
 #define CLI_HOST_MAX 253
 #define CLI_IP_MAX 64
-#define CLI_URL_MAX 512
-#define CLI_PRINCIPAL_MAX 255
+#define CLI_URL_MAX KH_PKI_URL_MAX
+#define CLI_PRINCIPAL_MAX KH_PRINCIPAL_MAX
 #define CLI_PKI_FILES_MAX 64     /* files in one TruststoreAdd / CRLs in one verify */
 /* Certificate and CRL inputs: one request must fit the service's 1 MiB
  * frame cap with room for the envelope. */
@@ -104,16 +106,6 @@ const char *cli_digest_value(const char *name);
 const char *cli_enrollment_name(const char *enum_name);
 /* "not-checked", "good", "revoked", "unknown". */
 const char *cli_rev_status_name(const char *enum_name);
-/* A key, trustpoint or trust store name: [A-Za-z0-9._-]{1,64}. */
-bool cli_name_valid(const char *s);
-/* uid:N, gid:N, user:NAME, group:NAME or cert:NAME. */
-bool cli_principal_valid(const char *s);
-/* "" or an http:// URL of at most CLI_URL_MAX characters. */
-bool cli_url_valid(const char *s);
-/* A decimal in [min, max]; 0 or -1. */
-int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
-/* RFC 3339 date-time (with an offset) to Unix seconds; 0 or -1. */
-int cli_time_parse(const char *s, int64_t *out);
 /* Unix seconds as "2030-01-02T03:04:05Z" ("-" for 0). */
 const char *cli_time_str(int64_t t, char *buf, size_t n);
 

@@ -475,7 +475,7 @@ int cli_cmd_sign(struct cli *cli, struct cli_args *a)
 	if (name == NULL || in == NULL)
 		return cli_usage(cli, "usage: keyhold sign NAME --in FILE [--digest sha256|sha384|sha512] [--pss] "
 				      "[--prehashed] [--out FILE]");
-	if (!cli_name_valid(name))
+	if (!kh_name_valid(name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
 	if (dname != NULL) {
 		digest = cli_digest_value(dname);

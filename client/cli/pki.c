@@ -102,7 +102,7 @@ static int check_len(struct cli *cli, const char *v, size_t max, const char *wha
 /* A name the service takes: 0 or the error printed. */
 static int check_name(struct cli *cli, const char *name, const char *what)
 {
-	if (!cli_name_valid(name))
+	if (!kh_name_valid(name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s name must match [A-Za-z0-9._-]{1,64}", what);
 	return 0;
 }
@@ -172,7 +172,7 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 	if (key == NULL || subject == NULL)
 		return cli_usage(cli, "usage: keyhold csr NAME --subject DN [--san LIST] [--eku LIST] [--digest D] [--out FILE] "
 				      "[--challenge-password-file FILE]");
-	if (!cli_name_valid(key))
+	if (!kh_name_valid(key))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
 	if ((rc = parse_digest(cli, dname, &digest)) != 0 ||
 	    (rc = check_len(cli, subject, CLI_DN_MAX, "the subject")) != 0 ||
@@ -410,7 +410,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		return cli_usage(cli, "usage: keyhold trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] "
 				      "[--san LIST] [--eku LIST] [--enrollment self|terminal] [--revocation LIST] "
 				      "[--digest D] [--days N] [--ocsp-url URL] [--renew-at PERCENT [--renew-regenerate]]");
-	if (!cli_name_valid(c.name))
+	if (!kh_name_valid(c.name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
 	if (c.generate != NULL) {
 		const char *gen = c.generate;
@@ -419,7 +419,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		if (c.generate == NULL)
 			return cli_usage(cli, "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519",
 					 gen);
-	} else if (!cli_name_valid(c.key)) {
+	} else if (!kh_name_valid(c.key)) {
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
 	}
 	if (enr != NULL) {
@@ -428,7 +428,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		if (c.enrollment == NULL)
 			return cli_usage(cli, "unknown enrollment '%s'; use self or terminal", enr);
 	}
-	if (days != NULL && cli_parse_u64(days, 1, 36500, &d) != 0)
+	if (days != NULL && kh_parse_u64(days, 1, 36500, &d) != 0)
 		return cli_usage(cli, "--days takes 1 to 36500");
 	c.days = (uint32_t)d;
 	if ((rc = parse_digest(cli, dname, &c.digest)) != 0 ||
@@ -1177,9 +1177,9 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 				      "[--host NAME|--ip ADDR] [--purpose serverAuth|clientAuth] [--crl FILE]...");
 	if (req.host != NULL && req.ip != NULL)
 		return cli_usage(cli, "give --host or --ip, not both");
-	if (!cli_name_valid(req.store))
+	if (!kh_name_valid(req.store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
-	if (at != NULL && cli_time_parse(at, &req.at) != 0)
+	if (at != NULL && kh_time_parse_rfc3339(at, &req.at) != 0)
 		return cli_usage(cli, "--at takes an RFC 3339 time such as 2030-01-02T03:04:05Z");
 	if (at != NULL && req.at <= 0)
 		return cli_usage(cli, "--at must be after 1970");

@@ -15,7 +15,7 @@ static int cli_parse_since(const char *s, uint64_t *out)
 {
 	int64_t t;
 
-	if (cli_time_parse(s, &t) != 0 || t < 0)
+	if (kh_time_parse_rfc3339(s, &t) != 0 || t < 0)
 		return -1;
 	*out = (uint64_t)t;
 	return 0;
@@ -244,9 +244,9 @@ out:
  * printed. */
 static int cli_grant_names(struct cli *cli, const char *key, const char *principal)
 {
-	if (!cli_name_valid(key))
+	if (!kh_name_valid(key))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "key name must match [A-Za-z0-9._-]{1,64}");
-	if (principal != NULL && !cli_principal_valid(principal))
+	if (principal != NULL && !kh_principal_valid(principal))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT,
 				 "principal must be uid:N, gid:N, user:NAME, group:NAME or cert:NAME");
 	return 0;

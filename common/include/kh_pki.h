@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kh_text.h"
+
 #include "kh_err.h"
 #include "kh_types.h"
 
@@ -30,7 +32,6 @@ extern "C" {
 #define KH_PKI_FILES_MAX 64     /* files in one TruststoreAdd / CRLs in one verify */
 #define KH_PKI_WARN_MAX 4
 #define KH_PKI_WARN_LEN 256
-#define KH_PKI_URL_MAX 512      /* = KH_URL_MAX of kh_rev.h */
 /* Largest certificate/CRL payload a request carries: the frame cap is
  * 1 MiB and the envelope needs a little room. */
 #define KH_PKI_BLOB_MAX ((1u << 20) - 8192)
@@ -84,12 +85,6 @@ bool kh_purpose_from_name(const char *s, enum kh_purpose *out);
 /* Normalises a SHA-256 fingerprint as typed (hex, any case, optional ':'
  * separators) to 64 lower-case hex digits; false when it is not one. */
 bool kh_fingerprint_normalize(const char *in, char out[KH_FP_HEX + 1]);
-
-/* Parses an RFC 3339 date-time ("2030-01-02T03:04:05Z", "...+02:00",
- * fractional seconds ignored) to seconds since the epoch; 0 on success. */
-int kh_time_parse_rfc3339(const char *s, int64_t *out) KH_WUR;
-/* Formats t as "2030-01-02T03:04:05Z" (UTC). */
-void kh_time_format_rfc3339(int64_t t, char *out, size_t outsz);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kh_text.h"
+
 #include "kh_err.h"
 #include "kh_pki.h"
 #include "kh_types.h"
@@ -59,10 +61,6 @@ struct kh_cert_check_resp {
 	size_t n_certs;
 	char detail[KH_REV_DETAIL_MAX];
 };
-
-/* True for "" (clear) and for an http:// URL of printable ASCII that fits;
- * keyhold fetches nothing else (https, ldap and file are refused). */
-bool kh_url_valid(const char *s);
 
 void kh_cert_check_resp_clear(struct kh_cert_check_resp *r);
 

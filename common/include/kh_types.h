@@ -7,12 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kh_text.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Object names (keys, trustpoints, stores): [A-Za-z0-9._-]{1,64}. */
-#define KH_NAME_MAX 64
 
 /* Key types. The numbers are the wire enum; never reuse one. */
 enum kh_key_type {
@@ -62,16 +61,12 @@ enum kh_digest kh_digest_from_name(const char *s); /* DEFAULT when unknown */
 /* Digest output length in bytes; 0 for DEFAULT/unknown. */
 size_t kh_digest_len(enum kh_digest d);
 
-/* True when s is a valid object name ([A-Za-z0-9._-]{1,64}). */
-bool kh_name_valid(const char *s);
-
 void kh_bytes_clear(struct kh_bytes *b);
 
 #ifdef __cplusplus
 }
 #endif
 
-/* The limits and domain types of the PKI and access areas. */
+/* The limits and domain types of the PKI area. */
 #include "kh_pki.h"
-#include "kh_security.h"
 #endif

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kh_text.h"
+
 #include "kh_err.h"
 
 /* Lower-case hex of in into out (outsz >= 2*len+1). Truncates safely. */
@@ -28,8 +30,5 @@ uint64_t kh_now_real_s(void);
  * removed) and port; the host may be empty. 0 on success, -1 without a ':'
  * or when a part does not fit. */
 int kh_split_hostport(const char *s, char *host, size_t hostsz, char *port, size_t portsz) KH_WUR;
-
-/* Parses an unsigned decimal in [min,max] with nothing after it; 0 on success. */
-int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) KH_WUR;
 
 #endif

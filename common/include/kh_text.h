@@ -1,0 +1,43 @@
+/* kh_text: checks and conversions of text that every layer shares, the
+ * CLI included: names, principals, URLs, numbers and RFC 3339 times. No
+ * dependency on the rest of common/ (the CLI sees only this and the
+ * public <keyhold/keyhold.h>). */
+#ifndef KH_TEXT_H
+#define KH_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Object names (keys, trustpoints, stores): [A-Za-z0-9._-]{1,64}. */
+#define KH_NAME_MAX 64
+/* "uid:1001", "gid:50", "user:app", "group:app", "cert:spiffe://x/y". */
+#define KH_PRINCIPAL_MAX 255
+/* An http:// URL (CRL distribution point, OCSP responder). */
+#define KH_PKI_URL_MAX 512
+
+/* True when s is a valid object name ([A-Za-z0-9._-]{1,64}). */
+bool kh_name_valid(const char *s);
+/* True for a principal string the service can parse: kind:value with a
+ * known kind and a value of printable ASCII without ',' or blanks. */
+bool kh_principal_valid(const char *s);
+/* True for "" (clear) and for an http:// URL of printable ASCII that fits;
+ * keyhold fetches nothing else (https, ldap and file are refused). */
+bool kh_url_valid(const char *s);
+/* A decimal number in [min, max], the whole string; 0, else -1 (out
+ * untouched). */
+int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __attribute__((warn_unused_result));
+/* RFC 3339 §5.6 date-time ("2030-01-02T03:04:05Z", offsets, fractions
+ * dropped) to Unix seconds: 0, else -1 (out untouched). */
+int kh_time_parse_rfc3339(const char *s, int64_t *out) __attribute__((warn_unused_result));
+/* Unix seconds as "2030-01-02T03:04:05Z" (digits if out of range). */
+void kh_time_format_rfc3339(int64_t t, char *out, size_t outsz);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
