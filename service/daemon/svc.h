@@ -132,12 +132,6 @@ enum kh_err svc_state_open(const struct svc_config *cfg, bool lock, struct store
 			   struct kh_errbuf *e) KH_WUR;
 void svc_stop(struct svc *s);
 
-/* ---- h_keys.c: key generation and deletion as every handler does them:
- * the FIPS policy, the token, and the record of FIPS-made keys ---- */
-enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
-			     struct kh_errbuf *e) KH_WUR;
-enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e) KH_WUR;
-
 const char *svc_state_name(enum svc_state st);
 
 #endif

@@ -20,6 +20,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
+#include "keys/key_life.h"
 #include "pki/pki_state.h"
 
 void svc_pki_crash_point(struct svc *s, const char *point)

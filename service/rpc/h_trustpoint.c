@@ -15,6 +15,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
+#include "keys/key_life.h"
 #include "pki/pki_state.h"
 #include "fips/fips_policy.h"
 #include "revocation/revocation.h"
