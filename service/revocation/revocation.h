@@ -78,8 +78,6 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
 /* After the pool has stopped: frees the timer and the monitor. */
 void svc_expiry_stop(struct svc *s);
-/* h_trustpoint.c: when a trustpoint's certificate crosses renew_at (0: never). */
-int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
 
 /* A certificate keyhold holds, as the expiry monitor sees it: its
  * description, who holds it ("trustpoint:web", "trustpoint-chain:web",
