@@ -1,7 +1,7 @@
 /* key_life.c: key generation and deletion with what goes with them (the
  * FIPS policy and record, the grants); see key_life.h. */
 #include "access/access.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "fips/fips.h"
 #include "fips/fips_policy.h"
 #include "keys/key_life.h"

@@ -15,7 +15,7 @@
 #include "keys/key_life.h"
 #include "pki/pki.h"
 #include "pki/pki_state.h"
-#include "revocation/revocation.h"
+#include "core/svc_clock.h"
 
 
 static int64_t now_s(void)

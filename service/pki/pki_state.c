@@ -22,6 +22,7 @@
 #include "pki/pki.h"
 #include "keys/key_life.h"
 #include "pki/pki_state.h"
+#include "config/config.h"
 
 void svc_pki_crash_point(struct svc *s, const char *point)
 {

@@ -9,7 +9,7 @@
 #include <openssl/x509.h>
 
 #include "store/store.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 
 struct pki_signer;
 

@@ -9,11 +9,12 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "fips/fips_policy.h"
 #include "keys/key_life.h"
 #include "pki/pki_state.h"
 #include "rpc/rpc.h"
+#include "access/access.h"
 
 /* KeyInfo from the token's description of a key; the message borrows k,
  * which lives as long as the call (rpc_defer). */

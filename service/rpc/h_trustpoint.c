@@ -18,8 +18,10 @@
 #include "keys/key_life.h"
 #include "pki/pki_state.h"
 #include "fips/fips_policy.h"
+#include "core/svc_clock.h"
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
+#include "access/access.h"
 
 /* ---- helpers ---- */
 
