@@ -3,8 +3,10 @@
  * ImportCertificate, ExportTrustpoint and RegenerateTrustpoint (key
  * rollover). Each reads its request as the validated generated message,
  * parses everything first, then takes the PKI lock and changes token and
- * database in the order svc_pki.c explains; answers are built as generated
- * messages (rpc_trustpoint builds a Trustpoint for other handlers too). */
+ * database in the order pki/pki_state.c explains; answers are built as
+ * generated messages (rpc_trustpoint builds a Trustpoint for other handlers
+ * too). Enroll and Regenerate are pki/pki_enroll.c's, which the expiry
+ * monitor's renewal shares. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
