@@ -54,6 +54,9 @@ mapfile -t shs < <(ls scripts/*.sh tests/integration/*.sh .ci/run 2> /dev/null)
 shellcheck -S warning "${shs[@]}"
 echo "clean: ${#shs[@]} scripts"
 
+step "service layers (no cycles between service/ folders; the list in service/CMakeLists.txt)"
+scripts/check-layers.sh
+
 step "gcc: ASan+UBSan, -Werror, tests (build/test)"
 configure build/test gcc -DKEYHOLD_SANITIZE=ON -DKEYHOLD_TESTING=ON -DKEYHOLD_WERROR=ON
 cmake --build build/test -j "$JOBS" > build/test.log 2>&1 || { tail -n 60 build/test.log >&2; exit 1; }

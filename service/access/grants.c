@@ -15,8 +15,9 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "store/store_dir.h"
+#include "access/access.h"
 
 #define POLICY_FILE "key-grants"
 #define POLICY_MAX_GRANTS 65536

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "access/access.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 
 /* ---- principals -> roles ---- */
 

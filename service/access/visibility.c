@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "access/access.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 
 enum access_view access_key_view(struct access_grants *p, const struct svc_principal *who, const char *key)
 {

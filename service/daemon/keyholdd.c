@@ -22,9 +22,13 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "core/svc_clock.h"
+#include "net/net.h"
+#include "daemon/lifecycle.h"
 #include "revocation/revocation.h"
 #include "store/store_dir.h"
+#include "config/config.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 

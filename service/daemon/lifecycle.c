@@ -15,10 +15,14 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "proto.h"
 #include "audit/audit.h"
 #include "kh_log.h"
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "pool/pool.h"
+#include "net/net.h"
+#include "daemon/lifecycle.h"
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
 #include "access/access.h"

@@ -15,7 +15,7 @@
 #include "hsm.h"
 #include "kh_err.h"
 #include "kh_types.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 
 /* keyholdd's exit status when a self-test fails or FIPS mode cannot start
  * (EX_SOFTWARE): only a restart, which reruns the tests, leaves ERROR. */

@@ -13,6 +13,7 @@
 #include <openssl/provider.h>
 
 #include "fips/fips.h"
+#include "config/config.h"
 
 /* The continuous RNG test compares 128-bit blocks (FIPS 140-2 §4.9.2 asks
  * for n >= 16 bits; 128 makes a false alarm impossible in practice). */

@@ -36,7 +36,11 @@
 #include "audit/audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "access/access.h"
+#include "rpc/dispatch.h"
+#include "pool/pool.h"
+#include "net/net.h"
 #include "net/tls.h"
 
 /* Stop reading from a peer whose unread responses pass this. */

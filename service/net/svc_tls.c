@@ -10,7 +10,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "pki/pki_state.h"
 #include "access/access.h"
 #include "net/tls.h"

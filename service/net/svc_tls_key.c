@@ -25,7 +25,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "net/tls.h"
 
 struct tk_ref {

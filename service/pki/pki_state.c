@@ -20,7 +20,9 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
+#include "keys/key_life.h"
 #include "pki/pki_state.h"
+#include "config/config.h"
 
 void svc_pki_crash_point(struct svc *s, const char *point)
 {

@@ -9,7 +9,9 @@
 #include <openssl/x509.h>
 
 #include "store/store.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+
+struct pki_signer;
 
 struct svc_pki {
 	struct store *store;
@@ -43,7 +45,7 @@ enum kh_err svc_pki_truststore_load(struct svc *s, const char *name, STACK_OF(X5
  * chosen). A no-op otherwise. */
 void svc_pki_crash_point(struct svc *s, const char *point);
 
-/* Internal to pki_state.c / rpc/h_trustpoint.c: with the lock held and inside a
+/* Internal to pki/ and rpc/h_trustpoint.c: with the lock held and inside a
  * transaction, marks key retired when keyhold generated it for tp and no
  * trustpoint references it any more; appends it to retired. */
 enum kh_err svc_pki_retire_if_unused(struct svc *s, const char *tp, const char *key,
@@ -53,7 +55,35 @@ enum kh_err svc_pki_retire_if_unused(struct svc *s, const char *tp, const char *
  * them (failures are logged; startup retries). */
 void svc_pki_destroy_retired(struct svc *s, char retired[][KH_NAME_MAX + 1], size_t n_retired);
 
-/* ---- enrollment and key rollover (rpc/h_trustpoint.c) ---- */
+/* ---- enrollment and key rollover (pki_enroll.c) ---- */
+
+/* A new trustpoint's certificate lifetime when it names none. */
+#define SVC_PKI_DEFAULT_DAYS 365
+/* The most keys one trustpoint change retires (the size of the retired
+ * arrays handed to svc_pki_commit). */
+#define SVC_PKI_RETIRED_MAX 4
+
+/* A signer for key with the digest the trustpoint or request asked for
+ * (FIPS policy applied); svc_pki_signer_clear frees it. */
+enum kh_err svc_pki_signer(struct svc *s, const char *key, enum kh_digest want, struct pki_signer *sg,
+			   struct kh_errbuf *e) KH_WUR;
+void svc_pki_signer_clear(struct pki_signer *sg);
+/* When a trustpoint's certificate crosses renew_at (0: never). */
+int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
+/* The token must hand back the key it was asked for (want); INTERNAL
+ * otherwise, the new key left recorded as orphaned. */
+enum kh_err svc_pki_check_new_key(const char *want, const struct kh_key_info *got, struct kh_errbuf *e) KH_WUR;
+/* Makes leaf (issued for key) t's identity certificate with chain (issuer
+ * first; may be NULL). When key is the rollover key, the trustpoint moves
+ * to it and *old_key names the key it leaves. A pending CSR for key is
+ * fulfilled and dropped. */
+enum kh_err svc_pki_set_identity(struct store_tp *t, X509 *leaf, STACK_OF(X509) *chain, const char *key,
+				 char old_key[KH_NAME_MAX + 1]) KH_WUR;
+/* Writes t in one transaction (the lock held) and, in the same
+ * transaction, retires the candidate keys that nothing references any
+ * more (at most SVC_PKI_RETIRED_MAX). */
+enum kh_err svc_pki_commit(struct svc *s, const struct store_tp *t, const char *const *cand, size_t n_cand,
+			   char retired[][KH_NAME_MAX + 1], size_t *n_retired, struct kh_errbuf *e) KH_WUR;
 
 /* What an enrollment or a key rollover did. */
 struct svc_pki_enrolled {

@@ -31,6 +31,8 @@
 #include "kh_util.h"
 #include "pki/pki.h"
 #include "pki/pki_state.h"
+#include "core/svc_clock.h"
+#include "pool/pool.h"
 #include "revocation/revocation.h"
 
 struct svc_expiry {

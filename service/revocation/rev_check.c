@@ -21,7 +21,9 @@
 #include "kh_util.h"
 #include "pki/pki.h"
 #include "pki/pki_state.h"
+#include "core/svc_clock.h"
 #include "revocation/revocation.h"
+#include "config/config.h"
 
 enum kh_err svc_rev_policy_make(const char *text, const char *ocsp_url, const char *owner, struct svc_rev_policy *out,
 				struct kh_errbuf *e)

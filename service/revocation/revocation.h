@@ -1,6 +1,7 @@
 /* svc_rev: revocation checking (CRLs fetched over HTTP and cached, OCSP),
- * the service clock, the HTTP client, certificate expiry monitoring with
- * its notification hook, and automatic renewal (docs/REVOCATION.md). */
+ * the HTTP client, certificate expiry monitoring with its notification
+ * hook, and automatic renewal (docs/REVOCATION.md). The clock they judge
+ * by is core/svc_clock.h. */
 #ifndef REVOCATION_H
 #define REVOCATION_H
 
@@ -11,22 +12,12 @@
 
 #include "kh_err.h"
 #include "kh_types.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 
 struct event_base;
+struct svc_config;
 
-/* ---- svc_clock.c ---- */
-
-/* KEYHOLD_TESTING builds: $KEYHOLD_TEST_CLOCK names a file holding an
- * offset in seconds ("86400", "+3600", "-60") added to the real time on
- * every svc_now(), so that tests move keyhold's "now" without sleeping.
- * Other builds ignore the variable. Call once at start. */
-void svc_clock_init(void);
-/* Seconds since the epoch: the time keyhold judges expiry, renewal and
- * revocation freshness by. */
-int64_t svc_now(void);
-
-/* ---- svc_http.c: libcurl, http:// only ---- */
+/* ---- http_client.c: libcurl, http:// only ---- */
 
 enum kh_err svc_http_global_init(struct kh_errbuf *e) KH_WUR;
 void svc_http_global_cleanup(void);
@@ -78,8 +69,6 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
 /* After the pool has stopped: frees the timer and the monitor. */
 void svc_expiry_stop(struct svc *s);
-/* h_trustpoint.c: when a trustpoint's certificate crosses renew_at (0: never). */
-int64_t svc_pki_renew_after(int64_t not_before, int64_t not_after, uint32_t renew_at);
 
 /* A certificate keyhold holds, as the expiry monitor sees it: its
  * description, who holds it ("trustpoint:web", "trustpoint-chain:web",

@@ -8,10 +8,12 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "rpc/dispatch.h"
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
+#include "access/access.h"
 
 #define ROLES_ANY (SVC_ROLE_ADMIN | SVC_ROLE_SIGNER | SVC_ROLE_AUDITOR)
 
@@ -68,17 +70,6 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	/* Renewal signs certificates and CSRs in the token. */
 	[PROTO_M_RUN_MONITOR] = { .rpc = svc_h_run_monitor, .roles = SVC_ROLE_ADMIN, .needs_operational = true },
 };
-
-const char *svc_state_name(enum svc_state st)
-{
-	switch (st) {
-	case SVC_STATE_INIT: return "INIT";
-	case SVC_STATE_SELF_TEST: return "SELF_TEST";
-	case SVC_STATE_OPERATIONAL: return "OPERATIONAL";
-	case SVC_STATE_ERROR: return "ERROR";
-	}
-	return "?";
-}
 
 static const char *svc_roles_text(unsigned roles, char *buf, size_t n)
 {

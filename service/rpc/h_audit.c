@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "rpc/rpc.h"
 
 /* The records of one AuditShow answer as they are read. */

@@ -6,8 +6,10 @@
 
 #include "kh_log.h"
 #include "kh_rev.h"
+#include "core/svc_clock.h"
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
+#include "config/config.h"
 
 #define EXP_DAY 86400
 

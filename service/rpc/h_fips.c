@@ -3,7 +3,7 @@
 #include <stdatomic.h>
 
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "rpc/rpc.h"
 
 Keyhold__V1__SelfTestResult **rpc_selftests(struct rpc_call *c, size_t *n)

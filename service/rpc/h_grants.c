@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "audit/audit.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "rpc/rpc.h"
+#include "access/access.h"
 
 enum kh_err svc_h_grant_key(struct rpc_call *c, struct kh_errbuf *e)
 {

@@ -9,37 +9,12 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "fips/fips_policy.h"
+#include "keys/key_life.h"
 #include "pki/pki_state.h"
 #include "rpc/rpc.h"
-
-enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
-			     struct kh_errbuf *e)
-{
-	int r = fips_policy_key_type(s->cfg, type, e);
-
-	if (r == KH_OK)
-		r = hsm_key_generate(s->hsm, name, type, info, e);
-	if (r == KH_OK) {
-		selftest_key_generated(s, info->name);
-		info->fips_created = selftest_key_is_fips(s, info->name);
-	}
-	return r;
-}
-
-enum kh_err svc_key_destroy(struct svc *s, const char *name, struct kh_errbuf *e)
-{
-	int r = hsm_key_delete(s->hsm, name, e);
-
-	if (r == KH_OK) {
-		selftest_key_deleted(s, name);
-		/* A later key of the same name must not inherit the grants. */
-		if (s->grants != NULL)
-			access_grants_forget_key(s->grants, name);
-	}
-	return r;
-}
+#include "access/access.h"
 
 /* KeyInfo from the token's description of a key; the message borrows k,
  * which lives as long as the call (rpc_defer). */

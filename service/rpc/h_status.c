@@ -9,9 +9,10 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
 #include "pki/pki_state.h"
 #include "rpc/rpc.h"
+#include "access/access.h"
 
 /* The providers' names, comma-separated, in at most this many bytes. */
 #define RPC_PROVIDERS_MAX 128

@@ -29,7 +29,12 @@
 #include "audit/audit.h"
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "rpc/dispatch.h"
+#include "net/net.h"
+#include "daemon/lifecycle.h"
+#include "config/config.h"
+#include "pool/pool.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

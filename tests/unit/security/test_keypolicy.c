@@ -16,7 +16,8 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "access/access.h"
 #include "store/store_dir.h"
 
 static char dir[64];

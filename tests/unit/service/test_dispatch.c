@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/svc.h"
+#include "core/svc.h"
+#include "rpc/dispatch.h"
+#include "config/config.h"
 #include "keyhold.pb-c.h"
 #include "proto.h"
 

@@ -10,6 +10,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "revocation/revocation.h"
+#include "config/config.h"
 
 enum kh_err svc_http_global_init(struct kh_errbuf *e)
 {

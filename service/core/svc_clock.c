@@ -1,4 +1,4 @@
-/* rev_clock.c: the time keyhold judges expiry, renewal and revocation
+/* svc_clock.c: the time keyhold judges expiry, renewal and revocation
  * freshness by; in KEYHOLD_TESTING builds a file may move it (tests step
  * through days without sleeping). */
 #include <errno.h>
@@ -8,7 +8,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "revocation/revocation.h"
+#include "core/svc_clock.h"
 
 #ifdef KEYHOLD_TESTING
 static char svc_clock_file[4096];

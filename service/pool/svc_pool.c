@@ -11,7 +11,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
-#include "daemon/svc.h"
+#include "pool/pool.h"
 
 /* How long a worker that just finished, and whose fellows are all idle,
  * polls for the next job before it sleeps. With one client at a time the

@@ -1,0 +1,71 @@
+/* core/svc.h: keyholdd's shared context (struct svc), who is asking
+ * (struct svc_principal) and the service state. The leaf every service
+ * folder may include: it knows the other folders' types by name only and
+ * declares no function of theirs (service/CMakeLists.txt has the layers). */
+#ifndef CORE_SVC_H
+#define CORE_SVC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+
+#include "hsm.h"
+#include "kh_err.h"
+
+struct svc_config;
+struct access_grants;
+struct store_dir;
+
+enum svc_state { SVC_STATE_INIT, SVC_STATE_SELF_TEST, SVC_STATE_OPERATIONAL, SVC_STATE_ERROR };
+
+/* Who is asking. Immutable once the connection is authenticated. */
+struct svc_principal {
+	bool is_unix;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char name[160];     /* "uid:1000" or "cert:spiffe://..." */
+	unsigned roles;     /* enum svc_role bits */
+	gid_t groups[64];   /* Unix: gid, then the peer's SO_PEERGROUPS */
+	int n_groups;
+};
+
+struct event_base;
+struct audit;
+struct svc_pool;
+struct svc_server;
+struct svc_fips;
+struct svc_pki;
+struct svc_expiry;
+
+struct svc {
+	struct svc_config *cfg;
+	struct hsm *hsm;
+	struct svc_pool *pool;
+	struct svc_server *server;
+	_Atomic int state;            /* enum svc_state */
+	uint64_t start_us;
+	_Atomic uint64_t requests;
+	_Atomic unsigned connections;
+	/* Digests fetched once (index: enum kh_digest); NULL where not allowed. */
+	EVP_MD *md[KH_DIGEST_MAX + 1];
+	OSSL_LIB_CTX *libctx;         /* NULL: OpenSSL's default context */
+	struct svc_pki *pki;          /* trustpoints, trust stores, state (pki/pki_state.h) */
+	int exit_code;
+	unsigned workers;             /* worker threads: min(workers, token sessions) */
+	struct svc_fips *fips;        /* fips/fips.h: FIPS mode state */
+	/* ---- security (issue 5) ---- */
+	struct access_grants *grants;   /* per-key grants */
+	struct audit *audit;          /* NULL: no audit log (unit tests only) */
+	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
+	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
+	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
+};
+
+/* "INIT", "SELF_TEST", "OPERATIONAL", "ERROR" (svc_state.c). */
+const char *svc_state_name(enum svc_state st);
+
+#endif
