@@ -66,7 +66,4 @@ void kh_bytes_clear(struct kh_bytes *b);
 #ifdef __cplusplus
 }
 #endif
-
-/* The limits and domain types of the PKI area. */
-#include "kh_pki.h"
 #endif

@@ -16,7 +16,27 @@
 
 #include "hsm.h"
 #include "kh_err.h"
+#include "kh_pki.h"
 #include "kh_types.h"
+
+/* What keyhold reports of a certificate and of a CRL. */
+struct kh_cert_info {
+	char subject[KH_DN_MAX + 1];   /* RFC 2253 */
+	char issuer[KH_DN_MAX + 1];
+	char serial[KH_SERIAL_HEX + 1];
+	int64_t not_before, not_after; /* seconds since the epoch */
+	char fingerprint[KH_FP_HEX + 1];
+	bool ca;                       /* basicConstraints CA:TRUE */
+	bool self_signed;
+};
+
+struct kh_crl_info {
+	char issuer[KH_DN_MAX + 1];
+	int64_t this_update, next_update; /* next_update 0: absent */
+	uint32_t revoked;
+	char number[KH_SERIAL_HEX + 1];   /* crlNumber hex; "" when absent */
+	char fingerprint[KH_FP_HEX + 1];
+};
 
 /* ---- parsing what administrators type (pki_parse.c) ---- */
 

@@ -10,6 +10,7 @@
 
 #include "store/store.h"
 #include "core/svc.h"
+#include "pki/pki.h"
 
 struct pki_signer;
 

@@ -436,3 +436,11 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 		snprintf(out, outsz, "not revoked (%zu certificate%s checked; the leaf via %s %.200s)", r->n_certs,
 			 r->n_certs == 1 ? "" : "s", r->certs[0].method, r->certs[0].source);
 }
+
+void kh_cert_check_resp_clear(struct kh_cert_check_resp *r)
+{
+	if (r == NULL)
+		return;
+	free(r->certs);
+	memset(r, 0, sizeof(*r));
+}

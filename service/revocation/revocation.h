@@ -11,8 +11,34 @@
 #include <openssl/x509.h>
 
 #include "kh_err.h"
+#include "kh_rev.h"
 #include "kh_types.h"
 #include "core/svc.h"
+#include "pki/pki.h"
+
+/* The result of checking one certificate's chain (CheckCertificate, trust
+ * store verification): the verdict and each certificate's status. */
+struct kh_cert_rev {
+	struct kh_cert_info cert;
+	enum kh_rev_status status;
+	char reason[40];                   /* revoked: "keyCompromise", ... */
+	int64_t revoked_at;
+	char method[8];                    /* "crl", "ocsp", "" */
+	char source[KH_URL_MAX + 16];
+	char detail[KH_REV_DETAIL_MAX];
+};
+
+struct kh_cert_check_resp {
+	enum kh_rev_status status;
+	char reason[40];
+	char policy[KH_REVOCATION_MAX + 1];
+	bool soft_fail;
+	struct kh_cert_rev *certs;         /* owned */
+	size_t n_certs;
+	char detail[KH_REV_DETAIL_MAX];
+};
+
+void kh_cert_check_resp_clear(struct kh_cert_check_resp *r);
 
 struct event_base;
 struct svc_config;

@@ -2,7 +2,7 @@
  * CRL's description (pki_cert_info, pki_crl_info), for the trust store,
  * revocation and expiry answers. The strings are copied into the call's
  * memory, so the description need not outlive the handler. */
-#include "kh_pki.h"
+#include "pki/pki.h"
 #include "rpc/rpc.h"
 
 Keyhold__V1__CertInfo *rpc_cert_info(struct rpc_call *c, const struct kh_cert_info *k)

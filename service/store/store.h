@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "kh_err.h"
+#include "kh_pki.h"
+#include "kh_rev.h"
 #include "kh_types.h"
 
 struct store;

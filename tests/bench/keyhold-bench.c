@@ -35,6 +35,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "keyhold/keyhold.h"
+#include "kh_err.h"
 #include "kh_types.h"
 
 extern char **environ;

@@ -17,6 +17,8 @@
 
 #include "keyhold.pb-c.h"
 #include "proto.h"
+#include "kh_pki.h"
+#include "kh_rev.h"
 #include "kh_types.h"
 #include "kh_test_codec.h"
 #include "kh_test_pb.h"

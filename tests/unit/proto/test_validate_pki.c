@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "keyhold.pb-c.h"
+#include "kh_pki.h"
+#include "kh_rev.h"
 #include "kh_types.h"
 #include "proto.h"
 #include "kh_test_codec.h"

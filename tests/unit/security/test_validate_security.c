@@ -15,6 +15,8 @@
 
 #include "keyhold.pb-c.h"
 #include "kh_util.h"
+#include "kh_pki.h"
+#include "kh_rev.h"
 #include "kh_types.h"
 #include "proto.h"
 #include "kh_test_codec.h"

@@ -1,5 +1,4 @@
-/* kh_rev.c: names and URL validation for the revocation and expiry
- * structs of kh_rev.h, and their clear functions. */
+/* rev_names.c: the text names of RevocationStatus (kh_rev.h). */
 #include "kh_rev.h"
 
 #include <stdlib.h>
@@ -18,11 +17,4 @@ const char *kh_rev_status_name(enum kh_rev_status s)
 }
 
 
-void kh_cert_check_resp_clear(struct kh_cert_check_resp *r)
-{
-	if (r == NULL)
-		return;
-	free(r->certs);
-	memset(r, 0, sizeof(*r));
-}
 

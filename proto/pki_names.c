@@ -1,5 +1,5 @@
-/* kh_pki.c: names of the PKI wire enums, fingerprint normalisation, RFC 3339
- * time parsing and formatting, and the clear functions of kh_pki.h. */
+/* pki_names.c: the text names of the PKI wire enums and fingerprint
+ * normalisation (kh_pki.h). */
 #include "kh_pki.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* kh_pki: the PKI area's limits and enums (CSRs, trustpoints, trust
- * stores, CRLs: what proto/validate.c enforces and the service relies on),
- * the description of a certificate or CRL, and the RFC 3339 time parser. */
+/* kh_pki: the PKI area's wire vocabulary: the limits proto/validate.c
+ * enforces and the service relies on (CSRs, trustpoints, trust stores,
+ * CRLs), the wire enums' C names and their text names. */
 #ifndef KH_PKI_H
 #define KH_PKI_H
 
@@ -56,24 +56,6 @@ enum kh_purpose {
 	KH_PURPOSE_CLIENT_AUTH = 2,
 };
 #define KH_PURPOSE_MAX KH_PURPOSE_CLIENT_AUTH
-
-struct kh_cert_info {
-	char subject[KH_DN_MAX + 1];   /* RFC 2253 */
-	char issuer[KH_DN_MAX + 1];
-	char serial[KH_SERIAL_HEX + 1];
-	int64_t not_before, not_after; /* seconds since the epoch */
-	char fingerprint[KH_FP_HEX + 1];
-	bool ca;                       /* basicConstraints CA:TRUE */
-	bool self_signed;
-};
-
-struct kh_crl_info {
-	char issuer[KH_DN_MAX + 1];
-	int64_t this_update, next_update; /* next_update 0: absent */
-	uint32_t revoked;
-	char number[KH_SERIAL_HEX + 1];   /* crlNumber hex; "" when absent */
-	char fingerprint[KH_FP_HEX + 1];
-};
 
 const char *kh_enrollment_name(enum kh_enrollment m); /* "self", "terminal"; NULL outside */
 enum kh_enrollment kh_enrollment_from_name(const char *s); /* UNSPECIFIED when unknown */

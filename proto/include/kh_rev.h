@@ -1,6 +1,5 @@
-/* kh_rev: the revocation area's limits, status names and the result of
- * checking one certificate's chain (CheckCertificate, trust store
- * verification). Included at the end of kh_pki.h. */
+/* kh_rev: the revocation area's wire vocabulary: limits and the
+ * RevocationStatus enum with its text names. */
 #ifndef KH_REV_H
 #define KH_REV_H
 
@@ -40,29 +39,6 @@ enum kh_rev_status {
 /* "not-checked", "good", "revoked", "unknown". */
 const char *kh_rev_status_name(enum kh_rev_status s);
 
-/* ---- CheckCertificate ---- */
-
-struct kh_cert_rev {
-	struct kh_cert_info cert;
-	enum kh_rev_status status;
-	char reason[40];                   /* revoked: "keyCompromise", ... */
-	int64_t revoked_at;
-	char method[8];                    /* "crl", "ocsp", "" */
-	char source[KH_URL_MAX + 16];
-	char detail[KH_REV_DETAIL_MAX];
-};
-
-struct kh_cert_check_resp {
-	enum kh_rev_status status;
-	char reason[40];
-	char policy[KH_REVOCATION_MAX + 1];
-	bool soft_fail;
-	struct kh_cert_rev *certs;         /* owned */
-	size_t n_certs;
-	char detail[KH_REV_DETAIL_MAX];
-};
-
-void kh_cert_check_resp_clear(struct kh_cert_check_resp *r);
 
 #ifdef __cplusplus
 }
