@@ -59,11 +59,6 @@ enum kh_purpose {
 
 const char *kh_enrollment_name(enum kh_enrollment m); /* "self", "terminal"; NULL outside */
 enum kh_enrollment kh_enrollment_from_name(const char *s); /* UNSPECIFIED when unknown */
-const char *kh_cert_format_name(enum kh_cert_format f);
-bool kh_cert_format_from_name(const char *s, enum kh_cert_format *out);
-const char *kh_purpose_name(enum kh_purpose p);       /* "any", "serverAuth", "clientAuth" */
-bool kh_purpose_from_name(const char *s, enum kh_purpose *out);
-
 /* Normalises a SHA-256 fingerprint as typed (hex, any case, optional ':'
  * separators) to 64 lower-case hex digits; false when it is not one. */
 bool kh_fingerprint_normalize(const char *in, char out[KH_FP_HEX + 1]);
@@ -72,7 +67,6 @@ bool kh_fingerprint_normalize(const char *in, char out[KH_FP_HEX + 1]);
 }
 #endif
 
-/* Revocation, expiry and renewal structs build on these (kh_types.h ->
- * kh_pki.h -> kh_rev.h). */
+/* The revocation area's limits build on these. */
 #include "kh_rev.h"
 #endif
