@@ -6,6 +6,7 @@
  * roles, grants, FIPS policy and audit. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/obj_mac.h>
@@ -16,11 +17,16 @@
 
 #include "kp.h"
 
+/* The largest message signed whole (keyholdd's default frame is 1 MiB). */
+#define SIG_ED_MAX ((1u << 20) - 4096)
+
 struct sig_ctx {
 	struct kp_prov *prov;
 	struct kp_key *key;
 	EVP_MD *md;	    /* NULL: not yet chosen */
 	EVP_MD_CTX *mdctx;  /* digest-sign */
+	unsigned char *msg; /* Ed25519 fed in pieces (CMS): the message so far */
+	size_t msg_len;
 	int pad;	    /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
 	int saltlen;	    /* RSA_PSS_SALTLEN_DIGEST or a length */
 	char mgf1[32];	    /* "" : the digest */
@@ -50,6 +56,7 @@ static void sig_freectx(void *vc)
 	kp_key_unref(c->key);
 	EVP_MD_free(c->md);
 	EVP_MD_CTX_free(c->mdctx);
+	free(c->msg);
 	free(c);
 }
 
@@ -61,15 +68,24 @@ static void *sig_dupctx(void *vc)
 		return NULL;
 	*d = *c;
 	d->mdctx = NULL;
+	d->msg = NULL;
+	d->msg_len = 0;
 	if (d->key != NULL)
 		kp_key_ref(d->key);
 	if (d->md != NULL && !EVP_MD_up_ref(d->md))
 		d->md = NULL;
-	if (c->mdctx != NULL && ((d->mdctx = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(d->mdctx, c->mdctx))) {
-		sig_freectx(d);
-		return NULL;
+	if (c->mdctx != NULL && ((d->mdctx = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(d->mdctx, c->mdctx)))
+		goto fail;
+	if (c->msg_len > 0) {
+		if ((d->msg = malloc(c->msg_len)) == NULL)
+			goto fail;
+		memcpy(d->msg, c->msg, c->msg_len);
+		d->msg_len = c->msg_len;
 	}
 	return d;
+fail:
+	sig_freectx(d);
+	return NULL;
 }
 
 /* keyhold's name of md (keyhold.proto Digest), or NULL. */
@@ -443,10 +459,16 @@ static int sig_digest_init(void *vc, const char *mdname, void *kd, const OSSL_PA
 	if (!sig_init(vc, kd, NULL))
 		return 0;
 	if (c->key->type == KP_ED25519) {
-		if (mdname != NULL && mdname[0] != '\0') {
+		/* PureEdDSA hashes inside; SHA-512 is what CMS names for the
+		 * signed attributes (RFC 8419) and is no prehash. */
+		if (mdname != NULL && mdname[0] != '\0' && strcasecmp(mdname, "SHA512") != 0 &&
+		    strcasecmp(mdname, "SHA2-512") != 0) {
 			kp_err(c->prov, KP_R_UNSUPPORTED, "Ed25519 takes no digest");
 			return 0;
 		}
+		free(c->msg);
+		c->msg = NULL;
+		c->msg_len = 0;
 		return sig_set_ctx_params(c, params);
 	}
 	if (!sig_set_md(c, mdname != NULL && mdname[0] != '\0' ? mdname : "SHA256"))
@@ -462,9 +484,29 @@ static int sig_digest_init(void *vc, const char *mdname, void *kd, const OSSL_PA
 static int sig_digest_update(void *vc, const unsigned char *data, size_t len)
 {
 	struct sig_ctx *c = vc;
+	unsigned char *m;
 
+	if (c->key != NULL && c->key->type == KP_ED25519) {
+		/* PureEdDSA needs the whole message: kept, up to what one
+		 * Sign request carries. */
+		if (len > SIG_ED_MAX - c->msg_len) {
+			kp_err(c->prov, KP_R_UNSUPPORTED, "an Ed25519 message over %u bytes", SIG_ED_MAX);
+			return 0;
+		}
+		if (len == 0)
+			return 1;
+		if ((m = realloc(c->msg, c->msg_len + len)) == NULL)
+			return 0;
+		memcpy(m + c->msg_len, data, len);
+		c->msg = m;
+		c->msg_len += len;
+		return 1;
+	}
 	return c->mdctx != NULL && EVP_DigestUpdate(c->mdctx, data, len);
 }
+
+static int sig_digest_sign(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize, const unsigned char *tbs,
+			   size_t tbslen);
 
 static int sig_digest_final(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize)
 {
@@ -476,6 +518,8 @@ static int sig_digest_final(void *vc, unsigned char *sig, size_t *siglen, size_t
 		*siglen = (size_t)EVP_PKEY_get_size(c->key->pub);
 		return 1;
 	}
+	if (c->key->type == KP_ED25519)
+		return sig_digest_sign(vc, sig, siglen, sigsize, c->msg, c->msg_len);
 	if (c->mdctx == NULL || !EVP_DigestFinal_ex(c->mdctx, dg, &dl))
 		return 0;
 	return sig_sign(vc, sig, siglen, sigsize, dg, dl);
@@ -522,6 +566,8 @@ const OSSL_DISPATCH kp_signature_rsa[] = { SIG_COMMON, SIG_HASHED, { 0, NULL } }
 const OSSL_DISPATCH kp_signature_ecdsa[] = { SIG_COMMON, SIG_HASHED, { 0, NULL } };
 const OSSL_DISPATCH kp_signature_ed25519[] = {
 	SIG_COMMON,
+	{ OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))sig_digest_update },
+	{ OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))sig_digest_final },
 	{ OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))sig_digest_sign },
 	{ 0, NULL },
 };

@@ -2,7 +2,9 @@
  * PEM_read_bio_PrivateKey, as SSL_CTX_use_PrivateKey_file does, or a URI
  * through OSSL_STORE) under the process's openssl.cnf, and a certificate;
  * exits 0 when X509_check_private_key matches them, 3 when it does not,
- * 1 when the key or certificate does not load. For test_provider.sh. */
+ * 1 when the key or certificate does not load. With -s KEY OUT instead,
+ * signs "kh_pkeycheck" (SHA-256 unless Ed25519) into OUT: 0, or 1 with
+ * OpenSSL's errors on stderr. For test_provider.sh. */
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +37,30 @@ static EVP_PKEY *load_key(const char *what)
 	return pk;
 }
 
+static int sign(const char *key, const char *out)
+{
+	static const unsigned char msg[] = "kh_pkeycheck";
+	unsigned char sig[1024];
+	size_t len = sizeof(sig);
+	EVP_PKEY *pk = load_key(key);
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	FILE *f;
+	int rc = 1;
+
+	if (pk != NULL && m != NULL &&
+	    EVP_DigestSignInit(m, NULL, EVP_PKEY_is_a(pk, "ED25519") ? NULL : EVP_sha256(), NULL, pk) == 1 &&
+	    EVP_DigestSign(m, sig, &len, msg, sizeof(msg) - 1) == 1 && (f = fopen(out, "wb")) != NULL) {
+		if (fwrite(sig, 1, len, f) == len)
+			rc = 0;
+		if (fclose(f) != 0)
+			rc = 1;
+	}
+	ERR_print_errors_fp(stderr);
+	EVP_MD_CTX_free(m);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	EVP_PKEY *pk;
@@ -42,8 +68,10 @@ int main(int argc, char **argv)
 	BIO *b;
 	int rc = 1;
 
+	if (argc == 4 && strcmp(argv[1], "-s") == 0)
+		return sign(argv[2], argv[3]);
 	if (argc != 3) {
-		fprintf(stderr, "usage: kh_pkeycheck KEYFILE|keyhold:URI CERT.pem\n");
+		fprintf(stderr, "usage: kh_pkeycheck KEYFILE|keyhold:URI CERT.pem | -s KEY OUT\n");
 		return 2;
 	}
 	pk = load_key(argv[1]);
