@@ -10,7 +10,6 @@
 . "$(dirname "$0")/lib_security.sh"
 
 kh_sec_user khprov
-kh_token_setup
 KH_SERVICE_EXTRA="socket_group = khprov" kh_config "signer = user:khprov"
 kh_start
 
@@ -49,7 +48,10 @@ sslx req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -
   -keyout "$T/ca.key" -out "$T/ca.pem" 2> "$T/ca.err" || { cat "$T/ca.err" >&2; fail "test CA"; }
 
 # ---- signatures from the openssl CLI, verified without the provider ----
+KEYS=()
 for spec in rsa:rsa2048 p256:p256 p384:p384 ed:ed25519; do
+  case $spec in rsa:* | p256:*) ;; *) kh_has_type "${spec#*:}" || continue ;; esac
+  KEYS+=("${spec%%:*}")
   k=${spec%%:*}
   ok "generate $k" kh key generate "$k" --type "${spec#*:}"
   ok "public key $k" kh key show "$k" --pem
@@ -130,7 +132,7 @@ done
 # Signing through a reference file loaded as applications load key files
 # (PEM_read_bio_PrivateKey).
 printf kh_pkeycheck > "$T/fixed.msg"
-for k in rsa p384 ed; do
+for k in "${KEYS[@]}"; do
   ok "sign via reference $k" kp "$check" -s "$T/$k.keyref" "$T/$k.refsig"
   if [ "$k" = ed ]; then
     ok "verify reference $k" sslx pkeyutl -verify -rawin -pubin -inkey "$T/$k.pub" -in "$T/fixed.msg" \
@@ -139,8 +141,10 @@ for k in rsa p384 ed; do
     ok "verify reference $k" sslx dgst -sha256 -verify "$T/$k.pub" -signature "$T/$k.refsig" "$T/fixed.msg"
   fi
 done
-rc=0; kp "$check" "keyhold:key=p384" "$T/p256.crt" > /dev/null 2>&1 || rc=$?
-[ "$rc" -eq 3 ] || fail "p384 matched the certificate of p256 (rc $rc)"
+if [ -f "$T/p384.pub" ]; then
+  rc=0; kp "$check" "keyhold:key=p384" "$T/p256.crt" > /dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 3 ] || fail "p384 matched the certificate of p256 (rc $rc)"
+fi
 
 # ---- TLS: s_server with a keyhold key, stock s_client ----
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
