@@ -186,6 +186,24 @@ tls_check() {
 tls_check keyhold:key=rsa "$T/rsa.crt"
 tls_check keyhold:key=p256 "$T/p256.crt"
 
+# keyholdd restarts under a running server: the provider's broken
+# connection is made anew on the next handshake.
+port=$(free_port)
+kp openssl s_server -accept "127.0.0.1:$port" -key keyhold:key=p256 -cert "$T/p256.crt" -naccept 3 -quiet \
+  > "$T/srv.log" 2>&1 &
+SRV_PID=$!
+for _ in $(seq 1 100); do
+  if (echo > "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then break; fi
+  sleep 0.1
+done
+ok "handshake before the restart" sslx s_client -connect "127.0.0.1:$port" -verify_return_error -CAfile "$T/ca.pem" \
+  -brief < /dev/null
+kh_restart
+ok "handshake after the restart" sslx s_client -connect "127.0.0.1:$port" -verify_return_error -CAfile "$T/ca.pem" \
+  -brief < /dev/null
+grep -q "CONNECTION ESTABLISHED" "$T/ok.err" "$T/ok.out" || fail "no handshake after keyholdd restarted"
+stop_server
+
 # A mismatched pair is refused by s_server itself.
 rc=0
 kp openssl s_server -accept "127.0.0.1:$(free_port)" -key keyhold:key=rsa -cert "$T/p256.crt" -naccept 1 \
