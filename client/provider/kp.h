@@ -47,7 +47,9 @@ struct kp_key {
 #define KP_R_BAD_KEY 101
 #define KP_R_UNSUPPORTED 102
 #define KP_R_BAD_REFERENCE 103
-void kp_err(struct kp_prov *p, int reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kp_err_at(struct kp_prov *p, const char *file, int line, const char *func, int reason, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+#define kp_err(p, reason, ...) kp_err_at((p), __FILE__, __LINE__, __func__, (reason), __VA_ARGS__)
 
 /* Fetches key name's public key from keyholdd (socket NULL: the
  * provider's) and returns a new key with one reference, or NULL (error

@@ -14,7 +14,7 @@
 
 #define KP_PROPS "provider=keyhold"
 
-void kp_err(struct kp_prov *p, int reason, const char *fmt, ...)
+void kp_err_at(struct kp_prov *p, const char *file, int line, const char *func, int reason, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -22,7 +22,7 @@ void kp_err(struct kp_prov *p, int reason, const char *fmt, ...)
 		return;
 	p->new_error(p->core);
 	if (p->set_error_debug != NULL)
-		p->set_error_debug(p->core, "keyhold provider", 0, NULL);
+		p->set_error_debug(p->core, file, line, func);
 	va_start(ap, fmt);
 	p->vset_error(p->core, reason, fmt, ap);
 	va_end(ap);
