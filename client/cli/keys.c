@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "cli.h"
+#include "kp_parse.h"
 
 /* Largest message `sign` sends whole; bigger files need --prehashed. The
  * service's default frame cap is 1 MiB; leave room for the envelope. */
@@ -296,6 +297,35 @@ static int key_pem(struct cli *cli, const kh_msg *k)
 	return 0;
 }
 
+/* A KEYHOLD KEY reference file (docs/PROVIDER.md): the key's name, the
+ * socket this CLI reached keyholdd on ("" over TLS: the provider's own
+ * setting) and the public key, for the OpenSSL provider. */
+static int key_reference(struct cli *cli, const kh_msg *k)
+{
+	struct kp_ref r;
+	uint8_t *der = NULL;
+	size_t len = 0, cap;
+	const char *name = kh_msg_get_str(k, "name");
+	const char *sock = cli->opts.connect == NULL && cli->opts.socket != NULL ? cli->opts.socket : "";
+	int rc = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.spki = msg_bytes(k, "spki", &r.spki_len);
+	if (strlen(name) > KP_NAME_MAX || strlen(sock) > KP_SOCKET_MAX || r.spki == NULL)
+		return cli_failf(cli, KH_E_DATA_LOSS, "key '%s' cannot be written as a reference", name);
+	memcpy(r.name, name, strlen(name) + 1);
+	memcpy(r.socket, sock, strlen(sock) + 1);
+	cap = r.spki_len + KP_NAME_MAX + KP_SOCKET_MAX + 32;
+	if ((der = malloc(cap)) == NULL)
+		return cli_failf(cli, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	if (kp_ref_encode(&r, der, cap, &len) != 0)
+		rc = cli_failf(cli, KH_E_DATA_LOSS, "key '%s' cannot be written as a reference", name);
+	else if (PEM_write(stdout, "KEYHOLD KEY", "", der, (long)len) <= 0)
+		rc = cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	free(der);
+	return rc;
+}
+
 /* A name longer than any the service takes is refused before sending. */
 static int key_name_fits(struct cli *cli, const char *name)
 {
@@ -385,6 +415,7 @@ static int key_list(struct cli *cli, struct cli_args *a)
 static int key_show(struct cli *cli, struct cli_args *a)
 {
 	bool pem = cli_flag(a, "--pem");
+	bool reference = cli_flag(a, "--reference");
 	const char *name = cli_pos(a);
 	kh_msg *resp = NULL;
 	const kh_msg *k;
@@ -393,12 +424,16 @@ static int key_show(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
-		return cli_usage(cli, "usage: keyhold key show NAME [--pem]");
+		return cli_usage(cli, "usage: keyhold key show NAME [--pem | --reference]");
+	if (pem && reference)
+		return cli_usage(cli, "--pem and --reference are exclusive");
 	if ((rc = cli_connect(cli)) != 0 || (rc = key_request(cli, "GetPublicKey", "name", name, &resp)) != 0)
 		return rc;
 	k = cli_sub(resp, "key");
 	if (pem) {
 		rc = key_pem(cli, k);
+	} else if (reference) {
+		rc = key_reference(cli, k);
 	} else if (cli->json) {
 		key_json(cli->j, k);
 	} else {
