@@ -7,7 +7,8 @@
 # nginx as a user without a grant fails the handshake with
 # PERMISSION_DENIED in its error log and signs nothing; keyholdd restarted
 # under a running nginx is reconnected to without restarting nginx; curl
-# authenticates to s_server with a client key held by keyhold.
+# authenticates to s_server with a client key held by keyhold (a Sign by
+# the test's uid).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_security.sh"
 
@@ -195,5 +196,32 @@ ok "keyholdd still serves" kh status
 nginx_start ngx-after khngx "$T/web-p256.keyref" "$T/web-p256.crt"
 fetch ngx-after "$T/ca.pem"
 nginx_stop
+
+# ---- curl authenticating with a keyhold client key ----
+# Stock s_server with a software key asks for a client certificate from the
+# test CA; curl loads its key from the reference file (SSL_CTX_use_PrivateKey_file).
+sslx req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=s_server -keyout "$T/srv.key" \
+  -out "$T/srv.csr" 2> /dev/null || fail "s_server key"
+sslx x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+  -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$T/srv.crt" 2> /dev/null || fail "s_server certificate"
+for k in web-rsa web-p256; do
+  port=$(free_port)
+  sslx s_server -accept "127.0.0.1:$port" -cert "$T/srv.crt" -key "$T/srv.key" -Verify 1 -CAfile "$T/ca.pem" \
+    -verify_return_error -www -naccept 2 < /dev/null > "$T/s_server.log" 2>&1 &
+  srv=$!
+  PIDS+=("$srv")
+  for _ in $(seq 1 100); do
+    if (echo > "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then break; fi
+    kill -0 "$srv" 2> /dev/null || { cat "$T/s_server.log" >&2; fail "s_server exited"; }
+    sleep 0.1
+  done
+  n0=$(sign_count "$k" 0)
+  ok "curl --key $k.keyref" kp curl -sS --fail --max-time 10 --cacert "$T/ca.pem" --cert "$T/$k.crt" \
+    --key "$T/$k.keyref" "https://127.0.0.1:$port/"
+  grep -q "CN = $k.test\|CN=$k.test" "$T/s_server.log" "$T/ok.out" \
+    || { cat "$T/s_server.log" "$T/ok.out" >&2; fail "s_server did not see the client certificate of $k"; }
+  [ "$(sign_count "$k" 0)" -gt "$n0" ] || fail "$k: curl's handshake made no Sign in keyholdd"
+  stop_pid "$srv"
+done
 
 log "ok"
