@@ -109,19 +109,7 @@ export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11kit.sock"
 # for --tls-seconds and counts them.
 tls_json="null"
 if command -v nginx > /dev/null && [ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ]; then
-  cat > "$T/prov.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-keyhold = keyhold_sect
-[default_sect]
-activate = 1
-[keyhold_sect]
-socket = $T/keyhold.sock
-activate = 1
-EOF
+  scripts/provider-conf.sh "$T/keyhold.sock" > "$T/prov.cnf"
   cat > "$T/engine.cnf" <<EOF
 openssl_conf = openssl_init
 [openssl_init]

@@ -8,37 +8,13 @@
 # PERMISSION_DENIED while keyholdd keeps serving.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_security.sh"
+. "$(dirname "$0")/lib_provider.sh"
 
 kh_sec_user khprov
 KH_SERVICE_EXTRA="socket_group = khprov" kh_config "signer = user:khprov"
 kh_start
 
-PROV_DIR="$KH_BUILD/client/provider"
-[ -f "$PROV_DIR/keyhold.so" ] || fail "no provider module in $PROV_DIR"
-cat > "$T/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-keyhold = keyhold_sect
-[default_sect]
-activate = 1
-[keyhold_sect]
-socket = $SOCK
-activate = 1
-CNF
-chmod 644 "$T/openssl.cnf"
-
-# A sanitizer build's provider needs the sanitizer runtimes loaded first in
-# the (uninstrumented) openssl binary; leak checks stay with keyholdd.
-KP_PRELOAD=$(ldd "$PROV_DIR/keyhold.so" | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
-# kp CMD...: CMD with the provider active; sslx CMD...: openssl without it.
-kp() {
-  env OPENSSL_CONF="$T/openssl.cnf" OPENSSL_MODULES="$PROV_DIR" LD_PRELOAD="$KP_PRELOAD" \
-    ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0" "$@"
-}
-sslx() { env OPENSSL_CONF=/dev/null openssl "$@"; }
+kh_provider_setup
 
 echo "the quick brown fox" > "$T/msg"
 chmod 644 "$T/msg"

@@ -11,6 +11,7 @@
 # the test's uid).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_security.sh"
+. "$(dirname "$0")/lib_provider.sh"
 
 command -v nginx > /dev/null || fail "no nginx (scripts/install-deps.sh installs it)"
 command -v curl > /dev/null || fail "no curl (scripts/install-deps.sh installs it)"
@@ -24,31 +25,7 @@ id -nG khngxno | grep -qw khngx || usermod -a -G khngx khngxno || fail "cannot a
 KH_SERVICE_EXTRA="socket_group = khngx" kh_config "signer = group:khngx"
 kh_start
 
-PROV_DIR="$KH_BUILD/client/provider"
-[ -f "$PROV_DIR/keyhold.so" ] || fail "no provider module in $PROV_DIR"
-cat > "$T/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-keyhold = keyhold_sect
-[default_sect]
-activate = 1
-[keyhold_sect]
-socket = $SOCK
-activate = 1
-CNF
-chmod 644 "$T/openssl.cnf"
-
-# A sanitizer build's provider needs the sanitizer runtimes loaded first in
-# the uninstrumented nginx, curl and openssl; leak checks stay with keyholdd.
-KP_PRELOAD=$(ldd "$PROV_DIR/keyhold.so" | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
-KP_ENV=(OPENSSL_CONF="$T/openssl.cnf" OPENSSL_MODULES="$PROV_DIR" LD_PRELOAD="$KP_PRELOAD"
-  ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0")
-# kp CMD...: CMD with the provider active; sslx CMD...: openssl without it.
-kp() { env "${KP_ENV[@]}" "$@"; }
-sslx() { env OPENSSL_CONF=/dev/null openssl "$@"; }
+kh_provider_setup
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Every process started here, stopped by pid at exit.
