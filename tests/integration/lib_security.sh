@@ -6,11 +6,24 @@
 
 # kh_sec_user NAME: creates the system user and group NAME when missing
 # (the tests run as root, as CI does) and sets SEC_UID, SEC_GID.
+# kh_passwd CMD...: useradd, usermod and the like, retried while another
+# test (ctest -j) holds the lock on /etc/passwd or /etc/group.
+kh_passwd() {
+  local i
+  for i in $(seq 1 50); do
+    "$@" 2> "$T/passwd.err" && return 0
+    grep -q "lock" "$T/passwd.err" || { cat "$T/passwd.err" >&2; return 1; }
+    sleep 0.1
+  done
+  cat "$T/passwd.err" >&2
+  return 1
+}
+
 kh_sec_user() {
   local u=$1
   [ "$(id -u)" -eq 0 ] || fail "the security tests create a test user and must run as root"
   if ! getent passwd "$u" > /dev/null; then
-    useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$u" 2>/dev/null \
+    kh_passwd useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$u" 2>/dev/null \
       || getent passwd "$u" > /dev/null || fail "cannot create user $u"
   fi
   SEC_UID=$(id -u "$u")

@@ -21,7 +21,7 @@ kh_sec_user khngx
 NGX_UID=$SEC_UID
 kh_sec_user khngxno
 NOG_UID=$SEC_UID
-id -nG khngxno | grep -qw khngx || usermod -a -G khngx khngxno || fail "cannot add khngxno to group khngx"
+id -nG khngxno | grep -qw khngx || kh_passwd usermod -a -G khngx khngxno || fail "cannot add khngxno to group khngx"
 KH_SERVICE_EXTRA="socket_group = khngx" kh_config "signer = group:khngx"
 kh_start
 

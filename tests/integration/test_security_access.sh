@@ -22,7 +22,7 @@ signers = group:khtest
 signers = uid:$SEC_UID
 padding = pss"
 # khaudit reaches the socket through the khtest group too.
-usermod -a -G khtest khaudit
+kh_passwd usermod -a -G khtest khaudit
 kh_start
 echo "the quick brown fox" > "$T/msg"
 chmod 644 "$T/msg"
