@@ -108,7 +108,12 @@ export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11kit.sock"
 # makes full TLS 1.3 handshakes (no session resumption) one after another
 # for --tls-seconds and counts them.
 tls_json="null"
-if command -v nginx > /dev/null && [ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ]; then
+# A sanitizer build's provider cannot load into the uninstrumented openssl
+# and nginx without its runtimes, and its rates would mean nothing.
+prov_sanitized=$(ldd "$build/client/provider/keyhold.so" 2> /dev/null | grep -cE 'lib(asan|ubsan)\.so' || true)
+if [ "$prov_sanitized" != 0 ]; then
+  echo "TLS part skipped: $build is a sanitizer build (measure a plain build)" >&2
+elif command -v nginx > /dev/null && [ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ]; then
   scripts/provider-conf.sh "$T/keyhold.sock" > "$T/prov.cnf"
   cat > "$T/engine.cnf" <<EOF
 openssl_conf = openssl_init
