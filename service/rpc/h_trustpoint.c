@@ -47,44 +47,13 @@ static enum kh_err tp_csr_pem_from_der(const struct kh_bytes *der, char **pem, s
 
 /* ---- response messages ---- */
 
-/* CertInfo borrowing ci, which lives as long as the call. */
-static Keyhold__V1__CertInfo *tp_cert_info_msg(struct rpc_call *c, struct kh_cert_info *ci)
-{
-	Keyhold__V1__CertInfo *m = rpc_msg(c, &keyhold__v1__cert_info__descriptor);
-
-	if (m == NULL)
-		return NULL;
-	m->subject = ci->subject;
-	m->issuer = ci->issuer;
-	m->serial = ci->serial;
-	m->not_before = ci->not_before;
-	m->not_after = ci->not_after;
-	m->fingerprint = ci->fingerprint;
-	m->ca = ci->ca;
-	m->self_signed = ci->self_signed;
-	return m;
-}
-
 /* CertInfo of x (pki_cert_info); NULL when out of memory. */
 static Keyhold__V1__CertInfo *tp_cert_msg(struct rpc_call *c, X509 *x)
 {
-	struct kh_cert_info *ci = rpc_alloc(c, sizeof(*ci));
+	struct kh_cert_info ci;
 
-	if (ci == NULL)
-		return NULL;
-	pki_cert_info(x, ci);
-	return tp_cert_info_msg(c, ci);
-}
-
-/* CertInfo of a copy of ci. */
-static Keyhold__V1__CertInfo *tp_cert_copy_msg(struct rpc_call *c, const struct kh_cert_info *ci)
-{
-	struct kh_cert_info *d = rpc_alloc(c, sizeof(*d));
-
-	if (d == NULL)
-		return NULL;
-	*d = *ci;
-	return tp_cert_info_msg(c, d);
+	pki_cert_info(x, &ci);
+	return rpc_cert_info(c, &ci);
 }
 
 static enum kh_err tp_der_msg(struct rpc_call *c, const struct kh_bytes *der, Keyhold__V1__CertInfo **out,
@@ -624,7 +593,7 @@ static enum kh_err tp_enrolled_msg(struct rpc_call *c, struct svc_pki_enrolled *
 	m->key = rpc_strdup(c, o->key);
 	m->csr_pem = rpc_strdup(c, o->csr_pem);
 	if (o->has_cert)
-		m->cert = tp_cert_copy_msg(c, &o->cert);
+		m->cert = rpc_cert_info(c, &o->cert);
 	m->retired_key = rpc_strdup(c, o->retired_key);
 	if (c->oom)
 		return KH_E_RESOURCE_EXHAUSTED;
