@@ -19,8 +19,11 @@ cat > "$T/hook.sh" <<EOF
 # by, fingerprint (\$4, the notAfter, is left out).
 printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "\$KEYHOLD_EVENT" "\$KEYHOLD_CERT_FINGERPRINT" "\$KEYHOLD_CERT_DAYS_LEFT" \
   "\$1" "\$2" "\$3" "\$5" "\$6" "\$7" >> "$T/hook.out"
-# What the hook inherited: descriptors and a variable of keyholdd's.
-ls /proc/\$\$/fd | tr '\n' ' ' > "$T/hook.fds"
+# What the hook inherited: descriptors and a variable of keyholdd's. No
+# pipeline here: while one runs, this shell itself holds the pipe's
+# descriptors (3 and 4) and ls would list them; a redirection is made in
+# the child, after the fork.
+ls /proc/\$\$/fd > "$T/hook.fds"
 printf '%s' "\${KEYHOLD_SOCKET:-unset}" > "$T/hook.env"
 EOF
 chmod 0755 "$T/hook.sh"
