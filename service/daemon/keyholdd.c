@@ -34,9 +34,9 @@
 
 static void usage(FILE *fp)
 {
-	fprintf(fp, "usage: keyholdd --config FILE [--foreground] [--check]\n"
+	fprintf(fp, "usage: keyholdd [--config FILE] [--foreground] [--check]\n"
 		    "       keyholdd --fips-install\n"
-		    "  --config FILE   the INI configuration (see README)\n"
+		    "  --config FILE   the INI configuration (keyholdd.conf(5); default " KH_DEFAULT_CONFIG ")\n"
 		    "  --foreground    stay in the foreground and log to stderr (or journald)\n"
 		    "  --check         validate the configuration and the PIN file, then exit\n"
 		    "  --fips-install  write the software-integrity sidecar (.keyholdd.hmac) next to\n"
@@ -155,10 +155,12 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (config == NULL || optind != argc || fips_install) {
+	if (optind != argc || fips_install) {
 		usage(stderr);
 		return 2;
 	}
+	if (config == NULL)
+		config = KH_DEFAULT_CONFIG;
 
 	memset(&s, 0, sizeof(s));
 	s.start_us = kh_now_mono_us();

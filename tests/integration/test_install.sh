@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The installed library: `cmake --install` into a temporary prefix, then
+# The installed tree: `cmake --install` into a temporary prefix puts the
+# files a system install needs in place (docs/INSTALL.md); then
 # examples/sign.c built twice against it (pkg-config, and find_package
 # through the CMake package config), run against a real keyholdd, and its
 # signature checked with `openssl dgst -verify`.
@@ -14,6 +15,14 @@ pc=$(find "$prefix" -name keyhold.pc | head -n 1)
 libdir=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --variable=libdir keyhold)
 so=$(find "$libdir" -name 'libkeyhold.so.0*' | head -n 1)
 [ -n "$so" ] || fail "libkeyhold.so.0 not in $libdir"
+# Around the binaries: the unit, sysusers/tmpfiles, the example
+# configuration, the man pages, bash completion and the .proto.
+for f in lib/systemd/system/keyholdd.service lib/sysusers.d/keyhold.conf lib/tmpfiles.d/keyhold.conf \
+  etc/keyhold/keyholdd.conf share/man/man1/keyhold.1 share/man/man5/keyholdd.conf.5 share/man/man8/keyholdd.8 \
+  share/bash-completion/completions/keyhold share/keyhold/keyhold.proto; do
+  [ -f "$prefix/$f" ] || fail "$f not installed"
+done
+cmp -s "$prefix/share/keyhold/keyhold.proto" "$KH_SRC/proto/keyhold.proto" || fail "the installed keyhold.proto differs"
 # Only the public header is installed, and only kh_* names are exported.
 [ "$(find "$prefix/include" -name '*.h' | wc -l)" -eq 1 ] || fail "more than one header installed"
 if nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^KEYHOLD_0$' | grep -v '^kh_'; then
