@@ -97,6 +97,13 @@ if "$T/bin/keyholdd" --config "$T/keyhold.conf" --check > "$T/check2.out" 2>&1; 
   fail "--check passed on a binary changed after its sidecar"
 fi
 grep -q 'does not match' "$T/check2.out" || fail "the changed binary's refusal: $(cat "$T/check2.out")"
+# The packaged example configuration is valid as shipped, with the PIN as
+# the credential the unit hands over.
+mkdir -p "$T/cred"
+cp "$TOKEN_PIN_FILE" "$T/cred/pin"
+chmod 0400 "$T/cred/pin"
+CREDENTIALS_DIRECTORY="$T/cred" "$KEYHOLDD" --config "$R/etc/keyhold/keyholdd.conf" --check > "$T/check4.out" 2>&1 \
+  || { cat "$T/check4.out" >&2; fail "the packaged /etc/keyhold/keyholdd.conf does not pass --check"; }
 # Without --config: the packaged default path.
 "$KEYHOLDD" --check > "$T/check3.out" 2>&1 && fail "--check without a config passed"
 grep -q '/etc/keyhold/keyholdd.conf' "$T/check3.out" || fail "the default config is not /etc/keyhold/keyholdd.conf: $(cat "$T/check3.out")"
