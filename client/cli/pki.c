@@ -1010,6 +1010,7 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 			cli_json_u64(cli->j, "certificates", kh_msg_get_uint(t, "cert_count"));
 			cli_json_str(cli->j, "revocation", kh_msg_get_str(t, "revocation"));
 			cli_json_str(cli->j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
+			cli_validation_json(cli->j, "validation", cli_sub(t, "validation"));
 			if (store != NULL) {
 				size_t nc = kh_msg_count(t, "certs");
 
@@ -1042,6 +1043,7 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 
 			printf("revocation: %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "",
 			       ocsp);
+			cli_validation_text("validation: ", cli_sub(t, "validation"));
 			printf("%-64s  %-20s  %s\n", "SHA256", "NOT AFTER", "SUBJECT");
 			for (k = 0; k < nc; k++) {
 				const kh_msg *c = cli_item(t, "certs", k);
@@ -1111,6 +1113,9 @@ struct ts_verify_req {
 	struct cli_bytes cert, untrusted;
 	struct cli_bytes *crls;
 	size_t n_crls;
+	const char *policies[KH_POLICIES_MAX];
+	size_t n_policies;
+	bool explicit_policy, inhibit_map, inhibit_any;
 };
 
 static enum kh_err ts_verify_fill(kh_msg *q, const struct ts_verify_req *v)
@@ -1129,6 +1134,11 @@ static enum kh_err ts_verify_fill(kh_msg *q, const struct ts_verify_req *v)
 		CLI_TRY(kh_msg_set_enum(q, "purpose", v->purpose));
 	for (i = 0; i < v->n_crls; i++)
 		CLI_TRY(kh_msg_add_bytes(q, "crls", v->crls[i].data, v->crls[i].len));
+	for (i = 0; i < v->n_policies; i++)
+		CLI_TRY(kh_msg_add_str(q, "policies", v->policies[i]));
+	CLI_TRY(kh_msg_set_bool(q, "require_explicit_policy", v->explicit_policy));
+	CLI_TRY(kh_msg_set_bool(q, "inhibit_policy_mapping", v->inhibit_map));
+	CLI_TRY(kh_msg_set_bool(q, "inhibit_any_policy", v->inhibit_any));
 out:
 	return r;
 }
@@ -1155,7 +1165,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 	const char *certp, *p, *reason, *detail, *rev;
 	struct ts_verify_req req;
 	kh_msg *q = NULL, *r = NULL;
-	size_t ncrl = 0, i, n, total;
+	size_t ncrl = 0, i, n, npol, total;
 	bool valid, soft_fail;
 	int32_t error_depth;
 	int rc = 0;
@@ -1163,6 +1173,19 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 	memset(&req, 0, sizeof(req));
 	req.host = cli_opt(a, "--host");
 	req.ip = cli_opt(a, "--ip");
+	while ((p = cli_opt(a, "--policy")) != NULL) {
+		if (req.n_policies == KH_POLICIES_MAX)
+			return cli_usage(cli, "at most %d --policy options", KH_POLICIES_MAX);
+		if (!kh_oid_valid(p))
+			return cli_failf(cli, KH_E_INVALID_ARGUMENT,
+					 "'%s' is not a policy: give a dotted OID (such as 2.16.840.1.101.3.2.1.48.1) or "
+					 "anyPolicy",
+					 p);
+		req.policies[req.n_policies++] = p;
+	}
+	req.explicit_policy = cli_flag(a, "--require-explicit-policy");
+	req.inhibit_map = cli_flag(a, "--inhibit-policy-mapping");
+	req.inhibit_any = cli_flag(a, "--inhibit-any-policy");
 	while ((p = cli_opt(a, "--crl")) != NULL) {
 		if (ncrl == CLI_PKI_FILES_MAX)
 			return cli_usage(cli, "at most %d --crl files", CLI_PKI_FILES_MAX);
@@ -1174,7 +1197,9 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (req.store == NULL || certp == NULL)
 		return cli_usage(cli, "usage: keyhold truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] "
-				      "[--host NAME|--ip ADDR] [--purpose serverAuth|clientAuth] [--crl FILE]...");
+				      "[--host NAME|--ip ADDR] [--purpose serverAuth|clientAuth] [--crl FILE]... "
+				      "[--policy OID]... [--require-explicit-policy] [--inhibit-policy-mapping] "
+				      "[--inhibit-any-policy]");
 	if (req.host != NULL && req.ip != NULL)
 		return cli_usage(cli, "give --host or --ip, not both");
 	if (!kh_name_valid(req.store))
@@ -1216,6 +1241,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 	soft_fail = kh_msg_get_bool(r, "revocation_soft_fail");
 	error_depth = (int32_t)kh_msg_get_int(r, "error_depth");
 	n = kh_msg_count(r, "chain");
+	npol = kh_msg_count(r, "valid_policies");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", req.store);
@@ -1229,6 +1255,11 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			cert_json(cli->j, NULL, cli_item(r, "chain", i));
 		cli_json_end_arr(cli->j);
+		cli_json_arr(cli->j, "valid_policies");
+		for (i = 0; i < npol; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(r, "valid_policies", i));
+		cli_json_end_arr(cli->j);
+		cli_validation_json(cli->j, "validation", cli_sub(r, "validation"));
 		cli_json_str(cli->j, "revocation", cli_rev_status_name(rev));
 		cli_json_bool(cli->j, "revocation_soft_fail", soft_fail);
 		cli_json_str(cli->j, "revocation_detail", detail);
@@ -1244,6 +1275,13 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		printf("%s: %s\n", certp, valid ? "OK" : "INVALID");
 		for (i = 0; i < n; i++)
 			printf("  depth %zu: %s\n", i, kh_msg_get_str(cli_item(r, "chain", i), "subject"));
+		if (valid) {
+			printf("  valid policies: ");
+			for (i = 0; i < npol; i++)
+				printf("%s%s", i ? ", " : "", kh_msg_get_str_at(r, "valid_policies", i));
+			printf("%s\n", npol == 0 ? "none" : "");
+		}
+		cli_validation_text("  checked with: ", cli_sub(r, "validation"));
 		if (strcmp(rev, "REVOCATION_NOT_CHECKED") != 0)
 			printf("  revocation: %s: %s\n", cli_rev_status_name(rev), detail);
 		if (valid && soft_fail)

@@ -158,17 +158,30 @@ struct pki_verify_opts {
 	enum kh_purpose purpose;
 	bool partial_chain;           /* a trusted intermediate may end the chain when no root does */
 	bool no_check_time;           /* validity periods are the caller's business */
+	const struct kh_validation *v; /* policy inputs and key floor; NULL: kh_validation_default */
 };
 
 struct pki_verify_result {
 	bool valid;
 	int error;                    /* X509_V_ERR_* */
 	int depth;
-	char reason[256];
+	char reason[512];
 	STACK_OF(X509) *chain;        /* owned; leaf first (partial on failure) */
+	/* The valid policy set (RFC 5280 §6.1.6: user-constrained), dotted
+	 * OIDs or "anyPolicy"; empty when no policy is valid for the path. */
+	char policies[KH_POLICIES_MAX][KH_OID_MAX + 1];
+	size_t n_policies;
 };
 
-/* Builds and checks the chain of leaf with X509_V_FLAG_X509_STRICT. KH_OK
+/* Builds and checks the chain of leaf per RFC 5280 §6 with OpenSSL's
+ * verifier: X509_V_FLAG_X509_STRICT, policy processing (o->v's initial
+ * policy set and the three initial inhibits), extended CRL support
+ * (indirect CRLs, distribution point scope, delta CRLs, CRL signing keys
+ * other than the certificate signer's), name constraints, host names
+ * without partial wildcards; then keyhold's key strength floor on every
+ * certificate of the valid chain (o->v: RSA/DSA bits, EC bits, no MD5 and
+ * no SHA-1 unless allowed; a trust anchor's self-signature is exempt). A
+ * refusal names the certificate (subject, depth) and the rule. KH_OK
  * whenever the check ran (res says whether the chain is valid); an error
  * only when it could not run. */
 enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_verify_result *res,

@@ -1,6 +1,7 @@
 /* h_truststore.c: the trust store RPCs: TruststoreAdd, TruststoreList,
- * TruststoreRemove, TruststoreVerify (X509_STRICT, host/IP, purpose, time,
- * CRLs over the whole chain) and ImportCrl. */
+ * TruststoreRemove, TruststoreVerify (RFC 5280 §6 with the store's policy
+ * and key floor settings, host/IP, purpose, time, CRLs over the whole
+ * chain) and ImportCrl. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -202,14 +203,17 @@ static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool detai
 	struct store_ts_cert *c = NULL;
 	struct store_crl *cr = NULL;
 	struct store_ts_policy pol;
+	struct kh_validation val;
 	size_t nc = 0, ncr = 0, i;
 	int r = KH_OK;
 
 	KH_ENSURE(t != NULL, KH_E_RESOURCE_EXHAUSTED);
 	t->name = rpc_strdup(rc, name);
 	KH_TRY(store_ts_policy_get(s->pki->store, name, &pol, e));
+	KH_TRY(store_ts_validation_get(s->pki->store, name, &val, e));
 	t->revocation = rpc_strdup(rc, pol.revocation);
 	t->ocsp_url = rpc_strdup(rc, pol.ocsp_url);
+	t->validation = rpc_validation(rc, &val);
 	KH_TRY(store_ts_certs(s->pki->store, name, &c, &nc, e));
 	KH_TRY(store_crl_list(s->pki->store, name, &cr, &ncr, e));
 	t->cert_count = (uint32_t)nc;
@@ -353,10 +357,11 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
 	struct store_ts_policy tsp;
+	struct kh_validation val;
 	struct svc_rev_policy pol;
 	struct kh_cert_check_resp rc;
 	char owner[KH_NAME_MAX + 32], why[KH_REV_DETAIL_MAX + 128];
-	char reason[256], detail[512]; /* the answer's lengths, as before */
+	char reason[512], detail[512]; /* the answer's lengths */
 	X509 *leaf = NULL;
 	size_t i;
 	int r = KH_OK;
@@ -405,7 +410,24 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 		}
 		sk_X509_CRL_free(stored);
 	}
+	/* The store's validation settings; the request may name its own
+	 * initial policy set and add the three initial inhibits, never relax
+	 * them (RFC 5280 §6.1.1 (c), (e)-(g)). */
+	ts_lock(s);
+	r = store_ts_validation_get(s->pki->store, q->store, &val, e);
+	ts_unlock(s);
+	if (r != KH_OK)
+		goto out;
+	if (q->n_policies > 0) {
+		val.n_policies = 0;
+		for (i = 0; i < q->n_policies && i < KH_POLICIES_MAX; i++)
+			kh_strlcpy(val.policies[val.n_policies++], q->policies[i], sizeof(val.policies[0]));
+	}
+	val.require_explicit_policy |= q->require_explicit_policy;
+	val.inhibit_policy_mapping |= q->inhibit_policy_mapping;
+	val.inhibit_any_policy |= q->inhibit_any_policy;
 	memset(&vo, 0, sizeof(vo));
+	vo.v = &val;
 	vo.trusted = trusted;
 	vo.untrusted = untrusted;
 	vo.crls = crls;
@@ -420,6 +442,11 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	o->error = vr.error;
 	o->error_depth = vr.depth;
 	kh_strlcpy(reason, vr.reason, sizeof(reason));
+	o->validation = rpc_validation(c, &val);
+	o->valid_policies = rpc_array(c, vr.n_policies, sizeof(*o->valid_policies));
+	KH_ENSURE(o->validation != NULL && o->valid_policies != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < vr.n_policies; i++)
+		o->valid_policies[o->n_valid_policies++] = rpc_strdup(c, vr.policies[i]);
 	o->chain = rpc_array(c, (size_t)sk_X509_num(vr.chain), sizeof(*o->chain));
 	KH_ENSURE(o->chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < (size_t)sk_X509_num(vr.chain); i++) {

@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -155,6 +155,13 @@ enum kh_err store_ts_policy_get(struct store *st, const char *store_name, struct
 				struct kh_errbuf *e) KH_WUR;
 enum kh_err store_ts_policy_put(struct store *st, const char *store_name, const struct store_ts_policy *p,
 				struct kh_errbuf *e) KH_WUR;
+
+/* A trust store's path validation settings; kh_validation_default when
+ * none were set. */
+enum kh_err store_ts_validation_get(struct store *st, const char *store_name, struct kh_validation *out,
+				    struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ts_validation_put(struct store *st, const char *store_name, const struct kh_validation *v,
+				    struct kh_errbuf *e) KH_WUR;
 
 /* A trustpoint's OCSP URL and renewal settings (its revocation list is a
  * column of trustpoints); defaults when none were set. */
