@@ -146,9 +146,6 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		KH_ENSURE(X509_STORE_add_cert(store, sk_X509_value(o->trusted, i)) == 1,
 			  kh_err_set(e, KH_E_INTERNAL, "cannot load the trusted certificates"));
 	if (sk_X509_CRL_num(o->crls) > 0) {
-		for (i = 0; i < sk_X509_CRL_num(o->crls); i++)
-			KH_ENSURE(X509_STORE_add_crl(store, sk_X509_CRL_value(o->crls, i)) == 1,
-				  kh_err_set(e, KH_E_INTERNAL, "cannot load the CRLs"));
 		/* Every certificate of the chain must be covered by a CRL;
 		 * indirect CRLs, issuing distribution points, delta CRLs and
 		 * CRLs signed by another key of the issuer count (§6.3.3). */
@@ -167,6 +164,11 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		flags |= X509_V_FLAG_INHIBIT_ANY;
 	KH_ENSURE(X509_STORE_CTX_init(ctx, store, leaf, o->untrusted) == 1,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot set up chain verification"));
+	/* The CRLs as the context's own list, not the store's: the store
+	 * finds CRLs by the certificate's issuer name only, which misses an
+	 * indirect CRL (cRLIssuer, §5.2.5); the list is searched by scope. */
+	if (sk_X509_CRL_num(o->crls) > 0)
+		X509_STORE_CTX_set0_crls(ctx, o->crls);
 	vp = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_flags(vp, flags);
 	/* initial-policy-set (§6.1.1 (c)); none given is anyPolicy, which is
