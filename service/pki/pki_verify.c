@@ -171,10 +171,11 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		X509_STORE_CTX_set0_crls(ctx, o->crls);
 	vp = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_flags(vp, flags);
-	/* initial-policy-set (§6.1.1 (c)); none given is anyPolicy, which is
-	 * what OpenSSL assumes without a policy. */
-	for (p = 0; p < v->n_policies; p++) {
-		if (strcmp(v->policies[p], "anyPolicy") == 0)
+	/* initial-policy-set (§6.1.1 (c)); none given is {anyPolicy}, said
+	 * explicitly: without a policy OpenSSL keeps no user-constrained set
+	 * and refuses every path when an explicit policy is required. */
+	for (p = 0; p < v->n_policies || (p == 0 && v->n_policies == 0); p++) {
+		if (v->n_policies == 0 || strcmp(v->policies[p], "anyPolicy") == 0)
 			pol = OBJ_nid2obj(NID_any_policy);
 		else
 			pol = OBJ_txt2obj(v->policies[p], 1);
@@ -206,9 +207,14 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 	KH_ENSURE(res->chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 	if (!res->valid) {
 		const char *hint = pki_rule_hint(res->error);
+		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
 		char where[320];
 
-		pki_cert_where(X509_STORE_CTX_get_current_cert(ctx), res->depth, where, sizeof(where));
+		/* Path-wide refusals (policy processing) come without a
+		 * certificate: name the one at the reported depth. */
+		if (bad == NULL && res->depth >= 0 && res->depth < sk_X509_num(res->chain))
+			bad = sk_X509_value(res->chain, res->depth);
+		pki_cert_where(bad, res->depth, where, sizeof(where));
 		snprintf(res->reason, sizeof(res->reason), "%s: %s%s%s", where, X509_verify_cert_error_string(res->error),
 			 hint ? "; " : "", hint ? hint : "");
 		if (res->error == X509_V_OK) /* verify failed without a code: internal */

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Path validation rules (docs/PKI.md "Validation"), each with a chain that
+# passes and one that is refused, on `openssl ca`-made material, with the
+# refusal naming the certificate and the rule: certificate policies
+# (initial policy set, required explicit policy, policy mapping and its
+# inhibit, inhibit anyPolicy) from the request and from the trust store,
+# the valid policy set in the answer, name constraints, the key strength
+# floor (RSA bits, EC curve size, SHA-1 signatures) and its per-store
+# setting, partial wildcards. Stock `openssl verify` is asked the same
+# policy questions and must agree.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pki_lib.sh"
+
+P1=1.3.6.1.4.1.55555.1.1
+P2=1.3.6.1.4.1.55555.1.2
+P5=1.3.6.1.4.1.55555.1.5
+P9=1.3.6.1.4.1.55555.1.9
+cat > "$T/ext.cnf" <<EOF2
+[pol_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+certificatePolicies = $P1,$P2
+nameConstraints = critical,permitted;DNS:.example.com
+[map_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+certificatePolicies = $P1
+policyMappings = $P1:$P5
+[any_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+certificatePolicies = 2.5.29.32.0
+[leaf_p1]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+certificatePolicies = $P1
+[leaf_p5]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+certificatePolicies = $P5
+[leaf_p9]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+certificatePolicies = $P9
+EOF2
+
+pki_ca_init "$T/root" "Validation Root"
+# sub CA DIR CN SECTION: an intermediate of the root with the section's extensions.
+sub_ca() {
+  pki_ca_init "$1" "$2" "$T/root"
+  pki_ca_sign "$T/root" "$1/ca.csr" "$1/ca.pem" -extfile "$T/ext.cnf" -extensions "$3" -days 3000
+}
+sub_ca "$T/pol" "Policy CA" pol_ca
+sub_ca "$T/map" "Mapping CA" map_ca
+sub_ca "$T/any" "AnyPolicy CA" any_ca
+# leaf CA_DIR NAME SAN SECTION KEYALG [openssl ca options]: OUT = $T/NAME.pem, chain file $T/NAME-chain.pem.
+leaf() {
+  local d=$1 name=$2 san=$3 sect=$4 alg=$5
+  shift 5
+  case "$alg" in
+  rsa*) openssl genpkey -algorithm RSA -pkeyopt "rsa_keygen_bits:${alg#rsa}" -out "$T/$name.key" 2> /dev/null ;;
+  *) openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:$alg" -out "$T/$name.key" 2> /dev/null ;;
+  esac
+  openssl req -new -key "$T/$name.key" -subj "/CN=$name.example.com" -addext "subjectAltName=$san" \
+    -out "$T/$name.csr" 2> /dev/null || fail "cannot make the CSR of $name"
+  pki_ca_sign "$d" "$T/$name.csr" "$T/$name.pem" -extfile "$T/ext.cnf" -extensions "$sect" "$@"
+  cat "$T/$name.pem" "$d/ca.pem" > "$T/$name-chain.pem"
+}
+leaf "$T/pol" good "DNS:www.example.com" leaf_p1 P-256
+leaf "$T/pol" outside "DNS:www.evil.test" leaf_p1 P-256
+leaf "$T/pol" weak "DNS:weak.example.com" leaf_p1 rsa1024
+leaf "$T/pol" strong "DNS:strong.example.com" leaf_p1 rsa2048
+leaf "$T/pol" small "DNS:small.example.com" leaf_p1 secp224r1
+leaf "$T/pol" sha1 "DNS:sha1.example.com" leaf_p1 P-256 -md sha1
+leaf "$T/pol" partial "DNS:ba*.example.com" leaf_p1 P-256
+leaf "$T/pol" wild "DNS:*.example.com" leaf_p1 P-256
+leaf "$T/map" mapped "DNS:mapped.example.com" leaf_p5 P-256
+leaf "$T/any" anyleaf "DNS:any.example.com" leaf_p9 P-256
+
+# osv LEAF_CHAIN_PREFIX [openssl verify options]: stock OpenSSL's verdict (0 valid).
+osv() {
+  local n=$1
+  shift
+  openssl verify -x509_strict -policy_check -CAfile "$T/root/ca.pem" -untrusted "$T/$n-chain.pem" "$@" \
+    "$T/$n.pem" > /dev/null 2>&1
+}
+
+kh_start
+ok "store" kh truststore add v "$T/root/ca.pem"
+
+# ---- defaults: anyPolicy, floor RSA 2048 / EC 256, no SHA-1 ----
+ok "list shows the default settings" kh --json truststore list v
+[ "$(json_get 'd["stores"][0]["validation"]["min_rsa_bits"]' < "$T/ok.out")" = 2048 ] || fail "default RSA floor is not 2048"
+[ "$(json_get 'd["stores"][0]["validation"]["min_ec_bits"]' < "$T/ok.out")" = 256 ] || fail "default EC floor is not 256"
+[ "$(json_get 'd["stores"][0]["validation"]["policies"]' < "$T/ok.out")" = "['anyPolicy']" ] || fail "default policy is not anyPolicy"
+ok "good chain" kh --json truststore verify v "$T/good-chain.pem" --host www.example.com
+[ "$(json_get 'sorted(d["valid_policies"])' < "$T/ok.out")" = "['$P1']" ] || fail "valid policy set is not {P1}: $(cat "$T/ok.out")"
+ok "good chain, text" kh truststore verify v "$T/good-chain.pem"
+grep -q "valid policies: $P1" "$T/ok.out" || fail "text output lacks the valid policy set"
+
+# ---- policies from the request ----
+ok "initial policy P1, explicit" kh truststore verify v "$T/good-chain.pem" --policy "$P1" --require-explicit-policy
+osv good -policy "$P1" -explicit_policy || fail "openssl refuses P1 explicit"
+expect_err FAILED_PRECONDITION "initial policy P2 is not the leaf's, explicit required" \
+  kh truststore verify v "$T/good-chain.pem" --policy "$P2" --require-explicit-policy
+expect_msg "certificate 'CN=good.example.com' (depth 0)"
+expect_msg "RFC 5280 §6.1.5 (g)"
+osv good -policy "$P2" -explicit_policy && fail "openssl accepts P2 explicit"
+ok "initial policy P2 without explicit: valid, no valid policy" kh --json truststore verify v "$T/good-chain.pem" --policy "$P2"
+[ "$(json_get 'd["valid_policies"]' < "$T/ok.out")" = "[]" ] || fail "P2 left a valid policy: $(cat "$T/ok.out")"
+ok "two initial policies" kh --json truststore verify v "$T/good-chain.pem" --policy "$P2" --policy "$P1" --require-explicit-policy
+[ "$(json_get 'd["valid_policies"]' < "$T/ok.out")" = "['$P1']" ] || fail "{P1,P2} did not give {P1}"
+# mapping P1 -> P5 in the Mapping CA
+ok "policy mapped from P5 to P1" kh truststore verify v "$T/mapped-chain.pem" --policy "$P1" --require-explicit-policy
+osv mapped -policy "$P1" -explicit_policy || fail "openssl refuses the mapping"
+expect_err FAILED_PRECONDITION "mapping inhibited" \
+  kh truststore verify v "$T/mapped-chain.pem" --policy "$P1" --require-explicit-policy --inhibit-policy-mapping
+osv mapped -policy "$P1" -explicit_policy -inhibit_map && fail "openssl accepts the inhibited mapping"
+# anyPolicy in the AnyPolicy CA stands for P9 unless inhibited
+ok "anyPolicy CA" kh --json truststore verify v "$T/anyleaf-chain.pem" --require-explicit-policy
+[ "$(json_get 'd["valid_policies"]' < "$T/ok.out")" = "['$P9']" ] || fail "anyPolicy CA: valid set is not {P9}"
+osv anyleaf -policy anyPolicy -explicit_policy || fail "openssl refuses the anyPolicy CA"
+expect_err FAILED_PRECONDITION "anyPolicy inhibited" \
+  kh truststore verify v "$T/anyleaf-chain.pem" --require-explicit-policy --inhibit-any-policy
+osv anyleaf -policy anyPolicy -explicit_policy -inhibit_any && fail "openssl accepts anyPolicy inhibited"
+expect_err INVALID_ARGUMENT "a policy that is no OID" kh truststore verify v "$T/good-chain.pem" --policy 1.2.x
+expect_err INVALID_ARGUMENT "a policy with a leading zero" kh truststore verify v "$T/good-chain.pem" --policy 1.02.3
+
+# ---- policies from the store ----
+ok "store requires P2 explicitly" kh truststore set v --policy "$P2" --require-explicit-policy on
+expect_err FAILED_PRECONDITION "store's P2 refuses the P1 leaf" kh truststore verify v "$T/good-chain.pem"
+expect_msg "no policy of the initial policy set is valid"
+ok "the request's policy replaces the store's set" kh truststore verify v "$T/good-chain.pem" --policy "$P1"
+ok "store inhibits mapping" kh truststore set v --policy "$P1" --inhibit-policy-mapping on
+expect_err FAILED_PRECONDITION "store's inhibit refuses the mapping" kh truststore verify v "$T/mapped-chain.pem"
+ok "store's settings survive a restart" kh_restart
+ok "settings after restart" kh --json truststore list v
+[ "$(json_get 'd["stores"][0]["validation"]["policies"]' < "$T/ok.out")" = "['$P1']" ] || fail "policies lost"
+[ "$(json_get 'd["stores"][0]["validation"]["inhibit_policy_mapping"]' < "$T/ok.out")" = true ] || fail "inhibit lost"
+ok "store back to anyPolicy" kh truststore set v --policy anyPolicy --require-explicit-policy off --inhibit-policy-mapping off
+ok "mapped chain valid again" kh truststore verify v "$T/mapped-chain.pem"
+
+# ---- name constraints (the Policy CA permits .example.com only) ----
+expect_err FAILED_PRECONDITION "name outside the permitted subtree" kh truststore verify v "$T/outside-chain.pem"
+expect_msg "certificate 'CN=outside.example.com' (depth 0)"
+expect_msg "permitted subtrees"
+osv outside && fail "openssl accepts the name constraint violation"
+
+# ---- key strength floor ----
+expect_err FAILED_PRECONDITION "RSA 1024 leaf" kh truststore verify v "$T/weak-chain.pem"
+expect_msg "certificate 'CN=weak.example.com' (depth 0): its RSA key has 1024 bits, below the trust store's key strength floor of 2048 bits"
+ok "RSA 2048 leaf" kh truststore verify v "$T/strong-chain.pem"
+expect_err FAILED_PRECONDITION "P-224 leaf" kh truststore verify v "$T/small-chain.pem"
+expect_msg "its EC key is on a 224-bit curve, below the trust store's key strength floor of 256 bits"
+expect_err FAILED_PRECONDITION "SHA-1 signed leaf" kh truststore verify v "$T/sha1-chain.pem"
+expect_msg "certificate 'CN=sha1.example.com' (depth 0): it is signed with SHA1"
+ok "lower the floor" kh truststore set v --min-rsa-bits 1024 --min-ec-bits 224 --allow-sha1 on
+ok "RSA 1024 under a 1024 floor" kh truststore verify v "$T/weak-chain.pem"
+ok "P-224 under a 224 floor" kh truststore verify v "$T/small-chain.pem"
+ok "SHA-1 allowed" kh truststore verify v "$T/sha1-chain.pem"
+ok "raise it again" kh --json truststore set v --min-rsa-bits 3072 --min-ec-bits 256 --allow-sha1 off
+[ "$(json_get 'd["validation"]["min_rsa_bits"]' < "$T/ok.out")" = 3072 ] || fail "set did not answer the new floor"
+expect_err FAILED_PRECONDITION "RSA 2048 under a 3072 floor" kh truststore verify v "$T/strong-chain.pem"
+expect_msg "2048 bits, below the trust store's key strength floor of 3072 bits"
+expect_err INVALID_ARGUMENT "a floor below 512" kh truststore set v --min-rsa-bits 256
+expect_err INVALID_ARGUMENT "an EC floor above 521" kh truststore set v --min-ec-bits 1024
+expect_err INVALID_ARGUMENT "not on or off" kh truststore set v --allow-sha1 maybe
+expect_err NOT_FOUND "settings of a missing store" kh truststore set nosuch --min-rsa-bits 2048
+ok "floor back to the default" kh truststore set v --min-rsa-bits 2048
+
+# ---- partial wildcards ----
+expect_err FAILED_PRECONDITION "partial wildcard ba*.example.com" kh truststore verify v "$T/partial-chain.pem" --host bar.example.com
+expect_msg "partial wildcards"
+ok "full wildcard *.example.com" kh truststore verify v "$T/wild-chain.pem" --host bar.example.com
+expect_err FAILED_PRECONDITION "a wildcard covers one label" kh truststore verify v "$T/wild-chain.pem" --host a.b.example.com
+log "PASS"
