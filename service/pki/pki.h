@@ -35,6 +35,7 @@ struct kh_crl_info {
 	int64_t this_update, next_update; /* next_update 0: absent */
 	uint32_t revoked;
 	char number[KH_SERIAL_HEX + 1];   /* crlNumber hex; "" when absent */
+	char number_dec[KH_SERIAL_HEX + 1]; /* crlNumber decimal (20 octets: 49 digits); "" when absent */
 	char fingerprint[KH_FP_HEX + 1];
 };
 
@@ -187,6 +188,13 @@ struct pki_verify_result {
 enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_verify_result *res,
 		       struct kh_errbuf *e) KH_WUR;
 void pki_verify_result_clear(struct pki_verify_result *r);
+/* v's RFC 5280 inputs on vp: X509_STRICT, policy checking with the initial
+ * policy set (none: {anyPolicy}) and inhibits, no partial wildcards. For
+ * verifiers pki_verify does not drive (the TLS listener). */
+enum kh_err pki_verify_param_apply(X509_VERIFY_PARAM *vp, const struct kh_validation *v, struct kh_errbuf *e) KH_WUR;
+/* v's key strength floor on a valid chain (leaf first): 0, or the
+ * X509_V_ERR_* code with *depth and why[] (certificate and rule) set. */
+int pki_floor_chain(STACK_OF(X509) *chain, const struct kh_validation *v, int *depth, char *why, size_t whysz);
 
 /* Drains OpenSSL's error queue into the log and returns the last reason
  * ("" when empty), for messages. */

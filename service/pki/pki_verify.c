@@ -125,6 +125,57 @@ static int pki_floor_check(X509 *x, int depth, bool anchor, const struct kh_vali
 	return 0;
 }
 
+enum kh_err pki_verify_param_apply(X509_VERIFY_PARAM *vp, const struct kh_validation *v, struct kh_errbuf *e)
+{
+	unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_POLICY_CHECK;
+	ASN1_OBJECT *pol = NULL;
+	int r = KH_OK;
+	size_t p;
+
+	if (v->require_explicit_policy)
+		flags |= X509_V_FLAG_EXPLICIT_POLICY;
+	if (v->inhibit_policy_mapping)
+		flags |= X509_V_FLAG_INHIBIT_MAP;
+	if (v->inhibit_any_policy)
+		flags |= X509_V_FLAG_INHIBIT_ANY;
+	KH_ENSURE(X509_VERIFY_PARAM_set_flags(vp, flags) == 1, KH_E_RESOURCE_EXHAUSTED);
+	/* initial-policy-set (§6.1.1 (c)); none given is {anyPolicy}, said
+	 * explicitly: without a policy OpenSSL keeps no user-constrained set
+	 * and refuses every path when an explicit policy is required. */
+	for (p = 0; p < v->n_policies || (p == 0 && v->n_policies == 0); p++) {
+		if (v->n_policies == 0 || strcmp(v->policies[p], "anyPolicy") == 0)
+			pol = OBJ_nid2obj(NID_any_policy);
+		else
+			pol = OBJ_txt2obj(v->policies[p], 1);
+		KH_ENSURE(pol != NULL,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%s' is not a policy OID", v->policies[p]));
+		KH_ENSURE(X509_VERIFY_PARAM_add0_policy(vp, pol) == 1, KH_E_RESOURCE_EXHAUSTED);
+		pol = NULL;
+	}
+	/* RFC 6125 §7.2: a partial wildcard (ba*.example.com) matches nothing. */
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+out:
+	ASN1_OBJECT_free(pol);
+	return r;
+}
+
+int pki_floor_chain(STACK_OF(X509) *chain, const struct kh_validation *v, int *depth, char *why, size_t whysz)
+{
+	int i, n = sk_X509_num(chain), err;
+
+	for (i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+		bool anchor = i == n - 1 && X509_check_issued(x, x) == X509_V_OK;
+
+		err = pki_floor_check(x, i, anchor, v, why, whysz);
+		if (err != 0) {
+			*depth = i;
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* One attempt with the given flags; fills res. */
 static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, const struct kh_validation *v,
 				   bool partial, struct pki_verify_result *res, struct kh_errbuf *e)
@@ -133,10 +184,8 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 	X509_STORE_CTX *ctx = NULL;
 	X509_VERIFY_PARAM *vp;
 	STACK_OF(X509) *chain;
-	ASN1_OBJECT *pol = NULL;
-	unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_POLICY_CHECK;
+	unsigned long flags = X509_V_FLAG_X509_STRICT;
 	int r = KH_OK, i, ok;
-	size_t p;
 
 	memset(res, 0, sizeof(*res));
 	store = X509_STORE_new();
@@ -156,12 +205,6 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		flags |= X509_V_FLAG_PARTIAL_CHAIN;
 	if (o->no_check_time)
 		flags |= X509_V_FLAG_NO_CHECK_TIME;
-	if (v->require_explicit_policy)
-		flags |= X509_V_FLAG_EXPLICIT_POLICY;
-	if (v->inhibit_policy_mapping)
-		flags |= X509_V_FLAG_INHIBIT_MAP;
-	if (v->inhibit_any_policy)
-		flags |= X509_V_FLAG_INHIBIT_ANY;
 	KH_ENSURE(X509_STORE_CTX_init(ctx, store, leaf, o->untrusted) == 1,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot set up chain verification"));
 	/* The CRLs as the context's own list, not the store's: the store
@@ -171,23 +214,9 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		X509_STORE_CTX_set0_crls(ctx, o->crls);
 	vp = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_flags(vp, flags);
-	/* initial-policy-set (§6.1.1 (c)); none given is {anyPolicy}, said
-	 * explicitly: without a policy OpenSSL keeps no user-constrained set
-	 * and refuses every path when an explicit policy is required. */
-	for (p = 0; p < v->n_policies || (p == 0 && v->n_policies == 0); p++) {
-		if (v->n_policies == 0 || strcmp(v->policies[p], "anyPolicy") == 0)
-			pol = OBJ_nid2obj(NID_any_policy);
-		else
-			pol = OBJ_txt2obj(v->policies[p], 1);
-		KH_ENSURE(pol != NULL,
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%s' is not a policy OID", v->policies[p]));
-		KH_ENSURE(X509_VERIFY_PARAM_add0_policy(vp, pol) == 1, KH_E_RESOURCE_EXHAUSTED);
-		pol = NULL;
-	}
+	KH_TRY(pki_verify_param_apply(vp, v, e));
 	if (o->at > 0 && !o->no_check_time)
 		X509_VERIFY_PARAM_set_time(vp, (time_t)o->at);
-	/* RFC 6125 §7.2: a partial wildcard (ba*.example.com) matches nothing. */
-	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (o->host != NULL && o->host[0] != '\0')
 		KH_ENSURE(X509_VERIFY_PARAM_set1_host(vp, o->host, strlen(o->host)) == 1,
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.80s' is not a host name to check", o->host));
@@ -222,22 +251,15 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		goto out;
 	}
 	pki_policies_out(ctx, res);
-	for (i = 0; i < sk_X509_num(res->chain); i++) {
-		X509 *x = sk_X509_value(res->chain, i);
-		bool anchor = i == sk_X509_num(res->chain) - 1 && X509_check_issued(x, x) == X509_V_OK;
-		int err = pki_floor_check(x, i, anchor, v, res->reason, sizeof(res->reason));
-
-		if (err != 0) {
-			res->valid = false;
-			res->error = err;
-			res->depth = i;
-			res->n_policies = 0;
-			goto out;
-		}
+	i = pki_floor_chain(res->chain, v, &res->depth, res->reason, sizeof(res->reason));
+	if (i != 0) {
+		res->valid = false;
+		res->error = i;
+		res->n_policies = 0;
+		goto out;
 	}
 	kh_strlcpy(res->reason, "ok", sizeof(res->reason));
 out:
-	ASN1_OBJECT_free(pol);
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
