@@ -186,6 +186,15 @@ static enum kh_err check_ts_policy_some(const ProtobufCMessage *m, struct kh_err
 	return KH_OK;
 }
 
+static enum kh_err check_crl_named(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__RemoveCrlRequest *p = (const void *)m;
+
+	if (p->crl == NULL || p->crl[0] == '\0')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "name the CRL: its issuer as listed or its SHA-256 fingerprint");
+	return KH_OK;
+}
+
 #define POLICY_MSG "a policy is a dotted OID (such as 2.16.840.1.101.3.2.1.48.1) or anyPolicy, at most 63 characters"
 #define POLICIES_MSG "at most 16 policies, not %zu"
 _Static_assert(KH_OID_MAX == 63 && KH_POLICIES_MAX == 16, "POLICY_MSG and POLICIES_MSG name the limits");
@@ -256,6 +265,9 @@ static const struct proto_entry proto_entries[] = {
 	      BYTES("crls", 1, KH_PKI_BLOB_MAX, "a CRL file"), COUNT("policies", KH_POLICIES_MAX, POLICIES_MSG),
 	      MATCH("policies", kh_oid_valid, POLICY_MSG)),
 	ENTRY(import_crl_request, NAME("store", "trust store"), BYTES("crl", 1, KH_PKI_BLOB_MAX, "the CRL")),
+	ENTRY(list_crls_request, NAME_OPT("store", "trust store")),
+	ENTRY(remove_crl_request, NAME("store", "trust store"), TEXT("crl", KH_DN_MAX, "the CRL's issuer or fingerprint"),
+	      CHECK(check_crl_named)),
 	/* revocation, expiry */
 	ENTRY(check_certificate_request, NAME("store", "trust store"), BYTES("cert", 1, KH_PKI_BLOB_MAX, "the certificate"),
 	      BYTES("untrusted", 0, KH_PKI_BLOB_MAX, "the untrusted certificates")),

@@ -52,6 +52,7 @@ static void crl_json(struct cli_json *j, const char *key, const kh_msg *c)
 	cli_json_str(j, "next_update", cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)));
 	cli_json_u64(j, "revoked", kh_msg_get_uint(c, "revoked"));
 	cli_json_str(j, "number", kh_msg_get_str(c, "number"));
+	cli_json_str(j, "number_decimal", kh_msg_get_str(c, "number_decimal"));
 	cli_json_str(j, "fingerprint_sha256", kh_msg_get_str(c, "fingerprint"));
 	cli_json_end_obj(j);
 }
@@ -1317,20 +1318,18 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 
 /* ---- crl ---- */
 
-int cli_cmd_crl(struct cli *cli, struct cli_args *a)
+static int crl_import(struct cli *cli, struct cli_args *a)
 {
-	const char *verb = cli_pos(a);
 	const char *store = cli_pos(a);
 	const char *path = cli_pos(a);
 	struct cli_bytes in = { NULL, 0 };
 	kh_msg *q = NULL, *r = NULL;
 	const kh_msg *ci;
 	char t1[40], t2[40];
+	size_t i, nw;
 	enum kh_err e;
 	int rc;
 
-	if (verb == NULL || strcmp(verb, "import") != 0)
-		return cli_usage(cli, "usage: keyhold crl import STORE FILE");
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (store == NULL || path == NULL)
@@ -1348,17 +1347,128 @@ int cli_cmd_crl(struct cli *cli, struct cli_args *a)
 	if (rc != 0)
 		return rc;
 	ci = cli_sub(r, "crl");
+	nw = kh_msg_count(r, "warnings");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
 		crl_json(cli->j, "crl", ci);
+		cli_json_arr(cli->j, "warnings");
+		for (i = 0; i < nw; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(r, "warnings", i));
+		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("trust store %s: CRL from %s imported (issued %s, next update %s, %u revoked)\n", store,
 		       kh_msg_get_str(ci, "issuer"), cli_time_str(kh_msg_get_int(ci, "this_update"), t1, sizeof(t1)),
 		       cli_time_str(kh_msg_get_int(ci, "next_update"), t2, sizeof(t2)),
 		       (uint32_t)kh_msg_get_uint(ci, "revoked"));
+		for (i = 0; i < nw; i++)
+			fprintf(stderr, "warning: %s\n", kh_msg_get_str_at(r, "warnings", i));
 	}
 	kh_msg_free(r);
 	return 0;
+}
+
+/* A StoredCrl as JSON (key NULL inside arrays). */
+static void stored_crl_json(struct cli_json *j, const char *key, const kh_msg *c)
+{
+	char t[40];
+
+	cli_json_obj(j, key);
+	cli_json_str(j, "store", kh_msg_get_str(c, "store"));
+	crl_json(j, "crl", cli_sub(c, "crl"));
+	cli_json_str(j, "source", kh_msg_get_str(c, "source"));
+	cli_json_str(j, "imported", cli_time_str(kh_msg_get_int(c, "imported"), t, sizeof(t)));
+	cli_json_end_obj(j);
+}
+
+static int crl_list(struct cli *cli, struct cli_args *a)
+{
+	const char *store = cli_pos(a);
+	kh_msg *q = NULL, *r = NULL;
+	size_t i, n;
+	int rc;
+
+	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0)
+		return rc;
+	if (store != NULL && (rc = check_name(cli, store, "trust store")) != 0)
+		return rc;
+	if ((rc = cli_request(cli, "ListCrls", &q)) != 0 || (rc = cli_call(cli, q, set_opt_str(q, "store", store), &r)) != 0)
+		return rc;
+	n = kh_msg_count(r, "crls");
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		cli_json_arr(cli->j, "crls");
+		for (i = 0; i < n; i++)
+			stored_crl_json(cli->j, NULL, cli_item(r, "crls", i));
+		cli_json_end_arr(cli->j);
+		cli_json_end_obj(cli->j);
+	} else {
+		printf("%-20s %-8s %-20s %-20s %7s  %-8s %-20s  %s\n", "STORE", "NUMBER", "THIS UPDATE", "NEXT UPDATE",
+		       "ENTRIES", "SOURCE", "IMPORTED", "ISSUER");
+		for (i = 0; i < n; i++) {
+			const kh_msg *sc = cli_item(r, "crls", i), *c = cli_sub(sc, "crl");
+			const char *num = kh_msg_get_str(c, "number_decimal");
+			char t1[40], t2[40], t3[40];
+
+			printf("%-20s %-8s %-20s %-20s %7u  %-8s %-20s  %s\n", kh_msg_get_str(sc, "store"), num[0] ? num : "-",
+			       cli_time_str(kh_msg_get_int(c, "this_update"), t1, sizeof(t1)),
+			       cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)),
+			       (uint32_t)kh_msg_get_uint(c, "revoked"), kh_msg_get_str(sc, "source"),
+			       cli_time_str(kh_msg_get_int(sc, "imported"), t3, sizeof(t3)), kh_msg_get_str(c, "issuer"));
+		}
+	}
+	kh_msg_free(r);
+	return 0;
+}
+
+static enum kh_err crl_remove_fill(kh_msg *q, const char *store, const char *which)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "store", store));
+	CLI_TRY(kh_msg_set_str(q, "crl", which));
+out:
+	return r;
+}
+
+static int crl_remove(struct cli *cli, struct cli_args *a)
+{
+	const char *store = cli_pos(a);
+	const char *which = cli_pos(a);
+	kh_msg *q = NULL, *r = NULL;
+	const kh_msg *rm;
+	int rc;
+
+	if ((rc = cli_args_done(cli, a)) != 0)
+		return rc;
+	if (store == NULL || which == NULL)
+		return cli_usage(cli, "usage: keyhold crl remove STORE ISSUER|FINGERPRINT");
+	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, store, "trust store")) != 0 ||
+	    (rc = cli_request(cli, "RemoveCrl", &q)) != 0 || (rc = cli_call(cli, q, crl_remove_fill(q, store, which), &r)) != 0)
+		return rc;
+	rm = cli_sub(r, "removed");
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		stored_crl_json(cli->j, "removed", rm);
+		cli_json_end_obj(cli->j);
+	} else {
+		printf("trust store %s: CRL from %s removed (SHA-256 %s)\n", store,
+		       kh_msg_get_str(cli_sub(rm, "crl"), "issuer"), kh_msg_get_str(cli_sub(rm, "crl"), "fingerprint"));
+	}
+	kh_msg_free(r);
+	return 0;
+}
+
+int cli_cmd_crl(struct cli *cli, struct cli_args *a)
+{
+	const char *verb = cli_pos(a);
+
+	if (verb != NULL && strcmp(verb, "import") == 0)
+		return crl_import(cli, a);
+	if (verb != NULL && strcmp(verb, "list") == 0)
+		return crl_list(cli, a);
+	if (verb != NULL && strcmp(verb, "remove") == 0)
+		return crl_remove(cli, a);
+	return cli_usage(cli, "usage: keyhold crl import STORE FILE | list [STORE] | remove STORE ISSUER|FINGERPRINT");
 }

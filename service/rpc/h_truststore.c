@@ -1,7 +1,7 @@
 /* h_truststore.c: the trust store RPCs: TruststoreAdd, TruststoreList,
  * TruststoreRemove, TruststoreVerify (RFC 5280 §6 with the store's policy
  * and key floor settings, host/IP, purpose, time, CRLs over the whole
- * chain) and ImportCrl. */
+ * chain), ImportCrl (warning on a stale CRL), ListCrls and RemoveCrl. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -580,6 +580,21 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	sc.next_update = info.next_update;
 	kh_strlcpy(sc.source, "import", sizeof(sc.source));
 	sc.imported = (int64_t)time(NULL);
+	/* RFC 5280 §5.1.2.5: past nextUpdate the issuer has a newer CRL; the
+	 * old one is kept (better than none) but verify will call it expired. */
+	m->warnings = rpc_array(rc, 1, sizeof(*m->warnings));
+	KH_ENSURE(m->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (info.next_update != 0 && info.next_update < sc.imported) {
+		char when[40], w[KH_DN_MAX + 160];
+
+		kh_time_format_rfc3339(info.next_update, when, sizeof(when));
+		snprintf(w, sizeof(w),
+			 "the CRL from '%s' is past its nextUpdate (%s): verify refuses it as expired until a newer "
+			 "one is imported",
+			 issuer, when);
+		m->warnings[m->n_warnings++] = rpc_strdup(rc, w);
+		log_warn("trust store '%s': %s", q->store, w);
+	}
 	{
 		int len = i2d_X509_CRL(crl, NULL);
 		unsigned char *p;
@@ -602,5 +617,109 @@ out:
 	store_ts_certs_free(c, nc);
 	store_crls_free(have, nhave);
 	X509_CRL_free(crl);
+	return r;
+}
+
+/* ---- ListCrls, RemoveCrl ---- */
+
+static Keyhold__V1__StoredCrl *ts_stored_crl(struct rpc_call *rc, const char *store, const struct store_crl *c,
+					     struct kh_errbuf *e)
+{
+	Keyhold__V1__StoredCrl *m = rpc_msg(rc, &keyhold__v1__stored_crl__descriptor);
+	struct kh_crl_info ci;
+
+	if (m == NULL || ts_crl_info(c, &ci, e) != KH_OK)
+		return NULL;
+	m->store = rpc_strdup(rc, store);
+	m->crl = rpc_crl_info(rc, &ci);
+	m->source = rpc_strdup(rc, c->source);
+	m->imported = c->imported;
+	return rc->oom ? NULL : m;
+}
+
+enum kh_err svc_h_list_crls(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__ListCrlsRequest *q = (const void *)c->req;
+	Keyhold__V1__ListCrlsResponse *m = rpc_msg(c, &keyhold__v1__list_crls_response__descriptor);
+	const char *want = q->store != NULL ? q->store : "";
+	char (*names)[KH_NAME_MAX + 1] = NULL;
+	struct store_crl *cr = NULL;
+	size_t n = 0, ncr = 0, i, k, total = 0;
+	int r = KH_OK;
+
+	ts_lock(c->s);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (want[0] != '\0') {
+		KH_TRY(ts_require(c->s, want, e));
+		names = calloc(1, sizeof(*names));
+		KH_ENSURE(names != NULL, KH_E_RESOURCE_EXHAUSTED);
+		kh_strlcpy(names[0], want, sizeof(names[0]));
+		n = 1;
+	} else {
+		KH_TRY(store_ts_names(c->s->pki->store, &names, &n, e));
+	}
+	/* Two passes: count, then fill (the answer's array is sized once). */
+	for (i = 0; i < n; i++) {
+		KH_TRY(store_crl_list(c->s->pki->store, names[i], &cr, &ncr, e));
+		total += ncr;
+		store_crls_free(cr, ncr);
+		cr = NULL;
+		ncr = 0;
+	}
+	m->crls = rpc_array(c, total, sizeof(*m->crls));
+	KH_ENSURE(m->crls != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < n; i++) {
+		KH_TRY(store_crl_list(c->s->pki->store, names[i], &cr, &ncr, e));
+		for (k = 0; k < ncr && m->n_crls < total; k++) {
+			m->crls[m->n_crls] = ts_stored_crl(c, names[i], &cr[k], e);
+			KH_ENSURE(m->crls[m->n_crls] != NULL, e->code != KH_OK ? e->code : KH_E_RESOURCE_EXHAUSTED);
+			m->n_crls++;
+		}
+		store_crls_free(cr, ncr);
+		cr = NULL;
+		ncr = 0;
+	}
+	c->resp = &m->base;
+out:
+	ts_unlock(c->s);
+	store_crls_free(cr, ncr);
+	free(names);
+	return r;
+}
+
+enum kh_err svc_h_remove_crl(struct rpc_call *rc, struct kh_errbuf *e)
+{
+	const Keyhold__V1__RemoveCrlRequest *q = (const void *)rc->req;
+	Keyhold__V1__RemoveCrlResponse *m = rpc_msg(rc, &keyhold__v1__remove_crl_response__descriptor);
+	struct svc *s = rc->s;
+	struct store_crl *cr = NULL;
+	size_t ncr = 0, i, hits = 0, at = 0;
+	char fp[KH_FP_HEX + 1];
+	bool by_fp;
+	int r = KH_OK;
+
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	by_fp = kh_fingerprint_normalize(q->crl, fp);
+	ts_lock(s);
+	KH_TRY(ts_require(s, q->store, e));
+	KH_TRY(store_crl_list(s->pki->store, q->store, &cr, &ncr, e));
+	for (i = 0; i < ncr; i++) {
+		if ((by_fp && strcmp(cr[i].fingerprint, fp) == 0) || (!by_fp && strcasecmp(cr[i].issuer, q->crl) == 0)) {
+			hits++;
+			at = i;
+		}
+	}
+	KH_ENSURE(hits > 0, kh_err_set(e, KH_E_NOT_FOUND,
+				      "trust store '%s' holds no CRL %s '%.200s' (keyhold crl list %s shows them)", q->store,
+				      by_fp ? "with SHA-256 fingerprint" : "from", q->crl, q->store));
+	m->removed = ts_stored_crl(rc, q->store, &cr[at], e);
+	KH_ENSURE(m->removed != NULL, e->code != KH_OK ? e->code : KH_E_RESOURCE_EXHAUSTED);
+	/* One statement: its own transaction. */
+	KH_TRY(store_crl_remove(s->pki->store, q->store, cr[at].issuer_key, e));
+	rc->resp = &m->base;
+	log_info("trust store '%s': CRL from '%s' (%s) removed", q->store, cr[at].issuer, cr[at].fingerprint);
+out:
+	ts_unlock(s);
+	store_crls_free(cr, ncr);
 	return r;
 }

@@ -77,6 +77,8 @@ enum kh_err svc_h_truststore_list(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_truststore_remove(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_import_crl(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_list_crls(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_remove_crl(struct rpc_call *c, struct kh_errbuf *e);
 
 /* h_revocation.c */
 enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e);

@@ -34,6 +34,7 @@ Keyhold__V1__CrlInfo *rpc_crl_info(struct rpc_call *c, const struct kh_crl_info 
 	m->next_update = k->next_update;
 	m->revoked = k->revoked;
 	m->number = rpc_strdup(c, k->number);
+	m->number_decimal = rpc_strdup(c, k->number_dec);
 	m->fingerprint = rpc_strdup(c, k->fingerprint);
 	return c->oom ? NULL : m;
 }

@@ -139,6 +139,10 @@ void store_ts_certs_free(struct store_ts_cert *c, size_t n);
 /* Inserts or replaces the CRL of (store, issuer_key). */
 enum kh_err store_crl_put(struct store *st, const char *store_name, const struct store_crl *c,
 			  struct kh_errbuf *e) KH_WUR;
+/* Removes the store's CRL from the issuer with that name key; NOT_FOUND
+ * when there is none. */
+enum kh_err store_crl_remove(struct store *st, const char *store_name, const char *issuer_key,
+			     struct kh_errbuf *e) KH_WUR;
 enum kh_err store_crl_list(struct store *st, const char *store_name, struct store_crl **out, size_t *n,
 			   struct kh_errbuf *e) KH_WUR;
 void store_crls_free(struct store_crl *c, size_t n);
