@@ -50,7 +50,7 @@ fi
 echo "none in ${#srcs[@]} files"
 
 step "shellcheck"
-mapfile -t shs < <(ls scripts/*.sh tests/integration/*.sh .ci/run 2> /dev/null)
+mapfile -t shs < <(ls scripts/*.sh tests/integration/*.sh tests/conformance/*.sh .ci/run 2> /dev/null)
 shellcheck -S warning "${shs[@]}"
 echo "clean: ${#shs[@]} scripts"
 

@@ -46,8 +46,8 @@ struct kh_validation {
 	bool require_explicit_policy; /* initial-explicit-policy */
 	bool inhibit_policy_mapping;  /* initial-policy-mapping-inhibit */
 	bool inhibit_any_policy;      /* initial-any-policy-inhibit */
-	uint32_t min_rsa_bits;        /* RSA and DSA; 0: KH_FLOOR_RSA_DEFAULT */
-	uint32_t min_ec_bits;         /* 0: KH_FLOOR_EC_DEFAULT */
+	uint32_t min_rsa_bits;        /* RSA and DSA key bits (always set: kh_validation_default) */
+	uint32_t min_ec_bits;         /* EC curve bits */
 	bool allow_sha1;              /* SHA-1 signatures accepted (MD5 never) */
 };
 /* The defaults: anyPolicy, no initial constraints, RSA/DSA 2048, EC 256,
