@@ -6,8 +6,9 @@
 # inhibit, inhibit anyPolicy) from the request and from the trust store,
 # the valid policy set in the answer, name constraints, the key strength
 # floor (RSA bits, EC curve size, SHA-1 signatures) and its per-store
-# setting, partial wildcards. Stock `openssl verify` is asked the same
-# policy questions and must agree.
+# setting, partial wildcards, an indirect CRL (cRLIssuer) and a delta CRL
+# on its base. Stock `openssl verify` is asked the same questions and must
+# agree.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
 
@@ -185,4 +186,80 @@ expect_err FAILED_PRECONDITION "partial wildcard ba*.example.com" kh truststore 
 expect_msg "partial wildcards"
 ok "full wildcard *.example.com" kh truststore verify v "$T/wild-chain.pem" --host bar.example.com
 expect_err FAILED_PRECONDITION "a wildcard covers one label" kh truststore verify v "$T/wild-chain.pem" --host a.b.example.com
+# ---- extended CRLs: an indirect CRL and a delta CRL (openssl ca) ----
+# An indirect CRL: the leaf's distribution point names "CRL Signer" as its
+# cRLIssuer; that CA's CRL (issuingDistributionPoint indirectCRL) is the only
+# one covering the leaf. Without extended CRL support it is never found.
+pki_ca_init "$T/xroot" "CRL Root"
+pki_ca_init "$T/xsub" "CRL Issuing CA" "$T/xroot"
+pki_ca_init "$T/xcrl" "CRL Signer" "$T/xroot"
+cat >> "$T/xroot/ca.cnf" <<'EOF2'
+[crlsigner_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[leaf_fresh]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints = URI:http://crl.example/base.crl
+freshestCRL = URI:http://crl.example/delta.crl
+[crl_base]
+authorityKeyIdentifier = keyid
+freshestCRL = URI:http://crl.example/delta.crl
+[crl_delta]
+authorityKeyIdentifier = keyid
+# deltaCRLIndicator = the base's crlNumber 0x1000 (no config syntax writes it)
+deltaCRL = critical,DER:02:02:10:00
+EOF2
+cat >> "$T/xsub/ca.cnf" <<'EOF2'
+[leaf_ind]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints = dp
+[dp]
+fullname = URI:http://crl.example/indirect.crl
+CRLissuer = dirName:crl_dn
+[crl_dn]
+CN = CRL Signer
+EOF2
+cat >> "$T/xcrl/ca.cnf" <<'EOF2'
+[crl_ind]
+authorityKeyIdentifier = keyid
+issuingDistributionPoint = critical,@idp
+[idp]
+fullname = URI:http://crl.example/indirect.crl
+indirectCRL = TRUE
+EOF2
+pki_ca_sign "$T/xroot" "$T/xcrl/ca.csr" "$T/xcrl/ca.pem" -extensions crlsigner_ext
+openssl req -new -key "$T/good.key" -subj "/CN=indirect.example.com" -out "$T/ind.csr" 2> /dev/null
+pki_ca_sign "$T/xsub" "$T/ind.csr" "$T/ind.pem" -extensions leaf_ind
+openssl ca -batch -config "$T/xcrl/ca.cnf" -gencrl -crlexts crl_ind -out "$T/ind.crl" 2> /dev/null || fail "gencrl (indirect)"
+openssl ca -batch -config "$T/xroot/ca.cnf" -gencrl -out "$T/xroot.crl" 2> /dev/null || fail "gencrl (root)"
+cat "$T/xsub/ca.pem" "$T/xcrl/ca.pem" > "$T/ind-unt.pem"
+ok "store for the CRL tests" kh truststore add x "$T/xroot/ca.pem"
+ok "indirect CRL covers the leaf" kh truststore verify x "$T/ind.pem" --untrusted "$T/ind-unt.pem" \
+  --crl "$T/ind.crl" --crl "$T/xroot.crl"
+openssl verify -x509_strict -crl_check_all -extended_crl -CAfile "$T/xroot/ca.pem" -untrusted "$T/ind-unt.pem" \
+  -CRLfile "$T/ind.crl" -CRLfile "$T/xroot.crl" "$T/ind.pem" > /dev/null || fail "openssl refuses the indirect CRL"
+expect_err FAILED_PRECONDITION "no CRL covers the leaf" kh truststore verify x "$T/ind.pem" --untrusted "$T/ind-unt.pem" \
+  --crl "$T/xroot.crl"
+expect_msg "certificate 'CN=indirect.example.com' (depth 0): unable to get certificate CRL"
+# A delta CRL on top of its base: the base says good, the delta revokes.
+openssl req -new -key "$T/good.key" -subj "/CN=delta.example.com" -out "$T/dl.csr" 2> /dev/null
+pki_ca_sign "$T/xroot" "$T/dl.csr" "$T/dl.pem" -extensions leaf_fresh
+echo 1000 > "$T/xroot/crlnumber"
+openssl ca -batch -config "$T/xroot/ca.cnf" -gencrl -crlexts crl_base -out "$T/base.crl" 2> /dev/null || fail "gencrl (base)"
+openssl ca -batch -config "$T/xroot/ca.cnf" -revoke "$T/dl.pem" -crl_reason keyCompromise 2> /dev/null || fail "revoke"
+openssl ca -batch -config "$T/xroot/ca.cnf" -gencrl -crlexts crl_delta -out "$T/delta.crl" 2> /dev/null || fail "gencrl (delta)"
+ok "base CRL alone: good" kh truststore verify x "$T/dl.pem" --crl "$T/base.crl"
+expect_err FAILED_PRECONDITION "base and delta: revoked" kh truststore verify x "$T/dl.pem" --crl "$T/base.crl" --crl "$T/delta.crl"
+expect_msg "certificate 'CN=delta.example.com' (depth 0): certificate revoked"
+openssl verify -x509_strict -crl_check_all -extended_crl -use_deltas -CAfile "$T/xroot/ca.pem" -CRLfile "$T/base.crl" \
+  -CRLfile "$T/delta.crl" "$T/dl.pem" > /dev/null 2>&1 && fail "openssl accepts the leaf the delta CRL revokes"
+expect_err FAILED_PRECONDITION "a delta CRL without its base" kh truststore verify x "$T/dl.pem" --crl "$T/delta.crl"
 log "PASS"
