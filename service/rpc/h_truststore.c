@@ -510,14 +510,23 @@ out:
 
 /* ---- ImportCrl ---- */
 
-static void ts_name_key(const X509_NAME *n, char out[KH_FP_HEX + 1])
+/* The key a store files a CRL under: SHA-256 of the issuer name's DER, and
+ * for a delta CRL (RFC 5280 §5.2.4) of that DER followed by "delta", so that
+ * a store keeps one full CRL and one delta CRL per issuer. */
+static void ts_name_key(const X509_NAME *n, bool delta, char out[KH_FP_HEX + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
+	const unsigned char *der = NULL;
 	unsigned int len = 0;
+	size_t dlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
 	out[0] = '\0';
-	if (X509_NAME_digest(n, EVP_sha256(), md, &len) == 1)
+	if (c != NULL && X509_NAME_get0_der(n, &der, &dlen) == 1 &&
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, der, dlen) == 1 &&
+	    (!delta || EVP_DigestUpdate(c, "delta", 5) == 1) && EVP_DigestFinal_ex(c, md, &len) == 1)
 		kh_hex(md, len, out, KH_FP_HEX + 1);
+	EVP_MD_CTX_free(c);
 }
 
 enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
@@ -530,7 +539,7 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	struct store_crl *have = NULL, sc;
 	size_t nc = 0, nhave = 0, i;
 	X509_CRL *crl = NULL;
-	bool locked = false, issuer_found = false, verified = false;
+	bool locked = false, issuer_found = false, verified = false, delta;
 	char issuer[256];
 	int r = KH_OK;
 
@@ -561,7 +570,8 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	KH_ENSURE(verified, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				       "the CRL's signature does not verify with the certificate of '%s' in trust store '%s'",
 				       issuer, q->store));
-	ts_name_key(X509_CRL_get_issuer(crl), sc.issuer_key);
+	delta = X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0;
+	ts_name_key(X509_CRL_get_issuer(crl), delta, sc.issuer_key);
 	KH_TRY(store_crl_list(s->pki->store, q->store, &have, &nhave, e));
 	for (i = 0; i < nhave; i++) {
 		char when[40];
@@ -570,8 +580,8 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 			continue;
 		kh_time_format_rfc3339(have[i].this_update, when, sizeof(when));
 		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			       "trust store '%s' already holds a newer CRL from '%s' (issued %s); an older one is refused",
-			       q->store, issuer, when);
+			       "trust store '%s' already holds a newer %sCRL from '%s' (issued %s); an older one is refused",
+			       q->store, delta ? "delta " : "", issuer, when);
 		goto out;
 	}
 	kh_strlcpy(sc.issuer, info.issuer, sizeof(sc.issuer));
@@ -709,6 +719,10 @@ enum kh_err svc_h_remove_crl(struct rpc_call *rc, struct kh_errbuf *e)
 			at = i;
 		}
 	}
+	KH_ENSURE(hits < 2, kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				      "trust store '%s' holds a full and a delta CRL from '%.200s': name one by its SHA-256 "
+				      "fingerprint (keyhold crl list %s)",
+				      q->store, q->crl, q->store));
 	KH_ENSURE(hits > 0, kh_err_set(e, KH_E_NOT_FOUND,
 				      "trust store '%s' holds no CRL %s '%.200s' (keyhold crl list %s shows them)", q->store,
 				      by_fp ? "with SHA-256 fingerprint" : "from", q->crl, q->store));

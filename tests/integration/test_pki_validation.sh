@@ -262,4 +262,16 @@ expect_msg "certificate 'CN=delta.example.com' (depth 0): certificate revoked"
 openssl verify -x509_strict -crl_check_all -extended_crl -use_deltas -CAfile "$T/xroot/ca.pem" -CRLfile "$T/base.crl" \
   -CRLfile "$T/delta.crl" "$T/dl.pem" > /dev/null 2>&1 && fail "openssl accepts the leaf the delta CRL revokes"
 expect_err FAILED_PRECONDITION "a delta CRL without its base" kh truststore verify x "$T/dl.pem" --crl "$T/delta.crl"
+# A store keeps a full and a delta CRL per issuer.
+ok "import the base CRL" kh crl import x "$T/base.crl"
+ok "stored base alone: good" kh truststore verify x "$T/dl.pem"
+ok "import the delta CRL next to it" kh crl import x "$T/delta.crl"
+ok "both listed" kh --json crl list x
+[ "$(json_get 'len(d["crls"])' < "$T/ok.out")" = 2 ] || fail "the delta CRL replaced the base"
+expect_err FAILED_PRECONDITION "stored base and delta: revoked" kh truststore verify x "$T/dl.pem"
+expect_msg "certificate revoked"
+expect_err INVALID_ARGUMENT "remove by an issuer with two CRLs" kh crl remove x "CN=CRL Root"
+expect_msg "name one by its SHA-256 fingerprint"
+ok "remove the delta by fingerprint" kh crl remove x "$(openssl crl -in "$T/delta.crl" -outform DER | sha256sum | cut -d' ' -f1)"
+ok "stored base alone again: good" kh truststore verify x "$T/dl.pem"
 log "PASS"
