@@ -173,3 +173,28 @@ void kh_time_format_rfc3339(int64_t t, char *out, size_t outsz)
 		snprintf(out, outsz, "%lld", (long long)t);
 }
 
+bool kh_oid_valid(const char *s)
+{
+	size_t n, arcs = 0, digits = 0;
+
+	if (s == NULL || strcmp(s, "anyPolicy") == 0)
+		return s != NULL;
+	n = strlen(s);
+	if (n == 0 || n > KH_OID_MAX || s[0] < '0' || s[0] > '2' || s[1] != '.')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (digits == 0)
+				return false;
+			arcs++;
+			digits = 0;
+		} else if (*s >= '0' && *s <= '9') {
+			if (digits == 0 && *s == '0' && s[1] >= '0' && s[1] <= '9')
+				return false; /* no leading zeros: one spelling per OID */
+			digits++;
+		} else {
+			return false;
+		}
+	}
+	return digits > 0 && arcs >= 1;
+}

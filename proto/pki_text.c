@@ -1,5 +1,6 @@
 /* pki_text.c: the text of PKI values (kh_pki.h): enrollment names as the
- * state database stores them, fingerprints as administrators type them. */
+ * state database stores them, fingerprints as administrators type them,
+ * the default path validation settings. */
 #include "kh_pki.h"
 
 #include <stdio.h>
@@ -49,4 +50,11 @@ enum kh_enrollment kh_enrollment_from_name(const char *s)
 	if (strcmp(s, "terminal") == 0)
 		return KH_ENROLL_TERMINAL;
 	return KH_ENROLL_UNSPECIFIED;
+}
+
+void kh_validation_default(struct kh_validation *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->min_rsa_bits = KH_FLOOR_RSA_DEFAULT;
+	v->min_ec_bits = KH_FLOOR_EC_DEFAULT;
 }

@@ -171,10 +171,33 @@ static enum kh_err check_ts_policy_some(const ProtobufCMessage *m, struct kh_err
 {
 	const Keyhold__V1__SetTruststorePolicyRequest *p = (const void *)m;
 
-	if (!p->set_revocation && !p->set_ocsp_url)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "nothing to set: give a revocation list or an OCSP URL");
+	if (!p->set_revocation && !p->set_ocsp_url && !p->set_policies && !p->set_require_explicit_policy &&
+	    !p->set_inhibit_policy_mapping && !p->set_inhibit_any_policy && !p->set_min_rsa_bits && !p->set_min_ec_bits &&
+	    !p->set_allow_sha1)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "nothing to set: give a revocation list, an OCSP URL, policies, policy inhibits or a key "
+				  "strength floor");
+	if (p->set_min_rsa_bits && (p->min_rsa_bits < KH_FLOOR_RSA_MIN || p->min_rsa_bits > KH_FLOOR_RSA_MAX))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the RSA/DSA key floor is %d to %d bits, not %u",
+				  KH_FLOOR_RSA_MIN, KH_FLOOR_RSA_MAX, p->min_rsa_bits);
+	if (p->set_min_ec_bits && (p->min_ec_bits < KH_FLOOR_EC_MIN || p->min_ec_bits > KH_FLOOR_EC_MAX))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the EC key floor is %d to %d bits, not %u", KH_FLOOR_EC_MIN,
+				  KH_FLOOR_EC_MAX, p->min_ec_bits);
 	return KH_OK;
 }
+
+static enum kh_err check_crl_named(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__RemoveCrlRequest *p = (const void *)m;
+
+	if (p->crl == NULL || p->crl[0] == '\0')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "name the CRL: its issuer as listed or its SHA-256 fingerprint");
+	return KH_OK;
+}
+
+#define POLICY_MSG "a policy is a dotted OID (such as 2.16.840.1.101.3.2.1.48.1) or anyPolicy, at most 63 characters"
+#define POLICIES_MSG "at most 16 policies, not %zu"
+_Static_assert(KH_OID_MAX == 63 && KH_POLICIES_MAX == 16, "POLICY_MSG and POLICIES_MSG name the limits");
 static enum kh_err check_grant_present(const ProtobufCMessage *m, struct kh_errbuf *e)
 {
 	const Keyhold__V1__GrantKeyRequest *p = (const void *)m;
@@ -239,8 +262,12 @@ static const struct proto_entry proto_entries[] = {
 	      CHECK(check_ts_verify_at), COUNT("crls", KH_PKI_FILES_MAX, "at most " PV_STR(KH_PKI_FILES_MAX) " CRL files"),
 	      BYTES("cert", 1, KH_PKI_BLOB_MAX, "the certificate"),
 	      BYTES("untrusted", 0, KH_PKI_BLOB_MAX, "the untrusted certificates"),
-	      BYTES("crls", 1, KH_PKI_BLOB_MAX, "a CRL file")),
+	      BYTES("crls", 1, KH_PKI_BLOB_MAX, "a CRL file"), COUNT("policies", KH_POLICIES_MAX, POLICIES_MSG),
+	      MATCH("policies", kh_oid_valid, POLICY_MSG)),
 	ENTRY(import_crl_request, NAME("store", "trust store"), BYTES("crl", 1, KH_PKI_BLOB_MAX, "the CRL")),
+	ENTRY(list_crls_request, NAME_OPT("store", "trust store")),
+	ENTRY(remove_crl_request, NAME("store", "trust store"), TEXT("crl", KH_DN_MAX, "the CRL's issuer or fingerprint"),
+	      CHECK(check_crl_named)),
 	/* revocation, expiry */
 	ENTRY(check_certificate_request, NAME("store", "trust store"), BYTES("cert", 1, KH_PKI_BLOB_MAX, "the certificate"),
 	      BYTES("untrusted", 0, KH_PKI_BLOB_MAX, "the untrusted certificates")),
@@ -251,7 +278,8 @@ static const struct proto_entry proto_entries[] = {
 	      CHECK(check_tp_policy_some)),
 	ENTRY(set_truststore_policy_request, NAME("store", "trust store"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),
-	      CHECK(check_ocsp_url), CHECK(check_ts_policy_some)),
+	      CHECK(check_ocsp_url), COUNT("policies", KH_POLICIES_MAX, POLICIES_MSG),
+	      MATCH("policies", kh_oid_valid, POLICY_MSG), CHECK(check_ts_policy_some)),
 	ENTRY(list_expiring_request, ENUM("within_days", 0, 36500, "--within takes 0 to 36500 days, not %u")),
 	/* grants (AuditShow, AuditVerify and the status RPCs have no rules:
 	 * audit_show bounds the page itself) */

@@ -50,8 +50,8 @@ fi
 echo "none in ${#srcs[@]} files"
 
 step "shellcheck"
-mapfile -t shs < <(ls scripts/*.sh tests/integration/*.sh .ci/run debian/*.postinst debian/*.postrm \
-  dist/keyhold.bash-completion 2> /dev/null)
+mapfile -t shs < <(ls scripts/*.sh tests/integration/*.sh tests/conformance/*.sh .ci/run debian/*.postinst \
+  debian/*.postrm dist/keyhold.bash-completion 2> /dev/null)
 shellcheck -S warning "${shs[@]}"
 echo "clean: ${#shs[@]} scripts"
 

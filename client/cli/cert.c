@@ -468,52 +468,183 @@ int cli_tp_set(struct cli *cli, struct cli_args *a)
 	return 0;
 }
 
-static enum kh_err cc_ts_fill(kh_msg *q, const char *store, const char *rev, const char *url)
+void cli_validation_json(struct cli_json *j, const char *key, const kh_msg *v)
+{
+	size_t i, n;
+
+	if (v == NULL)
+		return;
+	n = kh_msg_count(v, "policies");
+	cli_json_obj(j, key);
+	cli_json_arr(j, "policies");
+	if (n == 0)
+		cli_json_str(j, NULL, "anyPolicy");
+	for (i = 0; i < n; i++)
+		cli_json_str(j, NULL, kh_msg_get_str_at(v, "policies", i));
+	cli_json_end_arr(j);
+	cli_json_bool(j, "require_explicit_policy", kh_msg_get_bool(v, "require_explicit_policy"));
+	cli_json_bool(j, "inhibit_policy_mapping", kh_msg_get_bool(v, "inhibit_policy_mapping"));
+	cli_json_bool(j, "inhibit_any_policy", kh_msg_get_bool(v, "inhibit_any_policy"));
+	cli_json_u64(j, "min_rsa_bits", kh_msg_get_uint(v, "min_rsa_bits"));
+	cli_json_u64(j, "min_ec_bits", kh_msg_get_uint(v, "min_ec_bits"));
+	cli_json_bool(j, "allow_sha1", kh_msg_get_bool(v, "allow_sha1"));
+	cli_json_end_obj(j);
+}
+
+void cli_validation_text(const char *prefix, const kh_msg *v)
+{
+	size_t i, n;
+
+	if (v == NULL)
+		return;
+	n = kh_msg_count(v, "policies");
+	printf("%spolicies ", prefix);
+	if (n == 0)
+		printf("anyPolicy");
+	for (i = 0; i < n; i++)
+		printf("%s%s", i ? "," : "", kh_msg_get_str_at(v, "policies", i));
+	printf("%s%s%s; key floor RSA/DSA %u, EC %u bits%s\n",
+	       kh_msg_get_bool(v, "require_explicit_policy") ? ", explicit policy required" : "",
+	       kh_msg_get_bool(v, "inhibit_policy_mapping") ? ", policy mapping inhibited" : "",
+	       kh_msg_get_bool(v, "inhibit_any_policy") ? ", anyPolicy inhibited" : "",
+	       (uint32_t)kh_msg_get_uint(v, "min_rsa_bits"), (uint32_t)kh_msg_get_uint(v, "min_ec_bits"),
+	       kh_msg_get_bool(v, "allow_sha1") ? ", SHA-1 allowed" : "");
+}
+
+struct cc_ts_policy {
+	const char *store, *rev, *url;
+	const char *policies[KH_POLICIES_MAX];
+	size_t n_policies;
+	bool set_policies;
+	int explicit_policy, inhibit_map, inhibit_any, sha1; /* -1: unchanged */
+	uint32_t rsa, ec;                                    /* 0: unchanged */
+};
+
+static enum kh_err cc_ts_fill(kh_msg *q, const struct cc_ts_policy *p)
 {
 	enum kh_err r;
+	size_t i;
 
-	CLI_TRY(kh_msg_set_str(q, "store", store));
-	CLI_TRY(kh_msg_set_bool(q, "set_revocation", rev != NULL));
-	CLI_TRY(set_str(q, "revocation", rev));
-	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_url", url != NULL));
-	CLI_TRY(set_str(q, "ocsp_url", url));
+	CLI_TRY(kh_msg_set_str(q, "store", p->store));
+	CLI_TRY(kh_msg_set_bool(q, "set_revocation", p->rev != NULL));
+	CLI_TRY(set_str(q, "revocation", p->rev));
+	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_url", p->url != NULL));
+	CLI_TRY(set_str(q, "ocsp_url", p->url));
+	CLI_TRY(kh_msg_set_bool(q, "set_policies", p->set_policies));
+	for (i = 0; i < p->n_policies; i++)
+		CLI_TRY(kh_msg_add_str(q, "policies", p->policies[i]));
+	CLI_TRY(kh_msg_set_bool(q, "set_require_explicit_policy", p->explicit_policy >= 0));
+	CLI_TRY(kh_msg_set_bool(q, "require_explicit_policy", p->explicit_policy > 0));
+	CLI_TRY(kh_msg_set_bool(q, "set_inhibit_policy_mapping", p->inhibit_map >= 0));
+	CLI_TRY(kh_msg_set_bool(q, "inhibit_policy_mapping", p->inhibit_map > 0));
+	CLI_TRY(kh_msg_set_bool(q, "set_inhibit_any_policy", p->inhibit_any >= 0));
+	CLI_TRY(kh_msg_set_bool(q, "inhibit_any_policy", p->inhibit_any > 0));
+	CLI_TRY(kh_msg_set_bool(q, "set_allow_sha1", p->sha1 >= 0));
+	CLI_TRY(kh_msg_set_bool(q, "allow_sha1", p->sha1 > 0));
+	CLI_TRY(kh_msg_set_bool(q, "set_min_rsa_bits", p->rsa > 0));
+	CLI_TRY(kh_msg_set_uint(q, "min_rsa_bits", p->rsa));
+	CLI_TRY(kh_msg_set_bool(q, "set_min_ec_bits", p->ec > 0));
+	CLI_TRY(kh_msg_set_uint(q, "min_ec_bits", p->ec));
 out:
 	return r;
 }
 
+/* An on|off option: -1 absent, 0 off, 1 on; -2 after a usage error. */
+static int cc_onoff(struct cli *cli, struct cli_args *a, const char *name)
+{
+	const char *v = cli_opt(a, name);
+
+	if (v == NULL)
+		return -1;
+	if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0)
+		return 1;
+	if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0)
+		return 0;
+	cli_usage(cli, "%s takes on or off, not '%s'", name, v);
+	return -2;
+}
+
+/* A --min-*-bits option within lo..hi; 0 when absent; -1 after an error. */
+static int cc_bits(struct cli *cli, struct cli_args *a, const char *name, uint64_t lo, uint64_t hi, uint32_t *out)
+{
+	const char *v = cli_opt(a, name);
+	uint64_t n;
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (kh_parse_u64(v, lo, hi, &n) != 0) {
+		cli_usage(cli, "%s takes %llu to %llu bits, not '%s'", name, (unsigned long long)lo,
+			  (unsigned long long)hi, v);
+		return -1;
+	}
+	*out = (uint32_t)n;
+	return 0;
+}
+
+#define CC_TS_USAGE                                                                                         \
+	"usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL] [--policy OID]... "      \
+	"[--require-explicit-policy on|off] [--inhibit-policy-mapping on|off] [--inhibit-any-policy on|off] " \
+	"[--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]"
+
 int cli_ts_set(struct cli *cli, struct cli_args *a)
 {
-	const char *rev = cli_opt(a, "--revocation");
-	const char *url = cli_opt(a, "--ocsp-url");
-	const char *store = cli_pos(a);
-	const char *ocsp;
-	kh_msg *q = NULL, *p = NULL;
+	struct cc_ts_policy p;
+	const char *ocsp, *pol;
+	kh_msg *q = NULL, *r = NULL;
 	int rc;
 
+	memset(&p, 0, sizeof(p));
+	p.rev = cli_opt(a, "--revocation");
+	p.url = cli_opt(a, "--ocsp-url");
+	while ((pol = cli_opt(a, "--policy")) != NULL) {
+		if (p.n_policies == KH_POLICIES_MAX)
+			return cli_usage(cli, "at most %d --policy options", KH_POLICIES_MAX);
+		if (!kh_oid_valid(pol))
+			return cli_failf(cli, KH_E_INVALID_ARGUMENT,
+					 "'%s' is not a policy: give a dotted OID (such as 2.16.840.1.101.3.2.1.48.1) or "
+					 "anyPolicy",
+					 pol);
+		p.set_policies = true;
+		/* anyPolicy alone is the default: stored as no policy. */
+		if (strcmp(pol, "anyPolicy") != 0)
+			p.policies[p.n_policies++] = pol;
+	}
+	if ((p.explicit_policy = cc_onoff(cli, a, "--require-explicit-policy")) == -2 ||
+	    (p.inhibit_map = cc_onoff(cli, a, "--inhibit-policy-mapping")) == -2 ||
+	    (p.inhibit_any = cc_onoff(cli, a, "--inhibit-any-policy")) == -2 ||
+	    (p.sha1 = cc_onoff(cli, a, "--allow-sha1")) == -2)
+		return CLI_EXIT_USAGE;
+	if (cc_bits(cli, a, "--min-rsa-bits", KH_FLOOR_RSA_MIN, KH_FLOOR_RSA_MAX, &p.rsa) != 0 ||
+	    cc_bits(cli, a, "--min-ec-bits", KH_FLOOR_EC_MIN, KH_FLOOR_EC_MAX, &p.ec) != 0)
+		return CLI_EXIT_USAGE;
+	p.store = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (store == NULL || (rev == NULL && url == NULL))
-		return cli_usage(cli, "usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL]");
-	if (!kh_name_valid(store))
+	if (p.store == NULL || (p.rev == NULL && p.url == NULL && !p.set_policies && p.explicit_policy < 0 &&
+				p.inhibit_map < 0 && p.inhibit_any < 0 && p.sha1 < 0 && p.rsa == 0 && p.ec == 0))
+		return cli_usage(cli, CC_TS_USAGE);
+	if (!kh_name_valid(p.store))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trust store name must match [A-Za-z0-9._-]{1,64}");
-	if ((rev != NULL && (rc = cc_len(cli, rev, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
-	    (url != NULL && (rc = cc_len(cli, url, CLI_URL_MAX, "the OCSP URL")) != 0))
+	if ((p.rev != NULL && (rc = cc_len(cli, p.rev, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
+	    (p.url != NULL && (rc = cc_len(cli, p.url, CLI_URL_MAX, "the OCSP URL")) != 0))
 		return rc;
-	if ((rc = cli_connect(cli)) != 0 || (rc = cc_url(cli, url)) != 0 ||
-	    (rc = cli_request(cli, "SetTruststorePolicy", &q)) != 0 ||
-	    (rc = cli_call(cli, q, cc_ts_fill(q, store, rev, url), &p)) != 0)
+	if ((rc = cli_connect(cli)) != 0 || (p.url != NULL && (rc = cc_url(cli, p.url)) != 0) ||
+	    (rc = cli_request(cli, "SetTruststorePolicy", &q)) != 0 || (rc = cli_call(cli, q, cc_ts_fill(q, &p), &r)) != 0)
 		return rc;
-	ocsp = kh_msg_get_str(p, "ocsp_url");
+	ocsp = kh_msg_get_str(r, "ocsp_url");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "store", kh_msg_get_str(p, "store"));
-		cli_json_str(cli->j, "revocation", kh_msg_get_str(p, "revocation"));
+		cli_json_str(cli->j, "store", kh_msg_get_str(r, "store"));
+		cli_json_str(cli->j, "revocation", kh_msg_get_str(r, "revocation"));
 		cli_json_str(cli->j, "ocsp_url", ocsp);
+		cli_validation_json(cli->j, "validation", cli_sub(r, "validation"));
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("trust store %s: revocation %s%s%s\n", kh_msg_get_str(p, "store"), kh_msg_get_str(p, "revocation"),
+		printf("trust store %s: revocation %s%s%s\n", kh_msg_get_str(r, "store"), kh_msg_get_str(r, "revocation"),
 		       ocsp[0] ? ", OCSP responder " : "", ocsp);
+		cli_validation_text("validation: ", cli_sub(r, "validation"));
 	}
-	kh_msg_free(p);
+	kh_msg_free(r);
 	return 0;
 }

@@ -171,6 +171,10 @@ void cli_tp_out(struct cli *cli, const kh_msg *t);
 int cli_cmd_cert(struct cli *cli, struct cli_args *a);
 int cli_tp_set(struct cli *cli, struct cli_args *a);
 int cli_ts_set(struct cli *cli, struct cli_args *a);
+/* A ValidationSettings message (may be NULL: nothing printed) as a JSON
+ * object under key, and as one line of text after prefix. */
+void cli_validation_json(struct cli_json *j, const char *key, const kh_msg *v);
+void cli_validation_text(const char *prefix, const kh_msg *v);
 /* --renew-at PERCENT|off, --renew-regenerate, --renew-same-key. */
 int cli_renew_opts(struct cli *cli, struct cli_args *a, bool *set, uint32_t *renew_at, bool *regenerate,
 		   bool *mode_given);

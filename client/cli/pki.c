@@ -52,6 +52,7 @@ static void crl_json(struct cli_json *j, const char *key, const kh_msg *c)
 	cli_json_str(j, "next_update", cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)));
 	cli_json_u64(j, "revoked", kh_msg_get_uint(c, "revoked"));
 	cli_json_str(j, "number", kh_msg_get_str(c, "number"));
+	cli_json_str(j, "number_decimal", kh_msg_get_str(c, "number_decimal"));
 	cli_json_str(j, "fingerprint_sha256", kh_msg_get_str(c, "fingerprint"));
 	cli_json_end_obj(j);
 }
@@ -1010,6 +1011,7 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 			cli_json_u64(cli->j, "certificates", kh_msg_get_uint(t, "cert_count"));
 			cli_json_str(cli->j, "revocation", kh_msg_get_str(t, "revocation"));
 			cli_json_str(cli->j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
+			cli_validation_json(cli->j, "validation", cli_sub(t, "validation"));
 			if (store != NULL) {
 				size_t nc = kh_msg_count(t, "certs");
 
@@ -1042,6 +1044,7 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 
 			printf("revocation: %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "",
 			       ocsp);
+			cli_validation_text("validation: ", cli_sub(t, "validation"));
 			printf("%-64s  %-20s  %s\n", "SHA256", "NOT AFTER", "SUBJECT");
 			for (k = 0; k < nc; k++) {
 				const kh_msg *c = cli_item(t, "certs", k);
@@ -1111,6 +1114,9 @@ struct ts_verify_req {
 	struct cli_bytes cert, untrusted;
 	struct cli_bytes *crls;
 	size_t n_crls;
+	const char *policies[KH_POLICIES_MAX];
+	size_t n_policies;
+	bool explicit_policy, inhibit_map, inhibit_any;
 };
 
 static enum kh_err ts_verify_fill(kh_msg *q, const struct ts_verify_req *v)
@@ -1129,6 +1135,11 @@ static enum kh_err ts_verify_fill(kh_msg *q, const struct ts_verify_req *v)
 		CLI_TRY(kh_msg_set_enum(q, "purpose", v->purpose));
 	for (i = 0; i < v->n_crls; i++)
 		CLI_TRY(kh_msg_add_bytes(q, "crls", v->crls[i].data, v->crls[i].len));
+	for (i = 0; i < v->n_policies; i++)
+		CLI_TRY(kh_msg_add_str(q, "policies", v->policies[i]));
+	CLI_TRY(kh_msg_set_bool(q, "require_explicit_policy", v->explicit_policy));
+	CLI_TRY(kh_msg_set_bool(q, "inhibit_policy_mapping", v->inhibit_map));
+	CLI_TRY(kh_msg_set_bool(q, "inhibit_any_policy", v->inhibit_any));
 out:
 	return r;
 }
@@ -1155,7 +1166,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 	const char *certp, *p, *reason, *detail, *rev;
 	struct ts_verify_req req;
 	kh_msg *q = NULL, *r = NULL;
-	size_t ncrl = 0, i, n, total;
+	size_t ncrl = 0, i, n, npol, total;
 	bool valid, soft_fail;
 	int32_t error_depth;
 	int rc = 0;
@@ -1163,6 +1174,19 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 	memset(&req, 0, sizeof(req));
 	req.host = cli_opt(a, "--host");
 	req.ip = cli_opt(a, "--ip");
+	while ((p = cli_opt(a, "--policy")) != NULL) {
+		if (req.n_policies == KH_POLICIES_MAX)
+			return cli_usage(cli, "at most %d --policy options", KH_POLICIES_MAX);
+		if (!kh_oid_valid(p))
+			return cli_failf(cli, KH_E_INVALID_ARGUMENT,
+					 "'%s' is not a policy: give a dotted OID (such as 2.16.840.1.101.3.2.1.48.1) or "
+					 "anyPolicy",
+					 p);
+		req.policies[req.n_policies++] = p;
+	}
+	req.explicit_policy = cli_flag(a, "--require-explicit-policy");
+	req.inhibit_map = cli_flag(a, "--inhibit-policy-mapping");
+	req.inhibit_any = cli_flag(a, "--inhibit-any-policy");
 	while ((p = cli_opt(a, "--crl")) != NULL) {
 		if (ncrl == CLI_PKI_FILES_MAX)
 			return cli_usage(cli, "at most %d --crl files", CLI_PKI_FILES_MAX);
@@ -1174,7 +1198,9 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (req.store == NULL || certp == NULL)
 		return cli_usage(cli, "usage: keyhold truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] "
-				      "[--host NAME|--ip ADDR] [--purpose serverAuth|clientAuth] [--crl FILE]...");
+				      "[--host NAME|--ip ADDR] [--purpose serverAuth|clientAuth] [--crl FILE]... "
+				      "[--policy OID]... [--require-explicit-policy] [--inhibit-policy-mapping] "
+				      "[--inhibit-any-policy]");
 	if (req.host != NULL && req.ip != NULL)
 		return cli_usage(cli, "give --host or --ip, not both");
 	if (!kh_name_valid(req.store))
@@ -1216,6 +1242,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 	soft_fail = kh_msg_get_bool(r, "revocation_soft_fail");
 	error_depth = (int32_t)kh_msg_get_int(r, "error_depth");
 	n = kh_msg_count(r, "chain");
+	npol = kh_msg_count(r, "valid_policies");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", req.store);
@@ -1229,6 +1256,11 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			cert_json(cli->j, NULL, cli_item(r, "chain", i));
 		cli_json_end_arr(cli->j);
+		cli_json_arr(cli->j, "valid_policies");
+		for (i = 0; i < npol; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(r, "valid_policies", i));
+		cli_json_end_arr(cli->j);
+		cli_validation_json(cli->j, "validation", cli_sub(r, "validation"));
 		cli_json_str(cli->j, "revocation", cli_rev_status_name(rev));
 		cli_json_bool(cli->j, "revocation_soft_fail", soft_fail);
 		cli_json_str(cli->j, "revocation_detail", detail);
@@ -1244,6 +1276,13 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 		printf("%s: %s\n", certp, valid ? "OK" : "INVALID");
 		for (i = 0; i < n; i++)
 			printf("  depth %zu: %s\n", i, kh_msg_get_str(cli_item(r, "chain", i), "subject"));
+		if (valid) {
+			printf("  valid policies: ");
+			for (i = 0; i < npol; i++)
+				printf("%s%s", i ? ", " : "", kh_msg_get_str_at(r, "valid_policies", i));
+			printf("%s\n", npol == 0 ? "none" : "");
+		}
+		cli_validation_text("  checked with: ", cli_sub(r, "validation"));
 		if (strcmp(rev, "REVOCATION_NOT_CHECKED") != 0)
 			printf("  revocation: %s: %s\n", cli_rev_status_name(rev), detail);
 		if (valid && soft_fail)
@@ -1279,20 +1318,18 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 
 /* ---- crl ---- */
 
-int cli_cmd_crl(struct cli *cli, struct cli_args *a)
+static int crl_import(struct cli *cli, struct cli_args *a)
 {
-	const char *verb = cli_pos(a);
 	const char *store = cli_pos(a);
 	const char *path = cli_pos(a);
 	struct cli_bytes in = { NULL, 0 };
 	kh_msg *q = NULL, *r = NULL;
 	const kh_msg *ci;
 	char t1[40], t2[40];
+	size_t i, nw;
 	enum kh_err e;
 	int rc;
 
-	if (verb == NULL || strcmp(verb, "import") != 0)
-		return cli_usage(cli, "usage: keyhold crl import STORE FILE");
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (store == NULL || path == NULL)
@@ -1310,17 +1347,128 @@ int cli_cmd_crl(struct cli *cli, struct cli_args *a)
 	if (rc != 0)
 		return rc;
 	ci = cli_sub(r, "crl");
+	nw = kh_msg_count(r, "warnings");
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
 		crl_json(cli->j, "crl", ci);
+		cli_json_arr(cli->j, "warnings");
+		for (i = 0; i < nw; i++)
+			cli_json_str(cli->j, NULL, kh_msg_get_str_at(r, "warnings", i));
+		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("trust store %s: CRL from %s imported (issued %s, next update %s, %u revoked)\n", store,
 		       kh_msg_get_str(ci, "issuer"), cli_time_str(kh_msg_get_int(ci, "this_update"), t1, sizeof(t1)),
 		       cli_time_str(kh_msg_get_int(ci, "next_update"), t2, sizeof(t2)),
 		       (uint32_t)kh_msg_get_uint(ci, "revoked"));
+		for (i = 0; i < nw; i++)
+			fprintf(stderr, "warning: %s\n", kh_msg_get_str_at(r, "warnings", i));
 	}
 	kh_msg_free(r);
 	return 0;
+}
+
+/* A StoredCrl as JSON (key NULL inside arrays). */
+static void stored_crl_json(struct cli_json *j, const char *key, const kh_msg *c)
+{
+	char t[40];
+
+	cli_json_obj(j, key);
+	cli_json_str(j, "store", kh_msg_get_str(c, "store"));
+	crl_json(j, "crl", cli_sub(c, "crl"));
+	cli_json_str(j, "source", kh_msg_get_str(c, "source"));
+	cli_json_str(j, "imported", cli_time_str(kh_msg_get_int(c, "imported"), t, sizeof(t)));
+	cli_json_end_obj(j);
+}
+
+static int crl_list(struct cli *cli, struct cli_args *a)
+{
+	const char *store = cli_pos(a);
+	kh_msg *q = NULL, *r = NULL;
+	size_t i, n;
+	int rc;
+
+	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0)
+		return rc;
+	if (store != NULL && (rc = check_name(cli, store, "trust store")) != 0)
+		return rc;
+	if ((rc = cli_request(cli, "ListCrls", &q)) != 0 || (rc = cli_call(cli, q, set_opt_str(q, "store", store), &r)) != 0)
+		return rc;
+	n = kh_msg_count(r, "crls");
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		cli_json_arr(cli->j, "crls");
+		for (i = 0; i < n; i++)
+			stored_crl_json(cli->j, NULL, cli_item(r, "crls", i));
+		cli_json_end_arr(cli->j);
+		cli_json_end_obj(cli->j);
+	} else {
+		printf("%-20s %-8s %-20s %-20s %7s  %-8s %-20s  %s\n", "STORE", "NUMBER", "THIS UPDATE", "NEXT UPDATE",
+		       "ENTRIES", "SOURCE", "IMPORTED", "ISSUER");
+		for (i = 0; i < n; i++) {
+			const kh_msg *sc = cli_item(r, "crls", i), *c = cli_sub(sc, "crl");
+			const char *num = kh_msg_get_str(c, "number_decimal");
+			char t1[40], t2[40], t3[40];
+
+			printf("%-20s %-8s %-20s %-20s %7u  %-8s %-20s  %s\n", kh_msg_get_str(sc, "store"), num[0] ? num : "-",
+			       cli_time_str(kh_msg_get_int(c, "this_update"), t1, sizeof(t1)),
+			       cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)),
+			       (uint32_t)kh_msg_get_uint(c, "revoked"), kh_msg_get_str(sc, "source"),
+			       cli_time_str(kh_msg_get_int(sc, "imported"), t3, sizeof(t3)), kh_msg_get_str(c, "issuer"));
+		}
+	}
+	kh_msg_free(r);
+	return 0;
+}
+
+static enum kh_err crl_remove_fill(kh_msg *q, const char *store, const char *which)
+{
+	enum kh_err r;
+
+	CLI_TRY(kh_msg_set_str(q, "store", store));
+	CLI_TRY(kh_msg_set_str(q, "crl", which));
+out:
+	return r;
+}
+
+static int crl_remove(struct cli *cli, struct cli_args *a)
+{
+	const char *store = cli_pos(a);
+	const char *which = cli_pos(a);
+	kh_msg *q = NULL, *r = NULL;
+	const kh_msg *rm;
+	int rc;
+
+	if ((rc = cli_args_done(cli, a)) != 0)
+		return rc;
+	if (store == NULL || which == NULL)
+		return cli_usage(cli, "usage: keyhold crl remove STORE ISSUER|FINGERPRINT");
+	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, store, "trust store")) != 0 ||
+	    (rc = cli_request(cli, "RemoveCrl", &q)) != 0 || (rc = cli_call(cli, q, crl_remove_fill(q, store, which), &r)) != 0)
+		return rc;
+	rm = cli_sub(r, "removed");
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		stored_crl_json(cli->j, "removed", rm);
+		cli_json_end_obj(cli->j);
+	} else {
+		printf("trust store %s: CRL from %s removed (SHA-256 %s)\n", store,
+		       kh_msg_get_str(cli_sub(rm, "crl"), "issuer"), kh_msg_get_str(cli_sub(rm, "crl"), "fingerprint"));
+	}
+	kh_msg_free(r);
+	return 0;
+}
+
+int cli_cmd_crl(struct cli *cli, struct cli_args *a)
+{
+	const char *verb = cli_pos(a);
+
+	if (verb != NULL && strcmp(verb, "import") == 0)
+		return crl_import(cli, a);
+	if (verb != NULL && strcmp(verb, "list") == 0)
+		return crl_list(cli, a);
+	if (verb != NULL && strcmp(verb, "remove") == 0)
+		return crl_remove(cli, a);
+	return cli_usage(cli, "usage: keyhold crl import STORE FILE | list [STORE] | remove STORE ISSUER|FINGERPRINT");
 }

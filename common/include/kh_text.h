@@ -20,6 +20,16 @@ extern "C" {
 /* An http:// URL (CRL distribution point, OCSP responder). */
 #define KH_PKI_URL_MAX 512
 
+/* Path validation settings (kh_pki.h struct kh_validation). */
+#define KH_OID_MAX 63            /* a dotted OID as text */
+#define KH_POLICIES_MAX 16       /* OIDs in an initial policy set */
+#define KH_FLOOR_RSA_DEFAULT 2048
+#define KH_FLOOR_RSA_MIN 512     /* the lowest floor a store may set (PKITS: 1024) */
+#define KH_FLOOR_RSA_MAX 16384
+#define KH_FLOOR_EC_DEFAULT 256
+#define KH_FLOOR_EC_MIN 160
+#define KH_FLOOR_EC_MAX 521
+
 /* True when s is a valid object name ([A-Za-z0-9._-]{1,64}). */
 bool kh_name_valid(const char *s);
 /* True for a principal string the service can parse: kind:value with a
@@ -28,6 +38,9 @@ bool kh_principal_valid(const char *s);
 /* True for "" (clear) and for an http:// URL of printable ASCII that fits;
  * keyhold fetches nothing else (https, ldap and file are refused). */
 bool kh_url_valid(const char *s);
+/* True for "anyPolicy" and for a dotted OID of at most KH_OID_MAX
+ * characters (two arcs at least, first 0-2, no leading zeros). */
+bool kh_oid_valid(const char *s);
 /* A decimal number in [min, max], the whole string; 0, else -1 (out
  * untouched). */
 int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __attribute__((warn_unused_result));

@@ -36,6 +36,24 @@ extern "C" {
  * 1 MiB and the envelope needs a little room. */
 #define KH_PKI_BLOB_MAX ((1u << 20) - 8192)
 
+/* Path validation settings (RFC 5280 §6.1.1 inputs and keyhold's key
+ * strength floor), per trust store and per verify request; the limits are
+ * in kh_text.h, which the CLI shares. */
+struct kh_validation {
+	/* initial-policy-set; none: anyPolicy */
+	char policies[KH_POLICIES_MAX][KH_OID_MAX + 1];
+	size_t n_policies;
+	bool require_explicit_policy; /* initial-explicit-policy */
+	bool inhibit_policy_mapping;  /* initial-policy-mapping-inhibit */
+	bool inhibit_any_policy;      /* initial-any-policy-inhibit */
+	uint32_t min_rsa_bits;        /* RSA and DSA key bits (always set: kh_validation_default) */
+	uint32_t min_ec_bits;         /* EC curve bits */
+	bool allow_sha1;              /* SHA-1 signatures accepted (MD5 never) */
+};
+/* The defaults: anyPolicy, no initial constraints, RSA/DSA 2048, EC 256,
+ * no SHA-1. */
+void kh_validation_default(struct kh_validation *v);
+
 enum kh_enrollment {
 	KH_ENROLL_UNSPECIFIED = 0, /* self on create */
 	KH_ENROLL_SELF = 1,

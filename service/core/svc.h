@@ -14,6 +14,7 @@
 
 #include "hsm.h"
 #include "kh_err.h"
+#include "kh_pki.h"
 
 struct svc_config;
 struct access_grants;
@@ -61,6 +62,9 @@ struct svc {
 	struct access_grants *grants;   /* per-key grants */
 	struct audit *audit;          /* NULL: no audit log (unit tests only) */
 	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
+	/* The client trust store's path validation settings (kh_pki.h), read
+	 * with it at start-up; the TLS listener's verify callback borrows it. */
+	struct kh_validation tls_validation;
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 };

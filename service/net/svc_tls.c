@@ -1,7 +1,9 @@
 /* svc_tls.c: the TLS listener's context (DESIGN §9): TLS 1.3 only, a client
- * certificate required and verified against the client CA file, the
- * server key used in the token (tls_key.c); and the principal a verified
- * client certificate names (first SAN URI, else the subject CN). */
+ * certificate required and verified against the client CA file or trust
+ * store (RFC 5280 §6 with the store's policy settings and key strength
+ * floor, as `truststore verify`), the server key used in the token
+ * (tls_key.c); and the principal a verified client certificate names
+ * (first SAN URI, else the subject CN). */
 #include <string.h>
 
 #include <openssl/err.h>
@@ -11,6 +13,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "core/svc.h"
+#include "pki/pki.h"
 #include "pki/pki_state.h"
 #include "access/access.h"
 #include "net/tls.h"
@@ -58,7 +61,8 @@ static enum kh_err tls_trust_store(struct svc *s, SSL_CTX *ctx, const char *name
 		KH_ENSURE(X509_STORE_add_crl(xs, sk_X509_CRL_value(crls, i)) == 1,
 			  tls_fail(e, "[tls] cannot use a CRL of client_truststore", name));
 	if (sk_X509_CRL_num(crls) > 0)
-		X509_STORE_set_flags(xs, X509_V_FLAG_CRL_CHECK);
+		X509_STORE_set_flags(xs, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS);
+	KH_TRY(svc_pki_truststore_validation(s, name, &s->tls_validation, e));
 	SSL_CTX_set_client_CA_list(ctx, names);
 	names = NULL;
 	log_info("[tls] client certificates are checked against trust store '%s' (%d CAs, %d CRLs)", name,
@@ -68,6 +72,25 @@ out:
 	sk_X509_pop_free(certs, X509_free);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	return r;
+}
+
+/* SSL's chain check with keyhold's key strength floor on top; arg is the
+ * struct kh_validation of the service. */
+static int tls_verify_chain(X509_STORE_CTX *xctx, void *arg)
+{
+	const struct kh_validation *v = arg;
+	char why[512];
+	int depth = 0, err;
+
+	if (X509_verify_cert(xctx) != 1)
+		return 0;
+	err = pki_floor_chain(X509_STORE_CTX_get0_chain(xctx), v, &depth, why, sizeof(why));
+	if (err == 0)
+		return 1;
+	X509_STORE_CTX_set_error(xctx, err);
+	X509_STORE_CTX_set_error_depth(xctx, depth);
+	log_warn("[tls] client certificate refused: %s", why);
+	return 0;
 }
 
 enum kh_err svc_tls_ctx_new(struct svc *s, SSL_CTX **out, struct kh_errbuf *e)
@@ -107,6 +130,7 @@ enum kh_err svc_tls_ctx_new(struct svc *s, SSL_CTX **out, struct kh_errbuf *e)
 	}
 	KH_ENSURE(SSL_CTX_use_PrivateKey(ctx, pk) == 1 && SSL_CTX_check_private_key(ctx) == 1,
 		  tls_fail(e, "[tls] the token key does not match cert", cfg->tls_cert));
+	kh_validation_default(&s->tls_validation);
 	if (cfg->tls_client_truststore != NULL) {
 		KH_TRY(tls_trust_store(s, ctx, cfg->tls_client_truststore, e));
 	} else {
@@ -117,6 +141,10 @@ enum kh_err svc_tls_ctx_new(struct svc *s, SSL_CTX **out, struct kh_errbuf *e)
 			SSL_CTX_set_client_CA_list(ctx, cas);
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/* RFC 5280 §6 as `truststore verify` checks it: policies, no partial
+	 * wildcards, then the key strength floor. */
+	KH_TRY(pki_verify_param_apply(SSL_CTX_get0_param(ctx), &s->tls_validation, e));
+	SSL_CTX_set_cert_verify_callback(ctx, tls_verify_chain, &s->tls_validation);
 	/* A client certificate must be fit for client authentication. */
 	KH_ENSURE(SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1, tls_fail(e, "SSL_CTX_set_purpose", ""));
 	*out = ctx;

@@ -35,6 +35,7 @@ struct kh_crl_info {
 	int64_t this_update, next_update; /* next_update 0: absent */
 	uint32_t revoked;
 	char number[KH_SERIAL_HEX + 1];   /* crlNumber hex; "" when absent */
+	char number_dec[KH_SERIAL_HEX + 1]; /* crlNumber decimal (20 octets: 49 digits); "" when absent */
 	char fingerprint[KH_FP_HEX + 1];
 };
 
@@ -158,22 +159,42 @@ struct pki_verify_opts {
 	enum kh_purpose purpose;
 	bool partial_chain;           /* a trusted intermediate may end the chain when no root does */
 	bool no_check_time;           /* validity periods are the caller's business */
+	const struct kh_validation *v; /* policy inputs and key floor; NULL: kh_validation_default */
 };
 
 struct pki_verify_result {
 	bool valid;
 	int error;                    /* X509_V_ERR_* */
 	int depth;
-	char reason[256];
+	char reason[512];
 	STACK_OF(X509) *chain;        /* owned; leaf first (partial on failure) */
+	/* The valid policy set (RFC 5280 §6.1.6: user-constrained), dotted
+	 * OIDs or "anyPolicy"; empty when no policy is valid for the path. */
+	char policies[KH_POLICIES_MAX][KH_OID_MAX + 1];
+	size_t n_policies;
 };
 
-/* Builds and checks the chain of leaf with X509_V_FLAG_X509_STRICT. KH_OK
+/* Builds and checks the chain of leaf per RFC 5280 §6 with OpenSSL's
+ * verifier: X509_V_FLAG_X509_STRICT, policy processing (o->v's initial
+ * policy set and the three initial inhibits), extended CRL support
+ * (indirect CRLs, distribution point scope, delta CRLs, CRL signing keys
+ * other than the certificate signer's), name constraints, host names
+ * without partial wildcards; then keyhold's key strength floor on every
+ * certificate of the valid chain (o->v: RSA/DSA bits, EC bits, no MD5 and
+ * no SHA-1 unless allowed; a trust anchor's self-signature is exempt). A
+ * refusal names the certificate (subject, depth) and the rule. KH_OK
  * whenever the check ran (res says whether the chain is valid); an error
  * only when it could not run. */
 enum kh_err pki_verify(X509 *leaf, const struct pki_verify_opts *o, struct pki_verify_result *res,
 		       struct kh_errbuf *e) KH_WUR;
 void pki_verify_result_clear(struct pki_verify_result *r);
+/* v's RFC 5280 inputs on vp: X509_STRICT, policy checking with the initial
+ * policy set (none: {anyPolicy}) and inhibits, no partial wildcards. For
+ * verifiers pki_verify does not drive (the TLS listener). */
+enum kh_err pki_verify_param_apply(X509_VERIFY_PARAM *vp, const struct kh_validation *v, struct kh_errbuf *e) KH_WUR;
+/* v's key strength floor on a valid chain (leaf first): 0, or the
+ * X509_V_ERR_* code with *depth and why[] (certificate and rule) set. */
+int pki_floor_chain(STACK_OF(X509) *chain, const struct kh_validation *v, int *depth, char *why, size_t whysz);
 
 /* Drains OpenSSL's error queue into the log and returns the last reason
  * ("" when empty), for messages. */

@@ -335,15 +335,27 @@ void pki_crl_info(X509_CRL *c, struct kh_crl_info *out)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	ASN1_INTEGER *num;
+	int entries;
 
 	memset(out, 0, sizeof(*out));
 	pki_name_text(X509_CRL_get_issuer(c), out->issuer, sizeof(out->issuer));
 	out->this_update = pki_time(X509_CRL_get0_lastUpdate(c));
 	out->next_update = pki_time(X509_CRL_get0_nextUpdate(c));
-	out->revoked = (uint32_t)sk_X509_REVOKED_num(X509_CRL_get_REVOKED(c));
+	/* An empty CRL has no revokedCertificates at all: the stack is NULL
+	 * and its count -1, which is 0 entries, not 4294967295. */
+	entries = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(c));
+	out->revoked = entries > 0 ? (uint32_t)entries : 0;
 	num = X509_CRL_get_ext_d2i(c, NID_crl_number, NULL, NULL);
-	if (num != NULL)
+	if (num != NULL) {
+		BIGNUM *bn = ASN1_INTEGER_to_BN(num, NULL);
+		char *dec = bn != NULL ? BN_bn2dec(bn) : NULL;
+
 		pki_int_hex(num, out->number, sizeof(out->number));
+		if (dec != NULL)
+			kh_strlcpy(out->number_dec, dec, sizeof(out->number_dec));
+		OPENSSL_free(dec);
+		BN_free(bn);
+	}
 	ASN1_INTEGER_free(num);
 	if (X509_CRL_digest(c, EVP_sha256(), md, &n) == 1)
 		kh_hex(md, n, out->fingerprint, sizeof(out->fingerprint));

@@ -284,6 +284,19 @@ out:
 
 /* ---- trust stores for TLS ---- */
 
+enum kh_err svc_pki_truststore_validation(struct svc *s, const char *name, struct kh_validation *out,
+					  struct kh_errbuf *e)
+{
+	int r;
+
+	if (s->pki == NULL)
+		return kh_err_set(e, KH_E_UNAVAILABLE, "the state database is not open");
+	pthread_mutex_lock(&s->pki->lock);
+	r = store_ts_validation_get(s->pki->store, name, out, e);
+	pthread_mutex_unlock(&s->pki->lock);
+	return r;
+}
+
 enum kh_err svc_pki_truststore_load(struct svc *s, const char *name, STACK_OF(X509) **certs,
 				    STACK_OF(X509_CRL) **crls, struct kh_errbuf *e)
 {

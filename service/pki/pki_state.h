@@ -40,6 +40,10 @@ enum kh_err svc_pki_delete_key(struct svc *s, const char *name, struct kh_errbuf
  * verification); NOT_FOUND when there is no such store. */
 enum kh_err svc_pki_truststore_load(struct svc *s, const char *name, STACK_OF(X509) **certs,
 				    STACK_OF(X509_CRL) **crls, struct kh_errbuf *e) KH_WUR;
+/* The path validation settings of trust store name (kh_validation_default
+ * when none were set). */
+enum kh_err svc_pki_truststore_validation(struct svc *s, const char *name, struct kh_validation *out,
+					  struct kh_errbuf *e) KH_WUR;
 
 /* KEYHOLD_TESTING builds: when KEYHOLD_TEST_CRASH_AT names point, keyholdd
  * kills itself with SIGKILL there (the crash is real; only its timing is

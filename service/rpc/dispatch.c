@@ -63,6 +63,8 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_TRUSTSTORE_REMOVE] = { .rpc = svc_h_truststore_remove, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
 	[PROTO_M_TRUSTSTORE_VERIFY] = { .rpc = svc_h_truststore_verify, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
 	[PROTO_M_IMPORT_CRL] = { .rpc = svc_h_import_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
+	[PROTO_M_LIST_CRLS] = { .rpc = svc_h_list_crls, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
+	[PROTO_M_REMOVE_CRL] = { .rpc = svc_h_remove_crl, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
 	[PROTO_M_CHECK_CERTIFICATE] = { .rpc = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
 	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .rpc = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
 	[PROTO_M_SET_TRUSTSTORE_POLICY] = { .rpc = svc_h_set_truststore_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },

@@ -60,6 +60,7 @@ enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	STACK_OF(X509) *given = NULL, *more = NULL, *trusted = NULL;
 	STACK_OF(X509_CRL) *crls = NULL;
 	struct store_ts_policy tsp;
+	struct kh_validation val;
 	struct svc_rev_policy pol;
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
@@ -86,6 +87,8 @@ enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	KH_TRY(svc_pki_truststore_load(s, q->store, &trusted, &crls, e));
 	pthread_mutex_lock(&s->pki->lock);
 	r = store_ts_policy_get(s->pki->store, q->store, &tsp, e);
+	if (r == KH_OK)
+		r = store_ts_validation_get(s->pki->store, q->store, &val, e);
 	pthread_mutex_unlock(&s->pki->lock);
 	if (r != KH_OK)
 		goto out;
@@ -94,6 +97,7 @@ enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	/* The chain gives every certificate its issuer. Validity periods do
 	 * not matter here: an expired certificate may well be revoked. */
 	memset(&vo, 0, sizeof(vo));
+	vo.v = &val;
 	vo.trusted = trusted;
 	vo.untrusted = given;
 	vo.partial_chain = true;
@@ -127,7 +131,9 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 	Keyhold__V1__SetTruststorePolicyResponse *m = rpc_msg(c, &keyhold__v1__set_truststore_policy_response__descriptor);
 	struct svc *s = c->s;
 	struct store_ts_policy p;
-	bool exists = false;
+	struct kh_validation v;
+	bool exists = false, in_txn = false;
+	size_t i;
 	int r = KH_OK;
 
 	pthread_mutex_lock(&s->pki->lock);
@@ -137,19 +143,48 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 							"add %s FILE)",
 				     q->store, q->store));
 	KH_TRY(store_ts_policy_get(s->pki->store, q->store, &p, e));
+	KH_TRY(store_ts_validation_get(s->pki->store, q->store, &v, e));
 	if (q->set_revocation)
 		KH_TRY(pki_revocation_parse(q->revocation, p.revocation, sizeof(p.revocation), e));
 	if (q->set_ocsp_url)
 		kh_strlcpy(p.ocsp_url, q->ocsp_url, sizeof(p.ocsp_url));
+	if (q->set_policies) {
+		v.n_policies = 0;
+		for (i = 0; i < q->n_policies && i < KH_POLICIES_MAX; i++)
+			kh_strlcpy(v.policies[v.n_policies++], q->policies[i], sizeof(v.policies[0]));
+	}
+	if (q->set_require_explicit_policy)
+		v.require_explicit_policy = q->require_explicit_policy;
+	if (q->set_inhibit_policy_mapping)
+		v.inhibit_policy_mapping = q->inhibit_policy_mapping;
+	if (q->set_inhibit_any_policy)
+		v.inhibit_any_policy = q->inhibit_any_policy;
+	if (q->set_min_rsa_bits)
+		v.min_rsa_bits = q->min_rsa_bits;
+	if (q->set_min_ec_bits)
+		v.min_ec_bits = q->min_ec_bits;
+	if (q->set_allow_sha1)
+		v.allow_sha1 = q->allow_sha1;
+	KH_TRY(store_begin(s->pki->store, e));
+	in_txn = true;
 	KH_TRY(store_ts_policy_put(s->pki->store, q->store, &p, e));
+	KH_TRY(store_ts_validation_put(s->pki->store, q->store, &v, e));
+	KH_TRY(store_commit(s->pki->store, e));
+	in_txn = false;
 	m->store = rpc_strdup(c, q->store);
 	m->revocation = rpc_strdup(c, p.revocation);
 	m->ocsp_url = rpc_strdup(c, p.ocsp_url);
+	m->validation = rpc_validation(c, &v);
 	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
 	c->resp = &m->base;
-	log_info("trust store '%s': revocation %s%s%s", q->store, p.revocation, p.ocsp_url[0] ? ", OCSP at " : "",
-		 p.ocsp_url);
+	log_info("trust store '%s': revocation %s%s%s; %zu initial policies%s%s%s; floor RSA/DSA %u, EC %u%s", q->store,
+		 p.revocation, p.ocsp_url[0] ? ", OCSP at " : "", p.ocsp_url, v.n_policies,
+		 v.require_explicit_policy ? ", explicit policy required" : "",
+		 v.inhibit_policy_mapping ? ", mapping inhibited" : "", v.inhibit_any_policy ? ", anyPolicy inhibited" : "",
+		 v.min_rsa_bits, v.min_ec_bits, v.allow_sha1 ? ", SHA-1 allowed" : "");
 out:
+	if (in_txn)
+		store_rollback(s->pki->store);
 	pthread_mutex_unlock(&s->pki->lock);
 	return r;
 }

@@ -1,6 +1,7 @@
 /* h_truststore.c: the trust store RPCs: TruststoreAdd, TruststoreList,
- * TruststoreRemove, TruststoreVerify (X509_STRICT, host/IP, purpose, time,
- * CRLs over the whole chain) and ImportCrl. */
+ * TruststoreRemove, TruststoreVerify (RFC 5280 §6 with the store's policy
+ * and key floor settings, host/IP, purpose, time, CRLs over the whole
+ * chain), ImportCrl (warning on a stale CRL), ListCrls and RemoveCrl. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -202,14 +203,17 @@ static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool detai
 	struct store_ts_cert *c = NULL;
 	struct store_crl *cr = NULL;
 	struct store_ts_policy pol;
+	struct kh_validation val;
 	size_t nc = 0, ncr = 0, i;
 	int r = KH_OK;
 
 	KH_ENSURE(t != NULL, KH_E_RESOURCE_EXHAUSTED);
 	t->name = rpc_strdup(rc, name);
 	KH_TRY(store_ts_policy_get(s->pki->store, name, &pol, e));
+	KH_TRY(store_ts_validation_get(s->pki->store, name, &val, e));
 	t->revocation = rpc_strdup(rc, pol.revocation);
 	t->ocsp_url = rpc_strdup(rc, pol.ocsp_url);
+	t->validation = rpc_validation(rc, &val);
 	KH_TRY(store_ts_certs(s->pki->store, name, &c, &nc, e));
 	KH_TRY(store_crl_list(s->pki->store, name, &cr, &ncr, e));
 	t->cert_count = (uint32_t)nc;
@@ -353,10 +357,11 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
 	struct store_ts_policy tsp;
+	struct kh_validation val;
 	struct svc_rev_policy pol;
 	struct kh_cert_check_resp rc;
 	char owner[KH_NAME_MAX + 32], why[KH_REV_DETAIL_MAX + 128];
-	char reason[256], detail[512]; /* the answer's lengths, as before */
+	char reason[512], detail[512]; /* the answer's lengths */
 	X509 *leaf = NULL;
 	size_t i;
 	int r = KH_OK;
@@ -405,7 +410,24 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 		}
 		sk_X509_CRL_free(stored);
 	}
+	/* The store's validation settings; the request may name its own
+	 * initial policy set and add the three initial inhibits, never relax
+	 * them (RFC 5280 §6.1.1 (c), (e)-(g)). */
+	ts_lock(s);
+	r = store_ts_validation_get(s->pki->store, q->store, &val, e);
+	ts_unlock(s);
+	if (r != KH_OK)
+		goto out;
+	if (q->n_policies > 0) {
+		val.n_policies = 0;
+		for (i = 0; i < q->n_policies && i < KH_POLICIES_MAX; i++)
+			kh_strlcpy(val.policies[val.n_policies++], q->policies[i], sizeof(val.policies[0]));
+	}
+	val.require_explicit_policy |= q->require_explicit_policy;
+	val.inhibit_policy_mapping |= q->inhibit_policy_mapping;
+	val.inhibit_any_policy |= q->inhibit_any_policy;
 	memset(&vo, 0, sizeof(vo));
+	vo.v = &val;
 	vo.trusted = trusted;
 	vo.untrusted = untrusted;
 	vo.crls = crls;
@@ -420,6 +442,11 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	o->error = vr.error;
 	o->error_depth = vr.depth;
 	kh_strlcpy(reason, vr.reason, sizeof(reason));
+	o->validation = rpc_validation(c, &val);
+	o->valid_policies = rpc_array(c, vr.n_policies, sizeof(*o->valid_policies));
+	KH_ENSURE(o->validation != NULL && o->valid_policies != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < vr.n_policies; i++)
+		o->valid_policies[o->n_valid_policies++] = rpc_strdup(c, vr.policies[i]);
 	o->chain = rpc_array(c, (size_t)sk_X509_num(vr.chain), sizeof(*o->chain));
 	KH_ENSURE(o->chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < (size_t)sk_X509_num(vr.chain); i++) {
@@ -483,14 +510,23 @@ out:
 
 /* ---- ImportCrl ---- */
 
-static void ts_name_key(const X509_NAME *n, char out[KH_FP_HEX + 1])
+/* The key a store files a CRL under: SHA-256 of the issuer name's DER, and
+ * for a delta CRL (RFC 5280 §5.2.4) of that DER followed by "delta", so that
+ * a store keeps one full CRL and one delta CRL per issuer. */
+static void ts_name_key(const X509_NAME *n, bool delta, char out[KH_FP_HEX + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
+	const unsigned char *der = NULL;
 	unsigned int len = 0;
+	size_t dlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
 	out[0] = '\0';
-	if (X509_NAME_digest(n, EVP_sha256(), md, &len) == 1)
+	if (c != NULL && X509_NAME_get0_der(n, &der, &dlen) == 1 &&
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, der, dlen) == 1 &&
+	    (!delta || EVP_DigestUpdate(c, "delta", 5) == 1) && EVP_DigestFinal_ex(c, md, &len) == 1)
 		kh_hex(md, len, out, KH_FP_HEX + 1);
+	EVP_MD_CTX_free(c);
 }
 
 enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
@@ -503,7 +539,7 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	struct store_crl *have = NULL, sc;
 	size_t nc = 0, nhave = 0, i;
 	X509_CRL *crl = NULL;
-	bool locked = false, issuer_found = false, verified = false;
+	bool locked = false, issuer_found = false, verified = false, delta;
 	char issuer[256];
 	int r = KH_OK;
 
@@ -534,7 +570,8 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	KH_ENSURE(verified, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				       "the CRL's signature does not verify with the certificate of '%s' in trust store '%s'",
 				       issuer, q->store));
-	ts_name_key(X509_CRL_get_issuer(crl), sc.issuer_key);
+	delta = X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0;
+	ts_name_key(X509_CRL_get_issuer(crl), delta, sc.issuer_key);
 	KH_TRY(store_crl_list(s->pki->store, q->store, &have, &nhave, e));
 	for (i = 0; i < nhave; i++) {
 		char when[40];
@@ -543,8 +580,8 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 			continue;
 		kh_time_format_rfc3339(have[i].this_update, when, sizeof(when));
 		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			       "trust store '%s' already holds a newer CRL from '%s' (issued %s); an older one is refused",
-			       q->store, issuer, when);
+			       "trust store '%s' already holds a newer %sCRL from '%s' (issued %s); an older one is refused",
+			       q->store, delta ? "delta " : "", issuer, when);
 		goto out;
 	}
 	kh_strlcpy(sc.issuer, info.issuer, sizeof(sc.issuer));
@@ -553,6 +590,21 @@ enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	sc.next_update = info.next_update;
 	kh_strlcpy(sc.source, "import", sizeof(sc.source));
 	sc.imported = (int64_t)time(NULL);
+	/* RFC 5280 §5.1.2.5: past nextUpdate the issuer has a newer CRL; the
+	 * old one is kept (better than none) but verify will call it expired. */
+	m->warnings = rpc_array(rc, 1, sizeof(*m->warnings));
+	KH_ENSURE(m->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (info.next_update != 0 && info.next_update < sc.imported) {
+		char when[40], w[KH_DN_MAX + 160];
+
+		kh_time_format_rfc3339(info.next_update, when, sizeof(when));
+		snprintf(w, sizeof(w),
+			 "the CRL from '%s' is past its nextUpdate (%s): verify refuses it as expired until a newer "
+			 "one is imported",
+			 issuer, when);
+		m->warnings[m->n_warnings++] = rpc_strdup(rc, w);
+		log_warn("trust store '%s': %s", q->store, w);
+	}
 	{
 		int len = i2d_X509_CRL(crl, NULL);
 		unsigned char *p;
@@ -575,5 +627,113 @@ out:
 	store_ts_certs_free(c, nc);
 	store_crls_free(have, nhave);
 	X509_CRL_free(crl);
+	return r;
+}
+
+/* ---- ListCrls, RemoveCrl ---- */
+
+static Keyhold__V1__StoredCrl *ts_stored_crl(struct rpc_call *rc, const char *store, const struct store_crl *c,
+					     struct kh_errbuf *e)
+{
+	Keyhold__V1__StoredCrl *m = rpc_msg(rc, &keyhold__v1__stored_crl__descriptor);
+	struct kh_crl_info ci;
+
+	if (m == NULL || ts_crl_info(c, &ci, e) != KH_OK)
+		return NULL;
+	m->store = rpc_strdup(rc, store);
+	m->crl = rpc_crl_info(rc, &ci);
+	m->source = rpc_strdup(rc, c->source);
+	m->imported = c->imported;
+	return rc->oom ? NULL : m;
+}
+
+enum kh_err svc_h_list_crls(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__ListCrlsRequest *q = (const void *)c->req;
+	Keyhold__V1__ListCrlsResponse *m = rpc_msg(c, &keyhold__v1__list_crls_response__descriptor);
+	const char *want = q->store != NULL ? q->store : "";
+	char (*names)[KH_NAME_MAX + 1] = NULL;
+	struct store_crl *cr = NULL;
+	size_t n = 0, ncr = 0, i, k, total = 0;
+	int r = KH_OK;
+
+	ts_lock(c->s);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (want[0] != '\0') {
+		KH_TRY(ts_require(c->s, want, e));
+		names = calloc(1, sizeof(*names));
+		KH_ENSURE(names != NULL, KH_E_RESOURCE_EXHAUSTED);
+		kh_strlcpy(names[0], want, sizeof(names[0]));
+		n = 1;
+	} else {
+		KH_TRY(store_ts_names(c->s->pki->store, &names, &n, e));
+	}
+	/* Two passes: count, then fill (the answer's array is sized once). */
+	for (i = 0; i < n; i++) {
+		KH_TRY(store_crl_list(c->s->pki->store, names[i], &cr, &ncr, e));
+		total += ncr;
+		store_crls_free(cr, ncr);
+		cr = NULL;
+		ncr = 0;
+	}
+	m->crls = rpc_array(c, total, sizeof(*m->crls));
+	KH_ENSURE(m->crls != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < n; i++) {
+		KH_TRY(store_crl_list(c->s->pki->store, names[i], &cr, &ncr, e));
+		for (k = 0; k < ncr && m->n_crls < total; k++) {
+			m->crls[m->n_crls] = ts_stored_crl(c, names[i], &cr[k], e);
+			KH_ENSURE(m->crls[m->n_crls] != NULL, e->code != KH_OK ? e->code : KH_E_RESOURCE_EXHAUSTED);
+			m->n_crls++;
+		}
+		store_crls_free(cr, ncr);
+		cr = NULL;
+		ncr = 0;
+	}
+	c->resp = &m->base;
+out:
+	ts_unlock(c->s);
+	store_crls_free(cr, ncr);
+	free(names);
+	return r;
+}
+
+enum kh_err svc_h_remove_crl(struct rpc_call *rc, struct kh_errbuf *e)
+{
+	const Keyhold__V1__RemoveCrlRequest *q = (const void *)rc->req;
+	Keyhold__V1__RemoveCrlResponse *m = rpc_msg(rc, &keyhold__v1__remove_crl_response__descriptor);
+	struct svc *s = rc->s;
+	struct store_crl *cr = NULL;
+	size_t ncr = 0, i, hits = 0, at = 0;
+	char fp[KH_FP_HEX + 1];
+	bool by_fp;
+	int r = KH_OK;
+
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	by_fp = kh_fingerprint_normalize(q->crl, fp);
+	ts_lock(s);
+	KH_TRY(ts_require(s, q->store, e));
+	KH_TRY(store_crl_list(s->pki->store, q->store, &cr, &ncr, e));
+	for (i = 0; i < ncr; i++) {
+		if ((by_fp && strcmp(cr[i].fingerprint, fp) == 0) || (!by_fp && strcasecmp(cr[i].issuer, q->crl) == 0)) {
+			hits++;
+			at = i;
+		}
+	}
+	KH_ENSURE(hits < 2, kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				      "trust store '%s' holds a full and a delta CRL from '%.200s': name one by its SHA-256 "
+				      "fingerprint (keyhold crl list %s)",
+				      q->store, q->crl, q->store));
+	KH_ENSURE(hits > 0, kh_err_set(e, KH_E_NOT_FOUND,
+				      "trust store '%s' holds no CRL %s '%.200s' (keyhold crl list %s shows them)", q->store,
+				      by_fp ? "with SHA-256 fingerprint" : "from", q->crl, q->store));
+	m->removed = ts_stored_crl(rc, q->store, &cr[at], e);
+	KH_ENSURE(m->removed != NULL, e->code != KH_OK ? e->code : KH_E_RESOURCE_EXHAUSTED);
+	/* One statement: its own transaction. */
+	KH_TRY(store_crl_remove(s->pki->store, q->store, cr[at].issuer_key, e));
+	rc->resp = &m->base;
+	log_info("trust store '%s': CRL from '%s' (%s) removed", q->store, cr[at].issuer, cr[at].fingerprint);
+out:
+	ts_unlock(s);
+	store_crls_free(cr, ncr);
 	return r;
 }

@@ -77,6 +77,8 @@ enum kh_err svc_h_truststore_list(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_truststore_remove(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_import_crl(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_list_crls(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_remove_crl(struct rpc_call *c, struct kh_errbuf *e);
 
 /* h_revocation.c */
 enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e);
@@ -91,8 +93,10 @@ enum kh_err svc_h_run_monitor(struct rpc_call *c, struct kh_errbuf *e);
  * (strings copied); NULL (c->oom) when out of memory. */
 struct kh_cert_info;
 struct kh_crl_info;
+struct kh_validation;
 Keyhold__V1__CertInfo *rpc_cert_info(struct rpc_call *c, const struct kh_cert_info *k);
 Keyhold__V1__CrlInfo *rpc_crl_info(struct rpc_call *c, const struct kh_crl_info *k);
+Keyhold__V1__ValidationSettings *rpc_validation(struct rpc_call *c, const struct kh_validation *v);
 
 /* h_status.c */
 enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e);

@@ -116,6 +116,19 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE TABLE audit_anchor ("
 	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  value TEXT NOT NULL);",
+	/* 4: a trust store's path validation settings (docs/PKI.md): the
+	 * initial policy set (space-separated OIDs; empty: anyPolicy), the
+	 * three initial inhibits and the key strength floor. No row: the
+	 * defaults. */
+	"CREATE TABLE truststore_validation ("
+	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  policies TEXT NOT NULL DEFAULT '',"
+	"  require_explicit_policy INTEGER NOT NULL DEFAULT 0,"
+	"  inhibit_policy_mapping INTEGER NOT NULL DEFAULT 0,"
+	"  inhibit_any_policy INTEGER NOT NULL DEFAULT 0,"
+	"  min_rsa_bits INTEGER NOT NULL DEFAULT 2048,"
+	"  min_ec_bits INTEGER NOT NULL DEFAULT 256,"
+	"  allow_sha1 INTEGER NOT NULL DEFAULT 0);",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -139,6 +139,10 @@ void store_ts_certs_free(struct store_ts_cert *c, size_t n);
 /* Inserts or replaces the CRL of (store, issuer_key). */
 enum kh_err store_crl_put(struct store *st, const char *store_name, const struct store_crl *c,
 			  struct kh_errbuf *e) KH_WUR;
+/* Removes the store's CRL from the issuer with that name key; NOT_FOUND
+ * when there is none. */
+enum kh_err store_crl_remove(struct store *st, const char *store_name, const char *issuer_key,
+			     struct kh_errbuf *e) KH_WUR;
 enum kh_err store_crl_list(struct store *st, const char *store_name, struct store_crl **out, size_t *n,
 			   struct kh_errbuf *e) KH_WUR;
 void store_crls_free(struct store_crl *c, size_t n);
@@ -155,6 +159,13 @@ enum kh_err store_ts_policy_get(struct store *st, const char *store_name, struct
 				struct kh_errbuf *e) KH_WUR;
 enum kh_err store_ts_policy_put(struct store *st, const char *store_name, const struct store_ts_policy *p,
 				struct kh_errbuf *e) KH_WUR;
+
+/* A trust store's path validation settings; kh_validation_default when
+ * none were set. */
+enum kh_err store_ts_validation_get(struct store *st, const char *store_name, struct kh_validation *out,
+				    struct kh_errbuf *e) KH_WUR;
+enum kh_err store_ts_validation_put(struct store *st, const char *store_name, const struct kh_validation *v,
+				    struct kh_errbuf *e) KH_WUR;
 
 /* A trustpoint's OCSP URL and renewal settings (its revocation list is a
  * column of trustpoints); defaults when none were set. */

@@ -1,7 +1,9 @@
 /* store_rev.c: the tables of revocation checking, expiry monitoring and
  * renewal (schema 2): trust store and trustpoint policies, the caches of
  * fetched CRLs and OCSP answers (kept until their nextUpdate), and the
- * last expiry notification of each certificate. */
+ * last expiry notification of each certificate; a trust store's path
+ * validation settings (schema 4). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,77 @@ enum kh_err store_ts_policy_put(struct store *st, const char *store_name, const 
 	store_bind_text(s, 2, p->revocation);
 	store_bind_text(s, 3, p->ocsp_url);
 	KH_TRY(store_step_done(st, s, "storing a trust store policy", e));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum kh_err store_ts_validation_get(struct store *st, const char *store_name, struct kh_validation *out,
+				    struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	char pols[KH_POLICIES_MAX * (KH_OID_MAX + 1) + 1];
+	const char *p, *sp;
+	int r = KH_OK, rc;
+
+	kh_validation_default(out);
+	KH_TRY(store_prepare(st,
+			     "SELECT policies, require_explicit_policy, inhibit_policy_mapping, inhibit_any_policy, "
+			     "min_rsa_bits, min_ec_bits, allow_sha1 FROM truststore_validation WHERE store = ?",
+			     &s, e));
+	store_bind_text(s, 1, store_name);
+	rc = sqlite3_step(s);
+	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trust store's validation settings"));
+	if (rc == SQLITE_ROW) {
+		store_col_text(s, 0, pols, sizeof(pols));
+		for (p = pols; *p != '\0' && out->n_policies < KH_POLICIES_MAX; p = *sp ? sp + 1 : sp) {
+			size_t n;
+
+			sp = strchr(p, ' ');
+			if (sp == NULL)
+				sp = p + strlen(p);
+			n = (size_t)(sp - p);
+			if (n == 0 || n > KH_OID_MAX)
+				continue;
+			memcpy(out->policies[out->n_policies], p, n);
+			out->policies[out->n_policies++][n] = '\0';
+		}
+		out->require_explicit_policy = sqlite3_column_int(s, 1) != 0;
+		out->inhibit_policy_mapping = sqlite3_column_int(s, 2) != 0;
+		out->inhibit_any_policy = sqlite3_column_int(s, 3) != 0;
+		out->min_rsa_bits = (uint32_t)sqlite3_column_int(s, 4);
+		out->min_ec_bits = (uint32_t)sqlite3_column_int(s, 5);
+		out->allow_sha1 = sqlite3_column_int(s, 6) != 0;
+	}
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum kh_err store_ts_validation_put(struct store *st, const char *store_name, const struct kh_validation *v,
+				    struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	char pols[KH_POLICIES_MAX * (KH_OID_MAX + 1) + 1] = "";
+	size_t i, off = 0;
+	int r = KH_OK;
+
+	for (i = 0; i < v->n_policies && i < KH_POLICIES_MAX; i++)
+		off += (size_t)snprintf(pols + off, sizeof(pols) - off, "%s%s", i ? " " : "", v->policies[i]);
+	KH_TRY(store_prepare(st,
+			     "INSERT OR REPLACE INTO truststore_validation (store, policies, require_explicit_policy, "
+			     "inhibit_policy_mapping, inhibit_any_policy, min_rsa_bits, min_ec_bits, allow_sha1) "
+			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			     &s, e));
+	store_bind_text(s, 1, store_name);
+	store_bind_text(s, 2, pols);
+	sqlite3_bind_int(s, 3, v->require_explicit_policy);
+	sqlite3_bind_int(s, 4, v->inhibit_policy_mapping);
+	sqlite3_bind_int(s, 5, v->inhibit_any_policy);
+	sqlite3_bind_int(s, 6, (int)v->min_rsa_bits);
+	sqlite3_bind_int(s, 7, (int)v->min_ec_bits);
+	sqlite3_bind_int(s, 8, v->allow_sha1);
+	KH_TRY(store_step_done(st, s, "storing a trust store's validation settings", e));
 out:
 	sqlite3_finalize(s);
 	return r;

@@ -179,6 +179,22 @@ out:
 	return r;
 }
 
+enum kh_err store_crl_remove(struct store *st, const char *store_name, const char *issuer_key, struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_prepare(st, "DELETE FROM crls WHERE store = ? AND issuer_key = ?", &s, e));
+	store_bind_text(s, 1, store_name);
+	store_bind_text(s, 2, issuer_key);
+	KH_TRY(store_step_done(st, s, "removing a CRL", e));
+	KH_ENSURE(sqlite3_changes(st->db) == 1,
+		  kh_err_set(e, KH_E_NOT_FOUND, "trust store '%s' holds no such CRL", store_name));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
 enum kh_err store_crl_list(struct store *st, const char *store_name, struct store_crl **out, size_t *n,
 			   struct kh_errbuf *e)
 {

@@ -3,7 +3,8 @@
 # self-signed CN rule, list, remove; verify with OpenSSL semantics
 # (X509_STRICT) against the store plus --untrusted intermediates, at a
 # time, for a host or IP, for a purpose, and with CRLs on the whole chain
-# (given with --crl or stored with `crl import`). Each check has its
+# (given with --crl or stored with `crl import`); `crl list`, `crl remove`,
+# a stale CRL's warning. Each check has its
 # failing twin.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
@@ -159,6 +160,47 @@ expect_err FAILED_PRECONDITION "forged CRL" kh crl import web "$T/forged.crl"
 expect_msg "does not verify"
 expect_err INVALID_ARGUMENT "crl import junk" kh crl import web "$T/junk"
 expect_err NOT_FOUND "crl import unknown store" kh crl import nope "$T/sub.crl"
+
+# crl list / remove. The root's CRL revokes nothing (no revokedCertificates
+# at all): 0 entries, not 4294967295. crlNumber is shown in decimal too.
+ok "crl list" kh --json crl list web
+[ "$(json_get 'len(d["crls"])' < "$T/ok.out")" = 2 ] || fail "crl list does not show the 2 CRLs"
+[ "$(json_get '[c["crl"]["revoked"] for c in d["crls"] if c["crl"]["issuer"]=="CN=Test Root CA"]' < "$T/ok.out")" = "[0]" ] \
+  || fail "the empty CRL does not count 0 entries: $(cat "$T/ok.out")"
+[ "$(json_get '[c["crl"]["number_decimal"] for c in d["crls"] if c["crl"]["issuer"]=="CN=Test Issuing CA"]' < "$T/ok.out")" = \
+  "['$((16#$(openssl crl -in "$T/sub.crl" -noout -crlnumber | sed 's/.*=//')))']" ] || fail "crlNumber in decimal is wrong"
+[ "$(json_get 'sorted(set(c["source"] for c in d["crls"]))' < "$T/ok.out")" = "['import']" ] || fail "source is not import"
+sub_crl_fp=$(json_get '[c["crl"]["fingerprint_sha256"] for c in d["crls"] if c["crl"]["issuer"]=="CN=Test Issuing CA"][0]' < "$T/ok.out")
+[ "$sub_crl_fp" = "$(openssl crl -in "$T/sub.crl" -outform DER | sha256sum | cut -d' ' -f1)" ] || fail "the CRL fingerprint is not its SHA-256"
+ok "crl list, text" kh crl list web
+grep -q "CN=Test Issuing CA" "$T/ok.out" || fail "crl list text lacks the issuer"
+grep -q 4294967295 "$T/ok.out" && fail "crl list counts an empty CRL as 4294967295"
+ok "crl list, every store" kh --json crl list
+[ "$(json_get 'len(d["crls"])' < "$T/ok.out")" -ge 2 ] || fail "crl list without a store misses CRLs"
+expect_err NOT_FOUND "crl list of an unknown store" kh crl list nope
+ok "crl remove by issuer" kh --json crl remove web "CN=Test Root CA"
+[ "$(json_get 'd["removed"]["crl"]["issuer"]' < "$T/ok.out")" = "CN=Test Root CA" ] || fail "crl remove answered another CRL"
+expect_err NOT_FOUND "crl remove twice" kh crl remove web "CN=Test Root CA"
+expect_msg "keyhold crl list web"
+expect_err FAILED_PRECONDITION "the root's CRL is gone: the chain lacks one" kh truststore verify web "$T/server.pem"
+# A CRL past its nextUpdate imports with a warning (and verify calls it expired).
+openssl ca -batch -config "$T/root/ca.cnf" -gencrl -crl_lastupdate 20200101000000Z -crl_nextupdate 20210101000000Z \
+  -out "$T/root-stale.crl" 2> /dev/null || fail "gencrl (stale) failed"
+ok "stale CRL imports" kh crl import web "$T/root-stale.crl"
+grep -q "warning: the CRL from 'CN=Test Root CA' is past its nextUpdate (2021-01-01T00:00:00Z)" "$T/ok.err" \
+  || { cat "$T/ok.err" >&2; fail "a stale CRL imported without a warning"; }
+ok "stale CRL, --json" kh --json crl import web "$T/root-stale.crl"
+[ "$(json_get 'len(d["warnings"])' < "$T/ok.out")" = 1 ] || fail "--json import lacks the warning"
+expect_err FAILED_PRECONDITION "verify with the stale CRL" kh truststore verify web "$T/server.pem"
+expect_msg "CRL has expired"
+ok "fresh CRL again" kh crl import web "$T/root.crl"
+grep -q warning "$T/ok.err" && fail "a fresh CRL imported with a warning"
+ok "crl remove by fingerprint (colons)" kh crl remove web "$(echo "$sub_crl_fp" | sed 's/../&:/g; s/:$//')"
+ok "one CRL left" kh --json crl list web
+[ "$(json_get 'len(d["crls"])' < "$T/ok.out")" = 1 ] || fail "crl remove by fingerprint removed nothing"
+expect_err NOT_FOUND "crl remove from an unknown store" kh crl remove nope "CN=Test Root CA"
+expect_err INVALID_ARGUMENT "crl remove without a name" kh crl remove web ""
+ok "sub CRL back" kh crl import web "$T/sub.crl"
 
 # ---- remove ----
 fpc=$(openssl x509 -in "$T/sub/ca.pem" -noout -fingerprint -sha256 | sed 's/.*=//')

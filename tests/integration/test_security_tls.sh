@@ -3,7 +3,8 @@
 # and verified against client_ca, the principal taken from the SAN URI (or
 # CN) and mapped through [access] and the key grants; the server's private
 # key is a token key (not extractable) used in the token for the handshake.
-# Refused: no client certificate, a certificate from another CA, TLS 1.2;
+# Refused: no client certificate, a certificate from another CA, TLS 1.2,
+# a client key below the trust store's key strength floor;
 # a client that does not finish its handshake is cut off. A granted client
 # signs over TLS with `keyhold --connect`.
 . "$(dirname "$0")/lib.sh"
@@ -193,6 +194,23 @@ ok "sign over TLS, client CA from a trust store" tlskh client sign tls-sign --in
 openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls4.sig" "$T/msg" > /dev/null || fail "tls4 signature"
 sclient -tls1_3 -cert "$P/rogue.pem" -key "$P/rogue.key" > "$T/s-rogue2"
 grep -Eq "alert (unknown ca|number 48)" "$T/s-rogue2" || { cat "$T/s-rogue2" >&2; fail "trust store: a certificate from another CA was not refused"; }
+# The store's key strength floor holds for TLS clients as for `truststore
+# verify` (docs/PKI.md "Validation"): with EC 384 required, the P-256 client
+# is refused and the log names the certificate and the rule.
+ok "EC floor 384 for TLS clients" kh truststore set tls-clients --min-ec-bits 384
+kh_stop
+: > "$T/keyholdd.log"
+kh_start
+PORT=$(sed -n 's/.*TLS 1.3 listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/keyholdd.log" | tail -n 1)
+expect_err UNAVAILABLE "a P-256 client under an EC floor of 384" tlskh client status
+grep -q "client certificate refused: certificate 'CN=ignored-when-san-uri' (depth 0): its EC key is on a 256-bit curve, below the trust store's key strength floor of 384 bits" \
+  "$T/keyholdd.log" || fail "the TLS refusal does not name the certificate and the rule"
+ok "EC floor back to 256" kh truststore set tls-clients --min-ec-bits 256
+kh_stop
+: > "$T/keyholdd.log"
+kh_start
+PORT=$(sed -n 's/.*TLS 1.3 listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/keyholdd.log" | tail -n 1)
+ok "the P-256 client again under the default floor" tlskh client sign tls-sign --in "$T/msg" --out "$T/tls5.sig"
 kh_stop
 # A trust store that does not exist stops the start with a clear error.
 sed -i "s|^client_truststore = .*|client_truststore = no-such-store|" "$T/keyhold.conf"

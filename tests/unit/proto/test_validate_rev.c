@@ -159,7 +159,12 @@ static void req_valid(const struct proto_req *q)
 		assert_true(kh_name_valid(m->store));
 		assert_true(kh_url_valid(m->ocsp_url));
 		assert_true(strlen(m->revocation) <= KH_REVOCATION_MAX);
-		assert_true(m->set_revocation || m->set_ocsp_url);
+		assert_true(m->set_revocation || m->set_ocsp_url || m->set_policies || m->set_require_explicit_policy ||
+			    m->set_inhibit_policy_mapping || m->set_inhibit_any_policy || m->set_min_rsa_bits ||
+			    m->set_min_ec_bits || m->set_allow_sha1);
+		assert_true(m->n_policies <= KH_POLICIES_MAX);
+		assert_true(!m->set_min_rsa_bits || (m->min_rsa_bits >= KH_FLOOR_RSA_MIN && m->min_rsa_bits <= KH_FLOOR_RSA_MAX));
+		assert_true(!m->set_min_ec_bits || (m->min_ec_bits >= KH_FLOOR_EC_MIN && m->min_ec_bits <= KH_FLOOR_EC_MAX));
 		break;
 	}
 	case PROTO_M_LIST_EXPIRING:
@@ -310,6 +315,46 @@ static void test_validation(void **state)
 	b.ts_policy.set_ocsp_url = false;
 	assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
 	assert_non_null(strstr(e.msg, "nothing to set"));
+	/* Validation settings: OIDs, their count, the key floors. */
+	{
+		char *pols[KH_POLICIES_MAX + 1];
+		size_t i;
+
+		for (i = 0; i <= KH_POLICIES_MAX; i++)
+			pols[i] = str("2.16.840.1.101.3.2.1.48.1");
+		b.ts_policy.set_policies = true;
+		b.ts_policy.policies = pols;
+		b.ts_policy.n_policies = 1;
+		assert_int_equal(decode_body(&b, &e), KH_OK);
+		pols[0] = str("anyPolicy");
+		assert_int_equal(decode_body(&b, &e), KH_OK);
+		pols[0] = str("2.16.840.1.101.3.2.1.48.01");
+		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(e.msg, "a policy is a dotted OID"));
+		pols[0] = str("3.1");
+		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
+		pols[0] = str("1.2.");
+		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
+		pols[0] = str("2.16.840.1.101.3.2.1.48.1");
+		b.ts_policy.n_policies = KH_POLICIES_MAX + 1;
+		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(e.msg, "at most 16 policies"));
+		b.ts_policy.n_policies = 0;
+		b.ts_policy.policies = NULL;
+		b.ts_policy.set_policies = false;
+		b.ts_policy.set_min_rsa_bits = true;
+		b.ts_policy.min_rsa_bits = 256;
+		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(e.msg, "the RSA/DSA key floor is 512 to 16384 bits, not 256"));
+		b.ts_policy.min_rsa_bits = 1024;
+		assert_int_equal(decode_body(&b, &e), KH_OK);
+		b.ts_policy.set_min_ec_bits = true;
+		b.ts_policy.min_ec_bits = 1000;
+		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(e.msg, "the EC key floor is 160 to 521 bits, not 1000"));
+		b.ts_policy.set_min_ec_bits = false;
+		b.ts_policy.set_min_rsa_bits = false;
+	}
 	/* renew-at 1..99 (0: off). */
 	rev_req_init(&b, PROTO_M_SET_TRUSTPOINT_POLICY);
 	b.tp_policy.name = str("tp");

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "kh_util.h"
 #include "store/store.h"
 #include "store/store_dir.h"
 
@@ -167,11 +168,12 @@ static void test_migrates_from_v1(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	/* Back to a version-1 database: migrations 2 and 3 run again. */
+	/* Back to a version-1 database: migrations 2 to 4 run again. */
 	raw_exec("DROP TABLE truststore_policy; DROP TABLE trustpoint_policy; DROP TABLE crl_cache; "
-		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; PRAGMA user_version = 1;");
+		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
+		 "DROP TABLE truststore_validation; PRAGMA user_version = 1;");
 	st = open_store();
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	store_close(st);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'expiry_notices'"), 1);
 }
@@ -184,13 +186,13 @@ static void test_newer_schema_refused(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	raw_exec("PRAGMA user_version = 4");
+	raw_exec("PRAGMA user_version = 5");
 	st = NULL;
 	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
-	assert_non_null(strstr(e.msg, "schema version 4, newer than"));
+	assert_non_null(strstr(e.msg, "schema version 5, newer than"));
 	/* Left as it was. */
-	assert_int_equal(raw_int("PRAGMA user_version"), 4);
+	assert_int_equal(raw_int("PRAGMA user_version"), 5);
 }
 
 static void test_trustpoints(void **state)
@@ -337,6 +339,44 @@ static void make_cert(struct store_ts_cert *c, char fpc, const char *cn, int64_t
 	c->not_after = 1900000000;
 	c->der = bytes(cn);
 	c->added = added;
+}
+
+/* A trust store's validation settings: defaults without a row, a round
+ * trip of every field, gone with the store. */
+static void test_ts_validation(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct kh_validation v, got;
+	struct store *st;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_ts_create(st, "pol", &e), KH_OK);
+	assert_int_equal(store_ts_validation_get(st, "pol", &got, &e), KH_OK);
+	assert_int_equal(got.n_policies, 0);
+	assert_int_equal(got.min_rsa_bits, KH_FLOOR_RSA_DEFAULT);
+	assert_int_equal(got.min_ec_bits, KH_FLOOR_EC_DEFAULT);
+	assert_false(got.allow_sha1 || got.require_explicit_policy || got.inhibit_policy_mapping ||
+		     got.inhibit_any_policy);
+	kh_validation_default(&v);
+	v.n_policies = 2;
+	kh_strlcpy(v.policies[0], "2.16.840.1.101.3.2.1.48.1", sizeof(v.policies[0]));
+	kh_strlcpy(v.policies[1], "1.3.6.1.4.1.55555.1.2", sizeof(v.policies[1]));
+	v.require_explicit_policy = v.inhibit_policy_mapping = v.inhibit_any_policy = v.allow_sha1 = true;
+	v.min_rsa_bits = 1024;
+	v.min_ec_bits = 224;
+	assert_int_equal(store_ts_validation_put(st, "pol", &v, &e), KH_OK);
+	assert_int_equal(store_ts_validation_get(st, "pol", &got, &e), KH_OK);
+	assert_int_equal(got.n_policies, 2);
+	assert_string_equal(got.policies[0], v.policies[0]);
+	assert_string_equal(got.policies[1], v.policies[1]);
+	assert_true(got.require_explicit_policy && got.inhibit_policy_mapping && got.inhibit_any_policy && got.allow_sha1);
+	assert_int_equal(got.min_rsa_bits, 1024);
+	assert_int_equal(got.min_ec_bits, 224);
+	/* Settings of a deleted store go with it. */
+	assert_int_equal(store_ts_delete(st, "pol", &e), KH_OK);
+	assert_int_equal(raw_int("SELECT count(*) FROM truststore_validation"), 0);
+	store_close(st);
 }
 
 static void test_truststores_and_crls(void **state)
@@ -561,6 +601,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trustpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_managed_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truststores_and_crls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ts_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
