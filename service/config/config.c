@@ -2,6 +2,10 @@
  * counting reader gives every error its line), validation. */
 #include <errno.h>
 #include <grp.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -662,6 +666,68 @@ static enum kh_err cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
 	return cfg_fail(p, "unknown key '%s' in [expiry]", n);
 }
 
+/* [metrics] listen: HOST:PORT or [IPV6]:PORT with a numeric address (no
+ * name is looked up at start). Loopback only unless allow_remote = yes:
+ * the endpoint has no authentication of its own (docs/OPERATIONS.md). */
+static enum kh_err cfg_metrics_listen(struct cfg_parse *p, const char *v)
+{
+	char host[64], port[8];
+	struct addrinfo hints, *ai = NULL;
+	const char *colon = strrchr(v, ':'), *h = v;
+	bool bracket = v[0] == '[';
+	size_t hl;
+	uint64_t pn;
+
+	if (colon == NULL || colon == v)
+		return cfg_fail(p, "listen must be ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'", v);
+	hl = (size_t)(colon - v);
+	if (bracket) {
+		if (hl < 3 || v[hl - 1] != ']')
+			return cfg_fail(p, "listen must be ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'", v);
+		h = v + 1;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host) || strlen(colon + 1) >= sizeof(port) || kh_parse_u64(colon + 1, 0, 65535, &pn) != 0)
+		return cfg_fail(p, "listen must be ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'", v);
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	/* An IPv6 address takes brackets: "::1:9464" is ambiguous. */
+	if (!bracket && strchr(host, ':') != NULL)
+		return cfg_fail(p, "listen must be ADDRESS:PORT with an IPv6 address in brackets ([::1]:9464), not '%s'",
+				v);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
+		return cfg_fail(p, "listen: '%s' is not a numeric IPv4 or IPv6 address", host);
+	if (ai->ai_family == AF_INET)
+		p->c->metrics_loopback = (ntohl(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+	else
+		p->c->metrics_loopback = ai->ai_family == AF_INET6 &&
+					 IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr);
+	freeaddrinfo(ai);
+	free(p->c->metrics_host);
+	p->c->metrics_host = strdup(host);
+	if (p->c->metrics_host == NULL)
+		return cfg_fail(p, "out of memory");
+	p->c->metrics_port = (unsigned)pn;
+	p->c->metrics_listen = true;
+	return KH_OK;
+}
+
+static enum kh_err cfg_metrics(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "listen") == 0)
+		return cfg_metrics_listen(p, v);
+	if (strcmp(n, "allow_remote") == 0)
+		return cfg_bool(p, &c->metrics_allow_remote, n, v);
+	if (strcmp(n, "probe_interval") == 0)
+		return cfg_duration(p, &c->metrics_probe_interval_s, n, v, 1, 3600);
+	return cfg_fail(p, "unknown key '%s' in [metrics]", n);
+}
+
 /* One name = value of section. */
 static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const char *name, const char *value)
 {
@@ -693,10 +759,12 @@ static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const cha
 		return cfg_revocation(p, name, value);
 	if (strcmp(section, "expiry") == 0)
 		return cfg_expiry(p, name, value);
+	if (strcmp(section, "metrics") == 0)
+		return cfg_metrics(p, name, value);
 	if (*section == '\0')
 		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
 				name);
-	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry)",
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics)",
 			section);
 }
 
@@ -772,6 +840,7 @@ static struct svc_config *cfg_defaults(void)
 	c->exp_notify_every_s = 86400;
 	c->exp_check_interval_s = 3600;
 	c->exp_hook_timeout_s = 30;
+	c->metrics_probe_interval_s = 5;
 	c->socket = strdup(KH_DEFAULT_SOCKET);
 	c->state_dir = strdup("/var/lib/keyhold");
 	if (c->socket == NULL || c->state_dir == NULL) {
@@ -823,6 +892,13 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 			       "%s:%d: [tls] listen needs client_truststore = STORE (a keyhold trust store) or "
 			       "client_ca = FILE: the CAs whose client certificates are accepted",
 			       name, p.line);
+		goto out;
+	}
+	if (p.c->metrics_listen && !p.c->metrics_loopback && !p.c->metrics_allow_remote) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			       "%s:%d: [metrics] listen = %s is not a loopback address: /metrics and /healthz have no "
+			       "authentication; set allow_remote = yes to serve them there anyway",
+			       name, p.line, p.c->metrics_host);
 		goto out;
 	}
 	if (p.c->rate_burst == 0)
@@ -911,5 +987,6 @@ void svc_config_free(struct svc_config *c)
 	}
 	free(c->rev_proxy);
 	svc_config_argv_free(c->exp_hook);
+	free(c->metrics_host);
 	free(c);
 }

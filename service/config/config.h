@@ -101,6 +101,13 @@ struct svc_config {
 	unsigned exp_check_interval_s;  /* how often the monitor runs */
 	char **exp_hook;                /* argv (NULL-terminated) of the notification command; NULL: none */
 	unsigned exp_hook_timeout_s;
+	/* [metrics] (docs/OPERATIONS.md) */
+	bool metrics_listen;            /* listen was given */
+	char *metrics_host;             /* numeric address */
+	unsigned metrics_port;          /* 0: any free port (logged) */
+	bool metrics_loopback;          /* the address is a loopback one */
+	bool metrics_allow_remote;      /* allow_remote = yes */
+	unsigned metrics_probe_interval_s; /* token probe and certificate survey */
 };
 
 /* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)

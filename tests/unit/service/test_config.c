@@ -385,6 +385,54 @@ static void test_revocation_expiry(void **state)
 	svc_config_argv_free(argv);
 }
 
+/* [metrics] (docs/OPERATIONS.md): a numeric address; loopback unless
+ * allow_remote = yes. */
+static void test_metrics(void **state)
+{
+	struct svc_config *c;
+
+	(void)state;
+	c = parse_ok(TOKEN);
+	assert_false(c->metrics_listen);
+	assert_int_equal(c->metrics_probe_interval_s, 5);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = 127.0.0.1:9464\nprobe_interval = 2s\n");
+	assert_true(c->metrics_listen);
+	assert_true(c->metrics_loopback);
+	assert_string_equal(c->metrics_host, "127.0.0.1");
+	assert_int_equal(c->metrics_port, 9464);
+	assert_int_equal(c->metrics_probe_interval_s, 2);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = [::1]:0\n");
+	assert_true(c->metrics_loopback);
+	assert_string_equal(c->metrics_host, "::1");
+	assert_int_equal(c->metrics_port, 0);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = 127.8.9.10:1\n");
+	assert_true(c->metrics_loopback);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = 192.0.2.1:9464\nallow_remote = yes\n");
+	assert_false(c->metrics_loopback);
+	assert_true(c->metrics_allow_remote);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = [2001:db8::1]:9464\nallow_remote = yes\n");
+	assert_false(c->metrics_loopback);
+	assert_string_equal(c->metrics_host, "2001:db8::1");
+	svc_config_free(c);
+
+	parse_bad_at(TOKEN "[metrics]\nlisten = 0.0.0.0:9464\n", 6, "not a loopback address");
+	parse_bad_at(TOKEN "[metrics]\nlisten = [::]:9464\n", 6, "allow_remote = yes");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 192.0.2.1:9464\nallow_remote = no\n", 7, "not a loopback address");
+	parse_bad_at(TOKEN "[metrics]\nlisten = localhost:9464\n", 6, "not a numeric");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 9464\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 127.0.0.1:65536\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 127.0.0.1:\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = [::1:9464\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = ::1:9464\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nprobe_interval = 0s\n", 6, "probe_interval");
+	parse_bad_at(TOKEN "[metrics]\nport = 1\n", 6, "unknown key 'port' in [metrics]");
+}
+
 static void test_access(void **state)
 {
 	struct svc_config *c;
@@ -616,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_revocation_expiry),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_repeats_and_continuations),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_missing_token_keys),
