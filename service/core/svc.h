@@ -40,6 +40,8 @@ struct svc_server;
 struct svc_fips;
 struct svc_pki;
 struct svc_expiry;
+struct svc_metrics;
+struct metrics_http;
 
 struct svc {
 	struct svc_config *cfg;
@@ -63,6 +65,8 @@ struct svc {
 	SSL_CTX *tls_ctx;             /* NULL: no TLS listener */
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
+	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
+	struct metrics_http *metrics_http; /* metrics/metrics.h: [metrics] listener; NULL: none */
 };
 
 /* "INIT", "SELF_TEST", "OPERATIONAL", "ERROR" (svc_state.c). */
