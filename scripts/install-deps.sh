@@ -15,6 +15,8 @@ PKGS=(
   tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus
   # test helpers
   python3 util-linux procps psmisc sqlite3 curl nginx shellcheck
+  # test_metrics: promtool and a real Prometheus server
+  prometheus
 )
 
 missing=()
