@@ -105,6 +105,18 @@ delta() { echo $(($(value "$T/after.prom" "$1") - $(value "$T/before.prom" "$1")
   || fail "the token's key generation was not timed"
 [ "$(delta keyhold_audit_records_total)" -ge 5 ] || fail "keyhold_audit_records_total did not move with the requests"
 
+# An open client connection shows in keyhold_connections.
+python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(60)' "$SOCK" &
+holder=$!
+for i in $(seq 1 20); do
+  scrape conn
+  [ "$(value "$T/conn.prom" keyhold_connections)" -ge 1 ] && break
+  sleep 0.2
+done
+kill "$holder"
+wait "$holder" 2> /dev/null || true
+[ "$(value "$T/conn.prom" keyhold_connections)" -ge 1 ] || fail "keyhold_connections did not count an open connection"
+
 # ---- bad HTTP is answered; keyholdd keeps serving ----
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST --data x "$URL/metrics")
 [ "$code" = 405 ] || fail "POST /metrics answered $code, expected 405"
@@ -250,4 +262,20 @@ prom_stop
 
 kill -0 "$pid" || fail "keyholdd died"
 [ "$KH_PID" = "$pid" ] || fail "keyholdd was restarted"
+
+# ---- rate-limit refusals: a burst over [service] rate ----
+kh_stop
+KH_SERVICE_EXTRA=$(printf 'rate = 2\nrate_burst = 2')
+kh_config "$(printf '[metrics]\nlisten = 127.0.0.1:0\nprobe_interval = 1s\n')"
+kh_start
+port=$(sed -n 's/.*metrics: HTTP listening on 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$T/keyholdd.log" | tail -n 1)
+URL="http://127.0.0.1:$port"
+mkdir -p "$T/burst"
+if "$KH_SIGNER" "$SOCK" m-p256 1 20 "$T/burst" > "$T/burst.out" 2>&1; then
+  fail "20 signatures at once passed a rate of 2/s"
+fi
+scrape rate
+[ "$(value "$T/rate.prom" keyhold_rate_limited_total)" -ge 1 ] || fail "keyhold_rate_limited_total did not count the refusals"
+[ "$(value "$T/rate.prom" 'keyhold_requests_total{method="Sign",code="RESOURCE_EXHAUSTED"}')" -ge 1 ] \
+  || fail "the rate refusals are not in keyhold_requests_total"
 kh_stop
