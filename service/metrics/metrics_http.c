@@ -178,9 +178,35 @@ static void metrics_token_ops(struct evbuffer *b, struct svc_metrics *sm)
 	}
 }
 
+/* The labels of a certificate held as held_by ("trustpoint:web",
+ * "trustpoint-chain:web", "trustpoint-ca:web", "truststore:NAME"):
+ * trustpoint, store, role, subject, fingerprint. */
+static void metrics_cert_labels(struct evbuffer *b, const char *held_by, const char *subject, const char *fp)
+{
+	const char *colon = strchr(held_by, ':');
+	size_t kl = colon != NULL ? (size_t)(colon - held_by) : 0;
+	bool store = kl == 10 && strncmp(held_by, "truststore", kl) == 0;
+	const char *role = store ? "truststore-ca"
+			   : kl == 10 && strncmp(held_by, "trustpoint", kl) == 0 ? "identity"
+			   : kl == 16 && strncmp(held_by, "trustpoint-chain", kl) == 0 ? "chain"
+										 : "trustpoint-ca";
+	const char *owner = colon != NULL ? colon + 1 : held_by;
+
+	evbuffer_add_printf(b, "trustpoint=\"");
+	if (!store)
+		metrics_label(b, owner);
+	evbuffer_add_printf(b, "\",store=\"");
+	if (store)
+		metrics_label(b, owner);
+	evbuffer_add_printf(b, "\",role=\"%s\",subject=\"", role);
+	metrics_label(b, subject);
+	evbuffer_add_printf(b, "\",fingerprint=\"");
+	metrics_label(b, fp);
+	evbuffer_add_printf(b, "\"");
+}
+
 /* One series per certificate and holder: a certificate two trustpoints
- * hold is listed under both. held_by is "trustpoint:web",
- * "trustpoint-chain:web", "trustpoint-ca:web" or "truststore:NAME". */
+ * hold is listed under both. */
 static void metrics_certs(struct evbuffer *b, const struct metrics_snap *sn)
 {
 	size_t i, k;
@@ -191,33 +217,26 @@ static void metrics_certs(struct evbuffer *b, const struct metrics_snap *sn)
 		const struct svc_exp_cert *c = &sn->certs[i];
 
 		for (k = 0; k < c->n_held_by; k++) {
-			const char *hb = c->held_by[k], *colon = strchr(hb, ':');
-			char kind[32];
-			bool store;
-			size_t kl;
-
-			if (colon == NULL)
-				continue;
-			kl = (size_t)(colon - hb) < sizeof(kind) ? (size_t)(colon - hb) : sizeof(kind) - 1;
-			memcpy(kind, hb, kl);
-			kind[kl] = '\0';
-			store = strcmp(kind, "truststore") == 0;
-			evbuffer_add_printf(b, "keyhold_certificate_not_after_seconds{trustpoint=\"");
-			if (!store)
-				metrics_label(b, colon + 1);
-			evbuffer_add_printf(b, "\",store=\"");
-			if (store)
-				metrics_label(b, colon + 1);
-			evbuffer_add_printf(b, "\",role=\"%s\",subject=\"",
-					    store                                      ? "truststore-ca"
-					    : strcmp(kind, "trustpoint") == 0          ? "identity"
-					    : strcmp(kind, "trustpoint-chain") == 0    ? "chain"
-										       : "trustpoint-ca");
-			metrics_label(b, c->cert.subject);
-			evbuffer_add_printf(b, "\",fingerprint=\"");
-			metrics_label(b, c->cert.fingerprint);
-			evbuffer_add_printf(b, "\"} %lld\n", (long long)c->cert.not_after);
+			evbuffer_add_printf(b, "keyhold_certificate_not_after_seconds{");
+			metrics_cert_labels(b, c->held_by[k], c->cert.subject, c->cert.fingerprint);
+			evbuffer_add_printf(b, "} %lld\n", (long long)c->cert.not_after);
 		}
+	}
+	metrics_family(b, "keyhold_certificate_revoked", "gauge",
+		       "1 when a CRL imported into a trust store lists the certificate, 0 when one answers for it "
+		       "and does not; absent when no held CRL answers for it.");
+	for (i = 0; i < sn->n_rev; i++) {
+		const struct svc_rev_known *v = &sn->rev[i];
+		const char *subject = "";
+
+		for (k = 0; k < sn->n_certs; k++)
+			if (strcmp(sn->certs[k].cert.fingerprint, v->fingerprint) == 0)
+				subject = sn->certs[k].cert.subject;
+		evbuffer_add_printf(b, "keyhold_certificate_revoked{");
+		metrics_cert_labels(b, v->held_by, subject, v->fingerprint);
+		evbuffer_add_printf(b, ",crl_store=\"");
+		metrics_label(b, v->crl_store);
+		evbuffer_add_printf(b, "\"} %d\n", v->revoked);
 	}
 	metrics_family(b, "keyhold_certificate_survey_timestamp_seconds", "gauge",
 		       "When the certificates above were last surveyed (keyhold's clock, Unix time).");

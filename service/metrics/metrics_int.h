@@ -25,6 +25,8 @@ struct metrics_snap {
 	uint64_t selftest_last_s;     /* epoch seconds */
 	struct svc_exp_cert *certs;   /* owned */
 	size_t n_certs;
+	struct svc_rev_known *rev;    /* owned: what imported CRLs say */
+	size_t n_rev;
 	bool survey_ok;
 	int64_t survey_s;             /* svc_now() of the survey */
 };

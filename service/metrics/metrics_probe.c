@@ -3,7 +3,8 @@
  * it asks the token for one random byte (C_GenerateRandom: the cheapest
  * call that needs a live token and a session; it also re-attaches a token
  * that went away), reads the session pool, the self-test results, the
- * and surveys the certificates held (revocation/expiry.c),
+ * and surveys the certificates held (revocation/expiry.c) and what the
+ * imported CRLs say about them (revocation/rev_known.c),
  * then swaps the result in under a lock held only for the copy. A token
  * that hangs holds up the job, never the loop: /healthz sees the probe's
  * age grow instead. */
@@ -23,6 +24,7 @@
 void metrics_snap_clear(struct metrics_snap *s)
 {
 	free(s->certs);
+	free(s->rev);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -32,11 +34,20 @@ void metrics_snap_get(struct metrics_http *m, struct metrics_snap *out)
 	*out = m->snap;
 	out->certs = NULL;
 	out->n_certs = 0;
+	out->rev = NULL;
+	out->n_rev = 0;
 	if (m->snap.n_certs > 0) {
 		out->certs = malloc(m->snap.n_certs * sizeof(*out->certs));
 		if (out->certs != NULL) {
 			memcpy(out->certs, m->snap.certs, m->snap.n_certs * sizeof(*out->certs));
 			out->n_certs = m->snap.n_certs;
+		}
+	}
+	if (m->snap.n_rev > 0) {
+		out->rev = malloc(m->snap.n_rev * sizeof(*out->rev));
+		if (out->rev != NULL) {
+			memcpy(out->rev, m->snap.rev, m->snap.n_rev * sizeof(*out->rev));
+			out->n_rev = m->snap.n_rev;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -68,7 +79,8 @@ static bool metrics_probe_run(struct svc_pool_item *it)
 	n.selftest_last_s = selftest_last_run_s(s);
 	n.survey_s = svc_now();
 	kh_err_clear(&e);
-	if (s->pki != NULL && svc_expiry_survey(s, NULL, n.survey_s, &n.certs, &n.n_certs, &e) == KH_OK)
+	if (s->pki != NULL && svc_expiry_survey(s, NULL, n.survey_s, &n.certs, &n.n_certs, &e) == KH_OK &&
+	    svc_revocation_known(s, n.survey_s, &n.rev, &n.n_rev, &e) == KH_OK)
 		n.survey_ok = true;
 	else if (s->pki != NULL)
 		log_warn("metrics: certificate survey failed: %s", e.msg);
@@ -77,14 +89,20 @@ static bool metrics_probe_run(struct svc_pool_item *it)
 	old = m->snap;
 	if (!n.survey_ok) {
 		/* Keep the last good survey rather than report no certificates. */
+		free(n.certs);
+		free(n.rev);
 		n.certs = old.certs;
 		n.n_certs = old.n_certs;
+		n.rev = old.rev;
+		n.n_rev = old.n_rev;
 		n.survey_s = old.survey_s;
 		old.certs = NULL;
+		old.rev = NULL;
 	}
 	m->snap = n;
 	pthread_mutex_unlock(&m->lock);
 	free(old.certs);
+	free(old.rev);
 	if (!n.probe_ok)
 		log_dbg("metrics: token probe failed: %s", n.probe_err);
 	return true;

@@ -9,7 +9,9 @@
 # loopback scrapes keyholdd with contrib/prometheus/keyhold-alerts.yml
 # loaded, and its API must show the expiry alert pending or firing for a
 # certificate that expires in two days (and not for a ten-year one).
+# keyhold_certificate_revoked follows a CRL imported into a trust store.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pki_lib.sh"
 
 command -v promtool > /dev/null || fail "promtool missing (Debian package prometheus; scripts/install-deps.sh)"
 command -v prometheus > /dev/null || fail "prometheus missing (Debian package prometheus; scripts/install-deps.sh)"
@@ -190,7 +192,7 @@ for d in 2 3650; do
 done
 ok "store the 2-day CA" kh truststore add soon "$T/ca2.pem"
 ok "store the 10-year CA" kh truststore add later "$T/ca3650.pem"
-fp_soon=$(openssl x509 -in "$T/ca2.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+fp_soon=$(pki_fp "$T/ca2.pem")
 na_soon=$(date -d "$(openssl x509 -in "$T/ca2.pem" -noout -enddate | sed 's/notAfter=//')" +%s)
 for i in $(seq 1 20); do
   scrape certs
@@ -259,6 +261,32 @@ PY
 curl -sS --max-time 5 "http://127.0.0.1:$pport/api/v1/query?query=up%7Bjob%3D%22keyhold%22%7D" > "$T/up.json"
 [ "$(json_get 'd["data"]["result"][0]["value"][1]' < "$T/up.json")" = 1 ] || fail "Prometheus does not see keyholdd up"
 prom_stop
+
+# ---- revocation status from an imported CRL ----
+# Root R issues intermediates A and B and revokes A; R's CRL imported into
+# the store answers for both: A revoked (1), B good (0); R, self-signed,
+# has no status.
+pki_ca_init "$T/rr" "Metrics Root"
+pki_ca_init "$T/ra" "Metrics Sub A" "$T/rr"
+pki_ca_init "$T/rb" "Metrics Sub B" "$T/rr"
+openssl ca -batch -config "$T/rr/ca.cnf" -revoke "$T/ra/ca.pem" -crl_reason keyCompromise 2> /dev/null || fail "revoke A"
+openssl ca -batch -config "$T/rr/ca.cnf" -gencrl -out "$T/rr.crl" 2> /dev/null || fail "gencrl R"
+for c in rr ra rb; do ok "store $c" kh truststore add rev "$T/$c/ca.pem"; done
+ok "crl import" kh crl import rev "$T/rr.crl"
+fp_a=$(pki_fp "$T/ra/ca.pem")
+fp_b=$(pki_fp "$T/rb/ca.pem")
+fp_r=$(pki_fp "$T/rr/ca.pem")
+for i in $(seq 1 20); do
+  scrape rev
+  grep -q "^keyhold_certificate_revoked{.*fingerprint=\"$fp_b\"" "$T/rev.prom" && break
+  sleep 0.5
+done
+rev_of() { grep "^keyhold_certificate_revoked{.*store=\"rev\".*fingerprint=\"$1\"" "$T/rev.prom" | awk '{ print $NF }'; }
+[ "$(rev_of "$fp_a")" = 1 ] || fail "the revoked intermediate is not keyhold_certificate_revoked 1: '$(rev_of "$fp_a")'"
+[ "$(rev_of "$fp_b")" = 0 ] || fail "the good intermediate is not keyhold_certificate_revoked 0: '$(rev_of "$fp_b")'"
+[ -z "$(rev_of "$fp_r")" ] || fail "the self-signed root has a revocation status"
+grep "^keyhold_certificate_revoked{.*fingerprint=\"$fp_a\"" "$T/rev.prom" | grep -q 'role="truststore-ca".*subject="CN=Metrics Sub A".*crl_store="rev"' \
+  || fail "labels of keyhold_certificate_revoked: $(grep "$fp_a" "$T/rev.prom")"
 
 kill -0 "$pid" || fail "keyholdd died"
 [ "$KH_PID" = "$pid" ] || fail "keyholdd was restarted"
