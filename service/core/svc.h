@@ -66,7 +66,8 @@ struct svc {
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
-	struct metrics_http *metrics_http; /* metrics/metrics.h: [metrics] listener; NULL: none */
+	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
+	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
 };
 
 /* "INIT", "SELF_TEST", "OPERATIONAL", "ERROR" (svc_state.c). */

@@ -15,10 +15,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
@@ -26,6 +22,7 @@
 #include "core/svc_clock.h"
 #include "net/net.h"
 #include "daemon/lifecycle.h"
+#include "daemon/notify.h"
 #include "revocation/revocation.h"
 #include "store/store_dir.h"
 #include "config/config.h"
@@ -195,8 +192,10 @@ int main(int argc, char **argv)
 		log_err("cannot create the event loop");
 		goto out;
 	}
+	svc_notify_init(&s);
 	if (svc_start(&s, base, &e) != KH_OK) {
 		log_err("%s", e.msg);
+		svc_notify_status("failed to start: %s", e.msg);
 		if (s.exit_code == SELFTEST_EXIT_ERROR)
 			log_err("keyholdd halts (exit status %d)", SELFTEST_EXIT_ERROR);
 		rc = s.exit_code != 0 ? s.exit_code : 1;
@@ -204,13 +203,15 @@ int main(int argc, char **argv)
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
 		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.workers);
-#ifdef HAVE_LIBSYSTEMD
-	sd_notify(0, "READY=1");
-#endif
+	if (svc_notify_start(&s, base, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
 	event_base_dispatch(base);
 	rc = s.exit_code;
 	log_info("%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
 out:
+	svc_notify_stop();
 	svc_stop(&s);
 	if (base != NULL)
 		event_base_free(base);

@@ -256,7 +256,7 @@ static void metrics_render(struct metrics_http *m, struct evbuffer *b)
 
 	metrics_snap_get(m, &sn);
 	token_up = sn.probed && sn.probe_ok &&
-		   now - sn.probe_mono_us <= (uint64_t)METRICS_PROBE_STALE * s->cfg->metrics_probe_interval_s * 1000000u;
+		   now - sn.probe_mono_us <= (uint64_t)METRICS_PROBE_STALE * m->probe_interval_s * 1000000u;
 
 	metrics_family(b, "keyhold_build_info", "gauge", "keyholdd's version.");
 	evbuffer_add_printf(b, "keyhold_build_info{version=\"%s\"} 1\n", KEYHOLD_VERSION);
@@ -330,12 +330,11 @@ static void metrics_render(struct metrics_http *m, struct evbuffer *b)
 
 /* ---- /healthz ---- */
 
-/* true when healthy; else why says what is wrong. */
-static bool metrics_healthy(struct metrics_http *m, char *why, size_t whysz)
+bool metrics_healthy(struct svc *s, char *why, size_t whysz)
 {
-	struct svc *s = m->s;
+	struct metrics_http *m = s->metrics_http;
 	enum svc_state st = (enum svc_state)atomic_load(&s->state);
-	uint64_t now = kh_now_mono_us(), stale = (uint64_t)METRICS_PROBE_STALE * s->cfg->metrics_probe_interval_s * 1000000u;
+	uint64_t now = kh_now_mono_us(), stale;
 	struct metrics_snap sn;
 	bool ok = false;
 
@@ -343,6 +342,9 @@ static bool metrics_healthy(struct metrics_http *m, char *why, size_t whysz)
 		snprintf(why, whysz, "state %s", svc_state_name(st));
 		return false;
 	}
+	if (m == NULL)
+		return true;
+	stale = (uint64_t)METRICS_PROBE_STALE * m->probe_interval_s * 1000000u;
 	metrics_snap_get(m, &sn);
 	if (!sn.probed)
 		snprintf(why, whysz, "the token has not been probed yet");
@@ -355,6 +357,19 @@ static bool metrics_healthy(struct metrics_http *m, char *why, size_t whysz)
 		ok = true;
 	metrics_snap_clear(&sn);
 	return ok;
+}
+
+uint64_t metrics_probe_age_us(struct svc *s)
+{
+	struct metrics_http *m = s->metrics_http;
+	uint64_t last;
+
+	if (m == NULL)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	last = m->snap.probed ? m->snap.probe_mono_us : m->started_us;
+	pthread_mutex_unlock(&m->lock);
+	return kh_now_mono_us() - last;
 }
 
 /* ---- requests ---- */
@@ -392,7 +407,7 @@ static void metrics_request_cb(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/metrics") == 0) {
 		metrics_render(m, b);
 		metrics_reply_text(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
-	} else if (metrics_healthy(m, why, sizeof(why))) {
+	} else if (metrics_healthy(m->s, why, sizeof(why))) {
 		evbuffer_add_printf(b, "ok\n");
 		metrics_reply_text(req, HTTP_OK, "OK", "text/plain; charset=utf-8", b);
 	} else {
@@ -411,7 +426,7 @@ void metrics_token_observer(void *arg, const char *op, unsigned long mech, uint6
 	svc_metrics_token_op(s->metrics, op, mech, duration_us, ok);
 }
 
-enum kh_err metrics_http_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
+enum kh_err metrics_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
 	const struct svc_config *cfg = s->cfg;
 	struct metrics_http *m = NULL;
@@ -420,13 +435,26 @@ enum kh_err metrics_http_start(struct svc *s, struct event_base *base, struct kh
 	socklen_t sl = sizeof(ss);
 	int r = KH_OK;
 
-	if (!cfg->metrics_listen)
+	if (!cfg->metrics_listen && s->watchdog_us == 0)
 		return KH_OK;
 	m = calloc(1, sizeof(*m));
 	KH_ENSURE(m != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
 	pthread_mutex_init(&m->lock, NULL);
 	m->s = s;
 	s->metrics_http = m;
+	/* The watchdog wants a probe that finished within its interval: probe
+	 * at least four times per interval. */
+	m->probe_interval_s = cfg->metrics_probe_interval_s;
+	if (s->watchdog_us > 0 && (uint64_t)m->probe_interval_s * 4000000u > s->watchdog_us) {
+		m->probe_interval_s = (unsigned)(s->watchdog_us / 4000000u);
+		if (m->probe_interval_s == 0)
+			m->probe_interval_s = 1;
+	}
+	KH_TRY(metrics_probe_start(m, base, e));
+	if (!cfg->metrics_listen) {
+		log_info("token probe every %us (for the watchdog)", m->probe_interval_s);
+		goto out;
+	}
 	m->http = evhttp_new(base);
 	KH_ENSURE(m->http != NULL, kh_err_set(e, KH_E_INTERNAL, "metrics: cannot create the HTTP server"));
 	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
@@ -444,16 +472,15 @@ enum kh_err metrics_http_start(struct svc *s, struct event_base *base, struct kh
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0)
 		m->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 						   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	KH_TRY(metrics_probe_start(m, base, e));
 	/* Tests read the port from this line when they asked for port 0. */
 	log_info("metrics: HTTP listening on %s port %u (/metrics, /healthz%s; token probe every %us)",
 		 cfg->metrics_host, m->port, cfg->metrics_loopback ? ", loopback" : ", NOT loopback: allow_remote",
-		 cfg->metrics_probe_interval_s);
+		 m->probe_interval_s);
 out:
 	return r;
 }
 
-void metrics_http_stop(struct svc *s)
+void metrics_stop(struct svc *s)
 {
 	struct metrics_http *m = s->metrics_http;
 

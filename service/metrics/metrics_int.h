@@ -39,6 +39,8 @@ struct metrics_http {
 	bool queued;                  /* loop thread only */
 	uint64_t armed_mono_us;       /* start of the probe in flight (loop only) */
 	unsigned port;                /* bound port */
+	unsigned probe_interval_s;    /* [metrics] probe_interval, capped for the watchdog */
+	uint64_t started_us;          /* when probing started */
 	pthread_mutex_t lock;         /* snap; never held across a call */
 	struct metrics_snap snap;
 };

@@ -10,6 +10,7 @@
  * age grow instead. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -62,9 +63,14 @@ static bool metrics_probe_run(struct svc_pool_item *it)
 	struct selftest_result res[SELFTEST_COUNT];
 	struct kh_errbuf e = { 0 };
 	uint8_t byte;
-	uint64_t t0 = kh_now_mono_us();
+	uint64_t t0;
 	size_t i;
+	unsigned freeze = svc_test_freeze_take("KEYHOLD_TEST_FREEZE_PROBE");
 
+	/* Test builds: a token call that hangs, as a wedged token would. */
+	if (freeze > 0)
+		sleep(freeze);
+	t0 = kh_now_mono_us();
 	memset(&n, 0, sizeof(n));
 	n.probed = true;
 	n.probe_ok = hsm_random(s->hsm, &byte, 1, &e) == KH_OK;
@@ -129,13 +135,14 @@ static void metrics_probe_cb(evutil_socket_t fd, short what, void *arg)
 
 enum kh_err metrics_probe_start(struct metrics_http *m, struct event_base *base, struct kh_errbuf *e)
 {
-	struct timeval tv = { (time_t)m->s->cfg->metrics_probe_interval_s, 0 };
+	struct timeval tv = { (time_t)m->probe_interval_s, 0 };
 
 	m->item.run = metrics_probe_run;
 	m->item.done = metrics_probe_done;
 	m->timer = event_new(base, -1, EV_PERSIST, metrics_probe_cb, m);
 	if (m->timer == NULL || evtimer_add(m->timer, &tv) != 0)
 		return kh_err_set(e, KH_E_INTERNAL, "cannot arm the metrics probe's timer");
+	m->started_us = kh_now_mono_us();
 	/* A first probe as soon as the loop runs. */
 	event_active(m->timer, EV_TIMEOUT, 0);
 	return KH_OK;
