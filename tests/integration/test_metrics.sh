@@ -231,7 +231,15 @@ prom_stop() {
   wait "$PROM_PID" 2> /dev/null || true
   PROM_PID=""
 }
-trap 'prom_stop; kh_cleanup' EXIT
+# Prometheus first, then lib.sh's clean-up, which reads the test's exit
+# status from $?: (exit "$rc") hands it on.
+metrics_cleanup() {
+  local rc=$?
+  prom_stop
+  (exit "$rc")
+  kh_cleanup
+}
+trap metrics_cleanup EXIT
 alert=""
 for i in $(seq 1 120); do
   kill -0 "$PROM_PID" 2> /dev/null || { tail -n 20 "$T/prom/prometheus.log" >&2; fail "prometheus exited"; }
