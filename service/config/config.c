@@ -958,6 +958,116 @@ enum kh_err svc_config_load(const char *path, struct svc_config **out, struct kh
 	return r;
 }
 
+/* ---- reload ---- */
+
+static bool cfg_str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+static void cfg_key_policies_free(struct svc_key_policy_cfg *kp, size_t n)
+{
+	size_t i;
+
+	if (kp == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(kp[i].signers);
+	free(kp);
+}
+
+struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_config *fresh,
+				       void (*restart)(void *arg, const char *what), void *arg)
+{
+	struct svc_config *c = malloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	*c = *old;
+#define KEEP_STR(f, what)                              \
+	do {                                           \
+		if (cfg_str_differs(old->f, fresh->f)) \
+			restart(arg, what);            \
+	} while (0)
+#define KEEP_VAL(f, what)                  \
+	do {                               \
+		if (old->f != fresh->f)    \
+			restart(arg, what); \
+	} while (0)
+	KEEP_STR(socket, "[service] socket");
+	KEEP_VAL(socket_mode, "[service] socket_mode");
+	KEEP_STR(socket_group, "[service] socket_group");
+	KEEP_STR(state_dir, "[service] state_dir");
+	KEEP_VAL(workers, "[service] workers");
+	KEEP_VAL(fips_mode, "[service] fips_mode");
+	KEEP_VAL(fips_allow_eddsa, "[service] fips_allow_eddsa");
+	KEEP_VAL(frame_max, "[service] frame_max");
+	KEEP_VAL(max_connections, "[service] max_connections");
+	KEEP_VAL(max_inflight, "[service] max_inflight");
+	KEEP_VAL(idle_timeout_s, "[service] idle_timeout");
+	KEEP_STR(user, "[service] user");
+	KEEP_VAL(rate, "[service] rate");
+	KEEP_VAL(rate_burst, "[service] rate_burst");
+	KEEP_STR(module, "[token] module");
+	KEEP_STR(uri, "[token] uri");
+	KEEP_STR(pin_file, "[token] pin_file/pin_credential");
+	KEEP_VAL(sessions, "[token] sessions");
+	KEEP_STR(tls_listen, "[tls] listen");
+	KEEP_STR(tls_key, "[tls] key");
+	KEEP_STR(tls_cert, "[tls] cert");
+	KEEP_STR(tls_client_truststore, "[tls] client_truststore");
+	KEEP_STR(tls_client_ca, "[tls] client_ca");
+	KEEP_VAL(tls_handshake_timeout_s, "[tls] handshake_timeout");
+	KEEP_STR(audit_file, "[audit] file");
+	KEEP_STR(audit_key, "[audit] key");
+	KEEP_VAL(audit_checkpoint_records, "[audit] checkpoint_records");
+	KEEP_VAL(audit_checkpoint_interval_s, "[audit] checkpoint_interval");
+	KEEP_VAL(audit_sync_always, "[audit] sync");
+	KEEP_VAL(audit_tamper_refuse, "[audit] on_tamper");
+	if (old->metrics_listen != fresh->metrics_listen || cfg_str_differs(old->metrics_host, fresh->metrics_host) ||
+	    old->metrics_port != fresh->metrics_port)
+		restart(arg, "[metrics] listen");
+	KEEP_VAL(metrics_allow_remote, "[metrics] allow_remote");
+	KEEP_VAL(metrics_probe_interval_s, "[metrics] probe_interval");
+#undef KEEP_STR
+#undef KEEP_VAL
+	/* The reloadable settings: moved from fresh. */
+	c->grants = fresh->grants;
+	c->n_grants = fresh->n_grants;
+	fresh->grants = NULL;
+	fresh->n_grants = 0;
+	c->key_policies = fresh->key_policies;
+	c->n_key_policies = fresh->n_key_policies;
+	fresh->key_policies = NULL;
+	fresh->n_key_policies = 0;
+	c->log_level = fresh->log_level;
+	c->rev_connect_timeout_s = fresh->rev_connect_timeout_s;
+	c->rev_timeout_s = fresh->rev_timeout_s;
+	c->rev_crl_max = fresh->rev_crl_max;
+	c->rev_ocsp_max = fresh->rev_ocsp_max;
+	c->rev_nonce = fresh->rev_nonce;
+	c->rev_proxy = fresh->rev_proxy;
+	fresh->rev_proxy = NULL;
+	c->exp_notify_days = fresh->exp_notify_days;
+	c->exp_notify_every_s = fresh->exp_notify_every_s;
+	c->exp_check_interval_s = fresh->exp_check_interval_s;
+	c->exp_hook = fresh->exp_hook;
+	fresh->exp_hook = NULL;
+	c->exp_hook_timeout_s = fresh->exp_hook_timeout_s;
+	return c;
+}
+
+void svc_config_free_retired(struct svc_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->grants);
+	cfg_key_policies_free(c->key_policies, c->n_key_policies);
+	free(c->rev_proxy);
+	svc_config_argv_free(c->exp_hook);
+	free(c);
+}
+
 void svc_config_free(struct svc_config *c)
 {
 	if (c == NULL)
@@ -978,13 +1088,7 @@ void svc_config_free(struct svc_config *c)
 	free(c->tls_client_ca);
 	free(c->audit_file);
 	free(c->audit_key);
-	if (c->key_policies != NULL) {
-		size_t i;
-
-		for (i = 0; i < c->n_key_policies; i++)
-			free(c->key_policies[i].signers);
-		free(c->key_policies);
-	}
+	cfg_key_policies_free(c->key_policies, c->n_key_policies);
 	free(c->rev_proxy);
 	svc_config_argv_free(c->exp_hook);
 	free(c->metrics_host);

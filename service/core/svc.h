@@ -44,7 +44,9 @@ struct svc_metrics;
 struct metrics_http;
 
 struct svc {
-	struct svc_config *cfg;
+	/* Replaced whole on SIGHUP (daemon/reload.c); a replaced one stays
+	 * valid until exit, so a reader may keep the pointer it loaded. */
+	struct svc_config *_Atomic cfg;
 	struct hsm *hsm;
 	struct svc_pool *pool;
 	struct svc_server *server;

@@ -23,6 +23,7 @@
 #include "net/net.h"
 #include "daemon/lifecycle.h"
 #include "daemon/notify.h"
+#include "daemon/reload.h"
 #include "revocation/revocation.h"
 #include "store/store_dir.h"
 #include "config/config.h"
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 	const char *config = NULL;
 	bool foreground = false, check = false, fips_install = false, http_init = false;
 	struct svc s;
+	struct svc_config *cfg = NULL;
 	struct kh_errbuf e = { 0 };
 	struct event_base *base = NULL;
 	int opt, rc = 1;
@@ -161,10 +163,12 @@ int main(int argc, char **argv)
 	s.start_us = kh_now_mono_us();
 	atomic_store(&s.state, SVC_STATE_INIT);
 	svc_harden();
-	if (svc_config_load(config, &s.cfg, &e) != KH_OK) {
+	if (svc_config_load(config, &cfg, &e) != KH_OK) {
 		fprintf(stderr, "keyholdd: %s\n", e.msg);
 		return EXIT_CONFIG;
 	}
+	s.cfg = cfg;
+	cfg = NULL;
 	kh_log_set_level((enum kh_log_level)s.cfg->log_level);
 	if (check) {
 		rc = svc_check(s.cfg) == KH_OK ? 0 : EXIT_CONFIG;
@@ -203,7 +207,7 @@ int main(int argc, char **argv)
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
 		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.workers);
-	if (svc_notify_start(&s, base, &e) != KH_OK) {
+	if (svc_reload_start(&s, base, &e) != KH_OK || svc_notify_start(&s, base, &e) != KH_OK) {
 		log_err("%s", e.msg);
 		goto out;
 	}
@@ -216,6 +220,8 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);
+	/* After the live configuration: those reloads replaced. */
+	svc_reload_stop();
 	if (http_init)
 		svc_http_global_cleanup();
 	return rc;

@@ -161,6 +161,17 @@ enum kh_err svc_notify_start(struct svc *s, struct event_base *base, struct kh_e
 	return KH_OK;
 }
 
+void svc_notify_reloading(bool begin)
+{
+	char line[64];
+
+	if (begin)
+		snprintf(line, sizeof(line), "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)kh_now_mono_us());
+	else
+		snprintf(line, sizeof(line), "READY=1");
+	notify_send(line);
+}
+
 void svc_notify_stop(void)
 {
 	if (nt.tick != NULL)

@@ -5,6 +5,8 @@
 #ifndef DAEMON_NOTIFY_H
 #define DAEMON_NOTIFY_H
 
+#include <stdbool.h>
+
 #include "kh_err.h"
 
 struct event_base;
@@ -18,8 +20,11 @@ void svc_notify_init(struct svc *s);
  * sends WATCHDOG=1 when the last token probe finished within the
  * watchdog interval, and a new STATUS= line when the status changed. */
 enum kh_err svc_notify_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
-/* STATUS= and RELOADING=1 / READY=1 around a configuration reload. */
+/* A STATUS= line (also remembered as the current status). */
 void svc_notify_status(const char *fmt, ...) KH_PRINTF(1, 2);
+/* Around a configuration reload: RELOADING=1 (with MONOTONIC_USEC, as
+ * Type=notify-reload wants), then READY=1. */
+void svc_notify_reloading(bool begin);
 void svc_notify_stop(void);
 
 #endif

@@ -93,6 +93,9 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 /* Arms the monitor's libevent timer on base: a pass at start and every
  * [expiry] check_interval, each run on a worker of s->pool. */
 enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+/* Loop thread, after a reload: the timer takes the new check_interval
+ * (the next pass comes one interval from now). */
+void svc_expiry_reschedule(struct svc *s);
 /* After the pool has stopped: frees the timer and the monitor. */
 void svc_expiry_stop(struct svc *s);
 

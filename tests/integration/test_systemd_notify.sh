@@ -6,7 +6,8 @@
 # while the token probe hangs (both frozen through the KEYHOLD_TESTING
 # build's KEYHOLD_TEST_FREEZE_LOOP / _PROBE files), with keyholdd still
 # answering in the second case and saying why in STATUS=; keepalives
-# resume after each; STOPPING=1 at SIGTERM. Only lower bounds of gaps are
+# resume after each; RELOADING=1 ... READY=1 around a SIGHUP reload;
+# STOPPING=1 at SIGTERM. Only lower bounds of gaps are
 # asserted (a frozen loop cannot send), so load cannot fail it.
 . "$(dirname "$0")/lib.sh"
 
@@ -111,6 +112,14 @@ log "probe hung: longest gap between keepalives $gap s"
 # (also logged once after the loop thawed: the probe could not run then)
 [ "$(grep -c "systemd watchdog: the token answers again; keepalives resume" "$T/keyholdd.log")" -ge 2 ] \
   || fail "the resumption is not logged"
+
+# ---- SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1 ----
+t7=$(now)
+kill -HUP "$pid"
+wait_for "$t7" "^[0-9.]* RELOADING=1$" "RELOADING=1 at SIGHUP"
+wait_for "$t7" "^[0-9.]* MONOTONIC_USEC=[0-9]*$" "MONOTONIC_USEC with RELOADING=1"
+wait_for "$t7" "^[0-9.]* STATUS=reloaded; 0 setting(s) need a restart$" "STATUS after the reload"
+wait_for "$t7" "^[0-9.]* READY=1$" "READY=1 after the reload"
 
 # ---- SIGTERM: STOPPING=1 ----
 t6=$(now)
