@@ -68,9 +68,10 @@ static void svc_harden(void)
 static enum kh_err svc_check_fips(struct svc_config *cfg, struct kh_errbuf *e)
 {
 	struct kh_errbuf why = { 0 };
-	struct svc s = { 0 };
+	struct svc s;
 	enum kh_err r;
 
+	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
 	KH_TRY(selftest_init(&s, &why));
 	KH_TRY(selftest_integrity_check(s.libctx, &why));

@@ -301,6 +301,7 @@ kill -0 "$pid" || fail "keyholdd died"
 
 # ---- rate-limit refusals: a burst over [service] rate ----
 kh_stop
+# shellcheck disable=SC2034 # read by lib.sh's kh_config
 KH_SERVICE_EXTRA=$(printf 'rate = 2\nrate_burst = 2')
 kh_config "$(printf '[metrics]\nlisten = 127.0.0.1:0\nprobe_interval = 1s\n')"
 kh_start
