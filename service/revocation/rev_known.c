@@ -129,7 +129,9 @@ static enum kh_err rk_check(const struct rk_store *stores, size_t nst, X509 *x, 
 static enum kh_err rk_check_der(const struct rk_store *stores, size_t nst, const struct kh_bytes *der,
 				const char *kind, const char *owner, int64_t now, struct rk_out *o)
 {
-	char held_by[KH_HELD_BY_LEN];
+	/* Room for the longest kind and name; cut to KH_HELD_BY_LEN when
+	 * stored, as expiry.c cuts its own. */
+	char held_by[KH_HELD_BY_LEN + 32];
 	X509 *x = pki_x509_from_der(der->data, der->len);
 	int r;
 
@@ -160,7 +162,7 @@ static enum kh_err rk_locked(struct svc *s, int64_t now, struct rk_out *o, struc
 		goto out;
 	for (i = 0; i < nst; i++)
 		for (j = 0; j < sk_X509_num(st[i].cas); j++) {
-			char held_by[KH_HELD_BY_LEN];
+			char held_by[KH_HELD_BY_LEN + 32];
 
 			snprintf(held_by, sizeof(held_by), "truststore:%s", st[i].name);
 			KH_TRY(rk_check(st, nst, sk_X509_value(st[i].cas, j), held_by, now, o));
