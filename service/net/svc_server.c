@@ -1176,6 +1176,47 @@ static void svc_check_nofile(const struct svc_config *cfg)
 
 /* ---- the Unix socket ---- */
 
+/* systemd socket activation (sd_listen_fds(3), keyholdd.socket): the
+ * listening Unix socket at [service] socket comes from systemd, which
+ * created it with the unit's SocketMode/SocketGroup and keeps it across
+ * restarts (so keyholdd neither chmods nor unlinks it). *used false when
+ * nothing was passed; an error when sockets were passed but none is a
+ * listening stream socket at that path. */
+static enum kh_err svc_unix_activated(struct svc_server *srv, bool *used, struct kh_errbuf *e)
+{
+#ifdef HAVE_LIBSYSTEMD
+	const struct svc_config *cfg = srv->s->cfg;
+	int n = sd_listen_fds(1), fd;
+
+	*used = false;
+	if (n <= 0)
+		return KH_OK;
+	for (fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, cfg->socket, 0) > 0)
+			break;
+	if (fd == SD_LISTEN_FDS_START + n)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "systemd passed %d socket(s), none a listening Unix stream socket at %s: "
+				  "ListenStream= in keyholdd.socket must be [service] socket",
+				  n, cfg->socket);
+	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0)
+		return kh_err_set(e, KH_E_INTERNAL, "cannot use the socket systemd passed: %s", strerror(errno));
+	srv->listener = evconnlistener_new(srv->base, svc_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					   -1, fd);
+	if (srv->listener == NULL)
+		return kh_err_set(e, KH_E_INTERNAL, "cannot listen on the socket systemd passed (%s)", cfg->socket);
+	evconnlistener_set_error_cb(srv->listener, svc_accept_error_cb);
+	*used = true;
+	log_info("listening on %s (socket activation: the socket is systemd's)", cfg->socket);
+	return KH_OK;
+#else
+	(void)srv;
+	(void)e;
+	*used = false;
+	return KH_OK;
+#endif
+}
+
 static enum kh_err svc_unix_listen(struct svc_server *srv, struct kh_errbuf *e)
 {
 	const struct svc_config *cfg = srv->s->cfg;
@@ -1183,7 +1224,11 @@ static enum kh_err svc_unix_listen(struct svc_server *srv, struct kh_errbuf *e)
 	struct stat st;
 	evutil_socket_t probe;
 	mode_t old;
+	bool activated = false;
+	int r;
 
+	if ((r = svc_unix_activated(srv, &activated, e)) != KH_OK || activated)
+		return r;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (!kh_strlcpy(sun.sun_path, cfg->socket, sizeof(sun.sun_path)))
