@@ -4,6 +4,7 @@
 #define HSM_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -88,7 +89,8 @@ struct hsm {
 	pthread_rwlock_t token_lock;
 	CK_SLOT_ID slot;
 	CK_TOKEN_INFO tinfo;
-	bool available;
+	bool available;          /* set through hsm_set_available */
+	_Atomic uint64_t went_up, went_down; /* transitions of available (hsm_health) */
 	unsigned generation;     /* bumped by every re-initialisation */
 	/* The token showed at least one private key in this generation. A
 	 * token that then shows none has gone away behind the module's back
@@ -136,7 +138,14 @@ struct hsm {
 	void *random_check_arg;
 	hsm_token_failure_fn token_failure;
 	void *token_failure_arg;
+	hsm_op_observer_fn op_observer;
+	void *op_observer_arg;
 };
+
+/* Sets h->available, counting the transitions (hsm_health). */
+void hsm_set_available(struct hsm *h, bool v);
+/* Tells the observer (if any) how long a token call on mech took. */
+void hsm_observe(struct hsm *h, const char *op, CK_MECHANISM_TYPE mech, uint64_t t0_us, CK_RV rv);
 
 /* A lent session; gen is the generation it was opened in. */
 struct hsm_sess {

@@ -605,6 +605,8 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	const uint8_t *params;
 	size_t params_len;
 	bool rsa_decrypt = sp->ck == CKK_RSA && (h->quirks & HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT);
+	uint64_t t0;
+	CK_RV rv;
 
 	/* A token that keeps no session objects gets an unlabelled token pair
 	 * that the caller destroys like a session pair. */
@@ -639,7 +641,10 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	if (label != NULL)
 		privt[nk++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) };
 
-	return h->f->C_GenerateKeyPair(s, &mech, pubt, np, privt, nk, pub, priv);
+	t0 = kh_now_mono_us();
+	rv = h->f->C_GenerateKeyPair(s, &mech, pubt, np, privt, nk, pub, priv);
+	hsm_observe(h, "generate", mech.mechanism, t0, rv);
+	return rv;
 }
 
 /* Is o the object with CKA_ID id? */

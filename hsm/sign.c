@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 
 #include "hsm_int.h"
+#include "kh_util.h"
 #include "kh_log.h"
 
 /* DigestInfo DER prefixes, RFC 8017 §9.2 note 1. */
@@ -166,10 +167,14 @@ static enum kh_err hsm_sign_on(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 	uint8_t *out = NULL;
 	CK_ULONG olen;
 	CK_RV rv = CKR_OK;
+	uint64_t t0;
 
 	KH_TRY(hsm_sign_prepare(kt, digest, pad, in, in_len, &mech, &pss, dibuf, sizeof(dibuf), &data,
 				&data_len, e));
+	t0 = kh_now_mono_us();
 	rv = h->f->C_SignInit(s, &mech, key);
+	if (rv != CKR_OK)
+		hsm_observe(h, "sign", mech.mechanism, t0, rv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_SignInit", NULL));
 	olen = sig_len ? sig_len : 1024;
 	out = malloc(olen);
@@ -187,6 +192,7 @@ static enum kh_err hsm_sign_on(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 			rv = h->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, data_len, out, &olen);
 		}
 	}
+	hsm_observe(h, "sign", mech.mechanism, t0, rv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_Sign", NULL));
 	if (kt == CKK_EC) {
 		KH_TRY(hsm_ecdsa_der(out, olen, sig, sig_out));

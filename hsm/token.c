@@ -116,7 +116,7 @@ static bool hsm_rv_ambiguous(CK_RV rv)
 void hsm_mark_gone(struct hsm *h)
 {
 	pthread_mutex_lock(&h->pool_lock);
-	h->available = false;
+	hsm_set_available(h, false);
 	pthread_mutex_unlock(&h->pool_lock);
 }
 
@@ -452,7 +452,7 @@ static enum kh_err hsm_attach(struct hsm *h, unsigned want, struct kh_errbuf *e)
 		h->idle[h->n_idle++] = s;
 		h->n_sessions++;
 	}
-	h->available = true;
+	hsm_set_available(h, true);
 out:
 	return r;
 }
@@ -465,7 +465,7 @@ static void hsm_detach(struct hsm *h)
 	kh_ignore((int)h->f->C_CloseAllSessions(h->slot));
 	h->n_idle = 0;
 	h->n_sessions = 0;
-	h->available = false;
+	hsm_set_available(h, false);
 }
 
 static enum kh_err hsm_initialize(struct hsm *h, struct kh_errbuf *e)
@@ -730,7 +730,7 @@ enum kh_err hsm_sess_get(struct hsm *h, struct hsm_sess *s, struct kh_errbuf *e)
 			pthread_mutex_unlock(&h->pool_lock);
 			if (hsm_rv_token_gone(rv)) {
 				pthread_mutex_lock(&h->pool_lock);
-				h->available = false;
+				hsm_set_available(h, false);
 				pthread_mutex_unlock(&h->pool_lock);
 			}
 			r = hsm_rv_err(e, rv, "C_OpenSession", NULL);
@@ -845,6 +845,36 @@ out:
 	return r;
 }
 
+void hsm_set_available(struct hsm *h, bool v)
+{
+	if (h->available != v)
+		atomic_fetch_add(v ? &h->went_up : &h->went_down, 1);
+	h->available = v;
+}
+
+void hsm_observe(struct hsm *h, const char *op, CK_MECHANISM_TYPE mech, uint64_t t0_us, CK_RV rv)
+{
+	if (h->op_observer != NULL)
+		h->op_observer(h->op_observer_arg, op, (unsigned long)mech, kh_now_mono_us() - t0_us, rv == CKR_OK);
+}
+
+void hsm_set_op_observer(struct hsm *h, hsm_op_observer_fn fn, void *arg)
+{
+	h->op_observer = fn;
+	h->op_observer_arg = arg;
+}
+
+void hsm_health(struct hsm *h, struct hsm_health *out)
+{
+	pthread_mutex_lock(&h->pool_lock);
+	out->available = h->available;
+	out->sessions = h->n_sessions;
+	out->idle = h->n_idle;
+	pthread_mutex_unlock(&h->pool_lock);
+	out->went_up = atomic_load(&h->went_up);
+	out->went_down = atomic_load(&h->went_down);
+}
+
 void hsm_set_token_failure_hook(struct hsm *h, hsm_token_failure_fn fn, void *arg)
 {
 	h->token_failure = fn;
@@ -860,8 +890,11 @@ void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg)
 enum kh_err hsm_random_on(struct hsm *h, CK_SESSION_HANDLE s, uint8_t *out, size_t len, CK_RV *rv_out,
 			  struct kh_errbuf *e)
 {
+	uint64_t t0 = kh_now_mono_us();
 	CK_RV rv = h->f->C_GenerateRandom(s, out, len);
 	int r = KH_OK;
+
+	hsm_observe(h, "random", 0, t0, rv);
 
 	*rv_out = rv;
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_GenerateRandom", NULL));

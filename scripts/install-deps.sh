@@ -18,6 +18,8 @@ PKGS=(
   python3-cryptography-vectors
   # packaging: man pages, the .deb and its checks
   scdoc debhelper bash-completion
+  # test_metrics: promtool and a real Prometheus server
+  prometheus
 )
 
 missing=()

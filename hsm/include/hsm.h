@@ -217,6 +217,26 @@ void hsm_set_random_check(struct hsm *h, hsm_random_check_fn fn, void *arg);
 typedef void (*hsm_token_failure_fn)(void *arg, const char *detail);
 void hsm_set_token_failure_hook(struct hsm *h, hsm_token_failure_fn fn, void *arg);
 
+/* ---- observation, for keyholdd's metrics ---- */
+
+/* Called (from the thread that made it) after every signature, key-pair
+ * generation and C_GenerateRandom with the mechanism (0 for random), the
+ * time the token took and whether it answered CKR_OK. Must not block.
+ * Set once before use. */
+typedef void (*hsm_op_observer_fn)(void *arg, const char *op, unsigned long mech, uint64_t duration_us, bool ok);
+void hsm_set_op_observer(struct hsm *h, hsm_op_observer_fn fn, void *arg);
+
+/* The token's availability and session pool, without a token call (only
+ * the pool's lock is taken briefly). went_up/went_down count transitions
+ * of available since hsm_open (the first attach counts as up). */
+struct hsm_health {
+	bool available;
+	unsigned sessions;      /* open, idle or lent */
+	unsigned idle;
+	uint64_t went_up, went_down;
+};
+void hsm_health(struct hsm *h, struct hsm_health *out);
+
 /* Human name of a CKR_/CKM_ value, for messages ("CKR_PIN_INCORRECT"). */
 const char *hsm_rv_name(unsigned long rv);
 const char *hsm_mech_name(unsigned long mech, char *buf, size_t bufsz);

@@ -42,6 +42,11 @@ struct store_dir;
 enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct access_grants **out,
 			      struct kh_errbuf *e) KH_WUR;
 void access_grants_free(struct access_grants *p);
+/* SIGHUP: replaces the grants that came from [key:NAME] sections with
+ * cfg's, keeping those made at run time (keyhold policy grant), in one
+ * step under the write lock. cfg->path is borrowed for messages. */
+enum kh_err access_grants_reload(struct access_grants *p, const struct svc_config *cfg,
+				 struct kh_errbuf *e) KH_WUR;
 /* May who use key at all (sign, see)? Admins may; others need a grant
  * naming them. The refusal is PERMISSION_DENIED naming the missing grant,
  * the same whether or not the key exists: it is decided before the token

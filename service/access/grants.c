@@ -306,6 +306,52 @@ out:
 	return r;
 }
 
+enum kh_err access_grants_reload(struct access_grants *p, const struct svc_config *cfg, struct kh_errbuf *e)
+{
+	struct access_grants fresh;
+	size_t i, j, from_cfg = 0, total = 0;
+	int r = KH_OK;
+
+	memset(&fresh, 0, sizeof(fresh));
+	for (i = 0; i < cfg->n_key_policies; i++) {
+		const struct svc_key_policy_cfg *kp = &cfg->key_policies[i];
+
+		for (j = 0; j < kp->n_signers; j++) {
+			struct svc_key_grant g;
+
+			memset(&g, 0, sizeof(g));
+			kh_strlcpy(g.key, kp->key, sizeof(g.key));
+			g.who = kp->signers[j];
+			g.digests = kp->digests;
+			g.paddings = kp->paddings;
+			g.from_config = true;
+			KH_ENSURE(policy_add(&fresh, &g) == KH_OK,
+				  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
+			from_cfg++;
+		}
+	}
+	pthread_rwlock_wrlock(&p->lock);
+	for (i = 0; i < p->n && r == KH_OK; i++)
+		if (!p->g[i].from_config && policy_add(&fresh, &p->g[i]) != KH_OK)
+			r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants");
+	if (r == KH_OK) {
+		free(p->g);
+		p->g = fresh.g;
+		p->n = fresh.n;
+		p->cap = fresh.cap;
+		p->config_path = cfg->path;
+		fresh.g = NULL;
+		total = p->n;
+	}
+	pthread_rwlock_unlock(&p->lock);
+	if (r == KH_OK)
+		log_info("key policy reloaded: %zu grants from the configuration, %zu made at run time", from_cfg,
+			 total - from_cfg);
+out:
+	free(fresh.g);
+	return r;
+}
+
 void access_grants_free(struct access_grants *p)
 {
 	if (p == NULL)

@@ -15,6 +15,7 @@
  * records arrive: a power loss can lose the last second. With sync =
  * always every record is fdatasync'ed before the answer. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -105,6 +106,7 @@ struct audit {
 	bool have_anchor;
 
 	struct audit_refusal refusals[AUDIT_REFUSAL_SLOTS];
+	_Atomic uint64_t n_written, n_checkpoints; /* by this process (audit_counts) */
 
 	pthread_mutex_t verify_lock;  /* one verify at a time */
 	struct audit_vcache vcache;   /* under lock */
@@ -373,6 +375,7 @@ static enum kh_err audit_write_line(struct audit *a, const char *line, size_t le
 	a->size += (off_t)len;
 	memcpy(a->head, head, 32);
 	a->next_seq++;
+	atomic_fetch_add(&a->n_written, 1);
 	a->dirty = true;
 	if (sync || kh_now_mono_us() - a->last_sync_mono_us >= AUDIT_SYNC_INTERVAL_US) {
 		if (fdatasync(a->fd) != 0) {
@@ -473,6 +476,7 @@ static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct k
 	audit_sha256(line, len, head);
 	line[len++] = '\n';
 	KH_TRY(audit_write_line(a, line, len, head, true, e));
+	atomic_fetch_add(&a->n_checkpoints, 1);
 	{
 		char hx[65];
 
@@ -701,6 +705,14 @@ void audit_tick(struct audit *a)
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+void audit_counts(struct audit *a, uint64_t *records, uint64_t *checkpoints)
+{
+	uint64_t n = atomic_load(&a->n_written), c = atomic_load(&a->n_checkpoints);
+
+	*records = n >= c ? n - c : 0;
+	*checkpoints = c;
 }
 
 const char *audit_key_name(const struct audit *a)

@@ -68,6 +68,9 @@ bool audit_healthy(struct audit *a);
 /* Housekeeping, from a worker about once a second: a checkpoint when the
  * interval passed with unsigned records, and fdatasync of pending writes. */
 void audit_tick(struct audit *a);
+/* Lines this process wrote to the log: records (refusal summaries
+ * included) and signed checkpoints. Lock-free: the loop may call it. */
+void audit_counts(struct audit *a, uint64_t *records, uint64_t *checkpoints);
 /* The name of the checkpoint key (reserved: no RPC may sign with it). */
 const char *audit_key_name(const struct audit *a);
 

@@ -2,6 +2,10 @@
  * counting reader gives every error its line), validation. */
 #include <errno.h>
 #include <grp.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -662,6 +666,68 @@ static enum kh_err cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
 	return cfg_fail(p, "unknown key '%s' in [expiry]", n);
 }
 
+/* [metrics] listen: HOST:PORT or [IPV6]:PORT with a numeric address (no
+ * name is looked up at start). Loopback only unless allow_remote = yes:
+ * the endpoint has no authentication of its own (docs/OPERATIONS.md). */
+static enum kh_err cfg_metrics_listen(struct cfg_parse *p, const char *v)
+{
+	char host[64], port[8];
+	struct addrinfo hints, *ai = NULL;
+	const char *colon = strrchr(v, ':'), *h = v;
+	bool bracket = v[0] == '[';
+	size_t hl;
+	uint64_t pn;
+
+	if (colon == NULL || colon == v)
+		return cfg_fail(p, "listen must be ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'", v);
+	hl = (size_t)(colon - v);
+	if (bracket) {
+		if (hl < 3 || v[hl - 1] != ']')
+			return cfg_fail(p, "listen must be ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'", v);
+		h = v + 1;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host) || strlen(colon + 1) >= sizeof(port) || kh_parse_u64(colon + 1, 0, 65535, &pn) != 0)
+		return cfg_fail(p, "listen must be ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'", v);
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	/* An IPv6 address takes brackets: "::1:9464" is ambiguous. */
+	if (!bracket && strchr(host, ':') != NULL)
+		return cfg_fail(p, "listen must be ADDRESS:PORT with an IPv6 address in brackets ([::1]:9464), not '%s'",
+				v);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
+		return cfg_fail(p, "listen: '%s' is not a numeric IPv4 or IPv6 address", host);
+	if (ai->ai_family == AF_INET)
+		p->c->metrics_loopback = (ntohl(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+	else
+		p->c->metrics_loopback = ai->ai_family == AF_INET6 &&
+					 IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr);
+	freeaddrinfo(ai);
+	free(p->c->metrics_host);
+	p->c->metrics_host = strdup(host);
+	if (p->c->metrics_host == NULL)
+		return cfg_fail(p, "out of memory");
+	p->c->metrics_port = (unsigned)pn;
+	p->c->metrics_listen = true;
+	return KH_OK;
+}
+
+static enum kh_err cfg_metrics(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "listen") == 0)
+		return cfg_metrics_listen(p, v);
+	if (strcmp(n, "allow_remote") == 0)
+		return cfg_bool(p, &c->metrics_allow_remote, n, v);
+	if (strcmp(n, "probe_interval") == 0)
+		return cfg_duration(p, &c->metrics_probe_interval_s, n, v, 1, 3600);
+	return cfg_fail(p, "unknown key '%s' in [metrics]", n);
+}
+
 /* One name = value of section. */
 static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const char *name, const char *value)
 {
@@ -693,10 +759,12 @@ static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const cha
 		return cfg_revocation(p, name, value);
 	if (strcmp(section, "expiry") == 0)
 		return cfg_expiry(p, name, value);
+	if (strcmp(section, "metrics") == 0)
+		return cfg_metrics(p, name, value);
 	if (*section == '\0')
 		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
 				name);
-	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry)",
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics)",
 			section);
 }
 
@@ -772,6 +840,7 @@ static struct svc_config *cfg_defaults(void)
 	c->exp_notify_every_s = 86400;
 	c->exp_check_interval_s = 3600;
 	c->exp_hook_timeout_s = 30;
+	c->metrics_probe_interval_s = 5;
 	c->socket = strdup(KH_DEFAULT_SOCKET);
 	c->state_dir = strdup("/var/lib/keyhold");
 	if (c->socket == NULL || c->state_dir == NULL) {
@@ -823,6 +892,13 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 			       "%s:%d: [tls] listen needs client_truststore = STORE (a keyhold trust store) or "
 			       "client_ca = FILE: the CAs whose client certificates are accepted",
 			       name, p.line);
+		goto out;
+	}
+	if (p.c->metrics_listen && !p.c->metrics_loopback && !p.c->metrics_allow_remote) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			       "%s:%d: [metrics] listen = %s is not a loopback address: /metrics and /healthz have no "
+			       "authentication; set allow_remote = yes to serve them there anyway",
+			       name, p.line, p.c->metrics_host);
 		goto out;
 	}
 	if (p.c->rate_burst == 0)
@@ -882,6 +958,116 @@ enum kh_err svc_config_load(const char *path, struct svc_config **out, struct kh
 	return r;
 }
 
+/* ---- reload ---- */
+
+static bool cfg_str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+static void cfg_key_policies_free(struct svc_key_policy_cfg *kp, size_t n)
+{
+	size_t i;
+
+	if (kp == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(kp[i].signers);
+	free(kp);
+}
+
+struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_config *fresh,
+				       void (*restart)(void *arg, const char *what), void *arg)
+{
+	struct svc_config *c = malloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	*c = *old;
+#define KEEP_STR(f, what)                              \
+	do {                                           \
+		if (cfg_str_differs(old->f, fresh->f)) \
+			restart(arg, what);            \
+	} while (0)
+#define KEEP_VAL(f, what)                  \
+	do {                               \
+		if (old->f != fresh->f)    \
+			restart(arg, what); \
+	} while (0)
+	KEEP_STR(socket, "[service] socket");
+	KEEP_VAL(socket_mode, "[service] socket_mode");
+	KEEP_STR(socket_group, "[service] socket_group");
+	KEEP_STR(state_dir, "[service] state_dir");
+	KEEP_VAL(workers, "[service] workers");
+	KEEP_VAL(fips_mode, "[service] fips_mode");
+	KEEP_VAL(fips_allow_eddsa, "[service] fips_allow_eddsa");
+	KEEP_VAL(frame_max, "[service] frame_max");
+	KEEP_VAL(max_connections, "[service] max_connections");
+	KEEP_VAL(max_inflight, "[service] max_inflight");
+	KEEP_VAL(idle_timeout_s, "[service] idle_timeout");
+	KEEP_STR(user, "[service] user");
+	KEEP_VAL(rate, "[service] rate");
+	KEEP_VAL(rate_burst, "[service] rate_burst");
+	KEEP_STR(module, "[token] module");
+	KEEP_STR(uri, "[token] uri");
+	KEEP_STR(pin_file, "[token] pin_file/pin_credential");
+	KEEP_VAL(sessions, "[token] sessions");
+	KEEP_STR(tls_listen, "[tls] listen");
+	KEEP_STR(tls_key, "[tls] key");
+	KEEP_STR(tls_cert, "[tls] cert");
+	KEEP_STR(tls_client_truststore, "[tls] client_truststore");
+	KEEP_STR(tls_client_ca, "[tls] client_ca");
+	KEEP_VAL(tls_handshake_timeout_s, "[tls] handshake_timeout");
+	KEEP_STR(audit_file, "[audit] file");
+	KEEP_STR(audit_key, "[audit] key");
+	KEEP_VAL(audit_checkpoint_records, "[audit] checkpoint_records");
+	KEEP_VAL(audit_checkpoint_interval_s, "[audit] checkpoint_interval");
+	KEEP_VAL(audit_sync_always, "[audit] sync");
+	KEEP_VAL(audit_tamper_refuse, "[audit] on_tamper");
+	if (old->metrics_listen != fresh->metrics_listen || cfg_str_differs(old->metrics_host, fresh->metrics_host) ||
+	    old->metrics_port != fresh->metrics_port)
+		restart(arg, "[metrics] listen");
+	KEEP_VAL(metrics_allow_remote, "[metrics] allow_remote");
+	KEEP_VAL(metrics_probe_interval_s, "[metrics] probe_interval");
+#undef KEEP_STR
+#undef KEEP_VAL
+	/* The reloadable settings: moved from fresh. */
+	c->grants = fresh->grants;
+	c->n_grants = fresh->n_grants;
+	fresh->grants = NULL;
+	fresh->n_grants = 0;
+	c->key_policies = fresh->key_policies;
+	c->n_key_policies = fresh->n_key_policies;
+	fresh->key_policies = NULL;
+	fresh->n_key_policies = 0;
+	c->log_level = fresh->log_level;
+	c->rev_connect_timeout_s = fresh->rev_connect_timeout_s;
+	c->rev_timeout_s = fresh->rev_timeout_s;
+	c->rev_crl_max = fresh->rev_crl_max;
+	c->rev_ocsp_max = fresh->rev_ocsp_max;
+	c->rev_nonce = fresh->rev_nonce;
+	c->rev_proxy = fresh->rev_proxy;
+	fresh->rev_proxy = NULL;
+	c->exp_notify_days = fresh->exp_notify_days;
+	c->exp_notify_every_s = fresh->exp_notify_every_s;
+	c->exp_check_interval_s = fresh->exp_check_interval_s;
+	c->exp_hook = fresh->exp_hook;
+	fresh->exp_hook = NULL;
+	c->exp_hook_timeout_s = fresh->exp_hook_timeout_s;
+	return c;
+}
+
+void svc_config_free_retired(struct svc_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->grants);
+	cfg_key_policies_free(c->key_policies, c->n_key_policies);
+	free(c->rev_proxy);
+	svc_config_argv_free(c->exp_hook);
+	free(c);
+}
+
 void svc_config_free(struct svc_config *c)
 {
 	if (c == NULL)
@@ -902,14 +1088,9 @@ void svc_config_free(struct svc_config *c)
 	free(c->tls_client_ca);
 	free(c->audit_file);
 	free(c->audit_key);
-	if (c->key_policies != NULL) {
-		size_t i;
-
-		for (i = 0; i < c->n_key_policies; i++)
-			free(c->key_policies[i].signers);
-		free(c->key_policies);
-	}
+	cfg_key_policies_free(c->key_policies, c->n_key_policies);
 	free(c->rev_proxy);
 	svc_config_argv_free(c->exp_hook);
+	free(c->metrics_host);
 	free(c);
 }

@@ -101,6 +101,13 @@ struct svc_config {
 	unsigned exp_check_interval_s;  /* how often the monitor runs */
 	char **exp_hook;                /* argv (NULL-terminated) of the notification command; NULL: none */
 	unsigned exp_hook_timeout_s;
+	/* [metrics] (docs/OPERATIONS.md) */
+	bool metrics_listen;            /* listen was given */
+	char *metrics_host;             /* numeric address */
+	unsigned metrics_port;          /* 0: any free port (logged) */
+	bool metrics_loopback;          /* the address is a loopback one */
+	bool metrics_allow_remote;      /* allow_remote = yes */
+	unsigned metrics_probe_interval_s; /* token probe and certificate survey */
 };
 
 /* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)
@@ -120,6 +127,24 @@ enum kh_err svc_config_load(const char *path, struct svc_config **out, struct kh
 enum kh_err svc_config_parse(const char *text, const char *name, struct svc_config **out,
 			     struct kh_errbuf *e) KH_WUR;
 void svc_config_free(struct svc_config *c);
+
+/* ---- reload (SIGHUP, daemon/reload.c) ---- */
+
+/* What a reload may change while keyholdd runs: [access] roles, [key:NAME]
+ * grants, [revocation], [expiry] and log_level. Returns a new live
+ * configuration: old's other settings (sharing old's memory for them) with
+ * fresh's reloadable ones (moved out of fresh, which the caller then frees
+ * with svc_config_free). For each other setting that differs in fresh,
+ * restart(arg, "[section] key") is called: it takes effect only after a
+ * restart. NULL when out of memory (fresh untouched). old stays valid and
+ * must outlive every reader; it is freed, once no thread can read it,
+ * with svc_config_free_retired, and the last live configuration with
+ * svc_config_free. */
+struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_config *fresh,
+				       void (*restart)(void *arg, const char *what), void *arg);
+/* Frees what a configuration replaced by svc_config_reloaded owns alone:
+ * its reloadable settings. NULL ok. */
+void svc_config_free_retired(struct svc_config *c);
 
 const char *svc_fips_mode_name(enum svc_fips_mode m);
 

@@ -41,9 +41,13 @@ struct svc_server;
 struct svc_fips;
 struct svc_pki;
 struct svc_expiry;
+struct svc_metrics;
+struct metrics_http;
 
 struct svc {
-	struct svc_config *cfg;
+	/* Replaced whole on SIGHUP (daemon/reload.c); a replaced one stays
+	 * valid until exit, so a reader may keep the pointer it loaded. */
+	struct svc_config *_Atomic cfg;
 	struct hsm *hsm;
 	struct svc_pool *pool;
 	struct svc_server *server;
@@ -67,6 +71,9 @@ struct svc {
 	struct kh_validation tls_validation;
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
+	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
+	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
+	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
 };
 
 /* "INIT", "SELF_TEST", "OPERATIONAL", "ERROR" (svc_state.c). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kh_log.h"
 #include "kh_util.h"
@@ -50,4 +51,27 @@ int64_t svc_now(void)
 	}
 #endif
 	return now;
+}
+
+unsigned svc_test_freeze_take(const char *env)
+{
+#ifdef KEYHOLD_TESTING
+	const char *p = getenv(env);
+	FILE *f;
+	char buf[32];
+	unsigned long n = 0;
+
+	if (p == NULL || p[0] == '\0' || (f = fopen(p, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		n = strtoul(buf, NULL, 10);
+	fclose(f);
+	if (unlink(p) != 0)
+		return 0;
+	log_warn("test build: %s: frozen for %lu s", env, n > 600 ? 600ul : n);
+	return n > 600 ? 600u : (unsigned)n;
+#else
+	(void)env;
+	return 0;
+#endif
 }

@@ -13,4 +13,11 @@ void svc_clock_init(void);
  * revocation freshness by. */
 int64_t svc_now(void);
 
+/* KEYHOLD_TESTING builds: when the environment variable env names a file
+ * that exists, removes it and returns the whole seconds it holds (at most
+ * 600), for a test to freeze the caller that long; 0 otherwise and in
+ * other builds. keyholdd asks for KEYHOLD_TEST_FREEZE_LOOP (on the event
+ * loop) and KEYHOLD_TEST_FREEZE_PROBE (in the token probe). */
+unsigned svc_test_freeze_take(const char *env);
+
 #endif

@@ -15,10 +15,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "kh_log.h"
 #include "kh_util.h"
 #include "fips/fips.h"
@@ -26,6 +22,8 @@
 #include "core/svc_clock.h"
 #include "net/net.h"
 #include "daemon/lifecycle.h"
+#include "daemon/notify.h"
+#include "daemon/reload.h"
 #include "revocation/revocation.h"
 #include "store/store_dir.h"
 #include "config/config.h"
@@ -70,9 +68,10 @@ static void svc_harden(void)
 static enum kh_err svc_check_fips(struct svc_config *cfg, struct kh_errbuf *e)
 {
 	struct kh_errbuf why = { 0 };
-	struct svc s = { 0 };
+	struct svc s;
 	enum kh_err r;
 
+	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
 	KH_TRY(selftest_init(&s, &why));
 	KH_TRY(selftest_integrity_check(s.libctx, &why));
@@ -133,6 +132,7 @@ int main(int argc, char **argv)
 	const char *config = NULL;
 	bool foreground = false, check = false, fips_install = false, http_init = false;
 	struct svc s;
+	struct svc_config *cfg = NULL;
 	struct kh_errbuf e = { 0 };
 	struct event_base *base = NULL;
 	int opt, rc = 1;
@@ -166,10 +166,12 @@ int main(int argc, char **argv)
 	s.start_us = kh_now_mono_us();
 	atomic_store(&s.state, SVC_STATE_INIT);
 	svc_harden();
-	if (svc_config_load(config, &s.cfg, &e) != KH_OK) {
+	if (svc_config_load(config, &cfg, &e) != KH_OK) {
 		fprintf(stderr, "keyholdd: %s\n", e.msg);
 		return EXIT_CONFIG;
 	}
+	s.cfg = cfg;
+	cfg = NULL;
 	kh_log_set_level((enum kh_log_level)s.cfg->log_level);
 	if (check) {
 		rc = svc_check(s.cfg) == KH_OK ? 0 : EXIT_CONFIG;
@@ -197,8 +199,10 @@ int main(int argc, char **argv)
 		log_err("cannot create the event loop");
 		goto out;
 	}
+	svc_notify_init(&s);
 	if (svc_start(&s, base, &e) != KH_OK) {
 		log_err("%s", e.msg);
+		svc_notify_status("failed to start: %s", e.msg);
 		if (s.exit_code == SELFTEST_EXIT_ERROR)
 			log_err("keyholdd halts (exit status %d)", SELFTEST_EXIT_ERROR);
 		rc = s.exit_code != 0 ? s.exit_code : 1;
@@ -206,17 +210,21 @@ int main(int argc, char **argv)
 	}
 	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
 		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.workers);
-#ifdef HAVE_LIBSYSTEMD
-	sd_notify(0, "READY=1");
-#endif
+	if (svc_reload_start(&s, base, &e) != KH_OK || svc_notify_start(&s, base, &e) != KH_OK) {
+		log_err("%s", e.msg);
+		goto out;
+	}
 	event_base_dispatch(base);
 	rc = s.exit_code;
 	log_info("%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
 out:
+	svc_notify_stop();
 	svc_stop(&s);
 	if (base != NULL)
 		event_base_free(base);
 	svc_config_free(s.cfg);
+	/* After the live configuration: those reloads replaced. */
+	svc_reload_stop();
 	if (http_init)
 		svc_http_global_cleanup();
 	return rc;

@@ -20,6 +20,8 @@
 #include "kh_log.h"
 #include "fips/fips.h"
 #include "core/svc.h"
+#include "core/svc_metrics.h"
+#include "metrics/metrics.h"
 #include "pool/pool.h"
 #include "net/net.h"
 #include "daemon/lifecycle.h"
@@ -207,6 +209,9 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	hc.sessions = s->cfg->sessions;
 	if (hsm_open(&hc, &s->hsm, &why) != KH_OK)
 		return kh_err_set(e, why.code, "token: %s: %s", kh_err_name(why.code), why.msg);
+	s->metrics = svc_metrics_new();
+	KH_ENSURE(s->metrics != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	hsm_set_op_observer(s->hsm, metrics_token_observer, s);
 	/* Power-up self-tests before any listener opens (DESIGN §8):
 	 * INIT -> SELF_TEST -> OPERATIONAL | ERROR. */
 	selftest_install_hooks(s);
@@ -226,6 +231,8 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));
+	/* Bound before the privilege drop, like the other listeners. */
+	KH_TRY(metrics_start(s, base, e));
 	KH_ENSURE(selftest_attach_loop(s, base, svc_fips_error_shutdown, s) == KH_OK,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
 	/* The audit anchor's database handle, like the PKI state's, is opened
@@ -250,6 +257,7 @@ void svc_stop(struct svc *s)
 	svc_pool_free(s->pool);
 	s->pool = NULL;
 	svc_expiry_stop(s);
+	metrics_stop(s);
 	svc_server_free(s->server);
 	s->server = NULL;
 	svc_pki_close(s);
@@ -262,6 +270,8 @@ void svc_stop(struct svc *s)
 	/* Closing the token also cleanses the PIN. */
 	hsm_close(s->hsm);
 	s->hsm = NULL;
+	svc_metrics_free(s->metrics);
+	s->metrics = NULL;
 	svc_free_digests(s);
 	selftest_free(s);
 	/* Last: closing it releases the instance lock. */

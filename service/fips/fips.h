@@ -100,6 +100,8 @@ enum kh_err selftest_rerun(struct svc *s, const char *who, struct kh_errbuf *e) 
 /* The last run's results, in registry order, into out; returns how many
  * (0 before the first run). */
 size_t selftest_results(struct svc *s, struct selftest_result out[SELFTEST_COUNT]);
+/* When the last registry run finished (seconds since the epoch; 0: none). */
+uint64_t selftest_last_run_s(struct svc *s);
 /* validated mode with the FIPS provider at status 1. */
 bool selftest_module_validated(const struct svc *s);
 

@@ -58,6 +58,7 @@ struct svc_fips {
 	pthread_mutex_t run_lock;     /* one registry run at a time */
 	struct selftest_result results[SELFTEST_COUNT];
 	size_t n_results;
+	uint64_t results_time_s;      /* when the last run finished (epoch seconds) */
 
 	/* Conditional tests: how often each ran and failed. */
 	_Atomic uint64_t pw_run, pw_failed;

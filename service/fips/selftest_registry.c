@@ -123,6 +123,7 @@ static enum kh_err selftest_run_registry(struct svc *s, size_t *failed, struct k
 	pthread_mutex_lock(&f->lock);
 	memcpy(f->results, res, sizeof(res));
 	f->n_results = SELFTEST_COUNT;
+	f->results_time_s = kh_now_real_s();
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -189,6 +190,19 @@ enum kh_err selftest_rerun(struct svc *s, const char *who, struct kh_errbuf *e)
 	if (!atomic_load(&f->in_error))
 		atomic_store(&s->state, SVC_STATE_OPERATIONAL);
 	return KH_OK;
+}
+
+uint64_t selftest_last_run_s(struct svc *s)
+{
+	struct svc_fips *f = s->fips;
+	uint64_t t;
+
+	if (f == NULL)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	t = f->results_time_s;
+	pthread_mutex_unlock(&f->lock);
+	return t;
 }
 
 size_t selftest_results(struct svc *s, struct selftest_result out[SELFTEST_COUNT])

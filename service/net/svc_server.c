@@ -37,6 +37,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "core/svc.h"
+#include "core/svc_metrics.h"
 #include "access/access.h"
 #include "rpc/dispatch.h"
 #include "pool/pool.h"
@@ -508,6 +509,7 @@ static void svc_job_done(struct svc_pool_item *it)
 static void svc_conn_refuse(struct svc_conn *c, const struct proto_req *req, const char *method, enum kh_err code,
 			    const char *msg)
 {
+	svc_metrics_request(c->srv->s->metrics, strcmp(method, "-") != 0 ? proto_method_lookup(method) : -1, code, 0);
 	svc_audit_record(c->srv->s, &c->who, method, NULL, code, 0, 1);
 	svc_conn_send_error(c, req->have_id ? req->id : 0, code, msg);
 }
@@ -521,7 +523,7 @@ static void svc_conn_deny(struct svc_conn *c, const uint8_t *buf, size_t len)
 	struct proto_req_head h;
 	const char *mname = "-";
 	char name[65], msg[320];
-	int m;
+	int m = -1;
 
 	if (proto_request_head(buf, len, &h) && h.method != NULL && !h.method_nul && h.method_len < sizeof(name)) {
 		memcpy(name, h.method, h.method_len);
@@ -530,9 +532,11 @@ static void svc_conn_deny(struct svc_conn *c, const uint8_t *buf, size_t len)
 			mname = proto_method_name((enum proto_method)m);
 	}
 	if (c->bucket != NULL && !svc_bucket_take(c->srv, c->bucket, mname)) {
+		svc_metrics_rate_refused(c->srv->s->metrics, m);
 		svc_conn_send_error(c, h.id, KH_E_RESOURCE_EXHAUSTED, "request rate limit reached; slow down");
 		return;
 	}
+	svc_metrics_request(c->srv->s->metrics, m, KH_E_PERMISSION_DENIED, 0);
 	snprintf(msg, sizeof(msg), "%.160s may not call %s: it holds no role (grant one in [access])", c->who.name,
 		 strcmp(mname, "-") != 0 ? mname : "anything");
 	svc_audit_record(c->srv->s, &c->who, mname, NULL, KH_E_PERMISSION_DENIED, 0, 1);
@@ -559,11 +563,13 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	}
 	if (proto_request_decode(buf, len, &j->req, &e) != KH_OK) {
 		log_dbg("%s: bad request: %s", c->who.name, e.msg);
-		if (c->bucket != NULL && !svc_bucket_take(srv, c->bucket, "-"))
+		if (c->bucket != NULL && !svc_bucket_take(srv, c->bucket, "-")) {
+			svc_metrics_rate_refused(srv->s->metrics, -1);
 			svc_conn_send_error(c, j->req.have_id ? j->req.id : 0, KH_E_RESOURCE_EXHAUSTED,
 					    "request rate limit reached; slow down");
-		else
+		} else {
 			svc_conn_refuse(c, &j->req, "-", e.code, e.msg);
+		}
 		goto out;
 	}
 	mname = proto_method_name(j->req.method);
@@ -571,6 +577,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 		char msg[256];
 
 		/* On record once a second with a count (svc_bucket_take). */
+		svc_metrics_rate_refused(srv->s->metrics, (int)j->req.method);
 		snprintf(msg, sizeof(msg), "%.160s is over its rate of %u requests per second (burst %u); slow down",
 			 c->who.name, srv->s->cfg->rate, srv->s->cfg->rate_burst);
 		svc_conn_send_error(c, j->req.id, KH_E_RESOURCE_EXHAUSTED, msg);
@@ -1169,6 +1176,47 @@ static void svc_check_nofile(const struct svc_config *cfg)
 
 /* ---- the Unix socket ---- */
 
+/* systemd socket activation (sd_listen_fds(3), keyholdd.socket): the
+ * listening Unix socket at [service] socket comes from systemd, which
+ * created it with the unit's SocketMode/SocketGroup and keeps it across
+ * restarts (so keyholdd neither chmods nor unlinks it). *used false when
+ * nothing was passed; an error when sockets were passed but none is a
+ * listening stream socket at that path. */
+static enum kh_err svc_unix_activated(struct svc_server *srv, bool *used, struct kh_errbuf *e)
+{
+#ifdef HAVE_LIBSYSTEMD
+	const struct svc_config *cfg = srv->s->cfg;
+	int n = sd_listen_fds(1), fd;
+
+	*used = false;
+	if (n <= 0)
+		return KH_OK;
+	for (fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, cfg->socket, 0) > 0)
+			break;
+	if (fd == SD_LISTEN_FDS_START + n)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "systemd passed %d socket(s), none a listening Unix stream socket at %s: "
+				  "ListenStream= in keyholdd.socket must be [service] socket",
+				  n, cfg->socket);
+	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0)
+		return kh_err_set(e, KH_E_INTERNAL, "cannot use the socket systemd passed: %s", strerror(errno));
+	srv->listener = evconnlistener_new(srv->base, svc_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					   -1, fd);
+	if (srv->listener == NULL)
+		return kh_err_set(e, KH_E_INTERNAL, "cannot listen on the socket systemd passed (%s)", cfg->socket);
+	evconnlistener_set_error_cb(srv->listener, svc_accept_error_cb);
+	*used = true;
+	log_info("listening on %s (socket activation: the socket is systemd's)", cfg->socket);
+	return KH_OK;
+#else
+	(void)srv;
+	(void)e;
+	*used = false;
+	return KH_OK;
+#endif
+}
+
 static enum kh_err svc_unix_listen(struct svc_server *srv, struct kh_errbuf *e)
 {
 	const struct svc_config *cfg = srv->s->cfg;
@@ -1176,7 +1224,11 @@ static enum kh_err svc_unix_listen(struct svc_server *srv, struct kh_errbuf *e)
 	struct stat st;
 	evutil_socket_t probe;
 	mode_t old;
+	bool activated = false;
+	int r;
 
+	if ((r = svc_unix_activated(srv, &activated, e)) != KH_OK || activated)
+		return r;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (!kh_strlcpy(sun.sun_path, cfg->socket, sizeof(sun.sun_path)))

@@ -23,6 +23,8 @@ struct svc_pool_item {
 enum kh_err svc_pool_new(struct event_base *base, unsigned workers, struct svc_pool **out) KH_WUR;
 /* Queues it for a worker (never blocks). */
 void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it);
+/* Jobs queued and not yet taken by a worker (lock-free). */
+unsigned svc_pool_pending(const struct svc_pool *p);
 /* Stops the workers after they finish the queue; completions not yet
  * delivered are delivered by the loop before it exits. */
 void svc_pool_free(struct svc_pool *p);

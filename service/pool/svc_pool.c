@@ -195,3 +195,8 @@ void svc_pool_free(struct svc_pool *p)
 	pthread_mutex_destroy(&p->done_lock);
 	free(p);
 }
+
+unsigned svc_pool_pending(const struct svc_pool *p)
+{
+	return p != NULL ? atomic_load(&p->pending) : 0;
+}

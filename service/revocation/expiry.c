@@ -584,6 +584,19 @@ enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_e
 	return KH_OK;
 }
 
+void svc_expiry_reschedule(struct svc *s)
+{
+	struct timeval tv = { (time_t)s->cfg->exp_check_interval_s, 0 };
+
+	if (s->expiry == NULL || s->expiry->timer == NULL)
+		return;
+	if (evtimer_add(s->expiry->timer, &tv) != 0)
+		log_err("expiry monitor: cannot re-arm its timer");
+	log_info("expiry monitor: every %us, notify %u days ahead, at most once per %us per certificate%s%s",
+		 s->cfg->exp_check_interval_s, s->cfg->exp_notify_days, s->cfg->exp_notify_every_s,
+		 s->cfg->exp_hook != NULL ? ", hook " : "", s->cfg->exp_hook != NULL ? s->cfg->exp_hook[0] : "");
+}
+
 void svc_expiry_stop(struct svc *s)
 {
 	if (s == NULL || s->expiry == NULL)

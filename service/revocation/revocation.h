@@ -93,6 +93,9 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 /* Arms the monitor's libevent timer on base: a pass at start and every
  * [expiry] check_interval, each run on a worker of s->pool. */
 enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+/* Loop thread, after a reload: the timer takes the new check_interval
+ * (the next pass comes one interval from now). */
+void svc_expiry_reschedule(struct svc *s);
 /* After the pool has stopped: frees the timer and the monitor. */
 void svc_expiry_stop(struct svc *s);
 
@@ -128,6 +131,23 @@ void svc_exp_report_clear(struct svc_exp_report *r);
  * key who may not see are left out. *out is freed with free(). */
 enum kh_err svc_expiry_survey(struct svc *s, const struct svc_principal *who, int64_t now,
 			      struct svc_exp_cert **out, size_t *nout, struct kh_errbuf *e) KH_WUR;
+/* ---- rev_known.c: what keyhold knows without fetching ---- */
+
+/* A certificate held as held_by ("truststore:S", "trustpoint:T",
+ * "trustpoint-chain:T", "trustpoint-ca:T") that a CRL imported into trust
+ * store crl_store answers for, at the time asked. */
+struct svc_rev_known {
+	char fingerprint[KH_FP_HEX + 1];
+	char held_by[KH_HELD_BY_LEN];
+	char crl_store[KH_NAME_MAX + 1];
+	bool revoked;
+};
+/* Every certificate keyhold holds that an imported CRL answers for at now
+ * (revocation status from held CRLs only; nothing is fetched). *out is
+ * freed with free(); certificates no CRL answers for are not listed. */
+enum kh_err svc_revocation_known(struct svc *s, int64_t now, struct svc_rev_known **out, size_t *nout,
+				 struct kh_errbuf *e) KH_WUR;
+
 /* One monitor pass now (renewals, then notices), as the timer runs it;
  * out is cleared with svc_exp_report_clear. */
 enum kh_err svc_expiry_pass(struct svc *s, struct svc_exp_report *out, struct kh_errbuf *e) KH_WUR;

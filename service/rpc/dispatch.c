@@ -9,6 +9,7 @@
 #include "kh_util.h"
 #include "fips/fips.h"
 #include "core/svc.h"
+#include "core/svc_metrics.h"
 #include "rpc/dispatch.h"
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
@@ -174,6 +175,7 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 		if (audit_append(s->audit, &ev, &ae) != KH_OK && r == KH_OK)
 			r = kh_err_set(&e, KH_E_UNAVAILABLE, "%s", ae.msg);
 	}
+	svc_metrics_request(s->metrics, (int)req->method, r, kh_now_mono_us() - t0);
 	if (r != KH_OK) {
 		log_info("%s %s%s%s: %s: %s", who->name, mname, object ? " " : "", object ? object : "", kh_err_name(r),
 			 e.msg);

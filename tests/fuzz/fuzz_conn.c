@@ -102,6 +102,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *src = getenv("KH_SRC");
 	char cmd[512], conf[2048], path[128];
 	struct kh_errbuf e = { 0 };
+	struct svc_config *cfg = NULL;
 
 	(void)argc;
 	(void)argv;
@@ -132,8 +133,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		 "[audit]\ncheckpoint_records = 64\ncheckpoint_interval = 60\n",
 		 fz.dir, fz.dir, fz.dir, (unsigned)getuid(), (unsigned)getuid(), (unsigned)getuid(),
 		 (unsigned)getuid());
-	if (svc_config_parse(conf, "fuzz.conf", &fz.s.cfg, &e) != KH_OK)
+	if (svc_config_parse(conf, "fuzz.conf", &cfg, &e) != KH_OK)
 		fz_die("config", e.msg);
+	fz.s.cfg = cfg;
 	kh_log_set_level(KH_LOG_ERR);
 	evthread_use_pthreads();
 	fz.base = event_base_new();

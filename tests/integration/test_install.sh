@@ -17,7 +17,7 @@ so=$(find "$libdir" -name 'libkeyhold.so.0*' | head -n 1)
 [ -n "$so" ] || fail "libkeyhold.so.0 not in $libdir"
 # Around the binaries: the unit, sysusers/tmpfiles, the example
 # configuration, the man pages, bash completion and the .proto.
-for f in lib/systemd/system/keyholdd.service lib/sysusers.d/keyhold.conf lib/tmpfiles.d/keyhold.conf \
+for f in lib/systemd/system/keyholdd.service lib/systemd/system/keyholdd.socket lib/sysusers.d/keyhold.conf lib/tmpfiles.d/keyhold.conf \
   etc/keyhold/keyholdd.conf share/man/man1/keyhold.1 share/man/man5/keyholdd.conf.5 share/man/man8/keyholdd.8 \
   share/bash-completion/completions/keyhold share/keyhold/keyhold.proto; do
   [ -f "$prefix/$f" ] || fail "$f not installed"

@@ -40,7 +40,7 @@ log "ok: the three packages install"
 
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 for f in usr/sbin/keyholdd usr/bin/keyhold "usr/lib/$ma/ossl-modules/keyhold.so" "usr/lib/$ma/libkeyhold.so.0" \
-  lib/systemd/system/keyholdd.service usr/lib/sysusers.d/keyhold.conf usr/lib/tmpfiles.d/keyhold.conf \
+  lib/systemd/system/keyholdd.service lib/systemd/system/keyholdd.socket usr/lib/sysusers.d/keyhold.conf usr/lib/tmpfiles.d/keyhold.conf \
   etc/keyhold/keyholdd.conf usr/share/man/man1/keyhold.1.gz usr/share/man/man5/keyholdd.conf.5.gz \
   usr/share/man/man8/keyholdd.8.gz usr/share/bash-completion/completions/keyhold usr/share/keyhold/keyhold.proto \
   usr/include/keyhold/keyhold.h "usr/lib/$ma/pkgconfig/keyhold.pc" "usr/lib/$ma/cmake/keyhold/keyholdConfig.cmake"; do

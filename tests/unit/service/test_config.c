@@ -385,6 +385,102 @@ static void test_revocation_expiry(void **state)
 	svc_config_argv_free(argv);
 }
 
+/* [metrics] (docs/OPERATIONS.md): a numeric address; loopback unless
+ * allow_remote = yes. */
+static void test_metrics(void **state)
+{
+	struct svc_config *c;
+
+	(void)state;
+	c = parse_ok(TOKEN);
+	assert_false(c->metrics_listen);
+	assert_int_equal(c->metrics_probe_interval_s, 5);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = 127.0.0.1:9464\nprobe_interval = 2s\n");
+	assert_true(c->metrics_listen);
+	assert_true(c->metrics_loopback);
+	assert_string_equal(c->metrics_host, "127.0.0.1");
+	assert_int_equal(c->metrics_port, 9464);
+	assert_int_equal(c->metrics_probe_interval_s, 2);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = [::1]:0\n");
+	assert_true(c->metrics_loopback);
+	assert_string_equal(c->metrics_host, "::1");
+	assert_int_equal(c->metrics_port, 0);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = 127.8.9.10:1\n");
+	assert_true(c->metrics_loopback);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = 192.0.2.1:9464\nallow_remote = yes\n");
+	assert_false(c->metrics_loopback);
+	assert_true(c->metrics_allow_remote);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[metrics]\nlisten = [2001:db8::1]:9464\nallow_remote = yes\n");
+	assert_false(c->metrics_loopback);
+	assert_string_equal(c->metrics_host, "2001:db8::1");
+	svc_config_free(c);
+
+	parse_bad_at(TOKEN "[metrics]\nlisten = 0.0.0.0:9464\n", 6, "not a loopback address");
+	parse_bad_at(TOKEN "[metrics]\nlisten = [::]:9464\n", 6, "allow_remote = yes");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 192.0.2.1:9464\nallow_remote = no\n", 7, "not a loopback address");
+	parse_bad_at(TOKEN "[metrics]\nlisten = localhost:9464\n", 6, "not a numeric");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 9464\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 127.0.0.1:65536\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = 127.0.0.1:\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = [::1:9464\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nlisten = ::1:9464\n", 6, "ADDRESS:PORT");
+	parse_bad_at(TOKEN "[metrics]\nprobe_interval = 0s\n", 6, "probe_interval");
+	parse_bad_at(TOKEN "[metrics]\nport = 1\n", 6, "unknown key 'port' in [metrics]");
+}
+
+static void count_restart(void *arg, const char *what)
+{
+	char *seen = arg;
+	size_t n = strlen(seen);
+
+	snprintf(seen + n, 512 - n, "%s;", what);
+}
+
+/* SIGHUP: reloadable settings move to the new live configuration, the
+ * others keep their running value and are reported. */
+static void test_reloaded(void **state)
+{
+	struct svc_config *old, *fresh, *live;
+	char seen[512] = "";
+
+	(void)state;
+	old = parse_ok("[service]\nworkers = 4\nlog_level = info\n" TOKEN
+		       "[access]\nadmin = uid:0\n[expiry]\nnotify_days = 10\n");
+	fresh = parse_ok("[service]\nworkers = 2\nlog_level = debug\nsocket = /run/other.sock\n" TOKEN
+			 "[access]\nsigner = uid:0\nauditor = uid:1\n[key:k]\nsigners = uid:0\n"
+			 "[expiry]\nnotify_days = 20\nhook = /bin/true\n[revocation]\nproxy = http://p:3128\n"
+			 "[metrics]\nlisten = 127.0.0.1:1\n");
+	live = svc_config_reloaded(old, fresh, count_restart, seen);
+	assert_non_null(live);
+	assert_string_equal(seen, "[service] socket;[service] workers;[metrics] listen;");
+	/* Kept: */
+	assert_int_equal(live->workers, 4);
+	assert_ptr_equal(live->socket, old->socket);
+	assert_false(live->metrics_listen);
+	/* Moved: */
+	assert_int_equal(live->log_level, KH_LOG_DEBUG);
+	assert_int_equal(live->n_grants, 2);
+	assert_int_equal(live->grants[0].role, SVC_ROLE_SIGNER);
+	assert_int_equal(live->n_key_policies, 1);
+	assert_int_equal(live->exp_notify_days, 20);
+	assert_string_equal(live->exp_hook[0], "/bin/true");
+	assert_string_equal(live->rev_proxy, "http://p:3128");
+	assert_null(fresh->grants);
+	assert_null(fresh->key_policies);
+	assert_null(fresh->exp_hook);
+	assert_null(fresh->rev_proxy);
+	svc_config_free(fresh);
+	/* The replaced one gives up only what it owned alone. */
+	svc_config_free_retired(old);
+	svc_config_free(live);
+	svc_config_free_retired(NULL);
+}
+
 static void test_access(void **state)
 {
 	struct svc_config *c;
@@ -616,6 +712,8 @@ int main(void)
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_revocation_expiry),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_reloaded),
 		cmocka_unit_test(test_repeats_and_continuations),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_missing_token_keys),
