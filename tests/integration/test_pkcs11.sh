@@ -128,6 +128,13 @@ if [[ " ${KEYS[*]} " == *" ed "* ]]; then
   ok "verify EDDSA" sslx pkeyutl -verify -rawin -pubin -inkey "$T/ed.pub" -in "$T/msg" -sigfile "$T/ed.sig"
 fi
 
+# ---- what pkcs11-tool cannot show: attribute rules, CKR codes, multi-part,
+# threads, fork, C_Finalize (kh_p11check.c) ----
+ok "p11check rules" p11 "$KH_BUILD/tests/integration/kh_p11check" "$P11_MODULE" rules rsa "$T/chk"
+for s in multi thread fork; do
+  ok "verify $s" sslx dgst -sha256 -verify "$T/rsa.pub" -signature "$T/chk.$s.sig" "$T/msg"
+done
+
 # ---- principals: a grant shows one key; no grant shows none ----
 ok "grant rsa" kh policy grant rsa user:khp11
 ok "objects as khp11" p11_as khp11 "${PT[@]}" --list-objects
@@ -212,5 +219,20 @@ sys.exit(0 if re.fullmatch(r"o+f+o+", s) else 1)
 EOF
 log "reconnect: $(uniq -c "$T/loop.log" | tr -s ' \n' ' ')"
 ok "verify after restart" sslx dgst -sha256 -verify "$T/p256.pub" -signature "$T/loop.sig" "$T/msg"
+
+# The same in one process: the module's pooled connections fail with
+# CKR_DEVICE_REMOVED while keyholdd is away and reconnect when it is back.
+rm -f "$T/loop.stop"
+p11 "$KH_BUILD/tests/integration/kh_p11check" "$P11_MODULE" loop p256 "$T/loop.stop" > "$T/inproc.log" 2>&1 &
+loop=$!
+for _ in $(seq 1 100); do grep -q '^CKR_OK' "$T/inproc.log" && break; sleep 0.05; done
+kh_stop
+sleep 0.3
+kh_start
+for _ in $(seq 1 100); do [ "$(grep -c '^CKR_OK' "$T/inproc.log")" -ge 2 ] && break; sleep 0.05; done
+touch "$T/loop.stop"
+wait "$loop" || fail "in-process reconnect: $(tr '\n' ' ' < "$T/inproc.log")"
+grep -q '^CKR_DEVICE_REMOVED$' "$T/inproc.log" || fail "in-process: no CKR_DEVICE_REMOVED: $(cat "$T/inproc.log")"
+log "in-process reconnect: $(tr '\n' ' ' < "$T/inproc.log")"
 
 log "PASS"
