@@ -215,11 +215,12 @@ CK_RV p11_rv(enum kh_err e, bool sign)
 		return sign ? CKR_KEY_HANDLE_INVALID : CKR_DEVICE_ERROR;
 	case KH_E_INVALID_ARGUMENT:
 	case KH_E_OUT_OF_RANGE:
+		/* Bad input, or the FIPS policy refusing a digest (SHA-1,
+		 * MD5) for this key. */
 		return CKR_DATA_INVALID;
 	case KH_E_FAILED_PRECONDITION:
-		/* FIPS policy (a digest or key type refused), or keyholdd not
-		 * OPERATIONAL. */
-		return sign ? CKR_KEY_FUNCTION_NOT_PERMITTED : CKR_DEVICE_ERROR;
+		/* keyholdd not OPERATIONAL (self-tests failed, token lost). */
+		return CKR_DEVICE_ERROR;
 	case KH_E_RESOURCE_EXHAUSTED:
 		/* A rate limit or keyholdd's own memory. */
 		return CKR_DEVICE_MEMORY;

@@ -145,7 +145,7 @@ static CK_RV C_GetInfo_(CK_INFO_PTR info)
 	info->cryptokiVersion.major = 2;
 	info->cryptokiVersion.minor = 40;
 	pad(info->manufacturerID, sizeof(info->manufacturerID), "keyhold");
-	pad(info->libraryDescription, sizeof(info->libraryDescription), "keyhold PKCS#11 client of keyholdd");
+	pad(info->libraryDescription, sizeof(info->libraryDescription), "keyhold PKCS#11 module");
 	info->libraryVersion.major = 0;
 	info->libraryVersion.minor = 1;
 	return CKR_OK;
