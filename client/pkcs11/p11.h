@@ -140,6 +140,14 @@ const struct p11_attr *p11_obj_attr(const struct p11_obj *o, CK_ATTRIBUTE_TYPE t
 bool p11_obj_match(const struct p11_obj *o, const CK_ATTRIBUTE *tmpl, CK_ULONG n);
 CK_RV p11_obj_get_attrs(const struct p11_obj *o, CK_ATTRIBUTE *tmpl, CK_ULONG n);
 void p11_objs_free(struct p11_obj *o);
+/* keyholdd's bytes to objects (fuzzed by tests/fuzz/fuzz_p11_objects.c):
+ * the private and public key objects of key name from its
+ * SubjectPublicKeyInfo, and the certificate object of trustpoint tp from
+ * its DER, prepended to *list. Bytes that do not parse, or a key type this
+ * module does not offer, add nothing (CKR_OK). */
+CK_RV p11_key_objs(const char *name, const uint8_t *id, size_t id_len, const uint8_t *spki, size_t spki_len,
+		   struct p11_obj **list);
+CK_RV p11_cert_obj(const char *tp, const struct p11_attr *id, const uint8_t *der, size_t len, struct p11_obj **list);
 
 /* ---- p11_sign.c: mechanisms and signing ---- */
 CK_RV p11_mech_list(CK_MECHANISM_TYPE *list, CK_ULONG *n);
@@ -147,6 +155,10 @@ CK_RV p11_mech_info(CK_MECHANISM_TYPE m, CK_MECHANISM_INFO *info);
 /* With p11.lock held: checks mech against key and starts s->op. */
 CK_RV p11_sign_init(struct p11_sess *s, const CK_MECHANISM *mech, const struct p11_obj *key);
 void p11_op_clear(struct p11_op *op);
+/* keyholdd's DER ECDSA-Sig-Value as r || s, each half bytes (PKCS#11
+ * Current Mechanisms 2.3.1), parsed by OpenSSL; CKR_DEVICE_ERROR if it
+ * does not parse or does not fit. */
+CK_RV p11_ecdsa_raw(const uint8_t *der, size_t len, uint8_t *out, size_t half);
 /* Called with p11.lock held; they release it (the round trip runs
  * unlocked) and return with it released. */
 CK_RV p11_sign(struct p11_sess *s, const CK_BYTE *data, CK_ULONG len, CK_BYTE *sig, CK_ULONG *sig_len);

@@ -296,9 +296,7 @@ static CK_RV key_public_attrs(struct p11_obj *o, EVP_PKEY *pk)
 	}
 }
 
-/* The two objects of key name, prepended to *list. A key type this module
- * does not offer is skipped (CKR_OK, nothing added). */
-static CK_RV key_objs(const char *name, const uint8_t *id, size_t id_len, const uint8_t *spki, size_t spki_len,
+CK_RV p11_key_objs(const char *name, const uint8_t *id, size_t id_len, const uint8_t *spki, size_t spki_len,
 		      struct p11_obj **list)
 {
 	const unsigned char *q = spki;
@@ -356,7 +354,7 @@ out:
 
 /* ---- certificates ---- */
 
-static CK_RV cert_obj(const char *tp, const struct p11_attr *id, const uint8_t *der, size_t len, struct p11_obj **list)
+CK_RV p11_cert_obj(const char *tp, const struct p11_attr *id, const uint8_t *der, size_t len, struct p11_obj **list)
 {
 	const unsigned char *q = der;
 	X509 *x = d2i_X509(NULL, &q, (long)len);
@@ -517,7 +515,7 @@ static CK_RV keys_read(const kh_msg *resp, struct p11_obj **list)
 			id = derived;
 			id_len = 20;
 		}
-		rv = key_objs(name, id, id_len, spki, spki_len, list);
+		rv = p11_key_objs(name, id, id_len, spki, spki_len, list);
 	}
 	return rv;
 }
@@ -554,7 +552,7 @@ static CK_RV certs_read(const kh_msg *tps, struct p11_obj **list)
 			return CKR_HOST_MEMORY;
 		}
 		if (p11_rpc(req, &resp) == KH_OK && kh_msg_get_bytes(resp, "data", &der, &len) == KH_OK && len > 0)
-			rv = cert_obj(name, p11_obj_attr(key, CKA_ID), der, len, list);
+			rv = p11_cert_obj(name, p11_obj_attr(key, CKA_ID), der, len, list);
 		kh_msg_free(req);
 		kh_msg_free(resp);
 	}

@@ -277,9 +277,7 @@ CK_RV p11_sign_update(struct p11_sess *s, const CK_BYTE *data, CK_ULONG len)
 	return rv;
 }
 
-/* keyhold's DER ECDSA-Sig-Value as r || s, each half bytes (PKCS#11
- * Current Mechanisms 2.3.1). Parsed by OpenSSL. */
-static CK_RV ecdsa_raw(const uint8_t *der, size_t len, uint8_t *out, size_t half)
+CK_RV p11_ecdsa_raw(const uint8_t *der, size_t len, uint8_t *out, size_t half)
 {
 	const unsigned char *q = der;
 	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &q, (long)len);
@@ -352,7 +350,7 @@ static CK_RV op_finish(struct p11_op *op, const CK_BYTE *in, size_t in_len, CK_B
 	if (r != KH_OK)
 		return p11_rv(r, true);
 	if (op->ktype == CKK_EC) {
-		if (ecdsa_raw(out, out_len, sig, op->sig_len / 2) != CKR_OK)
+		if (p11_ecdsa_raw(out, out_len, sig, op->sig_len / 2) != CKR_OK)
 			return CKR_DEVICE_ERROR;
 		*sig_len = op->sig_len;
 		return CKR_OK;
