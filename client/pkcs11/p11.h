@@ -94,6 +94,7 @@ struct p11_mod {
 	struct p11_obj *objs;
 	CK_OBJECT_HANDLE next_obj;
 	uint64_t refreshed_ms; /* 0: never */
+	bool refreshing;       /* a thread is reading objects from keyholdd */
 	struct p11_sess *sess;
 	CK_SESSION_HANDLE next_sess;
 	size_t n_sess;

@@ -588,13 +588,18 @@ CK_RV p11_refresh(bool force)
 	uint64_t now = p11_now_ms();
 
 	pthread_mutex_lock(&p11.lock);
-	if (!force && p11.refreshed_ms != 0 && now - p11.refreshed_ms < P11_REFRESH_MS && p11.tok.present) {
+	/* Fresh enough, or another thread is reading it now (threads opening
+	 * sessions together then use the current view instead of all asking
+	 * keyholdd the same questions). */
+	if (!force && p11.refreshed_ms != 0 && p11.tok.present &&
+	    (now - p11.refreshed_ms < P11_REFRESH_MS || p11.refreshing)) {
 		pthread_mutex_unlock(&p11.lock);
 		return CKR_OK;
 	}
+	p11.refreshing = true;
 	pthread_mutex_unlock(&p11.lock);
 	if ((rv = p11_status()) != CKR_OK)
-		return rv;
+		goto out;
 	memset(&m, 0, sizeof(m));
 	if ((r = rpc_simple("GetCapabilities", &caps)) != KH_OK || (r = rpc_simple("ListKeys", &keys)) != KH_OK ||
 	    (r = rpc_simple("ListTrustpoints", &tps)) != KH_OK) {
@@ -625,6 +630,9 @@ CK_RV p11_refresh(bool force)
 	pthread_mutex_unlock(&p11.lock);
 	rv = CKR_OK;
 out:
+	pthread_mutex_lock(&p11.lock);
+	p11.refreshing = false;
+	pthread_mutex_unlock(&p11.lock);
 	p11_objs_free(list);
 	kh_msg_free(caps);
 	kh_msg_free(keys);

@@ -171,7 +171,15 @@ grep -q "object=p256;type=private" "$T/ok.out" || fail "p11tool: no p256 private
 cat > "$T/certtool.tmpl" <<EOF
 cn = "gnutls.example.com"
 EOF
-for k in p256 rsa; do
+# certtool under a preloaded ASan runtime (a sanitizer build) hangs at exit
+# in p11-kit's destructor (freelocale), with SoftHSM2's own module too: the
+# GnuTLS signature is checked in plain builds only.
+gnutls_keys=(p256 rsa)
+if [ -n "$P11_PRELOAD" ]; then
+  log "sanitizer build: no certtool signature (certtool hangs at exit under a preloaded ASan runtime)"
+  gnutls_keys=()
+fi
+for k in "${gnutls_keys[@]}"; do
   ok "certtool csr $k" p11 certtool --provider "$P11_MODULE" --generate-request \
     --load-privkey "pkcs11:object=$k;type=private" --template "$T/certtool.tmpl" --outfile "$T/gnutls-$k.csr"
   ok "verify certtool csr $k" sslx req -verify -noout -in "$T/gnutls-$k.csr"

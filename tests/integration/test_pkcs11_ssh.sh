@@ -70,7 +70,8 @@ sshd_pid=$!
 stop_sshd() { kill "$sshd_pid" 2> /dev/null || true; wait "$sshd_pid" 2> /dev/null || true; }
 # kh_cleanup reads the exit status from $?.
 # shellcheck disable=SC2154 # rc is set inside the trap
-trap 'rc=$?; stop_sshd; (exit $rc); kh_cleanup' EXIT
+# (set +e: a failing status must reach kh_cleanup, not end the trap.)
+trap 'rc=$?; stop_sshd; set +e; (exit $rc); kh_cleanup' EXIT
 for _ in $(seq 1 100); do
   (echo > "/dev/tcp/127.0.0.1/$port") 2> /dev/null && break
   kill -0 "$sshd_pid" 2> /dev/null || fail "sshd did not start: $(cat "$S/sshd.log")"
@@ -106,7 +107,7 @@ if [ "$(id -u)" -eq 0 ]; then
     fail "a principal without a grant logged in: $(cat "$T/n.out")"
   fi
   grep -q "Permission denied (publickey)" "$T/n.out" || fail "khsshn: $(cat "$T/n.out")"
-  grep -q khsshn-ok "$T/n.out" && fail "khsshn's command ran"
+  if grep -qx khsshn-ok "$T/n.out"; then fail "khsshn's command ran"; fi
 fi
 
 log "PASS"
