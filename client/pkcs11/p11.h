@@ -160,8 +160,9 @@ void p11_op_clear(struct p11_op *op);
  * Current Mechanisms 2.3.1), parsed by OpenSSL; CKR_DEVICE_ERROR if it
  * does not parse or does not fit. */
 CK_RV p11_ecdsa_raw(const uint8_t *der, size_t len, uint8_t *out, size_t half);
-/* Called with p11.lock held; they release it (the round trip runs
- * unlocked) and return with it released. */
+/* p11_sign and p11_sign_final are called with p11.lock held and return
+ * with it released (the round trip runs unlocked); p11_sign_update keeps
+ * it held. */
 CK_RV p11_sign(struct p11_sess *s, const CK_BYTE *data, CK_ULONG len, CK_BYTE *sig, CK_ULONG *sig_len);
 CK_RV p11_sign_update(struct p11_sess *s, const CK_BYTE *data, CK_ULONG len);
 CK_RV p11_sign_final(struct p11_sess *s, CK_BYTE *sig, CK_ULONG *sig_len);

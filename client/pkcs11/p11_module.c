@@ -611,8 +611,7 @@ static CK_RV unsupported(void)
 		return unsupported();            \
 	}
 
-/* Arguments are unnamed: C2x allows it, gcc and clang accept it in C11
- * with -Wpedantic only when named, so they are named and unused. */
+/* C11 needs parameter names in a definition: short ones, marked unused. */
 #define U __attribute__((unused))
 P11_UNSUPPORTED(C_WaitForSlotEvent, (CK_FLAGS a U, CK_SLOT_ID_PTR b U, CK_VOID_PTR c U))
 P11_UNSUPPORTED(C_InitToken, (CK_SLOT_ID a U, CK_UTF8CHAR_PTR b U, CK_ULONG c U, CK_UTF8CHAR_PTR d U))

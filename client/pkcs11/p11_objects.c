@@ -488,7 +488,7 @@ static void caps_read(const kh_msg *resp, struct p11_mech_avail *m)
 	m->pss = m->pss && m->rsa && kh_msg_get_bool(resp, "pss");
 }
 
-/* Keys of the ListKeysResponse into *list; *keys_resp kept for the ids. */
+/* The keys of a ListKeysResponse as objects, prepended to *list. */
 static CK_RV keys_read(const kh_msg *resp, struct p11_obj **list)
 {
 	size_t i, n = kh_msg_count(resp, "keys");
