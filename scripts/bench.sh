@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks keyhold against its peers in one run on one SoftHSM2 token:
-# direct in-process PKCS#11 and p11-kit server (p11-kit-client.so). Then
+# direct in-process PKCS#11 and p11-kit server (p11-kit-client.so), and the
+# same direct-PKCS#11 code loading keyhold's own module (libkeyhold-pkcs11.so,
+# column "kp11", docs/PKCS11.md) in front of keyholdd. Then
 # holds 1,000 connections and reports keyholdd's RSS, and times start-up
 # with and without the FIPS self-tests. Then TLS handshakes per second of
 # nginx with a keyhold key through the OpenSSL provider, the same key through
@@ -37,7 +39,7 @@ done
 if [ -z "$build" ]; then
   build="$src/build/bench"
   cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKEYHOLD_BENCH=ON > /dev/null
-  cmake --build "$build" -j2 --target keyholdd keyhold-bench keyhold-cli keyhold_provider > /dev/null
+  cmake --build "$build" -j2 --target keyholdd keyhold-bench keyhold-cli keyhold_provider keyhold_pkcs11 > /dev/null
 fi
 bench="$build/tests/bench/keyhold-bench"
 keyholdd="$build/service/keyholdd"
@@ -222,6 +224,7 @@ jflag=()
 [ "$json" = 1 ] && jflag=(--json)
 run_out=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$T/token/pin" \
   --p11kit-module /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so \
+  --keyhold-module "$build/client/pkcs11/libkeyhold-pkcs11.so" \
   --types "$types" --conc "$conc" --seconds "$seconds" "${jflag[@]}")
 
 # Many connections at once; every request must be answered.

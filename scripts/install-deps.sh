@@ -14,7 +14,7 @@ PKGS=(
   swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools python3-tpm2-pkcs11-tools
   tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus
   # test helpers
-  python3 util-linux procps psmisc sqlite3 curl nginx shellcheck
+  python3 util-linux procps psmisc sqlite3 curl nginx shellcheck openssh-server openssh-client gnutls-bin
   python3-cryptography-vectors
   # packaging: man pages, the .deb and its checks
   scdoc debhelper bash-completion

@@ -1,10 +1,13 @@
 /* keyhold-bench: sign throughput and latency through keyhold, against two
  * peers measured in the same run on the same token: direct in-process
- * PKCS#11 C_Sign, and p11-kit server (p11-kit-client.so). Every signature
+ * PKCS#11 C_Sign, and p11-kit server (p11-kit-client.so); and keyhold's own
+ * PKCS#11 module (libkeyhold-pkcs11.so) run by the same direct-PKCS#11
+ * code. Every signature
  * made during a run is verified with OpenSSL at the end (not timed).
  *
  *   keyhold-bench run --socket S --module M --token LABEL --pin-file F
- *                 [--p11kit-module M2] [--types rsa2048,p256,ed25519]
+ *                 [--p11kit-module M2] [--keyhold-module M3]
+ *                 [--types rsa2048,p256,ed25519]
  *                 [--conc 1,2,8,64] [--seconds N] [--json] [--keyhold-only]
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
@@ -538,9 +541,10 @@ static char *read_pin(const char *path)
 }
 
 static void print_row(bool json, bool *first, const char *type, const char *shape, unsigned conc,
-		      const struct result *k, const struct result *d, const struct result *p)
+		      const struct result *k, const struct result *d, const struct result *p, const struct result *q)
 {
 	double rd = d->ops > 0 ? k->ops / d->ops : 0, rp = p && p->ops > 0 ? k->ops / p->ops : 0;
+	double qp = q && p && p->ops > 0 ? q->ops / p->ops : 0;
 
 	if (json) {
 		printf("%s\n    {\"type\":\"%s\",\"shape\":\"%s\",\"concurrency\":%u,"
@@ -552,6 +556,10 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 			printf("\"p11kit\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
 			       ",\"errors\":%" PRIu64 "},",
 			       p->ops, p->p50_us, p->p99_us, p->bad, p->errors);
+		if (q != NULL)
+			printf("\"keyhold_pkcs11\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
+			       ",\"errors\":%" PRIu64 "},\"keyhold_pkcs11_over_p11kit\":%.3f,",
+			       q->ops, q->p50_us, q->p99_us, q->bad, q->errors, qp);
 		printf("\"keyhold_over_direct\":%.3f,\"keyhold_over_p11kit\":%.3f}", rd, rp);
 		*first = false;
 		return;
@@ -562,7 +570,11 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 		printf("%8s %7s | %6.2f %6s", "n/a", "", rd, "n/a"); /* the peer refused every request */
 	else
 		printf("%8.0f %7.0f | %6.2f %6.2f", p ? p->ops : 0, p ? p->p50_us : 0, rd, rp);
-	printf("%s\n", (k->bad || d->bad || (p && p->bad) || k->errors) ? "  VERIFY/ERROR!" : "");
+	if (q != NULL)
+		printf(" | %8.0f %7.0f | %6.2f", q->ops, q->p50_us, qp);
+	printf("%s\n", (k->bad || d->bad || (p && p->bad) || (q && (q->bad || q->errors)) || k->errors)
+				? "  VERIFY/ERROR!"
+				: "");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -570,6 +582,7 @@ static int cmd_run(int argc, char **argv)
 	const char *socket = arg_val(argc, argv, "--socket", getenv("KEYHOLD_SOCKET"));
 	const char *module = arg_val(argc, argv, "--module", "/usr/lib/softhsm/libsofthsm2.so");
 	const char *p11kit = arg_val(argc, argv, "--p11kit-module", NULL);
+	const char *khmod = arg_val(argc, argv, "--keyhold-module", NULL);
 	const char *label = arg_val(argc, argv, "--token", "keyhold");
 	const char *pinf = arg_val(argc, argv, "--pin-file", NULL);
 	const char *types = arg_val(argc, argv, "--types", "rsa2048,p256,ed25519");
@@ -578,7 +591,7 @@ static int cmd_run(int argc, char **argv)
 	/* --keyhold-only: no peers (for profiling keyholdd under load). */
 	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
 	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
-	struct p11 direct, pk11;
+	struct p11 direct, pk11, khp11;
 	kh_client *c = NULL;
 	char tbuf[128];
 	char *save = NULL, *tn;
@@ -600,16 +613,20 @@ static int cmd_run(int argc, char **argv)
 			die("generate %s: %s", key, kh_client_error_message(c));
 	}
 	if (keyhold_only)
-		p11kit = NULL;
+		p11kit = khmod = NULL;
 	else
 		p11_open(&direct, module, label, read_pin(pinf));
 	if (p11kit != NULL)
 		p11_open(&pk11, p11kit, label, read_pin(pinf));
+	/* libkeyhold-pkcs11.so reaches keyholdd on KEYHOLD_SOCKET. */
+	if (khmod != NULL && setenv("KEYHOLD_SOCKET", socket, 1) == 0)
+		p11_open(&khp11, khmod, label, read_pin(pinf));
 	if (json)
 		printf("{\n  \"seconds\": %.1f,\n  \"rows\": [", secs);
 	else
-		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s\n", "type", "shape", "conc",
-		       "keyhold/s", "p50us", "p99us", "direct/s", "p50us", "p11kit/s", "p50us", "k/dir", "k/p11");
+		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s\n", "type", "shape", "conc",
+		       "keyhold/s", "p50us", "p99us", "direct/s", "p50us", "p11kit/s", "p50us", "k/dir", "k/p11",
+		       khmod != NULL ? " |  kp11/s   p50us | kp11/p11" : "");
 	snprintf(tbuf, sizeof(tbuf), "%s", types);
 	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
 		enum kh_key_type t = kh_key_type_from_name(tn);
@@ -629,8 +646,8 @@ static int cmd_run(int argc, char **argv)
 		if (pk == NULL)
 			die("bad SPKI");
 		for (i = 0; i < nconc; i++) {
-			struct result d, pp, kc, kp;
-			bool have_p = p11kit != NULL;
+			struct result d, pp, kc, kp, kq;
+			bool have_p = p11kit != NULL, have_q = khmod != NULL;
 
 			memset(&d, 0, sizeof(d));
 			if (!keyhold_only)
@@ -638,14 +655,17 @@ static int cmd_run(int argc, char **argv)
 
 			if (have_p)
 				pp = run_p11(&pk11, key, t, conc[i], secs, pk);
+			if (have_q)
+				kq = run_p11(&khp11, key, t, conc[i], secs, pk);
 			/* Shape "conns": N connections, one request each in flight. */
 			kc = run_kh(socket, key, t, conc[i], 1, secs, pk);
-			print_row(json, &first, tn, "conns", conc[i], &kc, &d, have_p ? &pp : NULL);
-			bad_total += kc.bad + d.bad + (have_p ? pp.bad : 0) + kc.errors;
+			print_row(json, &first, tn, "conns", conc[i], &kc, &d, have_p ? &pp : NULL, have_q ? &kq : NULL);
+			bad_total += kc.bad + d.bad + (have_p ? pp.bad : 0) + kc.errors + (have_q ? kq.bad + kq.errors : 0);
 			/* Shape "pipeline": one connection, N requests in flight. */
 			if (conc[i] > 1) {
 				kp = run_kh(socket, key, t, 1, conc[i], secs, pk);
-				print_row(json, &first, tn, "pipeline", conc[i], &kp, &d, have_p ? &pp : NULL);
+				print_row(json, &first, tn, "pipeline", conc[i], &kp, &d, have_p ? &pp : NULL,
+					  have_q ? &kq : NULL);
 				bad_total += kp.bad + kp.errors;
 			}
 			fflush(stdout);
@@ -661,6 +681,8 @@ static int cmd_run(int argc, char **argv)
 		p11_close(&direct);
 	if (p11kit != NULL)
 		p11_close(&pk11);
+	if (khmod != NULL)
+		p11_close(&khp11);
 	kh_client_free(c);
 	return bad_total == 0 ? 0 : 1;
 }

@@ -39,7 +39,8 @@ dpkg --root="$R" -l keyhold libkeyhold0 libkeyhold-dev | grep -c '^ii' | grep -q
 log "ok: the three packages install"
 
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-for f in usr/sbin/keyholdd usr/bin/keyhold "usr/lib/$ma/ossl-modules/keyhold.so" "usr/lib/$ma/libkeyhold.so.0" \
+for f in usr/sbin/keyholdd usr/bin/keyhold "usr/lib/$ma/ossl-modules/keyhold.so" "usr/lib/$ma/pkcs11/libkeyhold-pkcs11.so" \
+  usr/share/p11-kit/modules/keyhold.module "usr/lib/$ma/libkeyhold.so.0" \
   lib/systemd/system/keyholdd.service lib/systemd/system/keyholdd.socket usr/lib/sysusers.d/keyhold.conf usr/lib/tmpfiles.d/keyhold.conf \
   etc/keyhold/keyholdd.conf usr/share/man/man1/keyhold.1.gz usr/share/man/man5/keyholdd.conf.5.gz \
   usr/share/man/man8/keyholdd.8.gz usr/share/bash-completion/completions/keyhold usr/share/keyhold/keyhold.proto \

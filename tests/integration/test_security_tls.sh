@@ -6,8 +6,9 @@
 # Refused: no client certificate, a certificate from another CA, TLS 1.2,
 # a client key below the trust store's key strength floor;
 # a client that does not finish its handshake is cut off. A granted client
-# signs over TLS with `keyhold --connect`.
+# signs over TLS with `keyhold --connect` and with the PKCS#11 module.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pkcs11.sh"
 
 P="$T/pki"
 mkdir -p "$P"
@@ -87,6 +88,21 @@ openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls.sig" "$T/msg" > /d
   || fail "the signature made over TLS does not verify"
 openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls.sig" "$P/server.ext" > /dev/null 2>&1 \
   && fail "the TLS signature verifies over another message"
+# The PKCS#11 module over TLS (KEYHOLD_CONNECT, docs/PKCS11.md): the
+# certificate's principal sees the key granted to it, not the server's,
+# and signs with it.
+p11tls() {
+  local who=$1; shift
+  p11 env KEYHOLD_CONNECT="127.0.0.1:$PORT" KEYHOLD_TLS_CA="$P/ca-good.pem" KEYHOLD_TLS_CERT="$P/$who.pem" \
+    KEYHOLD_TLS_KEY="$P/$who.key" pkcs11-tool --module "$P11_MODULE" "$@"
+}
+ok "pkcs11 over TLS: objects" p11tls client --list-objects
+grep -q "label: *tls-sign$" "$T/ok.out" || fail "pkcs11 over TLS: the granted key is not listed: $(cat "$T/ok.out")"
+if grep -q "label: *tls-server$" "$T/ok.out"; then fail "pkcs11 over TLS: the server's key is listed"; fi
+ok "pkcs11 over TLS: sign" p11tls client --sign --id "$(kh --json key show tls-sign | json_get 'd["id"]')" \
+  -m ECDSA-SHA256 --signature-format openssl -i "$T/msg" -o "$T/p11tls.sig"
+openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/p11tls.sig" "$T/msg" > /dev/null \
+  || fail "the signature made through the PKCS#11 module over TLS does not verify"
 ok "a CN principal" tlskh cnonly sign tls-sign --in "$T/msg" --out "$T/cn.sig"
 expect_err PERMISSION_DENIED "a client without a grant" tlskh nogrant sign tls-sign --in "$T/msg" --out "$T/x"
 grep -q "cert:spiffe://keyhold.test/other has no grant" "$T/err.err" || fail "the principal is not the SAN URI"
