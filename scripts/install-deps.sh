@@ -15,6 +15,7 @@ PKGS=(
   tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus
   # test helpers
   python3 util-linux procps psmisc sqlite3 curl nginx shellcheck
+  python3-protobuf protobuf-compiler
 )
 
 missing=()

@@ -92,6 +92,13 @@ void cli_selftests_print(const kh_msg *m, const char *field)
 	}
 }
 
+/* st: a GetStatus answer. Healthy: OPERATIONAL with the token present. */
+static bool cli_healthy(const kh_msg *st)
+{
+	return strcmp(kh_msg_get_str(st, "state"), "OPERATIONAL") == 0 &&
+	       kh_msg_get_bool(cli_sub(st, "token"), "available");
+}
+
 int cli_cmd_status(struct cli *cli, struct cli_args *a)
 {
 	kh_msg *q = NULL, *st = NULL;
@@ -187,8 +194,37 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			printf("key created outside FIPS mode: %s\n", kh_msg_get_str_at(st, "nonfips_keys", i));
 	}
+	rc = cli_healthy(st) ? 0 : CLI_EXIT_UNAVAILABLE;
 	kh_msg_free(st);
-	return 0;
+	return rc;
+}
+
+int cli_cmd_health(struct cli *cli, struct cli_args *a)
+{
+	kh_msg *q = NULL, *st = NULL;
+	const kh_msg *tok;
+	struct cli_json *j = cli->j;
+	bool ok, avail;
+	int rc;
+
+	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0 ||
+	    (rc = cli_request(cli, "GetStatus", &q)) != 0 || (rc = cli_call(cli, q, KH_OK, &st)) != 0)
+		return rc;
+	tok = cli_sub(st, "token");
+	avail = kh_msg_get_bool(tok, "available");
+	ok = cli_healthy(st);
+	if (cli->json) {
+		cli_json_obj(j, NULL);
+		cli_json_bool(j, "healthy", ok);
+		cli_json_str(j, "state", kh_msg_get_str(st, "state"));
+		cli_json_bool(j, "token_available", avail);
+		cli_json_end_obj(j);
+	} else {
+		printf("%s: %s, token %s\n", ok ? "healthy" : "unhealthy", kh_msg_get_str(st, "state"),
+		       avail ? "present" : "NOT AVAILABLE");
+	}
+	kh_msg_free(st);
+	return ok ? 0 : CLI_EXIT_UNAVAILABLE;
 }
 
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a)
@@ -519,8 +555,8 @@ int cli_cmd_sign(struct cli *cli, struct cli_args *a)
 	}
 	if (outp == NULL && !cli->json && isatty(STDOUT_FILENO))
 		return cli_usage(cli, "the signature is binary: use --out FILE or redirect stdout");
-	if (cli_read_file(cli, in, prehashed ? 64 : CLI_SIGN_MAX, &data, &len) != 0)
-		return CLI_EXIT_ERR;
+	if ((rc = cli_read_file(cli, in, prehashed ? 64 : CLI_SIGN_MAX, &data, &len)) != 0)
+		return rc;
 	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "Sign", &q)) != 0) {
 		free(data);
 		return rc;

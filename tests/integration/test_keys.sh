@@ -111,7 +111,7 @@ fi
 
 # JSON errors: one document on stdout.
 rc=0; kh --json key show nope > "$T/j.out" 2> /dev/null || rc=$?
-[ "$rc" -eq 1 ] || fail "--json error exit status $rc"
+[ "$rc" -eq 3 ] || fail "--json error exit status $rc"
 [ "$(json_get 'd["error"]["code"]' < "$T/j.out")" = NOT_FOUND ] || fail "--json error document"
 
 kh_stop

@@ -88,7 +88,7 @@ ok "verify json" kh --json truststore verify web "$T/server-chain.pem"
 [ "$(json_get 'd["valid"]' < "$T/ok.out")" = true ] || fail "--json verify is not valid"
 [ "$(json_get 'len(d["chain"])' < "$T/ok.out")" = 3 ] || fail "the verified chain is not 3 long"
 rc=0; kh --json truststore verify web "$T/server.pem" > "$T/j.out" 2> /dev/null || rc=$?
-[ "$rc" = 1 ] || fail "--json invalid verify exited $rc"
+[ "$rc" = 6 ] || fail "--json invalid verify exited $rc"
 [ "$(json_get 'd["valid"]' < "$T/j.out")" = false ] || fail "--json invalid verify says valid"
 [ "$(json_get 'd["error"]["code"]' < "$T/j.out")" = FAILED_PRECONDITION ] || fail "--json invalid verify lacks the error object"
 
