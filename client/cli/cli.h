@@ -140,6 +140,9 @@ void cli_json_u64(struct cli_json *j, const char *key, uint64_t v);
 void cli_json_i64(struct cli_json *j, const char *key, int64_t v);
 void cli_json_bool(struct cli_json *j, const char *key, bool v);
 void cli_json_hex(struct cli_json *j, const char *key, const uint8_t *v, size_t n);
+/* s[0..n) as a JSON string (quotes included); invalid UTF-8 bytes become
+ * U+FFFD. */
+void cli_json_escape(FILE *f, const char *s, size_t n);
 
 /* ---- the command line (verbs.c, args.c) ---- */
 struct cli_args;

@@ -119,13 +119,24 @@ int cli_fail(struct cli *cli, enum kh_err code, const char *msg)
 /* Messages are cut where the library cuts its own. */
 #define CLI_MSG_MAX 512
 
+/* vsnprintf, then cut at a character boundary (file names and values
+ * the user typed may be any bytes). */
+static void cli_vformat(char *msg, size_t n, const char *fmt, va_list ap) CLI_PRINTF(3, 0);
+static void cli_vformat(char *msg, size_t n, const char *fmt, va_list ap)
+{
+	char tmp[2 * CLI_MSG_MAX];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	kh_utf8_sanitize(msg, n, tmp);
+}
+
 int cli_failf(struct cli *cli, enum kh_err code, const char *fmt, ...)
 {
 	char msg[CLI_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cli_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return cli_fail(cli, code, msg);
 }
@@ -136,7 +147,7 @@ int cli_usage(struct cli *cli, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cli_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (cli->json) {
 		cli_error_json(cli, "USAGE", msg, CLI_EXIT_USAGE);

@@ -517,15 +517,32 @@ enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct 
 	size_t order[3], n = 0;
 	char item[KH_REVOCATION_MAX + 1];
 	size_t pos = 0, len, i;
-	int stop;
+	bool need = false; /* a comma was read: an entry must follow */
 
-	if (s == NULL || s[strspn(s, " ")] == '\0')
+	if (s == NULL || s[strspn(s, " \t")] == '\0')
 		s = "none";
 	if (strlen(s) > KH_REVOCATION_MAX)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list is too long");
-	while (s[pos] != '\0') {
-		if (pki_token(s, &pos, ",", false, item, sizeof(item), &len, &stop) != KH_OK || len == 0)
+	/* Entries are separated by commas, blanks or both: "crl,ocsp",
+	 * "crl, ocsp" and Cisco's "crl ocsp none" are one list; an empty
+	 * entry ("crl,,ocsp", a trailing comma) is an error. */
+	for (;;) {
+		pos += strspn(s + pos, " \t");
+		if (s[pos] == '\0') {
+			if (need)
+				return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list has an empty entry");
+			break;
+		}
+		len = strcspn(s + pos, ", \t");
+		if (len == 0)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list has an empty entry");
+		memcpy(item, s + pos, len);
+		item[len] = '\0';
+		pos += len;
+		pos += strspn(s + pos, " \t");
+		need = s[pos] == ',';
+		if (need)
+			pos++;
 		for (i = 0; i < 3; i++)
 			if (strcasecmp(item, known[i]) == 0)
 				break;
