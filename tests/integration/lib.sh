@@ -143,12 +143,19 @@ kh_config() {
 }
 
 # Starts keyholdd in the background and waits until it answers.
+# kh_answers: keyholdd answers GetStatus on $SOCK, healthy or not (health
+# exits 5 both when unhealthy and when unreachable; only an answer prints
+# its one line on stdout).
+kh_answers() {
+  [ -n "$("$KH_CLI" --socket "$SOCK" health 2> /dev/null)" ]
+}
+
 kh_start() {
   [ -f "$T/keyhold.conf" ] || kh_config
   "$KEYHOLDD" --config "$T/keyhold.conf" --foreground >> "$T/keyholdd.log" 2>&1 &
   KH_PID=$!
   for _ in $(seq 1 200); do
-    if "$KH_CLI" --socket "$SOCK" status > /dev/null 2>&1; then return 0; fi
+    if kh_answers; then return 0; fi
     if ! kill -0 "$KH_PID" 2>/dev/null; then
       wait "$KH_PID" || true
       KH_PID=""
