@@ -141,6 +141,7 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
 			cli_json_str(cli->j, "message", detail);
+			cli_json_i64(cli->j, "exit_status", CLI_EXIT_INVALID);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
@@ -301,6 +302,7 @@ static int cert_monitor(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
 			cli_json_str(cli->j, "message", kh_msg_get_str_at(m, "errors", 0));
+			cli_json_i64(cli->j, "exit_status", CLI_EXIT_INVALID);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);

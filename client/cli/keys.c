@@ -317,6 +317,38 @@ static void key_print(const kh_msg *k)
 	       type_name(k, "type"), (uint32_t)kh_msg_get_uint(k, "bits"), id, fp);
 }
 
+/* A PEM text of key k: as it is, or with --json in {"name", field}. */
+static void key_text_out(struct cli *cli, const kh_msg *k, const char *field, const char *text, size_t len)
+{
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		cli_json_str(cli->j, "name", kh_msg_get_str(k, "name"));
+		cli_json_strn(cli->j, field, text, len);
+		cli_json_end_obj(cli->j);
+	} else {
+		fwrite(text, 1, len, stdout);
+	}
+}
+
+static int key_pem_block(struct cli *cli, const kh_msg *k, const char *field, const char *label, const uint8_t *der,
+			 size_t len)
+{
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	bool ok = f != NULL && PEM_write(f, label, "", der, (long)len) > 0;
+
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	if (!ok) {
+		free(buf);
+		return cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	}
+	key_text_out(cli, k, field, buf, blen);
+	free(buf);
+	return 0;
+}
+
 static int key_pem(struct cli *cli, const kh_msg *k)
 {
 	size_t len;
@@ -324,12 +356,23 @@ static int key_pem(struct cli *cli, const kh_msg *k)
 	EVP_PKEY *pk = p != NULL ? d2i_PUBKEY(NULL, &p, (long)len) : NULL;
 	int ok;
 
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f;
+
 	if (pk == NULL)
 		return cli_failf(cli, KH_E_DATA_LOSS, "key '%s' has no usable public key", kh_msg_get_str(k, "name"));
-	ok = PEM_write_PUBKEY(stdout, pk);
+	f = open_memstream(&buf, &blen);
+	ok = f != NULL && PEM_write_PUBKEY(f, pk) == 1;
 	EVP_PKEY_free(pk);
-	if (ok != 1)
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	if (!ok) {
+		free(buf);
 		return cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	}
+	key_text_out(cli, k, "pem", buf, blen);
+	free(buf);
 	return 0;
 }
 
@@ -356,8 +399,8 @@ static int key_reference(struct cli *cli, const kh_msg *k)
 		return cli_failf(cli, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	if (kp_ref_encode(&r, der, cap, &len) != 0)
 		rc = cli_failf(cli, KH_E_DATA_LOSS, "key '%s' cannot be written as a reference", name);
-	else if (PEM_write(stdout, "KEYHOLD KEY", "", der, (long)len) <= 0)
-		rc = cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	else
+		rc = key_pem_block(cli, k, "reference", "KEYHOLD KEY", der, len);
 	free(der);
 	return rc;
 }

@@ -1239,6 +1239,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
 			cli_json_str(cli->j, "message", reason);
+			cli_json_i64(cli->j, "exit_status", CLI_EXIT_INVALID);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
