@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 	rc = cli_args_parse(&cli, v, n, rest, a);
 	if (rc != 0)
 		goto out;
-	if (cli.version && v == NULL) {
+	if (cli.version) {
 		printf("keyhold %s\n", KEYHOLD_VERSION);
 		goto out;
 	}
