@@ -111,8 +111,10 @@ expect_err NOT_FOUND "a missing input file" kh sign k1 --in "$T/no-such-file" --
 # ---- status and health while healthy ----
 expect_rc 0 "status" kh status
 expect_rc 0 "health" kh health
-[ "$(wc -l < "$T/rc.out")" -eq 1 ] && grep -q '^healthy: OPERATIONAL, token present$' "$T/rc.out" \
-  || { cat "$T/rc.out" >&2; fail "health: not one 'healthy' line"; }
+if [ "$(wc -l < "$T/rc.out")" -ne 1 ] || ! grep -q '^healthy: OPERATIONAL, token present$' "$T/rc.out"; then
+  cat "$T/rc.out" >&2
+  fail "health: not one 'healthy' line"
+fi
 expect_rc 0 "health --json" kh health --json
 [ "$(json_get 'd["healthy"]' < "$T/rc.out")" = true ] || fail "health --json"
 
@@ -125,27 +127,19 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/leaf.key" -subj "/CN=leaf" \
   2> /dev/null | openssl x509 -req -CA "$T/ca.pem" -CAkey "$T/ca.key" -days 10 -out "$T/leaf.pem" 2> /dev/null
 printf 'junk %s\n' "$bad" > "$T/junk"
-run_json() { # run_json ARGS...: --json, stdout and (on error) stderr valid JSON
-  local rc=0
-  "$KH_CLI" --socket "$SOCK" --json "$@" > "$T/j.out" 2> "$T/j.err" || rc=$?
-  [ -s "$T/j.out" ] || { cat "$T/j.err" >&2; fail "--json $*: nothing on stdout (exit $rc)"; }
-  jsonok "--json $* (exit $rc)" "$T/j.out"
-  if [ "$rc" -ne 0 ]; then
-    # An error document on stderr too (a failed verification has only its
-    # result document, on stdout).
-    [ ! -s "$T/j.err" ] || jsonok "--json $* (stderr, exit $rc)" "$T/j.err"
-    python3 - "$T/j.out" "$rc" <<'PY' || fail "--json $*: the error document's exit_status is not $rc"
-import json, sys
-d = json.load(open(sys.argv[1], encoding="utf-8"))
-e = d.get("error")
-# A failed verification prints its result document, not an error one.
-sys.exit(0 if not isinstance(e, dict) or e["exit_status"] == int(sys.argv[2]) else 1)
-PY
-    JSON_ERRORS=$((JSON_ERRORS + 1))
-  fi
+# run_json ARGS...: the CLI with --json; its output is checked below, all
+# at once (one python3 for every run: its start-up is the slow part).
+mkdir -p "$T/json"
+run_json() {
+  local rc=0 d
   JSON_RUNS=$((JSON_RUNS + 1))
+  d="$T/json/$JSON_RUNS"
+  "$KH_CLI" --socket "$SOCK" --json "$@" > "$d.out" 2> "$d.err" || rc=$?
+  printf '%s\n' "$rc" > "$d.rc"
+  printf '%s ' "$@" > "$d.args"
+  cp "$d.out" "$T/j.out"
 }
-JSON_RUNS=0 JSON_ERRORS=0
+JSON_RUNS=0
 run_json status
 run_json health
 run_json capabilities
@@ -196,8 +190,30 @@ run_json trustpoint delete tj
 run_json key delete kj --force
 run_json key show "k$bad"
 run_json key frob
-log "--json: $JSON_RUNS runs, $JSON_ERRORS of them errors, all valid JSON"
-log "$(date +%s.%N | cut -c1-14) --json done"
+python3 - "$T/json" "$JSON_RUNS" <<'PY' || fail "--json output that is not one valid JSON document"
+import json, sys
+d, n, errors = sys.argv[1], int(sys.argv[2]), 0
+for i in range(1, n + 1):
+    args = open("%s/%d.args" % (d, i), "rb").read().decode("utf-8", "replace")
+    rc = int(open("%s/%d.rc" % (d, i)).read())
+    def load(ext):
+        # Strict: UTF-8 and one document (json.tool's own rules).
+        return json.loads(open("%s/%d.%s" % (d, i, ext), "rb").read().decode("utf-8"))
+    try:
+        out = load("out")
+        if rc != 0:
+            errors += 1
+            # The error document on stderr too (a failed verification has
+            # only its result document, on stdout).
+            if open("%s/%d.err" % (d, i), "rb").read().strip():
+                load("err")
+            e = out.get("error")
+            if isinstance(e, dict) and e["exit_status"] != rc:
+                raise ValueError("exit_status %s, exit %d" % (e["exit_status"], rc))
+    except (ValueError, UnicodeDecodeError, KeyError) as ex:
+        sys.exit("--json %s(exit %d): %s" % (args, rc, ex))
+print("[test_cli.sh] --json: %d runs, %d of them errors, all valid JSON" % (n, errors), file=sys.stderr)
+PY
 # Every command of `keyhold help` ran with --json above.
 while read -r -a words; do
   grep -q "^run_json ${words[*]}\( \|$\)" "$0" || fail "no --json run of '${words[*]}'"
@@ -248,7 +264,7 @@ kh_stop
 expect_err UNAVAILABLE "unavailable: keyholdd stopped" kh key list
 expect_rc 5 "status with keyholdd stopped" kh status
 expect_rc 5 "health with keyholdd stopped" kh health
-[ ! -s "$T/rc.out" ] && [ "$(wc -l < "$T/rc.err")" -eq 1 ] || fail "health with keyholdd stopped: not one line"
+if [ -s "$T/rc.out" ] || [ "$(wc -l < "$T/rc.err")" -ne 1 ]; then fail "health with keyholdd stopped: not one line"; fi
 rc=0; kh --json health > "$T/h.json" 2> /dev/null || rc=$?
 [ "$rc" -eq 5 ] || fail "health --json with keyholdd stopped exited $rc"
 jsonok "health --json, stopped" "$T/h.json"
