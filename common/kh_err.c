@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kh_text.h"
+
 static const char *const kh_err_names[] = {
 	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
 	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
@@ -36,12 +38,18 @@ enum kh_err kh_err_from_name(const char *name)
 
 enum kh_err kh_err_vset(struct kh_errbuf *e, enum kh_err code, const char *fmt, va_list ap)
 {
+	char tmp[2 * KH_ERR_MSG_MAX];
+
 	if (e == NULL || code == KH_OK)
 		return code;
 	if (e->code != KH_OK)
 		return code; /* keep the first, most specific reason */
 	e->code = code;
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	/* Formatted whole, then cut at a character boundary: the message may
+	 * quote what a client sent, and it travels in Status.message, which
+	 * must be valid UTF-8. */
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	kh_utf8_sanitize(e->msg, sizeof(e->msg), tmp);
 	return code;
 }
 

@@ -198,3 +198,82 @@ bool kh_oid_valid(const char *s)
 	}
 	return digits > 0 && arcs >= 1;
 }
+
+/* ---- UTF-8 (RFC 3629) ---- */
+
+size_t kh_utf8_char(const unsigned char *s, size_t n)
+{
+	unsigned char c;
+
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80)
+		return 1;
+	/* RFC 3629 §4: UTF8-2 = %xC2-DF UTF8-tail; UTF8-3 = %xE0 %xA0-BF
+	 * tail / %xE1-EC 2tail / %xED %x80-9F tail / %xEE-EF 2tail; UTF8-4 =
+	 * %xF0 %x90-BF 2tail / %xF1-F3 3tail / %xF4 %x80-8F 2tail. */
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+
+		return n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+
+		return n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+size_t kh_utf8_cut(const char *s, size_t len, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t off = 0, k;
+
+	if (len <= max)
+		return len;
+	/* Walk whole characters; an invalid byte counts as one. */
+	while (off < max) {
+		k = kh_utf8_char(u + off, len - off);
+		if (k == 0)
+			k = 1;
+		if (k > max - off)
+			break;
+		off += k;
+	}
+	return off;
+}
+
+size_t kh_utf8_sanitize(char *dst, size_t dstsz, const char *src)
+{
+	static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const unsigned char *u = (const unsigned char *)src;
+	size_t len = strlen(src), off = 0, w = 0, k;
+
+	if (dstsz == 0)
+		return 0;
+	while (off < len) {
+		const char *from = src + off;
+
+		k = kh_utf8_char(u + off, len - off);
+		if (k == 0) {
+			from = repl;
+			if (3 > dstsz - 1 - w)
+				break;
+			memcpy(dst + w, from, 3);
+			w += 3;
+			off++;
+			continue;
+		}
+		if (k > dstsz - 1 - w)
+			break;
+		memcpy(dst + w, from, k);
+		w += k;
+		off += k;
+	}
+	dst[w] = '\0';
+	return w;
+}

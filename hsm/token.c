@@ -115,9 +115,14 @@ static bool hsm_rv_ambiguous(CK_RV rv)
 
 void hsm_mark_gone(struct hsm *h)
 {
+	bool was;
+
 	pthread_mutex_lock(&h->pool_lock);
+	was = h->available;
 	hsm_set_available(h, false);
 	pthread_mutex_unlock(&h->pool_lock);
+	if (was)
+		log_event(KH_LOG_WARN, KH_MSGID_TOKEN_LOST, "the token is unavailable; requests that need it fail UNAVAILABLE");
 }
 
 void hsm_end(struct hsm *h, struct hsm_sess *s, CK_RV rv)
@@ -594,7 +599,7 @@ static void hsm_reinit_now(struct hsm *h, const char *why)
 		hsm_detach(h);
 		log_warn("token still unavailable: %s", e.msg);
 	} else {
-		log_info("token attached again: %u sessions", h->n_sessions);
+		log_event(KH_LOG_INFO, KH_MSGID_TOKEN_BACK, "token attached again: %u sessions", h->n_sessions);
 	}
 	pthread_rwlock_unlock(&h->token_lock);
 }

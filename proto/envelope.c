@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "keyhold.pb-c.h"
+#include "kh_text.h"
 #include "proto.h"
 
 /* ---- budgeted allocator (STYLE "Untrusted input") ---- */
@@ -175,6 +176,7 @@ enum kh_err proto_response_encode_msg(uint64_t id, enum kh_err code, const char 
 {
 	Keyhold__V1__Response env;
 	Keyhold__V1__Status st;
+	char text[1024];
 	uint8_t *payload = NULL;
 	size_t plen = 0;
 	int r;
@@ -190,7 +192,10 @@ enum kh_err proto_response_encode_msg(uint64_t id, enum kh_err code, const char 
 	}
 	env.id = id;
 	st.code = -(int)code;
-	st.message = (char *)(uintptr_t)(code == KH_OK || msg == NULL ? "" : msg);
+	/* proto3: a string is valid UTF-8 or stock clients reject the whole
+	 * answer; the message may quote what a client sent. */
+	kh_utf8_sanitize(text, sizeof(text), code == KH_OK || msg == NULL ? "" : msg);
+	st.message = text;
 	env.status = &st;
 	if (code == KH_OK) {
 		env.body.data = payload;

@@ -20,6 +20,7 @@ PKGS=(
   scdoc debhelper bash-completion
   # test_metrics: promtool and a real Prometheus server
   prometheus
+  python3-protobuf protobuf-compiler
 )
 
 missing=()

@@ -12,8 +12,10 @@ static int cc_read(struct cli *cli, const char *path, struct cli_bytes *out)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	if (cli_read_file(cli, path, CLI_PKI_BLOB_MAX, &buf, &len) != 0)
-		return CLI_EXIT_ERR;
+	int rc = cli_read_file(cli, path, CLI_PKI_BLOB_MAX, &buf, &len);
+
+	if (rc != 0)
+		return rc;
 	if (len == 0) {
 		free(buf);
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s is empty", path);
@@ -139,6 +141,7 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
 			cli_json_str(cli->j, "message", detail);
+			cli_json_i64(cli->j, "exit_status", CLI_EXIT_INVALID);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
@@ -171,7 +174,7 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			fprintf(stderr, "warning: %s; accepted: policy '%s' ends in none (soft-fail)\n", detail, policy);
 	}
 	kh_msg_free(r);
-	return failed ? CLI_EXIT_ERR : 0;
+	return failed ? CLI_EXIT_INVALID : 0; /* FAILED_PRECONDITION */
 }
 
 /* ---- cert expiring / monitor ---- */
@@ -299,6 +302,7 @@ static int cert_monitor(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
 			cli_json_str(cli->j, "message", kh_msg_get_str_at(m, "errors", 0));
+			cli_json_i64(cli->j, "exit_status", CLI_EXIT_INVALID);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
@@ -311,7 +315,7 @@ static int cert_monitor(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < ne; i++)
 			fprintf(stderr, "error: FAILED_PRECONDITION: %s\n", kh_msg_get_str_at(m, "errors", i));
 	}
-	rc = ne > 0 ? CLI_EXIT_ERR : 0;
+	rc = ne > 0 ? CLI_EXIT_INVALID : 0; /* FAILED_PRECONDITION */
 	kh_msg_free(m);
 	return rc;
 }

@@ -61,20 +61,31 @@ struct cli_conn {
 
 struct cli {
 	bool json;
+	bool help;              /* --help / -h given */
+	bool version;
 	struct cli_conn opts;
 	kh_client *c;
 	struct cli_json *j;     /* the JSON document being written (--json) */
 };
 
-/* Exit codes: 0 ok; 1 an error the service reported or a local failure;
- * 2 usage. */
-#define CLI_EXIT_ERR 1
-#define CLI_EXIT_USAGE 2
+/* Exit status by class of error (one table: cli_exit_codes in main.c;
+ * docs/CLI.md). */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERR 1          /* UNKNOWN, INTERNAL, DATA_LOSS, ABORTED, CANCELLED, UNIMPLEMENTED */
+#define CLI_EXIT_USAGE 2        /* the command line itself */
+#define CLI_EXIT_NOT_FOUND 3    /* NOT_FOUND */
+#define CLI_EXIT_DENIED 4       /* PERMISSION_DENIED, UNAUTHENTICATED */
+#define CLI_EXIT_UNAVAILABLE 5  /* UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED; status/health unhealthy */
+#define CLI_EXIT_INVALID 6      /* INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE */
+#define CLI_EXIT_EXISTS 7       /* ALREADY_EXISTS */
+/* The exit status of an error code. */
+int cli_exit_code(enum kh_err code);
 
 /* Connects on first use. */
 int cli_connect(struct cli *cli);
-/* Prints the error per the CLI contract and returns CLI_EXIT_ERR (code
- * KH_OK reads as UNKNOWN; an empty msg as the code's name). */
+/* Prints the error per the CLI contract and returns its exit status
+ * (cli_exit_code; code KH_OK reads as UNKNOWN; an empty msg as the
+ * code's name). */
 int cli_fail(struct cli *cli, enum kh_err code, const char *msg);
 int cli_failf(struct cli *cli, enum kh_err code, const char *fmt, ...) CLI_PRINTF(3, 4);
 int cli_usage(struct cli *cli, const char *fmt, ...) CLI_PRINTF(2, 3);
@@ -129,23 +140,69 @@ void cli_json_u64(struct cli_json *j, const char *key, uint64_t v);
 void cli_json_i64(struct cli_json *j, const char *key, int64_t v);
 void cli_json_bool(struct cli_json *j, const char *key, bool v);
 void cli_json_hex(struct cli_json *j, const char *key, const uint8_t *v, size_t n);
+/* s[0..n) as a JSON string (quotes included); invalid UTF-8 bytes become
+ * U+FFFD. */
+void cli_json_escape(FILE *f, const char *s, size_t n);
 
-/* Argument helper: finds "--name VALUE" / "--flag" among argv[from..]. */
-struct cli_args {
-	int argc;
-	char **argv;
-	bool *used;
+/* ---- the command line (verbs.c, args.c) ---- */
+struct cli_args;
+/* One command: `keyhold NOUN [VERB] ...`. */
+struct cli_verb {
+	const char *noun;
+	const char *verb;      /* NULL: the noun is the whole command */
+	int (*fn)(struct cli *cli, struct cli_args *a);
+	const char *synopsis;  /* after "keyhold " */
+	const char *help;      /* what it does */
+	const char *opts;      /* "type=,pem,crl=*": "=" takes a value, "=*" repeats */
 };
-int cli_args_init(struct cli_args *a, int argc, char **argv);
-void cli_args_free(struct cli_args *a);
-const char *cli_opt(struct cli_args *a, const char *name);   /* value or NULL */
+const struct cli_verb *cli_verb_at(size_t i); /* NULL past the end */
+bool cli_noun_known(const char *noun);
+bool cli_noun_has_verbs(const char *noun);
+/* The command of noun (and verb, for nouns that have verbs); NULL if none. */
+const struct cli_verb *cli_verb_find(const char *noun, const char *verb);
+/* "generate, list, show or delete" in buf. */
+const char *cli_noun_verbs(const char *noun, char *buf, size_t n);
+void cli_help(FILE *f);
+void cli_verb_usage(FILE *f, const struct cli_verb *v);
+void cli_noun_usage(FILE *f, const char *noun);
+/* The exit status table as `keyhold --help` prints it. */
+void cli_exit_table(FILE *f);
+/* Whether arg is a global option whose value is the next argument. */
+bool cli_global_takes_value(const char *arg);
+
+#define CLI_OPTDEFS_MAX 24
+#define CLI_OPTVALS_MAX 128
+struct cli_optdef {
+	char name[32];
+	bool value;
+	bool repeat;
+};
+/* A verb's parsed line: option values by name, positionals in order
+ * (for nouns with verbs, the verb is the first positional). */
+struct cli_args {
+	const struct cli_verb *verb;
+	struct cli_optdef defs[CLI_OPTDEFS_MAX];
+	size_t ndefs;
+	struct {
+		size_t def;
+		const char *val; /* "" for a flag */
+		bool used;
+	} vals[CLI_OPTVALS_MAX];
+	size_t nvals;
+	char **pos;
+	int npos, next;
+};
+/* Parses argv (argv[0] a program name; noun and verb removed) with
+ * getopt_long over the global options and v's. 0, or the usage error
+ * printed and its exit status. Sets cli->help for --help / -h. */
+int cli_args_parse(struct cli *cli, const struct cli_verb *v, int argc, char **argv, struct cli_args *a);
+/* The next value of --name (the verb must declare it), or NULL. */
+const char *cli_opt(struct cli_args *a, const char *name);
 bool cli_flag(struct cli_args *a, const char *name);
-/* The next unused positional argument, or NULL. */
+/* The next positional argument, or NULL. */
 const char *cli_pos(struct cli_args *a);
 /* Non-zero (after printing usage) when anything was left unused. */
 int cli_args_done(struct cli *cli, struct cli_args *a);
-/* Whether "--name" was given without a value. */
-bool cli_opt_missing_value(struct cli_args *a, const char *name);
 
 /* keys.c: the self-test results (field of m: SelfTestResult) of status
  * and selftest. */
@@ -154,6 +211,7 @@ void cli_selftests_print(const kh_msg *m, const char *field);
 
 /* Commands. */
 int cli_cmd_status(struct cli *cli, struct cli_args *a);
+int cli_cmd_health(struct cli *cli, struct cli_args *a);
 int cli_cmd_key(struct cli *cli, struct cli_args *a);
 int cli_cmd_sign(struct cli *cli, struct cli_args *a);
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a);

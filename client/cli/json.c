@@ -56,14 +56,30 @@ void cli_json_free(struct cli_json *j)
 	cli_json_discard(j);
 }
 
-static void cli_json_escape(FILE *f, const char *s, size_t n)
+/* RFC 8259 §7: '"', '\\' and the control characters escaped (DEL too,
+ * for terminals); text that is not UTF-8 (a label, subject or file name
+ * may hold any bytes) has each offending byte replaced by U+FFFD, so the
+ * document is always valid JSON. */
+void cli_json_escape(FILE *f, const char *s, size_t n)
 {
-	size_t i;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, k;
 
 	fputc('"', f);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	while (i < n) {
+		unsigned char c = u[i];
 
+		if (c >= 0x80) {
+			k = kh_utf8_char(u + i, n - i);
+			if (k == 0) {
+				fputs("\\ufffd", f);
+				i++;
+			} else {
+				fwrite(u + i, 1, k, f);
+				i += k;
+			}
+			continue;
+		}
 		switch (c) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
@@ -76,6 +92,7 @@ static void cli_json_escape(FILE *f, const char *s, size_t n)
 			else
 				fputc(c, f);
 		}
+		i++;
 	}
 	fputc('"', f);
 }

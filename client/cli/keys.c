@@ -92,6 +92,13 @@ void cli_selftests_print(const kh_msg *m, const char *field)
 	}
 }
 
+/* st: a GetStatus answer. Healthy: OPERATIONAL with the token present. */
+static bool cli_healthy(const kh_msg *st)
+{
+	return strcmp(kh_msg_get_str(st, "state"), "OPERATIONAL") == 0 &&
+	       kh_msg_get_bool(cli_sub(st, "token"), "available");
+}
+
 int cli_cmd_status(struct cli *cli, struct cli_args *a)
 {
 	kh_msg *q = NULL, *st = NULL;
@@ -187,8 +194,37 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			printf("key created outside FIPS mode: %s\n", kh_msg_get_str_at(st, "nonfips_keys", i));
 	}
+	rc = cli_healthy(st) ? 0 : CLI_EXIT_UNAVAILABLE;
 	kh_msg_free(st);
-	return 0;
+	return rc;
+}
+
+int cli_cmd_health(struct cli *cli, struct cli_args *a)
+{
+	kh_msg *q = NULL, *st = NULL;
+	const kh_msg *tok;
+	struct cli_json *j = cli->j;
+	bool ok, avail;
+	int rc;
+
+	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0 ||
+	    (rc = cli_request(cli, "GetStatus", &q)) != 0 || (rc = cli_call(cli, q, KH_OK, &st)) != 0)
+		return rc;
+	tok = cli_sub(st, "token");
+	avail = kh_msg_get_bool(tok, "available");
+	ok = cli_healthy(st);
+	if (cli->json) {
+		cli_json_obj(j, NULL);
+		cli_json_bool(j, "healthy", ok);
+		cli_json_str(j, "state", kh_msg_get_str(st, "state"));
+		cli_json_bool(j, "token_available", avail);
+		cli_json_end_obj(j);
+	} else {
+		printf("%s: %s, token %s\n", ok ? "healthy" : "unhealthy", kh_msg_get_str(st, "state"),
+		       avail ? "present" : "NOT AVAILABLE");
+	}
+	kh_msg_free(st);
+	return ok ? 0 : CLI_EXIT_UNAVAILABLE;
 }
 
 int cli_cmd_capabilities(struct cli *cli, struct cli_args *a)
@@ -281,6 +317,38 @@ static void key_print(const kh_msg *k)
 	       type_name(k, "type"), (uint32_t)kh_msg_get_uint(k, "bits"), id, fp);
 }
 
+/* A PEM text of key k: as it is, or with --json in {"name", field}. */
+static void key_text_out(struct cli *cli, const kh_msg *k, const char *field, const char *text, size_t len)
+{
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		cli_json_str(cli->j, "name", kh_msg_get_str(k, "name"));
+		cli_json_strn(cli->j, field, text, len);
+		cli_json_end_obj(cli->j);
+	} else {
+		fwrite(text, 1, len, stdout);
+	}
+}
+
+static int key_pem_block(struct cli *cli, const kh_msg *k, const char *field, const char *label, const uint8_t *der,
+			 size_t len)
+{
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	bool ok = f != NULL && PEM_write(f, label, "", der, (long)len) > 0;
+
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	if (!ok) {
+		free(buf);
+		return cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	}
+	key_text_out(cli, k, field, buf, blen);
+	free(buf);
+	return 0;
+}
+
 static int key_pem(struct cli *cli, const kh_msg *k)
 {
 	size_t len;
@@ -288,12 +356,23 @@ static int key_pem(struct cli *cli, const kh_msg *k)
 	EVP_PKEY *pk = p != NULL ? d2i_PUBKEY(NULL, &p, (long)len) : NULL;
 	int ok;
 
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f;
+
 	if (pk == NULL)
 		return cli_failf(cli, KH_E_DATA_LOSS, "key '%s' has no usable public key", kh_msg_get_str(k, "name"));
-	ok = PEM_write_PUBKEY(stdout, pk);
+	f = open_memstream(&buf, &blen);
+	ok = f != NULL && PEM_write_PUBKEY(f, pk) == 1;
 	EVP_PKEY_free(pk);
-	if (ok != 1)
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	if (!ok) {
+		free(buf);
 		return cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	}
+	key_text_out(cli, k, "pem", buf, blen);
+	free(buf);
 	return 0;
 }
 
@@ -320,8 +399,8 @@ static int key_reference(struct cli *cli, const kh_msg *k)
 		return cli_failf(cli, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	if (kp_ref_encode(&r, der, cap, &len) != 0)
 		rc = cli_failf(cli, KH_E_DATA_LOSS, "key '%s' cannot be written as a reference", name);
-	else if (PEM_write(stdout, "KEYHOLD KEY", "", der, (long)len) <= 0)
-		rc = cli_failf(cli, KH_E_INTERNAL, "cannot write PEM");
+	else
+		rc = key_pem_block(cli, k, "reference", "KEYHOLD KEY", der, len);
 	free(der);
 	return rc;
 }
@@ -519,8 +598,8 @@ int cli_cmd_sign(struct cli *cli, struct cli_args *a)
 	}
 	if (outp == NULL && !cli->json && isatty(STDOUT_FILENO))
 		return cli_usage(cli, "the signature is binary: use --out FILE or redirect stdout");
-	if (cli_read_file(cli, in, prehashed ? 64 : CLI_SIGN_MAX, &data, &len) != 0)
-		return CLI_EXIT_ERR;
+	if ((rc = cli_read_file(cli, in, prehashed ? 64 : CLI_SIGN_MAX, &data, &len)) != 0)
+		return rc;
 	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "Sign", &q)) != 0) {
 		free(data);
 		return rc;

@@ -8,88 +8,127 @@
 
 #include "cli.h"
 
-static void cli_help(FILE *f)
+/* Every status the service (or the library) can return, by class: one
+ * table, printed by `keyhold --help` and docs/CLI.md. */
+static const struct {
+	enum kh_err code;
+	int exit;
+} cli_exit_codes[] = {
+	{ KH_E_NOT_FOUND, CLI_EXIT_NOT_FOUND },
+	{ KH_E_PERMISSION_DENIED, CLI_EXIT_DENIED },
+	{ KH_E_UNAUTHENTICATED, CLI_EXIT_DENIED },
+	{ KH_E_UNAVAILABLE, CLI_EXIT_UNAVAILABLE },
+	{ KH_E_DEADLINE_EXCEEDED, CLI_EXIT_UNAVAILABLE },
+	{ KH_E_RESOURCE_EXHAUSTED, CLI_EXIT_UNAVAILABLE },
+	{ KH_E_INVALID_ARGUMENT, CLI_EXIT_INVALID },
+	{ KH_E_FAILED_PRECONDITION, CLI_EXIT_INVALID },
+	{ KH_E_OUT_OF_RANGE, CLI_EXIT_INVALID },
+	{ KH_E_ALREADY_EXISTS, CLI_EXIT_EXISTS },
+	{ KH_E_UNKNOWN, CLI_EXIT_ERR },
+	{ KH_E_INTERNAL, CLI_EXIT_ERR },
+	{ KH_E_DATA_LOSS, CLI_EXIT_ERR },
+	{ KH_E_ABORTED, CLI_EXIT_ERR },
+	{ KH_E_CANCELLED, CLI_EXIT_ERR },
+	{ KH_E_UNIMPLEMENTED, CLI_EXIT_ERR },
+};
+
+#define CLI_NEXITS (sizeof(cli_exit_codes) / sizeof(cli_exit_codes[0]))
+
+int cli_exit_code(enum kh_err code)
 {
-	fprintf(f,
-		"usage: keyhold [--socket PATH] [--json] NOUN VERB ...\n"
-		"       keyhold --connect HOST:PORT --tls-cert F --tls-key F --tls-ca F ...\n"
-		"\n"
-		"  status                               service, token, FIPS, self-tests\n"
-		"  selftest                             rerun the FIPS power-up self-tests now (admin)\n"
-		"  capabilities                         key types and mechanisms of the token\n"
-		"  key generate NAME --type TYPE        rsa2048|rsa3072|rsa4096|p256|p384|p521|ed25519\n"
-		"  key list\n"
-		"  key show NAME [--pem|--reference]    --pem: SubjectPublicKeyInfo PEM;\n"
-		"                                       --reference: KEYHOLD KEY file for the OpenSSL provider\n"
-		"  key delete NAME --force\n"
-		"  sign NAME --in FILE [--digest sha256|sha384|sha512] [--pss] [--prehashed] [--out FILE]\n"
-		"  csr NAME --subject DN [--san LIST] [--eku LIST] [--digest D] [--out FILE]\n"
-		"      [--challenge-password-file FILE]\n"
-		"  trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] [--san LIST]\n"
-		"      [--eku LIST] [--enrollment self|terminal] [--revocation LIST] [--digest D] [--days N]\n"
-		"  trustpoint list | show TP [--csr] | delete TP [--keep-key]\n"
-		"  trustpoint authenticate TP --ca FILE (--yes | --fingerprint SHA256HEX)\n"
-		"  trustpoint enroll TP [--out FILE]     self: self-signed certificate; terminal: PEM CSR\n"
-		"  trustpoint import TP --cert FILE      PEM, DER or PKCS#7 (with chain)\n"
-		"  trustpoint export TP [--chain] [--format pem|der|pkcs7] [--out FILE]\n"
-		"  trustpoint regenerate TP [--type TYPE] [--out FILE]   new key; old one kept until import\n"
-		"  truststore add STORE FILE...          PEM bundle, DER or PKCS#7\n"
-		"  truststore list [STORE] | remove STORE FINGERPRINT\n"
-		"  truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
-		"      [--purpose serverAuth|clientAuth] [--crl FILE]... [--policy OID]...\n"
-		"      [--require-explicit-policy] [--inhibit-policy-mapping] [--inhibit-any-policy]\n"
-		"  crl import STORE FILE                 PEM or DER CRL for a trust store (warns when stale)\n"
-		"  crl list [STORE] | remove STORE ISSUER|FINGERPRINT   the CRLs trust stores keep\n"
-		"  audit show [--since RFC3339] [--limit N]   the audit log (auditor, admin)\n"
-		"  audit verify                         check the hash chain and checkpoint signatures\n"
-		"  policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]\n"
-		"  policy revoke KEY PRINCIPAL | policy list [KEY]   per-key grants (admin)\n"
-		"  truststore set STORE [--revocation crl,ocsp,none] [--ocsp-url URL] [--policy OID]...\n"
-		"      [--require-explicit-policy|--inhibit-policy-mapping|--inhibit-any-policy on|off]\n"
-		"      [--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]   validation (docs/PKI.md)\n"
-		"  trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
-		"      [--renew-regenerate|--renew-same-key]   (also on trustpoint create)\n"
-		"  cert check FILE --store STORE [--untrusted FILE]   good | revoked (reason) | unknown\n"
-		"  cert expiring [--within DAYS | --all]  certificates keyhold holds, soonest first\n"
-		"  cert monitor                          run the expiry monitor and renewal now (admin)\n"
-		"\n"
-		"The socket defaults to $KEYHOLD_SOCKET, then %s.\n"
-		"Errors: exit status 1 and 'error: CODE: message' on stderr (JSON with --json).\n",
-		KH_DEFAULT_SOCKET);
+	size_t i;
+
+	for (i = 0; i < CLI_NEXITS; i++)
+		if (cli_exit_codes[i].code == code)
+			return cli_exit_codes[i].exit;
+	return CLI_EXIT_ERR;
+}
+
+void cli_exit_table(FILE *f)
+{
+	static const struct {
+		int exit;
+		const char *what;
+	} classes[] = {
+		{ CLI_EXIT_OK, "success (status, health: OPERATIONAL with the token present)" },
+		{ CLI_EXIT_ERR, "other failure" },
+		{ CLI_EXIT_USAGE, "usage: unknown command or option, missing argument" },
+		{ CLI_EXIT_NOT_FOUND, "not found (a key, trustpoint, store, certificate or file)" },
+		{ CLI_EXIT_DENIED, "permission denied or unauthenticated" },
+		{ CLI_EXIT_UNAVAILABLE, "unavailable: service unreachable, token absent, not OPERATIONAL, deadline, rate limit" },
+		{ CLI_EXIT_INVALID, "rejected: invalid argument, failed precondition, out of range" },
+		{ CLI_EXIT_EXISTS, "already exists" },
+	};
+	size_t i, k;
+
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		const char *sep = " (";
+
+		fprintf(f, "  %d  %s", classes[i].exit, classes[i].what);
+		for (k = 0; k < CLI_NEXITS; k++) {
+			if (cli_exit_codes[k].exit != classes[i].exit)
+				continue;
+			fprintf(f, "%s%s", sep, kh_err_name(cli_exit_codes[k].code));
+			sep = ", ";
+		}
+		fprintf(f, "%s\n", sep[0] == ',' ? ")" : "");
+	}
+}
+
+/* The error document of --json: on stdout (it replaces whatever was being
+ * written) and on stderr. */
+static void cli_error_json(struct cli *cli, const char *name, const char *msg, int status)
+{
+	FILE *outs[2] = { stdout, stderr };
+	int i;
+
+	cli_json_discard(cli->j);
+	cli->j = NULL;
+	for (i = 0; i < 2; i++) {
+		struct cli_json *j = cli_json_new(outs[i]);
+
+		cli_json_obj(j, NULL);
+		cli_json_obj(j, "error");
+		cli_json_str(j, "code", name);
+		cli_json_str(j, "message", msg);
+		cli_json_i64(j, "exit_status", status);
+		cli_json_end_obj(j);
+		cli_json_end_obj(j);
+		cli_json_free(j);
+	}
 }
 
 int cli_fail(struct cli *cli, enum kh_err code, const char *msg)
 {
-	const char *name = kh_err_name(code != KH_OK ? code : KH_E_UNKNOWN);
+	const char *name;
+	int status;
 
+	if (code == KH_OK)
+		code = KH_E_UNKNOWN;
+	name = kh_err_name(code);
+	status = cli_exit_code(code);
 	if (msg == NULL || msg[0] == '\0')
 		msg = name;
-	if (cli->json) {
-		struct cli_json *j;
-		FILE *outs[2] = { stdout, stderr };
-		int i;
-
-		/* The error document replaces whatever was being written. */
-		cli_json_discard(cli->j);
-		cli->j = NULL;
-		for (i = 0; i < 2; i++) {
-			j = cli_json_new(outs[i]);
-			cli_json_obj(j, NULL);
-			cli_json_obj(j, "error");
-			cli_json_str(j, "code", name);
-			cli_json_str(j, "message", msg);
-			cli_json_end_obj(j);
-			cli_json_end_obj(j);
-			cli_json_free(j);
-		}
-	} else {
+	if (cli->json)
+		cli_error_json(cli, name, msg, status);
+	else
 		fprintf(stderr, "error: %s: %s\n", name, msg);
-	}
-	return CLI_EXIT_ERR;
+	return status;
 }
 
 /* Messages are cut where the library cuts its own. */
 #define CLI_MSG_MAX 512
+
+/* vsnprintf, then cut at a character boundary (file names and values
+ * the user typed may be any bytes). */
+static void cli_vformat(char *msg, size_t n, const char *fmt, va_list ap) CLI_PRINTF(3, 0);
+static void cli_vformat(char *msg, size_t n, const char *fmt, va_list ap)
+{
+	char tmp[2 * CLI_MSG_MAX];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	kh_utf8_sanitize(msg, n, tmp);
+}
 
 int cli_failf(struct cli *cli, enum kh_err code, const char *fmt, ...)
 {
@@ -97,7 +136,7 @@ int cli_failf(struct cli *cli, enum kh_err code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cli_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return cli_fail(cli, code, msg);
 }
@@ -108,11 +147,13 @@ int cli_usage(struct cli *cli, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cli_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	cli_fail(cli, KH_E_INVALID_ARGUMENT, msg);
-	if (!cli->json)
-		fprintf(stderr, "run 'keyhold --help' for usage\n");
+	if (cli->json) {
+		cli_error_json(cli, "USAGE", msg, CLI_EXIT_USAGE);
+	} else {
+		fprintf(stderr, "error: USAGE: %s\nrun 'keyhold --help' for usage\n", msg);
+	}
 	return CLI_EXIT_USAGE;
 }
 
@@ -216,188 +257,137 @@ int cli_write_file(struct cli *cli, const char *path, const uint8_t *data, size_
 	return 0;
 }
 
-/* ---- arguments ---- */
-
-int cli_args_init(struct cli_args *a, int argc, char **argv)
-{
-	a->argc = argc;
-	a->argv = argv;
-	a->used = calloc((size_t)argc + 1, sizeof(*a->used));
-	return a->used != NULL ? 0 : -1;
-}
-
-void cli_args_free(struct cli_args *a)
-{
-	free(a->used);
-	a->used = NULL;
-}
-
-const char *cli_opt(struct cli_args *a, const char *name)
-{
-	size_t nl = strlen(name);
-	int i;
-
-	for (i = 0; i < a->argc; i++) {
-		if (a->used[i])
-			continue;
-		if (strcmp(a->argv[i], name) == 0 && i + 1 < a->argc && !a->used[i + 1]) {
-			a->used[i] = a->used[i + 1] = true;
-			return a->argv[i + 1];
-		}
-		if (strncmp(a->argv[i], name, nl) == 0 && a->argv[i][nl] == '=') {
-			a->used[i] = true;
-			return a->argv[i] + nl + 1;
-		}
-	}
-	return NULL;
-}
-
-bool cli_opt_missing_value(struct cli_args *a, const char *name)
-{
-	int i;
-
-	for (i = 0; i < a->argc; i++)
-		if (!a->used[i] && strcmp(a->argv[i], name) == 0)
-			return true;
-	return false;
-}
-
-bool cli_flag(struct cli_args *a, const char *name)
-{
-	int i;
-
-	for (i = 0; i < a->argc; i++) {
-		if (!a->used[i] && strcmp(a->argv[i], name) == 0) {
-			a->used[i] = true;
-			return true;
-		}
-	}
-	return false;
-}
-
-const char *cli_pos(struct cli_args *a)
-{
-	int i;
-
-	for (i = 0; i < a->argc; i++) {
-		if (a->used[i])
-			continue;
-		if (strncmp(a->argv[i], "--", 2) == 0 && a->argv[i][2] != '\0')
-			return NULL; /* options come after positionals are taken */
-		a->used[i] = true;
-		return a->argv[i];
-	}
-	return NULL;
-}
-
-int cli_args_done(struct cli *cli, struct cli_args *a)
-{
-	int i;
-
-	for (i = 0; i < a->argc; i++) {
-		if (a->used[i])
-			continue;
-		if (strncmp(a->argv[i], "--", 2) == 0)
-			return cli_usage(cli, "unknown option or missing value: %s", a->argv[i]);
-		return cli_usage(cli, "unexpected argument: %s", a->argv[i]);
-	}
-	return 0;
-}
-
 /* ---- main ---- */
 
-struct cli_cmd {
-	const char *noun;
-	int (*fn)(struct cli *cli, struct cli_args *a);
-};
+/* Index of the first argument at or after i that is not an option (nor
+ * the value of a global option), or argc; stops at "--". */
+static int cli_next_word(int argc, char **argv, int i)
+{
+	for (; i < argc; i++) {
+		const char *o = argv[i];
 
-static const struct cli_cmd cli_cmds[] = {
-	{ "status", cli_cmd_status },
-	{ "capabilities", cli_cmd_capabilities },
-	{ "key", cli_cmd_key },
-	{ "sign", cli_cmd_sign },
-	{ "selftest", cli_cmd_selftest },
-	{ "csr", cli_cmd_csr },
-	{ "trustpoint", cli_cmd_trustpoint },
-	{ "truststore", cli_cmd_truststore },
-	{ "crl", cli_cmd_crl },
-	{ "audit", cli_cmd_audit },
-	{ "policy", cli_cmd_policy },
-	{ "cert", cli_cmd_cert },
-};
+		if (strcmp(o, "--") == 0)
+			return argc;
+		if (o[0] != '-' || o[1] == '\0')
+			return i;
+		if (cli_global_takes_value(o))
+			i++;
+	}
+	return argc;
+}
+
+/* `keyhold help [NOUN [VERB]]`. */
+static int cli_cmd_help(struct cli *cli, int argc, char **argv)
+{
+	const char *noun = NULL, *verb = NULL;
+	const struct cli_verb *v;
+	int i, words = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue; /* --json etc. */
+		if (words == 0)
+			noun = argv[i];
+		else if (words == 1)
+			verb = argv[i];
+		words++;
+	}
+
+	if (noun == NULL) {
+		cli_help(stdout);
+		return 0;
+	}
+	if (!cli_noun_known(noun) || words > 2)
+		return cli_usage(cli, "no command '%s%s%s' to explain", noun, verb ? " " : "", verb ? verb : "");
+	if (cli_noun_has_verbs(noun) && verb == NULL) {
+		cli_noun_usage(stdout, noun);
+		return 0;
+	}
+	v = cli_verb_find(noun, verb);
+	if (v == NULL || (v->verb == NULL && verb != NULL))
+		return cli_usage(cli, "no command '%s %s' to explain", noun, verb);
+	cli_verb_usage(stdout, v);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
 	struct cli cli;
-	struct cli_args a;
+	struct cli_args *a = NULL;
+	const struct cli_verb *v = NULL;
 	const char *env;
-	int i, rc;
-	size_t k;
+	char **rest = NULL;
+	char verbs[256];
+	int ni, vi = -1, i, n = 0, rc;
 
 	memset(&cli, 0, sizeof(cli));
 	env = getenv("KEYHOLD_SOCKET");
 	cli.opts.socket = env != NULL && env[0] != '\0' ? env : KH_DEFAULT_SOCKET;
-	/* Global options come before the noun. */
-	for (i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(o, "--json") == 0) {
+	/* --json anywhere shapes even the usage errors found before parsing. */
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
 			cli.json = true;
-		} else if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-			cli_help(stdout);
-			return 0;
-		} else if (strcmp(o, "--version") == 0) {
-			printf("keyhold %s\n", KEYHOLD_VERSION);
-			return 0;
-		} else if (strcmp(o, "--socket") == 0 && v != NULL) {
-			cli.opts.socket = v;
-			i++;
-		} else if (strcmp(o, "--connect") == 0 && v != NULL) {
-			cli.opts.connect = v;
-			i++;
-		} else if (strcmp(o, "--tls-cert") == 0 && v != NULL) {
-			cli.opts.tls_cert = v;
-			i++;
-		} else if (strcmp(o, "--tls-key") == 0 && v != NULL) {
-			cli.opts.tls_key = v;
-			i++;
-		} else if (strcmp(o, "--tls-ca") == 0 && v != NULL) {
-			cli.opts.tls_ca = v;
-			i++;
-		} else if (strcmp(o, "--tls-server-name") == 0 && v != NULL) {
-			cli.opts.tls_server_name = v;
-			i++;
-		} else if (strcmp(o, "--timeout") == 0 && v != NULL) {
-			char *end = NULL;
-			unsigned long s = strtoul(v, &end, 10);
-
-			if (*v == '\0' || *end != '\0' || s == 0 || s > 86400)
-				return cli_usage(&cli, "--timeout takes seconds from 1 to 86400");
-			/* Both the deadline sent and the client's wait. */
-			cli.opts.timeout_ms = (uint32_t)(s * 1000);
-			i++;
-		} else if (strncmp(o, "--", 2) == 0) {
-			return cli_usage(&cli, "unknown global option %s", o);
+	ni = cli_next_word(argc, argv, 1);
+	if (ni < argc && strcmp(argv[ni], "help") == 0)
+		return cli_cmd_help(&cli, argc - ni - 1, argv + ni + 1);
+	if (ni < argc) {
+		if (!cli_noun_known(argv[ni]))
+			return cli_usage(&cli, "unknown command '%s'", argv[ni]);
+		if (cli_noun_has_verbs(argv[ni])) {
+			vi = cli_next_word(argc, argv, ni + 1);
+			if (vi < argc) {
+				v = cli_verb_find(argv[ni], argv[vi]);
+				if (v == NULL)
+					return cli_usage(&cli, "unknown verb '%s %s'; use %s", argv[ni], argv[vi],
+							 cli_noun_verbs(argv[ni], verbs, sizeof(verbs)));
+			}
 		} else {
-			break;
+			v = cli_verb_find(argv[ni], NULL);
 		}
 	}
-	if (i >= argc) {
-		cli_help(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	for (k = 0; k < sizeof(cli_cmds) / sizeof(cli_cmds[0]); k++)
-		if (strcmp(argv[i], cli_cmds[k].noun) == 0)
-			break;
-	if (k == sizeof(cli_cmds) / sizeof(cli_cmds[0]))
-		return cli_usage(&cli, "unknown command '%s'", argv[i]);
-	if (cli_args_init(&a, argc - i - 1, argv + i + 1) != 0)
+	/* argv without the noun; the verb stays: getopt_long keeps the order of
+	 * the words, so it is the first positional. */
+	rest = calloc((size_t)argc + 1, sizeof(*rest));
+	a = calloc(1, sizeof(*a));
+	if (rest == NULL || a == NULL) {
+		free(rest);
+		free(a);
 		return cli_failf(&cli, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	for (i = 0; i < argc; i++)
+		if (i != ni)
+			rest[n++] = argv[i];
+	rc = cli_args_parse(&cli, v, n, rest, a);
+	if (rc != 0)
+		goto out;
+	if (cli.version) {
+		printf("keyhold %s\n", KEYHOLD_VERSION);
+		goto out;
+	}
+	if (cli.help) {
+		if (v != NULL)
+			cli_verb_usage(stdout, v);
+		else if (ni < argc)
+			cli_noun_usage(stdout, argv[ni]);
+		else
+			cli_help(stdout);
+		goto out;
+	}
+	if (ni >= argc) {
+		cli_help(stderr);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (v == NULL) {
+		rc = cli_usage(&cli, "'%s' needs a verb: %s", argv[ni], cli_noun_verbs(argv[ni], verbs, sizeof(verbs)));
+		goto out;
+	}
 	if (cli.json)
 		cli.j = cli_json_new(stdout);
-	rc = cli_cmds[k].fn(&cli, &a);
-	cli_args_free(&a);
+	rc = v->fn(&cli, a);
+out:
+	free(a);
+	free(rest);
 	cli_json_free(cli.j);
 	kh_client_free(cli.c);
 	return rc;

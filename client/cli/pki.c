@@ -62,8 +62,10 @@ static int read_in(struct cli *cli, const char *path, struct cli_bytes *out)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	if (cli_read_file(cli, path, CLI_PKI_FILE_MAX, &buf, &len) != 0)
-		return CLI_EXIT_ERR;
+	int rc = cli_read_file(cli, path, CLI_PKI_FILE_MAX, &buf, &len);
+
+	if (rc != 0)
+		return rc;
 	if (len == 0) {
 		free(buf);
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s is empty", path);
@@ -185,8 +187,8 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 		uint8_t *buf = NULL;
 		size_t len = 0;
 
-		if (cli_read_file(cli, cpw, CLI_CHALLENGE_MAX + 2, &buf, &len) != 0)
-			return CLI_EXIT_ERR;
+		if ((rc = cli_read_file(cli, cpw, CLI_CHALLENGE_MAX + 2, &buf, &len)) != 0)
+			return rc;
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			len--;
 		if (len == 0 || len > CLI_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
@@ -1269,6 +1271,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 			cli_json_obj(cli->j, "error");
 			cli_json_str(cli->j, "code", "FAILED_PRECONDITION");
 			cli_json_str(cli->j, "message", reason);
+			cli_json_i64(cli->j, "exit_status", CLI_EXIT_INVALID);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_obj(cli->j);
@@ -1292,7 +1295,7 @@ static int ts_verify(struct cli *cli, struct cli_args *a)
 			fprintf(stderr, "error: FAILED_PRECONDITION: certificate chain is not valid: %s (depth %d)\n", reason,
 				error_depth);
 	}
-	rc = valid ? 0 : CLI_EXIT_ERR;
+	rc = valid ? 0 : CLI_EXIT_INVALID; /* FAILED_PRECONDITION */
 	kh_msg_free(r);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* kh_text: checks and conversions of text that every layer shares, the
- * CLI included: names, principals, URLs, numbers and RFC 3339 times. No
+ * CLI included: names, principals, URLs, numbers, RFC 3339 times and
+ * UTF-8 (RFC 3629) for messages and JSON. No
  * dependency on the rest of common/ (the CLI sees only this and the
  * public <keyhold/keyhold.h>). */
 #ifndef KH_TEXT_H
@@ -49,6 +50,24 @@ int kh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __att
 int kh_time_parse_rfc3339(const char *s, int64_t *out) __attribute__((warn_unused_result));
 /* Unix seconds as "2030-01-02T03:04:05Z" (digits if out of range). */
 void kh_time_format_rfc3339(int64_t t, char *out, size_t outsz);
+
+/* The length (1-4) of the well-formed UTF-8 character at s[0..n) per RFC
+ * 3629 §4 (no overlong forms, surrogates or code points past U+10FFFF),
+ * or 0 when the bytes there are not one. */
+size_t kh_utf8_char(const unsigned char *s, size_t n);
+/* The longest prefix of s[0..len) of at most max bytes that does not
+ * end inside a character: where to cut a message. */
+size_t kh_utf8_cut(const char *s, size_t len, size_t max);
+/* Copies the string src into dst (capacity dstsz > 0, always
+ * NUL-terminated) as valid UTF-8: each byte that does not start a
+ * well-formed character becomes U+FFFD, and a text too long is cut at a
+ * character boundary. Every text that reaches Status.message passes
+ * here (protobuf's proto3 strings must be valid UTF-8). Returns the
+ * length written; dst and src may not overlap. */
+size_t kh_utf8_sanitize(char *dst, size_t dstsz, const char *src);
+/* For "%.*s": s cut to at most max bytes at a character boundary, where
+ * "%.200s" would cut inside one. s is evaluated twice. */
+#define KH_UTF8_PREC(s, max) (int)kh_utf8_cut((s), strlen(s), (max)), (s)
 
 #ifdef __cplusplus
 }

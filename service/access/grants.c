@@ -18,6 +18,7 @@
 #include "core/svc.h"
 #include "store/store_dir.h"
 #include "access/access.h"
+#include "kh_text.h"
 
 #define POLICY_FILE "key-grants"
 #define POLICY_MAX_GRANTS 65536
@@ -117,7 +118,7 @@ static bool policy_account_same(const struct svc_grant *who, const char *display
 			return false;
 		}
 		if (strcmp(pw.pw_name, display + 5) != 0) {
-			snprintf(why, whysz, "uid %u is now user '%.64s'", (unsigned)who->uid, pw.pw_name);
+			snprintf(why, whysz, "uid %u is now user '%.*s'", (unsigned)who->uid, KH_UTF8_PREC(pw.pw_name, 64));
 			return false;
 		}
 		return true;
@@ -130,7 +131,7 @@ static bool policy_account_same(const struct svc_grant *who, const char *display
 			return false;
 		}
 		if (strcmp(gr.gr_name, display + 6) != 0) {
-			snprintf(why, whysz, "gid %u is now group '%.64s'", (unsigned)who->gid, gr.gr_name);
+			snprintf(why, whysz, "gid %u is now group '%.*s'", (unsigned)who->gid, KH_UTF8_PREC(gr.gr_name, 64));
 			return false;
 		}
 		return true;

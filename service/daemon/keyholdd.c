@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 	}
 	if (!foreground)
 		kh_log_use_syslog();
+	log_event(KH_LOG_INFO, KH_MSGID_START, "keyholdd %s starting (config %s)", KEYHOLD_VERSION, config);
 
 	/* Before any thread: libcurl's global set-up is not thread-safe. */
 	svc_clock_init();
@@ -208,7 +209,7 @@ int main(int argc, char **argv)
 		rc = s.exit_code != 0 ? s.exit_code : 1;
 		goto out;
 	}
-	log_info("keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
+	log_event(KH_LOG_INFO, KH_MSGID_READY, "keyholdd %s ready in %llu ms (%u workers)", KEYHOLD_VERSION,
 		 (unsigned long long)((kh_now_mono_us() - s.start_us) / 1000u), s.workers);
 	if (svc_reload_start(&s, base, &e) != KH_OK || svc_notify_start(&s, base, &e) != KH_OK) {
 		log_err("%s", e.msg);
@@ -216,7 +217,7 @@ int main(int argc, char **argv)
 	}
 	event_base_dispatch(base);
 	rc = s.exit_code;
-	log_info("%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
+	log_event(KH_LOG_INFO, KH_MSGID_STOP, "%s", rc == SELFTEST_EXIT_ERROR ? "stopped in the FIPS ERROR state" : "stopped");
 out:
 	svc_notify_stop();
 	svc_stop(&s);

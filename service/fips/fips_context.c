@@ -232,7 +232,8 @@ void selftest_enter_error(struct svc *s, const char *test_id, const char *detail
 
 	atomic_store(&s->state, SVC_STATE_ERROR);
 	was = atomic_exchange(&f->in_error, true);
-	log_err("FIPS self-test %s FAILED: %s; entering the ERROR state", test_id, detail);
+	log_event(KH_LOG_ERR, KH_MSGID_FIPS_FAILURE, "FIPS self-test %s FAILED: %s; entering the ERROR state", test_id,
+		  detail);
 	if (was)
 		return;
 	s->exit_code = SELFTEST_EXIT_ERROR;

@@ -113,8 +113,8 @@ static enum kh_err selftest_run_registry(struct svc *s, size_t *failed, struct k
 		kh_strlcpy(x->detail, r == KH_OK ? run.summary : why.msg, sizeof(x->detail));
 		if (r != KH_OK) {
 			*failed = i;
-			log_err("FIPS self-test %s FAILED after %llu us: %s", d->id, (unsigned long long)x->duration_us,
-				why.msg);
+			log_event(KH_LOG_ERR, KH_MSGID_FIPS_FAILURE, "FIPS self-test %s FAILED after %llu us: %s", d->id,
+				  (unsigned long long)x->duration_us, why.msg);
 			kh_err_set(e, KH_E_INTERNAL, "self-test %s failed: %s", d->id, why.msg);
 		} else {
 			log_info("FIPS self-test %s passed in %llu us", d->id, (unsigned long long)x->duration_us);

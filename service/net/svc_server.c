@@ -43,6 +43,7 @@
 #include "pool/pool.h"
 #include "net/net.h"
 #include "net/tls.h"
+#include "kh_text.h"
 
 /* Stop reading from a peer whose unread responses pass this. */
 #define SVC_OUT_HIGH (8u << 20)
@@ -537,7 +538,7 @@ static void svc_conn_deny(struct svc_conn *c, const uint8_t *buf, size_t len)
 		return;
 	}
 	svc_metrics_request(c->srv->s->metrics, m, KH_E_PERMISSION_DENIED, 0);
-	snprintf(msg, sizeof(msg), "%.160s may not call %s: it holds no role (grant one in [access])", c->who.name,
+	snprintf(msg, sizeof(msg), "%.*s may not call %s: it holds no role (grant one in [access])", KH_UTF8_PREC(c->who.name, 160),
 		 strcmp(mname, "-") != 0 ? mname : "anything");
 	svc_audit_record(c->srv->s, &c->who, mname, NULL, KH_E_PERMISSION_DENIED, 0, 1);
 	svc_conn_send_error(c, h.id, KH_E_PERMISSION_DENIED, msg);
@@ -578,8 +579,8 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 
 		/* On record once a second with a count (svc_bucket_take). */
 		svc_metrics_rate_refused(srv->s->metrics, (int)j->req.method);
-		snprintf(msg, sizeof(msg), "%.160s is over its rate of %u requests per second (burst %u); slow down",
-			 c->who.name, srv->s->cfg->rate, srv->s->cfg->rate_burst);
+		snprintf(msg, sizeof(msg), "%.*s is over its rate of %u requests per second (burst %u); slow down",
+			 KH_UTF8_PREC(c->who.name, 160), srv->s->cfg->rate, srv->s->cfg->rate_burst);
 		svc_conn_send_error(c, j->req.id, KH_E_RESOURCE_EXHAUSTED, msg);
 		goto out;
 	}

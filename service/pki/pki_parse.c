@@ -14,6 +14,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
+#include "kh_text.h"
 
 const char *pki_ossl_reason(char *buf, size_t bufsz)
 {
@@ -170,28 +171,28 @@ static enum kh_err pki_dn_add(X509_NAME *name, const char *type, const char *val
 
 	KH_ENSURE(type[0] != '\0', kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: an attribute has no type (write TYPE=value)"));
 	obj = pki_attr_obj(type);
-	KH_ENSURE(obj != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: unknown attribute type '%.64s'; " PKI_ATTR_HINT,
-					  type));
-	KH_ENSURE(vlen > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: %.64s has an empty value", type));
+	KH_ENSURE(obj != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: unknown attribute type '%.*s'; " PKI_ATTR_HINT,
+					  KH_UTF8_PREC(type, 64)));
+	KH_ENSURE(vlen > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: %.*s has an empty value", KH_UTF8_PREC(type, 64)));
 	KH_ENSURE(value[0] != '#', kh_err_set(e, KH_E_INVALID_ARGUMENT,
-					      "subject: hex-encoded values ('#...') are not supported; write %.64s as text", type));
+					      "subject: hex-encoded values ('#...') are not supported; write %.*s as text", KH_UTF8_PREC(type, 64)));
 	KH_ENSURE(memchr(value, '\0', vlen) == NULL,
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: %.64s contains a NUL character", type));
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: %.*s contains a NUL character", KH_UTF8_PREC(type, 64)));
 	/* MBSTRING_UTF8: OpenSSL's string table picks the ASN.1 type and
 	 * enforces the RFC 5280 upper bounds (CN <= 64, C exactly 2, ...). */
 	ne = X509_NAME_ENTRY_create_by_OBJ(NULL, obj, MBSTRING_UTF8, (const unsigned char *)value, (int)vlen);
 	if (ne == NULL) {
 		pki_ossl_reason(why, sizeof(why));
 		if (OBJ_obj2nid(obj) == NID_countryName)
-			r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: C must be a two-letter country code (ISO 3166), not '%.64s'",
-				       value);
+			r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: C must be a two-letter country code (ISO 3166), not '%.*s'",
+				       KH_UTF8_PREC(value, 64));
 		else
-			r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: the value of %.64s is not allowed (%s)", type,
+			r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "subject: the value of %.*s is not allowed (%s)", KH_UTF8_PREC(type, 64),
 				       why[0] ? why : "invalid string");
 		goto out;
 	}
 	KH_ENSURE(X509_NAME_add_entry(name, ne, -1, new_rdn ? 0 : -1) == 1,
-		  kh_err_set(e, KH_E_INTERNAL, "cannot add %.64s to the subject", type));
+		  kh_err_set(e, KH_E_INTERNAL, "cannot add %.*s to the subject", KH_UTF8_PREC(type, 64)));
 out:
 	X509_NAME_ENTRY_free(ne);
 	ASN1_OBJECT_free(obj);
@@ -229,11 +230,11 @@ enum kh_err pki_dn_parse(const char *s, X509_NAME **out, struct kh_errbuf *e)
 		a = &avas[n];
 		tr = pki_token(s, &pos, "=,+", false, a->type, sizeof(a->type), &tl, &stop);
 		KH_ENSURE(tr == KH_OK && stop == '=', kh_err_set(e, KH_E_INVALID_ARGUMENT,
-						  "subject: '%.64s' is not TYPE=value (write it as CN=name,O=org,C=US)",
-						  tr != KH_OK ? "(too long)" : a->type));
+						  "subject: '%.*s' is not TYPE=value (write it as CN=name,O=org,C=US)",
+						  KH_UTF8_PREC(tr != KH_OK ? "(too long)" : a->type, 64)));
 		tr = pki_token(s, &pos, ",+", true, a->value, sizeof(a->value), &a->vlen, &stop);
 		KH_ENSURE(tr == KH_OK, kh_err_set(e, KH_E_INVALID_ARGUMENT,
-						"subject: bad escape in the value of %.64s (escape , + \" \\ < > ; = # with \\)", a->type));
+						"subject: bad escape in the value of %.*s (escape , + \" \\ < > ; = # with \\)", KH_UTF8_PREC(a->type, 64)));
 		a->new_rdn = new_rdn;
 		rdns += new_rdn;
 		n++;
@@ -347,24 +348,24 @@ static enum kh_err pki_san_add(GENERAL_NAMES *g, const char *type, const char *v
 
 	if (strcasecmp(type, "DNS") == 0) {
 		KH_ENSURE(pki_dns_ok(v, true),
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN DNS:%.80s is not a valid host name (letters, digits, '-', labels up to 63)", v));
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN DNS:%.*s is not a valid host name (letters, digits, '-', labels up to 63)", KH_UTF8_PREC(v, 80)));
 		kind = GEN_DNS;
 	} else if (strcasecmp(type, "IP") == 0) {
 		if (inet_pton(AF_INET, v, addr) == 1)
 			alen = 4;
 		else if (inet_pton(AF_INET6, v, addr) == 1)
 			alen = 16;
-		KH_ENSURE(alen > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN IP:%.80s is not an IPv4 or IPv6 address", v));
+		KH_ENSURE(alen > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN IP:%.*s is not an IPv4 or IPv6 address", KH_UTF8_PREC(v, 80)));
 		kind = GEN_IPADD;
 	} else if (strcasecmp(type, "email") == 0) {
-		KH_ENSURE(pki_email_ok(v), kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN email:%.80s is not an e-mail address", v));
+		KH_ENSURE(pki_email_ok(v), kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN email:%.*s is not an e-mail address", KH_UTF8_PREC(v, 80)));
 		kind = GEN_EMAIL;
 	} else if (strcasecmp(type, "URI") == 0) {
 		KH_ENSURE(pki_uri_ok(v), kh_err_set(e, KH_E_INVALID_ARGUMENT,
-						    "SAN URI:%.80s is not an absolute URI (scheme:rest, no spaces)", v));
+						    "SAN URI:%.*s is not an absolute URI (scheme:rest, no spaces)", KH_UTF8_PREC(v, 80)));
 		kind = GEN_URI;
 	} else {
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN type '%.32s' is unknown; use DNS:, IP:, email: or URI:", type);
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN type '%.*s' is unknown; use DNS:, IP:, email: or URI:", KH_UTF8_PREC(type, 32));
 		goto out;
 	}
 	n = GENERAL_NAME_new();
@@ -409,7 +410,7 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 	/* The FQDN first: it names the host (as ASA's "fqdn" does). */
 	if (fqdn != NULL && fqdn[0] != '\0') {
 		KH_ENSURE(pki_dns_ok(fqdn, false),
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "FQDN '%.80s' is not a valid host name", fqdn));
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "FQDN '%.*s' is not a valid host name", KH_UTF8_PREC(fqdn, 80)));
 		KH_TRY(pki_san_add(g, "DNS", fqdn, e));
 	}
 	while (s[pos] != '\0') {
@@ -425,7 +426,7 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 		KH_ENSURE(strlen(item) == len, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list contains a NUL character"));
 		colon = strchr(item, ':');
 		KH_ENSURE(colon != NULL && colon != item && colon[1] != '\0',
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN entry '%.80s' must be TYPE:value (DNS:, IP:, email:, URI:)", item));
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN entry '%.*s' must be TYPE:value (DNS:, IP:, email:, URI:)", KH_UTF8_PREC(item, 80)));
 		*colon = '\0';
 		KH_TRY(pki_san_add(g, item, colon + 1, e));
 	}
@@ -480,10 +481,10 @@ enum kh_err pki_eku_parse(const char *s, EXTENDED_KEY_USAGE **out, struct kh_err
 		} else {
 			KH_ENSURE(pki_oid_ok(item),
 				  kh_err_set(e, KH_E_INVALID_ARGUMENT,
-					     "unknown EKU '%.64s'; use serverAuth, clientAuth, codeSigning, emailProtection, "
-					     "timeStamping, OCSPSigning, ipsecIKE or a dotted OID", item));
+					     "unknown EKU '%.*s'; use serverAuth, clientAuth, codeSigning, emailProtection, "
+					     "timeStamping, OCSPSigning, ipsecIKE or a dotted OID", KH_UTF8_PREC(item, 64)));
 			obj = OBJ_txt2obj(item, 1);
-			KH_ENSURE(obj != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "EKU '%.64s' is not a valid OID", item));
+			KH_ENSURE(obj != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "EKU '%.*s' is not a valid OID", KH_UTF8_PREC(item, 64)));
 		}
 		for (k = 0; k < sk_ASN1_OBJECT_num(eku); k++)
 			dup = dup || OBJ_cmp(sk_ASN1_OBJECT_value(eku, k), obj) == 0;
@@ -517,21 +518,38 @@ enum kh_err pki_revocation_parse(const char *s, char *out, size_t outsz, struct 
 	size_t order[3], n = 0;
 	char item[KH_REVOCATION_MAX + 1];
 	size_t pos = 0, len, i;
-	int stop;
+	bool need = false; /* a comma was read: an entry must follow */
 
-	if (s == NULL || s[strspn(s, " ")] == '\0')
+	if (s == NULL || s[strspn(s, " \t")] == '\0')
 		s = "none";
 	if (strlen(s) > KH_REVOCATION_MAX)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list is too long");
-	while (s[pos] != '\0') {
-		if (pki_token(s, &pos, ",", false, item, sizeof(item), &len, &stop) != KH_OK || len == 0)
+	/* Entries are separated by commas, blanks or both: "crl,ocsp",
+	 * "crl, ocsp" and Cisco's "crl ocsp none" are one list; an empty
+	 * entry ("crl,,ocsp", a trailing comma) is an error. */
+	for (;;) {
+		pos += strspn(s + pos, " \t");
+		if (s[pos] == '\0') {
+			if (need)
+				return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list has an empty entry");
+			break;
+		}
+		len = strcspn(s + pos, ", \t");
+		if (len == 0)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation list has an empty entry");
+		memcpy(item, s + pos, len);
+		item[len] = '\0';
+		pos += len;
+		pos += strspn(s + pos, " \t");
+		need = s[pos] == ',';
+		if (need)
+			pos++;
 		for (i = 0; i < 3; i++)
 			if (strcasecmp(item, known[i]) == 0)
 				break;
 		if (i == 3)
-			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation method '%.32s' is unknown; use crl, ocsp or none",
-					  item);
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "revocation method '%.*s' is unknown; use crl, ocsp or none",
+					  KH_UTF8_PREC(item, 32));
 		if (seen[2])
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
 					  "revocation 'none' must come last: after crl and ocsp it accepts a certificate "

@@ -13,6 +13,7 @@
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
+#include "kh_text.h"
 
 /* "the certificate 'CN=...' (depth N)" for refusals. */
 static void pki_cert_where(X509 *x, int depth, char *out, size_t outsz)
@@ -219,10 +220,10 @@ static enum kh_err pki_verify_once(X509 *leaf, const struct pki_verify_opts *o, 
 		X509_VERIFY_PARAM_set_time(vp, (time_t)o->at);
 	if (o->host != NULL && o->host[0] != '\0')
 		KH_ENSURE(X509_VERIFY_PARAM_set1_host(vp, o->host, strlen(o->host)) == 1,
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.80s' is not a host name to check", o->host));
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.*s' is not a host name to check", KH_UTF8_PREC(o->host, 80)));
 	if (o->ip != NULL && o->ip[0] != '\0')
 		KH_ENSURE(X509_VERIFY_PARAM_set1_ip_asc(vp, o->ip) == 1,
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.64s' is not an IPv4 or IPv6 address", o->ip));
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.*s' is not an IPv4 or IPv6 address", KH_UTF8_PREC(o->ip, 64)));
 	if (o->purpose != KH_PURPOSE_ANY)
 		KH_ENSURE(X509_STORE_CTX_set_purpose(ctx, o->purpose == KH_PURPOSE_SERVER_AUTH ? X509_PURPOSE_SSL_SERVER
 											: X509_PURPOSE_SSL_CLIENT) == 1,

@@ -11,6 +11,7 @@
 #include "kh_util.h"
 #include "revocation/revocation.h"
 #include "config/config.h"
+#include "kh_text.h"
 
 enum kh_err svc_http_global_init(struct kh_errbuf *e)
 {
@@ -73,7 +74,7 @@ enum kh_err svc_http_fetch(const struct svc_config *cfg, const char *url, const 
 	int r = KH_OK;
 
 	KH_ENSURE(kh_url_valid(url) && url[0] != '\0',
-		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.200s' is not an http:// URL; keyhold fetches no other", url));
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.*s' is not an http:// URL; keyhold fetches no other", KH_UTF8_PREC(url, 200)));
 	c = curl_easy_init();
 	KH_ENSURE(c != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "libcurl: cannot start a transfer"));
 	curl_easy_setopt(c, CURLOPT_URL, url);

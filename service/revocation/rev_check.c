@@ -24,6 +24,7 @@
 #include "core/svc_clock.h"
 #include "revocation/revocation.h"
 #include "config/config.h"
+#include "kh_text.h"
 
 enum kh_err svc_rev_policy_make(const char *text, const char *ocsp_url, const char *owner, struct svc_rev_policy *out,
 				struct kh_errbuf *e)
@@ -422,19 +423,19 @@ void svc_rev_summary(const struct kh_cert_check_resp *r, char *out, size_t outsz
 		const struct kh_cert_rev *c = &r->certs[i];
 
 		if (r->status == KH_REV_REVOKED && c->status == KH_REV_REVOKED) {
-			snprintf(out, outsz, "'%.200s' is revoked (%s) per %s %.200s", c->cert.subject, c->reason, c->method,
-				 c->source);
+			snprintf(out, outsz, "'%.*s' is revoked (%s) per %s %.*s", KH_UTF8_PREC(c->cert.subject, 200), c->reason,
+				 c->method, KH_UTF8_PREC(c->source, 200));
 			return;
 		}
 		if (r->status == KH_REV_UNKNOWN && c->status == KH_REV_UNKNOWN) {
-			snprintf(out, outsz, "the revocation status of '%.200s' is unknown (%.250s)", c->cert.subject,
-				 c->detail);
+			snprintf(out, outsz, "the revocation status of '%.*s' is unknown (%.*s)",
+				 KH_UTF8_PREC(c->cert.subject, 200), KH_UTF8_PREC(c->detail, 250));
 			return;
 		}
 	}
 	if (r->n_certs > 0)
-		snprintf(out, outsz, "not revoked (%zu certificate%s checked; the leaf via %s %.200s)", r->n_certs,
-			 r->n_certs == 1 ? "" : "s", r->certs[0].method, r->certs[0].source);
+		snprintf(out, outsz, "not revoked (%zu certificate%s checked; the leaf via %s %.*s)", r->n_certs,
+			 r->n_certs == 1 ? "" : "s", r->certs[0].method, KH_UTF8_PREC(r->certs[0].source, 200));
 }
 
 void kh_cert_check_resp_clear(struct kh_cert_check_resp *r)

@@ -177,8 +177,10 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
 	}
 	svc_metrics_request(s->metrics, (int)req->method, r, kh_now_mono_us() - t0);
 	if (r != KH_OK) {
-		log_info("%s %s%s%s: %s: %s", who->name, mname, object ? " " : "", object ? object : "", kh_err_name(r),
-			 e.msg);
+		struct kh_log_fields lf = { mname, object, who->name, NULL };
+
+		kh_log_event(KH_LOG_INFO, __func__, &lf, "%s %s%s%s: %s: %s", who->name, mname, object ? " " : "",
+			     object ? object : "", kh_err_name(r), e.msg);
 		*frame = svc_error_frame(req->id, r, e.msg, frame_len);
 	} else {
 		log_dbg("%s %s: OK in %llu us", who->name, mname, (unsigned long long)(kh_now_mono_us() - t0));

@@ -24,6 +24,7 @@
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
 #include "access/access.h"
+#include "kh_text.h"
 
 /* ---- helpers ---- */
 
@@ -730,8 +731,8 @@ static enum kh_err tp_import_revocation(struct svc *s, const char *name, const s
 			     "keyhold trustpoint set %s --revocation %s,none)",
 			     name, rc->detail, pol.text, name, pol.text));
 	if (rc->status == KH_REV_UNKNOWN && o->n < KH_PKI_WARN_MAX)
-		snprintf(o->w[o->n++], KH_PKI_WARN_LEN, "revocation not confirmed (soft-fail): %.200s",
-			 rc->detail);
+		snprintf(o->w[o->n++], KH_PKI_WARN_LEN, "revocation not confirmed (soft-fail): %.*s",
+			 KH_UTF8_PREC(rc->detail, 200));
 	KH_TRY(store_tp_get(s->pki->store, name, &again, e));
 	KH_ENSURE(tp_same(t, &again),
 		  kh_err_set(e, KH_E_ABORTED,

@@ -15,6 +15,7 @@
 #include "pki/pki_state.h"
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
+#include "kh_text.h"
 
 #define TS_CERTS_MAX 1024 /* certificates in one store */
 
@@ -70,7 +71,7 @@ static void ts_warn(struct rpc_call *c, Keyhold__V1__TruststoreAddResponse *m, c
 
 	if (m->n_warnings >= KH_PKI_WARN_MAX)
 		return;
-	snprintf(w, sizeof(w), "'%.200s' %s", subject, what);
+	snprintf(w, sizeof(w), "'%.*s' %s", KH_UTF8_PREC(subject, 200), what);
 	m->warnings[m->n_warnings++] = rpc_strdup(c, w);
 }
 

@@ -49,7 +49,7 @@ fips_expect_halt() {
     "$KEYHOLDD" --config "$T/keyhold.conf" --foreground > "$HALT_LOG" 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    if "$KH_CLI" --socket "$SOCK" status > /dev/null 2>&1; then HALT_CONNECTED=1; fi
+    if kh_answers; then HALT_CONNECTED=1; fi
     i=$((i + 1))
     if [ "$i" -gt 3000 ]; then
       kill -KILL "$pid" 2>/dev/null || true

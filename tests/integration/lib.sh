@@ -143,12 +143,19 @@ kh_config() {
 }
 
 # Starts keyholdd in the background and waits until it answers.
+# kh_answers: keyholdd answers GetStatus on $SOCK, healthy or not (health
+# exits 5 both when unhealthy and when unreachable; only an answer prints
+# its one line on stdout).
+kh_answers() {
+  [ -n "$("$KH_CLI" --socket "$SOCK" health 2> /dev/null)" ]
+}
+
 kh_start() {
   [ -f "$T/keyhold.conf" ] || kh_config
   "$KEYHOLDD" --config "$T/keyhold.conf" --foreground >> "$T/keyholdd.log" 2>&1 &
   KH_PID=$!
   for _ in $(seq 1 200); do
-    if "$KH_CLI" --socket "$SOCK" status > /dev/null 2>&1; then return 0; fi
+    if kh_answers; then return 0; fi
     if ! kill -0 "$KH_PID" 2>/dev/null; then
       wait "$KH_PID" || true
       KH_PID=""
@@ -191,7 +198,22 @@ ok() {
   fi
 }
 
-# expect_err CODE DESC CMD...: CMD must exit 1 with "error: CODE:" on stderr.
+# kh_exit_of CODE: the exit status of the CLI for error CODE (docs/CLI.md).
+kh_exit_of() {
+  case $1 in
+    USAGE) echo 2 ;;
+    NOT_FOUND) echo 3 ;;
+    PERMISSION_DENIED|UNAUTHENTICATED) echo 4 ;;
+    UNAVAILABLE|DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED) echo 5 ;;
+    INVALID_ARGUMENT|FAILED_PRECONDITION|OUT_OF_RANGE) echo 6 ;;
+    ALREADY_EXISTS) echo 7 ;;
+    *) echo 1 ;;
+  esac
+}
+
+# expect_err CODE DESC CMD...: CMD must fail with "error: CODE:" on stderr
+# and, when CMD is the CLI (kh, kh_as, tlskh, as_groups or $KH_CLI), the
+# exit status of CODE's class.
 expect_err() {
   local code=$1 desc=$2 rc=0; shift 2
   "$@" > "$T/err.out" 2> "$T/err.err" || rc=$?
@@ -202,6 +224,22 @@ expect_err() {
   if ! grep -q "^error: $code: " "$T/err.err"; then
     cat "$T/err.err" >&2
     fail "$desc: expected error $code (exit $rc)"
+  fi
+  case $1 in kh|kh_as|tlskh|as_groups|"$KH_CLI") ;; *) return 0 ;; esac
+  if [ "$rc" -ne "$(kh_exit_of "$code")" ]; then
+    cat "$T/err.err" >&2
+    fail "$desc: $code exited $rc, expected $(kh_exit_of "$code")"
+  fi
+}
+
+# expect_rc STATUS DESC CMD...: CMD must exit with STATUS; its output in
+# $T/rc.out and $T/rc.err.
+expect_rc() {
+  local want=$1 desc=$2 rc=0; shift 2
+  "$@" > "$T/rc.out" 2> "$T/rc.err" || rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    cat "$T/rc.out" "$T/rc.err" >&2
+    fail "$desc: exit status $rc, expected $want"
   fi
 }
 

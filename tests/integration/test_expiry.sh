@@ -85,7 +85,7 @@ ok "expiring --within 10" kh --json cert expiring --within 10
 [ "$(json_get 'len(d["certificates"])' < "$T/ok.out")" = 0 ] || fail "--within 10 lists something"
 ok "expiring (human)" kh cert expiring
 grep -q "Short Lived CA" "$T/ok.out" && grep -q "web.example.com" "$T/ok.out" || fail "the human listing lacks them"
-expect_err INVALID_ARGUMENT "bad --within" kh cert expiring --within soon
+expect_err USAGE "bad --within" kh cert expiring --within soon
 
 # ---- notifications, exactly once per period ----
 [ "$(lines)" = 0 ] || fail "notified before the monitor ran"

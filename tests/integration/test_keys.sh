@@ -102,7 +102,7 @@ kh_has_type p256 && expect_err ALREADY_EXISTS "duplicate name" kh key generate k
 expect_err NOT_FOUND "unknown key" kh sign no-such-key --in "$T/msg" --out "$T/x"
 expect_err INVALID_ARGUMENT "bad name" kh sign 'bad/name' --in "$T/msg" --out "$T/x"
 expect_err INVALID_ARGUMENT "long name" kh key generate "$(printf 'a%.0s' $(seq 1 65))" --type p256
-expect_err INVALID_ARGUMENT "unknown type" kh key generate x --type rsa512
+expect_err USAGE "unknown type" kh key generate x --type rsa512
 expect_err FAILED_PRECONDITION "delete without --force" kh key delete k-p256
 if kh_has_type p256; then
   ok "delete" kh key delete k-p256 --force
@@ -111,7 +111,7 @@ fi
 
 # JSON errors: one document on stdout.
 rc=0; kh --json key show nope > "$T/j.out" 2> /dev/null || rc=$?
-[ "$rc" -eq 1 ] || fail "--json error exit status $rc"
+[ "$rc" -eq 3 ] || fail "--json error exit status $rc"
 [ "$(json_get 'd["error"]["code"]' < "$T/j.out")" = NOT_FOUND ] || fail "--json error document"
 
 kh_stop

@@ -91,7 +91,7 @@ if kh_has_type p256; then
   expect_msg "SHA-1 and MD5"
   expect_err INVALID_ARGUMENT "MD5 CSR" kh csr c-p256 --subject "CN=x" --digest md5
   expect_err INVALID_ARGUMENT "SHA-224 CSR" kh csr c-p256 --subject "CN=x" --digest sha224
-  expect_err INVALID_ARGUMENT "unknown digest" kh csr c-p256 --subject "CN=x" --digest sha3
+  expect_err USAGE "unknown digest" kh csr c-p256 --subject "CN=x" --digest sha3
   # Malformed subjects, SANs and EKUs.
   expect_err INVALID_ARGUMENT "empty subject" kh csr c-p256 --subject ""
   expect_err INVALID_ARGUMENT "subject without =" kh csr c-p256 --subject "web.example.com"

@@ -27,8 +27,8 @@ monitor() {
 }
 
 # ---- options ----
-expect_err INVALID_ARGUMENT "renew-at 100" kh trustpoint create x --generate p256 --subject "CN=x" --renew-at 100
-expect_err INVALID_ARGUMENT "regenerate without renew-at" kh trustpoint create x --generate p256 --subject "CN=x" \
+expect_err USAGE "renew-at 100" kh trustpoint create x --generate p256 --subject "CN=x" --renew-at 100
+expect_err USAGE "regenerate without renew-at" kh trustpoint create x --generate p256 --subject "CN=x" \
   --renew-regenerate
 ok "self, new key at 50%" kh trustpoint create selfie --generate p256 --subject "CN=selfie.example.com" --days 10 \
   --renew-at 50 --renew-regenerate
@@ -42,7 +42,7 @@ ok "terminal, same key" kh trustpoint create termsame --generate p256 --subject 
 ok "set the key mode only" kh trustpoint set termsame --renew-same-key
 [ "$(tpj termsame 'd["renew_at"]')" = 60 ] || fail "--renew-same-key lost the percent"
 ok "renew at 50 instead" kh trustpoint set termsame --renew-at 50
-expect_err INVALID_ARGUMENT "renew-at junk" kh trustpoint set termsame --renew-at lots
+expect_err USAGE "renew-at junk" kh trustpoint set termsame --renew-at lots
 expect_err NOT_FOUND "set on no trustpoint" kh trustpoint set nope --renew-at 50
 
 ok "enroll selfie" kh trustpoint enroll selfie --out "$T/selfie0.pem"

@@ -47,11 +47,15 @@ expect_err UNAVAILABLE "sign while the token directory is away" kh sign d-rsa --
 expect_err UNAVAILABLE "sign again while it is away" kh sign d-p256 --in "$T/m" --out "$T/x"
 grep -q "went away\|not available" "$T/err.err" || fail "the UNAVAILABLE message does not say the token is gone"
 expect_err UNAVAILABLE "generate while it is away" kh key generate d-new --type p256
-ok "status while it is away" kh --json status
-python3 - "$T/ok.out" <<'PY' || fail "status reports an operational, available token with no keys"
+# status answers; its exit status says whether it counts as healthy.
+rc=0; kh --json status > "$T/ok.out" 2> "$T/ok.err" || rc=$?
+python3 - "$T/ok.out" "$rc" <<'PY' || fail "status reports an operational, available token with no keys (or its exit status disagrees)"
 import json, sys
 d = json.load(open(sys.argv[1]))
-sys.exit(1 if d["state"] == "OPERATIONAL" and d["token"]["available"] and d["keys"] == 0 else 0)
+healthy = d["state"] == "OPERATIONAL" and d["token"]["available"]
+if int(sys.argv[2]) != (0 if healthy else 5):
+    sys.exit(1)
+sys.exit(1 if healthy and d["keys"] == 0 else 0)
 PY
 sleep 4
 mv "$tokendir.away" "$tokendir"

@@ -52,8 +52,11 @@ grep -q "went away\|not available" "$T/err.err" || fail "the UNAVAILABLE message
 expect_err UNAVAILABLE "generate while the TPM is gone" kh key generate l-new --type p256
 expect_err UNAVAILABLE "list while the TPM is gone" kh key list
 # keyholdd itself still answers and says what is wrong.
-ok "status while the TPM is gone" kh --json status
-[ "$(json_get 'd["token"]["available"]' < "$T/ok.out")" = false ] || fail "status says the token is available"
+# status answers but is not healthy (exit 5, as health).
+expect_rc 5 "status while the TPM is gone" kh --json status
+[ "$(json_get 'd["token"]["available"]' < "$T/rc.out")" = false ] || fail "status says the token is available"
+expect_rc 5 "health while the TPM is gone" kh health
+grep -q '^unhealthy: .*token NOT AVAILABLE' "$T/rc.out" || fail "health does not say the token is gone"
 kill -0 "$pid" || fail "keyholdd died while the TPM was gone"
 
 # ---- it comes back: same keyholdd, same keys ----
@@ -65,6 +68,7 @@ openssl dgst -sha256 -verify "$T/l-p256.pem" -signature "$T/l-p256.back.sig" "$T
 ok "generate after the TPM returned" kh key generate l-new --type p256
 ok "status after" kh --json status
 [ "$(json_get 'd["token"]["available"]' < "$T/ok.out")" = true ] || fail "status says the token is unavailable"
+ok "health after" kh health
 
 # ---- the access broker restarts (tpm2-abrmd) ----
 kh_token_broker_restart

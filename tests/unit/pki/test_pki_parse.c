@@ -275,6 +275,22 @@ static void test_revocation(void **state)
 	kh_err_clear(&e);
 	assert_int_equal(pki_revocation_parse("crl,x", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
 	assert_non_null(strstr(e.msg, "'x'"));
+	/* Cisco's spacing: blanks separate entries as commas do. */
+	kh_err_clear(&e);
+	assert_int_equal(pki_revocation_parse("crl ocsp none", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "crl,ocsp,none");
+	assert_int_equal(pki_revocation_parse("  ocsp \t crl  ", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "ocsp,crl");
+	assert_int_equal(pki_revocation_parse("crl , ocsp,none", out, sizeof(out), &e), KH_OK);
+	assert_string_equal(out, "crl,ocsp,none");
+	assert_int_equal(pki_revocation_parse("none crl", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
+	kh_err_clear(&e);
+	assert_int_equal(pki_revocation_parse("crl ,", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
+	kh_err_clear(&e);
+	assert_int_equal(pki_revocation_parse(",crl", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
+	kh_err_clear(&e);
+	assert_int_equal(pki_revocation_parse("crl ocps", out, sizeof(out), &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "'ocps'"));
 }
 
 static void test_digest_rule(void **state)

@@ -1,0 +1,216 @@
+/* verbs.c: every command of `keyhold` in one table: its synopsis, what it
+ * does and the options getopt_long accepts for it. Help, `keyhold help
+ * VERB`, `VERB --help` and the option parser (args.c) all read it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* opts: the verb's long options, comma separated; "name=" takes a value,
+ * "name=*" takes one and may be repeated. */
+static const struct cli_verb cli_verbs[] = {
+	{ "status", NULL, cli_cmd_status, "status",
+	  "Service version and state, token, FIPS mode, self-tests and counters. Exits 0 only when the\n"
+	  "service is OPERATIONAL and its token is present (5 otherwise).",
+	  "" },
+	{ "health", NULL, cli_cmd_health, "health",
+	  "For probes: one line, exit 0 when the service is OPERATIONAL and its token is present, 5 when\n"
+	  "it is not or cannot be reached.",
+	  "" },
+	{ "selftest", NULL, cli_cmd_selftest, "selftest", "Rerun the FIPS power-up self-tests now (admin).", "" },
+	{ "capabilities", NULL, cli_cmd_capabilities, "capabilities", "Key types and mechanisms of the token.", "" },
+	{ "key", "generate", cli_cmd_key, "key generate NAME --type TYPE",
+	  "Generate a key in the token. TYPE: rsa2048|rsa3072|rsa4096|p256|p384|p521|ed25519.", "type=" },
+	{ "key", "list", cli_cmd_key, "key list", "The keys this caller may see.", "" },
+	{ "key", "show", cli_cmd_key, "key show NAME [--pem|--reference]",
+	  "A key's details; --pem: its SubjectPublicKeyInfo as PEM; --reference: a KEYHOLD KEY file for\n"
+	  "the OpenSSL provider.",
+	  "pem,reference" },
+	{ "key", "delete", cli_cmd_key, "key delete NAME --force", "Delete a key from the token.", "force" },
+	{ "sign", NULL, cli_cmd_sign,
+	  "sign NAME --in FILE [--digest sha256|sha384|sha512] [--pss] [--prehashed] [--out FILE]",
+	  "Sign FILE (\"-\": stdin) with key NAME; --prehashed: FILE is the digest.", "in=,out=,digest=,pss,prehashed" },
+	{ "csr", NULL, cli_cmd_csr,
+	  "csr NAME --subject DN [--san LIST] [--eku LIST] [--digest D] [--out FILE] [--challenge-password-file FILE]",
+	  "A PKCS#10 certificate request signed by key NAME.",
+	  "subject=,san=,eku=,digest=,out=,challenge-password-file=" },
+	{ "trustpoint", "create", cli_cmd_trustpoint,
+	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] [--san LIST] [--eku LIST]\n"
+	  "      [--enrollment self|terminal] [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
+	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]",
+	  "A trustpoint: a key, the subject to enroll it with and how to check revocation. LIST for\n"
+	  "--revocation: crl, ocsp, none in the order to try, separated by commas or spaces (\"crl ocsp none\").",
+	  "key=,generate=,subject=,fqdn=,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,"
+	  "renew-regenerate,renew-same-key" },
+	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
+	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
+	  "A trustpoint; --csr: its pending request as PEM.", "csr" },
+	{ "trustpoint", "delete", cli_cmd_trustpoint, "trustpoint delete TP [--keep-key]",
+	  "Delete a trustpoint and, unless --keep-key, its key.", "keep-key" },
+	{ "trustpoint", "authenticate", cli_cmd_trustpoint,
+	  "trustpoint authenticate TP --ca FILE (--yes | --fingerprint SHA256HEX)",
+	  "Install the issuing CA of a trustpoint after checking its fingerprint.", "ca=,fingerprint=,yes" },
+	{ "trustpoint", "enroll", cli_cmd_trustpoint, "trustpoint enroll TP [--out FILE]",
+	  "self enrollment: a self-signed certificate; terminal: the PEM CSR to take to the CA.", "out=" },
+	{ "trustpoint", "import", cli_cmd_trustpoint, "trustpoint import TP --cert FILE",
+	  "Import the certificate issued for TP (PEM, DER or PKCS#7 with chain).", "cert=" },
+	{ "trustpoint", "export", cli_cmd_trustpoint,
+	  "trustpoint export TP [--chain] [--format pem|der|pkcs7] [--out FILE]", "The certificate of TP.",
+	  "chain,format=,out=" },
+	{ "trustpoint", "regenerate", cli_cmd_trustpoint, "trustpoint regenerate TP [--type TYPE] [--out FILE]",
+	  "A new key and CSR for TP; the old key stays in use until the new certificate is imported.", "type=,out=" },
+	{ "trustpoint", "set", cli_cmd_trustpoint,
+	  "trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
+	  "      [--renew-regenerate|--renew-same-key]",
+	  "Change revocation checking or automatic renewal of TP.",
+	  "revocation=,ocsp-url=,renew-at=,renew-regenerate,renew-same-key" },
+	{ "truststore", "add", cli_cmd_truststore, "truststore add STORE FILE...",
+	  "Add CA certificates (PEM bundle, DER or PKCS#7) to a trust store.", "" },
+	{ "truststore", "list", cli_cmd_truststore, "truststore list [STORE]", "Trust stores or one store's certificates.",
+	  "" },
+	{ "truststore", "remove", cli_cmd_truststore, "truststore remove STORE FINGERPRINT",
+	  "Remove a certificate from a trust store.", "" },
+	{ "truststore", "verify", cli_cmd_truststore,
+	  "truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
+	  "      [--purpose serverAuth|clientAuth] [--crl FILE]... [--policy OID]...\n"
+	  "      [--require-explicit-policy] [--inhibit-policy-mapping] [--inhibit-any-policy]",
+	  "Verify a certificate against a trust store (RFC 5280 path validation with certificate policies,\n"
+	  "name constraints, indirect and delta CRLs and the store's key strength floor); prints the valid\n"
+	  "policy set. --policy replaces the store's initial policy set; the three flags add to its settings.",
+	  "untrusted=,at=,host=,ip=,purpose=,crl=*,policy=*,require-explicit-policy,inhibit-policy-mapping,"
+	  "inhibit-any-policy" },
+	{ "truststore", "set", cli_cmd_truststore,
+	  "truststore set STORE [--revocation LIST] [--ocsp-url URL] [--policy OID]...\n"
+	  "      [--require-explicit-policy on|off] [--inhibit-policy-mapping on|off] [--inhibit-any-policy on|off]\n"
+	  "      [--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]",
+	  "Revocation checking (LIST: crl, ocsp, none; commas or spaces) and validation settings of a trust\n"
+	  "store: initial policy set, policy flags, key strength floor (docs/PKI.md).",
+	  "revocation=,ocsp-url=,policy=*,require-explicit-policy=,inhibit-policy-mapping=,inhibit-any-policy=,"
+	  "min-rsa-bits=,min-ec-bits=,allow-sha1=" },
+	{ "crl", "import", cli_cmd_crl, "crl import STORE FILE",
+	  "A PEM or DER CRL (full or delta) for a trust store; warns when it is past its nextUpdate.", "" },
+	{ "crl", "list", cli_cmd_crl, "crl list [STORE]",
+	  "The CRLs trust stores keep: issuer, number, this and next update, entries, source.", "" },
+	{ "crl", "remove", cli_cmd_crl, "crl remove STORE ISSUER|FINGERPRINT", "Remove a CRL from a trust store.", "" },
+	{ "audit", "show", cli_cmd_audit, "audit show [--since RFC3339] [--limit N]", "The audit log (auditor, admin).",
+	  "since=,limit=" },
+	{ "audit", "verify", cli_cmd_audit, "audit verify", "Check the audit log's hash chain and checkpoint signatures.",
+	  "" },
+	{ "policy", "grant", cli_cmd_policy, "policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]",
+	  "Let PRINCIPAL sign with KEY (admin).", "digests=,padding=" },
+	{ "policy", "revoke", cli_cmd_policy, "policy revoke KEY PRINCIPAL", "Withdraw a grant (admin).", "" },
+	{ "policy", "list", cli_cmd_policy, "policy list [KEY]", "Per-key grants (admin).", "" },
+	{ "cert", "check", cli_cmd_cert, "cert check FILE --store STORE [--untrusted FILE]",
+	  "Revocation status of a certificate: good | revoked (reason) | unknown.", "store=,untrusted=" },
+	{ "cert", "expiring", cli_cmd_cert, "cert expiring [--within DAYS | --all]",
+	  "Certificates keyhold holds, soonest expiry first.", "within=,all" },
+	{ "cert", "monitor", cli_cmd_cert, "cert monitor", "Run the expiry monitor and renewal now (admin).", "" },
+};
+
+#define CLI_NVERBS (sizeof(cli_verbs) / sizeof(cli_verbs[0]))
+
+const struct cli_verb *cli_verb_at(size_t i)
+{
+	return i < CLI_NVERBS ? &cli_verbs[i] : NULL;
+}
+
+bool cli_noun_known(const char *noun)
+{
+	size_t i;
+
+	for (i = 0; i < CLI_NVERBS; i++)
+		if (strcmp(cli_verbs[i].noun, noun) == 0)
+			return true;
+	return false;
+}
+
+bool cli_noun_has_verbs(const char *noun)
+{
+	size_t i;
+
+	for (i = 0; i < CLI_NVERBS; i++)
+		if (strcmp(cli_verbs[i].noun, noun) == 0)
+			return cli_verbs[i].verb != NULL;
+	return false;
+}
+
+const struct cli_verb *cli_verb_find(const char *noun, const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < CLI_NVERBS; i++) {
+		const struct cli_verb *v = &cli_verbs[i];
+
+		if (strcmp(v->noun, noun) != 0)
+			continue;
+		if (v->verb == NULL || (verb != NULL && strcmp(v->verb, verb) == 0))
+			return v;
+	}
+	return NULL;
+}
+
+/* "generate, list, show or delete" into buf. */
+const char *cli_noun_verbs(const char *noun, char *buf, size_t n)
+{
+	size_t i, k = 0, total = 0, len = 0;
+
+	for (i = 0; i < CLI_NVERBS; i++)
+		if (strcmp(cli_verbs[i].noun, noun) == 0 && cli_verbs[i].verb != NULL)
+			total++;
+	buf[0] = '\0';
+	for (i = 0; i < CLI_NVERBS && len < n; i++) {
+		const struct cli_verb *v = &cli_verbs[i];
+		int w;
+
+		if (strcmp(v->noun, noun) != 0 || v->verb == NULL)
+			continue;
+		k++;
+		w = snprintf(buf + len, n - len, "%s%s", k == 1 ? "" : k == total ? " or " : ", ", v->verb);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return buf;
+}
+
+void cli_verb_usage(FILE *f, const struct cli_verb *v)
+{
+	fprintf(f, "usage: keyhold [GLOBAL OPTIONS] %s\n\n%s\n\n", v->synopsis, v->help);
+	fprintf(f, "GLOBAL OPTIONS (anywhere on the line): --socket PATH, --connect HOST:PORT, --tls-cert FILE,\n"
+		   "--tls-key FILE, --tls-ca FILE, --tls-server-name NAME, --timeout SECONDS, --json, --help.\n"
+		   "Exit status: see 'keyhold --help'.\n");
+}
+
+void cli_noun_usage(FILE *f, const char *noun)
+{
+	size_t i;
+
+	fprintf(f, "usage:\n");
+	for (i = 0; i < CLI_NVERBS; i++)
+		if (strcmp(cli_verbs[i].noun, noun) == 0)
+			fprintf(f, "  keyhold %s\n", cli_verbs[i].synopsis);
+	fprintf(f, "\n'keyhold help %s VERB' explains one.\n", noun);
+}
+
+void cli_help(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: keyhold [GLOBAL OPTIONS] COMMAND [ARGUMENTS] [OPTIONS]\n"
+		   "       keyhold help [COMMAND]    keyhold COMMAND --help    keyhold --version\n"
+		   "\n"
+		   "GLOBAL OPTIONS (accepted anywhere on the line; --opt=value works too; -- ends options):\n"
+		   "  --socket PATH            the service's socket (default $KEYHOLD_SOCKET, then %s)\n"
+		   "  --connect HOST:PORT      a TLS listener instead, with --tls-cert F --tls-key F --tls-ca F\n"
+		   "                           [--tls-server-name NAME]\n"
+		   "  --timeout SECONDS        deadline of each request (1 to 86400)\n"
+		   "  --json                   one JSON document on stdout (errors: {\"error\":{...}} on both)\n"
+		   "  -h, --help               this text, or a command's usage after the command\n"
+		   "\n"
+		   "COMMANDS:\n",
+		KH_DEFAULT_SOCKET);
+	for (i = 0; i < CLI_NVERBS; i++)
+		fprintf(f, "  keyhold %s\n", cli_verbs[i].synopsis);
+	fprintf(f, "\nEXIT STATUS (errors print 'error: CODE: message' on stderr):\n");
+	cli_exit_table(f);
+}
