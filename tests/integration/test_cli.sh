@@ -176,6 +176,11 @@ run_json truststore verify sj "$T/leaf.pem"
 run_json truststore verify sj "$T/leaf.pem" --host "$uml$bad"
 run_json truststore set sj --revocation "crl none"
 run_json crl import sj "$T/junk"
+run_json crl list
+run_json crl list sj
+run_json crl remove sj 0000
+run_json truststore set sj --min-rsa-bits 3072 --policy 2.5.29.32.0
+run_json truststore verify sj "$T/leaf.pem" --policy 1.2.3 --require-explicit-policy
 run_json cert check "$T/leaf.pem" --store sj
 run_json cert expiring --all
 run_json cert monitor

@@ -175,9 +175,9 @@ ok "raise it again" kh --json truststore set v --min-rsa-bits 3072 --min-ec-bits
 [ "$(json_get 'd["validation"]["min_rsa_bits"]' < "$T/ok.out")" = 3072 ] || fail "set did not answer the new floor"
 expect_err FAILED_PRECONDITION "RSA 2048 under a 3072 floor" kh truststore verify v "$T/strong-chain.pem"
 expect_msg "2048 bits, below the trust store's key strength floor of 3072 bits"
-expect_err INVALID_ARGUMENT "a floor below 512" kh truststore set v --min-rsa-bits 256
-expect_err INVALID_ARGUMENT "an EC floor above 521" kh truststore set v --min-ec-bits 1024
-expect_err INVALID_ARGUMENT "not on or off" kh truststore set v --allow-sha1 maybe
+expect_err USAGE "a floor below 512" kh truststore set v --min-rsa-bits 256
+expect_err USAGE "an EC floor above 521" kh truststore set v --min-ec-bits 1024
+expect_err USAGE "not on or off" kh truststore set v --allow-sha1 maybe
 expect_err NOT_FOUND "settings of a missing store" kh truststore set nosuch --min-rsa-bits 2048
 ok "floor back to the default" kh truststore set v --min-rsa-bits 2048
 
