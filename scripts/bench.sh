@@ -117,19 +117,7 @@ if [ "$prov_sanitized" != 0 ]; then
   echo "TLS part skipped: $build is a sanitizer build (measure a plain build)" >&2
 elif command -v nginx > /dev/null && [ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ]; then
   scripts/provider-conf.sh "$T/keyhold.sock" > "$T/prov.cnf"
-  cat > "$T/engine.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = /usr/lib/softhsm/libsofthsm2.so
-PIN = $(cat "$T/token/pin")
-init = 1
-EOF
+  scripts/engine-conf.sh /usr/lib/softhsm/libsofthsm2.so "$T/token/pin" > "$T/engine.cnf"
   cat > "$T/hs.py" <<'EOF'
 import socket, ssl, sys, time
 port, seconds = int(sys.argv[1]), float(sys.argv[2])

@@ -267,21 +267,7 @@ kh_engine_conf() {
   if [ "$KH_ENGINE_MODULE" != "$TOKEN_MODULE" ]; then
     log "libp11 engine: reaching the $KH_TOKEN token through $(basename "$KH_ENGINE_MODULE") (see docs/TPM.md)"
   fi
-  cat > "$T/engine.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $KH_ENGINE_MODULE
-init = 0
-[req]
-distinguished_name = dn
-[dn]
-EOF
+  "$KH_SRC/scripts/engine-conf.sh" "$KH_ENGINE_MODULE" > "$T/engine.cnf"
   echo "$T/engine.cnf"
 }
 

@@ -188,21 +188,7 @@ done
 
 # ---- the libp11 engine through the module (as khp11: libp11 0.4.12
 # cannot enumerate a token holding an Ed25519 key, and khp11 sees rsa only) ----
-cat > "$T/engine.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $P11_MODULE
-init = 0
-[req]
-distinguished_name = dn
-[dn]
-EOF
+"$KH_SRC/scripts/engine-conf.sh" "$P11_MODULE" > "$T/engine.cnf"
 chmod 644 "$T/engine.cnf" "$T/rsa.pub"
 ok "libp11 csr" p11_as khp11 env OPENSSL_CONF="$T/engine.cnf" openssl req -new -engine pkcs11 -keyform engine \
   -key "pkcs11:object=rsa;type=private" -subj "/CN=libp11.example.com" -out "$T/u/libp11.csr"
