@@ -79,6 +79,35 @@ kh --json trustpoint show scep-wrong > "$T/show.json"
 case "$(json_get 'd["scep_status"]' < "$T/show.json")" in failed:*) ;; *) fail "wrong challenge: show does not say failed";; esac
 [ "$(json_get 'd.get("cert") is None' < "$T/show.json")" = true ] || fail "wrong challenge: a certificate was stored"
 
-# ---- only SCEP keys may decrypt ----
+# ---- kill -9 of keyholdd between the CA's answer and its processing ----
+# Nothing is stored: the trustpoint stays unenrolled and enrolls again.
+ok "crash: create" kh trustpoint create scep-crash --generate rsa2048 --subject CN=crash.example.com \
+  --enrollment url --url "$URL" --challenge-password-file "$T/challenge"
+ok "crash: authenticate" kh trustpoint authenticate scep-crash --fingerprint "$fp"
+kh_stop
+export KEYHOLD_TEST_CRASH_AT=scep.after_request
+kh_start
+unset KEYHOLD_TEST_CRASH_AT
+pid=$KH_PID
+if kh trustpoint enroll scep-crash > "$T/crash.out" 2>&1; then fail "crash: enroll succeeded although keyholdd was to be killed"; fi
+rc=0; wait "$pid" || rc=$?
+KH_PID=""
+[ "$rc" = 137 ] || fail "crash: keyholdd exited with status $rc, not by SIGKILL"
+kh_start
+kh --json trustpoint show scep-crash > "$T/show.json"
+[ "$(json_get 'd.get("cert") is None and d["scep_status"] == ""' < "$T/show.json")" = true ] \
+  || fail "crash: a half-done enrollment is visible after the restart"
+ok "crash: enroll again after the restart" kh trustpoint enroll scep-crash
+ok "crash: export" kh trustpoint export scep-crash --out "$T/crash.crt"
+openssl verify -CAfile "$T/depot/ca.pem" "$T/crash.crt" > /dev/null || fail "crash: the certificate does not chain"
+
+# ---- only SCEP keys may decrypt (CKA_DECRYPT) ----
 ok "a key for another trustpoint" kh trustpoint create plain --generate rsa2048 --subject CN=plain --enrollment terminal
+if [ "$KH_TOKEN" = softhsm ]; then
+  pkcs11-tool --module "$TOKEN_MODULE" --login --pin "$(cat "$TOKEN_PIN_FILE")" --list-objects --type privkey \
+    > "$T/objs.txt" 2> /dev/null || fail "pkcs11-tool cannot list the token's private keys"
+  usage_of() { awk -v l="$1" '/label:/ {cur=$2} /Usage:/ && cur==l {sub(/.*Usage: */, ""); print; exit}' "$T/objs.txt"; }
+  case "$(usage_of asa-scep-rsa2048)" in *decrypt*) ;; *) cat "$T/objs.txt" >&2; fail "the SCEP key cannot decrypt";; esac
+  case "$(usage_of plain)" in *decrypt*) cat "$T/objs.txt" >&2; fail "a non-SCEP key may decrypt";; "") fail "no usage for key plain";; esac
+fi
 log "SCEP enrollment passed (${types[*]})"
