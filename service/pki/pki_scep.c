@@ -139,8 +139,10 @@ enum kh_err pki_scep_cacert_parse(const uint8_t *buf, size_t len, X509 **ca_out,
 		if (y == ra || !pki_cert_is_ca(y))
 			continue;
 		if (ra != NULL) {
-			if (X509_check_issued(y, ra) == X509_V_OK)
+			/* Names and key identifiers, then the signature itself. */
+			if (X509_check_issued(y, ra) == X509_V_OK && X509_verify(ra, X509_get0_pubkey(y)) == 1)
 				ca = y;
+			ERR_clear_error();
 			continue;
 		}
 		issues = false;
@@ -155,8 +157,6 @@ enum kh_err pki_scep_cacert_parse(const uint8_t *buf, size_t len, X509 **ca_out,
 	X509_up_ref(ca);
 	if (ra != NULL)
 		X509_up_ref(ra);
-	else
-		ra = NULL;
 done:
 	*ca_out = ca;
 	*ra_out = ra;

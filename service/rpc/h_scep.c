@@ -20,8 +20,6 @@
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
 
-#define SCEP_URL_MAX (KH_PKI_URL_MAX + 64 + 4 * PKI_SCEP_MAX / 3 * 3)
-
 static void scep_lock(struct svc *s)
 {
 	pthread_mutex_lock(&s->pki->lock);
