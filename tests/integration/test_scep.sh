@@ -42,6 +42,8 @@ kh_start
 expect_err INVALID_ARGUMENT "url without --url" kh trustpoint create bad --generate rsa2048 --subject CN=x --enrollment url
 expect_err INVALID_ARGUMENT "url with an EC key" kh trustpoint create bad --generate p256 --subject CN=x --enrollment url --url "$URL"
 expect_err INVALID_ARGUMENT "--url without enrollment url" kh trustpoint create bad --generate rsa2048 --subject CN=x --url "$URL"
+expect_err INVALID_ARGUMENT "url with --renew-at (RenewalReq is not there yet)" kh trustpoint create bad --generate rsa2048 \
+  --subject CN=x --enrollment url --url "$URL" --renew-at 70
 
 types=(rsa2048)
 kh_has_type rsa3072 && types+=(rsa3072)
@@ -68,6 +70,7 @@ for type in "${types[@]}"; do
   kh trustpoint show "$tp" > "$T/show.txt"
   grep -q "url:  *$URL (SCEP): issued" "$T/show.txt" || { cat "$T/show.txt" >&2; fail "$type: show after enroll (challenge dropped, issued)"; }
 done
+expect_err FAILED_PRECONDITION "regenerate of a url trustpoint (RenewalReq is not there yet)" kh trustpoint regenerate asa-scep-rsa2048
 
 # ---- a wrong challenge: the CA refuses, in words ----
 ok "wrong challenge: create" kh trustpoint create scep-wrong --generate rsa2048 --subject CN=wrong.example.com \
