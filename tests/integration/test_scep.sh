@@ -5,13 +5,20 @@
 # against openssl's), enroll RSA-2048 and RSA-3072 (PKCSReq signed in the
 # token, CertRep decrypted in the token); the issued certificate holds the
 # token key and chains to the CA (openssl verify); a wrong challenge is a
-# clear failure that `trustpoint show` reports.
+# clear failure that `trustpoint show` reports; a server without POST gets
+# the PKCSReq by GET (scep_get_proxy.py in front of scepserver); kill -9 of
+# keyholdd mid-enrollment; CKA_DECRYPT on SCEP keys only. scepserver
+# (2.1) has no listen-address flag: it binds the random port on every
+# interface for the few seconds of the test; keyhold talks to it on
+# 127.0.0.1 only.
 . "$(dirname "$0")/lib.sh"
 
 command -v scepserver > /dev/null || fail "scepserver is missing (Debian package scep; scripts/install-deps.sh)"
 SCEP_PID=""
+PROXY_PID=""
 scep_cleanup() {
   local rc=$?
+  if [ -n "$PROXY_PID" ]; then kill "$PROXY_PID" 2> /dev/null || true; wait "$PROXY_PID" 2> /dev/null || true; fi
   if [ -n "$SCEP_PID" ]; then kill "$SCEP_PID" 2> /dev/null || true; wait "$SCEP_PID" 2> /dev/null || true; fi
   (exit "$rc"); kh_cleanup
 }
@@ -71,6 +78,21 @@ for type in "${types[@]}"; do
   grep -q "url:  *$URL (SCEP): issued" "$T/show.txt" || { cat "$T/show.txt" >&2; fail "$type: show after enroll (challenge dropped, issued)"; }
 done
 expect_err FAILED_PRECONDITION "regenerate of a url trustpoint (RenewalReq is not there yet)" kh trustpoint regenerate asa-scep-rsa2048
+
+# ---- a server without POSTPKIOperation: the PKCSReq goes by GET ----
+python3 "$KH_SRC/tests/integration/scep_get_proxy.py" "$T/proxy.port" "http://127.0.0.1:$PORT" "$T/proxy.log" &
+PROXY_PID=$!
+for _ in $(seq 1 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
+[ -s "$T/proxy.port" ] || fail "the GET-only proxy did not start"
+GURL="http://127.0.0.1:$(cat "$T/proxy.port")/scep"
+ok "GET: create" kh trustpoint create scep-get --generate rsa2048 --subject CN=get.example.com \
+  --enrollment url --url "$GURL" --challenge-password-file "$T/challenge"
+ok "GET: authenticate" kh trustpoint authenticate scep-get --fingerprint "$fp"
+ok "GET: enroll" kh trustpoint enroll scep-get
+grep -q "^GET PKIOperation$" "$T/proxy.log" || { cat "$T/proxy.log" >&2; fail "GET: the PKCSReq did not go by GET"; }
+! grep -q "^POST" "$T/proxy.log" || fail "GET: keyhold POSTed to a server that does not offer it"
+ok "GET: export" kh trustpoint export scep-get --out "$T/get.crt"
+openssl verify -CAfile "$T/depot/ca.pem" "$T/get.crt" > /dev/null || fail "GET: the certificate does not chain"
 
 # ---- a wrong challenge: the CA refuses, in words ----
 ok "wrong challenge: create" kh trustpoint create scep-wrong --generate rsa2048 --subject CN=wrong.example.com \
