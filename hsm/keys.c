@@ -592,7 +592,7 @@ static void hsm_unreserve(struct hsm *h, const char *name)
 
 /* Generates a pair on session s. token: persistent (with label) or a
  * session pair. id is the pair's CKA_ID. */
-static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_type_spec *sp,
+static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_type_spec *sp, bool decrypt,
 			       const char *label, bool token, const uint8_t id[HSM_ID_LEN], CK_OBJECT_HANDLE *pub,
 			       CK_OBJECT_HANDLE *priv)
 {
@@ -604,7 +604,7 @@ static CK_RV hsm_generate_pair(struct hsm *h, CK_SESSION_HANDLE s, const struct 
 	CK_ULONG np = 0, nk = 0;
 	const uint8_t *params;
 	size_t params_len;
-	bool rsa_decrypt = sp->ck == CKK_RSA && (h->quirks & HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT);
+	bool rsa_decrypt = sp->ck == CKK_RSA && (decrypt || (h->quirks & HSM_QUIRK_RSA_SIGN_NEEDS_DECRYPT));
 	uint64_t t0;
 	CK_RV rv;
 
@@ -746,6 +746,12 @@ void hsm_set_keygen_check(struct hsm *h, hsm_keygen_check_fn fn, void *arg)
 enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type type, struct kh_key_info *info,
 			     struct kh_errbuf *e)
 {
+	return hsm_key_generate_ex(h, name, type, false, info, e);
+}
+
+enum kh_err hsm_key_generate_ex(struct hsm *h, const char *name, enum kh_key_type type, bool decrypt,
+				struct kh_key_info *info, struct kh_errbuf *e)
+{
 	int r = KH_OK;
 	const struct hsm_type_spec *sp = hsm_type_spec(type);
 	struct hsm_sess s;
@@ -771,7 +777,7 @@ enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type t
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching keys", name));
 	KH_ENSURE(n == 0, kh_err_set(e, KH_E_ALREADY_EXISTS, "a key named '%s' already exists", name));
 	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
-	rv = hsm_generate_pair(h, s.h, sp, name, true, id, &pub, &priv);
+	rv = hsm_generate_pair(h, s.h, sp, decrypt, name, true, id, &pub, &priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "key generation", name));
 	if (!hsm_obj_has_id(h, s.h, priv, id) || !hsm_obj_has_id(h, s.h, pub, id)) {
 		hsm_end(h, &s, rv);
@@ -879,7 +885,7 @@ enum kh_err hsm_session_key_generate(struct hsm *h, enum kh_key_type type, struc
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;
 	KH_TRY(hsm_random_on(h, s.h, id, sizeof(id), &rv, e));
-	rv = hsm_generate_pair(h, s.h, sp, NULL, false, id, &k->pub, &k->priv);
+	rv = hsm_generate_pair(h, s.h, sp, false, NULL, false, id, &k->pub, &k->priv);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "session key generation", NULL));
 	memcpy(k->id, id, HSM_ID_LEN);
 	if (!hsm_obj_has_id(h, s.h, k->priv, id) || !hsm_obj_has_id(h, s.h, k->pub, id)) {

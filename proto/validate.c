@@ -100,6 +100,39 @@ static enum kh_err check_tp_ocsp_url(const ProtobufCMessage *m, struct kh_errbuf
 	return KH_OK;
 }
 
+/* enrollment url needs an http:// SCEP URL and an RSA key (SCEP
+ * decrypts its answer with the key); the URL and challenge belong to it
+ * alone. */
+static enum kh_err check_tp_scep(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__CreateTrustpointRequest *p = (const void *)m;
+	const char *url = p->url != NULL ? p->url : "";
+	const char *ch = p->challenge_password != NULL ? p->challenge_password : "";
+
+	if ((int)p->enrollment != KH_ENROLL_URL) {
+		if (url[0] != '\0' || ch[0] != '\0')
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					  "--url and --challenge-password-file belong to --enrollment url");
+		return KH_OK;
+	}
+	if (p->renew_at > 0)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "automatic renewal (--renew-at) of enrollment url trustpoints is not supported yet");
+	if (url[0] == '\0' || !kh_url_valid(url))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "enrollment url needs --url http://HOST[:PORT]/PATH (the SCEP server; https is not used)");
+	if (p->key_source_case == KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE &&
+	    (int)p->generate != KH_KEY_RSA2048 && (int)p->generate != KH_KEY_RSA3072 &&
+	    (int)p->generate != KH_KEY_RSA4096)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "enrollment url (SCEP) needs an RSA key: --generate rsa2048, rsa3072 or rsa4096");
+	if (p->key_source_case != KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "enrollment url (SCEP) needs a key generated for it (--generate rsa2048|rsa3072|rsa4096): "
+				  "only such keys may decrypt the CA's answer");
+	return KH_OK;
+}
+
 static enum kh_err check_sign_input(const ProtobufCMessage *m, struct kh_errbuf *e)
 {
 	const Keyhold__V1__SignRequest *p = (const void *)m;
@@ -235,14 +268,16 @@ static const struct proto_entry proto_entries[] = {
 	ENTRY(create_trustpoint_request, NAME("name", "trustpoint"), CHECK(check_tp_key_source),
 	      TEXT("subject", KH_DN_MAX, "subject"), TEXT("fqdn", KH_FQDN_MAX, "FQDN"), TEXT("san", KH_SAN_MAX, "SAN list"),
 	      TEXT("eku", KH_EKU_MAX, "EKU list"),
-	      ENUM("enrollment", 0, KH_ENROLL_MAX, "enrollment %d is unknown; use self or terminal"),
+	      ENUM("enrollment", 0, KH_ENROLL_MAX, "enrollment %d is unknown; use self, terminal or url"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "revocation list"),
 	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
-	      CHECK(check_tp_lifetime), TEXT("ocsp_url", KH_PKI_URL_MAX, "OCSP URL"), CHECK(check_tp_ocsp_url)),
+	      CHECK(check_tp_lifetime), TEXT("ocsp_url", KH_PKI_URL_MAX, "OCSP URL"), CHECK(check_tp_ocsp_url),
+	      TEXT("url", KH_PKI_URL_MAX, "SCEP URL"), TEXT("challenge_password", KH_CHALLENGE_MAX, "challenge password"),
+	      CHECK(check_tp_scep)),
 	ENTRY(get_trustpoint_request, NAME("name", "trustpoint")),
 	ENTRY(delete_trustpoint_request, NAME("name", "trustpoint")),
 	ENTRY(authenticate_trustpoint_request, NAME("name", "trustpoint"), TEXT("fingerprint", KH_FP_IN_MAX, "fingerprint"),
-	      BYTES("ca", 1, KH_PKI_BLOB_MAX, "the CA certificate")),
+	      BYTES("ca", 0, KH_PKI_BLOB_MAX, "the CA certificate")),
 	ENTRY(enroll_trustpoint_request, NAME("name", "trustpoint")),
 	ENTRY(import_certificate_request, NAME("name", "trustpoint"), BYTES("data", 1, KH_PKI_BLOB_MAX, "the certificate")),
 	ENTRY(export_trustpoint_request, NAME("name", "trustpoint"),

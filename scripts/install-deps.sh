@@ -20,6 +20,8 @@ PKGS=(
   scdoc debhelper bash-completion
   # test_metrics: promtool and a real Prometheus server
   prometheus
+  # test_scep: a real SCEP server (scepserver)
+  scep
   python3-protobuf protobuf-compiler
 )
 

@@ -139,6 +139,31 @@ static int tp_call_name(struct cli *cli, const char *method, const char *name, k
 
 /* ---- csr ---- */
 
+/* A challenge password from a file, never argv: it is a secret (SCEP).
+ * One trailing newline dropped. */
+static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1])
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cli_read_file(cli, path, CLI_CHALLENGE_MAX + 2, &buf, &len)) != 0)
+		return rc;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len == 0 || len > CLI_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "the challenge password must be 1 to %d characters",
+				 CLI_CHALLENGE_MAX);
+	}
+	memcpy(challenge, buf, len);
+	challenge[len] = '\0';
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return 0;
+}
+
 static enum kh_err csr_fill(kh_msg *q, const char *key, const char *subject, const char *san, const char *eku,
 			    const char *digest, const char *challenge)
 {
@@ -182,25 +207,8 @@ int cli_cmd_csr(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, san, CLI_SAN_MAX, "the SAN list")) != 0 ||
 	    (rc = check_len(cli, eku, CLI_EKU_MAX, "the EKU list")) != 0)
 		return rc;
-	if (cpw != NULL) {
-		/* From a file, never argv: the challenge is a secret (SCEP). */
-		uint8_t *buf = NULL;
-		size_t len = 0;
-
-		if ((rc = cli_read_file(cli, cpw, CLI_CHALLENGE_MAX + 2, &buf, &len)) != 0)
-			return rc;
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			len--;
-		if (len == 0 || len > CLI_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
-			free(buf);
-			return cli_failf(cli, KH_E_INVALID_ARGUMENT, "the challenge password must be 1 to %d characters",
-					 CLI_CHALLENGE_MAX);
-		}
-		memcpy(challenge, buf, len);
-		challenge[len] = '\0';
-		OPENSSL_cleanse(buf, len);
-		free(buf);
-	}
+	if (cpw != NULL && (rc = read_challenge(cli, cpw, challenge)) != 0)
+		return rc;
 	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "CreateCsr", &q)) != 0) {
 		OPENSSL_cleanse(challenge, sizeof(challenge));
 		return rc;
@@ -254,6 +262,11 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "eku", kh_msg_get_str(t, "eku"));
 	cli_json_str(j, "enrollment", or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "unknown"));
 	cli_json_str(j, "revocation", kh_msg_get_str(t, "revocation"));
+	if (kh_msg_get_str(t, "url")[0] != '\0') {
+		cli_json_str(j, "url", kh_msg_get_str(t, "url"));
+		cli_json_str(j, "scep_status", kh_msg_get_str(t, "scep_status"));
+		cli_json_bool(j, "challenge_password_set", kh_msg_get_bool(t, "challenge_password_set"));
+	}
 	cli_json_str(j, "digest", cli_digest_name(kh_msg_get_enum(t, "digest")));
 	cli_json_u64(j, "validity_days", kh_msg_get_uint(t, "validity_days"));
 	n = kh_msg_count(t, "ca");
@@ -310,6 +323,10 @@ static void tp_print(const kh_msg *t)
 		printf("san:         %s\n", san);
 	printf("eku:         %s\n", kh_msg_get_str(t, "eku"));
 	printf("enrollment:  %s\n", or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "unknown"));
+	if (kh_msg_get_str(t, "url")[0] != '\0')
+		printf("url:         %s (SCEP%s): %s\n", kh_msg_get_str(t, "url"),
+		       kh_msg_get_bool(t, "challenge_password_set") ? ", challenge password set" : "",
+		       kh_msg_get_str(t, "scep_status")[0] != '\0' ? kh_msg_get_str(t, "scep_status") : "not enrolled");
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
@@ -352,6 +369,8 @@ void cli_tp_out(struct cli *cli, const kh_msg *t)
 
 struct tp_create_req {
 	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
+	const char *url;
+	char challenge[CLI_CHALLENGE_MAX + 1];
 	uint32_t days, renew_at;
 	bool renew_regenerate;
 };
@@ -378,6 +397,9 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	CLI_TRY(kh_msg_set_uint(q, "renew_at", c->renew_at));
 	CLI_TRY(kh_msg_set_bool(q, "renew_regenerate", c->renew_regenerate));
 	CLI_TRY(set_opt_str(q, "ocsp_url", c->ocsp));
+	CLI_TRY(set_opt_str(q, "url", c->url));
+	if (c->challenge[0] != '\0')
+		CLI_TRY(kh_msg_set_str(q, "challenge_password", c->challenge));
 out:
 	return r;
 }
@@ -387,6 +409,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	const char *enr = cli_opt(a, "--enrollment");
 	const char *dname = cli_opt(a, "--digest");
 	const char *days = cli_opt(a, "--days");
+	const char *cpw = cli_opt(a, "--challenge-password-file");
 	struct tp_create_req c;
 	kh_msg *q = NULL, *resp = NULL;
 	bool renew_set = false, mode_given = false;
@@ -402,6 +425,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.eku = cli_opt(a, "--eku");
 	c.revocation = cli_opt(a, "--revocation");
 	c.ocsp = cli_opt(a, "--ocsp-url");
+	c.url = cli_opt(a, "--url");
 	if ((rc = cli_renew_opts(cli, a, &renew_set, &c.renew_at, &c.renew_regenerate, &mode_given)) != 0)
 		return rc;
 	if (mode_given && c.renew_at == 0)
@@ -411,7 +435,8 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (c.name == NULL || c.subject == NULL || (c.key == NULL) == (c.generate == NULL))
 		return cli_usage(cli, "usage: keyhold trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] "
-				      "[--san LIST] [--eku LIST] [--enrollment self|terminal] [--revocation LIST] "
+				      "[--san LIST] [--eku LIST] [--enrollment self|terminal|url [--url URL] "
+				      "[--challenge-password-file F]] [--revocation LIST] "
 				      "[--digest D] [--days N] [--ocsp-url URL] [--renew-at PERCENT [--renew-regenerate]]");
 	if (!kh_name_valid(c.name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
@@ -427,9 +452,11 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	}
 	if (enr != NULL) {
 		c.enrollment = strcmp(enr, "self") == 0 ? "ENROLLMENT_SELF"
-			       : strcmp(enr, "terminal") == 0 ? "ENROLLMENT_TERMINAL" : NULL;
+			       : strcmp(enr, "terminal") == 0 ? "ENROLLMENT_TERMINAL"
+			       : strcmp(enr, "url") == 0      ? "ENROLLMENT_URL"
+							      : NULL;
 		if (c.enrollment == NULL)
-			return cli_usage(cli, "unknown enrollment '%s'; use self or terminal", enr);
+			return cli_usage(cli, "unknown enrollment '%s'; use self, terminal or url", enr);
 	}
 	if (days != NULL && kh_parse_u64(days, 1, 36500, &d) != 0)
 		return cli_usage(cli, "--days takes 1 to 36500");
@@ -440,10 +467,15 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, c.san, CLI_SAN_MAX, "the SAN list")) != 0 ||
 	    (rc = check_len(cli, c.eku, CLI_EKU_MAX, "the EKU list")) != 0 ||
 	    (rc = check_len(cli, c.revocation, CLI_REVOCATION_MAX, "the revocation list")) != 0 ||
-	    (rc = check_len(cli, c.ocsp, CLI_URL_MAX, "the OCSP URL")) != 0)
+	    (rc = check_len(cli, c.ocsp, CLI_URL_MAX, "the OCSP URL")) != 0 ||
+	    (rc = check_len(cli, c.url, CLI_URL_MAX, "the URL")) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) != 0 || (rc = cli_request(cli, "CreateTrustpoint", &q)) != 0 ||
-	    (rc = cli_call(cli, q, tp_create_fill(q, &c), &resp)) != 0)
+	if (cpw != NULL && (rc = read_challenge(cli, cpw, c.challenge)) != 0)
+		return rc;
+	if ((rc = cli_connect(cli)) == 0 && (rc = cli_request(cli, "CreateTrustpoint", &q)) == 0)
+		rc = cli_call(cli, q, tp_create_fill(q, &c), &resp);
+	OPENSSL_cleanse(c.challenge, sizeof(c.challenge));
+	if (rc != 0)
 		return rc;
 	cli_tp_out(cli, cli_sub(resp, "trustpoint"));
 	kh_msg_free(resp);
@@ -589,9 +621,10 @@ static int tp_authenticate(struct cli *cli, struct cli_args *a)
 
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (name == NULL || ca == NULL)
-		return cli_usage(cli, "usage: keyhold trustpoint authenticate TP --ca FILE (--yes | --fingerprint SHA256HEX)");
-	if ((rc = read_in(cli, ca, &in)) != 0)
+	if (name == NULL)
+		return cli_usage(cli, "usage: keyhold trustpoint authenticate TP [--ca FILE] (--yes | --fingerprint SHA256HEX)");
+	/* No --ca: an enrollment url trustpoint fetches its CA (SCEP GetCACert). */
+	if (ca != NULL && (rc = read_in(cli, ca, &in)) != 0)
 		return rc;
 	/* Without --yes or --fingerprint the service answers with the
 	 * fingerprint to check and accepts nothing. */
@@ -705,7 +738,10 @@ static int tp_enroll_out(struct cli *cli, const char *name, const kh_msg *r, con
 			       "import %s --cert FILE\n",
 			       name, key, outp, name);
 	} else if (has_cert) {
-		printf("trustpoint %s: self-signed certificate issued for key %s\n", name, key);
+		if (strcmp(kh_msg_get_enum(r, "enrollment"), "ENROLLMENT_URL") == 0)
+			printf("trustpoint %s: certificate issued by the CA (SCEP) for key %s\n", name, key);
+		else
+			printf("trustpoint %s: self-signed certificate issued for key %s\n", name, key);
 		cert_print("  ", cli_sub(r, "cert"));
 	}
 	if (retired[0] != '\0')

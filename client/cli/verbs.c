@@ -36,11 +36,14 @@ static const struct cli_verb cli_verbs[] = {
 	  "subject=,san=,eku=,digest=,out=,challenge-password-file=" },
 	{ "trustpoint", "create", cli_cmd_trustpoint,
 	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] [--san LIST] [--eku LIST]\n"
-	  "      [--enrollment self|terminal] [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
+	  "      [--enrollment self|terminal|url] [--url URL] [--challenge-password-file F]\n"
+	  "      [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
 	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]",
 	  "A trustpoint: a key, the subject to enroll it with and how to check revocation. LIST for\n"
-	  "--revocation: crl, ocsp, none in the order to try, separated by commas or spaces (\"crl ocsp none\").",
-	  "key=,generate=,subject=,fqdn=,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,"
+	  "--revocation: crl, ocsp, none in the order to try, separated by commas or spaces (\"crl ocsp none\").\n"
+	  "--enrollment url: SCEP against --url (an RSA key generated for it; challenge from a file).",
+	  "key=,generate=,subject=,fqdn=,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,url=,"
+	  "challenge-password-file=,"
 	  "renew-regenerate,renew-same-key" },
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
 	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
@@ -48,10 +51,12 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "delete", cli_cmd_trustpoint, "trustpoint delete TP [--keep-key]",
 	  "Delete a trustpoint and, unless --keep-key, its key.", "keep-key" },
 	{ "trustpoint", "authenticate", cli_cmd_trustpoint,
-	  "trustpoint authenticate TP --ca FILE (--yes | --fingerprint SHA256HEX)",
-	  "Install the issuing CA of a trustpoint after checking its fingerprint.", "ca=,fingerprint=,yes" },
+	  "trustpoint authenticate TP [--ca FILE] (--yes | --fingerprint SHA256HEX)",
+	  "Install the issuing CA of a trustpoint after checking its fingerprint; without --ca an\n"
+	  "enrollment url trustpoint fetches it from its SCEP server (GetCACert).", "ca=,fingerprint=,yes" },
 	{ "trustpoint", "enroll", cli_cmd_trustpoint, "trustpoint enroll TP [--out FILE]",
-	  "self enrollment: a self-signed certificate; terminal: the PEM CSR to take to the CA.", "out=" },
+	  "self enrollment: a self-signed certificate; terminal: the PEM CSR to take to the CA;\n"
+	  "url: the certificate from the SCEP server (PKCSReq).", "out=" },
 	{ "trustpoint", "import", cli_cmd_trustpoint, "trustpoint import TP --cert FILE",
 	  "Import the certificate issued for TP (PEM, DER or PKCS#7 with chain).", "cert=" },
 	{ "trustpoint", "export", cli_cmd_trustpoint,

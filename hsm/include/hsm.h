@@ -142,6 +142,12 @@ enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e)
  * the key (SPKI included); the caller clears it. */
 enum kh_err hsm_key_generate(struct hsm *h, const char *name, enum kh_key_type type,
 			     struct kh_key_info *info, struct kh_errbuf *e) KH_WUR;
+/* hsm_key_generate, and with decrypt an RSA private key that also allows
+ * CKM_RSA_PKCS decryption (CKA_DECRYPT): only for SCEP trustpoints, whose
+ * CertRep is encrypted to the key (RFC 8894 §3.3); every other key is
+ * sign-only. */
+enum kh_err hsm_key_generate_ex(struct hsm *h, const char *name, enum kh_key_type type, bool decrypt,
+				struct kh_key_info *info, struct kh_errbuf *e) KH_WUR;
 /* Describes the key named name (NOT_FOUND when absent). */
 enum kh_err hsm_key_get(struct hsm *h, const char *name, struct kh_key_info *info,
 			struct kh_errbuf *e) KH_WUR;
@@ -180,6 +186,12 @@ struct hsm_sign_op {
 };
 enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig, size_t *sig_len,
 		     struct kh_errbuf *e) KH_WUR;
+
+/* CKM_RSA_PKCS decryption with the RSA key named key (which must have
+ * CKA_DECRYPT: SCEP trustpoint keys only); *out malloc'd, the caller
+ * clears and frees it. Used only to open a SCEP CertRep's envelope. */
+enum kh_err hsm_decrypt_rsa_pkcs(struct hsm *h, const char *key, const uint8_t *in, size_t in_len, uint8_t **out,
+				 size_t *out_len, struct kh_errbuf *e) KH_WUR;
 
 /* Session (CKA_TOKEN=FALSE) keys for self-tests; destroyed by
  * hsm_key_destroy_session. Never visible in lists. */

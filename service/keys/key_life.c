@@ -9,10 +9,16 @@
 enum kh_err svc_key_generate(struct svc *s, const char *name, enum kh_key_type type, struct kh_key_info *info,
 			     struct kh_errbuf *e)
 {
+	return svc_key_generate_ex(s, name, type, false, info, e);
+}
+
+enum kh_err svc_key_generate_ex(struct svc *s, const char *name, enum kh_key_type type, bool decrypt,
+				struct kh_key_info *info, struct kh_errbuf *e)
+{
 	int r = fips_policy_key_type(s->cfg, type, e);
 
 	if (r == KH_OK)
-		r = hsm_key_generate(s->hsm, name, type, info, e);
+		r = hsm_key_generate_ex(s->hsm, name, type, decrypt, info, e);
 	if (r == KH_OK) {
 		selftest_key_generated(s, info->name);
 		info->fips_created = selftest_key_is_fips(s, info->name);

@@ -311,6 +311,12 @@ enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type
 	memset(&ki, 0, sizeof(ki));
 	tp_lock(s);
 	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
+	/* SCEP keys are made to decrypt; a rollover would need RenewalReq. */
+	KH_ENSURE(t.enrollment != KH_ENROLL_URL,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "trustpoint '%s' enrolls by SCEP (enrollment url); key rollover for it (RenewalReq) is not "
+			     "supported yet: create a new url trustpoint and enroll it",
+			     name));
 	if (type == KH_KEY_UNSPECIFIED) {
 		r = hsm_key_meta(s->hsm, t.key, &type, &pub, &ign);
 		kh_err_clear(&ign);

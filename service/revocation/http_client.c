@@ -2,6 +2,8 @@
  * and OCSP responders (RFC 5280 §4.2.1.13, RFC 6960 appendix A.1). Runs on
  * the calling worker thread, never on the event loop; http:// only,
  * bounded in time (connect and total) and in size. */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +62,30 @@ static size_t svc_http_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* kh_url_valid, and for a longer URL (a SCEP GET carries its message in
+ * the query, RFC 8894 §4.1): a valid URL up to '?' and a query of
+ * [A-Za-z0-9%&=._~-] only, at most SVC_HTTP_URL_MAX in all. */
+#define SVC_HTTP_URL_MAX (64 * 1024)
+static bool svc_http_url_ok(const char *url)
+{
+	const char *q = strchr(url, '?');
+	char base[KH_PKI_URL_MAX + 1];
+	size_t n = strlen(url), i;
+
+	if (n <= KH_PKI_URL_MAX || q == NULL)
+		return kh_url_valid(url);
+	if (n > SVC_HTTP_URL_MAX || (size_t)(q - url) > KH_PKI_URL_MAX)
+		return false;
+	memcpy(base, url, (size_t)(q - url));
+	base[q - url] = '\0';
+	if (!kh_url_valid(base))
+		return false;
+	for (i = 1; q[i] != '\0'; i++)
+		if (!isalnum((unsigned char)q[i]) && strchr("%&=._~-", q[i]) == NULL)
+			return false;
+	return true;
+}
+
 enum kh_err svc_http_fetch(const struct svc_config *cfg, const char *url, const char *content_type,
 			   const uint8_t *body, size_t body_len, size_t max, struct kh_bytes *out, struct kh_errbuf *e)
 {
@@ -73,7 +99,7 @@ enum kh_err svc_http_fetch(const struct svc_config *cfg, const char *url, const 
 	uint64_t t0 = kh_now_mono_us();
 	int r = KH_OK;
 
-	KH_ENSURE(kh_url_valid(url) && url[0] != '\0',
+	KH_ENSURE(svc_http_url_ok(url) && url[0] != '\0',
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "'%.*s' is not an http:// URL; keyhold fetches no other", KH_UTF8_PREC(url, 200)));
 	c = curl_easy_init();
 	KH_ENSURE(c != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "libcurl: cannot start a transfer"));

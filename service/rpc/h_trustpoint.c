@@ -143,6 +143,15 @@ static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool wit
 	m->renew_after = m->cert != NULL ? svc_pki_renew_after(m->cert->not_before, m->cert->not_after, p.renew_at) : 0;
 	if (m->renew_after != 0 && svc_now() >= m->renew_after)
 		m->renewal = rpc_str(t->csr.len > 0 || t->next_key[0] != '\0' ? "pending" : "due");
+	if (t->enrollment == KH_ENROLL_URL) {
+		struct store_scep sc;
+
+		KH_TRY(store_scep_get(c->s->pki->store, t->name, &sc, e));
+		m->url = rpc_strdup(c, sc.url);
+		m->scep_status = rpc_strdup(c, sc.status);
+		m->challenge_password_set = sc.challenge[0] != '\0';
+		store_scep_clear(&sc);
+	}
 	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
 	*out = m;
 out:
@@ -277,7 +286,7 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 		/* Intent first: a key that exists is always known to keyhold. */
 		KH_TRY(store_mkey_add(s->pki->store, key, q->name, e));
 		svc_pki_crash_point(s, "create.after_intent");
-		r = svc_key_generate(s, key, generate, &ki, e);
+		r = svc_key_generate_ex(s, key, generate, t.enrollment == KH_ENROLL_URL, &ki, e);
 		if (r != KH_OK) {
 			if (store_mkey_remove(s->pki->store, key, &ign) != KH_OK)
 				log_warn("key record '%s' left behind: %s", key, ign.msg);
@@ -297,6 +306,15 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 		pol.renew_at = q->renew_at;
 		pol.renew_regenerate = q->renew_at > 0 && q->renew_regenerate;
 		r = store_tp_policy_put(s->pki->store, t.name, &pol, e);
+	}
+	if (r == KH_OK && t.enrollment == KH_ENROLL_URL) {
+		struct store_scep sc;
+
+		memset(&sc, 0, sizeof(sc));
+		kh_strlcpy(sc.url, q->url, sizeof(sc.url));
+		kh_strlcpy(sc.challenge, q->challenge_password, sizeof(sc.challenge));
+		r = store_scep_put(s->pki->store, t.name, &sc, e);
+		store_scep_clear(&sc);
 	}
 	if (r != KH_OK) {
 		store_rollback(s->pki->store);
@@ -499,6 +517,10 @@ enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *
 	Keyhold__V1__AuthenticateTrustpointResponse *m = rpc_msg(c, &keyhold__v1__authenticate_trustpoint_response__descriptor);
 	struct svc *s = c->s;
 	STACK_OF(X509) *certs = NULL, *trusted = NULL;
+	struct kh_bytes fetched = { NULL, 0 }, ra = { NULL, 0 };
+	const uint8_t *ca_in = q->ca.data;
+	size_t ca_len = q->ca.len;
+	bool scep = false;
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
 	struct store_tp t;
@@ -510,7 +532,14 @@ enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *
 	memset(&t, 0, sizeof(t));
 	memset(&vr, 0, sizeof(vr));
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(pki_certs_load(q->ca.data, q->ca.len, &certs, e));
+	if (ca_len == 0) {
+		/* enrollment url: the CA (and RA) from the SCEP server. */
+		KH_TRY(svc_scep_get_ca(s, q->name, &fetched, &ra, e));
+		ca_in = fetched.data;
+		ca_len = fetched.len;
+		scep = true;
+	}
+	KH_TRY(pki_certs_load(ca_in, ca_len, &certs, e));
 	KH_ENSURE(sk_X509_num(certs) == 1,
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT,
 			     "the file holds %d certificates; authenticate takes the one CA certificate that issues this "
@@ -561,6 +590,8 @@ enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *
 	KH_TRY(store_begin(s->pki->store, e));
 	in_txn = true;
 	KH_TRY(store_tp_update(s->pki->store, &t, e));
+	if (scep)
+		KH_TRY(svc_scep_set_ra(s, q->name, &ra, e));
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
 	m->ca = rpc_array(c, 1, sizeof(*m->ca));
@@ -574,6 +605,8 @@ out:
 	if (locked)
 		tp_unlock(s);
 	pki_verify_result_clear(&vr);
+	kh_bytes_clear(&fetched);
+	kh_bytes_clear(&ra);
 	sk_X509_free(trusted);
 	sk_X509_pop_free(certs, X509_free);
 	X509_free(leaf);
@@ -623,8 +656,20 @@ static struct svc_pki_enrolled *tp_enrolled_new(struct rpc_call *c)
 enum kh_err svc_h_enroll_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__EnrollTrustpointRequest *q = (const void *)c->req;
-	struct svc_pki_enrolled *o = tp_enrolled_new(c);
+	struct svc_pki_enrolled *o;
+	struct store_tp t;
 	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	tp_lock(c->s);
+	r = store_tp_get(c->s->pki->store, q->name, &t, e);
+	tp_unlock(c->s);
+	if (r == KH_OK && t.enrollment == KH_ENROLL_URL)
+		r = svc_scep_enroll(c, q->name, e);
+	store_tp_clear(&t);
+	if (r != KH_OK || c->resp != NULL)
+		return r;
+	o = tp_enrolled_new(c);
 
 	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(svc_pki_enroll(c->s, q->name, o, e));
@@ -742,9 +787,11 @@ out:
 	return r;
 }
 
-enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
+/* ImportCertificate of data (PEM, DER or PKCS#7) into trustpoint name;
+ * also the end of a SCEP enrollment (h_scep.c), so chain checks, rollover
+ * and expiry monitoring apply alike. Sets c->resp. */
+enum kh_err svc_tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len, struct kh_errbuf *e)
 {
-	const Keyhold__V1__ImportCertificateRequest *q = (const void *)c->req;
 	Keyhold__V1__ImportCertificateResponse *m = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
 	struct tp_warnings *o = rpc_alloc(c, sizeof(*o));
 	struct svc *s = c->s;
@@ -766,14 +813,14 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	memset(&rc, 0, sizeof(rc));
 	key[0] = '\0';
 	KH_ENSURE(m != NULL && o != NULL, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(pki_certs_load(q->data.data, q->data.len, &certs, e));
+	KH_TRY(pki_certs_load(data, len, &certs, e));
 	tp_lock(s);
 	locked = true;
-	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
 	KH_ENSURE(t.n_ca > 0, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					 "trustpoint '%s' has no authenticated CA; run `keyhold trustpoint authenticate %s "
 					 "--ca FILE` first",
-					 q->name, q->name));
+					 name, name));
 	/* The certificate must carry the rollover key or the current key. */
 	keys[0] = t.next_key;
 	keys[1] = t.key;
@@ -799,7 +846,7 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	KH_ENSURE(leaf != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					   "no certificate in the file matches the key of trustpoint '%s' ('%s'%s%s%s): it was "
 					   "issued for another key",
-					   q->name, t.key, t.next_key[0] ? " or the new key '" : "", t.next_key,
+					   name, t.key, t.next_key[0] ? " or the new key '" : "", t.next_key,
 					   t.next_key[0] ? "'" : ""));
 	/* It must chain to the authenticated CA; intermediates may come
 	 * with it. Validity is reported as a warning, not refused. */
@@ -821,13 +868,13 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	vo.no_check_time = true;
 	KH_TRY(pki_verify(leaf, &vo, &vr, e));
 	KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				       "the certificate does not chain to the authenticated CA of trustpoint '%s': %s", q->name,
+				       "the certificate does not chain to the authenticated CA of trustpoint '%s': %s", name,
 				       vr.reason));
 	chain = sk_X509_new_null();
 	KH_ENSURE(chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 1; i < sk_X509_num(vr.chain); i++)
 		KH_ENSURE(sk_X509_push(chain, sk_X509_value(vr.chain, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(tp_import_revocation(s, q->name, &t, vr.chain, &locked, &rc, o, e));
+	KH_TRY(tp_import_revocation(s, name, &t, vr.chain, &locked, &rc, o, e));
 	tp_validity_warnings(leaf, "the certificate", o);
 	for (i = 0; i < sk_X509_num(chain); i++)
 		tp_validity_warnings(sk_X509_value(chain, i), "a chain certificate", o);
@@ -844,12 +891,12 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	m->warnings = rpc_array(c, o->n, sizeof(*m->warnings));
 	for (k = 0; m->warnings != NULL && k < o->n; k++) {
 		m->warnings[k] = o->w[k];
-		log_warn("trustpoint '%s': %s", q->name, o->w[k]);
+		log_warn("trustpoint '%s': %s", name, o->w[k]);
 	}
 	m->n_warnings = m->warnings != NULL ? o->n : 0;
 	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
 	c->resp = &m->base;
-	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", q->name,
+	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", name,
 		 m->cert != NULL ? m->cert->serial : "?", key, old_key[0] ? "; rollover from " : "", old_key);
 out:
 	if (locked)
@@ -863,6 +910,13 @@ out:
 	sk_X509_pop_free(certs, X509_free);
 	store_tp_clear(&t);
 	return r;
+}
+
+enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
+{
+	const Keyhold__V1__ImportCertificateRequest *q = (const void *)c->req;
+
+	return svc_tp_import(c, q->name, q->data.data, q->data.len, e);
 }
 
 /* ---- Export ---- */

@@ -12,6 +12,7 @@
 
 #include "keyhold.pb-c.h"
 #include "kh_err.h"
+#include "kh_types.h"
 
 struct svc;
 struct svc_principal;
@@ -63,6 +64,16 @@ enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_enroll_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e);
+/* ImportCertificate's body for trustpoint name (h_trustpoint.c). */
+enum kh_err svc_tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len,
+			  struct kh_errbuf *e) KH_WUR;
+/* SCEP (h_scep.c): GetCACert of an enrollment url trustpoint (CA DER and,
+ * when the server names one, RA DER; len 0: none), the RA stored with it,
+ * and EnrollTrustpoint for it (PKCSReq; c->resp set on success). */
+enum kh_err svc_scep_get_ca(struct svc *s, const char *name, struct kh_bytes *ca, struct kh_bytes *ra,
+			    struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_scep_set_ra(struct svc *s, const char *name, const struct kh_bytes *ra, struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_scep_enroll(struct rpc_call *c, const char *name, struct kh_errbuf *e) KH_WUR;
 enum kh_err svc_h_export_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 /* The Trustpoint message of trustpoint name, with its pending CSR (the PKI

@@ -129,6 +129,16 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  min_rsa_bits INTEGER NOT NULL DEFAULT 2048,"
 	"  min_ec_bits INTEGER NOT NULL DEFAULT 256,"
 	"  allow_sha1 INTEGER NOT NULL DEFAULT 0);",
+	/* 5: SCEP trustpoints (enrollment url, store_scep.c): the server URL,
+	 * the challenge password until a certificate is issued, the RA
+	 * certificate(s) GetCACert named besides the CA, and the outcome of
+	 * the last enrollment. */
+	"CREATE TABLE tp_scep ("
+	"  name TEXT PRIMARY KEY REFERENCES trustpoints(name) ON DELETE CASCADE,"
+	"  url TEXT NOT NULL,"
+	"  challenge TEXT NOT NULL DEFAULT '',"
+	"  ra BLOB,"
+	"  status TEXT NOT NULL DEFAULT '');",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

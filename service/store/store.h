@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -63,6 +63,20 @@ struct store_tp {
 };
 
 void store_tp_clear(struct store_tp *t);
+
+/* ---- SCEP trustpoints (store_scep.c, schema 5) ---- */
+struct store_scep {
+	char url[KH_PKI_URL_MAX + 1];
+	char challenge[KH_CHALLENGE_MAX + 1];
+	struct kh_bytes ra;                /* RA certificate DER; len 0: the CA signs and decrypts */
+	char status[KH_ERR_MSG_MAX + 1];    /* "", "issued", "pending", "failed: ..." */
+};
+void store_scep_clear(struct store_scep *p);
+/* Whether trustpoint name is an enrollment url (SCEP) trustpoint. */
+bool store_scep_exists(struct store *st, const char *name);
+/* NOT_FOUND when the trustpoint has no SCEP row. */
+enum kh_err store_scep_get(struct store *st, const char *name, struct store_scep *out, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_scep_put(struct store *st, const char *name, const struct store_scep *p, struct kh_errbuf *e) KH_WUR;
 /* NOT_FOUND when absent. */
 enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *out, struct kh_errbuf *e) KH_WUR;
 /* Names, sorted. */

@@ -74,6 +74,8 @@ enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *ou
 	store_col_text(s, 5, t.eku, sizeof(t.eku));
 	store_col_text(s, 6, enr, sizeof(enr));
 	t.enrollment = kh_enrollment_from_name(enr);
+	if (t.enrollment == KH_ENROLL_TERMINAL && store_scep_exists(st, name))
+		t.enrollment = KH_ENROLL_URL;
 	store_col_text(s, 7, t.revocation, sizeof(t.revocation));
 	t.digest = (enum kh_digest)sqlite3_column_int(s, 8);
 	t.validity_days = (uint32_t)sqlite3_column_int64(s, 9);
@@ -162,7 +164,10 @@ static void tp_bind(sqlite3_stmt *s, const struct store_tp *t)
 	store_bind_text(s, 4, t->fqdn);
 	store_bind_text(s, 5, t->san);
 	store_bind_text(s, 6, t->eku);
-	store_bind_text(s, 7, kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "self");
+	/* enrollment url is stored as 'terminal' (the column's CHECK predates
+	 * it) plus its row in tp_scep, which store_tp_get reads back. */
+	store_bind_text(s, 7, t->enrollment == KH_ENROLL_URL ? "terminal"
+			      : kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "self");
 	store_bind_text(s, 8, t->revocation);
 	sqlite3_bind_int(s, 9, (int)t->digest);
 	sqlite3_bind_int64(s, 10, t->validity_days);

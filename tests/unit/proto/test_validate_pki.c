@@ -261,7 +261,8 @@ static void tp_msg_valid(const struct proto_req *q)
 		const Keyhold__V1__AuthenticateTrustpointRequest *p = m;
 
 		assert_true(kh_name_valid(p->name));
-		assert_true(p->ca.len > 0 && p->ca.len <= KH_PKI_BLOB_MAX && p->ca.data != NULL);
+		/* Empty: an enrollment url trustpoint fetches its CA (SCEP). */
+		assert_true(p->ca.len <= KH_PKI_BLOB_MAX && (p->ca.len == 0 || p->ca.data != NULL));
 		assert_true(strlen(p->fingerprint) <= KH_FP_IN_MAX);
 		break;
 	}
@@ -637,7 +638,7 @@ static void test_tp_validation(void **state)
 	tp_generate(&b.tp_create, KH_KEY_P256);
 	assert_int_equal(decode_body(&b, &e), KH_OK);
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)7;
-	expect_refused(&b, "enrollment 7 is unknown; use self or terminal");
+	expect_refused(&b, "enrollment 7 is unknown; use self, terminal or url");
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_SELF;
 	b.tp_create.digest = (Keyhold__V1__Digest)9;
 	expect_refused(&b, "digest 9 is unknown");
@@ -651,6 +652,21 @@ static void test_tp_validation(void **state)
 	assert_int_equal(decode_body(&b, &e), KH_OK);
 	b.tp_create.fqdn = str("a\tb");
 	expect_refused(&b, "FQDN contains a control character");
+	b.tp_create.fqdn = str("");
+	/* enrollment url (SCEP): an http:// URL and a generated RSA key. */
+	b.tp_create.url = str("http://ca.example/scep");
+	expect_refused(&b, "belong to --enrollment url");
+	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_URL;
+	expect_refused(&b, "needs an RSA key");
+	tp_generate(&b.tp_create, KH_KEY_RSA2048);
+	assert_int_equal(decode_body(&b, &e), KH_OK);
+	b.tp_create.url = str("https://ca.example/scep");
+	expect_refused(&b, "enrollment url needs --url http://");
+	b.tp_create.url = str("");
+	expect_refused(&b, "enrollment url needs --url http://");
+	tp_key(&b.tp_create, "k");
+	b.tp_create.url = str("http://ca.example/scep");
+	expect_refused(&b, "needs a key generated for it");
 
 	pki_req_init(&b, PROTO_M_CREATE_CSR);
 	b.csr.key = str("k");
@@ -671,7 +687,9 @@ static void test_tp_validation(void **state)
 
 	pki_req_init(&b, PROTO_M_AUTHENTICATE_TRUSTPOINT);
 	b.tp_auth.name = str("tp");
-	expect_refused(&b, "the CA certificate is empty");
+	/* No CA: an enrollment url trustpoint fetches it (the handler refuses
+	 * it for the others). */
+	assert_int_equal(decode_body(&b, &e), KH_OK);
 	b.tp_auth.ca = files[2];
 	b.tp_auth.fingerprint = str("ab\ncd");
 	expect_refused(&b, "fingerprint contains a control character");
