@@ -1,4 +1,4 @@
-/* keymgmt.c: KEYMGMT for keyhold keys (RSA, EC, Ed25519). A key is a name
+/* keymgmt.c: KEYMGMT for keyhold keys (RSA, RSA-PSS, EC, Ed25519). A key is a name
  * at keyholdd plus its public key; public parameters are answered by the
  * default provider's copy of the public key, and only the public key is
  * exported (EVP_PKEY_eq, X509_check_private_key). No private part exists
@@ -54,7 +54,13 @@ static int km_match(const void *a, const void *b, int selection)
 	const struct kp_key *x = a, *y = b;
 
 	(void)selection;
-	return x->spki != NULL && y->spki != NULL && x->spki_len == y->spki_len && memcmp(x->spki, y->spki, x->spki_len) == 0;
+	if (x->spki == NULL || y->spki == NULL)
+		return 0;
+	if (x->spki_len == y->spki_len && memcmp(x->spki, y->spki, x->spki_len) == 0)
+		return 1;
+	/* The same key encoded otherwise (an RSA-PSS key's parameters):
+	 * the default provider compares the key values. */
+	return EVP_PKEY_eq(x->pub, y->pub) == 1;
 }
 
 static int km_get_params(void *kd, OSSL_PARAM params[])
@@ -80,6 +86,21 @@ static const OSSL_PARAM *km_gettable_rsa(void *provctx)
 		KM_GETTABLE_COMMON,
 		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
 		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+		OSSL_PARAM_END,
+	};
+	(void)provctx;
+	return t;
+}
+
+static const OSSL_PARAM *km_gettable_rsa_pss(void *provctx)
+{
+	static const OSSL_PARAM t[] = {
+		KM_GETTABLE_COMMON,
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_DIGEST, NULL, 0),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_MGF1_DIGEST, NULL, 0),
+		OSSL_PARAM_int(OSSL_PKEY_PARAM_RSA_PSS_SALTLEN, NULL),
 		OSSL_PARAM_END,
 	};
 	(void)provctx;
@@ -144,6 +165,11 @@ static void *km_new_rsa(void *provctx)
 	return km_new_type(provctx, KP_RSA);
 }
 
+static void *km_new_rsa_pss(void *provctx)
+{
+	return km_new_type(provctx, KP_RSA_PSS);
+}
+
 static void *km_new_ec(void *provctx)
 {
 	return km_new_type(provctx, KP_EC);
@@ -156,7 +182,8 @@ static void *km_new_ed(void *provctx)
 
 static int km_import(void *kd, int selection, const OSSL_PARAM params[])
 {
-	static const char *const names[] = { "RSA", "EC", "ED25519" };
+	static const char *const names[] = { [KP_RSA] = "RSA", [KP_EC] = "EC", [KP_ED25519] = "ED25519",
+					     [KP_RSA_PSS] = "RSA-PSS" };
 	struct kp_key *k = kd;
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pk = NULL;
@@ -184,6 +211,19 @@ static const OSSL_PARAM *km_export_types_rsa(int selection)
 	static const OSSL_PARAM t[] = {
 		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
 		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+		OSSL_PARAM_END,
+	};
+	return (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) ? t : NULL;
+}
+
+static const OSSL_PARAM *km_export_types_rsa_pss(int selection)
+{
+	static const OSSL_PARAM t[] = {
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_DIGEST, NULL, 0),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_MGF1_DIGEST, NULL, 0),
+		OSSL_PARAM_int(OSSL_PKEY_PARAM_RSA_PSS_SALTLEN, NULL),
 		OSSL_PARAM_END,
 	};
 	return (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) ? t : NULL;
@@ -242,5 +282,9 @@ static const char *km_opname_ed(int op)
 	}
 
 const OSSL_DISPATCH kp_keymgmt_rsa[] = { KM_DISPATCH(km_new_rsa, km_gettable_rsa, km_export_types_rsa, km_opname_rsa) };
+/* RSA-PSS: a keyhold RSA key named with type=rsa-pss; OpenSSL signs with
+ * it through the "RSA" SIGNATURE, which then makes PSS only. */
+const OSSL_DISPATCH kp_keymgmt_rsa_pss[] = { KM_DISPATCH(km_new_rsa_pss, km_gettable_rsa_pss, km_export_types_rsa_pss,
+							 km_opname_rsa) };
 const OSSL_DISPATCH kp_keymgmt_ec[] = { KM_DISPATCH(km_new_ec, km_gettable_ec, km_export_types_ec, km_opname_ec) };
 const OSSL_DISPATCH kp_keymgmt_ed25519[] = { KM_DISPATCH(km_new_ed, km_gettable_ed, km_export_types_ed, km_opname_ed) };

@@ -24,7 +24,7 @@ struct kp_prov {
 	char *tls_connect, *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 };
 
-enum kp_type { KP_RSA, KP_EC, KP_ED25519 };
+enum kp_type { KP_RSA, KP_EC, KP_ED25519, KP_RSA_PSS };
 
 struct kp_key {
 	int refs;
@@ -33,8 +33,9 @@ struct kp_key {
 	char name[KP_NAME_MAX + 1];
 	char *socket; /* NULL: the provider's */
 	enum kp_type type;
-	const char *type_name; /* "RSA", "EC", "ED25519" */
-	EVP_PKEY *pub;	       /* the public key, in the default provider */
+	const char *type_name; /* "RSA", "EC", "ED25519", "RSA-PSS" */
+	const char *pss_md;    /* KP_RSA_PSS restricted to a digest: its name, else NULL */
+	EVP_PKEY *pub;	       /* the public key, in the default provider (RSA-PSS: as one) */
 	unsigned char *spki;
 	size_t spki_len;
 	kh_client *c; /* connected lazily, dropped when broken */
@@ -55,11 +56,16 @@ void kp_err_at(struct kp_prov *p, const char *file, int line, const char *func, 
  * provider's) and returns a new key with one reference, or NULL (error
  * raised). spki may be given (a reference file): then it is checked
  * against nothing here but used as is; the service is asked on use. */
-struct kp_key *kp_key_open(struct kp_prov *p, const char *name, const char *socket, const unsigned char *spki,
-			   size_t spki_len);
+struct kp_key *kp_key_open(struct kp_prov *p, const char *name, const char *socket, enum kp_ref_type type,
+			   const unsigned char *spki, size_t spki_len);
+/* Makes RSA key k an RSA-PSS key (unrestricted, or restricted to md with
+ * MGF1 md and a salt of at least md's length): its public key and
+ * SubjectPublicKeyInfo become OpenSSL's RSA-PSS ones. 1, or 0 (raised). */
+int kp_key_make_pss(struct kp_key *k, const char *md);
 /* An empty key (no name, no public key yet), one reference. */
 struct kp_key *kp_key_new(struct kp_prov *p);
-/* Sets k's public key from SubjectPublicKeyInfo DER: 1, or 0 (raised). */
+/* Sets k's public key from SubjectPublicKeyInfo DER (rsaEncryption,
+ * RSASSA-PSS, EC, Ed25519): 1, or 0 (raised). */
 int kp_key_set_public(struct kp_key *k, const unsigned char *spki, size_t len);
 void kp_key_ref(struct kp_key *k);
 void kp_key_unref(struct kp_key *k);
@@ -69,7 +75,7 @@ void kp_key_unref(struct kp_key *k);
 int kp_key_sign(struct kp_key *k, const char *digest, const char *padding, int prehashed, const unsigned char *in,
 		size_t in_len, unsigned char **sig, size_t *sig_len);
 
-extern const OSSL_DISPATCH kp_keymgmt_rsa[], kp_keymgmt_ec[], kp_keymgmt_ed25519[];
+extern const OSSL_DISPATCH kp_keymgmt_rsa[], kp_keymgmt_rsa_pss[], kp_keymgmt_ec[], kp_keymgmt_ed25519[];
 extern const OSSL_DISPATCH kp_signature_rsa[], kp_signature_ecdsa[], kp_signature_ed25519[];
 extern const OSSL_DISPATCH kp_store[];
 extern const OSSL_DISPATCH kp_decoder_rsa[], kp_decoder_ec[], kp_decoder_ed25519[];

@@ -62,7 +62,7 @@ int kp_uri_parse(const char *uri, struct kp_ref *out)
 	static const char scheme[] = "keyhold:";
 	struct kp_ref r;
 	const char *p, *end;
-	int have_key = 0, have_sock = 0;
+	int have_key = 0, have_sock = 0, have_type = 0;
 
 	memset(&r, 0, sizeof(r));
 	if (uri == NULL || strncmp(uri, scheme, sizeof(scheme) - 1) != 0)
@@ -88,6 +88,20 @@ int kp_uri_parse(const char *uri, struct kp_ref *out)
 			if (have_sock || vlen == 0 || pct_decode(eq + 1, vlen, r.socket, sizeof(r.socket), &olen) != 0)
 				return -1;
 			have_sock = 1;
+		} else if (klen == 4 && memcmp(p, "type", 4) == 0) {
+			static const char *const types[] = { "rsa-pss", "rsa-pss-sha256", "rsa-pss-sha384",
+							     "rsa-pss-sha512" };
+			char v[16];
+			size_t i;
+
+			if (have_type || pct_decode(eq + 1, vlen, v, sizeof(v), &olen) != 0)
+				return -1;
+			for (i = 0; i < sizeof(types) / sizeof(types[0]) && strcmp(v, types[i]) != 0; i++)
+				;
+			if (i == sizeof(types) / sizeof(types[0]))
+				return -1;
+			r.type = (enum kp_ref_type)(KP_REF_RSA_PSS + i);
+			have_type = 1;
 		} else {
 			return -1;
 		}

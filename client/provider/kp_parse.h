@@ -12,14 +12,20 @@
 #define KP_REF_MAX 16384 /* the largest reference file body (DER) taken */
 #define KP_REF_VERSION 1
 
+/* What an RSA key is used as (URI attribute "type"): as keyholdd made it,
+ * or as an OpenSSL "RSA-PSS" key, unrestricted or restricted to one digest
+ * (that digest and MGF1 with it, salt at least its length). */
+enum kp_ref_type { KP_REF_AUTO = 0, KP_REF_RSA_PSS, KP_REF_RSA_PSS_SHA256, KP_REF_RSA_PSS_SHA384, KP_REF_RSA_PSS_SHA512 };
+
 struct kp_ref {
 	char name[KP_NAME_MAX + 1];
+	enum kp_ref_type type; /* KP_REF_AUTO in reference files */
 	char socket[KP_SOCKET_MAX + 1]; /* "" when absent */
 	const uint8_t *spki;	      /* borrowed from the parsed buffer */
 	size_t spki_len;
 };
 
-/* "keyhold:key=NAME[;socket=PATH]" (attributes in any order, each once,
+/* "keyhold:key=NAME[;socket=PATH][;type=rsa-pss[-sha256|-sha384|-sha512]]" (attributes in any order, each once,
  * values percent-decoded). 0 and *out filled, or -1 (bad URI). */
 int kp_uri_parse(const char *uri, struct kp_ref *out);
 /* DER SEQUENCE { version INTEGER (1), name UTF8String, socket UTF8String,

@@ -7,6 +7,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/param_build.h>
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 
@@ -117,7 +118,10 @@ int kp_key_set_public(struct kp_key *k, const unsigned char *spki, size_t len)
 		kp_err(k->prov, KP_R_BAD_KEY, "key '%s': keyholdd's public key does not parse", k->name);
 		return 0;
 	}
-	if (EVP_PKEY_is_a(pk, "RSA")) {
+	if (EVP_PKEY_is_a(pk, "RSA-PSS")) {
+		k->type = KP_RSA_PSS;
+		k->type_name = "RSA-PSS";
+	} else if (EVP_PKEY_is_a(pk, "RSA")) {
 		k->type = KP_RSA;
 		k->type_name = "RSA";
 	} else if (EVP_PKEY_is_a(pk, "EC")) {
@@ -142,9 +146,67 @@ int kp_key_set_public(struct kp_key *k, const unsigned char *spki, size_t len)
 	return 1;
 }
 
-struct kp_key *kp_key_open(struct kp_prov *p, const char *name, const char *socket, const unsigned char *spki,
-			   size_t spki_len)
+int kp_key_make_pss(struct kp_key *k, const char *md)
 {
+	BIGNUM *n = NULL, *e = NULL;
+	OSSL_PARAM_BLD *b = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pk = NULL;
+	unsigned char *der = NULL;
+	int len, ok = 0;
+
+	if (k->type != KP_RSA) {
+		kp_err(k->prov, KP_R_UNSUPPORTED, "key '%s' is a %s key, not RSA: type=rsa-pss is for RSA keys", k->name,
+		       k->type_name);
+		return 0;
+	}
+	if (!EVP_PKEY_get_bn_param(k->pub, OSSL_PKEY_PARAM_RSA_N, &n) ||
+	    !EVP_PKEY_get_bn_param(k->pub, OSSL_PKEY_PARAM_RSA_E, &e) || (b = OSSL_PARAM_BLD_new()) == NULL ||
+	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, n) || !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, e))
+		goto out;
+	if (md != NULL) {
+		EVP_MD *m = EVP_MD_fetch(k->prov->libctx, md, NULL);
+		int salt = m != NULL ? EVP_MD_get_size(m) : -1;
+
+		EVP_MD_free(m);
+		if (salt <= 0 || !OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_RSA_DIGEST, md, 0) ||
+		    !OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_RSA_MGF1_DIGEST, md, 0) ||
+		    !OSSL_PARAM_BLD_push_int(b, OSSL_PKEY_PARAM_RSA_PSS_SALTLEN, salt))
+			goto out;
+	}
+	if ((params = OSSL_PARAM_BLD_to_param(b)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(k->prov->libctx, "RSA-PSS", "provider=default")) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1 ||
+	    (len = i2d_PUBKEY(pk, &der)) <= 0)
+		goto out;
+	EVP_PKEY_free(k->pub);
+	free(k->spki);
+	k->pub = NULL;
+	k->spki = NULL;
+	if (!kp_key_set_public(k, der, (size_t)len) || k->type != KP_RSA_PSS)
+		goto out;
+	k->pss_md = md;
+	ok = 1;
+out:
+	if (!ok)
+		kp_err(k->prov, KP_R_BAD_KEY, "key '%s': cannot make an RSA-PSS key of it", k->name);
+	OPENSSL_free(der);
+	EVP_PKEY_free(pk);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	BN_free(n);
+	BN_free(e);
+	return ok;
+}
+
+struct kp_key *kp_key_open(struct kp_prov *p, const char *name, const char *socket, enum kp_ref_type type,
+			   const unsigned char *spki, size_t spki_len)
+{
+	static const char *const pss_md[] = { [KP_REF_RSA_PSS_SHA256] = "SHA2-256",
+					      [KP_REF_RSA_PSS_SHA384] = "SHA2-384",
+					      [KP_REF_RSA_PSS_SHA512] = "SHA2-512" };
 	struct kp_key *k = kp_key_new(p);
 	uint8_t *fetched = NULL;
 	size_t flen = 0;
@@ -170,6 +232,8 @@ struct kp_key *kp_key_open(struct kp_prov *p, const char *name, const char *sock
 		spki_len = flen;
 	}
 	if (!kp_key_set_public(k, spki, spki_len))
+		goto fail;
+	if (type != KP_REF_AUTO && !kp_key_make_pss(k, pss_md[type]))
 		goto fail;
 	kh_free(fetched);
 	return k;
@@ -215,6 +279,7 @@ int kp_key_sign(struct kp_key *k, const char *digest, const char *padding, int p
 
 static const OSSL_ALGORITHM kp_keymgmts[] = {
 	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", KP_PROPS, kp_keymgmt_rsa, "keyhold RSA key" },
+	{ "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", KP_PROPS, kp_keymgmt_rsa_pss, "keyhold RSA key used as RSA-PSS" },
 	{ "EC:id-ecPublicKey:1.2.840.10045.2.1", KP_PROPS, kp_keymgmt_ec, "keyhold EC key" },
 	{ "ED25519:1.3.101.112", KP_PROPS, kp_keymgmt_ed25519, "keyhold Ed25519 key" },
 	{ NULL, NULL, NULL, NULL },
@@ -228,7 +293,7 @@ static const OSSL_ALGORITHM kp_signatures[] = {
 };
 
 static const OSSL_ALGORITHM kp_stores[] = {
-	{ "keyhold", KP_PROPS, kp_store, "keyhold: URIs (keyhold:key=NAME[;socket=PATH])" },
+	{ "keyhold", KP_PROPS, kp_store, "keyhold: URIs (keyhold:key=NAME[;socket=PATH][;type=rsa-pss...])" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -244,6 +309,8 @@ static const OSSL_ALGORITHM kp_decoders[] = {
 static const OSSL_ALGORITHM kp_encoders[] = {
 	KP_ENC("RSA:rsaEncryption:1.2.840.113549.1.1.1", der),
 	KP_ENC("RSA:rsaEncryption:1.2.840.113549.1.1.1", pem),
+	KP_ENC("RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", der),
+	KP_ENC("RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", pem),
 	KP_ENC("EC:id-ecPublicKey:1.2.840.10045.2.1", der),
 	KP_ENC("EC:id-ecPublicKey:1.2.840.10045.2.1", pem),
 	KP_ENC("ED25519:1.3.101.112", der),
@@ -357,6 +424,16 @@ static int kp_param(const OSSL_CORE_HANDLE *core, OSSL_FUNC_core_get_params_fn *
 	return 1;
 }
 
+/* An environment variable, copied; NULL when unset or empty. 0 when out
+ * of memory. */
+static int kp_env(char **out, const char *name)
+{
+	const char *v = getenv(name);
+
+	*out = NULL;
+	return v == NULL || v[0] == '\0' || (*out = strdup(v)) != NULL;
+}
+
 /* The module's one exported symbol (declared in openssl/core.h). */
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in, const OSSL_DISPATCH **out,
 		       void **provctx)
@@ -390,6 +467,14 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
 	    !kp_param(core, get, "tls_connect", &p->tls_connect) || !kp_param(core, get, "tls_ca", &p->tls_ca) ||
 	    !kp_param(core, get, "tls_cert", &p->tls_cert) || !kp_param(core, get, "tls_key", &p->tls_key) ||
 	    !kp_param(core, get, "tls_server_name", &p->tls_server_name))
+		goto fail;
+	/* Neither set in openssl.cnf: TLS from the environment, as the
+	 * PKCS#11 module takes it (KEYHOLD_CONNECT with KEYHOLD_TLS_*); else
+	 * libkeyhold's KEYHOLD_SOCKET or default. */
+	if (p->socket == NULL && p->tls_connect == NULL && kp_env(&p->tls_connect, "KEYHOLD_CONNECT") &&
+	    p->tls_connect != NULL &&
+	    (!kp_env(&p->tls_ca, "KEYHOLD_TLS_CA") || !kp_env(&p->tls_cert, "KEYHOLD_TLS_CERT") ||
+	     !kp_env(&p->tls_key, "KEYHOLD_TLS_KEY") || !kp_env(&p->tls_server_name, "KEYHOLD_TLS_SERVER_NAME")))
 		goto fail;
 	if ((p->libctx = OSSL_LIB_CTX_new_child(core, in)) == NULL)
 		goto fail;

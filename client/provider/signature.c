@@ -287,7 +287,7 @@ static int sig_aid(struct sig_ctx *c)
 		return sig_aid_simple(c, NID_ED25519, 0);
 	if ((d = sig_kh_digest(c->md)) == NULL)
 		return 0;
-	if (c->key->type == KP_RSA && c->pad == RSA_PKCS1_PSS_PADDING) {
+	if ((c->key->type == KP_RSA && c->pad == RSA_PKCS1_PSS_PADDING) || c->key->type == KP_RSA_PSS) {
 		int hlen = EVP_MD_get_size(c->md);
 
 		if (strcmp(d, "SHA224") == 0)
@@ -367,6 +367,12 @@ static int sig_init(void *vc, void *kd, const OSSL_PARAM params[])
 	}
 	if (c->key == NULL)
 		return 0;
+	if (c->key->type == KP_RSA_PSS) {
+		/* An RSA-PSS key: PSS, and its digest when restricted to one. */
+		c->pad = RSA_PKCS1_PSS_PADDING;
+		if (c->key->pss_md != NULL && c->md == NULL && !sig_set_md(c, c->key->pss_md))
+			return 0;
+	}
 	return sig_set_ctx_params(c, params);
 }
 
@@ -376,8 +382,17 @@ static int sig_check(struct sig_ctx *c, const char **kh_digest, const char **pad
 {
 	*padding = NULL;
 	*kh_digest = sig_kh_digest(c->md);
-	if (c->key->type != KP_RSA)
+	if (c->key->type != KP_RSA && c->key->type != KP_RSA_PSS)
 		return 1;
+	if (c->key->type == KP_RSA_PSS && c->pad != RSA_PKCS1_PSS_PADDING) {
+		kp_err(c->prov, KP_R_UNSUPPORTED, "key '%s' is an RSA-PSS key: it signs with PSS only", c->key->name);
+		return 0;
+	}
+	if (c->key->pss_md != NULL && !EVP_MD_is_a(c->md, c->key->pss_md)) {
+		kp_err(c->prov, KP_R_UNSUPPORTED, "key '%s' is restricted to PSS with %s, not %s", c->key->name,
+		       c->key->pss_md, EVP_MD_get0_name(c->md));
+		return 0;
+	}
 	if (c->pad == RSA_PKCS1_PSS_PADDING) {
 		if (c->saltlen != RSA_PSS_SALTLEN_DIGEST && c->saltlen != EVP_MD_get_size(c->md)) {
 			kp_err(c->prov, KP_R_UNSUPPORTED, "keyhold's PSS salt is the digest length (%d), not %d",
@@ -433,7 +448,7 @@ static int sig_sign(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize
 
 		/* RSA without a digest would be a raw PKCS#1 block, which
 		 * keyholdd does not make: the DigestInfo needs the digest. */
-		if (c->key->type == KP_RSA || guess == NULL) {
+		if (c->key->type == KP_RSA || c->key->type == KP_RSA_PSS || guess == NULL) {
 			kp_err(c->prov, KP_R_UNSUPPORTED,
 			       "keyhold signs a digest of a known algorithm: set it (e.g. -pkeyopt digest:sha256)");
 			return 0;
@@ -471,7 +486,9 @@ static int sig_digest_init(void *vc, const char *mdname, void *kd, const OSSL_PA
 		c->msg_len = 0;
 		return sig_set_ctx_params(c, params);
 	}
-	if (!sig_set_md(c, mdname != NULL && mdname[0] != '\0' ? mdname : "SHA256"))
+	if (!sig_set_md(c, mdname != NULL && mdname[0] != '\0' ? mdname
+			   : c->key->pss_md != NULL   ? c->key->pss_md
+						      : "SHA256"))
 		return 0;
 	if (!sig_set_ctx_params(c, params))
 		return 0;

@@ -1,4 +1,4 @@
-/* store.c: the keyhold: URI STORE loader (keyhold:key=NAME[;socket=PATH])
+/* store.c: the keyhold: URI STORE loader (keyhold:key=NAME[;socket=PATH][;type=T])
  * and the DECODER of KEYHOLD KEY reference files (PEM around the DER of
  * kp_parse.h). Both hand OpenSSL a reference to a struct kp_key that this
  * provider's KEYMGMT loads. */
@@ -44,7 +44,7 @@ static void *st_open(void *provctx, const char *uri)
 		return NULL;
 	s->prov = provctx;
 	if (kp_uri_parse(uri, &s->ref) != 0) {
-		kp_err(s->prov, KP_R_BAD_URI, "expected keyhold:key=NAME[;socket=PATH] (NAME: [A-Za-z0-9._-]{1,64})");
+		kp_err(s->prov, KP_R_BAD_URI, "expected keyhold:key=NAME[;socket=PATH][;type=rsa-pss[-sha256|-sha384|-sha512]] (NAME: [A-Za-z0-9._-]{1,64})");
 		free(s);
 		return NULL;
 	}
@@ -62,7 +62,7 @@ static int st_load(void *vs, OSSL_CALLBACK *cb, void *cbarg, OSSL_PASSPHRASE_CAL
 	if (s->done)
 		return 0;
 	s->done = 1;
-	k = kp_key_open(s->prov, s->ref.name, s->ref.socket, NULL, 0);
+	k = kp_key_open(s->prov, s->ref.name, s->ref.socket, s->ref.type, NULL, 0);
 	if (k == NULL)
 		return 0;
 	ok = kp_pass(k, cb, cbarg);
@@ -176,7 +176,7 @@ static int dec_decode(void *vd, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK
 		kp_err(d->prov, KP_R_BAD_REFERENCE, "a " KP_PEM_NAME " block that does not parse");
 		goto out;
 	}
-	k = kp_key_open(d->prov, ref.name, ref.socket, ref.spki, ref.spki_len);
+	k = kp_key_open(d->prov, ref.name, ref.socket, KP_REF_AUTO, ref.spki, ref.spki_len);
 	if (k == NULL || k->type != d->want)
 		goto out;
 	ok = kp_pass(k, cb, cbarg);

@@ -17,6 +17,13 @@ kh_provider_setup() {
   KP_PRELOAD=$(ldd "$PROV_DIR/keyhold.so" | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
   KP_ENV=(OPENSSL_CONF="$T/openssl.cnf" OPENSSL_MODULES="$PROV_DIR" LD_PRELOAD="$KP_PRELOAD"
     ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0")
+  # With libasan preloaded, libp11-kit's constructor (Debian 12's 0.24.1,
+  # pulled into curl by libcurl -> libgnutls/librtmp/libldap) leaves
+  # glibc's setlocale lock with a negative reader count: curl's second
+  # setlocale() in main() then waits forever (gdb: __readers 0xfffffff9
+  # before main). With P11_KIT_DEBUG set (to anything; "none" prints
+  # nothing) that path is not taken and curl runs (docs/PROVIDER.md).
+  [ -z "$KP_PRELOAD" ] || KP_ENV+=(P11_KIT_DEBUG=none)
 }
 
 kp() { env "${KP_ENV[@]}" "$@"; }

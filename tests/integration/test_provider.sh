@@ -2,7 +2,7 @@
 # The keyhold OpenSSL 3 provider (client/provider, docs/PROVIDER.md) from
 # unmodified openssl programs: keyhold: URIs and KEYHOLD KEY reference
 # files; CSRs, certificates, dgst, pkeyutl and CMS signatures with RSA
-# (PKCS#1 and PSS), P-256, P-384 and Ed25519 keys, each verified by stock
+# (PKCS#1 and PSS), RSA-PSS (type=rsa-pss), P-256, P-384 and Ed25519 keys, each verified by stock
 # OpenSSL without the provider; TLS 1.3 and 1.2 handshakes with s_server;
 # key/certificate matching; a principal without a grant refused with
 # PERMISSION_DENIED while keyholdd keeps serving.
@@ -96,6 +96,57 @@ ok "cms pss" kp openssl cms -sign -binary -in "$T/msg" -signer "$T/rsa.crt" -ink
 ok "verify cms pss" sslx cms -verify -binary -inform DER -in "$T/pss.cms" -CAfile "$T/ca.pem" -content "$T/msg" \
   -out /dev/null
 
+# ---- the RSA key as an OpenSSL RSA-PSS key (keyhold:...;type=rsa-pss[-sha256]) ----
+# Its SubjectPublicKeyInfo is RSASSA-PSS with the restriction (SHA-256,
+# MGF1 SHA-256, salt at least 32) and keyholdd's modulus and exponent.
+rp="keyhold:key=rsa;type=rsa-pss-sha256"
+modexp() { sslx pkey -pubin -noout -text -in "$1" | sed -n '/^Modulus:/,/^Exponent:/p'; }
+modexp "$T/rsa.pub" > "$T/rsa.modexp"
+[ -s "$T/rsa.modexp" ] || fail "no modulus in rsa.pub"
+ok "req rsa-pss" kp openssl req -new -key "$rp" -subj "/CN=rsapss.test" -addext "subjectAltName=IP:127.0.0.1" \
+  -out "$T/rpss.csr"
+ok "req verify rsa-pss" sslx req -verify -noout -in "$T/rpss.csr"
+sslx req -noout -pubkey -in "$T/rpss.csr" > "$T/rpss.pub"
+modexp "$T/rpss.pub" | cmp -s - "$T/rsa.modexp" || fail "the RSA-PSS CSR's modulus/exponent are not keyhold's"
+sslx req -noout -text -in "$T/rpss.csr" > "$T/rpss.txt"
+for want in "Public Key Algorithm: rsassaPss" "PSS parameter restrictions" "Hash Algorithm: SHA2-256" \
+  "Mask Algorithm: MGF1 with SHA2-256" "Minimum Salt Length: 32" "Signature Algorithm: rsassaPss"; do
+  grep -q "$want" "$T/rpss.txt" || { cat "$T/rpss.txt" >&2; fail "RSA-PSS CSR: no '$want'"; }
+done
+ok "issue rsa-pss" sslx x509 -req -in "$T/rpss.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+  -copy_extensions copyall -out "$T/rpss.crt"
+ok "x509 -signkey rsa-pss" kp openssl x509 -req -in "$T/rpss.csr" -signkey "$rp" -days 2 -out "$T/rpss.self"
+ok "self-signed verifies rsa-pss" sslx verify -CAfile "$T/rpss.self" "$T/rpss.self"
+ok "dgst rsa-pss" kp openssl dgst -sha256 -sign "$rp" -out "$T/rpss.sig" "$T/msg"
+ok "verify dgst rsa-pss" sslx dgst -sha256 -verify "$T/rpss.pub" -signature "$T/rpss.sig" "$T/msg"
+# The same signature verifies as a plain PSS signature with keyhold's RSA key.
+ok "verify dgst rsa-pss as pss" sslx dgst -sha256 "${pss[@]}" -verify "$T/rsa.pub" -signature "$T/rpss.sig" "$T/msg"
+ok "pkeyutl rsa-pss" kp openssl pkeyutl -sign -inkey "$rp" -pkeyopt digest:sha256 -in "$T/msg.sha256" \
+  -out "$T/rpss.psig"
+ok "verify pkeyutl rsa-pss" sslx pkeyutl -verify -pubin -inkey "$T/rpss.pub" -pkeyopt digest:sha256 \
+  -in "$T/msg.sha256" -sigfile "$T/rpss.psig"
+# OpenSSL 3.0's CMS writes rsaEncryption for any RSA-PSS key (its own
+# software ones too) unless the padding is named: -keyopt as for RSA.
+ok "cms rsa-pss" kp openssl cms -sign -binary -in "$T/msg" -signer "$T/rpss.crt" -inkey "$rp" \
+  -keyopt rsa_padding_mode:pss -outform DER -out "$T/rpss.cms"
+ok "verify cms rsa-pss" sslx cms -verify -binary -inform DER -in "$T/rpss.cms" -CAfile "$T/ca.pem" -content "$T/msg" \
+  -out /dev/null
+# The restriction holds: another digest or PKCS#1 v1.5 is refused unsent.
+rc=0
+kp openssl dgst -sha384 -sign "$rp" -out "$T/bad.sig" "$T/msg" > "$T/bad.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "rsa-pss-sha256 signed SHA-384"
+grep -q "restricted to PSS with SHA2-256" "$T/bad.out" || { cat "$T/bad.out" >&2; fail "the restriction is not named"; }
+rc=0
+kp openssl dgst -sha256 -sigopt rsa_padding_mode:pkcs1 -sign "$rp" -out "$T/bad.sig" "$T/msg" > "$T/bad.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "an RSA-PSS key signed PKCS#1 v1.5"
+# Unrestricted (type=rsa-pss): any digest keyhold signs with, PSS only.
+ok "dgst rsa-pss sha384" kp openssl dgst -sha384 -sign "keyhold:key=rsa;type=rsa-pss" -out "$T/rpss4.sig" "$T/msg"
+ok "verify rsa-pss sha384" sslx dgst -sha384 "${pss[@]}" -verify "$T/rsa.pub" -signature "$T/rpss4.sig" "$T/msg"
+rc=0
+kp openssl req -new -key "keyhold:key=p256;type=rsa-pss" -subj /CN=x -out /dev/null > "$T/bad.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "type=rsa-pss took an EC key"
+grep -q "is for RSA keys" "$T/bad.out" || { cat "$T/bad.out" >&2; fail "type=rsa-pss on an EC key is not explained"; }
+
 # ---- key and certificate matching (X509_check_private_key) ----
 check="$KH_BUILD/tests/integration/kh_pkeycheck"
 for k in rsa p256; do
@@ -161,6 +212,9 @@ tls_check() {
 }
 tls_check keyhold:key=rsa "$T/rsa.crt"
 tls_check keyhold:key=p256 "$T/p256.crt"
+# An RSASSA-PSS certificate: TLS can only sign rsa_pss_pss_sha256 with it.
+tls_check "$rp" "$T/rpss.crt"
+grep -q "Signature type: RSA-PSS" "$T/cli.log" || { cat "$T/cli.log" >&2; fail "the RSA-PSS key did not sign RSA-PSS"; }
 
 # keyholdd restarts under a running server: the provider's broken
 # connection is made anew on the next handshake.
@@ -207,6 +261,84 @@ grep -q PERMISSION_DENIED "$T/deny2.err" || { cat "$T/deny2.err" >&2; fail "the 
 ok "keyholdd still serves" kh status
 ok "and still signs" kp openssl dgst -sha256 -sign keyhold:key=p256 -out "$T/after.sig" "$T/msg"
 ok "verify after" sslx dgst -sha256 -verify "$T/p256.pub" -signature "$T/after.sig" "$T/msg"
+
+# ---- the provider over TLS with a client certificate ----
+# keyholdd gets a [tls] listener (as tests/integration/test_security_tls.sh);
+# the provider reaches it with tls_* in openssl.cnf, or KEYHOLD_CONNECT and
+# KEYHOLD_TLS_* in the environment. The certificate's principal has a grant
+# for p256; another certificate's has none.
+P="$T/pki"
+mkdir -p "$P"
+ok "tls server key" kh key generate kp-tls --type p256
+ok "tls server pubkey" kh key show kp-tls --pem
+cp "$T/ok.out" "$P/server.pub"
+sslx req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kp client CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign -keyout "$P/ca.key" \
+  -out "$P/ca.pem" 2> /dev/null || fail "client CA"
+# issue NAME SUBJ EXT [PUBKEY]: a certificate from the client CA.
+issue() {
+  printf '%s\n' "$3" > "$P/$1.ext"
+  sslx req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$2" -keyout "$P/$1.key" \
+    -out "$P/$1.csr" 2> /dev/null || fail "csr $1"
+  sslx x509 -req -in "$P/$1.csr" ${4:+-force_pubkey "$4"} -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial \
+    -days 2 -extfile "$P/$1.ext" -out "$P/$1.pem" 2> /dev/null || fail "certificate $1"
+}
+issue server /CN=keyhold "basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1" "$P/server.pub"
+rm -f "$P/server.key"
+issue app /CN=app "basicConstraints=CA:FALSE
+extendedKeyUsage=clientAuth
+subjectAltName=URI:spiffe://keyhold.test/app"
+issue other /CN=other "basicConstraints=CA:FALSE
+extendedKeyUsage=clientAuth
+subjectAltName=URI:spiffe://keyhold.test/other"
+chmod 644 "$P"/*
+kh_stop
+KH_SERVICE_EXTRA="socket_group = khprov" kh_config "signer = user:khprov, cert:spiffe://keyhold.test/app, cert:spiffe://keyhold.test/other
+[tls]
+listen = 127.0.0.1:0
+key = kp-tls
+cert = $P/server.pem
+client_ca = $P/ca.pem
+[key:p256]
+signers = cert:spiffe://keyhold.test/app"
+kh_start
+PORT=$(sed -n 's/.*TLS 1.3 listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/keyholdd.log" | tail -n 1)
+[ -n "$PORT" ] || fail "no TLS port in keyholdd's log"
+# tls_cnf WHO: an openssl.cnf reaching keyholdd over TLS as WHO.
+tls_cnf() {
+  "$KH_SRC/scripts/provider-conf.sh" "$SOCK" | sed "/^socket = /c\\
+tls_connect = 127.0.0.1:$PORT\\
+tls_ca = $P/ca.pem\\
+tls_cert = $P/$1.pem\\
+tls_key = $P/$1.key" > "$T/tls-$1.cnf"
+  grep -q "^tls_key = " "$T/tls-$1.cnf" || fail "tls openssl.cnf"
+}
+tls_cnf app
+tls_cnf other
+# No Unix socket to fall back on: the signature can only come over TLS.
+NOSOCK="$T/no-such.sock"
+ok "dgst over TLS" env "${KP_ENV[@]}" OPENSSL_CONF="$T/tls-app.cnf" KEYHOLD_SOCKET="$NOSOCK" \
+  openssl dgst -sha256 -sign keyhold:key=p256 -out "$T/tls.sig" "$T/msg"
+ok "verify dgst over TLS" sslx dgst -sha256 -verify "$T/p256.pub" -signature "$T/tls.sig" "$T/msg"
+grep -q "spiffe://keyhold.test/app" "$T/keyholdd.log" || fail "keyholdd did not see the certificate's principal"
+# The same through the environment (openssl.cnf without socket or tls_*).
+"$KH_SRC/scripts/provider-conf.sh" "$SOCK" | sed '/^socket = /d' > "$T/env.cnf"
+ok "dgst over TLS (environment)" env "${KP_ENV[@]}" OPENSSL_CONF="$T/env.cnf" KEYHOLD_SOCKET="$NOSOCK" \
+  KEYHOLD_CONNECT="127.0.0.1:$PORT" KEYHOLD_TLS_CA="$P/ca.pem" KEYHOLD_TLS_CERT="$P/app.pem" \
+  KEYHOLD_TLS_KEY="$P/app.key" openssl dgst -sha256 -sign keyhold:key=p256 -out "$T/tlsenv.sig" "$T/msg"
+ok "verify dgst over TLS (environment)" sslx dgst -sha256 -verify "$T/p256.pub" -signature "$T/tlsenv.sig" "$T/msg"
+# A certificate whose principal has no grant: PERMISSION_DENIED as an
+# OpenSSL error, nothing signed.
+rm -f "$T/tlsdeny.sig"
+rc=0
+env "${KP_ENV[@]}" OPENSSL_CONF="$T/tls-other.cnf" KEYHOLD_SOCKET="$NOSOCK" \
+  openssl dgst -sha256 -sign keyhold:key=p256 -out "$T/tlsdeny.sig" "$T/msg" > "$T/tlsdeny.err" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a certificate without a grant signed over TLS"
+grep -q "keyhold.*PERMISSION_DENIED" "$T/tlsdeny.err" || { cat "$T/tlsdeny.err" >&2; fail "no PERMISSION_DENIED over TLS"; }
+[ ! -s "$T/tlsdeny.sig" ] || fail "something was signed without a grant over TLS"
+ok "keyholdd still serves after TLS" kh status
 
 # ---- bad URIs are refused clearly ----
 rc=0
