@@ -1363,7 +1363,8 @@ static void audit_rotation_resume(struct audit *a, bool *finish, bool *linked, u
 	int fd = -1;
 
 	*finish = *linked = false;
-	if (!a->have_anchor || audit_rot_list(a->path, &rf, &n) != KH_OK || n == 0 || rf[n - 1].last != a->anchor.seq)
+	if (!a->have_anchor || a->anchor.clean || audit_rot_list(a->path, &rf, &n) != KH_OK || n == 0 ||
+	    rf[n - 1].last != a->anchor.seq)
 		goto out;
 	buf = malloc(AUDIT_LINE_MAX + 1);
 	if (buf == NULL || !audit_rot_path(a, rf[n - 1].name, path, sizeof(path)))
