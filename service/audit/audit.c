@@ -50,6 +50,8 @@
 #define AUDIT_REFUSAL_SLOTS 64
 #define AUDIT_ANCHOR_LABEL "keyhold-audit-anchor"
 #define AUDIT_ANCHOR_MAX 256
+/* MESSAGE_ID of the journal copies of audit records ([audit] journal). */
+#define AUDIT_JOURNAL_MESSAGE_ID "4b3c1e0a9d7f4e2a8c5b6d1f0e9a7c31"
 
 /* The last checkpoint, kept outside the log (a token data object and the
  * state database): where it ends, its sequence number and the hash of its
@@ -128,6 +130,7 @@ struct audit {
 	uint64_t file_start_us;       /* and its time */
 	uint64_t rotate_retry_mono_us;
 	char crash_at[32];            /* KEYHOLD_TEST_AUDIT_CRASH_AT */
+	bool journal;                 /* a copy of every line to the journal */
 };
 
 /* A parsed line. */
@@ -376,8 +379,8 @@ static bool audit_method_changes_state(const char *m)
 /* Writes one whole line (with its newline) whose hash is head; on success
  * the chain moves on (head, next_seq, size) even if the sync then fails. A
  * short write leaves a torn fragment past a->size for audit_recover. */
-static enum kh_err audit_write_line(struct audit *a, const char *line, size_t len, const uint8_t head[32], bool sync,
-				    struct kh_errbuf *e)
+static enum kh_err audit_write_line(struct audit *a, const struct audit_event *ev, const char *line, size_t len,
+				    const uint8_t head[32], bool sync, struct kh_errbuf *e)
 {
 	ssize_t n;
 
@@ -393,6 +396,14 @@ static enum kh_err audit_write_line(struct audit *a, const char *line, size_t le
 	a->size += (off_t)len;
 	memcpy(a->head, head, 32);
 	a->next_seq++;
+	if (a->journal) {
+		/* [audit] journal = yes: the same line to the journal, with the
+		 * principal, method and object as fields (a copy: the file stays
+		 * the record verify checks). */
+		struct kh_log_fields f = { ev->method, ev->object, ev->principal, AUDIT_JOURNAL_MESSAGE_ID };
+
+		kh_log_event(KH_LOG_INFO, "audit", &f, "%.*s", (int)(len - 1), line);
+	}
 	atomic_fetch_add(&a->n_written, 1);
 	a->dirty = true;
 	if (sync || kh_now_mono_us() - a->last_sync_mono_us >= AUDIT_SYNC_INTERVAL_US) {
@@ -445,7 +456,7 @@ static enum kh_err audit_write_event(struct audit *a, const struct audit_event *
 		return kh_err_set(e, KH_E_INTERNAL, "audit record too long");
 	audit_sha256(line, len, head);
 	line[len++] = '\n';
-	r = audit_write_line(a, line, len, head, sync, e);
+	r = audit_write_line(a, ev, line, len, head, sync, e);
 	if (r != KH_OK)
 		return r;
 	a->since_ckpt++;
@@ -510,7 +521,7 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 	len += 2 * sig_len;
 	audit_sha256(line, len, head);
 	line[len++] = '\n';
-	KH_TRY(audit_write_line(a, line, len, head, true, e));
+	KH_TRY(audit_write_line(a, &ev, line, len, head, true, e));
 	atomic_fetch_add(&a->n_checkpoints, 1);
 	{
 		char hx[65];
@@ -1439,6 +1450,7 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	a->rotate_age_s = cfg->rotate_age_s;
 	a->rotate_keep = cfg->rotate_keep;
 	a->now_s = cfg->now_s;
+	a->journal = cfg->journal;
 #ifdef KEYHOLD_TESTING
 	{
 		const char *c = getenv("KEYHOLD_TEST_AUDIT_CRASH_AT");

@@ -29,6 +29,7 @@ struct audit_config {
 	unsigned rotate_age_s;        /* rotate when its first record is this old; 0: never */
 	unsigned rotate_keep;         /* rotated files kept; 0: all */
 	int64_t (*now_s)(void);       /* wall clock for rotate_age (a test build may move it); NULL: time() */
+	bool journal;                 /* a copy of every record to keyholdd's log (the journal under systemd) */
 };
 
 /* Rotation (docs/SECURITY.md): the full file ends with a signed RotateEnd

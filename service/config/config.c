@@ -529,11 +529,20 @@ static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 		}
 		return cfg_duration(p, &c->audit_rotate_age_s, n, v, 60, 3650u * 86400u);
 	}
+	if (strcmp(n, "journal") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->audit_journal = true;
+		else if (strcmp(v, "no") == 0)
+			c->audit_journal = false;
+		else
+			return cfg_fail(p, "journal must be yes or no, not '%s'", v);
+		return KH_OK;
+	}
 	if (strcmp(n, "rotate_keep") == 0)
 		return cfg_uint(p, &c->audit_rotate_keep, n, v, 0, 100000);
 	return cfg_fail(p,
 			"unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper, "
-			"rotate_size, rotate_age, rotate_keep)",
+			"rotate_size, rotate_age, rotate_keep, journal)",
 			n);
 }
 
@@ -1069,6 +1078,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_VAL(audit_rotate_size, "[audit] rotate_size");
 	KEEP_VAL(audit_rotate_age_s, "[audit] rotate_age");
 	KEEP_VAL(audit_rotate_keep, "[audit] rotate_keep");
+	KEEP_VAL(audit_journal, "[audit] journal");
 	if (old->metrics_listen != fresh->metrics_listen || cfg_str_differs(old->metrics_host, fresh->metrics_host) ||
 	    old->metrics_port != fresh->metrics_port)
 		restart(arg, "[metrics] listen");

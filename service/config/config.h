@@ -88,6 +88,7 @@ struct svc_config {
 	uint64_t audit_rotate_size;     /* rotate_size, bytes; 0: off */
 	unsigned audit_rotate_age_s;    /* rotate_age; 0: off */
 	unsigned audit_rotate_keep;     /* rotated files kept; 0: all */
+	bool audit_journal;             /* journal = yes: a copy of every record to the log */
 	/* [key:NAME] */
 	struct svc_key_policy_cfg *key_policies;
 	size_t n_key_policies;

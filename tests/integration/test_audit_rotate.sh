@@ -129,8 +129,9 @@ mv "$T/old.bak" "$oldest"
 verify_ok "verify with it back"
 kh_stop
 
-# ---- rotation by age, by keyholdd's clock ----
-conf "rotate_age = 1d"
+# ---- rotation by age, by keyholdd's clock; a copy of the records in the log ----
+conf "rotate_age = 1d
+journal = yes"
 kh_start
 before=$(n_rotated)
 records 3
@@ -141,6 +142,10 @@ for _ in $(seq 1 40); do [ "$(n_rotated)" -gt "$before" ] && break; sleep 0.1; d
 [ "$(n_rotated)" -gt "$before" ] || fail "rotate_age = 1d: no rotation two days later"
 verify_ok "verify after the age rotation"
 kh_stop
+# journal = yes: each line also went to keyholdd's log (stderr here, the journal under systemd).
+for line in "$(tail -n 1 "$LOG")" "$(tail -n 1 "$(rotated | tail -n 1)")" "$(head -n 1 "$LOG")"; do
+  grep -qF "audit: $line" "$T/keyholdd.log" || fail "journal = yes: not in keyholdd's log: $line"
+done
 echo 0 > "$KEYHOLD_TEST_CLOCK"
 
 # ---- keyholdd killed during a rotation ----
