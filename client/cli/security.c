@@ -122,7 +122,7 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 	kh_msg *q = NULL, *v = NULL;
 	struct cli_json *j = cli->j;
 	uint64_t records, checkpoints, last, tail;
-	const char *key_fp;
+	const char *key_fp, *note;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0 ||
@@ -140,6 +140,9 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 	last = kh_msg_get_uint(v, "last_checkpoint_seq");
 	tail = kh_msg_get_uint(v, "unsigned_tail");
 	key_fp = kh_msg_get_str(v, "key_fingerprint");
+	/* On success the reason says where verification started when
+	 * retention deleted the oldest rotated files. */
+	note = kh_msg_get_str(v, "reason");
 	if (cli->json) {
 		cli_json_obj(j, NULL);
 		cli_json_bool(j, "ok", true);
@@ -148,6 +151,8 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 		cli_json_u64(j, "last_checkpoint_seq", last);
 		cli_json_u64(j, "unsigned_tail", tail);
 		cli_json_str(j, "key_fingerprint", key_fp);
+		if (note != NULL && note[0] != '\0')
+			cli_json_str(j, "note", note);
 		cli_json_end_obj(j);
 	} else {
 		printf("audit log intact: %llu records, %llu signed checkpoints", (unsigned long long)records,
@@ -159,6 +164,8 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 			printf("%llu records after the last checkpoint are chained but not yet signed\n",
 			       (unsigned long long)tail);
 		printf("checkpoint key SPKI SHA-256: %s\n", key_fp);
+		if (note != NULL && note[0] != '\0')
+			printf("%s\n", note);
 	}
 	kh_msg_free(v);
 	return 0;

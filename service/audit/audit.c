@@ -14,7 +14,9 @@
  * fdatasync'ed at every checkpoint and at least once a second while
  * records arrive: a power loss can lose the last second. With sync =
  * always every record is fdatasync'ed before the answer. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -48,6 +50,8 @@
 #define AUDIT_REFUSAL_SLOTS 64
 #define AUDIT_ANCHOR_LABEL "keyhold-audit-anchor"
 #define AUDIT_ANCHOR_MAX 256
+/* MESSAGE_ID of the journal copies of audit records ([audit] journal). */
+#define AUDIT_JOURNAL_MESSAGE_ID "4b3c1e0a9d7f4e2a8c5b6d1f0e9a7c31"
 
 /* The last checkpoint, kept outside the log (a token data object and the
  * state database): where it ends, its sequence number and the hash of its
@@ -74,8 +78,14 @@ struct audit_vcache {
 	bool valid;
 	off_t off;                    /* end of the last checkpoint line verified */
 	uint8_t prefix[32];           /* SHA-256 of bytes [0, off) */
-	uint64_t expect, lineno, records, checkpoints, last_checkpoint_seq;
+	uint64_t expect, lineno, records, checkpoints, last_checkpoint_seq; /* records, checkpoints: in the log */
 	uint8_t prev[32];
+	uint64_t retained_upto, start_seq;
+	/* The pass's state where the log began (after the rotated files):
+	 * the cache holds only if it is the same again. */
+	uint64_t link_expect;
+	uint8_t link_prev[32];
+	bool link_adopt;
 };
 
 struct audit {
@@ -110,6 +120,17 @@ struct audit {
 
 	pthread_mutex_t verify_lock;  /* one verify at a time */
 	struct audit_vcache vcache;   /* under lock */
+
+	char *dir;                    /* the log's directory */
+	const char *base;             /* its file name (in path) */
+	uint64_t rotate_size, rotate_age_s;
+	unsigned rotate_keep;
+	int64_t (*now_s)(void);
+	uint64_t file_first_seq;      /* the first record of the current file */
+	uint64_t file_start_us;       /* and its time */
+	uint64_t rotate_retry_mono_us;
+	char crash_at[32];            /* KEYHOLD_TEST_AUDIT_CRASH_AT */
+	bool journal;                 /* a copy of every line to the journal */
 };
 
 /* A parsed line. */
@@ -358,8 +379,8 @@ static bool audit_method_changes_state(const char *m)
 /* Writes one whole line (with its newline) whose hash is head; on success
  * the chain moves on (head, next_seq, size) even if the sync then fails. A
  * short write leaves a torn fragment past a->size for audit_recover. */
-static enum kh_err audit_write_line(struct audit *a, const char *line, size_t len, const uint8_t head[32], bool sync,
-				    struct kh_errbuf *e)
+static enum kh_err audit_write_line(struct audit *a, const struct audit_event *ev, const char *line, size_t len,
+				    const uint8_t head[32], bool sync, struct kh_errbuf *e)
 {
 	ssize_t n;
 
@@ -375,6 +396,14 @@ static enum kh_err audit_write_line(struct audit *a, const char *line, size_t le
 	a->size += (off_t)len;
 	memcpy(a->head, head, 32);
 	a->next_seq++;
+	if (a->journal) {
+		/* [audit] journal = yes: the same line to the journal, with the
+		 * principal, method and object as fields (a copy: the file stays
+		 * the record verify checks). */
+		struct kh_log_fields f = { ev->method, ev->object, ev->principal, AUDIT_JOURNAL_MESSAGE_ID };
+
+		kh_log_event(KH_LOG_INFO, "audit", &f, "%.*s", (int)(len - 1), line);
+	}
 	atomic_fetch_add(&a->n_written, 1);
 	a->dirty = true;
 	if (sync || kh_now_mono_us() - a->last_sync_mono_us >= AUDIT_SYNC_INTERVAL_US) {
@@ -427,7 +456,7 @@ static enum kh_err audit_write_event(struct audit *a, const struct audit_event *
 		return kh_err_set(e, KH_E_INTERNAL, "audit record too long");
 	audit_sha256(line, len, head);
 	line[len++] = '\n';
-	r = audit_write_line(a, line, len, head, sync, e);
+	r = audit_write_line(a, ev, line, len, head, sync, e);
 	if (r != KH_OK)
 		return r;
 	a->since_ckpt++;
@@ -444,12 +473,29 @@ static enum kh_err audit_append_locked(struct audit *a, const struct audit_event
 
 static void audit_anchor_save(struct audit *a, bool clean);
 
+/* Fault injection for KEYHOLD_TESTING builds only: KEYHOLD_TEST_AUDIT_CRASH_AT
+ * names a point of the rotation where keyholdd kills itself. */
+static void audit_crash_point(struct audit *a, const char *point)
+{
+#ifdef KEYHOLD_TESTING
+	if (a->crash_at[0] != '\0' && strcmp(a->crash_at, point) == 0) {
+		log_warn("KEYHOLD_TEST_AUDIT_CRASH_AT=%s: killing keyholdd with SIGKILL here", point);
+		raise(SIGKILL);
+		_exit(137);
+	}
+#else
+	(void)a;
+	(void)point;
+#endif
+}
+
 /* A signed checkpoint over the chain so far, then the anchor moved to it
- * (final: the last one before a clean stop). */
-static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct kh_errbuf *e)
+ * (final: the last one before a clean stop). method: Checkpoint, or
+ * RotateEnd / RotateStart around a rotation. */
+static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool final, struct kh_errbuf *e)
 {
 	char line[AUDIT_LINE_MAX];
-	struct audit_event ev = { "keyholdd", "Checkpoint", a->key, KH_OK, 0, 1 };
+	struct audit_event ev = { "keyholdd", method, a->key, KH_OK, 0, 1 };
 	struct hsm_sign_op op;
 	uint8_t dig[32], head[32];
 	uint8_t *sig = NULL;
@@ -475,7 +521,7 @@ static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct k
 	len += 2 * sig_len;
 	audit_sha256(line, len, head);
 	line[len++] = '\n';
-	KH_TRY(audit_write_line(a, line, len, head, true, e));
+	KH_TRY(audit_write_line(a, &ev, line, len, head, true, e));
 	atomic_fetch_add(&a->n_checkpoints, 1);
 	{
 		char hx[65];
@@ -488,10 +534,21 @@ static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct k
 	}
 	a->since_ckpt = 0;
 	a->last_ckpt_mono_us = kh_now_mono_us();
+	if (strcmp(method, "Checkpoint") != 0) {
+		char point[48];
+
+		snprintf(point, sizeof(point), "%s-written", method);
+		audit_crash_point(a, point);
+	}
 	audit_anchor_save(a, final);
 out:
 	free(sig);
 	return r;
+}
+
+static enum kh_err audit_checkpoint_locked(struct audit *a, bool final, struct kh_errbuf *e)
+{
+	return audit_checkpoint_m(a, "Checkpoint", final, e);
 }
 
 /* Brings a failed log back: drops a torn fragment past the last whole
@@ -541,6 +598,273 @@ static enum kh_err audit_recover_locked(struct audit *a)
 	if (audit_checkpoint_locked(a, false, &e) != KH_OK)
 		log_warn("audit checkpoint after the repair failed: %s", e.msg);
 	return KH_OK;
+}
+
+/* ---- rotation (docs/SECURITY.md, "Rotation") ---- */
+
+bool audit_rot_name(const char *base, uint64_t first, uint64_t last, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s.%012llu-%012llu", base, (unsigned long long)first, (unsigned long long)last);
+
+	return n > 0 && (size_t)n < outsz;
+}
+
+/* A run of 1..20 decimal digits at s, up to stop; its value. */
+static bool audit_rot_num(const char *s, size_t len, uint64_t *out)
+{
+	char num[24];
+	size_t i;
+
+	if (len == 0 || len > 20)
+		return false;
+	for (i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	return kh_parse_u64(num, 1, UINT64_MAX, out) == 0;
+}
+
+bool audit_rot_parse(const char *base, const char *name, uint64_t *first, uint64_t *last)
+{
+	size_t bl = strlen(base);
+	const char *p, *dash;
+	uint64_t f, l;
+
+	if (strncmp(name, base, bl) != 0 || name[bl] != '.')
+		return false;
+	p = name + bl + 1;
+	dash = strchr(p, '-');
+	if (dash == NULL || !audit_rot_num(p, (size_t)(dash - p), &f) || !audit_rot_num(dash + 1, strlen(dash + 1), &l) ||
+	    l < f)
+		return false;
+	*first = f;
+	*last = l;
+	return true;
+}
+
+static int audit_rot_cmp(const void *x, const void *y)
+{
+	const struct audit_rotfile *a = x, *b = y;
+
+	return a->first < b->first ? -1 : a->first > b->first ? 1 : 0;
+}
+
+#define AUDIT_ROT_MAX 100000
+
+enum kh_err audit_rot_list(const char *path, struct audit_rotfile **out, size_t *n_out)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/'), *base = slash != NULL ? slash + 1 : path;
+	struct audit_rotfile *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *d;
+	DIR *dh;
+	int r = KH_OK;
+
+	if (slash == NULL)
+		kh_strlcpy(dir, ".", sizeof(dir));
+	else if (slash == path)
+		kh_strlcpy(dir, "/", sizeof(dir));
+	else if ((size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	} else
+		return KH_E_INVALID_ARGUMENT;
+	dh = opendir(dir);
+	if (dh == NULL)
+		return KH_E_UNAVAILABLE;
+	while ((d = readdir(dh)) != NULL) {
+		uint64_t f, l;
+
+		if (!audit_rot_parse(base, d->d_name, &f, &l) || strlen(d->d_name) >= sizeof(v->name))
+			continue;
+		if (n == cap) {
+			struct audit_rotfile *nv;
+
+			KH_ENSURE(cap < AUDIT_ROT_MAX, KH_E_RESOURCE_EXHAUSTED);
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			KH_ENSURE(nv != NULL, KH_E_RESOURCE_EXHAUSTED);
+			v = nv;
+		}
+		v[n].first = f;
+		v[n].last = l;
+		kh_strlcpy(v[n].name, d->d_name, sizeof(v[n].name));
+		n++;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), audit_rot_cmp);
+	*out = v;
+	*n_out = n;
+	v = NULL;
+out:
+	closedir(dh);
+	free(v);
+	return r;
+}
+
+static bool audit_rot_path(const struct audit *a, const char *name, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s/%s", a->dir, name);
+
+	return n > 0 && (size_t)n < outsz;
+}
+
+static void audit_sync_dir(struct audit *a)
+{
+	int fd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) != 0)
+		log_warn("audit log directory %s: fsync: %s", a->dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static uint64_t audit_wall_us(struct audit *a)
+{
+	int64_t s = a->now_s != NULL ? a->now_s() : (int64_t)time(NULL);
+
+	return s > 0 ? (uint64_t)s * 1000000u : 0;
+}
+
+static bool audit_rotate_due(struct audit *a)
+{
+	if (a->failed || a->next_seq <= a->file_first_seq + 1 || kh_now_mono_us() < a->rotate_retry_mono_us)
+		return false; /* nothing but the opening checkpoint yet, or a failed rotation backing off */
+	if (a->rotate_size > 0 && (uint64_t)a->size >= a->rotate_size)
+		return true;
+	return a->rotate_age_s > 0 && audit_wall_us(a) >= a->file_start_us + a->rotate_age_s * 1000000u;
+}
+
+/* Deletes the oldest rotated files beyond rotate_keep; each deletion is
+ * recorded (AuditRetention, obj = FIRST-LAST, count = records) and
+ * synced before the file goes, so verify can tell retention from removal. */
+static void audit_retention_locked(struct audit *a)
+{
+	struct audit_rotfile *rf = NULL;
+	size_t n = 0, i;
+	bool any = false;
+
+	if (a->rotate_keep == 0 || audit_rot_list(a->path, &rf, &n) != KH_OK)
+		return;
+	for (i = 0; i + a->rotate_keep < n; i++) {
+		struct kh_errbuf e = { 0 };
+		char obj[48], path[4096];
+		struct audit_event ev = { "keyholdd", "AuditRetention", obj, KH_OK, 0, rf[i].last - rf[i].first + 1 };
+
+		snprintf(obj, sizeof(obj), "%llu-%llu", (unsigned long long)rf[i].first, (unsigned long long)rf[i].last);
+		if (!audit_rot_path(a, rf[i].name, path, sizeof(path)))
+			continue;
+		if (audit_write_event(a, &ev, true, &e) != KH_OK) {
+			log_err("audit retention: %s", e.msg);
+			break;
+		}
+		audit_crash_point(a, "retention-recorded");
+		if (unlink(path) != 0) {
+			log_err("audit retention: cannot delete %s: %s", path, strerror(errno));
+			continue;
+		}
+		any = true;
+		log_info("audit retention (rotate_keep = %u): deleted %s (records %llu to %llu)", a->rotate_keep, path,
+			 (unsigned long long)rf[i].first, (unsigned long long)rf[i].last);
+	}
+	if (any)
+		audit_sync_dir(a);
+	free(rf);
+}
+
+/* Opens a fresh log after the old one was renamed to rotated (moved back
+ * when the new one cannot be started). */
+static enum kh_err audit_rotate_start(struct audit *a, const char *rotated, struct kh_errbuf *e)
+{
+	int fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int old_fd = a->fd;
+	off_t old_size = a->size;
+	uint64_t old_first = a->file_first_seq, old_start = a->file_start_us, old_next = a->next_seq;
+	uint64_t old_since = a->since_ckpt;
+	uint8_t old_head[32];
+	int r;
+
+	memcpy(old_head, a->head, 32);
+
+	if (fd < 0) {
+		r = kh_err_set(e, KH_E_UNAVAILABLE, "cannot create %s: %s", a->path, strerror(errno));
+		goto undo;
+	}
+	audit_sync_dir(a);
+	audit_crash_point(a, "rotate-created");
+	a->fd = fd;
+	a->size = 0;
+	a->file_first_seq = a->next_seq;
+	a->file_start_us = audit_wall_us(a);
+	r = audit_checkpoint_m(a, "RotateStart", false, e);
+	if (r == KH_OK) {
+		close(old_fd);
+		return KH_OK;
+	}
+	/* Not one record went to the new file: take the old one back. */
+	a->fd = old_fd;
+	a->size = old_size;
+	a->file_first_seq = old_first;
+	a->file_start_us = old_start;
+	a->next_seq = old_next;
+	a->since_ckpt = old_since;
+	memcpy(a->head, old_head, 32);
+	a->failed = false;
+	close(fd);
+	if (unlink(a->path) != 0)
+		log_err("cannot remove %s: %s", a->path, strerror(errno));
+undo:
+	if (rename(rotated, a->path) != 0) {
+		log_err("cannot move %s back to %s: %s", rotated, a->path, strerror(errno));
+		audit_fail(a, "rotate");
+	}
+	return r;
+}
+
+/* Ends the current file with a signed RotateEnd checkpoint, renames it
+ * PATH.<first>-<last>, starts a new PATH with a signed RotateStart
+ * checkpoint chained to it, then applies rotate_keep. Not while a verify
+ * reads the files (it runs at the next append or tick). */
+static enum kh_err audit_rotate_locked(struct audit *a, struct kh_errbuf *e)
+{
+	char name[256], to[4096];
+	uint64_t first = a->file_first_seq;
+	int r = KH_OK;
+
+	if (pthread_mutex_trylock(&a->verify_lock) != 0)
+		return KH_OK;
+	KH_TRY(audit_checkpoint_m(a, "RotateEnd", false, e));
+	KH_ENSURE(audit_rot_name(a->base, first, a->next_seq - 1, name, sizeof(name)) &&
+		  audit_rot_path(a, name, to, sizeof(to)),
+		  kh_err_set(e, KH_E_INTERNAL, "the rotated audit file's name is too long"));
+	KH_ENSURE(rename(a->path, to) == 0,
+		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot rename %s to %s: %s", a->path, to, strerror(errno)));
+	audit_sync_dir(a);
+	audit_crash_point(a, "rotate-renamed");
+	KH_TRY(audit_rotate_start(a, to, e));
+	a->vcache.valid = false;
+	log_info("audit log rotated: %s holds records %llu to %llu; %s goes on from record %llu", to,
+		 (unsigned long long)first, (unsigned long long)(a->file_first_seq - 1), a->path,
+		 (unsigned long long)a->file_first_seq);
+	audit_retention_locked(a);
+out:
+	pthread_mutex_unlock(&a->verify_lock);
+	return r;
+}
+
+/* Rotates when due; a failure is logged and retried a minute later. */
+static void audit_maybe_rotate(struct audit *a)
+{
+	struct kh_errbuf e = { 0 };
+
+	if (!audit_rotate_due(a))
+		return;
+	if (audit_rotate_locked(a, &e) != KH_OK) {
+		log_err("audit log rotation failed (retried in a minute): %s", e.msg);
+		a->rotate_retry_mono_us = kh_now_mono_us() + 60000000u;
+	}
 }
 
 /* ---- refusals: counted, one record per principal and window ---- */
@@ -625,6 +949,8 @@ enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct k
 		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
+	if (r == KH_OK)
+		audit_maybe_rotate(a);
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -696,6 +1022,7 @@ void audit_tick(struct audit *a)
 		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
+	audit_maybe_rotate(a);
 	if (!a->failed && a->dirty) {
 		if (fdatasync(a->fd) != 0) {
 			audit_fail(a, "fdatasync");
@@ -997,6 +1324,87 @@ out:
 	return r;
 }
 
+/* The last line of fd (size bytes, ending in a newline) into buf, without
+ * its newline. */
+static bool audit_tail_line(int fd, off_t size, char *buf, size_t bufsz, size_t *len)
+{
+	size_t want = (uint64_t)size < bufsz - 1 ? (size_t)size : bufsz - 1, start;
+
+	if (want == 0 || pread(fd, buf, want, size - (off_t)want) != (ssize_t)want || buf[want - 1] != '\n')
+		return false;
+	start = want - 1;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start == 0 && (off_t)want != size)
+		return false; /* longer than a record */
+	*len = want - 1 - start;
+	memmove(buf, buf + start, *len);
+	buf[*len] = '\0';
+	return true;
+}
+
+/* The first whole line of fd into buf, without its newline. */
+static bool audit_head_line(int fd, char *buf, size_t bufsz, size_t *len)
+{
+	ssize_t n = pread(fd, buf, bufsz - 1, 0);
+	char *nl;
+
+	if (n <= 0 || (nl = memchr(buf, '\n', (size_t)n)) == NULL)
+		return false;
+	*len = (size_t)(nl - buf);
+	buf[*len] = '\0';
+	return true;
+}
+
+/* At start, before the anchor check: when the anchored checkpoint is the
+ * last line of the newest rotated file, a rotation was under way when
+ * keyholdd stopped. With no whole line in the log the rotation is
+ * finished (*finish: the new log gets its RotateStart); when the log
+ * begins with the RotateStart chained to that checkpoint, the anchor holds
+ * (*linked). Anything else goes to the ordinary anchor check, which
+ * reports a removed or replaced log. */
+static void audit_rotation_resume(struct audit *a, bool *finish, bool *linked, uint64_t *last_ts)
+{
+	struct audit_rotfile *rf = NULL;
+	char path[4096], *buf = NULL;
+	struct audit_rec rec;
+	struct stat st;
+	uint8_t dig[32];
+	size_t n = 0, len = 0;
+	int fd = -1;
+
+	*finish = *linked = false;
+	if (!a->have_anchor || a->anchor.clean || audit_rot_list(a->path, &rf, &n) != KH_OK || n == 0 ||
+	    rf[n - 1].last != a->anchor.seq)
+		goto out;
+	buf = malloc(AUDIT_LINE_MAX + 1);
+	if (buf == NULL || !audit_rot_path(a, rf[n - 1].name, path, sizeof(path)))
+		goto out;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size != a->anchor.off ||
+	    !audit_tail_line(fd, st.st_size, buf, AUDIT_LINE_MAX + 1, &len))
+		goto out;
+	audit_sha256(buf, len, dig);
+	if (memcmp(dig, a->anchor.hash, 32) != 0 || !audit_parse(buf, len, &rec) || !rec.checkpoint ||
+	    rec.seq != a->anchor.seq)
+		goto out;
+	*last_ts = rec.time_us;
+	if (!audit_head_line(a->fd, buf, AUDIT_LINE_MAX + 1, &len)) {
+		/* Empty, or a torn first write: audit_find_head cuts it off. */
+		if (fstat(a->fd, &st) == 0 && st.st_size < AUDIT_LINE_MAX)
+			*finish = true;
+		goto out;
+	}
+	if (audit_parse(buf, len, &rec) && rec.checkpoint && strcmp(rec.method, "RotateStart") == 0 &&
+	    rec.seq == a->anchor.seq + 1 && memcmp(rec.prev, a->anchor.hash, 32) == 0)
+		*linked = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(rf);
+}
+
 static void audit_free(struct audit *a)
 {
 	if (a == NULL)
@@ -1006,6 +1414,7 @@ static void audit_free(struct audit *a)
 	store_close(a->st);
 	EVP_PKEY_free(a->pub);
 	free(a->path);
+	free(a->dir);
 	pthread_mutex_destroy(&a->verify_lock);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
@@ -1016,8 +1425,10 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	struct audit *a;
 	struct audit_event ev = { "keyholdd", "Start", NULL, KH_OK, 0, 1 };
 	struct kh_errbuf ce = { 0 };
-	char tag[32], why[256];
-	uint64_t torn = 0;
+	char tag[32], why[256], *line = NULL;
+	uint64_t torn = 0, last_ts = 0;
+	bool finish = false, linked = false;
+	size_t len = 0;
 	int r = KH_OK;
 
 	a = calloc(1, sizeof(*a));
@@ -1035,15 +1446,44 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	a->sync_always = cfg->sync_always;
 	a->tamper_refuse = cfg->tamper_refuse;
 	kh_strlcpy(a->key, cfg->key != NULL ? cfg->key : "keyhold-audit", sizeof(a->key));
+	a->rotate_size = cfg->rotate_size;
+	a->rotate_age_s = cfg->rotate_age_s;
+	a->rotate_keep = cfg->rotate_keep;
+	a->now_s = cfg->now_s;
+	a->journal = cfg->journal;
+#ifdef KEYHOLD_TESTING
+	{
+		const char *c = getenv("KEYHOLD_TEST_AUDIT_CRASH_AT");
+
+		if (c != NULL && c[0] != '\0') {
+			kh_strlcpy(a->crash_at, c, sizeof(a->crash_at));
+			log_warn("test build: keyholdd will kill itself at audit point '%s'", a->crash_at);
+		}
+	}
+#endif
 	a->path = strdup(cfg->path);
 	KH_ENSURE(a->path != NULL, KH_E_RESOURCE_EXHAUSTED);
+	{
+		char *slash = strrchr(a->path, '/');
+
+		a->base = slash != NULL ? slash + 1 : a->path;
+		a->dir = slash == NULL ? strdup(".") : slash == a->path ? strdup("/") : strndup(a->path, (size_t)(slash - a->path));
+		KH_ENSURE(a->dir != NULL && a->base[0] != '\0', KH_E_RESOURCE_EXHAUSTED);
+	}
 	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	KH_ENSURE(a->fd >= 0, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the audit log %s: %s", a->path,
 					 strerror(errno)));
 	/* The anchor first: nothing in the file is adopted before it is
 	 * checked against the checkpoint keyholdd last wrote. */
 	audit_anchor_load(a);
-	audit_anchor_check(a, tag, sizeof(tag), why, sizeof(why));
+	audit_rotation_resume(a, &finish, &linked, &last_ts);
+	if (finish || linked) {
+		tag[0] = why[0] = '\0';
+		log_warn("audit log %s: keyholdd stopped during a rotation after checkpoint %llu; %s", a->path,
+			 (unsigned long long)a->anchor.seq, finish ? "the rotation is finished now" : "it had finished");
+	} else {
+		audit_anchor_check(a, tag, sizeof(tag), why, sizeof(why));
+	}
 	if (why[0] != '\0') {
 		log_err("audit log %s: %s", a->path, why);
 		KH_ENSURE(!a->tamper_refuse,
@@ -1063,6 +1503,28 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	}
 	KH_TRY(audit_key_setup(a, e));
 	a->last_ckpt_mono_us = a->last_sync_mono_us = kh_now_mono_us();
+	line = malloc(AUDIT_LINE_MAX + 1);
+	KH_ENSURE(line != NULL, KH_E_RESOURCE_EXHAUSTED);
+	a->file_first_seq = a->next_seq;
+	a->file_start_us = audit_wall_us(a);
+	if (finish && a->size == 0) {
+		/* The new log of the interrupted rotation gets its RotateStart. */
+		a->next_seq = a->anchor.seq + 1;
+		memcpy(a->head, a->anchor.hash, 32);
+		a->last_ts_us = last_ts;
+		a->file_first_seq = a->next_seq;
+		pthread_mutex_lock(&a->lock);
+		r = audit_checkpoint_m(a, "RotateStart", false, e);
+		pthread_mutex_unlock(&a->lock);
+		KH_TRY(r);
+	} else if (audit_head_line(a->fd, line, AUDIT_LINE_MAX + 1, &len)) {
+		struct audit_rec fr;
+
+		if (audit_parse(line, len, &fr)) {
+			a->file_first_seq = fr.seq;
+			a->file_start_us = fr.time_us;
+		}
+	}
 	if (tag[0] != '\0') {
 		/* on_tamper = report: the finding is the first record of this
 		 * run, so every later verify reports it (DATA_LOSS). */
@@ -1092,6 +1554,7 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	*out = a;
 	a = NULL;
 out:
+	free(line);
 	audit_free(a);
 	return r;
 }
@@ -1140,29 +1603,22 @@ static long audit_getline(FILE *f, char *buf, size_t bufsz, off_t *pos)
 	return too_long ? -2 : (long)n; /* a last line without newline */
 }
 
-enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uint32_t limit_in, audit_show_fn fn,
-		       void *arg, uint64_t *next_seq, bool *more, struct kh_errbuf *e)
+/* Where a page of audit_show stands. */
+struct audit_showpass {
+	uint64_t since_us, from_seq, next;
+	size_t limit, shown;
+	bool cut;
+	audit_show_fn fn;
+	void *arg;
+};
+
+/* The records of one file (to size bytes; -1: to its end). */
+static enum kh_err audit_show_file(struct audit_showpass *sp, FILE *f, off_t size, char *line, struct kh_errbuf *e)
 {
-	FILE *f = NULL;
-	char *line = NULL;
-	size_t limit = limit_in ? limit_in : AUDIT_PAGE_DEFAULT, n_shown = 0;
-	/* A since past what microseconds can hold matches nothing. */
-	uint64_t since_us = since_s > UINT64_MAX / 1000000u ? UINT64_MAX : since_s * 1000000u;
-	uint64_t next = 0;
-	bool cut = false;
-	off_t pos = 0, size;
+	off_t pos = 0;
 	int r = KH_OK;
 
-	if (limit > AUDIT_PAGE_MAX)
-		limit = AUDIT_PAGE_MAX;
-	pthread_mutex_lock(&a->lock);
-	size = a->size;
-	pthread_mutex_unlock(&a->lock);
-	line = malloc(AUDIT_LINE_MAX);
-	KH_ENSURE(line != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
-	f = fopen(a->path, "re");
-	KH_ENSURE(f != NULL, kh_err_set(e, KH_E_UNAVAILABLE, "cannot read %s: %s", a->path, strerror(errno)));
-	while (pos < size) {
+	while (!sp->cut && (size < 0 || pos < size)) {
 		struct audit_rec rec;
 		struct audit_shown x;
 		long n = audit_getline(f, line, AUDIT_LINE_MAX, &pos);
@@ -1171,11 +1627,11 @@ enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uin
 			break;
 		if (n < 0 || !audit_parse(line, (size_t)n, &rec))
 			continue; /* audit verify reports it */
-		if (rec.seq < from_seq || rec.time_us < since_us)
+		if (rec.seq < sp->from_seq || rec.time_us < sp->since_us)
 			continue;
-		if (n_shown == limit) {
-			cut = true;
-			next = rec.seq;
+		if (sp->shown == sp->limit) {
+			sp->cut = true;
+			sp->next = rec.seq;
 			break;
 		}
 		x.seq = rec.seq;
@@ -1187,14 +1643,69 @@ enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uin
 		x.ev.duration_us = rec.dur_us;
 		x.ev.count = rec.count;
 		x.checkpoint = rec.checkpoint;
-		KH_TRY(fn(arg, &x, e));
-		n_shown++;
+		KH_TRY(sp->fn(sp->arg, &x, e));
+		sp->shown++;
 	}
-	*next_seq = next;
-	*more = cut;
+out:
+	return r;
+}
+
+enum kh_err audit_show(struct audit *a, uint64_t since_s, uint64_t from_seq, uint32_t limit_in, audit_show_fn fn,
+		       void *arg, uint64_t *next_seq, bool *more, struct kh_errbuf *e)
+{
+	struct audit_showpass sp;
+	struct audit_rotfile *rf = NULL;
+	FILE *f = NULL;
+	char *line = NULL;
+	size_t n_rot = 0, i;
+	off_t size;
+	int fd, r = KH_OK;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.limit = limit_in ? limit_in : AUDIT_PAGE_DEFAULT;
+	if (sp.limit > AUDIT_PAGE_MAX)
+		sp.limit = AUDIT_PAGE_MAX;
+	/* A since past what microseconds can hold matches nothing. */
+	sp.since_us = since_s > UINT64_MAX / 1000000u ? UINT64_MAX : since_s * 1000000u;
+	sp.from_seq = from_seq;
+	sp.fn = fn;
+	sp.arg = arg;
+	line = malloc(AUDIT_LINE_MAX);
+	KH_ENSURE(line != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	/* The rotated files and the log as one consistent set: no rotation
+	 * between listing them and opening the log. */
+	pthread_mutex_lock(&a->lock);
+	size = a->size;
+	if (audit_rot_list(a->path, &rf, &n_rot) != KH_OK)
+		n_rot = 0;
+	fd = open(a->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	pthread_mutex_unlock(&a->lock);
+	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot read %s: %s", a->path, strerror(errno)));
+	f = fdopen(fd, "re");
+	if (f == NULL)
+		close(fd);
+	KH_ENSURE(f != NULL, kh_err_set(e, KH_E_UNAVAILABLE, "cannot read %s: %s", a->path, strerror(errno)));
+	for (i = 0; i < n_rot && !sp.cut; i++) {
+		char path[4096];
+		FILE *rfh;
+
+		if (rf[i].last < from_seq || !audit_rot_path(a, rf[i].name, path, sizeof(path)))
+			continue;
+		rfh = fopen(path, "re");
+		if (rfh == NULL)
+			continue; /* deleted by retention meanwhile */
+		r = audit_show_file(&sp, rfh, -1, line, e);
+		fclose(rfh);
+		KH_TRY(r);
+	}
+	if (!sp.cut)
+		KH_TRY(audit_show_file(&sp, f, size, line, e));
+	*next_seq = sp.next;
+	*more = sp.cut;
 out:
 	if (f != NULL)
 		fclose(f);
+	free(rf);
 	free(line);
 	return r;
 }
@@ -1213,17 +1724,30 @@ static bool audit_sig_ok(struct audit *a, const char *line, const struct audit_r
 	return ok;
 }
 
-/* One pass of verify over the file. */
+/* One pass of verify over the rotated files and the log. */
 struct audit_vpass {
 	struct audit_verdict *v;
 	uint64_t breaks;
 	uint64_t expect, lineno;
 	uint8_t prev[32];
 	bool resync;                  /* after an unreadable line: adopt the next record */
-	EVP_MD_CTX *run;              /* SHA-256 of every byte read so far */
+	EVP_MD_CTX *run;              /* SHA-256 of every byte of the log read so far */
 	bool run_ok;                  /* false after a line the buffer could not hold */
 	off_t pos;
 	struct audit_vcache cand;     /* the cache this pass can leave */
+	/* across files */
+	const char *fname;            /* the rotated file being read; NULL: the log */
+	const char *prev_fname;       /* the file before it */
+	bool in_log;
+	bool file_start;              /* no record of this file read yet */
+	bool adopt;                   /* the first file: take up the chain at its first record */
+	bool need_start;              /* the file must begin with a signed RotateStart */
+	bool last_ckpt;               /* the last record read was a signed checkpoint */
+	char last_method[48];
+	uint64_t retained_upto;       /* the last record of files AuditRetention records name */
+	uint64_t start_seq;           /* where the chain was taken up (0: at record 1) */
+	char start_file[256];
+	uint64_t base_records, base_checkpoints; /* before the log */
 };
 
 #define AUDIT_REASON_SUMMARY 48
@@ -1232,27 +1756,60 @@ static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const 
 static void audit_bad(struct audit_vpass *p, uint64_t seq, uint64_t line, const char *fmt, ...)
 {
 	struct audit_verdict *v = p->v;
-	char msg[320];
+	char msg[320], full[600];
 	size_t used, ml;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (p->fname != NULL)
+		snprintf(full, sizeof(full), "%s: %s", p->fname, msg);
+	else
+		kh_strlcpy(full, msg, sizeof(full));
 	p->breaks++;
 	if (v->ok) {
 		v->ok = false;
 		v->bad_seq = seq;
 		v->bad_line = line;
-		kh_strlcpy(v->reason, msg, sizeof(v->reason) - AUDIT_REASON_SUMMARY);
+		kh_strlcpy(v->reason, full, sizeof(v->reason) - AUDIT_REASON_SUMMARY);
 		return;
 	}
 	/* Every later break is named too, as long as the reason has room. */
 	used = strlen(v->reason);
-	ml = strlen(msg);
+	ml = strlen(full);
 	if (used + ml + 40 + AUDIT_REASON_SUMMARY < sizeof(v->reason))
 		snprintf(v->reason + used, sizeof(v->reason) - used, "; record %llu (line %llu): %s",
-			 (unsigned long long)seq, (unsigned long long)line, msg);
+			 (unsigned long long)seq, (unsigned long long)line, full);
+}
+
+/* The first record of a file: where the chain is taken up (the oldest
+ * file), or the link to the file before (its prev is the hash of that
+ * file's last line, checked as any prev). */
+static void audit_verify_file_start(struct audit_vpass *p, const struct audit_rec *rec)
+{
+	p->file_start = false;
+	if (p->adopt) {
+		p->adopt = false;
+		if (rec->seq > 1) {
+			/* Older files are gone: start at this file's signed
+			 * checkpoint (checked below) and say so. */
+			p->expect = rec->seq;
+			memcpy(p->prev, rec->prev, 32);
+			p->need_start = true;
+			p->start_seq = rec->seq;
+			kh_strlcpy(p->start_file, p->fname != NULL ? p->fname : "the log", sizeof(p->start_file));
+		}
+	} else if (rec->seq > p->expect) {
+		audit_bad(p, p->expect, p->lineno, "records %llu to %llu are missing: no file holds them (%s, then %s)",
+			  (unsigned long long)p->expect, (unsigned long long)(rec->seq - 1),
+			  p->prev_fname != NULL ? p->prev_fname : "-", p->fname != NULL ? p->fname : "the log");
+		p->expect = rec->seq;
+		memcpy(p->prev, rec->prev, 32);
+	}
+	if (p->need_start && !(rec->checkpoint && strcmp(rec->method, "RotateStart") == 0))
+		audit_bad(p, rec->seq, p->lineno, "the file does not begin with a signed RotateStart checkpoint (record %llu)",
+			  (unsigned long long)rec->seq);
 }
 
 /* Verifies lines from the current position to the end of f. stop_at_torn:
@@ -1278,20 +1835,24 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 				p->run_ok = false;
 			break;
 		}
-		if (n >= 0 && p->run_ok) {
+		if (p->in_log && n >= 0 && p->run_ok) {
 			EVP_DigestUpdate(p->run, line, (size_t)n);
 			if (has_nl)
 				EVP_DigestUpdate(p->run, "\n", 1);
-		} else {
+		} else if (p->in_log) {
 			p->run_ok = false;
 		}
 		p->lineno++;
+		p->last_ckpt = false;
 		if (n < 0 || !audit_parse(line, (size_t)n, &rec)) {
 			audit_bad(p, p->expect, p->lineno, "line %llu is not an audit record (record %llu expected there)",
 				  (unsigned long long)p->lineno, (unsigned long long)p->expect);
 			p->resync = true;
+			p->file_start = false;
 			continue;
 		}
+		if (p->file_start)
+			audit_verify_file_start(p, &rec);
 		if (p->resync) {
 			p->resync = false; /* already reported: take up the chain again here */
 		} else if (rec.seq > p->expect) {
@@ -1307,6 +1868,12 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 		if (seq_ok && memcmp(rec.prev, p->prev, 32) != 0) {
 			if (rec.seq == 1)
 				audit_bad(p, 1, p->lineno, "record 1 does not start the chain (its prev is not zero)");
+			else if (p->lineno == 1)
+				audit_bad(p, rec.seq - 1, p->lineno,
+					  "record %llu, the last of %s, was altered or the file replaced: its hash does not match "
+					  "the one record %llu holds",
+					  (unsigned long long)(rec.seq - 1), p->prev_fname != NULL ? p->prev_fname : "the file before",
+					  (unsigned long long)rec.seq);
 			else
 				audit_bad(p, rec.seq - 1, p->lineno - 1,
 					  "record %llu was altered: its hash does not match the one record %llu holds",
@@ -1317,6 +1884,14 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 				  "keyholdd found the log tampered with when it started (%s): records before record %llu were "
 				  "removed, rewritten or added while it was stopped",
 				  rec.obj, (unsigned long long)rec.seq);
+		if (strcmp(rec.method, "AuditRetention") == 0) {
+			const char *dash = strchr(rec.obj, '-');
+			uint64_t upto;
+
+			if (dash != NULL && audit_rot_num(dash + 1, strlen(dash + 1), &upto) && upto > p->retained_upto)
+				p->retained_upto = upto;
+		}
+		kh_strlcpy(p->last_method, rec.method, sizeof(p->last_method));
 		if (rec.checkpoint) {
 			if (strcmp(rec.keyfp, a->keyfp) != 0) {
 				audit_bad(p, rec.seq, p->lineno,
@@ -1329,6 +1904,7 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 				v->checkpoints++;
 				v->last_checkpoint_seq = rec.seq;
 				v->unsigned_tail = 0;
+				p->last_ckpt = true;
 			}
 		} else {
 			v->unsigned_tail++;
@@ -1336,7 +1912,7 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 		audit_sha256(line, (size_t)n, p->prev);
 		v->records++;
 		p->expect = rec.seq + 1;
-		if (rec.checkpoint && p->breaks == 0 && p->run_ok && has_nl) {
+		if (p->in_log && rec.checkpoint && p->breaks == 0 && p->run_ok && has_nl) {
 			/* Everything up to here holds: a later verify may start
 			 * here once the bytes before still hash the same. */
 			EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -1347,9 +1923,11 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 				p->cand.off = p->pos;
 				p->cand.expect = p->expect;
 				p->cand.lineno = p->lineno;
-				p->cand.records = v->records;
-				p->cand.checkpoints = v->checkpoints;
+				p->cand.records = v->records - p->base_records;
+				p->cand.checkpoints = v->checkpoints - p->base_checkpoints;
 				p->cand.last_checkpoint_seq = v->last_checkpoint_seq;
+				p->cand.retained_upto = p->retained_upto;
+				p->cand.start_seq = p->start_seq;
 				memcpy(p->cand.prev, p->prev, 32);
 			}
 			EVP_MD_CTX_free(c);
@@ -1358,9 +1936,10 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 	clearerr(f);
 }
 
-/* Starts p at the cached prefix when the file's first bytes still hash to
- * it (a plain SHA-256 pass: far cheaper than parsing and checking every
- * signature again); else at the start. */
+/* Starts p at the cached prefix of the log when its first bytes still
+ * hash to it (a plain SHA-256 pass: far cheaper than parsing and checking
+ * every signature again) and the rotated files before it ended as they
+ * did; else at the start. */
 static void audit_verify_resume(struct audit *a, struct audit_vpass *p, FILE *f)
 {
 	struct audit_vcache c;
@@ -1372,7 +1951,7 @@ static void audit_verify_resume(struct audit *a, struct audit_vpass *p, FILE *f)
 	pthread_mutex_lock(&a->lock);
 	c = a->vcache;
 	pthread_mutex_unlock(&a->lock);
-	if (!c.valid)
+	if (!c.valid || c.link_expect != p->expect || c.link_adopt != p->adopt || memcmp(c.link_prev, p->prev, 32) != 0)
 		return;
 	buf = malloc(1u << 20);
 	tmp = EVP_MD_CTX_new();
@@ -1394,9 +1973,18 @@ static void audit_verify_resume(struct audit *a, struct audit_vpass *p, FILE *f)
 	p->expect = c.expect;
 	p->lineno = c.lineno;
 	memcpy(p->prev, c.prev, 32);
-	p->v->records = c.records;
-	p->v->checkpoints = c.checkpoints;
+	p->v->records = p->base_records + c.records;
+	p->v->checkpoints = p->base_checkpoints + c.checkpoints;
 	p->v->last_checkpoint_seq = c.last_checkpoint_seq;
+	if (c.retained_upto > p->retained_upto)
+		p->retained_upto = c.retained_upto;
+	if (c.start_seq > 0 && p->adopt) {
+		p->start_seq = c.start_seq;
+		kh_strlcpy(p->start_file, "the log", sizeof(p->start_file));
+	}
+	p->adopt = false;
+	p->file_start = false;
+	p->need_start = false;
 	p->cand = c;
 	log_dbg("audit verify: resumed after checkpoint %llu (%lld bytes before it hashed, not parsed)",
 		(unsigned long long)c.last_checkpoint_seq, (long long)c.off);
@@ -1410,11 +1998,50 @@ out:
 	free(buf);
 }
 
+/* One rotated file, whole: it must hold the records its name says and end
+ * with a signed RotateEnd checkpoint. */
+static void audit_verify_rotated(struct audit *a, struct audit_vpass *p, const struct audit_rotfile *rf, char *line)
+{
+	char path[4096];
+	FILE *f = NULL;
+
+	p->fname = rf->name;
+	p->lineno = 0;
+	p->pos = 0;
+	p->file_start = true;
+	p->resync = false;
+	p->last_ckpt = false;
+	p->last_method[0] = '\0';
+	if (!audit_rot_path(a, rf->name, path, sizeof(path)) || (f = fopen(path, "re")) == NULL) {
+		audit_bad(p, rf->first, 0, "cannot read it: %s", strerror(errno));
+		goto out;
+	}
+	setvbuf(f, NULL, _IOFBF, 1u << 16);
+	audit_verify_lines(a, p, f, line, false);
+	if (p->file_start)
+		audit_bad(p, rf->first, 0, "the file holds no record");
+	else if (!p->last_ckpt || strcmp(p->last_method, "RotateEnd") != 0)
+		audit_bad(p, p->expect, p->lineno,
+			  "the file does not end with a signed RotateEnd checkpoint: records were cut from its end");
+	else if (p->expect - 1 != rf->last)
+		audit_bad(p, p->expect - 1, p->lineno, "the file ends with record %llu; its name says %llu",
+			  (unsigned long long)(p->expect - 1), (unsigned long long)rf->last);
+	p->v->files++;
+out:
+	if (f != NULL)
+		fclose(f);
+	p->prev_fname = rf->name;
+	p->fname = NULL;
+	p->need_start = true; /* every later file begins with a RotateStart */
+}
+
 enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_errbuf *e)
 {
 	FILE *f = NULL;
 	char *line = NULL;
 	struct audit_vpass p;
+	struct audit_rotfile *rf = NULL;
+	size_t n_rot = 0, i;
 	struct stat st;
 	bool locked = false;
 	int r = KH_OK;
@@ -1425,18 +2052,36 @@ enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_err
 	p.v = v;
 	p.expect = 1;
 	p.run_ok = true;
+	p.adopt = true;
+	p.file_start = true;
 	kh_strlcpy(v->key_fp, a->keyfp, sizeof(v->key_fp));
 	/* One verify at a time: a second one would hold another worker for
-	 * as long; the first one's result is moments away. */
+	 * as long; the first one's result is moments away. No rotation
+	 * either while it runs (audit_rotate_locked waits for the next
+	 * append). */
 	if (pthread_mutex_trylock(&a->verify_lock) != 0)
 		return kh_err_set(e, KH_E_UNAVAILABLE, "another audit verify is running; try again when it has finished");
 	line = malloc(AUDIT_LINE_MAX);
 	p.run = EVP_MD_CTX_new();
 	KH_ENSURE(line != NULL && p.run != NULL && EVP_DigestInit_ex(p.run, EVP_sha256(), NULL) == 1,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	KH_ENSURE(audit_rot_list(a->path, &rf, &n_rot) == KH_OK,
+		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot list the rotated files of %s", a->path));
+	for (i = 0; i < n_rot; i++)
+		audit_verify_rotated(a, &p, &rf[i], line);
 	f = fopen(a->path, "re");
 	KH_ENSURE(f != NULL, kh_err_set(e, KH_E_UNAVAILABLE, "cannot read %s: %s", a->path, strerror(errno)));
 	setvbuf(f, NULL, _IOFBF, 1u << 16);
+	p.in_log = true;
+	p.lineno = 0;
+	p.pos = 0;
+	p.resync = false;
+	p.file_start = true;
+	p.base_records = v->records;
+	p.base_checkpoints = v->checkpoints;
+	p.cand.link_expect = p.expect;
+	p.cand.link_adopt = p.adopt;
+	memcpy(p.cand.link_prev, p.prev, 32);
 	audit_verify_resume(a, &p, f);
 	/* The whole file, to its end (not only what keyholdd remembers);
 	 * then, with appends held, the few records written meanwhile. */
@@ -1444,6 +2089,7 @@ enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_err
 	pthread_mutex_lock(&a->lock);
 	locked = true;
 	audit_verify_lines(a, &p, f, line, false);
+	v->files++;
 	if (fstat(fileno(f), &st) == 0 && st.st_size < a->size)
 		audit_bad(&p, p.expect, p.lineno + 1,
 			  "records %llu to %llu are missing from the end of the log (it is %lld bytes shorter than keyholdd wrote)",
@@ -1458,6 +2104,23 @@ enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_err
 			  (unsigned long long)(a->next_seq - 1));
 	if (p.cand.valid && p.cand.off <= a->size)
 		a->vcache = p.cand;
+	v->first_seq = p.start_seq > 0 ? p.start_seq : 1;
+	if (p.start_seq > 1) {
+		/* Older files are gone: fine when retention deleted them (and
+		 * said so in a record), a break otherwise. */
+		if (p.retained_upto + 1 >= p.start_seq) {
+			if (v->ok)
+				snprintf(v->reason, sizeof(v->reason),
+					 "verification starts at record %llu, the signed checkpoint that begins %s: records 1 to "
+					 "%llu were in rotated files deleted by retention ([audit] rotate_keep)",
+					 (unsigned long long)p.start_seq, p.start_file, (unsigned long long)(p.start_seq - 1));
+		} else {
+			audit_bad(&p, 1, 0,
+				  "records 1 to %llu are missing: the files before %s were removed, and no AuditRetention "
+				  "record says retention deleted them",
+				  (unsigned long long)(p.start_seq - 1), p.start_file);
+		}
+	}
 	if (p.breaks > 1) {
 		size_t used = strlen(v->reason);
 
@@ -1469,6 +2132,7 @@ out:
 	if (f != NULL)
 		fclose(f);
 	EVP_MD_CTX_free(p.run);
+	free(rf);
 	free(line);
 	pthread_mutex_unlock(&a->verify_lock);
 	return r;

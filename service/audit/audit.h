@@ -25,7 +25,29 @@ struct audit_config {
 	struct store *store;          /* the state database keeping the anchor's copy; audit_open
 				       * takes it (also on failure); NULL: the token's copy only */
 	bool tamper_refuse;           /* on_tamper = refuse: a log that fails the anchor check stops the start */
+	uint64_t rotate_size;         /* rotate when the file reaches this many bytes; 0: never */
+	unsigned rotate_age_s;        /* rotate when its first record is this old; 0: never */
+	unsigned rotate_keep;         /* rotated files kept; 0: all */
+	int64_t (*now_s)(void);       /* wall clock for rotate_age (a test build may move it); NULL: time() */
+	bool journal;                 /* a copy of every record to keyholdd's log (the journal under systemd) */
 };
+
+/* Rotation (docs/SECURITY.md): the full file ends with a signed RotateEnd
+ * checkpoint and is renamed PATH.<first seq>-<last seq> (12 digits each,
+ * zero-padded); the new PATH starts with a signed RotateStart checkpoint
+ * whose prev is the hash of the last line of the rotated file. */
+struct audit_rotfile {
+	uint64_t first, last;         /* the records the file holds, from its name */
+	char name[256];               /* its file name (without the directory) */
+};
+/* The name of a rotated file of `base` (the log's file name) holding
+ * first..last; false when it does not fit. */
+bool audit_rot_name(const char *base, uint64_t first, uint64_t last, char *out, size_t outsz);
+/* Whether `name` is a rotated file of `base`; its range on true. */
+bool audit_rot_parse(const char *base, const char *name, uint64_t *first, uint64_t *last);
+/* The rotated files of the log `path`, oldest first (by first seq); *out
+ * is malloc'ed (free it), *n may be 0. */
+enum kh_err audit_rot_list(const char *path, struct audit_rotfile **out, size_t *n) KH_WUR;
 
 /* Opens (creating) the log, checks it against the anchor (the last
  * checkpoint's sequence number, offset and hash, kept in the token as the
@@ -103,9 +125,14 @@ struct audit_verdict {
 	uint64_t unsigned_tail;       /* records after the last checkpoint */
 	uint64_t last_checkpoint_seq;
 	char key_fp[65];              /* the checkpoint key's SPKI SHA-256, hex */
+	uint64_t first_seq;           /* where verification started (1, or the first record of the
+				       * oldest file retention kept) */
+	uint64_t files;               /* files verified (rotated ones and the log) */
 };
 
-/* Checks the whole file to its end: sequence, chain, checkpoint
+/* Checks the rotated files, oldest first, and the whole log to its end
+ * (when ok and the oldest files were deleted by retention, reason says
+ * where verification starts): sequence, chain, checkpoint
  * signatures, AuditTamper records, and the head this process wrote.
  * out->ok false names the first bad record, and the reason goes on to
  * name the later breaks. Incremental: when the bytes up to the last

@@ -458,6 +458,30 @@ static enum kh_err cfg_key_policy(struct cfg_parse *p, const char *section, cons
 	return cfg_fail(p, "unknown key '%s' in [key:%s] (keys: signers, digests, padding)", n, key);
 }
 
+static enum kh_err cfg_duration(struct cfg_parse *p, unsigned *dst, const char *name, const char *v,
+				unsigned min_s, unsigned max_s);
+
+enum kh_err svc_config_bytes(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMG";
+	char num[24];
+	size_t len = strlen(s);
+	const char *u;
+	uint64_t n, mult = 1;
+
+	if (len == 0 || len >= sizeof(num))
+		return KH_E_INVALID_ARGUMENT;
+	memcpy(num, s, len + 1);
+	if ((u = strchr(units, num[len - 1])) != NULL && num[len - 1] != '\0') {
+		mult = (uint64_t)1 << (10 * (1 + (u - units)));
+		num[--len] = '\0';
+	}
+	if (len == 0 || strspn(num, "0123456789") != len || kh_parse_u64(num, 0, UINT64_MAX / mult, &n) != 0)
+		return KH_E_INVALID_ARGUMENT;
+	*out = n * mult;
+	return KH_OK;
+}
+
 static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
@@ -491,7 +515,34 @@ static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 			return cfg_fail(p, "on_tamper must be refuse or report, not '%s'", v);
 		return KH_OK;
 	}
-	return cfg_fail(p, "unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper)",
+	if (strcmp(n, "rotate_size") == 0) {
+		if (svc_config_bytes(v, &c->audit_rotate_size) != KH_OK ||
+		    (c->audit_rotate_size != 0 && c->audit_rotate_size < 4096))
+			return cfg_fail(p, "rotate_size must be 0 (off) or a size of at least 4096 bytes (4096, 512K, 64M, 2G), not '%s'",
+					v);
+		return KH_OK;
+	}
+	if (strcmp(n, "rotate_age") == 0) {
+		if (strcmp(v, "0") == 0) {
+			c->audit_rotate_age_s = 0;
+			return KH_OK;
+		}
+		return cfg_duration(p, &c->audit_rotate_age_s, n, v, 60, 3650u * 86400u);
+	}
+	if (strcmp(n, "journal") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->audit_journal = true;
+		else if (strcmp(v, "no") == 0)
+			c->audit_journal = false;
+		else
+			return cfg_fail(p, "journal must be yes or no, not '%s'", v);
+		return KH_OK;
+	}
+	if (strcmp(n, "rotate_keep") == 0)
+		return cfg_uint(p, &c->audit_rotate_keep, n, v, 0, 100000);
+	return cfg_fail(p,
+			"unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper, "
+			"rotate_size, rotate_age, rotate_keep, journal)",
 			n);
 }
 
@@ -1024,6 +1075,10 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_VAL(audit_checkpoint_interval_s, "[audit] checkpoint_interval");
 	KEEP_VAL(audit_sync_always, "[audit] sync");
 	KEEP_VAL(audit_tamper_refuse, "[audit] on_tamper");
+	KEEP_VAL(audit_rotate_size, "[audit] rotate_size");
+	KEEP_VAL(audit_rotate_age_s, "[audit] rotate_age");
+	KEEP_VAL(audit_rotate_keep, "[audit] rotate_keep");
+	KEEP_VAL(audit_journal, "[audit] journal");
 	if (old->metrics_listen != fresh->metrics_listen || cfg_str_differs(old->metrics_host, fresh->metrics_host) ||
 	    old->metrics_port != fresh->metrics_port)
 		restart(arg, "[metrics] listen");

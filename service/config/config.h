@@ -85,6 +85,10 @@ struct svc_config {
 	unsigned audit_checkpoint_interval_s;
 	bool audit_sync_always;         /* fdatasync every record */
 	bool audit_tamper_refuse;       /* on_tamper = refuse (default report) */
+	uint64_t audit_rotate_size;     /* rotate_size, bytes; 0: off */
+	unsigned audit_rotate_age_s;    /* rotate_age; 0: off */
+	unsigned audit_rotate_keep;     /* rotated files kept; 0: all */
+	bool audit_journal;             /* journal = yes: a copy of every record to the log */
 	/* [key:NAME] */
 	struct svc_key_policy_cfg *key_policies;
 	size_t n_key_policies;
@@ -151,6 +155,8 @@ const char *svc_fips_mode_name(enum svc_fips_mode m);
 /* "30s", "15m", "12h", "7d" -> seconds in [min_s, max_s]; KH_OK, or
  * KH_E_INVALID_ARGUMENT (*out untouched). */
 enum kh_err svc_config_duration(const char *s, unsigned min_s, unsigned max_s, unsigned *out) KH_WUR;
+/* A size in bytes with an optional K, M or G suffix (powers of 1024): "4096", "64M". */
+enum kh_err svc_config_bytes(const char *s, uint64_t *out) KH_WUR;
 /* Splits a command line into argv: words separated by blanks, "double
  * quotes" group (\" and \\ inside), no shell. *argv is NULL-terminated and
  * freed with svc_config_argv_free. INVALID_ARGUMENT with a reason. */

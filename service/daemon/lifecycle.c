@@ -20,6 +20,7 @@
 #include "kh_log.h"
 #include "fips/fips.h"
 #include "core/svc.h"
+#include "core/svc_clock.h"
 #include "core/svc_metrics.h"
 #include "metrics/metrics.h"
 #include "pool/pool.h"
@@ -150,6 +151,11 @@ static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_err
 	ac.sync_always = s->cfg->audit_sync_always;
 	ac.store = st;
 	ac.tamper_refuse = s->cfg->audit_tamper_refuse;
+	ac.rotate_size = s->cfg->audit_rotate_size;
+	ac.rotate_age_s = s->cfg->audit_rotate_age_s;
+	ac.rotate_keep = s->cfg->audit_rotate_keep;
+	ac.now_s = svc_now;
+	ac.journal = s->cfg->audit_journal;
 	r = audit_open(&ac, s->hsm, &s->audit, e);
 	free(path);
 	return r;
