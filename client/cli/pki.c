@@ -926,24 +926,28 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 static int ts_add(struct cli *cli, struct cli_args *a)
 {
 	const char *store = cli_pos(a);
-	const char *paths[CLI_PKI_FILES_MAX];
-	struct cli_bytes files[CLI_PKI_FILES_MAX];
+	const char **paths = NULL;
+	struct cli_bytes *files = NULL;
 	kh_msg *q = NULL, *r = NULL;
 	size_t n = 0, i, total = 0, nw, nadd;
 	enum kh_err e = KH_OK;
 	const char *p;
 	int rc = 0;
 
-	while ((p = cli_pos(a)) != NULL) {
-		if (n == CLI_PKI_FILES_MAX)
-			return cli_usage(cli, "at most %d files at once", CLI_PKI_FILES_MAX);
-		paths[n++] = p;
+	paths = calloc(CLI_TS_FILES_MAX, sizeof(*paths));
+	files = calloc(CLI_TS_FILES_MAX, sizeof(*files));
+	if (paths == NULL || files == NULL)
+		rc = cli_failf(cli, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	while (rc == 0 && (p = cli_pos(a)) != NULL) {
+		if (n == CLI_TS_FILES_MAX)
+			rc = cli_usage(cli, "at most %d files at once", CLI_TS_FILES_MAX);
+		else
+			paths[n++] = p;
 	}
-	if ((rc = cli_args_done(cli, a)) != 0)
-		return rc;
-	if (store == NULL || n == 0)
-		return cli_usage(cli, "usage: keyhold truststore add STORE FILE...");
-	memset(files, 0, sizeof(files));
+	if (rc == 0)
+		rc = cli_args_done(cli, a);
+	if (rc == 0 && (store == NULL || n == 0))
+		rc = cli_usage(cli, "usage: keyhold truststore add STORE FILE...");
 	for (i = 0; i < n && rc == 0; i++)
 		rc = read_in(cli, paths[i], &files[i]);
 	for (i = 0; i < n; i++)
@@ -958,6 +962,8 @@ static int ts_add(struct cli *cli, struct cli_args *a)
 	}
 	for (i = 0; i < n; i++)
 		bytes_clear(&files[i]);
+	free(files);
+	free(paths);
 	if (rc != 0)
 		return rc;
 	nw = warnings_count(r);
@@ -1098,13 +1104,10 @@ static int ts_remove(struct cli *cli, struct cli_args *a)
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
 		cert_json(cli->j, "removed", removed);
-		cli_json_bool(cli->j, "store_deleted", kh_msg_get_bool(r, "store_deleted"));
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("removed %s  %s from %s\n", kh_msg_get_str(removed, "fingerprint"), kh_msg_get_str(removed, "subject"),
 		       store);
-		if (kh_msg_get_bool(r, "store_deleted"))
-			printf("trust store %s is empty and was deleted\n", store);
 	}
 	kh_msg_free(r);
 	return 0;
@@ -1305,7 +1308,7 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 	const char *verb = cli_pos(a);
 
 	if (verb == NULL)
-		return cli_usage(cli, "usage: keyhold truststore add|list|remove|verify ...");
+		return cli_usage(cli, "usage: keyhold truststore create|add|list|show|export|remove|delete|verify|set ...");
 	if (strcmp(verb, "add") == 0)
 		return ts_add(cli, a);
 	if (strcmp(verb, "list") == 0)
@@ -1316,7 +1319,17 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 		return ts_verify(cli, a);
 	if (strcmp(verb, "set") == 0)
 		return cli_ts_set(cli, a);
-	return cli_usage(cli, "unknown verb 'truststore %s'; use add, list, remove, verify or set", verb);
+	if (strcmp(verb, "create") == 0)
+		return cli_ts_create(cli, a);
+	if (strcmp(verb, "delete") == 0)
+		return cli_ts_delete(cli, a);
+	if (strcmp(verb, "export") == 0)
+		return cli_ts_export(cli, a);
+	if (strcmp(verb, "show") == 0)
+		return cli_ts_show(cli, a);
+	return cli_usage(cli, "unknown verb 'truststore %s'; use create, add, list, show, export, remove, delete, verify or "
+			      "set",
+			 verb);
 }
 
 /* ---- crl ---- */

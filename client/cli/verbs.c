@@ -64,12 +64,26 @@ static const struct cli_verb cli_verbs[] = {
 	  "      [--renew-regenerate|--renew-same-key]",
 	  "Change revocation checking or automatic renewal of TP.",
 	  "revocation=,ocsp-url=,renew-at=,renew-regenerate,renew-same-key" },
+	{ "truststore", "create", cli_cmd_truststore, "truststore create STORE",
+	  "An empty trust store, to be given its settings before its first certificate.", "" },
 	{ "truststore", "add", cli_cmd_truststore, "truststore add STORE FILE...",
-	  "Add CA certificates (PEM bundle, DER or PKCS#7) to a trust store.", "" },
+	  "Add CA certificates (PEM bundles of any size, DER or PKCS#7; up to 4096 per store) to a trust\n"
+	  "store, all or nothing; creates the store.",
+	  "" },
 	{ "truststore", "list", cli_cmd_truststore, "truststore list [STORE]", "Trust stores or one store's certificates.",
 	  "" },
+	{ "truststore", "show", cli_cmd_truststore, "truststore show STORE FINGERPRINT [--pem]",
+	  "One certificate of a trust store decoded: subject, issuer, serial, validity, SANs, key usage, EKU,\n"
+	  "basic constraints, policies, fingerprints.",
+	  "pem" },
+	{ "truststore", "export", cli_cmd_truststore,
+	  "truststore export STORE [--format pem|pkcs7|der] [--fingerprint FP] [--out FILE]",
+	  "A trust store's certificates in the order they were added (der: one certificate, by --fingerprint).",
+	  "format=,fingerprint=,out=" },
 	{ "truststore", "remove", cli_cmd_truststore, "truststore remove STORE FINGERPRINT",
-	  "Remove a certificate from a trust store.", "" },
+	  "Remove a certificate from a trust store (the store and its settings stay).", "" },
+	{ "truststore", "delete", cli_cmd_truststore, "truststore delete STORE [--force]",
+	  "Delete a trust store; --force when it still holds certificates or CRLs.", "force" },
 	{ "truststore", "verify", cli_cmd_truststore,
 	  "truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
 	  "      [--purpose serverAuth|clientAuth] [--crl FILE]... [--policy OID]...\n"

@@ -88,7 +88,7 @@ void pki_subject_clear(struct pki_subject *s);
 
 /* ---- certificates and CRLs (pki_cert.c) ---- */
 
-#define PKI_CERTS_MAX 64
+#define PKI_CERTS_MAX KH_TS_CERTS_MAX
 
 /* Certificates from PEM (one or many, other PEM blocks ignored), DER, or
  * PKCS#7 SignedData (PEM or DER, .p7b). INVALID_ARGUMENT with a message a

@@ -80,6 +80,12 @@ enum kh_err svc_h_import_crl(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_list_crls(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_remove_crl(struct rpc_call *c, struct kh_errbuf *e);
 
+/* h_truststore_pool.c */
+enum kh_err svc_h_truststore_create(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_delete(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_export(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_show(struct rpc_call *c, struct kh_errbuf *e);
+
 /* h_revocation.c */
 enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e);

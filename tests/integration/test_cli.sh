@@ -175,7 +175,13 @@ run_json truststore list sj
 run_json truststore verify sj "$T/leaf.pem"
 run_json truststore verify sj "$T/leaf.pem" --host "$uml$bad"
 run_json truststore set sj --revocation "crl none"
+run_json truststore create sj2
+run_json truststore show sj 0000
+run_json truststore export sj --format pkcs7
+run_json truststore delete sj2
 run_json crl import sj "$T/junk"
+run_json crl list sj
+run_json crl remove sj "CN=nobody"
 run_json cert check "$T/leaf.pem" --store sj
 run_json cert expiring --all
 run_json cert monitor
