@@ -230,6 +230,8 @@ void cli_tp_out(struct cli *cli, const kh_msg *t);
 int cli_cmd_cert(struct cli *cli, struct cli_args *a);
 int cli_tp_set(struct cli *cli, struct cli_args *a);
 int cli_ts_set(struct cli *cli, struct cli_args *a);
+/* tpedit.c */
+int cli_tp_discard_csr(struct cli *cli, struct cli_args *a);
 /* tspool.c: a trust store as a trustpool */
 int cli_ts_create(struct cli *cli, struct cli_args *a);
 int cli_ts_delete(struct cli *cli, struct cli_args *a);

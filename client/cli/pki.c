@@ -234,6 +234,15 @@ static const char *or_else(const char *s, const char *dflt)
 }
 
 /* t: a Trustpoint. */
+/* The keyUsage keyhold's CSRs and self-signed certificates carry for the
+ * trustpoint's key type (pki_build.c, RFC 5280 §4.2.1.3). */
+static const char *tp_key_usage(const kh_msg *t)
+{
+	const char *kt = or_else(cli_key_type_name(kh_msg_get_enum(t, "key_type")), "");
+
+	return strncmp(kt, "rsa", 3) == 0 ? "digitalSignature,keyEncipherment" : "digitalSignature";
+}
+
 static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 {
 	const char *pending_key = kh_msg_get_str(t, "pending_csr_key");
@@ -256,6 +265,7 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "revocation", kh_msg_get_str(t, "revocation"));
 	cli_json_str(j, "digest", cli_digest_name(kh_msg_get_enum(t, "digest")));
 	cli_json_u64(j, "validity_days", kh_msg_get_uint(t, "validity_days"));
+	cli_json_str(j, "key_usage", tp_key_usage(t));
 	n = kh_msg_count(t, "ca");
 	cli_json_bool(j, "authenticated", n > 0);
 	cli_json_arr(j, "ca");
@@ -309,7 +319,12 @@ static void tp_print(const kh_msg *t)
 	if (san[0] != '\0')
 		printf("san:         %s\n", san);
 	printf("eku:         %s\n", kh_msg_get_str(t, "eku"));
+	printf("key usage:   %s\n", tp_key_usage(t));
+	printf("digest:      %s\n", strcmp(cli_digest_name(kh_msg_get_enum(t, "digest")), "default") == 0
+					     ? "default (chosen for the key type)"
+					     : cli_digest_name(kh_msg_get_enum(t, "digest")));
 	printf("enrollment:  %s\n", or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "unknown"));
+	printf("validity:    %u days (of a self-signed certificate)\n", (uint32_t)kh_msg_get_uint(t, "validity_days"));
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
@@ -353,7 +368,7 @@ void cli_tp_out(struct cli *cli, const kh_msg *t)
 struct tp_create_req {
 	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
 	uint32_t days, renew_at;
-	bool renew_regenerate;
+	bool renew_regenerate, ip_san;
 };
 
 static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
@@ -378,6 +393,7 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	CLI_TRY(kh_msg_set_uint(q, "renew_at", c->renew_at));
 	CLI_TRY(kh_msg_set_bool(q, "renew_regenerate", c->renew_regenerate));
 	CLI_TRY(set_opt_str(q, "ocsp_url", c->ocsp));
+	CLI_TRY(kh_msg_set_bool(q, "ip_san", c->ip_san));
 out:
 	return r;
 }
@@ -398,6 +414,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.generate = cli_opt(a, "--generate");
 	c.subject = cli_opt(a, "--subject");
 	c.fqdn = cli_opt(a, "--fqdn");
+	c.ip_san = cli_flag(a, "--ip-san");
 	c.san = cli_opt(a, "--san");
 	c.eku = cli_opt(a, "--eku");
 	c.revocation = cli_opt(a, "--revocation");
@@ -916,8 +933,10 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 		return tp_regenerate(cli, a);
 	if (strcmp(verb, "set") == 0)
 		return cli_tp_set(cli, a);
+	if (strcmp(verb, "discard-csr") == 0)
+		return cli_tp_discard_csr(cli, a);
 	return cli_usage(cli, "unknown verb 'trustpoint %s'; use create, list, show, delete, authenticate, enroll, import, "
-			      "export, regenerate or set",
+			      "export, regenerate, set or discard-csr",
 			 verb);
 }
 

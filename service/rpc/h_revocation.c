@@ -207,6 +207,7 @@ enum kh_err svc_h_set_trustpoint_policy(struct rpc_call *c, struct kh_errbuf *e)
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
 	KH_TRY(store_tp_policy_get(s->pki->store, q->name, &p, e));
+	KH_TRY(rpc_tp_edit(s, q, &t, e));
 	if (q->set_revocation)
 		KH_TRY(pki_revocation_parse(q->revocation, t.revocation, sizeof(t.revocation), e));
 	if (q->set_ocsp_url)

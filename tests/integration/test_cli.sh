@@ -33,7 +33,7 @@ grep -q '^EXIT STATUS' "$T/help.txt" || fail "help has no exit status table"
 for c in 0 1 2 3 4 5 6 7; do grep -q "^  $c  " "$T/help.txt" || fail "help: exit status $c undocumented"; done
 # The commands: the lower-case words after "keyhold" on the COMMANDS lines.
 sed -n '/^COMMANDS:/,/^$/p' "$T/help.txt" | awk '$1 == "keyhold" {
-  v = ""; for (i = 2; i <= NF && $i ~ /^[a-z]+$/; i++) v = v (v == "" ? "" : " ") $i; print v }' > "$T/verbs"
+  v = ""; for (i = 2; i <= NF && $i ~ /^[a-z][a-z-]*$/; i++) v = v (v == "" ? "" : " ") $i; print v }' > "$T/verbs"
 [ "$(wc -l < "$T/verbs")" -ge 30 ] || { cat "$T/verbs" >&2; fail "help lists too few commands"; }
 grep -qx 'health' "$T/verbs" || fail "help does not list health"
 n=0
@@ -169,6 +169,7 @@ run_json trustpoint regenerate tj
 run_json trustpoint authenticate tj --ca "$T/ca.pem" --fingerprint 00
 run_json trustpoint import tj --cert "$T/junk"
 run_json trustpoint show tj --csr
+run_json trustpoint discard-csr tj
 run_json truststore add sj "$T/ca.pem"
 run_json truststore list
 run_json truststore list sj
