@@ -194,9 +194,13 @@ static enum kh_err check_tp_policy_some(const ProtobufCMessage *m, struct kh_err
 {
 	const Keyhold__V1__SetTrustpointPolicyRequest *p = (const void *)m;
 
-	if (!p->set_revocation && !p->set_ocsp_url && !p->set_renew)
+	if (!p->set_revocation && !p->set_ocsp_url && !p->set_renew && !p->set_subject && !p->set_san && !p->set_eku &&
+	    !p->set_digest && !p->set_enrollment && !p->set_days && !p->set_fqdn && !p->ip_san)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-				  "nothing to set: give a revocation list, an OCSP URL or renew-at");
+				  "nothing to set: give a revocation list, an OCSP URL, renew-at or an enrollment setting");
+	if (p->validity_days > 36500)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "validity of %u days is too long (at most 36500)",
+				  p->validity_days);
 	return KH_OK;
 }
 
@@ -287,9 +291,16 @@ static const struct proto_entry proto_entries[] = {
 		   "key type %d is unknown; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519")),
 	/* trust stores */
 	ENTRY(truststore_add_request, NAME("store", "trust store"), CHECK(check_ts_add_files),
-	      COUNT("files", KH_PKI_FILES_MAX, "at most " PV_STR(KH_PKI_FILES_MAX) " files at once"),
+	      COUNT("files", KH_TS_FILES_MAX, "at most " PV_STR(KH_TS_FILES_MAX) " files at once"),
 	      BYTES("files", 1, KH_PKI_BLOB_MAX, "a certificate file")),
 	ENTRY(truststore_list_request, NAME_OPT("store", "trust store")),
+	ENTRY(discard_csr_request, NAME("name", "trustpoint")),
+	ENTRY(truststore_create_request, NAME("store", "trust store")),
+	ENTRY(truststore_delete_request, NAME("store", "trust store")),
+	ENTRY(truststore_export_request, NAME("store", "trust store"),
+	      ENUM("format", 0, KH_FMT_MAX, "format %d is unknown; use pem, der or pkcs7"),
+	      TEXT("fingerprint", KH_FP_IN_MAX, "fingerprint")),
+	ENTRY(truststore_show_request, NAME("store", "trust store"), TEXT("fingerprint", KH_FP_IN_MAX, "fingerprint")),
 	ENTRY(truststore_remove_request, NAME("store", "trust store"), TEXT("fingerprint", KH_FP_IN_MAX, "fingerprint")),
 	ENTRY(truststore_verify_request, NAME("store", "trust store"), TEXT("host", KH_HOST_MAX, "host name"),
 	      TEXT("ip", KH_IP_MAX, "IP address"), CHECK(check_ts_verify),
@@ -310,6 +321,10 @@ static const struct proto_entry proto_entries[] = {
 	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),
 	      CHECK(check_ocsp_url),
 	      ENUM("renew_at", 0, 99, "renew-at is a percent of the lifetime from 1 to 99 (0: off), not %u"),
+	      TEXT("subject", KH_DN_MAX, "subject"), TEXT("fqdn", KH_FQDN_MAX, "FQDN"), TEXT("san", KH_SAN_MAX, "SAN list"),
+	      TEXT("eku", KH_EKU_MAX, "EKU list"),
+	      ENUM("enrollment", 0, KH_ENROLL_MAX, "enrollment %d is unknown; use self or terminal"),
+	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
 	      CHECK(check_tp_policy_some)),
 	ENTRY(set_truststore_policy_request, NAME("store", "trust store"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),

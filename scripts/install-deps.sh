@@ -15,7 +15,7 @@ PKGS=(
   tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus
   # test helpers
   python3 util-linux procps psmisc sqlite3 curl nginx shellcheck openssh-server openssh-client gnutls-bin
-  python3-cryptography-vectors
+  python3-cryptography-vectors ca-certificates
   # packaging: man pages, the .deb and its checks
   scdoc debhelper bash-completion
   # test_metrics: promtool and a real Prometheus server

@@ -400,7 +400,25 @@ struct cc_tp_policy {
 	bool set_renew;
 	uint32_t renew_at;
 	bool renew_regenerate;
+	/* the next enrollment (NULL: unchanged) */
+	const char *subject, *san, *eku, *fqdn, *digest, *enrollment;
+	bool set_days, ip_san;
+	uint32_t days;
 };
+
+/* set_FIELD and FIELD when v is given (an empty value clears it). */
+static enum kh_err cc_set_opt(kh_msg *q, const char *field, const char *v)
+{
+	char flag[32];
+	enum kh_err r;
+
+	snprintf(flag, sizeof(flag), "set_%s", field);
+	if (v == NULL)
+		return KH_OK;
+	if ((r = kh_msg_set_bool(q, flag, true)) != KH_OK)
+		return r;
+	return set_str(q, field, v);
+}
 
 static enum kh_err cc_tp_fill(kh_msg *q, const struct cc_tp_policy *p)
 {
@@ -414,8 +432,57 @@ static enum kh_err cc_tp_fill(kh_msg *q, const struct cc_tp_policy *p)
 	CLI_TRY(kh_msg_set_bool(q, "set_renew", p->set_renew));
 	CLI_TRY(kh_msg_set_uint(q, "renew_at", p->renew_at));
 	CLI_TRY(kh_msg_set_bool(q, "renew_regenerate", p->renew_regenerate));
+	CLI_TRY(cc_set_opt(q, "subject", p->subject));
+	CLI_TRY(cc_set_opt(q, "san", p->san));
+	CLI_TRY(cc_set_opt(q, "eku", p->eku));
+	CLI_TRY(cc_set_opt(q, "fqdn", p->fqdn));
+	if (p->digest != NULL) {
+		CLI_TRY(kh_msg_set_bool(q, "set_digest", true));
+		CLI_TRY(kh_msg_set_enum(q, "digest", p->digest));
+	}
+	if (p->enrollment != NULL) {
+		CLI_TRY(kh_msg_set_bool(q, "set_enrollment", true));
+		CLI_TRY(kh_msg_set_enum(q, "enrollment", p->enrollment));
+	}
+	CLI_TRY(kh_msg_set_bool(q, "set_days", p->set_days));
+	CLI_TRY(kh_msg_set_uint(q, "validity_days", p->days));
+	CLI_TRY(kh_msg_set_bool(q, "ip_san", p->ip_san));
 out:
 	return r;
+}
+
+/* The enrollment options of `trustpoint set`: 0, or the usage error. */
+static int cc_tp_enroll_opts(struct cli *cli, struct cli_args *a, struct cc_tp_policy *p)
+{
+	const char *dname = cli_opt(a, "--digest"), *enr = cli_opt(a, "--enrollment"), *days = cli_opt(a, "--days");
+	uint64_t d = 0;
+	int rc;
+
+	p->subject = cli_opt(a, "--subject");
+	p->san = cli_opt(a, "--san");
+	p->eku = cli_opt(a, "--eku");
+	p->fqdn = cli_opt(a, "--fqdn");
+	p->ip_san = cli_flag(a, "--ip-san");
+	if (dname != NULL && (p->digest = cli_digest_value(dname)) == NULL)
+		return cli_usage(cli, "unknown digest '%s'; use sha256, sha384 or sha512", dname);
+	if (enr != NULL) {
+		p->enrollment = strcmp(enr, "self") == 0 ? "ENROLLMENT_SELF"
+				: strcmp(enr, "terminal") == 0 ? "ENROLLMENT_TERMINAL" : NULL;
+		if (p->enrollment == NULL)
+			return cli_usage(cli, "unknown enrollment '%s'; use self or terminal", enr);
+	}
+	if (days != NULL) {
+		if (kh_parse_u64(days, 1, 36500, &d) != 0)
+			return cli_usage(cli, "--days takes 1 to 36500");
+		p->set_days = true;
+		p->days = (uint32_t)d;
+	}
+	if ((p->subject != NULL && (rc = cc_len(cli, p->subject, CLI_DN_MAX, "the subject")) != 0) ||
+	    (p->san != NULL && (rc = cc_len(cli, p->san, CLI_SAN_MAX, "the SAN list")) != 0) ||
+	    (p->eku != NULL && (rc = cc_len(cli, p->eku, CLI_EKU_MAX, "the EKU list")) != 0) ||
+	    (p->fqdn != NULL && (rc = cc_len(cli, p->fqdn, CLI_FQDN_MAX, "the FQDN")) != 0))
+		return rc;
+	return 0;
 }
 
 int cli_tp_set(struct cli *cli, struct cli_args *a)
@@ -430,12 +497,18 @@ int cli_tp_set(struct cli *cli, struct cli_args *a)
 	p.ocsp_url = cli_opt(a, "--ocsp-url");
 	if ((rc = cli_renew_opts(cli, a, &p.set_renew, &p.renew_at, &p.renew_regenerate, &mode_given)) != 0)
 		return rc;
+	if ((rc = cc_tp_enroll_opts(cli, a, &p)) != 0)
+		return rc;
 	p.name = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (p.name == NULL || (p.revocation == NULL && p.ocsp_url == NULL && !p.set_renew && !mode_given))
+	if (p.name == NULL || (p.revocation == NULL && p.ocsp_url == NULL && !p.set_renew && !mode_given &&
+			       p.subject == NULL && p.san == NULL && p.eku == NULL && p.fqdn == NULL && p.digest == NULL &&
+			       p.enrollment == NULL && !p.set_days && !p.ip_san))
 		return cli_usage(cli, "usage: keyhold trustpoint set TP [--revocation LIST] [--ocsp-url URL] "
-				      "[--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]");
+				      "[--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key] [--subject DN] "
+				      "[--san LIST] [--eku LIST] [--fqdn F|none] [--ip-san] [--digest D] "
+				      "[--enrollment self|terminal] [--days N]");
 	if (!kh_name_valid(p.name))
 		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "trustpoint name must match [A-Za-z0-9._-]{1,64}");
 	if ((p.revocation != NULL && (rc = cc_len(cli, p.revocation, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||

@@ -37,7 +37,8 @@
 #define CLI_IP_MAX 64
 #define CLI_URL_MAX KH_PKI_URL_MAX
 #define CLI_PRINCIPAL_MAX KH_PRINCIPAL_MAX
-#define CLI_PKI_FILES_MAX 64     /* files in one TruststoreAdd / CRLs in one verify */
+#define CLI_PKI_FILES_MAX 64     /* CRLs in one verify (KH_PKI_FILES_MAX) */
+#define CLI_TS_FILES_MAX 1024    /* files in one TruststoreAdd (KH_TS_FILES_MAX) */
 /* Certificate and CRL inputs: one request must fit the service's 1 MiB
  * frame cap with room for the envelope. */
 #define CLI_PKI_BLOB_MAX ((1u << 20) - 8192)
@@ -170,7 +171,7 @@ void cli_exit_table(FILE *f);
 /* Whether arg is a global option whose value is the next argument. */
 bool cli_global_takes_value(const char *arg);
 
-#define CLI_OPTDEFS_MAX 24
+#define CLI_OPTDEFS_MAX 32
 #define CLI_OPTVALS_MAX 128
 struct cli_optdef {
 	char name[32];
@@ -229,6 +230,13 @@ void cli_tp_out(struct cli *cli, const kh_msg *t);
 int cli_cmd_cert(struct cli *cli, struct cli_args *a);
 int cli_tp_set(struct cli *cli, struct cli_args *a);
 int cli_ts_set(struct cli *cli, struct cli_args *a);
+/* tpedit.c */
+int cli_tp_discard_csr(struct cli *cli, struct cli_args *a);
+/* tspool.c: a trust store as a trustpool */
+int cli_ts_create(struct cli *cli, struct cli_args *a);
+int cli_ts_delete(struct cli *cli, struct cli_args *a);
+int cli_ts_export(struct cli *cli, struct cli_args *a);
+int cli_ts_show(struct cli *cli, struct cli_args *a);
 /* A ValidationSettings message (may be NULL: nothing printed) as a JSON
  * object under key, and as one line of text after prefix. */
 void cli_validation_json(struct cli_json *j, const char *key, const kh_msg *v);

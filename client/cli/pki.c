@@ -242,6 +242,15 @@ static const char *or_else(const char *s, const char *dflt)
 }
 
 /* t: a Trustpoint. */
+/* The keyUsage keyhold's CSRs and self-signed certificates carry for the
+ * trustpoint's key type (pki_build.c, RFC 5280 §4.2.1.3). */
+static const char *tp_key_usage(const kh_msg *t)
+{
+	const char *kt = or_else(cli_key_type_name(kh_msg_get_enum(t, "key_type")), "");
+
+	return strncmp(kt, "rsa", 3) == 0 ? "digitalSignature,keyEncipherment" : "digitalSignature";
+}
+
 static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 {
 	const char *pending_key = kh_msg_get_str(t, "pending_csr_key");
@@ -269,6 +278,7 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	}
 	cli_json_str(j, "digest", cli_digest_name(kh_msg_get_enum(t, "digest")));
 	cli_json_u64(j, "validity_days", kh_msg_get_uint(t, "validity_days"));
+	cli_json_str(j, "key_usage", tp_key_usage(t));
 	n = kh_msg_count(t, "ca");
 	cli_json_bool(j, "authenticated", n > 0);
 	cli_json_arr(j, "ca");
@@ -322,11 +332,16 @@ static void tp_print(const kh_msg *t)
 	if (san[0] != '\0')
 		printf("san:         %s\n", san);
 	printf("eku:         %s\n", kh_msg_get_str(t, "eku"));
+	printf("key usage:   %s\n", tp_key_usage(t));
+	printf("digest:      %s\n", strcmp(cli_digest_name(kh_msg_get_enum(t, "digest")), "default") == 0
+					     ? "default (chosen for the key type)"
+					     : cli_digest_name(kh_msg_get_enum(t, "digest")));
 	printf("enrollment:  %s\n", or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "unknown"));
 	if (kh_msg_get_str(t, "url")[0] != '\0')
 		printf("url:         %s (SCEP%s): %s\n", kh_msg_get_str(t, "url"),
 		       kh_msg_get_bool(t, "challenge_password_set") ? ", challenge password set" : "",
 		       kh_msg_get_str(t, "scep_status")[0] != '\0' ? kh_msg_get_str(t, "scep_status") : "not enrolled");
+	printf("validity:    %u days (of a self-signed certificate)\n", (uint32_t)kh_msg_get_uint(t, "validity_days"));
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
@@ -372,7 +387,7 @@ struct tp_create_req {
 	const char *url;
 	char challenge[CLI_CHALLENGE_MAX + 1];
 	uint32_t days, renew_at;
-	bool renew_regenerate;
+	bool renew_regenerate, ip_san;
 };
 
 static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
@@ -400,6 +415,7 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	CLI_TRY(set_opt_str(q, "url", c->url));
 	if (c->challenge[0] != '\0')
 		CLI_TRY(kh_msg_set_str(q, "challenge_password", c->challenge));
+	CLI_TRY(kh_msg_set_bool(q, "ip_san", c->ip_san));
 out:
 	return r;
 }
@@ -421,6 +437,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.generate = cli_opt(a, "--generate");
 	c.subject = cli_opt(a, "--subject");
 	c.fqdn = cli_opt(a, "--fqdn");
+	c.ip_san = cli_flag(a, "--ip-san");
 	c.san = cli_opt(a, "--san");
 	c.eku = cli_opt(a, "--eku");
 	c.revocation = cli_opt(a, "--revocation");
@@ -952,8 +969,10 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 		return tp_regenerate(cli, a);
 	if (strcmp(verb, "set") == 0)
 		return cli_tp_set(cli, a);
+	if (strcmp(verb, "discard-csr") == 0)
+		return cli_tp_discard_csr(cli, a);
 	return cli_usage(cli, "unknown verb 'trustpoint %s'; use create, list, show, delete, authenticate, enroll, import, "
-			      "export, regenerate or set",
+			      "export, regenerate, set or discard-csr",
 			 verb);
 }
 
@@ -962,24 +981,28 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 static int ts_add(struct cli *cli, struct cli_args *a)
 {
 	const char *store = cli_pos(a);
-	const char *paths[CLI_PKI_FILES_MAX];
-	struct cli_bytes files[CLI_PKI_FILES_MAX];
+	const char **paths = NULL;
+	struct cli_bytes *files = NULL;
 	kh_msg *q = NULL, *r = NULL;
 	size_t n = 0, i, total = 0, nw, nadd;
 	enum kh_err e = KH_OK;
 	const char *p;
 	int rc = 0;
 
-	while ((p = cli_pos(a)) != NULL) {
-		if (n == CLI_PKI_FILES_MAX)
-			return cli_usage(cli, "at most %d files at once", CLI_PKI_FILES_MAX);
-		paths[n++] = p;
+	paths = calloc(CLI_TS_FILES_MAX, sizeof(*paths));
+	files = calloc(CLI_TS_FILES_MAX, sizeof(*files));
+	if (paths == NULL || files == NULL)
+		rc = cli_failf(cli, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	while (rc == 0 && (p = cli_pos(a)) != NULL) {
+		if (n == CLI_TS_FILES_MAX)
+			rc = cli_usage(cli, "at most %d files at once", CLI_TS_FILES_MAX);
+		else
+			paths[n++] = p;
 	}
-	if ((rc = cli_args_done(cli, a)) != 0)
-		return rc;
-	if (store == NULL || n == 0)
-		return cli_usage(cli, "usage: keyhold truststore add STORE FILE...");
-	memset(files, 0, sizeof(files));
+	if (rc == 0)
+		rc = cli_args_done(cli, a);
+	if (rc == 0 && (store == NULL || n == 0))
+		rc = cli_usage(cli, "usage: keyhold truststore add STORE FILE...");
 	for (i = 0; i < n && rc == 0; i++)
 		rc = read_in(cli, paths[i], &files[i]);
 	for (i = 0; i < n; i++)
@@ -994,6 +1017,8 @@ static int ts_add(struct cli *cli, struct cli_args *a)
 	}
 	for (i = 0; i < n; i++)
 		bytes_clear(&files[i]);
+	free(files);
+	free(paths);
 	if (rc != 0)
 		return rc;
 	nw = warnings_count(r);
@@ -1134,13 +1159,10 @@ static int ts_remove(struct cli *cli, struct cli_args *a)
 		cli_json_obj(cli->j, NULL);
 		cli_json_str(cli->j, "store", store);
 		cert_json(cli->j, "removed", removed);
-		cli_json_bool(cli->j, "store_deleted", kh_msg_get_bool(r, "store_deleted"));
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("removed %s  %s from %s\n", kh_msg_get_str(removed, "fingerprint"), kh_msg_get_str(removed, "subject"),
 		       store);
-		if (kh_msg_get_bool(r, "store_deleted"))
-			printf("trust store %s is empty and was deleted\n", store);
 	}
 	kh_msg_free(r);
 	return 0;
@@ -1341,7 +1363,7 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 	const char *verb = cli_pos(a);
 
 	if (verb == NULL)
-		return cli_usage(cli, "usage: keyhold truststore add|list|remove|verify ...");
+		return cli_usage(cli, "usage: keyhold truststore create|add|list|show|export|remove|delete|verify|set ...");
 	if (strcmp(verb, "add") == 0)
 		return ts_add(cli, a);
 	if (strcmp(verb, "list") == 0)
@@ -1352,7 +1374,17 @@ int cli_cmd_truststore(struct cli *cli, struct cli_args *a)
 		return ts_verify(cli, a);
 	if (strcmp(verb, "set") == 0)
 		return cli_ts_set(cli, a);
-	return cli_usage(cli, "unknown verb 'truststore %s'; use add, list, remove, verify or set", verb);
+	if (strcmp(verb, "create") == 0)
+		return cli_ts_create(cli, a);
+	if (strcmp(verb, "delete") == 0)
+		return cli_ts_delete(cli, a);
+	if (strcmp(verb, "export") == 0)
+		return cli_ts_export(cli, a);
+	if (strcmp(verb, "show") == 0)
+		return cli_ts_show(cli, a);
+	return cli_usage(cli, "unknown verb 'truststore %s'; use create, add, list, show, export, remove, delete, verify or "
+			      "set",
+			 verb);
 }
 
 /* ---- crl ---- */

@@ -35,14 +35,16 @@ static const struct cli_verb cli_verbs[] = {
 	  "A PKCS#10 certificate request signed by key NAME.",
 	  "subject=,san=,eku=,digest=,out=,challenge-password-file=" },
 	{ "trustpoint", "create", cli_cmd_trustpoint,
-	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] [--san LIST] [--eku LIST]\n"
-	  "      [--enrollment self|terminal|url] [--url URL] [--challenge-password-file F]\n"
+	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F|none] [--ip-san] [--san LIST]\n"
+	  "      [--eku LIST] [--enrollment self|terminal|url] [--url URL] [--challenge-password-file F]\n"
 	  "      [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
 	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]",
 	  "A trustpoint: a key, the subject to enroll it with and how to check revocation. LIST for\n"
 	  "--revocation: crl, ocsp, none in the order to try, separated by commas or spaces (\"crl ocsp none\").\n"
+	  "--san types: DNS, IP, email, URI, xmppAddr, otherName:OID;UTF8:value. --fqdn none: no FQDN SAN;\n"
+	  "--ip-san: a CN that is an IP address also becomes an IP SAN.\n"
 	  "--enrollment url: SCEP against --url (an RSA key generated for it; challenge from a file).",
-	  "key=,generate=,subject=,fqdn=,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,url=,"
+	  "key=,generate=,subject=,fqdn=,ip-san,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,url=,"
 	  "challenge-password-file=,"
 	  "renew-regenerate,renew-same-key" },
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
@@ -66,15 +68,34 @@ static const struct cli_verb cli_verbs[] = {
 	  "A new key and CSR for TP; the old key stays in use until the new certificate is imported.", "type=,out=" },
 	{ "trustpoint", "set", cli_cmd_trustpoint,
 	  "trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
-	  "      [--renew-regenerate|--renew-same-key]",
-	  "Change revocation checking or automatic renewal of TP.",
-	  "revocation=,ocsp-url=,renew-at=,renew-regenerate,renew-same-key" },
+	  "      [--renew-regenerate|--renew-same-key] [--subject DN] [--san LIST] [--eku LIST]\n"
+	  "      [--fqdn F|none] [--ip-san] [--digest D] [--enrollment self|terminal] [--days N]",
+	  "Change revocation checking or automatic renewal of TP, or what its next enrollment asks for\n"
+	  "(the current certificate and a pending CSR stay as they are).",
+	  "revocation=,ocsp-url=,renew-at=,renew-regenerate,renew-same-key,subject=,san=,eku=,fqdn=,ip-san,digest=,"
+	  "enrollment=,days=" },
+	{ "trustpoint", "discard-csr", cli_cmd_trustpoint, "trustpoint discard-csr TP",
+	  "Drop TP's pending CSR (a rollover key stays; the next enroll makes a new CSR).", "" },
+	{ "truststore", "create", cli_cmd_truststore, "truststore create STORE",
+	  "An empty trust store, to be given its settings before its first certificate.", "" },
 	{ "truststore", "add", cli_cmd_truststore, "truststore add STORE FILE...",
-	  "Add CA certificates (PEM bundle, DER or PKCS#7) to a trust store.", "" },
+	  "Add CA certificates (PEM bundles of any size, DER or PKCS#7; up to 4096 per store) to a trust\n"
+	  "store, all or nothing; creates the store.",
+	  "" },
 	{ "truststore", "list", cli_cmd_truststore, "truststore list [STORE]", "Trust stores or one store's certificates.",
 	  "" },
+	{ "truststore", "show", cli_cmd_truststore, "truststore show STORE FINGERPRINT [--pem]",
+	  "One certificate of a trust store decoded: subject, issuer, serial, validity, SANs, key usage, EKU,\n"
+	  "basic constraints, policies, fingerprints.",
+	  "pem" },
+	{ "truststore", "export", cli_cmd_truststore,
+	  "truststore export STORE [--format pem|pkcs7|der] [--fingerprint FP] [--out FILE]",
+	  "A trust store's certificates in the order they were added (der: one certificate, by --fingerprint).",
+	  "format=,fingerprint=,out=" },
 	{ "truststore", "remove", cli_cmd_truststore, "truststore remove STORE FINGERPRINT",
-	  "Remove a certificate from a trust store.", "" },
+	  "Remove a certificate from a trust store (the store and its settings stay).", "" },
+	{ "truststore", "delete", cli_cmd_truststore, "truststore delete STORE [--force]",
+	  "Delete a trust store; --force when it still holds certificates or CRLs.", "force" },
 	{ "truststore", "verify", cli_cmd_truststore,
 	  "truststore verify STORE CERTFILE [--untrusted FILE] [--at RFC3339] [--host NAME|--ip ADDR]\n"
 	  "      [--purpose serverAuth|clientAuth] [--crl FILE]... [--policy OID]...\n"

@@ -29,7 +29,12 @@ extern "C" {
 #define KH_HOST_MAX 253
 #define KH_IP_MAX 64
 #define KH_SERIAL_HEX 82        /* 20-octet serial (RFC 5280 §4.1.2.2) plus slack */
-#define KH_PKI_FILES_MAX 64     /* files in one TruststoreAdd / CRLs in one verify */
+#define KH_PKI_FILES_MAX 64     /* CRL files in one verify */
+/* Trust stores as trustpools (docs/PKI.md "Limits"): a public CA bundle
+ * (Debian's holds ~150, the largest public root programs a few hundred)
+ * fits many times over; one request is still bounded by the frame cap. */
+#define KH_TS_FILES_MAX 1024    /* files in one TruststoreAdd */
+#define KH_TS_CERTS_MAX 4096    /* certificates in one trust store, and in one file */
 #define KH_PKI_WARN_MAX 4
 #define KH_PKI_WARN_LEN 256
 /* Largest certificate/CRL payload a request carries: the frame cap is

@@ -86,9 +86,17 @@ enum kh_err pki_subject_parse(const char *dn, const char *san, const char *fqdn,
 			      struct pki_subject *out, struct kh_errbuf *e) KH_WUR;
 void pki_subject_clear(struct pki_subject *s);
 
+/* ---- trustpoint editing (pki_tpedit.c) ---- */
+
+/* --ip-san: when the CN (the last one) of dn is an IPv4 or IPv6 address,
+ * appends "IP:<cn>" to the SAN list san (capacity sansz) unless it is
+ * there; INVALID_ARGUMENT when the CN is not an IP address or the list
+ * would be too long. */
+enum kh_err pki_cn_ip_san(const char *dn, char *san, size_t sansz, struct kh_errbuf *e) KH_WUR;
+
 /* ---- certificates and CRLs (pki_cert.c) ---- */
 
-#define PKI_CERTS_MAX 64
+#define PKI_CERTS_MAX KH_TS_CERTS_MAX
 
 /* Certificates from PEM (one or many, other PEM blocks ignored), DER, or
  * PKCS#7 SignedData (PEM or DER, .p7b). INVALID_ARGUMENT with a message a

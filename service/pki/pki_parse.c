@@ -337,6 +337,64 @@ static bool pki_gen_dup(GENERAL_NAMES *g, GENERAL_NAME *n)
 	return false;
 }
 
+/* An otherName SAN (RFC 5280 §4.2.1.6) whose value is a UTF8String:
+ * "xmppAddr:user@example.com" (id-on-xmppAddr, RFC 6120 §13.7.1.4) or
+ * "otherName:1.2.3.4;UTF8:value" (OpenSSL's spelling). *out: a new name. */
+static enum kh_err pki_san_othername(const char *type, const char *v, GENERAL_NAME **out, struct kh_errbuf *e)
+{
+	GENERAL_NAME *n = NULL;
+	ASN1_OBJECT *oid = NULL;
+	ASN1_TYPE *val = NULL;
+	ASN1_UTF8STRING *u = NULL;
+	char oidtxt[KH_OID_MAX + 1];
+	const char *semi, *value = v;
+	size_t i, cl;
+	int r = KH_OK;
+
+	if (strcasecmp(type, "xmppAddr") == 0) {
+		oid = OBJ_nid2obj(NID_XmppAddr);
+	} else {
+		semi = strchr(v, ';');
+		KH_ENSURE(semi != NULL && (size_t)(semi - v) <= KH_OID_MAX && strncasecmp(semi + 1, "UTF8:", 5) == 0,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				     "SAN otherName:%.*s must be otherName:OID;UTF8:value (e.g. otherName:1.3.6.1.4.1.311.20.2.3;UTF8:"
+				     "user@example.com)",
+				     KH_UTF8_PREC(v, 80)));
+		memcpy(oidtxt, v, (size_t)(semi - v));
+		oidtxt[semi - v] = '\0';
+		KH_ENSURE(kh_oid_valid(oidtxt), kh_err_set(e, KH_E_INVALID_ARGUMENT,
+							  "SAN otherName: '%.*s' is not a dotted OID", KH_UTF8_PREC(oidtxt, 80)));
+		oid = OBJ_txt2obj(oidtxt, 1);
+		value = semi + 6;
+	}
+	KH_ENSURE(oid != NULL, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN %.*s: bad type identifier", KH_UTF8_PREC(type, 32)));
+	KH_ENSURE(value[0] != '\0', kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN %.*s has an empty value", KH_UTF8_PREC(type, 32)));
+	for (i = 0; value[i] != '\0'; i += cl) {
+		KH_ENSURE((unsigned char)value[i] >= 0x20 && value[i] != 0x7f,
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN %.*s contains a control character", KH_UTF8_PREC(type, 32)));
+		cl = kh_utf8_char((const unsigned char *)value + i, strlen(value + i));
+		KH_ENSURE(cl > 0, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN %.*s is not valid UTF-8", KH_UTF8_PREC(type, 32)));
+	}
+	u = ASN1_UTF8STRING_new();
+	val = ASN1_TYPE_new();
+	n = GENERAL_NAME_new();
+	KH_ENSURE(u != NULL && val != NULL && n != NULL && ASN1_STRING_set(u, value, (int)strlen(value)) == 1,
+		  KH_E_RESOURCE_EXHAUSTED);
+	ASN1_TYPE_set(val, V_ASN1_UTF8STRING, u);
+	u = NULL;
+	KH_ENSURE(GENERAL_NAME_set0_othername(n, oid, val) == 1, KH_E_RESOURCE_EXHAUSTED);
+	oid = NULL;
+	val = NULL;
+	*out = n;
+	n = NULL;
+out:
+	ASN1_OBJECT_free(oid);
+	ASN1_TYPE_free(val);
+	ASN1_UTF8STRING_free(u);
+	GENERAL_NAME_free(n);
+	return r;
+}
+
 static enum kh_err pki_san_add(GENERAL_NAMES *g, const char *type, const char *v, struct kh_errbuf *e)
 {
 	GENERAL_NAME *n = NULL;
@@ -346,7 +404,10 @@ static enum kh_err pki_san_add(GENERAL_NAMES *g, const char *type, const char *v
 	int kind, r = KH_OK;
 	size_t alen = 0;
 
-	if (strcasecmp(type, "DNS") == 0) {
+	if (strcasecmp(type, "xmppAddr") == 0 || strcasecmp(type, "otherName") == 0) {
+		KH_TRY(pki_san_othername(type, v, &n, e));
+		kind = GEN_OTHERNAME;
+	} else if (strcasecmp(type, "DNS") == 0) {
 		KH_ENSURE(pki_dns_ok(v, true),
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN DNS:%.*s is not a valid host name (letters, digits, '-', labels up to 63)", KH_UTF8_PREC(v, 80)));
 		kind = GEN_DNS;
@@ -365,12 +426,17 @@ static enum kh_err pki_san_add(GENERAL_NAMES *g, const char *type, const char *v
 						    "SAN URI:%.*s is not an absolute URI (scheme:rest, no spaces)", KH_UTF8_PREC(v, 80)));
 		kind = GEN_URI;
 	} else {
-		r = kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN type '%.*s' is unknown; use DNS:, IP:, email: or URI:", KH_UTF8_PREC(type, 32));
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			       "SAN type '%.*s' is unknown; use DNS:, IP:, email:, URI:, xmppAddr: or otherName:OID;UTF8:",
+			       KH_UTF8_PREC(type, 32));
 		goto out;
 	}
-	n = GENERAL_NAME_new();
+	if (n == NULL)
+		n = GENERAL_NAME_new();
 	KH_ENSURE(n != NULL, KH_E_RESOURCE_EXHAUSTED);
-	if (kind == GEN_IPADD) {
+	if (kind == GEN_OTHERNAME) {
+		/* built above */
+	} else if (kind == GEN_IPADD) {
 		ip = ASN1_OCTET_STRING_new();
 		KH_ENSURE(ip != NULL && ASN1_OCTET_STRING_set(ip, addr, (int)alen) == 1, KH_E_RESOURCE_EXHAUSTED);
 		GENERAL_NAME_set0_value(n, GEN_IPADD, ip);
@@ -407,8 +473,9 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list is longer than %d characters", KH_SAN_MAX));
 	g = GENERAL_NAMES_new();
 	KH_ENSURE(g != NULL, KH_E_RESOURCE_EXHAUSTED);
-	/* The FQDN first: it names the host (as ASA's "fqdn" does). */
-	if (fqdn != NULL && fqdn[0] != '\0') {
+	/* The FQDN first: it names the host (as ASA's "fqdn" does); "none"
+	 * (ASA's `fqdn none`): no FQDN SAN. */
+	if (fqdn != NULL && fqdn[0] != '\0' && strcasecmp(fqdn, "none") != 0) {
 		KH_ENSURE(pki_dns_ok(fqdn, false),
 			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "FQDN '%.*s' is not a valid host name", KH_UTF8_PREC(fqdn, 80)));
 		KH_TRY(pki_san_add(g, "DNS", fqdn, e));
@@ -426,7 +493,7 @@ enum kh_err pki_san_parse(const char *s, const char *fqdn, GENERAL_NAMES **out, 
 		KH_ENSURE(strlen(item) == len, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN list contains a NUL character"));
 		colon = strchr(item, ':');
 		KH_ENSURE(colon != NULL && colon != item && colon[1] != '\0',
-			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN entry '%.*s' must be TYPE:value (DNS:, IP:, email:, URI:)", KH_UTF8_PREC(item, 80)));
+			  kh_err_set(e, KH_E_INVALID_ARGUMENT, "SAN entry '%.*s' must be TYPE:value (DNS:, IP:, email:, URI:, xmppAddr:, otherName:)", KH_UTF8_PREC(item, 80)));
 		*colon = '\0';
 		KH_TRY(pki_san_add(g, item, colon + 1, e));
 	}

@@ -139,8 +139,8 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 	pthread_mutex_lock(&s->pki->lock);
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_ts_exists(s->pki->store, q->store, &exists, e));
-	KH_ENSURE(exists, kh_err_set(e, KH_E_NOT_FOUND, "no trust store named '%s'; add a CA to it first (keyhold truststore "
-							"add %s FILE)",
+	KH_ENSURE(exists, kh_err_set(e, KH_E_NOT_FOUND, "no trust store named '%s'; create it first (keyhold truststore "
+							"create %s)",
 				     q->store, q->store));
 	KH_TRY(store_ts_policy_get(s->pki->store, q->store, &p, e));
 	KH_TRY(store_ts_validation_get(s->pki->store, q->store, &v, e));
@@ -207,6 +207,7 @@ enum kh_err svc_h_set_trustpoint_policy(struct rpc_call *c, struct kh_errbuf *e)
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
 	KH_TRY(store_tp_policy_get(s->pki->store, q->name, &p, e));
+	KH_TRY(rpc_tp_edit(s, q, &t, e));
 	if (q->set_revocation)
 		KH_TRY(pki_revocation_parse(q->revocation, t.revocation, sizeof(t.revocation), e));
 	if (q->set_ocsp_url)

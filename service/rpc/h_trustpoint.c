@@ -240,12 +240,14 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	memset(&got, 0, sizeof(got));
 	memset(&ki, 0, sizeof(ki));
 	/* Parse and check everything before touching token or database. */
-	KH_TRY(pki_subject_parse(q->subject, q->san, q->fqdn, q->eku, &sub, e));
+	kh_strlcpy(t.san, q->san, sizeof(t.san));
+	if (q->ip_san)
+		KH_TRY(pki_cn_ip_san(q->subject, t.san, sizeof(t.san), e));
+	KH_TRY(pki_subject_parse(q->subject, t.san, q->fqdn, q->eku, &sub, e));
 	kh_strlcpy(t.name, q->name, sizeof(t.name));
 	kh_strlcpy(t.key, key, sizeof(t.key));
 	kh_strlcpy(t.subject, q->subject, sizeof(t.subject));
 	kh_strlcpy(t.fqdn, q->fqdn, sizeof(t.fqdn));
-	kh_strlcpy(t.san, q->san, sizeof(t.san));
 	kh_strlcpy(t.eku, q->eku[0] != '\0' ? q->eku : "serverAuth,clientAuth", sizeof(t.eku));
 	t.enrollment = q->enrollment == KEYHOLD__V1__ENROLLMENT__ENROLLMENT_UNSPECIFIED
 			       ? KH_ENROLL_SELF

@@ -17,7 +17,7 @@
 #include "rpc/rpc.h"
 #include "kh_text.h"
 
-#define TS_CERTS_MAX 1024 /* certificates in one store */
+#define TS_CERTS_MAX KH_TS_CERTS_MAX
 
 static void ts_lock(struct svc *s)
 {
@@ -64,6 +64,50 @@ static enum kh_err ts_crl_info(const struct store_crl *c, struct kh_crl_info *ou
 
 /* ---- Add ---- */
 
+/* Whether two self-signed certificates name one CA with two keys. */
+static bool ts_same_dn_other_key(X509 *a, X509 *b)
+{
+	return X509_NAME_cmp(X509_get_subject_name(a), X509_get_subject_name(b)) == 0 &&
+	       EVP_PKEY_eq(X509_get0_pubkey(a), X509_get0_pubkey(b)) != 1;
+}
+
+/* KH_E_ALREADY_EXISTS when self-signed x has the subject DN of a
+ * self-signed certificate the store holds (have) or this request adds
+ * (addx, nadd), under another key. Only a certificate already stored is
+ * suggested for removal: nothing of the refused request was added. */
+static enum kh_err ts_dup_check(const char *store, X509 *x, const struct store_ts_cert *have, X509 *const *havex,
+				size_t nhave, const struct store_ts_cert *add, X509 *const *addx, size_t nadd,
+				struct kh_errbuf *e)
+{
+	char subj[KH_DN_MAX + 1], fp[KH_FP_HEX + 1], ofp[KH_FP_HEX + 1];
+	size_t i;
+
+	for (i = 0; i < nhave; i++) {
+		if (havex[i] == NULL || !ts_same_dn_other_key(havex[i], x))
+			continue;
+		pki_name_text(X509_get_subject_name(x), subj, sizeof(subj));
+		pki_fingerprint(x, fp);
+		return kh_err_set(e, KH_E_ALREADY_EXISTS,
+				  "trust store '%s' already holds a self-signed certificate with subject '%.*s' and another "
+				  "key (SHA-256 %s); %s cannot be trusted next to it: remove the stored one first "
+				  "(keyhold truststore remove %s %s); nothing was added",
+				  store, KH_UTF8_PREC(subj, 200), have[i].fingerprint, fp, store, have[i].fingerprint);
+	}
+	for (i = 0; i < nadd; i++) {
+		if (!add[i].self_signed || !ts_same_dn_other_key(addx[i], x))
+			continue;
+		pki_name_text(X509_get_subject_name(x), subj, sizeof(subj));
+		pki_fingerprint(x, fp);
+		pki_fingerprint(addx[i], ofp);
+		return kh_err_set(e, KH_E_ALREADY_EXISTS,
+				  "the certificates given hold two self-signed certificates with subject '%.*s' and different "
+				  "keys (SHA-256 %s and %s); two CAs with one name cannot both be trusted: leave one out; "
+				  "nothing was added to trust store '%s'",
+				  KH_UTF8_PREC(subj, 200), ofp, fp, store);
+	}
+	return KH_OK;
+}
+
 /* A warning line of TruststoreAdd, cut at KH_PKI_WARN_LEN as before. */
 static void ts_warn(struct rpc_call *c, Keyhold__V1__TruststoreAddResponse *m, const char *what, const char *subject)
 {
@@ -82,7 +126,9 @@ enum kh_err svc_h_truststore_add(struct rpc_call *c, struct kh_errbuf *e)
 	struct svc *s = c->s;
 	STACK_OF(X509) *all = NULL;
 	struct store_ts_cert *have = NULL, *add = NULL;
-	size_t nhave = 0, nadd = 0, f, i, j;
+	X509 **addx = NULL; /* borrowed from all: the certificates of add */
+	X509 **havex = NULL; /* the self-signed ones of have, parsed once */
+	size_t nhave = 0, nadd = 0, f, i;
 	bool exists = false, in_txn = false, locked = false;
 	int64_t now = (int64_t)time(NULL);
 	int r = KH_OK, k;
@@ -112,15 +158,21 @@ enum kh_err svc_h_truststore_add(struct rpc_call *c, struct kh_errbuf *e)
 		sk_X509_free(one);
 	}
 	add = calloc((size_t)sk_X509_num(all), sizeof(*add));
+	addx = calloc((size_t)sk_X509_num(all), sizeof(*addx));
 	o->added = rpc_array(c, (size_t)sk_X509_num(all), sizeof(*o->added));
 	o->warnings = rpc_array(c, KH_PKI_WARN_MAX, sizeof(*o->warnings));
-	KH_ENSURE(add != NULL && o->added != NULL && o->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_ENSURE(add != NULL && addx != NULL && o->added != NULL && o->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
 
 	ts_lock(s);
 	locked = true;
 	KH_TRY(store_ts_exists(s->pki->store, q->store, &exists, e));
 	if (exists)
 		KH_TRY(store_ts_certs(s->pki->store, q->store, &have, &nhave, e));
+	havex = calloc(nhave + 1, sizeof(*havex));
+	KH_ENSURE(havex != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < nhave; i++)
+		if (have[i].self_signed)
+			havex[i] = pki_x509_from_der(have[i].der.data, have[i].der.len);
 	for (k = 0; k < sk_X509_num(all); k++) {
 		X509 *x = sk_X509_value(all, k);
 		struct store_ts_cert *t = &add[nadd];
@@ -142,21 +194,14 @@ enum kh_err svc_h_truststore_add(struct rpc_call *c, struct kh_errbuf *e)
 		t->self_signed = pki_cert_self_signed(x);
 		t->not_after = pki_time(X509_get0_notAfter(x));
 		t->added = now;
-		/* DESIGN §7: two self-signed certificates with one CN in one
-		 * store leave clients able to trust only one of them. */
-		if (t->self_signed) {
-			for (j = 0; j < nhave + nadd; j++) {
-				const struct store_ts_cert *o2 = j < nhave ? &have[j] : &add[j - nhave];
-
-				KH_ENSURE(!o2->self_signed || strcasecmp(o2->cn, t->cn) != 0,
-					  kh_err_set(e, KH_E_ALREADY_EXISTS,
-						     "trust store '%s' already %s a self-signed certificate with CN '%s' "
-						     "(SHA-256 %s); two with one name cannot both be trusted: remove it first "
-						     "(keyhold truststore remove %s %s)",
-						     q->store, j < nhave ? "holds" : "gets", t->cn, o2->fingerprint, q->store,
-						     o2->fingerprint));
-			}
-		}
+		/* DESIGN §7, issue 16: two self-signed certificates with one
+		 * whole subject DN and different keys leave a verifier unable
+		 * to tell the two CAs apart (Expressway refuses them too). One
+		 * CN under different DNs is fine; one DN and one key is the
+		 * same CA re-issued (new validity), also fine. */
+		if (t->self_signed)
+			KH_TRY(ts_dup_check(q->store, x, have, havex, nhave, add, addx, nadd, e));
+		addx[nadd] = x;
 		KH_TRY(pki_x509_der(x, &t->der.data, &t->der.len));
 		pki_cert_info(x, &ci);
 		o->added[o->n_added] = rpc_cert_info(c, &ci);
@@ -188,6 +233,10 @@ out:
 		ts_unlock(s);
 	store_ts_certs_free(have, nhave);
 	store_ts_certs_free(add, nadd);
+	free(addx);
+	for (i = 0; havex != NULL && i < nhave; i++)
+		X509_free(havex[i]);
+	free(havex);
 	sk_X509_pop_free(all, X509_free);
 	return r;
 }
@@ -315,15 +364,12 @@ enum kh_err svc_h_truststore_remove(struct rpc_call *rc, struct kh_errbuf *e)
 	KH_TRY(store_begin(s->pki->store, e));
 	in_txn = true;
 	KH_TRY(store_ts_cert_remove(s->pki->store, q->store, fp, e));
-	if (nc == 1) {
-		/* An empty set needs no name: the store and its CRLs go. */
-		KH_TRY(store_ts_delete(s->pki->store, q->store, e));
-		m->store_deleted = true;
-	}
+	/* An emptied store stays, with its policy and CRLs (issue 16):
+	 * `truststore delete` removes a store. */
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
 	rc->resp = &m->base;
-	log_info("trust store '%s': removed %s%s", q->store, fp, m->store_deleted ? " (store now empty, deleted)" : "");
+	log_info("trust store '%s': removed %s", q->store, fp);
 out:
 	if (in_txn)
 		store_rollback(s->pki->store);

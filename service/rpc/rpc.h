@@ -82,6 +82,14 @@ enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 enum kh_err rpc_trustpoint(struct rpc_call *c, const char *name, Keyhold__V1__Trustpoint **out,
 			   struct kh_errbuf *e);
 
+/* h_trustpoint_edit.c: SetTrustpointPolicy's enrollment settings
+ * (subject, SANs, EKU, digest, enrollment, validity, FQDN, --ip-san)
+ * checked together and applied to t; the PKI lock held. */
+struct store_tp;
+enum kh_err svc_h_discard_csr(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err rpc_tp_edit(struct svc *s, const Keyhold__V1__SetTrustpointPolicyRequest *q, struct store_tp *t,
+			struct kh_errbuf *e);
+
 /* h_truststore.c */
 enum kh_err svc_h_truststore_add(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_truststore_list(struct rpc_call *c, struct kh_errbuf *e);
@@ -90,6 +98,12 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_import_crl(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_list_crls(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_remove_crl(struct rpc_call *c, struct kh_errbuf *e);
+
+/* h_truststore_pool.c */
+enum kh_err svc_h_truststore_create(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_delete(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_export(struct rpc_call *c, struct kh_errbuf *e);
+enum kh_err svc_h_truststore_show(struct rpc_call *c, struct kh_errbuf *e);
 
 /* h_revocation.c */
 enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e);

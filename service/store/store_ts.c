@@ -68,19 +68,24 @@ enum kh_err store_ts_certs(struct store *st, const char *name, struct store_ts_c
 {
 	sqlite3_stmt *s = NULL;
 	struct store_ts_cert *v = NULL;
-	size_t cnt = 0;
+	size_t cnt = 0, cap = 0;
 	int r = KH_OK, rc;
 
 	KH_TRY(store_prepare(st,
 			     "SELECT fingerprint, subject, cn, self_signed, not_after, der, added FROM truststore_certs "
-			     "WHERE store = ? ORDER BY added, fingerprint",
+			     "WHERE store = ? ORDER BY added, rowid",
 			     &s, e));
 	store_bind_text(s, 1, name);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_ts_cert *nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (cnt == cap) {
+			/* Doubling: a trustpool of thousands loads in linear time. */
+			size_t ncap = cap == 0 ? 16 : 2 * cap;
+			struct store_ts_cert *nv = realloc(v, ncap * sizeof(*v));
 
-		KH_ENSURE(nv != NULL, KH_E_RESOURCE_EXHAUSTED);
-		v = nv;
+			KH_ENSURE(nv != NULL, KH_E_RESOURCE_EXHAUSTED);
+			v = nv;
+			cap = ncap;
+		}
 		memset(&v[cnt], 0, sizeof(v[cnt]));
 		store_col_text(s, 0, v[cnt].fingerprint, sizeof(v[cnt].fingerprint));
 		store_col_text(s, 1, v[cnt].subject, sizeof(v[cnt].subject));

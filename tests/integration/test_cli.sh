@@ -33,7 +33,7 @@ grep -q '^EXIT STATUS' "$T/help.txt" || fail "help has no exit status table"
 for c in 0 1 2 3 4 5 6 7; do grep -q "^  $c  " "$T/help.txt" || fail "help: exit status $c undocumented"; done
 # The commands: the lower-case words after "keyhold" on the COMMANDS lines.
 sed -n '/^COMMANDS:/,/^$/p' "$T/help.txt" | awk '$1 == "keyhold" {
-  v = ""; for (i = 2; i <= NF && $i ~ /^[a-z]+$/; i++) v = v (v == "" ? "" : " ") $i; print v }' > "$T/verbs"
+  v = ""; for (i = 2; i <= NF && $i ~ /^[a-z][a-z-]*$/; i++) v = v (v == "" ? "" : " ") $i; print v }' > "$T/verbs"
 [ "$(wc -l < "$T/verbs")" -ge 30 ] || { cat "$T/verbs" >&2; fail "help lists too few commands"; }
 grep -qx 'health' "$T/verbs" || fail "help does not list health"
 n=0
@@ -169,18 +169,24 @@ run_json trustpoint regenerate tj
 run_json trustpoint authenticate tj --ca "$T/ca.pem" --fingerprint 00
 run_json trustpoint import tj --cert "$T/junk"
 run_json trustpoint show tj --csr
+run_json trustpoint discard-csr tj
 run_json truststore add sj "$T/ca.pem"
 run_json truststore list
 run_json truststore list sj
 run_json truststore verify sj "$T/leaf.pem"
 run_json truststore verify sj "$T/leaf.pem" --host "$uml$bad"
 run_json truststore set sj --revocation "crl none"
+run_json truststore create sj2
+run_json truststore show sj 0000
+run_json truststore export sj --format pkcs7
+run_json truststore delete sj2
 run_json crl import sj "$T/junk"
 run_json crl list
 run_json crl list sj
 run_json crl remove sj 0000
 run_json truststore set sj --min-rsa-bits 3072 --policy 2.5.29.32.0
 run_json truststore verify sj "$T/leaf.pem" --policy 1.2.3 --require-explicit-policy
+run_json crl remove sj "CN=nobody"
 run_json cert check "$T/leaf.pem" --store sj
 run_json cert expiring --all
 run_json cert monitor

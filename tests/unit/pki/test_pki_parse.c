@@ -132,6 +132,30 @@ static void test_san_ok(void **state)
 	assert_int_equal(sk_GENERAL_NAME_value(g, 3)->type, GEN_URI);
 	GENERAL_NAMES_free(g);
 
+	/* otherName SANs (issue 16): xmppAddr (RFC 6120) and any OID with a
+	 * UTF8String; "none" as the FQDN adds nothing. */
+	assert_int_equal(san_parse("xmppAddr:svc@example.com,otherName:1.2.3.4;UTF8:v\xc3\xa9", "none", &g, &e), KH_OK);
+	assert_int_equal(sk_GENERAL_NAME_num(g), 2);
+	{
+		int i;
+
+		for (i = 0; i < 2; i++) {
+			ASN1_OBJECT *oid = NULL;
+			ASN1_TYPE *v = NULL;
+			char txt[32];
+
+			n = sk_GENERAL_NAME_value(g, i);
+			assert_int_equal(n->type, GEN_OTHERNAME);
+			assert_int_equal(GENERAL_NAME_get0_otherName(n, &oid, &v), 1);
+			assert_int_equal(v->type, V_ASN1_UTF8STRING);
+			OBJ_obj2txt(txt, sizeof(txt), oid, 1);
+			assert_string_equal(txt, i == 0 ? "1.3.6.1.5.5.7.8.5" : "1.2.3.4");
+			assert_memory_equal(ASN1_STRING_get0_data(v->value.utf8string), i == 0 ? "svc@example.com" : "v\xc3\xa9",
+					    i == 0 ? 15 : 3);
+		}
+	}
+	GENERAL_NAMES_free(g);
+
 	/* IPv6, wildcard, case-insensitive types, duplicates dropped, FQDN added. */
 	assert_int_equal(san_parse(" dns:*.example.com , ip:2001:db8::1,DNS:*.example.com", "host.example.com", &g, &e),
 			 KH_OK);
@@ -173,6 +197,13 @@ static void test_san_bad(void **state)
 	san_bad("DNS:", NULL, "TYPE:value");
 	san_bad(":x", NULL, "TYPE:value");
 	san_bad("FOO:x", NULL, "unknown");
+	san_bad("xmppAddr:", NULL, "TYPE:value");
+	san_bad("xmppAddr:a\x01b", NULL, "control character");
+	san_bad("xmppAddr:a\xc3", NULL, "not valid UTF-8");
+	san_bad("otherName:1.2.3.4", NULL, "otherName:OID;UTF8:value");
+	san_bad("otherName:1.2.3.4;IA5:x", NULL, "otherName:OID;UTF8:value");
+	san_bad("otherName:1.2.x;UTF8:v", NULL, "not a dotted OID");
+	san_bad("otherName:1.2.3.4;UTF8:", NULL, "empty value");
 	san_bad("DNS:a..b", NULL, "host name");
 	san_bad("DNS:-a.example.com", NULL, "host name");
 	san_bad("DNS:a-.example.com", NULL, "host name");

@@ -49,6 +49,10 @@ struct pki_req {
 	Keyhold__V1__TruststoreRemoveRequest ts_remove;
 	Keyhold__V1__TruststoreVerifyRequest ts_verify;
 	Keyhold__V1__ImportCrlRequest crl_import;
+	Keyhold__V1__TruststoreCreateRequest ts_create;
+	Keyhold__V1__TruststoreDeleteRequest ts_delete;
+	Keyhold__V1__TruststoreExportRequest ts_export;
+	Keyhold__V1__TruststoreShowRequest ts_show;
 };
 
 static void pki_req_init(struct pki_req *b, enum proto_method m)
@@ -68,6 +72,10 @@ static void pki_req_init(struct pki_req *b, enum proto_method m)
 	keyhold__v1__truststore_add_request__init(&b->ts_add);
 	keyhold__v1__truststore_list_request__init(&b->ts_list);
 	keyhold__v1__truststore_remove_request__init(&b->ts_remove);
+	keyhold__v1__truststore_create_request__init(&b->ts_create);
+	keyhold__v1__truststore_delete_request__init(&b->ts_delete);
+	keyhold__v1__truststore_export_request__init(&b->ts_export);
+	keyhold__v1__truststore_show_request__init(&b->ts_show);
 	keyhold__v1__truststore_verify_request__init(&b->ts_verify);
 	keyhold__v1__import_crl_request__init(&b->crl_import);
 }
@@ -91,6 +99,10 @@ static const ProtobufCMessage *pki_msg(const struct pki_req *b)
 	case PROTO_M_TRUSTSTORE_REMOVE: return &b->ts_remove.base;
 	case PROTO_M_TRUSTSTORE_VERIFY: return &b->ts_verify.base;
 	case PROTO_M_IMPORT_CRL: return &b->crl_import.base;
+	case PROTO_M_TRUSTSTORE_CREATE: return &b->ts_create.base;
+	case PROTO_M_TRUSTSTORE_DELETE: return &b->ts_delete.base;
+	case PROTO_M_TRUSTSTORE_EXPORT: return &b->ts_export.base;
+	case PROTO_M_TRUSTSTORE_SHOW: return &b->ts_show.base;
 	default: return NULL;
 	}
 }
@@ -113,7 +125,7 @@ struct req_case {
 	struct pki_req b;
 };
 
-#define CASES_MAX 24
+#define CASES_MAX 32
 
 static struct pki_req *add_case(struct req_case *out, size_t *n, const char *what, enum proto_method m)
 {
@@ -186,6 +198,17 @@ static size_t req_cases(struct req_case *out)
 	b = add_case(out, &n, "TruststoreRemove", PROTO_M_TRUSTSTORE_REMOVE);
 	b->ts_remove.store = str("s");
 	b->ts_remove.fingerprint = fp64;
+	add_case(out, &n, "TruststoreCreate", PROTO_M_TRUSTSTORE_CREATE)->ts_create.store = str("empty-first");
+	b = add_case(out, &n, "TruststoreDelete", PROTO_M_TRUSTSTORE_DELETE);
+	b->ts_delete.store = str("s");
+	b->ts_delete.force = true;
+	b = add_case(out, &n, "TruststoreExport", PROTO_M_TRUSTSTORE_EXPORT);
+	b->ts_export.store = str("s");
+	b->ts_export.format = (Keyhold__V1__CertFormat)KH_FMT_PKCS7;
+	b->ts_export.fingerprint = fp64;
+	b = add_case(out, &n, "TruststoreShow", PROTO_M_TRUSTSTORE_SHOW);
+	b->ts_show.store = str("s");
+	b->ts_show.fingerprint = fp64;
 	b = add_case(out, &n, "TruststoreVerify", PROTO_M_TRUSTSTORE_VERIFY);
 	b->ts_verify.store = str("s");
 	b->ts_verify.cert = files[0];
@@ -316,7 +339,7 @@ static void req_valid(const struct proto_req *q)
 
 		assert_non_null(m);
 		assert_true(kh_name_valid(m->store));
-		assert_true(m->n_files >= 1 && m->n_files <= KH_PKI_FILES_MAX);
+		assert_true(m->n_files >= 1 && m->n_files <= KH_TS_FILES_MAX);
 		for (i = 0; i < m->n_files; i++) {
 			assert_true(m->files[i].len > 0);
 			assert_true(m->files[i].len <= KH_PKI_BLOB_MAX && m->files[i].data != NULL);
@@ -328,6 +351,27 @@ static void req_valid(const struct proto_req *q)
 
 		assert_non_null(m);
 		assert_true(m->store[0] == '\0' || kh_name_valid(m->store));
+		break;
+	}
+	case PROTO_M_TRUSTSTORE_CREATE:
+		assert_true(kh_name_valid(((const Keyhold__V1__TruststoreCreateRequest *)(const void *)q->msg)->store));
+		break;
+	case PROTO_M_TRUSTSTORE_DELETE:
+		assert_true(kh_name_valid(((const Keyhold__V1__TruststoreDeleteRequest *)(const void *)q->msg)->store));
+		break;
+	case PROTO_M_TRUSTSTORE_EXPORT: {
+		const Keyhold__V1__TruststoreExportRequest *m = (const void *)q->msg;
+
+		assert_true(kh_name_valid(m->store));
+		assert_true((unsigned)m->format <= KH_FMT_MAX);
+		assert_true(strlen(m->fingerprint) <= KH_FP_IN_MAX);
+		break;
+	}
+	case PROTO_M_TRUSTSTORE_SHOW: {
+		const Keyhold__V1__TruststoreShowRequest *m = (const void *)q->msg;
+
+		assert_true(kh_name_valid(m->store));
+		assert_true(strlen(m->fingerprint) <= KH_FP_IN_MAX);
 		break;
 	}
 	case PROTO_M_TRUSTSTORE_REMOVE: {
@@ -438,6 +482,12 @@ static void test_round_trip(void **state)
 		case PROTO_M_TRUSTSTORE_REMOVE:
 			assert_true(strlen(((const Keyhold__V1__TruststoreRemoveRequest *)(const void *)q.msg)->fingerprint) == 64);
 			break;
+		case PROTO_M_TRUSTSTORE_EXPORT:
+			assert_int_equal(((const Keyhold__V1__TruststoreExportRequest *)(const void *)q.msg)->format, KH_FMT_PKCS7);
+			break;
+		case PROTO_M_TRUSTSTORE_DELETE:
+			assert_true(((const Keyhold__V1__TruststoreDeleteRequest *)(const void *)q.msg)->force);
+			break;
 		case PROTO_M_TRUSTSTORE_VERIFY: {
 			const Keyhold__V1__TruststoreVerifyRequest *m = (const void *)q.msg;
 
@@ -542,10 +592,10 @@ static void test_validation(void **state)
 	assert_non_null(strstr(e.msg, "no certificate files given"));
 	/* An empty file among them; too many files. */
 	{
-		ProtobufCBinaryData many[KH_PKI_FILES_MAX + 1];
+		static ProtobufCBinaryData many[KH_TS_FILES_MAX + 1];
 		size_t i;
 
-		for (i = 0; i < KH_PKI_FILES_MAX + 1; i++)
+		for (i = 0; i < KH_TS_FILES_MAX + 1; i++)
 			many[i] = (ProtobufCBinaryData){ sizeof(blob_c), blob_c };
 		many[1].len = 0;
 		b.ts_add.files = many;
@@ -555,10 +605,13 @@ static void test_validation(void **state)
 		assert_non_null(strstr(e.msg, "a certificate file is empty"));
 		many[1].len = sizeof(blob_c);
 		assert_int_equal(decode_body(&b, &e), KH_OK);
-		b.ts_add.n_files = KH_PKI_FILES_MAX + 1;
+		/* Far more than the old 64 (issue 16), up to the documented cap. */
+		b.ts_add.n_files = KH_TS_FILES_MAX;
+		assert_int_equal(decode_body(&b, &e), KH_OK);
+		b.ts_add.n_files = KH_TS_FILES_MAX + 1;
 		kh_err_clear(&e);
 		assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
-		assert_non_null(strstr(e.msg, "at most 64 files at once"));
+		assert_non_null(strstr(e.msg, "at most 1024 files at once"));
 	}
 	/* Host and IP together. */
 	kh_err_clear(&e);

@@ -376,7 +376,7 @@ static void test_validation(void **state)
 	rev_req_init(&b, PROTO_M_SET_TRUSTPOINT_POLICY);
 	b.tp_policy.name = str("tp");
 	assert_int_equal(decode_body(&b, &e), KH_E_INVALID_ARGUMENT);
-	assert_non_null(strstr(e.msg, "nothing to set: give a revocation list, an OCSP URL or renew-at"));
+	assert_non_null(strstr(e.msg, "nothing to set: give a revocation list, an OCSP URL, renew-at or an enrollment setting"));
 	rev_req_init(&b, PROTO_M_CREATE_TRUSTPOINT);
 	b.tp_create.name = str("tp");
 	b.tp_create.key_source_case = KEYHOLD__V1__CREATE_TRUSTPOINT_REQUEST__KEY_SOURCE_GENERATE;
