@@ -73,6 +73,8 @@ const char *cli_enrollment_name(const char *enum_name)
 		return "self";
 	if (strcmp(enum_name, "ENROLLMENT_TERMINAL") == 0)
 		return "terminal";
+	if (strcmp(enum_name, "ENROLLMENT_ACME") == 0)
+		return "acme";
 	return NULL;
 }
 

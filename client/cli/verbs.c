@@ -36,12 +36,15 @@ static const struct cli_verb cli_verbs[] = {
 	  "subject=,san=,eku=,digest=,out=,challenge-password-file=" },
 	{ "trustpoint", "create", cli_cmd_trustpoint,
 	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] [--san LIST] [--eku LIST]\n"
-	  "      [--enrollment self|terminal] [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
-	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]",
+	  "      [--enrollment self|terminal|acme] [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
+	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]\n"
+	  "      [--acme-directory URL [--acme-contact mailto:ADDR] [--acme-ca-bundle FILE]]",
 	  "A trustpoint: a key, the subject to enroll it with and how to check revocation. LIST for\n"
-	  "--revocation: crl, ocsp, none in the order to try, separated by commas or spaces (\"crl ocsp none\").",
+	  "--revocation: crl, ocsp, none in the order to try, separated by commas or spaces (\"crl ocsp none\").\n"
+	  "--enrollment acme: `enroll` gets the certificate from the ACME (RFC 8555) server at the https://\n"
+	  "--acme-directory, its TLS verified with the PEM CAs of --acme-ca-bundle (default: the system's).",
 	  "key=,generate=,subject=,fqdn=,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,"
-	  "renew-regenerate,renew-same-key" },
+	  "renew-regenerate,renew-same-key,acme-directory=,acme-contact=,acme-ca-bundle=" },
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
 	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
 	  "A trustpoint; --csr: its pending request as PEM.", "csr" },

@@ -58,8 +58,9 @@ enum kh_enrollment {
 	KH_ENROLL_UNSPECIFIED = 0, /* self on create */
 	KH_ENROLL_SELF = 1,
 	KH_ENROLL_TERMINAL = 2,
+	KH_ENROLL_ACME = 4,
 };
-#define KH_ENROLL_MAX KH_ENROLL_TERMINAL
+#define KH_ENROLL_MAX KH_ENROLL_ACME
 
 enum kh_cert_format {
 	KH_FMT_PEM = 0,

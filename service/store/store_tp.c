@@ -9,6 +9,15 @@
 #define TP_COLS                                                                                                 \
 	"name, key_name, subject, fqdn, san, eku, enrollment, revocation, digest, validity_days, cert, "          \
 	"cert_not_after, csr, csr_key, csr_created, next_key, key_serial, created, updated"
+/* The same columns read back. The trustpoints table's CHECK knows only
+ * self and terminal (SQLite cannot change a CHECK without rebuilding the
+ * table): an ACME trustpoint is stored as terminal (a certificate may still
+ * be imported by hand) and is ACME by its trustpoint_acme row. */
+#define TP_COLS_READ                                                                                            \
+	"name, key_name, subject, fqdn, san, eku, "                                                               \
+	"CASE WHEN EXISTS (SELECT 1 FROM trustpoint_acme a WHERE a.trustpoint = trustpoints.name) THEN 'acme' "  \
+	"ELSE enrollment END, revocation, digest, validity_days, cert, "                                         \
+	"cert_not_after, csr, csr_key, csr_created, next_key, key_serial, created, updated"
 
 void store_tp_clear(struct store_tp *t)
 {
@@ -61,7 +70,7 @@ enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *ou
 	int r = KH_OK, rc;
 
 	memset(&t, 0, sizeof(t));
-	KH_TRY(store_prepare(st, "SELECT " TP_COLS " FROM trustpoints WHERE name = ?", &s, e));
+	KH_TRY(store_prepare(st, "SELECT " TP_COLS_READ " FROM trustpoints WHERE name = ?", &s, e));
 	store_bind_text(s, 1, name);
 	rc = sqlite3_step(s);
 	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trustpoint"));
@@ -162,7 +171,9 @@ static void tp_bind(sqlite3_stmt *s, const struct store_tp *t)
 	store_bind_text(s, 4, t->fqdn);
 	store_bind_text(s, 5, t->san);
 	store_bind_text(s, 6, t->eku);
-	store_bind_text(s, 7, kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "self");
+	store_bind_text(s, 7, t->enrollment == KH_ENROLL_ACME ? "terminal"
+			      : kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment)
+								  : "self");
 	store_bind_text(s, 8, t->revocation);
 	sqlite3_bind_int(s, 9, (int)t->digest);
 	sqlite3_bind_int64(s, 10, t->validity_days);
