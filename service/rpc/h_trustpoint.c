@@ -822,9 +822,6 @@ out:
 static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len,
 			     Keyhold__V1__ImportCertificateResponse *m, struct kh_errbuf *e)
 {
-	struct {
-		const char *name;
-	} qq = { name }, *q = &qq;
 	struct tp_warnings *o = rpc_alloc(c, sizeof(*o));
 	struct svc *s = c->s;
 	char retired[SVC_PKI_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], key[KH_NAME_MAX + 1];
@@ -848,11 +845,11 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	KH_TRY(pki_certs_load(data, len, &certs, e));
 	tp_lock(s);
 	locked = true;
-	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
 	KH_ENSURE(t.n_ca > 0, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					 "trustpoint '%s' has no authenticated CA; run `keyhold trustpoint authenticate %s "
 					 "--ca FILE` first",
-					 q->name, q->name));
+					 name, name));
 	/* The certificate must carry the rollover key or the current key. */
 	keys[0] = t.next_key;
 	keys[1] = t.key;
@@ -878,7 +875,7 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	KH_ENSURE(leaf != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 					   "no certificate in the file matches the key of trustpoint '%s' ('%s'%s%s%s): it was "
 					   "issued for another key",
-					   q->name, t.key, t.next_key[0] ? " or the new key '" : "", t.next_key,
+					   name, t.key, t.next_key[0] ? " or the new key '" : "", t.next_key,
 					   t.next_key[0] ? "'" : ""));
 	/* It must chain to the authenticated CA; intermediates may come
 	 * with it. Validity is reported as a warning, not refused. */
@@ -900,13 +897,13 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	vo.no_check_time = true;
 	KH_TRY(pki_verify(leaf, &vo, &vr, e));
 	KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				       "the certificate does not chain to the authenticated CA of trustpoint '%s': %s", q->name,
+				       "the certificate does not chain to the authenticated CA of trustpoint '%s': %s", name,
 				       vr.reason));
 	chain = sk_X509_new_null();
 	KH_ENSURE(chain != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 1; i < sk_X509_num(vr.chain); i++)
 		KH_ENSURE(sk_X509_push(chain, sk_X509_value(vr.chain, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(tp_import_revocation(s, q->name, &t, vr.chain, &locked, &rc, o, e));
+	KH_TRY(tp_import_revocation(s, name, &t, vr.chain, &locked, &rc, o, e));
 	tp_validity_warnings(leaf, "the certificate", o);
 	for (i = 0; i < sk_X509_num(chain); i++)
 		tp_validity_warnings(sk_X509_value(chain, i), "a chain certificate", o);
@@ -923,10 +920,10 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	m->warnings = rpc_array(c, o->n, sizeof(*m->warnings));
 	for (k = 0; m->warnings != NULL && k < o->n; k++) {
 		m->warnings[k] = o->w[k];
-		log_warn("trustpoint '%s': %s", q->name, o->w[k]);
+		log_warn("trustpoint '%s': %s", name, o->w[k]);
 	}
 	m->n_warnings = m->warnings != NULL ? o->n : 0;
-	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", q->name,
+	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", name,
 		 m->cert != NULL ? m->cert->serial : "?", key, old_key[0] ? "; rollover from " : "", old_key);
 out:
 	if (locked)
