@@ -107,6 +107,8 @@ static enum kh_err acme_url(json_t *o, const char *key, bool required, char out[
 
 	if (r != KH_OK)
 		return r;
+	if (required && out[0] == '\0')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "ACME %s: '%s' is empty", what, key);
 	if (out[0] != '\0' && !acme_https_url(out)) {
 		out[0] = '\0';
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "ACME %s: '%s' is not an https:// URL", what, key);
