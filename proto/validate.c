@@ -109,6 +109,10 @@ static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
 	const char *contact = p->acme_contact != NULL ? p->acme_contact : "";
 	size_t i;
 
+	/* A value inside the range that names no enrollment is unknown. */
+	if (p->enrollment != 0 && kh_enrollment_name((enum kh_enrollment)p->enrollment) == NULL)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "enrollment %d is unknown; use self, terminal or acme",
+				  (int)p->enrollment);
 	if ((int)p->enrollment != KH_ENROLL_ACME) {
 		if (dir[0] != '\0' || contact[0] != '\0' || p->acme_ca_pem.len > 0)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME options need --enrollment acme");

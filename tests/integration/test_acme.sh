@@ -6,9 +6,11 @@
 # responder ([acme] http01_listen). A P-256 and an RSA-2048 trustpoint with
 # a DNS and an IP identifier: account, order, challenge, finalize, chain;
 # the certificate's key is the token key and it chains to pebble's root
-# (from pebble's management API). Refusals: no responder, unreachable
-# server, a second enroll reuses the account, pebble restarted under a
-# remembered account.
+# (from pebble's management API); a second enroll reuses the account; the
+# responder answers only pending tokens. Refusals: ACME options without
+# acme, an http:// directory, a SAN ACME cannot validate, pebble down; then
+# pebble restarted (it forgot the account): the next enroll registers again
+# and finishes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
 
@@ -96,7 +98,9 @@ for type in "${types[@]}"; do
   openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/$tp.pem" "$T/$tp.pem" > /dev/null \
     || fail "$type: the certificate does not chain to pebble's root"
 
-  # Again: the account is reused (no second newAccount), a new certificate.
+  # Again (P-256 only, to keep CI short): the account is reused (no second
+  # newAccount), a new certificate.
+  [ "$type" = p256 ] || continue
   serial1=$(openssl x509 -in "$T/$tp.pem" -noout -serial)
   ok "$type: enroll again" kh trustpoint enroll "$tp"
   [ "$(kh --json trustpoint show "$tp" | json_get 'd["acme_account"]')" = "$acct" ] || fail "$type: a new account"

@@ -638,6 +638,8 @@ static void test_tp_validation(void **state)
 	assert_int_equal(decode_body(&b, &e), KH_OK);
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)7;
 	expect_refused(&b, "enrollment 7 is unknown; use self, terminal or acme");
+	b.tp_create.enrollment = (Keyhold__V1__Enrollment)3;
+	expect_refused(&b, "enrollment 3 is unknown; use self, terminal or acme");
 	/* ACME: an https:// directory, a mailto: contact, and only with acme. */
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_ACME;
 	expect_refused(&b, "enrollment acme needs the directory as an https:// URL");
