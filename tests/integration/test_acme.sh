@@ -10,12 +10,11 @@
 # responder answers only pending tokens. Refusals: ACME options without
 # acme, an http:// directory, a SAN ACME cannot validate, pebble down; then
 # pebble restarted (it forgot the account): the next enroll registers again
-# and finishes.
+# and finishes. Without an http-01 responder: a clear refusal.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
 
 command -v pebble > /dev/null || fail "pebble is not installed (scripts/install-deps.sh)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 PEBBLE_PID="" CTS_PID=""
 acme_cleanup() {
@@ -26,8 +25,12 @@ acme_cleanup() {
 }
 trap acme_cleanup EXIT
 
-ACME_PORT=$(free_port) MGMT_PORT=$(free_port) HTTP01_PORT=$(free_port) TLS_PORT=$(free_port)
-DNS_PORT=$(free_port) CTS_MGMT=$(free_port)
+# Six free loopback ports in one go (DNS is UDP, the rest TCP).
+read -r ACME_PORT MGMT_PORT HTTP01_PORT TLS_PORT DNS_PORT CTS_MGMT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(6)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
 
 # pebble's own TLS: a throwaway CA and a server certificate for 127.0.0.1.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tlsca.key" -out "$T/tlsca.pem" \
@@ -143,4 +146,14 @@ openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/after.pem" "$T/after.
 # Delete removes the account key with the trustpoint.
 ok "delete the trustpoint" kh trustpoint delete web-p256
 expect_err NOT_FOUND "the account key is gone" kh key show web-p256.acme
+# Without [acme] http01_listen the challenge cannot be answered: a clear
+# refusal, and the trustpoint is left as it was.
+kh_stop
+kh_config
+kh_start
+ok "create without a responder" kh trustpoint create nr --generate p256 --subject CN=nr.acme.test \
+  --san DNS:nr.acme.test --enrollment acme --acme-directory "$DIR" --acme-ca-bundle "$T/tlsca.pem"
+expect_err FAILED_PRECONDITION "enroll without a responder" kh trustpoint enroll nr
+expect_msg "http01_listen"
+kh trustpoint show nr | grep -q "^certificate: none" || fail "a failed enrollment changed the trustpoint"
 log "ACME enrollment against pebble: ${types[*]}"
