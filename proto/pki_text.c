@@ -38,6 +38,7 @@ const char *kh_enrollment_name(enum kh_enrollment m)
 	case KH_ENROLL_SELF: return "self";
 	case KH_ENROLL_TERMINAL: return "terminal";
 	case KH_ENROLL_URL: return "url";
+	case KH_ENROLL_ACME: return "acme";
 	default: return NULL;
 	}
 }
@@ -52,6 +53,8 @@ enum kh_enrollment kh_enrollment_from_name(const char *s)
 		return KH_ENROLL_URL;
 	if (strcmp(s, "terminal") == 0)
 		return KH_ENROLL_TERMINAL;
+	if (strcmp(s, "acme") == 0)
+		return KH_ENROLL_ACME;
 	return KH_ENROLL_UNSPECIFIED;
 }
 

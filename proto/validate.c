@@ -133,6 +133,39 @@ static enum kh_err check_tp_scep(const ProtobufCMessage *m, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+/* enrollment acme needs an https:// directory; the ACME fields belong to
+ * it alone. */
+static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__CreateTrustpointRequest *p = (const void *)m;
+	const char *dir = p->acme_directory != NULL ? p->acme_directory : "";
+	const char *contact = p->acme_contact != NULL ? p->acme_contact : "";
+	size_t i;
+
+	/* A value inside the range that names no enrollment is unknown. */
+	if (p->enrollment != 0 && kh_enrollment_name((enum kh_enrollment)p->enrollment) == NULL)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "enrollment %d is unknown; use self, terminal, url or acme",
+				  (int)p->enrollment);
+	if ((int)p->enrollment != KH_ENROLL_ACME) {
+		if (dir[0] != '\0' || contact[0] != '\0' || p->acme_ca_pem.len > 0)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME options need --enrollment acme");
+		return KH_OK;
+	}
+	if (strncmp(dir, "https://", 8) != 0 || dir[8] == '\0')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "enrollment acme needs the directory as an https:// URL (--acme-directory)");
+	for (i = 0; dir[i] != '\0'; i++)
+		if ((unsigned char)dir[i] <= 0x20 || (unsigned char)dir[i] >= 0x7f)
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME directory URL holds a blank or non-ASCII byte");
+	if (contact[0] != '\0' && strncmp(contact, "mailto:", 7) != 0)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME contact must be a mailto: URL");
+	for (i = 0; contact[i] != '\0'; i++)
+		if ((unsigned char)contact[i] <= 0x20 || (unsigned char)contact[i] >= 0x7f || contact[i] == '"' ||
+		    contact[i] == '\\')
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME contact holds a blank, quote or non-ASCII byte");
+	return KH_OK;
+}
+
 static enum kh_err check_sign_input(const ProtobufCMessage *m, struct kh_errbuf *e)
 {
 	const Keyhold__V1__SignRequest *p = (const void *)m;
@@ -272,7 +305,10 @@ static const struct proto_entry proto_entries[] = {
 	ENTRY(create_trustpoint_request, NAME("name", "trustpoint"), CHECK(check_tp_key_source),
 	      TEXT("subject", KH_DN_MAX, "subject"), TEXT("fqdn", KH_FQDN_MAX, "FQDN"), TEXT("san", KH_SAN_MAX, "SAN list"),
 	      TEXT("eku", KH_EKU_MAX, "EKU list"),
-	      ENUM("enrollment", 0, KH_ENROLL_MAX, "enrollment %d is unknown; use self, terminal or url"),
+	      ENUM("enrollment", 0, KH_ENROLL_MAX, "enrollment %d is unknown; use self, terminal, url or acme"),
+	      CHECK(check_tp_acme), TEXT("acme_directory", KH_PKI_URL_MAX, "ACME directory URL"),
+	      TEXT("acme_contact", KH_PKI_URL_MAX, "ACME contact"),
+	      BYTES("acme_ca_pem", 0, KH_PKI_BLOB_MAX, "the ACME CA bundle"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "revocation list"),
 	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
 	      CHECK(check_tp_lifetime), TEXT("ocsp_url", KH_PKI_URL_MAX, "OCSP URL"), CHECK(check_tp_ocsp_url),

@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config clang-14 libclang-rt-14-dev
   libssl-dev libprotobuf-c-dev protobuf-c-compiler libevent-dev
   libsqlite3-dev libinih-dev libcurl4-openssl-dev libsystemd-dev
-  libp11-kit-dev libcmocka-dev
+  libp11-kit-dev libcmocka-dev libjansson-dev
   # tokens and interop peers
   softhsm2 opensc p11-kit p11-kit-modules libengine-pkcs11-openssl openssl
   swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools python3-tpm2-pkcs11-tools
@@ -16,6 +16,8 @@ PKGS=(
   # test helpers
   python3 util-linux procps psmisc sqlite3 curl nginx shellcheck openssh-server openssh-client gnutls-bin
   python3-cryptography-vectors ca-certificates
+  # test_acme: an ACME (RFC 8555) test CA
+  pebble
   # packaging: man pages, the .deb and its checks
   scdoc debhelper bash-completion
   # test_metrics: promtool and a real Prometheus server

@@ -304,6 +304,10 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "created", cli_time_str(kh_msg_get_int(t, "created"), tb, sizeof(tb)));
 	cli_json_str(j, "updated", cli_time_str(kh_msg_get_int(t, "updated"), tb, sizeof(tb)));
 	cli_json_str(j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
+	cli_json_str(j, "acme_directory", kh_msg_get_str(t, "acme_directory"));
+	cli_json_str(j, "acme_contact", kh_msg_get_str(t, "acme_contact"));
+	cli_json_str(j, "acme_account_key", kh_msg_get_str(t, "acme_account_key"));
+	cli_json_str(j, "acme_account", kh_msg_get_str(t, "acme_account"));
 	cli_json_u64(j, "renew_at", kh_msg_get_uint(t, "renew_at"));
 	cli_json_bool(j, "renew_regenerate", kh_msg_get_bool(t, "renew_regenerate"));
 	cli_json_str(j, "renewal", renewal);
@@ -342,6 +346,10 @@ static void tp_print(const kh_msg *t)
 		       kh_msg_get_bool(t, "challenge_password_set") ? ", challenge password set" : "",
 		       kh_msg_get_str(t, "scep_status")[0] != '\0' ? kh_msg_get_str(t, "scep_status") : "not enrolled");
 	printf("validity:    %u days (of a self-signed certificate)\n", (uint32_t)kh_msg_get_uint(t, "validity_days"));
+	if (kh_msg_get_str(t, "acme_directory")[0] != '\0')
+		printf("acme:        %s, account key %s, account %s\n", kh_msg_get_str(t, "acme_directory"),
+		       kh_msg_get_str(t, "acme_account_key"),
+		       kh_msg_get_str(t, "acme_account")[0] ? kh_msg_get_str(t, "acme_account") : "not yet created");
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
@@ -386,6 +394,9 @@ struct tp_create_req {
 	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
 	const char *url;
 	char challenge[CLI_CHALLENGE_MAX + 1];
+	const char *acme_dir, *acme_contact;
+	uint8_t *acme_ca;
+	size_t acme_ca_len;
 	uint32_t days, renew_at;
 	bool renew_regenerate, ip_san;
 };
@@ -416,6 +427,10 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	if (c->challenge[0] != '\0')
 		CLI_TRY(kh_msg_set_str(q, "challenge_password", c->challenge));
 	CLI_TRY(kh_msg_set_bool(q, "ip_san", c->ip_san));
+	CLI_TRY(set_opt_str(q, "acme_directory", c->acme_dir));
+	CLI_TRY(set_opt_str(q, "acme_contact", c->acme_contact));
+	if (c->acme_ca != NULL)
+		CLI_TRY(kh_msg_set_bytes(q, "acme_ca_pem", c->acme_ca, c->acme_ca_len));
 out:
 	return r;
 }
@@ -426,6 +441,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	const char *dname = cli_opt(a, "--digest");
 	const char *days = cli_opt(a, "--days");
 	const char *cpw = cli_opt(a, "--challenge-password-file");
+	const char *acme_ca = cli_opt(a, "--acme-ca-bundle");
 	struct tp_create_req c;
 	kh_msg *q = NULL, *resp = NULL;
 	bool renew_set = false, mode_given = false;
@@ -443,6 +459,8 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.revocation = cli_opt(a, "--revocation");
 	c.ocsp = cli_opt(a, "--ocsp-url");
 	c.url = cli_opt(a, "--url");
+	c.acme_dir = cli_opt(a, "--acme-directory");
+	c.acme_contact = cli_opt(a, "--acme-contact");
 	if ((rc = cli_renew_opts(cli, a, &renew_set, &c.renew_at, &c.renew_regenerate, &mode_given)) != 0)
 		return rc;
 	if (mode_given && c.renew_at == 0)
@@ -452,7 +470,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (c.name == NULL || c.subject == NULL || (c.key == NULL) == (c.generate == NULL))
 		return cli_usage(cli, "usage: keyhold trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F] "
-				      "[--san LIST] [--eku LIST] [--enrollment self|terminal|url [--url URL] "
+				      "[--san LIST] [--eku LIST] [--enrollment self|terminal|url|acme [--url URL] "
 				      "[--challenge-password-file F]] [--revocation LIST] "
 				      "[--digest D] [--days N] [--ocsp-url URL] [--renew-at PERCENT [--renew-regenerate]]");
 	if (!kh_name_valid(c.name))
@@ -471,10 +489,16 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		c.enrollment = strcmp(enr, "self") == 0 ? "ENROLLMENT_SELF"
 			       : strcmp(enr, "terminal") == 0 ? "ENROLLMENT_TERMINAL"
 			       : strcmp(enr, "url") == 0      ? "ENROLLMENT_URL"
+			       : strcmp(enr, "acme") == 0     ? "ENROLLMENT_ACME"
 							      : NULL;
 		if (c.enrollment == NULL)
-			return cli_usage(cli, "unknown enrollment '%s'; use self, terminal or url", enr);
+			return cli_usage(cli, "unknown enrollment '%s'; use self, terminal, url or acme", enr);
 	}
+	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL) &&
+	    (enr == NULL || strcmp(enr, "acme") != 0))
+		return cli_usage(cli, "the --acme-* options go with --enrollment acme");
+	if (enr != NULL && strcmp(enr, "acme") == 0 && c.acme_dir == NULL)
+		return cli_usage(cli, "--enrollment acme needs --acme-directory https://HOST/PATH");
 	if (days != NULL && kh_parse_u64(days, 1, 36500, &d) != 0)
 		return cli_usage(cli, "--days takes 1 to 36500");
 	c.days = (uint32_t)d;
@@ -485,18 +509,24 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, c.eku, CLI_EKU_MAX, "the EKU list")) != 0 ||
 	    (rc = check_len(cli, c.revocation, CLI_REVOCATION_MAX, "the revocation list")) != 0 ||
 	    (rc = check_len(cli, c.ocsp, CLI_URL_MAX, "the OCSP URL")) != 0 ||
-	    (rc = check_len(cli, c.url, CLI_URL_MAX, "the URL")) != 0)
+	    (rc = check_len(cli, c.url, CLI_URL_MAX, "the URL")) != 0 ||
+	    (rc = check_len(cli, c.acme_dir, CLI_URL_MAX, "the ACME directory URL")) != 0 ||
+	    (rc = check_len(cli, c.acme_contact, CLI_URL_MAX, "the ACME contact")) != 0)
 		return rc;
-	if (cpw != NULL && (rc = read_challenge(cli, cpw, c.challenge)) != 0)
+	if (acme_ca != NULL && (rc = cli_read_file(cli, acme_ca, CLI_PKI_FILE_MAX, &c.acme_ca, &c.acme_ca_len)) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) == 0 && (rc = cli_request(cli, "CreateTrustpoint", &q)) == 0)
-		rc = cli_call(cli, q, tp_create_fill(q, &c), &resp);
+	if (cpw != NULL && (rc = read_challenge(cli, cpw, c.challenge)) != 0) {
+		free(c.acme_ca);
+		return rc;
+	}
+	if ((rc = cli_connect(cli)) == 0 && (rc = cli_request(cli, "CreateTrustpoint", &q)) == 0 &&
+	    (rc = cli_call(cli, q, tp_create_fill(q, &c), &resp)) == 0) {
+		cli_tp_out(cli, cli_sub(resp, "trustpoint"));
+		kh_msg_free(resp);
+	}
 	OPENSSL_cleanse(c.challenge, sizeof(c.challenge));
-	if (rc != 0)
-		return rc;
-	cli_tp_out(cli, cli_sub(resp, "trustpoint"));
-	kh_msg_free(resp);
-	return 0;
+	free(c.acme_ca);
+	return rc;
 }
 
 static int tp_list(struct cli *cli, struct cli_args *a)
@@ -757,6 +787,8 @@ static int tp_enroll_out(struct cli *cli, const char *name, const kh_msg *r, con
 	} else if (has_cert) {
 		if (strcmp(kh_msg_get_enum(r, "enrollment"), "ENROLLMENT_URL") == 0)
 			printf("trustpoint %s: certificate issued by the CA (SCEP) for key %s\n", name, key);
+		else if (strcmp(kh_msg_get_enum(r, "enrollment"), "ENROLLMENT_ACME") == 0)
+			printf("trustpoint %s: ACME certificate issued for key %s\n", name, key);
 		else
 			printf("trustpoint %s: self-signed certificate issued for key %s\n", name, key);
 		cert_print("  ", cli_sub(r, "cert"));

@@ -75,6 +75,8 @@ const char *cli_enrollment_name(const char *enum_name)
 		return "terminal";
 	if (strcmp(enum_name, "ENROLLMENT_URL") == 0)
 		return "url";
+	if (strcmp(enum_name, "ENROLLMENT_ACME") == 0)
+		return "acme";
 	return NULL;
 }
 

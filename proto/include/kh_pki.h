@@ -64,8 +64,9 @@ enum kh_enrollment {
 	KH_ENROLL_SELF = 1,
 	KH_ENROLL_TERMINAL = 2,
 	KH_ENROLL_URL = 3,         /* SCEP (RFC 8894) */
+	KH_ENROLL_ACME = 4,        /* RFC 8555 */
 };
-#define KH_ENROLL_MAX KH_ENROLL_URL
+#define KH_ENROLL_MAX KH_ENROLL_ACME
 
 enum kh_cert_format {
 	KH_FMT_PEM = 0,

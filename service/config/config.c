@@ -720,7 +720,8 @@ static enum kh_err cfg_expiry(struct cfg_parse *p, const char *n, const char *v)
 /* [metrics] listen: HOST:PORT or [IPV6]:PORT with a numeric address (no
  * name is looked up at start). Loopback only unless allow_remote = yes:
  * the endpoint has no authentication of its own (docs/OPERATIONS.md). */
-static enum kh_err cfg_metrics_listen(struct cfg_parse *p, const char *v)
+static enum kh_err cfg_listen_addr(struct cfg_parse *p, const char *v, char **host_out, unsigned *port_out,
+				   bool *loopback_out)
 {
 	char host[64], port[8];
 	struct addrinfo hints, *ai = NULL;
@@ -752,18 +753,41 @@ static enum kh_err cfg_metrics_listen(struct cfg_parse *p, const char *v)
 	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
 		return cfg_fail(p, "listen: '%s' is not a numeric IPv4 or IPv6 address", host);
 	if (ai->ai_family == AF_INET)
-		p->c->metrics_loopback = (ntohl(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+		*loopback_out = (ntohl(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
 	else
-		p->c->metrics_loopback = ai->ai_family == AF_INET6 &&
+		*loopback_out = ai->ai_family == AF_INET6 &&
 					 IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr);
 	freeaddrinfo(ai);
-	free(p->c->metrics_host);
-	p->c->metrics_host = strdup(host);
-	if (p->c->metrics_host == NULL)
+	free(*host_out);
+	*host_out = strdup(host);
+	if (*host_out == NULL)
 		return cfg_fail(p, "out of memory");
-	p->c->metrics_port = (unsigned)pn;
-	p->c->metrics_listen = true;
+	*port_out = (unsigned)pn;
 	return KH_OK;
+}
+
+static enum kh_err cfg_metrics_listen(struct cfg_parse *p, const char *v)
+{
+	enum kh_err r = cfg_listen_addr(p, v, &p->c->metrics_host, &p->c->metrics_port, &p->c->metrics_loopback);
+
+	if (r == KH_OK)
+		p->c->metrics_listen = true;
+	return r;
+}
+
+/* [acme] http01_listen: where keyholdd answers ACME http-01 challenges
+ * (service/pki/acme_http01.c); the ACME server must reach it on port 80
+ * of the names being validated (a proxy or port forward in front). */
+static enum kh_err cfg_acme(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+	bool loopback = false;
+
+	if (strcmp(n, "http01_listen") == 0)
+		return cfg_listen_addr(p, v, &c->acme_http01_host, &c->acme_http01_port, &loopback);
+	if (strcmp(n, "timeout") == 0)
+		return cfg_duration(p, &c->acme_timeout_s, n, v, 5, 3600);
+	return cfg_fail(p, "unknown key '%s' in [acme]", n);
 }
 
 static enum kh_err cfg_metrics(struct cfg_parse *p, const char *n, const char *v)
@@ -812,10 +836,12 @@ static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const cha
 		return cfg_expiry(p, name, value);
 	if (strcmp(section, "metrics") == 0)
 		return cfg_metrics(p, name, value);
+	if (strcmp(section, "acme") == 0)
+		return cfg_acme(p, name, value);
 	if (*section == '\0')
 		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
 				name);
-	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics)",
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme)",
 			section);
 }
 
@@ -892,6 +918,7 @@ static struct svc_config *cfg_defaults(void)
 	c->exp_check_interval_s = 3600;
 	c->exp_hook_timeout_s = 30;
 	c->metrics_probe_interval_s = 5;
+	c->acme_timeout_s = 120;
 	c->socket = strdup(KH_DEFAULT_SOCKET);
 	c->state_dir = strdup("/var/lib/keyhold");
 	if (c->socket == NULL || c->state_dir == NULL) {
@@ -1049,6 +1076,9 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_VAL(socket_mode, "[service] socket_mode");
 	KEEP_STR(socket_group, "[service] socket_group");
 	KEEP_STR(state_dir, "[service] state_dir");
+	KEEP_STR(acme_http01_host, "[acme] http01_listen");
+	KEEP_VAL(acme_http01_port, "[acme] http01_listen");
+	KEEP_VAL(acme_timeout_s, "[acme] timeout");
 	KEEP_VAL(workers, "[service] workers");
 	KEEP_VAL(fips_mode, "[service] fips_mode");
 	KEEP_VAL(fips_allow_eddsa, "[service] fips_allow_eddsa");
@@ -1147,5 +1177,6 @@ void svc_config_free(struct svc_config *c)
 	free(c->rev_proxy);
 	svc_config_argv_free(c->exp_hook);
 	free(c->metrics_host);
+	free(c->acme_http01_host);
 	free(c);
 }

@@ -105,6 +105,10 @@ struct svc_config {
 	unsigned exp_check_interval_s;  /* how often the monitor runs */
 	char **exp_hook;                /* argv (NULL-terminated) of the notification command; NULL: none */
 	unsigned exp_hook_timeout_s;
+	/* [acme] (docs/PKI.md "ACME enrollment") */
+	char *acme_http01_host;         /* NULL: no http-01 responder */
+	unsigned acme_http01_port;
+	unsigned acme_timeout_s;        /* one enrollment, all polling included */
 	/* [metrics] (docs/OPERATIONS.md) */
 	bool metrics_listen;            /* listen was given */
 	char *metrics_host;             /* numeric address */

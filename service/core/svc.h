@@ -43,6 +43,7 @@ struct svc_pki;
 struct svc_expiry;
 struct svc_metrics;
 struct metrics_http;
+struct acme_http01;
 
 struct svc {
 	/* Replaced whole on SIGHUP (daemon/reload.c); a replaced one stays
@@ -72,6 +73,7 @@ struct svc {
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
+	struct acme_http01 *acme_http01; /* pki/acme.h: the [acme] http-01 responder; NULL: none */
 	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
 	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
 };

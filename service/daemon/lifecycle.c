@@ -23,6 +23,7 @@
 #include "core/svc_clock.h"
 #include "core/svc_metrics.h"
 #include "metrics/metrics.h"
+#include "pki/acme.h"
 #include "pool/pool.h"
 #include "net/net.h"
 #include "daemon/lifecycle.h"
@@ -239,6 +240,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	KH_TRY(svc_server_new(s, base, &s->server, e));
 	/* Bound before the privilege drop, like the other listeners. */
 	KH_TRY(metrics_start(s, base, e));
+	KH_TRY(acme_http01_start(s, base, e));
 	KH_ENSURE(selftest_attach_loop(s, base, svc_fips_error_shutdown, s) == KH_OK,
 		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
 	/* The audit anchor's database handle, like the PKI state's, is opened
@@ -264,6 +266,7 @@ void svc_stop(struct svc *s)
 	s->pool = NULL;
 	svc_expiry_stop(s);
 	metrics_stop(s);
+	acme_http01_stop(s);
 	svc_server_free(s->server);
 	s->server = NULL;
 	svc_pki_close(s);

@@ -19,6 +19,7 @@
 #include "pki/pki.h"
 #include "keys/key_life.h"
 #include "pki/pki_state.h"
+#include "pki/acme.h"
 #include "fips/fips_policy.h"
 #include "core/svc_clock.h"
 #include "revocation/revocation.h"
@@ -152,6 +153,17 @@ static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool wit
 		m->challenge_password_set = sc.challenge[0] != '\0';
 		store_scep_clear(&sc);
 	}
+	if (t->enrollment == KH_ENROLL_ACME) {
+		struct store_tp_acme ac;
+
+		memset(&ac, 0, sizeof(ac));
+		KH_TRY(store_tp_acme_get(c->s->pki->store, t->name, &ac, e));
+		m->acme_directory = rpc_strdup(c, ac.directory);
+		m->acme_contact = rpc_strdup(c, ac.contact);
+		m->acme_account_key = rpc_strdup(c, ac.account_key);
+		m->acme_account = rpc_strdup(c, ac.kid);
+		store_tp_acme_clear(&ac);
+	}
 	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
 	*out = m;
 out:
@@ -216,6 +228,18 @@ out:
 
 /* ---- CreateTrustpoint ---- */
 
+/* An ACME CA bundle must hold at least one PEM certificate. */
+static enum kh_err tp_check_ca_bundle(const char *pem, struct kh_errbuf *e)
+{
+	STACK_OF(X509) *certs = NULL;
+	int r = pki_certs_load((const uint8_t *)pem, strlen(pem), &certs, e);
+
+	sk_X509_pop_free(certs, X509_free);
+	if (r != KH_OK)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "--acme-ca-bundle: %s", e->msg);
+	return KH_OK;
+}
+
 enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__CreateTrustpointRequest *q = (const void *)c->req;
@@ -228,6 +252,7 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	const char *key = generate != KH_KEY_UNSPECIFIED ? q->name : q->key;
 	struct pki_subject sub = { NULL, NULL, NULL };
 	struct store_tp t, got;
+	struct store_tp_acme acme;
 	struct kh_key_info ki;
 	enum kh_key_type type = generate;
 	enum kh_digest d;
@@ -239,6 +264,7 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	memset(&t, 0, sizeof(t));
 	memset(&got, 0, sizeof(got));
 	memset(&ki, 0, sizeof(ki));
+	memset(&acme, 0, sizeof(acme));
 	/* Parse and check everything before touching token or database. */
 	kh_strlcpy(t.san, q->san, sizeof(t.san));
 	if (q->ip_san)
@@ -259,6 +285,22 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	t.validity_days = q->validity_days ? q->validity_days : SVC_PKI_DEFAULT_DAYS;
 	t.created = t.updated = now_s();
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (t.enrollment == KH_ENROLL_ACME) {
+		memset(&acme, 0, sizeof(acme));
+		KH_TRY(svc_acme_key_name(q->name, acme.account_key, e));
+		kh_strlcpy(acme.directory, q->acme_directory, sizeof(acme.directory));
+		kh_strlcpy(acme.contact, q->acme_contact, sizeof(acme.contact));
+		if (q->acme_ca_pem.len > 0) {
+			acme.ca_pem = strndup((const char *)q->acme_ca_pem.data, q->acme_ca_pem.len);
+			KH_ENSURE(acme.ca_pem != NULL, KH_E_RESOURCE_EXHAUSTED);
+			KH_TRY(tp_check_ca_bundle(acme.ca_pem, e));
+		}
+		KH_ENSURE(hsm_key_get(s->hsm, acme.account_key, &ki, &ign) != KH_OK,
+			  kh_err_set(e, KH_E_ALREADY_EXISTS,
+				     "a key named '%s' (the ACME account key of this trustpoint) already exists on the token",
+				     acme.account_key));
+		kh_key_info_clear(&ki);
+	}
 	if (generate != KH_KEY_UNSPECIFIED) {
 		KH_TRY(hsm_key_type_supported(s->hsm, generate, e));
 		KH_TRY(pki_sig_digest(type, t.digest, &d, e));
@@ -318,6 +360,8 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 		r = store_scep_put(s->pki->store, t.name, &sc, e);
 		store_scep_clear(&sc);
 	}
+	if (r == KH_OK && t.enrollment == KH_ENROLL_ACME)
+		r = store_tp_acme_put(s->pki->store, t.name, &acme, e);
 	if (r != KH_OK) {
 		store_rollback(s->pki->store);
 		goto out;
@@ -340,6 +384,7 @@ out:
 		tp_unlock(s);
 	EVP_PKEY_free(pub);
 	kh_key_info_clear(&ki);
+	store_tp_acme_clear(&acme);
 	store_tp_clear(&t);
 	store_tp_clear(&got);
 	pki_subject_clear(&sub);
@@ -422,15 +467,22 @@ enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	char retired[SVC_PKI_RETIRED_MAX][KH_NAME_MAX + 1];
 	const char *keys[2];
 	struct store_tp t;
+	struct store_tp_acme acme;
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
 	size_t n_retired = 0, i;
 	bool in_txn = false;
 	int r = KH_OK;
 
 	memset(&t, 0, sizeof(t));
+	memset(&acme, 0, sizeof(acme));
+	memset(&ki, 0, sizeof(ki));
 	if (m == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	tp_lock(s);
 	KH_TRY(store_tp_get(s->pki->store, q->name, &t, e));
+	if (t.enrollment == KH_ENROLL_ACME && store_tp_acme_get(s->pki->store, q->name, &acme, &ign) != KH_OK)
+		memset(&acme, 0, sizeof(acme));
 	keys[0] = t.key;
 	keys[1] = t.next_key;
 	KH_TRY(store_begin(s->pki->store, e));
@@ -455,6 +507,10 @@ enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	in_txn = false;
 	svc_pki_crash_point(s, "delete.after_commit");
 	svc_pki_destroy_retired(s, retired, n_retired);
+	/* The ACME account key belongs to the trustpoint alone. */
+	if (acme.account_key[0] != '\0' && !q->keep_key && hsm_key_get(s->hsm, acme.account_key, &ki, &ign) == KH_OK &&
+	    svc_key_destroy(s, acme.account_key, &ign) != KH_OK)
+		log_warn("trustpoint '%s': ACME account key '%s' not deleted: %s", q->name, acme.account_key, ign.msg);
 	/* The answer names at most the two keys a trustpoint holds. */
 	m->deleted_keys = rpc_array(c, n_retired < 2 ? n_retired : 2, sizeof(*m->deleted_keys));
 	for (i = 0; m->deleted_keys != NULL && i < n_retired && i < 2; i++)
@@ -467,6 +523,8 @@ out:
 	if (in_txn)
 		store_rollback(s->pki->store);
 	tp_unlock(s);
+	kh_key_info_clear(&ki);
+	store_tp_acme_clear(&acme);
 	store_tp_clear(&t);
 	return r;
 }
@@ -655,11 +713,14 @@ static struct svc_pki_enrolled *tp_enrolled_new(struct rpc_call *c)
 	return c->oom ? NULL : o;
 }
 
+static enum kh_err tp_enroll_acme(struct rpc_call *c, const char *name, struct kh_errbuf *e) KH_WUR;
+
 enum kh_err svc_h_enroll_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__EnrollTrustpointRequest *q = (const void *)c->req;
 	struct svc_pki_enrolled *o;
 	struct store_tp t;
+	bool acme;
 	int r = KH_OK;
 
 	memset(&t, 0, sizeof(t));
@@ -672,11 +733,22 @@ enum kh_err svc_h_enroll_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	if (r != KH_OK || c->resp != NULL)
 		return r;
 	o = tp_enrolled_new(c);
-
+	memset(&t, 0, sizeof(t));
 	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+	tp_lock(c->s);
+	r = store_tp_get(c->s->pki->store, q->name, &t, e);
+	tp_unlock(c->s);
+	if (r != KH_OK)
+		goto out;
+	acme = t.enrollment == KH_ENROLL_ACME;
+	if (acme) {
+		r = tp_enroll_acme(c, q->name, e);
+		goto out;
+	}
 	KH_TRY(svc_pki_enroll(c->s, q->name, o, e));
 	r = tp_enrolled_msg(c, o);
 out:
+	store_tp_clear(&t);
 	return r;
 }
 
@@ -789,12 +861,12 @@ out:
 	return r;
 }
 
-/* ImportCertificate of data (PEM, DER or PKCS#7) into trustpoint name;
- * also the end of a SCEP enrollment (h_scep.c), so chain checks, rollover
- * and expiry monitoring apply alike. Sets c->resp. */
-enum kh_err svc_tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len, struct kh_errbuf *e)
+/* Stores the certificate in data (leaf and chain, PEM/DER/PKCS#7) as
+ * trustpoint name's identity: ImportCertificate, and ACME enrollment once
+ * the chain is downloaded. Fills m; the caller answers with it. */
+static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len,
+			     Keyhold__V1__ImportCertificateResponse *m, struct kh_errbuf *e)
 {
-	Keyhold__V1__ImportCertificateResponse *m = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
 	struct tp_warnings *o = rpc_alloc(c, sizeof(*o));
 	struct svc *s = c->s;
 	char retired[SVC_PKI_RETIRED_MAX][KH_NAME_MAX + 1], old_key[KH_NAME_MAX + 1], key[KH_NAME_MAX + 1];
@@ -896,8 +968,6 @@ enum kh_err svc_tp_import(struct rpc_call *c, const char *name, const uint8_t *d
 		log_warn("trustpoint '%s': %s", name, o->w[k]);
 	}
 	m->n_warnings = m->warnings != NULL ? o->n : 0;
-	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
-	c->resp = &m->base;
 	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", name,
 		 m->cert != NULL ? m->cert->serial : "?", key, old_key[0] ? "; rollover from " : "", old_key);
 out:
@@ -917,8 +987,54 @@ out:
 enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__ImportCertificateRequest *q = (const void *)c->req;
+	Keyhold__V1__ImportCertificateResponse *m = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
+	int r = KH_OK;
 
-	return svc_tp_import(c, q->name, q->data.data, q->data.len, e);
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(tp_import(c, q->name, q->data.data, q->data.len, m, e));
+	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
+	c->resp = &m->base;
+out:
+	return r;
+}
+
+/* ACME: the whole order on this worker (the loop keeps serving, the
+ * http-01 responder included), then the chain stored as an import. */
+static enum kh_err tp_enroll_acme(struct rpc_call *c, const char *name, struct kh_errbuf *e)
+{
+	Keyhold__V1__ImportCertificateResponse *im = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
+	Keyhold__V1__EnrollTrustpointResponse *m = rpc_msg(c, &keyhold__v1__enroll_trustpoint_response__descriptor);
+	char *pem = NULL;
+	size_t len = 0;
+	int r = KH_OK;
+
+	KH_ENSURE(im != NULL && m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(svc_acme_order(c->s, name, &pem, &len, e));
+	KH_TRY(tp_import(c, name, (const uint8_t *)pem, len, im, e));
+	m->enrollment = KEYHOLD__V1__ENROLLMENT__ENROLLMENT_ACME;
+	m->key = im->key;
+	m->cert = im->cert;
+	m->retired_key = im->retired_key;
+	c->resp = &m->base;
+out:
+	free(pem);
+	return r;
+}
+
+/* ImportCertificate's work for a caller that answers with it as is: the
+ * end of a SCEP enrollment (h_scep.c), so chain checks, rollover and
+ * expiry monitoring apply alike. Sets c->resp. */
+enum kh_err svc_tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len, struct kh_errbuf *e)
+{
+	Keyhold__V1__ImportCertificateResponse *m = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
+	int r = KH_OK;
+
+	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(tp_import(c, name, data, len, m, e));
+	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
+	c->resp = &m->base;
+out:
+	return r;
 }
 
 /* ---- Export ---- */

@@ -139,6 +139,17 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  challenge TEXT NOT NULL DEFAULT '',"
 	"  ra BLOB,"
 	"  status TEXT NOT NULL DEFAULT '');",
+	/* 6: a trustpoint's ACME (RFC 8555) settings (service/pki/acme.c): the
+	 * directory URL, the contact, the PEM CA bundle its TLS is verified
+	 * with (empty: the system's), the token key of the account and the
+	 * account URL (kid) once the account exists. */
+	"CREATE TABLE trustpoint_acme ("
+	"  trustpoint TEXT PRIMARY KEY REFERENCES trustpoints(name) ON DELETE CASCADE,"
+	"  directory TEXT NOT NULL,"
+	"  contact TEXT NOT NULL DEFAULT '',"
+	"  ca_pem TEXT NOT NULL DEFAULT '',"
+	"  account_key TEXT NOT NULL,"
+	"  kid TEXT NOT NULL DEFAULT '');",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

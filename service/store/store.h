@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -192,6 +192,21 @@ enum kh_err store_tp_policy_get(struct store *st, const char *tp, struct store_t
 				struct kh_errbuf *e) KH_WUR;
 enum kh_err store_tp_policy_put(struct store *st, const char *tp, const struct store_tp_policy *p,
 				struct kh_errbuf *e) KH_WUR;
+
+/* A trustpoint's ACME settings (store_acme.c); NOT_FOUND when it has none. */
+#define STORE_ACME_CA_MAX 65536
+struct store_tp_acme {
+	char directory[KH_URL_MAX + 1];
+	char contact[KH_URL_MAX + 1];
+	char *ca_pem;                       /* owned; NULL: the system's CAs */
+	char account_key[KH_NAME_MAX + 1];
+	char kid[KH_URL_MAX + 1];           /* "": no account yet */
+};
+void store_tp_acme_clear(struct store_tp_acme *a);
+enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_acme *out,
+			      struct kh_errbuf *e) KH_WUR;
+enum kh_err store_tp_acme_put(struct store *st, const char *tp, const struct store_tp_acme *a,
+			      struct kh_errbuf *e) KH_WUR;
 
 /* A CRL fetched from a distribution point, by URL. */
 struct store_crl_cached {

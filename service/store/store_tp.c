@@ -9,6 +9,17 @@
 #define TP_COLS                                                                                                 \
 	"name, key_name, subject, fqdn, san, eku, enrollment, revocation, digest, validity_days, cert, "          \
 	"cert_not_after, csr, csr_key, csr_created, next_key, key_serial, created, updated"
+/* The same columns read back. The trustpoints table's CHECK knows only
+ * self and terminal (SQLite cannot change a CHECK without rebuilding the
+ * table): ACME and SCEP (url) trustpoints are stored as terminal (a
+ * certificate may still be imported by hand) and are told apart by their
+ * trustpoint_acme or tp_scep row. */
+#define TP_COLS_READ                                                                                            \
+	"name, key_name, subject, fqdn, san, eku, "                                                               \
+	"CASE WHEN EXISTS (SELECT 1 FROM trustpoint_acme a WHERE a.trustpoint = trustpoints.name) THEN 'acme' "  \
+	"WHEN EXISTS (SELECT 1 FROM tp_scep p WHERE p.name = trustpoints.name) THEN 'url' "                      \
+	"ELSE enrollment END, revocation, digest, validity_days, cert, "                                         \
+	"cert_not_after, csr, csr_key, csr_created, next_key, key_serial, created, updated"
 
 void store_tp_clear(struct store_tp *t)
 {
@@ -61,7 +72,7 @@ enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *ou
 	int r = KH_OK, rc;
 
 	memset(&t, 0, sizeof(t));
-	KH_TRY(store_prepare(st, "SELECT " TP_COLS " FROM trustpoints WHERE name = ?", &s, e));
+	KH_TRY(store_prepare(st, "SELECT " TP_COLS_READ " FROM trustpoints WHERE name = ?", &s, e));
 	store_bind_text(s, 1, name);
 	rc = sqlite3_step(s);
 	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trustpoint"));
@@ -164,9 +175,10 @@ static void tp_bind(sqlite3_stmt *s, const struct store_tp *t)
 	store_bind_text(s, 4, t->fqdn);
 	store_bind_text(s, 5, t->san);
 	store_bind_text(s, 6, t->eku);
-	/* enrollment url is stored as 'terminal' (the column's CHECK predates
-	 * it) plus its row in tp_scep, which store_tp_get reads back. */
-	store_bind_text(s, 7, t->enrollment == KH_ENROLL_URL ? "terminal"
+	/* enrollment url and acme are stored as 'terminal' (the column's
+	 * CHECK predates them) plus their row in tp_scep or trustpoint_acme,
+	 * which store_tp_get reads back. */
+	store_bind_text(s, 7, t->enrollment == KH_ENROLL_URL || t->enrollment == KH_ENROLL_ACME ? "terminal"
 			      : kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "self");
 	store_bind_text(s, 8, t->revocation);
 	sqlite3_bind_int(s, 9, (int)t->digest);

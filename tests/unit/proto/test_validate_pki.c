@@ -691,7 +691,23 @@ static void test_tp_validation(void **state)
 	tp_generate(&b.tp_create, KH_KEY_P256);
 	assert_int_equal(decode_body(&b, &e), KH_OK);
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)7;
-	expect_refused(&b, "enrollment 7 is unknown; use self, terminal or url");
+	expect_refused(&b, "enrollment 7 is unknown; use self, terminal, url or acme");
+	/* ACME: an https:// directory, a mailto: contact, and only with acme. */
+	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_ACME;
+	expect_refused(&b, "enrollment acme needs the directory as an https:// URL");
+	b.tp_create.acme_directory = str("http://acme.example/dir");
+	expect_refused(&b, "enrollment acme needs the directory as an https:// URL");
+	b.tp_create.acme_directory = str("https://acme.example/d ir");
+	expect_refused(&b, "the ACME directory URL holds a blank");
+	b.tp_create.acme_directory = str("https://acme.example/dir");
+	b.tp_create.acme_contact = str("admin@example.com");
+	expect_refused(&b, "the ACME contact must be a mailto: URL");
+	b.tp_create.acme_contact = str("mailto:admin@example.com");
+	assert_int_equal(decode_body(&b, &e), KH_OK);
+	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_TERMINAL;
+	expect_refused(&b, "the ACME options need --enrollment acme");
+	b.tp_create.acme_directory = str("");
+	b.tp_create.acme_contact = str("");
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_SELF;
 	b.tp_create.digest = (Keyhold__V1__Digest)9;
 	expect_refused(&b, "digest 9 is unknown");

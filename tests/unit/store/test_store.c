@@ -168,12 +168,13 @@ static void test_migrates_from_v1(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	/* Back to a version-1 database: migrations 2 to 5 run again. */
+	/* Back to a version-1 database: migrations 2 to 6 run again. */
 	raw_exec("DROP TABLE truststore_policy; DROP TABLE trustpoint_policy; DROP TABLE crl_cache; "
 		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
-		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; PRAGMA user_version = 1;");
+		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; "
+		 "PRAGMA user_version = 1;");
 	st = open_store();
-	assert_int_equal(store_schema_version(st), 5);
+	assert_int_equal(store_schema_version(st), 6);
 	store_close(st);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'expiry_notices'"), 1);
 }
@@ -186,13 +187,13 @@ static void test_newer_schema_refused(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	raw_exec("PRAGMA user_version = 6");
+	raw_exec("PRAGMA user_version = 7");
 	st = NULL;
 	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
-	assert_non_null(strstr(e.msg, "schema version 6, newer than"));
+	assert_non_null(strstr(e.msg, "schema version 7, newer than"));
 	/* Left as it was. */
-	assert_int_equal(raw_int("PRAGMA user_version"), 6);
+	assert_int_equal(raw_int("PRAGMA user_version"), 7);
 }
 
 static void test_trustpoints(void **state)

@@ -1,0 +1,71 @@
+/* store_acme.c: a trustpoint's ACME settings and account (the
+ * trustpoint_acme table, deleted with its trustpoint). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "kh_util.h"
+#include "store_int.h"
+
+void store_tp_acme_clear(struct store_tp_acme *a)
+{
+	free(a->ca_pem);
+	memset(a, 0, sizeof(*a));
+}
+
+enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_acme *out, struct kh_errbuf *e)
+{
+	struct store_tp_acme a;
+	sqlite3_stmt *s = NULL;
+	const unsigned char *pem;
+	int r = KH_OK, rc, n;
+
+	memset(&a, 0, sizeof(a));
+	KH_TRY(store_prepare(st,
+			     "SELECT directory, contact, ca_pem, account_key, kid FROM trustpoint_acme WHERE trustpoint = ?",
+			     &s, e));
+	store_bind_text(s, 1, tp);
+	rc = sqlite3_step(s);
+	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trustpoint's ACME settings"));
+	KH_ENSURE(rc == SQLITE_ROW,
+		  kh_err_set(e, KH_E_NOT_FOUND, "trustpoint '%s' has no ACME settings", tp));
+	store_col_text(s, 0, a.directory, sizeof(a.directory));
+	store_col_text(s, 1, a.contact, sizeof(a.contact));
+	pem = sqlite3_column_text(s, 2);
+	n = sqlite3_column_bytes(s, 2);
+	if (pem != NULL && n > 0) {
+		KH_ENSURE(n <= STORE_ACME_CA_MAX, kh_err_set(e, KH_E_DATA_LOSS, "a stored ACME CA bundle is too large"));
+		a.ca_pem = strndup((const char *)pem, (size_t)n);
+		KH_ENSURE(a.ca_pem != NULL, KH_E_RESOURCE_EXHAUSTED);
+	}
+	store_col_text(s, 3, a.account_key, sizeof(a.account_key));
+	store_col_text(s, 4, a.kid, sizeof(a.kid));
+	*out = a;
+	memset(&a, 0, sizeof(a));
+out:
+	store_tp_acme_clear(&a);
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum kh_err store_tp_acme_put(struct store *st, const char *tp, const struct store_tp_acme *a, struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_prepare(st,
+			     "INSERT OR REPLACE INTO trustpoint_acme (trustpoint, directory, contact, ca_pem, account_key, "
+			     "kid) VALUES (?, ?, ?, ?, ?, ?)",
+			     &s, e));
+	store_bind_text(s, 1, tp);
+	store_bind_text(s, 2, a->directory);
+	store_bind_text(s, 3, a->contact);
+	store_bind_text(s, 4, a->ca_pem != NULL ? a->ca_pem : "");
+	store_bind_text(s, 5, a->account_key);
+	store_bind_text(s, 6, a->kid);
+	KH_TRY(store_step_done(st, s, "storing a trustpoint's ACME settings", e));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
