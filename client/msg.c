@@ -423,7 +423,7 @@ enum kh_err kh_msg_set_bool(kh_msg *m, const char *field, bool v)
 enum kh_err kh_msg_set_enum(kh_msg *m, const char *field, const char *value_name)
 {
 	const ProtobufCFieldDescriptor *f = kh_field(m, field, W(KH_K_ENUM), false);
-	int v, r;
+	int v = 0, r;
 
 	if (f == NULL)
 		return KH_E_INVALID_ARGUMENT;
@@ -461,7 +461,7 @@ enum kh_err kh_msg_add_str(kh_msg *m, const char *field, const char *v)
 {
 	const ProtobufCFieldDescriptor *f = kh_field(m, field, W(KH_K_STR), true);
 	char *s = NULL;
-	void *slot;
+	void *slot = NULL;
 	int r;
 
 	if (f == NULL)
@@ -480,7 +480,7 @@ enum kh_err kh_msg_add_bytes(kh_msg *m, const char *field, const uint8_t *v, siz
 {
 	const ProtobufCFieldDescriptor *f = kh_field(m, field, W(KH_K_BYTES), true);
 	ProtobufCBinaryData b = { 0, NULL };
-	void *slot;
+	void *slot = NULL;
 	int r;
 
 	if (f == NULL)
@@ -498,8 +498,8 @@ out:
 enum kh_err kh_msg_add_enum(kh_msg *m, const char *field, const char *value_name)
 {
 	const ProtobufCFieldDescriptor *f = kh_field(m, field, W(KH_K_ENUM), true);
-	void *slot;
-	int v, r;
+	void *slot = NULL;
+	int v = 0, r;
 
 	if (f == NULL)
 		return KH_E_INVALID_ARGUMENT;
@@ -524,7 +524,7 @@ enum kh_err kh_msg_sub(kh_msg *m, const char *field, kh_msg **child)
 	if (f == NULL)
 		return KH_E_INVALID_ARGUMENT;
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-		void *slot;
+		void *slot = NULL;
 
 		pb = kh_pb_new(f->descriptor);
 		KH_ENSURE(pb != NULL, kh_msg_fail(m, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
