@@ -125,6 +125,11 @@ const char *cli_time_str(int64_t t, char *buf, size_t n);
 int cli_read_file(struct cli *cli, const char *path, size_t max, uint8_t **out, size_t *len);
 /* Writes data to path ("-" or NULL: stdout). */
 int cli_write_file(struct cli *cli, const char *path, const uint8_t *data, size_t len);
+/* The result of an export (trustpoint or trust store): with --json one
+ * document {what: name, format, [count from counted], pem|der_hex, [out]};
+ * the bytes go to outp, or to stdout without --json. */
+int cli_export_out(struct cli *cli, const char *what, const char *name, const char *fname, const kh_msg *counted,
+		   const uint8_t *data, size_t len, const char *outp);
 
 /* ---- JSON output ---- */
 struct cli_json;

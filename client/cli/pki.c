@@ -955,11 +955,21 @@ static int tp_export(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_connect(cli)) != 0 || (rc = tp_export_call(cli, name, chain, fvalue, &b)) != 0)
 		return rc;
 	data = resp_data(b, &len);
+	rc = cli_export_out(cli, "trustpoint", name, fname, NULL, data, len, outp);
+	kh_msg_free(b);
+	return rc;
+}
+
+int cli_export_out(struct cli *cli, const char *what, const char *name, const char *fname, const kh_msg *counted,
+		   const uint8_t *data, size_t len, const char *outp)
+{
 	if (cli->json) {
 		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "trustpoint", name);
+		cli_json_str(cli->j, what, name);
 		cli_json_str(cli->j, "format", fname);
-		if (der)
+		if (counted != NULL)
+			cli_json_u64(cli->j, "count", kh_msg_get_uint(counted, "count"));
+		if (strcmp(fname, "der") == 0)
 			cli_json_hex(cli->j, "der_hex", data, len);
 		else
 			cli_json_strn(cli->j, "pem", (const char *)data, len);
@@ -967,11 +977,9 @@ static int tp_export(struct cli *cli, struct cli_args *a)
 			cli_json_str(cli->j, "out", outp);
 		cli_json_end_obj(cli->j);
 	}
-	rc = 0;
 	if (outp != NULL || !cli->json)
-		rc = cli_write_file(cli, outp, data, len);
-	kh_msg_free(b);
-	return rc;
+		return cli_write_file(cli, outp, data, len);
+	return 0;
 }
 
 int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)

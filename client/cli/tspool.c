@@ -131,22 +131,7 @@ int cli_ts_export(struct cli *cli, struct cli_args *a)
 		return rc;
 	if (kh_msg_get_bytes(r, "data", &data, &len) != KH_OK)
 		len = 0;
-	if (cli->json) {
-		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "store", store);
-		cli_json_str(cli->j, "format", fname);
-		cli_json_u64(cli->j, "count", kh_msg_get_uint(r, "count"));
-		if (strcmp(fname, "der") == 0)
-			cli_json_hex(cli->j, "der_hex", data, len);
-		else
-			cli_json_strn(cli->j, "pem", (const char *)data, len);
-		if (outp != NULL)
-			cli_json_str(cli->j, "out", outp);
-		cli_json_end_obj(cli->j);
-	}
-	rc = 0;
-	if (outp != NULL || !cli->json)
-		rc = cli_write_file(cli, outp, data, len);
+	rc = cli_export_out(cli, "store", store, fname, r, data, len, outp);
 	kh_msg_free(r);
 	return rc;
 }
