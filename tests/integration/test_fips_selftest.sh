@@ -73,6 +73,9 @@ fips_config aligned
 corrupted=0
 for i in "${!FIPS_IDS[@]}"; do
   id=${FIPS_IDS[$i]}
+  # The software entries (KATs, integrity, critical functions) do not touch
+  # the token: they are corrupted on SoftHSM2 only; the token entries on both.
+  if [ "$KH_TOKEN" != softhsm ] && [ "${id#token-}" = "$id" ]; then continue; fi
   for ((v = 0; v < FIPS_VECTORS[i]; v++)); do
     fips_expect_halt "corrupt-$id-$v" KEYHOLD_TEST_CORRUPT="$id:$v"
     fips_assert_halted "corrupt $id:$v" "FIPS self-test $id FAILED"
@@ -86,7 +89,7 @@ done
 # The plain form (no index: vector 0).
 fips_expect_halt "corrupt-plain" KEYHOLD_TEST_CORRUPT=sha2-kat
 fips_assert_halted "corrupt sha2-kat" "FIPS self-test sha2-kat FAILED"
-log "$corrupted corrupted vectors across $FIPS_REGISTRY_SIZE entries: each halted keyholdd with status 70"
+log "$corrupted corrupted vectors ($KH_TOKEN token): each halted keyholdd with status 70"
 
 # A vector index past an entry's last one corrupts nothing: keyholdd starts
 # (so the loop above is not passing for some other reason).
