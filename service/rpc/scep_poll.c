@@ -7,6 +7,7 @@
  * start and every [scep] poll_interval; `keyhold cert monitor` runs one
  * after the expiry monitor's (h_expiry.c). The expiry monitor leaves url
  * trustpoints to this pass. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +120,20 @@ static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerat
 	return due;
 }
 
+/* One pass at a time, timer or RPC: a poll is decided (due) and made
+ * under it, so a request is not polled twice for one due time. */
+static pthread_mutex_t sp_pass_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sp_pass(struct svc *s, struct svc_exp_report *rep);
+
 void svc_scep_pass(struct svc *s, struct svc_exp_report *rep)
+{
+	pthread_mutex_lock(&sp_pass_lock);
+	sp_pass(s, rep);
+	pthread_mutex_unlock(&sp_pass_lock);
+}
+
+static void sp_pass(struct svc *s, struct svc_exp_report *rep)
 {
 	char (*names)[KH_NAME_MAX + 1] = NULL;
 	size_t n = 0, i;
