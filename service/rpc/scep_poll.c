@@ -6,7 +6,9 @@
  * the certificate comes). A libevent timer hands a pass to a worker at
  * start and every [scep] poll_interval; `keyhold cert monitor` runs one
  * after the expiry monitor's (h_expiry.c). The expiry monitor leaves url
- * trustpoints to this pass. */
+ * trustpoints to this pass. A failed renewal is tried again after
+ * poll_interval, the wait doubling up to poll_max (kept in memory: a
+ * restart tries at once). */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,9 +90,46 @@ static void sp_backoff(struct svc *s, const char *name, int64_t now)
 	store_scep_pending_clear(&pd);
 }
 
+/* Failed renewals and when to try them again (under sp_pass_lock). */
+#define SP_RETRY_MAX 256
+static struct sp_retry {
+	char name[KH_NAME_MAX + 1];
+	int64_t next, wait;
+} sp_retry[SP_RETRY_MAX];
+
+static struct sp_retry *sp_retry_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < SP_RETRY_MAX; i++)
+		if (sp_retry[i].name[0] != '\0' && strcmp(sp_retry[i].name, name) == 0)
+			return &sp_retry[i];
+	return NULL;
+}
+
+static void sp_retry_failed(struct svc *s, const char *name, int64_t now)
+{
+	struct sp_retry *r = sp_retry_find(name);
+	int64_t max = s->cfg->scep_poll_max_s > s->cfg->scep_poll_interval_s ? s->cfg->scep_poll_max_s
+									      : s->cfg->scep_poll_interval_s;
+	size_t i;
+
+	for (i = 0; r == NULL && i < SP_RETRY_MAX; i++)
+		if (sp_retry[i].name[0] == '\0') {
+			r = &sp_retry[i];
+			kh_strlcpy(r->name, name, sizeof(r->name));
+			r->wait = 0;
+		}
+	if (r == NULL)
+		return; /* full: retried every pass */
+	r->wait = r->wait == 0 ? (int64_t)s->cfg->scep_poll_interval_s : r->wait * 2 > max ? max : r->wait * 2;
+	r->next = now + r->wait;
+}
+
 /* Whether url trustpoint name is due for renewal (crossed renew_at, no
- * request pending); *regenerate: with a new key not yet staged. */
-static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerate, uint32_t *percent)
+ * request pending, no failed attempt waiting); *regenerate: a new key to
+ * stage; *rollover: renewal with a new key. */
+static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerate, bool *rollover, uint32_t *percent)
 {
 	struct store_tp t;
 	struct store_tp_policy p;
@@ -110,6 +149,7 @@ static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerat
 		at = svc_pki_renew_after(pki_time(X509_get0_notBefore(x)), pki_time(X509_get0_notAfter(x)), p.renew_at);
 		due = at != 0 && now >= at;
 		*regenerate = p.renew_regenerate && t.next_key[0] == '\0';
+		*rollover = p.renew_regenerate || t.next_key[0] != '\0';
 		*percent = p.renew_at;
 	}
 	pthread_mutex_unlock(&s->pki->lock);
@@ -117,6 +157,11 @@ static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerat
 	X509_free(x);
 	store_scep_pending_clear(&pd);
 	store_tp_clear(&t);
+	if (due && sp_retry_find(name) != NULL && now < sp_retry_find(name)->next) {
+		log_dbg("trustpoint '%s': SCEP renewal failed before; next try in %lld s", name,
+			(long long)(sp_retry_find(name)->next - now));
+		due = false;
+	}
 	return due;
 }
 
@@ -187,10 +232,11 @@ static void sp_pass(struct svc *s, struct svc_exp_report *rep)
 	for (i = 0; i < n; i++) {
 		struct svc_pki_enrolled a;
 		struct kh_errbuf he = { 0 };
-		bool regenerate = false, issued = false;
+		bool regenerate = false, rollover = false, issued = false;
+		struct sp_retry *rt;
 		uint32_t pct = 0;
 
-		if (!sp_due(s, names[i], now, &regenerate, &pct))
+		if (!sp_due(s, names[i], now, &regenerate, &rollover, &pct))
 			continue;
 		memset(&a, 0, sizeof(a));
 		r = KH_OK;
@@ -201,16 +247,25 @@ static void sp_pass(struct svc *s, struct svc_exp_report *rep)
 		svc_pki_enrolled_clear(&a);
 		if (r == KH_OK)
 			r = sp_exchange(s, names[i], &issued, &he);
+		rt = sp_retry_find(names[i]);
 		if (r == KH_OK && issued) {
 			log_info("trustpoint '%s': renewed by SCEP RenewalReq at %u%% of its lifetime%s", names[i], pct,
-				 regenerate ? " with a new key" : "");
+				 rollover ? " with a new key" : "");
 			sp_line(&rep->renewals, &rep->n_renewals, "%s: renewed by SCEP (RenewalReq) with %s key", names[i],
-				regenerate ? "a new" : "the same");
+				rollover ? "a new" : "the same");
+			if (rt != NULL)
+				memset(rt, 0, sizeof(*rt));
 		} else if (r == KH_E_UNAVAILABLE && strstr(he.msg, "(PENDING") != NULL) {
 			sp_line(&rep->renewals, &rep->n_renewals, "%s: %s", names[i], he.msg);
+			if (rt != NULL)
+				memset(rt, 0, sizeof(*rt));
 		} else {
-			log_err("trustpoint '%s': SCEP renewal at %u%% failed: %s", names[i], pct, he.msg);
-			sp_line(&rep->errors, &rep->n_errors, "%s: renewal failed: %s", names[i], he.msg);
+			sp_retry_failed(s, names[i], now);
+			rt = sp_retry_find(names[i]);
+			log_err("trustpoint '%s': SCEP renewal at %u%% failed (next try in %lld s): %s", names[i], pct,
+				(long long)(rt != NULL ? rt->wait : 0), he.msg);
+			sp_line(&rep->errors, &rep->n_errors, "%s: renewal failed (next try in %lld s): %s", names[i],
+				(long long)(rt != NULL ? rt->wait : 0), he.msg);
 		}
 	}
 	free(names);

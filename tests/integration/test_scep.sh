@@ -309,5 +309,16 @@ clock 86500
 monitor_err "abandon: past poll_timeout"
 grep -q "asa-reject: SCEP poll failed: .*poll_timeout" "$T/mon.json" || { cat "$T/mon.json" >&2; fail "abandon: not abandoned"; }
 case "$(tpj asa-reject 'd["scep_status"]')" in "failed: still PENDING"*) ;; *) fail "abandon: show does not say so";; esac
+
+# A renewal the CA refuses (scepserver with -challenge refuses every
+# RenewalReq, see above) is reported in words and tried again only after
+# poll_interval, not on every pass.
+ok "refused renewal: scep-renew stops renewing" kh trustpoint set scep-renew --renew-at off
+ok "refused renewal: renew-at" kh trustpoint set asa-scep-rsa2048 --renew-at 50
+clock $((200 * 86400))
+monitor_err "refused renewal"
+grep -q "asa-scep-rsa2048: renewal failed (next try in 600 s): the SCEP server refused the renewal request of trustpoint 'asa-scep-rsa2048': badRequest" "$T/mon.json" \
+  || { cat "$T/mon.json" >&2; fail "refused renewal: not reported"; }
+monitor "refused renewal: not again at once"
 clock 0
 log "SCEP enrollment passed (${types[*]}; renewal, pending)"
