@@ -369,9 +369,14 @@ static void tp_print(const kh_msg *t)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
 		       kh_msg_get_bool(t, "renew_regenerate") ? "new key" : "same key", renew_after ? ", from " : "",
 		       renew_after ? cli_time_str(renew_after, tb, sizeof(tb)) : "",
-		       strcmp(renewal, "pending") == 0 ? ": RENEWAL PENDING (import the new certificate)"
-		       : strcmp(renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
-						       : "");
+		       strcmp(renewal, "pending") == 0
+			       ? (kh_msg_get_str(t, "url")[0] != '\0'
+					  ? ": RENEWAL PENDING (the new key's RenewalReq goes with the next SCEP pass)"
+					  : ": RENEWAL PENDING (import the new certificate)")
+		       : strcmp(renewal, "due") == 0
+			       ? (kh_msg_get_str(t, "url")[0] != '\0' ? ": due (keyholdd's SCEP poller renews it)"
+								       : ": due (the expiry monitor renews it)")
+			       : "");
 	n = kh_msg_count(t, "ca");
 	if (n == 0)
 		printf("ca:          not authenticated\n");
