@@ -115,9 +115,6 @@ static enum kh_err check_tp_scep(const ProtobufCMessage *m, struct kh_errbuf *e)
 					  "--url and --challenge-password-file belong to --enrollment url");
 		return KH_OK;
 	}
-	if (p->renew_at > 0)
-		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-				  "automatic renewal (--renew-at) of enrollment url trustpoints is not supported yet");
 	if (url[0] == '\0' || !kh_url_valid(url))
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
 				  "enrollment url needs --url http://HOST[:PORT]/PATH (the SCEP server; https is not used)");

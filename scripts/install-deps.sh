@@ -24,6 +24,8 @@ PKGS=(
   prometheus
   # test_scep: a real SCEP server (scepserver)
   scep
+  # test_scep: the approving RA in front of it (scep_ra_proxy.py) signs CertReps
+  python3-cryptography
   python3-protobuf protobuf-compiler
 )
 

@@ -275,6 +275,12 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 		cli_json_str(j, "url", kh_msg_get_str(t, "url"));
 		cli_json_str(j, "scep_status", kh_msg_get_str(t, "scep_status"));
 		cli_json_bool(j, "challenge_password_set", kh_msg_get_bool(t, "challenge_password_set"));
+		if (kh_msg_get_str(t, "scep_transaction")[0] != '\0') {
+			cli_json_str(j, "scep_transaction", kh_msg_get_str(t, "scep_transaction"));
+			cli_json_i64(j, "scep_next_poll", kh_msg_get_int(t, "scep_next_poll"));
+			cli_json_u64(j, "scep_polls", kh_msg_get_uint(t, "scep_polls"));
+			cli_json_i64(j, "scep_pending_since", kh_msg_get_int(t, "scep_pending_since"));
+		}
 	}
 	cli_json_str(j, "digest", cli_digest_name(kh_msg_get_enum(t, "digest")));
 	cli_json_u64(j, "validity_days", kh_msg_get_uint(t, "validity_days"));
@@ -345,6 +351,14 @@ static void tp_print(const kh_msg *t)
 		printf("url:         %s (SCEP%s): %s\n", kh_msg_get_str(t, "url"),
 		       kh_msg_get_bool(t, "challenge_password_set") ? ", challenge password set" : "",
 		       kh_msg_get_str(t, "scep_status")[0] != '\0' ? kh_msg_get_str(t, "scep_status") : "not enrolled");
+	if (kh_msg_get_str(t, "scep_transaction")[0] != '\0') {
+		char since[40];
+
+		printf("pending:     SCEP transaction %s held by the CA since %s; %u poll(s), next poll %s\n",
+		       kh_msg_get_str(t, "scep_transaction"),
+		       cli_time_str(kh_msg_get_int(t, "scep_pending_since"), since, sizeof(since)),
+		       (uint32_t)kh_msg_get_uint(t, "scep_polls"), cli_time_str(kh_msg_get_int(t, "scep_next_poll"), tb, sizeof(tb)));
+	}
 	printf("validity:    %u days (of a self-signed certificate)\n", (uint32_t)kh_msg_get_uint(t, "validity_days"));
 	if (kh_msg_get_str(t, "acme_directory")[0] != '\0')
 		printf("acme:        %s, account key %s, account %s\n", kh_msg_get_str(t, "acme_directory"),
@@ -355,9 +369,14 @@ static void tp_print(const kh_msg *t)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
 		       kh_msg_get_bool(t, "renew_regenerate") ? "new key" : "same key", renew_after ? ", from " : "",
 		       renew_after ? cli_time_str(renew_after, tb, sizeof(tb)) : "",
-		       strcmp(renewal, "pending") == 0 ? ": RENEWAL PENDING (import the new certificate)"
-		       : strcmp(renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
-						       : "");
+		       strcmp(renewal, "pending") == 0
+			       ? (kh_msg_get_str(t, "url")[0] != '\0'
+					  ? ": RENEWAL PENDING (the new key's RenewalReq goes with the next SCEP pass)"
+					  : ": RENEWAL PENDING (import the new certificate)")
+		       : strcmp(renewal, "due") == 0
+			       ? (kh_msg_get_str(t, "url")[0] != '\0' ? ": due (keyholdd's SCEP poller renews it)"
+								       : ": due (the expiry monitor renews it)")
+			       : "");
 	n = kh_msg_count(t, "ca");
 	if (n == 0)
 		printf("ca:          not authenticated\n");

@@ -790,6 +790,20 @@ static enum kh_err cfg_acme(struct cfg_parse *p, const char *n, const char *v)
 	return cfg_fail(p, "unknown key '%s' in [acme]", n);
 }
 
+/* [scep]: the back-off of PENDING requests (rpc/scep_poll.c). */
+static enum kh_err cfg_scep(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "poll_interval") == 0)
+		return cfg_duration(p, &c->scep_poll_interval_s, n, v, 10, 86400);
+	if (strcmp(n, "poll_max") == 0)
+		return cfg_duration(p, &c->scep_poll_max_s, n, v, 10, 7u * 86400u);
+	if (strcmp(n, "poll_timeout") == 0)
+		return cfg_duration(p, &c->scep_poll_timeout_s, n, v, 60, 365u * 86400u);
+	return cfg_fail(p, "unknown key '%s' in [scep]", n);
+}
+
 static enum kh_err cfg_metrics(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
@@ -838,10 +852,12 @@ static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const cha
 		return cfg_metrics(p, name, value);
 	if (strcmp(section, "acme") == 0)
 		return cfg_acme(p, name, value);
+	if (strcmp(section, "scep") == 0)
+		return cfg_scep(p, name, value);
 	if (*section == '\0')
 		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
 				name);
-	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme)",
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme, scep)",
 			section);
 }
 
@@ -919,6 +935,9 @@ static struct svc_config *cfg_defaults(void)
 	c->exp_hook_timeout_s = 30;
 	c->metrics_probe_interval_s = 5;
 	c->acme_timeout_s = 120;
+	c->scep_poll_interval_s = 60;
+	c->scep_poll_max_s = 3600;
+	c->scep_poll_timeout_s = 7u * 86400u;
 	c->socket = strdup(KH_DEFAULT_SOCKET);
 	c->state_dir = strdup("/var/lib/keyhold");
 	if (c->socket == NULL || c->state_dir == NULL) {
@@ -1079,6 +1098,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_STR(acme_http01_host, "[acme] http01_listen");
 	KEEP_VAL(acme_http01_port, "[acme] http01_listen");
 	KEEP_VAL(acme_timeout_s, "[acme] timeout");
+	KEEP_VAL(scep_poll_interval_s, "[scep] poll_interval");
 	KEEP_VAL(workers, "[service] workers");
 	KEEP_VAL(fips_mode, "[service] fips_mode");
 	KEEP_VAL(fips_allow_eddsa, "[service] fips_allow_eddsa");

@@ -109,6 +109,12 @@ struct svc_config {
 	char *acme_http01_host;         /* NULL: no http-01 responder */
 	unsigned acme_http01_port;
 	unsigned acme_timeout_s;        /* one enrollment, all polling included */
+	/* [scep] (docs/PKI.md "SCEP enrollment"): a PENDING request is polled
+	 * after poll_interval, the wait doubling up to poll_max, until
+	 * poll_timeout after the first answer (then abandoned). */
+	unsigned scep_poll_interval_s;
+	unsigned scep_poll_max_s;
+	unsigned scep_poll_timeout_s;
 	/* [metrics] (docs/OPERATIONS.md) */
 	bool metrics_listen;            /* listen was given */
 	char *metrics_host;             /* numeric address */

@@ -74,6 +74,7 @@ struct svc {
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
 	struct acme_http01 *acme_http01; /* pki/acme.h: the [acme] http-01 responder; NULL: none */
+	struct scep_poll *scep_poll;   /* rpc/scep_poll.c: the SCEP poller and renewal timer; NULL: none */
 	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
 	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
 };

@@ -311,12 +311,6 @@ enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type
 	memset(&ki, 0, sizeof(ki));
 	tp_lock(s);
 	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
-	/* SCEP keys are made to decrypt; a rollover would need RenewalReq. */
-	KH_ENSURE(t.enrollment != KH_ENROLL_URL,
-		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			     "trustpoint '%s' enrolls by SCEP (enrollment url); key rollover for it (RenewalReq) is not "
-			     "supported yet: create a new url trustpoint and enroll it",
-			     name));
 	if (type == KH_KEY_UNSPECIFIED) {
 		r = hsm_key_meta(s->hsm, t.key, &type, &pub, &ign);
 		kh_err_clear(&ign);
@@ -324,6 +318,9 @@ enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type
 			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				     "the type of trustpoint '%s''s key '%s' is unknown; name one with --type", name, t.key));
 	}
+	KH_ENSURE(t.enrollment != KH_ENROLL_URL || type == KH_KEY_RSA2048 || type == KH_KEY_RSA3072 ||
+			  type == KH_KEY_RSA4096,
+		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "trustpoint '%s' enrolls by SCEP, which needs an RSA key", name));
 	KH_TRY(hsm_key_type_supported(s->hsm, type, e));
 	KH_TRY(tp_subject(&t, &sub, e));
 	{
@@ -335,7 +332,9 @@ enum kh_err svc_pki_regenerate(struct svc *s, const char *name, enum kh_key_type
 	/* Intent, then the key (see svc_pki.c). */
 	KH_TRY(store_mkey_add(s->pki->store, newkey, t.name, e));
 	svc_pki_crash_point(s, "regenerate.after_intent");
-	r = svc_key_generate(s, newkey, type, &ki, e);
+	/* SCEP (url): the new key decrypts its CertRep, as the first did;
+	 * its CSR is staged as for terminal and sent by RenewalReq. */
+	r = svc_key_generate_ex(s, newkey, type, t.enrollment == KH_ENROLL_URL, &ki, e);
 	if (r != KH_OK) {
 		kh_ignore(store_mkey_remove(s->pki->store, newkey, &ign));
 		goto out;

@@ -1,9 +1,11 @@
 /* pki_scep.c: SCEP messages (RFC 8894) on OpenSSL's PKCS#7 API; see
  * pki_scep.h. The PKCSReq's signature is made in the token: the signed
  * attributes are DER-encoded as OpenSSL would sign them and the digest goes
- * to hsm_sign; the private key never leaves the token. */
+ * to hsm_sign; the private key never leaves the token. PKCSReq, RenewalReq
+ * and CertPoll share one builder. */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,34 +202,91 @@ static void scep_hex(const uint8_t *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-enum kh_err pki_scep_pkcsreq(const struct pki_signer *sg, X509 *self, const uint8_t *csr, size_t csr_len,
-			     X509 *recipient, const EVP_MD *md, const EVP_CIPHER *cipher,
-			     const uint8_t nonce[PKI_SCEP_NONCE], struct pki_scep_req *out, struct kh_errbuf *e)
+enum kh_err pki_scep_txid(EVP_PKEY *pub, char out[PKI_SCEP_TXID + 1], struct kh_errbuf *e)
+{
+	uint8_t *spki = NULL, h[EVP_MAX_MD_SIZE];
+	unsigned int hl = 0;
+	int spki_len = i2d_PUBKEY(pub, &spki), r = KH_OK;
+
+	KH_ENSURE(spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, h, &hl, EVP_sha256(), NULL) == 1 && hl == 32,
+		  scep_ossl(e, KH_E_INTERNAL, "hashing the public key"));
+	scep_hex(h, hl, out);
+out:
+	OPENSSL_free(spki);
+	return r;
+}
+
+enum kh_err pki_scep_issuer_and_subject(X509 *ca, const uint8_t *subject, size_t subject_len, uint8_t **out,
+					size_t *out_len, struct kh_errbuf *e)
+{
+	const unsigned char *p = subject;
+	X509_NAME *sub = NULL;
+	uint8_t *iss = NULL, *sd = NULL, *o = NULL;
+	int il, sl, len, r = KH_OK;
+	size_t n = 0;
+
+	sub = d2i_X509_NAME(NULL, &p, (long)subject_len);
+	KH_ENSURE(sub != NULL && p == subject + subject_len, kh_err_set(e, KH_E_DATA_LOSS, "SCEP: the stored subject does not parse"));
+	il = i2d_X509_NAME(X509_get_subject_name(ca), &iss);
+	sl = i2d_X509_NAME(sub, &sd);
+	KH_ENSURE(il > 0 && sl > 0, scep_ossl(e, KH_E_INTERNAL, "encoding IssuerAndSubject"));
+	/* SEQUENCE { issuer Name, subject Name } */
+	len = il + sl;
+	o = malloc((size_t)len + 6);
+	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+	o[n++] = 0x30;
+	if (len < 0x80) {
+		o[n++] = (uint8_t)len;
+	} else if (len < 0x100) {
+		o[n++] = 0x81;
+		o[n++] = (uint8_t)len;
+	} else {
+		KH_ENSURE(len < 0x10000, kh_err_set(e, KH_E_INVALID_ARGUMENT, "SCEP: names too long"));
+		o[n++] = 0x82;
+		o[n++] = (uint8_t)(len >> 8);
+		o[n++] = (uint8_t)len;
+	}
+	memcpy(o + n, iss, (size_t)il);
+	memcpy(o + n + (size_t)il, sd, (size_t)sl);
+	*out_len = n + (size_t)len;
+	*out = o;
+	o = NULL;
+out:
+	free(o);
+	OPENSSL_free(iss);
+	OPENSSL_free(sd);
+	X509_NAME_free(sub);
+	return r;
+}
+
+enum kh_err pki_scep_request(const struct pki_signer *sg, X509 *self, enum pki_scep_msg type, const char *txid,
+			     const uint8_t *csr, size_t csr_len, X509 *recipient, const EVP_MD *md,
+			     const EVP_CIPHER *cipher, const uint8_t nonce[PKI_SCEP_NONCE], struct pki_scep_req *out,
+			     struct kh_errbuf *e)
 {
 	STACK_OF(X509) *recips = NULL;
 	PKCS7 *env = NULL, *p7 = NULL, *inner;
 	PKCS7_SIGNER_INFO *si = NULL;
 	BIO *in = NULL;
-	uint8_t *env_der = NULL, *spki = NULL, *attrs = NULL, *sig = NULL, *der = NULL;
+	uint8_t *env_der = NULL, *attrs = NULL, *sig = NULL, *der = NULL;
 	uint8_t h[EVP_MAX_MD_SIZE];
 	unsigned int hl = 0;
-	int env_len, spki_len, attrs_len = 0, der_len;
+	int env_len, attrs_len = 0, der_len;
 	size_t sig_len = 0;
 	struct pki_scep_req rq;
 	struct hsm_sign_op op;
+	char mt[4];
 	int r = KH_OK;
 
 	memset(&rq, 0, sizeof(rq));
 	KH_ENSURE(EVP_MD_get_type(md) == NID_sha256 || EVP_MD_get_type(md) == NID_sha512,
 		  kh_err_set(e, KH_E_INTERNAL, "SCEP: digest"));
-	/* transactionID: hex SHA-256 of the public key (RFC 8894 §3.2.1.1). */
-	spki_len = i2d_PUBKEY(sg->pub, &spki);
-	KH_ENSURE(spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, h, &hl, EVP_sha256(), NULL) == 1,
-		  scep_ossl(e, KH_E_INTERNAL, "hashing the public key"));
-	scep_hex(h, hl, rq.txid);
+	KH_ENSURE(strlen(txid) == PKI_SCEP_TXID, kh_err_set(e, KH_E_INTERNAL, "SCEP: transactionID"));
+	snprintf(mt, sizeof(mt), "%d", (int)type);
+	memcpy(rq.txid, txid, PKI_SCEP_TXID + 1);
 	memcpy(rq.nonce, nonce, PKI_SCEP_NONCE);
 
-	/* pkcsPKIEnvelope: the CSR to the CA/RA. */
+	/* pkcsPKIEnvelope: the CSR (or IssuerAndSubject) to the CA/RA. */
 	recips = sk_X509_new_null();
 	in = BIO_new_mem_buf(csr, (int)csr_len);
 	KH_ENSURE(recips != NULL && in != NULL && sk_X509_push(recips, recipient) > 0, KH_E_RESOURCE_EXHAUSTED);
@@ -259,7 +318,7 @@ enum kh_err pki_scep_pkcsreq(const struct pki_signer *sg, X509 *self, const uint
 						     OBJ_nid2obj(NID_pkcs7_data)) == 1 &&
 				  X509at_add1_attr_by_NID(&mine->auth_attr, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING, h,
 							  (int)hl) != NULL &&
-				  scep_attr_add(mine, OID_MSG_TYPE, V_ASN1_PRINTABLESTRING, "19", 2) &&
+				  scep_attr_add(mine, OID_MSG_TYPE, V_ASN1_PRINTABLESTRING, mt, (int)strlen(mt)) &&
 				  scep_attr_add(mine, OID_TXID, V_ASN1_PRINTABLESTRING, rq.txid, (int)strlen(rq.txid)) &&
 				  scep_attr_add(mine, OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce, PKI_SCEP_NONCE),
 			  scep_ossl(e, KH_E_INTERNAL, "adding the SCEP attributes"));
@@ -290,7 +349,6 @@ out:
 	OPENSSL_free(der);
 	free(sig);
 	OPENSSL_free(attrs);
-	OPENSSL_free(spki);
 	OPENSSL_free(env_der);
 	PKCS7_SIGNER_INFO_free(si);
 	PKCS7_free(p7);

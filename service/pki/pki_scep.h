@@ -46,13 +46,29 @@ struct pki_scep_req {
 };
 void pki_scep_req_clear(struct pki_scep_req *r);
 
-/* PKCSReq: csr (DER) enveloped with cipher to recipient (RA or CA), in a
- * SignedData signed by sg's token key through the self-signed certificate
- * self, with messageType 19, transactionID (hex SHA-256 of the public
- * key), senderNonce (from the token's RNG, nonce given). */
-enum kh_err pki_scep_pkcsreq(const struct pki_signer *sg, X509 *self, const uint8_t *csr, size_t csr_len,
-			     X509 *recipient, const EVP_MD *md, const EVP_CIPHER *cipher,
-			     const uint8_t nonce[PKI_SCEP_NONCE], struct pki_scep_req *out, struct kh_errbuf *e) KH_WUR;
+/* messageType (RFC 8894 §3.2.1.2) of the requests keyhold sends. */
+enum pki_scep_msg { PKI_SCEP_RENEWALREQ = 17, PKI_SCEP_PKCSREQ = 19, PKI_SCEP_CERTPOLL = 20 };
+
+/* transactionID for a request about pub: the hex SHA-256 of its
+ * SubjectPublicKeyInfo (RFC 8894 §3.2.1.1). */
+enum kh_err pki_scep_txid(EVP_PKEY *pub, char out[PKI_SCEP_TXID + 1], struct kh_errbuf *e) KH_WUR;
+
+/* A pkiMessage of type type: content (a CSR for PKCSReq and RenewalReq,
+ * an IssuerAndSubject for CertPoll) enveloped with cipher to recipient
+ * (RA or CA), in a SignedData signed by sg's token key through the
+ * certificate signer (the transient self-signed one for PKCSReq, the
+ * current certificate for RenewalReq, the original request's for
+ * CertPoll), with messageType, transactionID txid and senderNonce nonce
+ * (from the token's RNG). */
+enum kh_err pki_scep_request(const struct pki_signer *sg, X509 *signer, enum pki_scep_msg type, const char *txid,
+			     const uint8_t *content, size_t content_len, X509 *recipient, const EVP_MD *md,
+			     const EVP_CIPHER *cipher, const uint8_t nonce[PKI_SCEP_NONCE], struct pki_scep_req *out,
+			     struct kh_errbuf *e) KH_WUR;
+
+/* CertPoll's content (RFC 8894 §3.3.3): IssuerAndSubject, the issuer
+ * the CA's subject, the subject the request's (DER Name). *out: free. */
+enum kh_err pki_scep_issuer_and_subject(X509 *ca, const uint8_t *subject, size_t subject_len, uint8_t **out,
+					size_t *out_len, struct kh_errbuf *e) KH_WUR;
 
 enum pki_scep_status { PKI_SCEP_SUCCESS = 0, PKI_SCEP_FAILURE = 2, PKI_SCEP_PENDING = 3 };
 

@@ -429,6 +429,9 @@ static void exp_renew(struct svc *s, int64_t now, struct svc_exp_report *resp)
 		struct kh_errbuf he = { 0 };
 		int r;
 
+		/* SCEP (enrollment url): RenewalReq by rpc/scep_poll.c's pass. */
+		if (v[i].enrollment == KH_ENROLL_URL)
+			continue;
 		/* ACME: the monitor stages the CSR as for terminal; the order
 		 * itself is `trustpoint enroll` (docs/PKI.md §14). */
 		if ((v[i].enrollment == KH_ENROLL_TERMINAL || v[i].enrollment == KH_ENROLL_ACME) && v[i].pending) {

@@ -84,6 +84,8 @@ enum kh_err svc_h_run_monitor(struct rpc_call *c, struct kh_errbuf *e)
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	log_info("%s runs the expiry monitor", c->who->name);
 	KH_TRY(svc_expiry_pass(c->s, &p, e));
+	/* SCEP polls and renewals (scep_poll.c), as the poller's timer runs them. */
+	svc_scep_pass(c->s, &p);
 	m->notified = rpc_array(c, p.n_notified, sizeof(*m->notified));
 	KH_ENSURE(m->notified != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < p.n_notified; i++) {

@@ -152,6 +152,7 @@ static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool wit
 		m->scep_status = rpc_strdup(c, sc.status);
 		m->challenge_password_set = sc.challenge[0] != '\0';
 		store_scep_clear(&sc);
+		KH_TRY(rpc_scep_pending(c, t->name, m, e));
 	}
 	if (t->enrollment == KH_ENROLL_ACME) {
 		struct store_tp_acme ac;

@@ -74,6 +74,22 @@ enum kh_err svc_scep_get_ca(struct svc *s, const char *name, struct kh_bytes *ca
 			    struct kh_errbuf *e) KH_WUR;
 enum kh_err svc_scep_set_ra(struct svc *s, const char *name, const struct kh_bytes *ra, struct kh_errbuf *e) KH_WUR;
 enum kh_err svc_scep_enroll(struct rpc_call *c, const char *name, struct kh_errbuf *e) KH_WUR;
+/* The pending request of trustpoint name into m's scep_* fields (the PKI
+ * lock held). */
+enum kh_err rpc_scep_pending(struct rpc_call *c, const char *name, Keyhold__V1__Trustpoint *m,
+			     struct kh_errbuf *e) KH_WUR;
+/* scep_poll.c: CertPoll of pending requests and RenewalReq of url
+ * trustpoints due for renewal, now (RunMonitor) and on keyholdd's timer
+ * ([scep] poll_interval); lines as the expiry monitor's. */
+struct svc_exp_report;
+void svc_scep_pass(struct svc *s, struct svc_exp_report *rep);
+struct event_base;
+enum kh_err svc_scep_poll_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+void svc_scep_poll_stop(struct svc *s);
+/* One SCEP exchange for trustpoint name (h_scep.c): CertPoll when a
+ * request is pending, RenewalReq when it has a certificate, else PKCSReq;
+ * the issued certificate imported through c. *issued: whether it came. */
+enum kh_err svc_scep_exchange(struct rpc_call *c, const char *name, bool *issued, struct kh_errbuf *e) KH_WUR;
 enum kh_err svc_h_export_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e);
 /* The Trustpoint message of trustpoint name, with its pending CSR (the PKI

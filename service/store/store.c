@@ -150,6 +150,25 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  ca_pem TEXT NOT NULL DEFAULT '',"
 	"  account_key TEXT NOT NULL,"
 	"  kid TEXT NOT NULL DEFAULT '');",
+	/* 7: a SCEP request the CA holds (PENDING, RFC 8894 §3.3.3), polled by
+	 * keyholdd with back-off (rpc/scep_poll.c), so a restart resumes it:
+	 * the transactionID, messageType (19 PKCSReq, 17 RenewalReq), the key
+	 * the request is for, the certificate that signed it (the answer is
+	 * encrypted to it) and its key, the request's subject (DER, for the
+	 * CertPoll's IssuerAndSubject), when it started, the next poll, the
+	 * polls so far and the current wait. */
+	"CREATE TABLE tp_scep_pending ("
+	"  name TEXT PRIMARY KEY REFERENCES trustpoints(name) ON DELETE CASCADE,"
+	"  txid TEXT NOT NULL,"
+	"  msg_type INTEGER NOT NULL,"
+	"  req_key TEXT NOT NULL,"
+	"  signer BLOB NOT NULL,"
+	"  signer_key TEXT NOT NULL,"
+	"  subject BLOB NOT NULL,"
+	"  started INTEGER NOT NULL,"
+	"  next_poll INTEGER NOT NULL,"
+	"  polls INTEGER NOT NULL DEFAULT 0,"
+	"  wait INTEGER NOT NULL);",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -77,6 +77,27 @@ bool store_scep_exists(struct store *st, const char *name);
 /* NOT_FOUND when the trustpoint has no SCEP row. */
 enum kh_err store_scep_get(struct store *st, const char *name, struct store_scep *out, struct kh_errbuf *e) KH_WUR;
 enum kh_err store_scep_put(struct store *st, const char *name, const struct store_scep *p, struct kh_errbuf *e) KH_WUR;
+/* A request the SCEP server answered PENDING (schema 7). */
+struct store_scep_pending {
+	char txid[64 + 1];                 /* hex SHA-256 (ours) */
+	int msg_type;                      /* 19 PKCSReq, 17 RenewalReq */
+	char req_key[KH_NAME_MAX + 1];     /* the key the certificate is for */
+	struct kh_bytes signer;            /* certificate that signed the request (DER) */
+	char signer_key[KH_NAME_MAX + 1];  /* its key: decrypts the answer */
+	struct kh_bytes subject;           /* the request's subject (DER Name) */
+	int64_t started, next_poll, wait;
+	uint32_t polls;
+};
+void store_scep_pending_clear(struct store_scep_pending *p);
+/* NOT_FOUND when the trustpoint has no request pending. */
+enum kh_err store_scep_pending_get(struct store *st, const char *name, struct store_scep_pending *out,
+				   struct kh_errbuf *e) KH_WUR;
+enum kh_err store_scep_pending_put(struct store *st, const char *name, const struct store_scep_pending *p,
+				   struct kh_errbuf *e) KH_WUR;
+enum kh_err store_scep_pending_del(struct store *st, const char *name, struct kh_errbuf *e) KH_WUR;
+/* The trustpoints with a pending request (*names: free). */
+enum kh_err store_scep_pending_names(struct store *st, char (**names)[KH_NAME_MAX + 1], size_t *n,
+				     struct kh_errbuf *e) KH_WUR;
 /* NOT_FOUND when absent. */
 enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *out, struct kh_errbuf *e) KH_WUR;
 /* Names, sorted. */

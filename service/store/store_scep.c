@@ -68,3 +68,92 @@ out:
 	sqlite3_finalize(s);
 	return r;
 }
+
+/* ---- the request the server holds (schema 7) ---- */
+
+void store_scep_pending_clear(struct store_scep_pending *p)
+{
+	if (p == NULL)
+		return;
+	kh_bytes_clear(&p->signer);
+	kh_bytes_clear(&p->subject);
+	memset(p, 0, sizeof(*p));
+}
+
+enum kh_err store_scep_pending_get(struct store *st, const char *name, struct store_scep_pending *out,
+				   struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK, rc;
+
+	memset(out, 0, sizeof(*out));
+	KH_TRY(store_prepare(st,
+			     "SELECT txid, msg_type, req_key, signer, signer_key, subject, started, next_poll, polls, wait "
+			     "FROM tp_scep_pending WHERE name = ?",
+			     &s, e));
+	store_bind_text(s, 1, name);
+	rc = sqlite3_step(s);
+	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a pending SCEP request"));
+	KH_ENSURE(rc == SQLITE_ROW, kh_err_set(e, KH_E_NOT_FOUND, "trustpoint '%s' has no pending SCEP request", name));
+	store_col_text(s, 0, out->txid, sizeof(out->txid));
+	out->msg_type = sqlite3_column_int(s, 1);
+	store_col_text(s, 2, out->req_key, sizeof(out->req_key));
+	KH_TRY(store_col_blob(s, 3, &out->signer));
+	store_col_text(s, 4, out->signer_key, sizeof(out->signer_key));
+	KH_TRY(store_col_blob(s, 5, &out->subject));
+	out->started = sqlite3_column_int64(s, 6);
+	out->next_poll = sqlite3_column_int64(s, 7);
+	out->polls = (uint32_t)sqlite3_column_int64(s, 8);
+	out->wait = sqlite3_column_int64(s, 9);
+out:
+	sqlite3_finalize(s);
+	if (r != KH_OK)
+		store_scep_pending_clear(out);
+	return r;
+}
+
+enum kh_err store_scep_pending_put(struct store *st, const char *name, const struct store_scep_pending *p,
+				   struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_prepare(st,
+			     "INSERT OR REPLACE INTO tp_scep_pending (name, txid, msg_type, req_key, signer, signer_key, "
+			     "subject, started, next_poll, polls, wait) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			     &s, e));
+	store_bind_text(s, 1, name);
+	store_bind_text(s, 2, p->txid);
+	sqlite3_bind_int(s, 3, p->msg_type);
+	store_bind_text(s, 4, p->req_key);
+	store_bind_blob(s, 5, &p->signer);
+	store_bind_text(s, 6, p->signer_key);
+	store_bind_blob(s, 7, &p->subject);
+	sqlite3_bind_int64(s, 8, p->started);
+	sqlite3_bind_int64(s, 9, p->next_poll);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)p->polls);
+	sqlite3_bind_int64(s, 11, p->wait);
+	KH_TRY(store_step_done(st, s, "storing a pending SCEP request", e));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum kh_err store_scep_pending_del(struct store *st, const char *name, struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_prepare(st, "DELETE FROM tp_scep_pending WHERE name = ?", &s, e));
+	store_bind_text(s, 1, name);
+	KH_TRY(store_step_done(st, s, "removing a pending SCEP request", e));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum kh_err store_scep_pending_names(struct store *st, char (**names)[KH_NAME_MAX + 1], size_t *n,
+				     struct kh_errbuf *e)
+{
+	return store_names_query(st, "SELECT name FROM tp_scep_pending ORDER BY name", names, n, e);
+}

@@ -1,17 +1,21 @@
 /* test_pki_scep.c: the SCEP parsers without a server (pki/pki_scep.c):
  * GetCACaps and the algorithm choice it drives, GetCACert as a single
- * certificate and as a CA+RA PKCS#7 (the RA must be signed by the CA).
+ * certificate and as a CA+RA PKCS#7 (the RA must be signed by the CA),
+ * the transactionID and CertPoll's IssuerAndSubject.
  * The message exchange itself is tests/integration/test_scep.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include <openssl/evp.h>
 #include <openssl/pkcs7.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "pki/pki_scep.h"
@@ -146,11 +150,87 @@ static void test_cacert(void **state)
 	EVP_PKEY_free(kother);
 }
 
+/* transactionID: the hex SHA-256 of the SubjectPublicKeyInfo, lower case. */
+static void test_txid(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	EVP_PKEY *k = rsa_key();
+	uint8_t *spki = NULL, h[32];
+	char want[65], got[PKI_SCEP_TXID + 1];
+	int n = i2d_PUBKEY(k, &spki), i;
+
+	(void)state;
+	assert_true(n > 0);
+	SHA256(spki, (size_t)n, h);
+	for (i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02x", h[i]);
+	assert_int_equal(pki_scep_txid(k, got, &e), KH_OK);
+	assert_string_equal(got, want);
+	OPENSSL_free(spki);
+	EVP_PKEY_free(k);
+}
+
+/* IssuerAndSubject: SEQUENCE { the CA's subject, the request's subject };
+ * a stored subject that does not parse, or has bytes after it, is refused. */
+static void test_issuer_and_subject(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	EVP_PKEY *k = rsa_key();
+	X509 *ca = cert("Test SCEP CA", k, NULL, NULL, true);
+	X509_NAME *sub = X509_NAME_new(), *got_i = NULL, *got_s = NULL;
+	uint8_t *sd = NULL, *out = NULL, *bad;
+	const unsigned char *p;
+	size_t out_len = 0;
+	long len;
+	int sl, tag, cls, i;
+
+	(void)state;
+	/* Long enough for a two-byte length. */
+	for (i = 0; i < 8; i++)
+		assert_int_equal(X509_NAME_add_entry_by_txt(sub, "OU", MBSTRING_ASC,
+							    (const unsigned char *)"a fairly long organisational unit", -1,
+							    -1, 0),
+				 1);
+	sl = i2d_X509_NAME(sub, &sd);
+	assert_true(sl > 0);
+	assert_int_equal(pki_scep_issuer_and_subject(ca, sd, (size_t)sl, &out, &out_len, &e), KH_OK);
+	p = out;
+	assert_int_equal(ASN1_get_object(&p, &len, &tag, &cls, (long)out_len) & 0x80, 0);
+	assert_int_equal(tag, V_ASN1_SEQUENCE);
+	assert_int_equal((size_t)(p - out) + (size_t)len, out_len);
+	got_i = d2i_X509_NAME(NULL, &p, len);
+	assert_non_null(got_i);
+	got_s = d2i_X509_NAME(NULL, &p, (long)(out + out_len - p));
+	assert_non_null(got_s);
+	assert_ptr_equal(p, out + out_len);
+	assert_int_equal(X509_NAME_cmp(got_i, X509_get_subject_name(ca)), 0);
+	assert_int_equal(X509_NAME_cmp(got_s, sub), 0);
+	free(out);
+	out = NULL;
+	/* Truncated and trailing bytes. */
+	assert_int_equal(pki_scep_issuer_and_subject(ca, sd, (size_t)sl - 1, &out, &out_len, &e), KH_E_DATA_LOSS);
+	bad = malloc((size_t)sl + 1);
+	assert_non_null(bad);
+	memcpy(bad, sd, (size_t)sl);
+	bad[sl] = 0;
+	assert_int_equal(pki_scep_issuer_and_subject(ca, bad, (size_t)sl + 1, &out, &out_len, &e), KH_E_DATA_LOSS);
+	assert_null(out);
+	free(bad);
+	X509_NAME_free(got_i);
+	X509_NAME_free(got_s);
+	OPENSSL_free(sd);
+	X509_NAME_free(sub);
+	X509_free(ca);
+	EVP_PKEY_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_cacert),
+		cmocka_unit_test(test_txid),
+		cmocka_unit_test(test_issuer_and_subject),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,12 @@
 
 #include "kh_util.h"
 #include "store/store.h"
+
+/* The schema after this build's, as text for the SQL and the message. */
+#define STORE_SCHEMA_VERSION_NEXT 8
+#define KH_STR_(x) #x
+#define KH_STR(x) KH_STR_(x)
+_Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "STORE_SCHEMA_VERSION_NEXT follows the schema");
 #include "store/store_dir.h"
 
 static char dir[64];
@@ -168,13 +174,13 @@ static void test_migrates_from_v1(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	/* Back to a version-1 database: migrations 2 to 6 run again. */
+	/* Back to a version-1 database: migrations 2 to the last run again. */
 	raw_exec("DROP TABLE truststore_policy; DROP TABLE trustpoint_policy; DROP TABLE crl_cache; "
 		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
-		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; "
+		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; DROP TABLE tp_scep_pending; "
 		 "PRAGMA user_version = 1;");
 	st = open_store();
-	assert_int_equal(store_schema_version(st), 6);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'expiry_notices'"), 1);
 }
@@ -187,13 +193,13 @@ static void test_newer_schema_refused(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	raw_exec("PRAGMA user_version = 7");
+	raw_exec("PRAGMA user_version = " KH_STR(STORE_SCHEMA_VERSION_NEXT));
 	st = NULL;
 	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
-	assert_non_null(strstr(e.msg, "schema version 7, newer than"));
+	assert_non_null(strstr(e.msg, "schema version " KH_STR(STORE_SCHEMA_VERSION_NEXT) ", newer than"));
 	/* Left as it was. */
-	assert_int_equal(raw_int("PRAGMA user_version"), 7);
+	assert_int_equal(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
 }
 
 static void test_trustpoints(void **state)
