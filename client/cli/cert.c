@@ -205,6 +205,8 @@ static void exp_json(struct cli_json *j, const kh_msg *c)
 	cli_json_end_arr(j);
 	cli_json_str(j, "last_notified", cli_time_str(kh_msg_get_int(c, "last_notified"), t2, sizeof(t2)));
 	cli_json_u64(j, "notifications", kh_msg_get_uint(c, "notifications"));
+	cli_json_str(j, "revocation", kh_msg_get_str(c, "revocation_state"));
+	cli_json_str(j, "revocation_detail", kh_msg_get_str(c, "revocation_detail"));
 	cli_json_end_obj(j);
 }
 
@@ -219,9 +221,13 @@ static void exp_row(const kh_msg *c)
 
 		snprintf(held + len, sizeof(held) - len, "%s%s", k > 0 ? "," : "", kh_msg_get_str_at(c, "held_by", k));
 	}
-	printf("%-20s  %5lld  %-20s %3u  %s  [%s]\n", cli_time_str(kh_msg_get_int(ci, "not_after"), t1, sizeof(t1)),
+	const char *rev = kh_msg_get_str(c, "revocation_state");
+
+	printf("%-20s  %5lld  %-20s %3u  %s  [%s]%s%s\n", cli_time_str(kh_msg_get_int(ci, "not_after"), t1, sizeof(t1)),
 	       (long long)kh_msg_get_int(c, "days_left"), cli_time_str(kh_msg_get_int(c, "last_notified"), t2, sizeof(t2)),
-	       (uint32_t)kh_msg_get_uint(c, "notifications"), kh_msg_get_str(ci, "subject"), held);
+	       (uint32_t)kh_msg_get_uint(c, "notifications"), kh_msg_get_str(ci, "subject"), held,
+	       strcmp(rev, "revoked") == 0 || strcmp(rev, "unknown") == 0 ? "  REVOCATION: " : "",
+	       strcmp(rev, "revoked") == 0 ? "REVOKED" : strcmp(rev, "unknown") == 0 ? "unknown" : "");
 }
 
 static int cert_expiring(struct cli *cli, struct cli_args *a)
@@ -589,7 +595,7 @@ void cli_validation_text(const char *prefix, const kh_msg *v)
 }
 
 struct cc_ts_policy {
-	const char *store, *rev, *url;
+	const char *store, *rev, *url, *crl_url;
 	const char *policies[KH_POLICIES_MAX];
 	size_t n_policies;
 	bool set_policies;
@@ -607,6 +613,9 @@ static enum kh_err cc_ts_fill(kh_msg *q, const struct cc_ts_policy *p)
 	CLI_TRY(set_str(q, "revocation", p->rev));
 	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_url", p->url != NULL));
 	CLI_TRY(set_str(q, "ocsp_url", p->url));
+	CLI_TRY(kh_msg_set_bool(q, "set_crl_url", p->crl_url != NULL));
+	/* "none" clears it. */
+	CLI_TRY(set_str(q, "crl_url", p->crl_url != NULL && strcmp(p->crl_url, "none") == 0 ? "" : p->crl_url));
 	CLI_TRY(kh_msg_set_bool(q, "set_policies", p->set_policies));
 	for (i = 0; i < p->n_policies; i++)
 		CLI_TRY(kh_msg_add_str(q, "policies", p->policies[i]));
@@ -660,7 +669,8 @@ static int cc_bits(struct cli *cli, struct cli_args *a, const char *name, uint64
 }
 
 #define CC_TS_USAGE                                                                                         \
-	"usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL] [--policy OID]... "      \
+	"usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL] [--crl-url URL|none] "   \
+	"[--policy OID]... "                                                                                \
 	"[--require-explicit-policy on|off] [--inhibit-policy-mapping on|off] [--inhibit-any-policy on|off] " \
 	"[--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]"
 
@@ -674,6 +684,7 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 	memset(&p, 0, sizeof(p));
 	p.rev = cli_opt(a, "--revocation");
 	p.url = cli_opt(a, "--ocsp-url");
+	p.crl_url = cli_opt(a, "--crl-url");
 	while ((pol = cli_opt(a, "--policy")) != NULL) {
 		if (p.n_policies == KH_POLICIES_MAX)
 			return cli_usage(cli, "at most %d --policy options", KH_POLICIES_MAX);
@@ -698,7 +709,7 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 	p.store = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (p.store == NULL || (p.rev == NULL && p.url == NULL && !p.set_policies && p.explicit_policy < 0 &&
+	if (p.store == NULL || (p.rev == NULL && p.url == NULL && p.crl_url == NULL && !p.set_policies && p.explicit_policy < 0 &&
 				p.inhibit_map < 0 && p.inhibit_any < 0 && p.sha1 < 0 && p.rsa == 0 && p.ec == 0))
 		return cli_usage(cli, CC_TS_USAGE);
 	if (!kh_name_valid(p.store))
@@ -715,11 +726,14 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 		cli_json_str(cli->j, "store", kh_msg_get_str(r, "store"));
 		cli_json_str(cli->j, "revocation", kh_msg_get_str(r, "revocation"));
 		cli_json_str(cli->j, "ocsp_url", ocsp);
+		cli_json_str(cli->j, "crl_url", kh_msg_get_str(r, "crl_url"));
 		cli_validation_json(cli->j, "validation", cli_sub(r, "validation"));
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("trust store %s: revocation %s%s%s\n", kh_msg_get_str(r, "store"), kh_msg_get_str(r, "revocation"),
 		       ocsp[0] ? ", OCSP responder " : "", ocsp);
+		if (kh_msg_get_str(r, "crl_url")[0] != '\0')
+			printf("crl url: %s (fetched every [revocation] recheck_interval)\n", kh_msg_get_str(r, "crl_url"));
 		cli_validation_text("validation: ", cli_sub(r, "validation"));
 	}
 	kh_msg_free(r);

@@ -313,6 +313,10 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "renewal", renewal);
 	cli_json_bool(j, "renewal_pending", strcmp(renewal, "pending") == 0);
 	cli_json_str(j, "renew_after", cli_time_str(kh_msg_get_int(t, "renew_after"), tb, sizeof(tb)));
+	cli_json_str(j, "revocation_state", kh_msg_get_str(t, "revocation_state"));
+	cli_json_str(j, "revocation_detail", kh_msg_get_str(t, "revocation_detail"));
+	cli_json_str(j, "revocation_checked", cli_time_str(kh_msg_get_int(t, "revocation_checked"), tb, sizeof(tb)));
+	cli_json_str(j, "revocation_changed", cli_time_str(kh_msg_get_int(t, "revocation_changed"), tb, sizeof(tb)));
 	cli_json_end_obj(j);
 }
 
@@ -351,6 +355,11 @@ static void tp_print(const kh_msg *t)
 		       kh_msg_get_str(t, "acme_account_key"),
 		       kh_msg_get_str(t, "acme_account")[0] ? kh_msg_get_str(t, "acme_account") : "not yet created");
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
+	if (kh_msg_get_str(t, "revocation_state")[0] != '\0')
+		printf("rev. state:  %s%s (checked %s): %s\n", kh_msg_get_str(t, "revocation_state"),
+		       strcmp(kh_msg_get_str(t, "revocation_state"), "revoked") == 0 ? " - THE CERTIFICATE IS REVOKED" : "",
+		       cli_time_str(kh_msg_get_int(t, "revocation_checked"), tb, sizeof(tb)),
+		       kh_msg_get_str(t, "revocation_detail"));
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
 		       kh_msg_get_bool(t, "renew_regenerate") ? "new key" : "same key", renew_after ? ", from " : "",
@@ -547,13 +556,14 @@ static int tp_list(struct cli *cli, struct cli_args *a)
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("%-24s %-24s %-9s %-4s %-20s %s\n", "NAME", "KEY", "ENROLL", "CA", "CERT EXPIRES", "PENDING");
+		printf("%-24s %-24s %-9s %-4s %-20s %-16s %s\n", "NAME", "KEY", "ENROLL", "CA", "CERT EXPIRES", "PENDING",
+		       "REVOCATION");
 		for (i = 0; i < n; i++) {
 			const kh_msg *t = cli_item(l, "trustpoints", i);
 			const char *renewal = kh_msg_get_str(t, "renewal");
 			char tb[40];
 
-			printf("%-24s %-24s %-9s %-4s %-20s %s\n", kh_msg_get_str(t, "name"), kh_msg_get_str(t, "key"),
+			printf("%-24s %-24s %-9s %-4s %-20s %-16s %s\n", kh_msg_get_str(t, "name"), kh_msg_get_str(t, "key"),
 			       or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "?"),
 			       kh_msg_count(t, "ca") > 0 ? "yes" : "no",
 			       kh_msg_has(t, "cert") ? cli_time_str(kh_msg_get_int(cli_sub(t, "cert"), "not_after"), tb, sizeof(tb))
@@ -562,7 +572,8 @@ static int tp_list(struct cli *cli, struct cli_args *a)
 			       : strcmp(renewal, "due") == 0			? "renewal due"
 			       : kh_msg_get_str(t, "next_key")[0]		? "rollover"
 			       : kh_msg_get_str(t, "pending_csr_key")[0]	? "csr"
-										: "-");
+										: "-",
+			       kh_msg_get_str(t, "revocation_state")[0] ? kh_msg_get_str(t, "revocation_state") : "-");
 		}
 	}
 	kh_msg_free(l);
@@ -1490,6 +1501,10 @@ static void stored_crl_json(struct cli_json *j, const char *key, const kh_msg *c
 	crl_json(j, "crl", cli_sub(c, "crl"));
 	cli_json_str(j, "source", kh_msg_get_str(c, "source"));
 	cli_json_str(j, "imported", cli_time_str(kh_msg_get_int(c, "imported"), t, sizeof(t)));
+	cli_json_str(j, "url", kh_msg_get_str(c, "url"));
+	cli_json_str(j, "last_fetch", kh_msg_get_str(c, "last_fetch"));
+	cli_json_bool(j, "last_fetch_ok", kh_msg_get_bool(c, "last_fetch_ok"));
+	cli_json_str(j, "last_fetched", cli_time_str(kh_msg_get_int(c, "last_fetched"), t, sizeof(t)));
 	cli_json_end_obj(j);
 }
 
@@ -1527,6 +1542,10 @@ static int crl_list(struct cli *cli, struct cli_args *a)
 			       cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)),
 			       (uint32_t)kh_msg_get_uint(c, "revoked"), kh_msg_get_str(sc, "source"),
 			       cli_time_str(kh_msg_get_int(sc, "imported"), t3, sizeof(t3)), kh_msg_get_str(c, "issuer"));
+			if (kh_msg_get_str(sc, "last_fetch")[0] != '\0')
+				printf("%-20s last fetch of %s at %s: %s%s\n", "", kh_msg_get_str(sc, "url"),
+				       cli_time_str(kh_msg_get_int(sc, "last_fetched"), t3, sizeof(t3)),
+				       kh_msg_get_bool(sc, "last_fetch_ok") ? "" : "FAILED: ", kh_msg_get_str(sc, "last_fetch"));
 		}
 	}
 	kh_msg_free(r);

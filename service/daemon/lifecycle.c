@@ -255,6 +255,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	if (svc_open_audit(s, ast, &why) != KH_OK)
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
 	KH_TRY(svc_expiry_start(s, base, e));
+	KH_TRY(svc_revsched_start(s, base, e));
 out:
 	return r;
 }
@@ -265,6 +266,7 @@ void svc_stop(struct svc *s)
 	svc_pool_free(s->pool);
 	s->pool = NULL;
 	svc_expiry_stop(s);
+	svc_revsched_stop(s);
 	metrics_stop(s);
 	acme_http01_stop(s);
 	svc_server_free(s->server);

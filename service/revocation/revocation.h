@@ -148,6 +148,46 @@ struct svc_rev_known {
 enum kh_err svc_revocation_known(struct svc *s, int64_t now, struct svc_rev_known **out, size_t *nout,
 				 struct kh_errbuf *e) KH_WUR;
 
+/* Runs the configured [expiry] hook for c with KEYHOLD_EVENT=event
+ * ("expiring", "expired", "revoked", "revocation-unknown", "crl-stale")
+ * and KEYHOLD_DETAIL=detail (may be NULL), and waits for it. */
+void svc_expiry_hook(struct svc *s, const struct svc_exp_cert *c, const char *event, const char *detail);
+
+/* ---- crl_store.c ---- */
+
+/* Verifies crl against the CAs of trust store store (its issuer must be
+ * there and have signed it) and stores it as the store's full or delta CRL
+ * from that issuer, source "import" or "fetched"; an older CRL than the
+ * one held is FAILED_PRECONDITION. warn (of warnsz) gets a warning when
+ * the CRL is past its nextUpdate, else "". Takes the PKI lock. */
+enum kh_err svc_rev_crl_install(struct svc *s, const char *store, X509_CRL *crl, const char *source, char *warn,
+				size_t warnsz, struct kh_errbuf *e) KH_WUR;
+
+/* ---- rev_sched.c: the revocation scheduler ---- */
+
+/* Arms its timer on base: a pass as soon as the loop runs, then whenever
+ * one is due by keyhold's clock ([revocation] recheck_interval, or a CRL's
+ * refresh point). */
+enum kh_err svc_revsched_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+/* Loop thread, after a reload: the new interval, a pass at the next tick. */
+void svc_revsched_reschedule(struct svc *s);
+/* After the pool has stopped. */
+void svc_revsched_stop(struct svc *s);
+/* Any thread: a pass at the next tick (a certificate or CRL URL was added). */
+void svc_revsched_poke(struct svc *s);
+/* The states the scheduler recorded; the caller holds the PKI lock. *out
+ * is freed with free(). */
+struct store_revstate;
+enum kh_err svc_rev_states_locked(struct svc *s, struct store_revstate **out, size_t *n,
+				  struct kh_errbuf *e) KH_WUR;
+/* The state recorded for the certificate with that SHA-256 fingerprint;
+ * NULL when none. */
+const struct store_revstate *svc_rev_state_find(const struct store_revstate *v, size_t n, const char *fingerprint);
+/* The worst state (revoked, unknown, good, not-checked) recorded for any
+ * of fps; NULL when none. */
+const struct store_revstate *svc_rev_state_worst(const struct store_revstate *v, size_t n, const char *const *fps,
+						 size_t nfp);
+
 /* One monitor pass now (renewals, then notices), as the timer runs it;
  * out is cleared with svc_exp_report_clear. */
 enum kh_err svc_expiry_pass(struct svc *s, struct svc_exp_report *out, struct kh_errbuf *e) KH_WUR;

@@ -132,6 +132,7 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 	struct svc *s = c->s;
 	struct store_ts_policy p;
 	struct kh_validation v;
+	char crl_url[KH_URL_MAX + 1];
 	bool exists = false, in_txn = false;
 	size_t i;
 	int r = KH_OK;
@@ -144,6 +145,9 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 				     q->store, q->store));
 	KH_TRY(store_ts_policy_get(s->pki->store, q->store, &p, e));
 	KH_TRY(store_ts_validation_get(s->pki->store, q->store, &v, e));
+	KH_TRY(store_ts_crl_url_get(s->pki->store, q->store, crl_url, sizeof(crl_url), e));
+	if (q->set_crl_url)
+		kh_strlcpy(crl_url, q->crl_url, sizeof(crl_url));
 	if (q->set_revocation)
 		KH_TRY(pki_revocation_parse(q->revocation, p.revocation, sizeof(p.revocation), e));
 	if (q->set_ocsp_url)
@@ -169,14 +173,21 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 	in_txn = true;
 	KH_TRY(store_ts_policy_put(s->pki->store, q->store, &p, e));
 	KH_TRY(store_ts_validation_put(s->pki->store, q->store, &v, e));
+	KH_TRY(store_ts_crl_url_put(s->pki->store, q->store, crl_url, e));
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
 	m->store = rpc_strdup(c, q->store);
 	m->revocation = rpc_strdup(c, p.revocation);
 	m->ocsp_url = rpc_strdup(c, p.ocsp_url);
+	m->crl_url = rpc_strdup(c, crl_url);
 	m->validation = rpc_validation(c, &v);
 	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
 	c->resp = &m->base;
+	if (q->set_crl_url && crl_url[0] != '\0')
+		svc_revsched_poke(s);
+	if (q->set_crl_url)
+		log_info("trust store '%s': CRL URL %s (fetched by the revocation scheduler)", q->store,
+			 crl_url[0] ? crl_url : "none");
 	log_info("trust store '%s': revocation %s%s%s; %zu initial policies%s%s%s; floor RSA/DSA %u, EC %u%s", q->store,
 		 p.revocation, p.ocsp_url[0] ? ", OCSP at " : "", p.ocsp_url, v.n_policies,
 		 v.require_explicit_policy ? ", explicit policy required" : "",

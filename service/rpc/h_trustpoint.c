@@ -123,6 +123,7 @@ static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool wit
 	m->digest = (Keyhold__V1__Digest)t->digest;
 	m->validity_days = t->validity_days;
 	KH_TRY(tp_der_msgs(c, t->ca, t->n_ca, &m->ca, &m->n_ca, e));
+	KH_TRY(rpc_tp_revocation_state(c, t, m, e));
 	KH_TRY(tp_der_msgs(c, t->chain, t->n_chain, &m->chain, &m->n_chain, e));
 	if (t->cert.len > 0)
 		KH_TRY(tp_der_msg(c, &t->cert, &m->cert, e));
@@ -992,6 +993,8 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(tp_import(c, q->name, q->data.data, q->data.len, m, e));
+	/* The revocation scheduler looks at the new certificate soon. */
+	svc_revsched_poke(c->s);
 	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
 	c->resp = &m->base;
 out:

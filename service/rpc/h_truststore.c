@@ -557,122 +557,29 @@ out:
 
 /* ---- ImportCrl ---- */
 
-/* The key a store files a CRL under: SHA-256 of the issuer name's DER, and
- * for a delta CRL (RFC 5280 §5.2.4) of that DER followed by "delta", so that
- * a store keeps one full CRL and one delta CRL per issuer. */
-static void ts_name_key(const X509_NAME *n, bool delta, char out[KH_FP_HEX + 1])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	const unsigned char *der = NULL;
-	unsigned int len = 0;
-	size_t dlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	out[0] = '\0';
-	if (c != NULL && X509_NAME_get0_der(n, &der, &dlen) == 1 &&
-	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, der, dlen) == 1 &&
-	    (!delta || EVP_DigestUpdate(c, "delta", 5) == 1) && EVP_DigestFinal_ex(c, md, &len) == 1)
-		kh_hex(md, len, out, KH_FP_HEX + 1);
-	EVP_MD_CTX_free(c);
-}
-
 enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 {
 	const Keyhold__V1__ImportCrlRequest *q = (const void *)rc->req;
 	Keyhold__V1__ImportCrlResponse *m = rpc_msg(rc, &keyhold__v1__import_crl_response__descriptor);
-	struct svc *s = rc->s;
 	struct kh_crl_info info;
-	struct store_ts_cert *c = NULL;
-	struct store_crl *have = NULL, sc;
-	size_t nc = 0, nhave = 0, i;
 	X509_CRL *crl = NULL;
-	bool locked = false, issuer_found = false, verified = false, delta;
-	char issuer[256];
+	char warn[KH_DN_MAX + 160];
 	int r = KH_OK;
 
-	memset(&sc, 0, sizeof(sc));
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_crl_load(q->crl.data, q->crl.len, &crl, e));
 	pki_crl_info(crl, &info);
 	m->crl = rpc_crl_info(rc, &info);
-	KH_ENSURE(m->crl != NULL, KH_E_RESOURCE_EXHAUSTED);
-	pki_name_text(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
-	ts_lock(s);
-	locked = true;
-	KH_TRY(ts_require(s, q->store, e));
-	KH_TRY(store_ts_certs(s->pki->store, q->store, &c, &nc, e));
-	/* The CRL must be signed by a CA of the store (RFC 5280 §6.3.3 (f)). */
-	for (i = 0; i < nc && !verified; i++) {
-		X509 *x = pki_x509_from_der(c[i].der.data, c[i].der.len);
-
-		if (x != NULL && X509_NAME_cmp(X509_get_subject_name(x), X509_CRL_get_issuer(crl)) == 0) {
-			issuer_found = true;
-			verified = X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1;
-		}
-		X509_free(x);
-	}
-	ERR_clear_error();
-	KH_ENSURE(issuer_found, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-					   "the CRL's issuer '%s' is not in trust store '%s'; add that CA first", issuer, q->store));
-	KH_ENSURE(verified, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				       "the CRL's signature does not verify with the certificate of '%s' in trust store '%s'",
-				       issuer, q->store));
-	delta = X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0;
-	ts_name_key(X509_CRL_get_issuer(crl), delta, sc.issuer_key);
-	KH_TRY(store_crl_list(s->pki->store, q->store, &have, &nhave, e));
-	for (i = 0; i < nhave; i++) {
-		char when[40];
-
-		if (strcmp(have[i].issuer_key, sc.issuer_key) != 0 || have[i].this_update <= info.this_update)
-			continue;
-		kh_time_format_rfc3339(have[i].this_update, when, sizeof(when));
-		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			       "trust store '%s' already holds a newer %sCRL from '%s' (issued %s); an older one is refused",
-			       q->store, delta ? "delta " : "", issuer, when);
-		goto out;
-	}
-	kh_strlcpy(sc.issuer, info.issuer, sizeof(sc.issuer));
-	kh_strlcpy(sc.fingerprint, info.fingerprint, sizeof(sc.fingerprint));
-	sc.this_update = info.this_update;
-	sc.next_update = info.next_update;
-	kh_strlcpy(sc.source, "import", sizeof(sc.source));
-	sc.imported = (int64_t)time(NULL);
-	/* RFC 5280 §5.1.2.5: past nextUpdate the issuer has a newer CRL; the
-	 * old one is kept (better than none) but verify will call it expired. */
 	m->warnings = rpc_array(rc, 1, sizeof(*m->warnings));
-	KH_ENSURE(m->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
-	if (info.next_update != 0 && info.next_update < sc.imported) {
-		char when[40], w[KH_DN_MAX + 160];
-
-		kh_time_format_rfc3339(info.next_update, when, sizeof(when));
-		snprintf(w, sizeof(w),
-			 "the CRL from '%s' is past its nextUpdate (%s): verify refuses it as expired until a newer "
-			 "one is imported",
-			 issuer, when);
-		m->warnings[m->n_warnings++] = rpc_strdup(rc, w);
-		log_warn("trust store '%s': %s", q->store, w);
-	}
-	{
-		int len = i2d_X509_CRL(crl, NULL);
-		unsigned char *p;
-
-		KH_ENSURE(len > 0, KH_E_INTERNAL);
-		sc.der.data = malloc((size_t)len);
-		KH_ENSURE(sc.der.data != NULL, KH_E_RESOURCE_EXHAUSTED);
-		p = sc.der.data;
-		KH_ENSURE(i2d_X509_CRL(crl, &p) == len, KH_E_INTERNAL);
-		sc.der.len = (size_t)len;
-	}
-	/* One statement: its own transaction. */
-	KH_TRY(store_crl_put(s->pki->store, q->store, &sc, e));
+	KH_ENSURE(m->crl != NULL && m->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
+	r = svc_rev_crl_install(rc->s, q->store, crl, "import", warn, sizeof(warn), e);
+	if (r != KH_OK)
+		goto out;
+	if (warn[0] != '\0')
+		m->warnings[m->n_warnings++] = rpc_strdup(rc, warn);
+	KH_ENSURE(!rc->oom, KH_E_RESOURCE_EXHAUSTED);
 	rc->resp = &m->base;
-	log_info("trust store '%s': CRL from '%s' stored (%u revoked)", q->store, issuer, info.revoked);
 out:
-	if (locked)
-		ts_unlock(s);
-	kh_bytes_clear(&sc.der);
-	store_ts_certs_free(c, nc);
-	store_crls_free(have, nhave);
 	X509_CRL_free(crl);
 	return r;
 }
@@ -691,6 +598,25 @@ static Keyhold__V1__StoredCrl *ts_stored_crl(struct rpc_call *rc, const char *st
 	m->crl = rpc_crl_info(rc, &ci);
 	m->source = rpc_strdup(rc, c->source);
 	m->imported = c->imported;
+	/* The store's CRL URL and its last fetch (revocation/rev_sched.c). */
+	{
+		char url[KH_URL_MAX + 1];
+		struct store_crl_fetch f;
+		bool found = false;
+
+		if (store_ts_crl_url_get(rc->s->pki->store, store, url, sizeof(url), e) != KH_OK)
+			return NULL;
+		m->url = rpc_strdup(rc, url);
+		if (url[0] != '\0' && strcmp(c->source, "fetched") == 0) {
+			if (store_crl_fetch_get(rc->s->pki->store, url, &f, &found, e) != KH_OK)
+				return NULL;
+			if (found) {
+				m->last_fetch = rpc_strdup(rc, f.result);
+				m->last_fetch_ok = f.ok;
+				m->last_fetched = f.fetched;
+			}
+		}
+	}
 	return rc->oom ? NULL : m;
 }
 
