@@ -1125,6 +1125,9 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 			cli_json_u64(cli->j, "certificates", kh_msg_get_uint(t, "cert_count"));
 			cli_json_str(cli->j, "revocation", kh_msg_get_str(t, "revocation"));
 			cli_json_str(cli->j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
+			cli_json_str(cli->j, "crl_url", kh_msg_get_str(t, "crl_url"));
+			if (kh_msg_has(t, "ocsp_responder"))
+				cert_json(cli->j, "ocsp_responder", cli_sub(t, "ocsp_responder"));
 			cli_validation_json(cli->j, "validation", cli_sub(t, "validation"));
 			if (store != NULL) {
 				size_t nc = kh_msg_count(t, "certs");
@@ -1158,6 +1161,12 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 
 			printf("revocation: %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "",
 			       ocsp);
+			if (kh_msg_get_str(t, "crl_url")[0] != '\0')
+				printf("crl url:    %s\n", kh_msg_get_str(t, "crl_url"));
+			if (kh_msg_has(t, "ocsp_responder"))
+				printf("trusted OCSP responder: %s (SHA-256 %s)\n",
+				       kh_msg_get_str(cli_sub(t, "ocsp_responder"), "subject"),
+				       kh_msg_get_str(cli_sub(t, "ocsp_responder"), "fingerprint"));
 			cli_validation_text("validation: ", cli_sub(t, "validation"));
 			printf("%-64s  %-20s  %s\n", "SHA256", "NOT AFTER", "SUBJECT");
 			for (k = 0; k < nc; k++) {

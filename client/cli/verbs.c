@@ -108,13 +108,15 @@ static const struct cli_verb cli_verbs[] = {
 	  "untrusted=,at=,host=,ip=,purpose=,crl=*,policy=*,require-explicit-policy,inhibit-policy-mapping,"
 	  "inhibit-any-policy" },
 	{ "truststore", "set", cli_cmd_truststore,
-	  "truststore set STORE [--revocation LIST] [--ocsp-url URL] [--crl-url URL|none] [--policy OID]...\n"
+	  "truststore set STORE [--revocation LIST] [--ocsp-url URL] [--crl-url URL|none]\n"
+	  "      [--ocsp-responder-cert FILE|none] [--policy OID]...\n"
 	  "      [--require-explicit-policy on|off] [--inhibit-policy-mapping on|off] [--inhibit-any-policy on|off]\n"
 	  "      [--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]",
 	  "Revocation checking (LIST: crl, ocsp, none; commas or spaces) and validation settings of a trust\n"
 	  "store: initial policy set, policy flags, key strength floor (docs/PKI.md). --crl-url: a CRL the\n"
-	  "revocation scheduler fetches into the store every [revocation] recheck_interval.",
-	  "revocation=,ocsp-url=,crl-url=,policy=*,require-explicit-policy=,inhibit-policy-mapping=,inhibit-any-policy=,"
+	  "revocation scheduler fetches into the store every [revocation] recheck_interval. --ocsp-responder-cert:\n"
+	  "a trusted third-party OCSP responder (its responses are accepted though the CA did not issue it).",
+	  "revocation=,ocsp-url=,crl-url=,ocsp-responder-cert=,policy=*,require-explicit-policy=,inhibit-policy-mapping=,inhibit-any-policy=,"
 	  "min-rsa-bits=,min-ec-bits=,allow-sha1=" },
 	{ "crl", "import", cli_cmd_crl, "crl import STORE FILE",
 	  "A PEM or DER CRL (full or delta) for a trust store; warns when it is past its nextUpdate.", "" },

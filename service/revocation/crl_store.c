@@ -1,4 +1,5 @@
-/* crl_store.c: puts a CRL into a trust store, the one path for
+/* crl_store.c: a trust store's revocation material. Its trusted OCSP
+ * responder certificate, and putting a CRL into it, the one path for
  * `keyhold crl import` (ImportCrl) and for the revocation scheduler's fetch
  * of a store's CRL URL (rev_sched.c): the CRL must be signed by a CA of the
  * store (RFC 5280 §6.3.3 (f)), a store keeps one full and one delta CRL per
@@ -35,6 +36,21 @@ static void crl_name_key(const X509_NAME *n, bool delta, char out[KH_FP_HEX + 1]
 	    EVP_DigestFinal_ex(c, md, &len) == 1)
 		kh_hex(md, len, out, KH_FP_HEX + 1);
 	EVP_MD_CTX_free(c);
+}
+
+enum kh_err svc_rev_store_responder(struct svc *s, const char *store, X509 **out, struct kh_errbuf *e)
+{
+	struct kh_bytes der = { NULL, 0 };
+	int r;
+
+	*out = NULL;
+	pthread_mutex_lock(&s->pki->lock);
+	r = store_ts_ocsp_signer_get(s->pki->store, store, &der, e);
+	pthread_mutex_unlock(&s->pki->lock);
+	if (r == KH_OK && der.len > 0 && (*out = pki_x509_from_der(der.data, der.len)) == NULL)
+		r = kh_err_set(e, KH_E_DATA_LOSS, "trust store '%s': its OCSP responder certificate does not parse", store);
+	kh_bytes_clear(&der);
+	return r;
 }
 
 enum kh_err svc_rev_crl_install(struct svc *s, const char *store, X509_CRL *crl, const char *source, char *warn,

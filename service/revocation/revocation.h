@@ -18,8 +18,21 @@
 
 /* The result of checking one certificate's chain (CheckCertificate, trust
  * store verification): the verdict and each certificate's status. */
+/* One step of the policy as it was walked for a certificate: the method
+ * ("crl", "ocsp", "none"), what it gave ("good", "revoked", "unknown",
+ * "no answer") and from where or why. */
+#define KH_REV_STEPS_MAX 12
+struct kh_rev_step {
+	char method[8];
+	char result[12];
+	char detail[256];
+};
+
 struct kh_cert_rev {
 	struct kh_cert_info cert;
+	struct kh_rev_step steps[KH_REV_STEPS_MAX];
+	size_t n_steps;
+	char cur[8];                       /* the method being tried (rev_check.c) */
 	enum kh_rev_status status;
 	char reason[40];                   /* revoked: "keyCompromise", ... */
 	int64_t revoked_at;
@@ -70,6 +83,7 @@ struct svc_rev_policy {
 	char text[KH_REVOCATION_MAX + 1];
 	char ocsp_url[KH_URL_MAX + 1];  /* "": the certificate's AIA */
 	char owner[KH_NAME_MAX + 32];   /* "trust store 'web'", for messages */
+	X509 *responder;                /* borrowed; NULL: none (a trusted third-party OCSP responder) */
 };
 
 enum kh_err svc_rev_policy_make(const char *text, const char *ocsp_url, const char *owner, struct svc_rev_policy *out,
@@ -154,6 +168,10 @@ enum kh_err svc_revocation_known(struct svc *s, int64_t now, struct svc_rev_know
 void svc_expiry_hook(struct svc *s, const struct svc_exp_cert *c, const char *event, const char *detail);
 
 /* ---- crl_store.c ---- */
+
+/* Trust store store's trusted third-party OCSP responder certificate
+ * (*out NULL when none; free with X509_free). Takes the PKI lock. */
+enum kh_err svc_rev_store_responder(struct svc *s, const char *store, X509 **out, struct kh_errbuf *e) KH_WUR;
 
 /* Verifies crl against the CAs of trust store store (its issuer must be
  * there and have signed it) and stores it as the store's full or delta CRL

@@ -245,6 +245,30 @@ out:
 
 /* A Truststore message: its policy, CRLs and, with details, its
  * certificates. The caller holds the lock. */
+/* The store's CRL URL and trusted OCSP responder (schema 7). */
+static enum kh_err ts_describe_revocation(struct rpc_call *rc, const char *name, Keyhold__V1__Truststore *t,
+					  struct kh_errbuf *e)
+{
+	char url[KH_URL_MAX + 1];
+	struct kh_bytes der = { NULL, 0 };
+	X509 *x = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_ts_crl_url_get(rc->s->pki->store, name, url, sizeof(url), e));
+	t->crl_url = rpc_strdup(rc, url);
+	KH_TRY(store_ts_ocsp_signer_get(rc->s->pki->store, name, &der, e));
+	if (der.len > 0 && (x = pki_x509_from_der(der.data, der.len)) != NULL) {
+		struct kh_cert_info ci;
+
+		pki_cert_info(x, &ci);
+		t->ocsp_responder = rpc_cert_info(rc, &ci);
+	}
+out:
+	X509_free(x);
+	kh_bytes_clear(&der);
+	return r;
+}
+
 static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool details, Keyhold__V1__Truststore **out,
 			       struct kh_errbuf *e)
 {
@@ -264,6 +288,7 @@ static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool detai
 	t->revocation = rpc_strdup(rc, pol.revocation);
 	t->ocsp_url = rpc_strdup(rc, pol.ocsp_url);
 	t->validation = rpc_validation(rc, &val);
+	KH_TRY(ts_describe_revocation(rc, name, t, e));
 	KH_TRY(store_ts_certs(s->pki->store, name, &c, &nc, e));
 	KH_TRY(store_crl_list(s->pki->store, name, &cr, &ncr, e));
 	t->cert_count = (uint32_t)nc;
@@ -406,6 +431,7 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	struct store_ts_policy tsp;
 	struct kh_validation val;
 	struct svc_rev_policy pol;
+	X509 *responder = NULL;
 	struct kh_cert_check_resp rc;
 	char owner[KH_NAME_MAX + 32], why[KH_REV_DETAIL_MAX + 128];
 	char reason[512], detail[512]; /* the answer's lengths */
@@ -514,6 +540,8 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 		goto out;
 	snprintf(owner, sizeof(owner), "trust store '%s'", q->store);
 	KH_TRY(svc_rev_policy_make(tsp.revocation, tsp.ocsp_url, owner, &pol, e));
+	KH_TRY(svc_rev_store_responder(s, q->store, &responder, e));
+	pol.responder = responder;
 	if (o->valid && pol.n > 0) {
 		KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &rc, e));
 		o->revocation_status = (Keyhold__V1__RevocationStatus)rc.status;
@@ -544,6 +572,7 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	c->resp = &o->base;
 	log_info("trust store '%s': verify: %s", q->store, reason);
 out:
+	X509_free(responder);
 	kh_cert_check_resp_clear(&rc);
 	pki_verify_result_clear(&vr);
 	X509_free(leaf);

@@ -151,7 +151,7 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  account_key TEXT NOT NULL,"
 	"  kid TEXT NOT NULL DEFAULT '');",
 	/* 7: revocation over time (service/revocation/rev_sched.c): a trust
-	 * store's CRL URL, the result of the last fetch of every CRL source,
+	 * store's CRL URL and trusted third-party OCSP responder certificate, the result of the last fetch of every CRL source,
 	 * and the last revocation state of every certificate keyhold holds and
 	 * of every CRL it keeps (an event goes out when a state changes). */
 	"CREATE TABLE truststore_crl_url ("
@@ -162,6 +162,9 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  fetched INTEGER NOT NULL,"
 	"  ok INTEGER NOT NULL,"
 	"  result TEXT NOT NULL);"
+	"CREATE TABLE truststore_ocsp_signer ("
+	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  der BLOB NOT NULL);"
 	"CREATE TABLE revocation_state ("
 	"  id TEXT PRIMARY KEY,"
 	"  status TEXT NOT NULL,"

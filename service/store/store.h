@@ -255,6 +255,14 @@ enum kh_err store_ts_crl_url_get(struct store *st, const char *store_name, char 
 enum kh_err store_ts_crl_url_put(struct store *st, const char *store_name, const char *url,
 				 struct kh_errbuf *e) KH_WUR;
 
+/* A trust store's trusted third-party OCSP responder certificate (DER);
+ * out->len 0 when none. */
+enum kh_err store_ts_ocsp_signer_get(struct store *st, const char *store_name, struct kh_bytes *out,
+				     struct kh_errbuf *e) KH_WUR;
+/* der->len 0: none. */
+enum kh_err store_ts_ocsp_signer_put(struct store *st, const char *store_name, const struct kh_bytes *der,
+				     struct kh_errbuf *e) KH_WUR;
+
 /* Every URL the CRL cache holds, with the cached CRL's times. */
 struct store_crl_cache_row {
 	char url[KH_URL_MAX + 1];

@@ -45,6 +45,46 @@ out:
 	return r;
 }
 
+enum kh_err store_ts_ocsp_signer_get(struct store *st, const char *store_name, struct kh_bytes *out,
+				     struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK, rc;
+
+	out->data = NULL;
+	out->len = 0;
+	KH_TRY(store_prepare(st, "SELECT der FROM truststore_ocsp_signer WHERE store = ?", &s, e));
+	store_bind_text(s, 1, store_name);
+	rc = sqlite3_step(s);
+	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE,
+		  store_sql_err(st, e, rc, "reading a trust store's OCSP responder certificate"));
+	if (rc == SQLITE_ROW)
+		KH_TRY(store_col_blob(s, 0, out));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum kh_err store_ts_ocsp_signer_put(struct store *st, const char *store_name, const struct kh_bytes *der,
+				     struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK;
+
+	if (der->len == 0) {
+		KH_TRY(store_prepare(st, "DELETE FROM truststore_ocsp_signer WHERE store = ?", &s, e));
+	} else {
+		KH_TRY(store_prepare(st, "INSERT OR REPLACE INTO truststore_ocsp_signer (store, der) VALUES (?, ?)", &s,
+				     e));
+		store_bind_blob(s, 2, der);
+	}
+	store_bind_text(s, 1, store_name);
+	KH_TRY(store_step_done(st, s, "storing a trust store's OCSP responder certificate", e));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
 enum kh_err store_crl_cache_list(struct store *st, struct store_crl_cache_row **out, size_t *n, struct kh_errbuf *e)
 {
 	sqlite3_stmt *s = NULL;
