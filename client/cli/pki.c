@@ -313,6 +313,8 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "renewal", renewal);
 	cli_json_bool(j, "renewal_pending", strcmp(renewal, "pending") == 0);
 	cli_json_str(j, "renew_after", cli_time_str(kh_msg_get_int(t, "renew_after"), tb, sizeof(tb)));
+	if (kh_msg_has(t, "pending_ca"))
+		cert_json(j, "pending_ca", cli_sub(t, "pending_ca"));
 	cli_json_str(j, "revocation_state", kh_msg_get_str(t, "revocation_state"));
 	cli_json_str(j, "revocation_detail", kh_msg_get_str(t, "revocation_detail"));
 	cli_json_str(j, "revocation_checked", cli_time_str(kh_msg_get_int(t, "revocation_checked"), tb, sizeof(tb)));
@@ -368,6 +370,10 @@ static void tp_print(const kh_msg *t)
 		       : strcmp(renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
 						       : "");
 	n = kh_msg_count(t, "ca");
+	if (kh_msg_has(t, "pending_ca")) {
+		printf("pending ca:  CA rollover: becomes the CA when a certificate it issued is imported\n");
+		cert_print("  ", cli_sub(t, "pending_ca"));
+	}
 	if (n == 0)
 		printf("ca:          not authenticated\n");
 	for (i = 0; i < n; i++) {
@@ -568,7 +574,8 @@ static int tp_list(struct cli *cli, struct cli_args *a)
 			       kh_msg_count(t, "ca") > 0 ? "yes" : "no",
 			       kh_msg_has(t, "cert") ? cli_time_str(kh_msg_get_int(cli_sub(t, "cert"), "not_after"), tb, sizeof(tb))
 						     : "-",
-			       strcmp(renewal, "pending") == 0			? "renewal pending"
+			       kh_msg_has(t, "pending_ca")			? "ca rollover"
+			       : strcmp(renewal, "pending") == 0		? "renewal pending"
 			       : strcmp(renewal, "due") == 0			? "renewal due"
 			       : kh_msg_get_str(t, "next_key")[0]		? "rollover"
 			       : kh_msg_get_str(t, "pending_csr_key")[0]	? "csr"
@@ -702,10 +709,16 @@ static int tp_authenticate(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			cert_json(cli->j, NULL, cli_item(l, "ca", i));
 		cli_json_end_arr(cli->j);
+		cli_json_bool(cli->j, "pending", kh_msg_get_bool(l, "pending"));
 		cli_json_end_obj(cli->j);
 	} else {
 		for (i = 0; i < n; i++) {
-			printf("trustpoint %s: CA authenticated\n", name);
+			if (kh_msg_get_bool(l, "pending"))
+				printf("trustpoint %s: CA rollover: the new CA is pending; the current CA and certificate stay in "
+				       "use until a certificate the new CA issued is imported\n",
+				       name);
+			else
+				printf("trustpoint %s: CA authenticated\n", name);
 			cert_print("  ", cli_item(l, "ca", i));
 		}
 	}
@@ -911,6 +924,7 @@ static int tp_import(struct cli *cli, struct cli_args *a)
 		cli_json_end_arr(cli->j);
 		if (retired[0] != '\0')
 			cli_json_str(cli->j, "deleted_key", retired);
+		cli_json_bool(cli->j, "ca_rollover", kh_msg_get_bool(r, "ca_rollover"));
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("trustpoint %s: certificate imported for key %s (chain of %u)\n", name, key,
@@ -918,6 +932,8 @@ static int tp_import(struct cli *cli, struct cli_args *a)
 		cert_print("  ", cli_sub(r, "cert"));
 		if (retired[0] != '\0')
 			printf("key rollover complete: deleted the old key %s\n", retired);
+		if (kh_msg_get_bool(r, "ca_rollover"))
+			printf("CA rollover complete: the pending CA is now the trustpoint's CA\n");
 	}
 	kh_msg_free(r);
 	return 0;

@@ -153,7 +153,8 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	/* 7: revocation over time (service/revocation/rev_sched.c): a trust
 	 * store's CRL URL and trusted third-party OCSP responder certificate, the result of the last fetch of every CRL source,
 	 * and the last revocation state of every certificate keyhold holds and
-	 * of every CRL it keeps (an event goes out when a state changes). */
+	 * of every CRL it keeps (an event goes out when a state changes); a
+	 * trustpoint's pending CA during a CA rollover (issue 16 item 4). */
 	"CREATE TABLE truststore_crl_url ("
 	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
 	"  url TEXT NOT NULL);"
@@ -164,6 +165,9 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  result TEXT NOT NULL);"
 	"CREATE TABLE truststore_ocsp_signer ("
 	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  der BLOB NOT NULL);"
+	"CREATE TABLE trustpoint_pending_ca ("
+	"  trustpoint TEXT PRIMARY KEY REFERENCES trustpoints(name) ON DELETE CASCADE,"
 	"  der BLOB NOT NULL);"
 	"CREATE TABLE revocation_state ("
 	"  id TEXT PRIMARY KEY,"

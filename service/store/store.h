@@ -60,6 +60,11 @@ struct store_tp {
 	size_t n_ca;
 	struct kh_bytes *chain;            /* identity chain, issuer first */
 	size_t n_chain;
+	/* CA rollover: the CA authenticated while the certificate in use
+	 * chains to the old one; becomes ca[] when a certificate it issued is
+	 * imported (written by store_tp_update, in the caller's transaction).
+	 * len 0: none. */
+	struct kh_bytes pending_ca;
 };
 
 void store_tp_clear(struct store_tp *t);
