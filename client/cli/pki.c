@@ -621,7 +621,7 @@ static int tp_show(struct cli *cli, struct cli_args *a)
 
 static int tp_delete(struct cli *cli, struct cli_args *a)
 {
-	bool keep = cli_flag(a, "--keep-key");
+	bool keep = cli_flag(a, "--keep-key"), force = cli_flag(a, "--force");
 	const char *name = cli_pos(a);
 	kh_msg *q = NULL, *d = NULL;
 	enum kh_err r;
@@ -631,13 +631,15 @@ static int tp_delete(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
-		return cli_usage(cli, "usage: keyhold trustpoint delete TP [--keep-key]");
+		return cli_usage(cli, "usage: keyhold trustpoint delete TP [--keep-key | --force]");
 	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, name, "trustpoint")) != 0 ||
 	    (rc = cli_request(cli, "DeleteTrustpoint", &q)) != 0)
 		return rc;
 	r = kh_msg_set_str(q, "name", name);
 	if (r == KH_OK)
 		r = kh_msg_set_bool(q, "keep_key", keep);
+	if (r == KH_OK)
+		r = kh_msg_set_bool(q, "force", force);
 	if ((rc = cli_call(cli, q, r, &d)) != 0)
 		return rc;
 	/* A trustpoint has at most two keys of its own (current, next). */
@@ -846,6 +848,7 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	const char *outp = cli_opt(a, "--out");
 	const char *name = cli_pos(a);
 	const char *type = NULL;
+	bool force = cli_flag(a, "--force");
 	kh_msg *q = NULL, *r = NULL;
 	enum kh_err e;
 	int rc;
@@ -853,7 +856,7 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
-		return cli_usage(cli, "usage: keyhold trustpoint regenerate TP [--type TYPE] [--out FILE]");
+		return cli_usage(cli, "usage: keyhold trustpoint regenerate TP [--type TYPE] [--out FILE] [--force]");
 	if (tname != NULL && (type = cli_key_type_value(tname)) == NULL)
 		return cli_usage(cli, "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", tname);
 	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, name, "trustpoint")) != 0 ||
@@ -862,6 +865,8 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	e = kh_msg_set_str(q, "name", name);
 	if (e == KH_OK && type != NULL)
 		e = kh_msg_set_enum(q, "type", type);
+	if (e == KH_OK)
+		e = kh_msg_set_bool(q, "force", force);
 	if ((rc = cli_call(cli, q, e, &r)) != 0)
 		return rc;
 	rc = tp_enroll_out(cli, name, r, outp);
@@ -1577,18 +1582,20 @@ static int crl_list(struct cli *cli, struct cli_args *a)
 	return 0;
 }
 
-static enum kh_err crl_remove_fill(kh_msg *q, const char *store, const char *which)
+static enum kh_err crl_remove_fill(kh_msg *q, const char *store, const char *which, bool force)
 {
 	enum kh_err r;
 
 	CLI_TRY(kh_msg_set_str(q, "store", store));
 	CLI_TRY(kh_msg_set_str(q, "crl", which));
+	CLI_TRY(kh_msg_set_bool(q, "force", force));
 out:
 	return r;
 }
 
 static int crl_remove(struct cli *cli, struct cli_args *a)
 {
+	bool force = cli_flag(a, "--force");
 	const char *store = cli_pos(a);
 	const char *which = cli_pos(a);
 	kh_msg *q = NULL, *r = NULL;
@@ -1598,9 +1605,9 @@ static int crl_remove(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (store == NULL || which == NULL)
-		return cli_usage(cli, "usage: keyhold crl remove STORE ISSUER|FINGERPRINT");
+		return cli_usage(cli, "usage: keyhold crl remove STORE ISSUER|FINGERPRINT --force");
 	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, store, "trust store")) != 0 ||
-	    (rc = cli_request(cli, "RemoveCrl", &q)) != 0 || (rc = cli_call(cli, q, crl_remove_fill(q, store, which), &r)) != 0)
+	    (rc = cli_request(cli, "RemoveCrl", &q)) != 0 || (rc = cli_call(cli, q, crl_remove_fill(q, store, which, force), &r)) != 0)
 		return rc;
 	rm = cli_sub(r, "removed");
 	if (cli->json) {

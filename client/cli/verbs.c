@@ -52,8 +52,9 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
 	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
 	  "A trustpoint; --csr: its pending request as PEM.", "csr" },
-	{ "trustpoint", "delete", cli_cmd_trustpoint, "trustpoint delete TP [--keep-key]",
-	  "Delete a trustpoint and, unless --keep-key, its key.", "keep-key" },
+	{ "trustpoint", "delete", cli_cmd_trustpoint, "trustpoint delete TP [--keep-key | --force]",
+	  "Delete a trustpoint and, unless --keep-key, the keys keyhold generated for it (that takes --force).",
+	  "keep-key,force" },
 	{ "trustpoint", "authenticate", cli_cmd_trustpoint,
 	  "trustpoint authenticate TP [--ca FILE] (--yes | --fingerprint SHA256HEX)",
 	  "Install the issuing CA of a trustpoint after checking its fingerprint; without --ca an\n"
@@ -66,8 +67,10 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "export", cli_cmd_trustpoint,
 	  "trustpoint export TP [--chain] [--format pem|der|pkcs7] [--out FILE]", "The certificate of TP.",
 	  "chain,format=,out=" },
-	{ "trustpoint", "regenerate", cli_cmd_trustpoint, "trustpoint regenerate TP [--type TYPE] [--out FILE]",
-	  "A new key and CSR for TP; the old key stays in use until the new certificate is imported.", "type=,out=" },
+	{ "trustpoint", "regenerate", cli_cmd_trustpoint, "trustpoint regenerate TP [--type TYPE] [--out FILE] [--force]",
+	  "A new key and CSR for TP; the old key stays in use until the new certificate is imported.\n"
+	  "--force: a self-enrolled trustpoint whose CA-signed certificate would be replaced at once.",
+	  "type=,out=,force" },
 	{ "trustpoint", "set", cli_cmd_trustpoint,
 	  "trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
 	  "      [--renew-regenerate|--renew-same-key] [--subject DN] [--san LIST] [--eku LIST]\n"
@@ -122,7 +125,8 @@ static const struct cli_verb cli_verbs[] = {
 	  "A PEM or DER CRL (full or delta) for a trust store; warns when it is past its nextUpdate.", "" },
 	{ "crl", "list", cli_cmd_crl, "crl list [STORE]",
 	  "The CRLs trust stores keep: issuer, number, this and next update, entries, source, last fetch.", "" },
-	{ "crl", "remove", cli_cmd_crl, "crl remove STORE ISSUER|FINGERPRINT", "Remove a CRL from a trust store.", "" },
+	{ "crl", "remove", cli_cmd_crl, "crl remove STORE ISSUER|FINGERPRINT --force",
+	  "Remove a CRL from a trust store (--force: the store then accepts what it revoked).", "force" },
 	{ "audit", "show", cli_cmd_audit, "audit show [--since RFC3339] [--limit N]", "The audit log (auditor, admin).",
 	  "since=,limit=" },
 	{ "audit", "verify", cli_cmd_audit, "audit verify", "Check the audit log's hash chain and checkpoint signatures.",

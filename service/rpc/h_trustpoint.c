@@ -493,6 +493,26 @@ enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 		memset(&acme, 0, sizeof(acme));
 	keys[0] = t.key;
 	keys[1] = t.next_key;
+	/* A generated key exists nowhere else: deleting it asks for --force
+	 * (docs/CLI.md, "Destructive commands"). */
+	for (i = 0; i < 2 && !q->keep_key && !q->force; i++) {
+		struct store_mkey mk;
+		bool found = false;
+
+		if (keys[i][0] == '\0')
+			continue;
+		KH_TRY(store_mkey_get(s->pki->store, keys[i], &mk, &found, e));
+		KH_ENSURE(!found || strcmp(mk.trustpoint, q->name) != 0,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				     "deleting trustpoint '%s' deletes key '%s' keyhold generated for it from the token; give "
+				     "--force to delete both, or --keep-key to keep the key",
+				     q->name, keys[i]));
+	}
+	KH_ENSURE(q->keep_key || q->force || acme.account_key[0] == '\0',
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "deleting trustpoint '%s' deletes its ACME account key '%s' from the token; give --force to "
+			     "delete both, or --keep-key to keep the keys",
+			     q->name, acme.account_key));
 	KH_TRY(store_begin(s->pki->store, e));
 	in_txn = true;
 	KH_TRY(store_tp_delete(s->pki->store, q->name, e));
@@ -1150,6 +1170,37 @@ out:
 
 /* ---- Regenerate (key rollover) ---- */
 
+/* Regenerating a self-enrolled trustpoint replaces its certificate at
+ * once; when that one is CA-signed (the trustpoint was switched to self
+ * after an import) it cannot be had back: --force (docs/CLI.md). Terminal,
+ * SCEP and ACME keep the certificate in use until the import. */
+static enum kh_err tp_regenerate_check(struct svc *s, const char *name, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	X509 *x = NULL;
+	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	tp_lock(s);
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
+	if (t.enrollment == KH_ENROLL_SELF && t.cert.len > 0 && (x = pki_x509_from_der(t.cert.data, t.cert.len)) != NULL) {
+		char issuer[256];
+
+		pki_name_text(X509_get_issuer_name(x), issuer, sizeof(issuer));
+		KH_ENSURE(pki_cert_self_signed(x),
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				     "regenerating trustpoint '%s' replaces its certificate issued by '%s' with a self-signed "
+				     "one at once; give --force to do it",
+				     name, issuer));
+	}
+out:
+	tp_unlock(s);
+	X509_free(x);
+	ERR_clear_error();
+	store_tp_clear(&t);
+	return r;
+}
+
 enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__RegenerateTrustpointRequest *q = (const void *)c->req;
@@ -1157,6 +1208,8 @@ enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	int r = KH_OK;
 
 	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (!q->force)
+		KH_TRY(tp_regenerate_check(c->s, q->name, e));
 	KH_TRY(svc_pki_regenerate(c->s, q->name, (enum kh_key_type)q->type, o, e));
 	r = tp_enrolled_msg(c, o);
 out:

@@ -728,6 +728,11 @@ enum kh_err svc_h_remove_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	KH_ENSURE(hits > 0, kh_err_set(e, KH_E_NOT_FOUND,
 				      "trust store '%s' holds no CRL %s '%.200s' (keyhold crl list %s shows them)", q->store,
 				      by_fp ? "with SHA-256 fingerprint" : "from", q->crl, q->store));
+	/* Without its CRL the store accepts what that CRL revoked. */
+	KH_ENSURE(q->force, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				      "removing the CRL from '%.200s' makes trust store '%s' accept the certificates it revokes; "
+				      "give --force to remove it",
+				      cr[at].issuer, q->store));
 	m->removed = ts_stored_crl(rc, q->store, &cr[at], e);
 	KH_ENSURE(m->removed != NULL, e->code != KH_OK ? e->code : KH_E_RESOURCE_EXHAUSTED);
 	/* One statement: its own transaction. */

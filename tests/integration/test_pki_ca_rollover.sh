@@ -73,4 +73,17 @@ ok "export the new" kh trustpoint export web --out "$T/now.pem"
 openssl verify -CAfile "$REV_CAS/new/ca.pem" "$T/now.pem" > /dev/null || fail "the certificate in use does not verify with the new CA"
 # The old CA's certificate is refused now.
 expect_err FAILED_PRECONDITION "the old CA's certificate" kh trustpoint import web --cert "$T/web1.pem"
+
+# ---- destructive commands ask for --force (docs/CLI.md) ----
+ok "switch to self" kh trustpoint set web --enrollment self
+expect_err FAILED_PRECONDITION "regenerate over a CA-signed certificate" kh trustpoint regenerate web
+expect_msg "give --force"
+ok "show: unchanged" kh --json trustpoint show web
+[ "$(json_get 'd["certificate"]["fingerprint_sha256"]' < "$T/ok.out")" = "$(pki_fp "$T/web2.pem")" ] || fail "the refused regenerate replaced it"
+ok "regenerate --force" kh --json trustpoint regenerate web --force
+expect_err FAILED_PRECONDITION "delete with its generated key" kh trustpoint delete web
+expect_msg "--force"
+ok "still there" kh trustpoint show web
+ok "delete --force" kh --json trustpoint delete web --force
+[ "$(json_get 'len(d["deleted_keys"])' < "$T/ok.out")" -ge 1 ] || fail "delete --force deleted no key"
 log "CA rollover: pending CA shown, old certificate in use, one atomic switch at import"

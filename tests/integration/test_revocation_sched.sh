@@ -131,6 +131,10 @@ wait_pass $((33 * 24 * HOUR))
 [ "$(events crl-stale)" = 2 ] || fail "crl-stale fired again after a restart"
 [ "$(wc -l < "$T/hook.out")" = 4 ] || fail "the hook ran $(wc -l < "$T/hook.out") times, expected 4: $(cat "$T/hook.out")"
 
+# crl remove asks for --force (the store would accept what the CRL revokes).
+expect_err FAILED_PRECONDITION "crl remove without --force" kh crl remove corp "CN=Sched Root CA"
+expect_msg "give --force"
+ok "crl remove --force" kh --json crl remove corp "CN=Sched Root CA" --force
 # Clearing the URL.
 ok "crl url none" kh --json truststore set corp --crl-url none
 [ "$(json_get 'd["crl_url"]' < "$T/ok.out")" = "" ] || fail "--crl-url none did not clear it"
