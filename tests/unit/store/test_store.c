@@ -173,6 +173,7 @@ static void test_migrates_from_v1(void **state)
 		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
 		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; "
 		 "DROP TABLE truststore_crl_url; DROP TABLE crl_fetch; DROP TABLE revocation_state; "
+		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca; "
 		 "PRAGMA user_version = 1;");
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -349,7 +350,8 @@ static void make_cert(struct store_ts_cert *c, char fpc, const char *cn, int64_t
 	c->added = added;
 }
 
-/* Schema 7: a store's CRL URL (none, set, cleared, gone with the store), a
+/* Schema 7: a store's CRL URL and OCSP responder (none, set, cleared, gone
+ * with the store), a
  * CRL fetch result, revocation states (put, replace, list, remove). */
 static void test_revstate(void **state)
 {
@@ -373,8 +375,25 @@ static void test_revstate(void **state)
 	assert_int_equal(store_ts_crl_url_get(st, "r", url, sizeof(url), &e), KH_OK);
 	assert_string_equal(url, "");
 	assert_int_equal(store_ts_crl_url_put(st, "r", "http://ca.example/r.crl", &e), KH_OK);
+	{
+		uint8_t d[3] = { 0x30, 0x01, 0x00 };
+		struct kh_bytes in = { d, sizeof(d) }, none = { NULL, 0 }, got = { NULL, 0 };
+
+		assert_int_equal(store_ts_ocsp_signer_get(st, "r", &got, &e), KH_OK);
+		assert_int_equal(got.len, 0);
+		assert_int_equal(store_ts_ocsp_signer_put(st, "r", &in, &e), KH_OK);
+		assert_int_equal(store_ts_ocsp_signer_get(st, "r", &got, &e), KH_OK);
+		assert_int_equal(got.len, sizeof(d));
+		assert_memory_equal(got.data, d, sizeof(d));
+		kh_bytes_clear(&got);
+		assert_int_equal(store_ts_ocsp_signer_put(st, "r", &none, &e), KH_OK);
+		assert_int_equal(store_ts_ocsp_signer_get(st, "r", &got, &e), KH_OK);
+		assert_int_equal(got.len, 0);
+		assert_int_equal(store_ts_ocsp_signer_put(st, "r", &in, &e), KH_OK);
+	}
 	assert_int_equal(store_ts_delete(st, "r", &e), KH_OK);
 	assert_int_equal(raw_int("SELECT count(*) FROM truststore_crl_url"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM truststore_ocsp_signer"), 0);
 
 	assert_int_equal(store_crl_fetch_get(st, "http://x/a.crl", &fg, &found, &e), KH_OK);
 	assert_false(found);
