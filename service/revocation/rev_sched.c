@@ -208,7 +208,7 @@ static void rs_fetch_dp(struct rs_pass *p, X509 *cert, X509 *issuer, const char 
 	unsigned char *der = NULL;
 	char when[40];
 	size_t i;
-	int len;
+	int len, r;
 
 	for (i = 0; i < p->n_fetched; i++)
 		if (strcmp(p->fetched[i], url) == 0)
@@ -244,9 +244,9 @@ static void rs_fetch_dp(struct rs_pass *p, X509 *cert, X509 *issuer, const char 
 	cc.der.data = der;
 	cc.der.len = (size_t)len;
 	pthread_mutex_lock(&s->pki->lock);
-	len = store_crl_cache_put(s->pki->store, url, &cc, &fe);
+	r = store_crl_cache_put(s->pki->store, url, &cc, &fe);
 	pthread_mutex_unlock(&s->pki->lock);
-	if (len != KH_OK)
+	if (r != KH_OK)
 		rs_fetch_result(s, url, false, "%s", fe.msg);
 	else
 		rs_fetch_result(s, url, true, "cached: %d revoked, next update %s",
