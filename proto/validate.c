@@ -220,6 +220,17 @@ static enum kh_err check_ocsp_url(const ProtobufCMessage *m, struct kh_errbuf *e
 	return KH_OK;
 }
 
+/* A trust store's CRL URL: http:// or empty (none). */
+static enum kh_err check_crl_url(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const char *u = proto_field_str(m, "crl_url");
+
+	if (!kh_url_valid(u != NULL ? u : ""))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "the CRL URL must be an http:// URL (keyhold fetches no https, ldap or file URLs)");
+	return KH_OK;
+}
+
 static enum kh_err check_tp_policy_some(const ProtobufCMessage *m, struct kh_errbuf *e)
 {
 	const Keyhold__V1__SetTrustpointPolicyRequest *p = (const void *)m;
@@ -240,10 +251,10 @@ static enum kh_err check_ts_policy_some(const ProtobufCMessage *m, struct kh_err
 
 	if (!p->set_revocation && !p->set_ocsp_url && !p->set_policies && !p->set_require_explicit_policy &&
 	    !p->set_inhibit_policy_mapping && !p->set_inhibit_any_policy && !p->set_min_rsa_bits && !p->set_min_ec_bits &&
-	    !p->set_allow_sha1)
+	    !p->set_allow_sha1 && !p->set_crl_url && !p->set_ocsp_responder)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
-				  "nothing to set: give a revocation list, an OCSP URL, policies, policy inhibits or a key "
-				  "strength floor");
+				  "nothing to set: give a revocation list, an OCSP URL, a CRL URL, an OCSP responder, policies, "
+				  "policy inhibits or a key strength floor");
 	if (p->set_min_rsa_bits && (p->min_rsa_bits < KH_FLOOR_RSA_MIN || p->min_rsa_bits > KH_FLOOR_RSA_MAX))
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the RSA/DSA key floor is %d to %d bits, not %u",
 				  KH_FLOOR_RSA_MIN, KH_FLOOR_RSA_MAX, p->min_rsa_bits);
@@ -361,7 +372,9 @@ static const struct proto_entry proto_entries[] = {
 	      CHECK(check_tp_policy_some)),
 	ENTRY(set_truststore_policy_request, NAME("store", "trust store"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "the revocation list"), TEXT("ocsp_url", KH_URL_MAX, "the OCSP URL"),
-	      CHECK(check_ocsp_url), COUNT("policies", KH_POLICIES_MAX, POLICIES_MSG),
+	      CHECK(check_ocsp_url), TEXT("crl_url", KH_URL_MAX, "the CRL URL"), CHECK(check_crl_url),
+	      BYTES("ocsp_responder", 0, KH_PKI_BLOB_MAX, "the OCSP responder certificate"),
+	      COUNT("policies", KH_POLICIES_MAX, POLICIES_MSG),
 	      MATCH("policies", kh_oid_valid, POLICY_MSG), CHECK(check_ts_policy_some)),
 	ENTRY(list_expiring_request, ENUM("within_days", 0, 36500, "--within takes 0 to 36500 days, not %u")),
 	/* grants (AuditShow, AuditVerify and the status RPCs have no rules:

@@ -73,7 +73,7 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 	const char *status, *reason, *policy, *detail;
 	char sb[64], tb[40];
 	bool failed, soft_fail, revoked, unknown;
-	size_t i, n;
+	size_t i, n, k;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0)
@@ -133,6 +133,17 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			cli_json_str(cli->j, "method", kh_msg_get_str(c, "method"));
 			cli_json_str(cli->j, "source", kh_msg_get_str(c, "source"));
 			cli_json_str(cli->j, "detail", kh_msg_get_str(c, "detail"));
+			cli_json_arr(cli->j, "steps");
+			for (k = 0; k < kh_msg_count(c, "steps"); k++) {
+				const kh_msg *st = cli_item(c, "steps", k);
+
+				cli_json_obj(cli->j, NULL);
+				cli_json_str(cli->j, "method", kh_msg_get_str(st, "method"));
+				cli_json_str(cli->j, "result", kh_msg_get_str(st, "result"));
+				cli_json_str(cli->j, "detail", kh_msg_get_str(st, "detail"));
+				cli_json_end_obj(cli->j);
+			}
+			cli_json_end_arr(cli->j);
 			cli_json_end_obj(cli->j);
 		}
 		cli_json_end_arr(cli->j);
@@ -161,6 +172,15 @@ static int cert_check(struct cli *cli, struct cli_args *a)
 			if (strcmp(cli_rev_status_name(cst), "unknown") == 0 && cdetail[0] != '\0')
 				printf(" (%s)", cdetail);
 			printf("\n");
+			/* The policy as walked: "ocsp: unknown (...) -> crl: good (...)". */
+			for (k = 0; k < kh_msg_count(c, "steps"); k++) {
+				const kh_msg *st = cli_item(c, "steps", k);
+
+				printf("%s%s: %s (%s)", k == 0 ? "    " : " -> ", kh_msg_get_str(st, "method"),
+				       kh_msg_get_str(st, "result"), kh_msg_get_str(st, "detail"));
+			}
+			if (k > 0)
+				printf("\n");
 		}
 		if (n == 0)
 			printf("  %s\n", detail);
@@ -205,6 +225,8 @@ static void exp_json(struct cli_json *j, const kh_msg *c)
 	cli_json_end_arr(j);
 	cli_json_str(j, "last_notified", cli_time_str(kh_msg_get_int(c, "last_notified"), t2, sizeof(t2)));
 	cli_json_u64(j, "notifications", kh_msg_get_uint(c, "notifications"));
+	cli_json_str(j, "revocation", kh_msg_get_str(c, "revocation_state"));
+	cli_json_str(j, "revocation_detail", kh_msg_get_str(c, "revocation_detail"));
 	cli_json_end_obj(j);
 }
 
@@ -219,9 +241,13 @@ static void exp_row(const kh_msg *c)
 
 		snprintf(held + len, sizeof(held) - len, "%s%s", k > 0 ? "," : "", kh_msg_get_str_at(c, "held_by", k));
 	}
-	printf("%-20s  %5lld  %-20s %3u  %s  [%s]\n", cli_time_str(kh_msg_get_int(ci, "not_after"), t1, sizeof(t1)),
+	const char *rev = kh_msg_get_str(c, "revocation_state");
+
+	printf("%-20s  %5lld  %-20s %3u  %s  [%s]%s%s\n", cli_time_str(kh_msg_get_int(ci, "not_after"), t1, sizeof(t1)),
 	       (long long)kh_msg_get_int(c, "days_left"), cli_time_str(kh_msg_get_int(c, "last_notified"), t2, sizeof(t2)),
-	       (uint32_t)kh_msg_get_uint(c, "notifications"), kh_msg_get_str(ci, "subject"), held);
+	       (uint32_t)kh_msg_get_uint(c, "notifications"), kh_msg_get_str(ci, "subject"), held,
+	       strcmp(rev, "revoked") == 0 || strcmp(rev, "unknown") == 0 ? "  REVOCATION: " : "",
+	       strcmp(rev, "revoked") == 0 ? "REVOKED" : strcmp(rev, "unknown") == 0 ? "unknown" : "");
 }
 
 static int cert_expiring(struct cli *cli, struct cli_args *a)
@@ -589,7 +615,8 @@ void cli_validation_text(const char *prefix, const kh_msg *v)
 }
 
 struct cc_ts_policy {
-	const char *store, *rev, *url;
+	const char *store, *rev, *url, *crl_url, *responder_file;
+	struct cli_bytes responder;         /* read from responder_file */
 	const char *policies[KH_POLICIES_MAX];
 	size_t n_policies;
 	bool set_policies;
@@ -607,6 +634,12 @@ static enum kh_err cc_ts_fill(kh_msg *q, const struct cc_ts_policy *p)
 	CLI_TRY(set_str(q, "revocation", p->rev));
 	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_url", p->url != NULL));
 	CLI_TRY(set_str(q, "ocsp_url", p->url));
+	CLI_TRY(kh_msg_set_bool(q, "set_crl_url", p->crl_url != NULL));
+	/* "none" clears it. */
+	CLI_TRY(set_str(q, "crl_url", p->crl_url != NULL && strcmp(p->crl_url, "none") == 0 ? "" : p->crl_url));
+	CLI_TRY(kh_msg_set_bool(q, "set_ocsp_responder", p->responder_file != NULL));
+	if (p->responder.len > 0)
+		CLI_TRY(kh_msg_set_bytes(q, "ocsp_responder", p->responder.data, p->responder.len));
 	CLI_TRY(kh_msg_set_bool(q, "set_policies", p->set_policies));
 	for (i = 0; i < p->n_policies; i++)
 		CLI_TRY(kh_msg_add_str(q, "policies", p->policies[i]));
@@ -660,7 +693,9 @@ static int cc_bits(struct cli *cli, struct cli_args *a, const char *name, uint64
 }
 
 #define CC_TS_USAGE                                                                                         \
-	"usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL] [--policy OID]... "      \
+	"usage: keyhold truststore set STORE [--revocation LIST] [--ocsp-url URL] [--crl-url URL|none] "   \
+	"[--ocsp-responder-cert FILE|none] "                                                               \
+	"[--policy OID]... "                                                                                \
 	"[--require-explicit-policy on|off] [--inhibit-policy-mapping on|off] [--inhibit-any-policy on|off] " \
 	"[--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]"
 
@@ -674,6 +709,8 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 	memset(&p, 0, sizeof(p));
 	p.rev = cli_opt(a, "--revocation");
 	p.url = cli_opt(a, "--ocsp-url");
+	p.crl_url = cli_opt(a, "--crl-url");
+	p.responder_file = cli_opt(a, "--ocsp-responder-cert");
 	while ((pol = cli_opt(a, "--policy")) != NULL) {
 		if (p.n_policies == KH_POLICIES_MAX)
 			return cli_usage(cli, "at most %d --policy options", KH_POLICIES_MAX);
@@ -698,7 +735,7 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 	p.store = cli_pos(a);
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
-	if (p.store == NULL || (p.rev == NULL && p.url == NULL && !p.set_policies && p.explicit_policy < 0 &&
+	if (p.store == NULL || (p.rev == NULL && p.url == NULL && p.crl_url == NULL && p.responder_file == NULL && !p.set_policies && p.explicit_policy < 0 &&
 				p.inhibit_map < 0 && p.inhibit_any < 0 && p.sha1 < 0 && p.rsa == 0 && p.ec == 0))
 		return cli_usage(cli, CC_TS_USAGE);
 	if (!kh_name_valid(p.store))
@@ -706,8 +743,19 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 	if ((p.rev != NULL && (rc = cc_len(cli, p.rev, CLI_REVOCATION_MAX, "the revocation list")) != 0) ||
 	    (p.url != NULL && (rc = cc_len(cli, p.url, CLI_URL_MAX, "the OCSP URL")) != 0))
 		return rc;
-	if ((rc = cli_connect(cli)) != 0 || (p.url != NULL && (rc = cc_url(cli, p.url)) != 0) ||
-	    (rc = cli_request(cli, "SetTruststorePolicy", &q)) != 0 || (rc = cli_call(cli, q, cc_ts_fill(q, &p), &r)) != 0)
+	/* --ocsp-responder-cert none: no trusted responder any more. */
+	if (p.responder_file != NULL && strcmp(p.responder_file, "none") != 0 &&
+	    (rc = cc_read(cli, p.responder_file, &p.responder)) != 0)
+		return rc;
+	rc = cli_connect(cli);
+	if (rc == 0 && p.url != NULL)
+		rc = cc_url(cli, p.url);
+	if (rc == 0)
+		rc = cli_request(cli, "SetTruststorePolicy", &q);
+	if (rc == 0)
+		rc = cli_call(cli, q, cc_ts_fill(q, &p), &r);
+	free(p.responder.data);
+	if (rc != 0)
 		return rc;
 	ocsp = kh_msg_get_str(r, "ocsp_url");
 	if (cli->json) {
@@ -715,11 +763,23 @@ int cli_ts_set(struct cli *cli, struct cli_args *a)
 		cli_json_str(cli->j, "store", kh_msg_get_str(r, "store"));
 		cli_json_str(cli->j, "revocation", kh_msg_get_str(r, "revocation"));
 		cli_json_str(cli->j, "ocsp_url", ocsp);
+		cli_json_str(cli->j, "crl_url", kh_msg_get_str(r, "crl_url"));
+		if (kh_msg_has(r, "ocsp_responder")) {
+			cli_json_obj(cli->j, "ocsp_responder");
+			cli_json_str(cli->j, "subject", kh_msg_get_str(cli_sub(r, "ocsp_responder"), "subject"));
+			cli_json_str(cli->j, "fingerprint_sha256", kh_msg_get_str(cli_sub(r, "ocsp_responder"), "fingerprint"));
+			cli_json_end_obj(cli->j);
+		}
 		cli_validation_json(cli->j, "validation", cli_sub(r, "validation"));
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("trust store %s: revocation %s%s%s\n", kh_msg_get_str(r, "store"), kh_msg_get_str(r, "revocation"),
 		       ocsp[0] ? ", OCSP responder " : "", ocsp);
+		if (kh_msg_get_str(r, "crl_url")[0] != '\0')
+			printf("crl url: %s (fetched every [revocation] recheck_interval)\n", kh_msg_get_str(r, "crl_url"));
+		if (kh_msg_has(r, "ocsp_responder"))
+			printf("trusted OCSP responder: %s (SHA-256 %s)\n", kh_msg_get_str(cli_sub(r, "ocsp_responder"), "subject"),
+			       kh_msg_get_str(cli_sub(r, "ocsp_responder"), "fingerprint"));
 		cli_validation_text("validation: ", cli_sub(r, "validation"));
 	}
 	kh_msg_free(r);

@@ -319,6 +319,12 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "renewal", renewal);
 	cli_json_bool(j, "renewal_pending", strcmp(renewal, "pending") == 0);
 	cli_json_str(j, "renew_after", cli_time_str(kh_msg_get_int(t, "renew_after"), tb, sizeof(tb)));
+	if (kh_msg_has(t, "pending_ca"))
+		cert_json(j, "pending_ca", cli_sub(t, "pending_ca"));
+	cli_json_str(j, "revocation_state", kh_msg_get_str(t, "revocation_state"));
+	cli_json_str(j, "revocation_detail", kh_msg_get_str(t, "revocation_detail"));
+	cli_json_str(j, "revocation_checked", cli_time_str(kh_msg_get_int(t, "revocation_checked"), tb, sizeof(tb)));
+	cli_json_str(j, "revocation_changed", cli_time_str(kh_msg_get_int(t, "revocation_changed"), tb, sizeof(tb)));
 	cli_json_end_obj(j);
 }
 
@@ -365,6 +371,11 @@ static void tp_print(const kh_msg *t)
 		       kh_msg_get_str(t, "acme_account_key"),
 		       kh_msg_get_str(t, "acme_account")[0] ? kh_msg_get_str(t, "acme_account") : "not yet created");
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
+	if (kh_msg_get_str(t, "revocation_state")[0] != '\0')
+		printf("rev. state:  %s%s (checked %s): %s\n", kh_msg_get_str(t, "revocation_state"),
+		       strcmp(kh_msg_get_str(t, "revocation_state"), "revoked") == 0 ? " - THE CERTIFICATE IS REVOKED" : "",
+		       cli_time_str(kh_msg_get_int(t, "revocation_checked"), tb, sizeof(tb)),
+		       kh_msg_get_str(t, "revocation_detail"));
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
 		       kh_msg_get_bool(t, "renew_regenerate") ? "new key" : "same key", renew_after ? ", from " : "",
@@ -378,6 +389,10 @@ static void tp_print(const kh_msg *t)
 								       : ": due (the expiry monitor renews it)")
 			       : "");
 	n = kh_msg_count(t, "ca");
+	if (kh_msg_has(t, "pending_ca")) {
+		printf("pending ca:  CA rollover: becomes the CA when a certificate it issued is imported\n");
+		cert_print("  ", cli_sub(t, "pending_ca"));
+	}
 	if (n == 0)
 		printf("ca:          not authenticated\n");
 	for (i = 0; i < n; i++) {
@@ -566,22 +581,25 @@ static int tp_list(struct cli *cli, struct cli_args *a)
 		cli_json_end_arr(cli->j);
 		cli_json_end_obj(cli->j);
 	} else {
-		printf("%-24s %-24s %-9s %-4s %-20s %s\n", "NAME", "KEY", "ENROLL", "CA", "CERT EXPIRES", "PENDING");
+		printf("%-24s %-24s %-9s %-4s %-20s %-16s %s\n", "NAME", "KEY", "ENROLL", "CA", "CERT EXPIRES", "PENDING",
+		       "REVOCATION");
 		for (i = 0; i < n; i++) {
 			const kh_msg *t = cli_item(l, "trustpoints", i);
 			const char *renewal = kh_msg_get_str(t, "renewal");
 			char tb[40];
 
-			printf("%-24s %-24s %-9s %-4s %-20s %s\n", kh_msg_get_str(t, "name"), kh_msg_get_str(t, "key"),
+			printf("%-24s %-24s %-9s %-4s %-20s %-16s %s\n", kh_msg_get_str(t, "name"), kh_msg_get_str(t, "key"),
 			       or_else(cli_enrollment_name(kh_msg_get_enum(t, "enrollment")), "?"),
 			       kh_msg_count(t, "ca") > 0 ? "yes" : "no",
 			       kh_msg_has(t, "cert") ? cli_time_str(kh_msg_get_int(cli_sub(t, "cert"), "not_after"), tb, sizeof(tb))
 						     : "-",
-			       strcmp(renewal, "pending") == 0			? "renewal pending"
+			       kh_msg_has(t, "pending_ca")			? "ca rollover"
+			       : strcmp(renewal, "pending") == 0		? "renewal pending"
 			       : strcmp(renewal, "due") == 0			? "renewal due"
 			       : kh_msg_get_str(t, "next_key")[0]		? "rollover"
 			       : kh_msg_get_str(t, "pending_csr_key")[0]	? "csr"
-										: "-");
+										: "-",
+			       kh_msg_get_str(t, "revocation_state")[0] ? kh_msg_get_str(t, "revocation_state") : "-");
 		}
 	}
 	kh_msg_free(l);
@@ -622,7 +640,7 @@ static int tp_show(struct cli *cli, struct cli_args *a)
 
 static int tp_delete(struct cli *cli, struct cli_args *a)
 {
-	bool keep = cli_flag(a, "--keep-key");
+	bool keep = cli_flag(a, "--keep-key"), force = cli_flag(a, "--force");
 	const char *name = cli_pos(a);
 	kh_msg *q = NULL, *d = NULL;
 	enum kh_err r;
@@ -632,13 +650,15 @@ static int tp_delete(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
-		return cli_usage(cli, "usage: keyhold trustpoint delete TP [--keep-key]");
+		return cli_usage(cli, "usage: keyhold trustpoint delete TP [--keep-key | --force]");
 	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, name, "trustpoint")) != 0 ||
 	    (rc = cli_request(cli, "DeleteTrustpoint", &q)) != 0)
 		return rc;
 	r = kh_msg_set_str(q, "name", name);
 	if (r == KH_OK)
 		r = kh_msg_set_bool(q, "keep_key", keep);
+	if (r == KH_OK)
+		r = kh_msg_set_bool(q, "force", force);
 	if ((rc = cli_call(cli, q, r, &d)) != 0)
 		return rc;
 	/* A trustpoint has at most two keys of its own (current, next). */
@@ -710,10 +730,16 @@ static int tp_authenticate(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			cert_json(cli->j, NULL, cli_item(l, "ca", i));
 		cli_json_end_arr(cli->j);
+		cli_json_bool(cli->j, "pending", kh_msg_get_bool(l, "pending"));
 		cli_json_end_obj(cli->j);
 	} else {
 		for (i = 0; i < n; i++) {
-			printf("trustpoint %s: CA authenticated\n", name);
+			if (kh_msg_get_bool(l, "pending"))
+				printf("trustpoint %s: CA rollover: the new CA is pending; the current CA and certificate stay in "
+				       "use until a certificate the new CA issued is imported\n",
+				       name);
+			else
+				printf("trustpoint %s: CA authenticated\n", name);
 			cert_print("  ", cli_item(l, "ca", i));
 		}
 	}
@@ -841,6 +867,7 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	const char *outp = cli_opt(a, "--out");
 	const char *name = cli_pos(a);
 	const char *type = NULL;
+	bool force = cli_flag(a, "--force");
 	kh_msg *q = NULL, *r = NULL;
 	enum kh_err e;
 	int rc;
@@ -848,7 +875,7 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (name == NULL)
-		return cli_usage(cli, "usage: keyhold trustpoint regenerate TP [--type TYPE] [--out FILE]");
+		return cli_usage(cli, "usage: keyhold trustpoint regenerate TP [--type TYPE] [--out FILE] [--force]");
 	if (tname != NULL && (type = cli_key_type_value(tname)) == NULL)
 		return cli_usage(cli, "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519", tname);
 	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, name, "trustpoint")) != 0 ||
@@ -857,6 +884,8 @@ static int tp_regenerate(struct cli *cli, struct cli_args *a)
 	e = kh_msg_set_str(q, "name", name);
 	if (e == KH_OK && type != NULL)
 		e = kh_msg_set_enum(q, "type", type);
+	if (e == KH_OK)
+		e = kh_msg_set_bool(q, "force", force);
 	if ((rc = cli_call(cli, q, e, &r)) != 0)
 		return rc;
 	rc = tp_enroll_out(cli, name, r, outp);
@@ -919,6 +948,7 @@ static int tp_import(struct cli *cli, struct cli_args *a)
 		cli_json_end_arr(cli->j);
 		if (retired[0] != '\0')
 			cli_json_str(cli->j, "deleted_key", retired);
+		cli_json_bool(cli->j, "ca_rollover", kh_msg_get_bool(r, "ca_rollover"));
 		cli_json_end_obj(cli->j);
 	} else {
 		printf("trustpoint %s: certificate imported for key %s (chain of %u)\n", name, key,
@@ -926,6 +956,8 @@ static int tp_import(struct cli *cli, struct cli_args *a)
 		cert_print("  ", cli_sub(r, "cert"));
 		if (retired[0] != '\0')
 			printf("key rollover complete: deleted the old key %s\n", retired);
+		if (kh_msg_get_bool(r, "ca_rollover"))
+			printf("CA rollover complete: the pending CA is now the trustpoint's CA\n");
 	}
 	kh_msg_free(r);
 	return 0;
@@ -1133,6 +1165,9 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 			cli_json_u64(cli->j, "certificates", kh_msg_get_uint(t, "cert_count"));
 			cli_json_str(cli->j, "revocation", kh_msg_get_str(t, "revocation"));
 			cli_json_str(cli->j, "ocsp_url", kh_msg_get_str(t, "ocsp_url"));
+			cli_json_str(cli->j, "crl_url", kh_msg_get_str(t, "crl_url"));
+			if (kh_msg_has(t, "ocsp_responder"))
+				cert_json(cli->j, "ocsp_responder", cli_sub(t, "ocsp_responder"));
 			cli_validation_json(cli->j, "validation", cli_sub(t, "validation"));
 			if (store != NULL) {
 				size_t nc = kh_msg_count(t, "certs");
@@ -1166,6 +1201,12 @@ static int ts_list(struct cli *cli, struct cli_args *a)
 
 			printf("revocation: %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "",
 			       ocsp);
+			if (kh_msg_get_str(t, "crl_url")[0] != '\0')
+				printf("crl url:    %s\n", kh_msg_get_str(t, "crl_url"));
+			if (kh_msg_has(t, "ocsp_responder"))
+				printf("trusted OCSP responder: %s (SHA-256 %s)\n",
+				       kh_msg_get_str(cli_sub(t, "ocsp_responder"), "subject"),
+				       kh_msg_get_str(cli_sub(t, "ocsp_responder"), "fingerprint"));
 			cli_validation_text("validation: ", cli_sub(t, "validation"));
 			printf("%-64s  %-20s  %s\n", "SHA256", "NOT AFTER", "SUBJECT");
 			for (k = 0; k < nc; k++) {
@@ -1509,6 +1550,10 @@ static void stored_crl_json(struct cli_json *j, const char *key, const kh_msg *c
 	crl_json(j, "crl", cli_sub(c, "crl"));
 	cli_json_str(j, "source", kh_msg_get_str(c, "source"));
 	cli_json_str(j, "imported", cli_time_str(kh_msg_get_int(c, "imported"), t, sizeof(t)));
+	cli_json_str(j, "url", kh_msg_get_str(c, "url"));
+	cli_json_str(j, "last_fetch", kh_msg_get_str(c, "last_fetch"));
+	cli_json_bool(j, "last_fetch_ok", kh_msg_get_bool(c, "last_fetch_ok"));
+	cli_json_str(j, "last_fetched", cli_time_str(kh_msg_get_int(c, "last_fetched"), t, sizeof(t)));
 	cli_json_end_obj(j);
 }
 
@@ -1546,24 +1591,30 @@ static int crl_list(struct cli *cli, struct cli_args *a)
 			       cli_time_str(kh_msg_get_int(c, "next_update"), t2, sizeof(t2)),
 			       (uint32_t)kh_msg_get_uint(c, "revoked"), kh_msg_get_str(sc, "source"),
 			       cli_time_str(kh_msg_get_int(sc, "imported"), t3, sizeof(t3)), kh_msg_get_str(c, "issuer"));
+			if (kh_msg_get_str(sc, "last_fetch")[0] != '\0')
+				printf("%-20s last fetch of %s at %s: %s%s\n", "", kh_msg_get_str(sc, "url"),
+				       cli_time_str(kh_msg_get_int(sc, "last_fetched"), t3, sizeof(t3)),
+				       kh_msg_get_bool(sc, "last_fetch_ok") ? "" : "FAILED: ", kh_msg_get_str(sc, "last_fetch"));
 		}
 	}
 	kh_msg_free(r);
 	return 0;
 }
 
-static enum kh_err crl_remove_fill(kh_msg *q, const char *store, const char *which)
+static enum kh_err crl_remove_fill(kh_msg *q, const char *store, const char *which, bool force)
 {
 	enum kh_err r;
 
 	CLI_TRY(kh_msg_set_str(q, "store", store));
 	CLI_TRY(kh_msg_set_str(q, "crl", which));
+	CLI_TRY(kh_msg_set_bool(q, "force", force));
 out:
 	return r;
 }
 
 static int crl_remove(struct cli *cli, struct cli_args *a)
 {
+	bool force = cli_flag(a, "--force");
 	const char *store = cli_pos(a);
 	const char *which = cli_pos(a);
 	kh_msg *q = NULL, *r = NULL;
@@ -1573,9 +1624,9 @@ static int crl_remove(struct cli *cli, struct cli_args *a)
 	if ((rc = cli_args_done(cli, a)) != 0)
 		return rc;
 	if (store == NULL || which == NULL)
-		return cli_usage(cli, "usage: keyhold crl remove STORE ISSUER|FINGERPRINT");
+		return cli_usage(cli, "usage: keyhold crl remove STORE ISSUER|FINGERPRINT --force");
 	if ((rc = cli_connect(cli)) != 0 || (rc = check_name(cli, store, "trust store")) != 0 ||
-	    (rc = cli_request(cli, "RemoveCrl", &q)) != 0 || (rc = cli_call(cli, q, crl_remove_fill(q, store, which), &r)) != 0)
+	    (rc = cli_request(cli, "RemoveCrl", &q)) != 0 || (rc = cli_call(cli, q, crl_remove_fill(q, store, which, force), &r)) != 0)
 		return rc;
 	rm = cli_sub(r, "removed");
 	if (cli->json) {

@@ -52,8 +52,9 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
 	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
 	  "A trustpoint; --csr: its pending request as PEM.", "csr" },
-	{ "trustpoint", "delete", cli_cmd_trustpoint, "trustpoint delete TP [--keep-key]",
-	  "Delete a trustpoint and, unless --keep-key, its key.", "keep-key" },
+	{ "trustpoint", "delete", cli_cmd_trustpoint, "trustpoint delete TP [--keep-key | --force]",
+	  "Delete a trustpoint and, unless --keep-key, the keys keyhold generated for it (that takes --force).",
+	  "keep-key,force" },
 	{ "trustpoint", "authenticate", cli_cmd_trustpoint,
 	  "trustpoint authenticate TP [--ca FILE] (--yes | --fingerprint SHA256HEX)",
 	  "Install the issuing CA of a trustpoint after checking its fingerprint; without --ca an\n"
@@ -66,8 +67,10 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "export", cli_cmd_trustpoint,
 	  "trustpoint export TP [--chain] [--format pem|der|pkcs7] [--out FILE]", "The certificate of TP.",
 	  "chain,format=,out=" },
-	{ "trustpoint", "regenerate", cli_cmd_trustpoint, "trustpoint regenerate TP [--type TYPE] [--out FILE]",
-	  "A new key and CSR for TP; the old key stays in use until the new certificate is imported.", "type=,out=" },
+	{ "trustpoint", "regenerate", cli_cmd_trustpoint, "trustpoint regenerate TP [--type TYPE] [--out FILE] [--force]",
+	  "A new key and CSR for TP; the old key stays in use until the new certificate is imported.\n"
+	  "--force: a self-enrolled trustpoint whose CA-signed certificate would be replaced at once.",
+	  "type=,out=,force" },
 	{ "trustpoint", "set", cli_cmd_trustpoint,
 	  "trustpoint set TP [--revocation LIST] [--ocsp-url URL] [--renew-at PERCENT|off]\n"
 	  "      [--renew-regenerate|--renew-same-key] [--subject DN] [--san LIST] [--eku LIST]\n"
@@ -108,18 +111,22 @@ static const struct cli_verb cli_verbs[] = {
 	  "untrusted=,at=,host=,ip=,purpose=,crl=*,policy=*,require-explicit-policy,inhibit-policy-mapping,"
 	  "inhibit-any-policy" },
 	{ "truststore", "set", cli_cmd_truststore,
-	  "truststore set STORE [--revocation LIST] [--ocsp-url URL] [--policy OID]...\n"
+	  "truststore set STORE [--revocation LIST] [--ocsp-url URL] [--crl-url URL|none]\n"
+	  "      [--ocsp-responder-cert FILE|none] [--policy OID]...\n"
 	  "      [--require-explicit-policy on|off] [--inhibit-policy-mapping on|off] [--inhibit-any-policy on|off]\n"
 	  "      [--min-rsa-bits N] [--min-ec-bits N] [--allow-sha1 on|off]",
 	  "Revocation checking (LIST: crl, ocsp, none; commas or spaces) and validation settings of a trust\n"
-	  "store: initial policy set, policy flags, key strength floor (docs/PKI.md).",
-	  "revocation=,ocsp-url=,policy=*,require-explicit-policy=,inhibit-policy-mapping=,inhibit-any-policy=,"
+	  "store: initial policy set, policy flags, key strength floor (docs/PKI.md). --crl-url: a CRL the\n"
+	  "revocation scheduler fetches into the store every [revocation] recheck_interval. --ocsp-responder-cert:\n"
+	  "a trusted third-party OCSP responder (its responses are accepted though the CA did not issue it).",
+	  "revocation=,ocsp-url=,crl-url=,ocsp-responder-cert=,policy=*,require-explicit-policy=,inhibit-policy-mapping=,inhibit-any-policy=,"
 	  "min-rsa-bits=,min-ec-bits=,allow-sha1=" },
 	{ "crl", "import", cli_cmd_crl, "crl import STORE FILE",
 	  "A PEM or DER CRL (full or delta) for a trust store; warns when it is past its nextUpdate.", "" },
 	{ "crl", "list", cli_cmd_crl, "crl list [STORE]",
-	  "The CRLs trust stores keep: issuer, number, this and next update, entries, source.", "" },
-	{ "crl", "remove", cli_cmd_crl, "crl remove STORE ISSUER|FINGERPRINT", "Remove a CRL from a trust store.", "" },
+	  "The CRLs trust stores keep: issuer, number, this and next update, entries, source, last fetch.", "" },
+	{ "crl", "remove", cli_cmd_crl, "crl remove STORE ISSUER|FINGERPRINT --force",
+	  "Remove a CRL from a trust store (--force: the store then accepts what it revoked).", "force" },
 	{ "audit", "show", cli_cmd_audit, "audit show [--since RFC3339] [--limit N]", "The audit log (auditor, admin).",
 	  "since=,limit=" },
 	{ "audit", "verify", cli_cmd_audit, "audit verify", "Check the audit log's hash chain and checkpoint signatures.",

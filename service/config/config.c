@@ -654,6 +654,8 @@ static enum kh_err cfg_revocation(struct cfg_parse *p, const char *n, const char
 		return cfg_duration(p, &c->rev_connect_timeout_s, n, v, 1, 300);
 	if (strcmp(n, "timeout") == 0)
 		return cfg_duration(p, &c->rev_timeout_s, n, v, 1, 600);
+	if (strcmp(n, "recheck_interval") == 0)
+		return cfg_duration(p, &c->rev_recheck_interval_s, n, v, 60, 7u * 86400u);
 	if (strcmp(n, "crl_max_size") == 0)
 		return cfg_uint(p, &c->rev_crl_max, n, v, 1024, 256u << 20);
 	if (strcmp(n, "ocsp_max_size") == 0)
@@ -929,6 +931,7 @@ static struct svc_config *cfg_defaults(void)
 	c->rev_crl_max = 16u << 20;
 	c->rev_ocsp_max = 64u << 10;
 	c->rev_nonce = SVC_NONCE_ON;
+	c->rev_recheck_interval_s = 3600;
 	c->exp_notify_days = 30;
 	c->exp_notify_every_s = 86400;
 	c->exp_check_interval_s = 3600;
@@ -1151,6 +1154,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	c->rev_crl_max = fresh->rev_crl_max;
 	c->rev_ocsp_max = fresh->rev_ocsp_max;
 	c->rev_nonce = fresh->rev_nonce;
+	c->rev_recheck_interval_s = fresh->rev_recheck_interval_s;
 	c->rev_proxy = fresh->rev_proxy;
 	fresh->rev_proxy = NULL;
 	c->exp_notify_days = fresh->exp_notify_days;

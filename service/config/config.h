@@ -99,6 +99,7 @@ struct svc_config {
 	unsigned rev_ocsp_max;          /* bytes of one OCSP response */
 	enum svc_ocsp_nonce rev_nonce;
 	char *rev_proxy;                /* NULL: no proxy (the environment is ignored) */
+	unsigned rev_recheck_interval_s; /* revocation scheduler: CRL refresh and re-check of held certificates */
 	/* [expiry] */
 	unsigned exp_notify_days;       /* notify this many days before notAfter */
 	unsigned exp_notify_every_s;    /* at most one notification per certificate per period */

@@ -41,6 +41,7 @@ struct svc_server;
 struct svc_fips;
 struct svc_pki;
 struct svc_expiry;
+struct svc_revsched;
 struct svc_metrics;
 struct metrics_http;
 struct acme_http01;
@@ -71,6 +72,7 @@ struct svc {
 	 * with it at start-up; the TLS listener's verify callback borrows it. */
 	struct kh_validation tls_validation;
 	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
+	struct svc_revsched *revsched; /* revocation/rev_sched.c: CRL refresh and revocation re-checks */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
 	struct acme_http01 *acme_http01; /* pki/acme.h: the [acme] http-01 responder; NULL: none */

@@ -257,6 +257,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
 	KH_TRY(svc_expiry_start(s, base, e));
 	KH_TRY(svc_scep_poll_start(s, base, e));
+	KH_TRY(svc_revsched_start(s, base, e));
 out:
 	return r;
 }
@@ -268,6 +269,7 @@ void svc_stop(struct svc *s)
 	s->pool = NULL;
 	svc_expiry_stop(s);
 	svc_scep_poll_stop(s);
+	svc_revsched_stop(s);
 	metrics_stop(s);
 	acme_http01_stop(s);
 	svc_server_free(s->server);

@@ -90,6 +90,7 @@ static void reload_run(struct svc *s)
 	rl.retired[rl.n_retired++] = old;
 	kh_log_set_level((enum kh_log_level)live->log_level);
 	svc_expiry_reschedule(s);
+	svc_revsched_reschedule(s);
 	log_info("reloaded %s: [access] (%zu principals), [key:NAME] grants, [revocation], [expiry], log_level = %s "
 		 "applied; %u setting(s) need a restart",
 		 live->path, live->n_grants, reload_level_name(live->log_level), rl.n_restart);

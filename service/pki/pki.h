@@ -265,10 +265,15 @@ enum pki_nonce { PKI_NONCE_OFF, PKI_NONCE_ON, PKI_NONCE_REQUIRED };
  * issuer certified with id-kp-OCSPSigning (§4.2.2.2), covering rq's
  * CertID, fresh at now (thisUpdate/nextUpdate, §4.2.2.1), with the nonce
  * echoed (a different one is always refused; none is refused under
+ * PKI_NONCE_REQUIRED). trusted (may be NULL): a responder certificate the
+ * administrator trusts for this store although the issuer did not issue
+ * it (a trusted third-party responder, RFC 6960 §4.2.2.2 "matches a local
+ * configuration of OCSP signing authority"): a response it signed is
+ * accepted without any chain. Otherwise none is refused under
  * PKI_NONCE_REQUIRED). KH_OK with a->status GOOD, REVOKED or UNKNOWN (the
  * responder does not know the certificate); FAILED_PRECONDITION saying why
  * the response cannot be used. */
-enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der, size_t len, X509 *issuer,
+enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der, size_t len, X509 *issuer, X509 *trusted,
 			      enum pki_nonce nonce, int64_t now, struct pki_rev_answer *a,
 			      struct kh_errbuf *e) KH_WUR;
 

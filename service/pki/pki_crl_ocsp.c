@@ -243,7 +243,7 @@ out:
 	return r;
 }
 
-enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der, size_t len, X509 *issuer,
+enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der, size_t len, X509 *issuer, X509 *trusted,
 			      enum pki_nonce nonce, int64_t now, struct pki_rev_answer *a, struct kh_errbuf *e)
 {
 	const unsigned char *p = der;
@@ -281,6 +281,21 @@ enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der,
 		if (n == -1)
 			log_dbg("OCSP response without the nonce (accepted: ocsp_nonce = yes)");
 	}
+	/* A trusted third-party responder: the signer must be that very
+	 * certificate (OCSP_NOINTERN: not one the response carries), whose
+	 * key verifies the signature; OCSP_TRUSTOTHER skips the chain. */
+	if (trusted != NULL) {
+		STACK_OF(X509) *t = sk_X509_new_null();
+		X509_STORE *ts = X509_STORE_new();
+		int ok = t != NULL && ts != NULL && sk_X509_push(t, trusted) > 0 &&
+			 OCSP_basic_verify(bs, t, ts, OCSP_TRUSTOTHER | OCSP_NOINTERN) == 1;
+
+		sk_X509_free(t);
+		X509_STORE_free(ts);
+		ERR_clear_error();
+		if (ok)
+			goto signer_ok;
+	}
 	/* The signer must be the issuer, or a responder the issuer certified
 	 * for id-kp-OCSPSigning (§4.2.2.2): the only anchor is the issuer. */
 	st = X509_STORE_new();
@@ -297,10 +312,12 @@ enum kh_err pki_ocsp_response(const struct pki_ocsp_req *rq, const uint8_t *der,
 		kh_strlcpy(why, first != NULL ? first : "", sizeof(why));
 		pki_ossl_reason(drained, sizeof(drained)); /* logs the queue */
 		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			       "the OCSP response is not signed by the issuer or a responder it authorised (%s)",
+			       "the OCSP response is not signed by the issuer or a responder it authorised%s (%s)",
+			       trusted != NULL ? ", nor by the store's trusted responder" : "",
 			       why[0] != '\0' ? why : "signature or signer check failed");
 		goto out;
 	}
+signer_ok:
 	KH_ENSURE(OCSP_resp_find_status(bs, rq->id, &status, &reason, &rev, &thisupd, &nextupd) == 1,
 		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the OCSP response does not answer for this certificate"));
 	a->this_update = pki_time(thisupd);

@@ -229,12 +229,12 @@ static void exp_held_by(const struct svc_exp_cert *c, char *out, size_t outsz)
  * child gets /dev/null as stdin, our stderr as stdout and stderr, no other
  * descriptor (closefrom 3), default signal dispositions and mask, and an
  * environment of its own that describes the certificate. */
-static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expired)
+static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, const char *event, const char *detail)
 {
 	char *const *hook = s->cfg->exp_hook;
 	char na[40], days[24], epoch[24], count[16], held[KH_HELD_BY_MAX * KH_HELD_BY_LEN];
-	char env[12][KH_DN_MAX + 64];
-	char *envp[13], *argv[32 + 6];
+	char env[13][KH_DN_MAX + 64];
+	char *envp[14], *argv[32 + 6];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, dfl;
@@ -260,7 +260,7 @@ static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expir
 	argv[n++] = (char *)(uintptr_t)c->cert.fingerprint;
 	argv[n] = NULL;
 	snprintf(env[0], sizeof(env[0]), "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-	snprintf(env[1], sizeof(env[1]), "KEYHOLD_EVENT=%s", expired ? "expired" : "expiring");
+	snprintf(env[1], sizeof(env[1]), "KEYHOLD_EVENT=%s", event);
 	snprintf(env[2], sizeof(env[2]), "KEYHOLD_CERT_SUBJECT=%s", c->cert.subject);
 	snprintf(env[3], sizeof(env[3]), "KEYHOLD_CERT_ISSUER=%s", c->cert.issuer);
 	snprintf(env[4], sizeof(env[4]), "KEYHOLD_CERT_SERIAL=%s", c->cert.serial);
@@ -271,9 +271,10 @@ static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expir
 	snprintf(env[9], sizeof(env[9]), "KEYHOLD_CERT_HELD_BY=%.400s", held);
 	snprintf(env[10], sizeof(env[10]), "KEYHOLD_NOTIFICATION=%s", count);
 	snprintf(env[11], sizeof(env[11]), "LANG=C");
-	for (i = 0; i < 12; i++)
+	snprintf(env[12], sizeof(env[12]), "KEYHOLD_DETAIL=%.1000s", detail != NULL ? detail : "");
+	for (i = 0; i < 13; i++)
 		envp[i] = env[i];
-	envp[12] = NULL;
+	envp[13] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
@@ -327,6 +328,11 @@ static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expir
 out:
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+}
+
+void svc_expiry_hook(struct svc *s, const struct svc_exp_cert *c, const char *event, const char *detail)
+{
+	exp_run_hook(s, c, event, detail);
 }
 
 /* ---- the result lists ---- */
@@ -504,7 +510,7 @@ static enum kh_err exp_pass(struct svc *s, struct svc_exp_report *resp, struct k
 		else
 			log_warn("certificate expires in %lld day(s): '%s' (not after %s, SHA-256 %s), held by %s",
 				 (long long)c->days_left, c->cert.subject, na, c->cert.fingerprint, held);
-		exp_run_hook(s, c, expired);
+		exp_run_hook(s, c, expired ? "expired" : "expiring", NULL);
 		pthread_mutex_lock(&s->pki->lock);
 		r = store_notice_put(s->pki->store, c->cert.fingerprint, c->cert.subject, c->cert.not_after, now, &ne);
 		pthread_mutex_unlock(&s->pki->lock);

@@ -10,6 +10,7 @@
  * policy's trailing "none" accepts (soft-fail) and otherwise fails (hard).
  * Every fetch runs on the calling worker thread with the PKI lock released;
  * the lock is taken only around the cache reads and writes. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +78,29 @@ static void rev_cat(char *dst, size_t dstsz, const char *src)
 		kh_strlcpy(dst + n, src, dstsz - n);
 }
 
+/* Records one step of the walk (cert check shows them in order). */
+static void rev_step(struct kh_cert_rev *o, const char *result, const char *fmt, ...) KH_PRINTF(3, 4);
+static void rev_step(struct kh_cert_rev *o, const char *result, const char *fmt, ...)
+{
+	struct kh_rev_step *st;
+	va_list ap;
+
+	if (o->n_steps >= KH_REV_STEPS_MAX)
+		return;
+	st = &o->steps[o->n_steps++];
+	kh_strlcpy(st->method, o->cur[0] ? o->cur : "crl", sizeof(st->method));
+	kh_strlcpy(st->result, result, sizeof(st->result));
+	va_start(ap, fmt);
+	vsnprintf(st->detail, sizeof(st->detail), fmt, ap);
+	va_end(ap);
+}
+
 /* Appends "what: why" to the certificate's detail (what was tried). */
 static void rev_note(struct kh_cert_rev *o, const char *what, const char *why)
 {
+	/* The responder's own "unknown" is an answer, not a failure. */
+	rev_step(o, strstr(why, "answered 'unknown'") != NULL ? "unknown" : "no answer", "%s%s%.200s",
+		 strcmp(what, o->cur) == 0 ? "" : what, strcmp(what, o->cur) == 0 ? "" : ": ", why);
 	if (o->detail[0] != '\0')
 		rev_cat(o->detail, sizeof(o->detail), "; ");
 	rev_cat(o->detail, sizeof(o->detail), what);
@@ -100,6 +121,15 @@ static void rev_answer(struct kh_cert_rev *o, const struct pki_rev_answer *a, co
 	kh_strlcpy(o->source, source, sizeof(o->source));
 	if (cached)
 		rev_cat(o->source, sizeof(o->source), " (cached)");
+	{
+		char when[40];
+
+		kh_time_format_rfc3339(a->next_update, when, sizeof(when));
+		rev_step(o, a->status == PKI_REV_REVOKED ? "revoked" : "good", "%s%.200s%s%s%s%s",
+			 a->status == PKI_REV_REVOKED ? pki_crl_reason_name(a->reason) : "",
+			 a->status == PKI_REV_REVOKED ? ", " : "", source, cached ? ", cached" : "",
+			 a->next_update ? ", next update " : "", a->next_update ? when : "");
+	}
 }
 
 /* A CRL from the network: DER, or PEM as some servers send it. */
@@ -251,7 +281,8 @@ static bool rev_crl(struct svc *s, X509 *cert, X509 *issuer, STACK_OF(X509_CRL) 
 
 /* ---- ocsp ---- */
 
-static bool rev_ocsp_url(struct svc *s, X509 *cert, X509 *issuer, const char *url, const char *cert_id, int64_t now,
+static bool rev_ocsp_url(struct svc *s, const struct svc_rev_policy *p, X509 *cert, X509 *issuer, const char *url,
+			 const char *cert_id, int64_t now,
 			 struct kh_cert_rev *o)
 {
 	struct pki_ocsp_req rq;
@@ -274,7 +305,7 @@ static bool rev_ocsp_url(struct svc *s, X509 *cert, X509 *issuer, const char *ur
 		rev_note(o, "ocsp", ce.msg); /* the message names the URL */
 		goto out;
 	}
-	if (pki_ocsp_response(&rq, b.data, b.len, issuer, nonce, now, &a, &ce) != KH_OK) {
+	if (pki_ocsp_response(&rq, b.data, b.len, issuer, p->responder, nonce, now, &a, &ce) != KH_OK) {
 		log_warn("OCSP %s: %s", url, ce.msg);
 		rev_note(o, url, ce.msg);
 		goto out;
@@ -333,6 +364,7 @@ static bool rev_ocsp(struct svc *s, X509 *cert, X509 *issuer, const struct svc_r
 		a.status = oc.revoked ? PKI_REV_REVOKED : PKI_REV_GOOD;
 		a.reason = oc.reason;
 		a.revoked_at = oc.revoked_at;
+		a.next_update = oc.next_update;
 		rev_answer(o, &a, "ocsp", oc.responder, true);
 		return true;
 	}
@@ -348,7 +380,7 @@ static bool rev_ocsp(struct svc *s, X509 *cert, X509 *issuer, const struct svc_r
 		return false;
 	}
 	for (i = 0; i < n; i++)
-		if (rev_ocsp_url(s, cert, issuer, urls[i], cert_id, now, o))
+		if (rev_ocsp_url(s, p, cert, issuer, urls[i], cert_id, now, o))
 			return true;
 	return false;
 }
@@ -379,15 +411,23 @@ enum kh_err svc_rev_check(struct svc *s, STACK_OF(X509) *chain, const struct svc
 
 		pki_cert_info(cert, &o->cert);
 		o->status = KH_REV_UNKNOWN;
+		kh_strlcpy(o->cur, p->n == 0 ? "none" : "crl", sizeof(o->cur));
 		if (p->n == 0) {
 			/* Policy none: what the administrator imported still counts. */
 			answered = rev_crl_local(cert, issuer, local, now, o);
 			if (!answered)
 				rev_note(o, "policy none", "only imported CRLs are consulted, and none covers it");
 		}
-		for (m = 0; m < p->n && !answered; m++)
+		for (m = 0; m < p->n && !answered; m++) {
+			kh_strlcpy(o->cur, p->methods[m] == SVC_REV_CRL ? "crl" : "ocsp", sizeof(o->cur));
 			answered = p->methods[m] == SVC_REV_CRL ? rev_crl(s, cert, issuer, local, now, o)
 								: rev_ocsp(s, cert, issuer, p, now, o);
+		}
+		/* A trailing none: what was not answered is accepted as unknown. */
+		if (!answered && p->soft && p->n > 0) {
+			kh_strlcpy(o->cur, "none", sizeof(o->cur));
+			rev_step(o, "unknown", "accepted (soft-fail)");
+		}
 		if (o->status == KH_REV_REVOKED) {
 			if (out->status != KH_REV_REVOKED)
 				kh_strlcpy(out->reason, o->reason, sizeof(out->reason));

@@ -18,8 +18,21 @@
 
 /* The result of checking one certificate's chain (CheckCertificate, trust
  * store verification): the verdict and each certificate's status. */
+/* One step of the policy as it was walked for a certificate: the method
+ * ("crl", "ocsp", "none"), what it gave ("good", "revoked", "unknown",
+ * "no answer") and from where or why. */
+#define KH_REV_STEPS_MAX 12
+struct kh_rev_step {
+	char method[8];
+	char result[12];
+	char detail[256];
+};
+
 struct kh_cert_rev {
 	struct kh_cert_info cert;
+	struct kh_rev_step steps[KH_REV_STEPS_MAX];
+	size_t n_steps;
+	char cur[8];                       /* the method being tried (rev_check.c) */
 	enum kh_rev_status status;
 	char reason[40];                   /* revoked: "keyCompromise", ... */
 	int64_t revoked_at;
@@ -70,6 +83,7 @@ struct svc_rev_policy {
 	char text[KH_REVOCATION_MAX + 1];
 	char ocsp_url[KH_URL_MAX + 1];  /* "": the certificate's AIA */
 	char owner[KH_NAME_MAX + 32];   /* "trust store 'web'", for messages */
+	X509 *responder;                /* borrowed; NULL: none (a trusted third-party OCSP responder) */
 };
 
 enum kh_err svc_rev_policy_make(const char *text, const char *ocsp_url, const char *owner, struct svc_rev_policy *out,
@@ -147,6 +161,50 @@ struct svc_rev_known {
  * freed with free(); certificates no CRL answers for are not listed. */
 enum kh_err svc_revocation_known(struct svc *s, int64_t now, struct svc_rev_known **out, size_t *nout,
 				 struct kh_errbuf *e) KH_WUR;
+
+/* Runs the configured [expiry] hook for c with KEYHOLD_EVENT=event
+ * ("expiring", "expired", "revoked", "revocation-unknown", "crl-stale")
+ * and KEYHOLD_DETAIL=detail (may be NULL), and waits for it. */
+void svc_expiry_hook(struct svc *s, const struct svc_exp_cert *c, const char *event, const char *detail);
+
+/* ---- crl_store.c ---- */
+
+/* Trust store store's trusted third-party OCSP responder certificate
+ * (*out NULL when none; free with X509_free). Takes the PKI lock. */
+enum kh_err svc_rev_store_responder(struct svc *s, const char *store, X509 **out, struct kh_errbuf *e) KH_WUR;
+
+/* Verifies crl against the CAs of trust store store (its issuer must be
+ * there and have signed it) and stores it as the store's full or delta CRL
+ * from that issuer, source "import" or "fetched"; an older CRL than the
+ * one held is FAILED_PRECONDITION. warn (of warnsz) gets a warning when
+ * the CRL is past its nextUpdate, else "". Takes the PKI lock. */
+enum kh_err svc_rev_crl_install(struct svc *s, const char *store, X509_CRL *crl, const char *source, char *warn,
+				size_t warnsz, struct kh_errbuf *e) KH_WUR;
+
+/* ---- rev_sched.c: the revocation scheduler ---- */
+
+/* Arms its timer on base: a pass as soon as the loop runs, then whenever
+ * one is due by keyhold's clock ([revocation] recheck_interval, or a CRL's
+ * refresh point). */
+enum kh_err svc_revsched_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;
+/* Loop thread, after a reload: the new interval, a pass at the next tick. */
+void svc_revsched_reschedule(struct svc *s);
+/* After the pool has stopped. */
+void svc_revsched_stop(struct svc *s);
+/* Any thread: a pass at the next tick (a certificate or CRL URL was added). */
+void svc_revsched_poke(struct svc *s);
+/* The states the scheduler recorded; the caller holds the PKI lock. *out
+ * is freed with free(). */
+struct store_revstate;
+enum kh_err svc_rev_states_locked(struct svc *s, struct store_revstate **out, size_t *n,
+				  struct kh_errbuf *e) KH_WUR;
+/* The state recorded for the certificate with that SHA-256 fingerprint;
+ * NULL when none. */
+const struct store_revstate *svc_rev_state_find(const struct store_revstate *v, size_t n, const char *fingerprint);
+/* The worst state (revoked, unknown, good, not-checked) recorded for any
+ * of fps; NULL when none. */
+const struct store_revstate *svc_rev_state_worst(const struct store_revstate *v, size_t n, const char *const *fps,
+						 size_t nfp);
 
 /* One monitor pass now (renewals, then notices), as the timer runs it;
  * out is cleared with svc_exp_report_clear. */

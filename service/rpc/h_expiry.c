@@ -10,10 +10,12 @@
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
 #include "config/config.h"
+#include "store/store.h"
 
 #define EXP_DAY 86400
 
-static Keyhold__V1__ExpiringCert *rpc_expiring_cert(struct rpc_call *c, const struct svc_exp_cert *x)
+static Keyhold__V1__ExpiringCert *rpc_expiring_cert(struct rpc_call *c, const struct svc_exp_cert *x,
+						    const struct store_revstate *rs)
 {
 	Keyhold__V1__ExpiringCert *m = rpc_msg(c, &keyhold__v1__expiring_cert__descriptor);
 	size_t k;
@@ -30,6 +32,10 @@ static Keyhold__V1__ExpiringCert *rpc_expiring_cert(struct rpc_call *c, const st
 	m->days_left = x->days_left;
 	m->last_notified = x->last_notified;
 	m->notifications = x->notifications;
+	if (rs != NULL) {
+		m->revocation_state = rpc_strdup(c, rs->status);
+		m->revocation_detail = rpc_strdup(c, rs->detail);
+	}
 	return c->oom ? NULL : m;
 }
 
@@ -38,6 +44,8 @@ enum kh_err svc_h_list_expiring(struct rpc_call *c, struct kh_errbuf *e)
 	const Keyhold__V1__ListExpiringRequest *q = (const void *)c->req;
 	Keyhold__V1__ListExpiringResponse *m = rpc_msg(c, &keyhold__v1__list_expiring_response__descriptor);
 	struct svc_exp_cert *v = NULL;
+	struct store_revstate *rs = NULL;
+	size_t nrs = 0;
 	uint32_t within = q->within_days ? q->within_days : c->s->cfg->exp_notify_days;
 	int64_t now = svc_now();
 	size_t n = 0, i;
@@ -45,12 +53,13 @@ enum kh_err svc_h_list_expiring(struct rpc_call *c, struct kh_errbuf *e)
 
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(svc_expiry_survey(c->s, c->who, now, &v, &n, e));
+	KH_TRY(rpc_rev_states(c, &rs, &nrs, e));
 	m->certs = rpc_array(c, n, sizeof(*m->certs));
 	KH_ENSURE(m->certs != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < n; i++) {
 		if (!q->all && v[i].cert.not_after - now > (int64_t)within * EXP_DAY)
 			continue;
-		m->certs[m->n_certs] = rpc_expiring_cert(c, &v[i]);
+		m->certs[m->n_certs] = rpc_expiring_cert(c, &v[i], svc_rev_state_find(rs, nrs, v[i].cert.fingerprint));
 		KH_ENSURE(m->certs[m->n_certs] != NULL, KH_E_RESOURCE_EXHAUSTED);
 		m->n_certs++;
 	}
@@ -58,6 +67,7 @@ enum kh_err svc_h_list_expiring(struct rpc_call *c, struct kh_errbuf *e)
 	m->within_days = q->all ? 0 : within;
 	c->resp = &m->base;
 out:
+	free(rs);
 	free(v);
 	return r;
 }
@@ -89,7 +99,7 @@ enum kh_err svc_h_run_monitor(struct rpc_call *c, struct kh_errbuf *e)
 	m->notified = rpc_array(c, p.n_notified, sizeof(*m->notified));
 	KH_ENSURE(m->notified != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < p.n_notified; i++) {
-		m->notified[i] = rpc_expiring_cert(c, &p.notified[i]);
+		m->notified[i] = rpc_expiring_cert(c, &p.notified[i], NULL);
 		KH_ENSURE(m->notified[i] != NULL, KH_E_RESOURCE_EXHAUSTED);
 		m->n_notified++;
 	}

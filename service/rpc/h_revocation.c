@@ -21,7 +21,7 @@
 static Keyhold__V1__CheckCertificateResponse *rev_check_msg(struct rpc_call *c, const struct kh_cert_check_resp *x)
 {
 	Keyhold__V1__CheckCertificateResponse *m = rpc_msg(c, &keyhold__v1__check_certificate_response__descriptor);
-	size_t i;
+	size_t i, k;
 
 	if (m == NULL)
 		return NULL;
@@ -46,6 +46,19 @@ static Keyhold__V1__CheckCertificateResponse *rev_check_msg(struct rpc_call *c, 
 		v->method = rpc_strdup(c, y->method);
 		v->source = rpc_strdup(c, y->source);
 		v->detail = rpc_strdup(c, y->detail);
+		v->steps = rpc_array(c, y->n_steps, sizeof(*v->steps));
+		if (v->steps == NULL)
+			return NULL;
+		for (k = 0; k < y->n_steps; k++) {
+			Keyhold__V1__RevocationStep *st = rpc_msg(c, &keyhold__v1__revocation_step__descriptor);
+
+			if (st == NULL)
+				return NULL;
+			st->method = rpc_strdup(c, y->steps[k].method);
+			st->result = rpc_strdup(c, y->steps[k].result);
+			st->detail = rpc_strdup(c, y->steps[k].detail);
+			v->steps[v->n_steps++] = st;
+		}
 		m->certs[m->n_certs++] = v;
 	}
 	return c->oom ? NULL : m;
@@ -65,7 +78,7 @@ enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	struct pki_verify_result vr;
 	struct pki_verify_opts vo;
 	char owner[KH_NAME_MAX + 32];
-	X509 *leaf = NULL;
+	X509 *leaf = NULL, *responder = NULL;
 	int r = KH_OK;
 
 	memset(&vr, 0, sizeof(vr));
@@ -94,6 +107,8 @@ enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
 		goto out;
 	snprintf(owner, sizeof(owner), "trust store '%s'", q->store);
 	KH_TRY(svc_rev_policy_make(tsp.revocation, tsp.ocsp_url, owner, &pol, e));
+	KH_TRY(svc_rev_store_responder(s, q->store, &responder, e));
+	pol.responder = responder;
 	/* The chain gives every certificate its issuer. Validity periods do
 	 * not matter here: an expired certificate may well be revoked. */
 	memset(&vo, 0, sizeof(vo));
@@ -113,6 +128,7 @@ enum kh_err svc_h_check_certificate(struct rpc_call *c, struct kh_errbuf *e)
 	log_info("trust store '%s': cert check: %s: %s", q->store, kh_rev_status_name(res.status), res.detail);
 out:
 	ERR_clear_error();
+	X509_free(responder);
 	kh_cert_check_resp_clear(&res);
 	pki_verify_result_clear(&vr);
 	X509_free(leaf);
@@ -132,6 +148,10 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 	struct svc *s = c->s;
 	struct store_ts_policy p;
 	struct kh_validation v;
+	char crl_url[KH_URL_MAX + 1];
+	struct kh_bytes signer = { NULL, 0 };
+	STACK_OF(X509) *given = NULL;
+	X509 *rx = NULL;
 	bool exists = false, in_txn = false;
 	size_t i;
 	int r = KH_OK;
@@ -144,6 +164,31 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 				     q->store, q->store));
 	KH_TRY(store_ts_policy_get(s->pki->store, q->store, &p, e));
 	KH_TRY(store_ts_validation_get(s->pki->store, q->store, &v, e));
+	KH_TRY(store_ts_crl_url_get(s->pki->store, q->store, crl_url, sizeof(crl_url), e));
+	if (q->set_crl_url)
+		kh_strlcpy(crl_url, q->crl_url, sizeof(crl_url));
+	KH_TRY(store_ts_ocsp_signer_get(s->pki->store, q->store, &signer, e));
+	if (q->set_ocsp_responder) {
+		kh_bytes_clear(&signer);
+		if (q->ocsp_responder.len > 0) {
+			unsigned char *der = NULL;
+			int len;
+
+			KH_TRY(pki_certs_load(q->ocsp_responder.data, q->ocsp_responder.len, &given, e));
+			KH_ENSURE(sk_X509_num(given) == 1,
+				  kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					     "the OCSP responder file holds %d certificates; give the responder's one", sk_X509_num(given)));
+			len = i2d_X509(sk_X509_value(given, 0), &der);
+			KH_ENSURE(len > 0, KH_E_INTERNAL);
+			signer.data = malloc((size_t)len);
+			if (signer.data != NULL) {
+				memcpy(signer.data, der, (size_t)len);
+				signer.len = (size_t)len;
+			}
+			OPENSSL_free(der);
+			KH_ENSURE(signer.data != NULL, KH_E_RESOURCE_EXHAUSTED);
+		}
+	}
 	if (q->set_revocation)
 		KH_TRY(pki_revocation_parse(q->revocation, p.revocation, sizeof(p.revocation), e));
 	if (q->set_ocsp_url)
@@ -169,14 +214,32 @@ enum kh_err svc_h_set_truststore_policy(struct rpc_call *c, struct kh_errbuf *e)
 	in_txn = true;
 	KH_TRY(store_ts_policy_put(s->pki->store, q->store, &p, e));
 	KH_TRY(store_ts_validation_put(s->pki->store, q->store, &v, e));
+	KH_TRY(store_ts_crl_url_put(s->pki->store, q->store, crl_url, e));
+	if (q->set_ocsp_responder)
+		KH_TRY(store_ts_ocsp_signer_put(s->pki->store, q->store, &signer, e));
 	KH_TRY(store_commit(s->pki->store, e));
 	in_txn = false;
 	m->store = rpc_strdup(c, q->store);
 	m->revocation = rpc_strdup(c, p.revocation);
 	m->ocsp_url = rpc_strdup(c, p.ocsp_url);
+	m->crl_url = rpc_strdup(c, crl_url);
+	if (signer.len > 0 && (rx = pki_x509_from_der(signer.data, signer.len)) != NULL) {
+		struct kh_cert_info ci;
+
+		pki_cert_info(rx, &ci);
+		m->ocsp_responder = rpc_cert_info(c, &ci);
+		if (q->set_ocsp_responder)
+			log_info("trust store '%s': OCSP responses signed by '%s' (SHA-256 %s) are trusted", q->store,
+				 ci.subject, ci.fingerprint);
+	}
 	m->validation = rpc_validation(c, &v);
 	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
 	c->resp = &m->base;
+	if (q->set_crl_url && crl_url[0] != '\0')
+		svc_revsched_poke(s);
+	if (q->set_crl_url)
+		log_info("trust store '%s': CRL URL %s (fetched by the revocation scheduler)", q->store,
+			 crl_url[0] ? crl_url : "none");
 	log_info("trust store '%s': revocation %s%s%s; %zu initial policies%s%s%s; floor RSA/DSA %u, EC %u%s", q->store,
 		 p.revocation, p.ocsp_url[0] ? ", OCSP at " : "", p.ocsp_url, v.n_policies,
 		 v.require_explicit_policy ? ", explicit policy required" : "",
@@ -186,6 +249,9 @@ out:
 	if (in_txn)
 		store_rollback(s->pki->store);
 	pthread_mutex_unlock(&s->pki->lock);
+	X509_free(rx);
+	sk_X509_pop_free(given, X509_free);
+	kh_bytes_clear(&signer);
 	return r;
 }
 

@@ -123,6 +123,14 @@ static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool wit
 	m->digest = (Keyhold__V1__Digest)t->digest;
 	m->validity_days = t->validity_days;
 	KH_TRY(tp_der_msgs(c, t->ca, t->n_ca, &m->ca, &m->n_ca, e));
+	KH_TRY(rpc_tp_revocation_state(c, t, m, e));
+	if (t->pending_ca.len > 0) {
+		X509 *pca = pki_x509_from_der(t->pending_ca.data, t->pending_ca.len);
+
+		if (pca != NULL)
+			m->pending_ca = tp_cert_msg(c, pca);
+		X509_free(pca);
+	}
 	KH_TRY(tp_der_msgs(c, t->chain, t->n_chain, &m->chain, &m->n_chain, e));
 	if (t->cert.len > 0)
 		KH_TRY(tp_der_msg(c, &t->cert, &m->cert, e));
@@ -486,6 +494,26 @@ enum kh_err svc_h_delete_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 		memset(&acme, 0, sizeof(acme));
 	keys[0] = t.key;
 	keys[1] = t.next_key;
+	/* A generated key exists nowhere else: deleting it asks for --force
+	 * (docs/CLI.md, "Destructive commands"). */
+	for (i = 0; i < 2 && !q->keep_key && !q->force; i++) {
+		struct store_mkey mk;
+		bool found = false;
+
+		if (keys[i][0] == '\0')
+			continue;
+		KH_TRY(store_mkey_get(s->pki->store, keys[i], &mk, &found, e));
+		KH_ENSURE(!found || strcmp(mk.trustpoint, q->name) != 0,
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				     "deleting trustpoint '%s' deletes key '%s' keyhold generated for it from the token; give "
+				     "--force to delete both, or --keep-key to keep the key",
+				     q->name, keys[i]));
+	}
+	KH_ENSURE(q->keep_key || q->force || acme.account_key[0] == '\0',
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			     "deleting trustpoint '%s' deletes its ACME account key '%s' from the token; give --force to "
+			     "delete both, or --keep-key to keep the keys",
+			     q->name, acme.account_key));
 	KH_TRY(store_begin(s->pki->store, e));
 	in_txn = true;
 	KH_TRY(store_tp_delete(s->pki->store, q->name, e));
@@ -587,7 +615,7 @@ enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *
 	struct store_tp t;
 	X509 *ca, *leaf = NULL;
 	char fp[KH_FP_HEX + 1], want[KH_FP_HEX + 1], subj[256];
-	bool in_txn = false, locked = false;
+	bool in_txn = false, locked = false, pending = false;
 	int r = KH_OK;
 
 	memset(&t, 0, sizeof(t));
@@ -640,13 +668,18 @@ enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *
 			vo.partial_chain = true;
 			vo.no_check_time = true;
 			KH_TRY(pki_verify(leaf, &vo, &vr, e));
-			KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-						       "trustpoint '%s' holds a certificate that does not chain to '%s' (%s); "
-						       "delete the trustpoint or authenticate its own CA",
-						       q->name, subj, vr.reason));
+			/* CA rollover: the certificate in use does not chain to
+			 * the new CA. Both stay as they are; the new CA waits as
+			 * pending until a certificate it issued is imported,
+			 * which switches CA and certificate in one transaction. */
+			pending = !vr.valid;
 		}
 	}
-	KH_TRY(tp_set_ca(&t, ca));
+	kh_bytes_clear(&t.pending_ca);
+	if (pending)
+		KH_TRY(pki_x509_der(ca, &t.pending_ca.data, &t.pending_ca.len));
+	else
+		KH_TRY(tp_set_ca(&t, ca));
 	t.updated = now_s();
 	KH_TRY(store_begin(s->pki->store, e));
 	in_txn = true;
@@ -658,8 +691,14 @@ enum kh_err svc_h_authenticate_trustpoint(struct rpc_call *c, struct kh_errbuf *
 	m->ca = rpc_array(c, 1, sizeof(*m->ca));
 	KH_ENSURE(m->ca != NULL && (m->ca[0] = tp_cert_msg(c, ca)) != NULL, KH_E_RESOURCE_EXHAUSTED);
 	m->n_ca = 1;
+	m->pending = pending;
 	c->resp = &m->base;
-	log_info("trustpoint '%s': CA '%s' authenticated (SHA-256 %s)", q->name, subj, fp);
+	if (pending)
+		log_info("trustpoint '%s': CA rollover: '%s' (SHA-256 %s) authenticated as the pending CA; the "
+			 "certificate in use stays until one '%s' issued is imported",
+			 q->name, subj, fp, subj);
+	else
+		log_info("trustpoint '%s': CA '%s' authenticated (SHA-256 %s)", q->name, subj, fp);
 out:
 	if (in_txn)
 		store_rollback(s->pki->store);
@@ -880,7 +919,7 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	const char *keys[2];
 	X509 *leaf = NULL;
 	size_t n_retired = 0, k;
-	bool locked = false;
+	bool locked = false, rollover = false;
 	int r = KH_OK, i;
 
 	memset(&t, 0, sizeof(t));
@@ -942,6 +981,30 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	vo.partial_chain = true;
 	vo.no_check_time = true;
 	KH_TRY(pki_verify(leaf, &vo, &vr, e));
+	/* CA rollover: a certificate the pending CA issued switches the
+	 * trustpoint to that CA (t is committed whole below). */
+	if (!vr.valid && t.pending_ca.len > 0) {
+		X509 *pca = pki_x509_from_der(t.pending_ca.data, t.pending_ca.len);
+		char first[sizeof(vr.reason)];
+
+		KH_ENSURE(pca != NULL, kh_err_set(e, KH_E_DATA_LOSS, "the pending CA of trustpoint '%s' does not parse", name));
+		kh_strlcpy(first, vr.reason, sizeof(first));
+		sk_X509_pop_free(cas, X509_free);
+		cas = sk_X509_new_null();
+		if (cas == NULL || sk_X509_push(cas, pca) <= 0) {
+			X509_free(pca);
+			r = KH_E_RESOURCE_EXHAUSTED;
+			goto out;
+		}
+		pki_verify_result_clear(&vr);
+		vo.trusted = cas;
+		KH_TRY(pki_verify(leaf, &vo, &vr, e));
+		KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+					       "the certificate chains neither to the authenticated CA of trustpoint '%s' (%s) nor "
+					       "to its pending CA (%s)",
+					       name, first, vr.reason));
+		rollover = true;
+	}
 	KH_ENSURE(vr.valid, kh_err_set(e, KH_E_FAILED_PRECONDITION,
 				       "the certificate does not chain to the authenticated CA of trustpoint '%s': %s", name,
 				       vr.reason));
@@ -950,6 +1013,12 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 	for (i = 1; i < sk_X509_num(vr.chain); i++)
 		KH_ENSURE(sk_X509_push(chain, sk_X509_value(vr.chain, i)) > 0, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(tp_import_revocation(s, name, &t, vr.chain, &locked, &rc, o, e));
+	/* After the check (it compares t with the stored trustpoint): the
+	 * pending CA becomes the CA, in the same commit as the certificate. */
+	if (rollover) {
+		KH_TRY(tp_set_ca(&t, sk_X509_value(cas, 0)));
+		kh_bytes_clear(&t.pending_ca);
+	}
 	tp_validity_warnings(leaf, "the certificate", o);
 	for (i = 0; i < sk_X509_num(chain); i++)
 		tp_validity_warnings(sk_X509_value(chain, i), "a chain certificate", o);
@@ -969,8 +1038,10 @@ static enum kh_err tp_import(struct rpc_call *c, const char *name, const uint8_t
 		log_warn("trustpoint '%s': %s", name, o->w[k]);
 	}
 	m->n_warnings = m->warnings != NULL ? o->n : 0;
-	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s", name,
-		 m->cert != NULL ? m->cert->serial : "?", key, old_key[0] ? "; rollover from " : "", old_key);
+	m->ca_rollover = rollover;
+	log_info("trustpoint '%s': certificate %s imported for key '%s'%s%s%s", name,
+		 m->cert != NULL ? m->cert->serial : "?", key, old_key[0] ? "; rollover from " : "", old_key,
+		 rollover ? "; CA rollover: the pending CA is now the trustpoint's CA" : "");
 out:
 	if (locked)
 		tp_unlock(s);
@@ -993,6 +1064,8 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e)
 
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(tp_import(c, q->name, q->data.data, q->data.len, m, e));
+	/* The revocation scheduler looks at the new certificate soon. */
+	svc_revsched_poke(c->s);
 	/* Committed: a failed allocation still answers RESOURCE_EXHAUSTED (c->oom). */
 	c->resp = &m->base;
 out:
@@ -1098,6 +1171,37 @@ out:
 
 /* ---- Regenerate (key rollover) ---- */
 
+/* Regenerating a self-enrolled trustpoint replaces its certificate at
+ * once; when that one is CA-signed (the trustpoint was switched to self
+ * after an import) it cannot be had back: --force (docs/CLI.md). Terminal,
+ * SCEP and ACME keep the certificate in use until the import. */
+static enum kh_err tp_regenerate_check(struct svc *s, const char *name, struct kh_errbuf *e)
+{
+	struct store_tp t;
+	X509 *x = NULL;
+	int r = KH_OK;
+
+	memset(&t, 0, sizeof(t));
+	tp_lock(s);
+	KH_TRY(store_tp_get(s->pki->store, name, &t, e));
+	if (t.enrollment == KH_ENROLL_SELF && t.cert.len > 0 && (x = pki_x509_from_der(t.cert.data, t.cert.len)) != NULL) {
+		char issuer[256];
+
+		pki_name_text(X509_get_issuer_name(x), issuer, sizeof(issuer));
+		KH_ENSURE(pki_cert_self_signed(x),
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				     "regenerating trustpoint '%s' replaces its certificate issued by '%s' with a self-signed "
+				     "one at once; give --force to do it",
+				     name, issuer));
+	}
+out:
+	tp_unlock(s);
+	X509_free(x);
+	ERR_clear_error();
+	store_tp_clear(&t);
+	return r;
+}
+
 enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__RegenerateTrustpointRequest *q = (const void *)c->req;
@@ -1105,6 +1209,8 @@ enum kh_err svc_h_regenerate_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 	int r = KH_OK;
 
 	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+	if (!q->force)
+		KH_TRY(tp_regenerate_check(c->s, q->name, e));
 	KH_TRY(svc_pki_regenerate(c->s, q->name, (enum kh_key_type)q->type, o, e));
 	r = tp_enrolled_msg(c, o);
 out:

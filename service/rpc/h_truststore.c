@@ -245,6 +245,30 @@ out:
 
 /* A Truststore message: its policy, CRLs and, with details, its
  * certificates. The caller holds the lock. */
+/* The store's CRL URL and trusted OCSP responder (schema 8). */
+static enum kh_err ts_describe_revocation(struct rpc_call *rc, const char *name, Keyhold__V1__Truststore *t,
+					  struct kh_errbuf *e)
+{
+	char url[KH_URL_MAX + 1];
+	struct kh_bytes der = { NULL, 0 };
+	X509 *x = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_ts_crl_url_get(rc->s->pki->store, name, url, sizeof(url), e));
+	t->crl_url = rpc_strdup(rc, url);
+	KH_TRY(store_ts_ocsp_signer_get(rc->s->pki->store, name, &der, e));
+	if (der.len > 0 && (x = pki_x509_from_der(der.data, der.len)) != NULL) {
+		struct kh_cert_info ci;
+
+		pki_cert_info(x, &ci);
+		t->ocsp_responder = rpc_cert_info(rc, &ci);
+	}
+out:
+	X509_free(x);
+	kh_bytes_clear(&der);
+	return r;
+}
+
 static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool details, Keyhold__V1__Truststore **out,
 			       struct kh_errbuf *e)
 {
@@ -264,6 +288,7 @@ static enum kh_err ts_describe(struct rpc_call *rc, const char *name, bool detai
 	t->revocation = rpc_strdup(rc, pol.revocation);
 	t->ocsp_url = rpc_strdup(rc, pol.ocsp_url);
 	t->validation = rpc_validation(rc, &val);
+	KH_TRY(ts_describe_revocation(rc, name, t, e));
 	KH_TRY(store_ts_certs(s->pki->store, name, &c, &nc, e));
 	KH_TRY(store_crl_list(s->pki->store, name, &cr, &ncr, e));
 	t->cert_count = (uint32_t)nc;
@@ -406,6 +431,7 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	struct store_ts_policy tsp;
 	struct kh_validation val;
 	struct svc_rev_policy pol;
+	X509 *responder = NULL;
 	struct kh_cert_check_resp rc;
 	char owner[KH_NAME_MAX + 32], why[KH_REV_DETAIL_MAX + 128];
 	char reason[512], detail[512]; /* the answer's lengths */
@@ -514,6 +540,8 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 		goto out;
 	snprintf(owner, sizeof(owner), "trust store '%s'", q->store);
 	KH_TRY(svc_rev_policy_make(tsp.revocation, tsp.ocsp_url, owner, &pol, e));
+	KH_TRY(svc_rev_store_responder(s, q->store, &responder, e));
+	pol.responder = responder;
 	if (o->valid && pol.n > 0) {
 		KH_TRY(svc_rev_check(s, vr.chain, &pol, crls, &rc, e));
 		o->revocation_status = (Keyhold__V1__RevocationStatus)rc.status;
@@ -544,6 +572,7 @@ enum kh_err svc_h_truststore_verify(struct rpc_call *c, struct kh_errbuf *e)
 	c->resp = &o->base;
 	log_info("trust store '%s': verify: %s", q->store, reason);
 out:
+	X509_free(responder);
 	kh_cert_check_resp_clear(&rc);
 	pki_verify_result_clear(&vr);
 	X509_free(leaf);
@@ -557,122 +586,29 @@ out:
 
 /* ---- ImportCrl ---- */
 
-/* The key a store files a CRL under: SHA-256 of the issuer name's DER, and
- * for a delta CRL (RFC 5280 §5.2.4) of that DER followed by "delta", so that
- * a store keeps one full CRL and one delta CRL per issuer. */
-static void ts_name_key(const X509_NAME *n, bool delta, char out[KH_FP_HEX + 1])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	const unsigned char *der = NULL;
-	unsigned int len = 0;
-	size_t dlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	out[0] = '\0';
-	if (c != NULL && X509_NAME_get0_der(n, &der, &dlen) == 1 &&
-	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, der, dlen) == 1 &&
-	    (!delta || EVP_DigestUpdate(c, "delta", 5) == 1) && EVP_DigestFinal_ex(c, md, &len) == 1)
-		kh_hex(md, len, out, KH_FP_HEX + 1);
-	EVP_MD_CTX_free(c);
-}
-
 enum kh_err svc_h_import_crl(struct rpc_call *rc, struct kh_errbuf *e)
 {
 	const Keyhold__V1__ImportCrlRequest *q = (const void *)rc->req;
 	Keyhold__V1__ImportCrlResponse *m = rpc_msg(rc, &keyhold__v1__import_crl_response__descriptor);
-	struct svc *s = rc->s;
 	struct kh_crl_info info;
-	struct store_ts_cert *c = NULL;
-	struct store_crl *have = NULL, sc;
-	size_t nc = 0, nhave = 0, i;
 	X509_CRL *crl = NULL;
-	bool locked = false, issuer_found = false, verified = false, delta;
-	char issuer[256];
+	char warn[KH_DN_MAX + 160];
 	int r = KH_OK;
 
-	memset(&sc, 0, sizeof(sc));
 	KH_ENSURE(m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(pki_crl_load(q->crl.data, q->crl.len, &crl, e));
 	pki_crl_info(crl, &info);
 	m->crl = rpc_crl_info(rc, &info);
-	KH_ENSURE(m->crl != NULL, KH_E_RESOURCE_EXHAUSTED);
-	pki_name_text(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
-	ts_lock(s);
-	locked = true;
-	KH_TRY(ts_require(s, q->store, e));
-	KH_TRY(store_ts_certs(s->pki->store, q->store, &c, &nc, e));
-	/* The CRL must be signed by a CA of the store (RFC 5280 §6.3.3 (f)). */
-	for (i = 0; i < nc && !verified; i++) {
-		X509 *x = pki_x509_from_der(c[i].der.data, c[i].der.len);
-
-		if (x != NULL && X509_NAME_cmp(X509_get_subject_name(x), X509_CRL_get_issuer(crl)) == 0) {
-			issuer_found = true;
-			verified = X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1;
-		}
-		X509_free(x);
-	}
-	ERR_clear_error();
-	KH_ENSURE(issuer_found, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-					   "the CRL's issuer '%s' is not in trust store '%s'; add that CA first", issuer, q->store));
-	KH_ENSURE(verified, kh_err_set(e, KH_E_FAILED_PRECONDITION,
-				       "the CRL's signature does not verify with the certificate of '%s' in trust store '%s'",
-				       issuer, q->store));
-	delta = X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0;
-	ts_name_key(X509_CRL_get_issuer(crl), delta, sc.issuer_key);
-	KH_TRY(store_crl_list(s->pki->store, q->store, &have, &nhave, e));
-	for (i = 0; i < nhave; i++) {
-		char when[40];
-
-		if (strcmp(have[i].issuer_key, sc.issuer_key) != 0 || have[i].this_update <= info.this_update)
-			continue;
-		kh_time_format_rfc3339(have[i].this_update, when, sizeof(when));
-		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			       "trust store '%s' already holds a newer %sCRL from '%s' (issued %s); an older one is refused",
-			       q->store, delta ? "delta " : "", issuer, when);
-		goto out;
-	}
-	kh_strlcpy(sc.issuer, info.issuer, sizeof(sc.issuer));
-	kh_strlcpy(sc.fingerprint, info.fingerprint, sizeof(sc.fingerprint));
-	sc.this_update = info.this_update;
-	sc.next_update = info.next_update;
-	kh_strlcpy(sc.source, "import", sizeof(sc.source));
-	sc.imported = (int64_t)time(NULL);
-	/* RFC 5280 §5.1.2.5: past nextUpdate the issuer has a newer CRL; the
-	 * old one is kept (better than none) but verify will call it expired. */
 	m->warnings = rpc_array(rc, 1, sizeof(*m->warnings));
-	KH_ENSURE(m->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
-	if (info.next_update != 0 && info.next_update < sc.imported) {
-		char when[40], w[KH_DN_MAX + 160];
-
-		kh_time_format_rfc3339(info.next_update, when, sizeof(when));
-		snprintf(w, sizeof(w),
-			 "the CRL from '%s' is past its nextUpdate (%s): verify refuses it as expired until a newer "
-			 "one is imported",
-			 issuer, when);
-		m->warnings[m->n_warnings++] = rpc_strdup(rc, w);
-		log_warn("trust store '%s': %s", q->store, w);
-	}
-	{
-		int len = i2d_X509_CRL(crl, NULL);
-		unsigned char *p;
-
-		KH_ENSURE(len > 0, KH_E_INTERNAL);
-		sc.der.data = malloc((size_t)len);
-		KH_ENSURE(sc.der.data != NULL, KH_E_RESOURCE_EXHAUSTED);
-		p = sc.der.data;
-		KH_ENSURE(i2d_X509_CRL(crl, &p) == len, KH_E_INTERNAL);
-		sc.der.len = (size_t)len;
-	}
-	/* One statement: its own transaction. */
-	KH_TRY(store_crl_put(s->pki->store, q->store, &sc, e));
+	KH_ENSURE(m->crl != NULL && m->warnings != NULL, KH_E_RESOURCE_EXHAUSTED);
+	r = svc_rev_crl_install(rc->s, q->store, crl, "import", warn, sizeof(warn), e);
+	if (r != KH_OK)
+		goto out;
+	if (warn[0] != '\0')
+		m->warnings[m->n_warnings++] = rpc_strdup(rc, warn);
+	KH_ENSURE(!rc->oom, KH_E_RESOURCE_EXHAUSTED);
 	rc->resp = &m->base;
-	log_info("trust store '%s': CRL from '%s' stored (%u revoked)", q->store, issuer, info.revoked);
 out:
-	if (locked)
-		ts_unlock(s);
-	kh_bytes_clear(&sc.der);
-	store_ts_certs_free(c, nc);
-	store_crls_free(have, nhave);
 	X509_CRL_free(crl);
 	return r;
 }
@@ -691,6 +627,25 @@ static Keyhold__V1__StoredCrl *ts_stored_crl(struct rpc_call *rc, const char *st
 	m->crl = rpc_crl_info(rc, &ci);
 	m->source = rpc_strdup(rc, c->source);
 	m->imported = c->imported;
+	/* The store's CRL URL and its last fetch (revocation/rev_sched.c). */
+	{
+		char url[KH_URL_MAX + 1];
+		struct store_crl_fetch f;
+		bool found = false;
+
+		if (store_ts_crl_url_get(rc->s->pki->store, store, url, sizeof(url), e) != KH_OK)
+			return NULL;
+		m->url = rpc_strdup(rc, url);
+		if (url[0] != '\0' && strcmp(c->source, "fetched") == 0) {
+			if (store_crl_fetch_get(rc->s->pki->store, url, &f, &found, e) != KH_OK)
+				return NULL;
+			if (found) {
+				m->last_fetch = rpc_strdup(rc, f.result);
+				m->last_fetch_ok = f.ok;
+				m->last_fetched = f.fetched;
+			}
+		}
+	}
 	return rc->oom ? NULL : m;
 }
 
@@ -773,6 +728,11 @@ enum kh_err svc_h_remove_crl(struct rpc_call *rc, struct kh_errbuf *e)
 	KH_ENSURE(hits > 0, kh_err_set(e, KH_E_NOT_FOUND,
 				      "trust store '%s' holds no CRL %s '%.200s' (keyhold crl list %s shows them)", q->store,
 				      by_fp ? "with SHA-256 fingerprint" : "from", q->crl, q->store));
+	/* Without its CRL the store accepts what that CRL revoked. */
+	KH_ENSURE(q->force, kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				      "removing the CRL from '%.200s' makes trust store '%s' accept the certificates it revokes; "
+				      "give --force to remove it",
+				      cr[at].issuer, q->store));
 	m->removed = ts_stored_crl(rc, q->store, &cr[at], e);
 	KH_ENSURE(m->removed != NULL, e->code != KH_OK ? e->code : KH_E_RESOURCE_EXHAUSTED);
 	/* One statement: its own transaction. */

@@ -103,6 +103,13 @@ enum kh_err rpc_trustpoint(struct rpc_call *c, const char *name, Keyhold__V1__Tr
  * checked together and applied to t; the PKI lock held. */
 struct store_tp;
 enum kh_err svc_h_discard_csr(struct rpc_call *c, struct kh_errbuf *e);
+/* rpc_revstate.c: the revocation scheduler's findings in answers. The
+ * first with the PKI lock held; the second takes it. */
+struct store_tp;
+struct store_revstate;
+enum kh_err rpc_tp_revocation_state(struct rpc_call *c, const struct store_tp *t, Keyhold__V1__Trustpoint *m,
+				    struct kh_errbuf *e) KH_WUR;
+enum kh_err rpc_rev_states(struct rpc_call *c, struct store_revstate **out, size_t *n, struct kh_errbuf *e) KH_WUR;
 enum kh_err rpc_tp_edit(struct svc *s, const Keyhold__V1__SetTrustpointPolicyRequest *q, struct store_tp *t,
 			struct kh_errbuf *e);
 

@@ -169,6 +169,33 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  next_poll INTEGER NOT NULL,"
 	"  polls INTEGER NOT NULL DEFAULT 0,"
 	"  wait INTEGER NOT NULL);",
+	/* 8: revocation over time (service/revocation/rev_sched.c): a trust
+	 * store's CRL URL and trusted third-party OCSP responder certificate, the result of the last fetch of every CRL source,
+	 * and the last revocation state of every certificate keyhold holds and
+	 * of every CRL it keeps (an event goes out when a state changes); a
+	 * trustpoint's pending CA during a CA rollover (issue 16 item 4). */
+	"CREATE TABLE truststore_crl_url ("
+	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  url TEXT NOT NULL);"
+	"CREATE TABLE crl_fetch ("
+	"  url TEXT PRIMARY KEY,"
+	"  fetched INTEGER NOT NULL,"
+	"  ok INTEGER NOT NULL,"
+	"  result TEXT NOT NULL);"
+	"CREATE TABLE truststore_ocsp_signer ("
+	"  store TEXT PRIMARY KEY REFERENCES truststores(name) ON DELETE CASCADE,"
+	"  der BLOB NOT NULL);"
+	"CREATE TABLE trustpoint_pending_ca ("
+	"  trustpoint TEXT PRIMARY KEY REFERENCES trustpoints(name) ON DELETE CASCADE,"
+	"  der BLOB NOT NULL);"
+	"CREATE TABLE revocation_state ("
+	"  id TEXT PRIMARY KEY,"
+	"  status TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  held_by TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  checked INTEGER NOT NULL,"
+	"  changed INTEGER NOT NULL);",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

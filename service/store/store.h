@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -60,6 +60,11 @@ struct store_tp {
 	size_t n_ca;
 	struct kh_bytes *chain;            /* identity chain, issuer first */
 	size_t n_chain;
+	/* CA rollover: the CA authenticated while the certificate in use
+	 * chains to the old one; becomes ca[] when a certificate it issued is
+	 * imported (written by store_tp_update, in the caller's transaction).
+	 * len 0: none. */
+	struct kh_bytes pending_ca;
 };
 
 void store_tp_clear(struct store_tp *t);
@@ -265,6 +270,62 @@ enum kh_err store_notice_put(struct store *st, const char *fingerprint, const ch
 			     int64_t now, struct kh_errbuf *e) KH_WUR;
 /* Forgets the notices of certificates keyhold no longer holds. */
 enum kh_err store_notice_remove(struct store *st, const char *fingerprint, struct kh_errbuf *e) KH_WUR;
+
+/* ---- revocation over time (store_revstate.c, schema 8) ---- */
+
+/* A trust store's CRL URL, fetched by the revocation scheduler; "" when
+ * none is set. */
+enum kh_err store_ts_crl_url_get(struct store *st, const char *store_name, char *out, size_t outsz,
+				 struct kh_errbuf *e) KH_WUR;
+/* url "": none. */
+enum kh_err store_ts_crl_url_put(struct store *st, const char *store_name, const char *url,
+				 struct kh_errbuf *e) KH_WUR;
+
+/* A trust store's trusted third-party OCSP responder certificate (DER);
+ * out->len 0 when none. */
+enum kh_err store_ts_ocsp_signer_get(struct store *st, const char *store_name, struct kh_bytes *out,
+				     struct kh_errbuf *e) KH_WUR;
+/* der->len 0: none. */
+enum kh_err store_ts_ocsp_signer_put(struct store *st, const char *store_name, const struct kh_bytes *der,
+				     struct kh_errbuf *e) KH_WUR;
+
+/* Every URL the CRL cache holds, with the cached CRL's times. */
+struct store_crl_cache_row {
+	char url[KH_URL_MAX + 1];
+	char issuer[KH_DN_MAX + 1];
+	int64_t this_update, next_update, fetched;
+};
+enum kh_err store_crl_cache_list(struct store *st, struct store_crl_cache_row **out, size_t *n,
+				 struct kh_errbuf *e) KH_WUR;
+
+/* The last fetch of a CRL source (a distribution point or a trust store's
+ * URL). *found false when it was never fetched. */
+struct store_crl_fetch {
+	int64_t fetched;
+	bool ok;
+	char result[256];
+};
+enum kh_err store_crl_fetch_get(struct store *st, const char *url, struct store_crl_fetch *out, bool *found,
+				struct kh_errbuf *e) KH_WUR;
+enum kh_err store_crl_fetch_put(struct store *st, const char *url, const struct store_crl_fetch *f,
+				struct kh_errbuf *e) KH_WUR;
+
+/* The last revocation state of something keyhold holds: id "cert:SHA256"
+ * (status good, revoked, unknown, not-checked) or "crl:SOURCE" (current,
+ * stale). */
+#define STORE_REVSTATE_ID_MAX (KH_URL_MAX + 128)
+struct store_revstate {
+	char id[STORE_REVSTATE_ID_MAX + 1];
+	char status[16];
+	char subject[KH_DN_MAX + 1];
+	char held_by[KH_HELD_BY_LEN * 2];
+	char detail[512];
+	int64_t checked, changed;
+};
+enum kh_err store_revstate_list(struct store *st, struct store_revstate **out, size_t *n,
+				struct kh_errbuf *e) KH_WUR;
+enum kh_err store_revstate_put(struct store *st, const struct store_revstate *v, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_revstate_remove(struct store *st, const char *id, struct kh_errbuf *e) KH_WUR;
 
 /* ---- the audit log's anchor ---- */
 

@@ -29,6 +29,7 @@ void store_tp_clear(struct store_tp *t)
 		return;
 	kh_bytes_clear(&t->cert);
 	kh_bytes_clear(&t->csr);
+	kh_bytes_clear(&t->pending_ca);
 	for (i = 0; i < t->n_ca; i++)
 		kh_bytes_clear(&t->ca[i]);
 	for (i = 0; i < t->n_chain; i++)
@@ -59,6 +60,43 @@ static enum kh_err tp_certs_load(struct store *st, struct store_tp *t, struct kh
 		(*n)++;
 	}
 	KH_ENSURE(rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading trustpoint certificates"));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+static enum kh_err tp_pending_ca_load(struct store *st, struct store_tp *t, struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK, rc;
+
+	KH_TRY(store_prepare(st, "SELECT der FROM trustpoint_pending_ca WHERE trustpoint = ?", &s, e));
+	store_bind_text(s, 1, t->name);
+	rc = sqlite3_step(s);
+	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trustpoint's pending CA"));
+	if (rc == SQLITE_ROW)
+		KH_TRY(store_col_blob(s, 0, &t->pending_ca));
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+static enum kh_err tp_pending_ca_write(struct store *st, const struct store_tp *t, struct kh_errbuf *e)
+{
+	sqlite3_stmt *s = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_prepare(st, "DELETE FROM trustpoint_pending_ca WHERE trustpoint = ?", &s, e));
+	store_bind_text(s, 1, t->name);
+	KH_TRY(store_step_done(st, s, "clearing a trustpoint's pending CA", e));
+	if (t->pending_ca.len > 0) {
+		sqlite3_finalize(s);
+		s = NULL;
+		KH_TRY(store_prepare(st, "INSERT INTO trustpoint_pending_ca (trustpoint, der) VALUES (?, ?)", &s, e));
+		store_bind_text(s, 1, t->name);
+		store_bind_blob(s, 2, &t->pending_ca);
+		KH_TRY(store_step_done(st, s, "storing a trustpoint's pending CA", e));
+	}
 out:
 	sqlite3_finalize(s);
 	return r;
@@ -100,6 +138,7 @@ enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *ou
 	t.created = sqlite3_column_int64(s, 17);
 	t.updated = sqlite3_column_int64(s, 18);
 	KH_TRY(tp_certs_load(st, &t, e));
+	KH_TRY(tp_pending_ca_load(st, &t, e));
 	*out = t;
 	memset(&t, 0, sizeof(t));
 out:
@@ -243,6 +282,7 @@ enum kh_err store_tp_update(struct store *st, const struct store_tp *t, struct k
 	KH_TRY(store_step_done(st, s, "updating a trustpoint", e));
 	KH_ENSURE(sqlite3_changes(st->db) == 1, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", t->name));
 	KH_TRY(tp_certs_write(st, t, e));
+	KH_TRY(tp_pending_ca_write(st, t, e));
 out:
 	sqlite3_finalize(s);
 	return r;

@@ -128,7 +128,7 @@ ok "email SAN" kh trustpoint create mail --generate p256 --subject CN=m --san em
   --acme-directory "$DIR" --acme-ca-bundle "$T/tlsca.pem"
 expect_err FAILED_PRECONDITION "email SAN refused for ACME" kh trustpoint enroll mail
 expect_msg "DNS and IP names only"
-ok "delete" kh trustpoint delete mail
+ok "delete" kh trustpoint delete mail --force
 
 # pebble restarted: it forgot the account (and has a new root). The next
 # enroll registers again and finishes; nothing is left stuck.
@@ -144,7 +144,7 @@ openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/after.pem" "$T/after.
   || fail "the certificate after the restart does not chain to the new root"
 
 # Delete removes the account key with the trustpoint.
-ok "delete the trustpoint" kh trustpoint delete web-p256
+ok "delete the trustpoint" kh trustpoint delete web-p256 --force
 expect_err NOT_FOUND "the account key is gone" kh key show web-p256.acme
 # Without [acme] http01_listen the challenge cannot be answered: a clear
 # refusal, and the trustpoint is left as it was.

@@ -193,7 +193,7 @@ if kh_has_type p256; then
   ok "admin key" kh key generate admin-key --type p256
   ok "create with --key" kh trustpoint create admin-tp --key admin-key --subject "CN=admin"
   ok "enroll admin-tp" kh trustpoint enroll admin-tp
-  ok "delete admin-tp" kh trustpoint delete admin-tp
+  ok "delete admin-tp" kh trustpoint delete admin-tp --force
   ok "admin key kept" kh key show admin-key
   expect_err NOT_FOUND "deleted trustpoint" kh trustpoint show admin-tp
   expect_err NOT_FOUND "create with a missing key" kh trustpoint create nokey --key no-such-key --subject "CN=x"
@@ -201,7 +201,7 @@ if kh_has_type p256; then
   expect_err ALREADY_EXISTS "generate over an existing key" kh trustpoint create admin-key --generate p256 --subject "CN=x"
 
   # Deleting a trustpoint deletes the key keyhold generated for it (unless --keep-key).
-  ok "delete defaults" kh trustpoint delete defaults
+  ok "delete defaults" kh trustpoint delete defaults --force
   grep -q "deleted its key defaults" "$T/ok.out" || fail "delete did not report the key"
   expect_err NOT_FOUND "generated key deleted" kh key show defaults
   ok "create keep" kh trustpoint create keep --generate p256 --subject "CN=keep"

@@ -179,7 +179,7 @@ grep -q 4294967295 "$T/ok.out" && fail "crl list counts an empty CRL as 42949672
 ok "crl list, every store" kh --json crl list
 [ "$(json_get 'len(d["crls"])' < "$T/ok.out")" -ge 2 ] || fail "crl list without a store misses CRLs"
 expect_err NOT_FOUND "crl list of an unknown store" kh crl list nope
-ok "crl remove by issuer" kh --json crl remove web "CN=Test Root CA"
+ok "crl remove by issuer" kh --json crl remove web "CN=Test Root CA" --force
 [ "$(json_get 'd["removed"]["crl"]["issuer"]' < "$T/ok.out")" = "CN=Test Root CA" ] || fail "crl remove answered another CRL"
 expect_err NOT_FOUND "crl remove twice" kh crl remove web "CN=Test Root CA"
 expect_msg "keyhold crl list web"
@@ -196,7 +196,7 @@ expect_err FAILED_PRECONDITION "verify with the stale CRL" kh truststore verify 
 expect_msg "CRL has expired"
 ok "fresh CRL again" kh crl import web "$T/root.crl"
 grep -q warning "$T/ok.err" && fail "a fresh CRL imported with a warning"
-ok "crl remove by fingerprint (colons)" kh crl remove web "$(echo "$sub_crl_fp" | sed 's/../&:/g; s/:$//')"
+ok "crl remove by fingerprint (colons)" kh crl remove --force web "$(echo "$sub_crl_fp" | sed 's/../&:/g; s/:$//')"
 ok "one CRL left" kh --json crl list web
 [ "$(json_get 'len(d["crls"])' < "$T/ok.out")" = 1 ] || fail "crl remove by fingerprint removed nothing"
 expect_err NOT_FOUND "crl remove from an unknown store" kh crl remove nope "CN=Test Root CA"

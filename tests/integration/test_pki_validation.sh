@@ -272,6 +272,6 @@ expect_err FAILED_PRECONDITION "stored base and delta: revoked" kh truststore ve
 expect_msg "certificate revoked"
 expect_err INVALID_ARGUMENT "remove by an issuer with two CRLs" kh crl remove x "CN=CRL Root"
 expect_msg "name one by its SHA-256 fingerprint"
-ok "remove the delta by fingerprint" kh crl remove x "$(openssl crl -in "$T/delta.crl" -outform DER | sha256sum | cut -d' ' -f1)"
+ok "remove the delta by fingerprint" kh crl remove --force x "$(openssl crl -in "$T/delta.crl" -outform DER | sha256sum | cut -d' ' -f1)"
 ok "stored base alone again: good" kh truststore verify x "$T/dl.pem"
 log "PASS"

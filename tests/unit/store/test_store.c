@@ -21,7 +21,7 @@
 #include "store/store.h"
 
 /* The schema after this build's, as text for the SQL and the message. */
-#define STORE_SCHEMA_VERSION_NEXT 8
+#define STORE_SCHEMA_VERSION_NEXT 9
 #define KH_STR_(x) #x
 #define KH_STR(x) KH_STR_(x)
 _Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "STORE_SCHEMA_VERSION_NEXT follows the schema");
@@ -178,6 +178,8 @@ static void test_migrates_from_v1(void **state)
 	raw_exec("DROP TABLE truststore_policy; DROP TABLE trustpoint_policy; DROP TABLE crl_cache; "
 		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
 		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; DROP TABLE tp_scep_pending; "
+		 "DROP TABLE truststore_crl_url; DROP TABLE crl_fetch; DROP TABLE revocation_state; "
+		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca; "
 		 "PRAGMA user_version = 1;");
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -346,6 +348,85 @@ static void make_cert(struct store_ts_cert *c, char fpc, const char *cn, int64_t
 	c->not_after = 1900000000;
 	c->der = bytes(cn);
 	c->added = added;
+}
+
+/* Schema 7: a store's CRL URL and OCSP responder (none, set, cleared, gone
+ * with the store), a
+ * CRL fetch result, revocation states (put, replace, list, remove). */
+static void test_revstate(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store_revstate v, *l = NULL;
+	struct store_crl_fetch f, fg;
+	struct store *st;
+	char url[KH_URL_MAX + 1];
+	bool found = true;
+	size_t n = 0;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_ts_create(st, "r", &e), KH_OK);
+	assert_int_equal(store_ts_crl_url_get(st, "r", url, sizeof(url), &e), KH_OK);
+	assert_string_equal(url, "");
+	assert_int_equal(store_ts_crl_url_put(st, "r", "http://ca.example/r.crl", &e), KH_OK);
+	assert_int_equal(store_ts_crl_url_get(st, "r", url, sizeof(url), &e), KH_OK);
+	assert_string_equal(url, "http://ca.example/r.crl");
+	assert_int_equal(store_ts_crl_url_put(st, "r", "", &e), KH_OK);
+	assert_int_equal(store_ts_crl_url_get(st, "r", url, sizeof(url), &e), KH_OK);
+	assert_string_equal(url, "");
+	assert_int_equal(store_ts_crl_url_put(st, "r", "http://ca.example/r.crl", &e), KH_OK);
+	{
+		uint8_t d[3] = { 0x30, 0x01, 0x00 };
+		struct kh_bytes in = { d, sizeof(d) }, none = { NULL, 0 }, got = { NULL, 0 };
+
+		assert_int_equal(store_ts_ocsp_signer_get(st, "r", &got, &e), KH_OK);
+		assert_int_equal(got.len, 0);
+		assert_int_equal(store_ts_ocsp_signer_put(st, "r", &in, &e), KH_OK);
+		assert_int_equal(store_ts_ocsp_signer_get(st, "r", &got, &e), KH_OK);
+		assert_int_equal(got.len, sizeof(d));
+		assert_memory_equal(got.data, d, sizeof(d));
+		kh_bytes_clear(&got);
+		assert_int_equal(store_ts_ocsp_signer_put(st, "r", &none, &e), KH_OK);
+		assert_int_equal(store_ts_ocsp_signer_get(st, "r", &got, &e), KH_OK);
+		assert_int_equal(got.len, 0);
+		assert_int_equal(store_ts_ocsp_signer_put(st, "r", &in, &e), KH_OK);
+	}
+	assert_int_equal(store_ts_delete(st, "r", &e), KH_OK);
+	assert_int_equal(raw_int("SELECT count(*) FROM truststore_crl_url"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM truststore_ocsp_signer"), 0);
+
+	assert_int_equal(store_crl_fetch_get(st, "http://x/a.crl", &fg, &found, &e), KH_OK);
+	assert_false(found);
+	memset(&f, 0, sizeof(f));
+	f.fetched = 42;
+	f.ok = false;
+	kh_strlcpy(f.result, "connection refused", sizeof(f.result));
+	assert_int_equal(store_crl_fetch_put(st, "http://x/a.crl", &f, &e), KH_OK);
+	assert_int_equal(store_crl_fetch_get(st, "http://x/a.crl", &fg, &found, &e), KH_OK);
+	assert_true(found);
+	assert_int_equal(fg.fetched, 42);
+	assert_false(fg.ok);
+	assert_string_equal(fg.result, "connection refused");
+
+	memset(&v, 0, sizeof(v));
+	kh_strlcpy(v.id, "cert:ab", sizeof(v.id));
+	kh_strlcpy(v.status, "good", sizeof(v.status));
+	v.checked = v.changed = 7;
+	assert_int_equal(store_revstate_put(st, &v, &e), KH_OK);
+	kh_strlcpy(v.status, "revoked", sizeof(v.status));
+	v.checked = v.changed = 8;
+	assert_int_equal(store_revstate_put(st, &v, &e), KH_OK);
+	assert_int_equal(store_revstate_list(st, &l, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].status, "revoked");
+	assert_int_equal(l[0].changed, 8);
+	free(l);
+	l = NULL;
+	assert_int_equal(store_revstate_remove(st, "cert:ab", &e), KH_OK);
+	assert_int_equal(store_revstate_list(st, &l, &n, &e), KH_OK);
+	assert_int_equal(n, 0);
+	free(l);
+	store_close(st);
 }
 
 /* A trust store's validation settings: defaults without a row, a round
@@ -609,6 +690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_managed_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truststores_and_crls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ts_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revstate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
