@@ -308,6 +308,11 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "acme_contact", kh_msg_get_str(t, "acme_contact"));
 	cli_json_str(j, "acme_account_key", kh_msg_get_str(t, "acme_account_key"));
 	cli_json_str(j, "acme_account", kh_msg_get_str(t, "acme_account"));
+	cli_json_str(j, "acme_webroot", kh_msg_get_str(t, "acme_webroot"));
+	cli_json_str(j, "acme_eab_kid", kh_msg_get_str(t, "acme_eab_kid"));
+	cli_json_u64(j, "renew_failures", kh_msg_get_uint(t, "acme_renew_failures"));
+	cli_json_str(j, "renew_error", kh_msg_get_str(t, "acme_renew_error"));
+	cli_json_str(j, "renew_next_attempt", cli_time_str(kh_msg_get_int(t, "acme_renew_next"), tb, sizeof(tb)));
 	cli_json_u64(j, "renew_at", kh_msg_get_uint(t, "renew_at"));
 	cli_json_bool(j, "renew_regenerate", kh_msg_get_bool(t, "renew_regenerate"));
 	cli_json_str(j, "renewal", renewal);
@@ -350,6 +355,10 @@ static void tp_print(const kh_msg *t)
 		printf("acme:        %s, account key %s, account %s\n", kh_msg_get_str(t, "acme_directory"),
 		       kh_msg_get_str(t, "acme_account_key"),
 		       kh_msg_get_str(t, "acme_account")[0] ? kh_msg_get_str(t, "acme_account") : "not yet created");
+	if (kh_msg_get_str(t, "acme_webroot")[0] != '\0')
+		printf("http-01:     written into %s/.well-known/acme-challenge/\n", kh_msg_get_str(t, "acme_webroot"));
+	if (kh_msg_get_str(t, "acme_eab_kid")[0] != '\0')
+		printf("acme eab:    kid %s (used when the account is created)\n", kh_msg_get_str(t, "acme_eab_kid"));
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
 	if (renew_at > 0)
 		printf("renewal:     at %u%% of the lifetime (%s)%s%s%s\n", renew_at,
@@ -358,6 +367,10 @@ static void tp_print(const kh_msg *t)
 		       strcmp(renewal, "pending") == 0 ? ": RENEWAL PENDING (import the new certificate)"
 		       : strcmp(renewal, "due") == 0   ? ": due (the expiry monitor renews it)"
 						       : "");
+	if (kh_msg_get_uint(t, "acme_renew_failures") > 0)
+		printf("renewal:     FAILED %u time(s) in a row; next attempt %s; last error: %s\n",
+		       (unsigned)kh_msg_get_uint(t, "acme_renew_failures"),
+		       cli_time_str(kh_msg_get_int(t, "acme_renew_next"), tb, sizeof(tb)), kh_msg_get_str(t, "acme_renew_error"));
 	n = kh_msg_count(t, "ca");
 	if (n == 0)
 		printf("ca:          not authenticated\n");

@@ -536,6 +536,25 @@ out:
 	return r;
 }
 
+enum kh_err svc_acme_renewal_set(struct svc *s, const char *tp, uint32_t failures, const char *error, int64_t next,
+				 struct kh_errbuf *e)
+{
+	struct store_tp_acme ac;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_acme_get(s->pki->store, tp, &ac, e));
+	ac.renew_failures = failures;
+	kh_strlcpy(ac.renew_error, error, sizeof(ac.renew_error));
+	ac.renew_next = next;
+	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_acme_clear(&ac);
+	return r;
+}
+
 /* Remembers the account URL (kid) in the trustpoint's ACME row. */
 static enum kh_err acme_save_kid(struct acme_ctx *a, struct kh_errbuf *e)
 {
@@ -708,9 +727,10 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	pl = json_pack("{s:O}", "identifiers", idents);
 	KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(acme_post(a, a->dir.new_order, pl, &rs, e));
-	if (rs.status == 401 || rs.status == 403) {
+	if (rs.status >= 400 && rs.status < 500 && a->kid[0] != '\0') {
 		/* The remembered account is gone (a new server): once more with
-		 * a new account. */
+		 * a new account. pebble answers 400, others 401 or 403: the
+		 * problem type decides. */
 		struct acme_problem p;
 		struct kh_errbuf ign = { 0 };
 

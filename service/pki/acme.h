@@ -98,6 +98,13 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
  * long to derive it. */
 enum kh_err svc_acme_key_name(const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e) KH_WUR;
 
+/* Records how the automatic renewal of tp stands (takes the PKI lock):
+ * failures in a row (0: none), the last error ("" when none) and the
+ * earliest next attempt (svc_now seconds; 0: at once). NOT_FOUND when tp
+ * is no ACME trustpoint. */
+enum kh_err svc_acme_renewal_set(struct svc *s, const char *tp, uint32_t failures, const char *error, int64_t next,
+				 struct kh_errbuf *e) KH_WUR;
+
 /* ---- acme_http01.c: the http-01 responder ---- */
 
 struct event_base;

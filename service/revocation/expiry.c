@@ -229,12 +229,12 @@ static void exp_held_by(const struct svc_exp_cert *c, char *out, size_t outsz)
  * child gets /dev/null as stdin, our stderr as stdout and stderr, no other
  * descriptor (closefrom 3), default signal dispositions and mask, and an
  * environment of its own that describes the certificate. */
-static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expired)
+static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, const char *event, const char *detail)
 {
 	char *const *hook = s->cfg->exp_hook;
 	char na[40], days[24], epoch[24], count[16], held[KH_HELD_BY_MAX * KH_HELD_BY_LEN];
-	char env[12][KH_DN_MAX + 64];
-	char *envp[13], *argv[32 + 6];
+	char env[13][KH_DN_MAX + 64];
+	char *envp[14], *argv[32 + 6];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, dfl;
@@ -260,7 +260,7 @@ static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expir
 	argv[n++] = (char *)(uintptr_t)c->cert.fingerprint;
 	argv[n] = NULL;
 	snprintf(env[0], sizeof(env[0]), "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-	snprintf(env[1], sizeof(env[1]), "KEYHOLD_EVENT=%s", expired ? "expired" : "expiring");
+	snprintf(env[1], sizeof(env[1]), "KEYHOLD_EVENT=%s", event);
 	snprintf(env[2], sizeof(env[2]), "KEYHOLD_CERT_SUBJECT=%s", c->cert.subject);
 	snprintf(env[3], sizeof(env[3]), "KEYHOLD_CERT_ISSUER=%s", c->cert.issuer);
 	snprintf(env[4], sizeof(env[4]), "KEYHOLD_CERT_SERIAL=%s", c->cert.serial);
@@ -271,9 +271,11 @@ static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, bool expir
 	snprintf(env[9], sizeof(env[9]), "KEYHOLD_CERT_HELD_BY=%.400s", held);
 	snprintf(env[10], sizeof(env[10]), "KEYHOLD_NOTIFICATION=%s", count);
 	snprintf(env[11], sizeof(env[11]), "LANG=C");
-	for (i = 0; i < 12; i++)
+	/* renew-failed: what went wrong. */
+	snprintf(env[12], sizeof(env[12]), "KEYHOLD_DETAIL=%.300s", detail != NULL ? detail : "");
+	for (i = 0; i < 13; i++)
 		envp[i] = env[i];
-	envp[12] = NULL;
+	envp[13] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
@@ -408,6 +410,43 @@ out:
 	return r;
 }
 
+/* ACME: a new order (renew_acme.c); a failure goes to the hook as
+ * renew-failed, with the certificate still in use. */
+static void exp_renew_acme(struct svc *s, const struct exp_renewal *v, int64_t now, struct svc_exp_report *resp)
+{
+	struct svc_renew_acme o;
+	struct svc_exp_cert c;
+	char next[40];
+
+	svc_renew_acme(s, v->name, v->regenerate, now, &o);
+	kh_time_format_rfc3339(o.next, next, sizeof(next));
+	switch (o.result) {
+	case SVC_RENEW_DONE:
+		log_info("trustpoint '%s': renewed by ACME at %u%% of its lifetime: new certificate %s", v->name,
+			 v->percent, o.serial);
+		exp_line(&resp->renewals, &resp->n_renewals, "%s: renewed by ACME: new certificate (serial %s)", v->name,
+			 o.serial);
+		break;
+	case SVC_RENEW_WAIT:
+		log_dbg("trustpoint '%s': ACME renewal waits until %s", v->name, next);
+		break;
+	case SVC_RENEW_FAILED:
+		log_err("trustpoint '%s': ACME renewal at %u%% failed (%u in a row; next attempt %s): %s", v->name,
+			v->percent, o.failures, next, o.error);
+		exp_line(&resp->errors, &resp->n_errors, "%s: renewal failed (%u in a row; next attempt %s): %s", v->name,
+			 o.failures, next, o.error);
+		if (o.has_cert) {
+			memset(&c, 0, sizeof(c));
+			c.cert = o.cert;
+			snprintf(c.held_by[0], sizeof(c.held_by[0]), "trustpoint:%s", v->name);
+			c.n_held_by = 1;
+			c.days_left = exp_days_left(o.cert.not_after, now);
+			exp_run_hook(s, &c, "renew-failed", o.error);
+		}
+		break;
+	}
+}
+
 /* Re-issues (self) or stages a CSR (terminal) through the very functions
  * behind `trustpoint enroll` and `trustpoint regenerate`, so renewal
  * follows their rollover and crash-safety rules. */
@@ -429,9 +468,11 @@ static void exp_renew(struct svc *s, int64_t now, struct svc_exp_report *resp)
 		struct kh_errbuf he = { 0 };
 		int r;
 
-		/* ACME: the monitor stages the CSR as for terminal; the order
-		 * itself is `trustpoint enroll` (docs/PKI.md §14). */
-		if ((v[i].enrollment == KH_ENROLL_TERMINAL || v[i].enrollment == KH_ENROLL_ACME) && v[i].pending) {
+		if (v[i].enrollment == KH_ENROLL_ACME) {
+			exp_renew_acme(s, &v[i], now, resp);
+			continue;
+		}
+		if (v[i].enrollment == KH_ENROLL_TERMINAL && v[i].pending) {
 			log_dbg("trustpoint '%s': renewal pending (a CSR awaits its certificate)", v[i].name);
 			continue;
 		}
@@ -501,7 +542,7 @@ static enum kh_err exp_pass(struct svc *s, struct svc_exp_report *resp, struct k
 		else
 			log_warn("certificate expires in %lld day(s): '%s' (not after %s, SHA-256 %s), held by %s",
 				 (long long)c->days_left, c->cert.subject, na, c->cert.fingerprint, held);
-		exp_run_hook(s, c, expired);
+		exp_run_hook(s, c, expired ? "expired" : "expiring", NULL);
 		pthread_mutex_lock(&s->pki->lock);
 		r = store_notice_put(s->pki->store, c->cert.fingerprint, c->cert.subject, c->cert.not_after, now, &ne);
 		pthread_mutex_unlock(&s->pki->lock);

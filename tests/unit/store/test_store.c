@@ -174,7 +174,7 @@ static void test_migrates_from_v1(void **state)
 		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; "
 		 "PRAGMA user_version = 1;");
 	st = open_store();
-	assert_int_equal(store_schema_version(st), 6);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'expiry_notices'"), 1);
 }
@@ -183,17 +183,20 @@ static void test_newer_schema_refused(void **state)
 {
 	struct kh_errbuf e = { 0 };
 	struct store *st = NULL;
+	char sql[64], want[64];
 
 	(void)state;
 	st = open_store();
 	store_close(st);
-	raw_exec("PRAGMA user_version = 7");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+	raw_exec(sql);
+	snprintf(want, sizeof(want), "schema version %d, newer than", STORE_SCHEMA_VERSION + 1);
 	st = NULL;
 	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
-	assert_non_null(strstr(e.msg, "schema version 7, newer than"));
+	assert_non_null(strstr(e.msg, want));
 	/* Left as it was. */
-	assert_int_equal(raw_int("PRAGMA user_version"), 7);
+	assert_int_equal(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
 }
 
 static void test_trustpoints(void **state)
