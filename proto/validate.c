@@ -331,6 +331,8 @@ static const struct proto_entry proto_entries[] = {
 	      BYTES("files", 1, KH_PKI_BLOB_MAX, "a certificate file")),
 	ENTRY(truststore_list_request, NAME_OPT("store", "trust store")),
 	ENTRY(discard_csr_request, NAME("name", "trustpoint")),
+	ENTRY(acme_account_request, NAME("name", "trustpoint"),
+	      ENUM("action", 1, 2, "ACME account action %d is unknown; use key rollover (1) or deactivate (2)")),
 	ENTRY(truststore_create_request, NAME("store", "trust store")),
 	ENTRY(truststore_delete_request, NAME("store", "trust store")),
 	ENTRY(truststore_export_request, NAME("store", "trust store"),

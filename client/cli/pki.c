@@ -395,6 +395,11 @@ static void tp_print(const kh_msg *t)
 		       key);
 }
 
+void cli_tp_json(struct cli_json *j, const char *key, const kh_msg *t)
+{
+	tp_json(j, key, t);
+}
+
 void cli_tp_out(struct cli *cli, const kh_msg *t)
 {
 	if (cli->json)
@@ -1024,8 +1029,10 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 		return cli_tp_set(cli, a);
 	if (strcmp(verb, "discard-csr") == 0)
 		return cli_tp_discard_csr(cli, a);
+	if (strcmp(verb, "acme-rollover") == 0 || strcmp(verb, "acme-deactivate") == 0)
+		return cli_tp_acme_account(cli, a, strcmp(verb, "acme-deactivate") == 0);
 	return cli_usage(cli, "unknown verb 'trustpoint %s'; use create, list, show, delete, authenticate, enroll, import, "
-			      "export, regenerate, set or discard-csr",
+			      "export, regenerate, set, discard-csr, acme-rollover or acme-deactivate",
 			 verb);
 }
 

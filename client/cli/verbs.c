@@ -78,6 +78,12 @@ static const struct cli_verb cli_verbs[] = {
 	  "enrollment=,days=" },
 	{ "trustpoint", "discard-csr", cli_cmd_trustpoint, "trustpoint discard-csr TP",
 	  "Drop TP's pending CSR (a rollover key stays; the next enroll makes a new CSR).", "" },
+	{ "trustpoint", "acme-rollover", cli_cmd_trustpoint, "trustpoint acme-rollover TP",
+	  "ACME account key rollover (RFC 8555 keyChange): a new token key TP.acme.N signs the account's\n"
+	  "requests from now on; the old key is deleted.", "" },
+	{ "trustpoint", "acme-deactivate", cli_cmd_trustpoint, "trustpoint acme-deactivate TP --yes",
+	  "Deactivate TP's ACME account on the server (cannot be undone); delete the account key to let\n"
+	  "the next enroll register a new one.", "yes" },
 	{ "truststore", "create", cli_cmd_truststore, "truststore create STORE",
 	  "An empty trust store, to be given its settings before its first certificate.", "" },
 	{ "truststore", "add", cli_cmd_truststore, "truststore add STORE FILE...",

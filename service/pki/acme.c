@@ -251,7 +251,7 @@ out:
 
 /* ES256 over in (RFC 7518 §3.4): SHA-256 here, ECDSA in the token, the
  * DER signature turned into the fixed 64-byte r||s. */
-static enum kh_err acme_sign(struct acme_ctx *a, const char *in, char **sig_b64, struct kh_errbuf *e)
+static enum kh_err acme_sign_with(struct svc *s, const char *key, const char *in, char **sig_b64, struct kh_errbuf *e)
 {
 	struct hsm_sign_op op;
 	uint8_t md[32], raw[64];
@@ -266,12 +266,12 @@ static enum kh_err acme_sign(struct acme_ctx *a, const char *in, char **sig_b64,
 	KH_ENSURE(EVP_Digest(in, strlen(in), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32,
 		  kh_err_set(e, KH_E_INTERNAL, "SHA-256 failed"));
 	memset(&op, 0, sizeof(op));
-	op.key = a->key;
+	op.key = key;
 	op.digest = KH_DIGEST_SHA256;
 	op.padding = KH_PAD_DEFAULT;
 	op.in = md;
 	op.in_len = mdlen;
-	KH_TRY(hsm_sign(a->s->hsm, &op, &der, &der_len, e));
+	KH_TRY(hsm_sign(s->hsm, &op, &der, &der_len, e));
 	p = der;
 	sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
 	KH_ENSURE(sig != NULL, kh_err_set(e, KH_E_INTERNAL, "the token's ECDSA signature does not parse"));
@@ -284,6 +284,11 @@ out:
 	ECDSA_SIG_free(sig);
 	free(der);
 	return r;
+}
+
+static enum kh_err acme_sign(struct acme_ctx *a, const char *in, char **sig_b64, struct kh_errbuf *e)
+{
+	return acme_sign_with(a->s, a->key, in, sig_b64, e);
 }
 
 /* A JWS (RFC 8555 §6.2) POSTed to url: payload NULL is POST-as-GET; the
@@ -386,8 +391,9 @@ static enum kh_err acme_wait(struct acme_ctx *a, unsigned *delay_ms, unsigned re
 	return KH_OK;
 }
 
-/* The JWK of the account key and its thumbprint (RFC 7638). */
-static enum kh_err acme_jwk(struct acme_ctx *a, struct kh_errbuf *e)
+/* The JWK of P-256 token key `key` (jwk: 256 bytes) and its thumbprint
+ * (RFC 7638; thumb: 64 bytes). */
+static enum kh_err acme_jwk_of(struct svc *s, const char *key, char *jwk, char *thumb, struct kh_errbuf *e)
 {
 	enum kh_key_type type = KH_KEY_UNSPECIFIED;
 	EVP_PKEY *pub = NULL;
@@ -397,28 +403,34 @@ static enum kh_err acme_jwk(struct acme_ctx *a, struct kh_errbuf *e)
 	char *x = NULL, *y = NULL, *t = NULL;
 	int r = KH_OK;
 
-	KH_TRY(hsm_key_meta(a->s->hsm, a->key, &type, &pub, e));
+	KH_TRY(hsm_key_meta(s->hsm, key, &type, &pub, e));
 	KH_ENSURE(type == KH_KEY_P256 && pub != NULL,
-		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME account key '%s' is not a P-256 key", a->key));
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME account key '%s' is not a P-256 key", key));
 	KH_ENSURE(EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen) == 1 &&
 			  ptlen == 65 && pt[0] == 0x04,
-		  kh_err_set(e, KH_E_INTERNAL, "cannot read the public point of '%s'", a->key));
+		  kh_err_set(e, KH_E_INTERNAL, "cannot read the public point of '%s'", key));
 	x = acme_b64url(pt + 1, 32);
 	y = acme_b64url(pt + 33, 32);
 	KH_ENSURE(x != NULL && y != NULL, KH_E_RESOURCE_EXHAUSTED);
 	/* Members in lexicographic order, no blanks: the thumbprint input. */
-	snprintf(a->jwk, sizeof(a->jwk), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
-	KH_ENSURE(EVP_Digest(a->jwk, strlen(a->jwk), md, &mdlen, EVP_sha256(), NULL) == 1,
+	snprintf(jwk, 256, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+	KH_ENSURE(EVP_Digest(jwk, strlen(jwk), md, &mdlen, EVP_sha256(), NULL) == 1,
 		  kh_err_set(e, KH_E_INTERNAL, "SHA-256 failed"));
 	t = acme_b64url(md, mdlen);
 	KH_ENSURE(t != NULL, KH_E_RESOURCE_EXHAUSTED);
-	kh_strlcpy(a->thumb, t, sizeof(a->thumb));
+	kh_strlcpy(thumb, t, 64);
 out:
 	free(x);
 	free(y);
 	free(t);
 	EVP_PKEY_free(pub);
 	return r;
+}
+
+/* The JWK of the account key and its thumbprint. */
+static enum kh_err acme_jwk(struct acme_ctx *a, struct kh_errbuf *e)
+{
+	return acme_jwk_of(a->s, a->key, a->jwk, a->thumb, e);
 }
 
 enum kh_err svc_acme_key_name(const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e)
@@ -792,6 +804,185 @@ out:
 	free(csr_b64);
 	store_tp_acme_clear(&ac);
 	free(o);
+	free(a);
+	return r;
+}
+
+/* ---- the account: key rollover and deactivation ---- */
+
+/* A name for the next account key of tp: TP.acme.N, the first N unused. */
+static enum kh_err acme_next_key_name(struct svc *s, const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e)
+{
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	unsigned n;
+
+	for (n = 1; n < 1000; n++) {
+		int len = snprintf(out, KH_NAME_MAX + 1, "%s.acme.%u", tp, n);
+
+		if (len < 0 || len > KH_NAME_MAX)
+			break;
+		memset(&ki, 0, sizeof(ki));
+		if (hsm_key_get(s->hsm, out, &ki, &ign) != KH_OK) {
+			kh_err_clear(&ign);
+			return KH_OK;
+		}
+		kh_key_info_clear(&ki);
+	}
+	return kh_err_set(e, KH_E_FAILED_PRECONDITION, "no free name for a new ACME account key of '%s' (%s.acme.N)", tp,
+			  tp);
+}
+
+/* keyChange (RFC 8555 §7.3.5): the inner JWS, signed by the new key over
+ * {account, oldKey}, is the payload of the outer one the old key signs. */
+static enum kh_err acme_key_change(struct acme_ctx *a, const char *newkey, struct kh_errbuf *e)
+{
+	char njwk[256], nthumb[64];
+	char *prot_json = NULL, *prot_b64 = NULL, *pl_json = NULL, *pl_b64 = NULL, *input = NULL, *sig = NULL;
+	json_t *prot = NULL, *pl = NULL, *inner = NULL;
+	struct acme_resp rs;
+	size_t n;
+	int r = KH_OK;
+
+	memset(&rs, 0, sizeof(rs));
+	KH_ENSURE(a->dir.key_change[0] != '\0',
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME server of '%s' offers no key rollover (keyChange)", a->tp));
+	KH_TRY(acme_jwk_of(a->s, newkey, njwk, nthumb, e));
+	prot = json_pack("{s:s, s:o, s:s}", "alg", "ES256", "jwk", json_loads(njwk, 0, NULL), "url", a->dir.key_change);
+	pl = json_pack("{s:s, s:o}", "account", a->kid, "oldKey", json_loads(a->jwk, 0, NULL));
+	KH_ENSURE(prot != NULL && pl != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_json = json_dumps(prot, JSON_COMPACT);
+	pl_json = json_dumps(pl, JSON_COMPACT);
+	KH_ENSURE(prot_json != NULL && pl_json != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_b64 = acme_b64url((const uint8_t *)prot_json, strlen(prot_json));
+	pl_b64 = acme_b64url((const uint8_t *)pl_json, strlen(pl_json));
+	KH_ENSURE(prot_b64 != NULL && pl_b64 != NULL, KH_E_RESOURCE_EXHAUSTED);
+	n = strlen(prot_b64) + strlen(pl_b64) + 2;
+	input = malloc(n);
+	KH_ENSURE(input != NULL, KH_E_RESOURCE_EXHAUSTED);
+	snprintf(input, n, "%s.%s", prot_b64, pl_b64);
+	KH_TRY(acme_sign_with(a->s, newkey, input, &sig, e));
+	inner = json_pack("{s:s, s:s, s:s}", "protected", prot_b64, "payload", pl_b64, "signature", sig);
+	KH_ENSURE(inner != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(acme_post(a, a->dir.key_change, inner, &rs, e));
+	KH_ENSURE(rs.status == 200, acme_fail(a, "keyChange", &rs, e));
+out:
+	acme_resp_clear(&rs);
+	json_decref(prot);
+	json_decref(pl);
+	json_decref(inner);
+	free(prot_json);
+	free(prot_b64);
+	free(pl_json);
+	free(pl_b64);
+	free(input);
+	free(sig);
+	return r;
+}
+
+/* Stores the account key and URL of tp after a change on the server, if
+ * the row still names old_key (the PKI lock taken here). */
+static enum kh_err acme_store_account(struct svc *s, const char *tp, const char *old_key, const char *key,
+				      const char *kid, struct kh_errbuf *e)
+{
+	struct store_tp_acme ac;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_acme_get(s->pki->store, tp, &ac, e));
+	KH_ENSURE(strcmp(ac.account_key, old_key) == 0,
+		  kh_err_set(e, KH_E_ABORTED, "trustpoint '%s' changed during the ACME account change", tp));
+	kh_strlcpy(ac.account_key, key, sizeof(ac.account_key));
+	kh_strlcpy(ac.kid, kid, sizeof(ac.kid));
+	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_acme_clear(&ac);
+	return r;
+}
+
+enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action act, char *detail, size_t n,
+			     struct kh_errbuf *e)
+{
+	struct acme_ctx *a = NULL;
+	struct store_tp_acme ac;
+	struct store_tp t;
+	struct acme_resp rs;
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	char newkey[KH_NAME_MAX + 1] = "";
+	json_t *pl = NULL;
+	enum acme_status st = ACME_ST_UNKNOWN;
+	bool generated = false;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	memset(&t, 0, sizeof(t));
+	memset(&rs, 0, sizeof(rs));
+	memset(&ki, 0, sizeof(ki));
+	a = calloc(1, sizeof(*a));
+	KH_ENSURE(a != NULL, KH_E_RESOURCE_EXHAUSTED);
+	a->s = s;
+	a->tp = tp;
+	a->deadline_us = kh_now_mono_us() + (uint64_t)s->cfg->acme_timeout_s * 1000000u;
+	pthread_mutex_lock(&s->pki->lock);
+	r = store_tp_get(s->pki->store, tp, &t, e);
+	if (r == KH_OK && t.enrollment != KH_ENROLL_ACME)
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "trustpoint '%s' does not enroll with ACME", tp);
+	if (r == KH_OK)
+		r = store_tp_acme_get(s->pki->store, tp, &ac, e);
+	pthread_mutex_unlock(&s->pki->lock);
+	if (r != KH_OK)
+		goto out;
+	KH_ENSURE(ac.kid[0] != '\0', kh_err_set(e, KH_E_FAILED_PRECONDITION,
+						"trustpoint '%s' has no ACME account yet (the first enroll registers it)", tp));
+	kh_strlcpy(a->key, ac.account_key, sizeof(a->key));
+	kh_strlcpy(a->kid, ac.kid, sizeof(a->kid));
+	a->ca_pem = ac.ca_pem;
+	KH_TRY(acme_jwk(a, e));
+	KH_TRY(acme_http(a, "GET", ac.directory, NULL, &rs, e));
+	KH_ENSURE(rs.status == 200, acme_fail(a, "directory", &rs, e));
+	KH_TRY(acme_parse_directory(rs.body, rs.len, &a->dir, e));
+	acme_resp_clear(&rs);
+
+	if (act == SVC_ACME_KEY_ROLLOVER) {
+		KH_ENSURE(a->dir.key_change[0] != '\0',
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME server of '%s' offers no key rollover (keyChange)",
+				     tp));
+		KH_TRY(acme_next_key_name(s, tp, newkey, e));
+		KH_TRY(svc_key_generate(s, newkey, KH_KEY_P256, &ki, e));
+		generated = true;
+		KH_TRY(svc_pki_check_new_key(newkey, &ki, e));
+		KH_TRY(acme_key_change(a, newkey, e));
+		/* The server knows only the new key now. */
+		generated = false;
+		KH_TRY(acme_store_account(s, tp, a->key, newkey, a->kid, e));
+		if (svc_key_destroy(s, a->key, &ign) != KH_OK)
+			log_warn("trustpoint '%s': old ACME account key '%s' not deleted: %s", tp, a->key, ign.msg);
+		log_info("trustpoint '%s': ACME account %s rolled over from key '%s' to '%s'", tp, a->kid, a->key, newkey);
+		snprintf(detail, n, "account key rolled over from %s to %s (old key deleted)", a->key, newkey);
+	} else {
+		pl = json_pack("{s:s}", "status", "deactivated");
+		KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
+		KH_TRY(acme_post(a, a->kid, pl, &rs, e));
+		KH_ENSURE(rs.status == 200, acme_fail(a, "account deactivation", &rs, e));
+		KH_TRY(acme_parse_account(rs.body, rs.len, &st, e));
+		KH_ENSURE(st == ACME_ST_DEACTIVATED,
+			  kh_err_set(e, KH_E_UNAVAILABLE, "ACME account of '%s' is %s after deactivation", tp,
+				     acme_status_name(st)));
+		KH_TRY(acme_store_account(s, tp, a->key, a->key, "", e));
+		log_info("trustpoint '%s': ACME account %s deactivated", tp, a->kid);
+		snprintf(detail, n, "account %s deactivated", a->kid);
+	}
+out:
+	if (generated && svc_key_destroy(s, newkey, &ign) != KH_OK)
+		log_err("trustpoint '%s': new ACME account key '%s' not deleted: %s", tp, newkey, ign.msg);
+	json_decref(pl);
+	acme_resp_clear(&rs);
+	kh_key_info_clear(&ki);
+	store_tp_clear(&t);
+	store_tp_acme_clear(&ac);
 	free(a);
 	return r;
 }

@@ -41,6 +41,7 @@ struct acme_directory {
 	char new_nonce[ACME_URL_MAX + 1];
 	char new_account[ACME_URL_MAX + 1];
 	char new_order[ACME_URL_MAX + 1];
+	char key_change[ACME_URL_MAX + 1];   /* "": the server offers no key rollover */
 	bool tos;                            /* meta.termsOfService present */
 };
 
@@ -97,6 +98,17 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 /* The account key's name for trustpoint tp; INVALID_ARGUMENT when tp is too
  * long to derive it. */
 enum kh_err svc_acme_key_name(const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e) KH_WUR;
+
+/* The account of ACME trustpoint tp (it must exist: enroll made it):
+ * KEY_ROLLOVER (RFC 8555 §7.3.5) makes a new P-256 token key
+ * (TP.acme.N), has the server bind the account to it (keyChange, signed
+ * by both keys) and deletes the old one; DEACTIVATE (§7.3.6) ends the
+ * account on the server; keyholdd then forgets its URL (the key stays:
+ * the server refuses it from now on; deleting it lets the next enroll
+ * register a new account). *detail says what happened. */
+enum svc_acme_action { SVC_ACME_KEY_ROLLOVER = 1, SVC_ACME_DEACTIVATE = 2 };
+enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action act, char *detail, size_t n,
+			     struct kh_errbuf *e) KH_WUR;
 
 /* Records how the automatic renewal of tp stands (takes the PKI lock):
  * failures in a row (0: none), the last error ("" when none) and the

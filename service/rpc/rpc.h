@@ -91,6 +91,8 @@ enum kh_err rpc_trustpoint(struct rpc_call *c, const char *name, Keyhold__V1__Tr
  * checked together and applied to t; the PKI lock held. */
 struct store_tp;
 enum kh_err svc_h_discard_csr(struct rpc_call *c, struct kh_errbuf *e);
+/* h_acme.c: AcmeAccount (key rollover, deactivation). */
+enum kh_err svc_h_acme_account(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err rpc_tp_edit(struct svc *s, const Keyhold__V1__SetTrustpointPolicyRequest *q, struct store_tp *t,
 			struct kh_errbuf *e);
 

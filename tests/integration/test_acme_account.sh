@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The ACME account of a trustpoint against Debian's pebble: key rollover
+# (RFC 8555 §7.3.5: a new token key, keyChange signed by both; a new order
+# then works with the new key and the same account, the old key is gone)
+# and deactivation (§7.3.6: the server refuses the account afterwards;
+# deleting the account key lets the next enroll register a new account),
+# with the refusals of each verb.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pki_lib.sh"
+. "$(dirname "$0")/acme_lib.sh"
+start_pebble
+
+kh_config "$(printf '[acme]\nhttp01_listen = 127.0.0.1:%s\ntimeout = 40s\n' "$HTTP01_PORT")"
+kh_start
+ok "pebble's root" fetch_root
+
+# Refusals before there is an account.
+expect_err NOT_FOUND "rollover of no trustpoint" kh trustpoint acme-rollover nope
+ok "a self trustpoint" kh trustpoint create selfie --generate p256 --subject CN=selfie
+expect_err FAILED_PRECONDITION "rollover of a self trustpoint" kh trustpoint acme-rollover selfie
+expect_msg "does not enroll with ACME"
+ok "create" kh trustpoint create acct --generate p256 --subject CN=acct.acme.test --san DNS:acct.acme.test \
+  --enrollment acme --acme-directory "$DIR" --acme-ca-bundle "$T/tlsca.pem"
+expect_err FAILED_PRECONDITION "rollover before the first enroll" kh trustpoint acme-rollover acct
+expect_msg "no ACME account yet"
+expect_rc 2 "rollover without a trustpoint" kh trustpoint acme-rollover
+ok "authenticate" kh trustpoint authenticate acct --ca "$T/pebble-root.pem" --yes
+ok "enroll" kh trustpoint enroll acct
+acct=$(kh --json trustpoint show acct | json_get 'd["acme_account"]')
+case $acct in "https://127.0.0.1:$ACME_PORT/my-account/"*) ;; *) fail "no account URL ($acct)" ;; esac
+
+# Key rollover: a new key, the same account, the old key deleted.
+ok "rollover" kh --json trustpoint acme-rollover acct
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["trustpoint"]
+sys.exit(0 if t["acme_account_key"] == "acct.acme.1" and t["acme_account"] == sys.argv[2]
+         and "rolled over from acct.acme to acct.acme.1" in d["detail"] else 1)' "$T/ok.out" "$acct" \
+  || { cat "$T/ok.out"; fail "rollover: the answer"; }
+expect_err NOT_FOUND "the old account key is deleted" kh key show acct.acme
+ok "the new account key" kh key show acct.acme.1
+# A new order signed by the new key (pebble checks every JWS against the
+# account's key) for the same account: no newAccount.
+n_acct=$(grep -c 'ACME account https://' "$T/keyholdd.log")
+ok "enroll with the new key" kh trustpoint enroll acct
+[ "$(grep -c 'ACME account https://' "$T/keyholdd.log")" = "$n_acct" ] || fail "a new account was registered"
+grep -q "ACME account $acct rolled over from key 'acct.acme' to 'acct.acme.1'" "$T/keyholdd.log" || fail "no log line"
+ok "export" kh trustpoint export acct --chain --out "$T/acct.pem"
+openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/acct.pem" "$T/acct.pem" > /dev/null || fail "the chain"
+ok "rollover again" kh trustpoint acme-rollover acct
+grep -q "rolled over from acct.acme.1 to acct.acme.2" "$T/ok.out" || fail "second rollover"
+
+# Deactivation: asked twice, then the server refuses the account.
+expect_err FAILED_PRECONDITION "deactivate without --yes" kh trustpoint acme-deactivate acct
+expect_msg "cannot be undone"
+ok "deactivate" kh trustpoint acme-deactivate acct --yes
+grep -q "account $acct deactivated" "$T/ok.out" || fail "deactivate: the answer"
+[ "$(kh --json trustpoint show acct | json_get 'd["acme_account"]')" = "" ] || fail "the account URL was kept"
+expect_err FAILED_PRECONDITION "deactivate again" kh trustpoint acme-deactivate acct --yes
+expect_msg "no ACME account yet"
+expect_err FAILED_PRECONDITION "enroll with the deactivated account" kh trustpoint enroll acct
+expect_msg "deactivated"
+# A new key: a new account, and the enrollment works again.
+ok "delete the account key" kh key delete acct.acme.2 --force
+ok "enroll with a new account" kh trustpoint enroll acct
+acct2=$(kh --json trustpoint show acct | json_get 'd["acme_account"]')
+case $acct2 in "https://127.0.0.1:$ACME_PORT/my-account/"*) [ "$acct2" != "$acct" ] || fail "the same account" ;;
+  *) fail "no new account ($acct2)" ;; esac
+log "ACME account key rollover and deactivation"
