@@ -141,7 +141,7 @@ static int tp_call_name(struct cli *cli, const char *method, const char *name, k
 
 /* A challenge password from a file, never argv: it is a secret (SCEP).
  * One trailing newline dropped. */
-static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1])
+static int read_secret(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1], const char *what)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -154,14 +154,18 @@ static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_
 	if (len == 0 || len > CLI_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
 		OPENSSL_cleanse(buf, len);
 		free(buf);
-		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "the challenge password must be 1 to %d characters",
-				 CLI_CHALLENGE_MAX);
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s must be 1 to %d characters", what, CLI_CHALLENGE_MAX);
 	}
 	memcpy(challenge, buf, len);
 	challenge[len] = '\0';
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	return 0;
+}
+
+static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1])
+{
+	return read_secret(cli, path, challenge, "the challenge password");
 }
 
 static enum kh_err csr_fill(kh_msg *q, const char *key, const char *subject, const char *san, const char *eku,
@@ -412,7 +416,8 @@ struct tp_create_req {
 	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
 	const char *url;
 	char challenge[CLI_CHALLENGE_MAX + 1];
-	const char *acme_dir, *acme_contact;
+	const char *acme_dir, *acme_contact, *eab_kid;
+	char eab_key[CLI_CHALLENGE_MAX + 1];
 	uint8_t *acme_ca;
 	size_t acme_ca_len;
 	uint32_t days, renew_at;
@@ -449,6 +454,10 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	CLI_TRY(set_opt_str(q, "acme_contact", c->acme_contact));
 	if (c->acme_ca != NULL)
 		CLI_TRY(kh_msg_set_bytes(q, "acme_ca_pem", c->acme_ca, c->acme_ca_len));
+	if (c->eab_kid != NULL) {
+		CLI_TRY(kh_msg_set_str(q, "eab_kid", c->eab_kid));
+		CLI_TRY(kh_msg_set_bytes(q, "eab_hmac_key", (const uint8_t *)c->eab_key, strlen(c->eab_key)));
+	}
 out:
 	return r;
 }
@@ -460,6 +469,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	const char *days = cli_opt(a, "--days");
 	const char *cpw = cli_opt(a, "--challenge-password-file");
 	const char *acme_ca = cli_opt(a, "--acme-ca-bundle");
+	const char *eab_file = cli_opt(a, "--eab-hmac-file");
 	struct tp_create_req c;
 	kh_msg *q = NULL, *resp = NULL;
 	bool renew_set = false, mode_given = false;
@@ -479,6 +489,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.url = cli_opt(a, "--url");
 	c.acme_dir = cli_opt(a, "--acme-directory");
 	c.acme_contact = cli_opt(a, "--acme-contact");
+	c.eab_kid = cli_opt(a, "--eab-kid");
 	if ((rc = cli_renew_opts(cli, a, &renew_set, &c.renew_at, &c.renew_regenerate, &mode_given)) != 0)
 		return rc;
 	if (mode_given && c.renew_at == 0)
@@ -512,7 +523,9 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		if (c.enrollment == NULL)
 			return cli_usage(cli, "unknown enrollment '%s'; use self, terminal, url or acme", enr);
 	}
-	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL) &&
+	if ((c.eab_kid == NULL) != (eab_file == NULL))
+		return cli_usage(cli, "external account binding needs both --eab-kid K and --eab-hmac-file F");
+	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL || c.eab_kid != NULL) &&
 	    (enr == NULL || strcmp(enr, "acme") != 0))
 		return cli_usage(cli, "the --acme-* options go with --enrollment acme");
 	if (enr != NULL && strcmp(enr, "acme") == 0 && c.acme_dir == NULL)
@@ -529,7 +542,10 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, c.ocsp, CLI_URL_MAX, "the OCSP URL")) != 0 ||
 	    (rc = check_len(cli, c.url, CLI_URL_MAX, "the URL")) != 0 ||
 	    (rc = check_len(cli, c.acme_dir, CLI_URL_MAX, "the ACME directory URL")) != 0 ||
-	    (rc = check_len(cli, c.acme_contact, CLI_URL_MAX, "the ACME contact")) != 0)
+	    (rc = check_len(cli, c.acme_contact, CLI_URL_MAX, "the ACME contact")) != 0 ||
+	    (rc = check_len(cli, c.eab_kid, 256, "the external account binding kid")) != 0)
+		return rc;
+	if (eab_file != NULL && (rc = read_secret(cli, eab_file, c.eab_key, "the external account binding MAC key")) != 0)
 		return rc;
 	if (acme_ca != NULL && (rc = cli_read_file(cli, acme_ca, CLI_PKI_FILE_MAX, &c.acme_ca, &c.acme_ca_len)) != 0)
 		return rc;
@@ -543,6 +559,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		kh_msg_free(resp);
 	}
 	OPENSSL_cleanse(c.challenge, sizeof(c.challenge));
+	OPENSSL_cleanse(c.eab_key, sizeof(c.eab_key));
 	free(c.acme_ca);
 	return rc;
 }

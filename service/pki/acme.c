@@ -46,6 +46,7 @@ struct acme_ctx {
 	char kid[ACME_URL_MAX + 1];
 	char jwk[256];                       /* canonical JWK (RFC 7638 member order) */
 	char thumb[64];                      /* base64url SHA-256 of jwk */
+	const struct store_tp_acme *ac;      /* borrowed: the external account binding */
 	uint64_t deadline_us;
 };
 
@@ -579,11 +580,105 @@ static enum kh_err acme_save_kid(struct acme_ctx *a, struct kh_errbuf *e)
 	KH_ENSURE(strcmp(ac.account_key, a->key) == 0,
 		  kh_err_set(e, KH_E_ABORTED, "trustpoint '%s' changed during ACME enrollment", a->tp));
 	kh_strlcpy(ac.kid, a->kid, sizeof(ac.kid));
+	/* The binding served its one use (RFC 8555 §7.3.4): forgotten. */
+	ac.eab_kid[0] = '\0';
+	explicit_bzero(ac.eab_key, sizeof(ac.eab_key));
+	ac.eab_key_len = 0;
 	KH_TRY(store_tp_acme_put(a->s->pki->store, a->tp, &ac, e));
 out:
 	pthread_mutex_unlock(&a->s->pki->lock);
 	store_tp_acme_clear(&ac);
 	return r;
+}
+
+/* externalAccountBinding (RFC 8555 §7.3.4): a JWS over the account's JWK,
+ * HS256 with the MAC key the CA gave, added to the newAccount payload. */
+static enum kh_err acme_eab(struct acme_ctx *a, json_t *pl, struct kh_errbuf *e)
+{
+	char *prot_json = NULL, *prot_b64 = NULL, *jwk_b64 = NULL, *input = NULL, *sig = NULL;
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	size_t maclen = 0, n;
+	json_t *prot = NULL;
+	int r = KH_OK;
+
+	prot = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", a->ac->eab_kid, "url", a->dir.new_account);
+	KH_ENSURE(prot != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_json = json_dumps(prot, JSON_COMPACT);
+	KH_ENSURE(prot_json != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_b64 = acme_b64url((const uint8_t *)prot_json, strlen(prot_json));
+	jwk_b64 = acme_b64url((const uint8_t *)a->jwk, strlen(a->jwk));
+	KH_ENSURE(prot_b64 != NULL && jwk_b64 != NULL, KH_E_RESOURCE_EXHAUSTED);
+	n = strlen(prot_b64) + strlen(jwk_b64) + 2;
+	input = malloc(n);
+	KH_ENSURE(input != NULL, KH_E_RESOURCE_EXHAUSTED);
+	snprintf(input, n, "%s.%s", prot_b64, jwk_b64);
+	/* keyholdd computes it: the MAC key never leaves it. */
+	KH_ENSURE(EVP_Q_mac(a->s->libctx, "HMAC", NULL, "SHA256", NULL, a->ac->eab_key, a->ac->eab_key_len,
+			    (const unsigned char *)input, strlen(input), mac, sizeof(mac), &maclen) != NULL &&
+			  maclen == 32,
+		  kh_err_set(e, KH_E_INTERNAL, "HMAC-SHA256 for the external account binding failed"));
+	sig = acme_b64url(mac, maclen);
+	KH_ENSURE(sig != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_ENSURE(json_object_set_new(pl, "externalAccountBinding",
+				      json_pack("{s:s, s:s, s:s}", "protected", prot_b64, "payload", jwk_b64, "signature",
+						sig)) == 0,
+		  KH_E_RESOURCE_EXHAUSTED);
+	log_info("trustpoint '%s': ACME newAccount with external account binding kid '%s'", a->tp, a->ac->eab_kid);
+out:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	json_decref(prot);
+	free(prot_json);
+	free(prot_b64);
+	free(jwk_b64);
+	free(input);
+	free(sig);
+	return r;
+}
+
+enum kh_err svc_acme_eab_key(const uint8_t *in, size_t n, struct store_tp_acme *a, struct kh_errbuf *e)
+{
+	char b64[4 * 128];
+	uint8_t out[sizeof(b64)];
+	size_t i, len = 0, pad;
+	int dec;
+
+	while (n > 0 && (in[n - 1] == '\n' || in[n - 1] == '\r' || in[n - 1] == ' '))
+		n--;
+	while (n > 0 && (in[0] == ' ' || in[0] == '\n'))
+		in++, n--;
+	if (n == 0 || n > sizeof(b64) - 4)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding MAC key is empty or too long");
+	for (i = 0; i < n; i++) {
+		char c = (char)in[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					  "the external account binding MAC key is not base64url (RFC 4648 §5) as the CA "
+					  "gives it");
+		b64[len++] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	if (len % 4 == 1)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding MAC key is truncated base64url");
+	pad = (4 - len % 4) % 4;
+	for (i = 0; i < pad; i++)
+		b64[len++] = '=';
+	dec = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
+	if (dec < 0 || (size_t)dec < pad) {
+		OPENSSL_cleanse(out, sizeof(out));
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding MAC key does not decode");
+	}
+	len = (size_t)dec - pad;
+	if (len < 16 || len > sizeof(a->eab_key)) {
+		OPENSSL_cleanse(out, sizeof(out));
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "the external account binding MAC key is %zu bytes; 16 to %zu expected", len,
+				  sizeof(a->eab_key));
+	}
+	memcpy(a->eab_key, out, len);
+	a->eab_key_len = len;
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return KH_OK;
 }
 
 static enum kh_err acme_account(struct acme_ctx *a, const char *contact, struct kh_errbuf *e)
@@ -600,6 +695,8 @@ static enum kh_err acme_account(struct acme_ctx *a, const char *contact, struct 
 	KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
 	if (contact[0] != '\0')
 		KH_ENSURE(json_object_set_new(pl, "contact", json_pack("[s]", contact)) == 0, KH_E_RESOURCE_EXHAUSTED);
+	if (a->ac != NULL && a->ac->eab_key_len > 0)
+		KH_TRY(acme_eab(a, pl, e));
 	KH_TRY(acme_post(a, a->dir.new_account, pl, &rs, e));
 	KH_ENSURE(rs.status == 200 || rs.status == 201, acme_fail(a, "newAccount", &rs, e));
 	KH_TRY(acme_parse_account(rs.body, rs.len, &st, e));
@@ -726,6 +823,7 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	kh_strlcpy(a->key, ac.account_key, sizeof(a->key));
 	kh_strlcpy(a->kid, ac.kid, sizeof(a->kid));
 	a->ca_pem = ac.ca_pem;
+	a->ac = &ac;
 	KH_TRY(acme_jwk(a, e));
 
 	/* Directory, account. */

@@ -110,6 +110,13 @@ enum svc_acme_action { SVC_ACME_KEY_ROLLOVER = 1, SVC_ACME_DEACTIVATE = 2 };
 enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action act, char *detail, size_t n,
 			     struct kh_errbuf *e) KH_WUR;
 
+/* The external account binding MAC key as the CA gave it (base64url,
+ * RFC 8555 §7.3.4; blanks around it ignored) decoded into a->eab_key;
+ * INVALID_ARGUMENT when it is not base64url or decodes to fewer than 16
+ * or more than STORE_ACME_EAB_MAX bytes. */
+struct store_tp_acme;
+enum kh_err svc_acme_eab_key(const uint8_t *in, size_t n, struct store_tp_acme *a, struct kh_errbuf *e) KH_WUR;
+
 /* Records how the automatic renewal of tp stands (takes the PKI lock):
  * failures in a row (0: none), the last error ("" when none) and the
  * earliest next attempt (svc_now seconds; 0: at once). NOT_FOUND when tp

@@ -300,6 +300,10 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 			KH_ENSURE(acme.ca_pem != NULL, KH_E_RESOURCE_EXHAUSTED);
 			KH_TRY(tp_check_ca_bundle(acme.ca_pem, e));
 		}
+		if (q->eab_hmac_key.len > 0) {
+			kh_strlcpy(acme.eab_kid, q->eab_kid, sizeof(acme.eab_kid));
+			KH_TRY(svc_acme_eab_key(q->eab_hmac_key.data, q->eab_hmac_key.len, &acme, e));
+		}
 		KH_ENSURE(hsm_key_get(s->hsm, acme.account_key, &ki, &ign) != KH_OK,
 			  kh_err_set(e, KH_E_ALREADY_EXISTS,
 				     "a key named '%s' (the ACME account key of this trustpoint) already exists on the token",

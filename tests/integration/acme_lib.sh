@@ -25,6 +25,7 @@ import socket
 ss = [socket.socket() for _ in range(6)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
+# shellcheck disable=SC2034 # used by the tests that source this
 DIR="https://127.0.0.1:$ACME_PORT/dir"
 
 # pebble's own TLS: a throwaway CA and a server certificate for 127.0.0.1.
@@ -36,16 +37,17 @@ printf 'subjectAltName=IP:127.0.0.1\n' > "$T/pebble.ext"
 openssl x509 -req -in "$T/pebble.csr" -CA "$T/tlsca.pem" -CAkey "$T/tlsca.key" -CAcreateserial -days 2 \
   -extfile "$T/pebble.ext" -out "$T/pebble.pem" 2> /dev/null || fail "openssl: pebble certificate"
 
-# pebble's configuration; $1: more members of "pebble" (JSON, with a
-# leading comma), e.g. the external account binding settings.
+# pebble's configuration; $1: externalAccountBindingRequired (default
+# false), $2: more members of "pebble" (JSON, with a leading comma), e.g.
+# externalAccountMACKeys.
 acme_pebble_config() {
   cat > "$T/pebble.json" << EOF
 { "pebble": { "listenAddress": "127.0.0.1:$ACME_PORT", "managementListenAddress": "127.0.0.1:$MGMT_PORT",
   "certificate": "$T/pebble.pem", "privateKey": "$T/pebble.key", "httpPort": $HTTP01_PORT, "tlsPort": $TLS_PORT,
-  "ocspResponderURL": "", "externalAccountBindingRequired": false ${1:-} } }
+  "ocspResponderURL": "", "externalAccountBindingRequired": ${1:-false} ${2:-} } }
 EOF
 }
-acme_pebble_config
+acme_pebble_config false
 
 pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" -http01 "" -https01 "" \
   -tlsalpn01 "" -management "127.0.0.1:$CTS_MGMT" > "$T/challtestsrv.log" 2>&1 &

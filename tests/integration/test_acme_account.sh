@@ -64,4 +64,51 @@ ok "enroll with a new account" kh trustpoint enroll acct
 acct2=$(kh --json trustpoint show acct | json_get 'd["acme_account"]')
 case $acct2 in "https://127.0.0.1:$ACME_PORT/my-account/"*) [ "$acct2" != "$acct" ] || fail "the same account" ;;
   *) fail "no new account ($acct2)" ;; esac
-log "ACME account key rollover and deactivation"
+
+# External account binding: pebble requires it. The MAC key goes from a
+# file to keyholdd, which computes the HMAC and forgets the key once the
+# account exists.
+EAB_KEY=zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W
+stop_pebble
+acme_pebble_config true ", \"externalAccountMACKeys\": { \"kid-1\": \"$EAB_KEY\" }"
+start_pebble
+ok "pebble's root (EAB)" fetch_root
+printf '%s\n' "$EAB_KEY" > "$T/eab.key"
+printf '%s\n' "b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH" > "$T/eab-wrong.key"
+printf 'not base64url!\n' > "$T/eab-junk.key"
+chmod 0600 "$T"/eab*.key
+mk() { # TP [options]: an ACME trustpoint on pebble, authenticated
+  local tp=$1; shift
+  ok "$tp: create" kh trustpoint create "$tp" --generate p256 --subject "CN=$tp.acme.test" --san "DNS:$tp.acme.test" \
+    --enrollment acme --acme-directory "$DIR" --acme-ca-bundle "$T/tlsca.pem" "$@"
+  ok "$tp: authenticate" kh trustpoint authenticate "$tp" --ca "$T/pebble-root.pem" --yes
+}
+expect_rc 2 "--eab-kid without the key" kh trustpoint create e0 --generate p256 --subject CN=e0 --enrollment acme \
+  --acme-directory "$DIR" --eab-kid kid-1
+expect_rc 2 "EAB without acme" kh trustpoint create e0 --generate p256 --subject CN=e0 --eab-kid kid-1 \
+  --eab-hmac-file "$T/eab.key"
+expect_err INVALID_ARGUMENT "a MAC key that is not base64url" kh trustpoint create e0 --generate p256 --subject CN=e0 \
+  --enrollment acme --acme-directory "$DIR" --eab-kid kid-1 --eab-hmac-file "$T/eab-junk.key"
+expect_msg "not base64url"
+mk noeab
+expect_err FAILED_PRECONDITION "no binding where the server requires one" kh trustpoint enroll noeab
+expect_msg "externalAccountRequired"
+mk wrong --eab-kid kid-1 --eab-hmac-file "$T/eab-wrong.key"
+expect_err FAILED_PRECONDITION "a wrong MAC key" kh trustpoint enroll wrong
+expect_msg "ACME newAccount for trustpoint 'wrong': HTTP "
+grep -q -i "binding\|hmac\|mac" "$T/err.err" || { cat "$T/err.err"; fail "the refusal does not name the binding"; }
+[ "$(kh --json trustpoint show wrong | json_get 'd["acme_account"]')" = "" ] || fail "an account after a refusal"
+mk eab --eab-kid kid-1 --eab-hmac-file "$T/eab.key"
+ok "show the binding" kh trustpoint show eab
+grep -q "^acme eab:    kid kid-1 (used when the account is created)" "$T/ok.out" || { cat "$T/ok.out"; fail "show: eab"; }
+ok "enroll with the binding" kh trustpoint enroll eab
+grep -q "ACME newAccount with external account binding kid 'kid-1'" "$T/keyholdd.log" || fail "no binding sent"
+ok "export" kh trustpoint export eab --chain --out "$T/eab.pem"
+openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/eab.pem" "$T/eab.pem" > /dev/null || fail "eab: the chain"
+# Used once: the key is gone from the state database.
+[ "$(kh --json trustpoint show eab | json_get 'd["acme_eab_kid"]')" = "" ] || fail "the binding was kept"
+[ "$(sqlite3 "$T/state/keyhold.db" "SELECT eab_key IS NULL AND eab_kid = '' FROM trustpoint_acme WHERE trustpoint = 'eab'")" = 1 ] \
+  || fail "the MAC key stayed in the state database"
+[ "$(sqlite3 "$T/state/keyhold.db" "SELECT length(eab_key) FROM trustpoint_acme WHERE trustpoint = 'wrong'")" = 48 ] \
+  || fail "the unused binding of 'wrong' is not kept for its next try"
+log "ACME account key rollover, deactivation, external account binding"
