@@ -148,7 +148,8 @@ static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
 				  (int)p->enrollment);
 	if ((int)p->enrollment != KH_ENROLL_ACME) {
 		if (dir[0] != '\0' || contact[0] != '\0' || p->acme_ca_pem.len > 0 ||
-		    (p->eab_kid != NULL && p->eab_kid[0] != '\0') || p->eab_hmac_key.len > 0)
+		    (p->eab_kid != NULL && p->eab_kid[0] != '\0') || p->eab_hmac_key.len > 0 ||
+		    (p->acme_webroot != NULL && p->acme_webroot[0] != '\0'))
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME options need --enrollment acme");
 		return KH_OK;
 	}
@@ -158,6 +159,8 @@ static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
 	for (i = 0; dir[i] != '\0'; i++)
 		if ((unsigned char)dir[i] <= 0x20 || (unsigned char)dir[i] >= 0x7f)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME directory URL holds a blank or non-ASCII byte");
+	if (p->acme_webroot != NULL && p->acme_webroot[0] != '\0' && p->acme_webroot[0] != '/')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "--acme-webroot must be an absolute path");
 	if ((p->eab_kid != NULL && p->eab_kid[0] != '\0') != (p->eab_hmac_key.len > 0))
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "external account binding needs both --eab-kid and --eab-hmac-file");
 	if (contact[0] != '\0' && strncmp(contact, "mailto:", 7) != 0)
@@ -313,6 +316,7 @@ static const struct proto_entry proto_entries[] = {
 	      TEXT("acme_contact", KH_PKI_URL_MAX, "ACME contact"),
 	      BYTES("acme_ca_pem", 0, KH_PKI_BLOB_MAX, "the ACME CA bundle"),
 	      TEXT("eab_kid", 256, "the external account binding key identifier"),
+	      TEXT("acme_webroot", 1024, "the ACME webroot"),
 	      BYTES("eab_hmac_key", 0, 256, "the external account binding MAC key"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "revocation list"),
 	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),

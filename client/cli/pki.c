@@ -416,7 +416,7 @@ struct tp_create_req {
 	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
 	const char *url;
 	char challenge[CLI_CHALLENGE_MAX + 1];
-	const char *acme_dir, *acme_contact, *eab_kid;
+	const char *acme_dir, *acme_contact, *eab_kid, *acme_webroot;
 	char eab_key[CLI_CHALLENGE_MAX + 1];
 	uint8_t *acme_ca;
 	size_t acme_ca_len;
@@ -454,6 +454,7 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	CLI_TRY(set_opt_str(q, "acme_contact", c->acme_contact));
 	if (c->acme_ca != NULL)
 		CLI_TRY(kh_msg_set_bytes(q, "acme_ca_pem", c->acme_ca, c->acme_ca_len));
+	CLI_TRY(set_opt_str(q, "acme_webroot", c->acme_webroot));
 	if (c->eab_kid != NULL) {
 		CLI_TRY(kh_msg_set_str(q, "eab_kid", c->eab_kid));
 		CLI_TRY(kh_msg_set_bytes(q, "eab_hmac_key", (const uint8_t *)c->eab_key, strlen(c->eab_key)));
@@ -490,6 +491,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.acme_dir = cli_opt(a, "--acme-directory");
 	c.acme_contact = cli_opt(a, "--acme-contact");
 	c.eab_kid = cli_opt(a, "--eab-kid");
+	c.acme_webroot = cli_opt(a, "--acme-webroot");
 	if ((rc = cli_renew_opts(cli, a, &renew_set, &c.renew_at, &c.renew_regenerate, &mode_given)) != 0)
 		return rc;
 	if (mode_given && c.renew_at == 0)
@@ -525,7 +527,8 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	}
 	if ((c.eab_kid == NULL) != (eab_file == NULL))
 		return cli_usage(cli, "external account binding needs both --eab-kid K and --eab-hmac-file F");
-	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL || c.eab_kid != NULL) &&
+	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL || c.eab_kid != NULL ||
+	     c.acme_webroot != NULL) &&
 	    (enr == NULL || strcmp(enr, "acme") != 0))
 		return cli_usage(cli, "the --acme-* options go with --enrollment acme");
 	if (enr != NULL && strcmp(enr, "acme") == 0 && c.acme_dir == NULL)
@@ -543,7 +546,8 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, c.url, CLI_URL_MAX, "the URL")) != 0 ||
 	    (rc = check_len(cli, c.acme_dir, CLI_URL_MAX, "the ACME directory URL")) != 0 ||
 	    (rc = check_len(cli, c.acme_contact, CLI_URL_MAX, "the ACME contact")) != 0 ||
-	    (rc = check_len(cli, c.eab_kid, 256, "the external account binding kid")) != 0)
+	    (rc = check_len(cli, c.eab_kid, 256, "the external account binding kid")) != 0 ||
+	    (rc = check_len(cli, c.acme_webroot, 1024, "the ACME webroot")) != 0)
 		return rc;
 	if (eab_file != NULL && (rc = read_secret(cli, eab_file, c.eab_key, "the external account binding MAC key")) != 0)
 		return rc;

@@ -38,7 +38,7 @@ static const struct cli_verb cli_verbs[] = {
 	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F|none] [--ip-san] [--san LIST]\n"
 	  "      [--eku LIST] [--enrollment self|terminal|url|acme] [--url URL] [--challenge-password-file F]\n"
 	  "      [--acme-directory URL [--acme-contact mailto:ADDR] [--acme-ca-bundle FILE]\n"
-	  "       [--eab-kid K --eab-hmac-file F]]\n"
+	  "       [--eab-kid K --eab-hmac-file F] [--acme-webroot DIR]]\n"
 	  "      [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
 	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]",
 	  "A trustpoint: a key, the subject to enroll it with and how to check revocation. LIST for\n"
@@ -48,10 +48,11 @@ static const struct cli_verb cli_verbs[] = {
 	  "--enrollment url: SCEP against --url (an RSA key generated for it; challenge from a file).\n"
 	  "--enrollment acme: `enroll` gets the certificate from the ACME (RFC 8555) server at the https://\n"
 	  "--acme-directory, its TLS verified with the PEM CAs of --acme-ca-bundle (default: the system's);\n"
-	  "--eab-kid/--eab-hmac-file: the external account binding the CA gave (MAC key base64url in F).",
+	  "--eab-kid/--eab-hmac-file: the external account binding the CA gave (MAC key base64url in F);\n"
+	  "--acme-webroot: http-01 answered by a web server serving DIR (keyholdd writes the file there).",
 	  "key=,generate=,subject=,fqdn=,ip-san,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,url=,"
 	  "challenge-password-file=,renew-regenerate,renew-same-key,acme-directory=,acme-contact=,acme-ca-bundle=,eab-kid=,"
-	  "eab-hmac-file=" },
+	  "eab-hmac-file=,acme-webroot=" },
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
 	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
 	  "A trustpoint; --csr: its pending request as PEM.", "csr" },

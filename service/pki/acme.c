@@ -744,6 +744,8 @@ static enum kh_err acme_authorize(struct acme_ctx *a, const char *url, struct kh
 	char keyauth[ACME_TOKEN_MAX + sizeof(((struct acme_ctx *)0)->thumb) + 2];
 	unsigned delay = 250;
 	bool published = false;
+	/* --acme-webroot: an existing web server answers, not keyholdd. */
+	const char *webroot = a->ac != NULL && a->ac->webroot[0] != '\0' ? a->ac->webroot : NULL;
 	int r = KH_OK;
 
 	memset(&rs, 0, sizeof(rs));
@@ -761,7 +763,10 @@ static enum kh_err acme_authorize(struct acme_ctx *a, const char *url, struct kh
 					     "ACME server offers no http-01 challenge for %s '%s'", az->ident_type,
 					     az->ident));
 	snprintf(keyauth, sizeof(keyauth), "%s.%s", az->token, a->thumb);
-	KH_TRY(acme_http01_add(a->s, az->token, keyauth, e));
+	if (webroot != NULL)
+		KH_TRY(acme_webroot_put(webroot, az->token, keyauth, e));
+	else
+		KH_TRY(acme_http01_add(a->s, az->token, keyauth, e));
 	published = true;
 	if (az->chall_status == ACME_ST_PENDING) {
 		empty = json_object();
@@ -786,7 +791,9 @@ static enum kh_err acme_authorize(struct acme_ctx *a, const char *url, struct kh
 	}
 	log_info("trustpoint '%s': %s '%s' validated", a->tp, az->ident_type, az->ident);
 out:
-	if (published)
+	if (published && webroot != NULL)
+		acme_webroot_remove(webroot, az->token);
+	else if (published)
 		acme_http01_remove(a->s, az->token);
 	json_decref(empty);
 	acme_resp_clear(&rs);

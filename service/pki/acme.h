@@ -136,4 +136,12 @@ void acme_http01_stop(struct svc *s);
 enum kh_err acme_http01_add(struct svc *s, const char *token, const char *key_auth, struct kh_errbuf *e) KH_WUR;
 void acme_http01_remove(struct svc *s, const char *token);
 
+/* ---- acme_webroot.c: http-01 through an existing web server ---- */
+
+/* Writes key_auth to root/.well-known/acme-challenge/token (the
+ * directories made when missing); FAILED_PRECONDITION naming the path when
+ * it cannot. */
+enum kh_err acme_webroot_put(const char *root, const char *token, const char *key_auth, struct kh_errbuf *e) KH_WUR;
+void acme_webroot_remove(const char *root, const char *token);
+
 #endif

@@ -300,6 +300,7 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 			KH_ENSURE(acme.ca_pem != NULL, KH_E_RESOURCE_EXHAUSTED);
 			KH_TRY(tp_check_ca_bundle(acme.ca_pem, e));
 		}
+		kh_strlcpy(acme.webroot, q->acme_webroot, sizeof(acme.webroot));
 		if (q->eab_hmac_key.len > 0) {
 			kh_strlcpy(acme.eab_kid, q->eab_kid, sizeof(acme.eab_kid));
 			KH_TRY(svc_acme_eab_key(q->eab_hmac_key.data, q->eab_hmac_key.len, &acme, e));
