@@ -527,6 +527,7 @@ static enum kh_err acme_prepare(struct svc *s, const char *tp, struct store_tp_a
 		 * so a new account. */
 		kh_key_info_clear(&ki);
 		KH_TRY(svc_key_generate(s, ac->account_key, KH_KEY_P256, &ki, e));
+		svc_pki_crash_point(s, "acme.account_key");
 		KH_TRY(svc_pki_check_new_key(ac->account_key, &ki, e));
 		ac->kid[0] = '\0';
 		KH_TRY(store_tp_acme_put(s->pki->store, tp, ac, e));
@@ -899,6 +900,7 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	KH_TRY(acme_post(a, o->certificate, NULL, &rs, e));
 	KH_ENSURE(rs.status == 200 && rs.len > 0, acme_fail(a, "certificate", &rs, e));
 	log_info("trustpoint '%s': ACME certificate downloaded (%zu bytes)", tp, rs.len);
+	svc_pki_crash_point(s, "acme.downloaded");
 	*pem = (char *)rs.body;
 	*pem_len = rs.len;
 	rs.body = NULL;

@@ -7,7 +7,9 @@
 # pass before it does not try again); pebble restarted, the next pass after
 # the back-off renews: the same key, and with --renew-regenerate a new key
 # (made at the failed attempt, enrolled by the retry; the old key deleted).
-# Every certificate is checked with openssl against pebble's root.
+# kill -9 of keyholdd at points of an ACME enroll leaves the old or the
+# new certificate. Every certificate is checked with openssl against
+# pebble's root.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
@@ -115,4 +117,39 @@ expect_err NOT_FOUND "regen's old key is deleted" kh key show regen
 # Renewed: back at today's date the new certificates are not due (pebble
 # issues from the real time, so at the moved clock they would be again).
 monitor 0 0 0
-log "ACME renewal at 50%: failure, back-off, retry, same key and new key"
+
+# kill -9 during an ACME enroll (KEYHOLD_TEST_CRASH_AT, as in
+# test_pki_crash): after a restart the trustpoint holds its old or its new
+# certificate, never anything between, and enroll simply runs again.
+kh_crash() { # POINT CMD...: keyholdd kills itself at POINT during CMD
+  local point=$1 pid rc=0
+  shift
+  kh_stop
+  KEYHOLD_TEST_CRASH_AT=$point kh_start
+  pid=$KH_PID
+  "$@" > "$T/crash.out" 2> "$T/crash.err" && fail "$point: '$*' succeeded although keyholdd was to be killed"
+  wait "$pid" || rc=$?
+  KH_PID=""
+  [ "$rc" = 137 ] || fail "$point: keyholdd exited with status $rc, not by SIGKILL"
+  kh_start
+}
+fp() { kh trustpoint export same | openssl x509 -noout -fingerprint -sha256; }
+fp0=$(fp)
+for point in acme.downloaded import.before_commit; do
+  kh_crash "$point" kh trustpoint enroll same
+  [ "$(fp)" = "$fp0" ] || fail "$point: not the old certificate"
+done
+kh_crash import.after_commit kh trustpoint enroll same
+[ "$(fp)" != "$fp0" ] || fail "import.after_commit: not the new certificate"
+ok "after the crashes: export" kh trustpoint export same --chain --out "$T/same-2.pem"
+check_cert same same "$T/same-2.pem"
+# The account key made, not yet recorded: the next enroll uses it.
+ok "fresh: create" kh trustpoint create fresh --generate p256 --subject CN=fresh.acme.test --san DNS:fresh.acme.test \
+  --enrollment acme --acme-directory "$DIR" --acme-ca-bundle "$T/tlsca.pem"
+ok "fresh: authenticate" kh trustpoint authenticate fresh --ca "$T/pebble-root.pem" --yes
+kh_crash acme.account_key kh trustpoint enroll fresh
+kh trustpoint show fresh | grep -q "^certificate: none" || fail "acme.account_key: not the old state"
+ok "fresh: enroll after the crash" kh trustpoint enroll fresh
+ok "fresh: export" kh trustpoint export fresh --chain --out "$T/fresh.pem"
+check_cert fresh fresh "$T/fresh.pem"
+log "ACME renewal at 50%: failure, back-off, retry, same key and new key; kill -9 during enroll"
