@@ -802,6 +802,8 @@ out:
 	return r;
 }
 
+static enum kh_err acme_resolve_rollover(struct acme_ctx *a, const char *next, struct kh_errbuf *e) KH_WUR;
+
 enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pem_len, struct kh_errbuf *e)
 {
 	const struct svc_config *cfg = s->cfg;
@@ -839,6 +841,7 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	KH_ENSURE(rs.status == 200, acme_fail(a, "directory", &rs, e));
 	KH_TRY(acme_parse_directory(rs.body, rs.len, &a->dir, e));
 	acme_resp_clear(&rs);
+	KH_TRY(acme_resolve_rollover(a, ac.account_key_next, e));
 	KH_TRY(acme_account(a, ac.contact, e));
 
 	/* Order. */
@@ -917,14 +920,21 @@ out:
 
 /* ---- the account: key rollover and deactivation ---- */
 
-/* A name for the next account key of tp: TP.acme.N, the first N unused. */
-static enum kh_err acme_next_key_name(struct svc *s, const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e)
+/* A name for the next account key of tp after `cur`: TP.acme.N, N one
+ * more than cur's (1 after TP.acme), the first unused from there. */
+static enum kh_err acme_next_key_name(struct svc *s, const char *tp, const char *cur, char out[KH_NAME_MAX + 1],
+				      struct kh_errbuf *e)
 {
 	struct kh_key_info ki;
 	struct kh_errbuf ign = { 0 };
+	size_t plen = strlen(tp) + 6;
+	uint64_t k = 0;
 	unsigned n;
 
-	for (n = 1; n < 1000; n++) {
+	if (strlen(cur) > plen && strncmp(cur, tp, plen - 6) == 0 && strncmp(cur + plen - 6, ".acme.", 6) == 0 &&
+	    kh_parse_u64(cur + plen, 1, 998, &k) != 0)
+		k = 0;
+	for (n = (unsigned)k + 1; n < 1000; n++) {
 		int len = snprintf(out, KH_NAME_MAX + 1, "%s.acme.%u", tp, n);
 
 		if (len < 0 || len > KH_NAME_MAX)
@@ -990,7 +1000,7 @@ out:
 /* Stores the account key and URL of tp after a change on the server, if
  * the row still names old_key (the PKI lock taken here). */
 static enum kh_err acme_store_account(struct svc *s, const char *tp, const char *old_key, const char *key,
-				      const char *kid, struct kh_errbuf *e)
+				      const char *kid, const char *next, struct kh_errbuf *e)
 {
 	struct store_tp_acme ac;
 	int r = KH_OK;
@@ -1002,10 +1012,73 @@ static enum kh_err acme_store_account(struct svc *s, const char *tp, const char 
 		  kh_err_set(e, KH_E_ABORTED, "trustpoint '%s' changed during the ACME account change", tp));
 	kh_strlcpy(ac.account_key, key, sizeof(ac.account_key));
 	kh_strlcpy(ac.kid, kid, sizeof(ac.kid));
+	kh_strlcpy(ac.account_key_next, next, sizeof(ac.account_key_next));
 	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
 out:
 	pthread_mutex_unlock(&s->pki->lock);
 	store_tp_acme_clear(&ac);
+	return r;
+}
+
+/* A key rollover a crash interrupted (next: its new key): the server is
+ * asked which key it binds to the account (newAccount with
+ * onlyReturnExisting, RFC 8555 §7.3.1, signed by the new key) and keyhold
+ * keeps that one, deleting the other; a->key follows. */
+static enum kh_err acme_resolve_rollover(struct acme_ctx *a, const char *next, struct kh_errbuf *e)
+{
+	struct acme_ctx *b = NULL;
+	struct acme_resp rs;
+	struct acme_problem p;
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	json_t *pl = NULL;
+	int r = KH_OK;
+
+	memset(&rs, 0, sizeof(rs));
+	memset(&ki, 0, sizeof(ki));
+	if (next[0] == '\0' || a->kid[0] == '\0')
+		return KH_OK;
+	if (hsm_key_get(a->s->hsm, next, &ki, &ign) != KH_OK) {
+		/* The crash came before the new key existed. */
+		log_warn("trustpoint '%s': an interrupted ACME key rollover to '%s' is abandoned (no such key)", a->tp, next);
+		return acme_store_account(a->s, a->tp, a->key, a->key, a->kid, "", e);
+	}
+	b = malloc(sizeof(*b));
+	KH_ENSURE(b != NULL, KH_E_RESOURCE_EXHAUSTED);
+	*b = *a;
+	kh_strlcpy(b->key, next, sizeof(b->key));
+	b->kid[0] = '\0';
+	KH_TRY(acme_jwk(b, e));
+	pl = json_pack("{s:b}", "onlyReturnExisting", 1);
+	KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(acme_post(b, a->dir.new_account, pl, &rs, e));
+	kh_strlcpy(a->nonce, b->nonce, sizeof(a->nonce));
+	if (rs.status == 200 && strcmp(rs.location, a->kid) == 0) {
+		KH_TRY(acme_store_account(a->s, a->tp, a->key, next, a->kid, "", e));
+		log_warn("trustpoint '%s': the interrupted ACME key rollover to '%s' had reached the server; '%s' deleted",
+			 a->tp, next, a->key);
+		if (svc_key_destroy(a->s, a->key, &ign) != KH_OK)
+			log_warn("trustpoint '%s': old ACME account key '%s' not deleted: %s", a->tp, a->key, ign.msg);
+		kh_strlcpy(a->key, b->key, sizeof(a->key));
+		kh_strlcpy(a->jwk, b->jwk, sizeof(a->jwk));
+		kh_strlcpy(a->thumb, b->thumb, sizeof(a->thumb));
+	} else if (rs.status >= 400 && rs.status < 500 && rs.len > 0 &&
+		   acme_parse_problem(rs.body, rs.len, &p, &ign) == KH_OK &&
+		   strcmp(p.type, "urn:ietf:params:acme:error:accountDoesNotExist") == 0) {
+		KH_TRY(acme_store_account(a->s, a->tp, a->key, a->key, a->kid, "", e));
+		log_warn("trustpoint '%s': the interrupted ACME key rollover to '%s' had not reached the server; '%s' "
+			 "deleted",
+			 a->tp, next, next);
+		if (svc_key_destroy(a->s, next, &ign) != KH_OK)
+			log_warn("trustpoint '%s': ACME key '%s' not deleted: %s", a->tp, next, ign.msg);
+	} else {
+		KH_ENSURE(false, acme_fail(a, "the interrupted key rollover (onlyReturnExisting)", &rs, e));
+	}
+out:
+	json_decref(pl);
+	acme_resp_clear(&rs);
+	kh_key_info_clear(&ki);
+	free(b);
 	return r;
 }
 
@@ -1052,19 +1125,30 @@ enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action
 	KH_ENSURE(rs.status == 200, acme_fail(a, "directory", &rs, e));
 	KH_TRY(acme_parse_directory(rs.body, rs.len, &a->dir, e));
 	acme_resp_clear(&rs);
+	KH_TRY(acme_resolve_rollover(a, ac.account_key_next, e));
 
 	if (act == SVC_ACME_KEY_ROLLOVER) {
 		KH_ENSURE(a->dir.key_change[0] != '\0',
 			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME server of '%s' offers no key rollover (keyChange)",
 				     tp));
-		KH_TRY(acme_next_key_name(s, tp, newkey, e));
+		KH_TRY(acme_next_key_name(s, tp, a->key, newkey, e));
 		KH_TRY(svc_key_generate(s, newkey, KH_KEY_P256, &ki, e));
 		generated = true;
 		KH_TRY(svc_pki_check_new_key(newkey, &ki, e));
-		KH_TRY(acme_key_change(a, newkey, e));
+		/* The intent first: a crash from here on is resolved by asking
+		 * the server (acme_resolve_rollover). */
+		KH_TRY(acme_store_account(s, tp, a->key, a->key, a->kid, newkey, e));
+		svc_pki_crash_point(s, "acme.rollover.intent");
+		r = acme_key_change(a, newkey, e);
+		if (r != KH_OK) {
+			if (acme_store_account(s, tp, a->key, a->key, a->kid, "", &ign) != KH_OK)
+				log_err("trustpoint '%s': the failed key rollover stays recorded: %s", tp, ign.msg);
+			goto out;
+		}
 		/* The server knows only the new key now. */
 		generated = false;
-		KH_TRY(acme_store_account(s, tp, a->key, newkey, a->kid, e));
+		svc_pki_crash_point(s, "acme.rollover.changed");
+		KH_TRY(acme_store_account(s, tp, a->key, newkey, a->kid, "", e));
 		if (svc_key_destroy(s, a->key, &ign) != KH_OK)
 			log_warn("trustpoint '%s': old ACME account key '%s' not deleted: %s", tp, a->key, ign.msg);
 		log_info("trustpoint '%s': ACME account %s rolled over from key '%s' to '%s'", tp, a->kid, a->key, newkey);
@@ -1078,7 +1162,7 @@ enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action
 		KH_ENSURE(st == ACME_ST_DEACTIVATED,
 			  kh_err_set(e, KH_E_UNAVAILABLE, "ACME account of '%s' is %s after deactivation", tp,
 				     acme_status_name(st)));
-		KH_TRY(acme_store_account(s, tp, a->key, a->key, "", e));
+		KH_TRY(acme_store_account(s, tp, a->key, a->key, "", "", e));
 		log_info("trustpoint '%s': ACME account %s deactivated", tp, a->kid);
 		snprintf(detail, n, "account %s deactivated", a->kid);
 	}

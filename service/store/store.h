@@ -214,6 +214,7 @@ struct store_tp_acme {
 	char eab_kid[STORE_ACME_EAB_KID_MAX + 1]; /* "": no external account binding */
 	uint8_t eab_key[STORE_ACME_EAB_MAX]; /* the MAC key; wiped once the account exists */
 	size_t eab_key_len;
+	char account_key_next[KH_NAME_MAX + 1]; /* a key rollover in flight; "" when none */
 };
 void store_tp_acme_clear(struct store_tp_acme *a);
 enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_acme *out,

@@ -25,7 +25,7 @@ enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_
 	memset(&a, 0, sizeof(a));
 	KH_TRY(store_prepare(st,
 			     "SELECT directory, contact, ca_pem, account_key, kid, renew_failures, renew_error, renew_next, "
-			     "webroot, eab_kid, eab_key FROM trustpoint_acme WHERE trustpoint = ?",
+			     "webroot, eab_kid, eab_key, account_key_next FROM trustpoint_acme WHERE trustpoint = ?",
 			     &s, e));
 	store_bind_text(s, 1, tp);
 	rc = sqlite3_step(s);
@@ -54,6 +54,7 @@ enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_
 	if (n > 0)
 		memcpy(a.eab_key, sqlite3_column_blob(s, 10), (size_t)n);
 	a.eab_key_len = (size_t)n;
+	store_col_text(s, 11, a.account_key_next, sizeof(a.account_key_next));
 	*out = a;
 	memset(&a, 0, sizeof(a));
 out:
@@ -69,8 +70,8 @@ enum kh_err store_tp_acme_put(struct store *st, const char *tp, const struct sto
 
 	KH_TRY(store_prepare(st,
 			     "INSERT OR REPLACE INTO trustpoint_acme (trustpoint, directory, contact, ca_pem, account_key, "
-			     "kid, renew_failures, renew_error, renew_next, webroot, eab_kid, eab_key) "
-			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			     "kid, renew_failures, renew_error, renew_next, webroot, eab_kid, eab_key, account_key_next) "
+			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			     &s, e));
 	store_bind_text(s, 1, tp);
 	store_bind_text(s, 2, a->directory);
@@ -87,6 +88,7 @@ enum kh_err store_tp_acme_put(struct store *st, const char *tp, const struct sto
 		sqlite3_bind_blob(s, 12, a->eab_key, (int)a->eab_key_len, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(s, 12);
+	store_bind_text(s, 13, a->account_key_next);
 	KH_TRY(store_step_done(st, s, "storing a trustpoint's ACME settings", e));
 out:
 	sqlite3_finalize(s);

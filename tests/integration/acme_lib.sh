@@ -115,3 +115,19 @@ PY
   fail "the proxy did not listen within 5 s"
 }
 stop_acme_proxy() { kill "$ACME_PROXY_PID" 2> /dev/null || true; wait "$ACME_PROXY_PID" 2> /dev/null || true; }
+
+# kill -9 during an ACME operation (KEYHOLD_TEST_CRASH_AT, as in
+# test_pki_crash): keyholdd restarted to kill itself at POINT during CMD,
+# then started again normally.
+kh_crash() { # POINT CMD...: keyholdd kills itself at POINT during CMD
+  local point=$1 pid rc=0
+  shift
+  kh_stop
+  KEYHOLD_TEST_CRASH_AT=$point kh_start
+  pid=$KH_PID
+  "$@" > "$T/crash.out" 2> "$T/crash.err" && fail "$point: '$*' succeeded although keyholdd was to be killed"
+  wait "$pid" || rc=$?
+  KH_PID=""
+  [ "$rc" = 137 ] || fail "$point: keyholdd exited with status $rc, not by SIGKILL"
+  kh_start
+}

@@ -4,7 +4,8 @@
 # then works with the new key and the same account, the old key is gone)
 # and deactivation (§7.3.6: the server refuses the account afterwards;
 # deleting the account key lets the next enroll register a new account),
-# with the refusals of each verb. Then http-01 through a webroot served by
+# with the refusals of each verb; kill -9 inside a rollover settled by
+# asking the server which key it holds. Then http-01 through a webroot served by
 # another web server, and external account binding (pebble requiring it;
 # a missing and a wrong MAC key refused in the server's words).
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +50,20 @@ ok "export" kh trustpoint export acct --chain --out "$T/acct.pem"
 openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/acct.pem" "$T/acct.pem" > /dev/null || fail "the chain"
 ok "rollover again" kh trustpoint acme-rollover acct
 grep -q "rolled over from acct.acme.1 to acct.acme.2" "$T/ok.out" || fail "second rollover"
+# kill -9 inside a rollover: before the server heard of it the old key
+# stays, after it the new one; the next use asks the server and settles it.
+kh_crash acme.rollover.intent kh trustpoint acme-rollover acct
+ok "enroll after a crash before keyChange" kh trustpoint enroll acct
+grep -q "rollover to 'acct.acme.3' had not reached the server" "$T/keyholdd.log" || fail "intent: not resolved"
+[ "$(kh --json trustpoint show acct | json_get 'd["acme_account_key"]')" = acct.acme.2 ] || fail "intent: not the old key"
+expect_err NOT_FOUND "intent: the new key is deleted" kh key show acct.acme.3
+kh_crash acme.rollover.changed kh trustpoint acme-rollover acct
+ok "enroll after a crash after keyChange" kh trustpoint enroll acct
+grep -q "rollover to 'acct.acme.3' had reached the server; 'acct.acme.2' deleted" "$T/keyholdd.log" \
+  || fail "changed: not resolved"
+[ "$(kh --json trustpoint show acct | json_get 'd["acme_account"] + " " + d["acme_account_key"]')" = "$acct acct.acme.3" ] \
+  || fail "changed: not the new key on the same account"
+expect_err NOT_FOUND "changed: the old key is deleted" kh key show acct.acme.2
 
 # Deactivation: asked twice, then the server refuses the account.
 expect_err FAILED_PRECONDITION "deactivate without --yes" kh trustpoint acme-deactivate acct
@@ -61,7 +76,7 @@ expect_msg "no ACME account yet"
 expect_err FAILED_PRECONDITION "enroll with the deactivated account" kh trustpoint enroll acct
 expect_msg "urn:ietf:params:acme:error:unauthorized: An account with the provided public key exists but is deactivated"
 # A new key: a new account, and the enrollment works again.
-ok "delete the account key" kh key delete acct.acme.2 --force
+ok "delete the account key" kh key delete acct.acme.3 --force
 ok "enroll with a new account" kh trustpoint enroll acct
 acct2=$(kh --json trustpoint show acct | json_get 'd["acme_account"]')
 case $acct2 in "https://127.0.0.1:$ACME_PORT/my-account/"*) [ "$acct2" != "$acct" ] || fail "the same account" ;;

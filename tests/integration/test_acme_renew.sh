@@ -121,18 +121,6 @@ monitor 0 0 0
 # kill -9 during an ACME enroll (KEYHOLD_TEST_CRASH_AT, as in
 # test_pki_crash): after a restart the trustpoint holds its old or its new
 # certificate, never anything between, and enroll simply runs again.
-kh_crash() { # POINT CMD...: keyholdd kills itself at POINT during CMD
-  local point=$1 pid rc=0
-  shift
-  kh_stop
-  KEYHOLD_TEST_CRASH_AT=$point kh_start
-  pid=$KH_PID
-  "$@" > "$T/crash.out" 2> "$T/crash.err" && fail "$point: '$*' succeeded although keyholdd was to be killed"
-  wait "$pid" || rc=$?
-  KH_PID=""
-  [ "$rc" = 137 ] || fail "$point: keyholdd exited with status $rc, not by SIGKILL"
-  kh_start
-}
 fp() { kh trustpoint export same | openssl x509 -noout -fingerprint -sha256; }
 fp0=$(fp)
 for point in acme.downloaded import.before_commit; do
