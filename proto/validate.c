@@ -133,6 +133,19 @@ static enum kh_err check_tp_scep(const ProtobufCMessage *m, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+/* AcmeAccount: the binding goes with SET_EAB, whole, and with nothing else. */
+static enum kh_err check_acme_account(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__AcmeAccountRequest *p = (const void *)m;
+	bool kid = p->eab_kid != NULL && p->eab_kid[0] != '\0', key = p->eab_hmac_key.len > 0;
+
+	if (p->action == KEYHOLD__V1__ACME_ACCOUNT_ACTION__ACME_ACCOUNT_SET_EAB && !(kid && key))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "external account binding needs both --eab-kid and --eab-hmac-file");
+	if (p->action != KEYHOLD__V1__ACME_ACCOUNT_ACTION__ACME_ACCOUNT_SET_EAB && (kid || key))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding goes with acme-eab only");
+	return KH_OK;
+}
+
 /* enrollment acme needs an https:// directory; the ACME fields belong to
  * it alone. */
 static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
@@ -341,7 +354,9 @@ static const struct proto_entry proto_entries[] = {
 	ENTRY(truststore_list_request, NAME_OPT("store", "trust store")),
 	ENTRY(discard_csr_request, NAME("name", "trustpoint")),
 	ENTRY(acme_account_request, NAME("name", "trustpoint"),
-	      ENUM("action", 1, 2, "ACME account action %d is unknown; use key rollover (1) or deactivate (2)")),
+	      ENUM("action", 1, 3, "ACME account action %d is unknown; use key rollover (1), deactivate (2) or set eab (3)"),
+	      CHECK(check_acme_account), TEXT("eab_kid", 256, "the external account binding key identifier"),
+	      BYTES("eab_hmac_key", 0, 256, "the external account binding MAC key")),
 	ENTRY(truststore_create_request, NAME("store", "trust store")),
 	ENTRY(truststore_delete_request, NAME("store", "trust store")),
 	ENTRY(truststore_export_request, NAME("store", "trust store"),

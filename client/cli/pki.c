@@ -141,7 +141,7 @@ static int tp_call_name(struct cli *cli, const char *method, const char *name, k
 
 /* A challenge password from a file, never argv: it is a secret (SCEP).
  * One trailing newline dropped. */
-static int read_secret(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1], const char *what)
+int cli_read_secret(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1], const char *what)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -165,7 +165,7 @@ static int read_secret(struct cli *cli, const char *path, char challenge[CLI_CHA
 
 static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1])
 {
-	return read_secret(cli, path, challenge, "the challenge password");
+	return cli_read_secret(cli, path, challenge, "the challenge password");
 }
 
 static enum kh_err csr_fill(kh_msg *q, const char *key, const char *subject, const char *san, const char *eku,
@@ -549,7 +549,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, c.eab_kid, 256, "the external account binding kid")) != 0 ||
 	    (rc = check_len(cli, c.acme_webroot, 1024, "the ACME webroot")) != 0)
 		return rc;
-	if (eab_file != NULL && (rc = read_secret(cli, eab_file, c.eab_key, "the external account binding MAC key")) != 0)
+	if (eab_file != NULL && (rc = cli_read_secret(cli, eab_file, c.eab_key, "the external account binding MAC key")) != 0)
 		return rc;
 	if (acme_ca != NULL && (rc = cli_read_file(cli, acme_ca, CLI_PKI_FILE_MAX, &c.acme_ca, &c.acme_ca_len)) != 0)
 		return rc;
@@ -1052,8 +1052,10 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 		return cli_tp_discard_csr(cli, a);
 	if (strcmp(verb, "acme-rollover") == 0 || strcmp(verb, "acme-deactivate") == 0)
 		return cli_tp_acme_account(cli, a, strcmp(verb, "acme-deactivate") == 0);
+	if (strcmp(verb, "acme-eab") == 0)
+		return cli_tp_acme_eab(cli, a);
 	return cli_usage(cli, "unknown verb 'trustpoint %s'; use create, list, show, delete, authenticate, enroll, import, "
-			      "export, regenerate, set, discard-csr, acme-rollover or acme-deactivate",
+			      "export, regenerate, set, discard-csr, acme-rollover, acme-deactivate or acme-eab",
 			 verb);
 }
 

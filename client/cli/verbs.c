@@ -88,6 +88,9 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "acme-deactivate", cli_cmd_trustpoint, "trustpoint acme-deactivate TP --yes",
 	  "Deactivate TP's ACME account on the server (cannot be undone); delete the account key to let\n"
 	  "the next enroll register a new one.", "yes" },
+	{ "trustpoint", "acme-eab", cli_cmd_trustpoint, "trustpoint acme-eab TP --eab-kid K --eab-hmac-file F",
+	  "The external account binding (kid, MAC key base64url in F) TP's next ACME account registration\n"
+	  "sends (after a refused one, or for a server that forgot the account).", "eab-kid=,eab-hmac-file=" },
 	{ "truststore", "create", cli_cmd_truststore, "truststore create STORE",
 	  "An empty trust store, to be given its settings before its first certificate.", "" },
 	{ "truststore", "add", cli_cmd_truststore, "truststore add STORE FILE...",

@@ -550,6 +550,31 @@ out:
 	return r;
 }
 
+enum kh_err svc_acme_set_eab(struct svc *s, const char *tp, const char *kid, const uint8_t *key, size_t key_len,
+			     struct kh_errbuf *e)
+{
+	struct store_tp_acme ac;
+	struct store_tp t;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_get(s->pki->store, tp, &t, e));
+	KH_ENSURE(t.enrollment == KH_ENROLL_ACME,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "trustpoint '%s' does not enroll with ACME", tp));
+	KH_TRY(store_tp_acme_get(s->pki->store, tp, &ac, e));
+	kh_strlcpy(ac.eab_kid, kid, sizeof(ac.eab_kid));
+	KH_TRY(svc_acme_eab_key(key, key_len, &ac, e));
+	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
+	log_info("trustpoint '%s': ACME external account binding kid '%s' set for the next registration", tp, kid);
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_acme_clear(&ac);
+	store_tp_clear(&t);
+	return r;
+}
+
 enum kh_err svc_acme_renewal_set(struct svc *s, const char *tp, uint32_t failures, const char *error, int64_t next,
 				 struct kh_errbuf *e)
 {

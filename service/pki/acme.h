@@ -109,6 +109,11 @@ enum kh_err svc_acme_key_name(const char *tp, char out[KH_NAME_MAX + 1], struct 
 enum svc_acme_action { SVC_ACME_KEY_ROLLOVER = 1, SVC_ACME_DEACTIVATE = 2 };
 enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action act, char *detail, size_t n,
 			     struct kh_errbuf *e) KH_WUR;
+/* Gives ACME trustpoint tp the external account binding (kid, MAC key as
+ * the CA gave it, base64url) its next account registration sends (takes
+ * the PKI lock; nothing is sent now). */
+enum kh_err svc_acme_set_eab(struct svc *s, const char *tp, const char *kid, const uint8_t *key, size_t key_len,
+			     struct kh_errbuf *e) KH_WUR;
 
 /* The external account binding MAC key as the CA gave it (base64url,
  * RFC 8555 §7.3.4; blanks around it ignored) decoded into a->eab_key;

@@ -7,7 +7,8 @@
 # with the refusals of each verb; kill -9 inside a rollover settled by
 # asking the server which key it holds. Then http-01 through a webroot served by
 # another web server, and external account binding (pebble requiring it;
-# a missing and a wrong MAC key refused in the server's words).
+# a missing and a wrong MAC key refused in the server's words, then
+# corrected with acme-eab).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
@@ -163,4 +164,12 @@ openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/eab.pem" "$T/eab.pem"
   || fail "the MAC key stayed in the state database"
 [ "$(sqlite3 "$T/state/keyhold.db" "SELECT length(eab_key) FROM trustpoint_acme WHERE trustpoint = 'wrong'")" = 48 ] \
   || fail "the unused binding of 'wrong' is not kept for its next try"
+# The right binding afterwards: acme-eab, and the next enroll registers.
+expect_rc 2 "acme-eab without the key file" kh trustpoint acme-eab wrong --eab-kid kid-1
+expect_err FAILED_PRECONDITION "acme-eab on a self trustpoint" kh trustpoint acme-eab selfie --eab-kid kid-1 \
+  --eab-hmac-file "$T/eab.key"
+expect_err INVALID_ARGUMENT "acme-eab with junk" kh trustpoint acme-eab wrong --eab-kid kid-1 --eab-hmac-file "$T/eab-junk.key"
+ok "acme-eab" kh --json trustpoint acme-eab wrong --eab-kid kid-1 --eab-hmac-file "$T/eab.key"
+[ "$(json_get 'd["trustpoint"]["acme_eab_kid"]' < "$T/ok.out")" = kid-1 ] || { cat "$T/ok.out"; fail "acme-eab: the answer"; }
+ok "enroll with the corrected binding" kh trustpoint enroll wrong
 log "ACME account key rollover, deactivation, external account binding"

@@ -172,6 +172,7 @@ run_json trustpoint show tj --csr
 run_json trustpoint discard-csr tj
 run_json trustpoint acme-rollover tj
 run_json trustpoint acme-deactivate tj --yes
+run_json trustpoint acme-eab tj --eab-kid kid-1 --eab-hmac-file "$T/msg"
 run_json truststore add sj "$T/ca.pem"
 run_json truststore list
 run_json truststore list sj
