@@ -130,6 +130,19 @@ static enum kh_err check_tp_scep(const ProtobufCMessage *m, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+/* AcmeAccount: the binding goes with SET_EAB, whole, and with nothing else. */
+static enum kh_err check_acme_account(const ProtobufCMessage *m, struct kh_errbuf *e)
+{
+	const Keyhold__V1__AcmeAccountRequest *p = (const void *)m;
+	bool kid = p->eab_kid != NULL && p->eab_kid[0] != '\0', key = p->eab_hmac_key.len > 0;
+
+	if (p->action == KEYHOLD__V1__ACME_ACCOUNT_ACTION__ACME_ACCOUNT_SET_EAB && !(kid && key))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "external account binding needs both --eab-kid and --eab-hmac-file");
+	if (p->action != KEYHOLD__V1__ACME_ACCOUNT_ACTION__ACME_ACCOUNT_SET_EAB && (kid || key))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding goes with acme-eab only");
+	return KH_OK;
+}
+
 /* enrollment acme needs an https:// directory; the ACME fields belong to
  * it alone. */
 static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
@@ -144,7 +157,9 @@ static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "enrollment %d is unknown; use self, terminal, url or acme",
 				  (int)p->enrollment);
 	if ((int)p->enrollment != KH_ENROLL_ACME) {
-		if (dir[0] != '\0' || contact[0] != '\0' || p->acme_ca_pem.len > 0)
+		if (dir[0] != '\0' || contact[0] != '\0' || p->acme_ca_pem.len > 0 ||
+		    (p->eab_kid != NULL && p->eab_kid[0] != '\0') || p->eab_hmac_key.len > 0 ||
+		    (p->acme_webroot != NULL && p->acme_webroot[0] != '\0'))
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME options need --enrollment acme");
 		return KH_OK;
 	}
@@ -154,6 +169,10 @@ static enum kh_err check_tp_acme(const ProtobufCMessage *m, struct kh_errbuf *e)
 	for (i = 0; dir[i] != '\0'; i++)
 		if ((unsigned char)dir[i] <= 0x20 || (unsigned char)dir[i] >= 0x7f)
 			return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME directory URL holds a blank or non-ASCII byte");
+	if (p->acme_webroot != NULL && p->acme_webroot[0] != '\0' && p->acme_webroot[0] != '/')
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "--acme-webroot must be an absolute path");
+	if ((p->eab_kid != NULL && p->eab_kid[0] != '\0') != (p->eab_hmac_key.len > 0))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "external account binding needs both --eab-kid and --eab-hmac-file");
 	if (contact[0] != '\0' && strncmp(contact, "mailto:", 7) != 0)
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the ACME contact must be a mailto: URL");
 	for (i = 0; contact[i] != '\0'; i++)
@@ -317,6 +336,9 @@ static const struct proto_entry proto_entries[] = {
 	      CHECK(check_tp_acme), TEXT("acme_directory", KH_PKI_URL_MAX, "ACME directory URL"),
 	      TEXT("acme_contact", KH_PKI_URL_MAX, "ACME contact"),
 	      BYTES("acme_ca_pem", 0, KH_PKI_BLOB_MAX, "the ACME CA bundle"),
+	      TEXT("eab_kid", 256, "the external account binding key identifier"),
+	      TEXT("acme_webroot", 1024, "the ACME webroot"),
+	      BYTES("eab_hmac_key", 0, 256, "the external account binding MAC key"),
 	      TEXT("revocation", KH_REVOCATION_MAX, "revocation list"),
 	      ENUM("digest", 0, KH_DIGEST_MAX, "digest %d is unknown; use sha256, sha384 or sha512"),
 	      CHECK(check_tp_lifetime), TEXT("ocsp_url", KH_PKI_URL_MAX, "OCSP URL"), CHECK(check_tp_ocsp_url),
@@ -339,6 +361,10 @@ static const struct proto_entry proto_entries[] = {
 	      BYTES("files", 1, KH_PKI_BLOB_MAX, "a certificate file")),
 	ENTRY(truststore_list_request, NAME_OPT("store", "trust store")),
 	ENTRY(discard_csr_request, NAME("name", "trustpoint")),
+	ENTRY(acme_account_request, NAME("name", "trustpoint"),
+	      ENUM("action", 1, 3, "ACME account action %d is unknown; use key rollover (1), deactivate (2) or set eab (3)"),
+	      CHECK(check_acme_account), TEXT("eab_kid", 256, "the external account binding key identifier"),
+	      BYTES("eab_hmac_key", 0, 256, "the external account binding MAC key")),
 	ENTRY(truststore_create_request, NAME("store", "trust store")),
 	ENTRY(truststore_delete_request, NAME("store", "trust store")),
 	ENTRY(truststore_export_request, NAME("store", "trust store"),

@@ -231,12 +231,21 @@ int cli_cmd_audit(struct cli *cli, struct cli_args *a);
 int cli_cmd_policy(struct cli *cli, struct cli_args *a);
 /* pki.c: a trustpoint as `trustpoint show` prints it (or its JSON). */
 void cli_tp_out(struct cli *cli, const kh_msg *t);
+/* One trustpoint as a JSON object (member key, or an element when NULL). */
+void cli_tp_json(struct cli_json *j, const char *key, const kh_msg *t);
 /* cert.c: revocation, expiry, renewal (docs/REVOCATION.md) */
 int cli_cmd_cert(struct cli *cli, struct cli_args *a);
 int cli_tp_set(struct cli *cli, struct cli_args *a);
 int cli_ts_set(struct cli *cli, struct cli_args *a);
 /* tpedit.c */
 int cli_tp_discard_csr(struct cli *cli, struct cli_args *a);
+/* acme.c: trustpoint acme-rollover (deactivate false), acme-deactivate;
+ * acme-eab. */
+int cli_tp_acme_account(struct cli *cli, struct cli_args *a, bool deactivate);
+int cli_tp_acme_eab(struct cli *cli, struct cli_args *a);
+/* pki.c: a secret of 1..CLI_CHALLENGE_MAX characters from a file (never
+ * argv), one trailing newline dropped; what names it in errors. */
+int cli_read_secret(struct cli *cli, const char *path, char out[CLI_CHALLENGE_MAX + 1], const char *what);
 /* tspool.c: a trust store as a trustpool */
 int cli_ts_create(struct cli *cli, struct cli_args *a);
 int cli_ts_delete(struct cli *cli, struct cli_args *a);

@@ -141,7 +141,7 @@ static int tp_call_name(struct cli *cli, const char *method, const char *name, k
 
 /* A challenge password from a file, never argv: it is a secret (SCEP).
  * One trailing newline dropped. */
-static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1])
+int cli_read_secret(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1], const char *what)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -154,14 +154,18 @@ static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_
 	if (len == 0 || len > CLI_CHALLENGE_MAX || memchr(buf, '\0', len) != NULL) {
 		OPENSSL_cleanse(buf, len);
 		free(buf);
-		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "the challenge password must be 1 to %d characters",
-				 CLI_CHALLENGE_MAX);
+		return cli_failf(cli, KH_E_INVALID_ARGUMENT, "%s must be 1 to %d characters", what, CLI_CHALLENGE_MAX);
 	}
 	memcpy(challenge, buf, len);
 	challenge[len] = '\0';
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	return 0;
+}
+
+static int read_challenge(struct cli *cli, const char *path, char challenge[CLI_CHALLENGE_MAX + 1])
+{
+	return cli_read_secret(cli, path, challenge, "the challenge password");
 }
 
 static enum kh_err csr_fill(kh_msg *q, const char *key, const char *subject, const char *san, const char *eku,
@@ -314,6 +318,11 @@ static void tp_json(struct cli_json *j, const char *key, const kh_msg *t)
 	cli_json_str(j, "acme_contact", kh_msg_get_str(t, "acme_contact"));
 	cli_json_str(j, "acme_account_key", kh_msg_get_str(t, "acme_account_key"));
 	cli_json_str(j, "acme_account", kh_msg_get_str(t, "acme_account"));
+	cli_json_str(j, "acme_webroot", kh_msg_get_str(t, "acme_webroot"));
+	cli_json_str(j, "acme_eab_kid", kh_msg_get_str(t, "acme_eab_kid"));
+	cli_json_u64(j, "renew_failures", kh_msg_get_uint(t, "acme_renew_failures"));
+	cli_json_str(j, "renew_error", kh_msg_get_str(t, "acme_renew_error"));
+	cli_json_str(j, "renew_next_attempt", cli_time_str(kh_msg_get_int(t, "acme_renew_next"), tb, sizeof(tb)));
 	cli_json_u64(j, "renew_at", kh_msg_get_uint(t, "renew_at"));
 	cli_json_bool(j, "renew_regenerate", kh_msg_get_bool(t, "renew_regenerate"));
 	cli_json_str(j, "renewal", renewal);
@@ -370,6 +379,10 @@ static void tp_print(const kh_msg *t)
 		printf("acme:        %s, account key %s, account %s\n", kh_msg_get_str(t, "acme_directory"),
 		       kh_msg_get_str(t, "acme_account_key"),
 		       kh_msg_get_str(t, "acme_account")[0] ? kh_msg_get_str(t, "acme_account") : "not yet created");
+	if (kh_msg_get_str(t, "acme_webroot")[0] != '\0')
+		printf("http-01:     written into %s/.well-known/acme-challenge/\n", kh_msg_get_str(t, "acme_webroot"));
+	if (kh_msg_get_str(t, "acme_eab_kid")[0] != '\0')
+		printf("acme eab:    kid %s (used when the account is created)\n", kh_msg_get_str(t, "acme_eab_kid"));
 	printf("revocation:  %s%s%s\n", kh_msg_get_str(t, "revocation"), ocsp[0] ? ", OCSP responder " : "", ocsp);
 	if (kh_msg_get_str(t, "revocation_state")[0] != '\0')
 		printf("rev. state:  %s%s (checked %s): %s\n", kh_msg_get_str(t, "revocation_state"),
@@ -383,11 +396,17 @@ static void tp_print(const kh_msg *t)
 		       strcmp(renewal, "pending") == 0
 			       ? (kh_msg_get_str(t, "url")[0] != '\0'
 					  ? ": RENEWAL PENDING (the new key's RenewalReq goes with the next SCEP pass)"
+				  : kh_msg_get_str(t, "acme_directory")[0] != '\0'
+					  ? ": RENEWAL PENDING (the next ACME order is for the new key)"
 					  : ": RENEWAL PENDING (import the new certificate)")
 		       : strcmp(renewal, "due") == 0
 			       ? (kh_msg_get_str(t, "url")[0] != '\0' ? ": due (keyholdd's SCEP poller renews it)"
 								       : ": due (the expiry monitor renews it)")
 			       : "");
+	if (kh_msg_get_uint(t, "acme_renew_failures") > 0)
+		printf("renewal:     FAILED %u time(s) in a row; next attempt %s; last error: %s\n",
+		       (unsigned)kh_msg_get_uint(t, "acme_renew_failures"),
+		       cli_time_str(kh_msg_get_int(t, "acme_renew_next"), tb, sizeof(tb)), kh_msg_get_str(t, "acme_renew_error"));
 	n = kh_msg_count(t, "ca");
 	if (kh_msg_has(t, "pending_ca")) {
 		printf("pending ca:  CA rollover: becomes the CA when a certificate it issued is imported\n");
@@ -416,6 +435,11 @@ static void tp_print(const kh_msg *t)
 		       key);
 }
 
+void cli_tp_json(struct cli_json *j, const char *key, const kh_msg *t)
+{
+	tp_json(j, key, t);
+}
+
 void cli_tp_out(struct cli *cli, const kh_msg *t)
 {
 	if (cli->json)
@@ -428,7 +452,8 @@ struct tp_create_req {
 	const char *name, *key, *generate, *subject, *fqdn, *san, *eku, *enrollment, *revocation, *digest, *ocsp;
 	const char *url;
 	char challenge[CLI_CHALLENGE_MAX + 1];
-	const char *acme_dir, *acme_contact;
+	const char *acme_dir, *acme_contact, *eab_kid, *acme_webroot;
+	char eab_key[CLI_CHALLENGE_MAX + 1];
 	uint8_t *acme_ca;
 	size_t acme_ca_len;
 	uint32_t days, renew_at;
@@ -465,6 +490,11 @@ static enum kh_err tp_create_fill(kh_msg *q, const struct tp_create_req *c)
 	CLI_TRY(set_opt_str(q, "acme_contact", c->acme_contact));
 	if (c->acme_ca != NULL)
 		CLI_TRY(kh_msg_set_bytes(q, "acme_ca_pem", c->acme_ca, c->acme_ca_len));
+	CLI_TRY(set_opt_str(q, "acme_webroot", c->acme_webroot));
+	if (c->eab_kid != NULL) {
+		CLI_TRY(kh_msg_set_str(q, "eab_kid", c->eab_kid));
+		CLI_TRY(kh_msg_set_bytes(q, "eab_hmac_key", (const uint8_t *)c->eab_key, strlen(c->eab_key)));
+	}
 out:
 	return r;
 }
@@ -476,6 +506,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	const char *days = cli_opt(a, "--days");
 	const char *cpw = cli_opt(a, "--challenge-password-file");
 	const char *acme_ca = cli_opt(a, "--acme-ca-bundle");
+	const char *eab_file = cli_opt(a, "--eab-hmac-file");
 	struct tp_create_req c;
 	kh_msg *q = NULL, *resp = NULL;
 	bool renew_set = false, mode_given = false;
@@ -495,6 +526,8 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	c.url = cli_opt(a, "--url");
 	c.acme_dir = cli_opt(a, "--acme-directory");
 	c.acme_contact = cli_opt(a, "--acme-contact");
+	c.eab_kid = cli_opt(a, "--eab-kid");
+	c.acme_webroot = cli_opt(a, "--acme-webroot");
 	if ((rc = cli_renew_opts(cli, a, &renew_set, &c.renew_at, &c.renew_regenerate, &mode_given)) != 0)
 		return rc;
 	if (mode_given && c.renew_at == 0)
@@ -528,7 +561,10 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		if (c.enrollment == NULL)
 			return cli_usage(cli, "unknown enrollment '%s'; use self, terminal, url or acme", enr);
 	}
-	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL) &&
+	if ((c.eab_kid == NULL) != (eab_file == NULL))
+		return cli_usage(cli, "external account binding needs both --eab-kid K and --eab-hmac-file F");
+	if ((c.acme_dir != NULL || c.acme_contact != NULL || acme_ca != NULL || c.eab_kid != NULL ||
+	     c.acme_webroot != NULL) &&
 	    (enr == NULL || strcmp(enr, "acme") != 0))
 		return cli_usage(cli, "the --acme-* options go with --enrollment acme");
 	if (enr != NULL && strcmp(enr, "acme") == 0 && c.acme_dir == NULL)
@@ -545,7 +581,11 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 	    (rc = check_len(cli, c.ocsp, CLI_URL_MAX, "the OCSP URL")) != 0 ||
 	    (rc = check_len(cli, c.url, CLI_URL_MAX, "the URL")) != 0 ||
 	    (rc = check_len(cli, c.acme_dir, CLI_URL_MAX, "the ACME directory URL")) != 0 ||
-	    (rc = check_len(cli, c.acme_contact, CLI_URL_MAX, "the ACME contact")) != 0)
+	    (rc = check_len(cli, c.acme_contact, CLI_URL_MAX, "the ACME contact")) != 0 ||
+	    (rc = check_len(cli, c.eab_kid, 256, "the external account binding kid")) != 0 ||
+	    (rc = check_len(cli, c.acme_webroot, 1024, "the ACME webroot")) != 0)
+		return rc;
+	if (eab_file != NULL && (rc = cli_read_secret(cli, eab_file, c.eab_key, "the external account binding MAC key")) != 0)
 		return rc;
 	if (acme_ca != NULL && (rc = cli_read_file(cli, acme_ca, CLI_PKI_FILE_MAX, &c.acme_ca, &c.acme_ca_len)) != 0)
 		return rc;
@@ -559,6 +599,7 @@ static int tp_create(struct cli *cli, struct cli_args *a)
 		kh_msg_free(resp);
 	}
 	OPENSSL_cleanse(c.challenge, sizeof(c.challenge));
+	OPENSSL_cleanse(c.eab_key, sizeof(c.eab_key));
 	free(c.acme_ca);
 	return rc;
 }
@@ -1062,8 +1103,12 @@ int cli_cmd_trustpoint(struct cli *cli, struct cli_args *a)
 		return cli_tp_set(cli, a);
 	if (strcmp(verb, "discard-csr") == 0)
 		return cli_tp_discard_csr(cli, a);
+	if (strcmp(verb, "acme-rollover") == 0 || strcmp(verb, "acme-deactivate") == 0)
+		return cli_tp_acme_account(cli, a, strcmp(verb, "acme-deactivate") == 0);
+	if (strcmp(verb, "acme-eab") == 0)
+		return cli_tp_acme_eab(cli, a);
 	return cli_usage(cli, "unknown verb 'trustpoint %s'; use create, list, show, delete, authenticate, enroll, import, "
-			      "export, regenerate, set or discard-csr",
+			      "export, regenerate, set, discard-csr, acme-rollover, acme-deactivate or acme-eab",
 			 verb);
 }
 

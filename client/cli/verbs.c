@@ -37,7 +37,8 @@ static const struct cli_verb cli_verbs[] = {
 	{ "trustpoint", "create", cli_cmd_trustpoint,
 	  "trustpoint create TP (--key NAME | --generate TYPE) --subject DN [--fqdn F|none] [--ip-san] [--san LIST]\n"
 	  "      [--eku LIST] [--enrollment self|terminal|url|acme] [--url URL] [--challenge-password-file F]\n"
-	  "      [--acme-directory URL [--acme-contact mailto:ADDR] [--acme-ca-bundle FILE]]\n"
+	  "      [--acme-directory URL [--acme-contact mailto:ADDR] [--acme-ca-bundle FILE]\n"
+	  "       [--eab-kid K --eab-hmac-file F] [--acme-webroot DIR]]\n"
 	  "      [--revocation LIST] [--ocsp-url URL] [--digest D] [--days N]\n"
 	  "      [--renew-at PERCENT|off] [--renew-regenerate|--renew-same-key]",
 	  "A trustpoint: a key, the subject to enroll it with and how to check revocation. LIST for\n"
@@ -46,9 +47,12 @@ static const struct cli_verb cli_verbs[] = {
 	  "--ip-san: a CN that is an IP address also becomes an IP SAN.\n"
 	  "--enrollment url: SCEP against --url (an RSA key generated for it; challenge from a file).\n"
 	  "--enrollment acme: `enroll` gets the certificate from the ACME (RFC 8555) server at the https://\n"
-	  "--acme-directory, its TLS verified with the PEM CAs of --acme-ca-bundle (default: the system's).",
+	  "--acme-directory, its TLS verified with the PEM CAs of --acme-ca-bundle (default: the system's);\n"
+	  "--eab-kid/--eab-hmac-file: the external account binding the CA gave (MAC key base64url in F);\n"
+	  "--acme-webroot: http-01 answered by a web server serving DIR (keyholdd writes the file there).",
 	  "key=,generate=,subject=,fqdn=,ip-san,san=,eku=,enrollment=,revocation=,ocsp-url=,digest=,days=,renew-at=,url=,"
-	  "challenge-password-file=,renew-regenerate,renew-same-key,acme-directory=,acme-contact=,acme-ca-bundle=" },
+	  "challenge-password-file=,renew-regenerate,renew-same-key,acme-directory=,acme-contact=,acme-ca-bundle=,eab-kid=,"
+	  "eab-hmac-file=,acme-webroot=" },
 	{ "trustpoint", "list", cli_cmd_trustpoint, "trustpoint list", "All trustpoints.", "" },
 	{ "trustpoint", "show", cli_cmd_trustpoint, "trustpoint show TP [--csr]",
 	  "A trustpoint; --csr: its pending request as PEM.", "csr" },
@@ -81,6 +85,15 @@ static const struct cli_verb cli_verbs[] = {
 	  "enrollment=,days=" },
 	{ "trustpoint", "discard-csr", cli_cmd_trustpoint, "trustpoint discard-csr TP",
 	  "Drop TP's pending CSR (a rollover key stays; the next enroll makes a new CSR).", "" },
+	{ "trustpoint", "acme-rollover", cli_cmd_trustpoint, "trustpoint acme-rollover TP",
+	  "ACME account key rollover (RFC 8555 keyChange): a new token key TP.acme.N signs the account's\n"
+	  "requests from now on; the old key is deleted.", "" },
+	{ "trustpoint", "acme-deactivate", cli_cmd_trustpoint, "trustpoint acme-deactivate TP --yes",
+	  "Deactivate TP's ACME account on the server (cannot be undone); delete the account key to let\n"
+	  "the next enroll register a new one.", "yes" },
+	{ "trustpoint", "acme-eab", cli_cmd_trustpoint, "trustpoint acme-eab TP --eab-kid K --eab-hmac-file F",
+	  "The external account binding (kid, MAC key base64url in F) TP's next ACME account registration\n"
+	  "sends (after a refused one, or for a server that forgot the account).", "eab-kid=,eab-hmac-file=" },
 	{ "truststore", "create", cli_cmd_truststore, "truststore create STORE",
 	  "An empty trust store, to be given its settings before its first certificate.", "" },
 	{ "truststore", "add", cli_cmd_truststore, "truststore add STORE FILE...",

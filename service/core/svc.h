@@ -79,6 +79,12 @@ struct svc {
 	struct scep_poll *scep_poll;   /* rpc/scep_poll.c: the SCEP poller and renewal timer; NULL: none */
 	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
 	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
+	/* Enrolls trustpoint tp as `trustpoint enroll` does (ACME: the order
+	 * and the import, rollover included); *serial (n bytes) the new
+	 * certificate's. The expiry monitor (revocation/) renews with it;
+	 * the function lives in rpc/, above it, so daemon/ sets it at start.
+	 * NULL: no automatic enrollment (unit tests). */
+	enum kh_err (*enroll_auto)(struct svc *s, const char *tp, char *serial, size_t n, struct kh_errbuf *e);
 };
 
 /* "INIT", "SELF_TEST", "OPERATIONAL", "ERROR" (svc_state.c). */

@@ -255,6 +255,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	/* Before the loop runs: no request is served without a record. */
 	if (svc_open_audit(s, ast, &why) != KH_OK)
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
+	s->enroll_auto = svc_tp_enroll_auto;
 	KH_TRY(svc_expiry_start(s, base, e));
 	KH_TRY(svc_scep_poll_start(s, base, e));
 	KH_TRY(svc_revsched_start(s, base, e));

@@ -46,6 +46,7 @@ struct acme_ctx {
 	char kid[ACME_URL_MAX + 1];
 	char jwk[256];                       /* canonical JWK (RFC 7638 member order) */
 	char thumb[64];                      /* base64url SHA-256 of jwk */
+	const struct store_tp_acme *ac;      /* borrowed: the external account binding */
 	uint64_t deadline_us;
 };
 
@@ -251,7 +252,7 @@ out:
 
 /* ES256 over in (RFC 7518 §3.4): SHA-256 here, ECDSA in the token, the
  * DER signature turned into the fixed 64-byte r||s. */
-static enum kh_err acme_sign(struct acme_ctx *a, const char *in, char **sig_b64, struct kh_errbuf *e)
+static enum kh_err acme_sign_with(struct svc *s, const char *key, const char *in, char **sig_b64, struct kh_errbuf *e)
 {
 	struct hsm_sign_op op;
 	uint8_t md[32], raw[64];
@@ -266,12 +267,12 @@ static enum kh_err acme_sign(struct acme_ctx *a, const char *in, char **sig_b64,
 	KH_ENSURE(EVP_Digest(in, strlen(in), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32,
 		  kh_err_set(e, KH_E_INTERNAL, "SHA-256 failed"));
 	memset(&op, 0, sizeof(op));
-	op.key = a->key;
+	op.key = key;
 	op.digest = KH_DIGEST_SHA256;
 	op.padding = KH_PAD_DEFAULT;
 	op.in = md;
 	op.in_len = mdlen;
-	KH_TRY(hsm_sign(a->s->hsm, &op, &der, &der_len, e));
+	KH_TRY(hsm_sign(s->hsm, &op, &der, &der_len, e));
 	p = der;
 	sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
 	KH_ENSURE(sig != NULL, kh_err_set(e, KH_E_INTERNAL, "the token's ECDSA signature does not parse"));
@@ -284,6 +285,11 @@ out:
 	ECDSA_SIG_free(sig);
 	free(der);
 	return r;
+}
+
+static enum kh_err acme_sign(struct acme_ctx *a, const char *in, char **sig_b64, struct kh_errbuf *e)
+{
+	return acme_sign_with(a->s, a->key, in, sig_b64, e);
 }
 
 /* A JWS (RFC 8555 §6.2) POSTed to url: payload NULL is POST-as-GET; the
@@ -386,8 +392,9 @@ static enum kh_err acme_wait(struct acme_ctx *a, unsigned *delay_ms, unsigned re
 	return KH_OK;
 }
 
-/* The JWK of the account key and its thumbprint (RFC 7638). */
-static enum kh_err acme_jwk(struct acme_ctx *a, struct kh_errbuf *e)
+/* The JWK of P-256 token key `key` (jwk: 256 bytes) and its thumbprint
+ * (RFC 7638; thumb: 64 bytes). */
+static enum kh_err acme_jwk_of(struct svc *s, const char *key, char *jwk, char *thumb, struct kh_errbuf *e)
 {
 	enum kh_key_type type = KH_KEY_UNSPECIFIED;
 	EVP_PKEY *pub = NULL;
@@ -397,28 +404,34 @@ static enum kh_err acme_jwk(struct acme_ctx *a, struct kh_errbuf *e)
 	char *x = NULL, *y = NULL, *t = NULL;
 	int r = KH_OK;
 
-	KH_TRY(hsm_key_meta(a->s->hsm, a->key, &type, &pub, e));
+	KH_TRY(hsm_key_meta(s->hsm, key, &type, &pub, e));
 	KH_ENSURE(type == KH_KEY_P256 && pub != NULL,
-		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME account key '%s' is not a P-256 key", a->key));
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME account key '%s' is not a P-256 key", key));
 	KH_ENSURE(EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen) == 1 &&
 			  ptlen == 65 && pt[0] == 0x04,
-		  kh_err_set(e, KH_E_INTERNAL, "cannot read the public point of '%s'", a->key));
+		  kh_err_set(e, KH_E_INTERNAL, "cannot read the public point of '%s'", key));
 	x = acme_b64url(pt + 1, 32);
 	y = acme_b64url(pt + 33, 32);
 	KH_ENSURE(x != NULL && y != NULL, KH_E_RESOURCE_EXHAUSTED);
 	/* Members in lexicographic order, no blanks: the thumbprint input. */
-	snprintf(a->jwk, sizeof(a->jwk), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
-	KH_ENSURE(EVP_Digest(a->jwk, strlen(a->jwk), md, &mdlen, EVP_sha256(), NULL) == 1,
+	snprintf(jwk, 256, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+	KH_ENSURE(EVP_Digest(jwk, strlen(jwk), md, &mdlen, EVP_sha256(), NULL) == 1,
 		  kh_err_set(e, KH_E_INTERNAL, "SHA-256 failed"));
 	t = acme_b64url(md, mdlen);
 	KH_ENSURE(t != NULL, KH_E_RESOURCE_EXHAUSTED);
-	kh_strlcpy(a->thumb, t, sizeof(a->thumb));
+	kh_strlcpy(thumb, t, 64);
 out:
 	free(x);
 	free(y);
 	free(t);
 	EVP_PKEY_free(pub);
 	return r;
+}
+
+/* The JWK of the account key and its thumbprint. */
+static enum kh_err acme_jwk(struct acme_ctx *a, struct kh_errbuf *e)
+{
+	return acme_jwk_of(a->s, a->key, a->jwk, a->thumb, e);
 }
 
 enum kh_err svc_acme_key_name(const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e)
@@ -514,6 +527,7 @@ static enum kh_err acme_prepare(struct svc *s, const char *tp, struct store_tp_a
 		 * so a new account. */
 		kh_key_info_clear(&ki);
 		KH_TRY(svc_key_generate(s, ac->account_key, KH_KEY_P256, &ki, e));
+		svc_pki_crash_point(s, "acme.account_key");
 		KH_TRY(svc_pki_check_new_key(ac->account_key, &ki, e));
 		ac->kid[0] = '\0';
 		KH_TRY(store_tp_acme_put(s->pki->store, tp, ac, e));
@@ -536,6 +550,50 @@ out:
 	return r;
 }
 
+enum kh_err svc_acme_set_eab(struct svc *s, const char *tp, const char *kid, const uint8_t *key, size_t key_len,
+			     struct kh_errbuf *e)
+{
+	struct store_tp_acme ac;
+	struct store_tp t;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_get(s->pki->store, tp, &t, e));
+	KH_ENSURE(t.enrollment == KH_ENROLL_ACME,
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "trustpoint '%s' does not enroll with ACME", tp));
+	KH_TRY(store_tp_acme_get(s->pki->store, tp, &ac, e));
+	kh_strlcpy(ac.eab_kid, kid, sizeof(ac.eab_kid));
+	KH_TRY(svc_acme_eab_key(key, key_len, &ac, e));
+	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
+	log_info("trustpoint '%s': ACME external account binding kid '%s' set for the next registration", tp, kid);
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_acme_clear(&ac);
+	store_tp_clear(&t);
+	return r;
+}
+
+enum kh_err svc_acme_renewal_set(struct svc *s, const char *tp, uint32_t failures, const char *error, int64_t next,
+				 struct kh_errbuf *e)
+{
+	struct store_tp_acme ac;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_acme_get(s->pki->store, tp, &ac, e));
+	ac.renew_failures = failures;
+	kh_strlcpy(ac.renew_error, error, sizeof(ac.renew_error));
+	ac.renew_next = next;
+	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_acme_clear(&ac);
+	return r;
+}
+
 /* Remembers the account URL (kid) in the trustpoint's ACME row. */
 static enum kh_err acme_save_kid(struct acme_ctx *a, struct kh_errbuf *e)
 {
@@ -548,11 +606,105 @@ static enum kh_err acme_save_kid(struct acme_ctx *a, struct kh_errbuf *e)
 	KH_ENSURE(strcmp(ac.account_key, a->key) == 0,
 		  kh_err_set(e, KH_E_ABORTED, "trustpoint '%s' changed during ACME enrollment", a->tp));
 	kh_strlcpy(ac.kid, a->kid, sizeof(ac.kid));
+	/* The binding served its one use (RFC 8555 §7.3.4): forgotten. */
+	ac.eab_kid[0] = '\0';
+	explicit_bzero(ac.eab_key, sizeof(ac.eab_key));
+	ac.eab_key_len = 0;
 	KH_TRY(store_tp_acme_put(a->s->pki->store, a->tp, &ac, e));
 out:
 	pthread_mutex_unlock(&a->s->pki->lock);
 	store_tp_acme_clear(&ac);
 	return r;
+}
+
+/* externalAccountBinding (RFC 8555 §7.3.4): a JWS over the account's JWK,
+ * HS256 with the MAC key the CA gave, added to the newAccount payload. */
+static enum kh_err acme_eab(struct acme_ctx *a, json_t *pl, struct kh_errbuf *e)
+{
+	char *prot_json = NULL, *prot_b64 = NULL, *jwk_b64 = NULL, *input = NULL, *sig = NULL;
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	size_t maclen = 0, n;
+	json_t *prot = NULL;
+	int r = KH_OK;
+
+	prot = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", a->ac->eab_kid, "url", a->dir.new_account);
+	KH_ENSURE(prot != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_json = json_dumps(prot, JSON_COMPACT);
+	KH_ENSURE(prot_json != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_b64 = acme_b64url((const uint8_t *)prot_json, strlen(prot_json));
+	jwk_b64 = acme_b64url((const uint8_t *)a->jwk, strlen(a->jwk));
+	KH_ENSURE(prot_b64 != NULL && jwk_b64 != NULL, KH_E_RESOURCE_EXHAUSTED);
+	n = strlen(prot_b64) + strlen(jwk_b64) + 2;
+	input = malloc(n);
+	KH_ENSURE(input != NULL, KH_E_RESOURCE_EXHAUSTED);
+	snprintf(input, n, "%s.%s", prot_b64, jwk_b64);
+	/* keyholdd computes it: the MAC key never leaves it. */
+	KH_ENSURE(EVP_Q_mac(a->s->libctx, "HMAC", NULL, "SHA256", NULL, a->ac->eab_key, a->ac->eab_key_len,
+			    (const unsigned char *)input, strlen(input), mac, sizeof(mac), &maclen) != NULL &&
+			  maclen == 32,
+		  kh_err_set(e, KH_E_INTERNAL, "HMAC-SHA256 for the external account binding failed"));
+	sig = acme_b64url(mac, maclen);
+	KH_ENSURE(sig != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_ENSURE(json_object_set_new(pl, "externalAccountBinding",
+				      json_pack("{s:s, s:s, s:s}", "protected", prot_b64, "payload", jwk_b64, "signature",
+						sig)) == 0,
+		  KH_E_RESOURCE_EXHAUSTED);
+	log_info("trustpoint '%s': ACME newAccount with external account binding kid '%s'", a->tp, a->ac->eab_kid);
+out:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	json_decref(prot);
+	free(prot_json);
+	free(prot_b64);
+	free(jwk_b64);
+	free(input);
+	free(sig);
+	return r;
+}
+
+enum kh_err svc_acme_eab_key(const uint8_t *in, size_t n, struct store_tp_acme *a, struct kh_errbuf *e)
+{
+	char b64[4 * 128];
+	uint8_t out[sizeof(b64)];
+	size_t i, len = 0, pad;
+	int dec;
+
+	while (n > 0 && (in[n - 1] == '\n' || in[n - 1] == '\r' || in[n - 1] == ' '))
+		n--;
+	while (n > 0 && (in[0] == ' ' || in[0] == '\n'))
+		in++, n--;
+	if (n == 0 || n > sizeof(b64) - 4)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding MAC key is empty or too long");
+	for (i = 0; i < n; i++) {
+		char c = (char)in[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+					  "the external account binding MAC key is not base64url (RFC 4648 §5) as the CA "
+					  "gives it");
+		b64[len++] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	if (len % 4 == 1)
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding MAC key is truncated base64url");
+	pad = (4 - len % 4) % 4;
+	for (i = 0; i < pad; i++)
+		b64[len++] = '=';
+	dec = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
+	if (dec < 0 || (size_t)dec < pad) {
+		OPENSSL_cleanse(out, sizeof(out));
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "the external account binding MAC key does not decode");
+	}
+	len = (size_t)dec - pad;
+	if (len < 16 || len > sizeof(a->eab_key)) {
+		OPENSSL_cleanse(out, sizeof(out));
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				  "the external account binding MAC key is %zu bytes; 16 to %zu expected", len,
+				  sizeof(a->eab_key));
+	}
+	memcpy(a->eab_key, out, len);
+	a->eab_key_len = len;
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return KH_OK;
 }
 
 static enum kh_err acme_account(struct acme_ctx *a, const char *contact, struct kh_errbuf *e)
@@ -569,6 +721,8 @@ static enum kh_err acme_account(struct acme_ctx *a, const char *contact, struct 
 	KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
 	if (contact[0] != '\0')
 		KH_ENSURE(json_object_set_new(pl, "contact", json_pack("[s]", contact)) == 0, KH_E_RESOURCE_EXHAUSTED);
+	if (a->ac != NULL && a->ac->eab_key_len > 0)
+		KH_TRY(acme_eab(a, pl, e));
 	KH_TRY(acme_post(a, a->dir.new_account, pl, &rs, e));
 	KH_ENSURE(rs.status == 200 || rs.status == 201, acme_fail(a, "newAccount", &rs, e));
 	KH_TRY(acme_parse_account(rs.body, rs.len, &st, e));
@@ -616,6 +770,8 @@ static enum kh_err acme_authorize(struct acme_ctx *a, const char *url, struct kh
 	char keyauth[ACME_TOKEN_MAX + sizeof(((struct acme_ctx *)0)->thumb) + 2];
 	unsigned delay = 250;
 	bool published = false;
+	/* --acme-webroot: an existing web server answers, not keyholdd. */
+	const char *webroot = a->ac != NULL && a->ac->webroot[0] != '\0' ? a->ac->webroot : NULL;
 	int r = KH_OK;
 
 	memset(&rs, 0, sizeof(rs));
@@ -633,7 +789,10 @@ static enum kh_err acme_authorize(struct acme_ctx *a, const char *url, struct kh
 					     "ACME server offers no http-01 challenge for %s '%s'", az->ident_type,
 					     az->ident));
 	snprintf(keyauth, sizeof(keyauth), "%s.%s", az->token, a->thumb);
-	KH_TRY(acme_http01_add(a->s, az->token, keyauth, e));
+	if (webroot != NULL)
+		KH_TRY(acme_webroot_put(webroot, az->token, keyauth, e));
+	else
+		KH_TRY(acme_http01_add(a->s, az->token, keyauth, e));
 	published = true;
 	if (az->chall_status == ACME_ST_PENDING) {
 		empty = json_object();
@@ -658,13 +817,17 @@ static enum kh_err acme_authorize(struct acme_ctx *a, const char *url, struct kh
 	}
 	log_info("trustpoint '%s': %s '%s' validated", a->tp, az->ident_type, az->ident);
 out:
-	if (published)
+	if (published && webroot != NULL)
+		acme_webroot_remove(webroot, az->token);
+	else if (published)
 		acme_http01_remove(a->s, az->token);
 	json_decref(empty);
 	acme_resp_clear(&rs);
 	free(az);
 	return r;
 }
+
+static enum kh_err acme_resolve_rollover(struct acme_ctx *a, const char *next, struct kh_errbuf *e) KH_WUR;
 
 enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pem_len, struct kh_errbuf *e)
 {
@@ -695,6 +858,7 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	kh_strlcpy(a->key, ac.account_key, sizeof(a->key));
 	kh_strlcpy(a->kid, ac.kid, sizeof(a->kid));
 	a->ca_pem = ac.ca_pem;
+	a->ac = &ac;
 	KH_TRY(acme_jwk(a, e));
 
 	/* Directory, account. */
@@ -702,15 +866,17 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	KH_ENSURE(rs.status == 200, acme_fail(a, "directory", &rs, e));
 	KH_TRY(acme_parse_directory(rs.body, rs.len, &a->dir, e));
 	acme_resp_clear(&rs);
+	KH_TRY(acme_resolve_rollover(a, ac.account_key_next, e));
 	KH_TRY(acme_account(a, ac.contact, e));
 
 	/* Order. */
 	pl = json_pack("{s:O}", "identifiers", idents);
 	KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(acme_post(a, a->dir.new_order, pl, &rs, e));
-	if (rs.status == 401 || rs.status == 403) {
+	if (rs.status >= 400 && rs.status < 500 && a->kid[0] != '\0') {
 		/* The remembered account is gone (a new server): once more with
-		 * a new account. */
+		 * a new account. pebble answers 400, others 401 or 403: the
+		 * problem type decides. */
 		struct acme_problem p;
 		struct kh_errbuf ign = { 0 };
 
@@ -762,6 +928,7 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
 	KH_TRY(acme_post(a, o->certificate, NULL, &rs, e));
 	KH_ENSURE(rs.status == 200 && rs.len > 0, acme_fail(a, "certificate", &rs, e));
 	log_info("trustpoint '%s': ACME certificate downloaded (%zu bytes)", tp, rs.len);
+	svc_pki_crash_point(s, "acme.downloaded");
 	*pem = (char *)rs.body;
 	*pem_len = rs.len;
 	rs.body = NULL;
@@ -772,6 +939,266 @@ out:
 	free(csr_b64);
 	store_tp_acme_clear(&ac);
 	free(o);
+	free(a);
+	return r;
+}
+
+/* ---- the account: key rollover and deactivation ---- */
+
+/* A name for the next account key of tp after `cur`: TP.acme.N, N one
+ * more than cur's (1 after TP.acme), the first unused from there. */
+static enum kh_err acme_next_key_name(struct svc *s, const char *tp, const char *cur, char out[KH_NAME_MAX + 1],
+				      struct kh_errbuf *e)
+{
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	size_t plen = strlen(tp) + 6;
+	uint64_t k = 0;
+	unsigned n;
+
+	if (strlen(cur) > plen && strncmp(cur, tp, plen - 6) == 0 && strncmp(cur + plen - 6, ".acme.", 6) == 0 &&
+	    kh_parse_u64(cur + plen, 1, 998, &k) != 0)
+		k = 0;
+	for (n = (unsigned)k + 1; n < 1000; n++) {
+		int len = snprintf(out, KH_NAME_MAX + 1, "%s.acme.%u", tp, n);
+
+		if (len < 0 || len > KH_NAME_MAX)
+			break;
+		memset(&ki, 0, sizeof(ki));
+		if (hsm_key_get(s->hsm, out, &ki, &ign) != KH_OK) {
+			kh_err_clear(&ign);
+			return KH_OK;
+		}
+		kh_key_info_clear(&ki);
+	}
+	return kh_err_set(e, KH_E_FAILED_PRECONDITION, "no free name for a new ACME account key of '%s' (%s.acme.N)", tp,
+			  tp);
+}
+
+/* keyChange (RFC 8555 §7.3.5): the inner JWS, signed by the new key over
+ * {account, oldKey}, is the payload of the outer one the old key signs. */
+static enum kh_err acme_key_change(struct acme_ctx *a, const char *newkey, struct kh_errbuf *e)
+{
+	char njwk[256], nthumb[64];
+	char *prot_json = NULL, *prot_b64 = NULL, *pl_json = NULL, *pl_b64 = NULL, *input = NULL, *sig = NULL;
+	json_t *prot = NULL, *pl = NULL, *inner = NULL;
+	struct acme_resp rs;
+	size_t n;
+	int r = KH_OK;
+
+	memset(&rs, 0, sizeof(rs));
+	KH_ENSURE(a->dir.key_change[0] != '\0',
+		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME server of '%s' offers no key rollover (keyChange)", a->tp));
+	KH_TRY(acme_jwk_of(a->s, newkey, njwk, nthumb, e));
+	prot = json_pack("{s:s, s:o, s:s}", "alg", "ES256", "jwk", json_loads(njwk, 0, NULL), "url", a->dir.key_change);
+	pl = json_pack("{s:s, s:o}", "account", a->kid, "oldKey", json_loads(a->jwk, 0, NULL));
+	KH_ENSURE(prot != NULL && pl != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_json = json_dumps(prot, JSON_COMPACT);
+	pl_json = json_dumps(pl, JSON_COMPACT);
+	KH_ENSURE(prot_json != NULL && pl_json != NULL, KH_E_RESOURCE_EXHAUSTED);
+	prot_b64 = acme_b64url((const uint8_t *)prot_json, strlen(prot_json));
+	pl_b64 = acme_b64url((const uint8_t *)pl_json, strlen(pl_json));
+	KH_ENSURE(prot_b64 != NULL && pl_b64 != NULL, KH_E_RESOURCE_EXHAUSTED);
+	n = strlen(prot_b64) + strlen(pl_b64) + 2;
+	input = malloc(n);
+	KH_ENSURE(input != NULL, KH_E_RESOURCE_EXHAUSTED);
+	snprintf(input, n, "%s.%s", prot_b64, pl_b64);
+	KH_TRY(acme_sign_with(a->s, newkey, input, &sig, e));
+	inner = json_pack("{s:s, s:s, s:s}", "protected", prot_b64, "payload", pl_b64, "signature", sig);
+	KH_ENSURE(inner != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(acme_post(a, a->dir.key_change, inner, &rs, e));
+	KH_ENSURE(rs.status == 200, acme_fail(a, "keyChange", &rs, e));
+out:
+	acme_resp_clear(&rs);
+	json_decref(prot);
+	json_decref(pl);
+	json_decref(inner);
+	free(prot_json);
+	free(prot_b64);
+	free(pl_json);
+	free(pl_b64);
+	free(input);
+	free(sig);
+	return r;
+}
+
+/* Stores the account key and URL of tp after a change on the server, if
+ * the row still names old_key (the PKI lock taken here). */
+static enum kh_err acme_store_account(struct svc *s, const char *tp, const char *old_key, const char *key,
+				      const char *kid, const char *next, struct kh_errbuf *e)
+{
+	struct store_tp_acme ac;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	pthread_mutex_lock(&s->pki->lock);
+	KH_TRY(store_tp_acme_get(s->pki->store, tp, &ac, e));
+	KH_ENSURE(strcmp(ac.account_key, old_key) == 0,
+		  kh_err_set(e, KH_E_ABORTED, "trustpoint '%s' changed during the ACME account change", tp));
+	kh_strlcpy(ac.account_key, key, sizeof(ac.account_key));
+	kh_strlcpy(ac.kid, kid, sizeof(ac.kid));
+	kh_strlcpy(ac.account_key_next, next, sizeof(ac.account_key_next));
+	KH_TRY(store_tp_acme_put(s->pki->store, tp, &ac, e));
+out:
+	pthread_mutex_unlock(&s->pki->lock);
+	store_tp_acme_clear(&ac);
+	return r;
+}
+
+/* A key rollover a crash interrupted (next: its new key): the server is
+ * asked which key it binds to the account (newAccount with
+ * onlyReturnExisting, RFC 8555 §7.3.1, signed by the new key) and keyhold
+ * keeps that one, deleting the other; a->key follows. */
+static enum kh_err acme_resolve_rollover(struct acme_ctx *a, const char *next, struct kh_errbuf *e)
+{
+	struct acme_ctx *b = NULL;
+	struct acme_resp rs;
+	struct acme_problem p;
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	json_t *pl = NULL;
+	int r = KH_OK;
+
+	memset(&rs, 0, sizeof(rs));
+	memset(&ki, 0, sizeof(ki));
+	if (next[0] == '\0' || a->kid[0] == '\0')
+		return KH_OK;
+	if (hsm_key_get(a->s->hsm, next, &ki, &ign) != KH_OK) {
+		/* The crash came before the new key existed. */
+		log_warn("trustpoint '%s': an interrupted ACME key rollover to '%s' is abandoned (no such key)", a->tp, next);
+		return acme_store_account(a->s, a->tp, a->key, a->key, a->kid, "", e);
+	}
+	b = malloc(sizeof(*b));
+	KH_ENSURE(b != NULL, KH_E_RESOURCE_EXHAUSTED);
+	*b = *a;
+	kh_strlcpy(b->key, next, sizeof(b->key));
+	b->kid[0] = '\0';
+	KH_TRY(acme_jwk(b, e));
+	pl = json_pack("{s:b}", "onlyReturnExisting", 1);
+	KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(acme_post(b, a->dir.new_account, pl, &rs, e));
+	kh_strlcpy(a->nonce, b->nonce, sizeof(a->nonce));
+	if (rs.status == 200 && strcmp(rs.location, a->kid) == 0) {
+		KH_TRY(acme_store_account(a->s, a->tp, a->key, next, a->kid, "", e));
+		log_warn("trustpoint '%s': the interrupted ACME key rollover to '%s' had reached the server; '%s' deleted",
+			 a->tp, next, a->key);
+		if (svc_key_destroy(a->s, a->key, &ign) != KH_OK)
+			log_warn("trustpoint '%s': old ACME account key '%s' not deleted: %s", a->tp, a->key, ign.msg);
+		kh_strlcpy(a->key, b->key, sizeof(a->key));
+		kh_strlcpy(a->jwk, b->jwk, sizeof(a->jwk));
+		kh_strlcpy(a->thumb, b->thumb, sizeof(a->thumb));
+	} else if (rs.status >= 400 && rs.status < 500 && rs.len > 0 &&
+		   acme_parse_problem(rs.body, rs.len, &p, &ign) == KH_OK &&
+		   strcmp(p.type, "urn:ietf:params:acme:error:accountDoesNotExist") == 0) {
+		KH_TRY(acme_store_account(a->s, a->tp, a->key, a->key, a->kid, "", e));
+		log_warn("trustpoint '%s': the interrupted ACME key rollover to '%s' had not reached the server; '%s' "
+			 "deleted",
+			 a->tp, next, next);
+		if (svc_key_destroy(a->s, next, &ign) != KH_OK)
+			log_warn("trustpoint '%s': ACME key '%s' not deleted: %s", a->tp, next, ign.msg);
+	} else {
+		KH_ENSURE(false, acme_fail(a, "the interrupted key rollover (onlyReturnExisting)", &rs, e));
+	}
+out:
+	json_decref(pl);
+	acme_resp_clear(&rs);
+	kh_key_info_clear(&ki);
+	free(b);
+	return r;
+}
+
+enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action act, char *detail, size_t n,
+			     struct kh_errbuf *e)
+{
+	struct acme_ctx *a = NULL;
+	struct store_tp_acme ac;
+	struct store_tp t;
+	struct acme_resp rs;
+	struct kh_key_info ki;
+	struct kh_errbuf ign = { 0 };
+	char newkey[KH_NAME_MAX + 1] = "";
+	json_t *pl = NULL;
+	enum acme_status st = ACME_ST_UNKNOWN;
+	bool generated = false;
+	int r = KH_OK;
+
+	memset(&ac, 0, sizeof(ac));
+	memset(&t, 0, sizeof(t));
+	memset(&rs, 0, sizeof(rs));
+	memset(&ki, 0, sizeof(ki));
+	a = calloc(1, sizeof(*a));
+	KH_ENSURE(a != NULL, KH_E_RESOURCE_EXHAUSTED);
+	a->s = s;
+	a->tp = tp;
+	a->deadline_us = kh_now_mono_us() + (uint64_t)s->cfg->acme_timeout_s * 1000000u;
+	pthread_mutex_lock(&s->pki->lock);
+	r = store_tp_get(s->pki->store, tp, &t, e);
+	if (r == KH_OK && t.enrollment != KH_ENROLL_ACME)
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION, "trustpoint '%s' does not enroll with ACME", tp);
+	if (r == KH_OK)
+		r = store_tp_acme_get(s->pki->store, tp, &ac, e);
+	pthread_mutex_unlock(&s->pki->lock);
+	if (r != KH_OK)
+		goto out;
+	KH_ENSURE(ac.kid[0] != '\0', kh_err_set(e, KH_E_FAILED_PRECONDITION,
+						"trustpoint '%s' has no ACME account yet (the first enroll registers it)", tp));
+	kh_strlcpy(a->key, ac.account_key, sizeof(a->key));
+	kh_strlcpy(a->kid, ac.kid, sizeof(a->kid));
+	a->ca_pem = ac.ca_pem;
+	KH_TRY(acme_jwk(a, e));
+	KH_TRY(acme_http(a, "GET", ac.directory, NULL, &rs, e));
+	KH_ENSURE(rs.status == 200, acme_fail(a, "directory", &rs, e));
+	KH_TRY(acme_parse_directory(rs.body, rs.len, &a->dir, e));
+	acme_resp_clear(&rs);
+	KH_TRY(acme_resolve_rollover(a, ac.account_key_next, e));
+
+	if (act == SVC_ACME_KEY_ROLLOVER) {
+		KH_ENSURE(a->dir.key_change[0] != '\0',
+			  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the ACME server of '%s' offers no key rollover (keyChange)",
+				     tp));
+		KH_TRY(acme_next_key_name(s, tp, a->key, newkey, e));
+		KH_TRY(svc_key_generate(s, newkey, KH_KEY_P256, &ki, e));
+		generated = true;
+		KH_TRY(svc_pki_check_new_key(newkey, &ki, e));
+		/* The intent first: a crash from here on is resolved by asking
+		 * the server (acme_resolve_rollover). */
+		KH_TRY(acme_store_account(s, tp, a->key, a->key, a->kid, newkey, e));
+		svc_pki_crash_point(s, "acme.rollover.intent");
+		r = acme_key_change(a, newkey, e);
+		if (r != KH_OK) {
+			if (acme_store_account(s, tp, a->key, a->key, a->kid, "", &ign) != KH_OK)
+				log_err("trustpoint '%s': the failed key rollover stays recorded: %s", tp, ign.msg);
+			goto out;
+		}
+		/* The server knows only the new key now. */
+		generated = false;
+		svc_pki_crash_point(s, "acme.rollover.changed");
+		KH_TRY(acme_store_account(s, tp, a->key, newkey, a->kid, "", e));
+		if (svc_key_destroy(s, a->key, &ign) != KH_OK)
+			log_warn("trustpoint '%s': old ACME account key '%s' not deleted: %s", tp, a->key, ign.msg);
+		log_info("trustpoint '%s': ACME account %s rolled over from key '%s' to '%s'", tp, a->kid, a->key, newkey);
+		snprintf(detail, n, "account key rolled over from %s to %s (old key deleted)", a->key, newkey);
+	} else {
+		pl = json_pack("{s:s}", "status", "deactivated");
+		KH_ENSURE(pl != NULL, KH_E_RESOURCE_EXHAUSTED);
+		KH_TRY(acme_post(a, a->kid, pl, &rs, e));
+		KH_ENSURE(rs.status == 200, acme_fail(a, "account deactivation", &rs, e));
+		KH_TRY(acme_parse_account(rs.body, rs.len, &st, e));
+		KH_ENSURE(st == ACME_ST_DEACTIVATED,
+			  kh_err_set(e, KH_E_UNAVAILABLE, "ACME account of '%s' is %s after deactivation", tp,
+				     acme_status_name(st)));
+		KH_TRY(acme_store_account(s, tp, a->key, a->key, "", "", e));
+		log_info("trustpoint '%s': ACME account %s deactivated", tp, a->kid);
+		snprintf(detail, n, "account %s deactivated", a->kid);
+	}
+out:
+	if (generated && svc_key_destroy(s, newkey, &ign) != KH_OK)
+		log_err("trustpoint '%s': new ACME account key '%s' not deleted: %s", tp, newkey, ign.msg);
+	json_decref(pl);
+	acme_resp_clear(&rs);
+	kh_key_info_clear(&ki);
+	store_tp_clear(&t);
+	store_tp_acme_clear(&ac);
 	free(a);
 	return r;
 }

@@ -41,6 +41,7 @@ struct acme_directory {
 	char new_nonce[ACME_URL_MAX + 1];
 	char new_account[ACME_URL_MAX + 1];
 	char new_order[ACME_URL_MAX + 1];
+	char key_change[ACME_URL_MAX + 1];   /* "": the server offers no key rollover */
 	bool tos;                            /* meta.termsOfService present */
 };
 
@@ -98,6 +99,36 @@ enum kh_err svc_acme_order(struct svc *s, const char *tp, char **pem, size_t *pe
  * long to derive it. */
 enum kh_err svc_acme_key_name(const char *tp, char out[KH_NAME_MAX + 1], struct kh_errbuf *e) KH_WUR;
 
+/* The account of ACME trustpoint tp (it must exist: enroll made it):
+ * KEY_ROLLOVER (RFC 8555 §7.3.5) makes a new P-256 token key
+ * (TP.acme.N), has the server bind the account to it (keyChange, signed
+ * by both keys) and deletes the old one; DEACTIVATE (§7.3.6) ends the
+ * account on the server; keyholdd then forgets its URL (the key stays:
+ * the server refuses it from now on; deleting it lets the next enroll
+ * register a new account). *detail says what happened. */
+enum svc_acme_action { SVC_ACME_KEY_ROLLOVER = 1, SVC_ACME_DEACTIVATE = 2 };
+enum kh_err svc_acme_account(struct svc *s, const char *tp, enum svc_acme_action act, char *detail, size_t n,
+			     struct kh_errbuf *e) KH_WUR;
+/* Gives ACME trustpoint tp the external account binding (kid, MAC key as
+ * the CA gave it, base64url) its next account registration sends (takes
+ * the PKI lock; nothing is sent now). */
+enum kh_err svc_acme_set_eab(struct svc *s, const char *tp, const char *kid, const uint8_t *key, size_t key_len,
+			     struct kh_errbuf *e) KH_WUR;
+
+/* The external account binding MAC key as the CA gave it (base64url,
+ * RFC 8555 §7.3.4; blanks around it ignored) decoded into a->eab_key;
+ * INVALID_ARGUMENT when it is not base64url or decodes to fewer than 16
+ * or more than STORE_ACME_EAB_MAX bytes. */
+struct store_tp_acme;
+enum kh_err svc_acme_eab_key(const uint8_t *in, size_t n, struct store_tp_acme *a, struct kh_errbuf *e) KH_WUR;
+
+/* Records how the automatic renewal of tp stands (takes the PKI lock):
+ * failures in a row (0: none), the last error ("" when none) and the
+ * earliest next attempt (svc_now seconds; 0: at once). NOT_FOUND when tp
+ * is no ACME trustpoint. */
+enum kh_err svc_acme_renewal_set(struct svc *s, const char *tp, uint32_t failures, const char *error, int64_t next,
+				 struct kh_errbuf *e) KH_WUR;
+
 /* ---- acme_http01.c: the http-01 responder ---- */
 
 struct event_base;
@@ -109,5 +140,13 @@ void acme_http01_stop(struct svc *s);
  * RESOURCE_EXHAUSTED when too many are pending. */
 enum kh_err acme_http01_add(struct svc *s, const char *token, const char *key_auth, struct kh_errbuf *e) KH_WUR;
 void acme_http01_remove(struct svc *s, const char *token);
+
+/* ---- acme_webroot.c: http-01 through an existing web server ---- */
+
+/* Writes key_auth to root/.well-known/acme-challenge/token (the
+ * directories made when missing); FAILED_PRECONDITION naming the path when
+ * it cannot. */
+enum kh_err acme_webroot_put(const char *root, const char *token, const char *key_auth, struct kh_errbuf *e) KH_WUR;
+void acme_webroot_remove(const char *root, const char *token);
 
 #endif

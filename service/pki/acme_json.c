@@ -162,6 +162,7 @@ enum kh_err acme_parse_directory(const uint8_t *b, size_t n, struct acme_directo
 	KH_TRY(acme_url(j, "newNonce", true, d.new_nonce, "directory", e));
 	KH_TRY(acme_url(j, "newAccount", true, d.new_account, "directory", e));
 	KH_TRY(acme_url(j, "newOrder", true, d.new_order, "directory", e));
+	KH_TRY(acme_url(j, "keyChange", false, d.key_change, "directory", e));
 	meta = json_object_get(j, "meta");
 	KH_ENSURE(meta == NULL || json_is_object(meta),
 		  kh_err_set(e, KH_E_INVALID_ARGUMENT, "ACME directory: 'meta' is not an object"));

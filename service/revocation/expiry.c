@@ -271,6 +271,7 @@ static void exp_run_hook(struct svc *s, const struct svc_exp_cert *c, const char
 	snprintf(env[9], sizeof(env[9]), "KEYHOLD_CERT_HELD_BY=%.400s", held);
 	snprintf(env[10], sizeof(env[10]), "KEYHOLD_NOTIFICATION=%s", count);
 	snprintf(env[11], sizeof(env[11]), "LANG=C");
+	/* renew-failed, revoked, revocation-unknown, crl-stale: what happened. */
 	snprintf(env[12], sizeof(env[12]), "KEYHOLD_DETAIL=%.1000s", detail != NULL ? detail : "");
 	for (i = 0; i < 13; i++)
 		envp[i] = env[i];
@@ -414,6 +415,43 @@ out:
 	return r;
 }
 
+/* ACME: a new order (renew_acme.c); a failure goes to the hook as
+ * renew-failed, with the certificate still in use. */
+static void exp_renew_acme(struct svc *s, const struct exp_renewal *v, int64_t now, struct svc_exp_report *resp)
+{
+	struct svc_renew_acme o;
+	struct svc_exp_cert c;
+	char next[40];
+
+	svc_renew_acme(s, v->name, v->regenerate, now, &o);
+	kh_time_format_rfc3339(o.next, next, sizeof(next));
+	switch (o.result) {
+	case SVC_RENEW_DONE:
+		log_info("trustpoint '%s': renewed by ACME at %u%% of its lifetime: new certificate %s", v->name,
+			 v->percent, o.serial);
+		exp_line(&resp->renewals, &resp->n_renewals, "%s: renewed by ACME: new certificate (serial %s)", v->name,
+			 o.serial);
+		break;
+	case SVC_RENEW_WAIT:
+		log_dbg("trustpoint '%s': ACME renewal waits until %s", v->name, next);
+		break;
+	case SVC_RENEW_FAILED:
+		log_err("trustpoint '%s': ACME renewal at %u%% failed (%u in a row; next attempt %s): %s", v->name,
+			v->percent, o.failures, next, o.error);
+		exp_line(&resp->errors, &resp->n_errors, "%s: renewal failed (%u in a row; next attempt %s): %s", v->name,
+			 o.failures, next, o.error);
+		if (o.has_cert) {
+			memset(&c, 0, sizeof(c));
+			c.cert = o.cert;
+			snprintf(c.held_by[0], sizeof(c.held_by[0]), "trustpoint:%s", v->name);
+			c.n_held_by = 1;
+			c.days_left = exp_days_left(o.cert.not_after, now);
+			exp_run_hook(s, &c, "renew-failed", o.error);
+		}
+		break;
+	}
+}
+
 /* Re-issues (self) or stages a CSR (terminal) through the very functions
  * behind `trustpoint enroll` and `trustpoint regenerate`, so renewal
  * follows their rollover and crash-safety rules. */
@@ -438,9 +476,11 @@ static void exp_renew(struct svc *s, int64_t now, struct svc_exp_report *resp)
 		/* SCEP (enrollment url): RenewalReq by rpc/scep_poll.c's pass. */
 		if (v[i].enrollment == KH_ENROLL_URL)
 			continue;
-		/* ACME: the monitor stages the CSR as for terminal; the order
-		 * itself is `trustpoint enroll` (docs/PKI.md §14). */
-		if ((v[i].enrollment == KH_ENROLL_TERMINAL || v[i].enrollment == KH_ENROLL_ACME) && v[i].pending) {
+		if (v[i].enrollment == KH_ENROLL_ACME) {
+			exp_renew_acme(s, &v[i], now, resp);
+			continue;
+		}
+		if (v[i].enrollment == KH_ENROLL_TERMINAL && v[i].pending) {
 			log_dbg("trustpoint '%s': renewal pending (a CSR awaits its certificate)", v[i].name);
 			continue;
 		}

@@ -206,6 +206,28 @@ const struct store_revstate *svc_rev_state_find(const struct store_revstate *v, 
 const struct store_revstate *svc_rev_state_worst(const struct store_revstate *v, size_t n, const char *const *fps,
 						 size_t nfp);
 
+/* ---- renew_acme.c: automatic renewal of ACME trustpoints ---- */
+
+/* Back-off after a failed renewal: 5 minutes, doubling, at most a day. */
+#define SVC_RENEW_BACKOFF_MIN 300
+#define SVC_RENEW_BACKOFF_MAX 86400
+int64_t svc_renew_acme_backoff(uint32_t failures);
+
+enum svc_renew_result { SVC_RENEW_DONE, SVC_RENEW_WAIT, SVC_RENEW_FAILED };
+struct svc_renew_acme {
+	enum svc_renew_result result;
+	char serial[KH_SERIAL_HEX + 1];      /* DONE: the new certificate's */
+	uint32_t failures;                   /* in a row, this one included */
+	char error[KH_MONITOR_LINE_LEN];     /* FAILED, WAIT: the last failure */
+	int64_t next;                        /* FAILED, WAIT: the earliest next attempt */
+	bool has_cert;
+	struct kh_cert_info cert;            /* the certificate before this attempt */
+};
+/* Renews ACME trustpoint tp (due at now): WAIT while the back-off of an
+ * earlier failure runs, else an order (with a new key first when
+ * regenerate), the outcome recorded in the trustpoint's ACME row. */
+void svc_renew_acme(struct svc *s, const char *tp, bool regenerate, int64_t now, struct svc_renew_acme *out);
+
 /* One monitor pass now (renewals, then notices), as the timer runs it;
  * out is cleared with svc_exp_report_clear. */
 enum kh_err svc_expiry_pass(struct svc *s, struct svc_exp_report *out, struct kh_errbuf *e) KH_WUR;

@@ -70,6 +70,7 @@ static const struct svc_method svc_methods[PROTO_M_COUNT] = {
 	[PROTO_M_TRUSTSTORE_DELETE] = { .rpc = svc_h_truststore_delete, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "store" },
 	[PROTO_M_TRUSTSTORE_EXPORT] = { .rpc = svc_h_truststore_export, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
 	[PROTO_M_DISCARD_CSR] = { .rpc = svc_h_discard_csr, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },
+	[PROTO_M_ACME_ACCOUNT] = { .rpc = svc_h_acme_account, .roles = SVC_ROLE_ADMIN, .needs_operational = true, .object = "name" },
 	[PROTO_M_TRUSTSTORE_SHOW] = { .rpc = svc_h_truststore_show, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
 	[PROTO_M_CHECK_CERTIFICATE] = { .rpc = svc_h_check_certificate, .roles = ROLES_ANY, .needs_operational = false, .object = "store" },
 	[PROTO_M_SET_TRUSTPOINT_POLICY] = { .rpc = svc_h_set_trustpoint_policy, .roles = SVC_ROLE_ADMIN, .needs_operational = false, .object = "name" },

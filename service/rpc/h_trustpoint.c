@@ -171,6 +171,11 @@ static enum kh_err tp_msg(struct rpc_call *c, const struct store_tp *t, bool wit
 		m->acme_contact = rpc_strdup(c, ac.contact);
 		m->acme_account_key = rpc_strdup(c, ac.account_key);
 		m->acme_account = rpc_strdup(c, ac.kid);
+		m->acme_renew_failures = ac.renew_failures;
+		m->acme_renew_error = rpc_strdup(c, ac.renew_error);
+		m->acme_renew_next = ac.renew_next;
+		m->acme_webroot = rpc_strdup(c, ac.webroot);
+		m->acme_eab_kid = rpc_strdup(c, ac.eab_kid);
 		store_tp_acme_clear(&ac);
 	}
 	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
@@ -303,6 +308,11 @@ enum kh_err svc_h_create_trustpoint(struct rpc_call *c, struct kh_errbuf *e)
 			acme.ca_pem = strndup((const char *)q->acme_ca_pem.data, q->acme_ca_pem.len);
 			KH_ENSURE(acme.ca_pem != NULL, KH_E_RESOURCE_EXHAUSTED);
 			KH_TRY(tp_check_ca_bundle(acme.ca_pem, e));
+		}
+		kh_strlcpy(acme.webroot, q->acme_webroot, sizeof(acme.webroot));
+		if (q->eab_hmac_key.len > 0) {
+			kh_strlcpy(acme.eab_kid, q->eab_kid, sizeof(acme.eab_kid));
+			KH_TRY(svc_acme_eab_key(q->eab_hmac_key.data, q->eab_hmac_key.len, &acme, e));
 		}
 		KH_ENSURE(hsm_key_get(s->hsm, acme.account_key, &ki, &ign) != KH_OK,
 			  kh_err_set(e, KH_E_ALREADY_EXISTS,
@@ -1078,6 +1088,7 @@ static enum kh_err tp_enroll_acme(struct rpc_call *c, const char *name, struct k
 {
 	Keyhold__V1__ImportCertificateResponse *im = rpc_msg(c, &keyhold__v1__import_certificate_response__descriptor);
 	Keyhold__V1__EnrollTrustpointResponse *m = rpc_msg(c, &keyhold__v1__enroll_trustpoint_response__descriptor);
+	struct kh_errbuf ign = { 0 };
 	char *pem = NULL;
 	size_t len = 0;
 	int r = KH_OK;
@@ -1085,6 +1096,9 @@ static enum kh_err tp_enroll_acme(struct rpc_call *c, const char *name, struct k
 	KH_ENSURE(im != NULL && m != NULL, KH_E_RESOURCE_EXHAUSTED);
 	KH_TRY(svc_acme_order(c->s, name, &pem, &len, e));
 	KH_TRY(tp_import(c, name, (const uint8_t *)pem, len, im, e));
+	/* Renewed: an earlier failure of the automatic renewal is over. */
+	if (svc_acme_renewal_set(c->s, name, 0, "", 0, &ign) != KH_OK)
+		log_warn("trustpoint '%s': renewal state not cleared: %s", name, ign.msg);
 	m->enrollment = KEYHOLD__V1__ENROLLMENT__ENROLLMENT_ACME;
 	m->key = im->key;
 	m->cert = im->cert;
@@ -1092,6 +1106,23 @@ static enum kh_err tp_enroll_acme(struct rpc_call *c, const char *name, struct k
 	c->resp = &m->base;
 out:
 	free(pem);
+	return r;
+}
+
+enum kh_err svc_tp_enroll_auto(struct svc *s, const char *tp, char *serial, size_t n, struct kh_errbuf *e)
+{
+	const Keyhold__V1__EnrollTrustpointResponse *m;
+	struct rpc_call c;
+	int r = KH_OK;
+
+	/* keyholdd itself calls: no principal, memory released here. */
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	KH_TRY(tp_enroll_acme(&c, tp, e));
+	m = (const void *)c.resp;
+	kh_strlcpy(serial, m != NULL && m->cert != NULL && m->cert->serial != NULL ? m->cert->serial : "", n);
+out:
+	rpc_call_release(&c);
 	return r;
 }
 

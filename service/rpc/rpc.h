@@ -67,6 +67,10 @@ enum kh_err svc_h_import_certificate(struct rpc_call *c, struct kh_errbuf *e);
 /* ImportCertificate's body for trustpoint name (h_trustpoint.c). */
 enum kh_err svc_tp_import(struct rpc_call *c, const char *name, const uint8_t *data, size_t len,
 			  struct kh_errbuf *e) KH_WUR;
+/* EnrollTrustpoint of an ACME trustpoint for keyholdd itself (the expiry
+ * monitor's renewal, through svc->enroll_auto): the order and the import;
+ * *serial the new certificate's. */
+enum kh_err svc_tp_enroll_auto(struct svc *s, const char *tp, char *serial, size_t n, struct kh_errbuf *e) KH_WUR;
 /* SCEP (h_scep.c): GetCACert of an enrollment url trustpoint (CA DER and,
  * when the server names one, RA DER; len 0: none), the RA stored with it,
  * and EnrollTrustpoint for it (PKCSReq; c->resp set on success). */
@@ -110,6 +114,8 @@ struct store_revstate;
 enum kh_err rpc_tp_revocation_state(struct rpc_call *c, const struct store_tp *t, Keyhold__V1__Trustpoint *m,
 				    struct kh_errbuf *e) KH_WUR;
 enum kh_err rpc_rev_states(struct rpc_call *c, struct store_revstate **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+/* h_acme.c: AcmeAccount (key rollover, deactivation). */
+enum kh_err svc_h_acme_account(struct rpc_call *c, struct kh_errbuf *e);
 enum kh_err rpc_tp_edit(struct svc *s, const Keyhold__V1__SetTrustpointPolicyRequest *q, struct store_tp *t,
 			struct kh_errbuf *e);
 

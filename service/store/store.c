@@ -196,6 +196,20 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  detail TEXT NOT NULL,"
 	"  checked INTEGER NOT NULL,"
 	"  changed INTEGER NOT NULL);",
+	/* 9: ACME renewal by the expiry monitor (failures in a row, the last
+	 * error, when it tries again: a bounded back-off), the webroot http-01
+	 * writes into instead of keyholdd's responder, and the external
+	 * account binding (kid and MAC key, RFC 8555 §7.3.4) kept until the
+	 * account exists, then wiped; the new account key of a key rollover
+	 * between the request and its answer (a crash there is resolved by
+	 * asking the server which key it holds). */
+	"ALTER TABLE trustpoint_acme ADD COLUMN renew_failures INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE trustpoint_acme ADD COLUMN renew_error TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE trustpoint_acme ADD COLUMN renew_next INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE trustpoint_acme ADD COLUMN webroot TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE trustpoint_acme ADD COLUMN eab_kid TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE trustpoint_acme ADD COLUMN eab_key BLOB;"
+	"ALTER TABLE trustpoint_acme ADD COLUMN account_key_next TEXT NOT NULL DEFAULT '';",
 };
 
 enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)

@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 #define STORE_FILE "keyhold.db"
 
 /* Opens the database in state_dir sd (creating it 0600 if needed;
@@ -221,12 +221,26 @@ enum kh_err store_tp_policy_put(struct store *st, const char *tp, const struct s
 
 /* A trustpoint's ACME settings (store_acme.c); NOT_FOUND when it has none. */
 #define STORE_ACME_CA_MAX 65536
+#define STORE_ACME_ERROR_MAX 400
+#define STORE_ACME_EAB_MAX 128
+#define STORE_ACME_EAB_KID_MAX 256
+#define STORE_ACME_WEBROOT_MAX 1024
 struct store_tp_acme {
 	char directory[KH_URL_MAX + 1];
 	char contact[KH_URL_MAX + 1];
 	char *ca_pem;                       /* owned; NULL: the system's CAs */
 	char account_key[KH_NAME_MAX + 1];
 	char kid[KH_URL_MAX + 1];           /* "": no account yet */
+	/* Renewal by the expiry monitor: failures in a row, the last one's
+	 * message, the earliest next attempt (svc_now seconds; 0: now). */
+	uint32_t renew_failures;
+	char renew_error[STORE_ACME_ERROR_MAX + 1];
+	int64_t renew_next;
+	char webroot[STORE_ACME_WEBROOT_MAX + 1];      /* "": keyholdd's own responder */
+	char eab_kid[STORE_ACME_EAB_KID_MAX + 1]; /* "": no external account binding */
+	uint8_t eab_key[STORE_ACME_EAB_MAX]; /* the MAC key; wiped once the account exists */
+	size_t eab_key_len;
+	char account_key_next[KH_NAME_MAX + 1]; /* a key rollover in flight; "" when none */
 };
 void store_tp_acme_clear(struct store_tp_acme *a);
 enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_acme *out,

@@ -11,6 +11,7 @@
 void store_tp_acme_clear(struct store_tp_acme *a)
 {
 	free(a->ca_pem);
+	explicit_bzero(a->eab_key, sizeof(a->eab_key));
 	memset(a, 0, sizeof(*a));
 }
 
@@ -23,7 +24,8 @@ enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_
 
 	memset(&a, 0, sizeof(a));
 	KH_TRY(store_prepare(st,
-			     "SELECT directory, contact, ca_pem, account_key, kid FROM trustpoint_acme WHERE trustpoint = ?",
+			     "SELECT directory, contact, ca_pem, account_key, kid, renew_failures, renew_error, renew_next, "
+			     "webroot, eab_kid, eab_key, account_key_next FROM trustpoint_acme WHERE trustpoint = ?",
 			     &s, e));
 	store_bind_text(s, 1, tp);
 	rc = sqlite3_step(s);
@@ -41,6 +43,18 @@ enum kh_err store_tp_acme_get(struct store *st, const char *tp, struct store_tp_
 	}
 	store_col_text(s, 3, a.account_key, sizeof(a.account_key));
 	store_col_text(s, 4, a.kid, sizeof(a.kid));
+	a.renew_failures = (uint32_t)sqlite3_column_int64(s, 5);
+	store_col_text(s, 6, a.renew_error, sizeof(a.renew_error));
+	a.renew_next = sqlite3_column_int64(s, 7);
+	store_col_text(s, 8, a.webroot, sizeof(a.webroot));
+	store_col_text(s, 9, a.eab_kid, sizeof(a.eab_kid));
+	n = sqlite3_column_bytes(s, 10);
+	KH_ENSURE(n >= 0 && (size_t)n <= sizeof(a.eab_key),
+		  kh_err_set(e, KH_E_DATA_LOSS, "a stored ACME external account binding key is too large"));
+	if (n > 0)
+		memcpy(a.eab_key, sqlite3_column_blob(s, 10), (size_t)n);
+	a.eab_key_len = (size_t)n;
+	store_col_text(s, 11, a.account_key_next, sizeof(a.account_key_next));
 	*out = a;
 	memset(&a, 0, sizeof(a));
 out:
@@ -56,7 +70,8 @@ enum kh_err store_tp_acme_put(struct store *st, const char *tp, const struct sto
 
 	KH_TRY(store_prepare(st,
 			     "INSERT OR REPLACE INTO trustpoint_acme (trustpoint, directory, contact, ca_pem, account_key, "
-			     "kid) VALUES (?, ?, ?, ?, ?, ?)",
+			     "kid, renew_failures, renew_error, renew_next, webroot, eab_kid, eab_key, account_key_next) "
+			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			     &s, e));
 	store_bind_text(s, 1, tp);
 	store_bind_text(s, 2, a->directory);
@@ -64,6 +79,16 @@ enum kh_err store_tp_acme_put(struct store *st, const char *tp, const struct sto
 	store_bind_text(s, 4, a->ca_pem != NULL ? a->ca_pem : "");
 	store_bind_text(s, 5, a->account_key);
 	store_bind_text(s, 6, a->kid);
+	sqlite3_bind_int64(s, 7, a->renew_failures);
+	store_bind_text(s, 8, a->renew_error);
+	sqlite3_bind_int64(s, 9, a->renew_next);
+	store_bind_text(s, 10, a->webroot);
+	store_bind_text(s, 11, a->eab_kid);
+	if (a->eab_key_len > 0)
+		sqlite3_bind_blob(s, 12, a->eab_key, (int)a->eab_key_len, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 12);
+	store_bind_text(s, 13, a->account_key_next);
 	KH_TRY(store_step_done(st, s, "storing a trustpoint's ACME settings", e));
 out:
 	sqlite3_finalize(s);

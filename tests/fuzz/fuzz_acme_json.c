@@ -47,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_url(d.new_nonce, true);
 			check_url(d.new_account, true);
 			check_url(d.new_order, true);
+			check_url(d.key_change, false);
 		}
 		break;
 	case 1:

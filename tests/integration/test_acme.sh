@@ -13,57 +13,9 @@
 # and finishes. Without an http-01 responder: a clear refusal.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_lib.sh"
-
-command -v pebble > /dev/null || fail "pebble is not installed (scripts/install-deps.sh)"
-
-PEBBLE_PID="" CTS_PID=""
-acme_cleanup() {
-  # Exactly the pids this test started.
-  [ -n "$PEBBLE_PID" ] && kill "$PEBBLE_PID" 2> /dev/null && wait "$PEBBLE_PID" 2> /dev/null
-  [ -n "$CTS_PID" ] && kill "$CTS_PID" 2> /dev/null && wait "$CTS_PID" 2> /dev/null
-  kh_cleanup
-}
-trap acme_cleanup EXIT
-
-# Six free loopback ports in one go (DNS is UDP, the rest TCP).
-read -r ACME_PORT MGMT_PORT HTTP01_PORT TLS_PORT DNS_PORT CTS_MGMT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
-
-# pebble's own TLS: a throwaway CA and a server certificate for 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tlsca.key" -out "$T/tlsca.pem" \
-  -subj "/CN=ACME test TLS CA" -days 2 2> /dev/null || fail "openssl: TLS CA"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/pebble.key" -out "$T/pebble.csr" \
-  -subj "/CN=127.0.0.1" 2> /dev/null || fail "openssl: pebble CSR"
-printf 'subjectAltName=IP:127.0.0.1\n' > "$T/pebble.ext"
-openssl x509 -req -in "$T/pebble.csr" -CA "$T/tlsca.pem" -CAkey "$T/tlsca.key" -CAcreateserial -days 2 \
-  -extfile "$T/pebble.ext" -out "$T/pebble.pem" 2> /dev/null || fail "openssl: pebble certificate"
-cat > "$T/pebble.json" << EOF
-{ "pebble": { "listenAddress": "127.0.0.1:$ACME_PORT", "managementListenAddress": "127.0.0.1:$MGMT_PORT",
-  "certificate": "$T/pebble.pem", "privateKey": "$T/pebble.key", "httpPort": $HTTP01_PORT, "tlsPort": $TLS_PORT,
-  "ocspResponderURL": "", "externalAccountBindingRequired": false } }
-EOF
-
-pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" -http01 "" -https01 "" \
-  -tlsalpn01 "" -management "127.0.0.1:$CTS_MGMT" > "$T/challtestsrv.log" 2>&1 &
-CTS_PID=$!
-
-start_pebble() {
-  PEBBLE_VA_NOSLEEP=1 pebble -config "$T/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT" >> "$T/pebble.log" 2>&1 &
-  PEBBLE_PID=$!
-  for _ in $(seq 1 100); do
-    curl -sf --cacert "$T/tlsca.pem" "https://127.0.0.1:$ACME_PORT/dir" > /dev/null && return 0
-    kill -0 "$PEBBLE_PID" 2> /dev/null || { cat "$T/pebble.log" >&2; fail "pebble exited"; }
-    sleep 0.1
-  done
-  fail "pebble did not answer within 10 s"
-}
-stop_pebble() { kill "$PEBBLE_PID" && wait "$PEBBLE_PID" 2> /dev/null; PEBBLE_PID=""; }
+. "$(dirname "$0")/acme_lib.sh"
 start_pebble
 
-DIR="https://127.0.0.1:$ACME_PORT/dir"
 kh_config "$(printf '[acme]\nhttp01_listen = 127.0.0.1:%s\ntimeout = 40s\n' "$HTTP01_PORT")"
 kh_start
 grep -q "http-01 responder listening on 127.0.0.1 port $HTTP01_PORT" "$T/keyholdd.log" || fail "no http-01 responder"
@@ -73,9 +25,6 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP01_PORT/.we
 [ "$code" = 404 ] || fail "the responder answered $code for an unknown token"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP01_PORT/metrics")
 [ "$code" = 404 ] || fail "the responder answered $code for another path"
-
-# pebble's root, from its management API (a new one each start).
-fetch_root() { curl -sf --cacert "$T/tlsca.pem" "https://127.0.0.1:$MGMT_PORT/roots/0" > "$T/pebble-root.pem"; }
 
 types=(p256)
 kh_has_type rsa2048 && types+=(rsa2048)
@@ -130,16 +79,26 @@ expect_err FAILED_PRECONDITION "email SAN refused for ACME" kh trustpoint enroll
 expect_msg "DNS and IP names only"
 ok "delete" kh trustpoint delete mail --force
 
-# pebble restarted: it forgot the account (and has a new root). The next
-# enroll registers again and finishes; nothing is left stuck.
+# An enroll before authenticate: the order completes (the account is made)
+# but the chain is refused, nothing stored.
+ok "late: create" kh trustpoint create late --generate p256 --subject CN=late.acme.test --san DNS:late.acme.test \
+  --enrollment acme --acme-directory "$DIR" --acme-ca-bundle "$T/tlsca.pem"
+expect_err FAILED_PRECONDITION "enroll before authenticate" kh trustpoint enroll late
+expect_msg "no authenticated CA"
+case $(kh --json trustpoint show late | json_get 'd["acme_account"]') in
+  "https://127.0.0.1:$ACME_PORT/"*) ;; *) fail "late: the account was not kept" ;;
+esac
+# pebble restarted: it forgot the accounts (and has a new root, which the
+# certificates of web-* do not chain to). late's next enroll registers
+# again and finishes; nothing is left stuck.
 stop_pebble
 expect_err UNAVAILABLE "pebble down" kh trustpoint enroll web-p256
 start_pebble
 ok "new root" fetch_root
-ok "re-authenticate" kh trustpoint authenticate web-p256 --ca "$T/pebble-root.pem" --yes
-ok "enroll after the restart" kh trustpoint enroll web-p256
+ok "authenticate late" kh trustpoint authenticate late --ca "$T/pebble-root.pem" --yes
+ok "enroll after the restart" kh trustpoint enroll late
 grep -q "unknown to the server" "$T/keyholdd.log" || fail "the forgotten account was not noticed"
-ok "export" kh trustpoint export web-p256 --out "$T/after.pem"
+ok "export" kh trustpoint export late --chain --out "$T/after.pem"
 openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/after.pem" "$T/after.pem" > /dev/null \
   || fail "the certificate after the restart does not chain to the new root"
 

@@ -170,6 +170,9 @@ run_json trustpoint authenticate tj --ca "$T/ca.pem" --fingerprint 00
 run_json trustpoint import tj --cert "$T/junk"
 run_json trustpoint show tj --csr
 run_json trustpoint discard-csr tj
+run_json trustpoint acme-rollover tj
+run_json trustpoint acme-deactivate tj --yes
+run_json trustpoint acme-eab tj --eab-kid kid-1 --eab-hmac-file "$T/msg"
 run_json truststore add sj "$T/ca.pem"
 run_json truststore list
 run_json truststore list sj

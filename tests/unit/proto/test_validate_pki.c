@@ -704,8 +704,26 @@ static void test_tp_validation(void **state)
 	expect_refused(&b, "the ACME contact must be a mailto: URL");
 	b.tp_create.acme_contact = str("mailto:admin@example.com");
 	assert_int_equal(decode_body(&b, &e), KH_OK);
+	/* External account binding: both halves; the webroot: absolute. */
+	b.tp_create.eab_kid = str("kid-1");
+	expect_refused(&b, "external account binding needs both --eab-kid and --eab-hmac-file");
+	b.tp_create.eab_kid = str("");
+	b.tp_create.eab_hmac_key.data = (uint8_t *)str("zWNDZM6eQGHWpSRTPal5eIUYFTu7EajV");
+	b.tp_create.eab_hmac_key.len = 32;
+	expect_refused(&b, "external account binding needs both --eab-kid and --eab-hmac-file");
+	b.tp_create.eab_kid = str("kid-1");
+	assert_int_equal(decode_body(&b, &e), KH_OK);
+	b.tp_create.acme_webroot = str("www");
+	expect_refused(&b, "--acme-webroot must be an absolute path");
+	b.tp_create.acme_webroot = str("/var/www/html");
+	assert_int_equal(decode_body(&b, &e), KH_OK);
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_TERMINAL;
 	expect_refused(&b, "the ACME options need --enrollment acme");
+	b.tp_create.eab_kid = str("");
+	b.tp_create.eab_hmac_key.len = 0;
+	b.tp_create.eab_hmac_key.data = NULL;
+	expect_refused(&b, "the ACME options need --enrollment acme");
+	b.tp_create.acme_webroot = str("");
 	b.tp_create.acme_directory = str("");
 	b.tp_create.acme_contact = str("");
 	b.tp_create.enrollment = (Keyhold__V1__Enrollment)KH_ENROLL_SELF;
