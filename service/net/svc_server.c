@@ -121,6 +121,7 @@ struct svc_job {
 	uint64_t deadline_us;
 	uint8_t *frame;
 	size_t frame_len;
+	struct audit_waiter durable;    /* sync = always: the answer waits for its record */
 };
 
 struct svc_server {
@@ -456,18 +457,15 @@ static void svc_job_answer(struct svc_conn *c, struct bufferevent *bev, uint8_t 
 	free(frame);
 }
 
-/* Worker thread. Runs the request, answers it, and finishes the job here
- * unless the loop must look (shutdown, a half-closed peer, a connection
- * that answers through the loop): then returns true for svc_job_done. */
-static bool svc_job_run(struct svc_pool_item *it)
+/* Worker thread (or the audit commit thread). Answers a job whose request
+ * ran, and finishes it here unless the loop must look (shutdown, a
+ * half-closed peer, a connection that answers through the loop): then
+ * returns true for svc_job_done. */
+static bool svc_job_finish(struct svc_job *j)
 {
-	struct svc_job *j = (struct svc_job *)it;
 	struct svc_conn *c = j->conn;
 	struct svc_server *srv = c->srv;
 
-	/* Nobody waiting: do not spend the token on it. */
-	if (!atomic_load(&c->closed))
-		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
 	if (!c->direct)
 		return true;
 	svc_job_answer(c, j->bev, j->frame, j->frame_len);
@@ -483,6 +481,40 @@ static bool svc_job_run(struct svc_pool_item *it)
 	free(j);
 	svc_conn_unref(c);
 	return false;
+}
+
+/* Audit commit thread: the job's records are durable. */
+static void svc_job_durable(struct audit_waiter *w)
+{
+	struct svc_job *j = (struct svc_job *)(void *)((char *)w - offsetof(struct svc_job, durable));
+	struct svc_pool *pool = j->conn->srv->s->pool;
+
+	if (svc_job_finish(j))
+		svc_pool_complete(pool, &j->item);
+}
+
+/* Worker thread. Runs the request and answers it (svc_job_finish); with
+ * [audit] sync = always the answer waits, off this worker, for the group
+ * commit that makes its record durable. */
+static bool svc_job_run(struct svc_pool_item *it)
+{
+	struct svc_job *j = (struct svc_job *)it;
+	struct svc_conn *c = j->conn;
+	struct svc_server *srv = c->srv;
+	struct audit *a = srv->s->audit;
+
+	/* Nobody waiting: do not spend the token on it. */
+	if (!atomic_load(&c->closed)) {
+		if (a != NULL)
+			audit_defer_begin();
+		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
+		if (a != NULL) {
+			j->durable.fn = svc_job_durable;
+			if (audit_when_durable(a, audit_defer_end(), &j->durable))
+				return false; /* the commit thread finishes it */
+		}
+	}
+	return svc_job_finish(j);
 }
 
 /* Loop thread: the rest of a job that needs the loop. */

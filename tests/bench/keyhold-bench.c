@@ -9,6 +9,7 @@
  *                 [--p11kit-module M2] [--keyhold-module M3]
  *                 [--types rsa2048,p256,ed25519]
  *                 [--conc 1,2,8,64] [--seconds N] [--json] [--keyhold-only]
+ *                 [--pid KEYHOLDD_PID]   (adds keyholdd CPU per signature)
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
  *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
@@ -157,7 +158,47 @@ struct result {
 	double ops;            /* signatures per second */
 	double p50_us, p99_us;
 	uint64_t count, errors, bad;
+	double cpu_us;         /* CPU per signature: keyholdd's (keyhold cells), this process's (direct); 0: not measured */
 };
+
+/* keyholdd's CPU (user + system, all threads) from /proc/PID/stat, in
+ * microseconds; 0 when pid is 0 or unreadable. */
+static long kh_pid;
+
+static uint64_t proc_cpu_us(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0 || hz <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command's closing parenthesis: 3 state ... 14 utime 15 stime. */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (ut + st) * 1000000ull / (unsigned long long)hz;
+}
+
+/* This process's CPU in microseconds (the direct peer signs in it). */
+static uint64_t self_cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -354,6 +395,8 @@ static struct result run_p11(struct p11 *p, const char *key, enum kh_key_type ty
 	struct result r;
 	unsigned i;
 
+	uint64_t cpu0 = self_cpu_us();
+
 	if (th == NULL || tid == NULL || ss == NULL)
 		die("out of memory");
 	for (i = 0; i < conc; i++) {
@@ -365,6 +408,8 @@ static struct result run_p11(struct p11 *p, const char *key, enum kh_key_type ty
 		ss[i] = th[i].s;
 	}
 	r = summarise(ss, conc, now_ns() - t0);
+	if (r.count > 0)
+		r.cpu_us = (double)(self_cpu_us() - cpu0) / (double)r.count;
 	r.bad = verify_all(pk, type, ss, conc, true);
 	for (i = 0; i < conc; i++)
 		free(ss[i].v);
@@ -466,6 +511,8 @@ static struct result run_kh(const char *socket, const char *key, enum kh_key_typ
 	struct result r;
 	unsigned i;
 
+	uint64_t cpu0 = proc_cpu_us(kh_pid);
+
 	if (th == NULL || tid == NULL || ss == NULL)
 		die("out of memory");
 	for (i = 0; i < conns; i++) {
@@ -477,6 +524,8 @@ static struct result run_kh(const char *socket, const char *key, enum kh_key_typ
 		ss[i] = th[i].s;
 	}
 	r = summarise(ss, conns, now_ns() - t0);
+	if (kh_pid > 0 && r.count > 0)
+		r.cpu_us = (double)(proc_cpu_us(kh_pid) - cpu0) / (double)(r.count + r.errors);
 	r.bad = verify_all(pk, type, ss, conns, false);
 	for (i = 0; i < conns; i++)
 		free(ss[i].v);
@@ -548,10 +597,11 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 
 	if (json) {
 		printf("%s\n    {\"type\":\"%s\",\"shape\":\"%s\",\"concurrency\":%u,"
-		       "\"keyhold\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"errors\":%" PRIu64 ",\"bad\":%" PRIu64 "},"
-		       "\"direct\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64 "},",
-		       *first ? "" : ",", type, shape, conc, k->ops, k->p50_us, k->p99_us, k->errors, k->bad, d->ops,
-		       d->p50_us, d->p99_us, d->bad);
+		       "\"keyhold\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"errors\":%" PRIu64 ",\"bad\":%" PRIu64
+		       ",\"keyholdd_cpu_us\":%.1f},"
+		       "\"direct\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64 ",\"cpu_us\":%.1f},",
+		       *first ? "" : ",", type, shape, conc, k->ops, k->p50_us, k->p99_us, k->errors, k->bad, k->cpu_us,
+		       d->ops, d->p50_us, d->p99_us, d->bad, d->cpu_us);
 		if (p != NULL)
 			printf("\"p11kit\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
 			       ",\"errors\":%" PRIu64 "},",
@@ -572,6 +622,8 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 		printf("%8.0f %7.0f | %6.2f %6.2f", p ? p->ops : 0, p ? p->p50_us : 0, rd, rp);
 	if (q != NULL)
 		printf(" | %8.0f %7.0f | %6.2f", q->ops, q->p50_us, qp);
+	if (kh_pid > 0)
+		printf(" | %6.1f %6.1f %6.1f", k->cpu_us, d->cpu_us, k->cpu_us - d->cpu_us);
 	printf("%s\n", (k->bad || d->bad || (p && p->bad) || (q && (q->bad || q->errors)) || k->errors)
 				? "  VERIFY/ERROR!"
 				: "");
@@ -592,6 +644,8 @@ static int cmd_run(int argc, char **argv)
 	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
 	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
 	struct p11 direct, pk11, khp11;
+	/* --pid: keyholdd's, for its CPU per signature (/proc/PID/stat). */
+	kh_pid = strtol(arg_val(argc, argv, "--pid", "0"), NULL, 10);
 	kh_client *c = NULL;
 	char tbuf[128];
 	char *save = NULL, *tn;
@@ -624,9 +678,12 @@ static int cmd_run(int argc, char **argv)
 	if (json)
 		printf("{\n  \"seconds\": %.1f,\n  \"rows\": [", secs);
 	else
-		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s\n", "type", "shape", "conc",
+		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s%s\n", "type", "shape", "conc",
 		       "keyhold/s", "p50us", "p99us", "direct/s", "p50us", "p11kit/s", "p50us", "k/dir", "k/p11",
-		       khmod != NULL ? " |  kp11/s   p50us | kp11/p11" : "");
+		       khmod != NULL ? " |  kp11/s   p50us | kp11/p11" : "",
+		       /* keyholdd's CPU per signature, direct's (the token's own
+			* signing CPU), and what keyholdd adds beyond it */
+		       kh_pid > 0 ? " |  kcpu   dcpu  added" : "");
 	snprintf(tbuf, sizeof(tbuf), "%s", types);
 	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
 		enum kh_key_type t = kh_key_type_from_name(tn);
