@@ -144,6 +144,7 @@ struct audit {
 	uint64_t file_start_us;       /* and its time */
 	uint64_t rotate_retry_mono_us;
 	char crash_at[32];            /* KEYHOLD_TEST_AUDIT_CRASH_AT */
+	_Atomic bool crash_commit;    /* "group-commit": a Sign's record awaits the commit thread */
 	bool journal;                 /* a copy of every line to the journal */
 };
 
@@ -498,6 +499,10 @@ static enum kh_err audit_append_locked(struct audit *a, const struct audit_event
 		r = audit_write_event(a, ev, false, e);
 		if (r == KH_OK)
 			audit_tl_seq = a->written;
+#ifdef KEYHOLD_TESTING
+		if (r == KH_OK && strcmp(a->crash_at, "group-commit") == 0 && strcmp(ev->method, "Sign") == 0)
+			atomic_store(&a->crash_commit, true);
+#endif
 		return r;
 	}
 	return audit_write_event(a, ev, a->sync_always || changes, e);
@@ -1472,6 +1477,12 @@ static void audit_commit(struct audit *a)
 	if (!a->failed)
 		fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&a->lock);
+#ifdef KEYHOLD_TESTING
+	/* A Sign's answer waits here: dying before the sync must leave the
+	 * client without one (tests/integration/test_audit_group_commit.sh). */
+	if (atomic_load(&a->crash_commit))
+		audit_crash_point(a, "group-commit");
+#endif
 	if (fd >= 0) {
 		rc = fdatasync(fd);
 		err = errno;

@@ -110,6 +110,18 @@ struct svc_conn {
 	bool tls;
 	bool authed;                    /* TLS: the handshake and verification are done */
 	struct event *hs_timer;         /* TLS handshake timeout */
+	/* TLS handshake, before the bufferevent exists: each step
+	 * (SSL_do_handshake, whose CertificateVerify the token signs) runs on
+	 * a worker, so a slow token (a TPM: milliseconds) never holds the
+	 * loop; between steps the loop waits for the socket (hs_ev). */
+	SSL *hs_ssl;
+	evutil_socket_t hs_fd;
+	struct event *hs_ev;
+	struct svc_pool_item hs_item;
+	bool hs_running;                /* a step is on a worker: the SSL is its */
+	bool hs_dead;                   /* closed while a step ran: the step's end frees it */
+	int hs_rc, hs_err;              /* the step's SSL_do_handshake and SSL_get_error */
+	unsigned long hs_errcode;       /* ERR_get_error after a failed step */
 	struct svc_bucket *bucket;      /* NULL: no rate limit */
 };
 
@@ -374,15 +386,32 @@ static void svc_conn_close(struct svc_conn *c)
 {
 	struct svc_server *srv = c->srv;
 
-	if (c->bev == NULL)
+	if (c->bev == NULL && c->hs_ssl == NULL)
 		return;
-	/* Under the lock: a worker answering directly sees either an open
-	 * connection for its whole write, or a closed one. */
-	bufferevent_lock(c->bev);
-	atomic_store(&c->closed, true);
-	bufferevent_unlock(c->bev);
-	bufferevent_free(c->bev);
-	c->bev = NULL;
+	if (c->bev != NULL) {
+		/* Under the lock: a worker answering directly sees either an
+		 * open connection for its whole write, or a closed one. */
+		bufferevent_lock(c->bev);
+		atomic_store(&c->closed, true);
+		bufferevent_unlock(c->bev);
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	} else {
+		/* Mid-handshake: a step on a worker still uses the SSL; its
+		 * end (svc_tls_hs_done) frees it then. */
+		atomic_store(&c->closed, true);
+		if (c->hs_ev != NULL) {
+			event_free(c->hs_ev);
+			c->hs_ev = NULL;
+		}
+		if (c->hs_running) {
+			c->hs_dead = true;
+		} else {
+			SSL_free(c->hs_ssl);
+			evutil_closesocket(c->hs_fd);
+		}
+		c->hs_ssl = NULL;
+	}
 	if (c->hs_timer != NULL) {
 		event_free(c->hs_timer);
 		c->hs_timer = NULL;
@@ -408,6 +437,10 @@ static void svc_conn_close(struct svc_conn *c)
  * owed to the peer. */
 static void svc_conn_close_if_done(struct svc_conn *c)
 {
+	if (c->bev == NULL && c->hs_ssl != NULL && atomic_load(&c->srv->draining) && !c->hs_running) {
+		svc_conn_close(c); /* a handshake not finished is not owed anything */
+		return;
+	}
 	if (c->bev == NULL || !(atomic_load(&c->half_closed) || atomic_load(&c->srv->draining)) ||
 	    atomic_load(&c->inflight) > 0)
 		return;
@@ -775,8 +808,8 @@ static void svc_refuse(evutil_socket_t fd, const char *msg)
 	evutil_closesocket(fd);
 }
 
-/* Registers a new connection whose who is set (takes c->bev). */
-static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
+/* Gives c->bev its callbacks and idle timeout, and starts reading. */
+static void svc_conn_setup(struct svc_server *srv, struct svc_conn *c)
 {
 	struct timeval idle;
 
@@ -785,12 +818,24 @@ static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
 	bufferevent_setcb(c->bev, svc_conn_read_cb, svc_conn_write_cb, svc_conn_event_cb, c);
 	bufferevent_set_timeouts(c->bev, &idle, NULL);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Counts a new connection among the open ones. */
+static void svc_conn_link(struct svc_server *srv, struct svc_conn *c)
+{
 	c->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
 	atomic_fetch_add(&srv->s->connections, 1);
+}
+
+/* Registers a new connection whose who is set (takes c->bev). */
+static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
+{
+	svc_conn_setup(srv, c);
+	svc_conn_link(srv, c);
 }
 
 static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
@@ -956,6 +1001,107 @@ static void svc_tls_connected(struct svc_conn *c)
 	svc_conn_read_cb(c->bev, c);
 }
 
+/* ---- TLS handshake steps, on the workers ---- */
+
+static void svc_tls_hs_ready_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Loop thread: waits for the socket to be readable (EV_READ) or writable
+ * (EV_WRITE) before the next step; false when the event cannot be set. */
+static bool svc_tls_hs_wait(struct svc_conn *c, short what)
+{
+	if (c->hs_ev != NULL)
+		event_free(c->hs_ev);
+	c->hs_ev = event_new(c->srv->base, c->hs_fd, what, svc_tls_hs_ready_cb, c);
+	return c->hs_ev != NULL && event_add(c->hs_ev, NULL) == 0;
+}
+
+/* Worker: one step of the handshake on the non-blocking socket; what it
+ * needs next, or why it failed, goes back to the loop (svc_tls_hs_done). */
+static bool svc_tls_hs_run(struct svc_pool_item *it)
+{
+	struct svc_conn *c = (struct svc_conn *)(void *)((char *)it - offsetof(struct svc_conn, hs_item));
+
+	ERR_clear_error();
+	c->hs_rc = SSL_do_handshake(c->hs_ssl);
+	c->hs_err = c->hs_rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->hs_ssl, c->hs_rc);
+	c->hs_errcode = ERR_get_error(); /* the queue is this thread's */
+	ERR_clear_error();
+	return true;
+}
+
+/* Loop thread: the socket is ready for the next step. */
+static void svc_tls_hs_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_conn *c = arg;
+	struct svc_server *srv = c->srv;
+
+	(void)fd;
+	(void)what;
+	if (c->hs_ssl == NULL || c->hs_running)
+		return;
+	c->hs_running = true;
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&srv->inflight, 1);
+	svc_pool_submit(srv->s->pool, &c->hs_item);
+}
+
+/* Loop thread: the handshake is done; the connection gets its
+ * bufferevent (the SSL is established) and its principal. */
+static void svc_tls_hs_open(struct svc_conn *c)
+{
+	struct svc_server *srv = c->srv;
+
+	if (c->hs_ev != NULL) {
+		event_free(c->hs_ev);
+		c->hs_ev = NULL;
+	}
+	c->bev = bufferevent_openssl_socket_new(srv->base, c->hs_fd, c->hs_ssl, BUFFEREVENT_SSL_OPEN,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		svc_conn_close(c);
+		return;
+	}
+	c->hs_ssl = NULL; /* the bufferevent's now, with the socket */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	svc_conn_setup(srv, c);
+	svc_tls_connected(c);
+}
+
+/* Loop thread: a step came back from its worker. */
+static void svc_tls_hs_done(struct svc_pool_item *it)
+{
+	struct svc_conn *c = (struct svc_conn *)(void *)((char *)it - offsetof(struct svc_conn, hs_item));
+	struct svc_server *srv = c->srv;
+
+	c->hs_running = false;
+	atomic_fetch_sub(&srv->inflight, 1);
+	if (c->hs_dead) {
+		/* Closed meanwhile (timeout, shutdown): what it left is ours. */
+		SSL_free(c->hs_ssl);
+		evutil_closesocket(c->hs_fd);
+		c->hs_ssl = NULL;
+	} else if (c->hs_ssl == NULL) {
+		/* closed already */
+	} else if (atomic_load(&srv->draining)) {
+		svc_conn_close(c);
+	} else if (c->hs_rc == 1) {
+		svc_tls_hs_open(c);
+	} else if ((c->hs_err == SSL_ERROR_WANT_READ || c->hs_err == SSL_ERROR_WANT_WRITE) &&
+		   svc_tls_hs_wait(c, c->hs_err == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE)) {
+		/* the next step when the socket is ready */
+	} else {
+		char buf[160] = "connection closed";
+
+		if (c->hs_errcode != 0)
+			ERR_error_string_n(c->hs_errcode, buf, sizeof(buf));
+		log_info("%s: TLS handshake failed: %s", c->who.name, buf);
+		svc_audit_record(srv->s, &c->who, "TLSHandshake", NULL, KH_E_UNAUTHENTICATED, 0, 1);
+		svc_conn_close(c);
+	}
+	svc_conn_unref(c);
+	svc_server_maybe_finish(srv);
+}
+
 static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
 			      void *arg)
 {
@@ -991,26 +1137,28 @@ static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	c->serial = ++srv->next_serial;
 	snprintf(c->who.name, sizeof(c->who.name), "tcp:%s:%u", addr, port);
 	evutil_make_socket_nonblocking(fd);
-	/* The handshake's CertificateVerify is signed in the token, on this
-	 * (the loop) thread: one token operation per handshake. */
-	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		evutil_closesocket(fd);
-		free(c);
-		return;
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	/* The handshake runs step by step on the workers (svc_tls_hs_step):
+	 * its CertificateVerify is a token operation. */
+	c->hs_ssl = ssl;
+	c->hs_fd = fd;
+	c->hs_item.run = svc_tls_hs_run;
+	c->hs_item.done = svc_tls_hs_done;
+	SSL_set_accept_state(ssl);
 	c->hs_timer = evtimer_new(srv->base, svc_tls_hs_timeout_cb, c);
 	hs.tv_sec = srv->s->cfg->tls_handshake_timeout_s;
 	hs.tv_usec = 0;
-	if (c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0) {
-		bufferevent_free(c->bev);
+	if (SSL_set_fd(ssl, (int)fd) != 1 || c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0 ||
+	    !svc_tls_hs_wait(c, EV_READ)) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
 		if (c->hs_timer != NULL)
 			event_free(c->hs_timer);
+		if (c->hs_ev != NULL)
+			event_free(c->hs_ev);
 		free(c);
 		return;
 	}
-	svc_conn_add(srv, c);
+	svc_conn_link(srv, c);
 }
 
 static enum kh_err svc_tls_listen(struct svc_server *srv, struct kh_errbuf *e)
@@ -1357,7 +1505,8 @@ void svc_server_shutdown(struct svc_server *srv)
 	if (srv->ev_tick != NULL)
 		event_del(srv->ev_tick);
 	for (c = srv->conns; c != NULL; c = c->next)
-		bufferevent_disable(c->bev, EV_READ);
+		if (c->bev != NULL)
+			bufferevent_disable(c->bev, EV_READ);
 	srv->ev_grace = evtimer_new(srv->base, svc_grace_cb, srv);
 	if (srv->ev_grace != NULL)
 		evtimer_add(srv->ev_grace, &grace);

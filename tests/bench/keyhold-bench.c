@@ -12,6 +12,7 @@
  *                 [--pid KEYHOLDD_PID]   (adds keyholdd CPU per signature)
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
+ *   keyhold-bench latency --socket S [--seconds N]  (GetStatus p50/p99, one client)
  *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
  *
  * Raw PKCS#11 here is the peer being measured, so this file includes
@@ -744,6 +745,42 @@ static int cmd_run(int argc, char **argv)
 	return bad_total == 0 ? 0 : 1;
 }
 
+/* ---- latency: one Unix client's GetStatus round trips ---- */
+
+static int cmd_latency(int argc, char **argv)
+{
+	const char *socket = arg_val(argc, argv, "--socket", getenv("KEYHOLD_SOCKET"));
+	double secs = atof(arg_val(argc, argv, "--seconds", "2")); /* NOLINT: bench-only */
+	uint64_t stop, t0;
+	struct samples s;
+	struct result r;
+	kh_client *c = NULL;
+	kh_msg *req = NULL;
+
+	memset(&s, 0, sizeof(s));
+	if (socket == NULL)
+		die("latency needs --socket");
+	if (kh_client_connect_unix(socket, &c) != KH_OK || kh_request_new("GetStatus", &req) != KH_OK)
+		die("cannot connect to %s", socket);
+	t0 = now_ns();
+	stop = t0 + (uint64_t)(secs * 1e9);
+	while (now_ns() < stop) {
+		uint64_t a = now_ns();
+		kh_msg *resp = NULL;
+
+		if (kh_call(c, req, &resp) != KH_OK)
+			die("GetStatus: %s", kh_client_error_message(c));
+		kh_msg_free(resp);
+		samples_add(&s)->lat_us = (uint32_t)((now_ns() - a) / 1000u);
+	}
+	r = summarise(&s, 1, now_ns() - t0);
+	printf("{\"requests\":%" PRIu64 ",\"p50_us\":%.0f,\"p99_us\":%.0f}\n", r.count, r.p50_us, r.p99_us);
+	free(s.v);
+	kh_msg_free(req);
+	kh_client_free(c);
+	return 0;
+}
+
 /* ---- scale: many connections held at once ---- */
 
 static long rss_kib(long pid)
@@ -875,6 +912,8 @@ int main(int argc, char **argv)
 		die("usage: keyhold-bench run|scale|startup ...");
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(argv[1], "latency") == 0)
+		return cmd_latency(argc - 2, argv + 2);
 	if (strcmp(argv[1], "scale") == 0)
 		return cmd_scale(argc - 2, argv + 2);
 	if (strcmp(argv[1], "startup") == 0)
