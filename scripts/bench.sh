@@ -13,27 +13,29 @@
 # Unix client's GetStatus latency idle and while 8 TLS clients handshake.
 #
 #   scripts/bench.sh [--quick] [--json] [--seconds N] [--conc LIST] [--types LIST]
-#                    [--tls-seconds N] [--tls-only] [--tpm]
+#                    [--tls-seconds N] [--tls-only] [--tpm] [--cells-only]
 #
 # --quick: a few seconds, for the smoke run in scripts/test.sh (TLS: one
 # second per cell, P-256 only; no audit or mixed cell). --tls-only: only
 # the TLS part. --tpm: a TPM 2.0 token (scripts/tpm-token.sh: swtpm,
 # tpm2-abrmd, tpm2-pkcs11) instead of SoftHSM2: P-256 and RSA-2048 at 1 and
 # 8 clients against direct tpm2-pkcs11, and the mixed TLS cell; no nginx,
-# p11-kit, scale or start-up part.
+# p11-kit, scale or start-up part. --cells-only: only the audit and mixed
+# cells (for A/B runs of two keyholdd builds with --build).
 # Needs a Release build (made here in build/bench). See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
 
 json=0 seconds=3 conc=1,2,8,64 types=rsa2048,p256,ed25519 conns=1000 build=""
-tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0
+tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0 cells_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
   --quick) seconds=0.5 conc=1,2 types=p256 conns=100 tls_seconds=1 tls_types=p256 quick=1 ;;
   --tpm) tpm=1 conc=1,8 types=p256,rsa2048 ;;
   --tls-seconds) tls_seconds=$2; shift ;;
   --tls-only) tls_only=1 ;;
+  --cells-only) cells_only=1 ;;
   --json) json=1 ;;
   --seconds) seconds=$2; shift ;;
   --conc) conc=$2; shift ;;
@@ -119,7 +121,7 @@ export KEYHOLD_SOCKET="$T/keyhold.sock"
 
 # Start-up time to the first answer, without and with FIPS self-tests.
 startup_off="null" startup_fips="null"
-if [ "$tls_only" = 0 ] && [ "$tpm" = 0 ]; then
+if [ "$tls_only" = 0 ] && [ "$tpm" = 0 ] && [ "$cells_only" = 0 ]; then
   startup_off=$("$bench" startup -- "$keyholdd" --config "$T/keyhold.conf" --foreground)
   if "$keyholdd" --help 2>&1 | grep -q -- --fips-install; then
     cp "$keyholdd" "$T/keyholdd"
@@ -157,7 +159,7 @@ tls_json="null"
 # A sanitizer build's provider cannot load into the uninstrumented openssl
 # and nginx without its runtimes, and its rates would mean nothing.
 prov_sanitized=$(ldd "$build/client/provider/keyhold.so" 2> /dev/null | grep -cE 'lib(asan|ubsan)\.so' || true)
-if [ "$tpm" = 1 ]; then
+if [ "$tpm" = 1 ] || [ "$cells_only" = 1 ]; then
   : # no nginx part on a TPM (docs/TPM.md: the engine reaches it through p11-kit)
 elif [ "$prov_sanitized" != 0 ]; then
   echo "TLS part skipped: $build is a sanitizer build (measure a plain build)" >&2
@@ -261,7 +263,8 @@ if [ "$tpm" = 0 ]; then
   peers=(--p11kit-module /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
     --keyhold-module "$build/client/pkcs11/libkeyhold-pkcs11.so")
 fi
-run_out=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$pinfile" --module "$module" "${peers[@]}" \
+run_out="null"
+[ "$cells_only" = 1 ] || run_out=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$pinfile" --module "$module" "${peers[@]}" \
   --types "$types" --conc "$conc" --seconds "$seconds" --pid "$kh_pid" "${jflag[@]}")
 
 # ---- audit sync = always (group commit) against interval: P-256, keyhold
@@ -356,7 +359,7 @@ fi
 
 # Many connections at once; every request must be answered.
 scale_out="null"
-if [ "$tpm" = 0 ]; then
+if [ "$tpm" = 0 ] && [ "$cells_only" = 0 ]; then
   "$build/client/keyhold" key generate bench-scale --type p256 > /dev/null
   ulimit -n "$(ulimit -Hn)"
   scale_out=$("$bench" scale --socket "$T/keyhold.sock" --key bench-scale --conns "$conns" --rounds 3 --pid "$kh_pid")

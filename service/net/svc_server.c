@@ -119,6 +119,8 @@ struct svc_conn {
 	struct event *hs_ev;
 	struct svc_pool_item hs_item;
 	bool hs_running;                /* a step is on a worker: the SSL is its */
+	bool hs_queued;                 /* waiting for a worker slot (srv->hs_wait) */
+	struct svc_conn *hs_next;
 	bool hs_dead;                   /* closed while a step ran: the step's end frees it */
 	int hs_rc, hs_err;              /* the step's SSL_do_handshake and SSL_get_error */
 	unsigned long hs_errcode;       /* ERR_get_error after a failed step */
@@ -161,6 +163,11 @@ struct svc_server {
 	uint64_t accept_err_logged_us;
 	uint64_t accept_errs;           /* accept errors not yet logged */
 	uint64_t accept_shed;           /* connections accepted and closed */
+	/* Handshake steps on the workers at once, at most hs_cap (one worker
+	 * fewer than there are: requests of connected clients always find
+	 * one); the others wait in hs_wait, oldest first. */
+	unsigned hs_steps, hs_cap;
+	struct svc_conn *hs_wait, *hs_wait_tail;
 };
 
 static void svc_conn_close(struct svc_conn *c);
@@ -1029,6 +1036,38 @@ static bool svc_tls_hs_run(struct svc_pool_item *it)
 	return true;
 }
 
+/* Loop thread: a step to a worker (c referenced for it). */
+static void svc_tls_hs_submit(struct svc_conn *c)
+{
+	struct svc_server *srv = c->srv;
+
+	c->hs_running = true;
+	srv->hs_steps++;
+	atomic_fetch_add(&srv->inflight, 1);
+	svc_pool_submit(srv->s->pool, &c->hs_item);
+}
+
+/* Loop thread: a worker slot came free; the oldest waiting step that is
+ * still wanted takes it. */
+static void svc_tls_hs_next(struct svc_server *srv)
+{
+	while (srv->hs_wait != NULL && srv->hs_steps < srv->hs_cap) {
+		struct svc_conn *c = srv->hs_wait;
+
+		srv->hs_wait = c->hs_next;
+		if (srv->hs_wait == NULL)
+			srv->hs_wait_tail = NULL;
+		c->hs_queued = false;
+		if (c->hs_ssl == NULL || atomic_load(&srv->draining)) {
+			if (c->hs_ssl != NULL)
+				svc_conn_close(c);
+			svc_conn_unref(c); /* closed while it waited */
+			continue;
+		}
+		svc_tls_hs_submit(c);
+	}
+}
+
 /* Loop thread: the socket is ready for the next step. */
 static void svc_tls_hs_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1037,12 +1076,20 @@ static void svc_tls_hs_ready_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->hs_ssl == NULL || c->hs_running)
+	if (c->hs_ssl == NULL || c->hs_running || c->hs_queued)
 		return;
-	c->hs_running = true;
 	atomic_fetch_add(&c->refs, 1);
-	atomic_fetch_add(&srv->inflight, 1);
-	svc_pool_submit(srv->s->pool, &c->hs_item);
+	if (srv->hs_steps >= srv->hs_cap) {
+		c->hs_queued = true;
+		c->hs_next = NULL;
+		if (srv->hs_wait_tail != NULL)
+			srv->hs_wait_tail->hs_next = c;
+		else
+			srv->hs_wait = c;
+		srv->hs_wait_tail = c;
+		return;
+	}
+	svc_tls_hs_submit(c);
 }
 
 /* Loop thread: the handshake is done; the connection gets its
@@ -1074,6 +1121,7 @@ static void svc_tls_hs_done(struct svc_pool_item *it)
 	struct svc_server *srv = c->srv;
 
 	c->hs_running = false;
+	srv->hs_steps--;
 	atomic_fetch_sub(&srv->inflight, 1);
 	if (c->hs_dead) {
 		/* Closed meanwhile (timeout, shutdown): what it left is ours. */
@@ -1099,6 +1147,7 @@ static void svc_tls_hs_done(struct svc_pool_item *it)
 		svc_conn_close(c);
 	}
 	svc_conn_unref(c);
+	svc_tls_hs_next(srv);
 	svc_server_maybe_finish(srv);
 }
 
@@ -1531,6 +1580,7 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 	srv->s = s;
 	srv->base = base;
 	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
+	srv->hs_cap = s->workers > 1 ? s->workers - 1 : 1;
 	svc_check_nofile(s->cfg);
 	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	srv->ev_resume = evtimer_new(base, svc_accept_resume_cb, srv);
@@ -1565,6 +1615,14 @@ void svc_server_free(struct svc_server *srv)
 {
 	if (srv == NULL)
 		return;
+	while (srv->hs_wait != NULL) {
+		struct svc_conn *c = srv->hs_wait;
+
+		srv->hs_wait = c->hs_next;
+		c->hs_queued = false;
+		svc_conn_unref(c);
+	}
+	srv->hs_wait_tail = NULL;
 	while (srv->conns != NULL)
 		svc_conn_close(srv->conns);
 	if (srv->listener != NULL) {
