@@ -64,6 +64,15 @@
 /* Descriptors keyholdd needs besides its connections (token, audit log,
  * state files, listeners, the loop's and workers' own). */
 #define SVC_FD_OVERHEAD 64
+/* A request of an in-place method (svc_inline_method) whose runs have
+ * lately taken less than [service] inline_max_us (the token's mechanism
+ * latency plus keyholdd's own work, measured per method: an EWMA of
+ * svc_dispatch's wall time) runs in place on the loop thread: the hand-off
+ * to a worker and back would cost more than the call. Slower ones (a TPM:
+ * milliseconds) and methods not yet measured go to the workers, so a slow
+ * token never holds the loop for long. */
+/* Runs of a method on the workers before it may run in place. */
+#define SVC_INLINE_WARMUP 8u
 /* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
 #define SVC_PEER_GROUPS_MAX 64
 
@@ -168,6 +177,11 @@ struct svc_server {
 	 * one); the others wait in hs_wait, oldest first. */
 	unsigned hs_steps, hs_cap;
 	struct svc_conn *hs_wait, *hs_wait_tail;
+	/* Per method: EWMA of the run time (microseconds, x16) and runs seen;
+	 * written by workers and the loop, read by the loop (relaxed). */
+	_Atomic uint32_t run_ewma[PROTO_M_COUNT];
+	_Atomic uint32_t run_seen[PROTO_M_COUNT];
+	uint32_t inline_us;             /* [service] inline_max_us (0: never in place) */
 };
 
 static void svc_conn_close(struct svc_conn *c);
@@ -523,6 +537,46 @@ static bool svc_job_finish(struct svc_job *j)
 	return false;
 }
 
+/* How long a run of method m took (any thread). */
+static void svc_run_note(struct svc_server *srv, enum proto_method m, uint64_t us)
+{
+	uint32_t old = atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed);
+	uint32_t x = us > (1u << 20) ? (1u << 24) : (uint32_t)us << 4;
+
+	/* new = old + (x - old) / 8; the first run sets it. */
+	if (atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) == 0)
+		old = x;
+	atomic_store_explicit(&srv->run_ewma[m], old + (uint32_t)(((int64_t)x - (int64_t)old) / 8),
+			      memory_order_relaxed);
+	if (atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) < SVC_INLINE_WARMUP)
+		atomic_fetch_add_explicit(&srv->run_seen[m], 1, memory_order_relaxed);
+}
+
+/* The methods that may run in place: they touch only the token and
+ * keyholdd's memory (never the network, the state database's writers or a
+ * long computation), so a run that is quick now stays quick. */
+static bool svc_inline_method(enum proto_method m)
+{
+	switch (m) {
+	case PROTO_M_SIGN:
+	case PROTO_M_GET_STATUS:
+	case PROTO_M_GET_CAPABILITIES:
+	case PROTO_M_LIST_KEYS:
+	case PROTO_M_GET_PUBLIC_KEY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Loop thread: whether method m is quick enough to run in place. */
+static bool svc_run_inline(const struct svc_server *srv, enum proto_method m)
+{
+	return srv->inline_us > 0 && svc_inline_method(m) &&
+	       atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) >= SVC_INLINE_WARMUP &&
+	       atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed) < (srv->inline_us << 4);
+}
+
 /* Audit commit thread: the job's records are durable. */
 static void svc_job_durable(struct audit_waiter *w)
 {
@@ -545,9 +599,12 @@ static bool svc_job_run(struct svc_pool_item *it)
 
 	/* Nobody waiting: do not spend the token on it. */
 	if (!atomic_load(&c->closed)) {
+		uint64_t t0 = kh_now_mono_us();
+
 		if (a != NULL)
 			audit_defer_begin();
 		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
+		svc_run_note(srv, j->req.method, kh_now_mono_us() - t0);
 		if (a != NULL) {
 			j->durable.fn = svc_job_durable;
 			if (audit_when_durable(a, audit_defer_end(), &j->durable))
@@ -678,8 +735,16 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	atomic_fetch_add(&c->refs, 1);
 	atomic_fetch_add(&c->inflight, 1);
 	atomic_fetch_add(&srv->inflight, 1);
-	svc_pool_submit(srv->s->pool, &j->item);
-	j = NULL; /* the pool's now */
+	if (svc_run_inline(srv, j->req.method)) {
+		/* In place: run it, answer it, and finish it here. */
+		struct svc_pool_item *it = &j->item;
+
+		if (svc_job_run(it))
+			svc_job_done(it);
+	} else {
+		svc_pool_submit(srv->s->pool, &j->item);
+	}
+	j = NULL; /* the pool's (or finished) now */
 out:
 	if (j != NULL) {
 		proto_req_clear(&j->req);
@@ -1581,6 +1646,7 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 	srv->base = base;
 	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
 	srv->hs_cap = s->workers > 1 ? s->workers - 1 : 1;
+	srv->inline_us = s->cfg->inline_max_us;
 	svc_check_nofile(s->cfg);
 	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	srv->ev_resume = evtimer_new(base, svc_accept_resume_cb, srv);
