@@ -569,10 +569,12 @@ static bool svc_inline_method(enum proto_method m)
 	}
 }
 
-/* Loop thread: whether method m is quick enough to run in place. */
+/* Loop thread: whether method m is quick enough to run in place, and
+ * nothing else is in flight (with other requests on the workers, handing
+ * this one off too uses every core; running it here would serialize). */
 static bool svc_run_inline(const struct svc_server *srv, enum proto_method m)
 {
-	return srv->inline_us > 0 && svc_inline_method(m) &&
+	return srv->inline_us > 0 && svc_inline_method(m) && atomic_load(&srv->inflight) == 0 &&
 	       atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) >= SVC_INLINE_WARMUP &&
 	       atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed) < (srv->inline_us << 4);
 }
@@ -680,6 +682,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	struct kh_errbuf e = { 0 };
 	struct svc_job *j = NULL;
 	const char *mname;
+	bool in_place;
 
 	atomic_fetch_add(&srv->s->requests, 1);
 	if (c->who.roles == 0) {
@@ -732,10 +735,11 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	bufferevent_incref(j->bev);
 	j->item.run = svc_job_run;
 	j->item.done = svc_job_done;
+	in_place = svc_run_inline(srv, j->req.method);
 	atomic_fetch_add(&c->refs, 1);
 	atomic_fetch_add(&c->inflight, 1);
 	atomic_fetch_add(&srv->inflight, 1);
-	if (svc_run_inline(srv, j->req.method)) {
+	if (in_place) {
 		/* In place: run it, answer it, and finish it here. */
 		struct svc_pool_item *it = &j->item;
 
