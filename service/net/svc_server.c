@@ -407,7 +407,7 @@ static void svc_conn_close(struct svc_conn *c)
 {
 	struct svc_server *srv = c->srv;
 
-	if (c->bev == NULL && c->hs_ssl == NULL)
+	if (atomic_load(&c->closed) || (c->bev == NULL && c->hs_ssl == NULL))
 		return;
 	if (c->bev != NULL) {
 		/* Under the lock: a worker answering directly sees either an
@@ -426,12 +426,12 @@ static void svc_conn_close(struct svc_conn *c)
 			c->hs_ev = NULL;
 		}
 		if (c->hs_running) {
-			c->hs_dead = true;
+			c->hs_dead = true; /* the SSL stays for the worker */
 		} else {
 			SSL_free(c->hs_ssl);
 			evutil_closesocket(c->hs_fd);
+			c->hs_ssl = NULL;
 		}
-		c->hs_ssl = NULL;
 	}
 	if (c->hs_timer != NULL) {
 		event_free(c->hs_timer);
@@ -1197,7 +1197,7 @@ static void svc_tls_hs_done(struct svc_pool_item *it)
 		SSL_free(c->hs_ssl);
 		evutil_closesocket(c->hs_fd);
 		c->hs_ssl = NULL;
-	} else if (c->hs_ssl == NULL) {
+	} else if (c->hs_ssl == NULL || atomic_load(&c->closed)) {
 		/* closed already */
 	} else if (atomic_load(&srv->draining)) {
 		svc_conn_close(c);
