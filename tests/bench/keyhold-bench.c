@@ -169,10 +169,11 @@ static long kh_pid;
 static uint64_t proc_cpu_us(long pid)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
+	unsigned long long v[2] = { 0, 0 };
 	long hz = sysconf(_SC_CLK_TCK);
 	FILE *f;
 	size_t n;
+	int field;
 
 	if (pid <= 0 || hz <= 0)
 		return 0;
@@ -185,9 +186,16 @@ static uint64_t proc_cpu_us(long pid)
 	buf[n] = '\0';
 	/* Fields after the command's closing parenthesis: 3 state ... 14 utime 15 stime. */
 	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	if (p == NULL)
 		return 0;
-	return (ut + st) * 1000000ull / (unsigned long long)hz;
+	for (field = 2; field < 15 && p != NULL; field++) {
+		p = strchr(p + 1, ' ');
+		if (p != NULL && field >= 13)
+			v[field - 13] = strtoull(p + 1, NULL, 10);
+	}
+	if (p == NULL)
+		return 0;
+	return (v[0] + v[1]) * 1000000ull / (unsigned long long)hz;
 }
 
 /* This process's CPU in microseconds (the direct peer signs in it). */
