@@ -4,9 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
-
 #include "hsm_int.h"
 #include "kh_util.h"
 #include "kh_log.h"
@@ -57,36 +54,52 @@ out:
 	return r;
 }
 
+/* One half of r||s as the body of a DER INTEGER: leading zero bytes
+ * dropped (one kept for zero), a 0x00 in front when the top bit is set. */
+static size_t hsm_der_int(const uint8_t *v, size_t n, uint8_t *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i + 1 < n && v[i] == 0)
+		i++;
+	out[o++] = 0x02;
+	out[o++] = (uint8_t)(n - i + (v[i] & 0x80 ? 1 : 0));
+	if (v[i] & 0x80)
+		out[o++] = 0x00;
+	memcpy(out + o, v + i, n - i);
+	return o + n - i;
+}
+
+/* PKCS#11 gives r||s; X.509 and TLS want ECDSA-Sig-Value (SEQUENCE of two
+ * INTEGERs). Encoded here directly: per request, OpenSSL's BIGNUM and
+ * ASN.1 round trip cost more than the rest of keyholdd's work on it. */
 enum kh_err hsm_ecdsa_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len)
 {
-	int r = KH_OK;
-	ECDSA_SIG *sig = NULL;
-	BIGNUM *br = NULL, *bs = NULL;
-	unsigned char *buf = NULL, *p;
-	int n;
+	uint8_t body[2 * (2 + 1 + 66)];
+	size_t half = len / 2, blen, hdr;
+	uint8_t *buf;
 
-	KH_ENSURE(len > 0 && len % 2 == 0, KH_E_INTERNAL);
-	sig = ECDSA_SIG_new();
-	br = BN_bin2bn(raw, (int)(len / 2), NULL);
-	bs = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
-	KH_ENSURE(sig != NULL && br != NULL && bs != NULL, KH_E_RESOURCE_EXHAUSTED);
-	KH_ENSURE(ECDSA_SIG_set0(sig, br, bs) == 1, KH_E_INTERNAL);
-	br = bs = NULL;
-	n = i2d_ECDSA_SIG(sig, NULL);
-	KH_ENSURE(n > 0, KH_E_INTERNAL);
-	buf = malloc((size_t)n);
-	KH_ENSURE(buf != NULL, KH_E_RESOURCE_EXHAUSTED);
-	p = buf;
-	KH_ENSURE(i2d_ECDSA_SIG(sig, &p) == n, KH_E_INTERNAL);
+	/* P-256, P-384, P-521 halves (32, 48, 66 bytes) and anything between:
+	 * every INTEGER then fits a one-byte length. */
+	if (len == 0 || len % 2 != 0 || half > 66)
+		return KH_E_INTERNAL;
+	blen = hsm_der_int(raw, half, body);
+	blen += hsm_der_int(raw + half, half, body + blen);
+	hdr = blen < 0x80 ? 2 : 3;
+	buf = malloc(hdr + blen);
+	if (buf == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	buf[0] = 0x30;
+	if (hdr == 2) {
+		buf[1] = (uint8_t)blen;
+	} else {
+		buf[1] = 0x81;
+		buf[2] = (uint8_t)blen;
+	}
+	memcpy(buf + hdr, body, blen);
 	*der = buf;
-	*der_len = (size_t)n;
-	buf = NULL;
-out:
-	free(buf);
-	BN_free(br);
-	BN_free(bs);
-	ECDSA_SIG_free(sig);
-	return r;
+	*der_len = hdr + blen;
+	return KH_OK;
 }
 
 enum kh_err hsm_sign_prepare(CK_KEY_TYPE kt, enum kh_digest digest, enum kh_padding pad, const uint8_t *in,

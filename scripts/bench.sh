@@ -7,24 +7,35 @@
 # with and without the FIPS self-tests. Then TLS handshakes per second of
 # nginx with a keyhold key through the OpenSSL provider, the same key through
 # the libp11 engine on the token, and a software key (P-256 and RSA-2048).
+# Each keyhold cell also gives keyholdd's CPU per signature (/proc/PID/stat
+# over the cell) beside direct's (the token's own signing CPU). Then two
+# cells of their own: audit sync = always against interval (P-256), and a
+# Unix client's GetStatus latency idle and while 8 TLS clients handshake.
 #
 #   scripts/bench.sh [--quick] [--json] [--seconds N] [--conc LIST] [--types LIST]
-#                    [--tls-seconds N] [--tls-only]
+#                    [--tls-seconds N] [--tls-only] [--tpm] [--cells-only]
 #
 # --quick: a few seconds, for the smoke run in scripts/test.sh (TLS: one
-# second per cell, P-256 only). --tls-only: only the TLS part.
+# second per cell, P-256 only; no audit or mixed cell). --tls-only: only
+# the TLS part. --tpm: a TPM 2.0 token (scripts/tpm-token.sh: swtpm,
+# tpm2-abrmd, tpm2-pkcs11) instead of SoftHSM2: P-256 and RSA-2048 at 1 and
+# 8 clients against direct tpm2-pkcs11, and the mixed TLS cell; no nginx,
+# p11-kit, scale or start-up part. --cells-only: only the audit and mixed
+# cells (for A/B runs of two keyholdd builds with --build).
 # Needs a Release build (made here in build/bench). See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
 
 json=0 seconds=3 conc=1,2,8,64 types=rsa2048,p256,ed25519 conns=1000 build=""
-tls_seconds=5 tls_types=p256,rsa2048 tls_only=0
+tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0 cells_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
-  --quick) seconds=0.5 conc=1,2 types=p256 conns=100 tls_seconds=1 tls_types=p256 ;;
+  --quick) seconds=0.5 conc=1,2 types=p256 conns=100 tls_seconds=1 tls_types=p256 quick=1 ;;
+  --tpm) tpm=1 conc=1,8 types=p256,rsa2048 ;;
   --tls-seconds) tls_seconds=$2; shift ;;
   --tls-only) tls_only=1 ;;
+  --cells-only) cells_only=1 ;;
   --json) json=1 ;;
   --seconds) seconds=$2; shift ;;
   --conc) conc=$2; shift ;;
@@ -50,18 +61,32 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
   wait 2> /dev/null || true
+  [ "$tpm" = 1 ] && "$src/scripts/tpm-token.sh" stop "$T/tpm" > /dev/null 2>&1
   rm -rf "$T"
 }
 trap cleanup EXIT
 
-"$src/scripts/softhsm-token.sh" "$T/token" keyhold | grep -v '^#' > "$T/token.ini"
-export SOFTHSM2_CONF="$T/token/softhsm2.conf"
+if [ "$tpm" = 1 ]; then
+  "$src/scripts/tpm-token.sh" start "$T/tpm" keyhold | grep -v '^#' > "$T/token.ini"
+  # shellcheck disable=SC1091
+  . "$T/tpm/env"
+  module=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
+  pinfile="$T/tpm/pin"
+else
+  "$src/scripts/softhsm-token.sh" "$T/token" keyhold | grep -v '^#' > "$T/token.ini"
+  export SOFTHSM2_CONF="$T/token/softhsm2.conf"
+  module=/usr/lib/softhsm/libsofthsm2.so
+  pinfile="$T/token/pin"
+fi
 workers=$(nproc)
-write_conf() { # $1: fips_mode
-  cat > "$T/keyhold.conf" <<EOF
+# conf_text FIPS_MODE NAME [EXTRA]: a keyholdd configuration on the token,
+# socket $T/NAME.sock, state $T/NAME.state.
+conf_text() {
+  mkdir -p "$T/$2.state"
+  cat <<EOF
 [service]
-socket = $T/keyhold.sock
-state_dir = $T/state
+socket = $T/$2.sock
+state_dir = $T/$2.state
 workers = $workers
 log_level = warn
 fips_mode = $1
@@ -69,15 +94,34 @@ $(cat "$T/token.ini")
 sessions = $workers
 [access]
 admin = uid:$(id -u)
+${3:-}
 EOF
-  mkdir -p "$T/state"
 }
+write_conf() { # $1: fips_mode
+  conf_text "$1" keyhold > "$T/keyhold.conf"
+}
+# start_kh NAME: starts keyholdd on $T/NAME.conf, waits for its socket,
+# sets kh2_pid.
+start_kh() {
+  "$keyholdd" --config "$T/$1.conf" --foreground 2> "$T/$1.log" &
+  kh2_pid=$!
+  pids+=("$kh2_pid")
+  for _ in $(seq 1 200); do
+    [ -S "$T/$1.sock" ] && return 0
+    kill -0 "$kh2_pid" 2> /dev/null || break
+    sleep 0.05
+  done
+  cat "$T/$1.log" >&2
+  echo "keyholdd ($1) did not start" >&2
+  exit 1
+}
+stop_kh() { kill "$kh2_pid"; wait "$kh2_pid" 2> /dev/null || true; }
 write_conf off
 export KEYHOLD_SOCKET="$T/keyhold.sock"
 
 # Start-up time to the first answer, without and with FIPS self-tests.
 startup_off="null" startup_fips="null"
-if [ "$tls_only" = 0 ]; then
+if [ "$tls_only" = 0 ] && [ "$tpm" = 0 ] && [ "$cells_only" = 0 ]; then
   startup_off=$("$bench" startup -- "$keyholdd" --config "$T/keyhold.conf" --foreground)
   if "$keyholdd" --help 2>&1 | grep -q -- --fips-install; then
     cp "$keyholdd" "$T/keyholdd"
@@ -92,14 +136,16 @@ fi
 "$keyholdd" --config "$T/keyhold.conf" --foreground 2> "$T/keyholdd.log" &
 pids+=($!)
 kh_pid=$!
-p11-kit server -f --provider /usr/lib/softhsm/libsofthsm2.so -n "$T/p11kit.sock" "pkcs11:token=keyhold" \
-  > "$T/p11kit.log" 2>&1 &
-pids+=($!)
+if [ "$tpm" = 0 ]; then
+  p11-kit server -f --provider /usr/lib/softhsm/libsofthsm2.so -n "$T/p11kit.sock" "pkcs11:token=keyhold" \
+    > "$T/p11kit.log" 2>&1 &
+  pids+=($!)
+fi
 for _ in $(seq 1 200); do
-  [ -S "$T/keyhold.sock" ] && [ -S "$T/p11kit.sock" ] && break
+  [ -S "$T/keyhold.sock" ] && { [ "$tpm" = 1 ] || [ -S "$T/p11kit.sock" ]; } && break
   sleep 0.05
 done
-export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11kit.sock"
+[ "$tpm" = 1 ] || export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11kit.sock"
 
 # ---- TLS handshakes through nginx (run before any Ed25519 key exists in
 # the token: libp11 0.4.12 cannot enumerate a token holding one) ----
@@ -113,11 +159,13 @@ tls_json="null"
 # A sanitizer build's provider cannot load into the uninstrumented openssl
 # and nginx without its runtimes, and its rates would mean nothing.
 prov_sanitized=$(ldd "$build/client/provider/keyhold.so" 2> /dev/null | grep -cE 'lib(asan|ubsan)\.so' || true)
-if [ "$prov_sanitized" != 0 ]; then
+if [ "$tpm" = 1 ] || [ "$cells_only" = 1 ]; then
+  : # no nginx part on a TPM (docs/TPM.md: the engine reaches it through p11-kit)
+elif [ "$prov_sanitized" != 0 ]; then
   echo "TLS part skipped: $build is a sanitizer build (measure a plain build)" >&2
 elif command -v nginx > /dev/null && [ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ]; then
   scripts/provider-conf.sh "$T/keyhold.sock" > "$T/prov.cnf"
-  scripts/engine-conf.sh /usr/lib/softhsm/libsofthsm2.so "$T/token/pin" > "$T/engine.cnf"
+  scripts/engine-conf.sh /usr/lib/softhsm/libsofthsm2.so "$pinfile" > "$T/engine.cnf"
   cat > "$T/hs.py" <<'EOF'
 import socket, ssl, sys, time
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
@@ -210,24 +258,126 @@ fi
 
 jflag=()
 [ "$json" = 1 ] && jflag=(--json)
-run_out=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$T/token/pin" \
-  --p11kit-module /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so \
-  --keyhold-module "$build/client/pkcs11/libkeyhold-pkcs11.so" \
-  --types "$types" --conc "$conc" --seconds "$seconds" "${jflag[@]}")
+peers=()
+if [ "$tpm" = 0 ]; then
+  peers=(--p11kit-module /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+    --keyhold-module "$build/client/pkcs11/libkeyhold-pkcs11.so")
+fi
+run_out="null"
+[ "$cells_only" = 1 ] || run_out=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$pinfile" --module "$module" "${peers[@]}" \
+  --types "$types" --conc "$conc" --seconds "$seconds" --pid "$kh_pid" "${jflag[@]}")
+
+# ---- audit sync = always (group commit) against interval: P-256, keyhold
+# only, the same cells on two keyholdd on the same token, one after the
+# other. ----
+audit_json="null"
+if [ "$quick" = 0 ] && [ "$tpm" = 0 ]; then
+  conf_text off audit-always "[audit]
+sync = always
+key = audit-always" > "$T/audit-always.conf"
+  start_kh audit-always
+  a_int=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$pinfile" --module "$module" --keyhold-only \
+    --types p256 --conc 1,8,64 --seconds "$seconds" --pid "$kh_pid" --json)
+  a_alw=$("$bench" run --socket "$T/audit-always.sock" --pin-file "$pinfile" --module "$module" --keyhold-only \
+    --types p256 --conc 1,8,64 --seconds "$seconds" --pid "$kh2_pid" --json)
+  stop_kh
+  audit_json=$(python3 -c '
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+rows = []
+for x, y in zip(a["rows"], b["rows"]):
+    rows.append({"shape": x["shape"], "concurrency": x["concurrency"], "interval": x["keyhold"]["ops"],
+                 "always": y["keyhold"]["ops"], "always_p50_us": y["keyhold"]["p50_us"],
+                 "always_over_interval": round(y["keyhold"]["ops"] / x["keyhold"]["ops"], 2) if x["keyhold"]["ops"] else 0})
+print(json.dumps(rows))' "$a_int" "$a_alw")
+fi
+
+# ---- mixed: a Unix client's GetStatus latency, idle and while 8 TLS
+# clients make full handshakes in a loop (each one a token signature). ----
+mixed_json="null"
+if [ "$quick" = 0 ]; then
+  P="$T/pki"
+  mkdir -p "$P"
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench-ca" \
+    -keyout "$P/ca.key" -out "$P/ca.pem" -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign 2> /dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench-client" \
+    -keyout "$P/client.key" -out "$P/client.csr" 2> /dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' > "$P/client.ext"
+  openssl x509 -req -in "$P/client.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 2 \
+    -extfile "$P/client.ext" -out "$P/client.pem" 2> /dev/null
+  "$build/client/keyhold" key generate bench-tls --type p256 > /dev/null
+  "$build/client/keyhold" key show bench-tls --pem > "$P/server.pub"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=keyhold" \
+    -keyout "$P/throwaway.key" -out "$P/server.csr" 2> /dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$P/server.ext"
+  openssl x509 -req -in "$P/server.csr" -force_pubkey "$P/server.pub" -CA "$P/ca.pem" -CAkey "$P/ca.key" \
+    -CAcreateserial -days 2 -extfile "$P/server.ext" -out "$P/server.pem" 2> /dev/null
+  conf_text off mixed "[tls]
+listen = 127.0.0.1:0
+key = bench-tls
+cert = $P/server.pem
+client_ca = $P/ca.pem" > "$T/mixed.conf"
+  sed -i 's/^log_level = warn/log_level = info/' "$T/mixed.conf"
+  start_kh mixed
+  port=$(sed -n 's/.*TLS 1.3 listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/mixed.log" | tail -n 1)
+  cat > "$T/hsloop.py" << 'EOF'
+import socket, ssl, sys, threading, time
+port, seconds, d = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(d + "/ca.pem")
+ctx.load_cert_chain(d + "/client.pem", d + "/client.key")
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+n = [0] * 8
+end = time.monotonic() + seconds
+def loop(i):
+    while time.monotonic() < end:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            with ctx.wrap_socket(s) as t:
+                t.do_handshake()
+        n[i] += 1
+th = [threading.Thread(target=loop, args=(i,)) for i in range(8)]
+for t in th: t.start()
+for t in th: t.join()
+print("%.1f" % (sum(n) / seconds))
+EOF
+  m_idle=$("$bench" latency --socket "$T/mixed.sock" --seconds "$seconds")
+  python3 "$T/hsloop.py" "$port" "$(python3 -c "print($seconds + 1)")" "$P" > "$T/hsrate" &
+  hs_pid=$!
+  sleep 0.5
+  m_busy=$("$bench" latency --socket "$T/mixed.sock" --seconds "$seconds")
+  wait "$hs_pid"
+  stop_kh
+  mixed_json=$(python3 -c '
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(json.dumps({"idle_p50_us": a["p50_us"], "idle_p99_us": a["p99_us"], "busy_p50_us": b["p50_us"],
+  "busy_p99_us": b["p99_us"], "p99_busy_over_idle": round(b["p99_us"] / max(a["p99_us"], 1), 2),
+  "handshakes_per_s": float(sys.argv[3])}))' "$m_idle" "$m_busy" "$(cat "$T/hsrate")")
+fi
 
 # Many connections at once; every request must be answered.
-"$build/client/keyhold" key generate bench-scale --type p256 > /dev/null
-ulimit -n "$(ulimit -Hn)"
-scale_out=$("$bench" scale --socket "$T/keyhold.sock" --key bench-scale --conns "$conns" --rounds 3 --pid "$kh_pid")
+scale_out="null"
+if [ "$tpm" = 0 ] && [ "$cells_only" = 0 ]; then
+  "$build/client/keyhold" key generate bench-scale --type p256 > /dev/null
+  ulimit -n "$(ulimit -Hn)"
+  scale_out=$("$bench" scale --socket "$T/keyhold.sock" --key bench-scale --conns "$conns" --rounds 3 --pid "$kh_pid")
+fi
 
+token=softhsm2
+[ "$tpm" = 1 ] && token=tpm2-pkcs11
 if [ "$json" = 1 ]; then
-  printf '{"run":%s,"scale":%s,"startup":{"off":%s,"fips_aligned":%s},"tls":%s}\n' \
-    "$run_out" "$scale_out" "$startup_off" "$startup_fips" "$tls_json"
+  printf '{"token":"%s","run":%s,"scale":%s,"startup":{"off":%s,"fips_aligned":%s},"tls":%s,"audit_sync_always":%s,"mixed":%s}\n' \
+    "$token" "$run_out" "$scale_out" "$startup_off" "$startup_fips" "$tls_json" "$audit_json" "$mixed_json"
 else
+  echo "token: $token"
   echo "$run_out"
   echo "scale: $scale_out"
   echo "startup (fips_mode off): $startup_off"
   echo "startup (fips_mode aligned): $startup_fips"
   echo "tls handshakes/s (nginx, TLS 1.3, one client): $tls_json"
+  echo "audit sync=always vs interval (P-256 sig/s): $audit_json"
+  echo "GetStatus latency, idle and during 8 TLS handshake loops: $mixed_json"
   echo "machine: $(nproc) cores, $(uname -r); keyholdd workers=$workers sessions=$workers"
 fi

@@ -13,7 +13,11 @@
  * a crash of keyholdd at once. With sync = interval (default) the file is
  * fdatasync'ed at every checkpoint and at least once a second while
  * records arrive: a power loss can lose the last second. With sync =
- * always every record is fdatasync'ed before the answer. */
+ * always every record is fdatasync'ed before the answer: either here
+ * (fdatasync under the lock), or, for a request whose caller deferred its
+ * answer (audit_defer_begin, audit_when_durable), by the commit thread,
+ * whose one fdatasync covers every record written meanwhile (group
+ * commit) while the workers go on. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -126,10 +130,21 @@ struct audit {
 	uint64_t rotate_size, rotate_age_s;
 	unsigned rotate_keep;
 	int64_t (*now_s)(void);
+	/* Group commit (sync = always, audit_when_durable): written counts
+	 * lines (under lock), durable those known synced. */
+	uint64_t written;
+	_Atomic uint64_t durable;
+	pthread_t commit_thread;
+	bool commit_running;
+	pthread_mutex_t cq_lock;
+	pthread_cond_t cq_cond, cq_idle;
+	struct audit_waiter *cq_head, *cq_tail;
+	bool cq_stop, cq_busy;
 	uint64_t file_first_seq;      /* the first record of the current file */
 	uint64_t file_start_us;       /* and its time */
 	uint64_t rotate_retry_mono_us;
 	char crash_at[32];            /* KEYHOLD_TEST_AUDIT_CRASH_AT */
+	_Atomic bool crash_commit;    /* "group-commit": a Sign's record awaits the commit thread */
 	bool journal;                 /* a copy of every line to the journal */
 };
 
@@ -347,6 +362,11 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 
 /* ---- writing ---- */
 
+/* The calling thread's records of sync = always are synced by the commit
+ * thread (audit_defer_begin); the last one's number. */
+static _Thread_local bool audit_tl_defer;
+static _Thread_local uint64_t audit_tl_seq;
+
 static void audit_fail(struct audit *a, const char *what)
 {
 	if (!a->failed)
@@ -405,6 +425,7 @@ static enum kh_err audit_write_line(struct audit *a, const struct audit_event *e
 		kh_log_event(KH_LOG_INFO, "audit", &f, "%.*s", (int)(len - 1), line);
 	}
 	atomic_fetch_add(&a->n_written, 1);
+	a->written++;
 	a->dirty = true;
 	if (sync || kh_now_mono_us() - a->last_sync_mono_us >= AUDIT_SYNC_INTERVAL_US) {
 		if (fdatasync(a->fd) != 0) {
@@ -414,6 +435,7 @@ static enum kh_err audit_write_line(struct audit *a, const struct audit_event *e
 		}
 		a->dirty = false;
 		a->last_sync_mono_us = kh_now_mono_us();
+		atomic_store(&a->durable, a->written);
 	}
 	return KH_OK;
 }
@@ -467,8 +489,23 @@ static enum kh_err audit_append_locked(struct audit *a, const struct audit_event
 {
 	if (a->failed && audit_recover_locked(a) != KH_OK)
 		return kh_err_set(e, KH_E_UNAVAILABLE, "the audit log %s cannot be written; see keyholdd's log", a->path);
-	/* The result of a state change is durable before its answer. */
-	return audit_write_event(a, ev, a->sync_always || audit_method_changes_state(ev->method), e);
+	bool changes = audit_method_changes_state(ev->method);
+	int r;
+
+	/* The result of a state change is durable before its answer; with
+	 * sync = always every record is, through the commit thread when the
+	 * caller holds its answer back (audit_when_durable). */
+	if (a->sync_always && !changes && audit_tl_defer && a->commit_running) {
+		r = audit_write_event(a, ev, false, e);
+		if (r == KH_OK)
+			audit_tl_seq = a->written;
+#ifdef KEYHOLD_TESTING
+		if (r == KH_OK && strcmp(a->crash_at, "group-commit") == 0 && strcmp(ev->method, "Sign") == 0)
+			atomic_store(&a->crash_commit, true);
+#endif
+		return r;
+	}
+	return audit_write_event(a, ev, a->sync_always || changes, e);
 }
 
 static void audit_anchor_save(struct audit *a, bool clean);
@@ -1029,6 +1066,7 @@ void audit_tick(struct audit *a)
 		} else {
 			a->dirty = false;
 			a->last_sync_mono_us = now;
+			atomic_store(&a->durable, a->written);
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -1405,10 +1443,149 @@ out:
 	free(rf);
 }
 
+/* ---- group commit (sync = always) ---- */
+
+void audit_defer_begin(void)
+{
+	audit_tl_defer = true;
+	audit_tl_seq = 0;
+}
+
+uint64_t audit_defer_end(void)
+{
+	uint64_t seq = audit_tl_seq;
+
+	audit_tl_defer = false;
+	audit_tl_seq = 0;
+	return seq;
+}
+
+/* Syncs every line written so far, without holding the lock during the
+ * fdatasync (a duplicate of the descriptor: a rotation may replace a->fd
+ * meanwhile, and the lines it holds are synced through the duplicate). */
+static void audit_commit(struct audit *a)
+{
+	uint64_t target;
+	int fd = -1, rc = 0, err = 0;
+
+	pthread_mutex_lock(&a->lock);
+	target = a->written;
+	if (atomic_load(&a->durable) >= target) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	if (!a->failed)
+		fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&a->lock);
+#ifdef KEYHOLD_TESTING
+	/* A Sign's answer waits here: dying before the sync must leave the
+	 * client without one (tests/integration/test_audit_group_commit.sh). */
+	if (atomic_load(&a->crash_commit))
+		audit_crash_point(a, "group-commit");
+#endif
+	if (fd >= 0) {
+		rc = fdatasync(fd);
+		err = errno;
+		close(fd);
+	}
+	pthread_mutex_lock(&a->lock);
+	if (fd < 0 || rc != 0) {
+		/* As for a failed fdatasync in audit_write_line: the log turns
+		 * unhealthy (and is repaired), the answers go out. */
+		if (!a->failed) {
+			errno = fd < 0 ? errno : err;
+			audit_fail(a, "fdatasync");
+		}
+	} else {
+		if (atomic_load(&a->durable) < target)
+			atomic_store(&a->durable, target);
+		if (a->written == target) {
+			a->dirty = false;
+			a->last_sync_mono_us = kh_now_mono_us();
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void *audit_commit_main(void *arg)
+{
+	struct audit *a = arg;
+
+	pthread_mutex_lock(&a->cq_lock);
+	for (;;) {
+		struct audit_waiter *w, *next;
+
+		while (a->cq_head == NULL && !a->cq_stop)
+			pthread_cond_wait(&a->cq_cond, &a->cq_lock);
+		if (a->cq_head == NULL)
+			break;
+		w = a->cq_head;
+		a->cq_head = a->cq_tail = NULL;
+		a->cq_busy = true;
+		pthread_mutex_unlock(&a->cq_lock);
+		/* Every waiter taken wrote its record before it queued: one
+		 * sync of what is written now covers them all. */
+		audit_commit(a);
+		for (; w != NULL; w = next) {
+			next = w->next;
+			w->fn(w);
+		}
+		pthread_mutex_lock(&a->cq_lock);
+		a->cq_busy = false;
+		if (a->cq_head == NULL)
+			pthread_cond_broadcast(&a->cq_idle);
+	}
+	pthread_mutex_unlock(&a->cq_lock);
+	return NULL;
+}
+
+bool audit_when_durable(struct audit *a, uint64_t seq, struct audit_waiter *w)
+{
+	if (a == NULL || seq == 0 || atomic_load(&a->durable) >= seq)
+		return false;
+	w->next = NULL;
+	w->seq = seq;
+	pthread_mutex_lock(&a->cq_lock);
+	if (a->cq_tail != NULL)
+		a->cq_tail->next = w;
+	else
+		a->cq_head = w;
+	a->cq_tail = w;
+	pthread_cond_signal(&a->cq_cond);
+	pthread_mutex_unlock(&a->cq_lock);
+	return true;
+}
+
+void audit_commit_drain(struct audit *a)
+{
+	if (a == NULL || !a->commit_running)
+		return;
+	pthread_mutex_lock(&a->cq_lock);
+	while (a->cq_head != NULL || a->cq_busy)
+		pthread_cond_wait(&a->cq_idle, &a->cq_lock);
+	pthread_mutex_unlock(&a->cq_lock);
+}
+
+static void audit_commit_stop(struct audit *a)
+{
+	if (!a->commit_running)
+		return;
+	pthread_mutex_lock(&a->cq_lock);
+	a->cq_stop = true;
+	pthread_cond_signal(&a->cq_cond);
+	pthread_mutex_unlock(&a->cq_lock);
+	pthread_join(a->commit_thread, NULL);
+	a->commit_running = false;
+}
+
 static void audit_free(struct audit *a)
 {
 	if (a == NULL)
 		return;
+	audit_commit_stop(a);
+	pthread_mutex_destroy(&a->cq_lock);
+	pthread_cond_destroy(&a->cq_cond);
+	pthread_cond_destroy(&a->cq_idle);
 	if (a->fd >= 0)
 		close(a->fd);
 	store_close(a->st);
@@ -1439,6 +1616,9 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	a->st = cfg->store;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->verify_lock, NULL);
+	pthread_mutex_init(&a->cq_lock, NULL);
+	pthread_cond_init(&a->cq_cond, NULL);
+	pthread_cond_init(&a->cq_idle, NULL);
 	a->fd = -1;
 	a->h = h;
 	a->ckpt_records = cfg->checkpoint_records ? cfg->checkpoint_records : 256;
@@ -1551,6 +1731,10 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	pthread_mutex_unlock(&a->lock);
 	log_info("audit log %s: next record %llu, checkpoint key '%s' (SPKI SHA-256 %s)", a->path,
 		 (unsigned long long)a->next_seq, a->key, a->keyfp);
+	/* sync = always: the group-commit thread (without it every record is
+	 * synced under the lock, as before). */
+	if (a->sync_always && pthread_create(&a->commit_thread, NULL, audit_commit_main, a) == 0)
+		a->commit_running = true;
 	*out = a;
 	a = NULL;
 out:
@@ -1567,6 +1751,8 @@ void audit_close(struct audit *a)
 
 	if (a == NULL)
 		return;
+	/* Deferred answers first (their records are synced). */
+	audit_commit_stop(a);
 	pthread_mutex_lock(&a->lock);
 	for (i = 0; i < AUDIT_REFUSAL_SLOTS; i++)
 		if (a->refusals[i].window_start_us != 0)

@@ -87,6 +87,28 @@ enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct k
  * when it cannot, and the request must then not run. Other methods: OK. */
 enum kh_err audit_begin(struct audit *a, const struct audit_event *ev, struct kh_errbuf *e) KH_WUR;
 bool audit_healthy(struct audit *a);
+
+/* Group commit for sync = always (DESIGN §9: no answer before its record
+ * is durable). A thread that can hold its answer back calls
+ * audit_defer_begin before the request's records are written and
+ * audit_defer_end after: the records are written but not synced, and the
+ * number returned (0: nothing to wait for) goes to audit_when_durable,
+ * which returns false when that record is durable already (answer now),
+ * or true after queueing w: the commit thread then syncs every record
+ * written so far with one fdatasync and calls w->fn(w) (on its thread).
+ * A state change's records are still synced before audit_append returns.
+ * With sync = interval nothing is deferred. */
+struct audit_waiter {
+	struct audit_waiter *next;
+	uint64_t seq;
+	void (*fn)(struct audit_waiter *w);
+};
+void audit_defer_begin(void);
+uint64_t audit_defer_end(void);
+bool audit_when_durable(struct audit *a, uint64_t seq, struct audit_waiter *w);
+/* Waits until every queued waiter has been called (before the workers'
+ * completions are torn down). */
+void audit_commit_drain(struct audit *a);
 /* Housekeeping, from a worker about once a second: a checkpoint when the
  * interval passed with unsigned records, and fdatasync of pending writes. */
 void audit_tick(struct audit *a);

@@ -252,6 +252,8 @@ static enum kh_err cfg_service(struct cfg_parse *p, const char *n, const char *v
 		return cfg_uint(p, &c->max_connections, n, v, 1, 100000);
 	if (strcmp(n, "max_inflight") == 0)
 		return cfg_uint(p, &c->max_inflight, n, v, 1, 65536);
+	if (strcmp(n, "inline_max_us") == 0)
+		return cfg_uint(p, &c->inline_max_us, n, v, 0, 100000);
 	if (strcmp(n, "idle_timeout") == 0)
 		return cfg_uint(p, &c->idle_timeout_s, n, v, 1, 86400);
 	if (strcmp(n, "user") == 0)
@@ -920,6 +922,7 @@ static struct svc_config *cfg_defaults(void)
 	c->frame_max = PROTO_FRAME_MAX_DEFAULT;
 	c->max_connections = 4096;
 	c->max_inflight = 128;
+	c->inline_max_us = 300;
 	c->idle_timeout_s = 600;
 	c->log_level = KH_LOG_INFO;
 	c->sessions = 8;
@@ -1108,6 +1111,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_VAL(frame_max, "[service] frame_max");
 	KEEP_VAL(max_connections, "[service] max_connections");
 	KEEP_VAL(max_inflight, "[service] max_inflight");
+	KEEP_VAL(inline_max_us, "[service] inline_max_us");
 	KEEP_VAL(idle_timeout_s, "[service] idle_timeout");
 	KEEP_STR(user, "[service] user");
 	KEEP_VAL(rate, "[service] rate");

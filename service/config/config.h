@@ -57,6 +57,7 @@ struct svc_config {
 	unsigned frame_max;
 	unsigned max_connections;
 	unsigned max_inflight;          /* per connection */
+	unsigned inline_max_us;         /* quicker methods run on the loop thread; 0: never */
 	unsigned idle_timeout_s;
 	int log_level;                  /* KH_LOG_* */
 	/* [token] */

@@ -265,7 +265,10 @@ out:
 
 void svc_stop(struct svc *s)
 {
-	/* Workers first: their completions still reach the connections. */
+	/* Workers first: their completions still reach the connections;
+	 * answers waiting for the audit group commit are completions too. */
+	svc_pool_join(s->pool);
+	audit_commit_drain(s->audit);
 	svc_pool_free(s->pool);
 	s->pool = NULL;
 	svc_expiry_stop(s);

@@ -64,6 +64,15 @@
 /* Descriptors keyholdd needs besides its connections (token, audit log,
  * state files, listeners, the loop's and workers' own). */
 #define SVC_FD_OVERHEAD 64
+/* A request of an in-place method (svc_inline_method) whose runs have
+ * lately taken less than [service] inline_max_us (the token's mechanism
+ * latency plus keyholdd's own work, measured per method: an EWMA of
+ * svc_dispatch's wall time) runs in place on the loop thread: the hand-off
+ * to a worker and back would cost more than the call. Slower ones (a TPM:
+ * milliseconds) and methods not yet measured go to the workers, so a slow
+ * token never holds the loop for long. */
+/* Runs of a method on the workers before it may run in place. */
+#define SVC_INLINE_WARMUP 8u
 /* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
 #define SVC_PEER_GROUPS_MAX 64
 
@@ -110,6 +119,20 @@ struct svc_conn {
 	bool tls;
 	bool authed;                    /* TLS: the handshake and verification are done */
 	struct event *hs_timer;         /* TLS handshake timeout */
+	/* TLS handshake, before the bufferevent exists: each step
+	 * (SSL_do_handshake, whose CertificateVerify the token signs) runs on
+	 * a worker, so a slow token (a TPM: milliseconds) never holds the
+	 * loop; between steps the loop waits for the socket (hs_ev). */
+	SSL *hs_ssl;
+	evutil_socket_t hs_fd;
+	struct event *hs_ev;
+	struct svc_pool_item hs_item;
+	bool hs_running;                /* a step is on a worker: the SSL is its */
+	bool hs_queued;                 /* waiting for a worker slot (srv->hs_wait) */
+	struct svc_conn *hs_next;
+	bool hs_dead;                   /* closed while a step ran: the step's end frees it */
+	int hs_rc, hs_err;              /* the step's SSL_do_handshake and SSL_get_error */
+	unsigned long hs_errcode;       /* ERR_get_error after a failed step */
 	struct svc_bucket *bucket;      /* NULL: no rate limit */
 };
 
@@ -121,6 +144,7 @@ struct svc_job {
 	uint64_t deadline_us;
 	uint8_t *frame;
 	size_t frame_len;
+	struct audit_waiter durable;    /* sync = always: the answer waits for its record */
 };
 
 struct svc_server {
@@ -148,6 +172,16 @@ struct svc_server {
 	uint64_t accept_err_logged_us;
 	uint64_t accept_errs;           /* accept errors not yet logged */
 	uint64_t accept_shed;           /* connections accepted and closed */
+	/* Handshake steps on the workers at once, at most hs_cap (one worker
+	 * fewer than there are: requests of connected clients always find
+	 * one); the others wait in hs_wait, oldest first. */
+	unsigned hs_steps, hs_cap;
+	struct svc_conn *hs_wait, *hs_wait_tail;
+	/* Per method: EWMA of the run time (microseconds, x16) and runs seen;
+	 * written by workers and the loop, read by the loop (relaxed). */
+	_Atomic uint32_t run_ewma[PROTO_M_COUNT];
+	_Atomic uint32_t run_seen[PROTO_M_COUNT];
+	uint32_t inline_us;             /* [service] inline_max_us (0: never in place) */
 };
 
 static void svc_conn_close(struct svc_conn *c);
@@ -373,15 +407,32 @@ static void svc_conn_close(struct svc_conn *c)
 {
 	struct svc_server *srv = c->srv;
 
-	if (c->bev == NULL)
+	if (atomic_load(&c->closed) || (c->bev == NULL && c->hs_ssl == NULL))
 		return;
-	/* Under the lock: a worker answering directly sees either an open
-	 * connection for its whole write, or a closed one. */
-	bufferevent_lock(c->bev);
-	atomic_store(&c->closed, true);
-	bufferevent_unlock(c->bev);
-	bufferevent_free(c->bev);
-	c->bev = NULL;
+	if (c->bev != NULL) {
+		/* Under the lock: a worker answering directly sees either an
+		 * open connection for its whole write, or a closed one. */
+		bufferevent_lock(c->bev);
+		atomic_store(&c->closed, true);
+		bufferevent_unlock(c->bev);
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	} else {
+		/* Mid-handshake: a step on a worker still uses the SSL; its
+		 * end (svc_tls_hs_done) frees it then. */
+		atomic_store(&c->closed, true);
+		if (c->hs_ev != NULL) {
+			event_free(c->hs_ev);
+			c->hs_ev = NULL;
+		}
+		if (c->hs_running) {
+			c->hs_dead = true; /* the SSL stays for the worker */
+		} else {
+			SSL_free(c->hs_ssl);
+			evutil_closesocket(c->hs_fd);
+			c->hs_ssl = NULL;
+		}
+	}
 	if (c->hs_timer != NULL) {
 		event_free(c->hs_timer);
 		c->hs_timer = NULL;
@@ -407,6 +458,10 @@ static void svc_conn_close(struct svc_conn *c)
  * owed to the peer. */
 static void svc_conn_close_if_done(struct svc_conn *c)
 {
+	if (c->bev == NULL && c->hs_ssl != NULL && atomic_load(&c->srv->draining) && !c->hs_running) {
+		svc_conn_close(c); /* a handshake not finished is not owed anything */
+		return;
+	}
 	if (c->bev == NULL || !(atomic_load(&c->half_closed) || atomic_load(&c->srv->draining)) ||
 	    atomic_load(&c->inflight) > 0)
 		return;
@@ -456,18 +511,15 @@ static void svc_job_answer(struct svc_conn *c, struct bufferevent *bev, uint8_t 
 	free(frame);
 }
 
-/* Worker thread. Runs the request, answers it, and finishes the job here
- * unless the loop must look (shutdown, a half-closed peer, a connection
- * that answers through the loop): then returns true for svc_job_done. */
-static bool svc_job_run(struct svc_pool_item *it)
+/* Worker thread (or the audit commit thread). Answers a job whose request
+ * ran, and finishes it here unless the loop must look (shutdown, a
+ * half-closed peer, a connection that answers through the loop): then
+ * returns true for svc_job_done. */
+static bool svc_job_finish(struct svc_job *j)
 {
-	struct svc_job *j = (struct svc_job *)it;
 	struct svc_conn *c = j->conn;
 	struct svc_server *srv = c->srv;
 
-	/* Nobody waiting: do not spend the token on it. */
-	if (!atomic_load(&c->closed))
-		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
 	if (!c->direct)
 		return true;
 	svc_job_answer(c, j->bev, j->frame, j->frame_len);
@@ -483,6 +535,85 @@ static bool svc_job_run(struct svc_pool_item *it)
 	free(j);
 	svc_conn_unref(c);
 	return false;
+}
+
+/* How long a run of method m took (any thread). */
+static void svc_run_note(struct svc_server *srv, enum proto_method m, uint64_t us)
+{
+	uint32_t old = atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed);
+	uint32_t x = us > (1u << 20) ? (1u << 24) : (uint32_t)us << 4;
+
+	/* new = old + (x - old) / 8; the first run sets it. */
+	if (atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) == 0)
+		old = x;
+	atomic_store_explicit(&srv->run_ewma[m], old + (uint32_t)(((int64_t)x - (int64_t)old) / 8),
+			      memory_order_relaxed);
+	if (atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) < SVC_INLINE_WARMUP)
+		atomic_fetch_add_explicit(&srv->run_seen[m], 1, memory_order_relaxed);
+}
+
+/* The methods that may run in place: they touch only the token and
+ * keyholdd's memory (never the network, the state database's writers or a
+ * long computation), so a run that is quick now stays quick. */
+static bool svc_inline_method(enum proto_method m)
+{
+	switch (m) {
+	case PROTO_M_SIGN:
+	case PROTO_M_GET_STATUS:
+	case PROTO_M_GET_CAPABILITIES:
+	case PROTO_M_LIST_KEYS:
+	case PROTO_M_GET_PUBLIC_KEY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Loop thread: whether method m is quick enough to run in place, and
+ * nothing else is in flight (with other requests on the workers, handing
+ * this one off too uses every core; running it here would serialize). */
+static bool svc_run_inline(const struct svc_server *srv, enum proto_method m)
+{
+	return srv->inline_us > 0 && svc_inline_method(m) && atomic_load(&srv->inflight) == 0 &&
+	       atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) >= SVC_INLINE_WARMUP &&
+	       atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed) < (srv->inline_us << 4);
+}
+
+/* Audit commit thread: the job's records are durable. */
+static void svc_job_durable(struct audit_waiter *w)
+{
+	struct svc_job *j = (struct svc_job *)(void *)((char *)w - offsetof(struct svc_job, durable));
+	struct svc_pool *pool = j->conn->srv->s->pool;
+
+	if (svc_job_finish(j))
+		svc_pool_complete(pool, &j->item);
+}
+
+/* Worker thread. Runs the request and answers it (svc_job_finish); with
+ * [audit] sync = always the answer waits, off this worker, for the group
+ * commit that makes its record durable. */
+static bool svc_job_run(struct svc_pool_item *it)
+{
+	struct svc_job *j = (struct svc_job *)it;
+	struct svc_conn *c = j->conn;
+	struct svc_server *srv = c->srv;
+	struct audit *a = srv->s->audit;
+
+	/* Nobody waiting: do not spend the token on it. */
+	if (!atomic_load(&c->closed)) {
+		uint64_t t0 = kh_now_mono_us();
+
+		if (a != NULL)
+			audit_defer_begin();
+		svc_dispatch(srv->s, &c->who, &j->req, j->deadline_us, &j->frame, &j->frame_len);
+		svc_run_note(srv, j->req.method, kh_now_mono_us() - t0);
+		if (a != NULL) {
+			j->durable.fn = svc_job_durable;
+			if (audit_when_durable(a, audit_defer_end(), &j->durable))
+				return false; /* the commit thread finishes it */
+		}
+	}
+	return svc_job_finish(j);
 }
 
 /* Loop thread: the rest of a job that needs the loop. */
@@ -551,6 +682,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	struct kh_errbuf e = { 0 };
 	struct svc_job *j = NULL;
 	const char *mname;
+	bool in_place;
 
 	atomic_fetch_add(&srv->s->requests, 1);
 	if (c->who.roles == 0) {
@@ -603,11 +735,20 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	bufferevent_incref(j->bev);
 	j->item.run = svc_job_run;
 	j->item.done = svc_job_done;
+	in_place = svc_run_inline(srv, j->req.method);
 	atomic_fetch_add(&c->refs, 1);
 	atomic_fetch_add(&c->inflight, 1);
 	atomic_fetch_add(&srv->inflight, 1);
-	svc_pool_submit(srv->s->pool, &j->item);
-	j = NULL; /* the pool's now */
+	if (in_place) {
+		/* In place: run it, answer it, and finish it here. */
+		struct svc_pool_item *it = &j->item;
+
+		if (svc_job_run(it))
+			svc_job_done(it);
+	} else {
+		svc_pool_submit(srv->s->pool, &j->item);
+	}
+	j = NULL; /* the pool's (or finished) now */
 out:
 	if (j != NULL) {
 		proto_req_clear(&j->req);
@@ -743,8 +884,8 @@ static void svc_refuse(evutil_socket_t fd, const char *msg)
 	evutil_closesocket(fd);
 }
 
-/* Registers a new connection whose who is set (takes c->bev). */
-static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
+/* Gives c->bev its callbacks and idle timeout, and starts reading. */
+static void svc_conn_setup(struct svc_server *srv, struct svc_conn *c)
 {
 	struct timeval idle;
 
@@ -753,12 +894,24 @@ static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
 	bufferevent_setcb(c->bev, svc_conn_read_cb, svc_conn_write_cb, svc_conn_event_cb, c);
 	bufferevent_set_timeouts(c->bev, &idle, NULL);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Counts a new connection among the open ones. */
+static void svc_conn_link(struct svc_server *srv, struct svc_conn *c)
+{
 	c->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
 	atomic_fetch_add(&srv->s->connections, 1);
+}
+
+/* Registers a new connection whose who is set (takes c->bev). */
+static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
+{
+	svc_conn_setup(srv, c);
+	svc_conn_link(srv, c);
 }
 
 static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
@@ -924,6 +1077,149 @@ static void svc_tls_connected(struct svc_conn *c)
 	svc_conn_read_cb(c->bev, c);
 }
 
+/* ---- TLS handshake steps, on the workers ---- */
+
+static void svc_tls_hs_ready_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Loop thread: waits for the socket to be readable (EV_READ) or writable
+ * (EV_WRITE) before the next step; false when the event cannot be set. */
+static bool svc_tls_hs_wait(struct svc_conn *c, short what)
+{
+	if (c->hs_ev != NULL)
+		event_free(c->hs_ev);
+	c->hs_ev = event_new(c->srv->base, c->hs_fd, what, svc_tls_hs_ready_cb, c);
+	return c->hs_ev != NULL && event_add(c->hs_ev, NULL) == 0;
+}
+
+/* Worker: one step of the handshake on the non-blocking socket; what it
+ * needs next, or why it failed, goes back to the loop (svc_tls_hs_done). */
+static bool svc_tls_hs_run(struct svc_pool_item *it)
+{
+	struct svc_conn *c = (struct svc_conn *)(void *)((char *)it - offsetof(struct svc_conn, hs_item));
+
+	ERR_clear_error();
+	c->hs_rc = SSL_do_handshake(c->hs_ssl);
+	c->hs_err = c->hs_rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->hs_ssl, c->hs_rc);
+	c->hs_errcode = ERR_get_error(); /* the queue is this thread's */
+	ERR_clear_error();
+	return true;
+}
+
+/* Loop thread: a step to a worker (c referenced for it). */
+static void svc_tls_hs_submit(struct svc_conn *c)
+{
+	struct svc_server *srv = c->srv;
+
+	c->hs_running = true;
+	srv->hs_steps++;
+	atomic_fetch_add(&srv->inflight, 1);
+	svc_pool_submit(srv->s->pool, &c->hs_item);
+}
+
+/* Loop thread: a worker slot came free; the oldest waiting step that is
+ * still wanted takes it. */
+static void svc_tls_hs_next(struct svc_server *srv)
+{
+	while (srv->hs_wait != NULL && srv->hs_steps < srv->hs_cap) {
+		struct svc_conn *c = srv->hs_wait;
+
+		srv->hs_wait = c->hs_next;
+		if (srv->hs_wait == NULL)
+			srv->hs_wait_tail = NULL;
+		c->hs_queued = false;
+		if (c->hs_ssl == NULL || atomic_load(&srv->draining)) {
+			if (c->hs_ssl != NULL)
+				svc_conn_close(c);
+			svc_conn_unref(c); /* closed while it waited */
+			continue;
+		}
+		svc_tls_hs_submit(c);
+	}
+}
+
+/* Loop thread: the socket is ready for the next step. */
+static void svc_tls_hs_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_conn *c = arg;
+	struct svc_server *srv = c->srv;
+
+	(void)fd;
+	(void)what;
+	if (c->hs_ssl == NULL || c->hs_running || c->hs_queued)
+		return;
+	atomic_fetch_add(&c->refs, 1);
+	if (srv->hs_steps >= srv->hs_cap) {
+		c->hs_queued = true;
+		c->hs_next = NULL;
+		if (srv->hs_wait_tail != NULL)
+			srv->hs_wait_tail->hs_next = c;
+		else
+			srv->hs_wait = c;
+		srv->hs_wait_tail = c;
+		return;
+	}
+	svc_tls_hs_submit(c);
+}
+
+/* Loop thread: the handshake is done; the connection gets its
+ * bufferevent (the SSL is established) and its principal. */
+static void svc_tls_hs_open(struct svc_conn *c)
+{
+	struct svc_server *srv = c->srv;
+
+	if (c->hs_ev != NULL) {
+		event_free(c->hs_ev);
+		c->hs_ev = NULL;
+	}
+	c->bev = bufferevent_openssl_socket_new(srv->base, c->hs_fd, c->hs_ssl, BUFFEREVENT_SSL_OPEN,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		svc_conn_close(c);
+		return;
+	}
+	c->hs_ssl = NULL; /* the bufferevent's now, with the socket */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	svc_conn_setup(srv, c);
+	svc_tls_connected(c);
+}
+
+/* Loop thread: a step came back from its worker. */
+static void svc_tls_hs_done(struct svc_pool_item *it)
+{
+	struct svc_conn *c = (struct svc_conn *)(void *)((char *)it - offsetof(struct svc_conn, hs_item));
+	struct svc_server *srv = c->srv;
+
+	c->hs_running = false;
+	srv->hs_steps--;
+	atomic_fetch_sub(&srv->inflight, 1);
+	if (c->hs_dead) {
+		/* Closed meanwhile (timeout, shutdown): what it left is ours. */
+		SSL_free(c->hs_ssl);
+		evutil_closesocket(c->hs_fd);
+		c->hs_ssl = NULL;
+	} else if (c->hs_ssl == NULL || atomic_load(&c->closed)) {
+		/* closed already */
+	} else if (atomic_load(&srv->draining)) {
+		svc_conn_close(c);
+	} else if (c->hs_rc == 1) {
+		svc_tls_hs_open(c);
+	} else if ((c->hs_err == SSL_ERROR_WANT_READ || c->hs_err == SSL_ERROR_WANT_WRITE) &&
+		   svc_tls_hs_wait(c, c->hs_err == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE)) {
+		/* the next step when the socket is ready */
+	} else {
+		char buf[160] = "connection closed";
+
+		if (c->hs_errcode != 0)
+			ERR_error_string_n(c->hs_errcode, buf, sizeof(buf));
+		log_info("%s: TLS handshake failed: %s", c->who.name, buf);
+		svc_audit_record(srv->s, &c->who, "TLSHandshake", NULL, KH_E_UNAUTHENTICATED, 0, 1);
+		svc_conn_close(c);
+	}
+	svc_conn_unref(c);
+	svc_tls_hs_next(srv);
+	svc_server_maybe_finish(srv);
+}
+
 static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
 			      void *arg)
 {
@@ -959,26 +1255,28 @@ static void svc_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	c->serial = ++srv->next_serial;
 	snprintf(c->who.name, sizeof(c->who.name), "tcp:%s:%u", addr, port);
 	evutil_make_socket_nonblocking(fd);
-	/* The handshake's CertificateVerify is signed in the token, on this
-	 * (the loop) thread: one token operation per handshake. */
-	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		evutil_closesocket(fd);
-		free(c);
-		return;
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	/* The handshake runs step by step on the workers (svc_tls_hs_step):
+	 * its CertificateVerify is a token operation. */
+	c->hs_ssl = ssl;
+	c->hs_fd = fd;
+	c->hs_item.run = svc_tls_hs_run;
+	c->hs_item.done = svc_tls_hs_done;
+	SSL_set_accept_state(ssl);
 	c->hs_timer = evtimer_new(srv->base, svc_tls_hs_timeout_cb, c);
 	hs.tv_sec = srv->s->cfg->tls_handshake_timeout_s;
 	hs.tv_usec = 0;
-	if (c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0) {
-		bufferevent_free(c->bev);
+	if (SSL_set_fd(ssl, (int)fd) != 1 || c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0 ||
+	    !svc_tls_hs_wait(c, EV_READ)) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
 		if (c->hs_timer != NULL)
 			event_free(c->hs_timer);
+		if (c->hs_ev != NULL)
+			event_free(c->hs_ev);
 		free(c);
 		return;
 	}
-	svc_conn_add(srv, c);
+	svc_conn_link(srv, c);
 }
 
 static enum kh_err svc_tls_listen(struct svc_server *srv, struct kh_errbuf *e)
@@ -1325,7 +1623,8 @@ void svc_server_shutdown(struct svc_server *srv)
 	if (srv->ev_tick != NULL)
 		event_del(srv->ev_tick);
 	for (c = srv->conns; c != NULL; c = c->next)
-		bufferevent_disable(c->bev, EV_READ);
+		if (c->bev != NULL)
+			bufferevent_disable(c->bev, EV_READ);
 	srv->ev_grace = evtimer_new(srv->base, svc_grace_cb, srv);
 	if (srv->ev_grace != NULL)
 		evtimer_add(srv->ev_grace, &grace);
@@ -1350,6 +1649,8 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 	srv->s = s;
 	srv->base = base;
 	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
+	srv->hs_cap = s->workers > 1 ? s->workers - 1 : 1;
+	srv->inline_us = s->cfg->inline_max_us;
 	svc_check_nofile(s->cfg);
 	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	srv->ev_resume = evtimer_new(base, svc_accept_resume_cb, srv);
@@ -1384,6 +1685,14 @@ void svc_server_free(struct svc_server *srv)
 {
 	if (srv == NULL)
 		return;
+	while (srv->hs_wait != NULL) {
+		struct svc_conn *c = srv->hs_wait;
+
+		srv->hs_wait = c->hs_next;
+		c->hs_queued = false;
+		svc_conn_unref(c);
+	}
+	srv->hs_wait_tail = NULL;
 	while (srv->conns != NULL)
 		svc_conn_close(srv->conns);
 	if (srv->listener != NULL) {

@@ -23,6 +23,12 @@ struct svc_pool_item {
 enum kh_err svc_pool_new(struct event_base *base, unsigned workers, struct svc_pool **out) KH_WUR;
 /* Queues it for a worker (never blocks). */
 void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it);
+/* Hands a job whose run returned false, but which another thread went on
+ * with, to the loop for done(it), as if run had returned true (any thread). */
+void svc_pool_complete(struct svc_pool *p, struct svc_pool_item *it);
+/* Stops the workers after they finish the queue (svc_pool_free then only
+ * delivers what is left; calling it again is fine). */
+void svc_pool_join(struct svc_pool *p);
 /* Jobs queued and not yet taken by a worker (lock-free). */
 unsigned svc_pool_pending(const struct svc_pool *p);
 /* Stops the workers after they finish the queue; completions not yet

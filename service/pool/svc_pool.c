@@ -88,7 +88,7 @@ static void *svc_pool_main(void *arg)
 
 	for (;;) {
 		struct svc_pool_item *it;
-		bool was_empty, to_loop;
+		bool to_loop;
 
 		svc_pool_spin(p);
 		pthread_mutex_lock(&p->lock);
@@ -110,21 +110,27 @@ static void *svc_pool_main(void *arg)
 		it->next = NULL;
 		to_loop = it->run(it); /* true: the loop must finish it */
 		atomic_fetch_sub(&p->busy, 1);
-		if (!to_loop)
-			continue; /* finished on this thread: nothing for the loop */
-
-		pthread_mutex_lock(&p->done_lock);
-		was_empty = p->dhead == NULL;
-		if (p->dtail != NULL)
-			p->dtail->next = it;
-		else
-			p->dhead = it;
-		p->dtail = it;
-		pthread_mutex_unlock(&p->done_lock);
-		if (was_empty)
-			event_active(p->done_ev, EV_READ, 0);
+		if (to_loop)
+			svc_pool_complete(p, it);
 	}
 	return NULL;
+}
+
+void svc_pool_complete(struct svc_pool *p, struct svc_pool_item *it)
+{
+	bool was_empty;
+
+	it->next = NULL;
+	pthread_mutex_lock(&p->done_lock);
+	was_empty = p->dhead == NULL;
+	if (p->dtail != NULL)
+		p->dtail->next = it;
+	else
+		p->dhead = it;
+	p->dtail = it;
+	pthread_mutex_unlock(&p->done_lock);
+	if (was_empty)
+		event_active(p->done_ev, EV_READ, 0);
 }
 
 enum kh_err svc_pool_new(struct event_base *base, unsigned workers, struct svc_pool **out)
@@ -173,7 +179,7 @@ void svc_pool_submit(struct svc_pool *p, struct svc_pool_item *it)
 	pthread_mutex_unlock(&p->lock);
 }
 
-void svc_pool_free(struct svc_pool *p)
+void svc_pool_join(struct svc_pool *p)
 {
 	unsigned i;
 
@@ -185,6 +191,14 @@ void svc_pool_free(struct svc_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
+	p->n_threads = 0;
+}
+
+void svc_pool_free(struct svc_pool *p)
+{
+	if (p == NULL)
+		return;
+	svc_pool_join(p);
 	if (p->done_ev != NULL) {
 		svc_pool_deliver(p);
 		event_free(p->done_ev);

@@ -9,8 +9,10 @@
  *                 [--p11kit-module M2] [--keyhold-module M3]
  *                 [--types rsa2048,p256,ed25519]
  *                 [--conc 1,2,8,64] [--seconds N] [--json] [--keyhold-only]
+ *                 [--pid KEYHOLDD_PID]   (adds keyholdd CPU per signature)
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
+ *   keyhold-bench latency --socket S [--seconds N]  (GetStatus p50/p99, one client)
  *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
  *
  * Raw PKCS#11 here is the peer being measured, so this file includes
@@ -157,7 +159,55 @@ struct result {
 	double ops;            /* signatures per second */
 	double p50_us, p99_us;
 	uint64_t count, errors, bad;
+	double cpu_us;         /* CPU per signature: keyholdd's (keyhold cells), this process's (direct); 0: not measured */
 };
+
+/* keyholdd's CPU (user + system, all threads) from /proc/PID/stat, in
+ * microseconds; 0 when pid is 0 or unreadable. */
+static long kh_pid;
+
+static uint64_t proc_cpu_us(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v[2] = { 0, 0 };
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+	int field;
+
+	if (pid <= 0 || hz <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command's closing parenthesis: 3 state ... 14 utime 15 stime. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	for (field = 2; field < 15 && p != NULL; field++) {
+		p = strchr(p + 1, ' ');
+		if (p != NULL && field >= 13)
+			v[field - 13] = strtoull(p + 1, NULL, 10);
+	}
+	if (p == NULL)
+		return 0;
+	return (v[0] + v[1]) * 1000000ull / (unsigned long long)hz;
+}
+
+/* This process's CPU in microseconds (the direct peer signs in it). */
+static uint64_t self_cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -354,6 +404,8 @@ static struct result run_p11(struct p11 *p, const char *key, enum kh_key_type ty
 	struct result r;
 	unsigned i;
 
+	uint64_t cpu0 = self_cpu_us();
+
 	if (th == NULL || tid == NULL || ss == NULL)
 		die("out of memory");
 	for (i = 0; i < conc; i++) {
@@ -365,6 +417,8 @@ static struct result run_p11(struct p11 *p, const char *key, enum kh_key_type ty
 		ss[i] = th[i].s;
 	}
 	r = summarise(ss, conc, now_ns() - t0);
+	if (r.count > 0)
+		r.cpu_us = (double)(self_cpu_us() - cpu0) / (double)r.count;
 	r.bad = verify_all(pk, type, ss, conc, true);
 	for (i = 0; i < conc; i++)
 		free(ss[i].v);
@@ -466,6 +520,8 @@ static struct result run_kh(const char *socket, const char *key, enum kh_key_typ
 	struct result r;
 	unsigned i;
 
+	uint64_t cpu0 = proc_cpu_us(kh_pid);
+
 	if (th == NULL || tid == NULL || ss == NULL)
 		die("out of memory");
 	for (i = 0; i < conns; i++) {
@@ -477,6 +533,8 @@ static struct result run_kh(const char *socket, const char *key, enum kh_key_typ
 		ss[i] = th[i].s;
 	}
 	r = summarise(ss, conns, now_ns() - t0);
+	if (kh_pid > 0 && r.count > 0)
+		r.cpu_us = (double)(proc_cpu_us(kh_pid) - cpu0) / (double)(r.count + r.errors);
 	r.bad = verify_all(pk, type, ss, conns, false);
 	for (i = 0; i < conns; i++)
 		free(ss[i].v);
@@ -548,10 +606,11 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 
 	if (json) {
 		printf("%s\n    {\"type\":\"%s\",\"shape\":\"%s\",\"concurrency\":%u,"
-		       "\"keyhold\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"errors\":%" PRIu64 ",\"bad\":%" PRIu64 "},"
-		       "\"direct\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64 "},",
-		       *first ? "" : ",", type, shape, conc, k->ops, k->p50_us, k->p99_us, k->errors, k->bad, d->ops,
-		       d->p50_us, d->p99_us, d->bad);
+		       "\"keyhold\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"errors\":%" PRIu64 ",\"bad\":%" PRIu64
+		       ",\"keyholdd_cpu_us\":%.1f},"
+		       "\"direct\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64 ",\"cpu_us\":%.1f},",
+		       *first ? "" : ",", type, shape, conc, k->ops, k->p50_us, k->p99_us, k->errors, k->bad, k->cpu_us,
+		       d->ops, d->p50_us, d->p99_us, d->bad, d->cpu_us);
 		if (p != NULL)
 			printf("\"p11kit\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
 			       ",\"errors\":%" PRIu64 "},",
@@ -572,6 +631,8 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 		printf("%8.0f %7.0f | %6.2f %6.2f", p ? p->ops : 0, p ? p->p50_us : 0, rd, rp);
 	if (q != NULL)
 		printf(" | %8.0f %7.0f | %6.2f", q->ops, q->p50_us, qp);
+	if (kh_pid > 0)
+		printf(" | %6.1f %6.1f %6.1f", k->cpu_us, d->cpu_us, k->cpu_us - d->cpu_us);
 	printf("%s\n", (k->bad || d->bad || (p && p->bad) || (q && (q->bad || q->errors)) || k->errors)
 				? "  VERIFY/ERROR!"
 				: "");
@@ -592,6 +653,8 @@ static int cmd_run(int argc, char **argv)
 	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
 	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
 	struct p11 direct, pk11, khp11;
+	/* --pid: keyholdd's, for its CPU per signature (/proc/PID/stat). */
+	kh_pid = strtol(arg_val(argc, argv, "--pid", "0"), NULL, 10);
 	kh_client *c = NULL;
 	char tbuf[128];
 	char *save = NULL, *tn;
@@ -624,9 +687,12 @@ static int cmd_run(int argc, char **argv)
 	if (json)
 		printf("{\n  \"seconds\": %.1f,\n  \"rows\": [", secs);
 	else
-		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s\n", "type", "shape", "conc",
+		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s%s\n", "type", "shape", "conc",
 		       "keyhold/s", "p50us", "p99us", "direct/s", "p50us", "p11kit/s", "p50us", "k/dir", "k/p11",
-		       khmod != NULL ? " |  kp11/s   p50us | kp11/p11" : "");
+		       khmod != NULL ? " |  kp11/s   p50us | kp11/p11" : "",
+		       /* keyholdd's CPU per signature, direct's (the token's own
+			* signing CPU), and what keyholdd adds beyond it */
+		       kh_pid > 0 ? " |  kcpu   dcpu  added" : "");
 	snprintf(tbuf, sizeof(tbuf), "%s", types);
 	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
 		enum kh_key_type t = kh_key_type_from_name(tn);
@@ -685,6 +751,42 @@ static int cmd_run(int argc, char **argv)
 		p11_close(&khp11);
 	kh_client_free(c);
 	return bad_total == 0 ? 0 : 1;
+}
+
+/* ---- latency: one Unix client's GetStatus round trips ---- */
+
+static int cmd_latency(int argc, char **argv)
+{
+	const char *socket = arg_val(argc, argv, "--socket", getenv("KEYHOLD_SOCKET"));
+	double secs = atof(arg_val(argc, argv, "--seconds", "2")); /* NOLINT: bench-only */
+	uint64_t stop, t0;
+	struct samples s;
+	struct result r;
+	kh_client *c = NULL;
+	kh_msg *req = NULL;
+
+	memset(&s, 0, sizeof(s));
+	if (socket == NULL)
+		die("latency needs --socket");
+	if (kh_client_connect_unix(socket, &c) != KH_OK || kh_request_new("GetStatus", &req) != KH_OK)
+		die("cannot connect to %s", socket);
+	t0 = now_ns();
+	stop = t0 + (uint64_t)(secs * 1e9);
+	while (now_ns() < stop) {
+		uint64_t a = now_ns();
+		kh_msg *resp = NULL;
+
+		if (kh_call(c, req, &resp) != KH_OK)
+			die("GetStatus: %s", kh_client_error_message(c));
+		kh_msg_free(resp);
+		samples_add(&s)->lat_us = (uint32_t)((now_ns() - a) / 1000u);
+	}
+	r = summarise(&s, 1, now_ns() - t0);
+	printf("{\"requests\":%" PRIu64 ",\"p50_us\":%.0f,\"p99_us\":%.0f}\n", r.count, r.p50_us, r.p99_us);
+	free(s.v);
+	kh_msg_free(req);
+	kh_client_free(c);
+	return 0;
 }
 
 /* ---- scale: many connections held at once ---- */
@@ -818,6 +920,8 @@ int main(int argc, char **argv)
 		die("usage: keyhold-bench run|scale|startup ...");
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(argv[1], "latency") == 0)
+		return cmd_latency(argc - 2, argv + 2);
 	if (strcmp(argv[1], "scale") == 0)
 		return cmd_scale(argc - 2, argv + 2);
 	if (strcmp(argv[1], "startup") == 0)
