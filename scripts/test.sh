@@ -8,6 +8,8 @@
 # seconds.
 # Exits non-zero on the first failure.
 set -euo pipefail
+# Debian's programs first (tests/integration/lib.sh says why).
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
