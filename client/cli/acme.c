@@ -8,6 +8,21 @@
 
 #include "cli.h"
 
+/* An AcmeAccount answer: its detail and the trustpoint; frees r. */
+static int acme_account_out(struct cli *cli, const char *name, kh_msg *r)
+{
+	if (cli->json) {
+		cli_json_obj(cli->j, NULL);
+		cli_json_str(cli->j, "detail", kh_msg_get_str(r, "detail"));
+		cli_tp_json(cli->j, "trustpoint", cli_sub(r, "trustpoint"));
+		cli_json_end_obj(cli->j);
+	} else {
+		printf("trustpoint %s: %s\n", name, kh_msg_get_str(r, "detail"));
+	}
+	kh_msg_free(r);
+	return 0;
+}
+
 int cli_tp_acme_account(struct cli *cli, struct cli_args *a, bool deactivate)
 {
 	bool yes = deactivate && cli_flag(a, "--yes");
@@ -33,16 +48,7 @@ int cli_tp_acme_account(struct cli *cli, struct cli_args *a, bool deactivate)
 				   : kh_msg_set_enum(q, "action", deactivate ? "ACME_ACCOUNT_DEACTIVATE" : "ACME_ACCOUNT_KEY_ROLLOVER"),
 			   &r)) != 0)
 		return rc;
-	if (cli->json) {
-		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "detail", kh_msg_get_str(r, "detail"));
-		cli_tp_json(cli->j, "trustpoint", cli_sub(r, "trustpoint"));
-		cli_json_end_obj(cli->j);
-	} else {
-		printf("trustpoint %s: %s\n", name, kh_msg_get_str(r, "detail"));
-	}
-	kh_msg_free(r);
-	return 0;
+	return acme_account_out(cli, name, r);
 }
 
 int cli_tp_acme_eab(struct cli *cli, struct cli_args *a)
@@ -77,14 +83,5 @@ int cli_tp_acme_eab(struct cli *cli, struct cli_args *a)
 	OPENSSL_cleanse(key, sizeof(key));
 	if (rc != 0)
 		return rc;
-	if (cli->json) {
-		cli_json_obj(cli->j, NULL);
-		cli_json_str(cli->j, "detail", kh_msg_get_str(r, "detail"));
-		cli_tp_json(cli->j, "trustpoint", cli_sub(r, "trustpoint"));
-		cli_json_end_obj(cli->j);
-	} else {
-		printf("trustpoint %s: %s\n", name, kh_msg_get_str(r, "detail"));
-	}
-	kh_msg_free(r);
-	return 0;
+	return acme_account_out(cli, name, r);
 }
