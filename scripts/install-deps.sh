@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config clang-14 libclang-rt-14-dev
   libssl-dev libprotobuf-c-dev protobuf-c-compiler libevent-dev
   libsqlite3-dev libinih-dev libcurl4-openssl-dev libsystemd-dev
-  libp11-kit-dev libcmocka-dev libjansson-dev
+  libp11-kit-dev libcmocka-dev libjansson-dev libpq-dev
   # tokens and interop peers
   softhsm2 opensc p11-kit p11-kit-modules libengine-pkcs11-openssl openssl
   swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools python3-tpm2-pkcs11-tools
@@ -22,6 +22,8 @@ PKGS=(
   scdoc debhelper bash-completion
   # test_metrics: promtool and a real Prometheus server
   prometheus
+  # the postgresql state backend: a throwaway server per test run (lib_pg.sh)
+  postgresql
   # test_scep: a real SCEP server (scepserver)
   scep
   # test_scep: the approving RA in front of it (scep_ra_proxy.py) signs CertReps

@@ -821,6 +821,37 @@ static enum kh_err cfg_metrics(struct cfg_parse *p, const char *n, const char *v
 	return cfg_fail(p, "unknown key '%s' in [metrics]", n);
 }
 
+/* [state]: where keyholdd keeps its state (service/store/): SQLite in
+ * state_dir, or a PostgreSQL database several nodes share. The password
+ * is never here: password_file, or the systemd credential
+ * keyhold-db-password. */
+static enum kh_err cfg_state(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "backend") == 0) {
+		if (strcmp(v, "sqlite") == 0)
+			c->state_postgresql = false;
+		else if (strcmp(v, "postgresql") == 0)
+			c->state_postgresql = true;
+		else
+			return cfg_fail(p, "backend must be sqlite or postgresql, not '%s'", v);
+		return KH_OK;
+	}
+	if (strcmp(n, "dsn") == 0)
+		return cfg_str(p, &c->state_dsn, v);
+	if (strcmp(n, "password_file") == 0) {
+		if (v[0] != '/')
+			return cfg_fail(p, "password_file must be an absolute path, not '%s'", v);
+		return cfg_str(p, &c->state_password_file, v);
+	}
+	if (strcmp(n, "password") == 0)
+		return cfg_fail(p, "the database password is never written in the configuration: put it in a file "
+				   "(mode 0600, owned by keyholdd's user) named by password_file, or in the systemd "
+				   "credential keyhold-db-password");
+	return cfg_fail(p, "unknown key '%s' in [state]", n);
+}
+
 /* One name = value of section. */
 static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const char *name, const char *value)
 {
@@ -858,10 +889,12 @@ static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const cha
 		return cfg_acme(p, name, value);
 	if (strcmp(section, "scep") == 0)
 		return cfg_scep(p, name, value);
+	if (strcmp(section, "state") == 0)
+		return cfg_state(p, name, value);
 	if (*section == '\0')
 		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
 				name);
-	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme, scep)",
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme, scep, state)",
 			section);
 }
 
@@ -1004,6 +1037,13 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 			       name, p.line, p.c->metrics_host);
 		goto out;
 	}
+	if (p.c->state_postgresql && (p.c->state_dsn == NULL || p.c->state_dsn[0] == '\0')) {
+		r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+			       "%s:%d: [state] backend = postgresql needs dsn = (a libpq connection string, e.g. "
+			       "host=db.example dbname=keyhold user=keyhold sslmode=verify-full)",
+			       name, p.line);
+		goto out;
+	}
 	if (p.c->rate_burst == 0)
 		p.c->rate_burst = p.c->rate > 0 ? 2 * p.c->rate : 1;
 	{
@@ -1101,6 +1141,9 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_VAL(socket_mode, "[service] socket_mode");
 	KEEP_STR(socket_group, "[service] socket_group");
 	KEEP_STR(state_dir, "[service] state_dir");
+	KEEP_VAL(state_postgresql, "[state] backend");
+	KEEP_STR(state_dsn, "[state] dsn");
+	KEEP_STR(state_password_file, "[state] password_file");
 	KEEP_STR(acme_http01_host, "[acme] http01_listen");
 	KEEP_VAL(acme_http01_port, "[acme] http01_listen");
 	KEEP_VAL(acme_timeout_s, "[acme] timeout");
@@ -1206,5 +1249,7 @@ void svc_config_free(struct svc_config *c)
 	svc_config_argv_free(c->exp_hook);
 	free(c->metrics_host);
 	free(c->acme_http01_host);
+	free(c->state_dsn);
+	free(c->state_password_file);
 	free(c);
 }

@@ -117,6 +117,10 @@ struct svc_config {
 	unsigned scep_poll_interval_s;
 	unsigned scep_poll_max_s;
 	unsigned scep_poll_timeout_s;
+	/* [state] (docs/CLUSTER.md "State backend") */
+	bool state_postgresql;          /* backend = postgresql (default sqlite) */
+	char *state_dsn;                /* libpq connection string */
+	char *state_password_file;      /* NULL: the systemd credential keyhold-db-password, if any */
 	/* [metrics] (docs/OPERATIONS.md) */
 	bool metrics_listen;            /* listen was given */
 	char *metrics_host;             /* numeric address */

@@ -246,7 +246,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 		  kh_err_set(e, KH_E_INTERNAL, "cannot watch for the FIPS ERROR state"));
 	/* The audit anchor's database handle, like the PKI state's, is opened
 	 * before the privilege drop. */
-	if (store_open(s->state_dir, &ast, &why) != KH_OK)
+	if (svc_store_open(s, &ast, &why) != KH_OK)
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
 	if (s->cfg->user != NULL && (r = svc_drop_privileges(s->cfg->user, e)) != KH_OK) {
 		store_close(ast);

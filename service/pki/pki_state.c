@@ -23,6 +23,7 @@
 #include "keys/key_life.h"
 #include "pki/pki_state.h"
 #include "config/config.h"
+#include "store/store_dir.h"
 
 void svc_pki_crash_point(struct svc *s, const char *point)
 {
@@ -156,6 +157,18 @@ out:
 	return r;
 }
 
+enum kh_err svc_store_open(struct svc *s, struct store **out, struct kh_errbuf *e)
+{
+	struct store_cfg sc = {
+		.backend = s->cfg->state_postgresql ? STORE_POSTGRESQL : STORE_SQLITE,
+		.dsn = s->cfg->state_dsn,
+		.password_file = s->cfg->state_password_file,
+		.owner = s->state_dir->owner,
+	};
+
+	return store_open_cfg(&sc, s->state_dir, out, e);
+}
+
 enum kh_err svc_pki_open(struct svc *s, struct kh_errbuf *e)
 {
 	struct svc_pki *p = NULL;
@@ -174,7 +187,7 @@ enum kh_err svc_pki_open(struct svc *s, struct kh_errbuf *e)
 		}
 	}
 #endif
-	r = store_open(s->state_dir, &p->store, e);
+	r = svc_store_open(s, &p->store, e);
 	if (r != KH_OK) {
 		pthread_mutex_destroy(&p->lock);
 		goto out;
@@ -188,8 +201,11 @@ enum kh_err svc_pki_open(struct svc *s, struct kh_errbuf *e)
 		svc_pki_close(s);
 		goto out;
 	}
-	log_info("state database %s/%s (schema %d)", s->cfg->state_dir, STORE_FILE,
-		 store_schema_version(s->pki->store));
+	if (s->cfg->state_postgresql)
+		log_info("state database: postgresql (schema %d)", store_schema_version(s->pki->store));
+	else
+		log_info("state database %s/%s (schema %d)", s->cfg->state_dir, STORE_FILE,
+			 store_schema_version(s->pki->store));
 out:
 	free(p);
 	return r;

@@ -26,6 +26,10 @@ struct svc_pki {
  * interrupted: destroys keys whose retirement was committed, forgets key
  * intents the token never acted on, and logs orphaned keys. */
 enum kh_err svc_pki_open(struct svc *s, struct kh_errbuf *e) KH_WUR;
+/* Opens a handle on the state database as [state] configures it (the
+ * PKI state's and the audit anchor's). */
+struct store;
+enum kh_err svc_store_open(struct svc *s, struct store **out, struct kh_errbuf *e) KH_WUR;
 void svc_pki_close(struct svc *s);
 
 /* Keys keyhold generated for a trustpoint that the token holds and no

@@ -271,6 +271,25 @@ out:
 	return r;
 }
 
+enum kh_err store_open_cfg(const struct store_cfg *cfg, const struct store_dir *sd, struct store **out,
+			   struct kh_errbuf *e)
+{
+	struct store *st = NULL;
+	int r = KH_OK;
+
+	if (cfg == NULL || cfg->backend == STORE_SQLITE)
+		return store_open(sd, out, e);
+	st = calloc(1, sizeof(*st));
+	KH_ENSURE(st != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(store_pg_open(st, cfg, e));
+	KH_TRY(store_migrate(st, e));
+	*out = st;
+	st = NULL;
+out:
+	store_close(st);
+	return r;
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
@@ -306,4 +325,36 @@ enum kh_err store_commit(struct store *st, struct kh_errbuf *e)
 void store_rollback(struct store *st)
 {
 	st->drv->rollback(st);
+}
+
+/* ---- notifications ---- */
+
+static bool store_topic_ok(const char *t)
+{
+	size_t i, n = strlen(t);
+
+	if (n == 0 || n > STORE_TOPIC_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') ||
+		      t[i] == '.' || t[i] == '_' || t[i] == ':' || t[i] == '-'))
+			return false;
+	return true;
+}
+
+enum kh_err store_notify(struct store *st, const char *topic, struct kh_errbuf *e)
+{
+	if (!store_topic_ok(topic))
+		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "notification topic '%.64s' is not [A-Za-z0-9._:-]{1,%d}",
+				  topic, STORE_TOPIC_MAX);
+	if (st->drv != &store_pg_driver)
+		return KH_OK;
+	return store_pg_notify(st, topic, e);
+}
+
+enum kh_err store_listen(struct store *st, store_listen_cb *cb, void *arg, struct kh_errbuf *e)
+{
+	if (st->drv != &store_pg_driver)
+		return KH_OK;
+	return store_pg_listen(st, cb, arg, e);
 }

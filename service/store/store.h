@@ -1,14 +1,18 @@
-/* store: keyholdd's persistent state in SQLite under state_dir: trustpoints
- * and their certificates, the keys keyhold generated for them, trust stores
- * and CRLs. WAL journal, synchronous=FULL, versioned migrations; every
- * multi-step change runs between store_begin and store_commit. Not
- * thread-safe: the caller serialises access (svc_pki's lock). */
+/* store: keyholdd's persistent state: trustpoints and their certificates,
+ * the keys keyhold generated for them, trust stores and CRLs, revocation
+ * and renewal state, the audit anchor. Two backends behind one driver
+ * interface (store_db.h): SQLite under state_dir (WAL, synchronous=FULL;
+ * the default) or PostgreSQL shared by several nodes ([state] backend).
+ * Versioned migrations, one runner; every multi-step change runs between
+ * store_begin and store_commit. A handle is not thread-safe: the caller
+ * serialises access (svc_pki's lock). */
 #ifndef STORE_H
 #define STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kh_err.h"
 #include "kh_pki.h"
@@ -21,21 +25,71 @@ struct store;
 #define STORE_SCHEMA_VERSION 9
 #define STORE_FILE "keyhold.db"
 
-/* Opens the database in state_dir sd (creating it 0600 if needed;
+/* Opens the SQLite database in state_dir sd (creating it 0600 if needed;
  * refusing a link, another owner or a group/other-writable mode for it
  * and its -wal/-shm files, store_dir.h) and migrates. A database written
  * by a newer keyholdd is refused (FAILED_PRECONDITION). Borrows sd. */
 struct store_dir;
 enum kh_err store_open(const struct store_dir *sd, struct store **out, struct kh_errbuf *e) KH_WUR;
+
+/* [state] (docs/CLUSTER.md "State backend"). */
+enum store_backend { STORE_SQLITE = 0, STORE_POSTGRESQL = 1 };
+struct store_cfg {
+	enum store_backend backend;
+	const char *dsn;           /* postgresql: a libpq connection string, no password in it */
+	const char *password_file; /* NULL: $CREDENTIALS_DIRECTORY/keyhold-db-password if present, else none */
+	uid_t owner;               /* keyholdd's user: the password file must be its, mode 0600 or stricter */
+};
+/* Opens the backend cfg names (sqlite: store_open on sd) and migrates.
+ * postgresql: the schema version lives in the table keyhold_schema; the
+ * migrations run under an advisory lock (several nodes may start at
+ * once); a server that cannot be reached is UNAVAILABLE, a dsn with a
+ * password or a password file of another owner or mode is refused.
+ * Borrows cfg and sd. */
+enum kh_err store_open_cfg(const struct store_cfg *cfg, const struct store_dir *sd, struct store **out,
+			   struct kh_errbuf *e) KH_WUR;
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 /* The backend st runs on: "sqlite" or "postgresql". */
 const char *store_backend(const struct store *st);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. A commit that fails rolls back. */
+/* BEGIN / COMMIT / ROLLBACK. A commit that fails rolls back.
+ * SQLite: BEGIN IMMEDIATE (the write lock at once).
+ * PostgreSQL: READ COMMITTED, and begin takes a transaction advisory lock
+ * that every node's transactions share: the state-changing transactions
+ * of the whole cluster run one after the other, so a read-modify-write
+ * inside one sees the last commit and none fails to serialize. A
+ * statement outside a transaction that fails on a serialization failure
+ * or deadlock (40001, 40P01) is run again (up to 5 times); a connection
+ * found lost before a statement or at begin is made again and the
+ * statement run once more; lost inside a transaction, the transaction is
+ * gone (UNAVAILABLE, the caller's change did not happen) and a commit
+ * whose answer was lost is UNAVAILABLE with "its outcome is unknown".
+ * While the server cannot be reached, every call is UNAVAILABLE and the
+ * next one tries to connect again. */
 enum kh_err store_begin(struct store *st, struct kh_errbuf *e) KH_WUR;
 enum kh_err store_commit(struct store *st, struct kh_errbuf *e) KH_WUR;
 void store_rollback(struct store *st);
+
+/* ---- notifications between nodes (PostgreSQL NOTIFY/LISTEN) ----
+ * A node that changes shared state names what changed (a topic such as
+ * "grants" or "key:NAME", at most STORE_TOPIC_MAX bytes of [A-Za-z0-9._:-]);
+ * every node that listens is called back with the topic, so that it can
+ * drop what it cached. Delivery is at most once and only to nodes
+ * connected at the time: a listener that lost its connection is called
+ * with STORE_TOPIC_ALL once it listens again (anything may have
+ * changed). With SQLite (one node) both calls do nothing. */
+#define STORE_TOPIC_MAX 63
+#define STORE_TOPIC_ALL "*"
+/* Inside a transaction: sent when it commits (not at all if it rolls
+ * back); outside one: now. INVALID_ARGUMENT for a bad topic. */
+enum kh_err store_notify(struct store *st, const char *topic, struct kh_errbuf *e) KH_WUR;
+/* cb(topic, arg) runs on a thread of the store's own (it must be
+ * thread-safe and quick: it should only mark caches stale), for every
+ * notification of any node, this one's included, until store_close. One
+ * listener per store handle (FAILED_PRECONDITION for a second). */
+typedef void store_listen_cb(const char *topic, void *arg);
+enum kh_err store_listen(struct store *st, store_listen_cb *cb, void *arg, struct kh_errbuf *e) KH_WUR;
 
 /* ---- trustpoints ---- */
 

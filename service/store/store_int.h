@@ -16,4 +16,10 @@ struct store {
 /* Opens SQLite in state_dir sd into st (st->drv and st->db set). */
 enum kh_err store_sqlite_open(struct store *st, const struct store_dir *sd, struct kh_errbuf *e) KH_WUR;
 
+/* Connects st to PostgreSQL (store_pg.c). */
+enum kh_err store_pg_open(struct store *st, const struct store_cfg *cfg, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_pg_notify(struct store *st, const char *topic, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_pg_listen(struct store *st, store_listen_cb *cb, void *arg, struct kh_errbuf *e) KH_WUR;
+extern const struct store_driver store_pg_driver;
+
 #endif

@@ -4,7 +4,8 @@
 # socket, and helpers that assert on exit codes and the CLI's error lines.
 #
 # Environment (set by ctest): KH_BUILD (build dir), KH_SRC (source dir),
-# KH_TOKEN (softhsm | tpm). KH_KEEP=1 keeps the temp dir for debugging.
+# KH_TOKEN (softhsm | tpm), KH_STATE (sqlite | postgresql: the pg. variants).
+# KH_KEEP=1 keeps the temp dir for debugging.
 # shellcheck shell=bash disable=SC2034,SC2120
 # (SC2034: the variables set here are for the sourcing test scripts;
 # SC2120: kh_config's argument is optional.)
@@ -57,6 +58,7 @@ kh_cleanup() {
   # A bad keyholdd exit fails the test, but the token is still torn down
   # (a TPM token is four daemons).
   kh_stop --no-fail || rc=1
+  if declare -F kh_pg_cleanup > /dev/null; then kh_pg_cleanup || true; fi
   kh_token_teardown || true
   if [ "${KH_KEEP:-0}" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
   if [ "$rc" -eq 0 ] && [ "$KH_SKIPS" -gt 0 ]; then
@@ -68,6 +70,13 @@ trap kh_cleanup EXIT
 # A test killed by a signal (ctest's timeout, ^C) still cleans up.
 trap 'exit 143' TERM
 trap 'exit 130' INT
+
+# KH_STATE=postgresql: keyholdd keeps its state in a PostgreSQL server of
+# the test's own (lib_pg.sh), started by kh_config.
+if [ "${KH_STATE:-sqlite}" = postgresql ]; then
+  # shellcheck source=tests/integration/lib_pg.sh
+  . "$KH_SRC/tests/integration/lib_pg.sh"
+fi
 
 # ---- tokens ----
 
@@ -134,6 +143,7 @@ kh_token_broker_restart() { "$KH_SRC/scripts/tpm-token.sh" abrmd-restart "$T/tpm
 # may add sections or (before any section header) [service] keys.
 kh_config() {
   local extra=${1:-}
+  if [ "${KH_STATE:-sqlite}" = postgresql ] && [ -z "${PG_PID:-}" ]; then kh_pg_start; fi
   {
     printf '[service]\nsocket = %s\nstate_dir = %s/state\nworkers = %s\nlog_level = debug\n' \
       "$SOCK" "$T" "${KH_WORKERS:-4}"
@@ -142,6 +152,8 @@ kh_config() {
       "$TOKEN_MODULE" "$TOKEN_URI" "$TOKEN_PIN_FILE" "${KH_SESSIONS:-8}"
     printf '[access]\nadmin = uid:%s\n' "$(id -u)"
     printf '%s\n' "$extra"
+    # KH_STATE=postgresql (the pg. variants): this test's own server.
+    if [ "${KH_STATE:-sqlite}" = postgresql ]; then kh_pg_state_ini; fi
   } > "$T/keyhold.conf"
   mkdir -p "$T/state"
 }
