@@ -85,7 +85,7 @@ static void pg_msg(const char *m, char *out, size_t outsz)
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
 		out[--n] = '\0';
 	for (n = 0; out[n] != '\0'; n++)
-		if (out[n] == '\n')
+		if (out[n] == '\n' || out[n] == '\t')
 			out[n] = ' ';
 }
 
@@ -587,6 +587,8 @@ static enum kh_err pg_begin(struct store *st, struct kh_errbuf *e)
 	char sql[96];
 	int r = KH_OK;
 
+	/* PostgreSQL only warns about a BEGIN inside a transaction. */
+	KH_ENSURE(!d->in_tx, kh_err_set(e, KH_E_INTERNAL, "state database: a transaction is already open"));
 	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%" PRId64 ")", PG_LOCK_TX);
 	d->tx_broken = false;
 	/* Outside the transaction still: a lost connection is made again. */

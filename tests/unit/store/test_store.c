@@ -1,8 +1,10 @@
-/* test_store.c: the SQLite state layer (service/store/) in a temp dir:
- * migrations and the schema version, trustpoints with their certificates,
- * managed keys, trust stores with certificates and CRLs, transactions
- * (a rollback leaves nothing), a newer schema refused, and data kept over a
- * close and reopen. */
+/* test_store.c: the state layer (service/store/) on SQLite in a temp dir,
+ * and on PostgreSQL when KH_TEST_PG_DSN names a server (test_store_pg.sh
+ * starts one): migrations and the schema version, trustpoints with their
+ * certificates, managed keys, trust stores with certificates and CRLs,
+ * transactions (a rollback leaves nothing), a newer schema refused, data
+ * kept over a close and reopen; what each backend refuses at open; on
+ * PostgreSQL, notifications between handles. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +18,9 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "kh_util.h"
 #include "store/store.h"
@@ -29,10 +34,16 @@ _Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "STORE_SCH
 
 static char dir[64];
 
+static void raw_exec(const char *sql);
+static const char *pg_dsn;
+
 static int setup(void **state)
 {
 	(void)state;
 	memcpy(dir, "/tmp/kh-store.XXXXXX", 21);
+	/* Every test starts from an empty database. */
+	if (pg_dsn != NULL)
+		raw_exec("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
 	return mkdtemp(dir) != NULL ? 0 : -1;
 }
 
@@ -45,17 +56,24 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* KH_TEST_PG_DSN: the PostgreSQL database the tests run on (emptied
+ * before each); NULL: SQLite in dir. */
+
 /* store_open on state_dir d, checked as keyholdd checks it (store_dir.h);
  * the store keeps no reference to the directory. */
 static enum kh_err store_open_dir(const char *d, struct store **st, struct kh_errbuf *e)
 {
 	struct store_dir *sd = NULL;
+	struct store_cfg cfg = { .backend = STORE_POSTGRESQL, .dsn = pg_dsn, .owner = geteuid() };
 	enum kh_err r;
 
 	r = store_dir_open(d, geteuid(), &sd, e);
 	if (r != KH_OK)
 		return r;
-	r = store_open(sd, st, e);
+	if (pg_dsn != NULL)
+		r = store_open_cfg(&cfg, sd, st, e);
+	else
+		r = store_open(sd, st, e);
 	store_dir_free(sd);
 	return r;
 }
@@ -70,12 +88,32 @@ static struct store *open_store(void)
 	return st;
 }
 
-/* Runs sql on the database file directly (another connection). */
+static PGconn *pg_raw(void)
+{
+	PGconn *c = PQconnectdb(pg_dsn);
+
+	assert_non_null(c);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to %s: %s", pg_dsn, PQerrorMessage(c));
+	return c;
+}
+
+/* Runs sql on the database directly (another connection). */
 static void raw_exec(const char *sql)
 {
 	char path[128];
 	sqlite3 *db = NULL;
 
+	if (pg_dsn != NULL) {
+		PGconn *c = pg_raw();
+		PGresult *res = PQexec(c, sql);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(res);
+		PQfinish(c);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -89,6 +127,17 @@ static int raw_int(const char *sql)
 	sqlite3_stmt *s = NULL;
 	int v;
 
+	if (pg_dsn != NULL) {
+		PGconn *c = pg_raw();
+		PGresult *res = PQexec(c, sql);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		v = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		PQfinish(c);
+		return v;
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
@@ -97,6 +146,38 @@ static int raw_int(const char *sql)
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return v;
+}
+
+/* The schema version as each backend keeps it. */
+static int raw_version(void)
+{
+	return raw_int(pg_dsn != NULL ? "SELECT version FROM keyhold_schema" : "PRAGMA user_version");
+}
+
+static void raw_set_version(int v)
+{
+	char sql[96];
+
+	if (pg_dsn != NULL)
+		snprintf(sql, sizeof(sql), "UPDATE keyhold_schema SET version = %d", v);
+	else
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
+	raw_exec(sql);
+}
+
+/* Whether a table exists. */
+static int raw_tables(const char *in_list)
+{
+	char sql[512];
+
+	if (pg_dsn != NULL)
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN %s",
+			 in_list);
+	else
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN %s",
+			 in_list);
+	return raw_int(sql);
 }
 
 static struct kh_bytes bytes(const char *s)
@@ -152,15 +233,16 @@ static void test_open_migrates(void **state)
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	assert_int_equal(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
-	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-				 "('trustpoints', 'trustpoint_certs', 'managed_keys', 'truststores', "
-				 "'truststore_certs', 'crls', 'truststore_policy', 'trustpoint_policy', "
-				 "'crl_cache', 'ocsp_cache', 'expiry_notices')"),
+	assert_int_equal(raw_version(), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_tables("('trustpoints', 'trustpoint_certs', 'managed_keys', 'truststores', "
+				    "'truststore_certs', 'crls', 'truststore_policy', 'trustpoint_policy', "
+				    "'crl_cache', 'ocsp_cache', 'expiry_notices')"),
 			 11);
-	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
-	assert_int_equal(stat(path, &sb), 0);
-	assert_int_equal(sb.st_mode & 0777, 0600);
+	if (pg_dsn == NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
 	/* A second open finds the schema current and keeps it. */
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -179,12 +261,12 @@ static void test_migrates_from_v1(void **state)
 		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
 		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; DROP TABLE tp_scep_pending; "
 		 "DROP TABLE truststore_crl_url; DROP TABLE crl_fetch; DROP TABLE revocation_state; "
-		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca; "
-		 "PRAGMA user_version = 1;");
+		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca;");
+	raw_set_version(1);
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'expiry_notices'"), 1);
+	assert_int_equal(raw_tables("('expiry_notices')"), 1);
 }
 
 static void test_newer_schema_refused(void **state)
@@ -195,13 +277,13 @@ static void test_newer_schema_refused(void **state)
 	(void)state;
 	st = open_store();
 	store_close(st);
-	raw_exec("PRAGMA user_version = " KH_STR(STORE_SCHEMA_VERSION_NEXT));
+	raw_set_version(STORE_SCHEMA_VERSION_NEXT);
 	st = NULL;
 	assert_int_equal(store_open_dir(dir, &st, &e), KH_E_FAILED_PRECONDITION);
 	assert_null(st);
 	assert_non_null(strstr(e.msg, "schema version " KH_STR(STORE_SCHEMA_VERSION_NEXT) ", newer than"));
 	/* Left as it was. */
-	assert_int_equal(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
+	assert_int_equal(raw_version(), STORE_SCHEMA_VERSION + 1);
 }
 
 static void test_trustpoints(void **state)
@@ -648,6 +730,8 @@ static void test_open_refusals(void **state)
 	FILE *f;
 
 	(void)state;
+	if (pg_dsn != NULL)
+		skip();
 	assert_int_equal(store_open_dir("", &st, &e), KH_E_INVALID_ARGUMENT);
 	assert_null(st);
 	/* state_dir under a regular file cannot be created. */
@@ -680,6 +764,174 @@ static void test_open_refusals(void **state)
 	store_close(NULL);
 }
 
+/* ---- PostgreSQL only ---- */
+
+static enum kh_err open_pg(const char *dsn, const char *password_file, struct store **st, struct kh_errbuf *e)
+{
+	struct store_cfg cfg = { .backend = STORE_POSTGRESQL, .dsn = dsn, .password_file = password_file,
+				 .owner = geteuid() };
+
+	return store_open_cfg(&cfg, NULL, st, e);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* A password in the dsn, a dsn libpq cannot parse, a server that is not
+ * there, and the password file's rules. */
+static void test_pg_refusals(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+	char dsn[512], pw[128], link[128];
+
+	(void)state;
+	if (pg_dsn == NULL)
+		skip();
+	snprintf(dsn, sizeof(dsn), "%s password=secret", pg_dsn);
+	assert_int_equal(open_pg(dsn, NULL, &st, &e), KH_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "must not carry the password"));
+	kh_err_clear(&e);
+	assert_int_equal(open_pg("host=/nonexistent port=1 dbname=keyhold", NULL, &st, &e), KH_E_UNAVAILABLE);
+	assert_non_null(strstr(e.msg, "cannot connect"));
+	kh_err_clear(&e);
+	assert_int_equal(open_pg("host='unterminated", NULL, &st, &e), KH_E_INVALID_ARGUMENT);
+	assert_null(st);
+	snprintf(pw, sizeof(pw), "%s/pw", dir);
+	write_file(pw, "secret\n", 0644);
+	kh_err_clear(&e);
+	assert_int_equal(open_pg(pg_dsn, pw, &st, &e), KH_E_PERMISSION_DENIED);
+	assert_non_null(strstr(e.msg, "0600 or stricter"));
+	assert_int_equal(chmod(pw, 0600), 0);
+	snprintf(link, sizeof(link), "%s/pwlink", dir);
+	assert_int_equal(symlink(pw, link), 0);
+	kh_err_clear(&e);
+	assert_int_equal(open_pg(pg_dsn, link, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	kh_err_clear(&e);
+	assert_int_equal(open_pg(pg_dsn, dir, &st, &e), KH_E_FAILED_PRECONDITION);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	if (geteuid() == 0) {
+		assert_int_equal(chown(pw, 1, 1), 0);
+		kh_err_clear(&e);
+		assert_int_equal(open_pg(pg_dsn, pw, &st, &e), KH_E_PERMISSION_DENIED);
+		assert_non_null(strstr(e.msg, "must belong to keyholdd's user"));
+		assert_int_equal(chown(pw, 0, 0), 0);
+	}
+	/* A good file (the socket trusts: the password is not asked). */
+	kh_err_clear(&e);
+	assert_int_equal(open_pg(pg_dsn, pw, &st, &e), KH_OK);
+	store_close(st);
+}
+
+struct notes {
+	pthread_mutex_t lock;
+	char seen[512];
+};
+
+static void note(const char *topic, void *arg)
+{
+	struct notes *n = arg;
+
+	pthread_mutex_lock(&n->lock);
+	{
+		size_t off = strlen(n->seen);
+
+		snprintf(n->seen + off, sizeof(n->seen) - off, "%s ", topic);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* Waits up to 5 s for want in n->seen. */
+static bool noted(struct notes *n, const char *want)
+{
+	int i;
+	bool found = false;
+
+	for (i = 0; i < 500 && !found; i++) {
+		pthread_mutex_lock(&n->lock);
+		found = strstr(n->seen, want) != NULL;
+		pthread_mutex_unlock(&n->lock);
+		if (!found)
+			usleep(10000);
+	}
+	return found;
+}
+
+/* A topic notified inside a transaction reaches another handle's listener
+ * when it commits, not when it rolls back; outside one, at once. */
+static void test_pg_notify(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *a = NULL, *b = NULL;
+	struct notes n = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+	(void)state;
+	if (pg_dsn == NULL)
+		skip();
+	a = open_store();
+	b = open_store();
+	assert_int_equal(store_listen(b, note, &n, &e), KH_OK);
+	assert_int_equal(store_listen(b, note, &n, &e), KH_E_FAILED_PRECONDITION);
+	usleep(200000); /* the listener's LISTEN */
+	assert_int_equal(store_notify(a, "bad topic", &e), KH_E_INVALID_ARGUMENT);
+	assert_int_equal(store_begin(a, &e), KH_OK);
+	assert_int_equal(store_notify(a, "rolled-back", &e), KH_OK);
+	store_rollback(a);
+	assert_int_equal(store_begin(a, &e), KH_OK);
+	assert_int_equal(store_notify(a, "key:web", &e), KH_OK);
+	usleep(100000);
+	assert_null(strstr(n.seen, "key:web")); /* not before the commit */
+	assert_int_equal(store_commit(a, &e), KH_OK);
+	assert_true(noted(&n, "key:web "));
+	assert_int_equal(store_notify(a, "grants", &e), KH_OK);
+	assert_true(noted(&n, "grants "));
+	assert_null(strstr(n.seen, "rolled-back"));
+	store_close(b);
+	store_close(a);
+}
+
+/* The server cuts the connection (as a restart does): the next call
+ * connects again; a transaction cut in the middle is UNAVAILABLE and the
+ * handle works after it. */
+static void test_pg_reconnect(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+	bool exists = false;
+
+	(void)state;
+	if (pg_dsn == NULL)
+		skip();
+	st = open_store();
+	assert_int_equal(store_ts_create(st, "before", &e), KH_OK);
+	raw_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keyholdd'");
+	assert_int_equal(store_ts_exists(st, "before", &exists, &e), KH_OK);
+	assert_true(exists);
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	assert_int_equal(store_ts_create(st, "lost", &e), KH_OK);
+	raw_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keyholdd'");
+	assert_int_equal(store_ts_create(st, "lost2", &e), KH_E_UNAVAILABLE);
+	kh_err_clear(&e);
+	assert_int_not_equal(store_commit(st, &e), KH_OK);
+	store_rollback(st);
+	kh_err_clear(&e);
+	assert_int_equal(store_ts_exists(st, "lost", &exists, &e), KH_OK);
+	assert_false(exists);
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	assert_int_equal(store_ts_create(st, "after", &e), KH_OK);
+	assert_int_equal(store_commit(st, &e), KH_OK);
+	assert_int_equal(raw_int("SELECT count(*) FROM truststores WHERE name = 'after'"), 1);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,7 +946,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
 	};
 
+	pg_dsn = getenv("KH_TEST_PG_DSN");
+	if (pg_dsn != NULL && pg_dsn[0] == '\0')
+		pg_dsn = NULL;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
