@@ -13,7 +13,7 @@
 # Unix client's GetStatus latency idle and while 8 TLS clients handshake.
 #
 #   scripts/bench.sh [--quick] [--json] [--seconds N] [--conc LIST] [--types LIST]
-#                    [--tls-seconds N] [--tls-only] [--tpm] [--cells-only]
+#                    [--tls-seconds N] [--tls-only] [--tpm] [--cells-only] [--state]
 #
 # --quick: a few seconds, for the smoke run in scripts/test.sh (TLS: one
 # second per cell, P-256 only; no audit or mixed cell). --tls-only: only
@@ -21,14 +21,18 @@
 # tpm2-abrmd, tpm2-pkcs11) instead of SoftHSM2: P-256 and RSA-2048 at 1 and
 # 8 clients against direct tpm2-pkcs11, and the mixed TLS cell; no nginx,
 # p11-kit, scale or start-up part. --cells-only: only the audit and mixed
-# cells (for A/B runs of two keyholdd builds with --build).
+# cells (for A/B runs of two keyholdd builds with --build). --state: only
+# the state cell: trustpoint create + delete pairs per second (one client,
+# each a state-changing transaction) with [state] backend = sqlite and
+# postgresql (a throwaway PostgreSQL 15 server, tests/integration/lib_pg.sh,
+# fsync on as in production) in the same run.
 # Needs a Release build (made here in build/bench). See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
 
 json=0 seconds=3 conc=1,2,8,64 types=rsa2048,p256,ed25519 conns=1000 build=""
-tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0 cells_only=0
+tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0 cells_only=0 state=0
 while [ $# -gt 0 ]; do
   case "$1" in
   --quick) seconds=0.5 conc=1,2 types=p256 conns=100 tls_seconds=1 tls_types=p256 quick=1 ;;
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
   --tls-seconds) tls_seconds=$2; shift ;;
   --tls-only) tls_only=1 ;;
   --cells-only) cells_only=1 ;;
+  --state) state=1 ;;
   --json) json=1 ;;
   --seconds) seconds=$2; shift ;;
   --conc) conc=$2; shift ;;
@@ -62,6 +67,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
   wait 2> /dev/null || true
   [ "$tpm" = 1 ] && "$src/scripts/tpm-token.sh" stop "$T/tpm" > /dev/null 2>&1
+  if declare -F kh_pg_cleanup > /dev/null; then kh_pg_cleanup; fi
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -118,6 +124,35 @@ start_kh() {
 stop_kh() { kill "$kh2_pid"; wait "$kh2_pid" 2> /dev/null || true; }
 write_conf off
 export KEYHOLD_SOCKET="$T/keyhold.sock"
+
+# ---- the state cell (--state): sqlite against postgresql ----
+if [ "$state" = 1 ]; then
+  log() { echo "$*" >&2; }
+  fail() { echo "bench: $*" >&2; exit 1; }
+  KH_BUILD=$build
+  # shellcheck source=tests/integration/lib_pg.sh
+  . "$src/tests/integration/lib_pg.sh"
+  kh_pg_start
+  # A benchmark, not a test: the server syncs its commits as in production.
+  kh_pg_psql -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET synchronous_commit = on" > /dev/null
+  PG_OPTS=${PG_OPTS/-c fsync=off/}
+  kh_pg_restart
+  state_rows=()
+  for backend in sqlite postgresql; do
+    extra=""
+    [ "$backend" = postgresql ] && extra=$(kh_pg_state_ini)
+    conf_text off "st-$backend" "$extra" > "$T/st-$backend.conf"
+    start_kh "st-$backend"
+    "$build/client/keyhold" --socket "$T/st-$backend.sock" key generate "st-key-$backend" --type p256 > /dev/null
+    "$bench" state --socket "$T/st-$backend.sock" --key "st-key-$backend" --seconds 0.5 > /dev/null # warm-up
+    r=$("$bench" state --socket "$T/st-$backend.sock" --key "st-key-$backend" --seconds "$seconds")
+    stop_kh
+    state_rows+=("{\"backend\":\"$backend\",\"result\":$r}")
+    [ "$json" = 1 ] || echo "state $backend: $r (trustpoint create + delete pairs, one client)"
+  done
+  [ "$json" = 1 ] && printf '{"state":[%s]}\n' "$(IFS=,; echo "${state_rows[*]}")"
+  exit 0
+fi
 
 # Start-up time to the first answer, without and with FIPS self-tests.
 startup_off="null" startup_fips="null"

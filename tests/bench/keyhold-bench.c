@@ -789,6 +789,62 @@ static int cmd_latency(int argc, char **argv)
 	return 0;
 }
 
+/* ---- state: trustpoint create + delete, one after the other ---- */
+
+/* keyhold-bench state --socket S --key KEY [--seconds N]: creates a
+ * trustpoint on KEY and deletes it again (keeping the key), for N seconds
+ * on one connection; each is one state-changing transaction. Prints the
+ * pairs per second and a pair's latency percentiles. */
+static int cmd_state(int argc, char **argv)
+{
+	const char *socket = arg_val(argc, argv, "--socket", getenv("KEYHOLD_SOCKET"));
+	const char *key = arg_val(argc, argv, "--key", NULL);
+	double secs = atof(arg_val(argc, argv, "--seconds", "2")); /* NOLINT: bench-only */
+	uint64_t stop, t0, i = 0;
+	struct samples s;
+	struct result r;
+	kh_client *c = NULL;
+
+	memset(&s, 0, sizeof(s));
+	if (socket == NULL || key == NULL)
+		die("state needs --socket and --key");
+	if (kh_client_connect_unix(socket, &c) != KH_OK)
+		die("cannot connect to %s", socket);
+	t0 = now_ns();
+	stop = t0 + (uint64_t)(secs * 1e9);
+	while (now_ns() < stop) {
+		uint64_t a = now_ns();
+		kh_msg *cq = NULL, *dq = NULL, *resp = NULL;
+		char name[64], subject[96];
+
+		snprintf(name, sizeof(name), "bench-%" PRIu64, i);
+		snprintf(subject, sizeof(subject), "CN=%s.bench.example", name);
+		if (kh_request_new("CreateTrustpoint", &cq) != KH_OK || kh_msg_set_str(cq, "name", name) != KH_OK ||
+		    kh_msg_set_str(cq, "key", key) != KH_OK || kh_msg_set_str(cq, "subject", subject) != KH_OK)
+			die("cannot build CreateTrustpoint");
+		if (kh_call(c, cq, &resp) != KH_OK)
+			die("CreateTrustpoint: %s", kh_client_error_message(c));
+		kh_msg_free(resp);
+		resp = NULL;
+		if (kh_request_new("DeleteTrustpoint", &dq) != KH_OK || kh_msg_set_str(dq, "name", name) != KH_OK ||
+		    kh_msg_set_bool(dq, "keep_key", true) != KH_OK)
+			die("cannot build DeleteTrustpoint");
+		if (kh_call(c, dq, &resp) != KH_OK)
+			die("DeleteTrustpoint: %s", kh_client_error_message(c));
+		kh_msg_free(resp);
+		kh_msg_free(cq);
+		kh_msg_free(dq);
+		samples_add(&s)->lat_us = (uint32_t)((now_ns() - a) / 1000u);
+		i++;
+	}
+	r = summarise(&s, 1, now_ns() - t0);
+	printf("{\"pairs\":%" PRIu64 ",\"pairs_per_s\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n", r.count,
+	       (double)r.count / ((double)(now_ns() - t0) / 1e9), r.p50_us, r.p99_us);
+	free(s.v);
+	kh_client_free(c);
+	return 0;
+}
+
 /* ---- scale: many connections held at once ---- */
 
 static long rss_kib(long pid)
@@ -917,13 +973,15 @@ static int cmd_startup(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: keyhold-bench run|scale|startup ...");
+		die("usage: keyhold-bench run|latency|scale|state|startup ...");
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(argv[1], "latency") == 0)
 		return cmd_latency(argc - 2, argv + 2);
 	if (strcmp(argv[1], "scale") == 0)
 		return cmd_scale(argc - 2, argv + 2);
+	if (strcmp(argv[1], "state") == 0)
+		return cmd_state(argc - 2, argv + 2);
 	if (strcmp(argv[1], "startup") == 0)
 		return cmd_startup(argc - 2, argv + 2);
 	die("unknown command %s", argv[1]);
