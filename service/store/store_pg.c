@@ -584,15 +584,21 @@ out:
 static enum kh_err pg_begin(struct store *st, struct kh_errbuf *e)
 {
 	struct pg_db *d = pg_db(st);
-	char sql[96];
+	char sql[128];
 	int r = KH_OK;
 
 	/* PostgreSQL only warns about a BEGIN inside a transaction. */
 	KH_ENSURE(!d->in_tx, kh_err_set(e, KH_E_INTERNAL, "state database: a transaction is already open"));
-	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%" PRId64 ")", PG_LOCK_TX);
+	/* A node that holds the lock longer than 10 s (SQLite's busy
+	 * timeout is 5 s) makes this one UNAVAILABLE, not stuck. */
+	snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(%" PRId64 ")",
+		 PG_LOCK_TX);
 	d->tx_broken = false;
 	/* Outside the transaction still: a lost connection is made again. */
-	KH_TRY(pg_exec(st, sql, e));
+	r = pg_exec(st, sql, e);
+	if (r != KH_OK && d->conn != NULL && PQstatus(d->conn) == CONNECTION_OK)
+		PQclear(PQexec(d->conn, "ROLLBACK")); /* BEGIN ran, the lock did not come */
+	KH_TRY(r);
 	d->in_tx = true;
 out:
 	return r;

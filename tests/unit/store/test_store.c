@@ -932,6 +932,54 @@ static void test_pg_reconnect(void **state)
 	store_close(st);
 }
 
+struct begin_job {
+	struct store *st;
+	volatile int done;
+	enum kh_err r;
+};
+
+static void *begin_thread(void *arg)
+{
+	struct begin_job *j = arg;
+	struct kh_errbuf e = { 0 };
+
+	j->r = store_begin(j->st, &e);
+	j->done = 1;
+	return NULL;
+}
+
+/* Two handles (two nodes): the second's transaction begins only when the
+ * first's has committed (the advisory lock every transaction takes), and
+ * then sees what the first wrote. */
+static void test_pg_serialised(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *a = NULL, *b = NULL;
+	struct begin_job j = { 0 };
+	pthread_t t;
+	bool exists = false;
+
+	(void)state;
+	if (pg_dsn == NULL)
+		skip();
+	a = open_store();
+	b = open_store();
+	assert_int_equal(store_begin(a, &e), KH_OK);
+	assert_int_equal(store_ts_create(a, "first", &e), KH_OK);
+	j.st = b;
+	assert_int_equal(pthread_create(&t, NULL, begin_thread, &j), 0);
+	usleep(300000);
+	assert_int_equal(j.done, 0); /* waiting for a's transaction */
+	assert_int_equal(store_commit(a, &e), KH_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(j.r, KH_OK);
+	assert_int_equal(store_ts_exists(b, "first", &exists, &e), KH_OK);
+	assert_true(exists);
+	assert_int_equal(store_commit(b, &e), KH_OK);
+	store_close(b);
+	store_close(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,6 +997,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_serialised, setup, teardown),
 	};
 
 	pg_dsn = getenv("KH_TEST_PG_DSN");
