@@ -330,7 +330,7 @@ enum kh_err store_notice_put(struct store *st, const char *fingerprint, const ch
 	KH_TRY(store_prepare(st,
 			     "INSERT INTO expiry_notices (fingerprint, subject, not_after, first_notified, last_notified, count) "
 			     "VALUES (?1, ?2, ?3, ?4, ?4, 1) ON CONFLICT (fingerprint) DO UPDATE SET "
-			     "last_notified = ?4, count = count + 1",
+			     "last_notified = ?4, count = expiry_notices.count + 1",
 			     &s, e));
 	store_bind_text(s, 1, fingerprint);
 	store_bind_text(s, 2, subject);

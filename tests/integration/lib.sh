@@ -78,6 +78,32 @@ if [ "${KH_STATE:-sqlite}" = postgresql ]; then
   . "$KH_SRC/tests/integration/lib_pg.sh"
 fi
 
+# kh_state_sql SQL: runs SQL on this test's state database, whichever the
+# backend (sqlite3 on state_dir's file, or psql on the test's PostgreSQL);
+# rows print one a line, columns separated by |. Write SQL both accept.
+kh_state_sql() {
+  if [ "${KH_STATE:-sqlite}" = postgresql ]; then
+    kh_pg_psql -c "$1"
+  else
+    sqlite3 "$T/state/keyhold.db" "$1"
+  fi
+}
+# The schema version the state database records, and setting it.
+kh_state_version() {
+  if [ "${KH_STATE:-sqlite}" = postgresql ]; then
+    kh_pg_psql -c 'SELECT version FROM keyhold_schema'
+  else
+    sqlite3 "$T/state/keyhold.db" 'PRAGMA user_version'
+  fi
+}
+kh_state_set_version() {
+  if [ "${KH_STATE:-sqlite}" = postgresql ]; then
+    kh_pg_psql -c "UPDATE keyhold_schema SET version = $1"
+  else
+    sqlite3 "$T/state/keyhold.db" "PRAGMA user_version = $1"
+  fi
+}
+
 # ---- tokens ----
 
 # Sets TOKEN_MODULE, TOKEN_URI, TOKEN_PIN_FILE, TOKEN_LABEL and exports the

@@ -160,9 +160,9 @@ ok "export" kh trustpoint export eab --chain --out "$T/eab.pem"
 openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$T/eab.pem" "$T/eab.pem" > /dev/null || fail "eab: the chain"
 # Used once: the key is gone from the state database.
 [ "$(kh --json trustpoint show eab | json_get 'd["acme_eab_kid"]')" = "" ] || fail "the binding was kept"
-[ "$(sqlite3 "$T/state/keyhold.db" "SELECT eab_key IS NULL AND eab_kid = '' FROM trustpoint_acme WHERE trustpoint = 'eab'")" = 1 ] \
+[ "$(kh_state_sql "SELECT CASE WHEN eab_key IS NULL AND eab_kid = '' THEN 1 ELSE 0 END FROM trustpoint_acme WHERE trustpoint = 'eab'")" = 1 ] \
   || fail "the MAC key stayed in the state database"
-[ "$(sqlite3 "$T/state/keyhold.db" "SELECT length(eab_key) FROM trustpoint_acme WHERE trustpoint = 'wrong'")" = 48 ] \
+[ "$(kh_state_sql "SELECT length(eab_key) FROM trustpoint_acme WHERE trustpoint = 'wrong'")" = 48 ] \
   || fail "the unused binding of 'wrong' is not kept for its next try"
 # The right binding afterwards: acme-eab, and the next enroll registers.
 expect_rc 2 "acme-eab without the key file" kh trustpoint acme-eab wrong --eab-kid kid-1

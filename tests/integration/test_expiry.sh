@@ -127,7 +127,7 @@ done
 ok "remove the short CA from the store" kh truststore remove short "$short_fp"
 ok "delete term" kh trustpoint delete term --force
 step 23 11
-sqlite3 "$T/state/keyhold.db" 'SELECT fingerprint FROM expiry_notices' > "$T/notices.txt"
+kh_state_sql 'SELECT fingerprint FROM expiry_notices' > "$T/notices.txt"
 grep -q "$short_fp" "$T/notices.txt" && fail "the notice of a certificate keyhold no longer holds was kept"
 grep -q "$web_fp" "$T/notices.txt" || fail "web's notice is gone"
 

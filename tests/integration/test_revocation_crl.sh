@@ -97,7 +97,7 @@ check "$T/good.pem" --store web --untrusted "$S/ca.pem"
 json_get 'd["certs"][0]["source"]' < "$T/c.json" | grep -q "(cached)" || fail "the answer did not come from the cache"
 expect_err FAILED_PRECONDITION "revoked without the server" kh cert check "$T/revoked.pem" --store web --untrusted "$S/ca.pem"
 [ "$(head -1 "$T/err.out")" = "revoked (keyCompromise)" ] || fail "the cached CRL forgot the revocation"
-sqlite3 "$T/state/keyhold.db" 'SELECT url FROM crl_cache ORDER BY url' > "$T/cache.txt"
+kh_state_sql 'SELECT url FROM crl_cache ORDER BY url' > "$T/cache.txt"
 grep -q "/sub.crl" "$T/cache.txt" && grep -q "/root.crl" "$T/cache.txt" || fail "the CRLs are not cached in SQLite"
 # A restart keeps the cache.
 kh_restart

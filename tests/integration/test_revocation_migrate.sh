@@ -23,8 +23,30 @@ der_hex() { openssl x509 -in "$1" -outform DER | od -An -v -tx1 | tr -d ' \n'; }
 crl_hex() { openssl crl -in "$1" -outform DER | od -An -v -tx1 | tr -d ' \n'; }
 fp=$(pki_fp "$T/ca/ca.pem")
 now=$(date +%s)
-sqlite3 "$T/state/keyhold.db" < "$T/v1.sql"
-sqlite3 "$T/state/keyhold.db" <<EOF
+# db_run: SQL on stdin into the schema 1 database. On PostgreSQL
+# (KH_STATE=postgresql) the script gets the types the store's driver gives
+# migration 1 there (service/store/store_pg.c pg_translate) and the
+# version goes into keyhold_schema; X'..' blobs become bytea.
+db_run() {
+  if [ "${KH_STATE:-sqlite}" = postgresql ]; then
+    python3 -c '
+import re, sys
+sql = sys.stdin.read()
+sql = sql.replace("PRAGMA user_version = 1;", "CREATE TABLE keyhold_schema (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL); INSERT INTO keyhold_schema VALUES (1, 1); ALTER TABLE truststore_certs ADD COLUMN rowid BIGSERIAL;")
+if "CREATE TABLE" in sql:
+    sql = re.sub(r"\bINTEGER\b", "BIGINT", sql)
+    sql = re.sub(r"\bBLOB\b", "BYTEA", sql)
+    sql = re.sub(r"\bTEXT\b", "TEXT COLLATE \"C\"", sql)
+q = chr(39)
+sql = re.sub("X" + q + "([0-9a-f]*)" + q, lambda m: q + chr(92) + "x" + m.group(1) + q + "::bytea", sql)
+sys.stdout.write(sql)' | kh_pg_psql -f -
+  else
+    sqlite3 "$T/state/keyhold.db"
+  fi
+}
+[ "${KH_STATE:-sqlite}" = postgresql ] && kh_pg_start
+db_run < "$T/v1.sql"
+db_run <<EOF
 INSERT INTO trustpoints (name, key_name, subject, enrollment, revocation, created, updated)
   VALUES ('old-tp', 'old-tp', 'CN=old.example.com', 'terminal', 'crl', $now, $now);
 INSERT INTO trustpoint_certs (trustpoint, role, idx, der) VALUES ('old-tp', 'ca', 0, X'$(der_hex "$T/ca/ca.pem")');
@@ -34,12 +56,12 @@ INSERT INTO truststore_certs (store, fingerprint, subject, cn, self_signed, not_
 INSERT INTO crls (store, issuer_key, issuer, fingerprint, this_update, next_update, der, imported)
   VALUES ('old-store', 'k', 'CN=Migration CA', 'f', $now, 0, X'$(crl_hex "$T/ca.crl")', $now);
 EOF
-chmod 0600 "$T/state/keyhold.db"
-[ "$(sqlite3 "$T/state/keyhold.db" 'PRAGMA user_version')" = 1 ] || fail "the database is not at schema 1"
+[ "${KH_STATE:-sqlite}" = postgresql ] || chmod 0600 "$T/state/keyhold.db"
+[ "$(kh_state_version)" = 1 ] || fail "the database is not at schema 1"
 
 kh_start
 grep -q "migrated to schema version 2" "$T/keyholdd.log" || fail "no migration to schema 2"
-[ "$(sqlite3 "$T/state/keyhold.db" 'PRAGMA user_version')" = 9 ] || fail "the database is not at schema 9"
+[ "$(kh_state_version)" = 9 ] || fail "the database is not at schema 9"
 ok "the trustpoint survived" kh --json trustpoint show old-tp
 [ "$(json_get 'd["revocation"]' < "$T/ok.out")" = crl ] || fail "its revocation list changed"
 [ "$(json_get 'd["renew_at"]' < "$T/ok.out")" = 0 ] && [ "$(json_get 'd["ocsp_url"]' < "$T/ok.out")" = "" ] \

@@ -125,7 +125,7 @@ posts=$(rev_posts)
 rev_down ocsp
 ok "cached: the responder is down" kh cert check "$T/cached.pem" --store edge
 grep -q "(cached)" "$T/ok.out" || fail "not answered from the OCSP cache"
-[ "$(sqlite3 "$T/state/keyhold.db" 'SELECT count(*) FROM ocsp_cache')" -ge 1 ] || fail "nothing in ocsp_cache"
+[ "$(kh_state_sql 'SELECT count(*) FROM ocsp_cache')" -ge 1 ] || fail "nothing in ocsp_cache"
 rev_clock $((2 * 86400))
 expect_err FAILED_PRECONDITION "past nextUpdate the cache is not used" kh cert check "$T/cached.pem" --store edge
 rev_clock 0

@@ -59,7 +59,10 @@ chown root "$S"
 chmod 0700 "$S"
 
 # ---- item 8: a symlinked state file ----
-for f in key-grants keyhold.db audit.log; do
+# (keyhold.db only with the sqlite backend: with postgresql there is none.)
+db=""
+[ "${KH_STATE:-sqlite}" = sqlite ] && db=keyhold.db
+for f in key-grants $db audit.log; do
   mv "$S/$f" "$T/$f.real"
   ln -s "$T/$f.real" "$S/$f"
   refused "$f is a symbolic link" "state file $S/$f is a symbolic link"
@@ -67,9 +70,11 @@ for f in key-grants keyhold.db audit.log; do
   mv "$T/$f.real" "$S/$f"
 done
 # A link to a file that does not exist yet (the attacker's choice) too.
-ln -s /etc/keyhold-not-there "$S/keyhold.db-wal"
-refused "a dangling link as keyhold.db-wal" "keyhold.db-wal is a symbolic link"
-rm "$S/keyhold.db-wal"
+if [ -n "$db" ]; then
+  ln -s /etc/keyhold-not-there "$S/keyhold.db-wal"
+  refused "a dangling link as keyhold.db-wal" "keyhold.db-wal is a symbolic link"
+  rm "$S/keyhold.db-wal"
+fi
 
 # ---- item 8: a state file another user owns or can write ----
 chown khstate "$S/key-grants"
@@ -78,9 +83,11 @@ chown root "$S/key-grants"
 chmod 0666 "$S/key-grants"
 refused "key-grants mode 0666" "key-grants has mode 0666"
 chmod 0600 "$S/key-grants"
-chown khstate "$S/keyhold.db"
-refused "keyhold.db owned by khstate" "keyhold.db belongs to uid $SEC_UID"
-chown root "$S/keyhold.db"
+if [ -n "$db" ]; then
+  chown khstate "$S/keyhold.db"
+  refused "keyhold.db owned by khstate" "keyhold.db belongs to uid $SEC_UID"
+  chown root "$S/keyhold.db"
+fi
 
 # ---- item 13: the PIN file ----
 pin=$TOKEN_PIN_FILE
