@@ -932,6 +932,44 @@ static void test_pg_reconnect(void **state)
 	store_close(st);
 }
 
+struct open_job {
+	struct store *st;
+	enum kh_err r;
+};
+
+static void *open_thread(void *arg)
+{
+	struct open_job *j = arg;
+	struct kh_errbuf e = { 0 };
+
+	j->r = store_open_dir(dir, &j->st, &e);
+	return NULL;
+}
+
+/* Four nodes start at once on an empty database: the migrations run once
+ * (under the advisory lock), every node opens at the current schema. */
+static void test_pg_concurrent_open(void **state)
+{
+	struct open_job j[4];
+	pthread_t t[4];
+	int i;
+
+	(void)state;
+	if (pg_dsn == NULL)
+		skip();
+	memset(j, 0, sizeof(j));
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, open_thread, &j[i]), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(j[i].r, KH_OK);
+		assert_int_equal(store_schema_version(j[i].st), STORE_SCHEMA_VERSION);
+		store_close(j[i].st);
+	}
+	assert_int_equal(raw_version(), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int("SELECT count(*) FROM keyhold_schema"), 1);
+}
+
 struct begin_job {
 	struct store *st;
 	volatile int done;
@@ -998,6 +1036,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_serialised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_concurrent_open, setup, teardown),
 	};
 
 	pg_dsn = getenv("KH_TEST_PG_DSN");
