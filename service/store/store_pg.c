@@ -303,16 +303,20 @@ static enum kh_err pg_placeholders(const char *sql, char **out, int *nparams, st
 	return KH_OK;
 }
 
+static bool pg_ident_char(char c)
+{
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Whether the word w starts at s[i] (not inside a longer identifier). */
 static bool pg_word_at(const char *s, size_t i, const char *w)
 {
 	size_t n = strlen(w);
-	char before = i > 0 ? s[i - 1] : ' ';
-	char after = s[i + n];
 
-	return strncmp(s + i, w, n) == 0 && !(before == '_' || (before >= 'a' && before <= 'z') ||
-					      (before >= 'A' && before <= 'Z') || (before >= '0' && before <= '9')) &&
-	       !(after == '_' || (after >= 'a' && after <= 'z') || (after >= 'A' && after <= 'Z') ||
-		 (after >= '0' && after <= '9'));
+	if (strncmp(s + i, w, n) != 0)
+		return false;
+	/* s[i + n] is within s: its n bytes from i matched w. */
+	return !(i > 0 && pg_ident_char(s[i - 1])) && !pg_ident_char(s[i + n]);
 }
 
 /* A migration in PostgreSQL's types, its meaning unchanged: INTEGER is
