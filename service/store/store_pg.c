@@ -897,7 +897,8 @@ out:
 
 /* The password: from password_file, else the systemd credential
  * keyhold-db-password, else none. The file must be a regular file of
- * keyholdd's user, readable by it alone (0600 or stricter). */
+ * keyholdd's user (the credential: or root's), readable by it alone (0600
+ * or stricter). */
 static enum kh_err pg_password(const struct store_cfg *cfg, char **out, struct kh_errbuf *e)
 {
 	char cred[4096];
@@ -926,7 +927,9 @@ static enum kh_err pg_password(const struct store_cfg *cfg, char **out, struct k
 		  kh_err_set(e, KH_E_PERMISSION_DENIED,
 			     "[state] password file %s has mode %04o: it must be 0600 or stricter; run chmod 600 %s", path,
 			     (unsigned)(sb.st_mode & 07777), path));
-	KH_ENSURE(sb.st_uid == cfg->owner,
+	/* systemd may hand credentials over as root's files (only root and
+	 * systemd could have written them); password_file must be the user's. */
+	KH_ENSURE(sb.st_uid == cfg->owner || (path == cred && sb.st_uid == 0),
 		  kh_err_set(e, KH_E_PERMISSION_DENIED,
 			     "[state] password file %s belongs to uid %u: it must belong to keyholdd's user (uid %u); "
 			     "run chown %u %s",
