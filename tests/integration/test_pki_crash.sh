@@ -174,7 +174,7 @@ cmp -s <(openssl req -in "$T/p.csr" -outform DER) <(openssl req -in "$T/p-after.
 kh_stop
 db="$T/state/keyhold.db"
 [ "$(sqlite3 "$db" 'PRAGMA journal_mode')" = wal ] || fail "the database is not in WAL mode"
-[ "$(sqlite3 "$db" 'PRAGMA user_version')" = 9 ] || fail "schema version is not 9"
+[ "$(sqlite3 "$db" 'PRAGMA user_version')" = 10 ] || fail "schema version is not 10"
 [ "$(stat -c %a "$db")" = 600 ] || fail "the database is not mode 0600"
 sqlite3 "$db" 'PRAGMA user_version = 99'
 rc=0

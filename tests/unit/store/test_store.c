@@ -21,7 +21,7 @@
 #include "store/store.h"
 
 /* The schema after this build's, as text for the SQL and the message. */
-#define STORE_SCHEMA_VERSION_NEXT 10
+#define STORE_SCHEMA_VERSION_NEXT 11
 #define KH_STR_(x) #x
 #define KH_STR(x) KH_STR_(x)
 _Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "STORE_SCHEMA_VERSION_NEXT follows the schema");
