@@ -387,9 +387,6 @@ enum kh_err store_lease_take(struct store *st, const char *role, const char *hol
 /* Extends every unexpired lease holder holds to now + ttl (the heartbeat). */
 enum kh_err store_lease_renew_all(struct store *st, const char *holder, int64_t now, int64_t ttl,
 				  struct kh_errbuf *e) KH_WUR;
-/* *held: holder holds role and it has not expired at now. */
-enum kh_err store_lease_held(struct store *st, const char *role, const char *holder, int64_t now, bool *held,
-			     struct kh_errbuf *e) KH_WUR;
 /* Every lease, by role (*out: free). */
 enum kh_err store_leases_list(struct store *st, struct store_lease **out, size_t *n, struct kh_errbuf *e) KH_WUR;
 
@@ -398,7 +395,7 @@ enum kh_err store_leases_list(struct store *st, struct store_lease **out, size_t
  * has, keeps it when it is its own, and takes it over when the claimant's
  * heartbeat is older than stale_before or it is stopping. *claimed says
  * whether node holds the claim now. Call inside a transaction that also
- * checked the lease (svc_cluster_claim). */
+ * took the lease (svc_cluster_claim). */
 enum kh_err store_claim(struct store *st, const char *what, const char *version, const char *node, int64_t now,
 			int64_t stale_before, bool *claimed, struct kh_errbuf *e) KH_WUR;
 

@@ -160,23 +160,6 @@ out:
 	return r;
 }
 
-enum kh_err store_lease_held(struct store *st, const char *role, const char *holder, int64_t now, bool *held,
-			     struct kh_errbuf *e)
-{
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
-
-	KH_TRY(store_prepare(st, "SELECT 1 FROM cluster_leases WHERE role = ?1 AND holder = ?2 AND expires > ?3", &s, e));
-	KH_ENSURE(BIND_T(s, 1, role) && BIND_T(s, 2, holder) && BIND_I(s, 3, now),
-		  sc_bind_err(st, e, "binding a lease"));
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a lease"));
-	*held = rc == SQLITE_ROW;
-out:
-	sqlite3_finalize(s);
-	return r;
-}
-
 enum kh_err store_leases_list(struct store *st, struct store_lease **out, size_t *n, struct kh_errbuf *e)
 {
 	sqlite3_stmt *s = NULL;

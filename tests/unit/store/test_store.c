@@ -180,6 +180,8 @@ static void test_migrates_from_v1(void **state)
 		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; DROP TABLE tp_scep_pending; "
 		 "DROP TABLE truststore_crl_url; DROP TABLE crl_fetch; DROP TABLE revocation_state; "
 		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca; "
+		 "DROP TABLE cluster_nodes; DROP TABLE cluster_leases; DROP TABLE cluster_claims; "
+		 "DROP TABLE cluster_generations; DROP TABLE audit_checkpoints; DROP TABLE key_grants; "
 		 "PRAGMA user_version = 1;");
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -680,6 +682,78 @@ static void test_open_refusals(void **state)
 	store_close(NULL);
 }
 
+/* Schema 10: a lease goes to one holder at a time, moves on only once it
+ * expired, is renewed by its holder alone and is given up when the node
+ * stops; a claim stays with a live claimant and passes to another node
+ * once the claimant's heartbeat is stale. */
+static void test_leases_and_claims(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_lease *l = NULL;
+	struct store_node *nodes = NULL;
+	size_t n = 0;
+	bool held = false, claimed = false;
+	int64_t gen = -1;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_lease_take(st, "expiry", "a", 100, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 110, 30, &held, &e), KH_OK);
+	assert_false(held);
+	assert_int_equal(store_lease_take(st, "expiry", "a", 120, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 149, 30, &held, &e), KH_OK);
+	assert_false(held);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 150, 30, &held, &e), KH_OK);
+	assert_true(held);
+	/* a's renewal of all its leases does not bring back the lost one. */
+	assert_int_equal(store_lease_renew_all(st, "a", 151, 30, &e), KH_OK);
+	assert_int_equal(store_leases_list(st, &l, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].holder, "b");
+	assert_int_equal(l[0].acquired, 150);
+	assert_int_equal(l[0].expires, 180);
+	free(l);
+	assert_int_equal(store_lease_renew_all(st, "b", 170, 30, &e), KH_OK);
+	assert_int_equal(store_lease_take(st, "expiry", "a", 190, 30, &held, &e), KH_OK);
+	assert_false(held);
+	/* Stopping gives the roles up at once. */
+	assert_int_equal(store_node_register(st, "b", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_node_stopping(st, "b", 195, &e), KH_OK);
+	assert_int_equal(store_lease_take(st, "expiry", "a", 196, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_nodes_list(st, &nodes, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(nodes[0].state, "stopping");
+	free(nodes);
+	/* Claims. */
+	assert_int_equal(store_node_register(st, "a", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_node_register(st, "b", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 100, 70, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 101, 71, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "b", 110, 80, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "2000", "b", 110, 80, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_node_heartbeat(st, "b", "1.0", 200, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "b", 200, 170, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 201, 171, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	/* Generations. */
+	assert_int_equal(store_gen_get(st, "grants", &gen, &e), KH_OK);
+	assert_int_equal(gen, 0);
+	assert_int_equal(store_gen_bump(st, "grants", &e), KH_OK);
+	assert_int_equal(store_gen_bump(st, "grants", &e), KH_OK);
+	assert_int_equal(store_gen_get(st, "grants", &gen, &e), KH_OK);
+	assert_int_equal(gen, 2);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leases_and_claims, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
