@@ -159,6 +159,7 @@ static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_err
 	ac.rotate_keep = s->cfg->audit_rotate_keep;
 	ac.now_s = svc_now;
 	ac.journal = s->cfg->audit_journal;
+	ac.node = s->cfg->cluster_node;
 	r = audit_open(&ac, s->hsm, &s->audit, e);
 	free(path);
 	return r;

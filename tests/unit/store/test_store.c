@@ -744,6 +744,17 @@ static void test_leases_and_claims(void **state)
 	assert_true(claimed);
 	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 201, 171, &claimed, &e), KH_OK);
 	assert_false(claimed);
+	/* As svc_cluster_claim does it: the lease and the claim in one
+	 * transaction; a's live claim on version 3000 stays a's. */
+	assert_int_equal(store_node_heartbeat(st, "a", "1.0", 300, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "a", 300, 270, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 301, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "b", 301, 271, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	assert_int_equal(store_commit(st, &e), KH_OK);
 	/* Generations. */
 	assert_int_equal(store_gen_get(st, "grants", &gen, &e), KH_OK);
 	assert_int_equal(gen, 0);
