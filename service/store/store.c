@@ -1,13 +1,8 @@
-/* store.c: the SQLite database under state_dir: open, pragmas (WAL,
- * synchronous=FULL, foreign keys), versioned migrations, transactions and
- * the small statement helpers store_tp.c and store_ts.c share. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
+/* store.c: the state database: the versioned migrations, the one runner
+ * that applies them on every backend, open and close, transactions. The
+ * SQL runs through the driver (store_db.h; store_sqlite.c). */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kh_log.h"
 #include "kh_util.h"
@@ -256,122 +251,35 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  PRIMARY KEY (key_name, principal));",
 };
 
-enum kh_err store_sql_err(struct store *st, struct kh_errbuf *e, int rc, const char *what)
-{
-	enum kh_err code = KH_E_INTERNAL;
-
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		code = KH_E_UNAVAILABLE;
-	else if (rc == SQLITE_FULL || rc == SQLITE_NOMEM)
-		code = KH_E_RESOURCE_EXHAUSTED;
-	else if (rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN || rc == SQLITE_IOERR || rc == SQLITE_CORRUPT ||
-		 rc == SQLITE_NOTADB)
-		code = KH_E_DATA_LOSS;
-	log_err("state database: %s: %s (%d)", what, st != NULL && st->db != NULL ? sqlite3_errmsg(st->db) : "",
-		rc);
-	return kh_err_set(e, code, "state database: %s failed: %s", what,
-			  st != NULL && st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-}
-
-enum kh_err store_prepare(struct store *st, const char *sql, sqlite3_stmt **out, struct kh_errbuf *e)
-{
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-
-	if (rc != SQLITE_OK)
-		return store_sql_err(st, e, rc, "preparing a statement");
-	return KH_OK;
-}
-
-enum kh_err store_exec(struct store *st, const char *sql, struct kh_errbuf *e)
-{
-	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-
-	if (rc != SQLITE_OK)
-		return store_sql_err(st, e, rc, sql);
-	return KH_OK;
-}
-
-/* Runs a statement that returns no rows. */
-enum kh_err store_step_done(struct store *st, sqlite3_stmt *s, const char *what, struct kh_errbuf *e)
-{
-	int rc = sqlite3_step(s);
-
-	if (rc != SQLITE_DONE)
-		return store_sql_err(st, e, rc, what);
-	return KH_OK;
-}
-
-int store_bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-}
-
-int store_bind_blob(sqlite3_stmt *s, int i, const struct kh_bytes *b)
-{
-	if (b == NULL || b->len == 0)
-		return sqlite3_bind_null(s, i);
-	return sqlite3_bind_blob(s, i, b->data, (int)b->len, SQLITE_TRANSIENT);
-}
-
-void store_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	kh_strlcpy(out, t != NULL ? (const char *)t : "", outsz);
-}
-
-enum kh_err store_col_blob(sqlite3_stmt *s, int i, struct kh_bytes *out)
-{
-	const void *p = sqlite3_column_blob(s, i);
-	int n = sqlite3_column_bytes(s, i);
-
-	out->data = NULL;
-	out->len = 0;
-	if (p == NULL || n <= 0)
-		return KH_OK;
-	out->data = malloc((size_t)n);
-	if (out->data == NULL)
-		return KH_E_RESOURCE_EXHAUSTED;
-	memcpy(out->data, p, (size_t)n);
-	out->len = (size_t)n;
-	return KH_OK;
-}
-
 /* ---- open and migrate ---- */
 
-static enum kh_err store_user_version(struct store *st, int *v, struct kh_errbuf *e)
-{
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
-
-	KH_TRY(store_prepare(st, "PRAGMA user_version", &s, e));
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW, store_sql_err(st, e, rc, "reading the schema version"));
-	*v = sqlite3_column_int(s, 0);
-out:
-	sqlite3_finalize(s);
-	return r;
-}
-
+/* One runner for every backend: the driver's lock keeps two nodes from
+ * migrating at once (the version is read again under it), each step is
+ * one transaction that also writes the new version, so a crash leaves
+ * version N or N+1; the driver may translate a step's SQL into its types
+ * (never its meaning: a released migration is never edited). */
 static enum kh_err store_migrate(struct store *st, struct kh_errbuf *e)
 {
+	char *tr = NULL;
 	int r = KH_OK, v = 0;
-	char sql[64];
+	bool locked = false;
 
-	KH_TRY(store_user_version(st, &v, e));
+	KH_TRY(st->drv->migrate_lock(st, true, e));
+	locked = true;
+	KH_TRY(st->drv->version_get(st, &v, e));
 	KH_ENSURE(v >= 0 && v <= STORE_SCHEMA_VERSION,
 		  kh_err_set(e, KH_E_FAILED_PRECONDITION,
 			     "state database %s has schema version %d, newer than this keyholdd understands (%d); "
 			     "run the keyholdd that wrote it or restore a backup",
 			     st->path, v, STORE_SCHEMA_VERSION));
-	/* Each step is one transaction: a crash leaves version N or N+1. */
 	for (; v < STORE_SCHEMA_VERSION; v++) {
+		KH_TRY(st->drv->translate(v + 1, store_migrations[v], &tr, e));
 		KH_TRY(store_begin(st, e));
-		r = store_exec(st, store_migrations[v], e);
-		if (r == KH_OK) {
-			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-			r = store_exec(st, sql, e);
-		}
+		r = store_exec(st, tr != NULL ? tr : store_migrations[v], e);
+		if (r == KH_OK)
+			r = st->drv->version_set(st, v + 1, e);
+		free(tr);
+		tr = NULL;
 		if (r != KH_OK) {
 			store_rollback(st);
 			goto out;
@@ -381,67 +289,28 @@ static enum kh_err store_migrate(struct store *st, struct kh_errbuf *e)
 	}
 	st->version = v;
 out:
+	free(tr);
+	if (locked) {
+		struct kh_errbuf ign = { 0 };
+
+		if (st->drv->migrate_lock(st, false, &ign) != KH_OK)
+			log_warn("state database %s: releasing the migration lock: %s", st->path, ign.msg);
+	}
 	return r;
 }
 
 enum kh_err store_open(const struct store_dir *sd, struct store **out, struct kh_errbuf *e)
 {
-	static const char *const companions[] = { STORE_FILE "-wal", STORE_FILE "-shm", STORE_FILE "-journal" };
 	struct store *st = NULL;
-	sqlite3_stmt *s = NULL;
-	const unsigned char *mode;
-	const char *dir = sd->path;
-	int r = KH_OK, rc, fd = -1;
-	struct stat sb;
-	size_t n, i;
+	int r = KH_OK;
 
-	/* Created (0600) or checked here, relative to state_dir and never
-	 * through a link; SQLite then opens the same name, which only
-	 * keyholdd's user or root can replace (state_dir's checks). An
-	 * existing file is checked without opening it: closing a descriptor
-	 * of the file would drop every POSIX lock this process holds on it,
-	 * those of the connections already open (PKI state, audit anchor,
-	 * grants, cluster) included, and a sqlite3 next to keyholdd could
-	 * then checkpoint and delete the WAL under them. */
-	if (fstatat(sd->fd, STORE_FILE, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		KH_TRY(store_dir_check(sd, STORE_FILE, e));
-		if ((sb.st_mode & 077) != 0 && fchmodat(sd->fd, STORE_FILE, sb.st_mode & 0700, 0) != 0)
-			log_warn("cannot restrict %s/%s to its owner: %s", dir, STORE_FILE, strerror(errno));
-	} else {
-		KH_TRY(store_dir_openat(sd, STORE_FILE, O_RDWR | O_CREAT, &fd, e));
-		close(fd);
-	}
-	for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++)
-		KH_TRY(store_dir_check(sd, companions[i], e));
 	st = calloc(1, sizeof(*st));
 	KH_ENSURE(st != NULL, KH_E_RESOURCE_EXHAUSTED);
-	n = strlen(dir) + sizeof("/" STORE_FILE);
-	st->path = malloc(n);
-	KH_ENSURE(st->path != NULL, KH_E_RESOURCE_EXHAUSTED);
-	snprintf(st->path, n, "%s/%s", dir, STORE_FILE);
-	rc = sqlite3_open_v2(st->path, &st->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
-	KH_ENSURE(rc == SQLITE_OK, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the state database %s: %s",
-					      st->path, st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc)));
-	sqlite3_busy_timeout(st->db, 5000);
-	sqlite3_extended_result_codes(st->db, 0);
-	/* WAL: readers never block the writer, and a commit is one append. */
-	KH_TRY(store_prepare(st, "PRAGMA journal_mode = WAL", &s, e));
-	rc = sqlite3_step(s);
-	mode = rc == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
-	KH_ENSURE(mode != NULL && strcmp((const char *)mode, "wal") == 0,
-		  kh_err_set(e, KH_E_FAILED_PRECONDITION, "the state database %s cannot use WAL (is %s on a network file system?)",
-			     st->path, dir));
-	sqlite3_finalize(s);
-	s = NULL;
-	/* FULL: a commit survives power loss, not just a crash of keyholdd. */
-	KH_TRY(store_exec(st, "PRAGMA synchronous = FULL", e));
-	KH_TRY(store_exec(st, "PRAGMA foreign_keys = ON", e));
+	KH_TRY(store_sqlite_open(st, sd, e));
 	KH_TRY(store_migrate(st, e));
 	*out = st;
 	st = NULL;
 out:
-	sqlite3_finalize(s);
 	store_close(st);
 	return r;
 }
@@ -450,8 +319,8 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
-		log_warn("state database: close: %s", sqlite3_errmsg(st->db));
+	if (st->drv != NULL)
+		st->drv->close(st);
 	free(st->path);
 	free(st);
 }
@@ -461,28 +330,24 @@ int store_schema_version(struct store *st)
 	return st->version;
 }
 
+const char *store_backend(const struct store *st)
+{
+	return st->drv->name;
+}
+
 /* ---- transactions ---- */
 
 enum kh_err store_begin(struct store *st, struct kh_errbuf *e)
 {
-	/* IMMEDIATE takes the write lock now, so the commit cannot fail on a
-	 * lock another connection (sqlite3 CLI, backup) holds. */
-	return store_exec(st, "BEGIN IMMEDIATE", e);
+	return st->drv->begin(st, e);
 }
 
 enum kh_err store_commit(struct store *st, struct kh_errbuf *e)
 {
-	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-
-	if (rc != SQLITE_OK) {
-		store_rollback(st);
-		return store_sql_err(st, e, rc, "commit");
-	}
-	return KH_OK;
+	return st->drv->commit(st, e);
 }
 
 void store_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db) && sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
-		log_err("state database: rollback: %s", sqlite3_errmsg(st->db));
+	st->drv->rollback(st);
 }

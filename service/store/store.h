@@ -29,6 +29,8 @@ struct store_dir;
 enum kh_err store_open(const struct store_dir *sd, struct store **out, struct kh_errbuf *e) KH_WUR;
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
+/* The backend st runs on: "sqlite" or "postgresql". */
+const char *store_backend(const struct store *st);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. A commit that fails rolls back. */
 enum kh_err store_begin(struct store *st, struct kh_errbuf *e) KH_WUR;

@@ -7,29 +7,29 @@
 
 enum kh_err store_audit_anchor_get(struct store *st, char *out, size_t outsz, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st, "SELECT value FROM audit_anchor WHERE id = 1", &s, e));
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading the audit anchor"));
-	KH_ENSURE(rc == SQLITE_ROW, kh_err_set(e, KH_E_NOT_FOUND, "the state database holds no audit anchor"));
+	KH_TRY(store_step(s, &row, "reading the audit anchor", e));
+	KH_ENSURE(row, kh_err_set(e, KH_E_NOT_FOUND, "the state database holds no audit anchor"));
 	store_col_text(s, 0, out, outsz);
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_audit_anchor_put(struct store *st, const char *value, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "INSERT INTO audit_anchor (id, value) VALUES (1, ?1) "
 				 "ON CONFLICT (id) DO UPDATE SET value = excluded.value", &s, e));
-	KH_ENSURE(store_bind_text(s, 1, value) == SQLITE_OK, store_sql_err(st, e, SQLITE_ERROR, "binding the audit anchor"));
-	KH_TRY(store_step_done(st, s, "writing the audit anchor", e));
+	store_bind_text(s, 1, value);
+	KH_TRY(store_step_done(s, "writing the audit anchor", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }

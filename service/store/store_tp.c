@@ -2,6 +2,7 @@
  * managed_keys table (keys keyhold generated for trustpoints). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kh_util.h"
 #include "store_int.h"
@@ -41,17 +42,27 @@ void store_tp_clear(struct store_tp *t)
 
 static enum kh_err tp_certs_load(struct store *st, struct store_tp *t, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st, "SELECT role, der FROM trustpoint_certs WHERE trustpoint = ? ORDER BY role, idx", &s, e));
 	store_bind_text(s, 1, t->name);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const unsigned char *role = sqlite3_column_text(s, 0);
-		bool ca = role != NULL && strcmp((const char *)role, "ca") == 0;
-		struct kh_bytes **arr = ca ? &t->ca : &t->chain;
-		size_t *n = ca ? &t->n_ca : &t->n_chain;
-		struct kh_bytes *na = realloc(*arr, (*n + 1) * sizeof(**arr));
+	for (;;) {
+		KH_TRY(store_step(s, &row, "reading trustpoint certificates", e));
+		if (!row)
+			break;
+		char role[8];
+		bool ca = false;
+		struct kh_bytes **arr = NULL;
+		size_t *n = NULL;
+		struct kh_bytes *na = NULL;
+
+		store_col_text(s, 0, role, sizeof(role));
+		ca = strcmp(role, "ca") == 0;
+		arr = ca ? &t->ca : &t->chain;
+		n = ca ? &t->n_ca : &t->n_chain;
+		na = realloc(*arr, (*n + 1) * sizeof(**arr));
 
 		KH_ENSURE(na != NULL, KH_E_RESOURCE_EXHAUSTED);
 		*arr = na;
@@ -59,62 +70,61 @@ static enum kh_err tp_certs_load(struct store *st, struct store_tp *t, struct kh
 		KH_TRY(store_col_blob(s, 1, &na[*n]));
 		(*n)++;
 	}
-	KH_ENSURE(rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading trustpoint certificates"));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 static enum kh_err tp_pending_ca_load(struct store *st, struct store_tp *t, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st, "SELECT der FROM trustpoint_pending_ca WHERE trustpoint = ?", &s, e));
 	store_bind_text(s, 1, t->name);
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trustpoint's pending CA"));
-	if (rc == SQLITE_ROW)
+	KH_TRY(store_step(s, &row, "reading a trustpoint's pending CA", e));
+	if (row)
 		KH_TRY(store_col_blob(s, 0, &t->pending_ca));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 static enum kh_err tp_pending_ca_write(struct store *st, const struct store_tp *t, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM trustpoint_pending_ca WHERE trustpoint = ?", &s, e));
 	store_bind_text(s, 1, t->name);
-	KH_TRY(store_step_done(st, s, "clearing a trustpoint's pending CA", e));
+	KH_TRY(store_step_done(s, "clearing a trustpoint's pending CA", e));
 	if (t->pending_ca.len > 0) {
-		sqlite3_finalize(s);
+		store_finalize(s);
 		s = NULL;
 		KH_TRY(store_prepare(st, "INSERT INTO trustpoint_pending_ca (trustpoint, der) VALUES (?, ?)", &s, e));
 		store_bind_text(s, 1, t->name);
-		store_bind_blob(s, 2, &t->pending_ca);
-		KH_TRY(store_step_done(st, s, "storing a trustpoint's pending CA", e));
+		store_bind_bytes(s, 2, &t->pending_ca);
+		KH_TRY(store_step_done(s, "storing a trustpoint's pending CA", e));
 	}
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *out, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	struct store_tp t;
 	char enr[16];
-	int r = KH_OK, rc;
+	int r = KH_OK;
+	bool row = false;
 
 	memset(&t, 0, sizeof(t));
 	KH_TRY(store_prepare(st, "SELECT " TP_COLS_READ " FROM trustpoints WHERE name = ?", &s, e));
 	store_bind_text(s, 1, name);
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trustpoint"));
-	KH_ENSURE(rc == SQLITE_ROW, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", name));
+	KH_TRY(store_step(s, &row, "reading a trustpoint", e));
+	KH_ENSURE(row, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", name));
 	store_col_text(s, 0, t.name, sizeof(t.name));
 	store_col_text(s, 1, t.key, sizeof(t.key));
 	store_col_text(s, 2, t.subject, sizeof(t.subject));
@@ -126,51 +136,24 @@ enum kh_err store_tp_get(struct store *st, const char *name, struct store_tp *ou
 	if (t.enrollment == KH_ENROLL_TERMINAL && store_scep_exists(st, name))
 		t.enrollment = KH_ENROLL_URL;
 	store_col_text(s, 7, t.revocation, sizeof(t.revocation));
-	t.digest = (enum kh_digest)sqlite3_column_int(s, 8);
-	t.validity_days = (uint32_t)sqlite3_column_int64(s, 9);
+	t.digest = (enum kh_digest)store_col_int(s, 8);
+	t.validity_days = (uint32_t)store_col_int64(s, 9);
 	KH_TRY(store_col_blob(s, 10, &t.cert));
-	t.cert_not_after = sqlite3_column_int64(s, 11);
+	t.cert_not_after = store_col_int64(s, 11);
 	KH_TRY(store_col_blob(s, 12, &t.csr));
 	store_col_text(s, 13, t.csr_key, sizeof(t.csr_key));
-	t.csr_created = sqlite3_column_int64(s, 14);
+	t.csr_created = store_col_int64(s, 14);
 	store_col_text(s, 15, t.next_key, sizeof(t.next_key));
-	t.key_serial = (uint32_t)sqlite3_column_int64(s, 16);
-	t.created = sqlite3_column_int64(s, 17);
-	t.updated = sqlite3_column_int64(s, 18);
+	t.key_serial = (uint32_t)store_col_int64(s, 16);
+	t.created = store_col_int64(s, 17);
+	t.updated = store_col_int64(s, 18);
 	KH_TRY(tp_certs_load(st, &t, e));
 	KH_TRY(tp_pending_ca_load(st, &t, e));
 	*out = t;
 	memset(&t, 0, sizeof(t));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	store_tp_clear(&t);
-	return r;
-}
-
-enum kh_err store_names_query(struct store *st, const char *sql, char (**names)[KH_NAME_MAX + 1], size_t *n,
-			      struct kh_errbuf *e)
-{
-	sqlite3_stmt *s = NULL;
-	char(*v)[KH_NAME_MAX + 1] = NULL;
-	size_t cnt = 0;
-	int r = KH_OK, rc;
-
-	KH_TRY(store_prepare(st, sql, &s, e));
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		char(*nv)[KH_NAME_MAX + 1] = realloc(v, (cnt + 1) * sizeof(*v));
-
-		KH_ENSURE(nv != NULL, KH_E_RESOURCE_EXHAUSTED);
-		v = nv;
-		store_col_text(s, 0, v[cnt], sizeof(v[cnt]));
-		cnt++;
-	}
-	KH_ENSURE(rc == SQLITE_DONE, store_sql_err(st, e, rc, "listing names"));
-	*names = v;
-	*n = cnt;
-	v = NULL;
-out:
-	free(v);
-	sqlite3_finalize(s);
 	return r;
 }
 
@@ -181,32 +164,32 @@ enum kh_err store_tp_names(struct store *st, char (**names)[KH_NAME_MAX + 1], si
 
 static enum kh_err tp_certs_write(struct store *st, const struct store_tp *t, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	size_t i;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM trustpoint_certs WHERE trustpoint = ?", &s, e));
 	store_bind_text(s, 1, t->name);
-	KH_TRY(store_step_done(st, s, "clearing trustpoint certificates", e));
-	sqlite3_finalize(s);
+	KH_TRY(store_step_done(s, "clearing trustpoint certificates", e));
+	store_finalize(s);
 	s = NULL;
 	KH_TRY(store_prepare(st, "INSERT INTO trustpoint_certs (trustpoint, role, idx, der) VALUES (?, ?, ?, ?)", &s, e));
 	for (i = 0; i < t->n_ca + t->n_chain; i++) {
 		bool ca = i < t->n_ca;
 
-		sqlite3_reset(s);
+		store_reset(s);
 		store_bind_text(s, 1, t->name);
 		store_bind_text(s, 2, ca ? "ca" : "chain");
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)(ca ? i : i - t->n_ca));
-		store_bind_blob(s, 4, ca ? &t->ca[i] : &t->chain[i - t->n_ca]);
-		KH_TRY(store_step_done(st, s, "writing trustpoint certificates", e));
+		store_bind_int64(s, 3, (ca ? i : i - t->n_ca));
+		store_bind_bytes(s, 4, ca ? &t->ca[i] : &t->chain[i - t->n_ca]);
+		KH_TRY(store_step_done(s, "writing trustpoint certificates", e));
 	}
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
-static void tp_bind(sqlite3_stmt *s, const struct store_tp *t)
+static void tp_bind(struct store_stmt *s, const struct store_tp *t)
 {
 	store_bind_text(s, 1, t->name);
 	store_bind_text(s, 2, t->key);
@@ -220,56 +203,56 @@ static void tp_bind(sqlite3_stmt *s, const struct store_tp *t)
 	store_bind_text(s, 7, t->enrollment == KH_ENROLL_URL || t->enrollment == KH_ENROLL_ACME ? "terminal"
 			      : kh_enrollment_name(t->enrollment) ? kh_enrollment_name(t->enrollment) : "self");
 	store_bind_text(s, 8, t->revocation);
-	sqlite3_bind_int(s, 9, (int)t->digest);
-	sqlite3_bind_int64(s, 10, t->validity_days);
-	store_bind_blob(s, 11, &t->cert);
+	store_bind_int64(s, 9, (int)t->digest);
+	store_bind_int64(s, 10, t->validity_days);
+	store_bind_bytes(s, 11, &t->cert);
 	if (t->cert.len > 0)
-		sqlite3_bind_int64(s, 12, t->cert_not_after);
+		store_bind_int64(s, 12, t->cert_not_after);
 	else
-		sqlite3_bind_null(s, 12);
-	store_bind_blob(s, 13, &t->csr);
+		store_bind_null(s, 12);
+	store_bind_bytes(s, 13, &t->csr);
 	if (t->csr.len > 0) {
 		store_bind_text(s, 14, t->csr_key);
-		sqlite3_bind_int64(s, 15, t->csr_created);
+		store_bind_int64(s, 15, t->csr_created);
 	} else {
-		sqlite3_bind_null(s, 14);
-		sqlite3_bind_null(s, 15);
+		store_bind_null(s, 14);
+		store_bind_null(s, 15);
 	}
 	if (t->next_key[0] != '\0')
 		store_bind_text(s, 16, t->next_key);
 	else
-		sqlite3_bind_null(s, 16);
-	sqlite3_bind_int64(s, 17, t->key_serial);
-	sqlite3_bind_int64(s, 18, t->created);
-	sqlite3_bind_int64(s, 19, t->updated);
+		store_bind_null(s, 16);
+	store_bind_int64(s, 17, t->key_serial);
+	store_bind_int64(s, 18, t->created);
+	store_bind_int64(s, 19, t->updated);
 }
 
 enum kh_err store_tp_insert(struct store *st, const struct store_tp *t, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st, "SELECT 1 FROM trustpoints WHERE name = ?", &s, e));
 	store_bind_text(s, 1, t->name);
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "looking up a trustpoint"));
-	KH_ENSURE(rc == SQLITE_DONE, kh_err_set(e, KH_E_ALREADY_EXISTS, "a trustpoint named '%s' already exists", t->name));
-	sqlite3_finalize(s);
+	KH_TRY(store_step(s, &row, "looking up a trustpoint", e));
+	KH_ENSURE(!row, kh_err_set(e, KH_E_ALREADY_EXISTS, "a trustpoint named '%s' already exists", t->name));
+	store_finalize(s);
 	s = NULL;
 	KH_TRY(store_prepare(st,
 			     "INSERT INTO trustpoints (" TP_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			     &s, e));
 	tp_bind(s, t);
-	KH_TRY(store_step_done(st, s, "adding a trustpoint", e));
+	KH_TRY(store_step_done(s, "adding a trustpoint", e));
 	KH_TRY(tp_certs_write(st, t, e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_tp_update(struct store *st, const struct store_tp *t, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st,
@@ -279,33 +262,34 @@ enum kh_err store_tp_update(struct store *st, const struct store_tp *t, struct k
 			     "key_serial = ?17, created = ?18, updated = ?19 WHERE name = ?1",
 			     &s, e));
 	tp_bind(s, t);
-	KH_TRY(store_step_done(st, s, "updating a trustpoint", e));
-	KH_ENSURE(sqlite3_changes(st->db) == 1, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", t->name));
+	KH_TRY(store_step_done(s, "updating a trustpoint", e));
+	KH_ENSURE(store_changes(st) == 1, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", t->name));
 	KH_TRY(tp_certs_write(st, t, e));
 	KH_TRY(tp_pending_ca_write(st, t, e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_tp_delete(struct store *st, const char *name, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM trustpoints WHERE name = ?", &s, e));
 	store_bind_text(s, 1, name);
-	KH_TRY(store_step_done(st, s, "deleting a trustpoint", e));
-	KH_ENSURE(sqlite3_changes(st->db) == 1, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", name));
+	KH_TRY(store_step_done(s, "deleting a trustpoint", e));
+	KH_ENSURE(store_changes(st) == 1, kh_err_set(e, KH_E_NOT_FOUND, "no trustpoint named '%s'", name));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_tp_key_user(struct store *st, const char *key, char user[KH_NAME_MAX + 1], struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	user[0] = '\0';
 	KH_TRY(store_prepare(st,
@@ -313,12 +297,11 @@ enum kh_err store_tp_key_user(struct store *st, const char *key, char user[KH_NA
 			     "ORDER BY name LIMIT 1",
 			     &s, e));
 	store_bind_text(s, 1, key);
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "looking up key users"));
-	if (rc == SQLITE_ROW)
+	KH_TRY(store_step(s, &row, "looking up key users", e));
+	if (row)
 		store_col_text(s, 0, user, KH_NAME_MAX + 1);
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
@@ -326,49 +309,51 @@ out:
 
 enum kh_err store_mkey_add(struct store *st, const char *key, const char *tp, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st,
-			     "INSERT OR REPLACE INTO managed_keys (key_name, trustpoint, state, created) "
-			     "VALUES (?, ?, 'live', strftime('%s','now'))",
+			     "INSERT INTO managed_keys (key_name, trustpoint, state, created) VALUES (?, ?, 'live', ?) "
+			     "ON CONFLICT (key_name) DO UPDATE SET trustpoint = excluded.trustpoint, state = excluded.state, "
+			     "created = excluded.created",
 			     &s, e));
 	store_bind_text(s, 1, key);
 	store_bind_text(s, 2, tp);
-	KH_TRY(store_step_done(st, s, "recording a key", e));
+	store_bind_int64(s, 3, (int64_t)time(NULL));
+	KH_TRY(store_step_done(s, "recording a key", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_mkey_set_state(struct store *st, const char *key, enum store_mkey_state state, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "UPDATE managed_keys SET state = ? WHERE key_name = ?", &s, e));
 	store_bind_text(s, 1, state == STORE_MKEY_RETIRED ? "retired" : "live");
 	store_bind_text(s, 2, key);
-	KH_TRY(store_step_done(st, s, "updating a key record", e));
+	KH_TRY(store_step_done(s, "updating a key record", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_mkey_remove(struct store *st, const char *key, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM managed_keys WHERE key_name = ?", &s, e));
 	store_bind_text(s, 1, key);
-	KH_TRY(store_step_done(st, s, "removing a key record", e));
+	KH_TRY(store_step_done(s, "removing a key record", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
-static void mkey_row(sqlite3_stmt *s, struct store_mkey *m)
+static void mkey_row(struct store_stmt *s, struct store_mkey *m)
 {
 	char state[16];
 
@@ -376,50 +361,53 @@ static void mkey_row(sqlite3_stmt *s, struct store_mkey *m)
 	store_col_text(s, 1, m->trustpoint, sizeof(m->trustpoint));
 	store_col_text(s, 2, state, sizeof(state));
 	m->state = strcmp(state, "retired") == 0 ? STORE_MKEY_RETIRED : STORE_MKEY_LIVE;
-	m->created = sqlite3_column_int64(s, 3);
+	m->created = store_col_int64(s, 3);
 }
 
 enum kh_err store_mkey_get(struct store *st, const char *key, struct store_mkey *out, bool *found,
 			   struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	*found = false;
 	KH_TRY(store_prepare(st, "SELECT key_name, trustpoint, state, created FROM managed_keys WHERE key_name = ?", &s, e));
 	store_bind_text(s, 1, key);
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a key record"));
-	if (rc == SQLITE_ROW) {
+	KH_TRY(store_step(s, &row, "reading a key record", e));
+	if (row) {
 		mkey_row(s, out);
 		*found = true;
 	}
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_mkey_list(struct store *st, struct store_mkey **out, size_t *n, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	struct store_mkey *v = NULL;
 	size_t cnt = 0;
-	int r = KH_OK, rc;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st, "SELECT key_name, trustpoint, state, created FROM managed_keys ORDER BY key_name", &s, e));
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	for (;;) {
+		KH_TRY(store_step(s, &row, "listing key records", e));
+		if (!row)
+			break;
 		struct store_mkey *nv = realloc(v, (cnt + 1) * sizeof(*v));
 
 		KH_ENSURE(nv != NULL, KH_E_RESOURCE_EXHAUSTED);
 		v = nv;
 		mkey_row(s, &v[cnt++]);
 	}
-	KH_ENSURE(rc == SQLITE_DONE, store_sql_err(st, e, rc, "listing key records"));
 	*out = v;
 	*n = cnt;
 	v = NULL;
 out:
 	free(v);
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }

@@ -2,6 +2,7 @@
  * kept with them. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kh_util.h"
 #include "store_int.h"
@@ -13,42 +14,44 @@ enum kh_err store_ts_names(struct store *st, char (**names)[KH_NAME_MAX + 1], si
 
 enum kh_err store_ts_exists(struct store *st, const char *name, bool *exists, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
-	int r = KH_OK, rc;
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st, "SELECT 1 FROM truststores WHERE name = ?", &s, e));
 	store_bind_text(s, 1, name);
-	rc = sqlite3_step(s);
-	KH_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_sql_err(st, e, rc, "looking up a trust store"));
-	*exists = rc == SQLITE_ROW;
+	KH_TRY(store_step(s, &row, "looking up a trust store", e));
+	*exists = row;
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_ts_create(struct store *st, const char *name, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
-	KH_TRY(store_prepare(st, "INSERT OR IGNORE INTO truststores (name, created) VALUES (?, strftime('%s','now'))", &s, e));
+	KH_TRY(store_prepare(st, "INSERT INTO truststores (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", &s,
+			     e));
 	store_bind_text(s, 1, name);
-	KH_TRY(store_step_done(st, s, "creating a trust store", e));
+	store_bind_int64(s, 2, (int64_t)time(NULL));
+	KH_TRY(store_step_done(s, "creating a trust store", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_ts_delete(struct store *st, const char *name, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM truststores WHERE name = ?", &s, e));
 	store_bind_text(s, 1, name);
-	KH_TRY(store_step_done(st, s, "deleting a trust store", e));
+	KH_TRY(store_step_done(s, "deleting a trust store", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
@@ -66,17 +69,21 @@ void store_ts_certs_free(struct store_ts_cert *c, size_t n)
 enum kh_err store_ts_certs(struct store *st, const char *name, struct store_ts_cert **out, size_t *n,
 			   struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	struct store_ts_cert *v = NULL;
 	size_t cnt = 0, cap = 0;
-	int r = KH_OK, rc;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st,
 			     "SELECT fingerprint, subject, cn, self_signed, not_after, der, added FROM truststore_certs "
 			     "WHERE store = ? ORDER BY added, rowid",
 			     &s, e));
 	store_bind_text(s, 1, name);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	for (;;) {
+		KH_TRY(store_step(s, &row, "reading a trust store", e));
+		if (!row)
+			break;
 		if (cnt == cap) {
 			/* Doubling: a trustpool of thousands loads in linear time. */
 			size_t ncap = cap == 0 ? 16 : 2 * cap;
@@ -90,26 +97,25 @@ enum kh_err store_ts_certs(struct store *st, const char *name, struct store_ts_c
 		store_col_text(s, 0, v[cnt].fingerprint, sizeof(v[cnt].fingerprint));
 		store_col_text(s, 1, v[cnt].subject, sizeof(v[cnt].subject));
 		store_col_text(s, 2, v[cnt].cn, sizeof(v[cnt].cn));
-		v[cnt].self_signed = sqlite3_column_int(s, 3) != 0;
-		v[cnt].not_after = sqlite3_column_int64(s, 4);
-		v[cnt].added = sqlite3_column_int64(s, 6);
+		v[cnt].self_signed = store_col_int(s, 3) != 0;
+		v[cnt].not_after = store_col_int64(s, 4);
+		v[cnt].added = store_col_int64(s, 6);
 		cnt++;
 		KH_TRY(store_col_blob(s, 5, &v[cnt - 1].der));
 	}
-	KH_ENSURE(rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading a trust store"));
 	*out = v;
 	*n = cnt;
 	v = NULL;
 	cnt = 0;
 out:
 	store_ts_certs_free(v, cnt);
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_ts_cert_add(struct store *st, const char *name, const struct store_ts_cert *c, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st,
@@ -120,30 +126,30 @@ enum kh_err store_ts_cert_add(struct store *st, const char *name, const struct s
 	store_bind_text(s, 2, c->fingerprint);
 	store_bind_text(s, 3, c->subject);
 	store_bind_text(s, 4, c->cn);
-	sqlite3_bind_int(s, 5, c->self_signed ? 1 : 0);
-	sqlite3_bind_int64(s, 6, c->not_after);
-	store_bind_blob(s, 7, &c->der);
-	sqlite3_bind_int64(s, 8, c->added);
-	KH_TRY(store_step_done(st, s, "adding a certificate to a trust store", e));
+	store_bind_int64(s, 5, c->self_signed ? 1 : 0);
+	store_bind_int64(s, 6, c->not_after);
+	store_bind_bytes(s, 7, &c->der);
+	store_bind_int64(s, 8, c->added);
+	KH_TRY(store_step_done(s, "adding a certificate to a trust store", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_ts_cert_remove(struct store *st, const char *name, const char *fingerprint, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM truststore_certs WHERE store = ? AND fingerprint = ?", &s, e));
 	store_bind_text(s, 1, name);
 	store_bind_text(s, 2, fingerprint);
-	KH_TRY(store_step_done(st, s, "removing a certificate from a trust store", e));
-	KH_ENSURE(sqlite3_changes(st->db) == 1,
+	KH_TRY(store_step_done(s, "removing a certificate from a trust store", e));
+	KH_ENSURE(store_changes(st) == 1,
 		  kh_err_set(e, KH_E_NOT_FOUND, "trust store '%s' holds no certificate with fingerprint %s", name,
 			     fingerprint));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
@@ -162,58 +168,65 @@ void store_crls_free(struct store_crl *c, size_t n)
 
 enum kh_err store_crl_put(struct store *st, const char *store_name, const struct store_crl *c, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st,
-			     "INSERT OR REPLACE INTO crls (store, issuer_key, issuer, fingerprint, this_update, next_update, "
-			     "der, source, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			     "INSERT INTO crls (store, issuer_key, issuer, fingerprint, this_update, next_update, der, source, imported) "
+			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, issuer_key) DO UPDATE SET "
+			     "issuer = excluded.issuer, fingerprint = excluded.fingerprint, "
+			     "this_update = excluded.this_update, next_update = excluded.next_update, "
+			     "der = excluded.der, source = excluded.source, imported = excluded.imported",
 			     &s, e));
 	store_bind_text(s, 1, store_name);
 	store_bind_text(s, 2, c->issuer_key);
 	store_bind_text(s, 3, c->issuer);
 	store_bind_text(s, 4, c->fingerprint);
-	sqlite3_bind_int64(s, 5, c->this_update);
-	sqlite3_bind_int64(s, 6, c->next_update);
-	store_bind_blob(s, 7, &c->der);
+	store_bind_int64(s, 5, c->this_update);
+	store_bind_int64(s, 6, c->next_update);
+	store_bind_bytes(s, 7, &c->der);
 	store_bind_text(s, 8, c->source[0] != '\0' ? c->source : "import");
-	sqlite3_bind_int64(s, 9, c->imported);
-	KH_TRY(store_step_done(st, s, "storing a CRL", e));
+	store_bind_int64(s, 9, c->imported);
+	KH_TRY(store_step_done(s, "storing a CRL", e));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_crl_remove(struct store *st, const char *store_name, const char *issuer_key, struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st, "DELETE FROM crls WHERE store = ? AND issuer_key = ?", &s, e));
 	store_bind_text(s, 1, store_name);
 	store_bind_text(s, 2, issuer_key);
-	KH_TRY(store_step_done(st, s, "removing a CRL", e));
-	KH_ENSURE(sqlite3_changes(st->db) == 1,
+	KH_TRY(store_step_done(s, "removing a CRL", e));
+	KH_ENSURE(store_changes(st) == 1,
 		  kh_err_set(e, KH_E_NOT_FOUND, "trust store '%s' holds no such CRL", store_name));
 out:
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }
 
 enum kh_err store_crl_list(struct store *st, const char *store_name, struct store_crl **out, size_t *n,
 			   struct kh_errbuf *e)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_stmt *s = NULL;
 	struct store_crl *v = NULL;
 	size_t cnt = 0;
-	int r = KH_OK, rc;
+	int r = KH_OK;
+	bool row = false;
 
 	KH_TRY(store_prepare(st,
 			     "SELECT issuer_key, issuer, fingerprint, this_update, next_update, der, source, imported "
 			     "FROM crls WHERE store = ? ORDER BY issuer",
 			     &s, e));
 	store_bind_text(s, 1, store_name);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	for (;;) {
+		KH_TRY(store_step(s, &row, "reading CRLs", e));
+		if (!row)
+			break;
 		struct store_crl *nv = realloc(v, (cnt + 1) * sizeof(*v));
 
 		KH_ENSURE(nv != NULL, KH_E_RESOURCE_EXHAUSTED);
@@ -222,20 +235,19 @@ enum kh_err store_crl_list(struct store *st, const char *store_name, struct stor
 		store_col_text(s, 0, v[cnt].issuer_key, sizeof(v[cnt].issuer_key));
 		store_col_text(s, 1, v[cnt].issuer, sizeof(v[cnt].issuer));
 		store_col_text(s, 2, v[cnt].fingerprint, sizeof(v[cnt].fingerprint));
-		v[cnt].this_update = sqlite3_column_int64(s, 3);
-		v[cnt].next_update = sqlite3_column_int64(s, 4);
+		v[cnt].this_update = store_col_int64(s, 3);
+		v[cnt].next_update = store_col_int64(s, 4);
 		store_col_text(s, 6, v[cnt].source, sizeof(v[cnt].source));
-		v[cnt].imported = sqlite3_column_int64(s, 7);
+		v[cnt].imported = store_col_int64(s, 7);
 		cnt++;
 		KH_TRY(store_col_blob(s, 5, &v[cnt - 1].der));
 	}
-	KH_ENSURE(rc == SQLITE_DONE, store_sql_err(st, e, rc, "reading CRLs"));
 	*out = v;
 	*n = cnt;
 	v = NULL;
 	cnt = 0;
 out:
 	store_crls_free(v, cnt);
-	sqlite3_finalize(s);
+	store_finalize(s);
 	return r;
 }

@@ -181,7 +181,7 @@ rc=0
 "$KEYHOLDD" --config "$T/keyhold.conf" --foreground >> "$T/keyholdd.log" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "keyholdd started on a database from a newer version"
 grep -q "schema version 99, newer than this keyholdd" "$T/keyholdd.log" || fail "no reason given for refusing the database"
-sqlite3 "$db" 'PRAGMA user_version = 9'
+sqlite3 "$db" 'PRAGMA user_version = 10'
 kh_start
 ok "back to normal" kh trustpoint show p
 kh_stop
