@@ -13,6 +13,9 @@
 #include "store/store_dir.h"
 
 #define CLUSTER_ROLES_MAX 8
+/* A claim not made again for 30 days is forgotten (longer than the
+ * longest interval a pass may have, 7 days). */
+#define CLUSTER_CLAIM_KEEP_S (30 * 86400)
 
 struct svc_cluster {
 	struct store *st;               /* the cluster's own connection */
@@ -63,7 +66,8 @@ const char *svc_cluster_node(const struct svc *s)
 	return s->cluster != NULL ? s->cluster->node : "";
 }
 
-/* The heartbeat: this node's row, and the leases it holds extended. */
+/* The heartbeat: this node's row, the leases it holds extended, and
+ * claims nobody made for a month forgotten. */
 static void cl_heartbeat(void *arg)
 {
 	struct svc_cluster *c = arg;
@@ -75,6 +79,8 @@ static void cl_heartbeat(void *arg)
 	r = store_node_heartbeat(c->st, c->node, KEYHOLD_VERSION, now, &e);
 	if (r == KH_OK)
 		r = store_lease_renew_all(c->st, c->node, now, c->ttl, &e);
+	if (r == KH_OK)
+		r = store_claims_prune(c->st, now - CLUSTER_CLAIM_KEEP_S, &e);
 	pthread_mutex_unlock(&c->lock);
 	if (r != KH_OK)
 		log_warn("cluster: heartbeat of node '%s': %s", c->node, e.msg);

@@ -401,6 +401,11 @@ enum kh_err store_leases_list(struct store *st, struct store_lease **out, size_t
 enum kh_err store_claim(struct store *st, const char *what, const char *version, const char *node, int64_t now,
 			int64_t stale_before, bool *claimed, struct kh_errbuf *e) KH_WUR;
 
+/* Forgets claims last made before before (their certificates were
+ * renewed long ago: a claimant still trying makes its claim again at
+ * every pass). */
+enum kh_err store_claims_prune(struct store *st, int64_t before, struct kh_errbuf *e) KH_WUR;
+
 /* A generation counter (e.g. "grants"): bumped with every change of what
  * it counts, so that every node sees that its cache is stale. 0 when it
  * was never bumped. */

@@ -222,6 +222,19 @@ out:
 	return r;
 }
 
+enum kh_err store_claims_prune(struct store *st, int64_t before, struct kh_errbuf *e)
+{
+	struct store_stmt *s = NULL;
+	int r = KH_OK;
+
+	KH_TRY(store_prepare(st, "DELETE FROM cluster_claims WHERE claimed < ?1", &s, e));
+	store_bind_int64(s, 1, before);
+	KH_TRY(store_step_done(s, "forgetting old claims", e));
+out:
+	store_finalize(s);
+	return r;
+}
+
 /* ---- generations ---- */
 
 enum kh_err store_gen_get(struct store *st, const char *name, int64_t *gen, struct kh_errbuf *e)

@@ -755,6 +755,15 @@ static void test_leases_and_claims(void **state)
 	assert_int_equal(store_claim(st, "renew:tp", "3000", "b", 301, 271, &claimed, &e), KH_OK);
 	assert_false(claimed);
 	assert_int_equal(store_commit(st, &e), KH_OK);
+	/* Claims made before 301 are forgotten (b's on 1000 and 2000, a's on
+	 * 3000); a claim made since stays. */
+	assert_int_equal(store_claims_prune(st, 301, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "b", 400, 370, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claims_prune(st, 350, &e), KH_OK);
+	assert_int_equal(store_node_heartbeat(st, "b", "1.0", 400, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "a", 401, 371, &claimed, &e), KH_OK);
+	assert_false(claimed);
 	/* Generations. */
 	assert_int_equal(store_gen_get(st, "grants", &gen, &e), KH_OK);
 	assert_int_equal(gen, 0);
