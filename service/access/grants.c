@@ -391,16 +391,19 @@ out:
 	return r;
 }
 
-enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct access_grants **out,
-			      struct kh_errbuf *e)
+enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct store *st,
+			      struct access_grants **out, struct kh_errbuf *e)
 {
 	struct access_grants *p;
 	size_t i, j;
 	int r = KH_OK;
 
 	p = calloc(1, sizeof(*p));
-	if (p == NULL)
+	if (p == NULL) {
+		store_close(st);
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	p->st = st;
 	pthread_rwlock_init(&p->lock, NULL);
 	pthread_mutex_init(&p->db_lock, NULL);
 	p->config_path = cfg->path;
@@ -423,7 +426,6 @@ enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_d
 			KH_ENSURE(policy_add(p, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
 		}
 	}
-	KH_TRY(store_open(sd, &p->st, e));
 	KH_TRY(policy_import(p, e));
 	KH_TRY(store_gen_get(p->st, POLICY_GEN, &p->gen, e));
 	KH_TRY(policy_reload_locked(p, p->gen, e));

@@ -10,7 +10,6 @@
 #include "cluster/cluster.h"
 #include "config/config.h"
 #include "core/svc_clock.h"
-#include "store/store_dir.h"
 
 #define CLUSTER_ROLES_MAX 8
 /* A claim not made again for 30 days is forgotten (longer than the
@@ -36,17 +35,20 @@ static const struct svc_config *cl_cfg(struct svc *s)
 	return atomic_load(&s->cfg);
 }
 
-enum kh_err svc_cluster_open(struct svc *s, struct kh_errbuf *e)
+enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *e)
 {
 	struct svc_cluster *c = calloc(1, sizeof(*c));
 	const struct svc_config *cfg = cl_cfg(s);
 	int r = KH_OK;
 
-	KH_ENSURE(c != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
+	if (c == NULL) {
+		store_close(st);
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
 	pthread_mutex_init(&c->lock, NULL);
+	c->st = st;
 	kh_strlcpy(c->node, cfg->cluster_node, sizeof(c->node));
 	c->ttl = svc_config_lease_ttl(cfg);
-	KH_TRY(store_open(s->state_dir, &c->st, e));
 	KH_TRY(store_node_register(c->st, c->node, KEYHOLD_VERSION, svc_now(), e));
 	log_info("cluster: node '%s' up; scheduled roles taken by lease (%u s, renewed every %u s)", c->node, c->ttl,
 		 c->ttl / 3 ? c->ttl / 3 : 1);

@@ -23,9 +23,10 @@
 struct event_base;
 struct svc_cluster;
 
-/* Before the privilege drop: opens the cluster's own connection to the
- * state database and registers this node ([cluster] node) as up. */
-enum kh_err svc_cluster_open(struct svc *s, struct kh_errbuf *e) KH_WUR;
+/* Registers this node ([cluster] node) as up in the state database st,
+ * the cluster's own connection (taken, also on failure; opened before the
+ * privilege drop). */
+enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *e) KH_WUR;
 /* Once the pool runs: the heartbeat, every third of the lease time,
  * which also renews the leases this node holds. */
 enum kh_err svc_cluster_start(struct svc *s, struct event_base *base, struct kh_errbuf *e) KH_WUR;

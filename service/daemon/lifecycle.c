@@ -195,7 +195,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 {
 	struct hsm_config hc;
 	struct kh_errbuf why = { 0 };
-	struct store *ast = NULL;
+	struct store *ast = NULL, *gst = NULL, *cst = NULL;
 	int r = KH_OK;
 
 	/* state_dir before anything reads or writes in it (the FIPS key list
@@ -237,10 +237,14 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	KH_TRY(svc_size_pool(s, e));
 	KH_ENSURE(svc_pool_new(base, s->workers, &s->pool) == KH_OK,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
-	KH_TRY(access_grants_new(s->cfg, s->state_dir, &s->grants, e));
-	/* This node's row and the leases' connection, like every database
-	 * handle before the privilege drop. */
-	KH_TRY(svc_cluster_open(s, e));
+	/* The grants' and the cluster's own connections to the state
+	 * database, like every database handle before the privilege drop. */
+	if (store_open(s->state_dir, &gst, &why) != KH_OK)
+		return kh_err_set(e, why.code, "key grants: %s", why.msg);
+	KH_TRY(access_grants_new(s->cfg, s->state_dir, gst, &s->grants, e));
+	if (store_open(s->state_dir, &cst, &why) != KH_OK)
+		return kh_err_set(e, why.code, "cluster: %s", why.msg);
+	KH_TRY(svc_cluster_open(s, cst, e));
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));

@@ -28,7 +28,10 @@ lease_ttl = 30s"
 kh_start
 kh_has_type p256 || fail "the trustpoint needs a p256 key"
 DB="$T/state/keyhold.db"
-sql() { sqlite3 -cmd ".timeout 5000" "$DB" "$1"; }
+# The state database, whichever the backend (the pg. variants set KH_STATE).
+sql() {
+  if [ "${KH_STATE:-sqlite}" = postgresql ]; then kh_pg_psql -c "$1"; else sqlite3 -cmd ".timeout 5000" "$DB" "$1"; fi
+}
 now() { date +%s; }
 st() { kh --json status > "$T/st.json" || true; json_get "$1" < "$T/st.json"; }
 holder() { st "[r['holder'] for r in d['cluster']['roles'] if r['role'] == '$1'][0]"; }

@@ -52,6 +52,20 @@ static int teardown(void **state)
 	return 0;
 }
 
+static const struct store_dir *test_sd(void);
+
+/* A new connection to the state database in the test's state_dir (the
+ * grants take it). */
+static struct store *test_store(void)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+
+	if (store_open(test_sd(), &st, &e) != KH_OK)
+		fail_msg("store_open: %s", e.msg);
+	return st;
+}
+
 /* state_dir for the grants: the test's temp dir, opened once. */
 static const struct store_dir *test_sd(void)
 {
@@ -142,7 +156,7 @@ static void test_checks(void **state)
 	c = parse("[key:k]\nsigners = uid:4242, cert:spiffe://x/app\ndigests = sha256,sha384\npadding = pss\n"
 		  "[key:gk]\nsigners = gid:4343\n",
 		  &e, KH_OK);
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	svc_principal_unix(c, 4242, 4242, 1, NULL, 0, &u);
 	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	svc_principal_unix(c, 5001, 5001, 1, NULL, 0, &other);
@@ -229,7 +243,7 @@ static void test_runtime_grants(void **state)
 
 	(void)state;
 	c = parse("[key:k]\nsigners = uid:4242\n", &e, KH_OK);
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
 	assert_int_equal(access_grants_grant(p, "k2", "gid:4343", 1u << KH_DIGEST_SHA256, 0, &e), KH_OK);
@@ -237,7 +251,7 @@ static void test_runtime_grants(void **state)
 	access_grants_free(p);
 	/* Kept across a restart. */
 	p = NULL;
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_OK);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(access_grants_list(p, "k2", seen_grant, &l, &e), KH_OK);
@@ -270,8 +284,8 @@ static void test_shared_grants(void **state)
 
 	(void)state;
 	c = parse("", &e, KH_OK);
-	assert_int_equal(access_grants_new(c, test_sd(), &n1, &e), KH_OK);
-	assert_int_equal(access_grants_new(c, test_sd(), &n2, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &n1, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &n2, &e), KH_OK);
 	svc_principal_unix(c, 5001, 4444, 1, NULL, 0, &g);
 	g.roles = SVC_ROLE_SIGNER;
 	assert_int_equal(access_grants_check_key(n2, &g, "sk", &e), KH_E_PERMISSION_DENIED);
@@ -352,7 +366,7 @@ static void test_grants_by_number(void **state)
 		     "k5 uid:0 * * user:root\n"
 		     "k6 gid:3999999 * * group:ghosts\n"
 		     "k7 uid:4242 * *\n");
-	if (access_grants_new(c, test_sd(), &p, &e) != KH_OK)
+	if (access_grants_new(c, test_sd(), test_store(), &p, &e) != KH_OK)
 		fail_msg("a grant whose account is gone stopped the start: %s", e.msg);
 	svc_principal_unix(c, 0, 0, 1, NULL, 0, &root);
 	svc_principal_unix(c, 3999999, 3999999, 1, NULL, 0, &other);
@@ -391,7 +405,7 @@ static void test_grants_by_number(void **state)
 	access_grants_free(p);
 	/* A second start finds no file and the same grants. */
 	p = NULL;
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	assert_int_equal(access_grants_check_key(p, &root, "k5", &e), KH_OK);
 	access_grants_free(p);
 	svc_config_free(c);
