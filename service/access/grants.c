@@ -55,6 +55,7 @@ struct access_grants {
 	/* The shared runtime grants: the grants' own connection, the
 	 * generation the cache was loaded at, and a stale mark. */
 	struct store *st;
+	struct store_gen *gen_reader; /* the generation, read with every check */
 	pthread_mutex_t db_lock;    /* serialises st and reloads; taken before lock */
 	int64_t gen;                /* db_lock */
 	atomic_bool stale;
@@ -337,7 +338,7 @@ static void policy_refresh(struct access_grants *p)
 	if (p->st == NULL)
 		return;
 	pthread_mutex_lock(&p->db_lock);
-	r = store_gen_get(p->st, POLICY_GEN, &gen, &e);
+	r = store_gen_read(p->gen_reader, &gen, &e);
 	if (r == KH_OK && (gen != p->gen || atomic_exchange(&p->stale, false)))
 		r = policy_reload_locked(p, gen, &e);
 	pthread_mutex_unlock(&p->db_lock);
@@ -427,7 +428,8 @@ enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_d
 		}
 	}
 	KH_TRY(policy_import(p, e));
-	KH_TRY(store_gen_get(p->st, POLICY_GEN, &p->gen, e));
+	KH_TRY(store_gen_open(p->st, POLICY_GEN, &p->gen_reader, e));
+	KH_TRY(store_gen_read(p->gen_reader, &p->gen, e));
 	KH_TRY(policy_reload_locked(p, p->gen, e));
 	log_info("key policy: %zu grants (%s and the state database)", p->n, cfg->path ? cfg->path : "config");
 	*out = p;
@@ -489,6 +491,7 @@ void access_grants_free(struct access_grants *p)
 		return;
 	pthread_rwlock_destroy(&p->lock);
 	pthread_mutex_destroy(&p->db_lock);
+	store_gen_close(p->gen_reader);
 	store_close(p->st);
 	free(p->g);
 	free(p->path);
@@ -589,7 +592,7 @@ static enum kh_err policy_change(struct access_grants *p,
 	if (r != KH_OK)
 		goto out;
 	/* Committed: a failure to reload now is retried at the next check. */
-	if (store_gen_get(p->st, POLICY_GEN, &gen, e) != KH_OK || policy_reload_locked(p, gen, e) != KH_OK) {
+	if (store_gen_read(p->gen_reader, &gen, e) != KH_OK || policy_reload_locked(p, gen, e) != KH_OK) {
 		log_warn("key grants: changed, but the cache could not be reloaded: %s", e->msg);
 		kh_err_clear(e);
 		atomic_store(&p->stale, true);
