@@ -35,6 +35,31 @@ static const struct svc_config *cl_cfg(struct svc *s)
 	return atomic_load(&s->cfg);
 }
 
+/* Names are unique per node: a row of this name that is up with a fresh
+ * heartbeat is another keyholdd under the same name, or this one
+ * restarted right after a crash; which, the log cannot know, so it warns
+ * (refusing would keep a node that crashed from coming back for a lease
+ * time). */
+static void cl_same_name(struct svc_cluster *c)
+{
+	struct store_node *v = NULL;
+	struct kh_errbuf e = { 0 };
+	int64_t now = svc_now();
+	size_t n = 0, i;
+
+	if (store_nodes_list(c->st, &v, &n, &e) != KH_OK) {
+		log_warn("cluster: cannot list the nodes: %s", e.msg);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, c->node) == 0 && strcmp(v[i].state, "up") == 0 &&
+		    v[i].heartbeat + (int64_t)c->ttl > now)
+			log_warn("cluster: node '%s' had a heartbeat %llds ago: if another keyholdd runs as '%s', give "
+				 "each node its own [cluster] node name",
+				 c->node, (long long)(now - v[i].heartbeat), c->node);
+	free(v);
+}
+
 enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *e)
 {
 	struct svc_cluster *c = calloc(1, sizeof(*c));
@@ -49,6 +74,7 @@ enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *
 	c->st = st;
 	kh_strlcpy(c->node, cfg->cluster_node, sizeof(c->node));
 	c->ttl = svc_config_lease_ttl(cfg);
+	cl_same_name(c);
 	KH_TRY(store_node_register(c->st, c->node, KEYHOLD_VERSION, svc_now(), e));
 	log_info("cluster: node '%s' up; scheduled roles taken by lease (%u s, renewed every %u s)", c->node, c->ttl,
 		 c->ttl / 3 ? c->ttl / 3 : 1);
