@@ -191,6 +191,15 @@ static void sp_pass(struct svc *s, struct svc_exp_report *rep);
 
 void svc_scep_pass(struct svc *s, struct svc_exp_report *rep)
 {
+	/* The timer's pass holds the lease already (renewing it costs one
+	 * statement); a pass RunMonitor started on a node that does not hold
+	 * the role polls nothing: two nodes polling one request could both
+	 * act on its answer. */
+	if (!svc_cluster_lease(s, CLUSTER_ROLE_SCEP)) {
+		sp_line(&rep->renewals, &rep->n_renewals, "SCEP polling and renewal left to the node holding the %s role",
+			CLUSTER_ROLE_SCEP);
+		return;
+	}
 	pthread_mutex_lock(&sp_pass_lock);
 	sp_pass(s, rep);
 	pthread_mutex_unlock(&sp_pass_lock);

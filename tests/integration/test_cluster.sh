@@ -64,10 +64,12 @@ ok "enroll" kh trustpoint enroll same --out "$T/same0.pem"
 serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 T0=$(now)
 sql "INSERT INTO cluster_nodes VALUES ('n2', $T0, $((T0 + 7 * DAY)), 'test', 'up');
-     UPDATE cluster_leases SET holder = 'n2', expires = $((T0 + 7 * DAY)) WHERE role IN ('expiry', 'revocation');"
+     UPDATE cluster_leases SET holder = 'n2', expires = $((T0 + 7 * DAY)) WHERE role IN ('expiry', 'revocation', 'scep-poll');"
 rev_clock $((6 * DAY))
 ok "monitor while n2 holds the role" kh --json cert monitor
 grep -q "same: renewal left to the node holding the expiry role" "$T/ok.out" || { cat "$T/ok.out"; fail "renewed without the role"; }
+grep -q "SCEP polling and renewal left to the node holding the scep-poll role" "$T/ok.out" \
+  || { cat "$T/ok.out"; fail "SCEP polling without the role"; }
 ok "export" kh trustpoint export same --out "$T/same1.pem"
 cmp -s "$T/same0.pem" "$T/same1.pem" || fail "the certificate changed while another node held the role"
 [ "$(holder expiry)" = n2 ] && [ "$(holder revocation)" = n2 ] || fail "status does not show n2's roles"
