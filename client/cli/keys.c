@@ -92,6 +92,82 @@ void cli_selftests_print(const kh_msg *m, const char *field)
 	}
 }
 
+/* The cluster part of a GetStatus answer: this node, every node sharing
+ * the state database with its state and last heartbeat, and who holds
+ * each scheduled role (docs/CLUSTER.md). */
+static void cli_cluster_status(struct cli *cli, const kh_msg *st)
+{
+	struct cli_json *j = cli->j;
+	size_t i, n = kh_msg_count(st, "cluster_nodes"), nr = kh_msg_count(st, "cluster_roles");
+	int64_t now = kh_msg_get_int(st, "cluster_now");
+	char tb[40], tb2[40];
+
+	if (cli->json) {
+		cli_json_obj(j, "cluster");
+		cli_json_str(j, "node", kh_msg_get_str(st, "node"));
+		cli_json_u64(j, "lease_ttl_s", kh_msg_get_uint(st, "lease_ttl_s"));
+		cli_json_arr(j, "nodes");
+		for (i = 0; i < n; i++) {
+			const kh_msg *o = cli_item(st, "cluster_nodes", i);
+
+			cli_json_obj(j, NULL);
+			cli_json_str(j, "name", kh_msg_get_str(o, "name"));
+			cli_json_str(j, "state", kh_msg_get_str(o, "state"));
+			cli_json_bool(j, "alive", kh_msg_get_bool(o, "alive"));
+			cli_json_str(j, "started", cli_time_str(kh_msg_get_int(o, "started"), tb, sizeof(tb)));
+			cli_json_str(j, "heartbeat", cli_time_str(kh_msg_get_int(o, "heartbeat"), tb, sizeof(tb)));
+			cli_json_i64(j, "heartbeat_age_s", now - kh_msg_get_int(o, "heartbeat"));
+			cli_json_str(j, "version", kh_msg_get_str(o, "version"));
+			cli_json_end_obj(j);
+		}
+		cli_json_end_arr(j);
+		cli_json_arr(j, "roles");
+		for (i = 0; i < nr; i++) {
+			const kh_msg *o = cli_item(st, "cluster_roles", i);
+
+			cli_json_obj(j, NULL);
+			cli_json_str(j, "role", kh_msg_get_str(o, "role"));
+			cli_json_str(j, "holder", kh_msg_get_str(o, "holder"));
+			cli_json_str(j, "since", cli_time_str(kh_msg_get_int(o, "acquired"), tb, sizeof(tb)));
+			cli_json_str(j, "expires", cli_time_str(kh_msg_get_int(o, "expires"), tb, sizeof(tb)));
+			if (kh_msg_get_str(o, "last_holder")[0] != '\0')
+				cli_json_str(j, "last_holder", kh_msg_get_str(o, "last_holder"));
+			cli_json_end_obj(j);
+		}
+		cli_json_end_arr(j);
+		cli_json_end_obj(j);
+		return;
+	}
+	if (kh_msg_get_str(st, "node")[0] == '\0')
+		return;
+	printf("cluster: this node is %s; %zu node(s), leases of %llu s\n", kh_msg_get_str(st, "node"), n,
+	       (unsigned long long)kh_msg_get_uint(st, "lease_ttl_s"));
+	for (i = 0; i < n; i++) {
+		const kh_msg *o = cli_item(st, "cluster_nodes", i);
+
+		printf("  node %-20s %-8s %s, last heartbeat %s (%llds ago), started %s, version %s\n",
+		       kh_msg_get_str(o, "name"), kh_msg_get_str(o, "state"),
+		       kh_msg_get_bool(o, "alive") ? "alive" : "NO HEARTBEAT",
+		       cli_time_str(kh_msg_get_int(o, "heartbeat"), tb, sizeof(tb)),
+		       (long long)(now - kh_msg_get_int(o, "heartbeat")),
+		       cli_time_str(kh_msg_get_int(o, "started"), tb2, sizeof(tb2)), kh_msg_get_str(o, "version"));
+	}
+	for (i = 0; i < nr; i++) {
+		const kh_msg *o = cli_item(st, "cluster_roles", i);
+		const char *h = kh_msg_get_str(o, "holder"), *lh = kh_msg_get_str(o, "last_holder");
+
+		if (h[0] != '\0')
+			printf("  role %-12s held by %s since %s, lease until %s\n", kh_msg_get_str(o, "role"), h,
+			       cli_time_str(kh_msg_get_int(o, "acquired"), tb, sizeof(tb)),
+			       cli_time_str(kh_msg_get_int(o, "expires"), tb2, sizeof(tb2)));
+		else if (lh[0] != '\0')
+			printf("  role %-12s free (the lease of %s expired %s); the next node to look takes it\n",
+			       kh_msg_get_str(o, "role"), lh, cli_time_str(kh_msg_get_int(o, "expires"), tb, sizeof(tb)));
+		else
+			printf("  role %-12s free (never taken yet)\n", kh_msg_get_str(o, "role"));
+	}
+}
+
 /* st: a GetStatus answer. Healthy: OPERATIONAL with the token present. */
 static bool cli_healthy(const kh_msg *st)
 {
@@ -157,6 +233,7 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a)
 		for (i = 0; i < n; i++)
 			cli_json_str(j, NULL, kh_msg_get_str_at(st, "nonfips_keys", i));
 		cli_json_end_arr(j);
+		cli_cluster_status(cli, st);
 		cli_json_end_obj(j);
 	} else {
 		uint32_t max_sessions = (uint32_t)kh_msg_get_uint(tok, "max_sessions");
@@ -193,6 +270,7 @@ int cli_cmd_status(struct cli *cli, struct cli_args *a)
 		n = kh_msg_count(st, "nonfips_keys");
 		for (i = 0; i < n; i++)
 			printf("key created outside FIPS mode: %s\n", kh_msg_get_str_at(st, "nonfips_keys", i));
+		cli_cluster_status(cli, st);
 	}
 	rc = cli_healthy(st) ? 0 : CLI_EXIT_UNAVAILABLE;
 	kh_msg_free(st);

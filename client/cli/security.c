@@ -117,16 +117,73 @@ static int cli_audit_show(struct cli *cli, struct cli_args *a)
 	return 0;
 }
 
+/* verify --cluster: each node's recorded checkpoints (JSON inside the
+ * verdict's object, or text lines). */
+static void cli_audit_nodes(struct cli *cli, const kh_msg *v)
+{
+	struct cli_json *j = cli->j;
+	size_t i, k, n = kh_msg_count(v, "nodes");
+	char tb[40];
+
+	if (cli->json) {
+		cli_json_bool(j, "cluster_ok", kh_msg_get_bool(v, "cluster_ok"));
+		cli_json_arr(j, "nodes");
+	}
+	for (i = 0; i < n; i++) {
+		const kh_msg *o = cli_item(v, "nodes", i);
+		size_t ng = kh_msg_count(o, "gaps");
+
+		if (cli->json) {
+			cli_json_obj(j, NULL);
+			cli_json_str(j, "node", kh_msg_get_str(o, "node"));
+			cli_json_bool(j, "ok", kh_msg_get_bool(o, "ok"));
+			cli_json_u64(j, "checkpoints", kh_msg_get_uint(o, "checkpoints"));
+			cli_json_u64(j, "first_seq", kh_msg_get_uint(o, "first_seq"));
+			cli_json_u64(j, "last_seq", kh_msg_get_uint(o, "last_seq"));
+			cli_json_u64(j, "bad_signatures", kh_msg_get_uint(o, "bad_signatures"));
+			cli_json_arr(j, "gaps");
+			for (k = 0; k < ng; k++)
+				cli_json_str(j, NULL, kh_msg_get_str_at(o, "gaps", k));
+			cli_json_end_arr(j);
+			cli_json_str(j, "last_recorded", cli_time_str(kh_msg_get_int(o, "last_recorded"), tb, sizeof(tb)));
+			if (kh_msg_get_str(o, "reason")[0] != '\0')
+				cli_json_str(j, "reason", kh_msg_get_str(o, "reason"));
+			cli_json_end_obj(j);
+			continue;
+		}
+		printf("node %s: %s: %llu checkpoints recorded (%llu to %llu, the last at %s)\n", kh_msg_get_str(o, "node"),
+		       kh_msg_get_bool(o, "ok") ? "intact" : "NOT INTACT", (unsigned long long)kh_msg_get_uint(o, "checkpoints"),
+		       (unsigned long long)kh_msg_get_uint(o, "first_seq"), (unsigned long long)kh_msg_get_uint(o, "last_seq"),
+		       cli_time_str(kh_msg_get_int(o, "last_recorded"), tb, sizeof(tb)));
+		for (k = 0; k < ng; k++)
+			printf("  gap: %s\n", kh_msg_get_str_at(o, "gaps", k));
+		if (kh_msg_get_uint(o, "bad_signatures") > 0)
+			printf("  %llu checkpoint(s) do not verify\n", (unsigned long long)kh_msg_get_uint(o, "bad_signatures"));
+		if (kh_msg_get_str(o, "reason")[0] != '\0')
+			printf("  %s\n", kh_msg_get_str(o, "reason"));
+	}
+	if (cli->json)
+		cli_json_end_arr(j);
+	else if (n == 0)
+		printf("no node has recorded a checkpoint in the state database yet\n");
+}
+
 static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 {
 	kh_msg *q = NULL, *v = NULL;
 	struct cli_json *j = cli->j;
 	uint64_t records, checkpoints, last, tail;
 	const char *key_fp, *note;
+	bool cluster = cli_flag(a, "--cluster");
+	enum kh_err r = KH_OK;
 	int rc;
 
 	if ((rc = cli_args_done(cli, a)) != 0 || (rc = cli_connect(cli)) != 0 ||
-	    (rc = cli_request(cli, "AuditVerify", &q)) != 0 || (rc = cli_call(cli, q, KH_OK, &v)) != 0)
+	    (rc = cli_request(cli, "AuditVerify", &q)) != 0)
+		return rc;
+	if (cluster)
+		r = kh_msg_set_bool(q, "cluster", true);
+	if ((rc = cli_call(cli, q, r, &v)) != 0)
 		return rc;
 	if (!kh_msg_get_bool(v, "ok")) {
 		rc = cli_failf(cli, KH_E_DATA_LOSS, "the audit log is not intact: first bad record: %llu (line %llu): %s",
@@ -153,6 +210,8 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 		cli_json_str(j, "key_fingerprint", key_fp);
 		if (note != NULL && note[0] != '\0')
 			cli_json_str(j, "note", note);
+		if (cluster)
+			cli_audit_nodes(cli, v);
 		cli_json_end_obj(j);
 	} else {
 		printf("audit log intact: %llu records, %llu signed checkpoints", (unsigned long long)records,
@@ -166,9 +225,14 @@ static int cli_audit_verify(struct cli *cli, struct cli_args *a)
 		printf("checkpoint key SPKI SHA-256: %s\n", key_fp);
 		if (note != NULL && note[0] != '\0')
 			printf("%s\n", note);
+		if (cluster)
+			cli_audit_nodes(cli, v);
 	}
+	/* A node's recorded checkpoints that do not verify, or a gap: the
+	 * same exit status as a broken log. */
+	rc = cluster && !kh_msg_get_bool(v, "cluster_ok") ? cli_exit_code(KH_E_DATA_LOSS) : 0;
 	kh_msg_free(v);
-	return 0;
+	return rc;
 }
 
 int cli_cmd_audit(struct cli *cli, struct cli_args *a)
@@ -179,7 +243,7 @@ int cli_cmd_audit(struct cli *cli, struct cli_args *a)
 		return cli_audit_show(cli, a);
 	if (verb != NULL && strcmp(verb, "verify") == 0)
 		return cli_audit_verify(cli, a);
-	return cli_usage(cli, "audit takes show [--since RFC3339] [--limit N] or verify");
+	return cli_usage(cli, "audit takes show [--since RFC3339] [--limit N] or verify [--cluster]");
 }
 
 /* ---- policy ---- */

@@ -142,8 +142,10 @@ static const struct cli_verb cli_verbs[] = {
 	  "Remove a CRL from a trust store (--force: the store then accepts what it revoked).", "force" },
 	{ "audit", "show", cli_cmd_audit, "audit show [--since RFC3339] [--limit N]", "The audit log (auditor, admin).",
 	  "since=,limit=" },
-	{ "audit", "verify", cli_cmd_audit, "audit verify", "Check the audit log's hash chain and checkpoint signatures.",
-	  "" },
+	{ "audit", "verify", cli_cmd_audit, "audit verify [--cluster]",
+	  "Check the audit log's hash chain and checkpoint signatures (--cluster: also every node's checkpoints "
+	  "recorded in the state database).",
+	  "cluster" },
 	{ "policy", "grant", cli_cmd_policy, "policy grant KEY PRINCIPAL [--digests sha256,...] [--padding pkcs1,pss]",
 	  "Let PRINCIPAL sign with KEY (admin).", "digests=,padding=" },
 	{ "policy", "revoke", cli_cmd_policy, "policy revoke KEY PRINCIPAL", "Withdraw a grant (admin).", "" },

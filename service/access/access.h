@@ -33,14 +33,18 @@ bool svc_grant_matches(const struct svc_grant *g, const struct svc_principal *wh
 struct access_grants;
 
 /* Grants from cfg's [key:NAME] sections plus the runtime grants kept in
- * sd's key-grants (read with O_NOFOLLOW and the owner and mode checks of
- * store_dir_openat; refused with the file and line when malformed). A
- * runtime grant to user:NAME/group:NAME whose account is gone or now
- * carries another name is dropped and logged, never a reason to refuse.
- * Borrows sd for the life of the grants. */
+ * the state database st (a connection of the grants' own: takes it, also
+ * on failure). An older version's sd/key-grants (read with O_NOFOLLOW and
+ * the owner and mode checks of store_dir_openat; refused with the file
+ * and line when malformed) is imported into st once and renamed
+ * key-grants.imported. A runtime grant to user:NAME/group:NAME whose
+ * account is gone or now carries another name is dropped (from st too)
+ * and logged, never a reason to refuse. Borrows sd for the life of the
+ * grants. */
 struct store_dir;
-enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct access_grants **out,
-			      struct kh_errbuf *e) KH_WUR;
+struct store;
+enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct store *st,
+			      struct access_grants **out, struct kh_errbuf *e) KH_WUR;
 void access_grants_free(struct access_grants *p);
 /* SIGHUP: replaces the grants that came from [key:NAME] sections with
  * cfg's, keeping those made at run time (keyhold policy grant), in one
@@ -76,6 +80,11 @@ enum kh_err access_grants_list(struct access_grants *p, const char *key, access_
 /* A deleted key's runtime grants go with it (a new key of the same name
  * starts with none); config grants stay. */
 void access_grants_forget_key(struct access_grants *p, const char *key);
+/* Marks the cached runtime grants stale: the next check reloads them from
+ * the state database. Safe from any thread. The one entry point for an
+ * invalidation from outside (PostgreSQL LISTEN/NOTIFY); without one, every
+ * check already compares the database's generation counter. */
+void access_grants_invalidate(struct access_grants *p);
 
 /* ---- what a principal may see (visibility.c) ---- */
 

@@ -1,26 +1,41 @@
 /* grants.c: per-key policy, like a KMS key policy: which principals may
  * sign with which key and with which digests and paddings. Grants come
- * from [key:NAME] in the config and from admin RPCs (kept in
- * STATE_DIR/key-grants, rewritten atomically). Admins need no grant. */
+ * from [key:NAME] in the config and from admin RPCs, kept in the state
+ * database (store_grants.c) that every node of a cluster shares; a
+ * STATE_DIR/key-grants file of older versions is imported once and
+ * renamed key-grants.imported. Admins need no grant.
+ *
+ * The grants are cached in memory. Every check first reads the "grants"
+ * generation (one indexed row) and reloads the runtime grants when another
+ * node changed them, so a grant revoked on one node is enforced by the
+ * next request on every other node. access_grants_invalidate is the one
+ * entry point that marks the cache stale from outside (the PostgreSQL
+ * driver's LISTEN/NOTIFY). When the database cannot be read, the cache
+ * stays as it was (signing goes on; the failure is logged). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kh_log.h"
 #include "kh_util.h"
 #include "core/svc.h"
+#include "store/store.h"
 #include "store/store_dir.h"
 #include "access/access.h"
 #include "kh_text.h"
 
 #define POLICY_FILE "key-grants"
+#define POLICY_IMPORTED POLICY_FILE ".imported"
+#define POLICY_GEN "grants"
 #define POLICY_MAX_GRANTS 65536
 
 struct svc_key_grant {
@@ -35,8 +50,15 @@ struct access_grants {
 	struct svc_key_grant *g;
 	size_t n, cap;
 	const struct store_dir *sd; /* state_dir (borrowed) */
-	char *path;                 /* the runtime grants file, for messages */
+	char *path;                 /* the key-grants file of older versions, for messages */
 	const char *config_path;
+	/* The shared runtime grants: the grants' own connection, the
+	 * generation the cache was loaded at, and a stale mark. */
+	struct store *st;
+	struct store_gen *gen_reader; /* the generation, read with every check */
+	pthread_mutex_t db_lock;    /* serialises st and reloads; taken before lock */
+	int64_t gen;                /* db_lock */
+	atomic_bool stale;
 };
 
 static enum kh_err policy_add(struct access_grants *p, const struct svc_key_grant *g)
@@ -140,8 +162,6 @@ static bool policy_account_same(const struct svc_grant *who, const char *display
 	return false;
 }
 
-static enum kh_err policy_save(struct access_grants *p, struct kh_errbuf *e);
-
 static enum kh_err policy_load(struct access_grants *p, struct kh_errbuf *e)
 {
 	FILE *f = NULL;
@@ -208,76 +228,185 @@ static enum kh_err policy_load(struct access_grants *p, struct kh_errbuf *e)
 				  kh_err_set(e, KH_E_FAILED_PRECONDITION, "%s:%d: %s", p->path, lineno, err));
 		KH_ENSURE(policy_add(p, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
 	}
-	if (rewrite) {
-		struct kh_errbuf we = { 0 };
-
-		if (policy_save(p, &we) != KH_OK)
-			log_err("cannot rewrite %s without the dropped grants: %s", p->path, we.msg);
-	}
+	(void)rewrite; /* the import writes every grant by number */
 out:
 	fclose(f);
 	return r;
 }
 
-/* Rewrites the runtime grants: a temporary file, fsync, rename, fsync of
- * the directory, so a crash leaves the old list or the new one. Every
- * name is relative to state_dir's descriptor, never followed if a link. */
-static enum kh_err policy_save(struct access_grants *p, struct kh_errbuf *e)
+/* The database row of a runtime grant: by number with the name for a
+ * grant made by name. */
+static void policy_row(const struct svc_key_grant *g, struct store_grant *row, int64_t now)
 {
-	static const char tmp[] = POLICY_FILE ".tmp";
-	FILE *f = NULL;
-	size_t i;
-	int r = KH_OK, fd;
+	memset(row, 0, sizeof(*row));
+	kh_strlcpy(row->key, g->key, sizeof(row->key));
+	if (policy_by_name(&g->who, row->principal, sizeof(row->principal)))
+		kh_strlcpy(row->display, g->who.text, sizeof(row->display));
+	else
+		kh_strlcpy(row->principal, g->who.text, sizeof(row->principal));
+	row->digests = g->digests;
+	row->paddings = g->paddings;
+	row->created = now;
+}
 
-	if (unlinkat(p->sd->fd, tmp, 0) != 0 && errno != ENOENT)
-		return kh_err_set(e, KH_E_UNAVAILABLE, "cannot remove %s/%s: %s", p->sd->path, tmp, strerror(errno));
-	fd = openat(p->sd->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	KH_ENSURE(fd >= 0, kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s/%s: %s", p->sd->path, tmp, strerror(errno)));
-	f = fdopen(fd, "w");
-	if (f == NULL) {
-		close(fd);
-		r = kh_err_set(e, KH_E_INTERNAL, "fdopen: %s", strerror(errno));
+/* A database row back into a grant. false: it no longer applies (the
+ * account it was made to is gone or renamed), logged; why says why. */
+static bool policy_from_row(const struct store_grant *row, struct svc_key_grant *g, char *why, size_t whysz)
+{
+	memset(g, 0, sizeof(*g));
+	kh_strlcpy(g->key, row->key, sizeof(g->key));
+	if (svc_principal_parse(row->principal, &g->who, why, whysz) != KH_OK)
+		return false;
+	if (row->display[0] != '\0') {
+		if (!policy_account_same(&g->who, row->display, why, whysz))
+			return false;
+		kh_strlcpy(g->who.text, row->display, sizeof(g->who.text));
+	}
+	g->digests = row->digests;
+	g->paddings = row->paddings;
+	return true;
+}
+
+/* Reads the runtime grants from the database into the cache (config
+ * grants stay) at generation gen. A grant whose account is gone or was
+ * renamed is dropped from the database, as it is from the cache: an
+ * account re-created under the name must not inherit it. db_lock held. */
+static enum kh_err policy_reload_locked(struct access_grants *p, int64_t gen, struct kh_errbuf *e)
+{
+	struct access_grants fresh;
+	struct store_grant *rows = NULL;
+	size_t n = 0, i, dropped = 0;
+	int r = KH_OK;
+
+	memset(&fresh, 0, sizeof(fresh));
+	KH_TRY(store_grants_list(p->st, &rows, &n, e));
+	pthread_rwlock_rdlock(&p->lock);
+	for (i = 0; i < p->n && r == KH_OK; i++)
+		if (p->g[i].from_config && policy_add(&fresh, &p->g[i]) != KH_OK)
+			r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants");
+	pthread_rwlock_unlock(&p->lock);
+	if (r != KH_OK)
 		goto out;
-	}
-	fprintf(f, "# keyholdd runtime key grants (keyhold policy grant/revoke); "
-		   "KEY PRINCIPAL DIGESTS PADDINGS [NAME]\n");
-	for (i = 0; i < p->n; i++) {
-		char d[96], pd[32], num[32];
+	for (i = 0; i < n; i++) {
+		struct svc_key_grant g;
+		char why[160] = "";
+		bool found = false;
+		struct kh_errbuf de = { 0 };
 
-		if (p->g[i].from_config)
+		if (policy_from_row(&rows[i], &g, why, sizeof(why))) {
+			KH_ENSURE(policy_add(&fresh, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
 			continue;
-		policy_set_text(d, sizeof(d), p->g[i].digests, policy_digests, KH_DIGEST_MAX);
-		policy_set_text(pd, sizeof(pd), p->g[i].paddings, policy_paddings, KH_PAD_MAX);
-		if (policy_by_name(&p->g[i].who, num, sizeof(num)))
-			fprintf(f, "%s %s %s %s %s\n", p->g[i].key, num, d, pd, p->g[i].who.text);
+		}
+		log_warn("the grant of key '%s' to %s (%s) is dropped: %s; grant it again if it is still meant",
+			 rows[i].key, rows[i].display[0] ? rows[i].display : rows[i].principal, rows[i].principal, why);
+		if (store_grant_delete(p->st, rows[i].key, rows[i].principal, &found, &de) != KH_OK)
+			log_err("cannot remove the dropped grant from the state database: %s", de.msg);
 		else
-			fprintf(f, "%s %s %s %s\n", p->g[i].key, p->g[i].who.text, d, pd);
+			dropped++;
 	}
-	KH_ENSURE(fflush(f) == 0 && fsync(fileno(f)) == 0,
-		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s/%s: %s", p->sd->path, tmp, strerror(errno)));
-	KH_ENSURE(fclose(f) == 0,
-		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot write %s/%s: %s", p->sd->path, tmp, strerror(errno)));
-	f = NULL;
-	KH_ENSURE(renameat(p->sd->fd, tmp, p->sd->fd, POLICY_FILE) == 0,
-		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot replace %s: %s", p->path, strerror(errno)));
-	kh_ignore(fsync(p->sd->fd));
+	if (dropped > 0) {
+		struct kh_errbuf ge = { 0 };
+
+		if (store_gen_bump(p->st, POLICY_GEN, &ge) == KH_OK)
+			gen++;
+		else
+			log_err("key grants: %s", ge.msg);
+	}
+	pthread_rwlock_wrlock(&p->lock);
+	free(p->g);
+	p->g = fresh.g;
+	p->n = fresh.n;
+	p->cap = fresh.cap;
+	fresh.g = NULL;
+	pthread_rwlock_unlock(&p->lock);
+	p->gen = gen;
 out:
-	if (f != NULL)
-		fclose(f);
+	free(fresh.g);
+	free(rows);
 	return r;
 }
 
-enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct access_grants **out,
-			      struct kh_errbuf *e)
+/* Before every check: the cache reloaded when the database's generation
+ * moved (another node, or this one, changed a grant) or it was marked
+ * stale. A database that cannot be read leaves the cache as it is. */
+static void policy_refresh(struct access_grants *p)
+{
+	struct kh_errbuf e = { 0 };
+	int64_t gen = 0;
+	int r;
+
+	if (p->st == NULL)
+		return;
+	pthread_mutex_lock(&p->db_lock);
+	r = store_gen_read(p->gen_reader, &gen, &e);
+	if (r == KH_OK && (gen != p->gen || atomic_exchange(&p->stale, false)))
+		r = policy_reload_locked(p, gen, &e);
+	pthread_mutex_unlock(&p->db_lock);
+	if (r != KH_OK)
+		log_warn("key grants: the shared grants cannot be read (%s); the cached ones apply", e.msg);
+}
+
+void access_grants_invalidate(struct access_grants *p)
+{
+	if (p != NULL)
+		atomic_store(&p->stale, true);
+}
+
+/* Once, on the first start with the database (schema 10): the grants of
+ * an older version's key-grants file go into the database in one
+ * transaction, and the file is renamed key-grants.imported so that it is
+ * never read again. */
+static enum kh_err policy_import(struct access_grants *p, struct kh_errbuf *e)
+{
+	struct stat sb;
+	size_t i;
+	int64_t now = (int64_t)time(NULL);
+	int r = KH_OK;
+
+	if (fstatat(p->sd->fd, POLICY_FILE, &sb, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+		return KH_OK;
+	KH_TRY(policy_load(p, e)); /* the file's checks: owner, mode, no link */
+	KH_TRY(store_begin(p->st, e));
+	for (i = 0; i < p->n && r == KH_OK; i++) {
+		struct store_grant row;
+
+		if (p->g[i].from_config)
+			continue;
+		policy_row(&p->g[i], &row, now);
+		r = store_grant_put(p->st, &row, e);
+	}
+	if (r == KH_OK)
+		r = store_gen_bump(p->st, POLICY_GEN, e);
+	if (r == KH_OK)
+		r = store_commit(p->st, e);
+	else
+		store_rollback(p->st);
+	if (r != KH_OK)
+		goto out;
+	KH_ENSURE(renameat(p->sd->fd, POLICY_FILE, p->sd->fd, POLICY_IMPORTED) == 0,
+		  kh_err_set(e, KH_E_UNAVAILABLE, "the grants of %s are in the state database now, but the file cannot "
+			     "be renamed %s: %s", p->path, POLICY_IMPORTED, strerror(errno)));
+	kh_ignore(fsync(p->sd->fd));
+	log_info("key policy: %s imported into the state database and renamed %s", p->path, POLICY_IMPORTED);
+out:
+	return r;
+}
+
+enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_dir *sd, struct store *st,
+			      struct access_grants **out, struct kh_errbuf *e)
 {
 	struct access_grants *p;
 	size_t i, j;
 	int r = KH_OK;
 
 	p = calloc(1, sizeof(*p));
-	if (p == NULL)
+	if (p == NULL) {
+		store_close(st);
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	p->st = st;
 	pthread_rwlock_init(&p->lock, NULL);
+	pthread_mutex_init(&p->db_lock, NULL);
 	p->config_path = cfg->path;
 	p->sd = sd;
 	p->path = malloc(strlen(sd->path) + sizeof("/" POLICY_FILE));
@@ -298,8 +427,11 @@ enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_d
 			KH_ENSURE(policy_add(p, &g) == KH_OK, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "too many grants"));
 		}
 	}
-	KH_TRY(policy_load(p, e));
-	log_info("key policy: %zu grants (%s and %s)", p->n, cfg->path ? cfg->path : "config", p->path);
+	KH_TRY(policy_import(p, e));
+	KH_TRY(store_gen_open(p->st, POLICY_GEN, &p->gen_reader, e));
+	KH_TRY(store_gen_read(p->gen_reader, &p->gen, e));
+	KH_TRY(policy_reload_locked(p, p->gen, e));
+	log_info("key policy: %zu grants (%s and the state database)", p->n, cfg->path ? cfg->path : "config");
 	*out = p;
 	p = NULL;
 out:
@@ -358,6 +490,9 @@ void access_grants_free(struct access_grants *p)
 	if (p == NULL)
 		return;
 	pthread_rwlock_destroy(&p->lock);
+	pthread_mutex_destroy(&p->db_lock);
+	store_gen_close(p->gen_reader);
+	store_close(p->st);
 	free(p->g);
 	free(p->path);
 	free(p);
@@ -385,6 +520,7 @@ enum kh_err access_grants_check_key(struct access_grants *p, const struct svc_pr
 
 	if (policy_is_admin(who))
 		return KH_OK;
+	policy_refresh(p);
 	pthread_rwlock_rdlock(&p->lock);
 	for (i = 0; i < p->n && !ok; i++)
 		ok = strcmp(p->g[i].key, key) == 0 && svc_grant_matches(&p->g[i].who, who);
@@ -407,6 +543,7 @@ enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_p
 
 	if (policy_is_admin(who))
 		return KH_OK;
+	policy_refresh(p);
 	pthread_rwlock_rdlock(&p->lock);
 	for (i = 0; i < p->n && !ok; i++) {
 		const struct svc_key_grant *g = &p->g[i];
@@ -434,14 +571,51 @@ enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_p
 			  policy_digests[d], ptext, policy_paddings[pad]);
 }
 
+/* One change of the shared grants: fn's statements and the generation's
+ * bump in one transaction, then the cache reloaded from the database. */
+static enum kh_err policy_change(struct access_grants *p,
+				 enum kh_err (*fn)(struct access_grants *p, const void *arg, struct kh_errbuf *e),
+				 const void *arg, struct kh_errbuf *e)
+{
+	int64_t gen = 0;
+	int r = KH_OK;
+
+	pthread_mutex_lock(&p->db_lock);
+	KH_TRY(store_begin(p->st, e));
+	r = fn(p, arg, e);
+	if (r == KH_OK)
+		r = store_gen_bump(p->st, POLICY_GEN, e);
+	if (r == KH_OK)
+		r = store_commit(p->st, e);
+	else
+		store_rollback(p->st);
+	if (r != KH_OK)
+		goto out;
+	/* Committed: a failure to reload now is retried at the next check. */
+	if (store_gen_read(p->gen_reader, &gen, e) != KH_OK || policy_reload_locked(p, gen, e) != KH_OK) {
+		log_warn("key grants: changed, but the cache could not be reloaded: %s", e->msg);
+		kh_err_clear(e);
+		atomic_store(&p->stale, true);
+	}
+out:
+	pthread_mutex_unlock(&p->db_lock);
+	return r;
+}
+
+static enum kh_err policy_put_fn(struct access_grants *p, const void *arg, struct kh_errbuf *e)
+{
+	struct store_grant row;
+
+	policy_row(arg, &row, (int64_t)time(NULL));
+	return store_grant_put(p->st, &row, e);
+}
+
 enum kh_err access_grants_grant(struct access_grants *p, const char *key, const char *principal, unsigned digests,
 				unsigned paddings, struct kh_errbuf *e)
 {
 	struct svc_key_grant g;
 	char err[160] = "";
-	size_t i;
-	int r = KH_OK;
-	bool replaced = false;
+	int r;
 
 	memset(&g, 0, sizeof(g));
 	kh_strlcpy(g.key, key, sizeof(g.key));
@@ -449,69 +623,55 @@ enum kh_err access_grants_grant(struct access_grants *p, const char *key, const 
 		return kh_err_set(e, KH_E_INVALID_ARGUMENT, "%s", err);
 	g.digests = digests;
 	g.paddings = paddings;
-	pthread_rwlock_wrlock(&p->lock);
-	for (i = 0; i < p->n; i++) {
-		if (!p->g[i].from_config && strcmp(p->g[i].key, g.key) == 0 && strcmp(p->g[i].who.text, g.who.text) == 0) {
-			p->g[i] = g;
-			replaced = true;
-		}
-	}
-	if (!replaced)
-		KH_ENSURE(policy_add(p, &g) == KH_OK,
-			  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "no room for more than %d grants", POLICY_MAX_GRANTS));
-	r = policy_save(p, e);
-	if (r != KH_OK && !replaced)
-		p->n--; /* not durable: not granted */
-out:
-	pthread_rwlock_unlock(&p->lock);
+	r = policy_change(p, policy_put_fn, &g, e);
 	if (r == KH_OK)
 		log_info("granted key '%s' to %s", g.key, g.who.text);
 	return r;
 }
 
+struct policy_del {
+	const char *key, *principal;
+	const char *config_path;
+};
+
+static enum kh_err policy_del_fn(struct access_grants *p, const void *arg, struct kh_errbuf *e)
+{
+	const struct policy_del *d = arg;
+	struct svc_key_grant g;
+	char err[160] = "", num[32];
+	const char *kept = d->principal;
+	bool found = false, in_config = false;
+	size_t i;
+	int r;
+
+	/* A grant made by name is kept by number. */
+	memset(&g, 0, sizeof(g));
+	if (svc_principal_parse(d->principal, &g.who, err, sizeof(err)) == KH_OK &&
+	    policy_by_name(&g.who, num, sizeof(num)))
+		kept = num;
+	r = store_grant_delete(p->st, d->key, kept, &found, e);
+	if (r == KH_OK && !found && kept != d->principal)
+		r = store_grant_delete(p->st, d->key, d->principal, &found, e);
+	if (r != KH_OK || found)
+		return r;
+	pthread_rwlock_rdlock(&p->lock);
+	for (i = 0; i < p->n; i++)
+		if (p->g[i].from_config && strcmp(p->g[i].key, d->key) == 0 && strcmp(p->g[i].who.text, d->principal) == 0)
+			in_config = true;
+	pthread_rwlock_unlock(&p->lock);
+	if (in_config)
+		return kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				  "the grant of key '%s' to %s comes from [key:%s] in %s; remove it there", d->key,
+				  d->principal, d->key, d->config_path);
+	return kh_err_set(e, KH_E_NOT_FOUND, "no grant of key '%s' to %s", d->key, d->principal);
+}
+
 enum kh_err access_grants_revoke(struct access_grants *p, const char *key, const char *principal,
 				 struct kh_errbuf *e)
 {
-	size_t i, kept = 0;
-	bool in_config = false, found = false;
-	struct svc_key_grant *old = NULL;
-	int r = KH_OK;
+	struct policy_del d = { key, principal, p->config_path };
+	int r = policy_change(p, policy_del_fn, &d, e);
 
-	pthread_rwlock_wrlock(&p->lock);
-	old = malloc((p->n ? p->n : 1) * sizeof(*old));
-	KH_ENSURE(old != NULL, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
-	memcpy(old, p->g, p->n * sizeof(*old));
-	for (i = 0; i < p->n; i++) {
-		bool match = strcmp(p->g[i].key, key) == 0 && strcmp(p->g[i].who.text, principal) == 0;
-
-		if (match && p->g[i].from_config)
-			in_config = true;
-		if (match && !p->g[i].from_config) {
-			found = true;
-			continue;
-		}
-		p->g[kept++] = p->g[i];
-	}
-	if (!found) {
-		r = in_config ? kh_err_set(e, KH_E_FAILED_PRECONDITION,
-					   "the grant of key '%s' to %s comes from [key:%s] in %s; remove it there",
-					   key, principal, key, p->config_path)
-			      : kh_err_set(e, KH_E_NOT_FOUND, "no grant of key '%s' to %s", key, principal);
-		goto out;
-	}
-	{
-		size_t n_old = p->n;
-
-		p->n = kept;
-		r = policy_save(p, e);
-		if (r != KH_OK) {
-			memcpy(p->g, old, n_old * sizeof(*old));
-			p->n = n_old;
-		}
-	}
-out:
-	pthread_rwlock_unlock(&p->lock);
-	free(old);
 	if (r == KH_OK)
 		log_info("revoked key '%s' from %s", key, principal);
 	return r;
@@ -523,6 +683,7 @@ enum kh_err access_grants_list(struct access_grants *p, const char *key, access_
 	size_t i;
 	int r = KH_OK;
 
+	policy_refresh(p);
 	pthread_rwlock_rdlock(&p->lock);
 	for (i = 0; i < p->n && r == KH_OK; i++) {
 		const struct svc_key_grant *g = &p->g[i];
@@ -535,19 +696,17 @@ enum kh_err access_grants_list(struct access_grants *p, const char *key, access_
 	return r;
 }
 
+static enum kh_err policy_forget_fn(struct access_grants *p, const void *arg, struct kh_errbuf *e)
+{
+	size_t n = 0;
+
+	return store_grants_delete_key(p->st, arg, &n, e);
+}
+
 void access_grants_forget_key(struct access_grants *p, const char *key)
 {
-	size_t i, kept = 0;
 	struct kh_errbuf e = { 0 };
 
-	pthread_rwlock_wrlock(&p->lock);
-	for (i = 0; i < p->n; i++)
-		if (p->g[i].from_config || strcmp(p->g[i].key, key) != 0)
-			p->g[kept++] = p->g[i];
-	if (kept != p->n) {
-		p->n = kept;
-		if (policy_save(p, &e) != KH_OK)
-			log_err("key '%s' deleted but its grants could not be removed from the file: %s", key, e.msg);
-	}
-	pthread_rwlock_unlock(&p->lock);
+	if (policy_change(p, policy_forget_fn, key, &e) != KH_OK)
+		log_err("key '%s' deleted but its grants could not be removed from the state database: %s", key, e.msg);
 }

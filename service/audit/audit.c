@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -115,6 +116,8 @@ struct audit {
 	uint64_t last_retry_mono_us;
 
 	struct store *st;             /* the anchor's copy in the state database */
+	char node[KH_NAME_MAX + 1];   /* "": checkpoints not recorded in the database */
+	uint64_t db_prev_ckpt;        /* the previous checkpoint's seq, for the database's row (lock) */
 	bool tamper_refuse;
 	struct audit_anchor anchor;
 	bool have_anchor;
@@ -526,6 +529,41 @@ static void audit_crash_point(struct audit *a, const char *point)
 #endif
 }
 
+/* The checkpoint just written (line, len bytes without the newline; the
+ * signature starts at signed_len) also goes into the state database
+ * under this node's name, naming the previous one, so that verify
+ * --cluster sees every node's and a missing one. The file stays the
+ * record: a database failure is logged and shows as a gap. a->lock held. */
+static void audit_ckpt_record(struct audit *a, const char *line, size_t signed_len, size_t len,
+			      const uint8_t head[32])
+{
+	struct store_ckpt *c;
+	struct kh_errbuf e = { 0 };
+	uint64_t seq = a->next_seq - 1;
+
+	if (a->st == NULL || a->node[0] == '\0')
+		return;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || signed_len >= sizeof(c->signed_text) || len - signed_len - 5 >= sizeof(c->sig)) {
+		log_err("audit checkpoint %llu: not recorded in the state database (%s)", (unsigned long long)seq,
+			c == NULL ? "out of memory" : "too long");
+		free(c);
+		a->db_prev_ckpt = seq;
+		return;
+	}
+	kh_strlcpy(c->node, a->node, sizeof(c->node));
+	c->seq = seq;
+	c->prev_seq = a->db_prev_ckpt;
+	kh_hex(head, 32, c->chain, sizeof(c->chain));
+	memcpy(c->signed_text, line, signed_len);
+	memcpy(c->sig, line + signed_len + 5, len - signed_len - 5);
+	c->recorded = (int64_t)time(NULL);
+	if (store_ckpt_put(a->st, c, &e) != KH_OK)
+		log_warn("audit checkpoint %llu: not recorded in the state database: %s", (unsigned long long)seq, e.msg);
+	a->db_prev_ckpt = seq;
+	free(c);
+}
+
 /* A signed checkpoint over the chain so far, then the anchor moved to it
  * (final: the last one before a clean stop). method: Checkpoint, or
  * RotateEnd / RotateStart around a rotation. */
@@ -538,6 +576,7 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 	uint8_t *sig = NULL;
 	size_t len, sig_len = 0;
 	uint64_t t0 = kh_now_mono_us();
+	size_t signed_len;
 	int r = KH_OK;
 
 	KH_ENSURE(!a->failed, kh_err_set(e, KH_E_UNAVAILABLE, "the audit log cannot be written"));
@@ -553,6 +592,7 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 	KH_TRY(hsm_sign(a->h, &op, &sig, &sig_len, e));
 	KH_ENSURE(len + 6 + 2 * sig_len + 2 < sizeof(line), KH_E_INTERNAL);
 	memcpy(line + len, " sig=", 5);
+	signed_len = len;
 	len += 5;
 	kh_hex(sig, sig_len, line + len, sizeof(line) - len);
 	len += 2 * sig_len;
@@ -560,6 +600,7 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 	line[len++] = '\n';
 	KH_TRY(audit_write_line(a, &ev, line, len, head, true, e));
 	atomic_fetch_add(&a->n_checkpoints, 1);
+	audit_ckpt_record(a, line, signed_len, len - 1, head);
 	{
 		char hx[65];
 
@@ -1614,6 +1655,13 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	a->st = cfg->store;
+	if (cfg->node != NULL && a->st != NULL) {
+		struct kh_errbuf cke = { 0 };
+
+		kh_strlcpy(a->node, cfg->node, sizeof(a->node));
+		if (store_ckpt_last(a->st, a->node, &a->db_prev_ckpt, &cke) != KH_OK)
+			log_warn("audit: the last recorded checkpoint of node '%s': %s", a->node, cke.msg);
+	}
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->verify_lock, NULL);
 	pthread_mutex_init(&a->cq_lock, NULL);
@@ -2321,5 +2369,145 @@ out:
 	free(rf);
 	free(line);
 	pthread_mutex_unlock(&a->verify_lock);
+	return r;
+}
+
+/* ---- every node's checkpoints in the state database (verify --cluster) ---- */
+
+/* The sequence number a checkpoint line starts with ("v1 seq=N "). */
+static bool audit_line_seq(const char *line, uint64_t *seq)
+{
+	uint64_t v = 0;
+	const char *p;
+
+	if (strncmp(line, "v1 seq=", 7) != 0)
+		return false;
+	for (p = line + 7; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == line + 7 || *p != ' ')
+		return false;
+	*seq = v;
+	return true;
+}
+
+/* One row: line's sequence number, signature and chain hash. */
+static bool audit_ckpt_ok(struct audit *a, const struct store_ckpt *c, char *why, size_t whysz)
+{
+	uint8_t sig[160], dig[32], head[32];
+	char hx[65];
+	size_t sig_len = 0, tl = strlen(c->signed_text);
+	uint64_t seq = 0;
+	EVP_PKEY_CTX *ctx;
+	EVP_MD_CTX *md;
+	bool ok;
+
+	if (!audit_line_seq(c->signed_text, &seq) || seq != c->seq) {
+		snprintf(why, whysz, "checkpoint %llu: the recorded line is of another record",
+			 (unsigned long long)c->seq);
+		return false;
+	}
+	if (kh_unhex(c->sig, sig, sizeof(sig), &sig_len) != 0 || sig_len == 0) {
+		snprintf(why, whysz, "checkpoint %llu: the signature is not hex", (unsigned long long)c->seq);
+		return false;
+	}
+	audit_sha256(c->signed_text, tl, dig);
+	ctx = a->pub != NULL ? EVP_PKEY_CTX_new(a->pub, NULL) : NULL;
+	ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+	     EVP_PKEY_verify(ctx, sig, sig_len, dig, sizeof(dig)) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	if (!ok) {
+		snprintf(why, whysz, "checkpoint %llu: the signature does not verify with the audit key (%.16s...)",
+			 (unsigned long long)c->seq, a->keyfp);
+		return false;
+	}
+	/* The chain hash after the line: SHA-256 of it with " sig=HEX". */
+	md = EVP_MD_CTX_new();
+	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, c->signed_text, tl) == 1 && EVP_DigestUpdate(md, " sig=", 5) == 1 &&
+	     EVP_DigestUpdate(md, c->sig, strlen(c->sig)) == 1 && EVP_DigestFinal_ex(md, head, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	kh_hex(head, 32, hx, sizeof(hx));
+	if (!ok || strcmp(hx, c->chain) != 0) {
+		snprintf(why, whysz, "checkpoint %llu: the recorded chain hash is not the line's", (unsigned long long)c->seq);
+		return false;
+	}
+	return true;
+}
+
+static void audit_nv_problem(struct audit_node_verdict *v, const char *why)
+{
+	v->ok = false;
+	if (v->reason[0] == '\0')
+		kh_strlcpy(v->reason, why, sizeof(v->reason));
+}
+
+enum kh_err audit_verify_cluster(struct audit *a, struct audit_node_verdict **out, size_t *nout,
+				 struct kh_errbuf *e)
+{
+	struct store_ckpt *rows = NULL;
+	struct audit_node_verdict *v = NULL, *cur = NULL;
+	size_t n = 0, nv = 0, i;
+	uint64_t prev = 0;
+	int r = KH_OK;
+
+	KH_ENSURE(a->st != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION, "the audit log keeps no state database"));
+	pthread_mutex_lock(&a->lock);
+	r = store_ckpts_list(a->st, &rows, &n, e);
+	pthread_mutex_unlock(&a->lock);
+	KH_TRY(r);
+	v = calloc(n ? n : 1, sizeof(*v));
+	KH_ENSURE(v != NULL, KH_E_RESOURCE_EXHAUSTED);
+	for (i = 0; i < n; i++) {
+		const struct store_ckpt *c = &rows[i];
+		char why[512];
+
+		if (cur == NULL || strcmp(cur->node, c->node) != 0) {
+			cur = &v[nv++];
+			kh_strlcpy(cur->node, c->node, sizeof(cur->node));
+			cur->ok = true;
+			cur->first_seq = c->seq;
+			prev = 0;
+			/* The node's first row names a predecessor that is gone. */
+			if (c->prev_seq != 0)
+				prev = c->prev_seq;
+		}
+		if (prev != 0 && c->prev_seq != prev) {
+			/* Rows are by seq: c->prev_seq > prev means the rows between went. */
+			if (cur->n_gaps < AUDIT_GAPS_MAX)
+				snprintf(cur->gaps[cur->n_gaps], sizeof(cur->gaps[0]),
+					 "after checkpoint %llu, before checkpoint %llu", (unsigned long long)prev,
+					 (unsigned long long)c->seq);
+			cur->n_gaps++;
+			snprintf(why, sizeof(why), "checkpoint %llu names checkpoint %llu before it, which is not recorded",
+				 (unsigned long long)c->seq, (unsigned long long)c->prev_seq);
+			audit_nv_problem(cur, why);
+		} else if (cur->checkpoints == 0 && c->prev_seq != 0) {
+			if (cur->n_gaps < AUDIT_GAPS_MAX)
+				snprintf(cur->gaps[cur->n_gaps], sizeof(cur->gaps[0]), "before checkpoint %llu",
+					 (unsigned long long)c->seq);
+			cur->n_gaps++;
+			snprintf(why, sizeof(why), "checkpoint %llu names checkpoint %llu before it, which is not recorded",
+				 (unsigned long long)c->seq, (unsigned long long)c->prev_seq);
+			audit_nv_problem(cur, why);
+		}
+		if (!audit_ckpt_ok(a, c, why, sizeof(why))) {
+			cur->bad_signatures++;
+			audit_nv_problem(cur, why);
+		}
+		cur->checkpoints++;
+		cur->last_seq = c->seq;
+		cur->last_recorded = c->recorded;
+		prev = c->seq;
+	}
+	*out = v;
+	*nout = nv;
+	v = NULL;
+out:
+	free(v);
+	free(rows);
 	return r;
 }

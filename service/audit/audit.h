@@ -30,6 +30,8 @@ struct audit_config {
 	unsigned rotate_keep;         /* rotated files kept; 0: all */
 	int64_t (*now_s)(void);       /* wall clock for rotate_age (a test build may move it); NULL: time() */
 	bool journal;                 /* a copy of every record to keyholdd's log (the journal under systemd) */
+	const char *node;             /* this node's name ([cluster] node): every checkpoint is also
+				       * recorded in the state database under it; NULL: not recorded */
 };
 
 /* Rotation (docs/SECURITY.md): the full file ends with a signed RotateEnd
@@ -161,5 +163,26 @@ struct audit_verdict {
  * checkpoint a verify passed still hash the same, only what follows is
  * parsed. One at a time: UNAVAILABLE while another runs. */
 enum kh_err audit_verify(struct audit *a, struct audit_verdict *out, struct kh_errbuf *e) KH_WUR;
+
+/* One node's checkpoints as the state database holds them (verify
+ * --cluster, docs/CLUSTER.md). */
+#define AUDIT_GAPS_MAX 16
+struct audit_node_verdict {
+	char node[KH_NAME_MAX + 1];
+	bool ok;
+	uint64_t checkpoints, first_seq, last_seq, bad_signatures;
+	char gaps[AUDIT_GAPS_MAX][80]; /* the first gaps: "after checkpoint A, before B" */
+	size_t n_gaps;                /* all gaps (may be more than kept) */
+	char reason[512];             /* the first problem; "" when ok */
+	int64_t last_recorded;
+};
+/* Verifies every node's checkpoints recorded in the state database: each
+ * signature with the audit key's public key (every node signs with the
+ * same token key), each row's chain hash against its line, its sequence
+ * number against the line's, and that each checkpoint names the node's
+ * previous one (a missing row is a gap). *out (free) by node name;
+ * FAILED_PRECONDITION without a state database. */
+enum kh_err audit_verify_cluster(struct audit *a, struct audit_node_verdict **out, size_t *n,
+				 struct kh_errbuf *e) KH_WUR;
 
 #endif

@@ -852,6 +852,22 @@ static enum kh_err cfg_state(struct cfg_parse *p, const char *n, const char *v)
 	return cfg_fail(p, "unknown key '%s' in [state]", n);
 }
 
+/* [cluster] (docs/CLUSTER.md): this node's name among the nodes sharing
+ * one state database, and the lease of the scheduled roles. */
+static enum kh_err cfg_cluster(struct cfg_parse *p, const char *n, const char *v)
+{
+	struct svc_config *c = p->c;
+
+	if (strcmp(n, "node") == 0) {
+		if (!kh_name_valid(v))
+			return cfg_fail(p, "[cluster] node = '%s': a node name is 1-64 of A-Z a-z 0-9 . _ -", v);
+		return cfg_str(p, &c->cluster_node, v);
+	}
+	if (strcmp(n, "lease_ttl") == 0)
+		return cfg_duration(p, &c->cluster_lease_ttl_s, n, v, 3, 3600);
+	return cfg_fail(p, "unknown key '%s' in [cluster]", n);
+}
+
 /* One name = value of section. */
 static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const char *name, const char *value)
 {
@@ -891,10 +907,12 @@ static enum kh_err cfg_entry(struct cfg_parse *p, const char *section, const cha
 		return cfg_scep(p, name, value);
 	if (strcmp(section, "state") == 0)
 		return cfg_state(p, name, value);
+	if (strcmp(section, "cluster") == 0)
+		return cfg_cluster(p, name, value);
 	if (*section == '\0')
 		return cfg_fail(p, "'%s' is outside any section; put it under [service], [token], [tls] or [access]",
 				name);
-	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme, scep, state)",
+	return cfg_fail(p, "unknown section [%s] (sections: service, token, tls, access, audit, key:NAME, revocation, expiry, metrics, acme, scep, state, cluster)",
 			section);
 }
 
@@ -1046,6 +1064,23 @@ enum kh_err svc_config_parse(const char *text, const char *name, struct svc_conf
 	}
 	if (p.c->rate_burst == 0)
 		p.c->rate_burst = p.c->rate > 0 ? 2 * p.c->rate : 1;
+	if (p.c->cluster_node == NULL) {
+		/* The host name: unique per host, which is what a node is. */
+		char host[256];
+
+		if (gethostname(host, sizeof(host)) != 0 || (host[sizeof(host) - 1] = '\0', !kh_name_valid(host))) {
+			r = kh_err_set(e, KH_E_INVALID_ARGUMENT,
+				       "%s:%d: the host name is no valid node name; set [cluster] node = NAME "
+				       "(1-64 of A-Z a-z 0-9 . _ -, unique per node)",
+				       name, p.line);
+			goto out;
+		}
+		p.c->cluster_node = strdup(host);
+		if (p.c->cluster_node == NULL) {
+			r = KH_E_RESOURCE_EXHAUSTED;
+			goto out;
+		}
+	}
 	{
 		size_t i;
 
@@ -1184,6 +1219,8 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 		restart(arg, "[metrics] listen");
 	KEEP_VAL(metrics_allow_remote, "[metrics] allow_remote");
 	KEEP_VAL(metrics_probe_interval_s, "[metrics] probe_interval");
+	KEEP_STR(cluster_node, "[cluster] node");
+	KEEP_VAL(cluster_lease_ttl_s, "[cluster] lease_ttl");
 #undef KEEP_STR
 #undef KEEP_VAL
 	/* The reloadable settings: moved from fresh. */
@@ -1251,5 +1288,24 @@ void svc_config_free(struct svc_config *c)
 	free(c->acme_http01_host);
 	free(c->state_dsn);
 	free(c->state_password_file);
+	free(c->cluster_node);
 	free(c);
+}
+
+unsigned svc_config_lease_ttl(const struct svc_config *c)
+{
+	unsigned m = c->exp_check_interval_s;
+
+	if (c->cluster_lease_ttl_s != 0)
+		return c->cluster_lease_ttl_s;
+	/* Half the shortest interval at which a node looks for work (the
+	 * revocation scheduler looks every minute at most), so a dead node's
+	 * roles are taken at the next look after its lease ran out. */
+	if (c->scep_poll_interval_s < m)
+		m = c->scep_poll_interval_s;
+	if (c->rev_recheck_interval_s < m)
+		m = c->rev_recheck_interval_s;
+	if (m > 60)
+		m = 60;
+	return m / 2 < 5 ? 5 : m / 2;
 }

@@ -128,7 +128,16 @@ struct svc_config {
 	bool metrics_loopback;          /* the address is a loopback one */
 	bool metrics_allow_remote;      /* allow_remote = yes */
 	unsigned metrics_probe_interval_s; /* token probe and certificate survey */
+	/* [cluster] (docs/CLUSTER.md) */
+	char *cluster_node;             /* this node's name (default: the host name) */
+	unsigned cluster_lease_ttl_s;   /* 0: svc_config_lease_ttl derives it */
 };
+
+/* How long a scheduled role's lease lasts ([cluster] lease_ttl, or half
+ * the shortest scheduled interval, 5-30 s): the heartbeat renews it every
+ * third of that, so a dead node's roles move on at most this long after
+ * its last heartbeat. */
+unsigned svc_config_lease_ttl(const struct svc_config *c);
 
 /* Parses one principal (uid:N, gid:N, user:NAME, group:NAME, cert:NAME)
  * into g (g->role untouched): user: and group: are resolved to the

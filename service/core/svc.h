@@ -40,11 +40,12 @@ struct svc_pool;
 struct svc_server;
 struct svc_fips;
 struct svc_pki;
-struct svc_expiry;
+struct cluster_job;
 struct svc_revsched;
 struct svc_metrics;
 struct metrics_http;
 struct acme_http01;
+struct svc_cluster;
 
 struct svc {
 	/* Replaced whole on SIGHUP (daemon/reload.c); a replaced one stays
@@ -71,13 +72,14 @@ struct svc {
 	/* The client trust store's path validation settings (kh_pki.h), read
 	 * with it at start-up; the TLS listener's verify callback borrows it. */
 	struct kh_validation tls_validation;
-	struct svc_expiry *expiry;    /* revocation/revocation.h: the expiry monitor */
+	struct cluster_job *expiry;   /* revocation/expiry.c: the expiry monitor (cluster/cluster.h job) */
 	struct svc_revsched *revsched; /* revocation/rev_sched.c: CRL refresh and revocation re-checks */
 	struct store_dir *state_dir;  /* store/store_dir.h: state_dir, checked and locked */
 	struct svc_metrics *metrics;  /* core/svc_metrics.h: counters; NULL in unit tests */
 	struct acme_http01 *acme_http01; /* pki/acme.h: the [acme] http-01 responder; NULL: none */
-	struct scep_poll *scep_poll;   /* rpc/scep_poll.c: the SCEP poller and renewal timer; NULL: none */
+	struct cluster_job *scep_poll; /* rpc/scep_poll.c: the SCEP poller and renewal timer; NULL: none */
 	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
+	struct svc_cluster *cluster;  /* cluster/cluster.h: this node, leases; NULL: none (unit tests) */
 	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
 	/* Enrolls trustpoint tp as `trustpoint enroll` does (ACME: the order
 	 * and the import, rollover included); *serial (n bytes) the new

@@ -17,6 +17,7 @@
 
 #include "proto.h"
 #include "audit/audit.h"
+#include "cluster/cluster.h"
 #include "kh_log.h"
 #include "fips/fips.h"
 #include "core/svc.h"
@@ -84,7 +85,7 @@ enum kh_err svc_state_open(const struct svc_config *cfg, bool lock, struct store
 	/* Every file keyholdd keeps in state_dir; checked before any is used
 	 * so that a planted link or another user's file stops the start. */
 	static const char *const files[] = { STORE_FILE,   STORE_FILE "-wal", STORE_FILE "-shm", "key-grants",
-					     "key-grants.tmp", "audit.log", "fips-keys", "fips-keys.tmp",
+					     "key-grants.imported", "audit.log", "fips-keys", "fips-keys.tmp",
 					     STORE_DIR_LOCK_FILE };
 	struct store_dir *sd = NULL;
 	uid_t uid;
@@ -158,6 +159,7 @@ static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_err
 	ac.rotate_keep = s->cfg->audit_rotate_keep;
 	ac.now_s = svc_now;
 	ac.journal = s->cfg->audit_journal;
+	ac.node = s->cfg->cluster_node;
 	r = audit_open(&ac, s->hsm, &s->audit, e);
 	free(path);
 	return r;
@@ -193,7 +195,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 {
 	struct hsm_config hc;
 	struct kh_errbuf why = { 0 };
-	struct store *ast = NULL;
+	struct store *ast = NULL, *gst = NULL, *cst = NULL;
 	int r = KH_OK;
 
 	/* state_dir before anything reads or writes in it (the FIPS key list
@@ -235,7 +237,14 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	KH_TRY(svc_size_pool(s, e));
 	KH_ENSURE(svc_pool_new(base, s->workers, &s->pool) == KH_OK,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
-	KH_TRY(access_grants_new(s->cfg, s->state_dir, &s->grants, e));
+	/* The grants' and the cluster's own connections to the state
+	 * database, like every database handle before the privilege drop. */
+	if (store_open(s->state_dir, &gst, &why) != KH_OK)
+		return kh_err_set(e, why.code, "key grants: %s", why.msg);
+	KH_TRY(access_grants_new(s->cfg, s->state_dir, gst, &s->grants, e));
+	if (store_open(s->state_dir, &cst, &why) != KH_OK)
+		return kh_err_set(e, why.code, "cluster: %s", why.msg);
+	KH_TRY(svc_cluster_open(s, cst, e));
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));
@@ -256,6 +265,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	if (svc_open_audit(s, ast, &why) != KH_OK)
 		return kh_err_set(e, why.code, "audit log: %s", why.msg);
 	s->enroll_auto = svc_tp_enroll_auto;
+	KH_TRY(svc_cluster_start(s, base, e));
 	KH_TRY(svc_expiry_start(s, base, e));
 	KH_TRY(svc_scep_poll_start(s, base, e));
 	KH_TRY(svc_revsched_start(s, base, e));
@@ -274,6 +284,8 @@ void svc_stop(struct svc *s)
 	svc_expiry_stop(s);
 	svc_scep_poll_stop(s);
 	svc_revsched_stop(s);
+	/* After the scheduled jobs: their roles are given up for another node. */
+	svc_cluster_stop(s);
 	metrics_stop(s);
 	acme_http01_stop(s);
 	svc_server_free(s->server);

@@ -27,6 +27,7 @@
 #include <openssl/err.h>
 
 #include "access/access.h"
+#include "cluster/cluster.h"
 #include "kh_log.h"
 #include "kh_util.h"
 #include "pki/pki.h"
@@ -34,13 +35,6 @@
 #include "core/svc_clock.h"
 #include "pool/pool.h"
 #include "revocation/revocation.h"
-
-struct svc_expiry {
-	struct svc_pool_item item;      /* first: the pool hands it back */
-	struct svc *s;
-	struct event *timer;
-	bool queued;                    /* loop thread only */
-};
 
 /* One pass at a time, timer or RPC: a notification is decided and
  * recorded under it, so it cannot go out twice. */
@@ -364,6 +358,7 @@ struct exp_renewal {
 	bool regenerate;
 	bool pending;                   /* a CSR or a rollover key awaits its certificate */
 	uint32_t percent;
+	int64_t not_after;              /* the certificate being renewed: the claim's version */
 };
 
 static enum kh_err exp_renewals_due(struct svc *s, int64_t now, struct exp_renewal **out, size_t *nout,
@@ -396,6 +391,7 @@ static enum kh_err exp_renewals_due(struct svc *s, int64_t now, struct exp_renew
 				v[n].regenerate = p.renew_regenerate;
 				v[n].pending = t.csr.len > 0 || t.next_key[0] != '\0';
 				v[n].percent = p.renew_at;
+				v[n].not_after = t.cert_not_after;
 				n++;
 			}
 			X509_free(x);
@@ -452,6 +448,30 @@ static void exp_renew_acme(struct svc *s, const struct exp_renewal *v, int64_t n
 	}
 }
 
+/* No renewal twice: in one transaction the node checks that it still
+ * holds the expiry role and claims this certificate's renewal
+ * (cluster/cluster.h), so a node that lost the role mid-pass, or a second
+ * node, leaves it alone. */
+static bool exp_claim(struct svc *s, const struct exp_renewal *v, struct svc_exp_report *resp)
+{
+	char what[KH_NAME_MAX + 8], version[24];
+	struct kh_errbuf e = { 0 };
+	bool claimed = false;
+
+	snprintf(what, sizeof(what), "renew:%s", v->name);
+	snprintf(version, sizeof(version), "%lld", (long long)v->not_after);
+	if (svc_cluster_claim(s, CLUSTER_ROLE_EXPIRY, what, version, &claimed, &e) != KH_OK) {
+		log_err("trustpoint '%s': renewal not claimed: %s", v->name, e.msg);
+		exp_line(&resp->errors, &resp->n_errors, "%s: renewal not claimed: %s", v->name, e.msg);
+		return false;
+	}
+	if (!claimed)
+		exp_line(&resp->renewals, &resp->n_renewals,
+			 "%s: renewal left to the node holding the %s role (or already claimed by another node)", v->name,
+			 CLUSTER_ROLE_EXPIRY);
+	return claimed;
+}
+
 /* Re-issues (self) or stages a CSR (terminal) through the very functions
  * behind `trustpoint enroll` and `trustpoint regenerate`, so renewal
  * follows their rollover and crash-safety rules. */
@@ -475,6 +495,8 @@ static void exp_renew(struct svc *s, int64_t now, struct svc_exp_report *resp)
 
 		/* SCEP (enrollment url): RenewalReq by rpc/scep_poll.c's pass. */
 		if (v[i].enrollment == KH_ENROLL_URL)
+			continue;
+		if (!exp_claim(s, &v[i], resp))
 			continue;
 		if (v[i].enrollment == KH_ENROLL_ACME) {
 			exp_renew_acme(s, &v[i], now, resp);
@@ -572,89 +594,57 @@ out:
 	return r;
 }
 
-/* ---- the timer ---- */
+/* ---- the timer: a periodic job with the expiry role's lease ---- */
 
-static bool exp_job_run(struct svc_pool_item *it)
+static void exp_job_pass(void *arg)
 {
-	struct svc_expiry *x = (struct svc_expiry *)(void *)it;
+	struct svc *s = arg;
 	struct svc_exp_report resp;
 	struct kh_errbuf e = { 0 };
 
-	if (exp_pass(x->s, &resp, &e) != KH_OK)
+	if (exp_pass(s, &resp, &e) != KH_OK)
 		log_err("expiry monitor: %s", e.msg);
 	else
 		log_dbg("expiry monitor: %zu notified, %zu renewal action(s), %zu error(s)", resp.n_notified,
 			resp.n_renewals, resp.n_errors);
 	svc_exp_report_clear(&resp);
-	return true; /* exp_job_done re-arms the timer on the loop */
 }
 
-static void exp_job_done(struct svc_pool_item *it)
+static void exp_log_settings(const struct svc *s)
 {
-	((struct svc_expiry *)(void *)it)->queued = false;
-}
-
-static void exp_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct svc_expiry *x = arg;
-
-	(void)fd;
-	(void)what;
-	/* The loop never waits on it: a worker does the pass. */
-	if (x->queued) {
-		log_dbg("expiry monitor: the previous pass is still running");
-		return;
-	}
-	x->queued = true;
-	svc_pool_submit(x->s->pool, &x->item);
+	log_info("expiry monitor: every %us (on the node holding the %s role), notify %u days ahead, at most once "
+		 "per %us per certificate%s%s",
+		 s->cfg->exp_check_interval_s, CLUSTER_ROLE_EXPIRY, s->cfg->exp_notify_days, s->cfg->exp_notify_every_s,
+		 s->cfg->exp_hook != NULL ? ", hook " : "", s->cfg->exp_hook != NULL ? s->cfg->exp_hook[0] : "");
 }
 
 enum kh_err svc_expiry_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
-	struct svc_expiry *x = calloc(1, sizeof(*x));
+	struct cluster_job_def d = { "expiry monitor", CLUSTER_ROLE_EXPIRY, NULL, exp_job_pass, s };
 	struct timeval tv = { (time_t)s->cfg->exp_check_interval_s, 0 };
 
-	if (x == NULL)
-		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
-	x->s = s;
-	x->item.run = exp_job_run;
-	x->item.done = exp_job_done;
-	x->timer = event_new(base, -1, EV_PERSIST, exp_timer_cb, x);
-	if (x->timer == NULL || evtimer_add(x->timer, &tv) != 0) {
-		if (x->timer != NULL)
-			event_free(x->timer);
-		free(x);
-		return kh_err_set(e, KH_E_INTERNAL, "cannot arm the expiry monitor's timer");
-	}
-	/* A first pass as soon as the loop runs. */
-	event_active(x->timer, EV_TIMEOUT, 0);
-	s->expiry = x;
-	log_info("expiry monitor: every %us, notify %u days ahead, at most once per %us per certificate%s%s",
-		 s->cfg->exp_check_interval_s, s->cfg->exp_notify_days, s->cfg->exp_notify_every_s,
-		 s->cfg->exp_hook != NULL ? ", hook " : "", s->cfg->exp_hook != NULL ? s->cfg->exp_hook[0] : "");
-	return KH_OK;
+	int r = cluster_job_start(s, base, &d, tv, &s->expiry, e);
+
+	if (r == KH_OK)
+		exp_log_settings(s);
+	return r;
 }
 
 void svc_expiry_reschedule(struct svc *s)
 {
 	struct timeval tv = { (time_t)s->cfg->exp_check_interval_s, 0 };
 
-	if (s->expiry == NULL || s->expiry->timer == NULL)
+	if (s->expiry == NULL)
 		return;
-	if (evtimer_add(s->expiry->timer, &tv) != 0)
-		log_err("expiry monitor: cannot re-arm its timer");
-	log_info("expiry monitor: every %us, notify %u days ahead, at most once per %us per certificate%s%s",
-		 s->cfg->exp_check_interval_s, s->cfg->exp_notify_days, s->cfg->exp_notify_every_s,
-		 s->cfg->exp_hook != NULL ? ", hook " : "", s->cfg->exp_hook != NULL ? s->cfg->exp_hook[0] : "");
+	cluster_job_rearm(s->expiry, tv);
+	exp_log_settings(s);
 }
 
 void svc_expiry_stop(struct svc *s)
 {
-	if (s == NULL || s->expiry == NULL)
+	if (s == NULL)
 		return;
-	if (s->expiry->timer != NULL)
-		event_free(s->expiry->timer);
-	free(s->expiry);
+	cluster_job_free(s->expiry);
 	s->expiry = NULL;
 }
 

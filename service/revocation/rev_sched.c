@@ -29,6 +29,7 @@
 #include <openssl/err.h>
 
 #include "audit/audit.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "kh_log.h"
 #include "kh_text.h"
@@ -40,10 +41,8 @@
 #include "revocation/revocation.h"
 
 struct svc_revsched {
-	struct svc_pool_item item;      /* first: the pool hands it back */
 	struct svc *s;
-	struct event *timer;
-	bool queued;                    /* loop thread only */
+	struct cluster_job *job;        /* the timer, with the revocation role's lease */
 	_Atomic int64_t next_due;       /* by svc_now(); 0: at the next tick */
 	atomic_bool poked;              /* a pass at the next tick, whatever next_due says */
 };
@@ -641,11 +640,11 @@ out:
 	return r;
 }
 
-/* ---- the timer ---- */
+/* ---- the timer: a periodic job with the revocation role's lease ---- */
 
-static bool rs_job_run(struct svc_pool_item *it)
+static void rs_job_pass(void *arg)
 {
-	struct svc_revsched *x = (struct svc_revsched *)(void *)it;
+	struct svc_revsched *x = arg;
 	struct kh_errbuf e = { 0 };
 
 	/* Cleared before the pass reads anything: a poke during it counts. */
@@ -657,24 +656,16 @@ static bool rs_job_run(struct svc_pool_item *it)
 								 ? x->s->cfg->rev_recheck_interval_s
 								 : 300));
 	}
-	return true;
 }
 
-static void rs_job_done(struct svc_pool_item *it)
-{
-	((struct svc_revsched *)(void *)it)->queued = false;
-}
-
-static void rs_timer_cb(evutil_socket_t fd, short what, void *arg)
+/* On the loop at each tick. A node that does not hold the role keeps
+ * next_due 0, so it looks for the lease at every tick and takes the role
+ * within one tick of the holder's lease running out. */
+static bool rs_job_due(void *arg)
 {
 	struct svc_revsched *x = arg;
 
-	(void)fd;
-	(void)what;
-	if (x->queued || (!atomic_load(&x->poked) && svc_now() < atomic_load(&x->next_due)))
-		return;
-	x->queued = true;
-	svc_pool_submit(x->s->pool, &x->item);
+	return atomic_load(&x->poked) || svc_now() >= atomic_load(&x->next_due);
 }
 
 /* How often the timer looks whether a pass is due: a minute, or the
@@ -698,37 +689,30 @@ static struct timeval rs_tick(const struct svc *s)
 enum kh_err svc_revsched_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
 	struct svc_revsched *x = calloc(1, sizeof(*x));
-	struct timeval tv = rs_tick(s);
+	struct cluster_job_def d = { "revocation scheduler", CLUSTER_ROLE_REVOCATION, rs_job_due, rs_job_pass, x };
+	int r;
 
 	if (x == NULL)
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	x->s = s;
-	x->item.run = rs_job_run;
-	x->item.done = rs_job_done;
 	atomic_store(&x->next_due, 0);
-	x->timer = event_new(base, -1, EV_PERSIST, rs_timer_cb, x);
-	if (x->timer == NULL || evtimer_add(x->timer, &tv) != 0) {
-		if (x->timer != NULL)
-			event_free(x->timer);
+	r = cluster_job_start(s, base, &d, rs_tick(s), &x->job, e);
+	if (r != KH_OK) {
 		free(x);
-		return kh_err_set(e, KH_E_INTERNAL, "cannot arm the revocation scheduler's timer");
+		return r;
 	}
-	event_active(x->timer, EV_TIMEOUT, 0);
 	s->revsched = x;
-	log_info("revocation scheduler: CRLs refreshed and held certificates re-checked every %us",
-		 s->cfg->rev_recheck_interval_s);
+	log_info("revocation scheduler: CRLs refreshed and held certificates re-checked every %us (on the node "
+		 "holding the %s role)",
+		 s->cfg->rev_recheck_interval_s, CLUSTER_ROLE_REVOCATION);
 	return KH_OK;
 }
 
 void svc_revsched_reschedule(struct svc *s)
 {
-	struct timeval tv;
-
-	if (s->revsched == NULL || s->revsched->timer == NULL)
+	if (s->revsched == NULL)
 		return;
-	tv = rs_tick(s);
-	if (evtimer_add(s->revsched->timer, &tv) != 0)
-		log_err("revocation scheduler: cannot re-arm its timer");
+	cluster_job_rearm(s->revsched->job, rs_tick(s));
 	/* The new interval counts from a pass now. */
 	atomic_store(&s->revsched->poked, true);
 }
@@ -743,8 +727,7 @@ void svc_revsched_stop(struct svc *s)
 {
 	if (s == NULL || s->revsched == NULL)
 		return;
-	if (s->revsched->timer != NULL)
-		event_free(s->revsched->timer);
+	cluster_job_free(s->revsched->job);
 	free(s->revsched);
 	s->revsched = NULL;
 }

@@ -68,8 +68,46 @@ out:
 	return r;
 }
 
+/* verify --cluster: every node's checkpoints in the state database. */
+static enum kh_err rpc_audit_cluster(struct rpc_call *c, Keyhold__V1__AuditVerifyResponse *m, struct kh_errbuf *e)
+{
+	struct audit_node_verdict *v = NULL;
+	size_t n = 0, i, k;
+	int r = KH_OK;
+
+	KH_TRY(audit_verify_cluster(c->s->audit, &v, &n, e));
+	rpc_defer(c, free, v); /* frees v at once when out of memory */
+	KH_ENSURE(!c->oom, KH_E_RESOURCE_EXHAUSTED);
+	m->nodes = rpc_array(c, n, sizeof(*m->nodes));
+	KH_ENSURE(m->nodes != NULL, KH_E_RESOURCE_EXHAUSTED);
+	m->cluster_ok = true;
+	for (i = 0; i < n; i++) {
+		Keyhold__V1__AuditNodeVerdict *o = rpc_msg(c, &keyhold__v1__audit_node_verdict__descriptor);
+		size_t ng = v[i].n_gaps < AUDIT_GAPS_MAX ? v[i].n_gaps : AUDIT_GAPS_MAX;
+
+		KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
+		o->node = v[i].node;
+		o->ok = v[i].ok;
+		o->checkpoints = v[i].checkpoints;
+		o->first_seq = v[i].first_seq;
+		o->last_seq = v[i].last_seq;
+		o->bad_signatures = v[i].bad_signatures;
+		o->reason = v[i].reason;
+		o->last_recorded = v[i].last_recorded;
+		o->gaps = rpc_array(c, ng, sizeof(*o->gaps));
+		KH_ENSURE(o->gaps != NULL, KH_E_RESOURCE_EXHAUSTED);
+		for (k = 0; k < ng; k++)
+			o->gaps[o->n_gaps++] = v[i].gaps[k];
+		m->cluster_ok = m->cluster_ok && v[i].ok;
+		m->nodes[m->n_nodes++] = o;
+	}
+out:
+	return r;
+}
+
 enum kh_err svc_h_audit_verify(struct rpc_call *c, struct kh_errbuf *e)
 {
+	const Keyhold__V1__AuditVerifyRequest *q = (const void *)c->req;
 	Keyhold__V1__AuditVerifyResponse *m = rpc_msg(c, &keyhold__v1__audit_verify_response__descriptor);
 	struct audit_verdict *v = rpc_alloc(c, sizeof(*v));
 	int r = KH_OK;
@@ -87,6 +125,8 @@ enum kh_err svc_h_audit_verify(struct rpc_call *c, struct kh_errbuf *e)
 	m->unsigned_tail = v->unsigned_tail;
 	m->last_checkpoint_seq = v->last_checkpoint_seq;
 	m->key_fingerprint = v->key_fp;
+	if (q->cluster)
+		KH_TRY(rpc_audit_cluster(c, m, e));
 	c->resp = &m->base;
 out:
 	return r;

@@ -13,6 +13,7 @@
 #include "pki/pki_state.h"
 #include "rpc/rpc.h"
 #include "access/access.h"
+#include "cluster/cluster.h"
 
 /* The providers' names, comma-separated, in at most this many bytes. */
 #define RPC_PROVIDERS_MAX 128
@@ -108,6 +109,81 @@ static Keyhold__V1__ConditionalCounts *rpc_conditional(struct rpc_call *c)
 	return m;
 }
 
+static void rpc_cluster_view_free(void *p)
+{
+	svc_cluster_view_clear(p);
+	free(p);
+}
+
+/* The cluster: this node, every node, the holder of each scheduled role
+ * (a role nobody ever took is listed with no holder). A database that
+ * cannot be read leaves the lists empty (logged): the status still
+ * answers. */
+static enum kh_err rpc_cluster(struct rpc_call *c, Keyhold__V1__GetStatusResponse *m)
+{
+	static const char *const roles[] = { CLUSTER_ROLE_EXPIRY, CLUSTER_ROLE_REVOCATION, CLUSTER_ROLE_SCEP };
+	struct svc_cluster_view *v = calloc(1, sizeof(*v));
+	struct kh_errbuf e = { 0 };
+	size_t i, k;
+
+	if (v == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	rpc_defer(c, rpc_cluster_view_free, v); /* frees v at once when out of memory */
+	if (c->oom)
+		return KH_E_RESOURCE_EXHAUSTED;
+	if (svc_cluster_view(c->s, v, &e) != KH_OK) {
+		log_warn("status: the cluster's state cannot be read: %s", e.msg);
+		return KH_OK;
+	}
+	m->node = v->node;
+	m->lease_ttl_s = v->lease_ttl;
+	m->cluster_now = v->now;
+	if (v->node[0] == '\0')
+		return KH_OK;
+	m->cluster_nodes = rpc_array(c, v->n_nodes, sizeof(*m->cluster_nodes));
+	m->cluster_roles = rpc_array(c, 3 + v->n_leases, sizeof(*m->cluster_roles));
+	if (m->cluster_nodes == NULL || m->cluster_roles == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < v->n_nodes; i++) {
+		Keyhold__V1__ClusterNode *n = rpc_msg(c, &keyhold__v1__cluster_node__descriptor);
+
+		if (n == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+		n->name = v->nodes[i].name;
+		n->state = v->nodes[i].state;
+		n->started = v->nodes[i].started;
+		n->heartbeat = v->nodes[i].heartbeat;
+		n->version = v->nodes[i].version;
+		n->alive = strcmp(v->nodes[i].state, "up") == 0 && v->nodes[i].heartbeat + (int64_t)v->lease_ttl > v->now;
+		m->cluster_nodes[m->n_cluster_nodes++] = n;
+	}
+	for (k = 0; k < 3 + v->n_leases; k++) {
+		const char *role = k < 3 ? roles[k] : v->leases[k - 3].role;
+		const struct store_lease *l = NULL;
+		Keyhold__V1__ClusterRole *o;
+
+		if (k >= 3 && (strcmp(role, roles[0]) == 0 || strcmp(role, roles[1]) == 0 || strcmp(role, roles[2]) == 0))
+			continue; /* listed already */
+		for (i = 0; i < v->n_leases && l == NULL; i++)
+			if (strcmp(v->leases[i].role, role) == 0)
+				l = &v->leases[i];
+		o = rpc_msg(c, &keyhold__v1__cluster_role__descriptor);
+		if (o == NULL)
+			return KH_E_RESOURCE_EXHAUSTED;
+		o->role = rpc_str(role);
+		if (l != NULL) {
+			o->acquired = l->acquired;
+			o->expires = l->expires;
+			if (l->expires > v->now)
+				o->holder = rpc_str(l->holder);
+			else
+				o->last_holder = rpc_str(l->holder);
+		}
+		m->cluster_roles[m->n_cluster_roles++] = o;
+	}
+	return KH_OK;
+}
+
 enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 {
 	Keyhold__V1__GetStatusResponse *m = rpc_msg(c, &keyhold__v1__get_status_response__descriptor);
@@ -154,7 +230,8 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	m->conditional = rpc_conditional(c);
 	m->connections = atomic_load(&s->connections);
 	m->requests = atomic_load(&s->requests);
-	KH_ENSURE(!c->oom, kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
+	KH_ENSURE(rpc_cluster(c, m) == KH_OK && !c->oom,
+		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
 	/* Keys keyhold generated for trustpoints that nothing uses now; a
 	 * signer learns nothing of keys it has no grant for. */
 	kh_err_clear(&ignore);

@@ -84,7 +84,9 @@ enum kh_err rpc_scep_pending(struct rpc_call *c, const char *name, Keyhold__V1__
 			     struct kh_errbuf *e) KH_WUR;
 /* scep_poll.c: CertPoll of pending requests and RenewalReq of url
  * trustpoints due for renewal, now (RunMonitor) and on keyholdd's timer
- * ([scep] poll_interval); lines as the expiry monitor's. */
+ * ([scep] poll_interval); lines as the expiry monitor's. Only on the
+ * node that holds (or now takes) the scep-poll role's lease; elsewhere
+ * one line says so. */
 struct svc_exp_report;
 void svc_scep_pass(struct svc *s, struct svc_exp_report *rep);
 struct event_base;

@@ -20,6 +20,7 @@
 
 #include "kh_log.h"
 #include "kh_util.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "core/svc_clock.h"
 #include "pki/pki.h"
@@ -27,13 +28,6 @@
 #include "pool/pool.h"
 #include "revocation/revocation.h"
 #include "rpc/rpc.h"
-
-struct scep_poll {
-	struct svc_pool_item item;      /* first: the pool hands it back */
-	struct svc *s;
-	struct event *timer;
-	bool queued;                    /* loop thread only */
-};
 
 static void sp_line(char (**v)[KH_MONITOR_LINE_LEN], size_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -129,7 +123,8 @@ static void sp_retry_failed(struct svc *s, const char *name, int64_t now)
 /* Whether url trustpoint name is due for renewal (crossed renew_at, no
  * request pending, no failed attempt waiting); *regenerate: a new key to
  * stage; *rollover: renewal with a new key. */
-static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerate, bool *rollover, uint32_t *percent)
+static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerate, bool *rollover, uint32_t *percent,
+		   int64_t *not_after)
 {
 	struct store_tp t;
 	struct store_tp_policy p;
@@ -151,6 +146,7 @@ static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerat
 		*regenerate = p.renew_regenerate && t.next_key[0] == '\0';
 		*rollover = p.renew_regenerate || t.next_key[0] != '\0';
 		*percent = p.renew_at;
+		*not_after = t.cert_not_after;
 	}
 	pthread_mutex_unlock(&s->pki->lock);
 	ERR_clear_error();
@@ -165,6 +161,28 @@ static bool sp_due(struct svc *s, const char *name, int64_t now, bool *regenerat
 	return due;
 }
 
+/* No renewal twice: the scep-poll role still held and this certificate's
+ * renewal claimed in one transaction (cluster/cluster.h). */
+static bool sp_claim(struct svc *s, const char *name, int64_t not_after, struct svc_exp_report *rep)
+{
+	char what[KH_NAME_MAX + 8], version[24];
+	struct kh_errbuf e = { 0 };
+	bool claimed = false;
+
+	snprintf(what, sizeof(what), "renew:%s", name);
+	snprintf(version, sizeof(version), "%lld", (long long)not_after);
+	if (svc_cluster_claim(s, CLUSTER_ROLE_SCEP, what, version, &claimed, &e) != KH_OK) {
+		log_err("trustpoint '%s': SCEP renewal not claimed: %s", name, e.msg);
+		sp_line(&rep->errors, &rep->n_errors, "%s: renewal not claimed: %s", name, e.msg);
+		return false;
+	}
+	if (!claimed)
+		sp_line(&rep->renewals, &rep->n_renewals,
+			"%s: renewal left to the node holding the %s role (or already claimed by another node)", name,
+			CLUSTER_ROLE_SCEP);
+	return claimed;
+}
+
 /* One pass at a time, timer or RPC: a poll is decided (due) and made
  * under it, so a request is not polled twice for one due time. */
 static pthread_mutex_t sp_pass_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -173,6 +191,15 @@ static void sp_pass(struct svc *s, struct svc_exp_report *rep);
 
 void svc_scep_pass(struct svc *s, struct svc_exp_report *rep)
 {
+	/* The timer's pass holds the lease already (renewing it costs one
+	 * statement); a pass RunMonitor started on a node that does not hold
+	 * the role polls nothing: two nodes polling one request could both
+	 * act on its answer. */
+	if (!svc_cluster_lease(s, CLUSTER_ROLE_SCEP)) {
+		sp_line(&rep->renewals, &rep->n_renewals, "SCEP polling and renewal left to the node holding the %s role",
+			CLUSTER_ROLE_SCEP);
+		return;
+	}
 	pthread_mutex_lock(&sp_pass_lock);
 	sp_pass(s, rep);
 	pthread_mutex_unlock(&sp_pass_lock);
@@ -235,8 +262,10 @@ static void sp_pass(struct svc *s, struct svc_exp_report *rep)
 		bool regenerate = false, rollover = false, issued = false;
 		struct sp_retry *rt;
 		uint32_t pct = 0;
+		int64_t not_after = 0;
 
-		if (!sp_due(s, names[i], now, &regenerate, &rollover, &pct))
+		if (!sp_due(s, names[i], now, &regenerate, &rollover, &pct, &not_after) ||
+		    !sp_claim(s, names[i], not_after, rep))
 			continue;
 		memset(&a, 0, sizeof(a));
 		r = KH_OK;
@@ -271,72 +300,42 @@ static void sp_pass(struct svc *s, struct svc_exp_report *rep)
 	free(names);
 }
 
-/* ---- the timer ---- */
+/* ---- the timer: a periodic job with the scep-poll role's lease ---- */
 
-static bool sp_job_run(struct svc_pool_item *it)
+static void sp_job_pass(void *arg)
 {
-	struct scep_poll *x = (struct scep_poll *)(void *)it;
+	struct svc *s = arg;
 	struct svc_exp_report rep;
 
 	memset(&rep, 0, sizeof(rep));
-	svc_scep_pass(x->s, &rep);
+	svc_scep_pass(s, &rep);
 	if (rep.n_renewals + rep.n_errors > 0)
 		log_dbg("SCEP poller: %zu action(s), %zu error(s)", rep.n_renewals, rep.n_errors);
 	svc_exp_report_clear(&rep);
-	return true;
-}
-
-static void sp_job_done(struct svc_pool_item *it)
-{
-	((struct scep_poll *)(void *)it)->queued = false;
-}
-
-static void sp_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct scep_poll *x = arg;
-
-	(void)fd;
-	(void)what;
-	if (x->queued)
-		return;
-	x->queued = true;
-	svc_pool_submit(x->s->pool, &x->item);
 }
 
 enum kh_err svc_scep_poll_start(struct svc *s, struct event_base *base, struct kh_errbuf *e)
 {
-	struct scep_poll *x = calloc(1, sizeof(*x));
+	struct cluster_job_def d = { "SCEP poller", CLUSTER_ROLE_SCEP, NULL, sp_job_pass, s };
 	struct timeval tv = { (time_t)s->cfg->scep_poll_interval_s, 0 };
+	int r;
 
-	if (x == NULL)
-		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
-	x->s = s;
-	x->item.run = sp_job_run;
-	x->item.done = sp_job_done;
-	x->timer = event_new(base, -1, EV_PERSIST, sp_timer_cb, x);
-	if (x->timer == NULL || evtimer_add(x->timer, &tv) != 0) {
-		if (x->timer != NULL)
-			event_free(x->timer);
-		free(x);
-		return kh_err_set(e, KH_E_INTERNAL, "cannot arm the SCEP poller's timer");
-	}
-	/* A first pass as soon as the loop runs: polls that fell due while
+	/* The first pass as soon as the loop runs: polls that fell due while
 	 * keyholdd was down. */
-	event_active(x->timer, EV_TIMEOUT, 0);
-	s->scep_poll = x;
-	log_info("SCEP poller: every %us; PENDING requests polled after %us, the wait doubling up to %us, abandoned "
-		 "after %us",
-		 s->cfg->scep_poll_interval_s, s->cfg->scep_poll_interval_s, s->cfg->scep_poll_max_s,
+	r = cluster_job_start(s, base, &d, tv, &s->scep_poll, e);
+	if (r != KH_OK)
+		return r;
+	log_info("SCEP poller: every %us (on the node holding the %s role); PENDING requests polled after %us, the "
+		 "wait doubling up to %us, abandoned after %us",
+		 s->cfg->scep_poll_interval_s, CLUSTER_ROLE_SCEP, s->cfg->scep_poll_interval_s, s->cfg->scep_poll_max_s,
 		 s->cfg->scep_poll_timeout_s);
 	return KH_OK;
 }
 
 void svc_scep_poll_stop(struct svc *s)
 {
-	if (s == NULL || s->scep_poll == NULL)
+	if (s == NULL)
 		return;
-	if (s->scep_poll->timer != NULL)
-		event_free(s->scep_poll->timer);
-	free(s->scep_poll);
+	cluster_job_free(s->scep_poll);
 	s->scep_poll = NULL;
 }

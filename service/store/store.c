@@ -205,6 +205,50 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"ALTER TABLE trustpoint_acme ADD COLUMN eab_kid TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE trustpoint_acme ADD COLUMN eab_key BLOB;"
 	"ALTER TABLE trustpoint_acme ADD COLUMN account_key_next TEXT NOT NULL DEFAULT '';",
+	/* 10: several keyholdd nodes as one service (docs/CLUSTER.md,
+	 * store_cluster.c, store_grants.c): the nodes with their heartbeat,
+	 * the lease of each scheduled role, a claim on each renewal (so no
+	 * certificate is renewed twice), every node's signed audit
+	 * checkpoints, the runtime key grants (they were STATE_DIR/key-grants)
+	 * and the generation counters that tell a node its cache is stale.
+	 * Portable SQL: the same statements run on PostgreSQL. */
+	"CREATE TABLE cluster_nodes ("
+	"  name TEXT PRIMARY KEY,"
+	"  started INTEGER NOT NULL,"
+	"  heartbeat INTEGER NOT NULL,"
+	"  version TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('up', 'stopping')));"
+	"CREATE TABLE cluster_leases ("
+	"  role TEXT PRIMARY KEY,"
+	"  holder TEXT NOT NULL,"
+	"  acquired INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL);"
+	"CREATE TABLE cluster_claims ("
+	"  what TEXT NOT NULL,"
+	"  version TEXT NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  claimed INTEGER NOT NULL,"
+	"  PRIMARY KEY (what, version));"
+	"CREATE TABLE cluster_generations ("
+	"  name TEXT PRIMARY KEY,"
+	"  gen INTEGER NOT NULL);"
+	"CREATE TABLE audit_checkpoints ("
+	"  node TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  prev_seq INTEGER NOT NULL,"
+	"  chain TEXT NOT NULL,"
+	"  signed TEXT NOT NULL,"
+	"  sig TEXT NOT NULL,"
+	"  recorded INTEGER NOT NULL,"
+	"  PRIMARY KEY (node, seq));"
+	"CREATE TABLE key_grants ("
+	"  key_name TEXT NOT NULL,"
+	"  principal TEXT NOT NULL,"
+	"  digests INTEGER NOT NULL DEFAULT 0,"
+	"  paddings INTEGER NOT NULL DEFAULT 0,"
+	"  display TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (key_name, principal));",
 };
 
 /* ---- open and migrate ---- */

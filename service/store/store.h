@@ -22,7 +22,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 #define STORE_FILE "keyhold.db"
 
 /* Opens the SQLite database in state_dir sd (creating it 0600 if needed;
@@ -403,5 +403,117 @@ enum kh_err store_revstate_remove(struct store *st, const char *id, struct kh_er
  * outsz - 1 bytes). NOT_FOUND when none is kept. */
 enum kh_err store_audit_anchor_get(struct store *st, char *out, size_t outsz, struct kh_errbuf *e) KH_WUR;
 enum kh_err store_audit_anchor_put(struct store *st, const char *value, struct kh_errbuf *e) KH_WUR;
+
+/* ---- several nodes as one service (store_cluster.c, schema 10) ---- */
+
+#define STORE_NODE_MAX KH_NAME_MAX
+#define STORE_ROLE_MAX 32
+
+/* A node's row: registered at start ("up"), its heartbeat moved on while
+ * it runs, "stopping" once it shuts down cleanly. */
+struct store_node {
+	char name[STORE_NODE_MAX + 1];
+	int64_t started, heartbeat;
+	char version[32];
+	char state[12];                    /* "up", "stopping" */
+};
+/* Inserts or replaces the node's row: state up, started = heartbeat = now. */
+enum kh_err store_node_register(struct store *st, const char *name, const char *version, int64_t now,
+				struct kh_errbuf *e) KH_WUR;
+/* The heartbeat (and the row again, should it have been removed). */
+enum kh_err store_node_heartbeat(struct store *st, const char *name, const char *version, int64_t now,
+				 struct kh_errbuf *e) KH_WUR;
+/* state "stopping": also gives up every lease the node holds. */
+enum kh_err store_node_stopping(struct store *st, const char *name, int64_t now, struct kh_errbuf *e) KH_WUR;
+/* Every node, by name (*out: free). */
+enum kh_err store_nodes_list(struct store *st, struct store_node **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+
+/* A scheduled role's lease: who holds it and until when. */
+struct store_lease {
+	char role[STORE_ROLE_MAX + 1];
+	char holder[STORE_NODE_MAX + 1];
+	int64_t acquired, expires;
+};
+/* Takes role for holder until now + ttl, or extends holder's own lease, in
+ * one atomic statement (an upsert whose update applies only when holder
+ * already holds it or the lease has expired); *held says whether holder
+ * holds it now. Another node's live lease is left alone. */
+enum kh_err store_lease_take(struct store *st, const char *role, const char *holder, int64_t now, int64_t ttl,
+			     bool *held, struct kh_errbuf *e) KH_WUR;
+/* Extends every unexpired lease holder holds to now + ttl (the heartbeat). */
+enum kh_err store_lease_renew_all(struct store *st, const char *holder, int64_t now, int64_t ttl,
+				  struct kh_errbuf *e) KH_WUR;
+/* Every lease, by role (*out: free). */
+enum kh_err store_leases_list(struct store *st, struct store_lease **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+
+/* A claim on one piece of scheduled work (what, e.g. "renew:TP", at
+ * version, e.g. the certificate being renewed): node takes it when nobody
+ * has, keeps it when it is its own, and takes it over when the claimant's
+ * heartbeat is older than stale_before or it is stopping. *claimed says
+ * whether node holds the claim now. Call inside a transaction that also
+ * took the lease (svc_cluster_claim). */
+enum kh_err store_claim(struct store *st, const char *what, const char *version, const char *node, int64_t now,
+			int64_t stale_before, bool *claimed, struct kh_errbuf *e) KH_WUR;
+
+/* Forgets claims last made before before (their certificates were
+ * renewed long ago: a claimant still trying makes its claim again at
+ * every pass). */
+enum kh_err store_claims_prune(struct store *st, int64_t before, struct kh_errbuf *e) KH_WUR;
+
+/* A generation counter (e.g. "grants"): bumped with every change of what
+ * it counts, so that every node sees that its cache is stale. 0 when it
+ * was never bumped. */
+enum kh_err store_gen_get(struct store *st, const char *name, int64_t *gen, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_gen_bump(struct store *st, const char *name, struct kh_errbuf *e) KH_WUR;
+/* The same read through a statement prepared once (for a check made with
+ * every request): store_gen_open prepares it on st for name, each
+ * store_gen_read runs it; store_gen_close (NULL fine) before st closes.
+ * Serialised by the caller like every use of st. */
+struct store_gen;
+enum kh_err store_gen_open(struct store *st, const char *name, struct store_gen **out, struct kh_errbuf *e) KH_WUR;
+enum kh_err store_gen_read(struct store_gen *g, int64_t *gen, struct kh_errbuf *e) KH_WUR;
+void store_gen_close(struct store_gen *g);
+
+/* One signed audit checkpoint of a node, as its audit log wrote it: the
+ * line up to " sig=" (signed), the signature (hex), the chain hash after
+ * the line (hex SHA-256) and the sequence number of the node's previous
+ * checkpoint (0: none before it), for gaps. */
+#define STORE_CKPT_SIGNED_MAX 2048
+#define STORE_CKPT_SIG_MAX 300
+struct store_ckpt {
+	char node[STORE_NODE_MAX + 1];
+	uint64_t seq, prev_seq;
+	char chain[65];
+	char signed_text[STORE_CKPT_SIGNED_MAX + 1];
+	char sig[STORE_CKPT_SIG_MAX + 1];
+	int64_t recorded;
+};
+enum kh_err store_ckpt_put(struct store *st, const struct store_ckpt *c, struct kh_errbuf *e) KH_WUR;
+/* The highest sequence number recorded for node (0: none). */
+enum kh_err store_ckpt_last(struct store *st, const char *node, uint64_t *seq, struct kh_errbuf *e) KH_WUR;
+/* Every checkpoint, by node then sequence (*out: free). */
+enum kh_err store_ckpts_list(struct store *st, struct store_ckpt **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+
+/* ---- runtime key grants (store_grants.c, schema 10) ---- */
+
+/* principal: as kept (uid:N / gid:N for grants made by name, whose name
+ * is display; cert:..., or the text given). digests and paddings: bit
+ * sets (0: any). */
+struct store_grant {
+	char key[KH_NAME_MAX + 1];
+	char principal[160];
+	char display[160];
+	unsigned digests, paddings;
+	int64_t created;
+};
+/* Every runtime grant, by key then principal (*out: free). */
+enum kh_err store_grants_list(struct store *st, struct store_grant **out, size_t *n, struct kh_errbuf *e) KH_WUR;
+/* Inserts or replaces (key, principal). */
+enum kh_err store_grant_put(struct store *st, const struct store_grant *g, struct kh_errbuf *e) KH_WUR;
+/* *found false when there was no such grant. */
+enum kh_err store_grant_delete(struct store *st, const char *key, const char *principal, bool *found,
+			       struct kh_errbuf *e) KH_WUR;
+/* Every grant of key (a deleted key); *n how many went. */
+enum kh_err store_grants_delete_key(struct store *st, const char *key, size_t *n, struct kh_errbuf *e) KH_WUR;
 
 #endif

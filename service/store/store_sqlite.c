@@ -1,10 +1,12 @@
 /* store_sqlite.c: the SQLite driver (store_db.h): the database file under
  * state_dir, WAL, synchronous=FULL, foreign keys, the schema version in
  * PRAGMA user_version. The only file of keyholdd that calls sqlite3_*. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -275,13 +277,25 @@ enum kh_err store_sqlite_open(struct store *st, const struct store_dir *sd, stru
 	const unsigned char *mode;
 	const char *dir = sd->path;
 	int r = KH_OK, rc, fd = -1;
+	struct stat sb;
 	size_t n, i;
 
 	/* Created (0600) or checked here, relative to state_dir and never
 	 * through a link; SQLite then opens the same name, which only
-	 * keyholdd's user or root can replace (state_dir's checks). */
-	KH_TRY(store_dir_openat(sd, STORE_FILE, O_RDWR | O_CREAT, &fd, e));
-	close(fd);
+	 * keyholdd's user or root can replace (state_dir's checks). An
+	 * existing file is checked without opening it: closing a descriptor
+	 * of the file would drop every POSIX lock this process holds on it,
+	 * those of the connections already open (PKI state, audit anchor,
+	 * grants, cluster) included, and a sqlite3 next to keyholdd could
+	 * then checkpoint and delete the WAL under them. */
+	if (fstatat(sd->fd, STORE_FILE, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		KH_TRY(store_dir_check(sd, STORE_FILE, e));
+		if ((sb.st_mode & 077) != 0 && fchmodat(sd->fd, STORE_FILE, sb.st_mode & 0700, 0) != 0)
+			log_warn("cannot restrict %s/%s to its owner: %s", dir, STORE_FILE, strerror(errno));
+	} else {
+		KH_TRY(store_dir_openat(sd, STORE_FILE, O_RDWR | O_CREAT, &fd, e));
+		close(fd);
+	}
 	for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++)
 		KH_TRY(store_dir_check(sd, companions[i], e));
 	n = strlen(dir) + sizeof("/" STORE_FILE);

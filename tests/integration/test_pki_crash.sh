@@ -177,13 +177,13 @@ if [ "${KH_STATE:-sqlite}" = sqlite ]; then
   [ "$(sqlite3 "$db" 'PRAGMA journal_mode')" = wal ] || fail "the database is not in WAL mode"
   [ "$(stat -c %a "$db")" = 600 ] || fail "the database is not mode 0600"
 fi
-[ "$(kh_state_version)" = 9 ] || fail "schema version is not 9"
+[ "$(kh_state_version)" = 10 ] || fail "schema version is not 10"
 kh_state_set_version 99
 rc=0
 "$KEYHOLDD" --config "$T/keyhold.conf" --foreground >> "$T/keyholdd.log" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "keyholdd started on a database from a newer version"
 grep -q "schema version 99, newer than this keyholdd" "$T/keyholdd.log" || fail "no reason given for refusing the database"
-kh_state_set_version 9
+kh_state_set_version 10
 kh_start
 ok "back to normal" kh trustpoint show p
 kh_stop

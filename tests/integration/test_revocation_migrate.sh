@@ -61,7 +61,7 @@ EOF
 
 kh_start
 grep -q "migrated to schema version 2" "$T/keyholdd.log" || fail "no migration to schema 2"
-[ "$(kh_state_version)" = 9 ] || fail "the database is not at schema 9"
+[ "$(kh_state_version)" = 10 ] || fail "the database is not at schema 10"
 ok "the trustpoint survived" kh --json trustpoint show old-tp
 [ "$(json_get 'd["revocation"]' < "$T/ok.out")" = crl ] || fail "its revocation list changed"
 [ "$(json_get 'd["renew_at"]' < "$T/ok.out")" = 0 ] && [ "$(json_get 'd["ocsp_url"]' < "$T/ok.out")" = "" ] \

@@ -73,6 +73,16 @@ store_crl() {
   json_get 'd["crls"][0]["crl"]["fingerprint_sha256"]' < "$T/crls.json"
 }
 events() { grep -c "^$1|" "$T/hook.out" || true; }
+# wait_events EVENT N: the pass records the states first and runs the hooks
+# after, so a pass wait_pass saw may still be running hooks: until EVENT
+# went to the hook N times (10 s at most; the exact counts are checked
+# after).
+wait_events() {
+  for _ in $(seq 1 500); do
+    [ "$(events "$1")" -ge "$2" ] && return 0
+    sleep 0.02
+  done
+}
 
 # The import asked for a pass at once.
 wait_pass 0
@@ -99,6 +109,7 @@ wait_pass $((37 * HOUR))
 rev_revoke root "$T/web.pem"
 rev_gencrl root -crldays 30
 wait_pass $((61 * HOUR))
+wait_events revoked 1
 [ "$(state)" = revoked ] || fail "web is $(state), not revoked, one interval after its revocation"
 json_get 'd["revocation_detail"]' < "$T/show.json" | grep -q keyCompromise || fail "the detail lacks the reason"
 [ "$(events revoked)" = 1 ] || fail "the hook ran $(events revoked) times for revoked"
@@ -119,6 +130,8 @@ wait_pass $((85 * HOUR))
 # ---- the CRL server gone past nextUpdate: crl-stale once per CRL ----
 rev_down crl
 wait_pass $((32 * 24 * HOUR))
+wait_events crl-stale 2
+wait_events revocation-unknown 1
 [ "$(events crl-stale)" = 2 ] || fail "crl-stale: $(events crl-stale) events, expected 2 (the store's CRL, the cached one)"
 [ "$(events revocation-unknown)" = 1 ] || fail "revocation-unknown: $(events revocation-unknown), expected 1"
 [ "$(state)" = unknown ] || fail "web is $(state) with no current CRL, not unknown"

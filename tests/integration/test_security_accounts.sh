@@ -41,7 +41,9 @@ ok "grant to user" kh policy grant acc-user "user:$U"
 ok "grant to group" kh policy grant acc-group "group:$G"
 ok "list" kh --json policy list
 grep -q "\"user:$U\"" "$T/ok.out" || fail "the grant is not shown by name"
-grep -q "^acc-user uid:$old_uid .* user:$U\$" "$T/state/key-grants" || { cat "$T/state/key-grants" >&2; fail "the grant is not kept by number"; }
+q="SELECT principal || ' ' || display FROM key_grants WHERE key_name = 'acc-user'"
+if [ "${KH_STATE:-sqlite}" = postgresql ]; then kept=$(kh_pg_psql -c "$q"); else kept=$(sqlite3 "$T/state/keyhold.db" "$q"); fi
+[ "$kept" = "uid:$old_uid user:$U" ] || fail "the grant is not kept by number: '$kept'"
 ok "the user signs with its grant" as_user "$U" "$KH_CLI" --socket "$SOCK" sign acc-user --in "$T/m" --out /dev/null
 ok "the group member signs with its grant" as_user "$U" "$KH_CLI" --socket "$SOCK" sign acc-group --in "$T/m" --out /dev/null
 kh_stop

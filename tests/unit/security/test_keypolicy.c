@@ -1,7 +1,9 @@
 /* test_keypolicy.c: [key:NAME] sections and the per-key policy: config errors
  * name the line; grants match uid, group and certificate principals;
  * admins pass; the refusal is the same for an unknown key as for a key
- * without a grant; digest and padding rules; run-time grants persist and
+ * without a grant; digest and padding rules; run-time grants persist in
+ * the state database, a change through one node's grants is enforced by
+ * another's at once, an older key-grants file is imported once, and
  * config grants cannot be revoked. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include "kh_util.h"
 #include "core/svc.h"
 #include "access/access.h"
+#include "store/store.h"
 #include "store/store_dir.h"
 
 static char dir[64];
@@ -37,10 +40,30 @@ static int teardown(void **state)
 	(void)state;
 	store_dir_free(sd);
 	sd = NULL;
-	snprintf(p, sizeof(p), "%s/key-grants", dir);
-	unlink(p);
+	static const char *const files[] = { "key-grants", "key-grants.imported", "keyhold.db", "keyhold.db-wal",
+					     "keyhold.db-shm", "keyholdd.lock" };
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		unlink(p);
+	}
 	rmdir(dir);
 	return 0;
+}
+
+static const struct store_dir *test_sd(void);
+
+/* A new connection to the state database in the test's state_dir (the
+ * grants take it). */
+static struct store *test_store(void)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st = NULL;
+
+	if (store_open(test_sd(), &st, &e) != KH_OK)
+		fail_msg("store_open: %s", e.msg);
+	return st;
 }
 
 /* state_dir for the grants: the test's temp dir, opened once. */
@@ -133,7 +156,7 @@ static void test_checks(void **state)
 	c = parse("[key:k]\nsigners = uid:4242, cert:spiffe://x/app\ndigests = sha256,sha384\npadding = pss\n"
 		  "[key:gk]\nsigners = gid:4343\n",
 		  &e, KH_OK);
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	svc_principal_unix(c, 4242, 4242, 1, NULL, 0, &u);
 	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	svc_principal_unix(c, 5001, 5001, 1, NULL, 0, &other);
@@ -220,7 +243,7 @@ static void test_runtime_grants(void **state)
 
 	(void)state;
 	c = parse("[key:k]\nsigners = uid:4242\n", &e, KH_OK);
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	svc_principal_unix(c, 5000, 4343, 1, NULL, 0, &g);
 	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_E_PERMISSION_DENIED);
 	assert_int_equal(access_grants_grant(p, "k2", "gid:4343", 1u << KH_DIGEST_SHA256, 0, &e), KH_OK);
@@ -228,7 +251,7 @@ static void test_runtime_grants(void **state)
 	access_grants_free(p);
 	/* Kept across a restart. */
 	p = NULL;
-	assert_int_equal(access_grants_new(c, test_sd(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
 	assert_int_equal(access_grants_check_key(p, &g, "k2", &e), KH_OK);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(access_grants_list(p, "k2", seen_grant, &l, &e), KH_OK);
@@ -249,6 +272,45 @@ static void test_runtime_grants(void **state)
 	svc_config_free(c);
 }
 
+/* Two nodes' grants over one database (two connections here): a grant
+ * or a revocation through one is seen by the other's next check, and the
+ * stale mark alone makes a reload. */
+static void test_shared_grants(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct svc_config *c;
+	struct access_grants *n1 = NULL, *n2 = NULL;
+	struct svc_principal g;
+
+	(void)state;
+	c = parse("", &e, KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &n1, &e), KH_OK);
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &n2, &e), KH_OK);
+	svc_principal_unix(c, 5001, 4444, 1, NULL, 0, &g);
+	g.roles = SVC_ROLE_SIGNER;
+	assert_int_equal(access_grants_check_key(n2, &g, "sk", &e), KH_E_PERMISSION_DENIED);
+	assert_int_equal(access_grants_grant(n1, "sk", "uid:5001", 0, 0, &e), KH_OK);
+	assert_int_equal(access_grants_check_key(n2, &g, "sk", &e), KH_OK);
+	assert_int_equal(access_grants_check_sign(n2, &g, "sk", false, KH_DIGEST_SHA256, KH_PAD_DEFAULT, &e), KH_OK);
+	assert_int_equal(access_grants_revoke(n1, "sk", "uid:5001", &e), KH_OK);
+	assert_int_equal(access_grants_check_key(n2, &g, "sk", &e), KH_E_PERMISSION_DENIED);
+	kh_err_clear(&e);
+	assert_int_equal(access_grants_check_sign(n2, &g, "sk", false, KH_DIGEST_SHA256, KH_PAD_DEFAULT, &e),
+			 KH_E_PERMISSION_DENIED);
+	/* Revoked on node 2 too: gone for node 1. */
+	assert_int_equal(access_grants_grant(n2, "sk", "uid:5001", 0, 0, &e), KH_OK);
+	assert_int_equal(access_grants_check_key(n1, &g, "sk", &e), KH_OK);
+	access_grants_forget_key(n2, "sk");
+	kh_err_clear(&e);
+	assert_int_equal(access_grants_check_key(n1, &g, "sk", &e), KH_E_PERMISSION_DENIED);
+	access_grants_invalidate(n1);
+	kh_err_clear(&e);
+	assert_int_equal(access_grants_check_key(n1, &g, "sk", &e), KH_E_PERMISSION_DENIED);
+	access_grants_free(n1);
+	access_grants_free(n2);
+	svc_config_free(c);
+}
+
 static void write_grants(const char *text)
 {
 	char p[128];
@@ -261,14 +323,14 @@ static void write_grants(const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static char *read_grants(void)
+static char *read_grants(const char *suffix)
 {
 	static char buf[4096];
 	char p[128];
 	FILE *f;
 	size_t n;
 
-	snprintf(p, sizeof(p), "%s/key-grants", dir);
+	snprintf(p, sizeof(p), "%s/key-grants%s", dir, suffix);
 	f = fopen(p, "r");
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -290,6 +352,9 @@ static void test_grants_by_number(void **state)
 	struct seen_grants l;
 	const char *text;
 	char buf[128];
+	struct store *st = NULL;
+	struct store_grant *rows = NULL;
+	size_t n = 0;
 
 	(void)state;
 	c = parse("", &e, KH_OK);
@@ -301,7 +366,7 @@ static void test_grants_by_number(void **state)
 		     "k5 uid:0 * * user:root\n"
 		     "k6 gid:3999999 * * group:ghosts\n"
 		     "k7 uid:4242 * *\n");
-	if (access_grants_new(c, test_sd(), &p, &e) != KH_OK)
+	if (access_grants_new(c, test_sd(), test_store(), &p, &e) != KH_OK)
 		fail_msg("a grant whose account is gone stopped the start: %s", e.msg);
 	svc_principal_unix(c, 0, 0, 1, NULL, 0, &root);
 	svc_principal_unix(c, 3999999, 3999999, 1, NULL, 0, &other);
@@ -317,18 +382,40 @@ static void test_grants_by_number(void **state)
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.g[0].principal, "user:root");
 	assert_string_equal(l.g[2].principal, "uid:4242");
-	/* The file was rewritten: by number, with the name, without the dropped. */
-	text = read_grants();
-	assert_null(strstr(text, "ghost"));
-	assert_null(strstr(text, "not-root-any-more"));
-	assert_null(strstr(text, "no-such-user-kh"));
-	assert_non_null(strstr(text, "k4 uid:0 sha256 * user:root\n"));
-	assert_non_null(strstr(text, "k5 uid:0 * * user:root\n"));
-	assert_non_null(strstr(text, "k7 uid:4242 * *\n"));
+	/* Imported into the database: by number, with the name, without the
+	 * dropped; the file renamed, never read again. */
+	assert_int_equal(store_open(test_sd(), &st, &e), KH_OK);
+	assert_int_equal(store_grants_list(st, &rows, &n, &e), KH_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].key, "k4");
+	assert_string_equal(rows[0].principal, "uid:0");
+	assert_string_equal(rows[0].display, "user:root");
+	assert_int_equal(rows[0].digests, 1u << KH_DIGEST_SHA256);
+	assert_string_equal(rows[1].key, "k5");
+	assert_string_equal(rows[1].principal, "uid:0");
+	assert_string_equal(rows[2].key, "k7");
+	assert_string_equal(rows[2].principal, "uid:4242");
+	assert_string_equal(rows[2].display, "");
+	free(rows);
+	store_close(st);
+	text = read_grants(".imported");
+	assert_non_null(strstr(text, "k1 uid:3999999 * * user:ghost\n"));
+	snprintf(buf, sizeof(buf), "%s/key-grants", dir);
+	assert_int_equal(access(buf, F_OK), -1);
+	access_grants_free(p);
+	/* A second start finds no file and the same grants. */
+	p = NULL;
+	assert_int_equal(access_grants_new(c, test_sd(), test_store(), &p, &e), KH_OK);
+	assert_int_equal(access_grants_check_key(p, &root, "k5", &e), KH_OK);
 	access_grants_free(p);
 	svc_config_free(c);
-	snprintf(buf, sizeof(buf), "%s/key-grants", dir);
-	assert_int_equal(unlink(buf), 0);
+	/* The rest of the tests start without runtime grants. */
+	assert_int_equal(store_open(test_sd(), &st, &e), KH_OK);
+	assert_int_equal(store_grants_delete_key(st, "k4", &n, &e), KH_OK);
+	assert_int_equal(store_grants_delete_key(st, "k5", &n, &e), KH_OK);
+	assert_int_equal(store_grants_delete_key(st, "k7", &n, &e), KH_OK);
+	assert_int_equal(store_gen_bump(st, "grants", &e), KH_OK);
+	store_close(st);
 }
 
 int main(void)
@@ -338,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_checks),
 		cmocka_unit_test(test_runtime_grants),
+		cmocka_unit_test(test_shared_grants),
 	};
 
 	kh_log_set_level(KH_LOG_ERR);

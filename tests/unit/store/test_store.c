@@ -26,7 +26,7 @@
 #include "store/store.h"
 
 /* The schema after this build's, as text for the SQL and the message. */
-#define STORE_SCHEMA_VERSION_NEXT 10
+#define STORE_SCHEMA_VERSION_NEXT 11
 #define KH_STR_(x) #x
 #define KH_STR(x) KH_STR_(x)
 _Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "STORE_SCHEMA_VERSION_NEXT follows the schema");
@@ -261,7 +261,9 @@ static void test_migrates_from_v1(void **state)
 		 "DROP TABLE ocsp_cache; DROP TABLE expiry_notices; DROP TABLE audit_anchor; "
 		 "DROP TABLE truststore_validation; DROP TABLE tp_scep; DROP TABLE trustpoint_acme; DROP TABLE tp_scep_pending; "
 		 "DROP TABLE truststore_crl_url; DROP TABLE crl_fetch; DROP TABLE revocation_state; "
-		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca;");
+		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca; "
+		 "DROP TABLE cluster_nodes; DROP TABLE cluster_leases; DROP TABLE cluster_claims; "
+		 "DROP TABLE cluster_generations; DROP TABLE audit_checkpoints; DROP TABLE key_grants;");
 	raw_set_version(1);
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -1018,6 +1020,98 @@ static void test_pg_serialised(void **state)
 	store_close(a);
 }
 
+/* Schema 10: a lease goes to one holder at a time, moves on only once it
+ * expired, is renewed by its holder alone and is given up when the node
+ * stops; a claim stays with a live claimant and passes to another node
+ * once the claimant's heartbeat is stale. */
+static void test_leases_and_claims(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	struct store_lease *l = NULL;
+	struct store_node *nodes = NULL;
+	size_t n = 0;
+	bool held = false, claimed = false;
+	int64_t gen = -1;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_lease_take(st, "expiry", "a", 100, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 110, 30, &held, &e), KH_OK);
+	assert_false(held);
+	assert_int_equal(store_lease_take(st, "expiry", "a", 120, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 149, 30, &held, &e), KH_OK);
+	assert_false(held);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 150, 30, &held, &e), KH_OK);
+	assert_true(held);
+	/* a's renewal of all its leases does not bring back the lost one. */
+	assert_int_equal(store_lease_renew_all(st, "a", 151, 30, &e), KH_OK);
+	assert_int_equal(store_leases_list(st, &l, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].holder, "b");
+	assert_int_equal(l[0].acquired, 150);
+	assert_int_equal(l[0].expires, 180);
+	free(l);
+	assert_int_equal(store_lease_renew_all(st, "b", 170, 30, &e), KH_OK);
+	assert_int_equal(store_lease_take(st, "expiry", "a", 190, 30, &held, &e), KH_OK);
+	assert_false(held);
+	/* Stopping gives the roles up at once. */
+	assert_int_equal(store_node_register(st, "b", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_node_stopping(st, "b", 195, &e), KH_OK);
+	assert_int_equal(store_lease_take(st, "expiry", "a", 196, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_nodes_list(st, &nodes, &n, &e), KH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(nodes[0].state, "stopping");
+	free(nodes);
+	/* Claims. */
+	assert_int_equal(store_node_register(st, "a", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_node_register(st, "b", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 100, 70, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 101, 71, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "b", 110, 80, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "2000", "b", 110, 80, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_node_heartbeat(st, "b", "1.0", 200, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "b", 200, 170, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 201, 171, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	/* As svc_cluster_claim does it: the lease and the claim in one
+	 * transaction; a's live claim on version 3000 stays a's. */
+	assert_int_equal(store_node_heartbeat(st, "a", "1.0", 300, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "a", 300, 270, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_begin(st, &e), KH_OK);
+	assert_int_equal(store_lease_take(st, "expiry", "b", 301, 30, &held, &e), KH_OK);
+	assert_true(held);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "b", 301, 271, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	assert_int_equal(store_commit(st, &e), KH_OK);
+	/* Claims made before 301 are forgotten (b's on 1000 and 2000, a's on
+	 * 3000); a claim made since stays. */
+	assert_int_equal(store_claims_prune(st, 301, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "b", 400, 370, &claimed, &e), KH_OK);
+	assert_true(claimed);
+	assert_int_equal(store_claims_prune(st, 350, &e), KH_OK);
+	assert_int_equal(store_node_heartbeat(st, "b", "1.0", 400, &e), KH_OK);
+	assert_int_equal(store_claim(st, "renew:tp", "3000", "a", 401, 371, &claimed, &e), KH_OK);
+	assert_false(claimed);
+	/* Generations. */
+	assert_int_equal(store_gen_get(st, "grants", &gen, &e), KH_OK);
+	assert_int_equal(gen, 0);
+	assert_int_equal(store_gen_bump(st, "grants", &e), KH_OK);
+	assert_int_equal(store_gen_bump(st, "grants", &e), KH_OK);
+	assert_int_equal(store_gen_get(st, "grants", &gen, &e), KH_OK);
+	assert_int_equal(gen, 2);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1037,6 +1131,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_serialised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leases_and_claims, setup, teardown),
 	};
 
 	pg_dsn = getenv("KH_TEST_PG_DSN");
