@@ -761,8 +761,10 @@ enum kh_err kh_exchange_pb(kh_client *c, const ProtobufCMethodDescriptor *method
 		kh_err_clear(&c->err);
 		if ((c->fd < 0 || c->broken) && alone && c->connected_once) {
 			/* The connection broke earlier (its node died or this loop
-			 * left it): nothing of this request was sent yet. */
-			c->failovers++;
+			 * left it): nothing of this request was sent yet. With one
+			 * endpoint this is a reconnect, not a move. */
+			if (c->eps.n > 1)
+				c->failovers++;
 			KH_TRY(kh_connect_from(c, (c->cur + 1) % c->eps.n, &left));
 		}
 		r = kh_send_pb(c, method, body, &id);

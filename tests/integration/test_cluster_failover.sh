@@ -171,7 +171,7 @@ export KEYHOLD_ENDPOINTS
 KEYHOLD_ENDPOINTS="unix:$(nsock 1),unix:$(nsock 2),unix:$(nsock 3)"
 ok "load key" nk 1 key generate load --type p256
 nk 2 key show load --pem > "$T/load.pem" || fail "show load"
-threads=4 per=80
+threads=4 per=50
 mkdir -p "$T/sigs"
 "$KH_SIGNER" - load "$threads" "$per" "$T/sigs" --gap-ms 15 > "$T/signer.out" 2> "$T/signer.err" &
 signer=$!
@@ -186,10 +186,10 @@ wait_sigs() {
   done
   fail "the clients made no progress ($(sigs_done) signatures)"
 }
-wait_sigs 40
+wait_sigs 30
 node_kill 2
 log "node 2 killed after $(sigs_done) signatures"
-wait_sigs 140
+wait_sigs 100
 node_kill 1
 log "node 1 killed after $(sigs_done) signatures"
 rc=0
