@@ -226,7 +226,13 @@ kill -STOP "${NODE_PID[1]}"
 gen=$!
 "$KH_CLI" key show load --pem > "$T/show.out" 2> "$T/show.err" &
 show=$!
-sleep 1
+# Both have sent their request when they wait for the answer in recv()
+# (a kernel that hides wchan: the 2 s this loop then takes are enough).
+for _ in $(seq 1 80); do
+  [ "$(cat "/proc/$gen/wchan" 2> /dev/null)" = unix_stream_read_generic ] \
+    && [ "$(cat "/proc/$show/wchan" 2> /dev/null)" = unix_stream_read_generic ] && break
+  sleep 0.025
+done
 node_kill 1
 grc=0 src=0
 wait "$gen" || grc=$?
