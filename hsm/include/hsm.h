@@ -193,6 +193,10 @@ struct hsm_sign_op {
 	const uint8_t *in;
 	size_t in_len;
 };
+/* KH_E_ABORTED: the cached handle was stale and the key now under that
+ * name is another one (deleted and generated again through another node):
+ * nothing was signed, and what the caller looked up about the key (type,
+ * public key) is stale; look it up again and retry. */
 enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig, size_t *sig_len,
 		     struct kh_errbuf *e) KH_WUR;
 

@@ -142,6 +142,15 @@ appear_disappear() {
   cmp -s "$T/a.pem" "$T/a2.pem" && fail "$tag: the regenerated key has the old public key"
   sign_verify 1 "a-$tag" "$T/a2.pem"
   nk 1 key show "a-$tag" --pem | cmp -s - "$T/a2.pem" || fail "$tag: node 1 shows the old a-$tag"
+  # Replaced by node 2 while node 1 has it cached (it just signed): node 1
+  # finds the stale handle, looks type and public key up again, and signs
+  # with the new key.
+  ok "$tag: delete on node 2 again" nk 2 key delete "a-$tag" --force
+  ok "$tag: generate a P-384 key of that name on node 2" nk 2 key generate "a-$tag" --type p384
+  nk 2 key show "a-$tag" --pem > "$T/a3.pem" || fail "show a3"
+  sign_verify 1 "a-$tag" "$T/a3.pem"
+  grep -q "key 'a-$tag' was replaced on the token since it was cached" "$T/n1/keyholdd.log" \
+    || fail "$tag: node 1 did not notice that a-$tag was replaced"
   # Deleting on a node that has the key cached but another node deleted.
   ok "$tag: delete b on node 3" nk 3 key delete "b-$tag" --force
   expect_err NOT_FOUND "$tag: node 1 deletes a key node 3 deleted" nk 1 key delete "b-$tag" --force
