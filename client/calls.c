@@ -36,12 +36,10 @@ static enum kh_err kh_call_pb(kh_client *c, const char *method, const ProtobufCM
 {
 	const ProtobufCMethodDescriptor *md = kh_method_find(method);
 	enum kh_err st;
-	uint64_t id;
 	int r;
 
 	KH_ENSURE(md != NULL, kh_err_set(&c->err, KH_E_INTERNAL, "no method %s", method));
-	KH_TRY(kh_send_pb(c, md, body, &id));
-	KH_TRY(kh_wait_pb(c, id, &st, resp));
+	KH_TRY(kh_exchange_pb(c, md, body, &st, resp));
 	r = st;
 out:
 	return r;

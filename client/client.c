@@ -1,6 +1,8 @@
-/* client.c: the client side of the protocol: options, connect, framing,
- * send, and matching answers to requests by id (pipelined, out of order,
- * with read-ahead). Messages themselves are msg.c's. */
+/* client.c: the client side of the protocol: options, connect (over the
+ * endpoints of endpoints.c, moving on when a node is down), framing, send,
+ * matching answers to requests by id (pipelined, out of order, with
+ * read-ahead), and a request sent again on the next node when the retry
+ * rule allows. Messages themselves are msg.c's. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -24,6 +26,53 @@ void kh_free(void *p)
 
 /* ---- options ---- */
 
+static enum kh_err kh_opt_str(char **dst, const char *v);
+
+static const char *kh_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* $KEYHOLD_ENDPOINTS and what goes with it into o. A bad value is kept in
+ * o->bad for kh_client_connect to report (KH_OK here); only memory fails. */
+static enum kh_err kh_opts_from_env(kh_client_opts *o)
+{
+	const char *list = kh_env("KEYHOLD_ENDPOINTS"), *order = kh_env("KEYHOLD_ENDPOINTS_ORDER");
+	struct kh_errbuf e = { 0 };
+	size_t i;
+	bool tls = false;
+	int r = KH_OK;
+
+	if (list == NULL)
+		return KH_OK;
+	r = kh_endpoints_parse(list, &o->eps, &e);
+	if (r == KH_OK && order != NULL && strcmp(order, "listed") != 0 && strcmp(order, "spread") != 0)
+		r = kh_err_set(&e, KH_E_INVALID_ARGUMENT, "KEYHOLD_ENDPOINTS_ORDER is '%.40s': expected spread or listed",
+			       order);
+	if (r == KH_E_RESOURCE_EXHAUSTED)
+		return r;
+	if (r != KH_OK) {
+		kh_endpoints_clear(&o->eps);
+		o->bad = strdup(e.msg);
+		return o->bad != NULL ? KH_OK : KH_E_RESOURCE_EXHAUSTED;
+	}
+	o->listed = order != NULL && strcmp(order, "listed") == 0;
+	for (i = 0; i < o->eps.n; i++)
+		tls = tls || o->eps.ep[i].kind == KH_EP_TLS;
+	if (!tls)
+		return KH_OK;
+	/* The PKCS#11 module's and the provider's TLS variables, read here
+	 * once for every client of the list. */
+	KH_TRY(kh_opt_str(&o->tls_ca, kh_env("KEYHOLD_TLS_CA")));
+	KH_TRY(kh_opt_str(&o->tls_cert, kh_env("KEYHOLD_TLS_CERT")));
+	KH_TRY(kh_opt_str(&o->tls_key, kh_env("KEYHOLD_TLS_KEY")));
+	KH_TRY(kh_opt_str(&o->tls_server_name, kh_env("KEYHOLD_TLS_SERVER_NAME")));
+out:
+	return r;
+}
+
 enum kh_err kh_client_opts_new(kh_client_opts **out)
 {
 	kh_client_opts *o = calloc(1, sizeof(*o));
@@ -33,6 +82,7 @@ enum kh_err kh_client_opts_new(kh_client_opts **out)
 	KH_ENSURE(o != NULL, KH_E_RESOURCE_EXHAUSTED);
 	o->socket = strdup(env != NULL && env[0] != '\0' ? env : KH_DEFAULT_SOCKET);
 	KH_ENSURE(o->socket != NULL, KH_E_RESOURCE_EXHAUSTED);
+	KH_TRY(kh_opts_from_env(o));
 	*out = o;
 	o = NULL;
 out:
@@ -48,6 +98,8 @@ static void kh_opts_clear(struct kh_client_opts *o)
 	free(o->tls_key);
 	free(o->tls_ca);
 	free(o->tls_server_name);
+	free(o->bad);
+	kh_endpoints_clear(&o->eps);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -76,11 +128,70 @@ static enum kh_err kh_opt_str(char **dst, const char *v)
 	return KH_OK;
 }
 
+/* An explicit single address replaces the list (and a refused one). */
+static void kh_opts_single(kh_client_opts *o)
+{
+	kh_endpoints_clear(&o->eps);
+	free(o->bad);
+	o->bad = NULL;
+}
+
 enum kh_err kh_client_opts_set_socket(kh_client_opts *o, const char *path)
 {
+	int r;
+
 	if (o == NULL || path == NULL)
 		return KH_E_INVALID_ARGUMENT;
-	return kh_opt_str(&o->socket, path);
+	r = kh_opt_str(&o->socket, path);
+	if (r == KH_OK)
+		kh_opts_single(o);
+	return r;
+}
+
+enum kh_err kh_client_opts_set_endpoints(kh_client_opts *o, const char *list)
+{
+	struct kh_errbuf e = { 0 };
+	int r;
+
+	if (o == NULL)
+		return KH_E_INVALID_ARGUMENT;
+	o->err[0] = '\0';
+	r = kh_endpoints_parse(list, &o->eps, &e);
+	if (r != KH_OK) {
+		kh_ignore(kh_strlcpy(o->err, e.msg, sizeof(o->err)));
+		return r;
+	}
+	free(o->bad);
+	o->bad = NULL;
+	return KH_OK;
+}
+
+enum kh_err kh_client_opts_set_tls_files(kh_client_opts *o, const char *ca_file, const char *cert_file,
+					 const char *key_file)
+{
+	int r = KH_OK;
+
+	if (o == NULL)
+		return KH_E_INVALID_ARGUMENT;
+	if (ca_file != NULL)
+		KH_TRY(kh_opt_str(&o->tls_ca, ca_file));
+	if (cert_file != NULL)
+		KH_TRY(kh_opt_str(&o->tls_cert, cert_file));
+	if (key_file != NULL)
+		KH_TRY(kh_opt_str(&o->tls_key, key_file));
+out:
+	return r;
+}
+
+void kh_client_opts_set_endpoints_listed(kh_client_opts *o, bool listed)
+{
+	if (o != NULL)
+		o->listed = listed;
+}
+
+const char *kh_client_opts_error_message(const kh_client_opts *o)
+{
+	return o != NULL ? o->err : "no options";
 }
 
 enum kh_err kh_client_opts_set_tls(kh_client_opts *o, const char *hostport, const char *ca_file,
@@ -91,6 +202,7 @@ enum kh_err kh_client_opts_set_tls(kh_client_opts *o, const char *hostport, cons
 	if (o == NULL || hostport == NULL)
 		return KH_E_INVALID_ARGUMENT;
 	KH_TRY(kh_opt_str(&o->connect, hostport));
+	kh_opts_single(o);
 	KH_TRY(kh_opt_str(&o->tls_ca, ca_file));
 	KH_TRY(kh_opt_str(&o->tls_cert, cert_file));
 	KH_TRY(kh_opt_str(&o->tls_key, key_file));
@@ -127,6 +239,16 @@ enum kh_err kh_client_error_code(const kh_client *c)
 const char *kh_client_error_message(const kh_client *c)
 {
 	return c != NULL ? c->err.msg : "no client";
+}
+
+const char *kh_client_endpoint(const kh_client *c)
+{
+	return c != NULL ? c->ep_name : "";
+}
+
+unsigned kh_client_failovers(const kh_client *c)
+{
+	return c != NULL ? c->failovers : 0;
 }
 
 unsigned kh_client_pending(const kh_client *c)
@@ -260,6 +382,19 @@ static void kh_disconnect(kh_client *c)
 	c->broken = false;
 }
 
+/* The endpoints c connects to: the list, else the TLS address, else the
+ * socket (the order kh_client_connect always had). */
+static enum kh_err kh_client_eps(kh_client *c, const kh_client_opts *o)
+{
+	if (o->eps.n > 0)
+		return kh_endpoints_copy(&o->eps, &c->eps);
+	if (o->connect != NULL)
+		return kh_endpoints_add(&c->eps, KH_EP_TLS, o->connect, strlen(o->connect));
+	if (o->socket != NULL)
+		return kh_endpoints_add(&c->eps, KH_EP_UNIX, o->socket, strlen(o->socket));
+	return KH_OK;
+}
+
 enum kh_err kh_client_new(const kh_client_opts *opts, kh_client **out)
 {
 	kh_client *c = NULL;
@@ -277,6 +412,9 @@ enum kh_err kh_client_new(const kh_client_opts *opts, kh_client **out)
 	KH_TRY(kh_opt_str(&c->opts.tls_key, opts->tls_key));
 	KH_TRY(kh_opt_str(&c->opts.tls_ca, opts->tls_ca));
 	KH_TRY(kh_opt_str(&c->opts.tls_server_name, opts->tls_server_name));
+	KH_TRY(kh_opt_str(&c->opts.bad, opts->bad));
+	c->opts.listed = opts->listed;
+	KH_TRY(kh_client_eps(c, opts));
 	*out = c;
 	c = NULL;
 out:
@@ -284,21 +422,84 @@ out:
 	return r;
 }
 
+/* Adds a note to the failure already in c->err, when it fits. */
+static void kh_err_note(kh_client *c, const char *note)
+{
+	size_t n = strlen(c->err.msg);
+
+	if (c->err.code != KH_OK && n + strlen(note) < sizeof(c->err.msg))
+		memcpy(c->err.msg + n, note, strlen(note) + 1);
+}
+
+static enum kh_err kh_connect_ep(kh_client *c, size_t i)
+{
+	const struct kh_endpoint *ep = &c->eps.ep[i];
+	int r;
+
+	c->cur = i;
+	snprintf(c->ep_name, sizeof(c->ep_name), "%s:%s", ep->kind == KH_EP_TLS ? "tls" : "unix", ep->addr);
+	if (ep->kind == KH_EP_TLS) {
+		struct kh_tls_opts t = { ep->addr, c->opts.tls_cert, c->opts.tls_key, c->opts.tls_ca,
+					 c->opts.tls_server_name };
+
+		r = kh_tls_connect(&t, &c->fd, &c->tls, &c->err);
+	} else {
+		r = kh_connect_unix(c, ep->addr);
+	}
+	if (r != KH_OK) {
+		/* Not connected: a later call must not take fd for a connection. */
+		kh_tls_free(&c->tls);
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+	}
+	return r;
+}
+
+/* Connects to the first endpoint that takes the connection, trying at
+ * most *left of them from index first on (each one tried uses one up).
+ * Moving past a failed node counts as a failover. */
+static enum kh_err kh_connect_from(kh_client *c, size_t first, size_t *left)
+{
+	size_t n = c->eps.n, tried = 0;
+	int r = KH_E_UNAVAILABLE;
+
+	while (*left > 0) {
+		kh_err_clear(&c->err);
+		kh_disconnect(c);
+		if (tried > 0)
+			c->failovers++;
+		(*left)--;
+		r = kh_connect_ep(c, (first + tried) % n);
+		tried++;
+		if (r == KH_OK) {
+			c->connected_once = true;
+			return KH_OK;
+		}
+	}
+	if (n > 1) {
+		char note[64];
+
+		snprintf(note, sizeof(note), " (%zu of %zu endpoints tried)", tried, n);
+		kh_err_note(c, note);
+	}
+	return r;
+}
+
 enum kh_err kh_client_connect(kh_client *c)
 {
+	size_t left;
+
 	if (c == NULL)
 		return KH_E_INVALID_ARGUMENT;
 	kh_err_clear(&c->err);
 	kh_disconnect(c);
-	if (c->opts.connect != NULL) {
-		struct kh_tls_opts t = { c->opts.connect, c->opts.tls_cert, c->opts.tls_key, c->opts.tls_ca,
-					 c->opts.tls_server_name };
-
-		return kh_tls_connect(&t, &c->fd, &c->tls, &c->err);
-	}
-	if (c->opts.socket != NULL)
-		return kh_connect_unix(c, c->opts.socket);
-	return kh_err_set(&c->err, KH_E_INVALID_ARGUMENT, "no socket path or address to connect to");
+	if (c->opts.bad != NULL)
+		return kh_err_set(&c->err, KH_E_INVALID_ARGUMENT, "%s", c->opts.bad);
+	if (c->eps.n == 0)
+		return kh_err_set(&c->err, KH_E_INVALID_ARGUMENT, "no socket path or address to connect to");
+	left = c->eps.n;
+	return kh_connect_from(c, kh_endpoints_start(c->eps.n, c->opts.listed), &left);
 }
 
 enum kh_err kh_client_connect_unix(const char *path, kh_client **out)
@@ -327,6 +528,7 @@ void kh_client_free(kh_client *c)
 		return;
 	kh_disconnect(c);
 	kh_opts_clear(&c->opts);
+	kh_endpoints_clear(&c->eps);
 	free(c->pend);
 	free(c->frame);
 	free(c);
@@ -538,17 +740,69 @@ out:
 	return r;
 }
 
+enum kh_err kh_exchange_pb(kh_client *c, const ProtobufCMethodDescriptor *method, const ProtobufCMessage *body,
+			   enum kh_err *status, ProtobufCMessage **resp)
+{
+	/* Pipelined requests of the caller would be lost with the connection:
+	 * only a request alone in flight moves to another node. */
+	bool alone = c->n_pend == 0;
+	bool healthy = c->fd >= 0 && !c->broken;
+	/* Each endpoint at most once for this request. */
+	size_t left = c->eps.n > 0 ? c->eps.n - (healthy ? 1 : 0) : 0;
+	int r;
+
+	for (;;) {
+		enum kh_fail_stage stage = KH_FAIL_UNSENT;
+		enum kh_err code;
+		uint64_t id;
+
+		*status = KH_OK;
+		*resp = NULL;
+		kh_err_clear(&c->err);
+		if ((c->fd < 0 || c->broken) && alone && c->connected_once) {
+			/* The connection broke earlier (its node died or this loop
+			 * left it): nothing of this request was sent yet. With one
+			 * endpoint this is a reconnect, not a move. */
+			if (c->eps.n > 1)
+				c->failovers++;
+			KH_TRY(kh_connect_from(c, (c->cur + 1) % c->eps.n, &left));
+		}
+		r = kh_send_pb(c, method, body, &id);
+		if (r == KH_OK) {
+			stage = KH_FAIL_SENT;
+			r = kh_wait_pb(c, id, status, resp);
+			if (r == KH_OK && *status != KH_E_UNAVAILABLE)
+				return KH_OK;
+			if (r == KH_OK)
+				stage = KH_FAIL_ANSWERED;
+		}
+		code = r != KH_OK ? (enum kh_err)r : *status;
+		if (!alone || !c->connected_once || left == 0 || !kh_retry_allowed(method->name, stage, code)) {
+			if (code == KH_E_UNAVAILABLE && stage != KH_FAIL_UNSENT && !kh_method_retry_safe(method->name))
+				kh_err_note(c, " (not sent again: the request changes state and may have been done; check before repeating it)");
+			return r;
+		}
+		/* Leave this node: the loop connects to the next one. */
+		kh_disconnect(c);
+		c->fd = -1;
+		c->broken = true;
+	}
+out:
+	return r;
+}
+
 enum kh_err kh_call(kh_client *c, const kh_msg *req, kh_msg **resp)
 {
 	ProtobufCMessage *pb = NULL;
 	enum kh_err st;
-	uint64_t id;
 	int r;
 
-	if (resp == NULL)
+	if (c == NULL || req == NULL || resp == NULL)
 		return KH_E_INVALID_ARGUMENT;
-	KH_TRY(kh_send(c, req, &id));
-	KH_TRY(kh_wait_pb(c, id, &st, &pb));
+	kh_err_clear(&c->err);
+	if (req->method == NULL || req->root != NULL || req->msg->descriptor != req->method->input)
+		return kh_err_set(&c->err, KH_E_INVALID_ARGUMENT, "not a request message (use kh_request_new)");
+	KH_TRY(kh_exchange_pb(c, req->method, req->msg, &st, &pb));
 	KH_TRY(st);
 	KH_ENSURE(kh_msg_wrap(pb, req->method, resp) == KH_OK,
 		  kh_err_set(&c->err, KH_E_RESOURCE_EXHAUSTED, "out of memory"));

@@ -15,9 +15,53 @@
 /* Option strings (paths, HOST:PORT, names). */
 #define KH_OPT_STR_MAX 4096u
 
+/* ---- endpoints.c: the nodes a client may use, and the retry rule ---- */
+
+#define KH_ENDPOINTS_MAX 16
+
+enum kh_ep_kind { KH_EP_UNIX, KH_EP_TLS };
+
+struct kh_endpoint {
+	enum kh_ep_kind kind;
+	char *addr;             /* a socket path, or HOST:PORT */
+};
+
+struct kh_endpoints {
+	struct kh_endpoint ep[KH_ENDPOINTS_MAX];
+	size_t n;
+};
+
+/* Where a request failed: before the node had all of it, after, or in the
+ * node's own answer. */
+enum kh_fail_stage { KH_FAIL_UNSENT, KH_FAIL_SENT, KH_FAIL_ANSWERED };
+
+/* Parses "unix:PATH,tls:HOST:PORT,..." (blanks around entries ignored)
+ * into *out (replaced only on success); KH_E_INVALID_ARGUMENT with the
+ * entry's number and what was expected in e. */
+enum kh_err kh_endpoints_parse(const char *list, struct kh_endpoints *out, struct kh_errbuf *e) KH_WUR;
+/* Appends a copy of addr[0..len); KH_E_OUT_OF_RANGE when full. */
+enum kh_err kh_endpoints_add(struct kh_endpoints *eps, enum kh_ep_kind kind, const char *addr, size_t len) KH_WUR;
+/* Replaces *dst with a copy of src (dst untouched on failure). */
+enum kh_err kh_endpoints_copy(const struct kh_endpoints *src, struct kh_endpoints *dst) KH_WUR;
+void kh_endpoints_clear(struct kh_endpoints *eps);
+/* The index a new connection over n endpoints tries first: 0 when listed
+ * (in the order given), else spread by process id and a per-process
+ * connection counter. Thread-safe. */
+size_t kh_endpoints_start(size_t n, bool listed);
+/* True for the methods keyhold.proto marks NO_SIDE_EFFECTS or IDEMPOTENT. */
+bool kh_method_retry_safe(const char *method);
+/* Whether a request of method that failed with code at stage may be sent
+ * again on the next endpoint: only UNAVAILABLE; always when unsent, else
+ * only a retry-safe method. */
+bool kh_retry_allowed(const char *method, enum kh_fail_stage stage, enum kh_err code);
+
 struct kh_client_opts {
 	char *socket;
 	char *connect;          /* HOST:PORT: TLS instead of the socket */
+	struct kh_endpoints eps; /* several nodes: wins over socket/connect */
+	bool listed;            /* try eps in their order, not spread */
+	char *bad;              /* why KEYHOLD_ENDPOINTS was refused (connect reports it) */
+	char err[KH_ERR_MSG_MAX]; /* the last setter failure's reason */
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ca;
@@ -37,6 +81,11 @@ struct kh_pending {
 
 struct kh_client {
 	struct kh_client_opts opts;
+	struct kh_endpoints eps; /* what connect uses: opts.eps, or the one socket/TLS address */
+	size_t cur;             /* eps index of the connection (or last attempt) */
+	bool connected_once;    /* a connection was made: a broken one is remade */
+	unsigned failovers;     /* moves to another endpoint after a failure */
+	char ep_name[KH_OPT_STR_MAX + 8]; /* "unix:PATH" / "tls:HOST:PORT" of cur */
 	int fd;
 	struct kh_tls *tls;     /* NULL on a Unix socket */
 	uint64_t next_id;
@@ -75,6 +124,12 @@ enum kh_err kh_response_body_decode(const ProtobufCMethodDescriptor *method, con
  * protobuf_c_message_free_unpacked). */
 enum kh_err kh_response_decode(const uint8_t *buf, size_t len, Keyhold__V1__Response **out) KH_WUR;
 
+/* client.c: sends body as method and waits for its answer (*status the
+ * node's verdict, *resp the body when OK), moving to the next endpoint
+ * when kh_retry_allowed says so and this is the only request in flight.
+ * A non-OK return is a transport failure. */
+enum kh_err kh_exchange_pb(kh_client *c, const ProtobufCMethodDescriptor *method, const ProtobufCMessage *body,
+			   enum kh_err *status, ProtobufCMessage **resp) KH_WUR;
 /* client.c: kh_send/kh_recv on generated structs (the typed calls'
  * fast path: no kh_msg, the body borrowed). */
 enum kh_err kh_send_pb(kh_client *c, const ProtobufCMethodDescriptor *method, const ProtobufCMessage *body,

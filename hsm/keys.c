@@ -247,6 +247,50 @@ void hsm_key_forget(struct hsm *h, const char *name)
 	pthread_rwlock_unlock(&h->keys_lock);
 }
 
+void hsm_keys_invalidate(struct hsm *h, const char *name)
+{
+	if (name == NULL)
+		hsm_keys_reset(h);
+	else
+		hsm_key_forget(h, name);
+}
+
+/* Drops the entries of keys not in l (deleted through another process on
+ * the same token: a cluster's other node). */
+static void hsm_cache_prune(struct hsm *h, const struct kh_key_list *l)
+{
+	size_t i, j;
+
+	pthread_rwlock_wrlock(&h->keys_lock);
+	for (i = 0; i < h->n_keys;) {
+		bool listed = false;
+
+		for (j = 0; j < l->n && !listed; j++)
+			listed = strcmp(l->keys[j].name, h->keys[i]->name) == 0;
+		if (listed) {
+			i++;
+			continue;
+		}
+		log_info("key '%s' is no longer on the token (deleted elsewhere): forgotten", h->keys[i]->name);
+		hsm_key_free(h->keys[i]);
+		h->keys[i] = h->keys[--h->n_keys];
+	}
+	pthread_rwlock_unlock(&h->keys_lock);
+}
+
+/* True when the cached private key handle still names a private key
+ * labelled name: a key deleted through another process gives
+ * CKR_OBJECT_HANDLE_INVALID here, and a token that reuses handles a
+ * different label. */
+static bool hsm_key_still(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k)
+{
+	char label[KH_NAME_MAX + 2];
+	CK_ULONG len = 0;
+
+	return hsm_attr_fixed(h, s, k->priv, CKA_LABEL, label, sizeof(label) - 1, &len) == CKR_OK &&
+	       len == strlen(k->name) && memcmp(label, k->name, len) == 0;
+}
+
 /* Builds a cache entry for the private key object priv. */
 static enum kh_err hsm_key_load(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
 				struct hsm_key **out, struct kh_errbuf *e)
@@ -431,6 +475,14 @@ enum kh_err hsm_key_get(struct hsm *h, const char *name, struct kh_key_info *inf
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;
 	KH_TRY(hsm_key_lookup(h, s.h, name, &tmp, e));
+	/* Describing a key reads the token (one attribute) so that every
+	 * node of a cluster says the same about a key another one deleted;
+	 * signing trusts the cache and finds a stale handle again. */
+	if (!hsm_key_still(h, s.h, &tmp)) {
+		hsm_key_copy_release(&tmp);
+		hsm_key_forget(h, name);
+		KH_TRY(hsm_key_lookup(h, s.h, name, &tmp, e));
+	}
 	hsm_key_copy_release(&tmp);
 	pthread_rwlock_rdlock(&h->keys_lock);
 	k = hsm_cache_find(h, name);
@@ -546,6 +598,7 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 		hsm_cache_insert(h, k);
 	}
 	qsort(list.keys, list.n, sizeof(*list.keys), hsm_info_cmp);
+	hsm_cache_prune(h, &list);
 	*out = list;
 	memset(&list, 0, sizeof(list));
 out:
@@ -832,6 +885,8 @@ enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e)
 	in_session = true;
 	rv = hsm_find_by_label(h, s.h, CKO_PRIVATE_KEY, name, found, 1, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "searching keys", name));
+	if (n == 0)
+		hsm_key_forget(h, name); /* deleted through another node */
 	KH_ENSURE(n == 1, kh_err_set(e, KH_E_NOT_FOUND, "no key named '%s'", name));
 	rv = hsm_attr_fixed(h, s.h, found[0], CKA_ID, id, sizeof(id), &id_len);
 	if (rv != CKR_OK)

@@ -226,6 +226,8 @@ enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig,
 	int r = KH_OK;
 	struct hsm_sess s;
 	struct hsm_key k;
+	uint8_t id0[sizeof(k.id)];
+	size_t id0_len = 0;
 	CK_RV rv;
 	int attempt;
 
@@ -233,6 +235,21 @@ enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig,
 		rv = CKR_OK;
 		KH_TRY(hsm_begin(h, &s, e));
 		r = hsm_key_lookup(h, s.h, op->key, &k, e);
+		if (r == KH_OK && attempt == 0) {
+			memcpy(id0, k.id, k.id_len);
+			id0_len = k.id_len;
+		} else if (r == KH_OK && (k.id_len != id0_len || memcmp(k.id, id0, id0_len) != 0)) {
+			/* The stale handle was a key deleted and made again under
+			 * this name (another node on the same token): the caller
+			 * holds the old key's type and public key, so nothing is
+			 * signed with the new one; the cache now has it. */
+			log_info("key '%s' was replaced on the token since it was cached", op->key);
+			r = kh_err_set(e, KH_E_ABORTED,
+				       "key '%s' was deleted and generated again on the token since this node cached it; "
+				       "send the request again",
+				       op->key);
+			hsm_key_copy_release(&k);
+		}
 		if (r == KH_OK) {
 			r = hsm_sign_on(h, s.h, k.priv, k.ck_type, k.sig_len, op->digest, op->padding, op->in,
 					op->in_len, sig, sig_len, &rv, e);

@@ -394,7 +394,11 @@ static enum kh_err hsm_read_mechs(struct hsm *h, struct kh_errbuf *e)
 	h->n_mechs = 0;
 	rv = h->f->C_GetMechanismList(h->slot, NULL, &n);
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_GetMechanismList", NULL));
-	h->mechs = calloc(n ? n : 1, sizeof(*h->mechs));
+	/* One spare entry: p11-kit-client.so before 0.25 (Debian 12's 0.24.1)
+	 * drops mechanisms it cannot forward with a memmove that reads one
+	 * element past the caller's array (mechanism_list_purge); a node on a
+	 * token shared through p11-kit server (docs/CLUSTER.md) meets it. */
+	h->mechs = calloc(n + 1, sizeof(*h->mechs));
 	h->mech_info = calloc(n ? n : 1, sizeof(*h->mech_info));
 	KH_ENSURE(h->mechs != NULL && h->mech_info != NULL, KH_E_RESOURCE_EXHAUSTED);
 	rv = h->f->C_GetMechanismList(h->slot, h->mechs, &n);

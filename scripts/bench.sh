@@ -11,9 +11,14 @@
 # over the cell) beside direct's (the token's own signing CPU). Then two
 # cells of their own: audit sync = always against interval (P-256), and a
 # Unix client's GetStatus latency idle and while 8 TLS clients handshake.
+# --cluster instead: signatures per second with 1, 2 and 3 keyholdd nodes on
+# one SoftHSM2 token (its file store shared by the nodes, then p11-kit
+# server in front of it), the clients spread over the nodes by
+# KEYHOLD_ENDPOINTS (docs/CLUSTER.md).
 #
 #   scripts/bench.sh [--quick] [--json] [--seconds N] [--conc LIST] [--types LIST]
 #                    [--tls-seconds N] [--tls-only] [--tpm] [--cells-only] [--state]
+#   scripts/bench.sh --cluster [--seconds N] [--cluster-conc N] [--json]
 #
 # --quick: a few seconds, for the smoke run in scripts/test.sh (TLS: one
 # second per cell, P-256 only; no audit or mixed cell). --tls-only: only
@@ -32,7 +37,7 @@ cd "$(dirname "$0")/.."
 src=$(pwd)
 
 json=0 seconds=3 conc=1,2,8,64 types=rsa2048,p256,ed25519 conns=1000 build=""
-tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0 cells_only=0 state=0
+tls_seconds=5 tls_types=p256,rsa2048 tls_only=0 quick=0 tpm=0 cells_only=0 state=0 cluster=0 cluster_conc=8
 while [ $# -gt 0 ]; do
   case "$1" in
   --quick) seconds=0.5 conc=1,2 types=p256 conns=100 tls_seconds=1 tls_types=p256 quick=1 ;;
@@ -41,6 +46,8 @@ while [ $# -gt 0 ]; do
   --tls-only) tls_only=1 ;;
   --cells-only) cells_only=1 ;;
   --state) state=1 ;;
+  --cluster) cluster=1 ;;
+  --cluster-conc) cluster_conc=$2; shift ;;
   --json) json=1 ;;
   --seconds) seconds=$2; shift ;;
   --conc) conc=$2; shift ;;
@@ -151,6 +158,61 @@ if [ "$state" = 1 ]; then
     [ "$json" = 1 ] || echo "state $backend: $r (trustpoint create + delete pairs, one client)"
   done
   [ "$json" = 1 ] && printf '{"state":[%s]}\n' "$(IFS=,; echo "${state_rows[*]}")"
+  exit 0
+fi
+
+# ---- --cluster: 1, 2 and 3 nodes on one token ----
+if [ "$cluster" = 1 ]; then
+  [ "$tpm" = 0 ] || { echo "--cluster runs on SoftHSM2 only" >&2; exit 2; }
+  cli="$build/client/keyhold"
+  p11client=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+  node_pids=()
+  cluster_json=""
+  # cluster_mode MODE: three nodes on the token (file: SoftHSM2 itself in
+  # each node; p11kit: p11-kit-client.so to one p11-kit server), a P-256
+  # key, then N synchronous clients over the first 1, 2 and 3 nodes.
+  cluster_mode() {
+    local mode=$1 mod=$module i n eps="" out jflag=""
+    [ "$json" = 1 ] && jflag=--json
+    if [ "$mode" = p11kit ]; then
+      mod=$p11client
+      p11-kit server -f --provider "$module" -n "$T/p11kit.sock" "pkcs11:token=keyhold" > "$T/p11kit.log" 2>&1 &
+      p11_pid=$!
+      pids+=("$p11_pid")
+      for _ in $(seq 1 100); do [ -S "$T/p11kit.sock" ] && break; sleep 0.05; done
+      export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11kit.sock"
+    fi
+    node_pids=()
+    for i in 1 2 3; do
+      conf_text off "$mode$i" "[audit]
+key = keyhold-audit-$mode$i" | sed "s|^module = .*|module = $mod|" > "$T/$mode$i.conf"
+      start_kh "$mode$i"
+      node_pids+=("$kh2_pid")
+    done
+    for _ in $(seq 1 200); do "$cli" --socket "$T/${mode}1.sock" health > /dev/null 2>&1 && break; sleep 0.05; done
+    "$cli" --socket "$T/${mode}1.sock" key generate "cluster-$mode" --type p256 > /dev/null
+    for n in 1 2 3; do
+      eps="${eps:+$eps,}unix:$T/$mode$n.sock"
+      # shellcheck disable=SC2086 # $jflag: no word, or --json
+      out=$("$bench" cluster --endpoints "$eps" --key "cluster-$mode" --type p256 --conc "$cluster_conc" \
+        --seconds "$seconds" $jflag)
+      if [ "$json" = 1 ]; then
+        cluster_json="${cluster_json:+$cluster_json,}{\"token\":\"$mode\",\"nodes\":$n,\"clients\":$cluster_conc,\"result\":$out}"
+      else
+        printf '%-7s %d node(s), %d clients: %s\n' "$mode" "$n" "$cluster_conc" "$out"
+      fi
+    done
+    for i in "${node_pids[@]}"; do kill "$i"; wait "$i" 2> /dev/null || true; done
+    if [ "$mode" = p11kit ]; then
+      kill "$p11_pid"
+      wait "$p11_pid" 2> /dev/null || true
+      unset P11_KIT_SERVER_ADDRESS
+    fi
+  }
+  [ "$json" = 1 ] || echo "signatures/s, P-256, $cluster_conc synchronous clients spread by KEYHOLD_ENDPOINTS, ${seconds}s per row, $(nproc) CPUs"
+  cluster_mode file
+  cluster_mode p11kit
+  [ "$json" = 1 ] && printf '{"cluster":[%s]}\n' "$cluster_json"
   exit 0
 fi
 

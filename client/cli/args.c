@@ -14,11 +14,12 @@
 /* getopt_long's return value for table entry i. */
 #define CLI_OPT_BASE 1000
 
-enum cli_global { CLI_G_SOCKET, CLI_G_CONNECT, CLI_G_TLS_CERT, CLI_G_TLS_KEY, CLI_G_TLS_CA, CLI_G_TLS_SNI,
+enum cli_global { CLI_G_SOCKET, CLI_G_CONNECT, CLI_G_ENDPOINTS, CLI_G_TLS_CERT, CLI_G_TLS_KEY, CLI_G_TLS_CA, CLI_G_TLS_SNI,
 		  CLI_G_TIMEOUT, CLI_G_JSON, CLI_G_HELP, CLI_G_VERSION, CLI_G_COUNT };
 
 static const struct option cli_global_opts[CLI_G_COUNT] = {
 	{ "socket", required_argument, NULL, 0 },  { "connect", required_argument, NULL, 0 },
+	{ "endpoints", required_argument, NULL, 0 },
 	{ "tls-cert", required_argument, NULL, 0 }, { "tls-key", required_argument, NULL, 0 },
 	{ "tls-ca", required_argument, NULL, 0 },   { "tls-server-name", required_argument, NULL, 0 },
 	{ "timeout", required_argument, NULL, 0 },  { "json", no_argument, NULL, 0 },
@@ -84,7 +85,8 @@ static void cli_opt_text(const char *arg, char *buf, size_t n)
 static int cli_set_global(struct cli *cli, int g, const char *val)
 {
 	switch (g) {
-	case CLI_G_SOCKET: cli->opts.socket = val; break;
+	case CLI_G_SOCKET: cli->opts.socket = val; cli->opts.socket_given = true; break;
+	case CLI_G_ENDPOINTS: cli->opts.endpoints = val; break;
 	case CLI_G_CONNECT: cli->opts.connect = val; break;
 	case CLI_G_TLS_CERT: cli->opts.tls_cert = val; break;
 	case CLI_G_TLS_KEY: cli->opts.tls_key = val; break;

@@ -51,7 +51,9 @@ struct cli_bytes {
 
 /* Where to connect (global options; borrowed from argv). */
 struct cli_conn {
-	const char *socket;
+	const char *socket;     /* --socket, else $KEYHOLD_SOCKET or the default */
+	bool socket_given;      /* --socket was on the line */
+	const char *endpoints;  /* --endpoints LIST */
 	const char *connect;
 	const char *tls_cert;
 	const char *tls_key;
@@ -59,6 +61,10 @@ struct cli_conn {
 	const char *tls_server_name;
 	uint32_t timeout_ms;
 };
+
+/* True when the connection options name several nodes (--endpoints, or
+ * $KEYHOLD_ENDPOINTS without --socket or --connect). */
+bool cli_uses_endpoints(const struct cli_conn *g);
 
 struct cli {
 	bool json;

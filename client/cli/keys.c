@@ -463,7 +463,9 @@ static int key_reference(struct cli *cli, const kh_msg *k)
 	uint8_t *der = NULL;
 	size_t len = 0, cap;
 	const char *name = kh_msg_get_str(k, "name");
-	const char *sock = cli->opts.connect == NULL && cli->opts.socket != NULL ? cli->opts.socket : "";
+	const char *sock = cli->opts.connect == NULL && !cli_uses_endpoints(&cli->opts) && cli->opts.socket != NULL
+				   ? cli->opts.socket
+				   : "";
 	int rc = 0;
 
 	memset(&r, 0, sizeof(r));

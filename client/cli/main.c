@@ -157,18 +157,38 @@ int cli_usage(struct cli *cli, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-/* The options of the global flags; KH_OK or the setter's error. */
-static enum kh_err cli_conn_opts(const struct cli_conn *g, kh_client_opts **out)
+bool cli_uses_endpoints(const struct cli_conn *g)
+{
+	const char *env = getenv("KEYHOLD_ENDPOINTS");
+
+	return g->connect == NULL &&
+	       (g->endpoints != NULL || (!g->socket_given && env != NULL && env[0] != '\0'));
+}
+
+/* The options of the global flags; KH_OK or the setter's error (a bad
+ * --endpoints list: why in kh_client_opts_error_message(*bad)). Order:
+ * --connect, --endpoints, --socket, then libkeyhold's defaults
+ * ($KEYHOLD_ENDPOINTS, $KEYHOLD_SOCKET, the build's path). */
+static enum kh_err cli_conn_opts(const struct cli_conn *g, kh_client_opts **out, char *bad, size_t bad_cap)
 {
 	kh_client_opts *o = NULL;
 	enum kh_err r;
 
 	CLI_TRY(kh_client_opts_new(&o));
-	/* --connect wins over the socket, as the library does. */
-	if (g->connect != NULL)
+	if (g->connect != NULL) {
 		CLI_TRY(kh_client_opts_set_tls(o, g->connect, g->tls_ca, g->tls_cert, g->tls_key));
-	else if (g->socket != NULL)
+	} else if (g->endpoints != NULL) {
+		r = kh_client_opts_set_endpoints(o, g->endpoints);
+		if (r != KH_OK) {
+			snprintf(bad, bad_cap, "--endpoints: %s", kh_client_opts_error_message(o));
+			goto out;
+		}
+	} else if (g->socket_given || !cli_uses_endpoints(g)) {
 		CLI_TRY(kh_client_opts_set_socket(o, g->socket));
+	}
+	/* TLS entries of a list take the --tls-* files. */
+	if (g->connect == NULL)
+		CLI_TRY(kh_client_opts_set_tls_files(o, g->tls_ca, g->tls_cert, g->tls_key));
 	if (g->tls_server_name != NULL)
 		CLI_TRY(kh_client_opts_set_tls_server_name(o, g->tls_server_name));
 	kh_client_opts_set_timeout(o, g->timeout_ms);
@@ -181,6 +201,7 @@ out:
 
 int cli_connect(struct cli *cli)
 {
+	char bad[600];
 	kh_client_opts *o = NULL;
 	kh_client *c = NULL;
 	enum kh_err r;
@@ -188,7 +209,10 @@ int cli_connect(struct cli *cli)
 
 	if (cli->c != NULL)
 		return 0;
-	r = cli_conn_opts(&cli->opts, &o);
+	bad[0] = '\0';
+	r = cli_conn_opts(&cli->opts, &o, bad, sizeof(bad));
+	if (bad[0] != '\0')
+		return cli_failf(cli, r, "%s", bad);
 	if (r == KH_E_INVALID_ARGUMENT && cli->opts.connect == NULL)
 		return cli_failf(cli, r, "socket path %s is too long", cli->opts.socket);
 	if (r != KH_OK)

@@ -226,8 +226,9 @@ const char *cli_noun_verbs(const char *noun, char *buf, size_t n)
 void cli_verb_usage(FILE *f, const struct cli_verb *v)
 {
 	fprintf(f, "usage: keyhold [GLOBAL OPTIONS] %s\n\n%s\n\n", v->synopsis, v->help);
-	fprintf(f, "GLOBAL OPTIONS (anywhere on the line): --socket PATH, --connect HOST:PORT, --tls-cert FILE,\n"
-		   "--tls-key FILE, --tls-ca FILE, --tls-server-name NAME, --timeout SECONDS, --json, --help.\n"
+	fprintf(f, "GLOBAL OPTIONS (anywhere on the line): --socket PATH, --endpoints LIST, --connect HOST:PORT,\n"
+		   "--tls-cert FILE, --tls-key FILE, --tls-ca FILE, --tls-server-name NAME, --timeout SECONDS,\n"
+		   "--json, --help.\n"
 		   "Exit status: see 'keyhold --help'.\n");
 }
 
@@ -251,6 +252,9 @@ void cli_help(FILE *f)
 		   "\n"
 		   "GLOBAL OPTIONS (accepted anywhere on the line; --opt=value works too; -- ends options):\n"
 		   "  --socket PATH            the service's socket (default $KEYHOLD_SOCKET, then %s)\n"
+		   "  --endpoints LIST         several nodes: unix:PATH,tls:HOST:PORT,... (default $KEYHOLD_ENDPOINTS\n"
+		   "                           when --socket is not given; docs/CLUSTER.md); reads and signing move\n"
+		   "                           to the next node when one is down\n"
 		   "  --connect HOST:PORT      a TLS listener instead, with --tls-cert F --tls-key F --tls-ca F\n"
 		   "                           [--tls-server-name NAME]\n"
 		   "  --timeout SECONDS        deadline of each request (1 to 86400)\n"

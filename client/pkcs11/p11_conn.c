@@ -31,17 +31,25 @@ uint64_t p11_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* KEYHOLD_SOCKET (libkeyhold's default when unset), or TLS when
+/* KEYHOLD_ENDPOINTS (several nodes: libkeyhold spreads the pool's
+ * connections over them and moves a failed read or Sign to the next one),
+ * else KEYHOLD_SOCKET (libkeyhold's default when unset), or TLS when
  * KEYHOLD_CONNECT=HOST:PORT with KEYHOLD_TLS_CA/_CERT/_KEY and optionally
  * KEYHOLD_TLS_SERVER_NAME (docs/PKCS11.md). */
 CK_RV p11_conn_init(void)
 {
-	const char *connect = getenv("KEYHOLD_CONNECT");
+	const char *connect = getenv("KEYHOLD_CONNECT"), *eps = getenv("KEYHOLD_ENDPOINTS");
 	enum kh_err r;
 
 	if (kh_client_opts_new(&p11.opts) != KH_OK)
 		return CKR_HOST_MEMORY;
-	if (connect != NULL && connect[0] != '\0') {
+	if (eps != NULL && eps[0] != '\0') {
+		/* kh_client_opts_new took it already; set again here so that a
+		 * bad list fails C_Initialize with its reason, not every call. */
+		r = kh_client_opts_set_endpoints(p11.opts, eps);
+		if (r == KH_E_INVALID_ARGUMENT)
+			fprintf(stderr, "keyhold-pkcs11: %s\n", kh_client_opts_error_message(p11.opts));
+	} else if (connect != NULL && connect[0] != '\0') {
 		const char *sn = getenv("KEYHOLD_TLS_SERVER_NAME");
 
 		r = kh_client_opts_set_tls(p11.opts, connect, getenv("KEYHOLD_TLS_CA"), getenv("KEYHOLD_TLS_CERT"),
@@ -88,10 +96,18 @@ void p11_conn_forked(void)
 	/* A Unix socket closed in the child stays open in the parent. A TLS
 	 * client would send close_notify on the parent's connection when
 	 * freed: the child forgets those instead (a one-time leak). */
-	if (p11.tls)
+	if (p11.tls) {
 		p11.n_idle = 0;
-	else
-		pool_drop_locked();
+	} else {
+		size_t i;
+
+		/* A list may mix both kinds. */
+		for (i = 0; i < p11.n_idle; i++)
+			if (strncmp(kh_client_endpoint(p11.idle[i]), "tls:", 4) != 0)
+				kh_client_free(p11.idle[i]);
+		p11.n_idle = 0;
+		p11.pool_gen++;
+	}
 	pthread_mutex_unlock(&p11.pool_lock);
 }
 
@@ -170,29 +186,33 @@ enum kh_err p11_rpc_sign(const char *key, const char *digest, const char *paddin
 	int attempt;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		uint64_t gen, id;
+		uint64_t gen;
 		kh_client *c = pool_get(&gen);
-		enum kh_err r, st = KH_E_UNKNOWN;
+		uint8_t *s = NULL;
+		size_t n = 0;
+		enum kh_err r;
 
 		if (c == NULL)
 			return KH_E_UNAVAILABLE;
-		r = kh_sign_send(c, key, digest, padding, prehashed, data, len, &id);
-		if (r == KH_OK)
-			r = kh_sign_recv(c, &id, &st, sig, cap, sig_len);
-		if (r != KH_OK) {
-			/* The connection is unusable (kh_recv's contract). */
+		/* kh_sign, not kh_sign_send/recv: a request alone in flight is
+		 * what libkeyhold sends again on the next node when one fails. */
+		r = kh_sign(c, key, digest, padding, prehashed, data, len, &s, &n);
+		if (r == KH_E_UNAVAILABLE) {
 			p11_dbg("Sign %s: %s", key, kh_client_error_message(c));
-			if (r != KH_E_UNAVAILABLE) {
-				kh_client_free(c);
-				return r;
-			}
 			pool_broken(c);
 			continue;
 		}
-		if (st != KH_OK)
-			p11_dbg("Sign %s: %s %s", key, kh_err_name(st), kh_client_error_message(c));
+		if (r == KH_OK && n > cap)
+			r = KH_E_OUT_OF_RANGE;
+		if (r == KH_OK) {
+			memcpy(sig, s, n);
+			*sig_len = n;
+		} else {
+			p11_dbg("Sign %s: %s %s", key, kh_err_name(r), kh_client_error_message(c));
+		}
+		kh_free(s);
 		pool_put(c, gen);
-		return st;
+		return r;
 	}
 	return KH_E_UNAVAILABLE;
 }

@@ -22,6 +22,7 @@ struct kp_prov {
 	OSSL_FUNC_core_vset_error_fn *vset_error;
 	char *socket; /* provider parameter "socket", or NULL */
 	char *tls_connect, *tls_ca, *tls_cert, *tls_key, *tls_server_name;
+	char *endpoints; /* provider parameter "endpoints" (several nodes), or NULL */
 };
 
 enum kp_type { KP_RSA, KP_EC, KP_ED25519, KP_RSA_PSS };

@@ -1,5 +1,5 @@
 /* provider.c: the keyhold OpenSSL 3 provider's entry point (OSSL_provider_init),
- * its parameters (openssl.cnf: socket, TLS), its algorithm tables, errors,
+ * its parameters (openssl.cnf: socket, endpoints, TLS), its algorithm tables, errors,
  * and the key object that names a key held by keyholdd. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +40,20 @@ static kh_client *kp_connect(struct kp_key *k)
 	enum kh_err r;
 
 	r = kh_client_opts_new(&o);
-	if (r == KH_OK && k->socket == NULL && p->tls_connect != NULL) {
+	if (r == KH_OK && k->socket == NULL && p->endpoints != NULL) {
+		/* Several nodes: libkeyhold spreads and fails over (docs/CLUSTER.md). */
+		r = kh_client_opts_set_endpoints(o, p->endpoints);
+		if (r == KH_E_INVALID_ARGUMENT) {
+			kp_err(p, -r, "keyhold %s: provider parameter endpoints: %s", kh_err_name(r),
+			       kh_client_opts_error_message(o));
+			kh_client_opts_free(o);
+			return NULL;
+		}
+		if (r == KH_OK)
+			r = kh_client_opts_set_tls_files(o, p->tls_ca, p->tls_cert, p->tls_key);
+		if (r == KH_OK && p->tls_server_name != NULL)
+			r = kh_client_opts_set_tls_server_name(o, p->tls_server_name);
+	} else if (r == KH_OK && k->socket == NULL && p->tls_connect != NULL) {
 		r = kh_client_opts_set_tls(o, p->tls_connect, p->tls_ca, p->tls_cert, p->tls_key);
 		if (r == KH_OK && p->tls_server_name != NULL)
 			r = kh_client_opts_set_tls_server_name(o, p->tls_server_name);
@@ -391,6 +404,7 @@ static void kp_teardown(void *provctx)
 	OSSL_LIB_CTX_free(p->libctx);
 	free(p->socket);
 	free(p->tls_connect);
+	free(p->endpoints);
 	free(p->tls_ca);
 	free(p->tls_cert);
 	free(p->tls_key);
@@ -434,6 +448,13 @@ static int kp_env(char **out, const char *name)
 	return v == NULL || v[0] == '\0' || (*out = strdup(v)) != NULL;
 }
 
+static bool kp_env_set(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0';
+}
+
 /* The module's one exported symbol (declared in openssl/core.h). */
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in, const OSSL_DISPATCH **out,
 		       void **provctx)
@@ -466,12 +487,15 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
 	if (get == NULL || !kp_param(core, get, "socket", &p->socket) ||
 	    !kp_param(core, get, "tls_connect", &p->tls_connect) || !kp_param(core, get, "tls_ca", &p->tls_ca) ||
 	    !kp_param(core, get, "tls_cert", &p->tls_cert) || !kp_param(core, get, "tls_key", &p->tls_key) ||
-	    !kp_param(core, get, "tls_server_name", &p->tls_server_name))
+	    !kp_param(core, get, "tls_server_name", &p->tls_server_name) ||
+	    !kp_param(core, get, "endpoints", &p->endpoints))
 		goto fail;
-	/* Neither set in openssl.cnf: TLS from the environment, as the
+	/* None set in openssl.cnf: libkeyhold's KEYHOLD_ENDPOINTS (with its
+	 * KEYHOLD_TLS_*) when set; else TLS from the environment, as the
 	 * PKCS#11 module takes it (KEYHOLD_CONNECT with KEYHOLD_TLS_*); else
 	 * libkeyhold's KEYHOLD_SOCKET or default. */
-	if (p->socket == NULL && p->tls_connect == NULL && kp_env(&p->tls_connect, "KEYHOLD_CONNECT") &&
+	if (p->socket == NULL && p->tls_connect == NULL && p->endpoints == NULL && !kp_env_set("KEYHOLD_ENDPOINTS") &&
+	    kp_env(&p->tls_connect, "KEYHOLD_CONNECT") &&
 	    p->tls_connect != NULL &&
 	    (!kp_env(&p->tls_ca, "KEYHOLD_TLS_CA") || !kp_env(&p->tls_cert, "KEYHOLD_TLS_CERT") ||
 	     !kp_env(&p->tls_key, "KEYHOLD_TLS_KEY") || !kp_env(&p->tls_server_name, "KEYHOLD_TLS_SERVER_NAME")))

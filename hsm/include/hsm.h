@@ -167,7 +167,16 @@ enum kh_err hsm_data_read(struct hsm *h, const char *label, uint8_t *buf, size_t
 enum kh_err hsm_data_write(struct hsm *h, const char *label, const uint8_t *data, size_t len,
 			   struct kh_errbuf *e) KH_WUR;
 enum kh_err hsm_data_delete(struct hsm *h, const char *label, struct kh_errbuf *e) KH_WUR;
-/* Every private key on the token that has a label, sorted by name. */
+/* Forgets what keyholdd caches about the token key name (NULL: every
+ * key): its object handles, type and public key. The next use finds it on
+ * the token again, or answers NOT_FOUND. The hook for a cluster's "key
+ * created/deleted on another node" notice; without one a node still
+ * tolerates keys appearing and disappearing under it (a miss is always
+ * looked up on the token, a stale handle is found again once, show and
+ * list read the token; docs/CLUSTER.md "One token for all nodes"). */
+void hsm_keys_invalidate(struct hsm *h, const char *name);
+/* Every private key on the token that has a label, sorted by name; cache
+ * entries of keys no longer on the token are dropped. */
 enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbuf *e) KH_WUR;
 /* Destroys the private and public key objects (and any certificate object
  * with the same CKA_ID). */
@@ -184,6 +193,10 @@ struct hsm_sign_op {
 	const uint8_t *in;
 	size_t in_len;
 };
+/* KH_E_ABORTED: the cached handle was stale and the key now under that
+ * name is another one (deleted and generated again through another node):
+ * nothing was signed, and what the caller looked up about the key (type,
+ * public key) is stale; look it up again and retry. */
 enum kh_err hsm_sign(struct hsm *h, const struct hsm_sign_op *op, uint8_t **sig, size_t *sig_len,
 		     struct kh_errbuf *e) KH_WUR;
 

@@ -53,7 +53,10 @@
 /* Refusals: one record per principal per window, with a count. */
 #define AUDIT_REFUSAL_WINDOW_US 1000000u
 #define AUDIT_REFUSAL_SLOTS 64
-#define AUDIT_ANCHOR_LABEL "keyhold-audit-anchor"
+/* The token's anchor object is "<audit key>-anchor": "keyhold-audit-anchor"
+ * for the default key, and one per node when the nodes of a cluster share
+ * a token with an audit key each (docs/CLUSTER.md). */
+#define AUDIT_ANCHOR_SUFFIX "-anchor"
 #define AUDIT_ANCHOR_MAX 256
 /* MESSAGE_ID of the journal copies of audit records ([audit] journal). */
 #define AUDIT_JOURNAL_MESSAGE_ID "4b3c1e0a9d7f4e2a8c5b6d1f0e9a7c31"
@@ -99,6 +102,7 @@ struct audit {
 	char *path;
 	struct hsm *h;
 	char key[KH_NAME_MAX + 1];
+	char anchor_label[KH_NAME_MAX + sizeof(AUDIT_ANCHOR_SUFFIX)];
 	EVP_PKEY *pub;                /* the checkpoint key's public half */
 	char keyfp[65];               /* hex SHA-256 of its SPKI */
 	unsigned ckpt_records, ckpt_interval_s;
@@ -1215,12 +1219,12 @@ static void audit_anchor_load(struct audit *a)
 	bool have_t = false, have_d = false;
 	int r;
 
-	r = hsm_data_read(a->h, AUDIT_ANCHOR_LABEL, (uint8_t *)buf, sizeof(buf) - 1, &len, &e);
+	r = hsm_data_read(a->h, a->anchor_label, (uint8_t *)buf, sizeof(buf) - 1, &len, &e);
 	if (r == KH_OK) {
 		buf[len] = '\0';
 		have_t = audit_anchor_parse(buf, &t);
 		if (!have_t)
-			log_err("the token's audit anchor '%s' does not parse", AUDIT_ANCHOR_LABEL);
+			log_err("the token's audit anchor '%s' does not parse", a->anchor_label);
 	} else if (r != KH_E_NOT_FOUND) {
 		log_err("the token's audit anchor: %s", e.msg);
 	}
@@ -1256,7 +1260,7 @@ static void audit_anchor_store(struct audit *a)
 	struct kh_errbuf e = { 0 };
 
 	audit_anchor_format(&a->anchor, buf, sizeof(buf));
-	if (hsm_data_write(a->h, AUDIT_ANCHOR_LABEL, (const uint8_t *)buf, strlen(buf), &e) != KH_OK)
+	if (hsm_data_write(a->h, a->anchor_label, (const uint8_t *)buf, strlen(buf), &e) != KH_OK)
 		log_err("cannot keep the audit anchor in the token: %s", e.msg);
 	memset(&e, 0, sizeof(e));
 	if (a->st != NULL && store_audit_anchor_put(a->st, buf, &e) != KH_OK)
@@ -1674,6 +1678,7 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	a->sync_always = cfg->sync_always;
 	a->tamper_refuse = cfg->tamper_refuse;
 	kh_strlcpy(a->key, cfg->key != NULL ? cfg->key : "keyhold-audit", sizeof(a->key));
+	snprintf(a->anchor_label, sizeof(a->anchor_label), "%s" AUDIT_ANCHOR_SUFFIX, a->key);
 	a->rotate_size = cfg->rotate_size;
 	a->rotate_age_s = cfg->rotate_age_s;
 	a->rotate_keep = cfg->rotate_keep;

@@ -239,10 +239,10 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
 	/* The grants' and the cluster's own connections to the state
 	 * database, like every database handle before the privilege drop. */
-	if (store_open(s->state_dir, &gst, &why) != KH_OK)
+	if (svc_store_open(s, &gst, &why) != KH_OK)
 		return kh_err_set(e, why.code, "key grants: %s", why.msg);
 	KH_TRY(access_grants_new(s->cfg, s->state_dir, gst, &s->grants, e));
-	if (store_open(s->state_dir, &cst, &why) != KH_OK)
+	if (svc_store_open(s, &cst, &why) != KH_OK)
 		return kh_err_set(e, why.code, "cluster: %s", why.msg);
 	KH_TRY(svc_cluster_open(s, cst, e));
 	if (s->cfg->tls_listen != NULL)

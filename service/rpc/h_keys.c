@@ -154,7 +154,7 @@ static bool svc_key_is_rsa(enum kh_key_type t)
 	return t == KH_KEY_RSA1024 || t == KH_KEY_RSA2048 || t == KH_KEY_RSA3072 || t == KH_KEY_RSA4096;
 }
 
-enum kh_err svc_h_sign(struct rpc_call *c, struct kh_errbuf *e)
+static enum kh_err svc_h_sign_once(struct rpc_call *c, struct kh_errbuf *e)
 {
 	const Keyhold__V1__SignRequest *q = (const void *)c->req;
 	Keyhold__V1__SignResponse *m = rpc_msg(c, &keyhold__v1__sign_response__descriptor);
@@ -236,5 +236,19 @@ enum kh_err svc_h_sign(struct rpc_call *c, struct kh_errbuf *e)
 	c->resp = &m->base;
 out:
 	EVP_PKEY_free(pkey);
+	return r;
+}
+
+enum kh_err svc_h_sign(struct rpc_call *c, struct kh_errbuf *e)
+{
+	int r = svc_h_sign_once(c, e);
+
+	/* The key was deleted and generated again under its name by another
+	 * node on the same token since this node cached it (hsm_sign): once
+	 * more, with its type, grants, policy and public key looked up anew. */
+	if (r == KH_E_ABORTED) {
+		kh_err_clear(e);
+		r = svc_h_sign_once(c, e);
+	}
 	return r;
 }

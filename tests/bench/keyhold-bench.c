@@ -14,6 +14,11 @@
  *                 [--pid PID]
  *   keyhold-bench latency --socket S [--seconds N]  (GetStatus p50/p99, one client)
  *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
+ *   keyhold-bench cluster --endpoints LIST --key NAME --type T
+ *                 [--conc N] [--seconds S] [--json]
+ *                 (N synchronous clients spread over the nodes of LIST by
+ *                 libkeyhold, as KEYHOLD_ENDPOINTS does; scripts/bench.sh
+ *                 --cluster)
  *
  * Raw PKCS#11 here is the peer being measured, so this file includes
  * pkcs11.h; the service's own token code stays in hsm/. */
@@ -441,6 +446,26 @@ struct kh_thread {
 
 /* One connection with `depth` requests in flight; depth 1 is a plain
  * synchronous client. */
+/* A client on socket, or (socket NULL) on libkeyhold's default:
+ * $KEYHOLD_ENDPOINTS, each connection starting at the next node. */
+static kh_client *bench_connect(const char *socket)
+{
+	kh_client_opts *o = NULL;
+	kh_client *c = NULL;
+
+	if (socket != NULL) {
+		if (kh_client_connect_unix(socket, &c) != KH_OK)
+			die("cannot connect to %s", socket);
+		return c;
+	}
+	if (kh_client_opts_new(&o) != KH_OK || kh_client_new(o, &c) != KH_OK)
+		die("out of memory");
+	kh_client_opts_free(o);
+	if (kh_client_connect(c) != KH_OK)
+		die("cannot connect: %s", kh_client_error_message(c));
+	return c;
+}
+
 static void *kh_thread_main(void *arg)
 {
 	struct kh_thread *t = arg;
@@ -454,8 +479,7 @@ static void *kh_thread_main(void *arg)
 	uint64_t id;
 	unsigned inflight = 0;
 
-	if (kh_client_connect_unix(t->socket, &c) != KH_OK)
-		die("cannot connect to %s", t->socket);
+	c = bench_connect(t->socket);
 	sent_at = calloc(RING, sizeof(*sent_at));
 	ring_id = calloc(RING, sizeof(*ring_id));
 	seq_of = calloc(RING, sizeof(*seq_of));
@@ -970,10 +994,52 @@ static int cmd_startup(int argc, char **argv)
 	return 0;
 }
 
+/* ---- cluster ---- */
+
+static int cmd_cluster(int argc, char **argv)
+{
+	const char *eps = arg_val(argc, argv, "--endpoints", NULL);
+	const char *key = arg_val(argc, argv, "--key", NULL);
+	const char *tn = arg_val(argc, argv, "--type", "p256");
+	double secs = atof(arg_val(argc, argv, "--seconds", "3")); /* NOLINT: bench-only */
+	unsigned conc = (unsigned)strtoul(arg_val(argc, argv, "--conc", "8"), NULL, 10);
+	bool json = arg_flag(argc, argv, "--json");
+	enum kh_key_type t = kh_key_type_from_name(tn);
+	const unsigned char *p;
+	uint8_t *spki = NULL;
+	size_t len = 0;
+	EVP_PKEY *pk;
+	kh_client *c;
+	struct result r;
+
+	if (eps == NULL || key == NULL || conc == 0)
+		die("cluster needs --endpoints LIST and --key NAME");
+	if (setenv("KEYHOLD_ENDPOINTS", eps, 1) != 0)
+		die("setenv");
+	c = bench_connect(NULL);
+	if (kh_key_public(c, key, &spki, &len) != KH_OK)
+		die("key %s: %s", key, kh_client_error_message(c));
+	kh_client_free(c);
+	p = spki;
+	pk = d2i_PUBKEY(NULL, &p, (long)len);
+	kh_free(spki);
+	if (pk == NULL)
+		die("key %s: a bad public key", key);
+	r = run_kh(NULL, key, t, conc, 1, secs, pk);
+	EVP_PKEY_free(pk);
+	if (json)
+		printf("{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"errors\":%" PRIu64 ",\"bad\":%" PRIu64 "}\n",
+		       r.ops, r.p50_us, r.p99_us, r.errors, r.bad);
+	else
+		printf("%8.0f sig/s  p50 %6.0f us  p99 %6.0f us  errors %" PRIu64 "  bad %" PRIu64 "\n", r.ops, r.p50_us,
+		       r.p99_us, r.errors, r.bad);
+	return r.bad == 0 && r.errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: keyhold-bench run|latency|scale|state|startup ...");
+		die("usage: keyhold-bench run|latency|scale|state|startup|cluster ...");
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(argv[1], "latency") == 0)
@@ -984,6 +1050,8 @@ int main(int argc, char **argv)
 		return cmd_state(argc - 2, argv + 2);
 	if (strcmp(argv[1], "startup") == 0)
 		return cmd_startup(argc - 2, argv + 2);
+	if (strcmp(argv[1], "cluster") == 0)
+		return cmd_cluster(argc - 2, argv + 2);
 	die("unknown command %s", argv[1]);
 	return 2;
 }

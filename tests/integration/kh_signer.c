@@ -3,11 +3,15 @@
  * every message and signature to a directory for the openssl CLI to verify;
  * prints the per-signature latency percentiles.
  *
- *   kh_signer SOCKET KEY[,KEY...] THREADS N OUTDIR [--pss]
+ *   kh_signer SOCKET KEY[,KEY...] THREADS N OUTDIR [--pss] [--gap-ms MS]
  *
- * Thread t signs "kh_signer thread t message i" with KEY number t mod K,
- * SHA-256, into OUTDIR/t.i.msg and OUTDIR/t.i.sig; OUTDIR/t.i.key names the
- * key. Exit 0 only when every request returned OK. */
+ * SOCKET "-": libkeyhold's default ($KEYHOLD_ENDPOINTS, $KEYHOLD_SOCKET):
+ * a cluster's nodes, the threads' connections spread over them. Thread t
+ * signs "kh_signer thread t message i" with KEY number t mod K, SHA-256,
+ * into OUTDIR/t.i.msg and OUTDIR/t.i.sig; OUTDIR/t.i.key names the key;
+ * --gap-ms pauses between a thread's signatures (a load that lasts). Exit 0
+ * only when every request returned OK; "failovers" counts the moves to
+ * another node (kh_client_failovers). */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <keyhold/keyhold.h>
 
@@ -28,8 +33,10 @@ struct signer_job {
 	unsigned thread;
 	unsigned n;
 	bool pss;
+	unsigned gap_ms;
 	uint64_t *lat_us;       /* n entries */
 	unsigned failed;
+	unsigned failovers;
 	char err[600];
 };
 
@@ -64,7 +71,8 @@ static void *signer_run(void *arg)
 	char msg[96];
 	unsigned i;
 
-	if (kh_client_opts_new(&o) != KH_OK || kh_client_opts_set_socket(o, j->socket) != KH_OK ||
+	if (kh_client_opts_new(&o) != KH_OK ||
+	    (strcmp(j->socket, "-") != 0 && kh_client_opts_set_socket(o, j->socket) != KH_OK) ||
 	    kh_client_new(o, &c) != KH_OK) {
 		snprintf(j->err, sizeof(j->err), "out of memory");
 		j->failed = j->n;
@@ -102,7 +110,10 @@ static void *signer_run(void *arg)
 				snprintf(j->err, sizeof(j->err), "writing to %s: %s", j->outdir, strerror(errno));
 		}
 		kh_free(sig);
+		if (j->gap_ms > 0)
+			usleep(j->gap_ms * 1000u);
 	}
+	j->failovers = kh_client_failovers(c);
 	kh_client_free(c);
 	return NULL;
 }
@@ -131,15 +142,25 @@ int main(int argc, char **argv)
 	struct signer_job jobs[SIGNER_MAX_THREADS];
 	pthread_t tid[SIGNER_MAX_THREADS];
 	char *keys[SIGNER_MAX_KEYS], *keylist = NULL, *p;
-	unsigned long threads, n;
-	unsigned nkeys = 0, t, failed = 0;
+	unsigned long threads, n, gap = 0;
+	unsigned nkeys = 0, t, failed = 0, failovers = 0;
+	bool pss = false;
+	int a;
 	uint64_t *all = NULL;
 	size_t total, k = 0, i;
 	uint64_t t0, elapsed;
 	int rc = 1;
 
-	if (argc < 6 || argc > 7 || (argc == 7 && strcmp(argv[6], "--pss") != 0)) {
-		fprintf(stderr, "usage: kh_signer SOCKET KEY[,KEY...] THREADS N OUTDIR [--pss]\n");
+	for (a = 6; a < argc; a++) {
+		if (strcmp(argv[a], "--pss") == 0)
+			pss = true;
+		else if (strcmp(argv[a], "--gap-ms") == 0 && a + 1 < argc && (gap = signer_num(argv[a + 1], 10000)) > 0)
+			a++;
+		else
+			break;
+	}
+	if (argc < 6 || a < argc) {
+		fprintf(stderr, "usage: kh_signer SOCKET KEY[,KEY...] THREADS N OUTDIR [--pss] [--gap-ms MS]\n");
 		return 2;
 	}
 	threads = signer_num(argv[3], SIGNER_MAX_THREADS);
@@ -167,7 +188,7 @@ int main(int argc, char **argv)
 	t0 = signer_now_us();
 	for (t = 0; t < threads; t++) {
 		jobs[t] = (struct signer_job){ .socket = argv[1], .key = keys[t % nkeys], .outdir = argv[5],
-					      .thread = t, .n = (unsigned)n, .pss = argc == 7,
+					      .thread = t, .n = (unsigned)n, .pss = pss, .gap_ms = (unsigned)gap,
 					      .lat_us = all + (size_t)t * n };
 		if (pthread_create(&tid[t], NULL, signer_run, &jobs[t]) != 0) {
 			fprintf(stderr, "kh_signer: pthread_create failed\n");
@@ -178,6 +199,7 @@ int main(int argc, char **argv)
 	}
 	for (t = 0; t < threads; t++) {
 		pthread_join(tid[t], NULL);
+		failovers += jobs[t].failovers;
 		if (jobs[t].failed) {
 			fprintf(stderr, "kh_signer: thread %u (%s): %u failed; first: %s\n", t, jobs[t].key,
 				jobs[t].failed, jobs[t].err);
@@ -189,9 +211,9 @@ int main(int argc, char **argv)
 	qsort(all, k, sizeof(*all), signer_cmp);
 	i = k ? k - 1 : 0;
 	printf("signatures %zu failed %u threads %lu elapsed_ms %" PRIu64 " p50_us %" PRIu64 " p90_us %" PRIu64
-	       " p99_us %" PRIu64 " max_us %" PRIu64 "\n",
+	       " p99_us %" PRIu64 " max_us %" PRIu64 " failovers %u\n",
 	       k, failed, threads, elapsed / 1000, k ? all[k / 2] : 0, k ? all[k * 9 / 10] : 0,
-	       k ? all[k * 99 / 100] : 0, k ? all[i] : 0);
+	       k ? all[k * 99 / 100] : 0, k ? all[i] : 0, failovers);
 	rc = failed == 0 ? 0 : 1;
 out:
 	free(all);

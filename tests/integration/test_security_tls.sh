@@ -88,6 +88,18 @@ openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls.sig" "$T/msg" > /d
   || fail "the signature made over TLS does not verify"
 openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls.sig" "$P/server.ext" > /dev/null 2>&1 \
   && fail "the TLS signature verifies over another message"
+# A TLS entry of KEYHOLD_ENDPOINTS (docs/CLUSTER.md) with the KEYHOLD_TLS_*
+# files, after a node that is down; and --endpoints with the --tls-* flags.
+ok "sign over a tls: endpoint" env KEYHOLD_ENDPOINTS="unix:$T/down.sock, tls:127.0.0.1:$PORT" \
+  KEYHOLD_ENDPOINTS_ORDER=listed KEYHOLD_TLS_CA="$P/ca-good.pem" KEYHOLD_TLS_CERT="$P/client.pem" \
+  KEYHOLD_TLS_KEY="$P/client.key" "$KH_CLI" sign tls-sign --in "$T/msg" --out "$T/tls-ep.sig"
+openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls-ep.sig" "$T/msg" > /dev/null \
+  || fail "the signature made through KEYHOLD_ENDPOINTS over TLS does not verify"
+ok "--endpoints with tls: and --tls-*" env KEYHOLD_ENDPOINTS_ORDER=listed "$KH_CLI" \
+  --endpoints "unix:$T/down.sock,tls:127.0.0.1:$PORT" --tls-ca "$P/ca-good.pem" --tls-cert "$P/client.pem" \
+  --tls-key "$P/client.key" sign tls-sign --in "$T/msg" --out "$T/tls-ep.sig"
+openssl dgst -sha256 -verify "$P/sign.pub" -signature "$T/tls-ep.sig" "$T/msg" > /dev/null \
+  || fail "the signature made through --endpoints over TLS does not verify"
 # The PKCS#11 module over TLS (KEYHOLD_CONNECT, docs/PKCS11.md): the
 # certificate's principal sees the key granted to it, not the server's,
 # and signs with it.

@@ -73,8 +73,15 @@ KH_API void kh_free(void *p);
 
 typedef struct kh_client_opts kh_client_opts;
 
-/* A new option set: Unix socket $KEYHOLD_SOCKET, else the build's default
- * path; no TLS; no timeout. KH_E_RESOURCE_EXHAUSTED when out of memory. */
+/* A new option set: the nodes of $KEYHOLD_ENDPOINTS when set (see
+ * kh_client_opts_set_endpoints; its TLS entries take their files from
+ * $KEYHOLD_TLS_CA, $KEYHOLD_TLS_CERT, $KEYHOLD_TLS_KEY and
+ * $KEYHOLD_TLS_SERVER_NAME; $KEYHOLD_ENDPOINTS_ORDER=listed as
+ * kh_client_opts_set_endpoints_listed), else the Unix socket
+ * $KEYHOLD_SOCKET, else the build's default path; no timeout.
+ * KH_E_RESOURCE_EXHAUSTED when out of memory. A bad $KEYHOLD_ENDPOINTS is
+ * not an error here: kh_client_connect fails with KH_E_INVALID_ARGUMENT
+ * and says why. */
 KH_API enum kh_err kh_client_opts_new(kh_client_opts **out) KH_WUR;
 /* NULL is fine. */
 KH_API void kh_client_opts_free(kh_client_opts *o);
@@ -88,6 +95,31 @@ KH_API enum kh_err kh_client_opts_set_tls(kh_client_opts *o, const char *hostpor
 					  const char *cert_file, const char *key_file) KH_WUR;
 /* The name the server's certificate must carry; default: HOST. */
 KH_API enum kh_err kh_client_opts_set_tls_server_name(kh_client_opts *o, const char *name) KH_WUR;
+/* Several keyholdd nodes serving one service (docs/CLUSTER.md "Client
+ * failover"): list is "unix:PATH,tls:HOST:PORT,..." (at most 16 entries;
+ * TLS entries use the files of kh_client_opts_set_tls_files). It replaces
+ * the socket or TLS address set before; kh_client_opts_set_socket and
+ * kh_client_opts_set_tls replace it in turn. A connection starts at a node
+ * chosen per process and per connection (spreading clients over the
+ * nodes) and moves on to the next node when one cannot be reached. A
+ * request that fails with KH_E_UNAVAILABLE (refused, reset, closed before
+ * the answer, or the node answering UNAVAILABLE while it shuts down) is
+ * sent again on the next node when nothing of it reached the node, or when
+ * its method is a read or Sign (keyhold.proto's idempotency marks); a
+ * state change that may have committed is never sent again: its failure is
+ * returned. Only when the request is the client's one in flight (kh_call
+ * and the typed calls; never kh_send/kh_recv pipelining). Each node is
+ * tried at most once per request. KH_E_INVALID_ARGUMENT for a bad list,
+ * the reason in kh_client_opts_error_message(o). */
+KH_API enum kh_err kh_client_opts_set_endpoints(kh_client_opts *o, const char *list) KH_WUR;
+/* The files of TLS endpoints in a list (copied; NULL leaves one unset). */
+KH_API enum kh_err kh_client_opts_set_tls_files(kh_client_opts *o, const char *ca_file, const char *cert_file,
+						const char *key_file) KH_WUR;
+/* true: every connection tries the nodes in the order listed (a primary
+ * and standbys) instead of spreading. Default false. */
+KH_API void kh_client_opts_set_endpoints_listed(kh_client_opts *o, bool listed);
+/* Why the last setter on o failed ("" if none). Borrowed from o. */
+KH_API const char *kh_client_opts_error_message(const kh_client_opts *o);
 /* Per request: the deadline sent to the server, and how long the client
  * waits for an answer. 0 (default): no limit. */
 KH_API void kh_client_opts_set_timeout(kh_client_opts *o, uint32_t ms);
@@ -115,6 +147,12 @@ KH_API void kh_client_free(kh_client *c);
  * success). The string is borrowed from c until its next call. */
 KH_API enum kh_err kh_client_error_code(const kh_client *c);
 KH_API const char *kh_client_error_message(const kh_client *c);
+/* The node c is connected to (or last tried), as "unix:PATH" or
+ * "tls:HOST:PORT"; "" before any connect. Borrowed from c. */
+KH_API const char *kh_client_endpoint(const kh_client *c);
+/* How often c moved to another node after a failure (connects and
+ * requests sent again); for logs and tests. */
+KH_API unsigned kh_client_failovers(const kh_client *c);
 /* Requests sent with kh_send and not yet taken with kh_recv. */
 KH_API unsigned kh_client_pending(const kh_client *c);
 

@@ -100,8 +100,8 @@ static struct audit *fresh_log(char *path, size_t pathsz)
 	int i;
 
 	snprintf(path, pathsz, "%s/audit-%d.log", dir, ++log_no);
-	/* The token's anchor is another log's: this one starts afresh. */
-	assert_int_equal(hsm_data_delete(hsm, "keyhold-audit-anchor", &e), KH_OK);
+	/* The token's anchor ("<audit key>-anchor") is another log's: this one starts afresh. */
+	assert_int_equal(hsm_data_delete(hsm, "audit-test-key-anchor", &e), KH_OK);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.path = path;
 	cfg.key = "audit-test-key";
