@@ -82,8 +82,8 @@ enum kh_err access_grants_list(struct access_grants *p, const char *key, access_
 void access_grants_forget_key(struct access_grants *p, const char *key);
 /* Marks the cached runtime grants stale: the next check reloads them from
  * the state database. Safe from any thread. The one entry point for an
- * invalidation from outside (PostgreSQL LISTEN/NOTIFY); without one, every
- * check already compares the database's generation counter. */
+ * invalidation from outside: the "grants" notification every change sends
+ * to every node (PostgreSQL LISTEN/NOTIFY, cluster/). */
 void access_grants_invalidate(struct access_grants *p);
 
 /* ---- what a principal may see (visibility.c) ---- */

@@ -5,13 +5,15 @@
  * STATE_DIR/key-grants file of older versions is imported once and
  * renamed key-grants.imported. Admins need no grant.
  *
- * The grants are cached in memory. Every check first reads the "grants"
- * generation (one indexed row) and reloads the runtime grants when another
- * node changed them, so a grant revoked on one node is enforced by the
- * next request on every other node. access_grants_invalidate is the one
- * entry point that marks the cache stale from outside (the PostgreSQL
- * driver's LISTEN/NOTIFY). When the database cannot be read, the cache
- * stays as it was (signing goes on; the failure is logged). */
+ * The grants are cached in memory and a check reads no database. A
+ * change commits the rows, the "grants" generation's bump and a "grants"
+ * notification in one transaction; every node (this one too) hears it on
+ * its listener (PostgreSQL's LISTEN/NOTIFY, cluster/) and calls
+ * access_grants_invalidate, so the next check on any node reloads the
+ * runtime grants. With SQLite there is one node and the change reloads
+ * the cache itself. When the database cannot be read, the cache stays as
+ * it was (signing goes on; the failure is logged) and the reload is tried
+ * again at the next check. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -326,21 +328,25 @@ out:
 	return r;
 }
 
-/* Before every check: the cache reloaded when the database's generation
- * moved (another node, or this one, changed a grant) or it was marked
- * stale. A database that cannot be read leaves the cache as it is. */
+/* Before every check: the cache reloaded when it was marked stale (a
+ * node, this one or another, changed a grant). A database that cannot be
+ * read leaves the cache as it is, still stale. */
 static void policy_refresh(struct access_grants *p)
 {
 	struct kh_errbuf e = { 0 };
 	int64_t gen = 0;
-	int r;
+	int r = KH_OK;
 
-	if (p->st == NULL)
+	if (p->st == NULL || !atomic_load(&p->stale))
 		return;
 	pthread_mutex_lock(&p->db_lock);
-	r = store_gen_read(p->gen_reader, &gen, &e);
-	if (r == KH_OK && (gen != p->gen || atomic_exchange(&p->stale, false)))
-		r = policy_reload_locked(p, gen, &e);
+	if (atomic_exchange(&p->stale, false)) {
+		r = store_gen_read(p->gen_reader, &gen, &e);
+		if (r == KH_OK)
+			r = policy_reload_locked(p, gen, &e);
+		if (r != KH_OK)
+			atomic_store(&p->stale, true);
+	}
 	pthread_mutex_unlock(&p->db_lock);
 	if (r != KH_OK)
 		log_warn("key grants: the shared grants cannot be read (%s); the cached ones apply", e.msg);
@@ -585,6 +591,8 @@ static enum kh_err policy_change(struct access_grants *p,
 	r = fn(p, arg, e);
 	if (r == KH_OK)
 		r = store_gen_bump(p->st, POLICY_GEN, e);
+	if (r == KH_OK)
+		r = store_notify(p->st, POLICY_GEN, e);
 	if (r == KH_OK)
 		r = store_commit(p->st, e);
 	else

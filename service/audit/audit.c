@@ -1230,7 +1230,7 @@ static void audit_anchor_load(struct audit *a)
 	}
 	if (a->st != NULL) {
 		memset(&e, 0, sizeof(e));
-		r = store_audit_anchor_get(a->st, buf, sizeof(buf), &e);
+		r = store_audit_anchor_get(a->st, a->node, buf, sizeof(buf), &e);
 		if (r == KH_OK) {
 			have_d = audit_anchor_parse(buf, &d);
 			if (!have_d)
@@ -1263,7 +1263,7 @@ static void audit_anchor_store(struct audit *a)
 	if (hsm_data_write(a->h, a->anchor_label, (const uint8_t *)buf, strlen(buf), &e) != KH_OK)
 		log_err("cannot keep the audit anchor in the token: %s", e.msg);
 	memset(&e, 0, sizeof(e));
-	if (a->st != NULL && store_audit_anchor_put(a->st, buf, &e) != KH_OK)
+	if (a->st != NULL && store_audit_anchor_put(a->st, a->node, buf, &e) != KH_OK)
 		log_err("cannot keep the audit anchor in the state database: %s", e.msg);
 }
 

@@ -89,6 +89,34 @@ out:
 	return r;
 }
 
+enum kh_err svc_cluster_listen(struct svc *s, store_listen_cb *cb, void *arg, struct kh_errbuf *e)
+{
+	struct svc_cluster *c = s->cluster;
+	int r;
+
+	if (c == NULL)
+		return KH_OK;
+	pthread_mutex_lock(&c->lock);
+	r = store_listen(c->st, cb, arg, e);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void svc_cluster_notify(struct svc *s, const char *topic)
+{
+	struct svc_cluster *c = s->cluster;
+	struct kh_errbuf e = { 0 };
+	int r;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	r = store_notify(c->st, topic, &e);
+	pthread_mutex_unlock(&c->lock);
+	if (r != KH_OK)
+		log_warn("cluster: cannot tell the other nodes that '%s' changed: %s", topic, e.msg);
+}
+
 const char *svc_cluster_node(const struct svc *s)
 {
 	return s->cluster != NULL ? s->cluster->node : "";

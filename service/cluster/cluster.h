@@ -35,6 +35,16 @@ enum kh_err svc_cluster_start(struct svc *s, struct event_base *base, struct kh_
  * NULL s->cluster is fine. */
 void svc_cluster_stop(struct svc *s);
 
+/* What changed on one node reaches every node (this one too) as a topic
+ * (store.h: "grants", "key:NAME", or STORE_TOPIC_ALL when anything may
+ * have): cb runs on the state database's listener thread and should only
+ * mark caches stale. PostgreSQL's LISTEN/NOTIFY; with SQLite (one node)
+ * nothing is ever called back. Once, after svc_cluster_open. */
+enum kh_err svc_cluster_listen(struct svc *s, store_listen_cb *cb, void *arg, struct kh_errbuf *e) KH_WUR;
+/* Tells every node that topic changed (now: outside a transaction); a
+ * failure is logged (the other nodes' caches then find out on a miss or
+ * at their next reconnect). Any thread; NULL s->cluster is fine. */
+void svc_cluster_notify(struct svc *s, const char *topic);
 /* This node's name ("" without a cluster: unit tests). */
 const char *svc_cluster_node(const struct svc *s);
 

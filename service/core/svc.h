@@ -87,6 +87,11 @@ struct svc {
 	 * the function lives in rpc/, above it, so daemon/ sets it at start.
 	 * NULL: no automatic enrollment (unit tests). */
 	enum kh_err (*enroll_auto)(struct svc *s, const char *tp, char *serial, size_t n, struct kh_errbuf *e);
+	/* Tells the cluster's other nodes that topic changed ("key:NAME":
+	 * generated or deleted; store.h's topics): svc_cluster_notify, which
+	 * lives in cluster/, above keys/, so daemon/ sets it at start. NULL:
+	 * nobody to tell (unit tests). */
+	void (*announce)(struct svc *s, const char *topic);
 };
 
 /* "INIT", "SELF_TEST", "OPERATIONAL", "ERROR" (svc_state.c). */

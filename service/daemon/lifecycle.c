@@ -183,6 +183,24 @@ static enum kh_err svc_size_pool(struct svc *s, struct kh_errbuf *e)
 
 /* The FIPS ERROR state's reaction (fips/ calls it through a callback, so
  * it never reaches into the server): stop listening and drain. */
+/* A notification from the state database's listener thread (cluster/):
+ * what a node (another, or this one) changed, dropped from this node's
+ * caches; the next use reads it again. */
+static void svc_state_changed(const char *topic, void *arg)
+{
+	struct svc *s = arg;
+
+	log_dbg("state database: notified that '%s' changed: dropped from this node's caches", topic);
+	if (strcmp(topic, STORE_TOPIC_ALL) == 0) {
+		access_grants_invalidate(s->grants);
+		hsm_keys_invalidate(s->hsm, NULL);
+	} else if (strcmp(topic, "grants") == 0) {
+		access_grants_invalidate(s->grants);
+	} else if (strncmp(topic, "key:", 4) == 0) {
+		hsm_keys_invalidate(s->hsm, topic + 4);
+	}
+}
+
 static void svc_fips_error_shutdown(void *arg)
 {
 	struct svc *s = arg;
@@ -245,6 +263,9 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	if (svc_store_open(s, &cst, &why) != KH_OK)
 		return kh_err_set(e, why.code, "cluster: %s", why.msg);
 	KH_TRY(svc_cluster_open(s, cst, e));
+	/* What another node changes reaches this node's caches. */
+	KH_TRY(svc_cluster_listen(s, svc_state_changed, s, e));
+	s->announce = svc_cluster_notify;
 	if (s->cfg->tls_listen != NULL)
 		KH_TRY(svc_tls_ctx_new(s, &s->tls_ctx, e));
 	KH_TRY(svc_server_new(s, base, &s->server, e));

@@ -399,10 +399,13 @@ enum kh_err store_revstate_remove(struct store *st, const char *id, struct kh_er
 
 /* ---- the audit log's anchor ---- */
 
-/* The last checkpoint's anchor as audit/ formats it (text, at most
- * outsz - 1 bytes). NOT_FOUND when none is kept. */
-enum kh_err store_audit_anchor_get(struct store *st, char *out, size_t outsz, struct kh_errbuf *e) KH_WUR;
-enum kh_err store_audit_anchor_put(struct store *st, const char *value, struct kh_errbuf *e) KH_WUR;
+/* Node's last checkpoint's anchor as audit/ formats it (text, at most
+ * outsz - 1 bytes), one row per node of a cluster (schema 10; an older
+ * version's single row is the node's until it writes its own).
+ * NOT_FOUND when none is kept. */
+enum kh_err store_audit_anchor_get(struct store *st, const char *node, char *out, size_t outsz,
+				   struct kh_errbuf *e) KH_WUR;
+enum kh_err store_audit_anchor_put(struct store *st, const char *node, const char *value, struct kh_errbuf *e) KH_WUR;
 
 /* ---- several nodes as one service (store_cluster.c, schema 10) ---- */
 

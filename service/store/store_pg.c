@@ -710,6 +710,7 @@ struct pg_listener {
 	char *path;
 	store_listen_cb *cb;
 	void *arg;
+	PGconn *first;         /* listening already when the thread starts; NULL: not yet */
 };
 
 static void pg_listen_deliver(struct pg_listener *l, PGconn *c)
@@ -731,27 +732,38 @@ static bool pg_listen_stopped(struct pg_listener *l, int ms)
 	return poll(&p, 1, ms) > 0;
 }
 
+/* A new connection that listens on the channel; NULL (why set) when it
+ * cannot. */
+static PGconn *pg_listen_connect(struct pg_listener *l, char *why, size_t n)
+{
+	PGconn *c = pg_connect(l->d, why, n);
+	PGresult *res;
+
+	if (c == NULL)
+		return NULL;
+	res = PQexec(c, "LISTEN " PG_CHANNEL);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_msg(PQerrorMessage(c), why, n);
+		PQfinish(c);
+		c = NULL;
+	}
+	PQclear(res);
+	return c;
+}
+
 static void *pg_listen_main(void *arg)
 {
 	struct pg_listener *l = arg;
-	PGconn *c = NULL;
+	PGconn *c = l->first;
 	char why[KH_ERR_MSG_MAX];
-	bool was_down = false;
+	/* Not listening when store_listen returned: what was notified since
+	 * is lost, and the first connection counts as listening again. */
+	bool was_down = c == NULL;
 
+	l->first = NULL;
 	for (;;) {
-		PGresult *res = NULL;
-
 		if (c == NULL) {
-			c = pg_connect(l->d, why, sizeof(why));
-			if (c != NULL) {
-				res = PQexec(c, "LISTEN " PG_CHANNEL);
-				if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-					pg_msg(PQerrorMessage(c), why, sizeof(why));
-					PQfinish(c);
-					c = NULL;
-				}
-				PQclear(res);
-			}
+			c = pg_listen_connect(l, why, sizeof(why));
 			if (c == NULL) {
 				if (!was_down)
 					log_warn("state database %s: notifications: %s; trying again every second",
@@ -866,6 +878,7 @@ enum kh_err store_pg_listen(struct store *st, store_listen_cb *cb, void *arg, st
 {
 	struct pg_db *d = pg_db(st);
 	struct pg_listener *l = NULL;
+	char why[KH_ERR_MSG_MAX] = "";
 	int r = KH_OK;
 
 	KH_ENSURE(d->listener == NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION, "the store already has a listener"));
@@ -878,8 +891,18 @@ enum kh_err store_pg_listen(struct store *st, store_listen_cb *cb, void *arg, st
 	l->path = st->path;
 	l->cb = cb;
 	l->arg = arg;
-	KH_ENSURE(pthread_create(&l->thread, NULL, pg_listen_main, l) == 0,
-		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "notifications: cannot start the listener thread"));
+	/* Listening before store_listen returns, so that no change committed
+	 * after it is missed; a server that cannot be reached now is tried
+	 * again by the thread (and STORE_TOPIC_ALL delivered then). */
+	l->first = pg_listen_connect(l, why, sizeof(why));
+	if (l->first == NULL)
+		log_warn("state database %s: notifications: %s; trying again every second", st->path, why);
+	if (pthread_create(&l->thread, NULL, pg_listen_main, l) != 0) {
+		if (l->first != NULL)
+			PQfinish(l->first);
+		r = kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "notifications: cannot start the listener thread");
+		goto out;
+	}
 	d->listener = l;
 	l = NULL;
 out:

@@ -31,13 +31,13 @@ for i in 1 2 3 4 5 6 7 8; do ok "sign $i" kh sign tk --in "$T/msg" --out "$T/s";
 kh_stop
 tail -n 1 "$LOG" | grep -q "method=Checkpoint .* sig=" || fail "the log does not end with a checkpoint"
 cp "$LOG" "$T/pristine.log"
-[ -n "$(kh_state_sql 'SELECT value FROM audit_anchor')" ] || fail "no anchor in the state database"
+[ -n "$(kh_state_sql 'SELECT value FROM audit_anchors')" ] || fail "no anchor in the state database"
 
 # Cut back: the last three records, the final signed checkpoint among them.
 head -n -3 "$T/pristine.log" > "$LOG"
 start_refused "a cut log" "ends .* before checkpoint"
 # The same with the database's copy of the anchor gone: the token's holds.
-kh_state_sql 'DELETE FROM audit_anchor'
+kh_state_sql 'DELETE FROM audit_anchors'
 start_refused "a cut log, database anchor deleted" "ends .* before checkpoint"
 # Deleted altogether.
 rm -f "$LOG"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Three keyholdd nodes as one service (issue 20, docs/CLUSTER.md): one
 # PostgreSQL state database of the test's own (lib_pg.sh) and one SoftHSM2
-# token shared by the three processes. A trustpoint enrolled on node 2 is
-# exported from node 1; a grant made on node 1 lets a signer sign on node
-# 2, and once revoked on node 1 the very next request on node 2 is refused;
+# token behind p11-kit server, each node loading p11-kit-client.so. A key
+# generated on node 1 signs on node 3, and once deleted on node 3 is gone
+# on node 1; a trustpoint enrolled on node 2 is exported from node 1; a
+# grant made on node 1 lets a signer sign on node 2, and once revoked on
+# node 1 the very next request on node 2 is refused;
 # the node holding the expiry role is killed (SIGKILL, at a crash point)
 # in the middle of a renewal it claimed: while its lease and heartbeat are
 # fresh no other node renews, and once they ran out (keyholdd's test clock
@@ -19,6 +21,14 @@ DAY=86400
 kh_sec_user khclust
 kh_pg_start
 declare -A NODE_PID
+P11_CLIENT=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+[ -f "$P11_CLIENT" ] || fail "no $P11_CLIENT (Debian's p11-kit-modules)"
+[ "$KH_TOKEN" = softhsm ] || fail "this test puts p11-kit server in front of a SoftHSM2 token (ONE_TOKEN)"
+p11-kit server -f --provider "$TOKEN_MODULE" -n "$T/p11.sock" "$TOKEN_URI" > "$T/p11-kit.log" 2>&1 &
+P11_SERVER_PID=$!
+for _ in $(seq 1 100); do [ -S "$T/p11.sock" ] && break; sleep 0.05; done
+[ -S "$T/p11.sock" ] || fail "p11-kit server did not listen: $(cat "$T/p11-kit.log")"
+export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11.sock"
 
 node_conf() {
   local i=$1
@@ -32,10 +42,12 @@ state_dir = $T/s$i
 workers = 2
 log_level = debug
 [token]
-module = $TOKEN_MODULE
+module = $P11_CLIENT
 uri = $TOKEN_URI
 pin_file = $TOKEN_PIN_FILE
 sessions = 4
+[audit]
+key = keyhold-audit-n$i
 [access]
 admin = uid:$(id -u)
 signer = uid:$SEC_UID
@@ -70,6 +82,8 @@ nodes_kill() {
     kill -KILL "${NODE_PID[$i]}" 2> /dev/null || true
     wait "${NODE_PID[$i]}" 2> /dev/null || true
   done
+  kill "$P11_SERVER_PID" 2> /dev/null || true
+  wait "$P11_SERVER_PID" 2> /dev/null || true
 }
 trap 'rc=$?; nodes_kill; (exit $rc); kh_cleanup' EXIT
 
@@ -86,6 +100,18 @@ kh_has_type p256 || fail "the test needs p256 keys"
 ok "status on node 3" n 3 --json status
 [ "$(json_get 'sorted(x["name"] for x in d["cluster"]["nodes"])' < "$T/ok.out")" = "['n1', 'n2', 'n3']" ] \
   || { cat "$T/ok.out"; fail "node 3 does not see three nodes"; }
+
+# ---- a key generated on node 1 signs on node 3, deleted on node 3 ----
+printf 'one token, three nodes\n' > "$T/k.msg"
+ok "key on node 1" n 1 key generate k13 --type p256
+ok "its public key from node 3" n 3 key show k13 --pem
+cp "$T/ok.out" "$T/k13.pub"
+ok "node 3 signs with node 1's key" n 3 sign k13 --in "$T/k.msg" --out "$T/k13.sig"
+openssl dgst -sha256 -verify "$T/k13.pub" -signature "$T/k13.sig" "$T/k.msg" > /dev/null \
+  || fail "node 3's signature with node 1's key does not verify"
+ok "node 1 signs too" n 1 sign k13 --in "$T/k.msg" --out "$T/k13.sig1"
+ok "delete on node 3" n 3 key delete k13 --force
+expect_err NOT_FOUND "node 1 signs with a key node 3 deleted" n 1 sign k13 --in "$T/k.msg" --out "$T/k13.sig2"
 
 # ---- a trustpoint enrolled on node 2, exported from node 1 ----
 ok "create on node 2" n 2 trustpoint create web --generate p256 --subject "CN=web.example.com" --days 10 --renew-at 50

@@ -263,7 +263,8 @@ static void test_migrates_from_v1(void **state)
 		 "DROP TABLE truststore_crl_url; DROP TABLE crl_fetch; DROP TABLE revocation_state; "
 		 "DROP TABLE truststore_ocsp_signer; DROP TABLE trustpoint_pending_ca; "
 		 "DROP TABLE cluster_nodes; DROP TABLE cluster_leases; DROP TABLE cluster_claims; "
-		 "DROP TABLE cluster_generations; DROP TABLE audit_checkpoints; DROP TABLE key_grants;");
+		 "DROP TABLE cluster_generations; DROP TABLE audit_checkpoints; DROP TABLE key_grants; "
+		 "DROP TABLE audit_anchors;");
 	raw_set_version(1);
 	st = open_store();
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -1020,6 +1021,31 @@ static void test_pg_serialised(void **state)
 	store_close(a);
 }
 
+/* Schema 10: one audit anchor per node; an older version's single row is
+ * the first node's to read, and gone once that node writes its own. */
+static void test_audit_anchors(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store *st;
+	char v[64];
+
+	(void)state;
+	st = open_store();
+	raw_exec("INSERT INTO audit_anchor (id, value) VALUES (1, 'old')");
+	assert_int_equal(store_audit_anchor_get(st, "a", v, sizeof(v), &e), KH_OK);
+	assert_string_equal(v, "old");
+	assert_int_equal(store_audit_anchor_put(st, "a", "a1", &e), KH_OK);
+	assert_int_equal(store_audit_anchor_put(st, "b", "b1", &e), KH_OK);
+	assert_int_equal(store_audit_anchor_put(st, "a", "a2", &e), KH_OK);
+	assert_int_equal(store_audit_anchor_get(st, "a", v, sizeof(v), &e), KH_OK);
+	assert_string_equal(v, "a2");
+	assert_int_equal(store_audit_anchor_get(st, "b", v, sizeof(v), &e), KH_OK);
+	assert_string_equal(v, "b1");
+	assert_int_equal(store_audit_anchor_get(st, "c", v, sizeof(v), &e), KH_E_NOT_FOUND);
+	assert_int_equal(raw_int("SELECT count(*) FROM audit_anchor"), 0);
+	store_close(st);
+}
+
 /* Schema 10: a lease goes to one holder at a time, moves on only once it
  * expired, is renewed by its holder alone and is given up when the node
  * stops; a claim stays with a live claimant and passes to another node
@@ -1132,6 +1158,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_serialised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases_and_claims, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_anchors, setup, teardown),
 	};
 
 	pg_dsn = getenv("KH_TEST_PG_DSN");
