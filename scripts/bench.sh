@@ -132,18 +132,24 @@ stop_kh() { kill "$kh2_pid"; wait "$kh2_pid" 2> /dev/null || true; }
 write_conf off
 export KEYHOLD_SOCKET="$T/keyhold.sock"
 
-# ---- the state cell (--state): sqlite against postgresql ----
-if [ "$state" = 1 ]; then
-  log() { echo "$*" >&2; }
-  fail() { echo "bench: $*" >&2; exit 1; }
-  KH_BUILD=$build
+# bench_pg_start: a throwaway PostgreSQL 15 server (tests/integration/lib_pg.sh,
+# stopped by cleanup); a benchmark, not a test: it syncs its commits
+# (fsync, synchronous_commit) as in production.
+log() { echo "$*" >&2; }
+fail() { echo "bench: $*" >&2; exit 1; }
+export KH_BUILD=$build # lib_pg.sh: where its PostgreSQL template goes
+bench_pg_start() {
   # shellcheck source=tests/integration/lib_pg.sh
   . "$src/tests/integration/lib_pg.sh"
   kh_pg_start
-  # A benchmark, not a test: the server syncs its commits as in production.
   kh_pg_psql -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET synchronous_commit = on" > /dev/null
   PG_OPTS=${PG_OPTS/-c fsync=off/}
   kh_pg_restart
+}
+
+# ---- the state cell (--state): sqlite against postgresql ----
+if [ "$state" = 1 ]; then
+  bench_pg_start
   state_rows=()
   for backend in sqlite postgresql; do
     extra=""
@@ -185,7 +191,10 @@ if [ "$cluster" = 1 ]; then
     node_pids=()
     for i in 1 2 3; do
       conf_text off "$mode$i" "[audit]
-key = keyhold-audit-$mode$i" | sed "s|^module = .*|module = $mod|" > "$T/$mode$i.conf"
+key = keyhold-audit-$mode$i
+[cluster]
+node = $mode$i
+$(kh_pg_state_ini)" | sed "s|^module = .*|module = $mod|" > "$T/$mode$i.conf"
       start_kh "$mode$i"
       node_pids+=("$kh2_pid")
     done
@@ -209,7 +218,10 @@ key = keyhold-audit-$mode$i" | sed "s|^module = .*|module = $mod|" > "$T/$mode$i
       unset P11_KIT_SERVER_ADDRESS
     fi
   }
-  [ "$json" = 1 ] || echo "signatures/s, P-256, $cluster_conc synchronous clients spread by KEYHOLD_ENDPOINTS, ${seconds}s per row, $(nproc) CPUs"
+  # The nodes are one cluster: one PostgreSQL state database, as
+  # docs/CLUSTER.md sets them up.
+  bench_pg_start
+  [ "$json" = 1 ] || echo "signatures/s, P-256, $cluster_conc synchronous clients spread by KEYHOLD_ENDPOINTS, ${seconds}s per row, $(nproc) CPUs, the nodes' state on one PostgreSQL"
   cluster_mode file
   cluster_mode p11kit
   [ "$json" = 1 ] && printf '{"cluster":[%s]}\n' "$cluster_json"

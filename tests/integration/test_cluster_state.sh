@@ -85,7 +85,13 @@ nodes_kill() {
   kill "$P11_SERVER_PID" 2> /dev/null || true
   wait "$P11_SERVER_PID" 2> /dev/null || true
 }
-trap 'rc=$?; nodes_kill; (exit $rc); kh_cleanup' EXIT
+cluster_state_cleanup() {
+  local rc=$?
+  nodes_kill
+  (exit "$rc")
+  kh_cleanup
+}
+trap cluster_state_cleanup EXIT
 
 for i in 1 2 3; do node_conf "$i"; done
 # Node 1 starts first (it takes the roles) and dies at its crash point
