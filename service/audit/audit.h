@@ -32,6 +32,9 @@ struct audit_config {
 	bool journal;                 /* a copy of every record to keyholdd's log (the journal under systemd) */
 	const char *node;             /* this node's name ([cluster] node): every checkpoint is also
 				       * recorded in the state database under it; NULL: not recorded */
+	bool anchor_per_node;         /* the anchor kept under node's name (nodes sharing a token and a
+				       * database: PostgreSQL); false: one anchor (SQLite: one node,
+				       * whatever its host name is today) */
 };
 
 /* Rotation (docs/SECURITY.md): the full file ends with a signed RotateEnd

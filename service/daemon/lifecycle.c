@@ -160,6 +160,7 @@ static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_err
 	ac.now_s = svc_now;
 	ac.journal = s->cfg->audit_journal;
 	ac.node = s->cfg->cluster_node;
+	ac.anchor_per_node = s->cfg->state_postgresql;
 	r = audit_open(&ac, s->hsm, &s->audit, e);
 	free(path);
 	return r;

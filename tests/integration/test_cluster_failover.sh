@@ -257,6 +257,16 @@ converged() {
 for _ in $(seq 1 100); do converged && break; sleep 0.1; done
 converged || { cat "$T/st.json" >&2; fail "the cluster did not converge after the restarts"; }
 log "the restarted nodes rejoined: three live nodes, every role held"
+# Each node signs its checkpoints with its own audit key here: verify
+# --cluster on node 1 checks node 3's (its final checkpoint of a clean
+# stop) with the key node 3's line names, found in the token.
+node_stop 3
+node_start 3
+ok "audit verify --cluster" nk 1 --json audit verify --cluster
+json_get '[x["node"] for x in d["nodes"] if x["checkpoints"] > 0]' < "$T/ok.out" | grep -q "n3" \
+  || { cat "$T/ok.out"; fail "node 3's checkpoints are not recorded"; }
+[ "$(json_get 'd["cluster_ok"]' < "$T/ok.out")" = true ] \
+  || { cat "$T/ok.out"; fail "the nodes' checkpoints (one audit key each) do not verify"; }
 
 # ---- 3. a state change is not sent again; a read is ----
 # The first node takes the connection (stopped, its socket still accepts)

@@ -46,8 +46,6 @@ module = $P11_CLIENT
 uri = $TOKEN_URI
 pin_file = $TOKEN_PIN_FILE
 sessions = 4
-[audit]
-key = keyhold-audit-n$i
 [access]
 admin = uid:$(id -u)
 signer = uid:$SEC_UID
@@ -190,6 +188,21 @@ done
 ok "status after the death" n 2 --json status
 [ "$(json_get "[x['alive'] for x in d['cluster']['nodes'] if x['name'] == 'n1'][0]" < "$T/ok.out")" = false ] \
   || fail "the killed node is still alive in the status"
+# The nodes share the default audit key and the token: each keeps its own
+# anchor (keyhold-audit-anchor-nI), so a node restarted finds its own.
+# A clean stop writes a final checkpoint: nodes 2 and 3 then have one each.
+for i in 2 3; do
+  kill -TERM "${NODE_PID[$i]}"
+  wait "${NODE_PID[$i]}" || fail "node $i did not stop cleanly"
+  unset "NODE_PID[$i]"
+  node_start "$i"
+  grep -q "audit anchors differ\|before checkpoint" "$T/n$i.log" && fail "node $i took another node's audit anchor"
+done
+ok "audit verify on node 3" n 3 --json audit verify
+[ "$(json_get 'd["ok"]' < "$T/ok.out")" = true ] || { cat "$T/ok.out"; fail "node 3's own log does not verify"; }
 ok "audit verify --cluster" n 2 --json audit verify --cluster
-[ "$(json_get 'd["cluster_ok"]' < "$T/ok.out")" = true ] || { cat "$T/ok.out"; fail "the cluster's checkpoints do not verify"; }
+cp "$T/ok.out" "$T/vc.json"
+[ "$(json_get 'd["cluster_ok"]' < "$T/vc.json")" = true ] || { cat "$T/vc.json"; fail "the cluster's checkpoints do not verify"; }
+[ "$(json_get 'sorted(x["node"] for x in d["nodes"] if x["checkpoints"] > 0)' < "$T/vc.json")" = "['n2', 'n3']" ] \
+  || { cat "$T/vc.json"; fail "not every node's checkpoints are recorded"; }
 log "PASS"
