@@ -327,4 +327,15 @@ grep -q "keyhold-pkcs11: KEYHOLD_ENDPOINTS: entry 1 'unix:'" "$T/p11bad.out" \
 node_start 1
 for i in 1 2 3; do nk "$i" health > /dev/null || fail "node $i does not answer at the end"; done
 for i in 1 2 3; do node_stop "$i"; done
+# The file-mode nodes (alone, SQLite) kept their anchors as
+# keyhold-audit-nI-anchor; as cluster nodes they took them over and, from
+# their first checkpoint on, keep keyhold-audit-nI-anchor-nI only.
+grep -q "audit anchor: 'keyhold-audit-n1-anchor' (one node's, from before the cluster) is node 'n1''s" \
+  "$T/n1/keyholdd.log" || fail "node 1 did not take over its anchor from before the cluster"
+pkcs11-tool --module "$TOKEN_MODULE" --token-label "$TOKEN_LABEL" --login --pin "$(cat "$TOKEN_PIN_FILE")" \
+  --list-objects --type data > "$T/data-objs" 2> /dev/null || fail "pkcs11-tool cannot list data objects"
+for i in 1 2 3; do
+  grep -q "label: *'keyhold-audit-n$i-anchor-n$i'\$" "$T/data-objs" || { cat "$T/data-objs" >&2; fail "no anchor of node $i"; }
+  grep -q "label: *'keyhold-audit-n$i-anchor'\$" "$T/data-objs" && fail "node $i's anchor from before the cluster is still there"
+done
 log "PASS"
