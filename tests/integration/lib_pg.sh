@@ -14,11 +14,16 @@
 # shellcheck shell=bash disable=SC2034
 
 PG_BIN=${KH_PG_BIN:-/usr/lib/postgresql/15/bin}
-PG_DIR=""
-PG_SOCK=""
-PG_PORT=""
-PG_DSN=""
-PG_PID=""
+# Sourced twice (lib.sh, then a test), the server already started stays.
+PG_DIR=${PG_DIR:-}
+PG_SOCK=${PG_SOCK:-}
+PG_PORT=${PG_PORT:-}
+PG_DSN=${PG_DSN:-}
+PG_PID=${PG_PID:-}
+# Every server this test started, one data directory a line, so that the
+# cleanup stops each even when one was started in a subshell (whose
+# variables never reach the test's shell): $T/pg-servers.
+kh_pg_list() { echo "${T:-}/pg-servers"; }
 
 # Runs a command as the server's owner: postgres when we are root.
 kh_pg_as() {
@@ -93,6 +98,7 @@ kh_pg_start() {
   kh_pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "$PG_OPTS" -l "$PG_DIR/server.log" -w -t 30 start > /dev/null ||
     { tail -n 20 "$PG_DIR/server.log" >&2; fail "PostgreSQL did not start"; }
   PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+  [ -z "${T:-}" ] || echo "$PG_DIR" >> "$(kh_pg_list)"
   PG_DSN="host=$PG_SOCK port=$PG_PORT dbname=keyhold user=postgres"
 }
 
@@ -120,10 +126,22 @@ kh_pg_state_ini() {
   printf '[state]\nbackend = postgresql\ndsn = %s\n' "$PG_DSN"
 }
 
-# Called by lib.sh's kh_cleanup after keyholdd stopped.
+# Called by lib.sh's kh_cleanup after keyholdd stopped: this shell's
+# server, then any other this test started.
 kh_pg_cleanup() {
+  local d dirs=()
   kh_pg_stop
-  if [ -n "$PG_DIR" ]; then
-    if [ "${KH_KEEP:-0}" = 1 ]; then log "kept $PG_DIR"; else rm -rf "$PG_DIR"; fi
+  [ -z "$PG_DIR" ] || dirs+=("$PG_DIR")
+  if [ -n "${T:-}" ] && [ -f "$(kh_pg_list)" ]; then
+    while read -r d; do
+      [ "$d" = "$PG_DIR" ] && continue
+      dirs+=("$d")
+      [ -f "$d/data/postmaster.pid" ] || continue
+      kh_pg_as "$PG_BIN/pg_ctl" -D "$d/data" -m fast -w -t 30 stop > /dev/null 2>&1 ||
+        kill -TERM "$(head -n 1 "$d/data/postmaster.pid")" 2> /dev/null || true
+    done < "$(kh_pg_list)"
   fi
+  for d in "${dirs[@]}"; do
+    if [ "${KH_KEEP:-0}" = 1 ]; then log "kept $d"; else rm -rf "$d"; fi
+  done
 }
