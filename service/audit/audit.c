@@ -54,10 +54,12 @@
 #define AUDIT_REFUSAL_WINDOW_US 1000000u
 #define AUDIT_REFUSAL_SLOTS 64
 /* The token's anchor object is "<audit key>-anchor": "keyhold-audit-anchor"
- * for the default key; on a cluster (anchor_per_node) "<audit key>-anchor-
- * <node>", so that nodes sharing a token keep one each whether they share
- * the audit key or not (docs/CLUSTER.md). The state database's copy is
- * keyed the same way (by node, "" for one). */
+ * for the default key; on a cluster (anchor_per_node: the PostgreSQL
+ * backend) "<audit key>-anchor-<node>", so that the nodes, which share the
+ * token and the audit key, keep one each (docs/CLUSTER.md). The state
+ * database's copy is keyed the same way (by node, "" for one). A node
+ * that ran alone before starts its cluster life without an anchor: its
+ * state moves to a new database anyway. */
 #define AUDIT_ANCHOR_SUFFIX "-anchor"
 #define AUDIT_ANCHOR_MAX 256
 /* MESSAGE_ID of the journal copies of audit records ([audit] journal). */
@@ -105,8 +107,6 @@ struct audit {
 	struct hsm *h;
 	char key[KH_NAME_MAX + 1];
 	char anchor_label[2 * KH_NAME_MAX + sizeof(AUDIT_ANCHOR_SUFFIX) + 1];
-	char legacy_label[KH_NAME_MAX + sizeof(AUDIT_ANCHOR_SUFFIX)]; /* "": none */
-	bool legacy_drop;             /* the legacy object was this node's anchor: drop it once ours is written */
 	char anchor_node[KH_NAME_MAX + 1]; /* the database copy's key: node, or "" */
 	EVP_PKEY *pub;                /* the checkpoint key's public half */
 	char keyfp[65];               /* hex SHA-256 of its SPKI */
@@ -1225,15 +1225,6 @@ static void audit_anchor_load(struct audit *a)
 	int r;
 
 	r = hsm_data_read(a->h, a->anchor_label, (uint8_t *)buf, sizeof(buf) - 1, &len, &e);
-	if (r == KH_E_NOT_FOUND && a->legacy_label[0] != '\0') {
-		memset(&e, 0, sizeof(e));
-		r = hsm_data_read(a->h, a->legacy_label, (uint8_t *)buf, sizeof(buf) - 1, &len, &e);
-		if (r == KH_OK) {
-			log_info("audit anchor: '%s' (one node's, from before the cluster) is node '%s''s until it "
-				 "writes '%s'", a->legacy_label, a->node, a->anchor_label);
-			a->legacy_drop = true;
-		}
-	}
 	if (r == KH_OK) {
 		buf[len] = '\0';
 		have_t = audit_anchor_parse(buf, &t);
@@ -1274,18 +1265,8 @@ static void audit_anchor_store(struct audit *a)
 	struct kh_errbuf e = { 0 };
 
 	audit_anchor_format(&a->anchor, buf, sizeof(buf));
-	if (hsm_data_write(a->h, a->anchor_label, (const uint8_t *)buf, strlen(buf), &e) != KH_OK) {
+	if (hsm_data_write(a->h, a->anchor_label, (const uint8_t *)buf, strlen(buf), &e) != KH_OK)
 		log_err("cannot keep the audit anchor in the token: %s", e.msg);
-	} else if (a->legacy_drop) {
-		/* Another node of the cluster must not take it for its own. */
-		enum kh_err dr;
-
-		memset(&e, 0, sizeof(e));
-		dr = hsm_data_delete(a->h, a->legacy_label, &e);
-		if (dr != KH_OK && dr != KH_E_NOT_FOUND)
-			log_warn("audit anchor: cannot drop '%s': %s", a->legacy_label, e.msg);
-		a->legacy_drop = false;
-	}
 	memset(&e, 0, sizeof(e));
 	if (a->st != NULL && store_audit_anchor_put(a->st, a->anchor_node, buf, &e) != KH_OK)
 		log_err("cannot keep the audit anchor in the state database: %s", e.msg);
@@ -1704,8 +1685,6 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	kh_strlcpy(a->key, cfg->key != NULL ? cfg->key : "keyhold-audit", sizeof(a->key));
 	if (cfg->anchor_per_node && a->node[0] != '\0') {
 		snprintf(a->anchor_label, sizeof(a->anchor_label), "%s" AUDIT_ANCHOR_SUFFIX "-%s", a->key, a->node);
-		/* A single node's anchor from before it joined a cluster. */
-		snprintf(a->legacy_label, sizeof(a->legacy_label), "%s" AUDIT_ANCHOR_SUFFIX, a->key);
 		kh_strlcpy(a->anchor_node, a->node, sizeof(a->anchor_node));
 	} else {
 		snprintf(a->anchor_label, sizeof(a->anchor_label), "%s" AUDIT_ANCHOR_SUFFIX, a->key);
@@ -2429,80 +2408,37 @@ static bool audit_line_seq(const char *line, uint64_t *seq)
 	return true;
 }
 
-/* The keys verify --cluster met: nodes may sign with one shared audit key
- * or each with its own (docs/CLUSTER.md). */
-#define AUDIT_CKPT_KEYS_MAX 32
-struct audit_ckpt_keys {
-	char fp[AUDIT_CKPT_KEYS_MAX][65];
-	EVP_PKEY *pub[AUDIT_CKPT_KEYS_MAX];
-	size_t n;
-};
-
-static void audit_ckpt_keys_free(struct audit_ckpt_keys *k)
-{
-	size_t i;
-
-	for (i = 0; i < k->n; i++)
-		EVP_PKEY_free(k->pub[i]);
-	k->n = 0;
-}
-
-/* The public key a recorded checkpoint names: its line's obj= is the key
- * and keyfp= the SHA-256 of its SubjectPublicKeyInfo. This node's audit
- * key, or another node's that the token holds under that name with that
- * fingerprint (borrowed from k); NULL, why set, when there is none. */
-static EVP_PKEY *audit_ckpt_key(struct audit *a, struct audit_ckpt_keys *k, const struct store_ckpt *c, char *why,
-				size_t whysz)
+/* A recorded checkpoint's line names the key that signed it (obj= the
+ * key, keyfp= the SHA-256 of its SubjectPublicKeyInfo): it must be this
+ * node's audit key, the one key every node of the cluster signs with
+ * (cluster/ refuses a node with another). */
+static bool audit_ckpt_key_ok(struct audit *a, const struct store_ckpt *c, char *why, size_t whysz)
 {
 	char line[AUDIT_LINE_MAX + 1];
 	struct audit_rec rec;
-	enum kh_err r;
-	struct kh_errbuf e = { 0 };
-	enum kh_key_type type = KH_KEY_UNSPECIFIED;
-	EVP_PKEY *pub = NULL;
-	unsigned char *der = NULL;
-	uint8_t fp[32];
-	char hx[65];
-	size_t i;
-	int n, len;
+	int len;
 
 	len = snprintf(line, sizeof(line), "%s sig=%s", c->signed_text, c->sig);
 	if (len < 0 || (size_t)len >= sizeof(line) || !audit_parse(line, (size_t)len, &rec) || !rec.checkpoint) {
 		snprintf(why, whysz, "checkpoint %llu: the recorded line does not parse", (unsigned long long)c->seq);
-		return NULL;
+		return false;
 	}
-	if (a->pub != NULL && strcmp(rec.keyfp, a->keyfp) == 0)
-		return a->pub;
-	for (i = 0; i < k->n; i++)
-		if (strcmp(k->fp[i], rec.keyfp) == 0)
-			return k->pub[i];
-	r = hsm_key_meta(a->h, rec.obj, &type, &pub, &e);
-	if (r == KH_OK && pub != NULL && (n = i2d_PUBKEY(pub, &der)) > 0) {
-		audit_sha256(der, (size_t)n, fp);
-		kh_hex(fp, 32, hx, sizeof(hx));
-		OPENSSL_free(der);
-		if (strcmp(hx, rec.keyfp) == 0 && k->n < AUDIT_CKPT_KEYS_MAX) {
-			kh_strlcpy(k->fp[k->n], hx, sizeof(k->fp[0]));
-			k->pub[k->n] = pub;
-			return k->pub[k->n++];
-		}
+	if (a->pub == NULL || strcmp(rec.keyfp, a->keyfp) != 0) {
+		snprintf(why, whysz, "checkpoint %llu: signed by key '%s' (%.16s...), not the cluster's audit key '%s' (%.16s...)",
+			 (unsigned long long)c->seq, rec.obj, rec.keyfp, a->key, a->keyfp);
+		return false;
 	}
-	EVP_PKEY_free(pub);
-	snprintf(why, whysz, "checkpoint %llu: signed by key '%s' (%.16s...), which the token does not hold",
-		 (unsigned long long)c->seq, rec.obj, rec.keyfp);
-	return NULL;
+	return true;
 }
 
 /* One row: line's sequence number, signature and chain hash. */
-static bool audit_ckpt_ok(struct audit *a, struct audit_ckpt_keys *k, const struct store_ckpt *c, char *why,
-			  size_t whysz)
+static bool audit_ckpt_ok(struct audit *a, const struct store_ckpt *c, char *why, size_t whysz)
 {
 	uint8_t sig[160], dig[32], head[32];
 	char hx[65];
 	size_t sig_len = 0, tl = strlen(c->signed_text);
 	uint64_t seq = 0;
 	EVP_PKEY_CTX *ctx;
-	EVP_PKEY *pub;
 	EVP_MD_CTX *md;
 	bool ok;
 
@@ -2516,17 +2452,16 @@ static bool audit_ckpt_ok(struct audit *a, struct audit_ckpt_keys *k, const stru
 		return false;
 	}
 	audit_sha256(c->signed_text, tl, dig);
-	pub = audit_ckpt_key(a, k, c, why, whysz);
-	if (pub == NULL)
+	if (!audit_ckpt_key_ok(a, c, why, whysz))
 		return false;
-	ctx = EVP_PKEY_CTX_new(pub, NULL);
+	ctx = EVP_PKEY_CTX_new(a->pub, NULL);
 	ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
 	     EVP_PKEY_verify(ctx, sig, sig_len, dig, sizeof(dig)) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	if (!ok) {
-		snprintf(why, whysz, "checkpoint %llu: the signature does not verify with the key it names",
-			 (unsigned long long)c->seq);
+		snprintf(why, whysz, "checkpoint %llu: the signature does not verify with the audit key (%.16s...)",
+			 (unsigned long long)c->seq, a->keyfp);
 		return false;
 	}
 	/* The chain hash after the line: SHA-256 of it with " sig=HEX". */
@@ -2555,7 +2490,6 @@ enum kh_err audit_verify_cluster(struct audit *a, struct audit_node_verdict **ou
 {
 	struct store_ckpt *rows = NULL;
 	struct audit_node_verdict *v = NULL, *cur = NULL;
-	struct audit_ckpt_keys keys = { .n = 0 };
 	size_t n = 0, nv = 0, i;
 	uint64_t prev = 0;
 	int r = KH_OK;
@@ -2600,7 +2534,7 @@ enum kh_err audit_verify_cluster(struct audit *a, struct audit_node_verdict **ou
 				 (unsigned long long)c->seq, (unsigned long long)c->prev_seq);
 			audit_nv_problem(cur, why);
 		}
-		if (!audit_ckpt_ok(a, &keys, c, why, sizeof(why))) {
+		if (!audit_ckpt_ok(a, c, why, sizeof(why))) {
 			cur->bad_signatures++;
 			audit_nv_problem(cur, why);
 		}
@@ -2613,7 +2547,6 @@ enum kh_err audit_verify_cluster(struct audit *a, struct audit_node_verdict **ou
 	*nout = nv;
 	v = NULL;
 out:
-	audit_ckpt_keys_free(&keys);
 	free(v);
 	free(rows);
 	return r;

@@ -60,10 +60,38 @@ static void cl_same_name(struct svc_cluster *c)
 	free(v);
 }
 
+/* The nodes of a cluster sign their audit checkpoints with one token key,
+ * which each of them keeps from every request, and verify --cluster checks
+ * every node's checkpoints with it (docs/CLUSTER.md): a node whose [audit]
+ * key differs from a live node's does not start. */
+static enum kh_err cl_same_audit_key(struct svc_cluster *c, const char *key, struct kh_errbuf *e)
+{
+	struct store_node *v = NULL;
+	int64_t now = svc_now();
+	size_t n = 0, i;
+	int r = KH_OK;
+
+	KH_TRY(store_nodes_list(c->st, &v, &n, e));
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].name, c->node) == 0 || v[i].audit_key[0] == '\0' || strcmp(v[i].audit_key, key) == 0 ||
+		    strcmp(v[i].state, "up") != 0 || v[i].heartbeat + (int64_t)c->ttl <= now)
+			continue;
+		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
+			       "[audit] key '%s' is not the cluster's: node '%s' (up) signs its checkpoints with '%s'; "
+			       "the nodes of a cluster share one audit key (stop every node to change it)",
+			       key, v[i].name, v[i].audit_key);
+		break;
+	}
+out:
+	free(v);
+	return r;
+}
+
 enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *e)
 {
 	struct svc_cluster *c = calloc(1, sizeof(*c));
 	const struct svc_config *cfg = cl_cfg(s);
+	const char *audit_key;
 	int r = KH_OK;
 
 	if (c == NULL) {
@@ -75,7 +103,9 @@ enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *
 	kh_strlcpy(c->node, cfg->cluster_node, sizeof(c->node));
 	c->ttl = svc_config_lease_ttl(cfg);
 	cl_same_name(c);
-	KH_TRY(store_node_register(c->st, c->node, KEYHOLD_VERSION, svc_now(), e));
+	audit_key = cfg->audit_key != NULL ? cfg->audit_key : SVC_AUDIT_KEY_DEFAULT;
+	KH_TRY(cl_same_audit_key(c, audit_key, e));
+	KH_TRY(store_node_register(c->st, c->node, KEYHOLD_VERSION, audit_key, svc_now(), e));
 	log_info("cluster: node '%s' up; scheduled roles taken by lease (%u s, renewed every %u s)", c->node, c->ttl,
 		 c->ttl / 3 ? c->ttl / 3 : 1);
 	s->cluster = c;

@@ -44,6 +44,9 @@ struct svc_key_policy_cfg {
 	int line;                       /* where the section starts */
 };
 
+/* The audit checkpoint key when [audit] key is not set. */
+#define SVC_AUDIT_KEY_DEFAULT "keyhold-audit"
+
 struct svc_config {
 	char *path;
 	/* [service] */
@@ -81,7 +84,7 @@ struct svc_config {
 	unsigned tls_handshake_timeout_s;
 	/* [audit] */
 	char *audit_file;               /* default STATE_DIR/audit.log */
-	char *audit_key;                /* token key that signs checkpoints */
+	char *audit_key;                /* token key that signs checkpoints; NULL: SVC_AUDIT_KEY_DEFAULT */
 	unsigned audit_checkpoint_records;
 	unsigned audit_checkpoint_interval_s;
 	bool audit_sync_always;         /* fdatasync every record */

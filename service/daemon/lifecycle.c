@@ -148,7 +148,7 @@ static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_err
 	snprintf(path, plen, "%s/audit.log", s->cfg->state_dir);
 	memset(&ac, 0, sizeof(ac));
 	ac.path = s->cfg->audit_file != NULL ? s->cfg->audit_file : path;
-	ac.key = s->cfg->audit_key;
+	ac.key = s->cfg->audit_key != NULL ? s->cfg->audit_key : SVC_AUDIT_KEY_DEFAULT;
 	ac.checkpoint_records = s->cfg->audit_checkpoint_records;
 	ac.checkpoint_interval_s = s->cfg->audit_checkpoint_interval_s;
 	ac.sync_always = s->cfg->audit_sync_always;

@@ -419,10 +419,11 @@ struct store_node {
 	int64_t started, heartbeat;
 	char version[32];
 	char state[12];                    /* "up", "stopping" */
+	char audit_key[65];                /* the key signing its audit checkpoints; "": not recorded */
 };
 /* Inserts or replaces the node's row: state up, started = heartbeat = now. */
-enum kh_err store_node_register(struct store *st, const char *name, const char *version, int64_t now,
-				struct kh_errbuf *e) KH_WUR;
+enum kh_err store_node_register(struct store *st, const char *name, const char *version, const char *audit_key,
+				int64_t now, struct kh_errbuf *e) KH_WUR;
 /* The heartbeat (and the row again, should it have been removed). */
 enum kh_err store_node_heartbeat(struct store *st, const char *name, const char *version, int64_t now,
 				 struct kh_errbuf *e) KH_WUR;

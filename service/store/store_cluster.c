@@ -12,21 +12,22 @@
 
 /* ---- nodes ---- */
 
-enum kh_err store_node_register(struct store *st, const char *name, const char *version, int64_t now,
-				struct kh_errbuf *e)
+enum kh_err store_node_register(struct store *st, const char *name, const char *version, const char *audit_key,
+				int64_t now, struct kh_errbuf *e)
 {
 	struct store_stmt *s = NULL;
 	int r = KH_OK;
 
 	KH_TRY(store_prepare(st,
-			     "INSERT INTO cluster_nodes (name, started, heartbeat, version, state) "
-			     "VALUES (?1, ?2, ?2, ?3, 'up') ON CONFLICT (name) DO UPDATE SET "
+			     "INSERT INTO cluster_nodes (name, started, heartbeat, version, state, audit_key) "
+			     "VALUES (?1, ?2, ?2, ?3, 'up', ?4) ON CONFLICT (name) DO UPDATE SET "
 			     "started = excluded.started, heartbeat = excluded.heartbeat, "
-			     "version = excluded.version, state = 'up'",
+			     "version = excluded.version, state = 'up', audit_key = excluded.audit_key",
 			     &s, e));
 	store_bind_text(s, 1, name);
 	store_bind_int64(s, 2, now);
 	store_bind_text(s, 3, version);
+	store_bind_text(s, 4, audit_key);
 	KH_TRY(store_step_done(s, "registering the node", e));
 out:
 	store_finalize(s);
@@ -84,7 +85,8 @@ enum kh_err store_nodes_list(struct store *st, struct store_node **out, size_t *
 	int r = KH_OK;
 	bool row = false;
 
-	KH_TRY(store_prepare(st, "SELECT name, started, heartbeat, version, state FROM cluster_nodes ORDER BY name",
+	KH_TRY(store_prepare(st,
+			     "SELECT name, started, heartbeat, version, state, audit_key FROM cluster_nodes ORDER BY name",
 			     &s, e));
 	for (;;) {
 		KH_TRY(store_step(s, &row, "listing the nodes", e));
@@ -103,6 +105,7 @@ enum kh_err store_nodes_list(struct store *st, struct store_node **out, size_t *
 		v[cnt].heartbeat = store_col_int64(s, 2);
 		store_col_text(s, 3, v[cnt].version, sizeof(v[cnt].version));
 		store_col_text(s, 4, v[cnt].state, sizeof(v[cnt].state));
+		store_col_text(s, 5, v[cnt].audit_key, sizeof(v[cnt].audit_key));
 		cnt++;
 	}
 	*out = v;

@@ -14,6 +14,7 @@ acme_cleanup() {
   for p in "$PEBBLE_PID" "$CTS_PID" "${ACME_EXTRA_PIDS[@]}"; do
     [ -n "$p" ] && kill "$p" 2> /dev/null && { wait "$p" 2> /dev/null || true; }
   done
+  set +e # errexit would end the trap at the next line, before kh_cleanup
   (exit "$rc")
   kh_cleanup
 }

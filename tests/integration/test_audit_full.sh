@@ -17,6 +17,7 @@ full_cleanup() {
   local rc=$?
   kh_stop --no-fail || rc=1
   umount "$MNT" 2> /dev/null || umount -l "$MNT" 2> /dev/null || true
+  set +e # errexit would end the trap at the next line, before kh_cleanup
   (exit "$rc")
   kh_cleanup
 }

@@ -63,7 +63,7 @@ ok "create a renewing trustpoint" kh trustpoint create same --generate p256 --su
 ok "enroll" kh trustpoint enroll same --out "$T/same0.pem"
 serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 T0=$(now)
-sql "INSERT INTO cluster_nodes VALUES ('n2', $T0, $((T0 + 7 * DAY)), 'test', 'up');
+sql "INSERT INTO cluster_nodes (name, started, heartbeat, version, state) VALUES ('n2', $T0, $((T0 + 7 * DAY)), 'test', 'up');
      UPDATE cluster_leases SET holder = 'n2', expires = $((T0 + 7 * DAY)) WHERE role IN ('expiry', 'revocation', 'scep-poll');"
 rev_clock $((6 * DAY))
 ok "monitor while n2 holds the role" kh --json cert monitor

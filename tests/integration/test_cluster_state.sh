@@ -86,6 +86,7 @@ nodes_kill() {
 cluster_state_cleanup() {
   local rc=$?
   nodes_kill
+  set +e # errexit would end the trap at the next line, before kh_cleanup
   (exit "$rc")
   kh_cleanup
 }
@@ -198,6 +199,13 @@ for i in 2 3; do
   node_start "$i"
   grep -q "audit anchors differ\|before checkpoint" "$T/n$i.log" && fail "node $i took another node's audit anchor"
 done
+# A fourth node with another audit key is refused: the cluster signs its
+# checkpoints with one key, which every node keeps from any request.
+node_conf 4
+printf '[audit]\nkey = other-audit\n' >> "$T/n4.conf"
+if "$KEYHOLDD" --config "$T/n4.conf" --foreground >> "$T/n4.log" 2>&1; then fail "node 4 started with another audit key"; fi
+grep -q "\[audit\] key 'other-audit' is not the cluster's: node 'n[123]' (up) signs its checkpoints with 'keyhold-audit'" \
+  "$T/n4.log" || { tail -5 "$T/n4.log" >&2; fail "node 4's refusal does not say why"; }
 ok "audit verify on node 3" n 3 --json audit verify
 [ "$(json_get 'd["ok"]' < "$T/ok.out")" = true ] || { cat "$T/ok.out"; fail "node 3's own log does not verify"; }
 ok "audit verify --cluster" n 2 --json audit verify --cluster

@@ -236,6 +236,7 @@ prom_stop() {
 metrics_cleanup() {
   local rc=$?
   prom_stop
+  set +e # errexit would end the trap at the next line, before kh_cleanup
   (exit "$rc")
   kh_cleanup
 }

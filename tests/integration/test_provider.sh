@@ -182,7 +182,7 @@ stop_server() {
 }
 # kh_cleanup reads the exit status: keep it across stop_server.
 kp_rc=0
-trap 'kp_rc=$?; stop_server; (exit "$kp_rc"); kh_cleanup' EXIT
+trap 'kp_rc=$?; stop_server; set +e; (exit "$kp_rc"); kh_cleanup' EXIT
 
 # tls_check KEY CERT: one TLS 1.3 and one TLS 1.2 handshake against
 # s_server -key KEY -cert CERT, verified by s_client against the test CA.

@@ -36,7 +36,7 @@ stop_pid() {
   wait "$p" 2> /dev/null || true
 }
 np_rc=0
-trap 'np_rc=$?; for p in "${PIDS[@]}"; do stop_pid "$p"; done; (exit "$np_rc"); kh_cleanup' EXIT
+trap 'np_rc=$?; for p in "${PIDS[@]}"; do stop_pid "$p"; done; set +e; (exit "$np_rc"); kh_cleanup' EXIT
 
 # sign_count KEY UID: Sign calls on KEY that succeeded for uid:UID.
 sign_count() {

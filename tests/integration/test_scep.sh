@@ -34,6 +34,7 @@ scep_cleanup() {
   for p in "${RA_PIDS[@]}" "$PROXY_PID" "$SCEP2_PID" "$SCEP_PID"; do
     if [ -n "$p" ]; then kill "$p" 2> /dev/null || true; wait "$p" 2> /dev/null || true; fi
   done
+  set +e # errexit would end the trap before kh_cleanup
   (exit "$rc"); kh_cleanup
 }
 trap scep_cleanup EXIT

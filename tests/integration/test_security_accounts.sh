@@ -15,6 +15,7 @@ acc_cleanup() {
   local rc=$?
   userdel "$U" 2> /dev/null || true
   groupdel "$G" 2> /dev/null || true
+  set +e # errexit would end the trap at the next line, before kh_cleanup
   (exit "$rc")
   kh_cleanup
 }

@@ -31,6 +31,7 @@ notify_cleanup() {
   local rc=$?
   kill "$LISTENER" 2> /dev/null || true
   wait "$LISTENER" 2> /dev/null || true
+  set +e # errexit would end the trap at the next line, before kh_cleanup
   (exit "$rc")
   kh_cleanup
 }

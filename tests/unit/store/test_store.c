@@ -1084,7 +1084,7 @@ static void test_leases_and_claims(void **state)
 	assert_int_equal(store_lease_take(st, "expiry", "a", 190, 30, &held, &e), KH_OK);
 	assert_false(held);
 	/* Stopping gives the roles up at once. */
-	assert_int_equal(store_node_register(st, "b", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_node_register(st, "b", "1.0", "keyhold-audit", 100, &e), KH_OK);
 	assert_int_equal(store_node_stopping(st, "b", 195, &e), KH_OK);
 	assert_int_equal(store_lease_take(st, "expiry", "a", 196, 30, &held, &e), KH_OK);
 	assert_true(held);
@@ -1093,8 +1093,8 @@ static void test_leases_and_claims(void **state)
 	assert_string_equal(nodes[0].state, "stopping");
 	free(nodes);
 	/* Claims. */
-	assert_int_equal(store_node_register(st, "a", "1.0", 100, &e), KH_OK);
-	assert_int_equal(store_node_register(st, "b", "1.0", 100, &e), KH_OK);
+	assert_int_equal(store_node_register(st, "a", "1.0", "keyhold-audit", 100, &e), KH_OK);
+	assert_int_equal(store_node_register(st, "b", "1.0", "keyhold-audit", 100, &e), KH_OK);
 	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 100, 70, &claimed, &e), KH_OK);
 	assert_true(claimed);
 	assert_int_equal(store_claim(st, "renew:tp", "1000", "a", 101, 71, &claimed, &e), KH_OK);
