@@ -182,8 +182,6 @@ static enum kh_err svc_size_pool(struct svc *s, struct kh_errbuf *e)
 	return KH_OK;
 }
 
-/* The FIPS ERROR state's reaction (fips/ calls it through a callback, so
- * it never reaches into the server): stop listening and drain. */
 /* A notification from the state database's listener thread (cluster/):
  * what a node (another, or this one) changed, dropped from this node's
  * caches; the next use reads it again. */
@@ -202,6 +200,8 @@ static void svc_state_changed(const char *topic, void *arg)
 	}
 }
 
+/* The FIPS ERROR state's reaction (fips/ calls it through a callback, so
+ * it never reaches into the server): stop listening and drain. */
 static void svc_fips_error_shutdown(void *arg)
 {
 	struct svc *s = arg;
