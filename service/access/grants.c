@@ -54,12 +54,10 @@ struct access_grants {
 	const struct store_dir *sd; /* state_dir (borrowed) */
 	char *path;                 /* the key-grants file of older versions, for messages */
 	const char *config_path;
-	/* The shared runtime grants: the grants' own connection, the
-	 * generation the cache was loaded at, and a stale mark. */
+	/* The shared runtime grants: the grants' own connection and a stale
+	 * mark (set by the "grants" notification). */
 	struct store *st;
-	struct store_gen *gen_reader; /* the generation, read with every check */
 	pthread_mutex_t db_lock;    /* serialises st and reloads; taken before lock */
-	int64_t gen;                /* db_lock */
 	atomic_bool stale;
 };
 
@@ -269,11 +267,28 @@ static bool policy_from_row(const struct store_grant *row, struct svc_key_grant 
 	return true;
 }
 
+/* The end of a change of the shared grants in st's transaction (r: how
+ * its statements went): the "grants" generation bumped and every node
+ * notified, committed; or rolled back. */
+static enum kh_err policy_commit(struct access_grants *p, enum kh_err r, struct kh_errbuf *e)
+{
+	if (r == KH_OK)
+		r = store_gen_bump(p->st, POLICY_GEN, e);
+	if (r == KH_OK)
+		r = store_notify(p->st, POLICY_GEN, e);
+	if (r == KH_OK)
+		r = store_commit(p->st, e);
+	else
+		store_rollback(p->st);
+	return r;
+}
+
 /* Reads the runtime grants from the database into the cache (config
- * grants stay) at generation gen. A grant whose account is gone or was
- * renamed is dropped from the database, as it is from the cache: an
- * account re-created under the name must not inherit it. db_lock held. */
-static enum kh_err policy_reload_locked(struct access_grants *p, int64_t gen, struct kh_errbuf *e)
+ * grants stay). A grant whose account is gone or was renamed is dropped
+ * from the database, as it is from the cache, and the other nodes are
+ * told: an account re-created under the name must not inherit it.
+ * db_lock held. */
+static enum kh_err policy_reload_locked(struct access_grants *p, struct kh_errbuf *e)
 {
 	struct access_grants fresh;
 	struct store_grant *rows = NULL;
@@ -309,9 +324,7 @@ static enum kh_err policy_reload_locked(struct access_grants *p, int64_t gen, st
 	if (dropped > 0) {
 		struct kh_errbuf ge = { 0 };
 
-		if (store_gen_bump(p->st, POLICY_GEN, &ge) == KH_OK)
-			gen++;
-		else
+		if (store_gen_bump(p->st, POLICY_GEN, &ge) != KH_OK || store_notify(p->st, POLICY_GEN, &ge) != KH_OK)
 			log_err("key grants: %s", ge.msg);
 	}
 	pthread_rwlock_wrlock(&p->lock);
@@ -321,7 +334,6 @@ static enum kh_err policy_reload_locked(struct access_grants *p, int64_t gen, st
 	p->cap = fresh.cap;
 	fresh.g = NULL;
 	pthread_rwlock_unlock(&p->lock);
-	p->gen = gen;
 out:
 	free(fresh.g);
 	free(rows);
@@ -334,16 +346,13 @@ out:
 static void policy_refresh(struct access_grants *p)
 {
 	struct kh_errbuf e = { 0 };
-	int64_t gen = 0;
 	int r = KH_OK;
 
 	if (p->st == NULL || !atomic_load(&p->stale))
 		return;
 	pthread_mutex_lock(&p->db_lock);
 	if (atomic_exchange(&p->stale, false)) {
-		r = store_gen_read(p->gen_reader, &gen, &e);
-		if (r == KH_OK)
-			r = policy_reload_locked(p, gen, &e);
+		r = policy_reload_locked(p, &e);
 		if (r != KH_OK)
 			atomic_store(&p->stale, true);
 	}
@@ -381,14 +390,7 @@ static enum kh_err policy_import(struct access_grants *p, struct kh_errbuf *e)
 		policy_row(&p->g[i], &row, now);
 		r = store_grant_put(p->st, &row, e);
 	}
-	if (r == KH_OK)
-		r = store_gen_bump(p->st, POLICY_GEN, e);
-	if (r == KH_OK)
-		r = store_commit(p->st, e);
-	else
-		store_rollback(p->st);
-	if (r != KH_OK)
-		goto out;
+	KH_TRY(policy_commit(p, r, e));
 	KH_ENSURE(renameat(p->sd->fd, POLICY_FILE, p->sd->fd, POLICY_IMPORTED) == 0,
 		  kh_err_set(e, KH_E_UNAVAILABLE, "the grants of %s are in the state database now, but the file cannot "
 			     "be renamed %s: %s", p->path, POLICY_IMPORTED, strerror(errno)));
@@ -434,9 +436,7 @@ enum kh_err access_grants_new(const struct svc_config *cfg, const struct store_d
 		}
 	}
 	KH_TRY(policy_import(p, e));
-	KH_TRY(store_gen_open(p->st, POLICY_GEN, &p->gen_reader, e));
-	KH_TRY(store_gen_read(p->gen_reader, &p->gen, e));
-	KH_TRY(policy_reload_locked(p, p->gen, e));
+	KH_TRY(policy_reload_locked(p, e));
 	log_info("key policy: %zu grants (%s and the state database)", p->n, cfg->path ? cfg->path : "config");
 	*out = p;
 	p = NULL;
@@ -497,7 +497,6 @@ void access_grants_free(struct access_grants *p)
 		return;
 	pthread_rwlock_destroy(&p->lock);
 	pthread_mutex_destroy(&p->db_lock);
-	store_gen_close(p->gen_reader);
 	store_close(p->st);
 	free(p->g);
 	free(p->path);
@@ -577,30 +576,19 @@ enum kh_err access_grants_check_sign(struct access_grants *p, const struct svc_p
 			  policy_digests[d], ptext, policy_paddings[pad]);
 }
 
-/* One change of the shared grants: fn's statements and the generation's
- * bump in one transaction, then the cache reloaded from the database. */
+/* One change of the shared grants: fn's statements in one transaction
+ * (policy_commit), then the cache reloaded from the database. */
 static enum kh_err policy_change(struct access_grants *p,
 				 enum kh_err (*fn)(struct access_grants *p, const void *arg, struct kh_errbuf *e),
 				 const void *arg, struct kh_errbuf *e)
 {
-	int64_t gen = 0;
 	int r = KH_OK;
 
 	pthread_mutex_lock(&p->db_lock);
 	KH_TRY(store_begin(p->st, e));
-	r = fn(p, arg, e);
-	if (r == KH_OK)
-		r = store_gen_bump(p->st, POLICY_GEN, e);
-	if (r == KH_OK)
-		r = store_notify(p->st, POLICY_GEN, e);
-	if (r == KH_OK)
-		r = store_commit(p->st, e);
-	else
-		store_rollback(p->st);
-	if (r != KH_OK)
-		goto out;
+	KH_TRY(policy_commit(p, fn(p, arg, e), e));
 	/* Committed: a failure to reload now is retried at the next check. */
-	if (store_gen_read(p->gen_reader, &gen, e) != KH_OK || policy_reload_locked(p, gen, e) != KH_OK) {
+	if (policy_reload_locked(p, e) != KH_OK) {
 		log_warn("key grants: changed, but the cache could not be reloaded: %s", e->msg);
 		kh_err_clear(e);
 		atomic_store(&p->stale, true);

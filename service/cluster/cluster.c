@@ -35,36 +35,16 @@ static const struct svc_config *cl_cfg(struct svc *s)
 	return atomic_load(&s->cfg);
 }
 
-/* Names are unique per node: a row of this name that is up with a fresh
+/* What the other rows say before this node registers, from one listing.
+ * Names are unique per node: a row of this name that is up with a fresh
  * heartbeat is another keyholdd under the same name, or this one
  * restarted right after a crash; which, the log cannot know, so it warns
  * (refusing would keep a node that crashed from coming back for a lease
- * time). */
-static void cl_same_name(struct svc_cluster *c)
-{
-	struct store_node *v = NULL;
-	struct kh_errbuf e = { 0 };
-	int64_t now = svc_now();
-	size_t n = 0, i;
-
-	if (store_nodes_list(c->st, &v, &n, &e) != KH_OK) {
-		log_warn("cluster: cannot list the nodes: %s", e.msg);
-		return;
-	}
-	for (i = 0; i < n; i++)
-		if (strcmp(v[i].name, c->node) == 0 && strcmp(v[i].state, "up") == 0 &&
-		    v[i].heartbeat + (int64_t)c->ttl > now)
-			log_warn("cluster: node '%s' had a heartbeat %llds ago: if another keyholdd runs as '%s', give "
-				 "each node its own [cluster] node name",
-				 c->node, (long long)(now - v[i].heartbeat), c->node);
-	free(v);
-}
-
-/* The nodes of a cluster sign their audit checkpoints with one token key,
- * which each of them keeps from every request, and verify --cluster checks
- * every node's checkpoints with it (docs/CLUSTER.md): a node whose [audit]
- * key differs from a live node's does not start. */
-static enum kh_err cl_same_audit_key(struct svc_cluster *c, const char *key, struct kh_errbuf *e)
+ * time). The nodes of a cluster sign their audit checkpoints with one
+ * token key, which each of them keeps from every request, and verify
+ * --cluster checks every node's checkpoints with it (docs/CLUSTER.md): a
+ * node whose [audit] key differs from a live node's does not start. */
+static enum kh_err cl_check_nodes(struct svc_cluster *c, const char *audit_key, struct kh_errbuf *e)
 {
 	struct store_node *v = NULL;
 	int64_t now = svc_now();
@@ -73,14 +53,19 @@ static enum kh_err cl_same_audit_key(struct svc_cluster *c, const char *key, str
 
 	KH_TRY(store_nodes_list(c->st, &v, &n, e));
 	for (i = 0; i < n; i++) {
-		if (strcmp(v[i].name, c->node) == 0 || v[i].audit_key[0] == '\0' || strcmp(v[i].audit_key, key) == 0 ||
-		    strcmp(v[i].state, "up") != 0 || v[i].heartbeat + (int64_t)c->ttl <= now)
-			continue;
-		r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
-			       "[audit] key '%s' is not the cluster's: node '%s' (up) signs its checkpoints with '%s'; "
-			       "the nodes of a cluster share one audit key (stop every node to change it)",
-			       key, v[i].name, v[i].audit_key);
-		break;
+		if (strcmp(v[i].state, "up") != 0 || v[i].heartbeat + (int64_t)c->ttl <= now)
+			continue; /* not alive */
+		if (strcmp(v[i].name, c->node) == 0) {
+			log_warn("cluster: node '%s' had a heartbeat %llds ago: if another keyholdd runs as '%s', give "
+				 "each node its own [cluster] node name",
+				 c->node, (long long)(now - v[i].heartbeat), c->node);
+		} else if (v[i].audit_key[0] != '\0' && strcmp(v[i].audit_key, audit_key) != 0) {
+			r = kh_err_set(e, KH_E_FAILED_PRECONDITION,
+				       "[audit] key '%s' is not the cluster's: node '%s' (up) signs its checkpoints with "
+				       "'%s'; the nodes of a cluster share one audit key (stop every node to change it)",
+				       audit_key, v[i].name, v[i].audit_key);
+			break;
+		}
 	}
 out:
 	free(v);
@@ -102,9 +87,8 @@ enum kh_err svc_cluster_open(struct svc *s, struct store *st, struct kh_errbuf *
 	c->st = st;
 	kh_strlcpy(c->node, cfg->cluster_node, sizeof(c->node));
 	c->ttl = svc_config_lease_ttl(cfg);
-	cl_same_name(c);
 	audit_key = cfg->audit_key != NULL ? cfg->audit_key : SVC_AUDIT_KEY_DEFAULT;
-	KH_TRY(cl_same_audit_key(c, audit_key, e));
+	KH_TRY(cl_check_nodes(c, audit_key, e));
 	KH_TRY(store_node_register(c->st, c->node, KEYHOLD_VERSION, audit_key, svc_now(), e));
 	log_info("cluster: node '%s' up; scheduled roles taken by lease (%u s, renewed every %u s)", c->node, c->ttl,
 		 c->ttl / 3 ? c->ttl / 3 : 1);

@@ -464,19 +464,12 @@ enum kh_err store_claim(struct store *st, const char *what, const char *version,
  * every pass). */
 enum kh_err store_claims_prune(struct store *st, int64_t before, struct kh_errbuf *e) KH_WUR;
 
-/* A generation counter (e.g. "grants"): bumped with every change of what
- * it counts, so that every node sees that its cache is stale. 0 when it
- * was never bumped. */
+/* A generation counter (e.g. "grants"): bumped in the transaction of
+ * every change of what it counts (how many there were; the caches learn
+ * of a change from its notification, store_notify). 0 when it was never
+ * bumped. */
 enum kh_err store_gen_get(struct store *st, const char *name, int64_t *gen, struct kh_errbuf *e) KH_WUR;
 enum kh_err store_gen_bump(struct store *st, const char *name, struct kh_errbuf *e) KH_WUR;
-/* The same read through a statement prepared once (for a check made with
- * every request): store_gen_open prepares it on st for name, each
- * store_gen_read runs it; store_gen_close (NULL fine) before st closes.
- * Serialised by the caller like every use of st. */
-struct store_gen;
-enum kh_err store_gen_open(struct store *st, const char *name, struct store_gen **out, struct kh_errbuf *e) KH_WUR;
-enum kh_err store_gen_read(struct store_gen *g, int64_t *gen, struct kh_errbuf *e) KH_WUR;
-void store_gen_close(struct store_gen *g);
 
 /* One signed audit checkpoint of a node, as its audit log wrote it: the
  * line up to " sig=" (signed), the signature (hex), the chain hash after

@@ -255,48 +255,6 @@ out:
 	return r;
 }
 
-struct store_gen {
-	struct store_stmt *s;           /* prepared once, reset for each read */
-};
-
-enum kh_err store_gen_open(struct store *st, const char *name, struct store_gen **out, struct kh_errbuf *e)
-{
-	struct store_gen *g = calloc(1, sizeof(*g));
-	int r = KH_OK;
-
-	KH_ENSURE(g != NULL, KH_E_RESOURCE_EXHAUSTED);
-	KH_TRY(store_prepare(st, "SELECT gen FROM cluster_generations WHERE name = ?1", &g->s, e));
-	store_bind_text(g->s, 1, name);
-	*out = g;
-	g = NULL;
-out:
-	store_gen_close(g);
-	return r;
-}
-
-enum kh_err store_gen_read(struct store_gen *g, int64_t *gen, struct kh_errbuf *e)
-{
-	bool row = false;
-	int r = KH_OK;
-
-	store_reset(g->s);
-	KH_TRY(store_step(g->s, &row, "reading a generation", e));
-	*gen = row ? store_col_int64(g->s, 0) : 0;
-out:
-	/* No statement stays open between reads (SQLite: no read
-	 * transaction holds back the WAL). */
-	store_reset(g->s);
-	return r;
-}
-
-void store_gen_close(struct store_gen *g)
-{
-	if (g == NULL)
-		return;
-	store_finalize(g->s);
-	free(g);
-}
-
 enum kh_err store_gen_bump(struct store *st, const char *name, struct kh_errbuf *e)
 {
 	struct store_stmt *s = NULL;
