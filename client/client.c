@@ -258,15 +258,20 @@ unsigned kh_client_pending(const kh_client *c)
 
 /* ---- transport ---- */
 
+/* Waits until the socket is ready for events (after a send or recv
+ * found it was not), within the timeout if there is one. The socket is
+ * always tried first, and the wait is a poll() rather than a blocking
+ * recv(): a task asleep in recv() on a Unix socket is woken each time
+ * keyholdd reads a request off it (the freed buffer space wakes every
+ * sleeper on the socket, whatever it waits for), while poll() for POLLIN
+ * is woken only by the answer. */
 static enum kh_err kh_wait(kh_client *c, short events)
 {
 	struct pollfd pfd = { c->fd, events, 0 };
 	int n;
 
-	if (c->opts.timeout_ms == 0)
-		return KH_OK;
 	do
-		n = poll(&pfd, 1, (int)c->opts.timeout_ms);
+		n = poll(&pfd, 1, c->opts.timeout_ms != 0 ? (int)c->opts.timeout_ms : -1);
 	while (n < 0 && errno == EINTR);
 	if (n == 0)
 		return kh_client_broken(c, KH_E_DEADLINE_EXCEEDED, "no answer from keyholdd within the timeout");
@@ -288,11 +293,14 @@ static enum kh_err kh_write_all(kh_client *c, const uint8_t *buf, size_t len)
 			if (n < 0)
 				return kh_client_broken(c, KH_E_UNAVAILABLE, "TLS write failed");
 		} else {
-			if ((r = kh_wait(c, POLLOUT)) != KH_OK)
-				return r;
-			n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+			n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n < 0 && errno == EINTR)
 				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				if ((r = kh_wait(c, POLLOUT)) != KH_OK)
+					return r;
+				continue;
+			}
 			if (n <= 0)
 				return kh_client_broken(c, KH_E_UNAVAILABLE,
 							"keyholdd closed the connection (is it running, and does it accept you?)");
@@ -326,11 +334,14 @@ static enum kh_err kh_read_all(kh_client *c, uint8_t *buf, size_t len)
 		if (c->tls != NULL) {
 			n = kh_tls_read(c->tls, c->rbuf, sizeof(c->rbuf), &c->err);
 		} else {
-			if ((r = kh_wait(c, POLLIN)) != KH_OK)
-				return r;
-			n = recv(c->fd, c->rbuf, sizeof(c->rbuf), 0);
+			n = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
 			if (n < 0 && errno == EINTR)
 				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				if ((r = kh_wait(c, POLLIN)) != KH_OK)
+					return r;
+				continue;
+			}
 		}
 		if (n == 0)
 			return kh_client_broken(c, KH_E_UNAVAILABLE, "keyholdd closed the connection");
