@@ -8,7 +8,11 @@
 # nginx with a keyhold key through the OpenSSL provider, the same key through
 # the libp11 engine on the token, and a software key (P-256 and RSA-2048).
 # Each keyhold cell also gives keyholdd's CPU per signature (/proc/PID/stat
-# over the cell) beside direct's (the token's own signing CPU). Then two
+# over the cell) beside direct's (the token's own signing CPU), and a bare
+# one-round-trip signing server on the same token (keyhold-bench
+# bare-server: a thread per connection, no protocol, policy or audit): the
+# ceiling of any one-round-trip design against p11-kit server and the floor
+# of its CPU per signature, same run. Then two
 # cells of their own: audit sync = always against interval (P-256), and a
 # Unix client's GetStatus latency idle and while 8 TLS clients handshake.
 # --cluster instead: signatures per second with 1, 2 and 3 keyholdd nodes on
@@ -370,7 +374,7 @@ jflag=()
 peers=()
 if [ "$tpm" = 0 ]; then
   peers=(--p11kit-module /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
-    --keyhold-module "$build/client/pkcs11/libkeyhold-pkcs11.so")
+    --keyhold-module "$build/client/pkcs11/libkeyhold-pkcs11.so" --bare)
 fi
 run_out="null"
 [ "$cells_only" = 1 ] || run_out=$("$bench" run --socket "$T/keyhold.sock" --pin-file "$pinfile" --module "$module" "${peers[@]}" \

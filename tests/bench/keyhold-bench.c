@@ -10,6 +10,9 @@
  *                 [--types rsa2048,p256,ed25519]
  *                 [--conc 1,2,8,64] [--seconds N] [--json] [--keyhold-only]
  *                 [--pid KEYHOLDD_PID]   (adds keyholdd CPU per signature)
+ *                 [--bare]   (adds the bare one-round-trip server, below)
+ *   keyhold-bench bare-server --socket S --pin-file F --key NAME --type T
+ *                 [--module M] [--token LABEL]   (started by run --bare)
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
  *   keyhold-bench latency --socket S [--seconds N]  (GetStatus p50/p99, one client)
@@ -28,12 +31,15 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -342,49 +348,66 @@ struct p11_thread {
 	struct samples s;
 };
 
+static CK_MECHANISM_TYPE p11_mech_of(enum kh_key_type t)
+{
+	if (t == KH_KEY_ED25519)
+		return CKM_EDDSA;
+	if (t == KH_KEY_RSA2048 || t == KH_KEY_RSA3072 || t == KH_KEY_RSA4096)
+		return CKM_RSA_PKCS;
+	return CKM_ECDSA;
+}
+
 /* Does what keyholdd does per request: hash in software, one C_SignInit
  * and C_Sign on the digest (Ed25519: on the message). */
+static CK_RV p11_sign_msg(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE m,
+			  const uint8_t msg[BENCH_MSG_LEN], uint8_t *sig, CK_ULONG *slen)
+{
+	CK_MECHANISM mech = { m, NULL, 0 };
+	uint8_t in[sizeof(di_sha256) + 32];
+	const uint8_t *data = in;
+	unsigned int md_len = 0;
+	CK_ULONG dlen;
+	CK_RV rv;
+
+	if (m == CKM_EDDSA) {
+		data = msg;
+		dlen = BENCH_MSG_LEN;
+	} else if (m == CKM_RSA_PKCS) {
+		memcpy(in, di_sha256, sizeof(di_sha256));
+		EVP_Digest(msg, BENCH_MSG_LEN, in + sizeof(di_sha256), &md_len, EVP_sha256(), NULL);
+		dlen = sizeof(di_sha256) + 32;
+	} else {
+		EVP_Digest(msg, BENCH_MSG_LEN, in, &md_len, EVP_sha256(), NULL);
+		dlen = 32;
+	}
+	rv = p->f->C_SignInit(s, &mech, key);
+	if (rv == CKR_OK)
+		rv = p->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, dlen, sig, slen);
+	return rv;
+}
+
 static void *p11_thread_main(void *arg)
 {
 	struct p11_thread *t = arg;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE key;
-	CK_MECHANISM mech = { 0, NULL, 0 };
+	CK_MECHANISM_TYPE mech = p11_mech_of(t->type);
 	uint32_t seq = 0;
 
 	if (t->p->f->C_OpenSession(t->p->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
 		die("C_OpenSession");
 	key = p11_find_key(t->p, s, t->key);
-	mech.mechanism = t->type == KH_KEY_ED25519 ? CKM_EDDSA
-			 : (t->type == KH_KEY_RSA2048 || t->type == KH_KEY_RSA3072 || t->type == KH_KEY_RSA4096)
-				 ? CKM_RSA_PKCS
-				 : CKM_ECDSA;
 	while (now_ns() < t->stop_ns) {
-		uint8_t msg[BENCH_MSG_LEN], in[sizeof(di_sha256) + 32];
-		const uint8_t *data = in;
-		CK_ULONG dlen, slen;
-		unsigned int md_len = 0;
+		uint8_t msg[BENCH_MSG_LEN];
+		CK_ULONG slen;
 		uint64_t t0 = now_ns();
 		struct sample *sm;
 		CK_RV rv;
 
 		bench_msg(t->id, seq, msg);
-		if (mech.mechanism == CKM_EDDSA) {
-			data = msg;
-			dlen = sizeof(msg);
-		} else if (mech.mechanism == CKM_RSA_PKCS) {
-			memcpy(in, di_sha256, sizeof(di_sha256));
-			EVP_Digest(msg, sizeof(msg), in + sizeof(di_sha256), &md_len, EVP_sha256(), NULL);
-			dlen = sizeof(di_sha256) + 32;
-		} else {
-			EVP_Digest(msg, sizeof(msg), in, &md_len, EVP_sha256(), NULL);
-			dlen = 32;
-		}
 		sm = samples_add(&t->s);
 		slen = sizeof(sm->sig);
-		rv = t->p->f->C_SignInit(s, &mech, key);
-		if (rv == CKR_OK)
-			rv = t->p->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, dlen, sm->sig, &slen);
+		rv = p11_sign_msg(t->p, s, key, mech, msg, sm->sig, &slen);
 		if (rv != CKR_OK) {
 			t->s.n--;
 			t->s.errors++;
@@ -622,8 +645,263 @@ static char *read_pin(const char *path)
 	return pin;
 }
 
+/* ---- bare: the least a one-round-trip signing server can do ----
+ *
+ * A peer for keyholdd's per-request cost (docs/PERFORMANCE.md): a server
+ * process on the same token that does nothing but what every such service
+ * must: per connection a thread with its own session, blocking I/O (no
+ * event loop, no hand-off), and per request one recv() of the 64-byte
+ * message, the hash and C_SignInit + C_Sign (as keyholdd and the direct
+ * peer do), one send() of a 2-byte length and the signature. No framing,
+ * protobuf, policy, audit record or deadline. Its CPU per signature
+ * beyond the direct peer's is the floor of any server's added cost on
+ * this machine (the system calls and the wake-ups of a round trip), and
+ * its rate the ceiling of any one-round-trip design against p11-kit
+ * server in the same run. */
+
+struct bare_conn {
+	struct p11 *p;
+	CK_MECHANISM_TYPE mech;
+	const char *key;
+	int fd;
+};
+
+static bool io_all(int fd, void *buf, size_t len, bool in)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = in ? recv(fd, (uint8_t *)buf + off, len - off, 0)
+			       : send(fd, (const uint8_t *)buf + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		off += (size_t)n;
+	}
+	return true;
+}
+
+static void *bare_conn_main(void *arg)
+{
+	struct bare_conn *bc = arg;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key;
+	uint8_t msg[BENCH_MSG_LEN], out[2 + 520];
+
+	if (bc->p->f->C_OpenSession(bc->p->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
+		die("bare: C_OpenSession");
+	key = p11_find_key(bc->p, s, bc->key);
+	while (io_all(bc->fd, msg, sizeof(msg), true)) {
+		CK_ULONG slen = sizeof(out) - 2;
+
+		if (p11_sign_msg(bc->p, s, key, bc->mech, msg, out + 2, &slen) != CKR_OK)
+			slen = 0; /* an empty signature: counted as an error */
+		out[0] = (uint8_t)(slen >> 8);
+		out[1] = (uint8_t)slen;
+		if (!io_all(bc->fd, out, 2 + slen, false))
+			break;
+	}
+	bc->p->f->C_CloseSession(s);
+	close(bc->fd);
+	free(bc);
+	return NULL;
+}
+
+static int cmd_bare_server(int argc, char **argv)
+{
+	const char *path = arg_val(argc, argv, "--socket", NULL);
+	const char *module = arg_val(argc, argv, "--module", "/usr/lib/softhsm/libsofthsm2.so");
+	const char *label = arg_val(argc, argv, "--token", "keyhold");
+	const char *pinf = arg_val(argc, argv, "--pin-file", NULL);
+	const char *key = arg_val(argc, argv, "--key", NULL);
+	const char *tn = arg_val(argc, argv, "--type", "p256");
+	struct sockaddr_un sun;
+	struct p11 p;
+	int ls;
+
+	if (path == NULL || pinf == NULL || key == NULL)
+		die("usage: keyhold-bench bare-server --socket S --pin-file F --key NAME --type T [--module M] [--token L]");
+	p11_open(&p, module, label, read_pin(pinf));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		die("socket path too long");
+	memcpy(sun.sun_path, path, strlen(path));
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(ls, 128) != 0)
+		die("bare: cannot listen on %s: %s", path, strerror(errno));
+	for (;;) {
+		struct bare_conn *bc;
+		pthread_t tid;
+		int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			die("bare: accept: %s", strerror(errno));
+		}
+		bc = calloc(1, sizeof(*bc));
+		if (bc == NULL)
+			die("out of memory");
+		*bc = (struct bare_conn){ &p, p11_mech_of(kh_key_type_from_name(tn)), key, fd };
+		if (pthread_create(&tid, NULL, bare_conn_main, bc) != 0)
+			die("bare: pthread_create");
+		pthread_detach(tid);
+	}
+	return 0;
+}
+
+struct bare_thread {
+	const char *socket;
+	unsigned id;
+	uint64_t stop_ns;
+	struct samples s;
+};
+
+/* The client side as libkeyhold does it: send, then recv without waiting
+ * and poll() only when nothing is there. */
+static void *bare_thread_main(void *arg)
+{
+	struct bare_thread *t = arg;
+	struct sockaddr_un sun;
+	uint32_t seq = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, t->socket, strlen(t->socket));
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+		die("bare: cannot connect to %s", t->socket);
+	while (now_ns() < t->stop_ns) {
+		uint8_t msg[BENCH_MSG_LEN], in[2 + 520];
+		size_t got = 0, want = 2;
+		uint64_t t0 = now_ns();
+		struct sample *sm;
+
+		bench_msg(t->id, seq, msg);
+		if (!io_all(fd, msg, sizeof(msg), false))
+			die("bare: send");
+		while (got < want) {
+			ssize_t n = recv(fd, in + got, sizeof(in) - got, MSG_DONTWAIT);
+
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				struct pollfd pfd = { fd, POLLIN, 0 };
+
+				if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+					die("bare: poll");
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				die("bare: the server closed the connection");
+			got += (size_t)n;
+			if (got >= 2)
+				want = 2 + (((size_t)in[0] << 8) | in[1]);
+			if (want > sizeof(in))
+				die("bare: bad answer");
+		}
+		if (want == 2) {
+			t->s.errors++;
+			seq++;
+			continue;
+		}
+		sm = samples_add(&t->s);
+		sm->thread = t->id;
+		sm->seq = seq++;
+		sm->sig_len = (uint16_t)(want - 2);
+		memcpy(sm->sig, in + 2, want - 2);
+		sm->lat_us = (uint32_t)((now_ns() - t0) / 1000u);
+	}
+	close(fd);
+	return NULL;
+}
+
+static struct result run_bare(const char *socket, long pid, enum kh_key_type type, unsigned conns, double secs,
+			      EVP_PKEY *pk)
+{
+	struct bare_thread *th = calloc(conns, sizeof(*th));
+	pthread_t *tid = calloc(conns, sizeof(*tid));
+	struct samples *ss = calloc(conns, sizeof(*ss));
+	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9), cpu0 = proc_cpu_us(pid);
+	struct result r;
+	unsigned i;
+
+	if (th == NULL || tid == NULL || ss == NULL)
+		die("out of memory");
+	for (i = 0; i < conns; i++) {
+		th[i] = (struct bare_thread){ socket, i, stop, { NULL, 0, 0, 0 } };
+		pthread_create(&tid[i], NULL, bare_thread_main, &th[i]);
+	}
+	for (i = 0; i < conns; i++) {
+		pthread_join(tid[i], NULL);
+		ss[i] = th[i].s;
+	}
+	r = summarise(ss, conns, now_ns() - t0);
+	if (r.count > 0)
+		r.cpu_us = (double)(proc_cpu_us(pid) - cpu0) / (double)(r.count + r.errors);
+	r.bad = verify_all(pk, type, ss, conns, true);
+	for (i = 0; i < conns; i++)
+		free(ss[i].v);
+	free(ss);
+	free(th);
+	free(tid);
+	return r;
+}
+
+/* Starts `keyhold-bench bare-server` (this program) for one key and waits
+ * for its socket. */
+static pid_t bare_start(const char *path, const char *module, const char *label, const char *pinf, const char *key,
+			const char *tn)
+{
+	const char *argv_c[] = { "keyhold-bench", "bare-server", "--socket", path, "--module", module, "--token", label,
+				 "--pin-file", pinf, "--key", key, "--type", tn };
+	char *args[sizeof(argv_c) / sizeof(argv_c[0]) + 1];
+	size_t k;
+	struct sockaddr_un sun;
+	pid_t pid;
+	int i, status;
+
+	for (k = 0; k < sizeof(argv_c) / sizeof(argv_c[0]); k++)
+		if ((args[k] = strdup(argv_c[k])) == NULL)
+			die("out of memory");
+	args[k] = NULL;
+	unlink(path);
+	if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ) != 0)
+		die("cannot start the bare server");
+	for (k = 0; args[k] != NULL; k++)
+		free(args[k]);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	for (i = 0; i < 400; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool up = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+
+		if (fd >= 0)
+			close(fd);
+		if (up)
+			return pid;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			die("the bare server exited at start");
+		usleep(10000);
+	}
+	die("the bare server did not start");
+	return -1;
+}
+
+static void bare_stop(pid_t pid, const char *path)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	unlink(path);
+}
+
 static void print_row(bool json, bool *first, const char *type, const char *shape, unsigned conc,
-		      const struct result *k, const struct result *d, const struct result *p, const struct result *q)
+		      const struct result *k, const struct result *d, const struct result *p, const struct result *q,
+		      const struct result *b)
 {
 	double rd = d->ops > 0 ? k->ops / d->ops : 0, rp = p && p->ops > 0 ? k->ops / p->ops : 0;
 	double qp = q && p && p->ops > 0 ? q->ops / p->ops : 0;
@@ -643,6 +921,11 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 			printf("\"keyhold_pkcs11\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
 			       ",\"errors\":%" PRIu64 "},\"keyhold_pkcs11_over_p11kit\":%.3f,",
 			       q->ops, q->p50_us, q->p99_us, q->bad, q->errors, qp);
+		if (b != NULL)
+			printf("\"bare\":{\"ops\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"bad\":%" PRIu64
+			       ",\"errors\":%" PRIu64 ",\"cpu_us\":%.1f},\"bare_over_p11kit\":%.3f,",
+			       b->ops, b->p50_us, b->p99_us, b->bad, b->errors, b->cpu_us,
+			       p != NULL && p->ops > 0 ? b->ops / p->ops : 0);
 		printf("\"keyhold_over_direct\":%.3f,\"keyhold_over_p11kit\":%.3f}", rd, rp);
 		*first = false;
 		return;
@@ -657,7 +940,11 @@ static void print_row(bool json, bool *first, const char *type, const char *shap
 		printf(" | %8.0f %7.0f | %6.2f", q->ops, q->p50_us, qp);
 	if (kh_pid > 0)
 		printf(" | %6.1f %6.1f %6.1f", k->cpu_us, d->cpu_us, k->cpu_us - d->cpu_us);
-	printf("%s\n", (k->bad || d->bad || (p && p->bad) || (q && (q->bad || q->errors)) || k->errors)
+	if (b != NULL)
+		printf(" | %8.0f %7.0f | %6.2f | %6.1f %6.1f", b->ops, b->p50_us, p != NULL && p->ops > 0 ? b->ops / p->ops : 0,
+		       b->cpu_us, b->cpu_us - d->cpu_us);
+	printf("%s\n", (k->bad || d->bad || (p && p->bad) || (q && (q->bad || q->errors)) || k->errors ||
+			(b && (b->bad || b->errors)))
 				? "  VERIFY/ERROR!"
 				: "");
 }
@@ -675,6 +962,10 @@ static int cmd_run(int argc, char **argv)
 	bool json = arg_flag(argc, argv, "--json");
 	/* --keyhold-only: no peers (for profiling keyholdd under load). */
 	bool keyhold_only = arg_flag(argc, argv, "--keyhold-only");
+	/* --bare: also the bare one-round-trip server (above) on the token. */
+	bool bare = arg_flag(argc, argv, "--bare") && !keyhold_only;
+	char bare_sock[256];
+	pid_t bare_pid = -1;
 	unsigned conc[8], nconc = parse_list(arg_val(argc, argv, "--conc", "1,2,8,64"), conc, 8);
 	struct p11 direct, pk11, khp11;
 	/* --pid: keyholdd's, for its CPU per signature (/proc/PID/stat). */
@@ -711,12 +1002,15 @@ static int cmd_run(int argc, char **argv)
 	if (json)
 		printf("{\n  \"seconds\": %.1f,\n  \"rows\": [", secs);
 	else
-		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s%s\n", "type", "shape", "conc",
+		printf("%-8s %-9s %5s | %8s %7s %7s | %8s %7s | %8s %7s | %6s %6s%s%s%s\n", "type", "shape", "conc",
 		       "keyhold/s", "p50us", "p99us", "direct/s", "p50us", "p11kit/s", "p50us", "k/dir", "k/p11",
 		       khmod != NULL ? " |  kp11/s   p50us | kp11/p11" : "",
 		       /* keyholdd's CPU per signature, direct's (the token's own
 			* signing CPU), and what keyholdd adds beyond it */
-		       kh_pid > 0 ? " |  kcpu   dcpu  added" : "");
+		       kh_pid > 0 ? " |  kcpu   dcpu  added" : "",
+		       /* the bare one-round-trip server: rate, p50, rate over
+			* p11-kit's, its CPU per signature and beyond direct's */
+		       bare ? " |   bare/s   p50us | b/p11 |  bcpu  badd" : "");
 	snprintf(tbuf, sizeof(tbuf), "%s", types);
 	for (tn = strtok_r(tbuf, ",", &save); tn != NULL; tn = strtok_r(NULL, ",", &save)) {
 		enum kh_key_type t = kh_key_type_from_name(tn);
@@ -735,8 +1029,12 @@ static int cmd_run(int argc, char **argv)
 		kh_free(spki);
 		if (pk == NULL)
 			die("bad SPKI");
+		if (bare) {
+			snprintf(bare_sock, sizeof(bare_sock), "%s.bare", socket);
+			bare_pid = bare_start(bare_sock, module, label, pinf, key, tn);
+		}
 		for (i = 0; i < nconc; i++) {
-			struct result d, pp, kc, kp, kq;
+			struct result d, pp, kc, kp, kq, kb;
 			bool have_p = p11kit != NULL, have_q = khmod != NULL;
 
 			memset(&d, 0, sizeof(d));
@@ -749,18 +1047,24 @@ static int cmd_run(int argc, char **argv)
 				kq = run_p11(&khp11, key, t, conc[i], secs, pk);
 			/* Shape "conns": N connections, one request each in flight. */
 			kc = run_kh(socket, key, t, conc[i], 1, secs, pk);
-			print_row(json, &first, tn, "conns", conc[i], &kc, &d, have_p ? &pp : NULL, have_q ? &kq : NULL);
-			bad_total += kc.bad + d.bad + (have_p ? pp.bad : 0) + kc.errors + (have_q ? kq.bad + kq.errors : 0);
+			if (bare)
+				kb = run_bare(bare_sock, bare_pid, t, conc[i], secs, pk);
+			print_row(json, &first, tn, "conns", conc[i], &kc, &d, have_p ? &pp : NULL, have_q ? &kq : NULL,
+				  bare ? &kb : NULL);
+			bad_total += kc.bad + d.bad + (have_p ? pp.bad : 0) + kc.errors + (have_q ? kq.bad + kq.errors : 0) +
+				     (bare ? kb.bad + kb.errors : 0);
 			/* Shape "pipeline": one connection, N requests in flight. */
 			if (conc[i] > 1) {
 				kp = run_kh(socket, key, t, 1, conc[i], secs, pk);
 				print_row(json, &first, tn, "pipeline", conc[i], &kp, &d, have_p ? &pp : NULL,
-					  have_q ? &kq : NULL);
+					  have_q ? &kq : NULL, bare ? &kb : NULL);
 				bad_total += kp.bad + kp.errors;
 			}
 			fflush(stdout);
 		}
 		EVP_PKEY_free(pk);
+		if (bare)
+			bare_stop(bare_pid, bare_sock);
 		kh_ignore(kh_key_delete(c, key));
 	}
 	if (json)
@@ -1052,6 +1356,8 @@ int main(int argc, char **argv)
 		return cmd_startup(argc - 2, argv + 2);
 	if (strcmp(argv[1], "cluster") == 0)
 		return cmd_cluster(argc - 2, argv + 2);
+	if (strcmp(argv[1], "bare-server") == 0)
+		return cmd_bare_server(argc - 2, argv + 2);
 	die("unknown command %s", argv[1]);
 	return 2;
 }
