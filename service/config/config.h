@@ -61,6 +61,7 @@ struct svc_config {
 	unsigned max_connections;
 	unsigned max_inflight;          /* per connection */
 	unsigned inline_max_us;         /* quicker methods run on the loop thread; 0: never */
+	unsigned loops;                 /* event loops for Unix connections; 0: one per CPU, 1: the main loop */
 	unsigned idle_timeout_s;
 	int log_level;                  /* KH_LOG_* */
 	/* [token] */

@@ -297,7 +297,11 @@ out:
 
 void svc_stop(struct svc *s)
 {
-	/* Workers first: their completions still reach the connections;
+	/* The connections' event loops first: a request running in place on
+	 * one uses what is torn down below. */
+	if (s->server != NULL)
+		svc_server_stop_loops(s->server);
+	/* Workers next: their completions still reach the connections;
 	 * answers waiting for the audit group commit are completions too. */
 	svc_pool_join(s->pool);
 	audit_commit_drain(s->audit);

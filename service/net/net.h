@@ -20,6 +20,10 @@ void svc_server_shutdown(struct svc_server *srv);
 enum kh_err svc_server_adopt(struct svc_server *srv, int fd) KH_WUR;
 /* Jobs on the workers not yet delivered back (housekeeping included). */
 unsigned svc_server_inflight(const struct svc_server *srv);
+/* After the main loop: stops the event loops of [service] loops, each once
+ * the request it runs in place is done; their connections are then the
+ * main thread's. Before anything a request uses is torn down. */
+void svc_server_stop_loops(struct svc_server *srv);
 void svc_server_free(struct svc_server *srv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <grp.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,8 @@
  * token never holds the loop for long. */
 /* Runs of a method on the workers before it may run in place. */
 #define SVC_INLINE_WARMUP 8u
+/* [service] loops = 0 (one per CPU) makes at most this many. */
+#define SVC_LOOPS_AUTO_MAX 16u
 /* Supplementary groups read per Unix peer (struct svc_principal holds 64). */
 #define SVC_PEER_GROUPS_MAX 64
 
@@ -98,12 +101,37 @@ struct svc_bucket {
 	char refused_method[48];
 };
 
-/* A connection belongs to the loop thread, except what workers touch when
- * they answer directly (svc_job_run): the atomics below, and the
- * bufferevent's output under its lock (Unix connections are made
- * BEV_OPT_THREADSAFE; a job holds a reference on its bufferevent). */
+/* Event loops that serve Unix connections ([service] loops, DESIGN §10):
+ * each connection is given to one for its whole life, and its quick
+ * requests run in place on that loop's thread (svc_run_inline). A client
+ * and the loop it wakes then stay on one CPU (the kernel's wake-up of a
+ * Unix socket's reader is a synchronous one), and two clients are served
+ * by two loops at once, where one loop thread answering every connection
+ * had to hand requests over to the workers, a cross-CPU wake-up each way,
+ * to use a second core. The main loop keeps the listeners, TLS
+ * connections, signals, timers and the workers' completions. */
+struct svc_shard {
+	struct svc_server *srv;
+	struct event_base *base;
+	pthread_t thread;
+	bool started;
+	_Atomic bool running;           /* its thread runs the loop */
+	_Atomic unsigned inflight;      /* its connections' requests in flight */
+	unsigned n_conns;               /* under srv->lock */
+};
+
+/* The loop this thread runs; NULL on the main loop and elsewhere. */
+static _Thread_local struct svc_shard *svc_cur_shard;
+
+/* A connection belongs to its loop's thread (the main loop's, or a
+ * shard's), except what workers touch when they answer directly
+ * (svc_job_run): the atomics below, and the bufferevent's output under its
+ * lock (Unix connections are made BEV_OPT_THREADSAFE; a job holds a
+ * reference on its bufferevent). What connections share (the list, the
+ * rate buckets, the buffered-bytes budget) is under srv->lock. */
 struct svc_conn {
 	struct svc_server *srv;
+	struct svc_shard *shard;        /* NULL: served by the main loop */
 	struct bufferevent *bev;        /* NULL once closed */
 	struct svc_principal who;
 	_Atomic unsigned refs;          /* the socket + one per job */
@@ -150,6 +178,12 @@ struct svc_job {
 struct svc_server {
 	struct svc *s;
 	struct event_base *base;
+	/* conns, n_conns, the shards' n_conns, buckets, n_buckets, buffered,
+	 * freed: shared by the loops. Recursive: a loop closes connections
+	 * while it walks the list. */
+	pthread_mutex_t lock;
+	struct svc_shard *shards;
+	unsigned n_shards;
 	struct evconnlistener *listener;
 	struct event *ev_term, *ev_int, *ev_grace;
 	struct svc_conn *conns;
@@ -283,17 +317,21 @@ static struct svc_bucket *svc_bucket_get(struct svc_server *srv, const char *nam
 static bool svc_bucket_take(struct svc_server *srv, struct svc_bucket *b, const char *method)
 {
 	uint64_t now = kh_now_mono_us();
+	bool ok = false;
 
+	pthread_mutex_lock(&srv->lock);
 	svc_bucket_refill(b, now);
 	if (b->tokens >= 1.0) {
 		b->tokens -= 1.0;
-		return true;
+		ok = true;
+	} else {
+		b->refused++;
+		kh_strlcpy(b->refused_method, method != NULL ? method : "-", sizeof(b->refused_method));
+		if (now - b->last_record_us >= 1000000u)
+			svc_bucket_flush(srv, b, now);
 	}
-	b->refused++;
-	kh_strlcpy(b->refused_method, method != NULL ? method : "-", sizeof(b->refused_method));
-	if (now - b->last_record_us >= 1000000u)
-		svc_bucket_flush(srv, b, now);
-	return false;
+	pthread_mutex_unlock(&srv->lock);
+	return ok;
 }
 
 /* The bucket c's principal draws from: [service] rate for a peer with a
@@ -309,42 +347,64 @@ static enum kh_err svc_conn_bucket(struct svc_server *srv, struct svc_conn *c)
 	if (c->who.roles != 0) {
 		if (rate == 0)
 			return KH_OK;
+		pthread_mutex_lock(&srv->lock);
 		c->bucket = svc_bucket_get(srv, c->who.name, false, rate, burst);
 	} else {
 		if (rate == 0 || rate > SVC_NOROLE_RATE) {
 			rate = SVC_NOROLE_RATE;
 			burst = SVC_NOROLE_BURST;
 		}
+		pthread_mutex_lock(&srv->lock);
 		c->bucket = svc_bucket_get(srv, c->who.name, true, rate, burst);
 	}
+	pthread_mutex_unlock(&srv->lock);
 	return c->bucket != NULL ? KH_OK : KH_E_RESOURCE_EXHAUSTED;
+}
+
+/* A bucket taken by svc_conn_bucket for a connection that was not made. */
+static void svc_conn_bucket_drop(struct svc_conn *c)
+{
+	if (c->bucket == NULL)
+		return;
+	pthread_mutex_lock(&c->srv->lock);
+	c->bucket->refs--;
+	pthread_mutex_unlock(&c->srv->lock);
+	c->bucket = NULL;
 }
 
 /* ---- connection lifetime ---- */
 
-/* Loop thread: the frame c was reading is done or abandoned. */
+/* c's loop: the frame c was reading is done or abandoned. */
 static void svc_conn_release(struct svc_conn *c)
 {
+	if (c->reserved == 0)
+		return;
+	pthread_mutex_lock(&c->srv->lock);
 	c->srv->buffered -= c->reserved;
 	c->srv->freed += c->reserved;
+	pthread_mutex_unlock(&c->srv->lock);
 	c->reserved = 0;
 }
 
-/* Loop thread: holds room for a frame of len bytes whose header has come
+/* c's loop: holds room for a frame of len bytes whose header has come
  * and whose body has not; false when all connections together would
  * buffer more than buffered_max. */
 static bool svc_conn_reserve(struct svc_conn *c, size_t len)
 {
 	struct svc_server *srv = c->srv;
+	bool ok = false;
 
 	if (c->reserved == len)
 		return true;
 	svc_conn_release(c);
-	if (len > srv->buffered_max - srv->buffered)
-		return false;
-	srv->buffered += len;
-	c->reserved = len;
-	return true;
+	pthread_mutex_lock(&srv->lock);
+	if (len <= srv->buffered_max - srv->buffered) {
+		srv->buffered += len;
+		c->reserved = len;
+		ok = true;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return ok;
 }
 
 /* Any thread: the last reference frees c. */
@@ -437,11 +497,12 @@ static void svc_conn_close(struct svc_conn *c)
 		event_free(c->hs_timer);
 		c->hs_timer = NULL;
 	}
+	svc_conn_release(c);
+	pthread_mutex_lock(&srv->lock);
 	if (c->bucket != NULL) {
 		c->bucket->refs--;
 		c->bucket = NULL;
 	}
-	svc_conn_release(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -449,6 +510,9 @@ static void svc_conn_close(struct svc_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->n_conns--;
+	if (c->shard != NULL)
+		c->shard->n_conns--;
+	pthread_mutex_unlock(&srv->lock);
 	atomic_fetch_sub(&srv->s->connections, 1);
 	log_dbg("connection %llu (%s) closed", (unsigned long long)c->serial, c->who.name);
 	svc_conn_unref(c);
@@ -470,6 +534,16 @@ static void svc_conn_close_if_done(struct svc_conn *c)
 }
 
 /* ---- jobs ---- */
+
+/* Counts a request of c in flight (d = 1) or no longer (d = -1): on c, on
+ * the server and on c's loop. Any thread. */
+static void svc_inflight_add(struct svc_conn *c, int d)
+{
+	atomic_fetch_add(&c->inflight, (unsigned)d);
+	atomic_fetch_add(&c->srv->inflight, (unsigned)d);
+	if (c->shard != NULL)
+		atomic_fetch_add(&c->shard->inflight, (unsigned)d);
+}
 
 /* Worker thread: hands the answer to the peer. With nothing queued before
  * it, one non-blocking send() straight from the worker saves the hop back
@@ -527,8 +601,7 @@ static bool svc_job_finish(struct svc_job *j)
 	proto_req_clear(&j->req);
 	/* Decrement, then look: the loop sets the flags, then looks at the
 	 * counts, so one of the two sees the other (sequentially consistent). */
-	atomic_fetch_sub(&c->inflight, 1);
-	atomic_fetch_sub(&srv->inflight, 1);
+	svc_inflight_add(c, -1);
 	if (atomic_load(&c->half_closed) || atomic_load(&srv->draining))
 		return true;
 	bufferevent_decref(j->bev);
@@ -569,14 +642,23 @@ static bool svc_inline_method(enum proto_method m)
 	}
 }
 
-/* Loop thread: whether method m is quick enough to run in place, and
- * nothing else is in flight (with other requests on the workers, handing
- * this one off too uses every core; running it here would serialize). */
-static bool svc_run_inline(const struct svc_server *srv, enum proto_method m)
+/* c's loop: whether method m is quick enough to run in place, and
+ * nothing else of this loop is in flight (with its other requests on the
+ * workers, handing this one off too uses every core; running it here
+ * would serialize them). On a shard, also only while fewer requests are
+ * in flight in all than there are workers (token sessions): the others
+ * hold them, and this loop would wait for one. */
+static bool svc_run_inline(const struct svc_conn *c, enum proto_method m)
 {
-	return srv->inline_us > 0 && svc_inline_method(m) && atomic_load(&srv->inflight) == 0 &&
-	       atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) >= SVC_INLINE_WARMUP &&
-	       atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed) < (srv->inline_us << 4);
+	const struct svc_server *srv = c->srv;
+
+	if (srv->inline_us == 0 || !svc_inline_method(m) ||
+	    atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) < SVC_INLINE_WARMUP ||
+	    atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed) >= (srv->inline_us << 4))
+		return false;
+	if (c->shard == NULL)
+		return atomic_load(&srv->inflight) == 0;
+	return atomic_load(&c->shard->inflight) == 0 && atomic_load(&srv->inflight) < srv->s->workers;
 }
 
 /* Audit commit thread: the job's records are durable. */
@@ -616,16 +698,14 @@ static bool svc_job_run(struct svc_pool_item *it)
 	return svc_job_finish(j);
 }
 
-/* Loop thread: the rest of a job that needs the loop. */
-static void svc_job_done(struct svc_pool_item *it)
+/* c's loop: the rest of a job that needs the loop. */
+static void svc_job_done_here(struct svc_job *j)
 {
-	struct svc_job *j = (struct svc_job *)it;
 	struct svc_conn *c = j->conn;
 	struct svc_server *srv = c->srv;
 
 	if (!c->direct) {
-		atomic_fetch_sub(&c->inflight, 1);
-		atomic_fetch_sub(&srv->inflight, 1);
+		svc_inflight_add(c, -1);
 		svc_conn_send(c, j->frame, j->frame_len);
 		proto_req_clear(&j->req);
 	}
@@ -634,6 +714,27 @@ static void svc_job_done(struct svc_pool_item *it)
 	svc_conn_close_if_done(c);
 	svc_conn_unref(c);
 	svc_server_maybe_finish(srv);
+}
+
+static void svc_job_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	svc_job_done_here(arg);
+}
+
+/* The thread that ran the job in place, or the main loop (the pool's
+ * completions): the rest goes to the connection's own loop. Once that
+ * loop has stopped (svc_server_free), the connection is nobody else's. */
+static void svc_job_done(struct svc_pool_item *it)
+{
+	struct svc_job *j = (struct svc_job *)it;
+	struct svc_shard *sh = j->conn->shard;
+
+	if (sh != NULL && sh != svc_cur_shard && atomic_load(&sh->running) &&
+	    event_base_once(sh->base, -1, EV_TIMEOUT, svc_job_done_cb, j, NULL) == 0)
+		return;
+	svc_job_done_here(j);
 }
 
 /* Refuses a request the loop answers itself (a limit, shutdown, a bad
@@ -735,10 +836,9 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	bufferevent_incref(j->bev);
 	j->item.run = svc_job_run;
 	j->item.done = svc_job_done;
-	in_place = svc_run_inline(srv, j->req.method);
+	in_place = svc_run_inline(c, j->req.method);
 	atomic_fetch_add(&c->refs, 1);
-	atomic_fetch_add(&c->inflight, 1);
-	atomic_fetch_add(&srv->inflight, 1);
+	svc_inflight_add(c, 1);
 	if (in_place) {
 		/* In place: run it, answer it, and finish it here. */
 		struct svc_pool_item *it = &j->item;
@@ -899,29 +999,53 @@ static void svc_conn_setup(struct svc_server *srv, struct svc_conn *c)
 /* Counts a new connection among the open ones. */
 static void svc_conn_link(struct svc_server *srv, struct svc_conn *c)
 {
+	pthread_mutex_lock(&srv->lock);
 	c->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
+	if (c->shard != NULL)
+		c->shard->n_conns++;
+	pthread_mutex_unlock(&srv->lock);
 	atomic_fetch_add(&srv->s->connections, 1);
 }
 
-/* Registers a new connection whose who is set (takes c->bev). */
+/* Registers a new connection whose who is set (takes c->bev). Linked
+ * first: a shard's loop may read, and close, it as soon as it is set up. */
 static void svc_conn_add(struct svc_server *srv, struct svc_conn *c)
 {
-	svc_conn_setup(srv, c);
 	svc_conn_link(srv, c);
+	svc_conn_setup(srv, c);
+}
+
+/* The shard with the fewest connections (NULL: none, the main loop). */
+static struct svc_shard *svc_shard_pick(struct svc_server *srv)
+{
+	struct svc_shard *best = NULL;
+	unsigned i;
+
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < srv->n_shards; i++)
+		if (best == NULL || srv->shards[i].n_conns < best->n_conns)
+			best = &srv->shards[i];
+	pthread_mutex_unlock(&srv->lock);
+	return best;
 }
 
 static bool svc_accept_ok(struct svc_server *srv, evutil_socket_t fd)
 {
+	unsigned n;
+
 	if (atomic_load(&srv->draining)) {
 		evutil_closesocket(fd);
 		return false;
 	}
-	if (srv->n_conns >= srv->s->cfg->max_connections) {
-		log_warn("refusing a connection: %u connections open (max_connections)", srv->n_conns);
+	pthread_mutex_lock(&srv->lock);
+	n = srv->n_conns;
+	pthread_mutex_unlock(&srv->lock);
+	if (n >= srv->s->cfg->max_connections) {
+		log_warn("refusing a connection: %u connections open (max_connections)", n);
 		svc_refuse(fd, "keyholdd has too many connections; retry later");
 		return false;
 	}
@@ -987,18 +1111,20 @@ static enum kh_err svc_accept_unix(struct svc_server *srv, evutil_socket_t fd)
 		return KH_E_RESOURCE_EXHAUSTED;
 	}
 	evutil_make_socket_nonblocking(fd);
+	c->shard = svc_shard_pick(srv);
 	/* Thread-safe: workers write answers into it (svc_job_answer). */
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
+	c->bev = bufferevent_socket_new(c->shard != NULL ? c->shard->base : srv->base, fd,
+					BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
 	if (c->bev == NULL) {
 		evutil_closesocket(fd);
-		if (c->bucket != NULL)
-			c->bucket->refs--;
+		svc_conn_bucket_drop(c);
 		free(c);
 		return KH_E_RESOURCE_EXHAUSTED;
 	}
-	svc_conn_add(srv, c);
 	log_dbg("connection %llu from uid %u gid %u pid %d, roles 0x%x", (unsigned long long)c->serial,
 		(unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, c->who.roles);
+	/* Last: from here c is its loop's, which may serve and free it. */
+	svc_conn_add(srv, c);
 	return KH_OK;
 }
 
@@ -1344,10 +1470,12 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct svc_server *srv = arg;
 	uint64_t now = kh_now_mono_us();
 	unsigned i;
+	bool trim;
 
 	(void)fd;
 	(void)what;
 	/* Refused requests not yet on record go on it now. */
+	pthread_mutex_lock(&srv->lock);
 	for (i = 0; i < SVC_BUCKET_HASH; i++) {
 		struct svc_bucket *b;
 
@@ -1355,13 +1483,15 @@ static void svc_tick_cb(evutil_socket_t fd, short what, void *arg)
 			if (b->refused > 0 && now - b->last_record_us >= 1000000u)
 				svc_bucket_flush(srv, b, now);
 	}
+	trim = srv->freed >= SVC_TRIM_AFTER;
+	if (trim)
+		srv->freed = 0;
+	pthread_mutex_unlock(&srv->lock);
 	/* Frame buffers freed (closed peers, large requests): give the pages
 	 * back rather than keep the high-water mark (glibc keeps freed heap
 	 * memory, and raises its mmap threshold after a large free). */
-	if (srv->freed >= SVC_TRIM_AFTER) {
-		srv->freed = 0;
+	if (trim)
 		malloc_trim(0);
-	}
 	/* The audit housekeeping may sign (a token call): on a worker. */
 	if (srv->s->audit != NULL && !srv->tick_pending && srv->s->pool != NULL && !atomic_load(&srv->draining)) {
 		srv->tick_pending = true;
@@ -1572,20 +1702,162 @@ static enum kh_err svc_unix_listen(struct svc_server *srv, struct kh_errbuf *e)
 	return KH_OK;
 }
 
+/* ---- the shards' loops ---- */
+
+static void *svc_shard_main(void *arg)
+{
+	struct svc_shard *sh = arg;
+
+	svc_cur_shard = sh;
+	event_base_loop(sh->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+/* [service] loops: 0 is one per CPU; 1 (or one CPU) keeps every
+ * connection on the main loop. */
+static unsigned svc_shards_wanted(const struct svc_config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = cfg->loops;
+
+	if (n == 0)
+		n = cpus > 0 ? (cpus > SVC_LOOPS_AUTO_MAX ? SVC_LOOPS_AUTO_MAX : (unsigned)cpus) : 1;
+	return n > 1 ? n : 0;
+}
+
+static enum kh_err svc_shards_start(struct svc_server *srv, struct kh_errbuf *e)
+{
+	unsigned i, n = svc_shards_wanted(srv->s->cfg);
+	sigset_t all, old;
+	int r = KH_OK;
+
+	if (n == 0)
+		return KH_OK;
+	srv->shards = calloc(n, sizeof(*srv->shards));
+	if (srv->shards == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	srv->n_shards = n;
+	/* Signals go to the main loop (its evsignal events). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < n && r == KH_OK; i++) {
+		struct svc_shard *sh = &srv->shards[i];
+		char name[16];
+
+		sh->srv = srv;
+		sh->base = event_base_new();
+		if (sh->base == NULL) {
+			r = kh_err_set(e, KH_E_INTERNAL, "cannot make event loop %u of %u", i + 1, n);
+			break;
+		}
+		atomic_store(&sh->running, true);
+		if (pthread_create(&sh->thread, NULL, svc_shard_main, sh) != 0) {
+			atomic_store(&sh->running, false);
+			r = kh_err_set(e, KH_E_INTERNAL, "cannot start event loop %u of %u", i + 1, n);
+			break;
+		}
+		sh->started = true;
+		snprintf(name, sizeof(name), "kh-loop%u", (i + 1) % 100u);
+		pthread_setname_np(sh->thread, name);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == KH_OK)
+		log_info("%u event loops serve Unix connections", n);
+	return r;
+}
+
+/* Stops the shards' loops, each after the callbacks it was handed. */
+void svc_server_stop_loops(struct svc_server *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->n_shards; i++) {
+		struct svc_shard *sh = &srv->shards[i];
+
+		if (!sh->started)
+			continue;
+		event_base_loopexit(sh->base, NULL);
+		pthread_join(sh->thread, NULL);
+		sh->started = false;
+		atomic_store(&sh->running, false);
+	}
+}
+
 /* ---- shutdown ---- */
 
+static void svc_finish_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A shard's loop, while draining: stops reading from its connections and
+ * closes those owed nothing; the main loop looks again if any closed. */
+static void svc_shard_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_shard *sh = arg;
+	struct svc_server *srv = sh->srv;
+	struct svc_conn *c, *next;
+	unsigned before;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&srv->lock);
+	before = sh->n_conns;
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next; /* closing c leaves the others in place */
+		if (c->shard != sh)
+			continue;
+		if (c->bev != NULL)
+			bufferevent_disable(c->bev, EV_READ);
+		svc_conn_close_if_done(c);
+	}
+	if (sh->n_conns < before)
+		event_base_once(srv->base, -1, EV_TIMEOUT, svc_finish_cb, srv, NULL);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Main loop: asks every shard to drain. */
+static void svc_shards_drain(struct svc_server *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->n_shards; i++)
+		if (atomic_load(&srv->shards[i].running))
+			event_base_once(srv->shards[i].base, -1, EV_TIMEOUT, svc_shard_drain_cb, &srv->shards[i], NULL);
+}
+
+/* Any loop: once draining, closes what is owed nothing and stops the main
+ * loop when no connection is left. A shard hands the decision to the main
+ * loop. */
 static void svc_server_maybe_finish(struct svc_server *srv)
 {
 	struct svc_conn *c, *next;
+	unsigned n;
 
-	if (!atomic_load(&srv->draining) || atomic_load(&srv->inflight) > 0 || srv->tick_pending)
+	if (!atomic_load(&srv->draining))
 		return;
+	if (svc_cur_shard != NULL) {
+		event_base_once(srv->base, -1, EV_TIMEOUT, svc_finish_cb, srv, NULL);
+		return;
+	}
+	if (atomic_load(&srv->inflight) > 0 || srv->tick_pending)
+		return;
+	pthread_mutex_lock(&srv->lock);
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next; /* closing c leaves the others in place */
-		svc_conn_close_if_done(c);
+		if (c->shard == NULL)
+			svc_conn_close_if_done(c);
 	}
-	if (srv->n_conns == 0)
+	n = srv->n_conns;
+	pthread_mutex_unlock(&srv->lock);
+	if (n == 0)
 		event_base_loopexit(srv->base, NULL);
+	else
+		svc_shards_drain(srv);
+}
+
+static void svc_finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	svc_server_maybe_finish(arg);
 }
 
 static void svc_grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -1609,7 +1881,8 @@ void svc_server_shutdown(struct svc_server *srv)
 #ifdef HAVE_LIBSYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
-	log_info("shutting down: %u connections, %u requests in flight", srv->n_conns, atomic_load(&srv->inflight));
+	log_info("shutting down: %u connections, %u requests in flight", atomic_load(&srv->s->connections),
+		 atomic_load(&srv->inflight));
 	if (srv->listener != NULL) {
 		evconnlistener_free(srv->listener);
 		srv->listener = NULL;
@@ -1622,9 +1895,12 @@ void svc_server_shutdown(struct svc_server *srv)
 	}
 	if (srv->ev_tick != NULL)
 		event_del(srv->ev_tick);
+	pthread_mutex_lock(&srv->lock);
 	for (c = srv->conns; c != NULL; c = c->next)
-		if (c->bev != NULL)
+		if (c->shard == NULL && c->bev != NULL)
 			bufferevent_disable(c->bev, EV_READ);
+	pthread_mutex_unlock(&srv->lock);
+	svc_shards_drain(srv);
 	srv->ev_grace = evtimer_new(srv->base, svc_grace_cb, srv);
 	if (srv->ev_grace != NULL)
 		evtimer_add(srv->ev_grace, &grace);
@@ -1646,6 +1922,14 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
+	{
+		pthread_mutexattr_t ma;
+
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&srv->lock, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	srv->s = s;
 	srv->base = base;
 	srv->buffered_max = s->cfg->frame_max > SVC_BUFFERED_MAX ? s->cfg->frame_max : SVC_BUFFERED_MAX;
@@ -1677,14 +1961,24 @@ enum kh_err svc_server_new(struct svc *s, struct event_base *base, struct svc_se
 			return kh_err_set(e, KH_E_INTERNAL, "cannot start the housekeeping timer");
 		}
 	}
+	r = svc_shards_start(srv, e);
+	if (r != KH_OK) {
+		svc_server_free(srv);
+		return r;
+	}
 	*out = srv;
 	return KH_OK;
 }
 
 void svc_server_free(struct svc_server *srv)
 {
+	unsigned i;
+
 	if (srv == NULL)
 		return;
+	/* The shards' loops first (what they were handed still runs), then
+	 * their connections are the main thread's to close. */
+	svc_server_stop_loops(srv);
 	while (srv->hs_wait != NULL) {
 		struct svc_conn *c = srv->hs_wait;
 
@@ -1715,8 +2009,6 @@ void svc_server_free(struct svc_server *srv)
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
 	{
-		unsigned i;
-
 		for (i = 0; i < SVC_BUCKET_HASH; i++) {
 			while (srv->buckets[i] != NULL) {
 				struct svc_bucket *b = srv->buckets[i];
@@ -1727,6 +2019,12 @@ void svc_server_free(struct svc_server *srv)
 			}
 		}
 	}
+	/* After their bufferevents: freeing a base runs their finalizers. */
+	for (i = 0; i < srv->n_shards; i++)
+		if (srv->shards[i].base != NULL)
+			event_base_free(srv->shards[i].base);
+	free(srv->shards);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv->socket_path);
 	free(srv);
 }

@@ -124,7 +124,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(fz.audit_path, sizeof(fz.audit_path), "%s/state/audit.log", fz.dir);
 	snprintf(conf, sizeof(conf),
 		 "[service]\nsocket = %s/sock\nstate_dir = %s/state\nworkers = 2\nmax_inflight = 8\n"
-		 "log_level = error\nrate = 0\n"
+		 /* loops = 1: the connection on the loop this harness runs */
+		 "log_level = error\nrate = 0\nloops = 1\n"
 		 "[token]\nmodule = /usr/lib/softhsm/libsofthsm2.so\nuri = pkcs11:token=keyhold\n"
 		 "pin_file = %s/token/pin\nsessions = 4\n"
 		 "[access]\nsigner = uid:%u\nauditor = uid:%u\n"
