@@ -103,13 +103,13 @@ struct svc_bucket {
 
 /* Event loops that serve Unix connections ([service] loops, DESIGN §10):
  * each connection is given to one for its whole life, and its quick
- * requests run in place on that loop's thread (svc_run_inline). A client
- * and the loop it wakes then stay on one CPU (the kernel's wake-up of a
- * Unix socket's reader is a synchronous one), and two clients are served
- * by two loops at once, where one loop thread answering every connection
- * had to hand requests over to the workers, a cross-CPU wake-up each way,
- * to use a second core. The main loop keeps the listeners, TLS
- * connections, signals, timers and the workers' completions. */
+ * requests run in place on that loop's thread (svc_run_inline). Clients
+ * on different loops are then served at once, each in place, where one
+ * loop thread answering every connection had to hand a second request in
+ * flight to a worker and back (a cross-CPU wake-up each way) to use
+ * another core (docs/PERFORMANCE.md: +20% P-256 signatures at 8
+ * connections). The main loop keeps the listeners, TLS connections,
+ * signals, timers and the workers' completions. */
 struct svc_shard {
 	struct svc_server *srv;
 	struct event_base *base;
@@ -535,14 +535,21 @@ static void svc_conn_close_if_done(struct svc_conn *c)
 
 /* ---- jobs ---- */
 
-/* Counts a request of c in flight (d = 1) or no longer (d = -1): on c, on
- * the server and on c's loop. Any thread. */
-static void svc_inflight_add(struct svc_conn *c, int d)
+/* Counts a request of c in flight (up) or no longer: on c, on the server
+ * and on c's loop. Any thread. */
+static void svc_inflight_add(struct svc_conn *c, bool up)
 {
-	atomic_fetch_add(&c->inflight, (unsigned)d);
-	atomic_fetch_add(&c->srv->inflight, (unsigned)d);
-	if (c->shard != NULL)
-		atomic_fetch_add(&c->shard->inflight, (unsigned)d);
+	if (up) {
+		atomic_fetch_add(&c->inflight, 1);
+		atomic_fetch_add(&c->srv->inflight, 1);
+		if (c->shard != NULL)
+			atomic_fetch_add(&c->shard->inflight, 1);
+	} else {
+		atomic_fetch_sub(&c->inflight, 1);
+		atomic_fetch_sub(&c->srv->inflight, 1);
+		if (c->shard != NULL)
+			atomic_fetch_sub(&c->shard->inflight, 1);
+	}
 }
 
 /* Worker thread: hands the answer to the peer. With nothing queued before
@@ -601,7 +608,7 @@ static bool svc_job_finish(struct svc_job *j)
 	proto_req_clear(&j->req);
 	/* Decrement, then look: the loop sets the flags, then looks at the
 	 * counts, so one of the two sees the other (sequentially consistent). */
-	svc_inflight_add(c, -1);
+	svc_inflight_add(c, false);
 	if (atomic_load(&c->half_closed) || atomic_load(&srv->draining))
 		return true;
 	bufferevent_decref(j->bev);
@@ -705,7 +712,7 @@ static void svc_job_done_here(struct svc_job *j)
 	struct svc_server *srv = c->srv;
 
 	if (!c->direct) {
-		svc_inflight_add(c, -1);
+		svc_inflight_add(c, false);
 		svc_conn_send(c, j->frame, j->frame_len);
 		proto_req_clear(&j->req);
 	}
@@ -838,7 +845,7 @@ static void svc_conn_frame(struct svc_conn *c, const uint8_t *buf, size_t len)
 	j->item.done = svc_job_done;
 	in_place = svc_run_inline(c, j->req.method);
 	atomic_fetch_add(&c->refs, 1);
-	svc_inflight_add(c, 1);
+	svc_inflight_add(c, true);
 	if (in_place) {
 		/* In place: run it, answer it, and finish it here. */
 		struct svc_pool_item *it = &j->item;
