@@ -34,6 +34,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,43 @@ static struct result summarise(struct samples *s, unsigned n, uint64_t elapsed_n
 	return r;
 }
 
+/* Runs n threads of fn, thread i on the i-th element (size bytes) of th,
+ * whose samples are at s_off in it, until they end; r is their summary
+ * over the time since t0. Returns the samples (for samples_done, after the
+ * caller has read the CPU the cell took). */
+static struct samples *run_threads(void *th, size_t size, size_t s_off, unsigned n, void *(*fn)(void *),
+				   uint64_t t0, struct result *r)
+{
+	pthread_t *tid = calloc(n, sizeof(*tid));
+	struct samples *ss = calloc(n, sizeof(*ss));
+	unsigned i;
+
+	if (tid == NULL || ss == NULL)
+		die("out of memory");
+	for (i = 0; i < n; i++)
+		pthread_create(&tid[i], NULL, fn, (char *)th + (size_t)i * size);
+	for (i = 0; i < n; i++) {
+		pthread_join(tid[i], NULL);
+		memcpy(&ss[i], (char *)th + (size_t)i * size + s_off, sizeof(ss[i]));
+	}
+	free(tid);
+	*r = summarise(ss, n, now_ns() - t0);
+	return ss;
+}
+
+/* Verifies every signature of run_threads' samples (not timed) into
+ * r->bad, and frees them. */
+static void samples_done(struct result *r, EVP_PKEY *pk, enum kh_key_type type, struct samples *ss, unsigned n,
+			 bool raw_ecdsa)
+{
+	unsigned i;
+
+	r->bad = verify_all(pk, type, ss, n, raw_ecdsa);
+	for (i = 0; i < n; i++)
+		free(ss[i].v);
+	free(ss);
+}
+
 /* ---- direct PKCS#11 peer (and p11-kit-client.so, the same code) ---- */
 
 struct p11 {
@@ -426,33 +464,20 @@ static struct result run_p11(struct p11 *p, const char *key, enum kh_key_type ty
 			     EVP_PKEY *pk)
 {
 	struct p11_thread *th = calloc(conc, sizeof(*th));
-	pthread_t *tid = calloc(conc, sizeof(*tid));
-	struct samples *ss = calloc(conc, sizeof(*ss));
-	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9);
+	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9), cpu0 = self_cpu_us();
+	struct samples *ss;
 	struct result r;
 	unsigned i;
 
-	uint64_t cpu0 = self_cpu_us();
-
-	if (th == NULL || tid == NULL || ss == NULL)
+	if (th == NULL)
 		die("out of memory");
-	for (i = 0; i < conc; i++) {
+	for (i = 0; i < conc; i++)
 		th[i] = (struct p11_thread){ p, key, type, i, stop, { NULL, 0, 0, 0 } };
-		pthread_create(&tid[i], NULL, p11_thread_main, &th[i]);
-	}
-	for (i = 0; i < conc; i++) {
-		pthread_join(tid[i], NULL);
-		ss[i] = th[i].s;
-	}
-	r = summarise(ss, conc, now_ns() - t0);
+	ss = run_threads(th, sizeof(*th), offsetof(struct p11_thread, s), conc, p11_thread_main, t0, &r);
 	if (r.count > 0)
 		r.cpu_us = (double)(self_cpu_us() - cpu0) / (double)r.count;
-	r.bad = verify_all(pk, type, ss, conc, true);
-	for (i = 0; i < conc; i++)
-		free(ss[i].v);
-	free(ss);
+	samples_done(&r, pk, type, ss, conc, true);
 	free(th);
-	free(tid);
 	return r;
 }
 
@@ -561,33 +586,20 @@ static struct result run_kh(const char *socket, const char *key, enum kh_key_typ
 			    unsigned depth, double secs, EVP_PKEY *pk)
 {
 	struct kh_thread *th = calloc(conns, sizeof(*th));
-	pthread_t *tid = calloc(conns, sizeof(*tid));
-	struct samples *ss = calloc(conns, sizeof(*ss));
-	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9);
+	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9), cpu0 = proc_cpu_us(kh_pid);
+	struct samples *ss;
 	struct result r;
 	unsigned i;
 
-	uint64_t cpu0 = proc_cpu_us(kh_pid);
-
-	if (th == NULL || tid == NULL || ss == NULL)
+	if (th == NULL)
 		die("out of memory");
-	for (i = 0; i < conns; i++) {
+	for (i = 0; i < conns; i++)
 		th[i] = (struct kh_thread){ socket, key, i, depth, stop, { NULL, 0, 0, 0 } };
-		pthread_create(&tid[i], NULL, kh_thread_main, &th[i]);
-	}
-	for (i = 0; i < conns; i++) {
-		pthread_join(tid[i], NULL);
-		ss[i] = th[i].s;
-	}
-	r = summarise(ss, conns, now_ns() - t0);
+	ss = run_threads(th, sizeof(*th), offsetof(struct kh_thread, s), conns, kh_thread_main, t0, &r);
 	if (kh_pid > 0 && r.count > 0)
 		r.cpu_us = (double)(proc_cpu_us(kh_pid) - cpu0) / (double)(r.count + r.errors);
-	r.bad = verify_all(pk, type, ss, conns, false);
-	for (i = 0; i < conns; i++)
-		free(ss[i].v);
-	free(ss);
+	samples_done(&r, pk, type, ss, conns, false);
 	free(th);
-	free(tid);
 	return r;
 }
 
@@ -709,6 +721,30 @@ static void *bare_conn_main(void *arg)
 	return NULL;
 }
 
+/* The bare server's address; a path too long for it is fatal. */
+static void bare_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		die("socket path %s too long", path);
+	memcpy(sun->sun_path, path, strlen(path));
+}
+
+/* A connection to the bare server, or -1. */
+static int bare_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	bare_addr(path, &sun);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static int cmd_bare_server(int argc, char **argv)
 {
 	const char *path = arg_val(argc, argv, "--socket", NULL);
@@ -724,11 +760,7 @@ static int cmd_bare_server(int argc, char **argv)
 	if (path == NULL || pinf == NULL || key == NULL)
 		die("usage: keyhold-bench bare-server --socket S --pin-file F --key NAME --type T [--module M] [--token L]");
 	p11_open(&p, module, label, read_pin(pinf));
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		die("socket path too long");
-	memcpy(sun.sun_path, path, strlen(path));
+	bare_addr(path, &sun);
 	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (ls < 0 || bind(ls, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(ls, 128) != 0)
 		die("bare: cannot listen on %s: %s", path, strerror(errno));
@@ -765,14 +797,10 @@ struct bare_thread {
 static void *bare_thread_main(void *arg)
 {
 	struct bare_thread *t = arg;
-	struct sockaddr_un sun;
 	uint32_t seq = 0;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = bare_connect(t->socket);
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, t->socket, strlen(t->socket));
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+	if (fd < 0)
 		die("bare: cannot connect to %s", t->socket);
 	while (now_ns() < t->stop_ns) {
 		uint8_t msg[BENCH_MSG_LEN], in[2 + 520];
@@ -823,31 +851,20 @@ static struct result run_bare(const char *socket, long pid, enum kh_key_type typ
 			      EVP_PKEY *pk)
 {
 	struct bare_thread *th = calloc(conns, sizeof(*th));
-	pthread_t *tid = calloc(conns, sizeof(*tid));
-	struct samples *ss = calloc(conns, sizeof(*ss));
 	uint64_t t0 = now_ns(), stop = t0 + (uint64_t)(secs * 1e9), cpu0 = proc_cpu_us(pid);
+	struct samples *ss;
 	struct result r;
 	unsigned i;
 
-	if (th == NULL || tid == NULL || ss == NULL)
+	if (th == NULL)
 		die("out of memory");
-	for (i = 0; i < conns; i++) {
+	for (i = 0; i < conns; i++)
 		th[i] = (struct bare_thread){ socket, i, stop, { NULL, 0, 0, 0 } };
-		pthread_create(&tid[i], NULL, bare_thread_main, &th[i]);
-	}
-	for (i = 0; i < conns; i++) {
-		pthread_join(tid[i], NULL);
-		ss[i] = th[i].s;
-	}
-	r = summarise(ss, conns, now_ns() - t0);
+	ss = run_threads(th, sizeof(*th), offsetof(struct bare_thread, s), conns, bare_thread_main, t0, &r);
 	if (r.count > 0)
 		r.cpu_us = (double)(proc_cpu_us(pid) - cpu0) / (double)(r.count + r.errors);
-	r.bad = verify_all(pk, type, ss, conns, true);
-	for (i = 0; i < conns; i++)
-		free(ss[i].v);
-	free(ss);
+	samples_done(&r, pk, type, ss, conns, true);
 	free(th);
-	free(tid);
 	return r;
 }
 
@@ -860,7 +877,6 @@ static pid_t bare_start(const char *path, const char *module, const char *label,
 				 "--pin-file", pinf, "--key", key, "--type", tn };
 	char *args[sizeof(argv_c) / sizeof(argv_c[0]) + 1];
 	size_t k;
-	struct sockaddr_un sun;
 	pid_t pid;
 	int i, status;
 
@@ -873,17 +889,13 @@ static pid_t bare_start(const char *path, const char *module, const char *label,
 		die("cannot start the bare server");
 	for (k = 0; args[k] != NULL; k++)
 		free(args[k]);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path));
 	for (i = 0; i < 400; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool up = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		int fd = bare_connect(path);
 
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd);
-		if (up)
 			return pid;
+		}
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			die("the bare server exited at start");
 		usleep(10000);
