@@ -3,22 +3,18 @@
 # tests, sourced after lib.sh: its own throwaway TLS CA, names resolved by
 # pebble-challtestsrv's DNS (every name -> 127.0.0.1), http-01 validated on
 # HTTP01_PORT (keyholdd's responder, or a web server serving a webroot).
-# Real validation: no PEBBLE_VA_ALWAYS_VALID. The cleanup trap kills
-# exactly the pids started here.
+# Real validation: no PEBBLE_VA_ALWAYS_VALID. The clean-up kills exactly
+# the pids started here.
 command -v pebble > /dev/null || fail "pebble is not installed (scripts/install-deps.sh)"
 
 PEBBLE_PID="" CTS_PID="" ACME_EXTRA_PIDS=()
-acme_cleanup() {
-  # The test's status first: kh_cleanup exits with the $? it is called with.
-  local rc=$? p
+acme_stop() {
+  local p
   for p in "$PEBBLE_PID" "$CTS_PID" "${ACME_EXTRA_PIDS[@]}"; do
     [ -n "$p" ] && kill "$p" 2> /dev/null && { wait "$p" 2> /dev/null || true; }
   done
-  set +e # errexit would end the trap at the next line, before kh_cleanup
-  (exit "$rc")
-  kh_cleanup
 }
-trap acme_cleanup EXIT
+kh_on_exit acme_stop
 
 # Six free loopback ports in one go (DNS is UDP, the rest TCP).
 read -r ACME_PORT MGMT_PORT HTTP01_PORT TLS_PORT DNS_PORT CTS_MGMT < <(python3 -c '

@@ -53,8 +53,16 @@ fail() {
   exit 1
 }
 
+# kh_on_exit FN: kh_cleanup runs FN first (what the test started besides
+# keyholdd and the token: servers, accounts), in the order registered,
+# before it stops keyholdd; the test's exit status is kept whatever FN
+# returns.
+KH_EXIT_HOOKS=()
+kh_on_exit() { KH_EXIT_HOOKS+=("$1"); }
+
 kh_cleanup() {
-  local rc=$?
+  local rc=$? hook
+  for hook in "${KH_EXIT_HOOKS[@]}"; do "$hook" || true; done
   # A bad keyholdd exit fails the test, but the token is still torn down
   # (a TPM token is four daemons).
   kh_stop --no-fail || rc=1

@@ -39,16 +39,11 @@ rev_down() {
   wait "$pid" 2> /dev/null || true
 }
 
-rev_cleanup() {
-  local rc=$?
+rev_stop() {
   rev_down crl
   rev_down ocsp
-  # kh_cleanup takes the test's status from $?; errexit must not act on it.
-  set +e
-  (exit "$rc")
-  kh_cleanup
 }
-trap rev_cleanup EXIT
+kh_on_exit rev_stop
 
 # rev_gets PATH: how many GETs of PATH the CRL server answered.
 rev_gets() { grep -c "^GET $1 " "$T/crl.log" 2> /dev/null || true; }

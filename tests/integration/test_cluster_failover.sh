@@ -29,8 +29,8 @@ NODE_PID=("" "" "" "")
 P11_SERVER_PID=""
 MODE=""   # file | p11kit
 
-cluster_cleanup() {
-  local rc=$? i
+cluster_stop() {
+  local i
   for i in 1 2 3; do
     if [ -n "${NODE_PID[$i]}" ]; then
       kill -9 "${NODE_PID[$i]}" 2> /dev/null || true
@@ -41,11 +41,8 @@ cluster_cleanup() {
     kill "$P11_SERVER_PID" 2> /dev/null || true
     wait "$P11_SERVER_PID" 2> /dev/null || true
   fi
-  set +e # errexit would end the trap at the next line, before kh_cleanup
-  (exit "$rc")
-  kh_cleanup
 }
-trap cluster_cleanup EXIT
+kh_on_exit cluster_stop
 
 nsock() { echo "$T/n$1/keyhold.sock"; }
 # nk I ARGS...: the CLI on node I.

@@ -83,14 +83,7 @@ nodes_kill() {
   kill "$P11_SERVER_PID" 2> /dev/null || true
   wait "$P11_SERVER_PID" 2> /dev/null || true
 }
-cluster_state_cleanup() {
-  local rc=$?
-  nodes_kill
-  set +e # errexit would end the trap at the next line, before kh_cleanup
-  (exit "$rc")
-  kh_cleanup
-}
-trap cluster_state_cleanup EXIT
+kh_on_exit nodes_kill
 
 for i in 1 2 3; do node_conf "$i"; done
 # Node 1 starts first (it takes the roles) and dies at its crash point

@@ -231,16 +231,7 @@ prom_stop() {
   wait "$PROM_PID" 2> /dev/null || true
   PROM_PID=""
 }
-# Prometheus first, then lib.sh's clean-up, which reads the test's exit
-# status from $?: (exit "$rc") hands it on.
-metrics_cleanup() {
-  local rc=$?
-  prom_stop
-  set +e # errexit would end the trap at the next line, before kh_cleanup
-  (exit "$rc")
-  kh_cleanup
-}
-trap metrics_cleanup EXIT
+kh_on_exit prom_stop
 alert=""
 for i in $(seq 1 120); do
   kill -0 "$PROM_PID" 2> /dev/null || { tail -n 20 "$T/prom/prometheus.log" >&2; fail "prometheus exited"; }

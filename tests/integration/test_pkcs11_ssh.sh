@@ -68,10 +68,7 @@ ok "sshd -t" "$SSHD" -t -f "$S/sshd_config"
 "$SSHD" -D -e -f "$S/sshd_config" 2> "$S/sshd.log" &
 sshd_pid=$!
 stop_sshd() { kill "$sshd_pid" 2> /dev/null || true; wait "$sshd_pid" 2> /dev/null || true; }
-# kh_cleanup reads the exit status from $?.
-# shellcheck disable=SC2154 # rc is set inside the trap
-# (set +e: a failing status must reach kh_cleanup, not end the trap.)
-trap 'rc=$?; stop_sshd; set +e; (exit $rc); kh_cleanup' EXIT
+kh_on_exit stop_sshd
 for _ in $(seq 1 100); do
   (echo > "/dev/tcp/127.0.0.1/$port") 2> /dev/null && break
   kill -0 "$sshd_pid" 2> /dev/null || fail "sshd did not start: $(cat "$S/sshd.log")"

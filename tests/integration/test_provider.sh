@@ -180,9 +180,7 @@ stop_server() {
   if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2> /dev/null || true; wait "$SRV_PID" 2> /dev/null || true; fi
   SRV_PID=""
 }
-# kh_cleanup reads the exit status: keep it across stop_server.
-kp_rc=0
-trap 'kp_rc=$?; stop_server; set +e; (exit "$kp_rc"); kh_cleanup' EXIT
+kh_on_exit stop_server
 
 # tls_check KEY CERT: one TLS 1.3 and one TLS 1.2 handshake against
 # s_server -key KEY -cert CERT, verified by s_client against the test CA.

@@ -35,8 +35,11 @@ stop_pid() {
   kill "$p" 2> /dev/null || true
   wait "$p" 2> /dev/null || true
 }
-np_rc=0
-trap 'np_rc=$?; for p in "${PIDS[@]}"; do stop_pid "$p"; done; set +e; (exit "$np_rc"); kh_cleanup' EXIT
+stop_pids() {
+  local p
+  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+}
+kh_on_exit stop_pids
 
 # sign_count KEY UID: Sign calls on KEY that succeeded for uid:UID.
 sign_count() {

@@ -42,7 +42,7 @@ stop_run() {
   wait "$RUN_PID" 2> /dev/null || true
   RUN_PID=""
 }
-trap 'stop_run; kh_cleanup' EXIT
+kh_on_exit stop_run
 
 run_until_ready "$T/run1.log"
 grep -q 'first run: creating' "$T/run1.log" || fail "the first run did not create its configuration"

@@ -29,15 +29,13 @@ SCEP_PID=""
 SCEP2_PID=""
 PROXY_PID=""
 RA_PIDS=()
-scep_cleanup() {
-  local rc=$? p
+scep_stop() {
+  local p
   for p in "${RA_PIDS[@]}" "$PROXY_PID" "$SCEP2_PID" "$SCEP_PID"; do
     if [ -n "$p" ]; then kill "$p" 2> /dev/null || true; wait "$p" 2> /dev/null || true; fi
   done
-  set +e # errexit would end the trap before kh_cleanup
-  (exit "$rc"); kh_cleanup
 }
-trap scep_cleanup EXIT
+kh_on_exit scep_stop
 
 # The CA: scepserver's own (RSA 2048 to keep it quick).
 ok "scepserver ca -init" scepserver ca -init -depot "$T/depot" -keySize 2048 -organization "Keyhold Test SCEP CA"

@@ -11,15 +11,11 @@
 [ "$(id -u)" -eq 0 ] || fail "this test creates and deletes users and must run as root"
 U=khgone
 G=khgonegrp
-acc_cleanup() {
-  local rc=$?
+acc_remove() {
   userdel "$U" 2> /dev/null || true
   groupdel "$G" 2> /dev/null || true
-  set +e # errexit would end the trap at the next line, before kh_cleanup
-  (exit "$rc")
-  kh_cleanup
 }
-trap acc_cleanup EXIT
+kh_on_exit acc_remove
 # The socket is reached through a stable group, the signer role too; only
 # the per-key grants name the throwaway accounts.
 groupadd -f khacc

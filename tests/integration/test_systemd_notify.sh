@@ -25,17 +25,12 @@ with open(sys.argv[2], "a", buffering=1) as log:
                 log.write("%.3f %s\n" % (time.monotonic(), line))
 PY
 LISTENER=$!
-# The listener first, then lib.sh's clean-up (keyholdd, token), which
-# reads the test's exit status from $?: (exit "$rc") hands it on.
-notify_cleanup() {
-  local rc=$?
+# The listener first, then lib.sh's clean-up (keyholdd, token).
+listener_stop() {
   kill "$LISTENER" 2> /dev/null || true
   wait "$LISTENER" 2> /dev/null || true
-  set +e # errexit would end the trap at the next line, before kh_cleanup
-  (exit "$rc")
-  kh_cleanup
 }
-trap notify_cleanup EXIT
+kh_on_exit listener_stop
 for _ in $(seq 1 100); do [ -S "$NS" ] && break; sleep 0.05; done
 [ -S "$NS" ] || fail "the notification listener did not bind"
 
