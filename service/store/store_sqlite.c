@@ -3,6 +3,7 @@
  * PRAGMA user_version. The only file of keyholdd that calls sqlite3_*. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +17,31 @@
 #include "store_int.h"
 #include "store/store_dir.h"
 
+/* Statements kept prepared per connection after store_finalize, for the
+ * next store_prepare of the same SQL: parsing and planning a query costs
+ * more than running the small ones keyholdd makes (GetStatus's cluster
+ * view: two listings, 30% of its CPU when prepared every time). */
+#define SQ_CACHE_MAX 32
+
 struct sqlite_stmt {
 	struct store_stmt base;  /* first: store_stmt * <-> sqlite_stmt * */
 	sqlite3_stmt *s;
 	bool stepped;
 };
 
+/* st->db: the connection and its idle statements (most recently used
+ * last). The connection is FULLMUTEX and may be used from several
+ * threads; lock guards the cache. */
+struct sq_conn {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	struct sqlite_stmt *idle[SQ_CACHE_MAX];
+	unsigned n_idle;
+};
+
 static sqlite3 *sq_db(struct store *st)
 {
-	return (sqlite3 *)st->db;
+	return ((struct sq_conn *)st->db)->db;
 }
 
 static struct sqlite_stmt *sq_stmt(struct store_stmt *s)
@@ -52,13 +69,29 @@ static enum kh_err sq_err(struct store *st, struct kh_errbuf *e, int rc, const c
 
 static enum kh_err sq_prepare(struct store *st, const char *sql, struct store_stmt **out, struct kh_errbuf *e)
 {
+	struct sq_conn *c = st->db;
 	struct sqlite_stmt *s = NULL;
 	int r = KH_OK, rc;
+	unsigned i;
 
+	pthread_mutex_lock(&c->lock);
+	for (i = c->n_idle; i-- > 0;) {
+		if (strcmp(sqlite3_sql(c->idle[i]->s), sql) == 0) {
+			s = c->idle[i];
+			memmove(&c->idle[i], &c->idle[i + 1], (c->n_idle - i - 1) * sizeof(c->idle[0]));
+			c->n_idle--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (s != NULL) {
+		*out = &s->base; /* reset and unbound when it was put back */
+		return KH_OK;
+	}
 	s = calloc(1, sizeof(*s));
 	KH_ENSURE(s != NULL, KH_E_RESOURCE_EXHAUSTED);
 	s->base.st = st;
-	rc = sqlite3_prepare_v2(sq_db(st), sql, -1, &s->s, NULL);
+	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->s, NULL);
 	KH_ENSURE(rc == SQLITE_OK, sq_err(st, e, rc, "preparing a statement"));
 	*out = &s->base;
 	s = NULL;
@@ -70,10 +103,29 @@ out:
 	return r;
 }
 
-static void sq_finalize(struct store_stmt *s)
+/* Back to the connection's idle statements, reset and unbound (the
+ * least recently used one is finalized when they are SQ_CACHE_MAX). */
+static void sq_finalize(struct store_stmt *b)
 {
-	sqlite3_finalize(sq_stmt(s)->s);
-	free(s);
+	struct sqlite_stmt *s = sq_stmt(b), *evict = NULL;
+	struct sq_conn *c = b->st->db;
+
+	sqlite3_reset(s->s);
+	sqlite3_clear_bindings(s->s);
+	s->stepped = false;
+	b->bind_failed = false;
+	pthread_mutex_lock(&c->lock);
+	if (c->n_idle == SQ_CACHE_MAX) {
+		evict = c->idle[0];
+		memmove(&c->idle[0], &c->idle[1], (SQ_CACHE_MAX - 1) * sizeof(c->idle[0]));
+		c->n_idle--;
+	}
+	c->idle[c->n_idle++] = s;
+	pthread_mutex_unlock(&c->lock);
+	if (evict != NULL) {
+		sqlite3_finalize(evict->s);
+		free(evict);
+	}
 }
 
 static void sq_reset(struct store_stmt *s)
@@ -239,8 +291,19 @@ static enum kh_err sq_translate(int version, const char *sql, char **out, struct
 
 static void sq_close(struct store *st)
 {
-	if (st->db != NULL && sqlite3_close(sq_db(st)) != SQLITE_OK)
-		log_warn("state database: close: %s", sqlite3_errmsg(sq_db(st)));
+	struct sq_conn *c = st->db;
+	unsigned i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n_idle; i++) {
+		sqlite3_finalize(c->idle[i]->s);
+		free(c->idle[i]);
+	}
+	if (c->db != NULL && sqlite3_close(c->db) != SQLITE_OK)
+		log_warn("state database: close: %s", sqlite3_errmsg(c->db));
+	pthread_mutex_destroy(&c->lock);
+	free(c);
 	st->db = NULL;
 }
 
@@ -274,6 +337,7 @@ enum kh_err store_sqlite_open(struct store *st, const struct store_dir *sd, stru
 	static const char *const companions[] = { STORE_FILE "-wal", STORE_FILE "-shm", STORE_FILE "-journal" };
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
+	struct sq_conn *c = NULL;
 	const unsigned char *mode;
 	const char *dir = sd->path;
 	int r = KH_OK, rc, fd = -1;
@@ -306,9 +370,13 @@ enum kh_err store_sqlite_open(struct store *st, const struct store_dir *sd, stru
 			     NULL);
 	KH_ENSURE(rc == SQLITE_OK, kh_err_set(e, KH_E_FAILED_PRECONDITION, "cannot open the state database %s: %s",
 					      st->path, db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
-	st->drv = &store_sqlite_driver;
-	st->db = db;
+	c = calloc(1, sizeof(*c));
+	KH_ENSURE(c != NULL, KH_E_RESOURCE_EXHAUSTED);
+	pthread_mutex_init(&c->lock, NULL);
+	c->db = db;
 	db = NULL;
+	st->drv = &store_sqlite_driver;
+	st->db = c;
 	sqlite3_busy_timeout(sq_db(st), 5000);
 	sqlite3_extended_result_codes(sq_db(st), 0);
 	/* WAL: readers never block the writer, and a commit is one append. */

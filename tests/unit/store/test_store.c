@@ -24,6 +24,7 @@
 
 #include "kh_util.h"
 #include "store/store.h"
+#include "store/store_db.h"
 
 /* The schema after this build's, as text for the SQL and the message. */
 #define STORE_SCHEMA_VERSION_NEXT 11
@@ -1138,6 +1139,66 @@ static void test_leases_and_claims(void **state)
 	store_close(st);
 }
 
+/* A statement given back and prepared again (SQLite keeps it prepared)
+ * starts afresh: no bindings, back before its first row; two of the same
+ * SQL at once are two; more distinct statements than are kept still each
+ * give their own result. */
+static void test_statements_again(void **state)
+{
+	struct kh_errbuf e = { 0 };
+	struct store_stmt *a = NULL, *b = NULL;
+	struct store *st;
+	char sql[64], out[32];
+	bool row = false;
+	int i;
+
+	(void)state;
+	st = open_store();
+	assert_int_equal(store_prepare(st, "SELECT ?1", &a, &e), KH_OK);
+	store_bind_text(a, 1, "bound");
+	assert_int_equal(store_step(a, &row, "select", &e), KH_OK);
+	assert_true(row);
+	store_col_text(a, 0, out, sizeof(out));
+	assert_string_equal(out, "bound");
+	store_finalize(a);
+	assert_int_equal(store_prepare(st, "SELECT ?1", &a, &e), KH_OK);
+	assert_int_equal(store_step(a, &row, "select", &e), KH_OK);
+	assert_true(row);
+	assert_true(store_col_is_null(a, 0));
+	store_finalize(a);
+
+	/* Given back after its first row of two: the next use starts over. */
+	assert_int_equal(store_prepare(st, "SELECT 1 UNION ALL SELECT 2", &a, &e), KH_OK);
+	assert_int_equal(store_step(a, &row, "select", &e), KH_OK);
+	assert_true(row);
+	store_finalize(a);
+	assert_int_equal(store_prepare(st, "SELECT 1 UNION ALL SELECT 2", &a, &e), KH_OK);
+	assert_int_equal(store_step(a, &row, "select", &e), KH_OK);
+	assert_true(row);
+	assert_int_equal(store_col_int64(a, 0), 1);
+	/* The same SQL again while a is in use: another statement. */
+	assert_int_equal(store_prepare(st, "SELECT 1 UNION ALL SELECT 2", &b, &e), KH_OK);
+	assert_ptr_not_equal(a, b);
+	assert_int_equal(store_step(b, &row, "select", &e), KH_OK);
+	assert_int_equal(store_col_int64(b, 0), 1);
+	assert_int_equal(store_step(a, &row, "select", &e), KH_OK);
+	assert_true(row);
+	assert_int_equal(store_col_int64(a, 0), 2);
+	store_finalize(a);
+	store_finalize(b);
+
+	/* More distinct statements than are kept, twice over. */
+	for (i = 0; i < 100; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %d", i % 50);
+		assert_int_equal(store_prepare(st, sql, &a, &e), KH_OK);
+		assert_int_equal(store_step(a, &row, "select", &e), KH_OK);
+		assert_true(row);
+		assert_int_equal(store_col_int64(a, 0), i % 50);
+		store_finalize(a);
+	}
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1159,6 +1220,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases_and_claims, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_anchors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_statements_again, setup, teardown),
 	};
 
 	pg_dsn = getenv("KH_TEST_PG_DSN");
