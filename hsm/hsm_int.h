@@ -128,6 +128,21 @@ struct hsm {
 	struct hsm_key **keys;
 	size_t n_keys, cap_keys;
 
+	/* The last key listing and token information, for readers that may
+	 * be a moment behind (GetStatus: hsm_key_list_recent,
+	 * hsm_token_info_recent) so that they need no token call. keys_epoch
+	 * goes up with every change of the key set keyholdd makes or learns
+	 * of (hsm_keys_changed); a listing begun in an older epoch is not
+	 * current. Under snap_lock. */
+	_Atomic uint64_t keys_epoch;
+	pthread_mutex_t snap_lock;
+	struct kh_key_list snap;
+	bool snap_have;
+	uint64_t snap_epoch, snap_us;
+	CK_TOKEN_INFO snap_tinfo;
+	uint64_t snap_tinfo_us;  /* 0: none yet */
+	unsigned snap_tinfo_gen; /* the generation it was read in */
+
 	pthread_mutex_t gen_lock;
 	char pending[HSM_PENDING_MAX][KH_NAME_MAX + 1];
 	unsigned n_pending;
@@ -142,6 +157,9 @@ struct hsm {
 	void *op_observer_arg;
 };
 
+/* The token's key set changed, or may have (keys.c): listings taken
+ * before are not current any more. */
+void hsm_keys_changed(struct hsm *h);
 /* Sets h->available, counting the transitions (hsm_health). */
 void hsm_set_available(struct hsm *h, bool v);
 /* Tells the observer (if any) how long a token call on mech took. */

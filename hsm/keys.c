@@ -194,6 +194,7 @@ void hsm_keys_reset(struct hsm *h)
 		hsm_key_free(h->keys[i]);
 	h->n_keys = 0;
 	pthread_rwlock_unlock(&h->keys_lock);
+	hsm_keys_changed(h);
 }
 
 /* Caller holds keys_lock (any mode). */
@@ -245,6 +246,7 @@ void hsm_key_forget(struct hsm *h, const char *name)
 		}
 	}
 	pthread_rwlock_unlock(&h->keys_lock);
+	hsm_keys_changed(h);
 }
 
 void hsm_keys_invalidate(struct hsm *h, const char *name)
@@ -432,6 +434,7 @@ enum kh_err hsm_key_lookup(struct hsm *h, CK_SESSION_HANDLE s, const char *name,
 	if (out->pkey != NULL)
 		EVP_PKEY_up_ref(out->pkey);
 	hsm_cache_insert(h, k);
+	hsm_keys_changed(h); /* a key keyholdd did not know of a moment ago */
 out:
 	return r;
 }
@@ -523,6 +526,95 @@ out:
 	return r;
 }
 
+/* ---- the last listing (hsm_key_list_recent) ---- */
+
+void hsm_keys_changed(struct hsm *h)
+{
+	atomic_fetch_add(&h->keys_epoch, 1);
+}
+
+static enum kh_err hsm_list_copy(const struct kh_key_list *in, struct kh_key_list *out)
+{
+	struct kh_key_list l = { 0 };
+	size_t i;
+
+	l.keys = calloc(in->n ? in->n : 1, sizeof(*l.keys));
+	if (l.keys == NULL)
+		return KH_E_RESOURCE_EXHAUSTED;
+	for (i = 0; i < in->n; i++) {
+		l.keys[i] = in->keys[i];
+		l.keys[i].spki = NULL;
+		l.keys[i].spki_len = 0;
+		if (in->keys[i].spki_len > 0) {
+			l.keys[i].spki = malloc(in->keys[i].spki_len);
+			if (l.keys[i].spki == NULL) {
+				l.n = i;
+				kh_key_list_clear(&l);
+				return KH_E_RESOURCE_EXHAUSTED;
+			}
+			memcpy(l.keys[i].spki, in->keys[i].spki, in->keys[i].spki_len);
+			l.keys[i].spki_len = in->keys[i].spki_len;
+		}
+	}
+	l.n = in->n;
+	*out = l;
+	return KH_OK;
+}
+
+/* Keeps a copy of l, listed in epoch; a listing older than the one kept
+ * (two at once) is not kept. Out of memory: nothing kept. */
+static void hsm_snap_store(struct hsm *h, const struct kh_key_list *l, uint64_t epoch)
+{
+	struct kh_key_list copy = { 0 };
+
+	if (hsm_list_copy(l, &copy) != KH_OK)
+		return;
+	pthread_mutex_lock(&h->snap_lock);
+	if (!h->snap_have || epoch >= h->snap_epoch) {
+		struct kh_key_list old = h->snap;
+
+		h->snap = copy;
+		copy = old;
+		h->snap_have = true;
+		h->snap_epoch = epoch;
+		h->snap_us = kh_now_mono_us();
+	}
+	pthread_mutex_unlock(&h->snap_lock);
+	kh_key_list_clear(&copy);
+}
+
+enum kh_err hsm_key_list_recent(struct hsm *h, uint64_t max_age_us, struct kh_key_list *out,
+				struct kh_errbuf *e)
+{
+	int r = KH_E_NOT_FOUND;
+
+	pthread_mutex_lock(&h->snap_lock);
+	if (h->snap_have && h->snap_epoch == atomic_load(&h->keys_epoch) &&
+	    kh_now_mono_us() - h->snap_us <= max_age_us)
+		r = hsm_list_copy(&h->snap, out);
+	pthread_mutex_unlock(&h->snap_lock);
+	if (r == KH_E_NOT_FOUND)
+		return hsm_key_list(h, out, e);
+	if (r != KH_OK)
+		return kh_err_set(e, r, "out of memory listing keys");
+	return KH_OK;
+}
+
+uint64_t hsm_recent_age_us(struct hsm *h)
+{
+	uint64_t now = kh_now_mono_us(), age = UINT64_MAX;
+
+	pthread_mutex_lock(&h->snap_lock);
+	/* A re-attachment (a new generation) resets the keys: a new epoch. */
+	if (h->snap_have && h->snap_epoch == atomic_load(&h->keys_epoch) && h->snap_tinfo_us != 0) {
+		age = now - h->snap_us;
+		if (now - h->snap_tinfo_us > age)
+			age = now - h->snap_tinfo_us;
+	}
+	pthread_mutex_unlock(&h->snap_lock);
+	return age;
+}
+
 static int hsm_info_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct kh_key_info *)a)->name, ((const struct kh_key_info *)b)->name);
@@ -540,6 +632,7 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 	struct kh_key_list list = { 0 };
 	bool in_session = false;
 	CK_RV rv = CKR_OK;
+	uint64_t epoch = atomic_load(&h->keys_epoch);
 
 	KH_TRY(hsm_begin(h, &s, e));
 	in_session = true;
@@ -599,6 +692,7 @@ enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbu
 	}
 	qsort(list.keys, list.n, sizeof(*list.keys), hsm_info_cmp);
 	hsm_cache_prune(h, &list);
+	hsm_snap_store(h, &list, epoch);
 	*out = list;
 	memset(&list, 0, sizeof(list));
 out:
@@ -856,6 +950,7 @@ enum kh_err hsm_key_generate_ex(struct hsm *h, const char *name, enum kh_key_typ
 	}
 	log_info("generated %s key '%s'", kh_key_type_name(type), name);
 	hsm_cache_insert(h, k);
+	hsm_keys_changed(h);
 	k = NULL;
 	*info = ki;
 	memset(&ki, 0, sizeof(ki));

@@ -507,6 +507,7 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 	pthread_mutex_init(&h->open_lock, NULL);
 	pthread_mutex_init(&h->reinit_lock, NULL);
 	pthread_mutex_init(&h->gen_lock, NULL);
+	pthread_mutex_init(&h->snap_lock, NULL);
 	pthread_cond_init(&h->pool_cond, NULL);
 	h->reinit_interval_s = cfg->reinit_interval_s ? cfg->reinit_interval_s : 2;
 
@@ -575,6 +576,8 @@ void hsm_close(struct hsm *h)
 	pthread_mutex_destroy(&h->open_lock);
 	pthread_mutex_destroy(&h->reinit_lock);
 	pthread_mutex_destroy(&h->gen_lock);
+	pthread_mutex_destroy(&h->snap_lock);
+	kh_key_list_clear(&h->snap);
 	pthread_cond_destroy(&h->pool_cond);
 	free(h);
 }
@@ -809,16 +812,41 @@ static void hsm_flag_names(CK_FLAGS f, char *out, size_t outsz)
 	}
 }
 
-void hsm_token_info(struct hsm *h, struct kh_token_info *out)
+/* Caller holds the token read lock: ti from C_GetTokenInfo, or from the
+ * last one when that is at most max_age_us old (0: always asks). */
+static void hsm_tinfo_read(struct hsm *h, uint64_t max_age_us, CK_TOKEN_INFO *ti)
+{
+	uint64_t now = kh_now_mono_us();
+	bool hit;
+
+	pthread_mutex_lock(&h->snap_lock);
+	hit = max_age_us > 0 && h->snap_tinfo_us != 0 && h->snap_tinfo_gen == h->generation &&
+	      now - h->snap_tinfo_us <= max_age_us;
+	if (hit)
+		*ti = h->snap_tinfo;
+	pthread_mutex_unlock(&h->snap_lock);
+	if (hit)
+		return;
+	*ti = h->tinfo;
+	if (!h->available || h->f->C_GetTokenInfo(h->slot, ti) != CKR_OK) {
+		*ti = h->tinfo;
+		return;
+	}
+	pthread_mutex_lock(&h->snap_lock);
+	h->snap_tinfo = *ti;
+	h->snap_tinfo_us = now;
+	h->snap_tinfo_gen = h->generation;
+	pthread_mutex_unlock(&h->snap_lock);
+}
+
+void hsm_token_info_recent(struct hsm *h, uint64_t max_age_us, struct kh_token_info *out)
 {
 	CK_TOKEN_INFO ti;
 
 	memset(out, 0, sizeof(*out));
 	hsm_token_rdlock(h);
-	ti = h->tinfo;
 	out->available = h->available;
-	if (h->available && h->f->C_GetTokenInfo(h->slot, &ti) != CKR_OK)
-		ti = h->tinfo;
+	hsm_tinfo_read(h, max_age_us, &ti);
 	kh_copy_padded(out->label, sizeof(out->label), ti.label, sizeof(ti.label));
 	kh_copy_padded(out->manufacturer, sizeof(out->manufacturer), ti.manufacturerID,
 		       sizeof(ti.manufacturerID));
@@ -836,6 +864,11 @@ void hsm_token_info(struct hsm *h, struct kh_token_info *out)
 				    : (uint32_t)ti.ulMaxSessionCount;
 	out->sessions = h->n_sessions;
 	hsm_token_unlock(h);
+}
+
+void hsm_token_info(struct hsm *h, struct kh_token_info *out)
+{
+	hsm_token_info_recent(h, 0, out);
 }
 
 enum kh_err hsm_token_flags(struct hsm *h, uint64_t *flags, struct kh_errbuf *e)
@@ -856,8 +889,10 @@ out:
 
 void hsm_set_available(struct hsm *h, bool v)
 {
-	if (h->available != v)
+	if (h->available != v) {
 		atomic_fetch_add(v ? &h->went_up : &h->went_down, 1);
+		hsm_keys_changed(h); /* a listing from before says nothing now */
+	}
 	h->available = v;
 }
 

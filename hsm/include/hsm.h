@@ -127,6 +127,10 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 void hsm_close(struct hsm *h);
 
 void hsm_token_info(struct hsm *h, struct kh_token_info *out);
+/* hsm_token_info, from the last C_GetTokenInfo when that is at most
+ * max_age_us old (flags and labels a moment behind; the availability and
+ * session count are always current). */
+void hsm_token_info_recent(struct hsm *h, uint64_t max_age_us, struct kh_token_info *out);
 /* Fills caps from the token's mechanism list. */
 enum kh_err hsm_capabilities(struct hsm *h, struct kh_capabilities *out, struct kh_errbuf *e) KH_WUR;
 /* KH_OK when the token can generate and sign with keys of type t, else
@@ -178,6 +182,17 @@ void hsm_keys_invalidate(struct hsm *h, const char *name);
 /* Every private key on the token that has a label, sorted by name; cache
  * entries of keys no longer on the token are dropped. */
 enum kh_err hsm_key_list(struct hsm *h, struct kh_key_list *out, struct kh_errbuf *e) KH_WUR;
+/* hsm_key_list, or a copy of the last listing when no change keyholdd
+ * made or learned of (generation, deletion, invalidation, the token going
+ * or coming back) came after it and it is at most max_age_us old: a key
+ * created or deleted behind keyholdd's back shows within max_age_us. */
+enum kh_err hsm_key_list_recent(struct hsm *h, uint64_t max_age_us, struct kh_key_list *out,
+				struct kh_errbuf *e) KH_WUR;
+/* How old the older of the last current key listing and the last token
+ * information is (microseconds; UINT64_MAX when either is missing or not
+ * current): at most max_age_us means the two calls above make no token
+ * call. */
+uint64_t hsm_recent_age_us(struct hsm *h);
 /* Destroys the private and public key objects (and any certificate object
  * with the same CKA_ID). */
 enum kh_err hsm_key_delete(struct hsm *h, const char *name, struct kh_errbuf *e) KH_WUR;

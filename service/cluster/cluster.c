@@ -267,7 +267,7 @@ out:
 	return r;
 }
 
-enum kh_err svc_cluster_view(struct svc *s, struct svc_cluster_view *out, struct kh_errbuf *e)
+enum kh_err svc_cluster_view(struct svc *s, struct store *st, struct svc_cluster_view *out, struct kh_errbuf *e)
 {
 	struct svc_cluster *c = s->cluster;
 	int r = KH_OK;
@@ -278,11 +278,13 @@ enum kh_err svc_cluster_view(struct svc *s, struct svc_cluster_view *out, struct
 		return KH_OK;
 	kh_strlcpy(out->node, c->node, sizeof(out->node));
 	out->lease_ttl = c->ttl;
-	pthread_mutex_lock(&c->lock);
-	r = store_nodes_list(c->st, &out->nodes, &out->n_nodes, e);
+	if (st == NULL)
+		pthread_mutex_lock(&c->lock);
+	r = store_nodes_list(st != NULL ? st : c->st, &out->nodes, &out->n_nodes, e);
 	if (r == KH_OK)
-		r = store_leases_list(c->st, &out->leases, &out->n_leases, e);
-	pthread_mutex_unlock(&c->lock);
+		r = store_leases_list(st != NULL ? st : c->st, &out->leases, &out->n_leases, e);
+	if (st == NULL)
+		pthread_mutex_unlock(&c->lock);
 	if (r != KH_OK)
 		svc_cluster_view_clear(out);
 	return r;

@@ -73,7 +73,11 @@ struct svc_cluster_view {
 	struct store_lease *leases;
 	size_t n_leases;
 };
-enum kh_err svc_cluster_view(struct svc *s, struct svc_cluster_view *out, struct kh_errbuf *e) KH_WUR;
+/* Read through st (a connection the caller serialises: GetStatus's own,
+ * so that it never waits for the cluster's jobs), or through the cluster's
+ * connection when st is NULL. */
+enum kh_err svc_cluster_view(struct svc *s, struct store *st, struct svc_cluster_view *out,
+			     struct kh_errbuf *e) KH_WUR;
 void svc_cluster_view_clear(struct svc_cluster_view *v);
 
 /* ---- the periodic job with a lease (cluster_job.c) ---- */

@@ -81,6 +81,11 @@ struct svc {
 	struct metrics_http *metrics_http; /* metrics/metrics.h: the token probe and [metrics] listener; NULL: none */
 	struct svc_cluster *cluster;  /* cluster/cluster.h: this node, leases; NULL: none (unit tests) */
 	uint64_t watchdog_us;         /* systemd's WATCHDOG_USEC (daemon/notify.c); 0: no watchdog */
+	/* rpc/h_status.c: GetStatus's own state database connection, and
+	 * the refresh of what it reads of the token, on a worker, before it
+	 * is too old; NULL: GetStatus asks the token and reads through the
+	 * PKI's and the cluster's connections (unit tests). */
+	struct svc_status_refresh *status_refresh;
 	/* Enrolls trustpoint tp as `trustpoint enroll` does (ACME: the order
 	 * and the import, rollover included); *serial (n bytes) the new
 	 * certificate's. The expiry monitor (revocation/) renews with it;

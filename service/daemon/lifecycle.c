@@ -256,8 +256,10 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	KH_TRY(svc_size_pool(s, e));
 	KH_ENSURE(svc_pool_new(base, s->workers, &s->pool) == KH_OK,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot start %u workers", s->workers));
-	/* The grants' and the cluster's own connections to the state
-	 * database, like every database handle before the privilege drop. */
+	/* GetStatus's, the grants' and the cluster's own connections to the
+	 * state database, like every database handle before the privilege
+	 * drop. */
+	KH_TRY(svc_status_refresh_new(s, e));
 	if (svc_store_open(s, &gst, &why) != KH_OK)
 		return kh_err_set(e, why.code, "key grants: %s", why.msg);
 	KH_TRY(access_grants_new(s->cfg, s->state_dir, gst, &s->grants, e));
@@ -307,6 +309,7 @@ void svc_stop(struct svc *s)
 	audit_commit_drain(s->audit);
 	svc_pool_free(s->pool);
 	s->pool = NULL;
+	svc_status_refresh_free(s);
 	svc_expiry_stop(s);
 	svc_scep_poll_stop(s);
 	svc_revsched_stop(s);

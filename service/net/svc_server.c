@@ -654,11 +654,16 @@ static bool svc_inline_method(enum proto_method m)
  * workers, handing this one off too uses every core; running it here
  * would serialize them). On a shard, also only while fewer requests are
  * in flight in all than there are workers (token sessions): the others
- * hold them, and this loop would wait for one. */
+ * hold them, and this loop would wait for one. A GetStatus that needs no
+ * token call (svc_status_cached) always runs in place: on a worker it
+ * would queue behind token calls (a TPM's TLS handshake signatures) for
+ * nothing. */
 static bool svc_run_inline(const struct svc_conn *c, enum proto_method m)
 {
 	const struct svc_server *srv = c->srv;
 
+	if (srv->inline_us != 0 && m == PROTO_M_GET_STATUS && svc_status_cached(srv->s))
+		return true;
 	if (srv->inline_us == 0 || !svc_inline_method(m) ||
 	    atomic_load_explicit(&srv->run_seen[m], memory_order_relaxed) < SVC_INLINE_WARMUP ||
 	    atomic_load_explicit(&srv->run_ewma[m], memory_order_relaxed) >= (srv->inline_us << 4))

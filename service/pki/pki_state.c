@@ -223,23 +223,29 @@ void svc_pki_close(struct svc *s)
 
 /* ---- status ---- */
 
-enum kh_err svc_pki_orphans(struct svc *s, char ***keys, size_t *n, struct kh_errbuf *e)
+enum kh_err svc_pki_orphans(struct svc *s, struct store *st, uint64_t max_age_us, char ***keys, size_t *n,
+			    struct kh_errbuf *e)
 {
 	struct store_mkey *mk = NULL;
 	struct kh_key_list tok = { 0 };
 	char **out = NULL;
 	size_t nmk = 0, cnt = 0, i, j;
+	bool locked = false;
 	int r = KH_OK;
 
 	*keys = NULL;
 	*n = 0;
 	if (s->pki == NULL)
 		return KH_OK;
-	pthread_mutex_lock(&s->pki->lock);
-	KH_TRY(store_mkey_list(s->pki->store, &mk, &nmk, e));
+	if (st == NULL) {
+		st = s->pki->store;
+		pthread_mutex_lock(&s->pki->lock);
+		locked = true;
+	}
+	KH_TRY(store_mkey_list(st, &mk, &nmk, e));
 	if (nmk == 0)
 		goto out;
-	KH_TRY(hsm_key_list(s->hsm, &tok, e));
+	KH_TRY(hsm_key_list_recent(s->hsm, max_age_us, &tok, e));
 	out = calloc(nmk, sizeof(*out));
 	KH_ENSURE(out != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < nmk; i++) {
@@ -248,7 +254,7 @@ enum kh_err svc_pki_orphans(struct svc *s, char ***keys, size_t *n, struct kh_er
 
 		if (mk[i].state != STORE_MKEY_LIVE)
 			continue;
-		KH_TRY(store_tp_key_user(s->pki->store, mk[i].key, user, e));
+		KH_TRY(store_tp_key_user(st, mk[i].key, user, e));
 		if (user[0] != '\0')
 			continue;
 		for (j = 0; j < tok.n && !on_token; j++)
@@ -264,7 +270,8 @@ enum kh_err svc_pki_orphans(struct svc *s, char ***keys, size_t *n, struct kh_er
 	out = NULL;
 	cnt = 0;
 out:
-	pthread_mutex_unlock(&s->pki->lock);
+	if (locked)
+		pthread_mutex_unlock(&s->pki->lock);
 	for (i = 0; i < cnt; i++)
 		free(out[i]);
 	free(out);

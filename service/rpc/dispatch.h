@@ -3,6 +3,7 @@
 #ifndef RPC_DISPATCH_H
 #define RPC_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@ void svc_dispatch(struct svc *s, const struct svc_principal *who, struct proto_r
  * svc_dispatch (refused by a limit on the loop, undecodable). */
 void svc_audit_record(struct svc *s, const struct svc_principal *who, const char *method, const char *object,
 		      enum kh_err code, uint64_t duration_us, uint64_t count);
+/* Whether GetStatus would answer now without a token call
+ * (rpc/h_status.c): it may then run in place on any event loop. */
+bool svc_status_cached(struct svc *s);
 /* Encodes an error response frame; NULL on allocation failure. */
 uint8_t *svc_error_frame(uint64_t id, enum kh_err code, const char *msg, size_t *len);
 

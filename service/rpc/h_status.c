@@ -1,4 +1,5 @@
 /* h_status.c: GetStatus and GetCapabilities. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,12 @@
 #include "fips/fips.h"
 #include "core/svc.h"
 #include "pki/pki_state.h"
+#include "rpc/dispatch.h"
 #include "rpc/rpc.h"
 #include "access/access.h"
 #include "cluster/cluster.h"
+#include "pool/pool.h"
+#include "store/store.h"
 
 /* The providers' names, comma-separated, in at most this many bytes. */
 #define RPC_PROVIDERS_MAX 128
@@ -109,6 +113,23 @@ static Keyhold__V1__ConditionalCounts *rpc_conditional(struct rpc_call *c)
 	return m;
 }
 
+/* What GetStatus reads of the token, read again in the background before
+ * it is RPC_STATUS_MAX_AGE_US old (status_refresh_kick). */
+struct svc_status_refresh {
+	struct svc_pool_item item;      /* first: the pool hands back &item */
+	struct svc *s;
+	_Atomic bool queued;
+	/* GetStatus's own connection to the state database (the cluster
+	 * view, orphaned keys): it never waits for the PKI lock, which a
+	 * trustpoint's key generation holds for seconds on a TPM, nor for
+	 * the cluster's jobs. On SQLite (WAL) its reads are local and never
+	 * wait for a writer, so GetStatus may run on an event loop; a
+	 * PostgreSQL query is a network round trip, so there it does not. */
+	struct store *st;
+	pthread_mutex_t st_lock;
+	bool local;
+};
+
 static void rpc_cluster_view_free(void *p)
 {
 	svc_cluster_view_clear(p);
@@ -123,15 +144,22 @@ static enum kh_err rpc_cluster(struct rpc_call *c, Keyhold__V1__GetStatusRespons
 {
 	static const char *const roles[] = { CLUSTER_ROLE_EXPIRY, CLUSTER_ROLE_REVOCATION, CLUSTER_ROLE_SCEP };
 	struct svc_cluster_view *v = calloc(1, sizeof(*v));
+	struct svc_status_refresh *st = c->s->status_refresh;
 	struct kh_errbuf e = { 0 };
 	size_t i, k;
+	int r;
 
 	if (v == NULL)
 		return KH_E_RESOURCE_EXHAUSTED;
 	rpc_defer(c, rpc_cluster_view_free, v); /* frees v at once when out of memory */
 	if (c->oom)
 		return KH_E_RESOURCE_EXHAUSTED;
-	if (svc_cluster_view(c->s, v, &e) != KH_OK) {
+	if (st != NULL)
+		pthread_mutex_lock(&st->st_lock);
+	r = svc_cluster_view(c->s, st != NULL ? st->st : NULL, v, &e);
+	if (st != NULL)
+		pthread_mutex_unlock(&st->st_lock);
+	if (r != KH_OK) {
 		log_warn("status: the cluster's state cannot be read: %s", e.msg);
 		return KH_OK;
 	}
@@ -184,6 +212,74 @@ static enum kh_err rpc_cluster(struct rpc_call *c, Keyhold__V1__GetStatusRespons
 	return KH_OK;
 }
 
+/* ---- what GetStatus reads of the token, read again in the background ---- */
+
+/* Worker: the token's information and key listing, read now; both are
+ * kept for hsm_*_recent. */
+static bool status_refresh_run(struct svc_pool_item *it)
+{
+	struct svc_status_refresh *r = (struct svc_status_refresh *)(void *)it;
+	struct kh_token_info tok;
+	struct kh_key_list keys = { 0 };
+	struct kh_errbuf e = { 0 };
+
+	hsm_token_info(r->s->hsm, &tok);
+	if (hsm_key_list(r->s->hsm, &keys, &e) != KH_OK)
+		log_dbg("status: the token's keys cannot be listed: %s", e.msg);
+	kh_key_list_clear(&keys);
+	atomic_store(&r->queued, false);
+	return false; /* finished here: nothing for the loop */
+}
+
+enum kh_err svc_status_refresh_new(struct svc *s, struct kh_errbuf *e)
+{
+	struct svc_status_refresh *r = calloc(1, sizeof(*r));
+	struct kh_errbuf why = { 0 };
+
+	if (r == NULL)
+		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
+	if (svc_store_open(s, &r->st, &why) != KH_OK) {
+		free(r);
+		return kh_err_set(e, why.code, "status: %s", why.msg);
+	}
+	pthread_mutex_init(&r->st_lock, NULL);
+	r->local = strcmp(store_backend(r->st), "sqlite") == 0;
+	r->item.run = status_refresh_run;
+	r->s = s;
+	s->status_refresh = r;
+	return KH_OK;
+}
+
+void svc_status_refresh_free(struct svc *s)
+{
+	struct svc_status_refresh *r = s->status_refresh;
+
+	if (r == NULL)
+		return;
+	store_close(r->st);
+	pthread_mutex_destroy(&r->st_lock);
+	free(r);
+	s->status_refresh = NULL;
+}
+
+bool svc_status_cached(struct svc *s)
+{
+	return s->status_refresh != NULL && s->status_refresh->local &&
+	       hsm_recent_age_us(s->hsm) <= RPC_STATUS_MAX_AGE_US;
+}
+
+/* Once what GetStatus reads is half its allowed age: one refresh queued. */
+static void status_refresh_kick(struct svc *s)
+{
+	struct svc_status_refresh *r = s->status_refresh;
+	bool idle = false;
+
+	if (r == NULL || s->pool == NULL || hsm_recent_age_us(s->hsm) <= RPC_STATUS_MAX_AGE_US / 2)
+		return;
+	if (atomic_compare_exchange_strong(&r->queued, &idle, true))
+		svc_pool_submit(s->pool, &r->item);
+}
+
 enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 {
 	Keyhold__V1__GetStatusResponse *m = rpc_msg(c, &keyhold__v1__get_status_response__descriptor);
@@ -194,6 +290,7 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	struct kh_errbuf ignore = { 0 };
 	char **orphans = NULL;
 	size_t i, n_orphans = 0;
+	uint64_t max_age = s->status_refresh != NULL ? RPC_STATUS_MAX_AGE_US : 0;
 	int r = KH_OK;
 
 	if (keys != NULL)
@@ -206,11 +303,11 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	m->openssl_version = rpc_str(OpenSSL_version(OPENSSL_VERSION));
 	OSSL_PROVIDER_do_all(s->libctx, svc_provider_name_cb, providers);
 	m->providers = providers;
-	hsm_token_info(s->hsm, tok);
+	hsm_token_info_recent(s->hsm, max_age, tok);
 	m->token = rpc_token_info(c, tok);
 	m->workers = s->workers;
 	m->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
-	if (hsm_key_list(s->hsm, keys, &ignore) != KH_OK)
+	if (hsm_key_list_recent(s->hsm, max_age, keys, &ignore) != KH_OK)
 		kh_key_list_clear(keys);
 	/* The keys who may see (docs/SECURITY.md): all for admins and
 	 * auditors, the granted ones for a signer; of those, the ones made
@@ -235,7 +332,14 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	/* Keys keyhold generated for trustpoints that nothing uses now; a
 	 * signer learns nothing of keys it has no grant for. */
 	kh_err_clear(&ignore);
-	if (svc_pki_orphans(s, &orphans, &n_orphans, &ignore) != KH_OK) {
+	if (s->status_refresh != NULL)
+		pthread_mutex_lock(&s->status_refresh->st_lock);
+	r = svc_pki_orphans(s, s->status_refresh != NULL ? s->status_refresh->st : NULL, max_age, &orphans,
+			    &n_orphans, &ignore);
+	if (s->status_refresh != NULL)
+		pthread_mutex_unlock(&s->status_refresh->st_lock);
+	if (r != KH_OK) {
+		r = KH_OK;
 		log_warn("cannot list orphaned keys: %s", ignore.msg);
 	} else if (orphans != NULL) {
 		size_t n_all = n_orphans;
@@ -248,6 +352,7 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 		m->n_orphaned_keys = n_orphans;
 	}
 	c->resp = &m->base;
+	status_refresh_kick(s);
 out:
 	return r;
 }

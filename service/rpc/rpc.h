@@ -156,6 +156,15 @@ Keyhold__V1__ValidationSettings *rpc_validation(struct rpc_call *c, const struct
 
 /* h_status.c */
 enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e);
+/* GetStatus reads the token's information and key listing when at most
+ * RPC_STATUS_MAX_AGE_US old (changes keyholdd makes or hears of show at
+ * once; others within that time), and has them read again on a worker
+ * once they are half that old: a stream of status probes then never waits
+ * for the token, which may be busy for milliseconds (a TPM signing). */
+#define RPC_STATUS_MAX_AGE_US 2000000u
+/* The background refresh, on s->pool (made before, freed after it). */
+enum kh_err svc_status_refresh_new(struct svc *s, struct kh_errbuf *e) KH_WUR;
+void svc_status_refresh_free(struct svc *s);
 enum kh_err svc_h_get_capabilities(struct rpc_call *c, struct kh_errbuf *e);
 
 /* h_fips.c */
