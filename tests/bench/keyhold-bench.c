@@ -15,7 +15,7 @@
  *                 [--module M] [--token LABEL]   (started by run --bare)
  *   keyhold-bench scale --socket S --key NAME --conns N [--rounds R]
  *                 [--pid PID]
- *   keyhold-bench latency --socket S [--seconds N]  (GetStatus p50/p99, one client)
+ *   keyhold-bench latency --socket S [--seconds N]  (GetStatus p50/p99/p99.9/max, one client)
  *   keyhold-bench startup -- keyholdd ARGS...   (time to first answer)
  *   keyhold-bench cluster --endpoints LIST --key NAME --type T
  *                 [--conc N] [--seconds S] [--json]
@@ -169,7 +169,7 @@ static uint64_t verify_all(EVP_PKEY *pk, enum kh_key_type t, struct samples *s, 
 
 struct result {
 	double ops;            /* signatures per second */
-	double p50_us, p99_us;
+	double p50_us, p99_us, p999_us, max_us;
 	uint64_t count, errors, bad;
 	double cpu_us;         /* CPU per signature: keyholdd's (keyhold cells), this process's (direct); 0: not measured */
 };
@@ -253,6 +253,8 @@ static struct result summarise(struct samples *s, unsigned n, uint64_t elapsed_n
 	qsort(lat, total, sizeof(*lat), cmp_u32);
 	r.p50_us = lat[total / 2];
 	r.p99_us = lat[(total * 99) / 100 < total ? (total * 99) / 100 : total - 1];
+	r.p999_us = lat[(total * 999) / 1000 < total ? (total * 999) / 1000 : total - 1];
+	r.max_us = lat[total - 1];
 	free(lat);
 	return r;
 }
@@ -1122,7 +1124,8 @@ static int cmd_latency(int argc, char **argv)
 		samples_add(&s)->lat_us = (uint32_t)((now_ns() - a) / 1000u);
 	}
 	r = summarise(&s, 1, now_ns() - t0);
-	printf("{\"requests\":%" PRIu64 ",\"p50_us\":%.0f,\"p99_us\":%.0f}\n", r.count, r.p50_us, r.p99_us);
+	printf("{\"requests\":%" PRIu64 ",\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"max_us\":%.0f}\n", r.count,
+	       r.p50_us, r.p99_us, r.p999_us, r.max_us);
 	free(s.v);
 	kh_msg_free(req);
 	kh_client_free(c);
