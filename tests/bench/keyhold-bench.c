@@ -375,6 +375,23 @@ static CK_OBJECT_HANDLE p11_find_key(struct p11 *p, CK_SESSION_HANDLE s, const c
 	return h;
 }
 
+/* A session of the thread's own and the key name's handle in it, one
+ * thread at a time: tpm2-pkcs11 1.9 loses objects when sessions are
+ * opened and searched concurrently while others sign (keyholdd opens its
+ * sessions one at a time for the same reason). */
+static CK_OBJECT_HANDLE p11_session_key(struct p11 *p, const char *name, CK_SESSION_HANDLE *s)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	CK_OBJECT_HANDLE key;
+
+	pthread_mutex_lock(&lock);
+	if (p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL, s) != CKR_OK)
+		die("C_OpenSession");
+	key = p11_find_key(p, *s, name);
+	pthread_mutex_unlock(&lock);
+	return key;
+}
+
 /* RFC 8017 §9.2 note 1: DigestInfo for SHA-256. */
 static const uint8_t di_sha256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
 				     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
@@ -434,9 +451,7 @@ static void *p11_thread_main(void *arg)
 	CK_MECHANISM_TYPE mech = p11_mech_of(t->type);
 	uint32_t seq = 0;
 
-	if (t->p->f->C_OpenSession(t->p->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
-		die("C_OpenSession");
-	key = p11_find_key(t->p, s, t->key);
+	key = p11_session_key(t->p, t->key, &s);
 	while (now_ns() < t->stop_ns) {
 		uint8_t msg[BENCH_MSG_LEN];
 		CK_ULONG slen;
@@ -704,9 +719,7 @@ static void *bare_conn_main(void *arg)
 	CK_OBJECT_HANDLE key;
 	uint8_t msg[BENCH_MSG_LEN], out[2 + 520];
 
-	if (bc->p->f->C_OpenSession(bc->p->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
-		die("bare: C_OpenSession");
-	key = p11_find_key(bc->p, s, bc->key);
+	key = p11_session_key(bc->p, bc->key, &s);
 	while (io_all(bc->fd, msg, sizeof(msg), true)) {
 		CK_ULONG slen = sizeof(out) - 2;
 
