@@ -130,6 +130,22 @@ struct svc_status_refresh {
 	bool local;
 };
 
+/* GetStatus's own connection, taken (status_store_put gives it back);
+ * NULL without one: the callee then uses its module's own under its lock. */
+static struct store *status_store_take(struct svc *s)
+{
+	if (s->status_refresh == NULL)
+		return NULL;
+	pthread_mutex_lock(&s->status_refresh->st_lock);
+	return s->status_refresh->st;
+}
+
+static void status_store_put(struct svc *s)
+{
+	if (s->status_refresh != NULL)
+		pthread_mutex_unlock(&s->status_refresh->st_lock);
+}
+
 static void rpc_cluster_view_free(void *p)
 {
 	svc_cluster_view_clear(p);
@@ -144,7 +160,6 @@ static enum kh_err rpc_cluster(struct rpc_call *c, Keyhold__V1__GetStatusRespons
 {
 	static const char *const roles[] = { CLUSTER_ROLE_EXPIRY, CLUSTER_ROLE_REVOCATION, CLUSTER_ROLE_SCEP };
 	struct svc_cluster_view *v = calloc(1, sizeof(*v));
-	struct svc_status_refresh *st = c->s->status_refresh;
 	struct kh_errbuf e = { 0 };
 	size_t i, k;
 	int r;
@@ -154,11 +169,8 @@ static enum kh_err rpc_cluster(struct rpc_call *c, Keyhold__V1__GetStatusRespons
 	rpc_defer(c, rpc_cluster_view_free, v); /* frees v at once when out of memory */
 	if (c->oom)
 		return KH_E_RESOURCE_EXHAUSTED;
-	if (st != NULL)
-		pthread_mutex_lock(&st->st_lock);
-	r = svc_cluster_view(c->s, st != NULL ? st->st : NULL, v, &e);
-	if (st != NULL)
-		pthread_mutex_unlock(&st->st_lock);
+	r = svc_cluster_view(c->s, status_store_take(c->s), v, &e);
+	status_store_put(c->s);
 	if (r != KH_OK) {
 		log_warn("status: the cluster's state cannot be read: %s", e.msg);
 		return KH_OK;
@@ -332,12 +344,8 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	/* Keys keyhold generated for trustpoints that nothing uses now; a
 	 * signer learns nothing of keys it has no grant for. */
 	kh_err_clear(&ignore);
-	if (s->status_refresh != NULL)
-		pthread_mutex_lock(&s->status_refresh->st_lock);
-	r = svc_pki_orphans(s, s->status_refresh != NULL ? s->status_refresh->st : NULL, max_age, &orphans,
-			    &n_orphans, &ignore);
-	if (s->status_refresh != NULL)
-		pthread_mutex_unlock(&s->status_refresh->st_lock);
+	r = svc_pki_orphans(s, status_store_take(s), max_age, &orphans, &n_orphans, &ignore);
+	status_store_put(s);
 	if (r != KH_OK) {
 		r = KH_OK;
 		log_warn("cannot list orphaned keys: %s", ignore.msg);
