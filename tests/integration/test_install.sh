@@ -31,7 +31,9 @@ fi
 
 # A sanitizer build's library needs the sanitizer runtime in the program.
 san=()
-if readelf -d "$so" | grep -q 'libasan'; then
+# (A capture, not `readelf | grep -q`: under pipefail, grep leaving early
+# can SIGPIPE readelf and make the pipeline false.)
+if [[ "$(readelf -d "$so")" == *libasan* ]]; then
   san=("-fsanitize=address,undefined")
 fi
 

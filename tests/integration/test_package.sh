@@ -49,7 +49,9 @@ for f in usr/sbin/keyholdd usr/bin/keyhold "usr/lib/$ma/ossl-modules/keyhold.so"
 done
 grep -qx '/etc/keyhold/keyholdd.conf' "$R/var/lib/dpkg/info/keyhold.conffiles" || fail "keyholdd.conf is not a conffile"
 # Stripped, as dh_strip leaves it (the symbols are in keyhold-dbgsym).
-readelf -S "$R/usr/sbin/keyholdd" | grep -q '\.symtab' && fail "keyholdd is not stripped"
+# (A capture: `readelf | grep -q` under pipefail is false when grep's early
+# exit SIGPIPEs readelf, and the check would pass unseen.)
+[[ "$(readelf -S "$R/usr/sbin/keyholdd")" == *.symtab* ]] && fail "keyholdd is not stripped"
 # The man pages are man pages.
 for m in man1/keyhold.1 man5/keyholdd.conf.5 man8/keyholdd.8; do
   zcat "$R/usr/share/man/$m.gz" | grep -q '^\.TH "' || fail "$m is not a roff man page"
