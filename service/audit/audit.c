@@ -8,6 +8,17 @@
  * to (excluding) " sig=". H is the SHA-256 of the previous line (without
  * its newline); the first record's H is 64 zeros.
  *
+ * The periodic checkpoints are signed off the request path, by the
+ * checkpoint thread, and name the record they sign: " keyfp=F at=M
+ * athash=A sig=S" where A is the hash of record M's line (the chain up to
+ * M) and S signs SHA-256 of "keyhold-audit-checkpoint at=M athash=A
+ * keyfp=F". The thread takes M and A, signs without the log's lock (the
+ * token may take milliseconds: requests keep being written), then writes
+ * the line wherever the chain is by then (M is at most AUDIT_CKPT_LAG
+ * records before it) and moves the anchor to it after a sync. Checkpoints
+ * that end or start a file, follow a repair or stop keyholdd are signed in
+ * place, over their own line, as before.
+ *
  * Durability (fsync policy): every record is written with one write(2)
  * on an O_APPEND descriptor before the request is answered, so it survives
  * a crash of keyholdd at once. With sync = interval (default) the file is
@@ -28,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +74,15 @@
  * state moves to a new database anyway. */
 #define AUDIT_ANCHOR_SUFFIX "-anchor"
 #define AUDIT_ANCHOR_MAX 256
+/* A checkpoint signed off the request path is written at most this many
+ * records after the one it signs (else it is dropped and signed again);
+ * verify keeps that many line hashes to check it. */
+#define AUDIT_CKPT_LAG 8000
+#define AUDIT_HASH_RING 8192
+/* The token spends at most a tenth of its time on checkpoints: the next
+ * one starts no sooner than this many times the last one's signature
+ * time after it (a TPM: 3-10 ms a signature). */
+#define AUDIT_CKPT_SPACING 9
 /* MESSAGE_ID of the journal copies of audit records ([audit] journal). */
 #define AUDIT_JOURNAL_MESSAGE_ID "4b3c1e0a9d7f4e2a8c5b6d1f0e9a7c31"
 
@@ -126,10 +147,29 @@ struct audit {
 
 	struct store *st;             /* the anchor's copy in the state database */
 	char node[KH_NAME_MAX + 1];   /* "": checkpoints not recorded in the database */
-	uint64_t db_prev_ckpt;        /* the previous checkpoint's seq, for the database's row (lock) */
+	uint64_t db_prev_ckpt;        /* the last checkpoint's seq, for the next database row (lock) */
 	bool tamper_refuse;
 	struct audit_anchor anchor;
 	bool have_anchor;
+	/* The anchor's copies and the checkpoint rows are written under
+	 * anchor_lock (taken after lock, or alone by the checkpoint thread):
+	 * in checkpoint order, never an older over a newer one. */
+	pthread_mutex_t anchor_lock;
+	uint64_t anchor_stored_seq;   /* anchor_lock */
+	uint64_t last_ckpt_seq;       /* the last checkpoint line written (lock) */
+	/* The checkpoint thread (docs/SECURITY.md), all under lock:
+	 * ckpt_pending is set when a checkpoint is due and none is being
+	 * made (ckpt_busy); the thread clears it when it takes the chain
+	 * head, and sets it again after one when another is due by then.
+	 * ckpt_gen counts the ones it finished. ckpt_cond wakes it,
+	 * ckpt_idle its waiters. ckpt_job: the checkpoint being made.
+	 * ckpt_now: the next record's thread signs one in place (the chain
+	 * outran the thread). */
+	pthread_t ckpt_thread;
+	bool ckpt_running, ckpt_stop, ckpt_pending, ckpt_busy, ckpt_inline, ckpt_now;
+	uint64_t ckpt_gen;
+	pthread_cond_t ckpt_cond, ckpt_idle;
+	struct audit_ckpt_job *ckpt_job;
 
 	struct audit_refusal refusals[AUDIT_REFUSAL_SLOTS];
 	_Atomic uint64_t n_written, n_checkpoints; /* by this process (audit_counts) */
@@ -172,6 +212,9 @@ struct audit_rec {
 	uint8_t prev[32];
 	bool checkpoint;
 	char keyfp[65];
+	bool at_set;                  /* a checkpoint signed off the request path: */
+	uint64_t at;                  /* the record it signs */
+	uint8_t athash[32];           /* and that record's line hash */
 	uint8_t sig[160];
 	size_t sig_len;
 	size_t signed_len;            /* bytes of the line the signature covers */
@@ -277,26 +320,44 @@ static void audit_sha256(const void *d, size_t n, uint8_t out[32])
 		memset(out, 0, 32);
 }
 
+/* What a checkpoint signed off the request path signs: SHA-256 of
+ * "keyhold-audit-checkpoint at=M athash=HEX keyfp=HEX". */
+static void audit_at_digest(uint64_t at, const uint8_t athash[32], const char *keyfp, uint8_t out[32])
+{
+	char text[256], hx[65];
+	int n;
+
+	kh_hex(athash, 32, hx, sizeof(hx));
+	n = snprintf(text, sizeof(text), "keyhold-audit-checkpoint at=%llu athash=%s keyfp=%.64s", (unsigned long long)at,
+		     hx, keyfp);
+	/* At most 28 + 20 + 8 + 64 + 7 + 64 bytes: it always fits. */
+	audit_sha256(text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0, out);
+}
+
 /* Parses one line (without its newline). */
 static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 {
 	static const char *const keys[] = { "seq", "ts", "who", "method", "obj", "code", "dur_us", "count", "prev" };
-	size_t off = 0, k;
+	/* A checkpoint's fields after prev, in this order; at and athash
+	 * (both or neither) only on one signed off the request path. */
+	static const char *const tail[] = { "keyfp", "at", "athash", "sig" };
+	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
+	size_t off = 0, k, t = 0;
 	const char *sigpos;
 
 	memset(r, 0, sizeof(*r));
 	if (len < 3 || memcmp(line, "v1 ", 3) != 0)
 		return false;
 	off = 3;
-	for (k = 0; k < sizeof(keys) / sizeof(keys[0]) + 2; k++) {
+	for (k = 0;; k++) {
 		const char *f = line + off, *eq, *end;
 		size_t klen, vlen;
 		char v[KH_PRINCIPAL_MAX + 1];
 		const char *name;
 
 		if (off >= len) {
-			if (k == sizeof(keys) / sizeof(keys[0]))
-				break; /* an ordinary record ends after prev */
+			if (k == nkeys || t == sizeof(tail) / sizeof(tail[0]))
+				break; /* an ordinary record ends after prev, a checkpoint after sig */
 			return false;
 		}
 		end = memchr(f, ' ', len - off);
@@ -307,13 +368,21 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 			return false;
 		klen = (size_t)(eq - f);
 		vlen = (size_t)(end - eq - 1);
-		name = k < sizeof(keys) / sizeof(keys[0]) ? keys[k] : (k == sizeof(keys) / sizeof(keys[0]) ? "keyfp" : "sig");
+		if (k < nkeys) {
+			name = keys[k];
+		} else {
+			if (t == 1 && klen == 3 && memcmp(f, "sig", 3) == 0)
+				t = 3; /* signed over its own line: no at, athash */
+			if (t >= sizeof(tail) / sizeof(tail[0]))
+				return false; /* trailing fields */
+			name = tail[t++];
+		}
 		if (klen != strlen(name) || memcmp(f, name, klen) != 0 || vlen == 0)
 			return false;
 		if (strcmp(name, "ts") == 0) {
 			if (!audit_parse_ts(eq + 1, vlen, &r->time_us))
 				return false;
-		} else if (strcmp(name, "prev") == 0 || strcmp(name, "sig") == 0) {
+		} else if (strcmp(name, "prev") == 0 || strcmp(name, "sig") == 0 || strcmp(name, "athash") == 0) {
 			char hx[2 * sizeof(r->sig) + 1];
 			size_t bl = 0;
 
@@ -321,9 +390,12 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 				return false;
 			memcpy(hx, eq + 1, vlen);
 			hx[vlen] = '\0';
-			if (name[0] == 'p') {
-				if (vlen != 64 || kh_unhex(hx, r->prev, 32, &bl) != 0 || bl != 32)
+			if (name[0] == 'p' || name[0] == 'a') {
+				uint8_t *to = name[0] == 'p' ? r->prev : r->athash;
+
+				if (vlen != 64 || kh_unhex(hx, to, 32, &bl) != 0 || bl != 32)
 					return false;
+				r->at_set = name[0] == 'a';
 			} else {
 				if (kh_unhex(hx, r->sig, sizeof(r->sig), &r->sig_len) != 0 || r->sig_len == 0)
 					return false;
@@ -331,7 +403,8 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 		} else {
 			if (!audit_unesc(eq + 1, vlen, v, sizeof(v)))
 				return false;
-			if (strcmp(name, "seq") == 0 || strcmp(name, "dur_us") == 0 || strcmp(name, "count") == 0) {
+			if (strcmp(name, "seq") == 0 || strcmp(name, "dur_us") == 0 || strcmp(name, "count") == 0 ||
+			    strcmp(name, "at") == 0) {
 				uint64_t n;
 
 				if (kh_parse_u64(v, 0, UINT64_MAX, &n) != 0)
@@ -340,6 +413,8 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 					r->seq = n;
 				else if (name[0] == 'd')
 					r->dur_us = n;
+				else if (name[0] == 'a')
+					r->at = n;
 				else
 					r->count = n;
 			} else if (strcmp(name, "who") == 0) {
@@ -369,6 +444,8 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 		return false;
 	r->checkpoint = r->sig_len > 0;
 	r->signed_len = sigpos != NULL ? (size_t)(sigpos - line) : 0;
+	if (r->at_set && (r->at == 0 || r->at >= r->seq))
+		return false; /* it signs an earlier record */
 	return r->seq > 0;
 }
 
@@ -538,17 +615,18 @@ static void audit_crash_point(struct audit *a, const char *point)
 #endif
 }
 
-/* The checkpoint just written (line, len bytes without the newline; the
- * signature starts at signed_len) also goes into the state database
- * under this node's name, naming the previous one, so that verify
+/* The checkpoint seq (line, len bytes without the newline; the signature
+ * starts at signed_len) also goes into the state database under this
+ * node's name, naming the previous one (prev: the one before it in the
+ * log, taken under a->lock when the line was written), so that verify
  * --cluster sees every node's and a missing one. The file stays the
- * record: a database failure is logged and shows as a gap. a->lock held. */
-static void audit_ckpt_record(struct audit *a, const char *line, size_t signed_len, size_t len,
-			      const uint8_t head[32])
+ * record: a database failure is logged and shows as a gap.
+ * a->anchor_lock held. */
+static void audit_ckpt_record(struct audit *a, uint64_t seq, uint64_t prev, const char *line, size_t signed_len,
+			      size_t len, const uint8_t head[32])
 {
 	struct store_ckpt *c;
 	struct kh_errbuf e = { 0 };
-	uint64_t seq = a->next_seq - 1;
 
 	if (a->st == NULL || a->node[0] == '\0')
 		return;
@@ -557,25 +635,40 @@ static void audit_ckpt_record(struct audit *a, const char *line, size_t signed_l
 		log_err("audit checkpoint %llu: not recorded in the state database (%s)", (unsigned long long)seq,
 			c == NULL ? "out of memory" : "too long");
 		free(c);
-		a->db_prev_ckpt = seq;
 		return;
 	}
 	kh_strlcpy(c->node, a->node, sizeof(c->node));
 	c->seq = seq;
-	c->prev_seq = a->db_prev_ckpt;
+	c->prev_seq = prev;
 	kh_hex(head, 32, c->chain, sizeof(c->chain));
 	memcpy(c->signed_text, line, signed_len);
 	memcpy(c->sig, line + signed_len + 5, len - signed_len - 5);
 	c->recorded = (int64_t)time(NULL);
 	if (store_ckpt_put(a->st, c, &e) != KH_OK)
 		log_warn("audit checkpoint %llu: not recorded in the state database: %s", (unsigned long long)seq, e.msg);
-	a->db_prev_ckpt = seq;
 	free(c);
+}
+
+static void audit_ckpt_write_locked(struct audit *a);
+
+/* Due: the checkpoint thread (audit_ckpt_main, started with the log
+ * unless checkpoint_inline) is asked for one (a->lock held); false when
+ * there is none, or the chain outran it, and the caller signs in place. */
+static bool audit_ckpt_request(struct audit *a)
+{
+	if (!a->ckpt_running || a->ckpt_now)
+		return false;
+	if (!a->ckpt_pending && !a->ckpt_busy) {
+		a->ckpt_pending = true;
+		pthread_cond_signal(&a->ckpt_cond);
+	}
+	return true;
 }
 
 /* A signed checkpoint over the chain so far, then the anchor moved to it
  * (final: the last one before a clean stop). method: Checkpoint, or
- * RotateEnd / RotateStart around a rotation. */
+ * RotateEnd / RotateStart around a rotation. a->lock held; the token
+ * signs under it, so the request path uses audit_ckpt_request instead. */
 static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool final, struct kh_errbuf *e)
 {
 	char line[AUDIT_LINE_MAX];
@@ -584,7 +677,7 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 	uint8_t dig[32], head[32];
 	uint8_t *sig = NULL;
 	size_t len, sig_len = 0;
-	uint64_t t0 = kh_now_mono_us();
+	uint64_t t0 = kh_now_mono_us(), prev;
 	size_t signed_len;
 	int r = KH_OK;
 
@@ -609,7 +702,8 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 	line[len++] = '\n';
 	KH_TRY(audit_write_line(a, &ev, line, len, head, true, e));
 	atomic_fetch_add(&a->n_checkpoints, 1);
-	audit_ckpt_record(a, line, signed_len, len - 1, head);
+	a->last_ckpt_seq = a->next_seq - 1;
+	a->ckpt_now = false;
 	{
 		char hx[65];
 
@@ -627,7 +721,12 @@ static enum kh_err audit_checkpoint_m(struct audit *a, const char *method, bool 
 		snprintf(point, sizeof(point), "%s-written", method);
 		audit_crash_point(a, point);
 	}
+	prev = a->db_prev_ckpt;
+	a->db_prev_ckpt = a->next_seq - 1;
+	pthread_mutex_lock(&a->anchor_lock);
+	audit_ckpt_record(a, a->next_seq - 1, prev, line, signed_len, len - 1, head);
 	audit_anchor_save(a, final);
+	pthread_mutex_unlock(&a->anchor_lock);
 out:
 	free(sig);
 	return r;
@@ -1028,12 +1127,15 @@ enum kh_err audit_append(struct audit *a, const struct audit_event *ev, struct k
 		r = audit_refusal_locked(a, ev, e);
 	else
 		r = audit_append_locked(a, ev, e);
+	if (a->ckpt_job != NULL)
+		audit_ckpt_write_locked(a); /* one the checkpoint thread signed */
 	if (r == KH_OK && !a->failed && a->since_ckpt >= a->ckpt_records) {
 		struct kh_errbuf ce = { 0 };
 
-		/* A checkpoint that cannot be signed now (token busy or gone)
-		 * is retried by audit_tick; the record itself is written. */
-		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
+		/* Signed by the checkpoint thread; in place without it. One
+		 * that cannot be signed now (token busy or gone) is retried;
+		 * the record itself is written. */
+		if (!audit_ckpt_request(a) && audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
 	if (r == KH_OK)
@@ -1102,11 +1204,13 @@ void audit_tick(struct audit *a)
 	for (i = 0; !a->failed && i < AUDIT_REFUSAL_SLOTS; i++)
 		if (a->refusals[i].window_start_us != 0 && now - a->refusals[i].window_start_us >= AUDIT_REFUSAL_WINDOW_US)
 			audit_refusal_flush(a, &a->refusals[i]);
+	if (a->ckpt_job != NULL)
+		audit_ckpt_write_locked(a);
 	if (!a->failed && a->since_ckpt > 0 &&
 	    now - a->last_ckpt_mono_us >= (uint64_t)a->ckpt_interval_s * 1000000u) {
 		struct kh_errbuf ce = { 0 };
 
-		if (audit_checkpoint_locked(a, false, &ce) != KH_OK)
+		if (!audit_ckpt_request(a) && audit_checkpoint_locked(a, false, &ce) != KH_OK)
 			log_warn("audit checkpoint failed: %s", ce.msg);
 	}
 	audit_maybe_rotate(a);
@@ -1257,14 +1361,18 @@ static void audit_anchor_load(struct audit *a)
 	a->have_anchor = have_t || have_d;
 }
 
-/* Writes a->anchor to both places. Failures are logged; the previous
- * anchor then stays, which only weakens the check. */
-static void audit_anchor_store(struct audit *a)
+/* Writes an to both places (a->anchor_lock held, or no other thread yet),
+ * unless a later checkpoint's anchor is there already. Failures are
+ * logged; the previous anchor then stays, which only weakens the check. */
+static void audit_anchor_put(struct audit *a, const struct audit_anchor *an)
 {
 	char buf[AUDIT_ANCHOR_MAX];
 	struct kh_errbuf e = { 0 };
 
-	audit_anchor_format(&a->anchor, buf, sizeof(buf));
+	if (an->seq < a->anchor_stored_seq)
+		return;
+	a->anchor_stored_seq = an->seq;
+	audit_anchor_format(an, buf, sizeof(buf));
 	if (hsm_data_write(a->h, a->anchor_label, (const uint8_t *)buf, strlen(buf), &e) != KH_OK)
 		log_err("cannot keep the audit anchor in the token: %s", e.msg);
 	memset(&e, 0, sizeof(e));
@@ -1272,7 +1380,8 @@ static void audit_anchor_store(struct audit *a)
 		log_err("cannot keep the audit anchor in the state database: %s", e.msg);
 }
 
-/* After a checkpoint (clean: the last one before a stop). */
+/* After a checkpoint (clean: the last one before a stop); a->lock and
+ * a->anchor_lock held. */
 static void audit_anchor_save(struct audit *a, bool clean)
 {
 	a->anchor.seq = a->next_seq - 1;
@@ -1280,14 +1389,16 @@ static void audit_anchor_save(struct audit *a, bool clean)
 	memcpy(a->anchor.hash, a->head, 32);
 	a->anchor.clean = clean;
 	a->have_anchor = true;
-	audit_anchor_store(a);
+	audit_anchor_put(a, &a->anchor);
 }
 
 /* The anchor as it is, with clean = 0. */
 static void audit_anchor_mark_running(struct audit *a)
 {
 	a->anchor.clean = false;
-	audit_anchor_store(a);
+	pthread_mutex_lock(&a->anchor_lock);
+	audit_anchor_put(a, &a->anchor);
+	pthread_mutex_unlock(&a->anchor_lock);
 }
 
 /* Checks the log against the anchor before anything is appended; "" when
@@ -1628,11 +1739,287 @@ static void audit_commit_stop(struct audit *a)
 	a->commit_running = false;
 }
 
+/* ---- the checkpoint thread (docs/SECURITY.md, "Checkpoints") ---- */
+
+/* A checkpoint signed off the request path. The thread, at the lowest
+ * CPU priority (a TPM signature costs milliseconds of CPU in the token's
+ * library and the simulator: requests come first), takes the chain head
+ * under the lock and signs it without. The line is then written by the
+ * next thread to take the lock for a record (a few microseconds, so that
+ * no request waits for the low-priority thread to hold the lock), or by
+ * the thread itself when no record comes within AUDIT_CKPT_WRITE_US.
+ * The thread then syncs it and moves the anchor, without the lock
+ * (anchor_lock keeps the rows and anchors in checkpoint order). */
+enum audit_ckpt_state {
+	AUDIT_CJ_SIGNED,              /* signed: the line is to be written */
+	AUDIT_CJ_WRITTEN,             /* written: to be synced and anchored */
+	AUDIT_CJ_DROPPED,             /* another checkpoint came first, or the log failed */
+	AUDIT_CJ_LATE,                /* the chain moved on by more than AUDIT_CKPT_LAG records */
+	AUDIT_CJ_FAILED,              /* the line could not be written */
+};
+
+struct audit_ckpt_job {
+	enum audit_ckpt_state state;
+	uint64_t at, base;            /* the record signed; the last checkpoint then */
+	uint64_t prev;                /* the state database row's previous checkpoint */
+	uint8_t athash[32];
+	char sighex[2 * 160 + 1];
+	/* once written */
+	char line[AUDIT_LINE_MAX];
+	size_t signed_len, len;       /* without the newline */
+	uint8_t head[32];
+	uint64_t target;              /* a->written after it */
+	struct audit_anchor an;
+	int fd;                       /* a duplicate of the log's descriptor, to sync */
+};
+
+#define AUDIT_CKPT_WRITE_US 2000u
+
+/* Writes the signed checkpoint waiting in a->ckpt_job, if any (a->lock
+ * held): after the record being written now, wherever the chain is. */
+static void audit_ckpt_write_locked(struct audit *a)
+{
+	struct audit_ckpt_job *j = a->ckpt_job;
+	struct audit_event ev = { "keyholdd", "Checkpoint", NULL, KH_OK, 0, 1 };
+	struct kh_errbuf e = { 0 };
+	char ahx[65];
+	size_t len;
+	int n;
+
+	if (j == NULL || j->state != AUDIT_CJ_SIGNED)
+		return;
+	ev.object = a->key;
+	if (a->failed || a->last_ckpt_seq != j->base) {
+		j->state = AUDIT_CJ_DROPPED;
+	} else if (a->next_seq - 1 - j->at > AUDIT_CKPT_LAG) {
+		j->state = AUDIT_CJ_LATE;
+	} else {
+		kh_hex(j->athash, 32, ahx, sizeof(ahx));
+		len = audit_format(a, &ev, j->line, sizeof(j->line) - 1);
+		n = len > 0 ? snprintf(j->line + len, sizeof(j->line) - len, " keyfp=%s at=%llu athash=%s sig=%s", a->keyfp,
+				       (unsigned long long)j->at, ahx, j->sighex)
+			    : -1;
+		if (n < 0 || len + (size_t)n + 1 >= sizeof(j->line)) {
+			log_err("audit checkpoint: the line is too long");
+			j->state = AUDIT_CJ_FAILED;
+		} else {
+			j->signed_len = len + (size_t)n - 5 - strlen(j->sighex);
+			j->len = len + (size_t)n;
+			audit_sha256(j->line, j->len, j->head);
+			j->line[j->len] = '\n';
+			if (audit_write_line(a, &ev, j->line, j->len + 1, j->head, false, &e) != KH_OK) {
+				log_warn("audit checkpoint: %s", e.msg);
+				j->state = AUDIT_CJ_FAILED;
+			} else {
+				j->line[j->len] = '\0';
+				atomic_fetch_add(&a->n_checkpoints, 1);
+				a->last_ckpt_seq = a->next_seq - 1;
+				a->since_ckpt = a->next_seq - 2 - j->at; /* the records written while it was signed */
+				a->last_ckpt_mono_us = kh_now_mono_us();
+				j->an.seq = a->next_seq - 1;
+				j->an.off = (uint64_t)a->size;
+				memcpy(j->an.hash, j->head, 32);
+				j->an.clean = false;
+				a->anchor = j->an;
+				a->have_anchor = true;
+				j->target = a->written;
+				j->prev = a->db_prev_ckpt;
+				a->db_prev_ckpt = j->an.seq;
+				/* A duplicate: a rotation may replace a->fd meanwhile. */
+				j->fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
+				j->state = AUDIT_CJ_WRITTEN;
+			}
+		}
+	}
+	pthread_cond_signal(&a->ckpt_cond);
+}
+
+/* The thread's part of one checkpoint; a->lock held on entry and return.
+ * Returns the time the signature took (0: none made); *failed when the
+ * token could not sign or the line not be written. */
+static uint64_t audit_ckpt_make(struct audit *a, struct audit_ckpt_job *j, bool *failed)
+{
+	struct hsm_sign_op op;
+	struct kh_errbuf e = { 0 };
+	uint8_t dig[32];
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	uint64_t t0, sign_us, d, deadline;
+	int rc = 0, err = 0;
+	char hx[65];
+
+	*failed = false;
+	if (a->failed || a->since_ckpt == 0)
+		return 0;
+	j->at = a->next_seq - 1;
+	memcpy(j->athash, a->head, 32);
+	j->base = a->last_ckpt_seq;
+	j->fd = -1;
+	pthread_mutex_unlock(&a->lock);
+
+	t0 = kh_now_mono_us();
+	audit_at_digest(j->at, j->athash, a->keyfp, dig);
+	memset(&op, 0, sizeof(op));
+	op.key = a->key;
+	op.digest = KH_DIGEST_SHA256;
+	op.in = dig;
+	op.in_len = sizeof(dig);
+	if (hsm_sign(a->h, &op, &sig, &sig_len, &e) != KH_OK || 2 * sig_len >= sizeof(j->sighex)) {
+		log_warn("audit checkpoint failed (retried in a second): %s", e.msg[0] ? e.msg : "signature too long");
+		free(sig);
+		*failed = true;
+		pthread_mutex_lock(&a->lock);
+		return 0;
+	}
+	sign_us = kh_now_mono_us() - t0;
+	kh_hex(sig, sig_len, j->sighex, sizeof(j->sighex));
+	free(sig);
+
+	pthread_mutex_lock(&a->lock);
+	j->state = AUDIT_CJ_SIGNED;
+	a->ckpt_job = j;
+	deadline = kh_now_mono_us() + AUDIT_CKPT_WRITE_US;
+	while (j->state == AUDIT_CJ_SIGNED) {
+		struct timespec ts = { (time_t)(deadline / 1000000u), (long)(deadline % 1000000u) * 1000 };
+
+		if (a->ckpt_stop || kh_now_mono_us() >= deadline)
+			audit_ckpt_write_locked(a); /* no record came: the lock is free anyway */
+		else
+			kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
+	}
+	a->ckpt_job = NULL;
+	if (j->state == AUDIT_CJ_LATE) {
+		/* Signed too slowly for the rate of records: the next one
+		 * signs it in place, so that one is made whatever the rate. */
+		a->ckpt_now = true;
+		return sign_us;
+	}
+	if (j->state != AUDIT_CJ_WRITTEN) {
+		*failed = j->state == AUDIT_CJ_FAILED;
+		return sign_us;
+	}
+	pthread_mutex_lock(&a->anchor_lock);
+	pthread_mutex_unlock(&a->lock);
+
+	kh_hex(j->head, 32, hx, sizeof(hx));
+	log_info("audit checkpoint %llu (of record %llu) signed in %llu us; chain hash %s", (unsigned long long)j->an.seq,
+		 (unsigned long long)j->at, (unsigned long long)sign_us, hx);
+	/* The anchor names the line only once it is on disk. */
+	if (j->fd >= 0) {
+		rc = fdatasync(j->fd);
+		err = errno;
+		close(j->fd);
+	}
+	if (j->fd < 0 || rc != 0) {
+		pthread_mutex_unlock(&a->anchor_lock);
+		pthread_mutex_lock(&a->lock);
+		if (!a->failed) {
+			errno = err;
+			audit_fail(a, "fdatasync");
+		}
+		*failed = true;
+		return sign_us;
+	}
+	d = atomic_load(&a->durable);
+	while (d < j->target && !atomic_compare_exchange_weak(&a->durable, &d, j->target))
+		;
+	audit_ckpt_record(a, j->an.seq, j->prev, j->line, j->signed_len, j->len, j->head);
+	audit_anchor_put(a, &j->an);
+	pthread_mutex_unlock(&a->anchor_lock);
+	pthread_mutex_lock(&a->lock);
+	return sign_us;
+}
+
+static void *audit_ckpt_main(void *arg)
+{
+	struct audit *a = arg;
+	struct audit_ckpt_job *j = malloc(sizeof(*j));
+	uint64_t next_us = 0;         /* the next checkpoint starts no sooner */
+
+	/* The lowest priority: the request path comes first. Only this
+	 * thread's (Linux: nice applies per thread). */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) != 0)
+		log_dbg("audit checkpoint thread: setpriority: %s", strerror(errno));
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		uint64_t sign_us = 0;
+		bool failed = false;
+
+		while (!a->ckpt_pending && !a->ckpt_stop)
+			pthread_cond_wait(&a->ckpt_cond, &a->lock);
+		/* Spacing (or a second after a failure). Records do not
+		 * signal while one is pending: only a stop wakes this. */
+		while (!a->ckpt_stop && kh_now_mono_us() < next_us) {
+			struct timespec ts = { (time_t)(next_us / 1000000u), (long)(next_us % 1000000u) * 1000 };
+
+			kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
+		}
+		if (a->ckpt_stop)
+			break;
+		a->ckpt_pending = false;
+		a->ckpt_busy = true;
+		if (j == NULL) {
+			log_err("audit checkpoint thread: out of memory; checkpoints are signed in place");
+			a->ckpt_now = true;
+		} else {
+			sign_us = audit_ckpt_make(a, j, &failed);
+		}
+		next_us = kh_now_mono_us() + (failed ? 1000000u : AUDIT_CKPT_SPACING * sign_us);
+		a->ckpt_busy = false;
+		a->ckpt_gen++;
+		/* Records that came meanwhile did not ask (one was being made). */
+		if (!failed && !a->ckpt_now && !a->failed && a->since_ckpt >= a->ckpt_records)
+			a->ckpt_pending = true;
+		pthread_cond_broadcast(&a->ckpt_idle);
+	}
+	a->ckpt_pending = false;
+	pthread_cond_broadcast(&a->ckpt_idle);
+	pthread_mutex_unlock(&a->lock);
+	free(j);
+	return NULL;
+}
+
+void audit_checkpoint_wait(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	uint64_t gen;
+
+	pthread_mutex_lock(&a->lock);
+	/* The one being made and the one due after it, at most: records
+	 * that keep coming do not hold the caller. */
+	gen = a->ckpt_gen + (a->ckpt_busy ? 2 : 1);
+	while ((a->ckpt_pending || a->ckpt_busy) && a->ckpt_running && a->ckpt_gen < gen) {
+		audit_ckpt_write_locked(a);
+		pthread_cond_wait(&a->ckpt_idle, &a->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void audit_ckpt_stop(struct audit *a)
+{
+	if (!a->ckpt_running)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->ckpt_stop = true;
+	pthread_cond_signal(&a->ckpt_cond);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->ckpt_thread, NULL);
+	pthread_mutex_lock(&a->lock);
+	a->ckpt_running = false;
+	pthread_cond_broadcast(&a->ckpt_idle);
+	pthread_mutex_unlock(&a->lock);
+}
+
 static void audit_free(struct audit *a)
 {
 	if (a == NULL)
 		return;
+	audit_ckpt_stop(a);
 	audit_commit_stop(a);
+	pthread_cond_destroy(&a->ckpt_cond);
+	pthread_cond_destroy(&a->ckpt_idle);
+	pthread_mutex_destroy(&a->anchor_lock);
 	pthread_mutex_destroy(&a->cq_lock);
 	pthread_cond_destroy(&a->cq_cond);
 	pthread_cond_destroy(&a->cq_idle);
@@ -1676,6 +2063,17 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	pthread_mutex_init(&a->cq_lock, NULL);
 	pthread_cond_init(&a->cq_cond, NULL);
 	pthread_cond_init(&a->cq_idle, NULL);
+	pthread_mutex_init(&a->anchor_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&a->ckpt_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	pthread_cond_init(&a->ckpt_idle, NULL);
+	a->ckpt_inline = cfg->checkpoint_inline;
 	a->fd = -1;
 	a->h = h;
 	a->ckpt_records = cfg->checkpoint_records ? cfg->checkpoint_records : 256;
@@ -1798,6 +2196,9 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	 * synced under the lock, as before). */
 	if (a->sync_always && pthread_create(&a->commit_thread, NULL, audit_commit_main, a) == 0)
 		a->commit_running = true;
+	/* The checkpoint thread (without it checkpoints are signed in place). */
+	if (!a->ckpt_inline && pthread_create(&a->ckpt_thread, NULL, audit_ckpt_main, a) == 0)
+		a->ckpt_running = true;
 	*out = a;
 	a = NULL;
 out:
@@ -1814,8 +2215,10 @@ void audit_close(struct audit *a)
 
 	if (a == NULL)
 		return;
-	/* Deferred answers first (their records are synced). */
+	/* Deferred answers first (their records are synced), and no
+	 * checkpoint in flight: the final one is signed here. */
 	audit_commit_stop(a);
+	audit_ckpt_stop(a);
 	pthread_mutex_lock(&a->lock);
 	for (i = 0; i < AUDIT_REFUSAL_SLOTS; i++)
 		if (a->refusals[i].window_start_us != 0)
@@ -1959,17 +2362,23 @@ out:
 	return r;
 }
 
+/* A checkpoint's signature: over its own line up to " sig=", or, for one
+ * signed off the request path, over the record it names (audit_at_digest). */
 static bool audit_sig_ok(struct audit *a, const char *line, const struct audit_rec *rec)
 {
 	uint8_t dig[32];
 	EVP_PKEY_CTX *ctx;
 	bool ok;
 
-	audit_sha256(line, rec->signed_len, dig);
+	if (rec->at_set)
+		audit_at_digest(rec->at, rec->athash, rec->keyfp, dig);
+	else
+		audit_sha256(line, rec->signed_len, dig);
 	ctx = EVP_PKEY_CTX_new(a->pub, NULL);
 	ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
 	     EVP_PKEY_verify(ctx, rec->sig, rec->sig_len, dig, sizeof(dig)) == 1;
 	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
 	return ok;
 }
 
@@ -1997,7 +2406,26 @@ struct audit_vpass {
 	uint64_t start_seq;           /* where the chain was taken up (0: at record 1) */
 	char start_file[256];
 	uint64_t base_records, base_checkpoints; /* before the log */
+	/* The line hashes of the last AUDIT_HASH_RING records read, by
+	 * seq modulo the ring: a checkpoint signed off the request path
+	 * names an earlier record's (AUDIT_CKPT_LAG at most). */
+	uint64_t *ring_seq;
+	uint8_t (*ring_hash)[32];
 };
+
+static void audit_ring_put(struct audit_vpass *p, uint64_t seq, const uint8_t hash[32])
+{
+	p->ring_seq[seq % AUDIT_HASH_RING] = seq;
+	memcpy(p->ring_hash[seq % AUDIT_HASH_RING], hash, 32);
+}
+
+/* The record a checkpoint signed off the request path names was read in
+ * this pass, and its line hash is the one signed. */
+static bool audit_ring_ok(const struct audit_vpass *p, const struct audit_rec *rec)
+{
+	return p->ring_seq[rec->at % AUDIT_HASH_RING] == rec->at &&
+	       memcmp(p->ring_hash[rec->at % AUDIT_HASH_RING], rec->athash, 32) == 0;
+}
 
 #define AUDIT_REASON_SUMMARY 48
 
@@ -2149,6 +2577,11 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 			} else if (!audit_sig_ok(a, line, &rec)) {
 				audit_bad(p, rec.seq, p->lineno, "checkpoint record %llu: the signature does not verify",
 					  (unsigned long long)rec.seq);
+			} else if (rec.at_set && !audit_ring_ok(p, &rec)) {
+				audit_bad(p, rec.seq, p->lineno,
+					  "checkpoint record %llu signed record %llu as another line: record %llu was rewritten "
+					  "(or is not in the log before it)",
+					  (unsigned long long)rec.seq, (unsigned long long)rec.at, (unsigned long long)rec.at);
 			} else {
 				v->checkpoints++;
 				v->last_checkpoint_seq = rec.seq;
@@ -2159,6 +2592,7 @@ static void audit_verify_lines(struct audit *a, struct audit_vpass *p, FILE *f, 
 			v->unsigned_tail++;
 		}
 		audit_sha256(line, (size_t)n, p->prev);
+		audit_ring_put(p, rec.seq, p->prev);
 		v->records++;
 		p->expect = rec.seq + 1;
 		if (p->in_log && rec.checkpoint && p->breaks == 0 && p->run_ok && has_nl) {
@@ -2222,6 +2656,7 @@ static void audit_verify_resume(struct audit *a, struct audit_vpass *p, FILE *f)
 	p->expect = c.expect;
 	p->lineno = c.lineno;
 	memcpy(p->prev, c.prev, 32);
+	audit_ring_put(p, c.expect - 1, c.prev); /* the checkpoint: later ones sign it or a record after it */
 	p->v->records = p->base_records + c.records;
 	p->v->checkpoints = p->base_checkpoints + c.checkpoints;
 	p->v->last_checkpoint_seq = c.last_checkpoint_seq;
@@ -2304,6 +2739,8 @@ enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_err
 	p.adopt = true;
 	p.file_start = true;
 	kh_strlcpy(v->key_fp, a->keyfp, sizeof(v->key_fp));
+	/* A checkpoint already due is part of what is verified. */
+	audit_checkpoint_wait(a);
 	/* One verify at a time: a second one would hold another worker for
 	 * as long; the first one's result is moments away. No rotation
 	 * either while it runs (audit_rotate_locked waits for the next
@@ -2312,7 +2749,10 @@ enum kh_err audit_verify(struct audit *a, struct audit_verdict *v, struct kh_err
 		return kh_err_set(e, KH_E_UNAVAILABLE, "another audit verify is running; try again when it has finished");
 	line = malloc(AUDIT_LINE_MAX);
 	p.run = EVP_MD_CTX_new();
-	KH_ENSURE(line != NULL && p.run != NULL && EVP_DigestInit_ex(p.run, EVP_sha256(), NULL) == 1,
+	p.ring_seq = calloc(AUDIT_HASH_RING, sizeof(*p.ring_seq));
+	p.ring_hash = calloc(AUDIT_HASH_RING, sizeof(*p.ring_hash));
+	KH_ENSURE(line != NULL && p.run != NULL && p.ring_seq != NULL && p.ring_hash != NULL &&
+			  EVP_DigestInit_ex(p.run, EVP_sha256(), NULL) == 1,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory"));
 	KH_ENSURE(audit_rot_list(a->path, &rf, &n_rot) == KH_OK,
 		  kh_err_set(e, KH_E_UNAVAILABLE, "cannot list the rotated files of %s", a->path));
@@ -2381,6 +2821,8 @@ out:
 	if (f != NULL)
 		fclose(f);
 	EVP_MD_CTX_free(p.run);
+	free(p.ring_seq);
+	free(p.ring_hash);
 	free(rf);
 	free(line);
 	pthread_mutex_unlock(&a->verify_lock);
@@ -2412,7 +2854,8 @@ static bool audit_line_seq(const char *line, uint64_t *seq)
  * key, keyfp= the SHA-256 of its SubjectPublicKeyInfo): it must be this
  * node's audit key, the one key every node of the cluster signs with
  * (cluster/ refuses a node with another). */
-static bool audit_ckpt_key_ok(struct audit *a, const struct store_ckpt *c, char *why, size_t whysz)
+static bool audit_ckpt_key_ok(struct audit *a, const struct store_ckpt *c, struct audit_rec *out, char *why,
+			      size_t whysz)
 {
 	char line[AUDIT_LINE_MAX + 1];
 	struct audit_rec rec;
@@ -2428,6 +2871,7 @@ static bool audit_ckpt_key_ok(struct audit *a, const struct store_ckpt *c, char 
 			 (unsigned long long)c->seq, rec.obj, rec.keyfp, a->key, a->keyfp);
 		return false;
 	}
+	*out = rec;
 	return true;
 }
 
@@ -2438,6 +2882,7 @@ static bool audit_ckpt_ok(struct audit *a, const struct store_ckpt *c, char *why
 	char hx[65];
 	size_t sig_len = 0, tl = strlen(c->signed_text);
 	uint64_t seq = 0;
+	struct audit_rec rec;
 	EVP_PKEY_CTX *ctx;
 	EVP_MD_CTX *md;
 	bool ok;
@@ -2451,9 +2896,15 @@ static bool audit_ckpt_ok(struct audit *a, const struct store_ckpt *c, char *why
 		snprintf(why, whysz, "checkpoint %llu: the signature is not hex", (unsigned long long)c->seq);
 		return false;
 	}
-	audit_sha256(c->signed_text, tl, dig);
-	if (!audit_ckpt_key_ok(a, c, why, whysz))
+	if (!audit_ckpt_key_ok(a, c, &rec, why, whysz))
 		return false;
+	/* Signed over its own line, or over the record it names (signed off
+	 * the request path: that record's hash is checked by verify of the
+	 * node's own file). */
+	if (rec.at_set)
+		audit_at_digest(rec.at, rec.athash, rec.keyfp, dig);
+	else
+		audit_sha256(c->signed_text, tl, dig);
 	ctx = EVP_PKEY_CTX_new(a->pub, NULL);
 	ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
 	     EVP_PKEY_verify(ctx, sig, sig_len, dig, sizeof(dig)) == 1;
@@ -2495,9 +2946,10 @@ enum kh_err audit_verify_cluster(struct audit *a, struct audit_node_verdict **ou
 	int r = KH_OK;
 
 	KH_ENSURE(a->st != NULL, kh_err_set(e, KH_E_FAILED_PRECONDITION, "the audit log keeps no state database"));
-	pthread_mutex_lock(&a->lock);
+	audit_checkpoint_wait(a);
+	pthread_mutex_lock(&a->anchor_lock); /* a->st's user */
 	r = store_ckpts_list(a->st, &rows, &n, e);
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->anchor_lock);
 	KH_TRY(r);
 	v = calloc(n ? n : 1, sizeof(*v));
 	KH_ENSURE(v != NULL, KH_E_RESOURCE_EXHAUSTED);

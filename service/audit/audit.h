@@ -35,6 +35,9 @@ struct audit_config {
 	bool anchor_per_node;         /* the anchor kept under node's name (nodes sharing a token and a
 				       * database: PostgreSQL); false: one anchor (SQLite: one node,
 				       * whatever its host name is today) */
+	bool checkpoint_inline;       /* checkpoints signed by the record's own thread, under the log's
+				       * lock, over their own line (at fixed places: unit tests); false:
+				       * by the checkpoint thread, off the request path */
 };
 
 /* Rotation (docs/SECURITY.md): the full file ends with a signed RotateEnd
@@ -114,6 +117,9 @@ bool audit_when_durable(struct audit *a, uint64_t seq, struct audit_waiter *w);
 /* Waits until every queued waiter has been called (before the workers'
  * completions are torn down). */
 void audit_commit_drain(struct audit *a);
+/* Waits until a checkpoint the thread was asked for is written (or given
+ * up): verify and tests see the checkpoints due before they started. */
+void audit_checkpoint_wait(struct audit *a);
 /* Housekeeping, from a worker about once a second: a checkpoint when the
  * interval passed with unsigned records, and fdatasync of pending writes. */
 void audit_tick(struct audit *a);

@@ -154,6 +154,9 @@ ok "show" kh --json audit show --limit 100000
   || fail "the last recorded checkpoint is not a checkpoint of the log"
 ok "text" kh audit verify --cluster
 grep -q "^node n1: intact: $n checkpoints recorded" "$T/ok.out" || { cat "$T/ok.out"; fail "verify --cluster text"; }
+# Those the checkpoint thread signed (off the request path) name the record they sign.
+[ "$(sql "SELECT COUNT(*) FROM audit_checkpoints WHERE node = 'n1' AND signed LIKE '% at=% athash=%'")" -ge 1 ] \
+  || fail "no recorded checkpoint was signed by the checkpoint thread"
 
 # A deleted row is a gap; the file's own chain is still intact.
 gone=$(sql "SELECT seq FROM audit_checkpoints WHERE node = 'n1' ORDER BY seq LIMIT 1 OFFSET 1")

@@ -3,7 +3,10 @@
  * temp dir, as scripts/softhsm-token.sh makes it) holds the checkpoint key;
  * records are appended, verify passes; then a changed byte, a deleted line,
  * two swapped lines, a replayed line, a cut tail and a torn last line must
- * each be reported at the right record. Needs softhsm2-util and
+ * each be reported at the right record. Checkpoints signed by the
+ * checkpoint thread (off the request path) name the record they sign: a
+ * log rewritten with its chain recomputed, or such a checkpoint moved to
+ * another record, is reported too. Needs softhsm2-util and
  * /usr/lib/softhsm/libsofthsm2.so: fails (does not skip) without them. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <pthread.h>
+
+#include <openssl/evp.h>
 
 #include "audit/audit.h"
 #include "hsm.h"
@@ -107,6 +114,7 @@ static struct audit *fresh_log(char *path, size_t pathsz)
 	cfg.key = "audit-test-key";
 	cfg.checkpoint_records = CKPT_EVERY;
 	cfg.checkpoint_interval_s = 3600;
+	cfg.checkpoint_inline = true; /* checkpoints at fixed places */
 	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
 	for (i = 0; i < EVENTS; i++) {
 		struct audit_event ev = { "uid:1000", "Sign", obj, i == 3 ? KH_E_NOT_FOUND : KH_OK, 10u + (unsigned)i, 1 };
@@ -295,6 +303,7 @@ static void test_chain_ok(void **state)
 	cfg.key = "audit-test-key";
 	cfg.checkpoint_records = CKPT_EVERY;
 	cfg.checkpoint_interval_s = 3600;
+	cfg.checkpoint_inline = true; /* checkpoints at fixed places */
 	a = NULL;
 	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
 	verify(a, &v);
@@ -470,6 +479,187 @@ static void test_truncated_tail(void **state)
 	audit_close(a);
 }
 
+/* Sets line i's prev= to the SHA-256 of line i-1 for every i >= from (as
+ * someone rewriting the file without the token's key could). */
+static void rechain(struct lines *l, size_t from)
+{
+	size_t i;
+
+	for (i = from; i <= l->n; i++) {
+		unsigned char dig[32];
+		unsigned dl = 32;
+		char *p = memmem(l->line[i - 1], l->len[i - 1], " prev=", 6);
+		char hx[65];
+
+		assert_non_null(p);
+		assert_int_equal(EVP_Digest(l->line[i - 2], l->len[i - 2], dig, &dl, EVP_sha256(), NULL), 1);
+		kh_hex(dig, 32, hx, sizeof(hx));
+		memcpy(p + 6, hx, 64);
+	}
+}
+
+static struct audit *thread_log(char *path, size_t pathsz)
+{
+	struct audit_config cfg;
+	struct audit *a = NULL;
+	struct kh_errbuf e = { 0 };
+
+	snprintf(path, pathsz, "%s/audit-%d.log", dir, ++log_no);
+	assert_int_equal(hsm_data_delete(hsm, "audit-test-key-anchor", &e), KH_OK);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.path = path;
+	cfg.key = "audit-test-key";
+	cfg.checkpoint_records = CKPT_EVERY;
+	cfg.checkpoint_interval_s = 3600;
+	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+	return a;
+}
+
+static void *append_many(void *arg)
+{
+	struct audit *a = arg;
+	struct kh_errbuf e = { 0 };
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		struct audit_event ev = { "uid:1001", "Sign", "k", KH_OK, 5, 1 };
+
+		if (audit_append(a, &ev, &e) != KH_OK)
+			return (void *)(uintptr_t)1; /* failed */
+	}
+	return NULL;
+}
+
+/* The checkpoint thread: waited for after every record, the lines fall
+ * where checkpoints in place put them, each naming the record before it;
+ * under two appending threads the log stays intact. */
+static void test_checkpoint_thread(void **state)
+{
+	char path[128], want[96];
+	struct audit *a;
+	struct audit_verdict v;
+	struct lines l;
+	struct kh_errbuf e = { 0 };
+	pthread_t t[2];
+	void *res;
+	size_t i, ck = 0;
+
+	(void)state;
+	a = thread_log(path, sizeof(path));
+	for (i = 0; i < EVENTS; i++) {
+		struct audit_event ev = { "uid:1000", "Sign", "key", KH_OK, 10, 1 };
+
+		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
+		audit_checkpoint_wait(a);
+	}
+	verify(a, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, LINES);
+	assert_int_equal(v.checkpoints, 2);
+	assert_int_equal(v.last_checkpoint_seq, 10);
+	lines_read(path, &l);
+	assert_int_equal(l.n, LINES);
+	assert_true(is_checkpoint(&l, 5));
+	assert_true(is_checkpoint(&l, 10));
+	snprintf(want, sizeof(want), " at=4 athash=");
+	assert_non_null(memmem(l.line[4], l.len[4], want, strlen(want)));
+	snprintf(want, sizeof(want), " at=9 athash=");
+	assert_non_null(memmem(l.line[9], l.len[9], want, strlen(want)));
+	free(l.buf);
+
+	/* Two threads, no waiting: checkpoints land wherever the chain is. */
+	assert_int_equal(pthread_create(&t[0], NULL, append_many, a), 0);
+	assert_int_equal(pthread_create(&t[1], NULL, append_many, a), 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+	}
+	audit_checkpoint_wait(a);
+	verify(a, &v);
+	if (!v.ok)
+		print_error("verify: %s\n", v.reason);
+	assert_true(v.ok);
+	assert_int_equal(v.records, LINES + 4000 + v.checkpoints - 2);
+	/* At least one while they ran or after (the last one is waited for). */
+	assert_true(v.checkpoints >= 3);
+	audit_close(a);
+	/* Reopened after the clean stop: intact, and one more checkpoint. */
+	{
+		struct audit_config cfg;
+
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.path = path;
+		cfg.key = "audit-test-key";
+		cfg.checkpoint_records = CKPT_EVERY;
+		cfg.checkpoint_interval_s = 3600;
+		a = NULL;
+		assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+		verify(a, &v);
+		assert_true(v.ok);
+		ck = v.checkpoints;
+		assert_true(ck >= 3);
+		audit_close(a);
+	}
+}
+
+/* A log rewritten without the key: record 3 changed and every later prev
+ * recomputed keeps the chain whole, but checkpoint 5 signed record 4 as it
+ * was. And checkpoint 5 made to name record 3 (with record 3's hash) no
+ * longer verifies: the signature covers the record it names. */
+static void test_checkpoint_thread_rewritten(void **state)
+{
+	char path[128], hx[65];
+	struct audit *a;
+	struct lines l;
+	struct kh_errbuf e = { 0 };
+	size_t idx[LINES], i;
+	unsigned char dig[32];
+	unsigned dl = 32;
+	char *p;
+
+	(void)state;
+	for (i = 0; i < LINES; i++)
+		idx[i] = i + 1;
+	a = thread_log(path, sizeof(path));
+	for (i = 0; i < EVENTS; i++) {
+		char obj[16];
+		struct audit_event ev = { "uid:1000", "Sign", obj, KH_OK, 10, 1 };
+
+		snprintf(obj, sizeof(obj), "key-%zu", i);
+		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
+		audit_checkpoint_wait(a);
+	}
+	lines_read(path, &l);
+	p = memmem(l.line[2], l.len[2], " obj=key-1 ", 11);
+	assert_non_null(p);
+	p[9] = '9';
+	rechain(&l, 4);
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, 5, 5, "checkpoint record 5 signed record 4 as another line");
+	free(l.buf);
+	audit_close(a);
+
+	a = thread_log(path, sizeof(path));
+	for (i = 0; i < EVENTS; i++) {
+		struct audit_event ev = { "uid:1000", "Sign", "key", KH_OK, 10, 1 };
+
+		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
+		audit_checkpoint_wait(a);
+	}
+	lines_read(path, &l);
+	p = memmem(l.line[4], l.len[4], " at=4 athash=", 13);
+	assert_non_null(p);
+	p[4] = '3';
+	assert_int_equal(EVP_Digest(l.line[2], l.len[2], dig, &dl, EVP_sha256(), NULL), 1);
+	kh_hex(dig, 32, hx, sizeof(hx));
+	memcpy(p + 13, hx, 64);
+	rechain(&l, 6);
+	lines_write(path, &l, idx, LINES, 0);
+	expect_bad(a, 5, 5, "checkpoint record 5: the signature does not verify");
+	free(l.buf);
+	audit_close(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +671,8 @@ int main(void)
 		cmocka_unit_test(test_swapped_lines),
 		cmocka_unit_test(test_replayed_line),
 		cmocka_unit_test(test_truncated_tail),
+		cmocka_unit_test(test_checkpoint_thread),
+		cmocka_unit_test(test_checkpoint_thread_rewritten),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
