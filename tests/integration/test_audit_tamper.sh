@@ -117,3 +117,43 @@ kh --json audit show > "$T/show.json"
 json_get '[r["method"] for r in d["records"] if r["method"] == "AuditTamper"]' < "$T/show.json" | grep -q AuditTamper \
   || fail "no AuditTamper record"
 kh_stop
+
+# A crash (SIGKILL) with the anchor on a checkpoint the checkpoint thread
+# signed off the request path (at=, athash=): the next start is ordinary
+# (on_tamper = refuse would stop it) and the log verifies; the same log
+# cut back before that checkpoint is still refused. A log and audit key of
+# their own, so that the anchors start afresh.
+CLOG="$T/crash.log"
+kh_config "[audit]
+file = $CLOG
+key = crash-audit
+checkpoint_records = 5
+on_tamper = refuse"
+kh_state_sql 'DELETE FROM audit_anchors'
+kh_start
+for i in $(seq 1 12); do ok "sign before the crash $i" kh sign tk --in "$T/msg" --out "$T/s"; done
+ok "verify before the crash" kh audit verify
+last_ck=$(grep " at=[0-9]* athash=" "$CLOG" | tail -n 1 | sed 's/^v1 seq=\([0-9]*\) .*/\1/')
+[ -n "$last_ck" ] || fail "no checkpoint was signed by the checkpoint thread"
+# The anchor (the database's copy) moves to it once it is synced, or to a
+# later one of the thread's.
+a_seq=""
+for _ in $(seq 1 100); do
+  a_seq=$(kh_state_sql 'SELECT value FROM audit_anchors' | sed -n 's/^v1 seq=\([0-9]*\) .*/\1/p')
+  [ -n "$a_seq" ] && [ "$a_seq" -ge "$last_ck" ] && break
+  sleep 0.05
+done
+[ -n "$a_seq" ] && [ "$a_seq" -ge "$last_ck" ] || fail "the anchor ($a_seq) did not move to checkpoint $last_ck"
+grep -q "^v1 seq=$a_seq .* at=[0-9]* athash=" "$CLOG" || fail "the anchor ($a_seq) is not on a checkpoint of the thread"
+kill -KILL "$KH_PID"
+wait "$KH_PID" || true
+KH_PID=""
+cp "$CLOG" "$T/crashed.log"
+kh_start
+ok "verify after the crash" kh --json audit verify
+[ "$(json_get 'd["ok"]' < "$T/ok.out")" = true ] || fail "the log does not verify after the crash"
+grep -q "method=AuditTamper" "$CLOG" && fail "the crash was taken for tampering"
+kh_stop
+n=$(grep -n "^v1 seq=$a_seq " "$T/crashed.log" | cut -d: -f1)
+head -n $((n - 1)) "$T/crashed.log" > "$CLOG"
+start_refused "cut back before the thread's checkpoint" "ends .* before checkpoint"
