@@ -7,7 +7,8 @@
 # replay one with: build-fuzz/tests/fuzz/TARGET FILE. To grow the committed
 # corpus, minimise first:
 #   build-fuzz/tests/fuzz/TARGET -merge=1 tests/fuzz/corpus/TARGET build-fuzz/work/TARGET
-# Targets: fuzz_frame fuzz_request fuzz_body fuzz_response fuzz_conn.
+# Targets: fuzz_frame fuzz_request fuzz_body fuzz_response fuzz_audit_line fuzz_conn
+# (and the others in tests/fuzz/CMakeLists.txt).
 set -euo pipefail
 target=${1:?usage: fuzz.sh TARGET SECONDS [JOBS]}
 secs=${2:?usage: fuzz.sh TARGET SECONDS [JOBS]}

@@ -439,7 +439,7 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 	}
 	if (off < len)
 		return false; /* trailing fields */
-	sigpos = r->sig_len > 0 ? strstr(line, " sig=") : NULL;
+	sigpos = r->sig_len > 0 ? memmem(line, len, " sig=", 5) : NULL;
 	if (r->keyfp[0] != '\0' && (r->sig_len == 0 || sigpos == NULL))
 		return false;
 	r->checkpoint = r->sig_len > 0;
@@ -447,6 +447,18 @@ static bool audit_parse(const char *line, size_t len, struct audit_rec *r)
 	if (r->at_set && (r->at == 0 || r->at >= r->seq))
 		return false; /* it signs an earlier record */
 	return r->seq > 0;
+}
+
+bool audit_line_parse(const char *line, size_t len, uint64_t *seq, bool *checkpoint, uint64_t *at)
+{
+	struct audit_rec r;
+
+	if (!audit_parse(line, len, &r))
+		return false;
+	*seq = r.seq;
+	*checkpoint = r.checkpoint;
+	*at = r.at_set ? r.at : 0;
+	return true;
 }
 
 /* ---- writing ---- */

@@ -117,6 +117,12 @@ bool audit_when_durable(struct audit *a, uint64_t seq, struct audit_waiter *w);
 /* Waits until every queued waiter has been called (before the workers'
  * completions are torn down). */
 void audit_commit_drain(struct audit *a);
+/* One line of the log (len bytes, without its newline) as verify reads it
+ * (the file, or a checkpoint row of the state database): whether it
+ * parses, its sequence number, whether it is a signed checkpoint and the
+ * record it signs (at: 0 for one signed over its own line). The lines come
+ * from files and a database others can write: tests/fuzz/fuzz_audit_line.c. */
+bool audit_line_parse(const char *line, size_t len, uint64_t *seq, bool *checkpoint, uint64_t *at);
 /* Waits until a checkpoint the thread was asked for is written (or given
  * up): verify and tests see the checkpoints due before they started. */
 void audit_checkpoint_wait(struct audit *a);
