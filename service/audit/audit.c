@@ -75,8 +75,9 @@
 #define AUDIT_ANCHOR_SUFFIX "-anchor"
 #define AUDIT_ANCHOR_MAX 256
 /* A checkpoint signed off the request path is written at most this many
- * records after the one it signs (else it is dropped and signed again);
- * verify keeps that many line hashes to check it. */
+ * records after the one it signs (else it is dropped and the next record's
+ * thread signs one in place); verify keeps more line hashes than that to
+ * check it. */
 #define AUDIT_CKPT_LAG 8000
 #define AUDIT_HASH_RING 8192
 /* The token spends at most a tenth of its time on checkpoints: the next
@@ -1993,10 +1994,10 @@ static void *audit_ckpt_main(void *arg)
 
 void audit_checkpoint_wait(struct audit *a)
 {
-	if (a == NULL)
-		return;
 	uint64_t gen;
 
+	if (a == NULL)
+		return;
 	pthread_mutex_lock(&a->lock);
 	/* The one being made and the one due after it, at most: records
 	 * that keep coming do not hold the caller. */
