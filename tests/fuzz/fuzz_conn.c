@@ -65,6 +65,18 @@ static void fz_cleanup(void)
 		nftw(fz.dir, fz_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* At exit (libFuzzer ends with exit()): the workers and the audit log's
+ * threads stop first, so that none uses OpenSSL or the token while
+ * OpenSSL's own exit handler, registered before this one and so run
+ * after it, tears OpenSSL down (the checkpoint thread could be signing). */
+static void fz_stop(void)
+{
+	svc_pool_free(fz.s.pool);
+	fz.s.pool = NULL;
+	audit_close(fz.s.audit);
+	fz.s.audit = NULL;
+}
+
 static void fz_die(const char *what, const char *msg)
 {
 	fprintf(stderr, "fuzz_conn: %s: %s\n", what, msg);
@@ -148,6 +160,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fz_die("start", e.msg);
 	fz_keygen("fz-ec", KH_KEY_P256);
 	fz_keygen("fz-rsa", KH_KEY_RSA2048);
+	atexit(fz_stop);
 	return 0;
 }
 
