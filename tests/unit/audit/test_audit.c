@@ -97,11 +97,30 @@ static int group_teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A fresh log with LINES records; *path gets its name. */
-static struct audit *fresh_log(char *path, size_t pathsz)
+/* The log at path (created when missing); in_place: checkpoints signed
+ * by the appending thread, at fixed places; else by the checkpoint thread. */
+static struct audit *log_open(const char *path, bool in_place)
 {
 	struct audit_config cfg;
 	struct audit *a = NULL;
+	struct kh_errbuf e = { 0 };
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.path = path;
+	cfg.key = "audit-test-key";
+	cfg.checkpoint_records = CKPT_EVERY;
+	cfg.checkpoint_interval_s = 3600;
+	cfg.checkpoint_inline = in_place;
+	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+	return a;
+}
+
+/* A fresh log with LINES records; *path gets its name. Without in_place,
+ * each record waits for the checkpoint it makes due, so that the lines
+ * fall where they do with in_place. */
+static struct audit *fresh_log_ex(char *path, size_t pathsz, bool in_place)
+{
+	struct audit *a;
 	struct kh_errbuf e = { 0 };
 	char obj[32];
 	int i;
@@ -109,20 +128,21 @@ static struct audit *fresh_log(char *path, size_t pathsz)
 	snprintf(path, pathsz, "%s/audit-%d.log", dir, ++log_no);
 	/* The token's anchor ("<audit key>-anchor") is another log's: this one starts afresh. */
 	assert_int_equal(hsm_data_delete(hsm, "audit-test-key-anchor", &e), KH_OK);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.path = path;
-	cfg.key = "audit-test-key";
-	cfg.checkpoint_records = CKPT_EVERY;
-	cfg.checkpoint_interval_s = 3600;
-	cfg.checkpoint_inline = true; /* checkpoints at fixed places */
-	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+	a = log_open(path, in_place);
 	for (i = 0; i < EVENTS; i++) {
 		struct audit_event ev = { "uid:1000", "Sign", obj, i == 3 ? KH_E_NOT_FOUND : KH_OK, 10u + (unsigned)i, 1 };
 
 		snprintf(obj, sizeof(obj), "key-%d", i);
 		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
+		if (!in_place)
+			audit_checkpoint_wait(a);
 	}
 	return a;
+}
+
+static struct audit *fresh_log(char *path, size_t pathsz)
+{
+	return fresh_log_ex(path, pathsz, true);
 }
 
 /* The file as lines (each without its newline). */
@@ -250,7 +270,6 @@ static void test_chain_ok(void **state)
 	uint64_t next_seq = 1;
 	bool more = true;
 	struct kh_errbuf e = { 0 };
-	struct audit_config cfg;
 	size_t i, ck = 0;
 
 	(void)state;
@@ -298,14 +317,7 @@ static void test_chain_ok(void **state)
 
 	/* Close (Stop + checkpoint) and reopen (Start): the chain continues. */
 	audit_close(a);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.path = path;
-	cfg.key = "audit-test-key";
-	cfg.checkpoint_records = CKPT_EVERY;
-	cfg.checkpoint_interval_s = 3600;
-	cfg.checkpoint_inline = true; /* checkpoints at fixed places */
-	a = NULL;
-	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
+	a = log_open(path, true);
 	verify(a, &v);
 	assert_true(v.ok);
 	assert_int_equal(v.records, LINES + 3);
@@ -498,23 +510,6 @@ static void rechain(struct lines *l, size_t from)
 	}
 }
 
-static struct audit *thread_log(char *path, size_t pathsz)
-{
-	struct audit_config cfg;
-	struct audit *a = NULL;
-	struct kh_errbuf e = { 0 };
-
-	snprintf(path, pathsz, "%s/audit-%d.log", dir, ++log_no);
-	assert_int_equal(hsm_data_delete(hsm, "audit-test-key-anchor", &e), KH_OK);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.path = path;
-	cfg.key = "audit-test-key";
-	cfg.checkpoint_records = CKPT_EVERY;
-	cfg.checkpoint_interval_s = 3600;
-	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
-	return a;
-}
-
 static void *append_many(void *arg)
 {
 	struct audit *a = arg;
@@ -539,19 +534,12 @@ static void test_checkpoint_thread(void **state)
 	struct audit *a;
 	struct audit_verdict v;
 	struct lines l;
-	struct kh_errbuf e = { 0 };
 	pthread_t t[2];
 	void *res;
-	size_t i, ck = 0;
+	size_t i;
 
 	(void)state;
-	a = thread_log(path, sizeof(path));
-	for (i = 0; i < EVENTS; i++) {
-		struct audit_event ev = { "uid:1000", "Sign", "key", KH_OK, 10, 1 };
-
-		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
-		audit_checkpoint_wait(a);
-	}
+	a = fresh_log_ex(path, sizeof(path), false);
 	verify(a, &v);
 	assert_true(v.ok);
 	assert_int_equal(v.records, LINES);
@@ -584,22 +572,11 @@ static void test_checkpoint_thread(void **state)
 	assert_true(v.checkpoints >= 3);
 	audit_close(a);
 	/* Reopened after the clean stop: intact, and one more checkpoint. */
-	{
-		struct audit_config cfg;
-
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.path = path;
-		cfg.key = "audit-test-key";
-		cfg.checkpoint_records = CKPT_EVERY;
-		cfg.checkpoint_interval_s = 3600;
-		a = NULL;
-		assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
-		verify(a, &v);
-		assert_true(v.ok);
-		ck = v.checkpoints;
-		assert_true(ck >= 3);
-		audit_close(a);
-	}
+	a = log_open(path, false);
+	verify(a, &v);
+	assert_true(v.ok);
+	assert_true(v.checkpoints >= 3);
+	audit_close(a);
 }
 
 /* A log rewritten without the key: record 3 changed and every later prev
@@ -611,7 +588,6 @@ static void test_checkpoint_thread_rewritten(void **state)
 	char path[128], hx[65];
 	struct audit *a;
 	struct lines l;
-	struct kh_errbuf e = { 0 };
 	size_t idx[LINES], i;
 	unsigned char dig[32];
 	unsigned dl = 32;
@@ -620,15 +596,7 @@ static void test_checkpoint_thread_rewritten(void **state)
 	(void)state;
 	for (i = 0; i < LINES; i++)
 		idx[i] = i + 1;
-	a = thread_log(path, sizeof(path));
-	for (i = 0; i < EVENTS; i++) {
-		char obj[16];
-		struct audit_event ev = { "uid:1000", "Sign", obj, KH_OK, 10, 1 };
-
-		snprintf(obj, sizeof(obj), "key-%zu", i);
-		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
-		audit_checkpoint_wait(a);
-	}
+	a = fresh_log_ex(path, sizeof(path), false);
 	lines_read(path, &l);
 	p = memmem(l.line[2], l.len[2], " obj=key-1 ", 11);
 	assert_non_null(p);
@@ -639,13 +607,7 @@ static void test_checkpoint_thread_rewritten(void **state)
 	free(l.buf);
 	audit_close(a);
 
-	a = thread_log(path, sizeof(path));
-	for (i = 0; i < EVENTS; i++) {
-		struct audit_event ev = { "uid:1000", "Sign", "key", KH_OK, 10, 1 };
-
-		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
-		audit_checkpoint_wait(a);
-	}
+	a = fresh_log_ex(path, sizeof(path), false);
 	lines_read(path, &l);
 	p = memmem(l.line[4], l.len[4], " at=4 athash=", 13);
 	assert_non_null(p);
