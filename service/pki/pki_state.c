@@ -223,11 +223,10 @@ void svc_pki_close(struct svc *s)
 
 /* ---- status ---- */
 
-enum kh_err svc_pki_orphans(struct svc *s, struct store *st, uint64_t max_age_us, char ***keys, size_t *n,
-			    struct kh_errbuf *e)
+enum kh_err svc_pki_orphans(struct svc *s, struct store *st, const struct kh_key_list *tok,
+			    const struct kh_errbuf *tok_err, char ***keys, size_t *n, struct kh_errbuf *e)
 {
 	struct store_mkey *mk = NULL;
-	struct kh_key_list tok = { 0 };
 	char **out = NULL;
 	size_t nmk = 0, cnt = 0, i, j;
 	bool locked = false;
@@ -245,7 +244,7 @@ enum kh_err svc_pki_orphans(struct svc *s, struct store *st, uint64_t max_age_us
 	KH_TRY(store_mkey_list(st, &mk, &nmk, e));
 	if (nmk == 0)
 		goto out;
-	KH_TRY(hsm_key_list_recent(s->hsm, max_age_us, &tok, e));
+	KH_ENSURE(tok != NULL, kh_err_set(e, tok_err->code, "%s", tok_err->msg));
 	out = calloc(nmk, sizeof(*out));
 	KH_ENSURE(out != NULL, KH_E_RESOURCE_EXHAUSTED);
 	for (i = 0; i < nmk; i++) {
@@ -257,8 +256,8 @@ enum kh_err svc_pki_orphans(struct svc *s, struct store *st, uint64_t max_age_us
 		KH_TRY(store_tp_key_user(st, mk[i].key, user, e));
 		if (user[0] != '\0')
 			continue;
-		for (j = 0; j < tok.n && !on_token; j++)
-			on_token = strcmp(tok.keys[j].name, mk[i].key) == 0;
+		for (j = 0; j < tok->n && !on_token; j++)
+			on_token = strcmp(tok->keys[j].name, mk[i].key) == 0;
 		if (!on_token)
 			continue;
 		out[cnt] = strdup(mk[i].key);
@@ -276,7 +275,6 @@ out:
 		free(out[i]);
 	free(out);
 	free(mk);
-	kh_key_list_clear(&tok);
 	return r;
 }
 

@@ -33,13 +33,14 @@ enum kh_err svc_store_open(struct svc *s, struct store **out, struct kh_errbuf *
 void svc_pki_close(struct svc *s);
 
 /* Keys keyhold generated for a trustpoint that the token holds and no
- * trustpoint references (for GetStatus; the token's keys as
- * hsm_key_list_recent lists them with max_age_us). Read through st (a
+ * trustpoint references (for GetStatus). tok: the token's keys, as the
+ * caller listed them; NULL when that listing failed (tok_err says why:
+ * the answer when there are such keys to look for). Read through st (a
  * connection the caller serialises: GetStatus's own, which sees what is
  * committed and never waits for the PKI lock, held through a key
  * generation), or through the PKI state's under its lock when NULL. */
-enum kh_err svc_pki_orphans(struct svc *s, struct store *st, uint64_t max_age_us, char ***keys, size_t *n,
-			    struct kh_errbuf *e) KH_WUR;
+enum kh_err svc_pki_orphans(struct svc *s, struct store *st, const struct kh_key_list *tok,
+			    const struct kh_errbuf *tok_err, char ***keys, size_t *n, struct kh_errbuf *e) KH_WUR;
 
 /* DeleteKey: refuses (FAILED_PRECONDITION naming it) a key a trustpoint
  * uses; otherwise deletes it from the token and forgets its record. */

@@ -299,10 +299,11 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	struct kh_key_list *keys = calloc(1, sizeof(*keys));
 	struct kh_token_info *tok = rpc_alloc(c, sizeof(*tok));
 	char *providers = rpc_alloc(c, RPC_PROVIDERS_MAX);
-	struct kh_errbuf ignore = { 0 };
+	struct kh_errbuf ignore = { 0 }, list_err = { 0 };
 	char **orphans = NULL;
 	size_t i, n_orphans = 0;
 	uint64_t max_age = s->status_refresh != NULL ? RPC_STATUS_MAX_AGE_US : 0;
+	bool listed;
 	int r = KH_OK;
 
 	if (keys != NULL)
@@ -319,7 +320,8 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	m->token = rpc_token_info(c, tok);
 	m->workers = s->workers;
 	m->uptime_s = (kh_now_mono_us() - s->start_us) / 1000000u;
-	if (hsm_key_list_recent(s->hsm, max_age, keys, &ignore) != KH_OK)
+	listed = hsm_key_list_recent(s->hsm, max_age, keys, &list_err) == KH_OK;
+	if (!listed)
 		kh_key_list_clear(keys);
 	/* The keys who may see (docs/SECURITY.md): all for admins and
 	 * auditors, the granted ones for a signer; of those, the ones made
@@ -341,10 +343,10 @@ enum kh_err svc_h_get_status(struct rpc_call *c, struct kh_errbuf *e)
 	m->requests = atomic_load(&s->requests);
 	KH_ENSURE(rpc_cluster(c, m) == KH_OK && !c->oom,
 		  kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "cannot assemble the status"));
-	/* Keys keyhold generated for trustpoints that nothing uses now; a
-	 * signer learns nothing of keys it has no grant for. */
-	kh_err_clear(&ignore);
-	r = svc_pki_orphans(s, status_store_take(s), max_age, &orphans, &n_orphans, &ignore);
+	/* Keys keyhold generated for trustpoints that nothing uses now (of
+	 * the listing above); a signer learns nothing of keys it has no
+	 * grant for. */
+	r = svc_pki_orphans(s, status_store_take(s), listed ? keys : NULL, &list_err, &orphans, &n_orphans, &ignore);
 	status_store_put(s);
 	if (r != KH_OK) {
 		r = KH_OK;
