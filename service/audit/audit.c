@@ -84,6 +84,12 @@
  * one starts no sooner than this many times the last one's signature
  * time after it (a TPM: 3-10 ms a signature). */
 #define AUDIT_CKPT_SPACING 9
+/* And no sooner than this after the last one (microseconds): at most ten
+ * a second, however fast the token signs. At thousands of records a
+ * second a checkpoint every checkpoint_records records woke the thread
+ * and used the token tens of times a second, and each time moved the
+ * service's threads about the CPUs (docs/PERFORMANCE.md). */
+#define AUDIT_CKPT_MIN_GAP_US 100000u
 /* MESSAGE_ID of the journal copies of audit records ([audit] journal). */
 #define AUDIT_JOURNAL_MESSAGE_ID "4b3c1e0a9d7f4e2a8c5b6d1f0e9a7c31"
 
@@ -133,6 +139,7 @@ struct audit {
 	EVP_PKEY *pub;                /* the checkpoint key's public half */
 	char keyfp[65];               /* hex SHA-256 of its SPKI */
 	unsigned ckpt_records, ckpt_interval_s;
+	uint64_t anchor_interval_us;  /* [audit] anchor_interval (struct audit_anchor_later) */
 	bool sync_always;
 
 	uint64_t next_seq;
@@ -1788,6 +1795,50 @@ struct audit_ckpt_job {
 
 #define AUDIT_CKPT_WRITE_US 2000u
 
+/* The checkpoint thread's anchor ([audit] anchor_interval): each of its
+ * checkpoints is offered; it moves the anchor when the last move is an
+ * interval old, else it is kept here and moved to once the interval is
+ * over (or when the thread stops), unless a later one came meanwhile.
+ * Writing the anchor (a token object and a database row, each synced)
+ * costs more than the checkpoint, and at thousands of records a second
+ * its I/O every few hundred records cost a third of the signatures a
+ * second (docs/PERFORMANCE.md). The thread's own: no lock. */
+struct audit_anchor_later {
+	struct audit_anchor an;
+	bool have;
+	uint64_t moved_us;            /* when the thread last moved the anchor */
+};
+
+/* Moves the anchor to the one kept (a->anchor_lock held). */
+static void audit_anchor_later_put(struct audit *a, struct audit_anchor_later *l)
+{
+	if (!l->have)
+		return;
+	audit_anchor_put(a, &l->an);
+	l->have = false;
+	l->moved_us = kh_now_mono_us();
+}
+
+/* A checkpoint of the thread, on disk (a->anchor_lock held). */
+static void audit_anchor_offer(struct audit *a, struct audit_anchor_later *l, const struct audit_anchor *an)
+{
+	l->an = *an;
+	l->have = true;
+	if (a->anchor_interval_us == 0 || kh_now_mono_us() - l->moved_us >= a->anchor_interval_us)
+		audit_anchor_later_put(a, l);
+}
+
+/* The kept anchor moved to (a->lock held on entry and return; taken
+ * again after anchor_lock, the order every thread takes them in). */
+static void audit_anchor_later_flush(struct audit *a, struct audit_anchor_later *l)
+{
+	pthread_mutex_lock(&a->anchor_lock);
+	pthread_mutex_unlock(&a->lock);
+	audit_anchor_later_put(a, l);
+	pthread_mutex_unlock(&a->anchor_lock);
+	pthread_mutex_lock(&a->lock);
+}
+
 /* Writes the signed checkpoint waiting in a->ckpt_job, if any (a->lock
  * held): after the record being written now, wherever the chain is. */
 static void audit_ckpt_write_locked(struct audit *a)
@@ -1848,9 +1899,11 @@ static void audit_ckpt_write_locked(struct audit *a)
 }
 
 /* The thread's part of one checkpoint; a->lock held on entry and return.
+ * The anchor is offered the checkpoint once it is on disk (later).
  * Returns the time the signature took (0: none made); *failed when the
  * token could not sign or the line not be written. */
-static uint64_t audit_ckpt_make(struct audit *a, struct audit_ckpt_job *j, bool *failed)
+static uint64_t audit_ckpt_make(struct audit *a, struct audit_ckpt_job *j, struct audit_anchor_later *later,
+			       bool *failed)
 {
 	struct hsm_sign_op op;
 	struct kh_errbuf e = { 0 };
@@ -1937,17 +1990,31 @@ static uint64_t audit_ckpt_make(struct audit *a, struct audit_ckpt_job *j, bool 
 	while (d < j->target && !atomic_compare_exchange_weak(&a->durable, &d, j->target))
 		;
 	audit_ckpt_record(a, j->an.seq, j->prev, j->line, j->signed_len, j->len, j->head);
-	audit_anchor_put(a, &j->an);
+	audit_anchor_offer(a, later, &j->an);
 	pthread_mutex_unlock(&a->anchor_lock);
 	pthread_mutex_lock(&a->lock);
 	return sign_us;
+}
+
+/* Waits on ckpt_cond until until_us (monotonic), or until signalled
+ * when until_us is UINT64_MAX (a->lock held). */
+static void audit_ckpt_sleep(struct audit *a, uint64_t until_us)
+{
+	struct timespec ts = { (time_t)(until_us / 1000000u), (long)(until_us % 1000000u) * 1000 };
+
+	if (until_us == UINT64_MAX)
+		pthread_cond_wait(&a->ckpt_cond, &a->lock);
+	else
+		kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
 }
 
 static void *audit_ckpt_main(void *arg)
 {
 	struct audit *a = arg;
 	struct audit_ckpt_job *j = malloc(sizeof(*j));
+	struct audit_anchor_later later = { { 0, 0, { 0 }, false }, false, 0 }; /* the first moves it */
 	uint64_t next_us = 0;         /* the next checkpoint starts no sooner */
+	uint64_t last_start_us = 0;   /* when the last one started */
 
 	/* The lowest priority: the request path comes first. Only this
 	 * thread's (Linux: nice applies per thread). */
@@ -1955,29 +2022,37 @@ static void *audit_ckpt_main(void *arg)
 		log_dbg("audit checkpoint thread: setpriority: %s", strerror(errno));
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
-		uint64_t sign_us = 0;
+		uint64_t sign_us = 0, now = kh_now_mono_us(), wake = UINT64_MAX;
 		bool failed = false;
 
-		while (!a->ckpt_pending && !a->ckpt_stop)
-			pthread_cond_wait(&a->ckpt_cond, &a->lock);
-		/* Spacing (or a second after a failure). Records do not
-		 * signal while one is pending: only a stop wakes this. */
-		while (!a->ckpt_stop && kh_now_mono_us() < next_us) {
-			struct timespec ts = { (time_t)(next_us / 1000000u), (long)(next_us % 1000000u) * 1000 };
-
-			kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
+		if (later.have && now - later.moved_us >= a->anchor_interval_us) {
+			audit_anchor_later_flush(a, &later);
+			continue;
 		}
 		if (a->ckpt_stop)
 			break;
+		/* Spacing (or a second after a failure). Records do not
+		 * signal while one is pending: only a stop wakes this. */
+		if (!a->ckpt_pending || now < next_us) {
+			if (a->ckpt_pending)
+				wake = next_us;
+			if (later.have && later.moved_us + a->anchor_interval_us < wake)
+				wake = later.moved_us + a->anchor_interval_us;
+			audit_ckpt_sleep(a, wake);
+			continue;
+		}
 		a->ckpt_pending = false;
 		a->ckpt_busy = true;
+		last_start_us = now;
 		if (j == NULL) {
 			log_err("audit checkpoint thread: out of memory; checkpoints are signed in place");
 			a->ckpt_now = true;
 		} else {
-			sign_us = audit_ckpt_make(a, j, &failed);
+			sign_us = audit_ckpt_make(a, j, &later, &failed);
 		}
 		next_us = kh_now_mono_us() + (failed ? 1000000u : AUDIT_CKPT_SPACING * sign_us);
+		if (next_us < last_start_us + AUDIT_CKPT_MIN_GAP_US)
+			next_us = last_start_us + AUDIT_CKPT_MIN_GAP_US;
 		a->ckpt_busy = false;
 		a->ckpt_gen++;
 		/* Records that came meanwhile did not ask (one was being made). */
@@ -1985,6 +2060,9 @@ static void *audit_ckpt_main(void *arg)
 			a->ckpt_pending = true;
 		pthread_cond_broadcast(&a->ckpt_idle);
 	}
+	/* The last one kept is on disk: the anchor moves to it before the
+	 * stop's own checkpoint (which moves it further when it is made). */
+	audit_anchor_later_flush(a, &later);
 	a->ckpt_pending = false;
 	pthread_cond_broadcast(&a->ckpt_idle);
 	pthread_mutex_unlock(&a->lock);
@@ -2091,6 +2169,7 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 	a->h = h;
 	a->ckpt_records = cfg->checkpoint_records ? cfg->checkpoint_records : 256;
 	a->ckpt_interval_s = cfg->checkpoint_interval_s ? cfg->checkpoint_interval_s : 60;
+	a->anchor_interval_us = (uint64_t)cfg->anchor_interval_s * 1000000u;
 	a->sync_always = cfg->sync_always;
 	a->tamper_refuse = cfg->tamper_refuse;
 	kh_strlcpy(a->key, cfg->key != NULL ? cfg->key : "keyhold-audit", sizeof(a->key));

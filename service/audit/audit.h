@@ -21,6 +21,9 @@ struct audit_config {
 	const char *key;              /* checkpoint key name, created if missing */
 	unsigned checkpoint_records;  /* a checkpoint after this many records */
 	unsigned checkpoint_interval_s; /* and at least this often while records come */
+	unsigned anchor_interval_s;   /* the checkpoint thread's checkpoints move the anchor at most
+				       * this often (the latest one once the interval is over);
+				       * 0: every checkpoint */
 	bool sync_always;             /* fdatasync every record before the answer */
 	struct store *store;          /* the state database keeping the anchor's copy; audit_open
 				       * takes it (also on failure); NULL: the token's copy only */

@@ -501,6 +501,8 @@ static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 		return cfg_uint(p, &c->audit_checkpoint_records, n, v, 1, 1000000);
 	if (strcmp(n, "checkpoint_interval") == 0)
 		return cfg_uint(p, &c->audit_checkpoint_interval_s, n, v, 1, 86400);
+	if (strcmp(n, "anchor_interval") == 0)
+		return cfg_uint(p, &c->audit_anchor_interval_s, n, v, 0, 3600);
 	if (strcmp(n, "sync") == 0) {
 		if (strcmp(v, "always") == 0)
 			c->audit_sync_always = true;
@@ -545,7 +547,7 @@ static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 	if (strcmp(n, "rotate_keep") == 0)
 		return cfg_uint(p, &c->audit_rotate_keep, n, v, 0, 100000);
 	return cfg_fail(p,
-			"unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, sync, on_tamper, "
+			"unknown key '%s' in [audit] (keys: file, key, checkpoint_records, checkpoint_interval, anchor_interval, sync, on_tamper, "
 			"rotate_size, rotate_age, rotate_keep, journal)",
 			n);
 }
@@ -982,6 +984,7 @@ static struct svc_config *cfg_defaults(void)
 	c->tls_handshake_timeout_s = 10;
 	c->audit_checkpoint_records = 256;
 	c->audit_checkpoint_interval_s = 60;
+	c->audit_anchor_interval_s = 1;
 	c->rev_connect_timeout_s = 5;
 	c->rev_timeout_s = 15;
 	c->rev_crl_max = 16u << 20;
@@ -1211,6 +1214,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_STR(audit_key, "[audit] key");
 	KEEP_VAL(audit_checkpoint_records, "[audit] checkpoint_records");
 	KEEP_VAL(audit_checkpoint_interval_s, "[audit] checkpoint_interval");
+	KEEP_VAL(audit_anchor_interval_s, "[audit] anchor_interval");
 	KEEP_VAL(audit_sync_always, "[audit] sync");
 	KEEP_VAL(audit_tamper_refuse, "[audit] on_tamper");
 	KEEP_VAL(audit_rotate_size, "[audit] rotate_size");

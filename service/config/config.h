@@ -88,6 +88,7 @@ struct svc_config {
 	char *audit_key;                /* token key that signs checkpoints; NULL: SVC_AUDIT_KEY_DEFAULT */
 	unsigned audit_checkpoint_records;
 	unsigned audit_checkpoint_interval_s;
+	unsigned audit_anchor_interval_s; /* anchor_interval (0: every checkpoint) */
 	bool audit_sync_always;         /* fdatasync every record */
 	bool audit_tamper_refuse;       /* on_tamper = refuse (default report) */
 	uint64_t audit_rotate_size;     /* rotate_size, bytes; 0: off */

@@ -151,6 +151,7 @@ static enum kh_err svc_open_audit(struct svc *s, struct store *st, struct kh_err
 	ac.key = s->cfg->audit_key != NULL ? s->cfg->audit_key : SVC_AUDIT_KEY_DEFAULT;
 	ac.checkpoint_records = s->cfg->audit_checkpoint_records;
 	ac.checkpoint_interval_s = s->cfg->audit_checkpoint_interval_s;
+	ac.anchor_interval_s = s->cfg->audit_anchor_interval_s;
 	ac.sync_always = s->cfg->audit_sync_always;
 	ac.store = st;
 	ac.tamper_refuse = s->cfg->audit_tamper_refuse;

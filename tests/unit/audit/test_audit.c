@@ -99,7 +99,7 @@ static int group_teardown(void **state)
 
 /* The log at path (created when missing); in_place: checkpoints signed
  * by the appending thread, at fixed places; else by the checkpoint thread. */
-static struct audit *log_open(const char *path, bool in_place)
+static struct audit *log_open_ex(const char *path, bool in_place, unsigned anchor_interval_s)
 {
 	struct audit_config cfg;
 	struct audit *a = NULL;
@@ -111,8 +111,14 @@ static struct audit *log_open(const char *path, bool in_place)
 	cfg.checkpoint_records = CKPT_EVERY;
 	cfg.checkpoint_interval_s = 3600;
 	cfg.checkpoint_inline = in_place;
+	cfg.anchor_interval_s = anchor_interval_s;
 	assert_int_equal(audit_open(&cfg, hsm, &a, &e), KH_OK);
 	return a;
+}
+
+static struct audit *log_open(const char *path, bool in_place)
+{
+	return log_open_ex(path, in_place, 0);
 }
 
 /* A fresh log with LINES records; *path gets its name. Without in_place,
@@ -622,6 +628,68 @@ static void test_checkpoint_thread_rewritten(void **state)
 	audit_close(a);
 }
 
+/* The sequence number the token's anchor names (0: none). */
+static unsigned long long anchor_seq(void)
+{
+	char buf[256], *end = NULL;
+	size_t len = 0;
+	unsigned long long seq;
+	struct kh_errbuf e = { 0 };
+
+	if (hsm_data_read(hsm, "audit-test-key-anchor", (uint8_t *)buf, sizeof(buf) - 1, &len, &e) != KH_OK)
+		return 0;
+	buf[len] = '\0';
+	assert_true(strncmp(buf, "v1 seq=", 7) == 0);
+	seq = strtoull(buf + 7, &end, 10);
+	assert_true(end != buf + 7 && *end == ' ');
+	return seq;
+}
+
+/* [audit] anchor_interval: the thread's first checkpoint moves the anchor
+ * at once, one signed sooner than the interval after it is kept and moved
+ * to once the interval is over; a clean stop anchors its own. */
+static void test_anchor_interval(void **state)
+{
+	char path[128], obj[16];
+	struct audit *a;
+	struct kh_errbuf e = { 0 };
+	uint64_t t0 = 0, i;
+	unsigned long long seq;
+	const unsigned interval_s = 3;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit-%d.log", dir, ++log_no);
+	assert_int_equal(hsm_data_delete(hsm, "audit-test-key-anchor", &e), KH_OK);
+	a = log_open_ex(path, false, interval_s);
+	/* Start (1) and records 2-4: checkpoint 5 signs record 4. */
+	for (i = 0; i < 2 * CKPT_EVERY - 1; i++) {
+		struct audit_event ev = { "uid:1000", "Sign", obj, KH_OK, 10, 1 };
+
+		snprintf(obj, sizeof(obj), "key-%u", (unsigned)i);
+		assert_int_equal(audit_append(a, &ev, &e), KH_OK);
+		if (i == CKPT_EVERY - 2) {
+			/* The anchor moves after this: the time since t0 is at
+			 * least the time since it moved. */
+			t0 = kh_now_mono_us();
+			audit_checkpoint_wait(a);
+			assert_int_equal(anchor_seq(), 5);
+		}
+	}
+	/* Records 6-9 and checkpoint 10: on disk, not yet the anchor. */
+	audit_checkpoint_wait(a);
+	seq = anchor_seq();
+	if (kh_now_mono_us() - t0 < (uint64_t)interval_s * 1000000u)
+		assert_int_equal(seq, 5);
+	for (i = 0; i < 100 * (interval_s + 3) && seq != 10; i++) {
+		usleep(10000);
+		seq = anchor_seq();
+	}
+	assert_int_equal(seq, 10);
+	/* The clean stop: Stop (11) and its checkpoint (12), anchored. */
+	audit_close(a);
+	assert_int_equal(anchor_seq(), 12);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_tail),
 		cmocka_unit_test(test_checkpoint_thread),
 		cmocka_unit_test(test_checkpoint_thread_rewritten),
+		cmocka_unit_test(test_anchor_interval),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
