@@ -111,26 +111,44 @@ void p11_conn_forked(void)
 	pthread_mutex_unlock(&p11.pool_lock);
 }
 
+/* The client this thread used last. A thread takes it again when it is
+ * idle, so that each thread keeps its connection, and with it the
+ * keyholdd thread serving that connection: taken in turn from the top of
+ * the pool, two threads swapped connections at nearly every call, and
+ * each call then woke a keyholdd thread last run beside the other caller
+ * (docs/PERFORMANCE.md). Only compared with the idle ones, never used
+ * through: it may have been freed since. */
+static __thread kh_client *p11_last;
+
 /* An idle client or a new connected one; *gen: the pool generation it
  * belongs to. NULL when keyholdd cannot be reached. */
 static kh_client *pool_get(uint64_t *gen)
 {
 	kh_client *c = NULL;
+	size_t i;
 
 	pthread_mutex_lock(&p11.pool_lock);
 	*gen = p11.pool_gen;
-	if (p11.n_idle > 0)
-		c = p11.idle[--p11.n_idle];
-	pthread_mutex_unlock(&p11.pool_lock);
-	if (c != NULL)
-		return c;
-	if (p11.opts == NULL || kh_client_new(p11.opts, &c) != KH_OK)
-		return NULL;
-	if (kh_client_connect(c) != KH_OK) {
-		p11_dbg("connecting to keyholdd: %s", kh_client_error_message(c));
-		kh_client_free(c);
-		return NULL;
+	if (p11.n_idle > 0) {
+		i = p11.n_idle - 1;
+		while (i > 0 && p11.idle[i] != p11_last)
+			i--;
+		if (p11.idle[i] != p11_last)
+			i = p11.n_idle - 1;
+		c = p11.idle[i];
+		p11.idle[i] = p11.idle[--p11.n_idle];
 	}
+	pthread_mutex_unlock(&p11.pool_lock);
+	if (c == NULL) {
+		if (p11.opts == NULL || kh_client_new(p11.opts, &c) != KH_OK)
+			return NULL;
+		if (kh_client_connect(c) != KH_OK) {
+			p11_dbg("connecting to keyholdd: %s", kh_client_error_message(c));
+			kh_client_free(c);
+			return NULL;
+		}
+	}
+	p11_last = c;
 	return c;
 }
 
