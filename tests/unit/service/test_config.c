@@ -287,6 +287,24 @@ static void test_bad_values(void **state)
 	parse_bad_at(TOKEN "[tls]\ncert =\n", 6, "empty value");
 }
 
+/* [audit] anchor_interval: seconds, 0 (every checkpoint) to 3600, default 1. */
+static void test_audit_anchor_interval(void **state)
+{
+	struct svc_config *c = parse_ok(TOKEN);
+
+	(void)state;
+	assert_int_equal(c->audit_anchor_interval_s, 1);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[audit]\nanchor_interval = 0\n");
+	assert_int_equal(c->audit_anchor_interval_s, 0);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "[audit]\nanchor_interval = 3600\n");
+	assert_int_equal(c->audit_anchor_interval_s, 3600);
+	svc_config_free(c);
+	parse_bad_at(TOKEN "[audit]\nanchor_interval = 3601\n", 6, "anchor_interval");
+	parse_bad_at(TOKEN "[audit]\nanchor_interval = soon\n", 6, "anchor_interval");
+}
+
 static void test_unknown(void **state)
 {
 	(void)state;
@@ -709,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_enum_values),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_audit_anchor_interval),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_revocation_expiry),
