@@ -1801,7 +1801,7 @@ struct audit_ckpt_job {
  * over (or when the thread stops), unless a later one came meanwhile.
  * Writing the anchor (a token object and a database row, each synced)
  * costs more than the checkpoint, and at thousands of records a second
- * its I/O every few hundred records cost a third of the signatures a
+ * its I/O every few hundred records cost 30% or more of the signatures a
  * second (docs/PERFORMANCE.md). The thread's own: no lock. */
 struct audit_anchor_later {
 	struct audit_anchor an;
