@@ -1898,6 +1898,18 @@ static void audit_ckpt_write_locked(struct audit *a)
 	pthread_cond_signal(&a->ckpt_cond);
 }
 
+/* Waits on ckpt_cond until until_us (monotonic), or until signalled
+ * when until_us is UINT64_MAX (a->lock held). */
+static void audit_ckpt_sleep(struct audit *a, uint64_t until_us)
+{
+	struct timespec ts = { (time_t)(until_us / 1000000u), (long)(until_us % 1000000u) * 1000 };
+
+	if (until_us == UINT64_MAX)
+		pthread_cond_wait(&a->ckpt_cond, &a->lock);
+	else
+		kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
+}
+
 /* The thread's part of one checkpoint; a->lock held on entry and return.
  * The anchor is offered the checkpoint once it is on disk (later).
  * Returns the time the signature took (0: none made); *failed when the
@@ -1946,12 +1958,10 @@ static uint64_t audit_ckpt_make(struct audit *a, struct audit_ckpt_job *j, struc
 	a->ckpt_job = j;
 	deadline = kh_now_mono_us() + AUDIT_CKPT_WRITE_US;
 	while (j->state == AUDIT_CJ_SIGNED) {
-		struct timespec ts = { (time_t)(deadline / 1000000u), (long)(deadline % 1000000u) * 1000 };
-
 		if (a->ckpt_stop || kh_now_mono_us() >= deadline)
 			audit_ckpt_write_locked(a); /* no record came: the lock is free anyway */
 		else
-			kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
+			audit_ckpt_sleep(a, deadline);
 	}
 	a->ckpt_job = NULL;
 	if (j->state == AUDIT_CJ_LATE) {
@@ -1994,18 +2004,6 @@ static uint64_t audit_ckpt_make(struct audit *a, struct audit_ckpt_job *j, struc
 	pthread_mutex_unlock(&a->anchor_lock);
 	pthread_mutex_lock(&a->lock);
 	return sign_us;
-}
-
-/* Waits on ckpt_cond until until_us (monotonic), or until signalled
- * when until_us is UINT64_MAX (a->lock held). */
-static void audit_ckpt_sleep(struct audit *a, uint64_t until_us)
-{
-	struct timespec ts = { (time_t)(until_us / 1000000u), (long)(until_us % 1000000u) * 1000 };
-
-	if (until_us == UINT64_MAX)
-		pthread_cond_wait(&a->ckpt_cond, &a->lock);
-	else
-		kh_ignore(pthread_cond_timedwait(&a->ckpt_cond, &a->lock, &ts));
 }
 
 static void *audit_ckpt_main(void *arg)
