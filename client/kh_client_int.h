@@ -8,6 +8,7 @@
 
 #include "keyhold/keyhold.h"
 #include "kh_err.h"
+#include "kh_spin.h"
 #include "proto_schema.h"
 
 /* Answers can be larger than requests (key lists, status). */
@@ -67,7 +68,11 @@ struct kh_client_opts {
 	char *tls_ca;
 	char *tls_server_name;  /* NULL: HOST */
 	uint32_t timeout_ms;    /* deadline sent and client wait; 0: none */
+	uint32_t spin_us;       /* kh_client_opts_set_spin */
+	char *bad_spin;         /* why $KEYHOLD_SPIN_US was refused (connect reports it) */
 };
+
+
 
 struct kh_pending {
 	uint64_t id;
@@ -99,6 +104,7 @@ struct kh_client {
 	/* Read-ahead: one recv() takes every answer already waiting. */
 	uint8_t rbuf[16384];
 	size_t roff, rlen;
+	struct kh_spin spin;
 };
 
 /* A root owns msg and the handles given out for its nested messages

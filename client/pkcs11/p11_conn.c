@@ -35,7 +35,7 @@ uint64_t p11_now_ms(void)
  * connections over them and moves a failed read or Sign to the next one),
  * else KEYHOLD_SOCKET (libkeyhold's default when unset), or TLS when
  * KEYHOLD_CONNECT=HOST:PORT with KEYHOLD_TLS_CA/_CERT/_KEY and optionally
- * KEYHOLD_TLS_SERVER_NAME (docs/PKCS11.md). */
+ * KEYHOLD_TLS_SERVER_NAME; libkeyhold's KEYHOLD_SPIN_US (docs/PKCS11.md). */
 CK_RV p11_conn_init(void)
 {
 	const char *connect = getenv("KEYHOLD_CONNECT"), *eps = getenv("KEYHOLD_ENDPOINTS");
@@ -43,7 +43,11 @@ CK_RV p11_conn_init(void)
 
 	if (kh_client_opts_new(&p11.opts) != KH_OK)
 		return CKR_HOST_MEMORY;
-	if (eps != NULL && eps[0] != '\0') {
+	if (kh_client_opts_error_message(p11.opts)[0] != '\0') {
+		/* A bad KEYHOLD_SPIN_US: fail C_Initialize with its reason. */
+		fprintf(stderr, "keyhold-pkcs11: %s\n", kh_client_opts_error_message(p11.opts));
+		r = KH_E_INVALID_ARGUMENT;
+	} else if (eps != NULL && eps[0] != '\0') {
 		/* kh_client_opts_new took it already; set again here so that a
 		 * bad list fails C_Initialize with its reason, not every call. */
 		r = kh_client_opts_set_endpoints(p11.opts, eps);

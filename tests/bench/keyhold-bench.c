@@ -53,6 +53,7 @@
 
 #include "keyhold/keyhold.h"
 #include "kh_err.h"
+#include "kh_spin.h"
 #include "kh_types.h"
 
 extern char **environ;
@@ -681,12 +682,13 @@ static char *read_pin(const char *path)
  * must: per connection a thread with its own session, blocking I/O (no
  * event loop, no hand-off), and per request one recv() of the 64-byte
  * message, the hash and C_SignInit + C_Sign (as keyholdd and the direct
- * peer do), one send() of a 2-byte length and the signature. No framing,
- * protobuf, policy, audit record or deadline. Its CPU per signature
- * beyond the direct peer's is the floor of any server's added cost on
- * this machine (the system calls and the wake-ups of a round trip), and
- * its rate the ceiling of any one-round-trip design against p11-kit
- * server in the same run. */
+ * peer do), one send() of a 2-byte length and the signature; its client
+ * waits for the answer as libkeyhold's does (the spin of kh_spin.h and
+ * $KEYHOLD_SPIN_US, then poll()). No framing, protobuf, policy, audit
+ * record or deadline. Its CPU per signature beyond the direct peer's is
+ * the floor of any server's added cost on this machine (the system calls
+ * and the wake-ups of a round trip), and its rate the ceiling of any
+ * one-round-trip design against p11-kit server in the same run. */
 
 struct bare_conn {
 	struct p11 *p;
@@ -814,6 +816,9 @@ static void *bare_thread_main(void *arg)
 	struct bare_thread *t = arg;
 	uint32_t seq = 0;
 	int fd = bare_connect(t->socket);
+	const char *sv = getenv("KEYHOLD_SPIN_US");
+	uint32_t spin_us = sv != NULL && sv[0] != '\0' ? (uint32_t)strtoul(sv, NULL, 10) : KH_SPIN_US_DEFAULT;
+	struct kh_spin spin = { 0, 0 };
 
 	if (fd < 0)
 		die("bare: cannot connect to %s", t->socket);
@@ -831,8 +836,14 @@ static void *bare_thread_main(void *arg)
 
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				struct pollfd pfd = { fd, POLLIN, 0 };
+				bool ready = false;
 
-				if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				/* libkeyhold's wait: spin first (kh_spin.h). */
+				if (spin_us != 0 && kh_spin_next(&spin)) {
+					ready = kh_spin_poll(fd, spin_us);
+					kh_spin_result(&spin, ready);
+				}
+				if (!ready && poll(&pfd, 1, -1) < 0 && errno != EINTR)
 					die("bare: poll");
 				continue;
 			}

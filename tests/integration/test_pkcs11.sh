@@ -152,6 +152,22 @@ for s in multi thread fork; do
   ok "verify $s" sslx dgst -sha256 -verify "$T/rsa.pub" -signature "$T/chk.$s.sig" "$T/msg"
 done
 
+# ---- the client's spin before it sleeps (KEYHOLD_SPIN_US, libkeyhold) ----
+# Off, and at its longest: the module signs either way. A bad value fails
+# C_Initialize with the reason, and the CLI with INVALID_ARGUMENT.
+for us in 0 1000; do
+  ok "sign with KEYHOLD_SPIN_US=$us" p11 env KEYHOLD_SPIN_US=$us "${PT[@]}" --sign --id "$ID_p256" -m ECDSA-SHA256 \
+    -i "$T/msg" -o "$T/spin$us.sig" --signature-format openssl
+  ok "verify KEYHOLD_SPIN_US=$us" sslx dgst -sha256 -verify "$T/p256.pub" -signature "$T/spin$us.sig" "$T/msg"
+done
+if p11 env KEYHOLD_SPIN_US=fast "${PT[@]}" --list-slots > "$T/spinbad.out" 2>&1; then
+  fail "the PKCS#11 module took KEYHOLD_SPIN_US=fast"
+fi
+grep -q "keyhold-pkcs11: KEYHOLD_SPIN_US is 'fast': expected microseconds from 0 to 1000" "$T/spinbad.out" \
+  || fail "the PKCS#11 module's bad-spin message: $(cat "$T/spinbad.out")"
+KEYHOLD_SPIN_US=2000 expect_err INVALID_ARGUMENT "KEYHOLD_SPIN_US=2000" kh key list
+grep -q "KEYHOLD_SPIN_US is '2000'" "$T/err.err" || fail "bad-spin message: $(cat "$T/err.err")"
+
 # ---- principals: a grant shows one key; no grant shows none ----
 ok "grant rsa" kh policy grant rsa user:khp11
 ok "objects as khp11" p11_as khp11 "${PT[@]}" --list-objects

@@ -78,7 +78,8 @@ typedef struct kh_client_opts kh_client_opts;
  * $KEYHOLD_TLS_CA, $KEYHOLD_TLS_CERT, $KEYHOLD_TLS_KEY and
  * $KEYHOLD_TLS_SERVER_NAME; $KEYHOLD_ENDPOINTS_ORDER=listed as
  * kh_client_opts_set_endpoints_listed), else the Unix socket
- * $KEYHOLD_SOCKET, else the build's default path; no timeout.
+ * $KEYHOLD_SOCKET, else the build's default path; no timeout; the spin
+ * of $KEYHOLD_SPIN_US (kh_client_opts_set_spin).
  * KH_E_RESOURCE_EXHAUSTED when out of memory. A bad $KEYHOLD_ENDPOINTS is
  * not an error here: kh_client_connect fails with KH_E_INVALID_ARGUMENT
  * and says why. */
@@ -118,11 +119,25 @@ KH_API enum kh_err kh_client_opts_set_tls_files(kh_client_opts *o, const char *c
 /* true: every connection tries the nodes in the order listed (a primary
  * and standbys) instead of spreading. Default false. */
 KH_API void kh_client_opts_set_endpoints_listed(kh_client_opts *o, bool listed);
-/* Why the last setter on o failed ("" if none). Borrowed from o. */
+/* Why the last setter on o failed, or why kh_client_opts_new refused
+ * $KEYHOLD_SPIN_US ("" if none). Borrowed from o. */
 KH_API const char *kh_client_opts_error_message(const kh_client_opts *o);
 /* Per request: the deadline sent to the server, and how long the client
  * waits for an answer. 0 (default): no limit. */
 KH_API void kh_client_opts_set_timeout(kh_client_opts *o, uint32_t ms);
+/* How long a wait for an answer on a Unix socket first polls without
+ * sleeping, in microseconds (at most 1000; 0: never). Default 100, or
+ * $KEYHOLD_SPIN_US when set (a bad value makes kh_client_connect fail
+ * with KH_E_INVALID_ARGUMENT). An answer that comes within the spin is
+ * taken without the sleep and wake-up a waiting thread costs (on a
+ * virtual machine an inter-processor interrupt and an exit to the host,
+ * tens of microseconds on both sides); a quick request (P-256 on
+ * SoftHSM2) is answered in about 75 microseconds. A spin that ends
+ * without the answer makes the next 4 waits sleep at once, doubling to
+ * 1024 with each such spin, so slow answers (RSA, a TPM, TLS, a busy
+ * node) cost at most one spin in 1024 waits. Overrides $KEYHOLD_SPIN_US.
+ * docs/PERFORMANCE.md "The client's wait". */
+KH_API void kh_client_opts_set_spin(kh_client_opts *o, uint32_t us);
 
 /* ---- client ---- */
 

@@ -2,7 +2,9 @@
  * KEYHOLD_ENDPOINTS parser, the retry rule over the proto's idempotency
  * marks, spreading, and the failover of client.c against scripted nodes on
  * Unix sockets (one that dies after reading a request, one that answers
- * UNAVAILABLE, one that answers). */
+ * UNAVAILABLE, one that answers); and the client's spin before it sleeps
+ * for an answer (kh_client_opts_set_spin, KEYHOLD_SPIN_US) against a node
+ * that answers late. */
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -212,7 +214,7 @@ static void test_spread(void **state)
 
 /* ---- failover against scripted nodes ---- */
 
-enum node_mode { NODE_DIE, NODE_UNAVAILABLE, NODE_ANSWER };
+enum node_mode { NODE_DIE, NODE_UNAVAILABLE, NODE_ANSWER, NODE_LATE };
 
 struct node {
 	char path[108];
@@ -266,7 +268,9 @@ static void node_answer(int fd, uint64_t id, int code, const char *msg)
 
 /* Serves connections until none comes for 300 ms: reads one request on
  * each and then dies (closes), answers UNAVAILABLE, or answers OK with an
- * empty body (every response message's proto3 default). */
+ * empty body (every response message's proto3 default). NODE_LATE answers
+ * every request of the connection OK, each 3 ms after reading it, until
+ * the client closes. */
 static void *node_run(void *arg)
 {
 	struct node *n = arg;
@@ -283,6 +287,7 @@ static void *node_run(void *arg)
 		fd = accept(n->lfd, NULL, NULL);
 		if (fd < 0)
 			break;
+	again:
 		if (read(fd, hdr, 4) != 4) {
 			close(fd);
 			continue;
@@ -301,6 +306,12 @@ static void *node_run(void *arg)
 			node_answer(fd, q->id, 14, "keyholdd is shutting down; retry after it restarts");
 		else if (n->mode == NODE_ANSWER)
 			node_answer(fd, q->id, 0, "");
+		if (n->mode == NODE_LATE) {
+			usleep(3000);
+			node_answer(fd, q->id, 0, "");
+			keyhold__v1__request__free_unpacked(q, NULL);
+			goto again;
+		}
 		keyhold__v1__request__free_unpacked(q, NULL);
 		close(fd);
 	}
@@ -506,6 +517,138 @@ static void test_env(void **state)
 	unsetenv("KEYHOLD_ENDPOINTS_ORDER");
 }
 
+/* ---- the spin before a wait ---- */
+
+/* The back-off: a spin without the answer makes the next 4 waits sleep at
+ * once, then 8, ... up to 1024; an answer within a spin halves it. */
+static void test_spin_backoff(void **state)
+{
+	struct kh_spin s = { 0, 0 };
+	unsigned i, want = KH_SPIN_SKIP_FIRST;
+
+	(void)state;
+	assert_true(kh_spin_next(&s));
+	kh_spin_result(&s, true);
+	assert_int_equal(s.backoff, 0);
+	assert_true(kh_spin_next(&s));
+	for (i = 0; i < 12; i++) {
+		unsigned k;
+
+		kh_spin_result(&s, false);
+		assert_int_equal(s.skip, want);
+		for (k = 0; k < want; k++)
+			assert_false(kh_spin_next(&s));
+		assert_true(kh_spin_next(&s));
+		want = want * 2 > KH_SPIN_SKIP_MAX ? KH_SPIN_SKIP_MAX : want * 2;
+	}
+	assert_int_equal(s.backoff, KH_SPIN_SKIP_MAX);
+	kh_spin_result(&s, true);
+	assert_int_equal(s.backoff, KH_SPIN_SKIP_MAX / 2);
+	assert_true(kh_spin_next(&s));
+	kh_spin_result(&s, false);
+	assert_int_equal(s.skip, KH_SPIN_SKIP_MAX);
+}
+
+static kh_client *client_spin(const struct node *n, uint32_t us)
+{
+	kh_client_opts *o = NULL;
+	kh_client *c = NULL;
+
+	assert_int_equal(kh_client_opts_new(&o), KH_OK);
+	assert_int_equal(kh_client_opts_set_socket(o, n->path), KH_OK);
+	kh_client_opts_set_spin(o, us);
+	assert_int_equal(kh_client_new(o, &c), KH_OK);
+	kh_client_opts_free(o);
+	assert_int_equal(kh_client_connect(c), KH_OK);
+	return c;
+}
+
+/* Against a node that answers 3 ms late, a 200 us spin never sees the
+ * answer: the first wait spins and backs off, the next four sleep at
+ * once, the sixth spins again and backs off twice as long; every answer
+ * is still taken. With the spin off nothing is counted. */
+static void test_spin_late_node(void **state)
+{
+	struct node n;
+	kh_msg *keys = NULL;
+	kh_client *c;
+	unsigned i;
+
+	(void)state;
+	node_open(&n, "late.sock", NODE_LATE);
+	nodes_start(&n, 1);
+	c = client_spin(&n, 200);
+	assert_int_equal(kh_key_list(c, &keys), KH_OK);
+	kh_msg_free(keys);
+	assert_int_equal(c->spin.backoff, KH_SPIN_SKIP_FIRST);
+	assert_int_equal(c->spin.skip, KH_SPIN_SKIP_FIRST);
+	for (i = 0; i < KH_SPIN_SKIP_FIRST; i++) {
+		assert_int_equal(kh_key_list(c, &keys), KH_OK);
+		kh_msg_free(keys);
+		assert_int_equal(c->spin.skip, KH_SPIN_SKIP_FIRST - 1 - i);
+	}
+	assert_int_equal(kh_key_list(c, &keys), KH_OK);
+	kh_msg_free(keys);
+	assert_int_equal(c->spin.skip, 2 * KH_SPIN_SKIP_FIRST);
+	kh_client_free(c);
+
+	c = client_spin(&n, 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(kh_key_list(c, &keys), KH_OK);
+		kh_msg_free(keys);
+	}
+	assert_int_equal(c->spin.backoff, 0);
+	assert_int_equal(c->spin.skip, 0);
+	kh_client_free(c);
+	nodes_stop(&n, 1);
+	assert_int_equal(n.requests, 2 + KH_SPIN_SKIP_FIRST + 3);
+}
+
+/* KEYHOLD_SPIN_US: the default without it, its value when good; a bad
+ * one fails the connect with its reason unless the program sets the spin
+ * itself. */
+static void test_spin_env(void **state)
+{
+	static const char *const bad[] = { "x", "-1", "1001", "12us", " 5" };
+	kh_client_opts *o = NULL;
+	kh_client *c = NULL;
+	size_t i;
+
+	(void)state;
+	unsetenv("KEYHOLD_SPIN_US");
+	assert_int_equal(kh_client_opts_new(&o), KH_OK);
+	assert_int_equal(o->spin_us, KH_SPIN_US_DEFAULT);
+	kh_client_opts_set_spin(o, 5000);
+	assert_int_equal(o->spin_us, KH_SPIN_US_MAX);
+	kh_client_opts_free(o);
+	assert_int_equal(setenv("KEYHOLD_SPIN_US", "0", 1), 0);
+	assert_int_equal(kh_client_opts_new(&o), KH_OK);
+	assert_int_equal(o->spin_us, 0);
+	assert_string_equal(kh_client_opts_error_message(o), "");
+	kh_client_opts_free(o);
+	assert_int_equal(setenv("KEYHOLD_SPIN_US", "1000", 1), 0);
+	assert_int_equal(kh_client_opts_new(&o), KH_OK);
+	assert_int_equal(o->spin_us, 1000);
+	kh_client_opts_free(o);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(setenv("KEYHOLD_SPIN_US", bad[i], 1), 0);
+		assert_int_equal(kh_client_opts_new(&o), KH_OK);
+		assert_int_equal(kh_client_opts_set_socket(o, "/nonexistent/kh.sock"), KH_OK);
+		assert_int_equal(kh_client_new(o, &c), KH_OK);
+		assert_int_equal(kh_client_connect(c), KH_E_INVALID_ARGUMENT);
+		assert_non_null(strstr(kh_client_error_message(c), "KEYHOLD_SPIN_US is '"));
+		assert_non_null(strstr(kh_client_error_message(c), "expected microseconds from 0 to 1000"));
+		assert_non_null(strstr(kh_client_opts_error_message(o), "expected microseconds from 0 to 1000"));
+		kh_client_free(c);
+		kh_client_opts_set_spin(o, 50);
+		assert_int_equal(kh_client_new(o, &c), KH_OK);
+		assert_int_equal(kh_client_connect(c), KH_E_UNAVAILABLE);
+		kh_client_free(c);
+		kh_client_opts_free(o);
+	}
+	unsetenv("KEYHOLD_SPIN_US");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +662,9 @@ int main(void)
 		cmocka_unit_test(test_failover_answered),
 		cmocka_unit_test(test_failover_all_down),
 		cmocka_unit_test(test_env),
+		cmocka_unit_test(test_spin_backoff),
+		cmocka_unit_test(test_spin_late_node),
+		cmocka_unit_test(test_spin_env),
 	};
 
 	return cmocka_run_group_tests(tests, failover_setup, failover_teardown);
