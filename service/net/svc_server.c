@@ -142,6 +142,7 @@ struct svc_conn {
 	bool direct;                    /* workers write answers themselves */
 	size_t frame_cap;
 	size_t reserved;                /* srv->buffered held for the frame being read */
+	bool read_wm;                   /* a read low watermark is set (a frame's rest awaited) */
 	uint64_t serial;
 	struct svc_conn *prev, *next;
 	bool tls;
@@ -898,6 +899,11 @@ static void svc_conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		if (fr != KH_OK) {
+			/* Nothing buffered: any byte calls this again, no
+			 * watermark needed (setting one per request cost
+			 * the loop an event re-add each time). */
+			if (have == 0)
+				break;
 			if (need > PROTO_HDR_LEN && !svc_conn_reserve(c, need - PROTO_HDR_LEN)) {
 				log_warn("%s: %zu bytes of unfinished frames are buffered; refusing a %zu-byte frame",
 					 c->who.name, c->srv->buffered, need - PROTO_HDR_LEN);
@@ -906,10 +912,14 @@ static void svc_conn_read_cb(struct bufferevent *bev, void *arg)
 			}
 			/* Wait for the rest; read no further than this frame. */
 			bufferevent_setwatermark(bev, EV_READ, need, 0);
+			c->read_wm = true;
 			break;
 		}
 		svc_conn_release(c);
-		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		if (c->read_wm) {
+			bufferevent_setwatermark(bev, EV_READ, 0, 0);
+			c->read_wm = false;
+		}
 		evbuffer_drain(in, PROTO_HDR_LEN);
 		payload = evbuffer_pullup(in, (ev_ssize_t)n);
 		if (payload == NULL) {
