@@ -145,6 +145,8 @@ struct audit {
 	uint64_t next_seq;
 	uint8_t head[32];             /* hash of the last line written */
 	uint64_t last_ts_us;
+	int64_t ts_sec;               /* the second ts_base spells (-1: none yet) */
+	char ts_base[24];             /* "YYYY-MM-DDTHH:MM:SS" of ts_sec */
 	uint64_t since_ckpt;          /* records after the last checkpoint */
 	uint64_t last_ckpt_mono_us;
 	uint64_t last_sync_mono_us;
@@ -283,17 +285,6 @@ static bool audit_unesc(const char *in, size_t len, char *out, size_t outsz)
 	return true;
 }
 
-static void audit_ts(uint64_t us, char *out, size_t outsz)
-{
-	time_t s = (time_t)(us / 1000000u);
-	struct tm tm;
-	char base[32];
-
-	gmtime_r(&s, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outsz, "%s.%06uZ", base, (unsigned)(us % 1000000u));
-}
-
 static bool audit_parse_ts(const char *s, size_t len, uint64_t *us)
 {
 	char buf[40];
@@ -320,11 +311,22 @@ static bool audit_parse_ts(const char *s, size_t len, uint64_t *us)
 	return true;
 }
 
+/* SHA-256 fetched once (EVP_sha256() fetches at every digest; the same
+ * default library context and properties). */
+static EVP_MD *audit_md;
+static pthread_once_t audit_md_once = PTHREAD_ONCE_INIT;
+
+static void audit_md_fetch(void)
+{
+	audit_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void audit_sha256(const void *d, size_t n, uint8_t out[32])
 {
 	unsigned len = 32;
 
-	if (EVP_Digest(d, n, out, &len, EVP_sha256(), NULL) != 1)
+	pthread_once(&audit_md_once, audit_md_fetch);
+	if (EVP_Digest(d, n, out, &len, audit_md != NULL ? audit_md : EVP_sha256(), NULL) != 1)
 		memset(out, 0, 32);
 }
 
@@ -550,27 +552,109 @@ static enum kh_err audit_write_line(struct audit *a, const struct audit_event *e
 }
 
 /* Formats the fields up to prev= into buf; returns the length. */
+/* A record's line, built field by field: it is written for every request,
+ * and snprintf and strftime were a third of keyholdd's own instructions
+ * per P-256 signature (callgrind; docs/PERFORMANCE.md). */
+struct audit_out {
+	char *p;
+	size_t left;                  /* room for more, the NUL excluded */
+	bool full;
+};
+
+static void audit_put(struct audit_out *o, const char *s, size_t n)
+{
+	if (n > o->left) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p, s, n);
+	o->p += n;
+	o->left -= n;
+}
+
+static void audit_put_str(struct audit_out *o, const char *s)
+{
+	audit_put(o, s, strlen(s));
+}
+
+static void audit_put_u64(struct audit_out *o, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	audit_put(o, d + i, sizeof(d) - i);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" of us (UTC; audit_parse_ts reads it), the
+ * date and time of day made once a second. */
+static void audit_put_ts(struct audit *a, struct audit_out *o, uint64_t us)
+{
+	int64_t sec = (int64_t)(us / 1000000u);
+	uint32_t frac = (uint32_t)(us % 1000000u);
+	char f[8];
+	int i;
+
+	if (sec != a->ts_sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		if (strftime(a->ts_base, sizeof(a->ts_base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+			o->full = true;
+			return;
+		}
+		a->ts_sec = sec;
+	}
+	audit_put_str(o, a->ts_base);
+	f[0] = '.';
+	for (i = 6; i >= 1; i--, frac /= 10)
+		f[i] = (char)('0' + frac % 10);
+	f[7] = 'Z';
+	audit_put(o, f, sizeof(f));
+}
+
 static size_t audit_format(struct audit *a, const struct audit_event *ev, char *buf, size_t bufsz)
 {
-	char who[3 * KH_PRINCIPAL_MAX + 4], method[3 * 48], obj[3 * KH_NAME_MAX + 4], ts[40], prev[65];
+	char who[3 * KH_PRINCIPAL_MAX + 4], method[3 * 48], obj[3 * KH_NAME_MAX + 4], prev[65];
+	struct audit_out o = { buf, bufsz - 1, false };
 	uint64_t now = (uint64_t)0;
 	struct timespec t;
-	int n;
+	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	now = (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 	if (now < a->last_ts_us)
 		now = a->last_ts_us; /* the clock stepped back: keep order */
 	a->last_ts_us = now;
-	audit_ts(now, ts, sizeof(ts));
-	audit_esc(who, sizeof(who), ev->principal);
-	audit_esc(method, sizeof(method), ev->method);
-	audit_esc(obj, sizeof(obj), ev->object);
+	audit_put(&o, "v1 seq=", 7);
+	audit_put_u64(&o, a->next_seq);
+	audit_put(&o, " ts=", 4);
+	audit_put_ts(a, &o, now);
+	n = audit_esc(who, sizeof(who), ev->principal);
+	audit_put(&o, " who=", 5);
+	audit_put(&o, who, n);
+	n = audit_esc(method, sizeof(method), ev->method);
+	audit_put(&o, " method=", 8);
+	audit_put(&o, method, n);
+	n = audit_esc(obj, sizeof(obj), ev->object);
+	audit_put(&o, " obj=", 5);
+	audit_put(&o, obj, n);
+	audit_put(&o, " code=", 6);
+	audit_put_str(&o, kh_err_name(ev->code));
+	audit_put(&o, " dur_us=", 8);
+	audit_put_u64(&o, ev->duration_us);
+	audit_put(&o, " count=", 7);
+	audit_put_u64(&o, ev->count ? ev->count : 1);
 	kh_hex(a->head, 32, prev, sizeof(prev));
-	n = snprintf(buf, bufsz, "v1 seq=%llu ts=%s who=%s method=%s obj=%s code=%s dur_us=%llu count=%llu prev=%s",
-		     (unsigned long long)a->next_seq, ts, who, method, obj, kh_err_name(ev->code),
-		     (unsigned long long)ev->duration_us, (unsigned long long)(ev->count ? ev->count : 1), prev);
-	return n > 0 && (size_t)n < bufsz ? (size_t)n : 0;
+	audit_put(&o, " prev=", 6);
+	audit_put(&o, prev, 64);
+	if (o.full)
+		return 0;
+	*o.p = '\0';
+	return (size_t)(o.p - buf);
 }
 
 static enum kh_err audit_recover_locked(struct audit *a);
@@ -2140,6 +2224,7 @@ enum kh_err audit_open(const struct audit_config *cfg, struct hsm *h, struct aud
 		return kh_err_set(e, KH_E_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	a->st = cfg->store;
+	a->ts_sec = -1;
 	if (cfg->node != NULL && a->st != NULL) {
 		struct kh_errbuf cke = { 0 };
 
