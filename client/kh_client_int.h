@@ -72,8 +72,6 @@ struct kh_client_opts {
 	char *bad_spin;         /* why $KEYHOLD_SPIN_US was refused (connect reports it) */
 };
 
-
-
 struct kh_pending {
 	uint64_t id;
 	const ProtobufCMethodDescriptor *method;

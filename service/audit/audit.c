@@ -551,10 +551,10 @@ static enum kh_err audit_write_line(struct audit *a, const struct audit_event *e
 	return KH_OK;
 }
 
-/* Formats the fields up to prev= into buf; returns the length. */
-/* A record's line, built field by field: it is written for every request,
- * and snprintf and strftime were a third of keyholdd's own instructions
- * per P-256 signature (callgrind; docs/PERFORMANCE.md). */
+/* A record's line, built field by field: one is written for every
+ * request, and formatting it with snprintf and strftime was a fifth of
+ * keyholdd's own instructions per P-256 signature outside the token
+ * (callgrind; docs/PERFORMANCE.md "The client's wait"). */
 struct audit_out {
 	char *p;
 	size_t left;                  /* room for more, the NUL excluded */
@@ -616,6 +616,8 @@ static void audit_put_ts(struct audit *a, struct audit_out *o, uint64_t us)
 	audit_put(o, f, sizeof(f));
 }
 
+/* Formats the fields up to prev= into buf (bufsz with the NUL); returns
+ * the length, 0 when they do not fit. */
 static size_t audit_format(struct audit *a, const struct audit_event *ev, char *buf, size_t bufsz)
 {
 	char who[3 * KH_PRINCIPAL_MAX + 4], method[3 * 48], obj[3 * KH_NAME_MAX + 4], prev[65];

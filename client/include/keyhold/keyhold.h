@@ -134,9 +134,9 @@ KH_API void kh_client_opts_set_timeout(kh_client_opts *o, uint32_t ms);
  * tens of microseconds on both sides); a quick request (P-256 on
  * SoftHSM2) is answered in about 75 microseconds. A spin that ends
  * without the answer makes the next 4 waits sleep at once, doubling to
- * 1024 with each such spin, so slow answers (RSA, a TPM, TLS, a busy
- * node) cost at most one spin in 1024 waits. Overrides $KEYHOLD_SPIN_US.
- * docs/PERFORMANCE.md "The client's wait". */
+ * 1024 with each such spin, so slow answers (RSA, a TPM, a busy node)
+ * cost at most one spin in 1024 waits. A TLS connection never spins.
+ * Overrides $KEYHOLD_SPIN_US. docs/PERFORMANCE.md "The client's wait". */
 KH_API void kh_client_opts_set_spin(kh_client_opts *o, uint32_t us);
 
 /* ---- client ---- */
