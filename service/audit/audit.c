@@ -577,6 +577,9 @@ static void audit_put_str(struct audit_out *o, const char *s)
 	audit_put(o, s, strlen(s));
 }
 
+/* A string literal, its length counted by the compiler. */
+#define AUDIT_PUT_LIT(o, lit) audit_put((o), "" lit, sizeof(lit) - 1)
+
 static void audit_put_u64(struct audit_out *o, uint64_t v)
 {
 	char d[20];
@@ -631,28 +634,28 @@ static size_t audit_format(struct audit *a, const struct audit_event *ev, char *
 	if (now < a->last_ts_us)
 		now = a->last_ts_us; /* the clock stepped back: keep order */
 	a->last_ts_us = now;
-	audit_put(&o, "v1 seq=", 7);
+	AUDIT_PUT_LIT(&o, "v1 seq=");
 	audit_put_u64(&o, a->next_seq);
-	audit_put(&o, " ts=", 4);
+	AUDIT_PUT_LIT(&o, " ts=");
 	audit_put_ts(a, &o, now);
 	n = audit_esc(who, sizeof(who), ev->principal);
-	audit_put(&o, " who=", 5);
+	AUDIT_PUT_LIT(&o, " who=");
 	audit_put(&o, who, n);
 	n = audit_esc(method, sizeof(method), ev->method);
-	audit_put(&o, " method=", 8);
+	AUDIT_PUT_LIT(&o, " method=");
 	audit_put(&o, method, n);
 	n = audit_esc(obj, sizeof(obj), ev->object);
-	audit_put(&o, " obj=", 5);
+	AUDIT_PUT_LIT(&o, " obj=");
 	audit_put(&o, obj, n);
-	audit_put(&o, " code=", 6);
+	AUDIT_PUT_LIT(&o, " code=");
 	audit_put_str(&o, kh_err_name(ev->code));
-	audit_put(&o, " dur_us=", 8);
+	AUDIT_PUT_LIT(&o, " dur_us=");
 	audit_put_u64(&o, ev->duration_us);
-	audit_put(&o, " count=", 7);
+	AUDIT_PUT_LIT(&o, " count=");
 	audit_put_u64(&o, ev->count ? ev->count : 1);
 	kh_hex(a->head, 32, prev, sizeof(prev));
-	audit_put(&o, " prev=", 6);
-	audit_put(&o, prev, 64);
+	AUDIT_PUT_LIT(&o, " prev=");
+	audit_put(&o, prev, sizeof(prev) - 1);
 	if (o.full)
 		return 0;
 	*o.p = '\0';
