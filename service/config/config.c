@@ -256,6 +256,15 @@ static enum kh_err cfg_service(struct cfg_parse *p, const char *n, const char *v
 		return cfg_uint(p, &c->inline_max_us, n, v, 0, 100000);
 	if (strcmp(n, "loops") == 0)
 		return cfg_uint(p, &c->loops, n, v, 0, 64);
+	if (strcmp(n, "loop_sched") == 0) {
+		if (strcmp(v, "batch") == 0)
+			c->loop_sched_normal = false;
+		else if (strcmp(v, "normal") == 0)
+			c->loop_sched_normal = true;
+		else
+			return cfg_fail(p, "loop_sched must be batch or normal, not '%s'", v);
+		return KH_OK;
+	}
 	if (strcmp(n, "idle_timeout") == 0)
 		return cfg_uint(p, &c->idle_timeout_s, n, v, 1, 86400);
 	if (strcmp(n, "user") == 0)
@@ -1196,6 +1205,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_VAL(max_inflight, "[service] max_inflight");
 	KEEP_VAL(inline_max_us, "[service] inline_max_us");
 	KEEP_VAL(loops, "[service] loops");
+	KEEP_VAL(loop_sched_normal, "[service] loop_sched");
 	KEEP_VAL(idle_timeout_s, "[service] idle_timeout");
 	KEEP_STR(user, "[service] user");
 	KEEP_VAL(rate, "[service] rate");

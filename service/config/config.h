@@ -62,6 +62,7 @@ struct svc_config {
 	unsigned max_inflight;          /* per connection */
 	unsigned inline_max_us;         /* quicker methods run on the loop thread; 0: never */
 	unsigned loops;                 /* event loops for Unix connections; 0: one per CPU, 1: the main loop */
+	bool loop_sched_normal;         /* loop_sched = normal: the loops are SCHED_OTHER (default batch) */
 	unsigned idle_timeout_s;
 	int log_level;                  /* KH_LOG_* */
 	/* [token] */

@@ -3,8 +3,20 @@
 # pipelined burst; every request it had accepted is answered (OK and
 # verified, or UNAVAILABLE), it exits 0 and removes its socket file; with
 # the connections on the shards' event loops (the default) and on the main
-# loop (loops = 1).
+# loop (loops = 1). The shards' loops run as SCHED_BATCH, or SCHED_OTHER
+# with loop_sched = normal.
 . "$(dirname "$0")/lib.sh"
+
+# The scheduling policies of keyholdd's kh-loop threads (0 SCHED_OTHER,
+# 3 SCHED_BATCH; field 41 of /proc/TID/stat).
+loop_policies() {
+  local t
+  for t in /proc/"$KH_PID"/task/*; do
+    case "$(cat "$t/comm" 2> /dev/null)" in
+      kh-loop*) sed 's/.*) //' "$t/stat" | awk '{print $39}' ;;
+    esac
+  done | sort -u | tr '\n' ' '
+}
 
 kh_start
 # A slow key keeps the workers busy when the signal arrives.
@@ -44,8 +56,16 @@ drain_once() {
 # the main loop.
 if [ "$(nproc)" -gt 1 ]; then
   grep -q "event loops serve Unix connections" "$T/keyholdd.log" || fail "no event loops besides the main one"
+  [ "$(loop_policies)" = "3 " ] || fail "the event loops' policies are '$(loop_policies)', not SCHED_BATCH (3)"
 fi
 drain_once
+if [ "$(nproc)" -gt 1 ]; then
+  KH_SERVICE_EXTRA="loop_sched = normal" kh_config
+  kh_start
+  [ "$(loop_policies)" = "0 " ] || fail "with loop_sched = normal the loops' policies are '$(loop_policies)'"
+  ok "status (loop_sched = normal)" kh status
+  kh_stop
+fi
 KH_SERVICE_EXTRA="loops = 1" kh_config
 start_line=$(wc -l < "$T/keyholdd.log")
 kh_start

@@ -81,6 +81,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_connections, 4096);
 	assert_int_equal(c->max_inflight, 128);
 	assert_int_equal(c->idle_timeout_s, 600);
+	assert_false(c->loop_sched_normal);
 	assert_int_equal(c->log_level, KH_LOG_INFO);
 	assert_string_equal(c->module, "/usr/lib/softhsm/libsofthsm2.so");
 	assert_string_equal(c->uri, "pkcs11:token=keyhold");
@@ -212,6 +213,12 @@ static void test_enum_values(void **state)
 		assert_false(c->fips_allow_eddsa);
 		svc_config_free(c);
 	}
+	service_ok("loop_sched = normal", &c);
+	assert_true(c->loop_sched_normal);
+	svc_config_free(c);
+	service_ok("loop_sched = batch", &c);
+	assert_false(c->loop_sched_normal);
+	svc_config_free(c);
 	/* Boundaries of the numeric keys are accepted. */
 	service_ok("workers = 1", &c);
 	assert_int_equal(c->workers, 1);
@@ -256,6 +263,7 @@ static void test_bad_values(void **state)
 	service_bad(kv, "frame_max");
 	service_bad("max_connections = 0", "max_connections");
 	service_bad("max_connections = 100001", "max_connections");
+	service_bad("loop_sched = fifo", "loop_sched must be batch or normal");
 	service_bad("max_inflight = 0", "max_inflight");
 	service_bad("max_inflight = 65537", "max_inflight");
 	service_bad("idle_timeout = 0", "idle_timeout");
