@@ -84,6 +84,7 @@ struct hsm {
 	size_t pin_len;
 	bool pin_rejected;       /* never retry a PIN the token refused */
 	unsigned reinit_interval_s;
+	unsigned lock_spin_us;   /* hsm_config's */
 
 	/* Readers: every PKCS#11 call. Writer: re-initialisation. */
 	pthread_rwlock_t token_lock;
@@ -269,5 +270,8 @@ enum kh_err hsm_spki_build(CK_KEY_TYPE kt, const uint8_t *a, size_t alen, const 
 			   struct kh_errbuf *e) KH_WUR;
 /* Curve OID DER (CKA_EC_PARAMS) for a key type; NULL when not EC. */
 const uint8_t *hsm_ec_params(enum kh_key_type t, size_t *len);
+
+/* lock.c: sets args' mutex functions to keyholdd's, spinning spin_us. */
+void hsm_lock_args(CK_C_INITIALIZE_ARGS *args, unsigned spin_us);
 
 #endif

@@ -485,7 +485,20 @@ static enum kh_err hsm_initialize(struct hsm *h, struct kh_errbuf *e)
 
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
+	if (h->lock_spin_us > 0) {
+		/* keyholdd's mutexes (hsm/lock.c); with CKF_OS_LOCKING_OK set the
+		 * module may still use its own (PKCS#11 2.40 §5.4). */
+		hsm_lock_args(&args, h->lock_spin_us);
+		rv = h->f->C_Initialize(&args);
+		if (rv != CKR_CANT_LOCK && rv != CKR_ARGUMENTS_BAD)
+			goto done;
+		log_info("%s does not take keyholdd's mutex functions (%s); it uses its own", h->module_path,
+			 hsm_rv_name(rv));
+		memset(&args, 0, sizeof(args));
+		args.flags = CKF_OS_LOCKING_OK;
+	}
 	rv = h->f->C_Initialize(&args);
+done:
 	KH_ENSURE(rv == CKR_OK, hsm_rv_err(e, rv, "C_Initialize", NULL));
 out:
 	return r;
@@ -510,6 +523,7 @@ enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_e
 	pthread_mutex_init(&h->snap_lock, NULL);
 	pthread_cond_init(&h->pool_cond, NULL);
 	h->reinit_interval_s = cfg->reinit_interval_s ? cfg->reinit_interval_s : 2;
+	h->lock_spin_us = cfg->lock_spin_us;
 
 	KH_TRY(hsm_uri_parse(cfg->uri, &h->uri, e));
 	KH_ENSURE(h->uri.has_token || h->uri.has_serial,

@@ -108,7 +108,21 @@ struct hsm_config {
 	unsigned sessions;      /* wanted pool size; capped by ulMaxSessionCount */
 	/* Seconds between re-initialisation attempts after the token vanished. */
 	unsigned reinit_interval_s;
+	/* > 0: the module's mutexes are keyholdd's (hsm/lock.c), spun on for
+	 * this many microseconds before a thread sleeps; 0: the module's own
+	 * (CKF_OS_LOCKING_OK alone). */
+	unsigned lock_spin_us;
 };
+
+/* keyholdd's mutexes in the token's library (process-wide): how many it
+ * holds, and the acquisitions that found one held, won while spinning or
+ * after sleeping. All 0 when the library uses its own. */
+struct hsm_lock_stats {
+	uint64_t mutexes;
+	uint64_t spun;
+	uint64_t slept;
+};
+void hsm_lock_stats(struct hsm_lock_stats *out);
 
 /* Reads the PIN file into secure memory. The file must be a regular file,
  * not group- or world-accessible, owned by root, this process's euid or
@@ -120,7 +134,9 @@ enum kh_err hsm_pin_read(const char *path, uid_t owner, char **pin_out, size_t *
 			 struct kh_errbuf *e) KH_WUR;
 void hsm_pin_free(char *pin, size_t len);
 
-/* Loads the module, C_Initialize (CKF_OS_LOCKING_OK), finds the token, reads
+/* Loads the module, C_Initialize (CKF_OS_LOCKING_OK, and keyholdd's mutex
+ * functions when cfg->lock_spin_us > 0 unless the module declines them:
+ * CKR_CANT_LOCK or CKR_ARGUMENTS_BAD), finds the token, reads
  * the PIN, logs in and opens the session pool (serially). */
 enum kh_err hsm_open(const struct hsm_config *cfg, struct hsm **out, struct kh_errbuf *e) KH_WUR;
 /* Closes sessions, logs out, C_Finalize, dlclose, cleanses the PIN. NULL ok. */

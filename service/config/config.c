@@ -335,6 +335,8 @@ static enum kh_err cfg_token(struct cfg_parse *p, const char *n, const char *v)
 	}
 	if (strcmp(n, "sessions") == 0)
 		return cfg_uint(p, &c->sessions, n, v, 1, 256);
+	if (strcmp(n, "lock_spin_us") == 0)
+		return cfg_uint(p, &c->lock_spin_us, n, v, 0, 1000);
 	return cfg_fail(p, "unknown key '%s' in [token]", n);
 }
 
@@ -990,6 +992,7 @@ static struct svc_config *cfg_defaults(void)
 	c->idle_timeout_s = 600;
 	c->log_level = KH_LOG_INFO;
 	c->sessions = 8;
+	c->lock_spin_us = 30;
 	c->tls_handshake_timeout_s = 10;
 	c->audit_checkpoint_records = 256;
 	c->audit_checkpoint_interval_s = 60;
@@ -1214,6 +1217,7 @@ struct svc_config *svc_config_reloaded(const struct svc_config *old, struct svc_
 	KEEP_STR(uri, "[token] uri");
 	KEEP_STR(pin_file, "[token] pin_file/pin_credential");
 	KEEP_VAL(sessions, "[token] sessions");
+	KEEP_VAL(lock_spin_us, "[token] lock_spin_us");
 	KEEP_STR(tls_listen, "[tls] listen");
 	KEEP_STR(tls_key, "[tls] key");
 	KEEP_STR(tls_cert, "[tls] cert");

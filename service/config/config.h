@@ -70,6 +70,7 @@ struct svc_config {
 	char *uri;
 	char *pin_file;
 	unsigned sessions;
+	unsigned lock_spin_us;          /* [token] lock_spin_us: keyholdd's mutexes in the module (0: its own) */
 	/* [tls] */
 	char *tls_listen;
 	char *tls_key;

@@ -237,6 +237,7 @@ enum kh_err svc_start(struct svc *s, struct event_base *base, struct kh_errbuf *
 	hc.pin_file = s->cfg->pin_file;
 	KH_TRY(svc_service_uid(s->cfg, &hc.pin_owner, e));
 	hc.sessions = s->cfg->sessions;
+	hc.lock_spin_us = s->cfg->lock_spin_us;
 	if (hsm_open(&hc, &s->hsm, &why) != KH_OK)
 		return kh_err_set(e, why.code, "token: %s: %s", kh_err_name(why.code), why.msg);
 	s->metrics = svc_metrics_new();

@@ -295,6 +295,19 @@ static void metrics_render(struct metrics_http *m, struct evbuffer *b)
 			    sn.token.sessions >= sn.token.idle ? sn.token.sessions - sn.token.idle : 0);
 	evbuffer_add_printf(b, "keyhold_token_sessions{state=\"idle\"} %u\n", sn.token.idle);
 
+	{
+		struct hsm_lock_stats ls;
+
+		hsm_lock_stats(&ls);
+		metrics_family(b, "keyhold_token_lock_mutexes", "gauge",
+			       "Mutexes the token's library holds from keyholdd ([token] lock_spin_us; 0: it uses its own).");
+		evbuffer_add_printf(b, "keyhold_token_lock_mutexes %llu\n", (unsigned long long)ls.mutexes);
+		metrics_family(b, "keyhold_token_lock_waits_total", "counter",
+			       "Acquisitions of those mutexes that found them held: won while spinning, or after sleeping.");
+		evbuffer_add_printf(b, "keyhold_token_lock_waits_total{how=\"spin\"} %llu\n", (unsigned long long)ls.spun);
+		evbuffer_add_printf(b, "keyhold_token_lock_waits_total{how=\"sleep\"} %llu\n",
+				    (unsigned long long)ls.slept);
+	}
 	metrics_family(b, "keyhold_workers", "gauge", "Worker threads.");
 	evbuffer_add_printf(b, "keyhold_workers %u\n", s->workers);
 	metrics_family(b, "keyhold_worker_queue_depth", "gauge", "Jobs queued for a worker and not yet started.");

@@ -184,6 +184,7 @@ kh_config() {
     printf '%s\n' "${KH_SERVICE_EXTRA:-}"
     printf '[token]\nmodule = %s\nuri = %s\npin_file = %s\nsessions = %s\n' \
       "$TOKEN_MODULE" "$TOKEN_URI" "$TOKEN_PIN_FILE" "${KH_SESSIONS:-8}"
+    printf '%s\n' "${KH_TOKEN_EXTRA:-}"
     printf '[access]\nadmin = uid:%s\n' "$(id -u)"
     printf '%s\n' "$extra"
     # KH_STATE=postgresql (the pg. variants): this test's own server.

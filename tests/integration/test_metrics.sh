@@ -106,6 +106,12 @@ delta() { echo $(($(value "$T/after.prom" "$1") - $(value "$T/before.prom" "$1")
 [ "$(delta 'keyhold_token_operation_duration_seconds_count{op="generate",mechanism="CKM_EC_KEY_PAIR_GEN"}')" -ge 1 ] \
   || fail "the token's key generation was not timed"
 [ "$(delta keyhold_audit_records_total)" -ge 5 ] || fail "keyhold_audit_records_total did not move with the requests"
+# [token] lock_spin_us (default 30): SoftHSM2 takes keyholdd's mutex
+# functions (tpm2-pkcs11 may keep its own: PKCS#11 lets it).
+grep -q "^# TYPE keyhold_token_lock_waits_total counter" "$T/after.prom" || fail "/metrics has no keyhold_token_lock_waits_total"
+if [ "$KH_TOKEN" = softhsm ]; then
+  [ "$(value "$T/after.prom" keyhold_token_lock_mutexes)" -ge 1 ] || fail "SoftHSM2 holds none of keyholdd's mutexes"
+fi
 
 # An open client connection shows in keyhold_connections.
 python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(60)' "$SOCK" &
@@ -295,6 +301,9 @@ kill -0 "$pid" || fail "keyholdd died"
 kh_stop
 # shellcheck disable=SC2034 # read by lib.sh's kh_config
 KH_SERVICE_EXTRA=$(printf 'rate = 2\nrate_burst = 2')
+# ... and the module's own locks (lock_spin_us = 0).
+# shellcheck disable=SC2034 # read by lib.sh's kh_config
+KH_TOKEN_EXTRA="lock_spin_us = 0"
 kh_config "$(printf '[metrics]\nlisten = 127.0.0.1:0\nprobe_interval = 1s\n')"
 kh_start
 port=$(sed -n 's/.*metrics: HTTP listening on 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$T/keyholdd.log" | tail -n 1)
@@ -307,4 +316,9 @@ scrape rate
 [ "$(value "$T/rate.prom" keyhold_rate_limited_total)" -ge 1 ] || fail "keyhold_rate_limited_total did not count the refusals"
 [ "$(value "$T/rate.prom" 'keyhold_requests_total{method="Sign",code="RESOURCE_EXHAUSTED"}')" -ge 1 ] \
   || fail "the rate refusals are not in keyhold_requests_total"
+[ "$(value "$T/rate.prom" keyhold_token_lock_mutexes)" = 0 ] || fail "lock_spin_us = 0 still gave the module keyholdd's mutexes"
+sleep 1.2
+ok "sign with the module's own locks" kh sign m-p256 --in "$T/msg" --out "$T/m.6.sig"
+openssl dgst -sha256 -verify "$T/m.pem" -signature "$T/m.6.sig" "$T/msg" > /dev/null || fail "signature with the module's own locks"
+KH_TOKEN_EXTRA=""
 kh_stop

@@ -82,6 +82,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_inflight, 128);
 	assert_int_equal(c->idle_timeout_s, 600);
 	assert_false(c->loop_sched_normal);
+	assert_int_equal(c->lock_spin_us, 30);
 	assert_int_equal(c->log_level, KH_LOG_INFO);
 	assert_string_equal(c->module, "/usr/lib/softhsm/libsofthsm2.so");
 	assert_string_equal(c->uri, "pkcs11:token=keyhold");
@@ -213,6 +214,12 @@ static void test_enum_values(void **state)
 		assert_false(c->fips_allow_eddsa);
 		svc_config_free(c);
 	}
+	c = parse_ok(TOKEN "lock_spin_us = 0\n");
+	assert_int_equal(c->lock_spin_us, 0);
+	svc_config_free(c);
+	c = parse_ok(TOKEN "lock_spin_us = 1000\n");
+	assert_int_equal(c->lock_spin_us, 1000);
+	svc_config_free(c);
 	service_ok("loop_sched = normal", &c);
 	assert_true(c->loop_sched_normal);
 	svc_config_free(c);
@@ -264,6 +271,7 @@ static void test_bad_values(void **state)
 	service_bad("max_connections = 0", "max_connections");
 	service_bad("max_connections = 100001", "max_connections");
 	service_bad("loop_sched = fifo", "loop_sched must be batch or normal");
+	parse_bad_at("[token]\nmodule = /m.so\nuri = pkcs11:token=t\npin_file = /p\nlock_spin_us = 1001\n", 5, "lock_spin_us");
 	service_bad("max_inflight = 0", "max_inflight");
 	service_bad("max_inflight = 65537", "max_inflight");
 	service_bad("idle_timeout = 0", "idle_timeout");
