@@ -320,5 +320,6 @@ scrape rate
 sleep 1.2
 ok "sign with the module's own locks" kh sign m-p256 --in "$T/msg" --out "$T/m.6.sig"
 openssl dgst -sha256 -verify "$T/m.pem" -signature "$T/m.6.sig" "$T/msg" > /dev/null || fail "signature with the module's own locks"
+# shellcheck disable=SC2034 # read by lib.sh's kh_config
 KH_TOKEN_EXTRA=""
 kh_stop
