@@ -107,6 +107,19 @@ static enum kh_err cfg_bool(struct cfg_parse *p, bool *dst, const char *name, co
 	return cfg_fail(p, "%s must be yes or no, not '%s'", name, v);
 }
 
+/* One of exactly two words: w1 sets *dst to v1, w2 to !v1. */
+static enum kh_err cfg_either(struct cfg_parse *p, bool *dst, const char *name, const char *v, const char *w1, bool v1,
+			      const char *w2)
+{
+	if (strcmp(v, w1) == 0)
+		*dst = v1;
+	else if (strcmp(v, w2) == 0)
+		*dst = !v1;
+	else
+		return cfg_fail(p, "%s must be %s or %s, not '%s'", name, w1, w2, v);
+	return KH_OK;
+}
+
 enum kh_err svc_principal_parse(const char *s, struct svc_grant *g, char *err, size_t errsz)
 {
 	uint64_t n;
@@ -256,15 +269,8 @@ static enum kh_err cfg_service(struct cfg_parse *p, const char *n, const char *v
 		return cfg_uint(p, &c->inline_max_us, n, v, 0, 100000);
 	if (strcmp(n, "loops") == 0)
 		return cfg_uint(p, &c->loops, n, v, 0, 64);
-	if (strcmp(n, "loop_sched") == 0) {
-		if (strcmp(v, "batch") == 0)
-			c->loop_sched_normal = false;
-		else if (strcmp(v, "normal") == 0)
-			c->loop_sched_normal = true;
-		else
-			return cfg_fail(p, "loop_sched must be batch or normal, not '%s'", v);
-		return KH_OK;
-	}
+	if (strcmp(n, "loop_sched") == 0)
+		return cfg_either(p, &c->loop_sched_normal, n, v, "batch", false, "normal");
 	if (strcmp(n, "idle_timeout") == 0)
 		return cfg_uint(p, &c->idle_timeout_s, n, v, 1, 86400);
 	if (strcmp(n, "user") == 0)
@@ -514,24 +520,10 @@ static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 		return cfg_uint(p, &c->audit_checkpoint_interval_s, n, v, 1, 86400);
 	if (strcmp(n, "anchor_interval") == 0)
 		return cfg_uint(p, &c->audit_anchor_interval_s, n, v, 0, 3600);
-	if (strcmp(n, "sync") == 0) {
-		if (strcmp(v, "always") == 0)
-			c->audit_sync_always = true;
-		else if (strcmp(v, "interval") == 0)
-			c->audit_sync_always = false;
-		else
-			return cfg_fail(p, "sync must be always or interval, not '%s'", v);
-		return KH_OK;
-	}
-	if (strcmp(n, "on_tamper") == 0) {
-		if (strcmp(v, "refuse") == 0)
-			c->audit_tamper_refuse = true;
-		else if (strcmp(v, "report") == 0)
-			c->audit_tamper_refuse = false;
-		else
-			return cfg_fail(p, "on_tamper must be refuse or report, not '%s'", v);
-		return KH_OK;
-	}
+	if (strcmp(n, "sync") == 0)
+		return cfg_either(p, &c->audit_sync_always, n, v, "always", true, "interval");
+	if (strcmp(n, "on_tamper") == 0)
+		return cfg_either(p, &c->audit_tamper_refuse, n, v, "refuse", true, "report");
 	if (strcmp(n, "rotate_size") == 0) {
 		if (svc_config_bytes(v, &c->audit_rotate_size) != KH_OK ||
 		    (c->audit_rotate_size != 0 && c->audit_rotate_size < 4096))
@@ -546,15 +538,8 @@ static enum kh_err cfg_audit(struct cfg_parse *p, const char *n, const char *v)
 		}
 		return cfg_duration(p, &c->audit_rotate_age_s, n, v, 60, 3650u * 86400u);
 	}
-	if (strcmp(n, "journal") == 0) {
-		if (strcmp(v, "yes") == 0)
-			c->audit_journal = true;
-		else if (strcmp(v, "no") == 0)
-			c->audit_journal = false;
-		else
-			return cfg_fail(p, "journal must be yes or no, not '%s'", v);
-		return KH_OK;
-	}
+	if (strcmp(n, "journal") == 0)
+		return cfg_either(p, &c->audit_journal, n, v, "yes", true, "no");
 	if (strcmp(n, "rotate_keep") == 0)
 		return cfg_uint(p, &c->audit_rotate_keep, n, v, 0, 100000);
 	return cfg_fail(p,
@@ -844,15 +829,8 @@ static enum kh_err cfg_state(struct cfg_parse *p, const char *n, const char *v)
 {
 	struct svc_config *c = p->c;
 
-	if (strcmp(n, "backend") == 0) {
-		if (strcmp(v, "sqlite") == 0)
-			c->state_postgresql = false;
-		else if (strcmp(v, "postgresql") == 0)
-			c->state_postgresql = true;
-		else
-			return cfg_fail(p, "backend must be sqlite or postgresql, not '%s'", v);
-		return KH_OK;
-	}
+	if (strcmp(n, "backend") == 0)
+		return cfg_either(p, &c->state_postgresql, n, v, "sqlite", false, "postgresql");
 	if (strcmp(n, "dsn") == 0)
 		return cfg_str(p, &c->state_dsn, v);
 	if (strcmp(n, "password_file") == 0) {
